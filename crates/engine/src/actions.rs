@@ -1,0 +1,1138 @@
+//! Authorized actions. Each one validates, then authorizes against the current state, then
+//! applies every change at once: a refused action changes nothing. Each returns the changes
+//! it made, for the store's changelog and audit.
+
+use crate::check::Target;
+use crate::error::{ActionError, ModelError};
+use crate::ids::{
+    BusinessUnitId, Owner, Principal, RecordId, RelationshipId, RoleId, TableId, TeamId,
+    TemplateId, UserId,
+};
+use crate::model::{CascadeType, DeleteBehavior, Ownership, RecordState, RoleAssignment, Value};
+use crate::organization::{NewRecord, Organization, ROLE, SYSTEMUSER, TEAM};
+use crate::privilege::{AccessMask, Depth, Privilege};
+
+/// Who performs an action.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Actor {
+    /// The system itself: no authorization check (scenario `as: system`).
+    System,
+    /// A user, whose privileges are checked.
+    User(UserId),
+}
+
+/// One change an action made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A record was created.
+    RecordCreated { record: RecordId },
+    /// Columns changed: (column, old, new), changed values only.
+    RecordUpdated {
+        record: RecordId,
+        columns: Vec<(String, Value, Value)>,
+    },
+    /// A record was deleted.
+    RecordDeleted { record: RecordId },
+    /// A record changed owner (and maybe unit).
+    OwnerChanged {
+        record: RecordId,
+        old: Owner,
+        new: Owner,
+        old_unit: BusinessUnitId,
+        new_unit: BusinessUnitId,
+    },
+    /// A record moved to another unit without changing owner.
+    RecordMoved {
+        record: RecordId,
+        old_unit: BusinessUnitId,
+        new_unit: BusinessUnitId,
+    },
+    /// An explicit share changed (`new` empty = revoked).
+    ShareChanged {
+        record: RecordId,
+        principal: Principal,
+        old: AccessMask,
+        new: AccessMask,
+    },
+    /// A lookup changed (associate, disassociate, delete's remove-link).
+    LookupChanged {
+        record: RecordId,
+        relationship: RelationshipId,
+        old: Option<RecordId>,
+        new: Option<RecordId>,
+    },
+    /// A role was assigned.
+    RoleAssigned { principal: Principal, role: RoleId },
+    /// A role was removed.
+    RoleRemoved { principal: Principal, role: RoleId },
+    /// A user joined a team.
+    TeamMemberAdded { team: TeamId, user: UserId },
+    /// A user left a team.
+    TeamMemberRemoved { team: TeamId, user: UserId },
+    /// A user moved to another unit (D13).
+    UserMoved {
+        user: UserId,
+        old_unit: BusinessUnitId,
+        new_unit: BusinessUnitId,
+    },
+    /// A user's manager changed.
+    ManagerChanged {
+        user: UserId,
+        old: Option<UserId>,
+        new: Option<UserId>,
+    },
+}
+
+/// A record to create through [`Organization::create_record`].
+#[derive(Clone, Debug)]
+pub struct CreateRecord {
+    /// External key.
+    pub key: String,
+    /// Table.
+    pub table: TableId,
+    /// Owner; `None` = the acting user (user-or-team tables).
+    pub owner: Option<Owner>,
+    /// Owning unit; only with ownership across units may it differ from the owner's.
+    pub business_unit: Option<BusinessUnitId>,
+    /// State.
+    pub state: RecordState,
+    /// Lookups set at creation (a reparent): lookup column → parent record.
+    pub lookups: Vec<(String, RecordId)>,
+    /// Column values.
+    pub fields: Vec<(String, Value)>,
+}
+
+/// How a share request combines with the existing share.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ShareMode {
+    /// `GrantAccess`: adds rights.
+    Grant,
+    /// `ModifyAccess`: replaces rights.
+    Modify,
+}
+
+type Outcome = Result<Vec<Change>, ActionError>;
+
+fn invalid(e: ModelError) -> ActionError {
+    ActionError::Invalid(e)
+}
+
+impl Organization {
+    fn live(&self, record: RecordId) -> Result<(), ActionError> {
+        let r = &self.records[record.index()];
+        if r.alive {
+            Ok(())
+        } else {
+            Err(invalid(ModelError::unknown("record", r.key.clone())))
+        }
+    }
+
+    /// Refuses a disabled acting user before anything else.
+    fn acting_user(&self, actor: Actor) -> Result<Option<UserId>, ActionError> {
+        match actor {
+            Actor::System => Ok(None),
+            Actor::User(u) if !self.users[u.index()].enabled => Err(ActionError::Denied(format!(
+                "user `{}` is disabled",
+                self.users[u.index()].name
+            ))),
+            Actor::User(u) => Ok(Some(u)),
+        }
+    }
+
+    /// Requires `privilege` on an existing record, with the explanation in the refusal.
+    fn require(
+        &self,
+        user: Option<UserId>,
+        privilege: Privilege,
+        record: RecordId,
+    ) -> Result<(), ActionError> {
+        let Some(u) = user else { return Ok(()) };
+        if self.check(u, privilege, record) {
+            return Ok(());
+        }
+        let decision = self.explain(u, privilege, record);
+        Err(ActionError::Denied(self.render_decision(&decision)))
+    }
+
+    /// Requires `privilege` on a target that is not a stored record (a new record, a team,
+    /// a role, a unit), with the explanation in the refusal.
+    fn require_target(
+        &self,
+        user: Option<UserId>,
+        privilege: Privilege,
+        target: Target,
+    ) -> Result<(), ActionError> {
+        let Some(u) = user else { return Ok(()) };
+        let decision = self.decide(u, privilege, target);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(ActionError::Denied(self.render_decision(&decision)))
+        }
+    }
+
+    fn unit_target(&self, table: TableId, unit: BusinessUnitId) -> Target {
+        Target {
+            table,
+            owner: Owner::None,
+            business_unit: unit,
+            record: None,
+        }
+    }
+
+    fn holds_privilege(&self, principal: Principal, table: TableId, privilege: Privilege) -> bool {
+        match principal {
+            Principal::User(u) => {
+                self.derived.admin[u.index()].is_some()
+                    || !self.grants(u, table, privilege).is_empty()
+            }
+            Principal::Team(t) => self.teams[t.index()].roles.iter().any(|r| {
+                self.roles[r.index()].system_administrator
+                    || self.roles[r.index()].depth(table, privilege) > Depth::None
+            }),
+            Principal::Organization => false,
+        }
+    }
+
+    /// Creates a record (D1: Create is checked against the new owner and unit; secured
+    /// columns need create permission; lookups need Append on the new record and AppendTo
+    /// on the parent, and are a reparent, D14).
+    pub fn create_record(&mut self, actor: Actor, new: CreateRecord) -> Outcome {
+        let user = self.acting_user(actor)?;
+        let table = &self.tables[new.table.index()];
+        let owner = match (table.ownership, new.owner, user) {
+            (Ownership::UserOrTeam, Some(o), _) => o,
+            (Ownership::UserOrTeam, None, Some(u)) => Owner::User(u),
+            (Ownership::UserOrTeam, None, None) => {
+                return Err(invalid(ModelError::record(
+                    &new.key,
+                    format!("table `{}` needs an owner", table.name),
+                )));
+            }
+            (_, Some(Owner::User(_) | Owner::Team(_)), _) => {
+                return Err(invalid(ModelError::record(
+                    &new.key,
+                    format!(
+                        "table `{}` is not user-or-team owned; its records take no owner",
+                        table.name
+                    ),
+                )));
+            }
+            (_, _, _) => Owner::None,
+        };
+        if new.table == SYSTEMUSER {
+            return Err(invalid(ModelError::record(
+                &new.key,
+                "users are added through administration, not as records",
+            )));
+        }
+        if self.names.records.contains_key(&new.key) {
+            return Err(invalid(ModelError::Duplicate {
+                kind: "record",
+                name: new.key,
+            }));
+        }
+        let owner_unit = self.owner_unit(owner);
+        let unit = new.business_unit.unwrap_or(owner_unit);
+        if unit != owner_unit && !self.settings.ownership_across_business_units {
+            return Err(invalid(ModelError::record(
+                &new.key,
+                "a record belongs to its owner's business unit unless ownership across business units is on",
+            )));
+        }
+        if let Owner::Team(t) = owner
+            && !self.teams[t.index()].kind.can_hold_roles()
+        {
+            return Err(invalid(ModelError::record(
+                &new.key,
+                format!(
+                    "access team `{}` cannot own records",
+                    self.teams[t.index()].name
+                ),
+            )));
+        }
+        let mut links = Vec::with_capacity(new.lookups.len());
+        for (lookup, parent) in &new.lookups {
+            let rel = self
+                .relationship_by_lookup(new.table, lookup)
+                .ok_or_else(|| {
+                    invalid(ModelError::unknown(
+                        "lookup",
+                        format!("{}.{lookup}", self.tables[new.table.index()].name),
+                    ))
+                })?;
+            self.live(*parent)?;
+            let expected = self.relationships[rel.index()].parent;
+            if self.records[parent.index()].table != expected {
+                return Err(invalid(ModelError::record(
+                    &new.key,
+                    format!(
+                        "lookup `{lookup}` refers to table `{}`, not to record `{}`",
+                        self.tables[expected.index()].name,
+                        self.records[parent.index()].key
+                    ),
+                )));
+            }
+            links.push((rel, *parent));
+        }
+        let target = Target {
+            table: new.table,
+            owner,
+            business_unit: unit,
+            record: None,
+        };
+        self.require_target(user, Privilege::Create, target)?;
+        if let Some(u) = user {
+            for (column, value) in &new.fields {
+                if *value != Value::Null && !self.column_access(u, new.table, column, None).create {
+                    return Err(ActionError::Denied(format!(
+                        "user `{}` may not set secured column `{}.{column}` on create",
+                        self.users[u.index()].name,
+                        self.tables[new.table.index()].name
+                    )));
+                }
+            }
+            if !links.is_empty() {
+                self.require_target(user, Privilege::Append, target)?;
+            }
+            for (_, parent) in &links {
+                self.require(user, Privilege::AppendTo, *parent)?;
+            }
+        }
+        let record = self
+            .insert_record(NewRecord {
+                key: new.key,
+                table: new.table,
+                owner,
+                business_unit: Some(unit),
+                state: new.state,
+                fields: new.fields,
+            })
+            .map_err(invalid)?;
+        let mut changes = vec![Change::RecordCreated { record }];
+        for (rel, parent) in links {
+            self.set_lookup(record, rel, Some(parent))
+                .map_err(invalid)?;
+            changes.push(Change::LookupChanged {
+                record,
+                relationship: rel,
+                old: None,
+                new: Some(parent),
+            });
+        }
+        Ok(changes)
+    }
+
+    /// Updates columns: Write on the record; secured columns need update permission (D9).
+    /// Only changed values are written and reported.
+    pub fn update_record(
+        &mut self,
+        actor: Actor,
+        record: RecordId,
+        fields: Vec<(String, Value)>,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(record)?;
+        let table = self.records[record.index()].table;
+        for (column, _) in &fields {
+            if self.relationship_by_lookup(table, column).is_some() {
+                return Err(invalid(ModelError::record(
+                    &self.records[record.index()].key,
+                    format!("`{column}` is a lookup: set it with associate or disassociate"),
+                )));
+            }
+        }
+        self.require(user, Privilege::Write, record)?;
+        let rec = &self.records[record.index()];
+        let changed: Vec<(String, Value, Value)> = fields
+            .into_iter()
+            .filter(|(c, v)| rec.field(c) != v)
+            .map(|(c, v)| {
+                let old = rec.field(&c).clone();
+                (c, old, v)
+            })
+            .collect();
+        if let Some(u) = user {
+            for (column, _, _) in &changed {
+                if !self.column_access(u, table, column, Some(record)).update {
+                    return Err(ActionError::Denied(format!(
+                        "user `{}` may not update secured column `{}.{column}`",
+                        self.users[u.index()].name,
+                        self.tables[table.index()].name
+                    )));
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rec = &mut self.records[record.index()];
+        for (column, _, new) in &changed {
+            rec.fields.retain(|(c, _)| c != column);
+            if *new != Value::Null {
+                rec.fields.push((column.clone(), new.clone()));
+            }
+        }
+        Ok(vec![Change::RecordUpdated {
+            record,
+            columns: changed,
+        }])
+    }
+
+    /// Deletes a record and follows each relationship's delete behaviour (D15): `cascade`
+    /// deletes children, `remove_link` clears their lookup, `restrict` refuses while children
+    /// exist. Cascaded deletes run as part of the authorized delete of the parent.
+    pub fn delete_record(&mut self, actor: Actor, record: RecordId) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(record)?;
+        if self.records[record.index()].table == SYSTEMUSER {
+            return Err(invalid(ModelError::record(
+                &self.records[record.index()].key,
+                "users are disabled, not deleted",
+            )));
+        }
+        self.require(user, Privilege::Delete, record)?;
+        let mut doomed = vec![record];
+        let mut unlink = Vec::new();
+        let mut i = 0;
+        while i < doomed.len() {
+            let current = doomed[i];
+            for (rel, child) in self.children(current) {
+                match self.relationships[rel.index()].cascade.delete {
+                    DeleteBehavior::Cascade => {
+                        if !doomed.contains(child) {
+                            doomed.push(*child);
+                        }
+                    }
+                    DeleteBehavior::RemoveLink => unlink.push((*child, *rel, current)),
+                    DeleteBehavior::Restrict => {
+                        return Err(invalid(ModelError::record(
+                            &self.records[current.index()].key,
+                            format!(
+                                "relationship `{}` restricts delete while child `{}` exists",
+                                self.relationships[rel.index()].name,
+                                self.records[child.index()].key
+                            ),
+                        )));
+                    }
+                }
+            }
+            i += 1;
+        }
+        let mut changes = Vec::new();
+        for (child, rel, parent) in unlink {
+            if doomed.contains(&child) {
+                continue;
+            }
+            self.set_lookup(child, rel, None).map_err(invalid)?;
+            changes.push(Change::LookupChanged {
+                record: child,
+                relationship: rel,
+                old: Some(parent),
+                new: None,
+            });
+        }
+        for r in doomed {
+            self.remove_record(r);
+            changes.push(Change::RecordDeleted { record: r });
+        }
+        Ok(changes)
+    }
+
+    fn remove_record(&mut self, record: RecordId) {
+        let lookups = std::mem::take(&mut self.records[record.index()].lookups);
+        for (rel, parent) in lookups {
+            if let Some(list) = self.children.get_mut(&parent) {
+                list.retain(|(r, c)| !(*r == rel && *c == record));
+            }
+        }
+        self.children.remove(&record);
+        let access_teams = std::mem::take(&mut self.records[record.index()].access_teams);
+        for (_, team) in access_teams {
+            for member in std::mem::take(&mut self.teams[team.index()].members) {
+                self.users[member.index()].teams.retain(|t| *t != team);
+            }
+        }
+        let rec = &mut self.records[record.index()];
+        rec.alive = false;
+        rec.shares.clear();
+        rec.field_shares.clear();
+        let (table, key) = (rec.table, rec.key.clone());
+        self.names.records.remove(&key);
+        self.table_records[table.index()].retain(|r| *r != record);
+    }
+
+    /// Assigns a record to a new owner: Assign on the record; the new owner must hold Read
+    /// on the table; children follow the assign cascade; with `share_to_previous_owner_on_assign`
+    /// the previous owner keeps a share with every right.
+    pub fn assign_record(&mut self, actor: Actor, record: RecordId, new_owner: Owner) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(record)?;
+        let rec = &self.records[record.index()];
+        let table = rec.table;
+        if self.tables[table.index()].ownership != Ownership::UserOrTeam || rec.table == SYSTEMUSER
+        {
+            return Err(invalid(ModelError::record(
+                &rec.key,
+                "only records of user-or-team owned tables can be assigned",
+            )));
+        }
+        let Some(new_principal) = new_owner.principal() else {
+            return Err(invalid(ModelError::record(
+                &rec.key,
+                "a record of this table needs an owner",
+            )));
+        };
+        match new_owner {
+            Owner::User(u) if !self.users[u.index()].enabled => {
+                return Err(invalid(ModelError::record(
+                    &rec.key,
+                    format!(
+                        "user `{}` is disabled and cannot own records",
+                        self.users[u.index()].name
+                    ),
+                )));
+            }
+            Owner::Team(t) if !self.teams[t.index()].kind.can_hold_roles() => {
+                return Err(invalid(ModelError::record(
+                    &rec.key,
+                    format!(
+                        "access team `{}` cannot own records",
+                        self.teams[t.index()].name
+                    ),
+                )));
+            }
+            _ => {}
+        }
+        self.require(user, Privilege::Assign, record)?;
+        if rec.owner == new_owner {
+            return Ok(Vec::new());
+        }
+        if user.is_some() && !self.holds_privilege(new_principal, table, Privilege::Read) {
+            return Err(ActionError::Denied(format!(
+                "new owner `{}` holds no read privilege on table `{}`",
+                self.principal_name(new_principal),
+                self.tables[table.index()].name
+            )));
+        }
+        let old_owner = rec.owner;
+        let new_unit_of = |org: &Organization, current: BusinessUnitId| {
+            if org.settings.ownership_across_business_units
+                && !org.settings.always_move_record_to_owner_business_unit
+            {
+                current
+            } else {
+                org.owner_unit(new_owner)
+            }
+        };
+        // Plan the cascade first.
+        let mut plan = vec![record];
+        let mut i = 0;
+        while i < plan.len() {
+            let parent = plan[i];
+            let parent_old_owner = self.records[parent.index()].owner;
+            for (rel, child) in self.children(parent) {
+                let child_rec = &self.records[child.index()];
+                if self.tables[child_rec.table.index()].ownership != Ownership::UserOrTeam
+                    || plan.contains(child)
+                {
+                    continue;
+                }
+                let follows = match self.relationships[rel.index()].cascade.assign {
+                    CascadeType::Cascade => true,
+                    CascadeType::Active => child_rec.state == RecordState::Active,
+                    CascadeType::UserOwned => child_rec.owner == parent_old_owner,
+                    CascadeType::None => false,
+                };
+                if follows {
+                    plan.push(*child);
+                }
+            }
+            i += 1;
+        }
+        let mut changes = Vec::new();
+        for r in plan {
+            let old = self.records[r.index()].owner;
+            let old_unit = self.records[r.index()].business_unit;
+            let new_unit = new_unit_of(self, old_unit);
+            let rec = &mut self.records[r.index()];
+            rec.owner = new_owner;
+            rec.business_unit = new_unit;
+            changes.push(Change::OwnerChanged {
+                record: r,
+                old,
+                new: new_owner,
+                old_unit,
+                new_unit,
+            });
+        }
+        if self.settings.share_to_previous_owner_on_assign
+            && let Some(previous) = old_owner.principal()
+        {
+            let old = self.records[record.index()].share_of(previous);
+            let new = old.union(AccessMask::INHERITED);
+            self.set_share(record, previous, new);
+            changes.push(Change::ShareChanged {
+                record,
+                principal: previous,
+                old,
+                new,
+            });
+        }
+        Ok(changes)
+    }
+
+    /// Shares a record (D2): the sharer needs Share access on the record and cannot grant
+    /// rights it does not hold on it. `Grant` adds rights, `Modify` replaces them.
+    pub fn share_record(
+        &mut self,
+        actor: Actor,
+        record: RecordId,
+        principal: Principal,
+        rights: AccessMask,
+        mode: ShareMode,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(record)?;
+        let key = &self.records[record.index()].key;
+        if let Principal::Team(t) = principal
+            && self.teams[t.index()].record_team.is_some()
+        {
+            return Err(invalid(ModelError::record(
+                key,
+                format!(
+                    "team `{}` is a record access team; add members through its template",
+                    self.teams[t.index()].name
+                ),
+            )));
+        }
+        if mode == ShareMode::Grant && rights.is_empty() {
+            return Err(invalid(ModelError::record(
+                key,
+                "a share needs at least one right",
+            )));
+        }
+        if self.tables[self.records[record.index()].table.index()].ownership
+            != Ownership::UserOrTeam
+        {
+            return Err(invalid(ModelError::record(
+                key,
+                "only records of user-or-team owned tables can be shared",
+            )));
+        }
+        self.require(user, Privilege::Share, record)?;
+        if let Some(u) = user {
+            self.require_rights(u, record, rights)?;
+        }
+        let old = self.records[record.index()].share_of(principal);
+        let new = match mode {
+            ShareMode::Grant => old.union(rights),
+            ShareMode::Modify => rights,
+        };
+        if old == new {
+            return Ok(Vec::new());
+        }
+        self.set_share(record, principal, new);
+        Ok(vec![Change::ShareChanged {
+            record,
+            principal,
+            old,
+            new,
+        }])
+    }
+
+    /// The acting user must hold every right in `rights` on the record (Create: the privilege).
+    fn require_rights(
+        &self,
+        user: UserId,
+        record: RecordId,
+        rights: AccessMask,
+    ) -> Result<(), ActionError> {
+        let table = self.records[record.index()].table;
+        for p in rights.privileges() {
+            let held = if p == Privilege::Create {
+                self.derived.admin[user.index()].is_some()
+                    || !self.grants(user, table, p).is_empty()
+            } else {
+                self.check(user, p, record)
+            };
+            if !held {
+                return Err(ActionError::Denied(format!(
+                    "user `{}` cannot grant `{p}` on record `{}`: it does not hold that right itself",
+                    self.users[user.index()].name,
+                    self.records[record.index()].key
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a principal's explicit share (`RevokeAccess`).
+    pub fn revoke_share(
+        &mut self,
+        actor: Actor,
+        record: RecordId,
+        principal: Principal,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(record)?;
+        self.require(user, Privilege::Share, record)?;
+        let old = self.records[record.index()].share_of(principal);
+        if old.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.set_share(record, principal, AccessMask::NONE);
+        Ok(vec![Change::ShareChanged {
+            record,
+            principal,
+            old,
+            new: AccessMask::NONE,
+        }])
+    }
+
+    /// Sets a lookup (a reparent, D14): Append on the child, AppendTo on the parent.
+    pub fn associate(
+        &mut self,
+        actor: Actor,
+        child: RecordId,
+        lookup: &str,
+        parent: RecordId,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(child)?;
+        self.live(parent)?;
+        let rel = self.lookup_of(child, lookup)?;
+        self.validate_lookup(child, rel, parent).map_err(invalid)?;
+        self.require(user, Privilege::Append, child)?;
+        self.require(user, Privilege::AppendTo, parent)?;
+        let old = self.records[child.index()].lookup(rel);
+        if old == Some(parent) {
+            return Ok(Vec::new());
+        }
+        self.set_lookup(child, rel, Some(parent)).map_err(invalid)?;
+        Ok(vec![Change::LookupChanged {
+            record: child,
+            relationship: rel,
+            old,
+            new: Some(parent),
+        }])
+    }
+
+    /// Clears a lookup: Append on the child, AppendTo on the current parent.
+    pub fn disassociate(&mut self, actor: Actor, child: RecordId, lookup: &str) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(child)?;
+        let rel = self.lookup_of(child, lookup)?;
+        let Some(old) = self.records[child.index()].lookup(rel) else {
+            return Ok(Vec::new());
+        };
+        self.require(user, Privilege::Append, child)?;
+        self.require(user, Privilege::AppendTo, old)?;
+        self.set_lookup(child, rel, None).map_err(invalid)?;
+        Ok(vec![Change::LookupChanged {
+            record: child,
+            relationship: rel,
+            old: Some(old),
+            new: None,
+        }])
+    }
+
+    fn lookup_of(&self, record: RecordId, lookup: &str) -> Result<RelationshipId, ActionError> {
+        let table = self.records[record.index()].table;
+        self.relationship_by_lookup(table, lookup).ok_or_else(|| {
+            invalid(ModelError::unknown(
+                "lookup",
+                format!("{}.{lookup}", self.tables[table.index()].name),
+            ))
+        })
+    }
+
+    /// Adds a user to the record access team of a template: the caller needs Share on the
+    /// record and every right of the template; the member needs Read and the privilege of
+    /// every right of the template.
+    pub fn add_access_team_member(
+        &mut self,
+        actor: Actor,
+        record: RecordId,
+        template: TemplateId,
+        member: UserId,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(record)?;
+        let rec = &self.records[record.index()];
+        let tpl = &self.templates[template.index()];
+        if rec.table != tpl.table {
+            return Err(invalid(ModelError::record(
+                &rec.key,
+                format!(
+                    "access team template `{}` is for table `{}`",
+                    tpl.name,
+                    self.tables[tpl.table.index()].name
+                ),
+            )));
+        }
+        if !self.users[member.index()].enabled {
+            return Err(invalid(ModelError::record(
+                &rec.key,
+                format!("user `{}` is disabled", self.users[member.index()].name),
+            )));
+        }
+        let (table, rights) = (rec.table, tpl.rights);
+        self.require(user, Privilege::Share, record)?;
+        if let Some(u) = user {
+            self.require_rights(u, record, rights)?;
+            for p in rights.with(Privilege::Read).privileges() {
+                if !self.holds_privilege(Principal::User(member), table, p) {
+                    return Err(ActionError::Denied(format!(
+                        "user `{}` cannot join the access team: no `{p}` privilege on table `{}`",
+                        self.users[member.index()].name,
+                        self.tables[table.index()].name
+                    )));
+                }
+            }
+        }
+        let team = self.record_access_team(record, template).map_err(invalid)?;
+        if self.is_member(member, team) {
+            return Ok(Vec::new());
+        }
+        self.add_member(team, member);
+        Ok(vec![Change::TeamMemberAdded { team, user: member }])
+    }
+
+    /// Removes a user from the record access team of a template (Share on the record).
+    pub fn remove_access_team_member(
+        &mut self,
+        actor: Actor,
+        record: RecordId,
+        template: TemplateId,
+        member: UserId,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.live(record)?;
+        self.require(user, Privilege::Share, record)?;
+        let Some((_, team)) = self.records[record.index()]
+            .access_teams
+            .iter()
+            .find(|(t, _)| *t == template)
+            .copied()
+        else {
+            return Ok(Vec::new());
+        };
+        if !self.is_member(member, team) {
+            return Ok(Vec::new());
+        }
+        self.remove_member(team, member);
+        Ok(vec![Change::TeamMemberRemoved { team, user: member }])
+    }
+
+    fn principal_unit(&self, principal: Principal) -> Result<BusinessUnitId, ActionError> {
+        match principal {
+            Principal::User(u) => Ok(self.users[u.index()].business_unit),
+            Principal::Team(t) => Ok(self.teams[t.index()].business_unit),
+            Principal::Organization => Err(invalid(ModelError::Other(
+                "roles are held by users and teams".to_owned(),
+            ))),
+        }
+    }
+
+    /// Assigns a role to a user or an owner/group team (D11): the caller needs the Assign
+    /// privilege on `role` covering the principal's unit, and every privilege of the role at
+    /// least at the role's depth with that depth covering the principal's unit; only System
+    /// Administrators assign System Administrator.
+    pub fn assign_role(
+        &mut self,
+        actor: Actor,
+        principal: Principal,
+        role: RoleId,
+        business_unit: Option<BusinessUnitId>,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        let unit = self.principal_unit(principal)?;
+        let applies_in = business_unit.unwrap_or(unit);
+        match principal {
+            Principal::Team(t) => {
+                let team = &self.teams[t.index()];
+                if !team.kind.can_hold_roles() {
+                    return Err(invalid(ModelError::RoleOnAccessTeam {
+                        team: team.name.clone(),
+                        role: self.roles[role.index()].name.clone(),
+                    }));
+                }
+                if business_unit.is_some() {
+                    return Err(invalid(ModelError::Other(
+                        "a team's roles apply in the team's unit".to_owned(),
+                    )));
+                }
+            }
+            Principal::User(_)
+                if business_unit.is_some() && !self.settings.ownership_across_business_units =>
+            {
+                return Err(invalid(ModelError::Other(
+                    "assigning a role in a business unit needs `ownership_across_business_units`"
+                        .to_owned(),
+                )));
+            }
+            _ => {}
+        }
+        self.check_role_usable(role, applies_in).map_err(invalid)?;
+        if let Some(u) = user {
+            self.require_role_authority(u, principal, unit, role)?;
+            self.require_no_escalation(u, principal, applies_in, role)?;
+        }
+        let already = match principal {
+            Principal::User(u) => self.users[u.index()].roles.contains(&RoleAssignment {
+                role,
+                business_unit,
+            }),
+            Principal::Team(t) => self.teams[t.index()].roles.contains(&role),
+            Principal::Organization => false,
+        };
+        if already {
+            return Ok(Vec::new());
+        }
+        match principal {
+            Principal::User(u) => self.users[u.index()].roles.push(RoleAssignment {
+                role,
+                business_unit,
+            }),
+            Principal::Team(t) => self.teams[t.index()].roles.push(role),
+            Principal::Organization => {}
+        }
+        self.refresh();
+        Ok(vec![Change::RoleAssigned { principal, role }])
+    }
+
+    /// Removes a role from a user or team: the Assign privilege on `role` covering the
+    /// principal's unit; only System Administrators remove System Administrator.
+    pub fn remove_role(&mut self, actor: Actor, principal: Principal, role: RoleId) -> Outcome {
+        let user = self.acting_user(actor)?;
+        let unit = self.principal_unit(principal)?;
+        if let Some(u) = user {
+            self.require_role_authority(u, principal, unit, role)?;
+        }
+        let removed = match principal {
+            Principal::User(u) => {
+                let roles = &mut self.users[u.index()].roles;
+                let before = roles.len();
+                roles.retain(|a| a.role != role);
+                before != roles.len()
+            }
+            Principal::Team(t) => {
+                let roles = &mut self.teams[t.index()].roles;
+                let before = roles.len();
+                roles.retain(|r| *r != role);
+                before != roles.len()
+            }
+            Principal::Organization => false,
+        };
+        if !removed {
+            return Ok(Vec::new());
+        }
+        self.refresh();
+        Ok(vec![Change::RoleRemoved { principal, role }])
+    }
+
+    fn require_role_authority(
+        &self,
+        user: UserId,
+        principal: Principal,
+        unit: BusinessUnitId,
+        role: RoleId,
+    ) -> Result<(), ActionError> {
+        if self.derived.admin[user.index()].is_some() {
+            return Ok(());
+        }
+        if self.roles[role.index()].system_administrator {
+            return Err(ActionError::Denied(format!(
+                "only System Administrators assign or remove role `{}`",
+                self.roles[role.index()].name
+            )));
+        }
+        let _ = principal;
+        self.require_target(Some(user), Privilege::Assign, self.unit_target(ROLE, unit))
+    }
+
+    /// D11: for every privilege of the role, the caller holds it at least at the role's depth,
+    /// with that depth covering the unit the role will apply in.
+    fn require_no_escalation(
+        &self,
+        user: UserId,
+        principal: Principal,
+        unit: BusinessUnitId,
+        role: RoleId,
+    ) -> Result<(), ActionError> {
+        if self.derived.admin[user.index()].is_some() {
+            return Ok(());
+        }
+        let r = &self.roles[role.index()];
+        for (table, depths) in &r.privileges {
+            for privilege in Privilege::ALL {
+                let needed = depths[privilege.index()];
+                if needed == Depth::None {
+                    continue;
+                }
+                let ok = self.grants(user, *table, privilege).iter().any(|g| {
+                    g.is_personal()
+                        && g.depth >= needed
+                        && match g.depth {
+                            Depth::None => false,
+                            Depth::User => principal == Principal::User(user),
+                            Depth::BusinessUnit => g.anchor == unit,
+                            Depth::ParentChild => self.units.contains(g.anchor, unit),
+                            Depth::Organization => true,
+                        }
+                });
+                if !ok {
+                    return Err(ActionError::Denied(format!(
+                        "user `{}` cannot assign role `{}`: it gives `{privilege}` on `{}` at `{needed}`, which the user does not hold at that depth over business unit `{}`",
+                        self.users[user.index()].name,
+                        r.name,
+                        self.tables[table.index()].name,
+                        self.units.name(unit)
+                    )));
+                }
+            }
+        }
+        for misc in &r.misc {
+            if !self.holds_misc(user, misc) {
+                return Err(ActionError::Denied(format!(
+                    "user `{}` cannot assign role `{}`: it gives `{misc}`, which the user does not hold",
+                    self.users[user.index()].name,
+                    r.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn require_team_write(&self, user: Option<UserId>, team: TeamId) -> Result<(), ActionError> {
+        let t = &self.teams[team.index()];
+        if t.record_team.is_some() {
+            return Err(invalid(ModelError::Other(format!(
+                "team `{}` is a record access team; change it through its record and template",
+                t.name
+            ))));
+        }
+        self.require_target(
+            user,
+            Privilege::Write,
+            self.unit_target(TEAM, t.business_unit),
+        )
+    }
+
+    /// Adds a member to a team: Write on the team.
+    pub fn add_team_member(&mut self, actor: Actor, team: TeamId, member: UserId) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.require_team_write(user, team)?;
+        if self.is_member(member, team) {
+            return Ok(Vec::new());
+        }
+        self.add_member(team, member);
+        self.refresh();
+        Ok(vec![Change::TeamMemberAdded { team, user: member }])
+    }
+
+    /// Removes a member from a team: Write on the team.
+    pub fn remove_team_member(&mut self, actor: Actor, team: TeamId, member: UserId) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.require_team_write(user, team)?;
+        if !self.is_member(member, team) {
+            return Ok(Vec::new());
+        }
+        self.remove_member(team, member);
+        self.refresh();
+        Ok(vec![Change::TeamMemberRemoved { team, user: member }])
+    }
+
+    /// Moves a user to another unit (D13): Write on the user's record. The user's direct roles
+    /// are removed unless `do_not_remove_roles_on_change_business_unit`; the user's records move
+    /// to the new unit unless `always_move_record_to_owner_business_unit` is off.
+    pub fn move_user(&mut self, actor: Actor, target: UserId, unit: BusinessUnitId) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.require(user, Privilege::Write, self.users[target.index()].record)?;
+        let old_unit = self.users[target.index()].business_unit;
+        if old_unit == unit {
+            return Ok(Vec::new());
+        }
+        let mut changes = vec![Change::UserMoved {
+            user: target,
+            old_unit,
+            new_unit: unit,
+        }];
+        if !self.settings.do_not_remove_roles_on_change_business_unit {
+            for a in std::mem::take(&mut self.users[target.index()].roles) {
+                changes.push(Change::RoleRemoved {
+                    principal: Principal::User(target),
+                    role: a.role,
+                });
+            }
+        } else {
+            // Roles that cannot be used in the new unit cannot be kept.
+            let keep: Vec<RoleAssignment> = self.users[target.index()]
+                .roles
+                .iter()
+                .copied()
+                .filter(|a| {
+                    a.business_unit.is_some()
+                        || self
+                            .units
+                            .contains(self.roles[a.role.index()].business_unit, unit)
+                })
+                .collect();
+            for a in &self.users[target.index()].roles {
+                if !keep.contains(a) {
+                    changes.push(Change::RoleRemoved {
+                        principal: Principal::User(target),
+                        role: a.role,
+                    });
+                }
+            }
+            self.users[target.index()].roles = keep;
+        }
+        self.users[target.index()].business_unit = unit;
+        let own_record = self.users[target.index()].record;
+        let moves_records = self.settings.always_move_record_to_owner_business_unit;
+        for index in 0..self.records.len() {
+            let rec = &mut self.records[index];
+            let is_own = RecordId::from_index(index) == own_record;
+            if rec.alive
+                && rec.owner == Owner::User(target)
+                && (is_own || moves_records)
+                && rec.business_unit != unit
+            {
+                let old = rec.business_unit;
+                rec.business_unit = unit;
+                changes.push(Change::RecordMoved {
+                    record: RecordId::from_index(index),
+                    old_unit: old,
+                    new_unit: unit,
+                });
+            }
+        }
+        self.refresh();
+        Ok(changes)
+    }
+
+    /// Sets or clears a user's manager: Write on the user's record; cycles are refused.
+    pub fn set_manager(
+        &mut self,
+        actor: Actor,
+        target: UserId,
+        manager: Option<UserId>,
+    ) -> Outcome {
+        let user = self.acting_user(actor)?;
+        self.check_manager(target, manager).map_err(invalid)?;
+        self.require(user, Privilege::Write, self.users[target.index()].record)?;
+        let old = self.users[target.index()].manager;
+        if old == manager {
+            return Ok(Vec::new());
+        }
+        self.users[target.index()].manager = manager;
+        self.refresh();
+        Ok(vec![Change::ManagerChanged {
+            user: target,
+            old,
+            new: manager,
+        }])
+    }
+}

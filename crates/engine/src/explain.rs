@@ -1,0 +1,159 @@
+//! Decisions rendered for people: a short tree of every grant path, or of what is missing.
+
+use crate::check::{Decision, Denial, GrantPath, HierarchyThrough};
+use crate::derive::{Grant, Via};
+use crate::organization::Organization;
+
+impl Organization {
+    fn describe_grant(&self, g: &Grant) -> String {
+        let via = match g.via {
+            Via::Direct => String::new(),
+            Via::Team { team, team_only } => format!(
+                " through team `{}`{}",
+                self.teams[team.index()].name,
+                if team_only {
+                    " (team privileges only)"
+                } else {
+                    ""
+                }
+            ),
+        };
+        format!(
+            "role `{}`{via} gives `{}` at `{}` from unit `{}`",
+            self.roles[g.role.index()].name,
+            g.privilege,
+            g.depth,
+            self.units.name(g.anchor)
+        )
+    }
+
+    /// One line for a grant path.
+    #[must_use]
+    pub fn describe_path(&self, path: &GrantPath) -> String {
+        let kind = path.kind().name();
+        let text = match path {
+            GrantPath::SystemAdministrator(a) => match a.team {
+                None => format!("holds role `{}`", self.roles[a.role.index()].name),
+                Some(t) => format!(
+                    "holds role `{}` through team `{}`",
+                    self.roles[a.role.index()].name,
+                    self.teams[t.index()].name
+                ),
+            },
+            GrantPath::Ownership { grant } => {
+                format!("owns the record; {}", self.describe_grant(grant))
+            }
+            GrantPath::TeamOwnership { team, grant } => format!(
+                "member of owning team `{}`; {}",
+                self.teams[team.index()].name,
+                self.describe_grant(grant)
+            ),
+            GrantPath::RoleDepth { grant } => self.describe_grant(grant),
+            GrantPath::Share { mask } => {
+                format!("shared with the user ({})", mask.dataverse_names())
+            }
+            GrantPath::TeamShare { team, mask } => {
+                let t = &self.teams[team.index()];
+                match t.record_team {
+                    Some((_, template)) => format!(
+                        "member of the record's access team from template `{}` ({})",
+                        self.templates[template.index()].name,
+                        mask.dataverse_names()
+                    ),
+                    None => format!("shared with team `{}` ({})", t.name, mask.dataverse_names()),
+                }
+            }
+            GrantPath::OrganizationShare { mask } => {
+                format!("shared with the organization ({})", mask.dataverse_names())
+            }
+            GrantPath::Inherited {
+                ancestor,
+                relationship,
+                principal,
+                as_owner,
+                mask,
+            } => format!(
+                "{} {} parent record `{}` through relationship `{}` ({})",
+                self.principal_name(*principal),
+                if *as_owner { "owns" } else { "has a share of" },
+                self.records[ancestor.index()].key,
+                self.relationships[relationship.index()].name,
+                mask.dataverse_names()
+            ),
+            GrantPath::Hierarchy {
+                report,
+                level,
+                through,
+            } => {
+                let how = match through {
+                    HierarchyThrough::Owner => "who owns the record".to_owned(),
+                    HierarchyThrough::TeamOwner(t) => {
+                        format!(
+                            "whose team `{}` owns the record",
+                            self.teams[t.index()].name
+                        )
+                    }
+                    HierarchyThrough::Share(p) => {
+                        format!(
+                            "with whom the record is shared (as {})",
+                            self.principal_name(*p)
+                        )
+                    }
+                };
+                format!(
+                    "manages `{}` {how} ({} level{} down)",
+                    self.users[report.index()].name,
+                    level,
+                    if *level == 1 { "" } else { "s" }
+                )
+            }
+        };
+        format!("{kind}: {text}")
+    }
+
+    /// A decision as a readable tree.
+    #[must_use]
+    pub fn render_decision(&self, d: &Decision) -> String {
+        let subject = match d.record {
+            Some(r) => format!("record `{}`", self.records[r.index()].key),
+            None => format!("a new `{}` record", self.tables[d.table.index()].name),
+        };
+        let mut out = format!(
+            "{}: user `{}` {} `{}` on {subject} (owner {}, unit `{}`)",
+            if d.allowed { "allow" } else { "deny" },
+            self.users[d.user.index()].name,
+            if d.allowed { "has" } else { "lacks" },
+            d.privilege,
+            self.owner_name(d.owner),
+            self.units.name(d.business_unit),
+        );
+        for p in &d.paths {
+            out.push_str("\n  + ");
+            out.push_str(&self.describe_path(p));
+        }
+        match &d.denial {
+            None => {}
+            Some(Denial::UserDisabled) => {
+                out.push_str("\n  - the user is disabled and is refused everything")
+            }
+            Some(Denial::RecordDeleted) => out.push_str("\n  - the record was deleted"),
+            Some(Denial::NoPrivilege) => out.push_str(&format!(
+                "\n  - no role of the user or of the user's teams gives `{}` on `{}`",
+                d.privilege,
+                self.tables[d.table.index()].name
+            )),
+            Some(Denial::NoAccessPath { shortfalls }) => {
+                for s in shortfalls {
+                    out.push_str(&format!(
+                        "\n  - {}, but unit `{}` needs `{}`",
+                        self.describe_grant(&s.grant),
+                        self.units.name(d.business_unit),
+                        s.needed
+                    ));
+                }
+                out.push_str("\n  - no ownership, share, inherited share or hierarchy path reaches the record");
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,41 @@
+//! The pure engine of Strata: the Microsoft Dataverse security model in memory.
+//!
+//! Business units, users, teams, positions, roles with privilege depth, record ownership,
+//! sharing (explicit, inherited through relationships, record access teams), hierarchy
+//! security, column security and apps; the decisions they give (`check`, `explain`, effective
+//! rights, who has access, readable records); and the authorized actions that change them.
+//!
+//! Architecture invariant: this crate does no IO, has no async runtime, no clock and no
+//! serialization; the store, server and CLI are shells around it.
+
+mod actions;
+mod check;
+mod derive;
+mod error;
+mod explain;
+mod ids;
+pub mod limits;
+mod model;
+mod organization;
+mod privilege;
+mod queries;
+mod units;
+
+pub use actions::{Actor, Change, CreateRecord, ShareMode};
+pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
+pub use derive::{AdminSource, Grant, Via};
+pub use error::{ActionError, ModelError};
+pub use ids::{
+    AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
+    RoleId, TableId, TeamId, TemplateId, UserId,
+};
+pub use model::{
+    App, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
+    HierarchyModel, HierarchySettings, Inheritance, Ownership, Position, Profile, Record,
+    RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team, TeamType,
+    Template, User, Value,
+};
+pub use organization::{BUILT_IN_TABLES, NewRecord, Organization, RoleDefinition, Setup};
+pub use privilege::{AccessMask, Depth, Privilege};
+pub use queries::{AppAccess, ColumnAccess};
+pub use units::UnitTree;

@@ -1,0 +1,467 @@
+//! The entities of an organisation's security model, exactly as configured.
+
+use std::collections::BTreeMap;
+
+use crate::ids::{
+    BusinessUnitId, PositionId, Principal, RecordId, RelationshipId, RoleId, TableId, TeamId,
+    TemplateId, UserId,
+};
+use crate::privilege::{AccessMask, Depth, Privilege};
+
+/// Who can own the records of a table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Ownership {
+    /// Records are owned by a user or a team and belong to a business unit.
+    UserOrTeam,
+    /// Records belong to the organisation: privileges are on/off (`none` or `organization`).
+    Organization,
+    /// Records belong to a business unit without an owner (the built-in `team`, `businessunit`, `role`).
+    BusinessUnit,
+}
+
+/// A column of a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Logical name.
+    pub name: String,
+    /// Whether column (field) security applies.
+    pub secured: bool,
+}
+
+/// A table (Dataverse entity).
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// Logical name.
+    pub name: String,
+    /// Who can own its records.
+    pub ownership: Ownership,
+    /// Declared columns; records may carry other, unsecured columns too.
+    pub columns: Vec<Column>,
+    /// One of `systemuser`, `team`, `businessunit`, `role`.
+    pub built_in: bool,
+}
+
+impl Table {
+    /// Whether the named column is secured.
+    #[must_use]
+    pub fn is_secured(&self, column: &str) -> bool {
+        self.columns.iter().any(|c| c.secured && c.name == column)
+    }
+}
+
+/// How an action on a parent record flows to its children (assign, share, unshare, reparent).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CascadeType {
+    /// Every related record ("Cascade All").
+    Cascade,
+    /// Only active related records ("Cascade Active").
+    Active,
+    /// Only related records owned by the parent's owner ("Cascade User-Owned").
+    UserOwned,
+    /// Nothing flows ("Cascade None").
+    None,
+}
+
+/// What deleting a parent does to its children.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DeleteBehavior {
+    /// Children are deleted too.
+    Cascade,
+    /// The children's lookup is cleared.
+    RemoveLink,
+    /// The delete is refused while children exist.
+    Restrict,
+}
+
+/// A relationship's cascade configuration.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cascade {
+    /// Assign the parent → the children.
+    pub assign: CascadeType,
+    /// Share the parent → the children inherit the share.
+    pub share: CascadeType,
+    /// Revoke a parent share → the children lose it.
+    pub unshare: CascadeType,
+    /// Set the lookup → the parent's owner and sharees inherit access to the child.
+    pub reparent: CascadeType,
+    /// Delete the parent → see [`DeleteBehavior`].
+    pub delete: DeleteBehavior,
+}
+
+impl Cascade {
+    /// `parental`: everything cascades.
+    pub const PARENTAL: Cascade = Cascade {
+        assign: CascadeType::Cascade,
+        share: CascadeType::Cascade,
+        unshare: CascadeType::Cascade,
+        reparent: CascadeType::Cascade,
+        delete: DeleteBehavior::Cascade,
+    };
+    /// `referential`: nothing cascades; delete removes the link.
+    pub const REFERENTIAL: Cascade = Cascade {
+        assign: CascadeType::None,
+        share: CascadeType::None,
+        unshare: CascadeType::None,
+        reparent: CascadeType::None,
+        delete: DeleteBehavior::RemoveLink,
+    };
+    /// `referential_restrict_delete`: nothing cascades; delete is refused while children exist.
+    pub const REFERENTIAL_RESTRICT_DELETE: Cascade = Cascade {
+        assign: CascadeType::None,
+        share: CascadeType::None,
+        unshare: CascadeType::None,
+        reparent: CascadeType::None,
+        delete: DeleteBehavior::Restrict,
+    };
+}
+
+/// A one-to-many relationship: `child.lookup` refers to a `parent` record.
+#[derive(Clone, Debug)]
+pub struct Relationship {
+    /// Schema name.
+    pub name: String,
+    /// The referenced (one) side.
+    pub parent: TableId,
+    /// The referencing (many) side.
+    pub child: TableId,
+    /// The lookup column on the child.
+    pub lookup: String,
+    /// Cascade configuration.
+    pub cascade: Cascade,
+}
+
+/// Member's privilege inheritance of a role held by a team (D4).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Inheritance {
+    /// `isinherited="1"`: members also use the role's privileges on their own records, at User depth.
+    UserAndTeam,
+    /// `isinherited="0"`: members use the role's privileges only on behalf of the team.
+    TeamOnly,
+}
+
+/// A security role: the privilege × depth grid per table plus miscellaneous privileges.
+#[derive(Clone, Debug)]
+pub struct Role {
+    /// Name, unique in the organisation.
+    pub name: String,
+    /// The unit the role belongs to; it is usable there and in every unit below.
+    pub business_unit: BusinessUnitId,
+    /// Member's privilege inheritance when a team holds the role.
+    pub inheritance: Inheritance,
+    /// The all-powerful, non-editable role (D10).
+    pub system_administrator: bool,
+    /// Depth per privilege ([`Privilege::index`]) per table.
+    pub privileges: BTreeMap<TableId, [Depth; 8]>,
+    /// Miscellaneous privileges by `prv` name.
+    pub misc: Vec<String>,
+}
+
+impl Role {
+    /// The depth this role gives for a privilege on a table.
+    #[must_use]
+    pub fn depth(&self, table: TableId, privilege: Privilege) -> Depth {
+        self.privileges
+            .get(&table)
+            .map_or(Depth::None, |d| d[privilege.index()])
+    }
+}
+
+/// A role held by a user.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RoleAssignment {
+    /// The role.
+    pub role: RoleId,
+    /// In the ownership-across-units ("matrix") model, the unit the role was assigned in;
+    /// otherwise `None` and the role applies from the user's own unit.
+    pub business_unit: Option<BusinessUnitId>,
+}
+
+/// A user (Dataverse `systemuser`).
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Name (the scenario files' user id).
+    pub name: String,
+    /// The one unit the user belongs to.
+    pub business_unit: BusinessUnitId,
+    /// Roles assigned directly.
+    pub roles: Vec<RoleAssignment>,
+    /// Manager (manager hierarchy).
+    pub manager: Option<UserId>,
+    /// Position (position hierarchy).
+    pub position: Option<PositionId>,
+    /// A disabled user is refused everything.
+    pub enabled: bool,
+    /// Teams the user is a member of, sorted.
+    pub teams: Vec<TeamId>,
+    /// The user's own `systemuser` record.
+    pub record: RecordId,
+}
+
+/// Team types, with Dataverse's `teamtype` values (D5).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TeamType {
+    /// 0: owns records, holds roles.
+    Owner,
+    /// 1: records are shared with it; no roles, no ownership.
+    Access,
+    /// 2: an Entra security group team; like an owner team, membership synced.
+    SecurityGroup,
+    /// 3: an Entra Office group team; like an owner team, membership synced.
+    OfficeGroup,
+}
+
+impl TeamType {
+    /// Dataverse's numeric `teamtype`.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            TeamType::Owner => 0,
+            TeamType::Access => 1,
+            TeamType::SecurityGroup => 2,
+            TeamType::OfficeGroup => 3,
+        }
+    }
+
+    /// Whether teams of this type may hold roles and own records.
+    #[must_use]
+    pub fn can_hold_roles(self) -> bool {
+        self != TeamType::Access
+    }
+}
+
+/// A team.
+#[derive(Clone, Debug)]
+pub struct Team {
+    /// Name, unique in the organisation.
+    pub name: String,
+    /// Type.
+    pub kind: TeamType,
+    /// The one unit the team belongs to.
+    pub business_unit: BusinessUnitId,
+    /// Members, sorted.
+    pub members: Vec<UserId>,
+    /// Roles (owner and group teams only).
+    pub roles: Vec<RoleId>,
+    /// For a record access team: the record and the template it was created from.
+    pub record_team: Option<(RecordId, TemplateId)>,
+}
+
+/// A position of the position hierarchy.
+#[derive(Clone, Debug)]
+pub struct Position {
+    /// Name.
+    pub name: String,
+    /// Parent position.
+    pub parent: Option<PositionId>,
+}
+
+/// Whether a record is active (statecode 0) or not.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RecordState {
+    /// Active.
+    Active,
+    /// Inactive.
+    Inactive,
+}
+
+/// A column value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// No value (also what a secured column reads as without permission).
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// Text.
+    Text(String),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// An explicit share (a PrincipalObjectAccess row's `accessrightsmask`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Share {
+    /// Who the record is shared with.
+    pub principal: Principal,
+    /// The rights shared.
+    pub mask: AccessMask,
+}
+
+/// A per-record column share (PrincipalObjectAttributeAccess).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldShare {
+    /// The secured column.
+    pub column: String,
+    /// A user or a team.
+    pub principal: Principal,
+    /// May read the column on this record.
+    pub read: bool,
+    /// May update the column on this record.
+    pub update: bool,
+}
+
+/// A record: its security facts and its column values.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The external key (the scenario files' record id).
+    pub key: String,
+    /// Table.
+    pub table: TableId,
+    /// Owner.
+    pub owner: Owner,
+    /// Owning business unit.
+    pub business_unit: BusinessUnitId,
+    /// State.
+    pub state: RecordState,
+    /// Parental lookups set on this record: relationship and parent record.
+    pub lookups: Vec<(RelationshipId, RecordId)>,
+    /// Column values (secured or not), in insertion order.
+    pub fields: Vec<(String, Value)>,
+    /// Explicit shares, at most one per principal (record access teams included).
+    pub shares: Vec<Share>,
+    /// Column shares.
+    pub field_shares: Vec<FieldShare>,
+    /// Record access teams, one per template.
+    pub access_teams: Vec<(TemplateId, TeamId)>,
+    /// False once deleted.
+    pub alive: bool,
+}
+
+impl Record {
+    /// The value of a column (`Null` when unset).
+    #[must_use]
+    pub fn field(&self, column: &str) -> &Value {
+        self.fields
+            .iter()
+            .find(|(c, _)| c == column)
+            .map_or(&Value::Null, |(_, v)| v)
+    }
+
+    /// The parent record set through a relationship.
+    #[must_use]
+    pub fn lookup(&self, relationship: RelationshipId) -> Option<RecordId> {
+        self.lookups
+            .iter()
+            .find(|(r, _)| *r == relationship)
+            .map(|(_, p)| *p)
+    }
+
+    /// The explicit share of a principal.
+    #[must_use]
+    pub fn share_of(&self, principal: Principal) -> AccessMask {
+        self.shares
+            .iter()
+            .find(|s| s.principal == principal)
+            .map_or(AccessMask::NONE, |s| s.mask)
+    }
+}
+
+pub use crate::ids::Owner;
+
+/// An access team template.
+#[derive(Clone, Debug)]
+pub struct Template {
+    /// Name.
+    pub name: String,
+    /// The table whose records get access teams from this template.
+    pub table: TableId,
+    /// Rights the access team gets on its record.
+    pub rights: AccessMask,
+}
+
+/// One column permission of a field security profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnPermission {
+    /// Table.
+    pub table: TableId,
+    /// Column.
+    pub column: String,
+    /// May read.
+    pub read: bool,
+    /// May update.
+    pub update: bool,
+    /// May set on create.
+    pub create: bool,
+}
+
+/// A field (column) security profile.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// Name.
+    pub name: String,
+    /// Member users and teams.
+    pub members: Vec<Principal>,
+    /// Column permissions.
+    pub permissions: Vec<ColumnPermission>,
+}
+
+/// A model-driven app and the roles associated with it (D6).
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Name.
+    pub name: String,
+    /// Roles that open it.
+    pub roles: Vec<RoleId>,
+}
+
+/// Which hierarchy the hierarchy security follows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HierarchyModel {
+    /// Users' managers.
+    Manager,
+    /// The position tree.
+    Position,
+}
+
+/// Hierarchy security settings (D3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HierarchySettings {
+    /// Manager or position model.
+    pub model: HierarchyModel,
+    /// Levels below the manager that are reachable.
+    pub depth: u8,
+    /// Tables it applies to; `None` means every user-or-team owned table.
+    pub tables: Option<Vec<TableId>>,
+    /// Manager model only: a manager reaches a report only from the same or the parent unit.
+    pub managers_must_be_in_same_or_parent_business_unit: bool,
+}
+
+/// Organisation settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// On assign, the previous owner keeps a share with every right.
+    pub share_to_previous_owner_on_assign: bool,
+    /// The "matrix" model: roles are assigned in a unit, records may belong to any unit.
+    pub ownership_across_business_units: bool,
+    /// Moving a user keeps their roles.
+    pub do_not_remove_roles_on_change_business_unit: bool,
+    /// Moving a user (or assigning a record) moves their records to the owner's new unit.
+    pub always_move_record_to_owner_business_unit: bool,
+    /// Hierarchy security; `None` = off.
+    pub hierarchy: Option<HierarchySettings>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            share_to_previous_owner_on_assign: false,
+            ownership_across_business_units: false,
+            do_not_remove_roles_on_change_business_unit: false,
+            always_move_record_to_owner_business_unit: true,
+            hierarchy: None,
+        }
+    }
+}

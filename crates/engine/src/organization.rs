@@ -1,0 +1,1162 @@
+//! One organisation (a Dataverse environment): its security model, its records, and the
+//! system-level (unauthorized) setup used to load it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::derive::Derived;
+use crate::error::ModelError;
+use crate::ids::{
+    AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
+    RoleId, TableId, TeamId, TemplateId, UserId,
+};
+use crate::limits::{MAX_ENTITIES, MAX_NAME_LEN, MAX_POSITION_DEPTH};
+use crate::model::{
+    App, Cascade, Column, ColumnPermission, FieldShare, Inheritance, Ownership, Position, Profile,
+    Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team,
+    TeamType, Template, User, Value,
+};
+use crate::privilege::{AccessMask, Depth, Privilege};
+use crate::units::UnitTree;
+
+/// The built-in tables every organisation has, and their ownership.
+pub const BUILT_IN_TABLES: [(&str, Ownership); 4] = [
+    ("systemuser", Ownership::UserOrTeam),
+    ("team", Ownership::BusinessUnit),
+    ("businessunit", Ownership::BusinessUnit),
+    ("role", Ownership::BusinessUnit),
+];
+
+/// The table of users' own records (built-in tables come first, in `BUILT_IN_TABLES` order).
+pub(crate) const SYSTEMUSER: TableId = TableId::const_new(0);
+/// The table of teams.
+pub(crate) const TEAM: TableId = TableId::const_new(1);
+/// The table of security roles.
+pub(crate) const ROLE: TableId = TableId::const_new(3);
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Names {
+    pub(crate) units: HashMap<String, BusinessUnitId>,
+    pub(crate) users: HashMap<String, UserId>,
+    pub(crate) teams: HashMap<String, TeamId>,
+    pub(crate) roles: HashMap<String, RoleId>,
+    pub(crate) tables: HashMap<String, TableId>,
+    pub(crate) positions: HashMap<String, PositionId>,
+    pub(crate) relationships: HashMap<String, RelationshipId>,
+    pub(crate) records: HashMap<String, RecordId>,
+    pub(crate) templates: HashMap<String, TemplateId>,
+    pub(crate) profiles: HashMap<String, ProfileId>,
+    pub(crate) apps: HashMap<String, AppId>,
+}
+
+/// An organisation: the whole security model and the records' security facts, in memory.
+///
+/// Queries take `&self` and never allocate on the check path; changes go through
+/// [`Organization::setup`] (system, unauthorized) or the authorized actions.
+#[derive(Clone, Debug)]
+pub struct Organization {
+    pub(crate) settings: Settings,
+    pub(crate) units: UnitTree,
+    pub(crate) users: Vec<User>,
+    pub(crate) teams: Vec<Team>,
+    pub(crate) positions: Vec<Position>,
+    pub(crate) tables: Vec<Table>,
+    pub(crate) relationships: Vec<Relationship>,
+    pub(crate) roles: Vec<Role>,
+    pub(crate) records: Vec<Record>,
+    pub(crate) templates: Vec<Template>,
+    pub(crate) profiles: Vec<Profile>,
+    pub(crate) apps: Vec<App>,
+    pub(crate) names: Names,
+    /// Live records of each table, in creation order.
+    pub(crate) table_records: Vec<Vec<RecordId>>,
+    /// Children of each parent record: (relationship, child).
+    pub(crate) children: HashMap<RecordId, Vec<(RelationshipId, RecordId)>>,
+    pub(crate) derived: Derived,
+}
+
+impl Default for Organization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A new role's definition.
+#[derive(Clone, Debug)]
+pub struct RoleDefinition {
+    /// Name.
+    pub name: String,
+    /// Owning unit; `None` = the root unit.
+    pub business_unit: Option<BusinessUnitId>,
+    /// Member's privilege inheritance.
+    pub inheritance: Inheritance,
+    /// The System Administrator role.
+    pub system_administrator: bool,
+    /// (table, privilege, depth) grants.
+    pub privileges: Vec<(TableId, Privilege, Depth)>,
+    /// Miscellaneous privileges.
+    pub misc: Vec<String>,
+}
+
+/// A new record.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    /// External key, unique in the organisation.
+    pub key: String,
+    /// Table.
+    pub table: TableId,
+    /// Owner (must be `Owner::None` for organization-owned tables).
+    pub owner: Owner,
+    /// Owning unit; `None` = the owner's unit (the root for unowned records).
+    pub business_unit: Option<BusinessUnitId>,
+    /// State.
+    pub state: RecordState,
+    /// Column values.
+    pub fields: Vec<(String, Value)>,
+}
+
+fn check_name(kind: &'static str, name: &str) -> Result<(), ModelError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(ModelError::BadName {
+            kind,
+            name: name.chars().take(64).collect(),
+            limit: MAX_NAME_LEN,
+        });
+    }
+    Ok(())
+}
+
+fn check_count(kind: &'static str, len: usize) -> Result<(), ModelError> {
+    if len >= MAX_ENTITIES {
+        return Err(ModelError::TooMany {
+            kind,
+            limit: MAX_ENTITIES,
+        });
+    }
+    Ok(())
+}
+
+fn insert_name<I: Copy>(
+    map: &mut HashMap<String, I>,
+    kind: &'static str,
+    name: &str,
+    id: I,
+) -> Result<(), ModelError> {
+    check_name(kind, name)?;
+    if map.contains_key(name) {
+        return Err(ModelError::Duplicate {
+            kind,
+            name: name.to_owned(),
+        });
+    }
+    map.insert(name.to_owned(), id);
+    Ok(())
+}
+
+impl Organization {
+    /// An empty organisation with the built-in tables and default settings.
+    #[must_use]
+    pub fn new() -> Organization {
+        let mut org = Organization {
+            settings: Settings::default(),
+            units: UnitTree::default(),
+            users: Vec::new(),
+            teams: Vec::new(),
+            positions: Vec::new(),
+            tables: Vec::new(),
+            relationships: Vec::new(),
+            roles: Vec::new(),
+            records: Vec::new(),
+            templates: Vec::new(),
+            profiles: Vec::new(),
+            apps: Vec::new(),
+            names: Names::default(),
+            table_records: Vec::new(),
+            children: HashMap::new(),
+            derived: Derived::default(),
+        };
+        for (name, ownership) in BUILT_IN_TABLES {
+            let id = TableId::from_index(org.tables.len());
+            org.tables.push(Table {
+                name: name.to_owned(),
+                ownership,
+                columns: Vec::new(),
+                built_in: true,
+            });
+            org.table_records.push(Vec::new());
+            org.names.tables.insert(name.to_owned(), id);
+        }
+        org.refresh();
+        org
+    }
+
+    /// Opens a setup session: system-level changes with no authorization check. The derived
+    /// indexes are rebuilt when the returned guard is dropped.
+    pub fn setup(&mut self) -> Setup<'_> {
+        Setup { org: self }
+    }
+
+    /// Rebuilds every derived index (grants, hierarchy) from the configured model.
+    pub(crate) fn refresh(&mut self) {
+        self.derived = Derived::build(self);
+    }
+
+    // ----- lookups by name -----
+
+    /// The business unit of this name.
+    #[must_use]
+    pub fn business_unit_id(&self, name: &str) -> Option<BusinessUnitId> {
+        self.names.units.get(name).copied()
+    }
+    /// The user of this name.
+    #[must_use]
+    pub fn user_id(&self, name: &str) -> Option<UserId> {
+        self.names.users.get(name).copied()
+    }
+    /// The team of this name.
+    #[must_use]
+    pub fn team_id(&self, name: &str) -> Option<TeamId> {
+        self.names.teams.get(name).copied()
+    }
+    /// The role of this name.
+    #[must_use]
+    pub fn role_id(&self, name: &str) -> Option<RoleId> {
+        self.names.roles.get(name).copied()
+    }
+    /// The table of this logical name.
+    #[must_use]
+    pub fn table_id(&self, name: &str) -> Option<TableId> {
+        self.names.tables.get(name).copied()
+    }
+    /// The position of this name.
+    #[must_use]
+    pub fn position_id(&self, name: &str) -> Option<PositionId> {
+        self.names.positions.get(name).copied()
+    }
+    /// The live record of this key.
+    #[must_use]
+    pub fn record_id(&self, key: &str) -> Option<RecordId> {
+        self.names.records.get(key).copied()
+    }
+    /// The access team template of this name.
+    #[must_use]
+    pub fn template_id(&self, name: &str) -> Option<TemplateId> {
+        self.names.templates.get(name).copied()
+    }
+    /// The field security profile of this name.
+    #[must_use]
+    pub fn profile_id(&self, name: &str) -> Option<ProfileId> {
+        self.names.profiles.get(name).copied()
+    }
+    /// The app of this name.
+    #[must_use]
+    pub fn app_id(&self, name: &str) -> Option<AppId> {
+        self.names.apps.get(name).copied()
+    }
+    /// The relationship whose lookup column on `child` has this name.
+    #[must_use]
+    pub fn relationship_by_lookup(&self, child: TableId, lookup: &str) -> Option<RelationshipId> {
+        self.relationships
+            .iter()
+            .position(|r| r.child == child && r.lookup == lookup)
+            .map(RelationshipId::from_index)
+    }
+
+    // ----- read access to the model -----
+
+    /// Settings.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    /// The business unit tree.
+    #[must_use]
+    pub fn units(&self) -> &UnitTree {
+        &self.units
+    }
+    /// A user.
+    #[must_use]
+    pub fn user(&self, id: UserId) -> &User {
+        &self.users[id.index()]
+    }
+    /// Every user id.
+    pub fn user_ids(&self) -> impl Iterator<Item = UserId> + use<> {
+        (0..self.users.len()).map(UserId::from_index)
+    }
+    /// A team.
+    #[must_use]
+    pub fn team(&self, id: TeamId) -> &Team {
+        &self.teams[id.index()]
+    }
+    /// Every team id, record access teams included.
+    pub fn team_ids(&self) -> impl Iterator<Item = TeamId> + use<> {
+        (0..self.teams.len()).map(TeamId::from_index)
+    }
+    /// A role.
+    #[must_use]
+    pub fn role(&self, id: RoleId) -> &Role {
+        &self.roles[id.index()]
+    }
+    /// Every role id.
+    pub fn role_ids(&self) -> impl Iterator<Item = RoleId> + use<> {
+        (0..self.roles.len()).map(RoleId::from_index)
+    }
+    /// A table.
+    #[must_use]
+    pub fn table(&self, id: TableId) -> &Table {
+        &self.tables[id.index()]
+    }
+    /// Every table id.
+    pub fn table_ids(&self) -> impl Iterator<Item = TableId> + use<> {
+        (0..self.tables.len()).map(TableId::from_index)
+    }
+    /// A position.
+    #[must_use]
+    pub fn position(&self, id: PositionId) -> &Position {
+        &self.positions[id.index()]
+    }
+    /// A relationship.
+    #[must_use]
+    pub fn relationship(&self, id: RelationshipId) -> &Relationship {
+        &self.relationships[id.index()]
+    }
+    /// Every relationship id.
+    pub fn relationship_ids(&self) -> impl Iterator<Item = RelationshipId> + use<> {
+        (0..self.relationships.len()).map(RelationshipId::from_index)
+    }
+    /// A record (possibly deleted: see [`Record::alive`]).
+    #[must_use]
+    pub fn record(&self, id: RecordId) -> &Record {
+        &self.records[id.index()]
+    }
+    /// The live records of a table, in creation order.
+    #[must_use]
+    pub fn table_records(&self, table: TableId) -> &[RecordId] {
+        &self.table_records[table.index()]
+    }
+    /// Number of records ever created (deleted ones included).
+    #[must_use]
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+    /// An access team template.
+    #[must_use]
+    pub fn template(&self, id: TemplateId) -> &Template {
+        &self.templates[id.index()]
+    }
+    /// A field security profile.
+    #[must_use]
+    pub fn profile(&self, id: ProfileId) -> &Profile {
+        &self.profiles[id.index()]
+    }
+    /// Every profile id.
+    pub fn profile_ids(&self) -> impl Iterator<Item = ProfileId> + use<> {
+        (0..self.profiles.len()).map(ProfileId::from_index)
+    }
+    /// An app.
+    #[must_use]
+    pub fn app(&self, id: AppId) -> &App {
+        &self.apps[id.index()]
+    }
+    /// The children of a record: (relationship, child).
+    #[must_use]
+    pub fn children(&self, record: RecordId) -> &[(RelationshipId, RecordId)] {
+        self.children.get(&record).map_or(&[], Vec::as_slice)
+    }
+    /// Whether a user is a member of a team.
+    #[must_use]
+    pub fn is_member(&self, user: UserId, team: TeamId) -> bool {
+        self.users[user.index()].teams.binary_search(&team).is_ok()
+    }
+    /// A readable name for a principal.
+    #[must_use]
+    pub fn principal_name(&self, principal: Principal) -> String {
+        match principal {
+            Principal::User(u) => self.user(u).name.clone(),
+            Principal::Team(t) => format!("team:{}", self.team(t).name),
+            Principal::Organization => "organization".to_owned(),
+        }
+    }
+    /// A readable name for an owner.
+    #[must_use]
+    pub fn owner_name(&self, owner: Owner) -> String {
+        owner
+            .principal()
+            .map_or_else(|| "(no owner)".to_owned(), |p| self.principal_name(p))
+    }
+
+    /// The unit a new record of this owner belongs to by default.
+    pub(crate) fn owner_unit(&self, owner: Owner) -> BusinessUnitId {
+        match owner {
+            Owner::User(u) => self.users[u.index()].business_unit,
+            Owner::Team(t) => self.teams[t.index()].business_unit,
+            Owner::None => self.units.root().unwrap_or(BusinessUnitId::from_index(0)),
+        }
+    }
+
+    /// The unit a role assignment applies from.
+    pub(crate) fn assignment_unit(
+        &self,
+        user: UserId,
+        assignment: RoleAssignment,
+    ) -> BusinessUnitId {
+        assignment
+            .business_unit
+            .unwrap_or(self.users[user.index()].business_unit)
+    }
+
+    pub(crate) fn root_unit(&self) -> Result<BusinessUnitId, ModelError> {
+        self.units.root().ok_or_else(|| {
+            ModelError::Other("the organisation has no root business unit".to_owned())
+        })
+    }
+
+    /// Checks that a role can be held in `unit` (its own unit or a unit below).
+    pub(crate) fn check_role_usable(
+        &self,
+        role: RoleId,
+        unit: BusinessUnitId,
+    ) -> Result<(), ModelError> {
+        let r = &self.roles[role.index()];
+        if self.units.contains(r.business_unit, unit) {
+            Ok(())
+        } else {
+            Err(ModelError::RoleNotUsable {
+                role: r.name.clone(),
+                role_unit: self.units.name(r.business_unit).to_owned(),
+                unit: self.units.name(unit).to_owned(),
+            })
+        }
+    }
+
+    // ----- low-level mutations shared by setup and the actions (no authorization) -----
+
+    pub(crate) fn insert_record(&mut self, new: NewRecord) -> Result<RecordId, ModelError> {
+        check_count("records", self.records.len())?;
+        let table = &self.tables[new.table.index()];
+        match (table.ownership, new.owner) {
+            (Ownership::UserOrTeam, Owner::None) => {
+                return Err(ModelError::record(
+                    &new.key,
+                    format!("table `{}` needs an owner", table.name),
+                ));
+            }
+            (
+                Ownership::Organization | Ownership::BusinessUnit,
+                Owner::User(_) | Owner::Team(_),
+            ) => {
+                return Err(ModelError::record(
+                    &new.key,
+                    format!(
+                        "table `{}` is not user-or-team owned; its records take no owner",
+                        table.name
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if let Owner::Team(t) = new.owner {
+            let team = &self.teams[t.index()];
+            if !team.kind.can_hold_roles() {
+                return Err(ModelError::record(
+                    &new.key,
+                    format!("access team `{}` cannot own records", team.name),
+                ));
+            }
+        }
+        let id = RecordId::from_index(self.records.len());
+        insert_name(&mut self.names.records, "record", &new.key, id)?;
+        let business_unit = new
+            .business_unit
+            .unwrap_or_else(|| self.owner_unit(new.owner));
+        self.records.push(Record {
+            key: new.key,
+            table: new.table,
+            owner: new.owner,
+            business_unit,
+            state: new.state,
+            lookups: Vec::new(),
+            fields: new
+                .fields
+                .into_iter()
+                .filter(|(_, v)| *v != Value::Null)
+                .collect(),
+            shares: Vec::new(),
+            field_shares: Vec::new(),
+            access_teams: Vec::new(),
+            alive: true,
+        });
+        self.table_records[new.table.index()].push(id);
+        Ok(id)
+    }
+
+    /// Checks that `parent` may become the parent of `child` through `relationship`.
+    pub(crate) fn validate_lookup(
+        &self,
+        child: RecordId,
+        relationship: RelationshipId,
+        parent: RecordId,
+    ) -> Result<(), ModelError> {
+        let rel = &self.relationships[relationship.index()];
+        let child_rec = &self.records[child.index()];
+        if child_rec.table != rel.child {
+            return Err(ModelError::record(
+                &child_rec.key,
+                format!(
+                    "lookup `{}` belongs to table `{}`",
+                    rel.lookup,
+                    self.tables[rel.child.index()].name
+                ),
+            ));
+        }
+        let parent_rec = &self.records[parent.index()];
+        if !parent_rec.alive {
+            return Err(ModelError::unknown("record", parent_rec.key.clone()));
+        }
+        if parent_rec.table != rel.parent {
+            return Err(ModelError::record(
+                &child_rec.key,
+                format!(
+                    "lookup `{}` refers to table `{}`, not to `{}` (record `{}`)",
+                    rel.lookup,
+                    self.tables[rel.parent.index()].name,
+                    self.tables[parent_rec.table.index()].name,
+                    parent_rec.key
+                ),
+            ));
+        }
+        if self.is_ancestor_or_self(child, parent) {
+            return Err(ModelError::Cycle {
+                what: "record",
+                name: child_rec.key.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets (or clears, with `None`) a lookup, refusing cycles.
+    pub(crate) fn set_lookup(
+        &mut self,
+        child: RecordId,
+        relationship: RelationshipId,
+        parent: Option<RecordId>,
+    ) -> Result<(), ModelError> {
+        if let Some(p) = parent {
+            self.validate_lookup(child, relationship, p)?;
+        }
+        if let Some(old) = self.records[child.index()].lookup(relationship)
+            && let Some(list) = self.children.get_mut(&old)
+        {
+            list.retain(|(r, c)| !(*r == relationship && *c == child));
+        }
+        let lookups = &mut self.records[child.index()].lookups;
+        lookups.retain(|(r, _)| *r != relationship);
+        if let Some(p) = parent {
+            lookups.push((relationship, p));
+            self.children
+                .entry(p)
+                .or_default()
+                .push((relationship, child));
+        }
+        Ok(())
+    }
+
+    /// Whether `ancestor` is `record` or reachable from it by following lookups upwards.
+    fn is_ancestor_or_self(&self, ancestor: RecordId, record: RecordId) -> bool {
+        let mut stack = vec![record];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(r) = stack.pop() {
+            if r == ancestor {
+                return true;
+            }
+            if seen.insert(r) {
+                stack.extend(self.records[r.index()].lookups.iter().map(|(_, p)| *p));
+            }
+        }
+        false
+    }
+
+    pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
+        let shares = &mut self.records[record.index()].shares;
+        if mask.is_empty() {
+            shares.retain(|s| s.principal != principal);
+        } else if let Some(s) = shares.iter_mut().find(|s| s.principal == principal) {
+            s.mask = mask;
+        } else {
+            shares.push(Share { principal, mask });
+        }
+    }
+
+    pub(crate) fn add_member(&mut self, team: TeamId, user: UserId) {
+        let members = &mut self.teams[team.index()].members;
+        if let Err(pos) = members.binary_search(&user) {
+            members.insert(pos, user);
+        }
+        let teams = &mut self.users[user.index()].teams;
+        if let Err(pos) = teams.binary_search(&team) {
+            teams.insert(pos, team);
+        }
+    }
+
+    pub(crate) fn remove_member(&mut self, team: TeamId, user: UserId) {
+        self.teams[team.index()].members.retain(|m| *m != user);
+        self.users[user.index()].teams.retain(|t| *t != team);
+    }
+
+    /// The record access team of (record, template), created when missing.
+    pub(crate) fn record_access_team(
+        &mut self,
+        record: RecordId,
+        template: TemplateId,
+    ) -> Result<TeamId, ModelError> {
+        if let Some((_, team)) = self.records[record.index()]
+            .access_teams
+            .iter()
+            .find(|(t, _)| *t == template)
+        {
+            return Ok(*team);
+        }
+        check_count("teams", self.teams.len())?;
+        let rec = &self.records[record.index()];
+        let tpl = &self.templates[template.index()];
+        let id = TeamId::from_index(self.teams.len());
+        self.teams.push(Team {
+            name: format!("{} for {}", tpl.name, rec.key),
+            kind: TeamType::Access,
+            business_unit: rec.business_unit,
+            members: Vec::new(),
+            roles: Vec::new(),
+            record_team: Some((record, template)),
+        });
+        let rights = tpl.rights;
+        self.records[record.index()]
+            .access_teams
+            .push((template, id));
+        self.set_share(record, Principal::Team(id), rights);
+        Ok(id)
+    }
+
+    /// Checks that making `manager` the manager of `user` creates no cycle.
+    pub(crate) fn check_manager(
+        &self,
+        user: UserId,
+        manager: Option<UserId>,
+    ) -> Result<(), ModelError> {
+        let Some(m) = manager else { return Ok(()) };
+        let mut cur = Some(m);
+        let mut steps = 0usize;
+        while let Some(c) = cur {
+            if c == user {
+                return Err(ModelError::Cycle {
+                    what: "manager chain of user",
+                    name: self.users[user.index()].name.clone(),
+                });
+            }
+            steps += 1;
+            if steps > self.users.len() {
+                break;
+            }
+            cur = self.users[c.index()].manager;
+        }
+        Ok(())
+    }
+}
+
+/// A setup session: system-level changes, no authorization. Dropping it rebuilds the derived
+/// indexes, so queries always see a consistent organisation.
+#[derive(Debug)]
+pub struct Setup<'a> {
+    org: &'a mut Organization,
+}
+
+impl Drop for Setup<'_> {
+    fn drop(&mut self) {
+        self.org.refresh();
+    }
+}
+
+impl Setup<'_> {
+    /// The organisation being set up (read-only).
+    #[must_use]
+    pub fn org(&self) -> &Organization {
+        self.org
+    }
+
+    /// Replaces the settings.
+    pub fn set_settings(&mut self, settings: Settings) -> Result<(), ModelError> {
+        if let Some(h) = &settings.hierarchy
+            && (h.depth == 0 || h.depth > crate::limits::MAX_HIERARCHY_DEPTH)
+        {
+            return Err(ModelError::Other(format!(
+                "hierarchy depth {} is outside 1..={}",
+                h.depth,
+                crate::limits::MAX_HIERARCHY_DEPTH
+            )));
+        }
+        self.org.settings = settings;
+        Ok(())
+    }
+
+    /// Adds a business unit (`parent: None` adds the root).
+    pub fn add_business_unit(
+        &mut self,
+        name: &str,
+        parent: Option<BusinessUnitId>,
+    ) -> Result<BusinessUnitId, ModelError> {
+        check_name("business unit", name)?;
+        check_count("business units", self.org.units.len())?;
+        if self.org.names.units.contains_key(name) {
+            return Err(ModelError::Duplicate {
+                kind: "business unit",
+                name: name.to_owned(),
+            });
+        }
+        let id = self.org.units.add(name, parent)?;
+        self.org.names.units.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Moves a business unit and its subtree under another unit.
+    pub fn move_business_unit(
+        &mut self,
+        unit: BusinessUnitId,
+        new_parent: BusinessUnitId,
+    ) -> Result<(), ModelError> {
+        self.org.units.move_unit(unit, new_parent)
+    }
+
+    /// Adds a table, or declares columns of a built-in table.
+    pub fn add_table(
+        &mut self,
+        name: &str,
+        ownership: Option<Ownership>,
+        columns: Vec<Column>,
+    ) -> Result<TableId, ModelError> {
+        check_name("table", name)?;
+        if let Some(id) = self.org.table_id(name) {
+            let table = &mut self.org.tables[id.index()];
+            if !table.built_in {
+                return Err(ModelError::Duplicate {
+                    kind: "table",
+                    name: name.to_owned(),
+                });
+            }
+            if ownership.is_some_and(|o| o != table.ownership) {
+                return Err(ModelError::Other(format!(
+                    "built-in table `{name}` keeps its own ownership"
+                )));
+            }
+            for c in columns {
+                table.columns.retain(|old| old.name != c.name);
+                table.columns.push(c);
+            }
+            return Ok(id);
+        }
+        check_count("tables", self.org.tables.len())?;
+        let mut seen = std::collections::HashSet::new();
+        for c in &columns {
+            check_name("column", &c.name)?;
+            if !seen.insert(c.name.as_str()) {
+                return Err(ModelError::Duplicate {
+                    kind: "column",
+                    name: format!("{name}.{}", c.name),
+                });
+            }
+        }
+        let id = TableId::from_index(self.org.tables.len());
+        self.org.tables.push(Table {
+            name: name.to_owned(),
+            ownership: ownership.unwrap_or(Ownership::UserOrTeam),
+            columns,
+            built_in: false,
+        });
+        self.org.table_records.push(Vec::new());
+        self.org.names.tables.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Adds a relationship.
+    pub fn add_relationship(
+        &mut self,
+        name: &str,
+        parent: TableId,
+        child: TableId,
+        lookup: &str,
+        cascade: Cascade,
+    ) -> Result<RelationshipId, ModelError> {
+        check_name("lookup", lookup)?;
+        if self.org.relationship_by_lookup(child, lookup).is_some() {
+            return Err(ModelError::Duplicate {
+                kind: "lookup",
+                name: format!("{}.{lookup}", self.org.tables[child.index()].name),
+            });
+        }
+        let id = RelationshipId::from_index(self.org.relationships.len());
+        insert_name(&mut self.org.names.relationships, "relationship", name, id)?;
+        self.org.relationships.push(Relationship {
+            name: name.to_owned(),
+            parent,
+            child,
+            lookup: lookup.to_owned(),
+            cascade,
+        });
+        Ok(id)
+    }
+
+    /// Adds a role.
+    pub fn add_role(&mut self, def: RoleDefinition) -> Result<RoleId, ModelError> {
+        check_count("roles", self.org.roles.len())?;
+        let business_unit = match def.business_unit {
+            Some(u) => u,
+            None => self.org.root_unit()?,
+        };
+        let mut privileges: BTreeMap<TableId, [Depth; 8]> = BTreeMap::new();
+        for (table, privilege, depth) in def.privileges {
+            let t = &self.org.tables[table.index()];
+            if t.ownership == Ownership::Organization
+                && !matches!(depth, Depth::None | Depth::Organization)
+            {
+                return Err(ModelError::DepthNotAllowed {
+                    role: def.name.clone(),
+                    table: t.name.clone(),
+                    privilege: privilege.name(),
+                    depth: depth.name(),
+                });
+            }
+            let entry = privileges.entry(table).or_default();
+            entry[privilege.index()] = entry[privilege.index()].max(depth);
+        }
+        let id = RoleId::from_index(self.org.roles.len());
+        insert_name(&mut self.org.names.roles, "role", &def.name, id)?;
+        self.org.roles.push(Role {
+            name: def.name,
+            business_unit,
+            inheritance: def.inheritance,
+            system_administrator: def.system_administrator,
+            privileges,
+            misc: def.misc,
+        });
+        Ok(id)
+    }
+
+    /// Adds a position.
+    pub fn add_position(
+        &mut self,
+        name: &str,
+        parent: Option<PositionId>,
+    ) -> Result<PositionId, ModelError> {
+        check_count("positions", self.org.positions.len())?;
+        let mut level = 0usize;
+        let mut cur = parent;
+        while let Some(p) = cur {
+            level += 1;
+            cur = self.org.positions[p.index()].parent;
+        }
+        if level > MAX_POSITION_DEPTH {
+            return Err(ModelError::TooDeep {
+                what: "position tree",
+                name: name.to_owned(),
+                limit: MAX_POSITION_DEPTH,
+            });
+        }
+        let id = PositionId::from_index(self.org.positions.len());
+        insert_name(&mut self.org.names.positions, "position", name, id)?;
+        self.org.positions.push(Position {
+            name: name.to_owned(),
+            parent,
+        });
+        Ok(id)
+    }
+
+    /// Adds a user (and the user's own `systemuser` record).
+    pub fn add_user(
+        &mut self,
+        name: &str,
+        business_unit: BusinessUnitId,
+        enabled: bool,
+    ) -> Result<UserId, ModelError> {
+        check_count("users", self.org.users.len())?;
+        let id = UserId::from_index(self.org.users.len());
+        insert_name(&mut self.org.names.users, "user", name, id)?;
+        let record = match self.org.insert_record(NewRecord {
+            key: name.to_owned(),
+            table: SYSTEMUSER,
+            owner: Owner::User(id),
+            business_unit: Some(business_unit),
+            state: RecordState::Active,
+            fields: Vec::new(),
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                self.org.names.users.remove(name);
+                return Err(e);
+            }
+        };
+        self.org.users.push(User {
+            name: name.to_owned(),
+            business_unit,
+            roles: Vec::new(),
+            manager: None,
+            position: None,
+            enabled,
+            teams: Vec::new(),
+            record,
+        });
+        Ok(id)
+    }
+
+    /// Assigns a role to a user. `business_unit` is the unit of the assignment in the
+    /// ownership-across-units model, and must be `None` otherwise.
+    pub fn assign_user_role(
+        &mut self,
+        user: UserId,
+        role: RoleId,
+        business_unit: Option<BusinessUnitId>,
+    ) -> Result<(), ModelError> {
+        let unit = business_unit.unwrap_or(self.org.users[user.index()].business_unit);
+        if business_unit.is_some() && !self.org.settings.ownership_across_business_units {
+            return Err(ModelError::Other(format!(
+                "role `{}` is assigned to `{}` in a business unit, which needs `ownership_across_business_units`",
+                self.org.roles[role.index()].name,
+                self.org.users[user.index()].name
+            )));
+        }
+        self.org.check_role_usable(role, unit)?;
+        let assignment = RoleAssignment {
+            role,
+            business_unit,
+        };
+        let roles = &mut self.org.users[user.index()].roles;
+        if !roles.contains(&assignment) {
+            roles.push(assignment);
+        }
+        Ok(())
+    }
+
+    /// Sets a user's manager, refusing cycles.
+    pub fn set_manager(&mut self, user: UserId, manager: Option<UserId>) -> Result<(), ModelError> {
+        self.org.check_manager(user, manager)?;
+        self.org.users[user.index()].manager = manager;
+        Ok(())
+    }
+
+    /// Sets a user's position.
+    pub fn set_position(&mut self, user: UserId, position: Option<PositionId>) {
+        self.org.users[user.index()].position = position;
+    }
+
+    /// Sets columns of a user's own `systemuser` record.
+    pub fn set_user_fields(&mut self, user: UserId, fields: Vec<(String, Value)>) {
+        let record = self.org.users[user.index()].record;
+        let rec = &mut self.org.records[record.index()];
+        for (k, v) in fields {
+            rec.fields.retain(|(c, _)| *c != k);
+            if v != Value::Null {
+                rec.fields.push((k, v));
+            }
+        }
+    }
+
+    /// Adds a team.
+    pub fn add_team(
+        &mut self,
+        name: &str,
+        kind: TeamType,
+        business_unit: BusinessUnitId,
+    ) -> Result<TeamId, ModelError> {
+        check_count("teams", self.org.teams.len())?;
+        let id = TeamId::from_index(self.org.teams.len());
+        insert_name(&mut self.org.names.teams, "team", name, id)?;
+        self.org.teams.push(Team {
+            name: name.to_owned(),
+            kind,
+            business_unit,
+            members: Vec::new(),
+            roles: Vec::new(),
+            record_team: None,
+        });
+        Ok(id)
+    }
+
+    /// Adds a member to a team.
+    pub fn add_team_member(&mut self, team: TeamId, user: UserId) {
+        self.org.add_member(team, user);
+    }
+
+    /// Gives a role to an owner or group team.
+    pub fn assign_team_role(&mut self, team: TeamId, role: RoleId) -> Result<(), ModelError> {
+        let t = &self.org.teams[team.index()];
+        if !t.kind.can_hold_roles() {
+            return Err(ModelError::RoleOnAccessTeam {
+                team: t.name.clone(),
+                role: self.org.roles[role.index()].name.clone(),
+            });
+        }
+        self.org.check_role_usable(role, t.business_unit)?;
+        let roles = &mut self.org.teams[team.index()].roles;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+        Ok(())
+    }
+
+    /// Adds an access team template.
+    pub fn add_template(
+        &mut self,
+        name: &str,
+        table: TableId,
+        rights: AccessMask,
+    ) -> Result<TemplateId, ModelError> {
+        if self.org.tables[table.index()].ownership != Ownership::UserOrTeam {
+            return Err(ModelError::Other(format!(
+                "access team template `{name}`: table `{}` is not user-or-team owned",
+                self.org.tables[table.index()].name
+            )));
+        }
+        let id = TemplateId::from_index(self.org.templates.len());
+        insert_name(
+            &mut self.org.names.templates,
+            "access team template",
+            name,
+            id,
+        )?;
+        self.org.templates.push(Template {
+            name: name.to_owned(),
+            table,
+            rights: rights.intersection(AccessMask::INHERITED),
+        });
+        Ok(id)
+    }
+
+    /// Adds a record.
+    pub fn add_record(&mut self, new: NewRecord) -> Result<RecordId, ModelError> {
+        self.org.insert_record(new)
+    }
+
+    /// Sets a lookup of a record (a reparent), refusing cycles.
+    pub fn set_lookup(
+        &mut self,
+        child: RecordId,
+        relationship: RelationshipId,
+        parent: RecordId,
+    ) -> Result<(), ModelError> {
+        self.org.set_lookup(child, relationship, Some(parent))
+    }
+
+    /// Shares a record: adds rights to the principal's explicit share.
+    pub fn share(
+        &mut self,
+        record: RecordId,
+        principal: Principal,
+        rights: AccessMask,
+    ) -> Result<(), ModelError> {
+        if let Principal::Team(t) = principal
+            && self.org.teams[t.index()].record_team.is_some()
+        {
+            return Err(ModelError::Other(format!(
+                "team `{}` is a record access team; add members through its template",
+                self.org.teams[t.index()].name
+            )));
+        }
+        let old = self.org.records[record.index()].share_of(principal);
+        self.org.set_share(record, principal, old.union(rights));
+        Ok(())
+    }
+
+    /// Adds a user to the access team of (record, template).
+    pub fn add_access_team_member(
+        &mut self,
+        record: RecordId,
+        template: TemplateId,
+        user: UserId,
+    ) -> Result<(), ModelError> {
+        let rec = &self.org.records[record.index()];
+        let tpl = &self.org.templates[template.index()];
+        if rec.table != tpl.table {
+            return Err(ModelError::record(
+                &rec.key,
+                format!(
+                    "access team template `{}` is for table `{}`",
+                    tpl.name,
+                    self.org.tables[tpl.table.index()].name
+                ),
+            ));
+        }
+        let team = self.org.record_access_team(record, template)?;
+        self.org.add_member(team, user);
+        Ok(())
+    }
+
+    /// Adds a field security profile.
+    pub fn add_profile(
+        &mut self,
+        name: &str,
+        members: Vec<Principal>,
+        permissions: Vec<ColumnPermission>,
+    ) -> Result<ProfileId, ModelError> {
+        if members.contains(&Principal::Organization) {
+            return Err(ModelError::Other(format!(
+                "field security profile `{name}`: members are users and teams"
+            )));
+        }
+        for p in &permissions {
+            let table = &self.org.tables[p.table.index()];
+            if !table.is_secured(&p.column) {
+                return Err(ModelError::Other(format!(
+                    "field security profile `{name}`: column `{}.{}` is not secured",
+                    table.name, p.column
+                )));
+            }
+        }
+        let id = ProfileId::from_index(self.org.profiles.len());
+        insert_name(
+            &mut self.org.names.profiles,
+            "field security profile",
+            name,
+            id,
+        )?;
+        self.org.profiles.push(Profile {
+            name: name.to_owned(),
+            members,
+            permissions,
+        });
+        Ok(id)
+    }
+
+    /// Shares one secured column of one record.
+    pub fn add_field_share(
+        &mut self,
+        record: RecordId,
+        share: FieldShare,
+    ) -> Result<(), ModelError> {
+        let rec = &self.org.records[record.index()];
+        let table = &self.org.tables[rec.table.index()];
+        if !table.is_secured(&share.column) {
+            return Err(ModelError::record(
+                &rec.key,
+                format!("column `{}.{}` is not secured", table.name, share.column),
+            ));
+        }
+        if share.principal == Principal::Organization {
+            return Err(ModelError::record(
+                &rec.key,
+                "column shares go to users and teams",
+            ));
+        }
+        let rec = &mut self.org.records[record.index()];
+        rec.field_shares
+            .retain(|f| !(f.column == share.column && f.principal == share.principal));
+        rec.field_shares.push(share);
+        Ok(())
+    }
+
+    /// Adds an app associated with roles.
+    pub fn add_app(&mut self, name: &str, roles: Vec<RoleId>) -> Result<AppId, ModelError> {
+        let id = AppId::from_index(self.org.apps.len());
+        insert_name(&mut self.org.names.apps, "app", name, id)?;
+        self.org.apps.push(App {
+            name: name.to_owned(),
+            roles,
+        });
+        Ok(id)
+    }
+}

@@ -1,0 +1,1489 @@
+//! The scenario file format, version 1 (`shared/scenarios/FORMAT.md`), as plain data, and its
+//! parser: unknown keys, wrong types and unknown names are load errors that name the line.
+
+use std::collections::HashSet;
+
+use strata_engine::{AccessMask, Depth, GrantKind, Privilege, Value};
+
+use crate::yaml::{Node, NodeKind};
+
+/// A load error: the line and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl LoadError {
+    pub(crate) fn new(line: usize, message: impl Into<String>) -> Self {
+        LoadError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, LoadError>;
+
+/// A principal as written: a user, `team:NAME` or `organization`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrincipalRef {
+    /// A user's name.
+    User(String),
+    /// A team's name.
+    Team(String),
+    /// The organisation.
+    Organization,
+}
+
+impl std::fmt::Display for PrincipalRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrincipalRef::User(u) => f.write_str(u),
+            PrincipalRef::Team(t) => write!(f, "team:{t}"),
+            PrincipalRef::Organization => f.write_str("organization"),
+        }
+    }
+}
+
+/// `settings.hierarchy`.
+#[derive(Clone, Debug)]
+pub struct HierarchySpec {
+    /// `manager` or `position`.
+    pub position_model: bool,
+    /// Levels reachable.
+    pub depth: u8,
+    /// Tables, or every user-or-team owned table.
+    pub tables: Option<Vec<(String, usize)>>,
+    /// Manager model unit constraint.
+    pub managers_must_be_in_same_or_parent_business_unit: bool,
+    /// Line.
+    pub line: usize,
+}
+
+/// `settings`.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsSpec {
+    pub share_to_previous_owner_on_assign: bool,
+    pub ownership_across_business_units: bool,
+    pub do_not_remove_roles_on_change_business_unit: bool,
+    pub always_move_record_to_owner_business_unit: bool,
+    pub hierarchy: Option<HierarchySpec>,
+}
+
+/// A business unit.
+#[derive(Clone, Debug)]
+pub struct UnitSpec {
+    pub name: String,
+    pub parent: Option<String>,
+    pub line: usize,
+}
+
+/// A column.
+#[derive(Clone, Debug)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub secured: bool,
+}
+
+/// A table.
+#[derive(Clone, Debug)]
+pub struct TableSpec {
+    pub name: String,
+    /// `None` when omitted.
+    pub organization_owned: Option<bool>,
+    pub columns: Vec<ColumnSpec>,
+    pub line: usize,
+}
+
+/// Cascade of one action.
+pub type CascadeName = String;
+
+/// A relationship.
+#[derive(Clone, Debug)]
+pub struct RelationshipSpec {
+    pub name: String,
+    pub parent: String,
+    pub child: String,
+    pub lookup: String,
+    pub cascade: strata_engine::Cascade,
+    pub line: usize,
+}
+
+/// A role.
+#[derive(Clone, Debug)]
+pub struct RoleSpec {
+    pub name: String,
+    pub business_unit: Option<String>,
+    pub team_only: bool,
+    pub system_administrator: bool,
+    /// (table, privilege, depth, line)
+    pub privileges: Vec<(String, Privilege, Depth, usize)>,
+    pub misc: Vec<String>,
+    pub line: usize,
+}
+
+/// A position.
+#[derive(Clone, Debug)]
+pub struct PositionSpec {
+    pub name: String,
+    pub parent: Option<String>,
+    pub line: usize,
+}
+
+/// A role assignment as written.
+#[derive(Clone, Debug)]
+pub struct RoleRef {
+    pub role: String,
+    pub business_unit: Option<String>,
+    pub line: usize,
+}
+
+/// A user.
+#[derive(Clone, Debug)]
+pub struct UserSpec {
+    pub name: String,
+    pub business_unit: Option<String>,
+    pub roles: Vec<RoleRef>,
+    pub manager: Option<String>,
+    pub position: Option<String>,
+    pub enabled: bool,
+    pub fields: Vec<(String, Value)>,
+    pub line: usize,
+}
+
+/// A team.
+#[derive(Clone, Debug)]
+pub struct TeamSpec {
+    pub name: String,
+    pub kind: strata_engine::TeamType,
+    pub business_unit: Option<String>,
+    pub members: Vec<(String, usize)>,
+    pub roles: Vec<(String, usize)>,
+    pub line: usize,
+}
+
+/// An access team template.
+#[derive(Clone, Debug)]
+pub struct TemplateSpec {
+    pub name: String,
+    pub table: String,
+    pub rights: AccessMask,
+    pub line: usize,
+}
+
+/// A record.
+#[derive(Clone, Debug)]
+pub struct RecordSpec {
+    pub id: String,
+    pub table: String,
+    pub owner: Option<PrincipalRef>,
+    pub business_unit: Option<String>,
+    pub active: bool,
+    pub lookups: Vec<(String, String)>,
+    pub fields: Vec<(String, Value)>,
+    pub line: usize,
+}
+
+/// A share.
+#[derive(Clone, Debug)]
+pub struct ShareSpec {
+    pub record: String,
+    pub principal: PrincipalRef,
+    pub rights: AccessMask,
+    pub line: usize,
+}
+
+/// Access team members.
+#[derive(Clone, Debug)]
+pub struct AccessTeamMembersSpec {
+    pub record: String,
+    pub template: String,
+    pub users: Vec<String>,
+    pub line: usize,
+}
+
+/// A column permission of a profile.
+#[derive(Clone, Debug)]
+pub struct PermissionSpec {
+    pub table: String,
+    pub column: String,
+    pub read: bool,
+    pub update: bool,
+    pub create: bool,
+    pub line: usize,
+}
+
+/// A field security profile.
+#[derive(Clone, Debug)]
+pub struct ProfileSpec {
+    pub name: String,
+    pub members: Vec<(PrincipalRef, usize)>,
+    pub permissions: Vec<PermissionSpec>,
+    pub line: usize,
+}
+
+/// A column share.
+#[derive(Clone, Debug)]
+pub struct FieldShareSpec {
+    pub record: String,
+    pub column: String,
+    pub principal: PrincipalRef,
+    pub read: bool,
+    pub update: bool,
+    pub line: usize,
+}
+
+/// An app.
+#[derive(Clone, Debug)]
+pub struct AppSpec {
+    pub name: String,
+    pub roles: Vec<(String, usize)>,
+    pub line: usize,
+}
+
+/// A question or an action.
+#[derive(Clone, Debug)]
+pub enum StepKind {
+    Check {
+        user: String,
+        privilege: Privilege,
+        record: Option<String>,
+        table: Option<String>,
+        owner: Option<PrincipalRef>,
+    },
+    Access {
+        user: String,
+        record: String,
+    },
+    List {
+        user: String,
+        table: String,
+    },
+    Read {
+        user: String,
+        record: String,
+    },
+    WhoHasAccess {
+        record: String,
+        privilege: Privilege,
+    },
+    OpenApp {
+        user: String,
+        app: String,
+    },
+    Create {
+        actor: Option<String>,
+        table: String,
+        id: String,
+        owner: Option<PrincipalRef>,
+        lookups: Vec<(String, String)>,
+        fields: Vec<(String, Value)>,
+    },
+    Update {
+        actor: Option<String>,
+        record: String,
+        fields: Vec<(String, Value)>,
+    },
+    Delete {
+        actor: Option<String>,
+        record: String,
+    },
+    Assign {
+        actor: Option<String>,
+        record: String,
+        owner: PrincipalRef,
+    },
+    Share {
+        actor: Option<String>,
+        record: String,
+        principal: PrincipalRef,
+        rights: AccessMask,
+        modify: bool,
+    },
+    Revoke {
+        actor: Option<String>,
+        record: String,
+        principal: PrincipalRef,
+    },
+    Associate {
+        actor: Option<String>,
+        record: String,
+        lookup: String,
+        parent: String,
+    },
+    Disassociate {
+        actor: Option<String>,
+        record: String,
+        lookup: String,
+    },
+    AddAccessTeamMember {
+        actor: Option<String>,
+        record: String,
+        template: String,
+        user: String,
+    },
+    AssignRole {
+        actor: Option<String>,
+        principal: PrincipalRef,
+        role: String,
+        business_unit: Option<String>,
+    },
+    RemoveRole {
+        actor: Option<String>,
+        principal: PrincipalRef,
+        role: String,
+    },
+    AddTeamMember {
+        actor: Option<String>,
+        team: String,
+        user: String,
+    },
+    RemoveTeamMember {
+        actor: Option<String>,
+        team: String,
+        user: String,
+    },
+    MoveUser {
+        actor: Option<String>,
+        user: String,
+        business_unit: String,
+    },
+    SetManager {
+        actor: Option<String>,
+        user: String,
+        manager: Option<String>,
+    },
+}
+
+/// What a step expects.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expect {
+    /// `allow` / `deny`.
+    Decision(bool),
+    /// Effective rights.
+    Rights(Vec<Privilege>),
+    /// Record ids or user names, order ignored.
+    Names(Vec<String>),
+    /// Column values (`read`); a subset of the record as seen.
+    Fields(Vec<(String, Value)>),
+    /// `ok`, `denied` or `invalid`.
+    Outcome(Outcome),
+}
+
+/// The outcome of an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Denied,
+    Invalid,
+}
+
+impl Outcome {
+    /// The scenario-file word.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// A step.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// 1-based step number.
+    pub number: usize,
+    /// Line.
+    pub line: usize,
+    /// The verb.
+    pub verb: &'static str,
+    /// The question or action.
+    pub kind: StepKind,
+    /// What is expected.
+    pub expect: Expect,
+    /// For an allowed check: the grant kind the explanation must contain.
+    pub reason: Option<GrantKind>,
+}
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Default)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub settings: SettingsSpec,
+    pub business_units: Vec<UnitSpec>,
+    pub tables: Vec<TableSpec>,
+    pub relationships: Vec<RelationshipSpec>,
+    pub roles: Vec<RoleSpec>,
+    pub positions: Vec<PositionSpec>,
+    pub users: Vec<UserSpec>,
+    pub teams: Vec<TeamSpec>,
+    pub templates: Vec<TemplateSpec>,
+    pub records: Vec<RecordSpec>,
+    pub shares: Vec<ShareSpec>,
+    pub access_team_members: Vec<AccessTeamMembersSpec>,
+    pub profiles: Vec<ProfileSpec>,
+    pub field_shares: Vec<FieldShareSpec>,
+    pub apps: Vec<AppSpec>,
+    pub steps: Vec<Step>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading nodes.
+
+/// The keys of one mapping, each to be taken once; leftovers are unknown keys.
+struct Keys<'a> {
+    entries: Vec<(&'a str, &'a Node, usize)>,
+    used: Vec<bool>,
+    what: &'a str,
+    line: usize,
+}
+
+impl<'a> Keys<'a> {
+    fn of(node: &'a Node, what: &'a str) -> Result<Keys<'a>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            return Err(LoadError::new(
+                node.line,
+                format!("{what} must be a mapping, found {}", node.type_name()),
+            ));
+        };
+        let mut list = Vec::with_capacity(entries.len());
+        let mut seen = HashSet::new();
+        for (k, v) in entries {
+            let Some(key) = k.scalar() else {
+                return Err(LoadError::new(
+                    k.line,
+                    format!("{what}: keys must be scalars"),
+                ));
+            };
+            if !seen.insert(key) {
+                return Err(LoadError::new(
+                    k.line,
+                    format!("{what}: key `{key}` appears twice"),
+                ));
+            }
+            list.push((key, v, k.line));
+        }
+        Ok(Keys {
+            used: vec![false; list.len()],
+            entries: list,
+            what,
+            line: node.line,
+        })
+    }
+
+    fn opt(&mut self, key: &str) -> Option<&'a Node> {
+        let i = self.entries.iter().position(|(k, _, _)| *k == key)?;
+        self.used[i] = true;
+        Some(self.entries[i].1)
+    }
+
+    fn req(&mut self, key: &str) -> Result<&'a Node> {
+        self.opt(key)
+            .ok_or_else(|| LoadError::new(self.line, format!("{}: missing `{key}`", self.what)))
+    }
+
+    fn finish(self) -> Result<()> {
+        for (i, (key, _, line)) in self.entries.iter().enumerate() {
+            if !self.used[i] {
+                return Err(LoadError::new(
+                    *line,
+                    format!("{}: unknown key `{key}`", self.what),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn text(node: &Node, what: &str) -> Result<String> {
+    match &node.kind {
+        NodeKind::Scalar { text, .. } if !node.is_null() || !text.is_empty() => Ok(text.clone()),
+        _ => Err(LoadError::new(
+            node.line,
+            format!("{what} must be a name, found {}", node.type_name()),
+        )),
+    }
+}
+
+fn opt_text(node: Option<&Node>, what: &str) -> Result<Option<String>> {
+    node.map(|n| text(n, what)).transpose()
+}
+
+fn boolean(node: &Node, what: &str) -> Result<bool> {
+    match node.scalar() {
+        Some("true" | "True" | "TRUE") => Ok(true),
+        Some("false" | "False" | "FALSE") => Ok(false),
+        _ => Err(LoadError::new(
+            node.line,
+            format!("{what} must be true or false"),
+        )),
+    }
+}
+
+fn opt_bool(node: Option<&Node>, what: &str, default: bool) -> Result<bool> {
+    node.map_or(Ok(default), |n| boolean(n, what))
+}
+
+fn seq<'a>(node: &'a Node, what: &str) -> Result<&'a [Node]> {
+    match &node.kind {
+        NodeKind::Seq(items) => Ok(items),
+        _ if node.is_null() => Ok(&[]),
+        _ => Err(LoadError::new(
+            node.line,
+            format!("{what} must be a list, found {}", node.type_name()),
+        )),
+    }
+}
+
+fn names(node: &Node, what: &str) -> Result<Vec<(String, usize)>> {
+    seq(node, what)?
+        .iter()
+        .map(|n| Ok((text(n, what)?, n.line)))
+        .collect()
+}
+
+fn map_entries<'a>(node: &'a Node, what: &str) -> Result<Vec<(String, &'a Node)>> {
+    match &node.kind {
+        NodeKind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| Ok((text(k, what)?, v)))
+            .collect(),
+        _ if node.is_null() => Ok(Vec::new()),
+        _ => Err(LoadError::new(
+            node.line,
+            format!("{what} must be a mapping, found {}", node.type_name()),
+        )),
+    }
+}
+
+fn value(node: &Node, what: &str) -> Result<Value> {
+    let NodeKind::Scalar { text, quoted } = &node.kind else {
+        return Err(LoadError::new(
+            node.line,
+            format!("{what} must be a scalar value, found {}", node.type_name()),
+        ));
+    };
+    if *quoted {
+        return Ok(Value::Text(text.clone()));
+    }
+    if node.is_null() {
+        return Ok(Value::Null);
+    }
+    Ok(match text.as_str() {
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        t => {
+            if let Ok(i) = t.parse::<i64>() {
+                Value::Int(i)
+            } else if let Some(f) = t
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite() && t.chars().any(|c| c.is_ascii_digit()))
+            {
+                Value::Float(f)
+            } else {
+                Value::Text(t.to_owned())
+            }
+        }
+    })
+}
+
+fn fields(node: &Node, what: &str) -> Result<Vec<(String, Value)>> {
+    map_entries(node, what)?
+        .into_iter()
+        .map(|(k, v)| Ok((k.clone(), value(v, &format!("{what}.{k}"))?)))
+        .collect()
+}
+
+fn principal(node: &Node, what: &str) -> Result<PrincipalRef> {
+    let t = text(node, what)?;
+    Ok(if t == "organization" {
+        PrincipalRef::Organization
+    } else if let Some(team) = t.strip_prefix("team:") {
+        PrincipalRef::Team(team.trim_start().to_owned())
+    } else {
+        PrincipalRef::User(t)
+    })
+}
+
+fn privilege(node: &Node, what: &str) -> Result<Privilege> {
+    let t = text(node, what)?;
+    Privilege::from_name(&t).ok_or_else(|| {
+        LoadError::new(
+            node.line,
+            format!("{what}: unknown privilege `{t}` (create read write delete append append_to assign share)"),
+        )
+    })
+}
+
+fn rights(node: &Node, what: &str) -> Result<AccessMask> {
+    let mut mask = AccessMask::NONE;
+    for item in seq(node, what)? {
+        mask = mask.with(privilege(item, what)?);
+    }
+    Ok(mask)
+}
+
+fn cascade_type(node: &Node, what: &str) -> Result<strata_engine::CascadeType> {
+    use strata_engine::CascadeType as C;
+    match text(node, what)?.as_str() {
+        "cascade" => Ok(C::Cascade),
+        "active" => Ok(C::Active),
+        "user_owned" => Ok(C::UserOwned),
+        "none" => Ok(C::None),
+        other => Err(LoadError::new(
+            node.line,
+            format!("{what}: unknown cascade `{other}` (cascade active user_owned none)"),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file.
+
+/// Parses a scenario file's text.
+pub fn parse(source: &str) -> Result<Scenario> {
+    let root = crate::yaml::parse(source)
+        .map_err(|(line, message)| LoadError::new(line, format!("YAML syntax: {message}")))?;
+    let mut keys = Keys::of(&root, "the file")?;
+    let format = keys.req("format")?;
+    if format.scalar() != Some("1") {
+        return Err(LoadError::new(format.line, "only `format: 1` is supported"));
+    }
+    let mut s = Scenario {
+        name: text(keys.req("name")?, "name")?,
+        description: opt_text(keys.opt("description"), "description")?,
+        ..Scenario::default()
+    };
+    s.settings = match keys.opt("settings") {
+        Some(n) => parse_settings(n)?,
+        None => SettingsSpec {
+            always_move_record_to_owner_business_unit: true,
+            ..SettingsSpec::default()
+        },
+    };
+    for n in seq(keys.req("business_units")?, "business_units")? {
+        let mut k = Keys::of(n, "business unit")?;
+        s.business_units.push(UnitSpec {
+            name: text(k.req("name")?, "business unit name")?,
+            parent: opt_text(k.opt("parent"), "parent")?,
+            line: n.line,
+        });
+        k.finish()?;
+    }
+    for n in seq(keys.req("tables")?, "tables")? {
+        s.tables.push(parse_table(n)?);
+    }
+    if let Some(list) = keys.opt("relationships") {
+        for n in seq(list, "relationships")? {
+            s.relationships.push(parse_relationship(n)?);
+        }
+    }
+    for n in seq(keys.req("roles")?, "roles")? {
+        s.roles.push(parse_role(n)?);
+    }
+    if let Some(list) = keys.opt("positions") {
+        for n in seq(list, "positions")? {
+            let mut k = Keys::of(n, "position")?;
+            s.positions.push(PositionSpec {
+                name: text(k.req("name")?, "position name")?,
+                parent: opt_text(k.opt("parent"), "parent")?,
+                line: n.line,
+            });
+            k.finish()?;
+        }
+    }
+    for n in seq(keys.req("users")?, "users")? {
+        s.users.push(parse_user(n)?);
+    }
+    if let Some(list) = keys.opt("teams") {
+        for n in seq(list, "teams")? {
+            s.teams.push(parse_team(n)?);
+        }
+    }
+    if let Some(list) = keys.opt("access_team_templates") {
+        for n in seq(list, "access_team_templates")? {
+            let mut k = Keys::of(n, "access team template")?;
+            s.templates.push(TemplateSpec {
+                name: text(k.req("name")?, "template name")?,
+                table: text(k.req("table")?, "table")?,
+                rights: rights(k.req("rights")?, "rights")?,
+                line: n.line,
+            });
+            k.finish()?;
+        }
+    }
+    if let Some(list) = keys.opt("records") {
+        for n in seq(list, "records")? {
+            s.records.push(parse_record(n)?);
+        }
+    }
+    if let Some(list) = keys.opt("shares") {
+        for n in seq(list, "shares")? {
+            let mut k = Keys::of(n, "share")?;
+            s.shares.push(ShareSpec {
+                record: text(k.req("record")?, "record")?,
+                principal: principal(k.req("principal")?, "principal")?,
+                rights: rights(k.req("rights")?, "rights")?,
+                line: n.line,
+            });
+            k.finish()?;
+        }
+    }
+    if let Some(list) = keys.opt("access_team_members") {
+        for n in seq(list, "access_team_members")? {
+            let mut k = Keys::of(n, "access team members")?;
+            s.access_team_members.push(AccessTeamMembersSpec {
+                record: text(k.req("record")?, "record")?,
+                template: text(k.req("template")?, "template")?,
+                users: names(k.req("users")?, "users")?
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect(),
+                line: n.line,
+            });
+            k.finish()?;
+        }
+    }
+    if let Some(fs) = keys.opt("field_security") {
+        parse_field_security(fs, &mut s)?;
+    }
+    if let Some(list) = keys.opt("apps") {
+        for n in seq(list, "apps")? {
+            let mut k = Keys::of(n, "app")?;
+            s.apps.push(AppSpec {
+                name: text(k.req("name")?, "app name")?,
+                roles: names(k.req("roles")?, "roles")?,
+                line: n.line,
+            });
+            k.finish()?;
+        }
+    }
+    for (i, n) in seq(keys.req("steps")?, "steps")?.iter().enumerate() {
+        s.steps.push(parse_step(n, i + 1)?);
+    }
+    keys.finish()?;
+    Ok(s)
+}
+
+fn parse_settings(node: &Node) -> Result<SettingsSpec> {
+    let mut k = Keys::of(node, "settings")?;
+    let mut s = SettingsSpec {
+        share_to_previous_owner_on_assign: opt_bool(
+            k.opt("share_to_previous_owner_on_assign"),
+            "share_to_previous_owner_on_assign",
+            false,
+        )?,
+        ownership_across_business_units: opt_bool(
+            k.opt("ownership_across_business_units"),
+            "ownership_across_business_units",
+            false,
+        )?,
+        do_not_remove_roles_on_change_business_unit: opt_bool(
+            k.opt("do_not_remove_roles_on_change_business_unit"),
+            "do_not_remove_roles_on_change_business_unit",
+            false,
+        )?,
+        always_move_record_to_owner_business_unit: opt_bool(
+            k.opt("always_move_record_to_owner_business_unit"),
+            "always_move_record_to_owner_business_unit",
+            true,
+        )?,
+        hierarchy: None,
+    };
+    if let Some(h) = k.opt("hierarchy") {
+        if !h.is_null() {
+            let mut hk = Keys::of(h, "settings.hierarchy")?;
+            let model = hk.req("model")?;
+            let position_model = match model.scalar() {
+                Some("manager") => false,
+                Some("position") => true,
+                _ => {
+                    return Err(LoadError::new(
+                        model.line,
+                        "settings.hierarchy.model must be `manager` or `position`",
+                    ));
+                }
+            };
+            let depth = match hk.opt("depth") {
+                None => 3,
+                Some(d) => d
+                    .scalar()
+                    .and_then(|t| t.parse::<u8>().ok())
+                    .filter(|d| (1..=strata_engine::limits::MAX_HIERARCHY_DEPTH).contains(d))
+                    .ok_or_else(|| {
+                        LoadError::new(
+                            d.line,
+                            format!(
+                                "settings.hierarchy.depth must be a whole number from 1 to {}",
+                                strata_engine::limits::MAX_HIERARCHY_DEPTH
+                            ),
+                        )
+                    })?,
+            };
+            let tables = hk
+                .opt("tables")
+                .map(|t| names(t, "settings.hierarchy.tables"))
+                .transpose()?;
+            let managers = opt_bool(
+                hk.opt("managers_must_be_in_same_or_parent_business_unit"),
+                "managers_must_be_in_same_or_parent_business_unit",
+                true,
+            )?;
+            hk.finish()?;
+            s.hierarchy = Some(HierarchySpec {
+                position_model,
+                depth,
+                tables,
+                managers_must_be_in_same_or_parent_business_unit: managers,
+                line: h.line,
+            });
+        }
+    }
+    k.finish()?;
+    Ok(s)
+}
+
+fn parse_table(n: &Node) -> Result<TableSpec> {
+    let mut k = Keys::of(n, "table")?;
+    let name = text(k.req("name")?, "table name")?;
+    let organization_owned = match k.opt("ownership") {
+        None => None,
+        Some(o) => match o.scalar() {
+            Some("user_or_team") => Some(false),
+            Some("organization") => Some(true),
+            _ => {
+                return Err(LoadError::new(
+                    o.line,
+                    format!("table `{name}`: ownership must be `user_or_team` or `organization`"),
+                ));
+            }
+        },
+    };
+    let mut columns = Vec::new();
+    if let Some(cols) = k.opt("columns") {
+        for c in seq(cols, "columns")? {
+            let mut ck = Keys::of(c, "column")?;
+            columns.push(ColumnSpec {
+                name: text(ck.req("name")?, "column name")?,
+                secured: opt_bool(ck.opt("secured"), "secured", false)?,
+            });
+            ck.finish()?;
+        }
+    }
+    k.finish()?;
+    Ok(TableSpec {
+        name,
+        organization_owned,
+        columns,
+        line: n.line,
+    })
+}
+
+fn parse_relationship(n: &Node) -> Result<RelationshipSpec> {
+    use strata_engine::{Cascade, DeleteBehavior};
+    let mut k = Keys::of(n, "relationship")?;
+    let name = text(k.req("name")?, "relationship name")?;
+    let behavior_node = k.req("behavior")?;
+    let behavior = text(behavior_node, "behavior")?;
+    let mut cascade = match behavior.as_str() {
+        "parental" => Cascade::PARENTAL,
+        "referential" => Cascade::REFERENTIAL,
+        "referential_restrict_delete" => Cascade::REFERENTIAL_RESTRICT_DELETE,
+        "custom" => Cascade::REFERENTIAL,
+        other => {
+            return Err(LoadError::new(
+                behavior_node.line,
+                format!(
+                    "relationship `{name}`: unknown behavior `{other}` (parental referential referential_restrict_delete custom)"
+                ),
+            ));
+        }
+    };
+    match (k.opt("cascade"), behavior.as_str()) {
+        (Some(c), "custom") => {
+            let mut ck = Keys::of(c, "cascade")?;
+            if let Some(v) = ck.opt("assign") {
+                cascade.assign = cascade_type(v, "cascade.assign")?;
+            }
+            if let Some(v) = ck.opt("share") {
+                cascade.share = cascade_type(v, "cascade.share")?;
+            }
+            if let Some(v) = ck.opt("unshare") {
+                cascade.unshare = cascade_type(v, "cascade.unshare")?;
+            }
+            if let Some(v) = ck.opt("reparent") {
+                cascade.reparent = cascade_type(v, "cascade.reparent")?;
+            }
+            if let Some(v) = ck.opt("delete") {
+                cascade.delete = match text(v, "cascade.delete")?.as_str() {
+                    "cascade" => DeleteBehavior::Cascade,
+                    "remove_link" => DeleteBehavior::RemoveLink,
+                    "restrict" => DeleteBehavior::Restrict,
+                    other => {
+                        return Err(LoadError::new(
+                            v.line,
+                            format!(
+                                "cascade.delete: unknown value `{other}` (cascade remove_link restrict)"
+                            ),
+                        ));
+                    }
+                };
+            }
+            ck.finish()?;
+        }
+        (Some(c), _) => {
+            return Err(LoadError::new(
+                c.line,
+                format!("relationship `{name}`: `cascade` is only for `behavior: custom`"),
+            ));
+        }
+        (None, _) => {}
+    }
+    let spec = RelationshipSpec {
+        name,
+        parent: text(k.req("parent")?, "parent")?,
+        child: text(k.req("child")?, "child")?,
+        lookup: text(k.req("lookup")?, "lookup")?,
+        cascade,
+        line: n.line,
+    };
+    k.finish()?;
+    Ok(spec)
+}
+
+fn parse_role(n: &Node) -> Result<RoleSpec> {
+    let mut k = Keys::of(n, "role")?;
+    let name = text(k.req("name")?, "role name")?;
+    let team_only = match k.opt("inheritance") {
+        None => false,
+        Some(i) => match i.scalar() {
+            Some("user_and_team") => false,
+            Some("team_only") => true,
+            _ => {
+                return Err(LoadError::new(
+                    i.line,
+                    format!("role `{name}`: inheritance must be `user_and_team` or `team_only`"),
+                ));
+            }
+        },
+    };
+    let mut privileges = Vec::new();
+    if let Some(p) = k.opt("privileges") {
+        for (table, grid) in map_entries(p, "privileges")? {
+            for (priv_name, depth_node) in map_entries(grid, &format!("privileges.{table}"))? {
+                let privilege = Privilege::from_name(&priv_name).ok_or_else(|| {
+                    LoadError::new(
+                        depth_node.line,
+                        format!("role `{name}`: unknown privilege `{priv_name}` on `{table}`"),
+                    )
+                })?;
+                let depth_text = text(depth_node, "depth")?;
+                let depth = Depth::from_name(&depth_text).ok_or_else(|| {
+                    LoadError::new(
+                        depth_node.line,
+                        format!("role `{name}`: unknown depth `{depth_text}` (none user business_unit parent_child organization)"),
+                    )
+                })?;
+                privileges.push((table.clone(), privilege, depth, depth_node.line));
+            }
+        }
+    }
+    let spec = RoleSpec {
+        name,
+        business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
+        team_only,
+        system_administrator: opt_bool(
+            k.opt("system_administrator"),
+            "system_administrator",
+            false,
+        )?,
+        privileges,
+        misc: k
+            .opt("misc")
+            .map(|m| names(m, "misc"))
+            .transpose()?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect(),
+        line: n.line,
+    };
+    k.finish()?;
+    Ok(spec)
+}
+
+fn parse_user(n: &Node) -> Result<UserSpec> {
+    let mut k = Keys::of(n, "user")?;
+    let name = text(k.req("name")?, "user name")?;
+    let mut roles = Vec::new();
+    if let Some(list) = k.opt("roles") {
+        for r in seq(list, "roles")? {
+            match &r.kind {
+                NodeKind::Map(_) => {
+                    let mut rk = Keys::of(r, "role assignment")?;
+                    roles.push(RoleRef {
+                        role: text(rk.req("role")?, "role")?,
+                        business_unit: opt_text(rk.opt("business_unit"), "business_unit")?,
+                        line: r.line,
+                    });
+                    rk.finish()?;
+                }
+                _ => roles.push(RoleRef {
+                    role: text(r, "role")?,
+                    business_unit: None,
+                    line: r.line,
+                }),
+            }
+        }
+    }
+    let manager = match k.opt("manager") {
+        Some(m) if !m.is_null() => Some(text(m, "manager")?),
+        _ => None,
+    };
+    let spec = UserSpec {
+        business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
+        roles,
+        manager,
+        position: opt_text(k.opt("position"), "position")?,
+        enabled: opt_bool(k.opt("enabled"), "enabled", true)?,
+        fields: k
+            .opt("fields")
+            .map(|f| fields(f, "fields"))
+            .transpose()?
+            .unwrap_or_default(),
+        line: n.line,
+        name,
+    };
+    k.finish()?;
+    Ok(spec)
+}
+
+fn parse_team(n: &Node) -> Result<TeamSpec> {
+    use strata_engine::TeamType;
+    let mut k = Keys::of(n, "team")?;
+    let name = text(k.req("name")?, "team name")?;
+    let kind = match k.opt("type") {
+        None => TeamType::Owner,
+        Some(t) => match t.scalar() {
+            Some("owner") => TeamType::Owner,
+            Some("access") => TeamType::Access,
+            Some("security_group") => TeamType::SecurityGroup,
+            Some("office_group") => TeamType::OfficeGroup,
+            _ => {
+                return Err(LoadError::new(
+                    t.line,
+                    format!(
+                        "team `{name}`: type must be owner, access, security_group or office_group"
+                    ),
+                ));
+            }
+        },
+    };
+    let spec = TeamSpec {
+        kind,
+        business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
+        members: k
+            .opt("members")
+            .map(|m| names(m, "members"))
+            .transpose()?
+            .unwrap_or_default(),
+        roles: k
+            .opt("roles")
+            .map(|m| names(m, "roles"))
+            .transpose()?
+            .unwrap_or_default(),
+        line: n.line,
+        name,
+    };
+    k.finish()?;
+    Ok(spec)
+}
+
+fn parse_record(n: &Node) -> Result<RecordSpec> {
+    let mut k = Keys::of(n, "record")?;
+    let id = text(k.req("id")?, "record id")?;
+    let active = match k.opt("state") {
+        None => true,
+        Some(s) => match s.scalar() {
+            Some("active") => true,
+            Some("inactive") => false,
+            _ => {
+                return Err(LoadError::new(
+                    s.line,
+                    format!("record `{id}`: state must be `active` or `inactive`"),
+                ));
+            }
+        },
+    };
+    let lookups = match k.opt("lookups") {
+        None => Vec::new(),
+        Some(l) => map_entries(l, "lookups")?
+            .into_iter()
+            .map(|(name, v)| Ok((name, text(v, "lookup value")?)))
+            .collect::<Result<_>>()?,
+    };
+    let spec = RecordSpec {
+        table: text(k.req("table")?, "table")?,
+        owner: k.opt("owner").map(|o| principal(o, "owner")).transpose()?,
+        business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
+        active,
+        lookups,
+        fields: k
+            .opt("fields")
+            .map(|f| fields(f, "fields"))
+            .transpose()?
+            .unwrap_or_default(),
+        line: n.line,
+        id,
+    };
+    k.finish()?;
+    Ok(spec)
+}
+
+fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
+    let mut k = Keys::of(node, "field_security")?;
+    if let Some(list) = k.opt("profiles") {
+        for p in seq(list, "profiles")? {
+            let mut pk = Keys::of(p, "field security profile")?;
+            let name = text(pk.req("name")?, "profile name")?;
+            let members = match pk.opt("members") {
+                None => Vec::new(),
+                Some(m) => seq(m, "members")?
+                    .iter()
+                    .map(|n| Ok((principal(n, "member")?, n.line)))
+                    .collect::<Result<_>>()?,
+            };
+            let mut permissions = Vec::new();
+            if let Some(perms) = pk.opt("permissions") {
+                for perm in seq(perms, "permissions")? {
+                    let mut qk = Keys::of(perm, "column permission")?;
+                    permissions.push(PermissionSpec {
+                        table: text(qk.req("table")?, "table")?,
+                        column: text(qk.req("column")?, "column")?,
+                        read: opt_bool(qk.opt("read"), "read", false)?,
+                        update: opt_bool(qk.opt("update"), "update", false)?,
+                        create: opt_bool(qk.opt("create"), "create", false)?,
+                        line: perm.line,
+                    });
+                    qk.finish()?;
+                }
+            }
+            pk.finish()?;
+            s.profiles.push(ProfileSpec {
+                name,
+                members,
+                permissions,
+                line: p.line,
+            });
+        }
+    }
+    if let Some(list) = k.opt("field_shares") {
+        for f in seq(list, "field_shares")? {
+            let mut fk = Keys::of(f, "field share")?;
+            s.field_shares.push(FieldShareSpec {
+                record: text(fk.req("record")?, "record")?,
+                column: text(fk.req("column")?, "column")?,
+                principal: principal(fk.req("principal")?, "principal")?,
+                read: opt_bool(fk.opt("read"), "read", false)?,
+                update: opt_bool(fk.opt("update"), "update", false)?,
+                line: f.line,
+            });
+            fk.finish()?;
+        }
+    }
+    k.finish()
+}
+
+const VERBS: [&str; 22] = [
+    "check",
+    "access",
+    "list",
+    "read",
+    "who_has_access",
+    "open_app",
+    "create",
+    "update",
+    "delete",
+    "assign",
+    "share",
+    "modify_share",
+    "revoke",
+    "associate",
+    "disassociate",
+    "add_access_team_member",
+    "assign_role",
+    "remove_role",
+    "add_team_member",
+    "remove_team_member",
+    "move_user",
+    "set_manager",
+];
+
+fn actor(k: &mut Keys<'_>) -> Result<Option<String>> {
+    let a = text(k.req("as")?, "as")?;
+    Ok(if a == "system" { None } else { Some(a) })
+}
+
+fn parse_step(n: &Node, number: usize) -> Result<Step> {
+    let NodeKind::Map(entries) = &n.kind else {
+        return Err(LoadError::new(
+            n.line,
+            format!("step {number} must be a mapping"),
+        ));
+    };
+    let verbs: Vec<&str> = entries
+        .iter()
+        .filter_map(|(k, _)| k.scalar())
+        .filter(|k| VERBS.contains(k))
+        .collect();
+    let verb = match verbs.as_slice() {
+        [v] => VERBS.iter().copied().find(|x| x == v).unwrap_or("check"),
+        [] => {
+            let keys: Vec<&str> = entries
+                .iter()
+                .filter_map(|(k, _)| k.scalar())
+                .filter(|k| !matches!(*k, "expect" | "reason"))
+                .collect();
+            return Err(LoadError::new(
+                n.line,
+                match keys.first() {
+                    Some(k) => format!("step {number}: unknown verb `{k}`"),
+                    None => format!("step {number}: no verb"),
+                },
+            ));
+        }
+        _ => {
+            return Err(LoadError::new(
+                n.line,
+                format!("step {number}: more than one verb ({})", verbs.join(", ")),
+            ));
+        }
+    };
+    let mut sk = Keys::of(n, "step")?;
+    let body = sk.req(verb)?;
+    let expect_node = sk.req("expect")?;
+    let reason = match sk.opt("reason") {
+        None => None,
+        Some(r) => {
+            let t = text(r, "reason")?;
+            Some(GrantKind::from_name(&t).ok_or_else(|| {
+                LoadError::new(r.line, format!("step {number}: unknown reason `{t}`"))
+            })?)
+        }
+    };
+    sk.finish()?;
+    let what = format!("step {number} ({verb})");
+    let mut k = Keys::of(body, &what)?;
+    let kind = match verb {
+        "check" => {
+            let privilege = privilege(k.req("privilege")?, "privilege")?;
+            let record = opt_text(k.opt("record"), "record")?;
+            let table = opt_text(k.opt("table"), "table")?;
+            let owner = k.opt("owner").map(|o| principal(o, "owner")).transpose()?;
+            match (&record, &table) {
+                (Some(_), None) if owner.is_none() => {}
+                (None, Some(_)) if privilege == Privilege::Create => {}
+                (None, Some(_)) => {
+                    return Err(LoadError::new(
+                        body.line,
+                        format!(
+                            "{what}: `table` (with `owner`) is for privilege create; name a `record`"
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(LoadError::new(
+                        body.line,
+                        format!("{what}: give either `record`, or `table` and `owner` for create"),
+                    ));
+                }
+            }
+            StepKind::Check {
+                user: text(k.req("user")?, "user")?,
+                privilege,
+                record,
+                table,
+                owner,
+            }
+        }
+        "access" => StepKind::Access {
+            user: text(k.req("user")?, "user")?,
+            record: text(k.req("record")?, "record")?,
+        },
+        "list" => StepKind::List {
+            user: text(k.req("user")?, "user")?,
+            table: text(k.req("table")?, "table")?,
+        },
+        "read" => StepKind::Read {
+            user: text(k.req("user")?, "user")?,
+            record: text(k.req("record")?, "record")?,
+        },
+        "who_has_access" => StepKind::WhoHasAccess {
+            record: text(k.req("record")?, "record")?,
+            privilege: privilege(k.req("privilege")?, "privilege")?,
+        },
+        "open_app" => StepKind::OpenApp {
+            user: text(k.req("user")?, "user")?,
+            app: text(k.req("app")?, "app")?,
+        },
+        "create" => StepKind::Create {
+            actor: actor(&mut k)?,
+            table: text(k.req("table")?, "table")?,
+            id: text(k.req("id")?, "id")?,
+            owner: k.opt("owner").map(|o| principal(o, "owner")).transpose()?,
+            lookups: match k.opt("lookups") {
+                None => Vec::new(),
+                Some(l) => map_entries(l, "lookups")?
+                    .into_iter()
+                    .map(|(name, v)| Ok((name, text(v, "lookup value")?)))
+                    .collect::<Result<_>>()?,
+            },
+            fields: k
+                .opt("fields")
+                .map(|f| fields(f, "fields"))
+                .transpose()?
+                .unwrap_or_default(),
+        },
+        "update" => StepKind::Update {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+            fields: fields(k.req("fields")?, "fields")?,
+        },
+        "delete" => StepKind::Delete {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+        },
+        "assign" => StepKind::Assign {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+            owner: principal(k.req("owner")?, "owner")?,
+        },
+        "share" | "modify_share" => StepKind::Share {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+            principal: principal(k.req("principal")?, "principal")?,
+            rights: rights(k.req("rights")?, "rights")?,
+            modify: verb == "modify_share",
+        },
+        "revoke" => StepKind::Revoke {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+            principal: principal(k.req("principal")?, "principal")?,
+        },
+        "associate" => StepKind::Associate {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+            lookup: text(k.req("lookup")?, "lookup")?,
+            parent: text(k.req("parent")?, "parent")?,
+        },
+        "disassociate" => StepKind::Disassociate {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+            lookup: text(k.req("lookup")?, "lookup")?,
+        },
+        "add_access_team_member" => StepKind::AddAccessTeamMember {
+            actor: actor(&mut k)?,
+            record: text(k.req("record")?, "record")?,
+            template: text(k.req("template")?, "template")?,
+            user: text(k.req("user")?, "user")?,
+        },
+        "assign_role" => StepKind::AssignRole {
+            actor: actor(&mut k)?,
+            principal: principal(k.req("principal")?, "principal")?,
+            role: text(k.req("role")?, "role")?,
+            business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
+        },
+        "remove_role" => StepKind::RemoveRole {
+            actor: actor(&mut k)?,
+            principal: principal(k.req("principal")?, "principal")?,
+            role: text(k.req("role")?, "role")?,
+        },
+        "add_team_member" | "remove_team_member" => {
+            let actor = actor(&mut k)?;
+            let team = text(k.req("team")?, "team")?;
+            let user = text(k.req("user")?, "user")?;
+            if verb == "add_team_member" {
+                StepKind::AddTeamMember { actor, team, user }
+            } else {
+                StepKind::RemoveTeamMember { actor, team, user }
+            }
+        }
+        "move_user" => StepKind::MoveUser {
+            actor: actor(&mut k)?,
+            user: text(k.req("user")?, "user")?,
+            business_unit: text(k.req("business_unit")?, "business_unit")?,
+        },
+        _ => StepKind::SetManager {
+            actor: actor(&mut k)?,
+            user: text(k.req("user")?, "user")?,
+            manager: match k.req("manager")? {
+                m if m.is_null() => None,
+                m => Some(text(m, "manager")?),
+            },
+        },
+    };
+    k.finish()?;
+    let expect = parse_expect(verb, expect_node, &what)?;
+    if reason.is_some() && verb != "check" {
+        return Err(LoadError::new(
+            n.line,
+            format!("{what}: `reason` is for `check` steps"),
+        ));
+    }
+    Ok(Step {
+        number,
+        line: n.line,
+        verb,
+        kind,
+        expect,
+        reason,
+    })
+}
+
+fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
+    let word = |allowed: &[&str]| -> Result<String> {
+        match node.scalar() {
+            Some(t) if allowed.contains(&t) => Ok(t.to_owned()),
+            _ => Err(LoadError::new(
+                node.line,
+                format!("{what}: expect must be one of {}", allowed.join(", ")),
+            )),
+        }
+    };
+    Ok(match verb {
+        "check" | "open_app" => Expect::Decision(word(&["allow", "deny"])? == "allow"),
+        "access" => {
+            let mut list = Vec::new();
+            for item in seq(node, "expect")? {
+                let p = privilege(item, "expect")?;
+                if p == Privilege::Create {
+                    return Err(LoadError::new(
+                        item.line,
+                        format!("{what}: `create` is not a right on an existing record"),
+                    ));
+                }
+                list.push(p);
+            }
+            Expect::Rights(list)
+        }
+        "list" | "who_has_access" => {
+            Expect::Names(names(node, "expect")?.into_iter().map(|(n, _)| n).collect())
+        }
+        "read" => match node.scalar() {
+            Some("deny") => Expect::Decision(false),
+            _ => Expect::Fields(fields(node, "expect")?),
+        },
+        _ => Expect::Outcome(match word(&["ok", "denied", "invalid"])?.as_str() {
+            "ok" => Outcome::Ok,
+            "denied" => Outcome::Denied,
+            _ => Outcome::Invalid,
+        }),
+    })
+}
