@@ -797,54 +797,54 @@ fn parse_settings(node: &Node) -> Result<SettingsSpec> {
         )?,
         hierarchy: None,
     };
-    if let Some(h) = k.opt("hierarchy") {
-        if !h.is_null() {
-            let mut hk = Keys::of(h, "settings.hierarchy")?;
-            let model = hk.req("model")?;
-            let position_model = match model.scalar() {
-                Some("manager") => false,
-                Some("position") => true,
-                _ => {
-                    return Err(LoadError::new(
-                        model.line,
-                        "settings.hierarchy.model must be `manager` or `position`",
-                    ));
-                }
-            };
-            let depth = match hk.opt("depth") {
-                None => 3,
-                Some(d) => d
-                    .scalar()
-                    .and_then(|t| t.parse::<u8>().ok())
-                    .filter(|d| (1..=strata_engine::limits::MAX_HIERARCHY_DEPTH).contains(d))
-                    .ok_or_else(|| {
-                        LoadError::new(
-                            d.line,
-                            format!(
-                                "settings.hierarchy.depth must be a whole number from 1 to {}",
-                                strata_engine::limits::MAX_HIERARCHY_DEPTH
-                            ),
-                        )
-                    })?,
-            };
-            let tables = hk
-                .opt("tables")
-                .map(|t| names(t, "settings.hierarchy.tables"))
-                .transpose()?;
-            let managers = opt_bool(
-                hk.opt("managers_must_be_in_same_or_parent_business_unit"),
-                "managers_must_be_in_same_or_parent_business_unit",
-                true,
-            )?;
-            hk.finish()?;
-            s.hierarchy = Some(HierarchySpec {
-                position_model,
-                depth,
-                tables,
-                managers_must_be_in_same_or_parent_business_unit: managers,
-                line: h.line,
-            });
-        }
+    if let Some(h) = k.opt("hierarchy")
+        && !h.is_null()
+    {
+        let mut hk = Keys::of(h, "settings.hierarchy")?;
+        let model = hk.req("model")?;
+        let position_model = match model.scalar() {
+            Some("manager") => false,
+            Some("position") => true,
+            _ => {
+                return Err(LoadError::new(
+                    model.line,
+                    "settings.hierarchy.model must be `manager` or `position`",
+                ));
+            }
+        };
+        let depth = match hk.opt("depth") {
+            None => 3,
+            Some(d) => d
+                .scalar()
+                .and_then(|t| t.parse::<u8>().ok())
+                .filter(|d| (1..=strata_engine::limits::MAX_HIERARCHY_DEPTH).contains(d))
+                .ok_or_else(|| {
+                    LoadError::new(
+                        d.line,
+                        format!(
+                            "settings.hierarchy.depth must be a whole number from 1 to {}",
+                            strata_engine::limits::MAX_HIERARCHY_DEPTH
+                        ),
+                    )
+                })?,
+        };
+        let tables = hk
+            .opt("tables")
+            .map(|t| names(t, "settings.hierarchy.tables"))
+            .transpose()?;
+        let managers = opt_bool(
+            hk.opt("managers_must_be_in_same_or_parent_business_unit"),
+            "managers_must_be_in_same_or_parent_business_unit",
+            true,
+        )?;
+        hk.finish()?;
+        s.hierarchy = Some(HierarchySpec {
+            position_model,
+            depth,
+            tables,
+            managers_must_be_in_same_or_parent_business_unit: managers,
+            line: h.line,
+        });
     }
     k.finish()?;
     Ok(s)
