@@ -1,0 +1,78 @@
+//! The `strata` binary as a user runs it: output, exit codes and load errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn strata(args: &[&Path]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("test")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| unreachable_output(&e));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn unreachable_output(e: &std::io::Error) -> std::process::Output {
+    std::process::Output {
+        status: std::os::unix::process::ExitStatusExt::from_raw(255 << 8),
+        stdout: Vec::new(),
+        stderr: format!("cannot run strata: {e}").into_bytes(),
+    }
+}
+
+#[test]
+fn the_examples_pass_with_exit_status_zero() {
+    let (code, text) = strata(&[&repo().join("tests/scenarios/examples")]);
+    assert_eq!(code, 0, "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.ends_with("passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn failed_steps_are_reported_one_line_each_with_status_one() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wrong-expectations.yaml");
+    let (code, text) = strata(&[&file]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(text.lines().last(), Some("1 passed, 5 failed"), "{text}");
+    assert!(text.contains("step 2 (line 20, check): expected allow, got deny"), "{text}");
+    assert!(text.contains("step 3 (line 22, check): expected allow with reason share, got allow through [ownership]"), "{text}");
+    assert!(text.contains("step 4 (line 25, access): expected [read, write], got [read]"), "{text}");
+    assert!(text.contains("step 5 (line 27, list): expected [], got [a1]"), "{text}");
+    assert!(text.contains("step 6 (line 29, update): expected ok, got denied"), "{text}");
+    // The explanation of a failed decision is printed under it.
+    assert!(text.contains("no role of the user") || text.contains("needs `"), "{text}");
+}
+
+#[test]
+fn every_bad_file_fails_to_load_with_its_line_and_problem() {
+    let dir = repo().join("tests/bad-scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    assert!(files.len() >= 10, "bad-input fixtures are missing in {}", dir.display());
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap_or_default();
+        let header = source.lines().next().unwrap_or_default();
+        let rest = header.strip_prefix("# expect line ").unwrap_or_default();
+        let (line, message) = rest.split_once(": ").unwrap_or(("?", "?"));
+        let (code, text) = strata(&[&file]);
+        assert_eq!(code, 2, "{}: {text}", file.display());
+        let expected = format!("{}:{line}: load error: ", file.display());
+        assert!(text.contains(&expected), "{}: wanted `{expected}` in:\n{text}", file.display());
+        assert!(text.contains(message), "{}: wanted `{message}` in:\n{text}", file.display());
+        assert!(text.lines().last().is_some_and(|l| l == "0 passed, 1 failed"), "{text}");
+    }
+}
+
+#[test]
+fn a_missing_path_is_a_load_error() {
+    let (code, text) = strata(&[Path::new("/nonexistent/scenarios")]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("no such file or folder"), "{text}");
+}
