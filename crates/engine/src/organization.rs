@@ -333,6 +333,10 @@ impl Organization {
     pub fn table_records(&self, table: TableId) -> &[RecordId] {
         &self.table_records[table.index()]
     }
+    /// Every record id ever given, deleted records included (see [`Record::alive`]).
+    pub fn record_ids(&self) -> impl Iterator<Item = RecordId> + use<> {
+        (0..self.records.len()).map(RecordId::from_index)
+    }
     /// Number of records ever created (deleted ones included).
     #[must_use]
     pub fn record_count(&self) -> usize {

@@ -1,0 +1,385 @@
+//! Actions on random organisations: a refused action changes nothing, an action that reports
+//! no change changes nothing, and the organisation's invariants hold after every step.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use strata_engine::{
+    AccessMask, Actor, Cascade, CascadeType, Column, CreateRecord, DeleteBehavior, Depth,
+    FieldShare, HierarchyModel, HierarchySettings, Inheritance, NewRecord, Organization, Owner,
+    Principal, Privilege, RecordState, RoleDefinition, Settings, ShareMode, TeamType, Value,
+};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const DEPTHS: [Depth; 5] = [
+    Depth::None,
+    Depth::User,
+    Depth::BusinessUnit,
+    Depth::ParentChild,
+    Depth::Organization,
+];
+
+fn organisation(rng: &mut Rng) -> Organization {
+    let mut org = Organization::new();
+    {
+        let mut s = org.setup();
+        s.set_settings(Settings {
+            share_to_previous_owner_on_assign: rng.chance(50),
+            ownership_across_business_units: false,
+            do_not_remove_roles_on_change_business_unit: rng.chance(50),
+            always_move_record_to_owner_business_unit: true,
+            hierarchy: rng.chance(50).then(|| HierarchySettings {
+                model: HierarchyModel::Manager,
+                depth: 2,
+                tables: None,
+                managers_must_be_in_same_or_parent_business_unit: true,
+            }),
+        })
+        .unwrap();
+        let root = s.add_business_unit("Root", None).unwrap();
+        let mut units = vec![root];
+        for i in 0..4 {
+            let parent = units[rng.below(units.len())];
+            units.push(s.add_business_unit(&format!("U{i}"), Some(parent)).unwrap());
+        }
+        let account = s
+            .add_table(
+                "account",
+                None,
+                vec![
+                    Column {
+                        name: "name".into(),
+                        secured: false,
+                    },
+                    Column {
+                        name: "secret".into(),
+                        secured: true,
+                    },
+                ],
+            )
+            .unwrap();
+        let contact = s.add_table("contact", None, Vec::new()).unwrap();
+        let cascades = [
+            Cascade::PARENTAL,
+            Cascade::REFERENTIAL,
+            Cascade::REFERENTIAL_RESTRICT_DELETE,
+            Cascade {
+                assign: CascadeType::UserOwned,
+                share: CascadeType::Active,
+                unshare: CascadeType::None,
+                reparent: CascadeType::Cascade,
+                delete: DeleteBehavior::RemoveLink,
+            },
+        ];
+        s.add_relationship(
+            "account_contacts",
+            account,
+            contact,
+            "parentid",
+            cascades[rng.below(4)],
+        )
+        .unwrap();
+        s.add_relationship(
+            "account_parent",
+            account,
+            account,
+            "parentaccountid",
+            cascades[rng.below(4)],
+        )
+        .unwrap();
+        let builtin = |n: &str| s.org().table_id(n).unwrap();
+        let tables = [
+            account,
+            contact,
+            builtin("role"),
+            builtin("team"),
+            builtin("systemuser"),
+        ];
+        let mut roles = Vec::new();
+        for i in 0..4 {
+            let mut privileges = Vec::new();
+            for table in tables {
+                for p in Privilege::ALL {
+                    if rng.chance(60) {
+                        privileges.push((table, p, DEPTHS[rng.below(5)]));
+                    }
+                }
+            }
+            roles.push(
+                s.add_role(RoleDefinition {
+                    name: format!("R{i}"),
+                    business_unit: None,
+                    inheritance: if rng.chance(30) {
+                        Inheritance::TeamOnly
+                    } else {
+                        Inheritance::UserAndTeam
+                    },
+                    system_administrator: i == 3 && rng.chance(30),
+                    privileges,
+                    misc: Vec::new(),
+                })
+                .unwrap(),
+            );
+        }
+        let mut users = Vec::new();
+        for i in 0..6 {
+            let u = s
+                .add_user(
+                    &format!("user{i}"),
+                    units[rng.below(units.len())],
+                    rng.chance(90),
+                )
+                .unwrap();
+            for r in &roles {
+                if rng.chance(40) {
+                    s.assign_user_role(u, *r, None).unwrap();
+                }
+            }
+            if i > 0 && rng.chance(50) {
+                s.set_manager(u, Some(users[rng.below(users.len())]))
+                    .unwrap();
+            }
+            users.push(u);
+        }
+        for i in 0..2 {
+            let kind = if i == 0 {
+                TeamType::Owner
+            } else {
+                TeamType::Access
+            };
+            let t = s
+                .add_team(&format!("team{i}"), kind, units[rng.below(units.len())])
+                .unwrap();
+            for u in &users {
+                if rng.chance(40) {
+                    s.add_team_member(t, *u);
+                }
+            }
+            if kind == TeamType::Owner {
+                s.assign_team_role(t, roles[rng.below(roles.len())])
+                    .unwrap();
+            }
+        }
+        s.add_template(
+            "deal",
+            account,
+            AccessMask::of(&[Privilege::Read, Privilege::Write]),
+        )
+        .unwrap();
+        for i in 0..8 {
+            let table = if rng.chance(50) { account } else { contact };
+            let owner = Owner::User(users[rng.below(users.len())]);
+            let r = s
+                .add_record(NewRecord {
+                    key: format!("r{i}"),
+                    table,
+                    owner,
+                    business_unit: None,
+                    state: if rng.chance(80) {
+                        RecordState::Active
+                    } else {
+                        RecordState::Inactive
+                    },
+                    fields: vec![
+                        ("name".into(), Value::Text(format!("n{i}"))),
+                        ("secret".into(), Value::Int(i)),
+                    ],
+                })
+                .unwrap();
+            if rng.chance(30) {
+                let to = Principal::User(users[rng.below(users.len())]);
+                s.share(r, to, AccessMask::of(&[Privilege::Read])).unwrap();
+            }
+            if table == account && rng.chance(30) {
+                let share = FieldShare {
+                    column: "secret".into(),
+                    principal: Principal::User(users[0]),
+                    read: true,
+                    update: rng.chance(50),
+                };
+                s.add_field_share(r, share).unwrap();
+            }
+        }
+    }
+    org
+}
+
+fn fingerprint(org: &Organization) -> String {
+    let mut s = String::new();
+    for u in org.user_ids() {
+        s.push_str(&format!("{:?}\n", org.user(u)));
+    }
+    for t in org.team_ids() {
+        s.push_str(&format!("{:?}\n", org.team(t)));
+    }
+    for id in org.record_ids() {
+        s.push_str(&format!("{:?}\n", org.record(id)));
+        let mut children = org.children(id).to_vec();
+        children.sort();
+        s.push_str(&format!("{children:?}\n"));
+    }
+    s
+}
+
+/// The invariants an action must keep.
+fn check_invariants(org: &Organization) {
+    for id in org.record_ids() {
+        let r = org.record(id);
+        if !r.alive {
+            assert!(
+                org.record_id(&r.key) != Some(id),
+                "a deleted record keeps its key"
+            );
+            assert!(
+                org.children(id).is_empty(),
+                "a deleted record keeps children"
+            );
+            continue;
+        }
+        assert_eq!(org.record_id(&r.key), Some(id));
+        for (rel, parent) in &r.lookups {
+            assert!(
+                org.record(*parent).alive,
+                "record {} points at a deleted parent",
+                r.key
+            );
+            assert!(
+                org.children(*parent).contains(&(*rel, id)),
+                "children index misses {}",
+                r.key
+            );
+        }
+        for (rel, child) in org.children(id) {
+            assert_eq!(org.record(*child).lookup(*rel), Some(id));
+        }
+        assert!(org.table_records(r.table).contains(&id));
+    }
+    for t in org.team_ids() {
+        for m in &org.team(t).members {
+            assert!(org.is_member(*m, t));
+        }
+    }
+}
+
+#[test]
+fn refused_actions_change_nothing() {
+    let (mut refused, mut applied) = (0, 0);
+    for seed in 1..=300u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut org = organisation(&mut rng);
+        let users: Vec<_> = org.user_ids().collect();
+        let roles: Vec<_> = org.role_ids().collect();
+        let units: Vec<_> = org.units().ids().collect();
+        let (account, contact) = (
+            org.table_id("account").unwrap(),
+            org.table_id("contact").unwrap(),
+        );
+        let template = org.template_id("deal").unwrap();
+        for step in 0..40 {
+            let records: Vec<_> = org.record_ids().collect();
+            let actor = if rng.chance(10) {
+                Actor::System
+            } else {
+                Actor::User(users[rng.below(users.len())])
+            };
+            let record = records[rng.below(records.len())];
+            let other = records[rng.below(records.len())];
+            let user = users[rng.below(users.len())];
+            let before = fingerprint(&org);
+            let read_write = AccessMask::of(&[Privilege::Read, Privilege::Write]);
+            let result = match rng.below(12) {
+                0 => org.create_record(
+                    actor,
+                    CreateRecord {
+                        key: format!("new{seed}-{step}"),
+                        table: if rng.chance(50) { account } else { contact },
+                        owner: rng.chance(50).then_some(Owner::User(user)),
+                        business_unit: None,
+                        state: RecordState::Active,
+                        lookups: if rng.chance(50) {
+                            vec![("parentid".into(), other)]
+                        } else {
+                            Vec::new()
+                        },
+                        fields: vec![("secret".into(), Value::Int(1))],
+                    },
+                ),
+                1 => org.update_record(
+                    actor,
+                    record,
+                    vec![
+                        ("name".into(), Value::Text("x".into())),
+                        ("secret".into(), Value::Int(9)),
+                    ],
+                ),
+                2 => org.delete_record(actor, record),
+                3 => org.assign_record(actor, record, Owner::User(user)),
+                4 => org.share_record(
+                    actor,
+                    record,
+                    Principal::User(user),
+                    read_write,
+                    ShareMode::Grant,
+                ),
+                5 => org.revoke_share(actor, record, Principal::User(user)),
+                6 => {
+                    let lookup = if rng.chance(50) {
+                        "parentid"
+                    } else {
+                        "parentaccountid"
+                    };
+                    org.associate(actor, record, lookup, other)
+                }
+                7 => org.disassociate(actor, record, "parentid"),
+                8 => org.add_access_team_member(actor, record, template, user),
+                9 => org.assign_role(
+                    actor,
+                    Principal::User(user),
+                    roles[rng.below(roles.len())],
+                    None,
+                ),
+                10 => org.move_user(actor, user, units[rng.below(units.len())]),
+                _ => org.set_manager(actor, user, Some(users[rng.below(users.len())])),
+            };
+            match result {
+                Err(e) => {
+                    refused += 1;
+                    assert_eq!(
+                        before,
+                        fingerprint(&org),
+                        "seed {seed} step {step}: refused action changed the state: {e}"
+                    );
+                }
+                Ok(changes) => {
+                    applied += 1;
+                    if changes.is_empty() {
+                        assert_eq!(
+                            before,
+                            fingerprint(&org),
+                            "seed {seed} step {step}: no change reported, state changed"
+                        );
+                    }
+                }
+            }
+            check_invariants(&org);
+        }
+    }
+    assert!(
+        refused > 1000 && applied > 1000,
+        "refused {refused}, applied {applied}"
+    );
+}
