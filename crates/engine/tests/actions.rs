@@ -42,7 +42,7 @@ fn organisation(rng: &mut Rng) -> Organization {
             ownership_across_business_units: false,
             do_not_remove_roles_on_change_business_unit: rng.chance(50),
             always_move_record_to_owner_business_unit: true,
-            hierarchy: rng.chance(50).then(|| HierarchySettings {
+            hierarchy: rng.chance(50).then_some(HierarchySettings {
                 model: HierarchyModel::Manager,
                 depth: 2,
                 tables: None,
