@@ -13,7 +13,8 @@ fn strata(args: &[&Path]) -> (i32, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| unreachable_output(&e));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -39,13 +40,28 @@ fn failed_steps_are_reported_one_line_each_with_status_one() {
     let (code, text) = strata(&[&file]);
     assert_eq!(code, 1, "{text}");
     assert_eq!(text.lines().last(), Some("1 passed, 5 failed"), "{text}");
-    assert!(text.contains("step 2 (line 20, check): expected allow, got deny"), "{text}");
+    assert!(
+        text.contains("step 2 (line 20, check): expected allow, got deny"),
+        "{text}"
+    );
     assert!(text.contains("step 3 (line 22, check): expected allow with reason share, got allow through [ownership]"), "{text}");
-    assert!(text.contains("step 4 (line 25, access): expected [read, write], got [read]"), "{text}");
-    assert!(text.contains("step 5 (line 27, list): expected [], got [a1]"), "{text}");
-    assert!(text.contains("step 6 (line 29, update): expected ok, got denied"), "{text}");
+    assert!(
+        text.contains("step 4 (line 25, access): expected [read, write], got [read]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("step 5 (line 27, list): expected [], got [a1]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("step 6 (line 29, update): expected ok, got denied"),
+        "{text}"
+    );
     // The explanation of a failed decision is printed under it.
-    assert!(text.contains("no role of the user") || text.contains("needs `"), "{text}");
+    assert!(
+        text.contains("no role of the user") || text.contains("needs `"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -55,7 +71,11 @@ fn every_bad_file_fails_to_load_with_its_line_and_problem() {
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.sort();
-    assert!(files.len() >= 10, "bad-input fixtures are missing in {}", dir.display());
+    assert!(
+        files.len() >= 10,
+        "bad-input fixtures are missing in {}",
+        dir.display()
+    );
     for file in files {
         let source = std::fs::read_to_string(&file).unwrap_or_default();
         let header = source.lines().next().unwrap_or_default();
@@ -64,9 +84,22 @@ fn every_bad_file_fails_to_load_with_its_line_and_problem() {
         let (code, text) = strata(&[&file]);
         assert_eq!(code, 2, "{}: {text}", file.display());
         let expected = format!("{}:{line}: load error: ", file.display());
-        assert!(text.contains(&expected), "{}: wanted `{expected}` in:\n{text}", file.display());
-        assert!(text.contains(message), "{}: wanted `{message}` in:\n{text}", file.display());
-        assert!(text.lines().last().is_some_and(|l| l == "0 passed, 1 failed"), "{text}");
+        assert!(
+            text.contains(&expected),
+            "{}: wanted `{expected}` in:\n{text}",
+            file.display()
+        );
+        assert!(
+            text.contains(message),
+            "{}: wanted `{message}` in:\n{text}",
+            file.display()
+        );
+        assert!(
+            text.lines()
+                .last()
+                .is_some_and(|l| l == "0 passed, 1 failed"),
+            "{text}"
+        );
     }
 }
 
@@ -75,4 +108,47 @@ fn a_missing_path_is_a_load_error() {
     let (code, text) = strata(&[Path::new("/nonexistent/scenarios")]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("no such file or folder"), "{text}");
+}
+
+#[test]
+fn explain_prints_every_grant_path_or_what_is_missing() {
+    let file = repo().join("tests/scenarios/examples/seed002-sales-representative.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["explain", "--scenario"])
+        .arg(&file)
+        .args([
+            "--user",
+            "rep_east",
+            "--privilege",
+            "write",
+            "--record",
+            "acc_peer",
+        ])
+        .output();
+    let out = out.map(|o| {
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    });
+    let (code, text) = out.unwrap_or((None, String::new()));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.starts_with("deny: user `rep_east` lacks `write` on record `acc_peer`"),
+        "{text}"
+    );
+    assert!(text.contains("gives `write` at `user` from unit `Sales US East`, but unit `Sales US East` needs `business_unit`"), "{text}");
+
+    let file = repo().join("tests/scenarios/examples/seed002-hierarchy.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["who-has-access", "--scenario"])
+        .arg(&file)
+        .args(["--record", "a_rep"])
+        .output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut users: Vec<&str> = text.lines().collect();
+    users.sort_unstable();
+    assert_eq!(users, ["ceo", "manager_na", "rep1", "vp_sales"]);
 }
