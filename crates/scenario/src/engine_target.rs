@@ -297,24 +297,6 @@ pub fn build(s: &Scenario) -> Result<Organization, LoadError> {
                     format!("record `{}`: table `{}` needs an owner", r.id, r.table),
                 ));
             }
-            if r.business_unit.is_some() && !s.settings.ownership_across_business_units {
-                // Dataverse: a record belongs to its owner's unit unless ownership across units is on.
-                let given = unit(&setup, &r.business_unit, r.line)?;
-                let owner_unit = match owner {
-                    Owner::User(u) => setup.org().user(u).business_unit,
-                    Owner::Team(t) => setup.org().team(t).business_unit,
-                    Owner::None => given,
-                };
-                if given != owner_unit {
-                    return Err(LoadError::new(
-                        r.line,
-                        format!(
-                            "record `{}`: business_unit differs from the owner's, which needs `ownership_across_business_units`",
-                            r.id
-                        ),
-                    ));
-                }
-            }
             let business_unit = match &r.business_unit {
                 None => None,
                 b => Some(unit(&setup, b, r.line)?),
@@ -560,8 +542,22 @@ impl EngineTarget {
                 Observed::Names(ids.into_iter().map(|r| org.record(r).key.clone()).collect())
             }
             StepKind::Read { user, record } => match org.record_id(record) {
-                Some(r) => Observed::Fields(org.read_record(self.user(user)?, r)),
-                None => Observed::Fields(None),
+                Some(r) => {
+                    let u = self.user(user)?;
+                    Observed::Fields {
+                        fields: org.read_record(u, r),
+                        kinds: org
+                            .explain(u, Privilege::Read, r)
+                            .paths
+                            .iter()
+                            .map(|p| p.kind())
+                            .collect(),
+                    }
+                }
+                None => Observed::Fields {
+                    fields: None,
+                    kinds: Vec::new(),
+                },
             },
             StepKind::WhoHasAccess { record, privilege } => match org.record_id(record) {
                 Some(r) => Observed::Names(

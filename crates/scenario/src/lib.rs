@@ -31,8 +31,12 @@ pub enum Observed {
     Rights(Vec<Privilege>),
     /// Record ids or user names.
     Names(Vec<String>),
-    /// The record as the user sees it; `None` when the user cannot read it.
-    Fields(Option<Vec<(String, Value)>>),
+    /// The record as the user sees it (`None` when the user cannot read it), with the kinds of
+    /// the read decision's grant paths.
+    Fields {
+        fields: Option<Vec<(String, Value)>>,
+        kinds: Vec<GrantKind>,
+    },
     /// An action's outcome and its message.
     Outcome { outcome: Outcome, message: String },
     /// The target could not answer.
@@ -234,7 +238,7 @@ fn judge(step: &Step, observed: &Observed) -> Option<(String, String, String)> {
                 _ => None,
             }
         }
-        (Expect::Decision(want), Observed::Fields(fields)) => (*want != fields.is_some())
+        (Expect::Decision(want), Observed::Fields { fields, .. }) => (*want != fields.is_some())
             .then(|| (word(*want), word(fields.is_some()), String::new())),
         (Expect::Rights(want), Observed::Rights(got)) => {
             let same = Privilege::RECORD_RIGHTS
@@ -248,7 +252,7 @@ fn judge(step: &Step, observed: &Observed) -> Option<(String, String, String)> {
             b.sort();
             (a != b).then(|| (show_names(want), show_names(got), String::new()))
         }
-        (Expect::Fields(want), Observed::Fields(got)) => {
+        (Expect::Fields(want), Observed::Fields { fields: got, kinds }) => {
             let Some(got) = got else {
                 return Some((
                     expected_text(step),
@@ -256,6 +260,14 @@ fn judge(step: &Step, observed: &Observed) -> Option<(String, String, String)> {
                     String::new(),
                 ));
             };
+            if let Some(reason) = step.reason.filter(|r| !kinds.contains(r)) {
+                let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                return Some((
+                    format!("read with reason {}", reason.name()),
+                    format!("read through [{}]", names.join(", ")),
+                    String::new(),
+                ));
+            }
             let mismatches: Vec<String> = want
                 .iter()
                 .filter_map(|(k, v)| {

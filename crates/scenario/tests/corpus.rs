@@ -8,9 +8,17 @@ use strata_scenario::{EngineTarget, Target, run_paths};
 fn corpus_passes_against_the_engine() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
     let files = strata_scenario::collect_files(std::slice::from_ref(&root)).unwrap_or_default();
-    assert!(files.len() >= 4, "the corpus is missing: {}", root.display());
+    assert!(
+        files.len() >= 4,
+        "the corpus is missing: {}",
+        root.display()
+    );
     let mut out = Vec::new();
-    let summary = run_paths(&[root], &mut || Box::new(EngineTarget::new()) as Box<dyn Target>, &mut out);
+    let summary = run_paths(
+        &[root],
+        &mut || Box::new(EngineTarget::new()) as Box<dyn Target>,
+        &mut out,
+    );
     let text = String::from_utf8_lossy(&out);
     assert_eq!(summary.failed, 0, "{text}");
     assert!(summary.passed > 0, "{text}");
