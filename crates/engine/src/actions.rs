@@ -825,6 +825,17 @@ impl Organization {
         Ok(vec![Change::TeamMemberRemoved { team, user: member }])
     }
 
+    fn refresh_principal(&mut self, principal: Principal) {
+        match principal {
+            Principal::User(u) => self.refresh_users(&[u]),
+            Principal::Team(t) => {
+                let members = self.teams[t.index()].members.clone();
+                self.refresh_users(&members);
+            }
+            Principal::Organization => {}
+        }
+    }
+
     fn principal_unit(&self, principal: Principal) -> Result<BusinessUnitId, ActionError> {
         match principal {
             Principal::User(u) => Ok(self.users[u.index()].business_unit),
@@ -898,7 +909,7 @@ impl Organization {
             Principal::Team(t) => self.teams[t.index()].roles.push(role),
             Principal::Organization => {}
         }
-        self.refresh();
+        self.refresh_principal(principal);
         Ok(vec![Change::RoleAssigned { principal, role }])
     }
 
@@ -928,7 +939,7 @@ impl Organization {
         if !removed {
             return Ok(Vec::new());
         }
-        self.refresh();
+        self.refresh_principal(principal);
         Ok(vec![Change::RoleRemoved { principal, role }])
     }
 
@@ -1028,7 +1039,7 @@ impl Organization {
             return Ok(Vec::new());
         }
         self.add_member(team, member);
-        self.refresh();
+        self.refresh_users(&[member]);
         Ok(vec![Change::TeamMemberAdded { team, user: member }])
     }
 
@@ -1040,7 +1051,7 @@ impl Organization {
             return Ok(Vec::new());
         }
         self.remove_member(team, member);
-        self.refresh();
+        self.refresh_users(&[member]);
         Ok(vec![Change::TeamMemberRemoved { team, user: member }])
     }
 
@@ -1109,7 +1120,8 @@ impl Organization {
                 });
             }
         }
-        self.refresh();
+        self.refresh_users(&[target]);
+        self.refresh_hierarchy();
         Ok(changes)
     }
 
@@ -1128,7 +1140,7 @@ impl Organization {
             return Ok(Vec::new());
         }
         self.users[target.index()].manager = manager;
-        self.refresh();
+        self.refresh_hierarchy();
         Ok(vec![Change::ManagerChanged {
             user: target,
             old,

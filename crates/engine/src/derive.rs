@@ -61,7 +61,7 @@ pub struct AdminSource {
     pub team: Option<TeamId>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Derived {
     /// Per user: grants sorted by (table, privilege), deepest first.
     pub(crate) grants: Vec<Vec<Grant>>,
@@ -75,70 +75,102 @@ pub(crate) struct Derived {
 
 impl Derived {
     pub(crate) fn build(org: &Organization) -> Derived {
-        let mut grants = Vec::with_capacity(org.users.len());
-        let mut admin = Vec::with_capacity(org.users.len());
-        for (index, user) in org.users.iter().enumerate() {
-            let uid = UserId::from_index(index);
-            let mut list = Vec::new();
-            let mut admin_source = None;
-            for assignment in &user.roles {
-                let role = &org.roles[assignment.role.index()];
-                if role.system_administrator && admin_source.is_none() {
-                    admin_source = Some(AdminSource {
-                        role: assignment.role,
-                        team: None,
-                    });
-                }
-                let anchor = org.assignment_unit(uid, *assignment);
-                push_role_grants(&mut list, org, assignment.role, anchor, Via::Direct);
-            }
-            for team_id in &user.teams {
-                let team = &org.teams[team_id.index()];
-                for role_id in &team.roles {
-                    let role = &org.roles[role_id.index()];
-                    let team_only = role.inheritance == Inheritance::TeamOnly;
-                    if role.system_administrator && admin_source.is_none() {
-                        admin_source = Some(AdminSource {
-                            role: *role_id,
-                            team: Some(*team_id),
-                        });
-                    }
-                    let via = Via::Team {
-                        team: *team_id,
-                        team_only,
-                    };
-                    push_role_grants(&mut list, org, *role_id, team.business_unit, via);
-                }
-            }
-            list.sort_by(|a, b| {
-                (a.table, a.privilege, std::cmp::Reverse(a.depth)).cmp(&(
-                    b.table,
-                    b.privilege,
-                    std::cmp::Reverse(b.depth),
-                ))
-            });
-            list.dedup();
-            grants.push(list);
-            admin.push(admin_source);
-        }
-        let hierarchy_tables = org
-            .tables
-            .iter()
-            .enumerate()
-            .map(|(i, t)| match &org.settings.hierarchy {
-                None => false,
-                Some(h) => match &h.tables {
-                    None => t.ownership == Ownership::UserOrTeam,
-                    Some(list) => list.contains(&TableId::from_index(i)),
-                },
-            })
-            .collect();
+        let (grants, admin) = (0..org.users.len())
+            .map(|i| user_grants(org, UserId::from_index(i)))
+            .unzip();
         Derived {
             grants,
             admin,
             reports: build_reports(org),
-            hierarchy_tables,
+            hierarchy_tables: hierarchy_tables(org),
         }
+    }
+}
+
+/// Every grant of one user, sorted by (table, privilege), deepest first, and where the user's
+/// System Administrator status comes from.
+fn user_grants(org: &Organization, uid: UserId) -> (Vec<Grant>, Option<AdminSource>) {
+    let user = &org.users[uid.index()];
+    let mut list = Vec::new();
+    let mut admin_source = None;
+    for assignment in &user.roles {
+        let role = &org.roles[assignment.role.index()];
+        if role.system_administrator && admin_source.is_none() {
+            admin_source = Some(AdminSource {
+                role: assignment.role,
+                team: None,
+            });
+        }
+        let anchor = org.assignment_unit(uid, *assignment);
+        push_role_grants(&mut list, org, assignment.role, anchor, Via::Direct);
+    }
+    for team_id in &user.teams {
+        let team = &org.teams[team_id.index()];
+        for role_id in &team.roles {
+            let role = &org.roles[role_id.index()];
+            let team_only = role.inheritance == Inheritance::TeamOnly;
+            if role.system_administrator && admin_source.is_none() {
+                admin_source = Some(AdminSource {
+                    role: *role_id,
+                    team: Some(*team_id),
+                });
+            }
+            let via = Via::Team {
+                team: *team_id,
+                team_only,
+            };
+            push_role_grants(&mut list, org, *role_id, team.business_unit, via);
+        }
+    }
+    list.sort_by(|a, b| {
+        (a.table, a.privilege, std::cmp::Reverse(a.depth)).cmp(&(
+            b.table,
+            b.privilege,
+            std::cmp::Reverse(b.depth),
+        ))
+    });
+    list.dedup();
+    (list, admin_source)
+}
+
+fn hierarchy_tables(org: &Organization) -> Vec<bool> {
+    org.tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match &org.settings.hierarchy {
+            None => false,
+            Some(h) => match &h.tables {
+                None => t.ownership == Ownership::UserOrTeam,
+                Some(list) => list.contains(&TableId::from_index(i)),
+            },
+        })
+        .collect()
+}
+
+impl Organization {
+    /// Recomputes the grants of some users (after their roles or teams changed).
+    pub(crate) fn refresh_users(&mut self, users: &[UserId]) {
+        if self.derived.grants.len() != self.users.len() {
+            self.refresh();
+            return;
+        }
+        for u in users {
+            let (grants, admin) = user_grants(self, *u);
+            self.derived.grants[u.index()] = grants;
+            self.derived.admin[u.index()] = admin;
+        }
+    }
+
+    /// Whether the derived indexes equal a full rebuild (for tests of the incremental updates).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn indexes_are_current(&self) -> bool {
+        self.derived == Derived::build(self)
+    }
+
+    /// Recomputes hierarchy reach (after a manager, position or unit changed).
+    pub(crate) fn refresh_hierarchy(&mut self) {
+        self.derived.reports = build_reports(self);
     }
 }
 

@@ -237,6 +237,10 @@ fn fingerprint(org: &Organization) -> String {
 
 /// The invariants an action must keep.
 fn check_invariants(org: &Organization) {
+    assert!(
+        org.indexes_are_current(),
+        "derived indexes differ from a full rebuild"
+    );
     for id in org.record_ids() {
         let r = org.record(id);
         if !r.alive {

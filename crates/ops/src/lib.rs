@@ -1,0 +1,512 @@
+//! Operations on an organisation, by name: the serializable commands shared by the scenario
+//! runner, the store's operation log, the server and the CLI.
+//!
+//! Every change to an organisation is an [`Operation`]. Applying the same operations in the same
+//! order to an empty organisation gives the same state, which is how the store rebuilds memory
+//! and how several nodes follow one log. Entities are named as in scenario files: users, teams
+//! and units by name, records by id, principals as `alice`, `team:Sales` or `organization`.
+
+mod apply;
+mod value;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use apply::{apply, apply_all, resolve_principal};
+pub use value::{from_json, to_json};
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct OpError {
+    /// Denied (a privilege is missing) or invalid (nobody may do this).
+    pub kind: OpErrorKind,
+    /// A stable machine-readable code.
+    pub code: &'static str,
+    /// What is wrong, naming the entity.
+    pub message: String,
+}
+
+/// The two kinds of refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpErrorKind {
+    /// The acting user lacks a privilege or access.
+    Denied,
+    /// The request cannot be honoured whoever asks.
+    Invalid,
+}
+
+impl OpError {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        OpError {
+            kind: OpErrorKind::Invalid,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unknown(kind: &str, name: &str) -> Self {
+        Self::invalid("unknown_reference", format!("unknown {kind} `{name}`"))
+    }
+}
+
+impl From<strata_engine::ActionError> for OpError {
+    fn from(e: strata_engine::ActionError) -> Self {
+        match &e {
+            strata_engine::ActionError::Denied(m) => OpError {
+                kind: OpErrorKind::Denied,
+                code: "denied",
+                message: m.clone(),
+            },
+            strata_engine::ActionError::Invalid(inner) => OpError {
+                kind: OpErrorKind::Invalid,
+                code: inner.code(),
+                message: inner.to_string(),
+            },
+        }
+    }
+}
+
+impl From<strata_engine::ModelError> for OpError {
+    fn from(e: strata_engine::ModelError) -> Self {
+        OpError {
+            kind: OpErrorKind::Invalid,
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn three() -> u8 {
+    3
+}
+
+/// Hierarchy security settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HierarchyOp {
+    /// `manager` or `position`.
+    pub model: String,
+    /// Levels below the manager that are reachable.
+    #[serde(default = "three")]
+    pub depth: u8,
+    /// Tables; absent = every user-or-team owned table.
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// Manager model only.
+    #[serde(default = "yes")]
+    pub managers_must_be_in_same_or_parent_business_unit: bool,
+}
+
+/// Organisation settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsOp {
+    #[serde(default)]
+    pub share_to_previous_owner_on_assign: bool,
+    #[serde(default)]
+    pub ownership_across_business_units: bool,
+    #[serde(default)]
+    pub do_not_remove_roles_on_change_business_unit: bool,
+    #[serde(default = "yes")]
+    pub always_move_record_to_owner_business_unit: bool,
+    #[serde(default)]
+    pub hierarchy: Option<HierarchyOp>,
+}
+
+impl Default for SettingsOp {
+    fn default() -> Self {
+        SettingsOp {
+            share_to_previous_owner_on_assign: false,
+            ownership_across_business_units: false,
+            do_not_remove_roles_on_change_business_unit: false,
+            always_move_record_to_owner_business_unit: true,
+            hierarchy: None,
+        }
+    }
+}
+
+/// A column of a new table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnOp {
+    pub name: String,
+    #[serde(default)]
+    pub secured: bool,
+}
+
+/// A custom cascade configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CascadeOp {
+    #[serde(default)]
+    pub assign: Option<String>,
+    #[serde(default)]
+    pub share: Option<String>,
+    #[serde(default)]
+    pub unshare: Option<String>,
+    #[serde(default)]
+    pub reparent: Option<String>,
+    #[serde(default)]
+    pub delete: Option<String>,
+}
+
+/// A column permission of a field security profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionOp {
+    pub table: String,
+    pub column: String,
+    #[serde(default)]
+    pub read: bool,
+    #[serde(default)]
+    pub update: bool,
+    #[serde(default)]
+    pub create: bool,
+}
+
+/// Column values: JSON null, booleans, numbers and strings.
+pub type Fields = BTreeMap<String, serde_json::Value>;
+
+/// One change to an organisation. `as` names the acting user of an action; absent means the
+/// system (no authorization). Setup operations are system operations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// Replace the settings.
+    Settings(SettingsOp),
+    /// Add a business unit (no parent = the root).
+    AddBusinessUnit {
+        name: String,
+        #[serde(default)]
+        parent: Option<String>,
+    },
+    /// Move a business unit and its subtree.
+    MoveBusinessUnit { name: String, parent: String },
+    /// Add a table (or declare columns of a built-in table).
+    AddTable {
+        name: String,
+        #[serde(default)]
+        ownership: Option<String>,
+        #[serde(default)]
+        columns: Vec<ColumnOp>,
+    },
+    /// Add a relationship.
+    AddRelationship {
+        name: String,
+        parent: String,
+        child: String,
+        lookup: String,
+        behavior: String,
+        #[serde(default)]
+        cascade: Option<CascadeOp>,
+    },
+    /// Add a role: `privileges` maps table → privilege → depth.
+    AddRole {
+        name: String,
+        #[serde(default)]
+        business_unit: Option<String>,
+        #[serde(default)]
+        inheritance: Option<String>,
+        #[serde(default)]
+        system_administrator: bool,
+        #[serde(default)]
+        privileges: BTreeMap<String, BTreeMap<String, String>>,
+        #[serde(default)]
+        misc: Vec<String>,
+    },
+    /// Add a position.
+    AddPosition {
+        name: String,
+        #[serde(default)]
+        parent: Option<String>,
+    },
+    /// Add a user.
+    AddUser {
+        name: String,
+        #[serde(default)]
+        business_unit: Option<String>,
+        #[serde(default = "yes")]
+        enabled: bool,
+    },
+    /// Set columns of a user's own record (system).
+    SetUserFields { user: String, fields: Fields },
+    /// Set or clear a user's position.
+    SetPosition {
+        user: String,
+        #[serde(default)]
+        position: Option<String>,
+    },
+    /// Add a team: `type` is owner, access, security_group or office_group.
+    AddTeam {
+        name: String,
+        #[serde(rename = "type", default)]
+        kind: Option<String>,
+        #[serde(default)]
+        business_unit: Option<String>,
+    },
+    /// Add an access team template.
+    AddTemplate {
+        name: String,
+        table: String,
+        rights: Vec<String>,
+    },
+    /// Insert a record as the system (setup and import: any unit, no checks of privileges).
+    InsertRecord {
+        id: String,
+        table: String,
+        #[serde(default)]
+        owner: Option<String>,
+        #[serde(default)]
+        business_unit: Option<String>,
+        #[serde(default)]
+        state: Option<String>,
+        #[serde(default)]
+        fields: Fields,
+    },
+    /// Add a field security profile.
+    AddProfile {
+        name: String,
+        #[serde(default)]
+        members: Vec<String>,
+        #[serde(default)]
+        permissions: Vec<PermissionOp>,
+    },
+    /// Share one secured column of one record (system).
+    AddFieldShare {
+        record: String,
+        column: String,
+        principal: String,
+        #[serde(default)]
+        read: bool,
+        #[serde(default)]
+        update: bool,
+    },
+    /// Add an app associated with roles.
+    AddApp { name: String, roles: Vec<String> },
+    /// Create a record (D1).
+    Create {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        table: String,
+        id: String,
+        #[serde(default)]
+        owner: Option<String>,
+        #[serde(default)]
+        business_unit: Option<String>,
+        #[serde(default)]
+        state: Option<String>,
+        #[serde(default)]
+        lookups: BTreeMap<String, String>,
+        #[serde(default)]
+        fields: Fields,
+    },
+    /// Update columns.
+    Update {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        fields: Fields,
+    },
+    /// Delete a record (with its delete cascade).
+    Delete {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+    },
+    /// Assign a record to a new owner.
+    Assign {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        owner: String,
+    },
+    /// Share (GrantAccess: adds rights).
+    Share {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        principal: String,
+        rights: Vec<String>,
+    },
+    /// Modify a share (ModifyAccess: replaces rights).
+    ModifyShare {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        principal: String,
+        rights: Vec<String>,
+    },
+    /// Revoke a share.
+    Revoke {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        principal: String,
+    },
+    /// Set a lookup (reparent).
+    Associate {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        lookup: String,
+        parent: String,
+    },
+    /// Clear a lookup.
+    Disassociate {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        lookup: String,
+    },
+    /// Add a user to a record's access team.
+    AddAccessTeamMember {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        template: String,
+        user: String,
+    },
+    /// Remove a user from a record's access team.
+    RemoveAccessTeamMember {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        record: String,
+        template: String,
+        user: String,
+    },
+    /// Assign a role to a user or a team.
+    AssignRole {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        principal: String,
+        role: String,
+        #[serde(default)]
+        business_unit: Option<String>,
+    },
+    /// Remove a role from a user or a team.
+    RemoveRole {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        principal: String,
+        role: String,
+    },
+    /// Add a member to a team.
+    AddTeamMember {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        team: String,
+        user: String,
+    },
+    /// Remove a member from a team.
+    RemoveTeamMember {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        team: String,
+        user: String,
+    },
+    /// Move a user to another unit (D13).
+    MoveUser {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        user: String,
+        business_unit: String,
+    },
+    /// Set or clear a user's manager.
+    SetManager {
+        #[serde(rename = "as", default)]
+        actor: Option<String>,
+        user: String,
+        #[serde(default)]
+        manager: Option<String>,
+    },
+}
+
+impl Operation {
+    /// Whether this is a setup operation (system only, applied in a setup session).
+    #[must_use]
+    pub fn is_setup(&self) -> bool {
+        matches!(
+            self,
+            Operation::Settings(_)
+                | Operation::AddBusinessUnit { .. }
+                | Operation::MoveBusinessUnit { .. }
+                | Operation::AddTable { .. }
+                | Operation::AddRelationship { .. }
+                | Operation::AddRole { .. }
+                | Operation::AddPosition { .. }
+                | Operation::AddUser { .. }
+                | Operation::SetUserFields { .. }
+                | Operation::SetPosition { .. }
+                | Operation::AddTeam { .. }
+                | Operation::AddTemplate { .. }
+                | Operation::InsertRecord { .. }
+                | Operation::AddProfile { .. }
+                | Operation::AddFieldShare { .. }
+                | Operation::AddApp { .. }
+        )
+    }
+
+    /// The acting user named by an action (`None` for the system and for setup operations).
+    #[must_use]
+    pub fn actor(&self) -> Option<&str> {
+        match self {
+            Operation::Create { actor, .. }
+            | Operation::Update { actor, .. }
+            | Operation::Delete { actor, .. }
+            | Operation::Assign { actor, .. }
+            | Operation::Share { actor, .. }
+            | Operation::ModifyShare { actor, .. }
+            | Operation::Revoke { actor, .. }
+            | Operation::Associate { actor, .. }
+            | Operation::Disassociate { actor, .. }
+            | Operation::AddAccessTeamMember { actor, .. }
+            | Operation::RemoveAccessTeamMember { actor, .. }
+            | Operation::AssignRole { actor, .. }
+            | Operation::RemoveRole { actor, .. }
+            | Operation::AddTeamMember { actor, .. }
+            | Operation::RemoveTeamMember { actor, .. }
+            | Operation::MoveUser { actor, .. }
+            | Operation::SetManager { actor, .. } => actor.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The operation's name (`create`, `add_user`…).
+    #[must_use]
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_round_trip_through_json() -> Result<(), serde_json::Error> {
+        let op: Operation = serde_json::from_str(
+            r#"{"op":"create","as":"alice","table":"account","id":"a1","fields":{"name":"Contoso","credit":5}}"#,
+        )?;
+        assert_eq!(op.actor(), Some("alice"));
+        assert_eq!(op.name(), "create");
+        let text = serde_json::to_string(&op)?;
+        assert_eq!(serde_json::from_str::<Operation>(&text)?, op);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err =
+            serde_json::from_str::<Operation>(r#"{"op":"delete","record":"a1","recrod":"x"}"#);
+        assert!(err.is_err_and(|e| e.to_string().contains("recrod")));
+    }
+}
