@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use strata_engine::{Depth, ModelError};
+
 use crate::spec::{LoadError, PrincipalRef, Scenario, StepKind};
 
 type Result<T> = std::result::Result<T, LoadError>;
@@ -162,8 +164,24 @@ pub fn validate(s: &Scenario) -> Result<()> {
         if let Some(u) = &r.business_unit {
             need(&units, u, "business unit", r.line)?;
         }
-        for (table, _, _, line) in &r.privileges {
+        for (table, privilege, depth, line) in &r.privileges {
             need(&tables, table, "table", *line)?;
+            let organization_owned = s
+                .tables
+                .iter()
+                .any(|t| t.name == *table && t.organization_owned == Some(true));
+            if organization_owned && !matches!(depth, Depth::None | Depth::Organization) {
+                return Err(LoadError::new(
+                    *line,
+                    ModelError::DepthNotAllowed {
+                        role: r.name.clone(),
+                        table: table.clone(),
+                        privilege: privilege.name(),
+                        depth: depth.name(),
+                    }
+                    .to_string(),
+                ));
+            }
         }
     }
     let positions = unique(
