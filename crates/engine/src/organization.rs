@@ -189,6 +189,30 @@ impl Organization {
         org
     }
 
+    /// The whole state as text, independent of hash-map order: two organisations with the same
+    /// dump are the same. Used to prove that a rebuilt organisation equals the one acknowledged.
+    #[must_use]
+    pub fn canonical_dump(&self) -> String {
+        let mut children: Vec<_> = self.children.iter().collect();
+        children.sort();
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{children:?}",
+            self.settings,
+            self.units,
+            self.users,
+            self.teams,
+            self.positions,
+            self.tables,
+            self.relationships,
+            self.roles,
+            self.records,
+            self.templates,
+            self.profiles,
+            self.apps,
+            self.table_records,
+        )
+    }
+
     /// Opens a setup session: system-level changes with no authorization check. The derived
     /// indexes are rebuilt when the returned guard is dropped.
     pub fn setup(&mut self) -> Setup<'_> {

@@ -1,1 +1,259 @@
-//! placeholder
+//! Durable storage of organisations.
+//!
+//! The source of truth of an organisation is its **operation log**: every accepted
+//! [`Operation`], in order, each with its revision. The engine is deterministic, so applying the
+//! log to an empty organisation gives back exactly the state that was acknowledged; the same
+//! log is the changelog that other nodes follow. Beside it: the **audit** trail, chained with
+//! HMAC-SHA-256 so that an edited, inserted or deleted entry is detected, and **API keys**,
+//! stored hashed.
+//!
+//! One trait, [`Store`], with closure-scoped write transactions; two backends, [`MemoryStore`]
+//! and [`SqliteStore`], held to one conformance suite (`tests/conformance.rs`).
+
+mod chain;
+mod memory;
+mod sqlite;
+
+use serde::{Deserialize, Serialize};
+use strata_ops::Operation;
+
+pub use chain::AuditKey;
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// The position of an operation in its organisation's log; 0 = empty.
+pub type Revision = u64;
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No organisation of this name.
+    #[error("unknown organization `{0}`")]
+    UnknownOrganization(String),
+    /// An organisation of this name exists already.
+    #[error("organization `{0}` exists already")]
+    DuplicateOrganization(String),
+    /// A name the store refuses.
+    #[error("invalid name `{0}`: use 1 to 64 letters, digits, `-` or `_`")]
+    BadName(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(String),
+    /// A stored value could not be read back.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The caller's closure refused to go on; nothing was written.
+    #[error("{0}")]
+    Aborted(String),
+}
+
+impl StoreError {
+    /// A stable machine-readable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::UnknownOrganization(_) => "unknown_organization",
+            StoreError::DuplicateOrganization(_) => "duplicate_organization",
+            StoreError::BadName(_) => "bad_name",
+            StoreError::Database(_) => "database",
+            StoreError::Corrupt(_) => "corrupt_store",
+            StoreError::Aborted(_) => "aborted",
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// One entry of an organisation's operation log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// Its revision.
+    pub revision: Revision,
+    /// When it was accepted, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The operation.
+    pub operation: Operation,
+}
+
+/// What an audit entry says (D12).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The event: `create`, `update`, `delete`, `assign`, `share`, `modify_share`, `unshare`,
+    /// `associate`, `disassociate`, `assign_role`, `remove_role`, `add_member`, `remove_member`,
+    /// `move_user`, `set_manager`, `user_access`, `privileges_changed`, `audit_settings`…
+    pub action: String,
+    /// The table of the record concerned.
+    pub table: Option<String>,
+    /// The record concerned (a record id, a user's or a team's name).
+    pub record: Option<String>,
+    /// The acting user (`None` = the system).
+    pub user: Option<String>,
+    /// The impersonating user, when the action ran on behalf of `user` (D7).
+    pub impersonator: Option<String>,
+    /// Details: old → new values per changed column, old and new rights, the role…
+    pub detail: serde_json::Value,
+}
+
+/// A stored audit entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Position in the organisation's audit chain, from 1.
+    pub seq: u64,
+    /// The revision of the operation that wrote it.
+    pub revision: Revision,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Retention in force when it was written, in days (-1 = forever).
+    pub retention_days: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub record: AuditRecord,
+    /// The chained HMAC of this entry (hex).
+    pub hash: String,
+}
+
+/// Which audit entries to read. Results come in `seq` order, at most `limit`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only entries about this record.
+    pub record: Option<String>,
+    /// Only entries by this acting user.
+    pub user: Option<String>,
+    /// Only entries at or after this time (ms).
+    pub from_ms: Option<i64>,
+    /// Only entries before this time (ms).
+    pub to_ms: Option<i64>,
+    /// Only entries after this sequence number (the cursor of the previous page).
+    pub after_seq: u64,
+    /// Page size (at least 1).
+    pub limit: usize,
+}
+
+/// The result of verifying an audit chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// Every entry is intact.
+    Intact {
+        /// Entries checked.
+        entries: u64,
+    },
+    /// The chain is broken at `seq`.
+    Tampered {
+        /// The first entry that does not verify (or where one is missing).
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// An API key as stored: only the SHA-256 of the key itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// A public identifier, shown in listings and used to revoke.
+    pub id: String,
+    /// The organisation.
+    pub organization: String,
+    /// The user the key acts as.
+    pub user: String,
+    /// SHA-256 of the key, hex.
+    pub key_hash: String,
+    /// Creation time (ms).
+    pub created_ms: i64,
+    /// Revocation time (ms), if revoked.
+    pub revoked_ms: Option<i64>,
+}
+
+/// The writes of one transaction.
+pub trait Transaction {
+    /// Appends an operation to the log; returns its revision.
+    fn append_operation(
+        &mut self,
+        operation: &Operation,
+        at_ms: i64,
+    ) -> Result<Revision, StoreError>;
+    /// Appends an audit entry, chained to the previous one, for the last appended operation.
+    fn append_audit(
+        &mut self,
+        record: &AuditRecord,
+        at_ms: i64,
+        retention_days: i64,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Where organisations are kept.
+pub trait Store: Send + Sync {
+    /// Creates an empty organisation.
+    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Removes an organisation with its log, audit and keys.
+    fn delete_organization(&self, name: &str) -> Result<(), StoreError>;
+    /// Every organisation and its revision.
+    fn organizations(&self) -> Result<Vec<(String, Revision)>, StoreError>;
+    /// Runs `f` in one transaction on `org`: everything it writes commits together, or nothing
+    /// does (an `Err` from `f` rolls back). Returns the organisation's revision afterwards.
+    fn write(
+        &self,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError>;
+    /// The organisation's current revision.
+    fn revision(&self, org: &str) -> Result<Revision, StoreError>;
+    /// The log entries after `after`, in order.
+    fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError>;
+    /// Audit entries matching a query.
+    fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Checks the audit chain end to end.
+    fn verify_audit(&self, org: &str) -> Result<Verification, StoreError>;
+    /// Deletes audit entries whose retention has run out at `now_ms`, oldest first, stopping at
+    /// the first entry still retained (the chain keeps an anchor). Returns how many went.
+    fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError>;
+    /// Stores an API key.
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Finds an API key by the hash of the key.
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// The API keys of an organisation.
+    fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revokes an API key; false when there is no such key.
+    fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+}
+
+/// Checks an organisation name: 1 to 64 ASCII letters, digits, `-` or `_`.
+pub fn check_org_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.chars().take(80).collect()))
+    }
+}
+
+/// Whether an audit entry written at `at_ms` with `retention_days` has expired at `now_ms`.
+#[must_use]
+pub fn expired(at_ms: i64, retention_days: i64, now_ms: i64) -> bool {
+    retention_days >= 0 && at_ms.saturating_add(retention_days.saturating_mul(86_400_000)) <= now_ms
+}
+
+/// Rebuilds an organisation from its log: the exact state that was acknowledged.
+pub fn load_organization(
+    store: &dyn Store,
+    org: &str,
+) -> Result<(strata_engine::Organization, Revision), StoreError> {
+    let entries = store.operations(org, 0)?;
+    let ops: Vec<Operation> = entries.iter().map(|e| e.operation.clone()).collect();
+    let mut organization = strata_engine::Organization::new();
+    strata_ops::apply_all(&mut organization, &ops).map_err(|(i, e)| {
+        StoreError::Corrupt(format!(
+            "organization `{org}`: logged operation {} no longer applies: {}",
+            entries.get(i).map_or(0, |e| e.revision),
+            e.message
+        ))
+    })?;
+    Ok((organization, entries.last().map_or(0, |e| e.revision)))
+}

@@ -1,0 +1,295 @@
+//! The in-memory backend: the same behaviour as SQLite, for tests and embedding.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use strata_ops::Operation;
+
+use crate::chain::{self, AuditKey, GENESIS};
+use crate::{
+    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
+    Transaction, Verification, check_org_name, expired,
+};
+
+#[derive(Debug)]
+struct OrgState {
+    log: Vec<LogEntry>,
+    audit: Vec<AuditEntry>,
+    head: (u64, String, String),
+    anchor: (u64, String, String),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    orgs: BTreeMap<String, OrgState>,
+    keys: Vec<ApiKeyRecord>,
+}
+
+/// Organisations in memory; gone when dropped.
+#[derive(Debug)]
+pub struct MemoryStore {
+    key: AuditKey,
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store with a random audit key.
+    pub fn new() -> Result<Self, StoreError> {
+        Ok(MemoryStore {
+            key: AuditKey::random()?,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Test support: lets a test change a stored audit entry, as an attacker with write access
+    /// to the storage would.
+    #[doc(hidden)]
+    pub fn tamper_audit(&self, org: &str, f: &mut dyn FnMut(&mut Vec<AuditEntry>)) {
+        if let Some(o) = self.lock().orgs.get_mut(org) {
+            f(&mut o.audit);
+        }
+    }
+}
+
+struct MemoryTx<'a> {
+    key: &'a AuditKey,
+    org: &'a mut OrgState,
+}
+
+impl Transaction for MemoryTx<'_> {
+    fn append_operation(
+        &mut self,
+        operation: &Operation,
+        at_ms: i64,
+    ) -> Result<Revision, StoreError> {
+        let revision = self.org.log.last().map_or(0, |e| e.revision) + 1;
+        self.org.log.push(LogEntry {
+            revision,
+            at_ms,
+            operation: operation.clone(),
+        });
+        Ok(revision)
+    }
+
+    fn append_audit(
+        &mut self,
+        record: &AuditRecord,
+        at_ms: i64,
+        retention_days: i64,
+    ) -> Result<u64, StoreError> {
+        let revision = self.org.log.last().map_or(0, |e| e.revision);
+        let (prev_seq, prev_hash, _) = &self.org.head;
+        let seq = prev_seq + 1;
+        let hash = self
+            .key
+            .entry_hash(prev_hash, seq, revision, at_ms, retention_days, record);
+        self.org.audit.push(AuditEntry {
+            seq,
+            revision,
+            at_ms,
+            retention_days,
+            record: record.clone(),
+            hash: hash.clone(),
+        });
+        let seal = self.key.seal("head", seq, &hash);
+        self.org.head = (seq, hash, seal);
+        Ok(seq)
+    }
+}
+
+pub(crate) fn matches(e: &AuditEntry, q: &AuditQuery) -> bool {
+    e.seq > q.after_seq
+        && q.record
+            .as_ref()
+            .is_none_or(|r| e.record.record.as_ref() == Some(r))
+        && q.user
+            .as_ref()
+            .is_none_or(|u| e.record.user.as_ref() == Some(u))
+        && q.from_ms.is_none_or(|t| e.at_ms >= t)
+        && q.to_ms.is_none_or(|t| e.at_ms < t)
+}
+
+impl Store for MemoryStore {
+    fn create_organization(&self, name: &str, _at_ms: i64) -> Result<(), StoreError> {
+        check_org_name(name)?;
+        let mut state = self.lock();
+        if state.orgs.contains_key(name) {
+            return Err(StoreError::DuplicateOrganization(name.to_owned()));
+        }
+        let head_seal = self.key.seal("head", 0, GENESIS);
+        state.orgs.insert(
+            name.to_owned(),
+            OrgState {
+                log: Vec::new(),
+                audit: Vec::new(),
+                head: (0, GENESIS.to_owned(), head_seal),
+                anchor: (0, GENESIS.to_owned(), String::new()),
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state
+            .orgs
+            .remove(name)
+            .ok_or_else(|| StoreError::UnknownOrganization(name.to_owned()))?;
+        state.keys.retain(|k| k.organization != name);
+        Ok(())
+    }
+
+    fn organizations(&self) -> Result<Vec<(String, Revision)>, StoreError> {
+        Ok(self
+            .lock()
+            .orgs
+            .iter()
+            .map(|(n, o)| (n.clone(), o.log.last().map_or(0, |e| e.revision)))
+            .collect())
+    }
+
+    fn write(
+        &self,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let mut state = self.lock();
+        let o = state
+            .orgs
+            .get_mut(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let (log_len, audit_len, head) = (o.log.len(), o.audit.len(), o.head.clone());
+        let mut tx = MemoryTx {
+            key: &self.key,
+            org: o,
+        };
+        if let Err(e) = f(&mut tx) {
+            o.log.truncate(log_len);
+            o.audit.truncate(audit_len);
+            o.head = head;
+            return Err(e);
+        }
+        Ok(o.log.last().map_or(0, |e| e.revision))
+    }
+
+    fn revision(&self, org: &str) -> Result<Revision, StoreError> {
+        let state = self.lock();
+        let o = state
+            .orgs
+            .get(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        Ok(o.log.last().map_or(0, |e| e.revision))
+    }
+
+    fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        let state = self.lock();
+        let o = state
+            .orgs
+            .get(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        Ok(o.log
+            .iter()
+            .filter(|e| e.revision > after)
+            .cloned()
+            .collect())
+    }
+
+    fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let state = self.lock();
+        let o = state
+            .orgs
+            .get(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        Ok(o.audit
+            .iter()
+            .filter(|e| matches(e, query))
+            .take(query.limit.max(1))
+            .cloned()
+            .collect())
+    }
+
+    fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
+        let state = self.lock();
+        let o = state
+            .orgs
+            .get(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        Ok(chain::verify(
+            &self.key,
+            (o.anchor.0, &o.anchor.1, &o.anchor.2),
+            &o.audit,
+            (o.head.0, &o.head.1, &o.head.2),
+        ))
+    }
+
+    fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let o = state
+            .orgs
+            .get_mut(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let n = o
+            .audit
+            .iter()
+            .take_while(|e| expired(e.at_ms, e.retention_days, now_ms))
+            .count();
+        if n > 0 {
+            let last = &o.audit[n - 1];
+            let seal = self.key.seal("anchor", last.seq, &last.hash);
+            o.anchor = (last.seq, last.hash.clone(), seal);
+            o.audit.drain(..n);
+        }
+        Ok(n as u64)
+    }
+
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.orgs.contains_key(&key.organization) {
+            return Err(StoreError::UnknownOrganization(key.organization.clone()));
+        }
+        state.keys.push(key.clone());
+        Ok(())
+    }
+
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .keys
+            .iter()
+            .find(|k| k.key_hash == key_hash)
+            .cloned())
+    }
+
+    fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .keys
+            .iter()
+            .filter(|k| k.organization == org)
+            .cloned()
+            .collect())
+    }
+
+    fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state
+            .keys
+            .iter_mut()
+            .find(|k| k.organization == org && k.id == id)
+        {
+            Some(k) => {
+                if k.revoked_ms.is_none() {
+                    k.revoked_ms = Some(at_ms);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The SQLite backend: one file, WAL journal, `synchronous = FULL`, versioned migrations.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use strata_ops::Operation;
+
+use crate::chain::{self, AuditKey, GENESIS};
+use crate::{
+    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
+    Transaction, Verification, check_org_name, expired,
+};
+
+/// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE organizations (
+        name TEXT PRIMARY KEY,
+        created_ms INTEGER NOT NULL,
+        revision INTEGER NOT NULL DEFAULT 0,
+        audit_head_seq INTEGER NOT NULL DEFAULT 0,
+        audit_head_hash TEXT NOT NULL,
+        audit_head_seal TEXT NOT NULL,
+        audit_anchor_seq INTEGER NOT NULL DEFAULT 0,
+        audit_anchor_hash TEXT NOT NULL,
+        audit_anchor_seal TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE TABLE operations (
+        org TEXT NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        revision INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        operation TEXT NOT NULL,
+        PRIMARY KEY (org, revision)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE audit (
+        org TEXT NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        revision INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        retention_days INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        table_name TEXT,
+        record TEXT,
+        user_name TEXT,
+        impersonator TEXT,
+        detail TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (org, seq)
+    ) STRICT;
+    CREATE INDEX audit_by_record ON audit (org, record, seq);
+    CREATE INDEX audit_by_user ON audit (org, user_name, seq);
+    CREATE INDEX audit_by_time ON audit (org, at_ms);
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        user_name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    ) STRICT;",
+)];
+
+/// Organisations in one SQLite file. The audit key lives beside it in `<file>.audit-key`.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    key: AuditKey,
+    conn: Mutex<Connection>,
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL) STRICT;",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let done: bool = conn
+            .query_row(
+                "SELECT 1 FROM schema_migrations WHERE version = ?1",
+                [version],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if done {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
+            params![version, now_ms()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its audit key file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut key_path = path.as_os_str().to_owned();
+        key_path.push(".audit-key");
+        let key = AuditKey::load_or_create(Path::new(&key_path))?;
+        Self::open_with_key(path, key)
+    }
+
+    /// Opens the database with a given audit key.
+    pub fn open_with_key(path: &Path, key: AuditKey) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            key,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn org_exists(conn: &Connection, org: &str) -> Result<(), StoreError> {
+    let found: Option<i64> = conn
+        .query_row("SELECT 1 FROM organizations WHERE name = ?1", [org], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))
+}
+
+struct SqliteTx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    key: &'a AuditKey,
+    org: &'a str,
+    revision: Revision,
+    head: (u64, String),
+}
+
+impl Transaction for SqliteTx<'_> {
+    fn append_operation(
+        &mut self,
+        operation: &Operation,
+        at_ms: i64,
+    ) -> Result<Revision, StoreError> {
+        let text = serde_json::to_string(operation).map_err(corrupt)?;
+        self.revision += 1;
+        self.tx.execute(
+            "INSERT INTO operations (org, revision, at_ms, operation) VALUES (?1, ?2, ?3, ?4)",
+            params![self.org, self.revision as i64, at_ms, text],
+        )?;
+        Ok(self.revision)
+    }
+
+    fn append_audit(
+        &mut self,
+        record: &AuditRecord,
+        at_ms: i64,
+        retention_days: i64,
+    ) -> Result<u64, StoreError> {
+        let seq = self.head.0 + 1;
+        let hash = self.key.entry_hash(
+            &self.head.1,
+            seq,
+            self.revision,
+            at_ms,
+            retention_days,
+            record,
+        );
+        self.tx.execute(
+            "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                self.org,
+                seq as i64,
+                self.revision as i64,
+                at_ms,
+                retention_days,
+                record.action,
+                record.table,
+                record.record,
+                record.user,
+                record.impersonator,
+                record.detail.to_string(),
+                hash
+            ],
+        )?;
+        self.head = (seq, hash);
+        Ok(seq)
+    }
+}
+
+fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
+    let detail: String = row.get(10)?;
+    Ok((
+        AuditEntry {
+            seq: row.get::<_, i64>(0)? as u64,
+            revision: row.get::<_, i64>(1)? as u64,
+            at_ms: row.get(2)?,
+            retention_days: row.get(3)?,
+            record: AuditRecord {
+                action: row.get(4)?,
+                table: row.get(5)?,
+                record: row.get(6)?,
+                user: row.get(7)?,
+                impersonator: row.get(8)?,
+                detail: serde_json::Value::Null,
+            },
+            hash: row.get(9)?,
+        },
+        detail,
+    ))
+}
+
+const ENTRY_COLUMNS: &str = "seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, hash, detail";
+
+fn parse_entries(rows: Vec<(AuditEntry, String)>) -> Result<Vec<AuditEntry>, StoreError> {
+    rows.into_iter()
+        .map(|(mut e, detail)| {
+            e.record.detail = serde_json::from_str(&detail).map_err(corrupt)?;
+            Ok(e)
+        })
+        .collect()
+}
+
+fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: row.get(0)?,
+        organization: row.get(1)?,
+        user: row.get(2)?,
+        key_hash: row.get(3)?,
+        created_ms: row.get(4)?,
+        revoked_ms: row.get(5)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+        check_org_name(name)?;
+        let conn = self.lock();
+        if org_exists(&conn, name).is_ok() {
+            return Err(StoreError::DuplicateOrganization(name.to_owned()));
+        }
+        let seal = self.key.seal("head", 0, GENESIS);
+        conn.execute(
+            "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash) VALUES (?1, ?2, ?3, ?4, ?3)",
+            params![name, at_ms, GENESIS, seal],
+        )?;
+        Ok(())
+    }
+
+    fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        org_exists(&conn, name)?;
+        conn.execute("DELETE FROM organizations WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    fn organizations(&self) -> Result<Vec<(String, Revision)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT name, revision FROM organizations ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn write(
+        &self,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (revision, head_seq, head_hash): (i64, i64, String) = tx
+            .query_row(
+                "SELECT revision, audit_head_seq, audit_head_hash FROM organizations WHERE name = ?1",
+                [org],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let mut state = SqliteTx {
+            tx: &tx,
+            key: &self.key,
+            org,
+            revision: revision as u64,
+            head: (head_seq as u64, head_hash),
+        };
+        f(&mut state)?;
+        let (revision, head) = (state.revision, state.head);
+        let seal = self.key.seal("head", head.0, &head.1);
+        tx.execute(
+            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5 WHERE name = ?1",
+            params![org, revision as i64, head.0 as i64, head.1, seal],
+        )?;
+        tx.commit()?;
+        Ok(revision)
+    }
+
+    fn revision(&self, org: &str) -> Result<Revision, StoreError> {
+        let conn = self.lock();
+        let r: Option<i64> = conn
+            .query_row(
+                "SELECT revision FROM organizations WHERE name = ?1",
+                [org],
+                |r| r.get(0),
+            )
+            .optional()?;
+        r.map(|r| r as u64)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))
+    }
+
+    fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        let conn = self.lock();
+        org_exists(&conn, org)?;
+        let mut stmt = conn.prepare("SELECT revision, at_ms, operation FROM operations WHERE org = ?1 AND revision > ?2 ORDER BY revision")?;
+        let rows = stmt.query_map(params![org, after as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (revision, at_ms, text) = row?;
+            out.push(LogEntry {
+                revision: revision as u64,
+                at_ms,
+                operation: serde_json::from_str(&text).map_err(|e| {
+                    StoreError::Corrupt(format!("organization `{org}` revision {revision}: {e}"))
+                })?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.lock();
+        org_exists(&conn, org)?;
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = ?1 AND seq > ?2
+               AND (?3 IS NULL OR record = ?3) AND (?4 IS NULL OR user_name = ?4)
+               AND (?5 IS NULL OR at_ms >= ?5) AND (?6 IS NULL OR at_ms < ?6)
+             ORDER BY seq LIMIT ?7"
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                org,
+                q.after_seq as i64,
+                q.record,
+                q.user,
+                q.from_ms,
+                q.to_ms,
+                q.limit.max(1) as i64
+            ],
+            read_entry,
+        )?;
+        parse_entries(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
+        let conn = self.lock();
+        let (hs, hh, hseal, as_, ah, aseal): (i64, String, String, i64, String, String) = conn
+            .query_row(
+                "SELECT audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = ?1",
+                [org],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([org], read_entry)?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (mut e, detail) = row?;
+            match serde_json::from_str(&detail) {
+                Ok(d) => e.record.detail = d,
+                Err(_) => {
+                    return Ok(Verification::Tampered {
+                        seq: e.seq,
+                        problem: "the entry's detail is not valid JSON: edited".to_owned(),
+                    });
+                }
+            }
+            entries.push(e);
+        }
+        Ok(chain::verify(
+            &self.key,
+            (as_ as u64, &ah, &aseal),
+            &entries,
+            (hs as u64, &hh, &hseal),
+        ))
+    }
+
+    fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut last: Option<(i64, String)> = None;
+        {
+            let mut stmt = tx.prepare(
+                "SELECT seq, at_ms, retention_days, hash FROM audit WHERE org = ?1 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query([org])?;
+            while let Some(row) = rows.next()? {
+                let (seq, at, days, hash): (i64, i64, i64, String) =
+                    (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+                if !expired(at, days, now_ms) {
+                    break;
+                }
+                last = Some((seq, hash));
+            }
+        }
+        let Some((seq, hash)) = last else {
+            return Ok(0);
+        };
+        let n = tx.execute(
+            "DELETE FROM audit WHERE org = ?1 AND seq <= ?2",
+            params![org, seq],
+        )?;
+        let seal = self.key.seal("anchor", seq as u64, &hash);
+        tx.execute(
+            "UPDATE organizations SET audit_anchor_seq = ?2, audit_anchor_hash = ?3, audit_anchor_seal = ?4 WHERE name = ?1",
+            params![org, seq, hash, seal],
+        )?;
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let conn = self.lock();
+        org_exists(&conn, &key.organization)?;
+        conn.execute(
+            "INSERT INTO api_keys (id, org, user_name, key_hash, created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![key.id, key.organization, key.user, key.key_hash, key.created_ms, key.revoked_ms],
+        )?;
+        Ok(())
+    }
+
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT id, org, user_name, key_hash, created_ms, revoked_ms FROM api_keys WHERE key_hash = ?1",
+                [key_hash],
+                read_key,
+            )
+            .optional()?)
+    }
+
+    fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT id, org, user_name, key_hash, created_ms, revoked_ms FROM api_keys WHERE org = ?1 ORDER BY created_ms, id")?;
+        let rows = stmt.query_map([org], read_key)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?3) WHERE org = ?1 AND id = ?2",
+            params![org, id, at_ms],
+        )?;
+        Ok(n > 0)
+    }
+}
