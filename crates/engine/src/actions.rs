@@ -959,7 +959,15 @@ impl Organization {
                 self.roles[role.index()].name
             )));
         }
-        let _ = principal;
+        // D20: a User-depth Assign privilege on `role` covers the caller's own assignments.
+        let own = principal == Principal::User(user)
+            && self
+                .grants(user, ROLE, Privilege::Assign)
+                .iter()
+                .any(|g| g.is_personal());
+        if own {
+            return Ok(());
+        }
         self.require_target(Some(user), Privilege::Assign, self.unit_target(ROLE, unit))
     }
 

@@ -30,7 +30,7 @@ pub use ids::{
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
 pub use model::{
-    App, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
+    App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
     HierarchyModel, HierarchySettings, Inheritance, Ownership, Position, Profile, Record,
     RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team, TeamType,
     Template, User, Value,

@@ -439,6 +439,48 @@ pub struct HierarchySettings {
     pub managers_must_be_in_same_or_parent_business_unit: bool,
 }
 
+/// Audit switches (D12): the environment, then each table, then each column must be on for a
+/// data change to be audited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// The environment switch.
+    pub enabled: bool,
+    /// Retention of new entries, in days (-1 = forever).
+    pub retention_days: i64,
+    /// Record user access (sign-ins) too.
+    pub user_access: bool,
+    /// Tables whose data changes are audited (by logical name).
+    pub tables: std::collections::BTreeSet<String>,
+    /// Columns excluded from auditing, as `table.column`.
+    pub columns_off: std::collections::BTreeSet<String>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            enabled: false,
+            retention_days: 30,
+            user_access: false,
+            tables: std::collections::BTreeSet::new(),
+            columns_off: std::collections::BTreeSet::new(),
+        }
+    }
+}
+
+impl AuditSettings {
+    /// Whether changes to records of `table` are audited.
+    #[must_use]
+    pub fn table_on(&self, table: &str) -> bool {
+        self.enabled && self.tables.contains(table)
+    }
+
+    /// Whether changes to `table.column` are audited.
+    #[must_use]
+    pub fn column_on(&self, table: &str, column: &str) -> bool {
+        self.table_on(table) && !self.columns_off.contains(&format!("{table}.{column}"))
+    }
+}
+
 /// Organisation settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {

@@ -55,6 +55,7 @@ pub(crate) struct Names {
 #[derive(Clone, Debug)]
 pub struct Organization {
     pub(crate) settings: Settings,
+    pub(crate) audit: crate::model::AuditSettings,
     pub(crate) units: UnitTree,
     pub(crate) users: Vec<User>,
     pub(crate) teams: Vec<Team>,
@@ -158,6 +159,7 @@ impl Organization {
     pub fn new() -> Organization {
         let mut org = Organization {
             settings: Settings::default(),
+            audit: crate::model::AuditSettings::default(),
             units: UnitTree::default(),
             users: Vec::new(),
             teams: Vec::new(),
@@ -196,8 +198,9 @@ impl Organization {
         let mut children: Vec<_> = self.children.iter().collect();
         children.sort();
         format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{children:?}",
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{children:?}",
             self.settings,
+            self.audit,
             self.units,
             self.users,
             self.teams,
@@ -291,6 +294,11 @@ impl Organization {
     #[must_use]
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+    /// Audit switches and retention.
+    #[must_use]
+    pub fn audit_settings(&self) -> &crate::model::AuditSettings {
+        &self.audit
     }
     /// The business unit tree.
     #[must_use]
@@ -721,6 +729,19 @@ impl Setup<'_> {
             )));
         }
         self.org.settings = settings;
+        Ok(())
+    }
+
+    /// Replaces the audit switches and retention.
+    pub fn set_audit(&mut self, audit: crate::model::AuditSettings) -> Result<(), ModelError> {
+        if audit.retention_days < -1 || audit.retention_days == 0 || audit.retention_days > 365_000
+        {
+            return Err(ModelError::Other(format!(
+                "audit retention {} days is outside 1..=365000 (or -1 for forever)",
+                audit.retention_days
+            )));
+        }
+        self.org.audit = audit;
         Ok(())
     }
 

@@ -207,6 +207,24 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             let s = settings(org, s)?;
             setup.set_settings(s)?;
         }
+        Operation::SetAudit {
+            enabled,
+            retention_days,
+            user_access,
+            tables,
+            columns_off,
+        } => {
+            for t in tables {
+                table(org, t)?;
+            }
+            setup.set_audit(strata_engine::AuditSettings {
+                enabled: *enabled,
+                retention_days: *retention_days,
+                user_access: *user_access,
+                tables: tables.iter().cloned().collect(),
+                columns_off: columns_off.iter().cloned().collect(),
+            })?;
+        }
         Operation::AddBusinessUnit { name, parent } => {
             let parent = opt_unit(org, parent.as_ref())?;
             setup.add_business_unit(name, parent)?;

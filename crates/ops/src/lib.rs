@@ -82,6 +82,10 @@ fn yes() -> bool {
     true
 }
 
+fn thirty() -> i64 {
+    30
+}
+
 fn three() -> u8 {
     3
 }
@@ -180,6 +184,19 @@ pub type Fields = BTreeMap<String, serde_json::Value>;
 pub enum Operation {
     /// Replace the settings.
     Settings(SettingsOp),
+    /// Replace the audit switches: the environment, the audited tables, the columns left out.
+    SetAudit {
+        enabled: bool,
+        #[serde(default = "thirty")]
+        retention_days: i64,
+        #[serde(default)]
+        user_access: bool,
+        #[serde(default)]
+        tables: Vec<String>,
+        /// `table.column`
+        #[serde(default)]
+        columns_off: Vec<String>,
+    },
     /// Add a business unit (no parent = the root).
     AddBusinessUnit {
         name: String,
@@ -434,6 +451,7 @@ impl Operation {
         matches!(
             self,
             Operation::Settings(_)
+                | Operation::SetAudit { .. }
                 | Operation::AddBusinessUnit { .. }
                 | Operation::MoveBusinessUnit { .. }
                 | Operation::AddTable { .. }
