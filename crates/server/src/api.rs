@@ -1,0 +1,968 @@
+//! The native JSON API under `/api/v1` and the OpenID AuthZEN endpoints under `/access/v1`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value as Json_, json};
+use strata_engine::{Organization, Owner, Ownership, Privilege, RecordId, UserId};
+use strata_ops::{Operation, to_json};
+use strata_store::AuditQuery;
+
+use crate::auth::{Caller, authenticate};
+use crate::error::ApiError;
+use crate::state::{Loaded, OrgHandle, now_ms};
+use crate::{AppState, limits};
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Parses a JSON body, naming the path of the offending field on error.
+pub(crate) fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default();
+        if !ct.starts_with("application/json") {
+            return Err(ApiError::new(
+                "unsupported_media_type",
+                format!("send JSON (Content-Type: application/json), not `{ct}`"),
+            ));
+        }
+    }
+    if body.len() > limits::MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            "payload_too_large",
+            format!("the body is larger than {} bytes", limits::MAX_BODY_BYTES),
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "malformed_json"
+        } else {
+            "invalid_body"
+        };
+        let err = ApiError::new(code, inner.to_string());
+        if path == "." { err } else { err.at(path) }
+    })
+}
+
+fn ok(value: Json_) -> ApiResult {
+    Ok((StatusCode::OK, Json(value)).into_response())
+}
+
+fn auth(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let caller = authenticate(
+        state.store.as_ref(),
+        state.root_key_hash.as_deref(),
+        headers,
+    )?;
+    state.metrics.authenticated();
+    Ok(caller)
+}
+
+fn require_root(caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Root => Ok(()),
+        Caller::User { .. } => Err(ApiError::forbidden(
+            "only the server's root key administers organizations",
+        )),
+    }
+}
+
+/// The organisation a caller may use, checked against the path.
+fn org_for(state: &AppState, caller: &Caller, org: &str) -> Result<Arc<OrgHandle>, ApiError> {
+    match caller {
+        Caller::User { org: own, .. } if own != org => Err(ApiError::forbidden(format!(
+            "this API key belongs to organization `{own}`, not `{org}`"
+        ))),
+        _ => state.registry.get(org),
+    }
+}
+
+/// The calling user inside the organisation (`None` for the root key), refused when disabled.
+fn acting(loaded: &Loaded, caller: &Caller) -> Result<Option<UserId>, ApiError> {
+    match caller {
+        Caller::Root => Ok(None),
+        Caller::User { user, .. } => {
+            let id = loaded.org.user_id(user).ok_or_else(|| {
+                ApiError::unauthenticated(format!("the key's user `{user}` no longer exists"))
+            })?;
+            if !loaded.org.user(id).enabled {
+                return Err(ApiError::new(
+                    "user_disabled",
+                    format!("user `{user}` is disabled"),
+                ));
+            }
+            Ok(Some(id))
+        }
+    }
+}
+
+/// The user a question is about: the caller by default; another user needs read access to
+/// that user's record (the root key may ask about anyone).
+fn subject(
+    loaded: &Loaded,
+    caller: Option<UserId>,
+    asked: Option<&str>,
+) -> Result<UserId, ApiError> {
+    let org = &loaded.org;
+    let target = match asked {
+        Some(name) => org
+            .user_id(name)
+            .ok_or_else(|| ApiError::not_found(format!("unknown user `{name}`")).at("user"))?,
+        None => caller.ok_or_else(|| {
+            ApiError::new("invalid_body", "name the `user` the question is about").at("user")
+        })?,
+    };
+    if let Some(c) = caller
+        && c != target
+        && !org.check(c, Privilege::Read, org.user(target).record)
+    {
+        return Err(ApiError::forbidden(format!(
+            "user `{}` may not ask about user `{}`: no read access to that user's record",
+            org.user(c).name,
+            org.user(target).name
+        )));
+    }
+    Ok(target)
+}
+
+fn record_id(org: &Organization, key: &str) -> Result<RecordId, ApiError> {
+    org.record_id(key)
+        .ok_or_else(|| ApiError::not_found(format!("record `{key}` does not exist")))
+}
+
+fn privilege(name: &str, field: &str) -> Result<Privilege, ApiError> {
+    Privilege::from_name(name).ok_or_else(|| {
+        ApiError::new("unknown_privilege", format!("unknown privilege `{name}` (create read write delete append append_to assign share)")).at(field)
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReadParams {
+    #[serde(default)]
+    min_revision: Option<u64>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    privilege: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn ready(handle: &OrgHandle, min_revision: Option<u64>) -> Result<(), ApiError> {
+    match min_revision {
+        Some(r) => handle.wait_for(r, limits::MIN_REVISION_WAIT).await,
+        None => Ok(()),
+    }
+}
+
+// ----- organisations -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewOrg {
+    name: String,
+}
+
+pub(crate) async fn create_org(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    require_root(&auth(&state, &headers)?)?;
+    let req: NewOrg = parse(&headers, &body)?;
+    state.registry.create(state.store.as_ref(), &req.name)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": req.name, "revision": 0 })),
+    )
+        .into_response())
+}
+
+pub(crate) async fn list_orgs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
+    require_root(&auth(&state, &headers)?)?;
+    let list: Vec<Json_> = state
+        .registry
+        .list()
+        .into_iter()
+        .map(|(n, r)| json!({ "name": n, "revision": r }))
+        .collect();
+    ok(json!({ "organizations": list }))
+}
+
+pub(crate) async fn delete_org(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> ApiResult {
+    require_root(&auth(&state, &headers)?)?;
+    state.registry.delete(state.store.as_ref(), &org)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- writes -----
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    Many(Vec<Operation>),
+    One(Box<Operation>),
+}
+
+pub(crate) async fn operations(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    let ops = match serde_json::from_slice::<Json_>(&body) {
+        Ok(Json_::Array(_)) => parse::<Vec<Operation>>(&headers, &body)?,
+        Ok(_) => vec![parse::<Operation>(&headers, &body)?],
+        Err(_) => match parse::<OneOrMany>(&headers, &body)? {
+            OneOrMany::Many(v) => v,
+            OneOrMany::One(o) => vec![*o],
+        },
+    };
+    if ops.is_empty() || ops.len() > limits::MAX_BATCH {
+        return Err(ApiError::new(
+            "bad_batch",
+            format!("send 1 to {} operations", limits::MAX_BATCH),
+        ));
+    }
+    let user = {
+        let loaded = handle.read();
+        let me = acting(&loaded, &caller)?;
+        if let Some(me) = me {
+            let name = loaded.org.user(me).name.clone();
+            let admin = loaded.org.system_administrator(me).is_some();
+            for (i, op) in ops.iter().enumerate() {
+                if op.is_setup() && !admin {
+                    return Err(ApiError::new(
+                        "denied",
+                        format!(
+                            "`{}` is administration: only System Administrators may do it",
+                            op.name()
+                        ),
+                    )
+                    .at(format!("/{i}")));
+                }
+                if op.actor().is_some_and(|a| a != name) {
+                    return Err(ApiError::forbidden(format!(
+                        "this key acts as `{name}`; `as` may not name another user"
+                    ))
+                    .at(format!("/{i}/as")));
+                }
+            }
+            Some(name)
+        } else {
+            None
+        }
+    };
+    // A user's actions run as that user, whatever `as` says (it may only repeat the name).
+    let ops: Vec<Operation> = match &user {
+        None => ops,
+        Some(name) => ops.into_iter().map(|op| with_actor(op, name)).collect(),
+    };
+    let written = handle
+        .write(Arc::clone(&state.store), ops, user, None)
+        .await?;
+    state.metrics.wrote(written.changes.len());
+    ok(json!({ "revision": written.revision, "changes": written.changes }))
+}
+
+/// Sets the acting user of an action.
+fn with_actor(op: Operation, name: &str) -> Operation {
+    let mut value = serde_json::to_value(&op).unwrap_or(Json_::Null);
+    if op.is_setup() {
+        return op;
+    }
+    value["as"] = Json_::String(name.to_owned());
+    serde_json::from_value(value).unwrap_or(op)
+}
+
+// ----- questions -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckRequest {
+    #[serde(default)]
+    user: Option<String>,
+    privilege: String,
+    #[serde(default)]
+    record: Option<String>,
+    #[serde(default)]
+    table: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    min_revision: Option<u64>,
+}
+
+fn decide(
+    loaded: &Loaded,
+    caller: &Caller,
+    req: &CheckRequest,
+) -> Result<strata_engine::Decision, ApiError> {
+    let org = &loaded.org;
+    let me = acting(loaded, caller)?;
+    let user = subject(loaded, me, req.user.as_deref())?;
+    let p = privilege(&req.privilege, "privilege")?;
+    match (&req.record, &req.table) {
+        (Some(r), None) => Ok(org.explain(user, p, record_id(org, r).map_err(|e| e.at("record"))?)),
+        (None, Some(t)) => {
+            let table = org
+                .table_id(t)
+                .ok_or_else(|| ApiError::not_found(format!("unknown table `{t}`")).at("table"))?;
+            let owner = match &req.owner {
+                Some(o) => match strata_ops::resolve_principal(org, o)
+                    .map_err(|e| ApiError::from(e).at("owner"))?
+                {
+                    strata_engine::Principal::User(u) => Owner::User(u),
+                    strata_engine::Principal::Team(t) => Owner::Team(t),
+                    strata_engine::Principal::Organization => {
+                        return Err(ApiError::new(
+                            "bad_owner",
+                            "the organization cannot own a record",
+                        )
+                        .at("owner"));
+                    }
+                },
+                None if org.table(table).ownership == Ownership::UserOrTeam => Owner::User(user),
+                None => Owner::None,
+            };
+            Ok(org.explain_create(user, table, owner, None))
+        }
+        _ => Err(ApiError::new(
+            "invalid_body",
+            "give `record`, or `table` (and `owner`) for a create check",
+        )
+        .at("record")),
+    }
+}
+
+pub(crate) async fn check(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    let req: CheckRequest = parse(&headers, &body)?;
+    ready(&handle, req.min_revision).await?;
+    let loaded = handle.read();
+    let decision = decide(&loaded, &caller, &req)?;
+    state.metrics.decided(1);
+    ok(json!({ "allowed": decision.allowed, "revision": loaded.revision }))
+}
+
+fn decision_json(org: &Organization, d: &strata_engine::Decision) -> Json_ {
+    let paths: Vec<Json_> = d
+        .paths
+        .iter()
+        .map(|p| json!({ "kind": p.kind().name(), "text": org.describe_path(p) }))
+        .collect();
+    json!({
+        "allowed": d.allowed,
+        "user": org.user(d.user).name,
+        "privilege": d.privilege.name(),
+        "table": org.table(d.table).name,
+        "record": d.record.map(|r| org.record(r).key.clone()),
+        "paths": paths,
+        "explanation": org.render_decision(d),
+    })
+}
+
+pub(crate) async fn explain(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    let req: CheckRequest = parse(&headers, &body)?;
+    ready(&handle, req.min_revision).await?;
+    let loaded = handle.read();
+    let decision = decide(&loaded, &caller, &req)?;
+    let mut out = decision_json(&loaded.org, &decision);
+    out["revision"] = json!(loaded.revision);
+    ok(out)
+}
+
+pub(crate) async fn read_record(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, key)): Path<(String, String)>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    ready(&handle, params.min_revision).await?;
+    let loaded = handle.read();
+    let o = &loaded.org;
+    let me = acting(&loaded, &caller)?;
+    let user = subject(&loaded, me, params.user.as_deref())?;
+    let r = record_id(o, &key)?;
+    let fields = o.read_record(user, r).ok_or_else(|| {
+        ApiError::new(
+            "denied",
+            o.render_decision(&o.explain(user, Privilege::Read, r)),
+        )
+    })?;
+    let rec = o.record(r);
+    let fields: serde_json::Map<String, Json_> =
+        fields.into_iter().map(|(k, v)| (k, to_json(&v))).collect();
+    ok(json!({
+        "id": rec.key,
+        "table": o.table(rec.table).name,
+        "owner": match rec.owner { Owner::None => Json_::Null, owner => Json_::String(o.owner_name(owner)) },
+        "business_unit": o.units().name(rec.business_unit),
+        "state": if rec.state == strata_engine::RecordState::Active { "active" } else { "inactive" },
+        "fields": fields,
+        "revision": loaded.revision,
+    }))
+}
+
+pub(crate) async fn record_access(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, key)): Path<(String, String)>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    ready(&handle, params.min_revision).await?;
+    let loaded = handle.read();
+    let o = &loaded.org;
+    let me = acting(&loaded, &caller)?;
+    let user = subject(&loaded, me, params.user.as_deref())?;
+    let mask = o.access(user, record_id(o, &key)?);
+    let rights: Vec<&str> = Privilege::RECORD_RIGHTS
+        .into_iter()
+        .filter(|p| mask.contains(*p))
+        .map(Privilege::name)
+        .collect();
+    ok(
+        json!({ "user": o.user(user).name, "record": key, "rights": rights, "access_rights": mask.bits(), "AccessRights": mask.dataverse_names(), "revision": loaded.revision }),
+    )
+}
+
+pub(crate) async fn who_has_access(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, key)): Path<(String, String)>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    ready(&handle, params.min_revision).await?;
+    let loaded = handle.read();
+    let o = &loaded.org;
+    let me = acting(&loaded, &caller)?;
+    let r = record_id(o, &key)?;
+    if let Some(me) = me
+        && !o.check(me, Privilege::Read, r)
+    {
+        return Err(ApiError::new(
+            "denied",
+            format!(
+                "user `{}` cannot read record `{key}`, so cannot ask who else can",
+                o.user(me).name
+            ),
+        ));
+    }
+    let p = privilege(params.privilege.as_deref().unwrap_or("read"), "privilege")?;
+    let users: Vec<String> = o
+        .who_has_access(r, p)
+        .into_iter()
+        .map(|u| o.user(u).name.clone())
+        .collect();
+    ok(json!({ "record": key, "privilege": p.name(), "users": users, "revision": loaded.revision }))
+}
+
+pub(crate) async fn list_records(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, table)): Path<(String, String)>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    ready(&handle, params.min_revision).await?;
+    let loaded = handle.read();
+    let o = &loaded.org;
+    let me = acting(&loaded, &caller)?;
+    let user = subject(&loaded, me, params.user.as_deref())?;
+    let t = o
+        .table_id(&table)
+        .ok_or_else(|| ApiError::not_found(format!("unknown table `{table}`")))?;
+    let limit = params.limit.unwrap_or(limits::DEFAULT_PAGE);
+    if limit == 0 || limit > limits::MAX_PAGE {
+        return Err(ApiError::new(
+            "bad_page_size",
+            format!("limit must be 1 to {}", limits::MAX_PAGE),
+        )
+        .at("limit"));
+    }
+    let after: usize = match &params.cursor {
+        None => 0,
+        Some(c) => c.parse().map_err(|_| {
+            ApiError::new(
+                "bad_cursor",
+                format!("cursor `{c}` is not one this server gave"),
+            )
+            .at("cursor")
+        })?,
+    };
+    let mut page = Vec::with_capacity(limit);
+    let mut next = None;
+    for r in o
+        .table_records(t)
+        .iter()
+        .filter(|r| r.get() as usize >= after)
+    {
+        if o.check(user, Privilege::Read, *r) {
+            if page.len() == limit {
+                next = Some(r.get().to_string());
+                break;
+            }
+            page.push(o.record(*r).key.clone());
+        }
+    }
+    state.metrics.decided(page.len());
+    ok(json!({ "table": table, "records": page, "next_cursor": next, "revision": loaded.revision }))
+}
+
+pub(crate) async fn app_access(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, app)): Path<(String, String)>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    ready(&handle, params.min_revision).await?;
+    let loaded = handle.read();
+    let o = &loaded.org;
+    let me = acting(&loaded, &caller)?;
+    let user = subject(&loaded, me, params.user.as_deref())?;
+    let a = o
+        .app_id(&app)
+        .ok_or_else(|| ApiError::not_found(format!("unknown app `{app}`")))?;
+    let why = o.app_access(user, a).map(|w| match w {
+        strata_engine::AppAccess::SystemAdministrator(_) => "system_administrator".to_owned(),
+        strata_engine::AppAccess::Maker => "maker".to_owned(),
+        strata_engine::AppAccess::Role { role, team } => match team {
+            None => format!("role `{}`", o.role(role).name),
+            Some(t) => format!(
+                "role `{}` through team `{}`",
+                o.role(role).name,
+                o.team(t).name
+            ),
+        },
+    });
+    ok(
+        json!({ "app": app, "user": o.user(user).name, "allowed": why.is_some(), "reason": why, "revision": loaded.revision }),
+    )
+}
+
+pub(crate) async fn revision(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    let loaded = handle.read();
+    acting(&loaded, &caller)?;
+    ok(json!({ "revision": loaded.revision }))
+}
+
+// ----- audit -----
+
+fn require_audit_reader(loaded: &Loaded, caller: &Caller) -> Result<(), ApiError> {
+    if let Some(me) = acting(loaded, caller)?
+        && !loaded.org.holds_misc(me, "prvReadAuditSummary")
+    {
+        return Err(ApiError::new(
+            "denied",
+            format!(
+                "user `{}` lacks prvReadAuditSummary",
+                loaded.org.user(me).name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn audit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    require_audit_reader(&handle.read(), &caller)?;
+    let number = |k: &str| -> Result<Option<i64>, ApiError> {
+        params
+            .get(k)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::new("bad_query", format!("`{k}` must be a number")).at(k)
+                })
+            })
+            .transpose()
+    };
+    for k in params.keys() {
+        if !["record", "user", "from", "to", "after", "limit"].contains(&k.as_str()) {
+            return Err(
+                ApiError::new("bad_query", format!("unknown query parameter `{k}`")).at(k.clone()),
+            );
+        }
+    }
+    let limit = number("limit")?.unwrap_or(100);
+    if limit < 1 || limit as usize > limits::MAX_PAGE {
+        return Err(ApiError::new(
+            "bad_page_size",
+            format!("limit must be 1 to {}", limits::MAX_PAGE),
+        )
+        .at("limit"));
+    }
+    let query = AuditQuery {
+        record: params.get("record").cloned(),
+        user: params.get("user").cloned(),
+        from_ms: number("from")?,
+        to_ms: number("to")?,
+        after_seq: number("after")?.unwrap_or(0).max(0) as u64,
+        limit: limit as usize + 1,
+    };
+    let mut entries = state.store.audit(&org, &query)?;
+    let next = (entries.len() > limit as usize).then(|| {
+        entries.truncate(limit as usize);
+        entries.last().map_or(0, |e| e.seq)
+    });
+    ok(json!({ "entries": entries, "next_after": next }))
+}
+
+pub(crate) async fn audit_verify(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    require_audit_reader(&handle.read(), &caller)?;
+    match state.store.verify_audit(&org)? {
+        strata_store::Verification::Intact { entries } => {
+            ok(json!({ "intact": true, "entries": entries }))
+        }
+        strata_store::Verification::Tampered { seq, problem } => {
+            ok(json!({ "intact": false, "seq": seq, "problem": problem }))
+        }
+    }
+}
+
+// ----- AuthZEN 1.0 -----
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct AzSubject {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    id: String,
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct AzAction {
+    name: String,
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct AzResource {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct AzEvaluation {
+    #[serde(default)]
+    subject: Option<AzSubject>,
+    #[serde(default)]
+    action: Option<AzAction>,
+    #[serde(default)]
+    resource: Option<AzResource>,
+    #[serde(default)]
+    #[allow(
+        dead_code,
+        reason = "accepted as AuthZEN defines it; Strata decides without context"
+    )]
+    context: Option<Json_>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AzEvaluations {
+    #[serde(flatten)]
+    defaults: AzEvaluation,
+    #[serde(default)]
+    evaluations: Vec<AzEvaluation>,
+}
+
+fn az_org(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<Arc<OrgHandle>, ApiError> {
+    match caller {
+        Caller::User { org, .. } => state.registry.get(org),
+        Caller::Root => {
+            let org = headers
+                .get("x-strata-organization")
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "invalid_body",
+                        "with the root key, name the organization in `X-Strata-Organization`",
+                    )
+                })?;
+            state.registry.get(org)
+        }
+    }
+}
+
+/// One AuthZEN evaluation: subject = user, action = privilege, resource = record.
+fn az_decide(
+    loaded: &Loaded,
+    caller: &Caller,
+    e: &AzEvaluation,
+    at: &str,
+) -> Result<(bool, Json_), ApiError> {
+    let o = &loaded.org;
+    let subject = e.subject.as_ref().ok_or_else(|| {
+        ApiError::new("invalid_body", "missing `subject`").at(format!("{at}subject"))
+    })?;
+    if subject.kind.as_deref().is_some_and(|k| k != "user") {
+        return Err(ApiError::new("invalid_body", "subject.type must be `user`")
+            .at(format!("{at}subject.type")));
+    }
+    let action = e.action.as_ref().ok_or_else(|| {
+        ApiError::new("invalid_body", "missing `action`").at(format!("{at}action"))
+    })?;
+    let resource = e.resource.as_ref().ok_or_else(|| {
+        ApiError::new("invalid_body", "missing `resource`").at(format!("{at}resource"))
+    })?;
+    let me = acting(loaded, caller)?;
+    let user =
+        subject_of(loaded, me, &subject.id).map_err(|err| err.at(format!("{at}subject.id")))?;
+    let p = privilege(&action.name, &format!("{at}action.name"))?;
+    let id = resource.id.as_deref().ok_or_else(|| {
+        ApiError::new("invalid_body", "missing resource.id").at(format!("{at}resource.id"))
+    })?;
+    let Some(r) = o.record_id(id) else {
+        return Ok((
+            false,
+            json!({ "reason": format!("record `{id}` does not exist") }),
+        ));
+    };
+    if let Some(kind) = &resource.kind {
+        let table = &o.table(o.record(r).table).name;
+        if kind != table {
+            return Ok((
+                false,
+                json!({ "reason": format!("record `{id}` is a `{table}`, not a `{kind}`") }),
+            ));
+        }
+    }
+    let d = o.explain(user, p, r);
+    let kinds: Vec<&str> = d.paths.iter().map(|p| p.kind().name()).collect();
+    Ok((
+        d.allowed,
+        json!({ "reason": o.render_decision(&d), "grants": kinds }),
+    ))
+}
+
+fn subject_of(loaded: &Loaded, me: Option<UserId>, name: &str) -> Result<UserId, ApiError> {
+    subject(loaded, me, Some(name))
+}
+
+pub(crate) async fn az_evaluation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = az_org(&state, &caller, &headers)?;
+    let e: AzEvaluation = parse(&headers, &body)?;
+    let loaded = handle.read();
+    let (decision, context) = az_decide(&loaded, &caller, &e, "")?;
+    state.metrics.decided(1);
+    ok(json!({ "decision": decision, "context": context }))
+}
+
+pub(crate) async fn az_evaluations(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = az_org(&state, &caller, &headers)?;
+    let req: AzEvaluations = parse(&headers, &body)?;
+    if req.evaluations.len() > limits::MAX_EVALUATIONS {
+        return Err(ApiError::new(
+            "bad_batch",
+            format!(
+                "at most {} evaluations per request",
+                limits::MAX_EVALUATIONS
+            ),
+        )
+        .at("evaluations"));
+    }
+    let loaded = handle.read();
+    let list = if req.evaluations.is_empty() {
+        vec![req.defaults.clone()]
+    } else {
+        req.evaluations.clone()
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, e) in list.into_iter().enumerate() {
+        let merged = AzEvaluation {
+            subject: e.subject.or_else(|| req.defaults.subject.clone()),
+            action: e.action.or_else(|| req.defaults.action.clone()),
+            resource: e.resource.or_else(|| req.defaults.resource.clone()),
+            context: None,
+        };
+        let (decision, context) =
+            az_decide(&loaded, &caller, &merged, &format!("evaluations[{i}]."))?;
+        out.push(json!({ "decision": decision, "context": context }));
+    }
+    state.metrics.decided(out.len());
+    ok(json!({ "evaluations": out }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AzSearch {
+    subject: AzSubject,
+    action: AzAction,
+    resource: AzResource,
+    #[serde(default)]
+    page: Option<AzPage>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AzPage {
+    #[serde(default)]
+    next_token: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+pub(crate) async fn az_search_resource(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = az_org(&state, &caller, &headers)?;
+    let req: AzSearch = parse(&headers, &body)?;
+    let loaded = handle.read();
+    let o = &loaded.org;
+    let me = acting(&loaded, &caller)?;
+    let user = subject_of(&loaded, me, &req.subject.id).map_err(|e| e.at("subject.id"))?;
+    let p = privilege(&req.action.name, "action.name")?;
+    let kind = req.resource.kind.as_deref().ok_or_else(|| {
+        ApiError::new("invalid_body", "missing resource.type").at("resource.type")
+    })?;
+    let table = o.table_id(kind).ok_or_else(|| {
+        ApiError::not_found(format!("unknown table `{kind}`")).at("resource.type")
+    })?;
+    let limit = req
+        .page
+        .as_ref()
+        .and_then(|p| p.limit)
+        .unwrap_or(limits::DEFAULT_PAGE);
+    if limit == 0 || limit > limits::MAX_PAGE {
+        return Err(ApiError::new(
+            "bad_page_size",
+            format!("page.limit must be 1 to {}", limits::MAX_PAGE),
+        )
+        .at("page.limit"));
+    }
+    let after: usize = match req.page.as_ref().and_then(|p| p.next_token.as_ref()) {
+        None => 0,
+        Some(t) => t.parse().map_err(|_| {
+            ApiError::new("bad_cursor", "page.next_token is not one this server gave")
+                .at("page.next_token")
+        })?,
+    };
+    let mut results = Vec::new();
+    let mut next = None;
+    for r in o
+        .table_records(table)
+        .iter()
+        .filter(|r| r.get() as usize >= after)
+    {
+        if o.check(user, p, *r) {
+            if results.len() == limit {
+                next = Some(r.get().to_string());
+                break;
+            }
+            results.push(json!({ "type": kind, "id": o.record(*r).key }));
+        }
+    }
+    ok(json!({ "results": results, "page": { "next_token": next.unwrap_or_default() } }))
+}
+
+// ----- keys (used by tests and the CLI against a server) -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewKey {
+    user: String,
+}
+
+pub(crate) async fn create_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let caller = auth(&state, &headers)?;
+    let handle = org_for(&state, &caller, &org)?;
+    let req: NewKey = parse(&headers, &body)?;
+    {
+        let loaded = handle.read();
+        if let Some(me) = acting(&loaded, &caller)?
+            && loaded.org.system_administrator(me).is_none()
+        {
+            return Err(ApiError::new(
+                "denied",
+                "only System Administrators create API keys",
+            ));
+        }
+        if loaded.org.user_id(&req.user).is_none() {
+            return Err(ApiError::not_found(format!("unknown user `{}`", req.user)).at("user"));
+        }
+    }
+    let (record, secret) =
+        crate::auth::create_api_key(state.store.as_ref(), &org, &req.user, now_ms())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": record.id, "user": record.user, "key": secret })),
+    )
+        .into_response())
+}

@@ -1,0 +1,125 @@
+//! Authentication: API keys (random, stored as SHA-256, each bound to a user of one
+//! organisation) and the server's root key (hosting administration).
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use strata_store::{ApiKeyRecord, Store};
+
+use crate::error::ApiError;
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The holder of the root key: administers organisations and acts as the system.
+    Root,
+    /// A user of one organisation.
+    User {
+        /// The organisation the key belongs to.
+        org: String,
+        /// The user the key acts as.
+        user: String,
+    },
+}
+
+/// SHA-256 of a secret, hex.
+#[must_use]
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn random_hex(bytes: usize) -> Result<String, ApiError> {
+    let mut buf = vec![0u8; bytes];
+    let mut f = std::fs::File::open("/dev/urandom")
+        .map_err(|e| ApiError::internal(format!("random: {e}")))?;
+    std::io::Read::read_exact(&mut f, &mut buf)
+        .map_err(|e| ApiError::internal(format!("random: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+/// Creates an API key for a user; returns the stored record and the secret (shown once).
+pub fn create_api_key(
+    store: &dyn Store,
+    org: &str,
+    user: &str,
+    now_ms: i64,
+) -> Result<(ApiKeyRecord, String), ApiError> {
+    let secret = format!("strata_{}", random_hex(24)?);
+    let record = ApiKeyRecord {
+        id: format!("key_{}", random_hex(6)?),
+        organization: org.to_owned(),
+        user: user.to_owned(),
+        key_hash: hash_secret(&secret),
+        created_ms: now_ms,
+        revoked_ms: None,
+    };
+    store.put_api_key(&record)?;
+    Ok((record, secret))
+}
+
+/// Registers a known secret as a user's API key (`strata demo --admin-key`).
+pub fn register_api_key(
+    store: &dyn Store,
+    org: &str,
+    user: &str,
+    secret: &str,
+    now_ms: i64,
+) -> Result<ApiKeyRecord, ApiError> {
+    let key_hash = hash_secret(secret);
+    if let Some(existing) = store.api_key_by_hash(&key_hash)? {
+        return Ok(existing);
+    }
+    let record = ApiKeyRecord {
+        id: format!("key_{}", random_hex(6)?),
+        organization: org.to_owned(),
+        user: user.to_owned(),
+        key_hash,
+        created_ms: now_ms,
+        revoked_ms: None,
+    };
+    store.put_api_key(&record)?;
+    Ok(record)
+}
+
+/// The secret a request presents: `Authorization: Bearer …` or `X-Api-Key: …`.
+fn presented(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
+        let text = v
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .ok_or_else(|| ApiError::unauthenticated("use `Authorization: Bearer <key>`"))?;
+        return Ok(Some(token.trim().to_owned()));
+    }
+    if let Some(v) = headers.get("x-api-key") {
+        let text = v
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated("the X-Api-Key header is not text"))?;
+        return Ok(Some(text.trim().to_owned()));
+    }
+    Ok(None)
+}
+
+/// Authenticates a request.
+pub fn authenticate(
+    store: &dyn Store,
+    root_key_hash: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
+    let secret = presented(headers)?.ok_or_else(|| {
+        ApiError::unauthenticated("this request needs an API key (Authorization: Bearer <key>)")
+    })?;
+    let hash = hash_secret(&secret);
+    if root_key_hash.is_some_and(|r| r == hash) {
+        return Ok(Caller::Root);
+    }
+    match store.api_key_by_hash(&hash)? {
+        Some(k) if k.revoked_ms.is_none() => Ok(Caller::User {
+            org: k.organization,
+            user: k.user,
+        }),
+        Some(_) => Err(ApiError::unauthenticated("this API key was revoked")),
+        None => Err(ApiError::unauthenticated("unknown API key")),
+    }
+}

@@ -1,0 +1,320 @@
+//! Health, readiness, Prometheus metrics, the OpenAPI document, and the answers to unknown
+//! routes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Counters exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: AtomicU64,
+    client_errors: AtomicU64,
+    server_errors: AtomicU64,
+    authenticated: AtomicU64,
+    decisions: AtomicU64,
+    operations: AtomicU64,
+    latency_us_total: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn authenticated(&self) {
+        self.authenticated.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn decided(&self, n: usize) {
+        self.decisions.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn wrote(&self, n: usize) {
+        self.operations.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counts every request, its status class and its latency; logs it.
+pub(crate) async fn observe(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let start = std::time::Instant::now();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    let m = &state.metrics;
+    m.requests.fetch_add(1, Ordering::Relaxed);
+    let status = response.status();
+    if status.is_client_error() {
+        m.client_errors.fetch_add(1, Ordering::Relaxed);
+    } else if status.is_server_error() {
+        m.server_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    m.latency_us_total.fetch_add(micros, Ordering::Relaxed);
+    tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
+    response
+}
+
+pub(crate) async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+}
+
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.organizations() {
+        Ok(orgs) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "ready", "organizations": orgs.len() })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let m = &state.metrics;
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let mut text = String::new();
+    let mut counter = |name: &str, help: &str, value: u64| {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    };
+    counter(
+        "strata_http_requests_total",
+        "HTTP requests answered.",
+        get(&m.requests),
+    );
+    counter(
+        "strata_http_client_errors_total",
+        "Requests answered with a 4xx status.",
+        get(&m.client_errors),
+    );
+    counter(
+        "strata_http_server_errors_total",
+        "Requests answered with a 5xx status.",
+        get(&m.server_errors),
+    );
+    counter(
+        "strata_http_request_duration_microseconds_total",
+        "Time spent answering requests.",
+        get(&m.latency_us_total),
+    );
+    counter(
+        "strata_authenticated_requests_total",
+        "Requests with valid credentials.",
+        get(&m.authenticated),
+    );
+    counter(
+        "strata_decisions_total",
+        "Access decisions made.",
+        get(&m.decisions),
+    );
+    counter(
+        "strata_operations_total",
+        "Operations written.",
+        get(&m.operations),
+    );
+    text.push_str(&format!(
+        "# HELP strata_organizations Organizations hosted.\n# TYPE strata_organizations gauge\nstrata_organizations {}\n",
+        state.registry.list().len()
+    ));
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+pub(crate) async fn unknown_route(request: Request) -> Response {
+    ApiError::new(
+        "unknown_route",
+        format!("no route `{} {}`", request.method(), request.uri().path()),
+    )
+    .into_response()
+}
+
+pub(crate) async fn method_not_allowed(request: Request) -> Response {
+    ApiError::new(
+        "method_not_allowed",
+        format!(
+            "`{}` is not allowed on `{}`",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+pub(crate) async fn openapi() -> Response {
+    (StatusCode::OK, axum::Json(document())).into_response()
+}
+
+fn op(summary: &str, auth: bool) -> serde_json::Value {
+    let mut o = json!({
+        "summary": summary,
+        "responses": {
+            "200": { "description": "OK", "content": { "application/json": {} } },
+            "4XX": { "description": "Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+        }
+    });
+    if auth {
+        o["security"] = json!([{ "apiKey": [] }]);
+    }
+    o
+}
+
+/// The OpenAPI 3.1 document of the API.
+#[must_use]
+pub fn document() -> serde_json::Value {
+    let org = "/api/v1/orgs/{org}";
+    let mut paths = serde_json::Map::new();
+    let mut add = |path: String, method: &str, summary: &str, auth: bool| {
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[method] = op(summary, auth);
+    };
+    add("/healthz".into(), "get", "Liveness", false);
+    add(
+        "/readyz".into(),
+        "get",
+        "Readiness: the store answers",
+        false,
+    );
+    add("/metrics".into(), "get", "Prometheus metrics", false);
+    add(
+        "/api/v1/orgs".into(),
+        "post",
+        "Create an organization (root key)",
+        true,
+    );
+    add(
+        "/api/v1/orgs".into(),
+        "get",
+        "List organizations (root key)",
+        true,
+    );
+    add(
+        org.into(),
+        "delete",
+        "Delete an organization (root key)",
+        true,
+    );
+    add(
+        format!("{org}/revision"),
+        "get",
+        "The organization's revision",
+        true,
+    );
+    add(
+        format!("{org}/operations"),
+        "post",
+        "Apply one operation or a list, atomically; returns the revision",
+        true,
+    );
+    add(
+        format!("{org}/check"),
+        "post",
+        "Check a privilege on a record (or create against an owner)",
+        true,
+    );
+    add(
+        format!("{org}/explain"),
+        "post",
+        "Explain a decision: every grant path, or what is missing",
+        true,
+    );
+    add(
+        format!("{org}/records/{{id}}"),
+        "get",
+        "The record as the user sees it (column security applied)",
+        true,
+    );
+    add(
+        format!("{org}/records/{{id}}/access"),
+        "get",
+        "Effective rights (RetrievePrincipalAccess)",
+        true,
+    );
+    add(
+        format!("{org}/records/{{id}}/who-has-access"),
+        "get",
+        "Users holding a privilege on the record",
+        true,
+    );
+    add(
+        format!("{org}/tables/{{table}}/records"),
+        "get",
+        "Readable records of a table, by cursor pages",
+        true,
+    );
+    add(
+        format!("{org}/apps/{{app}}/access"),
+        "get",
+        "Whether the user opens the app, and why",
+        true,
+    );
+    add(
+        format!("{org}/audit"),
+        "get",
+        "Audit entries by record, user and time, by pages",
+        true,
+    );
+    add(
+        format!("{org}/audit/verify"),
+        "get",
+        "Verify the audit hash chain",
+        true,
+    );
+    add(
+        format!("{org}/api-keys"),
+        "post",
+        "Create an API key for a user",
+        true,
+    );
+    add(
+        "/access/v1/evaluation".into(),
+        "post",
+        "AuthZEN: one evaluation",
+        true,
+    );
+    add(
+        "/access/v1/evaluations".into(),
+        "post",
+        "AuthZEN: a batch of evaluations",
+        true,
+    );
+    add(
+        "/access/v1/search/resource".into(),
+        "post",
+        "AuthZEN: resources a subject may act on",
+        true,
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Strata", "version": env!("CARGO_PKG_VERSION"), "description": "The Dataverse security model as a service" },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": { "error": { "type": "object", "properties": {
+                        "code": { "type": "string" }, "message": { "type": "string" }, "field": { "type": "string" }
+                    }, "required": ["code", "message"] } }
+                }
+            }
+        }
+    })
+}
