@@ -1,12 +1,15 @@
 //! `strata`: the command line. Parses arguments and calls the library crates.
 
-use std::path::PathBuf;
+mod server_cmd;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, anyhow};
-use clap::{Parser, Subcommand};
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
 use strata_engine::{Organization, Privilege};
 use strata_scenario::{EngineTarget, Target, run_paths};
+use strata_store::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,6 +22,20 @@ struct Cli {
     command: Command,
 }
 
+/// Where an organisation comes from: a scenario file's setup, or an organisation of a database.
+#[derive(Args, Debug)]
+struct Source {
+    /// A scenario file whose setup is the organisation (its steps are not run).
+    #[arg(long, conflicts_with_all = ["db", "org"])]
+    scenario: Option<PathBuf>,
+    /// A Strata database file.
+    #[arg(long, requires = "org")]
+    db: Option<PathBuf>,
+    /// The organisation in the database.
+    #[arg(long)]
+    org: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run scenario files (format 1): every *.yaml under the given files and folders.
@@ -27,11 +44,10 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Explain a decision in the organisation a scenario file sets up (its steps are not run).
+    /// Explain a decision: every grant path, or what is missing.
     Explain {
-        /// The scenario file whose setup is the organisation.
-        #[arg(long)]
-        scenario: PathBuf,
+        #[command(flatten)]
+        source: Source,
         /// The user.
         #[arg(long)]
         user: String,
@@ -42,11 +58,10 @@ enum Command {
         #[arg(long)]
         record: String,
     },
-    /// List the users who hold a privilege on a record, in a scenario file's organisation.
+    /// List the users who hold a privilege on a record.
     WhoHasAccess {
-        /// The scenario file whose setup is the organisation.
-        #[arg(long)]
-        scenario: PathBuf,
+        #[command(flatten)]
+        source: Source,
         /// The record id.
         #[arg(long)]
         record: String,
@@ -54,18 +69,161 @@ enum Command {
         #[arg(long, default_value = "read")]
         privilege: String,
     },
+    /// Serve the API over a database file.
+    Serve {
+        /// The SQLite database file (created if missing).
+        #[arg(long, default_value = "strata.db")]
+        db: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The root key (hosting administration); also read from STRATA_ROOT_KEY.
+        #[arg(long, env = "STRATA_ROOT_KEY", hide_env_values = true)]
+        root_key: Option<String>,
+    },
+    /// Organisations of a database file.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// API keys of a database file.
+    ApiKey {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// The audit trail of a database file.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Test support: writes records forever, printing each acknowledged revision.
+    #[command(hide = true)]
+    WriteLoop {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
 }
 
-fn organisation(path: &PathBuf) -> anyhow::Result<Organization> {
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    /// Create an organisation, optionally set up from a scenario file.
+    Create {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        /// A scenario file whose setup is loaded into the new organisation.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+    },
+    /// List the organisations and their revisions.
+    List {
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Delete an organisation with its log, audit and keys.
+    Delete {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Create an API key for a user; prints the key (shown once).
+    Create {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke an API key by its id.
+    Revoke {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// List API keys (ids and users, never the keys).
+    List {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify the hash chain: exit status 0 when intact, 1 when tampered with.
+    Verify {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+    /// Audit entries as JSON lines, by record, user and time range.
+    Query {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        record: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        /// From this time, in milliseconds since the epoch.
+        #[arg(long)]
+        from: Option<i64>,
+        /// Before this time, in milliseconds since the epoch.
+        #[arg(long)]
+        to: Option<i64>,
+        /// After this sequence number (the previous page's last).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Delete the entries whose retention has run out.
+    Expire {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+fn load_scenario(path: &Path) -> anyhow::Result<strata_scenario::Scenario> {
     let source =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let scenario = strata_scenario::load_str(&source)
-        .map_err(|e| anyhow!("{}:{}: {}", path.display(), e.line, e.message))?;
-    let mut target = EngineTarget::new();
-    target
-        .load(&scenario)
-        .map_err(|e| anyhow!("{}:{}: {}", path.display(), e.line, e.message))?;
-    Ok(target.organization().clone())
+    strata_scenario::load_str(&source)
+        .map_err(|e| anyhow!("{}:{}: {}", path.display(), e.line, e.message))
+}
+
+fn organisation(source: &Source) -> anyhow::Result<Organization> {
+    match (&source.scenario, &source.db, &source.org) {
+        (Some(path), _, _) => {
+            let scenario = load_scenario(path)?;
+            let mut target = EngineTarget::new();
+            target
+                .load(&scenario)
+                .map_err(|e| anyhow!("{}:{}: {}", path.display(), e.line, e.message))?;
+            Ok(target.organization().clone())
+        }
+        (None, Some(db), Some(org)) => {
+            let store = server_cmd::open_store(db)?;
+            Ok(strata_store::load_organization(store.as_ref(), org)?.0)
+        }
+        _ => bail!("name the organisation: --scenario FILE, or --db FILE --org NAME"),
+    }
 }
 
 fn privilege(name: &str) -> anyhow::Result<Privilege> {
@@ -74,6 +232,78 @@ fn privilege(name: &str) -> anyhow::Result<Privilege> {
             "unknown privilege `{name}` (create read write delete append append_to assign share)"
         )
     })
+}
+
+fn create_org(db: &Path, org: &str, scenario: Option<&Path>) -> anyhow::Result<()> {
+    let store = server_cmd::open_store(db)?;
+    let ops: Vec<strata_ops::Operation> = match scenario {
+        None => Vec::new(),
+        Some(path) => strata_scenario::engine_target::setup_operations(&load_scenario(path)?)
+            .into_iter()
+            .map(|(_, op)| op)
+            .collect(),
+    };
+    let mut check = Organization::new();
+    strata_ops::apply_all(&mut check, &ops)
+        .map_err(|(i, e)| anyhow!("operation {i}: {}", e.message))?;
+    store.create_organization(org, strata_server::now_ms())?;
+    let now = strata_server::now_ms();
+    let revision = store.write(org, &mut |tx| {
+        for op in &ops {
+            tx.append_operation(op, now)?;
+        }
+        Ok(())
+    })?;
+    println!("created organization `{org}` at revision {revision}");
+    Ok(())
+}
+
+fn write_loop(db: &Path, org: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = server_cmd::open_store(db)?;
+    if store.revision(org).is_err() {
+        store.create_organization(org, 0)?;
+        let setup: Vec<strata_ops::Operation> = serde_json::from_value(serde_json::json!([
+            {"op": "add_business_unit", "name": "Root"},
+            {"op": "add_table", "name": "note"},
+            {"op": "add_role", "name": "Writer", "privileges": {"note": {"create": "user", "read": "user"}}},
+            {"op": "add_user", "name": "writer"},
+            {"op": "assign_role", "principal": "writer", "role": "Writer"},
+            {"op": "set_audit", "enabled": true, "tables": ["note"]}
+        ]))?;
+        store.write(org, &mut |tx| {
+            for op in &setup {
+                tx.append_operation(op, 0)?;
+            }
+            Ok(())
+        })?;
+    }
+    let (mut state, _) = strata_store::load_organization(store.as_ref(), org)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for i in 0u64.. {
+        let key = format!("n{}-{i}", std::process::id());
+        let op: strata_ops::Operation = serde_json::from_value(serde_json::json!(
+            {"op": "create", "as": "writer", "table": "note", "id": key, "fields": {"i": i}}
+        ))?;
+        strata_ops::apply(&mut state, &op).map_err(|e| anyhow!(e.message))?;
+        let audit = strata_store::AuditRecord {
+            action: "create".into(),
+            table: Some("note".into()),
+            record: Some(key.clone()),
+            user: Some("writer".into()),
+            impersonator: None,
+            detail: serde_json::json!({ "i": i }),
+        };
+        let revision = store.write(org, &mut |tx| {
+            tx.append_operation(&op, 1)?;
+            tx.append_audit(&audit, 1, -1)?;
+            Ok(())
+        })?;
+        writeln!(out, "ack {revision} {key}")?;
+        out.flush()?;
+    }
+    Ok(())
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -91,12 +321,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             ))
         }
         Command::Explain {
-            scenario,
+            source,
             user,
             privilege: p,
             record,
         } => {
-            let org = organisation(&scenario)?;
+            let org = organisation(&source)?;
             let p = privilege(&p)?;
             let u = org
                 .user_id(&user)
@@ -113,11 +343,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::WhoHasAccess {
-            scenario,
+            source,
             record,
             privilege: p,
         } => {
-            let org = organisation(&scenario)?;
+            let org = organisation(&source)?;
             let p = privilege(&p)?;
             let r = org
                 .record_id(&record)
@@ -125,6 +355,80 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             for u in org.who_has_access(r, p) {
                 println!("{}", org.user(u).name);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            db,
+            listen,
+            root_key,
+        } => {
+            server_cmd::init_logging();
+            let store = server_cmd::open_store(&db)?;
+            server_cmd::serve(store, &listen, root_key, None)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Org { command } => {
+            match command {
+                OrgCommand::Create { db, org, scenario } => {
+                    create_org(&db, &org, scenario.as_deref())?
+                }
+                OrgCommand::List { db } => {
+                    for (name, revision) in server_cmd::open_store(&db)?.organizations()? {
+                        println!("{name}\t{revision}");
+                    }
+                }
+                OrgCommand::Delete { db, org } => {
+                    server_cmd::open_store(&db)?.delete_organization(&org)?;
+                    println!("deleted organization `{org}`");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ApiKey { command } => {
+            match command {
+                KeyCommand::Create { db, org, user } => {
+                    server_cmd::api_key_create(&db, &org, &user)?
+                }
+                KeyCommand::Revoke { db, org, id } => server_cmd::api_key_revoke(&db, &org, &id)?,
+                KeyCommand::List { db, org } => server_cmd::api_key_list(&db, &org)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { db, org } => Ok(if server_cmd::audit_verify(&db, &org)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }),
+            AuditCommand::Query {
+                db,
+                org,
+                record,
+                user,
+                from,
+                to,
+                after,
+                limit,
+            } => {
+                let query = strata_store::AuditQuery {
+                    record,
+                    user,
+                    from_ms: from,
+                    to_ms: to,
+                    after_seq: after,
+                    limit,
+                };
+                server_cmd::audit_query(&db, &org, query)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            AuditCommand::Expire { db, org } => {
+                let n = server_cmd::open_store(&db)?.expire_audit(&org, strata_server::now_ms())?;
+                println!("expired {n} audit entries of `{org}`");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::WriteLoop { db, org } => {
+            write_loop(&db, &org)?;
             Ok(ExitCode::SUCCESS)
         }
     }

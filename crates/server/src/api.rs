@@ -48,8 +48,18 @@ pub(crate) fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> R
         } else {
             "invalid_body"
         };
-        let err = ApiError::new(code, inner.to_string());
-        if path == "." { err } else { err.at(path) }
+        let message = inner.to_string();
+        // Internally tagged operations report unknown fields without a path: take the name.
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned());
+        let err = ApiError::new(code, message);
+        match (path.as_str(), unknown) {
+            (".", Some(name)) => err.at(name),
+            (".", None) => err,
+            (_, _) => err.at(path),
+        }
     })
 }
 
