@@ -19,6 +19,31 @@ pub enum Actor {
     System,
     /// A user, whose privileges are checked.
     User(UserId),
+    /// `impersonator` acts on behalf of `user` (D7): it needs `prvActOnBehalfOfAnotherUser`,
+    /// and every check must pass for both users (the intersection of their privileges).
+    OnBehalf {
+        /// The user the action runs as.
+        user: UserId,
+        /// The user who calls.
+        impersonator: UserId,
+    },
+}
+
+/// The miscellaneous privilege that impersonation needs (D7).
+pub const ACT_ON_BEHALF: &str = "prvActOnBehalfOfAnotherUser";
+
+/// The user an action runs as, and the impersonator whose privileges also bound it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Acting {
+    user: UserId,
+    impersonator: Option<UserId>,
+}
+
+impl Acting {
+    /// The users whose checks must all pass: the user, then the impersonator.
+    fn each(self) -> impl Iterator<Item = UserId> {
+        std::iter::once(self.user).chain(self.impersonator)
+    }
 }
 
 /// One change an action made.
@@ -127,48 +152,76 @@ impl Organization {
         }
     }
 
-    /// Refuses a disabled acting user before anything else.
-    fn acting_user(&self, actor: Actor) -> Result<Option<UserId>, ActionError> {
+    /// Refuses a disabled acting user (or impersonator) before anything else, and an
+    /// impersonator without `prvActOnBehalfOfAnotherUser`.
+    fn acting_user(&self, actor: Actor) -> Result<Option<Acting>, ActionError> {
+        let enabled = |u: UserId| {
+            if self.users[u.index()].enabled {
+                Ok(())
+            } else {
+                Err(ActionError::Denied(format!(
+                    "user `{}` is disabled",
+                    self.users[u.index()].name
+                )))
+            }
+        };
         match actor {
             Actor::System => Ok(None),
-            Actor::User(u) if !self.users[u.index()].enabled => Err(ActionError::Denied(format!(
-                "user `{}` is disabled",
-                self.users[u.index()].name
-            ))),
-            Actor::User(u) => Ok(Some(u)),
+            Actor::User(u) => {
+                enabled(u)?;
+                Ok(Some(Acting {
+                    user: u,
+                    impersonator: None,
+                }))
+            }
+            Actor::OnBehalf { user, impersonator } => {
+                enabled(impersonator)?;
+                enabled(user)?;
+                if !self.holds_misc(impersonator, ACT_ON_BEHALF) {
+                    return Err(ActionError::Denied(format!(
+                        "principal user `{}` is missing {ACT_ON_BEHALF} privilege",
+                        self.users[impersonator.index()].name
+                    )));
+                }
+                Ok(Some(Acting {
+                    user,
+                    impersonator: Some(impersonator),
+                }))
+            }
         }
     }
 
     /// Requires `privilege` on an existing record, with the explanation in the refusal.
     fn require(
         &self,
-        user: Option<UserId>,
+        user: Option<Acting>,
         privilege: Privilege,
         record: RecordId,
     ) -> Result<(), ActionError> {
-        let Some(u) = user else { return Ok(()) };
-        if self.check(u, privilege, record) {
-            return Ok(());
+        for u in user.iter().flat_map(|a| a.each()) {
+            if !self.check(u, privilege, record) {
+                let decision = self.explain(u, privilege, record);
+                return Err(ActionError::Denied(self.render_decision(&decision)));
+            }
         }
-        let decision = self.explain(u, privilege, record);
-        Err(ActionError::Denied(self.render_decision(&decision)))
+        Ok(())
     }
 
     /// Requires `privilege` on a target that is not a stored record (a new record, a team,
     /// a role, a unit), with the explanation in the refusal.
     fn require_target(
         &self,
-        user: Option<UserId>,
+        user: Option<Acting>,
         privilege: Privilege,
         target: Target,
     ) -> Result<(), ActionError> {
-        let Some(u) = user else { return Ok(()) };
-        let decision = self.decide(u, privilege, target);
-        if decision.allowed {
-            Ok(())
-        } else {
-            Err(ActionError::Denied(self.render_decision(&decision)))
+        for u in user.iter().flat_map(|a| a.each()) {
+            let decision = self.decide(u, privilege, target);
+            if !decision.allowed {
+                return Err(ActionError::Denied(self.render_decision(&decision)));
+            }
         }
+        Ok(())
     }
 
     fn unit_target(&self, table: TableId, unit: BusinessUnitId) -> Target {
@@ -202,7 +255,7 @@ impl Organization {
         let table = &self.tables[new.table.index()];
         let owner = match (table.ownership, new.owner, user) {
             (Ownership::UserOrTeam, Some(o), _) => o,
-            (Ownership::UserOrTeam, None, Some(u)) => Owner::User(u),
+            (Ownership::UserOrTeam, None, Some(u)) => Owner::User(u.user),
             (Ownership::UserOrTeam, None, None) => {
                 return Err(invalid(ModelError::record(
                     &new.key,
@@ -282,7 +335,7 @@ impl Organization {
             record: None,
         };
         self.require_target(user, Privilege::Create, target)?;
-        if let Some(u) = user {
+        for u in user.iter().flat_map(|a| a.each()) {
             for (column, value) in &new.fields {
                 if *value != Value::Null && !self.column_access(u, new.table, column, None).create {
                     return Err(ActionError::Denied(format!(
@@ -352,7 +405,7 @@ impl Organization {
                 (c, old, v)
             })
             .collect();
-        if let Some(u) = user {
+        for u in user.iter().flat_map(|a| a.each()) {
             for (column, _, _) in &changed {
                 if !self.column_access(u, table, column, Some(record)).update {
                     return Err(ActionError::Denied(format!(
@@ -621,7 +674,7 @@ impl Organization {
             )));
         }
         self.require(user, Privilege::Share, record)?;
-        if let Some(u) = user {
+        for u in user.iter().flat_map(|a| a.each()) {
             self.require_rights(u, record, rights)?;
         }
         let old = self.records[record.index()].share_of(principal);
@@ -779,7 +832,7 @@ impl Organization {
         }
         let (table, rights) = (rec.table, tpl.rights);
         self.require(user, Privilege::Share, record)?;
-        if let Some(u) = user {
+        for u in user.iter().flat_map(|a| a.each()) {
             self.require_rights(u, record, rights)?;
             for p in rights.with(Privilege::Read).privileges() {
                 if !self.holds_privilege(Principal::User(member), table, p) {
@@ -886,7 +939,7 @@ impl Organization {
             _ => {}
         }
         self.check_role_usable(role, applies_in).map_err(invalid)?;
-        if let Some(u) = user {
+        for u in user.iter().flat_map(|a| a.each()) {
             self.require_role_authority(u, principal, unit, role)?;
             self.require_no_escalation(u, principal, applies_in, role)?;
         }
@@ -918,7 +971,7 @@ impl Organization {
     pub fn remove_role(&mut self, actor: Actor, principal: Principal, role: RoleId) -> Outcome {
         let user = self.acting_user(actor)?;
         let unit = self.principal_unit(principal)?;
-        if let Some(u) = user {
+        for u in user.iter().flat_map(|a| a.each()) {
             self.require_role_authority(u, principal, unit, role)?;
         }
         let removed = match principal {
@@ -968,7 +1021,14 @@ impl Organization {
         if own {
             return Ok(());
         }
-        self.require_target(Some(user), Privilege::Assign, self.unit_target(ROLE, unit))
+        self.require_target(
+            Some(Acting {
+                user,
+                impersonator: None,
+            }),
+            Privilege::Assign,
+            self.unit_target(ROLE, unit),
+        )
     }
 
     /// D11: for every privilege of the role, the caller holds it at least at the role's depth,
@@ -1024,7 +1084,7 @@ impl Organization {
         Ok(())
     }
 
-    fn require_team_write(&self, user: Option<UserId>, team: TeamId) -> Result<(), ActionError> {
+    fn require_team_write(&self, user: Option<Acting>, team: TeamId) -> Result<(), ActionError> {
         let t = &self.teams[team.index()];
         if t.record_team.is_some() {
             return Err(invalid(ModelError::Other(format!(

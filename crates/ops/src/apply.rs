@@ -62,8 +62,23 @@ fn opt_unit(org: &Organization, name: Option<&String>) -> Result<Option<Business
     name.map(|n| unit(org, n)).transpose()
 }
 
-fn actor(org: &Organization, name: Option<&String>) -> Result<Actor, OpError> {
-    name.map_or(Ok(Actor::System), |n| user(org, n).map(Actor::User))
+fn actor(
+    org: &Organization,
+    name: Option<&String>,
+    impersonator: Option<UserId>,
+) -> Result<Actor, OpError> {
+    match (name, impersonator) {
+        (None, None) => Ok(Actor::System),
+        (Some(n), None) => user(org, n).map(Actor::User),
+        (Some(n), Some(i)) => Ok(Actor::OnBehalf {
+            user: user(org, n)?,
+            impersonator: i,
+        }),
+        (None, Some(_)) => Err(OpError::invalid(
+            "bad_actor",
+            "impersonation needs the user acted for (`as`)",
+        )),
+    }
 }
 
 fn fields(f: &Fields) -> Result<Vec<(String, Value)>, OpError> {
@@ -459,7 +474,11 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
     Ok(())
 }
 
-fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, OpError> {
+fn apply_action(
+    org: &mut Organization,
+    op: &Operation,
+    imp: Option<UserId>,
+) -> Result<Vec<Change>, OpError> {
     let changes = match op {
         Operation::Create {
             actor: a,
@@ -483,21 +502,21 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
                     .collect::<Result<_, OpError>>()?,
                 fields: fields(f)?,
             };
-            org.create_record(actor(org, a.as_ref())?, new)?
+            org.create_record(actor(org, a.as_ref(), imp)?, new)?
         }
         Operation::Update {
             actor: a,
             record: r,
             fields: f,
         } => {
-            let (a, r, f) = (actor(org, a.as_ref())?, record(org, r)?, fields(f)?);
+            let (a, r, f) = (actor(org, a.as_ref(), imp)?, record(org, r)?, fields(f)?);
             org.update_record(a, r, f)?
         }
         Operation::Delete {
             actor: a,
             record: r,
         } => {
-            let (a, r) = (actor(org, a.as_ref())?, record(org, r)?);
+            let (a, r) = (actor(org, a.as_ref(), imp)?, record(org, r)?);
             org.delete_record(a, r)?
         }
         Operation::Assign {
@@ -505,7 +524,11 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             record: r,
             owner: o,
         } => {
-            let (a, r, o) = (actor(org, a.as_ref())?, record(org, r)?, owner(org, o)?);
+            let (a, r, o) = (
+                actor(org, a.as_ref(), imp)?,
+                record(org, r)?,
+                owner(org, o)?,
+            );
             org.assign_record(a, r, o)?
         }
         Operation::Share {
@@ -526,7 +549,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
                 ShareMode::Modify
             };
             let (a, r, p, m) = (
-                actor(org, a.as_ref())?,
+                actor(org, a.as_ref(), imp)?,
                 record(org, r)?,
                 resolve_principal(org, principal)?,
                 rights(list)?,
@@ -539,7 +562,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             principal,
         } => {
             let (a, r, p) = (
-                actor(org, a.as_ref())?,
+                actor(org, a.as_ref(), imp)?,
                 record(org, r)?,
                 resolve_principal(org, principal)?,
             );
@@ -552,7 +575,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             parent,
         } => {
             let (a, r, p) = (
-                actor(org, a.as_ref())?,
+                actor(org, a.as_ref(), imp)?,
                 record(org, r)?,
                 record(org, parent)?,
             );
@@ -563,7 +586,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             record: r,
             lookup,
         } => {
-            let (a, r) = (actor(org, a.as_ref())?, record(org, r)?);
+            let (a, r) = (actor(org, a.as_ref(), imp)?, record(org, r)?);
             org.disassociate(a, r, lookup)?
         }
         Operation::AddAccessTeamMember {
@@ -578,7 +601,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             template,
             user: u,
         } => {
-            let (a, r, u) = (actor(org, a.as_ref())?, record(org, r)?, user(org, u)?);
+            let (a, r, u) = (actor(org, a.as_ref(), imp)?, record(org, r)?, user(org, u)?);
             let t = org
                 .template_id(template)
                 .ok_or_else(|| OpError::unknown("access team template", template))?;
@@ -594,7 +617,10 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             role,
             business_unit,
         } => {
-            let (a, p) = (actor(org, a.as_ref())?, resolve_principal(org, principal)?);
+            let (a, p) = (
+                actor(org, a.as_ref(), imp)?,
+                resolve_principal(org, principal)?,
+            );
             let role = org
                 .role_id(role)
                 .ok_or_else(|| OpError::unknown("role", role))?;
@@ -606,7 +632,10 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             principal,
             role,
         } => {
-            let (a, p) = (actor(org, a.as_ref())?, resolve_principal(org, principal)?);
+            let (a, p) = (
+                actor(org, a.as_ref(), imp)?,
+                resolve_principal(org, principal)?,
+            );
             let role = org
                 .role_id(role)
                 .ok_or_else(|| OpError::unknown("role", role))?;
@@ -622,7 +651,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             team,
             user: u,
         } => {
-            let (a, u) = (actor(org, a.as_ref())?, user(org, u)?);
+            let (a, u) = (actor(org, a.as_ref(), imp)?, user(org, u)?);
             let t = org
                 .team_id(team)
                 .ok_or_else(|| OpError::unknown("team", team))?;
@@ -638,7 +667,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             business_unit,
         } => {
             let (a, u, b) = (
-                actor(org, a.as_ref())?,
+                actor(org, a.as_ref(), imp)?,
                 user(org, u)?,
                 unit(org, business_unit)?,
             );
@@ -649,7 +678,7 @@ fn apply_action(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, O
             user: u,
             manager,
         } => {
-            let (a, u) = (actor(org, a.as_ref())?, user(org, u)?);
+            let (a, u) = (actor(org, a.as_ref(), imp)?, user(org, u)?);
             let m = manager.as_ref().map(|m| user(org, m)).transpose()?;
             org.set_manager(a, u, m)?
         }
@@ -666,8 +695,25 @@ pub fn apply(org: &mut Organization, op: &Operation) -> Result<Vec<Change>, OpEr
         apply_setup(&mut setup, op)?;
         Ok(Vec::new())
     } else {
-        apply_action(org, op)
+        apply_action(org, op, None)
     }
+}
+
+/// Applies an action on behalf of its `as` user, called by `impersonator` (D7): the
+/// impersonator needs `prvActOnBehalfOfAnotherUser` and every check must pass for both.
+pub fn apply_on_behalf(
+    org: &mut Organization,
+    op: &Operation,
+    impersonator: &str,
+) -> Result<Vec<Change>, OpError> {
+    if op.is_setup() {
+        return Err(OpError::invalid(
+            "bad_actor",
+            "administration is not done on behalf of another user",
+        ));
+    }
+    let imp = user(org, impersonator)?;
+    apply_action(org, op, Some(imp))
 }
 
 /// Applies operations in order, running consecutive setup operations in one setup session (the
@@ -683,7 +729,7 @@ pub fn apply_all(org: &mut Organization, ops: &[Operation]) -> Result<(), (usize
                 i += 1;
             }
         } else {
-            apply_action(org, &ops[i]).map_err(|e| (i, e))?;
+            apply_action(org, &ops[i], None).map_err(|e| (i, e))?;
             i += 1;
         }
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use apply::{apply, apply_all, resolve_principal};
+pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
 pub use value::{from_json, to_json};
 
 /// Why an operation was refused.

@@ -252,11 +252,23 @@ pub(crate) async fn operations(
             format!("send 1 to {} operations", limits::MAX_BATCH),
         ));
     }
-    let user = {
+    let on_behalf = on_behalf_of(&headers)?;
+    let (user, impersonator) = {
         let loaded = handle.read();
         let me = acting(&loaded, &caller)?;
         if let Some(me) = me {
-            let name = loaded.org.user(me).name.clone();
+            let caller_name = loaded.org.user(me).name.clone();
+            let name = match &on_behalf {
+                Some(other) => {
+                    if loaded.org.user_id(other).is_none() {
+                        return Err(ApiError::not_found(format!(
+                            "unknown user `{other}` in MSCRMCallerID"
+                        )));
+                    }
+                    other.clone()
+                }
+                None => caller_name.clone(),
+            };
             let admin = loaded.org.system_administrator(me).is_some();
             for (i, op) in ops.iter().enumerate() {
                 if op.is_setup() && !admin {
@@ -269,16 +281,29 @@ pub(crate) async fn operations(
                     )
                     .at(format!("/{i}")));
                 }
+                if op.is_setup() && on_behalf.is_some() {
+                    return Err(ApiError::new(
+                        "bad_actor",
+                        "administration is not done on behalf of another user",
+                    )
+                    .at(format!("/{i}")));
+                }
                 if op.actor().is_some_and(|a| a != name) {
                     return Err(ApiError::forbidden(format!(
-                        "this key acts as `{name}`; `as` may not name another user"
+                        "this request acts as `{name}`; `as` may not name another user"
                     ))
                     .at(format!("/{i}/as")));
                 }
             }
-            Some(name)
+            (Some(name), on_behalf.is_some().then_some(caller_name))
         } else {
-            None
+            if on_behalf.is_some() {
+                return Err(ApiError::new(
+                    "bad_actor",
+                    "the root key acts as the system; name the user with `as` instead of MSCRMCallerID",
+                ));
+            }
+            (None, None)
         }
     };
     // A user's actions run as that user, whatever `as` says (it may only repeat the name).
@@ -287,10 +312,24 @@ pub(crate) async fn operations(
         Some(name) => ops.into_iter().map(|op| with_actor(op, name)).collect(),
     };
     let written = handle
-        .write(Arc::clone(&state.store), ops, user, None)
+        .write(Arc::clone(&state.store), ops, user, impersonator)
         .await?;
     state.metrics.wrote(written.changes.len());
     ok(json!({ "revision": written.revision, "changes": written.changes }))
+}
+
+/// The user named by `MSCRMCallerID` (Dataverse's impersonation header) or
+/// `X-Strata-On-Behalf-Of`: the caller acts on that user's behalf (D7).
+fn on_behalf_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    for name in ["mscrmcallerid", "x-strata-on-behalf-of"] {
+        if let Some(v) = headers.get(name) {
+            let text = v.to_str().map_err(|_| {
+                ApiError::new("bad_header", format!("the {name} header is not text"))
+            })?;
+            return Ok(Some(text.trim().to_owned()));
+        }
+    }
+    Ok(None)
 }
 
 /// Sets the acting user of an action.

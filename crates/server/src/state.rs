@@ -116,7 +116,11 @@ impl OrgHandle {
         let mut audits = Vec::with_capacity(ops.len());
         let mut counts = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            match strata_ops::apply(&mut state.org, op) {
+            let applied = match impersonator {
+                Some(imp) => strata_ops::apply_on_behalf(&mut state.org, op, imp),
+                None => strata_ops::apply(&mut state.org, op),
+            };
+            match applied {
                 Ok(changes) => {
                     counts.push(changes.len());
                     audits.push(crate::audit::entries(
