@@ -1040,45 +1040,79 @@ impl Organization {
         unit: BusinessUnitId,
         role: RoleId,
     ) -> Result<(), ActionError> {
+        let r = &self.roles[role.index()];
+        let grid = r.privileges.iter().flat_map(|(table, depths)| {
+            Privilege::ALL
+                .into_iter()
+                .map(move |p| (*table, p, depths[p.index()]))
+        });
+        self.check_no_escalation(
+            user,
+            principal,
+            unit,
+            &r.name,
+            r.system_administrator,
+            grid,
+            &r.misc,
+        )
+        .map_err(ActionError::Denied)
+    }
+
+    /// D11: whether `user` may hand out (or define) the privileges of role `role_name`, for a
+    /// principal in `unit`: every privilege at least at the role's depth with that depth
+    /// covering the unit, every miscellaneous privilege, and System Administrator only by a
+    /// System Administrator. `Err` says what is missing.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the role's parts, borrowed from a role or from a definition"
+    )]
+    pub fn check_no_escalation(
+        &self,
+        user: UserId,
+        principal: Principal,
+        unit: BusinessUnitId,
+        role_name: &str,
+        system_administrator: bool,
+        privileges: impl IntoIterator<Item = (TableId, Privilege, Depth)>,
+        misc: &[String],
+    ) -> Result<(), String> {
         if self.derived.admin[user.index()].is_some() {
             return Ok(());
         }
-        let r = &self.roles[role.index()];
-        for (table, depths) in &r.privileges {
-            for privilege in Privilege::ALL {
-                let needed = depths[privilege.index()];
-                if needed == Depth::None {
-                    continue;
-                }
-                let ok = self.grants(user, *table, privilege).iter().any(|g| {
-                    g.is_personal()
-                        && g.depth >= needed
-                        && match g.depth {
-                            Depth::None => false,
-                            Depth::User => principal == Principal::User(user),
-                            Depth::BusinessUnit => g.anchor == unit,
-                            Depth::ParentChild => self.units.contains(g.anchor, unit),
-                            Depth::Organization => true,
-                        }
-                });
-                if !ok {
-                    return Err(ActionError::Denied(format!(
-                        "user `{}` cannot assign role `{}`: it gives `{privilege}` on `{}` at `{needed}`, which the user does not hold at that depth over business unit `{}`",
-                        self.users[user.index()].name,
-                        r.name,
-                        self.tables[table.index()].name,
-                        self.units.name(unit)
-                    )));
-                }
+        let name = &self.users[user.index()].name;
+        if system_administrator {
+            return Err(format!(
+                "only System Administrators hand out role `{role_name}`"
+            ));
+        }
+        for (table, privilege, needed) in privileges {
+            if needed == Depth::None {
+                continue;
+            }
+            let ok = self.grants(user, table, privilege).iter().any(|g| {
+                g.is_personal()
+                    && g.depth >= needed
+                    && match g.depth {
+                        Depth::None => false,
+                        Depth::User => principal == Principal::User(user),
+                        Depth::BusinessUnit => g.anchor == unit,
+                        Depth::ParentChild => self.units.contains(g.anchor, unit),
+                        Depth::Organization => true,
+                    }
+            });
+            if !ok {
+                return Err(format!(
+                    "user `{name}` cannot hand out role `{role_name}`: it gives `{privilege}` on `{}` at `{needed}`, which the user does not hold at that depth over business unit `{}`",
+                    self.tables[table.index()].name,
+                    self.units.name(unit)
+                ));
             }
         }
-        for misc in &r.misc {
-            if !self.holds_misc(user, misc) {
-                return Err(ActionError::Denied(format!(
-                    "user `{}` cannot assign role `{}`: it gives `{misc}`, which the user does not hold",
-                    self.users[user.index()].name,
-                    r.name
-                )));
+        for m in misc {
+            if !self.holds_misc(user, m) {
+                return Err(format!(
+                    "user `{name}` cannot hand out role `{role_name}`: it gives `{m}`, which the user does not hold"
+                ));
             }
         }
         Ok(())

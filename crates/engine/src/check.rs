@@ -593,6 +593,25 @@ impl Organization {
         self.decide(user, Privilege::Create, target)
     }
 
+    /// The full decision for `privilege` on an unowned record of `table` in `unit`: the
+    /// business-owned system tables (`team`, `businessunit`, `role`), reached by depth only.
+    #[must_use]
+    pub fn explain_on_unit(
+        &self,
+        user: UserId,
+        table: TableId,
+        privilege: Privilege,
+        unit: BusinessUnitId,
+    ) -> Decision {
+        let target = Target {
+            table,
+            owner: Owner::None,
+            business_unit: unit,
+            record: None,
+        };
+        self.decide(user, privilege, target)
+    }
+
     pub(crate) fn decide(&self, user: UserId, privilege: Privilege, target: Target) -> Decision {
         let mut sink = AllPaths(Vec::new());
         let verdict = self.evaluate(user, privilege, target, &mut sink);

@@ -7,6 +7,7 @@
 //! and units by name, records by id, principals as `alice`, `team:Sales` or `organization`.
 
 mod apply;
+mod authorize;
 mod value;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
+pub use authorize::authorize_setup;
 pub use value::{from_json, to_json};
 
 /// Why an operation was refused.

@@ -116,10 +116,14 @@ impl OrgHandle {
         let mut audits = Vec::with_capacity(ops.len());
         let mut counts = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            let applied = match impersonator {
+            let authorized = match user.and_then(|u| state.org.user_id(u)) {
+                Some(uid) => strata_ops::authorize_setup(&state.org, uid, op),
+                None => Ok(()),
+            };
+            let applied = authorized.and_then(|()| match impersonator {
                 Some(imp) => strata_ops::apply_on_behalf(&mut state.org, op, imp),
                 None => strata_ops::apply(&mut state.org, op),
-            };
+            });
             match applied {
                 Ok(changes) => {
                     counts.push(changes.len());

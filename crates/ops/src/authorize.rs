@@ -1,0 +1,166 @@
+//! Who may administer: setup operations by a user are authorized the Dataverse way, by
+//! privileges on the system tables (`businessunit`, `systemuser`, `team`, `role`), with no
+//! escalation when defining roles (D11). Customization (tables, relationships, settings,
+//! audit switches, profiles, templates, apps, imports) is for System Administrators.
+
+use std::collections::BTreeMap;
+
+use strata_engine::{BusinessUnitId, Depth, Organization, Principal, Privilege, TableId, UserId};
+
+use crate::{OpError, OpErrorKind, Operation};
+
+fn denied(message: String) -> OpError {
+    OpError {
+        kind: OpErrorKind::Denied,
+        code: "denied",
+        message,
+    }
+}
+
+fn table(org: &Organization, name: &str) -> Result<TableId, OpError> {
+    org.table_id(name)
+        .ok_or_else(|| OpError::unknown("table", name))
+}
+
+fn unit(org: &Organization, name: Option<&String>) -> Result<BusinessUnitId, OpError> {
+    match name {
+        Some(n) => org
+            .business_unit_id(n)
+            .ok_or_else(|| OpError::unknown("business unit", n)),
+        None => org
+            .units()
+            .root()
+            .ok_or_else(|| OpError::invalid("no_root", "add the root business unit first")),
+    }
+}
+
+/// `privilege` on a record of a business-owned system table in `unit` (a new one for Create):
+/// only depth reaches such records.
+fn on_unit(
+    org: &Organization,
+    user: UserId,
+    system_table: &str,
+    privilege: Privilege,
+    unit: BusinessUnitId,
+) -> Result<(), OpError> {
+    let decision = org.explain_on_unit(user, table(org, system_table)?, privilege, unit);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(denied(org.render_decision(&decision)))
+    }
+}
+
+fn user_record(
+    org: &Organization,
+    user: UserId,
+    name: &str,
+    privilege: Privilege,
+) -> Result<(), OpError> {
+    let target = org
+        .user_id(name)
+        .ok_or_else(|| OpError::unknown("user", name))?;
+    let record = org.user(target).record;
+    if org.check(user, privilege, record) {
+        Ok(())
+    } else {
+        Err(denied(
+            org.render_decision(&org.explain(user, privilege, record)),
+        ))
+    }
+}
+
+/// Whether `user` may perform a setup (administration) operation. Actions authorize
+/// themselves in the engine; they pass here.
+pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Result<(), OpError> {
+    if !op.is_setup() || org.system_administrator(user).is_some() {
+        return Ok(());
+    }
+    match op {
+        Operation::AddBusinessUnit { parent, .. } => on_unit(
+            org,
+            user,
+            "businessunit",
+            Privilege::Create,
+            unit(org, parent.as_ref())?,
+        ),
+        Operation::MoveBusinessUnit { name, parent } => {
+            on_unit(
+                org,
+                user,
+                "businessunit",
+                Privilege::Write,
+                unit(org, Some(name))?,
+            )?;
+            on_unit(
+                org,
+                user,
+                "businessunit",
+                Privilege::AppendTo,
+                unit(org, Some(parent))?,
+            )
+        }
+        Operation::AddUser { business_unit, .. } => on_unit(
+            org,
+            user,
+            "systemuser",
+            Privilege::Create,
+            unit(org, business_unit.as_ref())?,
+        ),
+        Operation::SetUserFields { user: name, .. } | Operation::SetPosition { user: name, .. } => {
+            user_record(org, user, name, Privilege::Write)
+        }
+        Operation::AddTeam { business_unit, .. } => on_unit(
+            org,
+            user,
+            "team",
+            Privilege::Create,
+            unit(org, business_unit.as_ref())?,
+        ),
+        Operation::AddRole {
+            name,
+            business_unit,
+            system_administrator,
+            privileges,
+            misc,
+            ..
+        } => {
+            let at = unit(org, business_unit.as_ref())?;
+            on_unit(org, user, "role", Privilege::Create, at)?;
+            let grid = grid(org, privileges)?;
+            org.check_no_escalation(
+                user,
+                Principal::Organization,
+                at,
+                name,
+                *system_administrator,
+                grid,
+                misc,
+            )
+            .map_err(denied)
+        }
+        other => Err(denied(format!(
+            "`{}` is customization: only System Administrators may do it",
+            other.name()
+        ))),
+    }
+}
+
+fn grid(
+    org: &Organization,
+    privileges: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<Vec<(TableId, Privilege, Depth)>, OpError> {
+    let mut out = Vec::new();
+    for (t, row) in privileges {
+        let tid = table(org, t)?;
+        for (p, d) in row {
+            let privilege = Privilege::from_name(p).ok_or_else(|| {
+                OpError::invalid("unknown_privilege", format!("unknown privilege `{p}`"))
+            })?;
+            let depth = Depth::from_name(d)
+                .ok_or_else(|| OpError::invalid("unknown_depth", format!("unknown depth `{d}`")))?;
+            out.push((tid, privilege, depth));
+        }
+    }
+    Ok(out)
+}

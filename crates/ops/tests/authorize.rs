@@ -1,0 +1,153 @@
+//! Administration by users: privileges on the system tables, no escalation (D11),
+//! customization for System Administrators only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use strata_engine::Organization;
+use strata_ops::{OpErrorKind, Operation, apply_all, authorize_setup};
+
+fn ops(v: serde_json::Value) -> Vec<Operation> {
+    serde_json::from_value(v).unwrap()
+}
+
+fn org() -> Organization {
+    let mut org = Organization::new();
+    apply_all(
+        &mut org,
+        &ops(json!([
+            {"op": "add_business_unit", "name": "Contoso"},
+            {"op": "add_business_unit", "name": "Sales", "parent": "Contoso"},
+            {"op": "add_business_unit", "name": "Service", "parent": "Contoso"},
+            {"op": "add_table", "name": "account"},
+            {"op": "add_role", "name": "Delegated Admin", "privileges": {
+                "systemuser": {"create": "business_unit", "write": "business_unit", "read": "organization"},
+                "businessunit": {"create": "business_unit"},
+                "role": {"create": "business_unit", "assign": "business_unit"},
+                "account": {"read": "business_unit"}
+            }},
+            {"op": "add_role", "name": "System Administrator", "system_administrator": true},
+            {"op": "add_user", "name": "delegate", "business_unit": "Sales"},
+            {"op": "add_user", "name": "root", "business_unit": "Contoso"},
+            {"op": "add_user", "name": "seller", "business_unit": "Sales"},
+            {"op": "assign_role", "principal": "delegate", "role": "Delegated Admin"},
+            {"op": "assign_role", "principal": "root", "role": "System Administrator"}
+        ])),
+    )
+    .unwrap();
+    org
+}
+
+fn verdict(org: &Organization, user: &str, op: serde_json::Value) -> Result<(), OpErrorKind> {
+    let op: Operation = serde_json::from_value(op).unwrap();
+    authorize_setup(org, org.user_id(user).unwrap(), &op).map_err(|e| e.kind)
+}
+
+#[test]
+fn delegated_administration_follows_system_table_privileges() {
+    let org = org();
+    // Users and units in the delegate's own unit, not elsewhere.
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "add_user", "name": "new", "business_unit": "Sales"})
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "add_user", "name": "new", "business_unit": "Service"})
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "add_business_unit", "name": "East", "parent": "Sales"})
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "add_business_unit", "name": "X", "parent": "Service"})
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    // A user's fields: Write on that user's record.
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "set_user_fields", "user": "seller", "fields": {"title": "Rep"}})
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "set_user_fields", "user": "root", "fields": {"title": "x"}})
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    // Roles: only privileges the delegate holds, at most at the depth held, over the role's unit.
+    let role = |privileges: serde_json::Value| json!({"op": "add_role", "name": "R", "business_unit": "Sales", "privileges": privileges});
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            role(json!({"account": {"read": "business_unit"}}))
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            role(json!({"account": {"read": "organization"}}))
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            role(json!({"account": {"write": "user"}}))
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "add_role", "name": "SA2", "business_unit": "Sales", "system_administrator": true})
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    // Customization is for System Administrators.
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            json!({"op": "add_table", "name": "invoice"})
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "seller",
+            json!({"op": "add_user", "name": "n2", "business_unit": "Sales"})
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    assert_eq!(
+        verdict(&org, "root", json!({"op": "add_table", "name": "invoice"})),
+        Ok(())
+    );
+}
