@@ -80,6 +80,8 @@ enum Command {
         /// The root key (hosting administration); also read from STRATA_ROOT_KEY.
         #[arg(long, env = "STRATA_ROOT_KEY", hide_env_values = true)]
         root_key: Option<String>,
+        #[command(flatten)]
+        oidc: OidcArgs,
     },
     /// Organisations of a database file.
     Org {
@@ -104,6 +106,38 @@ enum Command {
         #[arg(long)]
         org: String,
     },
+}
+
+/// OIDC bearer tokens.
+#[derive(Args, Debug)]
+struct OidcArgs {
+    /// Accept bearer tokens from this issuer (`iss`).
+    #[arg(long, requires_all = ["oidc_audience", "oidc_jwks"])]
+    oidc_issuer: Option<String>,
+    /// The audience (`aud`) tokens must carry.
+    #[arg(long)]
+    oidc_audience: Option<String>,
+    /// The issuer's signing keys: a JWKS file, or an http(s) URL.
+    #[arg(long)]
+    oidc_jwks: Option<String>,
+}
+
+impl OidcArgs {
+    fn options(&self) -> strata_server::ServerOptions {
+        let oidc = match (&self.oidc_issuer, &self.oidc_audience, &self.oidc_jwks) {
+            (Some(issuer), Some(audience), Some(jwks)) => Some(strata_server::oidc::OidcConfig {
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                jwks: if jwks.starts_with("http://") || jwks.starts_with("https://") {
+                    strata_server::oidc::JwksSource::Url(jwks.clone())
+                } else {
+                    strata_server::oidc::JwksSource::File(PathBuf::from(jwks))
+                },
+            }),
+            _ => None,
+        };
+        strata_server::ServerOptions { oidc }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -361,10 +395,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             db,
             listen,
             root_key,
+            oidc,
         } => {
             server_cmd::init_logging();
             let store = server_cmd::open_store(&db)?;
-            server_cmd::serve(store, &listen, root_key, None)?;
+            server_cmd::serve(store, &listen, root_key, oidc.options(), None)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Org { command } => {

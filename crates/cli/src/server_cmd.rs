@@ -57,6 +57,7 @@ pub fn serve(
     store: Arc<dyn Store>,
     listen: &str,
     root_key: Option<String>,
+    options: strata_server::ServerOptions,
     banner: Option<String>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,8 +74,9 @@ pub fn serve(
         } else {
             println!("strata is serving on http://{addr}");
         }
-        strata_server::serve(
+        strata_server::serve_with(
             strata_server::ServerConfig { store, root_key },
+            options,
             listener,
             shutdown_signal(),
         )

@@ -71,6 +71,7 @@ fn auth(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let caller = authenticate(
         state.store.as_ref(),
         state.root_key_hash.as_deref(),
+        state.oidc.as_ref(),
         headers,
     )?;
     state.metrics.authenticated();
@@ -80,7 +81,7 @@ fn auth(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
 fn require_root(caller: &Caller) -> Result<(), ApiError> {
     match caller {
         Caller::Root => Ok(()),
-        Caller::User { .. } => Err(ApiError::forbidden(
+        Caller::User { .. } | Caller::Identity(_) => Err(ApiError::forbidden(
             "only the server's root key administers organizations",
         )),
     }
@@ -100,6 +101,31 @@ fn org_for(state: &AppState, caller: &Caller, org: &str) -> Result<Arc<OrgHandle
 fn acting(loaded: &Loaded, caller: &Caller) -> Result<Option<UserId>, ApiError> {
     match caller {
         Caller::Root => Ok(None),
+        Caller::Identity(identity) => {
+            let org = &loaded.org;
+            let by_oid = identity.object_id.as_ref().and_then(|oid| {
+                org.user_ids().find(|u| {
+                    org.record(org.user(*u).record)
+                        .field("azureactivedirectoryobjectid")
+                        == &strata_engine::Value::Text(oid.clone())
+                })
+            });
+            let id = by_oid
+                .or_else(|| org.user_id(&identity.subject))
+                .ok_or_else(|| {
+                    ApiError::unauthenticated(format!(
+                        "no user of this organization matches the token's subject `{}`",
+                        identity.subject
+                    ))
+                })?;
+            if !org.user(id).enabled {
+                return Err(ApiError::new(
+                    "user_disabled",
+                    format!("user `{}` is disabled", org.user(id).name),
+                ));
+            }
+            Ok(Some(id))
+        }
         Caller::User { user, .. } => {
             let id = loaded.org.user_id(user).ok_or_else(|| {
                 ApiError::unauthenticated(format!("the key's user `{user}` no longer exists"))
@@ -768,14 +794,14 @@ fn az_org(
 ) -> Result<Arc<OrgHandle>, ApiError> {
     match caller {
         Caller::User { org, .. } => state.registry.get(org),
-        Caller::Root => {
+        Caller::Root | Caller::Identity(_) => {
             let org = headers
                 .get("x-strata-organization")
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| {
                     ApiError::new(
                         "invalid_body",
-                        "with the root key, name the organization in `X-Strata-Organization`",
+                        "with the root key or a bearer token, name the organization in `X-Strata-Organization`",
                     )
                 })?;
             state.registry.get(org)

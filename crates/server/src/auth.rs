@@ -12,6 +12,8 @@ use crate::error::ApiError;
 pub enum Caller {
     /// The holder of the root key: administers organisations and acts as the system.
     Root,
+    /// A bearer token from the configured OIDC issuer; the user is found in each organisation.
+    Identity(crate::oidc::Identity),
     /// A user of one organisation.
     User {
         /// The organisation the key belongs to.
@@ -101,15 +103,31 @@ fn presented(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
+/// Whether a presented secret is a JWT (three base64url parts).
+fn looks_like_jwt(secret: &str) -> bool {
+    secret.starts_with("ey") && secret.split('.').count() == 3
+}
+
 /// Authenticates a request.
-pub fn authenticate(
+pub(crate) fn authenticate(
     store: &dyn Store,
     root_key_hash: Option<&str>,
+    oidc: Option<&crate::oidc::Oidc>,
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
     let secret = presented(headers)?.ok_or_else(|| {
-        ApiError::unauthenticated("this request needs an API key (Authorization: Bearer <key>)")
+        ApiError::unauthenticated(
+            "this request needs an API key or a bearer token (Authorization: Bearer …)",
+        )
     })?;
+    if looks_like_jwt(&secret) {
+        return match oidc {
+            Some(o) => o.validate(&secret).map(Caller::Identity),
+            None => Err(ApiError::unauthenticated(
+                "bearer tokens are not accepted: this server has no OIDC issuer configured",
+            )),
+        };
+    }
     let hash = hash_secret(&secret);
     if root_key_hash.is_some_and(|r| r == hash) {
         return Ok(Caller::Root);

@@ -10,6 +10,7 @@ mod audit;
 pub mod auth;
 mod error;
 mod meta;
+pub mod oidc;
 mod state;
 
 use std::sync::Arc;
@@ -54,8 +55,16 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
+/// Optional features of the server.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Accept OIDC bearer tokens from this issuer.
+    pub oidc: Option<oidc::OidcConfig>,
+}
+
 /// Shared state of the handlers.
 pub struct AppState {
+    pub(crate) oidc: Option<oidc::Oidc>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Registry,
     pub(crate) root_key_hash: Option<String>,
@@ -72,7 +81,20 @@ impl std::fmt::Debug for AppState {
 
 /// Builds the router over a store (loading every organisation from it).
 pub fn router(config: &ServerConfig) -> Result<Router, ApiError> {
+    router_with(config, &ServerOptions::default())
+}
+
+/// Builds the router with optional features.
+pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Router, ApiError> {
+    let oidc = match &options.oidc {
+        None => None,
+        Some(c) => Some(
+            oidc::Oidc::load(c.clone())
+                .map_err(|e| ApiError::new("bad_oidc", format!("OIDC: {e}")))?,
+        ),
+    };
     let state = Arc::new(AppState {
+        oidc,
         registry: Registry::load(config.store.as_ref())?,
         store: Arc::clone(&config.store),
         root_key_hash: config.root_key.as_deref().map(auth::hash_secret),
@@ -126,7 +148,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(&config).map_err(|e| std::io::Error::other(e.message))?;
+    serve_with(config, ServerOptions::default(), listener, shutdown).await
+}
+
+/// Serves with optional features until `shutdown` resolves.
+pub async fn serve_with(
+    config: ServerConfig,
+    options: ServerOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router_with(&config, &options).map_err(|e| std::io::Error::other(e.message))?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -1,0 +1,136 @@
+//! OIDC bearer tokens: a JWT is validated against a configured issuer, audience and JWKS (from a
+//! file, or a URL fetched at start and again when an unknown key id appears, at most every 30 s).
+//! The token's `oid` claim maps to the user whose `azureactivedirectoryobjectid` column holds it;
+//! otherwise `sub` maps to the user of that name.
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+
+use crate::error::ApiError;
+
+/// Where the signing keys come from.
+#[derive(Clone, Debug)]
+pub enum JwksSource {
+    /// A JWKS document on disk.
+    File(PathBuf),
+    /// A JWKS URL.
+    Url(String),
+}
+
+/// OIDC settings.
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// The signing keys.
+    pub jwks: JwksSource,
+}
+
+/// Who a valid token names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The `sub` claim.
+    pub subject: String,
+    /// The `oid` claim (Entra object id), when present.
+    pub object_id: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Oidc {
+    config: OidcConfig,
+    keys: RwLock<(JwkSet, Instant)>,
+}
+
+fn fetch(source: &JwksSource) -> Result<JwkSet, String> {
+    let text = match source {
+        JwksSource::File(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        JwksSource::Url(url) => ureq::get(url)
+            .call()
+            .map_err(|e| format!("{url}: {e}"))?
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("{url}: {e}"))?,
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the JWKS is not valid: {e}"))
+}
+
+impl Oidc {
+    pub(crate) fn load(config: OidcConfig) -> Result<Oidc, String> {
+        let keys = fetch(&config.jwks)?;
+        Ok(Oidc {
+            config,
+            keys: RwLock::new((keys, Instant::now())),
+        })
+    }
+
+    fn key(&self, kid: Option<&str>) -> Option<jsonwebtoken::jwk::Jwk> {
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match kid {
+            Some(k) => keys.0.find(k).cloned(),
+            None if keys.0.keys.len() == 1 => keys.0.keys.first().cloned(),
+            None => None,
+        }
+    }
+
+    fn refresh(&self) {
+        let due = {
+            let keys = self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            keys.1.elapsed() > Duration::from_secs(30)
+        };
+        if due
+            && matches!(self.config.jwks, JwksSource::Url(_))
+            && let Ok(set) = fetch(&self.config.jwks)
+        {
+            *self
+                .keys
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (set, Instant::now());
+        }
+    }
+
+    /// Validates a token: signature, issuer, audience, expiry.
+    pub(crate) fn validate(&self, token: &str) -> Result<Identity, ApiError> {
+        let bad = |m: String| ApiError::unauthenticated(format!("invalid bearer token: {m}"));
+        let header = decode_header(token).map_err(|e| bad(e.to_string()))?;
+        let jwk = match self.key(header.kid.as_deref()) {
+            Some(k) => k,
+            None => {
+                self.refresh();
+                self.key(header.kid.as_deref())
+                    .ok_or_else(|| bad(format!("unknown key id {:?}", header.kid)))?
+            }
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = decode::<serde_json::Value>(token, &key, &validation)
+            .map_err(|e| bad(e.to_string()))?;
+        let claims = data.claims;
+        let subject = claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("no `sub` claim".to_owned()))?
+            .to_owned();
+        let object_id = claims
+            .get("oid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        Ok(Identity { subject, object_id })
+    }
+}

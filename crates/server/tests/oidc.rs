@@ -1,0 +1,143 @@
+//! OIDC bearer tokens: validated against issuer, audience, expiry and the JWKS; `oid` maps to
+//! the user whose `azureactivedirectoryobjectid` holds it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+use strata_server::oidc::{JwksSource, OidcConfig};
+use strata_server::{ServerConfig, ServerOptions, router_with};
+use strata_store::{MemoryStore, Store};
+use tower::ServiceExt;
+
+const SECRET: &[u8] = b"a-test-signing-secret-of-32-bytes!!";
+
+fn token(claims: Value, kid: &str, secret: &[u8]) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+fn now() -> i64 {
+    strata_server::now_ms() / 1000
+}
+
+async fn call(app: &axum::Router, bearer: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let request = Request::post(path)
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn bearer_tokens_from_the_configured_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let k = base64_url(SECRET);
+    std::fs::write(
+        &jwks,
+        json!({ "keys": [{ "kty": "oct", "kid": "k1", "alg": "HS256", "k": k }] }).to_string(),
+    )
+    .unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new().unwrap());
+    let config = ServerConfig {
+        store: Arc::clone(&store),
+        root_key: Some("root".into()),
+    };
+    let options = ServerOptions {
+        oidc: Some(OidcConfig {
+            issuer: "https://login.example/tenant".into(),
+            audience: "strata".into(),
+            jwks: JwksSource::File(jwks),
+        }),
+    };
+    let app = router_with(&config, &options).unwrap();
+    let (status, _) = call(&app, "root", "/api/v1/orgs", json!({ "name": "o" })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let setup = json!([
+        { "op": "add_business_unit", "name": "Root" },
+        { "op": "add_table", "name": "account" },
+        { "op": "add_role", "name": "Reader", "privileges": { "account": { "read": "organization" } } },
+        { "op": "add_user", "name": "alice" },
+        { "op": "set_user_fields", "user": "alice", "fields": { "azureactivedirectoryobjectid": "oid-123" } },
+        { "op": "add_user", "name": "bob" },
+        { "op": "assign_role", "principal": "alice", "role": "Reader" },
+        { "op": "insert_record", "id": "a1", "table": "account", "owner": "bob" }
+    ]);
+    let (status, body) = call(&app, "root", "/api/v1/orgs/o/operations", setup).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let claims = |sub: &str, oid: Option<&str>, aud: &str, exp: i64| {
+        let mut c =
+            json!({ "iss": "https://login.example/tenant", "aud": aud, "sub": sub, "exp": exp });
+        if let Some(o) = oid {
+            c["oid"] = json!(o);
+        }
+        c
+    };
+    let check = json!({ "privilege": "read", "record": "a1" });
+    // `oid` maps to alice through her azureactivedirectoryobjectid.
+    let good = token(
+        claims("opaque-subject", Some("oid-123"), "strata", now() + 600),
+        "k1",
+        SECRET,
+    );
+    let (status, body) = call(&app, &good, "/api/v1/orgs/o/check", check.clone()).await;
+    assert_eq!(
+        (status, body["allowed"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{body}"
+    );
+    // Without `oid`, `sub` names the user: bob holds no role.
+    let bob = token(claims("bob", None, "strata", now() + 600), "k1", SECRET);
+    let (status, body) = call(&app, &bob, "/api/v1/orgs/o/check", check.clone()).await;
+    assert_eq!(
+        (status, body["allowed"].clone()),
+        (StatusCode::OK, json!(false)),
+        "{body}"
+    );
+    // Refused: expired, another audience, a forged signature, an unknown key, an unknown user.
+    for bad in [
+        token(claims("bob", None, "strata", now() - 600), "k1", SECRET),
+        token(claims("bob", None, "other-app", now() + 600), "k1", SECRET),
+        token(
+            claims("bob", None, "strata", now() + 600),
+            "k1",
+            b"another-secret-another-secret-123",
+        ),
+        token(claims("bob", None, "strata", now() + 600), "k9", SECRET),
+        token(claims("mallory", None, "strata", now() + 600), "k1", SECRET),
+    ] {
+        let (status, body) = call(&app, &bad, "/api/v1/orgs/o/check", check.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"]["code"], "unauthenticated");
+    }
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
