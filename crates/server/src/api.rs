@@ -70,6 +70,7 @@ fn ok(value: Json_) -> ApiResult {
 fn auth(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let caller = authenticate(
         state.store.as_ref(),
+        &state.keys,
         state.root_key_hash.as_deref(),
         state.oidc.as_ref(),
         headers,
@@ -244,6 +245,7 @@ pub(crate) async fn delete_org(
 ) -> ApiResult {
     require_root(&auth(&state, &headers)?)?;
     state.registry.delete(state.store.as_ref(), &org)?;
+    state.keys.clear();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

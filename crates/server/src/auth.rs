@@ -103,6 +103,52 @@ fn presented(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
+/// Recently verified API keys, so that a request does not read the store: an entry is trusted
+/// for [`KEY_CACHE_TTL`], so a key revoked from another process stops working within that time
+/// (at once when revoked through this server).
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    entries: std::sync::RwLock<
+        std::collections::HashMap<String, (Option<ApiKeyRecord>, std::time::Instant)>,
+    >,
+}
+
+/// How long a verified (or unknown) key is remembered.
+pub(crate) const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl KeyCache {
+    fn get(&self, store: &dyn Store, hash: &str) -> Result<Option<ApiKeyRecord>, ApiError> {
+        if let Some((record, at)) = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+        {
+            if at.elapsed() < KEY_CACHE_TTL {
+                return Ok(record.clone());
+            }
+        }
+        let record = store.api_key_by_hash(hash)?;
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() > 100_000 {
+            entries.clear();
+        }
+        entries.insert(hash.to_owned(), (record.clone(), std::time::Instant::now()));
+        Ok(record)
+    }
+
+    /// Forgets every cached key (after a revocation or an organisation's removal).
+    pub(crate) fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
 /// Whether a presented secret is a JWT (three base64url parts).
 fn looks_like_jwt(secret: &str) -> bool {
     secret.starts_with("ey") && secret.split('.').count() == 3
@@ -111,6 +157,7 @@ fn looks_like_jwt(secret: &str) -> bool {
 /// Authenticates a request.
 pub(crate) fn authenticate(
     store: &dyn Store,
+    keys: &KeyCache,
     root_key_hash: Option<&str>,
     oidc: Option<&crate::oidc::Oidc>,
     headers: &HeaderMap,
@@ -132,7 +179,7 @@ pub(crate) fn authenticate(
     if root_key_hash.is_some_and(|r| r == hash) {
         return Ok(Caller::Root);
     }
-    match store.api_key_by_hash(&hash)? {
+    match keys.get(store, &hash)? {
         Some(k) if k.revoked_ms.is_none() => Ok(Caller::User {
             org: k.organization,
             user: k.user,

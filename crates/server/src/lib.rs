@@ -68,6 +68,7 @@ pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Registry,
     pub(crate) root_key_hash: Option<String>,
+    pub(crate) keys: auth::KeyCache,
     pub(crate) metrics: meta::Metrics,
 }
 
@@ -98,6 +99,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         registry: Registry::load(config.store.as_ref())?,
         store: Arc::clone(&config.store),
         root_key_hash: config.root_key.as_deref().map(auth::hash_secret),
+        keys: auth::KeyCache::default(),
         metrics: meta::Metrics::default(),
     });
     let org = "/api/v1/orgs/{org}";
