@@ -123,10 +123,9 @@ impl KeyCache {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(hash)
+            && at.elapsed() < KEY_CACHE_TTL
         {
-            if at.elapsed() < KEY_CACHE_TTL {
-                return Ok(record.clone());
-            }
+            return Ok(record.clone());
         }
         let record = store.api_key_by_hash(hash)?;
         let mut entries = self
