@@ -1,5 +1,6 @@
 //! `strata`: the command line. Parses arguments and calls the library crates.
 
+mod demo_cmd;
 mod server_cmd;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,24 @@ enum Command {
         /// The privilege (default read).
         #[arg(long, default_value = "read")]
         privilege: String,
+    },
+    /// Build the demo organisation from the seeds (first run) and serve it.
+    Demo {
+        /// The SQLite database file (created if missing).
+        #[arg(long, default_value = "strata-demo.db")]
+        db: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Make this a valid API key of the demo's administrator (otherwise one is created).
+        #[arg(long, env = "STRATA_ADMIN_KEY", hide_env_values = true)]
+        admin_key: Option<String>,
+        /// The root key (hosting administration); also read from STRATA_ROOT_KEY.
+        #[arg(long, env = "STRATA_ROOT_KEY", hide_env_values = true)]
+        root_key: Option<String>,
+        /// Records per main table on the first run.
+        #[arg(long, default_value_t = strata_demo::DEFAULT_RECORDS_PER_TABLE)]
+        records: usize,
     },
     /// Serve the API over a database file.
     Serve {
@@ -400,6 +419,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             server_cmd::init_logging();
             let store = server_cmd::open_store(&db)?;
             server_cmd::serve(store, &listen, root_key, oidc.options(), None)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            db,
+            listen,
+            admin_key,
+            root_key,
+            records,
+        } => {
+            demo_cmd::run(&db, &listen, admin_key, root_key, records)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Org { command } => {

@@ -144,6 +144,25 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .with_state(state))
 }
 
+/// Deletes expired audit entries of every organisation, once at start and then hourly.
+async fn expire_audit_hourly(store: Arc<dyn Store>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let store = Arc::clone(&store);
+        let _ = tokio::task::spawn_blocking(move || {
+            for (org, _) in store.organizations().unwrap_or_default() {
+                match store.expire_audit(&org, now_ms()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(%org, expired = n, "audit retention"),
+                    Err(e) => tracing::warn!(%org, error = %e, "audit retention"),
+                }
+            }
+        })
+        .await;
+    }
+}
+
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
 pub async fn serve(
     config: ServerConfig,
@@ -161,6 +180,7 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router_with(&config, &options).map_err(|e| std::io::Error::other(e.message))?;
+    tokio::spawn(expire_audit_hourly(Arc::clone(&config.store)));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

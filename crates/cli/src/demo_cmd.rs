@@ -1,0 +1,142 @@
+//! `strata demo`: the demo organisation built from the seeds, in an embedded SQLite file, served.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use strata_store::Store;
+
+use crate::server_cmd;
+
+/// The organisation's name in the demo database.
+pub const ORG: &str = "demo";
+
+fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Creates the demo organisation in the store unless it exists; returns whether it was created.
+pub fn ensure(store: &dyn Store, records_per_table: usize) -> anyhow::Result<bool> {
+    if store.revision(ORG).is_ok() {
+        return Ok(false);
+    }
+    let ops = strata_demo::operations(records_per_table);
+    let bar = progress(ops.len() as u64 * 2, "building");
+    let mut org = strata_engine::Organization::new();
+    for chunk in ops.chunks(500) {
+        strata_ops::apply_all(&mut org, chunk)
+            .map_err(|(i, e)| anyhow!("demo operation {i}: {}", e.message))?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.set_message("storing");
+    store.create_organization(ORG, strata_server::now_ms())?;
+    let now = strata_server::now_ms();
+    store.write(ORG, &mut |tx| {
+        for op in &ops {
+            tx.append_operation(op, now)?;
+            bar.inc(1);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(true)
+}
+
+fn curl(addr: &str, key: &str, command: &str) -> String {
+    let auth = format!("-H 'Authorization: Bearer {key}'");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let flag = |name: &str| {
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1))
+            .copied()
+            .unwrap_or_default()
+    };
+    match words.first().copied() {
+        Some("GET") => format!(
+            "curl -s {auth} 'http://{addr}{}'",
+            words.get(1).copied().unwrap_or_default()
+        ),
+        Some("explain") => format!(
+            "curl -s {auth} -H 'Content-Type: application/json' http://{addr}/api/v1/orgs/{ORG}/explain -d '{{\"user\":\"{}\",\"privilege\":\"{}\",\"record\":\"{}\"}}'",
+            flag("--user"),
+            flag("--privilege"),
+            flag("--record")
+        ),
+        Some("who-has-access") => format!(
+            "curl -s {auth} 'http://{addr}/api/v1/orgs/{ORG}/records/{}/who-has-access?privilege={}'",
+            flag("--record"),
+            flag("--privilege")
+        ),
+        _ => command.to_owned(),
+    }
+}
+
+/// `strata demo`.
+pub fn run(
+    db: &Path,
+    listen: &str,
+    admin_key: Option<String>,
+    root_key: Option<String>,
+    records: usize,
+) -> anyhow::Result<()> {
+    server_cmd::init_logging();
+    let store = server_cmd::open_store(db)?;
+    let created = ensure(store.as_ref(), records)?;
+    let now = strata_server::now_ms();
+    let key = match admin_key {
+        Some(k) => {
+            strata_server::auth::register_api_key(store.as_ref(), ORG, strata_demo::ADMIN, &k, now)
+                .map_err(|e| anyhow!(e.message))?;
+            k
+        }
+        None => {
+            strata_server::auth::create_api_key(store.as_ref(), ORG, strata_demo::ADMIN, now)
+                .map_err(|e| anyhow!(e.message))?
+                .1
+        }
+    };
+    let (org, revision) =
+        strata_store::load_organization(store.as_ref(), ORG).context("loading the demo")?;
+    let records_total: usize = org.table_ids().map(|t| org.table_records(t).len()).sum();
+    let mut banner = format!(
+        "Strata demo: organization `{ORG}` ({}) in {}: {} business units, {} users, {} records, revision {revision}.\n\
+         Serving on http://{{addr}} — the administrator `{}` has the API key\n\n    {key}\n\nTry:\n",
+        if created {
+            "just built from the seeds"
+        } else {
+            "already there"
+        },
+        db.display(),
+        org.units().len(),
+        org.user_ids().count(),
+        records_total,
+        strata_demo::ADMIN,
+    );
+    for (question, command) in strata_demo::tour() {
+        banner.push_str(&format!(
+            "\n  # {question}\n  {}\n",
+            curl("{addr}", &key, command)
+        ));
+    }
+    banner.push_str(&format!(
+        "\n  # every command also works offline on the file, for example\n  strata explain --db {} --org {ORG} --user rep_east --privilege write --record acc-0002\n\nPress Ctrl-C to stop.",
+        db.display()
+    ));
+    let store: Arc<dyn Store> = store;
+    server_cmd::serve(
+        store,
+        listen,
+        root_key,
+        strata_server::ServerOptions::default(),
+        Some(banner),
+    )
+}
