@@ -44,6 +44,18 @@ enum Command {
         /// Scenario files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Run against a Strata server (each file in a fresh organisation, removed afterwards)
+        /// instead of the engine in this process.
+        #[arg(long)]
+        server: Option<String>,
+        /// The server's root key (with --server); also read from STRATA_ROOT_KEY.
+        #[arg(
+            long,
+            env = "STRATA_ROOT_KEY",
+            hide_env_values = true,
+            requires = "server"
+        )]
+        root_key: Option<String>,
     },
     /// Explain a decision: every grant path, or what is missing.
     Explain {
@@ -361,14 +373,40 @@ fn write_loop(db: &Path, org: &str) -> anyhow::Result<()> {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Test { paths } => {
+        Command::Test {
+            paths,
+            server,
+            root_key,
+        } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            let summary = run_paths(
-                &paths,
-                &mut || Box::new(EngineTarget::new()) as Box<dyn Target>,
-                &mut out,
-            );
+            let summary = match server {
+                None => run_paths(
+                    &paths,
+                    &mut || Box::new(EngineTarget::new()) as Box<dyn Target>,
+                    &mut out,
+                ),
+                Some(url) => {
+                    let key = root_key.ok_or_else(|| {
+                        anyhow!(
+                            "--server needs the server's root key (--root-key or STRATA_ROOT_KEY)"
+                        )
+                    })?;
+                    strata_scenario::http_client::HttpClient::new(
+                        &url,
+                        std::time::Duration::from_secs(30),
+                    )
+                    .map_err(|e| anyhow!("--server {url}: {e}"))?;
+                    run_paths(
+                        &paths,
+                        &mut || {
+                            Box::new(strata_scenario::HttpTarget::new(&url, &key))
+                                as Box<dyn Target>
+                        },
+                        &mut out,
+                    )
+                }
+            };
             Ok(ExitCode::from(
                 u8::try_from(summary.exit_code()).unwrap_or(2),
             ))

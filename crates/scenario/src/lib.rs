@@ -2,10 +2,12 @@
 //!
 //! A file is parsed with line-accurate errors ([`spec::parse`]), its names are checked
 //! ([`validate::validate`]), and its steps run against a [`Target`] — the engine in this
-//! process ([`EngineTarget`]), or any other implementation of the model — and compared with
-//! what they expect.
+//! process ([`EngineTarget`]), a running server ([`HttpTarget`]) or any other implementation of
+//! the model — and compared with what they expect.
 
 pub mod engine_target;
+pub mod http_client;
+pub mod http_target;
 pub mod spec;
 pub mod validate;
 pub mod yaml;
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use strata_engine::{GrantKind, Privilege, Value};
 
 pub use engine_target::EngineTarget;
+pub use http_target::HttpTarget;
 pub use spec::{Expect, LoadError, Outcome, Scenario, Step, StepKind};
 
 /// What a target answered to a step.

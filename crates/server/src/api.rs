@@ -251,11 +251,76 @@ pub(crate) async fn delete_org(
 
 // ----- writes -----
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    Many(Vec<Operation>),
-    One(Box<Operation>),
+/// Parses one operation. Internally tagged enums lose the path of an error inside them, so
+/// the offending field is recovered from the message: the unknown or missing field's name, or
+/// the field holding the value of the wrong type.
+fn parse_operation(value: &Json_, prefix: &str) -> Result<Operation, ApiError> {
+    let join = |name: &str| {
+        if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
+    serde_path_to_error::deserialize::<_, Operation>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let err = ApiError::new("invalid_body", message.clone());
+        if path != "." {
+            return err.at(join(&path));
+        }
+        match guess_field(value, &message) {
+            Some(name) => err.at(join(&name)),
+            None if prefix.is_empty() => err,
+            None => err.at(prefix.to_owned()),
+        }
+    })
+}
+
+fn quoted(message: &str, after: &str) -> Option<String> {
+    let rest = &message[message.find(after)? + after.len()..];
+    let rest = rest.strip_prefix('`')?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
+}
+
+fn guess_field(value: &Json_, message: &str) -> Option<String> {
+    if let Some(name) =
+        quoted(message, "unknown field ").or_else(|| quoted(message, "missing field "))
+    {
+        return Some(name);
+    }
+    let object = value.as_object()?;
+    let rest = message.strip_prefix("invalid type: ")?;
+    let (kind, literal) = match rest.split_once(", expected") {
+        Some((found, _)) => match found.split_once(' ') {
+            Some((k, v)) => (k, Some(v.trim_matches('"').trim_matches('`'))),
+            None => (found, None),
+        },
+        None => return None,
+    };
+    let matches_kind = |v: &Json_| match kind {
+        "string" => v.is_string(),
+        "integer" | "floating" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "map" => v.is_object(),
+        "sequence" => v.is_array(),
+        "null" | "unit" => v.is_null(),
+        _ => false,
+    };
+    let candidates: Vec<&String> = object
+        .iter()
+        .filter(|(k, v)| *k != "op" && matches_kind(v))
+        .filter(|(_, v)| match (literal, v) {
+            (Some(l), Json_::String(s)) => s == l,
+            (Some(l), other) if !other.is_string() => other.to_string() == l,
+            _ => true,
+        })
+        .map(|(k, _)| k)
+        .collect();
+    match candidates.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => None,
+    }
 }
 
 pub(crate) async fn operations(
@@ -266,13 +331,13 @@ pub(crate) async fn operations(
 ) -> ApiResult {
     let caller = auth(&state, &headers)?;
     let handle = org_for(&state, &caller, &org)?;
-    let ops = match serde_json::from_slice::<Json_>(&body) {
-        Ok(Json_::Array(_)) => parse::<Vec<Operation>>(&headers, &body)?,
-        Ok(_) => vec![parse::<Operation>(&headers, &body)?],
-        Err(_) => match parse::<OneOrMany>(&headers, &body)? {
-            OneOrMany::Many(v) => v,
-            OneOrMany::One(o) => vec![*o],
-        },
+    let ops = match parse::<Json_>(&headers, &body)? {
+        Json_::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_operation(v, &format!("[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?,
+        one => vec![parse_operation(&one, "")?],
     };
     if ops.is_empty() || ops.len() > limits::MAX_BATCH {
         return Err(ApiError::new(

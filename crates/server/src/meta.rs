@@ -45,7 +45,7 @@ pub(crate) async fn observe(
 ) -> Response {
     let start = std::time::Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let response = next.run(request).await;
+    let response = json_errors(next.run(request).await).await;
     let m = &state.metrics;
     m.requests.fetch_add(1, Ordering::Relaxed);
     let status = response.status();
@@ -58,6 +58,53 @@ pub(crate) async fn observe(
     m.latency_us_total.fetch_add(micros, Ordering::Relaxed);
     tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
     response
+}
+
+/// Rejections made before a handler runs (body over the limit, a bad query string) come as
+/// plain text from the framework: they are answered as the same JSON errors as the rest.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "unknown_route",
+        s if s.is_server_error() => "internal",
+        _ if text.contains("query string") => "bad_query",
+        _ => "invalid_request",
+    };
+    let mut error = ApiError::new(
+        code,
+        if text.is_empty() {
+            status.to_string()
+        } else {
+            text.clone()
+        },
+    );
+    if let Some(field) = text
+        .split("unknown field `")
+        .nth(1)
+        .or_else(|| text.split("query string: ").nth(1))
+        .and_then(|rest| rest.split(['`', ':']).next())
+        .filter(|f| !f.is_empty() && !f.contains(' '))
+    {
+        error = error.at(field.to_owned());
+    }
+    let mut answer = error.into_response();
+    *answer.status_mut() = status;
+    answer
 }
 
 pub(crate) async fn healthz() -> Response {
@@ -193,6 +240,7 @@ pub fn document() -> serde_json::Value {
         false,
     );
     add("/metrics".into(), "get", "Prometheus metrics", false);
+    add("/api/v1/openapi.json".into(), "get", "This document", false);
     add(
         "/api/v1/orgs".into(),
         "post",
