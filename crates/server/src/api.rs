@@ -312,7 +312,9 @@ fn guess_field(value: &Json_, message: &str) -> Option<String> {
         .filter(|(k, v)| *k != "op" && matches_kind(v))
         .filter(|(_, v)| match (literal, v) {
             (Some(l), Json_::String(s)) => s == l,
-            (Some(l), other) if !other.is_string() => other.to_string() == l,
+            (Some(l), other) if !other.is_string() => {
+                serde_json::from_str::<Json_>(l).ok().as_ref() == Some(*other)
+            }
             _ => true,
         })
         .map(|(k, _)| k)
