@@ -19,10 +19,11 @@ hdr=(-H "Authorization: Bearer $key" -H "Content-Type: application/json")
 echo "== single checks, as fast as possible (1 wrk thread, 32 connections, ${secs}s)"
 wrk -t1 -c32 -d"${secs}s" --latency "${hdr[@]}" -s bench/check.lua "http://127.0.0.1:$port" | tee "$dir/max.txt"
 max=$(awk '/Requests\/sec/ {print int($2)}' "$dir/max.txt")
-# Half that load: 16 connections, each pacing itself to (max/2)/16 requests per second.
-delay=$(( 16 * 1000 * 2 / (max > 0 ? max : 1) ))
-echo "== single checks at about half that load (16 connections, ${delay} ms between requests each)"
-STRATA_DELAY_MS=$delay wrk -t1 -c16 -d"${secs}s" --latency "${hdr[@]}" -s bench/check.lua "http://127.0.0.1:$port"
+# About half that load: each connection waits 1 ms between requests, so N connections offer
+# at most N*1000/(1 + latency in ms) requests per second; N = max/2000 offers about half.
+conns=$(( max / 2000 > 0 ? max / 2000 : 1 ))
+echo "== single checks at about half that load (${conns} connections pacing 1 ms each)"
+STRATA_DELAY_MS=1 wrk -t1 -c"$conns" -d"${secs}s" --latency "${hdr[@]}" -s bench/check.lua "http://127.0.0.1:$port"
 echo "== AuthZEN batch evaluations, 100 decisions per request (1 thread, 8 connections)"
 wrk -t1 -c8 -d"${secs}s" --latency "${hdr[@]}" -s bench/evaluations.lua "http://127.0.0.1:$port" | tee "$dir/batch.txt"
 batch=$(awk '/Requests\/sec/ {print int($2)}' "$dir/batch.txt")
