@@ -197,6 +197,19 @@ pub(crate) struct ReadParams {
     cursor: Option<String>,
 }
 
+/// Authenticates, finds the organisation the caller may use, and waits for `min_revision`.
+async fn open(
+    state: &AppState,
+    headers: &HeaderMap,
+    org: &str,
+    min_revision: Option<u64>,
+) -> Result<(Caller, Arc<OrgHandle>), ApiError> {
+    let caller = auth(state, headers)?;
+    let handle = org_for(state, &caller, org)?;
+    ready(&handle, min_revision).await?;
+    Ok((caller, handle))
+}
+
 async fn ready(handle: &OrgHandle, min_revision: Option<u64>) -> Result<(), ApiError> {
     match min_revision {
         Some(r) => handle.wait_for(r, limits::MIN_REVISION_WAIT).await,
@@ -542,9 +555,7 @@ pub(crate) async fn read_record(
     Path((org, key)): Path<(String, String)>,
     Query(params): Query<ReadParams>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
-    let handle = org_for(&state, &caller, &org)?;
-    ready(&handle, params.min_revision).await?;
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
     let loaded = handle.read();
     let o = &loaded.org;
     let me = acting(&loaded, &caller)?;
@@ -576,9 +587,7 @@ pub(crate) async fn record_access(
     Path((org, key)): Path<(String, String)>,
     Query(params): Query<ReadParams>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
-    let handle = org_for(&state, &caller, &org)?;
-    ready(&handle, params.min_revision).await?;
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
     let loaded = handle.read();
     let o = &loaded.org;
     let me = acting(&loaded, &caller)?;
@@ -600,9 +609,7 @@ pub(crate) async fn who_has_access(
     Path((org, key)): Path<(String, String)>,
     Query(params): Query<ReadParams>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
-    let handle = org_for(&state, &caller, &org)?;
-    ready(&handle, params.min_revision).await?;
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
     let loaded = handle.read();
     let o = &loaded.org;
     let me = acting(&loaded, &caller)?;
@@ -627,15 +634,54 @@ pub(crate) async fn who_has_access(
     ok(json!({ "record": key, "privilege": p.name(), "users": users, "revision": loaded.revision }))
 }
 
+/// One page of the records of `table` on which `user` holds `privilege`, from a cursor (the
+/// next record's id, as this server gave it); `fields` names the limit and cursor in errors.
+fn page_of(
+    o: &Organization,
+    user: UserId,
+    privilege: Privilege,
+    table: strata_engine::TableId,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+    fields: (&str, &str),
+) -> Result<(Vec<RecordId>, Option<String>), ApiError> {
+    let limit = limit.unwrap_or(limits::DEFAULT_PAGE);
+    if limit == 0 || limit > limits::MAX_PAGE {
+        return Err(ApiError::new(
+            "bad_page_size",
+            format!("limit must be 1 to {}", limits::MAX_PAGE),
+        )
+        .at(fields.0));
+    }
+    let after: u32 = match cursor {
+        None => 0,
+        Some(c) => c.parse().map_err(|_| {
+            ApiError::new(
+                "bad_cursor",
+                format!("cursor `{c}` is not one this server gave"),
+            )
+            .at(fields.1)
+        })?,
+    };
+    let mut page = Vec::with_capacity(limit.min(1024));
+    for r in o.table_records(table).iter().filter(|r| r.get() >= after) {
+        if o.check(user, privilege, *r) {
+            if page.len() == limit {
+                return Ok((page, Some(r.get().to_string())));
+            }
+            page.push(*r);
+        }
+    }
+    Ok((page, None))
+}
+
 pub(crate) async fn list_records(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((org, table)): Path<(String, String)>,
     Query(params): Query<ReadParams>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
-    let handle = org_for(&state, &caller, &org)?;
-    ready(&handle, params.min_revision).await?;
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
     let loaded = handle.read();
     let o = &loaded.org;
     let me = acting(&loaded, &caller)?;
@@ -643,39 +689,16 @@ pub(crate) async fn list_records(
     let t = o
         .table_id(&table)
         .ok_or_else(|| ApiError::not_found(format!("unknown table `{table}`")))?;
-    let limit = params.limit.unwrap_or(limits::DEFAULT_PAGE);
-    if limit == 0 || limit > limits::MAX_PAGE {
-        return Err(ApiError::new(
-            "bad_page_size",
-            format!("limit must be 1 to {}", limits::MAX_PAGE),
-        )
-        .at("limit"));
-    }
-    let after: usize = match &params.cursor {
-        None => 0,
-        Some(c) => c.parse().map_err(|_| {
-            ApiError::new(
-                "bad_cursor",
-                format!("cursor `{c}` is not one this server gave"),
-            )
-            .at("cursor")
-        })?,
-    };
-    let mut page = Vec::with_capacity(limit);
-    let mut next = None;
-    for r in o
-        .table_records(t)
-        .iter()
-        .filter(|r| r.get() as usize >= after)
-    {
-        if o.check(user, Privilege::Read, *r) {
-            if page.len() == limit {
-                next = Some(r.get().to_string());
-                break;
-            }
-            page.push(o.record(*r).key.clone());
-        }
-    }
+    let (page, next) = page_of(
+        o,
+        user,
+        Privilege::Read,
+        t,
+        params.limit,
+        params.cursor.as_deref(),
+        ("limit", "cursor"),
+    )?;
+    let page: Vec<String> = page.into_iter().map(|r| o.record(r).key.clone()).collect();
     state.metrics.decided(page.len());
     ok(json!({ "table": table, "records": page, "next_cursor": next, "revision": loaded.revision }))
 }
@@ -686,9 +709,7 @@ pub(crate) async fn app_access(
     Path((org, app)): Path<(String, String)>,
     Query(params): Query<ReadParams>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
-    let handle = org_for(&state, &caller, &org)?;
-    ready(&handle, params.min_revision).await?;
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
     let loaded = handle.read();
     let o = &loaded.org;
     let me = acting(&loaded, &caller)?;
@@ -1023,40 +1044,21 @@ pub(crate) async fn az_search_resource(
     let table = o.table_id(kind).ok_or_else(|| {
         ApiError::not_found(format!("unknown table `{kind}`")).at("resource.type")
     })?;
-    let limit = req
-        .page
-        .as_ref()
-        .and_then(|p| p.limit)
-        .unwrap_or(limits::DEFAULT_PAGE);
-    if limit == 0 || limit > limits::MAX_PAGE {
-        return Err(ApiError::new(
-            "bad_page_size",
-            format!("page.limit must be 1 to {}", limits::MAX_PAGE),
-        )
-        .at("page.limit"));
-    }
-    let after: usize = match req.page.as_ref().and_then(|p| p.next_token.as_ref()) {
-        None => 0,
-        Some(t) => t.parse().map_err(|_| {
-            ApiError::new("bad_cursor", "page.next_token is not one this server gave")
-                .at("page.next_token")
-        })?,
-    };
-    let mut results = Vec::new();
-    let mut next = None;
-    for r in o
-        .table_records(table)
-        .iter()
-        .filter(|r| r.get() as usize >= after)
-    {
-        if o.check(user, p, *r) {
-            if results.len() == limit {
-                next = Some(r.get().to_string());
-                break;
-            }
-            results.push(json!({ "type": kind, "id": o.record(*r).key }));
-        }
-    }
+    let page = req.page.as_ref();
+    let (found, next) = page_of(
+        o,
+        user,
+        p,
+        table,
+        page.and_then(|p| p.limit),
+        page.and_then(|p| p.next_token.as_deref())
+            .filter(|t| !t.is_empty()),
+        ("page.limit", "page.next_token"),
+    )?;
+    let results: Vec<Json_> = found
+        .into_iter()
+        .map(|r| json!({ "type": kind, "id": o.record(r).key }))
+        .collect();
     ok(json!({ "results": results, "page": { "next_token": next.unwrap_or_default() } }))
 }
 
