@@ -446,6 +446,31 @@ impl Organization {
         })
     }
 
+    /// Builds a privilege grid, refusing depths an organization-owned table cannot take.
+    pub(crate) fn privilege_grid(
+        &self,
+        role: &str,
+        privileges: Vec<(TableId, Privilege, Depth)>,
+    ) -> Result<BTreeMap<TableId, [Depth; 8]>, ModelError> {
+        let mut grid: BTreeMap<TableId, [Depth; 8]> = BTreeMap::new();
+        for (table, privilege, depth) in privileges {
+            let t = &self.tables[table.index()];
+            if t.ownership == Ownership::Organization
+                && !matches!(depth, Depth::None | Depth::Organization)
+            {
+                return Err(ModelError::DepthNotAllowed {
+                    role: role.to_owned(),
+                    table: t.name.clone(),
+                    privilege: privilege.name(),
+                    depth: depth.name(),
+                });
+            }
+            let entry = grid.entry(table).or_default();
+            entry[privilege.index()] = entry[privilege.index()].max(depth);
+        }
+        Ok(grid)
+    }
+
     /// Checks that a role can be held in `unit` (its own unit or a unit below).
     pub(crate) fn check_role_usable(
         &self,
@@ -858,22 +883,7 @@ impl Setup<'_> {
             Some(u) => u,
             None => self.org.root_unit()?,
         };
-        let mut privileges: BTreeMap<TableId, [Depth; 8]> = BTreeMap::new();
-        for (table, privilege, depth) in def.privileges {
-            let t = &self.org.tables[table.index()];
-            if t.ownership == Ownership::Organization
-                && !matches!(depth, Depth::None | Depth::Organization)
-            {
-                return Err(ModelError::DepthNotAllowed {
-                    role: def.name.clone(),
-                    table: t.name.clone(),
-                    privilege: privilege.name(),
-                    depth: depth.name(),
-                });
-            }
-            let entry = privileges.entry(table).or_default();
-            entry[privilege.index()] = entry[privilege.index()].max(depth);
-        }
+        let privileges = self.org.privilege_grid(&def.name, def.privileges)?;
         let id = RoleId::from_index(self.org.roles.len());
         insert_name(&mut self.org.names.roles, "role", &def.name, id)?;
         self.org.roles.push(Role {
@@ -885,6 +895,35 @@ impl Setup<'_> {
             misc: def.misc,
         });
         Ok(id)
+    }
+
+    /// Replaces a role's privilege grid and miscellaneous privileges (the System Administrator
+    /// role cannot be edited, D10). Users' grants are rebuilt when the session ends.
+    pub fn set_role_privileges(
+        &mut self,
+        role: RoleId,
+        privileges: Vec<(TableId, Privilege, Depth)>,
+        misc: Vec<String>,
+    ) -> Result<(), ModelError> {
+        let name = self.org.roles[role.index()].name.clone();
+        if self.org.roles[role.index()].system_administrator {
+            return Err(ModelError::SystemAdministratorNotEditable { role: name });
+        }
+        let grid = self.org.privilege_grid(&name, privileges)?;
+        let r = &mut self.org.roles[role.index()];
+        r.privileges = grid;
+        r.misc = misc;
+        Ok(())
+    }
+
+    /// Enables or disables a user (a disabled user is refused everything).
+    pub fn set_user_enabled(&mut self, user: UserId, enabled: bool) {
+        self.org.users[user.index()].enabled = enabled;
+    }
+
+    /// Replaces the roles associated with an app.
+    pub fn set_app_roles(&mut self, app: AppId, roles: Vec<RoleId>) {
+        self.org.apps[app.index()].roles = roles;
     }
 
     /// Adds a position.

@@ -101,6 +101,28 @@ fn rights(list: &[String]) -> Result<AccessMask, OpError> {
         .try_fold(AccessMask::NONE, |m, r| Ok(m.with(privilege(r)?)))
 }
 
+/// A role's grid as written (table → privilege → depth), resolved.
+pub(crate) fn grid(
+    org: &Organization,
+    role: &str,
+    privileges: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+) -> Result<Vec<(TableId, Privilege, Depth)>, OpError> {
+    let mut grants = Vec::new();
+    for (t, row) in privileges {
+        let tid = table(org, t)?;
+        for (p, d) in row {
+            let depth = Depth::from_name(d).ok_or_else(|| {
+                OpError::invalid(
+                    "unknown_depth",
+                    format!("role `{role}`: unknown depth `{d}` (none user business_unit parent_child organization)"),
+                )
+            })?;
+            grants.push((tid, privilege(p)?, depth));
+        }
+    }
+    Ok(grants)
+}
+
 fn state(text: Option<&String>) -> Result<RecordState, OpError> {
     match text.map(String::as_str) {
         None | Some("active") => Ok(RecordState::Active),
@@ -293,19 +315,7 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             privileges,
             misc,
         } => {
-            let mut grants = Vec::new();
-            for (t, grid) in privileges {
-                let tid = table(org, t)?;
-                for (p, d) in grid {
-                    let depth = Depth::from_name(d).ok_or_else(|| {
-                        OpError::invalid(
-                            "unknown_depth",
-                            format!("role `{name}`: unknown depth `{d}` (none user business_unit parent_child organization)"),
-                        )
-                    })?;
-                    grants.push((tid, privilege(p)?, depth));
-                }
-            }
+            let grants = grid(org, name, privileges)?;
             let inheritance = match inheritance.as_deref() {
                 None | Some("user_and_team") => Inheritance::UserAndTeam,
                 Some("team_only") => Inheritance::TeamOnly,
@@ -325,6 +335,34 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
                 misc: misc.clone(),
             };
             setup.add_role(def)?;
+        }
+        Operation::SetRolePrivileges {
+            role,
+            privileges,
+            misc,
+        } => {
+            let id = org
+                .role_id(role)
+                .ok_or_else(|| OpError::unknown("role", role))?;
+            let grants = grid(org, role, privileges)?;
+            setup.set_role_privileges(id, grants, misc.clone())?;
+        }
+        Operation::SetUserEnabled {
+            user: name,
+            enabled,
+        } => {
+            let u = user(org, name)?;
+            setup.set_user_enabled(u, *enabled);
+        }
+        Operation::SetAppRoles { app, roles } => {
+            let a = org
+                .app_id(app)
+                .ok_or_else(|| OpError::unknown("app", app))?;
+            let roles = roles
+                .iter()
+                .map(|r| org.role_id(r).ok_or_else(|| OpError::unknown("role", r)))
+                .collect::<Result<_, _>>()?;
+            setup.set_app_roles(a, roles);
         }
         Operation::AddPosition { name, parent } => {
             let parent = parent

@@ -3,9 +3,7 @@
 //! escalation when defining roles (D11). Customization (tables, relationships, settings,
 //! audit switches, profiles, templates, apps, imports) is for System Administrators.
 
-use std::collections::BTreeMap;
-
-use strata_engine::{BusinessUnitId, Depth, Organization, Principal, Privilege, TableId, UserId};
+use strata_engine::{BusinessUnitId, Organization, Principal, Privilege, TableId, UserId};
 
 use crate::{OpError, OpErrorKind, Operation};
 
@@ -127,7 +125,7 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
         } => {
             let at = unit(org, business_unit.as_ref())?;
             on_unit(org, user, "role", Privilege::Create, at)?;
-            let grid = grid(org, privileges)?;
+            let grid = crate::apply::grid(org, name, privileges)?;
             org.check_no_escalation(
                 user,
                 Principal::Organization,
@@ -139,28 +137,26 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
             )
             .map_err(denied)
         }
+        Operation::SetRolePrivileges {
+            role,
+            privileges,
+            misc,
+        } => {
+            let id = org
+                .role_id(role)
+                .ok_or_else(|| OpError::unknown("role", role))?;
+            let at = org.role(id).business_unit;
+            on_unit(org, user, "role", Privilege::Write, at)?;
+            let grid = crate::apply::grid(org, role, privileges)?;
+            org.check_no_escalation(user, Principal::Organization, at, role, false, grid, misc)
+                .map_err(denied)
+        }
+        Operation::SetUserEnabled { user: name, .. } => {
+            user_record(org, user, name, Privilege::Write)
+        }
         other => Err(denied(format!(
             "`{}` is customization: only System Administrators may do it",
             other.name()
         ))),
     }
-}
-
-fn grid(
-    org: &Organization,
-    privileges: &BTreeMap<String, BTreeMap<String, String>>,
-) -> Result<Vec<(TableId, Privilege, Depth)>, OpError> {
-    let mut out = Vec::new();
-    for (t, row) in privileges {
-        let tid = table(org, t)?;
-        for (p, d) in row {
-            let privilege = Privilege::from_name(p).ok_or_else(|| {
-                OpError::invalid("unknown_privilege", format!("unknown privilege `{p}`"))
-            })?;
-            let depth = Depth::from_name(d)
-                .ok_or_else(|| OpError::invalid("unknown_depth", format!("unknown depth `{d}`")))?;
-            out.push((tid, privilege, depth));
-        }
-    }
-    Ok(out)
 }

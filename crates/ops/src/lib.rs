@@ -239,6 +239,18 @@ pub enum Operation {
         #[serde(default)]
         misc: Vec<String>,
     },
+    /// Replace a role's privilege grid and miscellaneous privileges.
+    SetRolePrivileges {
+        role: String,
+        #[serde(default)]
+        privileges: BTreeMap<String, BTreeMap<String, String>>,
+        #[serde(default)]
+        misc: Vec<String>,
+    },
+    /// Enable or disable a user.
+    SetUserEnabled { user: String, enabled: bool },
+    /// Replace the roles associated with an app.
+    SetAppRoles { app: String, roles: Vec<String> },
     /// Add a position.
     AddPosition {
         name: String,
@@ -460,6 +472,9 @@ impl Operation {
                 | Operation::AddRelationship { .. }
                 | Operation::AddRole { .. }
                 | Operation::AddPosition { .. }
+                | Operation::SetRolePrivileges { .. }
+                | Operation::SetUserEnabled { .. }
+                | Operation::SetAppRoles { .. }
                 | Operation::AddUser { .. }
                 | Operation::SetUserFields { .. }
                 | Operation::SetPosition { .. }

@@ -151,3 +151,78 @@ fn delegated_administration_follows_system_table_privileges() {
         Ok(())
     );
 }
+
+#[test]
+fn editing_roles_and_users() {
+    let mut org = org();
+    let edit = |grid: serde_json::Value| json!({"op": "set_role_privileges", "role": "Delegated Admin", "privileges": grid});
+    // Editing a role needs Write on `role` and, per D11, the privileges it gives.
+    assert_eq!(
+        verdict(
+            &org,
+            "delegate",
+            edit(json!({"account": {"read": "business_unit"}}))
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    assert_eq!(
+        verdict(
+            &org,
+            "root",
+            edit(json!({"account": {"read": "organization"}}))
+        ),
+        Ok(())
+    );
+    // The System Administrator role cannot be edited, even by a System Administrator.
+    let sa: Operation = serde_json::from_value(
+        json!({"op": "set_role_privileges", "role": "System Administrator"}),
+    )
+    .unwrap();
+    let err = strata_ops::apply(&mut org, &sa).unwrap_err();
+    assert_eq!(
+        (err.kind, err.code),
+        (OpErrorKind::Invalid, "system_administrator_not_editable")
+    );
+    // Applied: the grid is replaced.
+    apply_all(
+        &mut org,
+        &ops(json!([edit(json!({"account": {"read": "organization"}}))])),
+    )
+    .unwrap();
+    let (delegate, account) = (
+        org.user_id("delegate").unwrap(),
+        org.table_id("account").unwrap(),
+    );
+    assert_eq!(
+        org.max_depth(delegate, account, strata_engine::Privilege::Read),
+        strata_engine::Depth::Organization
+    );
+    assert_eq!(
+        org.max_depth(
+            delegate,
+            org.table_id("systemuser").unwrap(),
+            strata_engine::Privilege::Create
+        ),
+        strata_engine::Depth::None
+    );
+    // Disabling a user: Write on the user's record; a disabled user is refused everything.
+    assert_eq!(
+        verdict(
+            &org,
+            "seller",
+            json!({"op": "set_user_enabled", "user": "root", "enabled": false})
+        ),
+        Err(OpErrorKind::Denied)
+    );
+    apply_all(
+        &mut org,
+        &ops(json!([{"op": "set_user_enabled", "user": "seller", "enabled": false}])),
+    )
+    .unwrap();
+    let seller = org.user_id("seller").unwrap();
+    assert!(!org.check(
+        seller,
+        strata_engine::Privilege::Read,
+        org.user(seller).record
+    ));
+}

@@ -22,9 +22,38 @@ fn principal_name(org: &Organization, p: Principal) -> String {
 }
 
 /// The audit entries of one applied operation, after it was applied.
+/// What an operation is about to replace, for the audit's old value: a role's privileges.
+pub fn before(org: &Organization, op: &Operation) -> Option<Json> {
+    let Operation::SetRolePrivileges { role, .. } = op else {
+        return None;
+    };
+    let r = org.role(org.role_id(role)?);
+    let grid: serde_json::Map<String, Json> = r
+        .privileges
+        .iter()
+        .map(|(t, depths)| {
+            let row: serde_json::Map<String, Json> = strata_engine::Privilege::ALL
+                .into_iter()
+                .filter(|p| depths[p.index()] != strata_engine::Depth::None)
+                .map(|p| {
+                    (
+                        p.name().to_owned(),
+                        Json::String(depths[p.index()].name().to_owned()),
+                    )
+                })
+                .collect();
+            (org.table(*t).name.clone(), Json::Object(row))
+        })
+        .collect();
+    Some(json!({ "privileges": grid, "misc": r.misc }))
+}
+
+/// The audit entries of one applied operation, after it was applied; `before` is what
+/// [`before`] saw.
 pub fn entries(
     org: &Organization,
     op: &Operation,
+    before: Option<Json>,
     changes: &[Change],
     user: Option<&str>,
     impersonator: Option<&str>,
@@ -43,7 +72,10 @@ pub fn entries(
             detail,
         };
     if op.is_setup() {
-        let detail = serde_json::to_value(op).unwrap_or(Json::Null);
+        let mut detail = serde_json::to_value(op).unwrap_or(Json::Null);
+        if let Some(old) = before {
+            detail = json!({ "old": old, "new": detail });
+        }
         return vec![entry(&op.name(), None, None, detail)];
     }
     let mut out = Vec::new();

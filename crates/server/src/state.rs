@@ -120,6 +120,7 @@ impl OrgHandle {
                 Some(uid) => strata_ops::authorize_setup(&state.org, uid, op),
                 None => Ok(()),
             };
+            let before = crate::audit::before(&state.org, op);
             let applied = authorized.and_then(|()| match impersonator {
                 Some(imp) => strata_ops::apply_on_behalf(&mut state.org, op, imp),
                 None => strata_ops::apply(&mut state.org, op),
@@ -130,6 +131,7 @@ impl OrgHandle {
                     audits.push(crate::audit::entries(
                         &state.org,
                         op,
+                        before,
                         &changes,
                         user,
                         impersonator,
