@@ -1,5 +1,6 @@
 //! `strata`: the command line. Parses arguments and calls the library crates.
 
+mod apply_cmd;
 mod demo_cmd;
 mod server_cmd;
 
@@ -70,6 +71,41 @@ enum Command {
         /// The record id.
         #[arg(long)]
         record: String,
+    },
+    /// Check a privilege: prints allow or deny and exits 0 or 1.
+    Check {
+        #[command(flatten)]
+        source: Source,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The privilege: create read write delete append append_to assign share.
+        #[arg(long)]
+        privilege: String,
+        /// The record id.
+        #[arg(long)]
+        record: String,
+    },
+    /// Apply operations from a JSON file (one or a list), atomically, to a database file's
+    /// organisation or through a server.
+    Apply {
+        /// The JSON file of operations.
+        file: PathBuf,
+        /// The organisation.
+        #[arg(long)]
+        org: String,
+        /// A Strata database file.
+        #[arg(long, conflicts_with = "server")]
+        db: Option<PathBuf>,
+        /// Act as this user (local only; default: the system).
+        #[arg(long = "as", requires = "db")]
+        user: Option<String>,
+        /// A Strata server's URL (http://host:port).
+        #[arg(long, requires = "key")]
+        server: Option<String>,
+        /// The API key to use with --server; also read from STRATA_API_KEY.
+        #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
+        key: Option<String>,
     },
     /// List the users who hold a privilege on a record.
     WhoHasAccess {
@@ -432,6 +468,43 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Check {
+            source,
+            user,
+            privilege: p,
+            record,
+        } => {
+            let org = organisation(&source)?;
+            let p = privilege(&p)?;
+            let u = org
+                .user_id(&user)
+                .ok_or_else(|| anyhow!("unknown user `{user}`"))?;
+            let r = org
+                .record_id(&record)
+                .ok_or_else(|| anyhow!("unknown record `{record}`"))?;
+            let allowed = org.check(u, p, r);
+            println!("{}", if allowed { "allow" } else { "deny" });
+            Ok(if allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Apply {
+            file,
+            org,
+            db,
+            user,
+            server,
+            key,
+        } => {
+            match (db, server, key) {
+                (Some(db), None, _) => apply_cmd::local(&db, &org, &file, user)?,
+                (None, Some(server), Some(key)) => apply_cmd::remote(&server, &key, &org, &file)?,
+                _ => bail!("give --db FILE, or --server URL with --key KEY"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::WhoHasAccess {
             source,

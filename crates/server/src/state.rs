@@ -133,7 +133,7 @@ impl OrgHandle {
                         op,
                         before,
                         &changes,
-                        user,
+                        op.actor().or(user),
                         impersonator,
                     ));
                 }
