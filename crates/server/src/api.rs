@@ -206,8 +206,57 @@ async fn open(
 ) -> Result<(Caller, Arc<OrgHandle>), ApiError> {
     let caller = auth(state, headers)?;
     let handle = org_for(state, &caller, org)?;
+    note_access(state, &handle, &caller);
     ready(&handle, min_revision).await?;
     Ok((caller, handle))
+}
+
+/// User access auditing (D12): when the organisation audits user access, the first request of
+/// a user in each interval is recorded.
+fn note_access(state: &AppState, handle: &Arc<OrgHandle>, caller: &Caller) {
+    let (name, retention) = {
+        let loaded = handle.read();
+        let settings = loaded.org.audit_settings();
+        if !(settings.enabled && settings.user_access) {
+            return;
+        }
+        match acting(&loaded, caller) {
+            Ok(Some(u)) => (loaded.org.user(u).name.clone(), settings.retention_days),
+            _ => return,
+        }
+    };
+    let key = (handle.name.clone(), name.clone());
+    {
+        let mut seen = state
+            .access_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < limits::USER_ACCESS_INTERVAL)
+        {
+            return;
+        }
+        seen.insert(key, std::time::Instant::now());
+    }
+    let store = Arc::clone(&state.store);
+    let org = handle.name.clone();
+    tokio::task::spawn_blocking(move || {
+        let record = strata_store::AuditRecord {
+            action: "user_access".to_owned(),
+            table: Some("systemuser".to_owned()),
+            record: Some(name.clone()),
+            user: Some(name),
+            impersonator: None,
+            detail: json!({ "interval_hours": limits::USER_ACCESS_INTERVAL.as_secs() / 3600 }),
+        };
+        let now = now_ms();
+        if let Err(e) = store.write(&org, &mut |tx| {
+            tx.append_audit(&record, now, retention).map(|_| ())
+        }) {
+            tracing::warn!(%org, error = %e, "user access audit");
+        }
+    });
 }
 
 async fn ready(handle: &OrgHandle, min_revision: Option<u64>) -> Result<(), ApiError> {
@@ -346,6 +395,7 @@ pub(crate) async fn operations(
 ) -> ApiResult {
     let caller = auth(&state, &headers)?;
     let handle = org_for(&state, &caller, &org)?;
+    note_access(&state, &handle, &caller);
     let ops = match parse::<Json_>(&headers, &body)? {
         Json_::Array(items) => items
             .iter()

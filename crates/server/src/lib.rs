@@ -34,6 +34,8 @@ pub mod limits {
     pub const DEFAULT_PAGE: usize = 100;
     /// Largest page size of lists.
     pub const MAX_PAGE: usize = 5_000;
+    /// User access is audited once per user in this interval (Dataverse's default: 4 hours).
+    pub const USER_ACCESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
     /// How long a read waits for `min_revision`.
     pub const MIN_REVISION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 }
@@ -69,6 +71,8 @@ pub struct AppState {
     pub(crate) registry: Registry,
     pub(crate) root_key_hash: Option<String>,
     pub(crate) keys: auth::KeyCache,
+    pub(crate) access_seen:
+        std::sync::Mutex<std::collections::HashMap<(String, String), std::time::Instant>>,
     pub(crate) metrics: meta::Metrics,
 }
 
@@ -100,6 +104,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         store: Arc::clone(&config.store),
         root_key_hash: config.root_key.as_deref().map(auth::hash_secret),
         keys: auth::KeyCache::default(),
+        access_seen: std::sync::Mutex::default(),
         metrics: meta::Metrics::default(),
     });
     let org = "/api/v1/orgs/{org}";
