@@ -33,9 +33,15 @@ struct Source {
     /// A Strata database file.
     #[arg(long, requires = "org")]
     db: Option<PathBuf>,
-    /// The organisation in the database.
+    /// The organisation (in the database, or on the server).
     #[arg(long)]
     org: Option<String>,
+    /// A Strata server's URL (http://host:port), with --org and --key.
+    #[arg(long, conflicts_with_all = ["scenario", "db"], requires_all = ["org", "key"])]
+    server: Option<String>,
+    /// The API key to use with --server; also read from STRATA_API_KEY.
+    #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
+    key: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,6 +68,9 @@ enum Command {
     Explain {
         #[command(flatten)]
         source: Source,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
         /// The user.
         #[arg(long)]
         user: String,
@@ -327,6 +336,75 @@ fn organisation(source: &Source) -> anyhow::Result<Organization> {
     }
 }
 
+/// The decision as JSON, from the organisation named by `source` (local or on a server).
+fn decide(
+    source: &Source,
+    user: &str,
+    privilege_name: &str,
+    record: &str,
+) -> anyhow::Result<serde_json::Value> {
+    if let (Some(server), Some(org), Some(key)) = (&source.server, &source.org, &source.key) {
+        let body =
+            serde_json::json!({ "user": user, "privilege": privilege_name, "record": record });
+        return remote(
+            server,
+            key,
+            "POST",
+            &format!("/api/v1/orgs/{}/explain", encode(org)),
+            Some(body),
+        );
+    }
+    let org = organisation(source)?;
+    let p = privilege(privilege_name)?;
+    let u = org
+        .user_id(user)
+        .ok_or_else(|| anyhow!("unknown user `{user}`"))?;
+    let r = org
+        .record_id(record)
+        .ok_or_else(|| anyhow!("unknown record `{record}`"))?;
+    Ok(strata_ops::decision_json(&org, &org.explain(u, p, r)))
+}
+
+fn encode(text: &str) -> String {
+    strata_scenario::http_client::encode_component(text)
+}
+
+/// One request to a server; a non-2xx answer is an error carrying the server's message.
+fn remote(
+    server: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let client =
+        strata_scenario::http_client::HttpClient::new(server, std::time::Duration::from_secs(60))
+            .map_err(|e| anyhow!(e))?;
+    let auth = format!("Bearer {key}");
+    let bytes = body.map(|b| b.to_string().into_bytes());
+    let response = client
+        .request(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            bytes.as_deref(),
+        )
+        .map_err(|e| anyhow!(e))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&response.body).unwrap_or(serde_json::Value::Null);
+    if !(200..300).contains(&response.status) {
+        bail!(
+            "HTTP {}: {}",
+            response.status,
+            value["error"]["message"].as_str().unwrap_or("no message")
+        );
+    }
+    Ok(value)
+}
+
 fn privilege(name: &str) -> anyhow::Result<Privilege> {
     Privilege::from_name(name).ok_or_else(|| {
         anyhow!(
@@ -449,21 +527,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Explain {
             source,
+            json,
             user,
             privilege: p,
             record,
         } => {
-            let org = organisation(&source)?;
-            let p = privilege(&p)?;
-            let u = org
-                .user_id(&user)
-                .ok_or_else(|| anyhow!("unknown user `{user}`"))?;
-            let r = org
-                .record_id(&record)
-                .ok_or_else(|| anyhow!("unknown record `{record}`"))?;
-            let decision = org.explain(u, p, r);
-            println!("{}", org.render_decision(&decision));
-            Ok(if decision.allowed {
+            let decision = decide(&source, &user, &p, &record)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&decision)?);
+            } else {
+                println!("{}", decision["explanation"].as_str().unwrap_or_default());
+            }
+            Ok(if decision["allowed"] == true {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -475,15 +550,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             privilege: p,
             record,
         } => {
-            let org = organisation(&source)?;
-            let p = privilege(&p)?;
-            let u = org
-                .user_id(&user)
-                .ok_or_else(|| anyhow!("unknown user `{user}`"))?;
-            let r = org
-                .record_id(&record)
-                .ok_or_else(|| anyhow!("unknown record `{record}`"))?;
-            let allowed = org.check(u, p, r);
+            let allowed = decide(&source, &user, &p, &record)?["allowed"] == true;
             println!("{}", if allowed { "allow" } else { "deny" });
             Ok(if allowed {
                 ExitCode::SUCCESS
@@ -511,6 +578,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             record,
             privilege: p,
         } => {
+            if let (Some(server), Some(org), Some(key)) = (&source.server, &source.org, &source.key)
+            {
+                let path = format!(
+                    "/api/v1/orgs/{}/records/{}/who-has-access?privilege={}",
+                    encode(org),
+                    encode(&record),
+                    encode(&p)
+                );
+                let answer = remote(server, key, "GET", &path, None)?;
+                for u in answer["users"].as_array().into_iter().flatten() {
+                    println!("{}", u.as_str().unwrap_or_default());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let org = organisation(&source)?;
             let p = privilege(&p)?;
             let r = org

@@ -41,3 +41,32 @@ pub fn to_json(value: &Value) -> serde_json::Value {
         Value::Text(s) => serde_json::Value::String(s.clone()),
     }
 }
+
+/// A decision as JSON: the answer, every grant path with its kind, and the readable text.
+#[must_use]
+pub fn decision_json(
+    org: &strata_engine::Organization,
+    d: &strata_engine::Decision,
+) -> serde_json::Value {
+    let paths: Vec<serde_json::Value> = d
+        .paths
+        .iter()
+        .map(|p| serde_json::json!({ "kind": p.kind().name(), "text": org.describe_path(p) }))
+        .collect();
+    let denial = d.denial.as_ref().map(|x| match x {
+        strata_engine::Denial::UserDisabled => "user_disabled",
+        strata_engine::Denial::RecordDeleted => "record_deleted",
+        strata_engine::Denial::NoPrivilege => "no_privilege",
+        strata_engine::Denial::NoAccessPath { .. } => "no_access_path",
+    });
+    serde_json::json!({
+        "allowed": d.allowed,
+        "user": org.user(d.user).name,
+        "privilege": d.privilege.name(),
+        "table": org.table(d.table).name,
+        "record": d.record.map(|r| org.record(r).key.clone()),
+        "paths": paths,
+        "denial": denial,
+        "explanation": org.render_decision(d),
+    })
+}

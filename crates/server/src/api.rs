@@ -565,23 +565,6 @@ pub(crate) async fn check(
     ok(json!({ "allowed": decision.allowed, "revision": loaded.revision }))
 }
 
-fn decision_json(org: &Organization, d: &strata_engine::Decision) -> Json_ {
-    let paths: Vec<Json_> = d
-        .paths
-        .iter()
-        .map(|p| json!({ "kind": p.kind().name(), "text": org.describe_path(p) }))
-        .collect();
-    json!({
-        "allowed": d.allowed,
-        "user": org.user(d.user).name,
-        "privilege": d.privilege.name(),
-        "table": org.table(d.table).name,
-        "record": d.record.map(|r| org.record(r).key.clone()),
-        "paths": paths,
-        "explanation": org.render_decision(d),
-    })
-}
-
 pub(crate) async fn explain(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -594,7 +577,7 @@ pub(crate) async fn explain(
     ready(&handle, req.min_revision).await?;
     let loaded = handle.read();
     let decision = decide(&loaded, &caller, &req)?;
-    let mut out = decision_json(&loaded.org, &decision);
+    let mut out = strata_ops::decision_json(&loaded.org, &decision);
     out["revision"] = json!(loaded.revision);
     ok(out)
 }
