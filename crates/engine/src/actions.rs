@@ -493,6 +493,10 @@ impl Organization {
     }
 
     fn remove_record(&mut self, record: RecordId) {
+        self.reindexing(record, |org| org.remove_record_unindexed(record));
+    }
+
+    fn remove_record_unindexed(&mut self, record: RecordId) {
         let lookups = std::mem::take(&mut self.records[record.index()].lookups);
         for (rel, parent) in lookups {
             if let Some(list) = self.children.get_mut(&parent) {
@@ -608,9 +612,11 @@ impl Organization {
             let old = self.records[r.index()].owner;
             let old_unit = self.records[r.index()].business_unit;
             let new_unit = new_unit_of(self, old_unit);
-            let rec = &mut self.records[r.index()];
-            rec.owner = new_owner;
-            rec.business_unit = new_unit;
+            self.reindexing(r, |org| {
+                let rec = &mut org.records[r.index()];
+                rec.owner = new_owner;
+                rec.business_unit = new_unit;
+            });
             changes.push(Change::OwnerChanged {
                 record: r,
                 old,
@@ -1206,7 +1212,7 @@ impl Organization {
         let own_record = self.users[target.index()].record;
         let moves_records = self.settings.always_move_record_to_owner_business_unit;
         for index in 0..self.records.len() {
-            let rec = &mut self.records[index];
+            let rec = &self.records[index];
             let is_own = RecordId::from_index(index) == own_record;
             if rec.alive
                 && rec.owner == Owner::User(target)
@@ -1214,7 +1220,9 @@ impl Organization {
                 && rec.business_unit != unit
             {
                 let old = rec.business_unit;
-                rec.business_unit = unit;
+                self.reindexing(RecordId::from_index(index), |org| {
+                    org.records[index].business_unit = unit;
+                });
                 changes.push(Change::RecordMoved {
                     record: RecordId::from_index(index),
                     old_unit: old,

@@ -14,6 +14,7 @@ mod derive;
 mod error;
 mod explain;
 mod ids;
+mod index;
 pub mod limits;
 mod model;
 mod organization;

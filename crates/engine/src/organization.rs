@@ -73,6 +73,8 @@ pub struct Organization {
     /// Children of each parent record: (relationship, child).
     pub(crate) children: HashMap<RecordId, Vec<(RelationshipId, RecordId)>>,
     pub(crate) derived: Derived,
+    /// Bitmaps of records by owner, unit and share, kept in step with every record change.
+    pub(crate) index: crate::index::RecordIndex,
 }
 
 impl Default for Organization {
@@ -175,6 +177,7 @@ impl Organization {
             table_records: Vec::new(),
             children: HashMap::new(),
             derived: Derived::default(),
+            index: crate::index::RecordIndex::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -547,6 +550,7 @@ impl Organization {
             alive: true,
         });
         self.table_records[new.table.index()].push(id);
+        self.reindexing(id, |_| ());
         Ok(id)
     }
 
@@ -618,6 +622,7 @@ impl Organization {
                 .or_default()
                 .push((relationship, child));
         }
+        self.reindexing(child, |_| ());
         Ok(())
     }
 
@@ -637,14 +642,16 @@ impl Organization {
     }
 
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
-        let shares = &mut self.records[record.index()].shares;
-        if mask.is_empty() {
-            shares.retain(|s| s.principal != principal);
-        } else if let Some(s) = shares.iter_mut().find(|s| s.principal == principal) {
-            s.mask = mask;
-        } else {
-            shares.push(Share { principal, mask });
-        }
+        self.reindexing(record, |org| {
+            let shares = &mut org.records[record.index()].shares;
+            if mask.is_empty() {
+                shares.retain(|s| s.principal != principal);
+            } else if let Some(s) = shares.iter_mut().find(|s| s.principal == principal) {
+                s.mask = mask;
+            } else {
+                shares.push(Share { principal, mask });
+            }
+        });
     }
 
     pub(crate) fn add_member(&mut self, team: TeamId, user: UserId) {

@@ -241,6 +241,19 @@ fn check_invariants(org: &Organization) {
         org.indexes_are_current(),
         "derived indexes differ from a full rebuild"
     );
+    assert!(
+        org.record_index_is_current(),
+        "the record index differs from a rebuild"
+    );
+    for u in org.user_ids() {
+        for t in org.table_ids() {
+            assert_eq!(
+                org.list_readable(u, t),
+                org.list_readable_by_checks(u, t),
+                "the indexed list differs from the checks"
+            );
+        }
+    }
     for id in org.record_ids() {
         let r = org.record(id);
         if !r.alive {

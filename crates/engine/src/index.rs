@@ -1,0 +1,214 @@
+//! The record index (DESIGN principle 2): per table, roaring bitmaps of record ids by owner, by
+//! owning unit and by read-share principal, kept in step with every change to a record. "Which
+//! records of this table may U read" is a union of a few bitmaps, not a loop of checks.
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use crate::derive::Via;
+use crate::ids::{BusinessUnitId, Owner, Principal, RecordId, TableId, TeamId, UserId};
+use crate::organization::Organization;
+use crate::privilege::{Depth, Privilege};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct TableBitmaps {
+    live: RoaringBitmap,
+    by_user: HashMap<UserId, RoaringBitmap>,
+    by_team: HashMap<TeamId, RoaringBitmap>,
+    by_unit: HashMap<BusinessUnitId, RoaringBitmap>,
+    /// Explicit shares whose rights include Read (record access teams included).
+    shared_read: HashMap<Principal, RoaringBitmap>,
+    /// Records with at least one lookup: they may inherit access from a parent.
+    with_parent: RoaringBitmap,
+}
+
+/// The index of every table's records.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct RecordIndex {
+    tables: Vec<TableBitmaps>,
+}
+
+fn add(map_entry: &mut RoaringBitmap, id: u32, present: bool) {
+    if present {
+        map_entry.insert(id);
+    } else {
+        map_entry.remove(id);
+    }
+}
+
+impl RecordIndex {
+    /// Builds the index of an organisation from scratch.
+    pub(crate) fn build(org: &Organization) -> RecordIndex {
+        let mut index = RecordIndex::default();
+        for id in org.record_ids() {
+            index.set(org, id, true);
+        }
+        index
+    }
+
+    fn table(&mut self, table: TableId) -> &mut TableBitmaps {
+        if self.tables.len() <= table.index() {
+            self.tables
+                .resize_with(table.index() + 1, TableBitmaps::default);
+        }
+        &mut self.tables[table.index()]
+    }
+
+    /// Adds (`present`) or removes a record's current facts.
+    pub(crate) fn set(&mut self, org: &Organization, record: RecordId, present: bool) {
+        let r = org.record(record);
+        let present = present && r.alive;
+        let id = record.get();
+        let t = self.table(r.table);
+        add(&mut t.live, id, present);
+        match r.owner {
+            Owner::User(u) => add(t.by_user.entry(u).or_default(), id, present),
+            Owner::Team(team) => add(t.by_team.entry(team).or_default(), id, present),
+            Owner::None => {}
+        }
+        add(t.by_unit.entry(r.business_unit).or_default(), id, present);
+        for s in &r.shares {
+            if s.mask.contains(Privilege::Read) {
+                add(t.shared_read.entry(s.principal).or_default(), id, present);
+            }
+        }
+        add(&mut t.with_parent, id, present && !r.lookups.is_empty());
+    }
+}
+
+impl Organization {
+    /// Applies a change to a record, keeping the index in step: the record's facts are taken
+    /// out before `change` and put back after it.
+    pub(crate) fn reindexing<T>(
+        &mut self,
+        record: RecordId,
+        change: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        let mut index = std::mem::take(&mut self.index);
+        index.set(self, record, false);
+        let out = change(self);
+        index.set(self, record, true);
+        self.index = index;
+        out
+    }
+
+    /// Every live record of `table` the user can read, as a bitmap of record ids.
+    ///
+    /// A union of bitmaps for ownership, unit depths, shares and hierarchy; records that have a
+    /// parent and are not already in the set are checked one by one for inherited access.
+    #[must_use]
+    pub fn readable_set(&self, user: UserId, table: TableId) -> RoaringBitmap {
+        let Some(t) = self.index.tables.get(table.index()) else {
+            return RoaringBitmap::new();
+        };
+        let u = &self.users[user.index()];
+        if !u.enabled {
+            return RoaringBitmap::new();
+        }
+        if self.derived.admin[user.index()].is_some() {
+            return t.live.clone();
+        }
+        let grants = self.grants(user, table, Privilege::Read);
+        if grants.is_empty() {
+            return RoaringBitmap::new();
+        }
+        if grants.iter().any(|g| g.depth == Depth::Organization) {
+            return t.live.clone();
+        }
+        let mut set = RoaringBitmap::new();
+        let or = |set: &mut RoaringBitmap, b: Option<&RoaringBitmap>| {
+            if let Some(b) = b {
+                *set |= b;
+            }
+        };
+        let personal = grants.iter().any(|g| g.is_personal());
+        let team_only = |team: TeamId| {
+            grants.iter().any(|g| {
+                g.via
+                    == Via::Team {
+                        team,
+                        team_only: true,
+                    }
+            })
+        };
+        // Ownership.
+        if personal {
+            or(&mut set, t.by_user.get(&user));
+        }
+        for team in &u.teams {
+            if personal || team_only(*team) {
+                or(&mut set, t.by_team.get(team));
+            }
+        }
+        // Role depth.
+        for g in grants {
+            match g.depth {
+                Depth::BusinessUnit => or(&mut set, t.by_unit.get(&g.anchor)),
+                Depth::ParentChild => {
+                    for (unit, records) in &t.by_unit {
+                        if self.units.contains(g.anchor, *unit) {
+                            set |= records;
+                        }
+                    }
+                }
+                Depth::None | Depth::User | Depth::Organization => {}
+            }
+        }
+        // Explicit shares.
+        if personal {
+            or(&mut set, t.shared_read.get(&Principal::User(user)));
+            or(&mut set, t.shared_read.get(&Principal::Organization));
+        }
+        for team in &u.teams {
+            if personal || team_only(*team) {
+                or(&mut set, t.shared_read.get(&Principal::Team(*team)));
+            }
+        }
+        // Hierarchy: Read reaches every level.
+        if personal && self.hierarchy_applies(table) {
+            for (report, _) in &self.derived.reports[user.index()] {
+                or(&mut set, t.by_user.get(report));
+                or(&mut set, t.shared_read.get(&Principal::User(*report)));
+                for team in &self.users[report.index()].teams {
+                    or(&mut set, t.by_team.get(team));
+                    or(&mut set, t.shared_read.get(&Principal::Team(*team)));
+                }
+            }
+        }
+        set &= &t.live;
+        // Inheritance: only records with a parent can inherit; check those not yet in.
+        let candidates = &t.with_parent - &set;
+        for id in &candidates {
+            if self.check(user, Privilege::Read, RecordId::from_index(id as usize)) {
+                set.insert(id);
+            }
+        }
+        set
+    }
+
+    /// Whether the index equals a rebuild from the records (for tests of its maintenance).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn record_index_is_current(&self) -> bool {
+        let mut fresh = RecordIndex::build(self);
+        let mut current = self.index.clone();
+        // Empty bitmaps left behind by removals are not differences.
+        for index in [&mut fresh, &mut current] {
+            for t in &mut index.tables {
+                t.by_user.retain(|_, b| !b.is_empty());
+                t.by_team.retain(|_, b| !b.is_empty());
+                t.by_unit.retain(|_, b| !b.is_empty());
+                t.shared_read.retain(|_, b| !b.is_empty());
+            }
+            while index
+                .tables
+                .last()
+                .is_some_and(|t| *t == TableBitmaps::default())
+            {
+                index.tables.pop();
+            }
+        }
+        fresh == current
+    }
+}
