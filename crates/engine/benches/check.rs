@@ -788,6 +788,56 @@ fn main() {
             );
         }
     }
+    list_section(&world, &mut rng);
     println!();
     println!("total bench time: {:.1} s", total.elapsed().as_secs_f64());
+}
+
+/// Readable records of one table for sampled users: the record index (a union of bitmaps)
+/// against one `check` per record, and the size of the answers.
+fn list_section(world: &World, rng: &mut Rng) {
+    let org = &world.org;
+    let table = world.tables[0];
+    let per_table = org.table_records(table).len();
+    let mut index_ms = Vec::new();
+    let mut checks_ms = Vec::new();
+    let mut sizes = Vec::new();
+    for _ in 0..20 {
+        let user = world.users[rng.below(world.users.len())];
+        let start = Instant::now();
+        let set = std::hint::black_box(org.readable_set(user, table));
+        index_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        let list = std::hint::black_box(org.list_readable_by_checks(user, table));
+        checks_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(
+            set.len() as usize,
+            list.len(),
+            "the index and the checks disagree"
+        );
+        sizes.push(set.len());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    sizes.sort_unstable();
+    println!();
+    println!(
+        "readable records of one table ({per_table} records), 20 random users; readable per user: median {}, max {}",
+        sizes[sizes.len() / 2],
+        sizes[sizes.len() - 1]
+    );
+    println!("| method | median ms | max ms |");
+    println!("|---|---:|---:|");
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (im, cm) = (median(&mut index_ms), median(&mut checks_ms));
+    println!(
+        "| record index (bitmaps, exact count) | {im:.2} | {:.2} |",
+        max(&index_ms)
+    );
+    println!(
+        "| one check per record | {cm:.2} | {:.2} |",
+        max(&checks_ms)
+    );
 }
