@@ -409,7 +409,7 @@ impl Organization {
         }
         // Inherited access through parental lookups.
         if self
-            .inherited(record, privilege, &acting, sink, &mut found, 0)
+            .inherited(record, privilege, &acting, sink, &mut found)
             .is_break()
         {
             return Verdict::Allowed;
@@ -482,9 +482,8 @@ impl Organization {
         }
     }
 
-    /// Walks up the parental lookups of `child`: through a link whose reparent cascade applies,
-    /// the parent's owner and sharees pass their access on; through a link whose share cascade
-    /// applies, the parent's sharees do. Inherited rights never include Create (D8).
+    /// Inherited access through parental lookups: every principal the walk finds whose rights
+    /// include `privilege` and for whom the user acts.
     fn inherited<S: Sink>(
         &self,
         child: RecordId,
@@ -492,9 +491,38 @@ impl Organization {
         acting: &Acting<'_>,
         sink: &mut S,
         found: &mut bool,
-        depth: usize,
     ) -> ControlFlow<()> {
-        if depth >= MAX_PARENT_CHAIN || !AccessMask::INHERITED.contains(privilege) {
+        if !AccessMask::INHERITED.contains(privilege) {
+            return ControlFlow::Continue(());
+        }
+        self.walk_inherited(child, 0, &mut |ancestor, relationship, principal, as_owner, mask| {
+            if mask.contains(privilege) && acting.for_principal(principal) {
+                *found = true;
+                sink.found(|| GrantPath::Inherited {
+                    ancestor,
+                    relationship,
+                    principal,
+                    as_owner,
+                    mask,
+                })
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+    }
+
+    /// Walks up the parental lookups of `child`: through a link whose reparent cascade applies,
+    /// the parent's owner passes on every right but Create and the parent's sharees their
+    /// rights; through a link whose share cascade applies, the parent's sharees do. Inherited
+    /// rights never include Create (D8). Calls `visit(ancestor, relationship, principal,
+    /// as_owner, rights)` for each principal found, up to `MAX_PARENT_CHAIN` links.
+    pub(crate) fn walk_inherited(
+        &self,
+        child: RecordId,
+        depth: usize,
+        visit: &mut impl FnMut(RecordId, RelationshipId, Principal, bool, AccessMask) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        if depth >= MAX_PARENT_CHAIN {
             return ControlFlow::Continue(());
         }
         let child_rec = &self.records[child.index()];
@@ -512,34 +540,16 @@ impl Organization {
             if !through_share {
                 continue;
             }
-            if through_reparent
-                && let Some(principal) = parent_rec.owner.principal()
-                && acting.for_principal(principal)
-            {
-                *found = true;
-                sink.found(|| GrantPath::Inherited {
-                    ancestor: *parent,
-                    relationship: *relationship,
-                    principal,
-                    as_owner: true,
-                    mask: AccessMask::INHERITED,
-                })?;
+            if through_reparent && let Some(principal) = parent_rec.owner.principal() {
+                visit(*parent, *relationship, principal, true, AccessMask::INHERITED)?;
             }
             for s in &parent_rec.shares {
                 let mask = s.mask.intersection(AccessMask::INHERITED);
-                if mask.contains(privilege) && acting.for_principal(s.principal) {
-                    let principal = s.principal;
-                    *found = true;
-                    sink.found(|| GrantPath::Inherited {
-                        ancestor: *parent,
-                        relationship: *relationship,
-                        principal,
-                        as_owner: false,
-                        mask,
-                    })?;
+                if !mask.is_empty() {
+                    visit(*parent, *relationship, s.principal, false, mask)?;
                 }
             }
-            self.inherited(*parent, privilege, acting, sink, found, depth + 1)?;
+            self.walk_inherited(*parent, depth + 1, visit)?;
         }
         ControlFlow::Continue(())
     }
