@@ -495,20 +495,24 @@ impl Organization {
         if !AccessMask::INHERITED.contains(privilege) {
             return ControlFlow::Continue(());
         }
-        self.walk_inherited(child, 0, &mut |ancestor, relationship, principal, as_owner, mask| {
-            if mask.contains(privilege) && acting.for_principal(principal) {
-                *found = true;
-                sink.found(|| GrantPath::Inherited {
-                    ancestor,
-                    relationship,
-                    principal,
-                    as_owner,
-                    mask,
-                })
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+        self.walk_inherited(
+            child,
+            0,
+            &mut |ancestor, relationship, principal, as_owner, mask| {
+                if mask.contains(privilege) && acting.for_principal(principal) {
+                    *found = true;
+                    sink.found(|| GrantPath::Inherited {
+                        ancestor,
+                        relationship,
+                        principal,
+                        as_owner,
+                        mask,
+                    })
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
     }
 
     /// Walks up the parental lookups of `child`: through a link whose reparent cascade applies,
@@ -541,7 +545,13 @@ impl Organization {
                 continue;
             }
             if through_reparent && let Some(principal) = parent_rec.owner.principal() {
-                visit(*parent, *relationship, principal, true, AccessMask::INHERITED)?;
+                visit(
+                    *parent,
+                    *relationship,
+                    principal,
+                    true,
+                    AccessMask::INHERITED,
+                )?;
             }
             for s in &parent_rec.shares {
                 let mask = s.mask.intersection(AccessMask::INHERITED);

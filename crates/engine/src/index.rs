@@ -19,14 +19,16 @@ struct TableBitmaps {
     by_unit: HashMap<BusinessUnitId, RoaringBitmap>,
     /// Explicit shares whose rights include Read (record access teams included).
     shared_read: HashMap<Principal, RoaringBitmap>,
-    /// Records with at least one lookup: they may inherit access from a parent.
-    with_parent: RoaringBitmap,
+    /// Read access inherited through parental lookups, by principal (D8, D14, D17).
+    inherited_read: HashMap<Principal, RoaringBitmap>,
 }
 
 /// The index of every table's records.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct RecordIndex {
     tables: Vec<TableBitmaps>,
+    /// The principals each record inherits read access from, as last indexed.
+    inherited_of: HashMap<RecordId, Vec<Principal>>,
 }
 
 fn add(map_entry: &mut RoaringBitmap, id: u32, present: bool) {
@@ -43,6 +45,7 @@ impl RecordIndex {
         let mut index = RecordIndex::default();
         for id in org.record_ids() {
             index.set(org, id, true);
+            index.refresh_inherited(org, id);
         }
         index
     }
@@ -73,13 +76,49 @@ impl RecordIndex {
                 add(t.shared_read.entry(s.principal).or_default(), id, present);
             }
         }
-        add(&mut t.with_parent, id, present && !r.lookups.is_empty());
+    }
+
+    /// Re-derives the principals a record inherits read access from.
+    fn refresh_inherited(&mut self, org: &Organization, record: RecordId) {
+        let r = org.record(record);
+        let table = r.table;
+        let id = record.get();
+        if let Some(old) = self.inherited_of.remove(&record) {
+            let t = self.table(table);
+            for p in old {
+                if let Some(b) = t.inherited_read.get_mut(&p) {
+                    b.remove(id);
+                }
+            }
+        }
+        if !r.alive || r.lookups.is_empty() {
+            return;
+        }
+        let mut principals = Vec::new();
+        let _ = org.walk_inherited(record, 0, &mut |_, _, principal, _, mask| {
+            if mask.contains(Privilege::Read) {
+                principals.push(principal);
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        principals.sort();
+        principals.dedup();
+        if principals.is_empty() {
+            return;
+        }
+        let t = self.table(table);
+        for p in &principals {
+            t.inherited_read.entry(*p).or_default().insert(id);
+        }
+        self.inherited_of.insert(record, principals);
     }
 }
 
 impl Organization {
     /// Applies a change to a record, keeping the index in step: the record's facts are taken
-    /// out before `change` and put back after it.
+    /// out before `change` and put back after it. What the record's descendants inherit may
+    /// change with it (its owner, its shares, its own parent), so their inherited access is
+    /// re-derived too.
     pub(crate) fn reindexing<T>(
         &mut self,
         record: RecordId,
@@ -89,14 +128,22 @@ impl Organization {
         index.set(self, record, false);
         let out = change(self);
         index.set(self, record, true);
+        let mut pending = vec![record];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(r) = pending.pop() {
+            if seen.insert(r) {
+                index.refresh_inherited(self, r);
+                pending.extend(self.children(r).iter().map(|(_, child)| *child));
+            }
+        }
         self.index = index;
         out
     }
 
     /// Every live record of `table` the user can read, as a bitmap of record ids.
     ///
-    /// A union of bitmaps for ownership, unit depths, shares and hierarchy; records that have a
-    /// parent and are not already in the set are checked one by one for inherited access.
+    /// A union of bitmaps for ownership, unit depths, shares, inherited access and hierarchy;
+    /// no record is visited one by one.
     #[must_use]
     pub fn readable_set(&self, user: UserId, table: TableId) -> RoaringBitmap {
         let Some(t) = self.index.tables.get(table.index()) else {
@@ -176,14 +223,17 @@ impl Organization {
                 }
             }
         }
-        set &= &t.live;
-        // Inheritance: only records with a parent can inherit; check those not yet in.
-        let candidates = &t.with_parent - &set;
-        for id in &candidates {
-            if self.check(user, Privilege::Read, RecordId::from_index(id as usize)) {
-                set.insert(id);
+        // Inherited access, to the same principals as shares.
+        if personal {
+            or(&mut set, t.inherited_read.get(&Principal::User(user)));
+            or(&mut set, t.inherited_read.get(&Principal::Organization));
+        }
+        for team in &u.teams {
+            if personal || team_only(*team) {
+                or(&mut set, t.inherited_read.get(&Principal::Team(*team)));
             }
         }
+        set &= &t.live;
         set
     }
 
@@ -200,6 +250,7 @@ impl Organization {
                 t.by_team.retain(|_, b| !b.is_empty());
                 t.by_unit.retain(|_, b| !b.is_empty());
                 t.shared_read.retain(|_, b| !b.is_empty());
+                t.inherited_read.retain(|_, b| !b.is_empty());
             }
             while index
                 .tables
