@@ -426,6 +426,7 @@ impl Organization {
                 rec.fields.push((column.clone(), new.clone()));
             }
         }
+        self.note_columns(record);
         Ok(vec![Change::RecordUpdated {
             record,
             columns: changed,

@@ -16,6 +16,7 @@ mod explain;
 mod ids;
 mod index;
 pub mod limits;
+mod list;
 mod model;
 mod organization;
 mod privilege;
@@ -30,6 +31,7 @@ pub use ids::{
     AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
+pub use list::{After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, compare_values};
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
     HierarchyModel, HierarchySettings, Inheritance, Ownership, Position, Profile, Record,

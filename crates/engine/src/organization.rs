@@ -75,6 +75,8 @@ pub struct Organization {
     pub(crate) derived: Derived,
     /// Bitmaps of records by owner, unit and share, kept in step with every record change.
     pub(crate) index: crate::index::RecordIndex,
+    /// Per table, every column name a record has had (lists accept declared or seen columns).
+    pub(crate) seen_columns: Vec<std::collections::BTreeSet<String>>,
 }
 
 impl Default for Organization {
@@ -178,6 +180,7 @@ impl Organization {
             children: HashMap::new(),
             derived: Derived::default(),
             index: crate::index::RecordIndex::default(),
+            seen_columns: Vec::new(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -550,6 +553,7 @@ impl Organization {
             alive: true,
         });
         self.table_records[new.table.index()].push(id);
+        self.note_columns(id);
         self.reindexing(id, |_| ());
         Ok(id)
     }
@@ -639,6 +643,20 @@ impl Organization {
             }
         }
         false
+    }
+
+    /// Remembers the column names a record has, for lists.
+    pub(crate) fn note_columns(&mut self, record: RecordId) {
+        let rec = &self.records[record.index()];
+        let table = rec.table.index();
+        if self.seen_columns.len() <= table {
+            self.seen_columns.resize_with(table + 1, Default::default);
+        }
+        for (column, _) in &rec.fields {
+            if !self.seen_columns[table].contains(column) {
+                self.seen_columns[table].insert(column.clone());
+            }
+        }
     }
 
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
@@ -1049,6 +1067,7 @@ impl Setup<'_> {
                 rec.fields.push((k, v));
             }
         }
+        self.org.note_columns(record);
     }
 
     /// Adds a team.

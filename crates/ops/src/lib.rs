@@ -8,6 +8,7 @@
 
 mod apply;
 mod authorize;
+mod filter;
 mod value;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
 pub use authorize::authorize_setup;
+pub use filter::{SyntaxError, parse_filter, parse_order};
 pub use value::{decision_json, from_json, to_json};
 
 /// Why an operation was refused.

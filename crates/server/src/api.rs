@@ -195,6 +195,12 @@ pub(crate) struct ReadParams {
     limit: Option<usize>,
     #[serde(default)]
     cursor: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    orderby: Option<String>,
+    #[serde(default)]
+    count: Option<bool>,
 }
 
 /// Authenticates, finds the organisation the caller may use, and waits for `min_revision`.
@@ -732,18 +738,79 @@ pub(crate) async fn list_records(
     let t = o
         .table_id(&table)
         .ok_or_else(|| ApiError::not_found(format!("unknown table `{table}`")))?;
-    let (page, next) = page_of(
-        o,
-        user,
-        Privilege::Read,
-        t,
-        params.limit,
-        params.cursor.as_deref(),
-        ("limit", "cursor"),
-    )?;
-    let page: Vec<String> = page.into_iter().map(|r| o.record(r).key.clone()).collect();
-    state.metrics.decided(page.len());
-    ok(json!({ "table": table, "records": page, "next_cursor": next, "revision": loaded.revision }))
+    let limit = params.limit.unwrap_or(limits::DEFAULT_PAGE);
+    if limit == 0 || limit > limits::MAX_PAGE {
+        return Err(ApiError::new(
+            "bad_page_size",
+            format!("limit must be 1 to {}", limits::MAX_PAGE),
+        )
+        .at("limit"));
+    }
+    let filter = params
+        .filter
+        .as_deref()
+        .map(strata_ops::parse_filter)
+        .transpose()
+        .map_err(|e| ApiError::new("bad_filter", e.to_string()).at("filter"))?;
+    let order = params
+        .orderby
+        .as_deref()
+        .map(strata_ops::parse_order)
+        .transpose()
+        .map_err(|e| ApiError::new("bad_order", e.to_string()).at("orderby"))?
+        .unwrap_or_default();
+    // The cursor is bound to this query: table, user, filter and order.
+    let query_id = crate::auth::hash_secret(&format!(
+        "{table}\n{}\n{}\n{}",
+        o.user(user).name,
+        params.filter.as_deref().unwrap_or_default(),
+        params.orderby.as_deref().unwrap_or_default()
+    ))[..16]
+        .to_owned();
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(c, &query_id))
+        .transpose()?;
+    let query = strata_engine::ListQuery {
+        filter,
+        order,
+        after,
+        limit,
+        count: params.count.unwrap_or(false),
+    };
+    let page = o.list(user, t, &query).map_err(|e| {
+        let field = match e {
+            strata_engine::ListError::BadCursor => "cursor",
+            strata_engine::ListError::UnknownColumn { .. }
+                if query
+                    .order
+                    .iter()
+                    .any(|x| e.to_string().contains(&format!("`{}`", x.column))) =>
+            {
+                "orderby"
+            }
+            _ => "filter",
+        };
+        let code = match e {
+            strata_engine::ListError::UnknownColumn { .. } => "unknown_column",
+            strata_engine::ListError::BadValue { .. } => "bad_value",
+            strata_engine::ListError::BadCursor => "bad_cursor",
+        };
+        ApiError::new(code, e.to_string()).at(field)
+    })?;
+    let records: Vec<String> = page
+        .records
+        .iter()
+        .map(|r| o.record(*r).key.clone())
+        .collect();
+    let next = page.next.as_ref().map(|a| cursor::encode(a, &query_id));
+    state.metrics.decided(records.len());
+    let mut out = json!({ "table": table, "records": records, "next_cursor": next, "revision": loaded.revision });
+    if let Some(total) = page.total {
+        out["count"] = json!(total);
+    }
+    ok(out)
 }
 
 pub(crate) async fn app_access(
@@ -787,6 +854,43 @@ pub(crate) async fn revision(
     let loaded = handle.read();
     acting(&loaded, &caller)?;
     ok(json!({ "revision": loaded.revision }))
+}
+
+/// List cursors: the last record's order values and id, bound to the query that made them,
+/// as hex text.
+mod cursor {
+    use crate::error::ApiError;
+
+    pub(super) fn encode(after: &strata_engine::After, query: &str) -> String {
+        let values: Vec<serde_json::Value> = after.values.iter().map(strata_ops::to_json).collect();
+        hex::encode(serde_json::json!({ "q": query, "v": values, "id": after.record }).to_string())
+    }
+
+    pub(super) fn decode(text: &str, query: &str) -> Result<strata_engine::After, ApiError> {
+        let bad = || {
+            ApiError::new(
+                "bad_cursor",
+                format!("cursor `{text}` is not one this server gave for this query"),
+            )
+            .at("cursor")
+        };
+        let bytes = hex::decode(text).map_err(|_| bad())?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if value["q"] != query {
+            return Err(bad());
+        }
+        let record = value["id"]
+            .as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(bad)?;
+        let values = value["v"]
+            .as_array()
+            .ok_or_else(bad)?
+            .iter()
+            .map(|v| strata_ops::from_json("cursor", v).map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        Ok(strata_engine::After { values, record })
+    }
 }
 
 // ----- audit -----

@@ -1,0 +1,361 @@
+//! The text form of list filters and orders, in the style of OData `$filter` / `$orderby`:
+//!
+//! ```text
+//! city eq 'Oslo' and (revenue gt 1000 or not startswith(name,'A')) and phone ne null
+//! name desc, createdon
+//! ```
+//!
+//! Operators: `eq ne lt le gt ge`, `in ('a','b')`, `contains(col,'x')`, `startswith(col,'x')`,
+//! `and`, `or`, `not`, parentheses; literals: `'text'` (`''` for a quote), numbers, `true`,
+//! `false`, `null`. Errors name the position.
+
+use strata_engine::{CompareOp, Filter, Order, Value};
+
+/// A filter or order that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("at character {position}: {message}")]
+pub struct SyntaxError {
+    /// 0-based character position.
+    pub position: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Token {
+    Ident(String),
+    Text(String),
+    Number(Value),
+    Open,
+    Close,
+    Comma,
+}
+
+fn tokens(text: &str) -> Result<Vec<(usize, Token)>, SyntaxError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let err = |position: usize, message: &str| SyntaxError {
+        position,
+        message: message.to_owned(),
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        match c {
+            ' ' | '\t' | '\n' => i += 1,
+            '(' => {
+                out.push((start, Token::Open));
+                i += 1;
+            }
+            ')' => {
+                out.push((start, Token::Close));
+                i += 1;
+            }
+            ',' => {
+                out.push((start, Token::Comma));
+                i += 1;
+            }
+            '\'' => {
+                let mut s = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(err(start, "unterminated text literal")),
+                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                            s.push('\'');
+                            i += 2;
+                        }
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(ch) => {
+                            s.push(*ch);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push((start, Token::Text(s)));
+            }
+            c if c.is_ascii_digit() || c == '-' => {
+                while i < chars.len()
+                    && (chars[i].is_ascii_digit()
+                        || matches!(chars[i], '-' | '.' | 'e' | 'E' | '+'))
+                {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                let value = word
+                    .parse::<i64>()
+                    .map(Value::Int)
+                    .or_else(|_| word.parse::<f64>().map(Value::Float))
+                    .map_err(|_| err(start, &format!("`{word}` is not a number")))?;
+                out.push((start, Token::Number(value)));
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.'))
+                {
+                    i += 1;
+                }
+                out.push((start, Token::Ident(chars[start..i].iter().collect())));
+            }
+            other => return Err(err(start, &format!("unexpected `{other}`"))),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<(usize, Token)>,
+    at: usize,
+    end: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at).map(|(_, t)| t)
+    }
+
+    fn position(&self) -> usize {
+        self.tokens.get(self.at).map_or(self.end, |(p, _)| *p)
+    }
+
+    fn error<T>(&self, message: impl Into<String>) -> Result<T, SyntaxError> {
+        Err(SyntaxError {
+            position: self.position(),
+            message: message.into(),
+        })
+    }
+
+    fn keyword(&mut self, word: &str) -> bool {
+        if matches!(self.peek(), Some(Token::Ident(w)) if w.eq_ignore_ascii_case(word)) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, token: &Token, what: &str) -> Result<(), SyntaxError> {
+        if self.peek() == Some(token) {
+            self.at += 1;
+            Ok(())
+        } else {
+            self.error(format!("expected {what}"))
+        }
+    }
+
+    fn ident(&mut self) -> Result<String, SyntaxError> {
+        match self.peek().cloned() {
+            Some(Token::Ident(w)) => {
+                self.at += 1;
+                Ok(w)
+            }
+            _ => self.error("expected a column name"),
+        }
+    }
+
+    fn literal(&mut self) -> Result<Value, SyntaxError> {
+        let value = match self.peek().cloned() {
+            Some(Token::Text(s)) => Value::Text(s),
+            Some(Token::Number(n)) => n,
+            Some(Token::Ident(w)) if w == "true" => Value::Bool(true),
+            Some(Token::Ident(w)) if w == "false" => Value::Bool(false),
+            Some(Token::Ident(w)) if w == "null" => Value::Null,
+            _ => return self.error("expected a value ('text', a number, true, false or null)"),
+        };
+        self.at += 1;
+        Ok(value)
+    }
+
+    fn text(&mut self) -> Result<String, SyntaxError> {
+        match self.literal()? {
+            Value::Text(s) => Ok(s),
+            _ => {
+                self.at -= 1;
+                self.error("expected a 'text' literal")
+            }
+        }
+    }
+
+    fn or(&mut self) -> Result<Filter, SyntaxError> {
+        let mut list = vec![self.and()?];
+        while self.keyword("or") {
+            list.push(self.and()?);
+        }
+        Ok(if list.len() == 1 {
+            list.remove(0)
+        } else {
+            Filter::Or(list)
+        })
+    }
+
+    fn and(&mut self) -> Result<Filter, SyntaxError> {
+        let mut list = vec![self.not()?];
+        while self.keyword("and") {
+            list.push(self.not()?);
+        }
+        Ok(if list.len() == 1 {
+            list.remove(0)
+        } else {
+            Filter::And(list)
+        })
+    }
+
+    fn not(&mut self) -> Result<Filter, SyntaxError> {
+        if self.keyword("not") {
+            return Ok(Filter::Not(Box::new(self.not()?)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Filter, SyntaxError> {
+        if self.peek() == Some(&Token::Open) {
+            self.at += 1;
+            let inner = self.or()?;
+            self.expect(&Token::Close, "`)`")?;
+            return Ok(inner);
+        }
+        for function in ["contains", "startswith"] {
+            if matches!(self.peek(), Some(Token::Ident(w)) if w.eq_ignore_ascii_case(function))
+                && self.tokens.get(self.at + 1).map(|(_, t)| t) == Some(&Token::Open)
+            {
+                self.at += 2;
+                let column = self.ident()?;
+                self.expect(&Token::Comma, "`,`")?;
+                let text = self.text()?;
+                self.expect(&Token::Close, "`)`")?;
+                return Ok(if function == "contains" {
+                    Filter::Contains { column, text }
+                } else {
+                    Filter::StartsWith { column, text }
+                });
+            }
+        }
+        let column = self.ident()?;
+        if self.keyword("in") {
+            self.expect(&Token::Open, "`(` after `in`")?;
+            let mut values = vec![self.literal()?];
+            while self.peek() == Some(&Token::Comma) {
+                self.at += 1;
+                values.push(self.literal()?);
+            }
+            self.expect(&Token::Close, "`)`")?;
+            return Ok(Filter::In { column, values });
+        }
+        let op = match self.peek() {
+            Some(Token::Ident(w)) => match w.to_ascii_lowercase().as_str() {
+                "eq" => CompareOp::Eq,
+                "ne" => CompareOp::Ne,
+                "lt" => CompareOp::Lt,
+                "le" => CompareOp::Le,
+                "gt" => CompareOp::Gt,
+                "ge" => CompareOp::Ge,
+                _ => return self.error(format!("unknown operator `{w}` (eq ne lt le gt ge in)")),
+            },
+            _ => return self.error("expected an operator (eq ne lt le gt ge in)"),
+        };
+        self.at += 1;
+        let value = self.literal()?;
+        Ok(Filter::Compare { column, op, value })
+    }
+}
+
+/// Parses a filter.
+pub fn parse_filter(text: &str) -> Result<Filter, SyntaxError> {
+    let mut p = Parser {
+        tokens: tokens(text)?,
+        at: 0,
+        end: text.chars().count(),
+    };
+    if p.tokens.is_empty() {
+        return p.error("the filter is empty");
+    }
+    let filter = p.or()?;
+    if p.at < p.tokens.len() {
+        return p.error("unexpected text after the filter");
+    }
+    Ok(filter)
+}
+
+/// Parses an order: `column [asc|desc], …`.
+pub fn parse_order(text: &str) -> Result<Vec<Order>, SyntaxError> {
+    let mut orders = Vec::new();
+    let mut offset = 0;
+    for part in text.split(',') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let descending = match words.as_slice() {
+            [_] => false,
+            [_, dir] if dir.eq_ignore_ascii_case("asc") => false,
+            [_, dir] if dir.eq_ignore_ascii_case("desc") => true,
+            _ => {
+                return Err(SyntaxError {
+                    position: offset,
+                    message: format!("`{}` is not `column [asc|desc]`", part.trim()),
+                });
+            }
+        };
+        orders.push(Order {
+            column: words[0].to_owned(),
+            descending,
+        });
+        offset += part.chars().count() + 1;
+    }
+    Ok(orders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_with_precedence() -> Result<(), SyntaxError> {
+        let f = parse_filter(
+            "city eq 'O''s' and (revenue gt 10 or not startswith(name,'A')) or x in (1, 2.5, null)",
+        )?;
+        let Filter::Or(list) = f else {
+            return Err(SyntaxError {
+                position: 0,
+                message: "not an or".into(),
+            });
+        };
+        assert_eq!(list.len(), 2);
+        assert!(matches!(&list[0], Filter::And(a) if a.len() == 2));
+        assert_eq!(
+            parse_filter("city eq 'O''s'")?,
+            Filter::Compare {
+                column: "city".into(),
+                op: CompareOp::Eq,
+                value: Value::Text("O's".into())
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        assert_eq!(parse_filter("city eq").map_err(|e| e.position), Err(7));
+        assert_eq!(
+            parse_filter("city equals 'x'").map_err(|e| e.position),
+            Err(5)
+        );
+        assert!(parse_filter("name eq 'open").is_err_and(|e| e.message.contains("unterminated")));
+        assert!(parse_filter("(a eq 1").is_err_and(|e| e.message.contains("`)`")));
+        assert!(parse_order("name sideways").is_err());
+        assert_eq!(
+            parse_order("name desc, city").ok(),
+            Some(vec![
+                Order {
+                    column: "name".into(),
+                    descending: true
+                },
+                Order {
+                    column: "city".into(),
+                    descending: false
+                }
+            ])
+        );
+    }
+}
