@@ -1,6 +1,7 @@
 //! `strata`: the command line. Parses arguments and calls the library crates.
 
 mod apply_cmd;
+mod bench_cmd;
 mod demo_cmd;
 mod server_cmd;
 
@@ -174,6 +175,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Benchmarks on a generated organisation.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Test support: writes records forever, printing each acknowledged revision.
     #[command(hide = true)]
     WriteLoop {
@@ -214,6 +220,32 @@ impl OidcArgs {
         };
         strata_server::ServerOptions { oidc }
     }
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Store a generated organisation (deterministic for a seed) in a database file.
+    Generate {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "strata-bench.db")]
+        db: PathBuf,
+        #[arg(long, default_value = "bench")]
+        org: String,
+    },
+    /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
+    /// generated organisation in memory; prints a table.
+    List {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -683,6 +715,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Bench { command } => {
+            match command {
+                BenchCommand::Generate { records, seed, db, org } => bench_cmd::generate_into(&db, &org, records, seed)?,
+                BenchCommand::List { records, seed, runs } => bench_cmd::list(records, seed, runs)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::WriteLoop { db, org } => {
             write_loop(&db, &org)?;
             Ok(ExitCode::SUCCESS)

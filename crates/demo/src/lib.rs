@@ -18,6 +18,7 @@
 //! `opp-0001`, `cas-0001`, `bc-0001`, `sub-0001`, `inv-0001`, `log-0001`); the rest are
 //! generated from a fixed-seed PRNG, so [`operations`] gives the same list on every run.
 
+pub mod generate;
 mod model;
 mod records;
 mod rng;

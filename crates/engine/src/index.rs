@@ -237,6 +237,28 @@ impl Organization {
         set
     }
 
+    /// Rebuilds the record index from the records (for measuring the rebuild).
+    #[doc(hidden)]
+    pub fn rebuild_record_index(&mut self) {
+        self.index = RecordIndex::build(self);
+    }
+
+    /// The record index's bitmaps, serialized, in bytes (their size in memory is close).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn record_index_bytes(&self) -> usize {
+        let maps = |t: &TableBitmaps| {
+            t.live.serialized_size()
+                + t.by_user.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+                + t.by_team.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+                + t.by_unit.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+                + t.shared_read.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+                + t.inherited_read.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+        };
+        self.index.tables.iter().map(maps).sum::<usize>()
+            + self.index.inherited_of.values().map(|v| 16 + v.len() * std::mem::size_of::<Principal>()).sum::<usize>()
+    }
+
     /// Whether the index equals a rebuild from the records (for tests of its maintenance).
     #[doc(hidden)]
     #[must_use]

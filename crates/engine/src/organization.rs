@@ -225,7 +225,10 @@ impl Organization {
     /// Opens a setup session: system-level changes with no authorization check. The derived
     /// indexes are rebuilt when the returned guard is dropped.
     pub fn setup(&mut self) -> Setup<'_> {
-        Setup { org: self }
+        Setup {
+            org: self,
+            stale: false,
+        }
     }
 
     /// Rebuilds every derived index (grants, hierarchy) from the configured model.
@@ -752,11 +755,15 @@ impl Organization {
 #[derive(Debug)]
 pub struct Setup<'a> {
     org: &'a mut Organization,
+    /// Something the derived indexes depend on changed (records do not count).
+    stale: bool,
 }
 
 impl Drop for Setup<'_> {
     fn drop(&mut self) {
-        self.org.refresh();
+        if self.stale {
+            self.org.refresh();
+        }
     }
 }
 
@@ -769,6 +776,7 @@ impl Setup<'_> {
 
     /// Replaces the settings.
     pub fn set_settings(&mut self, settings: Settings) -> Result<(), ModelError> {
+        self.stale = true;
         if let Some(h) = &settings.hierarchy
             && (h.depth == 0 || h.depth > crate::limits::MAX_HIERARCHY_DEPTH)
         {
@@ -801,6 +809,7 @@ impl Setup<'_> {
         name: &str,
         parent: Option<BusinessUnitId>,
     ) -> Result<BusinessUnitId, ModelError> {
+        self.stale = true;
         check_name("business unit", name)?;
         check_count("business units", self.org.units.len())?;
         if self.org.names.units.contains_key(name) {
@@ -820,6 +829,7 @@ impl Setup<'_> {
         unit: BusinessUnitId,
         new_parent: BusinessUnitId,
     ) -> Result<(), ModelError> {
+        self.stale = true;
         self.org.units.move_unit(unit, new_parent)
     }
 
@@ -830,6 +840,7 @@ impl Setup<'_> {
         ownership: Option<Ownership>,
         columns: Vec<Column>,
     ) -> Result<TableId, ModelError> {
+        self.stale = true;
         check_name("table", name)?;
         if let Some(id) = self.org.table_id(name) {
             let table = &mut self.org.tables[id.index()];
@@ -903,6 +914,7 @@ impl Setup<'_> {
 
     /// Adds a role.
     pub fn add_role(&mut self, def: RoleDefinition) -> Result<RoleId, ModelError> {
+        self.stale = true;
         check_count("roles", self.org.roles.len())?;
         let business_unit = match def.business_unit {
             Some(u) => u,
@@ -930,6 +942,7 @@ impl Setup<'_> {
         privileges: Vec<(TableId, Privilege, Depth)>,
         misc: Vec<String>,
     ) -> Result<(), ModelError> {
+        self.stale = true;
         let name = self.org.roles[role.index()].name.clone();
         if self.org.roles[role.index()].system_administrator {
             return Err(ModelError::SystemAdministratorNotEditable { role: name });
@@ -957,6 +970,7 @@ impl Setup<'_> {
         name: &str,
         parent: Option<PositionId>,
     ) -> Result<PositionId, ModelError> {
+        self.stale = true;
         check_count("positions", self.org.positions.len())?;
         let mut level = 0usize;
         let mut cur = parent;
@@ -987,6 +1001,7 @@ impl Setup<'_> {
         business_unit: BusinessUnitId,
         enabled: bool,
     ) -> Result<UserId, ModelError> {
+        self.stale = true;
         check_count("users", self.org.users.len())?;
         let id = UserId::from_index(self.org.users.len());
         insert_name(&mut self.org.names.users, "user", name, id)?;
@@ -1025,6 +1040,7 @@ impl Setup<'_> {
         role: RoleId,
         business_unit: Option<BusinessUnitId>,
     ) -> Result<(), ModelError> {
+        self.stale = true;
         let unit = business_unit.unwrap_or(self.org.users[user.index()].business_unit);
         if business_unit.is_some() && !self.org.settings.ownership_across_business_units {
             return Err(ModelError::Other(format!(
@@ -1047,6 +1063,7 @@ impl Setup<'_> {
 
     /// Sets a user's manager, refusing cycles.
     pub fn set_manager(&mut self, user: UserId, manager: Option<UserId>) -> Result<(), ModelError> {
+        self.stale = true;
         self.org.check_manager(user, manager)?;
         self.org.users[user.index()].manager = manager;
         Ok(())
@@ -1054,6 +1071,7 @@ impl Setup<'_> {
 
     /// Sets a user's position.
     pub fn set_position(&mut self, user: UserId, position: Option<PositionId>) {
+        self.stale = true;
         self.org.users[user.index()].position = position;
     }
 
@@ -1077,6 +1095,7 @@ impl Setup<'_> {
         kind: TeamType,
         business_unit: BusinessUnitId,
     ) -> Result<TeamId, ModelError> {
+        self.stale = true;
         check_count("teams", self.org.teams.len())?;
         let id = TeamId::from_index(self.org.teams.len());
         insert_name(&mut self.org.names.teams, "team", name, id)?;
@@ -1093,11 +1112,13 @@ impl Setup<'_> {
 
     /// Adds a member to a team.
     pub fn add_team_member(&mut self, team: TeamId, user: UserId) {
+        self.stale = true;
         self.org.add_member(team, user);
     }
 
     /// Gives a role to an owner or group team.
     pub fn assign_team_role(&mut self, team: TeamId, role: RoleId) -> Result<(), ModelError> {
+        self.stale = true;
         let t = &self.org.teams[team.index()];
         if !t.kind.can_hold_roles() {
             return Err(ModelError::RoleOnAccessTeam {

@@ -1,0 +1,146 @@
+//! `strata bench`: the generated organisation (`bench generate`) and the list benchmark
+//! (`bench list`), in process.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use strata_demo::generate;
+use strata_engine::{CompareOp, Filter, ListQuery, Order, Organization, Value};
+use strata_store::Store;
+
+use crate::server_cmd;
+
+const CHUNK: usize = 100_000;
+
+fn build(records: usize, seed: u64, quiet: bool) -> anyhow::Result<(Organization, Duration)> {
+    let start = Instant::now();
+    let mut org = Organization::new();
+    strata_ops::apply_all(&mut org, &generate::setup(seed)).map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
+    let bar = indicatif::ProgressBar::new(records as u64);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut from = 0;
+    while from < records {
+        let to = (from + CHUNK).min(records);
+        let ops = generate::records(seed, from, to);
+        strata_ops::apply_all(&mut org, &ops).map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
+        bar.inc((to - from) as u64);
+        from = to;
+    }
+    bar.finish_and_clear();
+    Ok((org, start.elapsed()))
+}
+
+/// `strata bench generate`: the generated organisation, stored as an organisation of a file.
+pub fn generate_into(db: &Path, org: &str, records: usize, seed: u64) -> anyhow::Result<()> {
+    let store = server_cmd::open_store(db)?;
+    store.create_organization(org, strata_server::now_ms())?;
+    let now = strata_server::now_ms();
+    let mut check = Organization::new();
+    let setup = generate::setup(seed);
+    strata_ops::apply_all(&mut check, &setup).map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
+    store.write(org, &mut |tx| setup.iter().try_for_each(|op| tx.append_operation(op, now).map(|_| ())))?;
+    let bar = indicatif::ProgressBar::new(records as u64);
+    let mut from = 0;
+    while from < records {
+        let to = (from + CHUNK).min(records);
+        let ops = generate::records(seed, from, to);
+        strata_ops::apply_all(&mut check, &ops).map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
+        store.write(org, &mut |tx| ops.iter().try_for_each(|op| tx.append_operation(op, now).map(|_| ())))?;
+        bar.inc((to - from) as u64);
+        from = to;
+    }
+    bar.finish_and_clear();
+    println!("organization `{org}` in {}: {records} generated records (seed {seed}), revision {}", db.display(), store.revision(org)?);
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    (percentile(&ms, 0.5), percentile(&ms, 0.99))
+}
+
+/// `strata bench list`: lists per kind of reader on the generated organisation.
+pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
+    let (mut org, built) = build(records, seed, false)?;
+    let total: usize = org.table_ids().map(|t| org.table_records(t).len()).sum();
+    println!(
+        "generated organisation: {} units, {} users, {} records in {:.1} s ({:.0} records/s)",
+        org.units().len(),
+        org.user_ids().count(),
+        total,
+        built.as_secs_f64(),
+        total as f64 / built.as_secs_f64()
+    );
+    let start = Instant::now();
+    org.rebuild_record_index();
+    let rebuild = start.elapsed();
+    let bytes = org.record_index_bytes();
+    println!(
+        "record index: rebuilt in {:.2} s; {:.1} MiB of bitmaps, {:.1} bytes per record",
+        rebuild.as_secs_f64(),
+        bytes as f64 / 1_048_576.0,
+        bytes as f64 / total.max(1) as f64
+    );
+    let account = org.table_id("account").ok_or_else(|| anyhow!("no account table"))?;
+    println!();
+    println!("readable accounts ({} in the table), {runs} runs each; milliseconds", org.table_records(account).len());
+    println!("| reader | readable | first page p50 | p99 | page 100 p50 | p99 | count p50 | p99 | Oslo by name p50 | p99 |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, kind) in generate::READERS {
+        let user = org.user_id(name).ok_or_else(|| anyhow!("no user {name}"))?;
+        let page = |after| ListQuery {
+            filter: None,
+            order: Vec::new(),
+            after,
+            limit: 50,
+            count: false,
+        };
+        let first = time(runs, || {
+            std::hint::black_box(org.list(user, account, &page(None)).ok());
+        });
+        // The cursor of the 99th page, then time the 100th.
+        let mut after = None;
+        for _ in 0..99 {
+            match org.list(user, account, &page(after.clone()))?.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let hundredth = time(runs, || {
+            std::hint::black_box(org.list(user, account, &page(after.clone())).ok());
+        });
+        let mut readable = 0;
+        let count = time(runs, || {
+            let q = ListQuery { count: true, ..page(None) };
+            readable = org.list(user, account, &q).ok().and_then(|p| p.total).unwrap_or(0);
+        });
+        let oslo = ListQuery {
+            filter: Some(Filter::Compare { column: "city".into(), op: CompareOp::Eq, value: Value::Text("Oslo".into()) }),
+            order: vec![Order { column: "name".into(), descending: false }],
+            ..page(None)
+        };
+        let filtered = time(runs, || {
+            std::hint::black_box(org.list(user, account, &oslo).ok());
+        });
+        println!(
+            "| {kind} | {readable} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            first.0, first.1, hundredth.0, hundredth.1, count.0, count.1, filtered.0, filtered.1
+        );
+    }
+    Ok(())
+}
