@@ -16,7 +16,8 @@ const CHUNK: usize = 100_000;
 fn build(records: usize, seed: u64, quiet: bool) -> anyhow::Result<(Organization, Duration)> {
     let start = Instant::now();
     let mut org = Organization::new();
-    strata_ops::apply_all(&mut org, &generate::setup(seed)).map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
+    strata_ops::apply_all(&mut org, &generate::setup(seed))
+        .map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
     let bar = indicatif::ProgressBar::new(records as u64);
     if quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -25,7 +26,8 @@ fn build(records: usize, seed: u64, quiet: bool) -> anyhow::Result<(Organization
     while from < records {
         let to = (from + CHUNK).min(records);
         let ops = generate::records(seed, from, to);
-        strata_ops::apply_all(&mut org, &ops).map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
+        strata_ops::apply_all(&mut org, &ops)
+            .map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
         bar.inc((to - from) as u64);
         from = to;
     }
@@ -40,20 +42,33 @@ pub fn generate_into(db: &Path, org: &str, records: usize, seed: u64) -> anyhow:
     let now = strata_server::now_ms();
     let mut check = Organization::new();
     let setup = generate::setup(seed);
-    strata_ops::apply_all(&mut check, &setup).map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
-    store.write(org, &mut |tx| setup.iter().try_for_each(|op| tx.append_operation(op, now).map(|_| ())))?;
+    strata_ops::apply_all(&mut check, &setup)
+        .map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
+    store.write(org, &mut |tx| {
+        setup
+            .iter()
+            .try_for_each(|op| tx.append_operation(op, now).map(|_| ()))
+    })?;
     let bar = indicatif::ProgressBar::new(records as u64);
     let mut from = 0;
     while from < records {
         let to = (from + CHUNK).min(records);
         let ops = generate::records(seed, from, to);
-        strata_ops::apply_all(&mut check, &ops).map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
-        store.write(org, &mut |tx| ops.iter().try_for_each(|op| tx.append_operation(op, now).map(|_| ())))?;
+        strata_ops::apply_all(&mut check, &ops)
+            .map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
+        store.write(org, &mut |tx| {
+            ops.iter()
+                .try_for_each(|op| tx.append_operation(op, now).map(|_| ()))
+        })?;
         bar.inc((to - from) as u64);
         from = to;
     }
     bar.finish_and_clear();
-    println!("organization `{org}` in {}: {records} generated records (seed {seed}), revision {}", db.display(), store.revision(org)?);
+    println!(
+        "organization `{org}` in {}: {records} generated records (seed {seed}), revision {}",
+        db.display(),
+        store.revision(org)?
+    );
     Ok(())
 }
 
@@ -63,6 +78,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f(); // warm up
     let mut ms: Vec<f64> = (0..runs)
         .map(|_| {
             let start = Instant::now();
@@ -96,10 +112,17 @@ pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
         bytes as f64 / 1_048_576.0,
         bytes as f64 / total.max(1) as f64
     );
-    let account = org.table_id("account").ok_or_else(|| anyhow!("no account table"))?;
+    let account = org
+        .table_id("account")
+        .ok_or_else(|| anyhow!("no account table"))?;
     println!();
-    println!("readable accounts ({} in the table), {runs} runs each; milliseconds", org.table_records(account).len());
-    println!("| reader | readable | first page p50 | p99 | page 100 p50 | p99 | count p50 | p99 | Oslo by name p50 | p99 |");
+    println!(
+        "readable accounts ({} in the table), {runs} runs each; milliseconds",
+        org.table_records(account).len()
+    );
+    println!(
+        "| reader | readable | first page p50 | p99 | page 100 p50 | p99 | count p50 | p99 | Oslo by name p50 | p99 |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, kind) in generate::READERS {
         let user = org.user_id(name).ok_or_else(|| anyhow!("no user {name}"))?;
@@ -126,12 +149,26 @@ pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
         });
         let mut readable = 0;
         let count = time(runs, || {
-            let q = ListQuery { count: true, ..page(None) };
-            readable = org.list(user, account, &q).ok().and_then(|p| p.total).unwrap_or(0);
+            let q = ListQuery {
+                count: true,
+                ..page(None)
+            };
+            readable = org
+                .list(user, account, &q)
+                .ok()
+                .and_then(|p| p.total)
+                .unwrap_or(0);
         });
         let oslo = ListQuery {
-            filter: Some(Filter::Compare { column: "city".into(), op: CompareOp::Eq, value: Value::Text("Oslo".into()) }),
-            order: vec![Order { column: "name".into(), descending: false }],
+            filter: Some(Filter::Compare {
+                column: "city".into(),
+                op: CompareOp::Eq,
+                value: Value::Text("Oslo".into()),
+            }),
+            order: vec![Order {
+                column: "name".into(),
+                descending: false,
+            }],
             ..page(None)
         };
         let filtered = time(runs, || {

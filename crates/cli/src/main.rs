@@ -717,8 +717,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         },
         Command::Bench { command } => {
             match command {
-                BenchCommand::Generate { records, seed, db, org } => bench_cmd::generate_into(&db, &org, records, seed)?,
-                BenchCommand::List { records, seed, runs } => bench_cmd::list(records, seed, runs)?,
+                BenchCommand::Generate {
+                    records,
+                    seed,
+                    db,
+                    org,
+                } => bench_cmd::generate_into(&db, &org, records, seed)?,
+                BenchCommand::List {
+                    records,
+                    seed,
+                    runs,
+                } => bench_cmd::list(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -19,7 +19,9 @@ pub const READERS: [(&str, &str); 6] = [
 ];
 
 /// Cities of the `city` column.
-pub const CITIES: [&str; 8] = ["Oslo", "Bergen", "Paris", "Lyon", "Austin", "Boston", "Kyoto", "Osaka"];
+pub const CITIES: [&str; 8] = [
+    "Oslo", "Bergen", "Paris", "Lyon", "Austin", "Boston", "Kyoto", "Osaka",
+];
 
 const UNITS_PER_LEVEL: [usize; 5] = [1, 6, 36, 216, 741];
 const USERS: usize = 10_000;
@@ -59,23 +61,51 @@ pub fn setup(seed: u64) -> Vec<Operation> {
     let mut ops = Vec::new();
     let units = units();
     for (name, parent) in &units {
-        ops.push(op(json!({ "op": "add_business_unit", "name": name, "parent": parent })));
+        ops.push(op(
+            json!({ "op": "add_business_unit", "name": name, "parent": parent }),
+        ));
     }
-    ops.push(op(json!({ "op": "add_table", "name": "account", "columns": [
-        { "name": "name" }, { "name": "city" }, { "name": "revenue" }] })));
+    ops.push(op(
+        json!({ "op": "add_table", "name": "account", "columns": [
+        { "name": "name" }, { "name": "city" }, { "name": "revenue" }] }),
+    ));
     ops.push(op(json!({ "op": "add_table", "name": "contact", "columns": [{ "name": "name" }, { "name": "city" }] })));
-    ops.push(op(json!({ "op": "add_relationship", "name": "account_contacts", "parent": "account",
-        "child": "contact", "lookup": "parentcustomerid", "behavior": "parental" })));
-    ops.push(op(json!({ "op": "settings", "hierarchy": { "model": "manager", "depth": 3 } })));
-    for (depth, name) in [("user", "Read Own"), ("business_unit", "Read Unit"), ("parent_child", "Read Deep"), ("organization", "Read All")] {
+    ops.push(op(
+        json!({ "op": "add_relationship", "name": "account_contacts", "parent": "account",
+        "child": "contact", "lookup": "parentcustomerid", "behavior": "parental" }),
+    ));
+    ops.push(op(
+        json!({ "op": "settings", "hierarchy": { "model": "manager", "depth": 3 } }),
+    ));
+    for (depth, name) in [
+        ("user", "Read Own"),
+        ("business_unit", "Read Unit"),
+        ("parent_child", "Read Deep"),
+        ("organization", "Read All"),
+    ] {
         let grid = json!({ "read": depth, "write": "user", "create": "user", "share": "user", "append": "user", "append_to": "user" });
         ops.push(op(json!({ "op": "add_role", "name": name, "privileges": { "account": grid, "contact": grid } })));
     }
-    let level1: Vec<&String> = units.iter().skip(1).take(UNITS_PER_LEVEL[1]).map(|(n, _)| n).collect();
-    let leaves: Vec<&String> = units.iter().skip(units.len() - UNITS_PER_LEVEL[4]).map(|(n, _)| n).collect();
+    let level1: Vec<&String> = units
+        .iter()
+        .skip(1)
+        .take(UNITS_PER_LEVEL[1])
+        .map(|(n, _)| n)
+        .collect();
+    let leaves: Vec<&String> = units
+        .iter()
+        .skip(units.len() - UNITS_PER_LEVEL[4])
+        .map(|(n, _)| n)
+        .collect();
     for (name, _) in READERS {
-        let unit = if name == "reader_deep" { level1[0] } else { leaves[0] };
-        ops.push(op(json!({ "op": "add_user", "name": name, "business_unit": unit })));
+        let unit = if name == "reader_deep" {
+            level1[0]
+        } else {
+            leaves[0]
+        };
+        ops.push(op(
+            json!({ "op": "add_user", "name": name, "business_unit": unit }),
+        ));
     }
     for (name, role) in [
         ("reader_user", "Read Own"),
@@ -85,10 +115,19 @@ pub fn setup(seed: u64) -> Vec<Operation> {
         ("reader_sharee", "Read Own"),
         ("reader_manager", "Read Own"),
     ] {
-        ops.push(op(json!({ "op": "assign_role", "principal": name, "role": role })));
+        ops.push(op(
+            json!({ "op": "assign_role", "principal": name, "role": role }),
+        ));
     }
     // Setup operations first (one setup session), then the system actions that link them.
-    let roles = ["Read Own", "Read Unit", "Read Unit", "Read Unit", "Read Deep", "Read All"];
+    let roles = [
+        "Read Own",
+        "Read Unit",
+        "Read Unit",
+        "Read Unit",
+        "Read Deep",
+        "Read All",
+    ];
     for i in 0..USERS {
         ops.push(op(json!({ "op": "add_user", "name": format!("u{i}"), "business_unit": leaves[i % leaves.len()] })));
     }
@@ -103,7 +142,9 @@ pub fn setup(seed: u64) -> Vec<Operation> {
     let mut k = 0;
     while k * leaves.len() < USERS {
         let report = format!("u{}", k * leaves.len());
-        ops.push(op(json!({ "op": "set_manager", "user": report, "manager": "reader_manager" })));
+        ops.push(op(
+            json!({ "op": "set_manager", "user": report, "manager": "reader_manager" }),
+        ));
         k += 1;
     }
     for t in 0..TEAMS {
@@ -153,7 +194,9 @@ pub fn records(seed: u64, from: usize, to: usize) -> Vec<Operation> {
             } else {
                 format!("u{}", rng.below(USERS))
             };
-            ops.push(op(json!({ "op": "share", "record": id, "principal": principal, "rights": ["read"] })));
+            ops.push(op(
+                json!({ "op": "share", "record": id, "principal": principal, "rights": ["read"] }),
+            ));
         }
     }
     ops

@@ -249,14 +249,34 @@ impl Organization {
     pub fn record_index_bytes(&self) -> usize {
         let maps = |t: &TableBitmaps| {
             t.live.serialized_size()
-                + t.by_user.values().map(RoaringBitmap::serialized_size).sum::<usize>()
-                + t.by_team.values().map(RoaringBitmap::serialized_size).sum::<usize>()
-                + t.by_unit.values().map(RoaringBitmap::serialized_size).sum::<usize>()
-                + t.shared_read.values().map(RoaringBitmap::serialized_size).sum::<usize>()
-                + t.inherited_read.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+                + t.by_user
+                    .values()
+                    .map(RoaringBitmap::serialized_size)
+                    .sum::<usize>()
+                + t.by_team
+                    .values()
+                    .map(RoaringBitmap::serialized_size)
+                    .sum::<usize>()
+                + t.by_unit
+                    .values()
+                    .map(RoaringBitmap::serialized_size)
+                    .sum::<usize>()
+                + t.shared_read
+                    .values()
+                    .map(RoaringBitmap::serialized_size)
+                    .sum::<usize>()
+                + t.inherited_read
+                    .values()
+                    .map(RoaringBitmap::serialized_size)
+                    .sum::<usize>()
         };
         self.index.tables.iter().map(maps).sum::<usize>()
-            + self.index.inherited_of.values().map(|v| 16 + v.len() * std::mem::size_of::<Principal>()).sum::<usize>()
+            + self
+                .index
+                .inherited_of
+                .values()
+                .map(|v| 16 + v.len() * std::mem::size_of::<Principal>())
+                .sum::<usize>()
     }
 
     /// Whether the index equals a rebuild from the records (for tests of its maintenance).

@@ -280,6 +280,62 @@ impl Organization {
             rec.field(column).clone()
         };
         let readable = self.readable_set(user, table);
+        let limit = query.limit.max(1);
+        if query.order.is_empty() {
+            // Record-id order: walk the set from the cursor and stop after the page (and, for a
+            // filtered count, go on counting without keeping the records).
+            let start = query
+                .after
+                .as_ref()
+                .map_or(0, |a| a.record.saturating_add(1));
+            let mut records = Vec::with_capacity(limit.min(1024));
+            let mut next = None;
+            let mut matched_before = 0usize;
+            let mut matched = 0usize;
+            let matches = |id: u32| {
+                let record = RecordId::from_index(id as usize);
+                query
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&|c: &str| value(record, c)))
+            };
+            if query.count && query.filter.is_some() {
+                for id in readable.range(..start) {
+                    if matches(id) {
+                        matched_before += 1;
+                    }
+                }
+            }
+            for id in readable.range(start..) {
+                if !matches(id) {
+                    continue;
+                }
+                matched += 1;
+                if records.len() < limit {
+                    records.push(RecordId::from_index(id as usize));
+                } else if next.is_none() {
+                    next = records.last().map(|r: &RecordId| After {
+                        values: Vec::new(),
+                        record: r.get(),
+                    });
+                    if !query.count || query.filter.is_none() {
+                        break;
+                    }
+                }
+            }
+            let total = query.count.then(|| {
+                if query.filter.is_some() {
+                    matched_before + matched
+                } else {
+                    readable.len() as usize
+                }
+            });
+            return Ok(ListPage {
+                records,
+                next,
+                total,
+            });
+        }
         let mut rows: Vec<(Vec<Value>, u32)> = Vec::new();
         for id in &readable {
             let record = RecordId::from_index(id as usize);
@@ -311,7 +367,6 @@ impl Organization {
             let pivot = (after.values.clone(), after.record);
             rows.retain(|r| cmp(r, &pivot) == Ordering::Greater);
         }
-        let limit = query.limit.max(1);
         let more = rows.len() > limit;
         if more {
             // Only the page needs ordering: select it, then sort it.
