@@ -17,6 +17,8 @@ struct TableBitmaps {
     by_user: HashMap<UserId, RoaringBitmap>,
     by_team: HashMap<TeamId, RoaringBitmap>,
     by_unit: HashMap<BusinessUnitId, RoaringBitmap>,
+    /// Records of each unit's whole subtree (what a Parent:Child grant there reaches).
+    by_subtree: HashMap<BusinessUnitId, RoaringBitmap>,
     /// Explicit shares whose rights include Read (record access teams included).
     shared_read: HashMap<Principal, RoaringBitmap>,
     /// Read access inherited through parental lookups, by principal (D8, D14, D17).
@@ -71,6 +73,9 @@ impl RecordIndex {
             Owner::None => {}
         }
         add(t.by_unit.entry(r.business_unit).or_default(), id, present);
+        for unit in org.units.ancestors(r.business_unit) {
+            add(t.by_subtree.entry(unit).or_default(), id, present);
+        }
         for s in &r.shares {
             if s.mask.contains(Privilege::Read) {
                 add(t.shared_read.entry(s.principal).or_default(), id, present);
@@ -192,13 +197,7 @@ impl Organization {
         for g in grants {
             match g.depth {
                 Depth::BusinessUnit => or(&mut set, t.by_unit.get(&g.anchor)),
-                Depth::ParentChild => {
-                    for (unit, records) in &t.by_unit {
-                        if self.units.contains(g.anchor, *unit) {
-                            set |= records;
-                        }
-                    }
-                }
+                Depth::ParentChild => or(&mut set, t.by_subtree.get(&g.anchor)),
                 Depth::None | Depth::User | Depth::Organization => {}
             }
         }
@@ -291,6 +290,7 @@ impl Organization {
                 t.by_user.retain(|_, b| !b.is_empty());
                 t.by_team.retain(|_, b| !b.is_empty());
                 t.by_unit.retain(|_, b| !b.is_empty());
+                t.by_subtree.retain(|_, b| !b.is_empty());
                 t.shared_read.retain(|_, b| !b.is_empty());
                 t.inherited_read.retain(|_, b| !b.is_empty());
             }

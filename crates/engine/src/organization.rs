@@ -830,7 +830,10 @@ impl Setup<'_> {
         new_parent: BusinessUnitId,
     ) -> Result<(), ModelError> {
         self.stale = true;
-        self.org.units.move_unit(unit, new_parent)
+        self.org.units.move_unit(unit, new_parent)?;
+        // Subtree bitmaps follow the tree.
+        self.org.index = crate::index::RecordIndex::build(self.org);
+        Ok(())
     }
 
     /// Adds a table, or declares columns of a built-in table.

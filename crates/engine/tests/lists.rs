@@ -113,3 +113,54 @@ fn pages_stay_correct_while_writes_happen() {
     let distinct: HashSet<&String> = seen.iter().collect();
     assert_eq!(distinct.len(), seen.len(), "no record repeats across pages");
 }
+
+#[test]
+fn moving_a_unit_moves_what_parent_child_reaches() {
+    use strata_engine::NewRecord;
+    let mut org = Organization::new();
+    let (reader, table, b) = {
+        let mut s = org.setup();
+        let root = s.add_business_unit("Root", None).unwrap();
+        let a = s.add_business_unit("A", Some(root)).unwrap();
+        let b = s.add_business_unit("B", Some(root)).unwrap();
+        let c = s.add_business_unit("C", Some(b)).unwrap();
+        let t = s.add_table("account", None, Vec::new()).unwrap();
+        let role = s
+            .add_role(RoleDefinition {
+                name: "Deep".into(),
+                business_unit: None,
+                inheritance: Inheritance::UserAndTeam,
+                system_administrator: false,
+                privileges: vec![(t, Privilege::Read, Depth::ParentChild)],
+                misc: Vec::new(),
+            })
+            .unwrap();
+        let reader = s.add_user("reader", a, true).unwrap();
+        s.assign_user_role(reader, role, None).unwrap();
+        let owner = s.add_user("owner", c, true).unwrap();
+        for i in 0..5 {
+            s.add_record(NewRecord {
+                key: format!("r{i}"),
+                table: t,
+                owner: Owner::User(owner),
+                business_unit: None,
+                state: RecordState::Active,
+                fields: Vec::new(),
+            })
+            .unwrap();
+        }
+        (reader, t, b)
+    };
+    assert!(org.list_readable(reader, table).is_empty());
+    {
+        let mut s = org.setup();
+        let a = s.org().business_unit_id("A").unwrap();
+        s.move_business_unit(b, a).unwrap();
+    }
+    assert_eq!(org.list_readable(reader, table).len(), 5);
+    assert_eq!(
+        org.list_readable(reader, table),
+        org.list_readable_by_checks(reader, table)
+    );
+    assert!(org.record_index_is_current());
+}
