@@ -246,28 +246,17 @@ impl Organization {
     #[doc(hidden)]
     #[must_use]
     pub fn record_index_bytes(&self) -> usize {
+        fn sum<K>(m: &HashMap<K, RoaringBitmap>) -> usize {
+            m.values().map(RoaringBitmap::serialized_size).sum()
+        }
         let maps = |t: &TableBitmaps| {
             t.live.serialized_size()
-                + t.by_user
-                    .values()
-                    .map(RoaringBitmap::serialized_size)
-                    .sum::<usize>()
-                + t.by_team
-                    .values()
-                    .map(RoaringBitmap::serialized_size)
-                    .sum::<usize>()
-                + t.by_unit
-                    .values()
-                    .map(RoaringBitmap::serialized_size)
-                    .sum::<usize>()
-                + t.shared_read
-                    .values()
-                    .map(RoaringBitmap::serialized_size)
-                    .sum::<usize>()
-                + t.inherited_read
-                    .values()
-                    .map(RoaringBitmap::serialized_size)
-                    .sum::<usize>()
+                + sum(&t.by_user)
+                + sum(&t.by_team)
+                + sum(&t.by_unit)
+                + sum(&t.by_subtree)
+                + sum(&t.shared_read)
+                + sum(&t.inherited_read)
         };
         self.index.tables.iter().map(maps).sum::<usize>()
             + self
