@@ -200,7 +200,18 @@ impl Registry {
     pub fn load(store: &dyn Store) -> Result<Registry, ApiError> {
         let mut orgs = HashMap::new();
         for (name, _) in store.organizations()? {
+            let start = std::time::Instant::now();
             let loaded = reload(store, &name)?;
+            let records = loaded.org.record_ids().count();
+            let secs = start.elapsed().as_secs_f64();
+            tracing::info!(
+                org = %name,
+                revision = loaded.revision,
+                records,
+                seconds = format!("{secs:.2}"),
+                records_per_second = format!("{:.0}", records as f64 / secs.max(1e-9)),
+                "organization rebuilt from its log, record index included"
+            );
             orgs.insert(name.clone(), Arc::new(OrgHandle::new(&name, loaded)));
         }
         Ok(Registry {
