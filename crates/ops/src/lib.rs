@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
 pub use authorize::authorize_setup;
 pub use filter::{SyntaxError, parse_filter, parse_order};
-pub use value::{decision_json, from_json, to_json};
+pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
 /// Why an operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -70,3 +70,178 @@ pub fn decision_json(
         "explanation": org.render_decision(d),
     })
 }
+
+/// An organisation's configuration as JSON (no records): units, tables, relationships, roles
+/// with their grids, positions, users, teams, templates, profiles, apps, settings and audit
+/// switches — what an administration console shows.
+#[must_use]
+pub fn model_json(org: &strata_engine::Organization) -> serde_json::Value {
+    use serde_json::{Value as J, json};
+    use strata_engine::{Depth, Ownership, Privilege, TeamType};
+    let units = org.units();
+    let unit_list: Vec<J> = units
+        .ids()
+        .map(|u| json!({ "name": units.name(u), "parent": units.parent(u).map(|p| units.name(p)) }))
+        .collect();
+    let tables: Vec<J> = org
+        .table_ids()
+        .map(|t| {
+            let table = org.table(t);
+            let columns: Vec<J> = table.columns.iter().map(|c| json!({ "name": c.name, "secured": c.secured })).collect();
+            let ownership = match table.ownership {
+                Ownership::UserOrTeam => "user_or_team",
+                Ownership::Organization => "organization",
+                Ownership::BusinessUnit => "business_unit",
+            };
+            json!({ "name": table.name, "ownership": ownership, "built_in": table.built_in, "columns": columns })
+        })
+        .collect();
+    let relationships: Vec<J> = org
+        .relationship_ids()
+        .map(|r| {
+            let rel = org.relationship(r);
+            json!({ "name": rel.name, "parent": org.table(rel.parent).name, "child": org.table(rel.child).name,
+                "lookup": rel.lookup, "cascade": format!("{:?}", rel.cascade) })
+        })
+        .collect();
+    let roles: Vec<J> = org
+        .role_ids()
+        .map(|r| {
+            let role = org.role(r);
+            let grid: serde_json::Map<String, J> = role
+                .privileges
+                .iter()
+                .map(|(t, depths)| {
+                    let row: serde_json::Map<String, J> = Privilege::ALL
+                        .into_iter()
+                        .filter(|p| depths[p.index()] != Depth::None)
+                        .map(|p| (p.name().to_owned(), J::String(depths[p.index()].name().to_owned())))
+                        .collect();
+                    (org.table(*t).name.clone(), J::Object(row))
+                })
+                .collect();
+            json!({ "name": role.name, "business_unit": units.name(role.business_unit),
+                "inheritance": if role.inheritance == strata_engine::Inheritance::TeamOnly { "team_only" } else { "user_and_team" },
+                "system_administrator": role.system_administrator, "privileges": grid, "misc": role.misc })
+        })
+        .collect();
+    let users: Vec<J> = org
+        .user_ids()
+        .map(|u| {
+            let user = org.user(u);
+            let roles: Vec<J> = user
+                .roles
+                .iter()
+                .map(|a| json!({ "role": org.role(a.role).name, "business_unit": a.business_unit.map(|b| units.name(b)) }))
+                .collect();
+            let teams: Vec<&str> = user.teams.iter().map(|t| org.team(*t).name.as_str()).collect();
+            json!({ "name": user.name, "business_unit": units.name(user.business_unit), "roles": roles,
+                "manager": user.manager.map(|m| org.user(m).name.clone()),
+                "position": user.position.map(|p| org.position(p).name.clone()),
+                "enabled": user.enabled, "teams": teams })
+        })
+        .collect();
+    let teams: Vec<J> = org
+        .team_ids()
+        .map(|t| {
+            let team = org.team(t);
+            let kind = match team.kind {
+                TeamType::Owner => "owner",
+                TeamType::Access => "access",
+                TeamType::SecurityGroup => "security_group",
+                TeamType::OfficeGroup => "office_group",
+            };
+            let members: Vec<&str> = team.members.iter().map(|m| org.user(*m).name.as_str()).collect();
+            let roles: Vec<&str> = team.roles.iter().map(|r| org.role(*r).name.as_str()).collect();
+            json!({ "name": team.name, "type": kind, "business_unit": units.name(team.business_unit),
+                "members": members, "roles": roles,
+                "record": team.record_team.map(|(r, _)| org.record(r).key.clone()),
+                "template": team.record_team.map(|(_, tpl)| org.template(tpl).name.clone()) })
+        })
+        .collect();
+    let profiles: Vec<J> = org
+        .profile_ids()
+        .map(|p| {
+            let profile = org.profile(p);
+            let members: Vec<String> = profile.members.iter().map(|m| org.principal_name(*m)).collect();
+            let permissions: Vec<J> = profile
+                .permissions
+                .iter()
+                .map(|c| json!({ "table": org.table(c.table).name, "column": c.column, "read": c.read, "update": c.update, "create": c.create }))
+                .collect();
+            json!({ "name": profile.name, "members": members, "permissions": permissions })
+        })
+        .collect();
+    let settings = org.settings();
+    let audit = org.audit_settings();
+    json!({
+        "business_units": unit_list,
+        "tables": tables,
+        "relationships": relationships,
+        "roles": roles,
+        "users": users,
+        "teams": teams,
+        "field_security_profiles": profiles,
+        "settings": {
+            "share_to_previous_owner_on_assign": settings.share_to_previous_owner_on_assign,
+            "ownership_across_business_units": settings.ownership_across_business_units,
+            "do_not_remove_roles_on_change_business_unit": settings.do_not_remove_roles_on_change_business_unit,
+            "always_move_record_to_owner_business_unit": settings.always_move_record_to_owner_business_unit,
+            "hierarchy": settings.hierarchy.as_ref().map(|h| json!({
+                "model": format!("{:?}", h.model).to_lowercase(), "depth": h.depth,
+                "managers_must_be_in_same_or_parent_business_unit": h.managers_must_be_in_same_or_parent_business_unit })),
+        },
+        "audit": { "enabled": audit.enabled, "retention_days": audit.retention_days, "user_access": audit.user_access,
+            "tables": audit.tables, "columns_off": audit.columns_off },
+    })
+}
+
+/// What a user can do: every privilege per table with its best depth and where each grant
+/// comes from, miscellaneous privileges, System Administrator status.
+#[must_use]
+pub fn privileges_json(
+    org: &strata_engine::Organization,
+    user: strata_engine::UserId,
+) -> serde_json::Value {
+    use serde_json::{Value as J, json};
+    let mut tables: serde_json::Map<String, J> = serde_json::Map::new();
+    for g in org.all_grants(user) {
+        let table = tables
+            .entry(org.table(g.table).name.clone())
+            .or_insert_with(|| json!({}));
+        let via = match g.via {
+            strata_engine::Via::Direct => J::Null,
+            strata_engine::Via::Team { team, team_only } => {
+                json!({ "team": org.team(team).name, "team_only": team_only })
+            }
+        };
+        let entry = json!({ "depth": g.depth.name(), "role": org.role(g.role).name, "from_unit": org.units().name(g.anchor), "via": via });
+        if let Some(list) = table.get_mut(g.privilege.name()).and_then(J::as_array_mut) {
+            list.push(entry);
+        } else {
+            table[g.privilege.name()] = J::Array(vec![entry]);
+        }
+    }
+    let u = org.user(user);
+    let mut misc: Vec<String> = u
+        .roles
+        .iter()
+        .map(|a| a.role)
+        .chain(
+            u.teams
+                .iter()
+                .flat_map(|t| org.team(*t).roles.iter().copied()),
+        )
+        .flat_map(|r| org.role(r).misc.clone())
+        .collect();
+    misc.sort();
+    misc.dedup();
+    json!({
+        "user": u.name,
+        "enabled": u.enabled,
+        "business_unit": org.units().name(u.business_unit),
+        "system_administrator": org.system_administrator(user).map(|a| org.role(a.role).name.clone()),
+        "tables": tables,
+        "misc": misc,
+    })
+}

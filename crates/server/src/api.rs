@@ -893,6 +893,47 @@ mod cursor {
     }
 }
 
+// ----- the model -----
+
+pub(crate) async fn model(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
+    let loaded = handle.read();
+    if let Some(me) = acting(&loaded, &caller)?
+        && loaded.org.system_administrator(me).is_none()
+    {
+        return Err(ApiError::new(
+            "denied",
+            format!(
+                "user `{}` is not a System Administrator: only they read the whole model",
+                loaded.org.user(me).name
+            ),
+        ));
+    }
+    let mut out = strata_ops::model_json(&loaded.org);
+    out["revision"] = json!(loaded.revision);
+    ok(out)
+}
+
+pub(crate) async fn user_privileges(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, user)): Path<(String, String)>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
+    let loaded = handle.read();
+    let me = acting(&loaded, &caller)?;
+    let target = subject(&loaded, me, Some(&user))?;
+    let mut out = strata_ops::privileges_json(&loaded.org, target);
+    out["revision"] = json!(loaded.revision);
+    ok(out)
+}
+
 // ----- audit -----
 
 fn require_audit_reader(loaded: &Loaded, caller: &Caller) -> Result<(), ApiError> {

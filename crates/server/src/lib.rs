@@ -116,6 +116,11 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route("/api/v1/orgs", post(api::create_org).get(api::list_orgs))
         .route(org, axum::routing::delete(api::delete_org))
         .route(&format!("{org}/revision"), get(api::revision))
+        .route(&format!("{org}/model"), get(api::model))
+        .route(
+            &format!("{org}/users/{{user}}/privileges"),
+            get(api::user_privileges),
+        )
         .route(&format!("{org}/operations"), post(api::operations))
         .route(&format!("{org}/check"), post(api::check))
         .route(&format!("{org}/explain"), post(api::explain))

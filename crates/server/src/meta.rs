@@ -266,6 +266,18 @@ pub fn document() -> serde_json::Value {
         true,
     );
     add(
+        format!("{org}/model"),
+        "get",
+        "The configuration: units, tables, roles and grids, users, teams, profiles, settings (System Administrators)",
+        true,
+    );
+    add(
+        format!("{org}/users/{{user}}/privileges"),
+        "get",
+        "What a user can do: privileges per table with depth and source",
+        true,
+    );
+    add(
         format!("{org}/operations"),
         "post",
         "Apply one operation or a list, atomically; returns the revision",

@@ -1024,6 +1024,33 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
             ..route("GET", "/api/v1/orgs/{org}/revision", o("/revision"))
         },
         Route {
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/model"), None, "denied"),
+                foreign(&o("/model"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("GET", "/api/v1/orgs/{org}/model", o("/model"))
+        },
+        Route {
+            ok_key: Some(k.alice.clone()),
+            refusals: vec![
+                (
+                    k.carol.clone(),
+                    o("/users/alice/privileges"),
+                    None,
+                    "forbidden",
+                ),
+                foreign(&o("/users/alice/privileges"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/users/{user}/privileges",
+                o("/users/alice/privileges"),
+            )
+        },
+        Route {
             body: Some(json!([{"op": "update", "record": "a003", "fields": {"name": "Matrix"}}])),
             ok_key: Some(k.alice.clone()),
             refusals: vec![
