@@ -111,6 +111,45 @@ impl Organization {
         format!("{kind}: {text}")
     }
 
+    /// When the user manages the record's owner within the hierarchy depth but the manager
+    /// model's unit rule (D24) keeps the hierarchy from reaching the record, says so.
+    fn hierarchy_blocked(&self, d: &Decision) -> Option<String> {
+        let h = self.settings.hierarchy.as_ref()?;
+        if h.model != crate::model::HierarchyModel::Manager
+            || !h.managers_must_be_in_same_or_parent_business_unit
+            || !self.hierarchy_applies(d.table)
+        {
+            return None;
+        }
+        let crate::ids::Owner::User(owner) = d.owner else {
+            return None;
+        };
+        let mut cur = self.users[owner.index()].manager;
+        let mut level = 1u8;
+        while let Some(m) = cur {
+            if level > h.depth {
+                return None;
+            }
+            if m == d.user {
+                let reached = self.derived.reports[d.user.index()]
+                    .iter()
+                    .any(|(r, _)| *r == owner);
+                return (!reached).then(|| {
+                    format!(
+                        "\n  - hierarchy: `{}` manages `{}` ({level} level{} down), but in the manager model a manager reaches a report only from the report's unit (`{}`) or its parent unit",
+                        self.users[d.user.index()].name,
+                        self.users[owner.index()].name,
+                        if level == 1 { "" } else { "s" },
+                        self.units.name(self.users[owner.index()].business_unit)
+                    )
+                });
+            }
+            cur = self.users[m.index()].manager;
+            level += 1;
+        }
+        None
+    }
+
     /// A decision as a readable tree.
     #[must_use]
     pub fn render_decision(&self, d: &Decision) -> String {
@@ -150,6 +189,9 @@ impl Organization {
                         self.units.name(d.business_unit),
                         s.needed
                     ));
+                }
+                if let Some(note) = self.hierarchy_blocked(d) {
+                    out.push_str(&note);
                 }
                 out.push_str("\n  - no ownership, share, inherited share or hierarchy path reaches the record");
             }
