@@ -193,3 +193,81 @@ pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `strata bench export`: the generated organisation's accounts as CSV files for the
+/// PostgreSQL row-level security comparison (`bench/rls.sh`): units and their closure, the
+/// account read grants of users without teams or reports, accounts, and shares to users.
+pub fn export(records: usize, seed: u64, dir: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use strata_engine::{Depth, Owner, Principal, Privilege};
+    let (org, _) = build(records, seed, false)?;
+    std::fs::create_dir_all(dir)?;
+    let file = |name: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(
+            dir.join(name),
+        )?))
+    };
+    let units = org.units();
+    let mut closure = file("unit_closure.csv")?;
+    for u in units.ids() {
+        for a in units.ancestors(u) {
+            writeln!(closure, "{},{}", units.name(a), units.name(u))?;
+        }
+    }
+    let account = org
+        .table_id("account")
+        .ok_or_else(|| anyhow!("no account table"))?;
+    let mut grants = file("grants.csv")?;
+    for u in org.user_ids() {
+        let user = org.user(u);
+        if !user.teams.is_empty() || !org.hierarchy_reports(u).is_empty() {
+            continue;
+        }
+        for g in org.grants(u, account, Privilege::Read) {
+            let depth = match g.depth {
+                Depth::User => "user",
+                Depth::BusinessUnit => "business_unit",
+                Depth::ParentChild => "parent_child",
+                Depth::Organization => "organization",
+                Depth::None => continue,
+            };
+            writeln!(grants, "{},{depth},{}", user.name, units.name(g.anchor))?;
+        }
+    }
+    let mut accounts = file("accounts.csv")?;
+    let mut shares = file("shares.csv")?;
+    for r in org.table_records(account) {
+        let rec = org.record(*r);
+        let owner = match rec.owner {
+            Owner::User(u) => org.user(u).name.clone(),
+            Owner::Team(t) => format!("team:{}", org.team(t).name),
+            Owner::None => String::new(),
+        };
+        let text = |c: &str| match rec.field(c) {
+            Value::Text(t) => t.clone(),
+            other => other.to_string(),
+        };
+        writeln!(
+            accounts,
+            "{},{},{},{},{},{},{}",
+            rec.key,
+            r.get(),
+            owner,
+            units.name(rec.business_unit),
+            text("name"),
+            text("city"),
+            text("revenue")
+        )?;
+        for s in &rec.shares {
+            if let (Principal::User(u), true) = (s.principal, s.mask.contains(Privilege::Read)) {
+                writeln!(shares, "{},{}", rec.key, org.user(u).name)?;
+            }
+        }
+    }
+    for (name, _) in generate::READERS {
+        let user = org.user_id(name).ok_or_else(|| anyhow!("no user {name}"))?;
+        let readable = org.readable_set(user, account).len();
+        println!("{name}\t{readable}");
+    }
+    Ok(())
+}

@@ -235,6 +235,16 @@ enum BenchCommand {
         #[arg(long, default_value = "bench")]
         org: String,
     },
+    /// Write the generated organisation's accounts, grants, units and shares as CSV files (for
+    /// the PostgreSQL row-level security comparison, bench/rls.sh); prints each reader's count.
+    Export {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
     /// generated organisation in memory; prints a table.
     List {
@@ -728,6 +738,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_cmd::list(records, seed, runs)?,
+                BenchCommand::Export { records, seed, dir } => {
+                    bench_cmd::export(records, seed, &dir)?
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
