@@ -144,6 +144,7 @@ pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
             after,
             limit: 50,
             count: false,
+            plan: strata_engine::Plan::Auto,
         };
         let first = time(runs, || {
             std::hint::black_box(org.list(user, account, &page(None)).ok());

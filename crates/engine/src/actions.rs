@@ -419,13 +419,15 @@ impl Organization {
         if changed.is_empty() {
             return Ok(Vec::new());
         }
-        let rec = &mut self.records[record.index()];
-        for (column, _, new) in &changed {
-            rec.fields.retain(|(c, _)| c != column);
-            if *new != Value::Null {
-                rec.fields.push((column.clone(), new.clone()));
+        self.reindexing(record, |org| {
+            let rec = &mut org.records[record.index()];
+            for (column, _, new) in &changed {
+                rec.fields.retain(|(c, _)| c != column);
+                if *new != Value::Null {
+                    rec.fields.push((column.clone(), new.clone()));
+                }
             }
-        }
+        });
         self.note_columns(record);
         Ok(vec![Change::RecordUpdated {
             record,

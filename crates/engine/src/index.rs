@@ -8,6 +8,7 @@ use roaring::RoaringBitmap;
 
 use crate::derive::Via;
 use crate::ids::{BusinessUnitId, Owner, Principal, RecordId, TableId, TeamId, UserId};
+use crate::model::Value;
 use crate::organization::Organization;
 use crate::privilege::{Depth, Privilege};
 
@@ -23,6 +24,33 @@ struct TableBitmaps {
     shared_read: HashMap<Principal, RoaringBitmap>,
     /// Read access inherited through parental lookups, by principal (D8, D14, D17).
     inherited_read: HashMap<Principal, RoaringBitmap>,
+    /// Per declared column, the records by value in the list order (null first): what an
+    /// attribute-ordered list scans.
+    sorted: HashMap<String, std::collections::BTreeMap<SortKey, RoaringBitmap>>,
+}
+
+/// A column value ordered as lists order it ([`crate::list::compare_values`]).
+#[derive(Clone, Debug)]
+pub(crate) struct SortKey(pub(crate) Value);
+
+impl PartialEq for SortKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for SortKey {}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        crate::list::compare_values(&self.0, &other.0)
+    }
 }
 
 /// The index of every table's records.
@@ -79,6 +107,18 @@ impl RecordIndex {
         for s in &r.shares {
             if s.mask.contains(Privilege::Read) {
                 add(t.shared_read.entry(s.principal).or_default(), id, present);
+            }
+        }
+        for column in &org.tables[r.table.index()].columns {
+            let key = SortKey(r.field(&column.name).clone());
+            let by_value = t.sorted.entry(column.name.clone()).or_default();
+            if present {
+                by_value.entry(key).or_default().insert(id);
+            } else if let Some(ids) = by_value.get_mut(&key) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    by_value.remove(&key);
+                }
             }
         }
     }
@@ -143,6 +183,15 @@ impl Organization {
         }
         self.index = index;
         out
+    }
+
+    /// The records of `table` by the value of a declared column, in list order.
+    pub(crate) fn sorted_column(
+        &self,
+        table: TableId,
+        column: &str,
+    ) -> Option<&std::collections::BTreeMap<SortKey, RoaringBitmap>> {
+        self.index.tables.get(table.index())?.sorted.get(column)
     }
 
     /// Every live record of `table` the user can read, as a bitmap of record ids.
@@ -282,6 +331,7 @@ impl Organization {
                 t.by_subtree.retain(|_, b| !b.is_empty());
                 t.shared_read.retain(|_, b| !b.is_empty());
                 t.inherited_read.retain(|_, b| !b.is_empty());
+                t.sorted.retain(|_, m| !m.is_empty());
             }
             while index
                 .tables

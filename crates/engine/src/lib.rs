@@ -31,7 +31,9 @@ pub use ids::{
     AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
-pub use list::{After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, compare_values};
+pub use list::{
+    After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, Plan, compare_values,
+};
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
     HierarchyModel, HierarchySettings, Inheritance, Ownership, Position, Profile, Record,

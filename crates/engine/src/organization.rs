@@ -862,6 +862,8 @@ impl Setup<'_> {
                 table.columns.retain(|old| old.name != c.name);
                 table.columns.push(c);
             }
+            // Existing records (users' own) join the new columns' sorted index.
+            self.org.index = crate::index::RecordIndex::build(self.org);
             return Ok(id);
         }
         check_count("tables", self.org.tables.len())?;
@@ -1081,13 +1083,15 @@ impl Setup<'_> {
     /// Sets columns of a user's own `systemuser` record.
     pub fn set_user_fields(&mut self, user: UserId, fields: Vec<(String, Value)>) {
         let record = self.org.users[user.index()].record;
-        let rec = &mut self.org.records[record.index()];
-        for (k, v) in fields {
-            rec.fields.retain(|(c, _)| *c != k);
-            if v != Value::Null {
-                rec.fields.push((k, v));
+        self.org.reindexing(record, |org| {
+            let rec = &mut org.records[record.index()];
+            for (k, v) in fields {
+                rec.fields.retain(|(c, _)| *c != k);
+                if v != Value::Null {
+                    rec.fields.push((k, v));
+                }
             }
-        }
+        });
         self.org.note_columns(record);
     }
 

@@ -313,27 +313,40 @@ fn check_lists(org: &Organization) {
                 }
                 a.1.cmp(&b.1)
             });
-            // Pages of two.
-            let mut got = Vec::new();
-            let mut after = None;
-            loop {
-                let query = ListQuery {
-                    filter: filter.clone(),
-                    order: order.clone(),
-                    after,
-                    limit: 2,
-                    count: true,
-                };
-                let page = org.list(user, table, &query).unwrap();
-                assert_eq!(page.total, Some(expected.len()));
-                got.extend(page.records.iter().map(|r| r.get()));
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
+            let want: Vec<u32> = expected.iter().map(|(_, id)| *id).collect();
+            // Pages of two, by each plan, with and without the count.
+            for plan in [
+                strata_engine::Plan::SecurityFirst,
+                strata_engine::Plan::AttributeOrder,
+            ] {
+                for count in [true, false] {
+                    let mut got = Vec::new();
+                    let mut after = None;
+                    loop {
+                        let query = ListQuery {
+                            filter: filter.clone(),
+                            order: order.clone(),
+                            after,
+                            limit: 2,
+                            count,
+                            plan,
+                        };
+                        let page = org.list(user, table, &query).unwrap();
+                        if count {
+                            assert_eq!(page.total, Some(expected.len()));
+                        }
+                        got.extend(page.records.iter().map(|r| r.get()));
+                        match page.next {
+                            Some(next) => after = Some(next),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(
+                        got, want,
+                        "{plan:?} list of {filter:?} ordered by {order:?}"
+                    );
                 }
             }
-            let want: Vec<u32> = expected.iter().map(|(_, id)| *id).collect();
-            assert_eq!(got, want, "list of {filter:?} ordered by {order:?}");
         }
     }
 }

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use strata_engine::{
-    Actor, CreateRecord, Depth, Inheritance, ListQuery, Order, Organization, Owner, Privilege,
-    RecordState, RoleDefinition, Value,
+    Actor, Column, CreateRecord, Depth, Inheritance, ListQuery, Order, Organization, Owner, Plan,
+    Privilege, RecordState, RoleDefinition, Value,
 };
 
 fn org() -> Organization {
@@ -14,7 +14,11 @@ fn org() -> Organization {
     {
         let mut s = org.setup();
         let root = s.add_business_unit("Root", None).unwrap();
-        let t = s.add_table("account", None, Vec::new()).unwrap();
+        let name = Column {
+            name: "name".into(),
+            secured: false,
+        };
+        let t = s.add_table("account", None, vec![name]).unwrap();
         let role = s
             .add_role(RoleDefinition {
                 name: "All".into(),
@@ -53,6 +57,11 @@ fn create(org: &mut Organization, key: &str, name: &str) {
 
 #[test]
 fn pages_stay_correct_while_writes_happen() {
+    pages_stay_correct(Plan::SecurityFirst);
+    pages_stay_correct(Plan::AttributeOrder);
+}
+
+fn pages_stay_correct(plan: Plan) {
     let mut org = org();
     for i in 0..40 {
         create(
@@ -79,6 +88,7 @@ fn pages_stay_correct_while_writes_happen() {
             after: after.clone(),
             limit: 6,
             count: false,
+            plan,
         };
         let page = org.list(u, t, &query).unwrap();
         seen.extend(page.records.iter().map(|r| org.record(*r).key.clone()));

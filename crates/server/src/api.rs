@@ -778,6 +778,7 @@ pub(crate) async fn list_records(
         after,
         limit,
         count: params.count.unwrap_or(false),
+        plan: strata_engine::Plan::Auto,
     };
     let page = o.list(user, t, &query).map_err(|e| {
         let field = match e {
