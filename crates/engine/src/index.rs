@@ -74,8 +74,43 @@ impl RecordIndex {
     pub(crate) fn build(org: &Organization) -> RecordIndex {
         let mut index = RecordIndex::default();
         for id in org.record_ids() {
-            index.set(org, id, true);
+            index.set_facts(org, id, true, false);
             index.refresh_inherited(org, id);
+        }
+        // The sorted column indexes in bulk: sort (value, id) pairs once, then group them.
+        for (t, table) in org.tables.iter().enumerate() {
+            let live: Vec<RecordId> = org.table_records[t].clone();
+            for column in &table.columns {
+                let mut pairs: Vec<(SortKey, u32)> = live
+                    .iter()
+                    .map(|r| (SortKey(org.record(*r).field(&column.name).clone()), r.get()))
+                    .collect();
+                pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+                let mut by_value: std::collections::BTreeMap<SortKey, RoaringBitmap> =
+                    std::collections::BTreeMap::new();
+                let mut group: Option<(SortKey, Vec<u32>)> = None;
+                for (key, id) in pairs {
+                    match &mut group {
+                        Some((k, ids)) if *k == key => ids.push(id),
+                        _ => {
+                            if let Some((k, ids)) = group.take() {
+                                by_value.insert(
+                                    k,
+                                    RoaringBitmap::from_sorted_iter(ids).unwrap_or_default(),
+                                );
+                            }
+                            group = Some((key, vec![id]));
+                        }
+                    }
+                }
+                if let Some((k, ids)) = group {
+                    by_value.insert(k, RoaringBitmap::from_sorted_iter(ids).unwrap_or_default());
+                }
+                index
+                    .table(TableId::from_index(t))
+                    .sorted
+                    .insert(column.name.clone(), by_value);
+            }
         }
         index
     }
@@ -90,6 +125,10 @@ impl RecordIndex {
 
     /// Adds (`present`) or removes a record's current facts.
     pub(crate) fn set(&mut self, org: &Organization, record: RecordId, present: bool) {
+        self.set_facts(org, record, present, true);
+    }
+
+    fn set_facts(&mut self, org: &Organization, record: RecordId, present: bool, sorted: bool) {
         let r = org.record(record);
         let present = present && r.alive;
         let id = record.get();
@@ -108,6 +147,9 @@ impl RecordIndex {
             if s.mask.contains(Privilege::Read) {
                 add(t.shared_read.entry(s.principal).or_default(), id, present);
             }
+        }
+        if !sorted {
+            return;
         }
         for column in &org.tables[r.table.index()].columns {
             let key = SortKey(r.field(&column.name).clone());
