@@ -419,16 +419,10 @@ impl Organization {
         if changed.is_empty() {
             return Ok(Vec::new());
         }
-        self.reindexing(record, |org| {
-            let rec = &mut org.records[record.index()];
-            for (column, _, new) in &changed {
-                rec.fields.retain(|(c, _)| c != column);
-                if *new != Value::Null {
-                    rec.fields.push((column.clone(), new.clone()));
-                }
-            }
-        });
-        self.note_columns(record);
+        self.set_fields(
+            record,
+            changed.iter().map(|(c, _, new)| (c.clone(), new.clone())),
+        );
         Ok(vec![Change::RecordUpdated {
             record,
             columns: changed,

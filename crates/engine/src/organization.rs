@@ -662,6 +662,28 @@ impl Organization {
         }
     }
 
+    /// Writes columns of a record (a `Null` clears one) and keeps the record's index entries in
+    /// step. Only the record's own facts change: what descendants inherit depends on owners,
+    /// shares and lookups, and lookups change through `set_lookup`, never here.
+    pub(crate) fn set_fields(
+        &mut self,
+        record: RecordId,
+        fields: impl IntoIterator<Item = (String, Value)>,
+    ) {
+        let mut index = std::mem::take(&mut self.index);
+        index.set(self, record, false);
+        let rec = &mut self.records[record.index()];
+        for (column, value) in fields {
+            rec.fields.retain(|(c, _)| *c != column);
+            if value != Value::Null {
+                rec.fields.push((column, value));
+            }
+        }
+        index.set(self, record, true);
+        self.index = index;
+        self.note_columns(record);
+    }
+
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
         self.reindexing(record, |org| {
             let shares = &mut org.records[record.index()].shares;
@@ -1083,16 +1105,7 @@ impl Setup<'_> {
     /// Sets columns of a user's own `systemuser` record.
     pub fn set_user_fields(&mut self, user: UserId, fields: Vec<(String, Value)>) {
         let record = self.org.users[user.index()].record;
-        self.org.reindexing(record, |org| {
-            let rec = &mut org.records[record.index()];
-            for (k, v) in fields {
-                rec.fields.retain(|(c, _)| *c != k);
-                if v != Value::Null {
-                    rec.fields.push((k, v));
-                }
-            }
-        });
-        self.org.note_columns(record);
+        self.org.set_fields(record, fields);
     }
 
     /// Adds a team.
