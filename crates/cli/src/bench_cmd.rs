@@ -13,15 +13,12 @@ use crate::server_cmd;
 
 const CHUNK: usize = 100_000;
 
-fn build(records: usize, seed: u64, quiet: bool) -> anyhow::Result<(Organization, Duration)> {
+fn build(records: usize, seed: u64) -> anyhow::Result<(Organization, Duration)> {
     let start = Instant::now();
     let mut org = Organization::new();
     strata_ops::apply_all(&mut org, &generate::setup(seed))
         .map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
     let bar = indicatif::ProgressBar::new(records as u64);
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
     let mut from = 0;
     while from < records {
         let to = (from + CHUNK).min(records);
@@ -92,7 +89,7 @@ fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
 
 /// `strata bench list`: lists per kind of reader on the generated organisation.
 pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
-    let (mut org, built) = build(records, seed, false)?;
+    let (mut org, built) = build(records, seed)?;
     let total: usize = org.table_ids().map(|t| org.table_records(t).len()).sum();
     println!(
         "generated organisation: {} units, {} users, {} records in {:.1} s ({:.0} records/s)",
@@ -201,7 +198,7 @@ pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
 pub fn export(records: usize, seed: u64, dir: &Path) -> anyhow::Result<()> {
     use std::io::Write;
     use strata_engine::{Depth, Owner, Principal, Privilege};
-    let (org, _) = build(records, seed, false)?;
+    let (org, _) = build(records, seed)?;
     std::fs::create_dir_all(dir)?;
     let file = |name: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
         Ok(std::io::BufWriter::new(std::fs::File::create(
