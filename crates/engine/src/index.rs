@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use roaring::RoaringBitmap;
 
+use crate::columns::ColumnIndex;
 use crate::derive::Via;
 use crate::ids::{BusinessUnitId, Owner, Principal, RecordId, TableId, TeamId, UserId};
-use crate::model::Value;
 use crate::organization::Organization;
 use crate::privilege::{Depth, Privilege};
 
@@ -24,33 +24,8 @@ struct TableBitmaps {
     shared_read: HashMap<Principal, RoaringBitmap>,
     /// Read access inherited through parental lookups, by principal (D8, D14, D17).
     inherited_read: HashMap<Principal, RoaringBitmap>,
-    /// Per declared column, the records by value in the list order (null first): what an
-    /// attribute-ordered list scans.
-    sorted: HashMap<String, std::collections::BTreeMap<SortKey, RoaringBitmap>>,
-}
-
-/// A column value ordered as lists order it ([`crate::list::compare_values`]).
-#[derive(Clone, Debug)]
-pub(crate) struct SortKey(pub(crate) Value);
-
-impl PartialEq for SortKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-
-impl Eq for SortKey {}
-
-impl PartialOrd for SortKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for SortKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        crate::list::compare_values(&self.0, &other.0)
-    }
+    /// Per declared column, the records in list order and the frequent values' records.
+    columns: HashMap<String, ColumnIndex>,
 }
 
 /// The index of every table's records.
@@ -77,39 +52,18 @@ impl RecordIndex {
             index.set_facts(org, id, true, false);
             index.refresh_inherited(org, id);
         }
-        // The sorted column indexes in bulk: sort (value, id) pairs once, then group them.
+        // The column indexes in bulk: sort the ids by (value, id) once.
         for (t, table) in org.tables.iter().enumerate() {
-            let live: Vec<RecordId> = org.table_records[t].clone();
             for column in &table.columns {
-                let mut pairs: Vec<(SortKey, u32)> = live
-                    .iter()
-                    .map(|r| (SortKey(org.record(*r).field(&column.name).clone()), r.get()))
-                    .collect();
-                pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-                let mut by_value: std::collections::BTreeMap<SortKey, RoaringBitmap> =
-                    std::collections::BTreeMap::new();
-                let mut group: Option<(SortKey, Vec<u32>)> = None;
-                for (key, id) in pairs {
-                    match &mut group {
-                        Some((k, ids)) if *k == key => ids.push(id),
-                        _ => {
-                            if let Some((k, ids)) = group.take() {
-                                by_value.insert(
-                                    k,
-                                    RoaringBitmap::from_sorted_iter(ids).unwrap_or_default(),
-                                );
-                            }
-                            group = Some((key, vec![id]));
-                        }
-                    }
-                }
-                if let Some((k, ids)) = group {
-                    by_value.insert(k, RoaringBitmap::from_sorted_iter(ids).unwrap_or_default());
-                }
-                index
-                    .table(TableId::from_index(t))
-                    .sorted
-                    .insert(column.name.clone(), by_value);
+                let value_of = |id: u32| org.records[id as usize].field(&column.name);
+                let mut ids: Vec<u32> = org.table_records[t].iter().map(|r| r.get()).collect();
+                ids.sort_unstable_by(|a, b| {
+                    crate::list::compare_values(value_of(*a), value_of(*b)).then(a.cmp(b))
+                });
+                index.table(TableId::from_index(t)).columns.insert(
+                    column.name.clone(),
+                    ColumnIndex::from_sorted(&ids, &value_of),
+                );
             }
         }
         index
@@ -128,11 +82,14 @@ impl RecordIndex {
         self.set_facts(org, record, present, true);
     }
 
-    fn set_facts(&mut self, org: &Organization, record: RecordId, present: bool, sorted: bool) {
+    fn set_facts(&mut self, org: &Organization, record: RecordId, present: bool, columns: bool) {
         let r = org.record(record);
         let present = present && r.alive;
         let id = record.get();
         let t = self.table(r.table);
+        if !present && !t.live.contains(id) {
+            return; // not indexed: nothing to take out
+        }
         add(&mut t.live, id, present);
         match r.owner {
             Owner::User(u) => add(t.by_user.entry(u).or_default(), id, present),
@@ -148,19 +105,16 @@ impl RecordIndex {
                 add(t.shared_read.entry(s.principal).or_default(), id, present);
             }
         }
-        if !sorted {
+        if !columns {
             return;
         }
         for column in &org.tables[r.table.index()].columns {
-            let key = SortKey(r.field(&column.name).clone());
-            let by_value = t.sorted.entry(column.name.clone()).or_default();
+            let value_of = |id: u32| org.records[id as usize].field(&column.name);
+            let index = t.columns.entry(column.name.clone()).or_default();
             if present {
-                by_value.entry(key).or_default().insert(id);
-            } else if let Some(ids) = by_value.get_mut(&key) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    by_value.remove(&key);
-                }
+                index.insert(id, &value_of);
+            } else {
+                index.remove(id, &value_of);
             }
         }
     }
@@ -227,13 +181,9 @@ impl Organization {
         out
     }
 
-    /// The records of `table` by the value of a declared column, in list order.
-    pub(crate) fn sorted_column(
-        &self,
-        table: TableId,
-        column: &str,
-    ) -> Option<&std::collections::BTreeMap<SortKey, RoaringBitmap>> {
-        self.index.tables.get(table.index())?.sorted.get(column)
+    /// The index of a declared column of `table`.
+    pub(crate) fn column_index(&self, table: TableId, column: &str) -> Option<&ColumnIndex> {
+        self.index.tables.get(table.index())?.columns.get(column)
     }
 
     /// Every live record of `table` the user can read, as a bitmap of record ids.
@@ -333,10 +283,11 @@ impl Organization {
         self.index = RecordIndex::build(self);
     }
 
-    /// The record index's bitmaps, serialized, in bytes (their size in memory is close).
+    /// The record index's size in bytes: the security bitmaps (serialized; their size in memory
+    /// is close) and the column indexes.
     #[doc(hidden)]
     #[must_use]
-    pub fn record_index_bytes(&self) -> usize {
+    pub fn record_index_bytes(&self) -> (usize, usize) {
         fn sum<K>(m: &HashMap<K, RoaringBitmap>) -> usize {
             m.values().map(RoaringBitmap::serialized_size).sum()
         }
@@ -349,13 +300,15 @@ impl Organization {
                 + sum(&t.shared_read)
                 + sum(&t.inherited_read)
         };
-        self.index.tables.iter().map(maps).sum::<usize>()
+        let columns = |t: &TableBitmaps| t.columns.values().map(ColumnIndex::bytes).sum::<usize>();
+        let bitmaps = self.index.tables.iter().map(maps).sum::<usize>()
             + self
                 .index
                 .inherited_of
                 .values()
                 .map(|v| 16 + v.len() * std::mem::size_of::<Principal>())
-                .sum::<usize>()
+                .sum::<usize>();
+        (bitmaps, self.index.tables.iter().map(columns).sum())
     }
 
     /// Whether the index equals a rebuild from the records (for tests of its maintenance).
@@ -373,7 +326,7 @@ impl Organization {
                 t.by_subtree.retain(|_, b| !b.is_empty());
                 t.shared_read.retain(|_, b| !b.is_empty());
                 t.inherited_read.retain(|_, b| !b.is_empty());
-                t.sorted.retain(|_, m| !m.is_empty());
+                t.columns.retain(|_, c| *c != ColumnIndex::default());
             }
             while index
                 .tables

@@ -10,6 +10,7 @@
 
 mod actions;
 mod check;
+mod columns;
 mod derive;
 mod error;
 mod explain;

@@ -6,6 +6,9 @@
 //! security) count as null for the filter and the order, so a filter cannot reveal them.
 
 use std::cmp::Ordering;
+use std::ops::ControlFlow;
+
+use roaring::RoaringBitmap;
 
 use crate::ids::{RecordId, TableId, UserId};
 use crate::model::Value;
@@ -199,26 +202,26 @@ impl Filter {
         }
     }
 
-    fn matches(&self, value_of: &impl Fn(&str) -> Value) -> bool {
+    fn matches<'v>(&self, value_of: &impl Fn(&str) -> &'v Value) -> bool {
         match self {
             Filter::Compare { column, op, value } => {
                 let v = value_of(column);
                 match op {
-                    CompareOp::Eq => compare_values(&v, value) == Ordering::Equal,
-                    CompareOp::Ne => compare_values(&v, value) != Ordering::Equal,
+                    CompareOp::Eq => compare_values(v, value) == Ordering::Equal,
+                    CompareOp::Ne => compare_values(v, value) != Ordering::Equal,
                     // Ordered comparisons never hold for null or for another kind of value.
-                    _ if v == Value::Null || rank_of(&v) != rank_of(value) => false,
-                    CompareOp::Lt => compare_values(&v, value) == Ordering::Less,
-                    CompareOp::Le => compare_values(&v, value) != Ordering::Greater,
-                    CompareOp::Gt => compare_values(&v, value) == Ordering::Greater,
-                    CompareOp::Ge => compare_values(&v, value) != Ordering::Less,
+                    _ if *v == Value::Null || rank_of(v) != rank_of(value) => false,
+                    CompareOp::Lt => compare_values(v, value) == Ordering::Less,
+                    CompareOp::Le => compare_values(v, value) != Ordering::Greater,
+                    CompareOp::Gt => compare_values(v, value) == Ordering::Greater,
+                    CompareOp::Ge => compare_values(v, value) != Ordering::Less,
                 }
             }
             Filter::In { column, values } => {
                 let v = value_of(column);
                 values
                     .iter()
-                    .any(|x| compare_values(&v, x) == Ordering::Equal)
+                    .any(|x| compare_values(v, x) == Ordering::Equal)
             }
             Filter::Contains { column, text } => {
                 matches!(value_of(column), Value::Text(t) if t.contains(text.as_str()))
@@ -242,15 +245,85 @@ fn rank_of(v: &Value) -> u8 {
     }
 }
 
+/// What a secured column reads as without read access to it.
+static NULL: Value = Value::Null;
+
+/// Orders two rows (order values, record id) by a list's order.
+fn cmp_rows(order: &[Order], a: (&[&Value], u32), b: (&[&Value], u32)) -> Ordering {
+    for (i, o) in order.iter().enumerate() {
+        let c = compare_values(a.0[i], b.0[i]);
+        let c = if o.descending { c.reverse() } else { c };
+        if c != Ordering::Equal {
+            return c;
+        }
+    }
+    a.1.cmp(&b.1)
+}
+
 impl Organization {
+    /// A column's value in a list for `user`: null where column security hides it.
+    fn list_value(&self, user: UserId, table: TableId, record: RecordId, column: &str) -> &Value {
+        if self.tables[table.index()].is_secured(column)
+            && !self.column_access(user, table, column, Some(record)).read
+        {
+            return &NULL;
+        }
+        self.records[record.index()].field(column)
+    }
+
+    /// The records a filter's equality tests select, taken from the column indexes without
+    /// reading a record, when some part of the filter can be answered there: the records and
+    /// whether they match the whole filter (otherwise each must still be tested).
+    fn pushdown(&self, table: TableId, filter: &Filter) -> Option<(RoaringBitmap, bool)> {
+        let equal = |column: &str, values: &[Value]| {
+            if self.tables[table.index()].is_secured(column) {
+                return None;
+            }
+            let index = self.column_index(table, column)?;
+            let value_of = |id: u32| self.records[id as usize].field(column);
+            let mut set = RoaringBitmap::new();
+            for v in values {
+                set |= index.equal(v, &value_of).as_ref();
+            }
+            Some((set, true))
+        };
+        match filter {
+            Filter::Compare {
+                column,
+                op: CompareOp::Eq,
+                value,
+            } => equal(column, std::slice::from_ref(value)),
+            Filter::In { column, values } => equal(column, values),
+            Filter::And(list) => {
+                let mut out: Option<RoaringBitmap> = None;
+                let mut exact = true;
+                for f in list {
+                    match self.pushdown(table, f) {
+                        Some((b, e)) => {
+                            exact &= e;
+                            out = Some(match out {
+                                Some(o) => o & b,
+                                None => b,
+                            });
+                        }
+                        None => exact = false,
+                    }
+                }
+                out.map(|b| (b, exact))
+            }
+            _ => None,
+        }
+    }
+
     /// The attribute-ordered plan, when it applies and is chosen: walk the order column's
-    /// sorted index from the cursor, keeping readable records that match the filter.
+    /// index from the cursor, keeping the records of `set` that match the rest of the filter.
     fn attribute_ordered(
         &self,
         table: TableId,
         query: &ListQuery,
-        readable: &roaring::RoaringBitmap,
-        value: &impl Fn(RecordId, &str) -> Value,
+        set: &RoaringBitmap,
+        residual: bool,
+        matches: &impl Fn(u32) -> bool,
         limit: usize,
     ) -> Option<ListPage> {
         let [order] = query.order.as_slice() else {
@@ -258,73 +331,48 @@ impl Organization {
         };
         if query.plan == Plan::SecurityFirst
             || self.tables[table.index()].is_secured(&order.column)
-            || (query.count && query.filter.is_some())
+            || (query.count && residual)
         {
             return None;
         }
-        let by_value = self.sorted_column(table, &order.column)?;
+        let index = self.column_index(table, &order.column)?;
         if query.plan == Plan::Auto {
-            // Scanning costs about limit / selectivity steps (more with a filter); the readable
-            // set first costs one step per readable record.
+            // Walking the order costs about limit × table / set steps (more when a filter
+            // still has to be tested); the set first costs one step per record of the set.
             let live = self.table_records[table.index()].len() as u128;
-            let readable_len = u128::from(readable.len());
-            let factor = if query.filter.is_some() { 8 } else { 1 };
-            if (limit as u128) * live * factor >= readable_len * readable_len {
+            let set_len = u128::from(set.len());
+            let factor = if residual { 8 } else { 1 };
+            if (limit as u128) * live * factor >= set_len * set_len {
                 return None;
             }
         }
-        let start = query
-            .after
-            .as_ref()
-            .map(|a| crate::index::SortKey(a.values[0].clone()));
-        let groups: Box<dyn Iterator<Item = (&crate::index::SortKey, &roaring::RoaringBitmap)>> =
-            match (order.descending, &start) {
-                (false, None) => Box::new(by_value.iter()),
-                (false, Some(k)) => Box::new(by_value.range(k.clone()..)),
-                (true, None) => Box::new(by_value.iter().rev()),
-                (true, Some(k)) => Box::new(by_value.range(..=k.clone()).rev()),
-            };
+        let value_of = |id: u32| self.records[id as usize].field(&order.column);
         let mut records = Vec::with_capacity(limit.min(1024));
-        let mut last: Option<(Value, u32)> = None;
         let mut more = false;
-        'groups: for (key, ids) in groups {
-            let from = match (&query.after, &start) {
-                (Some(after), Some(k)) if k == key => after.record.saturating_add(1),
-                _ => 0,
-            };
-            for id in ids.range(from..) {
-                if !readable.contains(id) {
-                    continue;
-                }
-                let record = RecordId::from_index(id as usize);
-                if !query
-                    .filter
-                    .as_ref()
-                    .is_none_or(|f| f.matches(&|c: &str| value(record, c)))
-                {
-                    continue;
-                }
-                if records.len() == limit {
-                    more = true;
-                    break 'groups;
-                }
-                records.push(record);
-                last = Some((key.0.clone(), id));
+        let after = query.after.as_ref().map(|a| (&a.values[0], a.record));
+        index.walk(order.descending, after, &value_of, |id| {
+            if !set.contains(id) || !matches(id) {
+                return ControlFlow::Continue(());
             }
-        }
+            if records.len() == limit {
+                more = true;
+                return ControlFlow::Break(());
+            }
+            records.push(RecordId::from_index(id as usize));
+            ControlFlow::Continue(())
+        });
         let next = if more {
-            last.map(|(v, record)| After {
-                values: vec![v],
-                record,
+            records.last().map(|r| After {
+                values: vec![value_of(r.get()).clone()],
+                record: r.get(),
             })
         } else {
             None
         };
-        let total = query.count.then(|| readable.len() as usize);
         Some(ListPage {
             records,
             next,
-            total,
+            total: query.count.then(|| set.len() as usize),
         })
     }
 
@@ -369,17 +417,22 @@ impl Organization {
         {
             return Err(ListError::BadCursor);
         }
-        // Column security: an unreadable secured column is null for this user.
-        let value = |record: RecordId, column: &str| -> Value {
-            let rec = &self.records[record.index()];
-            if self.tables[table.index()].is_secured(column)
-                && !self.column_access(user, table, column, Some(record)).read
-            {
-                return Value::Null;
-            }
-            rec.field(column).clone()
-        };
+        // The readable records, narrowed by what the column indexes answer of the filter; what
+        // they cannot answer (the residual filter) is tested record by record.
         let readable = self.readable_set(user, table);
+        let (set, residual) = match &query.filter {
+            None => (readable, None),
+            Some(f) => match self.pushdown(table, f) {
+                Some((bits, exact)) => (readable & bits, (!exact).then_some(f)),
+                None => (readable, Some(f)),
+            },
+        };
+        // Column security: an unreadable secured column is null for this user.
+        let value = |record: RecordId, column: &str| self.list_value(user, table, record, column);
+        let matches = |id: u32| {
+            let record = RecordId::from_index(id as usize);
+            residual.is_none_or(|f| f.matches(&|c: &str| value(record, c)))
+        };
         let limit = query.limit.max(1);
         if query.order.is_empty() {
             // Record-id order: walk the set from the cursor and stop after the page (and, for a
@@ -392,21 +445,10 @@ impl Organization {
             let mut next = None;
             let mut matched_before = 0usize;
             let mut matched = 0usize;
-            let matches = |id: u32| {
-                let record = RecordId::from_index(id as usize);
-                query
-                    .filter
-                    .as_ref()
-                    .is_none_or(|f| f.matches(&|c: &str| value(record, c)))
-            };
-            if query.count && query.filter.is_some() {
-                for id in readable.range(..start) {
-                    if matches(id) {
-                        matched_before += 1;
-                    }
-                }
+            if query.count && residual.is_some() {
+                matched_before = set.range(..start).filter(|id| matches(*id)).count();
             }
-            for id in readable.range(start..) {
+            for id in set.range(start..) {
                 if !matches(id) {
                     continue;
                 }
@@ -418,16 +460,16 @@ impl Organization {
                         values: Vec::new(),
                         record: r.get(),
                     });
-                    if !query.count || query.filter.is_none() {
+                    if !query.count || residual.is_none() {
                         break;
                     }
                 }
             }
             let total = query.count.then(|| {
-                if query.filter.is_some() {
+                if residual.is_some() {
                     matched_before + matched
                 } else {
-                    readable.len() as usize
+                    set.len() as usize
                 }
             });
             return Ok(ListPage {
@@ -436,59 +478,51 @@ impl Organization {
                 total,
             });
         }
-        if let Some(page) = self.attribute_ordered(table, query, &readable, &value, limit) {
+        if let Some(page) =
+            self.attribute_ordered(table, query, &set, residual.is_some(), &matches, limit)
+        {
             return Ok(page);
         }
-        let mut rows: Vec<(Vec<Value>, u32)> = Vec::new();
-        for id in &readable {
-            let record = RecordId::from_index(id as usize);
-            let keep = query
-                .filter
-                .as_ref()
-                .is_none_or(|f| f.matches(&|c: &str| value(record, c)));
-            if keep {
-                let key = query
-                    .order
-                    .iter()
-                    .map(|o| value(record, &o.column))
-                    .collect();
-                rows.push((key, id));
+        // The set first: the matching records' order values (borrowed, `k` per record), then
+        // only the page is selected and sorted.
+        let k = query.order.len();
+        let mut ids: Vec<u32> = Vec::new();
+        let mut keys: Vec<&Value> = Vec::new();
+        for id in &set {
+            if matches(id) {
+                let record = RecordId::from_index(id as usize);
+                keys.extend(query.order.iter().map(|o| value(record, &o.column)));
+                ids.push(id);
             }
         }
-        let total = query.count.then_some(rows.len());
-        let cmp = |a: &(Vec<Value>, u32), b: &(Vec<Value>, u32)| {
-            for (i, o) in query.order.iter().enumerate() {
-                let c = compare_values(&a.0[i], &b.0[i]);
-                let c = if o.descending { c.reverse() } else { c };
-                if c != Ordering::Equal {
-                    return c;
-                }
-            }
-            a.1.cmp(&b.1)
-        };
+        let total = query.count.then_some(ids.len());
+        let row = |i: usize| (&keys[i * k..(i + 1) * k], ids[i]);
+        let cmp = |a: &usize, b: &usize| cmp_rows(&query.order, row(*a), row(*b));
+        let mut rows: Vec<usize> = (0..ids.len()).collect();
         if let Some(after) = &query.after {
-            let pivot = (after.values.clone(), after.record);
-            rows.retain(|r| cmp(r, &pivot) == Ordering::Greater);
+            let pivot: Vec<&Value> = after.values.iter().collect();
+            rows.retain(|i| {
+                cmp_rows(&query.order, row(*i), (&pivot, after.record)) == Ordering::Greater
+            });
         }
         let more = rows.len() > limit;
         if more {
-            // Only the page needs ordering: select it, then sort it.
             rows.select_nth_unstable_by(limit, cmp);
             rows.truncate(limit);
         }
         rows.sort_by(cmp);
         let next = if more {
-            rows.last().map(|(values, record)| After {
-                values: values.clone(),
-                record: *record,
+            rows.last().map(|i| After {
+                values: row(*i).0.iter().map(|v| (*v).clone()).collect(),
+                record: ids[*i],
             })
         } else {
             None
         };
         Ok(ListPage {
             records: rows
-                .into_iter()
-                .map(|(_, id)| RecordId::from_index(id as usize))
+                .iter()
+                .map(|i| RecordId::from_index(ids[*i] as usize))
                 .collect(),
             next,
             total,

@@ -262,6 +262,33 @@ fn check_lists(org: &Organization) {
                 text: "x".into(),
             })),
         ])),
+        // Equality tests the column index answers before any record is read: exactly, and
+        // with a rest to test on each record.
+        Some(Filter::In {
+            column: "name".into(),
+            values: vec![
+                Value::Text("x".into()),
+                Value::Text("n1".into()),
+                Value::Null,
+            ],
+        }),
+        Some(Filter::And(vec![
+            Filter::Compare {
+                column: "name".into(),
+                op: CompareOp::Eq,
+                value: Value::Text("x".into()),
+            },
+            Filter::Compare {
+                column: "secret".into(),
+                op: CompareOp::Gt,
+                value: Value::Int(3),
+            },
+        ])),
+        Some(Filter::And(vec![Filter::Compare {
+            column: "name".into(),
+            op: CompareOp::Eq,
+            value: Value::Text("n2".into()),
+        }])),
     ];
     let orders = [
         vec![],
@@ -286,18 +313,22 @@ fn check_lists(org: &Organization) {
                         .find(|(k, _)| k == c)
                         .map_or(Value::Null, |(_, v)| v.clone())
                 };
-                let keep = match filter {
-                    None => true,
-                    Some(Filter::StartsWith { text, .. }) => {
-                        matches!(value("name"), Value::Text(t) if t.starts_with(text.as_str()))
-                    }
-                    Some(Filter::Compare { .. }) => {
-                        matches!(value("secret"), Value::Int(v) if v > 3)
-                    }
-                    Some(_) => {
+                let name = value("name");
+                let secret_over_3 = matches!(value("secret"), Value::Int(v) if v > 3);
+                let keep = match i {
+                    0 => true,
+                    1 => matches!(&name, Value::Text(t) if t.starts_with("n1")),
+                    2 => secret_over_3,
+                    3 => {
                         value("secret") == Value::Null
-                            || !matches!(value("name"), Value::Text(t) if t.contains('x'))
+                            || !matches!(&name, Value::Text(t) if t.contains('x'))
                     }
+                    4 => {
+                        matches!(&name, Value::Null)
+                            || matches!(&name, Value::Text(t) if t == "x" || t == "n1")
+                    }
+                    5 => matches!(&name, Value::Text(t) if t == "x") && secret_over_3,
+                    _ => matches!(&name, Value::Text(t) if t == "n2"),
                 };
                 if keep {
                     expected.push((order.iter().map(|o| value(&o.column)).collect(), r.get()));
