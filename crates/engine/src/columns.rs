@@ -261,8 +261,9 @@ impl ColumnIndex {
         )
     }
 
-    /// Puts an id of a rare value into the blocks at its place.
-    fn insert_rare<'v>(&mut self, id: u32, value_of: &impl Fn(u32) -> &'v Value) {
+    /// Puts an id of a rare value into the blocks at its place; returns how many ids hold that
+    /// value now, counted up to [`FREQUENT`].
+    fn insert_rare<'v>(&mut self, id: u32, value_of: &impl Fn(u32) -> &'v Value) -> usize {
         let value = value_of(id);
         let pos = self
             .partition(|x| compare_values(value_of(x), value).then(x.cmp(&id)) == Ordering::Less);
@@ -276,13 +277,19 @@ impl ColumnIndex {
         } else {
             self.blocks[block].len()
         };
+        self.blocks[block].insert(offset, id);
+        // Its neighbours of equal value (usually none): the run it belongs to.
+        let at = Pos { block, offset };
+        let equal = |x: &u32| compare_values(value_of(*x), value) == Ordering::Equal;
+        let run = self.before(at).take(FREQUENT).take_while(equal).count()
+            + self.from(at).take(FREQUENT).take_while(equal).count();
         let b = &mut self.blocks[block];
-        b.insert(offset, id);
         if b.len() > 2 * BLOCK {
             let tail = b.split_off(BLOCK);
             b.shrink_to_fit();
             self.blocks.insert(block + 1, tail);
         }
+        run.min(FREQUENT)
     }
 
     /// Takes the ids from `a` up to `b` out of the blocks.
@@ -312,15 +319,9 @@ impl ColumnIndex {
             }
             Err(slot) => slot,
         };
-        self.insert_rare(id, value_of);
         // The value's run in the blocks: to a bitmap when it reaches FREQUENT records.
-        let start = self.partition(|x| compare_values(value_of(x), value) == Ordering::Less);
-        let run = self
-            .from(start)
-            .take(FREQUENT)
-            .take_while(|x| compare_values(value_of(*x), value) == Ordering::Equal)
-            .count();
-        if run == FREQUENT {
+        if self.insert_rare(id, value_of) == FREQUENT {
+            let start = self.partition(|x| compare_values(value_of(x), value) == Ordering::Less);
             let end = self.partition(|x| compare_values(value_of(x), value) != Ordering::Greater);
             let ids = self.take_range(start, end);
             self.frequent
@@ -338,7 +339,7 @@ impl ColumnIndex {
                 // Rare again: back to the blocks.
                 let (_, ids) = self.frequent.remove(slot);
                 for x in &ids {
-                    self.insert_rare(x, value_of);
+                    let _ = self.insert_rare(x, value_of);
                 }
             }
             return;
