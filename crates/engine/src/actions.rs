@@ -513,7 +513,11 @@ impl Organization {
         rec.field_shares.clear();
         let (table, key) = (rec.table, rec.key.clone());
         self.names.records.remove(&key);
-        self.table_records[table.index()].retain(|r| *r != record);
+        // Ids only grow, so a table's records are in id order.
+        let records = &mut self.table_records[table.index()];
+        if let Ok(i) = records.binary_search(&record) {
+            records.remove(i);
+        }
     }
 
     /// Assigns a record to a new owner: Assign on the record; the new owner must hold Read
