@@ -115,7 +115,7 @@ pub fn run(
         } else {
             "already there"
         },
-        db.display(),
+        server_cmd::shown(db),
         org.units().len(),
         org.user_ids().count(),
         records_total,
@@ -129,7 +129,7 @@ pub fn run(
     }
     banner.push_str(&format!(
         "\n  # every command also works offline on the file, for example\n  strata explain --db {} --org {ORG} --user rep_east --privilege write --record acc-0002\n\nPress Ctrl-C to stop.",
-        db.display()
+        server_cmd::shown(db)
     ));
     let store: Arc<dyn Store> = store;
     server_cmd::serve(

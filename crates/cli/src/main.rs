@@ -3,6 +3,7 @@
 mod apply_cmd;
 mod bench_cmd;
 mod demo_cmd;
+mod list_cmd;
 mod server_cmd;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,11 @@ use strata_store::Store;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The audit chain's key file: needed with a PostgreSQL database (created on first use;
+    /// every process using the database needs the same one); for a SQLite file it replaces the
+    /// `<file>.audit-key` beside it.
+    #[arg(long, global = true, env = "STRATA_AUDIT_KEY_FILE")]
+    audit_key_file: Option<PathBuf>,
 }
 
 /// Where an organisation comes from: a scenario file's setup, or an organisation of a database.
@@ -31,7 +37,7 @@ struct Source {
     /// A scenario file whose setup is the organisation (its steps are not run).
     #[arg(long, conflicts_with_all = ["db", "org"])]
     scenario: Option<PathBuf>,
-    /// A Strata database file.
+    /// A Strata database: a SQLite file, or a postgres:// URL.
     #[arg(long, requires = "org")]
     db: Option<PathBuf>,
     /// The organisation (in the database, or on the server).
@@ -104,7 +110,7 @@ enum Command {
         /// The organisation.
         #[arg(long)]
         org: String,
-        /// A Strata database file.
+        /// A Strata database: a SQLite file, or a postgres:// URL.
         #[arg(long, conflicts_with = "server")]
         db: Option<PathBuf>,
         /// Act as this user (local only; default: the system).
@@ -116,6 +122,33 @@ enum Command {
         /// The API key to use with --server; also read from STRATA_API_KEY.
         #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
         key: Option<String>,
+    },
+    /// List the records of a table a user may read: filtered, ordered, counted (every record,
+    /// or pages of --limit through a server with their cursor).
+    List {
+        #[command(flatten)]
+        source: Source,
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// Whose readable records (through a server, the key's own user by default).
+        #[arg(long = "as")]
+        user: Option<String>,
+        /// A filter, e.g. "city eq 'Oslo' and revenue gt 1000".
+        #[arg(long)]
+        filter: Option<String>,
+        /// An order, e.g. "name desc,city".
+        #[arg(long)]
+        orderby: Option<String>,
+        /// Print the exact count (on stderr) too.
+        #[arg(long)]
+        count: bool,
+        /// At most this many records (through a server: one page, and its cursor on stderr).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue from a cursor a server returned (with --server).
+        #[arg(long, requires = "server")]
+        cursor: Option<String>,
     },
     /// List the users who hold a privilege on a record.
     WhoHasAccess {
@@ -130,7 +163,7 @@ enum Command {
     },
     /// Build the demo organisation from the seeds (first run) and serve it.
     Demo {
-        /// The SQLite database file (created if missing).
+        /// The database: a SQLite file (created if missing), or a postgres:// URL.
         #[arg(long, default_value = "strata-demo.db")]
         db: PathBuf,
         /// Address to listen on.
@@ -146,9 +179,9 @@ enum Command {
         #[arg(long, default_value_t = strata_demo::DEFAULT_RECORDS_PER_TABLE)]
         records: usize,
     },
-    /// Serve the API over a database file.
+    /// Serve the API over a database (a SQLite file, or PostgreSQL).
     Serve {
-        /// The SQLite database file (created if missing).
+        /// The database: a SQLite file (created if missing), or a postgres:// URL.
         #[arg(long, default_value = "strata.db")]
         db: PathBuf,
         /// Address to listen on.
@@ -160,17 +193,17 @@ enum Command {
         #[command(flatten)]
         oidc: OidcArgs,
     },
-    /// Organisations of a database file.
+    /// Organisations of a database.
     Org {
         #[command(subcommand)]
         command: OrgCommand,
     },
-    /// API keys of a database file.
+    /// API keys of a database.
     ApiKey {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// The audit trail of a database file.
+    /// The audit trail of a database.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -224,7 +257,7 @@ impl OidcArgs {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
-    /// Store a generated organisation (deterministic for a seed) in a database file.
+    /// Store a generated organisation (deterministic for a seed) in a database.
     Generate {
         #[arg(long, default_value_t = 100_000)]
         records: usize,
@@ -615,6 +648,32 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::List {
+            source,
+            table,
+            user,
+            filter,
+            orderby,
+            count,
+            limit,
+            cursor,
+        } => {
+            let args = list_cmd::ListArgs {
+                table: &table,
+                user: user.as_deref(),
+                filter: filter.as_deref(),
+                orderby: orderby.as_deref(),
+                count,
+                limit,
+            };
+            if let (Some(server), Some(org), Some(key)) = (&source.server, &source.org, &source.key)
+            {
+                list_cmd::remote(server, key, org, &args, cursor.as_deref())?;
+            } else {
+                list_cmd::local(&organisation(&source)?, &args)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::WhoHasAccess {
             source,
             record,
@@ -752,7 +811,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    let cli = Cli::parse();
+    if let Some(file) = cli.audit_key_file {
+        server_cmd::set_audit_key_file(file);
+    }
+    match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

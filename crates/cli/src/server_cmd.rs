@@ -1,19 +1,120 @@
-//! `strata serve` and the local administration verbs (`api-key`, `audit`) on a database file.
+//! `strata serve` and the local administration verbs (`api-key`, `audit`) on a database: a
+//! SQLite file, or a PostgreSQL database named by a `postgres://` or `postgresql://` URL.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, anyhow, bail};
-use strata_store::{AuditQuery, SqliteStore, Store, Verification};
+use strata_store::{
+    ApiKeyRecord, AuditEntry, AuditKey, AuditQuery, LogEntry, PostgresStore, Revision, SqliteStore,
+    Store, StoreError, Transaction, Verification,
+};
 
-/// Opens (creating) the SQLite store.
-pub fn open_store(db: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+/// The audit key file given with `--audit-key-file` (or `STRATA_AUDIT_KEY_FILE`), set once at
+/// start-up.
+static AUDIT_KEY_FILE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Uses this audit key file for every store this process opens.
+pub fn set_audit_key_file(path: PathBuf) {
+    let _ = AUDIT_KEY_FILE.set(path);
+}
+
+/// The database as it may be shown: a URL without its password.
+pub fn shown(db: &Path) -> String {
+    strata_store::redact_database_url(&db.to_string_lossy())
+}
+
+/// The store a `--db` argument names.
+#[derive(Debug)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database.
+    Postgres(PostgresStore),
+}
+
+macro_rules! each {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Database::Sqlite($store) => $call,
+            Database::Postgres($store) => $call,
+        }
+    };
+}
+
+impl Store for Database {
+    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+        each!(self, s => s.create_organization(name, at_ms))
+    }
+    fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
+        each!(self, s => s.delete_organization(name))
+    }
+    fn organizations(&self) -> Result<Vec<(String, Revision)>, StoreError> {
+        each!(self, s => s.organizations())
+    }
+    fn write(
+        &self,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        each!(self, s => s.write(org, f))
+    }
+    fn revision(&self, org: &str) -> Result<Revision, StoreError> {
+        each!(self, s => s.revision(org))
+    }
+    fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        each!(self, s => s.operations(org, after))
+    }
+    fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        each!(self, s => s.audit(org, query))
+    }
+    fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
+        each!(self, s => s.verify_audit(org))
+    }
+    fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
+        each!(self, s => s.expire_audit(org, now_ms))
+    }
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        each!(self, s => s.put_api_key(key))
+    }
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        each!(self, s => s.api_key_by_hash(key_hash))
+    }
+    fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        each!(self, s => s.api_keys(org))
+    }
+    fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        each!(self, s => s.revoke_api_key(org, id, at_ms))
+    }
+}
+
+/// Opens (creating) the store a `--db` argument names: a PostgreSQL database for a
+/// `postgres://` or `postgresql://` URL (its audit key in `--audit-key-file`, which it needs),
+/// otherwise a SQLite file (its audit key beside it, unless `--audit-key-file` says otherwise).
+pub fn open_store(db: &Path) -> anyhow::Result<Arc<Database>> {
+    let key_file = AUDIT_KEY_FILE.get();
+    if let Some(url) = db.to_str().filter(|d| strata_store::is_postgres_url(d)) {
+        let Some(key_file) = key_file else {
+            bail!(
+                "cannot open {}: a PostgreSQL database needs --audit-key-file FILE (or STRATA_AUDIT_KEY_FILE): the audit chain's key is kept outside the database it protects; the file is created on first use, and every process using the database needs the same one",
+                shown(db)
+            );
+        };
+        let store =
+            PostgresStore::open(url, key_file).map_err(|e| anyhow!("{e} ({})", e.code()))?;
+        return Ok(Arc::new(Database::Postgres(store)));
+    }
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    Ok(Arc::new(SqliteStore::open(db).with_context(|| {
-        format!("cannot open {}", db.display())
-    })?))
+    let store = match key_file {
+        None => SqliteStore::open(db),
+        Some(file) => {
+            AuditKey::load_or_create(file).and_then(|key| SqliteStore::open_with_key(db, key))
+        }
+    };
+    let store = store.with_context(|| format!("cannot open {}", db.display()))?;
+    Ok(Arc::new(Database::Sqlite(store)))
 }
 
 /// Logs as JSON lines when `STRATA_LOG_JSON` is set, readable text otherwise.

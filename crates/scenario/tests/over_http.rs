@@ -1,5 +1,7 @@
 //! The scenario corpus (`tests/scenarios/`) runs against a real Strata server over HTTP, started
 //! in this process on a free port: every step must pass, and as many as against the engine.
+//! The corpus runs twice: on the memory store, and on PostgreSQL when `STRATA_TEST_POSTGRES`
+//! names a server (a fresh database; skipped with a note when unset, a failure under CI).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -8,7 +10,8 @@ use std::time::Instant;
 
 use strata_scenario::{EngineTarget, HttpTarget, Target, run_paths};
 use strata_server::ServerConfig;
-use strata_store::MemoryStore;
+use strata_store::postgres_testing::{self, ScratchDatabase};
+use strata_store::{AuditKey, MemoryStore, PostgresStore, Store};
 
 const ROOT_KEY: &str = "scenario-test-root-key";
 
@@ -23,11 +26,15 @@ struct Server {
 
 impl Server {
     fn start() -> Result<Server> {
+        Self::start_on(Arc::new(MemoryStore::new()?))
+    }
+
+    fn start_on(store: Arc<dyn Store>) -> Result<Server> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
         let config = ServerConfig {
-            store: Arc::new(MemoryStore::new()?),
+            store,
             root_key: Some(ROOT_KEY.to_owned()),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -77,6 +84,25 @@ fn corpus() -> PathBuf {
 
 #[test]
 fn corpus_passes_over_http_as_against_the_engine() -> Result<()> {
+    corpus_over_http(Arc::new(MemoryStore::new()?), "memory store")
+}
+
+#[test]
+fn corpus_passes_over_http_on_postgres() -> Result<()> {
+    let Some(server) = postgres_testing::server_from_env()? else {
+        eprintln!(
+            "note: corpus_passes_over_http_on_postgres: skipped, STRATA_TEST_POSTGRES is not set"
+        );
+        return Ok(());
+    };
+    let scratch = ScratchDatabase::create(&server)?;
+    let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([9; 32]))?;
+    corpus_over_http(Arc::new(store), "PostgreSQL store")
+}
+
+/// Runs the corpus against the engine, then over HTTP against a server on `store`: the same
+/// steps pass, and every scenario's organisation is gone afterwards.
+fn corpus_over_http(store: Arc<dyn Store>, backend: &str) -> Result<()> {
     let root = corpus();
     let files = strata_scenario::collect_files(std::slice::from_ref(&root))?;
     assert!(
@@ -94,7 +120,7 @@ fn corpus_passes_over_http_as_against_the_engine() -> Result<()> {
     let engine_text = String::from_utf8_lossy(&engine_out);
     assert_eq!(engine.failed, 0, "{engine_text}");
 
-    let server = Server::start()?;
+    let server = Server::start_on(store)?;
     let url = server.url.clone();
     let started = Instant::now();
     let mut out = Vec::new();
@@ -107,7 +133,7 @@ fn corpus_passes_over_http_as_against_the_engine() -> Result<()> {
     let took = started.elapsed();
     let text = String::from_utf8_lossy(&out);
     eprintln!(
-        "over HTTP: {} files, {} passed, {} failed in {took:.2?}",
+        "over HTTP on the {backend}: {} files, {} passed, {} failed in {took:.2?}",
         files.len(),
         summary.passed,
         summary.failed

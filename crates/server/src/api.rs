@@ -17,7 +17,7 @@ use strata_store::AuditQuery;
 
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
-use crate::state::{Loaded, OrgHandle, now_ms};
+use crate::state::{Loaded, OrgHandle, blocking, now_ms};
 use crate::{AppState, limits};
 
 type ApiResult = Result<Response, ApiError>;
@@ -67,14 +67,15 @@ fn ok(value: Json_) -> ApiResult {
     Ok((StatusCode::OK, Json(value)).into_response())
 }
 
-fn auth(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+async fn auth(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let caller = authenticate(
-        state.store.as_ref(),
+        &state.store,
         &state.keys,
         state.root_key_hash.as_deref(),
         state.oidc.as_ref(),
         headers,
-    )?;
+    )
+    .await?;
     state.metrics.authenticated();
     Ok(caller)
 }
@@ -210,7 +211,7 @@ async fn open(
     org: &str,
     min_revision: Option<u64>,
 ) -> Result<(Caller, Arc<OrgHandle>), ApiError> {
-    let caller = auth(state, headers)?;
+    let caller = auth(state, headers).await?;
     let handle = org_for(state, &caller, org)?;
     note_access(state, &handle, &caller);
     ready(&handle, min_revision).await?;
@@ -285,9 +286,14 @@ pub(crate) async fn create_org(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    require_root(&auth(&state, &headers)?)?;
+    require_root(&auth(&state, &headers).await?)?;
     let req: NewOrg = parse(&headers, &body)?;
-    state.registry.create(state.store.as_ref(), &req.name)?;
+    let registry = Arc::clone(&state);
+    let name = req.name.clone();
+    blocking(&state.store, move |store| {
+        registry.registry.create(store, &name).map(|_| ())
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "name": req.name, "revision": 0 })),
@@ -296,7 +302,7 @@ pub(crate) async fn create_org(
 }
 
 pub(crate) async fn list_orgs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
-    require_root(&auth(&state, &headers)?)?;
+    require_root(&auth(&state, &headers).await?)?;
     let list: Vec<Json_> = state
         .registry
         .list()
@@ -311,8 +317,12 @@ pub(crate) async fn delete_org(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> ApiResult {
-    require_root(&auth(&state, &headers)?)?;
-    state.registry.delete(state.store.as_ref(), &org)?;
+    require_root(&auth(&state, &headers).await?)?;
+    let registry = Arc::clone(&state);
+    blocking(&state.store, move |store| {
+        registry.registry.delete(store, &org)
+    })
+    .await?;
     state.keys.clear();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -399,7 +409,7 @@ pub(crate) async fn operations(
     Path(org): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = org_for(&state, &caller, &org)?;
     note_access(&state, &handle, &caller);
     let ops = match parse::<Json_>(&headers, &body)? {
@@ -561,7 +571,7 @@ pub(crate) async fn check(
     Path(org): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = org_for(&state, &caller, &org)?;
     let req: CheckRequest = parse(&headers, &body)?;
     ready(&handle, req.min_revision).await?;
@@ -577,7 +587,7 @@ pub(crate) async fn explain(
     Path(org): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = org_for(&state, &caller, &org)?;
     let req: CheckRequest = parse(&headers, &body)?;
     ready(&handle, req.min_revision).await?;
@@ -850,7 +860,7 @@ pub(crate) async fn revision(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = org_for(&state, &caller, &org)?;
     let loaded = handle.read();
     acting(&loaded, &caller)?;
@@ -958,7 +968,7 @@ pub(crate) async fn audit(
     Path(org): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = org_for(&state, &caller, &org)?;
     require_audit_reader(&handle.read(), &caller)?;
     let number = |k: &str| -> Result<Option<i64>, ApiError> {
@@ -994,7 +1004,7 @@ pub(crate) async fn audit(
         after_seq: number("after")?.unwrap_or(0).max(0) as u64,
         limit: limit as usize + 1,
     };
-    let mut entries = state.store.audit(&org, &query)?;
+    let mut entries = blocking(&state.store, move |store| Ok(store.audit(&org, &query)?)).await?;
     let next = (entries.len() > limit as usize).then(|| {
         entries.truncate(limit as usize);
         entries.last().map_or(0, |e| e.seq)
@@ -1007,10 +1017,10 @@ pub(crate) async fn audit_verify(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = org_for(&state, &caller, &org)?;
     require_audit_reader(&handle.read(), &caller)?;
-    match state.store.verify_audit(&org)? {
+    match blocking(&state.store, move |store| Ok(store.verify_audit(&org)?)).await? {
         strata_store::Verification::Intact { entries } => {
             ok(json!({ "intact": true, "entries": entries }))
         }
@@ -1148,7 +1158,7 @@ pub(crate) async fn az_evaluation(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = az_org(&state, &caller, &headers)?;
     let e: AzEvaluation = parse(&headers, &body)?;
     let loaded = handle.read();
@@ -1162,7 +1172,7 @@ pub(crate) async fn az_evaluations(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = az_org(&state, &caller, &headers)?;
     let req: AzEvaluations = parse(&headers, &body)?;
     if req.evaluations.len() > limits::MAX_EVALUATIONS {
@@ -1219,7 +1229,7 @@ pub(crate) async fn az_search_resource(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = az_org(&state, &caller, &headers)?;
     let req: AzSearch = parse(&headers, &body)?;
     let loaded = handle.read();
@@ -1265,7 +1275,7 @@ pub(crate) async fn create_key(
     Path(org): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers)?;
+    let caller = auth(&state, &headers).await?;
     let handle = org_for(&state, &caller, &org)?;
     let req: NewKey = parse(&headers, &body)?;
     {
@@ -1282,8 +1292,11 @@ pub(crate) async fn create_key(
             return Err(ApiError::not_found(format!("unknown user `{}`", req.user)).at("user"));
         }
     }
-    let (record, secret) =
-        crate::auth::create_api_key(state.store.as_ref(), &org, &req.user, now_ms())?;
+    let user = req.user.clone();
+    let (record, secret) = blocking(&state.store, move |store| {
+        crate::auth::create_api_key(store, &org, &user, now_ms())
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": record.id, "user": record.user, "key": secret })),

@@ -1,6 +1,8 @@
 //! Authentication: API keys (random, stored as SHA-256, each bound to a user of one
 //! organisation) and the server's root key (hosting administration).
 
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use strata_store::{ApiKeyRecord, Store};
@@ -117,7 +119,13 @@ pub(crate) struct KeyCache {
 pub(crate) const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl KeyCache {
-    fn get(&self, store: &dyn Store, hash: &str) -> Result<Option<ApiKeyRecord>, ApiError> {
+    /// The key of this hash: from the cache, or else read from the store in a blocking task
+    /// (a store call may wait on the disk or the network).
+    async fn get(
+        &self,
+        store: &Arc<dyn Store>,
+        hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, ApiError> {
         if let Some((record, at)) = self
             .entries
             .read()
@@ -127,7 +135,11 @@ impl KeyCache {
         {
             return Ok(record.clone());
         }
-        let record = store.api_key_by_hash(hash)?;
+        let record = crate::state::blocking(store, {
+            let hash = hash.to_owned();
+            move |store| Ok(store.api_key_by_hash(&hash)?)
+        })
+        .await?;
         let mut entries = self
             .entries
             .write()
@@ -154,8 +166,8 @@ fn looks_like_jwt(secret: &str) -> bool {
 }
 
 /// Authenticates a request.
-pub(crate) fn authenticate(
-    store: &dyn Store,
+pub(crate) async fn authenticate(
+    store: &Arc<dyn Store>,
     keys: &KeyCache,
     root_key_hash: Option<&str>,
     oidc: Option<&crate::oidc::Oidc>,
@@ -178,7 +190,7 @@ pub(crate) fn authenticate(
     if root_key_hash.is_some_and(|r| r == hash) {
         return Ok(Caller::Root);
     }
-    match keys.get(store, &hash)? {
+    match keys.get(store, &hash).await? {
         Some(k) if k.revoked_ms.is_none() => Ok(Caller::User {
             org: k.organization,
             user: k.user,

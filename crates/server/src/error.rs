@@ -26,8 +26,10 @@ pub fn status_of(code: &str) -> StatusCode {
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "duplicate_organization" | "duplicate" => StatusCode::CONFLICT,
-        "revision_not_reached" => StatusCode::SERVICE_UNAVAILABLE,
-        "database" | "corrupt_store" | "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "revision_not_reached" | "database_unreachable" => StatusCode::SERVICE_UNAVAILABLE,
+        "database" | "corrupt_store" | "internal" | "bad_database_url" | "audit_key" => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         _ => StatusCode::BAD_REQUEST,
     }
 }

@@ -189,7 +189,14 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router_with(&config, &options).map_err(|e| std::io::Error::other(e.message))?;
+    // Loading replays every organisation's log from the store: a blocking task.
+    let app = {
+        let (config, options) = (config.clone(), options.clone());
+        tokio::task::spawn_blocking(move || router_with(&config, &options))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|e| std::io::Error::other(e.message))?
+    };
     tokio::spawn(expire_audit_hourly(Arc::clone(&config.store)));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -112,15 +112,17 @@ pub(crate) async fn healthz() -> Response {
 }
 
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.organizations() {
+    let counted =
+        crate::state::blocking(&state.store, |store| Ok(store.organizations()?.len())).await;
+    match counted {
         Ok(orgs) => (
             StatusCode::OK,
-            axum::Json(json!({ "status": "ready", "organizations": orgs.len() })),
+            axum::Json(json!({ "status": "ready", "organizations": orgs })),
         )
             .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "unavailable", "error": e.to_string() })),
+            axum::Json(json!({ "status": "unavailable", "error": e.message, "code": e.code })),
         )
             .into_response(),
     }

@@ -176,6 +176,18 @@ impl OrgHandle {
     }
 }
 
+/// Runs store work in a blocking task: a store call may wait on the disk (SQLite) or the
+/// network (PostgreSQL), which must not hold up the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    work: impl FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || work(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+}
+
 fn reload(store: &dyn Store, org: &str) -> Result<Loaded, ApiError> {
     let (org, revision) = load_organization(store, org)?;
     Ok(Loaded { org, revision })

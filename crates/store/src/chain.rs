@@ -36,15 +36,30 @@ impl AuditKey {
         Ok(AuditKey(bytes))
     }
 
+    /// Reads the key file; `None` when there is no such file.
+    pub fn load(path: &std::path::Path) -> Result<Option<Self>, StoreError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::AuditKey(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let bytes = hex::decode(text.trim())
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+            StoreError::Corrupt(format!("{}: the key must be 32 bytes", path.display()))
+        })?;
+        Ok(Some(AuditKey(bytes)))
+    }
+
     /// Reads the key file, or creates it (mode 0600) with a random key.
     pub fn load_or_create(path: &std::path::Path) -> Result<Self, StoreError> {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let bytes = hex::decode(text.trim())
-                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
-            let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
-                StoreError::Corrupt(format!("{}: the key must be 32 bytes", path.display()))
-            })?;
-            return Ok(AuditKey(bytes));
+        if let Some(key) = Self::load(path)? {
+            return Ok(key);
         }
         let key = AuditKey::random()?;
         write_private(path, &hex::encode(key.0))
@@ -78,6 +93,12 @@ impl AuditKey {
         // Canonical form: a JSON array in fixed order (serde_json keeps struct field order).
         let body = serde_json::json!([seq, revision, at_ms, retention_days, record]);
         self.hmac(format!("{prev}\n{body}").as_bytes())
+    }
+
+    /// A value that identifies the key without revealing it: a database can keep it to refuse
+    /// a different key, which would otherwise chain new entries under the wrong key.
+    pub(crate) fn fingerprint(&self) -> String {
+        self.hmac(b"strata audit key fingerprint")
     }
 
     /// The HMAC that seals a chain head or anchor (seq, hash) so it cannot be moved.

@@ -7,11 +7,13 @@
 //! HMAC-SHA-256 so that an edited, inserted or deleted entry is detected, and **API keys**,
 //! stored hashed.
 //!
-//! One trait, [`Store`], with closure-scoped write transactions; two backends, [`MemoryStore`]
-//! and [`SqliteStore`], held to one conformance suite (`tests/conformance.rs`).
+//! One trait, [`Store`], with closure-scoped write transactions; three backends,
+//! [`MemoryStore`], [`SqliteStore`] and [`PostgresStore`], held to one conformance suite
+//! (`tests/conformance.rs`).
 
 mod chain;
 mod memory;
+mod postgres;
 mod sqlite;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,9 @@ use strata_ops::Operation;
 
 pub use chain::AuditKey;
 pub use memory::MemoryStore;
+#[doc(hidden)]
+pub use postgres::testing as postgres_testing;
+pub use postgres::{PostgresStore, is_postgres_url, redact_database_url};
 pub use sqlite::SqliteStore;
 
 /// The position of an operation in its organisation's log; 0 = empty.
@@ -45,6 +50,17 @@ pub enum StoreError {
     /// The caller's closure refused to go on; nothing was written.
     #[error("{0}")]
     Aborted(String),
+    /// A database URL that cannot be used.
+    #[error("bad database URL: {0}")]
+    BadUrl(String),
+    /// The database server cannot be reached (refused, timed out, authentication failed,
+    /// no such database, connection lost).
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    /// The audit key is missing, unreadable, or not the key the database's chain was started
+    /// with.
+    #[error("audit key: {0}")]
+    AuditKey(String),
 }
 
 impl StoreError {
@@ -58,6 +74,9 @@ impl StoreError {
             StoreError::Database(_) => "database",
             StoreError::Corrupt(_) => "corrupt_store",
             StoreError::Aborted(_) => "aborted",
+            StoreError::BadUrl(_) => "bad_database_url",
+            StoreError::Unreachable(_) => "database_unreachable",
+            StoreError::AuditKey(_) => "audit_key",
         }
     }
 }

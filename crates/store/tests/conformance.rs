@@ -1,12 +1,21 @@
-//! One conformance suite, run against every backend: the memory store must behave exactly like
-//! SQLite. SQLite also gets the tests only a file can have: restart and tampering with the file.
+//! One conformance suite, run against every backend: the memory store and PostgreSQL must
+//! behave exactly like SQLite. SQLite and PostgreSQL also get the tests only a database can
+//! have: restart, and tampering with the stored rows by plain SQL.
+//!
+//! The PostgreSQL tests run when `STRATA_TEST_POSTGRES` names a server (each test in a fresh
+//! database of its own); without it they print a note and pass, except under CI, where they
+//! fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::json;
 use strata_ops::Operation;
+use strata_store::postgres_testing::{self, ScratchDatabase};
 use strata_store::{
-    ApiKeyRecord, AuditKey, AuditQuery, AuditRecord, MemoryStore, SqliteStore, Store, StoreError,
-    Verification, load_organization,
+    ApiKeyRecord, AuditKey, AuditQuery, AuditRecord, MemoryStore, PostgresStore, SqliteStore,
+    Store, StoreError, Verification, load_organization,
 };
 
 fn op(json: serde_json::Value) -> Operation {
@@ -360,7 +369,7 @@ fn sqlite_restart_gives_back_the_same_state() {
 
 /// Opens a fresh database with a filled organisation, lets `tamper` edit the file with plain
 /// SQL (as anyone with write access to the file could), and returns what verification says.
-fn tampered(tamper: &str) -> Verification {
+fn tampered_sqlite(tamper: &str) -> Verification {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("strata.db");
     let key = AuditKey::new([7; 32]);
@@ -382,18 +391,39 @@ fn tampered(tamper: &str) -> Verification {
         .unwrap()
 }
 
-#[test]
-fn sqlite_detects_an_edited_entry() {
+/// The same on a fresh PostgreSQL database: plain SQL as anyone with write access to the
+/// database could run.
+fn tampered_postgres(server: &str, tamper: &str) -> Verification {
+    let scratch = ScratchDatabase::create(server).unwrap();
+    let key = AuditKey::new([7; 32]);
+    {
+        let store = PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap();
+        store.create_organization("o", 0).unwrap();
+        fill(&store, "o");
+        assert!(matches!(
+            store.verify_audit("o").unwrap(),
+            Verification::Intact { .. }
+        ));
+    }
+    postgres_testing::execute(scratch.url(), tamper).unwrap();
+    PostgresStore::open_with_key(scratch.url(), key)
+        .unwrap()
+        .verify_audit("o")
+        .unwrap()
+}
+
+fn an_edited_entry_is_detected(tampered: &dyn Fn(&str) -> Verification) {
     let v = tampered("UPDATE audit SET user_name = 'mallory' WHERE seq = 4");
     assert!(matches!(v, Verification::Tampered { seq: 4, .. }), "{v:?}");
     let v = tampered(
         "UPDATE audit SET detail = '{\"name\":{\"old\":null,\"new\":\"y\"}}' WHERE seq = 2",
     );
     assert!(matches!(v, Verification::Tampered { seq: 2, .. }), "{v:?}");
+    let v = tampered("UPDATE audit SET detail = 'not json' WHERE seq = 3");
+    assert!(matches!(v, Verification::Tampered { seq: 3, .. }), "{v:?}");
 }
 
-#[test]
-fn sqlite_detects_a_deleted_entry() {
+fn a_deleted_entry_is_detected(tampered: &dyn Fn(&str) -> Verification) {
     let v = tampered("DELETE FROM audit WHERE seq = 5");
     assert!(matches!(v, Verification::Tampered { seq: 5, .. }), "{v:?}");
     // The last entry, even when the head is moved back by hand.
@@ -412,8 +442,7 @@ fn sqlite_detects_a_deleted_entry() {
     assert!(matches!(v, Verification::Tampered { .. }), "{v:?}");
 }
 
-#[test]
-fn sqlite_detects_an_inserted_entry() {
+fn an_inserted_entry_is_detected(tampered: &dyn Fn(&str) -> Verification) {
     let v = tampered(
         "UPDATE audit SET seq = seq + 100 WHERE seq >= 6 AND org = 'o';
          UPDATE audit SET seq = seq - 99 WHERE seq >= 100 AND org = 'o';
@@ -421,6 +450,21 @@ fn sqlite_detects_an_inserted_entry() {
          SELECT org, 6, revision, at_ms, retention_days, 'delete', table_name, record, 'mallory', NULL, detail, hash FROM audit WHERE seq = 5;",
     );
     assert!(matches!(v, Verification::Tampered { seq: 6, .. }), "{v:?}");
+}
+
+#[test]
+fn sqlite_detects_an_edited_entry() {
+    an_edited_entry_is_detected(&tampered_sqlite);
+}
+
+#[test]
+fn sqlite_detects_a_deleted_entry() {
+    a_deleted_entry_is_detected(&tampered_sqlite);
+}
+
+#[test]
+fn sqlite_detects_an_inserted_entry() {
+    an_inserted_entry_is_detected(&tampered_sqlite);
 }
 
 #[test]
@@ -437,4 +481,301 @@ fn a_wrong_audit_key_fails_verification() {
         store.verify_audit("o").unwrap(),
         Verification::Tampered { seq: 1, .. }
     ));
+}
+
+// ----- PostgreSQL -----
+
+/// The server of `STRATA_TEST_POSTGRES`, or `None` after a note (a failure under CI).
+fn postgres(test: &str) -> Option<String> {
+    match postgres_testing::server_from_env() {
+        Ok(Some(url)) => Some(url),
+        Ok(None) => {
+            eprintln!("note: {test}: skipped, STRATA_TEST_POSTGRES is not set");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn postgres_store_conforms() {
+    let Some(server) = postgres("postgres_store_conforms") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = PostgresStore::open(scratch.url(), &dir.path().join("audit-key")).unwrap();
+    conformance(&store);
+}
+
+#[test]
+fn postgres_detects_an_edited_entry() {
+    if let Some(server) = postgres("postgres_detects_an_edited_entry") {
+        an_edited_entry_is_detected(&|sql| tampered_postgres(&server, sql));
+    }
+}
+
+#[test]
+fn postgres_detects_a_deleted_entry() {
+    if let Some(server) = postgres("postgres_detects_a_deleted_entry") {
+        a_deleted_entry_is_detected(&|sql| tampered_postgres(&server, sql));
+    }
+}
+
+#[test]
+fn postgres_detects_an_inserted_entry() {
+    if let Some(server) = postgres("postgres_detects_an_inserted_entry") {
+        an_inserted_entry_is_detected(&|sql| tampered_postgres(&server, sql));
+    }
+}
+
+#[test]
+fn postgres_restart_gives_back_the_same_state() {
+    let Some(server) = postgres("postgres_restart_gives_back_the_same_state") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit-key");
+    let before = {
+        let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
+        store.create_organization("o", 0).unwrap();
+        fill(&store, "o");
+        load_organization(&store, "o").unwrap()
+    };
+    let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
+    let after = load_organization(&store, "o").unwrap();
+    assert_eq!(before.1, after.1);
+    assert_eq!(before.0.canonical_dump(), after.0.canonical_dump());
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact {
+            entries: setup_ops().len() as u64
+        }
+    );
+}
+
+#[test]
+fn postgres_refuses_another_audit_key_and_a_lost_key_file() {
+    let Some(server) = postgres("postgres_refuses_another_audit_key_and_a_lost_key_file") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit-key");
+    {
+        let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
+        store.create_organization("o", 0).unwrap();
+        fill(&store, "o");
+    }
+    assert!(key_file.exists(), "the key file is created on first use");
+    // Another key would chain new entries under the wrong key: refused before any write.
+    let err = PostgresStore::open_with_key(scratch.url(), AuditKey::new([2; 32])).unwrap_err();
+    assert_eq!(err.code(), "audit_key", "{err}");
+    assert!(err.to_string().contains("not the key"), "{err}");
+    // A missing key file is not replaced by a fresh key.
+    let other = dir.path().join("elsewhere");
+    let err = PostgresStore::open(scratch.url(), &other).unwrap_err();
+    assert_eq!(err.code(), "audit_key", "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!other.exists());
+    // The right key still opens it, intact.
+    let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
+    assert!(matches!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { .. }
+    ));
+}
+
+/// Two stores on one database (two processes, as far as PostgreSQL can tell), two writers each
+/// on the same organisation, and a reader: revisions come out 1, 2, 3… with no gap or
+/// duplicate, the reader never sees a later revision without every earlier one, and the audit
+/// chain is intact.
+#[test]
+fn postgres_concurrent_writers_get_consecutive_revisions() {
+    let Some(server) = postgres("postgres_concurrent_writers_get_consecutive_revisions") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let key = AuditKey::new([3; 32]);
+    let a: Arc<dyn Store> =
+        Arc::new(PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap());
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::open_with_key(scratch.url(), key).unwrap());
+    a.create_organization("o", 0).unwrap();
+    const WRITERS: usize = 4;
+    const WRITES: usize = 25;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (Arc::clone(&b), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let log = store.operations("o", 0).unwrap();
+                assert!(
+                    log.iter()
+                        .enumerate()
+                        .all(|(i, e)| e.revision == i as u64 + 1),
+                    "a gap in the log: {:?}",
+                    log.iter().map(|e| e.revision).collect::<Vec<_>>()
+                );
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(if w % 2 == 0 { &a } else { &b });
+            std::thread::spawn(move || {
+                let op = setup_ops()[0].clone();
+                let mut revisions = Vec::new();
+                for i in 0..WRITES {
+                    let mut mine = 0;
+                    store
+                        .write("o", &mut |tx| {
+                            mine = tx.append_operation(&op, i as i64)?;
+                            tx.append_audit(
+                                &audit("create", &format!("w{w}"), "alice"),
+                                i as i64,
+                                -1,
+                            )?;
+                            Ok(())
+                        })
+                        .unwrap();
+                    revisions.push(mine);
+                }
+                revisions
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = writers
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    all.sort_unstable();
+    let n = (WRITERS * WRITES) as u64;
+    assert_eq!(all, (1..=n).collect::<Vec<_>>());
+    assert_eq!(a.revision("o").unwrap(), n);
+    assert_eq!(
+        b.verify_audit("o").unwrap(),
+        Verification::Intact { entries: n }
+    );
+}
+
+/// A closure that panics in the middle of a write leaves nothing behind, and the store goes on.
+#[test]
+fn postgres_a_panicking_write_commits_nothing() {
+    let Some(server) = postgres("postgres_a_panicking_write_commits_nothing") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([4; 32])).unwrap();
+    store.create_organization("o", 0).unwrap();
+    fill(&store, "o");
+    let n = setup_ops().len() as u64;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.write("o", &mut |tx| {
+            tx.append_operation(&setup_ops()[0], 1)?;
+            panic!("the caller fails mid-write");
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(store.revision("o").unwrap(), n);
+    // Every pooled connection still works (none was returned inside a transaction).
+    for _ in 0..20 {
+        store
+            .write("o", &mut |tx| {
+                tx.append_audit(&audit("x", "r", "alice"), 1, -1)
+                    .map(|_| ())
+            })
+            .unwrap();
+    }
+    assert_eq!(store.revision("o").unwrap(), n);
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: n + 20 }
+    );
+}
+
+/// The store may be called, and dropped, inside an async task (a current-thread runtime, as
+/// `#[tokio::test]` uses): it waits for its own runtime on a plain channel.
+#[test]
+fn postgres_works_inside_an_async_context() {
+    let Some(server) = postgres("postgres_works_inside_an_async_context") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let url = scratch.url().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let revision = runtime.block_on(async move {
+        let store = PostgresStore::open_with_key(&url, AuditKey::new([5; 32])).unwrap();
+        store.create_organization("o", 0).unwrap();
+        fill(&store, "o");
+        let revision = store.revision("o").unwrap();
+        drop(store);
+        revision
+    });
+    assert_eq!(revision, setup_ops().len() as u64);
+}
+
+#[test]
+fn a_bad_database_url_is_refused_with_its_code() {
+    let key = || AuditKey::new([1; 32]);
+    for url in [
+        "postgresql://postgres:secret@127.0.0.1:notaport/db",
+        "postgres://127.0.0.1/db?sslmode=bogus",
+        "mysql://127.0.0.1/db",
+    ] {
+        let err = PostgresStore::open_with_key(url, key()).unwrap_err();
+        assert_eq!(err.code(), "bad_database_url", "{url}: {err}");
+        assert!(
+            !err.to_string().contains("secret"),
+            "the password is shown: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_refused_with_its_code() {
+    // Nothing listens on port 1.
+    let err = PostgresStore::open_with_key(
+        "postgresql://postgres:secret@127.0.0.1:1/postgres",
+        AuditKey::new([1; 32]),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "database_unreachable", "{err}");
+    let text = err.to_string();
+    assert!(text.contains("127.0.0.1:1"), "the target is named: {text}");
+    assert!(!text.contains("secret"), "the password is shown: {text}");
+    // A server that is there, but not the database.
+    if let Some(server) = postgres("an_unreachable_database_is_refused_with_its_code") {
+        let scratch = ScratchDatabase::create(&server).unwrap();
+        let missing = format!("{}_missing", scratch.url());
+        let err = PostgresStore::open_with_key(&missing, AuditKey::new([1; 32])).unwrap_err();
+        assert_eq!(err.code(), "database_unreachable", "{err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}
+
+#[test]
+fn database_urls_are_recognised_and_redacted() {
+    assert!(strata_store::is_postgres_url("postgres://h/db"));
+    assert!(strata_store::is_postgres_url("postgresql://h/db"));
+    assert!(!strata_store::is_postgres_url("strata.db"));
+    assert!(!strata_store::is_postgres_url(
+        Path::new("./postgres/strata.db").to_str().unwrap()
+    ));
+    assert_eq!(
+        strata_store::redact_database_url("postgresql://u:pw@h:5432/db?password=x&sslmode=disable"),
+        "postgresql://u:***@h:5432/db?password=***&sslmode=disable"
+    );
+    assert_eq!(
+        strata_store::redact_database_url("postgres://u@h/db"),
+        "postgres://u@h/db"
+    );
 }

@@ -1,0 +1,1253 @@
+//! The PostgreSQL backend: tokio-postgres through a deadpool pool, versioned migrations, one
+//! row lock per organisation to order its revisions.
+//!
+//! The [`Store`] trait is synchronous. The store owns a small tokio runtime; each call spawns
+//! its work there and waits for the answer on a plain channel, so it may be called from any
+//! thread — a blocking task, a plain thread, or even an async task (which then waits like a
+//! SQLite call does; the server keeps its calls in blocking tasks). `Runtime::block_on` is not
+//! used: it panics inside an async context.
+//!
+//! A write is a transaction that first locks the organisation's row (`SELECT … FOR UPDATE`),
+//! so writes to one organisation serialise across every process using the database and a
+//! later revision can never commit, or become visible, before an earlier one. The caller's
+//! closure runs on the caller's thread while the lock is held; its operations and audit entries
+//! are buffered and sent in bulk (`UNNEST`) before the commit.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use strata_ops::Operation;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::{FromSql, ToSql};
+
+use crate::chain::{self, AuditKey, GENESIS};
+use crate::{
+    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
+    Transaction, Verification, check_org_name, expired,
+};
+
+/// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"CREATE TABLE organizations (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        created_ms BIGINT NOT NULL,
+        revision BIGINT NOT NULL DEFAULT 0,
+        audit_head_seq BIGINT NOT NULL DEFAULT 0,
+        audit_head_hash TEXT NOT NULL,
+        audit_head_seal TEXT NOT NULL,
+        audit_anchor_seq BIGINT NOT NULL DEFAULT 0,
+        audit_anchor_hash TEXT NOT NULL,
+        audit_anchor_seal TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE operations (
+        org TEXT COLLATE "C" NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        revision BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        operation TEXT NOT NULL,
+        PRIMARY KEY (org, revision)
+    );
+    CREATE TABLE audit (
+        org TEXT COLLATE "C" NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        seq BIGINT NOT NULL,
+        revision BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        retention_days BIGINT NOT NULL,
+        action TEXT NOT NULL,
+        table_name TEXT,
+        record TEXT,
+        user_name TEXT,
+        impersonator TEXT,
+        detail TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (org, seq)
+    );
+    CREATE INDEX audit_by_record ON audit (org, record, seq);
+    CREATE INDEX audit_by_user ON audit (org, user_name, seq);
+    CREATE INDEX audit_by_time ON audit (org, at_ms);
+    CREATE TABLE api_keys (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        org TEXT COLLATE "C" NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        user_name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL,
+        revoked_ms BIGINT
+    );
+    CREATE INDEX api_keys_by_org ON api_keys (org, created_ms, id);
+    CREATE TABLE audit_key (
+        id SMALLINT PRIMARY KEY CHECK (id = 1),
+        fingerprint TEXT NOT NULL
+    );"#,
+)];
+
+/// Held by the migration runner so that two processes starting together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x5354_5241_5441; // "STRATA"
+
+/// Connections in the pool.
+const POOL_SIZE: usize = 16;
+
+/// Rows sent per bulk insert.
+const CHUNK: usize = 5_000;
+
+const ENTRY_COLUMNS: &str = "seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, hash, detail";
+const KEY_COLUMNS: &str = "id, org, user_name, key_hash, created_ms, revoked_ms";
+
+/// Whether a database argument names a PostgreSQL database (`postgres://` or `postgresql://`)
+/// rather than a SQLite file.
+#[must_use]
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// The URL with its password (in the user part or a `password=` parameter) replaced by `***`,
+/// for messages and logs.
+#[must_use]
+pub fn redact_database_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Parses a URL into a connection configuration: a 5 s connect timeout and
+/// `application_name=strata` unless the URL says otherwise, and the password from
+/// `PGPASSWORD` when the URL has none.
+fn pg_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let shown = redact_database_url(url);
+    if !is_postgres_url(url) {
+        return Err(StoreError::BadUrl(format!(
+            "`{shown}`: a PostgreSQL URL starts with postgres:// or postgresql://"
+        )));
+    }
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        StoreError::BadUrl(format!("`{shown}`: {}", describe(&e)))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("strata");
+    }
+    if config.get_password().is_none()
+        && let Some(password) = std::env::var_os("PGPASSWORD")
+    {
+        config.password(password.as_encoded_bytes());
+    }
+    Ok(config)
+}
+
+/// An error with its causes: tokio-postgres prints only its kind ("db error") at the top.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(db) = e
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::as_db_error)
+    {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(": ");
+            text.push_str(detail);
+        }
+        return text;
+    }
+    // Each cause after the first, unless it repeats the one before it.
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if let Some(db) = cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            parts.push(format!("{} (SQLSTATE {})", db.message(), db.code().code()));
+            break;
+        }
+        let text = cause.to_string();
+        match parts.last_mut() {
+            Some(last) if text.starts_with(last.as_str()) => *last = text,
+            _ => parts.push(text),
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// Why the pool gave no connection.
+fn pool_problem(e: &deadpool_postgres::PoolError) -> String {
+    use deadpool_postgres::{PoolError, TimeoutType};
+    match e {
+        PoolError::Backend(e) => describe(e),
+        PoolError::Timeout(TimeoutType::Create) => "connecting timed out".to_owned(),
+        PoolError::Timeout(TimeoutType::Wait) => {
+            format!("all {POOL_SIZE} pooled connections stayed busy for 30 s")
+        }
+        PoolError::Timeout(TimeoutType::Recycle) => {
+            "checking a pooled connection timed out".to_owned()
+        }
+        other => describe(other),
+    }
+}
+
+/// A failed statement: a lost connection is `database_unreachable`, anything else `database`.
+fn db_err(e: tokio_postgres::Error) -> StoreError {
+    let lost = e.is_closed()
+        || std::error::Error::source(&e)
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+    if lost {
+        StoreError::Unreachable(describe(&e))
+    } else {
+        StoreError::Database(describe(&e))
+    }
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> Option<&str> {
+    e.code().map(tokio_postgres::error::SqlState::code)
+}
+
+fn col<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, i: usize) -> Result<T, StoreError> {
+    row.try_get(i)
+        .map_err(|e| StoreError::Corrupt(describe(&e)))
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The pool and what error messages name it by.
+#[derive(Debug)]
+struct Db {
+    pool: Pool,
+    /// The URL without its password.
+    target: String,
+}
+
+impl Db {
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| {
+            StoreError::Unreachable(format!(
+                "cannot connect to {}: {}",
+                self.target,
+                pool_problem(&e)
+            ))
+        })
+    }
+}
+
+/// A pooled connection inside a transaction opened with `BEGIN`. Dropped before [`release`],
+/// the connection is closed (the server rolls the transaction back) instead of going back to
+/// the pool with a transaction open — after an error, or if the caller's closure panicked.
+///
+/// [`release`]: InTransaction::release
+struct InTransaction(Option<Object>);
+
+impl InTransaction {
+    fn client(&self) -> Result<&Object, StoreError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| StoreError::Database("the transaction's connection is gone".to_owned()))
+    }
+
+    /// The transaction ended (committed or rolled back): the connection goes back to the pool.
+    fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
+    }
+}
+
+/// The store's runtime and pool. Dropping it stops the runtime without waiting for it.
+struct Engine {
+    db: Arc<Db>,
+    handle: tokio::runtime::Handle,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which panics inside an async context.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the runtime, builds the pool and applies the migrations.
+    fn connect(url: &str) -> Result<Self, StoreError> {
+        let config = pg_config(url)?;
+        let target = redact_database_url(url);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("strata-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start the PostgreSQL runtime: {e}"))
+            })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| StoreError::BadUrl(format!("`{target}`: {e}")))?;
+        let engine = Engine {
+            db: Arc::new(Db { pool, target }),
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        };
+        let db = Arc::clone(&engine.db);
+        engine
+            .run(async move { migrate(&db).await })
+            .map_err(|e| engine.named(e))?;
+        Ok(engine)
+    }
+
+    /// A database error naming the database (for errors while opening).
+    fn named(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Database(m) => StoreError::Database(format!("{}: {m}", self.db.target)),
+            other => other,
+        }
+    }
+
+    /// Runs `work` on the store's runtime and waits for it. Works from any thread, async or
+    /// not: the wait is on a plain channel, the work on the store's own threads.
+    fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv().map_err(|_| {
+            StoreError::Database("the PostgreSQL store's task stopped without an answer".to_owned())
+        })?
+    }
+
+    /// Checks `key` against the fingerprint the database keeps, recording it if the database
+    /// has none.
+    fn check_key(&self, key: &AuditKey) -> Result<(), StoreError> {
+        let db = Arc::clone(&self.db);
+        let mine = key.fingerprint();
+        let theirs = {
+            let mine = mine.clone();
+            self.run(async move { claim_fingerprint(&db, mine).await })
+                .map_err(|e| self.named(e))?
+        };
+        if theirs != mine {
+            return Err(StoreError::AuditKey(format!(
+                "this is not the key the audit chains of {} were started with: every process using the database needs the same key file",
+                self.db.target
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Organisations in a PostgreSQL database. The audit key is kept outside it, in a file (see
+/// [`PostgresStore::open`]); the database keeps only the key's fingerprint, to refuse another
+/// key.
+pub struct PostgresStore {
+    engine: Engine,
+    key: AuditKey,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.engine.db.target)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn migrate(db: &Db) -> Result<(), StoreError> {
+    let mut client = db.client().await?;
+    let tx = client.transaction().await.map_err(db_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_err)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(db_err)?;
+    for (version, sql) in MIGRATIONS {
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[version],
+            )
+            .await
+            .map_err(db_err)?
+            .is_some();
+        if done {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+            &[version, &now_ms()],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+async fn stored_fingerprint(db: &Db) -> Result<Option<String>, StoreError> {
+    let client = db.client().await?;
+    let row = client
+        .query_opt("SELECT fingerprint FROM audit_key WHERE id = 1", &[])
+        .await
+        .map_err(db_err)?;
+    row.map(|r| col(&r, 0)).transpose()
+}
+
+/// Records the key's fingerprint if the database has none yet; returns the one it keeps.
+async fn claim_fingerprint(db: &Db, fingerprint: String) -> Result<String, StoreError> {
+    let client = db.client().await?;
+    client
+        .execute(
+            "INSERT INTO audit_key (id, fingerprint) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            &[&fingerprint],
+        )
+        .await
+        .map_err(db_err)?;
+    let row = client
+        .query_one("SELECT fingerprint FROM audit_key WHERE id = 1", &[])
+        .await
+        .map_err(db_err)?;
+    col(&row, 0)
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://` or `postgresql://`), applies the
+    /// migrations, and reads the audit key from `key_file` — creating the file (mode 0600, a
+    /// random key) when it does not exist and the database has no audit key yet. Every process
+    /// using the database must use the same key file.
+    pub fn open(url: &str, key_file: &Path) -> Result<Self, StoreError> {
+        let engine = Engine::connect(url)?;
+        let db = Arc::clone(&engine.db);
+        let stored = engine
+            .run(async move { stored_fingerprint(&db).await })
+            .map_err(|e| engine.named(e))?;
+        let key = match (AuditKey::load(key_file)?, stored) {
+            (Some(key), _) => key,
+            (None, None) => AuditKey::load_or_create(key_file)?,
+            (None, Some(_)) => {
+                return Err(StoreError::AuditKey(format!(
+                    "the key file {} does not exist, but the audit chains of {} were started with a key: use that key's file (every process using the database needs the same one)",
+                    key_file.display(),
+                    engine.db.target
+                )));
+            }
+        };
+        engine.check_key(&key)?;
+        Ok(PostgresStore { engine, key })
+    }
+
+    /// Connects with a given audit key (tests, and embedding with a key from elsewhere).
+    pub fn open_with_key(url: &str, key: AuditKey) -> Result<Self, StoreError> {
+        let engine = Engine::connect(url)?;
+        engine.check_key(&key)?;
+        Ok(PostgresStore { engine, key })
+    }
+
+    /// The database, without its password.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.engine.db.target
+    }
+
+    fn db(&self) -> Arc<Db> {
+        Arc::clone(&self.engine.db)
+    }
+
+    fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.engine.run(work)
+    }
+}
+
+async fn org_exists(client: &Object, org: &str) -> Result<(), StoreError> {
+    let stmt = client
+        .prepare_cached("SELECT 1 FROM organizations WHERE name = $1")
+        .await
+        .map_err(db_err)?;
+    match client.query_opt(&stmt, &[&org]).await.map_err(db_err)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::UnknownOrganization(org.to_owned())),
+    }
+}
+
+/// The audit entries of one write, column by column (for `UNNEST`).
+#[derive(Default)]
+struct AuditRows {
+    seq: Vec<i64>,
+    revision: Vec<i64>,
+    at_ms: Vec<i64>,
+    retention_days: Vec<i64>,
+    action: Vec<String>,
+    table: Vec<Option<String>>,
+    record: Vec<Option<String>>,
+    user: Vec<Option<String>>,
+    impersonator: Vec<Option<String>>,
+    detail: Vec<String>,
+    hash: Vec<String>,
+}
+
+/// The log entries of one write, column by column.
+#[derive(Default)]
+struct LogRows {
+    revision: Vec<i64>,
+    at_ms: Vec<i64>,
+    operation: Vec<String>,
+}
+
+/// A write in progress: what the closure appended, kept until it returns.
+struct PgTx<'a> {
+    key: &'a AuditKey,
+    revision: Revision,
+    head: (u64, String),
+    log: LogRows,
+    audit: AuditRows,
+}
+
+impl Transaction for PgTx<'_> {
+    fn append_operation(
+        &mut self,
+        operation: &Operation,
+        at_ms: i64,
+    ) -> Result<Revision, StoreError> {
+        let text = serde_json::to_string(operation).map_err(corrupt)?;
+        self.revision += 1;
+        self.log.revision.push(self.revision as i64);
+        self.log.at_ms.push(at_ms);
+        self.log.operation.push(text);
+        Ok(self.revision)
+    }
+
+    fn append_audit(
+        &mut self,
+        record: &AuditRecord,
+        at_ms: i64,
+        retention_days: i64,
+    ) -> Result<u64, StoreError> {
+        let seq = self.head.0 + 1;
+        let hash = self.key.entry_hash(
+            &self.head.1,
+            seq,
+            self.revision,
+            at_ms,
+            retention_days,
+            record,
+        );
+        let a = &mut self.audit;
+        a.seq.push(seq as i64);
+        a.revision.push(self.revision as i64);
+        a.at_ms.push(at_ms);
+        a.retention_days.push(retention_days);
+        a.action.push(record.action.clone());
+        a.table.push(record.table.clone());
+        a.record.push(record.record.clone());
+        a.user.push(record.user.clone());
+        a.impersonator.push(record.impersonator.clone());
+        a.detail.push(record.detail.to_string());
+        a.hash.push(hash.clone());
+        self.head = (seq, hash);
+        Ok(seq)
+    }
+}
+
+/// Opens the write transaction and locks the organisation's row: its revision and audit head.
+async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, i64, i64, String), StoreError> {
+    let conn = InTransaction(Some(db.client().await?));
+    let client = conn.client()?;
+    // Read committed, whatever the database's default: the locking read then sees the row as
+    // the writer it waited for left it (a stricter level would fail with a serialization error).
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(db_err)?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT revision, audit_head_seq, audit_head_hash FROM organizations WHERE name = $1 FOR UPDATE",
+        )
+        .await
+        .map_err(db_err)?;
+    let Some(row) = client.query_opt(&stmt, &[&org]).await.map_err(db_err)? else {
+        client.batch_execute("ROLLBACK").await.map_err(db_err)?;
+        conn.release();
+        return Err(StoreError::UnknownOrganization(org.to_owned()));
+    };
+    let (revision, seq, hash) = (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
+    Ok((conn, revision, seq, hash))
+}
+
+/// What a finished closure leaves to write.
+struct Pending {
+    org: String,
+    log: LogRows,
+    audit: AuditRows,
+    revision: i64,
+    head_seq: i64,
+    head_hash: String,
+    head_seal: String,
+}
+
+/// Sends the buffered rows, moves the organisation's revision and audit head, commits.
+async fn finish_write(conn: InTransaction, p: Pending) -> Result<(), StoreError> {
+    let client = conn.client()?;
+    let org = &p.org;
+    if !p.log.revision.is_empty() {
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO operations (org, revision, at_ms, operation)
+                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::text[])",
+            )
+            .await
+            .map_err(db_err)?;
+        for start in (0..p.log.revision.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(p.log.revision.len());
+            let params: [&(dyn ToSql + Sync); 4] = [
+                org,
+                &&p.log.revision[start..end],
+                &&p.log.at_ms[start..end],
+                &&p.log.operation[start..end],
+            ];
+            client.execute(&stmt, &params).await.map_err(db_err)?;
+        }
+    }
+    let a = &p.audit;
+    if !a.seq.is_empty() {
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
+                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
+            )
+            .await
+            .map_err(db_err)?;
+        for start in (0..a.seq.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(a.seq.len());
+            let params: [&(dyn ToSql + Sync); 12] = [
+                org,
+                &&a.seq[start..end],
+                &&a.revision[start..end],
+                &&a.at_ms[start..end],
+                &&a.retention_days[start..end],
+                &&a.action[start..end],
+                &&a.table[start..end],
+                &&a.record[start..end],
+                &&a.user[start..end],
+                &&a.impersonator[start..end],
+                &&a.detail[start..end],
+                &&a.hash[start..end],
+            ];
+            client.execute(&stmt, &params).await.map_err(db_err)?;
+        }
+    }
+    let stmt = client
+        .prepare_cached(
+            "UPDATE organizations SET revision = $2, audit_head_seq = $3, audit_head_hash = $4, audit_head_seal = $5 WHERE name = $1",
+        )
+        .await
+        .map_err(db_err)?;
+    client
+        .execute(
+            &stmt,
+            &[org, &p.revision, &p.head_seq, &p.head_hash, &p.head_seal],
+        )
+        .await
+        .map_err(db_err)?;
+    client.batch_execute("COMMIT").await.map_err(db_err)?;
+    conn.release();
+    Ok(())
+}
+
+async fn rollback(conn: InTransaction) -> Result<(), StoreError> {
+    conn.client()?
+        .batch_execute("ROLLBACK")
+        .await
+        .map_err(db_err)?;
+    conn.release();
+    Ok(())
+}
+
+fn read_entry(row: &tokio_postgres::Row) -> Result<(AuditEntry, String), StoreError> {
+    Ok((
+        AuditEntry {
+            seq: col::<i64>(row, 0)? as u64,
+            revision: col::<i64>(row, 1)? as u64,
+            at_ms: col(row, 2)?,
+            retention_days: col(row, 3)?,
+            record: AuditRecord {
+                action: col(row, 4)?,
+                table: col(row, 5)?,
+                record: col(row, 6)?,
+                user: col(row, 7)?,
+                impersonator: col(row, 8)?,
+                detail: serde_json::Value::Null,
+            },
+            hash: col(row, 9)?,
+        },
+        col(row, 10)?,
+    ))
+}
+
+fn read_key(row: &tokio_postgres::Row) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: col(row, 0)?,
+        organization: col(row, 1)?,
+        user: col(row, 2)?,
+        key_hash: col(row, 3)?,
+        created_ms: col(row, 4)?,
+        revoked_ms: col(row, 5)?,
+    })
+}
+
+/// What `verify_audit` reads in one snapshot: the anchor, the head, and every entry.
+type ChainRows = (
+    (i64, String, String),
+    (i64, String, String),
+    Vec<(AuditEntry, String)>,
+);
+
+impl Store for PostgresStore {
+    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+        check_org_name(name)?;
+        let (db, name) = (self.db(), name.to_owned());
+        let seal = self.key.seal("head", 0, GENESIS);
+        self.run(async move {
+            let client = db.client().await?;
+            let n = client
+                .execute(
+                    "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash)
+                     VALUES ($1, $2, $3, $4, $3) ON CONFLICT (name) DO NOTHING",
+                    &[&name, &at_ms, &GENESIS, &seal],
+                )
+                .await
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::DuplicateOrganization(name));
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
+        let (db, name) = (self.db(), name.to_owned());
+        self.run(async move {
+            let client = db.client().await?;
+            let n = client
+                .execute("DELETE FROM organizations WHERE name = $1", &[&name])
+                .await
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::UnknownOrganization(name));
+            }
+            Ok(())
+        })
+    }
+
+    fn organizations(&self) -> Result<Vec<(String, Revision)>, StoreError> {
+        let db = self.db();
+        self.run(async move {
+            let client = db.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT name, revision FROM organizations ORDER BY name")
+                .await
+                .map_err(db_err)?;
+            let rows = client.query(&stmt, &[]).await.map_err(db_err)?;
+            rows.iter()
+                .map(|r| Ok((col(r, 0)?, col::<i64>(r, 1)? as u64)))
+                .collect()
+        })
+    }
+
+    fn write(
+        &self,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let (db, name) = (self.db(), org.to_owned());
+        let (conn, revision, head_seq, head_hash) =
+            self.run(async move { begin_write(&db, &name).await })?;
+        let mut state = PgTx {
+            key: &self.key,
+            revision: revision as u64,
+            head: (head_seq as u64, head_hash),
+            log: LogRows::default(),
+            audit: AuditRows::default(),
+        };
+        if let Err(e) = f(&mut state) {
+            // Nothing was sent: end the transaction and give the connection back.
+            let _ = self.run(rollback(conn));
+            return Err(e);
+        }
+        let PgTx {
+            revision,
+            head,
+            log,
+            audit,
+            ..
+        } = state;
+        let pending = Pending {
+            org: org.to_owned(),
+            log,
+            audit,
+            revision: revision as i64,
+            head_seq: head.0 as i64,
+            head_seal: self.key.seal("head", head.0, &head.1),
+            head_hash: head.1,
+        };
+        self.run(finish_write(conn, pending))?;
+        Ok(revision)
+    }
+
+    fn revision(&self, org: &str) -> Result<Revision, StoreError> {
+        let (db, org) = (self.db(), org.to_owned());
+        self.run(async move {
+            let client = db.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT revision FROM organizations WHERE name = $1")
+                .await
+                .map_err(db_err)?;
+            match client.query_opt(&stmt, &[&org]).await.map_err(db_err)? {
+                Some(row) => Ok(col::<i64>(&row, 0)? as u64),
+                None => Err(StoreError::UnknownOrganization(org)),
+            }
+        })
+    }
+
+    fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        let (db, name) = (self.db(), org.to_owned());
+        let rows: Vec<(i64, i64, String)> = self.run(async move {
+            let client = db.client().await?;
+            org_exists(&client, &name).await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT revision, at_ms, operation FROM operations WHERE org = $1 AND revision > $2 ORDER BY revision",
+                )
+                .await
+                .map_err(db_err)?;
+            let rows = client
+                .query(&stmt, &[&name, &(after as i64)])
+                .await
+                .map_err(db_err)?;
+            rows.iter()
+                .map(|r| Ok((col(r, 0)?, col(r, 1)?, col(r, 2)?)))
+                .collect()
+        })?;
+        rows.into_iter()
+            .map(|(revision, at_ms, text)| {
+                Ok(LogEntry {
+                    revision: revision as u64,
+                    at_ms,
+                    operation: serde_json::from_str(&text).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "organization `{org}` revision {revision}: {e}"
+                        ))
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let (db, org, q) = (self.db(), org.to_owned(), q.clone());
+        let rows = self.run(async move {
+            let client = db.client().await?;
+            org_exists(&client, &org).await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = $1 AND seq > $2
+                       AND ($3::text IS NULL OR record = $3) AND ($4::text IS NULL OR user_name = $4)
+                       AND ($5::bigint IS NULL OR at_ms >= $5) AND ($6::bigint IS NULL OR at_ms < $6)
+                     ORDER BY seq LIMIT $7"
+                ))
+                .await
+                .map_err(db_err)?;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[
+                        &org,
+                        &(q.after_seq as i64),
+                        &q.record,
+                        &q.user,
+                        &q.from_ms,
+                        &q.to_ms,
+                        &(q.limit.max(1) as i64),
+                    ],
+                )
+                .await
+                .map_err(db_err)?;
+            rows.iter().map(read_entry).collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter()
+            .map(|(mut e, detail)| {
+                e.record.detail = serde_json::from_str(&detail).map_err(corrupt)?;
+                Ok(e)
+            })
+            .collect()
+    }
+
+    fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
+        let (db, name) = (self.db(), org.to_owned());
+        // One snapshot: a write committing between reading the head and the entries would
+        // otherwise look like tampering.
+        let (anchor, head, rows): ChainRows = self.run(async move {
+            let mut client = db.client().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(db_err)?;
+            let row = tx
+                .query_opt(
+                    "SELECT audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::UnknownOrganization(name.clone()))?;
+            let head = (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
+            let anchor = (col(&row, 3)?, col(&row, 4)?, col(&row, 5)?);
+            let rows = tx
+                .query(
+                    &format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE org = $1 ORDER BY seq"),
+                    &[&name],
+                )
+                .await
+                .map_err(db_err)?;
+            let entries = rows.iter().map(read_entry).collect::<Result<Vec<_>, _>>()?;
+            tx.commit().await.map_err(db_err)?;
+            Ok((anchor, head, entries))
+        })?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for (mut e, detail) in rows {
+            match serde_json::from_str(&detail) {
+                Ok(d) => e.record.detail = d,
+                Err(_) => {
+                    return Ok(Verification::Tampered {
+                        seq: e.seq,
+                        problem: "the entry's detail is not valid JSON: edited".to_owned(),
+                    });
+                }
+            }
+            entries.push(e);
+        }
+        Ok(chain::verify(
+            &self.key,
+            (anchor.0 as u64, &anchor.1, &anchor.2),
+            &entries,
+            (head.0 as u64, &head.1, &head.2),
+        ))
+    }
+
+    fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let (db, org) = (self.db(), org.to_owned());
+        let key = self.key.clone();
+        self.run(async move {
+            let mut client = db.client().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+                .start()
+                .await
+                .map_err(db_err)?;
+            // The same lock as writes: the chain does not move while its start is cut.
+            tx.query_opt(
+                "SELECT 1 FROM organizations WHERE name = $1 FOR UPDATE",
+                &[&org],
+            )
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.clone()))?;
+            // The oldest entries, a page at a time, up to the first one still retained.
+            let stmt = tx
+                .prepare(
+                    "SELECT seq, at_ms, retention_days, hash FROM audit WHERE org = $1 ORDER BY seq",
+                )
+                .await
+                .map_err(db_err)?;
+            let portal = tx.bind(&stmt, &[&org]).await.map_err(db_err)?;
+            let mut last: Option<(i64, String)> = None;
+            'pages: loop {
+                let rows = tx.query_portal(&portal, 1_000).await.map_err(db_err)?;
+                for row in &rows {
+                    let (seq, at, days): (i64, i64, i64) =
+                        (col(row, 0)?, col(row, 1)?, col(row, 2)?);
+                    if !expired(at, days, now_ms) {
+                        break 'pages;
+                    }
+                    last = Some((seq, col(row, 3)?));
+                }
+                if rows.len() < 1_000 {
+                    break;
+                }
+            }
+            let Some((seq, hash)) = last else {
+                tx.commit().await.map_err(db_err)?;
+                return Ok(0);
+            };
+            let n = tx
+                .execute(
+                    "DELETE FROM audit WHERE org = $1 AND seq <= $2",
+                    &[&org, &seq],
+                )
+                .await
+                .map_err(db_err)?;
+            let seal = key.seal("anchor", seq as u64, &hash);
+            tx.execute(
+                "UPDATE organizations SET audit_anchor_seq = $2, audit_anchor_hash = $3, audit_anchor_seal = $4 WHERE name = $1",
+                &[&org, &seq, &hash, &seal],
+            )
+            .await
+            .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(n)
+        })
+    }
+
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let (db, key) = (self.db(), key.clone());
+        self.run(async move {
+            let client = db.client().await?;
+            org_exists(&client, &key.organization).await?;
+            let inserted = client
+                .execute(
+                    &format!(
+                        "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                    ),
+                    &[
+                        &key.id,
+                        &key.organization,
+                        &key.user,
+                        &key.key_hash,
+                        &key.created_ms,
+                        &key.revoked_ms,
+                    ],
+                )
+                .await;
+            match inserted {
+                Ok(_) => Ok(()),
+                // foreign_key_violation: the organisation went in the meantime.
+                Err(e) if sqlstate(&e) == Some("23503") => {
+                    Err(StoreError::UnknownOrganization(key.organization))
+                }
+                Err(e) => Err(db_err(e)),
+            }
+        })
+    }
+
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let (db, hash) = (self.db(), key_hash.to_owned());
+        self.run(async move {
+            let client = db.client().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
+                ))
+                .await
+                .map_err(db_err)?;
+            let row = client.query_opt(&stmt, &[&hash]).await.map_err(db_err)?;
+            row.as_ref().map(read_key).transpose()
+        })
+    }
+
+    fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let (db, org) = (self.db(), org.to_owned());
+        self.run(async move {
+            let client = db.client().await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {KEY_COLUMNS} FROM api_keys WHERE org = $1 ORDER BY created_ms, id"
+                    ),
+                    &[&org],
+                )
+                .await
+                .map_err(db_err)?;
+            rows.iter().map(read_key).collect()
+        })
+    }
+
+    fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let (db, org, id) = (self.db(), org.to_owned(), id.to_owned());
+        self.run(async move {
+            let client = db.client().await?;
+            let n = client
+                .execute(
+                    "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, $3) WHERE org = $1 AND id = $2",
+                    &[&org, &id, &at_ms],
+                )
+                .await
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+}
+
+/// Test support: scratch databases on a PostgreSQL server, and plain SQL against one (as an
+/// attacker with write access to the database would, for the tamper tests).
+#[doc(hidden)]
+pub mod testing {
+    use super::{StoreError, db_err, describe, pg_config, redact_database_url};
+
+    /// Runs SQL statements on the database at `url`, on a thread of its own (so it works from
+    /// any context).
+    pub fn execute(url: &str, sql: &str) -> Result<(), StoreError> {
+        let config = pg_config(url)?;
+        let target = redact_database_url(url);
+        let sql = sql.to_owned();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StoreError::Database(e.to_string()))?;
+                runtime.block_on(async move {
+                    let (client, connection) =
+                        config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+                            StoreError::Unreachable(format!(
+                                "cannot connect to {target}: {}",
+                                describe(&e)
+                            ))
+                        })?;
+                    let driver = tokio::spawn(connection);
+                    let done = client.batch_execute(&sql).await.map_err(db_err);
+                    drop(client);
+                    let _ = driver.await;
+                    done
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Database("the SQL thread panicked".to_owned())))
+        })
+    }
+
+    /// The PostgreSQL server the tests use: `STRATA_TEST_POSTGRES` (a URL such as
+    /// `postgresql://postgres@127.0.0.1:5432/postgres`); `None` when it is not set, which is an
+    /// error under CI (`CI` set), where the PostgreSQL tests must run.
+    pub fn server_from_env() -> Result<Option<String>, String> {
+        match std::env::var("STRATA_TEST_POSTGRES") {
+            Ok(url) if !url.trim().is_empty() => Ok(Some(url.trim().to_owned())),
+            _ if std::env::var_os("CI").is_some() => Err(
+                "CI is set but STRATA_TEST_POSTGRES is not: .ci/run starts a PostgreSQL server and sets it"
+                    .to_owned(),
+            ),
+            _ => Ok(None),
+        }
+    }
+
+    /// A database created for one test on the server of `admin_url`, dropped with it.
+    #[derive(Debug)]
+    pub struct ScratchDatabase {
+        admin_url: String,
+        name: String,
+        url: String,
+    }
+
+    impl ScratchDatabase {
+        /// Creates a uniquely named database.
+        pub fn create(admin_url: &str) -> Result<Self, StoreError> {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let name = format!(
+                "strata_test_{}_{}_{nanos}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            execute(admin_url, &format!("CREATE DATABASE {name}"))?;
+            Ok(ScratchDatabase {
+                url: with_dbname(admin_url, &name)?,
+                admin_url: admin_url.to_owned(),
+                name,
+            })
+        }
+
+        /// Its URL.
+        #[must_use]
+        pub fn url(&self) -> &str {
+            &self.url
+        }
+    }
+
+    impl Drop for ScratchDatabase {
+        fn drop(&mut self) {
+            let _ = execute(
+                &self.admin_url,
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            );
+        }
+    }
+
+    /// The URL with another database name (the path), keeping its parameters.
+    fn with_dbname(url: &str, name: &str) -> Result<String, StoreError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| StoreError::BadUrl(redact_database_url(url)))?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let query = tail.split_once('?').map(|(_, q)| q);
+        Ok(match query {
+            Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
+            None => format!("{scheme}://{authority}/{name}"),
+        })
+    }
+}
