@@ -11,10 +11,10 @@ pgbin=/usr/lib/postgresql/15/bin
 [ -x "$pgbin/initdb" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; }
 # STRATA_BIN=path uses a strata binary already built.
 [ -n "${STRATA_BIN:-}" ] || cargo build --release -q -p strata-cli
-strata=${STRATA_BIN:-./target/release/strata}
+strata_bin=${STRATA_BIN:-./target/release/strata}
 dir=$(mktemp -d)
 chmod 755 "$dir"
-$strata bench export --records "$records" --dir "$dir/csv" > "$dir/strata-counts.txt"
+$strata_bin bench export --records "$records" --dir "$dir/csv" > "$dir/strata-counts.txt"
 chmod -R a+r "$dir/csv"
 port=$((40000 + RANDOM % 20000))
 mkdir "$dir/data" && chown postgres "$dir/data" "$dir"
@@ -75,4 +75,4 @@ done
 [ -n "${STRATA_SKIP_LIST:-}" ] && exit 0
 echo
 echo "Strata on the same organisation (first page and count per reader):"
-$strata bench list --records "$records" --runs "$runs" | grep -E '^\||^record index|^generated'
+$strata_bin bench list --records "$records" --runs "$runs" | grep -E '^\||^record index|^generated'
