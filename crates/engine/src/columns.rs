@@ -60,23 +60,86 @@ impl PartialEq for ColumnIndex {
     }
 }
 
+/// A value's place in list order as far as its kind and first 16 bytes tell: if two prefixes
+/// differ, the values compare the same way (`compare_values`); equal prefixes decide nothing.
+fn sort_prefix(value: &Value) -> (u8, u64, u64) {
+    /// f64 bits whose unsigned order is `total_cmp`'s order.
+    fn ordered(f: f64) -> u64 {
+        let bits = f.to_bits();
+        if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | (1 << 63)
+        }
+    }
+    match value {
+        Value::Null => (0, 0, 0),
+        Value::Bool(b) => (1, u64::from(*b), 0),
+        // Integers compare with floats as floats; the conversion keeps their order.
+        Value::Int(i) => (2, ordered(*i as f64), 0),
+        Value::Float(f) => (2, ordered(*f), 0),
+        Value::Text(t) => {
+            let mut bytes = [0u8; 16];
+            let n = t.len().min(16);
+            bytes[..n].copy_from_slice(&t.as_bytes()[..n]);
+            let half = |from: usize| {
+                let mut out = [0u8; 8];
+                out.copy_from_slice(&bytes[from..from + 8]);
+                u64::from_be_bytes(out)
+            };
+            (3, half(0), half(8))
+        }
+    }
+}
+
 impl ColumnIndex {
-    /// The index of records already sorted by (value, id).
-    pub(crate) fn from_sorted<'v>(ids: &[u32], value_of: &impl Fn(u32) -> &'v Value) -> Self {
+    /// The index of these records, built in one sort.
+    ///
+    /// Each record's value is read once into a sort entry that carries its kind and a 16-byte
+    /// prefix in list order (numbers as ordered bits, text as its first bytes), so most
+    /// comparisons touch no record; equal prefixes fall back to the values themselves.
+    pub(crate) fn build<'v>(
+        ids: impl Iterator<Item = u32>,
+        value_of: &impl Fn(u32) -> &'v Value,
+    ) -> Self {
+        struct Entry<'v> {
+            prefix: (u8, u64, u64),
+            value: &'v Value,
+            id: u32,
+        }
+        let mut entries: Vec<Entry> = ids
+            .map(|id| {
+                let value = value_of(id);
+                Entry {
+                    prefix: sort_prefix(value),
+                    value,
+                    id,
+                }
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| {
+            a.prefix
+                .cmp(&b.prefix)
+                .then_with(|| compare_values(a.value, b.value))
+                .then(a.id.cmp(&b.id))
+        });
         let mut rare = Vec::new();
         let mut frequent = Vec::new();
         let mut start = 0;
-        while start < ids.len() {
-            let value = value_of(ids[start]);
-            let len = ids[start..]
+        while start < entries.len() {
+            let first = &entries[start];
+            let len = entries[start..]
                 .iter()
-                .take_while(|id| compare_values(value_of(**id), value) == Ordering::Equal)
+                .take_while(|e| {
+                    e.prefix == first.prefix
+                        && compare_values(e.value, first.value) == Ordering::Equal
+                })
                 .count();
-            let run = &ids[start..start + len];
+            let run = entries[start..start + len].iter().map(|e| e.id);
             if len >= FREQUENT {
-                frequent.push((value.clone(), run.iter().copied().collect()));
+                frequent.push((first.value.clone(), run.collect()));
             } else {
-                rare.extend_from_slice(run);
+                rare.extend(run);
             }
             start += len;
         }
@@ -398,7 +461,10 @@ mod tests {
     /// from any cursor, both ways.
     fn check(index: &ColumnIndex, vals: &[Value], kept: &[u32]) {
         let value_of = |id: u32| &vals[id as usize];
-        assert_eq!(*index, ColumnIndex::from_sorted(kept, &value_of));
+        assert_eq!(
+            *index,
+            ColumnIndex::build(kept.iter().rev().copied(), &value_of)
+        );
         for v in [
             Value::Null,
             Value::Int(1),

@@ -52,18 +52,15 @@ impl RecordIndex {
             index.set_facts(org, id, true, false);
             index.refresh_inherited(org, id);
         }
-        // The column indexes in bulk: sort the ids by (value, id) once.
+        // The column indexes in bulk: one sort per column.
         for (t, table) in org.tables.iter().enumerate() {
             for column in &table.columns {
                 let value_of = |id: u32| org.records[id as usize].field(&column.name);
-                let mut ids: Vec<u32> = org.table_records[t].iter().map(|r| r.get()).collect();
-                ids.sort_unstable_by(|a, b| {
-                    crate::list::compare_values(value_of(*a), value_of(*b)).then(a.cmp(b))
-                });
-                index.table(TableId::from_index(t)).columns.insert(
-                    column.name.clone(),
-                    ColumnIndex::from_sorted(&ids, &value_of),
-                );
+                let ids = org.table_records[t].iter().map(|r| r.get());
+                index
+                    .table(TableId::from_index(t))
+                    .columns
+                    .insert(column.name.clone(), ColumnIndex::build(ids, &value_of));
             }
         }
         index
