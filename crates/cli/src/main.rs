@@ -192,6 +192,8 @@ enum Command {
         root_key: Option<String>,
         #[command(flatten)]
         oidc: OidcArgs,
+        #[command(flatten)]
+        nodes: NodeArgs,
     },
     /// Organisations of a database.
     Org {
@@ -223,6 +225,31 @@ enum Command {
     },
 }
 
+/// Several nodes on one database: how a node follows the others.
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// How long a read carrying `min_revision` waits for this node to apply it before failing
+    /// with `revision_not_reached` (503).
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    min_revision_timeout_ms: u64,
+    /// /readyz answers 503 when this node has not been caught up with the database for longer.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    max_lag_ms: u64,
+    /// How often to look at the database for other nodes' writes when no notification came
+    /// (PostgreSQL notifies; SQLite is polled).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    poll_ms: u64,
+}
+
+impl NodeArgs {
+    fn apply(&self, options: &mut strata_server::ServerOptions) {
+        use std::time::Duration;
+        options.min_revision_wait = Duration::from_millis(self.min_revision_timeout_ms);
+        options.max_lag = Duration::from_millis(self.max_lag_ms);
+        options.poll_interval = Duration::from_millis(self.poll_ms.max(10));
+    }
+}
+
 /// OIDC bearer tokens.
 #[derive(Args, Debug)]
 struct OidcArgs {
@@ -251,7 +278,10 @@ impl OidcArgs {
             }),
             _ => None,
         };
-        strata_server::ServerOptions { oidc }
+        strata_server::ServerOptions {
+            oidc,
+            ..strata_server::ServerOptions::default()
+        }
     }
 }
 
@@ -708,10 +738,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             listen,
             root_key,
             oidc,
+            nodes,
         } => {
             server_cmd::init_logging();
             let store = server_cmd::open_store(&db)?;
-            server_cmd::serve(store, &listen, root_key, oidc.options(), None)?;
+            let mut options = oidc.options();
+            nodes.apply(&mut options);
+            server_cmd::serve(store, &listen, root_key, options, None)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

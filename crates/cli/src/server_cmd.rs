@@ -86,6 +86,12 @@ impl Store for Database {
     fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
         each!(self, s => s.revoke_api_key(org, id, at_ms))
     }
+    fn change_seen(&self) -> u64 {
+        each!(self, s => s.change_seen())
+    }
+    fn wait_for_change(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        each!(self, s => s.wait_for_change(seen, timeout))
+    }
 }
 
 /// Opens (creating) the store a `--db` argument names: a PostgreSQL database for a

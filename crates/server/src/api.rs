@@ -206,16 +206,35 @@ pub(crate) struct ReadParams {
 
 /// Authenticates, finds the organisation the caller may use, and waits for `min_revision`.
 async fn open(
-    state: &AppState,
+    state: &Arc<AppState>,
     headers: &HeaderMap,
     org: &str,
     min_revision: Option<u64>,
 ) -> Result<(Caller, Arc<OrgHandle>), ApiError> {
     let caller = auth(state, headers).await?;
-    let handle = org_for(state, &caller, org)?;
+    let handle = org_at(state, &caller, org, min_revision).await?;
     note_access(state, &handle, &caller);
-    ready(&handle, min_revision).await?;
     Ok((caller, handle))
+}
+
+/// The organisation a caller may use, once this node has applied `min_revision` of it. An
+/// organisation this node does not know yet is looked for in the store when the request
+/// carries a revision (it may have been created on another node a moment ago).
+async fn org_at(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    org: &str,
+    min_revision: Option<u64>,
+) -> Result<Arc<OrgHandle>, ApiError> {
+    let handle = match org_for(state, caller, org) {
+        Err(e) if e.code == "unknown_organization" && min_revision.is_some() => {
+            let (app, name) = (Arc::clone(state), org.to_owned());
+            blocking(&state.store, move |store| app.registry.find(store, &name)).await?
+        }
+        other => other?,
+    };
+    ready(state, &handle, min_revision).await?;
+    Ok(handle)
 }
 
 /// User access auditing (D12): when the organisation audits user access, the first request of
@@ -266,9 +285,24 @@ fn note_access(state: &AppState, handle: &Arc<OrgHandle>, caller: &Caller) {
     });
 }
 
-async fn ready(handle: &OrgHandle, min_revision: Option<u64>) -> Result<(), ApiError> {
+async fn ready(
+    state: &AppState,
+    handle: &Arc<OrgHandle>,
+    min_revision: Option<u64>,
+) -> Result<(), ApiError> {
     match min_revision {
-        Some(r) => handle.wait_for(r, limits::MIN_REVISION_WAIT).await,
+        Some(r) => {
+            handle
+                .wait_for(&state.store, r, state.follow.min_revision_wait)
+                .await
+        }
+        None if handle.read().dirty => Err(ApiError::new(
+            "database_unreachable",
+            format!(
+                "organization `{}` is being rebuilt from the database after a failed write",
+                handle.name
+            ),
+        )),
         None => Ok(()),
     }
 }
@@ -572,9 +606,8 @@ pub(crate) async fn check(
     body: Bytes,
 ) -> ApiResult {
     let caller = auth(&state, &headers).await?;
-    let handle = org_for(&state, &caller, &org)?;
     let req: CheckRequest = parse(&headers, &body)?;
-    ready(&handle, req.min_revision).await?;
+    let handle = org_at(&state, &caller, &org, req.min_revision).await?;
     let loaded = handle.read();
     let decision = decide(&loaded, &caller, &req)?;
     state.metrics.decided(1);
@@ -588,9 +621,8 @@ pub(crate) async fn explain(
     body: Bytes,
 ) -> ApiResult {
     let caller = auth(&state, &headers).await?;
-    let handle = org_for(&state, &caller, &org)?;
     let req: CheckRequest = parse(&headers, &body)?;
-    ready(&handle, req.min_revision).await?;
+    let handle = org_at(&state, &caller, &org, req.min_revision).await?;
     let loaded = handle.read();
     let decision = decide(&loaded, &caller, &req)?;
     let mut out = strata_ops::decision_json(&loaded.org, &decision);
@@ -1302,4 +1334,39 @@ pub(crate) async fn create_key(
         Json(json!({ "id": record.id, "user": record.user, "key": secret })),
     )
         .into_response())
+}
+
+/// `GET /api/v1/orgs/{org}/digest`: the SHA-256 of the organisation's canonical dump (every
+/// entity, in id order) at this node's revision, and whether its derived indexes and record
+/// index equal a rebuild — two nodes with the same digest at the same revision hold the same
+/// state. The root key, or a System Administrator of the organisation.
+pub(crate) async fn digest(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
+    let answer = tokio::task::spawn_blocking(move || {
+        let loaded = handle.read();
+        if let Some(me) = acting(&loaded, &caller)?
+            && loaded.org.system_administrator(me).is_none()
+        {
+            return Err(ApiError::forbidden(
+                "the digest is for the root key and System Administrators",
+            ));
+        }
+        use sha2::Digest as _;
+        let dump = loaded.org.canonical_dump();
+        Ok(json!({
+            "revision": loaded.revision,
+            "sha256": hex::encode(sha2::Sha256::digest(dump.as_bytes())),
+            "records": loaded.org.record_ids().count(),
+            "indexes_current": loaded.org.indexes_are_current(),
+            "record_index_current": loaded.org.record_index_is_current(),
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("digest task failed: {e}")))??;
+    ok(answer)
 }

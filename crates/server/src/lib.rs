@@ -36,8 +36,14 @@ pub mod limits {
     pub const MAX_PAGE: usize = 5_000;
     /// User access is audited once per user in this interval (Dataverse's default: 4 hours).
     pub const USER_ACCESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
-    /// How long a read waits for `min_revision`.
+    /// How long a read waits for `min_revision`, by default.
     pub const MIN_REVISION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+    /// How long a node may go without being caught up with the store before `/readyz` says
+    /// it is not ready, by default.
+    pub const MAX_LAG: std::time::Duration = std::time::Duration::from_secs(10);
+    /// How often a node looks at the store for other nodes' writes when no notification
+    /// woke it, by default.
+    pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 }
 
 /// What the server needs.
@@ -58,10 +64,93 @@ impl std::fmt::Debug for ServerConfig {
 }
 
 /// Optional features of the server.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// Accept OIDC bearer tokens from this issuer.
     pub oidc: Option<oidc::OidcConfig>,
+    /// How long a read carrying `min_revision` waits for this node to apply it.
+    pub min_revision_wait: std::time::Duration,
+    /// `/readyz` answers 503 when the node has not been caught up with the store for longer.
+    pub max_lag: std::time::Duration,
+    /// How often the node looks at the store when no notification woke it.
+    pub poll_interval: std::time::Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            oidc: None,
+            min_revision_wait: limits::MIN_REVISION_WAIT,
+            max_lag: limits::MAX_LAG,
+            poll_interval: limits::POLL_INTERVAL,
+        }
+    }
+}
+
+/// Following the store: what the follower last saw.
+#[derive(Debug)]
+pub(crate) struct Follow {
+    pub(crate) min_revision_wait: std::time::Duration,
+    pub(crate) max_lag: std::time::Duration,
+    poll_interval: std::time::Duration,
+    status: std::sync::Mutex<FollowStatus>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FollowStatus {
+    /// When a pass last ended with every organisation at the revision the store had when
+    /// the pass began.
+    pub(crate) caught_up_at: std::time::Instant,
+    /// Why the last pass failed, if it did.
+    pub(crate) error: Option<String>,
+}
+
+impl Follow {
+    pub(crate) fn status(&self) -> FollowStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, result: Result<u64, ApiError>) {
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Ok(_) => {
+                if let Some(error) = status.error.take() {
+                    tracing::info!(previous_error = %error, "following the database again");
+                }
+                status.caught_up_at = std::time::Instant::now();
+            }
+            Err(e) => {
+                if status.error.is_none() {
+                    tracing::warn!(error = %e.message, "cannot follow the database");
+                }
+                status.error = Some(e.message);
+            }
+        }
+    }
+}
+
+/// Follows the store until the server's state is dropped: a pass (see [`Registry::follow`])
+/// whenever the store says something changed, and at least every poll interval.
+fn follow(state: std::sync::Weak<AppState>) {
+    loop {
+        let Some(app) = state.upgrade() else {
+            return;
+        };
+        let store = Arc::clone(&app.store);
+        // Read before the pass: a change notified during it wakes the next wait at once.
+        let seen = store.change_seen();
+        let result = app.registry.follow(store.as_ref());
+        app.follow.record(result);
+        let poll = app.follow.poll_interval;
+        drop(app);
+        store.wait_for_change(seen, poll);
+    }
 }
 
 /// Shared state of the handlers.
@@ -74,6 +163,7 @@ pub struct AppState {
     pub(crate) access_seen:
         std::sync::Mutex<std::collections::HashMap<(String, String), std::time::Instant>>,
     pub(crate) metrics: meta::Metrics,
+    pub(crate) follow: Follow,
 }
 
 impl std::fmt::Debug for AppState {
@@ -106,7 +196,23 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         keys: auth::KeyCache::default(),
         access_seen: std::sync::Mutex::default(),
         metrics: meta::Metrics::default(),
+        follow: Follow {
+            min_revision_wait: options.min_revision_wait,
+            max_lag: options.max_lag,
+            poll_interval: options.poll_interval,
+            status: std::sync::Mutex::new(FollowStatus {
+                caught_up_at: std::time::Instant::now(),
+                error: None,
+            }),
+        },
     });
+    {
+        let weak = Arc::downgrade(&state);
+        std::thread::Builder::new()
+            .name("strata-follower".to_owned())
+            .spawn(move || follow(weak))
+            .map_err(|e| ApiError::internal(format!("cannot start the follower: {e}")))?;
+    }
     let org = "/api/v1/orgs/{org}";
     Ok(Router::new()
         .route("/healthz", get(meta::healthz))
@@ -116,6 +222,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route("/api/v1/orgs", post(api::create_org).get(api::list_orgs))
         .route(org, axum::routing::delete(api::delete_org))
         .route(&format!("{org}/revision"), get(api::revision))
+        .route(&format!("{org}/digest"), get(api::digest))
         .route(&format!("{org}/model"), get(api::model))
         .route(
             &format!("{org}/users/{{user}}/privileges"),

@@ -111,18 +111,48 @@ pub(crate) async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
 }
 
+/// Ready when the database answers and this node has been caught up with it within the
+/// configured lag (`--max-lag-ms`); otherwise 503 with the reason. A node recovers by itself:
+/// the follower keeps trying, and the pool reconnects.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let counted =
-        crate::state::blocking(&state.store, |store| Ok(store.organizations()?.len())).await;
-    match counted {
-        Ok(orgs) => (
+    let listed = crate::state::blocking(&state.store, |store| Ok(store.organizations()?)).await;
+    let status = state.follow.status();
+    let lag = status.caught_up_at.elapsed();
+    let lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+    let max_lag_ms = u64::try_from(state.follow.max_lag.as_millis()).unwrap_or(u64::MAX);
+    match listed {
+        Ok(listed) if lag <= state.follow.max_lag => (
             StatusCode::OK,
-            axum::Json(json!({ "status": "ready", "organizations": orgs })),
+            axum::Json(json!({
+                "status": "ready",
+                "organizations": listed.len(),
+                "behind": state.registry.behind(&listed),
+                "lag_ms": lag_ms,
+            })),
+        )
+            .into_response(),
+        Ok(listed) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({
+                "status": "behind",
+                "code": "behind",
+                "error": format!(
+                    "this node has not been caught up with the database for {lag_ms} ms (at most {max_lag_ms} ms allowed){}",
+                    status.error.map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+                "behind": state.registry.behind(&listed),
+                "lag_ms": lag_ms,
+            })),
         )
             .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "unavailable", "error": e.message, "code": e.code })),
+            axum::Json(json!({
+                "status": "unavailable",
+                "error": e.message,
+                "code": e.code,
+                "lag_ms": lag_ms,
+            })),
         )
             .into_response(),
     }
@@ -238,7 +268,7 @@ pub fn document() -> serde_json::Value {
     add(
         "/readyz".into(),
         "get",
-        "Readiness: the store answers",
+        "Readiness: the database answers and this node is caught up with it (within --max-lag-ms)",
         false,
     );
     add("/metrics".into(), "get", "Prometheus metrics", false);
@@ -265,6 +295,12 @@ pub fn document() -> serde_json::Value {
         format!("{org}/revision"),
         "get",
         "The organization's revision",
+        true,
+    );
+    add(
+        format!("{org}/digest"),
+        "get",
+        "SHA-256 of the canonical dump at this node's revision, and whether the indexes equal a rebuild (root key, System Administrators)",
         true,
     );
     add(

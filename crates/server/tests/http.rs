@@ -1026,6 +1026,15 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
         Route {
             ok_key: Some(k.admin.clone()),
             refusals: vec![
+                (k.alice.clone(), o("/digest"), None, "forbidden"),
+                foreign(&o("/digest"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("GET", "/api/v1/orgs/{org}/digest", o("/digest"))
+        },
+        Route {
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
                 (k.alice.clone(), o("/model"), None, "denied"),
                 foreign(&o("/model"), None),
             ],

@@ -63,6 +63,7 @@ async fn bearer_tokens_from_the_configured_issuer() {
             audience: "strata".into(),
             jwks: JwksSource::File(jwks),
         }),
+        ..ServerOptions::default()
     };
     let app = router_with(&config, &options).unwrap();
     let (status, _) = call(&app, "root", "/api/v1/orgs", json!({ "name": "o" })).await;

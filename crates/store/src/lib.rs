@@ -201,6 +201,13 @@ pub trait Transaction {
         at_ms: i64,
         retention_days: i64,
     ) -> Result<u64, StoreError>;
+    /// The organisation's revision in this transaction: the last committed one (which the
+    /// transaction's lock holds still) plus what it appended.
+    fn revision(&self) -> Revision;
+    /// The log entries after `after` up to the revision this transaction started from, read
+    /// under its lock: no other writer can add to them meanwhile. A node that is behind reads
+    /// what other nodes wrote, to apply it before its own operations (issue 5).
+    fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError>;
 }
 
 /// Where organisations are kept.
@@ -237,6 +244,21 @@ pub trait Store: Send + Sync {
     fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Revokes an API key; false when there is no such key.
     fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// A counter of the changes this store has been told about by other processes (and by its
+    /// own writes): pass it to [`Store::wait_for_change`]. Read it *before* looking at the
+    /// store, so that a change made in between is not missed. Stores without notifications
+    /// keep it at 0.
+    fn change_seen(&self) -> u64 {
+        0
+    }
+    /// Blocks until the counter moves past `seen` or `timeout` passes; returns the counter.
+    /// PostgreSQL is woken by `LISTEN`/`NOTIFY` (a write notifies inside its transaction, so
+    /// the notification is delivered when it commits); the default waits the whole timeout,
+    /// and the caller polls.
+    fn wait_for_change(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        std::thread::sleep(timeout);
+        seen
+    }
 }
 
 /// Checks an organisation name: 1 to 64 ASCII letters, digits, `-` or `_`.

@@ -101,6 +101,20 @@ impl Transaction for MemoryTx<'_> {
         self.org.head = (seq, hash, seal);
         Ok(seq)
     }
+
+    fn revision(&self) -> Revision {
+        self.org.log.last().map_or(0, |e| e.revision)
+    }
+
+    fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        Ok(self
+            .org
+            .log
+            .iter()
+            .filter(|e| e.revision > after)
+            .cloned()
+            .collect())
+    }
 }
 
 pub(crate) fn matches(e: &AuditEntry, q: &AuditQuery) -> bool {

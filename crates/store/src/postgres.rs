@@ -86,6 +86,10 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 /// Held by the migration runner so that two processes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x5354_5241_5441; // "STRATA"
 
+/// The channel of `LISTEN`/`NOTIFY` on which writes announce themselves (the payload is the
+/// organisation's name).
+const CHANNEL: &str = "strata_changes";
+
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
 
@@ -290,9 +294,94 @@ impl Drop for InTransaction {
     }
 }
 
+/// What the listening connection has heard: a counter moved by every notification (and by
+/// every reconnection, since notifications sent while it was away are lost), and a condition
+/// variable to wait on it.
+#[derive(Debug, Default)]
+struct Changes {
+    counter: std::sync::Mutex<u64>,
+    moved: std::sync::Condvar,
+}
+
+impl Changes {
+    fn bump(&self) {
+        let mut counter = self
+            .counter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *counter += 1;
+        self.moved.notify_all();
+    }
+
+    fn get(&self) -> u64 {
+        *self
+            .counter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let counter = self
+            .counter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (counter, _) = self
+            .moved
+            .wait_timeout_while(counter, timeout, |c| *c == seen)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *counter
+    }
+}
+
+/// Keeps one connection (outside the pool) listening on [`CHANNEL`], for as long as the
+/// store's runtime runs; reconnects after a second when it is lost.
+async fn listen(config: tokio_postgres::Config, changes: Arc<Changes>, target: String) {
+    let mut reported = false;
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let heard = Arc::clone(&changes);
+                let driver = tokio::spawn(async move {
+                    while let Some(message) =
+                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        match message {
+                            Ok(tokio_postgres::AsyncMessage::Notification(_)) => heard.bump(),
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                    Ok(()) => {
+                        if reported {
+                            tracing::info!(database = %target, "listening for changes again");
+                        }
+                        reported = false;
+                        // Whatever was notified while nobody listened: look again.
+                        changes.bump();
+                        let _ = driver.await;
+                    }
+                    Err(_) => driver.abort(),
+                }
+                drop(client);
+            }
+            Err(e) => {
+                if !reported {
+                    tracing::warn!(database = %target, error = %describe(&e), "cannot listen for changes; polling meanwhile");
+                    reported = true;
+                }
+            }
+        }
+        changes.bump();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// The store's runtime and pool. Dropping it stops the runtime without waiting for it.
 struct Engine {
     db: Arc<Db>,
+    changes: Arc<Changes>,
     handle: tokio::runtime::Handle,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -320,7 +409,7 @@ impl Engine {
                 StoreError::Database(format!("cannot start the PostgreSQL runtime: {e}"))
             })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Verified,
@@ -334,8 +423,11 @@ impl Engine {
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::BadUrl(format!("`{target}`: {e}")))?;
+        let changes = Arc::new(Changes::default());
+        runtime.spawn(listen(config.clone(), Arc::clone(&changes), target.clone()));
         let engine = Engine {
             db: Arc::new(Db { pool, target }),
+            changes,
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
         };
@@ -518,6 +610,15 @@ impl PostgresStore {
     }
 }
 
+/// Tells the listening nodes that `org` changed (created, deleted).
+async fn notify(client: &Object, org: &str) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &org])
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 async fn org_exists(client: &Object, org: &str) -> Result<(), StoreError> {
     let stmt = client
         .prepare_cached("SELECT 1 FROM organizations WHERE name = $1")
@@ -555,6 +656,10 @@ struct LogRows {
 
 /// A write in progress: what the closure appended, kept until it returns.
 struct PgTx<'a> {
+    store: &'a PostgresStore,
+    org: &'a str,
+    /// The revision committed before this write (held by the row lock).
+    base: Revision,
     key: &'a AuditKey,
     revision: Revision,
     head: (u64, String),
@@ -605,6 +710,19 @@ impl Transaction for PgTx<'_> {
         a.hash.push(hash.clone());
         self.head = (seq, hash);
         Ok(seq)
+    }
+
+    fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        // Another pooled connection: every revision up to `base` was committed before the
+        // row lock was granted, so a fresh snapshot holds them, and none can be added while
+        // the lock is held.
+        let mut entries = self.store.operations(self.org, after)?;
+        entries.retain(|e| e.revision <= self.base);
+        Ok(entries)
     }
 }
 
@@ -708,6 +826,17 @@ async fn finish_write(conn: InTransaction, p: Pending) -> Result<(), StoreError>
         )
         .await
         .map_err(db_err)?;
+    if !p.log.revision.is_empty() {
+        // Delivered to every listening node when the transaction commits, never before.
+        let stmt = client
+            .prepare_cached("SELECT pg_notify($1, $2)")
+            .await
+            .map_err(db_err)?;
+        client
+            .execute(&stmt, &[&CHANNEL, org])
+            .await
+            .map_err(db_err)?;
+    }
     client.batch_execute("COMMIT").await.map_err(db_err)?;
     conn.release();
     Ok(())
@@ -779,7 +908,7 @@ impl Store for PostgresStore {
             if n == 0 {
                 return Err(StoreError::DuplicateOrganization(name));
             }
-            Ok(())
+            notify(&client, &name).await
         })
     }
 
@@ -794,7 +923,7 @@ impl Store for PostgresStore {
             if n == 0 {
                 return Err(StoreError::UnknownOrganization(name));
             }
-            Ok(())
+            notify(&client, &name).await
         })
     }
 
@@ -822,6 +951,9 @@ impl Store for PostgresStore {
         let (conn, revision, head_seq, head_hash) =
             self.run(async move { begin_write(&db, &name).await })?;
         let mut state = PgTx {
+            store: self,
+            org,
+            base: revision as u64,
             key: &self.key,
             revision: revision as u64,
             head: (head_seq as u64, head_hash),
@@ -1122,6 +1254,14 @@ impl Store for PostgresStore {
                 .map_err(db_err)?;
             rows.iter().map(read_key).collect()
         })
+    }
+
+    fn change_seen(&self) -> u64 {
+        self.engine.changes.get()
+    }
+
+    fn wait_for_change(&self, seen: u64, timeout: Duration) -> u64 {
+        self.engine.changes.wait(seen, timeout)
     }
 
     fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {

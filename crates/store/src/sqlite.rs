@@ -213,6 +213,16 @@ impl Transaction for SqliteTx<'_> {
         self.head = (seq, hash);
         Ok(seq)
     }
+
+    fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        let mut entries = read_operations(self.tx, self.org, after)?;
+        entries.retain(|e| e.revision <= self.revision);
+        Ok(entries)
+    }
 }
 
 fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
@@ -339,26 +349,7 @@ impl Store for SqliteStore {
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
         let conn = self.lock();
         org_exists(&conn, org)?;
-        let mut stmt = conn.prepare("SELECT revision, at_ms, operation FROM operations WHERE org = ?1 AND revision > ?2 ORDER BY revision")?;
-        let rows = stmt.query_map(params![org, after as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (revision, at_ms, text) = row?;
-            out.push(LogEntry {
-                revision: revision as u64,
-                at_ms,
-                operation: serde_json::from_str(&text).map_err(|e| {
-                    StoreError::Corrupt(format!("organization `{org}` revision {revision}: {e}"))
-                })?,
-            });
-        }
-        Ok(out)
+        read_operations(&conn, org, after)
     }
 
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
@@ -492,4 +483,32 @@ impl Store for SqliteStore {
         )?;
         Ok(n > 0)
     }
+}
+
+/// The log entries of `org` after `after`, in order.
+fn read_operations(
+    conn: &Connection,
+    org: &str,
+    after: Revision,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT revision, at_ms, operation FROM operations WHERE org = ?1 AND revision > ?2 ORDER BY revision")?;
+    let rows = stmt.query_map(params![org, after as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (revision, at_ms, text) = row?;
+        out.push(LogEntry {
+            revision: revision as u64,
+            at_ms,
+            operation: serde_json::from_str(&text).map_err(|e| {
+                StoreError::Corrupt(format!("organization `{org}` revision {revision}: {e}"))
+            })?,
+        });
+    }
+    Ok(out)
 }

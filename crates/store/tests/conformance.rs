@@ -307,6 +307,19 @@ fn conformance(store: &dyn Store) {
     assert!(!store.revoke_api_key("contoso", "k2", 7).unwrap());
     assert_eq!(store.api_keys("contoso").unwrap()[0].revoked_ms, Some(7));
 
+    // Inside a write: the revision its lock holds, and the log up to it (a node that is behind
+    // reads what other nodes wrote before applying its own operations).
+    let mut seen = None;
+    let looked = store.write("fabrikam", &mut |tx| {
+        let base = tx.revision();
+        let tail = tx.operations_after(base - 2)?;
+        seen = Some((base, tail.iter().map(|e| e.revision).collect::<Vec<_>>()));
+        Err(StoreError::Aborted("looking only".into()))
+    });
+    assert!(matches!(looked, Err(StoreError::Aborted(_))));
+    assert_eq!(seen, Some((n, vec![n - 1, n])));
+    assert_eq!(store.revision("fabrikam").unwrap(), n);
+
     // Deleting an organisation removes everything of it.
     store.delete_organization("contoso").unwrap();
     assert!(matches!(
@@ -506,6 +519,48 @@ fn postgres_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let store = PostgresStore::open(scratch.url(), &dir.path().join("audit-key")).unwrap();
     conformance(&store);
+}
+
+/// A write on one store wakes another store's `wait_for_change` (LISTEN/NOTIFY, delivered on
+/// commit); a write that rolls back wakes nobody.
+#[test]
+fn postgres_notifies_other_stores_of_writes() {
+    let Some(server) = postgres("postgres_notifies_other_stores_of_writes") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit-key");
+    let writer = PostgresStore::open(scratch.url(), &key).unwrap();
+    let follower = PostgresStore::open(scratch.url(), &key).unwrap();
+    writer.create_organization("o", 1).unwrap();
+    // The listener is connected once its first "look again" has moved the counter.
+    let start = std::time::Instant::now();
+    while follower.change_seen() == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let seen = follower.change_seen();
+    let rolled_back = writer.write("o", &mut |tx| {
+        tx.append_operation(&setup_ops()[0], 1)?;
+        Err(StoreError::Aborted("no".into()))
+    });
+    assert!(rolled_back.is_err());
+    assert_eq!(
+        follower.wait_for_change(seen, std::time::Duration::from_millis(300)),
+        seen,
+        "a rolled-back write notified"
+    );
+    let start = std::time::Instant::now();
+    writer
+        .write("o", &mut |tx| {
+            tx.append_operation(&setup_ops()[0], 1).map(|_| ())
+        })
+        .unwrap();
+    let moved = follower.wait_for_change(seen, std::time::Duration::from_secs(5));
+    assert!(moved > seen, "no notification");
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
 }
 
 #[test]
