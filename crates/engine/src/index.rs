@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 use crate::columns::ColumnIndex;
 use crate::derive::Via;
@@ -206,12 +206,8 @@ impl Organization {
         if grants.iter().any(|g| g.depth == Depth::Organization) {
             return t.live.clone();
         }
-        let mut set = RoaringBitmap::new();
-        let or = |set: &mut RoaringBitmap, b: Option<&RoaringBitmap>| {
-            if let Some(b) = b {
-                *set |= b;
-            }
-        };
+        // Every bitmap the grants reach, unioned at once.
+        let mut parts: Vec<&RoaringBitmap> = Vec::new();
         let personal = grants.iter().any(|g| g.is_personal());
         let team_only = |team: TeamId| {
             grants.iter().any(|g| {
@@ -224,52 +220,53 @@ impl Organization {
         };
         // Ownership.
         if personal {
-            or(&mut set, t.by_user.get(&user));
+            parts.extend(t.by_user.get(&user));
         }
         for team in &u.teams {
             if personal || team_only(*team) {
-                or(&mut set, t.by_team.get(team));
+                parts.extend(t.by_team.get(team));
             }
         }
         // Role depth.
         for g in grants {
             match g.depth {
-                Depth::BusinessUnit => or(&mut set, t.by_unit.get(&g.anchor)),
-                Depth::ParentChild => or(&mut set, t.by_subtree.get(&g.anchor)),
+                Depth::BusinessUnit => parts.extend(t.by_unit.get(&g.anchor)),
+                Depth::ParentChild => parts.extend(t.by_subtree.get(&g.anchor)),
                 Depth::None | Depth::User | Depth::Organization => {}
             }
         }
         // Explicit shares.
         if personal {
-            or(&mut set, t.shared_read.get(&Principal::User(user)));
-            or(&mut set, t.shared_read.get(&Principal::Organization));
+            parts.extend(t.shared_read.get(&Principal::User(user)));
+            parts.extend(t.shared_read.get(&Principal::Organization));
         }
         for team in &u.teams {
             if personal || team_only(*team) {
-                or(&mut set, t.shared_read.get(&Principal::Team(*team)));
+                parts.extend(t.shared_read.get(&Principal::Team(*team)));
             }
         }
         // Hierarchy: Read reaches every level.
         if personal && self.hierarchy_applies(table) {
             for (report, _) in &self.derived.reports[user.index()] {
-                or(&mut set, t.by_user.get(report));
-                or(&mut set, t.shared_read.get(&Principal::User(*report)));
+                parts.extend(t.by_user.get(report));
+                parts.extend(t.shared_read.get(&Principal::User(*report)));
                 for team in &self.users[report.index()].teams {
-                    or(&mut set, t.by_team.get(team));
-                    or(&mut set, t.shared_read.get(&Principal::Team(*team)));
+                    parts.extend(t.by_team.get(team));
+                    parts.extend(t.shared_read.get(&Principal::Team(*team)));
                 }
             }
         }
         // Inherited access, to the same principals as shares.
         if personal {
-            or(&mut set, t.inherited_read.get(&Principal::User(user)));
-            or(&mut set, t.inherited_read.get(&Principal::Organization));
+            parts.extend(t.inherited_read.get(&Principal::User(user)));
+            parts.extend(t.inherited_read.get(&Principal::Organization));
         }
         for team in &u.teams {
             if personal || team_only(*team) {
-                or(&mut set, t.inherited_read.get(&Principal::Team(*team)));
+                parts.extend(t.inherited_read.get(&Principal::Team(*team)));
             }
         }
+        let mut set = parts.into_iter().union();
         set &= &t.live;
         set
     }

@@ -338,11 +338,12 @@ impl Organization {
         let index = self.column_index(table, &order.column)?;
         if query.plan == Plan::Auto {
             // Walking the order costs about limit × table / set steps (more when a filter
-            // still has to be tested); the set first costs one step per record of the set.
+            // still has to be tested); the set first costs one record read per record of the
+            // set, about six walk steps (measured at 10M records: ~250 ns against ~40 ns).
             let live = self.table_records[table.index()].len() as u128;
             let set_len = u128::from(set.len());
             let factor = if residual { 8 } else { 1 };
-            if (limit as u128) * live * factor >= set_len * set_len {
+            if (limit as u128) * live * factor >= 6 * set_len * set_len {
                 return None;
             }
         }
