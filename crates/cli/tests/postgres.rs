@@ -14,15 +14,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The server of `STRATA_TEST_POSTGRES`, or `None` after a note (a failure under CI).
 fn postgres(test: &str) -> Option<String> {
-    match postgres_testing::server_from_env() {
-        Ok(Some(url)) => Some(url),
-        Ok(None) => {
-            eprintln!("note: {test}: skipped, STRATA_TEST_POSTGRES is not set");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    postgres_testing::server_or_skip(test)
 }
 
 /// Runs `strata` with the audit key file; returns (exit code, stdout, stderr).

@@ -1332,6 +1332,19 @@ pub mod testing {
         }
     }
 
+    /// The server for the test named `test`, or `None` after a note that it is skipped; panics
+    /// under CI without a server.
+    pub fn server_or_skip(test: &str) -> Option<String> {
+        match server_from_env() {
+            Ok(Some(url)) => Some(url),
+            Ok(None) => {
+                eprintln!("note: {test}: skipped, STRATA_TEST_POSTGRES is not set");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     /// A database created for one test on the server of `admin_url`, dropped with it.
     #[derive(Debug)]
     pub struct ScratchDatabase {

@@ -500,14 +500,7 @@ fn a_wrong_audit_key_fails_verification() {
 
 /// The server of `STRATA_TEST_POSTGRES`, or `None` after a note (a failure under CI).
 fn postgres(test: &str) -> Option<String> {
-    match postgres_testing::server_from_env() {
-        Ok(Some(url)) => Some(url),
-        Ok(None) => {
-            eprintln!("note: {test}: skipped, STRATA_TEST_POSTGRES is not set");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    postgres_testing::server_or_skip(test)
 }
 
 #[test]
