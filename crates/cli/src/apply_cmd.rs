@@ -32,7 +32,8 @@ fn read_operations(file: &Path) -> anyhow::Result<(Vec<Operation>, Vec<u8>)> {
 pub fn local(db: &Path, org: &str, file: &Path, user: Option<String>) -> anyhow::Result<()> {
     let (ops, _) = read_operations(file)?;
     let store: Arc<dyn Store> = server_cmd::open_store(db)?;
-    let registry = strata_server::Registry::load(store.as_ref()).map_err(|e| anyhow!(e.message))?;
+    let registry =
+        strata_server::Registry::load(store.as_ref(), None).map_err(|e| anyhow!(e.message))?;
     let handle = registry.get(org).map_err(|e| anyhow!(e.message))?;
     let ops: Vec<Operation> = match &user {
         None => ops,

@@ -11,7 +11,8 @@ use crate::server_cmd;
 /// The organisation's name in the demo database.
 pub const ORG: &str = "demo";
 
-fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+/// A progress bar (hidden when stderr is not a terminal).
+pub(crate) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({elapsed})")

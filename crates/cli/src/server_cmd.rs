@@ -159,6 +159,27 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// A progress bar per organisation while the server replays its log at start.
+fn load_bar() -> strata_server::LoadProgress {
+    let current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> =
+        std::sync::Mutex::new(None);
+    strata_server::LoadProgress(Arc::new(move |org, done, all| {
+        let mut current = current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_none_or(|(name, _)| name != org) {
+            let bar = crate::demo_cmd::progress(all as u64, &format!("loading {org}"));
+            *current = Some((org.to_owned(), bar));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.set_position(done as u64);
+            if done >= all {
+                bar.finish_and_clear();
+            }
+        }
+    }))
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn serve(
     store: Arc<dyn Store>,
@@ -167,6 +188,10 @@ pub fn serve(
     options: strata_server::ServerOptions,
     banner: Option<String>,
 ) -> anyhow::Result<()> {
+    let mut options = options;
+    if options.load_progress.is_none() {
+        options.load_progress = Some(load_bar());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

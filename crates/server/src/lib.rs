@@ -74,6 +74,21 @@ pub struct ServerOptions {
     pub max_lag: std::time::Duration,
     /// How often the node looks at the store when no notification woke it.
     pub poll_interval: std::time::Duration,
+    /// Told how a start-up load goes: organisation, operations applied, operations in its log.
+    pub load_progress: Option<LoadProgress>,
+}
+
+/// Called with the organisation, the operations applied and the operations in its log.
+pub type LoadProgressFn = dyn Fn(&str, usize, usize) + Send + Sync;
+
+/// A start-up load's progress callback.
+#[derive(Clone)]
+pub struct LoadProgress(pub Arc<LoadProgressFn>);
+
+impl std::fmt::Debug for LoadProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoadProgress")
+    }
 }
 
 impl Default for ServerOptions {
@@ -83,6 +98,7 @@ impl Default for ServerOptions {
             min_revision_wait: limits::MIN_REVISION_WAIT,
             max_lag: limits::MAX_LAG,
             poll_interval: limits::POLL_INTERVAL,
+            load_progress: None,
         }
     }
 }
@@ -190,7 +206,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
     };
     let state = Arc::new(AppState {
         oidc,
-        registry: Registry::load(config.store.as_ref())?,
+        registry: Registry::load(config.store.as_ref(), options.load_progress.as_ref())?,
         store: Arc::clone(&config.store),
         root_key_hash: config.root_key.as_deref().map(auth::hash_secret),
         keys: auth::KeyCache::default(),

@@ -378,10 +378,13 @@ pub struct Registry {
 
 impl Registry {
     /// Loads every organisation of the store.
-    pub fn load(store: &dyn Store) -> Result<Registry, ApiError> {
+    pub fn load(
+        store: &dyn Store,
+        progress: Option<&crate::LoadProgress>,
+    ) -> Result<Registry, ApiError> {
         let mut orgs = HashMap::new();
         for (name, _) in store.organizations()? {
-            let handle = load_logged(store, &name)?;
+            let handle = load_logged(store, &name, progress)?;
             orgs.insert(name, handle);
         }
         Ok(Registry {
@@ -462,7 +465,7 @@ impl Registry {
         if let Ok(handle) = self.get(name) {
             return Ok(handle);
         }
-        let handle = load_logged(store, name).map_err(|e| match e.code {
+        let handle = load_logged(store, name, None).map_err(|e| match e.code {
             "unknown_organization" => ApiError::new(
                 "unknown_organization",
                 format!("unknown organization `{name}`"),
@@ -501,7 +504,7 @@ impl Registry {
             }
             for (name, _) in &listed {
                 if !known.contains(name) {
-                    match load_logged(store, name) {
+                    match load_logged(store, name, None) {
                         Ok(handle) => {
                             self.orgs
                                 .write()
@@ -555,9 +558,22 @@ impl Registry {
 }
 
 /// Rebuilds an organisation from its log, with a line in the log.
-fn load_logged(store: &dyn Store, name: &str) -> Result<Arc<OrgHandle>, ApiError> {
+fn load_logged(
+    store: &dyn Store,
+    name: &str,
+    progress: Option<&crate::LoadProgress>,
+) -> Result<Arc<OrgHandle>, ApiError> {
     let start = std::time::Instant::now();
-    let loaded = reload(store, name)?;
+    let (org, revision) = strata_store::load_organization_with(store, name, &mut |done, all| {
+        if let Some(p) = progress {
+            (p.0)(name, done, all);
+        }
+    })?;
+    let loaded = Loaded {
+        org,
+        revision,
+        dirty: false,
+    };
     let records = loaded.org.record_ids().count();
     let secs = start.elapsed().as_secs_f64();
     tracing::info!(

@@ -286,15 +286,39 @@ pub fn load_organization(
     store: &dyn Store,
     org: &str,
 ) -> Result<(strata_engine::Organization, Revision), StoreError> {
+    load_organization_with(store, org, &mut |_, _| {})
+}
+
+/// Operations applied between two calls of a load's progress.
+const LOAD_STEP: usize = 20_000;
+
+/// [`load_organization`], telling `progress` how many of the log's operations are applied (and
+/// how many there are) as it goes.
+pub fn load_organization_with(
+    store: &dyn Store,
+    org: &str,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(strata_engine::Organization, Revision), StoreError> {
     let entries = store.operations(org, 0)?;
     let ops: Vec<Operation> = entries.iter().map(|e| e.operation.clone()).collect();
     let mut organization = strata_engine::Organization::new();
-    strata_ops::apply_all(&mut organization, &ops).map_err(|(i, e)| {
-        StoreError::Corrupt(format!(
-            "organization `{org}`: logged operation {} no longer applies: {}",
-            entries.get(i).map_or(0, |e| e.revision),
-            e.message
-        ))
-    })?;
+    let mut from = 0;
+    progress(0, ops.len());
+    while from < ops.len() {
+        // A step never splits a run of setup operations: they share one setup session.
+        let mut to = (from + LOAD_STEP).min(ops.len());
+        while to < ops.len() && ops[to].is_setup() && ops[to - 1].is_setup() {
+            to += 1;
+        }
+        strata_ops::apply_all(&mut organization, &ops[from..to]).map_err(|(i, e)| {
+            StoreError::Corrupt(format!(
+                "organization `{org}`: logged operation {} no longer applies: {}",
+                entries.get(from + i).map_or(0, |e| e.revision),
+                e.message
+            ))
+        })?;
+        from = to;
+        progress(from, ops.len());
+    }
     Ok((organization, entries.last().map_or(0, |e| e.revision)))
 }

@@ -1334,7 +1334,10 @@ pub mod testing {
 
     /// The server for the test named `test`, or `None` after a note that it is skipped; panics
     /// under CI without a server.
-    #[allow(clippy::panic, reason = "a test helper: failing the test is its purpose")]
+    #[allow(
+        clippy::panic,
+        reason = "a test helper: failing the test is its purpose"
+    )]
     pub fn server_or_skip(test: &str) -> Option<String> {
         match server_from_env() {
             Ok(Some(url)) => Some(url),
