@@ -2,7 +2,9 @@
 //! owning unit and by read-share principal, kept in step with every change to a record. "Which
 //! records of this table may U read" is a union of a few bitmaps, not a loop of checks.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::ops::ControlFlow;
 
 use roaring::{MultiOps, RoaringBitmap};
 
@@ -34,6 +36,73 @@ pub(crate) struct RecordIndex {
     tables: Vec<TableBitmaps>,
     /// The principals each record inherits read access from, as last indexed.
     inherited_of: HashMap<RecordId, Vec<Principal>>,
+}
+
+/// What a user can read of a table: nothing, every live record, or the union of some bitmaps
+/// (taken with the live records).
+pub(crate) enum Readable<'a> {
+    Nothing,
+    All(&'a RoaringBitmap),
+    Union {
+        parts: Vec<&'a RoaringBitmap>,
+        live: &'a RoaringBitmap,
+    },
+}
+
+impl Readable<'_> {
+    /// The records, as one bitmap.
+    pub(crate) fn to_bitmap(&self) -> RoaringBitmap {
+        match self {
+            Readable::Nothing => RoaringBitmap::new(),
+            Readable::All(live) => (*live).clone(),
+            Readable::Union { parts, live } => {
+                // A few bitmaps union fastest one by one; many (a manager's reports) at once.
+                let mut set = if parts.len() <= 4 {
+                    let mut set = RoaringBitmap::new();
+                    for part in parts {
+                        set |= *part;
+                    }
+                    set
+                } else {
+                    parts.iter().copied().union()
+                };
+                set &= *live;
+                set
+            }
+        }
+    }
+
+    /// Visits the records from id `start` on, in id order, until `visit` breaks — merging the
+    /// bitmaps as it goes, so that a first page costs about its own size, not the union's.
+    pub(crate) fn walk(&self, start: u32, mut visit: impl FnMut(u32) -> ControlFlow<()>) {
+        match self {
+            Readable::Nothing => {}
+            Readable::All(live) => {
+                let _ = live.range(start..).try_for_each(visit);
+            }
+            Readable::Union { parts, live } => {
+                let mut iters: Vec<_> = parts.iter().map(|p| p.range(start..)).collect();
+                let mut heap: BinaryHeap<Reverse<(u32, usize)>> = iters
+                    .iter_mut()
+                    .enumerate()
+                    .filter_map(|(i, it)| it.next().map(|id| Reverse((id, i))))
+                    .collect();
+                let mut last = None;
+                while let Some(Reverse((id, i))) = heap.pop() {
+                    if let Some(next) = iters[i].next() {
+                        heap.push(Reverse((next, i)));
+                    }
+                    if last == Some(id) || !live.contains(id) {
+                        continue;
+                    }
+                    last = Some(id);
+                    if visit(id).is_break() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn add(map_entry: &mut RoaringBitmap, id: u32, present: bool) {
@@ -189,22 +258,27 @@ impl Organization {
     /// no record is visited one by one.
     #[must_use]
     pub fn readable_set(&self, user: UserId, table: TableId) -> RoaringBitmap {
+        self.readable(user, table).to_bitmap()
+    }
+
+    /// What the user can read of `table`, as the bitmaps whose union it is (not yet unioned).
+    pub(crate) fn readable(&self, user: UserId, table: TableId) -> Readable<'_> {
         let Some(t) = self.index.tables.get(table.index()) else {
-            return RoaringBitmap::new();
+            return Readable::Nothing;
         };
         let u = &self.users[user.index()];
         if !u.enabled {
-            return RoaringBitmap::new();
+            return Readable::Nothing;
         }
         if self.derived.admin[user.index()].is_some() {
-            return t.live.clone();
+            return Readable::All(&t.live);
         }
         let grants = self.grants(user, table, Privilege::Read);
         if grants.is_empty() {
-            return RoaringBitmap::new();
+            return Readable::Nothing;
         }
         if grants.iter().any(|g| g.depth == Depth::Organization) {
-            return t.live.clone();
+            return Readable::All(&t.live);
         }
         // Every bitmap the grants reach, unioned at once.
         let mut parts: Vec<&RoaringBitmap> = Vec::new();
@@ -266,18 +340,10 @@ impl Organization {
                 parts.extend(t.inherited_read.get(&Principal::Team(*team)));
             }
         }
-        // A few bitmaps union fastest one by one; many (a manager's reports) at once.
-        let mut set = if parts.len() <= 4 {
-            let mut set = RoaringBitmap::new();
-            for part in parts {
-                set |= part;
-            }
-            set
-        } else {
-            parts.into_iter().union()
-        };
-        set &= &t.live;
-        set
+        Readable::Union {
+            parts,
+            live: &t.live,
+        }
     }
 
     /// Rebuilds the record index from the records (for measuring the rebuild).

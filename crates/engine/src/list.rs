@@ -420,13 +420,11 @@ impl Organization {
         }
         // The readable records, narrowed by what the column indexes answer of the filter; what
         // they cannot answer (the residual filter) is tested record by record.
-        let readable = self.readable_set(user, table);
-        let (set, residual) = match &query.filter {
-            None => (readable, None),
-            Some(f) => match self.pushdown(table, f) {
-                Some((bits, exact)) => (readable & bits, (!exact).then_some(f)),
-                None => (readable, Some(f)),
-            },
+        let readable = self.readable(user, table);
+        let pushed = query.filter.as_ref().and_then(|f| self.pushdown(table, f));
+        let residual = match (&query.filter, &pushed) {
+            (Some(f), Some((_, exact))) => (!exact).then_some(f),
+            (filter, _) => filter.as_ref(),
         };
         // Column security: an unreadable secured column is null for this user.
         let value = |record: RecordId, column: &str| self.list_value(user, table, record, column);
@@ -435,6 +433,41 @@ impl Organization {
             residual.is_none_or(|f| f.matches(&|c: &str| value(record, c)))
         };
         let limit = query.limit.max(1);
+        if query.order.is_empty() && !query.count && pushed.is_none() {
+            // A page in record-id order: merge the readable bitmaps from the cursor and stop
+            // after the page, without building their union.
+            let start = query
+                .after
+                .as_ref()
+                .map_or(0, |a| a.record.saturating_add(1));
+            let mut records = Vec::with_capacity(limit.min(1024));
+            let mut next = None;
+            readable.walk(start, |id| {
+                if !matches(id) {
+                    return ControlFlow::Continue(());
+                }
+                if records.len() == limit {
+                    next = records.last().map(|r: &RecordId| After {
+                        values: Vec::new(),
+                        record: r.get(),
+                    });
+                    return ControlFlow::Break(());
+                }
+                records.push(RecordId::from_index(id as usize));
+                ControlFlow::Continue(())
+            });
+            return Ok(ListPage {
+                records,
+                next,
+                total: None,
+            });
+        }
+        // The readable records, narrowed by what the column indexes answer of the filter; what
+        // they cannot answer (the residual filter) is tested record by record.
+        let set = match pushed {
+            Some((bits, _)) => readable.to_bitmap() & bits,
+            None => readable.to_bitmap(),
+        };
         if query.order.is_empty() {
             // Record-id order: walk the set from the cursor and stop after the page (and, for a
             // filtered count, go on counting without keeping the records).
