@@ -10,12 +10,13 @@
 //! set, and fail under CI without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use serde_json::{Value, json};
 use strata_scenario::http_client::HttpClient;
@@ -37,36 +38,15 @@ struct Node {
 impl Node {
     /// Starts a node on `db` on a free port, with short waits so that the tests stay quick.
     fn start(db: &str, key_file: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
-            .args(["--root-key", ROOT, "--audit-key-file"])
-            .arg(key_file)
-            .args(["--min-revision-timeout-ms", "3000", "--max-lag-ms", "1500"])
-            .args(["--poll-ms", "200"])
-            .args(extra)
-            .env_remove("STRATA_AUDIT_KEY_FILE")
-            .env("STRATA_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the node stopped before serving")
-                .unwrap();
-            if let Some(at) = line.find("http://127.0.0.1:") {
-                let url: String = line[at..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
-                break url
-                    .trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .to_owned();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
+        let (child, url) = common::spawn_serving(
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+                .args(["--root-key", ROOT, "--audit-key-file"])
+                .arg(key_file)
+                .args(["--min-revision-timeout-ms", "3000", "--max-lag-ms", "1500"])
+                .args(["--poll-ms", "200"])
+                .args(extra),
+        );
         Node {
             child,
             client: HttpClient::new(&url, Duration::from_secs(30)).unwrap(),

@@ -4,9 +4,10 @@
 //! fresh database), print a note when it is not set, and fail under CI without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+mod common;
 
 use strata_store::postgres_testing::{self, ScratchDatabase};
 
@@ -315,33 +316,7 @@ fn serve_and_demo_run_on_postgres() {
 
 /// Starts `strata` serving on a free port; returns the child and its URL.
 fn spawn_server(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_AUDIT_KEY_FILE")
-        .env("STRATA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server stopped before serving")
-            .unwrap();
-        if let Some(at) = line.find("http://127.0.0.1:") {
-            let url: String = line[at..]
-                .chars()
-                .take_while(|c| !c.is_whitespace())
-                .collect();
-            break url
-                .trim_end_matches(|c: char| !c.is_ascii_digit())
-                .to_owned();
-        }
-    };
-    // Keep reading stdout so that the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
+    common::spawn_serving(Command::new(env!("CARGO_BIN_EXE_strata")).args(args))
 }
 
 #[test]

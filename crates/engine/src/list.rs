@@ -433,13 +433,14 @@ impl Organization {
             residual.is_none_or(|f| f.matches(&|c: &str| value(record, c)))
         };
         let limit = query.limit.max(1);
+        // Where a page in record-id order starts.
+        let start = query
+            .after
+            .as_ref()
+            .map_or(0, |a| a.record.saturating_add(1));
         if query.order.is_empty() && !query.count && pushed.is_none() {
             // A page in record-id order: merge the readable bitmaps from the cursor and stop
             // after the page, without building their union.
-            let start = query
-                .after
-                .as_ref()
-                .map_or(0, |a| a.record.saturating_add(1));
             let mut records = Vec::with_capacity(limit.min(1024));
             let mut next = None;
             readable.walk(start, |id| {
@@ -471,10 +472,6 @@ impl Organization {
         if query.order.is_empty() {
             // Record-id order: walk the set from the cursor and stop after the page (and, for a
             // filtered count, go on counting without keeping the records).
-            let start = query
-                .after
-                .as_ref()
-                .map_or(0, |a| a.record.saturating_add(1));
             let mut records = Vec::with_capacity(limit.min(1024));
             let mut next = None;
             let mut matched_before = 0usize;
