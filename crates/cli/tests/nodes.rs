@@ -247,6 +247,44 @@ fn a_write_on_one_node_is_read_on_another_with_its_revision() {
         assert!(body.to_string().contains(&format!("\"{id}\"")), "{body}");
     }
 
+    // A user created on A a moment ago writes on B at once: the write carries A's revision.
+    let made = a
+        .write(
+            "o",
+            ROOT,
+            &json!([{"op": "add_user", "name": "newbie", "business_unit": "East"},
+                    {"op": "assign_role", "principal": "newbie", "role": "Rep"}]),
+        )
+        .unwrap();
+    let (status, body) = a.call(
+        "POST",
+        "/api/v1/orgs/o/api-keys",
+        ROOT,
+        Some(&json!({"user": "newbie"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let newbie = body["key"].as_str().unwrap().to_owned();
+    let create =
+        json!({"op": "create", "table": "account", "id": "by-newbie", "fields": {"name": "n"}});
+    let (status, body) = b.call(
+        "POST",
+        &format!("/api/v1/orgs/o/operations?min_revision={made}"),
+        &newbie,
+        Some(&create),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A write waiting for a revision nobody wrote fails after the timeout and writes nothing.
+    let (status, body) = b.call(
+        "POST",
+        "/api/v1/orgs/o/operations?min_revision=1000000",
+        &newbie,
+        Some(&json!({"op": "create", "table": "account", "id": "never", "fields": {}})),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "revision_not_reached", "{body}");
+    let (status, _) = a.call("GET", "/api/v1/orgs/o/records/never?user=admin", ROOT, None);
+    assert_eq!(status, 404);
+
     // A revision nobody wrote: a clear error after the timeout, never a stale answer.
     let start = Instant::now();
     let (status, body) = b.call(

@@ -437,15 +437,23 @@ fn guess_field(value: &Json_, message: &str) -> Option<String> {
     }
 }
 
+/// The query of a write: `min_revision` makes this node apply that revision first (a user or
+/// a key created a moment ago on another node is then known here).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WriteParams {
+    #[serde(default)]
+    min_revision: Option<u64>,
+}
+
 pub(crate) async fn operations(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(org): Path<String>,
+    Query(params): Query<WriteParams>,
     body: Bytes,
 ) -> ApiResult {
-    let caller = auth(&state, &headers).await?;
-    let handle = org_for(&state, &caller, &org)?;
-    note_access(&state, &handle, &caller);
+    let (caller, handle) = open(&state, &headers, &org, params.min_revision).await?;
     let ops = match parse::<Json_>(&headers, &body)? {
         Json_::Array(items) => items
             .iter()

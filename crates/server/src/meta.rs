@@ -318,7 +318,7 @@ pub fn document() -> serde_json::Value {
     add(
         format!("{org}/operations"),
         "post",
-        "Apply one operation or a list, atomically; returns the revision",
+        "Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first)",
         true,
     );
     add(
