@@ -38,7 +38,7 @@ struct Source {
     #[arg(long, conflicts_with_all = ["db", "org"])]
     scenario: Option<PathBuf>,
     /// A Strata database: a SQLite file, or a postgres:// URL.
-    #[arg(long, requires = "org")]
+    #[arg(long, visible_alias = "database", requires = "org")]
     db: Option<PathBuf>,
     /// The organisation (in the database, or on the server).
     #[arg(long)]
@@ -111,7 +111,7 @@ enum Command {
         #[arg(long)]
         org: String,
         /// A Strata database: a SQLite file, or a postgres:// URL.
-        #[arg(long, conflicts_with = "server")]
+        #[arg(long, visible_alias = "database", conflicts_with = "server")]
         db: Option<PathBuf>,
         /// Act as this user (local only; default: the system).
         #[arg(long = "as", requires = "db")]
@@ -164,7 +164,7 @@ enum Command {
     /// Build the demo organisation from the seeds (first run) and serve it.
     Demo {
         /// The database: a SQLite file (created if missing), or a postgres:// URL.
-        #[arg(long, default_value = "strata-demo.db")]
+        #[arg(long, visible_alias = "database", default_value = "strata-demo.db")]
         db: PathBuf,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -182,7 +182,7 @@ enum Command {
     /// Serve the API over a database (a SQLite file, or PostgreSQL).
     Serve {
         /// The database: a SQLite file (created if missing), or a postgres:// URL.
-        #[arg(long, default_value = "strata.db")]
+        #[arg(long, visible_alias = "database", default_value = "strata.db")]
         db: PathBuf,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -218,7 +218,7 @@ enum Command {
     /// Test support: writes records forever, printing each acknowledged revision.
     #[command(hide = true)]
     WriteLoop {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
@@ -293,7 +293,7 @@ enum BenchCommand {
         records: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long, default_value = "strata-bench.db")]
+        #[arg(long, visible_alias = "database", default_value = "strata-bench.db")]
         db: PathBuf,
         #[arg(long, default_value = "bench")]
         org: String,
@@ -325,7 +325,7 @@ enum BenchCommand {
 enum OrgCommand {
     /// Create an organisation, optionally set up from a scenario file.
     Create {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
@@ -335,12 +335,12 @@ enum OrgCommand {
     },
     /// List the organisations and their revisions.
     List {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
     },
     /// Delete an organisation with its log, audit and keys.
     Delete {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
@@ -351,7 +351,7 @@ enum OrgCommand {
 enum KeyCommand {
     /// Create an API key for a user; prints the key (shown once).
     Create {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
@@ -360,7 +360,7 @@ enum KeyCommand {
     },
     /// Revoke an API key by its id.
     Revoke {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
@@ -369,7 +369,7 @@ enum KeyCommand {
     },
     /// List API keys (ids and users, never the keys).
     List {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
@@ -380,14 +380,14 @@ enum KeyCommand {
 enum AuditCommand {
     /// Verify the hash chain: exit status 0 when intact, 1 when tampered with.
     Verify {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
     },
     /// Audit entries as JSON lines, by record, user and time range.
     Query {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
@@ -409,7 +409,7 @@ enum AuditCommand {
     },
     /// Delete the entries whose retention has run out.
     Expire {
-        #[arg(long)]
+        #[arg(long, visible_alias = "database")]
         db: PathBuf,
         #[arg(long)]
         org: String,
