@@ -13,10 +13,6 @@ port=$((20000 + RANDOM % 20000))
 strata=./target/release/strata
 $strata bench generate --records "$records" --db "$dir/bench.db" --org bench
 readers=(reader_user reader_unit reader_deep reader_org reader_sharee reader_manager)
-declare -A keys
-for r in "${readers[@]}"; do
-  keys[$r]=$($strata api-key create --db "$dir/bench.db" --org bench --user "$r" | grep -oE '[A-Za-z0-9_-]{20,}' | tail -1)
-done
 start=$(date +%s%N)
 $strata serve --db "$dir/bench.db" --listen "127.0.0.1:$port" --root-key bench-root >"$dir/serve.log" 2>&1 &
 pid=$!
@@ -27,6 +23,12 @@ until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
 done
 echo "server ready in $(( ($(date +%s%N) - start) / 1000000 )) ms (log replay and index rebuild):"
 grep -iE 'index|replay|loaded' "$dir/serve.log" | sed 's/^/  /' | head -5
+# An API key per reader, made through the server with the root key.
+declare -A keys
+for r in "${readers[@]}"; do
+  keys[$r]=$(curl -sf -H "Authorization: Bearer bench-root" -H 'Content-Type: application/json' \
+    "http://127.0.0.1:$port/api/v1/orgs/bench/api-keys" -d "{\"user\":\"$r\"}" | sed -E 's/.*"key":"([^"]+)".*/\1/')
+done
 base="/api/v1/orgs/bench/tables/account/records"
 # The three questions, URL-encoded: a first page, a first page with an exact count, and the
 # accounts in Oslo ordered by name.
