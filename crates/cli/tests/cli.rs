@@ -152,3 +152,56 @@ fn explain_prints_every_grant_path_or_what_is_missing() {
     users.sort_unstable();
     assert_eq!(users, ["ceo", "manager_na", "rep1", "vp_sales"]);
 }
+
+/// Runs `strata` with any arguments; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| unreachable_output(&e));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn list_prints_the_readable_records_their_count_and_names_bad_input() {
+    let file = repo().join("tests/scenarios/examples/seed002-hierarchy.yaml");
+    let file = file.to_string_lossy();
+    let list = |extra: &[&str]| {
+        let mut args = vec!["list", "--scenario", &file, "--table", "account"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // The VP reads his own account and, through the manager hierarchy, his reports'.
+    let (code, out, err) = list(&["--as", "vp_sales", "--count"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["a_vp", "a_mgr", "a_rep"]);
+    assert_eq!(err.trim(), "count: 3");
+    // Every record for the CEO; the first one only with --limit 1.
+    let (code, out, _) = list(&["--as", "ceo"]);
+    assert_eq!((code, out.lines().count()), (0, 5));
+    let (code, out, _) = list(&["--as", "ceo", "--limit", "1"]);
+    assert_eq!((code, out.lines().collect::<Vec<_>>()), (0, vec!["a_ceo"]));
+    // Bad input: named, exit 2, nothing printed on stdout.
+    for (extra, problem) in [
+        (&["--as", "ceo", "--filter", "name eq"][..], "bad_filter"),
+        (
+            &["--as", "ceo", "--orderby", "name sideways"][..],
+            "bad_order",
+        ),
+        (&["--as", "ceo", "--limit", "0"][..], "bad_page_size"),
+        (&["--as", "nobody"][..], "unknown user `nobody`"),
+        (
+            &["--as", "ceo", "--filter", "nosuch eq 1"][..],
+            "no column `nosuch`",
+        ),
+    ] {
+        let (code, out, err) = list(extra);
+        assert_eq!(code, 2, "{extra:?}: {out}{err}");
+        assert!(out.is_empty(), "{extra:?}: {out}");
+        assert!(err.contains(problem), "{extra:?}: {err}");
+    }
+}
