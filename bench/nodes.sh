@@ -39,5 +39,7 @@ if [ -z "${STRATA_TEST_POSTGRES:-}" ]; then
 fi
 
 echo "== cores: $(nproc); PostgreSQL: ${STRATA_TEST_POSTGRES}"
-cargo test --release -q -p strata-cli --test nodes -- --ignored --exact bench_nodes --nocapture 2>&1 \
+export STRATA_BENCH_WRITES=${STRATA_BENCH_WRITES:-4000} STRATA_BENCH_CLIENTS=${STRATA_BENCH_CLIENTS:-16} \
+  STRATA_BENCH_LAG_SAMPLES=${STRATA_BENCH_LAG_SAMPLES:-1000}
+cargo test --release -q -p strata-cli --test nodes -- --exact writes_from_many_clients_on_one_and_two_nodes --nocapture 2>&1 \
   | grep -E "^(SQLite|PostgreSQL|write on|[0-9]+ single)"
