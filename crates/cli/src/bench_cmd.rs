@@ -13,11 +13,18 @@ use crate::server_cmd;
 
 const CHUNK: usize = 100_000;
 
-fn build(records: usize, seed: u64) -> anyhow::Result<(Organization, Duration)> {
-    let start = Instant::now();
+/// The generated organisation, built in memory chunk by chunk with a progress bar; `each` gets
+/// the setup operations, then every chunk of record operations, once they applied.
+fn generated(
+    records: usize,
+    seed: u64,
+    mut each: impl FnMut(&[strata_ops::Operation]) -> anyhow::Result<()>,
+) -> anyhow::Result<Organization> {
     let mut org = Organization::new();
-    strata_ops::apply_all(&mut org, &generate::setup(seed))
+    let setup = generate::setup(seed);
+    strata_ops::apply_all(&mut org, &setup)
         .map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
+    each(&setup)?;
     let bar = indicatif::ProgressBar::new(records as u64);
     let mut from = 0;
     while from < records {
@@ -25,10 +32,17 @@ fn build(records: usize, seed: u64) -> anyhow::Result<(Organization, Duration)> 
         let ops = generate::records(seed, from, to);
         strata_ops::apply_all(&mut org, &ops)
             .map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
+        each(&ops)?;
         bar.inc((to - from) as u64);
         from = to;
     }
     bar.finish_and_clear();
+    Ok(org)
+}
+
+fn build(records: usize, seed: u64) -> anyhow::Result<(Organization, Duration)> {
+    let start = Instant::now();
+    let org = generated(records, seed, |_| Ok(()))?;
     Ok((org, start.elapsed()))
 }
 
@@ -37,33 +51,17 @@ pub fn generate_into(db: &Path, org: &str, records: usize, seed: u64) -> anyhow:
     let store = server_cmd::open_store(db)?;
     store.create_organization(org, strata_server::now_ms())?;
     let now = strata_server::now_ms();
-    let mut check = Organization::new();
-    let setup = generate::setup(seed);
-    strata_ops::apply_all(&mut check, &setup)
-        .map_err(|(i, e)| anyhow!("setup operation {i}: {}", e.message))?;
-    store.write(org, &mut |tx| {
-        setup
-            .iter()
-            .try_for_each(|op| tx.append_operation(op, now).map(|_| ()))
-    })?;
-    let bar = indicatif::ProgressBar::new(records as u64);
-    let mut from = 0;
-    while from < records {
-        let to = (from + CHUNK).min(records);
-        let ops = generate::records(seed, from, to);
-        strata_ops::apply_all(&mut check, &ops)
-            .map_err(|(i, e)| anyhow!("record operation {i}: {}", e.message))?;
+    // Each chunk is stored once it applied in memory, so the log replays.
+    generated(records, seed, |ops| {
         store.write(org, &mut |tx| {
             ops.iter()
                 .try_for_each(|op| tx.append_operation(op, now).map(|_| ()))
         })?;
-        bar.inc((to - from) as u64);
-        from = to;
-    }
-    bar.finish_and_clear();
+        Ok(())
+    })?;
     println!(
         "organization `{org}` in {}: {records} generated records (seed {seed}), revision {}",
-        db.display(),
+        server_cmd::shown(db),
         store.revision(org)?
     );
     Ok(())

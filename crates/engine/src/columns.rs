@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 
 use roaring::RoaringBitmap;
 
-use crate::list::compare_values;
+use crate::list::{compare_values, rank_of};
 use crate::model::Value;
 
 /// Ids per block after a split (blocks hold 1 to `2 × BLOCK` ids).
@@ -72,12 +72,12 @@ fn sort_prefix(value: &Value) -> (u8, u64, u64) {
             bits | (1 << 63)
         }
     }
-    match value {
-        Value::Null => (0, 0, 0),
-        Value::Bool(b) => (1, u64::from(*b), 0),
+    let (hi, lo) = match value {
+        Value::Null => (0, 0),
+        Value::Bool(b) => (u64::from(*b), 0),
         // Integers compare with floats as floats; the conversion keeps their order.
-        Value::Int(i) => (2, ordered(*i as f64), 0),
-        Value::Float(f) => (2, ordered(*f), 0),
+        Value::Int(i) => (ordered(*i as f64), 0),
+        Value::Float(f) => (ordered(*f), 0),
         Value::Text(t) => {
             let mut bytes = [0u8; 16];
             let n = t.len().min(16);
@@ -87,9 +87,10 @@ fn sort_prefix(value: &Value) -> (u8, u64, u64) {
                 out.copy_from_slice(&bytes[from..from + 8]);
                 u64::from_be_bytes(out)
             };
-            (3, half(0), half(8))
+            (half(0), half(8))
         }
-    }
+    };
+    (rank_of(value), hi, lo)
 }
 
 impl ColumnIndex {

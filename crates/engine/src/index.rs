@@ -309,16 +309,6 @@ impl Organization {
                 Depth::None | Depth::User | Depth::Organization => {}
             }
         }
-        // Explicit shares.
-        if personal {
-            parts.extend(t.shared_read.get(&Principal::User(user)));
-            parts.extend(t.shared_read.get(&Principal::Organization));
-        }
-        for team in &u.teams {
-            if personal || team_only(*team) {
-                parts.extend(t.shared_read.get(&Principal::Team(*team)));
-            }
-        }
         // Hierarchy: Read reaches every level.
         if personal && self.hierarchy_applies(table) {
             for (report, _) in &self.derived.reports[user.index()] {
@@ -330,14 +320,16 @@ impl Organization {
                 }
             }
         }
-        // Inherited access, to the same principals as shares.
-        if personal {
-            parts.extend(t.inherited_read.get(&Principal::User(user)));
-            parts.extend(t.inherited_read.get(&Principal::Organization));
-        }
-        for team in &u.teams {
-            if personal || team_only(*team) {
-                parts.extend(t.inherited_read.get(&Principal::Team(*team)));
+        // Explicit shares and inherited access, to the user, the organisation and the teams.
+        for by_principal in [&t.shared_read, &t.inherited_read] {
+            if personal {
+                parts.extend(by_principal.get(&Principal::User(user)));
+                parts.extend(by_principal.get(&Principal::Organization));
+            }
+            for team in &u.teams {
+                if personal || team_only(*team) {
+                    parts.extend(by_principal.get(&Principal::Team(*team)));
+                }
             }
         }
         Readable::Union {

@@ -148,14 +148,6 @@ pub enum ListError {
 /// Ordering of values: null first, then booleans, numbers, text.
 #[must_use]
 pub fn compare_values(a: &Value, b: &Value) -> Ordering {
-    fn rank(v: &Value) -> u8 {
-        match v {
-            Value::Null => 0,
-            Value::Bool(_) => 1,
-            Value::Int(_) | Value::Float(_) => 2,
-            Value::Text(_) => 3,
-        }
-    }
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
@@ -163,7 +155,7 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
         (Value::Float(x), Value::Int(y)) => x.total_cmp(&(*y as f64)),
         (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
         (Value::Text(x), Value::Text(y)) => x.cmp(y),
-        _ => rank(a).cmp(&rank(b)),
+        _ => rank_of(a).cmp(&rank_of(b)),
     }
 }
 
@@ -236,7 +228,8 @@ impl Filter {
     }
 }
 
-fn rank_of(v: &Value) -> u8 {
+/// A value's kind in list order: null, booleans, numbers, text.
+pub(crate) fn rank_of(v: &Value) -> u8 {
     match v {
         Value::Null => 0,
         Value::Bool(_) => 1,
