@@ -144,6 +144,8 @@ pub fn list(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
             limit: 50,
             count: false,
             plan: strata_engine::Plan::Auto,
+            work_budget: None,
+            impersonator: None,
         };
         let first = time(runs, || {
             std::hint::black_box(org.list(user, account, &page(None)).ok());

@@ -56,6 +56,8 @@ pub fn local(org: &Organization, args: &ListArgs) -> anyhow::Result<()> {
         limit: args.limit.unwrap_or(usize::MAX).min(limits::MAX_PAGE),
         count: args.count,
         plan: Plan::Auto,
+        work_budget: None,
+        impersonator: None,
     };
     let mut left = args.limit.unwrap_or(usize::MAX);
     let mut total = None;

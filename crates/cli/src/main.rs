@@ -262,6 +262,14 @@ struct OidcArgs {
     /// The issuer's signing keys: a JWKS file, or an http(s) URL.
     #[arg(long)]
     oidc_jwks: Option<String>,
+    /// The organisation every token of this issuer belongs to (otherwise each token names its
+    /// own in the `strata_organization` claim).
+    #[arg(long, value_name = "ORG")]
+    oidc_organization: Option<String>,
+    /// Map the token's `sub` to the user of that name, instead of its `oid` to the user whose
+    /// `azureactivedirectoryobjectid` holds it.
+    #[arg(long)]
+    oidc_subject_is_user_name: bool,
 }
 
 impl OidcArgs {
@@ -275,6 +283,8 @@ impl OidcArgs {
                 } else {
                     strata_server::oidc::JwksSource::File(PathBuf::from(jwks))
                 },
+                organization: self.oidc_organization.clone(),
+                subject_is_user_name: self.oidc_subject_is_user_name,
             }),
             _ => None,
         };

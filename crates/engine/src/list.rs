@@ -105,6 +105,13 @@ pub struct ListQuery {
     pub count: bool,
     /// How to answer (the default chooses by estimated cost).
     pub plan: Plan,
+    /// The most filter comparisons the list may evaluate (records tested × comparisons in the
+    /// filter that the column indexes do not answer); past it the list fails with
+    /// [`ListError::TooExpensive`]. `None`: no bound (trusted callers: a local file, benchmarks).
+    pub work_budget: Option<u64>,
+    /// Impersonation (D7): the impersonator, whose view also bounds the list — every record must be readable by both users, and a secured
+    /// column is null unless both may read it.
+    pub impersonator: Option<UserId>,
 }
 
 /// The two ways to answer an ordered list.
@@ -143,6 +150,11 @@ pub enum ListError {
     /// A cursor that does not fit this order.
     #[error("the cursor does not belong to this query")]
     BadCursor,
+    /// The filter would need more work than the list's budget.
+    #[error(
+        "the filter needs more than {budget} comparisons over the readable records: narrow it with an equality on an indexed column, or fewer terms"
+    )]
+    TooExpensive { budget: u64 },
 }
 
 /// Ordering of values: null first, then booleans, numbers, text.
@@ -160,6 +172,16 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
 }
 
 impl Filter {
+    /// The comparisons in the filter.
+    #[must_use]
+    pub fn terms(&self) -> usize {
+        match self {
+            Filter::And(list) | Filter::Or(list) => list.iter().map(Filter::terms).sum(),
+            Filter::Not(f) => f.terms(),
+            _ => 1,
+        }
+    }
+
     fn columns<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
             Filter::Compare { column, .. }
@@ -255,9 +277,17 @@ fn cmp_rows(order: &[Order], a: (&[&Value], u32), b: (&[&Value], u32)) -> Orderi
 
 impl Organization {
     /// A column's value in a list for `user`: null where column security hides it.
-    fn list_value(&self, user: UserId, table: TableId, record: RecordId, column: &str) -> &Value {
+    fn list_value(
+        &self,
+        readers: (UserId, Option<UserId>),
+        table: TableId,
+        record: RecordId,
+        column: &str,
+    ) -> &Value {
         if self.tables[table.index()].is_secured(column)
-            && !self.column_access(user, table, column, Some(record)).read
+            && std::iter::once(readers.0)
+                .chain(readers.1)
+                .any(|u| !self.column_access(u, table, column, Some(record)).read)
         {
             return &NULL;
         }
@@ -420,24 +450,47 @@ impl Organization {
             (filter, _) => filter.as_ref(),
         };
         // Column security: an unreadable secured column is null for this user.
-        let value = |record: RecordId, column: &str| self.list_value(user, table, record, column);
+        let readers = (user, query.impersonator);
+        let value =
+            |record: RecordId, column: &str| self.list_value(readers, table, record, column);
+        // The work budget: each record tested costs the residual filter's comparisons; past the
+        // budget no record matches and the list fails.
+        let cost = residual.map_or(0, |f| f.terms() as u64);
+        let budget = query.work_budget.unwrap_or(u64::MAX);
+        let spent = std::cell::Cell::new(0u64);
+        let exhausted = || spent.get() > budget;
         let matches = |id: u32| {
+            let Some(f) = residual else {
+                return true;
+            };
+            spent.set(spent.get().saturating_add(cost));
+            if exhausted() {
+                return false;
+            }
             let record = RecordId::from_index(id as usize);
-            residual.is_none_or(|f| f.matches(&|c: &str| value(record, c)))
+            f.matches(&|c: &str| value(record, c))
         };
+        let too_expensive = || ListError::TooExpensive { budget };
         let limit = query.limit.max(1);
         // Where a page in record-id order starts.
         let start = query
             .after
             .as_ref()
             .map_or(0, |a| a.record.saturating_add(1));
-        if query.order.is_empty() && !query.count && pushed.is_none() {
+        if query.order.is_empty()
+            && !query.count
+            && pushed.is_none()
+            && query.impersonator.is_none()
+        {
             // A page in record-id order: merge the readable bitmaps from the cursor and stop
             // after the page, without building their union.
             let mut records = Vec::with_capacity(limit.min(1024));
             let mut next = None;
             readable.walk(start, |id| {
                 if !matches(id) {
+                    if exhausted() {
+                        return ControlFlow::Break(());
+                    }
                     return ControlFlow::Continue(());
                 }
                 if records.len() == limit {
@@ -450,6 +503,9 @@ impl Organization {
                 records.push(RecordId::from_index(id as usize));
                 ControlFlow::Continue(())
             });
+            if exhausted() {
+                return Err(too_expensive());
+            }
             return Ok(ListPage {
                 records,
                 next,
@@ -458,10 +514,13 @@ impl Organization {
         }
         // The readable records, narrowed by what the column indexes answer of the filter; what
         // they cannot answer (the residual filter) is tested record by record.
-        let set = match pushed {
+        let mut set = match pushed {
             Some((bits, _)) => readable.to_bitmap() & bits,
             None => readable.to_bitmap(),
         };
+        if let Some(impersonator) = query.impersonator {
+            set &= self.readable(impersonator, table).to_bitmap();
+        }
         if query.order.is_empty() {
             // Record-id order: walk the set from the cursor and stop after the page (and, for a
             // filtered count, go on counting without keeping the records).
@@ -474,6 +533,9 @@ impl Organization {
             }
             for id in set.range(start..) {
                 if !matches(id) {
+                    if exhausted() {
+                        break;
+                    }
                     continue;
                 }
                 matched += 1;
@@ -488,6 +550,9 @@ impl Organization {
                         break;
                     }
                 }
+            }
+            if exhausted() {
+                return Err(too_expensive());
             }
             let total = query.count.then(|| {
                 if residual.is_some() {
@@ -505,6 +570,9 @@ impl Organization {
         if let Some(page) =
             self.attribute_ordered(table, query, &set, residual.is_some(), &matches, limit)
         {
+            if exhausted() {
+                return Err(too_expensive());
+            }
             return Ok(page);
         }
         // The set first: the matching records' order values (borrowed, `k` per record), then
@@ -517,6 +585,8 @@ impl Organization {
                 let record = RecordId::from_index(id as usize);
                 keys.extend(query.order.iter().map(|o| value(record, &o.column)));
                 ids.push(id);
+            } else if exhausted() {
+                return Err(too_expensive());
             }
         }
         let total = query.count.then_some(ids.len());

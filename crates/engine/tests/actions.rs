@@ -361,6 +361,8 @@ fn check_lists(org: &Organization) {
                             limit: 2,
                             count,
                             plan,
+                            work_budget: None,
+                            impersonator: None,
                         };
                         let page = org.list(user, table, &query).unwrap();
                         if count {

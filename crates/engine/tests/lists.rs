@@ -89,6 +89,8 @@ fn pages_stay_correct(plan: Plan) {
             limit: 6,
             count: false,
             plan,
+            work_budget: None,
+            impersonator: None,
         };
         let page = org.list(u, t, &query).unwrap();
         seen.extend(page.records.iter().map(|r| org.record(*r).key.clone()));

@@ -8,8 +8,23 @@
 //! Operators: `eq ne lt le gt ge`, `in ('a','b')`, `contains(col,'x')`, `startswith(col,'x')`,
 //! `and`, `or`, `not`, parentheses; literals: `'text'` (`''` for a quote), numbers, `true`,
 //! `false`, `null`. Errors name the position.
+//!
+//! Limits (each an error naming it, never a crash): [`MAX_FILTER_CHARS`] characters,
+//! [`MAX_FILTER_DEPTH`] levels of nesting (parentheses and `not`), [`MAX_FILTER_TERMS`]
+//! comparisons, [`MAX_IN_VALUES`] values in one `in`, [`MAX_ORDER_COLUMNS`] order columns.
 
 use strata_engine::{CompareOp, Filter, Order, Value};
+
+/// The longest filter text, in characters.
+pub const MAX_FILTER_CHARS: usize = 8_192;
+/// The deepest nesting of parentheses and `not` in a filter.
+pub const MAX_FILTER_DEPTH: usize = 32;
+/// The most comparisons (`eq`, `contains`, `in`, …) in a filter.
+pub const MAX_FILTER_TERMS: usize = 100;
+/// The most values in one `in (…)`.
+pub const MAX_IN_VALUES: usize = 1_000;
+/// The most columns in an order.
+pub const MAX_ORDER_COLUMNS: usize = 8;
 
 /// A filter or order that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +126,10 @@ struct Parser {
     tokens: Vec<(usize, Token)>,
     at: usize,
     end: usize,
+    /// Nesting of parentheses and `not` at this point.
+    depth: usize,
+    /// Comparisons read so far.
+    terms: usize,
 }
 
 impl Parser {
@@ -204,20 +223,48 @@ impl Parser {
         })
     }
 
+    /// Goes one level deeper, refusing past [`MAX_FILTER_DEPTH`].
+    fn descend(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_FILTER_DEPTH {
+            return self.error(format!(
+                "the filter nests deeper than {MAX_FILTER_DEPTH} levels of parentheses and `not`"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a comparison, refusing past [`MAX_FILTER_TERMS`].
+    fn term(&mut self) -> Result<(), SyntaxError> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return self.error(format!(
+                "the filter has more than {MAX_FILTER_TERMS} comparisons"
+            ));
+        }
+        Ok(())
+    }
+
     fn not(&mut self) -> Result<Filter, SyntaxError> {
         if self.keyword("not") {
-            return Ok(Filter::Not(Box::new(self.not()?)));
+            self.descend()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         self.primary()
     }
 
     fn primary(&mut self) -> Result<Filter, SyntaxError> {
         if self.peek() == Some(&Token::Open) {
+            self.descend()?;
             self.at += 1;
             let inner = self.or()?;
             self.expect(&Token::Close, "`)`")?;
+            self.depth -= 1;
             return Ok(inner);
         }
+        self.term()?;
         for function in ["contains", "startswith"] {
             if matches!(self.peek(), Some(Token::Ident(w)) if w.eq_ignore_ascii_case(function))
                 && self.tokens.get(self.at + 1).map(|(_, t)| t) == Some(&Token::Open)
@@ -240,6 +287,9 @@ impl Parser {
             let mut values = vec![self.literal()?];
             while self.peek() == Some(&Token::Comma) {
                 self.at += 1;
+                if values.len() == MAX_IN_VALUES {
+                    return self.error(format!("`in` takes at most {MAX_IN_VALUES} values"));
+                }
                 values.push(self.literal()?);
             }
             self.expect(&Token::Close, "`)`")?;
@@ -265,10 +315,19 @@ impl Parser {
 
 /// Parses a filter.
 pub fn parse_filter(text: &str) -> Result<Filter, SyntaxError> {
+    let end = text.chars().count();
+    if end > MAX_FILTER_CHARS {
+        return Err(SyntaxError {
+            position: MAX_FILTER_CHARS,
+            message: format!("the filter is longer than {MAX_FILTER_CHARS} characters"),
+        });
+    }
     let mut p = Parser {
         tokens: tokens(text)?,
         at: 0,
-        end: text.chars().count(),
+        end,
+        depth: 0,
+        terms: 0,
     };
     if p.tokens.is_empty() {
         return p.error("the filter is empty");
@@ -285,6 +344,12 @@ pub fn parse_order(text: &str) -> Result<Vec<Order>, SyntaxError> {
     let mut orders = Vec::new();
     let mut offset = 0;
     for part in text.split(',') {
+        if orders.len() == MAX_ORDER_COLUMNS {
+            return Err(SyntaxError {
+                position: offset,
+                message: format!("an order has at most {MAX_ORDER_COLUMNS} columns"),
+            });
+        }
         let words: Vec<&str> = part.split_whitespace().collect();
         let descending = match words.as_slice() {
             [_] => false,
@@ -332,6 +397,29 @@ mod tests {
             }
         );
         Ok(())
+    }
+
+    #[test]
+    fn limits_are_errors_not_crashes() {
+        let deep = format!("{}a eq 1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse_filter(&deep).is_err_and(|e| e.message.contains("characters")));
+        let deep = format!("{}a eq 1{}", "(".repeat(2_700), ")".repeat(2_700));
+        assert!(parse_filter(&deep).is_err());
+        let deep = format!("{}a eq 1{}", "(".repeat(40), ")".repeat(40));
+        assert!(parse_filter(&deep).is_err_and(|e| e.message.contains("deeper than 32")));
+        let nots = format!("{}a eq 1", "not ".repeat(1_500));
+        assert!(parse_filter(&nots).is_err_and(|e| e.message.contains("deeper")));
+        let ok = format!("{}a eq 1{}", "(".repeat(32), ")".repeat(32));
+        assert!(parse_filter(&ok).is_ok());
+        let many = vec!["contains(name,'x')"; 101].join(" or ");
+        assert!(parse_filter(&many).is_err_and(|e| e.message.contains("100 comparisons")));
+        let hundred = vec!["contains(name,'x')"; 100].join(" or ");
+        assert!(parse_filter(&hundred).is_ok());
+        let values = vec!["1"; 1_001].join(",");
+        assert!(
+            parse_filter(&format!("a in ({values})")).is_err_and(|e| e.message.contains("1000"))
+        );
+        assert!(parse_order(&["a"; 9].join(",")).is_err());
     }
 
     #[test]

@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
 pub use authorize::authorize_setup;
-pub use filter::{SyntaxError, parse_filter, parse_order};
+pub use filter::{
+    MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
+    SyntaxError, parse_filter, parse_order,
+};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
 /// Why an operation was refused.

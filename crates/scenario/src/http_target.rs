@@ -324,7 +324,7 @@ impl HttpTarget {
                     Ok(a) => a,
                     // The record does not exist: nobody has access to it.
                     Err(CallError::Api(e))
-                        if e.is(404, "not_found") && e.field.as_deref() == Some("record") =>
+                        if e.is(404, "not_found") && e.field.as_deref() == Some("/record") =>
                     {
                         return Ok(Observed::Decision {
                             allowed: false,

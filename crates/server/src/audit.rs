@@ -1,9 +1,15 @@
 //! Audit entries from what an operation changed (D12).
 
 use serde_json::{Value as Json, json};
-use strata_engine::{Change, Organization, Owner, Principal};
+use strata_engine::{Change, Organization, Owner, Principal, Privilege, RecordId, UserId};
 use strata_ops::{Operation, to_json};
-use strata_store::AuditRecord;
+use strata_store::{AuditEntry, AuditRecord};
+
+use crate::request::Acting;
+
+/// The acting user written in the audit for the server's root key (a user name never begins
+/// with `#`).
+pub const ROOT_ACTOR: &str = "#root";
 
 fn record_of(org: &Organization, r: strata_engine::RecordId) -> (String, String) {
     let rec = org.record(r);
@@ -21,12 +27,30 @@ fn principal_name(org: &Organization, p: Principal) -> String {
     org.principal_name(p)
 }
 
-/// The audit entries of one applied operation, after it was applied.
-/// What an operation is about to replace, for the audit's old value: a role's privileges.
+/// What an operation is about to replace, for the audit's old values: a role's privileges, a
+/// user's columns, enabled state or position.
 pub fn before(org: &Organization, op: &Operation) -> Option<Json> {
-    let Operation::SetRolePrivileges { role, .. } = op else {
-        return None;
-    };
+    match op {
+        Operation::SetRolePrivileges { role, .. } => role_before(org, role),
+        Operation::SetUserFields { user, fields } => {
+            let u = org.user(org.user_id(user)?);
+            let record = org.record(u.record);
+            let old: serde_json::Map<String, Json> = fields
+                .keys()
+                .map(|c| (c.clone(), to_json(record.field(c))))
+                .collect();
+            Some(Json::Object(old))
+        }
+        Operation::SetUserEnabled { user, .. } => Some(json!(org.user(org.user_id(user)?).enabled)),
+        Operation::SetPosition { user, .. } => {
+            let u = org.user(org.user_id(user)?);
+            Some(json!(u.position.map(|p| org.position(p).name.clone())))
+        }
+        _ => None,
+    }
+}
+
+fn role_before(org: &Organization, role: &str) -> Option<Json> {
     let r = org.role(org.role_id(role)?);
     let grid: serde_json::Map<String, Json> = r
         .privileges
@@ -46,6 +70,77 @@ pub fn before(org: &Organization, op: &Operation) -> Option<Json> {
         })
         .collect();
     Some(json!({ "privileges": grid, "misc": r.misc }))
+}
+
+/// The audit entry of a setup operation: the record it is about (a user's, a team's, an
+/// inserted record) when there is one, and old → new values where it replaces some.
+fn setup_entry(
+    org: &Organization,
+    op: &Operation,
+    before: Option<Json>,
+) -> Option<(Option<String>, Option<String>, Json)> {
+    let user_entry = |name: &str, detail: Json| {
+        Some((Some("systemuser".to_owned()), Some(name.to_owned()), detail))
+    };
+    match op {
+        Operation::SetUserFields { user, fields } => {
+            let settings = org.audit_settings();
+            let old = before.unwrap_or(Json::Null);
+            let changed: serde_json::Map<String, Json> = fields
+                .iter()
+                // Changes to users are security changes: audited whenever the environment
+                // audits, except the columns switched off.
+                .filter(|(c, _)| !settings.columns_off.contains(&format!("systemuser.{c}")))
+                .filter(|(c, new)| old.get(c.as_str()) != Some(*new))
+                .map(|(c, new)| {
+                    (
+                        c.clone(),
+                        json!({ "old": old.get(c.as_str()).cloned().unwrap_or(Json::Null), "new": new }),
+                    )
+                })
+                .collect();
+            if changed.is_empty() {
+                return None;
+            }
+            user_entry(user, Json::Object(changed))
+        }
+        Operation::SetUserEnabled { user, enabled } => {
+            user_entry(user, json!({ "old": before, "new": enabled }))
+        }
+        Operation::SetPosition { user, position } => {
+            user_entry(user, json!({ "old": before, "new": position }))
+        }
+        Operation::AddUser { name, .. } => {
+            user_entry(name, serde_json::to_value(op).unwrap_or(Json::Null))
+        }
+        Operation::AddTeam { name, .. } => Some((
+            Some("team".to_owned()),
+            Some(name.clone()),
+            serde_json::to_value(op).unwrap_or(Json::Null),
+        )),
+        Operation::InsertRecord { id, table, .. } => Some((
+            Some(table.clone()),
+            Some(id.clone()),
+            serde_json::to_value(op).unwrap_or(Json::Null),
+        )),
+        Operation::AddFieldShare { record, .. } => {
+            let table = org
+                .record_id(record)
+                .map(|r| org.table(org.record(r).table).name.clone());
+            Some((
+                table,
+                Some(record.clone()),
+                serde_json::to_value(op).unwrap_or(Json::Null),
+            ))
+        }
+        _ => {
+            let mut detail = serde_json::to_value(op).unwrap_or(Json::Null);
+            if let Some(old) = before {
+                detail = json!({ "old": old, "new": detail });
+            }
+            Some((None, None, detail))
+        }
+    }
 }
 
 /// The audit entries of one applied operation, after it was applied; `before` is what
@@ -72,11 +167,10 @@ pub fn entries(
             detail,
         };
     if op.is_setup() {
-        let mut detail = serde_json::to_value(op).unwrap_or(Json::Null);
-        if let Some(old) = before {
-            detail = json!({ "old": old, "new": detail });
-        }
-        return vec![entry(&op.name(), None, None, detail)];
+        return setup_entry(org, op, before)
+            .map(|(table, record, detail)| entry(&op.name(), table, record, detail))
+            .into_iter()
+            .collect();
     }
     let mut out = Vec::new();
     for change in changes {
@@ -258,4 +352,85 @@ pub fn entries(
         }
     }
     out
+}
+
+/// The record an audit entry is about: a record by id, a user's or a team's own record by name.
+fn entry_record(org: &Organization, table: &str, key: &str) -> Option<RecordId> {
+    match table {
+        "systemuser" => org.user_id(key).map(|u| org.user(u).record),
+        _ => org
+            .record_id(key)
+            .filter(|r| org.table(org.record(*r).table).name == table),
+    }
+}
+
+/// An audit entry as the reader sees it (D27 for the audit): `None` when the reader may not
+/// read the record it is about (entries about a record that no longer exists, or about no
+/// record, are for System Administrators and the root key); otherwise the entry with every
+/// secured column value the reader may not read on that record replaced by null.
+pub fn as_seen_by(org: &Organization, acting: Acting, mut entry: AuditEntry) -> Option<AuditEntry> {
+    let readers: Vec<UserId> = acting.each().collect();
+    if readers
+        .iter()
+        .all(|u| org.system_administrator(*u).is_some())
+    {
+        return Some(entry);
+    }
+    let (Some(table), Some(key)) = (&entry.record.table, &entry.record.record) else {
+        return None;
+    };
+    let record = entry_record(org, table, key)?;
+    if !readers
+        .iter()
+        .all(|u| org.check(*u, Privilege::Read, record))
+    {
+        return None;
+    }
+    let table_id = org.record(record).table;
+    let hidden = |column: &str| {
+        org.table(table_id).is_secured(column)
+            && readers
+                .iter()
+                .any(|u| !org.column_access(*u, table_id, column, Some(record)).read)
+    };
+    let mask = |map: &mut serde_json::Map<String, Json>, nested: bool| {
+        for (column, value) in map.iter_mut() {
+            if hidden(column) {
+                *value = if nested {
+                    json!({ "old": null, "new": null })
+                } else {
+                    Json::Null
+                };
+            }
+        }
+    };
+    match entry.record.action.as_str() {
+        "create" => {
+            if let Some(fields) = entry
+                .record
+                .detail
+                .get_mut("fields")
+                .and_then(Json::as_object_mut)
+            {
+                mask(fields, false);
+            }
+        }
+        "update" | "set_user_fields" => {
+            if let Some(columns) = entry.record.detail.as_object_mut() {
+                mask(columns, true);
+            }
+        }
+        "insert_record" => {
+            if let Some(fields) = entry
+                .record
+                .detail
+                .get_mut("fields")
+                .and_then(Json::as_object_mut)
+            {
+                mask(fields, false);
+            }
+        }
+        _ => {}
+    }
+    Some(entry)
 }

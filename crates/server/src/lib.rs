@@ -8,9 +8,12 @@
 mod api;
 mod audit;
 pub mod auth;
+mod cursor;
 mod error;
+mod json;
 mod meta;
 pub mod oidc;
+mod request;
 mod state;
 
 use std::sync::Arc;
@@ -34,6 +37,13 @@ pub mod limits {
     pub const DEFAULT_PAGE: usize = 100;
     /// Largest page size of lists.
     pub const MAX_PAGE: usize = 5_000;
+    /// The most filter comparisons one list may evaluate (records tested × comparisons the
+    /// column indexes do not answer): about a quarter of a second of one core.
+    pub const MAX_LIST_WORK: u64 = 10_000_000;
+    /// Longest request URI (path and query), in bytes.
+    pub const MAX_URI_BYTES: usize = 16 * 1024;
+    /// Deepest JSON body.
+    pub const MAX_JSON_DEPTH: usize = crate::json::MAX_JSON_DEPTH;
     /// User access is audited once per user in this interval (Dataverse's default: 4 hours).
     pub const USER_ACCESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
     /// How long a read waits for `min_revision`, by default.
@@ -76,6 +86,9 @@ pub struct ServerOptions {
     pub poll_interval: std::time::Duration,
     /// Told how a start-up load goes: organisation, operations applied, operations in its log.
     pub load_progress: Option<LoadProgress>,
+    /// The key that signs list cursors; every node of one deployment should share it (random
+    /// when absent: cursors then work only on the node that gave them).
+    pub cursor_key: Option<[u8; 32]>,
 }
 
 /// Called with the organisation, the operations applied and the operations in its log.
@@ -99,6 +112,7 @@ impl Default for ServerOptions {
             max_lag: limits::MAX_LAG,
             poll_interval: limits::POLL_INTERVAL,
             load_progress: None,
+            cursor_key: None,
         }
     }
 }
@@ -180,6 +194,7 @@ pub struct AppState {
         std::sync::Mutex<std::collections::HashMap<(String, String), std::time::Instant>>,
     pub(crate) metrics: meta::Metrics,
     pub(crate) follow: Follow,
+    pub(crate) cursors: cursor::Cursors,
 }
 
 impl std::fmt::Debug for AppState {
@@ -204,7 +219,18 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
                 .map_err(|e| ApiError::new("bad_oidc", format!("OIDC: {e}")))?,
         ),
     };
+    let cursor_key = match options.cursor_key {
+        Some(key) => key,
+        None => {
+            let mut key = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+                .map_err(|e| ApiError::internal(format!("random cursor key: {e}")))?;
+            key
+        }
+    };
     let state = Arc::new(AppState {
+        cursors: cursor::Cursors::new(cursor_key),
         oidc,
         registry: Registry::load(config.store.as_ref(), options.load_progress.as_ref())?,
         store: Arc::clone(&config.store),

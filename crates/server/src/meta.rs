@@ -45,7 +45,18 @@ pub(crate) async fn observe(
 ) -> Response {
     let start = std::time::Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let response = json_errors(next.run(request).await).await;
+    let response = if request.uri().to_string().len() > crate::limits::MAX_URI_BYTES {
+        crate::ApiError::new(
+            "uri_too_long",
+            format!(
+                "the request's URI is longer than {} bytes",
+                crate::limits::MAX_URI_BYTES
+            ),
+        )
+        .into_response()
+    } else {
+        json_errors(next.run(request).await).await
+    };
     let m = &state.metrics;
     m.requests.fetch_add(1, Ordering::Relaxed);
     let status = response.status();

@@ -1,7 +1,10 @@
 //! OIDC bearer tokens: a JWT is validated against a configured issuer, audience and JWKS (from a
 //! file, or a URL fetched at start and again when an unknown key id appears, at most every 30 s).
-//! The token's `oid` claim maps to the user whose `azureactivedirectoryobjectid` column holds it;
-//! otherwise `sub` maps to the user of that name.
+//! A token belongs to one organisation: the one the configuration binds the issuer to, or else
+//! the one its `strata_organization` claim names; it is refused anywhere else. Inside it, the
+//! token's `oid` claim maps to the user whose `azureactivedirectoryobjectid` column holds it
+//! (a column only System Administrators set, D29). `sub` maps to the user of that name only
+//! when the configuration says so (`subject_is_user_name`): never as a silent fallback.
 
 use std::path::PathBuf;
 use std::sync::RwLock;
@@ -30,7 +33,15 @@ pub struct OidcConfig {
     pub audience: String,
     /// The signing keys.
     pub jwks: JwksSource,
+    /// The organisation every token of this issuer belongs to; `None`: each token names its
+    /// own in the `strata_organization` claim.
+    pub organization: Option<String>,
+    /// Map `sub` to the user of that name (instead of `oid` to `azureactivedirectoryobjectid`).
+    pub subject_is_user_name: bool,
 }
+
+/// The claim naming a token's organisation when the configuration binds none.
+pub const ORGANIZATION_CLAIM: &str = "strata_organization";
 
 /// Who a valid token names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +50,10 @@ pub struct Identity {
     pub subject: String,
     /// The `oid` claim (Entra object id), when present.
     pub object_id: Option<String>,
+    /// The organisation the token belongs to.
+    pub organization: String,
+    /// Whether `sub` names the user (configured), rather than `oid` identifying them.
+    pub subject_is_user_name: bool,
 }
 
 #[derive(Debug)]
@@ -131,6 +146,23 @@ impl Oidc {
             .get("oid")
             .and_then(|v| v.as_str())
             .map(str::to_owned);
-        Ok(Identity { subject, object_id })
+        let organization = match &self.config.organization {
+            Some(org) => org.clone(),
+            None => claims
+                .get(ORGANIZATION_CLAIM)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "no `{ORGANIZATION_CLAIM}` claim: the token does not say which organization it belongs to"
+                    ))
+                })?
+                .to_owned(),
+        };
+        Ok(Identity {
+            subject,
+            object_id,
+            organization,
+            subject_is_user_name: self.config.subject_is_user_name,
+        })
     }
 }

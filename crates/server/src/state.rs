@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use strata_engine::Organization;
 use strata_ops::Operation;
@@ -23,11 +25,17 @@ pub struct Loaded {
 }
 
 /// One organisation served: readers share it; one writer at a time changes it.
+///
+/// The lock is tokio's: a writer holds it across its database commit (memory and store change
+/// together), and a reader waiting for it yields its async worker instead of blocking it, so a
+/// slow commit in one organisation never stalls requests to others. Async code reads with
+/// [`OrgHandle::read`]; blocking tasks and the follower thread with
+/// [`OrgHandle::read_blocking`].
 #[derive(Debug)]
 pub struct OrgHandle {
     /// The organisation's name.
     pub name: String,
-    state: RwLock<Loaded>,
+    state: tokio::sync::RwLock<Loaded>,
     writer: tokio::sync::Mutex<()>,
     applied: tokio::sync::watch::Sender<Revision>,
     /// A read waiting for a revision has started a catch-up that has not finished.
@@ -48,24 +56,27 @@ impl OrgHandle {
         let (applied, _) = tokio::sync::watch::channel(loaded.revision);
         OrgHandle {
             name: name.to_owned(),
-            state: RwLock::new(loaded),
+            state: tokio::sync::RwLock::new(loaded),
             writer: tokio::sync::Mutex::new(()),
             applied,
             catching_up: AtomicBool::new(false),
         }
     }
 
-    /// Reads the organisation.
-    pub fn read(&self) -> RwLockReadGuard<'_, Loaded> {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Reads the organisation (async code: waiting yields the worker).
+    pub async fn read(&self) -> RwLockReadGuard<'_, Loaded> {
+        self.state.read().await
     }
 
+    /// Reads the organisation from a blocking task or a thread outside the async runtime
+    /// (never from async code: it would block the worker).
+    pub fn read_blocking(&self) -> RwLockReadGuard<'_, Loaded> {
+        self.state.blocking_read()
+    }
+
+    /// Writes the organisation (blocking tasks and threads only).
     fn write_lock(&self) -> RwLockWriteGuard<'_, Loaded> {
-        self.state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.blocking_write()
     }
 
     /// The revision this node has applied.
@@ -83,7 +94,7 @@ impl OrgHandle {
         timeout: std::time::Duration,
     ) -> Result<(), ApiError> {
         let mut rx = self.applied.subscribe();
-        if *rx.borrow() >= min_revision && !self.read().dirty {
+        if *rx.borrow() >= min_revision && !self.read().await.dirty {
             return Ok(());
         }
         if !self.catching_up.swap(true, Ordering::AcqRel) {
@@ -95,9 +106,11 @@ impl OrgHandle {
                 handle.catching_up.store(false, Ordering::Release);
             });
         }
-        let reached = tokio::time::timeout(timeout, rx.wait_for(|r| *r >= min_revision)).await;
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|r| *r >= min_revision))
+            .await
+            .is_ok_and(|r| r.is_ok());
         match reached {
-            Ok(Ok(_)) if !self.read().dirty => Ok(()),
+            true if !self.read().await.dirty => Ok(()),
             _ => Err(ApiError::new(
                 "revision_not_reached",
                 format!(
@@ -115,7 +128,7 @@ impl OrgHandle {
     /// shorter than memory (the organisation was deleted and created again elsewhere).
     pub(crate) fn catch_up(&self, store: &dyn Store) -> Result<(), ApiError> {
         let (applied, dirty) = {
-            let loaded = self.read();
+            let loaded = self.read_blocking();
             (loaded.revision, loaded.dirty)
         };
         if dirty {
@@ -230,8 +243,17 @@ impl OrgHandle {
             }
             let mut audits = Vec::with_capacity(ops.len());
             for (i, op) in ops.iter().enumerate() {
-                let authorized = match user.and_then(|u| state.org.user_id(u)) {
-                    Some(uid) => strata_ops::authorize_setup(&state.org, uid, op),
+                // A named user must exist: an unknown user is an error, never the system.
+                let authorized = match user {
+                    Some(name) => match state.org.user_id(name) {
+                        Some(uid) => {
+                            strata_ops::authorize_setup(&state.org, uid, op).map_err(ApiError::from)
+                        }
+                        None => Err(ApiError::new(
+                            "unknown_user",
+                            format!("the acting user `{name}` does not exist"),
+                        )),
+                    },
                     None => Ok(()),
                 };
                 let before = crate::audit::before(&state.org, op);
@@ -241,6 +263,7 @@ impl OrgHandle {
                         Some(imp) => strata_ops::apply_on_behalf(&mut state.org, op, imp),
                         None => strata_ops::apply(&mut state.org, op),
                     }
+                    .map_err(ApiError::from)
                 });
                 match applied {
                     Ok(changes) => {
@@ -250,7 +273,7 @@ impl OrgHandle {
                             op,
                             before,
                             &changes,
-                            op.actor().or(user),
+                            Some(op.actor().or(user).unwrap_or(crate::audit::ROOT_ACTOR)),
                             impersonator,
                         ));
                     }
@@ -258,7 +281,7 @@ impl OrgHandle {
                         // A refused action changes nothing: only earlier operations of the
                         // batch left memory ahead of the store.
                         consistent = i == 0;
-                        let mut err = ApiError::from(e);
+                        let mut err = e;
                         if ops.len() > 1 {
                             err = err.at(format!("/{i}"));
                         }
@@ -422,7 +445,7 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut list: Vec<_> = orgs
             .values()
-            .map(|h| (h.name.clone(), h.read().revision))
+            .map(|h| (h.name.clone(), h.applied()))
             .collect();
         list.sort();
         list
@@ -526,7 +549,7 @@ impl Registry {
                 continue;
             };
             let (applied, dirty) = {
-                let loaded = handle.read();
+                let loaded = handle.read_blocking();
                 (loaded.revision, loaded.dirty)
             };
             if revision == applied && !dirty {

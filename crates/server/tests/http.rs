@@ -355,8 +355,12 @@ fn organisation_lifecycle_as_a_user() {
     let acc = alice.get(&f.url("/records/s1/access")).expect(200);
     assert_eq!(acc["access_rights"], json!(1));
 
-    // --- who-has-access ---
-    let who = alice
+    // --- who-has-access: a question about others' access (D27) ---
+    alice
+        .get(&f.url("/records/a001/who-has-access"))
+        .expect_error(403, "denied");
+    let audrey = f.as_(&f.keys.audrey);
+    let who = audrey
         .get(&f.url("/records/a001/who-has-access"))
         .expect(200);
     assert_eq!(who["privilege"], json!("read"));
@@ -365,14 +369,17 @@ fn organisation_lifecycle_as_a_user() {
         strings(&who["users"]).into_iter().collect::<BTreeSet<_>>(),
         set(&["admin", "alice", "bob", "audrey"])
     );
-    let who = alice
+    let who = audrey
         .get(&f.url("/records/a001/who-has-access?privilege=delete"))
         .expect(200);
     assert_eq!(
         strings(&who["users"]).into_iter().collect::<BTreeSet<_>>(),
         set(&["admin", "alice"])
     );
-    let who = alice.get(&f.url("/records/s1/who-has-access")).expect(200);
+    let who = f
+        .root()
+        .get(&f.url("/records/s1/who-has-access"))
+        .expect(200);
     assert_eq!(
         strings(&who["users"]).into_iter().collect::<BTreeSet<_>>(),
         set(&["admin", "alice", "carol", "audrey"])
@@ -1026,7 +1033,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
         Route {
             ok_key: Some(k.admin.clone()),
             refusals: vec![
-                (k.alice.clone(), o("/digest"), None, "forbidden"),
+                (k.alice.clone(), o("/digest"), None, "denied"),
                 foreign(&o("/digest"), None),
             ],
             disabled: Some("user_disabled"),
@@ -1048,7 +1055,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     k.carol.clone(),
                     o("/users/alice/privileges"),
                     None,
-                    "forbidden",
+                    "denied",
                 ),
                 foreign(&o("/users/alice/privileges"), None),
             ],
@@ -1099,7 +1106,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     k.alice.clone(),
                     o("/check"),
                     Some(about_bob.clone()),
-                    "forbidden",
+                    "denied",
                 ),
                 foreign(&o("/check"), Some(about_bob.clone())),
             ],
@@ -1114,7 +1121,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     k.alice.clone(),
                     o("/explain"),
                     Some(about_bob.clone()),
-                    "forbidden",
+                    "denied",
                 ),
                 foreign(&o("/explain"), Some(about_bob.clone())),
             ],
@@ -1124,12 +1131,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
         Route {
             ok_key: Some(k.alice.clone()),
             refusals: vec![
-                (
-                    k.alice.clone(),
-                    o("/records/a001?user=bob"),
-                    None,
-                    "forbidden",
-                ),
+                (k.alice.clone(), o("/records/a001?user=bob"), None, "denied"),
                 (k.carol.clone(), o("/records/a001"), None, "denied"),
                 foreign(&o("/records/a001"), None),
             ],
@@ -1143,7 +1145,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     k.alice.clone(),
                     o("/records/a001/access?user=bob"),
                     None,
-                    "forbidden",
+                    "denied",
                 ),
                 foreign(&o("/records/a001/access"), None),
             ],
@@ -1155,10 +1157,16 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
             )
         },
         Route {
-            ok_key: Some(k.alice.clone()),
+            ok_key: Some(k.audrey.clone()),
             refusals: vec![
                 (
                     k.carol.clone(),
+                    o("/records/a001/who-has-access"),
+                    None,
+                    "denied",
+                ),
+                (
+                    k.alice.clone(),
                     o("/records/a001/who-has-access"),
                     None,
                     "denied",
@@ -1179,7 +1187,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     k.alice.clone(),
                     o("/tables/account/records?user=bob"),
                     None,
-                    "forbidden",
+                    "denied",
                 ),
                 foreign(&o("/tables/account/records"), None),
             ],
@@ -1197,7 +1205,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     k.alice.clone(),
                     o("/apps/Sales%20Hub/access?user=bob"),
                     None,
-                    "forbidden",
+                    "denied",
                 ),
                 foreign(&o("/apps/Sales%20Hub/access"), None),
             ],
@@ -1255,7 +1263,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 k.alice.clone(),
                 "/access/v1/evaluation".into(),
                 Some(az_bob.clone()),
-                "forbidden",
+                "denied",
             )],
             disabled: Some("user_disabled"),
             ..route(
@@ -1277,7 +1285,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     json!({"action": {"name": "read"}, "resource": {"type": "account", "id": "a001"},
                     "evaluations": [{"subject": {"type": "user", "id": "alice"}}, {"subject": {"type": "user", "id": "bob"}}]}),
                 ),
-                "forbidden",
+                "denied",
             )],
             disabled: Some("user_disabled"),
             ..route(
@@ -1299,7 +1307,7 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                     json!({"subject": {"type": "user", "id": "bob"}, "action": {"name": "read"},
                     "resource": {"type": "account"}}),
                 ),
-                "forbidden",
+                "denied",
             )],
             disabled: Some("user_disabled"),
             ..route(
@@ -1430,6 +1438,37 @@ fn route_authorization_matrix() {
                 resp.brief()
             );
             assert_eq!(resp.json()["error"]["code"], json!(code), "{what} disabled");
+        }
+        // Impersonation without prvActOnBehalfOfAnotherUser, and of a user who does not
+        // exist, on every route an organisation's user may call.
+        if r.disabled == Some("user_disabled") {
+            let carol = f.as_(&f.keys.carol);
+            let resp = call(
+                &carol,
+                r.method,
+                &r.path,
+                body,
+                &[("MSCRMCallerID", "alice")],
+            );
+            assert_eq!(
+                (resp.status, resp.json()["error"]["code"].clone()),
+                (403, json!("denied")),
+                "{what} impersonating without the privilege: {}",
+                resp.brief()
+            );
+            let resp = call(
+                &carol,
+                r.method,
+                &r.path,
+                body,
+                &[("MSCRMCallerID", "ghost")],
+            );
+            assert_eq!(
+                resp.status,
+                404,
+                "{what} impersonating a user who does not exist: {}",
+                resp.brief()
+            );
         }
         assert_eq!(
             revisions(&root),
@@ -1611,19 +1650,19 @@ fn wrong_types_are_400_with_the_field_path() {
         let err = alice
             .post(&f.url("/check"), &json!({"privilege": 5, "record": "a001"}))
             .expect_error(400, "invalid_body");
-        assert_eq!(err["field"], json!("privilege"));
+        assert_eq!(err["field"], json!("/privilege"));
         let err = alice
             .post(
                 &f.url("/check"),
                 &json!({"privilege": "read", "record": "a001", "min_revision": "soon"}),
             )
             .expect_error(400, "invalid_body");
-        assert_eq!(err["field"], json!("min_revision"));
+        assert_eq!(err["field"], json!("/min_revision"));
         let err = f
             .as_(&f.keys.admin)
             .post(&f.url("/api-keys"), &json!({"user": ["bob"]}))
             .expect_error(400, "invalid_body");
-        assert_eq!(err["field"], json!("user"));
+        assert_eq!(err["field"], json!("/user"));
         let err = alice
             .post(
                 "/access/v1/evaluations",
@@ -1655,12 +1694,12 @@ fn wrong_types_in_operations_name_the_field_path() {
         for (body, wanted) in [
             (
                 json!({"op": "update", "record": "a001", "fields": "oops"}),
-                "fields",
+                "/fields",
             ),
             (
                 json!([{"op": "update", "record": "a001", "fields": {"name": "ok"}},
                     {"op": "share", "record": "a001", "principal": "bob", "rights": "read"}]),
-                "[1].rights",
+                "/1/rights",
             ),
         ] {
             let err = alice
@@ -1689,7 +1728,7 @@ fn an_unknown_operation_is_400() {
             err["message"].as_str().unwrap().contains("frobnicate"),
             "{err}"
         );
-        assert_eq!(err["field"], json!("op"));
+        assert_eq!(err["field"], json!("/op"));
         let err = root
             .post(
                 &f.url("/operations"),
@@ -1700,7 +1739,7 @@ fn an_unknown_operation_is_400() {
             err["message"].as_str().unwrap().contains("frobnicate"),
             "{err}"
         );
-        assert_eq!(err["field"], json!("[1].op"));
+        assert_eq!(err["field"], json!("/1/op"));
         root.post(&f.url("/operations"), &json!({"record": "a001"}))
             .expect_error(400, "invalid_body");
     });
@@ -1717,14 +1756,14 @@ fn an_unknown_privilege_is_400_unknown_privilege() {
                 &json!({"privilege": "fly", "record": "a001"}),
             )
             .expect_error(400, "unknown_privilege");
-        assert_eq!(err["field"], json!("privilege"));
+        assert_eq!(err["field"], json!("/privilege"));
         let err = alice
             .post(
                 &f.url("/explain"),
                 &json!({"privilege": "fly", "record": "a001"}),
             )
             .expect_error(400, "unknown_privilege");
-        assert_eq!(err["field"], json!("privilege"));
+        assert_eq!(err["field"], json!("/privilege"));
         let err = alice
             .get(&f.url("/records/a001/who-has-access?privilege=fly"))
             .expect_error(400, "unknown_privilege");
@@ -1735,7 +1774,7 @@ fn an_unknown_privilege_is_400_unknown_privilege() {
                 &json!({"subject": {"id": "alice"}, "action": {"name": "fly"}, "resource": {"id": "a001"}}),
             )
             .expect_error(400, "unknown_privilege");
-        assert_eq!(err["field"], json!("action.name"));
+        assert_eq!(err["field"], json!("/action/name"));
         alice
             .post(
                 &f.url("/operations"),
@@ -1756,7 +1795,7 @@ fn an_unknown_record_is_404_not_found() {
                 &json!({"privilege": "read", "record": "nope"}),
             )
             .expect_error(404, "not_found");
-        assert_eq!(err["field"], json!("record"));
+        assert_eq!(err["field"], json!("/record"));
         alice
             .post(
                 &f.url("/explain"),
@@ -1781,19 +1820,19 @@ fn an_unknown_record_is_404_not_found() {
                 &json!({"privilege": "create", "table": "nope"}),
             )
             .expect_error(404, "not_found");
-        assert_eq!(err["field"], json!("table"));
+        assert_eq!(err["field"], json!("/table"));
         let err = alice
             .post(
                 &f.url("/check"),
                 &json!({"user": "nobody", "privilege": "read", "record": "a001"}),
             )
             .expect_error(404, "not_found");
-        assert_eq!(err["field"], json!("user"));
+        assert_eq!(err["field"], json!("/user"));
         let err = f
             .as_(&f.keys.admin)
             .post(&f.url("/api-keys"), &json!({"user": "nobody"}))
             .expect_error(404, "not_found");
-        assert_eq!(err["field"], json!("user"));
+        assert_eq!(err["field"], json!("/user"));
         f.root()
             .get("/api/v1/orgs/nope/revision")
             .expect_error(404, "unknown_organization");
@@ -1972,7 +2011,7 @@ fn a_bad_page_size_is_400_bad_page_size() {
                     "resource": {"type": "account"}, "page": {"limit": 0}}),
             )
             .expect_error(400, "bad_page_size");
-        assert_eq!(err["field"], json!("page.limit"));
+        assert_eq!(err["field"], json!("/page/limit"));
     });
     // The largest page size is accepted.
     alice
@@ -1998,7 +2037,7 @@ fn a_bad_cursor_is_400_bad_cursor() {
                     "resource": {"type": "account"}, "page": {"next_token": "zz"}}),
             )
             .expect_error(400, "bad_cursor");
-        assert_eq!(err["field"], json!("page.next_token"));
+        assert_eq!(err["field"], json!("/page/next_token"));
         let err = f
             .as_(&f.keys.audrey)
             .get(&f.url("/audit?after=abc"))
@@ -2123,25 +2162,25 @@ fn authzen_evaluation() {
             &json!({"action": {"name": "read"}, "resource": {"id": "a001"}}),
         )
         .expect_error(400, "invalid_body");
-    assert_eq!(err["field"], json!("subject"));
+    assert_eq!(err["field"], json!("/subject"));
     let err = alice
         .post(
             "/access/v1/evaluation",
             &json!({"subject": {"type": "group", "id": "alice"}, "action": {"name": "read"}, "resource": {"id": "a001"}}),
         )
         .expect_error(400, "invalid_body");
-    assert_eq!(err["field"], json!("subject.type"));
+    assert_eq!(err["field"], json!("/subject/type"));
     let err = alice
         .post(
             "/access/v1/evaluation",
             &json!({"subject": {"id": "alice"}, "action": {"name": "read"}, "resource": {"type": "account"}}),
         )
         .expect_error(400, "invalid_body");
-    assert_eq!(err["field"], json!("resource.id"));
-    // Another user: needs read on that user's record.
+    assert_eq!(err["field"], json!("/resource/id"));
+    // Another user: needs prvCheckAccessOfOthers and read on that user's record (D27).
     alice
         .post("/access/v1/evaluation", &az("bob", "read", None, "a001"))
-        .expect_error(403, "forbidden");
+        .expect_error(403, "denied");
     let d = f
         .as_(&f.keys.audrey)
         .post("/access/v1/evaluation", &az("bob", "read", None, "a001"))
@@ -2180,7 +2219,7 @@ fn authzen_evaluation() {
             &contoso,
         )
         .expect_error(404, "not_found");
-    assert_eq!(err["field"], json!("subject.id"));
+    assert_eq!(err["field"], json!("/subject/id"));
 }
 
 #[test]
@@ -2253,14 +2292,14 @@ fn authzen_evaluations_batch_with_defaults_and_overrides() {
                 "evaluations": [{"action": {"name": "read"}}, {"action": {"name": "fly"}}]}),
         )
         .expect_error(400, "unknown_privilege");
-    assert_eq!(err["field"], json!("evaluations[1].action.name"));
+    assert_eq!(err["field"], json!("/evaluations/1/action/name"));
     let err = alice
         .post(
             "/access/v1/evaluations",
             &json!({"subject": {"id": "alice"}, "evaluations": [{"resource": {"id": "a001"}}]}),
         )
         .expect_error(400, "invalid_body");
-    assert_eq!(err["field"], json!("evaluations[0].action"));
+    assert_eq!(err["field"], json!("/evaluations/0/action"));
 }
 
 #[test]
@@ -2322,7 +2361,7 @@ fn authzen_search_resource_pages() {
             &json!({"subject": {"id": "alice"}, "action": {"name": "read"}, "resource": {}}),
         )
         .expect_error(400, "invalid_body");
-    assert_eq!(err["field"], json!("resource.type"));
+    assert_eq!(err["field"], json!("/resource/type"));
     root.post(
         "/access/v1/search/resource",
         &json!({"subject": {"id": "carol"}, "action": {"name": "read"}, "resource": {"type": "account"}}),
@@ -2397,7 +2436,7 @@ fn snapshot(server: &Server, keys: &common::Keys) -> Value {
         "explain": alice.post("/api/v1/orgs/contoso/explain", &json!({"privilege": "read", "record": "s1"})).expect(200),
         "record": alice.get("/api/v1/orgs/contoso/records/r1").expect(200),
         "access": alice.get("/api/v1/orgs/contoso/records/a001/access").expect(200),
-        "who": alice.get("/api/v1/orgs/contoso/records/a001/who-has-access").expect(200),
+        "who": audrey.get("/api/v1/orgs/contoso/records/a001/who-has-access").expect(200),
         "list": list,
         "pages": pages,
         "app": alice.get("/api/v1/orgs/contoso/apps/Sales%20Hub/access").expect(200),

@@ -61,7 +61,9 @@ async fn bearer_tokens_from_the_configured_issuer() {
         oidc: Some(OidcConfig {
             issuer: "https://login.example/tenant".into(),
             audience: "strata".into(),
-            jwks: JwksSource::File(jwks),
+            jwks: JwksSource::File(jwks.clone()),
+            organization: Some("o".into()),
+            subject_is_user_name: false,
         }),
         ..ServerOptions::default()
     };
@@ -102,14 +104,46 @@ async fn bearer_tokens_from_the_configured_issuer() {
         (StatusCode::OK, json!(true)),
         "{body}"
     );
-    // Without `oid`, `sub` names the user: bob holds no role.
-    let bob = token(claims("bob", None, "strata", now() + 600), "k1", SECRET);
-    let (status, body) = call(&app, &bob, "/api/v1/orgs/o/check", check.clone()).await;
+    // Without `oid`, `sub` does not silently name a user (issue 9, finding 3): `sub` = `bob`
+    // or `alice` is nobody unless the configuration maps subjects to user names.
+    for sub in ["bob", "alice"] {
+        let t = token(claims(sub, None, "strata", now() + 600), "k1", SECRET);
+        let (status, body) = call(&app, &t, "/api/v1/orgs/o/check", check.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // A token is bound to its organisation: another one's path is refused.
+    let (status, _) = call(&app, "root", "/api/v1/orgs", json!({ "name": "other" })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(&app, &good, "/api/v1/orgs/other/check", check.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // Configured to map `sub` to user names, with the organisation in the token's claim.
+    let by_name = ServerOptions {
+        oidc: Some(OidcConfig {
+            issuer: "https://login.example/tenant".into(),
+            audience: "strata".into(),
+            jwks: JwksSource::File(jwks),
+            organization: None,
+            subject_is_user_name: true,
+        }),
+        ..ServerOptions::default()
+    };
+    let app2 = router_with(&config, &by_name).unwrap();
+    let mut c = claims("bob", None, "strata", now() + 600);
+    c["strata_organization"] = json!("o");
+    let bob = token(c, "k1", SECRET);
+    let (status, body) = call(&app2, &bob, "/api/v1/orgs/o/check", check.clone()).await;
     assert_eq!(
         (status, body["allowed"].clone()),
         (StatusCode::OK, json!(false)),
         "{body}"
     );
+    let (status, body) = call(&app2, &bob, "/api/v1/orgs/other/check", check.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // No organisation claim: refused.
+    let bob = token(claims("bob", None, "strata", now() + 600), "k1", SECRET);
+    let (status, body) = call(&app2, &bob, "/api/v1/orgs/o/check", check.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     // Refused: expired, another audience, a forged signature, an unknown key, an unknown user.
     for bad in [
         token(claims("bob", None, "strata", now() - 600), "k1", SECRET),
@@ -120,7 +154,11 @@ async fn bearer_tokens_from_the_configured_issuer() {
             b"another-secret-another-secret-123",
         ),
         token(claims("bob", None, "strata", now() + 600), "k9", SECRET),
-        token(claims("mallory", None, "strata", now() + 600), "k1", SECRET),
+        token(
+            claims("mallory", Some("oid-unknown"), "strata", now() + 600),
+            "k1",
+            SECRET,
+        ),
     ] {
         let (status, body) = call(&app, &bad, "/api/v1/orgs/o/check", check.clone()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");

@@ -410,7 +410,7 @@ pub fn model(label: &str) -> Value {
             "create": "user", "read": "business_unit", "write": "user", "delete": "user",
             "share": "user"
         }}}),
-        json!({"op": "add_role", "name": "Auditor", "misc": ["prvReadAuditSummary"],
+        json!({"op": "add_role", "name": "Auditor", "misc": ["prvReadAuditSummary", "prvCheckAccessOfOthers"],
             "privileges": {"account": {"read": "organization"}, "systemuser": {"read": "organization"}}}),
         json!({"op": "add_user", "name": "admin", "business_unit": "Contoso"}),
         json!({"op": "add_user", "name": "alice", "business_unit": "Sales"}),
