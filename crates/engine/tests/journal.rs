@@ -10,8 +10,8 @@ use common::{DEPTHS, Rng, organisation};
 use proptest::prelude::*;
 use strata_engine::{
     AccessMask, Actor, AuditSettings, Cascade, Column, ColumnPermission, CreateRecord, FieldShare,
-    HierarchyModel, HierarchySettings, Inheritance, NewRecord, Organization, Owner, Principal,
-    Privilege, RecordState, RoleDefinition, Settings, ShareMode, TeamType, Value,
+    HierarchyModel, HierarchySettings, Inheritance, NewRecord, Organization, Owner, Ownership,
+    Principal, Privilege, RecordState, RoleDefinition, Settings, ShareMode, TeamType, Value,
 };
 
 /// Kinds of change [`step`] makes: the authorized actions, then the setup operations.
@@ -39,10 +39,22 @@ fn enrich(org: &mut Organization) {
     .unwrap();
 }
 
+/// Parents for some records, so that inherited access is there before a batch.
+fn link(org: &mut Organization, rng: &mut Rng) {
+    let records: Vec<_> = org.record_ids().collect();
+    let relationships: Vec<_> = org.relationship_ids().collect();
+    let mut s = org.setup();
+    for _ in 0..6 {
+        let (child, parent) = (pick(rng, &records), pick(rng, &records));
+        let _ = s.set_lookup(child, pick(rng, &relationships), parent);
+    }
+}
+
 fn start(seed: u64) -> (Organization, Rng) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut org = organisation(&mut rng);
     enrich(&mut org);
+    link(&mut org, &mut rng);
     (org, rng)
 }
 
@@ -162,7 +174,11 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
         pick(rng, &teams),
         pick(rng, &roles),
         pick(rng, &units),
-        pick(rng, &tables),
+        if rng.chance(50) {
+            tables[tables.len() - 1]
+        } else {
+            pick(rng, &tables)
+        },
     );
     let relationship = org.relationship_ids().next().unwrap();
     let top = org.position_id("Top").unwrap();
@@ -275,8 +291,11 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
         34 => s
             .add_record(NewRecord {
                 key: format!("setup-{tag}"),
-                table: account,
-                owner: Owner::User(user),
+                table,
+                owner: match s.org().table(table).ownership {
+                    Ownership::UserOrTeam => Owner::User(user),
+                    _ => Owner::None,
+                },
                 business_unit: None,
                 state: RecordState::Active,
                 fields: vec![("name".into(), Value::Text(tag.to_owned()))],
