@@ -8,6 +8,7 @@
 
 mod apply;
 mod authorize;
+mod batch;
 mod filter;
 mod value;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
 pub use authorize::authorize_setup;
+pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_as};
 pub use filter::{SyntaxError, parse_filter, parse_order};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
