@@ -378,7 +378,8 @@ fn batch_then_rollback(seed: u64, kinds: &[usize]) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    // 256 cases; `PROPTEST_CASES` sets more.
+    #![proptest_config(ProptestConfig::default())]
 
     /// A random batch of actions and setup operations, rolled back, leaves nothing behind.
     #[test]
