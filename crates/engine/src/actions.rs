@@ -8,6 +8,7 @@ use crate::ids::{
     BusinessUnitId, Owner, Principal, RecordId, RelationshipId, RoleId, TableId, TeamId,
     TemplateId, UserId,
 };
+use crate::journal::NameKind;
 use crate::model::{CascadeType, DeleteBehavior, Ownership, RecordState, RoleAssignment, Value};
 use crate::organization::{NewRecord, Organization, ROLE, SYSTEMUSER, TEAM};
 use crate::privilege::{AccessMask, Depth, Privilege};
@@ -494,30 +495,26 @@ impl Organization {
     }
 
     fn remove_record_unindexed(&mut self, record: RecordId) {
-        let lookups = std::mem::take(&mut self.records[record.index()].lookups);
+        let lookups = std::mem::take(&mut self.record_mut(record).lookups);
         for (rel, parent) in lookups {
-            if let Some(list) = self.children.get_mut(&parent) {
+            if let Some(list) = self.children_get_mut(parent) {
                 list.retain(|(r, c)| !(*r == rel && *c == record));
             }
         }
-        self.children.remove(&record);
-        let access_teams = std::mem::take(&mut self.records[record.index()].access_teams);
+        self.children_remove(record);
+        let access_teams = std::mem::take(&mut self.record_mut(record).access_teams);
         for (_, team) in access_teams {
-            for member in std::mem::take(&mut self.teams[team.index()].members) {
-                self.users[member.index()].teams.retain(|t| *t != team);
+            for member in std::mem::take(&mut self.team_mut(team).members) {
+                self.user_mut(member).teams.retain(|t| *t != team);
             }
         }
-        let rec = &mut self.records[record.index()];
+        let rec = self.record_mut(record);
         rec.alive = false;
         rec.shares.clear();
         rec.field_shares.clear();
         let (table, key) = (rec.table, rec.key.clone());
-        self.names.records.remove(&key);
-        // Ids only grow, so a table's records are in id order.
-        let records = &mut self.table_records[table.index()];
-        if let Ok(i) = records.binary_search(&record) {
-            records.remove(i);
-        }
+        self.set_name(NameKind::Records, &key, None);
+        self.table_records_remove(table, record);
     }
 
     /// Assigns a record to a new owner: Assign on the record; the new owner must hold Read
@@ -614,7 +611,7 @@ impl Organization {
             let old_unit = self.records[r.index()].business_unit;
             let new_unit = new_unit_of(self, old_unit);
             self.reindexing(r, |org| {
-                let rec = &mut org.records[r.index()];
+                let rec = org.record_mut(r);
                 rec.owner = new_owner;
                 rec.business_unit = new_unit;
             });
@@ -962,11 +959,11 @@ impl Organization {
             return Ok(Vec::new());
         }
         match principal {
-            Principal::User(u) => self.users[u.index()].roles.push(RoleAssignment {
+            Principal::User(u) => self.user_mut(u).roles.push(RoleAssignment {
                 role,
                 business_unit,
             }),
-            Principal::Team(t) => self.teams[t.index()].roles.push(role),
+            Principal::Team(t) => self.team_mut(t).roles.push(role),
             Principal::Organization => {}
         }
         self.refresh_principal(principal);
@@ -983,16 +980,18 @@ impl Organization {
         }
         let removed = match principal {
             Principal::User(u) => {
-                let roles = &mut self.users[u.index()].roles;
-                let before = roles.len();
-                roles.retain(|a| a.role != role);
-                before != roles.len()
+                let held = self.users[u.index()].roles.iter().any(|a| a.role == role);
+                if held {
+                    self.user_mut(u).roles.retain(|a| a.role != role);
+                }
+                held
             }
             Principal::Team(t) => {
-                let roles = &mut self.teams[t.index()].roles;
-                let before = roles.len();
-                roles.retain(|r| *r != role);
-                before != roles.len()
+                let held = self.teams[t.index()].roles.contains(&role);
+                if held {
+                    self.team_mut(t).roles.retain(|r| *r != role);
+                }
+                held
             }
             Principal::Organization => false,
         };
@@ -1180,7 +1179,7 @@ impl Organization {
             new_unit: unit,
         }];
         if !self.settings.do_not_remove_roles_on_change_business_unit {
-            for a in std::mem::take(&mut self.users[target.index()].roles) {
+            for a in std::mem::take(&mut self.user_mut(target).roles) {
                 changes.push(Change::RoleRemoved {
                     principal: Principal::User(target),
                     role: a.role,
@@ -1207,9 +1206,9 @@ impl Organization {
                     });
                 }
             }
-            self.users[target.index()].roles = keep;
+            self.user_mut(target).roles = keep;
         }
-        self.users[target.index()].business_unit = unit;
+        self.user_mut(target).business_unit = unit;
         let own_record = self.users[target.index()].record;
         let moves_records = self.settings.always_move_record_to_owner_business_unit;
         for index in 0..self.records.len() {
@@ -1222,7 +1221,7 @@ impl Organization {
             {
                 let old = rec.business_unit;
                 self.reindexing(RecordId::from_index(index), |org| {
-                    org.records[index].business_unit = unit;
+                    org.record_mut(RecordId::from_index(index)).business_unit = unit;
                 });
                 changes.push(Change::RecordMoved {
                     record: RecordId::from_index(index),
@@ -1250,7 +1249,7 @@ impl Organization {
         if old == manager {
             return Ok(Vec::new());
         }
-        self.users[target.index()].manager = manager;
+        self.user_mut(target).manager = manager;
         self.refresh_hierarchy();
         Ok(vec![Change::ManagerChanged {
             user: target,

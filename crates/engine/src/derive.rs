@@ -156,8 +156,7 @@ impl Organization {
         }
         for u in users {
             let (grants, admin) = user_grants(self, *u);
-            self.derived.grants[u.index()] = grants;
-            self.derived.admin[u.index()] = admin;
+            self.replace_grants(*u, grants, admin);
         }
     }
 
@@ -170,7 +169,8 @@ impl Organization {
 
     /// Recomputes hierarchy reach (after a manager, position or unit changed).
     pub(crate) fn refresh_hierarchy(&mut self) {
-        self.derived.reports = build_reports(self);
+        let reports = build_reports(self);
+        self.replace_reports(reports);
     }
 }
 

@@ -185,8 +185,20 @@ impl RecordIndex {
         }
     }
 
+    /// Takes a record out of the inherited-access bitmaps.
+    pub(crate) fn forget_inherited(&mut self, org: &Organization, record: RecordId) {
+        if let Some(old) = self.inherited_of.remove(&record) {
+            let t = self.table(org.record(record).table);
+            for p in old {
+                if let Some(b) = t.inherited_read.get_mut(&p) {
+                    b.remove(record.get());
+                }
+            }
+        }
+    }
+
     /// Re-derives the principals a record inherits read access from.
-    fn refresh_inherited(&mut self, org: &Organization, record: RecordId) {
+    pub(crate) fn refresh_inherited(&mut self, org: &Organization, record: RecordId) {
         let r = org.record(record);
         let table = r.table;
         let id = record.get();
@@ -341,7 +353,7 @@ impl Organization {
     /// Rebuilds the record index from the records (for measuring the rebuild).
     #[doc(hidden)]
     pub fn rebuild_record_index(&mut self) {
-        self.index = RecordIndex::build(self);
+        self.rebuild_index();
     }
 
     /// The record index's size in bytes: the security bitmaps (serialized; their size in memory
@@ -376,9 +388,16 @@ impl Organization {
     #[doc(hidden)]
     #[must_use]
     pub fn record_index_is_current(&self) -> bool {
-        let mut fresh = RecordIndex::build(self);
-        let mut current = self.index.clone();
-        // Empty bitmaps left behind by removals are not differences.
+        RecordIndex::build(self).same_as(&self.index)
+    }
+}
+
+impl RecordIndex {
+    /// Whether two indexes hold the same records: empty bitmaps left behind by removals, and
+    /// column blocks cut at other places, are not differences.
+    pub(crate) fn same_as(&self, other: &RecordIndex) -> bool {
+        let mut fresh = self.clone();
+        let mut current = other.clone();
         for index in [&mut fresh, &mut current] {
             for t in &mut index.tables {
                 t.by_user.retain(|_, b| !b.is_empty());

@@ -16,6 +16,7 @@ mod error;
 mod explain;
 mod ids;
 mod index;
+mod journal;
 pub mod limits;
 mod list;
 mod model;
@@ -32,6 +33,7 @@ pub use ids::{
     AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
+pub use journal::Checkpoint;
 pub use list::{
     After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, Plan, compare_values,
 };

@@ -9,6 +9,7 @@ use crate::ids::{
     AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
+use crate::journal::{Journal, NameKind};
 use crate::limits::{MAX_ENTITIES, MAX_NAME_LEN, MAX_POSITION_DEPTH};
 use crate::model::{
     App, Cascade, Column, ColumnPermission, FieldShare, Inheritance, Ownership, Position, Profile,
@@ -48,6 +49,61 @@ pub(crate) struct Names {
     pub(crate) apps: HashMap<String, AppId>,
 }
 
+impl Names {
+    /// The id a name maps to in one map, as an index.
+    pub(crate) fn get(&self, kind: NameKind, name: &str) -> Option<usize> {
+        match kind {
+            NameKind::Units => self.units.get(name).map(|i| i.index()),
+            NameKind::Users => self.users.get(name).map(|i| i.index()),
+            NameKind::Teams => self.teams.get(name).map(|i| i.index()),
+            NameKind::Roles => self.roles.get(name).map(|i| i.index()),
+            NameKind::Tables => self.tables.get(name).map(|i| i.index()),
+            NameKind::Positions => self.positions.get(name).map(|i| i.index()),
+            NameKind::Relationships => self.relationships.get(name).map(|i| i.index()),
+            NameKind::Records => self.records.get(name).map(|i| i.index()),
+            NameKind::Templates => self.templates.get(name).map(|i| i.index()),
+            NameKind::Profiles => self.profiles.get(name).map(|i| i.index()),
+            NameKind::Apps => self.apps.get(name).map(|i| i.index()),
+        }
+    }
+
+    /// Maps a name to an id (`Some`, as an index) or removes it (`None`), in one map. Only
+    /// [`Organization::set_name`] and the journal's undo call this.
+    pub(crate) fn set(&mut self, kind: NameKind, name: &str, id: Option<usize>) {
+        fn put<I>(map: &mut HashMap<String, I>, name: &str, id: Option<I>) {
+            match id {
+                Some(id) => {
+                    map.insert(name.to_owned(), id);
+                }
+                None => {
+                    map.remove(name);
+                }
+            }
+        }
+        match kind {
+            NameKind::Units => put(&mut self.units, name, id.map(BusinessUnitId::from_index)),
+            NameKind::Users => put(&mut self.users, name, id.map(UserId::from_index)),
+            NameKind::Teams => put(&mut self.teams, name, id.map(TeamId::from_index)),
+            NameKind::Roles => put(&mut self.roles, name, id.map(RoleId::from_index)),
+            NameKind::Tables => put(&mut self.tables, name, id.map(TableId::from_index)),
+            NameKind::Positions => {
+                put(&mut self.positions, name, id.map(PositionId::from_index));
+            }
+            NameKind::Relationships => put(
+                &mut self.relationships,
+                name,
+                id.map(RelationshipId::from_index),
+            ),
+            NameKind::Records => put(&mut self.records, name, id.map(RecordId::from_index)),
+            NameKind::Templates => {
+                put(&mut self.templates, name, id.map(TemplateId::from_index));
+            }
+            NameKind::Profiles => put(&mut self.profiles, name, id.map(ProfileId::from_index)),
+            NameKind::Apps => put(&mut self.apps, name, id.map(AppId::from_index)),
+        }
+    }
+}
+
 /// An organisation: the whole security model and the records' security facts, in memory.
 ///
 /// Queries take `&self` and never allocate on the check path; changes go through
@@ -77,6 +133,8 @@ pub struct Organization {
     pub(crate) index: crate::index::RecordIndex,
     /// Per table, every column name a record has had (lists accept declared or seen columns).
     pub(crate) seen_columns: Vec<std::collections::BTreeSet<String>>,
+    /// Before-images of what changed since the open checkpoints (empty when none is open).
+    pub(crate) journal: Journal,
 }
 
 impl Default for Organization {
@@ -140,23 +198,6 @@ fn check_count(kind: &'static str, len: usize) -> Result<(), ModelError> {
     Ok(())
 }
 
-fn insert_name<I: Copy>(
-    map: &mut HashMap<String, I>,
-    kind: &'static str,
-    name: &str,
-    id: I,
-) -> Result<(), ModelError> {
-    check_name(kind, name)?;
-    if map.contains_key(name) {
-        return Err(ModelError::Duplicate {
-            kind,
-            name: name.to_owned(),
-        });
-    }
-    map.insert(name.to_owned(), id);
-    Ok(())
-}
-
 impl Organization {
     /// An empty organisation with the built-in tables and default settings.
     #[must_use]
@@ -181,6 +222,7 @@ impl Organization {
             derived: Derived::default(),
             index: crate::index::RecordIndex::default(),
             seen_columns: Vec::new(),
+            journal: Journal::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -231,9 +273,23 @@ impl Organization {
         }
     }
 
-    /// Rebuilds every derived index (grants, hierarchy) from the configured model.
-    pub(crate) fn refresh(&mut self) {
-        self.derived = Derived::build(self);
+    /// Maps a new name to `id`, refusing a bad or taken name.
+    pub(crate) fn insert_name(
+        &mut self,
+        map: NameKind,
+        kind: &'static str,
+        name: &str,
+        id: usize,
+    ) -> Result<(), ModelError> {
+        check_name(kind, name)?;
+        if self.names.get(map, name).is_some() {
+            return Err(ModelError::Duplicate {
+                kind,
+                name: name.to_owned(),
+            });
+        }
+        self.set_name(map, name, Some(id));
+        Ok(())
     }
 
     // ----- lookups by name -----
@@ -534,7 +590,7 @@ impl Organization {
             }
         }
         let id = RecordId::from_index(self.records.len());
-        insert_name(&mut self.names.records, "record", &new.key, id)?;
+        self.insert_name(NameKind::Records, "record", &new.key, id.index())?;
         let business_unit = new
             .business_unit
             .unwrap_or_else(|| self.owner_unit(new.owner));
@@ -555,7 +611,7 @@ impl Organization {
             access_teams: Vec::new(),
             alive: true,
         });
-        self.table_records[new.table.index()].push(id);
+        self.table_records_push(new.table, id);
         self.note_columns(id);
         self.reindexing(id, |_| ());
         Ok(id)
@@ -616,18 +672,15 @@ impl Organization {
             self.validate_lookup(child, relationship, p)?;
         }
         if let Some(old) = self.records[child.index()].lookup(relationship)
-            && let Some(list) = self.children.get_mut(&old)
+            && let Some(list) = self.children_get_mut(old)
         {
             list.retain(|(r, c)| !(*r == relationship && *c == child));
         }
-        let lookups = &mut self.records[child.index()].lookups;
+        let lookups = &mut self.record_mut(child).lookups;
         lookups.retain(|(r, _)| *r != relationship);
         if let Some(p) = parent {
             lookups.push((relationship, p));
-            self.children
-                .entry(p)
-                .or_default()
-                .push((relationship, child));
+            self.children_entry(p).push((relationship, child));
         }
         self.reindexing(child, |_| ());
         Ok(())
@@ -655,10 +708,14 @@ impl Organization {
         if self.seen_columns.len() <= table {
             self.seen_columns.resize_with(table + 1, Default::default);
         }
-        for (column, _) in &rec.fields {
-            if !self.seen_columns[table].contains(column) {
-                self.seen_columns[table].insert(column.clone());
-            }
+        let new: Vec<String> = rec
+            .fields
+            .iter()
+            .filter(|(column, _)| !self.seen_columns[table].contains(column))
+            .map(|(column, _)| column.clone())
+            .collect();
+        for column in new {
+            self.seen_columns_insert(table, &column);
         }
     }
 
@@ -672,7 +729,7 @@ impl Organization {
     ) {
         let mut index = std::mem::take(&mut self.index);
         index.set(self, record, false);
-        let rec = &mut self.records[record.index()];
+        let rec = self.record_mut(record);
         for (column, value) in fields {
             rec.fields.retain(|(c, _)| *c != column);
             if value != Value::Null {
@@ -686,7 +743,7 @@ impl Organization {
 
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
         self.reindexing(record, |org| {
-            let shares = &mut org.records[record.index()].shares;
+            let shares = &mut org.record_mut(record).shares;
             if mask.is_empty() {
                 shares.retain(|s| s.principal != principal);
             } else if let Some(s) = shares.iter_mut().find(|s| s.principal == principal) {
@@ -698,19 +755,17 @@ impl Organization {
     }
 
     pub(crate) fn add_member(&mut self, team: TeamId, user: UserId) {
-        let members = &mut self.teams[team.index()].members;
-        if let Err(pos) = members.binary_search(&user) {
-            members.insert(pos, user);
+        if let Err(pos) = self.teams[team.index()].members.binary_search(&user) {
+            self.team_mut(team).members.insert(pos, user);
         }
-        let teams = &mut self.users[user.index()].teams;
-        if let Err(pos) = teams.binary_search(&team) {
-            teams.insert(pos, team);
+        if let Err(pos) = self.users[user.index()].teams.binary_search(&team) {
+            self.user_mut(user).teams.insert(pos, team);
         }
     }
 
     pub(crate) fn remove_member(&mut self, team: TeamId, user: UserId) {
-        self.teams[team.index()].members.retain(|m| *m != user);
-        self.users[user.index()].teams.retain(|t| *t != team);
+        self.team_mut(team).members.retain(|m| *m != user);
+        self.user_mut(user).teams.retain(|t| *t != team);
     }
 
     /// The record access team of (record, template), created when missing.
@@ -739,9 +794,7 @@ impl Organization {
             record_team: Some((record, template)),
         });
         let rights = tpl.rights;
-        self.records[record.index()]
-            .access_teams
-            .push((template, id));
+        self.record_mut(record).access_teams.push((template, id));
         self.set_share(record, Principal::Team(id), rights);
         Ok(id)
     }
@@ -808,7 +861,7 @@ impl Setup<'_> {
                 crate::limits::MAX_HIERARCHY_DEPTH
             )));
         }
-        self.org.settings = settings;
+        *self.org.settings_mut() = settings;
         Ok(())
     }
 
@@ -821,7 +874,7 @@ impl Setup<'_> {
                 audit.retention_days
             )));
         }
-        self.org.audit = audit;
+        *self.org.audit_mut() = audit;
         Ok(())
     }
 
@@ -840,8 +893,8 @@ impl Setup<'_> {
                 name: name.to_owned(),
             });
         }
-        let id = self.org.units.add(name, parent)?;
-        self.org.names.units.insert(name.to_owned(), id);
+        let id = self.org.units_mut().add(name, parent)?;
+        self.org.set_name(NameKind::Units, name, Some(id.index()));
         Ok(id)
     }
 
@@ -852,9 +905,9 @@ impl Setup<'_> {
         new_parent: BusinessUnitId,
     ) -> Result<(), ModelError> {
         self.stale = true;
-        self.org.units.move_unit(unit, new_parent)?;
+        self.org.units_mut().move_unit(unit, new_parent)?;
         // Subtree bitmaps follow the tree.
-        self.org.index = crate::index::RecordIndex::build(self.org);
+        self.org.rebuild_index();
         Ok(())
     }
 
@@ -868,7 +921,7 @@ impl Setup<'_> {
         self.stale = true;
         check_name("table", name)?;
         if let Some(id) = self.org.table_id(name) {
-            let table = &mut self.org.tables[id.index()];
+            let table = &self.org.tables[id.index()];
             if !table.built_in {
                 return Err(ModelError::Duplicate {
                     kind: "table",
@@ -880,12 +933,13 @@ impl Setup<'_> {
                     "built-in table `{name}` keeps its own ownership"
                 )));
             }
+            let table = self.org.table_mut(id);
             for c in columns {
                 table.columns.retain(|old| old.name != c.name);
                 table.columns.push(c);
             }
             // Existing records (users' own) join the new columns' sorted index.
-            self.org.index = crate::index::RecordIndex::build(self.org);
+            self.org.rebuild_index();
             return Ok(id);
         }
         check_count("tables", self.org.tables.len())?;
@@ -907,7 +961,7 @@ impl Setup<'_> {
             built_in: false,
         });
         self.org.table_records.push(Vec::new());
-        self.org.names.tables.insert(name.to_owned(), id);
+        self.org.set_name(NameKind::Tables, name, Some(id.index()));
         Ok(id)
     }
 
@@ -928,7 +982,8 @@ impl Setup<'_> {
             });
         }
         let id = RelationshipId::from_index(self.org.relationships.len());
-        insert_name(&mut self.org.names.relationships, "relationship", name, id)?;
+        self.org
+            .insert_name(NameKind::Relationships, "relationship", name, id.index())?;
         self.org.relationships.push(Relationship {
             name: name.to_owned(),
             parent,
@@ -949,7 +1004,8 @@ impl Setup<'_> {
         };
         let privileges = self.org.privilege_grid(&def.name, def.privileges)?;
         let id = RoleId::from_index(self.org.roles.len());
-        insert_name(&mut self.org.names.roles, "role", &def.name, id)?;
+        self.org
+            .insert_name(NameKind::Roles, "role", &def.name, id.index())?;
         self.org.roles.push(Role {
             name: def.name,
             business_unit,
@@ -975,7 +1031,7 @@ impl Setup<'_> {
             return Err(ModelError::SystemAdministratorNotEditable { role: name });
         }
         let grid = self.org.privilege_grid(&name, privileges)?;
-        let r = &mut self.org.roles[role.index()];
+        let r = self.org.role_mut(role);
         r.privileges = grid;
         r.misc = misc;
         Ok(())
@@ -983,12 +1039,12 @@ impl Setup<'_> {
 
     /// Enables or disables a user (a disabled user is refused everything).
     pub fn set_user_enabled(&mut self, user: UserId, enabled: bool) {
-        self.org.users[user.index()].enabled = enabled;
+        self.org.user_mut(user).enabled = enabled;
     }
 
     /// Replaces the roles associated with an app.
     pub fn set_app_roles(&mut self, app: AppId, roles: Vec<RoleId>) {
-        self.org.apps[app.index()].roles = roles;
+        self.org.app_mut(app).roles = roles;
     }
 
     /// Adds a position.
@@ -1013,7 +1069,8 @@ impl Setup<'_> {
             });
         }
         let id = PositionId::from_index(self.org.positions.len());
-        insert_name(&mut self.org.names.positions, "position", name, id)?;
+        self.org
+            .insert_name(NameKind::Positions, "position", name, id.index())?;
         self.org.positions.push(Position {
             name: name.to_owned(),
             parent,
@@ -1031,7 +1088,8 @@ impl Setup<'_> {
         self.stale = true;
         check_count("users", self.org.users.len())?;
         let id = UserId::from_index(self.org.users.len());
-        insert_name(&mut self.org.names.users, "user", name, id)?;
+        self.org
+            .insert_name(NameKind::Users, "user", name, id.index())?;
         let record = match self.org.insert_record(NewRecord {
             key: name.to_owned(),
             table: SYSTEMUSER,
@@ -1042,7 +1100,7 @@ impl Setup<'_> {
         }) {
             Ok(r) => r,
             Err(e) => {
-                self.org.names.users.remove(name);
+                self.org.set_name(NameKind::Users, name, None);
                 return Err(e);
             }
         };
@@ -1081,9 +1139,8 @@ impl Setup<'_> {
             role,
             business_unit,
         };
-        let roles = &mut self.org.users[user.index()].roles;
-        if !roles.contains(&assignment) {
-            roles.push(assignment);
+        if !self.org.users[user.index()].roles.contains(&assignment) {
+            self.org.user_mut(user).roles.push(assignment);
         }
         Ok(())
     }
@@ -1092,14 +1149,14 @@ impl Setup<'_> {
     pub fn set_manager(&mut self, user: UserId, manager: Option<UserId>) -> Result<(), ModelError> {
         self.stale = true;
         self.org.check_manager(user, manager)?;
-        self.org.users[user.index()].manager = manager;
+        self.org.user_mut(user).manager = manager;
         Ok(())
     }
 
     /// Sets a user's position.
     pub fn set_position(&mut self, user: UserId, position: Option<PositionId>) {
         self.stale = true;
-        self.org.users[user.index()].position = position;
+        self.org.user_mut(user).position = position;
     }
 
     /// Sets columns of a user's own `systemuser` record.
@@ -1118,7 +1175,8 @@ impl Setup<'_> {
         self.stale = true;
         check_count("teams", self.org.teams.len())?;
         let id = TeamId::from_index(self.org.teams.len());
-        insert_name(&mut self.org.names.teams, "team", name, id)?;
+        self.org
+            .insert_name(NameKind::Teams, "team", name, id.index())?;
         self.org.teams.push(Team {
             name: name.to_owned(),
             kind,
@@ -1147,9 +1205,8 @@ impl Setup<'_> {
             });
         }
         self.org.check_role_usable(role, t.business_unit)?;
-        let roles = &mut self.org.teams[team.index()].roles;
-        if !roles.contains(&role) {
-            roles.push(role);
+        if !self.org.teams[team.index()].roles.contains(&role) {
+            self.org.team_mut(team).roles.push(role);
         }
         Ok(())
     }
@@ -1168,11 +1225,11 @@ impl Setup<'_> {
             )));
         }
         let id = TemplateId::from_index(self.org.templates.len());
-        insert_name(
-            &mut self.org.names.templates,
+        self.org.insert_name(
+            NameKind::Templates,
             "access team template",
             name,
-            id,
+            id.index(),
         )?;
         self.org.templates.push(Template {
             name: name.to_owned(),
@@ -1263,11 +1320,11 @@ impl Setup<'_> {
             }
         }
         let id = ProfileId::from_index(self.org.profiles.len());
-        insert_name(
-            &mut self.org.names.profiles,
+        self.org.insert_name(
+            NameKind::Profiles,
             "field security profile",
             name,
-            id,
+            id.index(),
         )?;
         self.org.profiles.push(Profile {
             name: name.to_owned(),
@@ -1297,7 +1354,7 @@ impl Setup<'_> {
                 "column shares go to users and teams",
             ));
         }
-        let rec = &mut self.org.records[record.index()];
+        let rec = self.org.record_mut(record);
         rec.field_shares
             .retain(|f| !(f.column == share.column && f.principal == share.principal));
         rec.field_shares.push(share);
@@ -1307,7 +1364,8 @@ impl Setup<'_> {
     /// Adds an app associated with roles.
     pub fn add_app(&mut self, name: &str, roles: Vec<RoleId>) -> Result<AppId, ModelError> {
         let id = AppId::from_index(self.org.apps.len());
-        insert_name(&mut self.org.names.apps, "app", name, id)?;
+        self.org
+            .insert_name(NameKind::Apps, "app", name, id.index())?;
         self.org.apps.push(App {
             name: name.to_owned(),
             roles,

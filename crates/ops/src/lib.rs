@@ -8,6 +8,7 @@
 
 mod apply;
 mod authorize;
+mod batch;
 mod filter;
 mod value;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
 pub use authorize::authorize_setup;
+pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_as};
 pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
     SyntaxError, parse_filter, parse_order,
