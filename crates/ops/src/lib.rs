@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
+pub use apply::{apply, apply_all, apply_as, apply_on_behalf, resolve_principal};
 pub use authorize::authorize_setup;
 pub use filter::{SyntaxError, parse_filter, parse_order};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
@@ -510,6 +510,30 @@ impl Operation {
             | Operation::RemoveTeamMember { actor, .. }
             | Operation::MoveUser { actor, .. }
             | Operation::SetManager { actor, .. } => actor.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The `as` slot of an action (`None` for setup operations).
+    pub fn actor_mut(&mut self) -> Option<&mut Option<String>> {
+        match self {
+            Operation::Create { actor, .. }
+            | Operation::Update { actor, .. }
+            | Operation::Delete { actor, .. }
+            | Operation::Assign { actor, .. }
+            | Operation::Share { actor, .. }
+            | Operation::ModifyShare { actor, .. }
+            | Operation::Revoke { actor, .. }
+            | Operation::Associate { actor, .. }
+            | Operation::Disassociate { actor, .. }
+            | Operation::AddAccessTeamMember { actor, .. }
+            | Operation::RemoveAccessTeamMember { actor, .. }
+            | Operation::AssignRole { actor, .. }
+            | Operation::RemoveRole { actor, .. }
+            | Operation::AddTeamMember { actor, .. }
+            | Operation::RemoveTeamMember { actor, .. }
+            | Operation::MoveUser { actor, .. }
+            | Operation::SetManager { actor, .. } => Some(actor),
             _ => None,
         }
     }
