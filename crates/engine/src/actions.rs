@@ -32,6 +32,17 @@ pub enum Actor {
 /// The miscellaneous privilege that impersonation needs (D7).
 pub const ACT_ON_BEHALF: &str = "prvActOnBehalfOfAnotherUser";
 
+/// The identity attributes of a user: the `systemuser` columns that map a token, a directory
+/// entry or an application to a user (Dataverse's Entra object id, domain name, Windows Live
+/// id and application id). D29: only System Administrators and the system (the root key) set
+/// them, whatever column security says; anyone else is refused with `denied`.
+pub const IDENTITY_COLUMNS: [&str; 4] = [
+    "azureactivedirectoryobjectid",
+    "domainname",
+    "windowsliveid",
+    "applicationid",
+];
+
 /// The user an action runs as, and the impersonator whose privileges also bound it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Acting {
@@ -247,6 +258,47 @@ impl Organization {
         }
     }
 
+    /// D9 and D29 for `user` writing `columns` of `table`: each secured column needs create
+    /// permission (`record: None`, a new record) or update permission (`record: Some`, with
+    /// that record's column shares); identity attributes of `systemuser`
+    /// ([`IDENTITY_COLUMNS`]) need System Administrator. Every write of a column by a user —
+    /// create, update, `set_user_fields` — goes through this check.
+    pub fn check_column_writes<'a>(
+        &self,
+        user: UserId,
+        table: TableId,
+        record: Option<RecordId>,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ActionError> {
+        if self.derived.admin[user.index()].is_some() {
+            return Ok(());
+        }
+        let name = &self.users[user.index()].name;
+        let table_name = &self.tables[table.index()].name;
+        for column in columns {
+            if table == SYSTEMUSER && IDENTITY_COLUMNS.contains(&column) {
+                return Err(ActionError::Denied(format!(
+                    "user `{name}` may not set identity column `{table_name}.{column}`: only System Administrators set a user's identity"
+                )));
+            }
+            let access = self.column_access(user, table, column, record);
+            match record {
+                None if !access.create => {
+                    return Err(ActionError::Denied(format!(
+                        "user `{name}` may not set secured column `{table_name}.{column}` on create"
+                    )));
+                }
+                Some(_) if !access.update => {
+                    return Err(ActionError::Denied(format!(
+                        "user `{name}` may not update secured column `{table_name}.{column}`"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Creates a record (D1: Create is checked against the new owner and unit; secured
     /// columns need create permission; lookups need Append on the new record and AppendTo
     /// on the parent, and are a reparent, D14).
@@ -336,15 +388,15 @@ impl Organization {
         };
         self.require_target(user, Privilege::Create, target)?;
         for u in user.iter().flat_map(|a| a.each()) {
-            for (column, value) in &new.fields {
-                if *value != Value::Null && !self.column_access(u, new.table, column, None).create {
-                    return Err(ActionError::Denied(format!(
-                        "user `{}` may not set secured column `{}.{column}` on create",
-                        self.users[u.index()].name,
-                        self.tables[new.table.index()].name
-                    )));
-                }
-            }
+            self.check_column_writes(
+                u,
+                new.table,
+                None,
+                new.fields
+                    .iter()
+                    .filter(|(_, v)| *v != Value::Null)
+                    .map(|(c, _)| c.as_str()),
+            )?;
             if !links.is_empty() {
                 self.require_target(user, Privilege::Append, target)?;
             }
@@ -406,15 +458,12 @@ impl Organization {
             })
             .collect();
         for u in user.iter().flat_map(|a| a.each()) {
-            for (column, _, _) in &changed {
-                if !self.column_access(u, table, column, Some(record)).update {
-                    return Err(ActionError::Denied(format!(
-                        "user `{}` may not update secured column `{}.{column}`",
-                        self.users[u.index()].name,
-                        self.tables[table.index()].name
-                    )));
-                }
-            }
+            self.check_column_writes(
+                u,
+                table,
+                Some(record),
+                changed.iter().map(|(c, _, _)| c.as_str()),
+            )?;
         }
         if changed.is_empty() {
             return Ok(Vec::new());

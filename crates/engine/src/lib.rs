@@ -24,7 +24,7 @@ mod privilege;
 mod queries;
 mod units;
 
-pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, ShareMode};
+pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use derive::{AdminSource, Grant, Via};
 pub use error::{ActionError, ModelError};

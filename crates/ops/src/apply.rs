@@ -88,7 +88,7 @@ fn actor(
     }
 }
 
-fn fields(f: &Fields) -> Result<Vec<(String, Value)>, OpError> {
+pub(crate) fn fields(f: &Fields) -> Result<Vec<(String, Value)>, OpError> {
     f.iter()
         .map(|(k, v)| Ok((k.clone(), from_json(k, v)?)))
         .collect()

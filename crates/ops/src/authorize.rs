@@ -105,9 +105,25 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
             Privilege::Create,
             unit(org, business_unit.as_ref())?,
         ),
-        Operation::SetUserFields { user: name, .. } | Operation::SetPosition { user: name, .. } => {
-            user_record(org, user, name, Privilege::Write)
+        Operation::SetUserFields { user: name, fields } => {
+            user_record(org, user, name, Privilege::Write)?;
+            // D9: the same column security as an update of that record (changed values only).
+            let record = org
+                .user(
+                    org.user_id(name)
+                        .ok_or_else(|| OpError::unknown("user", name))?,
+                )
+                .record;
+            let values = crate::apply::fields(fields)?;
+            let rec = org.record(record);
+            let changed = values
+                .iter()
+                .filter(|(c, v)| rec.field(c) != v)
+                .map(|(c, _)| c.as_str());
+            org.check_column_writes(user, rec.table, Some(record), changed)
+                .map_err(OpError::from)
         }
+        Operation::SetPosition { user: name, .. } => user_record(org, user, name, Privilege::Write),
         Operation::AddTeam { business_unit, .. } => on_unit(
             org,
             user,
