@@ -258,6 +258,54 @@ impl Organization {
         }
     }
 
+    /// D29: whether `user` may administer `target` — disable it, move it, set its manager or
+    /// position. Only System Administrators do this to themselves; another user may be
+    /// administered only by a caller who holds every privilege the target holds (each of the
+    /// target's roles, direct or through an owner/group team, passes D11 for the target at the
+    /// unit it applies from), and a System Administrator only by a System Administrator.
+    /// `what` names the change (`move`, `disable`…) for the refusal.
+    pub fn check_user_administration(
+        &self,
+        user: UserId,
+        target: UserId,
+        what: &str,
+    ) -> Result<(), ActionError> {
+        if self.derived.admin[user.index()].is_some() {
+            return Ok(());
+        }
+        let name = &self.users[user.index()].name;
+        let target_name = &self.users[target.index()].name;
+        if user == target {
+            return Err(ActionError::Denied(format!(
+                "user `{name}` may not {what} itself: only System Administrators do"
+            )));
+        }
+        if self.derived.admin[target.index()].is_some() {
+            return Err(ActionError::Denied(format!(
+                "user `{target_name}` is a System Administrator: only System Administrators {what} it"
+            )));
+        }
+        let t = &self.users[target.index()];
+        let direct = t
+            .roles
+            .iter()
+            .map(|a| (a.role, self.assignment_unit(target, *a)));
+        let through_teams = t.teams.iter().flat_map(|team| {
+            let team = &self.teams[team.index()];
+            team.roles.iter().map(|r| (*r, team.business_unit))
+        });
+        for (role, unit) in direct.chain(through_teams) {
+            self.require_no_escalation(user, Principal::User(target), unit, role)
+                .map_err(|e| match e {
+                    ActionError::Denied(m) => ActionError::Denied(format!(
+                        "user `{name}` may not {what} user `{target_name}`, who holds privileges the caller does not: {m}"
+                    )),
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+
     /// D9 and D29 for `user` writing `columns` of `table`: each secured column needs create
     /// permission (`record: None`, a new record) or update permission (`record: Some`, with
     /// that record's column shares); identity attributes of `systemuser`
@@ -994,6 +1042,16 @@ impl Organization {
             }
             _ => {}
         }
+        // Reference §2.3: roles go to enabled users. The system (setup, import, the root key)
+        // is exempt, as Dataverse's `allowRoleAssignmentOnDisabledUsers` exempts.
+        if let Principal::User(target) = principal
+            && user.is_some()
+            && !self.users[target.index()].enabled
+        {
+            return Err(invalid(ModelError::AssigneeDisabled {
+                user: self.users[target.index()].name.clone(),
+            }));
+        }
         self.check_role_usable(role, applies_in).map_err(invalid)?;
         for u in user.iter().flat_map(|a| a.each()) {
             self.require_role_authority(u, principal, unit, role)?;
@@ -1068,14 +1126,12 @@ impl Organization {
                 self.roles[role.index()].name
             )));
         }
-        // D20: a User-depth Assign privilege on `role` covers the caller's own assignments.
-        let own = principal == Principal::User(user)
-            && self
-                .grants(user, ROLE, Privilege::Assign)
-                .iter()
-                .any(|g| g.is_personal());
-        if own {
-            return Ok(());
+        // D29: only System Administrators change their own roles.
+        if principal == Principal::User(user) {
+            return Err(ActionError::Denied(format!(
+                "user `{}` may not change its own roles: only System Administrators do",
+                self.users[user.index()].name
+            )));
         }
         self.require_target(
             Some(Acting {
@@ -1219,6 +1275,9 @@ impl Organization {
     pub fn move_user(&mut self, actor: Actor, target: UserId, unit: BusinessUnitId) -> Outcome {
         let user = self.acting_user(actor)?;
         self.require(user, Privilege::Write, self.users[target.index()].record)?;
+        for u in user.iter().flat_map(|a| a.each()) {
+            self.check_user_administration(u, target, "move")?;
+        }
         let old_unit = self.users[target.index()].business_unit;
         if old_unit == unit {
             return Ok(Vec::new());
@@ -1295,6 +1354,9 @@ impl Organization {
         let user = self.acting_user(actor)?;
         self.check_manager(target, manager).map_err(invalid)?;
         self.require(user, Privilege::Write, self.users[target.index()].record)?;
+        for u in user.iter().flat_map(|a| a.each()) {
+            self.check_user_administration(u, target, "change the manager of")?;
+        }
         let old = self.users[target.index()].manager;
         if old == manager {
             return Ok(Vec::new());

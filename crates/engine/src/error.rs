@@ -64,6 +64,9 @@ pub enum ModelError {
     /// A collection outgrew its limit.
     #[error("too many {kind}: the limit is {limit}")]
     TooMany { kind: &'static str, limit: usize },
+    /// Roles go to enabled users only (reference §2.3).
+    #[error("user `{user}` is disabled: roles are assigned to enabled users only")]
+    AssigneeDisabled { user: String },
     /// Any other request that cannot be honoured whoever asks.
     #[error("{0}")]
     Other(String),
@@ -89,6 +92,7 @@ impl ModelError {
                 "system_administrator_not_editable"
             }
             ModelError::TooMany { .. } => "limit_exceeded",
+            ModelError::AssigneeDisabled { .. } => "assignee_disabled",
             ModelError::Other(_) => "invalid",
         }
     }
