@@ -936,7 +936,29 @@ impl Organization {
         }
         let (table, rights) = (rec.table, tpl.rights);
         self.require(user, Privilege::Share, record)?;
+        let member_record = self.users[member.index()].record;
         for u in user.iter().flat_map(|a| a.each()) {
+            // AddUserToRecordTeam: the Share privilege on the table, privileges on `systemuser`
+            // (Read on the added user's record: a depth covering that user's unit), and every
+            // right of the template on the record (D28: the template's rights are capped by
+            // the caller's).
+            if self.derived.admin[u.index()].is_none()
+                && self.grants(u, table, Privilege::Share).is_empty()
+            {
+                return Err(ActionError::Denied(format!(
+                    "user `{}` holds no `share` privilege on table `{}`",
+                    self.users[u.index()].name,
+                    self.tables[table.index()].name
+                )));
+            }
+            self.require(
+                Some(Acting {
+                    user: u,
+                    impersonator: None,
+                }),
+                Privilege::Read,
+                member_record,
+            )?;
             self.require_rights(u, record, rights)?;
             for p in rights.with(Privilege::Read).privileges() {
                 if !self.holds_privilege(Principal::User(member), table, p) {
@@ -1245,10 +1267,35 @@ impl Organization {
         )
     }
 
-    /// Adds a member to a team: Write on the team.
+    /// Adds a member to a team: Write on the team, and (D28: membership of an owner or group
+    /// team is role assignment) D11 for each of the team's roles, for the new member at the
+    /// team's unit; only System Administrators add themselves to a team that holds roles (D29).
     pub fn add_team_member(&mut self, actor: Actor, team: TeamId, member: UserId) -> Outcome {
         let user = self.acting_user(actor)?;
         self.require_team_write(user, team)?;
+        let t = &self.teams[team.index()];
+        for u in user.iter().flat_map(|a| a.each()) {
+            if t.roles.is_empty() || self.derived.admin[u.index()].is_some() {
+                continue;
+            }
+            if u == member {
+                return Err(ActionError::Denied(format!(
+                    "user `{}` may not add itself to team `{}`, which holds roles: only System Administrators change their own roles",
+                    self.users[u.index()].name,
+                    t.name
+                )));
+            }
+            for role in &t.roles {
+                self.require_no_escalation(u, Principal::User(member), t.business_unit, *role)
+                    .map_err(|e| match e {
+                        ActionError::Denied(m) => ActionError::Denied(format!(
+                            "joining team `{}` gives its roles: {m}",
+                            t.name
+                        )),
+                        other => other,
+                    })?;
+            }
+        }
         if self.is_member(member, team) {
             return Ok(Vec::new());
         }
