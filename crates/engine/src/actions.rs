@@ -1342,27 +1342,12 @@ impl Organization {
                 });
             }
         } else {
-            // Roles that cannot be used in the new unit cannot be kept.
-            let keep: Vec<RoleAssignment> = self.users[target.index()]
-                .roles
-                .iter()
-                .copied()
-                .filter(|a| {
-                    a.business_unit.is_some()
-                        || self
-                            .units
-                            .contains(self.roles[a.role.index()].business_unit, unit)
-                })
-                .collect();
-            for a in &self.users[target.index()].roles {
-                if !keep.contains(a) {
-                    changes.push(Change::RoleRemoved {
-                        principal: Principal::User(target),
-                        role: a.role,
-                    });
-                }
+            // Kept roles go on measuring depth from the unit they were assigned in (reference
+            // §1.2, §2.3): an assignment that named no unit is pinned to the unit it applied
+            // from, the old one. They were usable there, so every role is kept.
+            for a in &mut self.users[target.index()].roles {
+                a.business_unit.get_or_insert(old_unit);
             }
-            self.users[target.index()].roles = keep;
         }
         self.users[target.index()].business_unit = unit;
         let own_record = self.users[target.index()].record;
