@@ -64,6 +64,13 @@ pub enum ModelError {
     /// A collection outgrew its limit.
     #[error("too many {kind}: the limit is {limit}")]
     TooMany { kind: &'static str, limit: usize },
+    /// A principal-like name that collides with principal syntax or hides characters.
+    #[error("{kind} name `{name}` is refused: {problem}")]
+    ReservedName {
+        kind: &'static str,
+        name: String,
+        problem: &'static str,
+    },
     /// Roles go to enabled users only (reference §2.3).
     #[error("user `{user}` is disabled: roles are assigned to enabled users only")]
     AssigneeDisabled { user: String },
@@ -93,6 +100,7 @@ impl ModelError {
             }
             ModelError::TooMany { .. } => "limit_exceeded",
             ModelError::AssigneeDisabled { .. } => "assignee_disabled",
+            ModelError::ReservedName { .. } => "bad_name",
             ModelError::Other(_) => "invalid",
         }
     }

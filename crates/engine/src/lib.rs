@@ -41,7 +41,9 @@ pub use model::{
     RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team, TeamType,
     Template, User, Value,
 };
-pub use organization::{BUILT_IN_TABLES, NewRecord, Organization, RoleDefinition, Setup};
+pub use organization::{
+    BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,
+};
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
 pub use units::UnitTree;
