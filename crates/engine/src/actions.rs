@@ -306,6 +306,33 @@ impl Organization {
         Ok(())
     }
 
+    /// Refuses a column that `table` does not know (`unknown_column`). A table that declares
+    /// columns is closed: it knows its declared columns and those its records received at
+    /// setup or import; a table that declares none takes any column (schema-less, as scenario
+    /// format 1 allows). Columns are added with `add_columns` (System Administrators).
+    pub fn check_known_columns<'a>(
+        &self,
+        table: TableId,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ActionError> {
+        let t = &self.tables[table.index()];
+        if t.columns.is_empty() {
+            return Ok(());
+        }
+        let seen = self.seen_columns.get(table.index());
+        for column in columns {
+            if !t.columns.iter().any(|c| c.name == column)
+                && !seen.is_some_and(|s| s.contains(column))
+            {
+                return Err(invalid(ModelError::UnknownColumn {
+                    table: t.name.clone(),
+                    column: column.to_owned(),
+                }));
+            }
+        }
+        Ok(())
+    }
+
     /// D9 and D29 for `user` writing `columns` of `table`: each secured column needs create
     /// permission (`record: None`, a new record) or update permission (`record: Some`, with
     /// that record's column shares); identity attributes of `systemuser`
@@ -428,6 +455,7 @@ impl Organization {
             }
             links.push((rel, *parent));
         }
+        self.check_known_columns(new.table, new.fields.iter().map(|(c, _)| c.as_str()))?;
         let target = Target {
             table: new.table,
             owner,
@@ -495,6 +523,7 @@ impl Organization {
                 )));
             }
         }
+        self.check_known_columns(table, fields.iter().map(|(c, _)| c.as_str()))?;
         self.require(user, Privilege::Write, record)?;
         let rec = &self.records[record.index()];
         let changed: Vec<(String, Value, Value)> = fields

@@ -71,6 +71,9 @@ pub enum ModelError {
         name: String,
         problem: &'static str,
     },
+    /// A column the table does not declare (tables that declare columns are closed).
+    #[error("table `{table}` has no column `{column}`")]
+    UnknownColumn { table: String, column: String },
     /// Roles go to enabled users only (reference §2.3).
     #[error("user `{user}` is disabled: roles are assigned to enabled users only")]
     AssigneeDisabled { user: String },
@@ -101,6 +104,7 @@ impl ModelError {
             ModelError::TooMany { .. } => "limit_exceeded",
             ModelError::AssigneeDisabled { .. } => "assignee_disabled",
             ModelError::ReservedName { .. } => "bad_name",
+            ModelError::UnknownColumn { .. } => "unknown_column",
             ModelError::Other(_) => "invalid",
         }
     }

@@ -949,6 +949,33 @@ impl Setup<'_> {
         Ok(id)
     }
 
+    /// Adds columns to an existing table (`add_columns`): a column it already declares is
+    /// refused as a duplicate.
+    pub fn add_columns(&mut self, table: TableId, columns: Vec<Column>) -> Result<(), ModelError> {
+        self.stale = true;
+        let t = &self.org.tables[table.index()];
+        let mut seen = std::collections::HashSet::new();
+        for c in &columns {
+            check_name("column", &c.name)?;
+            if !seen.insert(c.name.as_str()) || t.columns.iter().any(|old| old.name == c.name) {
+                return Err(ModelError::Duplicate {
+                    kind: "column",
+                    name: format!("{}.{}", t.name, c.name),
+                });
+            }
+        }
+        if t.columns.len() + columns.len() > MAX_ENTITIES {
+            return Err(ModelError::TooMany {
+                kind: "columns",
+                limit: MAX_ENTITIES,
+            });
+        }
+        self.org.tables[table.index()].columns.extend(columns);
+        // Existing records join the new columns' sorted index.
+        self.org.index = crate::index::RecordIndex::build(self.org);
+        Ok(())
+    }
+
     /// Adds a relationship.
     pub fn add_relationship(
         &mut self,

@@ -302,6 +302,17 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
                 .collect();
             setup.add_table(name, ownership, columns)?;
         }
+        Operation::AddColumns { table: t, columns } => {
+            let tid = table(org, t)?;
+            let columns = columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    secured: c.secured,
+                })
+                .collect();
+            setup.add_columns(tid, columns)?;
+        }
         Operation::AddRelationship {
             name,
             parent,

@@ -125,6 +125,8 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
                 .record;
             let values = crate::apply::fields(fields)?;
             let rec = org.record(record);
+            org.check_known_columns(rec.table, values.iter().map(|(c, _)| c.as_str()))
+                .map_err(OpError::from)?;
             let changed = values
                 .iter()
                 .filter(|(c, v)| rec.field(c) != v)

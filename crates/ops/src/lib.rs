@@ -217,6 +217,11 @@ pub enum Operation {
         #[serde(default)]
         columns: Vec<ColumnOp>,
     },
+    /// Add columns to an existing table (customization: System Administrators).
+    AddColumns {
+        table: String,
+        columns: Vec<ColumnOp>,
+    },
     /// Add a relationship.
     AddRelationship {
         name: String,
@@ -471,6 +476,7 @@ impl Operation {
                 | Operation::AddBusinessUnit { .. }
                 | Operation::MoveBusinessUnit { .. }
                 | Operation::AddTable { .. }
+                | Operation::AddColumns { .. }
                 | Operation::AddRelationship { .. }
                 | Operation::AddRole { .. }
                 | Operation::AddPosition { .. }
