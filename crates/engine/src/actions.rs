@@ -33,6 +33,17 @@ pub enum Actor {
 /// The miscellaneous privilege that impersonation needs (D7).
 pub const ACT_ON_BEHALF: &str = "prvActOnBehalfOfAnotherUser";
 
+/// The identity attributes of a user: the `systemuser` columns that map a token, a directory
+/// entry or an application to a user (Dataverse's Entra object id, domain name, Windows Live
+/// id and application id). D29: only System Administrators and the system (the root key) set
+/// them, whatever column security says; anyone else is refused with `denied`.
+pub const IDENTITY_COLUMNS: [&str; 4] = [
+    "azureactivedirectoryobjectid",
+    "domainname",
+    "windowsliveid",
+    "applicationid",
+];
+
 /// The user an action runs as, and the impersonator whose privileges also bound it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Acting {
@@ -248,6 +259,122 @@ impl Organization {
         }
     }
 
+    /// D29: whether `user` may administer `target` — disable it, move it, set its manager or
+    /// position. Only System Administrators do this to themselves; another user may be
+    /// administered only by a caller who holds every privilege the target holds (each of the
+    /// target's roles, direct or through an owner/group team, passes D11 for the target at the
+    /// unit it applies from), and a System Administrator only by a System Administrator.
+    /// `what` names the change (`move`, `disable`…) for the refusal.
+    pub fn check_user_administration(
+        &self,
+        user: UserId,
+        target: UserId,
+        what: &str,
+    ) -> Result<(), ActionError> {
+        if self.derived.admin[user.index()].is_some() {
+            return Ok(());
+        }
+        let name = &self.users[user.index()].name;
+        let target_name = &self.users[target.index()].name;
+        if user == target {
+            return Err(ActionError::Denied(format!(
+                "user `{name}` may not {what} itself: only System Administrators do"
+            )));
+        }
+        if self.derived.admin[target.index()].is_some() {
+            return Err(ActionError::Denied(format!(
+                "user `{target_name}` is a System Administrator: only System Administrators {what} it"
+            )));
+        }
+        let t = &self.users[target.index()];
+        let direct = t
+            .roles
+            .iter()
+            .map(|a| (a.role, self.assignment_unit(target, *a)));
+        let through_teams = t.teams.iter().flat_map(|team| {
+            let team = &self.teams[team.index()];
+            team.roles.iter().map(|r| (*r, team.business_unit))
+        });
+        for (role, unit) in direct.chain(through_teams) {
+            self.require_no_escalation(user, Principal::User(target), unit, role)
+                .map_err(|e| match e {
+                    ActionError::Denied(m) => ActionError::Denied(format!(
+                        "user `{name}` may not {what} user `{target_name}`, who holds privileges the caller does not: {m}"
+                    )),
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a column that `table` does not know (`unknown_column`). A table that declares
+    /// columns is closed: it knows its declared columns and those its records received at
+    /// setup or import; a table that declares none takes any column (schema-less, as scenario
+    /// format 1 allows). Columns are added with `add_columns` (System Administrators).
+    pub fn check_known_columns<'a>(
+        &self,
+        table: TableId,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ActionError> {
+        let t = &self.tables[table.index()];
+        if t.columns.is_empty() {
+            return Ok(());
+        }
+        let seen = self.seen_columns.get(table.index());
+        for column in columns {
+            if !t.columns.iter().any(|c| c.name == column)
+                && !seen.is_some_and(|s| s.contains(column))
+            {
+                return Err(invalid(ModelError::UnknownColumn {
+                    table: t.name.clone(),
+                    column: column.to_owned(),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// D9 and D29 for `user` writing `columns` of `table`: each secured column needs create
+    /// permission (`record: None`, a new record) or update permission (`record: Some`, with
+    /// that record's column shares); identity attributes of `systemuser`
+    /// ([`IDENTITY_COLUMNS`]) need System Administrator. Every write of a column by a user —
+    /// create, update, `set_user_fields` — goes through this check.
+    pub fn check_column_writes<'a>(
+        &self,
+        user: UserId,
+        table: TableId,
+        record: Option<RecordId>,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ActionError> {
+        if self.derived.admin[user.index()].is_some() {
+            return Ok(());
+        }
+        let name = &self.users[user.index()].name;
+        let table_name = &self.tables[table.index()].name;
+        for column in columns {
+            if table == SYSTEMUSER && IDENTITY_COLUMNS.contains(&column) {
+                return Err(ActionError::Denied(format!(
+                    "user `{name}` may not set identity column `{table_name}.{column}`: only System Administrators set a user's identity"
+                )));
+            }
+            let access = self.column_access(user, table, column, record);
+            match record {
+                None if !access.create => {
+                    return Err(ActionError::Denied(format!(
+                        "user `{name}` may not set secured column `{table_name}.{column}` on create"
+                    )));
+                }
+                Some(_) if !access.update => {
+                    return Err(ActionError::Denied(format!(
+                        "user `{name}` may not update secured column `{table_name}.{column}`"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Creates a record (D1: Create is checked against the new owner and unit; secured
     /// columns need create permission; lookups need Append on the new record and AppendTo
     /// on the parent, and are a reparent, D14).
@@ -329,6 +456,7 @@ impl Organization {
             }
             links.push((rel, *parent));
         }
+        self.check_known_columns(new.table, new.fields.iter().map(|(c, _)| c.as_str()))?;
         let target = Target {
             table: new.table,
             owner,
@@ -337,15 +465,15 @@ impl Organization {
         };
         self.require_target(user, Privilege::Create, target)?;
         for u in user.iter().flat_map(|a| a.each()) {
-            for (column, value) in &new.fields {
-                if *value != Value::Null && !self.column_access(u, new.table, column, None).create {
-                    return Err(ActionError::Denied(format!(
-                        "user `{}` may not set secured column `{}.{column}` on create",
-                        self.users[u.index()].name,
-                        self.tables[new.table.index()].name
-                    )));
-                }
-            }
+            self.check_column_writes(
+                u,
+                new.table,
+                None,
+                new.fields
+                    .iter()
+                    .filter(|(_, v)| *v != Value::Null)
+                    .map(|(c, _)| c.as_str()),
+            )?;
             if !links.is_empty() {
                 self.require_target(user, Privilege::Append, target)?;
             }
@@ -396,6 +524,7 @@ impl Organization {
                 )));
             }
         }
+        self.check_known_columns(table, fields.iter().map(|(c, _)| c.as_str()))?;
         self.require(user, Privilege::Write, record)?;
         let rec = &self.records[record.index()];
         let changed: Vec<(String, Value, Value)> = fields
@@ -407,15 +536,12 @@ impl Organization {
             })
             .collect();
         for u in user.iter().flat_map(|a| a.each()) {
-            for (column, _, _) in &changed {
-                if !self.column_access(u, table, column, Some(record)).update {
-                    return Err(ActionError::Denied(format!(
-                        "user `{}` may not update secured column `{}.{column}`",
-                        self.users[u.index()].name,
-                        self.tables[table.index()].name
-                    )));
-                }
-            }
+            self.check_column_writes(
+                u,
+                table,
+                Some(record),
+                changed.iter().map(|(c, _, _)| c.as_str()),
+            )?;
         }
         if changed.is_empty() {
             return Ok(Vec::new());
@@ -836,7 +962,29 @@ impl Organization {
         }
         let (table, rights) = (rec.table, tpl.rights);
         self.require(user, Privilege::Share, record)?;
+        let member_record = self.users[member.index()].record;
         for u in user.iter().flat_map(|a| a.each()) {
+            // AddUserToRecordTeam: the Share privilege on the table, privileges on `systemuser`
+            // (Read on the added user's record: a depth covering that user's unit), and every
+            // right of the template on the record (D28: the template's rights are capped by
+            // the caller's).
+            if self.derived.admin[u.index()].is_none()
+                && self.grants(u, table, Privilege::Share).is_empty()
+            {
+                return Err(ActionError::Denied(format!(
+                    "user `{}` holds no `share` privilege on table `{}`",
+                    self.users[u.index()].name,
+                    self.tables[table.index()].name
+                )));
+            }
+            self.require(
+                Some(Acting {
+                    user: u,
+                    impersonator: None,
+                }),
+                Privilege::Read,
+                member_record,
+            )?;
             self.require_rights(u, record, rights)?;
             for p in rights.with(Privilege::Read).privileges() {
                 if !self.holds_privilege(Principal::User(member), table, p) {
@@ -942,6 +1090,16 @@ impl Organization {
             }
             _ => {}
         }
+        // Reference §2.3: roles go to enabled users. The system (setup, import, the root key)
+        // is exempt, as Dataverse's `allowRoleAssignmentOnDisabledUsers` exempts.
+        if let Principal::User(target) = principal
+            && user.is_some()
+            && !self.users[target.index()].enabled
+        {
+            return Err(invalid(ModelError::AssigneeDisabled {
+                user: self.users[target.index()].name.clone(),
+            }));
+        }
         self.check_role_usable(role, applies_in).map_err(invalid)?;
         for u in user.iter().flat_map(|a| a.each()) {
             self.require_role_authority(u, principal, unit, role)?;
@@ -1018,14 +1176,12 @@ impl Organization {
                 self.roles[role.index()].name
             )));
         }
-        // D20: a User-depth Assign privilege on `role` covers the caller's own assignments.
-        let own = principal == Principal::User(user)
-            && self
-                .grants(user, ROLE, Privilege::Assign)
-                .iter()
-                .any(|g| g.is_personal());
-        if own {
-            return Ok(());
+        // D29: only System Administrators change their own roles.
+        if principal == Principal::User(user) {
+            return Err(ActionError::Denied(format!(
+                "user `{}` may not change its own roles: only System Administrators do",
+                self.users[user.index()].name
+            )));
         }
         self.require_target(
             Some(Acting {
@@ -1139,10 +1295,35 @@ impl Organization {
         )
     }
 
-    /// Adds a member to a team: Write on the team.
+    /// Adds a member to a team: Write on the team, and (D28: membership of an owner or group
+    /// team is role assignment) D11 for each of the team's roles, for the new member at the
+    /// team's unit; only System Administrators add themselves to a team that holds roles (D29).
     pub fn add_team_member(&mut self, actor: Actor, team: TeamId, member: UserId) -> Outcome {
         let user = self.acting_user(actor)?;
         self.require_team_write(user, team)?;
+        let t = &self.teams[team.index()];
+        for u in user.iter().flat_map(|a| a.each()) {
+            if t.roles.is_empty() || self.derived.admin[u.index()].is_some() {
+                continue;
+            }
+            if u == member {
+                return Err(ActionError::Denied(format!(
+                    "user `{}` may not add itself to team `{}`, which holds roles: only System Administrators change their own roles",
+                    self.users[u.index()].name,
+                    t.name
+                )));
+            }
+            for role in &t.roles {
+                self.require_no_escalation(u, Principal::User(member), t.business_unit, *role)
+                    .map_err(|e| match e {
+                        ActionError::Denied(m) => ActionError::Denied(format!(
+                            "joining team `{}` gives its roles: {m}",
+                            t.name
+                        )),
+                        other => other,
+                    })?;
+            }
+        }
         if self.is_member(member, team) {
             return Ok(Vec::new());
         }
@@ -1169,6 +1350,9 @@ impl Organization {
     pub fn move_user(&mut self, actor: Actor, target: UserId, unit: BusinessUnitId) -> Outcome {
         let user = self.acting_user(actor)?;
         self.require(user, Privilege::Write, self.users[target.index()].record)?;
+        for u in user.iter().flat_map(|a| a.each()) {
+            self.check_user_administration(u, target, "move")?;
+        }
         let old_unit = self.users[target.index()].business_unit;
         if old_unit == unit {
             return Ok(Vec::new());
@@ -1186,27 +1370,12 @@ impl Organization {
                 });
             }
         } else {
-            // Roles that cannot be used in the new unit cannot be kept.
-            let keep: Vec<RoleAssignment> = self.users[target.index()]
-                .roles
-                .iter()
-                .copied()
-                .filter(|a| {
-                    a.business_unit.is_some()
-                        || self
-                            .units
-                            .contains(self.roles[a.role.index()].business_unit, unit)
-                })
-                .collect();
-            for a in &self.users[target.index()].roles {
-                if !keep.contains(a) {
-                    changes.push(Change::RoleRemoved {
-                        principal: Principal::User(target),
-                        role: a.role,
-                    });
-                }
+            // Kept roles go on measuring depth from the unit they were assigned in (reference
+            // §1.2, §2.3): an assignment that named no unit is pinned to the unit it applied
+            // from, the old one. They were usable there, so every role is kept.
+            for a in &mut self.user_mut(target).roles {
+                a.business_unit.get_or_insert(old_unit);
             }
-            self.user_mut(target).roles = keep;
         }
         self.user_mut(target).business_unit = unit;
         let own_record = self.users[target.index()].record;
@@ -1245,6 +1414,9 @@ impl Organization {
         let user = self.acting_user(actor)?;
         self.check_manager(target, manager).map_err(invalid)?;
         self.require(user, Privilege::Write, self.users[target.index()].record)?;
+        for u in user.iter().flat_map(|a| a.each()) {
+            self.check_user_administration(u, target, "change the manager of")?;
+        }
         let old = self.users[target.index()].manager;
         if old == manager {
             return Ok(Vec::new());

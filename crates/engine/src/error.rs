@@ -64,6 +64,19 @@ pub enum ModelError {
     /// A collection outgrew its limit.
     #[error("too many {kind}: the limit is {limit}")]
     TooMany { kind: &'static str, limit: usize },
+    /// A principal-like name that collides with principal syntax or hides characters.
+    #[error("{kind} name `{name}` is refused: {problem}")]
+    ReservedName {
+        kind: &'static str,
+        name: String,
+        problem: &'static str,
+    },
+    /// A column the table does not declare (tables that declare columns are closed).
+    #[error("table `{table}` has no column `{column}`")]
+    UnknownColumn { table: String, column: String },
+    /// Roles go to enabled users only (reference §2.3).
+    #[error("user `{user}` is disabled: roles are assigned to enabled users only")]
+    AssigneeDisabled { user: String },
     /// Any other request that cannot be honoured whoever asks.
     #[error("{0}")]
     Other(String),
@@ -89,6 +102,9 @@ impl ModelError {
                 "system_administrator_not_editable"
             }
             ModelError::TooMany { .. } => "limit_exceeded",
+            ModelError::AssigneeDisabled { .. } => "assignee_disabled",
+            ModelError::ReservedName { .. } => "bad_name",
+            ModelError::UnknownColumn { .. } => "unknown_column",
             ModelError::Other(_) => "invalid",
         }
     }

@@ -25,7 +25,7 @@ mod privilege;
 mod queries;
 mod units;
 
-pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, ShareMode};
+pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use derive::{AdminSource, Grant, Via};
 pub use error::{ActionError, ModelError};
@@ -43,7 +43,9 @@ pub use model::{
     RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team, TeamType,
     Template, User, Value,
 };
-pub use organization::{BUILT_IN_TABLES, NewRecord, Organization, RoleDefinition, Setup};
+pub use organization::{
+    BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,
+};
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
 pub use units::UnitTree;

@@ -188,6 +188,44 @@ fn check_name(kind: &'static str, name: &str) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Words that name a principal or an actor, not a user: `organization` (the organization
+/// principal), `system` (the scenario actor of the root).
+pub const RESERVED_NAMES: [&str; 2] = ["organization", "system"];
+
+/// Users, teams, business units and roles are named in principals (`alice`, `team:Sales`,
+/// `organization`) and shown to administrators: a name that collides with that syntax, or that
+/// hides characters (surrounding whitespace, control characters, Unicode bidi controls), is
+/// refused, so that two different principals never read the same.
+fn check_principal_name(kind: &'static str, name: &str) -> Result<(), ModelError> {
+    check_name(kind, name)?;
+    let refuse = |problem| {
+        Err(ModelError::ReservedName {
+            kind,
+            name: name.chars().take(64).flat_map(char::escape_debug).collect(),
+            problem,
+        })
+    };
+    let lower = name.to_lowercase();
+    if RESERVED_NAMES.contains(&lower.as_str()) {
+        return refuse("`organization` and `system` name principals, not entities");
+    }
+    if lower.starts_with("team:") || lower.starts_with("user:") {
+        return refuse("`team:` and `user:` begin a principal");
+    }
+    if name.trim() != name {
+        return refuse("it begins or ends with whitespace");
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("it holds a control character");
+    }
+    if name.chars().any(|c| {
+        matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }) {
+        return refuse("it holds a Unicode bidirectional control character");
+    }
+    Ok(())
+}
+
 fn check_count(kind: &'static str, len: usize) -> Result<(), ModelError> {
     if len >= MAX_ENTITIES {
         return Err(ModelError::TooMany {
@@ -885,7 +923,7 @@ impl Setup<'_> {
         parent: Option<BusinessUnitId>,
     ) -> Result<BusinessUnitId, ModelError> {
         self.stale = true;
-        check_name("business unit", name)?;
+        check_principal_name("business unit", name)?;
         check_count("business units", self.org.units.len())?;
         if self.org.names.units.contains_key(name) {
             return Err(ModelError::Duplicate {
@@ -965,6 +1003,34 @@ impl Setup<'_> {
         Ok(id)
     }
 
+    /// Adds columns to an existing table (`add_columns`): a column it already declares is
+    /// refused as a duplicate.
+    pub fn add_columns(&mut self, table: TableId, columns: Vec<Column>) -> Result<(), ModelError> {
+        self.stale = true;
+        let t = &self.org.tables[table.index()];
+        let mut seen = std::collections::HashSet::new();
+        for c in &columns {
+            check_name("column", &c.name)?;
+            if !seen.insert(c.name.as_str()) || t.columns.iter().any(|old| old.name == c.name) {
+                return Err(ModelError::Duplicate {
+                    kind: "column",
+                    name: format!("{}.{}", t.name, c.name),
+                });
+            }
+        }
+        if t.columns.len() + columns.len() > MAX_ENTITIES {
+            return Err(ModelError::TooMany {
+                kind: "columns",
+                limit: MAX_ENTITIES,
+            });
+        }
+        // Through the journal's accessors: a refused batch undoes this too.
+        self.org.table_mut(table).columns.extend(columns);
+        // Existing records join the new columns' sorted index.
+        self.org.rebuild_index();
+        Ok(())
+    }
+
     /// Adds a relationship.
     pub fn add_relationship(
         &mut self,
@@ -1002,6 +1068,7 @@ impl Setup<'_> {
             Some(u) => u,
             None => self.org.root_unit()?,
         };
+        check_principal_name("role", &def.name)?;
         let privileges = self.org.privilege_grid(&def.name, def.privileges)?;
         let id = RoleId::from_index(self.org.roles.len());
         self.org
@@ -1086,6 +1153,7 @@ impl Setup<'_> {
         enabled: bool,
     ) -> Result<UserId, ModelError> {
         self.stale = true;
+        check_principal_name("user", name)?;
         check_count("users", self.org.users.len())?;
         let id = UserId::from_index(self.org.users.len());
         self.org
@@ -1173,6 +1241,7 @@ impl Setup<'_> {
         business_unit: BusinessUnitId,
     ) -> Result<TeamId, ModelError> {
         self.stale = true;
+        check_principal_name("team", name)?;
         check_count("teams", self.org.teams.len())?;
         let id = TeamId::from_index(self.org.teams.len());
         self.org

@@ -43,6 +43,13 @@ fn user(org: &Organization, name: &str) -> Result<UserId, OpError> {
         .ok_or_else(|| OpError::unknown("user", name))
 }
 
+/// The user who acts: an unknown name is `unknown_user`, never the system.
+fn acting(org: &Organization, name: &str) -> Result<UserId, OpError> {
+    org.user_id(name).ok_or_else(|| {
+        OpError::invalid("unknown_user", format!("unknown user `{name}` cannot act"))
+    })
+}
+
 fn record(org: &Organization, key: &str) -> Result<RecordId, OpError> {
     org.record_id(key)
         .ok_or_else(|| OpError::unknown("record", key))
@@ -69,9 +76,9 @@ fn actor(
 ) -> Result<Actor, OpError> {
     match (name, impersonator) {
         (None, None) => Ok(Actor::System),
-        (Some(n), None) => user(org, n).map(Actor::User),
+        (Some(n), None) => acting(org, n).map(Actor::User),
         (Some(n), Some(i)) => Ok(Actor::OnBehalf {
-            user: user(org, n)?,
+            user: acting(org, n)?,
             impersonator: i,
         }),
         (None, Some(_)) => Err(OpError::invalid(
@@ -81,7 +88,7 @@ fn actor(
     }
 }
 
-fn fields(f: &Fields) -> Result<Vec<(String, Value)>, OpError> {
+pub(crate) fn fields(f: &Fields) -> Result<Vec<(String, Value)>, OpError> {
     f.iter()
         .map(|(k, v)| Ok((k.clone(), from_json(k, v)?)))
         .collect()
@@ -294,6 +301,17 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
                 })
                 .collect();
             setup.add_table(name, ownership, columns)?;
+        }
+        Operation::AddColumns { table: t, columns } => {
+            let tid = table(org, t)?;
+            let columns = columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    secured: c.secured,
+                })
+                .collect();
+            setup.add_columns(tid, columns)?;
         }
         Operation::AddRelationship {
             name,
@@ -750,8 +768,44 @@ pub fn apply_on_behalf(
             "administration is not done on behalf of another user",
         ));
     }
-    let imp = user(org, impersonator)?;
+    let imp = acting(org, impersonator)?;
     apply_action(org, op, Some(imp))
+}
+
+/// Applies one operation for a caller, the one entry point that names who acts.
+///
+/// `caller: None` is the system (the root key, setup): no authorization, and an action runs
+/// as the user its `as` names. `caller: Some(name)` is a user: an unknown name is refused
+/// with `unknown_user` (never treated as the system); a setup operation is authorized by
+/// [`crate::authorize_setup`]; an action runs as that user, and an `as` naming anyone else is
+/// refused with `bad_actor` (acting for another user is [`apply_on_behalf`]).
+pub fn apply_as(
+    org: &mut Organization,
+    op: &Operation,
+    caller: Option<&str>,
+) -> Result<Vec<Change>, OpError> {
+    let Some(name) = caller else {
+        return apply(org, op);
+    };
+    let uid = acting(org, name)?;
+    if op.is_setup() {
+        crate::authorize_setup(org, uid, op)?;
+        return apply(org, op);
+    }
+    let mut op = op.clone();
+    match op.actor_mut() {
+        Some(slot) => match slot {
+            Some(other) if other != name => {
+                return Err(OpError::invalid(
+                    "bad_actor",
+                    format!("the operation acts as `{other}`, but the caller is `{name}`"),
+                ));
+            }
+            _ => *slot = Some(name.to_owned()),
+        },
+        None => return Err(OpError::invalid("not_an_action", "not an action")),
+    }
+    apply_action(org, &op, None)
 }
 
 /// Applies operations in order, running consecutive setup operations in one setup session (the

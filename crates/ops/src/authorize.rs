@@ -68,6 +68,15 @@ fn user_record(
     }
 }
 
+/// D29: `user` may change `name`'s unit, manager, position or enabled state.
+fn administer(org: &Organization, user: UserId, name: &str, what: &str) -> Result<(), OpError> {
+    let target = org
+        .user_id(name)
+        .ok_or_else(|| OpError::unknown("user", name))?;
+    org.check_user_administration(user, target, what)
+        .map_err(OpError::from)
+}
+
 /// Whether `user` may perform a setup (administration) operation. Actions authorize
 /// themselves in the engine; they pass here.
 pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Result<(), OpError> {
@@ -105,8 +114,29 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
             Privilege::Create,
             unit(org, business_unit.as_ref())?,
         ),
-        Operation::SetUserFields { user: name, .. } | Operation::SetPosition { user: name, .. } => {
-            user_record(org, user, name, Privilege::Write)
+        Operation::SetUserFields { user: name, fields } => {
+            user_record(org, user, name, Privilege::Write)?;
+            // D9: the same column security as an update of that record (changed values only).
+            let record = org
+                .user(
+                    org.user_id(name)
+                        .ok_or_else(|| OpError::unknown("user", name))?,
+                )
+                .record;
+            let values = crate::apply::fields(fields)?;
+            let rec = org.record(record);
+            org.check_known_columns(rec.table, values.iter().map(|(c, _)| c.as_str()))
+                .map_err(OpError::from)?;
+            let changed = values
+                .iter()
+                .filter(|(c, v)| rec.field(c) != v)
+                .map(|(c, _)| c.as_str());
+            org.check_column_writes(user, rec.table, Some(record), changed)
+                .map_err(OpError::from)
+        }
+        Operation::SetPosition { user: name, .. } => {
+            user_record(org, user, name, Privilege::Write)?;
+            administer(org, user, name, "change the position of")
         }
         Operation::AddTeam { business_unit, .. } => on_unit(
             org,
@@ -151,8 +181,12 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
             org.check_no_escalation(user, Principal::Organization, at, role, false, grid, misc)
                 .map_err(denied)
         }
-        Operation::SetUserEnabled { user: name, .. } => {
-            user_record(org, user, name, Privilege::Write)
+        Operation::SetUserEnabled {
+            user: name,
+            enabled,
+        } => {
+            user_record(org, user, name, Privilege::Write)?;
+            administer(org, user, name, if *enabled { "enable" } else { "disable" })
         }
         other => Err(denied(format!(
             "`{}` is customization: only System Administrators may do it",

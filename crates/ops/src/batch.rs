@@ -20,16 +20,26 @@ pub enum BatchStep<'a> {
 }
 
 /// Authorizes a setup operation sent by `user` (by name) the way a write request is
-/// authorized: with [`authorize_setup`] when `user` names a user of the organisation, not at
-/// all otherwise (the system, or a caller the organisation does not know as a user).
+/// authorized: with [`authorize_setup`] for a user of the organisation, not at all for the
+/// system (`None`).
 ///
 /// # Errors
 ///
-/// The refusal of [`authorize_setup`].
+/// `unknown_user` when `user` names nobody (never taken as the system); the refusal of
+/// [`authorize_setup`].
 pub fn authorize_as(org: &Organization, user: Option<&str>, op: &Operation) -> Result<(), OpError> {
-    match user.and_then(|u| org.user_id(u)) {
-        Some(uid) => authorize_setup(org, uid, op),
+    match user {
         None => Ok(()),
+        // An unknown user is an error, never the system.
+        Some(name) => {
+            let uid = org.user_id(name).ok_or_else(|| {
+                OpError::invalid(
+                    "unknown_user",
+                    format!("the acting user `{name}` does not exist"),
+                )
+            })?;
+            authorize_setup(org, uid, op)
+        }
     }
 }
 

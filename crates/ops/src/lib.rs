@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use apply::{apply, apply_all, apply_on_behalf, resolve_principal};
+pub use apply::{apply, apply_all, apply_as, apply_on_behalf, resolve_principal};
 pub use authorize::authorize_setup;
 pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_as};
 pub use filter::{
@@ -220,6 +220,11 @@ pub enum Operation {
         #[serde(default)]
         ownership: Option<String>,
         #[serde(default)]
+        columns: Vec<ColumnOp>,
+    },
+    /// Add columns to an existing table (customization: System Administrators).
+    AddColumns {
+        table: String,
         columns: Vec<ColumnOp>,
     },
     /// Add a relationship.
@@ -476,6 +481,7 @@ impl Operation {
                 | Operation::AddBusinessUnit { .. }
                 | Operation::MoveBusinessUnit { .. }
                 | Operation::AddTable { .. }
+                | Operation::AddColumns { .. }
                 | Operation::AddRelationship { .. }
                 | Operation::AddRole { .. }
                 | Operation::AddPosition { .. }
@@ -515,6 +521,30 @@ impl Operation {
             | Operation::RemoveTeamMember { actor, .. }
             | Operation::MoveUser { actor, .. }
             | Operation::SetManager { actor, .. } => actor.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The `as` slot of an action (`None` for setup operations).
+    pub fn actor_mut(&mut self) -> Option<&mut Option<String>> {
+        match self {
+            Operation::Create { actor, .. }
+            | Operation::Update { actor, .. }
+            | Operation::Delete { actor, .. }
+            | Operation::Assign { actor, .. }
+            | Operation::Share { actor, .. }
+            | Operation::ModifyShare { actor, .. }
+            | Operation::Revoke { actor, .. }
+            | Operation::Associate { actor, .. }
+            | Operation::Disassociate { actor, .. }
+            | Operation::AddAccessTeamMember { actor, .. }
+            | Operation::RemoveAccessTeamMember { actor, .. }
+            | Operation::AssignRole { actor, .. }
+            | Operation::RemoveRole { actor, .. }
+            | Operation::AddTeamMember { actor, .. }
+            | Operation::RemoveTeamMember { actor, .. }
+            | Operation::MoveUser { actor, .. }
+            | Operation::SetManager { actor, .. } => Some(actor),
             _ => None,
         }
     }

@@ -226,3 +226,37 @@ fn editing_roles_and_users() {
         org.user(seller).record
     ));
 }
+
+/// Security finding 7: an unknown caller is `unknown_user`, never the system; a user's action
+/// runs as that user and may not name another.
+#[test]
+fn the_caller_is_named_and_never_falls_back_to_the_system() {
+    let mut org = org();
+    let disable: Operation = serde_json::from_value(
+        json!({"op": "set_user_enabled", "user": "seller", "enabled": false}),
+    )
+    .unwrap();
+    let err = strata_ops::apply_as(&mut org, &disable, Some("ghost")).unwrap_err();
+    assert_eq!(err.code, "unknown_user");
+    assert!(org.user(org.user_id("seller").unwrap()).enabled);
+    let err = strata_ops::apply_as(&mut org, &disable, Some("seller")).unwrap_err();
+    assert_eq!(err.kind, OpErrorKind::Denied);
+    let other: Operation = serde_json::from_value(
+        json!({"op": "move_user", "as": "root", "user": "seller", "business_unit": "Service"}),
+    )
+    .unwrap();
+    let err = strata_ops::apply_as(&mut org, &other, Some("seller")).unwrap_err();
+    assert_eq!(err.code, "bad_actor");
+    let ghost: Operation = serde_json::from_value(
+        json!({"op": "move_user", "as": "ghost", "user": "seller", "business_unit": "Service"}),
+    )
+    .unwrap();
+    assert_eq!(
+        strata_ops::apply_all(&mut org, &[ghost])
+            .unwrap_err()
+            .1
+            .code,
+        "unknown_user"
+    );
+    assert!(strata_ops::apply_as(&mut org, &disable, None).is_ok());
+}

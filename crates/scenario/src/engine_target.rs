@@ -718,8 +718,14 @@ impl Target for EngineTarget {
     }
 
     fn run(&mut self, step: &Step) -> Observed {
-        if let Some(op) = step_operation(&step.kind) {
-            return match strata_ops::apply(&mut self.org, &op) {
+        let applied = match &step.kind {
+            StepKind::Operation { caller, op } => {
+                Some(strata_ops::apply_as(&mut self.org, op, caller.as_deref()))
+            }
+            kind => step_operation(kind).map(|op| strata_ops::apply(&mut self.org, &op)),
+        };
+        if let Some(applied) = applied {
+            return match applied {
                 Ok(_) => Observed::Outcome {
                     outcome: Outcome::Ok,
                     message: String::new(),

@@ -139,12 +139,22 @@ impl HttpTarget {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Json>) -> Result<Json, CallError> {
+        self.call_as(&self.authorization, method, path, body)
+    }
+
+    fn call_as(
+        &self,
+        authorization: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Json, CallError> {
         let client = self.client.as_ref().map_err(Clone::clone)?;
         let bytes = body
             .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| format!("cannot encode the request: {e}"))?;
-        let mut headers = vec![("Authorization", self.authorization.as_str())];
+        let mut headers = vec![("Authorization", authorization)];
         if bytes.is_some() {
             headers.push(("Content-Type", "application/json"));
         }
@@ -250,9 +260,41 @@ impl HttpTarget {
         Ok(())
     }
 
+    /// An operation done by a user (`operation` steps): with an API key of that user, made
+    /// with the root key. An unknown user is an `invalid` outcome, as `unknown_user` is.
+    fn operation_as(&self, user: &str, op: &Operation) -> Result<Observed, String> {
+        let key = match self.call(
+            "POST",
+            &self.path("/api-keys")?,
+            Some(&json!({ "user": user })),
+        ) {
+            Ok(answer) => answer["key"]
+                .as_str()
+                .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
+                .to_owned(),
+            Err(CallError::Api(e)) if e.status == 404 => {
+                return Ok(Observed::Outcome {
+                    outcome: Outcome::Invalid,
+                    message: e.message,
+                });
+            }
+            Err(e) => return Err(e.describe()),
+        };
+        self.action_with(&format!("Bearer {key}"), op)
+    }
+
     fn action(&self, op: &Operation) -> Result<Observed, String> {
+        self.action_with(&self.authorization, op)
+    }
+
+    fn action_with(&self, authorization: &str, op: &Operation) -> Result<Observed, String> {
         let body = serde_json::to_value(op).map_err(|e| format!("cannot encode {op:?}: {e}"))?;
-        match self.call("POST", &self.path("/operations")?, Some(&body)) {
+        match self.call_as(
+            authorization,
+            "POST",
+            &self.path("/operations")?,
+            Some(&body),
+        ) {
             Ok(_) => Ok(Observed::Outcome {
                 outcome: Outcome::Ok,
                 message: String::new(),
@@ -515,9 +557,17 @@ impl Target for HttpTarget {
     }
 
     fn run(&mut self, step: &Step) -> Observed {
-        let observed = match step_operation(&step.kind) {
-            Some(op) => self.action(&op),
-            None => self.question(step).map_err(|e| e.describe()),
+        let observed = match (&step.kind, step_operation(&step.kind)) {
+            (StepKind::Operation { caller: None, op }, _) => self.action(op),
+            (
+                StepKind::Operation {
+                    caller: Some(user),
+                    op,
+                },
+                _,
+            ) => self.operation_as(user, op),
+            (_, Some(op)) => self.action(&op),
+            (_, None) => self.question(step).map_err(|e| e.describe()),
         };
         observed.unwrap_or_else(Observed::Error)
     }

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use strata_engine::{AccessMask, Depth, GrantKind, Privilege, Value};
+use strata_ops::Operation;
 
 use crate::yaml::{Node, NodeKind};
 
@@ -247,6 +248,13 @@ pub struct AppSpec {
 /// A question or an action.
 #[derive(Clone, Debug)]
 pub enum StepKind {
+    /// Any operation (`strata_ops::Operation`, written as in the JSON operations API) done by
+    /// `as` (a user, or `system`): a Strata extension of format 1, see
+    /// `docs/scenario-extensions.md`.
+    Operation {
+        caller: Option<String>,
+        op: Box<Operation>,
+    },
     Check {
         user: String,
         privilege: Privilege,
@@ -592,6 +600,28 @@ fn value(node: &Node, what: &str) -> Result<Value> {
             }
         }
     })
+}
+
+/// A YAML node as JSON, scalars typed as in `fields` (quoted text stays text).
+fn node_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.kind {
+        NodeKind::Seq(items) => J::Array(items.iter().map(node_json).collect()),
+        NodeKind::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.scalar().unwrap_or_default().to_owned(), node_json(v)))
+                .collect(),
+        ),
+        NodeKind::Scalar { text, quoted } => match value(node, "value") {
+            _ if *quoted => J::String(text.clone()),
+            Ok(Value::Null) => J::Null,
+            Ok(Value::Bool(b)) => J::Bool(b),
+            Ok(Value::Int(i)) => J::from(i),
+            Ok(Value::Float(f)) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+            _ => J::String(text.clone()),
+        },
+    }
 }
 
 fn fields(node: &Node, what: &str) -> Result<Vec<(String, Value)>> {
@@ -1201,7 +1231,7 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-const VERBS: [&str; 22] = [
+const VERBS: [&str; 23] = [
     "check",
     "access",
     "list",
@@ -1224,6 +1254,7 @@ const VERBS: [&str; 22] = [
     "remove_team_member",
     "move_user",
     "set_manager",
+    "operation",
 ];
 
 fn actor(k: &mut Keys<'_>) -> Result<Option<String>> {
@@ -1413,6 +1444,27 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
                 StepKind::AddTeamMember { actor, team, user }
             } else {
                 StepKind::RemoveTeamMember { actor, team, user }
+            }
+        }
+        "operation" => {
+            let caller = actor(&mut k)?;
+            let keys: Vec<&str> = k
+                .entries
+                .iter()
+                .map(|(key, _, _)| *key)
+                .filter(|key| *key != "as")
+                .collect();
+            let mut object = serde_json::Map::new();
+            for key in keys {
+                if let Some(v) = k.opt(key) {
+                    object.insert(key.to_owned(), node_json(v));
+                }
+            }
+            let op: Operation = serde_json::from_value(serde_json::Value::Object(object))
+                .map_err(|e| LoadError::new(body.line, format!("{what}: {e}")))?;
+            StepKind::Operation {
+                caller,
+                op: Box::new(op),
             }
         }
         "move_user" => StepKind::MoveUser {

@@ -505,6 +505,8 @@ fn validate_step<'a>(k: &mut Known<'a>, step: &'a StepKind, line: usize) -> Resu
             need(&k.users, user, "user", line)?;
             need(&k.units, business_unit, "business unit", line)?;
         }
+        // Checked when it runs: an unknown name is an outcome (`unknown_user`, `unknown_reference`).
+        StepKind::Operation { .. } => {}
         StepKind::SetManager {
             actor: a,
             user,

@@ -216,6 +216,8 @@ impl OrgHandle {
         let now = now_ms();
         let mut counts = Vec::with_capacity(ops.len());
         let mut refused: Option<ApiError> = None;
+        // The batch's checkpoint, open until the store has committed or failed.
+        let mut open: Option<strata_engine::Checkpoint> = None;
         // Memory holds exactly the revision `state.revision` of the store.
         let mut consistent = true;
         let committed = store.write(&self.name, &mut |tx| {
@@ -241,53 +243,46 @@ impl OrgHandle {
                 }
                 consistent = true;
             }
+            // All or nothing through the engine's undo journal: a refused operation rolls the
+            // batch back in microseconds, never by replaying the log.
+            let mut befores = Vec::with_capacity(ops.len());
             let mut audits = Vec::with_capacity(ops.len());
-            for (i, op) in ops.iter().enumerate() {
-                // A named user must exist: an unknown user is an error, never the system.
-                let authorized = match user {
-                    Some(name) => match state.org.user_id(name) {
-                        Some(uid) => {
-                            strata_ops::authorize_setup(&state.org, uid, op).map_err(ApiError::from)
-                        }
-                        None => Err(ApiError::new(
-                            "unknown_user",
-                            format!("the acting user `{name}` does not exist"),
-                        )),
-                    },
-                    None => Ok(()),
-                };
-                let before = crate::audit::before(&state.org, op);
-                let applied = authorized.and_then(|()| {
-                    consistent = false;
-                    match impersonator {
-                        Some(imp) => strata_ops::apply_on_behalf(&mut state.org, op, imp),
-                        None => strata_ops::apply(&mut state.org, op),
+            let batch = strata_ops::apply_batch_open(
+                &mut state.org,
+                ops,
+                impersonator,
+                |org, i, op, step| match step {
+                    strata_ops::BatchStep::Before => {
+                        strata_ops::authorize_as(org, user, op)?;
+                        befores.push(crate::audit::before(org, op));
+                        Ok(())
                     }
-                    .map_err(ApiError::from)
-                });
-                match applied {
-                    Ok(changes) => {
-                        counts.push(changes.len());
+                    strata_ops::BatchStep::After(changes) => {
+                        let before = befores.get_mut(i).and_then(Option::take);
                         audits.push(crate::audit::entries(
-                            &state.org,
+                            org,
                             op,
                             before,
-                            &changes,
+                            changes,
                             Some(op.actor().or(user).unwrap_or(crate::audit::ROOT_ACTOR)),
                             impersonator,
                         ));
+                        Ok(())
                     }
-                    Err(e) => {
-                        // A refused action changes nothing: only earlier operations of the
-                        // batch left memory ahead of the store.
-                        consistent = i == 0;
-                        let mut err = e;
-                        if ops.len() > 1 {
-                            err = err.at(format!("/{i}"));
-                        }
-                        refused = Some(err);
-                        return Err(StoreError::Aborted(String::new()));
+                },
+            );
+            match batch {
+                Ok((checkpoint, changes)) => {
+                    counts = changes.iter().map(Vec::len).collect();
+                    open = Some(checkpoint);
+                }
+                Err((i, e)) => {
+                    let mut err = ApiError::from(e);
+                    if ops.len() > 1 {
+                        err = err.at(format!("/{i}"));
                     }
+                    refused = Some(err);
+                    return Err(StoreError::Aborted(String::new()));
                 }
             }
             let retention = state.org.audit_settings().retention_days;
@@ -299,9 +294,30 @@ impl OrgHandle {
             }
             Ok(())
         });
+        // The batch is kept with the commit, and undone when the store failed.
+        let undone = match open.take() {
+            Some(checkpoint) if committed.is_ok() => state.org.commit(checkpoint),
+            Some(checkpoint) => state.org.rollback(checkpoint),
+            None => Ok(()),
+        };
+        if undone.is_err() {
+            consistent = false;
+        }
         let result = match committed {
-            Ok(revision) => {
+            Ok(revision) if consistent => {
                 state.revision = revision;
+                Ok(Written {
+                    revision,
+                    changes: counts,
+                })
+            }
+            Ok(revision) => {
+                // Memory could not close the batch's journal: rebuild it from the store, which
+                // holds the batch.
+                match reload(store, &self.name) {
+                    Ok(loaded) => *state = loaded,
+                    Err(_) => state.dirty = true,
+                }
                 Ok(Written {
                     revision,
                     changes: counts,

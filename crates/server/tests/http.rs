@@ -468,7 +468,7 @@ fn organisation_lifecycle_as_a_user() {
             &json!({"op": "update", "as": "bob", "record": "n1", "fields": {"name": "Bob's"}}),
         )
         .expect_error(403, "forbidden");
-    assert_eq!(err["field"], json!("/0/as"));
+    assert_eq!(err["field"], json!("/as"));
     assert_eq!(root.revision(&f.org), rev3);
 
     // A refused action: 403 `denied`, nothing changes.

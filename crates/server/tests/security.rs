@@ -368,3 +368,93 @@ fn an_unknown_acting_user_is_an_error_never_the_system() {
         .get(&f.url("/records/a001"))
         .expect(200);
 }
+
+/// Findings 8 and 9: a refused batch replayed the whole log under the write lock, and heavy
+/// filters stalled the server; readers blocked async workers on a lock held across a commit.
+/// Attackers in one organisation send refused batches and the heaviest filters the limits
+/// allow while another organisation's checks are timed: their latency stays bounded.
+#[test]
+fn refused_batches_and_heavy_filters_do_not_stall_other_organisations() {
+    let f = Fixture::new();
+    let other = common::setup_org(&f.server, "other", "Other");
+    let alice = f.as_(&f.keys.alice);
+    let before = alice.revision(&f.org);
+    // A batch whose second operation is refused changes nothing, in memory or in the store.
+    let refused = json!([
+        {"op": "update", "record": "a001", "fields": {"name": "changed"}},
+        {"op": "delete", "record": "c001"}
+    ]);
+    let err = alice
+        .post(&f.url("/operations"), &refused)
+        .expect_error(403, "denied");
+    assert_eq!(err["field"], json!("/1"));
+    assert_eq!(alice.revision(&f.org), before);
+    let a001 = alice.get(&f.url("/records/a001")).expect(200);
+    assert_ne!(a001["fields"]["name"], json!("changed"));
+
+    let heavy = format!(
+        "/tables/account/records?count=true&orderby=name%20desc&filter={}",
+        vec!["contains(name,'zz')"; 100].join("%20or%20")
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut attackers = Vec::new();
+    for kind in 0..2 {
+        let (alice, stop) = (alice.clone(), std::sync::Arc::clone(&stop));
+        let (url, heavy, refused) = (f.url("/operations"), f.url(&heavy), refused.clone());
+        attackers.push(std::thread::spawn(move || {
+            let mut sent = 0u32;
+            let mut micros = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 5_000 {
+                let start = std::time::Instant::now();
+                if kind == 0 {
+                    alice.post(&url, &refused).expect_error(403, "denied");
+                } else {
+                    alice.get(&heavy).expect(200);
+                }
+                micros.push(start.elapsed().as_micros());
+                sent += 1;
+            }
+            micros.sort_unstable();
+            (kind, micros)
+        }));
+    }
+    let admin = f.as_(&other.admin);
+    let mut latencies = Vec::new();
+    for _ in 0..400 {
+        let start = std::time::Instant::now();
+        admin
+            .post(
+                "/api/v1/orgs/other/check",
+                &json!({"privilege": "read", "record": "a001"}),
+            )
+            .expect(200);
+        latencies.push(start.elapsed().as_micros());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    latencies.sort_unstable();
+    let p50 = latencies[latencies.len() / 2];
+    let p99 = latencies[latencies.len() * 99 / 100];
+    for a in attackers {
+        let (kind, micros) = a.join().unwrap();
+        let what = if kind == 0 {
+            "refused 2-op batch"
+        } else {
+            "100-term filter, counted"
+        };
+        if !micros.is_empty() {
+            println!(
+                "attacker ({what}): {} requests, p50 {} µs, p99 {} µs",
+                micros.len(),
+                micros[micros.len() / 2],
+                micros[micros.len() * 99 / 100]
+            );
+        }
+    }
+    println!("other organisation's checks under attack: p50 {p50} µs, p99 {p99} µs");
+    assert!(p99 < 250_000, "p99 {p99} µs");
+    assert_eq!(
+        alice.revision(&f.org),
+        before,
+        "refused batches wrote nothing"
+    );
+}
