@@ -365,9 +365,10 @@ fn entry_record(org: &Organization, table: &str, key: &str) -> Option<RecordId> 
 }
 
 /// An audit entry as the reader sees it (D27 for the audit): `None` when the reader may not
-/// read the record it is about (entries about a record that no longer exists, or about no
-/// record, are for System Administrators and the root key); otherwise the entry with every
-/// secured column value the reader may not read on that record replaced by null.
+/// read the record it is about (a record that no longer exists: unless the reader's Read on
+/// its table has organization depth; entries about no record are for System Administrators
+/// and the root key); otherwise the entry with every secured column value the reader may not
+/// read on that record replaced by null.
 pub fn as_seen_by(org: &Organization, acting: Acting, mut entry: AuditEntry) -> Option<AuditEntry> {
     let readers: Vec<UserId> = acting.each().collect();
     if readers
@@ -379,19 +380,23 @@ pub fn as_seen_by(org: &Organization, acting: Acting, mut entry: AuditEntry) -> 
     let (Some(table), Some(key)) = (&entry.record.table, &entry.record.record) else {
         return None;
     };
-    let record = entry_record(org, table, key)?;
-    if !readers
-        .iter()
-        .all(|u| org.check(*u, Privilege::Read, record))
-    {
-        return None;
+    let table_id = org.table_id(table)?;
+    let record = entry_record(org, table, key);
+    match record {
+        Some(r) if readers.iter().all(|u| org.check(*u, Privilege::Read, r)) => {}
+        Some(_) => return None,
+        // A record that no longer exists: for readers whose Read reaches every record of its
+        // table (organization depth).
+        None if readers.iter().all(|u| {
+            org.max_depth(*u, table_id, Privilege::Read) == strata_engine::Depth::Organization
+        }) => {}
+        None => return None,
     }
-    let table_id = org.record(record).table;
     let hidden = |column: &str| {
         org.table(table_id).is_secured(column)
             && readers
                 .iter()
-                .any(|u| !org.column_access(*u, table_id, column, Some(record)).read)
+                .any(|u| !org.column_access(*u, table_id, column, record).read)
     };
     let mask = |map: &mut serde_json::Map<String, Json>, nested: bool| {
         for (column, value) in map.iter_mut() {
