@@ -419,8 +419,25 @@ fn refused_batches_and_heavy_filters_do_not_stall_other_organisations() {
         }));
     }
     let admin = f.as_(&other.admin);
+    let timed = |n: usize| {
+        let mut latencies = Vec::with_capacity(n);
+        for _ in 0..n {
+            let start = std::time::Instant::now();
+            admin
+                .post(
+                    "/api/v1/orgs/other/check",
+                    &json!({"privilege": "read", "record": "a001"}),
+                )
+                .expect(200);
+            latencies.push(start.elapsed().as_micros());
+        }
+        latencies.sort_unstable();
+        latencies
+    };
+    // Let the attack get going first.
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let mut latencies = Vec::new();
-    for _ in 0..400 {
+    for _ in 0..3_000 {
         let start = std::time::Instant::now();
         admin
             .post(
@@ -450,7 +467,12 @@ fn refused_batches_and_heavy_filters_do_not_stall_other_organisations() {
             );
         }
     }
-    println!("other organisation's checks under attack: p50 {p50} µs, p99 {p99} µs");
+    let quiet = timed(1_000);
+    println!(
+        "other organisation's checks under attack: p50 {p50} µs, p99 {p99} µs; without the attack: p50 {} µs, p99 {} µs",
+        quiet[quiet.len() / 2],
+        quiet[quiet.len() * 99 / 100]
+    );
     assert!(p99 < 250_000, "p99 {p99} µs");
     assert_eq!(
         alice.revision(&f.org),
