@@ -31,7 +31,7 @@ fn read_operations(file: &Path) -> anyhow::Result<(Vec<Operation>, Vec<u8>)> {
 /// Applies to a local database file, acting as `user` (or as the system).
 pub fn local(db: &Path, org: &str, file: &Path, user: Option<String>) -> anyhow::Result<()> {
     let (ops, _) = read_operations(file)?;
-    let store: Arc<dyn Store> = server_cmd::open_store(db)?;
+    let store: Arc<dyn Store> = server_cmd::open_existing_store(db)?;
     let registry =
         strata_server::Registry::load(store.as_ref(), None).map_err(|e| anyhow!(e.message))?;
     let handle = registry.get(org).map_err(|e| anyhow!(e.message))?;

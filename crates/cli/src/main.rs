@@ -444,7 +444,7 @@ fn organisation(source: &Source) -> anyhow::Result<Organization> {
             Ok(target.organization().clone())
         }
         (None, Some(db), Some(org)) => {
-            let store = server_cmd::open_store(db)?;
+            let store = server_cmd::open_existing_store(db)?;
             Ok(strata_store::load_organization(store.as_ref(), org)?.0)
         }
         _ => bail!("name the organisation: --scenario FILE, or --db FILE --org NAME"),
@@ -773,12 +773,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     create_org(&db, &org, scenario.as_deref())?
                 }
                 OrgCommand::List { db } => {
-                    for (name, revision) in server_cmd::open_store(&db)?.organizations()? {
+                    for (name, revision) in server_cmd::open_existing_store(&db)?.organizations()? {
                         println!("{name}\t{revision}");
                     }
                 }
                 OrgCommand::Delete { db, org } => {
-                    server_cmd::open_store(&db)?.delete_organization(&org)?;
+                    server_cmd::open_existing_store(&db)?.delete_organization(&org)?;
                     println!("deleted organization `{org}`");
                 }
             }
@@ -822,7 +822,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             AuditCommand::Expire { db, org } => {
-                let n = server_cmd::open_store(&db)?.expire_audit(&org, strata_server::now_ms())?;
+                let n = server_cmd::open_existing_store(&db)?
+                    .expire_audit(&org, strata_server::now_ms())?;
                 println!("expired {n} audit entries of `{org}`");
                 Ok(ExitCode::SUCCESS)
             }

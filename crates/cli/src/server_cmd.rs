@@ -97,6 +97,19 @@ impl Store for Database {
 /// Opens (creating) the store a `--db` argument names: a PostgreSQL database for a
 /// `postgres://` or `postgresql://` URL (its audit key in `--audit-key-file`, which it needs),
 /// otherwise a SQLite file (its audit key beside it, unless `--audit-key-file` says otherwise).
+/// Opens a database that must exist already (verbs that read or change an organisation):
+/// a SQLite path that names no file is an error, never a new empty database.
+pub fn open_existing_store(db: &Path) -> anyhow::Result<Arc<Database>> {
+    let is_url = db.to_str().is_some_and(strata_store::is_postgres_url);
+    if !is_url && !db.exists() {
+        bail!(
+            "no database at {}: create one with `strata org create --db FILE --org NAME` or `strata demo --db FILE`",
+            db.display()
+        );
+    }
+    open_store(db)
+}
+
 pub fn open_store(db: &Path) -> anyhow::Result<Arc<Database>> {
     let key_file = AUDIT_KEY_FILE.get();
     if let Some(url) = db.to_str().filter(|d| strata_store::is_postgres_url(d)) {
@@ -219,7 +232,7 @@ pub fn serve(
 
 /// `strata api-key create`.
 pub fn api_key_create(db: &Path, org: &str, user: &str) -> anyhow::Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     let (org_state, _) = strata_store::load_organization(store.as_ref(), org)?;
     if org_state.user_id(user).is_none() {
         bail!("unknown user `{user}` in organization `{org}`");
@@ -237,7 +250,7 @@ pub fn api_key_create(db: &Path, org: &str, user: &str) -> anyhow::Result<()> {
 
 /// `strata api-key revoke`.
 pub fn api_key_revoke(db: &Path, org: &str, id: &str) -> anyhow::Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     if !store.revoke_api_key(org, id, strata_server::now_ms())? {
         bail!("no API key `{id}` in organization `{org}`");
     }
@@ -247,7 +260,7 @@ pub fn api_key_revoke(db: &Path, org: &str, id: &str) -> anyhow::Result<()> {
 
 /// `strata api-key list`.
 pub fn api_key_list(db: &Path, org: &str) -> anyhow::Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     for k in store.api_keys(org)? {
         let state = if k.revoked_ms.is_some() {
             "revoked"
@@ -261,7 +274,7 @@ pub fn api_key_list(db: &Path, org: &str) -> anyhow::Result<()> {
 
 /// `strata audit verify`: exit status 0 when intact, 1 when tampered.
 pub fn audit_verify(db: &Path, org: &str) -> anyhow::Result<bool> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     match store.verify_audit(org)? {
         Verification::Intact { entries } => {
             println!("audit of `{org}` is intact: {entries} entries verified");
@@ -276,7 +289,7 @@ pub fn audit_verify(db: &Path, org: &str) -> anyhow::Result<bool> {
 
 /// `strata audit query`: entries as JSON lines.
 pub fn audit_query(db: &Path, org: &str, query: AuditQuery) -> anyhow::Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     for e in store.audit(org, &query)? {
         println!("{}", serde_json::to_string(&e)?);
     }

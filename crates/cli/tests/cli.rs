@@ -205,3 +205,35 @@ fn list_prints_the_readable_records_their_count_and_names_bad_input() {
         assert!(err.contains(problem), "{extra:?}: {err}");
     }
 }
+
+/// Issue 9, finding 11: a verb that reads a database does not create one when the path names
+/// no file.
+#[test]
+fn reading_verbs_do_not_create_a_missing_database() {
+    let dir = std::env::temp_dir().join(format!("strata-nosuch-{}", std::process::id()));
+    let db = dir.join("nosuch.db");
+    let db_text = db.to_string_lossy().into_owned();
+    for args in [
+        vec![
+            "explain",
+            "--db",
+            &db_text,
+            "--org",
+            "o",
+            "--user",
+            "u",
+            "--privilege",
+            "read",
+            "--record",
+            "r",
+        ],
+        vec!["audit", "verify", "--db", &db_text, "--org", "o"],
+        vec!["org", "list", "--db", &db_text],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains("no database at"), "{args:?}: {err}");
+        assert!(!db.exists(), "{args:?} created {}", db.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

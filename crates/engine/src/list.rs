@@ -163,11 +163,38 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        (Value::Int(x), Value::Float(y)) => (*x as f64).total_cmp(y),
-        (Value::Float(x), Value::Int(y)) => x.total_cmp(&(*y as f64)),
+        (Value::Int(x), Value::Float(y)) => int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => int_float(*y, *x).reverse(),
         (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
         (Value::Text(x), Value::Text(y)) => x.cmp(y),
         _ => rank_of(a).cmp(&rank_of(b)),
+    }
+}
+
+/// An integer against a float, exactly: integers beyond 2^53 are not rounded (`as f64` would
+/// make 2^53 + 1 equal 2^53). NaN orders as `total_cmp` does: above everything when positive,
+/// below when negative.
+fn int_float(x: i64, y: f64) -> Ordering {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if y.is_nan() {
+        return if y.is_sign_negative() {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+    }
+    if y >= TWO_63 {
+        return Ordering::Less;
+    }
+    if y < -TWO_63 {
+        return Ordering::Greater;
+    }
+    let whole = y.trunc();
+    // Exact: |whole| < 2^63.
+    match x.cmp(&(whole as i64)) {
+        Ordering::Equal if y > whole => Ordering::Less,
+        Ordering::Equal if y < whole => Ordering::Greater,
+        other => other,
     }
 }
 
@@ -621,5 +648,52 @@ impl Organization {
             next,
             total,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_beyond_2_53_compare_exactly_with_floats() {
+        let big = 9_007_199_254_740_993_i64; // 2^53 + 1
+        let f = 9_007_199_254_740_992.0_f64; // 2^53
+        assert_eq!(
+            compare_values(&Value::Int(big), &Value::Float(f)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_values(&Value::Float(f), &Value::Int(big)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_values(&Value::Int(big - 1), &Value::Float(f)),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare_values(&Value::Int(2), &Value::Float(2.5)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_values(&Value::Int(-3), &Value::Float(-2.5)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_values(&Value::Int(-2), &Value::Float(-2.5)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_values(&Value::Int(i64::MAX), &Value::Float(1e19)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_values(&Value::Int(i64::MIN), &Value::Float(-1e19)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_values(&Value::Int(0), &Value::Float(f64::NAN)),
+            Ordering::Less
+        );
     }
 }

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+/// The corpus's files (`find tests/scenarios -name '*.yaml' | wc -l`).
+const CORPUS_FILES: usize = 117;
+
 use strata_scenario::{EngineTarget, Target, run_paths};
 
 #[test]
@@ -9,8 +12,9 @@ fn corpus_passes_against_the_engine() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
     let files = strata_scenario::collect_files(std::slice::from_ref(&root)).unwrap_or_default();
     assert!(
-        files.len() >= 4,
-        "the corpus is missing: {}",
+        files.len() == CORPUS_FILES,
+        "the corpus has {} files, not the {CORPUS_FILES} it holds (a file or folder went missing, or one was added: update CORPUS_FILES): {}",
+        files.len(),
         root.display()
     );
     let mut out = Vec::new();

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The corpus's files (`find tests/scenarios -name '*.yaml' | wc -l`).
+const CORPUS_FILES: usize = 117;
+
 use strata_scenario::{EngineTarget, HttpTarget, Target, run_paths};
 use strata_server::ServerConfig;
 use strata_store::postgres_testing::{self, ScratchDatabase};
@@ -106,8 +109,9 @@ fn corpus_over_http(store: Arc<dyn Store>, backend: &str) -> Result<()> {
     let root = corpus();
     let files = strata_scenario::collect_files(std::slice::from_ref(&root))?;
     assert!(
-        files.len() >= 4,
-        "the corpus is missing: {}",
+        files.len() == CORPUS_FILES,
+        "the corpus has {} files, not the {CORPUS_FILES} it holds (a file or folder went missing, or one was added: update CORPUS_FILES): {}",
+        files.len(),
         root.display()
     );
 
