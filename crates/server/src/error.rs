@@ -15,26 +15,220 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-/// The HTTP status of each error code.
+/// Every error code: its HTTP status and what it means. The one table: `status_of` reads it,
+/// `docs/errors.md` is checked against it, and a test checks that every code the crates can
+/// produce is in it.
+pub const CODES: &[(&str, u16, &str)] = &[
+    (
+        "unauthenticated",
+        401,
+        "no credentials, an unknown or revoked API key, an invalid bearer token, or a key whose user no longer exists",
+    ),
+    (
+        "forbidden",
+        403,
+        "the credentials belong to another organisation, or the route is the root key's",
+    ),
+    (
+        "denied",
+        403,
+        "the acting user lacks a privilege or access (the message says which)",
+    ),
+    (
+        "user_disabled",
+        403,
+        "the calling or impersonated user is disabled",
+    ),
+    (
+        "not_found",
+        404,
+        "an unknown record, table, user, app or route parameter",
+    ),
+    ("unknown_organization", 404, "no organisation of that name"),
+    ("unknown_route", 404, "no such route"),
+    (
+        "unknown_user",
+        404,
+        "an acting user (`as`, a key's user) that does not exist: never taken as the system",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "the route does not take this method",
+    ),
+    (
+        "duplicate_organization",
+        409,
+        "an organisation of that name exists",
+    ),
+    ("duplicate", 409, "an entity of that name exists"),
+    ("payload_too_large", 413, "the body is larger than 4 MiB"),
+    ("uri_too_long", 414, "the URI is longer than 16 KiB"),
+    (
+        "unsupported_media_type",
+        415,
+        "the body is not declared `application/json`",
+    ),
+    (
+        "query_too_expensive",
+        422,
+        "a list would evaluate more filter comparisons than its work budget",
+    ),
+    (
+        "revision_not_reached",
+        503,
+        "this node has not applied `min_revision` within the wait",
+    ),
+    (
+        "database_unreachable",
+        503,
+        "the database does not answer, or the organisation is being rebuilt after a failed write",
+    ),
+    (
+        "corrupt_log",
+        503,
+        "the organisation's operation log failed verification: it is isolated, not served",
+    ),
+    ("database", 500, "the database failed"),
+    (
+        "corrupt_store",
+        500,
+        "the store holds what cannot be applied",
+    ),
+    ("aborted", 500, "a store transaction was abandoned"),
+    ("internal", 500, "a bug: please report it"),
+    (
+        "bad_database_url",
+        500,
+        "the configured database URL is not valid",
+    ),
+    (
+        "audit_key",
+        500,
+        "the audit key file is missing, unreadable or does not match the database",
+    ),
+    ("bad_oidc", 500, "the OIDC configuration cannot be loaded"),
+    (
+        "invalid_body",
+        400,
+        "the body does not have the expected shape (too deep, a duplicate key, a wrong type, an unknown or missing field)",
+    ),
+    ("malformed_json", 400, "the body is not JSON"),
+    (
+        "bad_batch",
+        400,
+        "too few or too many operations or evaluations",
+    ),
+    (
+        "bad_filter",
+        400,
+        "a filter that does not parse or passes a limit (length, depth, comparisons, `in` values)",
+    ),
+    (
+        "bad_order",
+        400,
+        "an order that does not parse or has too many columns",
+    ),
+    (
+        "bad_cursor",
+        400,
+        "a cursor this server did not give for this query",
+    ),
+    ("bad_page_size", 400, "a page size outside 1 to 5,000"),
+    ("bad_query", 400, "an unknown or malformed query parameter"),
+    ("bad_header", 400, "a header that is not text"),
+    (
+        "bad_actor",
+        400,
+        "an operation naming another actor, or administration on behalf of another user",
+    ),
+    (
+        "bad_value",
+        400,
+        "a value of the wrong kind for a comparison or a column",
+    ),
+    (
+        "unknown_privilege",
+        400,
+        "not one of create read write delete append append_to assign share",
+    ),
+    (
+        "unknown_reference",
+        400,
+        "an operation names an entity that does not exist",
+    ),
+    ("unknown_column", 400, "a column the table does not have"),
+    (
+        "unknown_depth",
+        400,
+        "not one of none user business_unit parent_child organization",
+    ),
+    (
+        "invalid_record",
+        400,
+        "a record that cannot be created as given",
+    ),
+    (
+        "bad_name",
+        400,
+        "an empty, too long or reserved name, or one with control or bidi characters",
+    ),
+    ("bad_owner", 400, "an owner that cannot own this record"),
+    ("bad_ownership", 400, "an unknown table ownership"),
+    ("bad_state", 400, "an unknown record state"),
+    ("bad_team_type", 400, "an unknown team type"),
+    ("bad_behavior", 400, "an unknown relationship behaviour"),
+    ("bad_cascade", 400, "an unknown cascade"),
+    ("bad_hierarchy", 400, "a hierarchy setting that cannot hold"),
+    (
+        "bad_inheritance",
+        400,
+        "an unknown member's privilege inheritance",
+    ),
+    (
+        "cycle",
+        400,
+        "the change would make a cycle (units, positions, managers, lookups)",
+    ),
+    ("too_deep", 400, "a unit or position tree deeper than 64"),
+    ("second_root", 400, "a second root business unit"),
+    ("move_root", 400, "the root business unit cannot move"),
+    ("no_root", 400, "no root business unit yet"),
+    (
+        "depth_not_allowed",
+        400,
+        "a depth the table's ownership does not allow",
+    ),
+    ("limit_exceeded", 400, "an explicit limit of the model"),
+    (
+        "role_not_usable",
+        400,
+        "a role of a unit that does not cover the assignee",
+    ),
+    ("role_on_access_team", 400, "access teams hold no roles"),
+    (
+        "system_administrator_not_editable",
+        400,
+        "the System Administrator role cannot be edited",
+    ),
+    ("assignee_disabled", 400, "a role for a disabled user"),
+    ("not_an_action", 400, "the operation is not an action"),
+    ("not_setup", 400, "the operation is not a setup operation"),
+    (
+        "invalid",
+        400,
+        "the action cannot be done, whoever asks (the message says why)",
+    ),
+];
+
+/// The HTTP status of an error code; a code missing from [`CODES`] is a bug, answered 500.
 #[must_use]
 pub fn status_of(code: &str) -> StatusCode {
-    match code {
-        "unauthenticated" => StatusCode::UNAUTHORIZED,
-        "denied" | "forbidden" | "user_disabled" => StatusCode::FORBIDDEN,
-        "not_found" | "unknown_organization" | "unknown_route" => StatusCode::NOT_FOUND,
-        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
-        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "uri_too_long" => StatusCode::URI_TOO_LONG,
-        "query_too_expensive" => StatusCode::UNPROCESSABLE_ENTITY,
-        "unknown_user" => StatusCode::NOT_FOUND,
-        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "duplicate_organization" | "duplicate" => StatusCode::CONFLICT,
-        "revision_not_reached" | "database_unreachable" => StatusCode::SERVICE_UNAVAILABLE,
-        "database" | "corrupt_store" | "internal" | "bad_database_url" | "audit_key" => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        _ => StatusCode::BAD_REQUEST,
-    }
+    CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .and_then(|(_, status, _)| StatusCode::from_u16(*status).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl ApiError {

@@ -22,7 +22,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use strata_store::Store;
 
-pub use error::{ApiError, status_of};
+pub use error::{ApiError, CODES, status_of};
 pub use state::{OrgHandle, Registry, now_ms};
 
 /// Limits of the server; each is enforced with an error that names it.
