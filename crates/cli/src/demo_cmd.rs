@@ -62,10 +62,17 @@ fn curl(addr: &str, key: &str, command: &str) -> String {
             .unwrap_or_default()
     };
     match words.first().copied() {
-        Some("GET") => format!(
-            "curl -s {auth} 'http://{addr}{}'",
-            words.get(1).copied().unwrap_or_default()
-        ),
+        Some("GET") => {
+            // `GET path as USER`: read as that user, impersonated (data is read as the caller).
+            let on_behalf = match (words.get(2), words.get(3)) {
+                (Some(&"as"), Some(user)) => format!(" -H 'MSCRMCallerID: {user}'"),
+                _ => String::new(),
+            };
+            format!(
+                "curl -s {auth}{on_behalf} 'http://{addr}{}'",
+                words.get(1).copied().unwrap_or_default()
+            )
+        }
         Some("explain") => format!(
             "curl -s {auth} -H 'Content-Type: application/json' http://{addr}/api/v1/orgs/{ORG}/explain -d '{{\"user\":\"{}\",\"privilege\":\"{}\",\"record\":\"{}\"}}'",
             flag("--user"),

@@ -65,8 +65,9 @@ pub fn organization(records_per_table: usize) -> Result<Organization, (usize, Op
 }
 
 /// Example questions to print when the demo starts: (question, command). `explain` and
-/// `who-has-access` are CLI subcommands; app access and reading a record as someone else are
-/// HTTP requests (the organisation is assumed to be named `demo`).
+/// `who-has-access` are CLI subcommands; app access and reading a record as someone else
+/// (`GET path as USER`: impersonation with `MSCRMCallerID`) are HTTP requests (the
+/// organisation is assumed to be named `demo`).
 #[must_use]
 pub fn tour() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -107,8 +108,8 @@ pub fn tour() -> Vec<(&'static str, &'static str)> {
             "GET /api/v1/orgs/demo/apps/Customer%20Service%20Workspace/access?user=stuck_user",
         ),
         (
-            "what does the clerk see of rep_east's salary (systemuser.annualincome)?",
-            "GET /api/v1/orgs/demo/records/rep_east?user=clerk",
+            "what does the clerk see of rep_east's salary (systemuser.annualincome)? (read as the clerk: the administrator impersonates)",
+            "GET /api/v1/orgs/demo/records/rep_east as clerk",
         ),
     ]
 }

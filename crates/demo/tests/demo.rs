@@ -129,8 +129,11 @@ fn every_name_of_the_tour_exists() {
             }
         }
         if let Some(rest) = command.strip_prefix("GET /api/v1/orgs/demo/") {
-            let (path, query) = rest.split_once("?user=").unwrap();
-            assert!(org.user_id(query).is_some(), "{command}");
+            let (path, user) = rest
+                .split_once("?user=")
+                .or_else(|| rest.split_once(" as "))
+                .unwrap();
+            assert!(org.user_id(user).is_some(), "{command}");
             if let Some(app) = path.strip_prefix("apps/") {
                 let app = app.trim_end_matches("/access").replace("%20", " ");
                 assert!(org.app_id(&app).is_some(), "{command}");

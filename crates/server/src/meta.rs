@@ -262,6 +262,12 @@ fn op(summary: &str, auth: bool) -> serde_json::Value {
     });
     if auth {
         o["security"] = json!([{ "apiKey": [] }]);
+        o["parameters"] = json!([
+            { "name": "MSCRMCallerID", "in": "header", "required": false, "schema": { "type": "string" },
+              "description": "act on behalf of this user (needs prvActOnBehalfOfAnotherUser): every decision must hold for both users, and data is what both may read (D7, D27)" },
+            { "name": "min_revision", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 },
+              "description": "answer once this node has applied this revision (or fail with revision_not_reached)" }
+        ]);
     }
     o
 }
@@ -420,7 +426,10 @@ pub fn document() -> serde_json::Value {
                 "Error": {
                     "type": "object",
                     "properties": { "error": { "type": "object", "properties": {
-                        "code": { "type": "string" }, "message": { "type": "string" }, "field": { "type": "string" }
+                        "code": { "type": "string", "enum": crate::error::CODES.iter().map(|(c, _, _)| *c).collect::<Vec<_>>(),
+                            "description": "stable code; docs/errors.md gives each one's HTTP status and meaning" },
+                        "message": { "type": "string" },
+                        "field": { "type": "string", "description": "a JSON Pointer into the body (`/0/fields/name`), or the query parameter or header at fault" }
                     }, "required": ["code", "message"] } }
                 }
             }
