@@ -108,7 +108,7 @@ pub fn tour() -> Vec<(&'static str, &'static str)> {
             "GET /api/v1/orgs/demo/apps/Customer%20Service%20Workspace/access?user=stuck_user",
         ),
         (
-            "what does the clerk see of rep_east's salary (systemuser.annualincome)? (read as the clerk: the administrator impersonates)",
+            "what does the clerk see of rep_east's salary (systemuser.annualincome), read as the clerk by impersonation?",
             "GET /api/v1/orgs/demo/records/rep_east as clerk",
         ),
     ]
