@@ -27,9 +27,8 @@ pub fn status_of(code: &str) -> StatusCode {
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "duplicate_organization" | "duplicate" => StatusCode::CONFLICT,
         "revision_not_reached" | "database_unreachable" => StatusCode::SERVICE_UNAVAILABLE,
-        "database" | "corrupt_store" | "internal" | "bad_database_url" | "audit_key" => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        "database" | "corrupt_store" | "corrupt_log" | "internal" | "bad_database_url"
+        | "audit_key" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
 }
