@@ -151,13 +151,17 @@ impl LogKey {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> String {
+        hex::encode(self.mac_bytes(parts))
+    }
+
+    fn mac_bytes(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut inner = self.inner.clone();
         for part in parts {
             inner.update(part);
         }
         let mut outer = self.outer.clone();
         outer.update(inner.finalize());
-        hex::encode(outer.finalize())
+        outer.finalize().into()
     }
 
     /// The MAC of one log row: the organisation, the revision, the time, the previous row's MAC
@@ -171,10 +175,41 @@ impl LogKey {
         at_ms: i64,
         operation: &str,
     ) -> String {
-        self.mac(&[
-            format!("op\n{org}\n{revision}\n{at_ms}\n{prev}\n").as_bytes(),
-            operation.as_bytes(),
-        ])
+        let mut hex = [0u8; 64];
+        self.entry_mac_hex(
+            &mut String::new(),
+            org,
+            revision,
+            prev,
+            at_ms,
+            operation,
+            &mut hex,
+        );
+        String::from_utf8_lossy(&hex).into_owned()
+    }
+
+    /// [`LogKey::entry_mac`] into `out` (hex), with `scratch` for the header: no allocation
+    /// once `scratch` has grown, for the verification of long logs.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the fields of the message, and the two buffers"
+    )]
+    fn entry_mac_hex(
+        &self,
+        scratch: &mut String,
+        org: &str,
+        revision: Revision,
+        prev: &str,
+        at_ms: i64,
+        operation: &str,
+        out: &mut [u8; 64],
+    ) {
+        use std::fmt::Write;
+        scratch.clear();
+        let _ = write!(scratch, "op\n{org}\n{revision}\n{at_ms}\n{prev}\n");
+        let mac = self.mac_bytes(&[scratch.as_bytes(), operation.as_bytes()]);
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(mac, out);
     }
 
     /// The seal of an organisation's log head: its revision and its last row's MAC.
@@ -262,6 +297,8 @@ pub(crate) struct LogVerifier<'a> {
     expected: Revision,
     /// The previous row's MAC; `None` until the anchor is read.
     prev: Option<String>,
+    /// Room for each row's MAC header.
+    scratch: String,
 }
 
 impl<'a> LogVerifier<'a> {
@@ -281,6 +318,7 @@ impl<'a> LogVerifier<'a> {
             after,
             expected: after + 1,
             prev: (after == 0).then(|| GENESIS.to_owned()),
+            scratch: String::new(),
         })
     }
 
@@ -322,7 +360,17 @@ impl<'a> LogVerifier<'a> {
         }
         let mac = mac.ok_or_else(|| unsealed(org, revision))?;
         let prev = self.prev.as_deref().unwrap_or_default();
-        if self.key.entry_mac(org, revision, prev, at_ms, operation) != mac {
+        let mut expected = [0u8; 64];
+        self.key.entry_mac_hex(
+            &mut self.scratch,
+            org,
+            revision,
+            prev,
+            at_ms,
+            operation,
+            &mut expected,
+        );
+        if expected.as_slice() != mac.as_bytes() {
             return Err(corrupt_log(
                 org,
                 revision,
@@ -333,7 +381,10 @@ impl<'a> LogVerifier<'a> {
         let operation = serde_json::from_str(operation).map_err(|e| {
             StoreError::Corrupt(format!("organization `{org}` revision {revision}: {e}"))
         })?;
-        self.prev = Some(mac.to_owned());
+        if let Some(prev) = &mut self.prev {
+            prev.clear();
+            prev.push_str(mac);
+        }
         self.expected += 1;
         Ok(Some(LogEntry {
             revision,
