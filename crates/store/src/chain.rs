@@ -246,7 +246,7 @@ impl LogHead {
                 org,
                 revision,
                 LogDamage::Head,
-                "the sealed head of the log (its revision and last MAC) was altered or removed",
+                "the sealed head of the log (its revision and last MAC) was altered or removed, or the key is not the one the log was written with",
             ));
         }
         Ok(LogHead {

@@ -494,6 +494,14 @@ fn a_wrong_audit_key_fails_verification() {
         store.verify_audit("o").unwrap(),
         Verification::Tampered { seq: 1, .. }
     ));
+    // The operation log too: its head's seal does not hold under another key.
+    assert_corrupt(
+        load_result(&store, "o"),
+        "o",
+        setup_ops().len() as u64,
+        LogDamage::Head,
+        "another key",
+    );
 }
 
 // ----- PostgreSQL -----
