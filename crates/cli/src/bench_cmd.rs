@@ -67,6 +67,70 @@ pub fn generate_into(db: &Path, org: &str, records: usize, seed: u64) -> anyhow:
     Ok(())
 }
 
+/// `strata bench replay`: the replay of a stored organisation, with and without verifying its
+/// log (SQLite only: the unverified read exists for this measurement).
+pub fn replay(db: &Path, org: &str, runs: usize) -> anyhow::Result<()> {
+    let store = server_cmd::open_store(db)?;
+    let server_cmd::Database::Sqlite(sqlite) = store.as_ref() else {
+        return Err(anyhow!("bench replay measures a SQLite file"));
+    };
+    let runs = runs.max(1);
+    let (mut plain, mut verified, mut unverified_load, mut load) = (vec![], vec![], vec![], vec![]);
+    let mut rows = 0;
+    for run in 0..runs {
+        let start = Instant::now();
+        let entries = sqlite.operations_unverified(org)?;
+        plain.push(start.elapsed().as_secs_f64());
+        rows = entries.len();
+        drop(entries);
+        let start = Instant::now();
+        let checked = sqlite.operations(org, 0)?;
+        verified.push(start.elapsed().as_secs_f64());
+        if checked.len() != rows {
+            return Err(anyhow!("{} rows verified, {rows} read", checked.len()));
+        }
+        drop(checked);
+        // The whole load, as at start-up, with and without verification (in turn first, so
+        // that neither always runs on the heap the other left).
+        for verify in [run % 2 == 0, run % 2 == 1] {
+            let start = Instant::now();
+            if verify {
+                drop(strata_store::load_organization(sqlite, org)?);
+                load.push(start.elapsed().as_secs_f64());
+            } else {
+                let entries = sqlite.operations_unverified(org)?;
+                drop(strata_store::replay(org, entries, &mut |_, _| {})?);
+                unverified_load.push(start.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (plain, verified, unverified_load, load) = (
+        median(&mut plain),
+        median(&mut verified),
+        median(&mut unverified_load),
+        median(&mut load),
+    );
+    let check = verified - plain;
+    println!("organization `{org}`: {rows} operations, median of {runs} runs");
+    println!("read and parse, not verified    {plain:>8.3} s");
+    println!("read and parse, verified        {verified:>8.3} s");
+    println!(
+        "  verification (MACs, gaps, head) {check:>6.3} s  ({:.2} µs per operation)",
+        check * 1e6 / rows.max(1) as f64
+    );
+    println!("load (read + replay), not verified {unverified_load:>6.3} s");
+    println!("load (read + replay), verified  {load:>8.3} s");
+    println!(
+        "verification / unverified load  {:>7.1} %",
+        100.0 * check / unverified_load
+    );
+    Ok(())
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]

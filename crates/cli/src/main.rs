@@ -210,6 +210,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The operation logs of a database.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Benchmarks on a generated organisation.
     Bench {
         #[command(subcommand)]
@@ -318,6 +323,17 @@ enum BenchCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Times the replay of an organisation's log from a SQLite file: the read without and with
+    /// verification (MACs, gaps, sealed head), and the apply; prints a table.
+    Replay {
+        #[arg(long, visible_alias = "database", default_value = "strata-bench.db")]
+        db: PathBuf,
+        #[arg(long, default_value = "bench")]
+        org: String,
+        /// Timed runs per figure (the median is shown).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
     /// generated organisation in memory; prints a table.
     List {
@@ -387,8 +403,22 @@ enum KeyCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum LogCommand {
+    /// Verify the operation log's chain (MACs, no gap, sealed head), of one organisation or
+    /// of every one: exit status 0 when intact, 1 when tampered with.
+    Verify {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        /// Only this organisation (default: every one).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Verify the hash chain: exit status 0 when intact, 1 when tampered with.
+    /// Verify the audit hash chain and the operation log's chain: exit status 0 when both are
+    /// intact, 1 when either was tampered with.
     Verify {
         #[arg(long, visible_alias = "database")]
         db: PathBuf,
@@ -794,6 +824,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Log { command } => match command {
+            LogCommand::Verify { db, org } => Ok(if server_cmd::log_verify(&db, org.as_deref())? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }),
+        },
         Command::Audit { command } => match command {
             AuditCommand::Verify { db, org } => Ok(if server_cmd::audit_verify(&db, &org)? {
                 ExitCode::SUCCESS
@@ -841,6 +878,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_cmd::list(records, seed, runs)?,
+                BenchCommand::Replay { db, org, runs } => bench_cmd::replay(&db, &org, runs)?,
                 BenchCommand::Export { records, seed, dir } => {
                     bench_cmd::export(records, seed, &dir)?
                 }

@@ -201,6 +201,28 @@ fn every_database_verb_works_on_postgres() {
     );
     assert!(generated.contains("300 generated records"), "{generated}");
 
+    // The operation logs: intact, then one row edited with SQL: exit status 1, naming it.
+    let logs = ok(&key, &["log", "verify", "--db", db]);
+    assert!(
+        logs.contains("operation log of `contoso` is intact")
+            && logs.contains("operation log of `bench` is intact"),
+        "{logs}"
+    );
+    postgres_testing::execute(
+        db,
+        "UPDATE operations SET at_ms = at_ms + 1 WHERE org = 'contoso' AND revision = 2",
+    )
+    .unwrap();
+    let (code, out, _) = strata(Some(&key), &["log", "verify", "--db", db]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("operation log of `contoso` was TAMPERED WITH")
+            && out.contains("revision 2 (edited)")
+            && out.contains("(corrupt_log)")
+            && out.contains("operation log of `bench` is intact"),
+        "{out}"
+    );
+
     // Without the key file, a PostgreSQL database is refused.
     let (code, _, err) = strata(None, &["org", "list", "--db", db]);
     assert_eq!(code, 2);

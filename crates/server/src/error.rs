@@ -86,7 +86,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     (
         "corrupt_log",
-        503,
+        500,
         "the organisation's operation log failed verification: it is isolated, not served",
     ),
     ("database", 500, "the database failed"),

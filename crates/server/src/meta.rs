@@ -131,7 +131,30 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let lag = status.caught_up_at.elapsed();
     let lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
     let max_lag_ms = u64::try_from(state.follow.max_lag.as_millis()).unwrap_or(u64::MAX);
+    let isolated = state.registry.isolated();
     match listed {
+        // An organisation whose log failed verification is not served: named here, with 503,
+        // while the others are served.
+        Ok(listed) if !isolated.is_empty() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({
+                "status": "degraded",
+                "code": "corrupt_log",
+                "error": format!(
+                    "{} organization(s) not served, their operation log failed verification: {}",
+                    isolated.len(),
+                    isolated.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
+                "isolated": isolated
+                    .iter()
+                    .map(|(n, e)| json!({"organization": n, "code": e.code, "error": e.message}))
+                    .collect::<Vec<_>>(),
+                "organizations": listed.len(),
+                "behind": state.registry.behind(&listed),
+                "lag_ms": lag_ms,
+            })),
+        )
+            .into_response(),
         Ok(listed) if lag <= state.follow.max_lag => (
             StatusCode::OK,
             axum::Json(json!({
@@ -285,7 +308,7 @@ pub fn document() -> serde_json::Value {
     add(
         "/readyz".into(),
         "get",
-        "Readiness: the database answers and this node is caught up with it (within --max-lag-ms)",
+        "Readiness: the database answers, this node is caught up with it (within --max-lag-ms), and no organization is isolated for an operation log that failed verification",
         false,
     );
     add("/metrics".into(), "get", "Prometheus metrics", false);

@@ -410,6 +410,10 @@ pub fn now_ms() -> i64 {
 #[derive(Debug, Default)]
 pub struct Registry {
     orgs: RwLock<HashMap<String, Arc<OrgHandle>>>,
+    /// Organisations not served because their operation log failed verification
+    /// (`corrupt_log`), with the error: named by `/readyz` until the organisation is deleted or
+    /// the server restarts on a repaired log.
+    isolated: Mutex<std::collections::BTreeMap<String, ApiError>>,
     /// Held while organisations are added or removed (here, or by the follower after another
     /// node did it), so that the two never undo each other.
     membership: Mutex<()>,
@@ -421,15 +425,49 @@ impl Registry {
         store: &dyn Store,
         progress: Option<&crate::LoadProgress>,
     ) -> Result<Registry, ApiError> {
+        let registry = Registry::default();
         let mut orgs = HashMap::new();
         for (name, _) in store.organizations()? {
-            let handle = load_logged(store, &name, progress)?;
-            orgs.insert(name, handle);
+            match load_logged(store, &name, progress) {
+                Ok(handle) => {
+                    orgs.insert(name, handle);
+                }
+                // One organisation's tampered log does not stop the others being served.
+                Err(e) if e.code == "corrupt_log" => registry.isolate(&name, e),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(Registry {
-            orgs: RwLock::new(orgs),
-            membership: Mutex::new(()),
-        })
+        *registry
+            .orgs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = orgs;
+        Ok(registry)
+    }
+
+    /// Stops serving an organisation whose log failed verification.
+    fn isolate(&self, name: &str, error: ApiError) {
+        tracing::error!(org = %name, error = %error.message, "organization not served: its operation log failed verification");
+        self.orgs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        self.isolated_map().insert(name.to_owned(), error);
+    }
+
+    fn isolated_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, ApiError>> {
+        self.isolated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The organisations not served because their log failed verification, with the error.
+    pub fn isolated(&self) -> Vec<(String, ApiError)> {
+        self.isolated_map()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.clone()))
+            .collect()
     }
 
     fn membership(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -445,11 +483,15 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(name)
             .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
+            .ok_or_else(|| match self.isolated_map().get(name) {
+                Some(e) => ApiError::new(
+                    "corrupt_log",
+                    format!("organization `{name}` is not served: {}", e.message),
+                ),
+                None => ApiError::new(
                     "unknown_organization",
                     format!("unknown organization `{name}`"),
-                )
+                ),
             })
     }
 
@@ -494,6 +536,7 @@ impl Registry {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name);
+        self.isolated_map().remove(name);
         Ok(())
     }
 
@@ -501,8 +544,9 @@ impl Registry {
     /// revision of an organisation this node does not know yet).
     pub(crate) fn find(&self, store: &dyn Store, name: &str) -> Result<Arc<OrgHandle>, ApiError> {
         let _membership = self.membership();
-        if let Ok(handle) = self.get(name) {
-            return Ok(handle);
+        match self.get(name) {
+            Err(e) if e.code == "unknown_organization" => {}
+            found => return found,
         }
         let handle = load_logged(store, name, None).map_err(|e| match e.code {
             "unknown_organization" => ApiError::new(
@@ -541,8 +585,11 @@ impl Registry {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove(gone);
             }
+            self.isolated_map()
+                .retain(|name, _| names.contains(name.as_str()));
+            let isolated = self.isolated_map().clone();
             for (name, _) in &listed {
-                if !known.contains(name) {
+                if !known.contains(name) && !isolated.contains_key(name) {
                     match load_logged(store, name, None) {
                         Ok(handle) => {
                             self.orgs
@@ -552,6 +599,7 @@ impl Registry {
                         }
                         // Deleted again since the listing.
                         Err(e) if e.code == "unknown_organization" => {}
+                        Err(e) if e.code == "corrupt_log" => self.isolate(name, e),
                         Err(e) => return Err(e),
                     }
                 }
@@ -575,6 +623,10 @@ impl Registry {
             match handle.catch_up(store) {
                 Ok(()) => {}
                 Err(e) if e.code == "unknown_organization" => {}
+                Err(e) if e.code == "corrupt_log" => {
+                    let _membership = self.membership();
+                    self.isolate(&name, e);
+                }
                 Err(e) => failed = Some(e),
             }
         }
@@ -586,8 +638,11 @@ impl Registry {
 
     /// How many revisions this node is behind the store's listing, summed over organisations.
     pub(crate) fn behind(&self, listed: &[(String, Revision)]) -> u64 {
+        let isolated: std::collections::HashSet<String> =
+            self.isolated_map().keys().cloned().collect();
         listed
             .iter()
+            .filter(|(name, _)| !isolated.contains(name))
             .map(|(name, revision)| match self.get(name) {
                 Ok(h) => revision.saturating_sub(h.applied()),
                 Err(_) => (*revision).max(1),

@@ -1,10 +1,18 @@
-//! The audit hash chain: each entry's HMAC-SHA-256 covers the previous entry's HMAC and the
-//! entry's canonical JSON, under a key kept outside the database, so that whoever can edit the
+//! The keyed chains: the audit trail's and the operation log's.
+//!
+//! **Audit**: each entry's HMAC-SHA-256 covers the previous entry's HMAC and the entry's
+//! canonical JSON, under a key kept outside the database, so that whoever can edit the
 //! database file cannot recompute the chain.
+//!
+//! **Operation log**: each row's HMAC-SHA-256 covers the organisation, the revision, the
+//! previous row's MAC, the time and the operation's stored bytes, under a key derived from the
+//! audit key ([`LogKey`]: domain-separated, so no log MAC can stand for an audit hash or seal,
+//! nor the reverse). The organisation's row keeps a sealed head (revision, last MAC, and a MAC
+//! over both), so that rows removed or added at the end are detected too.
 
 use sha2::{Digest, Sha256};
 
-use crate::{AuditRecord, StoreError};
+use crate::{AuditRecord, LogDamage, LogEntry, Revision, StoreError};
 
 /// The chain's starting value.
 pub(crate) const GENESIS: &str = "genesis";
@@ -68,6 +76,10 @@ impl AuditKey {
     }
 
     fn hmac(&self, message: &[u8]) -> String {
+        hex::encode(self.hmac_bytes(message))
+    }
+
+    fn hmac_bytes(&self, message: &[u8]) -> [u8; 32] {
         let mut inner = Sha256::new();
         inner.update(self.0.map(|b| b ^ 0x36));
         inner.update([0x36u8; 32]);
@@ -77,7 +89,12 @@ impl AuditKey {
         outer.update(self.0.map(|b| b ^ 0x5c));
         outer.update([0x5cu8; 32]);
         outer.update(inner);
-        hex::encode(outer.finalize())
+        outer.finalize().into()
+    }
+
+    /// The key of the operation-log chains, derived from this one.
+    pub(crate) fn log_key(&self) -> LogKey {
+        LogKey::new(self.hmac_bytes(b"strata operation log key v1"))
     }
 
     /// The HMAC of one entry, chained to the previous entry's.
@@ -105,6 +122,331 @@ impl AuditKey {
     pub(crate) fn seal(&self, what: &str, seq: u64, hash: &str) -> String {
         self.hmac(format!("{what}\n{seq}\n{hash}").as_bytes())
     }
+}
+
+/// The key of the operation-log chains: `HMAC(audit key, "strata operation log key v1")`, so
+/// one key file protects both, and no MAC of one chain is valid in the other. The HMAC's inner
+/// and outer states are computed once.
+#[derive(Clone)]
+pub(crate) struct LogKey {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl std::fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogKey(..)")
+    }
+}
+
+impl LogKey {
+    fn new(key: [u8; 32]) -> Self {
+        let mut inner = Sha256::new();
+        inner.update(key.map(|b| b ^ 0x36));
+        inner.update([0x36u8; 32]);
+        let mut outer = Sha256::new();
+        outer.update(key.map(|b| b ^ 0x5c));
+        outer.update([0x5cu8; 32]);
+        LogKey { inner, outer }
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> String {
+        hex::encode(self.mac_bytes(parts))
+    }
+
+    fn mac_bytes(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut inner = self.inner.clone();
+        for part in parts {
+            inner.update(part);
+        }
+        let mut outer = self.outer.clone();
+        outer.update(inner.finalize());
+        outer.finalize().into()
+    }
+
+    /// The MAC of one log row: the organisation, the revision, the time, the previous row's MAC
+    /// (`genesis` before revision 1) and the operation as stored (its JSON text). Organisation
+    /// names hold no newline and the operation comes last, so the encoding is unambiguous.
+    pub(crate) fn entry_mac(
+        &self,
+        org: &str,
+        revision: Revision,
+        prev: &str,
+        at_ms: i64,
+        operation: &str,
+    ) -> String {
+        let mut hex = [0u8; 64];
+        self.entry_mac_hex(
+            &mut String::new(),
+            org,
+            revision,
+            prev,
+            at_ms,
+            operation,
+            &mut hex,
+        );
+        String::from_utf8_lossy(&hex).into_owned()
+    }
+
+    /// [`LogKey::entry_mac`] into `out` (hex), with `scratch` for the header: no allocation
+    /// once `scratch` has grown, for the verification of long logs.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the fields of the message, and the two buffers"
+    )]
+    fn entry_mac_hex(
+        &self,
+        scratch: &mut String,
+        org: &str,
+        revision: Revision,
+        prev: &str,
+        at_ms: i64,
+        operation: &str,
+        out: &mut [u8; 64],
+    ) {
+        use std::fmt::Write;
+        scratch.clear();
+        let _ = write!(scratch, "op\n{org}\n{revision}\n{at_ms}\n{prev}\n");
+        let mac = self.mac_bytes(&[scratch.as_bytes(), operation.as_bytes()]);
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(mac, out);
+    }
+
+    /// The seal of an organisation's log head: its revision and its last row's MAC.
+    pub(crate) fn head_seal(&self, org: &str, revision: Revision, mac: &str) -> String {
+        self.mac(&[format!("head\n{org}\n{revision}\n{mac}").as_bytes()])
+    }
+}
+
+/// The MAC of a new row and the head it leaves, for writers.
+#[derive(Debug, Clone)]
+pub(crate) struct LogHead {
+    /// The organisation.
+    pub org: String,
+    /// The revision of the last row.
+    pub revision: Revision,
+    /// The last row's MAC ([`GENESIS`] when the log is empty).
+    pub mac: String,
+}
+
+impl LogHead {
+    /// The head a write starts from, as read from the organisation's row: refused unless its
+    /// seal holds (a write must not re-seal a head that was moved back, which would launder
+    /// the removal of the last rows).
+    pub(crate) fn opened(
+        key: &LogKey,
+        org: &str,
+        revision: Revision,
+        mac: Option<String>,
+        seal: Option<String>,
+    ) -> Result<Self, StoreError> {
+        let mac = mac.unwrap_or_default();
+        if seal.as_deref() != Some(key.head_seal(org, revision, &mac).as_str()) {
+            return Err(corrupt_log(
+                org,
+                revision,
+                LogDamage::Head,
+                "the sealed head of the log (its revision and last MAC) was altered or removed, or the key is not the one the log was written with",
+            ));
+        }
+        Ok(LogHead {
+            org: org.to_owned(),
+            revision,
+            mac,
+        })
+    }
+
+    /// Chains a new row after the head; returns its MAC.
+    pub(crate) fn append(&mut self, key: &LogKey, at_ms: i64, operation: &str) -> String {
+        self.revision += 1;
+        self.mac = key.entry_mac(&self.org, self.revision, &self.mac, at_ms, operation);
+        self.mac.clone()
+    }
+
+    /// The seal of this head.
+    pub(crate) fn seal(&self, key: &LogKey) -> String {
+        key.head_seal(&self.org, self.revision, &self.mac)
+    }
+}
+
+pub(crate) fn corrupt_log(
+    org: &str,
+    revision: Revision,
+    damage: LogDamage,
+    detail: impl Into<String>,
+) -> StoreError {
+    StoreError::CorruptLog {
+        organization: org.to_owned(),
+        revision,
+        damage,
+        detail: detail.into(),
+    }
+}
+
+/// Checks the rows of one organisation's log as they are read, in revision order: each row
+/// must follow the previous one with no hole and match its MAC, and the last one must be the
+/// sealed head. Reading the log after revision `after` > 0 starts from the row at `after` (the
+/// anchor: its MAC is the previous MAC of the first row returned; the anchor itself was checked
+/// by whoever read up to it).
+#[derive(Debug)]
+pub(crate) struct LogVerifier<'a> {
+    key: &'a LogKey,
+    head: LogHead,
+    after: Revision,
+    /// The revision the next row must have.
+    expected: Revision,
+    /// The previous row's MAC; `None` until the anchor is read.
+    prev: Option<String>,
+    /// Room for each row's MAC header.
+    scratch: String,
+}
+
+impl<'a> LogVerifier<'a> {
+    /// Starts from the head as stored: refused unless its seal holds.
+    pub(crate) fn new(
+        key: &'a LogKey,
+        org: &str,
+        after: Revision,
+        head_revision: Revision,
+        head_mac: Option<String>,
+        head_seal: Option<String>,
+    ) -> Result<Self, StoreError> {
+        let head = LogHead::opened(key, org, head_revision, head_mac, head_seal)?;
+        Ok(LogVerifier {
+            key,
+            head,
+            after,
+            expected: after + 1,
+            prev: (after == 0).then(|| GENESIS.to_owned()),
+            scratch: String::new(),
+        })
+    }
+
+    /// The first revision to read: the anchor, or 1.
+    pub(crate) fn first(&self) -> Revision {
+        self.after.max(1)
+    }
+
+    /// Checks the next row; returns its entry (`None` for the anchor).
+    pub(crate) fn row(
+        &mut self,
+        revision: Revision,
+        at_ms: i64,
+        operation: &str,
+        mac: Option<&str>,
+    ) -> Result<Option<LogEntry>, StoreError> {
+        let org = self.head.org.as_str();
+        if revision > self.head.revision {
+            return Err(corrupt_log(
+                org,
+                revision,
+                LogDamage::Appended,
+                format!(
+                    "a row after the sealed head (revision {}): added at the end",
+                    self.head.revision
+                ),
+            ));
+        }
+        if self.prev.is_none() {
+            if revision != self.after {
+                return Err(gap(org, self.after, revision));
+            }
+            let mac = mac.ok_or_else(|| unsealed(org, revision))?;
+            self.prev = Some(mac.to_owned());
+            return Ok(None);
+        }
+        if revision != self.expected {
+            return Err(gap(org, self.expected, revision));
+        }
+        let mac = mac.ok_or_else(|| unsealed(org, revision))?;
+        let prev = self.prev.as_deref().unwrap_or_default();
+        let mut expected = [0u8; 64];
+        self.key.entry_mac_hex(
+            &mut self.scratch,
+            org,
+            revision,
+            prev,
+            at_ms,
+            operation,
+            &mut expected,
+        );
+        if expected.as_slice() != mac.as_bytes() {
+            return Err(corrupt_log(
+                org,
+                revision,
+                LogDamage::Edited,
+                "the row does not match its MAC: its operation, time or MAC was edited, or rows were inserted, moved or reordered here",
+            ));
+        }
+        let operation = serde_json::from_str(operation).map_err(|e| {
+            StoreError::Corrupt(format!("organization `{org}` revision {revision}: {e}"))
+        })?;
+        if let Some(prev) = &mut self.prev {
+            prev.clear();
+            prev.push_str(mac);
+        }
+        self.expected += 1;
+        Ok(Some(LogEntry {
+            revision,
+            at_ms,
+            operation,
+        }))
+    }
+
+    /// After the last row: the log must end at its sealed head.
+    pub(crate) fn finish(self) -> Result<(), StoreError> {
+        let org = self.head.org.as_str();
+        let Some(prev) = self.prev else {
+            // Not even the anchor was read.
+            if self.after > self.head.revision {
+                // The caller is past the head (the organisation was created again elsewhere).
+                return Ok(());
+            }
+            return Err(corrupt_log(
+                org,
+                self.after,
+                LogDamage::Truncated,
+                format!(
+                    "the log ends before revision {} but its sealed head is at {}: rows were removed at the end",
+                    self.after, self.head.revision
+                ),
+            ));
+        };
+        let last = self.expected - 1;
+        if last < self.head.revision {
+            return Err(corrupt_log(
+                org,
+                last + 1,
+                LogDamage::Truncated,
+                format!(
+                    "the log ends at revision {last} but its sealed head is at {}: rows were removed at the end",
+                    self.head.revision
+                ),
+            ));
+        }
+        if prev != self.head.mac {
+            return Err(corrupt_log(
+                org,
+                last,
+                LogDamage::Head,
+                "the last row is not the one the sealed head names",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn gap(org: &str, expected: Revision, found: Revision) -> StoreError {
+    corrupt_log(
+        org,
+        expected,
+        LogDamage::Gap,
+        format!("revision {expected} is missing (found {found} next): a row was deleted"),
+    )
+}
+
+fn unsealed(org: &str, revision: Revision) -> StoreError {
+    corrupt_log(org, revision, LogDamage::Edited, "the row has no MAC")
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
@@ -197,4 +539,38 @@ pub(crate) fn verify(
     Intact {
         entries: entries.len() as u64,
     }
+}
+
+/// The version recorded in `schema_migrations` once the logs written before rows carried MACs
+/// were chained (a step that needs the key, so it runs when a store opens, after the schema
+/// migrations). After it, a row or head without a MAC is damage, never chained again: whoever
+/// clears the MACs cannot have their edits sealed by the next start-up.
+pub(crate) const CHAINED_LEGACY_LOGS: i64 = 1000;
+
+/// Chains a log written before rows carried MACs, trusting its rows as they are: the MAC of
+/// each row (in revision order), and the organisation's head MAC and seal (the head's MAC is
+/// the MAC of the row at `head_revision`, so a log that does not end there fails verification
+/// afterwards, as it should).
+pub(crate) fn chain_legacy(
+    key: &LogKey,
+    org: &str,
+    head_revision: Revision,
+    rows: &[(Revision, i64, String)],
+) -> (Vec<String>, String, String) {
+    let mut prev = GENESIS.to_owned();
+    let mut head_mac = if head_revision == 0 {
+        GENESIS.to_owned()
+    } else {
+        String::new()
+    };
+    let mut macs = Vec::with_capacity(rows.len());
+    for (revision, at_ms, operation) in rows {
+        prev = key.entry_mac(org, *revision, &prev, *at_ms, operation);
+        if *revision == head_revision {
+            head_mac.clone_from(&prev);
+        }
+        macs.push(prev.clone());
+    }
+    let seal = key.head_seal(org, head_revision, &head_mac);
+    (macs, head_mac, seal)
 }

@@ -3,9 +3,11 @@
 //! The source of truth of an organisation is its **operation log**: every accepted
 //! [`Operation`], in order, each with its revision. The engine is deterministic, so applying the
 //! log to an empty organisation gives back exactly the state that was acknowledged; the same
-//! log is the changelog that other nodes follow. Beside it: the **audit** trail, chained with
-//! HMAC-SHA-256 so that an edited, inserted or deleted entry is detected, and **API keys**,
-//! stored hashed.
+//! log is the changelog that other nodes follow. Each row carries an HMAC-SHA-256 chained to
+//! the previous row's, under a key kept outside the database, and the organisation keeps a
+//! sealed head: every read of the log checks the rows it returns ([`StoreError::CorruptLog`]).
+//! Beside it: the **audit** trail, chained the same way so that an edited, inserted or deleted
+//! entry is detected, and **API keys**, stored hashed.
 //!
 //! One trait, [`Store`], with closure-scoped write transactions; three backends,
 //! [`MemoryStore`], [`SqliteStore`] and [`PostgresStore`], held to one conformance suite
@@ -61,6 +63,59 @@ pub enum StoreError {
     /// with.
     #[error("audit key: {0}")]
     AuditKey(String),
+    /// An organisation's operation log fails verification: a row was edited, inserted,
+    /// deleted, or the log was cut or extended past its sealed head. The organisation must not
+    /// be served from it.
+    #[error(
+        "organization `{organization}`: the operation log is corrupt at revision {revision} ({damage}): {detail}"
+    )]
+    CorruptLog {
+        /// The organisation.
+        organization: String,
+        /// The first revision that does not verify (or is missing).
+        revision: Revision,
+        /// What kind of damage.
+        damage: LogDamage,
+        /// What is wrong, in words.
+        detail: String,
+    },
+}
+
+/// What is wrong with an operation log that fails verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogDamage {
+    /// A row does not match its MAC: its operation, time or MAC was edited (or removed), or
+    /// rows were inserted, moved or reordered.
+    Edited,
+    /// A revision is missing in the middle: a row was deleted.
+    Gap,
+    /// Rows after the sealed head: added at the end.
+    Appended,
+    /// The log ends before its sealed head: rows were removed at the end.
+    Truncated,
+    /// The sealed head (the revision and the last row's MAC) was altered or removed, or does not
+    /// name the last row.
+    Head,
+}
+
+impl LogDamage {
+    /// A stable name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogDamage::Edited => "edited",
+            LogDamage::Gap => "gap",
+            LogDamage::Appended => "appended",
+            LogDamage::Truncated => "truncated",
+            LogDamage::Head => "head",
+        }
+    }
+}
+
+impl std::fmt::Display for LogDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl StoreError {
@@ -77,6 +132,7 @@ impl StoreError {
             StoreError::BadUrl(_) => "bad_database_url",
             StoreError::Unreachable(_) => "database_unreachable",
             StoreError::AuditKey(_) => "audit_key",
+            StoreError::CorruptLog { .. } => "corrupt_log",
         }
     }
 }
@@ -96,6 +152,21 @@ pub struct LogEntry {
     pub at_ms: i64,
     /// The operation.
     pub operation: Operation,
+}
+
+/// One row of an operation log as stored: the memory store's form, which its tamper hook
+/// ([`MemoryStore::tamper_log`]) edits.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawLogRow {
+    /// Its revision.
+    pub revision: Revision,
+    /// When it was accepted (ms).
+    pub at_ms: i64,
+    /// The operation's JSON, as its MAC covers it.
+    pub operation: String,
+    /// The chained MAC (hex).
+    pub mac: Option<String>,
 }
 
 /// What an audit entry says (D12).
@@ -227,7 +298,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Revision, StoreError>;
     /// The organisation's current revision.
     fn revision(&self, org: &str) -> Result<Revision, StoreError>;
-    /// The log entries after `after`, in order.
+    /// The log entries after `after`, in order, verified: revisions follow each other with no
+    /// hole, every row returned matches its chained MAC, and the log ends at its sealed head
+    /// ([`StoreError::CorruptLog`] otherwise). With `after` > 0, the chain starts from the row at
+    /// `after`, whose own MAC was checked by the read that reached it.
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError>;
     /// Audit entries matching a query.
     fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
@@ -281,7 +355,9 @@ pub fn expired(at_ms: i64, retention_days: i64, now_ms: i64) -> bool {
     retention_days >= 0 && at_ms.saturating_add(retention_days.saturating_mul(86_400_000)) <= now_ms
 }
 
-/// Rebuilds an organisation from its log: the exact state that was acknowledged.
+/// Rebuilds an organisation from its log: the exact state that was acknowledged. The log is
+/// verified as it is read ([`Store::operations`]): a tampered log is [`StoreError::CorruptLog`],
+/// never replayed.
 pub fn load_organization(
     store: &dyn Store,
     org: &str,
@@ -299,8 +375,21 @@ pub fn load_organization_with(
     org: &str,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(strata_engine::Organization, Revision), StoreError> {
-    let entries = store.operations(org, 0)?;
-    let ops: Vec<Operation> = entries.iter().map(|e| e.operation.clone()).collect();
+    replay(org, store.operations(org, 0)?, progress)
+}
+
+/// Applies a whole log (revisions 1, 2, 3… with no hole, as a verified read returns them) to an
+/// empty organisation. Public for the replay benchmark, which compares verified and unverified
+/// reads.
+#[doc(hidden)]
+pub fn replay(
+    org: &str,
+    entries: Vec<LogEntry>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(strata_engine::Organization, Revision), StoreError> {
+    let revision = entries.last().map_or(0, |e| e.revision);
+    // The operation at index i is revision i + 1.
+    let ops: Vec<Operation> = entries.into_iter().map(|e| e.operation).collect();
     let mut organization = strata_engine::Organization::new();
     let mut from = 0;
     progress(0, ops.len());
@@ -313,12 +402,12 @@ pub fn load_organization_with(
         strata_ops::apply_all(&mut organization, &ops[from..to]).map_err(|(i, e)| {
             StoreError::Corrupt(format!(
                 "organization `{org}`: logged operation {} no longer applies: {}",
-                entries.get(from + i).map_or(0, |e| e.revision),
+                from + i + 1,
                 e.message
             ))
         })?;
         from = to;
         progress(from, ops.len());
     }
-    Ok((organization, entries.last().map_or(0, |e| e.revision)))
+    Ok((organization, revision))
 }

@@ -5,15 +5,19 @@ use std::sync::{Mutex, MutexGuard};
 
 use strata_ops::Operation;
 
-use crate::chain::{self, AuditKey, GENESIS};
+use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier};
 use crate::{
-    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    Transaction, Verification, check_org_name, expired,
+    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, RawLogRow, Revision, Store,
+    StoreError, Transaction, Verification, check_org_name, expired,
 };
+
+/// A log's head as stored: revision, last MAC, seal.
+type LogHeadState = (Revision, String, String);
 
 #[derive(Debug)]
 struct OrgState {
-    log: Vec<LogEntry>,
+    log: Vec<RawLogRow>,
+    log_head: LogHeadState,
     audit: Vec<AuditEntry>,
     head: (u64, String, String),
     anchor: (u64, String, String),
@@ -29,14 +33,17 @@ struct State {
 #[derive(Debug)]
 pub struct MemoryStore {
     key: AuditKey,
+    log_key: LogKey,
     state: Mutex<State>,
 }
 
 impl MemoryStore {
     /// An empty store with a random audit key.
     pub fn new() -> Result<Self, StoreError> {
+        let key = AuditKey::random()?;
         Ok(MemoryStore {
-            key: AuditKey::random()?,
+            log_key: key.log_key(),
+            key,
             state: Mutex::new(State::default()),
         })
     }
@@ -55,10 +62,50 @@ impl MemoryStore {
             f(&mut o.audit);
         }
     }
+
+    /// Test support: lets a test change the stored operation log (rows, and the head as
+    /// revision, last MAC, seal).
+    #[doc(hidden)]
+    pub fn tamper_log(&self, org: &str, f: &mut dyn FnMut(&mut Vec<RawLogRow>, &mut LogHeadState)) {
+        if let Some(o) = self.lock().orgs.get_mut(org) {
+            f(&mut o.log, &mut o.log_head);
+        }
+    }
+}
+
+/// The rows of `o`'s log after `after` (up to `upto`), verified.
+fn read_log(
+    key: &LogKey,
+    name: &str,
+    o: &OrgState,
+    after: Revision,
+    upto: Option<Revision>,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let (revision, mac, seal) = o.log_head.clone();
+    let mut verifier = LogVerifier::new(key, name, after, revision, Some(mac), Some(seal))?;
+    let first = verifier.first();
+    let mut out = Vec::new();
+    for row in o
+        .log
+        .iter()
+        .filter(|r| r.revision >= first && upto.is_none_or(|u| r.revision <= u))
+    {
+        if let Some(entry) =
+            verifier.row(row.revision, row.at_ms, &row.operation, row.mac.as_deref())?
+        {
+            out.push(entry);
+        }
+    }
+    verifier.finish()?;
+    Ok(out)
 }
 
 struct MemoryTx<'a> {
     key: &'a AuditKey,
+    log_key: &'a LogKey,
+    name: &'a str,
+    base: Revision,
+    log: LogHead,
     org: &'a mut OrgState,
 }
 
@@ -68,13 +115,16 @@ impl Transaction for MemoryTx<'_> {
         operation: &Operation,
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
-        let revision = self.org.log.last().map_or(0, |e| e.revision) + 1;
-        self.org.log.push(LogEntry {
-            revision,
+        let text =
+            serde_json::to_string(operation).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mac = self.log.append(self.log_key, at_ms, &text);
+        self.org.log.push(RawLogRow {
+            revision: self.log.revision,
             at_ms,
-            operation: operation.clone(),
+            operation: text,
+            mac: Some(mac),
         });
-        Ok(revision)
+        Ok(self.log.revision)
     }
 
     fn append_audit(
@@ -83,7 +133,7 @@ impl Transaction for MemoryTx<'_> {
         at_ms: i64,
         retention_days: i64,
     ) -> Result<u64, StoreError> {
-        let revision = self.org.log.last().map_or(0, |e| e.revision);
+        let revision = self.log.revision;
         let (prev_seq, prev_hash, _) = &self.org.head;
         let seq = prev_seq + 1;
         let hash = self
@@ -103,17 +153,11 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn revision(&self) -> Revision {
-        self.org.log.last().map_or(0, |e| e.revision)
+        self.log.revision
     }
 
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
-        Ok(self
-            .org
-            .log
-            .iter()
-            .filter(|e| e.revision > after)
-            .cloned()
-            .collect())
+        read_log(self.log_key, self.name, self.org, after, Some(self.base))
     }
 }
 
@@ -137,10 +181,12 @@ impl Store for MemoryStore {
             return Err(StoreError::DuplicateOrganization(name.to_owned()));
         }
         let head_seal = self.key.seal("head", 0, GENESIS);
+        let log_seal = self.log_key.head_seal(name, 0, GENESIS);
         state.orgs.insert(
             name.to_owned(),
             OrgState {
                 log: Vec::new(),
+                log_head: (0, GENESIS.to_owned(), log_seal),
                 audit: Vec::new(),
                 head: (0, GENESIS.to_owned(), head_seal),
                 anchor: (0, GENESIS.to_owned(), String::new()),
@@ -164,7 +210,7 @@ impl Store for MemoryStore {
             .lock()
             .orgs
             .iter()
-            .map(|(n, o)| (n.clone(), o.log.last().map_or(0, |e| e.revision)))
+            .map(|(n, o)| (n.clone(), o.log_head.0))
             .collect())
     }
 
@@ -179,8 +225,14 @@ impl Store for MemoryStore {
             .get_mut(org)
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
         let (log_len, audit_len, head) = (o.log.len(), o.audit.len(), o.head.clone());
+        let (revision, mac, seal) = o.log_head.clone();
+        let log = LogHead::opened(&self.log_key, org, revision, Some(mac), Some(seal))?;
         let mut tx = MemoryTx {
             key: &self.key,
+            log_key: &self.log_key,
+            name: org,
+            base: revision,
+            log,
             org: o,
         };
         if let Err(e) = f(&mut tx) {
@@ -189,7 +241,9 @@ impl Store for MemoryStore {
             o.head = head;
             return Err(e);
         }
-        Ok(o.log.last().map_or(0, |e| e.revision))
+        let log = tx.log;
+        o.log_head = (log.revision, log.mac.clone(), log.seal(&self.log_key));
+        Ok(log.revision)
     }
 
     fn revision(&self, org: &str) -> Result<Revision, StoreError> {
@@ -198,7 +252,7 @@ impl Store for MemoryStore {
             .orgs
             .get(org)
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
-        Ok(o.log.last().map_or(0, |e| e.revision))
+        Ok(o.log_head.0)
     }
 
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
@@ -207,11 +261,7 @@ impl Store for MemoryStore {
             .orgs
             .get(org)
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
-        Ok(o.log
-            .iter()
-            .filter(|e| e.revision > after)
-            .cloned()
-            .collect())
+        read_log(&self.log_key, org, o, after, None)
     }
 
     fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

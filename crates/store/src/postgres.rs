@@ -23,16 +23,17 @@ use strata_ops::Operation;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use crate::chain::{self, AuditKey, GENESIS};
+use crate::chain::{self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"CREATE TABLE organizations (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"CREATE TABLE organizations (
         name TEXT COLLATE "C" PRIMARY KEY,
         created_ms BIGINT NOT NULL,
         revision BIGINT NOT NULL DEFAULT 0,
@@ -81,7 +82,17 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         id SMALLINT PRIMARY KEY CHECK (id = 1),
         fingerprint TEXT NOT NULL
     );"#,
-)];
+    ),
+    // The operation log's chain: each row's MAC, and the organisation's sealed head. Rows
+    // written before it are chained by the keyed step `CHAINED_LEGACY_LOGS`, once the key is
+    // known.
+    (
+        2,
+        "ALTER TABLE operations ADD COLUMN mac TEXT;
+         ALTER TABLE organizations ADD COLUMN log_head_mac TEXT;
+         ALTER TABLE organizations ADD COLUMN log_head_seal TEXT;",
+    ),
+];
 
 /// Held by the migration runner so that two processes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x5354_5241_5441; // "STRATA"
@@ -488,6 +499,7 @@ impl Engine {
 pub struct PostgresStore {
     engine: Engine,
     key: AuditKey,
+    log_key: LogKey,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -529,6 +541,76 @@ async fn migrate(db: &Db) -> Result<(), StoreError> {
         .await
         .map_err(db_err)?;
     }
+    tx.commit().await.map_err(db_err)
+}
+
+/// The keyed migration step: chains the logs written before rows carried MACs, once (under
+/// the migration lock, so that two processes starting together do it once).
+async fn chain_legacy_logs(db: &Db, key: &LogKey) -> Result<(), StoreError> {
+    let mut client = db.client().await?;
+    let tx = client.transaction().await.map_err(db_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_err)?;
+    let done = tx
+        .query_opt(
+            "SELECT 1 FROM schema_migrations WHERE version = $1",
+            &[&CHAINED_LEGACY_LOGS],
+        )
+        .await
+        .map_err(db_err)?
+        .is_some();
+    if done {
+        return tx.commit().await.map_err(db_err);
+    }
+    let orgs = tx
+        .query(
+            "SELECT name, revision FROM organizations WHERE log_head_seal IS NULL FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    for org in &orgs {
+        let (name, revision): (String, i64) = (col(org, 0)?, col(org, 1)?);
+        let rows = tx
+            .query(
+                "SELECT revision, at_ms, operation FROM operations WHERE org = $1 ORDER BY revision",
+                &[&name],
+            )
+            .await
+            .map_err(db_err)?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((col::<i64>(r, 0)? as u64, col(r, 1)?, col(r, 2)?)))
+            .collect::<Result<Vec<(Revision, i64, String)>, StoreError>>()?;
+        let (macs, head_mac, seal) = chain::chain_legacy(key, &name, revision as u64, &rows);
+        let revisions: Vec<i64> = rows.iter().map(|r| r.0 as i64).collect();
+        for start in (0..rows.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(rows.len());
+            tx.execute(
+                "UPDATE operations SET mac = u.mac FROM UNNEST($2::bigint[], $3::text[]) AS u(revision, mac)
+                 WHERE operations.org = $1 AND operations.revision = u.revision",
+                &[&name, &&revisions[start..end], &&macs[start..end]],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        tx.execute(
+            "UPDATE organizations SET log_head_mac = $2, log_head_seal = $3 WHERE name = $1",
+            &[&name, &head_mac, &seal],
+        )
+        .await
+        .map_err(db_err)?;
+        if !rows.is_empty() {
+            tracing::info!(org = %name, rows = rows.len(), "operation log chained (written before rows carried MACs)");
+        }
+    }
+    tx.execute(
+        "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+        &[&CHAINED_LEGACY_LOGS, &now_ms()],
+    )
+    .await
+    .map_err(db_err)?;
     tx.commit().await.map_err(db_err)
 }
 
@@ -580,15 +662,28 @@ impl PostgresStore {
                 )));
             }
         };
-        engine.check_key(&key)?;
-        Ok(PostgresStore { engine, key })
+        Self::keyed(engine, key)
     }
 
     /// Connects with a given audit key (tests, and embedding with a key from elsewhere).
     pub fn open_with_key(url: &str, key: AuditKey) -> Result<Self, StoreError> {
         let engine = Engine::connect(url)?;
+        Self::keyed(engine, key)
+    }
+
+    /// Checks the key against the database's, and runs the keyed migration step.
+    fn keyed(engine: Engine, key: AuditKey) -> Result<Self, StoreError> {
         engine.check_key(&key)?;
-        Ok(PostgresStore { engine, key })
+        let log_key = key.log_key();
+        let (db, k) = (Arc::clone(&engine.db), log_key.clone());
+        engine
+            .run(async move { chain_legacy_logs(&db, &k).await })
+            .map_err(|e| engine.named(e))?;
+        Ok(PostgresStore {
+            engine,
+            key,
+            log_key,
+        })
     }
 
     /// The database, without its password.
@@ -652,6 +747,7 @@ struct LogRows {
     revision: Vec<i64>,
     at_ms: Vec<i64>,
     operation: Vec<String>,
+    mac: Vec<String>,
 }
 
 /// A write in progress: what the closure appended, kept until it returns.
@@ -661,7 +757,9 @@ struct PgTx<'a> {
     /// The revision committed before this write (held by the row lock).
     base: Revision,
     key: &'a AuditKey,
-    revision: Revision,
+    log_key: &'a LogKey,
+    /// The log's head, moved by each appended operation.
+    log_head: LogHead,
     head: (u64, String),
     log: LogRows,
     audit: AuditRows,
@@ -674,11 +772,12 @@ impl Transaction for PgTx<'_> {
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
         let text = serde_json::to_string(operation).map_err(corrupt)?;
-        self.revision += 1;
-        self.log.revision.push(self.revision as i64);
+        let mac = self.log_head.append(self.log_key, at_ms, &text);
+        self.log.revision.push(self.log_head.revision as i64);
         self.log.at_ms.push(at_ms);
         self.log.operation.push(text);
-        Ok(self.revision)
+        self.log.mac.push(mac);
+        Ok(self.log_head.revision)
     }
 
     fn append_audit(
@@ -691,14 +790,14 @@ impl Transaction for PgTx<'_> {
         let hash = self.key.entry_hash(
             &self.head.1,
             seq,
-            self.revision,
+            self.log_head.revision,
             at_ms,
             retention_days,
             record,
         );
         let a = &mut self.audit;
         a.seq.push(seq as i64);
-        a.revision.push(self.revision as i64);
+        a.revision.push(self.log_head.revision as i64);
         a.at_ms.push(at_ms);
         a.retention_days.push(retention_days);
         a.action.push(record.action.clone());
@@ -713,7 +812,7 @@ impl Transaction for PgTx<'_> {
     }
 
     fn revision(&self) -> Revision {
-        self.revision
+        self.log_head.revision
     }
 
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
@@ -726,8 +825,13 @@ impl Transaction for PgTx<'_> {
     }
 }
 
-/// Opens the write transaction and locks the organisation's row: its revision and audit head.
-async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, i64, i64, String), StoreError> {
+/// What a write reads under its row lock: the revision, the audit head, the log head's MAC and
+/// seal.
+type Locked = (i64, i64, String, Option<String>, Option<String>);
+
+/// Opens the write transaction and locks the organisation's row: its revision, audit head and
+/// log head.
+async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, Locked), StoreError> {
     let conn = InTransaction(Some(db.client().await?));
     let client = conn.client()?;
     // Read committed, whatever the database's default: the locking read then sees the row as
@@ -738,7 +842,7 @@ async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, i64, i64, Str
         .map_err(db_err)?;
     let stmt = client
         .prepare_cached(
-            "SELECT revision, audit_head_seq, audit_head_hash FROM organizations WHERE name = $1 FOR UPDATE",
+            "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE",
         )
         .await
         .map_err(db_err)?;
@@ -747,8 +851,14 @@ async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, i64, i64, Str
         conn.release();
         return Err(StoreError::UnknownOrganization(org.to_owned()));
     };
-    let (revision, seq, hash) = (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
-    Ok((conn, revision, seq, hash))
+    let locked = (
+        col(&row, 0)?,
+        col(&row, 1)?,
+        col(&row, 2)?,
+        col(&row, 3)?,
+        col(&row, 4)?,
+    );
+    Ok((conn, locked))
 }
 
 /// What a finished closure leaves to write.
@@ -760,6 +870,8 @@ struct Pending {
     head_seq: i64,
     head_hash: String,
     head_seal: String,
+    log_mac: String,
+    log_seal: String,
 }
 
 /// Sends the buffered rows, moves the organisation's revision and audit head, commits.
@@ -769,18 +881,19 @@ async fn finish_write(conn: InTransaction, p: Pending) -> Result<(), StoreError>
     if !p.log.revision.is_empty() {
         let stmt = client
             .prepare_cached(
-                "INSERT INTO operations (org, revision, at_ms, operation)
-                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::text[])",
+                "INSERT INTO operations (org, revision, at_ms, operation, mac)
+                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[])",
             )
             .await
             .map_err(db_err)?;
         for start in (0..p.log.revision.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(p.log.revision.len());
-            let params: [&(dyn ToSql + Sync); 4] = [
+            let params: [&(dyn ToSql + Sync); 5] = [
                 org,
                 &&p.log.revision[start..end],
                 &&p.log.at_ms[start..end],
                 &&p.log.operation[start..end],
+                &&p.log.mac[start..end],
             ];
             client.execute(&stmt, &params).await.map_err(db_err)?;
         }
@@ -815,14 +928,22 @@ async fn finish_write(conn: InTransaction, p: Pending) -> Result<(), StoreError>
     }
     let stmt = client
         .prepare_cached(
-            "UPDATE organizations SET revision = $2, audit_head_seq = $3, audit_head_hash = $4, audit_head_seal = $5 WHERE name = $1",
+            "UPDATE organizations SET revision = $2, audit_head_seq = $3, audit_head_hash = $4, audit_head_seal = $5, log_head_mac = $6, log_head_seal = $7 WHERE name = $1",
         )
         .await
         .map_err(db_err)?;
     client
         .execute(
             &stmt,
-            &[org, &p.revision, &p.head_seq, &p.head_hash, &p.head_seal],
+            &[
+                org,
+                &p.revision,
+                &p.head_seq,
+                &p.head_hash,
+                &p.head_seal,
+                &p.log_mac,
+                &p.log_seal,
+            ],
         )
         .await
         .map_err(db_err)?;
@@ -883,6 +1004,9 @@ fn read_key(row: &tokio_postgres::Row) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
+/// An organisation's log head as stored: revision, last MAC, seal.
+type LogHeadRow = (i64, Option<String>, Option<String>);
+
 /// What `verify_audit` reads in one snapshot: the anchor, the head, and every entry.
 type ChainRows = (
     (i64, String, String),
@@ -895,13 +1019,14 @@ impl Store for PostgresStore {
         check_org_name(name)?;
         let (db, name) = (self.db(), name.to_owned());
         let seal = self.key.seal("head", 0, GENESIS);
+        let log_seal = self.log_key.head_seal(&name, 0, GENESIS);
         self.run(async move {
             let client = db.client().await?;
             let n = client
                 .execute(
-                    "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash)
-                     VALUES ($1, $2, $3, $4, $3) ON CONFLICT (name) DO NOTHING",
-                    &[&name, &at_ms, &GENESIS, &seal],
+                    "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal)
+                     VALUES ($1, $2, $3, $4, $3, $3, $5) ON CONFLICT (name) DO NOTHING",
+                    &[&name, &at_ms, &GENESIS, &seal, &log_seal],
                 )
                 .await
                 .map_err(db_err)?;
@@ -948,14 +1073,23 @@ impl Store for PostgresStore {
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
         let (db, name) = (self.db(), org.to_owned());
-        let (conn, revision, head_seq, head_hash) =
+        let (conn, (revision, head_seq, head_hash, log_mac, log_seal)) =
             self.run(async move { begin_write(&db, &name).await })?;
+        let log_head = match LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
+        {
+            Ok(head) => head,
+            Err(e) => {
+                let _ = self.run(rollback(conn));
+                return Err(e);
+            }
+        };
         let mut state = PgTx {
             store: self,
             org,
             base: revision as u64,
             key: &self.key,
-            revision: revision as u64,
+            log_key: &self.log_key,
+            log_head,
             head: (head_seq as u64, head_hash),
             log: LogRows::default(),
             audit: AuditRows::default(),
@@ -966,17 +1100,20 @@ impl Store for PostgresStore {
             return Err(e);
         }
         let PgTx {
-            revision,
+            log_head,
             head,
             log,
             audit,
             ..
         } = state;
+        let revision = log_head.revision;
         let pending = Pending {
             org: org.to_owned(),
             log,
             audit,
             revision: revision as i64,
+            log_seal: log_head.seal(&self.log_key),
+            log_mac: log_head.mac,
             head_seq: head.0 as i64,
             head_seal: self.key.seal("head", head.0, &head.1),
             head_hash: head.1,
@@ -1002,36 +1139,50 @@ impl Store for PostgresStore {
 
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
         let (db, name) = (self.db(), org.to_owned());
-        let rows: Vec<(i64, i64, String)> = self.run(async move {
-            let client = db.client().await?;
-            org_exists(&client, &name).await?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT revision, at_ms, operation FROM operations WHERE org = $1 AND revision > $2 ORDER BY revision",
+        let first = after.max(1) as i64;
+        // One snapshot: a write committing between reading the head and the rows would
+        // otherwise look like rows added past the head.
+        let (head, rows): (LogHeadRow, Vec<tokio_postgres::Row>) = self.run(async move {
+            let mut client = db.client().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(db_err)?;
+            let head = tx
+                .query_opt(
+                    "SELECT revision, log_head_mac, log_head_seal FROM organizations WHERE name = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::UnknownOrganization(name.clone()))?;
+            let head = (col(&head, 0)?, col(&head, 1)?, col(&head, 2)?);
+            let rows = tx
+                .query(
+                    "SELECT revision, at_ms, operation, mac FROM operations WHERE org = $1 AND revision >= $2 ORDER BY revision",
+                    &[&name, &first],
                 )
                 .await
                 .map_err(db_err)?;
-            let rows = client
-                .query(&stmt, &[&name, &(after as i64)])
-                .await
-                .map_err(db_err)?;
-            rows.iter()
-                .map(|r| Ok((col(r, 0)?, col(r, 1)?, col(r, 2)?)))
-                .collect()
+            tx.commit().await.map_err(db_err)?;
+            Ok((head, rows))
         })?;
-        rows.into_iter()
-            .map(|(revision, at_ms, text)| {
-                Ok(LogEntry {
-                    revision: revision as u64,
-                    at_ms,
-                    operation: serde_json::from_str(&text).map_err(|e| {
-                        StoreError::Corrupt(format!(
-                            "organization `{org}` revision {revision}: {e}"
-                        ))
-                    })?,
-                })
-            })
-            .collect()
+        let mut verifier =
+            LogVerifier::new(&self.log_key, org, after, head.0 as u64, head.1, head.2)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let revision: i64 = col(row, 0)?;
+            let text: &str = col(row, 2)?;
+            let mac: Option<&str> = col(row, 3)?;
+            if let Some(entry) = verifier.row(revision as u64, col(row, 1)?, text, mac)? {
+                out.push(entry);
+            }
+        }
+        verifier.finish()?;
+        Ok(out)
     }
 
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

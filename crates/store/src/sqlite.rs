@@ -6,16 +6,17 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use strata_ops::Operation;
 
-use crate::chain::{self, AuditKey, GENESIS};
+use crate::chain::{self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE organizations (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE organizations (
         name TEXT PRIMARY KEY,
         created_ms INTEGER NOT NULL,
         revision INTEGER NOT NULL DEFAULT 0,
@@ -59,13 +60,23 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         created_ms INTEGER NOT NULL,
         revoked_ms INTEGER
     ) STRICT;",
-)];
+    ),
+    // The operation log's chain: each row's MAC, and the organisation's sealed head. Rows
+    // written before it are chained by the keyed step `CHAINED_LEGACY_LOGS`.
+    (
+        2,
+        "ALTER TABLE operations ADD COLUMN mac TEXT;
+         ALTER TABLE organizations ADD COLUMN log_head_mac TEXT;
+         ALTER TABLE organizations ADD COLUMN log_head_seal TEXT;",
+    ),
+];
 
 /// Organisations in one SQLite file. The audit key lives beside it in `<file>.audit-key`.
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
     key: AuditKey,
+    log_key: LogKey,
     conn: Mutex<Connection>,
 }
 
@@ -96,10 +107,66 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The keyed migration step: chains the logs written before rows carried MACs, once.
+fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let done = tx
+        .query_row(
+            "SELECT 1 FROM schema_migrations WHERE version = ?1",
+            [CHAINED_LEGACY_LOGS],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if done {
+        return Ok(());
+    }
+    let orgs: Vec<(String, i64)> = {
+        let mut stmt =
+            tx.prepare("SELECT name, revision FROM organizations WHERE log_head_seal IS NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (org, revision) in orgs {
+        let rows: Vec<(Revision, i64, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT revision, at_ms, operation FROM operations WHERE org = ?1 ORDER BY revision",
+            )?;
+            let rows = stmt.query_map([&org], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let (macs, head_mac, seal) = chain::chain_legacy(key, &org, revision as u64, &rows);
+        let mut stmt =
+            tx.prepare("UPDATE operations SET mac = ?3 WHERE org = ?1 AND revision = ?2")?;
+        for ((revision, _, _), mac) in rows.iter().zip(&macs) {
+            stmt.execute(params![org, *revision as i64, mac])?;
+        }
+        tx.execute(
+            "UPDATE organizations SET log_head_mac = ?2, log_head_seal = ?3 WHERE name = ?1",
+            params![org, head_mac, seal],
+        )?;
+        if !rows.is_empty() {
+            tracing::info!(org = %org, rows = rows.len(), "operation log chained (written before rows carried MACs)");
+        }
+    }
+    tx.execute(
+        "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
+        params![CHAINED_LEGACY_LOGS, now_ms()],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn unreadable(e: rusqlite::types::FromSqlError) -> StoreError {
+    StoreError::Corrupt(e.to_string())
 }
 
 fn corrupt(e: serde_json::Error) -> StoreError {
@@ -123,9 +190,12 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
+        let log_key = key.log_key();
+        chain_legacy_logs(&mut conn, &log_key)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             key,
+            log_key,
             conn: Mutex::new(conn),
         })
     }
@@ -157,8 +227,12 @@ fn org_exists(conn: &Connection, org: &str) -> Result<(), StoreError> {
 struct SqliteTx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     key: &'a AuditKey,
+    log_key: &'a LogKey,
     org: &'a str,
-    revision: Revision,
+    /// The revision committed before this write (held by the write lock).
+    base: Revision,
+    /// The log's head, moved by each appended operation.
+    log: LogHead,
     head: (u64, String),
 }
 
@@ -169,12 +243,12 @@ impl Transaction for SqliteTx<'_> {
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
         let text = serde_json::to_string(operation).map_err(corrupt)?;
-        self.revision += 1;
+        let mac = self.log.append(self.log_key, at_ms, &text);
         self.tx.execute(
-            "INSERT INTO operations (org, revision, at_ms, operation) VALUES (?1, ?2, ?3, ?4)",
-            params![self.org, self.revision as i64, at_ms, text],
+            "INSERT INTO operations (org, revision, at_ms, operation, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![self.org, self.log.revision as i64, at_ms, text, mac],
         )?;
-        Ok(self.revision)
+        Ok(self.log.revision)
     }
 
     fn append_audit(
@@ -187,7 +261,7 @@ impl Transaction for SqliteTx<'_> {
         let hash = self.key.entry_hash(
             &self.head.1,
             seq,
-            self.revision,
+            self.log.revision,
             at_ms,
             retention_days,
             record,
@@ -198,7 +272,7 @@ impl Transaction for SqliteTx<'_> {
             params![
                 self.org,
                 seq as i64,
-                self.revision as i64,
+                self.log.revision as i64,
                 at_ms,
                 retention_days,
                 record.action,
@@ -215,13 +289,12 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn revision(&self) -> Revision {
-        self.revision
+        self.log.revision
     }
 
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
-        let mut entries = read_operations(self.tx, self.org, after)?;
-        entries.retain(|e| e.revision <= self.revision);
-        Ok(entries)
+        // Up to the committed head: rows this transaction appended are after it.
+        read_operations(self.tx, self.log_key, self.org, after, Some(self.base))
     }
 }
 
@@ -277,9 +350,10 @@ impl Store for SqliteStore {
             return Err(StoreError::DuplicateOrganization(name.to_owned()));
         }
         let seal = self.key.seal("head", 0, GENESIS);
+        let log_seal = self.log_key.head_seal(name, 0, GENESIS);
         conn.execute(
-            "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash) VALUES (?1, ?2, ?3, ?4, ?3)",
-            params![name, at_ms, GENESIS, seal],
+            "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal) VALUES (?1, ?2, ?3, ?4, ?3, ?3, ?5)",
+            params![name, at_ms, GENESIS, seal, log_seal],
         )?;
         Ok(())
     }
@@ -307,27 +381,32 @@ impl Store for SqliteStore {
     ) -> Result<Revision, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (revision, head_seq, head_hash): (i64, i64, String) = tx
+        type Head = (i64, i64, String, Option<String>, Option<String>);
+        let (revision, head_seq, head_hash, log_mac, log_seal): Head = tx
             .query_row(
-                "SELECT revision, audit_head_seq, audit_head_hash FROM organizations WHERE name = ?1",
+                "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
                 [org],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
         let mut state = SqliteTx {
             tx: &tx,
             key: &self.key,
+            log_key: &self.log_key,
             org,
-            revision: revision as u64,
+            base: revision as u64,
+            log,
             head: (head_seq as u64, head_hash),
         };
         f(&mut state)?;
-        let (revision, head) = (state.revision, state.head);
+        let (log, head) = (state.log, state.head);
         let seal = self.key.seal("head", head.0, &head.1);
+        let revision = log.revision;
         tx.execute(
-            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5 WHERE name = ?1",
-            params![org, revision as i64, head.0 as i64, head.1, seal],
+            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
+            params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)],
         )?;
         tx.commit()?;
         Ok(revision)
@@ -348,8 +427,7 @@ impl Store for SqliteStore {
 
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
         let conn = self.lock();
-        org_exists(&conn, org)?;
-        read_operations(&conn, org, after)
+        read_operations(&conn, &self.log_key, org, after, None)
     }
 
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
@@ -485,30 +563,70 @@ impl Store for SqliteStore {
     }
 }
 
-/// The log entries of `org` after `after`, in order.
+/// The log entries of `org` after `after`, in order, verified against the chain and the sealed
+/// head (the one committed: `upto` is the revision a write transaction started from, whose own
+/// rows are not read).
 fn read_operations(
     conn: &Connection,
+    key: &LogKey,
     org: &str,
     after: Revision,
+    upto: Option<Revision>,
 ) -> Result<Vec<LogEntry>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT revision, at_ms, operation FROM operations WHERE org = ?1 AND revision > ?2 ORDER BY revision")?;
-    let rows = stmt.query_map(params![org, after as i64], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+    let (revision, mac, seal): (i64, Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT revision, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
+            [org],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+    let mut verifier = LogVerifier::new(key, org, after, revision as u64, mac, seal)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT revision, at_ms, operation, mac FROM operations WHERE org = ?1 AND revision >= ?2 AND revision <= ?3 ORDER BY revision",
+    )?;
+    let mut rows = stmt.query(params![
+        org,
+        verifier.first() as i64,
+        upto.map_or(i64::MAX, |u| u as i64)
+    ])?;
     let mut out = Vec::new();
-    for row in rows {
-        let (revision, at_ms, text) = row?;
-        out.push(LogEntry {
-            revision: revision as u64,
-            at_ms,
-            operation: serde_json::from_str(&text).map_err(|e| {
-                StoreError::Corrupt(format!("organization `{org}` revision {revision}: {e}"))
-            })?,
-        });
+    while let Some(row) = rows.next()? {
+        let revision = row.get::<_, i64>(0)?;
+        let text = row.get_ref(2)?.as_str().map_err(unreadable)?;
+        let mac = row.get_ref(3)?.as_str_or_null().map_err(unreadable)?;
+        if let Some(entry) = verifier.row(revision as u64, row.get(1)?, text, mac)? {
+            out.push(entry);
+        }
     }
+    verifier.finish()?;
     Ok(out)
+}
+
+impl SqliteStore {
+    /// Test and benchmark support: the log read as before it was verified (rows parsed, no
+    /// MAC, gap or head checked), to measure what verification costs.
+    #[doc(hidden)]
+    pub fn operations_unverified(&self, org: &str) -> Result<Vec<LogEntry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT revision, at_ms, operation FROM operations WHERE org = ?1 ORDER BY revision",
+        )?;
+        let mut rows = stmt.query([org])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let revision = row.get::<_, i64>(0)?;
+            out.push(LogEntry {
+                revision: revision as u64,
+                at_ms: row.get(1)?,
+                operation: serde_json::from_str(row.get_ref(2)?.as_str().map_err(unreadable)?)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "organization `{org}` revision {revision}: {e}"
+                        ))
+                    })?,
+            });
+        }
+        Ok(out)
+    }
 }

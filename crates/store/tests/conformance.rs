@@ -14,8 +14,8 @@ use serde_json::json;
 use strata_ops::Operation;
 use strata_store::postgres_testing::{self, ScratchDatabase};
 use strata_store::{
-    ApiKeyRecord, AuditKey, AuditQuery, AuditRecord, MemoryStore, PostgresStore, SqliteStore,
-    Store, StoreError, Verification, load_organization,
+    ApiKeyRecord, AuditKey, AuditQuery, AuditRecord, LogDamage, MemoryStore, PostgresStore,
+    SqliteStore, Store, StoreError, Verification, load_organization,
 };
 
 fn op(json: serde_json::Value) -> Operation {
@@ -494,6 +494,14 @@ fn a_wrong_audit_key_fails_verification() {
         store.verify_audit("o").unwrap(),
         Verification::Tampered { seq: 1, .. }
     ));
+    // The operation log too: its head's seal does not hold under another key.
+    assert_corrupt(
+        load_result(&store, "o"),
+        "o",
+        setup_ops().len() as u64,
+        LogDamage::Head,
+        "another key",
+    );
 }
 
 // ----- PostgreSQL -----
@@ -825,5 +833,416 @@ fn database_urls_are_recognised_and_redacted() {
     assert_eq!(
         strata_store::redact_database_url("postgres://u@h/db"),
         "postgres://u@h/db"
+    );
+}
+
+// ----- The operation log's chain -----
+
+/// What loading the organisation `o` says: its revision, or the error.
+fn load_result(store: &dyn Store, org: &str) -> Result<u64, StoreError> {
+    load_organization(store, org).map(|(_, revision)| revision)
+}
+
+/// Opens a fresh SQLite database with a filled organisation `o` (and `p`, empty), lets
+/// `tamper` edit the file with plain SQL, reopens it and loads `org`.
+fn tampered_log_sqlite(tamper: &str, org: &str) -> Result<u64, StoreError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let key = AuditKey::new([7; 32]);
+    {
+        let store = SqliteStore::open_with_key(&path, key.clone()).unwrap();
+        store.create_organization("o", 0).unwrap();
+        store.create_organization("p", 0).unwrap();
+        fill(&store, "o");
+        assert_eq!(load_result(&store, "o").unwrap(), setup_ops().len() as u64);
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(tamper).unwrap();
+    drop(conn);
+    let store = SqliteStore::open_with_key(&path, key).unwrap();
+    load_result(&store, org)
+}
+
+/// The same on a fresh PostgreSQL database.
+fn tampered_log_postgres(server: &str, tamper: &str, org: &str) -> Result<u64, StoreError> {
+    let scratch = ScratchDatabase::create(server).unwrap();
+    let key = AuditKey::new([7; 32]);
+    {
+        let store = PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap();
+        store.create_organization("o", 0).unwrap();
+        store.create_organization("p", 0).unwrap();
+        fill(&store, "o");
+        assert_eq!(load_result(&store, "o").unwrap(), setup_ops().len() as u64);
+    }
+    postgres_testing::execute(scratch.url(), tamper).unwrap();
+    let store = PostgresStore::open_with_key(scratch.url(), key).unwrap();
+    load_result(&store, org)
+}
+
+/// Asserts a typed `corrupt_log` error naming `o`, `revision` and `damage`.
+#[track_caller]
+fn assert_corrupt(
+    result: Result<u64, StoreError>,
+    org: &str,
+    revision: u64,
+    damage: LogDamage,
+    case: &str,
+) {
+    match result {
+        Err(e @ StoreError::CorruptLog { .. }) => {
+            assert_eq!(e.code(), "corrupt_log");
+            let text = e.to_string();
+            let StoreError::CorruptLog {
+                organization,
+                revision: r,
+                damage: d,
+                ..
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                (organization.as_str(), r, d),
+                (org, revision, damage),
+                "{case}: {text}"
+            );
+            assert!(text.contains(&format!("`{org}`")), "{case}: {text}");
+        }
+        other => panic!("{case}: expected corrupt_log, got {other:?}"),
+    }
+}
+
+/// Every kind of tampering with the rows of a log, by plain SQL (the same statements on SQLite
+/// and PostgreSQL).
+fn log_tampering_is_detected(load: &dyn Fn(&str, &str) -> Result<u64, StoreError>) {
+    let n = setup_ops().len() as u64;
+    assert_eq!(load("SELECT 1", "o").unwrap(), n, "an untouched log loads");
+    // Edited: the operation, the time, the MAC.
+    assert_corrupt(
+        load(
+            "UPDATE operations SET operation = replace(operation, 'Contoso Ltd', 'Mallory Ltd') WHERE org = 'o' AND revision = 9",
+            "o",
+        ),
+        "o",
+        9,
+        LogDamage::Edited,
+        "edited operation",
+    );
+    assert_corrupt(
+        load(
+            "UPDATE operations SET operation = replace(operation, '\"Sales\"', '\"Contoso\"') WHERE org = 'o' AND revision = 5",
+            "o",
+        ),
+        "o",
+        5,
+        LogDamage::Edited,
+        "a user moved to another unit",
+    );
+    assert_corrupt(
+        load(
+            "UPDATE operations SET at_ms = at_ms + 1 WHERE org = 'o' AND revision = 4",
+            "o",
+        ),
+        "o",
+        4,
+        LogDamage::Edited,
+        "edited time",
+    );
+    assert_corrupt(
+        load(
+            "UPDATE operations SET mac = NULL WHERE org = 'o' AND revision = 3",
+            "o",
+        ),
+        "o",
+        3,
+        LogDamage::Edited,
+        "removed MAC",
+    );
+    assert_corrupt(
+        load(
+            "UPDATE operations SET mac = (SELECT mac FROM operations WHERE org = 'o' AND revision = 2) WHERE org = 'o' AND revision = 3",
+            "o",
+        ),
+        "o",
+        3,
+        LogDamage::Edited,
+        "another row's MAC",
+    );
+    // Appended: a forged row after the last one, the head left alone or moved to it.
+    let forged = "INSERT INTO operations (org, revision, at_ms, operation, mac)
+        SELECT org, 10, at_ms, replace(operation, 'Contoso Ltd', 'Forged'), mac FROM operations WHERE org = 'o' AND revision = 9;";
+    assert_corrupt(
+        load(forged, "o"),
+        "o",
+        10,
+        LogDamage::Appended,
+        "appended row",
+    );
+    assert_corrupt(
+        load(
+            &format!("{forged} UPDATE organizations SET revision = 10 WHERE name = 'o';"),
+            "o",
+        ),
+        "o",
+        10,
+        LogDamage::Head,
+        "appended row, head moved",
+    );
+    // Inserted in the middle: later rows shifted up by one.
+    assert_corrupt(
+        load(
+            "UPDATE operations SET revision = revision + 100 WHERE org = 'o' AND revision >= 6;
+             UPDATE operations SET revision = revision - 99 WHERE org = 'o' AND revision >= 100;
+             INSERT INTO operations (org, revision, at_ms, operation, mac)
+             SELECT org, 6, at_ms, operation, mac FROM operations WHERE org = 'o' AND revision = 5;",
+            "o",
+        ),
+        "o",
+        6,
+        LogDamage::Edited,
+        "inserted row",
+    );
+    // Deleted in the middle: the gap.
+    assert_corrupt(
+        load(
+            "DELETE FROM operations WHERE org = 'o' AND revision = 5",
+            "o",
+        ),
+        "o",
+        5,
+        LogDamage::Gap,
+        "deleted row",
+    );
+    assert_corrupt(
+        load(
+            "DELETE FROM operations WHERE org = 'o' AND revision = 1",
+            "o",
+        ),
+        "o",
+        1,
+        LogDamage::Gap,
+        "deleted first row",
+    );
+    // Deleted at the end: detected against the sealed head, also when the head is moved back
+    // to the row before (its seal does not match; only an old copy of the seal would).
+    assert_corrupt(
+        load(
+            "DELETE FROM operations WHERE org = 'o' AND revision = 9",
+            "o",
+        ),
+        "o",
+        9,
+        LogDamage::Truncated,
+        "deleted last row",
+    );
+    assert_corrupt(
+        load(
+            "DELETE FROM operations WHERE org = 'o' AND revision >= 7",
+            "o",
+        ),
+        "o",
+        7,
+        LogDamage::Truncated,
+        "deleted last rows",
+    );
+    assert_corrupt(
+        load(
+            "DELETE FROM operations WHERE org = 'o' AND revision = 9;
+             UPDATE organizations SET revision = 8, log_head_mac = (SELECT mac FROM operations WHERE org = 'o' AND revision = 8) WHERE name = 'o';",
+            "o",
+        ),
+        "o",
+        8,
+        LogDamage::Head,
+        "deleted last row, head moved back",
+    );
+    // Reordered: two rows swap places.
+    assert_corrupt(
+        load(
+            "UPDATE operations SET revision = -5 WHERE org = 'o' AND revision = 5;
+             UPDATE operations SET revision = 5 WHERE org = 'o' AND revision = 6;
+             UPDATE operations SET revision = 6 WHERE org = 'o' AND revision = -5;",
+            "o",
+        ),
+        "o",
+        5,
+        LogDamage::Edited,
+        "reordered rows",
+    );
+    // Every MAC cleared, as if the log predated them: not chained again at start-up.
+    assert_corrupt(
+        load(
+            "UPDATE operations SET mac = NULL WHERE org = 'o';
+             UPDATE organizations SET log_head_mac = NULL, log_head_seal = NULL WHERE name = 'o';",
+            "o",
+        ),
+        "o",
+        9,
+        LogDamage::Head,
+        "MACs cleared",
+    );
+    // Another organisation's log, copied with its MACs and its head: the MACs name `o`.
+    assert_corrupt(
+        load(
+            "INSERT INTO operations (org, revision, at_ms, operation, mac)
+             SELECT 'p', revision, at_ms, operation, mac FROM operations WHERE org = 'o';
+             UPDATE organizations SET revision = 9,
+               log_head_mac = (SELECT log_head_mac FROM organizations WHERE name = 'o'),
+               log_head_seal = (SELECT log_head_seal FROM organizations WHERE name = 'o')
+             WHERE name = 'p';",
+            "p",
+        ),
+        "p",
+        9,
+        LogDamage::Head,
+        "copied log and head",
+    );
+    assert_corrupt(
+        load(
+            "INSERT INTO operations (org, revision, at_ms, operation, mac)
+             SELECT 'p', revision, at_ms, operation, mac FROM operations WHERE org = 'o';",
+            "p",
+        ),
+        "p",
+        1,
+        LogDamage::Appended,
+        "copied log",
+    );
+}
+
+#[test]
+fn sqlite_detects_log_tampering() {
+    log_tampering_is_detected(&tampered_log_sqlite);
+}
+
+#[test]
+fn postgres_detects_log_tampering() {
+    if let Some(server) = postgres("postgres_detects_log_tampering") {
+        log_tampering_is_detected(&|sql, org| tampered_log_postgres(&server, sql, org));
+    }
+}
+
+/// The follower's read (`operations(after)`) checks the rows it returns from the anchor on;
+/// a write refuses a head that was moved; the memory store does the same.
+fn log_reads_and_writes_check_the_chain(store: &dyn Store, tamper: &dyn Fn(&str)) {
+    store.create_organization("o", 0).unwrap();
+    fill(store, "o");
+    assert_eq!(store.operations("o", 4).unwrap().len(), 5);
+    assert_eq!(store.operations("o", 9).unwrap().len(), 0);
+    tamper("edit 6");
+    assert_corrupt(
+        store.operations("o", 4).map(|e| e.len() as u64),
+        "o",
+        6,
+        LogDamage::Edited,
+        "catch-up past an edited row",
+    );
+    // Rows at or before the anchor were checked by the read that reached them.
+    assert_eq!(store.operations("o", 6).unwrap().len(), 3);
+    assert_corrupt(
+        load_result(store, "o"),
+        "o",
+        6,
+        LogDamage::Edited,
+        "full load",
+    );
+    tamper("move head");
+    let err = store
+        .write("o", &mut |tx| {
+            tx.append_operation(&setup_ops()[0], 1).map(|_| ())
+        })
+        .unwrap_err();
+    assert_corrupt(Err(err), "o", 8, LogDamage::Head, "write on a moved head");
+}
+
+#[test]
+fn memory_store_checks_its_log() {
+    let store = MemoryStore::new().unwrap();
+    log_reads_and_writes_check_the_chain(&store, &|what| {
+        store.tamper_log("o", &mut |rows, head| match what {
+            "edit 6" => rows[5].at_ms += 1,
+            _ => {
+                rows.pop();
+                head.0 -= 1;
+                head.1 = rows.last().unwrap().mac.clone().unwrap();
+            }
+        });
+    });
+}
+
+#[test]
+fn sqlite_reads_and_writes_check_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let store = SqliteStore::open_with_key(&path, AuditKey::new([7; 32])).unwrap();
+    log_reads_and_writes_check_the_chain(&store, &|what| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(match what {
+            "edit 6" => "UPDATE operations SET at_ms = at_ms + 1 WHERE revision = 6",
+            _ => "DELETE FROM operations WHERE revision = 9;
+                 UPDATE organizations SET revision = 8, log_head_mac = (SELECT mac FROM operations WHERE revision = 8);",
+        })
+        .unwrap();
+    });
+}
+
+/// A log written before rows carried MACs is chained once, when the store first opens with
+/// the key (its rows trusted as they are then); it then loads, takes writes, and is checked.
+fn legacy_logs_are_chained_once(open: &dyn Fn() -> Box<dyn Store>, sql: &dyn Fn(&str)) {
+    let n = setup_ops().len() as u64;
+    {
+        let store = open();
+        store.create_organization("o", 0).unwrap();
+        store.create_organization("empty", 0).unwrap();
+        fill(store.as_ref(), "o");
+    }
+    // As the schema migration leaves a database written by an earlier version.
+    sql("UPDATE operations SET mac = NULL;
+         UPDATE organizations SET log_head_mac = NULL, log_head_seal = NULL;
+         DELETE FROM schema_migrations WHERE version = 1000;");
+    let store = open();
+    assert_eq!(load_result(store.as_ref(), "o").unwrap(), n);
+    assert_eq!(load_result(store.as_ref(), "empty").unwrap(), 0);
+    let carol = op(json!({"op": "add_user", "name": "carol", "business_unit": "Sales"}));
+    store
+        .write("o", &mut |tx| tx.append_operation(&carol, 1).map(|_| ()))
+        .unwrap();
+    assert_eq!(load_result(store.as_ref(), "o").unwrap(), n + 1);
+    drop(store);
+    // Once only: MACs cleared afterwards are damage, not a log to chain.
+    sql("UPDATE operations SET mac = NULL WHERE revision = 2");
+    assert_corrupt(
+        load_result(open().as_ref(), "o"),
+        "o",
+        2,
+        LogDamage::Edited,
+        "a MAC cleared after chaining",
+    );
+}
+
+#[test]
+fn sqlite_chains_legacy_logs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    legacy_logs_are_chained_once(
+        &|| Box::new(SqliteStore::open_with_key(&path, AuditKey::new([7; 32])).unwrap()),
+        &|sql| {
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        },
+    );
+}
+
+#[test]
+fn postgres_chains_legacy_logs_once() {
+    let Some(server) = postgres("postgres_chains_legacy_logs_once") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    legacy_logs_are_chained_once(
+        &|| Box::new(PostgresStore::open_with_key(scratch.url(), AuditKey::new([7; 32])).unwrap()),
+        &|sql| postgres_testing::execute(scratch.url(), sql).unwrap(),
     );
 }
