@@ -43,9 +43,11 @@ fn every_code_the_crates_produce_has_a_status() {
         for marker in ["ApiError::new(", "OpError::invalid(", "code: "] {
             literals_after(&text, marker, &mut produced);
         }
-        // `fn code(&self)` tables map variants to codes: `=> "code"`.
-        if text.contains("fn code(") {
-            literals_after(&text, "=> ", &mut produced);
+        // `fn code(&self)` tables map variants to codes: `=> "code"` inside those functions.
+        for (start, _) in text.match_indices("fn code(") {
+            let body = &text[start..];
+            let end = body.find("\n    }\n").unwrap_or(body.len());
+            literals_after(&body[..end], "=> ", &mut produced);
         }
     }
     let table: BTreeSet<String> = strata_server::CODES
