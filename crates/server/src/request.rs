@@ -315,8 +315,9 @@ pub(crate) fn org_for(
 }
 
 /// The organisation a caller may use, once this node has applied `min_revision` of it. An
-/// organisation this node does not know yet is looked for in the store when the request
-/// carries a revision (it may have been created on another node a moment ago).
+/// organisation this node does not know yet is looked for in the store (it may have been
+/// created on another node a moment ago): only for credentials that may use it, so the cost
+/// is never an anonymous caller's to choose.
 pub(crate) async fn org_at(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -324,7 +325,7 @@ pub(crate) async fn org_at(
     min_revision: Option<u64>,
 ) -> Result<Arc<OrgHandle>, ApiError> {
     let handle = match org_for(state, caller, org) {
-        Err(e) if e.code == "unknown_organization" && min_revision.is_some() => {
+        Err(e) if e.code == "unknown_organization" => {
             let (app, name) = (Arc::clone(state), org.to_owned());
             blocking(&state.store, move |store| app.registry.find(store, &name)).await?
         }
