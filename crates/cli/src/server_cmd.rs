@@ -71,6 +71,9 @@ impl Store for Database {
     fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
         each!(self, s => s.verify_audit(org))
     }
+    fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        each!(self, s => s.derived_key(purpose))
+    }
     fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
         each!(self, s => s.expire_audit(org, now_ms))
     }

@@ -1,8 +1,8 @@
 //! List cursors: the last record's order values and id, with a keyed MAC (HMAC-SHA-256) over
 //! them and the query that made them (organisation, table, readers, filter, order), as
-//! base64url-free hex text. A cursor cannot be forged, edited or replayed on another query:
-//! each is refused with `bad_cursor`. The key is the server's own (random at start, or
-//! configured so that every node of one deployment accepts the others' cursors).
+//! hex text. A cursor cannot be forged, edited or replayed on another query:
+//! each is refused with `bad_cursor`. The key is derived from the store's audit key, so every
+//! node of one deployment accepts the others' cursors.
 
 use sha2::{Digest, Sha256};
 

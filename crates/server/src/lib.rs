@@ -86,8 +86,8 @@ pub struct ServerOptions {
     pub poll_interval: std::time::Duration,
     /// Told how a start-up load goes: organisation, operations applied, operations in its log.
     pub load_progress: Option<LoadProgress>,
-    /// The key that signs list cursors; every node of one deployment should share it (random
-    /// when absent: cursors then work only on the node that gave them).
+    /// The key that signs list cursors (by default one derived from the store's audit key, the
+    /// same on every node of a deployment).
     pub cursor_key: Option<[u8; 32]>,
 }
 
@@ -219,16 +219,11 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
                 .map_err(|e| ApiError::new("bad_oidc", format!("OIDC: {e}")))?,
         ),
     };
-    let cursor_key = match options.cursor_key {
-        Some(key) => key,
-        None => {
-            let mut key = [0u8; 32];
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
-                .map_err(|e| ApiError::internal(format!("random cursor key: {e}")))?;
-            key
-        }
-    };
+    // Cursors are signed with a key derived from the store's audit key, so that every node
+    // sharing the database (and its key file) accepts the others' cursors.
+    let cursor_key = options
+        .cursor_key
+        .unwrap_or_else(|| config.store.derived_key("list cursors"));
     let state = Arc::new(AppState {
         cursors: cursor::Cursors::new(cursor_key),
         oidc,

@@ -525,3 +525,24 @@ fn a_secured_column_leaves_by_no_path() {
     assert!(!ex.to_string().contains("1149"), "{ex}");
     // The audit: covered by the_audit_is_read_with_record_access_and_column_security.
 }
+
+/// Cursors are signed with a key derived from the store's audit key: a second server on the
+/// same database accepts the first one's cursors (several nodes behind one address).
+#[test]
+fn another_node_on_the_same_database_accepts_a_cursor() {
+    let f = Fixture::new();
+    let alice = f.as_(&f.keys.alice);
+    let page = alice
+        .get(&f.url("/tables/account/records?limit=2"))
+        .expect(200);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let second = common::Server::start(&f._db.path);
+    let next = second
+        .client(Some(&f.keys.alice))
+        .get(&f.url(&format!("/tables/account/records?limit=2&cursor={cursor}")))
+        .expect(200);
+    let again = alice
+        .get(&f.url(&format!("/tables/account/records?limit=2&cursor={cursor}")))
+        .expect(200);
+    assert_eq!(next["records"], again["records"]);
+}

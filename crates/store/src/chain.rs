@@ -93,6 +93,13 @@ impl AuditKey {
     }
 
     /// The key of the operation-log chains, derived from this one.
+    /// A key for another purpose, derived from this one (`HMAC(key, "strata derived key v1\n"
+    /// ‖ purpose)`): every process holding the same key file derives the same key.
+    #[must_use]
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        self.hmac_bytes(format!("strata derived key v1\n{purpose}").as_bytes())
+    }
+
     pub(crate) fn log_key(&self) -> LogKey {
         LogKey::new(self.hmac_bytes(b"strata operation log key v1"))
     }

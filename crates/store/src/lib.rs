@@ -307,6 +307,9 @@ pub trait Store: Send + Sync {
     fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
     /// Checks the audit chain end to end.
     fn verify_audit(&self, org: &str) -> Result<Verification, StoreError>;
+    /// A secret for `purpose` derived from the store's audit key: the same in every process
+    /// that opens the store with the same key (list cursors are signed with one).
+    fn derived_key(&self, purpose: &str) -> [u8; 32];
     /// Deletes audit entries whose retention has run out at `now_ms`, oldest first, stopping at
     /// the first entry still retained (the chain keeps an anchor). Returns how many went.
     fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError>;

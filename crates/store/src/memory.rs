@@ -278,6 +278,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.key.derive(purpose)
+    }
+
     fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
         let state = self.lock();
         let o = state

@@ -1224,6 +1224,10 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.key.derive(purpose)
+    }
+
     fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
         let (db, name) = (self.db(), org.to_owned());
         // One snapshot: a write committing between reading the head and the entries would

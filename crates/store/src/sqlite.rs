@@ -455,6 +455,10 @@ impl Store for SqliteStore {
         parse_entries(rows.collect::<Result<_, _>>()?)
     }
 
+    fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.key.derive(purpose)
+    }
+
     fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
         let conn = self.lock();
         let (hs, hh, hseal, as_, ah, aseal): (i64, String, String, i64, String, String) = conn
