@@ -546,3 +546,45 @@ fn another_node_on_the_same_database_accepts_a_cursor() {
         .expect(200);
     assert_eq!(next["records"], again["records"]);
 }
+
+/// Findings 3, 5 and 6 over HTTP: a user with Write on every user record and on teams cannot
+/// take over an identity, disable or move the administrator, promote herself, or join a team
+/// that holds System Administrator.
+#[test]
+fn no_escalation_through_identity_users_or_teams() {
+    let f = Fixture::new();
+    f.root().write(
+        &f.org,
+        &json!([
+            {"op": "add_role", "name": "HR", "privileges": {
+                "systemuser": {"read": "organization", "write": "organization"},
+                "team": {"read": "organization", "write": "organization"}}},
+            {"op": "assign_role", "principal": "carol", "role": "HR"},
+            {"op": "add_team", "name": "Admins", "business_unit": "Contoso"},
+            {"op": "assign_role", "principal": "team:Admins", "role": "Admin"}
+        ]),
+    );
+    let carol = f.as_(&f.keys.carol);
+    let before = carol.revision(&f.org);
+    for op in [
+        json!({"op": "set_user_fields", "user": "admin", "fields": {"azureactivedirectoryobjectid": "carol-oid"}}),
+        json!({"op": "set_user_fields", "user": "carol", "fields": {"azureactivedirectoryobjectid": "admin-oid"}}),
+        json!({"op": "set_user_enabled", "user": "admin", "enabled": false}),
+        json!({"op": "move_user", "user": "carol", "business_unit": "Contoso"}),
+        json!({"op": "move_user", "user": "admin", "business_unit": "Support"}),
+        json!({"op": "set_manager", "user": "admin", "manager": "carol"}),
+        json!({"op": "add_team_member", "team": "Admins", "user": "carol"}),
+        json!({"op": "add_team_member", "team": "Admins", "user": "alice"}),
+        json!({"op": "assign_role", "principal": "carol", "role": "HR"}),
+    ] {
+        let resp = carol.post(&f.url("/operations"), &op);
+        assert_eq!(resp.status, 403, "{op}: {}", resp.brief());
+        assert_eq!(resp.json()["error"]["code"], json!("denied"), "{op}");
+    }
+    assert_eq!(carol.revision(&f.org), before, "nothing was written");
+    // What HR may still do: edit an ordinary column of a user who holds less than she does.
+    carol.write(
+        &f.org,
+        &json!({"op": "set_user_fields", "user": "erin", "fields": {"jobtitle": "Clerk"}}),
+    );
+}
