@@ -470,6 +470,32 @@ pub enum Operation {
     },
 }
 
+/// Matches the actions (the operations with an `as` slot), binding the slot.
+macro_rules! actor_slot {
+    ($op:expr, $slot:ident => $then:expr, $otherwise:expr) => {
+        match $op {
+            Operation::Create { actor: $slot, .. }
+            | Operation::Update { actor: $slot, .. }
+            | Operation::Delete { actor: $slot, .. }
+            | Operation::Assign { actor: $slot, .. }
+            | Operation::Share { actor: $slot, .. }
+            | Operation::ModifyShare { actor: $slot, .. }
+            | Operation::Revoke { actor: $slot, .. }
+            | Operation::Associate { actor: $slot, .. }
+            | Operation::Disassociate { actor: $slot, .. }
+            | Operation::AddAccessTeamMember { actor: $slot, .. }
+            | Operation::RemoveAccessTeamMember { actor: $slot, .. }
+            | Operation::AssignRole { actor: $slot, .. }
+            | Operation::RemoveRole { actor: $slot, .. }
+            | Operation::AddTeamMember { actor: $slot, .. }
+            | Operation::RemoveTeamMember { actor: $slot, .. }
+            | Operation::MoveUser { actor: $slot, .. }
+            | Operation::SetManager { actor: $slot, .. } => $then,
+            _ => $otherwise,
+        }
+    };
+}
+
 impl Operation {
     /// Whether this is a setup operation (system only, applied in a setup session).
     #[must_use]
@@ -503,50 +529,12 @@ impl Operation {
     /// The acting user named by an action (`None` for the system and for setup operations).
     #[must_use]
     pub fn actor(&self) -> Option<&str> {
-        match self {
-            Operation::Create { actor, .. }
-            | Operation::Update { actor, .. }
-            | Operation::Delete { actor, .. }
-            | Operation::Assign { actor, .. }
-            | Operation::Share { actor, .. }
-            | Operation::ModifyShare { actor, .. }
-            | Operation::Revoke { actor, .. }
-            | Operation::Associate { actor, .. }
-            | Operation::Disassociate { actor, .. }
-            | Operation::AddAccessTeamMember { actor, .. }
-            | Operation::RemoveAccessTeamMember { actor, .. }
-            | Operation::AssignRole { actor, .. }
-            | Operation::RemoveRole { actor, .. }
-            | Operation::AddTeamMember { actor, .. }
-            | Operation::RemoveTeamMember { actor, .. }
-            | Operation::MoveUser { actor, .. }
-            | Operation::SetManager { actor, .. } => actor.as_deref(),
-            _ => None,
-        }
+        actor_slot!(self, actor => actor.as_deref(), None)
     }
 
     /// The `as` slot of an action (`None` for setup operations).
     pub fn actor_mut(&mut self) -> Option<&mut Option<String>> {
-        match self {
-            Operation::Create { actor, .. }
-            | Operation::Update { actor, .. }
-            | Operation::Delete { actor, .. }
-            | Operation::Assign { actor, .. }
-            | Operation::Share { actor, .. }
-            | Operation::ModifyShare { actor, .. }
-            | Operation::Revoke { actor, .. }
-            | Operation::Associate { actor, .. }
-            | Operation::Disassociate { actor, .. }
-            | Operation::AddAccessTeamMember { actor, .. }
-            | Operation::RemoveAccessTeamMember { actor, .. }
-            | Operation::AssignRole { actor, .. }
-            | Operation::RemoveRole { actor, .. }
-            | Operation::AddTeamMember { actor, .. }
-            | Operation::RemoveTeamMember { actor, .. }
-            | Operation::MoveUser { actor, .. }
-            | Operation::SetManager { actor, .. } => Some(actor),
-            _ => None,
-        }
+        actor_slot!(self, actor => Some(actor), None)
     }
 
     /// The operation's name (`create`, `add_user`…).

@@ -410,7 +410,7 @@ pub fn as_seen_by(org: &Organization, acting: Acting, mut entry: AuditEntry) -> 
         }
     };
     match entry.record.action.as_str() {
-        "create" => {
+        "create" | "insert_record" => {
             if let Some(fields) = entry
                 .record
                 .detail
@@ -423,16 +423,6 @@ pub fn as_seen_by(org: &Organization, acting: Acting, mut entry: AuditEntry) -> 
         "update" | "set_user_fields" => {
             if let Some(columns) = entry.record.detail.as_object_mut() {
                 mask(columns, true);
-            }
-        }
-        "insert_record" => {
-            if let Some(fields) = entry
-                .record
-                .detail
-                .get_mut("fields")
-                .and_then(Json::as_object_mut)
-            {
-                mask(fields, false);
             }
         }
         _ => {}

@@ -114,75 +114,33 @@ fn data_is_read_as_the_caller_never_as_a_named_user() {
 fn impersonated_reads_are_the_intersection_of_both_views() {
     let f = Fixture::new();
     let carol = f.as_(&f.keys.carol);
+    // A GET by carol on behalf of `user`.
+    let get_as =
+        |path: &str, user: &str| carol.raw("GET", &f.url(path), &[("MSCRMCallerID", user)], b"");
     // Without the privilege: refused.
-    carol
-        .raw(
-            "GET",
-            &f.url("/records/a001"),
-            &[("MSCRMCallerID", "bob")],
-            b"",
-        )
-        .expect_error(403, "denied");
+    get_as("/records/a001", "bob").expect_error(403, "denied");
     carol_impersonates(&f);
     // Bob reads creditlimit (Credit Viewers), carol does not: impersonated, it is null.
-    let r = carol
-        .raw(
-            "GET",
-            &f.url("/records/a001"),
-            &[("MSCRMCallerID", "bob")],
-            b"",
-        )
-        .expect(200);
+    let r = get_as("/records/a001", "bob").expect(200);
     assert_eq!(r["fields"]["creditlimit"], Value::Null);
     // carol reads c001 herself, bob (Sales) does not: impersonated, refused.
-    carol
-        .raw(
-            "GET",
-            &f.url("/records/c001"),
-            &[("MSCRMCallerID", "bob")],
-            b"",
-        )
-        .expect_error(403, "denied");
+    get_as("/records/c001", "bob").expect_error(403, "denied");
     // A list is what both read: bob's view (Sales), within carol's (every account).
-    let page = carol
-        .raw(
-            "GET",
-            &f.url("/tables/account/records?limit=5000&count=true"),
-            &[("MSCRMCallerID", "bob")],
-            b"",
-        )
-        .expect(200);
+    let page = get_as("/tables/account/records?limit=5000&count=true", "bob").expect(200);
     let mut bobs = common::alice_readable();
     bobs.remove("s1");
     assert_eq!(strings(&page["records"]), bobs);
     assert_eq!(page["count"], json!(SALES_RECORDS + 1));
     // Filtering on a column the impersonator cannot read finds nothing.
-    let page = carol
-        .raw(
-            "GET",
-            &f.url("/tables/account/records?filter=creditlimit%20gt%200&count=true"),
-            &[("MSCRMCallerID", "bob")],
-            b"",
-        )
-        .expect(200);
+    let page = get_as(
+        "/tables/account/records?filter=creditlimit%20gt%200&count=true",
+        "bob",
+    )
+    .expect(200);
     assert_eq!(page["count"], json!(0));
     // Impersonating a disabled user, or one that does not exist.
-    carol
-        .raw(
-            "GET",
-            &f.url("/records/a001"),
-            &[("MSCRMCallerID", "erin")],
-            b"",
-        )
-        .expect_error(403, "user_disabled");
-    carol
-        .raw(
-            "GET",
-            &f.url("/records/a001"),
-            &[("MSCRMCallerID", "ghost")],
-            b"",
-        )
-        .expect_error(404, "not_found");
+    get_as("/records/a001", "erin").expect_error(403, "user_disabled");
+    get_as("/records/a001", "ghost").expect_error(404, "not_found");
 }
 
 /// Finding 2: a nested filter overflowed the stack and killed the process.
