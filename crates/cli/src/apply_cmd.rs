@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
+use strata_app::{Actor, run_as};
 use strata_ops::Operation;
 use strata_store::Store;
 
@@ -28,40 +29,28 @@ fn read_operations(file: &Path) -> anyhow::Result<(Vec<Operation>, Vec<u8>)> {
     Ok((ops, text))
 }
 
-/// Applies to a local database file, acting as `user` (or as the system).
+/// Applies to a local database file through the application layer's write path, acting as
+/// `user` (an unknown name is `unknown_user`, never the system) or as the system (`#system`).
 pub fn local(db: &Path, org: &str, file: &Path, user: Option<String>) -> anyhow::Result<()> {
     let (ops, _) = read_operations(file)?;
     let store: Arc<dyn Store> = server_cmd::open_existing_store(db)?;
-    let registry =
-        strata_server::Registry::load(store.as_ref(), None).map_err(|e| anyhow!(e.message))?;
-    let handle = registry.get(org).map_err(|e| anyhow!(e.message))?;
-    let ops: Vec<Operation> = match &user {
+    let registry = strata_app::Registry::load(store.as_ref(), None).map_err(|e| anyhow!(e))?;
+    let handle = registry.get(org).map_err(|e| anyhow!(e))?;
+    let actor = match &user {
+        None => Actor::System,
+        Some(name) => Actor::user_of(&handle.read_blocking().org, name).map_err(|e| anyhow!(e))?,
+    };
+    // The user's actions run as that user.
+    let ops: Vec<Operation> = match actor.user() {
         None => ops,
-        Some(name) => ops
-            .into_iter()
-            .map(|op| {
-                if op.is_setup() {
-                    return Ok(op);
-                }
-                let mut v = serde_json::to_value(&op)?;
-                v["as"] = serde_json::Value::String(name.clone());
-                Ok(serde_json::from_value(v)?)
-            })
-            .collect::<anyhow::Result<_>>()?,
+        Some(name) => ops.into_iter().map(|op| run_as(op, name)).collect(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let written = runtime
-        .block_on(handle.write(store, ops, user, None))
-        .map_err(|e| {
-            anyhow!(
-                "{} ({}){}",
-                e.message,
-                e.code,
-                e.field.map(|f| format!(" at {f}")).unwrap_or_default()
-            )
-        })?;
+        .block_on(handle.write(store, ops, actor))
+        .map_err(|e| anyhow!(e))?;
     println!(
         "applied {} operations: revision {}",
         written.changes.len(),

@@ -49,16 +49,24 @@ fn build(records: usize, seed: u64) -> anyhow::Result<(Organization, Duration)> 
 /// `strata bench generate`: the generated organisation, stored as an organisation of a file.
 pub fn generate_into(db: &Path, org: &str, records: usize, seed: u64) -> anyhow::Result<()> {
     let store = server_cmd::open_store(db)?;
-    store.create_organization(org, strata_server::now_ms())?;
-    let now = strata_server::now_ms();
-    // Each chunk is stored once it applied in memory, so the log replays.
-    generated(records, seed, |ops| {
-        store.write(org, &mut |tx| {
-            ops.iter()
-                .try_for_each(|op| tx.append_operation(op, now).map(|_| ()))
-        })?;
-        Ok(())
-    })?;
+    // Through the application layer, by the system: each chunk is stored with its audit
+    // entries in one transaction once it applied in memory, so the log replays.
+    let mut loader = strata_app::Loader::new(store.as_ref(), org, strata_app::Actor::System)
+        .map_err(|e| anyhow!(e))?;
+    loader
+        .append(&generate::setup(seed), &mut |_| {})
+        .map_err(|e| anyhow!("setup operation: {e}"))?;
+    let bar = indicatif::ProgressBar::new(records as u64);
+    let mut from = 0;
+    while from < records {
+        let to = (from + CHUNK).min(records);
+        loader
+            .append(&generate::records(seed, from, to), &mut |_| {})
+            .map_err(|e| anyhow!("record operation: {e}"))?;
+        bar.inc((to - from) as u64);
+        from = to;
+    }
+    bar.finish_and_clear();
     println!(
         "organization `{org}` in {}: {records} generated records (seed {seed}), revision {}",
         server_cmd::shown(db),

@@ -30,22 +30,13 @@ pub fn ensure(store: &dyn Store, records_per_table: usize) -> anyhow::Result<boo
     }
     let ops = strata_demo::operations(records_per_table);
     let bar = progress(ops.len() as u64 * 2, "building");
-    let mut org = strata_engine::Organization::new();
-    for chunk in ops.chunks(500) {
-        strata_ops::apply_all(&mut org, chunk)
-            .map_err(|(i, e)| anyhow!("demo operation {i}: {}", e.message))?;
-        bar.inc(chunk.len() as u64);
-    }
-    bar.set_message("storing");
-    store.create_organization(ORG, strata_server::now_ms())?;
-    let now = strata_server::now_ms();
-    store.write(ORG, &mut |tx| {
-        for op in &ops {
-            tx.append_operation(op, now)?;
-            bar.inc(1);
-        }
-        Ok(())
-    })?;
+    // Through the application layer: the operations with their audit entries, in one
+    // transaction, by the system.
+    let mut loader =
+        strata_app::Loader::new(store, ORG, strata_app::Actor::System).map_err(|e| anyhow!(e))?;
+    loader
+        .append(&ops, &mut |n| bar.inc(n))
+        .map_err(|e| anyhow!("demo operation: {e}"))?;
     bar.finish_and_clear();
     Ok(true)
 }

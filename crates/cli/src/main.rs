@@ -567,17 +567,13 @@ fn create_org(db: &Path, org: &str, scenario: Option<&Path>) -> anyhow::Result<(
             .map(|(_, op)| op)
             .collect(),
     };
-    let mut check = Organization::new();
-    strata_ops::apply_all(&mut check, &ops)
-        .map_err(|(i, e)| anyhow!("operation {i}: {}", e.message))?;
-    store.create_organization(org, strata_server::now_ms())?;
-    let now = strata_server::now_ms();
-    let revision = store.write(org, &mut |tx| {
-        for op in &ops {
-            tx.append_operation(op, now)?;
-        }
-        Ok(())
-    })?;
+    // Through the application layer: the creation and the operations with their audit
+    // entries, by the system.
+    let mut loader = strata_app::Loader::new(store.as_ref(), org, strata_app::Actor::System)
+        .map_err(|e| anyhow!(e))?;
+    let revision = loader
+        .append(&ops, &mut |_| {})
+        .map_err(|e| anyhow!("operation: {e}"))?;
     println!("created organization `{org}` at revision {revision}");
     Ok(())
 }

@@ -209,6 +209,9 @@ fn check_principal_name(kind: &'static str, name: &str) -> Result<(), ModelError
     if RESERVED_NAMES.contains(&lower.as_str()) {
         return refuse("`organization` and `system` name principals, not entities");
     }
+    if name.starts_with('#') {
+        return refuse("`#` begins the names of system actors in the audit (`#root`, `#system`)");
+    }
     if lower.starts_with("team:") || lower.starts_with("user:") {
         return refuse("`team:` and `user:` begin a principal");
     }

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use apply::{apply, apply_all, apply_as, apply_on_behalf, resolve_principal};
+pub use apply::{
+    apply, apply_all, apply_all_observed, apply_as, apply_on_behalf, resolve_principal,
+};
 pub use authorize::authorize_setup;
 pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_as};
 pub use filter::{

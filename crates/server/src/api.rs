@@ -16,9 +16,9 @@ use strata_store::AuditQuery;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::request::{Acting, OrgRequest, authenticate_request, may_ask_about, ready};
-use crate::state::{blocking, now_ms};
-use crate::{AppState, limits};
+use crate::request::{OrgRequest, authenticate_request, may_ask_about, ready};
+use crate::{AppState, blocking, limits};
+use strata_app::{now_ms, run_as};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -92,7 +92,7 @@ pub(crate) async fn create_org(
     let registry = Arc::clone(&state);
     let name = req.name.clone();
     blocking(&state.store, move |store| {
-        registry.registry.create(store, &name).map(|_| ())
+        Ok(registry.registry.create(store, &name).map(|_| ())?)
     })
     .await?;
     Ok((
@@ -121,7 +121,7 @@ pub(crate) async fn delete_org(
     require_root(&auth(&state, &headers).await?)?;
     let registry = Arc::clone(&state);
     blocking(&state.store, move |store| {
-        registry.registry.delete(store, &org)
+        Ok(registry.registry.delete(store, &org)?)
     })
     .await?;
     state.keys.clear();
@@ -170,54 +170,39 @@ pub(crate) async fn operations(
             field.to_owned()
         }
     };
-    let (user, impersonator) = {
+    let actor = {
         let loaded = request.handle.read().await;
-        let name = |u: UserId| loaded.org.user(u).name.clone();
-        match request.acting {
-            Acting::Root => (None, None),
-            acting => {
-                let user = acting.user().map(name);
-                for (i, op) in ops.iter().enumerate() {
-                    if op.is_setup() && acting.impersonator().is_some() {
-                        return Err(ApiError::new(
-                            "bad_actor",
-                            "administration is not done on behalf of another user",
-                        )
-                        .at(at(i, "")));
-                    }
-                    if op.actor().is_some_and(|a| Some(a) != user.as_deref()) {
-                        return Err(ApiError::forbidden(format!(
-                            "this request acts as `{}`; `as` may not name another user",
-                            user.as_deref().unwrap_or_default()
-                        ))
-                        .at(at(i, "/as")));
-                    }
+        let actor = request.acting.actor(&loaded.org);
+        if let Some(user) = actor.user() {
+            for (i, op) in ops.iter().enumerate() {
+                if op.is_setup() && actor.impersonator().is_some() {
+                    return Err(ApiError::new(
+                        "bad_actor",
+                        "administration is not done on behalf of another user",
+                    )
+                    .at(at(i, "")));
                 }
-                (user, acting.impersonator().map(name))
+                if op.actor().is_some_and(|a| a != user) {
+                    return Err(ApiError::forbidden(format!(
+                        "this request acts as `{user}`; `as` may not name another user"
+                    ))
+                    .at(at(i, "/as")));
+                }
             }
         }
+        actor
     };
     // A user's actions run as that user, whatever `as` says (it may only repeat the name).
-    let ops: Vec<Operation> = match &user {
+    let ops: Vec<Operation> = match actor.user() {
         None => ops,
-        Some(name) => ops.into_iter().map(|op| with_actor(op, name)).collect(),
+        Some(name) => ops.into_iter().map(|op| run_as(op, name)).collect(),
     };
     let written = request
         .handle
-        .write(Arc::clone(&state.store), ops, user, impersonator)
+        .write(Arc::clone(&state.store), ops, actor)
         .await?;
     state.metrics.wrote(written.changes.len());
     ok(json!({ "revision": written.revision, "changes": written.changes }))
-}
-
-/// Sets the acting user of an action.
-fn with_actor(op: Operation, name: &str) -> Operation {
-    let mut value = serde_json::to_value(&op).unwrap_or(Json_::Null);
-    if op.is_setup() {
-        return op;
-    }
-    value["as"] = Json_::String(name.to_owned());
-    serde_json::from_value(value).unwrap_or(op)
 }
 
 // ----- questions -----
@@ -695,11 +680,12 @@ pub(crate) async fn audit(
         entries.truncate(limit as usize);
         entries.last().map_or(0, |e| e.seq)
     });
+    let readers: Vec<UserId> = request.acting.each().collect();
     let entries = {
         let loaded = request.handle.read().await;
         entries
             .into_iter()
-            .filter_map(|e| crate::audit::as_seen_by(&loaded.org, request.acting, e))
+            .filter_map(|e| strata_app::audit::as_seen_by(&loaded.org, &readers, e))
             .collect::<Vec<_>>()
     };
     ok(json!({ "entries": entries, "next_after": next }))

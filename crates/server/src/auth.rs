@@ -135,7 +135,7 @@ impl KeyCache {
         {
             return Ok(record.clone());
         }
-        let record = crate::state::blocking(store, {
+        let record = crate::blocking(store, {
             let hash = hash.to_owned();
             move |store| Ok(store.api_key_by_hash(&hash)?)
         })

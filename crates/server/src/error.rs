@@ -275,6 +275,16 @@ impl From<strata_ops::OpError> for ApiError {
     }
 }
 
+impl From<strata_app::AppError> for ApiError {
+    fn from(e: strata_app::AppError) -> Self {
+        ApiError {
+            code: e.code,
+            message: e.message,
+            field: e.field,
+        }
+    }
+}
+
 impl From<strata_store::StoreError> for ApiError {
     fn from(e: strata_store::StoreError) -> Self {
         ApiError::new(e.code(), e.to_string())

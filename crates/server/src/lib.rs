@@ -3,10 +3,10 @@
 //! of isolated organisations.
 //!
 //! Architecture invariant: this crate is a shell. Decisions come from `strata-engine`, changes
-//! are `strata-ops` operations, persistence is `strata-store`.
+//! are `strata-ops` operations, persistence is `strata-store`, and the organisations, the write
+//! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
 mod api;
-mod audit;
 pub mod auth;
 mod cursor;
 mod error;
@@ -14,7 +14,6 @@ mod json;
 mod meta;
 pub mod oidc;
 mod request;
-mod state;
 
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ use axum::routing::{get, post};
 use strata_store::Store;
 
 pub use error::{ApiError, CODES, status_of};
-pub use state::{OrgHandle, Registry, now_ms};
+pub use strata_app::{LoadProgress, LoadProgressFn, OrgHandle, Registry, now_ms};
 
 /// Limits of the server; each is enforced with an error that names it.
 pub mod limits {
@@ -91,19 +90,6 @@ pub struct ServerOptions {
     pub cursor_key: Option<[u8; 32]>,
 }
 
-/// Called with the organisation, the operations applied and the operations in its log.
-pub type LoadProgressFn = dyn Fn(&str, usize, usize) + Send + Sync;
-
-/// A start-up load's progress callback.
-#[derive(Clone)]
-pub struct LoadProgress(pub Arc<LoadProgressFn>);
-
-impl std::fmt::Debug for LoadProgress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LoadProgress")
-    }
-}
-
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
@@ -143,7 +129,7 @@ impl Follow {
             .clone()
     }
 
-    fn record(&self, result: Result<u64, ApiError>) {
+    fn record(&self, result: Result<u64, strata_app::AppError>) {
         let mut status = self
             .status
             .lock()
@@ -163,6 +149,18 @@ impl Follow {
             }
         }
     }
+}
+
+/// Runs store work in a blocking task: a store call may wait on the disk (SQLite) or the
+/// network (PostgreSQL), which must not hold up the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    work: impl FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || work(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
 }
 
 /// Follows the store until the server's state is dropped: a pass (see [`Registry::follow`])

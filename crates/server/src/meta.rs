@@ -126,7 +126,7 @@ pub(crate) async fn healthz() -> Response {
 /// configured lag (`--max-lag-ms`); otherwise 503 with the reason. A node recovers by itself:
 /// the follower keeps trying, and the pool reconnects.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let listed = crate::state::blocking(&state.store, |store| Ok(store.organizations()?)).await;
+    let listed = crate::blocking(&state.store, |store| Ok(store.organizations()?)).await;
     let status = state.follow.status();
     let lag = status.caught_up_at.elapsed();
     let lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);

@@ -11,13 +11,12 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use serde_json::json;
 use strata_engine::{Organization, Privilege, UserId};
 
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
-use crate::state::{OrgHandle, blocking, now_ms};
-use crate::{AppState, limits};
+use crate::{AppState, blocking, limits};
+use strata_app::OrgHandle;
 
 /// The miscellaneous privilege that lets a user ask about another user's access (D27).
 pub const CHECK_ACCESS_OF_OTHERS: &str = "prvCheckAccessOfOthers";
@@ -59,6 +58,19 @@ impl Acting {
     /// Every user whose privileges bound the request: the user, then the impersonator.
     pub(crate) fn each(self) -> impl Iterator<Item = UserId> {
         self.user().into_iter().chain(self.impersonator())
+    }
+
+    /// The acting principal of a write, by name.
+    pub(crate) fn actor(self, org: &Organization) -> strata_app::Actor {
+        let name = |u: UserId| org.user(u).name.clone();
+        match self {
+            Acting::Root => strata_app::Actor::Root,
+            Acting::User(u) => strata_app::Actor::User(name(u)),
+            Acting::OnBehalf { user, impersonator } => strata_app::Actor::OnBehalf {
+                user: name(user),
+                impersonator: name(impersonator),
+            },
+        }
     }
 }
 
@@ -310,7 +322,7 @@ pub(crate) fn org_for(
         Some(own) if own != org => Err(ApiError::forbidden(format!(
             "these credentials belong to organization `{own}`, not `{org}`"
         ))),
-        _ => state.registry.get(org),
+        _ => Ok(state.registry.get(org)?),
     }
 }
 
@@ -327,7 +339,10 @@ pub(crate) async fn org_at(
     let handle = match org_for(state, caller, org) {
         Err(e) if e.code == "unknown_organization" => {
             let (app, name) = (Arc::clone(state), org.to_owned());
-            blocking(&state.store, move |store| app.registry.find(store, &name)).await?
+            blocking(&state.store, move |store| {
+                Ok(app.registry.find(store, &name)?)
+            })
+            .await?
         }
         other => other?,
     };
@@ -342,11 +357,9 @@ pub(crate) async fn ready(
     min_revision: Option<u64>,
 ) -> Result<(), ApiError> {
     match min_revision {
-        Some(r) => {
-            handle
-                .wait_for(&state.store, r, state.follow.min_revision_wait)
-                .await
-        }
+        Some(r) => Ok(handle
+            .wait_for(&state.store, r, state.follow.min_revision_wait)
+            .await?),
         None if handle.read().await.dirty => Err(ApiError::new(
             "database_unreachable",
             format!(
@@ -495,19 +508,14 @@ impl OrgRequest {
         let store = Arc::clone(&state.store);
         let org = self.handle.name.clone();
         tokio::task::spawn_blocking(move || {
-            let record = strata_store::AuditRecord {
-                action: "user_access".to_owned(),
-                table: Some("systemuser".to_owned()),
-                record: Some(name.clone()),
-                user: Some(name),
-                impersonator: None,
-                detail: json!({ "interval_hours": limits::USER_ACCESS_INTERVAL.as_secs() / 3600 }),
-            };
-            let now = now_ms();
-            if let Err(e) = store.write(&org, &mut |tx| {
-                tx.append_audit(&record, now, retention).map(|_| ())
-            }) {
-                tracing::warn!(%org, error = %e, "user access audit");
+            if let Err(e) = strata_app::audit::record_user_access(
+                store.as_ref(),
+                &org,
+                &name,
+                limits::USER_ACCESS_INTERVAL,
+                retention,
+            ) {
+                tracing::warn!(%org, error = %e.message, "user access audit");
             }
         });
     }

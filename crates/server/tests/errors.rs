@@ -34,13 +34,18 @@ fn literals_after(text: &str, marker: &str, out: &mut BTreeSet<String>) {
 fn every_code_the_crates_produce_has_a_status() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
-    for krate in ["engine", "ops", "store", "server"] {
+    for krate in ["engine", "ops", "store", "app", "server"] {
         sources(&root.join(krate).join("src"), &mut files);
     }
     let mut produced = BTreeSet::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        for marker in ["ApiError::new(", "OpError::invalid(", "code: "] {
+        for marker in [
+            "ApiError::new(",
+            "AppError::new(",
+            "OpError::invalid(",
+            "code: ",
+        ] {
             literals_after(&text, marker, &mut produced);
         }
         // `fn code(&self)` tables map variants to codes: `=> "code"` inside those functions.

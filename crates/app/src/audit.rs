@@ -1,15 +1,12 @@
-//! Audit entries from what an operation changed (D12).
+//! Audit entries from what an operation changed (D12), user access entries, and the audit as a
+//! reader may see it.
 
 use serde_json::{Value as Json, json};
 use strata_engine::{Change, Organization, Owner, Principal, Privilege, RecordId, UserId};
 use strata_ops::{Operation, to_json};
 use strata_store::{AuditEntry, AuditRecord};
 
-use crate::request::Acting;
-
-/// The acting user written in the audit for the server's root key (a user name never begins
-/// with `#`).
-pub const ROOT_ACTOR: &str = "#root";
+pub use crate::actor::{ROOT_ACTOR, SYSTEM_ACTOR};
 
 fn record_of(org: &Organization, r: strata_engine::RecordId) -> (String, String) {
     let rec = org.record(r);
@@ -369,8 +366,14 @@ fn entry_record(org: &Organization, table: &str, key: &str) -> Option<RecordId> 
 /// its table has organization depth; entries about no record are for System Administrators
 /// and the root key); otherwise the entry with every secured column value the reader may not
 /// read on that record replaced by null.
-pub fn as_seen_by(org: &Organization, acting: Acting, mut entry: AuditEntry) -> Option<AuditEntry> {
-    let readers: Vec<UserId> = acting.each().collect();
+///
+/// `readers` are the users whose view bounds the read: the acting user, and the impersonator
+/// (none for the root key).
+pub fn as_seen_by(
+    org: &Organization,
+    readers: &[UserId],
+    mut entry: AuditEntry,
+) -> Option<AuditEntry> {
     if readers
         .iter()
         .all(|u| org.system_administrator(*u).is_some())
@@ -428,4 +431,32 @@ pub fn as_seen_by(org: &Organization, acting: Acting, mut entry: AuditEntry) -> 
         _ => {}
     }
     Some(entry)
+}
+
+/// Writes the user access entry of `user` (D12: the first request of a user in each interval,
+/// when the organisation audits user access), in a transaction of its own.
+///
+/// # Errors
+///
+/// The store's.
+pub fn record_user_access(
+    store: &dyn strata_store::Store,
+    org: &str,
+    user: &str,
+    interval: std::time::Duration,
+    retention_days: i64,
+) -> Result<(), crate::AppError> {
+    let record = AuditRecord {
+        action: "user_access".to_owned(),
+        table: Some("systemuser".to_owned()),
+        record: Some(user.to_owned()),
+        user: Some(user.to_owned()),
+        impersonator: None,
+        detail: json!({ "interval_hours": interval.as_secs() / 3600 }),
+    };
+    let now = crate::now_ms();
+    store.write(org, &mut |tx| {
+        tx.append_audit(&record, now, retention_days).map(|_| ())
+    })?;
+    Ok(())
 }
