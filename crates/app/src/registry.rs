@@ -413,8 +413,11 @@ impl Registry {
                 Ok(handle) => {
                     orgs.insert(name, handle);
                 }
-                // One organisation's tampered log does not stop the others being served.
-                Err(e) if e.code == "corrupt_log" => registry.isolate(&name, e),
+                // One organisation's tampered log, or a logged operation that no longer
+                // applies, does not stop the others being served.
+                Err(e) if e.code == "corrupt_log" || e.code == "corrupt_store" => {
+                    registry.isolate(&name, e);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -427,7 +430,7 @@ impl Registry {
 
     /// Stops serving an organisation whose log failed verification.
     fn isolate(&self, name: &str, error: AppError) {
-        tracing::error!(org = %name, error = %error.message, "organization not served: its operation log failed verification");
+        tracing::error!(org = %name, error = %error.message, "organization not served: its operation log failed verification or no longer applies");
         self.orgs
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
