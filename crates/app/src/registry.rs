@@ -493,15 +493,12 @@ impl Registry {
         list
     }
 
-    /// Creates an empty organisation in the store and in memory.
-    ///
-    /// Not audited yet: the audit entry of a creation needs its own transaction after the
-    /// store's (the `Store` trait creates an organisation alone), and the second commit and its
-    /// notification made another node's follower miss new organisations (issue 9, left open:
-    /// `Store::create_organization` should take the creation's audit entry).
+    /// Creates an empty organisation in the store and in memory, audited as created by the
+    /// root key ([`crate::bootstrap::create_organization`]: the creation's audit entry is a
+    /// second store call, and the organisation is removed again when it fails).
     pub fn create(&self, store: &dyn Store, name: &str) -> Result<Arc<OrgHandle>, AppError> {
         let _membership = self.membership();
-        store.create_organization(name, now_ms())?;
+        crate::bootstrap::create_organization(store, name, &crate::Actor::Root)?;
         let handle = Arc::new(OrgHandle::new(
             name,
             Loaded {

@@ -91,6 +91,10 @@ fn writes_are_audited_with_their_actor() {
     let entries = audit(store.as_ref(), "o");
     assert_eq!(
         entries[0],
+        ("create_organization".to_owned(), Some("#root".to_owned()))
+    );
+    assert_eq!(
+        entries[1],
         ("set_audit".to_owned(), Some("#root".to_owned()))
     );
     assert_eq!(

@@ -308,6 +308,9 @@ fn the_audit_is_read_with_record_access_and_column_security() {
         .expect("the root key's insert is audited, about its record");
     assert_eq!(by_root["user"], json!("#root"));
     assert_eq!(by_root["table"], json!("secret"));
+    // The organisation's creation by the root key is the first entry.
+    assert_eq!(all[0]["action"], json!("create_organization"), "{}", all[0]);
+    assert_eq!(all[0]["user"], json!("#root"));
 }
 
 /// Finding 11 (fail open): an action naming a user who does not exist ran as the system.
