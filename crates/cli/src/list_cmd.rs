@@ -92,17 +92,17 @@ pub fn remote(
     args.check_limit()?;
     let base = format!(
         "/api/v1/orgs/{}/tables/{}/records?limit={}{}{}{}",
-        crate::encode(org),
-        crate::encode(args.table),
+        crate::remote::encode(org),
+        crate::remote::encode(args.table),
         args.limit.unwrap_or(limits::MAX_PAGE),
         args.filter
-            .map(|f| format!("&filter={}", crate::encode(f)))
+            .map(|f| format!("&filter={}", crate::remote::encode(f)))
             .unwrap_or_default(),
         args.orderby
-            .map(|o| format!("&orderby={}", crate::encode(o)))
+            .map(|o| format!("&orderby={}", crate::remote::encode(o)))
             .unwrap_or_default(),
         args.user
-            .map(|u| format!("&user={}", crate::encode(u)))
+            .map(|u| format!("&user={}", crate::remote::encode(u)))
             .unwrap_or_default(),
     );
     let mut cursor = cursor.map(str::to_owned);
@@ -110,12 +110,12 @@ pub fn remote(
     loop {
         let mut path = base.clone();
         if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={}", crate::encode(c)));
+            path.push_str(&format!("&cursor={}", crate::remote::encode(c)));
         }
         if first && args.count {
             path.push_str("&count=true");
         }
-        let answer = crate::remote(server, key, "GET", &path, None)?;
+        let answer = crate::remote::remote(server, key, "GET", &path, None)?;
         for r in answer["records"].as_array().into_iter().flatten() {
             println!("{}", r.as_str().unwrap_or_default());
         }

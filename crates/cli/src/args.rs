@@ -1,0 +1,446 @@
+//! The command line: every command, subcommand and flag (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "strata",
+    version,
+    about = "A self-hosted security engine implementing the Dataverse security model"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// The audit chain's key file: needed with a PostgreSQL database (created on first use;
+    /// every process using the database needs the same one); for a SQLite file it replaces the
+    /// `<file>.audit-key` beside it.
+    #[arg(long, global = true, env = "STRATA_AUDIT_KEY_FILE")]
+    pub(crate) audit_key_file: Option<PathBuf>,
+}
+
+/// Where an organisation comes from: a scenario file's setup, or an organisation of a database.
+#[derive(Args, Debug)]
+pub(crate) struct Source {
+    /// A scenario file whose setup is the organisation (its steps are not run).
+    #[arg(long, conflicts_with_all = ["db", "org"])]
+    pub(crate) scenario: Option<PathBuf>,
+    /// A Strata database: a SQLite file, or a postgres:// URL.
+    #[arg(long, visible_alias = "database", requires = "org")]
+    pub(crate) db: Option<PathBuf>,
+    /// The organisation (in the database, or on the server).
+    #[arg(long)]
+    pub(crate) org: Option<String>,
+    /// A Strata server's URL (http://host:port), with --org and --key.
+    #[arg(long, conflicts_with_all = ["scenario", "db"], requires_all = ["org", "key"])]
+    pub(crate) server: Option<String>,
+    /// The API key to use with --server; also read from STRATA_API_KEY.
+    #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
+    pub(crate) key: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Run scenario files (format 1): every *.yaml under the given files and folders.
+    Test {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Run against a Strata server (each file in a fresh organisation, removed afterwards)
+        /// instead of the engine in this process.
+        #[arg(long)]
+        server: Option<String>,
+        /// The server's root key (with --server); also read from STRATA_ROOT_KEY.
+        #[arg(
+            long,
+            env = "STRATA_ROOT_KEY",
+            hide_env_values = true,
+            requires = "server"
+        )]
+        root_key: Option<String>,
+    },
+    /// Explain a decision: every grant path, or what is missing.
+    Explain {
+        #[command(flatten)]
+        source: Source,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The privilege: create read write delete append append_to assign share.
+        #[arg(long)]
+        privilege: String,
+        /// The record id.
+        #[arg(long)]
+        record: String,
+    },
+    /// Check a privilege: prints allow or deny and exits 0 or 1.
+    Check {
+        #[command(flatten)]
+        source: Source,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The privilege: create read write delete append append_to assign share.
+        #[arg(long)]
+        privilege: String,
+        /// The record id.
+        #[arg(long)]
+        record: String,
+    },
+    /// Apply operations from a JSON file (one or a list), atomically, to a database file's
+    /// organisation or through a server.
+    Apply {
+        /// The JSON file of operations.
+        file: PathBuf,
+        /// The organisation.
+        #[arg(long)]
+        org: String,
+        /// A Strata database: a SQLite file, or a postgres:// URL.
+        #[arg(long, visible_alias = "database", conflicts_with = "server")]
+        db: Option<PathBuf>,
+        /// Act as this user (local only; default: the system).
+        #[arg(long = "as", requires = "db")]
+        user: Option<String>,
+        /// A Strata server's URL (http://host:port).
+        #[arg(long, requires = "key")]
+        server: Option<String>,
+        /// The API key to use with --server; also read from STRATA_API_KEY.
+        #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
+        key: Option<String>,
+    },
+    /// List the records of a table a user may read: filtered, ordered, counted (every record,
+    /// or pages of --limit through a server with their cursor).
+    List {
+        #[command(flatten)]
+        source: Source,
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// Whose readable records (through a server, the key's own user by default).
+        #[arg(long = "as")]
+        user: Option<String>,
+        /// A filter, e.g. "city eq 'Oslo' and revenue gt 1000".
+        #[arg(long)]
+        filter: Option<String>,
+        /// An order, e.g. "name desc,city".
+        #[arg(long)]
+        orderby: Option<String>,
+        /// Print the exact count (on stderr) too.
+        #[arg(long)]
+        count: bool,
+        /// At most this many records (through a server: one page, and its cursor on stderr).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue from a cursor a server returned (with --server).
+        #[arg(long, requires = "server")]
+        cursor: Option<String>,
+    },
+    /// List the users who hold a privilege on a record.
+    WhoHasAccess {
+        #[command(flatten)]
+        source: Source,
+        /// The record id.
+        #[arg(long)]
+        record: String,
+        /// The privilege (default read).
+        #[arg(long, default_value = "read")]
+        privilege: String,
+    },
+    /// Build the demo organisation from the seeds (first run) and serve it.
+    Demo {
+        /// The database: a SQLite file (created if missing), or a postgres:// URL.
+        #[arg(long, visible_alias = "database", default_value = "strata-demo.db")]
+        db: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Make this a valid API key of the demo's administrator (otherwise one is created).
+        #[arg(long, env = "STRATA_ADMIN_KEY", hide_env_values = true)]
+        admin_key: Option<String>,
+        /// The root key (hosting administration); also read from STRATA_ROOT_KEY.
+        #[arg(long, env = "STRATA_ROOT_KEY", hide_env_values = true)]
+        root_key: Option<String>,
+        /// Records per main table on the first run.
+        #[arg(long, default_value_t = strata_demo::DEFAULT_RECORDS_PER_TABLE)]
+        records: usize,
+    },
+    /// Serve the API over a database (a SQLite file, or PostgreSQL).
+    Serve {
+        /// The database: a SQLite file (created if missing), or a postgres:// URL.
+        #[arg(long, visible_alias = "database", default_value = "strata.db")]
+        db: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The root key (hosting administration); also read from STRATA_ROOT_KEY.
+        #[arg(long, env = "STRATA_ROOT_KEY", hide_env_values = true)]
+        root_key: Option<String>,
+        #[command(flatten)]
+        oidc: OidcArgs,
+        #[command(flatten)]
+        nodes: NodeArgs,
+    },
+    /// Organisations of a database.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// API keys of a database.
+    ApiKey {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// The audit trail of a database.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The operation logs of a database.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// Benchmarks on a generated organisation.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Test support: writes records forever, printing each acknowledged revision.
+    #[command(hide = true)]
+    WriteLoop {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+/// Several nodes on one database: how a node follows the others.
+#[derive(Args, Debug)]
+pub(crate) struct NodeArgs {
+    /// How long a read carrying `min_revision` waits for this node to apply it before failing
+    /// with `revision_not_reached` (503).
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub(crate) min_revision_timeout_ms: u64,
+    /// /readyz answers 503 when this node has not been caught up with the database for longer.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub(crate) max_lag_ms: u64,
+    /// How often to look at the database for other nodes' writes when no notification came
+    /// (PostgreSQL notifies; SQLite is polled).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub(crate) poll_ms: u64,
+}
+
+impl NodeArgs {
+    pub(crate) fn apply(&self, options: &mut strata_server::ServerOptions) {
+        use std::time::Duration;
+        options.min_revision_wait = Duration::from_millis(self.min_revision_timeout_ms);
+        options.max_lag = Duration::from_millis(self.max_lag_ms);
+        options.poll_interval = Duration::from_millis(self.poll_ms.max(10));
+    }
+}
+
+/// OIDC bearer tokens.
+#[derive(Args, Debug)]
+pub(crate) struct OidcArgs {
+    /// Accept bearer tokens from this issuer (`iss`).
+    #[arg(long, requires_all = ["oidc_audience", "oidc_jwks"])]
+    pub(crate) oidc_issuer: Option<String>,
+    /// The audience (`aud`) tokens must carry.
+    #[arg(long)]
+    pub(crate) oidc_audience: Option<String>,
+    /// The issuer's signing keys: a JWKS file, or an http(s) URL.
+    #[arg(long)]
+    pub(crate) oidc_jwks: Option<String>,
+    /// The organisation every token of this issuer belongs to (otherwise each token names its
+    /// own in the `strata_organization` claim).
+    #[arg(long, value_name = "ORG")]
+    pub(crate) oidc_organization: Option<String>,
+    /// Map the token's `sub` to the user of that name, instead of its `oid` to the user whose
+    /// `azureactivedirectoryobjectid` holds it.
+    #[arg(long)]
+    pub(crate) oidc_subject_is_user_name: bool,
+}
+
+impl OidcArgs {
+    pub(crate) fn options(&self) -> strata_server::ServerOptions {
+        let oidc = match (&self.oidc_issuer, &self.oidc_audience, &self.oidc_jwks) {
+            (Some(issuer), Some(audience), Some(jwks)) => Some(strata_server::oidc::OidcConfig {
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                jwks: if jwks.starts_with("http://") || jwks.starts_with("https://") {
+                    strata_server::oidc::JwksSource::Url(jwks.clone())
+                } else {
+                    strata_server::oidc::JwksSource::File(PathBuf::from(jwks))
+                },
+                organization: self.oidc_organization.clone(),
+                subject_is_user_name: self.oidc_subject_is_user_name,
+            }),
+            _ => None,
+        };
+        strata_server::ServerOptions {
+            oidc,
+            ..strata_server::ServerOptions::default()
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCommand {
+    /// Store a generated organisation (deterministic for a seed) in a database.
+    Generate {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, visible_alias = "database", default_value = "strata-bench.db")]
+        db: PathBuf,
+        #[arg(long, default_value = "bench")]
+        org: String,
+    },
+    /// Write the generated organisation's accounts, grants, units and shares as CSV files (for
+    /// the PostgreSQL row-level security comparison, bench/rls.sh); prints each reader's count.
+    Export {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Times the replay of an organisation's log from a SQLite file: the read without and with
+    /// verification (MACs, gaps, sealed head), and the apply; prints a table.
+    Replay {
+        #[arg(long, visible_alias = "database", default_value = "strata-bench.db")]
+        db: PathBuf,
+        #[arg(long, default_value = "bench")]
+        org: String,
+        /// Timed runs per figure (the median is shown).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
+    /// generated organisation in memory; prints a table.
+    List {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum OrgCommand {
+    /// Create an organisation, optionally set up from a scenario file.
+    Create {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        /// A scenario file whose setup is loaded into the new organisation.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+    },
+    /// List the organisations and their revisions.
+    List {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+    },
+    /// Delete an organisation with its log, audit and keys.
+    Delete {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeyCommand {
+    /// Create an API key for a user; prints the key (shown once).
+    Create {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke an API key by its id.
+    Revoke {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// List API keys (ids and users, never the keys).
+    List {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum LogCommand {
+    /// Verify the operation log's chain (MACs, no gap, sealed head), of one organisation or
+    /// of every one: exit status 0 when intact, 1 when tampered with.
+    Verify {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        /// Only this organisation (default: every one).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuditCommand {
+    /// Verify the audit hash chain and the operation log's chain: exit status 0 when both are
+    /// intact, 1 when either was tampered with.
+    Verify {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+    /// Audit entries as JSON lines, by record, user and time range.
+    Query {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        record: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        /// From this time, in milliseconds since the epoch.
+        #[arg(long)]
+        from: Option<i64>,
+        /// Before this time, in milliseconds since the epoch.
+        #[arg(long)]
+        to: Option<i64>,
+        /// After this sequence number (the previous page's last).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Delete the entries whose retention has run out.
+    Expire {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+}
