@@ -140,6 +140,24 @@ fn setup_entry(
     }
 }
 
+/// The audit entries of one operation a batch or a load applied, by `actor`.
+pub fn entries_by(
+    org: &Organization,
+    op: &Operation,
+    before: Option<Json>,
+    changes: &[Change],
+    actor: &crate::Actor,
+) -> Vec<AuditRecord> {
+    entries(
+        org,
+        op,
+        before,
+        changes,
+        Some(actor.audited(op)),
+        actor.impersonator(),
+    )
+}
+
 /// The audit entries of one applied operation, after it was applied; `before` is what
 /// [`before`] saw.
 pub fn entries(

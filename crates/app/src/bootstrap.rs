@@ -113,14 +113,7 @@ impl<'a> Loader<'a> {
             BatchStep::Before => befores.push(crate::audit::before(org, op)),
             BatchStep::After(changes) => {
                 let before = befores.pop().flatten();
-                audits.push(crate::audit::entries(
-                    org,
-                    op,
-                    before,
-                    changes,
-                    Some(actor.audited(op)),
-                    actor.impersonator(),
-                ));
+                audits.push(crate::audit::entries_by(org, op, before, changes, actor));
                 progress(1);
             }
         })

@@ -255,14 +255,7 @@ impl OrgHandle {
                     }
                     strata_ops::BatchStep::After(changes) => {
                         let before = befores.get_mut(i).and_then(Option::take);
-                        audits.push(crate::audit::entries(
-                            org,
-                            op,
-                            before,
-                            changes,
-                            Some(actor.audited(op)),
-                            impersonator,
-                        ));
+                        audits.push(crate::audit::entries_by(org, op, before, changes, actor));
                         Ok(())
                     }
                 },

@@ -267,11 +267,7 @@ impl ApiError {
 
 impl From<strata_ops::OpError> for ApiError {
     fn from(e: strata_ops::OpError) -> Self {
-        let code = match e.kind {
-            strata_ops::OpErrorKind::Denied => "denied",
-            strata_ops::OpErrorKind::Invalid => e.code,
-        };
-        ApiError::new(code, e.message)
+        strata_app::AppError::from(e).into()
     }
 }
 
@@ -287,7 +283,7 @@ impl From<strata_app::AppError> for ApiError {
 
 impl From<strata_store::StoreError> for ApiError {
     fn from(e: strata_store::StoreError) -> Self {
-        ApiError::new(e.code(), e.to_string())
+        strata_app::AppError::from(e).into()
     }
 }
 
