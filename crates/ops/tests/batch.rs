@@ -266,3 +266,27 @@ fn refused_batch_against_replay() {
     println!("refused 2-operation batch with the journal: median of 501 = {batch:?}");
     println!("the valid operation alone, committed: median of 101 = {alone:?}");
 }
+
+/// `add_columns` (added with the security rules) goes through the journal's accessors: a
+/// refused batch takes the new column and its index away again.
+#[test]
+fn a_refused_batch_takes_added_columns_away() {
+    let mut org = org();
+    let untouched = org.clone();
+    let batch = ops(json!([
+        {"op": "add_columns", "table": "account", "columns": [{"name": "city"}]},
+        {"op": "insert_record", "id": "acc-2", "table": "account", "owner": "root",
+         "fields": {"name": "B", "city": "Oslo"}},
+        {"op": "delete", "as": "seller", "record": "acc-root"}
+    ]));
+    let refused = apply_batch(&mut org, &batch, None, None);
+    assert!(matches!(refused, Err((2, _))), "{refused:?}");
+    assert_same(&org, &untouched);
+    assert!(org.record_index_is_current() && org.indexes_are_current());
+    // The column is unknown again.
+    let update = ops(json!([
+        {"op": "update", "as": "root", "record": "acc-root", "fields": {"city": "Oslo"}}
+    ]));
+    let err = apply_batch(&mut org, &update, None, None).unwrap_err();
+    assert_eq!(err.1.code, "unknown_column");
+}
