@@ -406,13 +406,18 @@ pub(crate) async fn who_has_access(
     .map_err(|e| ApiError::internal(format!("who-has-access task failed: {e}")))?
 }
 
-/// One page of the records of `table` on which `user` holds `privilege`, from a cursor (the
-/// next record's id, as this server gave it); `fields` names the limit and cursor in errors.
+/// The most record checks one AuthZEN search page makes for a privilege other than read; past
+/// it the page ends early with a token to go on from (never an unbounded scan).
+const SEARCH_CHECKS_PER_PAGE: usize = 100_000;
+
+/// One page of the records of `table` on which `user` holds `privilege`, from a signed token
+/// (bound to the query by `query`); `fields` names the limit and token in errors. A page may
+/// hold fewer records than `limit` with a token, when it made its checks' worth.
 fn page_of(
     o: &Organization,
-    user: UserId,
-    privilege: Privilege,
-    table: strata_engine::TableId,
+    cursors: &crate::cursor::Cursors,
+    query: &str,
+    (user, privilege, table): (UserId, Privilege, strata_engine::TableId),
     limit: Option<usize>,
     cursor: Option<&str>,
     fields: (&str, &str),
@@ -427,30 +432,35 @@ fn page_of(
     }
     let after: u32 = match cursor {
         None => 0,
-        Some(c) => c.parse().map_err(|_| {
-            ApiError::new(
-                "bad_cursor",
-                format!("cursor `{c}` is not one this server gave"),
-            )
-            .at(fields.1)
-        })?,
+        Some(c) => cursors.decode(c, query).map_err(|e| e.at(fields.1))?.record,
+    };
+    let token = |id: u32| {
+        cursors.encode(
+            &strata_engine::After {
+                values: Vec::new(),
+                record: id,
+            },
+            query,
+        )
     };
     let mut page = Vec::with_capacity(limit.min(1024));
     if privilege == Privilege::Read {
         // The record index answers reads as a set; a page is a range of it.
         for id in o.readable_set(user, table).range(after..) {
             if page.len() == limit {
-                return Ok((page, Some(id.to_string())));
+                return Ok((page, Some(token(id))));
             }
             page.push(RecordId::from_raw(id));
         }
         return Ok((page, None));
     }
-    for r in o.table_records(table).iter().filter(|r| r.get() >= after) {
+    let records = o.table_records(table);
+    let start = records.partition_point(|r| r.get() < after);
+    for (checked, r) in records[start..].iter().enumerate() {
+        if page.len() == limit || checked == SEARCH_CHECKS_PER_PAGE {
+            return Ok((page, Some(token(r.get()))));
+        }
         if o.check(user, privilege, *r) {
-            if page.len() == limit {
-                return Ok((page, Some(r.get().to_string())));
-            }
             page.push(*r);
         }
     }
@@ -877,12 +887,14 @@ pub(crate) struct AzPage {
 }
 
 pub(crate) async fn az_search_resource(
+    State(state): State<Arc<AppState>>,
     request: OrgRequest,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let req: AzSearch = parse(&headers, &body)?;
     let handle = Arc::clone(&request.handle);
+    let app = Arc::clone(&state);
     tokio::task::spawn_blocking(move || {
         let loaded = handle.read_blocking();
         let o = &loaded.org;
@@ -897,11 +909,17 @@ pub(crate) async fn az_search_resource(
             ApiError::not_found(format!("unknown table `{kind}`")).at("/resource/type")
         })?;
         let page = req.page.as_ref();
+        let query = format!(
+            "authzen\n{}\n{}\n{}\n{kind}",
+            handle.name,
+            o.user(user).name,
+            p.name()
+        );
         let (found, next) = page_of(
             o,
-            user,
-            p,
-            table,
+            &app.cursors,
+            &query,
+            (user, p, table),
             page.and_then(|p| p.limit),
             page.and_then(|p| p.next_token.as_deref())
                 .filter(|t| !t.is_empty()),

@@ -549,3 +549,25 @@ fn no_escalation_through_identity_users_or_teams() {
         &json!({"op": "set_user_fields", "user": "erin", "fields": {"jobtitle": "Clerk"}}),
     );
 }
+
+/// AuthZEN search tokens are signed and bound to their query like list cursors: a bare record
+/// number, or another subject's token, is refused.
+#[test]
+fn authzen_search_tokens_are_signed() {
+    let f = Fixture::new();
+    let admin = f.as_(&f.keys.admin);
+    let search = |subject: &str, token: Option<&str>| {
+        let mut body = json!({"subject": {"type": "user", "id": subject}, "action": {"name": "read"},
+            "resource": {"type": "account"}, "page": {"limit": 2}});
+        if let Some(t) = token {
+            body["page"]["next_token"] = json!(t);
+        }
+        admin.post("/access/v1/search/resource", &body)
+    };
+    let first = search("alice", None).expect(200);
+    let token = first["page"]["next_token"].as_str().unwrap().to_owned();
+    assert!(!token.is_empty());
+    search("alice", Some(&token)).expect(200);
+    search("bob", Some(&token)).expect_error(400, "bad_cursor");
+    search("alice", Some("5")).expect_error(400, "bad_cursor");
+}
