@@ -95,7 +95,20 @@ impl Organization {
     /// columns without read permission as `Null`. `None` when the user cannot read the record.
     #[must_use]
     pub fn read_record(&self, user: UserId, record: RecordId) -> Option<Vec<(String, Value)>> {
-        if !self.check(user, Privilege::Read, record) {
+        self.read_record_as(user, None, record)
+    }
+
+    /// A record as `user` reads it while `impersonator` acts on their behalf (D7): `None`
+    /// unless both may read it; a secured column is null unless both may read it.
+    #[must_use]
+    pub fn read_record_as(
+        &self,
+        user: UserId,
+        impersonator: Option<UserId>,
+        record: RecordId,
+    ) -> Option<Vec<(String, Value)>> {
+        let readers = || std::iter::once(user).chain(impersonator);
+        if !readers().all(|u| self.check(u, Privilege::Read, record)) {
             return None;
         }
         let rec = &self.records[record.index()];
@@ -110,7 +123,8 @@ impl Organization {
             columns
                 .into_iter()
                 .map(|c| {
-                    let visible = self.column_access(user, rec.table, c, Some(record)).read;
+                    let visible =
+                        readers().all(|u| self.column_access(u, rec.table, c, Some(record)).read);
                     let value = if visible {
                         rec.field(c).clone()
                     } else {

@@ -277,7 +277,9 @@ pub(crate) async fn check(
     body: Bytes,
 ) -> ApiResult {
     let req: CheckRequest = parse(&headers, &body)?;
-    ready(&state, &request.handle, req.min_revision).await?;
+    if let Some(revision) = req.min_revision {
+        ready(&state, &request.handle, revision).await?;
+    }
     let loaded = request.handle.read().await;
     let decision = decide(&loaded.org, &request, &req)?;
     state.metrics.decided(1);
@@ -291,7 +293,9 @@ pub(crate) async fn explain(
     body: Bytes,
 ) -> ApiResult {
     let req: CheckRequest = parse(&headers, &body)?;
-    ready(&state, &request.handle, req.min_revision).await?;
+    if let Some(revision) = req.min_revision {
+        ready(&state, &request.handle, revision).await?;
+    }
     let loaded = request.handle.read().await;
     let decision = decide(&loaded.org, &request, &req)?;
     let mut out = strata_ops::decision_json(&loaded.org, &decision);
@@ -308,36 +312,19 @@ pub(crate) async fn read_record(
     let o = &loaded.org;
     let (user, impersonator) = request.reader(o, params.user.as_deref())?;
     let r = record_id(o, &key)?;
-    let mut fields: Option<Vec<(String, strata_engine::Value)>> = None;
+    // The refusal explains the reader who may not read it (the user, or the impersonator).
     for reader in std::iter::once(user).chain(impersonator) {
-        let seen = o.read_record(reader, r).ok_or_else(|| {
-            ApiError::new(
+        if !o.check(reader, Privilege::Read, r) {
+            return Err(ApiError::new(
                 "denied",
                 o.render_decision(&o.explain(reader, Privilege::Read, r)),
-            )
-        })?;
-        // Impersonated (D7): a column is shown only when both users may read it.
-        fields = Some(match fields {
-            None => seen,
-            Some(first) => first
-                .into_iter()
-                .zip(seen)
-                .map(|((name, value), (_, other))| {
-                    if other == strata_engine::Value::Null {
-                        (name, other)
-                    } else {
-                        (name, value)
-                    }
-                })
-                .collect(),
-        });
+            ));
+        }
     }
+    let fields = o.read_record_as(user, impersonator, r).unwrap_or_default();
     let rec = o.record(r);
-    let fields: serde_json::Map<String, Json_> = fields
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, to_json(&v)))
-        .collect();
+    let fields: serde_json::Map<String, Json_> =
+        fields.into_iter().map(|(k, v)| (k, to_json(&v))).collect();
     ok(json!({
         "id": rec.key,
         "table": o.table(rec.table).name,

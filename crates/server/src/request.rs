@@ -207,14 +207,30 @@ impl FromRequestParts<Arc<AppState>> for OrgRequest {
             None => organization_header(&caller, &parts.headers)?,
         };
         let min_revision = min_revision_in(parts.uri.query())?;
-        let handle = org_at(state, &caller, &org, min_revision).await?;
+        let handle = org_at(state, &caller, &org).await?;
+        if let Some(revision) = min_revision {
+            ready(state, &handle, revision).await?;
+        }
         let on_behalf = on_behalf_of(&parts.headers)?;
-        let acting = {
+        // One read of the organisation: its state, who acts, and whether to audit the access.
+        let (acting, access) = {
             let loaded = handle.read().await;
-            resolve_acting(&loaded.org, &caller, on_behalf.as_deref())?
+            if loaded.dirty {
+                return Err(ApiError::new(
+                    "database_unreachable",
+                    format!(
+                        "organization `{}` is being rebuilt from the database after a failed write",
+                        handle.name
+                    ),
+                ));
+            }
+            let acting = resolve_acting(&loaded.org, &caller, on_behalf.as_deref())?;
+            (acting, access_to_audit(&loaded.org, acting))
         };
         let request = OrgRequest { handle, acting };
-        request.note_access(state).await;
+        if let Some((name, retention)) = access {
+            request.note_access(state, name, retention);
+        }
         Ok(request)
     }
 }
@@ -326,49 +342,44 @@ pub(crate) fn org_for(
     }
 }
 
-/// The organisation a caller may use, once this node has applied `min_revision` of it. An
-/// organisation this node does not know yet is looked for in the store (it may have been
-/// created on another node a moment ago): only for credentials that may use it, so the cost
-/// is never an anonymous caller's to choose.
+/// The organisation a caller may use. One this node does not know yet is looked for in the
+/// store (it may have been created on another node a moment ago): only for credentials that
+/// may use it, so the cost is never an anonymous caller's to choose.
 pub(crate) async fn org_at(
     state: &Arc<AppState>,
     caller: &Caller,
     org: &str,
-    min_revision: Option<u64>,
 ) -> Result<Arc<OrgHandle>, ApiError> {
-    let handle = match org_for(state, caller, org) {
+    match org_for(state, caller, org) {
         Err(e) if e.code == "unknown_organization" => {
             let (app, name) = (Arc::clone(state), org.to_owned());
             blocking(&state.store, move |store| {
                 Ok(app.registry.find(store, &name)?)
             })
-            .await?
+            .await
         }
-        other => other?,
-    };
-    ready(state, &handle, min_revision).await?;
-    Ok(handle)
+        other => other,
+    }
 }
 
-/// Waits for `min_revision`; refuses an organisation being rebuilt after a failed write.
+/// Waits (bounded) until this node has applied `min_revision`.
 pub(crate) async fn ready(
     state: &AppState,
     handle: &Arc<OrgHandle>,
-    min_revision: Option<u64>,
+    min_revision: u64,
 ) -> Result<(), ApiError> {
-    match min_revision {
-        Some(r) => Ok(handle
-            .wait_for(&state.store, r, state.follow.min_revision_wait)
-            .await?),
-        None if handle.read().await.dirty => Err(ApiError::new(
-            "database_unreachable",
-            format!(
-                "organization `{}` is being rebuilt from the database after a failed write",
-                handle.name
-            ),
-        )),
-        None => Ok(()),
-    }
+    Ok(handle
+        .wait_for(&state.store, min_revision, state.follow.min_revision_wait)
+        .await?)
+}
+
+/// The user whose access is to be audited, with the retention in force, when the organisation
+/// audits user access (D12): the caller (the impersonator when there is one).
+fn access_to_audit(org: &Organization, acting: Acting) -> Option<(String, i64)> {
+    let user = acting.impersonator().or(acting.user())?;
+    let settings = org.audit_settings();
+    (settings.enabled && settings.user_access)
+        .then(|| (org.user(user).name.clone(), settings.retention_days))
 }
 
 impl OrgRequest {
@@ -474,20 +485,8 @@ impl OrgRequest {
         Ok(target)
     }
 
-    /// User access auditing (D12): when the organisation audits user access, the first request
-    /// of a user in each interval is recorded.
-    async fn note_access(&self, state: &AppState) {
-        let Some(user) = self.acting.impersonator().or(self.acting.user()) else {
-            return;
-        };
-        let (name, retention) = {
-            let loaded = self.handle.read().await;
-            let settings = loaded.org.audit_settings();
-            if !(settings.enabled && settings.user_access) {
-                return;
-            }
-            (loaded.org.user(user).name.clone(), settings.retention_days)
-        };
+    /// User access auditing (D12): the first request of a user in each interval is recorded.
+    fn note_access(&self, state: &AppState, name: String, retention: i64) {
         let key = (self.handle.name.clone(), name.clone());
         {
             let mut seen = state
