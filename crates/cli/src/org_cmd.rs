@@ -48,9 +48,8 @@ fn create_org(db: &Path, org: &str, scenario: Option<&Path>) -> anyhow::Result<(
 
 pub(crate) fn write_loop(db: &Path, org: &str) -> anyhow::Result<()> {
     use std::io::Write;
-    let store = server_cmd::open_store(db)?;
+    let store: std::sync::Arc<dyn Store> = server_cmd::open_store(db)?;
     if store.revision(org).is_err() {
-        store.create_organization(org, 0)?;
         let setup: Vec<strata_ops::Operation> = serde_json::from_value(serde_json::json!([
             {"op": "add_business_unit", "name": "Root"},
             {"op": "add_table", "name": "note"},
@@ -59,14 +58,16 @@ pub(crate) fn write_loop(db: &Path, org: &str) -> anyhow::Result<()> {
             {"op": "assign_role", "principal": "writer", "role": "Writer"},
             {"op": "set_audit", "enabled": true, "tables": ["note"]}
         ]))?;
-        store.write(org, &mut |tx| {
-            for op in &setup {
-                tx.append_operation(op, 0)?;
-            }
-            Ok(())
-        })?;
+        strata_app::Loader::new(store.as_ref(), org, strata_app::Actor::System)
+            .and_then(|mut loader| loader.append(&setup, &mut |_| {}))
+            .map_err(|e| anyhow!(e))?;
     }
-    let (mut state, _) = strata_store::load_organization(store.as_ref(), org)?;
+    // Every write through the application layer's write path, audited as the writer.
+    let registry = strata_app::Registry::load(store.as_ref(), None).map_err(|e| anyhow!(e))?;
+    let handle = registry.get(org).map_err(|e| anyhow!(e))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for i in 0u64.. {
@@ -74,21 +75,14 @@ pub(crate) fn write_loop(db: &Path, org: &str) -> anyhow::Result<()> {
         let op: strata_ops::Operation = serde_json::from_value(serde_json::json!(
             {"op": "create", "as": "writer", "table": "note", "id": key, "fields": {"i": i}}
         ))?;
-        strata_ops::apply(&mut state, &op).map_err(|e| anyhow!(e.message))?;
-        let audit = strata_store::AuditRecord {
-            action: "create".into(),
-            table: Some("note".into()),
-            record: Some(key.clone()),
-            user: Some("writer".into()),
-            impersonator: None,
-            detail: serde_json::json!({ "i": i }),
-        };
-        let revision = store.write(org, &mut |tx| {
-            tx.append_operation(&op, 1)?;
-            tx.append_audit(&audit, 1, -1)?;
-            Ok(())
-        })?;
-        writeln!(out, "ack {revision} {key}")?;
+        let written = runtime
+            .block_on(handle.write(
+                std::sync::Arc::clone(&store),
+                vec![op],
+                strata_app::Actor::User("writer".into()),
+            ))
+            .map_err(|e| anyhow!(e))?;
+        writeln!(out, "ack {} {key}", written.revision)?;
         out.flush()?;
     }
     Ok(())
