@@ -817,6 +817,38 @@ pub(crate) async fn az_evaluation(
     ok(json!({ "decision": decision, "context": context }))
 }
 
+/// Batches up to this many evaluations are decided on the async worker.
+const SMALL_BATCH: usize = 64;
+
+/// Every evaluation of a batch, each merged with the batch's defaults.
+fn evaluate_all(
+    o: &Organization,
+    request: &OrgRequest,
+    req: AzEvaluations,
+) -> Result<Vec<Json_>, ApiError> {
+    let AzEvaluations {
+        defaults,
+        evaluations,
+    } = req;
+    let list = if evaluations.is_empty() {
+        vec![defaults.clone()]
+    } else {
+        evaluations
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, e) in list.into_iter().enumerate() {
+        let merged = AzEvaluation {
+            subject: e.subject.or_else(|| defaults.subject.clone()),
+            action: e.action.or_else(|| defaults.action.clone()),
+            resource: e.resource.or_else(|| defaults.resource.clone()),
+            context: None,
+        };
+        let (decision, context) = az_decide(o, request, &merged, &format!("/evaluations/{i}"))?;
+        out.push(json!({ "decision": decision, "context": context }));
+    }
+    Ok(out)
+}
+
 pub(crate) async fn az_evaluations(
     State(state): State<Arc<AppState>>,
     request: OrgRequest,
@@ -834,24 +866,17 @@ pub(crate) async fn az_evaluations(
         )
         .at("/evaluations"));
     }
-    let loaded = request.handle.read().await;
-    let list = if req.evaluations.is_empty() {
-        vec![req.defaults.clone()]
+    // A large batch runs on a blocking thread: its decisions never hold up an async worker.
+    let out = if req.evaluations.len() > SMALL_BATCH {
+        let handle = Arc::clone(&request.handle);
+        tokio::task::spawn_blocking(move || {
+            evaluate_all(&handle.read_blocking().org, &request, req)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("evaluations task failed: {e}")))??
     } else {
-        req.evaluations.clone()
+        evaluate_all(&request.handle.read().await.org, &request, req)?
     };
-    let mut out = Vec::with_capacity(list.len());
-    for (i, e) in list.into_iter().enumerate() {
-        let merged = AzEvaluation {
-            subject: e.subject.or_else(|| req.defaults.subject.clone()),
-            action: e.action.or_else(|| req.defaults.action.clone()),
-            resource: e.resource.or_else(|| req.defaults.resource.clone()),
-            context: None,
-        };
-        let (decision, context) =
-            az_decide(&loaded.org, &request, &merged, &format!("/evaluations/{i}"))?;
-        out.push(json!({ "decision": decision, "context": context }));
-    }
     state.metrics.decided(out.len());
     ok(json!({ "evaluations": out }))
 }

@@ -571,3 +571,26 @@ fn authzen_search_tokens_are_signed() {
     search("bob", Some(&token)).expect_error(400, "bad_cursor");
     search("alice", Some("5")).expect_error(400, "bad_cursor");
 }
+
+/// A large AuthZEN batch (decided on a blocking thread) answers every evaluation, in order, and
+/// a question about another user inside it is still refused.
+#[test]
+fn a_large_authzen_batch_is_answered_whole() {
+    let f = Fixture::new();
+    let alice = f.as_(&f.keys.alice);
+    let evaluations: Vec<Value> = (0..100)
+        .map(|i| json!({"resource": {"type": "account", "id": format!("a{:03}", i % 150)}}))
+        .collect();
+    let body = json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"},
+        "evaluations": evaluations});
+    let answer = alice.post("/access/v1/evaluations", &body).expect(200);
+    let decisions = answer["evaluations"].as_array().unwrap();
+    assert_eq!(decisions.len(), 100);
+    assert!(decisions.iter().all(|d| d["decision"] == json!(true)));
+    let mut body = body;
+    body["evaluations"][99]["subject"] = json!({"type": "user", "id": "bob"});
+    let err = alice
+        .post("/access/v1/evaluations", &body)
+        .expect_error(403, "denied");
+    assert_eq!(err["field"], json!("/evaluations/99/subject/id"));
+}
