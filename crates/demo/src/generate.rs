@@ -33,6 +33,7 @@ fn op(value: serde_json::Value) -> Operation {
         name: "unreachable".into(),
         ownership: None,
         columns: Vec::new(),
+        entity_set: None,
     })
 }
 

@@ -934,6 +934,7 @@ pub(crate) fn setup() -> Vec<Operation> {
                     secured: c.ends_with('*'),
                 })
                 .collect(),
+            entity_set: None,
         });
     }
     for (name, parent, child, lookup, behavior) in RELATIONSHIPS {

@@ -14,6 +14,7 @@ mod columns;
 mod derive;
 mod error;
 mod explain;
+mod guid;
 mod ids;
 mod index;
 mod journal;
@@ -29,6 +30,7 @@ pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, 
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use derive::{AdminSource, Grant, Via};
 pub use error::{ActionError, ModelError};
+pub use guid::{Guid, GuidKind};
 pub use ids::{
     AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
     RoleId, TableId, TeamId, TemplateId, UserId,

@@ -28,6 +28,16 @@ pub struct Column {
     pub secured: bool,
 }
 
+/// Dataverse's standard tables whose entity set is not the logical name and `s`.
+pub const IRREGULAR_ENTITY_SETS: [(&str, &str); 6] = [
+    ("opportunity", "opportunities"),
+    ("territory", "territories"),
+    ("transactioncurrency", "transactioncurrencies"),
+    ("activityparty", "activityparties"),
+    ("category", "categories"),
+    ("systemuserroles", "systemuserrolescollection"),
+];
+
 /// A table (Dataverse entity).
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -39,9 +49,27 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// One of `systemuser`, `team`, `businessunit`, `role`.
     pub built_in: bool,
+    /// The Web API's entity set name when declared (else [`Table::entity_set`] derives it).
+    pub entity_set: Option<String>,
 }
 
 impl Table {
+    /// The Web API's entity set name: the declared one, Dataverse's own for its standard tables
+    /// whose plural is irregular, else the logical name and `s`.
+    #[must_use]
+    pub fn entity_set(&self) -> String {
+        if let Some(set) = &self.entity_set {
+            return set.clone();
+        }
+        let irregular = IRREGULAR_ENTITY_SETS
+            .iter()
+            .find(|(table, _)| *table == self.name);
+        match irregular {
+            Some((_, set)) => (*set).to_owned(),
+            None => format!("{}s", self.name),
+        }
+    }
+
     /// Whether the named column is secured.
     #[must_use]
     pub fn is_secured(&self, column: &str) -> bool {

@@ -272,6 +272,7 @@ impl Organization {
                 ownership,
                 columns: Vec::new(),
                 built_in: true,
+                entity_set: None,
             });
             org.table_records.push(Vec::new());
             org.names.tables.insert(name.to_owned(), id);
@@ -395,6 +396,21 @@ impl Organization {
     }
 
     // ----- read access to the model -----
+
+    /// The table whose Web API entity set this is (declared names first, then derived ones).
+    pub fn table_by_entity_set(&self, entity_set: &str) -> Option<TableId> {
+        let declared = self
+            .tables
+            .iter()
+            .position(|t| t.entity_set.as_deref() == Some(entity_set));
+        declared
+            .or_else(|| {
+                self.tables
+                    .iter()
+                    .position(|t| t.entity_set.is_none() && t.entity_set() == entity_set)
+            })
+            .map(TableId::from_index)
+    }
 
     /// Settings.
     #[must_use]
@@ -629,6 +645,12 @@ impl Organization {
                     format!("access team `{}` cannot own records", team.name),
                 ));
             }
+        }
+        if crate::guid::Guid::parse_canonical(&new.key).is_some_and(|g| g.is_derived_form()) {
+            return Err(ModelError::record(
+                &new.key,
+                "a record key may not be a GUID of the form Strata derives (53545241-…-8000-8000-…)",
+            ));
         }
         let id = RecordId::from_index(self.records.len());
         self.insert_name(NameKind::Records, "record", &new.key, id.index())?;
@@ -939,6 +961,31 @@ impl Setup<'_> {
         Ok(id)
     }
 
+    /// Declares a table's Web API entity set name (lowercase letters, digits and `_`), unique
+    /// among the organisation's tables.
+    pub fn set_entity_set(&mut self, table: TableId, entity_set: &str) -> Result<(), ModelError> {
+        self.stale = true;
+        check_name("entity set", entity_set)?;
+        if !entity_set
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(ModelError::Other(format!(
+                "entity set `{entity_set}`: lowercase letters, digits and `_` only (Dataverse's entity sets are lowercase)"
+            )));
+        }
+        if let Some(other) = self.org.table_by_entity_set(entity_set)
+            && other != table
+        {
+            return Err(ModelError::Duplicate {
+                kind: "entity set",
+                name: entity_set.to_owned(),
+            });
+        }
+        self.org.table_mut(table).entity_set = Some(entity_set.to_owned());
+        Ok(())
+    }
+
     /// Moves a business unit and its subtree under another unit.
     pub fn move_business_unit(
         &mut self,
@@ -1000,6 +1047,7 @@ impl Setup<'_> {
             ownership: ownership.unwrap_or(Ownership::UserOrTeam),
             columns,
             built_in: false,
+            entity_set: None,
         });
         self.org.table_records.push(Vec::new());
         self.org.set_name(NameKind::Tables, name, Some(id.index()));

@@ -281,6 +281,7 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             name,
             ownership,
             columns,
+            entity_set,
         } => {
             let ownership = match ownership.as_deref() {
                 None => None,
@@ -300,7 +301,10 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
                     secured: c.secured,
                 })
                 .collect();
-            setup.add_table(name, ownership, columns)?;
+            let id = setup.add_table(name, ownership, columns)?;
+            if let Some(set) = entity_set {
+                setup.set_entity_set(id, set)?;
+            }
         }
         Operation::AddColumns { table: t, columns } => {
             let tid = table(org, t)?;

@@ -223,6 +223,9 @@ pub enum Operation {
         ownership: Option<String>,
         #[serde(default)]
         columns: Vec<ColumnOp>,
+        /// The Web API's entity set name (default: the logical name and `s`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entity_set: Option<String>,
     },
     /// Add columns to an existing table (customization: System Administrators).
     AddColumns {

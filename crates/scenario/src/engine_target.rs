@@ -108,6 +108,7 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
                 name: t.name.clone(),
                 ownership,
                 columns,
+                entity_set: t.entity_set.clone(),
             },
         ));
     }

@@ -96,6 +96,8 @@ pub struct TableSpec {
     /// `None` when omitted.
     pub organization_owned: Option<bool>,
     pub columns: Vec<ColumnSpec>,
+    /// The Web API's entity set name (extension; default: the name and `s`).
+    pub entity_set: Option<String>,
     pub line: usize,
 }
 
@@ -907,11 +909,16 @@ fn parse_table(n: &Node) -> Result<TableSpec> {
             ck.finish()?;
         }
     }
+    let entity_set = k
+        .opt("entity_set")
+        .map(|e| text(e, "entity_set"))
+        .transpose()?;
     k.finish()?;
     Ok(TableSpec {
         name,
         organization_owned,
         columns,
+        entity_set,
         line: n.line,
     })
 }

@@ -43,6 +43,7 @@ fn require_root(caller: &Caller) -> Result<(), ApiError> {
 
 fn record_id(org: &Organization, key: &str) -> Result<RecordId, ApiError> {
     org.record_id(key)
+        .or_else(|| key.parse().ok().and_then(|g| org.record_by_guid(g)))
         .ok_or_else(|| ApiError::not_found(format!("record `{key}` does not exist")))
 }
 
@@ -327,6 +328,7 @@ pub(crate) async fn read_record(
         fields.into_iter().map(|(k, v)| (k, to_json(&v))).collect();
     ok(json!({
         "id": rec.key,
+        "guid": o.record_guid(r).to_string(),
         "table": o.table(rec.table).name,
         "owner": match rec.owner { Owner::None => Json_::Null, owner => Json_::String(o.owner_name(owner)) },
         "business_unit": o.units().name(rec.business_unit),
@@ -539,7 +541,10 @@ pub(crate) async fn list_records(
 }
 
 /// A list's error, naming the query parameter at fault.
-fn list_error(e: &strata_engine::ListError, query: &strata_engine::ListQuery) -> ApiError {
+pub(crate) fn list_error(
+    e: &strata_engine::ListError,
+    query: &strata_engine::ListQuery,
+) -> ApiError {
     let field = match e {
         strata_engine::ListError::BadCursor => "cursor",
         strata_engine::ListError::UnknownColumn { column, .. }

@@ -33,11 +33,15 @@ pub fn hash_secret(secret: &str) -> String {
 
 fn random_hex(bytes: usize) -> Result<String, ApiError> {
     let mut buf = vec![0u8; bytes];
+    random_fill(&mut buf)?;
+    Ok(hex::encode(buf))
+}
+
+/// Fills `buf` from the operating system's random source.
+pub(crate) fn random_fill(buf: &mut [u8]) -> Result<(), ApiError> {
     let mut f = std::fs::File::open("/dev/urandom")
         .map_err(|e| ApiError::internal(format!("random: {e}")))?;
-    std::io::Read::read_exact(&mut f, &mut buf)
-        .map_err(|e| ApiError::internal(format!("random: {e}")))?;
-    Ok(hex::encode(buf))
+    std::io::Read::read_exact(&mut f, buf).map_err(|e| ApiError::internal(format!("random: {e}")))
 }
 
 /// Creates an API key for a user; returns the stored record and the secret (shown once).

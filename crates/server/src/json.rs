@@ -35,6 +35,11 @@ pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 /// Parses a JSON body into a value, strictly (see the module's rules).
 pub(crate) fn strict_value(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     require_json(headers)?;
+    strict_bytes(body)
+}
+
+/// Parses JSON text into a value, strictly (see the module's rules), whatever declared it.
+pub(crate) fn strict_bytes(body: &[u8]) -> Result<Value, ApiError> {
     if body.len() > limits::MAX_BODY_BYTES {
         return Err(ApiError::new(
             "payload_too_large",

@@ -14,6 +14,7 @@ mod json;
 mod meta;
 pub mod oidc;
 mod request;
+mod webapi;
 
 use std::sync::Arc;
 
@@ -193,6 +194,8 @@ pub struct AppState {
     pub(crate) metrics: meta::Metrics,
     pub(crate) follow: Follow,
     pub(crate) cursors: cursor::Cursors,
+    /// Whether clients reach this server over TLS (the Web API's absolute URLs say https).
+    pub(crate) tls: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -224,6 +227,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .unwrap_or_else(|| config.store.derived_key("list cursors"));
     let state = Arc::new(AppState {
         cursors: cursor::Cursors::new(cursor_key),
+        tls: false,
         oidc,
         registry: Registry::load(config.store.as_ref(), options.load_progress.as_ref())?,
         store: Arc::clone(&config.store),
@@ -286,6 +290,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route("/access/v1/evaluation", post(api::az_evaluation))
         .route("/access/v1/evaluations", post(api::az_evaluations))
         .route("/access/v1/search/resource", post(api::az_search_resource))
+        .merge(webapi::routes())
         .fallback(meta::unknown_route)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY_BYTES))

@@ -154,7 +154,15 @@ pub(crate) fn resolve_acting(
         .at("MSCRMCallerID")),
         (Some(me), None) => Ok(Acting::User(me)),
         (Some(me), Some(name)) => {
-            let user = org.user_id(name).ok_or_else(|| {
+            // Dataverse clients send the user's GUID (`systemuserid`); Strata's, the name.
+            let user = org
+                .user_id(name)
+                .or_else(|| {
+                    name.parse::<strata_engine::Guid>()
+                        .ok()
+                        .and_then(|g| org.user_by_guid(g))
+                })
+                .ok_or_else(|| {
                 ApiError::not_found(format!("unknown user `{name}` in MSCRMCallerID"))
                     .at("MSCRMCallerID")
             })?;

@@ -1,0 +1,541 @@
+//! Entity sets and entities: which table an entity set is, a record as Dataverse's JSON
+//! (`accountid`, `_ownerid_value`, `@odata.etag`…), references (`/contacts(<id>)`), and a
+//! request body read into the columns, owner and lookups it sets.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json, json};
+use strata_engine::{
+    BusinessUnitId, Guid, Organization, Owner, RecordId, RecordState, RoleId, Table, TableId,
+    TeamId, TemplateId, UserId, Value,
+};
+
+use super::path::{self, Args, Segment};
+use super::{WebError, bad};
+
+/// What an entity set holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Set {
+    /// Records of a table (`systemusers` are the users' own records).
+    Records(TableId),
+    /// `teams`.
+    Teams,
+    /// `businessunits`.
+    Units,
+    /// `roles`.
+    Roles,
+    /// `teamtemplates`.
+    Templates,
+}
+
+/// The entity set of this name.
+pub(crate) fn resolve_set(o: &Organization, name: &str) -> Result<(Set, TableId), WebError> {
+    if name == "teamtemplates" {
+        let team = o
+            .table_id("team")
+            .ok_or_else(|| bad("internal", "no team table"))?;
+        return Ok((Set::Templates, team));
+    }
+    let table = o.table_by_entity_set(name).ok_or_else(|| {
+        bad(
+            "odata_unknown",
+            format!("Resource not found for the segment '{name}'."),
+        )
+    })?;
+    let set = match o.table(table).name.as_str() {
+        "team" => Set::Teams,
+        "businessunit" => Set::Units,
+        "role" => Set::Roles,
+        _ => Set::Records(table),
+    };
+    Ok((set, table))
+}
+
+/// The primary id column: `accountid`.
+pub(crate) fn primary_id(table: &Table) -> String {
+    format!("{}id", table.name)
+}
+
+/// The primary name column Dataverse gives the table.
+pub(crate) fn primary_name(table: &Table) -> String {
+    match table.name.as_str() {
+        "contact" | "systemuser" | "lead" => "fullname".to_owned(),
+        "incident" => "title".to_owned(),
+        "email" | "phonecall" | "task" | "appointment" | "activitypointer" => "subject".to_owned(),
+        name => match name.split_once('_') {
+            Some((prefix, _)) if !table.built_in => format!("{prefix}_name"),
+            _ => "name".to_owned(),
+        },
+    }
+}
+
+/// The columns Strata adds to every record of a table, besides its own.
+pub(crate) fn system_columns(o: &Organization, table: TableId) -> Vec<String> {
+    let t = o.table(table);
+    let mut out = vec![
+        primary_id(t),
+        "statecode".to_owned(),
+        "statuscode".to_owned(),
+        "_owningbusinessunit_value".to_owned(),
+    ];
+    if t.ownership == strata_engine::Ownership::UserOrTeam {
+        out.extend(["_ownerid_value", "_owninguser_value", "_owningteam_value"].map(str::to_owned));
+    }
+    if t.name == "systemuser" {
+        out.extend(
+            [
+                "domainname",
+                "isdisabled",
+                "_businessunitid_value",
+                "_parentsystemuserid_value",
+            ]
+            .map(str::to_owned),
+        );
+    }
+    for r in o.relationship_ids() {
+        let rel = o.relationship(r);
+        if rel.child == table {
+            out.push(format!("_{}_value", rel.lookup));
+        }
+    }
+    out
+}
+
+/// Every column a `$select` or `$filter` may name on this table.
+pub(crate) fn known_columns(o: &Organization, table: TableId) -> Vec<String> {
+    let mut out: Vec<String> = o
+        .table(table)
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    out.extend(o.columns_seen(table).map(str::to_owned));
+    out.extend(system_columns(o, table));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The weak ETag of a record: a hash of everything about it that a write can change, so that
+/// it changes whenever the record does (`If-Match` compares it).
+pub(crate) fn etag(o: &Organization, r: RecordId) -> String {
+    let rec = o.record(r);
+    let text = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+        rec.owner, rec.business_unit, rec.state, rec.lookups, rec.fields, rec.alive
+    );
+    // FNV-1a, 64 bits: stable across processes and builds.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("W/\"{hash}\"")
+}
+
+fn guid_json(g: Guid) -> Json {
+    Json::String(g.to_string())
+}
+
+/// The GUID of a record's owner, and its table.
+pub(crate) fn owner_guid(o: &Organization, owner: Owner) -> Option<(Guid, &'static str)> {
+    match owner {
+        Owner::User(u) => Some((o.user_guid(u), "systemuser")),
+        Owner::Team(t) => Some((o.team_guid(t), "team")),
+        Owner::None => None,
+    }
+}
+
+/// A record as Dataverse's JSON: its primary id, the columns the reader may see (`fields`,
+/// already filtered by column security), and its owner, unit, state and lookups, limited to
+/// `select` when given. Lookup annotations are added with `annotations`.
+pub(crate) fn record_json(
+    o: &Organization,
+    r: RecordId,
+    fields: &[(String, Value)],
+    select: Option<&[String]>,
+    annotations: bool,
+) -> Map<String, Json> {
+    let rec = o.record(r);
+    let table = o.table(rec.table);
+    let wanted = |c: &str| select.is_none_or(|s| s.iter().any(|x| x == c));
+    let mut out = Map::new();
+    out.insert("@odata.etag".to_owned(), Json::String(etag(o, r)));
+    out.insert(primary_id(table), guid_json(o.record_guid(r)));
+    for (name, value) in fields {
+        if wanted(name) {
+            out.insert(name.clone(), strata_ops::to_json(value));
+        }
+    }
+    let mut put = |name: &str, value: Json, logical: Option<&str>| {
+        if wanted(name) {
+            if annotations && let Some(logical) = logical {
+                out.insert(
+                    format!("{name}@Microsoft.Dynamics.CRM.lookuplogicalname"),
+                    Json::String(logical.to_owned()),
+                );
+            }
+            out.insert(name.to_owned(), value);
+        }
+    };
+    let (state, status) = match rec.state {
+        RecordState::Active => (0, 1),
+        RecordState::Inactive => (1, 2),
+    };
+    put("statecode", json!(state), None);
+    put("statuscode", json!(status), None);
+    put(
+        "_owningbusinessunit_value",
+        guid_json(o.unit_guid(rec.business_unit)),
+        Some("businessunit"),
+    );
+    if table.ownership == strata_engine::Ownership::UserOrTeam {
+        let owner = owner_guid(o, rec.owner);
+        put(
+            "_ownerid_value",
+            owner.map_or(Json::Null, |(g, _)| guid_json(g)),
+            owner.map(|(_, t)| t),
+        );
+        let (user, team) = match rec.owner {
+            Owner::User(u) => (guid_json(o.user_guid(u)), Json::Null),
+            Owner::Team(t) => (Json::Null, guid_json(o.team_guid(t))),
+            Owner::None => (Json::Null, Json::Null),
+        };
+        put("_owninguser_value", user, Some("systemuser"));
+        put("_owningteam_value", team, Some("team"));
+    }
+    for &(relationship, parent) in &rec.lookups {
+        let rel = o.relationship(relationship);
+        let parent_table = o.table(o.record(parent).table).name.clone();
+        put(
+            &format!("_{}_value", rel.lookup),
+            guid_json(o.record_guid(parent)),
+            Some(&parent_table),
+        );
+    }
+    if table.name == "systemuser"
+        && let Owner::User(u) = rec.owner
+        && o.user(u).record == r
+    {
+        let user = o.user(u);
+        put("domainname", Json::String(user.name.clone()), None);
+        if !fields.iter().any(|(c, _)| c == "fullname") {
+            put("fullname", Json::String(user.name.clone()), None);
+        }
+        put("isdisabled", Json::Bool(!user.enabled), None);
+        put(
+            "_businessunitid_value",
+            guid_json(o.unit_guid(user.business_unit)),
+            Some("businessunit"),
+        );
+        put(
+            "_parentsystemuserid_value",
+            user.manager
+                .map_or(Json::Null, |m| guid_json(o.user_guid(m))),
+            Some("systemuser"),
+        );
+    }
+    for r2 in o.relationship_ids() {
+        let rel = o.relationship(r2);
+        let name = format!("_{}_value", rel.lookup);
+        if rel.child == rec.table && !out.contains_key(&name) && wanted(&name) {
+            out.insert(name, Json::Null);
+        }
+    }
+    out
+}
+
+/// A team as Dataverse's JSON.
+pub(crate) fn team_json(o: &Organization, t: TeamId) -> Map<String, Json> {
+    let team = o.team(t);
+    let mut out = Map::new();
+    out.insert("teamid".into(), guid_json(o.team_guid(t)));
+    out.insert("name".into(), Json::String(team.name.clone()));
+    out.insert("teamtype".into(), json!(team.kind.code()));
+    out.insert(
+        "_businessunitid_value".into(),
+        guid_json(o.unit_guid(team.business_unit)),
+    );
+    out.insert("isdefault".into(), Json::Bool(false));
+    out
+}
+
+/// A business unit as Dataverse's JSON.
+pub(crate) fn unit_json(o: &Organization, u: BusinessUnitId) -> Map<String, Json> {
+    let mut out = Map::new();
+    out.insert("businessunitid".into(), guid_json(o.unit_guid(u)));
+    out.insert("name".into(), Json::String(o.units().name(u).to_owned()));
+    out.insert(
+        "_parentbusinessunitid_value".into(),
+        o.units()
+            .parent(u)
+            .map_or(Json::Null, |p| guid_json(o.unit_guid(p))),
+    );
+    out
+}
+
+/// A role as Dataverse's JSON.
+pub(crate) fn role_json(o: &Organization, r: RoleId) -> Map<String, Json> {
+    let role = o.role(r);
+    let mut out = Map::new();
+    out.insert("roleid".into(), guid_json(o.role_guid(r)));
+    out.insert("name".into(), Json::String(role.name.clone()));
+    out.insert(
+        "_businessunitid_value".into(),
+        guid_json(o.unit_guid(role.business_unit)),
+    );
+    out
+}
+
+/// An access team template as Dataverse's JSON.
+pub(crate) fn template_json(o: &Organization, t: TemplateId) -> Map<String, Json> {
+    let template = o.template(t);
+    let mut out = Map::new();
+    out.insert("teamtemplateid".into(), guid_json(o.template_guid(t)));
+    out.insert(
+        "teamtemplatename".into(),
+        Json::String(template.name.clone()),
+    );
+    out.insert(
+        "objecttypecode".into(),
+        Json::String(o.table(template.table).name.clone()),
+    );
+    out.insert(
+        "defaultaccessrightsmask".into(),
+        json!(template.rights.bits()),
+    );
+    out
+}
+
+/// What a reference (`/contacts(<id>)`, an `@odata.id`, an `@odata.bind`) names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Record(RecordId),
+    User(UserId),
+    Team(TeamId),
+    Unit(BusinessUnitId),
+    Role(RoleId),
+    Template(TemplateId),
+}
+
+/// The entity of `set` with this GUID, or `not_found` naming it.
+pub(crate) fn by_guid(
+    o: &Organization,
+    set: Set,
+    table: TableId,
+    g: Guid,
+) -> Result<Target, WebError> {
+    let found = match set {
+        Set::Records(t) if o.table(t).name == "systemuser" => o.user_by_guid(g).map(Target::User),
+        Set::Records(t) => o
+            .record_by_guid(g)
+            .filter(|r| o.record(*r).table == t && o.record(*r).alive)
+            .map(Target::Record),
+        Set::Teams => o.team_by_guid(g).map(Target::Team),
+        Set::Units => o.unit_by_guid(g).map(Target::Unit),
+        Set::Roles => o.role_by_guid(g).map(Target::Role),
+        Set::Templates => o.template_by_guid(g).map(Target::Template),
+    };
+    found.ok_or_else(|| {
+        WebError(crate::error::ApiError::new(
+            "not_found",
+            format!("{} With Id = {g} Does Not Exist", o.table(table).name),
+        ))
+    })
+}
+
+/// Parses a reference: `/contacts(<id>)`, `contacts(<id>)`, or an absolute URL ending so.
+pub(crate) fn reference(o: &Organization, text: &str) -> Result<Target, WebError> {
+    let tail = match text.find("/api/data/") {
+        Some(i) => {
+            let rest = &text[i + "/api/data/".len()..];
+            rest.split_once('/').map_or("", |(_, r)| r)
+        }
+        None => text.trim_start_matches('/'),
+    };
+    let parsed = path::parse(tail, &[])?;
+    match parsed.segments.as_slice() {
+        [
+            Segment::Named {
+                name,
+                args: Some(Args::Id(g)),
+            },
+        ] => {
+            let (set, table) = resolve_set(o, name)?;
+            by_guid(o, set, table, *g)
+        }
+        _ => Err(bad(
+            "bad_reference",
+            format!("`{text}` is not a reference of the form /<entityset>(<guid>)"),
+        )),
+    }
+}
+
+/// The principal name Strata's operations take for a user or team target.
+pub(crate) fn principal_name(o: &Organization, target: Target) -> Result<String, WebError> {
+    match target {
+        Target::User(u) => Ok(o.user(u).name.clone()),
+        Target::Team(t) => Ok(format!("team:{}", o.team(t).name)),
+        _ => Err(bad(
+            "bad_reference",
+            "a principal is a systemuser or a team",
+        )),
+    }
+}
+
+/// What a request body sets on a record.
+#[derive(Debug, Default)]
+pub(crate) struct Body {
+    /// The primary id, when given.
+    pub(crate) id: Option<Guid>,
+    /// Columns.
+    pub(crate) fields: BTreeMap<String, Json>,
+    /// A new owner (principal name), from `ownerid@odata.bind`.
+    pub(crate) owner: Option<String>,
+    /// Lookups set (`Some` parent key) or cleared (`None`), by lookup name.
+    pub(crate) lookups: BTreeMap<String, Option<String>>,
+    /// `statecode`.
+    pub(crate) state: Option<RecordState>,
+    /// `businessunitid@odata.bind` on a systemuser: move the user.
+    pub(crate) business_unit: Option<String>,
+    /// `parentsystemuserid@odata.bind` on a systemuser: the manager (`None` clears it).
+    pub(crate) manager: Option<Option<String>>,
+}
+
+/// Reads a JSON body for a record of `table`.
+pub(crate) fn read_body(o: &Organization, table: TableId, body: &Json) -> Result<Body, WebError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| bad("invalid_body", "the body is a JSON object of columns"))?;
+    let t = o.table(table);
+    let id_column = primary_id(t);
+    let mut out = Body::default();
+    for (key, value) in object {
+        if let Some(nav) = key.strip_suffix("@odata.bind") {
+            let target = match value {
+                Json::Null => None,
+                Json::String(s) => Some(reference(o, s)?),
+                _ => {
+                    return Err(bad(
+                        "bad_reference",
+                        format!("`{key}` takes a reference such as \"/contacts(<guid>)\""),
+                    ));
+                }
+            };
+            bind(o, table, nav, target, &mut out)?;
+            continue;
+        }
+        if key.starts_with('@') || key.contains('@') {
+            // Annotations (`@odata.type`, `@odata.etag`…) carry nothing to write.
+            continue;
+        }
+        if *key == id_column {
+            let g = value
+                .as_str()
+                .and_then(|s| s.parse::<Guid>().ok())
+                .ok_or_else(|| bad("bad_value", format!("`{key}` is a GUID")))?;
+            out.id = Some(g);
+            continue;
+        }
+        match key.as_str() {
+            "statecode" => {
+                out.state = Some(match value.as_i64() {
+                    Some(0) => RecordState::Active,
+                    Some(1) => RecordState::Inactive,
+                    _ => {
+                        return Err(bad(
+                            "bad_value",
+                            "`statecode` is 0 (active) or 1 (inactive)",
+                        ));
+                    }
+                });
+                continue;
+            }
+            "statuscode" => continue,
+            _ => {}
+        }
+        if key.starts_with('_') && key.ends_with("_value") {
+            return Err(bad(
+                "bad_value",
+                format!(
+                    "`{key}` is read only: set a lookup with `{}@odata.bind`",
+                    key.trim_start_matches('_').trim_end_matches("_value")
+                ),
+            ));
+        }
+        if value.is_object() || value.is_array() {
+            return Err(bad(
+                "bad_value",
+                format!(
+                    "`{key}`: deep insert and collection values are not supported; create related records separately"
+                ),
+            ));
+        }
+        out.fields.insert(key.clone(), value.clone());
+    }
+    Ok(out)
+}
+
+fn bind(
+    o: &Organization,
+    table: TableId,
+    nav: &str,
+    target: Option<Target>,
+    out: &mut Body,
+) -> Result<(), WebError> {
+    let is_user_table = o.table(table).name == "systemuser";
+    match (nav, target) {
+        ("ownerid", Some(t)) => {
+            out.owner = Some(principal_name(o, t)?);
+            Ok(())
+        }
+        ("ownerid", None) => Err(bad("bad_value", "a record always has an owner")),
+        ("businessunitid", Some(Target::Unit(u))) if is_user_table => {
+            out.business_unit = Some(o.units().name(u).to_owned());
+            Ok(())
+        }
+        ("parentsystemuserid", Some(Target::User(u))) if is_user_table => {
+            out.manager = Some(Some(o.user(u).name.clone()));
+            Ok(())
+        }
+        ("parentsystemuserid", None) if is_user_table => {
+            out.manager = Some(None);
+            Ok(())
+        }
+        (lookup, target) => {
+            let relationship = o.relationship_by_lookup(table, lookup).ok_or_else(|| {
+                bad(
+                    "odata_unknown",
+                    format!(
+                        "An undeclared property '{lookup}' which only has property annotations in the payload: no lookup `{lookup}` on table `{}`",
+                        o.table(table).name
+                    ),
+                )
+            })?;
+            let parent = match target {
+                None => None,
+                Some(Target::Record(r)) => {
+                    if o.record(r).table != o.relationship(relationship).parent {
+                        return Err(bad(
+                            "bad_reference",
+                            format!(
+                                "`{lookup}` refers to a `{}` record",
+                                o.table(o.relationship(relationship).parent).name
+                            ),
+                        ));
+                    }
+                    Some(o.record(r).key.clone())
+                }
+                Some(Target::User(u)) => Some(o.record(o.user(u).record).key.clone()),
+                Some(_) => {
+                    return Err(bad(
+                        "bad_reference",
+                        format!("`{lookup}` refers to a record"),
+                    ));
+                }
+            };
+            out.lookups.insert(lookup.to_owned(), parent);
+            Ok(())
+        }
+    }
+}

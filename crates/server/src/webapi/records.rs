@@ -1,0 +1,1566 @@
+//! Entity set requests: lists (`$select`, `$filter`, `$orderby`, `$top`, `$count`, `$expand`,
+//! paging by `Prefer: odata.maxpagesize` and an absolute `@odata.nextLink`), `$count`,
+//! retrieve by id and by alternate key, create, update, upsert, delete, and `$ref`
+//! (associate and disassociate). Each write is the native API's operations on the one write
+//! path; each read is the engine's, as the caller.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::{Map, Value as Json, json};
+use strata_engine::{Guid, Organization, Privilege, RecordId, TableId, UserId, Value};
+use strata_ops::Operation;
+
+use super::entity::{self, Set, Target};
+use super::path::{Arg, Args, Segment};
+use super::{Call, WebError, WebResult, bad, json_response, limits, messages, no_content};
+use crate::error::ApiError;
+
+/// Routes a path that begins with an entity set.
+pub(crate) async fn dispatch(call: &Call<'_>) -> WebResult {
+    let segments = call.path.segments.as_slice();
+    let Some(Segment::Named {
+        name: set_name,
+        args,
+    }) = segments.first()
+    else {
+        return Err(bad("odata_unknown", "no entity set"));
+    };
+    let (set, table) = {
+        let loaded = call.request.handle.read().await;
+        entity::resolve_set(&loaded.org, set_name)?
+    };
+    match (&segments[1..], args, &call.method) {
+        ([], None, &Method::GET) => list(call, set_name, set, table).await,
+        ([], None, &Method::POST) => create(call, set_name, set, table).await,
+        ([Segment::Count], None, &Method::GET) => count(call, set, table).await,
+        ([Segment::Named { name, args: None }], None, &Method::POST)
+            if messages::is_multiple(name) =>
+        {
+            messages::multiple(call, set_name, set, table, name).await
+        }
+        ([], Some(key), &Method::GET) => retrieve(call, set_name, set, table, key).await,
+        ([], Some(key), &Method::PATCH) => patch(call, set_name, set, table, key).await,
+        ([], Some(key), &Method::DELETE) => delete(call, set, table, key).await,
+        ([Segment::Named { name, args: None }, Segment::Ref], Some(key), method) => {
+            reference(call, set, table, key, name, None, method).await
+        }
+        (
+            [
+                Segment::Named {
+                    name,
+                    args: Some(Args::Id(related)),
+                },
+                Segment::Ref,
+            ],
+            Some(key),
+            &Method::DELETE,
+        ) => reference(call, set, table, key, name, Some(*related), &Method::DELETE).await,
+        (
+            [
+                Segment::Named {
+                    name,
+                    args: op_args,
+                },
+            ],
+            Some(key),
+            _,
+        ) if messages::is_bound_operation(name) => {
+            messages::bound(call, set, table, key, name, op_args.as_ref()).await
+        }
+        ([], _, _) | ([Segment::Count], _, _) => Err(bad(
+            "method_not_allowed",
+            format!("{} is not allowed on this resource", call.method),
+        )),
+        (rest, _, _) => Err(bad(
+            "odata_unknown",
+            format!(
+                "Resource not found for the segment '{}'.",
+                rest.first().map(ToString::to_string).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// The readers of a data request: the acting user and the impersonator (D27).
+pub(crate) fn readers(
+    call: &Call<'_>,
+    o: &Organization,
+) -> Result<(UserId, Option<UserId>), WebError> {
+    call.request.reader(o, None).map_err(|e| {
+        if e.field.as_deref() == Some("user") {
+            WebError(ApiError::new(
+                "bad_actor",
+                "the root key reads no data on the Web API: use a user's key or token",
+            ))
+        } else {
+            WebError(e)
+        }
+    })
+}
+
+/// Resolves a key (`(<guid>)` or an alternate key) to an entity, as `reader` sees the table.
+pub(crate) fn resolve_key(
+    o: &Organization,
+    set: Set,
+    table: TableId,
+    key: &Args,
+    reader: Option<UserId>,
+) -> Result<Target, WebError> {
+    match key {
+        Args::Id(g) => entity::by_guid(o, set, table, *g),
+        Args::Empty => Err(bad("odata_syntax", "an empty key `()`")),
+        Args::Named(parts) => {
+            if let (
+                Set::Templates | Set::Teams | Set::Units | Set::Roles,
+                [(k, Arg::Value(Value::Text(v)))],
+            ) = (set, parts.as_slice())
+                && k == "name"
+            {
+                return match set {
+                    Set::Teams => o.team_id(v).map(Target::Team),
+                    Set::Units => o.business_unit_id(v).map(Target::Unit),
+                    Set::Roles => o.role_id(v).map(Target::Role),
+                    _ => o.template_id(v).map(Target::Template),
+                }
+                .ok_or_else(|| not_found(o, table, &format!("name='{v}'")));
+            }
+            let Set::Records(t) = set else {
+                return Err(bad(
+                    "odata_syntax",
+                    "this entity set is keyed by its GUID (or `name='…'`)",
+                ));
+            };
+            let filter = alternate_key_filter(o, t, parts)?;
+            let Some(reader) = reader else {
+                return Err(bad(
+                    "bad_actor",
+                    "an alternate key is looked up as a user: use a user's key or token",
+                ));
+            };
+            let query = strata_engine::ListQuery {
+                filter: Some(filter),
+                limit: 2,
+                work_budget: Some(crate::limits::MAX_LIST_WORK),
+                ..Default::default()
+            };
+            let page = o
+                .list(reader, t, &query)
+                .map_err(|e| bad("bad_filter", e.to_string()))?;
+            match page.records.as_slice() {
+                [one] => Ok(if o.table(t).name == "systemuser" {
+                    match o.record(*one).owner {
+                        strata_engine::Owner::User(u) => Target::User(u),
+                        _ => Target::Record(*one),
+                    }
+                } else {
+                    Target::Record(*one)
+                }),
+                [] => Err(not_found(o, table, &key_text(parts))),
+                _ => Err(bad(
+                    "duplicate",
+                    format!(
+                        "more than one {} record has the key {}",
+                        o.table(t).name,
+                        key_text(parts)
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+fn key_text(parts: &[(String, Arg)]) -> String {
+    parts
+        .iter()
+        .map(|(k, v)| match v {
+            Arg::Value(v) => format!("{k}={v}"),
+            other => format!("{k}={other:?}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn not_found(o: &Organization, table: TableId, key: &str) -> WebError {
+    WebError(ApiError::new(
+        "not_found",
+        format!("{} With Id = {key} Does Not Exist", o.table(table).name),
+    ))
+}
+
+fn alternate_key_filter(
+    o: &Organization,
+    table: TableId,
+    parts: &[(String, Arg)],
+) -> Result<strata_engine::Filter, WebError> {
+    let known = entity::known_columns(o, table);
+    let mut terms = Vec::new();
+    for (column, value) in parts {
+        if !known.contains(column) || column.starts_with('_') {
+            return Err(unknown_property(o, table, column));
+        }
+        let Arg::Value(value) = value else {
+            return Err(bad(
+                "odata_syntax",
+                format!("key `{column}` takes a literal"),
+            ));
+        };
+        terms.push(strata_engine::Filter::Compare {
+            column: column.clone(),
+            op: strata_engine::CompareOp::Eq,
+            value: value.clone(),
+        });
+    }
+    Ok(strata_engine::Filter::And(terms))
+}
+
+pub(crate) fn unknown_property(o: &Organization, table: TableId, name: &str) -> WebError {
+    bad(
+        "unknown_column",
+        format!(
+            "Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{}'.",
+            o.table(table).name
+        ),
+    )
+}
+
+/// `$select`, checked against the table's columns.
+fn select(
+    call: &Call<'_>,
+    o: &Organization,
+    table: TableId,
+) -> Result<Option<Vec<String>>, WebError> {
+    let Some(text) = call.param("$select") else {
+        return Ok(None);
+    };
+    parse_select(o, table, text).map(Some)
+}
+
+fn parse_select(o: &Organization, table: TableId, text: &str) -> Result<Vec<String>, WebError> {
+    let known = entity::known_columns(o, table);
+    let columns: Vec<String> = text
+        .split(',')
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if columns.len() > limits::MAX_SELECT {
+        return Err(bad(
+            "odata_limit",
+            format!("$select names more than {} columns", limits::MAX_SELECT),
+        ));
+    }
+    for c in &columns {
+        if !known.contains(c) {
+            return Err(unknown_property(o, table, c));
+        }
+    }
+    Ok(columns)
+}
+
+/// One `$expand` item: a single-valued navigation property and the columns to return.
+#[derive(Clone, Debug)]
+struct Expand {
+    nav: String,
+    select: Option<String>,
+}
+
+fn parse_expand(text: &str) -> Result<Vec<Expand>, WebError> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0usize;
+    let mut items = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&text[start..]);
+    for item in items.into_iter().map(str::trim).filter(|i| !i.is_empty()) {
+        if out.len() == limits::MAX_EXPAND {
+            return Err(bad(
+                "odata_limit",
+                format!("$expand names more than {} properties", limits::MAX_EXPAND),
+            ));
+        }
+        let (nav, options) = match item.split_once('(') {
+            Some((nav, rest)) => (
+                nav.trim(),
+                Some(rest.strip_suffix(')').ok_or_else(|| {
+                    bad(
+                        "odata_syntax",
+                        format!("$expand item `{item}` does not end with `)`"),
+                    )
+                })?),
+            ),
+            None => (item, None),
+        };
+        let mut select = None;
+        if let Some(options) = options {
+            for option in options.split(';').map(str::trim).filter(|o| !o.is_empty()) {
+                match option.split_once('=') {
+                    Some(("$select", columns)) => select = Some(columns.to_owned()),
+                    _ => {
+                        return Err(bad(
+                            "odata_syntax",
+                            format!(
+                                "$expand supports `$select` inside parentheses, not `{option}`"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        out.push(Expand {
+            nav: nav.to_owned(),
+            select,
+        });
+    }
+    Ok(out)
+}
+
+/// The related record (or user) an expanded navigation property names, for one record.
+fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Target>, WebError> {
+    let rec = o.record(record);
+    let target = match nav {
+        "ownerid" | "owninguser" | "owningteam" => match rec.owner {
+            strata_engine::Owner::User(u) if nav != "owningteam" => Some(Target::User(u)),
+            strata_engine::Owner::Team(t) if nav != "owninguser" => Some(Target::Team(t)),
+            _ => None,
+        },
+        "owningbusinessunit" => Some(Target::Unit(rec.business_unit)),
+        lookup => {
+            let rel = o.relationship_by_lookup(rec.table, lookup).ok_or_else(|| {
+                bad(
+                    "odata_unknown",
+                    format!(
+                        "Could not find a property named '{lookup}' on type 'Microsoft.Dynamics.CRM.{}'.",
+                        o.table(rec.table).name
+                    ),
+                )
+            })?;
+            rec.lookup(rel).map(|parent| match o.record(parent).owner {
+                strata_engine::Owner::User(u)
+                    if o.table(o.record(parent).table).name == "systemuser"
+                        && o.user(u).record == parent =>
+                {
+                    Target::User(u)
+                }
+                _ => Target::Record(parent),
+            })
+        }
+    };
+    Ok(target)
+}
+
+/// An entity as the readers see it (`None` when they may not read it).
+fn entity_as_seen(
+    o: &Organization,
+    target: Target,
+    readers: (UserId, Option<UserId>),
+    select: Option<&[String]>,
+    annotations: bool,
+) -> Option<Map<String, Json>> {
+    let record = match target {
+        Target::Record(r) => r,
+        Target::User(u) => o.user(u).record,
+        Target::Team(t) => {
+            return visible_on_unit(o, readers, "team", o.team(t).business_unit)
+                .then(|| entity::team_json(o, t));
+        }
+        Target::Unit(u) => {
+            return visible_on_unit(o, readers, "businessunit", u).then(|| entity::unit_json(o, u));
+        }
+        Target::Role(r) => {
+            return visible_on_unit(o, readers, "role", o.role(r).business_unit)
+                .then(|| entity::role_json(o, r));
+        }
+        Target::Template(t) => return Some(entity::template_json(o, t)),
+    };
+    let fields = o.read_record_as(readers.0, readers.1, record)?;
+    Some(entity::record_json(o, record, &fields, select, annotations))
+}
+
+/// Whether the readers may read an entity of a business-owned system table in `unit`.
+pub(crate) fn visible_on_unit(
+    o: &Organization,
+    readers: (UserId, Option<UserId>),
+    table: &str,
+    unit: strata_engine::BusinessUnitId,
+) -> bool {
+    let Some(t) = o.table_id(table) else {
+        return false;
+    };
+    std::iter::once(readers.0)
+        .chain(readers.1)
+        .all(|u| o.explain_on_unit(u, t, Privilege::Read, unit).allowed)
+}
+
+fn annotations(call: &Call<'_>) -> bool {
+    call.headers.get_all("prefer").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.contains("odata.include-annotations"))
+    })
+}
+
+/// The `$filter` of a list, as the engine's filter.
+fn filter(o: &Organization, table: TableId, text: &str) -> Result<strata_engine::Filter, WebError> {
+    let f =
+        strata_ops::parse_filter(text).map_err(|e| bad("bad_filter", format!("$filter: {e}")))?;
+    check_filter_columns(o, table, &f)?;
+    Ok(f)
+}
+
+/// Refuses a filter on a column the engine cannot filter by (the system columns Strata adds
+/// to the JSON are not stored among the record's columns) or that the table does not know.
+fn check_filter_columns(
+    o: &Organization,
+    table: TableId,
+    f: &strata_engine::Filter,
+) -> Result<(), WebError> {
+    use strata_engine::Filter as F;
+    match f {
+        F::Compare { column, .. }
+        | F::In { column, .. }
+        | F::Contains { column, .. }
+        | F::StartsWith { column, .. } => filterable(o, table, column),
+        F::And(items) | F::Or(items) => items
+            .iter()
+            .try_for_each(|i| check_filter_columns(o, table, i)),
+        F::Not(inner) => check_filter_columns(o, table, inner),
+        #[allow(unreachable_patterns, reason = "variants added by the OData parser")]
+        _ => Ok(()),
+    }
+}
+
+fn filterable(o: &Organization, table: TableId, column: &str) -> Result<(), WebError> {
+    let t = o.table(table);
+    let own =
+        t.columns.iter().any(|c| c.name == column) || o.columns_seen(table).any(|c| c == column);
+    if own {
+        return Ok(());
+    }
+    if entity::system_columns(o, table).iter().any(|c| c == column) {
+        return Err(bad(
+            "odata_unsupported",
+            format!("filtering or ordering by `{column}` is not supported (docs/webapi.md)"),
+        ));
+    }
+    Err(unknown_property(o, table, column))
+}
+
+/// The skip token of the next page: how many records were returned so far, and the signed
+/// cursor of the engine's list.
+fn skip_token(returned: usize, cursor: &str) -> String {
+    format!("{returned}.{cursor}")
+}
+
+fn parse_skip_token(text: &str) -> Result<(usize, &str), WebError> {
+    text.split_once('.')
+        .and_then(|(n, c)| n.parse().ok().map(|n| (n, c)))
+        .ok_or_else(|| bad("bad_cursor", "the $skiptoken is not one this server gave"))
+}
+
+async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
+    for (name, _) in &call.query {
+        if name.starts_with('$')
+            && !matches!(
+                name.as_str(),
+                "$select" | "$filter" | "$orderby" | "$top" | "$count" | "$expand" | "$skiptoken"
+            )
+        {
+            return Err(bad(
+                "odata_unknown",
+                format!("The query parameter '{name}' is not supported"),
+            ));
+        }
+    }
+    let top = call
+        .param("$top")
+        .map(|t| {
+            t.parse::<usize>()
+                .map_err(|_| bad("odata_syntax", format!("$top `{t}` is not a whole number")))
+        })
+        .transpose()?;
+    let count = match call.param("$count") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(bad(
+                "odata_syntax",
+                format!("$count is true or false, not `{other}`"),
+            ));
+        }
+    };
+    let page_size = call.max_page_size()?.unwrap_or(limits::MAX_PAGE);
+    let Set::Records(_) = set else {
+        return system_list(call, set_name, set).await;
+    };
+    let expand = call
+        .param("$expand")
+        .map(parse_expand)
+        .transpose()?
+        .unwrap_or_default();
+    let filter_text = call.param("$filter").map(str::to_owned);
+    let order_text = call.param("$orderby").map(str::to_owned);
+    let token = call.param("$skiptoken").map(str::to_owned);
+    let select_text = call.param("$select").map(str::to_owned);
+    let app = Arc::clone(call.state);
+    let handle = Arc::clone(&call.request.handle);
+    let base = call.base.clone();
+    let set_name = set_name.to_owned();
+    let annotate = annotations(call);
+    let readers_result = {
+        let loaded = call.request.handle.read().await;
+        readers(call, &loaded.org)
+    };
+    let readers = readers_result?;
+    let next_query: Vec<(String, String)> = call
+        .query
+        .iter()
+        .filter(|(k, _)| k != "$skiptoken")
+        .cloned()
+        .collect();
+    let body = tokio::task::spawn_blocking(move || -> Result<(Json, usize), WebError> {
+        let loaded = handle.read_blocking();
+        let o = &loaded.org;
+        let select = select_text
+            .as_deref()
+            .map(|s| parse_select(o, table, s))
+            .transpose()?;
+        let filter = filter_text
+            .as_deref()
+            .map(|f| filter(o, table, f))
+            .transpose()?;
+        let order = match order_text.as_deref() {
+            None => Vec::new(),
+            Some(text) => {
+                let order = strata_ops::parse_order(text)
+                    .map_err(|e| bad("bad_order", format!("$orderby: {e}")))?;
+                for x in &order {
+                    filterable(o, table, &x.column)?;
+                }
+                order
+            }
+        };
+        for e in &expand {
+            // An unknown navigation property is an error even when no record is returned.
+            if !matches!(
+                e.nav.as_str(),
+                "ownerid" | "owninguser" | "owningteam" | "owningbusinessunit"
+            ) && o.relationship_by_lookup(table, &e.nav).is_none()
+            {
+                return Err(unknown_property(o, table, &e.nav));
+            }
+        }
+        let query_id = format!(
+            "webapi\n{}\n{table:?}\n{}\n{}\n{}\n{}\n{}",
+            handle.name,
+            o.user(readers.0).name,
+            readers
+                .1
+                .map(|i| o.user(i).name.as_str())
+                .unwrap_or_default(),
+            filter_text.as_deref().unwrap_or_default(),
+            order_text.as_deref().unwrap_or_default(),
+            top.map(|t| t.to_string()).unwrap_or_default(),
+        );
+        let (returned, after) = match token.as_deref() {
+            None => (0, None),
+            Some(t) => {
+                let (n, cursor) = parse_skip_token(t)?;
+                (
+                    n,
+                    Some(app.cursors.decode(cursor, &query_id).map_err(WebError)?),
+                )
+            }
+        };
+        let remaining = top.map_or(usize::MAX, |t| t.saturating_sub(returned));
+        let limit = page_size.min(remaining).max(1);
+        let query = strata_engine::ListQuery {
+            filter,
+            order,
+            after,
+            limit,
+            count,
+            plan: strata_engine::Plan::Auto,
+            work_budget: Some(crate::limits::MAX_LIST_WORK),
+            impersonator: readers.1,
+        };
+        let page = if remaining == 0 {
+            None
+        } else {
+            Some(
+                o.list(readers.0, table, &query)
+                    .map_err(|e| WebError(crate::api::list_error(&e, &query)))?,
+            )
+        };
+        let (page_records, page_next, page_total) = match page {
+            Some(p) => (p.records, p.next, p.total),
+            None => (Vec::new(), None, None),
+        };
+        let mut value = Vec::with_capacity(page_records.len());
+        for &r in &page_records {
+            let Some(mut item) =
+                entity_as_seen(o, Target::Record(r), readers, select.as_deref(), annotate)
+            else {
+                continue;
+            };
+            for e in &expand {
+                let related = navigate(o, r, &e.nav)?;
+                let related_table = related.map(|t| target_table(o, t)).transpose()?;
+                let nested_select = match (&e.select, related_table) {
+                    (Some(s), Some(t)) => Some(parse_select(o, t, s)?),
+                    _ => None,
+                };
+                let json = related
+                    .and_then(|t| entity_as_seen(o, t, readers, nested_select.as_deref(), annotate))
+                    .map_or(Json::Null, Json::Object);
+                item.insert(e.nav.clone(), json);
+            }
+            value.push(Json::Object(item));
+        }
+        let shown = returned + value.len();
+        let mut out = Map::new();
+        out.insert(
+            "@odata.context".into(),
+            Json::String(context(&base, &set_name, select.as_deref())),
+        );
+        if let Some(total) = page_total {
+            out.insert("@odata.count".into(), json!(total));
+        }
+        let more = top.is_none_or(|t| shown < t);
+        if let Some(next) = page_next.as_ref().filter(|_| more) {
+            let cursor = app.cursors.encode(next, &query_id);
+            out.insert(
+                "@odata.nextLink".into(),
+                Json::String(next_link(
+                    &base,
+                    &set_name,
+                    &next_query,
+                    &skip_token(shown, &cursor),
+                )),
+            );
+        }
+        let n = value.len();
+        out.insert("value".into(), Json::Array(value));
+        Ok((Json::Object(out), n))
+    })
+    .await
+    .map_err(|e| bad("internal", format!("list task failed: {e}")))??;
+    call.state.metrics.decided(body.1);
+    Ok(json_response(StatusCode::OK, &body.0))
+}
+
+fn target_table(o: &Organization, t: Target) -> Result<TableId, WebError> {
+    let name = match t {
+        Target::Record(r) => return Ok(o.record(r).table),
+        Target::User(u) => return Ok(o.record(o.user(u).record).table),
+        Target::Team(_) | Target::Template(_) => "team",
+        Target::Unit(_) => "businessunit",
+        Target::Role(_) => "role",
+    };
+    o.table_id(name)
+        .ok_or_else(|| bad("internal", format!("no built-in table `{name}`")))
+}
+
+/// `@odata.context` of a collection or an entity.
+pub(crate) fn context(base: &str, set: &str, select: Option<&[String]>) -> String {
+    match select {
+        Some(columns) => format!("{base}$metadata#{set}({})", columns.join(",")),
+        None => format!("{base}$metadata#{set}"),
+    }
+}
+
+fn next_link(base: &str, set: &str, query: &[(String, String)], token: &str) -> String {
+    let mut out = format!("{base}{set}?");
+    for (k, v) in query {
+        out.push_str(&encode(k));
+        out.push('=');
+        out.push_str(&encode(v));
+        out.push('&');
+    }
+    out.push_str("$skiptoken=");
+    out.push_str(&encode(token));
+    out
+}
+
+/// Percent-encodes what a query value may not hold raw (keeping `$`, `,`, `(`, `)`, `'`).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~$,()'*:@/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Lists of teams, business units, roles and templates: every one the caller may read.
+async fn system_list(call: &Call<'_>, set_name: &str, set: Set) -> WebResult {
+    if call.param("$filter").is_some() || call.param("$orderby").is_some() {
+        return Err(bad(
+            "odata_unsupported",
+            format!(
+                "$filter and $orderby are not supported on {set_name}: it is small, read it whole"
+            ),
+        ));
+    }
+    let loaded = call.request.handle.read().await;
+    let o = &loaded.org;
+    let readers = readers(call, o)?;
+    let targets: Vec<Target> = match set {
+        Set::Teams => o
+            .team_ids()
+            .filter(|t| o.team(*t).record_team.is_none())
+            .map(Target::Team)
+            .collect(),
+        Set::Units => o.units().ids().map(Target::Unit).collect(),
+        Set::Roles => o.role_ids().map(Target::Role).collect(),
+        Set::Templates => (0..)
+            .map_while(|i| {
+                let g = Guid::derived(strata_engine::GuidKind::Template, i);
+                o.template_by_guid(g)
+            })
+            .map(Target::Template)
+            .collect(),
+        Set::Records(_) => Vec::new(),
+    };
+    let value: Vec<Json> = targets
+        .into_iter()
+        .filter_map(|t| entity_as_seen(o, t, readers, None, false))
+        .map(Json::Object)
+        .collect();
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Json::String(context(&call.base, set_name, None)),
+    );
+    if call.param("$count") == Some("true") {
+        out.insert("@odata.count".into(), json!(value.len()));
+    }
+    out.insert("value".into(), Json::Array(value));
+    Ok(json_response(StatusCode::OK, &Json::Object(out)))
+}
+
+/// `<set>/$count`: the number of records the caller may read, as text.
+async fn count(call: &Call<'_>, set: Set, table: TableId) -> WebResult {
+    let Set::Records(_) = set else {
+        return Err(bad(
+            "odata_unsupported",
+            "$count is answered for record tables",
+        ));
+    };
+    let handle = Arc::clone(&call.request.handle);
+    let readers = {
+        let loaded = handle.read().await;
+        readers(call, &loaded.org)?
+    };
+    let n = tokio::task::spawn_blocking(move || -> Result<u64, WebError> {
+        let loaded = handle.read_blocking();
+        let query = strata_engine::ListQuery {
+            limit: 1,
+            count: true,
+            work_budget: Some(crate::limits::MAX_LIST_WORK),
+            impersonator: readers.1,
+            ..Default::default()
+        };
+        let page = loaded
+            .org
+            .list(readers.0, table, &query)
+            .map_err(|e| WebError(crate::api::list_error(&e, &query)))?;
+        Ok(page.total.unwrap_or_default() as u64)
+    })
+    .await
+    .map_err(|e| bad("internal", format!("count task failed: {e}")))??;
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+        n.to_string(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("odata-version", HeaderValue::from_static("4.0"));
+    Ok(response)
+}
+
+async fn retrieve(
+    call: &Call<'_>,
+    set_name: &str,
+    set: Set,
+    table: TableId,
+    key: &Args,
+) -> WebResult {
+    let loaded = call.request.handle.read().await;
+    let o = &loaded.org;
+    let readers = readers(call, o)?;
+    let target = resolve_key(o, set, table, key, Some(readers.0))?;
+    let select = select(call, o, target_table(o, target)?)?;
+    let expand = call
+        .param("$expand")
+        .map(parse_expand)
+        .transpose()?
+        .unwrap_or_default();
+    let record = match target {
+        Target::Record(r) => Some(r),
+        Target::User(u) => Some(o.user(u).record),
+        _ => None,
+    };
+    if let Some(r) = record {
+        for reader in std::iter::once(readers.0).chain(readers.1) {
+            if !o.check(reader, Privilege::Read, r) {
+                return Err(denied(o, reader, Privilege::Read, r));
+            }
+        }
+    }
+    let mut item = entity_as_seen(o, target, readers, select.as_deref(), annotations(call))
+        .ok_or_else(|| {
+            bad(
+                "denied",
+                format!(
+                    "user `{}` may not read this {}",
+                    o.user(readers.0).name,
+                    o.table(table).name
+                ),
+            )
+        })?;
+    if let Some(r) = record {
+        for e in &expand {
+            let related = navigate(o, r, &e.nav)?;
+            let nested_select = match (&e.select, related) {
+                (Some(s), Some(t)) => Some(parse_select(o, target_table(o, t)?, s)?),
+                _ => None,
+            };
+            let json = related
+                .and_then(|t| {
+                    entity_as_seen(o, t, readers, nested_select.as_deref(), annotations(call))
+                })
+                .map_or(Json::Null, Json::Object);
+            item.insert(e.nav.clone(), json);
+        }
+    }
+    item.insert(
+        "@odata.context".into(),
+        Json::String(format!(
+            "{}/$entity",
+            context(&call.base, set_name, select.as_deref())
+        )),
+    );
+    let etag = item
+        .get("@odata.etag")
+        .and_then(Json::as_str)
+        .map(str::to_owned);
+    let mut response = json_response(StatusCode::OK, &Json::Object(item));
+    if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// A refusal as Dataverse words it, with the engine's explanation.
+pub(crate) fn denied(o: &Organization, user: UserId, p: Privilege, r: RecordId) -> WebError {
+    let decision = o.explain(user, p, r);
+    WebError(ApiError::new("denied", o.render_decision(&decision)))
+}
+
+/// Runs operations on the one write path, as the request's acting principal.
+pub(crate) async fn write(call: &Call<'_>, ops: Vec<Operation>) -> Result<u64, WebError> {
+    if ops.is_empty() {
+        let loaded = call.request.handle.read().await;
+        return Ok(loaded.revision);
+    }
+    let actor = {
+        let loaded = call.request.handle.read().await;
+        call.request.acting.actor(&loaded.org)
+    };
+    if actor.impersonator().is_some() && ops.iter().any(Operation::is_setup) {
+        return Err(bad(
+            "bad_actor",
+            "administration is not done on behalf of another user",
+        ));
+    }
+    let ops: Vec<Operation> = match actor.user() {
+        None => ops,
+        Some(name) => {
+            let name = name.to_owned();
+            ops.into_iter()
+                .map(|op| strata_app::run_as(op, &name))
+                .collect()
+        }
+    };
+    let written = call
+        .request
+        .handle
+        .write(Arc::clone(&call.state.store), ops, actor)
+        .await?;
+    call.state.metrics.wrote(written.changes.len());
+    Ok(written.revision)
+}
+
+/// The operations that set a body's changes on an existing record (or user).
+pub(crate) fn update_ops(
+    o: &Organization,
+    target: Target,
+    body: entity::Body,
+) -> Result<Vec<Operation>, WebError> {
+    let mut ops = Vec::new();
+    match target {
+        Target::User(u) => {
+            let user = o.user(u).name.clone();
+            let mut fields = body.fields;
+            if let Some(disabled) = fields.remove("isdisabled") {
+                let disabled = disabled
+                    .as_bool()
+                    .ok_or_else(|| bad("bad_value", "`isdisabled` is true or false"))?;
+                ops.push(Operation::SetUserEnabled {
+                    user: user.clone(),
+                    enabled: !disabled,
+                });
+            }
+            for read_only in ["domainname"] {
+                if fields.contains_key(read_only) {
+                    return Err(bad(
+                        "bad_value",
+                        format!("`{read_only}` is the user's name and cannot be changed"),
+                    ));
+                }
+            }
+            if !fields.is_empty() {
+                ops.push(Operation::SetUserFields {
+                    user: user.clone(),
+                    fields,
+                });
+            }
+            if let Some(unit) = body.business_unit {
+                ops.push(Operation::MoveUser {
+                    actor: None,
+                    user: user.clone(),
+                    business_unit: unit,
+                });
+            }
+            if let Some(manager) = body.manager {
+                ops.push(Operation::SetManager {
+                    actor: None,
+                    user: user.clone(),
+                    manager,
+                });
+            }
+            if body.owner.is_some() || !body.lookups.is_empty() || body.state.is_some() {
+                return Err(bad(
+                    "bad_value",
+                    "a user's owner, lookups and state are not set through the Web API",
+                ));
+            }
+        }
+        Target::Record(r) => {
+            let key = o.record(r).key.clone();
+            if body.state.is_some_and(|s| s != o.record(r).state) {
+                return Err(bad(
+                    "odata_unsupported",
+                    "changing `statecode` is not supported; the state is set when a record is created",
+                ));
+            }
+            if body.business_unit.is_some() || body.manager.is_some() {
+                return Err(bad(
+                    "bad_value",
+                    "businessunitid and parentsystemuserid are a user's",
+                ));
+            }
+            if !body.fields.is_empty() {
+                ops.push(Operation::Update {
+                    actor: None,
+                    record: key.clone(),
+                    fields: body.fields,
+                });
+            }
+            for (lookup, parent) in body.lookups {
+                ops.push(match parent {
+                    Some(parent) => Operation::Associate {
+                        actor: None,
+                        record: key.clone(),
+                        lookup,
+                        parent,
+                    },
+                    None => Operation::Disassociate {
+                        actor: None,
+                        record: key.clone(),
+                        lookup,
+                    },
+                });
+            }
+            if let Some(owner) = body.owner {
+                ops.push(Operation::Assign {
+                    actor: None,
+                    record: key,
+                    owner,
+                });
+            }
+        }
+        _ => {
+            return Err(bad(
+                "odata_unsupported",
+                "teams, business units, roles and templates are changed through the native API's operations",
+            ));
+        }
+    }
+    Ok(ops)
+}
+
+/// The operation that creates a record of `table` from a body, with its key.
+pub(crate) fn create_op(
+    o: &Organization,
+    table: TableId,
+    body: entity::Body,
+    key: String,
+) -> Result<Operation, WebError> {
+    if o.table(table).built_in {
+        return Err(bad(
+            "odata_unsupported",
+            format!(
+                "{} records are created through the native API's operations (add_user, add_team…)",
+                o.table(table).name
+            ),
+        ));
+    }
+    if body.business_unit.is_some() || body.manager.is_some() {
+        return Err(bad(
+            "bad_value",
+            "businessunitid and parentsystemuserid are a user's",
+        ));
+    }
+    let lookups: BTreeMap<String, String> = body
+        .lookups
+        .into_iter()
+        .filter_map(|(l, p)| p.map(|p| (l, p)))
+        .collect();
+    Ok(Operation::Create {
+        actor: None,
+        table: o.table(table).name.clone(),
+        id: key,
+        owner: body.owner,
+        business_unit: None,
+        state: body.state.map(|s| match s {
+            strata_engine::RecordState::Active => "active".to_owned(),
+            strata_engine::RecordState::Inactive => "inactive".to_owned(),
+        }),
+        lookups,
+        fields: body.fields,
+    })
+}
+
+/// A new record's key: the GUID the client chose, or a new random one.
+pub(crate) fn new_key(id: Option<Guid>) -> Result<String, WebError> {
+    let guid = match id {
+        Some(g) => {
+            if g.is_derived_form() {
+                return Err(bad(
+                    "bad_value",
+                    "a new record's id may not be of the form Strata derives (53545241-…)",
+                ));
+            }
+            g
+        }
+        None => {
+            let mut bytes = [0u8; 16];
+            crate::auth::random_fill(&mut bytes)?;
+            Guid::random_v4(bytes)
+        }
+    };
+    Ok(guid.to_string())
+}
+
+fn entity_id(base: &str, set: &str, guid: Guid) -> String {
+    format!("{base}{set}({guid})")
+}
+
+/// The answer to a create or an update: 204 with `OData-EntityId`, or the entity itself when
+/// `Prefer: return=representation` asks (read back as the caller).
+async fn written_answer(
+    call: &Call<'_>,
+    set_name: &str,
+    table: TableId,
+    target: Target,
+    created: bool,
+) -> WebResult {
+    let loaded = call.request.handle.read().await;
+    let o = &loaded.org;
+    let guid = match target {
+        Target::Record(r) => o.record_guid(r),
+        Target::User(u) => o.user_guid(u),
+        _ => return Ok(no_content()),
+    };
+    let id = entity_id(&call.base, set_name, guid);
+    let mut response = if call.prefers("return=representation") {
+        let readers = readers(call, o)?;
+        let select = select(call, o, table)?;
+        let mut item = entity_as_seen(o, target, readers, select.as_deref(), annotations(call))
+            .unwrap_or_default();
+        item.insert(
+            "@odata.context".into(),
+            Json::String(format!(
+                "{}/$entity",
+                context(&call.base, set_name, select.as_deref())
+            )),
+        );
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let mut r = json_response(status, &Json::Object(item));
+        r.headers_mut().insert(
+            "preference-applied",
+            HeaderValue::from_static("return=representation"),
+        );
+        r
+    } else {
+        no_content()
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("odata-entityid", v.clone());
+        if created {
+            response.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    Ok(response)
+}
+
+fn body_json(call: &Call<'_>) -> Result<Json, WebError> {
+    Ok(crate::json::strict_value(&call.headers, &call.body)?)
+}
+
+async fn create(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
+    let Set::Records(_) = set else {
+        return Err(bad(
+            "odata_unsupported",
+            format!("{set_name} are created through the native API's operations"),
+        ));
+    };
+    let value = body_json(call)?;
+    let (op, key) = {
+        let loaded = call.request.handle.read().await;
+        let o = &loaded.org;
+        let body = entity::read_body(o, table, &value)?;
+        let key = new_key(body.id)?;
+        if o.record_id(&key).is_some() {
+            return Err(bad(
+                "duplicate",
+                format!("A record with the id {key} already exists"),
+            ));
+        }
+        (create_op(o, table, body, key.clone())?, key)
+    };
+    write(call, vec![op]).await?;
+    let target = {
+        let loaded = call.request.handle.read().await;
+        loaded
+            .org
+            .record_id(&key)
+            .map(Target::Record)
+            .ok_or_else(|| bad("internal", "the created record is not there"))?
+    };
+    written_answer(call, set_name, table, target, true).await
+}
+
+fn header_text<'a>(call: &'a Call<'_>, name: &str) -> Option<&'a str> {
+    call.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+async fn patch(call: &Call<'_>, set_name: &str, set: Set, table: TableId, key: &Args) -> WebResult {
+    let value = body_json(call)?;
+    let if_match = header_text(call, "if-match").map(str::to_owned);
+    let if_none_match = header_text(call, "if-none-match").map(str::to_owned);
+    let (ops, target, created_key) = {
+        let loaded = call.request.handle.read().await;
+        let o = &loaded.org;
+        let readers = readers(call, o).ok();
+        let body = entity::read_body(o, table, &value)?;
+        let found = match resolve_key(o, set, table, key, readers.map(|r| r.0)) {
+            Ok(t) => Some(t),
+            Err(WebError(e)) if e.code == "not_found" => None,
+            Err(e) => return Err(e),
+        };
+        match found {
+            Some(target) => {
+                if if_none_match.as_deref() == Some("*") {
+                    return Err(bad(
+                        "precondition_failed",
+                        "the record exists and If-None-Match: * asks for a create only",
+                    ));
+                }
+                if let (Some(tag), Target::Record(r)) = (&if_match, target)
+                    && tag != "*"
+                    && *tag != entity::etag(o, r)
+                {
+                    return Err(bad(
+                        "precondition_failed",
+                        "The version of the existing record doesn't match the RowVersion property provided.",
+                    ));
+                }
+                (update_ops(o, target, body)?, Some(target), None)
+            }
+            None => {
+                if if_match.is_some() {
+                    return Err(not_found(
+                        o,
+                        table,
+                        &match key {
+                            Args::Id(g) => g.to_string(),
+                            Args::Named(parts) => key_text(parts),
+                            Args::Empty => String::new(),
+                        },
+                    ));
+                }
+                let Set::Records(_) = set else {
+                    return Err(not_found(o, table, "the key"));
+                };
+                let (key_text, body) = match key {
+                    Args::Id(g) => {
+                        if body.id.is_some_and(|b| b != *g) {
+                            return Err(bad("bad_value", "the body's id differs from the URL's"));
+                        }
+                        (new_key(Some(*g))?, body)
+                    }
+                    Args::Named(parts) => {
+                        let mut body = body;
+                        for (column, arg) in parts {
+                            if let Arg::Value(v) = arg {
+                                body.fields.insert(column.clone(), strata_ops::to_json(v));
+                            }
+                        }
+                        (new_key(body.id)?, body)
+                    }
+                    Args::Empty => return Err(bad("odata_syntax", "an empty key `()`")),
+                };
+                (
+                    vec![create_op(o, table, body, key_text.clone())?],
+                    None,
+                    Some(key_text),
+                )
+            }
+        }
+    };
+    write(call, ops).await?;
+    match (target, created_key) {
+        (Some(target), _) => written_answer(call, set_name, table, target, false).await,
+        (None, Some(key)) => {
+            let target = {
+                let loaded = call.request.handle.read().await;
+                loaded
+                    .org
+                    .record_id(&key)
+                    .map(Target::Record)
+                    .ok_or_else(|| bad("internal", "the created record is not there"))?
+            };
+            written_answer(call, set_name, table, target, true).await
+        }
+        (None, None) => Ok(no_content()),
+    }
+}
+
+async fn delete(call: &Call<'_>, set: Set, table: TableId, key: &Args) -> WebResult {
+    let if_match = header_text(call, "if-match").map(str::to_owned);
+    let op = {
+        let loaded = call.request.handle.read().await;
+        let o = &loaded.org;
+        let readers = readers(call, o).ok();
+        match resolve_key(o, set, table, key, readers.map(|r| r.0))? {
+            Target::Record(r) => {
+                if let Some(tag) = &if_match
+                    && tag != "*"
+                    && *tag != entity::etag(o, r)
+                {
+                    return Err(bad(
+                        "precondition_failed",
+                        "The version of the existing record doesn't match the RowVersion property provided.",
+                    ));
+                }
+                Operation::Delete {
+                    actor: None,
+                    record: o.record(r).key.clone(),
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "odata_unsupported",
+                    "users, teams, business units and roles are not deleted through the Web API",
+                ));
+            }
+        }
+    };
+    write(call, vec![op]).await?;
+    Ok(no_content())
+}
+
+/// `$ref`: associate (POST a collection, PUT a single-valued navigation property) and
+/// disassociate (DELETE), mapped to team membership, role assignment and lookups.
+async fn reference(
+    call: &Call<'_>,
+    set: Set,
+    table: TableId,
+    key: &Args,
+    nav: &str,
+    related: Option<Guid>,
+    method: &Method,
+) -> WebResult {
+    let body_ref = if matches!(*method, Method::POST | Method::PUT) {
+        let value = body_json(call)?;
+        let text = value
+            .get("@odata.id")
+            .and_then(Json::as_str)
+            .ok_or_else(|| {
+                bad(
+                    "invalid_body",
+                    "the body is {\"@odata.id\": \"<entity URL>\"}",
+                )
+            })?
+            .to_owned();
+        Some(text)
+    } else {
+        call.param("$id").map(str::to_owned)
+    };
+    let op = {
+        let loaded = call.request.handle.read().await;
+        let o = &loaded.org;
+        let readers = readers(call, o).ok();
+        let this = resolve_key(o, set, table, key, readers.map(|r| r.0))?;
+        let other = match (&body_ref, related) {
+            (Some(text), _) => Some(entity::reference(o, text)?),
+            (None, Some(g)) => Some(related_by_guid(o, nav, g)?),
+            (None, None) => None,
+        };
+        reference_op(o, this, nav, other, method)?
+    };
+    write(call, vec![op]).await?;
+    Ok(no_content())
+}
+
+/// The entity a `nav(<guid>)` segment names, by the relationship's other side.
+fn related_by_guid(o: &Organization, nav: &str, g: Guid) -> Result<Target, WebError> {
+    let found = match nav {
+        "teammembership_association" => o
+            .user_by_guid(g)
+            .map(Target::User)
+            .or_else(|| o.team_by_guid(g).map(Target::Team)),
+        "systemuserroles_association" | "teamroles_association" => o
+            .role_by_guid(g)
+            .map(Target::Role)
+            .or_else(|| o.user_by_guid(g).map(Target::User))
+            .or_else(|| o.team_by_guid(g).map(Target::Team)),
+        _ => o.record_by_guid(g).map(Target::Record),
+    };
+    found.ok_or_else(|| WebError(ApiError::new("not_found", format!("no entity with id {g}"))))
+}
+
+fn reference_op(
+    o: &Organization,
+    this: Target,
+    nav: &str,
+    other: Option<Target>,
+    method: &Method,
+) -> Result<Operation, WebError> {
+    let adding = *method != Method::DELETE;
+    let need = |t: Option<Target>| {
+        t.ok_or_else(|| {
+            bad(
+                "invalid_body",
+                "name the related entity (`$id`, or `nav(<id>)/$ref`)",
+            )
+        })
+    };
+    let member = |a: Target, b: Target| -> Result<(String, String), WebError> {
+        match (a, b) {
+            (Target::Team(t), Target::User(u)) | (Target::User(u), Target::Team(t)) => {
+                Ok((o.team(t).name.clone(), o.user(u).name.clone()))
+            }
+            _ => Err(bad(
+                "bad_reference",
+                "teammembership_association relates a team and a systemuser",
+            )),
+        }
+    };
+    let role = |a: Target, b: Target| -> Result<(String, String), WebError> {
+        match (a, b) {
+            (Target::Role(r), p) | (p, Target::Role(r)) => {
+                Ok((entity::principal_name(o, p)?, o.role(r).name.clone()))
+            }
+            _ => Err(bad(
+                "bad_reference",
+                "a role association relates a role and a principal",
+            )),
+        }
+    };
+    Ok(match nav {
+        "teammembership_association" => {
+            let (team, user) = member(this, need(other)?)?;
+            if adding {
+                Operation::AddTeamMember {
+                    actor: None,
+                    team,
+                    user,
+                }
+            } else {
+                Operation::RemoveTeamMember {
+                    actor: None,
+                    team,
+                    user,
+                }
+            }
+        }
+        "systemuserroles_association" | "teamroles_association" => {
+            let (principal, role) = role(this, need(other)?)?;
+            let is_team = principal.starts_with("team:");
+            if is_team != (nav == "teamroles_association") {
+                return Err(bad(
+                    "bad_reference",
+                    format!(
+                        "{nav} relates a role and a {}",
+                        if nav == "teamroles_association" {
+                            "team"
+                        } else {
+                            "systemuser"
+                        }
+                    ),
+                ));
+            }
+            if adding {
+                Operation::AssignRole {
+                    actor: None,
+                    principal,
+                    role,
+                    business_unit: None,
+                }
+            } else {
+                Operation::RemoveRole {
+                    actor: None,
+                    principal,
+                    role,
+                }
+            }
+        }
+        "businessunitid" | "parentsystemuserid" => {
+            let Target::User(u) = this else {
+                return Err(bad(
+                    "odata_unknown",
+                    format!("no navigation property `{nav}` here"),
+                ));
+            };
+            let user = o.user(u).name.clone();
+            match (nav, other, adding) {
+                ("businessunitid", Some(Target::Unit(unit)), true) => Operation::MoveUser {
+                    actor: None,
+                    user,
+                    business_unit: o.units().name(unit).to_owned(),
+                },
+                ("parentsystemuserid", Some(Target::User(m)), true) => Operation::SetManager {
+                    actor: None,
+                    user,
+                    manager: Some(o.user(m).name.clone()),
+                },
+                ("parentsystemuserid", _, false) => Operation::SetManager {
+                    actor: None,
+                    user,
+                    manager: None,
+                },
+                _ => {
+                    return Err(bad(
+                        "bad_reference",
+                        format!(
+                            "`{nav}` takes a {}",
+                            if nav == "businessunitid" {
+                                "business unit"
+                            } else {
+                                "systemuser"
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        lookup => {
+            // A single-valued lookup of this record, or a one-to-many relationship by its name
+            // (the child is the related record).
+            let Target::Record(r) = this else {
+                return Err(bad(
+                    "odata_unknown",
+                    format!("no navigation property `{lookup}` here"),
+                ));
+            };
+            let table = o.record(r).table;
+            if o.relationship_by_lookup(table, lookup).is_some() {
+                let key = o.record(r).key.clone();
+                if adding {
+                    let parent = match need(other)? {
+                        Target::Record(p) => o.record(p).key.clone(),
+                        Target::User(u) => o.record(o.user(u).record).key.clone(),
+                        _ => {
+                            return Err(bad(
+                                "bad_reference",
+                                format!("`{lookup}` refers to a record"),
+                            ));
+                        }
+                    };
+                    Operation::Associate {
+                        actor: None,
+                        record: key,
+                        lookup: lookup.to_owned(),
+                        parent,
+                    }
+                } else {
+                    Operation::Disassociate {
+                        actor: None,
+                        record: key,
+                        lookup: lookup.to_owned(),
+                    }
+                }
+            } else if let Some(rel) = o
+                .relationship_ids()
+                .find(|x| o.relationship(*x).name == lookup && o.relationship(*x).parent == table)
+            {
+                let child = match need(other)? {
+                    Target::Record(c) if o.record(c).table == o.relationship(rel).child => c,
+                    _ => {
+                        return Err(bad(
+                            "bad_reference",
+                            format!(
+                                "`{lookup}` relates `{}` records",
+                                o.table(o.relationship(rel).child).name
+                            ),
+                        ));
+                    }
+                };
+                let record = o.record(child).key.clone();
+                let lookup = o.relationship(rel).lookup.clone();
+                if adding {
+                    Operation::Associate {
+                        actor: None,
+                        record,
+                        lookup,
+                        parent: o.record(r).key.clone(),
+                    }
+                } else {
+                    Operation::Disassociate {
+                        actor: None,
+                        record,
+                        lookup,
+                    }
+                }
+            } else {
+                return Err(unknown_property(o, table, lookup));
+            }
+        }
+    })
+}
