@@ -47,6 +47,14 @@ pub enum Filter {
         /// The text.
         text: String,
     },
+    /// The column's text ends with this text (OData `endswith`). Like `Contains` and
+    /// `StartsWith`, it is tested on each record, never answered by a column index.
+    EndsWith {
+        /// The column.
+        column: String,
+        /// The text.
+        text: String,
+    },
     /// Every filter holds.
     And(Vec<Filter>),
     /// Some filter holds.
@@ -214,7 +222,8 @@ impl Filter {
             Filter::Compare { column, .. }
             | Filter::In { column, .. }
             | Filter::Contains { column, .. }
-            | Filter::StartsWith { column, .. } => out.push(column),
+            | Filter::StartsWith { column, .. }
+            | Filter::EndsWith { column, .. } => out.push(column),
             Filter::And(list) | Filter::Or(list) => list.iter().for_each(|f| f.columns(out)),
             Filter::Not(f) => f.columns(out),
         }
@@ -269,6 +278,9 @@ impl Filter {
             }
             Filter::StartsWith { column, text } => {
                 matches!(value_of(column), Value::Text(t) if t.starts_with(text.as_str()))
+            }
+            Filter::EndsWith { column, text } => {
+                matches!(value_of(column), Value::Text(t) if t.ends_with(text.as_str()))
             }
             Filter::And(list) => list.iter().all(|f| f.matches(value_of)),
             Filter::Or(list) => list.iter().any(|f| f.matches(value_of)),
@@ -654,6 +666,33 @@ impl Organization {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_filters_match_the_start_the_end_or_anywhere() {
+        let name = Value::Text("Contoso Ltd".into());
+        let value_of = |column: &str| if column == "name" { &name } else { &NULL };
+        let text = |f: fn(String, String) -> Filter, t: &str| f("name".into(), t.into());
+        let ends = |column, text| Filter::EndsWith { column, text };
+        let starts = |column, text| Filter::StartsWith { column, text };
+        let contains = |column, text| Filter::Contains { column, text };
+        assert!(text(ends, "Ltd").matches(&value_of));
+        assert!(text(ends, "").matches(&value_of));
+        assert!(!text(ends, "Contoso").matches(&value_of));
+        assert!(text(starts, "Contoso").matches(&value_of));
+        assert!(!text(starts, "Ltd").matches(&value_of));
+        assert!(text(contains, "oso L").matches(&value_of));
+        // A null (or hidden) column never ends with anything, so `not endswith` holds for it.
+        let on_other = Filter::EndsWith {
+            column: "other".into(),
+            text: String::new(),
+        };
+        assert!(!on_other.matches(&value_of));
+        assert!(Filter::Not(Box::new(on_other.clone())).matches(&value_of));
+        let mut columns = Vec::new();
+        on_other.columns(&mut columns);
+        assert_eq!(columns, ["other"]);
+        assert_eq!(on_other.terms(), 1);
+    }
 
     #[test]
     fn integers_beyond_2_53_compare_exactly_with_floats() {

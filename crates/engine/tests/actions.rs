@@ -82,6 +82,10 @@ fn check_lists(org: &Organization) {
             op: CompareOp::Eq,
             value: Value::Text("n2".into()),
         }])),
+        Some(Filter::Not(Box::new(Filter::EndsWith {
+            column: "name".into(),
+            text: "1".into(),
+        }))),
     ];
     let orders = [
         vec![],
@@ -121,7 +125,8 @@ fn check_lists(org: &Organization) {
                             || matches!(&name, Value::Text(t) if t == "x" || t == "n1")
                     }
                     5 => matches!(&name, Value::Text(t) if t == "x") && secret_over_3,
-                    _ => matches!(&name, Value::Text(t) if t == "n2"),
+                    6 => matches!(&name, Value::Text(t) if t == "n2"),
+                    _ => !matches!(&name, Value::Text(t) if t.ends_with('1')),
                 };
                 if keep {
                     expected.push((order.iter().map(|o| value(&o.column)).collect(), r.get()));

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Operators: `eq ne lt le gt ge`, `in ('a','b')`, `contains(col,'x')`, `startswith(col,'x')`,
-//! `and`, `or`, `not`, parentheses; literals: `'text'` (`''` for a quote), numbers, `true`,
+//! `endswith(col,'x')`, `and`, `or`, `not`, parentheses; literals: `'text'` (`''` for a quote), numbers, `true`,
 //! `false`, `null`. Errors name the position.
 //!
 //! Limits (each an error naming it, never a crash): [`MAX_FILTER_CHARS`] characters,
@@ -265,7 +265,7 @@ impl Parser {
             return Ok(inner);
         }
         self.term()?;
-        for function in ["contains", "startswith"] {
+        for function in ["contains", "startswith", "endswith"] {
             if matches!(self.peek(), Some(Token::Ident(w)) if w.eq_ignore_ascii_case(function))
                 && self.tokens.get(self.at + 1).map(|(_, t)| t) == Some(&Token::Open)
             {
@@ -274,10 +274,10 @@ impl Parser {
                 self.expect(&Token::Comma, "`,`")?;
                 let text = self.text()?;
                 self.expect(&Token::Close, "`)`")?;
-                return Ok(if function == "contains" {
-                    Filter::Contains { column, text }
-                } else {
-                    Filter::StartsWith { column, text }
+                return Ok(match function {
+                    "contains" => Filter::Contains { column, text },
+                    "startswith" => Filter::StartsWith { column, text },
+                    _ => Filter::EndsWith { column, text },
                 });
             }
         }
@@ -396,6 +396,29 @@ mod tests {
                 value: Value::Text("O's".into())
             }
         );
+        Ok(())
+    }
+
+    #[test]
+    fn text_functions_parse() -> Result<(), SyntaxError> {
+        let text = |t: &str| ("name".to_owned(), t.to_owned());
+        let (column, t) = text("Ltd");
+        assert_eq!(
+            parse_filter("endswith(name,'Ltd')")?,
+            Filter::EndsWith { column, text: t }
+        );
+        let (column, t) = text("O's");
+        assert_eq!(
+            parse_filter("not EndsWith(name, 'O''s')")?,
+            Filter::Not(Box::new(Filter::EndsWith { column, text: t }))
+        );
+        let (column, t) = text("C");
+        assert_eq!(
+            parse_filter("startswith(name,'C')")?,
+            Filter::StartsWith { column, text: t }
+        );
+        assert!(parse_filter("endswith(name, 3)").is_err_and(|e| e.message.contains("text")));
+        assert!(parse_filter("endswith(name 'x')").is_err_and(|e| e.position == 14));
         Ok(())
     }
 
