@@ -14,6 +14,7 @@ mod json;
 mod meta;
 pub mod oidc;
 mod request;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -88,6 +89,8 @@ pub struct ServerOptions {
     /// The key that signs list cursors (by default one derived from the store's audit key, the
     /// same on every node of a deployment).
     pub cursor_key: Option<[u8; 32]>,
+    /// Serve HTTPS with this certificate (otherwise plain HTTP).
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for ServerOptions {
@@ -99,6 +102,7 @@ impl Default for ServerOptions {
             poll_interval: limits::POLL_INTERVAL,
             load_progress: None,
             cursor_key: None,
+            tls: None,
         }
     }
 }
@@ -340,7 +344,17 @@ pub async fn serve_with(
             .map_err(|e| std::io::Error::other(e.message))?
     };
     tokio::spawn(expire_audit_hourly(Arc::clone(&config.store)));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // TLS is only the connection layer: the same router and graceful shutdown either way.
+    match &options.tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
