@@ -167,6 +167,8 @@ pub(crate) enum Command {
         /// Records per main table on the first run.
         #[arg(long, default_value_t = strata_demo::DEFAULT_RECORDS_PER_TABLE)]
         records: usize,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Serve the API over a database (a SQLite file, or PostgreSQL).
     Serve {
@@ -179,6 +181,8 @@ pub(crate) enum Command {
         /// The root key (hosting administration); also read from STRATA_ROOT_KEY.
         #[arg(long, env = "STRATA_ROOT_KEY", hide_env_values = true)]
         root_key: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
         #[command(flatten)]
         oidc: OidcArgs,
         #[command(flatten)]
@@ -217,6 +221,23 @@ pub(crate) enum Command {
         #[arg(long)]
         org: String,
     },
+}
+
+/// HTTPS: a certificate and key, or a self-signed certificate for development.
+#[derive(Args, Debug)]
+pub(crate) struct TlsArgs {
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert: PKCS#8, PKCS#1 (RSA) or SEC1 (EC); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1, ::1 and the listen
+    /// host (development): strata-tls-cert.pem and strata-tls-key.pem beside the database,
+    /// made on first use and reused while valid.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub(crate) tls_self_signed: bool,
 }
 
 /// Several nodes on one database: how a node follows the others.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use strata_store::Store;
 
+use crate::args::TlsArgs;
 use crate::server_cmd;
 
 /// The organisation's name in the demo database.
@@ -41,8 +42,13 @@ pub fn ensure(store: &dyn Store, records_per_table: usize) -> anyhow::Result<boo
     Ok(true)
 }
 
-fn curl(addr: &str, key: &str, command: &str) -> String {
-    let auth = format!("-H 'Authorization: Bearer {key}'");
+/// The curl command of a tour step, against the server at `origin` (`http://…` or `https://…`);
+/// `cacert` is the self-signed certificate curl must trust.
+fn curl(origin: &str, cacert: Option<&Path>, key: &str, command: &str) -> String {
+    let cacert = cacert
+        .map(|c| format!("--cacert '{}' ", c.display()))
+        .unwrap_or_default();
+    let auth = format!("{cacert}-H 'Authorization: Bearer {key}'");
     let words: Vec<&str> = command.split_whitespace().collect();
     let flag = |name: &str| {
         words
@@ -60,18 +66,18 @@ fn curl(addr: &str, key: &str, command: &str) -> String {
                 _ => String::new(),
             };
             format!(
-                "curl -s {auth}{on_behalf} 'http://{addr}{}'",
+                "curl -s {auth}{on_behalf} '{origin}{}'",
                 words.get(1).copied().unwrap_or_default()
             )
         }
         Some("explain") => format!(
-            "curl -s {auth} -H 'Content-Type: application/json' http://{addr}/api/v1/orgs/{ORG}/explain -d '{{\"user\":\"{}\",\"privilege\":\"{}\",\"record\":\"{}\"}}'",
+            "curl -s {auth} -H 'Content-Type: application/json' {origin}/api/v1/orgs/{ORG}/explain -d '{{\"user\":\"{}\",\"privilege\":\"{}\",\"record\":\"{}\"}}'",
             flag("--user"),
             flag("--privilege"),
             flag("--record")
         ),
         Some("who-has-access") => format!(
-            "curl -s {auth} 'http://{addr}/api/v1/orgs/{ORG}/records/{}/who-has-access?privilege={}'",
+            "curl -s {auth} '{origin}/api/v1/orgs/{ORG}/records/{}/who-has-access?privilege={}'",
             flag("--record"),
             flag("--privilege")
         ),
@@ -86,8 +92,13 @@ pub fn run(
     admin_key: Option<String>,
     root_key: Option<String>,
     records: usize,
+    tls: &TlsArgs,
 ) -> anyhow::Result<()> {
     server_cmd::init_logging();
+    // Before the database is opened: a bad certificate creates nothing.
+    let tls = server_cmd::tls(tls, db, listen)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let cacert = tls.as_ref().and_then(|t| t.self_signed.clone());
     let store = server_cmd::open_store(db)?;
     let created = ensure(store.as_ref(), records)?;
     let now = strata_server::now_ms();
@@ -108,7 +119,7 @@ pub fn run(
     let records_total: usize = org.table_ids().map(|t| org.table_records(t).len()).sum();
     let mut banner = format!(
         "Strata demo: organization `{ORG}` ({}) in {}: {} business units, {} users, {} records, revision {revision}.\n\
-         Serving on http://{{addr}} — the administrator `{}` has the API key\n\n    {key}\n\nTry:\n",
+         Serving on {scheme}://{{addr}} — the administrator `{}` has the API key\n\n    {key}\n\nTry:\n",
         if created {
             "just built from the seeds"
         } else {
@@ -123,7 +134,12 @@ pub fn run(
     for (question, command) in strata_demo::tour() {
         banner.push_str(&format!(
             "\n  # {question}\n  {}\n",
-            curl("{addr}", &key, command)
+            curl(
+                &format!("{scheme}://{{addr}}"),
+                cacert.as_deref(),
+                &key,
+                command
+            )
         ));
     }
     banner.push_str(&format!(
@@ -131,11 +147,9 @@ pub fn run(
         server_cmd::shown(db)
     ));
     let store: Arc<dyn Store> = store;
-    server_cmd::serve(
-        store,
-        listen,
-        root_key,
-        strata_server::ServerOptions::default(),
-        Some(banner),
-    )
+    let options = strata_server::ServerOptions {
+        tls: tls.map(|t| t.config),
+        ..strata_server::ServerOptions::default()
+    };
+    server_cmd::serve(store, listen, root_key, options, Some(banner))
 }

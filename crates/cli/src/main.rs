@@ -91,13 +91,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             db,
             listen,
             root_key,
+            tls,
             oidc,
             nodes,
         } => {
             server_cmd::init_logging();
+            // Before the database is opened: a bad certificate creates nothing.
+            let tls = server_cmd::tls(&tls, &db, &listen)?;
             let store = server_cmd::open_store(&db)?;
             let mut options = oidc.options();
             nodes.apply(&mut options);
+            options.tls = tls.map(|t| t.config);
             server_cmd::serve(store, &listen, root_key, options, None)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -107,8 +111,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             admin_key,
             root_key,
             records,
+            tls,
         } => {
-            demo_cmd::run(&db, &listen, admin_key, root_key, records)?;
+            demo_cmd::run(&db, &listen, admin_key, root_key, records, &tls)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Org { command } => {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, anyhow, bail};
+
+use crate::args::TlsArgs;
 use strata_store::{
     ApiKeyRecord, AuditEntry, AuditKey, AuditQuery, LogEntry, PostgresStore, Revision, SqliteStore,
     Store, StoreError, Transaction, Verification,
@@ -216,11 +218,16 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, "strata is serving");
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(%addr, scheme, "strata is serving");
         if let Some(b) = banner {
             println!("{}", b.replace("{addr}", &addr.to_string()));
         } else {
-            println!("strata is serving on http://{addr}");
+            println!("strata is serving on {scheme}://{addr}");
         }
         strata_server::serve_with(
             strata_server::ServerConfig { store, root_key },
@@ -231,6 +238,87 @@ pub fn serve(
         .await
         .map_err(|e| anyhow!("server: {e}"))
     })
+}
+
+/// The server's TLS, as the command line asks for it.
+#[derive(Debug)]
+pub(crate) struct Tls {
+    /// The certificate and key.
+    pub(crate) config: strata_server::tls::TlsConfig,
+    /// The self-signed certificate's file, which clients must trust (`--tls-self-signed`).
+    pub(crate) self_signed: Option<PathBuf>,
+}
+
+/// Loads `--tls-cert` and `--tls-key`, or makes (or reuses) the self-signed certificate of
+/// `--tls-self-signed` beside the database and says where it is; `None` without these flags.
+/// Every problem with the files is an error here, before anything listens.
+pub(crate) fn tls(args: &TlsArgs, db: &Path, listen: &str) -> anyhow::Result<Option<Tls>> {
+    match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(_), Some(_), true) => {
+            bail!("--tls-self-signed cannot be used with --tls-cert and --tls-key")
+        }
+        (Some(cert), Some(key), false) => {
+            let config = strata_server::tls::TlsConfig::from_pem_files(cert, key)?;
+            tracing::info!(cert = %cert.display(), key = %key.display(), "serving HTTPS");
+            Ok(Some(Tls {
+                config,
+                self_signed: None,
+            }))
+        }
+        (Some(_), None, _) => bail!("--tls-cert needs --tls-key FILE"),
+        (None, Some(_), _) => bail!("--tls-key needs --tls-cert FILE"),
+        (None, None, false) => Ok(None),
+        (None, None, true) => {
+            let dir = std::path::absolute(tls_dir(db))
+                .with_context(|| format!("cannot find the directory of {}", shown(db)))?;
+            let host = listen_host(listen);
+            let made = strata_server::tls::self_signed(&dir, host)?;
+            println!(
+                "TLS: self-signed certificate for {} {} {} (key {})",
+                strata_server::tls::self_signed_names(host).join(", "),
+                if made.created {
+                    "made in"
+                } else {
+                    "reused from"
+                },
+                made.cert.display(),
+                made.key.display()
+            );
+            println!(
+                "     clients must trust it, e.g. NODE_EXTRA_CA_CERTS={} or curl --cacert {}",
+                made.cert.display(),
+                made.cert.display()
+            );
+            Ok(Some(Tls {
+                config: made.config,
+                self_signed: Some(made.cert),
+            }))
+        }
+    }
+}
+
+/// Where a self-signed certificate is kept: beside a SQLite file; for a PostgreSQL database,
+/// beside its audit key file (the one file such a deployment keeps), else the working directory.
+fn tls_dir(db: &Path) -> PathBuf {
+    let beside = |file: &Path| {
+        file.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_owned)
+    };
+    let dir = if db.to_str().is_some_and(strata_store::is_postgres_url) {
+        AUDIT_KEY_FILE.get().and_then(|f| beside(f))
+    } else {
+        beside(db)
+    };
+    dir.unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The host of a listen address (`host:port`, `[v6]:port`).
+fn listen_host(listen: &str) -> Option<&str> {
+    match listen.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map(|(host, _)| host),
+        None => listen.rsplit_once(':').map(|(host, _)| host),
+    }
 }
 
 /// `strata api-key create`.

@@ -14,6 +14,7 @@ mod json;
 mod meta;
 pub mod oidc;
 mod request;
+pub mod tls;
 mod webapi;
 
 use std::sync::Arc;
@@ -89,6 +90,8 @@ pub struct ServerOptions {
     /// The key that signs list cursors (by default one derived from the store's audit key, the
     /// same on every node of a deployment).
     pub cursor_key: Option<[u8; 32]>,
+    /// Serve HTTPS with this certificate (otherwise plain HTTP).
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for ServerOptions {
@@ -100,6 +103,7 @@ impl Default for ServerOptions {
             poll_interval: limits::POLL_INTERVAL,
             load_progress: None,
             cursor_key: None,
+            tls: None,
         }
     }
 }
@@ -227,7 +231,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .unwrap_or_else(|| config.store.derived_key("list cursors"));
     let state = Arc::new(AppState {
         cursors: cursor::Cursors::new(cursor_key),
-        tls: false,
+        tls: options.tls.is_some(),
         oidc,
         registry: Registry::load(config.store.as_ref(), options.load_progress.as_ref())?,
         store: Arc::clone(&config.store),
@@ -345,7 +349,17 @@ pub async fn serve_with(
             .map_err(|e| std::io::Error::other(e.message))?
     };
     tokio::spawn(expire_audit_hourly(Arc::clone(&config.store)));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // TLS is only the connection layer: the same router and graceful shutdown either way.
+    match &options.tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

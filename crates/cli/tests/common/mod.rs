@@ -4,7 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 /// Spawns `strata serve` (or `demo`) as set up in `command`, with warnings-only logs, and waits
-/// until it prints the address it serves on; returns the child and its URL. The child's stdout
+/// until it prints the address it serves on; returns the child and its URL (`http://` or
+/// `https://`). The child's stdout
 /// keeps being read, so that the server never blocks on a full pipe.
 pub fn spawn_serving(command: &mut Command) -> (Child, String) {
     let mut child = command
@@ -20,7 +21,10 @@ pub fn spawn_serving(command: &mut Command) -> (Child, String) {
             .next()
             .expect("the server stopped before serving")
             .unwrap();
-        if let Some(at) = line.find("http://127.0.0.1:") {
+        let at = line
+            .find("http://127.0.0.1:")
+            .or_else(|| line.find("https://127.0.0.1:"));
+        if let Some(at) = at {
             let url: String = line[at..]
                 .chars()
                 .take_while(|c| !c.is_whitespace())
