@@ -63,11 +63,41 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     ("duplicate", 409, "an entity of that name exists"),
     ("payload_too_large", 413, "the body is larger than 4 MiB"),
+    (
+        "precondition_failed",
+        412,
+        "the Web API's If-Match / If-None-Match precondition does not hold",
+    ),
     ("uri_too_long", 414, "the URI is longer than 16 KiB"),
     (
         "unsupported_media_type",
         415,
         "the body is not declared `application/json`",
+    ),
+    (
+        "odata_syntax",
+        400,
+        "a Web API path, query option, literal or $filter that does not parse (the message names the position)",
+    ),
+    (
+        "odata_unknown",
+        404,
+        "a Web API entity set, segment, navigation property, function or query option that does not exist",
+    ),
+    (
+        "odata_unsupported",
+        400,
+        "a Web API feature Strata does not answer (docs/webapi.md lists them)",
+    ),
+    (
+        "odata_limit",
+        400,
+        "a Web API limit: page size, $select, $expand, $batch parts, path or query length",
+    ),
+    (
+        "bad_reference",
+        400,
+        "a Web API reference (`@odata.bind`, `@odata.id`, an entity in a message) that names the wrong kind of entity",
     ),
     (
         "query_too_expensive",

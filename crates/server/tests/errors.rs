@@ -45,6 +45,7 @@ fn every_code_the_crates_produce_has_a_status() {
             "AppError::new(",
             "OpError::invalid(",
             "code: ",
+            "bad(",
         ] {
             literals_after(&text, marker, &mut produced);
         }

@@ -411,11 +411,40 @@ fn annotations(call: &Call<'_>) -> bool {
 }
 
 /// The `$filter` of a list, as the engine's filter.
-fn filter(o: &Organization, table: TableId, text: &str) -> Result<strata_engine::Filter, WebError> {
-    let f =
-        strata_ops::parse_filter(text).map_err(|e| bad("bad_filter", format!("$filter: {e}")))?;
+fn filter(
+    o: &Organization,
+    table: TableId,
+    text: &str,
+    aliases: &strata_odata::Aliases,
+) -> Result<strata_engine::Filter, WebError> {
+    let f = strata_odata::parse_filter(text, aliases).map_err(odata_error)?;
     check_filter_columns(o, table, &f)?;
     Ok(f)
+}
+
+/// An error of the OData parsers, with its code.
+pub(crate) fn odata_error(e: strata_odata::ODataError) -> WebError {
+    let code = match e.code() {
+        "odata_limit" => "odata_limit",
+        "odata_unknown_option" | "odata_unknown_function" => "odata_unknown",
+        "odata_unsupported_option" => "odata_unsupported",
+        _ => "odata_syntax",
+    };
+    bad(code, e.to_string())
+}
+
+/// The query's parameter aliases (`@p1=…`).
+fn aliases(call: &Call<'_>) -> Result<strata_odata::Aliases, WebError> {
+    let mut out = strata_odata::Aliases::new();
+    for (k, v) in &call.query {
+        if k.starts_with('@') {
+            out.insert(
+                k.clone(),
+                strata_odata::ParamValue::parse(v, k).map_err(odata_error)?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Refuses a filter on a column the engine cannot filter by (the system columns Strata adds
@@ -430,13 +459,12 @@ fn check_filter_columns(
         F::Compare { column, .. }
         | F::In { column, .. }
         | F::Contains { column, .. }
-        | F::StartsWith { column, .. } => filterable(o, table, column),
+        | F::StartsWith { column, .. }
+        | F::EndsWith { column, .. } => filterable(o, table, column),
         F::And(items) | F::Or(items) => items
             .iter()
             .try_for_each(|i| check_filter_columns(o, table, i)),
         F::Not(inner) => check_filter_columns(o, table, inner),
-        #[allow(unreachable_patterns, reason = "variants added by the OData parser")]
-        _ => Ok(()),
     }
 }
 
@@ -509,6 +537,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         .transpose()?
         .unwrap_or_default();
     let filter_text = call.param("$filter").map(str::to_owned);
+    let aliases = aliases(call)?;
     let order_text = call.param("$orderby").map(str::to_owned);
     let token = call.param("$skiptoken").map(str::to_owned);
     let select_text = call.param("$select").map(str::to_owned);
@@ -537,7 +566,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
             .transpose()?;
         let filter = filter_text
             .as_deref()
-            .map(|f| filter(o, table, f))
+            .map(|f| filter(o, table, f, &aliases))
             .transpose()?;
         let order = match order_text.as_deref() {
             None => Vec::new(),
