@@ -487,8 +487,8 @@ impl Registry {
     }
 
     /// Creates an empty organisation in the store and in memory, audited as created by the
-    /// root key ([`crate::bootstrap::create_organization`]: the creation's audit entry is a
-    /// second store call, and the organisation is removed again when it fails).
+    /// root key ([`crate::bootstrap::create_organization`]: the organisation and the audit
+    /// entry of its creation in one transaction).
     pub fn create(&self, store: &dyn Store, name: &str) -> Result<Arc<OrgHandle>, AppError> {
         let _membership = self.membership();
         crate::bootstrap::create_organization(store, name, &crate::Actor::Root)?;

@@ -43,8 +43,13 @@ macro_rules! each {
 }
 
 impl Store for Database {
-    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
-        each!(self, s => s.create_organization(name, at_ms))
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        each!(self, s => s.create_organization(name, at_ms, f))
     }
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
         each!(self, s => s.delete_organization(name))

@@ -705,6 +705,67 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Runs `f` on `org`, whose row `conn`'s transaction holds locked, then sends what it
+    /// appended and commits (`created`: the transaction created the organisation, which the
+    /// listening nodes are told of even without operations). An error of `f` rolls back.
+    fn write_locked(
+        &self,
+        org: &str,
+        conn: InTransaction,
+        (revision, head_seq, head_hash, log_mac, log_seal): Locked,
+        created: bool,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let log_head = match LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
+        {
+            Ok(head) => head,
+            Err(e) => {
+                let _ = self.run(rollback(conn));
+                return Err(e);
+            }
+        };
+        let mut state = PgTx {
+            store: self,
+            org,
+            base: revision as u64,
+            key: &self.key,
+            log_key: &self.log_key,
+            log_head,
+            head: (head_seq as u64, head_hash),
+            log: LogRows::default(),
+            audit: AuditRows::default(),
+        };
+        if let Err(e) = f(&mut state) {
+            // Nothing was sent: end the transaction and give the connection back.
+            let _ = self.run(rollback(conn));
+            return Err(e);
+        }
+        let PgTx {
+            log_head,
+            head,
+            log,
+            audit,
+            ..
+        } = state;
+        let revision = log_head.revision;
+        let pending = Pending {
+            org: org.to_owned(),
+            notify: created,
+            log,
+            audit,
+            revision: revision as i64,
+            log_seal: log_head.seal(&self.log_key),
+            log_mac: log_head.mac,
+            head_seq: head.0 as i64,
+            head_seal: self.key.seal("head", head.0, &head.1),
+            head_hash: head.1,
+        };
+        self.run(finish_write(conn, pending))?;
+        Ok(revision)
+    }
+}
+
 /// Tells the listening nodes that `org` changed (created, deleted).
 async fn notify(client: &Object, org: &str) -> Result<(), StoreError> {
     client
@@ -816,6 +877,11 @@ impl Transaction for PgTx<'_> {
     }
 
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        if after >= self.base {
+            // Nothing committed after it (nor anything to read, when the organisation is being
+            // created by this transaction).
+            return Ok(Vec::new());
+        }
         // Another pooled connection: every revision up to `base` was committed before the
         // row lock was granted, so a fresh snapshot holds them, and none can be added while
         // the lock is held.
@@ -832,14 +898,26 @@ type Locked = (i64, i64, String, Option<String>, Option<String>);
 /// Opens the write transaction and locks the organisation's row: its revision, audit head and
 /// log head.
 async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, Locked), StoreError> {
+    let conn = begin(db).await?;
+    lock_row(conn, org).await
+}
+
+/// Takes a pooled connection and opens a transaction on it.
+async fn begin(db: &Db) -> Result<InTransaction, StoreError> {
     let conn = InTransaction(Some(db.client().await?));
-    let client = conn.client()?;
     // Read committed, whatever the database's default: the locking read then sees the row as
     // the writer it waited for left it (a stricter level would fail with a serialization error).
-    client
+    conn.client()?
         .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await
         .map_err(db_err)?;
+    Ok(conn)
+}
+
+/// Locks the organisation's row in the open transaction `conn`: its revision, audit head and
+/// log head. An unknown organisation ends the transaction.
+async fn lock_row(conn: InTransaction, org: &str) -> Result<(InTransaction, Locked), StoreError> {
+    let client = conn.client()?;
     let stmt = client
         .prepare_cached(
             "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE",
@@ -847,8 +925,7 @@ async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, Locked), Stor
         .await
         .map_err(db_err)?;
     let Some(row) = client.query_opt(&stmt, &[&org]).await.map_err(db_err)? else {
-        client.batch_execute("ROLLBACK").await.map_err(db_err)?;
-        conn.release();
+        rollback(conn).await?;
         return Err(StoreError::UnknownOrganization(org.to_owned()));
     };
     let locked = (
@@ -861,9 +938,38 @@ async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, Locked), Stor
     Ok((conn, locked))
 }
 
+/// Opens a transaction that inserts the organisation's row (a name in use ends it: duplicate)
+/// and locks it, as [`begin_write`] locks an existing one. A concurrent creation of the same
+/// name waits on the first one's row, then finds it (or, if it rolled back, inserts its own).
+async fn begin_create(
+    db: &Db,
+    name: &str,
+    at_ms: i64,
+    audit_seal: &str,
+    log_seal: &str,
+) -> Result<(InTransaction, Locked), StoreError> {
+    let conn = begin(db).await?;
+    let inserted = conn
+        .client()?
+        .execute(
+            "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal)
+             VALUES ($1, $2, $3, $4, $3, $3, $5) ON CONFLICT (name) DO NOTHING",
+            &[&name, &at_ms, &GENESIS, &audit_seal, &log_seal],
+        )
+        .await
+        .map_err(db_err)?;
+    if inserted == 0 {
+        rollback(conn).await?;
+        return Err(StoreError::DuplicateOrganization(name.to_owned()));
+    }
+    lock_row(conn, name).await
+}
+
 /// What a finished closure leaves to write.
 struct Pending {
     org: String,
+    /// Tell the listening nodes at commit even when no operation was appended (a creation).
+    notify: bool,
     log: LogRows,
     audit: AuditRows,
     revision: i64,
@@ -947,7 +1053,7 @@ async fn finish_write(conn: InTransaction, p: Pending) -> Result<(), StoreError>
         )
         .await
         .map_err(db_err)?;
-    if !p.log.revision.is_empty() {
+    if p.notify || !p.log.revision.is_empty() {
         // Delivered to every listening node when the transaction commits, never before.
         let stmt = client
             .prepare_cached("SELECT pg_notify($1, $2)")
@@ -1015,26 +1121,19 @@ type ChainRows = (
 );
 
 impl Store for PostgresStore {
-    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
         check_org_name(name)?;
-        let (db, name) = (self.db(), name.to_owned());
+        let (db, owned) = (self.db(), name.to_owned());
         let seal = self.key.seal("head", 0, GENESIS);
-        let log_seal = self.log_key.head_seal(&name, 0, GENESIS);
-        self.run(async move {
-            let client = db.client().await?;
-            let n = client
-                .execute(
-                    "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal)
-                     VALUES ($1, $2, $3, $4, $3, $3, $5) ON CONFLICT (name) DO NOTHING",
-                    &[&name, &at_ms, &GENESIS, &seal, &log_seal],
-                )
-                .await
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(StoreError::DuplicateOrganization(name));
-            }
-            notify(&client, &name).await
-        })
+        let log_seal = self.log_key.head_seal(name, 0, GENESIS);
+        let (conn, locked) = self
+            .run(async move { begin_create(&db, &owned, at_ms, &seal, &log_seal).await })?;
+        self.write_locked(name, conn, locked, true, f)
     }
 
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
@@ -1073,53 +1172,8 @@ impl Store for PostgresStore {
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
         let (db, name) = (self.db(), org.to_owned());
-        let (conn, (revision, head_seq, head_hash, log_mac, log_seal)) =
-            self.run(async move { begin_write(&db, &name).await })?;
-        let log_head = match LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
-        {
-            Ok(head) => head,
-            Err(e) => {
-                let _ = self.run(rollback(conn));
-                return Err(e);
-            }
-        };
-        let mut state = PgTx {
-            store: self,
-            org,
-            base: revision as u64,
-            key: &self.key,
-            log_key: &self.log_key,
-            log_head,
-            head: (head_seq as u64, head_hash),
-            log: LogRows::default(),
-            audit: AuditRows::default(),
-        };
-        if let Err(e) = f(&mut state) {
-            // Nothing was sent: end the transaction and give the connection back.
-            let _ = self.run(rollback(conn));
-            return Err(e);
-        }
-        let PgTx {
-            log_head,
-            head,
-            log,
-            audit,
-            ..
-        } = state;
-        let revision = log_head.revision;
-        let pending = Pending {
-            org: org.to_owned(),
-            log,
-            audit,
-            revision: revision as i64,
-            log_seal: log_head.seal(&self.log_key),
-            log_mac: log_head.mac,
-            head_seq: head.0 as i64,
-            head_seal: self.key.seal("head", head.0, &head.1),
-            head_hash: head.1,
-        };
-        self.run(finish_write(conn, pending))?;
-        Ok(revision)
+        let (conn, locked) = self.run(async move { begin_write(&db, &name).await })?;
+        self.write_locked(org, conn, locked, false, f)
     }
 
     fn revision(&self, org: &str) -> Result<Revision, StoreError> {

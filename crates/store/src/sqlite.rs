@@ -213,6 +213,46 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs `f` on `org` inside `tx` (an immediate transaction, which holds the database's
+    /// write lock) and moves the organisation's heads; the caller commits.
+    fn write_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        type Head = (i64, i64, String, Option<String>, Option<String>);
+        let (revision, head_seq, head_hash, log_mac, log_seal): Head = tx
+            .query_row(
+                "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
+                [org],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
+        let mut state = SqliteTx {
+            tx,
+            key: &self.key,
+            log_key: &self.log_key,
+            org,
+            base: revision as u64,
+            log,
+            head: (head_seq as u64, head_hash),
+        };
+        f(&mut state)?;
+        let (log, head) = (state.log, state.head);
+        let seal = self.key.seal("head", head.0, &head.1);
+        let revision = log.revision;
+        tx.execute(
+            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
+            params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)],
+        )?;
+        Ok(revision)
+    }
+}
+
 fn org_exists(conn: &Connection, org: &str) -> Result<(), StoreError> {
     let found: Option<i64> = conn
         .query_row("SELECT 1 FROM organizations WHERE name = ?1", [org], |r| {
@@ -343,19 +383,29 @@ fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 }
 
 impl Store for SqliteStore {
-    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
         check_org_name(name)?;
-        let conn = self.lock();
-        if org_exists(&conn, name).is_ok() {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if org_exists(&tx, name).is_ok() {
             return Err(StoreError::DuplicateOrganization(name.to_owned()));
         }
         let seal = self.key.seal("head", 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
-        conn.execute(
+        tx.execute(
             "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal) VALUES (?1, ?2, ?3, ?4, ?3, ?3, ?5)",
             params![name, at_ms, GENESIS, seal, log_seal],
         )?;
-        Ok(())
+        // Dropped without a commit (an error of `f` or of an append), the transaction rolls
+        // back: no organisation.
+        let revision = self.write_in(&tx, name, f)?;
+        tx.commit()?;
+        Ok(revision)
     }
 
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
@@ -381,33 +431,7 @@ impl Store for SqliteStore {
     ) -> Result<Revision, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        type Head = (i64, i64, String, Option<String>, Option<String>);
-        let (revision, head_seq, head_hash, log_mac, log_seal): Head = tx
-            .query_row(
-                "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
-                [org],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
-        let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
-        let mut state = SqliteTx {
-            tx: &tx,
-            key: &self.key,
-            log_key: &self.log_key,
-            org,
-            base: revision as u64,
-            log,
-            head: (head_seq as u64, head_hash),
-        };
-        f(&mut state)?;
-        let (log, head) = (state.log, state.head);
-        let seal = self.key.seal("head", head.0, &head.1);
-        let revision = log.revision;
-        tx.execute(
-            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
-            params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)],
-        )?;
+        let revision = self.write_in(&tx, org, f)?;
         tx.commit()?;
         Ok(revision)
     }

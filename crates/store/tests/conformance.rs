@@ -76,13 +76,13 @@ fn fill(store: &dyn Store, org: &str) {
 fn conformance(store: &dyn Store) {
     // Organisations.
     assert!(matches!(
-        store.create_organization("bad name!", 0),
+        store.create_organization("bad name!", 0, &mut |_| Ok(())),
         Err(StoreError::BadName(_))
     ));
-    store.create_organization("contoso", 0).unwrap();
-    store.create_organization("fabrikam", 0).unwrap();
+    store.create_organization("contoso", 0, &mut |_| Ok(())).unwrap();
+    store.create_organization("fabrikam", 0, &mut |_| Ok(())).unwrap();
     assert!(matches!(
-        store.create_organization("contoso", 0),
+        store.create_organization("contoso", 0, &mut |_| Ok(())),
         Err(StoreError::DuplicateOrganization(_))
     ));
     assert!(matches!(
@@ -347,7 +347,7 @@ fn sqlite_store_conforms() {
 #[test]
 fn memory_store_detects_tampering() {
     let store = MemoryStore::new().unwrap();
-    store.create_organization("o", 0).unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     fill(&store, "o");
     store.tamper_audit("o", &mut |entries| {
         entries[2].record.user = Some("mallory".into())
@@ -364,7 +364,7 @@ fn sqlite_restart_gives_back_the_same_state() {
     let path = dir.path().join("strata.db");
     let before = {
         let store = SqliteStore::open(&path).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         load_organization(&store, "o").unwrap()
     };
@@ -388,7 +388,7 @@ fn tampered_sqlite(tamper: &str) -> Verification {
     let key = AuditKey::new([7; 32]);
     {
         let store = SqliteStore::open_with_key(&path, key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert!(matches!(
             store.verify_audit("o").unwrap(),
@@ -411,7 +411,7 @@ fn tampered_postgres(server: &str, tamper: &str) -> Verification {
     let key = AuditKey::new([7; 32]);
     {
         let store = PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert!(matches!(
             store.verify_audit("o").unwrap(),
@@ -486,7 +486,7 @@ fn a_wrong_audit_key_fails_verification() {
     let path = dir.path().join("strata.db");
     {
         let store = SqliteStore::open_with_key(&path, AuditKey::new([1; 32])).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
     }
     let store = SqliteStore::open_with_key(&path, AuditKey::new([2; 32])).unwrap();
@@ -534,7 +534,7 @@ fn postgres_notifies_other_stores_of_writes() {
     let key = dir.path().join("audit-key");
     let writer = PostgresStore::open(scratch.url(), &key).unwrap();
     let follower = PostgresStore::open(scratch.url(), &key).unwrap();
-    writer.create_organization("o", 1).unwrap();
+    writer.create_organization("o", 1, &mut |_| Ok(())).unwrap();
     // The listener is connected once its first "look again" has moved the counter.
     let start = std::time::Instant::now();
     while follower.change_seen() == 0 {
@@ -595,7 +595,7 @@ fn postgres_restart_gives_back_the_same_state() {
     let key_file = dir.path().join("audit-key");
     let before = {
         let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         load_organization(&store, "o").unwrap()
     };
@@ -621,7 +621,7 @@ fn postgres_refuses_another_audit_key_and_a_lost_key_file() {
     let key_file = dir.path().join("audit-key");
     {
         let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
     }
     assert!(key_file.exists(), "the key file is created on first use");
@@ -657,7 +657,7 @@ fn postgres_concurrent_writers_get_consecutive_revisions() {
     let a: Arc<dyn Store> =
         Arc::new(PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap());
     let b: Arc<dyn Store> = Arc::new(PostgresStore::open_with_key(scratch.url(), key).unwrap());
-    a.create_organization("o", 0).unwrap();
+    a.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     const WRITERS: usize = 4;
     const WRITES: usize = 25;
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -728,7 +728,7 @@ fn postgres_a_panicking_write_commits_nothing() {
     };
     let scratch = ScratchDatabase::create(&server).unwrap();
     let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([4; 32])).unwrap();
-    store.create_organization("o", 0).unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     fill(&store, "o");
     let n = setup_ops().len() as u64;
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -770,7 +770,7 @@ fn postgres_works_inside_an_async_context() {
         .unwrap();
     let revision = runtime.block_on(async move {
         let store = PostgresStore::open_with_key(&url, AuditKey::new([5; 32])).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         let revision = store.revision("o").unwrap();
         drop(store);
@@ -851,8 +851,8 @@ fn tampered_log_sqlite(tamper: &str, org: &str) -> Result<u64, StoreError> {
     let key = AuditKey::new([7; 32]);
     {
         let store = SqliteStore::open_with_key(&path, key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
-        store.create_organization("p", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert_eq!(load_result(&store, "o").unwrap(), setup_ops().len() as u64);
     }
@@ -869,8 +869,8 @@ fn tampered_log_postgres(server: &str, tamper: &str, org: &str) -> Result<u64, S
     let key = AuditKey::new([7; 32]);
     {
         let store = PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
-        store.create_organization("p", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert_eq!(load_result(&store, "o").unwrap(), setup_ops().len() as u64);
     }
@@ -1125,7 +1125,7 @@ fn postgres_detects_log_tampering() {
 /// The follower's read (`operations(after)`) checks the rows it returns from the anchor on;
 /// a write refuses a head that was moved; the memory store does the same.
 fn log_reads_and_writes_check_the_chain(store: &dyn Store, tamper: &dyn Fn(&str)) {
-    store.create_organization("o", 0).unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     fill(store, "o");
     assert_eq!(store.operations("o", 4).unwrap().len(), 5);
     assert_eq!(store.operations("o", 9).unwrap().len(), 0);
@@ -1192,8 +1192,8 @@ fn legacy_logs_are_chained_once(open: &dyn Fn() -> Box<dyn Store>, sql: &dyn Fn(
     let n = setup_ops().len() as u64;
     {
         let store = open();
-        store.create_organization("o", 0).unwrap();
-        store.create_organization("empty", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        store.create_organization("empty", 0, &mut |_| Ok(())).unwrap();
         fill(store.as_ref(), "o");
     }
     // As the schema migration leaves a database written by an earlier version.
@@ -1245,4 +1245,188 @@ fn postgres_chains_legacy_logs_once() {
         &|| Box::new(PostgresStore::open_with_key(scratch.url(), AuditKey::new([7; 32])).unwrap()),
         &|sql| postgres_testing::execute(scratch.url(), sql).unwrap(),
     );
+}
+
+// ----- Creation: the organisation and its first entries in one transaction -----
+
+/// The audit entry of an organisation's creation, as the application writes it.
+fn created(name: &str) -> AuditRecord {
+    AuditRecord {
+        action: "create_organization".to_owned(),
+        table: None,
+        record: None,
+        user: Some("#root".to_owned()),
+        impersonator: None,
+        detail: json!({ "name": name }),
+    }
+}
+
+fn all_audit(store: &dyn Store, org: &str) -> Vec<strata_store::AuditEntry> {
+    store
+        .audit(
+            org,
+            &AuditQuery {
+                limit: 1_000,
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+}
+
+/// An organisation is created with what its creation appends (the audit entry of its creation,
+/// and a bulk load's first operations) in one transaction: all of it, chained, or nothing.
+fn creation_is_one_transaction(store: &dyn Store) {
+    // Created with its audit entry: the first entry of the chain, which later writes extend.
+    let revision = store
+        .create_organization("o", 5, &mut |tx| {
+            tx.append_audit(&created("o"), 5, -1).map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(revision, 0);
+    let entries = all_audit(store, "o");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].seq, entries[0].revision, entries[0].at_ms),
+        (1, 0, 5)
+    );
+    assert_eq!(entries[0].record, created("o"));
+    fill(store, "o");
+    let n = setup_ops().len() as u64;
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: n + 1 }
+    );
+
+    // A name in use: refused before the closure runs, and nothing written.
+    let mut called = false;
+    let err = store.create_organization("o", 6, &mut |tx| {
+        called = true;
+        tx.append_audit(&created("o"), 6, -1).map(|_| ())
+    });
+    assert!(
+        matches!(err, Err(StoreError::DuplicateOrganization(_))),
+        "{err:?}"
+    );
+    assert!(!called);
+    assert_eq!(all_audit(store, "o").len() as u64, n + 1);
+    assert_eq!(store.revision("o").unwrap(), n);
+
+    // A closure that fails after appending (an audit entry, an operation) leaves no
+    // organisation: not listed, unknown, and the name free again.
+    let err = store.create_organization("p", 7, &mut |tx| {
+        tx.append_audit(&created("p"), 7, -1)?;
+        tx.append_operation(&setup_ops()[0], 7)?;
+        Err(StoreError::Aborted("the audit entry could not be written".to_owned()))
+    });
+    assert!(matches!(err, Err(StoreError::Aborted(_))), "{err:?}");
+    assert_eq!(store.organizations().unwrap(), vec![("o".to_owned(), n)]);
+    assert!(matches!(
+        store.revision("p"),
+        Err(StoreError::UnknownOrganization(_))
+    ));
+
+    // A bulk load's first chunk: the creation's entry, then operations, in one transaction.
+    let revision = store
+        .create_organization("p", 8, &mut |tx| {
+            tx.append_audit(&created("p"), 8, -1)?;
+            for o in &setup_ops()[..3] {
+                tx.append_operation(o, 8)?;
+                tx.append_audit(&audit(&o.name(), "r", "alice"), 8, -1)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(revision, 3);
+    assert_eq!(store.operations("p", 0).unwrap().len(), 3);
+    assert_eq!(
+        store.verify_audit("p").unwrap(),
+        Verification::Intact { entries: 4 }
+    );
+    let entries = all_audit(store, "p");
+    assert_eq!(entries[0].record, created("p"));
+    assert_eq!(
+        entries.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        store.organizations().unwrap(),
+        vec![("o".to_owned(), n), ("p".to_owned(), 3)]
+    );
+}
+
+#[test]
+fn memory_store_creates_an_organisation_in_one_transaction() {
+    creation_is_one_transaction(&MemoryStore::new().unwrap());
+}
+
+#[test]
+fn sqlite_store_creates_an_organisation_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    creation_is_one_transaction(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
+}
+
+#[test]
+fn postgres_store_creates_an_organisation_in_one_transaction() {
+    let Some(server) = postgres("postgres_store_creates_an_organisation_in_one_transaction")
+    else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([7; 32])).unwrap();
+    creation_is_one_transaction(&store);
+}
+
+/// When the database itself refuses the audit entry (a trigger, as a full disk or a broken
+/// constraint would), the organisation is not created either.
+fn a_refused_audit_entry_leaves_no_organisation(store: &dyn Store, refuse_audit: &dyn Fn()) {
+    refuse_audit();
+    let err = store.create_organization("o", 1, &mut |tx| {
+        tx.append_audit(&created("o"), 1, -1).map(|_| ())
+    });
+    assert!(matches!(err, Err(StoreError::Database(_))), "{err:?}");
+    assert_eq!(store.organizations().unwrap(), vec![]);
+    assert!(matches!(
+        store.revision("o"),
+        Err(StoreError::UnknownOrganization(_))
+    ));
+    // Without an audit entry, the same creation goes through: only the entry was refused.
+    store
+        .create_organization("o", 1, &mut |_| Ok(()))
+        .unwrap();
+    assert_eq!(store.organizations().unwrap(), vec![("o".to_owned(), 0)]);
+}
+
+#[test]
+fn sqlite_a_refused_audit_entry_leaves_no_organisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let store = SqliteStore::open(&path).unwrap();
+    a_refused_audit_entry_leaves_no_organisation(&store, &|| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit
+                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+            )
+            .unwrap();
+    });
+}
+
+#[test]
+fn postgres_a_refused_audit_entry_leaves_no_organisation() {
+    let Some(server) = postgres("postgres_a_refused_audit_entry_leaves_no_organisation") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([7; 32])).unwrap();
+    a_refused_audit_entry_leaves_no_organisation(&store, &|| {
+        postgres_testing::execute(
+            scratch.url(),
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$;
+             CREATE TRIGGER refuse_audit BEFORE INSERT ON audit
+               FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+        )
+        .unwrap();
+    });
 }
