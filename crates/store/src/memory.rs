@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use strata_ops::Operation;
 
-use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier};
+use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier, Seal};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, RawLogRow, Revision, Store,
     StoreError, Transaction, Verification, check_org_name, expired,
@@ -63,6 +63,8 @@ impl MemoryStore {
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
         let (log_len, audit_len, head) = (o.log.len(), o.audit.len(), o.head.clone());
+        self.key
+            .check_seal(Seal::Head, org, (head.0, &head.1, &head.2))?;
         let (revision, mac, seal) = o.log_head.clone();
         let log = LogHead::opened(&self.log_key, org, revision, Some(mac), Some(seal))?;
         let mut tx = MemoryTx {
@@ -177,7 +179,7 @@ impl Transaction for MemoryTx<'_> {
             record: record.clone(),
             hash: hash.clone(),
         });
-        let seal = self.key.seal("head", seq, &hash);
+        let seal = self.key.seal(Seal::Head, self.name, seq, &hash);
         self.org.head = (seq, hash, seal);
         Ok(seq)
     }
@@ -215,7 +217,7 @@ impl Store for MemoryStore {
         if state.orgs.contains_key(name) {
             return Err(StoreError::DuplicateOrganization(name.to_owned()));
         }
-        let head_seal = self.key.seal("head", 0, GENESIS);
+        let head_seal = self.key.seal(Seal::Head, name, 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
         let o = state.orgs.entry(name.to_owned()).or_insert(OrgState {
             log: Vec::new(),
@@ -307,6 +309,7 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
         Ok(chain::verify(
             &self.key,
+            org,
             (o.anchor.0, &o.anchor.1, &o.anchor.2),
             &o.audit,
             (o.head.0, &o.head.1, &o.head.2),
@@ -326,7 +329,7 @@ impl Store for MemoryStore {
             .count();
         if n > 0 {
             let last = &o.audit[n - 1];
-            let seal = self.key.seal("anchor", last.seq, &last.hash);
+            let seal = self.key.seal(Seal::Anchor, org, last.seq, &last.hash);
             o.anchor = (last.seq, last.hash.clone(), seal);
             o.audit.drain(..n);
         }

@@ -23,7 +23,10 @@ use strata_ops::Operation;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use crate::chain::{self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier};
+use crate::chain::{
+    self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
+    SEALED_AUDIT_PER_ORGANIZATION, Seal,
+};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
@@ -614,6 +617,65 @@ async fn chain_legacy_logs(db: &Db, key: &LogKey) -> Result<(), StoreError> {
     tx.commit().await.map_err(db_err)
 }
 
+/// The keyed migration step: re-seals, once, the audit heads and anchors sealed before seals
+/// named the organisation (under the migration lock; a seal that does not hold under the old
+/// form is left as it is).
+async fn seal_audit_per_organization(db: &Db, key: &AuditKey) -> Result<(), StoreError> {
+    let mut client = db.client().await?;
+    let tx = client.transaction().await.map_err(db_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_err)?;
+    let done = tx
+        .query_opt(
+            "SELECT 1 FROM schema_migrations WHERE version = $1",
+            &[&SEALED_AUDIT_PER_ORGANIZATION],
+        )
+        .await
+        .map_err(db_err)?
+        .is_some();
+    if done {
+        return tx.commit().await.map_err(db_err);
+    }
+    let orgs = tx
+        .query(
+            "SELECT name, audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    for row in &orgs {
+        let name: String = col(row, 0)?;
+        let (hs, hh, hseal): (i64, String, String) = (col(row, 1)?, col(row, 2)?, col(row, 3)?);
+        let (as_, ah, aseal): (i64, String, String) = (col(row, 4)?, col(row, 5)?, col(row, 6)?);
+        let (head, anchor) =
+            key.reseal_legacy(&name, (hs as u64, &hh, &hseal), (as_ as u64, &ah, &aseal));
+        if let Some(seal) = head {
+            tx.execute(
+                "UPDATE organizations SET audit_head_seal = $2 WHERE name = $1",
+                &[&name, &seal],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        if let Some(seal) = anchor {
+            tx.execute(
+                "UPDATE organizations SET audit_anchor_seal = $2 WHERE name = $1",
+                &[&name, &seal],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+        &[&SEALED_AUDIT_PER_ORGANIZATION, &now_ms()],
+    )
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)
+}
+
 async fn stored_fingerprint(db: &Db) -> Result<Option<String>, StoreError> {
     let client = db.client().await?;
     let row = client
@@ -671,13 +733,16 @@ impl PostgresStore {
         Self::keyed(engine, key)
     }
 
-    /// Checks the key against the database's, and runs the keyed migration step.
+    /// Checks the key against the database's, and runs the keyed migration steps.
     fn keyed(engine: Engine, key: AuditKey) -> Result<Self, StoreError> {
         engine.check_key(&key)?;
         let log_key = key.log_key();
-        let (db, k) = (Arc::clone(&engine.db), log_key.clone());
+        let (db, k, audit_key) = (Arc::clone(&engine.db), log_key.clone(), key.clone());
         engine
-            .run(async move { chain_legacy_logs(&db, &k).await })
+            .run(async move {
+                chain_legacy_logs(&db, &k).await?;
+                seal_audit_per_organization(&db, &audit_key).await
+            })
             .map_err(|e| engine.named(e))?;
         Ok(PostgresStore {
             engine,
@@ -713,12 +778,17 @@ impl PostgresStore {
         &self,
         org: &str,
         conn: InTransaction,
-        (revision, head_seq, head_hash, log_mac, log_seal): Locked,
+        (revision, head_seq, head_hash, head_seal, log_mac, log_seal): Locked,
         created: bool,
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
-        let log_head = match LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
-        {
+        let opened = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
+            .and_then(|head| {
+                self.key
+                    .check_seal(Seal::Head, org, (head_seq as u64, &head_hash, &head_seal))?;
+                Ok(head)
+            });
+        let log_head = match opened {
             Ok(head) => head,
             Err(e) => {
                 let _ = self.run(rollback(conn));
@@ -758,7 +828,7 @@ impl PostgresStore {
             log_seal: log_head.seal(&self.log_key),
             log_mac: log_head.mac,
             head_seq: head.0 as i64,
-            head_seal: self.key.seal("head", head.0, &head.1),
+            head_seal: self.key.seal(Seal::Head, org, head.0, &head.1),
             head_hash: head.1,
         };
         self.run(finish_write(conn, pending))?;
@@ -891,9 +961,9 @@ impl Transaction for PgTx<'_> {
     }
 }
 
-/// What a write reads under its row lock: the revision, the audit head, the log head's MAC and
-/// seal.
-type Locked = (i64, i64, String, Option<String>, Option<String>);
+/// What a write reads under its row lock: the revision, the audit head (seq, hash, seal), the
+/// log head's MAC and seal.
+type Locked = (i64, i64, String, String, Option<String>, Option<String>);
 
 /// Opens the write transaction and locks the organisation's row: its revision, audit head and
 /// log head.
@@ -920,7 +990,7 @@ async fn lock_row(conn: InTransaction, org: &str) -> Result<(InTransaction, Lock
     let client = conn.client()?;
     let stmt = client
         .prepare_cached(
-            "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE",
+            "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE",
         )
         .await
         .map_err(db_err)?;
@@ -934,6 +1004,7 @@ async fn lock_row(conn: InTransaction, org: &str) -> Result<(InTransaction, Lock
         col(&row, 2)?,
         col(&row, 3)?,
         col(&row, 4)?,
+        col(&row, 5)?,
     );
     Ok((conn, locked))
 }
@@ -1129,7 +1200,7 @@ impl Store for PostgresStore {
     ) -> Result<Revision, StoreError> {
         check_org_name(name)?;
         let (db, owned) = (self.db(), name.to_owned());
-        let seal = self.key.seal("head", 0, GENESIS);
+        let seal = self.key.seal(Seal::Head, name, 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
         let (conn, locked) = self
             .run(async move { begin_create(&db, &owned, at_ms, &seal, &log_seal).await })?;
@@ -1331,6 +1402,7 @@ impl Store for PostgresStore {
         }
         Ok(chain::verify(
             &self.key,
+            org,
             (anchor.0 as u64, &anchor.1, &anchor.2),
             &entries,
             (head.0 as u64, &head.1, &head.2),
@@ -1349,13 +1421,21 @@ impl Store for PostgresStore {
                 .await
                 .map_err(db_err)?;
             // The same lock as writes: the chain does not move while its start is cut.
-            tx.query_opt(
-                "SELECT 1 FROM organizations WHERE name = $1 FOR UPDATE",
-                &[&org],
-            )
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| StoreError::UnknownOrganization(org.clone()))?;
+            let anchor = tx
+                .query_opt(
+                    "SELECT audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = $1 FOR UPDATE",
+                    &[&org],
+                )
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::UnknownOrganization(org.clone()))?;
+            let (anchor_seq, anchor_hash, anchor_seal): (i64, String, String) =
+                (col(&anchor, 0)?, col(&anchor, 1)?, col(&anchor, 2)?);
+            key.check_seal(
+                Seal::Anchor,
+                &org,
+                (anchor_seq as u64, &anchor_hash, &anchor_seal),
+            )?;
             // The oldest entries, a page at a time, up to the first one still retained.
             let stmt = tx
                 .prepare(
@@ -1390,7 +1470,7 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(db_err)?;
-            let seal = key.seal("anchor", seq as u64, &hash);
+            let seal = key.seal(Seal::Anchor, &org, seq as u64, &hash);
             tx.execute(
                 "UPDATE organizations SET audit_anchor_seq = $2, audit_anchor_hash = $3, audit_anchor_seal = $4 WHERE name = $1",
                 &[&org, &seq, &hash, &seal],

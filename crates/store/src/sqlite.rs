@@ -6,7 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use strata_ops::Operation;
 
-use crate::chain::{self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier};
+use crate::chain::{
+    self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
+    SEALED_AUDIT_PER_ORGANIZATION, Seal,
+};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
@@ -159,6 +162,66 @@ fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreErr
     Ok(())
 }
 
+/// The keyed migration step: re-seals, once, the audit heads and anchors sealed before seals
+/// named the organisation (a seal that does not hold under the old form is left as it is).
+fn seal_audit_per_organization(conn: &mut Connection, key: &AuditKey) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let done = tx
+        .query_row(
+            "SELECT 1 FROM schema_migrations WHERE version = ?1",
+            [SEALED_AUDIT_PER_ORGANIZATION],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if done {
+        return Ok(());
+    }
+    type Seals = (String, i64, String, String, i64, String, String);
+    let orgs: Vec<Seals> = {
+        let mut stmt = tx.prepare(
+            "SELECT name, audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (org, hs, hh, hseal, as_, ah, aseal) in orgs {
+        let (head, anchor) = key.reseal_legacy(
+            &org,
+            (hs as u64, &hh, &hseal),
+            (as_ as u64, &ah, &aseal),
+        );
+        if let Some(seal) = head {
+            tx.execute(
+                "UPDATE organizations SET audit_head_seal = ?2 WHERE name = ?1",
+                params![org, seal],
+            )?;
+        }
+        if let Some(seal) = anchor {
+            tx.execute(
+                "UPDATE organizations SET audit_anchor_seal = ?2 WHERE name = ?1",
+                params![org, seal],
+            )?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
+        params![SEALED_AUDIT_PER_ORGANIZATION, now_ms()],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -192,6 +255,7 @@ impl SqliteStore {
         migrate(&mut conn)?;
         let log_key = key.log_key();
         chain_legacy_logs(&mut conn, &log_key)?;
+        seal_audit_per_organization(&mut conn, &key)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             key,
@@ -222,16 +286,18 @@ impl SqliteStore {
         org: &str,
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
-        type Head = (i64, i64, String, Option<String>, Option<String>);
-        let (revision, head_seq, head_hash, log_mac, log_seal): Head = tx
+        type Head = (i64, i64, String, String, Option<String>, Option<String>);
+        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal): Head = tx
             .query_row(
-                "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
+                "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
                 [org],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
         let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
+        self.key
+            .check_seal(Seal::Head, org, (head_seq as u64, &head_hash, &head_seal))?;
         let mut state = SqliteTx {
             tx,
             key: &self.key,
@@ -243,7 +309,7 @@ impl SqliteStore {
         };
         f(&mut state)?;
         let (log, head) = (state.log, state.head);
-        let seal = self.key.seal("head", head.0, &head.1);
+        let seal = self.key.seal(Seal::Head, org, head.0, &head.1);
         let revision = log.revision;
         tx.execute(
             "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
@@ -395,7 +461,7 @@ impl Store for SqliteStore {
         if org_exists(&tx, name).is_ok() {
             return Err(StoreError::DuplicateOrganization(name.to_owned()));
         }
-        let seal = self.key.seal("head", 0, GENESIS);
+        let seal = self.key.seal(Seal::Head, name, 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
         tx.execute(
             "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal) VALUES (?1, ?2, ?3, ?4, ?3, ?3, ?5)",
@@ -513,6 +579,7 @@ impl Store for SqliteStore {
         }
         Ok(chain::verify(
             &self.key,
+            org,
             (as_ as u64, &ah, &aseal),
             &entries,
             (hs as u64, &hh, &hseal),
@@ -522,6 +589,19 @@ impl Store for SqliteStore {
     fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (anchor_seq, anchor_hash, anchor_seal): (i64, String, String) = tx
+            .query_row(
+                "SELECT audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = ?1",
+                [org],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        self.key.check_seal(
+            Seal::Anchor,
+            org,
+            (anchor_seq as u64, &anchor_hash, &anchor_seal),
+        )?;
         let mut last: Option<(i64, String)> = None;
         {
             let mut stmt = tx.prepare(
@@ -544,7 +624,7 @@ impl Store for SqliteStore {
             "DELETE FROM audit WHERE org = ?1 AND seq <= ?2",
             params![org, seq],
         )?;
-        let seal = self.key.seal("anchor", seq as u64, &hash);
+        let seal = self.key.seal(Seal::Anchor, org, seq as u64, &hash);
         tx.execute(
             "UPDATE organizations SET audit_anchor_seq = ?2, audit_anchor_hash = ?3, audit_anchor_seal = ?4 WHERE name = ?1",
             params![org, seq, hash, seal],

@@ -1430,3 +1430,230 @@ fn postgres_a_refused_audit_entry_leaves_no_organisation() {
         .unwrap();
     });
 }
+
+// ----- The audit chain belongs to its organisation -----
+
+/// HMAC-SHA-256, hex: to write seals as an earlier version did.
+fn hmac_hex(key: [u8; 32], message: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut inner = Sha256::new();
+    inner.update(key.map(|b| b ^ 0x36));
+    inner.update([0x36u8; 32]);
+    inner.update(message.as_bytes());
+    let mut outer = Sha256::new();
+    outer.update(key.map(|b| b ^ 0x5c));
+    outer.update([0x5cu8; 32]);
+    outer.update(inner.finalize());
+    hex::encode(outer.finalize())
+}
+
+/// Two organisations, `o` with nine entries and `p` with two of its own.
+fn two_chains(store: &dyn Store) {
+    store
+        .create_organization("o", 0, &mut |_| Ok(()))
+        .unwrap();
+    store
+        .create_organization("p", 0, &mut |_| Ok(()))
+        .unwrap();
+    fill(store, "o");
+    store
+        .write("p", &mut |tx| {
+            tx.append_audit(&audit("create", "x", "carol"), 1, -1)?;
+            tx.append_audit(&audit("delete", "x", "carol"), 2, -1)?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Another organisation's whole chain (its entries, head and anchor) put in place of an
+/// organisation's own: the seals name the organisation, so it does not verify there (it used
+/// to: neither the entries nor the seals named it).
+fn a_chain_moved_to_another_organisation_is_detected(
+    open: &dyn Fn() -> Box<dyn Store>,
+    sql: &dyn Fn(&str),
+) {
+    two_chains(open().as_ref());
+    sql("DELETE FROM audit WHERE org = 'p';
+         INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
+         SELECT 'p', seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash FROM audit WHERE org = 'o';
+         UPDATE organizations SET (audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal) =
+           (SELECT audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = 'o')
+         WHERE name = 'p';");
+    let store = open();
+    let v = store.verify_audit("p").unwrap();
+    assert!(matches!(v, Verification::Tampered { seq: 9, .. }), "{v:?}");
+    assert!(matches!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 9 }
+    ));
+    // Nor is it taken up and sealed by the next write there.
+    let err = store.write("p", &mut |tx| {
+        tx.append_audit(&audit("update", "x", "carol"), 3, -1)
+            .map(|_| ())
+    });
+    assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+    assert!(matches!(
+        store.verify_audit("p").unwrap(),
+        Verification::Tampered { .. }
+    ));
+}
+
+/// The last entries removed and the head moved back over them by hand: verification says so
+/// (it did already), and the next write refuses to extend that head instead of sealing it
+/// anew, which used to hide the removal for good.
+fn a_moved_back_head_is_not_sealed_by_the_next_write(
+    open: &dyn Fn() -> Box<dyn Store>,
+    sql: &dyn Fn(&str),
+) {
+    two_chains(open().as_ref());
+    sql("DELETE FROM audit WHERE org = 'o' AND seq = 9;
+         UPDATE organizations SET audit_head_seq = 8, audit_head_hash = (SELECT hash FROM audit WHERE org = 'o' AND seq = 8) WHERE name = 'o';");
+    let store = open();
+    let err = store.write("o", &mut |tx| {
+        tx.append_audit(&audit("update", "r0", "alice"), 10_000, -1)
+            .map(|_| ())
+    });
+    assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+    assert!(
+        err.unwrap_err().to_string().contains("sealed head of the audit chain"),
+        "the error says what is wrong"
+    );
+    assert!(matches!(
+        store.verify_audit("o").unwrap(),
+        Verification::Tampered { .. }
+    ));
+    // Nor by an expiry, which moves the anchor: refused the same way when the anchor was
+    // moved by hand.
+    sql("UPDATE organizations SET audit_anchor_seq = 1, audit_anchor_hash = (SELECT hash FROM audit WHERE org = 'p' AND seq = 1), audit_anchor_seal = 'forged' WHERE name = 'p';
+         DELETE FROM audit WHERE org = 'p' AND seq = 1;");
+    let err = store.expire_audit("p", i64::MAX);
+    assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+    // The other organisation's writes go on.
+    store
+        .write("p", &mut |tx| {
+            tx.append_audit(&audit("update", "x", "carol"), 3, -1)
+                .map(|_| ())
+        })
+        .unwrap();
+}
+
+/// Heads and anchors sealed before seals named the organisation are re-sealed once, when a
+/// store first opens with the key: only those whose old seal holds.
+fn legacy_audit_seals_are_resealed_once(
+    open: &dyn Fn() -> Box<dyn Store>,
+    sql: &dyn Fn(&str),
+    key: [u8; 32],
+) {
+    let last_of_o = |store: &dyn Store| {
+        let entries = all_audit(store, "o");
+        let last = entries.last().unwrap();
+        (last.seq, last.hash.clone())
+    };
+    let anchor = {
+        let store = open();
+        two_chains(store.as_ref());
+        let fourth = all_audit(store.as_ref(), "o")[3].hash.clone();
+        // The first four entries of `o` expire: the fourth becomes its anchor.
+        assert_eq!(store.expire_audit("o", 10 * 86_400_000).unwrap(), 4);
+        fourth
+    };
+    // As an earlier version sealed them: `o`'s head and anchor under the old form, `p`'s head
+    // sealed wrongly.
+    let (seq, hash) = last_of_o(open().as_ref());
+    sql(&format!(
+        "UPDATE organizations SET audit_head_seal = '{}', audit_anchor_seal = '{}' WHERE name = 'o';
+         UPDATE organizations SET audit_head_seal = 'forged' WHERE name = 'p';
+         DELETE FROM schema_migrations WHERE version = 1001;",
+        hmac_hex(key, &format!("head\n{seq}\n{hash}")),
+        hmac_hex(key, &format!("anchor\n4\n{anchor}")),
+    ));
+    let store = open();
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 5 }
+    );
+    store
+        .write("o", &mut |tx| {
+            tx.append_audit(&audit("update", "r0", "alice"), 10_000, -1)
+                .map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 6 }
+    );
+    // A seal that did not hold is not laundered.
+    assert!(matches!(
+        store.verify_audit("p").unwrap(),
+        Verification::Tampered { .. }
+    ));
+    // Once only: a seal of the old form written afterwards is damage.
+    let (seq, hash) = last_of_o(store.as_ref());
+    drop(store);
+    sql(&format!(
+        "UPDATE organizations SET audit_head_seal = '{}' WHERE name = 'o'",
+        hmac_hex(key, &format!("head\n{seq}\n{hash}"))
+    ));
+    assert!(matches!(
+        open().verify_audit("o").unwrap(),
+        Verification::Tampered { .. }
+    ));
+}
+
+fn sqlite_at(path: &Path) -> (impl Fn() -> Box<dyn Store> + '_, impl Fn(&str) + '_) {
+    (
+        move || -> Box<dyn Store> {
+            Box::new(SqliteStore::open_with_key(path, AuditKey::new([7; 32])).unwrap())
+        },
+        move |sql: &str| {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        },
+    )
+}
+
+fn postgres_at(url: &str) -> (impl Fn() -> Box<dyn Store> + '_, impl Fn(&str) + '_) {
+    (
+        move || -> Box<dyn Store> {
+            Box::new(PostgresStore::open_with_key(url, AuditKey::new([7; 32])).unwrap())
+        },
+        move |sql: &str| postgres_testing::execute(url, sql).unwrap(),
+    )
+}
+
+#[test]
+fn sqlite_audit_chains_belong_to_their_organisation() {
+    for test in [
+        a_chain_moved_to_another_organisation_is_detected,
+        a_moved_back_head_is_not_sealed_by_the_next_write,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.db");
+        let (open, sql) = sqlite_at(&path);
+        test(&open, &sql);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let (open, sql) = sqlite_at(&path);
+    legacy_audit_seals_are_resealed_once(&open, &sql, [7; 32]);
+}
+
+#[test]
+fn postgres_audit_chains_belong_to_their_organisation() {
+    let Some(server) = postgres("postgres_audit_chains_belong_to_their_organisation") else {
+        return;
+    };
+    for test in [
+        a_chain_moved_to_another_organisation_is_detected,
+        a_moved_back_head_is_not_sealed_by_the_next_write,
+    ] {
+        let scratch = ScratchDatabase::create(&server).unwrap();
+        let (open, sql) = postgres_at(scratch.url());
+        test(&open, &sql);
+    }
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let (open, sql) = postgres_at(scratch.url());
+    legacy_audit_seals_are_resealed_once(&open, &sql, [7; 32]);
+}
