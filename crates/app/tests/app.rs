@@ -144,7 +144,9 @@ impl LostAfterOneWrite {
 
     fn check(&self) -> Result<(), StoreError> {
         if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Unreachable("the connection was lost".to_owned()));
+            return Err(StoreError::Unreachable(
+                "the connection was lost".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -247,7 +247,7 @@ pub fn api_key_create(db: &Path, org: &str, user: &str) -> anyhow::Result<()> {
     }
     let (record, secret) =
         strata_server::auth::create_api_key(store.as_ref(), org, user, strata_server::now_ms())
-            .map_err(|e| anyhow!(e.message))?;
+            .map_err(|e| anyhow!(e.message.clone()))?;
     println!("{secret}");
     eprintln!(
         "created API key {} for `{user}` in `{org}`; the key is shown once",

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use strata_store::{ApiKeyRecord, Store};
 
 use crate::error::ApiError;
+use strata_app::AppError;
 
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,9 +35,9 @@ pub fn hash_secret(secret: &str) -> String {
 fn random_hex(bytes: usize) -> Result<String, ApiError> {
     let mut buf = vec![0u8; bytes];
     let mut f = std::fs::File::open("/dev/urandom")
-        .map_err(|e| ApiError::internal(format!("random: {e}")))?;
+        .map_err(|e| AppError::internal(format!("random: {e}")))?;
     std::io::Read::read_exact(&mut f, &mut buf)
-        .map_err(|e| ApiError::internal(format!("random: {e}")))?;
+        .map_err(|e| AppError::internal(format!("random: {e}")))?;
     Ok(hex::encode(buf))
 }
 

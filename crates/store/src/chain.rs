@@ -569,8 +569,9 @@ pub(crate) fn verify(
     if anchor_seq > 0 && key.seal(Seal::Anchor, org, anchor_seq, anchor_hash) != anchor_seal {
         return Tampered {
             seq: anchor_seq,
-            problem: "the anchor of expired entries was altered, or belongs to another organisation"
-                .to_owned(),
+            problem:
+                "the anchor of expired entries was altered, or belongs to another organisation"
+                    .to_owned(),
         };
     }
     let (mut seq, mut prev) = (

@@ -1202,8 +1202,8 @@ impl Store for PostgresStore {
         let (db, owned) = (self.db(), name.to_owned());
         let seal = self.key.seal(Seal::Head, name, 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
-        let (conn, locked) = self
-            .run(async move { begin_create(&db, &owned, at_ms, &seal, &log_seal).await })?;
+        let (conn, locked) =
+            self.run(async move { begin_create(&db, &owned, at_ms, &seal, &log_seal).await })?;
         self.write_locked(name, conn, locked, true, f)
     }
 

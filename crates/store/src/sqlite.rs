@@ -196,11 +196,8 @@ fn seal_audit_per_organization(conn: &mut Connection, key: &AuditKey) -> Result<
         rows.collect::<Result<_, _>>()?
     };
     for (org, hs, hh, hseal, as_, ah, aseal) in orgs {
-        let (head, anchor) = key.reseal_legacy(
-            &org,
-            (hs as u64, &hh, &hseal),
-            (as_ as u64, &ah, &aseal),
-        );
+        let (head, anchor) =
+            key.reseal_legacy(&org, (hs as u64, &hh, &hseal), (as_ as u64, &ah, &aseal));
         if let Some(seal) = head {
             tx.execute(
                 "UPDATE organizations SET audit_head_seal = ?2 WHERE name = ?1",

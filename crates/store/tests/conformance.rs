@@ -79,8 +79,12 @@ fn conformance(store: &dyn Store) {
         store.create_organization("bad name!", 0, &mut |_| Ok(())),
         Err(StoreError::BadName(_))
     ));
-    store.create_organization("contoso", 0, &mut |_| Ok(())).unwrap();
-    store.create_organization("fabrikam", 0, &mut |_| Ok(())).unwrap();
+    store
+        .create_organization("contoso", 0, &mut |_| Ok(()))
+        .unwrap();
+    store
+        .create_organization("fabrikam", 0, &mut |_| Ok(()))
+        .unwrap();
     assert!(matches!(
         store.create_organization("contoso", 0, &mut |_| Ok(())),
         Err(StoreError::DuplicateOrganization(_))
@@ -1193,7 +1197,9 @@ fn legacy_logs_are_chained_once(open: &dyn Fn() -> Box<dyn Store>, sql: &dyn Fn(
     {
         let store = open();
         store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
-        store.create_organization("empty", 0, &mut |_| Ok(())).unwrap();
+        store
+            .create_organization("empty", 0, &mut |_| Ok(()))
+            .unwrap();
         fill(store.as_ref(), "o");
     }
     // As the schema migration leaves a database written by an earlier version.
@@ -1316,7 +1322,9 @@ fn creation_is_one_transaction(store: &dyn Store) {
     let err = store.create_organization("p", 7, &mut |tx| {
         tx.append_audit(&created("p"), 7, -1)?;
         tx.append_operation(&setup_ops()[0], 7)?;
-        Err(StoreError::Aborted("the audit entry could not be written".to_owned()))
+        Err(StoreError::Aborted(
+            "the audit entry could not be written".to_owned(),
+        ))
     });
     assert!(matches!(err, Err(StoreError::Aborted(_))), "{err:?}");
     assert_eq!(store.organizations().unwrap(), vec![("o".to_owned(), n)]);
@@ -1367,8 +1375,7 @@ fn sqlite_store_creates_an_organisation_in_one_transaction() {
 
 #[test]
 fn postgres_store_creates_an_organisation_in_one_transaction() {
-    let Some(server) = postgres("postgres_store_creates_an_organisation_in_one_transaction")
-    else {
+    let Some(server) = postgres("postgres_store_creates_an_organisation_in_one_transaction") else {
         return;
     };
     let scratch = ScratchDatabase::create(&server).unwrap();
@@ -1390,9 +1397,7 @@ fn a_refused_audit_entry_leaves_no_organisation(store: &dyn Store, refuse_audit:
         Err(StoreError::UnknownOrganization(_))
     ));
     // Without an audit entry, the same creation goes through: only the entry was refused.
-    store
-        .create_organization("o", 1, &mut |_| Ok(()))
-        .unwrap();
+    store.create_organization("o", 1, &mut |_| Ok(())).unwrap();
     assert_eq!(store.organizations().unwrap(), vec![("o".to_owned(), 0)]);
 }
 
@@ -1449,12 +1454,8 @@ fn hmac_hex(key: [u8; 32], message: &str) -> String {
 
 /// Two organisations, `o` with nine entries and `p` with two of its own.
 fn two_chains(store: &dyn Store) {
-    store
-        .create_organization("o", 0, &mut |_| Ok(()))
-        .unwrap();
-    store
-        .create_organization("p", 0, &mut |_| Ok(()))
-        .unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
     fill(store, "o");
     store
         .write("p", &mut |tx| {
@@ -1515,7 +1516,9 @@ fn a_moved_back_head_is_not_sealed_by_the_next_write(
     });
     assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
     assert!(
-        err.unwrap_err().to_string().contains("sealed head of the audit chain"),
+        err.unwrap_err()
+            .to_string()
+            .contains("sealed head of the audit chain"),
         "the error says what is wrong"
     );
     assert!(matches!(
