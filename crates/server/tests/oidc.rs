@@ -45,43 +45,14 @@ async fn call(app: &axum::Router, bearer: &str, path: &str, body: Value) -> (Sta
 #[tokio::test]
 async fn bearer_tokens_from_the_configured_issuer() {
     let dir = tempfile::tempdir().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    let k = base64_url(SECRET);
-    std::fs::write(
-        &jwks,
-        json!({ "keys": [{ "kty": "oct", "kid": "k1", "alg": "HS256", "k": k }] }).to_string(),
-    )
-    .unwrap();
+    let jwks = write_jwks(dir.path());
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new().unwrap());
     let config = ServerConfig {
         store: Arc::clone(&store),
         root_key: Some("root".into()),
     };
-    let options = ServerOptions {
-        oidc: Some(OidcConfig {
-            issuer: "https://login.example/tenant".into(),
-            audience: "strata".into(),
-            jwks: JwksSource::File(jwks.clone()),
-            organization: Some("o".into()),
-            subject_is_user_name: false,
-        }),
-        ..ServerOptions::default()
-    };
-    let app = router_with(&config, &options).unwrap();
-    let (status, _) = call(&app, "root", "/api/v1/orgs", json!({ "name": "o" })).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let setup = json!([
-        { "op": "add_business_unit", "name": "Root" },
-        { "op": "add_table", "name": "account" },
-        { "op": "add_role", "name": "Reader", "privileges": { "account": { "read": "organization" } } },
-        { "op": "add_user", "name": "alice" },
-        { "op": "set_user_fields", "user": "alice", "fields": { "azureactivedirectoryobjectid": "oid-123" } },
-        { "op": "add_user", "name": "bob" },
-        { "op": "assign_role", "principal": "alice", "role": "Reader" },
-        { "op": "insert_record", "id": "a1", "table": "account", "owner": "bob" }
-    ]);
-    let (status, body) = call(&app, "root", "/api/v1/orgs/o/operations", setup).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let app = router_with(&config, &for_tokens(&jwks, Some("o"), false)).unwrap();
+    organisation_with_object_ids(&app, "oid-123", "oid-bob").await;
 
     let claims = |sub: &str, oid: Option<&str>, aud: &str, exp: i64| {
         let mut c =
@@ -118,17 +89,7 @@ async fn bearer_tokens_from_the_configured_issuer() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     // Configured to map `sub` to user names, with the organisation in the token's claim.
-    let by_name = ServerOptions {
-        oidc: Some(OidcConfig {
-            issuer: "https://login.example/tenant".into(),
-            audience: "strata".into(),
-            jwks: JwksSource::File(jwks),
-            organization: None,
-            subject_is_user_name: true,
-        }),
-        ..ServerOptions::default()
-    };
-    let app2 = router_with(&config, &by_name).unwrap();
+    let app2 = router_with(&config, &for_tokens(&jwks, None, true)).unwrap();
     let mut c = claims("bob", None, "strata", now() + 600);
     c["strata_organization"] = json!("o");
     let bob = token(c, "k1", SECRET);
@@ -166,8 +127,8 @@ async fn bearer_tokens_from_the_configured_issuer() {
     }
 }
 
-/// A server that takes tokens for organisation `o`, with the JWKS written under `dir`.
-fn server_for_tokens(dir: &std::path::Path) -> axum::Router {
+/// Writes the JWKS of the test key under `dir`.
+fn write_jwks(dir: &std::path::Path) -> std::path::PathBuf {
     let jwks = dir.join("jwks.json");
     let k = base64_url(SECRET);
     std::fs::write(
@@ -175,21 +136,34 @@ fn server_for_tokens(dir: &std::path::Path) -> axum::Router {
         json!({ "keys": [{ "kty": "oct", "kid": "k1", "alg": "HS256", "k": k }] }).to_string(),
     )
     .unwrap();
+    jwks
+}
+
+/// Options that take the test issuer's tokens.
+fn for_tokens(
+    jwks: &std::path::Path,
+    organization: Option<&str>,
+    subject_is_user_name: bool,
+) -> ServerOptions {
+    ServerOptions {
+        oidc: Some(OidcConfig {
+            issuer: "https://login.example/tenant".into(),
+            audience: "strata".into(),
+            jwks: JwksSource::File(jwks.to_owned()),
+            organization: organization.map(str::to_owned),
+            subject_is_user_name,
+        }),
+        ..ServerOptions::default()
+    }
+}
+
+/// A server that takes tokens for organisation `o`, with the JWKS written under `dir`.
+fn server_for_tokens(dir: &std::path::Path) -> axum::Router {
     let config = ServerConfig {
         store: Arc::new(MemoryStore::new().unwrap()),
         root_key: Some("root".into()),
     };
-    let options = ServerOptions {
-        oidc: Some(OidcConfig {
-            issuer: "https://login.example/tenant".into(),
-            audience: "strata".into(),
-            jwks: JwksSource::File(jwks),
-            organization: Some("o".into()),
-            subject_is_user_name: false,
-        }),
-        ..ServerOptions::default()
-    };
-    router_with(&config, &options).unwrap()
+    router_with(&config, &for_tokens(&write_jwks(dir), Some("o"), false)).unwrap()
 }
 
 /// Creates `o` with alice (who may read `a1`) and bob (who may not), and their object ids.

@@ -551,21 +551,9 @@ async fn migrate(db: &Db) -> Result<(), StoreError> {
 /// the migration lock, so that two processes starting together do it once).
 async fn chain_legacy_logs(db: &Db, key: &LogKey) -> Result<(), StoreError> {
     let mut client = db.client().await?;
-    let tx = client.transaction().await.map_err(db_err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db_err)?;
-    let done = tx
-        .query_opt(
-            "SELECT 1 FROM schema_migrations WHERE version = $1",
-            &[&CHAINED_LEGACY_LOGS],
-        )
-        .await
-        .map_err(db_err)?
-        .is_some();
-    if done {
-        return tx.commit().await.map_err(db_err);
-    }
+    let Some(tx) = begin_step(&mut client, CHAINED_LEGACY_LOGS).await? else {
+        return Ok(());
+    };
     let orgs = tx
         .query(
             "SELECT name, revision FROM organizations WHERE log_head_seal IS NULL FOR UPDATE",
@@ -608,9 +596,42 @@ async fn chain_legacy_logs(db: &Db, key: &LogKey) -> Result<(), StoreError> {
             tracing::info!(org = %name, rows = rows.len(), "operation log chained (written before rows carried MACs)");
         }
     }
+    finish_step(tx, CHAINED_LEGACY_LOGS).await
+}
+
+/// Opens a keyed migration step's transaction under the migration lock: `None` when the step
+/// was done already.
+async fn begin_step(
+    client: &mut Object,
+    version: i64,
+) -> Result<Option<deadpool_postgres::Transaction<'_>>, StoreError> {
+    let tx = client.transaction().await.map_err(db_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_err)?;
+    let done = tx
+        .query_opt(
+            "SELECT 1 FROM schema_migrations WHERE version = $1",
+            &[&version],
+        )
+        .await
+        .map_err(db_err)?
+        .is_some();
+    if done {
+        tx.commit().await.map_err(db_err)?;
+        return Ok(None);
+    }
+    Ok(Some(tx))
+}
+
+/// Records a keyed migration step as done, in its transaction, and commits.
+async fn finish_step(
+    tx: deadpool_postgres::Transaction<'_>,
+    version: i64,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
-        &[&CHAINED_LEGACY_LOGS, &now_ms()],
+        &[&version, &now_ms()],
     )
     .await
     .map_err(db_err)?;
@@ -622,21 +643,9 @@ async fn chain_legacy_logs(db: &Db, key: &LogKey) -> Result<(), StoreError> {
 /// form is left as it is).
 async fn seal_audit_per_organization(db: &Db, key: &AuditKey) -> Result<(), StoreError> {
     let mut client = db.client().await?;
-    let tx = client.transaction().await.map_err(db_err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db_err)?;
-    let done = tx
-        .query_opt(
-            "SELECT 1 FROM schema_migrations WHERE version = $1",
-            &[&SEALED_AUDIT_PER_ORGANIZATION],
-        )
-        .await
-        .map_err(db_err)?
-        .is_some();
-    if done {
-        return tx.commit().await.map_err(db_err);
-    }
+    let Some(tx) = begin_step(&mut client, SEALED_AUDIT_PER_ORGANIZATION).await? else {
+        return Ok(());
+    };
     let orgs = tx
         .query(
             "SELECT name, audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations FOR UPDATE",
@@ -667,13 +676,7 @@ async fn seal_audit_per_organization(db: &Db, key: &AuditKey) -> Result<(), Stor
             .map_err(db_err)?;
         }
     }
-    tx.execute(
-        "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
-        &[&SEALED_AUDIT_PER_ORGANIZATION, &now_ms()],
-    )
-    .await
-    .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)
+    finish_step(tx, SEALED_AUDIT_PER_ORGANIZATION).await
 }
 
 async fn stored_fingerprint(db: &Db) -> Result<Option<String>, StoreError> {

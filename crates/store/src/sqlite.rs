@@ -112,18 +112,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// The keyed migration step: chains the logs written before rows carried MACs, once.
 fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let done = tx
-        .query_row(
-            "SELECT 1 FROM schema_migrations WHERE version = ?1",
-            [CHAINED_LEGACY_LOGS],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if done {
+    let Some(tx) = begin_step(conn, CHAINED_LEGACY_LOGS)? else {
         return Ok(());
-    }
+    };
     let orgs: Vec<(String, i64)> = {
         let mut stmt =
             tx.prepare("SELECT name, revision FROM organizations WHERE log_head_seal IS NULL")?;
@@ -154,9 +145,32 @@ fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreErr
             tracing::info!(org = %org, rows = rows.len(), "operation log chained (written before rows carried MACs)");
         }
     }
+    finish_step(tx, CHAINED_LEGACY_LOGS)
+}
+
+/// Opens a keyed migration step's transaction (which holds the database's write lock): `None`
+/// when the step was done already.
+fn begin_step(
+    conn: &mut Connection,
+    version: i64,
+) -> Result<Option<rusqlite::Transaction<'_>>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let done = tx
+        .query_row(
+            "SELECT 1 FROM schema_migrations WHERE version = ?1",
+            [version],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    Ok((!done).then_some(tx))
+}
+
+/// Records a keyed migration step as done, in its transaction, and commits.
+fn finish_step(tx: rusqlite::Transaction<'_>, version: i64) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
-        params![CHAINED_LEGACY_LOGS, now_ms()],
+        params![version, now_ms()],
     )?;
     tx.commit()?;
     Ok(())
@@ -165,18 +179,9 @@ fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreErr
 /// The keyed migration step: re-seals, once, the audit heads and anchors sealed before seals
 /// named the organisation (a seal that does not hold under the old form is left as it is).
 fn seal_audit_per_organization(conn: &mut Connection, key: &AuditKey) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let done = tx
-        .query_row(
-            "SELECT 1 FROM schema_migrations WHERE version = ?1",
-            [SEALED_AUDIT_PER_ORGANIZATION],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if done {
+    let Some(tx) = begin_step(conn, SEALED_AUDIT_PER_ORGANIZATION)? else {
         return Ok(());
-    }
+    };
     type Seals = (String, i64, String, String, i64, String, String);
     let orgs: Vec<Seals> = {
         let mut stmt = tx.prepare(
@@ -211,12 +216,7 @@ fn seal_audit_per_organization(conn: &mut Connection, key: &AuditKey) -> Result<
             )?;
         }
     }
-    tx.execute(
-        "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
-        params![SEALED_AUDIT_PER_ORGANIZATION, now_ms()],
-    )?;
-    tx.commit()?;
-    Ok(())
+    finish_step(tx, SEALED_AUDIT_PER_ORGANIZATION)
 }
 
 fn now_ms() -> i64 {

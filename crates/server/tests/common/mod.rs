@@ -220,18 +220,8 @@ pub fn send(
         stream.write_all(&bytes).unwrap();
         None
     };
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if !raw.is_empty() && e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("{method} {path}: reading the response: {e}"),
-        }
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let raw = read_to_close(&mut stream)
+        .unwrap_or_else(|e| panic!("{method} {path}: reading the response: {e}"));
     if let Some(w) = writer {
         let _ = w.join();
     }
@@ -241,6 +231,24 @@ pub fn send(
             String::from_utf8_lossy(&raw)
         )
     })
+}
+
+/// Reads until the server closes (a reset after some bytes counts as the end), then shuts the
+/// connection.
+fn read_to_close(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if !raw.is_empty() && e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(raw)
 }
 
 fn parse_response(raw: &[u8]) -> Option<Response> {
@@ -258,18 +266,7 @@ pub fn exchange(addr: SocketAddr, request: Vec<u8>) -> Vec<Response> {
     let writer = std::thread::spawn(move || {
         let _ = w.write_all(&request);
     });
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if !raw.is_empty() && e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("reading the responses: {e}"),
-        }
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let raw = read_to_close(&mut stream).unwrap_or_else(|e| panic!("reading the responses: {e}"));
     let _ = writer.join();
     let mut responses = Vec::new();
     let mut rest = &raw[..];
