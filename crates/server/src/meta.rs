@@ -63,7 +63,7 @@ pub(crate) async fn observe(
     response
 }
 
-/// A request whose URI or headers pass the server's limits, refused before routing.
+/// The refusal of a request whose URI or headers are over the server's limits, before routing.
 fn over_limits(request: &Request) -> Option<ApiError> {
     use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
     if request.uri().to_string().len() > MAX_URI_BYTES {
