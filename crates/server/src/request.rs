@@ -74,18 +74,49 @@ impl Acting {
     }
 }
 
-/// The user named by `MSCRMCallerID` (Dataverse's impersonation header) or
-/// `X-Strata-On-Behalf-Of`.
-pub(crate) fn on_behalf_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    for name in ["mscrmcallerid", "x-strata-on-behalf-of"] {
+/// Whom a request impersonates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OnBehalf {
+    /// `MSCRMCallerID` (or `X-Strata-On-Behalf-Of`): the user's GUID (`systemuserid`) or name.
+    User(String),
+    /// `CallerObjectId`: the user's Microsoft Entra object id (`azureactivedirectoryobjectid`).
+    ObjectId(String),
+}
+
+impl OnBehalf {
+    fn header(&self) -> &'static str {
+        match self {
+            OnBehalf::User(_) => "MSCRMCallerID",
+            OnBehalf::ObjectId(_) => "CallerObjectId",
+        }
+    }
+}
+
+/// The user a request impersonates: `MSCRMCallerID` (Dataverse's impersonation header),
+/// `X-Strata-On-Behalf-Of`, or `CallerObjectId`; more than one is an error.
+pub(crate) fn on_behalf_of(headers: &HeaderMap) -> Result<Option<OnBehalf>, ApiError> {
+    let mut found = None;
+    for name in ["mscrmcallerid", "x-strata-on-behalf-of", "callerobjectid"] {
         if let Some(v) = headers.get(name) {
             let text = v.to_str().map_err(|_| {
                 ApiError::new("bad_header", format!("the {name} header is not text")).at(name)
             })?;
-            return Ok(Some(text.trim().to_owned()));
+            if found.is_some() {
+                return Err(ApiError::new(
+                    "bad_header",
+                    "name the impersonated user once: MSCRMCallerID or CallerObjectId",
+                )
+                .at(name));
+            }
+            let text = text.trim().to_owned();
+            found = Some(if name == "callerobjectid" {
+                OnBehalf::ObjectId(text)
+            } else {
+                OnBehalf::User(text)
+            });
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// Finds the user whose object id a token's `oid` names ([`crate::oidc::ObjectIds`]).
@@ -140,7 +171,7 @@ pub(crate) fn calling_user(
 pub(crate) fn resolve_acting(
     org: &Organization,
     caller: &Caller,
-    on_behalf: Option<&str>,
+    on_behalf: Option<&OnBehalf>,
     by_object_id: ObjectIdLookup<'_>,
 ) -> Result<Acting, ApiError> {
     let me = calling_user(org, caller, by_object_id)?;
@@ -152,18 +183,20 @@ pub(crate) fn resolve_acting(
         )
         .at("MSCRMCallerID")),
         (Some(me), None) => Ok(Acting::User(me)),
-        (Some(me), Some(name)) => {
-            // Dataverse clients send the user's GUID (`systemuserid`); Strata's, the name.
-            let user = org
-                .user_id(name)
-                .or_else(|| {
+        (Some(me), Some(other)) => {
+            let user = match other {
+                // Dataverse clients send the user's GUID (`systemuserid`); Strata's, the name.
+                OnBehalf::User(name) => org.user_id(name).or_else(|| {
                     name.parse::<strata_engine::Guid>()
                         .ok()
                         .and_then(|g| org.user_by_guid(g))
-                })
-                .ok_or_else(|| {
-                ApiError::not_found(format!("unknown user `{name}` in MSCRMCallerID"))
-                    .at("MSCRMCallerID")
+                }),
+                OnBehalf::ObjectId(oid) => by_object_id(oid),
+            };
+            let (OnBehalf::User(name) | OnBehalf::ObjectId(name)) = other;
+            let user = user.ok_or_else(|| {
+                ApiError::not_found(format!("unknown user `{name}` in {}", other.header()))
+                    .at(other.header())
             })?;
             if user == me {
                 return Ok(Acting::User(me));
@@ -232,7 +265,7 @@ impl FromRequestParts<Arc<AppState>> for OrgRequest {
                 ));
             }
             let by_object_id = |oid: &str| state.object_ids.user(&handle, &loaded.org, oid);
-            let acting = resolve_acting(&loaded.org, &caller, on_behalf.as_deref(), &by_object_id)?;
+            let acting = resolve_acting(&loaded.org, &caller, on_behalf.as_ref(), &by_object_id)?;
             (acting, access_to_audit(&loaded.org, acting))
         };
         let request = OrgRequest { handle, acting };

@@ -179,28 +179,62 @@ pub(crate) fn owner_guid(o: &Organization, owner: Owner) -> Option<(Guid, &'stat
     }
 }
 
-/// A record as Dataverse's JSON: its primary id, the columns the reader may see (`fields`,
-/// already filtered by column security), and its owner, unit, state and lookups, limited to
-/// `select` when given. Lookup annotations are added with `annotations`.
+/// A record as Dataverse's JSON, as `readers` see it (the caller has decided they may read
+/// it): its primary id, its columns (a secured column the readers may not all read is null,
+/// by the engine's column security), and its owner, unit, state and lookups — only what
+/// `select` names, when given, each computed only when wanted. Lookup annotations are added
+/// with `annotations`.
 pub(crate) fn record_json(
     o: &Organization,
     r: RecordId,
-    fields: &[(String, Value)],
+    readers: (UserId, Option<UserId>),
     select: Option<&[String]>,
     annotations: bool,
 ) -> Map<String, Json> {
     let rec = o.record(r);
     let table = o.table(rec.table);
     let wanted = |c: &str| select.is_none_or(|s| s.iter().any(|x| x == c));
+    let visible = |c: &str| {
+        !table.is_secured(c)
+            || std::iter::once(readers.0)
+                .chain(readers.1)
+                .all(|u| o.column_access(u, rec.table, c, Some(r)).read)
+    };
     let mut out = Map::new();
     out.insert("@odata.etag".to_owned(), Json::String(etag(o, r)));
     out.insert(primary_id(table), guid_json(o.record_guid(r)));
-    for (name, value) in fields {
-        if wanted(name) {
-            out.insert(name.clone(), strata_ops::to_json(value));
+    let column = |out: &mut Map<String, Json>, name: &str| {
+        if out.contains_key(name) {
+            return;
+        }
+        let value = if visible(name) {
+            strata_ops::to_json(rec.field(name))
+        } else {
+            Json::Null
+        };
+        out.insert(name.to_owned(), value);
+    };
+    match select {
+        Some(columns) => {
+            for c in columns {
+                if table.columns.iter().any(|d| d.name == *c)
+                    || rec.fields.iter().any(|(f, _)| f == c)
+                    || o.columns_seen(rec.table).any(|s| s == c)
+                {
+                    column(&mut out, c);
+                }
+            }
+        }
+        None => {
+            for c in &table.columns {
+                column(&mut out, &c.name);
+            }
+            for (name, _) in &rec.fields {
+                column(&mut out, name);
+            }
         }
     }
-    let mut put = |name: &str, value: Json, logical: Option<&str>| {
+    let mut put = |name: &str, value: &dyn Fn() -> Json, logical: Option<&str>| {
         if wanted(name) {
             if annotations && let Some(logical) = logical {
                 out.insert(
@@ -208,42 +242,42 @@ pub(crate) fn record_json(
                     Json::String(logical.to_owned()),
                 );
             }
-            out.insert(name.to_owned(), value);
+            out.insert(name.to_owned(), value());
         }
     };
     let (state, status) = match rec.state {
         RecordState::Active => (0, 1),
         RecordState::Inactive => (1, 2),
     };
-    put("statecode", json!(state), None);
-    put("statuscode", json!(status), None);
+    put("statecode", &|| json!(state), None);
+    put("statuscode", &|| json!(status), None);
     put(
         "_owningbusinessunit_value",
-        guid_json(o.unit_guid(rec.business_unit)),
+        &|| guid_json(o.unit_guid(rec.business_unit)),
         Some("businessunit"),
     );
     if table.ownership == strata_engine::Ownership::UserOrTeam {
         let owner = owner_guid(o, rec.owner);
         put(
             "_ownerid_value",
-            owner.map_or(Json::Null, |(g, _)| guid_json(g)),
+            &|| owner.map_or(Json::Null, |(g, _)| guid_json(g)),
             owner.map(|(_, t)| t),
         );
-        let (user, team) = match rec.owner {
-            Owner::User(u) => (guid_json(o.user_guid(u)), Json::Null),
-            Owner::Team(t) => (Json::Null, guid_json(o.team_guid(t))),
-            Owner::None => (Json::Null, Json::Null),
-        };
-        put("_owninguser_value", user, Some("systemuser"));
-        put("_owningteam_value", team, Some("team"));
-    }
-    for &(relationship, parent) in &rec.lookups {
-        let rel = o.relationship(relationship);
-        let parent_table = o.table(o.record(parent).table).name.clone();
         put(
-            &format!("_{}_value", rel.lookup),
-            guid_json(o.record_guid(parent)),
-            Some(&parent_table),
+            "_owninguser_value",
+            &|| match rec.owner {
+                Owner::User(u) => guid_json(o.user_guid(u)),
+                _ => Json::Null,
+            },
+            Some("systemuser"),
+        );
+        put(
+            "_owningteam_value",
+            &|| match rec.owner {
+                Owner::Team(t) => guid_json(o.team_guid(t)),
+                _ => Json::Null,
+            },
+            Some("team"),
         );
     }
     if table.name == "systemuser"
@@ -251,28 +285,48 @@ pub(crate) fn record_json(
         && o.user(u).record == r
     {
         let user = o.user(u);
-        put("domainname", Json::String(user.name.clone()), None);
-        if !fields.iter().any(|(c, _)| c == "fullname") {
-            put("fullname", Json::String(user.name.clone()), None);
+        put("domainname", &|| Json::String(user.name.clone()), None);
+        if !rec.fields.iter().any(|(c, _)| c == "fullname") {
+            put("fullname", &|| Json::String(user.name.clone()), None);
         }
-        put("isdisabled", Json::Bool(!user.enabled), None);
+        put("isdisabled", &|| Json::Bool(!user.enabled), None);
         put(
             "_businessunitid_value",
-            guid_json(o.unit_guid(user.business_unit)),
+            &|| guid_json(o.unit_guid(user.business_unit)),
             Some("businessunit"),
         );
         put(
             "_parentsystemuserid_value",
-            user.manager
-                .map_or(Json::Null, |m| guid_json(o.user_guid(m))),
+            &|| {
+                user.manager
+                    .map_or(Json::Null, |m| guid_json(o.user_guid(m)))
+            },
             Some("systemuser"),
         );
     }
-    for r2 in o.relationship_ids() {
-        let rel = o.relationship(r2);
+    // Every lookup of the table: its parent's GUID, or null.
+    for relationship in o.relationship_ids() {
+        let rel = o.relationship(relationship);
+        if rel.child != rec.table {
+            continue;
+        }
         let name = format!("_{}_value", rel.lookup);
-        if rel.child == rec.table && !out.contains_key(&name) && wanted(&name) {
-            out.insert(name, Json::Null);
+        if !wanted(&name) {
+            continue;
+        }
+        match rec.lookup(relationship) {
+            Some(parent) => {
+                if annotations {
+                    out.insert(
+                        format!("{name}@Microsoft.Dynamics.CRM.lookuplogicalname"),
+                        Json::String(o.table(o.record(parent).table).name.clone()),
+                    );
+                }
+                out.insert(name, guid_json(o.record_guid(parent)));
+            }
+            None => {
+                out.insert(name, Json::Null);
+            }
         }
     }
     out

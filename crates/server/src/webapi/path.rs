@@ -423,7 +423,8 @@ mod tests {
             "accounts)x(",
             "accounts(x)",
             "acc ounts",
-            "$nope",
+            "$",
+            "$a.b",
             "a/b/c/d/e/f/g/h/i",
             "accounts(%ZZ)",
         ] {
