@@ -3,7 +3,7 @@
 
 use strata_engine::Organization;
 use strata_ops::{BatchStep, Operation};
-use strata_store::{AuditRecord, Revision, Store};
+use strata_store::{AuditRecord, Revision, Store, StoreError, Transaction};
 
 use crate::actor::Actor;
 use crate::error::AppError;
@@ -21,35 +21,27 @@ fn created_entry(name: &str, actor: &Actor) -> AuditRecord {
     }
 }
 
-/// Creates an empty organisation in the store, with the audit entry of its creation.
-///
-/// The store creates an organisation in a transaction of its own: when the audit entry cannot
-/// be written after it, the organisation is removed again and the error returned.
+/// Creates an empty organisation in the store, with the audit entry of its creation: one
+/// transaction, so an organisation is never there unaudited (not even after a crash).
 ///
 /// # Errors
 ///
-/// `duplicate_organization`, `bad_name`, the store's errors.
+/// `duplicate_organization` (nothing written), `bad_name`, the store's errors.
 pub fn create_organization(store: &dyn Store, name: &str, actor: &Actor) -> Result<(), AppError> {
     let now = now_ms();
-    store.create_organization(name, now)?;
     let retention = Organization::new().audit_settings().retention_days;
     let entry = created_entry(name, actor);
-    if let Err(e) = store.write(name, &mut |tx| {
+    store.create_organization(name, now, &mut |tx| {
         tx.append_audit(&entry, now, retention).map(|_| ())
-    }) {
-        if let Err(undo) = store.delete_organization(name) {
-            tracing::error!(org = %name, error = %undo, "an organisation whose creation could not be audited is left in the store");
-        }
-        return Err(e.into());
-    }
+    })?;
     Ok(())
 }
 
 /// A bulk load of a new organisation by the system: each [`Loader::append`] applies its
 /// operations in memory (consecutive setup operations in one setup session, as a replay does),
 /// derives their audit entries as the write path does, and appends operations and entries in
-/// one transaction. The organisation is created in the store by the first append, once its
-/// operations applied, with the audit entry of its creation.
+/// one transaction. The organisation is created in the store by the first append's
+/// transaction, once its operations applied, with the audit entry of its creation.
 pub struct Loader<'a> {
     store: &'a dyn Store,
     name: String,
@@ -93,8 +85,8 @@ impl<'a> Loader<'a> {
         })
     }
 
-    /// Applies `ops`, then appends them with their audit entries in one transaction (creating
-    /// the organisation first, on the first call). `progress` is told of each operation
+    /// Applies `ops`, then appends them with their audit entries in one transaction (which,
+    /// on the first call, creates the organisation with the audit entry of its creation). `progress` is told of each operation
     /// applied and each operation stored. Returns the revision after the append.
     ///
     /// # Errors
@@ -119,18 +111,16 @@ impl<'a> Loader<'a> {
         })
         .map_err(|(i, e)| AppError::from(e).at(format!("/{i}")))?;
         let now = now_ms();
-        if !self.created {
-            self.store.create_organization(&self.name, now)?;
-            self.created = true;
-        }
-        let first = (self.revision == 0).then(|| created_entry(&self.name, &self.actor));
         let retention = self.org.audit_settings().retention_days;
-        let creation_retention = Organization::new().audit_settings().retention_days;
-        self.revision = self.store.write(&self.name, &mut |tx| {
-            if let Some(entry) = &first
-                && tx.revision() == 0
-            {
-                tx.append_audit(entry, now, creation_retention)?;
+        let created = (!self.created).then(|| {
+            (
+                created_entry(&self.name, &self.actor),
+                Organization::new().audit_settings().retention_days,
+            )
+        });
+        let mut append = |tx: &mut dyn Transaction| -> Result<(), StoreError> {
+            if let Some((entry, retention)) = &created {
+                tx.append_audit(entry, now, *retention)?;
             }
             for (op, entries) in ops.iter().zip(&audits) {
                 tx.append_operation(op, now)?;
@@ -140,7 +130,16 @@ impl<'a> Loader<'a> {
                 progress(1);
             }
             Ok(())
-        })?;
+        };
+        // The first chunk creates the organisation in its transaction: it is never in the
+        // store without its creation's audit entry and its first operations.
+        self.revision = if self.created {
+            self.store.write(&self.name, &mut append)?
+        } else {
+            self.store
+                .create_organization(&self.name, now, &mut append)?
+        };
+        self.created = true;
         Ok(self.revision)
     }
 

@@ -3,7 +3,7 @@
 //! the follower's pass, the start-up load and the isolation of a corrupt log.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
@@ -44,7 +44,13 @@ pub struct OrgHandle {
     applied: tokio::sync::watch::Sender<Revision>,
     /// A read waiting for a revision has started a catch-up that has not finished.
     catching_up: AtomicBool,
+    /// Moved each time the organisation may change ([`OrgHandle::generation`]).
+    generation: AtomicU64,
 }
+
+/// Generations of every organisation in this process: each new handle, and each change of
+/// one, takes the next, so that a generation names one state of one handle.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// What a write did.
 #[derive(Debug, Clone)]
@@ -64,7 +70,19 @@ impl OrgHandle {
             writer: tokio::sync::Mutex::new(()),
             applied,
             catching_up: AtomicBool::new(false),
+            generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
         }
+    }
+
+    /// A number that names the organisation's state in memory: read under [`OrgHandle::read`],
+    /// the same generation means the same state of the same organisation (the same handle, and
+    /// no write lock taken since). It moves each time the write lock is taken — a write, a
+    /// catch-up, a rebuild — even one that changes nothing, and no two handles share one.
+    /// Unlike the revision, it also moves when memory is rebuilt from a log that was replaced
+    /// (the organisation deleted and created again elsewhere), which may revisit a revision
+    /// with other contents. For caches of what is derived from the organisation.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Reads the organisation (async code: waiting yields the worker).
@@ -78,9 +96,15 @@ impl OrgHandle {
         self.state.blocking_read()
     }
 
-    /// Writes the organisation (blocking tasks and threads only).
+    /// Writes the organisation (blocking tasks and threads only). The generation moves while
+    /// the lock is held, so a reader never sees a new state under an old generation.
     fn write_lock(&self) -> RwLockWriteGuard<'_, Loaded> {
-        self.state.blocking_write()
+        let guard = self.state.blocking_write();
+        self.generation.store(
+            GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            Ordering::Release,
+        );
+        guard
     }
 
     /// The revision this node has applied.
@@ -487,8 +511,8 @@ impl Registry {
     }
 
     /// Creates an empty organisation in the store and in memory, audited as created by the
-    /// root key ([`crate::bootstrap::create_organization`]: the creation's audit entry is a
-    /// second store call, and the organisation is removed again when it fails).
+    /// root key ([`crate::bootstrap::create_organization`]: the organisation and the audit
+    /// entry of its creation in one transaction).
     pub fn create(&self, store: &dyn Store, name: &str) -> Result<Arc<OrgHandle>, AppError> {
         let _membership = self.membership();
         crate::bootstrap::create_organization(store, name, &crate::Actor::Root)?;

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use serde_json::json;
 use strata_app::{Actor, Loader, Registry};
 use strata_ops::Operation;
-use strata_store::{AuditQuery, MemoryStore, Store};
+use strata_store::{
+    ApiKeyRecord, AuditEntry, AuditQuery, LogEntry, MemoryStore, Store, StoreError, Transaction,
+    Verification,
+};
 
 fn ops(value: serde_json::Value) -> Vec<Operation> {
     serde_json::from_value(value).unwrap()
@@ -122,4 +125,133 @@ fn a_user_name_never_begins_with_a_hash() {
     .unwrap_err();
     assert_eq!(refused.0, 1);
     assert_eq!(refused.1.code, "bad_name");
+}
+
+/// A store whose connection is lost right after its first write of any kind (as a crash of the
+/// process between two store calls would leave it): every call after it fails.
+struct LostAfterOneWrite {
+    inner: MemoryStore,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl LostAfterOneWrite {
+    fn new() -> Self {
+        LostAfterOneWrite {
+            inner: MemoryStore::new().unwrap(),
+            lost: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unreachable(
+                "the connection was lost".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs one write, then loses the connection.
+    fn once<T>(&self, write: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.check()?;
+        let result = write();
+        self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    }
+}
+
+type TxFn<'a> = &'a mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>;
+
+impl Store for LostAfterOneWrite {
+    fn create_organization(&self, name: &str, at_ms: i64, f: TxFn<'_>) -> Result<u64, StoreError> {
+        self.once(|| self.inner.create_organization(name, at_ms, f))
+    }
+    fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
+        self.once(|| self.inner.delete_organization(name))
+    }
+    fn organizations(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.check()?;
+        self.inner.organizations()
+    }
+    fn write(&self, org: &str, f: TxFn<'_>) -> Result<u64, StoreError> {
+        self.once(|| self.inner.write(org, f))
+    }
+    fn revision(&self, org: &str) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.revision(org)
+    }
+    fn operations(&self, org: &str, after: u64) -> Result<Vec<LogEntry>, StoreError> {
+        self.check()?;
+        self.inner.operations(org, after)
+    }
+    fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        self.check()?;
+        self.inner.audit(org, query)
+    }
+    fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
+        self.check()?;
+        self.inner.verify_audit(org)
+    }
+    fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.inner.derived_key(purpose)
+    }
+    fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
+        self.once(|| self.inner.expire_audit(org, now_ms))
+    }
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.once(|| self.inner.put_api_key(key))
+    }
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.check()?;
+        self.inner.api_key_by_hash(key_hash)
+    }
+    fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.check()?;
+        self.inner.api_keys(org)
+    }
+    fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        self.once(|| self.inner.revoke_api_key(org, id, at_ms))
+    }
+}
+
+/// Every organisation the store holds has the audit entry of its creation first.
+fn every_organisation_is_audited(store: &dyn Store) {
+    for (org, _) in store.organizations().unwrap() {
+        let entries = audit(store, &org);
+        assert_eq!(
+            entries.first().map(|(action, _)| action.as_str()),
+            Some("create_organization"),
+            "organisation `{org}` is in the store without the audit entry of its creation: {entries:?}"
+        );
+    }
+}
+
+/// An organisation and the audit entry of its creation are one store call: however the
+/// process ends after that call, the organisation is never in the store unaudited (the
+/// creation used to be two calls, the entry written by the second one).
+#[test]
+fn an_organisation_is_never_stored_without_its_creation_entry() {
+    let store = LostAfterOneWrite::new();
+    let created = strata_app::bootstrap::create_organization(&store, "o", &Actor::Root);
+    every_organisation_is_audited(&store.inner);
+    created.unwrap();
+    assert_eq!(
+        audit(&store.inner, "o"),
+        [("create_organization".to_owned(), Some("#root".to_owned()))]
+    );
+
+    // A bulk load's first chunk creates the organisation in the same transaction.
+    let store = LostAfterOneWrite::new();
+    let mut loader = Loader::new(&store, "o", Actor::System).unwrap();
+    let loaded = loader.append(&setup(), &mut |_| {});
+    every_organisation_is_audited(&store.inner);
+    assert_eq!(loaded.unwrap(), 6);
+    assert_eq!(store.inner.revision("o").unwrap(), 6);
+
+    // A creation the store refuses leaves nothing: the name is still free.
+    let store = MemoryStore::new().unwrap();
+    strata_app::bootstrap::create_organization(&store, "o", &Actor::Root).unwrap();
+    let err = strata_app::bootstrap::create_organization(&store, "o", &Actor::System).unwrap_err();
+    assert_eq!(err.code, "duplicate_organization");
+    assert_eq!(audit(&store, "o").len(), 1);
 }

@@ -105,12 +105,12 @@ pub fn run(
     let key = match admin_key {
         Some(k) => {
             strata_server::auth::register_api_key(store.as_ref(), ORG, strata_demo::ADMIN, &k, now)
-                .map_err(|e| anyhow!(e.message))?;
+                .map_err(|e| anyhow!(e.message.clone()))?;
             k
         }
         None => {
             strata_server::auth::create_api_key(store.as_ref(), ORG, strata_demo::ADMIN, now)
-                .map_err(|e| anyhow!(e.message))?
+                .map_err(|e| anyhow!(e.message.clone()))?
                 .1
         }
     };

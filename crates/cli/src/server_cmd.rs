@@ -45,8 +45,13 @@ macro_rules! each {
 }
 
 impl Store for Database {
-    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
-        each!(self, s => s.create_organization(name, at_ms))
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        each!(self, s => s.create_organization(name, at_ms, f))
     }
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
         each!(self, s => s.delete_organization(name))
@@ -330,7 +335,7 @@ pub fn api_key_create(db: &Path, org: &str, user: &str) -> anyhow::Result<()> {
     }
     let (record, secret) =
         strata_server::auth::create_api_key(store.as_ref(), org, user, strata_server::now_ms())
-            .map_err(|e| anyhow!(e.message))?;
+            .map_err(|e| anyhow!(e.message.clone()))?;
     println!("{secret}");
     eprintln!(
         "created API key {} for `{user}` in `{org}`; the key is shown once",

@@ -18,7 +18,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::request::{OrgRequest, authenticate_request, may_ask_about, ready};
 use crate::{AppState, blocking, limits};
-use strata_app::{now_ms, run_as};
+use strata_app::{AppError, now_ms, run_as};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -392,7 +392,7 @@ pub(crate) async fn who_has_access(
         ok(json!({ "record": key, "privilege": p.name(), "users": users, "revision": loaded.revision }))
     })
     .await
-    .map_err(|e| ApiError::internal(format!("who-has-access task failed: {e}")))?
+    .map_err(|e| AppError::internal(format!("who-has-access task failed: {e}")))?
 }
 
 /// The most record checks one AuthZEN search page makes for a privilege other than read; past
@@ -535,7 +535,7 @@ pub(crate) async fn list_records(
         Ok::<_, ApiError>((out, page.records.len()))
     })
     .await
-    .map_err(|e| ApiError::internal(format!("list task failed: {e}")))??;
+    .map_err(|e| AppError::internal(format!("list task failed: {e}")))??;
     state.metrics.decided(out.1);
     ok(out.0)
 }
@@ -878,7 +878,7 @@ pub(crate) async fn az_evaluations(
             evaluate_all(&handle.read_blocking().org, &request, req)
         })
         .await
-        .map_err(|e| ApiError::internal(format!("evaluations task failed: {e}")))??
+        .map_err(|e| AppError::internal(format!("evaluations task failed: {e}")))??
     } else {
         evaluate_all(&request.handle.read().await.org, &request, req)?
     };
@@ -949,7 +949,7 @@ pub(crate) async fn az_search_resource(
         ok(json!({ "results": results, "page": { "next_token": next.unwrap_or_default() } }))
     })
     .await
-    .map_err(|e| ApiError::internal(format!("search task failed: {e}")))?
+    .map_err(|e| AppError::internal(format!("search task failed: {e}")))?
 }
 
 // ----- keys (used by tests and the CLI against a server) -----
@@ -1012,6 +1012,6 @@ pub(crate) async fn digest(request: OrgRequest) -> ApiResult {
         }))
     })
     .await
-    .map_err(|e| ApiError::internal(format!("digest task failed: {e}")))??;
+    .map_err(|e| AppError::internal(format!("digest task failed: {e}")))??;
     ok(answer)
 }

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use strata_store::{ApiKeyRecord, Store};
 
 use crate::error::ApiError;
+use strata_app::AppError;
 
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +41,9 @@ fn random_hex(bytes: usize) -> Result<String, ApiError> {
 /// Fills `buf` from the operating system's random source.
 pub(crate) fn random_fill(buf: &mut [u8]) -> Result<(), ApiError> {
     let mut f = std::fs::File::open("/dev/urandom")
-        .map_err(|e| ApiError::internal(format!("random: {e}")))?;
-    std::io::Read::read_exact(&mut f, buf).map_err(|e| ApiError::internal(format!("random: {e}")))
+        .map_err(|e| AppError::internal(format!("random: {e}")))?;
+    std::io::Read::read_exact(&mut f, buf)
+        .map_err(|e| AppError::internal(format!("random: {e}")).into())
 }
 
 /// Creates an API key for a user; returns the stored record and the secret (shown once).

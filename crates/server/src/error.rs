@@ -1,19 +1,16 @@
 //! API errors: one table from error code to HTTP status; every error is JSON
-//! `{"error": {"code", "message", "field"?}}`.
+//! `{"error": {"code", "message", "field"?}}`. An [`ApiError`] is the application layer's
+//! [`AppError`] answered over HTTP: one error type, one set of constructors (`AppError`'s), and
+//! here only what HTTP adds.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use strata_app::AppError;
 
-/// An error answered to a client.
+/// An error answered to a client: an [`AppError`] — its stable code, its message, the offending
+/// field (read through `Deref`) — answered with the status [`CODES`] gives the code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// Stable machine-readable code.
-    pub code: &'static str,
-    /// What is wrong, naming the entity.
-    pub message: String,
-    /// The path of the offending field in the request body, when there is one.
-    pub field: Option<String>,
-}
+pub struct ApiError(AppError);
 
 /// Every error code: its HTTP status and what it means. The one table: `status_of` reads it,
 /// `docs/errors.md` is checked against it, and a test checks that every code the crates can
@@ -69,6 +66,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "the Web API's If-Match / If-None-Match precondition does not hold",
     ),
     ("uri_too_long", 414, "the URI is longer than 16 KiB"),
+    (
+        "headers_too_large",
+        431,
+        "the headers are larger than 32 KiB or have more than 100 fields",
+    ),
     (
         "unsupported_media_type",
         415,
@@ -144,6 +146,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "the body does not have the expected shape (too deep, a duplicate key, a wrong type, an unknown or missing field)",
     ),
     ("malformed_json", 400, "the body is not JSON"),
+    (
+        "invalid_request",
+        400,
+        "a request the HTTP layer cannot take (a head that is not valid HTTP/1.1, a malformed parameter)",
+    ),
     (
         "bad_batch",
         400,
@@ -262,20 +269,15 @@ pub fn status_of(code: &str) -> StatusCode {
 }
 
 impl ApiError {
-    /// An error with a code and a message.
+    /// An error with a code and a message ([`AppError::new`]).
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-            field: None,
-        }
+        AppError::new(code, message).into()
     }
 
-    /// Names the offending field.
+    /// Names the offending field ([`AppError::at`]).
     #[must_use]
-    pub fn at(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
-        self
+    pub fn at(self, field: impl Into<String>) -> Self {
+        self.0.at(field).into()
     }
 
     pub(crate) fn unauthenticated(message: impl Into<String>) -> Self {
@@ -289,44 +291,60 @@ impl ApiError {
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new("not_found", message)
     }
+}
 
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new("internal", message)
+impl std::ops::Deref for ApiError {
+    type Target = AppError;
+
+    fn deref(&self) -> &AppError {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> Self {
+        e.0
     }
 }
 
 impl From<strata_ops::OpError> for ApiError {
     fn from(e: strata_ops::OpError) -> Self {
-        strata_app::AppError::from(e).into()
-    }
-}
-
-impl From<strata_app::AppError> for ApiError {
-    fn from(e: strata_app::AppError) -> Self {
-        ApiError {
-            code: e.code,
-            message: e.message,
-            field: e.field,
-        }
+        AppError::from(e).into()
     }
 }
 
 impl From<strata_store::StoreError> for ApiError {
     fn from(e: strata_store::StoreError) -> Self {
-        strata_app::AppError::from(e).into()
+        AppError::from(e).into()
     }
+}
+
+/// The JSON body of an error: `{"error": {"code", "message", "field"?}}`.
+pub(crate) fn error_json(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(f) = field {
+        error["field"] = serde_json::Value::String(f.to_owned());
+    }
+    serde_json::json!({ "error": error })
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
-        if let Some(f) = self.field {
-            error["field"] = serde_json::Value::String(f);
-        }
-        (
-            status_of(self.code),
-            axum::Json(serde_json::json!({ "error": error })),
-        )
-            .into_response()
+        let body = error_json(self.code, &self.message, self.field.as_deref());
+        (status_of(self.code), axum::Json(body)).into_response()
     }
 }

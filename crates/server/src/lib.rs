@@ -16,6 +16,7 @@ pub mod oidc;
 mod request;
 pub mod tls;
 mod webapi;
+mod wire;
 
 use std::sync::Arc;
 
@@ -41,8 +42,15 @@ pub mod limits {
     /// The most filter comparisons one list may evaluate (records tested × comparisons the
     /// column indexes do not answer): about a quarter of a second of one core.
     pub const MAX_LIST_WORK: u64 = 10_000_000;
-    /// Longest request URI (path and query), in bytes.
+    /// Longest request URI (path and query), in bytes (`uri_too_long`; below hyper's own
+    /// limit of 65,534, whose bare answer is made JSON too, `wire.rs`).
     pub const MAX_URI_BYTES: usize = 16 * 1024;
+    /// Largest request header block: the header fields' names and values, in bytes
+    /// (`headers_too_large`).
+    pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+    /// Most header fields in a request: hyper's own limit, whose bare 431 is answered as
+    /// `headers_too_large` (`wire.rs`).
+    pub const MAX_HEADER_FIELDS: usize = 100;
     /// Deepest JSON body.
     pub const MAX_JSON_DEPTH: usize = crate::json::MAX_JSON_DEPTH;
     /// User access is audited once per user in this interval (Dataverse's default: 4 hours).
@@ -165,7 +173,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     let store = Arc::clone(store);
     tokio::task::spawn_blocking(move || work(store.as_ref()))
         .await
-        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+        .map_err(|e| strata_app::AppError::internal(format!("store task failed: {e}")))?
 }
 
 /// Follows the store until the server's state is dropped: a pass (see [`Registry::follow`])
@@ -189,6 +197,7 @@ fn follow(state: std::sync::Weak<AppState>) {
 /// Shared state of the handlers.
 pub struct AppState {
     pub(crate) oidc: Option<oidc::Oidc>,
+    pub(crate) object_ids: oidc::ObjectIds,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Registry,
     pub(crate) root_key_hash: Option<String>,
@@ -233,6 +242,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         cursors: cursor::Cursors::new(cursor_key),
         tls: options.tls.is_some(),
         oidc,
+        object_ids: oidc::ObjectIds::default(),
         registry: Registry::load(config.store.as_ref(), options.load_progress.as_ref())?,
         store: Arc::clone(&config.store),
         root_key_hash: config.root_key.as_deref().map(auth::hash_secret),
@@ -254,7 +264,9 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         std::thread::Builder::new()
             .name("strata-follower".to_owned())
             .spawn(move || follow(weak))
-            .map_err(|e| ApiError::internal(format!("cannot start the follower: {e}")))?;
+            .map_err(|e| {
+                strata_app::AppError::internal(format!("cannot start the follower: {e}"))
+            })?;
     }
     let org = "/api/v1/orgs/{org}";
     Ok(Router::new()
@@ -346,18 +358,19 @@ pub async fn serve_with(
         tokio::task::spawn_blocking(move || router_with(&config, &options))
             .await
             .map_err(std::io::Error::other)?
-            .map_err(|e| std::io::Error::other(e.message))?
+            .map_err(|e| std::io::Error::other(strata_app::AppError::from(e).message))?
     };
     tokio::spawn(expire_audit_hourly(Arc::clone(&config.store)));
-    // TLS is only the connection layer: the same router and graceful shutdown either way.
+    // TLS is only the connection layer: the same router and graceful shutdown either way; and
+    // hyper's own answers (a request head over its limits) leave as JSON errors on both.
     match &options.tls {
         None => {
-            axum::serve(listener, app)
+            axum::serve(wire::Listener(listener), app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
         Some(tls) => {
-            axum::serve(tls::TlsListener::new(listener, tls)?, app)
+            axum::serve(wire::Listener(tls::TlsListener::new(listener, tls)?), app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }

@@ -45,17 +45,9 @@ pub(crate) async fn observe(
 ) -> Response {
     let start = std::time::Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let response = if request.uri().to_string().len() > crate::limits::MAX_URI_BYTES {
-        crate::ApiError::new(
-            "uri_too_long",
-            format!(
-                "the request's URI is longer than {} bytes",
-                crate::limits::MAX_URI_BYTES
-            ),
-        )
-        .into_response()
-    } else {
-        json_errors(next.run(request).await).await
+    let response = match over_limits(&request) {
+        Some(error) => error.into_response(),
+        None => json_errors(next.run(request).await).await,
     };
     let m = &state.metrics;
     m.requests.fetch_add(1, Ordering::Relaxed);
@@ -69,6 +61,30 @@ pub(crate) async fn observe(
     m.latency_us_total.fetch_add(micros, Ordering::Relaxed);
     tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
     response
+}
+
+/// The refusal of a request whose URI or headers are over the server's limits, before routing.
+fn over_limits(request: &Request) -> Option<ApiError> {
+    use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
+    if request.uri().to_string().len() > MAX_URI_BYTES {
+        return Some(ApiError::new(
+            "uri_too_long",
+            format!("the request's URI is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (header_bytes > MAX_HEADER_BYTES).then(|| {
+        ApiError::new(
+            "headers_too_large",
+            format!(
+                "the request's headers hold {header_bytes} bytes: at most {MAX_HEADER_BYTES} are taken"
+            ),
+        )
+    })
 }
 
 /// Rejections made before a handler runs (body over the limit, a bad query string) come as

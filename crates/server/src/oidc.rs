@@ -4,11 +4,17 @@
 //! the one its `strata_organization` claim names; it is refused anywhere else. Inside it, the
 //! token's `oid` claim maps to the user whose `azureactivedirectoryobjectid` column holds it
 //! (a column only System Administrators set, D29). `sub` maps to the user of that name only
-//! when the configuration says so (`subject_is_user_name`): never as a silent fallback.
+//! when the configuration says so (`subject_is_user_name`): never as a silent fallback. The
+//! users are found by `oid` through an index per organisation ([`ObjectIds`]), rebuilt when the
+//! organisation changes, not by a scan of every user per request.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
+
+use strata_app::OrgHandle;
+use strata_engine::{Organization, UserId, Value};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
@@ -164,5 +170,156 @@ impl Oidc {
             organization,
             subject_is_user_name: self.config.subject_is_user_name,
         })
+    }
+}
+
+/// The column that holds a user's Entra object id, which a token's `oid` claim names.
+pub const OBJECT_ID_COLUMN: &str = "azureactivedirectoryobjectid";
+
+/// Per organisation, its users by object id (the [`OBJECT_ID_COLUMN`] of their `systemuser`
+/// record), so that a token's `oid` is found in constant time. An index is built from one
+/// state of the organisation and used only while the organisation is in that state — the same
+/// [`OrgHandle::generation`] — so a changed, cleared or new object id, a disabled user (whose
+/// state the caller checks), or an organisation deleted and created again is never answered
+/// from an older state. Building one costs a pass over the users, once per change of the
+/// organisation that is followed by a request with a token.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectIds {
+    by_org: Mutex<HashMap<String, ObjectIdIndex>>,
+}
+
+#[derive(Debug)]
+struct ObjectIdIndex {
+    handle: Weak<OrgHandle>,
+    generation: u64,
+    users: Arc<HashMap<String, UserId>>,
+}
+
+impl ObjectIds {
+    /// The user whose object id is `oid`: the first by id when several hold it, as a scan
+    /// would find. `org` must be `handle`'s organisation, read under its lock.
+    pub(crate) fn user(
+        &self,
+        handle: &Arc<OrgHandle>,
+        org: &Organization,
+        oid: &str,
+    ) -> Option<UserId> {
+        let generation = handle.generation();
+        let cached = self
+            .lock()
+            .get(&handle.name)
+            .filter(|index| index.generation == generation)
+            .map(|index| Arc::clone(&index.users));
+        let users = match cached {
+            Some(users) => users,
+            None => {
+                // Built outside the lock: another organisation's lookups go on meanwhile.
+                let users = Arc::new(index_users(org));
+                let mut by_org = self.lock();
+                by_org.retain(|_, index| index.handle.strong_count() > 0);
+                by_org.insert(
+                    handle.name.clone(),
+                    ObjectIdIndex {
+                        handle: Arc::downgrade(handle),
+                        generation,
+                        users: Arc::clone(&users),
+                    },
+                );
+                users
+            }
+        };
+        users.get(oid).copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ObjectIdIndex>> {
+        self.by_org
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Every user holding an object id, by object id (the first by id wins).
+fn index_users(org: &Organization) -> HashMap<String, UserId> {
+    let mut users = HashMap::new();
+    for user in org.user_ids() {
+        if let Value::Text(oid) = org.record(org.user(user).record).field(OBJECT_ID_COLUMN) {
+            users.entry(oid.clone()).or_insert(user);
+        }
+    }
+    users
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::Arc;
+
+    use strata_app::{Actor, Registry};
+    use strata_store::{MemoryStore, Store};
+
+    use super::*;
+
+    fn ops(value: serde_json::Value) -> Vec<strata_ops::Operation> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// The index a lookup used, to tell whether the next one built another.
+    fn index_of(ids: &ObjectIds, org: &str) -> Arc<HashMap<String, UserId>> {
+        Arc::clone(&ids.lock().get(org).unwrap().users)
+    }
+
+    /// The name of the user `oid` finds.
+    async fn find(ids: &ObjectIds, handle: &Arc<OrgHandle>, oid: &str) -> Option<String> {
+        let loaded = handle.read().await;
+        ids.user(handle, &loaded.org, oid)
+            .map(|u| loaded.org.user(u).name.clone())
+    }
+
+    /// One pass over the users per state of the organisation, then lookups in the index: the
+    /// scan of every user per request is gone.
+    #[tokio::test]
+    async fn the_index_is_built_once_per_state_of_the_organisation() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new().unwrap());
+        let registry = Registry::default();
+        let handle = registry.create(store.as_ref(), "o").unwrap();
+        let mut setup = vec![serde_json::json!({"op": "add_business_unit", "name": "Root"})];
+        for i in 0..1_000 {
+            setup.push(serde_json::json!({"op": "add_user", "name": format!("u{i}")}));
+            setup.push(
+                serde_json::json!({"op": "set_user_fields", "user": format!("u{i}"),
+                "fields": {"azureactivedirectoryobjectid": format!("oid-{i}")}}),
+            );
+        }
+        handle
+            .write(Arc::clone(&store), ops(setup.into()), Actor::Root)
+            .await
+            .unwrap();
+        let ids = ObjectIds::default();
+        assert_eq!(find(&ids, &handle, "oid-7").await.as_deref(), Some("u7"));
+        let first = index_of(&ids, "o");
+        assert_eq!(first.len(), 1_000);
+        for i in [0, 500, 999] {
+            let found = find(&ids, &handle, &format!("oid-{i}")).await;
+            assert_eq!(found, Some(format!("u{i}")));
+        }
+        assert_eq!(find(&ids, &handle, "oid-x").await, None);
+        assert!(
+            Arc::ptr_eq(&first, &index_of(&ids, "o")),
+            "lookups in the same state use the same index"
+        );
+        // A write: the next lookup builds the index of the new state.
+        handle
+            .write(
+                Arc::clone(&store),
+                ops(serde_json::json!([{"op": "set_user_fields", "user": "u7",
+                    "fields": {"azureactivedirectoryobjectid": "oid-new"}}])),
+                Actor::Root,
+            )
+            .await
+            .unwrap();
+        assert_eq!(find(&ids, &handle, "oid-7").await, None);
+        assert_eq!(find(&ids, &handle, "oid-new").await.as_deref(), Some("u7"));
+        assert!(!Arc::ptr_eq(&first, &index_of(&ids, "o")));
     }
 }

@@ -16,7 +16,7 @@ use strata_engine::{Organization, Privilege, UserId};
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
 use crate::{AppState, blocking, limits};
-use strata_app::OrgHandle;
+use strata_app::{AppError, OrgHandle};
 
 /// The miscellaneous privilege that lets a user ask about another user's access (D27).
 pub const CHECK_ACCESS_OF_OTHERS: &str = "prvCheckAccessOfOthers";
@@ -88,11 +88,15 @@ pub(crate) fn on_behalf_of(headers: &HeaderMap) -> Result<Option<String>, ApiErr
     Ok(None)
 }
 
+/// Finds the user whose object id a token's `oid` names ([`crate::oidc::ObjectIds`]).
+pub(crate) type ObjectIdLookup<'a> = &'a dyn Fn(&str) -> Option<UserId>;
+
 /// The calling user inside the organisation (`None` for the root key), refused when unknown
 /// or disabled.
 pub(crate) fn calling_user(
     org: &Organization,
     caller: &Caller,
+    by_object_id: ObjectIdLookup<'_>,
 ) -> Result<Option<UserId>, ApiError> {
     let id = match caller {
         Caller::Root => return Ok(None),
@@ -100,13 +104,7 @@ pub(crate) fn calling_user(
             let found = if identity.subject_is_user_name {
                 org.user_id(&identity.subject)
             } else {
-                identity.object_id.as_ref().and_then(|oid| {
-                    org.user_ids().find(|u| {
-                        org.record(org.user(*u).record)
-                            .field("azureactivedirectoryobjectid")
-                            == &strata_engine::Value::Text(oid.clone())
-                    })
-                })
+                identity.object_id.as_deref().and_then(by_object_id)
             };
             found.ok_or_else(|| {
                 ApiError::unauthenticated(if identity.subject_is_user_name {
@@ -143,8 +141,9 @@ pub(crate) fn resolve_acting(
     org: &Organization,
     caller: &Caller,
     on_behalf: Option<&str>,
+    by_object_id: ObjectIdLookup<'_>,
 ) -> Result<Acting, ApiError> {
-    let me = calling_user(org, caller)?;
+    let me = calling_user(org, caller, by_object_id)?;
     match (me, on_behalf) {
         (None, None) => Ok(Acting::Root),
         (None, Some(_)) => Err(ApiError::new(
@@ -232,7 +231,8 @@ impl FromRequestParts<Arc<AppState>> for OrgRequest {
                     ),
                 ));
             }
-            let acting = resolve_acting(&loaded.org, &caller, on_behalf.as_deref())?;
+            let by_object_id = |oid: &str| state.object_ids.user(&handle, &loaded.org, oid);
+            let acting = resolve_acting(&loaded.org, &caller, on_behalf.as_deref(), &by_object_id)?;
             (acting, access_to_audit(&loaded.org, acting))
         };
         let request = OrgRequest { handle, acting };
@@ -446,7 +446,7 @@ impl OrgRequest {
             acting => {
                 let user = acting
                     .user()
-                    .ok_or_else(|| ApiError::internal("no acting user"))?;
+                    .ok_or_else(|| AppError::internal("no acting user"))?;
                 if let Some(name) = asked
                     && org.user_id(name) != Some(user)
                 {

@@ -2,6 +2,7 @@
 //! SQLite file, driven over TCP by a small HTTP/1.1 client (`common`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code, reason = "each test binary uses part of the shared helpers")]
 mod common;
 
 use std::collections::BTreeSet;

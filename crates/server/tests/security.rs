@@ -160,8 +160,8 @@ fn deep_and_long_filters_are_errors_and_the_server_lives() {
     alice
         .get(&f.url(&format!("/tables/account/records?filter={nots}")))
         .expect_error(400, "bad_filter");
-    // 8,000 `not`: past the URI limit, answered 414 with a JSON error. (Past 64 KiB the HTTP
-    // layer itself answers a bare 414.)
+    // 8,000 `not`: past the URI limit, answered 414 with a JSON error (and past hyper's own
+    // limit too: `request_heads_over_the_limits_are_json_errors`).
     let nots = format!("{}name%20eq%201", "not%20".repeat(8_000));
     let err = alice
         .get(&f.url(&format!("/tables/account/records?filter={nots}")))
@@ -185,6 +185,58 @@ fn deep_and_long_filters_are_errors_and_the_server_lives() {
         .expect_error(400, "invalid_body");
     f.server.client(None).get("/healthz").expect(200);
     alice.get(&f.url("/records/a001")).expect(200);
+}
+
+/// A request head over the limits is answered with a JSON error and a stable code, whichever
+/// layer refuses it: the server's limits (a URI over 16 KiB, headers over 32 KiB) and hyper's
+/// own (a URI over 65,534 bytes, a head over its read buffer, more than 100 header fields, a head
+/// that does not parse), which used to be answered with a bare status and no body.
+#[test]
+fn request_heads_over_the_limits_are_json_errors() {
+    let f = Fixture::new();
+    let addr = f.server.addr;
+    let get = |target: &str, fields: &str| {
+        let mut responses = common::exchange(
+            addr,
+            format!("GET {target} HTTP/1.1\r\nHost: strata\r\n{fields}Connection: close\r\n\r\n")
+                .into_bytes(),
+        );
+        assert_eq!(responses.len(), 1);
+        responses.remove(0)
+    };
+    let list = f.url("/tables/account/records");
+    // The server's limits.
+    let filter = format!("{list}?filter={}", "a".repeat(20_000));
+    get(&filter, "").expect_error(414, "uri_too_long");
+    let big = format!("X-Big: {}\r\n", "b".repeat(40_000));
+    let err = get("/healthz", &big).expect_error(431, "headers_too_large");
+    assert!(err["message"].as_str().unwrap().contains("32768"), "{err}");
+    // Hyper's: a URI it will not parse, a head past its buffer, too many fields.
+    let filter = format!("{list}?filter={}", "a".repeat(70_000));
+    let err = get(&filter, "").expect_error(414, "uri_too_long");
+    assert!(err["message"].as_str().unwrap().contains("16384"), "{err}");
+    let filter = format!("{list}?filter={}", "a".repeat(500_000));
+    get(&filter, "").expect_error(431, "headers_too_large");
+    let fields: String = (0..120).map(|i| format!("X-Field-{i}: {i}\r\n")).collect();
+    get("/healthz", &fields).expect_error(431, "headers_too_large");
+    get("/healthz", "Bad Header\r\n").expect_error(400, "invalid_request");
+    // After an answer on the same connection (pipelined requests).
+    let mut pipelined = b"GET /healthz HTTP/1.1\r\nHost: strata\r\n\r\n".to_vec();
+    pipelined.extend_from_slice(
+        format!(
+            "GET /healthz?{} HTTP/1.1\r\nHost: strata\r\n\r\n",
+            "a".repeat(70_000)
+        )
+        .as_bytes(),
+    );
+    let responses = common::exchange(addr, pipelined);
+    assert_eq!(responses.len(), 2, "{responses:?}");
+    responses[0].expect(200);
+    responses[1].expect_error(414, "uri_too_long");
+    // The server goes on.
+    f.as_(&f.keys.alice)
+        .get(&f.url("/records/a001"))
+        .expect(200);
 }
 
 /// Finding 11: duplicate JSON keys were taken (last wins), media types were case-sensitive,

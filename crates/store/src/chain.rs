@@ -2,7 +2,10 @@
 //!
 //! **Audit**: each entry's HMAC-SHA-256 covers the previous entry's HMAC and the entry's
 //! canonical JSON, under a key kept outside the database, so that whoever can edit the
-//! database file cannot recompute the chain.
+//! database file cannot recompute the chain. The organisation keeps a sealed head (and, once
+//! entries expired, a sealed anchor), and the seals name the organisation: a chain cannot be
+//! moved to another organisation, and a write refuses to extend a head whose seal does not
+//! hold.
 //!
 //! **Operation log**: each row's HMAC-SHA-256 covers the organisation, the revision, the
 //! previous row's MAC, the time and the operation's stored bytes, under a key derived from the
@@ -125,11 +128,83 @@ impl AuditKey {
         self.hmac(b"strata audit key fingerprint")
     }
 
-    /// The HMAC that seals a chain head or anchor (seq, hash) so it cannot be moved.
-    pub(crate) fn seal(&self, what: &str, seq: u64, hash: &str) -> String {
-        self.hmac(format!("{what}\n{seq}\n{hash}").as_bytes())
+    /// The HMAC that seals an organisation's audit chain head or anchor (seq, hash) so it
+    /// cannot be moved, nor moved to another organisation: `"audit {what}\n{org}\n{seq}\n{hash}"`.
+    /// (The entries' hashes do not name the organisation; each is chained to the previous one
+    /// and the last to this seal, so the seal binds the whole chain to its organisation.)
+    pub(crate) fn seal(&self, what: Seal, org: &str, seq: u64, hash: &str) -> String {
+        self.hmac(format!("audit {}\n{org}\n{seq}\n{hash}", what.as_str()).as_bytes())
+    }
+
+    /// The seal before it named the organisation (`"{what}\n{seq}\n{hash}"`): checked once,
+    /// by the keyed step that re-seals heads and anchors ([`SEALED_AUDIT_PER_ORGANIZATION`]).
+    fn legacy_seal(&self, what: Seal, seq: u64, hash: &str) -> String {
+        self.hmac(format!("{}\n{seq}\n{hash}", what.as_str()).as_bytes())
+    }
+
+    /// Refuses to move an audit chain's head or anchor whose seal does not hold (a head moved
+    /// back over removed entries, a chain brought from another organisation): a write or an
+    /// expiry would otherwise seal it anew and launder the change. An organisation without
+    /// expired entries has no anchor to check.
+    pub(crate) fn check_seal(
+        &self,
+        what: Seal,
+        org: &str,
+        (seq, hash, seal): (u64, &str, &str),
+    ) -> Result<(), StoreError> {
+        if (what == Seal::Anchor && seq == 0) || self.seal(what, org, seq, hash) == seal {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt(format!(
+            "organization `{org}`: the sealed {} of the audit chain (entry {seq}) was altered, or the key is not the one the chain was written with; the chain is not extended until it is restored (`strata audit verify` says where it breaks)",
+            what.as_str()
+        )))
+    }
+
+    /// The seals of a head and an anchor as stored before seals named the organisation, made
+    /// to name it: `None` for a seal that does not hold under the old form (left as it is, so
+    /// that verification still fails on it, and never laundered).
+    pub(crate) fn reseal_legacy(
+        &self,
+        org: &str,
+        head: (u64, &str, &str),
+        anchor: (u64, &str, &str),
+    ) -> (Option<String>, Option<String>) {
+        let reseal = |what, (seq, hash, seal): (u64, &str, &str)| {
+            (self.legacy_seal(what, seq, hash) == seal).then(|| self.seal(what, org, seq, hash))
+        };
+        // An organisation without expired entries has no anchor, and no seal to keep.
+        let anchor = if anchor.0 == 0 {
+            None
+        } else {
+            reseal(Seal::Anchor, anchor)
+        };
+        (reseal(Seal::Head, head), anchor)
     }
 }
+
+/// What an audit seal is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seal {
+    /// The last entry: entries removed or added at the end are detected.
+    Head,
+    /// The last expired entry: the chain goes on from it.
+    Anchor,
+}
+
+impl Seal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Seal::Head => "head",
+            Seal::Anchor => "anchor",
+        }
+    }
+}
+
+/// The version recorded in `schema_migrations` once every audit head and anchor sealed before
+/// seals named the organisation was re-sealed (a step that needs the key, run when a store
+/// opens). After it, a seal of the old form is damage.
+pub(crate) const SEALED_AUDIT_PER_ORGANIZATION: i64 = 1001;
 
 /// The key of the operation-log chains: `HMAC(audit key, "strata operation log key v1")`, so
 /// one key file protects both, and no MAC of one chain is valid in the other. The HMAC's inner
@@ -484,16 +559,19 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// sealed head.
 pub(crate) fn verify(
     key: &AuditKey,
+    org: &str,
     anchor: (u64, &str, &str),
     entries: &[crate::AuditEntry],
     head: (u64, &str, &str),
 ) -> crate::Verification {
     use crate::Verification::{Intact, Tampered};
     let (anchor_seq, anchor_hash, anchor_seal) = anchor;
-    if anchor_seq > 0 && key.seal("anchor", anchor_seq, anchor_hash) != anchor_seal {
+    if anchor_seq > 0 && key.seal(Seal::Anchor, org, anchor_seq, anchor_hash) != anchor_seal {
         return Tampered {
             seq: anchor_seq,
-            problem: "the anchor of expired entries was altered".to_owned(),
+            problem:
+                "the anchor of expired entries was altered, or belongs to another organisation"
+                    .to_owned(),
         };
     }
     let (mut seq, mut prev) = (
@@ -529,10 +607,10 @@ pub(crate) fn verify(
         prev = e.hash.clone();
     }
     let (head_seq, head_hash, head_seal) = head;
-    if key.seal("head", head_seq, head_hash) != head_seal {
+    if key.seal(Seal::Head, org, head_seq, head_hash) != head_seal {
         return Tampered {
             seq: head_seq,
-            problem: "the chain head was altered".to_owned(),
+            problem: "the chain head was altered, or belongs to another organisation".to_owned(),
         };
     }
     if head_seq != seq || head_hash != prev {

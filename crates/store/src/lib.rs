@@ -283,8 +283,18 @@ pub trait Transaction {
 
 /// Where organisations are kept.
 pub trait Store: Send + Sync {
-    /// Creates an empty organisation.
-    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Creates an organisation and runs `f` on it in the same transaction, as [`Store::write`]
+    /// does on an existing one: the organisation and everything `f` appends (the audit entry of
+    /// its creation first, then any operations) commit together, or nothing does — an `Err`
+    /// from `f` or a failed append leaves no organisation. A name in use is
+    /// [`StoreError::DuplicateOrganization`], and then `f` is not called and nothing is
+    /// written. Returns the organisation's revision afterwards.
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError>;
     /// Removes an organisation with its log, audit and keys.
     fn delete_organization(&self, name: &str) -> Result<(), StoreError>;
     /// Every organisation and its revision.

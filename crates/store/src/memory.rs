@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use strata_ops::Operation;
 
-use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier};
+use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier, Seal};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, RawLogRow, Revision, Store,
     StoreError, Transaction, Verification, check_org_name, expired,
@@ -52,6 +52,38 @@ impl MemoryStore {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` as one transaction on `o` (the store's lock held): what it appends stays, or,
+    /// when it fails, nothing does.
+    fn write_to(
+        &self,
+        org: &str,
+        o: &mut OrgState,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let (log_len, audit_len, head) = (o.log.len(), o.audit.len(), o.head.clone());
+        self.key
+            .check_seal(Seal::Head, org, (head.0, &head.1, &head.2))?;
+        let (revision, mac, seal) = o.log_head.clone();
+        let log = LogHead::opened(&self.log_key, org, revision, Some(mac), Some(seal))?;
+        let mut tx = MemoryTx {
+            key: &self.key,
+            log_key: &self.log_key,
+            name: org,
+            base: revision,
+            log,
+            org: o,
+        };
+        if let Err(e) = f(&mut tx) {
+            o.log.truncate(log_len);
+            o.audit.truncate(audit_len);
+            o.head = head;
+            return Err(e);
+        }
+        let log = tx.log;
+        o.log_head = (log.revision, log.mac.clone(), log.seal(&self.log_key));
+        Ok(log.revision)
     }
 
     /// Test support: lets a test change a stored audit entry, as an attacker with write access
@@ -147,7 +179,7 @@ impl Transaction for MemoryTx<'_> {
             record: record.clone(),
             hash: hash.clone(),
         });
-        let seal = self.key.seal("head", seq, &hash);
+        let seal = self.key.seal(Seal::Head, self.name, seq, &hash);
         self.org.head = (seq, hash, seal);
         Ok(seq)
     }
@@ -174,25 +206,31 @@ pub(crate) fn matches(e: &AuditEntry, q: &AuditQuery) -> bool {
 }
 
 impl Store for MemoryStore {
-    fn create_organization(&self, name: &str, _at_ms: i64) -> Result<(), StoreError> {
+    fn create_organization(
+        &self,
+        name: &str,
+        _at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
         check_org_name(name)?;
         let mut state = self.lock();
         if state.orgs.contains_key(name) {
             return Err(StoreError::DuplicateOrganization(name.to_owned()));
         }
-        let head_seal = self.key.seal("head", 0, GENESIS);
+        let head_seal = self.key.seal(Seal::Head, name, 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
-        state.orgs.insert(
-            name.to_owned(),
-            OrgState {
-                log: Vec::new(),
-                log_head: (0, GENESIS.to_owned(), log_seal),
-                audit: Vec::new(),
-                head: (0, GENESIS.to_owned(), head_seal),
-                anchor: (0, GENESIS.to_owned(), String::new()),
-            },
-        );
-        Ok(())
+        let o = state.orgs.entry(name.to_owned()).or_insert(OrgState {
+            log: Vec::new(),
+            log_head: (0, GENESIS.to_owned(), log_seal),
+            audit: Vec::new(),
+            head: (0, GENESIS.to_owned(), head_seal),
+            anchor: (0, GENESIS.to_owned(), String::new()),
+        });
+        let written = self.write_to(name, o, f);
+        if written.is_err() {
+            state.orgs.remove(name);
+        }
+        written
     }
 
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
@@ -224,26 +262,7 @@ impl Store for MemoryStore {
             .orgs
             .get_mut(org)
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
-        let (log_len, audit_len, head) = (o.log.len(), o.audit.len(), o.head.clone());
-        let (revision, mac, seal) = o.log_head.clone();
-        let log = LogHead::opened(&self.log_key, org, revision, Some(mac), Some(seal))?;
-        let mut tx = MemoryTx {
-            key: &self.key,
-            log_key: &self.log_key,
-            name: org,
-            base: revision,
-            log,
-            org: o,
-        };
-        if let Err(e) = f(&mut tx) {
-            o.log.truncate(log_len);
-            o.audit.truncate(audit_len);
-            o.head = head;
-            return Err(e);
-        }
-        let log = tx.log;
-        o.log_head = (log.revision, log.mac.clone(), log.seal(&self.log_key));
-        Ok(log.revision)
+        self.write_to(org, o, f)
     }
 
     fn revision(&self, org: &str) -> Result<Revision, StoreError> {
@@ -290,6 +309,7 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
         Ok(chain::verify(
             &self.key,
+            org,
             (o.anchor.0, &o.anchor.1, &o.anchor.2),
             &o.audit,
             (o.head.0, &o.head.1, &o.head.2),
@@ -309,7 +329,7 @@ impl Store for MemoryStore {
             .count();
         if n > 0 {
             let last = &o.audit[n - 1];
-            let seal = self.key.seal("anchor", last.seq, &last.hash);
+            let seal = self.key.seal(Seal::Anchor, org, last.seq, &last.hash);
             o.anchor = (last.seq, last.hash.clone(), seal);
             o.audit.drain(..n);
         }

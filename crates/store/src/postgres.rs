@@ -23,7 +23,10 @@ use strata_ops::Operation;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use crate::chain::{self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier};
+use crate::chain::{
+    self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
+    SEALED_AUDIT_PER_ORGANIZATION, Seal,
+};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
@@ -548,21 +551,9 @@ async fn migrate(db: &Db) -> Result<(), StoreError> {
 /// the migration lock, so that two processes starting together do it once).
 async fn chain_legacy_logs(db: &Db, key: &LogKey) -> Result<(), StoreError> {
     let mut client = db.client().await?;
-    let tx = client.transaction().await.map_err(db_err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db_err)?;
-    let done = tx
-        .query_opt(
-            "SELECT 1 FROM schema_migrations WHERE version = $1",
-            &[&CHAINED_LEGACY_LOGS],
-        )
-        .await
-        .map_err(db_err)?
-        .is_some();
-    if done {
-        return tx.commit().await.map_err(db_err);
-    }
+    let Some(tx) = begin_step(&mut client, CHAINED_LEGACY_LOGS).await? else {
+        return Ok(());
+    };
     let orgs = tx
         .query(
             "SELECT name, revision FROM organizations WHERE log_head_seal IS NULL FOR UPDATE",
@@ -605,13 +596,87 @@ async fn chain_legacy_logs(db: &Db, key: &LogKey) -> Result<(), StoreError> {
             tracing::info!(org = %name, rows = rows.len(), "operation log chained (written before rows carried MACs)");
         }
     }
+    finish_step(tx, CHAINED_LEGACY_LOGS).await
+}
+
+/// Opens a keyed migration step's transaction under the migration lock: `None` when the step
+/// was done already.
+async fn begin_step(
+    client: &mut Object,
+    version: i64,
+) -> Result<Option<deadpool_postgres::Transaction<'_>>, StoreError> {
+    let tx = client.transaction().await.map_err(db_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_err)?;
+    let done = tx
+        .query_opt(
+            "SELECT 1 FROM schema_migrations WHERE version = $1",
+            &[&version],
+        )
+        .await
+        .map_err(db_err)?
+        .is_some();
+    if done {
+        tx.commit().await.map_err(db_err)?;
+        return Ok(None);
+    }
+    Ok(Some(tx))
+}
+
+/// Records a keyed migration step as done, in its transaction, and commits.
+async fn finish_step(
+    tx: deadpool_postgres::Transaction<'_>,
+    version: i64,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
-        &[&CHAINED_LEGACY_LOGS, &now_ms()],
+        &[&version, &now_ms()],
     )
     .await
     .map_err(db_err)?;
     tx.commit().await.map_err(db_err)
+}
+
+/// The keyed migration step: re-seals, once, the audit heads and anchors sealed before seals
+/// named the organisation (under the migration lock; a seal that does not hold under the old
+/// form is left as it is).
+async fn seal_audit_per_organization(db: &Db, key: &AuditKey) -> Result<(), StoreError> {
+    let mut client = db.client().await?;
+    let Some(tx) = begin_step(&mut client, SEALED_AUDIT_PER_ORGANIZATION).await? else {
+        return Ok(());
+    };
+    let orgs = tx
+        .query(
+            "SELECT name, audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    for row in &orgs {
+        let name: String = col(row, 0)?;
+        let (hs, hh, hseal): (i64, String, String) = (col(row, 1)?, col(row, 2)?, col(row, 3)?);
+        let (as_, ah, aseal): (i64, String, String) = (col(row, 4)?, col(row, 5)?, col(row, 6)?);
+        let (head, anchor) =
+            key.reseal_legacy(&name, (hs as u64, &hh, &hseal), (as_ as u64, &ah, &aseal));
+        if let Some(seal) = head {
+            tx.execute(
+                "UPDATE organizations SET audit_head_seal = $2 WHERE name = $1",
+                &[&name, &seal],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        if let Some(seal) = anchor {
+            tx.execute(
+                "UPDATE organizations SET audit_anchor_seal = $2 WHERE name = $1",
+                &[&name, &seal],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+    }
+    finish_step(tx, SEALED_AUDIT_PER_ORGANIZATION).await
 }
 
 async fn stored_fingerprint(db: &Db) -> Result<Option<String>, StoreError> {
@@ -671,13 +736,16 @@ impl PostgresStore {
         Self::keyed(engine, key)
     }
 
-    /// Checks the key against the database's, and runs the keyed migration step.
+    /// Checks the key against the database's, and runs the keyed migration steps.
     fn keyed(engine: Engine, key: AuditKey) -> Result<Self, StoreError> {
         engine.check_key(&key)?;
         let log_key = key.log_key();
-        let (db, k) = (Arc::clone(&engine.db), log_key.clone());
+        let (db, k, audit_key) = (Arc::clone(&engine.db), log_key.clone(), key.clone());
         engine
-            .run(async move { chain_legacy_logs(&db, &k).await })
+            .run(async move {
+                chain_legacy_logs(&db, &k).await?;
+                seal_audit_per_organization(&db, &audit_key).await
+            })
             .map_err(|e| engine.named(e))?;
         Ok(PostgresStore {
             engine,
@@ -702,6 +770,72 @@ impl PostgresStore {
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
         self.engine.run(work)
+    }
+}
+
+impl PostgresStore {
+    /// Runs `f` on `org`, whose row `conn`'s transaction holds locked, then sends what it
+    /// appended and commits (`created`: the transaction created the organisation, which the
+    /// listening nodes are told of even without operations). An error of `f` rolls back.
+    fn write_locked(
+        &self,
+        org: &str,
+        conn: InTransaction,
+        (revision, head_seq, head_hash, head_seal, log_mac, log_seal): Locked,
+        created: bool,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let opened = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
+            .and_then(|head| {
+                self.key
+                    .check_seal(Seal::Head, org, (head_seq as u64, &head_hash, &head_seal))?;
+                Ok(head)
+            });
+        let log_head = match opened {
+            Ok(head) => head,
+            Err(e) => {
+                let _ = self.run(rollback(conn));
+                return Err(e);
+            }
+        };
+        let mut state = PgTx {
+            store: self,
+            org,
+            base: revision as u64,
+            key: &self.key,
+            log_key: &self.log_key,
+            log_head,
+            head: (head_seq as u64, head_hash),
+            log: LogRows::default(),
+            audit: AuditRows::default(),
+        };
+        if let Err(e) = f(&mut state) {
+            // Nothing was sent: end the transaction and give the connection back.
+            let _ = self.run(rollback(conn));
+            return Err(e);
+        }
+        let PgTx {
+            log_head,
+            head,
+            log,
+            audit,
+            ..
+        } = state;
+        let revision = log_head.revision;
+        let pending = Pending {
+            org: org.to_owned(),
+            notify: created,
+            log,
+            audit,
+            revision: revision as i64,
+            log_seal: log_head.seal(&self.log_key),
+            log_mac: log_head.mac,
+            head_seq: head.0 as i64,
+            head_seal: self.key.seal(Seal::Head, org, head.0, &head.1),
+            head_hash: head.1,
+        };
+        self.run(finish_write(conn, pending))?;
+        Ok(revision)
     }
 }
 
@@ -816,6 +950,11 @@ impl Transaction for PgTx<'_> {
     }
 
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        if after >= self.base {
+            // Nothing committed after it (nor anything to read, when the organisation is being
+            // created by this transaction).
+            return Ok(Vec::new());
+        }
         // Another pooled connection: every revision up to `base` was committed before the
         // row lock was granted, so a fresh snapshot holds them, and none can be added while
         // the lock is held.
@@ -825,30 +964,41 @@ impl Transaction for PgTx<'_> {
     }
 }
 
-/// What a write reads under its row lock: the revision, the audit head, the log head's MAC and
-/// seal.
-type Locked = (i64, i64, String, Option<String>, Option<String>);
+/// What a write reads under its row lock: the revision, the audit head (seq, hash, seal), the
+/// log head's MAC and seal.
+type Locked = (i64, i64, String, String, Option<String>, Option<String>);
 
 /// Opens the write transaction and locks the organisation's row: its revision, audit head and
 /// log head.
 async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, Locked), StoreError> {
+    let conn = begin(db).await?;
+    lock_row(conn, org).await
+}
+
+/// Takes a pooled connection and opens a transaction on it.
+async fn begin(db: &Db) -> Result<InTransaction, StoreError> {
     let conn = InTransaction(Some(db.client().await?));
-    let client = conn.client()?;
     // Read committed, whatever the database's default: the locking read then sees the row as
     // the writer it waited for left it (a stricter level would fail with a serialization error).
-    client
+    conn.client()?
         .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await
         .map_err(db_err)?;
+    Ok(conn)
+}
+
+/// Locks the organisation's row in the open transaction `conn`: its revision, audit head and
+/// log head. An unknown organisation ends the transaction.
+async fn lock_row(conn: InTransaction, org: &str) -> Result<(InTransaction, Locked), StoreError> {
+    let client = conn.client()?;
     let stmt = client
         .prepare_cached(
-            "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE",
+            "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE",
         )
         .await
         .map_err(db_err)?;
     let Some(row) = client.query_opt(&stmt, &[&org]).await.map_err(db_err)? else {
-        client.batch_execute("ROLLBACK").await.map_err(db_err)?;
-        conn.release();
+        rollback(conn).await?;
         return Err(StoreError::UnknownOrganization(org.to_owned()));
     };
     let locked = (
@@ -857,13 +1007,43 @@ async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, Locked), Stor
         col(&row, 2)?,
         col(&row, 3)?,
         col(&row, 4)?,
+        col(&row, 5)?,
     );
     Ok((conn, locked))
+}
+
+/// Opens a transaction that inserts the organisation's row (a name in use ends it: duplicate)
+/// and locks it, as [`begin_write`] locks an existing one. A concurrent creation of the same
+/// name waits on the first one's row, then finds it (or, if it rolled back, inserts its own).
+async fn begin_create(
+    db: &Db,
+    name: &str,
+    at_ms: i64,
+    audit_seal: &str,
+    log_seal: &str,
+) -> Result<(InTransaction, Locked), StoreError> {
+    let conn = begin(db).await?;
+    let inserted = conn
+        .client()?
+        .execute(
+            "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal)
+             VALUES ($1, $2, $3, $4, $3, $3, $5) ON CONFLICT (name) DO NOTHING",
+            &[&name, &at_ms, &GENESIS, &audit_seal, &log_seal],
+        )
+        .await
+        .map_err(db_err)?;
+    if inserted == 0 {
+        rollback(conn).await?;
+        return Err(StoreError::DuplicateOrganization(name.to_owned()));
+    }
+    lock_row(conn, name).await
 }
 
 /// What a finished closure leaves to write.
 struct Pending {
     org: String,
+    /// Tell the listening nodes at commit even when no operation was appended (a creation).
+    notify: bool,
     log: LogRows,
     audit: AuditRows,
     revision: i64,
@@ -947,7 +1127,7 @@ async fn finish_write(conn: InTransaction, p: Pending) -> Result<(), StoreError>
         )
         .await
         .map_err(db_err)?;
-    if !p.log.revision.is_empty() {
+    if p.notify || !p.log.revision.is_empty() {
         // Delivered to every listening node when the transaction commits, never before.
         let stmt = client
             .prepare_cached("SELECT pg_notify($1, $2)")
@@ -1015,26 +1195,19 @@ type ChainRows = (
 );
 
 impl Store for PostgresStore {
-    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
         check_org_name(name)?;
-        let (db, name) = (self.db(), name.to_owned());
-        let seal = self.key.seal("head", 0, GENESIS);
-        let log_seal = self.log_key.head_seal(&name, 0, GENESIS);
-        self.run(async move {
-            let client = db.client().await?;
-            let n = client
-                .execute(
-                    "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal)
-                     VALUES ($1, $2, $3, $4, $3, $3, $5) ON CONFLICT (name) DO NOTHING",
-                    &[&name, &at_ms, &GENESIS, &seal, &log_seal],
-                )
-                .await
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(StoreError::DuplicateOrganization(name));
-            }
-            notify(&client, &name).await
-        })
+        let (db, owned) = (self.db(), name.to_owned());
+        let seal = self.key.seal(Seal::Head, name, 0, GENESIS);
+        let log_seal = self.log_key.head_seal(name, 0, GENESIS);
+        let (conn, locked) =
+            self.run(async move { begin_create(&db, &owned, at_ms, &seal, &log_seal).await })?;
+        self.write_locked(name, conn, locked, true, f)
     }
 
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
@@ -1073,53 +1246,8 @@ impl Store for PostgresStore {
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
         let (db, name) = (self.db(), org.to_owned());
-        let (conn, (revision, head_seq, head_hash, log_mac, log_seal)) =
-            self.run(async move { begin_write(&db, &name).await })?;
-        let log_head = match LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
-        {
-            Ok(head) => head,
-            Err(e) => {
-                let _ = self.run(rollback(conn));
-                return Err(e);
-            }
-        };
-        let mut state = PgTx {
-            store: self,
-            org,
-            base: revision as u64,
-            key: &self.key,
-            log_key: &self.log_key,
-            log_head,
-            head: (head_seq as u64, head_hash),
-            log: LogRows::default(),
-            audit: AuditRows::default(),
-        };
-        if let Err(e) = f(&mut state) {
-            // Nothing was sent: end the transaction and give the connection back.
-            let _ = self.run(rollback(conn));
-            return Err(e);
-        }
-        let PgTx {
-            log_head,
-            head,
-            log,
-            audit,
-            ..
-        } = state;
-        let revision = log_head.revision;
-        let pending = Pending {
-            org: org.to_owned(),
-            log,
-            audit,
-            revision: revision as i64,
-            log_seal: log_head.seal(&self.log_key),
-            log_mac: log_head.mac,
-            head_seq: head.0 as i64,
-            head_seal: self.key.seal("head", head.0, &head.1),
-            head_hash: head.1,
-        };
-        self.run(finish_write(conn, pending))?;
-        Ok(revision)
+        let (conn, locked) = self.run(async move { begin_write(&db, &name).await })?;
+        self.write_locked(org, conn, locked, false, f)
     }
 
     fn revision(&self, org: &str) -> Result<Revision, StoreError> {
@@ -1277,6 +1405,7 @@ impl Store for PostgresStore {
         }
         Ok(chain::verify(
             &self.key,
+            org,
             (anchor.0 as u64, &anchor.1, &anchor.2),
             &entries,
             (head.0 as u64, &head.1, &head.2),
@@ -1295,13 +1424,21 @@ impl Store for PostgresStore {
                 .await
                 .map_err(db_err)?;
             // The same lock as writes: the chain does not move while its start is cut.
-            tx.query_opt(
-                "SELECT 1 FROM organizations WHERE name = $1 FOR UPDATE",
-                &[&org],
-            )
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| StoreError::UnknownOrganization(org.clone()))?;
+            let anchor = tx
+                .query_opt(
+                    "SELECT audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = $1 FOR UPDATE",
+                    &[&org],
+                )
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::UnknownOrganization(org.clone()))?;
+            let (anchor_seq, anchor_hash, anchor_seal): (i64, String, String) =
+                (col(&anchor, 0)?, col(&anchor, 1)?, col(&anchor, 2)?);
+            key.check_seal(
+                Seal::Anchor,
+                &org,
+                (anchor_seq as u64, &anchor_hash, &anchor_seal),
+            )?;
             // The oldest entries, a page at a time, up to the first one still retained.
             let stmt = tx
                 .prepare(
@@ -1336,7 +1473,7 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(db_err)?;
-            let seal = key.seal("anchor", seq as u64, &hash);
+            let seal = key.seal(Seal::Anchor, &org, seq as u64, &hash);
             tx.execute(
                 "UPDATE organizations SET audit_anchor_seq = $2, audit_anchor_hash = $3, audit_anchor_seal = $4 WHERE name = $1",
                 &[&org, &seq, &hash, &seal],

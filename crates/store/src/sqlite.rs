@@ -6,7 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use strata_ops::Operation;
 
-use crate::chain::{self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier};
+use crate::chain::{
+    self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
+    SEALED_AUDIT_PER_ORGANIZATION, Seal,
+};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
@@ -109,18 +112,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// The keyed migration step: chains the logs written before rows carried MACs, once.
 fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let done = tx
-        .query_row(
-            "SELECT 1 FROM schema_migrations WHERE version = ?1",
-            [CHAINED_LEGACY_LOGS],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if done {
+    let Some(tx) = begin_step(conn, CHAINED_LEGACY_LOGS)? else {
         return Ok(());
-    }
+    };
     let orgs: Vec<(String, i64)> = {
         let mut stmt =
             tx.prepare("SELECT name, revision FROM organizations WHERE log_head_seal IS NULL")?;
@@ -151,12 +145,78 @@ fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreErr
             tracing::info!(org = %org, rows = rows.len(), "operation log chained (written before rows carried MACs)");
         }
     }
+    finish_step(tx, CHAINED_LEGACY_LOGS)
+}
+
+/// Opens a keyed migration step's transaction (which holds the database's write lock): `None`
+/// when the step was done already.
+fn begin_step(
+    conn: &mut Connection,
+    version: i64,
+) -> Result<Option<rusqlite::Transaction<'_>>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let done = tx
+        .query_row(
+            "SELECT 1 FROM schema_migrations WHERE version = ?1",
+            [version],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    Ok((!done).then_some(tx))
+}
+
+/// Records a keyed migration step as done, in its transaction, and commits.
+fn finish_step(tx: rusqlite::Transaction<'_>, version: i64) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
-        params![CHAINED_LEGACY_LOGS, now_ms()],
+        params![version, now_ms()],
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// The keyed migration step: re-seals, once, the audit heads and anchors sealed before seals
+/// named the organisation (a seal that does not hold under the old form is left as it is).
+fn seal_audit_per_organization(conn: &mut Connection, key: &AuditKey) -> Result<(), StoreError> {
+    let Some(tx) = begin_step(conn, SEALED_AUDIT_PER_ORGANIZATION)? else {
+        return Ok(());
+    };
+    type Seals = (String, i64, String, String, i64, String, String);
+    let orgs: Vec<Seals> = {
+        let mut stmt = tx.prepare(
+            "SELECT name, audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (org, hs, hh, hseal, as_, ah, aseal) in orgs {
+        let (head, anchor) =
+            key.reseal_legacy(&org, (hs as u64, &hh, &hseal), (as_ as u64, &ah, &aseal));
+        if let Some(seal) = head {
+            tx.execute(
+                "UPDATE organizations SET audit_head_seal = ?2 WHERE name = ?1",
+                params![org, seal],
+            )?;
+        }
+        if let Some(seal) = anchor {
+            tx.execute(
+                "UPDATE organizations SET audit_anchor_seal = ?2 WHERE name = ?1",
+                params![org, seal],
+            )?;
+        }
+    }
+    finish_step(tx, SEALED_AUDIT_PER_ORGANIZATION)
 }
 
 fn now_ms() -> i64 {
@@ -192,6 +252,7 @@ impl SqliteStore {
         migrate(&mut conn)?;
         let log_key = key.log_key();
         chain_legacy_logs(&mut conn, &log_key)?;
+        seal_audit_per_organization(&mut conn, &key)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             key,
@@ -210,6 +271,48 @@ impl SqliteStore {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl SqliteStore {
+    /// Runs `f` on `org` inside `tx` (an immediate transaction, which holds the database's
+    /// write lock) and moves the organisation's heads; the caller commits.
+    fn write_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        type Head = (i64, i64, String, String, Option<String>, Option<String>);
+        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal): Head = tx
+            .query_row(
+                "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
+                [org],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
+        self.key
+            .check_seal(Seal::Head, org, (head_seq as u64, &head_hash, &head_seal))?;
+        let mut state = SqliteTx {
+            tx,
+            key: &self.key,
+            log_key: &self.log_key,
+            org,
+            base: revision as u64,
+            log,
+            head: (head_seq as u64, head_hash),
+        };
+        f(&mut state)?;
+        let (log, head) = (state.log, state.head);
+        let seal = self.key.seal(Seal::Head, org, head.0, &head.1);
+        let revision = log.revision;
+        tx.execute(
+            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
+            params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)],
+        )?;
+        Ok(revision)
     }
 }
 
@@ -343,19 +446,29 @@ fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 }
 
 impl Store for SqliteStore {
-    fn create_organization(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
         check_org_name(name)?;
-        let conn = self.lock();
-        if org_exists(&conn, name).is_ok() {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if org_exists(&tx, name).is_ok() {
             return Err(StoreError::DuplicateOrganization(name.to_owned()));
         }
-        let seal = self.key.seal("head", 0, GENESIS);
+        let seal = self.key.seal(Seal::Head, name, 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
-        conn.execute(
+        tx.execute(
             "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal) VALUES (?1, ?2, ?3, ?4, ?3, ?3, ?5)",
             params![name, at_ms, GENESIS, seal, log_seal],
         )?;
-        Ok(())
+        // Dropped without a commit (an error of `f` or of an append), the transaction rolls
+        // back: no organisation.
+        let revision = self.write_in(&tx, name, f)?;
+        tx.commit()?;
+        Ok(revision)
     }
 
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
@@ -381,33 +494,7 @@ impl Store for SqliteStore {
     ) -> Result<Revision, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        type Head = (i64, i64, String, Option<String>, Option<String>);
-        let (revision, head_seq, head_hash, log_mac, log_seal): Head = tx
-            .query_row(
-                "SELECT revision, audit_head_seq, audit_head_hash, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
-                [org],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
-        let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
-        let mut state = SqliteTx {
-            tx: &tx,
-            key: &self.key,
-            log_key: &self.log_key,
-            org,
-            base: revision as u64,
-            log,
-            head: (head_seq as u64, head_hash),
-        };
-        f(&mut state)?;
-        let (log, head) = (state.log, state.head);
-        let seal = self.key.seal("head", head.0, &head.1);
-        let revision = log.revision;
-        tx.execute(
-            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
-            params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)],
-        )?;
+        let revision = self.write_in(&tx, org, f)?;
         tx.commit()?;
         Ok(revision)
     }
@@ -489,6 +576,7 @@ impl Store for SqliteStore {
         }
         Ok(chain::verify(
             &self.key,
+            org,
             (as_ as u64, &ah, &aseal),
             &entries,
             (hs as u64, &hh, &hseal),
@@ -498,6 +586,19 @@ impl Store for SqliteStore {
     fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (anchor_seq, anchor_hash, anchor_seal): (i64, String, String) = tx
+            .query_row(
+                "SELECT audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = ?1",
+                [org],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        self.key.check_seal(
+            Seal::Anchor,
+            org,
+            (anchor_seq as u64, &anchor_hash, &anchor_seal),
+        )?;
         let mut last: Option<(i64, String)> = None;
         {
             let mut stmt = tx.prepare(
@@ -520,7 +621,7 @@ impl Store for SqliteStore {
             "DELETE FROM audit WHERE org = ?1 AND seq <= ?2",
             params![org, seq],
         )?;
-        let seal = self.key.seal("anchor", seq as u64, &hash);
+        let seal = self.key.seal(Seal::Anchor, org, seq as u64, &hash);
         tx.execute(
             "UPDATE organizations SET audit_anchor_seq = ?2, audit_anchor_hash = ?3, audit_anchor_seal = ?4 WHERE name = ?1",
             params![org, seq, hash, seal],

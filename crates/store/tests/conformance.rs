@@ -76,13 +76,17 @@ fn fill(store: &dyn Store, org: &str) {
 fn conformance(store: &dyn Store) {
     // Organisations.
     assert!(matches!(
-        store.create_organization("bad name!", 0),
+        store.create_organization("bad name!", 0, &mut |_| Ok(())),
         Err(StoreError::BadName(_))
     ));
-    store.create_organization("contoso", 0).unwrap();
-    store.create_organization("fabrikam", 0).unwrap();
+    store
+        .create_organization("contoso", 0, &mut |_| Ok(()))
+        .unwrap();
+    store
+        .create_organization("fabrikam", 0, &mut |_| Ok(()))
+        .unwrap();
     assert!(matches!(
-        store.create_organization("contoso", 0),
+        store.create_organization("contoso", 0, &mut |_| Ok(())),
         Err(StoreError::DuplicateOrganization(_))
     ));
     assert!(matches!(
@@ -347,7 +351,7 @@ fn sqlite_store_conforms() {
 #[test]
 fn memory_store_detects_tampering() {
     let store = MemoryStore::new().unwrap();
-    store.create_organization("o", 0).unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     fill(&store, "o");
     store.tamper_audit("o", &mut |entries| {
         entries[2].record.user = Some("mallory".into())
@@ -364,7 +368,7 @@ fn sqlite_restart_gives_back_the_same_state() {
     let path = dir.path().join("strata.db");
     let before = {
         let store = SqliteStore::open(&path).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         load_organization(&store, "o").unwrap()
     };
@@ -388,7 +392,7 @@ fn tampered_sqlite(tamper: &str) -> Verification {
     let key = AuditKey::new([7; 32]);
     {
         let store = SqliteStore::open_with_key(&path, key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert!(matches!(
             store.verify_audit("o").unwrap(),
@@ -411,7 +415,7 @@ fn tampered_postgres(server: &str, tamper: &str) -> Verification {
     let key = AuditKey::new([7; 32]);
     {
         let store = PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert!(matches!(
             store.verify_audit("o").unwrap(),
@@ -486,7 +490,7 @@ fn a_wrong_audit_key_fails_verification() {
     let path = dir.path().join("strata.db");
     {
         let store = SqliteStore::open_with_key(&path, AuditKey::new([1; 32])).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
     }
     let store = SqliteStore::open_with_key(&path, AuditKey::new([2; 32])).unwrap();
@@ -534,7 +538,7 @@ fn postgres_notifies_other_stores_of_writes() {
     let key = dir.path().join("audit-key");
     let writer = PostgresStore::open(scratch.url(), &key).unwrap();
     let follower = PostgresStore::open(scratch.url(), &key).unwrap();
-    writer.create_organization("o", 1).unwrap();
+    writer.create_organization("o", 1, &mut |_| Ok(())).unwrap();
     // The listener is connected once its first "look again" has moved the counter.
     let start = std::time::Instant::now();
     while follower.change_seen() == 0 {
@@ -595,7 +599,7 @@ fn postgres_restart_gives_back_the_same_state() {
     let key_file = dir.path().join("audit-key");
     let before = {
         let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         load_organization(&store, "o").unwrap()
     };
@@ -621,7 +625,7 @@ fn postgres_refuses_another_audit_key_and_a_lost_key_file() {
     let key_file = dir.path().join("audit-key");
     {
         let store = PostgresStore::open(scratch.url(), &key_file).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
     }
     assert!(key_file.exists(), "the key file is created on first use");
@@ -657,7 +661,7 @@ fn postgres_concurrent_writers_get_consecutive_revisions() {
     let a: Arc<dyn Store> =
         Arc::new(PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap());
     let b: Arc<dyn Store> = Arc::new(PostgresStore::open_with_key(scratch.url(), key).unwrap());
-    a.create_organization("o", 0).unwrap();
+    a.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     const WRITERS: usize = 4;
     const WRITES: usize = 25;
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -728,7 +732,7 @@ fn postgres_a_panicking_write_commits_nothing() {
     };
     let scratch = ScratchDatabase::create(&server).unwrap();
     let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([4; 32])).unwrap();
-    store.create_organization("o", 0).unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     fill(&store, "o");
     let n = setup_ops().len() as u64;
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -770,7 +774,7 @@ fn postgres_works_inside_an_async_context() {
         .unwrap();
     let revision = runtime.block_on(async move {
         let store = PostgresStore::open_with_key(&url, AuditKey::new([5; 32])).unwrap();
-        store.create_organization("o", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         let revision = store.revision("o").unwrap();
         drop(store);
@@ -851,8 +855,8 @@ fn tampered_log_sqlite(tamper: &str, org: &str) -> Result<u64, StoreError> {
     let key = AuditKey::new([7; 32]);
     {
         let store = SqliteStore::open_with_key(&path, key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
-        store.create_organization("p", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert_eq!(load_result(&store, "o").unwrap(), setup_ops().len() as u64);
     }
@@ -869,8 +873,8 @@ fn tampered_log_postgres(server: &str, tamper: &str, org: &str) -> Result<u64, S
     let key = AuditKey::new([7; 32]);
     {
         let store = PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap();
-        store.create_organization("o", 0).unwrap();
-        store.create_organization("p", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert_eq!(load_result(&store, "o").unwrap(), setup_ops().len() as u64);
     }
@@ -1125,7 +1129,7 @@ fn postgres_detects_log_tampering() {
 /// The follower's read (`operations(after)`) checks the rows it returns from the anchor on;
 /// a write refuses a head that was moved; the memory store does the same.
 fn log_reads_and_writes_check_the_chain(store: &dyn Store, tamper: &dyn Fn(&str)) {
-    store.create_organization("o", 0).unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
     fill(store, "o");
     assert_eq!(store.operations("o", 4).unwrap().len(), 5);
     assert_eq!(store.operations("o", 9).unwrap().len(), 0);
@@ -1192,8 +1196,10 @@ fn legacy_logs_are_chained_once(open: &dyn Fn() -> Box<dyn Store>, sql: &dyn Fn(
     let n = setup_ops().len() as u64;
     {
         let store = open();
-        store.create_organization("o", 0).unwrap();
-        store.create_organization("empty", 0).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        store
+            .create_organization("empty", 0, &mut |_| Ok(()))
+            .unwrap();
         fill(store.as_ref(), "o");
     }
     // As the schema migration leaves a database written by an earlier version.
@@ -1245,4 +1251,412 @@ fn postgres_chains_legacy_logs_once() {
         &|| Box::new(PostgresStore::open_with_key(scratch.url(), AuditKey::new([7; 32])).unwrap()),
         &|sql| postgres_testing::execute(scratch.url(), sql).unwrap(),
     );
+}
+
+// ----- Creation: the organisation and its first entries in one transaction -----
+
+/// The audit entry of an organisation's creation, as the application writes it.
+fn created(name: &str) -> AuditRecord {
+    AuditRecord {
+        action: "create_organization".to_owned(),
+        table: None,
+        record: None,
+        user: Some("#root".to_owned()),
+        impersonator: None,
+        detail: json!({ "name": name }),
+    }
+}
+
+fn all_audit(store: &dyn Store, org: &str) -> Vec<strata_store::AuditEntry> {
+    store
+        .audit(
+            org,
+            &AuditQuery {
+                limit: 1_000,
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+}
+
+/// An organisation is created with what its creation appends (the audit entry of its creation,
+/// and a bulk load's first operations) in one transaction: all of it, chained, or nothing.
+fn creation_is_one_transaction(store: &dyn Store) {
+    // Created with its audit entry: the first entry of the chain, which later writes extend.
+    let revision = store
+        .create_organization("o", 5, &mut |tx| {
+            tx.append_audit(&created("o"), 5, -1).map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(revision, 0);
+    let entries = all_audit(store, "o");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].seq, entries[0].revision, entries[0].at_ms),
+        (1, 0, 5)
+    );
+    assert_eq!(entries[0].record, created("o"));
+    fill(store, "o");
+    let n = setup_ops().len() as u64;
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: n + 1 }
+    );
+
+    // A name in use: refused before the closure runs, and nothing written.
+    let mut called = false;
+    let err = store.create_organization("o", 6, &mut |tx| {
+        called = true;
+        tx.append_audit(&created("o"), 6, -1).map(|_| ())
+    });
+    assert!(
+        matches!(err, Err(StoreError::DuplicateOrganization(_))),
+        "{err:?}"
+    );
+    assert!(!called);
+    assert_eq!(all_audit(store, "o").len() as u64, n + 1);
+    assert_eq!(store.revision("o").unwrap(), n);
+
+    // A closure that fails after appending (an audit entry, an operation) leaves no
+    // organisation: not listed, unknown, and the name free again.
+    let err = store.create_organization("p", 7, &mut |tx| {
+        tx.append_audit(&created("p"), 7, -1)?;
+        tx.append_operation(&setup_ops()[0], 7)?;
+        Err(StoreError::Aborted(
+            "the audit entry could not be written".to_owned(),
+        ))
+    });
+    assert!(matches!(err, Err(StoreError::Aborted(_))), "{err:?}");
+    assert_eq!(store.organizations().unwrap(), vec![("o".to_owned(), n)]);
+    assert!(matches!(
+        store.revision("p"),
+        Err(StoreError::UnknownOrganization(_))
+    ));
+
+    // A bulk load's first chunk: the creation's entry, then operations, in one transaction.
+    let revision = store
+        .create_organization("p", 8, &mut |tx| {
+            tx.append_audit(&created("p"), 8, -1)?;
+            for o in &setup_ops()[..3] {
+                tx.append_operation(o, 8)?;
+                tx.append_audit(&audit(&o.name(), "r", "alice"), 8, -1)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(revision, 3);
+    assert_eq!(store.operations("p", 0).unwrap().len(), 3);
+    assert_eq!(
+        store.verify_audit("p").unwrap(),
+        Verification::Intact { entries: 4 }
+    );
+    let entries = all_audit(store, "p");
+    assert_eq!(entries[0].record, created("p"));
+    assert_eq!(
+        entries.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        store.organizations().unwrap(),
+        vec![("o".to_owned(), n), ("p".to_owned(), 3)]
+    );
+}
+
+#[test]
+fn memory_store_creates_an_organisation_in_one_transaction() {
+    creation_is_one_transaction(&MemoryStore::new().unwrap());
+}
+
+#[test]
+fn sqlite_store_creates_an_organisation_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    creation_is_one_transaction(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
+}
+
+#[test]
+fn postgres_store_creates_an_organisation_in_one_transaction() {
+    let Some(server) = postgres("postgres_store_creates_an_organisation_in_one_transaction") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([7; 32])).unwrap();
+    creation_is_one_transaction(&store);
+}
+
+/// When the database itself refuses the audit entry (a trigger, as a full disk or a broken
+/// constraint would), the organisation is not created either.
+fn a_refused_audit_entry_leaves_no_organisation(store: &dyn Store, refuse_audit: &dyn Fn()) {
+    refuse_audit();
+    let err = store.create_organization("o", 1, &mut |tx| {
+        tx.append_audit(&created("o"), 1, -1).map(|_| ())
+    });
+    assert!(matches!(err, Err(StoreError::Database(_))), "{err:?}");
+    assert_eq!(store.organizations().unwrap(), vec![]);
+    assert!(matches!(
+        store.revision("o"),
+        Err(StoreError::UnknownOrganization(_))
+    ));
+    // Without an audit entry, the same creation goes through: only the entry was refused.
+    store.create_organization("o", 1, &mut |_| Ok(())).unwrap();
+    assert_eq!(store.organizations().unwrap(), vec![("o".to_owned(), 0)]);
+}
+
+#[test]
+fn sqlite_a_refused_audit_entry_leaves_no_organisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let store = SqliteStore::open(&path).unwrap();
+    a_refused_audit_entry_leaves_no_organisation(&store, &|| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit
+                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+            )
+            .unwrap();
+    });
+}
+
+#[test]
+fn postgres_a_refused_audit_entry_leaves_no_organisation() {
+    let Some(server) = postgres("postgres_a_refused_audit_entry_leaves_no_organisation") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([7; 32])).unwrap();
+    a_refused_audit_entry_leaves_no_organisation(&store, &|| {
+        postgres_testing::execute(
+            scratch.url(),
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$;
+             CREATE TRIGGER refuse_audit BEFORE INSERT ON audit
+               FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+        )
+        .unwrap();
+    });
+}
+
+// ----- The audit chain belongs to its organisation -----
+
+/// HMAC-SHA-256, hex: to write seals as an earlier version did.
+fn hmac_hex(key: [u8; 32], message: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut inner = Sha256::new();
+    inner.update(key.map(|b| b ^ 0x36));
+    inner.update([0x36u8; 32]);
+    inner.update(message.as_bytes());
+    let mut outer = Sha256::new();
+    outer.update(key.map(|b| b ^ 0x5c));
+    outer.update([0x5cu8; 32]);
+    outer.update(inner.finalize());
+    hex::encode(outer.finalize())
+}
+
+/// Two organisations, `o` with nine entries and `p` with two of its own.
+fn two_chains(store: &dyn Store) {
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
+    fill(store, "o");
+    store
+        .write("p", &mut |tx| {
+            tx.append_audit(&audit("create", "x", "carol"), 1, -1)?;
+            tx.append_audit(&audit("delete", "x", "carol"), 2, -1)?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Another organisation's whole chain (its entries, head and anchor) put in place of an
+/// organisation's own: the seals name the organisation, so it does not verify there (it used
+/// to: neither the entries nor the seals named it).
+fn a_chain_moved_to_another_organisation_is_detected(
+    open: &dyn Fn() -> Box<dyn Store>,
+    sql: &dyn Fn(&str),
+) {
+    two_chains(open().as_ref());
+    sql("DELETE FROM audit WHERE org = 'p';
+         INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
+         SELECT 'p', seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash FROM audit WHERE org = 'o';
+         UPDATE organizations SET (audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal) =
+           (SELECT audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = 'o')
+         WHERE name = 'p';");
+    let store = open();
+    let v = store.verify_audit("p").unwrap();
+    assert!(matches!(v, Verification::Tampered { seq: 9, .. }), "{v:?}");
+    assert!(matches!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 9 }
+    ));
+    // Nor is it taken up and sealed by the next write there.
+    let err = store.write("p", &mut |tx| {
+        tx.append_audit(&audit("update", "x", "carol"), 3, -1)
+            .map(|_| ())
+    });
+    assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+    assert!(matches!(
+        store.verify_audit("p").unwrap(),
+        Verification::Tampered { .. }
+    ));
+}
+
+/// The last entries removed and the head moved back over them by hand: verification says so
+/// (it did already), and the next write refuses to extend that head instead of sealing it
+/// anew, which used to hide the removal for good.
+fn a_moved_back_head_is_not_sealed_by_the_next_write(
+    open: &dyn Fn() -> Box<dyn Store>,
+    sql: &dyn Fn(&str),
+) {
+    two_chains(open().as_ref());
+    sql("DELETE FROM audit WHERE org = 'o' AND seq = 9;
+         UPDATE organizations SET audit_head_seq = 8, audit_head_hash = (SELECT hash FROM audit WHERE org = 'o' AND seq = 8) WHERE name = 'o';");
+    let store = open();
+    let err = store.write("o", &mut |tx| {
+        tx.append_audit(&audit("update", "r0", "alice"), 10_000, -1)
+            .map(|_| ())
+    });
+    assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+    assert!(
+        err.unwrap_err()
+            .to_string()
+            .contains("sealed head of the audit chain"),
+        "the error says what is wrong"
+    );
+    assert!(matches!(
+        store.verify_audit("o").unwrap(),
+        Verification::Tampered { .. }
+    ));
+    // Nor by an expiry, which moves the anchor: refused the same way when the anchor was
+    // moved by hand.
+    sql("UPDATE organizations SET audit_anchor_seq = 1, audit_anchor_hash = (SELECT hash FROM audit WHERE org = 'p' AND seq = 1), audit_anchor_seal = 'forged' WHERE name = 'p';
+         DELETE FROM audit WHERE org = 'p' AND seq = 1;");
+    let err = store.expire_audit("p", i64::MAX);
+    assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+    // The other organisation's writes go on.
+    store
+        .write("p", &mut |tx| {
+            tx.append_audit(&audit("update", "x", "carol"), 3, -1)
+                .map(|_| ())
+        })
+        .unwrap();
+}
+
+/// Heads and anchors sealed before seals named the organisation are re-sealed once, when a
+/// store first opens with the key: only those whose old seal holds.
+fn legacy_audit_seals_are_resealed_once(
+    open: &dyn Fn() -> Box<dyn Store>,
+    sql: &dyn Fn(&str),
+    key: [u8; 32],
+) {
+    let last_of_o = |store: &dyn Store| {
+        let entries = all_audit(store, "o");
+        let last = entries.last().unwrap();
+        (last.seq, last.hash.clone())
+    };
+    let anchor = {
+        let store = open();
+        two_chains(store.as_ref());
+        let fourth = all_audit(store.as_ref(), "o")[3].hash.clone();
+        // The first four entries of `o` expire: the fourth becomes its anchor.
+        assert_eq!(store.expire_audit("o", 10 * 86_400_000).unwrap(), 4);
+        fourth
+    };
+    // As an earlier version sealed them: `o`'s head and anchor under the old form, `p`'s head
+    // sealed wrongly.
+    let (seq, hash) = last_of_o(open().as_ref());
+    sql(&format!(
+        "UPDATE organizations SET audit_head_seal = '{}', audit_anchor_seal = '{}' WHERE name = 'o';
+         UPDATE organizations SET audit_head_seal = 'forged' WHERE name = 'p';
+         DELETE FROM schema_migrations WHERE version = 1001;",
+        hmac_hex(key, &format!("head\n{seq}\n{hash}")),
+        hmac_hex(key, &format!("anchor\n4\n{anchor}")),
+    ));
+    let store = open();
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 5 }
+    );
+    store
+        .write("o", &mut |tx| {
+            tx.append_audit(&audit("update", "r0", "alice"), 10_000, -1)
+                .map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 6 }
+    );
+    // A seal that did not hold is not laundered.
+    assert!(matches!(
+        store.verify_audit("p").unwrap(),
+        Verification::Tampered { .. }
+    ));
+    // Once only: a seal of the old form written afterwards is damage.
+    let (seq, hash) = last_of_o(store.as_ref());
+    drop(store);
+    sql(&format!(
+        "UPDATE organizations SET audit_head_seal = '{}' WHERE name = 'o'",
+        hmac_hex(key, &format!("head\n{seq}\n{hash}"))
+    ));
+    assert!(matches!(
+        open().verify_audit("o").unwrap(),
+        Verification::Tampered { .. }
+    ));
+}
+
+fn sqlite_at(path: &Path) -> (impl Fn() -> Box<dyn Store> + '_, impl Fn(&str) + '_) {
+    (
+        move || -> Box<dyn Store> {
+            Box::new(SqliteStore::open_with_key(path, AuditKey::new([7; 32])).unwrap())
+        },
+        move |sql: &str| {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        },
+    )
+}
+
+fn postgres_at(url: &str) -> (impl Fn() -> Box<dyn Store> + '_, impl Fn(&str) + '_) {
+    (
+        move || -> Box<dyn Store> {
+            Box::new(PostgresStore::open_with_key(url, AuditKey::new([7; 32])).unwrap())
+        },
+        move |sql: &str| postgres_testing::execute(url, sql).unwrap(),
+    )
+}
+
+#[test]
+fn sqlite_audit_chains_belong_to_their_organisation() {
+    for test in [
+        a_chain_moved_to_another_organisation_is_detected,
+        a_moved_back_head_is_not_sealed_by_the_next_write,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.db");
+        let (open, sql) = sqlite_at(&path);
+        test(&open, &sql);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let (open, sql) = sqlite_at(&path);
+    legacy_audit_seals_are_resealed_once(&open, &sql, [7; 32]);
+}
+
+#[test]
+fn postgres_audit_chains_belong_to_their_organisation() {
+    let Some(server) = postgres("postgres_audit_chains_belong_to_their_organisation") else {
+        return;
+    };
+    for test in [
+        a_chain_moved_to_another_organisation_is_detected,
+        a_moved_back_head_is_not_sealed_by_the_next_write,
+    ] {
+        let scratch = ScratchDatabase::create(&server).unwrap();
+        let (open, sql) = postgres_at(scratch.url());
+        test(&open, &sql);
+    }
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let (open, sql) = postgres_at(scratch.url());
+    legacy_audit_seals_are_resealed_once(&open, &sql, [7; 32]);
 }

@@ -316,6 +316,8 @@ pub(crate) enum Target {
     Unit(BusinessUnitId),
     Role(RoleId),
     Template(TemplateId),
+    /// A record an earlier request of this `$batch` change set creates: its table and key.
+    Pending(TableId, Guid),
 }
 
 /// The entity of `set` with this GUID, or `not_found` naming it.
@@ -336,7 +338,12 @@ pub(crate) fn by_guid(
         Set::Roles => o.role_by_guid(g).map(Target::Role),
         Set::Templates => o.template_by_guid(g).map(Target::Template),
     };
-    found.ok_or_else(|| {
+    let pending = || {
+        super::batch::pending(g)
+            .filter(|(t, _)| *t == table)
+            .map(|(t, _)| Target::Pending(t, g))
+    };
+    found.or_else(pending).ok_or_else(|| {
         WebError(crate::error::ApiError::new(
             "not_found",
             format!("{} With Id = {g} Does Not Exist", o.table(table).name),
@@ -503,9 +510,21 @@ fn bind(
             Ok(())
         }
         (lookup, target) => {
-            let relationship = o.relationship_by_lookup(table, lookup).ok_or_else(|| {
+            // A polymorphic lookup is bound by `<lookup>_<parent table>` (`parentcustomerid_account`).
+            let (lookup, relationship) = match o.relationship_by_lookup(table, lookup) {
+                Some(r) => (lookup, Some(r)),
+                None => lookup
+                    .rsplit_once('_')
+                    .and_then(|(base, parent)| {
+                        let r = o.relationship_by_lookup(table, base)?;
+                        (o.table(o.relationship(r).parent).name == parent)
+                            .then_some((base, Some(r)))
+                    })
+                    .unwrap_or((lookup, None)),
+            };
+            let relationship = relationship.ok_or_else(|| {
                 bad(
-                    "odata_unknown",
+                    "unknown_column",
                     format!(
                         "An undeclared property '{lookup}' which only has property annotations in the payload: no lookup `{lookup}` on table `{}`",
                         o.table(table).name
@@ -527,6 +546,9 @@ fn bind(
                     Some(o.record(r).key.clone())
                 }
                 Some(Target::User(u)) => Some(o.record(o.user(u).record).key.clone()),
+                Some(Target::Pending(t, g)) if t == o.relationship(relationship).parent => {
+                    Some(g.to_string())
+                }
                 Some(_) => {
                     return Err(bad(
                         "bad_reference",

@@ -156,6 +156,9 @@ pub(crate) struct Call<'a> {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// Inside a `$batch` change set: where the request's operations are planned instead of
+    /// written (the set writes them at once).
+    pub(crate) planned: Option<&'a std::sync::Mutex<batch::Planned>>,
 }
 
 impl Call<'_> {
@@ -262,6 +265,7 @@ async fn answer(
         query,
         headers,
         body,
+        planned: None,
     };
     dispatch(&call).await
 }
@@ -292,7 +296,7 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-async fn dispatch(call: &Call<'_>) -> WebResult {
+pub(crate) async fn dispatch(call: &Call<'_>) -> WebResult {
     let segments = &call.path.segments;
     let first = segments.first();
     match (&call.method, first) {

@@ -383,6 +383,7 @@ fn entity_as_seen(
                 .then(|| entity::role_json(o, r));
         }
         Target::Template(t) => return Some(entity::template_json(o, t)),
+        Target::Pending(..) => return None,
     };
     let fields = o.read_record_as(readers.0, readers.1, record)?;
     Some(entity::record_json(o, record, &fields, select, annotations))
@@ -691,6 +692,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
 fn target_table(o: &Organization, t: Target) -> Result<TableId, WebError> {
     let name = match t {
         Target::Record(r) => return Ok(o.record(r).table),
+        Target::Pending(t, _) => return Ok(t),
         Target::User(u) => return Ok(o.record(o.user(u).record).table),
         Target::Team(_) | Target::Template(_) => "team",
         Target::Unit(_) => "businessunit",
@@ -904,6 +906,15 @@ pub(crate) fn denied(o: &Organization, user: UserId, p: Privilege, r: RecordId) 
 
 /// Runs operations on the one write path, as the request's acting principal.
 pub(crate) async fn write(call: &Call<'_>, ops: Vec<Operation>) -> Result<u64, WebError> {
+    if let Some(planned) = call.planned {
+        // Inside a change set: planned now, written with the whole set.
+        planned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ops
+            .extend(ops);
+        return Ok(0);
+    }
     if ops.is_empty() {
         let loaded = call.request.handle.read().await;
         return Ok(loaded.revision);
@@ -1108,6 +1119,18 @@ pub(crate) fn new_key(id: Option<Guid>) -> Result<String, WebError> {
     Ok(guid.to_string())
 }
 
+/// The answer to a create planned inside a change set: 204 and the new entity's id (the
+/// record exists only once the set is written).
+fn planned_answer(call: &Call<'_>, set_name: &str, key: &str) -> WebResult {
+    let guid =
+        Guid::parse_canonical(key).ok_or_else(|| bad("internal", "a planned key is not a GUID"))?;
+    let mut response = no_content();
+    if let Ok(v) = HeaderValue::from_str(&entity_id(&call.base, set_name, guid)) {
+        response.headers_mut().insert("odata-entityid", v);
+    }
+    Ok(response)
+}
+
 fn entity_id(base: &str, set: &str, guid: Guid) -> String {
     format!("{base}{set}({guid})")
 }
@@ -1190,6 +1213,9 @@ async fn create(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> We
         (create_op(o, table, body, key.clone())?, key)
     };
     write(call, vec![op]).await?;
+    if call.planned.is_some() {
+        return planned_answer(call, set_name, &key);
+    }
     let target = {
         let loaded = call.request.handle.read().await;
         loaded
@@ -1285,6 +1311,7 @@ async fn patch(call: &Call<'_>, set_name: &str, set: Set, table: TableId, key: &
     write(call, ops).await?;
     match (target, created_key) {
         (Some(target), _) => written_answer(call, set_name, table, target, false).await,
+        (None, Some(key)) if call.planned.is_some() => planned_answer(call, set_name, &key),
         (None, Some(key)) => {
             let target = {
                 let loaded = call.request.handle.read().await;

@@ -220,18 +220,8 @@ pub fn send(
         stream.write_all(&bytes).unwrap();
         None
     };
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if !raw.is_empty() && e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("{method} {path}: reading the response: {e}"),
-        }
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let raw = read_to_close(&mut stream)
+        .unwrap_or_else(|e| panic!("{method} {path}: reading the response: {e}"));
     if let Some(w) = writer {
         let _ = w.join();
     }
@@ -243,7 +233,55 @@ pub fn send(
     })
 }
 
+/// Reads until the server closes (a reset after some bytes counts as the end), then shuts the
+/// connection.
+fn read_to_close(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if !raw.is_empty() && e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(raw)
+}
+
 fn parse_response(raw: &[u8]) -> Option<Response> {
+    parse_one(raw).map(|(response, _)| response)
+}
+
+/// Writes `request` as it is (from another thread: the server may answer and close before
+/// reading all of it) on a fresh connection, and reads every response until the server closes.
+pub fn exchange(addr: SocketAddr, request: Vec<u8>) -> Vec<Response> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&request);
+    });
+    let raw = read_to_close(&mut stream).unwrap_or_else(|e| panic!("reading the responses: {e}"));
+    let _ = writer.join();
+    let mut responses = Vec::new();
+    let mut rest = &raw[..];
+    while !rest.is_empty() {
+        let (response, used) = parse_one(rest)
+            .unwrap_or_else(|| panic!("not an HTTP response: {:?}", String::from_utf8_lossy(rest)));
+        responses.push(response);
+        rest = &rest[used..];
+    }
+    responses
+}
+
+/// One response at the start of `raw`, and how many bytes it took (a response without a
+/// length takes the rest).
+fn parse_one(raw: &[u8]) -> Option<(Response, usize)> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");
@@ -267,19 +305,23 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     };
-    let body = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        dechunk(rest)?
-    } else if let Some(len) = find("content-length") {
-        let len: usize = len.parse().ok()?;
-        rest.get(..len)?.to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Some(Response {
-        status,
-        headers,
-        body,
-    })
+    let (body, used) =
+        if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            (dechunk(rest)?, raw.len())
+        } else if let Some(len) = find("content-length") {
+            let len: usize = len.parse().ok()?;
+            (rest.get(..len)?.to_vec(), end + 4 + len)
+        } else {
+            (rest.to_vec(), raw.len())
+        };
+    Some((
+        Response {
+            status,
+            headers,
+            body,
+        },
+        used,
+    ))
 }
 
 fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
