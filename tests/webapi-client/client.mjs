@@ -8,8 +8,8 @@
 //   STRATA_ADMIN_KEY   the demo's `--admin-key` (the System Administrator `admin`)
 //   STRATA_ROOT_KEY    the demo's `--root-key`: creates API keys for `clerk` and `rep_west`
 //   STRATA_ORG         the organisation (default `demo`)
-//   STRATA_SKIP_BATCH  `1` skips the `$batch` step (only for a server without `$batch`); the
-//                      step runs unless this is set
+//   STRATA_SKIP_BATCH  `1` skips the three `$batch` steps (only for a server without `$batch`);
+//                      they run unless this is set
 //
 // Run it with `node client.mjs` after `npm ci` in this folder. The records it writes carry a
 // random suffix, so it can run again against the same demo database.
@@ -461,6 +461,56 @@ await step("$batch: a create in a change set and a GET", async () => {
   const contact = await admin.retrieve({ collection: "contacts", key: String(created), select: ["fullname"] });
   equal(contact.fullname, `Batch Contact ${run}`, "the contact the batch created");
   return `contact ${created}`;
+});
+
+await step("$batch: a change set is atomic — one refused request, nothing written", async () => {
+  if (skipBatch) {
+    return "SKIPPED: STRATA_SKIP_BATCH=1";
+  }
+  const fullname = `Atomic Contact ${run}`;
+  admin.startBatch();
+  admin.create({ collection: "contacts", data: { fullname } });
+  admin.update({ collection: "accounts", key: randomUUID(), data: { name: `Ghost ${run}` } });
+  let results;
+  try {
+    results = await admin.executeBatch();
+  } catch (error) {
+    results = error;
+  }
+  // A failed part is an Error carrying the part's status and its body (`error.code`).
+  const partCode = (part) => part.code ?? part.error?.code;
+  const parts = Array.isArray(results) ? results : [results];
+  const failure = parts.find((p) => p && p.status !== undefined);
+  check(failure && failure.status === 404 && partCode(failure) === DOES_NOT_EXIST, `expected the change set to fail with 404 ${DOES_NOT_EXIST}, got ${JSON.stringify(results)}`);
+  const written = await admin.count({ collection: "contacts", filter: `fullname eq '${fullname}'` });
+  equal(written, 0, "contacts the failed change set created");
+
+  clerk.startBatch();
+  clerk.create({ collection: "accounts", data: { name: `Clerk Batch ${run}` } });
+  try {
+    results = await clerk.executeBatch();
+  } catch (error) {
+    results = error;
+  }
+  const refusal = (Array.isArray(results) ? results : [results]).find((p) => p && p.status !== undefined);
+  check(refusal && refusal.status === 403 && partCode(refusal) === ACCESS_DENIED, `expected the clerk's change set to be refused with 403 ${ACCESS_DENIED}, got ${JSON.stringify(results)}`);
+  equal(await admin.count({ collection: "accounts", filter: `name eq 'Clerk Batch ${run}'` }), 0, "accounts the clerk's change set created");
+
+  // rep_west may create accounts but not write admin's: the create is not written either.
+  const original = await admin.retrieve({ collection: "accounts", key: ids.account });
+  grantee.startBatch();
+  grantee.create({ collection: "accounts", data: { name: `Rep Batch ${run}` } });
+  grantee.update({ collection: "accounts", key: ids.account, data: { name: `Rep was here ${run}` } });
+  try {
+    results = await grantee.executeBatch();
+  } catch (error) {
+    results = error;
+  }
+  const denied = (Array.isArray(results) ? results : [results]).find((p) => p && p.status !== undefined);
+  check(denied && denied.status === 403 && partCode(denied) === ACCESS_DENIED, `expected rep_west's change set to be refused with 403 ${ACCESS_DENIED}, got ${JSON.stringify(results)}`);
+  equal(await admin.count({ collection: "accounts", filter: `name eq 'Rep Batch ${run}'` }), 0, "accounts rep_west's refused change set created");
+  const after = await admin.retrieve({ collection: "accounts", key: ids.account });
+  equal(after["@odata.etag"], original["@odata.etag"], "admin's account after rep_west's refused change set");
 });
 
 await step("a 120-term `or` filter: the client sends a URL over 2000 characters as a one-part $batch", async () => {

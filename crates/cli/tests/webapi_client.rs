@@ -4,8 +4,8 @@
 //!
 //! The tests need Node and `npm ci` run in `tests/webapi-client`. Without them they print a
 //! note and pass, so that a developer without npm can still run the suite; under CI (`CI` set)
-//! they fail instead: `.ci/run` installs both. `STRATA_SKIP_BATCH=1` in the environment (never
-//! set by CI) reaches the script and skips its `$batch` step only.
+//! they fail instead: `.ci/run` installs both. Every step runs here: the script's
+//! `STRATA_SKIP_BATCH` (for a server without `$batch`) is removed from its environment.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -88,6 +88,7 @@ fn run_client(dir: &Path, tls: bool) {
         .env_remove("HTTP_PROXY")
         .env_remove("HTTPS_PROXY")
         .env_remove("NODE_OPTIONS")
+        .env_remove("STRATA_SKIP_BATCH")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if tls {
