@@ -504,8 +504,9 @@ fn bind(
         }
         (lookup, target) => {
             let relationship = o.relationship_by_lookup(table, lookup).ok_or_else(|| {
+                // A property of the payload: a bad request (400), as Dataverse answers it.
                 bad(
-                    "odata_unknown",
+                    "unknown_column",
                     format!(
                         "An undeclared property '{lookup}' which only has property annotations in the payload: no lookup `{lookup}` on table `{}`",
                         o.table(table).name
