@@ -610,6 +610,7 @@ fn bind(
                     .unwrap_or((lookup, None)),
             };
             let relationship = relationship.ok_or_else(|| {
+                // A property of the payload: a bad request (400), as Dataverse answers it.
                 bad(
                     "unknown_column",
                     format!(

@@ -5,7 +5,7 @@
 //! `UpsertMultiple`. Each is the native API's question or operations, with its authorization.
 
 use axum::http::{Method, StatusCode};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 use strata_engine::{AccessMask, Guid, Organization, Privilege, TableId};
 use strata_ops::Operation;
@@ -604,7 +604,7 @@ async fn record_team(call: &Call<'_>, this: Target, add: bool) -> WebResult {
 /// commits whole or not at all.
 pub(crate) async fn multiple(
     call: &Call<'_>,
-    set_name: &str,
+    _set_name: &str,
     set: Set,
     table: TableId,
     name: &str,
@@ -631,13 +631,12 @@ pub(crate) async fn multiple(
             format!("{name} takes 1 to {} targets", limits::MAX_MULTIPLE),
         ));
     }
-    let (ops, keys, created) = {
+    let (ops, keys) = {
         let loaded = call.request.handle.read().await;
         let o = &loaded.org;
         let id_column = entity::primary_id(o.table(table));
         let mut ops = Vec::new();
         let mut keys = Vec::new();
-        let mut created = Vec::new();
         let mut fresh = std::collections::HashSet::new();
         for (i, target) in targets.iter().enumerate() {
             let at = |e: WebError| WebError(e.0.at(format!("/Targets/{i}")));
@@ -665,7 +664,6 @@ pub(crate) async fn multiple(
                 }
                 (_, Some(t)) => {
                     keys.push(b.id.map(|g| g.to_string()).unwrap_or_default());
-                    created.push(false);
                     ops.extend(records::update_ops(o, t, b).map_err(at)?);
                 }
                 (_, None) => {
@@ -674,34 +672,18 @@ pub(crate) async fn multiple(
                         return Err(at(bad("duplicate", format!("the id {key} is given twice"))));
                     }
                     keys.push(key.clone());
-                    created.push(true);
                     ops.push(records::create_op(o, table, b, key).map_err(at)?);
                 }
             }
         }
-        (ops, keys, created)
+        (ops, keys)
     };
     write(call, ops).await?;
-    let context = response_context(call, name);
-    let body = match name {
-        "CreateMultiple" => json!({ "@odata.context": context, "Ids": keys }),
-        "UpsertMultiple" => {
-            let results: Vec<Json> = keys
-                .iter()
-                .zip(&created)
-                .map(|(k, c)| {
-                    let mut target = Map::new();
-                    target.insert(
-                        "@odata.type".into(),
-                        json!(format!("#Microsoft.Dynamics.CRM.{set_name}")),
-                    );
-                    target.insert("id".into(), json!(k));
-                    json!({ "RecordCreated": c, "Target": target })
-                })
-                .collect();
-            json!({ "@odata.context": context, "Results": results })
-        }
-        _ => return Ok(no_content()),
-    };
+    // UpdateMultiple and UpsertMultiple answer 204 without a body: Dataverse documents that
+    // UpsertMultiple does not return its UpsertMultipleResponse.
+    if name != "CreateMultiple" {
+        return Ok(no_content());
+    }
+    let body = json!({ "@odata.context": response_context(call, name), "Ids": keys });
     Ok(json_response(StatusCode::OK, &body))
 }

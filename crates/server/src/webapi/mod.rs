@@ -70,9 +70,11 @@ pub(crate) fn dataverse_code(code: &str) -> &'static str {
         "not_found" | "unknown_user" => "0x80040217",
         // DuplicateRecord.
         "duplicate" => "0x80040237",
-        // OData: an unknown segment, property, function or option; a malformed query.
-        "unknown_route" | "unknown_column" | "odata_syntax" | "odata_unknown" | "bad_filter"
-        | "bad_order" => "0x80060888",
+        // "Resource not found for the segment '…'." (answered 404): an unknown entity set,
+        // segment, function or option.
+        "unknown_route" | "odata_unknown" => "0x8006088a",
+        // OData: an unknown property; a malformed query.
+        "unknown_column" | "odata_syntax" | "bad_filter" | "bad_order" => "0x80060888",
         // The If-Match / If-None-Match precondition failed (ConcurrencyVersionMismatch).
         "precondition_failed" => "0x80060882",
         "unauthenticated" => "0x80040326",

@@ -337,15 +337,9 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
         },
         "owningbusinessunit" => Some(Target::Unit(rec.business_unit)),
         lookup => {
-            let rel = o.relationship_by_lookup(rec.table, lookup).ok_or_else(|| {
-                bad(
-                    "odata_unknown",
-                    format!(
-                        "Could not find a property named '{lookup}' on type 'Microsoft.Dynamics.CRM.{}'.",
-                        o.table(rec.table).name
-                    ),
-                )
-            })?;
+            let rel = o
+                .relationship_by_lookup(rec.table, lookup)
+                .ok_or_else(|| unknown_property(o, rec.table, lookup))?;
             rec.lookup(rel).map(|parent| match o.record(parent).owner {
                 strata_engine::Owner::User(u)
                     if o.table(o.record(parent).table).name == "systemuser"
@@ -389,6 +383,29 @@ fn entity_as_seen(
         .chain(readers.1)
         .all(|u| o.check(u, Privilege::Read, record));
     readable.then(|| entity::record_json(o, record, readers, select, annotations))
+}
+
+/// Refuses a read of a table's records to readers who hold no Read privilege on it at any
+/// depth: Dataverse answers "principal user is missing prvRead… privilege" rather than an empty
+/// list or a not-found.
+fn require_read(
+    o: &Organization,
+    readers: (UserId, Option<UserId>),
+    table: TableId,
+) -> Result<(), WebError> {
+    for u in std::iter::once(readers.0).chain(readers.1) {
+        if o.max_depth(u, table, Privilege::Read) == strata_engine::Depth::None {
+            return Err(bad(
+                "denied",
+                format!(
+                    "user `{}` lacks the Read privilege on table `{}`",
+                    o.user(u).name,
+                    o.table(table).name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the readers may read an entity of a business-owned system table in `unit`.
@@ -551,7 +568,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     let annotate = annotations(call);
     let readers_result = {
         let loaded = call.request.handle.read().await;
-        readers(call, &loaded.org)
+        readers(call, &loaded.org).and_then(|r| require_read(&loaded.org, r, table).map(|()| r))
     };
     let readers = readers_result?;
     let next_query: Vec<(String, String)> = call
@@ -610,7 +627,12 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
                 let (n, cursor) = parse_skip_token(t)?;
                 (
                     n,
-                    Some(app.cursors.decode(cursor, &query_id).map_err(WebError)?),
+                    // The count returned so far is signed with the position: `$top` holds.
+                    Some(
+                        app.cursors
+                            .decode(cursor, &format!("{query_id}\n{n}"))
+                            .map_err(WebError)?,
+                    ),
                 )
             }
         };
@@ -667,7 +689,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         }
         let more = top.is_none_or(|t| shown < t);
         if let Some(next) = page_next.as_ref().filter(|_| more) {
-            let cursor = app.cursors.encode(next, &query_id);
+            let cursor = app.cursors.encode(next, &format!("{query_id}\n{shown}"));
             out.insert(
                 "@odata.nextLink".into(),
                 Json::String(next_link(
@@ -685,7 +707,13 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     .await
     .map_err(|e| bad("internal", format!("list task failed: {e}")))??;
     call.state.metrics.decided(body.1);
-    Ok(json_response(StatusCode::OK, &body.0))
+    let mut response = json_response(StatusCode::OK, &body.0);
+    if let Some(n) = call.max_page_size()?
+        && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
+    {
+        response.headers_mut().insert("preference-applied", v);
+    }
+    Ok(response)
 }
 
 fn target_table(o: &Organization, t: Target) -> Result<TableId, WebError> {
@@ -793,11 +821,20 @@ async fn count(call: &Call<'_>, set: Set, table: TableId) -> WebResult {
     let handle = Arc::clone(&call.request.handle);
     let readers = {
         let loaded = handle.read().await;
-        readers(call, &loaded.org)?
+        let readers = readers(call, &loaded.org)?;
+        require_read(&loaded.org, readers, table)?;
+        readers
     };
+    // `/$count?$filter=…` counts what the filter matches (OData's rule), never everything.
+    let filter_text = call.param("$filter").map(str::to_owned);
+    let aliases = aliases(call)?;
     let n = tokio::task::spawn_blocking(move || -> Result<u64, WebError> {
         let loaded = handle.read_blocking();
         let query = strata_engine::ListQuery {
+            filter: filter_text
+                .as_deref()
+                .map(|f| filter(&loaded.org, table, f, &aliases))
+                .transpose()?,
             limit: 1,
             count: true,
             work_budget: Some(crate::limits::MAX_LIST_WORK),
@@ -834,6 +871,9 @@ async fn retrieve(
     let loaded = call.request.handle.read().await;
     let o = &loaded.org;
     let readers = readers(call, o)?;
+    if let Set::Records(_) = set {
+        require_read(o, readers, table)?;
+    }
     let target = resolve_key(o, set, table, key, Some(readers.0))?;
     let select = select(call, o, target_table(o, target)?)?;
     let expand = call
