@@ -446,7 +446,8 @@ fn filter(
 pub(crate) fn odata_error(e: strata_odata::ODataError) -> WebError {
     let code = match e.code() {
         "odata_limit" => "odata_limit",
-        "odata_unknown_option" | "odata_unknown_function" => "odata_unknown",
+        // What a query names wrongly is a bad request (400), not a missing resource.
+        "odata_unknown_option" | "odata_unknown_function" => "odata_syntax",
         "odata_unsupported_option" => "odata_unsupported",
         _ => "odata_syntax",
     };
@@ -524,8 +525,17 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
                 "$select" | "$filter" | "$orderby" | "$top" | "$count" | "$expand" | "$skiptoken"
             )
         {
+            // A query option is part of the request, not a resource: 400, as Dataverse answers.
+            let code = if matches!(
+                name.as_str(),
+                "$skip" | "$apply" | "$search" | "$format" | "$levels" | "$compute" | "$index"
+            ) {
+                "odata_unsupported"
+            } else {
+                "odata_syntax"
+            };
             return Err(bad(
-                "odata_unknown",
+                code,
                 format!("The query parameter '{name}' is not supported"),
             ));
         }
