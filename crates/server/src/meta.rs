@@ -455,6 +455,107 @@ pub fn document() -> serde_json::Value {
         "AuthZEN: resources a subject may act on",
         true,
     );
+    // The Dataverse Web API (docs/webapi.md): OData routes under every version.
+    let data = "/api/data/{version}";
+    for (path, method, summary) in [
+        (
+            format!("{data}/"),
+            "get",
+            "Web API: the service document (every entity set)",
+        ),
+        (
+            format!("{data}/$metadata"),
+            "get",
+            "Web API: CSDL XML of entity types, keys, properties and navigation properties",
+        ),
+        (
+            format!("{data}/EntityDefinitions"),
+            "get",
+            "Web API: table metadata ($select; $filter on LogicalName; keys (LogicalName='x') and (<MetadataId>); /Attributes and typed casts)",
+        ),
+        (
+            format!("{data}/WhoAmI()"),
+            "get",
+            "Web API: UserId, BusinessUnitId, OrganizationId",
+        ),
+        (
+            format!("{data}/{{entityset}}"),
+            "get",
+            "Web API: records the caller may read ($select, $filter, $orderby, $top, $count, $expand; Prefer: odata.maxpagesize; absolute @odata.nextLink)",
+        ),
+        (
+            format!("{data}/{{entityset}}"),
+            "post",
+            "Web API: create (204 and OData-EntityId; Prefer: return=representation gives 201 and the record)",
+        ),
+        (
+            format!("{data}/{{entityset}}/$count"),
+            "get",
+            "Web API: how many records the caller may read (text/plain)",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})"),
+            "get",
+            "Web API: one record by GUID or alternate key ($select, $expand)",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})"),
+            "patch",
+            "Web API: update (If-Match), create only (If-None-Match: *), or upsert",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})"),
+            "delete",
+            "Web API: delete (If-Match)",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})/{{navigation}}/$ref"),
+            "post",
+            "Web API: associate (team membership, roles, one-to-many relationships)",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})/{{navigation}}/$ref"),
+            "put",
+            "Web API: set a single-valued lookup",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})/{{navigation}}/$ref"),
+            "delete",
+            "Web API: disassociate (`?$id=` or a single-valued lookup)",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})/{{operation}}"),
+            "get",
+            "Web API: bound functions (RetrievePrincipalAccess, RetrieveUserPrivileges)",
+        ),
+        (
+            format!("{data}/{{entityset}}({{key}})/{{operation}}"),
+            "post",
+            "Web API: bound actions (AddMembersTeam, RemoveMembersTeam, AddUserToRecordTeam, RemoveUserFromRecordTeam)",
+        ),
+        (
+            format!("{data}/{{entityset}}/{{operation}}"),
+            "post",
+            "Web API: CreateMultiple, UpdateMultiple, UpsertMultiple (all or nothing)",
+        ),
+        (
+            format!("{data}/{{operation}}"),
+            "get",
+            "Web API: unbound functions (RetrievePrincipalAccess, RetrieveSharedPrincipalsAndAccess)",
+        ),
+        (
+            format!("{data}/{{operation}}"),
+            "post",
+            "Web API: unbound actions (GrantAccess, ModifyAccess, RevokeAccess)",
+        ),
+        (
+            format!("{data}/$batch"),
+            "post",
+            "Web API: multipart/mixed batch; change sets commit atomically; Content-ID references",
+        ),
+    ] {
+        add(path, method, summary, true);
+    }
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Strata", "version": env!("CARGO_PKG_VERSION"), "description": "The Dataverse security model as a service" },
