@@ -215,8 +215,18 @@ fn request_heads_over_the_limits_are_json_errors() {
     let filter = format!("{list}?filter={}", "a".repeat(70_000));
     let err = get(&filter, "").expect_error(414, "uri_too_long");
     assert!(err["message"].as_str().unwrap().contains("16384"), "{err}");
+    // Past hyper's read buffer: answered by hyper (431) or, when the connection builder's buffer
+    // takes it, by the server's own URI limit (414); a JSON error either way.
     let filter = format!("{list}?filter={}", "a".repeat(500_000));
-    get(&filter, "").expect_error(431, "headers_too_large");
+    let answer = get(&filter, "");
+    match answer.status {
+        431 => {
+            answer.expect_error(431, "headers_too_large");
+        }
+        _ => {
+            answer.expect_error(414, "uri_too_long");
+        }
+    }
     let fields: String = (0..120).map(|i| format!("X-Field-{i}: {i}\r\n")).collect();
     get("/healthz", &fields).expect_error(431, "headers_too_large");
     get("/healthz", "Bad Header\r\n").expect_error(400, "invalid_request");
