@@ -3,7 +3,8 @@
 //! The corpus runs twice: on the memory store, and on PostgreSQL when `STRATA_TEST_POSTGRES`
 //! names a server (a fresh database; skipped with a note when unset, a failure under CI).
 
-use std::error::Error;
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,75 +12,10 @@ use std::time::Instant;
 /// The corpus's files (`find tests/scenarios -name '*.yaml' | wc -l`).
 const CORPUS_FILES: usize = 117;
 
+use common::{ROOT_KEY, Result, Server};
 use strata_scenario::{EngineTarget, HttpTarget, Target, run_paths};
-use strata_server::ServerConfig;
 use strata_store::postgres_testing::{self, ScratchDatabase};
 use strata_store::{AuditKey, MemoryStore, PostgresStore, Store};
-
-const ROOT_KEY: &str = "scenario-test-root-key";
-
-type Result<T> = std::result::Result<T, Box<dyn Error>>;
-
-/// A server on 127.0.0.1, serving on a background thread until dropped.
-struct Server {
-    url: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    fn start() -> Result<Server> {
-        Self::start_on(Arc::new(MemoryStore::new()?))
-    }
-
-    fn start_on(store: Arc<dyn Store>) -> Result<Server> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let config = ServerConfig {
-            store,
-            root_key: Some(ROOT_KEY.to_owned()),
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                strata_server::serve(config, listener, async move {
-                    let _ = rx.await;
-                })
-                .await
-            })
-        });
-        Ok(Server {
-            url,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
-    }
-
-    fn stop(mut self) -> Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(served)) => Ok(served?),
-            Some(Err(_)) => Err("the server thread panicked".into()),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios")
