@@ -6,7 +6,8 @@
 //! `"…@odata.bind": "$1"`), and the operations of the whole set go through the write path in
 //! one call — one authorization pass under one undo-journal checkpoint, one store transaction.
 //! Any refused request refuses the whole set and nothing is written. Without
-//! `Prefer: odata.continue-on-error`, the first failed part ends the batch.
+//! `Prefer: odata.continue-on-error`, the first failed part ends the batch, which then answers
+//! with that part's status (as Dataverse does); with it, every part runs and the batch is 200.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -102,28 +103,31 @@ pub(crate) async fn run(call: &Call<'_>) -> WebResult {
     })?;
     let continue_on_error = call.prefers("odata.continue-on-error");
     let mut parts = Vec::new();
+    // Without `odata.continue-on-error`, the first failed part ends the batch and the batch
+    // answers with that part's status (Dataverse: "the batch error represents the error of
+    // the first failing request"); the body still holds the parts answered so far.
+    let mut status = StatusCode::OK;
     for part in batch.parts {
-        match part {
+        let part = match part {
             BatchPart::Request(r) => {
                 let id = r.content_id.clone();
-                let response = match one(call, &r, None).await {
+                ResponsePart::Single(match one(call, &r, None).await {
                     Ok(response) => to_part(response, id).await,
                     Err(e) => to_part(e.into_response(), id).await,
-                };
-                let failed = response.status >= 400;
-                parts.push(ResponsePart::Single(response));
-                if failed && !continue_on_error {
-                    break;
-                }
+                })
             }
-            BatchPart::ChangeSet(set) => {
-                let part = change_set(call, set.requests).await;
-                let failed = matches!(&part, ResponsePart::Single(p) if p.status >= 400);
-                parts.push(part);
-                if failed && !continue_on_error {
-                    break;
-                }
-            }
+            BatchPart::ChangeSet(set) => change_set(call, set.requests).await,
+        };
+        let failed = match &part {
+            ResponsePart::Single(p) if p.status >= 400 => Some(p.status),
+            _ => None,
+        };
+        parts.push(part);
+        if let Some(failed) = failed
+            && !continue_on_error
+        {
+            status = StatusCode::from_u16(failed).unwrap_or(StatusCode::BAD_REQUEST);
+            break;
         }
     }
     let mut seed = [0u8; 16];
@@ -132,7 +136,7 @@ pub(crate) async fn run(call: &Call<'_>) -> WebResult {
         &parts,
         &strata_odata::BoundaryToken::from_seed(u128::from_be_bytes(seed)),
     );
-    let mut response = (StatusCode::OK, written.body).into_response();
+    let mut response = (status, written.body).into_response();
     if let Ok(v) = HeaderValue::from_str(&written.content_type) {
         response.headers_mut().insert(header::CONTENT_TYPE, v);
     }
@@ -215,17 +219,19 @@ async fn one(call: &Call<'_>, r: &BatchRequest, planned: Option<&Mutex<Planned>>
     let mut path_text = url.path.to_owned();
     if let Some(rest) = path_text.strip_prefix('$') {
         let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let (set, guid) = created.get(id).ok_or_else(|| {
-            bad(
-                "odata_syntax",
-                format!("`${id}` names no entity created earlier in this change set"),
-            )
-        })?;
-        path_text = if tail.is_empty() {
-            format!("{set}({guid})")
-        } else {
-            format!("{set}({guid})/{tail}")
-        };
+        match created.get(id) {
+            Some((set, guid)) => {
+                path_text = if tail.is_empty() {
+                    format!("{set}({guid})")
+                } else {
+                    format!("{set}({guid})/{tail}")
+                };
+            }
+            // The service's own resources, not references: `$metadata` is answered, `$batch`
+            // refused below.
+            None if matches!(id, "metadata" | "batch") => {}
+            None => return Err(unknown_reference(id)),
+        }
     }
     let query = path::query_pairs(url.query)?;
     let parsed = path::parse(&path_text, &query)?;
@@ -244,17 +250,18 @@ async fn one(call: &Call<'_>, r: &BatchRequest, planned: Option<&Mutex<Planned>>
             // Who acts is the outer request's: inner credentials or impersonation are ignored.
             if matches!(
                 n.as_str(),
-                "authorization" | "mscrmcallerid" | "callerobjectid"
+                "authorization" | "mscrmcallerid" | "callerobjectid" | "x-strata-on-behalf-of"
             ) {
                 continue;
             }
             headers.insert(n, v);
         }
     }
-    let mut body = r.body.clone();
-    if !created.is_empty() && !body.is_empty() {
-        body = with_references(&body, &created);
-    }
+    let body = if r.body.is_empty() {
+        Vec::new()
+    } else {
+        with_references(&r.body, &created)?
+    };
     let method = match r.method {
         strata_odata::Method::Get => Method::GET,
         strata_odata::Method::Post => Method::POST,
@@ -291,22 +298,41 @@ async fn one(call: &Call<'_>, r: &BatchRequest, planned: Option<&Mutex<Planned>>
         .await
 }
 
-/// A body whose `"…@odata.bind": "$1"` values become the created entities' paths.
-fn with_references(body: &[u8], created: &HashMap<String, (String, Guid)>) -> Vec<u8> {
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return body.to_vec();
+/// A `$<id>` that no earlier request of the change set created (Dataverse answers 400).
+fn unknown_reference(id: &str) -> WebError {
+    bad(
+        "odata_syntax",
+        format!(
+            "Content-ID Reference: `${id}` does not exist in the batch context (it names no entity created earlier in this change set)"
+        ),
+    )
+}
+
+/// A body whose `"…@odata.bind": "$1"` and `"@odata.id": "$1"` values become the created
+/// entities' paths; a `$<id>` that names nothing is refused. A body that is not strict JSON is
+/// left as it is, for the handler to refuse; one without references is passed on unchanged.
+fn with_references(
+    body: &[u8],
+    created: &HashMap<String, (String, Guid)>,
+) -> Result<Vec<u8>, WebError> {
+    let Ok(mut value) = crate::json::strict_bytes(body) else {
+        return Ok(body.to_vec());
     };
+    let mut changed = false;
     if let Some(map) = value.as_object_mut() {
         for (key, v) in map.iter_mut() {
             if !key.ends_with("@odata.bind") && key != "@odata.id" {
                 continue;
             }
-            if let Some(id) = v.as_str().and_then(|s| s.strip_prefix('$'))
-                && let Some((set, guid)) = created.get(id)
-            {
+            if let Some(id) = v.as_str().and_then(|s| s.strip_prefix('$')) {
+                let (set, guid) = created.get(id).ok_or_else(|| unknown_reference(id))?;
                 *v = serde_json::Value::String(format!("/{set}({guid})"));
+                changed = true;
             }
         }
     }
-    serde_json::to_vec(&value).unwrap_or_else(|_| body.to_vec())
+    if !changed {
+        return Ok(body.to_vec());
+    }
+    serde_json::to_vec(&value).map_err(|e| bad("internal", format!("a $batch body: {e}")))
 }

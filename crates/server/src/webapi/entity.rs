@@ -407,6 +407,16 @@ pub(crate) enum Target {
     Pending(TableId, Guid),
 }
 
+/// A record's table and key, whether it exists or an earlier request of this change set
+/// creates it (`None` for users, teams and the other entities).
+pub(crate) fn record_of(o: &Organization, target: Target) -> Option<(TableId, String)> {
+    match target {
+        Target::Record(r) => Some((o.record(r).table, o.record(r).key.clone())),
+        Target::Pending(table, g) => Some((table, g.to_string())),
+        _ => None,
+    }
+}
+
 /// The entity of `set` with this GUID, or `not_found` naming it.
 pub(crate) fn by_guid(
     o: &Organization,

@@ -1051,9 +1051,16 @@ pub(crate) fn update_ops(
                 ));
             }
         }
-        Target::Record(r) => {
-            let key = o.record(r).key.clone();
-            if body.state.is_some_and(|s| s != o.record(r).state) {
+        Target::Record(_) | Target::Pending(..) => {
+            // A record, or one an earlier request of this change set creates (`PATCH $1`).
+            let key = entity::record_of(o, target)
+                .map(|(_, key)| key)
+                .unwrap_or_default();
+            let state = match target {
+                Target::Record(r) => Some(o.record(r).state),
+                _ => None,
+            };
+            if body.state.is_some_and(|s| Some(s) != state) {
                 return Err(bad(
                     "odata_unsupported",
                     "changing `statecode` is not supported; the state is set when a record is created",
@@ -1175,7 +1182,8 @@ fn planned_answer(call: &Call<'_>, set_name: &str, key: &str) -> WebResult {
         Guid::parse_canonical(key).ok_or_else(|| bad("internal", "a planned key is not a GUID"))?;
     let mut response = no_content();
     if let Ok(v) = HeaderValue::from_str(&entity_id(&call.base, set_name, guid)) {
-        response.headers_mut().insert("odata-entityid", v);
+        response.headers_mut().insert("odata-entityid", v.clone());
+        response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
 }
@@ -1198,10 +1206,13 @@ async fn written_answer(
     let guid = match target {
         Target::Record(r) => o.record_guid(r),
         Target::User(u) => o.user_guid(u),
+        Target::Pending(_, g) => g,
         _ => return Ok(no_content()),
     };
     let id = entity_id(&call.base, set_name, guid);
-    let mut response = if call.prefers("return=representation") {
+    // Inside a change set nothing is written yet: the representation would be the state
+    // before the set, so the answer is 204 with the entity's id (as for a create).
+    let mut response = if call.prefers("return=representation") && call.planned.is_none() {
         let readers = readers(call, o)?;
         let select = select(call, o, table)?;
         let mut item = entity_as_seen(o, target, readers, select.as_deref(), annotations(call))
@@ -1398,6 +1409,11 @@ async fn delete(call: &Call<'_>, set: Set, table: TableId, key: &Args) -> WebRes
                     record: o.record(r).key.clone(),
                 }
             }
+            // A record an earlier request of this change set creates (`DELETE $1`).
+            Target::Pending(_, g) => Operation::Delete {
+                actor: None,
+                record: g.to_string(),
+            },
             _ => {
                 return Err(bad(
                     "odata_unsupported",
@@ -1598,25 +1614,23 @@ fn reference_op(
         lookup => {
             // A single-valued lookup of this record, or a one-to-many relationship by its name
             // (the child is the related record).
-            let Target::Record(r) = this else {
+            // Either side may be a record an earlier request of this change set creates
+            // (`PUT $1/<lookup>/$ref` with `{"@odata.id": "$2"}`).
+            let Some((table, key)) = entity::record_of(o, this) else {
                 return Err(bad(
                     "odata_unknown",
                     format!("no navigation property `{lookup}` here"),
                 ));
             };
-            let table = o.record(r).table;
             if o.relationship_by_lookup(table, lookup).is_some() {
-                let key = o.record(r).key.clone();
                 if adding {
                     let parent = match need(other)? {
-                        Target::Record(p) => o.record(p).key.clone(),
                         Target::User(u) => o.record(o.user(u).record).key.clone(),
-                        _ => {
-                            return Err(bad(
-                                "bad_reference",
-                                format!("`{lookup}` refers to a record"),
-                            ));
-                        }
+                        target => entity::record_of(o, target)
+                            .map(|(_, key)| key)
+                            .ok_or_else(|| {
+                                bad("bad_reference", format!("`{lookup}` refers to a record"))
+                            })?,
                     };
                     Operation::Associate {
                         actor: None,
@@ -1635,26 +1649,25 @@ fn reference_op(
                 .relationship_ids()
                 .find(|x| o.relationship(*x).name == lookup && o.relationship(*x).parent == table)
             {
-                let child = match need(other)? {
-                    Target::Record(c) if o.record(c).table == o.relationship(rel).child => c,
-                    _ => {
-                        return Err(bad(
+                let record = entity::record_of(o, need(other)?)
+                    .filter(|(child, _)| *child == o.relationship(rel).child)
+                    .map(|(_, key)| key)
+                    .ok_or_else(|| {
+                        bad(
                             "bad_reference",
                             format!(
                                 "`{lookup}` relates `{}` records",
                                 o.table(o.relationship(rel).child).name
                             ),
-                        ));
-                    }
-                };
-                let record = o.record(child).key.clone();
+                        )
+                    })?;
                 let lookup = o.relationship(rel).lookup.clone();
                 if adding {
                     Operation::Associate {
                         actor: None,
                         record,
                         lookup,
-                        parent: o.record(r).key.clone(),
+                        parent: key,
                     }
                 } else {
                     Operation::Disassociate {
