@@ -302,6 +302,12 @@ pub(crate) fn rank_of(v: &Value) -> u8 {
 /// What a secured column reads as without read access to it.
 static NULL: Value = Value::Null;
 
+/// The column lists may filter and order by that holds a record's state (`0` active, `1`
+/// inactive), as Dataverse's `statecode`, unless the table has a column of that name.
+pub const STATE_COLUMN: &str = "statecode";
+static ACTIVE: Value = Value::Int(0);
+static INACTIVE: Value = Value::Int(1);
+
 /// Orders two rows (order values, record id) by a list's order.
 fn cmp_rows(order: &[Order], a: (&[&Value], u32), b: (&[&Value], u32)) -> Ordering {
     for (i, o) in order.iter().enumerate() {
@@ -329,6 +335,12 @@ impl Organization {
                 .any(|u| !self.column_access(u, table, column, Some(record)).read)
         {
             return &NULL;
+        }
+        if column == STATE_COLUMN && !self.has_own_column(table, column) {
+            return match self.records[record.index()].state {
+                crate::model::RecordState::Active => &ACTIVE,
+                crate::model::RecordState::Inactive => &INACTIVE,
+            };
         }
         self.records[record.index()].field(column)
     }
@@ -439,9 +451,15 @@ impl Organization {
         })
     }
 
-    /// Whether a table has this column: declared, or set on one of its records.
+    /// Whether a list may name this column: declared, set on one of the table's records, or
+    /// [`STATE_COLUMN`].
     #[must_use]
     pub fn has_column(&self, table: TableId, column: &str) -> bool {
+        column == STATE_COLUMN || self.has_own_column(table, column)
+    }
+
+    /// Whether a table has this column: declared, or set on one of its records.
+    fn has_own_column(&self, table: TableId, column: &str) -> bool {
         self.tables[table.index()]
             .columns
             .iter()

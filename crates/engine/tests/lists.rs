@@ -176,3 +176,58 @@ fn moving_a_unit_moves_what_parent_child_reaches() {
     );
     assert!(org.record_index_is_current());
 }
+
+#[test]
+fn lists_filter_and_order_by_the_record_state() {
+    let mut org = org();
+    let (u, t) = (org.user_id("u").unwrap(), org.table_id("account").unwrap());
+    for (key, state) in [
+        ("a1", RecordState::Active),
+        ("a2", RecordState::Inactive),
+        ("a3", RecordState::Active),
+    ] {
+        org.create_record(
+            Actor::User(u),
+            CreateRecord {
+                key: key.into(),
+                table: t,
+                owner: Some(Owner::User(u)),
+                business_unit: None,
+                state,
+                lookups: Vec::new(),
+                fields: vec![("name".into(), Value::Text(key.into()))],
+            },
+        )
+        .unwrap();
+    }
+    let keys = |org: &Organization, query: &ListQuery| -> Vec<String> {
+        org.list(u, t, query)
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| org.record(*r).key.clone())
+            .collect()
+    };
+    let filter = |value: i64| ListQuery {
+        filter: Some(strata_engine::Filter::Compare {
+            column: strata_engine::STATE_COLUMN.into(),
+            op: strata_engine::CompareOp::Eq,
+            value: Value::Int(value),
+        }),
+        limit: 10,
+        count: true,
+        ..Default::default()
+    };
+    assert_eq!(keys(&org, &filter(0)), ["a1", "a3"]);
+    assert_eq!(keys(&org, &filter(1)), ["a2"]);
+    assert_eq!(org.list(u, t, &filter(0)).unwrap().total, Some(2));
+    let ordered = ListQuery {
+        order: vec![Order {
+            column: strata_engine::STATE_COLUMN.into(),
+            descending: true,
+        }],
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(keys(&org, &ordered), ["a2", "a1", "a3"]);
+}

@@ -14,23 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::{Client, Fixture, Response, SALES_RECORDS};
 use serde_json::{Value, json};
 
-/// The service root, as a path.
-const V: &str = "/api/data/v9.2/";
-
-/// Dataverse's "principal user is missing privilege" code.
-const DENIED: &str = "0x80040220";
-/// Dataverse's "object does not exist" code.
-const NOT_FOUND: &str = "0x80040217";
-/// Dataverse's "resource not found for the segment" code.
-const NO_RESOURCE: &str = "0x8006088a";
-/// Dataverse's code of an OData query that does not parse or names what does not exist.
-const BAD_QUERY: &str = "0x80060888";
-/// Dataverse's "invalid argument" code.
-const INVALID: &str = "0x80040203";
-
-fn api(rest: &str) -> String {
-    format!("{V}{rest}")
-}
+use common::web::{BAD_QUERY, DENIED, INVALID, NO_RESOURCE, NOT_FOUND, V, api};
 
 /// The fixture's organisation with what the Web API tests need besides: a `contact` table that
 /// `account.primarycontactid` looks up, contacts in Sales (`con1`, alice's, the lookup of
@@ -707,6 +691,18 @@ fn filters_in_endswith_and_the_other_functions() {
         names("name%20eq%20'Contoso%20s1'%20or%20name%20eq%20'Contoso%20c001'"),
         set(&["s1"])
     );
+    // The record's state, as the client's own example filters it (`statecode eq 0`): every
+    // fixture account is active.
+    assert_eq!(
+        names("name%20eq%20'Contoso%20s1'%20and%20statecode%20eq%200"),
+        set(&["s1"])
+    );
+    assert!(names("statecode%20eq%201").is_empty());
+    alice
+        .get(&api(
+            "accounts?$select=name&$orderby=statecode%20desc,name&$top=2",
+        ))
+        .expect(200);
     // A secured column alice cannot read matches nothing (bob, in Credit Viewers, finds it),
     // and orders nothing.
     let counted = |c: &Client, filter: &str| {

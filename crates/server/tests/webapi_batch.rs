@@ -16,25 +16,8 @@ use std::collections::BTreeMap;
 use common::{Client, Fixture, Response};
 use serde_json::{Value, json};
 
-/// The service root, as a path.
-const V: &str = "/api/data/v9.2/";
-
-/// Dataverse's "principal user is missing privilege" code.
-const DENIED: &str = "0x80040220";
-/// Dataverse's "object does not exist" code.
-const NOT_FOUND: &str = "0x80040217";
-/// Dataverse's code of a request that does not parse (`odata_syntax`).
-const SYNTAX: &str = "0x80060888";
-/// Dataverse's code of a limit (`odata_limit`).
-const LIMIT: &str = "0x8004431a";
-/// Dataverse's "invalid argument" code.
-const INVALID: &str = "0x80040203";
-/// Dataverse's "duplicate record" code.
-const DUPLICATE: &str = "0x80040237";
-
-fn api(rest: &str) -> String {
-    format!("{V}{rest}")
-}
+use common::web::{DENIED, DUPLICATE, INVALID, LIMIT, NOT_FOUND, V, api};
+const SYNTAX: &str = common::web::BAD_QUERY;
 
 /// The fixture's organisation with a `contact` table (with `firstname`, as dynamics-web-api's
 /// example creates) that `account.primarycontactid` looks up and whose `parentcustomerid`

@@ -491,8 +491,10 @@ fn check_filter_columns(
 
 fn filterable(o: &Organization, table: TableId, column: &str) -> Result<(), WebError> {
     let t = o.table(table);
-    let own =
-        t.columns.iter().any(|c| c.name == column) || o.columns_seen(table).any(|c| c == column);
+    // The record's state is a column of the engine's lists (`statecode`).
+    let own = t.columns.iter().any(|c| c.name == column)
+        || o.columns_seen(table).any(|c| c == column)
+        || column == strata_engine::STATE_COLUMN;
     if own {
         return Ok(());
     }

@@ -572,3 +572,28 @@ impl Fixture {
         format!("/api/v1/orgs/{}{rest}", self.org)
     }
 }
+
+/// The Web API's service root, as a path, and Dataverse's error codes the tests expect.
+pub mod web {
+    /// The service root, as a path.
+    pub const V: &str = "/api/data/v9.2/";
+    /// Dataverse's "principal user is missing privilege" code.
+    pub const DENIED: &str = "0x80040220";
+    /// Dataverse's "object does not exist" code.
+    pub const NOT_FOUND: &str = "0x80040217";
+    /// Dataverse's "resource not found for the segment" code.
+    pub const NO_RESOURCE: &str = "0x8006088a";
+    /// Dataverse's code of an OData query that does not parse or names what does not exist.
+    pub const BAD_QUERY: &str = "0x80060888";
+    /// Dataverse's code of a limit (`odata_limit`).
+    pub const LIMIT: &str = "0x8004431a";
+    /// Dataverse's "invalid argument" code.
+    pub const INVALID: &str = "0x80040203";
+    /// Dataverse's "duplicate record" code.
+    pub const DUPLICATE: &str = "0x80040237";
+
+    /// A path under the service root.
+    pub fn api(rest: &str) -> String {
+        format!("{V}{rest}")
+    }
+}
