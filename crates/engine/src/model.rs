@@ -55,7 +55,7 @@ pub struct Table {
 
 impl Table {
     /// The Web API's entity set name: the declared one, Dataverse's own for its standard tables
-    /// whose plural is irregular, else the logical name and `s`.
+    /// whose plural is irregular, else the logical name, lowercased, and `s`.
     #[must_use]
     pub fn entity_set(&self) -> String {
         if let Some(set) = &self.entity_set {
@@ -66,7 +66,8 @@ impl Table {
             .find(|(table, _)| *table == self.name);
         match irregular {
             Some((_, set)) => (*set).to_owned(),
-            None => format!("{}s", self.name),
+            // Dataverse's entity sets are lowercase (clients lowercase what they send).
+            None => format!("{}s", self.name.to_lowercase()),
         }
     }
 
