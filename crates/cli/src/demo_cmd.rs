@@ -142,6 +142,27 @@ pub fn run(
             )
         ));
     }
+    // The same organisation through the Dataverse Web API, as any Dataverse client asks it.
+    for (question, path) in [
+        (
+            "the Dataverse Web API (docs/webapi.md): who am I?",
+            "GET /api/data/v9.2/WhoAmI()",
+        ),
+        (
+            "the first five accounts I may read, with their owners, as a Dataverse client asks",
+            "GET /api/data/v9.2/accounts?$select=name,_ownerid_value&$top=5",
+        ),
+    ] {
+        banner.push_str(&format!(
+            "\n  # {question}\n  {}\n",
+            curl(
+                &format!("{scheme}://{{addr}}"),
+                cacert.as_deref(),
+                &key,
+                path
+            )
+        ));
+    }
     banner.push_str(&format!(
         "\n  # every command also works offline on the file, for example\n  strata explain --db {} --org {ORG} --user rep_east --privilege write --record acc-0002\n\nPress Ctrl-C to stop.",
         server_cmd::shown(db)
