@@ -41,6 +41,10 @@ pub enum GuidKind {
     Template,
     /// A table (its metadata's `MetadataId`).
     Table,
+    /// A column of a table (its attribute metadata's `MetadataId`): index = table × 2^20 + column.
+    Attribute,
+    /// A privilege on a table (`PrivilegeId`): index = table × 8 + privilege.
+    Privilege,
 }
 
 const TAG: u128 = 0x5354_5241;
@@ -55,6 +59,8 @@ impl GuidKind {
             GuidKind::Role => 3,
             GuidKind::Template => 4,
             GuidKind::Table => 5,
+            GuidKind::Attribute => 6,
+            GuidKind::Privilege => 7,
         }
     }
 }
@@ -77,6 +83,8 @@ impl Guid {
             3 => GuidKind::Role,
             4 => GuidKind::Template,
             5 => GuidKind::Table,
+            6 => GuidKind::Attribute,
+            7 => GuidKind::Privilege,
             _ => return None,
         };
         let index = self.0 & 0xffff_ffff_ffff;
@@ -269,14 +277,6 @@ impl Organization {
             Some((GuidKind::Table, i)) if i < self.tables.len() => Some(TableId::from_index(i)),
             _ => None,
         }
-    }
-
-    /// Every column name a table's records have held (declared or not), sorted.
-    pub fn columns_seen(&self, table: TableId) -> impl Iterator<Item = &str> {
-        self.seen_columns
-            .get(table.index())
-            .into_iter()
-            .flat_map(|set| set.iter().map(String::as_str))
     }
 }
 

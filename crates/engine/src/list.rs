@@ -458,6 +458,14 @@ impl Organization {
         column == STATE_COLUMN || self.has_own_column(table, column)
     }
 
+    /// Every column name a table's records have held (declared or not), sorted.
+    pub fn columns_seen(&self, table: TableId) -> impl Iterator<Item = &str> {
+        self.seen_columns
+            .get(table.index())
+            .into_iter()
+            .flat_map(|set| set.iter().map(String::as_str))
+    }
+
     /// Whether a table has this column: declared, or set on one of its records.
     fn has_own_column(&self, table: TableId, column: &str) -> bool {
         self.tables[table.index()]

@@ -454,6 +454,10 @@ impl Organization {
     pub fn role_ids(&self) -> impl Iterator<Item = RoleId> + use<> {
         (0..self.roles.len()).map(RoleId::from_index)
     }
+    /// Every access team template's id.
+    pub fn template_ids(&self) -> impl Iterator<Item = TemplateId> + use<> {
+        (0..self.templates.len()).map(TemplateId::from_index)
+    }
     /// A table.
     #[must_use]
     pub fn table(&self, id: TableId) -> &Table {

@@ -1360,6 +1360,37 @@ fn change_set_rules_and_limits_refuse_the_batch_before_anything_runs() {
 }
 
 #[test]
+fn a_batch_holds_only_so_many_queries_of_entity_sets() {
+    let w = Web::new();
+    let alice = w.alice();
+    // Lists and counts may each spend a list's work budget: past 32 in one batch, each further
+    // one is refused on its own (retrieves and functions are not counted).
+    let mut items: Vec<Item> = (0..32)
+        .map(|i| {
+            Item::One(get(api(if i % 2 == 0 {
+                "accounts?$select=name&$top=1"
+            } else {
+                "accounts/$count"
+            })))
+        })
+        .collect();
+    items.push(Item::One(get(api("WhoAmI()"))));
+    items.push(Item::One(get(api("accounts?$select=name"))));
+    items.push(Item::One(get(api("WhoAmI()"))));
+    let r = batch(&alice, &items, &[CONTINUE]);
+    let answers = parts(&r, 200);
+    assert_eq!(answers.len(), 35);
+    assert!(answers[..33].iter().all(|a| a.status == 200), "{answers:?}");
+    assert_eq!(answers[33].status, 400);
+    assert!(
+        answers[33].text.contains("at most 32 queries"),
+        "{}",
+        answers[33].text
+    );
+    assert_eq!(answers[34].status, 200);
+}
+
+#[test]
 fn a_bad_part_is_refused_on_its_own() {
     let w = Web::new();
     let alice = w.alice();

@@ -40,20 +40,6 @@ pub(crate) fn pending(guid: Guid) -> Option<(TableId, String)> {
     PENDING.try_with(|p| p.get(&guid).cloned()).ok().flatten()
 }
 
-fn error_part(e: WebError, content_id: Option<String>) -> PartResponse {
-    let response = e.into_response();
-    PartResponse {
-        content_id,
-        status: response.status().as_u16(),
-        reason: None,
-        headers: vec![(
-            "Content-Type".to_owned(),
-            "application/json; odata.metadata=minimal".to_owned(),
-        )],
-        body: Vec::new(),
-    }
-}
-
 async fn to_part(response: Response, content_id: Option<String>) -> PartResponse {
     let status = response.status().as_u16();
     let mut headers = Vec::new();
@@ -107,11 +93,27 @@ pub(crate) async fn run(call: &Call<'_>) -> WebResult {
     // answers with that part's status (Dataverse: "the batch error represents the error of
     // the first failing request"); the body still holds the parts answered so far.
     let mut status = StatusCode::OK;
+    let mut queries = 0usize;
     for part in batch.parts {
         let part = match part {
             BatchPart::Request(r) => {
                 let id = r.content_id.clone();
-                ResponsePart::Single(match one(call, &r, None).await {
+                // Each list may spend the list work budget: a batch holds only so many, so that
+                // one request cannot buy a thousand lists' worth of work.
+                let query = is_query(&r);
+                queries += usize::from(query);
+                let result = if query && queries > super::limits::MAX_BATCH_QUERIES {
+                    Err(bad(
+                        "odata_limit",
+                        format!(
+                            "a $batch holds at most {} queries of entity sets (lists and counts)",
+                            super::limits::MAX_BATCH_QUERIES
+                        ),
+                    ))
+                } else {
+                    one(call, &r, None).await
+                };
+                ResponsePart::Single(match result {
                     Ok(response) => to_part(response, id).await,
                     Err(e) => to_part(e.into_response(), id).await,
                 })
@@ -184,15 +186,27 @@ async fn change_set(call: &Call<'_>, requests: Vec<BatchRequest>) -> ResponsePar
     );
     if let Err(e) = super::records::write(call, ops).await {
         let id = requests.first().and_then(|r| r.content_id.clone());
-        return ResponsePart::Single(error_part_with_body(e, id).await);
+        return ResponsePart::Single(to_part(e.into_response(), id).await);
     }
     ResponsePart::ChangeSet(answers)
 }
 
-async fn error_part_with_body(e: WebError, id: Option<String>) -> PartResponse {
-    let fallback = error_part(WebError(e.0.clone()), id.clone());
-    let part = to_part(e.into_response(), id).await;
-    if part.body.is_empty() { fallback } else { part }
+/// Whether a batch part queries an entity set (`GET accounts?…`, `GET accounts/$count`): the
+/// parts that may each spend a list's work budget.
+fn is_query(r: &BatchRequest) -> bool {
+    if r.method != strata_odata::Method::Get {
+        return false;
+    }
+    let Ok(url) = strata_odata::split_url(&r.url) else {
+        return false;
+    };
+    let path = url.path.trim_start_matches('/');
+    let (first, rest) = path.split_once('/').unwrap_or((path, ""));
+    !first.is_empty()
+        && !first.contains('(')
+        && !first.starts_with('$')
+        && first != "EntityDefinitions"
+        && (rest.is_empty() || rest == "$count")
 }
 
 /// `http://host/api/data/v9.2/accounts(<guid>)` → (`accounts`, guid).

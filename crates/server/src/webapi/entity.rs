@@ -217,10 +217,8 @@ pub(crate) fn record_json(
     match select {
         Some(columns) => {
             for c in columns {
-                if table.columns.iter().any(|d| d.name == *c)
-                    || rec.fields.iter().any(|(f, _)| f == c)
-                    || o.columns_seen(rec.table).any(|s| s == c)
-                {
+                // A column of the record's own (declared or ever set); the state is added below.
+                if c != strata_engine::STATE_COLUMN && o.has_column(rec.table, c) {
                     column(&mut out, c);
                 }
             }

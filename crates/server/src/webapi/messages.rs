@@ -317,7 +317,7 @@ async fn user_privileges(call: &Call<'_>, this: Target) -> WebResult {
                 "Depth": depth,
                 "PrivilegeName": name,
                 "BusinessUnitId": unit,
-                "PrivilegeId": Guid::derived(strata_engine::GuidKind::Table, g.table.index() * 8 + g.privilege.index() + (1 << 40)).to_string(),
+                "PrivilegeId": Guid::derived(strata_engine::GuidKind::Privilege, g.table.index() * 8 + g.privilege.index()).to_string(),
             }));
         }
     }

@@ -227,8 +227,8 @@ fn attribute_json(
         "MetadataId".into(),
         json!(
             strata_engine::Guid::derived(
-                strata_engine::GuidKind::Table,
-                ((t.index() + 1) << 20) + index
+                strata_engine::GuidKind::Attribute,
+                (t.index() << 20) + index
             )
             .to_string()
         ),

@@ -35,6 +35,9 @@ pub mod limits {
     pub const MAX_PAGE: usize = 5_000;
     /// The most records `CreateMultiple`, `UpdateMultiple` and `UpsertMultiple` take.
     pub const MAX_MULTIPLE: usize = 1_000;
+    /// The most entity set queries (lists and counts) in one `$batch`: each may spend the list
+    /// work budget.
+    pub const MAX_BATCH_QUERIES: usize = 32;
     /// The most `$expand` items.
     pub const MAX_EXPAND: usize = 10;
     /// The most `$select` columns.
@@ -90,11 +93,7 @@ pub(crate) fn dataverse_code(code: &str) -> &'static str {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let status = match e.code {
-            "precondition_failed" => StatusCode::PRECONDITION_FAILED,
-            "unknown_route" | "odata_unknown" => StatusCode::NOT_FOUND,
-            code => crate::error::status_of(code),
-        };
+        let status = crate::error::status_of(e.code);
         let message = match &e.field {
             Some(field) => format!("{} ({field})", e.message),
             None => e.message.clone(),

@@ -354,6 +354,48 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
     Ok(target)
 }
 
+/// The nested `$select` of each `$expand` item, checked once per related table (an owner may
+/// be a user or a team), not once per record.
+type NestedSelects = std::collections::HashMap<(usize, TableId), Vec<String>>;
+
+/// Adds a record's expanded navigation properties to its JSON: each related entity as the
+/// readers see it, or null.
+fn expand_into(
+    o: &Organization,
+    record: RecordId,
+    expand: &[Expand],
+    readers: (UserId, Option<UserId>),
+    annotations: bool,
+    nested: &mut NestedSelects,
+    item: &mut Map<String, Json>,
+) -> Result<(), WebError> {
+    for (i, e) in expand.iter().enumerate() {
+        let related = navigate(o, record, &e.nav)?;
+        let json = match related {
+            None => Json::Null,
+            Some(target) => {
+                let select = match &e.select {
+                    None => None,
+                    Some(text) => {
+                        let table = target_table(o, target)?;
+                        let columns = match nested.entry((i, table)) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                e.insert(parse_select(o, table, text)?)
+                            }
+                        };
+                        Some(columns.as_slice())
+                    }
+                };
+                entity_as_seen(o, target, readers, select, annotations)
+                    .map_or(Json::Null, Json::Object)
+            }
+        };
+        item.insert(e.nav.clone(), json);
+    }
+    Ok(())
+}
+
 /// An entity as the readers see it (`None` when they may not read it).
 fn entity_as_seen(
     o: &Organization,
@@ -490,12 +532,8 @@ fn check_filter_columns(
 }
 
 fn filterable(o: &Organization, table: TableId, column: &str) -> Result<(), WebError> {
-    let t = o.table(table);
-    // The record's state is a column of the engine's lists (`statecode`).
-    let own = t.columns.iter().any(|c| c.name == column)
-        || o.columns_seen(table).any(|c| c == column)
-        || column == strata_engine::STATE_COLUMN;
-    if own {
+    // The engine's lists take the table's own columns and the record's state (`statecode`).
+    if o.has_column(table, column) {
         return Ok(());
     }
     if entity::system_columns(o, table).iter().any(|c| c == column) {
@@ -673,21 +711,11 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
             None => (Vec::new(), None, None),
         };
         let mut value = Vec::with_capacity(page_records.len());
+        let mut nested = NestedSelects::new();
         for &r in &page_records {
             // The engine's list holds only what every reader may read.
             let mut item = entity::record_json(o, r, readers, select.as_deref(), annotate);
-            for e in &expand {
-                let related = navigate(o, r, &e.nav)?;
-                let related_table = related.map(|t| target_table(o, t)).transpose()?;
-                let nested_select = match (&e.select, related_table) {
-                    (Some(s), Some(t)) => Some(parse_select(o, t, s)?),
-                    _ => None,
-                };
-                let json = related
-                    .and_then(|t| entity_as_seen(o, t, readers, nested_select.as_deref(), annotate))
-                    .map_or(Json::Null, Json::Object);
-                item.insert(e.nav.clone(), json);
-            }
+            expand_into(o, r, &expand, readers, annotate, &mut nested, &mut item)?;
             value.push(Json::Object(item));
         }
         let shown = returned + value.len();
@@ -796,13 +824,7 @@ async fn system_list(call: &Call<'_>, set_name: &str, set: Set) -> WebResult {
             .collect(),
         Set::Units => o.units().ids().map(Target::Unit).collect(),
         Set::Roles => o.role_ids().map(Target::Role).collect(),
-        Set::Templates => (0..)
-            .map_while(|i| {
-                let g = Guid::derived(strata_engine::GuidKind::Template, i);
-                o.template_by_guid(g)
-            })
-            .map(Target::Template)
-            .collect(),
+        Set::Templates => o.template_ids().map(Target::Template).collect(),
         Set::Records(_) => Vec::new(),
     };
     let value: Vec<Json> = targets
@@ -917,19 +939,16 @@ async fn retrieve(
             )
         })?;
     if let Some(r) = record {
-        for e in &expand {
-            let related = navigate(o, r, &e.nav)?;
-            let nested_select = match (&e.select, related) {
-                (Some(s), Some(t)) => Some(parse_select(o, target_table(o, t)?, s)?),
-                _ => None,
-            };
-            let json = related
-                .and_then(|t| {
-                    entity_as_seen(o, t, readers, nested_select.as_deref(), annotations(call))
-                })
-                .map_or(Json::Null, Json::Object);
-            item.insert(e.nav.clone(), json);
-        }
+        let mut nested = NestedSelects::new();
+        expand_into(
+            o,
+            r,
+            &expand,
+            readers,
+            annotations(call),
+            &mut nested,
+            &mut item,
+        )?;
     }
     item.insert(
         "@odata.context".into(),
