@@ -37,8 +37,8 @@ pub use ids::{
 };
 pub use journal::Checkpoint;
 pub use list::{
-    After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, Plan, STATE_COLUMN,
-    compare_values,
+    After, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, Order, Plan, Referent,
+    STATE_COLUMN, compare_values,
 };
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,

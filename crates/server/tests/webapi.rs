@@ -731,6 +731,86 @@ fn filters_in_endswith_and_the_other_functions() {
 }
 
 #[test]
+fn filters_on_ids_owners_units_and_lookups_by_guid() {
+    let w = Web::new();
+    let alice = w.alice();
+    let names = |query: &str| -> BTreeSet<String> {
+        let page = alice
+            .get(&api(&format!("accounts?$select=name&$filter={query}")))
+            .expect(200);
+        strings(page["value"].as_array().unwrap(), "name")
+            .into_iter()
+            .map(|n| n.trim_start_matches("Contoso ").to_owned())
+            .collect()
+    };
+    let set =
+        |keys: &[&str]| -> BTreeSet<String> { keys.iter().map(|k| (*k).to_owned()).collect() };
+    let (a001, a002, con1) = (w.guid("a001"), w.guid("a002"), w.guid("con1"));
+    // The primary id, alone, negated and in a list; a GUID of another table or of nothing
+    // matches no record.
+    assert_eq!(names(&format!("accountid%20eq%20{a001}")), set(&["a001"]));
+    assert_eq!(
+        names(&format!(
+            "Microsoft.Dynamics.CRM.In(PropertyName='accountid',PropertyValues=['{a001}','{a002}'])"
+        )),
+        set(&["a001", "a002"])
+    );
+    assert!(names(&format!("accountid%20eq%20{con1}")).is_empty());
+    assert!(names("accountid%20eq%2000000000-0000-0000-0000-000000000001").is_empty());
+    // A lookup, by the parent's GUID and by null.
+    assert_eq!(
+        names(&format!("_primarycontactid_value%20eq%20{con1}")),
+        set(&["a001"])
+    );
+    let with_contact = names("_primarycontactid_value%20ne%20null");
+    assert_eq!(with_contact, set(&["a001", "a002"]));
+    let all = names("statecode%20eq%200");
+    let without = names("_primarycontactid_value%20eq%20null");
+    assert_eq!(without.len() + 2, all.len());
+    // The owner: alice's own accounts, as her WhoAmI names her; her unit's.
+    let me = user_id(&alice);
+    let mine = names(&format!("_ownerid_value%20eq%20{me}"));
+    assert!(mine.contains("a001") && !mine.is_empty() && mine.len() < all.len());
+    assert_eq!(names(&format!("_owninguser_value%20eq%20{me}")), mine);
+    let unit = alice.get(&api("WhoAmI()")).expect(200)["BusinessUnitId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // s1 belongs to a unit below alice's: her unit's records are the others.
+    let in_unit = names(&format!("_owningbusinessunit_value%20eq%20{unit}"));
+    assert!(
+        in_unit.contains("a001") && !in_unit.contains("s1"),
+        "{in_unit:?}"
+    );
+    assert_eq!(in_unit.len() + 1, all.len());
+    assert_eq!(
+        names(&format!(
+            "_ownerid_value%20eq%20{me}%20and%20not%20_primarycontactid_value%20eq%20null"
+        )),
+        mine.intersection(&with_contact).cloned().collect()
+    );
+    // statuscode 1 is active, 2 inactive.
+    assert_eq!(names("statuscode%20eq%201"), all);
+    assert!(names("statuscode%20eq%202").is_empty());
+    // What a GUID column cannot be asked: named, with a stable code.
+    for (query, words) in [
+        ("contains(_ownerid_value,'a')", "_ownerid_value"),
+        (
+            "accountid%20gt%2000000000-0000-0000-0000-000000000001",
+            "accountid",
+        ),
+        ("_primarycontactid_value%20eq%20'x'", "not a GUID"),
+        ("_owninguser_value%20eq%20null", "_owninguser_value"),
+        ("statuscode%20gt%201", "statuscode"),
+    ] {
+        let r = alice.get(&api(&format!("accounts?$filter={query}")));
+        let body = r.text();
+        assert_eq!(r.status, 400, "{query}: {body}");
+        assert!(body.contains(words), "{query}: {body}");
+    }
+}
+
+#[test]
 fn expand_a_lookup_with_nested_select() {
     let w = Web::new();
     let alice = w.alice();
