@@ -1,5 +1,10 @@
 //! `strata`: the command line. Arguments are in `args.rs`; each command is a module.
 
+/// mimalloc: lists and Web API answers allocate many small strings; the system allocator
+/// spent a quarter of a list request in `malloc` and `free` (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod apply_cmd;
 mod args;
 mod bench_cmd;

@@ -411,6 +411,21 @@ impl Organization {
         Some((set, true))
     }
 
+    /// A column's value in a list page for its reader (and the impersonator whose view bounds
+    /// it, D7): null where column security hides it from either, the state for
+    /// [`STATE_COLUMN`]. The record is one the list returned to them.
+    #[must_use]
+    pub fn list_column_value(
+        &self,
+        user: UserId,
+        impersonator: Option<UserId>,
+        record: RecordId,
+        column: &str,
+    ) -> &Value {
+        let table = self.records[record.index()].table;
+        self.list_value((user, impersonator), table, record, column)
+    }
+
     /// A column's value in a list for `user`: null where column security hides it.
     fn list_value(
         &self,

@@ -39,6 +39,8 @@ pub mod limits {
     pub const DEFAULT_PAGE: usize = 100;
     /// Largest page size of lists.
     pub const MAX_PAGE: usize = 5_000;
+    /// The most columns a list's `select` names.
+    pub const MAX_SELECT: usize = 500;
     /// The most filter comparisons one list may evaluate (records tested × comparisons the
     /// column indexes do not answer): about a quarter of a second of one core.
     pub const MAX_LIST_WORK: u64 = 10_000_000;

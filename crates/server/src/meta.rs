@@ -413,7 +413,7 @@ pub fn document() -> serde_json::Value {
     add(
         format!("{org}/tables/{{table}}/records"),
         "get",
-        "Readable records of a table, by cursor pages",
+        "Readable records of a table, by cursor pages: filter, orderby, count, limit, cursor; select=a,b adds rows with those columns as the caller sees them",
         true,
     );
     add(

@@ -40,8 +40,8 @@ pub mod limits {
     pub const MAX_BATCH_QUERIES: usize = 32;
     /// The most `$expand` items.
     pub const MAX_EXPAND: usize = 10;
-    /// The most `$select` columns.
-    pub const MAX_SELECT: usize = 500;
+    /// The most `$select` columns (as the native API's `select`).
+    pub const MAX_SELECT: usize = crate::limits::MAX_SELECT;
 }
 
 /// A Web API answer or error.
@@ -120,13 +120,18 @@ fn odata_headers(headers: &mut HeaderMap) {
 
 /// A JSON answer with Dataverse's headers.
 pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
+    json_bytes_response(status, body.to_string().into_bytes())
+}
+
+/// An answer whose JSON body is already written.
+pub(crate) fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; odata.metadata=minimal"),
         )],
-        body.to_string(),
+        body,
     )
         .into_response();
     odata_headers(response.headers_mut());

@@ -794,7 +794,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         .filter(|(k, _)| k != "$skiptoken")
         .cloned()
         .collect();
-    let body = tokio::task::spawn_blocking(move || -> Result<(Json, usize), WebError> {
+    let body = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize), WebError> {
         let loaded = handle.read_blocking();
         let o = &loaded.org;
         let select = select_text
@@ -877,44 +877,54 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
             Some(p) => (p.records, p.next, p.total),
             None => (Vec::new(), None, None),
         };
-        let mut value = Vec::with_capacity(page_records.len());
-        let mut nested = NestedSelects::new();
-        for &r in &page_records {
-            // The engine's list holds only what every reader may read.
-            let mut item = entity::record_json(o, r, readers, select.as_deref(), annotate);
-            expand_into(o, r, &expand, readers, annotate, &mut nested, &mut item)?;
-            value.push(Json::Object(item));
-        }
-        let shown = returned + value.len();
-        let mut out = Map::new();
-        out.insert(
+        // The page is written straight into the body, in Dataverse's order: context, count,
+        // the records, the next link.
+        let shown = returned + page_records.len();
+        let mut out = Vec::with_capacity(256 + page_records.len() * 256);
+        let mut head = Map::new();
+        head.insert(
             "@odata.context".into(),
             Json::String(context(&base, &set_name, select.as_deref())),
         );
         if let Some(total) = page_total {
-            out.insert("@odata.count".into(), json!(total));
+            head.insert("@odata.count".into(), json!(total));
         }
+        let head = Json::Object(head).to_string();
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+        out.extend_from_slice(b",\"value\":[");
+        let mut nested = NestedSelects::new();
+        for (i, &r) in page_records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // The engine's list holds only what every reader may read.
+            if expand.is_empty() {
+                let mut item = entity::Writer::open(&mut out);
+                entity::render_record(&mut item, o, r, readers, select.as_deref(), annotate);
+                item.close();
+            } else {
+                let mut item = entity::record_json(o, r, readers, select.as_deref(), annotate);
+                expand_into(o, r, &expand, readers, annotate, &mut nested, &mut item)?;
+                serde_json::to_writer(&mut out, &item)
+                    .map_err(|e| bad("internal", format!("writing a record: {e}")))?;
+            }
+        }
+        out.push(b']');
         let more = top.is_none_or(|t| shown < t);
         if let Some(next) = page_next.as_ref().filter(|_| more) {
             let cursor = app.cursors.encode(next, &format!("{query_id}\n{shown}"));
-            out.insert(
-                "@odata.nextLink".into(),
-                Json::String(next_link(
-                    &base,
-                    &set_name,
-                    &next_query,
-                    &skip_token(shown, &cursor),
-                )),
-            );
+            let link = next_link(&base, &set_name, &next_query, &skip_token(shown, &cursor));
+            out.extend_from_slice(b",\"@odata.nextLink\":");
+            serde_json::to_writer(&mut out, &link)
+                .map_err(|e| bad("internal", format!("writing a link: {e}")))?;
         }
-        let n = value.len();
-        out.insert("value".into(), Json::Array(value));
-        Ok((Json::Object(out), n))
+        out.push(b'}');
+        Ok((out, page_records.len()))
     })
     .await
     .map_err(|e| bad("internal", format!("list task failed: {e}")))??;
     call.state.metrics.decided(body.1);
-    let mut response = json_response(StatusCode::OK, &body.0);
+    let mut response = super::json_bytes_response(StatusCode::OK, body.0);
     if let Some(n) = call.max_page_size()?
         && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
     {
