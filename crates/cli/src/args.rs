@@ -254,6 +254,11 @@ pub(crate) struct NodeArgs {
     /// (PostgreSQL notifies; SQLite is polled).
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub(crate) poll_ms: u64,
+    /// Behind a reverse proxy: build the Web API's absolute links (`@odata.nextLink`,
+    /// `OData-EntityId`) from `X-Forwarded-Host` and `X-Forwarded-Proto`. Off by default: a
+    /// client could otherwise make the server hand out links to another host.
+    #[arg(long)]
+    pub(crate) trust_forwarded_headers: bool,
 }
 
 impl NodeArgs {
@@ -262,6 +267,7 @@ impl NodeArgs {
         options.min_revision_wait = Duration::from_millis(self.min_revision_timeout_ms);
         options.max_lag = Duration::from_millis(self.max_lag_ms);
         options.poll_interval = Duration::from_millis(self.poll_ms.max(10));
+        options.trust_forwarded_headers = self.trust_forwarded_headers;
     }
 }
 

@@ -102,6 +102,8 @@ pub struct ServerOptions {
     pub cursor_key: Option<[u8; 32]>,
     /// Serve HTTPS with this certificate (otherwise plain HTTP).
     pub tls: Option<tls::TlsConfig>,
+    /// Build absolute links from `X-Forwarded-Host`/`-Proto` (behind a proxy that sets them).
+    pub trust_forwarded_headers: bool,
 }
 
 impl Default for ServerOptions {
@@ -114,6 +116,7 @@ impl Default for ServerOptions {
             load_progress: None,
             cursor_key: None,
             tls: None,
+            trust_forwarded_headers: false,
         }
     }
 }
@@ -211,6 +214,8 @@ pub struct AppState {
     pub(crate) cursors: cursor::Cursors,
     /// Whether clients reach this server over TLS (the Web API's absolute URLs say https).
     pub(crate) tls: bool,
+    /// Links follow `X-Forwarded-Host`/`-Proto`.
+    pub(crate) trust_forwarded_headers: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -243,6 +248,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
     let state = Arc::new(AppState {
         cursors: cursor::Cursors::new(cursor_key),
         tls: options.tls.is_some(),
+        trust_forwarded_headers: options.trust_forwarded_headers,
         oidc,
         object_ids: oidc::ObjectIds::default(),
         registry: Registry::load(config.store.as_ref(), options.load_progress.as_ref())?,

@@ -460,6 +460,25 @@ fn lists_page_through_absolute_next_links_built_from_the_host() {
             .starts_with("application/json")
     );
     assert_eq!(first.header("odata-version"), Some("4.0"));
+    // X-Forwarded-Host and -Proto are not trusted unless the server is told to
+    // (`--trust-forwarded-headers`): a client cannot make it hand out links to another host.
+    let forwarded = get_with(
+        &alice,
+        &api("accounts?$select=name"),
+        &[
+            ("Prefer", "odata.maxpagesize=2"),
+            ("X-Forwarded-Host", "attacker.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    )
+    .expect(200);
+    assert!(
+        forwarded["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&base),
+        "{forwarded}"
+    );
     assert_eq!(
         page["@odata.context"],
         json!(format!("{base}$metadata#accounts(name)"))

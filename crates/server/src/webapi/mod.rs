@@ -276,8 +276,9 @@ async fn answer(
     dispatch(&call).await
 }
 
-/// The scheme and host the client used (`Host`, or the first `X-Forwarded-Host`), so that
-/// `@odata.nextLink` and `OData-EntityId` begin exactly with the client's own base URL.
+/// The scheme and host the client used (`Host`; the first `X-Forwarded-Host` and
+/// `X-Forwarded-Proto` only when the server was told to trust them), so that `@odata.nextLink`
+/// and `OData-EntityId` begin exactly with the client's own base URL.
 pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
     let text = |name: &str| {
         headers
@@ -285,7 +286,14 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
     };
-    let host = text("x-forwarded-host")
+    let forwarded = |name: &str| {
+        if state.trust_forwarded_headers {
+            text(name)
+        } else {
+            None
+        }
+    };
+    let host = forwarded("x-forwarded-host")
         .or_else(|| text("host"))
         .filter(|h| {
             !h.is_empty()
@@ -293,7 +301,7 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
         })
         .unwrap_or_else(|| "localhost".to_owned());
-    let scheme = match text("x-forwarded-proto").as_deref() {
+    let scheme = match forwarded("x-forwarded-proto").as_deref() {
         Some("https") => "https",
         Some("http") => "http",
         _ if state.tls => "https",
