@@ -65,7 +65,7 @@ impl Rng {
 }
 
 fn random_op(rng: &mut Rng) -> Operation {
-    let principal = if rng.next() % 3 == 0 {
+    let principal = if rng.next().is_multiple_of(3) {
         format!("team:{}", rng.pick(&TEAMS))
     } else {
         rng.pick(&USERS).to_owned()
