@@ -8,6 +8,7 @@ mod list_cmd;
 mod org_cmd;
 mod question_cmd;
 mod remote;
+mod rules_cmd;
 mod server_cmd;
 
 use std::process::ExitCode;
@@ -195,6 +196,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             org_cmd::write_loop(&db, &org)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules { command } => rules_cmd::run(command),
     }
 }
 
