@@ -1,6 +1,6 @@
 //! `strata rules list|add|remove|check` on a database file: tables for a person, `--json` for a
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! script, the write path's refusals named, exit status 1 when a rule is broken.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::Command;
