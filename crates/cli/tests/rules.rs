@@ -2,6 +2,8 @@
 //! script, the write path's refusals named, exit status 1 when a rule is broken.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -149,4 +151,88 @@ fn rules_are_listed_added_removed_and_checked() {
     assert!(err.contains("no rule"), "{err}");
     let (code, out, _) = with(&["check"], &[]);
     assert_eq!((code, out.trim()), (0, "no violations"));
+}
+
+#[test]
+fn rules_through_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("strata.db");
+    let db = db.to_string_lossy();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/scenarios/admin/rules-violations.yaml");
+    let (code, _, err) = run(&[
+        "org",
+        "create",
+        "--db",
+        &db,
+        "--org",
+        "o",
+        "--scenario",
+        &scenario.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, key, err) = run(&[
+        "api-key", "create", "--db", &db, "--org", "o", "--user", "admin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, quinn, err) = run(&[
+        "api-key", "create", "--db", &db, "--org", "o", "--user", "quinn",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (key, quinn) = (key.trim().to_owned(), quinn.trim().to_owned());
+    let (mut child, url) =
+        common::spawn_serving(Command::new(env!("CARGO_BIN_EXE_strata")).args([
+            "serve",
+            "--db",
+            &db,
+            "--listen",
+            "127.0.0.1:0",
+            "--root-key",
+            "root-key-for-rules-test-0123456789",
+        ]));
+    let remote = |verb: &str, key: &str, extra: &[&str]| {
+        let mut args = vec!["rules", verb, "--server", &url, "--key", key, "--org", "o"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, out, err) = remote(
+        "add",
+        &key,
+        &["--role", "Productivity tools user", "--direct-only"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("added: revision "), "{out}");
+    let (code, _, err) = remote("add", &quinn, &["--role", "Basic User", "--direct-only"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("HTTP 403"), "{err}");
+    let (code, out, err) = remote("list", &key, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Productivity tools user") && l.contains("direct_only")),
+        "{out}"
+    );
+    let (code, out, _) = remote("check", &key, &["--json"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("ola: Omnichannel administrator requires System Administrator"),
+        "{out}"
+    );
+    let (code, out, _) = remote("check", &quinn, &["--user", "quinn"]);
+    assert_eq!((code, out.trim()), (0, "no violations"));
+    let (code, _, err) = remote(
+        "remove",
+        &key,
+        &["--role", "Productivity tools user", "--direct-only"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = remote(
+        "remove",
+        &key,
+        &["--role", "Productivity tools user", "--direct-only"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("HTTP 404"), "{err}");
+    child.kill().unwrap();
+    let _ = child.wait();
 }
