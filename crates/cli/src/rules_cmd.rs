@@ -10,8 +10,7 @@ use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use strata_app::Actor;
-use strata_engine::{Organization, RoleId, RoleRule, Violation, ViolationKind};
-use strata_ops::Operation;
+use strata_ops::{Operation, rule_json, violation_json};
 use strata_store::Store;
 
 use crate::args::Source;
@@ -117,19 +116,6 @@ fn remote_of(source: &Source) -> Option<(&str, &str, &str)> {
     }
 }
 
-fn rule_json(org: &Organization, rule: &RoleRule) -> Value {
-    let name = |r: RoleId| org.role(r).name.clone();
-    let mut out = json!({ "kind": rule.kind(), "role": name(rule.role()), "text": rule.text(org) });
-    match rule {
-        RoleRule::Requires { any_of, .. } => {
-            out["requires"] = json!(any_of.iter().map(|r| name(*r)).collect::<Vec<_>>());
-        }
-        RoleRule::Excludes { other, .. } => out["excludes"] = json!(name(*other)),
-        RoleRule::DirectOnly { .. } => out["direct_only"] = json!(true),
-    }
-    out
-}
-
 fn held_text(direct: bool, teams: &[String]) -> String {
     let through = teams
         .iter()
@@ -141,47 +127,6 @@ fn held_text(direct: bool, teams: &[String]) -> String {
         (true, false) => format!("direct, {through}"),
         (false, _) => through,
     }
-}
-
-fn violation_json(org: &Organization, v: &Violation) -> Value {
-    let name = |r: RoleId| org.role(r).name.clone();
-    let teams = |ts: &[strata_engine::TeamId]| {
-        ts.iter()
-            .map(|t| org.team(*t).name.clone())
-            .collect::<Vec<_>>()
-    };
-    let (kind, role_held, detail) = match &v.kind {
-        ViolationKind::Missing { held, missing } => (
-            "missing",
-            json!({"direct": held.direct, "teams": teams(&held.teams)}),
-            json!({"missing": missing.iter().map(|r| name(*r)).collect::<Vec<_>>()}),
-        ),
-        ViolationKind::Conflict { held, other_held } => (
-            "conflict",
-            json!({"direct": held.direct, "teams": teams(&held.teams)}),
-            json!({
-                "conflicting": match &v.rule { RoleRule::Excludes { other, .. } => name(*other), _ => String::new() },
-                "conflicting_held": {"direct": other_held.direct, "teams": teams(&other_held.teams)},
-            }),
-        ),
-        ViolationKind::NotDirect { teams: ts } => (
-            "not_direct",
-            json!({"direct": false, "teams": teams(ts)}),
-            json!({}),
-        ),
-    };
-    let mut out = json!({
-        "user": org.user(v.user).name,
-        "rule": rule_json(org, &v.rule),
-        "kind": kind,
-        "held": role_held,
-        "line": v.line(org),
-        "message": v.message(org),
-    });
-    if let (Some(o), Value::Object(d)) = (out.as_object_mut(), detail) {
-        o.extend(d);
-    }
-    out
 }
 
 /// Prints rows as aligned columns under a header.

@@ -26,7 +26,7 @@ pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
     SyntaxError, parse_filter, parse_order,
 };
-pub use rules::apply_checked;
+pub use rules::{apply_checked, rule_json, violation_json};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
 /// Why an operation was refused.

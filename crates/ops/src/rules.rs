@@ -1,8 +1,13 @@
 //! Role rules as operations (`add_role_rule`, `remove_role_rule`), and their enforcement at
 //! the end of every batch (docs/semantics.md D45–D47): which users an operation may change the
-//! held roles of, noted before it runs.
+//! held roles of, noted before it runs; rules and violations as JSON (the server's and the
+//! CLI's one shape).
 
-use strata_engine::{Change, Organization, Principal, RoleId, RoleRule, RuleError, RuleGuard};
+use serde_json::{Value, json};
+use strata_engine::{
+    Change, Holding, Organization, Principal, RoleId, RoleRule, RuleError, RuleGuard, Violation,
+    ViolationKind,
+};
 
 use crate::{OpError, Operation};
 
@@ -147,4 +152,61 @@ pub fn apply_checked(
             Err(e)
         }
     }
+}
+
+/// A rule as JSON: its kind, its roles by name, and its text.
+pub fn rule_json(org: &Organization, rule: &RoleRule) -> Value {
+    let name = |r: RoleId| org.role(r).name.clone();
+    let mut out = json!({ "kind": rule.kind(), "role": name(rule.role()), "text": rule.text(org) });
+    match rule {
+        RoleRule::Requires { any_of, .. } => {
+            out["requires"] = json!(any_of.iter().map(|r| name(*r)).collect::<Vec<_>>());
+        }
+        RoleRule::Excludes { other, .. } => out["excludes"] = json!(name(*other)),
+        RoleRule::DirectOnly { .. } => out["direct_only"] = json!(true),
+    }
+    out
+}
+
+fn holding_json(org: &Organization, h: &Holding) -> Value {
+    json!({
+        "direct": h.direct,
+        "teams": h.teams.iter().map(|t| org.team(*t).name.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// One violation as JSON: the user, the rule, how it is broken, the report's line and a
+/// sentence saying what would satisfy the rule.
+pub fn violation_json(org: &Organization, v: &Violation) -> Value {
+    let name = |r: RoleId| org.role(r).name.clone();
+    let mut out = json!({
+        "user": org.user(v.user).name,
+        "rule": rule_json(org, &v.rule),
+        "line": v.line(org),
+        "message": v.message(org),
+    });
+    match &v.kind {
+        ViolationKind::Missing { held, missing } => {
+            out["kind"] = json!("missing");
+            out["held"] = holding_json(org, held);
+            out["missing"] = json!(missing.iter().map(|r| name(*r)).collect::<Vec<_>>());
+        }
+        ViolationKind::Conflict { held, other_held } => {
+            out["kind"] = json!("conflict");
+            out["held"] = holding_json(org, held);
+            out["conflicting"] = json!(match &v.rule {
+                RoleRule::Excludes { other, .. } => name(*other),
+                _ => String::new(),
+            });
+            out["conflicting_held"] = holding_json(org, other_held);
+        }
+        ViolationKind::NotDirect { teams } => {
+            out["kind"] = json!("not_direct");
+            out["held"] = json!({
+                "direct": false,
+                "teams": teams.iter().map(|t| org.team(*t).name.clone()).collect::<Vec<_>>(),
+            });
+        }
+    }
+    out
 }

@@ -11,10 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use strata_engine::{
-    Holding, Organization, Privilege, RoleId, RoleRule, UserId, Violation, ViolationKind,
-};
-use strata_ops::Operation;
+use strata_engine::{Organization, Privilege, RoleRule, UserId};
+use strata_ops::{Operation, rule_json, violation_json};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -44,63 +42,6 @@ pub(crate) struct ReadParams {
     min_revision: Option<u64>,
     #[serde(default)]
     user: Option<String>,
-}
-
-/// A rule as JSON: its kind, its roles by name, and its text.
-pub fn rule_json(org: &Organization, rule: &RoleRule) -> Value {
-    let name = |r: RoleId| org.role(r).name.clone();
-    let mut out = json!({ "kind": rule.kind(), "role": name(rule.role()), "text": rule.text(org) });
-    match rule {
-        RoleRule::Requires { any_of, .. } => {
-            out["requires"] = json!(any_of.iter().map(|r| name(*r)).collect::<Vec<_>>());
-        }
-        RoleRule::Excludes { other, .. } => out["excludes"] = json!(name(*other)),
-        RoleRule::DirectOnly { .. } => out["direct_only"] = json!(true),
-    }
-    out
-}
-
-fn holding_json(org: &Organization, h: &Holding) -> Value {
-    json!({
-        "direct": h.direct,
-        "teams": h.teams.iter().map(|t| org.team(*t).name.clone()).collect::<Vec<_>>(),
-    })
-}
-
-/// One violation as JSON: the user, the rule, how it is broken, the report's line and a
-/// sentence saying what would satisfy the rule.
-pub fn violation_json(org: &Organization, v: &Violation) -> Value {
-    let name = |r: RoleId| org.role(r).name.clone();
-    let mut out = json!({
-        "user": org.user(v.user).name,
-        "rule": rule_json(org, &v.rule),
-        "line": v.line(org),
-        "message": v.message(org),
-    });
-    match &v.kind {
-        ViolationKind::Missing { held, missing } => {
-            out["kind"] = json!("missing");
-            out["held"] = holding_json(org, held);
-            out["missing"] = json!(missing.iter().map(|r| name(*r)).collect::<Vec<_>>());
-        }
-        ViolationKind::Conflict { held, other_held } => {
-            out["kind"] = json!("conflict");
-            out["held"] = holding_json(org, held);
-            out["conflicting"] = json!(match &v.rule {
-                RoleRule::Excludes { other, .. } => name(*other),
-                _ => String::new(),
-            });
-            out["conflicting_held"] = holding_json(org, other_held);
-        }
-        ViolationKind::NotDirect { teams } => {
-            out["kind"] = json!("not_direct");
-            out["held"] = json!({
-                "direct": false,
-                "teams": teams.iter().map(|t| org.team(*t).name.clone()).collect::<Vec<_>>(),
-            });
-        }
-    }
-    out
 }
 
 /// Whether `user` may read a rule: Read on `role` over the unit of every role it names (D47).
