@@ -221,6 +221,11 @@ pub(crate) enum Command {
         #[arg(long)]
         org: String,
     },
+    /// Role rules: requires, excludes, direct only (list, add, remove, check for violations).
+    Rules {
+        #[command(subcommand)]
+        command: crate::rules_cmd::RulesCommand,
+    },
 }
 
 /// HTTPS: a certificate and key, or a self-signed certificate for development.

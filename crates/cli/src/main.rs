@@ -13,6 +13,7 @@ mod list_cmd;
 mod org_cmd;
 mod question_cmd;
 mod remote;
+mod rules_cmd;
 mod server_cmd;
 
 use std::process::ExitCode;
@@ -200,6 +201,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             org_cmd::write_loop(&db, &org)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules { command } => rules_cmd::run(command),
     }
 }
 

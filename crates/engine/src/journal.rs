@@ -70,6 +70,8 @@ enum Undo {
     Reports(Vec<Vec<(UserId, u8)>>),
     /// The record index was rebuilt from scratch (units or declared columns changed).
     IndexRebuilt,
+    /// The role rules (`rules.rs`), whole: they are few.
+    RoleRules(Box<crate::rules::RoleRules>),
 }
 
 /// The lengths of the organisation's vectors at a checkpoint.
@@ -113,6 +115,7 @@ struct Seen {
     derived: bool,
     reports: bool,
     index_rebuilt: bool,
+    role_rules: bool,
 }
 
 /// The journal of an organisation: empty (and costing nothing) while no checkpoint is open.
@@ -214,6 +217,15 @@ impl Organization {
             self.journal.log.push(Undo::Units(image));
         }
         &mut self.units
+    }
+
+    /// The role rules, to change (their before-image journaled).
+    pub(crate) fn role_rules_mut(&mut self) -> &mut crate::rules::RoleRules {
+        if self.journaling() && !std::mem::replace(&mut self.journal.seen.role_rules, true) {
+            let image = Box::new(self.role_rules.clone());
+            self.journal.log.push(Undo::RoleRules(image));
+        }
+        &mut self.role_rules
     }
 
     /// Sets (`Some`) or removes (`None`) a name, journaling its before-image.
@@ -563,6 +575,7 @@ impl Organization {
             }
             Undo::Reports(image) => self.derived.reports = image,
             Undo::IndexRebuilt => {}
+            Undo::RoleRules(image) => self.role_rules = *image,
         }
     }
 }

@@ -24,6 +24,7 @@ mod model;
 mod organization;
 mod privilege;
 mod queries;
+mod rules;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
@@ -51,4 +52,7 @@ pub use organization::{
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
+pub use rules::{
+    Holding, Holdings, RoleRule, RoleRules, RuleError, RuleGuard, Violation, ViolationKind,
+};
 pub use units::UnitTree;

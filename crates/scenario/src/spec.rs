@@ -366,6 +366,17 @@ pub enum StepKind {
         user: String,
         manager: Option<String>,
     },
+    /// The role rules' violations report (extension, `docs/scenario-extensions.md`): every
+    /// `user: rule` line, or one user's.
+    RuleViolations {
+        user: Option<String>,
+    },
+    /// Operations applied as one batch, all or nothing, role rules checked when it ends
+    /// (extension): by `as` (a user, or `system`).
+    Batch {
+        caller: Option<String>,
+        ops: Vec<Operation>,
+    },
 }
 
 /// What a step expects.
@@ -440,6 +451,9 @@ pub struct Scenario {
     pub profiles: Vec<ProfileSpec>,
     pub field_shares: Vec<FieldShareSpec>,
     pub apps: Vec<AppSpec>,
+    /// `role_rules` (extension): `add_role_rule` operations with their lines, applied after
+    /// the rest of the setup.
+    pub role_rules: Vec<(usize, Operation)>,
     pub steps: Vec<Step>,
 }
 
@@ -795,6 +809,11 @@ pub fn parse(source: &str) -> Result<Scenario> {
                 line: n.line,
             });
             k.finish()?;
+        }
+    }
+    if let Some(list) = keys.opt("role_rules") {
+        for n in seq(list, "role_rules")? {
+            s.role_rules.push((n.line, parse_role_rule(n)?));
         }
     }
     for (i, n) in seq(keys.req("steps")?, "steps")?.iter().enumerate() {
@@ -1238,7 +1257,7 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-const VERBS: [&str; 23] = [
+const VERBS: [&str; 25] = [
     "check",
     "access",
     "list",
@@ -1262,7 +1281,37 @@ const VERBS: [&str; 23] = [
     "move_user",
     "set_manager",
     "operation",
+    "rule_violations",
+    "batch",
 ];
+
+/// An operation written as a mapping (`op` and its fields), as the JSON operations API takes it.
+fn operation_node(n: &Node, what: &str) -> Result<Operation> {
+    if !matches!(n.kind, NodeKind::Map(_)) {
+        return Err(LoadError::new(n.line, format!("{what} must be a mapping")));
+    }
+    serde_json::from_value(node_json(n)).map_err(|e| LoadError::new(n.line, format!("{what}: {e}")))
+}
+
+/// A `role_rules` entry: `role` and one of `requires` (roles), `excludes` (a role) and
+/// `direct_only: true`, an `add_role_rule` operation.
+fn parse_role_rule(n: &Node) -> Result<Operation> {
+    let mut object = match node_json(n) {
+        serde_json::Value::Object(o) if !o.contains_key("op") => o,
+        _ => {
+            return Err(LoadError::new(
+                n.line,
+                "a role rule is a mapping: role, and requires, excludes or direct_only",
+            ));
+        }
+    };
+    if let Some(serde_json::Value::String(one)) = object.get("requires").cloned() {
+        object.insert("requires".to_owned(), serde_json::json!([one]));
+    }
+    object.insert("op".to_owned(), "add_role_rule".into());
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| LoadError::new(n.line, format!("role rule: {e}")))
+}
 
 fn actor(k: &mut Keys<'_>) -> Result<Option<String>> {
     let a = text(k.req("as")?, "as")?;
@@ -1479,6 +1528,21 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             user: text(k.req("user")?, "user")?,
             business_unit: text(k.req("business_unit")?, "business_unit")?,
         },
+        "rule_violations" => StepKind::RuleViolations {
+            user: opt_text(k.opt("user"), "user")?,
+        },
+        "batch" => {
+            let caller = actor(&mut k)?;
+            let ops = seq(k.req("operations")?, "operations")?
+                .iter()
+                .enumerate()
+                .map(|(i, o)| operation_node(o, &format!("{what}: operation {i}")))
+                .collect::<Result<Vec<_>>>()?;
+            if ops.is_empty() {
+                return Err(LoadError::new(body.line, format!("{what}: no operations")));
+            }
+            StepKind::Batch { caller, ops }
+        }
         _ => StepKind::SetManager {
             actor: actor(&mut k)?,
             user: text(k.req("user")?, "user")?,
@@ -1532,7 +1596,7 @@ fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
             }
             Expect::Rights(list)
         }
-        "list" | "who_has_access" => {
+        "list" | "who_has_access" | "rule_violations" => {
             Expect::Names(names(node, "expect")?.into_iter().map(|(n, _)| n).collect())
         }
         "read" => match node.scalar() {

@@ -6,6 +6,7 @@
 //! are `strata-ops` operations, persistence is `strata-store`, and the organisations, the write
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
+mod admin_rules;
 mod api;
 pub mod auth;
 mod cursor;
@@ -314,6 +315,16 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route("/access/v1/evaluation", post(api::az_evaluation))
         .route("/access/v1/evaluations", post(api::az_evaluations))
         .route("/access/v1/search/resource", post(api::az_search_resource))
+        .route(
+            &format!("{org}/rules"),
+            get(admin_rules::list)
+                .post(admin_rules::add)
+                .delete(admin_rules::remove),
+        )
+        .route(
+            &format!("{org}/rules/violations"),
+            get(admin_rules::violations),
+        )
         .merge(webapi::routes())
         .fallback(meta::unknown_route)
         .method_not_allowed_fallback(meta::method_not_allowed)

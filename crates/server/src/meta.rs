@@ -458,6 +458,30 @@ pub fn document() -> serde_json::Value {
         "AuthZEN: resources a subject may act on",
         true,
     );
+    add(
+        format!("{org}/rules"),
+        "get",
+        "The role rules in force (requires, excludes, direct only) that the caller may read: Read on `role` over every role a rule names (D47)",
+        true,
+    );
+    add(
+        format!("{org}/rules"),
+        "post",
+        "Add a role rule: `role` and one of `requires` (roles), `excludes` (a role), `direct_only: true`; contradictory rules, cycles and rules on System Administrator are refused (D45–D47)",
+        true,
+    );
+    add(
+        format!("{org}/rules"),
+        "delete",
+        "Remove the role rule the body names (as for adding one)",
+        true,
+    );
+    add(
+        format!("{org}/rules/violations"),
+        "get",
+        "Users breaking a role rule (assignments that predate it, D46): user, rule, the missing or conflicting role, directly or through which teams; `?user=` for one user (D35)",
+        true,
+    );
     // The Dataverse Web API (docs/webapi.md): OData routes under every version.
     let data = "/api/data/{version}";
     for (path, method, summary) in [
@@ -559,6 +583,7 @@ pub fn document() -> serde_json::Value {
     ] {
         add(path, method, summary, true);
     }
+    crate::admin_rules::document(&mut paths, org);
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Strata", "version": env!("CARGO_PKG_VERSION"), "description": "The Dataverse security model as a service" },
@@ -574,7 +599,9 @@ pub fn document() -> serde_json::Value {
                         "message": { "type": "string" },
                         "field": { "type": "string", "description": "a JSON Pointer into the body (`/0/fields/name`), or the query parameter or header at fault" }
                     }, "required": ["code", "message"] } }
-                }
+                },
+                "RoleRule": crate::admin_rules::rule_schema(),
+                "RuleViolation": crate::admin_rules::violation_schema()
             }
         }
     })

@@ -1347,6 +1347,72 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 "/access/v1/search/resource".into(),
             )
         },
+        // Role rules (D45–D47): reading needs Read on `role`, writing Write on `role`, the
+        // report prvCheckAccessOfOthers. POST adds the rule that DELETE then removes.
+        Route {
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/rules"), None, "denied"),
+                foreign(&o("/rules"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("GET", "/api/v1/orgs/{org}/rules", o("/rules"))
+        },
+        Route {
+            body: Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                    "denied",
+                ),
+                foreign(
+                    &o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                ),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("POST", "/api/v1/orgs/{org}/rules", o("/rules"))
+        },
+        Route {
+            body: Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                    "denied",
+                ),
+                foreign(
+                    &o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                ),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("DELETE", "/api/v1/orgs/{org}/rules", o("/rules"))
+        },
+        Route {
+            ok_key: Some(k.audrey.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/rules/violations"), None, "denied"),
+                (
+                    k.alice.clone(),
+                    o("/rules/violations?user=bob"),
+                    None,
+                    "denied",
+                ),
+                foreign(&o("/rules/violations"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/rules/violations",
+                o("/rules/violations"),
+            )
+        },
     ]
 }
 
