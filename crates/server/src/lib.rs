@@ -9,6 +9,7 @@
 mod api;
 pub mod auth;
 mod cursor;
+mod dryrun;
 mod error;
 mod json;
 mod meta;
