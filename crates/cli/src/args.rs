@@ -111,6 +111,12 @@ pub(crate) enum Command {
         /// The API key to use with --server; also read from STRATA_API_KEY.
         #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
         key: Option<String>,
+        /// Try the batch, write nothing: print what it would change and the access difference.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: print the answer as JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
     },
     /// List the records of a table a user may read: filtered, ordered, counted (every record,
     /// or pages of --limit through a server with their cursor).
