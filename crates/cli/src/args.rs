@@ -361,6 +361,17 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Dry runs (role edits, an assignment, team membership, a share, a unit move) with their
+    /// access difference on a generated organisation in memory; prints a table.
+    DryRun {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,7 @@
 mod apply_cmd;
 mod args;
 mod bench_cmd;
+mod bench_dryrun;
 mod demo_cmd;
 mod dryrun_cmd;
 mod list_cmd;
@@ -195,6 +196,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 BenchCommand::Export { records, seed, dir } => {
                     bench_cmd::export(records, seed, &dir)?
                 }
+                BenchCommand::DryRun {
+                    records,
+                    seed,
+                    runs,
+                } => bench_dryrun::run(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }
