@@ -723,6 +723,9 @@ impl Target for EngineTarget {
             StepKind::Operation { caller, op } => {
                 Some(strata_ops::apply_as(&mut self.org, op, caller.as_deref()))
             }
+            StepKind::DryRun { caller, ops } => {
+                return crate::dry_run::on_engine(&mut self.org, caller.as_deref(), ops);
+            }
             kind => step_operation(kind).map(|op| strata_ops::apply(&mut self.org, &op)),
         };
         if let Some(applied) = applied {
