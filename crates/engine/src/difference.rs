@@ -347,22 +347,19 @@ impl Organization {
                 &table_name,
             ));
         }
-        let mut within = after.within.into_iter().peekable();
-        if within.peek().is_some() {
-            for (u, then) in within {
-                let mut before = self.side(u, &[], Some(&after.touched));
-                // Grants and status are unchanged for these users.
-                before.enabled = then.enabled;
-                before.admin = then.admin;
-                users.extend(compare(
-                    u,
-                    &after.user_names,
-                    false,
-                    &before,
-                    &then,
-                    &table_name,
-                ));
-            }
+        for (u, then) in after.within {
+            let mut before = self.side(u, &[], Some(&after.touched));
+            // Grants and status are unchanged for these users.
+            before.enabled = then.enabled;
+            before.admin = then.admin;
+            users.extend(compare(
+                u,
+                &after.user_names,
+                false,
+                &before,
+                &then,
+                &table_name,
+            ));
         }
         users.sort_by(|a, b| a.name.cmp(&b.name));
         AccessDifference { users }
