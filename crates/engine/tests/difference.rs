@@ -600,3 +600,60 @@ fn failing_dry_run_changes_nothing() {
     assert_eq!(result, Err("refused"));
     assert_same(&org, &before, "refused dry run");
 }
+
+/// Joining a team that holds no role changes no grant, yet gives what the team owns: the
+/// difference sees the member's teams, not only grants.
+#[test]
+fn joining_a_team_without_roles_gives_its_records() {
+    let (mut org, _) = start(11);
+    let account = org.table_id("account").unwrap();
+    let unit = org.units().root().unwrap();
+    let (user, team) = {
+        let mut s = org.setup();
+        let role = s
+            .add_role(RoleDefinition {
+                name: "Own only".into(),
+                business_unit: None,
+                inheritance: Inheritance::UserAndTeam,
+                system_administrator: false,
+                privileges: vec![(account, Privilege::Read, Depth::User)],
+                misc: Vec::new(),
+            })
+            .unwrap();
+        let user = s.add_user("joiner", unit, true).unwrap();
+        s.assign_user_role(user, role, None).unwrap();
+        let team = s.add_team("Roleless", TeamType::Owner, unit).unwrap();
+        for i in 0..3 {
+            s.add_record(NewRecord {
+                key: format!("team-owned-{i}"),
+                table: account,
+                owner: Owner::Team(team),
+                business_unit: None,
+                state: RecordState::Active,
+                fields: Vec::new(),
+            })
+            .unwrap();
+        }
+        (user, team)
+    };
+    let before = org.clone();
+    let mut after = org.clone();
+    after.add_team_member(Actor::System, team, user).unwrap();
+    let ((), difference) = org
+        .dry_run(|o| o.add_team_member(Actor::System, team, user).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    assert_same(&org, &before, "team join");
+    let joiner = difference
+        .users
+        .iter()
+        .find(|u| u.name == "joiner")
+        .unwrap();
+    assert!(joiner.privileges.is_empty(), "{joiner:?}");
+    assert_eq!(joiner.records.len(), 1, "{joiner:?}");
+    assert_eq!((joiner.records[0].gained, joiner.records[0].lost), (3, 0));
+    assert_eq!(
+        oracle(&before, &after).get("joiner"),
+        Some(&reported(joiner))
+    );
+}
