@@ -3,12 +3,14 @@
 //! access difference taken, and rolled back — nothing written to the store, no audit entry, no
 //! revision (docs/semantics.md D54–D56).
 //!
-//! A dry run holds the organisation's write lock while it applies, takes the difference and
-//! rolls back (readers and writers of that organisation wait; other organisations do not):
-//! no store IO happens under it, and its cost is about the readable sets of the users the
-//! batch affects (D54).
+//! A dry run holds the organisation's write lock while it applies, takes the access after the
+//! batch and rolls back (readers and writers of that organisation wait; other organisations do
+//! not), then only a read lock while it compares with before: no store IO happens under either,
+//! and its cost is about the readable sets of the users the batch affects (D54).
 
 use std::sync::Arc;
+
+use tokio::sync::RwLockWriteGuard;
 
 use serde_json::{Value as Json, json};
 use strata_engine::{AccessDifference, Change, Organization, UserDifference, UserId};
@@ -81,7 +83,7 @@ impl OrgHandle {
             ));
         }
         let revision = state.revision;
-        let tried = state.org.dry_run(|org| {
+        let tried = state.org.dry_run_after(|org| {
             let (checkpoint, changes) =
                 strata_ops::apply_batch_open(org, ops, impersonator, |org, _, op, step| {
                     match step {
@@ -104,7 +106,7 @@ impl OrgHandle {
                 .map_err(|e| (ops.len().saturating_sub(1), strata_ops::OpError::from(e)))?;
             Ok(described)
         });
-        let (changes, mut difference) = match tried {
+        let (changes, after) = match tried {
             Ok(Ok(found)) => found,
             Ok(Err((i, e))) => {
                 let mut err = AppError::from(e);
@@ -121,6 +123,10 @@ impl OrgHandle {
                 )));
             }
         };
+        // The batch is rolled back: the comparison with before reads only, so readers go on
+        // meanwhile (writers still wait).
+        let state = RwLockWriteGuard::downgrade(state);
+        let mut difference = state.org.access_difference(after);
         let before = difference.users.len();
         difference
             .users

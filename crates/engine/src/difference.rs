@@ -113,6 +113,11 @@ struct Side {
     read: HashMap<TableId, RoaringBitmap>,
 }
 
+/// The access taken in the state after a dry run's change ([`Organization::dry_run_after`]),
+/// to compare with the state before it ([`Organization::access_difference`]).
+#[derive(Debug)]
+pub struct AccessAfter(After);
+
 /// What is taken in the state after the change.
 #[derive(Debug)]
 struct After {
@@ -133,7 +138,9 @@ impl Organization {
     /// taken, and the change is rolled back — the organisation ends exactly as it was (the
     /// undo journal, `journal.rs`). `change` returns what the caller wants to know of the state
     /// after it (it is called in that state); a change that fails is rolled back and its error
-    /// returned inside `Ok`.
+    /// returned inside `Ok`. [`Organization::dry_run_after`] and
+    /// [`Organization::access_difference`] are its two halves, for a caller that compares
+    /// under a read lock.
     ///
     /// # Errors
     ///
@@ -142,6 +149,23 @@ impl Organization {
         &mut self,
         change: impl FnOnce(&mut Organization) -> Result<T, E>,
     ) -> Result<Result<(T, AccessDifference), E>, ModelError> {
+        Ok(self
+            .dry_run_after(change)?
+            .map(|(out, after)| (out, self.access_difference(after))))
+    }
+
+    /// The first half of [`Organization::dry_run`]: `change` applied under a checkpoint, the
+    /// access of the users it may affect taken in the state after it, and the change rolled
+    /// back. Give the result to [`Organization::access_difference`] before the organisation
+    /// changes again.
+    ///
+    /// # Errors
+    ///
+    /// Only a rollback that could not be done (the organisation must then be rebuilt).
+    pub fn dry_run_after<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Organization) -> Result<T, E>,
+    ) -> Result<Result<(T, AccessAfter), E>, ModelError> {
         let checkpoint = self.checkpoint();
         let out = match change(self) {
             Ok(out) => out,
@@ -158,7 +182,7 @@ impl Organization {
         let after = self.access_after(&since);
         drop(since);
         self.rollback(checkpoint)?;
-        Ok(Ok((out, self.access_difference(after))))
+        Ok(Ok((out, AccessAfter(after))))
     }
 
     /// The access of the users the change may affect, in the state after it.
@@ -320,8 +344,12 @@ impl Organization {
         }
     }
 
-    /// Compares the state before the change (this one, rolled back) with `after`.
-    fn access_difference(&self, after: After) -> AccessDifference {
+    /// The second half of [`Organization::dry_run`]: the state before the change (this one,
+    /// rolled back, and not changed since) compared with what [`Organization::dry_run_after`]
+    /// took after it. Reads only.
+    #[must_use]
+    pub fn access_difference(&self, after: AccessAfter) -> AccessDifference {
+        let after = after.0;
         let all_tables: Vec<TableId> = self.table_ids().collect();
         let table_name = |t: TableId| {
             after

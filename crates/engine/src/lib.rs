@@ -31,7 +31,7 @@ pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, 
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use derive::{AdminSource, Grant, Via};
 pub use difference::{
-    AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, UserDifference,
+    AccessAfter, AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, UserDifference,
 };
 pub use error::{ActionError, ModelError};
 pub use guid::{Guid, GuidKind};
