@@ -111,6 +111,12 @@ pub(crate) enum Command {
         /// The API key to use with --server; also read from STRATA_API_KEY.
         #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
         key: Option<String>,
+        /// Try the batch, write nothing: print what it would change and the access difference.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: print the answer as JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
     },
     /// List the records of a table a user may read: filtered, ordered, counted (every record,
     /// or pages of --limit through a server with their cursor).
@@ -364,6 +370,17 @@ pub(crate) enum BenchCommand {
         seed: u64,
         /// Timed runs per figure.
         #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Dry runs (role edits, an assignment, team membership, a share, a unit move) with their
+    /// access difference on a generated organisation in memory; prints a table.
+    DryRun {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 10)]
         runs: usize,
     },
 }

@@ -8,7 +8,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod apply_cmd;
 mod args;
 mod bench_cmd;
+mod bench_dryrun;
 mod demo_cmd;
+mod dryrun_cmd;
 mod list_cmd;
 mod org_cmd;
 mod question_cmd;
@@ -51,8 +53,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             user,
             server,
             key,
+            dry_run,
+            json,
         } => {
             match (db, server, key) {
+                (Some(db), None, _) if dry_run => dryrun_cmd::local(&db, &org, &file, user, json)?,
+                (None, Some(server), Some(key)) if dry_run => {
+                    dryrun_cmd::remote(&server, &key, &org, &file, json)?;
+                }
                 (Some(db), None, _) => apply_cmd::local(&db, &org, &file, user)?,
                 (None, Some(server), Some(key)) => apply_cmd::remote(&server, &key, &org, &file)?,
                 _ => bail!("give --db FILE, or --server URL with --key KEY"),
@@ -194,6 +202,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 BenchCommand::Export { records, seed, dir } => {
                     bench_cmd::export(records, seed, &dir)?
                 }
+                BenchCommand::DryRun {
+                    records,
+                    seed,
+                    runs,
+                } => bench_dryrun::run(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }

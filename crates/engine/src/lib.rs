@@ -12,6 +12,7 @@ mod actions;
 mod check;
 mod columns;
 mod derive;
+mod difference;
 mod error;
 mod explain;
 mod guid;
@@ -30,6 +31,9 @@ mod units;
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use derive::{AdminSource, Grant, Via};
+pub use difference::{
+    AccessAfter, AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, UserDifference,
+};
 pub use error::{ActionError, ModelError};
 pub use guid::{Guid, GuidKind};
 pub use ids::{

@@ -767,6 +767,9 @@ impl Target for EngineTarget {
                 caller.as_deref(),
             )),
             StepKind::Batch { caller, ops } => Some(batch(&mut self.org, ops, caller.as_deref())),
+            StepKind::DryRun { caller, ops } => {
+                return crate::dry_run::on_engine(&mut self.org, caller.as_deref(), ops);
+            }
             kind => {
                 step_operation(kind).map(|op| strata_ops::apply_checked(&mut self.org, &op, None))
             }

@@ -295,6 +295,56 @@ impl HttpTarget {
         self.action_with(&format!("Bearer {key}"), op)
     }
 
+    /// A dry run (`?dry_run=true`) as `caller` (a key of that user) or the root key.
+    fn dry_run(&self, caller: Option<&str>, ops: &[Operation]) -> Result<Observed, String> {
+        let authorization = match caller {
+            None => self.authorization.clone(),
+            Some(user) => match self.call(
+                "POST",
+                &self.path("/api-keys")?,
+                Some(&json!({ "user": user })),
+            ) {
+                Ok(answer) => format!(
+                    "Bearer {}",
+                    answer["key"]
+                        .as_str()
+                        .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
+                ),
+                Err(CallError::Api(e)) if e.status == 404 => {
+                    return Ok(Observed::Outcome {
+                        outcome: Outcome::Invalid,
+                        message: e.message,
+                    });
+                }
+                Err(e) => return Err(e.describe()),
+            },
+        };
+        let body = serde_json::to_value(ops).map_err(|e| format!("cannot encode {ops:?}: {e}"))?;
+        match self.call_as(
+            &authorization,
+            "POST",
+            &format!("{}?dry_run=true", self.path("/operations")?),
+            Some(&body),
+        ) {
+            Ok(answer) => crate::dry_run::lines_of_answer(&answer).map(Observed::Names),
+            Err(CallError::Api(e)) if e.is(403, "denied") => Ok(Observed::Outcome {
+                outcome: Outcome::Denied,
+                message: e.message,
+            }),
+            Err(CallError::Api(e))
+                if (400..500).contains(&e.status)
+                    && e.status != 403
+                    && !TRANSPORT_CODES.contains(&e.code.as_str()) =>
+            {
+                Ok(Observed::Outcome {
+                    outcome: Outcome::Invalid,
+                    message: e.message,
+                })
+            }
+            Err(e) => Err(e.describe()),
+        }
+    }
+
     fn action(&self, op: &Operation) -> Result<Observed, String> {
         self.action_with(&self.authorization, op)
     }
@@ -619,6 +669,7 @@ impl Target for HttpTarget {
 
     fn run(&mut self, step: &Step) -> Observed {
         let observed = match (&step.kind, step_operation(&step.kind)) {
+            (StepKind::DryRun { caller, ops }, _) => self.dry_run(caller.as_deref(), ops),
             (StepKind::Operation { caller: None, op }, _) => self.action(op),
             (StepKind::Batch { caller, ops }, _) => self.batch(caller.as_ref(), ops),
             (

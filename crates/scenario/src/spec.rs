@@ -257,6 +257,12 @@ pub enum StepKind {
         caller: Option<String>,
         op: Box<Operation>,
     },
+    /// A batch of operations tried as a dry run by `as` (D54): its access difference, as lines
+    /// (`crate::dry_run`), or the write's refusal. A Strata extension of format 1.
+    DryRun {
+        caller: Option<String>,
+        ops: Vec<Operation>,
+    },
     Check {
         user: String,
         privilege: Privilege,
@@ -1257,7 +1263,7 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-const VERBS: [&str; 25] = [
+const VERBS: [&str; 26] = [
     "check",
     "access",
     "list",
@@ -1283,6 +1289,7 @@ const VERBS: [&str; 25] = [
     "operation",
     "rule_violations",
     "batch",
+    "dry_run",
 ];
 
 /// An operation written as a mapping (`op` and its fields), as the JSON operations API takes it.
@@ -1523,6 +1530,24 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
                 op: Box::new(op),
             }
         }
+        "dry_run" => {
+            let caller = actor(&mut k)?;
+            let list = k.req("operations")?;
+            let mut ops = Vec::new();
+            for (i, item) in seq(list, "operations")?.iter().enumerate() {
+                let op: Operation = serde_json::from_value(node_json(item)).map_err(|e| {
+                    LoadError::new(item.line, format!("{what}: operation {i}: {e}"))
+                })?;
+                ops.push(op);
+            }
+            if ops.is_empty() {
+                return Err(LoadError::new(
+                    list.line,
+                    format!("{what}: `operations` lists at least one operation"),
+                ));
+            }
+            StepKind::DryRun { caller, ops }
+        }
         "move_user" => StepKind::MoveUser {
             actor: actor(&mut k)?,
             user: text(k.req("user")?, "user")?,
@@ -1602,6 +1627,16 @@ fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
         "read" => match node.scalar() {
             Some("deny") => Expect::Decision(false),
             _ => Expect::Fields(fields(node, "expect")?),
+        },
+        "dry_run" => match node.scalar() {
+            Some("denied") => Expect::Outcome(Outcome::Denied),
+            Some("invalid") => Expect::Outcome(Outcome::Invalid),
+            _ => Expect::Names(
+                seq(node, "expect")?
+                    .iter()
+                    .map(|line| text(line, "expect"))
+                    .collect::<Result<_>>()?,
+            ),
         },
         _ => Expect::Outcome(match word(&["ok", "denied", "invalid"])?.as_str() {
             "ok" => Outcome::Ok,

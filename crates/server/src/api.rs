@@ -142,13 +142,16 @@ pub(crate) struct WriteParams {
     #[serde(default)]
     #[allow(dead_code, reason = "read by the request opening (OrgRequest)")]
     min_revision: Option<u64>,
+    /// Try the batch and answer what it would change, writing nothing (D54).
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 pub(crate) async fn operations(
     State(state): State<Arc<AppState>>,
     request: OrgRequest,
     headers: HeaderMap,
-    Query(_params): Query<WriteParams>,
+    Query(params): Query<WriteParams>,
     body: Bytes,
 ) -> ApiResult {
     let value = crate::json::strict_value(&headers, &body)?;
@@ -201,6 +204,9 @@ pub(crate) async fn operations(
         None => ops,
         Some(name) => ops.into_iter().map(|op| run_as(op, name)).collect(),
     };
+    if params.dry_run == Some(true) {
+        return crate::dryrun::answer(&state, &request, ops, actor).await;
+    }
     let written = request
         .handle
         .write(Arc::clone(&state.store), ops, actor)

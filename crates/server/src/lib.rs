@@ -10,6 +10,7 @@ mod admin_rules;
 mod api;
 pub mod auth;
 mod cursor;
+mod dryrun;
 mod error;
 mod json;
 mod meta;

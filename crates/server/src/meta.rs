@@ -377,7 +377,7 @@ pub fn document() -> serde_json::Value {
     add(
         format!("{org}/operations"),
         "post",
-        "Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first)",
+        "Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first). With `?dry_run=true`: authorized and applied in memory, then rolled back — nothing written, no audit, no revision; answers the changes and the access difference (users' privileges gained or lost with their sources, records gained or lost on Read per table)",
         true,
     );
     add(
@@ -584,6 +584,7 @@ pub fn document() -> serde_json::Value {
         add(path, method, summary, true);
     }
     crate::admin_rules::document(&mut paths, org);
+    crate::dryrun::document(&mut paths, &format!("{org}/operations"));
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Strata", "version": env!("CARGO_PKG_VERSION"), "description": "The Dataverse security model as a service" },
