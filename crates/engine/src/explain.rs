@@ -170,6 +170,10 @@ impl Organization {
             out.push_str("\n  + ");
             out.push_str(&self.describe_path(p));
         }
+        for cap in &d.licence_caps {
+            out.push_str("\n  - ");
+            out.push_str(&self.describe_licence_cap(d.user, d.table, d.privilege, cap));
+        }
         match &d.denial {
             None => {}
             Some(Denial::UserDisabled) => {

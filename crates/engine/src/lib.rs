@@ -18,6 +18,7 @@ mod guid;
 mod ids;
 mod index;
 mod journal;
+mod licences;
 pub mod limits;
 mod list;
 mod model;
@@ -36,6 +37,10 @@ pub use ids::{
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
 pub use journal::Checkpoint;
+pub use licences::{
+    Cheapest, Excess, Licence, LicenceCap, LicenceFit, LicenceReport, MAX_LICENCES,
+    MAX_USER_LICENCES, Need, NeedCell, Uncovered, UserLicenceReport, ceiling_covers,
+};
 pub use list::{
     After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, Plan, STATE_COLUMN,
     compare_values,

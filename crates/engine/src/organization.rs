@@ -135,6 +135,8 @@ pub struct Organization {
     pub(crate) seen_columns: Vec<std::collections::BTreeSet<String>>,
     /// Before-images of what changed since the open checkpoints (empty when none is open).
     pub(crate) journal: Journal,
+    /// The licence catalogue and the licences users hold (`licences.rs`).
+    pub(crate) licensing: crate::licences::Licensing,
 }
 
 impl Default for Organization {
@@ -264,6 +266,7 @@ impl Organization {
             index: crate::index::RecordIndex::default(),
             seen_columns: Vec::new(),
             journal: Journal::default(),
+            licensing: crate::licences::Licensing::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -287,7 +290,7 @@ impl Organization {
     pub fn canonical_dump(&self) -> String {
         let mut children: Vec<_> = self.children.iter().collect();
         children.sort();
-        format!(
+        let dump = format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{children:?}",
             self.settings,
             self.audit,
@@ -303,7 +306,14 @@ impl Organization {
             self.profiles,
             self.apps,
             self.table_records,
-        )
+        );
+        // Licensing joins the dump only when used, so that dumps of organisations without
+        // licences are what they were before licences existed.
+        if self.licensing.is_empty() {
+            dump
+        } else {
+            format!("{dump}\n{:?}", self.licensing)
+        }
     }
 
     /// Opens a setup session: system-level changes with no authorization check. The derived
@@ -896,9 +906,9 @@ impl Organization {
 /// indexes, so queries always see a consistent organisation.
 #[derive(Debug)]
 pub struct Setup<'a> {
-    org: &'a mut Organization,
+    pub(crate) org: &'a mut Organization,
     /// Something the derived indexes depend on changed (records do not count).
-    stale: bool,
+    pub(crate) stale: bool,
 }
 
 impl Drop for Setup<'_> {
