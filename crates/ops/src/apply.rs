@@ -529,6 +529,10 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
                 .collect::<Result<_, _>>()?;
             setup.add_app(name, roles)?;
         }
+        Operation::AddLicence(_)
+        | Operation::SetLicence(_)
+        | Operation::RemoveLicence { .. }
+        | Operation::SetUserLicence { .. } => crate::licences::apply(setup, op)?,
         _ => return Err(OpError::invalid("not_setup", "not a setup operation")),
     }
     Ok(())

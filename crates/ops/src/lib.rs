@@ -10,6 +10,7 @@ mod apply;
 mod authorize;
 mod batch;
 mod filter;
+mod licences;
 mod value;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
     SyntaxError, parse_filter, parse_order,
 };
+pub use licences::{LicenceOp, licence, licence_op};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
 /// Why an operation was refused.
@@ -473,6 +475,14 @@ pub enum Operation {
         #[serde(default)]
         manager: Option<String>,
     },
+    /// Add a licence to the catalogue (seed 003; the first licence turns licensing on, D48).
+    AddLicence(LicenceOp),
+    /// Replace a licence's price and use rights.
+    SetLicence(LicenceOp),
+    /// Remove a licence from the catalogue (refused while a user holds it).
+    RemoveLicence { name: String },
+    /// Set the licences a user holds (an empty list takes them away).
+    SetUserLicence { user: String, licences: Vec<String> },
 }
 
 /// Matches the actions (the operations with an `as` slot), binding the slot.
@@ -528,6 +538,10 @@ impl Operation {
                 | Operation::AddProfile { .. }
                 | Operation::AddFieldShare { .. }
                 | Operation::AddApp { .. }
+                | Operation::AddLicence(_)
+                | Operation::SetLicence(_)
+                | Operation::RemoveLicence { .. }
+                | Operation::SetUserLicence { .. }
         )
     }
 
