@@ -26,7 +26,9 @@ pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
     SyntaxError, parse_filter, parse_order,
 };
-pub use licences::{LicenceOp, licence, licence_op};
+pub use licences::{
+    LicenceOp, catalogue_json, exceeds_json, licence, licence_op, report_json, user_report_json,
+};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
 /// Why an operation was refused.

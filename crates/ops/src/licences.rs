@@ -152,3 +152,117 @@ pub(crate) fn apply(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError
     }
     Ok(())
 }
+
+// ----- answers as JSON (the server's routes and the CLI's `--json`) -----
+
+fn uncovered_json(org: &Organization, u: &strata_engine::Uncovered) -> serde_json::Value {
+    use serde_json::json;
+    match u {
+        strata_engine::Uncovered::Cell { need, ceiling } => json!({
+            "kind": "privilege",
+            "table": org.table(need.table).name,
+            "privilege": need.privilege.name(),
+            "needed": need.depth.name(),
+            "ceiling": ceiling.name(),
+        }),
+        strata_engine::Uncovered::Misc(m) => json!({ "kind": "misc", "privilege": m }),
+        strata_engine::Uncovered::App(a) => json!({ "kind": "app", "app": org.app(*a).name }),
+    }
+}
+
+/// The catalogue: every licence as the operations take it, and whether licensing is enforced.
+#[must_use]
+pub fn catalogue_json(org: &Organization) -> serde_json::Value {
+    serde_json::json!({
+        "enforced": org.licensing_enforced(),
+        "licences": org
+            .licences()
+            .iter()
+            .map(|l| licence_op(org, l))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// One user's licence answer: held, cheapest covering set, fit, what is not covered.
+#[must_use]
+pub fn user_report_json(
+    org: &Organization,
+    r: &strata_engine::UserLicenceReport,
+) -> serde_json::Value {
+    serde_json::json!({
+        "user": org.user(r.user).name,
+        "held": r.held,
+        "held_price": r.held_price,
+        "cheapest": r.cheapest.as_ref().map(|c| serde_json::json!({ "licences": c.licences, "price": c.price })),
+        "fit": r.fit.name(),
+        "uncovered": r.uncovered.iter().map(|u| uncovered_json(org, u)).collect::<Vec<_>>(),
+        "system_administrator": org.system_administrator(r.user).is_some(),
+    })
+}
+
+/// The licence report over some users (their lines and totals).
+#[must_use]
+pub fn report_json(
+    org: &Organization,
+    lines: &[strata_engine::UserLicenceReport],
+) -> serde_json::Value {
+    let total_held: u64 = lines.iter().map(|u| u.held_price).sum();
+    let total_cheapest: u64 = lines
+        .iter()
+        .map(|u| u.cheapest.as_ref().map_or(u.held_price, |c| c.price))
+        .sum();
+    let count = |fit: strata_engine::LicenceFit| lines.iter().filter(|l| l.fit == fit).count();
+    serde_json::json!({
+        "enforced": org.licensing_enforced(),
+        "total_held": total_held,
+        "total_cheapest": total_cheapest,
+        "savings": total_held.saturating_sub(total_cheapest),
+        "over_licensed": count(strata_engine::LicenceFit::OverLicensed),
+        "under_licensed": count(strata_engine::LicenceFit::UnderLicensed),
+        "users": lines.iter().map(|l| user_report_json(org, l)).collect::<Vec<_>>(),
+    })
+}
+
+/// Where roles exceed a licence, cell by cell: one role, or every role that exceeds it.
+pub fn exceeds_json(
+    org: &Organization,
+    licence: &str,
+    role: Option<&str>,
+) -> Result<serde_json::Value, OpError> {
+    use serde_json::json;
+    let l = org
+        .licence(licence)
+        .ok_or_else(|| OpError::unknown("licence", licence))?;
+    let roles: Vec<strata_engine::RoleId> = match role {
+        Some(r) => vec![org.role_id(r).ok_or_else(|| OpError::unknown("role", r))?],
+        None => org.role_ids().collect(),
+    };
+    let mut out = Vec::new();
+    for r in roles {
+        let excess = org.role_exceeds_licence(r, l);
+        if excess.is_empty() && role.is_none() {
+            continue;
+        }
+        let cells: Vec<serde_json::Value> = excess
+            .iter()
+            .map(|e| match e {
+                strata_engine::Excess::Cell {
+                    table,
+                    privilege,
+                    role_depth,
+                    ceiling,
+                } => json!({
+                    "kind": "privilege",
+                    "table": org.table(*table).name,
+                    "privilege": privilege.name(),
+                    "role_depth": role_depth.name(),
+                    "ceiling": ceiling.name(),
+                }),
+                strata_engine::Excess::Misc(m) => json!({ "kind": "misc", "privilege": m }),
+                strata_engine::Excess::App(a) => json!({ "kind": "app", "app": org.app(*a).name }),
+            })
+            .collect();
+        out.push(json!({ "role": org.role(r).name, "within": cells.is_empty(), "exceeds": cells }));
+    }
+    Ok(json!({ "licence": l.name, "roles": out }))
+}
