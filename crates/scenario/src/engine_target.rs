@@ -377,6 +377,7 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
             ));
         }
     }
+    ops.extend(crate::licences::setup_operations(s));
     ops
 }
 
@@ -707,6 +708,16 @@ impl EngineTarget {
                     },
                 }
             }
+            StepKind::CheapestLicence { user } => crate::licences::cheapest(
+                &strata_ops::user_report_json(org, &org.user_licence_report(self.user(user)?)),
+            ),
+            StepKind::LicenceFit { user } => crate::licences::fit(&strata_ops::user_report_json(
+                org,
+                &org.user_licence_report(self.user(user)?),
+            )),
+            StepKind::LicenceExceeds { role, licence } => crate::licences::exceeds(
+                &strata_ops::exceeds_json(org, licence, Some(role)).map_err(|e| e.message)?,
+            ),
             _ => return Err("not a question".to_owned()),
         })
     }

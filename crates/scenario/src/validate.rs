@@ -328,6 +328,7 @@ pub fn validate(s: &Scenario) -> Result<()> {
             need(&known.tables, t, "table", *line)?;
         }
     }
+    crate::licences::validate(s)?;
     for step in &s.steps {
         validate_step(&mut known, &step.kind, step.line)?;
     }
@@ -507,6 +508,10 @@ fn validate_step<'a>(k: &mut Known<'a>, step: &'a StepKind, line: usize) -> Resu
         }
         // Checked when it runs: an unknown name is an outcome (`unknown_user`, `unknown_reference`).
         StepKind::Operation { .. } => {}
+        StepKind::CheapestLicence { user } | StepKind::LicenceFit { user } => {
+            need(&k.users, user, "user", line)?;
+        }
+        StepKind::LicenceExceeds { role, .. } => need(&k.roles, role, "role", line)?,
         StepKind::SetManager {
             actor: a,
             user,
