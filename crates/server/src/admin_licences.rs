@@ -123,6 +123,14 @@ pub(crate) async fn exceeds(
 ) -> ApiResult {
     let loaded = request.handle.read().await;
     let o = &loaded.org;
+    if o.licence(&licence).is_none() {
+        return Err(ApiError::not_found(format!("unknown licence `{licence}`")));
+    }
+    if let Some(r) = params.role.as_deref()
+        && o.role_id(r).is_none()
+    {
+        return Err(ApiError::not_found(format!("unknown role `{r}`")).at("role"));
+    }
     may_read_roles(&request, o, params.role.as_deref())?;
     let mut out = strata_ops::exceeds_json(o, &licence, params.role.as_deref())?;
     out["revision"] = json!(loaded.revision);
