@@ -4,6 +4,7 @@ mod apply_cmd;
 mod args;
 mod bench_cmd;
 mod demo_cmd;
+mod licence_cmd;
 mod list_cmd;
 mod org_cmd;
 mod question_cmd;
@@ -77,6 +78,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 list_cmd::local(&question_cmd::organisation(&source)?, &args)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Licence { command } => {
+            licence_cmd::run(&command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::WhoHasAccess {
