@@ -206,11 +206,24 @@ fn licence_routes_answer_and_refuse() {
         )
         .expect_error(400, "unknown_reference");
     admin
+        .post(&ops, &json!({"op": "set_audit", "enabled": true}))
+        .expect(200);
+    admin
         .post(
             &ops,
             &json!({"op": "set_user_licence", "user": "seller", "licences": ["Professional"]}),
         )
         .expect(200);
+    // Audited on the user's record, old → new.
+    let audit = admin.get(&format!("{ORG}/audit?record=seller")).expect(200);
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == json!("set_user_licence"))
+        .unwrap_or_else(|| panic!("no set_user_licence entry: {audit}"));
+    assert_eq!(entry["detail"]["old"], json!(["Basic"]));
+    assert_eq!(entry["detail"]["new"], json!(["Professional"]));
     let ch = seller
         .post(
             &format!("{ORG}/check"),
