@@ -181,9 +181,14 @@ impl Organization {
             }
             Some(Denial::RecordDeleted) => out.push_str("\n  - the record was deleted"),
             Some(Denial::NoPrivilege) => out.push_str(&format!(
-                "\n  - no role of the user or of the user's teams gives `{}` on `{}`",
+                "\n  - no role of the user or of the user's teams gives `{}` on `{}`{}",
                 d.privilege,
-                self.tables[d.table.index()].name
+                self.tables[d.table.index()].name,
+                if d.licence_caps.is_empty() {
+                    ""
+                } else {
+                    " within the user's licences"
+                }
             )),
             Some(Denial::NoAccessPath { shortfalls }) => {
                 for s in shortfalls {

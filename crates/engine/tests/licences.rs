@@ -315,6 +315,10 @@ fn a_basic_licence_caps_write_on_opportunity_and_explain_says_so() {
         ),
         "{text}"
     );
+    assert!(
+        text.contains("gives `write` on `opportunity` within the user's licences"),
+        "{text}"
+    );
     // The idle clerk holds no licence: nothing at all (D48).
     let idle = org.user_id("idle").unwrap();
     assert!(!org.check(idle, Privilege::Read, o1));
