@@ -43,6 +43,14 @@ pub fn before(org: &Organization, op: &Operation) -> Option<Json> {
             let u = org.user(org.user_id(user)?);
             Some(json!(u.position.map(|p| org.position(p).name.clone())))
         }
+        Operation::SetUserLicence { user, .. } => {
+            let held: Vec<&str> = org
+                .user_licences(org.user_id(user)?)
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect();
+            Some(json!(held))
+        }
         _ => None,
     }
 }
@@ -106,6 +114,9 @@ fn setup_entry(
         }
         Operation::SetPosition { user, position } => {
             user_entry(user, json!({ "old": before, "new": position }))
+        }
+        Operation::SetUserLicence { user, licences } => {
+            user_entry(user, json!({ "old": before, "new": licences }))
         }
         Operation::AddUser { name, .. } => {
             user_entry(name, serde_json::to_value(op).unwrap_or(Json::Null))

@@ -145,6 +145,11 @@ pub(crate) enum Command {
         #[arg(long, requires = "server")]
         cursor: Option<String>,
     },
+    /// Licences (seed 003): the catalogue, the report, one user, a role against a licence.
+    Licence {
+        #[command(subcommand)]
+        command: crate::licence_cmd::LicenceCommand,
+    },
     /// List the users who hold a privilege on a record.
     WhoHasAccess {
         #[command(flatten)]

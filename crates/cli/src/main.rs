@@ -11,6 +11,7 @@ mod bench_cmd;
 mod bench_dryrun;
 mod demo_cmd;
 mod dryrun_cmd;
+mod licence_cmd;
 mod list_cmd;
 mod org_cmd;
 mod question_cmd;
@@ -91,6 +92,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 list_cmd::local(&question_cmd::organisation(&source)?, &args)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Licence { command } => {
+            licence_cmd::run(&command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::WhoHasAccess {

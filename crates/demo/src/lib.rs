@@ -19,6 +19,7 @@
 //! generated from a fixed-seed PRNG, so [`operations`] gives the same list on every run.
 
 pub mod generate;
+mod licences;
 mod model;
 mod records;
 mod rng;
@@ -48,6 +49,7 @@ pub fn operations(records_per_table: usize) -> Vec<Operation> {
     let mut ops = model::setup();
     ops.extend(records.inserts);
     ops.extend(model::actions());
+    ops.extend(licences::operations(model::users()));
     ops.extend(records.links);
     ops.extend(records.shares);
     ops

@@ -1074,3 +1074,8 @@ pub(crate) fn actions() -> Vec<Operation> {
     }
     ops
 }
+
+/// Every demo user's name (for the licences, `licences.rs`).
+pub(crate) fn users() -> impl Iterator<Item = &'static str> {
+    USERS.iter().map(|u| u.name)
+}

@@ -216,6 +216,8 @@ pub struct Decision {
     pub held: Vec<Grant>,
     /// For a deny, what is missing.
     pub denial: Option<Denial>,
+    /// For a deny, the roles whose privilege the user's licences cap (D49).
+    pub licence_caps: Vec<crate::licences::LicenceCap>,
 }
 
 impl Decision {
@@ -662,6 +664,11 @@ impl Organization {
             business_unit: target.business_unit,
             paths: sink.0,
             held,
+            licence_caps: if denial.is_some() {
+                self.licence_caps(user, target.table, privilege)
+            } else {
+                Vec::new()
+            },
             denial,
         }
     }

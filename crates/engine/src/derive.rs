@@ -122,6 +122,13 @@ fn user_grants(org: &Organization, uid: UserId) -> (Vec<Grant>, Option<AdminSour
             push_role_grants(&mut list, org, *role_id, team.business_unit, via);
         }
     }
+    // D48/D49: the user's licences cap what the roles give (System Administrators excepted).
+    if org.licensing_enforced() && admin_source.is_none() {
+        for g in &mut list {
+            g.depth = org.cap_depth(uid, g.table, g.privilege, g.depth);
+        }
+        list.retain(|g| g.depth > Depth::None);
+    }
     list.sort_by(|a, b| {
         (a.table, a.privilege, std::cmp::Reverse(a.depth)).cmp(&(
             b.table,
@@ -333,9 +340,10 @@ impl Organization {
                 .iter()
                 .any(|m| m.eq_ignore_ascii_case(name))
         };
-        u.roles.iter().any(|a| role_has(a.role))
+        (u.roles.iter().any(|a| role_has(a.role))
             || u.teams
                 .iter()
-                .any(|t| self.teams[t.index()].roles.iter().any(|r| role_has(*r)))
+                .any(|t| self.teams[t.index()].roles.iter().any(|r| role_has(*r))))
+            && self.licence_allows_misc(user, name)
     }
 }

@@ -170,6 +170,10 @@ impl Organization {
             out.push_str("\n  + ");
             out.push_str(&self.describe_path(p));
         }
+        for cap in &d.licence_caps {
+            out.push_str("\n  - ");
+            out.push_str(&self.describe_licence_cap(d.user, d.table, d.privilege, cap));
+        }
         match &d.denial {
             None => {}
             Some(Denial::UserDisabled) => {
@@ -177,9 +181,14 @@ impl Organization {
             }
             Some(Denial::RecordDeleted) => out.push_str("\n  - the record was deleted"),
             Some(Denial::NoPrivilege) => out.push_str(&format!(
-                "\n  - no role of the user or of the user's teams gives `{}` on `{}`",
+                "\n  - no role of the user or of the user's teams gives `{}` on `{}`{}",
                 d.privilege,
-                self.tables[d.table.index()].name
+                self.tables[d.table.index()].name,
+                if d.licence_caps.is_empty() {
+                    ""
+                } else {
+                    " within the user's licences"
+                }
             )),
             Some(Denial::NoAccessPath { shortfalls }) => {
                 for s in shortfalls {

@@ -72,6 +72,8 @@ enum Undo {
     IndexRebuilt,
     /// The role rules (`rules.rs`), whole: they are few.
     RoleRules(Box<crate::rules::RoleRules>),
+    /// The licence catalogue and holders (small: logged whole, once per epoch).
+    Licensing(Box<crate::licences::Licensing>),
 }
 
 /// The lengths of the organisation's vectors at a checkpoint.
@@ -116,6 +118,7 @@ struct Seen {
     reports: bool,
     index_rebuilt: bool,
     role_rules: bool,
+    licensing: bool,
 }
 
 /// The journal of an organisation: empty (and costing nothing) while no checkpoint is open.
@@ -207,6 +210,15 @@ impl Organization {
             self.journal.log.push(Undo::Audit(image));
         }
         &mut self.audit
+    }
+
+    /// The licence catalogue and holders, to change (their before-image journaled).
+    pub(crate) fn licensing_mut(&mut self) -> &mut crate::licences::Licensing {
+        if self.journaling() && !std::mem::replace(&mut self.journal.seen.licensing, true) {
+            let image = Box::new(self.licensing.clone());
+            self.journal.log.push(Undo::Licensing(image));
+        }
+        &mut self.licensing
     }
 
     /// The unit tree, to change (its before-image journaled; it is small, and every change
@@ -549,6 +561,7 @@ impl Organization {
             Undo::App(id, image) => self.apps[id.index()] = *image,
             Undo::Settings(image) => self.settings = *image,
             Undo::Audit(image) => self.audit = *image,
+            Undo::Licensing(image) => self.licensing = *image,
             Undo::Units(image) => self.units = *image,
             Undo::Name(kind, name, id) => self.names.set(kind, &name, id),
             Undo::Children(parent, image) => match image {

@@ -19,6 +19,7 @@ mod guid;
 mod ids;
 mod index;
 mod journal;
+mod licences;
 pub mod limits;
 mod list;
 mod model;
@@ -41,6 +42,10 @@ pub use ids::{
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
 pub use journal::Checkpoint;
+pub use licences::{
+    Cheapest, Excess, Licence, LicenceCap, LicenceFit, LicenceReport, MAX_LICENCES,
+    MAX_USER_LICENCES, Need, NeedCell, Uncovered, UserLicenceReport, ceiling_covers,
+};
 pub use list::{
     After, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, Order, Plan, Referent,
     STATE_COLUMN, compare_values,

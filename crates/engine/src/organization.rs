@@ -137,6 +137,8 @@ pub struct Organization {
     pub(crate) journal: Journal,
     /// The role rules in force (`rules.rs`).
     pub(crate) role_rules: crate::rules::RoleRules,
+    /// The licence catalogue and the licences users hold (`licences.rs`).
+    pub(crate) licensing: crate::licences::Licensing,
 }
 
 impl Default for Organization {
@@ -267,6 +269,7 @@ impl Organization {
             seen_columns: Vec::new(),
             journal: Journal::default(),
             role_rules: crate::rules::RoleRules::default(),
+            licensing: crate::licences::Licensing::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -310,6 +313,11 @@ impl Organization {
         // Only when rules exist, so that the dumps of organisations without any stay as they were.
         if !self.role_rules.is_empty() {
             dump.push_str(&format!("\n{:?}", self.role_rules));
+        }
+        // Licensing joins the dump only when used, so that dumps of organisations without
+        // licences are what they were before licences existed.
+        if !self.licensing.is_empty() {
+            dump.push_str(&format!("\n{:?}", self.licensing));
         }
         dump
     }
@@ -904,9 +912,9 @@ impl Organization {
 /// indexes, so queries always see a consistent organisation.
 #[derive(Debug)]
 pub struct Setup<'a> {
-    org: &'a mut Organization,
+    pub(crate) org: &'a mut Organization,
     /// Something the derived indexes depend on changed (records do not count).
-    stale: bool,
+    pub(crate) stale: bool,
 }
 
 impl Drop for Setup<'_> {

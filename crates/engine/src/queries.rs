@@ -174,7 +174,12 @@ impl Organization {
         if let Some(admin) = self.derived.admin[user.index()] {
             return Some(AppAccess::SystemAdministrator(admin));
         }
-        let app_roles = &self.apps[app.index()].roles;
+        let app_roles: &[crate::ids::RoleId] = if self.licence_allows_app(user, app) {
+            &self.apps[app.index()].roles
+        } else {
+            // D49: an app the user's licences do not allow opens through no role.
+            &[]
+        };
         if let Some(a) = u.roles.iter().find(|a| app_roles.contains(&a.role)) {
             return Some(AppAccess::Role {
                 role: a.role,

@@ -537,6 +537,10 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             let rule = crate::rules::rule_of(org, op)?;
             setup.remove_role_rule(&rule)?;
         }
+        Operation::AddLicence(_)
+        | Operation::SetLicence(_)
+        | Operation::RemoveLicence { .. }
+        | Operation::SetUserLicence { .. } => crate::licences::apply(setup, op)?,
         _ => return Err(OpError::invalid("not_setup", "not a setup operation")),
     }
     Ok(())

@@ -202,6 +202,11 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
             }
             Ok(())
         }
+        // D50: giving or taking a user's licences is administering that user.
+        Operation::SetUserLicence { user: name, .. } => {
+            user_record(org, user, name, Privilege::Write)?;
+            administer(org, user, name, "change the licences of")
+        }
         other => Err(denied(format!(
             "`{}` is customization: only System Administrators may do it",
             other.name()

@@ -10,6 +10,7 @@ mod apply;
 mod authorize;
 mod batch;
 mod filter;
+mod licences;
 mod rules;
 mod value;
 
@@ -25,6 +26,9 @@ pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_a
 pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
     SyntaxError, parse_filter, parse_order,
+};
+pub use licences::{
+    LicenceOp, catalogue_json, exceeds_json, licence, licence_op, report_json, user_report_json,
 };
 pub use rules::{apply_checked, rule_json, violation_json};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
@@ -497,6 +501,14 @@ pub enum Operation {
         #[serde(default, skip_serializing_if = "rules::is_false")]
         direct_only: bool,
     },
+    /// Add a licence to the catalogue (seed 003; the first licence turns licensing on, D48).
+    AddLicence(LicenceOp),
+    /// Replace a licence's price and use rights.
+    SetLicence(LicenceOp),
+    /// Remove a licence from the catalogue (refused while a user holds it).
+    RemoveLicence { name: String },
+    /// Set the licences a user holds (an empty list takes them away).
+    SetUserLicence { user: String, licences: Vec<String> },
 }
 
 /// Matches the actions (the operations with an `as` slot), binding the slot.
@@ -554,6 +566,10 @@ impl Operation {
                 | Operation::AddApp { .. }
                 | Operation::AddRoleRule { .. }
                 | Operation::RemoveRoleRule { .. }
+                | Operation::AddLicence(_)
+                | Operation::SetLicence(_)
+                | Operation::RemoveLicence { .. }
+                | Operation::SetUserLicence { .. }
         )
     }
 

@@ -233,6 +233,8 @@ pub fn privileges_json(
                 .flat_map(|t| org.team(*t).roles.iter().copied()),
         )
         .flat_map(|r| org.role(r).misc.clone())
+        // D49: a miscellaneous privilege the user's licences do not allow is not held.
+        .filter(|m| org.system_administrator(user).is_some() || org.licence_allows_misc(user, m))
         .collect();
     misc.sort();
     misc.dedup();

@@ -377,6 +377,7 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
             ));
         }
     }
+    ops.extend(crate::licences::setup_operations(s));
     // Role rules last: assignments of the setup that break them are reported, not refused
     // (D46).
     ops.extend(s.role_rules.iter().cloned());
@@ -716,6 +717,16 @@ impl EngineTarget {
                     .filter(|v| user.as_ref().is_none_or(|u| org.user(v.user).name == *u))
                     .map(|v| v.line(org))
                     .collect(),
+            ),
+            StepKind::CheapestLicence { user } => crate::licences::cheapest(
+                &strata_ops::user_report_json(org, &org.user_licence_report(self.user(user)?)),
+            ),
+            StepKind::LicenceFit { user } => crate::licences::fit(&strata_ops::user_report_json(
+                org,
+                &org.user_licence_report(self.user(user)?),
+            )),
+            StepKind::LicenceExceeds { role, licence } => crate::licences::exceeds(
+                &strata_ops::exceeds_json(org, licence, Some(role)).map_err(|e| e.message)?,
             ),
             _ => return Err("not a question".to_owned()),
         })

@@ -608,6 +608,22 @@ impl HttpTarget {
                         .collect(),
                 )
             }
+            StepKind::CheapestLicence { user } => {
+                let path = self.path(&format!("/licences/users/{}", enc(user)))?;
+                crate::licences::cheapest(&self.call("GET", &path, None)?)
+            }
+            StepKind::LicenceFit { user } => {
+                let path = self.path(&format!("/licences/users/{}", enc(user)))?;
+                crate::licences::fit(&self.call("GET", &path, None)?)
+            }
+            StepKind::LicenceExceeds { role, licence } => {
+                let path = self.path(&format!(
+                    "/licences/{}/exceeds?role={}",
+                    enc(licence),
+                    enc(role)
+                ))?;
+                crate::licences::exceeds(&self.call("GET", &path, None)?)
+            }
             _ => return Err("not a question".to_owned().into()),
         })
     }

@@ -9,6 +9,7 @@ mod dry_run;
 pub mod engine_target;
 pub mod http_client;
 pub mod http_target;
+pub mod licences;
 pub mod spec;
 pub mod validate;
 pub mod yaml;

@@ -26,7 +26,7 @@ impl LoadError {
     }
 }
 
-type Result<T> = std::result::Result<T, LoadError>;
+pub(crate) type Result<T> = std::result::Result<T, LoadError>;
 
 /// A principal as written: a user, `team:NAME` or `organization`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -383,6 +383,20 @@ pub enum StepKind {
         caller: Option<String>,
         ops: Vec<Operation>,
     },
+    /// The cheapest licence set that covers the user's roles (extension, licences).
+    CheapestLicence {
+        user: String,
+    },
+    /// Whether the user's licences fit, over- or under-license them (extension, licences).
+    LicenceFit {
+        user: String,
+    },
+    /// Where a role exceeds a licence: `table.privilege`, `misc:NAME`, `app:NAME` (extension,
+    /// licences).
+    LicenceExceeds {
+        role: String,
+        licence: String,
+    },
 }
 
 /// What a step expects.
@@ -461,13 +475,17 @@ pub struct Scenario {
     /// the rest of the setup.
     pub role_rules: Vec<(usize, Operation)>,
     pub steps: Vec<Step>,
+    /// The licence catalogue (extension: `licences:`), with lines.
+    pub licences: Vec<(strata_ops::LicenceOp, usize)>,
+    /// Users' licences (extension: a user's `licence:`): user, licence names, line.
+    pub user_licences: Vec<(String, Vec<String>, usize)>,
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading nodes.
 
 /// The keys of one mapping, each to be taken once; leftovers are unknown keys.
-struct Keys<'a> {
+pub(crate) struct Keys<'a> {
     entries: Vec<(&'a str, &'a Node, usize)>,
     used: Vec<bool>,
     what: &'a str,
@@ -475,7 +493,7 @@ struct Keys<'a> {
 }
 
 impl<'a> Keys<'a> {
-    fn of(node: &'a Node, what: &'a str) -> Result<Keys<'a>> {
+    pub(crate) fn of(node: &'a Node, what: &'a str) -> Result<Keys<'a>> {
         let NodeKind::Map(entries) = &node.kind else {
             return Err(LoadError::new(
                 node.line,
@@ -507,18 +525,18 @@ impl<'a> Keys<'a> {
         })
     }
 
-    fn opt(&mut self, key: &str) -> Option<&'a Node> {
+    pub(crate) fn opt(&mut self, key: &str) -> Option<&'a Node> {
         let i = self.entries.iter().position(|(k, _, _)| *k == key)?;
         self.used[i] = true;
         Some(self.entries[i].1)
     }
 
-    fn req(&mut self, key: &str) -> Result<&'a Node> {
+    pub(crate) fn req(&mut self, key: &str) -> Result<&'a Node> {
         self.opt(key)
             .ok_or_else(|| LoadError::new(self.line, format!("{}: missing `{key}`", self.what)))
     }
 
-    fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         for (i, (key, _, line)) in self.entries.iter().enumerate() {
             if !self.used[i] {
                 return Err(LoadError::new(
@@ -531,7 +549,7 @@ impl<'a> Keys<'a> {
     }
 }
 
-fn text(node: &Node, what: &str) -> Result<String> {
+pub(crate) fn text(node: &Node, what: &str) -> Result<String> {
     match &node.kind {
         NodeKind::Scalar { text, .. } if !node.is_null() || !text.is_empty() => Ok(text.clone()),
         _ => Err(LoadError::new(
@@ -545,7 +563,7 @@ fn opt_text(node: Option<&Node>, what: &str) -> Result<Option<String>> {
     node.map(|n| text(n, what)).transpose()
 }
 
-fn boolean(node: &Node, what: &str) -> Result<bool> {
+pub(crate) fn boolean(node: &Node, what: &str) -> Result<bool> {
     match node.scalar() {
         Some("true" | "True" | "TRUE") => Ok(true),
         Some("false" | "False" | "FALSE") => Ok(false),
@@ -571,14 +589,14 @@ fn seq<'a>(node: &'a Node, what: &str) -> Result<&'a [Node]> {
     }
 }
 
-fn names(node: &Node, what: &str) -> Result<Vec<(String, usize)>> {
+pub(crate) fn names(node: &Node, what: &str) -> Result<Vec<(String, usize)>> {
     seq(node, what)?
         .iter()
         .map(|n| Ok((text(n, what)?, n.line)))
         .collect()
 }
 
-fn map_entries<'a>(node: &'a Node, what: &str) -> Result<Vec<(String, &'a Node)>> {
+pub(crate) fn map_entries<'a>(node: &'a Node, what: &str) -> Result<Vec<(String, &'a Node)>> {
     match &node.kind {
         NodeKind::Map(entries) => entries
             .iter()
@@ -752,7 +770,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
         }
     }
     for n in seq(keys.req("users")?, "users")? {
-        s.users.push(parse_user(n)?);
+        s.users.push(parse_user(n, &mut s.user_licences)?);
     }
     if let Some(list) = keys.opt("teams") {
         for n in seq(list, "teams")? {
@@ -820,6 +838,12 @@ pub fn parse(source: &str) -> Result<Scenario> {
     if let Some(list) = keys.opt("role_rules") {
         for n in seq(list, "role_rules")? {
             s.role_rules.push((n.line, parse_role_rule(n)?));
+        }
+    }
+    if let Some(list) = keys.opt("licences") {
+        for n in seq(list, "licences")? {
+            s.licences
+                .push((crate::licences::parse_licence(n)?, n.line));
         }
     }
     for (i, n) in seq(keys.req("steps")?, "steps")?.iter().enumerate() {
@@ -1081,9 +1105,16 @@ fn parse_role(n: &Node) -> Result<RoleSpec> {
     Ok(spec)
 }
 
-fn parse_user(n: &Node) -> Result<UserSpec> {
+fn parse_user(n: &Node, licences: &mut Vec<(String, Vec<String>, usize)>) -> Result<UserSpec> {
     let mut k = Keys::of(n, "user")?;
     let name = text(k.req("name")?, "user name")?;
+    if let Some(l) = k.opt("licence") {
+        let held = match &l.kind {
+            NodeKind::Seq(_) => names(l, "licence")?.into_iter().map(|(n, _)| n).collect(),
+            _ => vec![text(l, "licence")?],
+        };
+        licences.push((name.clone(), held, l.line));
+    }
     let mut roles = Vec::new();
     if let Some(list) = k.opt("roles") {
         for r in seq(list, "roles")? {
@@ -1263,7 +1294,7 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-const VERBS: [&str; 26] = [
+const VERBS: [&str; 29] = [
     "check",
     "access",
     "list",
@@ -1290,6 +1321,9 @@ const VERBS: [&str; 26] = [
     "rule_violations",
     "batch",
     "dry_run",
+    "cheapest_licence",
+    "licence_fit",
+    "licence_exceeds",
 ];
 
 /// An operation written as a mapping (`op` and its fields), as the JSON operations API takes it.
@@ -1548,6 +1582,16 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             }
             StepKind::DryRun { caller, ops }
         }
+        "cheapest_licence" => StepKind::CheapestLicence {
+            user: text(k.req("user")?, "user")?,
+        },
+        "licence_fit" => StepKind::LicenceFit {
+            user: text(k.req("user")?, "user")?,
+        },
+        "licence_exceeds" => StepKind::LicenceExceeds {
+            role: text(k.req("role")?, "role")?,
+            licence: text(k.req("licence")?, "licence")?,
+        },
         "move_user" => StepKind::MoveUser {
             actor: actor(&mut k)?,
             user: text(k.req("user")?, "user")?,
@@ -1621,7 +1665,8 @@ fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
             }
             Expect::Rights(list)
         }
-        "list" | "who_has_access" | "rule_violations" => {
+        "licence_fit" => Expect::Names(vec![word(&["fits", "over_licensed", "under_licensed"])?]),
+        "list" | "who_has_access" | "rule_violations" | "cheapest_licence" | "licence_exceeds" => {
             Expect::Names(names(node, "expect")?.into_iter().map(|(n, _)| n).collect())
         }
         "read" => match node.scalar() {

@@ -328,6 +328,7 @@ pub fn validate(s: &Scenario) -> Result<()> {
             need(&known.tables, t, "table", *line)?;
         }
     }
+    crate::licences::validate(s)?;
     for step in &s.steps {
         validate_step(&mut known, &step.kind, step.line)?;
     }
@@ -512,6 +513,10 @@ fn validate_step<'a>(k: &mut Known<'a>, step: &'a StepKind, line: usize) -> Resu
                 need(&k.users, user, "user", line)?;
             }
         }
+        StepKind::CheapestLicence { user } | StepKind::LicenceFit { user } => {
+            need(&k.users, user, "user", line)?;
+        }
+        StepKind::LicenceExceeds { role, .. } => need(&k.roles, role, "role", line)?,
         StepKind::SetManager {
             actor: a,
             user,

@@ -6,6 +6,7 @@
 //! are `strata-ops` operations, persistence is `strata-store`, and the organisations, the write
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
+mod admin_licences;
 mod admin_rules;
 mod api;
 pub mod auth;
@@ -313,6 +314,19 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route(&format!("{org}/audit"), get(api::audit))
         .route(&format!("{org}/audit/verify"), get(api::audit_verify))
         .route(&format!("{org}/api-keys"), post(api::create_key))
+        .route(&format!("{org}/licences"), get(admin_licences::catalogue))
+        .route(
+            &format!("{org}/licences/report"),
+            get(admin_licences::report),
+        )
+        .route(
+            &format!("{org}/licences/users/{{user}}"),
+            get(admin_licences::user),
+        )
+        .route(
+            &format!("{org}/licences/{{licence}}/exceeds"),
+            get(admin_licences::exceeds),
+        )
         .route("/access/v1/evaluation", post(api::az_evaluation))
         .route("/access/v1/evaluations", post(api::az_evaluations))
         .route("/access/v1/search/resource", post(api::az_search_resource))

@@ -440,6 +440,9 @@ pub fn document() -> serde_json::Value {
         "Create an API key for a user",
         true,
     );
+    for (path, summary) in crate::admin_licences::OPENAPI {
+        add(format!("{org}{path}"), "get", summary, true);
+    }
     add(
         "/access/v1/evaluation".into(),
         "post",

@@ -1288,6 +1288,49 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
             ..route("POST", "/api/v1/orgs/{org}/api-keys", o("/api-keys"))
         },
         Route {
+            ok_key: Some(k.alice.clone()),
+            refusals: vec![foreign(&o("/licences"), None)],
+            disabled: Some("user_disabled"),
+            ..route("GET", "/api/v1/orgs/{org}/licences", o("/licences"))
+        },
+        Route {
+            ok_key: Some(k.audrey.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/licences/report"), None, "denied"),
+                foreign(&o("/licences/report"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/licences/report",
+                o("/licences/report"),
+            )
+        },
+        Route {
+            ok_key: Some(k.alice.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/licences/users/bob"), None, "denied"),
+                foreign(&o("/licences/users/alice"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/licences/users/{user}",
+                o("/licences/users/alice"),
+            )
+        },
+        Route {
+            // The organisation `other` holds a licence (`route_authorization_matrix`).
+            ok_key: Some(other_admin.to_owned()),
+            refusals: vec![foreign(&o("/licences/Full/exceeds"), None)],
+            disabled: Some("forbidden"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/licences/{licence}/exceeds",
+                "/api/v1/orgs/other/licences/Full/exceeds?role=Rep".to_owned(),
+            )
+        },
+        Route {
             body: Some(az_alice.clone()),
             ok_key: Some(k.alice.clone()),
             refusals: vec![(
@@ -1462,6 +1505,11 @@ fn route_authorization_matrix() {
     let f = Fixture::new();
     let root = f.root();
     let other = setup_org(&f.server, "other", "Other");
+    root.write(
+        "other",
+        &json!([{"op": "add_licence", "name": "Full", "price": 4, "default": "organization",
+            "all_misc": true, "all_apps": true}]),
+    );
     root.post("/api/v1/orgs", &json!({"name": "scratch"}))
         .expect(201);
     let routes = matrix(&f, &other.admin);
