@@ -335,6 +335,8 @@ async fn user_privileges(call: &Call<'_>, this: Target) -> WebResult {
         .collect();
     misc.sort_unstable();
     misc.dedup();
+    // A licence caps miscellaneous privileges as it caps the grid (D49).
+    misc.retain(|name| o.holds_misc(subject, name));
     for name in misc {
         out.push(json!({
             "Depth": "Global",
