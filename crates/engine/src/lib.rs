@@ -9,7 +9,9 @@
 //! serialization; the store, server and CLI are shells around it.
 
 mod actions;
+mod apps;
 mod check;
+mod column_answers;
 mod columns;
 mod derive;
 mod error;
@@ -27,7 +29,10 @@ mod queries;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
+pub use apps::{AppBlock, AppDiagnosis, AppNeed, MissingNeed, RoleSet, RoleSetError};
+pub use check::RoleRemedy;
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
+pub use column_answers::{ColumnHolder, ColumnSource, ColumnVerdict};
 pub use derive::{AdminSource, Grant, Via};
 pub use error::{ActionError, ModelError};
 pub use guid::{Guid, GuidKind};

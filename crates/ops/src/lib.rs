@@ -473,6 +473,13 @@ pub enum Operation {
         #[serde(default)]
         manager: Option<String>,
     },
+    /// Replace the table privileges an app's work needs (D51): table → privilege → the least
+    /// depth that does (`user` for Basic).
+    SetAppNeeds {
+        app: String,
+        #[serde(default)]
+        needs: BTreeMap<String, BTreeMap<String, String>>,
+    },
 }
 
 /// Matches the actions (the operations with an `as` slot), binding the slot.
@@ -528,6 +535,7 @@ impl Operation {
                 | Operation::AddProfile { .. }
                 | Operation::AddFieldShare { .. }
                 | Operation::AddApp { .. }
+                | Operation::SetAppNeeds { .. }
         )
     }
 
