@@ -36,9 +36,9 @@ pub enum AppBlock {
 }
 
 impl AppBlock {
-    /// A stable, machine-readable code.
+    /// A stable, machine-readable name (a reason, not an error code).
     #[must_use]
-    pub fn code(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             AppBlock::UserDisabled => "user_disabled",
             AppBlock::NoAssociatedRole { .. } => "no_associated_role",

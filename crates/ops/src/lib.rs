@@ -6,6 +6,7 @@
 //! and how several nodes follow one log. Entities are named as in scenario files: users, teams
 //! and units by name, records by id, principals as `alice`, `team:Sales` or `organization`.
 
+mod app_answers;
 mod apply;
 mod authorize;
 mod batch;
@@ -16,6 +17,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use app_answers::{
+    app_access_json, app_access_text, app_block_text, app_diagnosis_json, app_json, apps_json,
+    column_holders_json, column_source_json, column_verdict_json, role_set_error, role_set_json,
+};
 pub use apply::{
     apply, apply_all, apply_all_observed, apply_as, apply_on_behalf, resolve_principal,
 };

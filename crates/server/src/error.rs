@@ -256,6 +256,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         400,
         "the action cannot be done, whoever asks (the message says why)",
     ),
+    (
+        "no_role_set",
+        422,
+        "no set of the roles the user may be given opens the app and meets its needs (D51)",
+    ),
 ];
 
 /// The HTTP status of an error code; a code missing from [`CODES`] is a bug, answered 500.
