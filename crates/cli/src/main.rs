@@ -1,5 +1,6 @@
 //! `strata`: the command line. Arguments are in `args.rs`; each command is a module.
 
+mod app_cmd;
 mod apply_cmd;
 mod args;
 mod bench_cmd;
@@ -191,6 +192,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::App { command } => app_cmd::app(command),
+        Command::Column { command } => app_cmd::column(command),
         Command::WriteLoop { db, org } => {
             org_cmd::write_loop(&db, &org)?;
             Ok(ExitCode::SUCCESS)
