@@ -573,6 +573,12 @@ impl HttpTarget {
                     enc(column)
                 ))?;
                 let answer = self.call("GET", &path, None)?;
+                if answer["secured"] != true {
+                    return Err(format!(
+                        "column `{table}.{column}` is not secured: record access decides"
+                    )
+                    .into());
+                }
                 let users = answer["users"]
                     .as_array()
                     .ok_or_else(|| format!("column access answered no `users`: {answer}"))?;
