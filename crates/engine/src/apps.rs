@@ -228,7 +228,7 @@ impl Organization {
                 team: None,
             });
         }
-        u.teams.iter().find_map(|team| {
+        let by_team = u.teams.iter().find_map(|team| {
             self.teams[team.index()]
                 .roles
                 .iter()
@@ -237,7 +237,14 @@ impl Organization {
                     role: *role,
                     team: Some(*team),
                 })
-        })
+        });
+        let maker = || {
+            self.table_id("appmodule").is_some_and(|t| {
+                !self.grants(user, t, Privilege::Create).is_empty()
+                    && !self.grants(user, t, Privilege::Write).is_empty()
+            })
+        };
+        by_team.or_else(|| maker().then_some(AppAccess::Maker))
     }
 
     /// Every user who can open the app, and how (D6), in user order.
