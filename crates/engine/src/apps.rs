@@ -342,7 +342,7 @@ impl Organization {
                 needs,
             });
         }
-        let (roles, exact, searched, count) = smallest_cover(full, candidates);
+        let (roles, exact, searched, count) = smallest_cover(full, candidates, MAX_ROLE_SET_SEARCH);
         Ok(RoleSet {
             roles,
             exact,
@@ -376,7 +376,11 @@ impl Organization {
 /// Exact set cover by branch and bound: the smallest subset of `candidates` whose covers union
 /// to `full`. Returns the roles (sorted), whether proven smallest, the branches explored and
 /// the number of candidates left after dominance.
-fn smallest_cover(full: u128, candidates: Vec<(RoleId, u128)>) -> (Vec<RoleId>, bool, u64, usize) {
+fn smallest_cover(
+    full: u128,
+    candidates: Vec<(RoleId, u128)>,
+    limit: u64,
+) -> (Vec<RoleId>, bool, u64, usize) {
     if full == 0 {
         return (Vec::new(), true, 0, 0);
     }
@@ -399,6 +403,7 @@ fn smallest_cover(full: u128, candidates: Vec<(RoleId, u128)>) -> (Vec<RoleId>, 
         best: greedy(full, &kept),
         chosen: Vec::new(),
         nodes: 0,
+        limit,
         exhausted: false,
     };
     search.branch(0);
@@ -432,6 +437,7 @@ struct Search {
     best: Vec<usize>,
     chosen: Vec<usize>,
     nodes: u64,
+    limit: u64,
     exhausted: bool,
 }
 
@@ -444,7 +450,7 @@ impl Search {
             return;
         }
         self.nodes += 1;
-        if self.nodes > MAX_ROLE_SET_SEARCH {
+        if self.nodes > self.limit {
             self.exhausted = true;
             return;
         }
@@ -524,6 +530,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
+        let mut solved = 0;
         for _ in 0..400 {
             let elements = 1 + (next() % 12) as u32;
             let full = (1u128 << elements) - 1;
@@ -540,12 +547,45 @@ mod tests {
             if reachable != full {
                 continue;
             }
-            let (roles, exact, _, _) = smallest_cover(full, c.clone());
+            let (roles, exact, _, _) = smallest_cover(full, c.clone(), MAX_ROLE_SET_SEARCH);
             assert!(exact);
             assert_eq!(Some(roles.len()), brute(full, &c), "{c:?}");
             let union = roles.iter().map(|r| c[r.index()].1).fold(0, |a, x| a | x);
             assert_eq!(union, full);
+            solved += 1;
         }
+        assert!(solved >= 100, "{solved}");
+    }
+
+    #[test]
+    fn one_hundred_random_roles_are_answered_exactly_within_the_limit() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut solved = 0;
+        for needs in [16u32, 32, 48] {
+            let full = (1u128 << needs) - 1;
+            let c: Vec<(RoleId, u128)> = (0..100)
+                .map(|i| {
+                    let cover =
+                        (0..4).fold(0u128, |acc, _| acc | 1u128 << (next() % u64::from(needs)));
+                    (id(i), cover)
+                })
+                .collect();
+            if c.iter().fold(0, |a, (_, x)| a | x) != full {
+                continue;
+            }
+            let (roles, exact, searched, _) = smallest_cover(full, c.clone(), MAX_ROLE_SET_SEARCH);
+            assert!(exact, "{needs} needs: {searched} branches");
+            let union = roles.iter().map(|r| c[r.index()].1).fold(0, |a, x| a | x);
+            assert_eq!(union, full);
+            solved += 1;
+        }
+        assert!(solved >= 2, "{solved}");
     }
 
     #[test]
@@ -559,8 +599,15 @@ mod tests {
                 (id(i), cover)
             })
             .collect();
-        let (roles, exact, _, _) = smallest_cover(full, c);
+        let (roles, exact, _, _) = smallest_cover(full, c.clone(), MAX_ROLE_SET_SEARCH);
         assert!(exact);
         assert_eq!(roles.len(), 20);
+        // Past the limit: the best cover found so far, marked not proven smallest.
+        let (roles, exact, searched, _) = smallest_cover(full, c.clone(), 0);
+        assert!(!exact);
+        assert_eq!(searched, 1);
+        let union = roles.iter().map(|r| c[r.index()].1).fold(0, |a, x| a | x);
+        assert_eq!(union, full);
+        assert!(roles.len() >= 20);
     }
 }
