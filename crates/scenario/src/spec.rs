@@ -1281,10 +1281,24 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-/// An app's `needs`: table → privilege → least depth (not `none`).
+/// An app's `needs`: table → privilege → least depth (not `none`), or table → a list of
+/// privileges, each at `user` (Basic) depth.
 fn app_needs(app: &str, node: &Node) -> Result<Vec<(String, Privilege, Depth, usize)>> {
     let mut needs = Vec::new();
     for (table, grid) in map_entries(node, "needs")? {
+        if let NodeKind::Seq(items) = &grid.kind {
+            for item in items {
+                let name = text(item, "privilege")?;
+                let privilege = Privilege::from_name(&name).ok_or_else(|| {
+                    LoadError::new(
+                        item.line,
+                        format!("app `{app}`: unknown privilege `{name}` on `{table}`"),
+                    )
+                })?;
+                needs.push((table.clone(), privilege, Depth::User, item.line));
+            }
+            continue;
+        }
         for (priv_name, depth_node) in map_entries(grid, &format!("needs.{table}"))? {
             let privilege = Privilege::from_name(&priv_name).ok_or_else(|| {
                 LoadError::new(
