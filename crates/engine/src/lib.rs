@@ -14,6 +14,7 @@ mod check;
 mod column_answers;
 mod columns;
 mod derive;
+mod difference;
 mod error;
 mod explain;
 mod guid;
@@ -26,6 +27,7 @@ mod model;
 mod organization;
 mod privilege;
 mod queries;
+mod rules;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
@@ -34,6 +36,9 @@ pub use check::RoleRemedy;
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use column_answers::{ColumnHolder, ColumnSource, ColumnVerdict};
 pub use derive::{AdminSource, Grant, Via};
+pub use difference::{
+    AccessAfter, AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, UserDifference,
+};
 pub use error::{ActionError, ModelError};
 pub use guid::{Guid, GuidKind};
 pub use ids::{
@@ -42,8 +47,8 @@ pub use ids::{
 };
 pub use journal::Checkpoint;
 pub use list::{
-    After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, Plan, STATE_COLUMN,
-    compare_values,
+    After, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, Order, Plan, Referent,
+    STATE_COLUMN, compare_values,
 };
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
@@ -56,4 +61,7 @@ pub use organization::{
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
+pub use rules::{
+    Holding, Holdings, RoleRule, RoleRules, RuleError, RuleGuard, Violation, ViolationKind,
+};
 pub use units::UnitTree;

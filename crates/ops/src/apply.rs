@@ -564,6 +564,14 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             let needs = app_needs(org, app, needs)?;
             setup.set_app_needs(a, needs)?;
         }
+        Operation::AddRoleRule { .. } => {
+            let rule = crate::rules::rule_of(org, op)?;
+            setup.add_role_rule(rule)?;
+        }
+        Operation::RemoveRoleRule { .. } => {
+            let rule = crate::rules::rule_of(org, op)?;
+            setup.remove_role_rule(&rule)?;
+        }
         _ => return Err(OpError::invalid("not_setup", "not a setup operation")),
     }
     Ok(())

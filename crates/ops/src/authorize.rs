@@ -188,6 +188,20 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
             user_record(org, user, name, Privilege::Write)?;
             administer(org, user, name, if *enabled { "enable" } else { "disable" })
         }
+        // D47: a rule constrains the assignment of its roles, so it is role administration:
+        // Write on `role` over the unit of every role it names.
+        Operation::AddRoleRule { .. } | Operation::RemoveRoleRule { .. } => {
+            for id in crate::rules::rule_of(org, op)?.roles() {
+                on_unit(
+                    org,
+                    user,
+                    "role",
+                    Privilege::Write,
+                    org.role(id).business_unit,
+                )?;
+            }
+            Ok(())
+        }
         other => Err(denied(format!(
             "`{}` is customization: only System Administrators may do it",
             other.name()

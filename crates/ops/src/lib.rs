@@ -11,6 +11,7 @@ mod apply;
 mod authorize;
 mod batch;
 mod filter;
+mod rules;
 mod value;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
     SyntaxError, parse_filter, parse_order,
 };
+pub use rules::{apply_checked, rule_json, violation_json};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
 /// Why an operation was refused.
@@ -485,6 +487,28 @@ pub enum Operation {
         #[serde(default)]
         needs: BTreeMap<String, BTreeMap<String, String>>,
     },
+    /// Add a role rule (D45–D47): exactly one of `requires` (the role needs one of these
+    /// roles), `excludes` (never with that role) and `direct_only: true` (assigned to the user
+    /// directly, not through a team).
+    AddRoleRule {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requires: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excludes: Option<String>,
+        #[serde(default, skip_serializing_if = "rules::is_false")]
+        direct_only: bool,
+    },
+    /// Remove the role rule in force that says this (written as for `add_role_rule`).
+    RemoveRoleRule {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requires: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excludes: Option<String>,
+        #[serde(default, skip_serializing_if = "rules::is_false")]
+        direct_only: bool,
+    },
 }
 
 /// Matches the actions (the operations with an `as` slot), binding the slot.
@@ -541,6 +565,8 @@ impl Operation {
                 | Operation::AddFieldShare { .. }
                 | Operation::AddApp { .. }
                 | Operation::SetAppNeeds { .. }
+                | Operation::AddRoleRule { .. }
+                | Operation::RemoveRoleRule { .. }
         )
     }
 
