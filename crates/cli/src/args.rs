@@ -232,6 +232,17 @@ pub(crate) enum Command {
         #[arg(long)]
         org: String,
     },
+    /// Apps: the list, one app (roles, needs, who can open it), why a user cannot open one,
+    /// and the smallest set of roles that would let them (D51).
+    App {
+        #[command(subcommand)]
+        command: crate::app_cmd::AppCommand,
+    },
+    /// Columns: who can read or update a secured column, and through what (D53).
+    Column {
+        #[command(subcommand)]
+        command: crate::app_cmd::ColumnCommand,
+    },
     /// Role rules: requires, excludes, direct only (list, add, remove, check for violations).
     Rules {
         #[command(subcommand)]

@@ -5,6 +5,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod app_cmd;
 mod apply_cmd;
 mod args;
 mod bench_cmd;
@@ -215,6 +216,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::App { command } => app_cmd::app(command),
+        Command::Column { command } => app_cmd::column(command),
         Command::WriteLoop { db, org } => {
             org_cmd::write_loop(&db, &org)?;
             Ok(ExitCode::SUCCESS)

@@ -1030,6 +1030,16 @@ pub(crate) fn setup() -> Vec<Operation> {
             roles: user_names(roles),
         });
     }
+    // Seed 001: the workspace's work is cases — "read, write, append, and append to" (D51).
+    let case_work: std::collections::BTreeMap<String, String> =
+        ["read", "write", "append", "append_to"]
+            .into_iter()
+            .map(|p| (p.to_owned(), "user".to_owned()))
+            .collect();
+    ops.push(Operation::SetAppNeeds {
+        app: WORKSPACE.to_owned(),
+        needs: [("incident".to_owned(), case_work)].into_iter().collect(),
+    });
     ops
 }
 

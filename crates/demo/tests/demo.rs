@@ -321,3 +321,27 @@ fn work365_roles_follow_the_seed() {
     assert_eq!(org.app_access(user(org, "legacy_user"), app), None);
     assert!(org.app_access(user(org, "cs_support"), app).is_some());
 }
+
+/// Seed 001 in the demo: stuck_user cannot open the workspace for want of an app role, and the
+/// smallest set of roles to give names one that opens it and meets its case work (D51).
+#[test]
+fn stuck_user_gets_the_smallest_role_set_for_the_workspace() {
+    let org = demo();
+    let user = org.user_id("stuck_user").unwrap();
+    let app = org.app_id("Customer Service Workspace").unwrap();
+    let d = org.diagnose_app(user, app);
+    assert!(d.access.is_none());
+    assert_eq!(d.blocks.len(), 1);
+    assert_eq!(org.app(app).needs.len(), 4);
+    let set = org.roles_needed(user, app).unwrap();
+    assert!(set.exact);
+    let mut copy = org.clone();
+    {
+        let mut s = copy.setup();
+        for r in &set.roles {
+            s.assign_user_role(user, *r, None).unwrap();
+        }
+    }
+    let after = copy.diagnose_app(user, app);
+    assert!(after.access.is_some() && after.missing.is_empty());
+}

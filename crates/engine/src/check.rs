@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use crate::derive::{AdminSource, Grant, Via};
 use crate::ids::{
-    BusinessUnitId, Owner, Principal, RecordId, RelationshipId, TableId, TeamId, UserId,
+    BusinessUnitId, Owner, Principal, RecordId, RelationshipId, RoleId, TableId, TeamId, UserId,
 };
 use crate::limits::MAX_PARENT_CHAIN;
 use crate::model::{CascadeType, RecordState};
@@ -218,6 +218,19 @@ pub struct Decision {
     pub denial: Option<Denial>,
     /// For a deny, the roles whose privilege the user's licences cap (D49).
     pub licence_caps: Vec<crate::licences::LicenceCap>,
+    /// For a deny by privilege or access path, the roles that would grant it (D52).
+    pub remedy: Option<RoleRemedy>,
+}
+
+/// The roles that would grant a denied privilege on the record if assigned to the user
+/// directly (D52).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RoleRemedy {
+    /// The depth the record needs, measured from the user's unit.
+    pub needed: Depth,
+    /// The roles usable in the user's unit that give the privilege at least at `needed` (not
+    /// the System Administrator role, which always would).
+    pub roles: Vec<RoleId>,
 }
 
 impl Decision {
@@ -662,6 +675,12 @@ impl Organization {
             record: target.record,
             owner: target.owner,
             business_unit: target.business_unit,
+            remedy: match verdict {
+                Verdict::NoPrivilege | Verdict::NoPath => {
+                    Some(self.remedy(user, privilege, target))
+                }
+                Verdict::Allowed | Verdict::Disabled | Verdict::Deleted => None,
+            },
             paths: sink.0,
             held,
             licence_caps: if denial.is_some() {
@@ -670,6 +689,34 @@ impl Organization {
                 Vec::new()
             },
             denial,
+        }
+    }
+
+    /// The depth a role assigned to the user would need to reach the target, and the roles
+    /// that give it (D52).
+    fn remedy(&self, user: UserId, privilege: Privilege, target: Target) -> RoleRemedy {
+        let unit = self.users[user.index()].business_unit;
+        let own = match target.owner {
+            Owner::User(u) => u == user,
+            Owner::Team(t) => self.is_member(user, t),
+            Owner::None => false,
+        };
+        let needed = if self.tables[target.table.index()].ownership
+            == crate::model::Ownership::Organization
+        {
+            Depth::Organization
+        } else if own {
+            Depth::User
+        } else if unit == target.business_unit {
+            Depth::BusinessUnit
+        } else if self.units.contains(unit, target.business_unit) {
+            Depth::ParentChild
+        } else {
+            Depth::Organization
+        };
+        RoleRemedy {
+            needed,
+            roles: self.roles_granting(user, target.table, privilege, needed),
         }
     }
 

@@ -205,6 +205,33 @@ impl Organization {
                 out.push_str("\n  - no ownership, share, inherited share or hierarchy path reaches the record");
             }
         }
+        if let Some(remedy) = &d.remedy {
+            out.push_str(&self.describe_remedy(d, remedy));
+        }
         out
+    }
+
+    /// The line naming the roles that would grant a denied privilege (D52).
+    fn describe_remedy(&self, d: &Decision, remedy: &crate::check::RoleRemedy) -> String {
+        let table = &self.tables[d.table.index()].name;
+        if remedy.roles.is_empty() {
+            return format!(
+                "\n  - no role usable in unit `{}` gives `{}` on `{table}` at `{}` or deeper (only System Administrator would)",
+                self.units.name(self.users[d.user.index()].business_unit),
+                d.privilege,
+                remedy.needed
+            );
+        }
+        let names: Vec<String> = remedy
+            .roles
+            .iter()
+            .map(|r| format!("`{}`", self.roles[r.index()].name))
+            .collect();
+        format!(
+            "\n  - would be granted by role {} (`{}` on `{table}` at `{}` or deeper)",
+            names.join(", "),
+            d.privilege,
+            remedy.needed
+        )
     }
 }

@@ -9,7 +9,9 @@
 //! serialization; the store, server and CLI are shells around it.
 
 mod actions;
+mod apps;
 mod check;
+mod column_answers;
 mod columns;
 mod derive;
 mod difference;
@@ -30,7 +32,10 @@ mod rules;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
+pub use apps::{AppBlock, AppDiagnosis, AppNeed, MissingNeed, RoleSet, RoleSetError};
+pub use check::RoleRemedy;
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
+pub use column_answers::{ColumnHolder, ColumnSource, ColumnVerdict};
 pub use derive::{AdminSource, Grant, Via};
 pub use difference::{
     AccessAfter, AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, UserDifference,

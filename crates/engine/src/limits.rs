@@ -12,3 +12,8 @@ pub const MAX_PARENT_CHAIN: usize = 32;
 pub const MAX_NAME_LEN: usize = 256;
 /// Most entities of one kind (units, users, teams, roles, records…) in one organisation.
 pub const MAX_ENTITIES: usize = 50_000_000;
+/// Most table privileges one app may declare it needs (D51).
+pub const MAX_APP_NEEDS: usize = 127;
+/// Most branches the smallest-role-set search explores before it answers with the best set
+/// found so far, marked not proven smallest (D51).
+pub const MAX_ROLE_SET_SEARCH: u64 = 2_000_000;

@@ -444,6 +444,8 @@ pub struct App {
     pub name: String,
     /// Roles that open it.
     pub roles: Vec<RoleId>,
+    /// Table privileges the app's work needs (D51), sorted by table and privilege.
+    pub needs: Vec<crate::apps::AppNeed>,
 }
 
 /// Which hierarchy the hierarchy security follows.

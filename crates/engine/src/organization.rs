@@ -1514,7 +1514,20 @@ impl Setup<'_> {
         self.org.apps.push(App {
             name: name.to_owned(),
             roles,
+            needs: Vec::new(),
         });
         Ok(id)
+    }
+
+    /// Replaces the table privileges an app needs (D51): one entry per table and privilege
+    /// (the deepest kept), at most [`crate::limits::MAX_APP_NEEDS`].
+    pub fn set_app_needs(
+        &mut self,
+        app: AppId,
+        needs: Vec<crate::apps::AppNeed>,
+    ) -> Result<(), ModelError> {
+        let needs = crate::apps::normalize_needs(self.org, app, needs)?;
+        self.org.app_mut(app).needs = needs;
+        Ok(())
     }
 }

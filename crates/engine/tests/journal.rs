@@ -326,6 +326,15 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
         ),
         _ => {
             s.set_app_roles(app, vec![role]);
+            s.set_app_needs(
+                app,
+                vec![strata_engine::AppNeed {
+                    table: account,
+                    privilege: Privilege::Write,
+                    depth: strata_engine::Depth::BusinessUnit,
+                }],
+            )
+            .map_err(|e| e.to_string())?;
             s.add_app(&format!("app-{tag}"), vec![role]).map(|_| ())
         }
     };

@@ -130,6 +130,34 @@ pub(crate) fn grid(
     Ok(grants)
 }
 
+/// An app's needs as written (table → privilege → least depth), resolved (D51).
+fn app_needs(
+    org: &Organization,
+    app: &str,
+    needs: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+) -> Result<Vec<strata_engine::AppNeed>, OpError> {
+    let mut out = Vec::new();
+    for (t, row) in needs {
+        let tid = table(org, t)?;
+        for (p, d) in row {
+            let depth = Depth::from_name(d)
+                .filter(|d| *d != Depth::None)
+                .ok_or_else(|| {
+                    OpError::invalid(
+                        "unknown_depth",
+                        format!("app `{app}`: need `{p}` on `{t}` has depth `{d}` (user business_unit parent_child organization)"),
+                    )
+                })?;
+            out.push(strata_engine::AppNeed {
+                table: tid,
+                privilege: privilege(p)?,
+                depth,
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn state(text: Option<&String>) -> Result<RecordState, OpError> {
     match text.map(String::as_str) {
         None | Some("active") => Ok(RecordState::Active),
@@ -528,6 +556,13 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
                 .map(|r| org.role_id(r).ok_or_else(|| OpError::unknown("role", r)))
                 .collect::<Result<_, _>>()?;
             setup.add_app(name, roles)?;
+        }
+        Operation::SetAppNeeds { app, needs } => {
+            let a = org
+                .app_id(app)
+                .ok_or_else(|| OpError::unknown("app", app))?;
+            let needs = app_needs(org, app, needs)?;
+            setup.set_app_needs(a, needs)?;
         }
         Operation::AddRoleRule { .. } => {
             let rule = crate::rules::rule_of(org, op)?;

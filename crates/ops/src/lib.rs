@@ -6,6 +6,7 @@
 //! and how several nodes follow one log. Entities are named as in scenario files: users, teams
 //! and units by name, records by id, principals as `alice`, `team:Sales` or `organization`.
 
+mod app_answers;
 mod apply;
 mod authorize;
 mod batch;
@@ -18,6 +19,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use app_answers::{
+    app_access_json, app_access_text, app_block_text, app_diagnosis_json, app_json, apps_json,
+    column_holders_json, column_source_json, column_verdict_json, role_set_error, role_set_json,
+};
 pub use apply::{
     apply, apply_all, apply_all_observed, apply_as, apply_on_behalf, resolve_principal,
 };
@@ -479,6 +484,13 @@ pub enum Operation {
         #[serde(default)]
         manager: Option<String>,
     },
+    /// Replace the table privileges an app's work needs (D51): table → privilege → the least
+    /// depth that does (`user` for Basic).
+    SetAppNeeds {
+        app: String,
+        #[serde(default)]
+        needs: BTreeMap<String, BTreeMap<String, String>>,
+    },
     /// Add a role rule (D45–D47): exactly one of `requires` (the role needs one of these
     /// roles), `excludes` (never with that role) and `direct_only: true` (assigned to the user
     /// directly, not through a team).
@@ -564,6 +576,7 @@ impl Operation {
                 | Operation::AddProfile { .. }
                 | Operation::AddFieldShare { .. }
                 | Operation::AddApp { .. }
+                | Operation::SetAppNeeds { .. }
                 | Operation::AddRoleRule { .. }
                 | Operation::RemoveRoleRule { .. }
                 | Operation::AddLicence(_)

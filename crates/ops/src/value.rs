@@ -67,6 +67,10 @@ pub fn decision_json(
         "record": d.record.map(|r| org.record(r).key.clone()),
         "paths": paths,
         "denial": denial,
+        "would_grant": d.remedy.as_ref().map(|r| serde_json::json!({
+            "depth": r.needed.name(),
+            "roles": r.roles.iter().map(|x| org.role(*x).name.clone()).collect::<Vec<_>>(),
+        })),
         "explanation": org.render_decision(d),
     })
 }

@@ -285,6 +285,22 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
                 roles: a.roles.iter().map(|(r, _)| r.clone()).collect(),
             },
         ));
+        if !a.needs.is_empty() {
+            let mut needs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+            for (table, privilege, depth, _) in &a.needs {
+                needs
+                    .entry(table.clone())
+                    .or_default()
+                    .insert(privilege.name().to_owned(), depth.name().to_owned());
+            }
+            ops.push((
+                a.line,
+                Operation::SetAppNeeds {
+                    app: a.name.clone(),
+                    needs,
+                },
+            ));
+        }
     }
     // Relations between the entities above, as system actions.
     for u in &s.users {
@@ -598,6 +614,12 @@ impl EngineTarget {
             .ok_or_else(|| format!("unknown user `{name}`"))
     }
 
+    fn app(&self, name: &str) -> Result<strata_engine::AppId, String> {
+        self.org
+            .app_id(name)
+            .ok_or_else(|| format!("unknown app `{name}`"))
+    }
+
     fn owner(&self, p: &PrincipalRef) -> Result<Owner, String> {
         match strata_ops::resolve_principal(&self.org, &p.to_string()).map_err(|e| e.message)? {
             Principal::User(u) => Ok(Owner::User(u)),
@@ -710,6 +732,100 @@ impl EngineTarget {
                         None => "deny: no role of the user or the user's teams is associated with the app, and the user is neither a maker nor a System Administrator".to_owned(),
                     },
                 }
+            }
+            StepKind::AppReasons { user, app } => {
+                let a = self.app(app)?;
+                Observed::Names(
+                    org.diagnose_app(self.user(user)?, a)
+                        .blocks
+                        .iter()
+                        .map(|b| b.name().to_owned())
+                        .collect(),
+                )
+            }
+            StepKind::RolesNeeded { user, app } => {
+                match org.roles_needed(self.user(user)?, self.app(app)?) {
+                    Ok(set) => Observed::Names(
+                        set.roles
+                            .iter()
+                            .map(|r| org.role(*r).name.clone())
+                            .collect(),
+                    ),
+                    Err(e) => Observed::Outcome {
+                        outcome: Outcome::Invalid,
+                        message: e.to_string(),
+                    },
+                }
+            }
+            StepKind::WhoCanOpen { app } => Observed::Names(
+                org.who_can_open(self.app(app)?)
+                    .into_iter()
+                    .map(|(u, _)| org.user(u).name.clone())
+                    .collect(),
+            ),
+            StepKind::ColumnCheck {
+                user,
+                record,
+                column,
+                update,
+            } => {
+                let r = org
+                    .record_id(record)
+                    .ok_or_else(|| format!("unknown record `{record}`"))?;
+                let v = org
+                    .explain_column(self.user(user)?, r, column, *update)
+                    .map_err(|e| e.to_string())?;
+                Observed::Decision {
+                    allowed: v.allowed,
+                    kinds: Vec::new(),
+                    explanation: org.render_column_verdict(&v),
+                }
+            }
+            StepKind::ColumnHolders {
+                table,
+                column,
+                update,
+            } => {
+                let t = org
+                    .table_id(table)
+                    .ok_or_else(|| format!("unknown table `{table}`"))?;
+                let holders = org
+                    .column_holders(t, column)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| {
+                        format!("column `{table}.{column}` is not secured: record access decides")
+                    })?;
+                Observed::Names(
+                    holders
+                        .into_iter()
+                        .filter(|h| {
+                            if *update {
+                                h.access.update
+                            } else {
+                                h.access.read
+                            }
+                        })
+                        .map(|h| org.user(h.user).name.clone())
+                        .collect(),
+                )
+            }
+            StepKind::GrantingRoles {
+                user,
+                privilege,
+                record,
+            } => {
+                let r = org
+                    .record_id(record)
+                    .ok_or_else(|| format!("unknown record `{record}`"))?;
+                let d = org.explain(self.user(user)?, *privilege, r);
+                Observed::Names(
+                    d.remedy
+                        .map(|x| x.roles)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| org.role(*r).name.clone())
+                        .collect(),
+                )
             }
             StepKind::RuleViolations { user } => Observed::Names(
                 org.rule_violations()

@@ -584,10 +584,116 @@ impl HttpTarget {
                 Observed::Decision {
                     allowed,
                     kinds: Vec::new(),
-                    explanation: match &answer["reason"] {
-                        Json::String(why) => format!("allow: {why}"),
-                        _ => "deny".to_owned(),
-                    },
+                    explanation: format!(
+                        "{}: {}",
+                        if allowed { "allow" } else { "deny" },
+                        answer["reason"].as_str().unwrap_or_default()
+                    ),
+                }
+            }
+            StepKind::AppReasons { user, app } => {
+                let path = self.path(&format!("/apps/{}/access?user={}", enc(app), enc(user)))?;
+                let answer = self.call("GET", &path, None)?;
+                let reasons = answer["reasons"]
+                    .as_array()
+                    .ok_or_else(|| format!("app access answered no `reasons`: {answer}"))?;
+                Observed::Names(
+                    reasons
+                        .iter()
+                        .map(|r| r["code"].as_str().unwrap_or_default().to_owned())
+                        .collect(),
+                )
+            }
+            StepKind::RolesNeeded { user, app } => {
+                let path = self.path(&format!(
+                    "/apps/{}/roles-needed?user={}",
+                    enc(app),
+                    enc(user)
+                ))?;
+                match self.call("GET", &path, None) {
+                    Ok(answer) => Observed::Names(strings(&answer["roles"], "roles")?),
+                    Err(CallError::Api(e))
+                        if e.is(422, "no_role_set") || e.is(400, "assignee_disabled") =>
+                    {
+                        Observed::Outcome {
+                            outcome: Outcome::Invalid,
+                            message: e.message,
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            StepKind::WhoCanOpen { app } => {
+                let answer = self.call("GET", &self.path(&format!("/apps/{}", enc(app)))?, None)?;
+                let users = answer["users"]
+                    .as_array()
+                    .ok_or_else(|| format!("the app answered no `users`: {answer}"))?;
+                Observed::Names(
+                    users
+                        .iter()
+                        .map(|u| u["user"].as_str().unwrap_or_default().to_owned())
+                        .collect(),
+                )
+            }
+            StepKind::ColumnCheck {
+                user,
+                record,
+                column,
+                update,
+            } => {
+                let body = json!({ "user": user, "record": record, "column": column,
+                    "access": if *update { "update" } else { "read" } });
+                let answer = self.call("POST", &self.path("/columns/explain")?, Some(&body))?;
+                Observed::Decision {
+                    allowed: answer["allowed"].as_bool().ok_or_else(|| {
+                        format!("a column explain answered no `allowed`: {answer}")
+                    })?,
+                    kinds: Vec::new(),
+                    explanation: answer["explanation"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                }
+            }
+            StepKind::ColumnHolders {
+                table,
+                column,
+                update,
+            } => {
+                let path = self.path(&format!(
+                    "/tables/{}/columns/{}/access",
+                    enc(table),
+                    enc(column)
+                ))?;
+                let answer = self.call("GET", &path, None)?;
+                if answer["secured"] != true {
+                    return Err(format!(
+                        "column `{table}.{column}` is not secured: record access decides"
+                    )
+                    .into());
+                }
+                let users = answer["users"]
+                    .as_array()
+                    .ok_or_else(|| format!("column access answered no `users`: {answer}"))?;
+                let key = if *update { "update" } else { "read" };
+                Observed::Names(
+                    users
+                        .iter()
+                        .filter(|u| u[key].as_bool() == Some(true))
+                        .map(|u| u["user"].as_str().unwrap_or_default().to_owned())
+                        .collect(),
+                )
+            }
+            StepKind::GrantingRoles {
+                user,
+                privilege,
+                record,
+            } => {
+                let body = json!({ "user": user, "privilege": privilege.name(), "record": record });
+                let answer = self.call("POST", &self.path("/explain")?, Some(&body))?;
+                match &answer["would_grant"] {
+                    Json::Null => Observed::Names(Vec::new()),
+                    w => Observed::Names(strings(&w["roles"], "roles")?),
                 }
             }
             StepKind::RuleViolations { user } => {

@@ -244,6 +244,9 @@ pub struct FieldShareSpec {
 pub struct AppSpec {
     pub name: String,
     pub roles: Vec<(String, usize)>,
+    /// The table privileges the app needs (a Strata extension, D51): (table, privilege, least
+    /// depth, line).
+    pub needs: Vec<(String, Privilege, Depth, usize)>,
     pub line: usize,
 }
 
@@ -371,6 +374,39 @@ pub enum StepKind {
         actor: Option<String>,
         user: String,
         manager: Option<String>,
+    },
+    /// Why the user cannot open the app: the reason names (a Strata extension, D51).
+    AppReasons {
+        user: String,
+        app: String,
+    },
+    /// The smallest role set that opens the app and meets its needs (D51).
+    RolesNeeded {
+        user: String,
+        app: String,
+    },
+    /// Every user who can open the app.
+    WhoCanOpen {
+        app: String,
+    },
+    /// May the user read (or update) the column of the record (D53).
+    ColumnCheck {
+        user: String,
+        record: String,
+        column: String,
+        update: bool,
+    },
+    /// Every user who may read (or update) a secured column (D53).
+    ColumnHolders {
+        table: String,
+        column: String,
+        update: bool,
+    },
+    /// The roles that would grant a denied privilege on the record (D52).
+    GrantingRoles {
+        user: String,
+        privilege: Privilege,
+        record: String,
     },
     /// The role rules' violations report (extension, `docs/scenario-extensions.md`): every
     /// `user: rule` line, or one user's.
@@ -827,9 +863,16 @@ pub fn parse(source: &str) -> Result<Scenario> {
     if let Some(list) = keys.opt("apps") {
         for n in seq(list, "apps")? {
             let mut k = Keys::of(n, "app")?;
+            let name = text(k.req("name")?, "app name")?;
+            let roles = names(k.req("roles")?, "roles")?;
+            let needs = match k.opt("needs") {
+                Some(grid) => app_needs(&name, grid)?,
+                None => Vec::new(),
+            };
             s.apps.push(AppSpec {
-                name: text(k.req("name")?, "app name")?,
-                roles: names(k.req("roles")?, "roles")?,
+                name,
+                roles,
+                needs,
                 line: n.line,
             });
             k.finish()?;
@@ -1294,7 +1337,47 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-const VERBS: [&str; 29] = [
+/// An app's `needs`: table → privilege → least depth (not `none`), or table → a list of
+/// privileges, each at `user` (Basic) depth.
+fn app_needs(app: &str, node: &Node) -> Result<Vec<(String, Privilege, Depth, usize)>> {
+    let mut needs = Vec::new();
+    for (table, grid) in map_entries(node, "needs")? {
+        if let NodeKind::Seq(items) = &grid.kind {
+            for item in items {
+                let name = text(item, "privilege")?;
+                let privilege = Privilege::from_name(&name).ok_or_else(|| {
+                    LoadError::new(
+                        item.line,
+                        format!("app `{app}`: unknown privilege `{name}` on `{table}`"),
+                    )
+                })?;
+                needs.push((table.clone(), privilege, Depth::User, item.line));
+            }
+            continue;
+        }
+        for (priv_name, depth_node) in map_entries(grid, &format!("needs.{table}"))? {
+            let privilege = Privilege::from_name(&priv_name).ok_or_else(|| {
+                LoadError::new(
+                    depth_node.line,
+                    format!("app `{app}`: unknown privilege `{priv_name}` on `{table}`"),
+                )
+            })?;
+            let depth_text = text(depth_node, "depth")?;
+            let depth = Depth::from_name(&depth_text)
+                .filter(|d| *d != Depth::None)
+                .ok_or_else(|| {
+                    LoadError::new(
+                        depth_node.line,
+                        format!("app `{app}`: need depth `{depth_text}` is not one of user business_unit parent_child organization"),
+                    )
+                })?;
+            needs.push((table.clone(), privilege, depth, depth_node.line));
+        }
+    }
+    Ok(needs)
+}
+
+const VERBS: [&str; 35] = [
     "check",
     "access",
     "list",
@@ -1318,6 +1401,12 @@ const VERBS: [&str; 29] = [
     "move_user",
     "set_manager",
     "operation",
+    "app_reasons",
+    "roles_needed",
+    "who_can_open",
+    "column_check",
+    "column_holders",
+    "granting_roles",
     "rule_violations",
     "batch",
     "dry_run",
@@ -1460,6 +1549,33 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
         "open_app" => StepKind::OpenApp {
             user: text(k.req("user")?, "user")?,
             app: text(k.req("app")?, "app")?,
+        },
+        "app_reasons" => StepKind::AppReasons {
+            user: text(k.req("user")?, "user")?,
+            app: text(k.req("app")?, "app")?,
+        },
+        "roles_needed" => StepKind::RolesNeeded {
+            user: text(k.req("user")?, "user")?,
+            app: text(k.req("app")?, "app")?,
+        },
+        "who_can_open" => StepKind::WhoCanOpen {
+            app: text(k.req("app")?, "app")?,
+        },
+        "column_check" => StepKind::ColumnCheck {
+            user: text(k.req("user")?, "user")?,
+            record: text(k.req("record")?, "record")?,
+            column: text(k.req("column")?, "column")?,
+            update: column_update(k.opt("access"))?,
+        },
+        "column_holders" => StepKind::ColumnHolders {
+            table: text(k.req("table")?, "table")?,
+            column: text(k.req("column")?, "column")?,
+            update: column_update(k.opt("access"))?,
+        },
+        "granting_roles" => StepKind::GrantingRoles {
+            user: text(k.req("user")?, "user")?,
+            privilege: privilege(k.req("privilege")?, "privilege")?,
+            record: text(k.req("record")?, "record")?,
         },
         "create" => StepKind::Create {
             actor: actor(&mut k)?,
@@ -1639,6 +1755,18 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
     })
 }
 
+/// A column step's `access`: `read` (the default) or `update`.
+fn column_update(node: Option<&Node>) -> Result<bool> {
+    match node {
+        None => Ok(false),
+        Some(n) => match n.scalar() {
+            Some("read") => Ok(false),
+            Some("update") => Ok(true),
+            _ => Err(LoadError::new(n.line, "access must be `read` or `update`")),
+        },
+    }
+}
+
 fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
     let word = |allowed: &[&str]| -> Result<String> {
         match node.scalar() {
@@ -1650,7 +1778,16 @@ fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
         }
     };
     Ok(match verb {
-        "check" | "open_app" => Expect::Decision(word(&["allow", "deny"])? == "allow"),
+        "check" | "open_app" | "column_check" => {
+            Expect::Decision(word(&["allow", "deny"])? == "allow")
+        }
+        "roles_needed" if node.scalar().is_some() => {
+            word(&["invalid"])?;
+            Expect::Outcome(Outcome::Invalid)
+        }
+        "app_reasons" | "roles_needed" | "who_can_open" | "column_holders" | "granting_roles" => {
+            Expect::Names(names(node, "expect")?.into_iter().map(|(n, _)| n).collect())
+        }
         "access" => {
             let mut list = Vec::new();
             for item in seq(node, "expect")? {

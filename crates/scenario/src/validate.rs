@@ -322,6 +322,9 @@ pub fn validate(s: &Scenario) -> Result<()> {
         for (r, line) in &a.roles {
             need(&known.roles, r, "role", *line)?;
         }
+        for (t, _, _, line) in &a.needs {
+            need(&known.tables, t, "table", *line)?;
+        }
     }
     if let Some(h) = &s.settings.hierarchy {
         for (t, line) in h.tables.iter().flatten() {
@@ -368,10 +371,19 @@ fn validate_step<'a>(k: &mut Known<'a>, step: &'a StepKind, line: usize) -> Resu
             need(&k.tables, table, "table", line)?;
         }
         StepKind::WhoHasAccess { record, .. } => k.record(record, line)?,
-        StepKind::OpenApp { user, app } => {
+        StepKind::OpenApp { user, app }
+        | StepKind::AppReasons { user, app }
+        | StepKind::RolesNeeded { user, app } => {
             need(&k.users, user, "user", line)?;
             need(&k.apps, app, "app", line)?;
         }
+        StepKind::WhoCanOpen { app } => need(&k.apps, app, "app", line)?,
+        StepKind::ColumnCheck { user, record, .. }
+        | StepKind::GrantingRoles { user, record, .. } => {
+            need(&k.users, user, "user", line)?;
+            k.record(record, line)?;
+        }
+        StepKind::ColumnHolders { table, .. } => need(&k.tables, table, "table", line)?,
         StepKind::Create {
             actor: a,
             table,

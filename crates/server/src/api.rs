@@ -613,34 +613,6 @@ pub(crate) fn list_error(
     ApiError::new(code, e.to_string()).at(field)
 }
 
-pub(crate) async fn app_access(
-    request: OrgRequest,
-    Path((_, app)): Path<(String, String)>,
-    Query(params): Query<ReadParams>,
-) -> ApiResult {
-    let loaded = request.handle.read().await;
-    let o = &loaded.org;
-    let user = request.subject(o, params.user.as_deref())?;
-    let a = o
-        .app_id(&app)
-        .ok_or_else(|| ApiError::not_found(format!("unknown app `{app}`")))?;
-    let why = o.app_access(user, a).map(|w| match w {
-        strata_engine::AppAccess::SystemAdministrator(_) => "system_administrator".to_owned(),
-        strata_engine::AppAccess::Maker => "maker".to_owned(),
-        strata_engine::AppAccess::Role { role, team } => match team {
-            None => format!("role `{}`", o.role(role).name),
-            Some(t) => format!(
-                "role `{}` through team `{}`",
-                o.role(role).name,
-                o.team(t).name
-            ),
-        },
-    });
-    ok(
-        json!({ "app": app, "user": o.user(user).name, "allowed": why.is_some(), "reason": why, "revision": loaded.revision }),
-    )
-}
-
 pub(crate) async fn revision(request: OrgRequest) -> ApiResult {
     let loaded = request.handle.read().await;
     ok(json!({ "revision": loaded.revision }))

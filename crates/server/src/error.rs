@@ -167,6 +167,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "an order that does not parse or has too many columns",
     ),
     (
+        "bad_select",
+        400,
+        "a native list's `select` naming more columns than it may",
+    ),
+    (
         "bad_cursor",
         400,
         "a cursor this server did not give for this query",
@@ -281,6 +286,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "invalid",
         400,
         "the action cannot be done, whoever asks (the message says why)",
+    ),
+    (
+        "no_role_set",
+        422,
+        "no set of the roles the user may be given opens the app and meets its needs (D51)",
     ),
 ];
 

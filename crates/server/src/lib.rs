@@ -6,6 +6,7 @@
 //! are `strata-ops` operations, persistence is `strata-store`, and the organisations, the write
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
+mod admin_apps;
 mod admin_licences;
 mod admin_rules;
 mod api;
@@ -310,7 +311,28 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
             &format!("{org}/tables/{{table}}/records"),
             get(api::list_records),
         )
-        .route(&format!("{org}/apps/{{app}}/access"), get(api::app_access))
+        .route(
+            &format!("{org}/apps/{{app}}/access"),
+            get(admin_apps::app_access),
+        )
+        .route(&format!("{org}/apps"), get(admin_apps::list_apps))
+        .route(&format!("{org}/apps/{{app}}"), get(admin_apps::show_app))
+        .route(
+            &format!("{org}/apps/{{app}}/roles-needed"),
+            get(admin_apps::roles_needed),
+        )
+        .route(
+            &format!("{org}/tables/{{table}}/columns/{{column}}/access"),
+            get(admin_apps::column_access),
+        )
+        .route(
+            &format!("{org}/columns/check"),
+            post(admin_apps::column_check),
+        )
+        .route(
+            &format!("{org}/columns/explain"),
+            post(admin_apps::column_explain),
+        )
         .route(&format!("{org}/audit"), get(api::audit))
         .route(&format!("{org}/audit/verify"), get(api::audit_verify))
         .route(&format!("{org}/api-keys"), post(api::create_key))

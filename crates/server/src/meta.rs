@@ -419,7 +419,7 @@ pub fn document() -> serde_json::Value {
     add(
         format!("{org}/apps/{{app}}/access"),
         "get",
-        "Whether the user opens the app, and why",
+        "Whether the user opens the app and how, or every reason not (never null), and the needs the user's roles do not meet",
         true,
     );
     add(
@@ -461,6 +461,9 @@ pub fn document() -> serde_json::Value {
         "AuthZEN: resources a subject may act on",
         true,
     );
+    for (path, method, summary) in crate::admin_apps::DOCUMENTED {
+        add(format!("{org}{path}"), method, summary, true);
+    }
     add(
         format!("{org}/rules"),
         "get",

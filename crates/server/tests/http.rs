@@ -450,7 +450,14 @@ fn organisation_lifecycle_as_a_user() {
     assert_eq!(app["reason"], json!("role `Rep`"));
     let app = carol.get(&f.url("/apps/Sales%20Hub/access")).expect(200);
     assert_eq!(app["allowed"], json!(false));
-    assert_eq!(app["reason"], Value::Null);
+    assert_eq!(
+        app["reason"],
+        json!(
+            "no role of the user, directly or through a team, is associated with app `Sales Hub`; its roles: `Rep`"
+        )
+    );
+    assert_eq!(app["reasons"][0]["code"], json!("no_associated_role"));
+    assert_eq!(app["reasons"][0]["roles"], json!(["Rep"]));
     let app = admin.get(&f.url("/apps/Sales%20Hub/access")).expect(200);
     assert_eq!(app["reason"], json!("system_administrator"));
     let app = admin
@@ -1245,6 +1252,105 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 "GET",
                 "/api/v1/orgs/{org}/apps/{app}/access",
                 o("/apps/Sales%20Hub/access"),
+            )
+        },
+        Route {
+            ok_key: Some(k.alice.clone()),
+            refusals: vec![foreign(&o("/apps"), None)],
+            disabled: Some("user_disabled"),
+            ..route("GET", "/api/v1/orgs/{org}/apps", o("/apps"))
+        },
+        Route {
+            ok_key: Some(k.audrey.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/apps/Sales%20Hub"), None, "denied"),
+                foreign(&o("/apps/Sales%20Hub"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/apps/{app}",
+                o("/apps/Sales%20Hub"),
+            )
+        },
+        Route {
+            ok_key: Some(k.alice.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/apps/Sales%20Hub/roles-needed?user=carol"),
+                    None,
+                    "denied",
+                ),
+                foreign(&o("/apps/Sales%20Hub/roles-needed"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/apps/{app}/roles-needed",
+                o("/apps/Sales%20Hub/roles-needed"),
+            )
+        },
+        Route {
+            ok_key: Some(k.audrey.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/tables/account/columns/creditlimit/access"),
+                    None,
+                    "denied",
+                ),
+                foreign(&o("/tables/account/columns/creditlimit/access"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/tables/{table}/columns/{column}/access",
+                o("/tables/account/columns/creditlimit/access"),
+            )
+        },
+        Route {
+            body: Some(json!({"record": "a001", "column": "creditlimit"})),
+            ok_key: Some(k.alice.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/columns/check"),
+                    Some(json!({"user": "bob", "record": "a001", "column": "creditlimit"})),
+                    "denied",
+                ),
+                foreign(
+                    &o("/columns/check"),
+                    Some(json!({"user": "bob", "record": "a001", "column": "creditlimit"})),
+                ),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "POST",
+                "/api/v1/orgs/{org}/columns/check",
+                o("/columns/check"),
+            )
+        },
+        Route {
+            body: Some(json!({"record": "a001", "column": "creditlimit", "access": "update"})),
+            ok_key: Some(k.alice.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/columns/explain"),
+                    Some(json!({"user": "bob", "record": "a001", "column": "creditlimit"})),
+                    "denied",
+                ),
+                foreign(
+                    &o("/columns/explain"),
+                    Some(json!({"user": "bob", "record": "a001", "column": "creditlimit"})),
+                ),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "POST",
+                "/api/v1/orgs/{org}/columns/explain",
+                o("/columns/explain"),
             )
         },
         Route {

@@ -1,0 +1,415 @@
+//! `strata app list|show|why|needs` and `strata column who`: the administrator's questions about
+//! apps and columns (D51–D53), from a scenario, a database or a server; tables for a person,
+//! `--json` for scripts.
+
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::Subcommand;
+use serde_json::Value;
+use strata_engine::Organization;
+
+use crate::args::Source;
+use crate::question_cmd::organisation;
+use crate::remote::{encode, remote};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AppCommand {
+    /// Every app with its roles and the table privileges it needs.
+    List {
+        #[command(flatten)]
+        source: Source,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One app: its roles, its needs and who can open it (and how).
+    Show {
+        #[command(flatten)]
+        source: Source,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The app.
+        app: String,
+    },
+    /// Why a user can or cannot open an app: every reason, and the needs their roles miss.
+    /// Exits 0 when the user opens the app, 1 otherwise.
+    Why {
+        #[command(flatten)]
+        source: Source,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The app.
+        app: String,
+        /// The user.
+        user: String,
+    },
+    /// The smallest set of roles that would let a user open an app and do its work (D51).
+    Needs {
+        #[command(flatten)]
+        source: Source,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The app.
+        app: String,
+        /// The user.
+        user: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ColumnCommand {
+    /// Who can read or update a secured column, through which profile, team or System
+    /// Administrator.
+    Who {
+        #[command(flatten)]
+        source: Source,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+}
+
+/// The server, organisation and key when the source is a server.
+fn server(source: &Source) -> Option<(&str, &str, &str)> {
+    match (&source.server, &source.org, &source.key) {
+        (Some(s), Some(o), Some(k)) => Some((s, o, k)),
+        _ => None,
+    }
+}
+
+fn get(source: &Source, rest: &str) -> anyhow::Result<Value> {
+    let (server, org, key) = server(source).ok_or_else(|| anyhow!("no server"))?;
+    remote(
+        server,
+        key,
+        "GET",
+        &format!("/api/v1/orgs/{}{rest}", encode(org)),
+        None,
+    )
+}
+
+fn app_id(org: &Organization, name: &str) -> anyhow::Result<strata_engine::AppId> {
+    org.app_id(name)
+        .ok_or_else(|| anyhow!("unknown app `{name}`"))
+}
+
+fn user_id(org: &Organization, name: &str) -> anyhow::Result<strata_engine::UserId> {
+    org.user_id(name)
+        .ok_or_else(|| anyhow!("unknown user `{name}`"))
+}
+
+/// Prints rows as columns aligned under a header.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", text.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn names(v: &Value) -> String {
+    let list: Vec<String> = v.as_array().into_iter().flatten().map(text).collect();
+    if list.is_empty() {
+        "-".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn needs(v: &Value) -> String {
+    let list: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            format!(
+                "{} {} ≥ {}",
+                text(&n["table"]),
+                text(&n["privilege"]),
+                text(&n["depth"])
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        "-".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// `strata app …`.
+pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AppCommand::List { source, json } => {
+            let v = if server(&source).is_some() {
+                get(&source, "/apps")?
+            } else {
+                strata_ops::apps_json(&organisation(&source)?)
+            };
+            if json {
+                print_json(&v)?;
+            } else {
+                let rows: Vec<Vec<String>> = v["apps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| vec![text(&a["name"]), names(&a["roles"]), needs(&a["needs"])])
+                    .collect();
+                print_table(&["APP", "ROLES", "NEEDS"], &rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AppCommand::Show { source, json, app } => {
+            let v = if server(&source).is_some() {
+                get(&source, &format!("/apps/{}", encode(&app)))?
+            } else {
+                let org = organisation(&source)?;
+                let a = app_id(&org, &app)?;
+                let mut v = strata_ops::app_json(&org, a);
+                let users: Vec<Value> = org
+                    .who_can_open(a)
+                    .into_iter()
+                    .map(|(u, access)| strata_ops::app_access_json(&org, u, access))
+                    .collect();
+                v["users"] = Value::Array(users);
+                v
+            };
+            if json {
+                print_json(&v)?;
+            } else {
+                println!("app:   {}", text(&v["name"]));
+                println!("roles: {}", names(&v["roles"]));
+                println!("needs: {}", needs(&v["needs"]));
+                println!();
+                let rows: Vec<Vec<String>> = v["users"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|u| {
+                        vec![
+                            text(&u["user"]),
+                            text(&u["via"]),
+                            text(&u["role"]),
+                            text(&u["team"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["USER", "VIA", "ROLE", "TEAM"], &rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AppCommand::Why {
+            source,
+            json,
+            app,
+            user,
+        } => {
+            let v = if server(&source).is_some() {
+                get(
+                    &source,
+                    &format!("/apps/{}/access?user={}", encode(&app), encode(&user)),
+                )?
+            } else {
+                let org = organisation(&source)?;
+                strata_ops::app_diagnosis_json(&org, user_id(&org, &user)?, app_id(&org, &app)?)
+            };
+            let allowed = v["allowed"] == true;
+            if json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "{}: user `{}` {} app `{}`",
+                    if allowed { "allow" } else { "deny" },
+                    text(&v["user"]),
+                    if allowed { "opens" } else { "cannot open" },
+                    text(&v["app"])
+                );
+                if allowed {
+                    println!("  + {}", text(&v["reason"]));
+                }
+                for r in v["reasons"].as_array().into_iter().flatten() {
+                    println!("  - {}: {}", text(&r["code"]), text(&r["text"]));
+                }
+                let missing = v["missing"].as_array().cloned().unwrap_or_default();
+                if !missing.is_empty() {
+                    println!("\nthe app needs what the user's roles do not give:");
+                    let rows: Vec<Vec<String>> = missing
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                text(&m["table"]),
+                                text(&m["privilege"]),
+                                text(&m["depth"]),
+                                text(&m["held"]),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["TABLE", "PRIVILEGE", "NEEDS", "HOLDS"], &rows);
+                }
+            }
+            Ok(if allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        AppCommand::Needs {
+            source,
+            json,
+            app,
+            user,
+        } => {
+            let v = if server(&source).is_some() {
+                get(
+                    &source,
+                    &format!("/apps/{}/roles-needed?user={}", encode(&app), encode(&user)),
+                )?
+            } else {
+                let org = organisation(&source)?;
+                let (u, a) = (user_id(&org, &user)?, app_id(&org, &app)?);
+                let set = org
+                    .roles_needed(u, a)
+                    .map_err(|e| anyhow!("{}: {e}", e.code()))?;
+                strata_ops::role_set_json(&org, u, a, &set)
+            };
+            if json {
+                print_json(&v)?;
+            } else {
+                let roles: Vec<String> = v["roles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect();
+                if roles.is_empty() {
+                    println!(
+                        "user `{}` already opens app `{}` and holds what it needs",
+                        text(&v["user"]),
+                        text(&v["app"])
+                    );
+                } else {
+                    println!(
+                        "give user `{}` {} role{} to open app `{}` and do its work{}:",
+                        text(&v["user"]),
+                        roles.len(),
+                        if roles.len() == 1 { "" } else { "s" },
+                        text(&v["app"]),
+                        if v["exact"] == true {
+                            ""
+                        } else {
+                            " (the best found within the search limit, not proven smallest)"
+                        }
+                    );
+                    for r in roles {
+                        println!("  {r}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `strata column …`.
+pub(crate) fn column(command: ColumnCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ColumnCommand::Who {
+            source,
+            json,
+            table,
+            column,
+        } => {
+            let v = if server(&source).is_some() {
+                get(
+                    &source,
+                    &format!(
+                        "/tables/{}/columns/{}/access",
+                        encode(&table),
+                        encode(&column)
+                    ),
+                )?
+            } else {
+                let org = organisation(&source)?;
+                let t = org
+                    .table_id(&table)
+                    .ok_or_else(|| anyhow!("unknown table `{table}`"))?;
+                let holders = org
+                    .column_holders(t, &column)
+                    .map_err(|e| anyhow!("{}: {e}", e.code()))?;
+                strata_ops::column_holders_json(&org, &table, &column, holders.as_deref())
+            };
+            if json {
+                print_json(&v)?;
+            } else if v["secured"] != true {
+                println!("{}.{}: {}", table, column, text(&v["note"]));
+            } else {
+                let yes = |b: &Value| if *b == true { "yes" } else { "no" }.to_owned();
+                let rows: Vec<Vec<String>> = v["users"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|u| {
+                        let through: Vec<String> = u["sources"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|s| text(&s["text"]))
+                            .collect();
+                        vec![
+                            text(&u["user"]),
+                            yes(&u["read"]),
+                            yes(&u["update"]),
+                            yes(&u["create"]),
+                            through.join("; "),
+                        ]
+                    })
+                    .collect();
+                print_table(&["USER", "READ", "UPDATE", "CREATE", "THROUGH"], &rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

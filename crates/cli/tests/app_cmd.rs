@@ -1,0 +1,128 @@
+//! `strata app` and `strata column` as a user runs them on a scenario's organisation: tables,
+//! `--json`, exit codes and errors.
+#![allow(clippy::panic, reason = "a test that cannot run the binary fails")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run strata: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn seed001() -> String {
+    repo()
+        .join("tests/scenarios/apps/05-seed001-why-not-and-smallest-role-set.yaml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn app_list_show_why_and_needs() {
+    let s = seed001();
+    let (code, out, err) = strata(&["app", "list", "--scenario", &s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("APP"), "{out}");
+    assert!(out.contains("Customer Service Workspace  App Profile User, Sales Case Desk"));
+
+    let (code, out, _) = strata(&[
+        "app",
+        "show",
+        "--scenario",
+        &s,
+        "Customer Service Workspace",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("admin  system_administrator  System Administrator"),
+        "{out}"
+    );
+
+    let (code, out, _) = strata(&[
+        "app",
+        "why",
+        "--scenario",
+        &s,
+        "Customer Service Workspace",
+        "stuck_user",
+    ]);
+    assert_eq!(code, 1, "a user who cannot open the app exits 1");
+    assert!(out.contains("no_associated_role"), "{out}");
+    assert!(out.contains("incident  append"), "{out}");
+
+    let (code, out, _) = strata(&[
+        "app",
+        "needs",
+        "--json",
+        "--scenario",
+        &s,
+        "Customer Service Workspace",
+        "stuck_user",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert_eq!(
+        v["roles"],
+        serde_json::json!(["Customer Service Representative", "App Profile User"])
+    );
+    assert_eq!(v["exact"], serde_json::json!(true));
+
+    let (code, _, err) = strata(&[
+        "app",
+        "needs",
+        "--scenario",
+        &s,
+        "Omnichannel admin center",
+        "stuck_user",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no_role_set"), "{err}");
+    let (code, _, err) = strata(&["app", "why", "--scenario", &s, "Nope", "stuck_user"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown app `Nope`"), "{err}");
+}
+
+#[test]
+fn column_who_names_the_profile_and_the_team() {
+    let s = repo()
+        .join("tests/scenarios/columns/07-seed004-omnichannel-secret-columns.yaml")
+        .display()
+        .to_string();
+    let (code, out, err) = strata(&[
+        "column",
+        "who",
+        "--scenario",
+        &s,
+        "msdyn_authenticationsettings",
+        "msdyn_authenticationclientsecret",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "field security profile `Channel secret readers` through team `Channel Admins`"
+        ),
+        "{out}"
+    );
+    let (_, out, _) = strata(&[
+        "column",
+        "who",
+        "--json",
+        "--scenario",
+        &s,
+        "msdyn_authenticationsettings",
+        "msdyn_name",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert_eq!(v["secured"], serde_json::json!(false));
+}
