@@ -33,6 +33,9 @@ pub enum AppBlock {
         /// The roles associated with the app.
         roles: Vec<RoleId>,
     },
+    /// Licensing is enforced and none of the user's licences includes the app (D49): a role
+    /// associated with it does not open it.
+    NoLicence,
 }
 
 impl AppBlock {
@@ -42,6 +45,7 @@ impl AppBlock {
         match self {
             AppBlock::UserDisabled => "user_disabled",
             AppBlock::NoAssociatedRole { .. } => "no_associated_role",
+            AppBlock::NoLicence => "no_licence",
         }
     }
 }
@@ -186,8 +190,18 @@ impl Organization {
             }
             // Every reason: a disabled user may also lack the role (and an enabled user
             // refused lacks it by D6).
+            let licensed = self.licence_allows_app(user, app);
+            if !licensed && self.derived.admin[user.index()].is_none() {
+                blocks.push(AppBlock::NoLicence);
+            }
             let enabled_access = self.app_access_ignoring_enabled(user, app);
-            if enabled_access.is_none() {
+            let app_roles = &self.apps[app.index()].roles;
+            let role_opens = self
+                .held_roles(user)
+                .iter()
+                .any(|(r, _)| app_roles.contains(r));
+            // A role that would open the app but for the licence is not missing.
+            if enabled_access.is_none() && (licensed || !role_opens) {
                 blocks.push(AppBlock::NoAssociatedRole {
                     roles: self.apps[app.index()].roles.clone(),
                 });

@@ -340,7 +340,7 @@ impl Organization {
     }
 
     /// Every role the user holds, with the team it is held through.
-    fn held_roles(&self, user: UserId) -> Vec<(RoleId, Option<TeamId>)> {
+    pub(crate) fn held_roles(&self, user: UserId) -> Vec<(RoleId, Option<TeamId>)> {
         let u = &self.users[user.index()];
         let mut out: Vec<(RoleId, Option<TeamId>)> =
             u.roles.iter().map(|a| (a.role, None)).collect();

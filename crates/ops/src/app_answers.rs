@@ -74,7 +74,7 @@ pub fn app_access_json(org: &Organization, user: UserId, access: AppAccess) -> V
 
 /// One reason a user cannot open an app, in words.
 #[must_use]
-pub fn app_block_text(org: &Organization, app: AppId, block: &AppBlock) -> String {
+pub fn app_block_text(org: &Organization, user: UserId, app: AppId, block: &AppBlock) -> String {
     let name = &org.app(app).name;
     match block {
         AppBlock::UserDisabled => "the user is disabled and opens nothing".to_owned(),
@@ -89,6 +89,21 @@ pub fn app_block_text(org: &Organization, app: AppId, block: &AppBlock) -> Strin
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        AppBlock::NoLicence => {
+            let held: Vec<&str> = org
+                .user_licences(user)
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect();
+            format!(
+                "none of the user's licences ({}) includes app `{name}`",
+                if held.is_empty() {
+                    "none".to_owned()
+                } else {
+                    held.join(", ")
+                }
+            )
+        }
         _ => format!("{block:?}"),
     }
 }
@@ -108,7 +123,7 @@ pub fn app_diagnosis_json(org: &Organization, user: UserId, app: AppId) -> Value
                 }
                 _ => Vec::new(),
             };
-            json!({ "code": b.name(), "text": app_block_text(org, app, b), "roles": roles })
+            json!({ "code": b.name(), "text": app_block_text(org, user, app, b), "roles": roles })
         })
         .collect();
     let missing: Vec<Value> = d
@@ -128,7 +143,7 @@ pub fn app_diagnosis_json(org: &Organization, user: UserId, app: AppId) -> Value
         None => d
             .blocks
             .iter()
-            .map(|b| app_block_text(org, app, b))
+            .map(|b| app_block_text(org, user, app, b))
             .collect::<Vec<_>>()
             .join("; "),
     };
