@@ -50,6 +50,7 @@ pub fn operations(records_per_table: usize) -> Vec<Operation> {
     ops.extend(records.inserts);
     ops.extend(model::actions());
     ops.extend(licences::operations(model::users()));
+    ops.extend(model::role_rules());
     ops.extend(records.links);
     ops.extend(records.shares);
     ops
@@ -112,6 +113,26 @@ pub fn tour() -> Vec<(&'static str, &'static str)> {
         (
             "what does the clerk see of rep_east's salary (systemuser.annualincome), read as the clerk by impersonation?",
             "GET /api/v1/orgs/demo/records/rep_east as clerk",
+        ),
+        (
+            "which roles would let stuck_user open the Customer Service Workspace and work its cases?",
+            "GET /api/v1/orgs/demo/apps/Customer%20Service%20Workspace/roles-needed?user=stuck_user",
+        ),
+        (
+            "who breaks a role rule (Omnichannel administrator requires System Administrator; a Work 365 role needs a CRM role)?",
+            "GET /api/v1/orgs/demo/rules/violations",
+        ),
+        (
+            "what do the licences cost today, against the cheapest mix that covers everyone's roles?",
+            "GET /api/v1/orgs/demo/licences/report",
+        ),
+        (
+            "which licence does rep_apac2 need, and what does the current one cap?",
+            "GET /api/v1/orgs/demo/licences/users/rep_apac2",
+        ),
+        (
+            "who can read the Omnichannel authentication client secret, and through which profile?",
+            "GET /api/v1/orgs/demo/tables/msdyn_authenticationsettings/columns/msdyn_authenticationclientsecret/access",
         ),
     ]
 }

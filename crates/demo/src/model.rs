@@ -310,6 +310,22 @@ const ROLES: &[(&str, &str)] = &[
          msdyn_cannedmessage read=organization
          msdyn_ocliveworkitem read,write=user",
     ),
+    // seed 004's other roles: the productivity tools, app profiles, and the API access role
+    // that is never given to agents or supervisors.
+    (
+        "Productivity tools user",
+        "msdyn_cannedmessage read=organization",
+    ),
+    (
+        "Productivity tools administrator",
+        "msdyn_cannedmessage create,read,write,delete=organization",
+    ),
+    ("App Profile Manager Administrator", ""),
+    (
+        "Omnichannel API access",
+        "msdyn_liveworkstream read=organization
+         msdyn_ocliveworkitem read,write=organization",
+    ),
     // seed 000, Work 365.
     (
         "Work 365 Admin",
@@ -1044,6 +1060,62 @@ pub(crate) fn setup() -> Vec<Operation> {
 }
 
 /// The system actions of the model: role assignments, team membership, managers.
+/// The role rules of seeds 000 and 004 (D45–D47), added after the assignments: holders who
+/// break them are reported by the violations report (D46), as on a live organisation that
+/// starts enforcing them (`stuck_user` holds Omnichannel administrator without System
+/// Administrator; the Work 365 users hold no CRM role).
+pub(crate) fn role_rules() -> Vec<Operation> {
+    let rule = |role: &str, requires: Option<&[&str]>, excludes: Option<&str>, direct: bool| {
+        Operation::AddRoleRule {
+            role: role.to_owned(),
+            requires: requires.map(|r| r.iter().map(|s| (*s).to_owned()).collect()),
+            excludes: excludes.map(str::to_owned),
+            direct_only: direct,
+        }
+    };
+    let omnichannel = [
+        "Omnichannel administrator",
+        "Omnichannel supervisor",
+        "Omnichannel agent",
+    ];
+    let mut ops = vec![rule(
+        "Omnichannel administrator",
+        Some(&["System Administrator"]),
+        None,
+        false,
+    )];
+    for role in omnichannel {
+        // "Basic User: required by all users of Omnichannel for Customer Service."
+        ops.push(rule(role, Some(&["Basic User"]), None, false));
+        // Role persona mapping needs the roles "directly and not through team memberships".
+        ops.push(rule(role, None, None, true));
+    }
+    for role in ["Omnichannel supervisor", "Omnichannel agent"] {
+        ops.push(rule("Omnichannel API access", None, Some(role), false));
+    }
+    // "To assign Work 365 roles, an individual must already have the necessary CRM role."
+    for role in [
+        "Work 365 Admin",
+        "Work 365 CS Manager",
+        "Work 365 CS Representative",
+        "Work 365 Customer Service",
+        "Work 365 Sales",
+        "Work 365 Service",
+    ] {
+        ops.push(rule(
+            role,
+            Some(&[
+                "Sales Representative",
+                "Customer Service Representative",
+                "Basic User",
+            ]),
+            None,
+            false,
+        ));
+    }
+    ops
+}
+
 pub(crate) fn actions() -> Vec<Operation> {
     let mut ops = Vec::new();
     for u in USERS {
