@@ -10,8 +10,8 @@ use serde_json::Value;
 use strata_engine::Organization;
 
 use crate::args::Source;
-use crate::question_cmd::organisation;
-use crate::remote::{encode, remote};
+use crate::remote::encode;
+use crate::table;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum AppCommand {
@@ -77,25 +77,6 @@ pub(crate) enum ColumnCommand {
     },
 }
 
-/// The server, organisation and key when the source is a server.
-fn server(source: &Source) -> Option<(&str, &str, &str)> {
-    match (&source.server, &source.org, &source.key) {
-        (Some(s), Some(o), Some(k)) => Some((s, o, k)),
-        _ => None,
-    }
-}
-
-fn get(source: &Source, rest: &str) -> anyhow::Result<Value> {
-    let (server, org, key) = server(source).ok_or_else(|| anyhow!("no server"))?;
-    remote(
-        server,
-        key,
-        "GET",
-        &format!("/api/v1/orgs/{}{rest}", encode(org)),
-        None,
-    )
-}
-
 fn app_id(org: &Organization, name: &str) -> anyhow::Result<strata_engine::AppId> {
     org.app_id(name)
         .ok_or_else(|| anyhow!("unknown app `{name}`"))
@@ -104,37 +85,6 @@ fn app_id(org: &Organization, name: &str) -> anyhow::Result<strata_engine::AppId
 fn user_id(org: &Organization, name: &str) -> anyhow::Result<strata_engine::UserId> {
     org.user_id(name)
         .ok_or_else(|| anyhow!("unknown user `{name}`"))
-}
-
-/// Prints rows as columns aligned under a header.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", text.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    line(
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    );
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
 }
 
 fn text(v: &Value) -> String {
@@ -184,11 +134,7 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
 pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
     match command {
         AppCommand::List { source, json } => {
-            let v = if server(&source).is_some() {
-                get(&source, "/apps")?
-            } else {
-                strata_ops::apps_json(&organisation(&source)?)
-            };
+            let v = source.answer("/apps", |org| Ok(strata_ops::apps_json(org)))?;
             if json {
                 print_json(&v)?;
             } else {
@@ -198,25 +144,22 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
                     .flatten()
                     .map(|a| vec![text(&a["name"]), names(&a["roles"]), needs(&a["needs"])])
                     .collect();
-                print_table(&["APP", "ROLES", "NEEDS"], &rows);
+                table::print(&["APP", "ROLES", "NEEDS"], &rows);
             }
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::Show { source, json, app } => {
-            let v = if server(&source).is_some() {
-                get(&source, &format!("/apps/{}", encode(&app)))?
-            } else {
-                let org = organisation(&source)?;
-                let a = app_id(&org, &app)?;
-                let mut v = strata_ops::app_json(&org, a);
+            let v = source.answer(&format!("/apps/{}", encode(&app)), |org| {
+                let a = app_id(org, &app)?;
+                let mut v = strata_ops::app_json(org, a);
                 let users: Vec<Value> = org
                     .who_can_open(a)
                     .into_iter()
-                    .map(|(u, access)| strata_ops::app_access_json(&org, u, access))
+                    .map(|(u, access)| strata_ops::app_access_json(org, u, access))
                     .collect();
                 v["users"] = Value::Array(users);
-                v
-            };
+                Ok(v)
+            })?;
             if json {
                 print_json(&v)?;
             } else {
@@ -237,7 +180,7 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print_table(&["USER", "VIA", "ROLE", "TEAM"], &rows);
+                table::print(&["USER", "VIA", "ROLE", "TEAM"], &rows);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -247,15 +190,14 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
             app,
             user,
         } => {
-            let v = if server(&source).is_some() {
-                get(
-                    &source,
-                    &format!("/apps/{}/access?user={}", encode(&app), encode(&user)),
-                )?
-            } else {
-                let org = organisation(&source)?;
-                strata_ops::app_diagnosis_json(&org, user_id(&org, &user)?, app_id(&org, &app)?)
-            };
+            let rest = format!("/apps/{}/access?user={}", encode(&app), encode(&user));
+            let v = source.answer(&rest, |org| {
+                Ok(strata_ops::app_diagnosis_json(
+                    org,
+                    user_id(org, &user)?,
+                    app_id(org, &app)?,
+                ))
+            })?;
             let allowed = v["allowed"] == true;
             if json {
                 print_json(&v)?;
@@ -287,7 +229,7 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
                             ]
                         })
                         .collect();
-                    print_table(&["TABLE", "PRIVILEGE", "NEEDS", "HOLDS"], &rows);
+                    table::print(&["TABLE", "PRIVILEGE", "NEEDS", "HOLDS"], &rows);
                 }
             }
             Ok(if allowed {
@@ -302,19 +244,14 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
             app,
             user,
         } => {
-            let v = if server(&source).is_some() {
-                get(
-                    &source,
-                    &format!("/apps/{}/roles-needed?user={}", encode(&app), encode(&user)),
-                )?
-            } else {
-                let org = organisation(&source)?;
-                let (u, a) = (user_id(&org, &user)?, app_id(&org, &app)?);
+            let rest = format!("/apps/{}/roles-needed?user={}", encode(&app), encode(&user));
+            let v = source.answer(&rest, |org| {
+                let (u, a) = (user_id(org, &user)?, app_id(org, &app)?);
                 let set = org
                     .roles_needed(u, a)
                     .map_err(|e| anyhow!("{}: {e}", e.code()))?;
-                strata_ops::role_set_json(&org, u, a, &set)
-            };
+                Ok(strata_ops::role_set_json(org, u, a, &set))
+            })?;
             if json {
                 print_json(&v)?;
             } else {
@@ -362,25 +299,25 @@ pub(crate) fn column(command: ColumnCommand) -> anyhow::Result<ExitCode> {
             table,
             column,
         } => {
-            let v = if server(&source).is_some() {
-                get(
-                    &source,
-                    &format!(
-                        "/tables/{}/columns/{}/access",
-                        encode(&table),
-                        encode(&column)
-                    ),
-                )?
-            } else {
-                let org = organisation(&source)?;
+            let rest = format!(
+                "/tables/{}/columns/{}/access",
+                encode(&table),
+                encode(&column)
+            );
+            let v = source.answer(&rest, |org| {
                 let t = org
                     .table_id(&table)
                     .ok_or_else(|| anyhow!("unknown table `{table}`"))?;
                 let holders = org
                     .column_holders(t, &column)
                     .map_err(|e| anyhow!("{}: {e}", e.code()))?;
-                strata_ops::column_holders_json(&org, &table, &column, holders.as_deref())
-            };
+                Ok(strata_ops::column_holders_json(
+                    org,
+                    &table,
+                    &column,
+                    holders.as_deref(),
+                ))
+            })?;
             if json {
                 print_json(&v)?;
             } else if v["secured"] != true {
@@ -407,7 +344,7 @@ pub(crate) fn column(command: ColumnCommand) -> anyhow::Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print_table(&["USER", "READ", "UPDATE", "CREATE", "THROUGH"], &rows);
+                table::print(&["USER", "READ", "UPDATE", "CREATE", "THROUGH"], &rows);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -40,6 +40,27 @@ pub(crate) struct Source {
     pub(crate) key: Option<String>,
 }
 
+/// Where a write goes: a database file's organisation (as `--as USER` or the system) or a
+/// server's (as the key's user).
+#[derive(Args, Debug)]
+pub(crate) struct WriteTarget {
+    /// The organisation.
+    #[arg(long)]
+    pub(crate) org: String,
+    /// A Strata database: a SQLite file, or a postgres:// URL.
+    #[arg(long, visible_alias = "database", conflicts_with = "server")]
+    pub(crate) db: Option<PathBuf>,
+    /// Act as this user (local only; default: the system).
+    #[arg(long = "as", requires = "db")]
+    pub(crate) user: Option<String>,
+    /// A Strata server's URL (http://host:port).
+    #[arg(long, requires = "key")]
+    pub(crate) server: Option<String>,
+    /// The API key to use with --server; also read from STRATA_API_KEY.
+    #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
+    pub(crate) key: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run scenario files (format 1): every *.yaml under the given files and folders.
@@ -96,21 +117,8 @@ pub(crate) enum Command {
     Apply {
         /// The JSON file of operations.
         file: PathBuf,
-        /// The organisation.
-        #[arg(long)]
-        org: String,
-        /// A Strata database: a SQLite file, or a postgres:// URL.
-        #[arg(long, visible_alias = "database", conflicts_with = "server")]
-        db: Option<PathBuf>,
-        /// Act as this user (local only; default: the system).
-        #[arg(long = "as", requires = "db")]
-        user: Option<String>,
-        /// A Strata server's URL (http://host:port).
-        #[arg(long, requires = "key")]
-        server: Option<String>,
-        /// The API key to use with --server; also read from STRATA_API_KEY.
-        #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
-        key: Option<String>,
+        #[command(flatten)]
+        target: WriteTarget,
         /// Try the batch, write nothing: print what it would change and the access difference.
         #[arg(long)]
         dry_run: bool,

@@ -2,74 +2,34 @@
 //! access difference, as tables (names, not ids) or, with `--json`, as the API answers it.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::{anyhow, bail};
 use serde_json::Value;
-use strata_app::{Actor, run_as};
-use strata_ops::Operation;
-use strata_store::Store;
 
 use crate::apply_cmd::read_operations;
-use crate::server_cmd;
+use crate::args::WriteTarget;
+use crate::remote::post_operations;
+use crate::source::{LocalOrg, Place};
+use crate::table;
 
-/// A dry run on a database file's organisation, as `user` or as the system. The operator of
-/// the database sees every user's difference.
-pub fn local(
-    db: &Path,
-    org: &str,
-    file: &Path,
-    user: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let (ops, _) = read_operations(file)?;
-    let store: Arc<dyn Store> = server_cmd::open_existing_store(db)?;
-    let registry = strata_app::Registry::load(store.as_ref(), None).map_err(|e| anyhow!(e))?;
-    let handle = registry.get(org).map_err(|e| anyhow!(e))?;
-    let actor = match &user {
-        None => Actor::System,
-        Some(name) => Actor::user_of(&handle.read_blocking().org, name).map_err(|e| anyhow!(e))?,
+/// A dry run of the file's batch on the target: locally as `--as USER` or the system (the
+/// operator of the database sees every user's difference), or through a running server
+/// (`?dry_run=true`) as the key's user.
+pub(crate) fn run(target: &WriteTarget, file: &Path, json: bool) -> anyhow::Result<()> {
+    let (ops, body) = read_operations(file)?;
+    let answer = match target.place()? {
+        Place::Local { db, user } => {
+            let local = LocalOrg::open(db, &target.org, user)?;
+            let ops = local.as_actor(ops);
+            local.dry_run(ops)?.to_json()
+        }
+        Place::Server(server) => serde_json::from_str(&post_operations(
+            server.url,
+            server.key,
+            server.org,
+            "?dry_run=true",
+            &body,
+        )?)?,
     };
-    let ops: Vec<Operation> = match actor.user() {
-        None => ops,
-        Some(name) => ops.into_iter().map(|op| run_as(op, name)).collect(),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let found = runtime
-        .block_on(handle.dry_run(store, ops, actor, Arc::new(|_, _| true)))
-        .map_err(|e| anyhow!(e))?;
-    print(&found.to_json(), json)
-}
-
-/// A dry run through a running server (`?dry_run=true`), as the key's user.
-pub fn remote(server: &str, key: &str, org: &str, file: &Path, json: bool) -> anyhow::Result<()> {
-    let (_, body) = read_operations(file)?;
-    let client =
-        strata_scenario::http_client::HttpClient::new(server, std::time::Duration::from_secs(60))
-            .map_err(|e| anyhow!(e))?;
-    let path = format!(
-        "/api/v1/orgs/{}/operations?dry_run=true",
-        strata_scenario::http_client::encode_component(org)
-    );
-    let auth = format!("Bearer {key}");
-    let response = client
-        .request(
-            "POST",
-            &path,
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
-            Some(&body),
-        )
-        .map_err(|e| anyhow!(e))?;
-    let text = String::from_utf8_lossy(&response.body);
-    if response.status != 200 {
-        bail!("HTTP {}: {text}", response.status);
-    }
-    let answer: Value = serde_json::from_str(&text)?;
     print(&answer, json)
 }
 
@@ -88,29 +48,6 @@ fn text(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-/// Rows as a table with aligned columns.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        format!("  {}\n", padded.join("  ").trim_end())
-    };
-    let mut out = line(header.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
 }
 
 fn source(g: &Value) -> String {
@@ -211,11 +148,14 @@ pub fn render(answer: &Value) -> String {
         out.push_str("  no user's access changes\n");
     }
     if !status.is_empty() {
-        out.push_str(&table(&["USER", "STATUS", "BEFORE", "AFTER"], &status));
+        out.push_str(&table::render_indented(
+            &["USER", "STATUS", "BEFORE", "AFTER"],
+            &status,
+        ));
     }
     if !privileges.is_empty() {
         out.push_str("privileges:\n");
-        out.push_str(&table(
+        out.push_str(&table::render_indented(
             &[
                 "USER",
                 "TABLE",
@@ -229,7 +169,10 @@ pub fn render(answer: &Value) -> String {
     }
     if !records.is_empty() {
         out.push_str("records readable:\n");
-        out.push_str(&table(&["USER", "TABLE", "GAINED", "LOST"], &records));
+        out.push_str(&table::render_indented(
+            &["USER", "TABLE", "GAINED", "LOST"],
+            &records,
+        ));
     }
     let withheld = answer["difference"]["withheld"].as_u64().unwrap_or(0);
     if withheld > 0 {

@@ -8,8 +8,8 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use crate::args::Source;
-use crate::question_cmd::organisation;
-use crate::remote::{encode, remote};
+use crate::remote::encode;
+use crate::table;
 
 /// The `licence` verbs.
 #[derive(Subcommand, Debug)]
@@ -52,41 +52,6 @@ pub(crate) enum LicenceCommand {
         /// The licence.
         licence: String,
     },
-}
-
-fn remote_get(source: &Source, rest: &str) -> Option<anyhow::Result<Value>> {
-    match (&source.server, &source.org, &source.key) {
-        (Some(server), Some(org), Some(key)) => Some(remote(
-            server,
-            key,
-            "GET",
-            &format!("/api/v1/orgs/{}{rest}", encode(org)),
-            None,
-        )),
-        _ => None,
-    }
-}
-
-/// Columns padded to their widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        text.join("  ").trim_end().to_owned()
-    };
-    let mut out = vec![line(header.iter().map(|h| (*h).to_owned()).collect())];
-    out.push(line(widths.iter().map(|w| "-".repeat(*w)).collect()));
-    out.extend(rows.iter().map(|r| line(r.clone())));
-    out.join("\n")
 }
 
 fn s(v: &Value) -> String {
@@ -180,12 +145,9 @@ fn print_catalogue(answer: &Value) {
             ]
         })
         .collect();
-    println!(
-        "{}",
-        table(
-            &["LICENCE", "PRICE", "OTHER TABLES", "TABLES", "MISC", "APPS"],
-            &rows
-        )
+    table::print(
+        &["LICENCE", "PRICE", "OTHER TABLES", "TABLES", "MISC", "APPS"],
+        &rows,
     );
 }
 
@@ -222,7 +184,7 @@ fn print_report(answer: &Value) {
         .flatten()
         .map(user_row)
         .collect();
-    println!("{}", table(&USER_HEADER, &rows));
+    table::print(&USER_HEADER, &rows);
     println!(
         "\ntoday {} · cheapest mix {} · savings {} · over-licensed {} · under-licensed {}",
         s(&answer["total_held"]),
@@ -234,7 +196,7 @@ fn print_report(answer: &Value) {
 }
 
 fn print_user(answer: &Value) {
-    println!("{}", table(&USER_HEADER, &[user_row(answer)]));
+    table::print(&USER_HEADER, &[user_row(answer)]);
     let list = answer["uncovered"].as_array().cloned().unwrap_or_default();
     if list.len() > 3 {
         println!("\nnot covered:");
@@ -272,46 +234,38 @@ fn print_exceeds(answer: &Value) {
         println!("within licence {}", s(&answer["licence"]));
     } else {
         let allows = format!("{} ALLOWS", s(&answer["licence"]).to_uppercase());
-        println!(
-            "{}",
-            table(&["ROLE", "PRIVILEGE", "ROLE GIVES", allows.as_str()], &rows)
-        );
+        table::print(&["ROLE", "PRIVILEGE", "ROLE GIVES", allows.as_str()], &rows);
     }
 }
 
 /// Runs a `licence` verb.
 pub(crate) fn run(command: &LicenceCommand) -> anyhow::Result<()> {
     let (answer, json, print): (Value, bool, fn(&Value)) = match command {
-        LicenceCommand::List { source, json } => {
-            let answer = match remote_get(source, "/licences") {
-                Some(a) => a?,
-                None => strata_ops::catalogue_json(&organisation(source)?),
-            };
-            (answer, *json, print_catalogue)
-        }
-        LicenceCommand::Report { source, json } => {
-            let answer = match remote_get(source, "/licences/report") {
-                Some(a) => a?,
-                None => {
-                    let org = organisation(source)?;
-                    strata_ops::report_json(&org, &org.licence_report().users)
-                }
-            };
-            (answer, *json, print_report)
-        }
-        LicenceCommand::User { source, json, user } => {
-            let answer = match remote_get(source, &format!("/licences/users/{}", encode(user))) {
-                Some(a) => a?,
-                None => {
-                    let org = organisation(source)?;
-                    let u = org
-                        .user_id(user)
-                        .ok_or_else(|| anyhow!("unknown user `{user}`"))?;
-                    strata_ops::user_report_json(&org, &org.user_licence_report(u))
-                }
-            };
-            (answer, *json, print_user)
-        }
+        LicenceCommand::List { source, json } => (
+            source.answer("/licences", |org| Ok(strata_ops::catalogue_json(org)))?,
+            *json,
+            print_catalogue,
+        ),
+        LicenceCommand::Report { source, json } => (
+            source.answer("/licences/report", |org| {
+                Ok(strata_ops::report_json(org, &org.licence_report().users))
+            })?,
+            *json,
+            print_report,
+        ),
+        LicenceCommand::User { source, json, user } => (
+            source.answer(&format!("/licences/users/{}", encode(user)), |org| {
+                let u = org
+                    .user_id(user)
+                    .ok_or_else(|| anyhow!("unknown user `{user}`"))?;
+                Ok(strata_ops::user_report_json(
+                    org,
+                    &org.user_licence_report(u),
+                ))
+            })?,
+            *json,
+            print_user,
+        ),
         LicenceCommand::Exceeds {
             source,
             json,
@@ -323,11 +277,9 @@ pub(crate) fn run(command: &LicenceCommand) -> anyhow::Result<()> {
                 encode(licence),
                 encode(role)
             );
-            let answer = match remote_get(source, &rest) {
-                Some(a) => a?,
-                None => strata_ops::exceeds_json(&organisation(source)?, licence, Some(role))
-                    .map_err(|e| anyhow!(e.message))?,
-            };
+            let answer = source.answer(&rest, |org| {
+                strata_ops::exceeds_json(org, licence, Some(role)).map_err(|e| anyhow!(e.message))
+            })?;
             (answer, *json, print_exceeds)
         }
     };

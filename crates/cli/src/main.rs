@@ -19,10 +19,11 @@ mod question_cmd;
 mod remote;
 mod rules_cmd;
 mod server_cmd;
+mod source;
+mod table;
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Parser;
 use strata_store::Store;
 
@@ -50,22 +51,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => question_cmd::check(&source, &user, &privilege, &record),
         Command::Apply {
             file,
-            org,
-            db,
-            user,
-            server,
-            key,
+            target,
             dry_run,
             json,
         } => {
-            match (db, server, key) {
-                (Some(db), None, _) if dry_run => dryrun_cmd::local(&db, &org, &file, user, json)?,
-                (None, Some(server), Some(key)) if dry_run => {
-                    dryrun_cmd::remote(&server, &key, &org, &file, json)?;
-                }
-                (Some(db), None, _) => apply_cmd::local(&db, &org, &file, user)?,
-                (None, Some(server), Some(key)) => apply_cmd::remote(&server, &key, &org, &file)?,
-                _ => bail!("give --db FILE, or --server URL with --key KEY"),
+            if dry_run {
+                dryrun_cmd::run(&target, &file, json)?;
+            } else {
+                apply_cmd::run(&target, &file)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -87,9 +80,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 count,
                 limit,
             };
-            if let (Some(server), Some(org), Some(key)) = (&source.server, &source.org, &source.key)
-            {
-                list_cmd::remote(server, key, org, &args, cursor.as_deref())?;
+            if let Some(server) = source.server() {
+                list_cmd::remote(server.url, server.key, server.org, &args, cursor.as_deref())?;
             } else {
                 list_cmd::local(&question_cmd::organisation(&source)?, &args)?;
             }

@@ -9,7 +9,7 @@ use strata_engine::{Organization, Privilege};
 use strata_scenario::{EngineTarget, Target, run_paths};
 
 use crate::args::Source;
-use crate::remote::{encode, remote};
+use crate::remote::encode;
 use crate::server_cmd;
 
 pub(crate) fn load_scenario(path: &Path) -> anyhow::Result<strata_scenario::Scenario> {
@@ -44,16 +44,10 @@ fn decide(
     privilege_name: &str,
     record: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    if let (Some(server), Some(org), Some(key)) = (&source.server, &source.org, &source.key) {
+    if let Some(server) = source.server() {
         let body =
             serde_json::json!({ "user": user, "privilege": privilege_name, "record": record });
-        return remote(
-            server,
-            key,
-            "POST",
-            &format!("/api/v1/orgs/{}/explain", encode(org)),
-            Some(body),
-        );
+        return server.send("POST", "/explain", Some(body));
     }
     let org = organisation(source)?;
     let p = privilege(privilege_name)?;
@@ -146,14 +140,12 @@ pub(crate) fn check(
 
 /// `strata who-has-access`: the users holding a privilege on a record.
 pub(crate) fn who_has_access(source: &Source, record: &str, p: &str) -> anyhow::Result<()> {
-    if let (Some(server), Some(org), Some(key)) = (&source.server, &source.org, &source.key) {
-        let path = format!(
-            "/api/v1/orgs/{}/records/{}/who-has-access?privilege={}",
-            encode(org),
+    if let Some(server) = source.server() {
+        let answer = server.get(&format!(
+            "/records/{}/who-has-access?privilege={}",
             encode(record),
             encode(p)
-        );
-        let answer = remote(server, key, "GET", &path, None)?;
+        ))?;
         for u in answer["users"].as_array().into_iter().flatten() {
             println!("{}", u.as_str().unwrap_or_default());
         }

@@ -2,21 +2,17 @@
 //! D45–D47) — from a scenario's organisation, a database or a server; adding and removing go
 //! through the write path (audited), locally as `--as USER` or the system, or through a server.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use strata_app::Actor;
 use strata_ops::{Operation, rule_json, violation_json};
-use strata_store::Store;
 
-use crate::args::Source;
-use crate::question_cmd::organisation;
-use crate::remote::{encode, remote};
-use crate::server_cmd;
+use crate::args::{Source, WriteTarget};
+use crate::remote::encode;
+use crate::source::{LocalOrg, Place};
+use crate::table;
 
 /// The rule a command names: a role and one of --requires (repeatable), --excludes,
 /// --direct-only.
@@ -34,27 +30,6 @@ pub(crate) struct RuleArgs {
     /// The role must be assigned to users directly, not through a team.
     #[arg(long)]
     direct_only: bool,
-}
-
-/// Where a rule is written: a database file's organisation (as `--as USER` or the system) or a
-/// server's (as the key's user).
-#[derive(Args, Debug)]
-pub(crate) struct WriteTarget {
-    /// The organisation.
-    #[arg(long)]
-    org: String,
-    /// A Strata database: a SQLite file, or a postgres:// URL.
-    #[arg(long, visible_alias = "database", conflicts_with = "server")]
-    db: Option<PathBuf>,
-    /// Act as this user (local only; default: the system).
-    #[arg(long = "as", requires = "db")]
-    user: Option<String>,
-    /// A Strata server's URL (http://host:port).
-    #[arg(long, requires = "key")]
-    server: Option<String>,
-    /// The API key to use with --server; also read from STRATA_API_KEY.
-    #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
-    key: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,13 +84,6 @@ pub(crate) fn run(command: RulesCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn remote_of(source: &Source) -> Option<(&str, &str, &str)> {
-    match (&source.server, &source.org, &source.key) {
-        (Some(s), Some(o), Some(k)) => Some((s, o, k)),
-        _ => None,
-    }
-}
-
 fn held_text(direct: bool, teams: &[String]) -> String {
     let through = teams
         .iter()
@@ -129,49 +97,12 @@ fn held_text(direct: bool, teams: &[String]) -> String {
     }
 }
 
-/// Prints rows as aligned columns under a header.
-fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", text.join("  ").trim_end());
-    };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
-    line(widths.iter().map(|w| "-".repeat(*w)).collect());
-    for row in rows {
-        line(row.clone());
-    }
-}
-
 fn list(source: &Source, as_json: bool) -> anyhow::Result<()> {
-    let rules: Vec<Value> = match remote_of(source) {
-        Some((server, org, key)) => {
-            let answer = remote(
-                server,
-                key,
-                "GET",
-                &format!("/api/v1/orgs/{}/rules", encode(org)),
-                None,
-            )?;
-            answer["rules"].as_array().cloned().unwrap_or_default()
-        }
-        None => {
-            let org = organisation(source)?;
-            org.role_rules()
-                .iter()
-                .map(|r| rule_json(&org, r))
-                .collect()
-        }
-    };
+    let answer = source.answer("/rules", |org| {
+        let rules: Vec<Value> = org.role_rules().iter().map(|r| rule_json(org, r)).collect();
+        Ok(json!({ "rules": rules }))
+    })?;
+    let rules = answer["rules"].as_array().cloned().unwrap_or_default();
     if as_json {
         println!(
             "{}",
@@ -199,35 +130,24 @@ fn list(source: &Source, as_json: bool) -> anyhow::Result<()> {
             vec![s("role"), s("kind"), what]
         })
         .collect();
-    table(&["ROLE", "RULE", "ROLES"], &rows);
+    table::print(&["ROLE", "RULE", "ROLES"], &rows);
     Ok(())
 }
 
 fn check(source: &Source, user: Option<&str>, as_json: bool) -> anyhow::Result<ExitCode> {
-    let violations: Vec<Value> = match remote_of(source) {
-        Some((server, org, key)) => {
-            let query = user.map_or(String::new(), |u| format!("?user={}", encode(u)));
-            let answer = remote(
-                server,
-                key,
-                "GET",
-                &format!("/api/v1/orgs/{}/rules/violations{query}", encode(org)),
-                None,
-            )?;
-            answer["violations"].as_array().cloned().unwrap_or_default()
-        }
-        None => {
-            let org = organisation(source)?;
-            let list = match user {
-                Some(name) => org.user_rule_violations(
-                    org.user_id(name)
-                        .ok_or_else(|| anyhow!("unknown user `{name}`"))?,
-                ),
-                None => org.rule_violations(),
-            };
-            list.iter().map(|v| violation_json(&org, v)).collect()
-        }
-    };
+    let query = user.map_or(String::new(), |u| format!("?user={}", encode(u)));
+    let answer = source.answer(&format!("/rules/violations{query}"), |org| {
+        let list = match user {
+            Some(name) => org.user_rule_violations(
+                org.user_id(name)
+                    .ok_or_else(|| anyhow!("unknown user `{name}`"))?,
+            ),
+            None => org.rule_violations(),
+        };
+        let violations: Vec<Value> = list.iter().map(|v| violation_json(org, v)).collect();
+        Ok(json!({ "violations": violations }))
+    })?;
+    let violations = answer["violations"].as_array().cloned().unwrap_or_default();
     if as_json {
         println!(
             "{}",
@@ -268,7 +188,7 @@ fn check(source: &Source, user: Option<&str>, as_json: bool) -> anyhow::Result<E
                 vec![s(&v["user"]), s(&v["rule"]["text"]), held, problem]
             })
             .collect();
-        table(&["USER", "RULE", "HELD", "PROBLEM"], &rows);
+        table::print(&["USER", "RULE", "HELD", "PROBLEM"], &rows);
     }
     Ok(if violations.is_empty() {
         ExitCode::SUCCESS
@@ -293,19 +213,12 @@ fn write(target: &WriteTarget, rule: &RuleArgs, add: bool) -> anyhow::Result<()>
         b
     };
     let verb = if add { "added" } else { "removed" };
-    match (&target.db, &target.server, &target.key) {
-        (None, Some(server), Some(key)) => {
-            let answer = remote(
-                server,
-                key,
-                if add { "POST" } else { "DELETE" },
-                &format!("/api/v1/orgs/{}/rules", encode(&target.org)),
-                Some(body),
-            )?;
-            println!("{verb}: revision {}", answer["revision"]);
-            Ok(())
+    let revision = match target.place()? {
+        Place::Server(server) => {
+            server.send(if add { "POST" } else { "DELETE" }, "/rules", Some(body))?["revision"]
+                .clone()
         }
-        (Some(db), None, _) => {
+        Place::Local { db, user } => {
             let op = if add {
                 Operation::AddRoleRule {
                     role: rule.role.clone(),
@@ -321,25 +234,10 @@ fn write(target: &WriteTarget, rule: &RuleArgs, add: bool) -> anyhow::Result<()>
                     direct_only: rule.direct_only,
                 }
             };
-            let store: Arc<dyn Store> = server_cmd::open_existing_store(db)?;
-            let registry =
-                strata_app::Registry::load(store.as_ref(), None).map_err(|e| anyhow!(e))?;
-            let handle = registry.get(&target.org).map_err(|e| anyhow!(e))?;
-            let actor = match &target.user {
-                None => Actor::System,
-                Some(name) => {
-                    Actor::user_of(&handle.read_blocking().org, name).map_err(|e| anyhow!(e))?
-                }
-            };
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let written = runtime
-                .block_on(handle.write(store, vec![op], actor))
-                .map_err(|e| anyhow!(e))?;
-            println!("{verb}: revision {}", written.revision);
-            Ok(())
+            let written = LocalOrg::open(db, &target.org, user)?.write(vec![op])?;
+            json!(written.revision)
         }
-        _ => bail!("give --db FILE, or --server URL with --key KEY"),
-    }
+    };
+    println!("{verb}: revision {revision}");
+    Ok(())
 }
