@@ -1,6 +1,8 @@
 //! The random organisations the property tests start from.
 #![allow(dead_code, reason = "each test uses its part")]
 
+pub mod steps;
+
 use strata_engine::{
     AccessMask, Cascade, CascadeType, Column, DeleteBehavior, Depth, FieldShare, HierarchyModel,
     HierarchySettings, Inheritance, NewRecord, Organization, Owner, Principal, Privilege,
