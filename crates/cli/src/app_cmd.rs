@@ -95,6 +95,15 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// One row per item of a list: the text of each of `fields`.
+fn rows(list: &Value, fields: &[&str]) -> Vec<Vec<String>> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| fields.iter().map(|f| text(&item[*f])).collect())
+        .collect()
+}
+
 fn names(v: &Value) -> String {
     let list: Vec<String> = v.as_array().into_iter().flatten().map(text).collect();
     if list.is_empty() {
@@ -167,20 +176,10 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
                 println!("roles: {}", names(&v["roles"]));
                 println!("needs: {}", needs(&v["needs"]));
                 println!();
-                let rows: Vec<Vec<String>> = v["users"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|u| {
-                        vec![
-                            text(&u["user"]),
-                            text(&u["via"]),
-                            text(&u["role"]),
-                            text(&u["team"]),
-                        ]
-                    })
-                    .collect();
-                table::print(&["USER", "VIA", "ROLE", "TEAM"], &rows);
+                table::print(
+                    &["USER", "VIA", "ROLE", "TEAM"],
+                    &rows(&v["users"], &["user", "via", "role", "team"]),
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -215,21 +214,10 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
                 for r in v["reasons"].as_array().into_iter().flatten() {
                     println!("  - {}: {}", text(&r["code"]), text(&r["text"]));
                 }
-                let missing = v["missing"].as_array().cloned().unwrap_or_default();
+                let missing = rows(&v["missing"], &["table", "privilege", "depth", "held"]);
                 if !missing.is_empty() {
                     println!("\nthe app needs what the user's roles do not give:");
-                    let rows: Vec<Vec<String>> = missing
-                        .iter()
-                        .map(|m| {
-                            vec![
-                                text(&m["table"]),
-                                text(&m["privilege"]),
-                                text(&m["depth"]),
-                                text(&m["held"]),
-                            ]
-                        })
-                        .collect();
-                    table::print(&["TABLE", "PRIVILEGE", "NEEDS", "HOLDS"], &rows);
+                    table::print(&["TABLE", "PRIVILEGE", "NEEDS", "HOLDS"], &missing);
                 }
             }
             Ok(if allowed {

@@ -1,25 +1,10 @@
 //! `strata app` and `strata column` as a user runs them on a scenario's organisation: tables,
 //! `--json`, exit codes and errors.
-#![allow(clippy::panic, reason = "a test that cannot run the binary fails")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn strata(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run strata: {e}"));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{repo, strata};
 
 fn seed001() -> String {
     repo()

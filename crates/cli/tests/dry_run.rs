@@ -2,26 +2,14 @@
 //! a batch the write would refuse refused the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::Path;
+
+use common::{repo, strata_with};
 
 fn strata(key_file: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_AUDIT_KEY_FILE")
-        .arg("--audit-key-file")
-        .arg(key_file)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    strata_with(Some(key_file), args)
 }
 
 #[test]
@@ -31,20 +19,7 @@ fn dry_run_prints_the_access_difference_and_writes_nothing() {
     let db = dir.path().join("strata.db");
     let db = db.to_str().unwrap();
     let scenario = repo().join("tests/scenarios/examples/seed002-hierarchy.yaml");
-    let (code, out, err) = strata(
-        &key,
-        &[
-            "org",
-            "create",
-            "--db",
-            db,
-            "--org",
-            "o",
-            "--scenario",
-            scenario.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    common::create_org(Some(&key), db, "o", &scenario);
     let listed = || strata(&key, &["org", "list", "--db", db]).1;
     let before = listed();
     // a_rep moves from rep1 (under manager_na, vp_sales) to vp_service.

@@ -2,25 +2,17 @@
 //! `--json` for scripts, unknown names refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn scenario() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/scenarios/admin/licences-basic-use-rights.yaml")
-}
-
+/// `strata licence ARGS --scenario` seed 003's file: success, and stdout then stderr.
 fn strata(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("licence")
-        .args(args)
-        .arg("--scenario")
-        .arg(scenario())
-        .output()
-        .unwrap_or_else(|e| unreachable!("cannot run strata: {e}"));
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    let scenario = common::repo().join("tests/scenarios/admin/licences-basic-use-rights.yaml");
+    let scenario = scenario.to_string_lossy();
+    let mut all = vec!["licence"];
+    all.extend_from_slice(args);
+    all.extend(["--scenario", &scenario]);
+    let (code, out, err) = common::strata(&all);
+    (code == 0, out + &err)
 }
 
 #[test]

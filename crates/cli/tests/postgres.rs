@@ -4,37 +4,20 @@
 //! fresh database), print a note when it is not set, and fail under CI without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod common;
 
+use common::{repo, strata_with as strata};
 use strata_store::postgres_testing::{self, ScratchDatabase};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The server of `STRATA_TEST_POSTGRES`, or `None` after a note (a failure under CI).
 fn postgres(test: &str) -> Option<String> {
     postgres_testing::server_or_skip(test)
 }
 
-/// Runs `strata` with the audit key file; returns (exit code, stdout, stderr).
-fn strata(key_file: Option<&Path>, args: &[&str]) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
-    command.args(args).env_remove("STRATA_AUDIT_KEY_FILE");
-    if let Some(file) = key_file {
-        command.arg("--audit-key-file").arg(file);
-    }
-    let out = command.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
+/// Runs `strata` with the audit key file and expects success; returns stdout.
 fn ok(key_file: &Path, args: &[&str]) -> String {
     let (code, out, err) = strata(Some(key_file), args);
     assert_eq!(code, 0, "strata {args:?}: {out}{err}");
@@ -52,19 +35,7 @@ fn every_database_verb_works_on_postgres() {
     let key = dir.path().join("audit-key");
     let scenario = repo().join("tests/scenarios/examples/seed002-sales-representative.yaml");
 
-    let out = ok(
-        &key,
-        &[
-            "org",
-            "create",
-            "--db",
-            db,
-            "--org",
-            "contoso",
-            "--scenario",
-            scenario.to_str().unwrap(),
-        ],
-    );
+    let out = common::create_org(Some(&key), db, "contoso", &scenario);
     assert!(out.contains("created organization `contoso`"), "{out}");
     assert!(key.exists(), "the key file is created on first use");
     ok(&key, &["org", "create", "--db", db, "--org", "spare"]);

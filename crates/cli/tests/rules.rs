@@ -4,19 +4,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run strata: {e}"));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+use common::strata;
+
+/// The role rules scenario: rules in force, and users who break them.
+fn rules_violations() -> std::path::PathBuf {
+    common::repo().join("tests/scenarios/admin/rules-violations.yaml")
 }
 
 #[test]
@@ -24,27 +18,14 @@ fn rules_are_listed_added_removed_and_checked() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let db = dir.path().join("strata.db");
     let db = db.to_string_lossy();
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/scenarios/admin/rules-violations.yaml");
-    let scenario = scenario.to_string_lossy();
-    let (code, _, err) = run(&[
-        "org",
-        "create",
-        "--db",
-        &db,
-        "--org",
-        "o",
-        "--scenario",
-        &scenario,
-    ]);
-    assert_eq!(code, 0, "{err}");
+    common::create_org(None, &db, "o", &rules_violations());
     let local = ["--db", &*db, "--org", "o"];
     let with = |verb: &[&str], extra: &[&str]| {
         let mut args = vec!["rules"];
         args.extend_from_slice(verb);
         args.extend_from_slice(&local);
         args.extend_from_slice(extra);
-        run(&args)
+        strata(&args)
     };
 
     let (code, out, err) = with(&["list"], &[]);
@@ -158,24 +139,12 @@ fn rules_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("strata.db");
     let db = db.to_string_lossy();
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/scenarios/admin/rules-violations.yaml");
-    let (code, _, err) = run(&[
-        "org",
-        "create",
-        "--db",
-        &db,
-        "--org",
-        "o",
-        "--scenario",
-        &scenario.to_string_lossy(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let (code, key, err) = run(&[
+    common::create_org(None, &db, "o", &rules_violations());
+    let (code, key, err) = strata(&[
         "api-key", "create", "--db", &db, "--org", "o", "--user", "admin",
     ]);
     assert_eq!(code, 0, "{err}");
-    let (code, quinn, err) = run(&[
+    let (code, quinn, err) = strata(&[
         "api-key", "create", "--db", &db, "--org", "o", "--user", "quinn",
     ]);
     assert_eq!(code, 0, "{err}");
@@ -193,7 +162,7 @@ fn rules_through_a_server() {
     let remote = |verb: &str, key: &str, extra: &[&str]| {
         let mut args = vec!["rules", verb, "--server", &url, "--key", key, "--org", "o"];
         args.extend_from_slice(extra);
-        run(&args)
+        strata(&args)
     };
     let (code, out, err) = remote(
         "add",

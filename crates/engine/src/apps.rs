@@ -515,6 +515,16 @@ impl Search {
 mod tests {
     use super::*;
 
+    /// A xorshift generator from `seed`.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     fn id(i: usize) -> RoleId {
         RoleId::from_index(i)
     }
@@ -537,13 +547,7 @@ mod tests {
 
     #[test]
     fn branch_and_bound_matches_brute_force_on_random_covers() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let mut solved = 0;
         for _ in 0..400 {
             let elements = 1 + (next() % 12) as u32;
@@ -573,13 +577,7 @@ mod tests {
 
     #[test]
     fn one_hundred_random_roles_are_answered_exactly_within_the_limit() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let mut solved = 0;
         for needs in [16u32, 32, 48] {
             let full = (1u128 << needs) - 1;

@@ -272,52 +272,44 @@ impl HttpTarget {
         Ok(())
     }
 
-    /// An operation done by a user (`operation` steps): with an API key of that user, made
-    /// with the root key. An unknown user is an `invalid` outcome, as `unknown_user` is.
-    fn operation_as(&self, user: &str, op: &Operation) -> Result<Observed, String> {
-        let key = match self.call(
+    /// The authorization of a caller: the root key's (None) or an API key of the user, made with
+    /// the root key. An unknown user is an `invalid` outcome (`Err`), as `unknown_user` is.
+    fn authorization_of(&self, caller: Option<&str>) -> Result<Result<String, Observed>, String> {
+        let Some(user) = caller else {
+            return Ok(Ok(self.authorization.clone()));
+        };
+        match self.call(
             "POST",
             &self.path("/api-keys")?,
             Some(&json!({ "user": user })),
         ) {
-            Ok(answer) => answer["key"]
-                .as_str()
-                .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
-                .to_owned(),
-            Err(CallError::Api(e)) if e.status == 404 => {
-                return Ok(Observed::Outcome {
-                    outcome: Outcome::Invalid,
-                    message: e.message,
-                });
-            }
-            Err(e) => return Err(e.describe()),
-        };
-        self.action_with(&format!("Bearer {key}"), op)
+            Ok(answer) => Ok(Ok(format!(
+                "Bearer {}",
+                answer["key"]
+                    .as_str()
+                    .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
+            ))),
+            Err(CallError::Api(e)) if e.status == 404 => Ok(Err(Observed::Outcome {
+                outcome: Outcome::Invalid,
+                message: e.message,
+            })),
+            Err(e) => Err(e.describe()),
+        }
+    }
+
+    /// An operation done by a user (`operation` steps), with a key of that user.
+    fn operation_as(&self, user: &str, op: &Operation) -> Result<Observed, String> {
+        match self.authorization_of(Some(user))? {
+            Ok(authorization) => self.action_with(&authorization, op),
+            Err(invalid) => Ok(invalid),
+        }
     }
 
     /// A dry run (`?dry_run=true`) as `caller` (a key of that user) or the root key.
     fn dry_run(&self, caller: Option<&str>, ops: &[Operation]) -> Result<Observed, String> {
-        let authorization = match caller {
-            None => self.authorization.clone(),
-            Some(user) => match self.call(
-                "POST",
-                &self.path("/api-keys")?,
-                Some(&json!({ "user": user })),
-            ) {
-                Ok(answer) => format!(
-                    "Bearer {}",
-                    answer["key"]
-                        .as_str()
-                        .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
-                ),
-                Err(CallError::Api(e)) if e.status == 404 => {
-                    return Ok(Observed::Outcome {
-                        outcome: Outcome::Invalid,
-                        message: e.message,
-                    });
-                }
-                Err(e) => return Err(e.describe()),
-            },
+        let authorization = match self.authorization_of(caller)? {
+            Ok(authorization) => authorization,
+            Err(invalid) => return Ok(invalid),
         };
         let body = serde_json::to_value(ops).map_err(|e| format!("cannot encode {ops:?}: {e}"))?;
         match self.call_as(
@@ -327,21 +319,7 @@ impl HttpTarget {
             Some(&body),
         ) {
             Ok(answer) => crate::dry_run::lines_of_answer(&answer).map(Observed::Names),
-            Err(CallError::Api(e)) if e.is(403, "denied") => Ok(Observed::Outcome {
-                outcome: Outcome::Denied,
-                message: e.message,
-            }),
-            Err(CallError::Api(e))
-                if (400..500).contains(&e.status)
-                    && e.status != 403
-                    && !TRANSPORT_CODES.contains(&e.code.as_str()) =>
-            {
-                Ok(Observed::Outcome {
-                    outcome: Outcome::Invalid,
-                    message: e.message,
-                })
-            }
-            Err(e) => Err(e.describe()),
+            Err(e) => refusal(e),
         }
     }
 
@@ -357,27 +335,10 @@ impl HttpTarget {
     /// A `batch` step: the operations in one request, by the root key or a key of the user.
     fn batch(&self, caller: Option<&String>, ops: &[Operation]) -> Result<Observed, String> {
         let body = serde_json::to_value(ops).map_err(|e| format!("cannot encode {ops:?}: {e}"))?;
-        let Some(user) = caller else {
-            return self.send_with(&self.authorization, &body);
-        };
-        let key = match self.call(
-            "POST",
-            &self.path("/api-keys")?,
-            Some(&json!({ "user": user })),
-        ) {
-            Ok(answer) => answer["key"]
-                .as_str()
-                .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
-                .to_owned(),
-            Err(CallError::Api(e)) if e.status == 404 => {
-                return Ok(Observed::Outcome {
-                    outcome: Outcome::Invalid,
-                    message: e.message,
-                });
-            }
-            Err(e) => return Err(e.describe()),
-        };
-        self.send_with(&format!("Bearer {key}"), &body)
+        match self.authorization_of(caller.map(String::as_str))? {
+            Ok(authorization) => self.send_with(&authorization, &body),
+            Err(invalid) => Ok(invalid),
+        }
     }
 
     fn send_with(&self, authorization: &str, body: &Json) -> Result<Observed, String> {
@@ -392,21 +353,7 @@ impl HttpTarget {
                 outcome: Outcome::Ok,
                 message: String::new(),
             }),
-            Err(CallError::Api(e)) if e.is(403, "denied") => Ok(Observed::Outcome {
-                outcome: Outcome::Denied,
-                message: e.message,
-            }),
-            Err(CallError::Api(e))
-                if (400..500).contains(&e.status)
-                    && e.status != 403
-                    && !TRANSPORT_CODES.contains(&e.code.as_str()) =>
-            {
-                Ok(Observed::Outcome {
-                    outcome: Outcome::Invalid,
-                    message: e.message,
-                })
-            }
-            Err(e) => Err(e.describe()),
+            Err(e) => refusal(e),
         }
     }
 
@@ -739,6 +686,28 @@ impl HttpTarget {
 fn batch_index(field: &str) -> Option<usize> {
     let rest = field.strip_prefix('/')?;
     rest.split('/').next()?.parse().ok()
+}
+
+/// What a refused operation or batch means to a step: a denial (403 `denied`) or, for another
+/// 4xx the server answered itself, an invalid request; anything else is an error.
+fn refusal(e: CallError) -> Result<Observed, String> {
+    match e {
+        CallError::Api(e) if e.is(403, "denied") => Ok(Observed::Outcome {
+            outcome: Outcome::Denied,
+            message: e.message,
+        }),
+        CallError::Api(e)
+            if (400..500).contains(&e.status)
+                && e.status != 403
+                && !TRANSPORT_CODES.contains(&e.code.as_str()) =>
+        {
+            Ok(Observed::Outcome {
+                outcome: Outcome::Invalid,
+                message: e.message,
+            })
+        }
+        e => Err(e.describe()),
+    }
 }
 
 /// A 404 about the record of the path (not about the user or anything else).

@@ -3,39 +3,15 @@
 //! real write's, and users the caller may not ask about withheld.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code, reason = "each test binary uses part of the shared fixture")]
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
 use serde_json::{Value, json};
-use strata_server::{ServerConfig, router};
 use strata_store::{AuditQuery, MemoryStore, Store};
-use tower::ServiceExt;
 
-async fn call(
-    app: &axum::Router,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use common::call;
 
 const OPS: &str = "/api/v1/orgs/o/operations";
 const DRY: &str = "/api/v1/orgs/o/operations?dry_run=true";
@@ -49,19 +25,7 @@ struct Org {
 
 async fn org() -> Org {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new().unwrap());
-    let app = router(&ServerConfig {
-        store: Arc::clone(&store),
-        root_key: Some("root".into()),
-    })
-    .unwrap();
-    call(
-        &app,
-        "root",
-        "POST",
-        "/api/v1/orgs",
-        Some(json!({ "name": "o" })),
-    )
-    .await;
+    let app = common::router_with_org(&store).await;
     let own = json!({ "read": "user", "share": "user", "write": "user", "append": "user", "append_to": "user" });
     let setup = json!([
         { "op": "add_business_unit", "name": "Root" },

@@ -1011,6 +1011,30 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
     let foreign = |path: &str, body: Option<Value>| {
         (other_admin.to_owned(), path.to_owned(), body, "forbidden")
     };
+    // A route of the organisation answered to `ok_key`, refused (`denied`) to each key of
+    // `denied` with its path and body, to another organisation's administrator (`forbidden`)
+    // and to a disabled user (`user_disabled`).
+    let guarded = |method: &'static str,
+                   template: &'static str,
+                   path: String,
+                   body: Option<Value>,
+                   ok_key: &str,
+                   denied: Vec<(String, String, Option<Value>)>| {
+        let mut refusals: Vec<_> = denied
+            .into_iter()
+            .map(|(key, path, body)| (key, path, body, "denied"))
+            .collect();
+        refusals.push(foreign(&path, body.clone()));
+        Route {
+            body,
+            ok_key: Some(ok_key.to_owned()),
+            refusals,
+            disabled: Some("user_disabled"),
+            ..route(method, template, path)
+        }
+    };
+    // The rule that POST adds and DELETE then removes.
+    let rule = json!({"role": "Rep", "excludes": "Support Rep"});
     vec![
         route("GET", "/healthz", "/healthz".into()),
         route("GET", "/readyz", "/readyz".into()),
@@ -1254,61 +1278,46 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 o("/apps/Sales%20Hub/access"),
             )
         },
-        Route {
-            ok_key: Some(k.alice.clone()),
-            refusals: vec![foreign(&o("/apps"), None)],
-            disabled: Some("user_disabled"),
-            ..route("GET", "/api/v1/orgs/{org}/apps", o("/apps"))
-        },
-        Route {
-            ok_key: Some(k.audrey.clone()),
-            refusals: vec![
-                (k.alice.clone(), o("/apps/Sales%20Hub"), None, "denied"),
-                foreign(&o("/apps/Sales%20Hub"), None),
-            ],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/apps/{app}",
-                o("/apps/Sales%20Hub"),
-            )
-        },
-        Route {
-            ok_key: Some(k.alice.clone()),
-            refusals: vec![
-                (
-                    k.alice.clone(),
-                    o("/apps/Sales%20Hub/roles-needed?user=carol"),
-                    None,
-                    "denied",
-                ),
-                foreign(&o("/apps/Sales%20Hub/roles-needed"), None),
-            ],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/apps/{app}/roles-needed",
-                o("/apps/Sales%20Hub/roles-needed"),
-            )
-        },
-        Route {
-            ok_key: Some(k.audrey.clone()),
-            refusals: vec![
-                (
-                    k.alice.clone(),
-                    o("/tables/account/columns/creditlimit/access"),
-                    None,
-                    "denied",
-                ),
-                foreign(&o("/tables/account/columns/creditlimit/access"), None),
-            ],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/tables/{table}/columns/{column}/access",
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/apps",
+            o("/apps"),
+            None,
+            &k.alice,
+            vec![],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/apps/{app}",
+            o("/apps/Sales%20Hub"),
+            None,
+            &k.audrey,
+            vec![(k.alice.clone(), o("/apps/Sales%20Hub"), None)],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/apps/{app}/roles-needed",
+            o("/apps/Sales%20Hub/roles-needed"),
+            None,
+            &k.alice,
+            vec![(
+                k.alice.clone(),
+                o("/apps/Sales%20Hub/roles-needed?user=carol"),
+                None,
+            )],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/tables/{table}/columns/{column}/access",
+            o("/tables/account/columns/creditlimit/access"),
+            None,
+            &k.audrey,
+            vec![(
+                k.alice.clone(),
                 o("/tables/account/columns/creditlimit/access"),
-            )
-        },
+                None,
+            )],
+        ),
         Route {
             body: Some(json!({"record": "a001", "column": "creditlimit"})),
             ok_key: Some(k.alice.clone()),
@@ -1393,38 +1402,30 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
             disabled: Some("user_disabled"),
             ..route("POST", "/api/v1/orgs/{org}/api-keys", o("/api-keys"))
         },
-        Route {
-            ok_key: Some(k.alice.clone()),
-            refusals: vec![foreign(&o("/licences"), None)],
-            disabled: Some("user_disabled"),
-            ..route("GET", "/api/v1/orgs/{org}/licences", o("/licences"))
-        },
-        Route {
-            ok_key: Some(k.audrey.clone()),
-            refusals: vec![
-                (k.alice.clone(), o("/licences/report"), None, "denied"),
-                foreign(&o("/licences/report"), None),
-            ],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/licences/report",
-                o("/licences/report"),
-            )
-        },
-        Route {
-            ok_key: Some(k.alice.clone()),
-            refusals: vec![
-                (k.alice.clone(), o("/licences/users/bob"), None, "denied"),
-                foreign(&o("/licences/users/alice"), None),
-            ],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/licences/users/{user}",
-                o("/licences/users/alice"),
-            )
-        },
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/licences",
+            o("/licences"),
+            None,
+            &k.alice,
+            vec![],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/licences/report",
+            o("/licences/report"),
+            None,
+            &k.audrey,
+            vec![(k.alice.clone(), o("/licences/report"), None)],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/licences/users/{user}",
+            o("/licences/users/alice"),
+            None,
+            &k.alice,
+            vec![(k.alice.clone(), o("/licences/users/bob"), None)],
+        ),
         Route {
             // The organisation `other` holds a licence (`route_authorization_matrix`).
             ok_key: Some(other_admin.to_owned()),
@@ -1498,70 +1499,41 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
         },
         // Role rules (D45–D47): reading needs Read on `role`, writing Write on `role`, the
         // report prvCheckAccessOfOthers. POST adds the rule that DELETE then removes.
-        Route {
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![
-                (k.alice.clone(), o("/rules"), None, "denied"),
-                foreign(&o("/rules"), None),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/rules",
+            o("/rules"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/rules"), None)],
+        ),
+        guarded(
+            "POST",
+            "/api/v1/orgs/{org}/rules",
+            o("/rules"),
+            Some(rule.clone()),
+            &k.admin,
+            vec![(k.alice.clone(), o("/rules"), Some(rule.clone()))],
+        ),
+        guarded(
+            "DELETE",
+            "/api/v1/orgs/{org}/rules",
+            o("/rules"),
+            Some(rule.clone()),
+            &k.admin,
+            vec![(k.alice.clone(), o("/rules"), Some(rule.clone()))],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/rules/violations",
+            o("/rules/violations"),
+            None,
+            &k.audrey,
+            vec![
+                (k.alice.clone(), o("/rules/violations"), None),
+                (k.alice.clone(), o("/rules/violations?user=bob"), None),
             ],
-            disabled: Some("user_disabled"),
-            ..route("GET", "/api/v1/orgs/{org}/rules", o("/rules"))
-        },
-        Route {
-            body: Some(json!({"role": "Rep", "excludes": "Support Rep"})),
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![
-                (
-                    k.alice.clone(),
-                    o("/rules"),
-                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
-                    "denied",
-                ),
-                foreign(
-                    &o("/rules"),
-                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
-                ),
-            ],
-            disabled: Some("user_disabled"),
-            ..route("POST", "/api/v1/orgs/{org}/rules", o("/rules"))
-        },
-        Route {
-            body: Some(json!({"role": "Rep", "excludes": "Support Rep"})),
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![
-                (
-                    k.alice.clone(),
-                    o("/rules"),
-                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
-                    "denied",
-                ),
-                foreign(
-                    &o("/rules"),
-                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
-                ),
-            ],
-            disabled: Some("user_disabled"),
-            ..route("DELETE", "/api/v1/orgs/{org}/rules", o("/rules"))
-        },
-        Route {
-            ok_key: Some(k.audrey.clone()),
-            refusals: vec![
-                (k.alice.clone(), o("/rules/violations"), None, "denied"),
-                (
-                    k.alice.clone(),
-                    o("/rules/violations?user=bob"),
-                    None,
-                    "denied",
-                ),
-                foreign(&o("/rules/violations"), None),
-            ],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/rules/violations",
-                o("/rules/violations"),
-            )
-        },
+        ),
     ]
 }
 

@@ -1,48 +1,30 @@
 //! `GET …/tables/{table}/records` with filter, order, count and cursor, and its bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code, reason = "each test binary uses part of the shared fixture")]
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use strata_server::{ServerConfig, router};
 use strata_store::{MemoryStore, Store};
-use tower::ServiceExt;
 
+/// A request with the root key.
 async fn call(
     app: &axum::Router,
     method: &str,
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", "Bearer root")
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, body) = common::call(app, "root", method, path, body).await;
+    (StatusCode::from_u16(status).unwrap(), body)
 }
 
 #[tokio::test]
 async fn filtered_ordered_counted_pages() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new().unwrap());
-    let app = router(&ServerConfig {
-        store,
-        root_key: Some("root".into()),
-    })
-    .unwrap();
-    call(&app, "POST", "/api/v1/orgs", Some(json!({ "name": "o" }))).await;
+    let app = common::router_with_org(&store).await;
     let mut ops = vec![
         json!({ "op": "add_business_unit", "name": "Root" }),
         json!({ "op": "add_business_unit", "name": "Sales", "parent": "Root" }),

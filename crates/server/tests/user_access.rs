@@ -2,15 +2,15 @@
 //! recorded once, in the chained audit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code, reason = "each test binary uses part of the shared fixture")]
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
 use serde_json::{Value, json};
-use strata_server::{ServerConfig, router};
 use strata_store::{AuditQuery, MemoryStore, Store, Verification};
-use tower::ServiceExt;
 
+/// The body of an answer.
 async fn call(
     app: &axum::Router,
     key: &str,
@@ -18,36 +18,13 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Value {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    common::call(app, key, method, path, body).await.1
 }
 
 #[tokio::test]
 async fn first_access_in_an_interval_is_audited_once() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new().unwrap());
-    let app = router(&ServerConfig {
-        store: Arc::clone(&store),
-        root_key: Some("root".into()),
-    })
-    .unwrap();
-    call(
-        &app,
-        "root",
-        "POST",
-        "/api/v1/orgs",
-        Some(json!({ "name": "o" })),
-    )
-    .await;
+    let app = common::router_with_org(&store).await;
     let setup = json!([
         { "op": "add_business_unit", "name": "Root" },
         { "op": "add_user", "name": "alice" },

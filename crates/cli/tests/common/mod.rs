@@ -1,7 +1,37 @@
 //! What the CLI's process tests share.
+#![allow(dead_code, reason = "each test binary uses part of what is shared")]
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+/// The repository's root (scenario files, seeds).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `strata` with `args` (the audit key file named by the environment left out, `key_file`
+/// given when there is one): exit code, stdout, stderr.
+pub fn strata_with(key_file: Option<&Path>, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+    command.args(args).env_remove("STRATA_AUDIT_KEY_FILE");
+    if let Some(file) = key_file {
+        command.arg("--audit-key-file").arg(file);
+    }
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run strata: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `strata` with `args` and no audit key file: exit code, stdout, stderr.
+pub fn strata(args: &[&str]) -> (i32, String, String) {
+    strata_with(None, args)
+}
 
 /// Spawns `strata serve` (or `demo`) as set up in `command`, with warnings-only logs, and waits
 /// until it prints the address it serves on; returns the child and its URL (`http://` or
@@ -36,4 +66,25 @@ pub fn spawn_serving(command: &mut Command) -> (Child, String) {
     };
     std::thread::spawn(move || lines.for_each(drop));
     (child, url)
+}
+
+/// `strata org create --db DB --org ORG --scenario FILE` (with the audit key file when given),
+/// which must succeed; returns its stdout.
+pub fn create_org(key_file: Option<&Path>, db: &str, org: &str, scenario: &Path) -> String {
+    let scenario = scenario.to_string_lossy();
+    let (code, out, err) = strata_with(
+        key_file,
+        &[
+            "org",
+            "create",
+            "--db",
+            db,
+            "--org",
+            org,
+            "--scenario",
+            &scenario,
+        ],
+    );
+    assert_eq!(code, 0, "strata org create: {out}{err}");
+    out
 }

@@ -597,3 +597,52 @@ pub mod web {
         format!("{V}{rest}")
     }
 }
+
+/// One request to a router in this process (no socket): the status and the JSON body (`Null`
+/// when the body is not JSON).
+pub async fn call(
+    app: &axum::Router,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(body.map_or_else(axum::body::Body::empty, |b| {
+            axum::body::Body::from(b.to_string())
+        }))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A router over `store` with the root key `root`, holding an empty organisation `o`.
+pub async fn router_with_org(store: &Arc<dyn strata_store::Store>) -> axum::Router {
+    let app = strata_server::router(&ServerConfig {
+        store: Arc::clone(store),
+        root_key: Some("root".into()),
+    })
+    .unwrap();
+    let (status, body) = call(
+        &app,
+        "root",
+        "POST",
+        "/api/v1/orgs",
+        Some(json!({ "name": "o" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    app
+}
