@@ -399,6 +399,18 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// The administrator's answers (smallest role set among 100 roles, the licence report,
+    /// a user's cheapest licence, who may open an app, a dry run of a role edit) on a
+    /// generated organisation in memory; prints a table.
+    Admin {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]

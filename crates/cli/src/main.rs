@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod app_cmd;
 mod apply_cmd;
 mod args;
+mod bench_admin;
 mod bench_cmd;
 mod bench_dryrun;
 mod demo_cmd;
@@ -213,6 +214,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_dryrun::run(records, seed, runs)?,
+                BenchCommand::Admin {
+                    records,
+                    seed,
+                    runs,
+                } => bench_admin::run(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }
