@@ -24,6 +24,7 @@ mod model;
 mod organization;
 mod privilege;
 mod queries;
+mod roles;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
@@ -41,14 +42,18 @@ pub use list::{
     compare_values,
 };
 pub use model::{
-    App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
-    HierarchyModel, HierarchySettings, Inheritance, Ownership, Position, Profile, Record,
-    RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team, TeamType,
-    Template, User, Value,
+    App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior,
+    Deprecation, FieldShare, HierarchyModel, HierarchySettings, Inheritance, Ownership, Position,
+    Profile, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team,
+    TeamType, Template, User, Value,
 };
 pub use organization::{
     BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
+pub use roles::{
+    Assigner, CellSource, DirectHolder, Effective, MAX_DEPRECATION_MESSAGE, MiscCell, RoleCell,
+    RoleComparison, RoleHolders, UserCell, UserComparison, UserMisc,
+};
 pub use units::UnitTree;

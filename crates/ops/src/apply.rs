@@ -94,7 +94,7 @@ pub(crate) fn fields(f: &Fields) -> Result<Vec<(String, Value)>, OpError> {
         .collect()
 }
 
-fn privilege(name: &str) -> Result<Privilege, OpError> {
+pub(crate) fn privilege(name: &str) -> Result<Privilege, OpError> {
     Privilege::from_name(name).ok_or_else(|| {
         OpError::invalid(
             "unknown_privilege",
@@ -529,6 +529,12 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
                 .collect::<Result<_, _>>()?;
             setup.add_app(name, roles)?;
         }
+        Operation::RenameRole { .. }
+        | Operation::CopyRole { .. }
+        | Operation::DeleteRole { .. }
+        | Operation::DeprecateRole { .. }
+        | Operation::ReplaceRole { .. }
+        | Operation::SetRolePrivilege { .. } => crate::roles::apply_role_setup(setup, op)?,
         _ => return Err(OpError::invalid("not_setup", "not a setup operation")),
     }
     Ok(())

@@ -10,6 +10,7 @@ mod apply;
 mod authorize;
 mod batch;
 mod filter;
+mod roles;
 mod value;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,9 @@ pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_a
 pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
     SyntaxError, parse_filter, parse_order,
+};
+pub use roles::{
+    assigners_json, compare_roles_json, compare_users_json, role_holders_json, role_json,
 };
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
@@ -473,6 +477,37 @@ pub enum Operation {
         #[serde(default)]
         manager: Option<String>,
     },
+    /// Rename a role (not the System Administrator role).
+    RenameRole { role: String, name: String },
+    /// Copy a role under a new name: same grid, miscellaneous privileges, unit, inheritance.
+    CopyRole { role: String, name: String },
+    /// Delete a role: refused while it is held or associated with apps, unless `replacement`
+    /// names the role every holder and app moves to.
+    DeleteRole {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replacement: Option<String>,
+    },
+    /// Deprecate a role (assigning it is then refused, naming the successors), or take the
+    /// deprecation back with `deprecated: false`.
+    DeprecateRole {
+        role: String,
+        #[serde(default = "yes")]
+        deprecated: bool,
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        successors: Vec<String>,
+    },
+    /// Replace role `role` by `replacement` for every user and team holding it.
+    ReplaceRole { role: String, replacement: String },
+    /// Set one cell of a role's grid: one privilege's depth on one table.
+    SetRolePrivilege {
+        role: String,
+        table: String,
+        privilege: String,
+        depth: String,
+    },
 }
 
 /// Matches the actions (the operations with an `as` slot), binding the slot.
@@ -528,6 +563,12 @@ impl Operation {
                 | Operation::AddProfile { .. }
                 | Operation::AddFieldShare { .. }
                 | Operation::AddApp { .. }
+                | Operation::RenameRole { .. }
+                | Operation::CopyRole { .. }
+                | Operation::DeleteRole { .. }
+                | Operation::DeprecateRole { .. }
+                | Operation::ReplaceRole { .. }
+                | Operation::SetRolePrivilege { .. }
         )
     }
 
