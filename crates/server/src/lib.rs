@@ -6,6 +6,7 @@
 //! are `strata-ops` operations, persistence is `strata-store`, and the organisations, the write
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
+mod admin_roles;
 mod api;
 pub mod auth;
 mod cursor;
@@ -303,6 +304,50 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route(&format!("{org}/audit"), get(api::audit))
         .route(&format!("{org}/audit/verify"), get(api::audit_verify))
         .route(&format!("{org}/api-keys"), post(api::create_key))
+        .route(
+            &format!("{org}/roles/{{role}}"),
+            get(admin_roles::describe).delete(admin_roles::delete),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/holders"),
+            get(admin_roles::holders),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/assigners"),
+            get(admin_roles::assigners),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/compare/{{other}}"),
+            get(admin_roles::compare_roles),
+        )
+        .route(
+            &format!("{org}/users/{{user}}/compare/{{other}}"),
+            get(admin_roles::compare_users),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/copy"),
+            post(admin_roles::copy),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/rename"),
+            post(admin_roles::rename),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/replace"),
+            post(admin_roles::replace),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/deprecation"),
+            post(admin_roles::deprecate).delete(admin_roles::undeprecate),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/privileges/{{table}}/{{privilege}}"),
+            axum::routing::put(admin_roles::set_cell),
+        )
+        .route(
+            &format!("{org}/tables/{{table}}/columns"),
+            post(admin_roles::add_columns),
+        )
         .route("/access/v1/evaluation", post(api::az_evaluation))
         .route("/access/v1/evaluations", post(api::az_evaluations))
         .route("/access/v1/search/resource", post(api::az_search_resource))
