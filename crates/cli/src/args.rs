@@ -221,6 +221,17 @@ pub(crate) enum Command {
         #[arg(long)]
         org: String,
     },
+    /// Roles as things to manage: show, holders, assigners, compare; copy, rename, delete,
+    /// deprecate, replace, set one cell.
+    Role {
+        #[command(subcommand)]
+        command: crate::role_cmd::RoleCommand,
+    },
+    /// Users: compare two users' effective permissions.
+    User {
+        #[command(subcommand)]
+        command: crate::role_cmd::UserCommand,
+    },
 }
 
 /// HTTPS: a certificate and key, or a self-signed certificate for development.

@@ -8,6 +8,7 @@ mod list_cmd;
 mod org_cmd;
 mod question_cmd;
 mod remote;
+mod role_cmd;
 mod server_cmd;
 
 use std::process::ExitCode;
@@ -193,6 +194,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::WriteLoop { db, org } => {
             org_cmd::write_loop(&db, &org)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Role { command } => {
+            role_cmd::role(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => {
+            role_cmd::user(command)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -418,6 +418,9 @@ pub struct Step {
     pub expect: Expect,
     /// For an allowed check: the grant kind the explanation must contain.
     pub reason: Option<GrantKind>,
+    /// For a refused action or operation: text the refusal's message must contain (a Strata
+    /// extension, docs/scenario-extensions.md).
+    pub says: Option<String>,
 }
 
 /// A whole scenario file.
@@ -1287,7 +1290,7 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             let keys: Vec<&str> = entries
                 .iter()
                 .filter_map(|(k, _)| k.scalar())
-                .filter(|k| !matches!(*k, "expect" | "reason"))
+                .filter(|k| !matches!(*k, "expect" | "reason" | "says"))
                 .collect();
             return Err(LoadError::new(
                 n.line,
@@ -1316,6 +1319,8 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             })?)
         }
     };
+    let says_node = sk.opt("says");
+    let says = opt_text(says_node, "says")?;
     sk.finish()?;
     let what = format!("step {number} ({verb})");
     let mut k = Keys::of(body, &what)?;
@@ -1496,6 +1501,14 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             format!("{what}: `reason` is for `check` steps"),
         ));
     }
+    if let Some(node) = says_node
+        && !matches!(expect, Expect::Outcome(Outcome::Denied | Outcome::Invalid))
+    {
+        return Err(LoadError::new(
+            node.line,
+            format!("{what}: `says` is for actions expected `denied` or `invalid`"),
+        ));
+    }
     Ok(Step {
         number,
         line: n.line,
@@ -1503,6 +1516,7 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
         kind,
         expect,
         reason,
+        says,
     })
 }
 
