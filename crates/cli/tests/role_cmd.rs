@@ -2,6 +2,8 @@
 //! changes through the write path as a user or the system, refusals with exit status 2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -164,4 +166,78 @@ fn roles_are_shown_compared_replaced_deprecated_and_edited_from_the_command_line
     let (code, _, err) = call(&["role", "show", "Work 365 CS Manager"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown role"), "{err}");
+}
+
+/// The same verbs against a running server: the routes of `admin_roles.rs`, with the root key.
+#[test]
+fn role_verbs_talk_to_a_server() {
+    const ROOT: &str = "root-key-for-the-role-verbs";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("served.db");
+    let db = db.to_string_lossy().into_owned();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/scenarios/admin/18-delete-role.yaml")
+        .to_string_lossy()
+        .into_owned();
+    ok(&[
+        "org",
+        "create",
+        "--db",
+        &db,
+        "--org",
+        "o",
+        "--scenario",
+        &scenario,
+    ]);
+    let (mut child, url) = common::spawn_serving(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["serve", "--db", &db, "--listen", "127.0.0.1:0"])
+            .args(["--root-key", ROOT]),
+    );
+    let at = |verb: &[&str]| -> (i32, String, String) {
+        let mut args: Vec<&str> = verb.to_vec();
+        args.extend(["--server", &url, "--org", "o", "--key", ROOT]);
+        run(&args)
+    };
+    let (code, out, err) = at(&["role", "show", "Legacy Sales"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Apps:          Sales Hub"), "{out}");
+    let (code, _, err) = at(&["role", "delete", "Legacy Sales"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("HTTP 409") && err.contains("replacement"),
+        "{err}"
+    );
+    let (code, out, err) = at(&[
+        "role",
+        "delete",
+        "Legacy Sales",
+        "--replacement",
+        "Salesperson",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"revision\""), "{out}");
+    let (code, out, err) = at(&["role", "holders", "Salesperson", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let holders: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(holders["users"][0]["user"], "sam");
+    assert_eq!(holders["apps"], serde_json::json!(["Sales Hub"]));
+    let (code, out, err) = at(&["role", "set", "Salesperson", "account", "delete", "user"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = at(&["user", "compare", "sam", "tia", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(c["differences"], 0, "{c}");
+    let (code, out, err) = at(&[
+        "role",
+        "deprecate",
+        "Salesperson",
+        "--successor",
+        "Unknown Role",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("unknown role `Unknown Role`"), "{err}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
