@@ -284,6 +284,11 @@ pub enum StepKind {
         user: String,
         app: String,
     },
+    /// Who holds a role: users directly and teams as `team:NAME` (a Strata extension,
+    /// `docs/scenario-extensions.md`). The name is resolved when the step runs.
+    RoleHolders {
+        role: String,
+    },
     Create {
         actor: Option<String>,
         table: String,
@@ -1241,7 +1246,7 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-const VERBS: [&str; 23] = [
+const VERBS: [&str; 24] = [
     "check",
     "access",
     "list",
@@ -1265,6 +1270,7 @@ const VERBS: [&str; 23] = [
     "move_user",
     "set_manager",
     "operation",
+    "role_holders",
 ];
 
 fn actor(k: &mut Keys<'_>) -> Result<Option<String>> {
@@ -1371,6 +1377,9 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
         "who_has_access" => StepKind::WhoHasAccess {
             record: text(k.req("record")?, "record")?,
             privilege: privilege(k.req("privilege")?, "privilege")?,
+        },
+        "role_holders" => StepKind::RoleHolders {
+            role: text(k.req("role")?, "role")?,
         },
         "open_app" => StepKind::OpenApp {
             user: text(k.req("user")?, "user")?,
@@ -1546,7 +1555,7 @@ fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
             }
             Expect::Rights(list)
         }
-        "list" | "who_has_access" => {
+        "list" | "who_has_access" | "role_holders" => {
             Expect::Names(names(node, "expect")?.into_iter().map(|(n, _)| n).collect())
         }
         "read" => match node.scalar() {
