@@ -299,7 +299,14 @@ impl Organization {
                 ));
             }
         }
-        out.dedup();
+        let mut seen = Vec::with_capacity(out.len());
+        out.retain(|x| {
+            let new = !seen.contains(x);
+            if new {
+                seen.push(*x);
+            }
+            new
+        });
         out
     }
 

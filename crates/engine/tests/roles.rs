@@ -3,6 +3,9 @@
 //! each undone whole by a rollback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{DEPTHS, Rng, organisation};
 use strata_engine::{
     Actor, CellSource, Depth, DirectHolder, Inheritance, Organization, Principal, Privilege,
     RoleDefinition, RoleId, TeamType, Via,
@@ -259,6 +262,31 @@ fn who_may_assign_applies_d11_to_every_user() {
         o.assign_role(Actor::User(alice), Principal::User(bob), successor, None)
             .is_err()
     );
+    // The list is exactly who `assign_role` lets assign it, to whom: every (assigner, unit)
+    // pair, against every other user of that unit.
+    for r in [rep, successor, org.role_id("Manager").unwrap()] {
+        let list = org.who_may_assign(r);
+        for caller in org.user_ids() {
+            for target in org.user_ids().filter(|t| *t != caller) {
+                let unit = org.user(target).business_unit;
+                let listed = list
+                    .iter()
+                    .any(|a| a.user == caller && a.units.contains(&unit));
+                let mut o = org.clone();
+                let allowed = o
+                    .assign_role(Actor::User(caller), Principal::User(target), r, None)
+                    .is_ok();
+                assert_eq!(
+                    listed,
+                    allowed,
+                    "{} assigning {} to {}",
+                    org.user(caller).name,
+                    org.role(r).name,
+                    org.user(target).name
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -391,5 +419,102 @@ fn rename_copy_and_one_cell() {
     assert_eq!(
         org.max_depth(alice, account, Privilege::Delete),
         Depth::User
+    );
+}
+
+/// On random organisations, with a random assigner role given to random users: who may assign
+/// each role is exactly who `assign_role` lets assign it to every other enabled user, and each
+/// cell of a comparison of two users is the user's highest derived depth.
+#[test]
+fn who_may_assign_and_compare_users_agree_with_the_engine_on_random_organisations() {
+    let (mut listed_users, mut refused_pairs) = (0, 0);
+    for seed in 1..=25u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut org = organisation(&mut rng);
+        {
+            let mut s = org.setup();
+            let tables: Vec<_> = s.org().table_ids().collect();
+            let role_table = s.org().table_id("role").unwrap();
+            let mut grid = vec![(role_table, Privilege::Assign, DEPTHS[1 + rng.below(4)])];
+            for t in tables {
+                for p in Privilege::ALL {
+                    if rng.chance(40) {
+                        grid.push((t, p, DEPTHS[rng.below(5)]));
+                    }
+                }
+            }
+            let mut def = role("Assigner", grid, &[]);
+            if rng.chance(30) {
+                def.misc = vec!["prvActOnBehalfOfAnotherUser".into()];
+            }
+            if let Ok(assigner) = s.add_role(def) {
+                let users: Vec<_> = s.org().user_ids().collect();
+                for _ in 0..3 {
+                    let u = users[rng.below(users.len())];
+                    let _ = s.assign_user_role(u, assigner, None);
+                }
+            }
+        }
+        let users: Vec<_> = org.user_ids().collect();
+        for r in org.role_ids().collect::<Vec<_>>() {
+            let list = org.who_may_assign(r);
+            for &caller in &users {
+                for &target in users.iter().filter(|t| **t != caller) {
+                    if !org.user(target).enabled {
+                        continue;
+                    }
+                    let unit = org.user(target).business_unit;
+                    let listed = list
+                        .iter()
+                        .any(|a| a.user == caller && a.units.contains(&unit));
+                    let mut o = org.clone();
+                    let allowed = o
+                        .assign_role(Actor::User(caller), Principal::User(target), r, None)
+                        .is_ok();
+                    if listed && org.system_administrator(caller).is_none() {
+                        listed_users += 1;
+                    }
+                    if !listed {
+                        refused_pairs += 1;
+                    }
+                    assert_eq!(
+                        listed,
+                        allowed,
+                        "seed {seed}: {} assigning {} to {}",
+                        org.user(caller).name,
+                        org.role(r).name,
+                        org.user(target).name
+                    );
+                }
+            }
+        }
+        for _ in 0..5 {
+            let (a, b) = (users[rng.below(users.len())], users[rng.below(users.len())]);
+            let c = org.compare_users(a, b);
+            for cell in &c.cells {
+                assert_eq!(
+                    cell.left.depth,
+                    org.max_depth(a, cell.table, cell.privilege)
+                );
+                assert_eq!(
+                    cell.right.depth,
+                    org.max_depth(b, cell.table, cell.privilege)
+                );
+                assert_eq!(cell.left.sources.is_empty(), cell.left.depth == Depth::None);
+            }
+            // Every table either user holds anything on is compared.
+            for g in org.all_grants(a).iter().chain(org.all_grants(b)) {
+                assert!(
+                    c.cells
+                        .iter()
+                        .any(|x| x.table == g.table && x.privilege == g.privilege)
+                );
+            }
+        }
+    }
+    // Both answers occur: users who are not System Administrators may assign, and pairs are refused.
+    assert!(
+        listed_users > 0 && refused_pairs > 0,
+        "{listed_users} {refused_pairs}"
     );
 }
