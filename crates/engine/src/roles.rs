@@ -423,6 +423,21 @@ impl Organization {
                 continue;
             }
             let user = UserId::from_index(i);
+            // Fast paths: a System Administrator assigns it everywhere it is usable; a user
+            // without Assign on `role` nowhere (D20), whatever the unit.
+            if self.derived.admin[i].is_some() {
+                out.push(Assigner {
+                    user,
+                    units: units.clone(),
+                });
+                continue;
+            }
+            if self
+                .grants(user, crate::organization::ROLE, Privilege::Assign)
+                .is_empty()
+            {
+                continue;
+            }
             let may: Vec<BusinessUnitId> = units
                 .iter()
                 .copied()
