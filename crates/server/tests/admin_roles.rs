@@ -302,3 +302,29 @@ fn one_cell_is_set_without_resending_the_grid_and_escalation_is_refused() {
         )
         .expect(200);
 }
+
+#[test]
+fn a_batch_with_role_changes_commits_whole_or_not_at_all() {
+    let (f, _) = fixture();
+    let admin = f.as_(&f.keys.admin);
+    let before = f.root().revision(&f.org);
+    let err = admin
+        .post(
+            &f.url("/operations"),
+            &json!([
+                {"op": "replace_role", "role": "Rep", "replacement": "Auditor"},
+                {"op": "deprecate_role", "role": "Support Rep", "successors": ["Auditor"]},
+                {"op": "assign_role", "principal": "audrey", "role": "Support Rep"},
+            ]),
+        )
+        .expect_error(400, "role_deprecated");
+    assert!(
+        err["message"].as_str().unwrap().contains("`Auditor`"),
+        "{err}"
+    );
+    assert_eq!(f.root().revision(&f.org), before, "nothing written");
+    let holders = admin.get(&f.url("/roles/Rep/holders")).expect(200);
+    assert_eq!(names(&holders["users"], "user"), vec!["alice", "bob"]);
+    let sr = admin.get(&f.url("/roles/Support%20Rep")).expect(200);
+    assert_eq!(sr["deprecated"], json!(false));
+}
