@@ -21,7 +21,7 @@ auth="Authorization: Bearer $key"
 guid=$(curl -sf -H "$auth" "$base/api/v1/orgs/demo/records/acc-0001" | sed -E 's/.*"guid":"([^"]+)".*/\1/')
 user=$(curl -sf -H "$auth" "$base/api/data/v9.2/WhoAmI()" | sed -E 's/.*"UserId":"([^"]+)".*/\1/')
 pairs=(
-  "list page (50)|$base/api/v1/orgs/demo/tables/account/records?limit=50|$base/api/data/v9.2/accounts?\$top=50&\$select=name"
+  "list page (50)|$base/api/v1/orgs/demo/tables/account/records?limit=50&select=name|$base/api/data/v9.2/accounts?\$top=50&\$select=name"
   "retrieve by id|$base/api/v1/orgs/demo/records/acc-0001|$base/api/data/v9.2/accounts($guid)"
   "rights on a record|$base/api/v1/orgs/demo/records/acc-0001/access|$base/api/data/v9.2/systemusers($user)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@p1)?@p1=%7B%22@odata.id%22:%22accounts($guid)%22%7D"
 )

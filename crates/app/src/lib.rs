@@ -11,6 +11,7 @@
 mod actor;
 pub mod audit;
 pub mod bootstrap;
+mod dryrun;
 mod error;
 mod registry;
 
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use actor::{Actor, ROOT_ACTOR, SYSTEM_ACTOR, run_as};
 pub use bootstrap::Loader;
+pub use dryrun::{DryRun, MaySee, describe_change};
 pub use error::AppError;
 pub use registry::{Loaded, OrgHandle, Registry, Written, now_ms};
 

@@ -98,7 +98,7 @@ impl OrgHandle {
 
     /// Writes the organisation (blocking tasks and threads only). The generation moves while
     /// the lock is held, so a reader never sees a new state under an old generation.
-    fn write_lock(&self) -> RwLockWriteGuard<'_, Loaded> {
+    pub(crate) fn write_lock(&self) -> RwLockWriteGuard<'_, Loaded> {
         let guard = self.state.blocking_write();
         self.generation.store(
             GENERATIONS.fetch_add(1, Ordering::Relaxed),

@@ -11,7 +11,7 @@ use strata_store::Store;
 
 use crate::server_cmd;
 
-fn read_operations(file: &Path) -> anyhow::Result<(Vec<Operation>, Vec<u8>)> {
+pub(crate) fn read_operations(file: &Path) -> anyhow::Result<(Vec<Operation>, Vec<u8>)> {
     let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let value: serde_json::Value =
         serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", file.display()))?;

@@ -111,6 +111,12 @@ pub(crate) enum Command {
         /// The API key to use with --server; also read from STRATA_API_KEY.
         #[arg(long, env = "STRATA_API_KEY", hide_env_values = true)]
         key: Option<String>,
+        /// Try the batch, write nothing: print what it would change and the access difference.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: print the answer as JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
     },
     /// List the records of a table a user may read: filtered, ordered, counted (every record,
     /// or pages of --limit through a server with their cursor).
@@ -232,6 +238,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::role_cmd::UserCommand,
     },
+    /// Role rules: requires, excludes, direct only (list, add, remove, check for violations).
+    Rules {
+        #[command(subcommand)]
+        command: crate::rules_cmd::RulesCommand,
+    },
 }
 
 /// HTTPS: a certificate and key, or a self-signed certificate for development.
@@ -265,6 +276,11 @@ pub(crate) struct NodeArgs {
     /// (PostgreSQL notifies; SQLite is polled).
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub(crate) poll_ms: u64,
+    /// Behind a reverse proxy: build the Web API's absolute links (`@odata.nextLink`,
+    /// `OData-EntityId`) from `X-Forwarded-Host` and `X-Forwarded-Proto`. Off by default: a
+    /// client could otherwise make the server hand out links to another host.
+    #[arg(long)]
+    pub(crate) trust_forwarded_headers: bool,
 }
 
 impl NodeArgs {
@@ -273,6 +289,7 @@ impl NodeArgs {
         options.min_revision_wait = Duration::from_millis(self.min_revision_timeout_ms);
         options.max_lag = Duration::from_millis(self.max_lag_ms);
         options.poll_interval = Duration::from_millis(self.poll_ms.max(10));
+        options.trust_forwarded_headers = self.trust_forwarded_headers;
     }
 }
 
@@ -364,6 +381,17 @@ pub(crate) enum BenchCommand {
         seed: u64,
         /// Timed runs per figure.
         #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Dry runs (role edits, an assignment, team membership, a share, a unit move) with their
+    /// access difference on a generated organisation in memory; prints a table.
+    DryRun {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 10)]
         runs: usize,
     },
 }

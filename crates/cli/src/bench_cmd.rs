@@ -40,7 +40,7 @@ fn generated(
     Ok(org)
 }
 
-fn build(records: usize, seed: u64) -> anyhow::Result<(Organization, Duration)> {
+pub(crate) fn build(records: usize, seed: u64) -> anyhow::Result<(Organization, Duration)> {
     let start = Instant::now();
     let org = generated(records, seed, |_| Ok(()))?;
     Ok((org, start.elapsed()))
@@ -144,7 +144,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+pub(crate) fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
     f(); // warm up
     let mut ms: Vec<f64> = (0..runs)
         .map(|_| {

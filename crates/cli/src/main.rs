@@ -1,14 +1,22 @@
 //! `strata`: the command line. Arguments are in `args.rs`; each command is a module.
 
+/// mimalloc: lists and Web API answers allocate many small strings; the system allocator
+/// spent a quarter of a list request in `malloc` and `free` (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod apply_cmd;
 mod args;
 mod bench_cmd;
+mod bench_dryrun;
 mod demo_cmd;
+mod dryrun_cmd;
 mod list_cmd;
 mod org_cmd;
 mod question_cmd;
 mod remote;
 mod role_cmd;
+mod rules_cmd;
 mod server_cmd;
 
 use std::process::ExitCode;
@@ -46,8 +54,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             user,
             server,
             key,
+            dry_run,
+            json,
         } => {
             match (db, server, key) {
+                (Some(db), None, _) if dry_run => dryrun_cmd::local(&db, &org, &file, user, json)?,
+                (None, Some(server), Some(key)) if dry_run => {
+                    dryrun_cmd::remote(&server, &key, &org, &file, json)?;
+                }
                 (Some(db), None, _) => apply_cmd::local(&db, &org, &file, user)?,
                 (None, Some(server), Some(key)) => apply_cmd::remote(&server, &key, &org, &file)?,
                 _ => bail!("give --db FILE, or --server URL with --key KEY"),
@@ -189,6 +203,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 BenchCommand::Export { records, seed, dir } => {
                     bench_cmd::export(records, seed, &dir)?
                 }
+                BenchCommand::DryRun {
+                    records,
+                    seed,
+                    runs,
+                } => bench_dryrun::run(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -204,6 +223,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             role_cmd::user(command)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules { command } => rules_cmd::run(command),
     }
 }
 

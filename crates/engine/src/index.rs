@@ -231,6 +231,24 @@ impl RecordIndex {
         }
         self.inherited_of.insert(record, principals);
     }
+
+    /// The records of a table owned by a user or a team, or in a business unit (what
+    /// [`crate::list::Filter::Refers`] asks of owners and units); `None` for other referents.
+    pub(crate) fn fact_bitmap(
+        &self,
+        table: TableId,
+        target: crate::list::Referent,
+    ) -> Option<RoaringBitmap> {
+        use crate::list::Referent;
+        let t = self.tables.get(table.index());
+        let found = match target {
+            Referent::User(u) => t.and_then(|t| t.by_user.get(&u)),
+            Referent::Team(team) => t.and_then(|t| t.by_team.get(&team)),
+            Referent::Unit(unit) => t.and_then(|t| t.by_unit.get(&unit)),
+            Referent::Record(_) => return None,
+        };
+        Some(found.map_or_else(RoaringBitmap::new, Clone::clone))
+    }
 }
 
 impl Organization {

@@ -70,6 +70,8 @@ enum Undo {
     Reports(Vec<Vec<(UserId, u8)>>),
     /// The record index was rebuilt from scratch (units or declared columns changed).
     IndexRebuilt,
+    /// The role rules (`rules.rs`), whole: they are few.
+    RoleRules(Box<crate::rules::RoleRules>),
 }
 
 /// The lengths of the organisation's vectors at a checkpoint.
@@ -113,6 +115,7 @@ struct Seen {
     derived: bool,
     reports: bool,
     index_rebuilt: bool,
+    role_rules: bool,
 }
 
 /// The journal of an organisation: empty (and costing nothing) while no checkpoint is open.
@@ -214,6 +217,15 @@ impl Organization {
             self.journal.log.push(Undo::Units(image));
         }
         &mut self.units
+    }
+
+    /// The role rules, to change (their before-image journaled).
+    pub(crate) fn role_rules_mut(&mut self) -> &mut crate::rules::RoleRules {
+        if self.journaling() && !std::mem::replace(&mut self.journal.seen.role_rules, true) {
+            let image = Box::new(self.role_rules.clone());
+            self.journal.log.push(Undo::RoleRules(image));
+        }
+        &mut self.role_rules
     }
 
     /// Sets (`Some`) or removes (`None`) a name, journaling its before-image.
@@ -563,6 +575,87 @@ impl Organization {
             }
             Undo::Reports(image) => self.derived.reports = image,
             Undo::IndexRebuilt => {}
+            Undo::RoleRules(image) => self.role_rules = *image,
         }
+    }
+}
+
+/// What a batch changed since a checkpoint, as the journal's before-images tell it (for the
+/// access difference of a dry run, `difference.rs`): for each location, its value at the
+/// checkpoint (the first image logged after it).
+#[derive(Debug, Default)]
+pub(crate) struct SinceCheckpoint {
+    /// Users at the checkpoint.
+    pub(crate) users: usize,
+    /// Records at the checkpoint.
+    pub(crate) records: usize,
+    /// Per user whose grants may have changed: grants and System Administrator status then.
+    pub(crate) grants: std::collections::HashMap<UserId, (Vec<Grant>, Option<AdminSource>)>,
+    /// Per user changed in place: enabled and teams then.
+    pub(crate) users_then: std::collections::HashMap<UserId, (bool, Vec<crate::ids::TeamId>)>,
+    /// Hierarchy reach then, when it may have changed.
+    pub(crate) reports: Option<Vec<Vec<(UserId, u8)>>>,
+    /// The tables hierarchy security applied to then, when they may have changed.
+    pub(crate) hierarchy_tables: Option<Vec<bool>>,
+    /// Records changed in place.
+    pub(crate) records_touched: Vec<RecordId>,
+    /// The record index was rebuilt (units or declared columns changed).
+    pub(crate) index_rebuilt: bool,
+}
+
+impl Organization {
+    /// What changed since `checkpoint` (still open), from the journal's before-images.
+    pub(crate) fn since_checkpoint(&self, checkpoint: &Checkpoint) -> Option<SinceCheckpoint> {
+        let level = self
+            .journal
+            .levels
+            .iter()
+            .find(|l| l.generation == checkpoint.generation)?;
+        let mut out = SinceCheckpoint {
+            users: level.lengths.users,
+            records: level.lengths.records,
+            ..SinceCheckpoint::default()
+        };
+        let users = level.lengths.users;
+        // Nested checkpoints may log a location again: the first image is the checkpoint's.
+        for entry in self.journal.log.iter().skip(level.position) {
+            match entry {
+                Undo::Record(id, _) => out.records_touched.push(*id),
+                Undo::User(id, image) => {
+                    out.users_then
+                        .entry(*id)
+                        .or_insert_with(|| (image.enabled, image.teams.clone()));
+                }
+                Undo::Grants(id, grants, admin) => {
+                    out.grants
+                        .entry(*id)
+                        .or_insert_with(|| (grants.clone(), *admin));
+                }
+                Undo::Reports(image) => {
+                    out.reports.get_or_insert_with(|| image.clone());
+                }
+                Undo::Derived(image) => {
+                    for (i, (grants, admin)) in image
+                        .grants
+                        .iter()
+                        .zip(&image.admin)
+                        .enumerate()
+                        .take(users)
+                    {
+                        out.grants
+                            .entry(UserId::from_index(i))
+                            .or_insert_with(|| (grants.clone(), *admin));
+                    }
+                    out.reports.get_or_insert_with(|| image.reports.clone());
+                    out.hierarchy_tables
+                        .get_or_insert_with(|| image.hierarchy_tables.clone());
+                }
+                Undo::IndexRebuilt => out.index_rebuilt = true,
+                _ => {}
+            }
+        }
+        out.records_touched.sort_unstable();
+        out.records_touched.dedup();
+        Some(out)
     }
 }

@@ -12,6 +12,7 @@ mod actions;
 mod check;
 mod columns;
 mod derive;
+mod difference;
 mod error;
 mod explain;
 mod guid;
@@ -25,11 +26,15 @@ mod organization;
 mod privilege;
 mod queries;
 mod roles;
+mod rules;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use derive::{AdminSource, Grant, Via};
+pub use difference::{
+    AccessAfter, AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, UserDifference,
+};
 pub use error::{ActionError, ModelError};
 pub use guid::{Guid, GuidKind};
 pub use ids::{
@@ -38,8 +43,8 @@ pub use ids::{
 };
 pub use journal::Checkpoint;
 pub use list::{
-    After, CompareOp, Filter, ListError, ListPage, ListQuery, Order, Plan, STATE_COLUMN,
-    compare_values,
+    After, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, Order, Plan, Referent,
+    STATE_COLUMN, compare_values,
 };
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior,
@@ -55,5 +60,8 @@ pub use queries::{AppAccess, ColumnAccess};
 pub use roles::{
     Assigner, CellSource, DirectHolder, Effective, MAX_DEPRECATION_MESSAGE, MiscCell, RoleCell,
     RoleComparison, RoleHolders, UserCell, UserComparison, UserMisc,
+};
+pub use rules::{
+    Holding, Holdings, RoleRule, RoleRules, RuleError, RuleGuard, Violation, ViolationKind,
 };
 pub use units::UnitTree;

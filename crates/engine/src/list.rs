@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 
 use roaring::RoaringBitmap;
 
-use crate::ids::{RecordId, TableId, UserId};
+use crate::ids::{BusinessUnitId, Owner, RecordId, RelationshipId, TableId, TeamId, UserId};
 use crate::model::Value;
 use crate::organization::Organization;
 
@@ -55,12 +55,48 @@ pub enum Filter {
         /// The text.
         text: String,
     },
+    /// A record's own fact refers to one of these (`None`: to nothing, as a null lookup).
+    /// The Web API's primary id, `_ownerid_value`, `_owningbusinessunit_value` and lookup
+    /// columns (`_parentcustomerid_value`) become this: they are the record's security facts,
+    /// not column values.
+    Refers {
+        /// Which fact.
+        fact: Fact,
+        /// What it may refer to.
+        targets: Vec<Option<Referent>>,
+    },
     /// Every filter holds.
     And(Vec<Filter>),
     /// Some filter holds.
     Or(Vec<Filter>),
     /// The filter does not hold.
     Not(Box<Filter>),
+}
+
+/// A record's fact a [`Filter::Refers`] tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fact {
+    /// The record itself.
+    Record,
+    /// Its owner (a user or a team; none for organisation-owned tables).
+    Owner,
+    /// Its owning business unit.
+    OwningUnit,
+    /// The parent set through a relationship's lookup.
+    Lookup(RelationshipId),
+}
+
+/// What a record's fact refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Referent {
+    /// A record.
+    Record(RecordId),
+    /// A user.
+    User(UserId),
+    /// A team.
+    Team(TeamId),
+    /// A business unit.
+    Unit(BusinessUnitId),
 }
 
 /// Comparison operators.
@@ -226,6 +262,7 @@ impl Filter {
             | Filter::EndsWith { column, .. } => out.push(column),
             Filter::And(list) | Filter::Or(list) => list.iter().for_each(|f| f.columns(out)),
             Filter::Not(f) => f.columns(out),
+            Filter::Refers { .. } => {}
         }
     }
 
@@ -252,8 +289,13 @@ impl Filter {
         }
     }
 
-    fn matches<'v>(&self, value_of: &impl Fn(&str) -> &'v Value) -> bool {
+    fn matches<'v>(
+        &self,
+        value_of: &impl Fn(&str) -> &'v Value,
+        fact_of: &impl Fn(Fact) -> Option<Referent>,
+    ) -> bool {
         match self {
+            Filter::Refers { fact, targets } => targets.contains(&fact_of(*fact)),
             Filter::Compare { column, op, value } => {
                 let v = value_of(column);
                 match op {
@@ -282,9 +324,9 @@ impl Filter {
             Filter::EndsWith { column, text } => {
                 matches!(value_of(column), Value::Text(t) if t.ends_with(text.as_str()))
             }
-            Filter::And(list) => list.iter().all(|f| f.matches(value_of)),
-            Filter::Or(list) => list.iter().any(|f| f.matches(value_of)),
-            Filter::Not(f) => !f.matches(value_of),
+            Filter::And(list) => list.iter().all(|f| f.matches(value_of, fact_of)),
+            Filter::Or(list) => list.iter().any(|f| f.matches(value_of, fact_of)),
+            Filter::Not(f) => !f.matches(value_of, fact_of),
         }
     }
 }
@@ -321,6 +363,69 @@ fn cmp_rows(order: &[Order], a: (&[&Value], u32), b: (&[&Value], u32)) -> Orderi
 }
 
 impl Organization {
+    /// What a record's fact refers to.
+    fn fact_of(&self, record: RecordId, fact: Fact) -> Option<Referent> {
+        let r = &self.records[record.index()];
+        match fact {
+            Fact::Record => Some(Referent::Record(record)),
+            Fact::Owner => match r.owner {
+                Owner::User(u) => Some(Referent::User(u)),
+                Owner::Team(t) => Some(Referent::Team(t)),
+                Owner::None => None,
+            },
+            Fact::OwningUnit => Some(Referent::Unit(r.business_unit)),
+            Fact::Lookup(rel) => r.lookup(rel).map(Referent::Record),
+        }
+    }
+
+    /// The records whose fact refers to one of `targets`, from the record index, where it
+    /// keeps them (the record itself, owners and units; a null owner or a lookup is tested on
+    /// each record).
+    fn refers_bitmap(
+        &self,
+        table: TableId,
+        fact: Fact,
+        targets: &[Option<Referent>],
+    ) -> Option<(RoaringBitmap, bool)> {
+        if matches!(fact, Fact::Lookup(_)) {
+            return None;
+        }
+        let mut set = RoaringBitmap::new();
+        for target in targets {
+            match (fact, target) {
+                (Fact::Record, Some(Referent::Record(r)))
+                    if self
+                        .records
+                        .get(r.index())
+                        .is_some_and(|x| x.table == table) =>
+                {
+                    set.insert(r.get());
+                }
+                (Fact::Owner | Fact::OwningUnit, Some(target)) => {
+                    set |= self.index.fact_bitmap(table, *target)?;
+                }
+                (_, None) if fact == Fact::Owner => return None,
+                _ => {}
+            }
+        }
+        Some((set, true))
+    }
+
+    /// A column's value in a list page for its reader (and the impersonator whose view bounds
+    /// it, D7): null where column security hides it from either, the state for
+    /// [`STATE_COLUMN`]. The record is one the list returned to them.
+    #[must_use]
+    pub fn list_column_value(
+        &self,
+        user: UserId,
+        impersonator: Option<UserId>,
+        record: RecordId,
+        column: &str,
+    ) -> &Value {
+        let table = self.records[record.index()].table;
+        self.list_value((user, impersonator), table, record, column)
+    }
+
     /// A column's value in a list for `user`: null where column security hides it.
     fn list_value(
         &self,
@@ -368,6 +473,7 @@ impl Organization {
                 value,
             } => equal(column, std::slice::from_ref(value)),
             Filter::In { column, values } => equal(column, values),
+            Filter::Refers { fact, targets } => self.refers_bitmap(table, *fact, targets),
             Filter::And(list) => {
                 let mut out: Option<RoaringBitmap> = None;
                 let mut exact = true;
@@ -533,7 +639,9 @@ impl Organization {
                 return false;
             }
             let record = RecordId::from_index(id as usize);
-            f.matches(&|c: &str| value(record, c))
+            f.matches(&|c: &str| value(record, c), &|fact| {
+                self.fact_of(record, fact)
+            })
         };
         let too_expensive = || ListError::TooExpensive { budget };
         let limit = query.limit.max(1);
@@ -697,23 +805,24 @@ mod tests {
     fn text_filters_match_the_start_the_end_or_anywhere() {
         let name = Value::Text("Contoso Ltd".into());
         let value_of = |column: &str| if column == "name" { &name } else { &NULL };
+        let no_facts = |_: Fact| None;
         let text = |f: fn(String, String) -> Filter, t: &str| f("name".into(), t.into());
         let ends = |column, text| Filter::EndsWith { column, text };
         let starts = |column, text| Filter::StartsWith { column, text };
         let contains = |column, text| Filter::Contains { column, text };
-        assert!(text(ends, "Ltd").matches(&value_of));
-        assert!(text(ends, "").matches(&value_of));
-        assert!(!text(ends, "Contoso").matches(&value_of));
-        assert!(text(starts, "Contoso").matches(&value_of));
-        assert!(!text(starts, "Ltd").matches(&value_of));
-        assert!(text(contains, "oso L").matches(&value_of));
+        assert!(text(ends, "Ltd").matches(&value_of, &no_facts));
+        assert!(text(ends, "").matches(&value_of, &no_facts));
+        assert!(!text(ends, "Contoso").matches(&value_of, &no_facts));
+        assert!(text(starts, "Contoso").matches(&value_of, &no_facts));
+        assert!(!text(starts, "Ltd").matches(&value_of, &no_facts));
+        assert!(text(contains, "oso L").matches(&value_of, &no_facts));
         // A null (or hidden) column never ends with anything, so `not endswith` holds for it.
         let on_other = Filter::EndsWith {
             column: "other".into(),
             text: String::new(),
         };
-        assert!(!on_other.matches(&value_of));
-        assert!(Filter::Not(Box::new(on_other.clone())).matches(&value_of));
+        assert!(!on_other.matches(&value_of, &no_facts));
+        assert!(Filter::Not(Box::new(on_other.clone())).matches(&value_of, &no_facts));
         let mut columns = Vec::new();
         on_other.columns(&mut columns);
         assert_eq!(columns, ["other"]);

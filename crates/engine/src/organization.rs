@@ -135,6 +135,8 @@ pub struct Organization {
     pub(crate) seen_columns: Vec<std::collections::BTreeSet<String>>,
     /// Before-images of what changed since the open checkpoints (empty when none is open).
     pub(crate) journal: Journal,
+    /// The role rules in force (`rules.rs`).
+    pub(crate) role_rules: crate::rules::RoleRules,
 }
 
 impl Default for Organization {
@@ -264,6 +266,7 @@ impl Organization {
             index: crate::index::RecordIndex::default(),
             seen_columns: Vec::new(),
             journal: Journal::default(),
+            role_rules: crate::rules::RoleRules::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -287,7 +290,7 @@ impl Organization {
     pub fn canonical_dump(&self) -> String {
         let mut children: Vec<_> = self.children.iter().collect();
         children.sort();
-        format!(
+        let mut dump = format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{children:?}",
             self.settings,
             self.audit,
@@ -303,7 +306,12 @@ impl Organization {
             self.profiles,
             self.apps,
             self.table_records,
-        )
+        );
+        // Only when rules exist, so that the dumps of organisations without any stay as they were.
+        if !self.role_rules.is_empty() {
+            dump.push_str(&format!("\n{:?}", self.role_rules));
+        }
+        dump
     }
 
     /// Opens a setup session: system-level changes with no authorization check. The derived
@@ -917,6 +925,11 @@ impl Setup<'_> {
     /// The organisation being set up (read-only).
     #[must_use]
     pub fn org(&self) -> &Organization {
+        self.org
+    }
+
+    /// The organisation being set up, to change through its journaled accessors.
+    pub(crate) fn org_mut(&mut self) -> &mut Organization {
         self.org
     }
 

@@ -729,6 +729,19 @@ impl Setup<'_> {
         editable(self.org, role)?;
         let holders = self.org.role_holders(role);
         let name = self.org.roles[role.index()].name.clone();
+        // A role rule names roles by id: a deleted role would leave it meaning nothing.
+        let rules = self
+            .org
+            .role_rules()
+            .iter()
+            .filter(|r| r.roles().contains(&role))
+            .count();
+        if rules > 0 {
+            return Err(ModelError::RoleInUse {
+                role: name,
+                holders: format!("named by {rules} role rule(s) (remove them first)"),
+            });
+        }
         match replacement {
             None if !holders.is_empty() => {
                 let mut parts = Vec::new();

@@ -231,3 +231,142 @@ fn lists_filter_and_order_by_the_record_state() {
     };
     assert_eq!(keys(&org, &ordered), ["a2", "a1", "a3"]);
 }
+
+#[test]
+fn filters_on_record_facts_agree_with_the_records() {
+    use strata_engine::{Cascade, Fact, Filter, Referent};
+    let mut org = org();
+    let (u, t) = (org.user_id("u").unwrap(), org.table_id("account").unwrap());
+    let root = org.business_unit_id("Root").unwrap();
+    let (rel, v, sub) = {
+        let mut s = org.setup();
+        let rel = s
+            .add_relationship(
+                "parent_account",
+                t,
+                t,
+                "parentaccountid",
+                Cascade::REFERENTIAL,
+            )
+            .unwrap();
+        let sub = s.add_business_unit("Sub", Some(root)).unwrap();
+        let v = s.add_user("v", sub, true).unwrap();
+        (rel, v, sub)
+    };
+    let mut ids = Vec::new();
+    for i in 0..60u32 {
+        let parent = (i % 3 == 1).then(|| ids[(i as usize) / 2]);
+        org.create_record(
+            Actor::System,
+            CreateRecord {
+                key: format!("r{i}"),
+                table: t,
+                owner: Some(Owner::User(if i % 2 == 0 { u } else { v })),
+                business_unit: None,
+                state: RecordState::Active,
+                lookups: parent
+                    .map(|p| ("parentaccountid".to_owned(), p))
+                    .into_iter()
+                    .collect(),
+                fields: vec![("name".into(), Value::Text(format!("n{}", i % 7)))],
+            },
+        )
+        .unwrap();
+        ids.push(org.record_id(&format!("r{i}")).unwrap());
+    }
+    let facts = |r: strata_engine::RecordId, fact: Fact| -> Option<Referent> {
+        let rec = org.record(r);
+        match fact {
+            Fact::Record => Some(Referent::Record(r)),
+            Fact::Owner => match rec.owner {
+                Owner::User(x) => Some(Referent::User(x)),
+                _ => None,
+            },
+            Fact::OwningUnit => Some(Referent::Unit(rec.business_unit)),
+            Fact::Lookup(_) => rec.lookup(rel).map(Referent::Record),
+        }
+    };
+    let cases = [
+        (
+            Fact::Record,
+            vec![
+                Some(Referent::Record(ids[3])),
+                Some(Referent::Record(ids[40])),
+            ],
+        ),
+        (Fact::Owner, vec![Some(Referent::User(v))]),
+        (Fact::OwningUnit, vec![Some(Referent::Unit(sub))]),
+        (Fact::Lookup(rel), vec![Some(Referent::Record(ids[2]))]),
+        (Fact::Lookup(rel), vec![None]),
+    ];
+    for (fact, targets) in cases {
+        for negate in [false, true] {
+            for extra in [false, true] {
+                let refers = Filter::Refers {
+                    fact,
+                    targets: targets.clone(),
+                };
+                let refers = if negate {
+                    Filter::Not(Box::new(refers))
+                } else {
+                    refers
+                };
+                // With an equality the column index answers beside it, and alone.
+                let filter = if extra {
+                    Filter::And(vec![
+                        refers,
+                        Filter::Compare {
+                            column: "name".into(),
+                            op: strata_engine::CompareOp::Eq,
+                            value: Value::Text("n2".into()),
+                        },
+                    ])
+                } else {
+                    refers
+                };
+                let expected: Vec<String> = ids
+                    .iter()
+                    .filter(|r| targets.contains(&facts(**r, fact)) != negate)
+                    .filter(|r| {
+                        !extra || *org.record(**r).field("name") == Value::Text("n2".into())
+                    })
+                    .map(|r| org.record(*r).key.clone())
+                    .collect();
+                for order in [
+                    Vec::new(),
+                    vec![Order {
+                        column: "name".into(),
+                        descending: false,
+                    }],
+                ] {
+                    let page = org
+                        .list(
+                            u,
+                            t,
+                            &ListQuery {
+                                filter: Some(filter.clone()),
+                                order: order.clone(),
+                                limit: 100,
+                                count: true,
+                                ..Default::default()
+                            },
+                        )
+                        .unwrap();
+                    let mut got: Vec<String> = page
+                        .records
+                        .iter()
+                        .map(|r| org.record(*r).key.clone())
+                        .collect();
+                    let mut want = expected.clone();
+                    got.sort();
+                    want.sort();
+                    assert_eq!(
+                        got, want,
+                        "{fact:?} {targets:?} negate={negate} extra={extra}"
+                    );
+                    assert_eq!(page.total, Some(want.len()));
+                }
+            }
+        }
+    }
+}

@@ -535,6 +535,14 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
         | Operation::DeprecateRole { .. }
         | Operation::ReplaceRole { .. }
         | Operation::SetRolePrivilege { .. } => crate::roles::apply_role_setup(setup, op)?,
+        Operation::AddRoleRule { .. } => {
+            let rule = crate::rules::rule_of(org, op)?;
+            setup.add_role_rule(rule)?;
+        }
+        Operation::RemoveRoleRule { .. } => {
+            let rule = crate::rules::rule_of(org, op)?;
+            setup.remove_role_rule(&rule)?;
+        }
         _ => return Err(OpError::invalid("not_setup", "not a setup operation")),
     }
     Ok(())

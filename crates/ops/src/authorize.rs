@@ -194,6 +194,20 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
         | Operation::DeprecateRole { .. }
         | Operation::ReplaceRole { .. }
         | Operation::SetRolePrivilege { .. } => crate::roles::authorize_role_setup(org, user, op),
+        // D47: a rule constrains the assignment of its roles, so it is role administration:
+        // Write on `role` over the unit of every role it names.
+        Operation::AddRoleRule { .. } | Operation::RemoveRoleRule { .. } => {
+            for id in crate::rules::rule_of(org, op)?.roles() {
+                on_unit(
+                    org,
+                    user,
+                    "role",
+                    Privilege::Write,
+                    org.role(id).business_unit,
+                )?;
+            }
+            Ok(())
+        }
         other => Err(denied(format!(
             "`{}` is customization: only System Administrators may do it",
             other.name()

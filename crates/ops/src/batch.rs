@@ -86,7 +86,12 @@ pub fn apply_batch_open(
 ) -> Result<OpenBatch, (usize, OpError)> {
     let checkpoint = org.checkpoint();
     let mut all = Vec::with_capacity(ops.len());
+    // Role rules are checked against the state the whole batch leaves (D45).
+    let mut guard = crate::rules::guard_for(org, ops);
     for (i, op) in ops.iter().enumerate() {
+        if let Some(guard) = guard.as_mut() {
+            crate::rules::note(guard, org, op, i);
+        }
         let applied = hook(org, i, op, BatchStep::Before)
             .and_then(|()| match on_behalf {
                 Some(imp) => apply_on_behalf(org, op, imp),
@@ -105,6 +110,12 @@ pub fn apply_batch_open(
                 });
             }
         }
+    }
+    if let Some(Err((i, e))) = guard.map(|g| g.finish(org)) {
+        return Err(match org.rollback(checkpoint) {
+            Ok(()) => (i, OpError::from(e)),
+            Err(r) => (i, OpError::from(r)),
+        });
     }
     Ok((checkpoint, all))
 }

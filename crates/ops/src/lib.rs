@@ -11,6 +11,7 @@ mod authorize;
 mod batch;
 mod filter;
 mod roles;
+mod rules;
 mod value;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub use filter::{
 pub use roles::{
     assigners_json, compare_roles_json, compare_users_json, role_holders_json, role_json,
 };
+pub use rules::{apply_checked, rule_json, violation_json};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
 
 /// Why an operation was refused.
@@ -508,6 +510,28 @@ pub enum Operation {
         privilege: String,
         depth: String,
     },
+    /// Add a role rule (D45–D47): exactly one of `requires` (the role needs one of these
+    /// roles), `excludes` (never with that role) and `direct_only: true` (assigned to the user
+    /// directly, not through a team).
+    AddRoleRule {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requires: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excludes: Option<String>,
+        #[serde(default, skip_serializing_if = "rules::is_false")]
+        direct_only: bool,
+    },
+    /// Remove the role rule in force that says this (written as for `add_role_rule`).
+    RemoveRoleRule {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requires: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excludes: Option<String>,
+        #[serde(default, skip_serializing_if = "rules::is_false")]
+        direct_only: bool,
+    },
 }
 
 /// Matches the actions (the operations with an `as` slot), binding the slot.
@@ -569,6 +593,8 @@ impl Operation {
                 | Operation::DeprecateRole { .. }
                 | Operation::ReplaceRole { .. }
                 | Operation::SetRolePrivilege { .. }
+                | Operation::AddRoleRule { .. }
+                | Operation::RemoveRoleRule { .. }
         )
     }
 

@@ -377,6 +377,9 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
             ));
         }
     }
+    // Role rules last: assignments of the setup that break them are reported, not refused
+    // (D46).
+    ops.extend(s.role_rules.iter().cloned());
     ops
 }
 
@@ -724,9 +727,47 @@ impl EngineTarget {
                     },
                 }
             }
+            StepKind::RuleViolations { user } => Observed::Names(
+                org.rule_violations()
+                    .iter()
+                    .filter(|v| user.as_ref().is_none_or(|u| org.user(v.user).name == *u))
+                    .map(|v| v.line(org))
+                    .collect(),
+            ),
             _ => return Err("not a question".to_owned()),
         })
     }
+}
+
+/// A `batch` step: the operations all or nothing, as the write path applies a request's batch
+/// (a user's actions run as that user; setup operations are authorized for them).
+fn batch(
+    org: &mut Organization,
+    ops: &[Operation],
+    caller: Option<&str>,
+) -> Result<Vec<strata_engine::Change>, strata_ops::OpError> {
+    let mut list = ops.to_vec();
+    if let Some(user) = caller {
+        for op in &mut list {
+            if let Some(slot) = op.actor_mut() {
+                match slot {
+                    Some(other) if other != user => {
+                        return Err(strata_ops::OpError {
+                            kind: OpErrorKind::Invalid,
+                            code: "bad_actor",
+                            message: format!(
+                                "the operation acts as `{other}`, but the caller is `{user}`"
+                            ),
+                        });
+                    }
+                    _ => *slot = Some(user.to_owned()),
+                }
+            }
+        }
+    }
+    strata_ops::apply_batch(org, &list, None, caller)
+        .map(|changes| changes.into_iter().flatten().collect())
+        .map_err(|(_, e)| e)
 }
 
 impl Target for EngineTarget {
@@ -737,10 +778,18 @@ impl Target for EngineTarget {
 
     fn run(&mut self, step: &Step) -> Observed {
         let applied = match &step.kind {
-            StepKind::Operation { caller, op } => {
-                Some(strata_ops::apply_as(&mut self.org, op, caller.as_deref()))
+            StepKind::Operation { caller, op } => Some(strata_ops::apply_checked(
+                &mut self.org,
+                op,
+                caller.as_deref(),
+            )),
+            StepKind::Batch { caller, ops } => Some(batch(&mut self.org, ops, caller.as_deref())),
+            StepKind::DryRun { caller, ops } => {
+                return crate::dry_run::on_engine(&mut self.org, caller.as_deref(), ops);
             }
-            kind => step_operation(kind).map(|op| strata_ops::apply(&mut self.org, &op)),
+            kind => {
+                step_operation(kind).map(|op| strata_ops::apply_checked(&mut self.org, &op, None))
+            }
         };
         if let Some(applied) = applied {
             return match applied {

@@ -220,7 +220,19 @@ impl HttpTarget {
         Ok(())
     }
 
+    /// The setup's operations; the role rules, last, in requests of their own, so that the
+    /// setup's assignments that break them are reported rather than refused (D46), as the
+    /// engine target's load does.
     fn setup(&self, ops: &[(usize, Operation)]) -> Result<(), LoadError> {
+        let split = ops
+            .iter()
+            .position(|(_, op)| matches!(op, Operation::AddRoleRule { .. }))
+            .unwrap_or(ops.len());
+        self.setup_part(&ops[..split])?;
+        self.setup_part(&ops[split..])
+    }
+
+    fn setup_part(&self, ops: &[(usize, Operation)]) -> Result<(), LoadError> {
         let path = self.path("/operations").map_err(|m| LoadError::new(0, m))?;
         for (chunk_index, chunk) in ops.chunks(MAX_BATCH).enumerate() {
             let offset = chunk_index * MAX_BATCH;
@@ -283,12 +295,93 @@ impl HttpTarget {
         self.action_with(&format!("Bearer {key}"), op)
     }
 
+    /// A dry run (`?dry_run=true`) as `caller` (a key of that user) or the root key.
+    fn dry_run(&self, caller: Option<&str>, ops: &[Operation]) -> Result<Observed, String> {
+        let authorization = match caller {
+            None => self.authorization.clone(),
+            Some(user) => match self.call(
+                "POST",
+                &self.path("/api-keys")?,
+                Some(&json!({ "user": user })),
+            ) {
+                Ok(answer) => format!(
+                    "Bearer {}",
+                    answer["key"]
+                        .as_str()
+                        .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
+                ),
+                Err(CallError::Api(e)) if e.status == 404 => {
+                    return Ok(Observed::Outcome {
+                        outcome: Outcome::Invalid,
+                        message: e.message,
+                    });
+                }
+                Err(e) => return Err(e.describe()),
+            },
+        };
+        let body = serde_json::to_value(ops).map_err(|e| format!("cannot encode {ops:?}: {e}"))?;
+        match self.call_as(
+            &authorization,
+            "POST",
+            &format!("{}?dry_run=true", self.path("/operations")?),
+            Some(&body),
+        ) {
+            Ok(answer) => crate::dry_run::lines_of_answer(&answer).map(Observed::Names),
+            Err(CallError::Api(e)) if e.is(403, "denied") => Ok(Observed::Outcome {
+                outcome: Outcome::Denied,
+                message: e.message,
+            }),
+            Err(CallError::Api(e))
+                if (400..500).contains(&e.status)
+                    && e.status != 403
+                    && !TRANSPORT_CODES.contains(&e.code.as_str()) =>
+            {
+                Ok(Observed::Outcome {
+                    outcome: Outcome::Invalid,
+                    message: e.message,
+                })
+            }
+            Err(e) => Err(e.describe()),
+        }
+    }
+
     fn action(&self, op: &Operation) -> Result<Observed, String> {
         self.action_with(&self.authorization, op)
     }
 
     fn action_with(&self, authorization: &str, op: &Operation) -> Result<Observed, String> {
         let body = serde_json::to_value(op).map_err(|e| format!("cannot encode {op:?}: {e}"))?;
+        self.send_with(authorization, &body)
+    }
+
+    /// A `batch` step: the operations in one request, by the root key or a key of the user.
+    fn batch(&self, caller: Option<&String>, ops: &[Operation]) -> Result<Observed, String> {
+        let body = serde_json::to_value(ops).map_err(|e| format!("cannot encode {ops:?}: {e}"))?;
+        let Some(user) = caller else {
+            return self.send_with(&self.authorization, &body);
+        };
+        let key = match self.call(
+            "POST",
+            &self.path("/api-keys")?,
+            Some(&json!({ "user": user })),
+        ) {
+            Ok(answer) => answer["key"]
+                .as_str()
+                .ok_or_else(|| format!("/api-keys answered no `key`: {answer}"))?
+                .to_owned(),
+            Err(CallError::Api(e)) if e.status == 404 => {
+                return Ok(Observed::Outcome {
+                    outcome: Outcome::Invalid,
+                    message: e.message,
+                });
+            }
+            Err(e) => return Err(e.describe()),
+        };
+        self.send_with(&format!("Bearer {key}"), &body)
+    }
+
+    fn send_with(&self, authorization: &str, body: &Json) -> Result<Observed, String> {
+        let body = body.clone();
         match self.call_as(
             authorization,
             "POST",
@@ -509,6 +602,24 @@ impl HttpTarget {
                     },
                 }
             }
+            StepKind::RuleViolations { user } => {
+                let query = user
+                    .as_ref()
+                    .map_or(String::new(), |u| format!("?user={}", enc(u)));
+                let answer = self.call(
+                    "GET",
+                    &self.path(&format!("/rules/violations{query}"))?,
+                    None,
+                )?;
+                let list = answer["violations"].as_array().ok_or_else(|| {
+                    format!("/rules/violations answered no `violations`: {answer}")
+                })?;
+                Observed::Names(
+                    list.iter()
+                        .map(|v| v["line"].as_str().unwrap_or_default().to_owned())
+                        .collect(),
+                )
+            }
             _ => return Err("not a question".to_owned().into()),
         })
     }
@@ -570,7 +681,9 @@ impl Target for HttpTarget {
 
     fn run(&mut self, step: &Step) -> Observed {
         let observed = match (&step.kind, step_operation(&step.kind)) {
+            (StepKind::DryRun { caller, ops }, _) => self.dry_run(caller.as_deref(), ops),
             (StepKind::Operation { caller: None, op }, _) => self.action(op),
+            (StepKind::Batch { caller, ops }, _) => self.batch(caller.as_ref(), ops),
             (
                 StepKind::Operation {
                     caller: Some(user),

@@ -5,6 +5,7 @@
 //! process ([`EngineTarget`]), a running server ([`HttpTarget`]) or any other implementation of
 //! the model — and compared with what they expect.
 
+mod dry_run;
 pub mod engine_target;
 pub mod http_client;
 pub mod http_target;

@@ -257,6 +257,12 @@ pub enum StepKind {
         caller: Option<String>,
         op: Box<Operation>,
     },
+    /// A batch of operations tried as a dry run by `as` (D54): its access difference, as lines
+    /// (`crate::dry_run`), or the write's refusal. A Strata extension of format 1.
+    DryRun {
+        caller: Option<String>,
+        ops: Vec<Operation>,
+    },
     Check {
         user: String,
         privilege: Privilege,
@@ -371,6 +377,17 @@ pub enum StepKind {
         user: String,
         manager: Option<String>,
     },
+    /// The role rules' violations report (extension, `docs/scenario-extensions.md`): every
+    /// `user: rule` line, or one user's.
+    RuleViolations {
+        user: Option<String>,
+    },
+    /// Operations applied as one batch, all or nothing, role rules checked when it ends
+    /// (extension): by `as` (a user, or `system`).
+    Batch {
+        caller: Option<String>,
+        ops: Vec<Operation>,
+    },
 }
 
 /// What a step expects.
@@ -448,6 +465,9 @@ pub struct Scenario {
     pub profiles: Vec<ProfileSpec>,
     pub field_shares: Vec<FieldShareSpec>,
     pub apps: Vec<AppSpec>,
+    /// `role_rules` (extension): `add_role_rule` operations with their lines, applied after
+    /// the rest of the setup.
+    pub role_rules: Vec<(usize, Operation)>,
     pub steps: Vec<Step>,
 }
 
@@ -803,6 +823,11 @@ pub fn parse(source: &str) -> Result<Scenario> {
                 line: n.line,
             });
             k.finish()?;
+        }
+    }
+    if let Some(list) = keys.opt("role_rules") {
+        for n in seq(list, "role_rules")? {
+            s.role_rules.push((n.line, parse_role_rule(n)?));
         }
     }
     for (i, n) in seq(keys.req("steps")?, "steps")?.iter().enumerate() {
@@ -1246,7 +1271,7 @@ fn parse_field_security(node: &Node, s: &mut Scenario) -> Result<()> {
     k.finish()
 }
 
-const VERBS: [&str; 24] = [
+const VERBS: [&str; 27] = [
     "check",
     "access",
     "list",
@@ -1271,7 +1296,38 @@ const VERBS: [&str; 24] = [
     "set_manager",
     "operation",
     "role_holders",
+    "rule_violations",
+    "batch",
+    "dry_run",
 ];
+
+/// An operation written as a mapping (`op` and its fields), as the JSON operations API takes it.
+fn operation_node(n: &Node, what: &str) -> Result<Operation> {
+    if !matches!(n.kind, NodeKind::Map(_)) {
+        return Err(LoadError::new(n.line, format!("{what} must be a mapping")));
+    }
+    serde_json::from_value(node_json(n)).map_err(|e| LoadError::new(n.line, format!("{what}: {e}")))
+}
+
+/// A `role_rules` entry: `role` and one of `requires` (roles), `excludes` (a role) and
+/// `direct_only: true`, an `add_role_rule` operation.
+fn parse_role_rule(n: &Node) -> Result<Operation> {
+    let mut object = match node_json(n) {
+        serde_json::Value::Object(o) if !o.contains_key("op") => o,
+        _ => {
+            return Err(LoadError::new(
+                n.line,
+                "a role rule is a mapping: role, and requires, excludes or direct_only",
+            ));
+        }
+    };
+    if let Some(serde_json::Value::String(one)) = object.get("requires").cloned() {
+        object.insert("requires".to_owned(), serde_json::json!([one]));
+    }
+    object.insert("op".to_owned(), "add_role_rule".into());
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| LoadError::new(n.line, format!("role rule: {e}")))
+}
 
 fn actor(k: &mut Keys<'_>) -> Result<Option<String>> {
     let a = text(k.req("as")?, "as")?;
@@ -1488,11 +1544,44 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
                 op: Box::new(op),
             }
         }
+        "dry_run" => {
+            let caller = actor(&mut k)?;
+            let list = k.req("operations")?;
+            let mut ops = Vec::new();
+            for (i, item) in seq(list, "operations")?.iter().enumerate() {
+                let op: Operation = serde_json::from_value(node_json(item)).map_err(|e| {
+                    LoadError::new(item.line, format!("{what}: operation {i}: {e}"))
+                })?;
+                ops.push(op);
+            }
+            if ops.is_empty() {
+                return Err(LoadError::new(
+                    list.line,
+                    format!("{what}: `operations` lists at least one operation"),
+                ));
+            }
+            StepKind::DryRun { caller, ops }
+        }
         "move_user" => StepKind::MoveUser {
             actor: actor(&mut k)?,
             user: text(k.req("user")?, "user")?,
             business_unit: text(k.req("business_unit")?, "business_unit")?,
         },
+        "rule_violations" => StepKind::RuleViolations {
+            user: opt_text(k.opt("user"), "user")?,
+        },
+        "batch" => {
+            let caller = actor(&mut k)?;
+            let ops = seq(k.req("operations")?, "operations")?
+                .iter()
+                .enumerate()
+                .map(|(i, o)| operation_node(o, &format!("{what}: operation {i}")))
+                .collect::<Result<Vec<_>>>()?;
+            if ops.is_empty() {
+                return Err(LoadError::new(body.line, format!("{what}: no operations")));
+            }
+            StepKind::Batch { caller, ops }
+        }
         _ => StepKind::SetManager {
             actor: actor(&mut k)?,
             user: text(k.req("user")?, "user")?,
@@ -1555,12 +1644,22 @@ fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
             }
             Expect::Rights(list)
         }
-        "list" | "who_has_access" | "role_holders" => {
+        "list" | "who_has_access" | "role_holders" | "rule_violations" => {
             Expect::Names(names(node, "expect")?.into_iter().map(|(n, _)| n).collect())
         }
         "read" => match node.scalar() {
             Some("deny") => Expect::Decision(false),
             _ => Expect::Fields(fields(node, "expect")?),
+        },
+        "dry_run" => match node.scalar() {
+            Some("denied") => Expect::Outcome(Outcome::Denied),
+            Some("invalid") => Expect::Outcome(Outcome::Invalid),
+            _ => Expect::Names(
+                seq(node, "expect")?
+                    .iter()
+                    .map(|line| text(line, "expect"))
+                    .collect::<Result<_>>()?,
+            ),
         },
         _ => Expect::Outcome(match word(&["ok", "denied", "invalid"])?.as_str() {
             "ok" => Outcome::Ok,

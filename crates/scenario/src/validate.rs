@@ -508,7 +508,12 @@ fn validate_step<'a>(k: &mut Known<'a>, step: &'a StepKind, line: usize) -> Resu
             need(&k.units, business_unit, "business unit", line)?;
         }
         // Checked when it runs: an unknown name is an outcome (`unknown_user`, `unknown_reference`).
-        StepKind::Operation { .. } => {}
+        StepKind::Operation { .. } | StepKind::Batch { .. } | StepKind::DryRun { .. } => {}
+        StepKind::RuleViolations { user } => {
+            if let Some(user) = user {
+                need(&k.users, user, "user", line)?;
+            }
+        }
         StepKind::SetManager {
             actor: a,
             user,

@@ -73,6 +73,9 @@ pub(crate) struct ReadParams {
     orderby: Option<String>,
     #[serde(default)]
     count: Option<bool>,
+    /// Lists: the columns to return with each record (comma-separated).
+    #[serde(default)]
+    select: Option<String>,
 }
 
 // ----- organisations -----
@@ -139,13 +142,16 @@ pub(crate) struct WriteParams {
     #[serde(default)]
     #[allow(dead_code, reason = "read by the request opening (OrgRequest)")]
     min_revision: Option<u64>,
+    /// Try the batch and answer what it would change, writing nothing (D54).
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 pub(crate) async fn operations(
     State(state): State<Arc<AppState>>,
     request: OrgRequest,
     headers: HeaderMap,
-    Query(_params): Query<WriteParams>,
+    Query(params): Query<WriteParams>,
     body: Bytes,
 ) -> ApiResult {
     let value = crate::json::strict_value(&headers, &body)?;
@@ -198,6 +204,9 @@ pub(crate) async fn operations(
         None => ops,
         Some(name) => ops.into_iter().map(|op| run_as(op, name)).collect(),
     };
+    if params.dry_run == Some(true) {
+        return crate::dryrun::answer(&state, &request, ops, actor).await;
+    }
     let written = request
         .handle
         .write(Arc::clone(&state.store), ops, actor)
@@ -518,7 +527,45 @@ pub(crate) async fn list_records(
             work_budget: Some(limits::MAX_LIST_WORK),
             impersonator,
         };
+        let select: Option<Vec<&str>> = params.select.as_deref().map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        });
+        if let Some(columns) = &select {
+            if columns.len() > limits::MAX_SELECT {
+                return Err(ApiError::new(
+                    "bad_select",
+                    format!("select names at most {} columns", limits::MAX_SELECT),
+                )
+                .at("select"));
+            }
+            if let Some(c) = columns.iter().find(|c| !o.has_column(t, c)) {
+                return Err(
+                    ApiError::new("unknown_column", format!("table `{table}` has no column `{c}`"))
+                        .at("select"),
+                );
+            }
+        }
         let page = o.list(user, t, &query).map_err(|e| list_error(&e, &query))?;
+        let rows = select.map(|columns| {
+            let rows: Vec<Json_> = page
+                .records
+                .iter()
+                .map(|r| {
+                    let fields: serde_json::Map<String, Json_> = columns
+                        .iter()
+                        .map(|c| {
+                            let v = o.list_column_value(user, impersonator, *r, c);
+                            ((*c).to_owned(), to_json(v))
+                        })
+                        .collect();
+                    json!({ "id": o.record(*r).key, "fields": fields })
+                })
+                .collect();
+            rows
+        });
         let records: Vec<String> = page
             .records
             .iter()
@@ -531,6 +578,9 @@ pub(crate) async fn list_records(
         let mut out = json!({ "table": table, "records": records, "next_cursor": next, "revision": loaded.revision });
         if let Some(total) = page.total {
             out["count"] = json!(total);
+        }
+        if let Some(rows) = rows {
+            out["rows"] = Json_::Array(rows);
         }
         Ok::<_, ApiError>((out, page.records.len()))
     })

@@ -252,6 +252,32 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("not_an_action", 400, "the operation is not an action"),
     ("not_setup", 400, "the operation is not a setup operation"),
     (
+        "bad_rule",
+        400,
+        "a role rule that is not exactly one of requires (roles), excludes (a role), direct_only",
+    ),
+    (
+        "contradictory_rule",
+        400,
+        "a role rule that contradicts itself or the rules in force: some role could never be held",
+    ),
+    (
+        "rule_cycle",
+        400,
+        "a role rule that closes a cycle of requirements",
+    ),
+    (
+        "rule_on_system_administrator",
+        400,
+        "a role rule that would constrain the System Administrator role",
+    ),
+    ("unknown_rule", 404, "no such role rule is in force"),
+    (
+        "role_rule_violated",
+        409,
+        "the change would leave a user breaking a role rule (the message names the rule and what satisfies it)",
+    ),
+    (
         "invalid",
         400,
         "the action cannot be done, whoever asks (the message says why)",

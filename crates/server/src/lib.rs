@@ -7,9 +7,11 @@
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
 mod admin_roles;
+mod admin_rules;
 mod api;
 pub mod auth;
 mod cursor;
+mod dryrun;
 mod error;
 mod json;
 mod meta;
@@ -40,6 +42,8 @@ pub mod limits {
     pub const DEFAULT_PAGE: usize = 100;
     /// Largest page size of lists.
     pub const MAX_PAGE: usize = 5_000;
+    /// The most columns a list's `select` names.
+    pub const MAX_SELECT: usize = 500;
     /// The most filter comparisons one list may evaluate (records tested × comparisons the
     /// column indexes do not answer): about a quarter of a second of one core.
     pub const MAX_LIST_WORK: u64 = 10_000_000;
@@ -101,6 +105,8 @@ pub struct ServerOptions {
     pub cursor_key: Option<[u8; 32]>,
     /// Serve HTTPS with this certificate (otherwise plain HTTP).
     pub tls: Option<tls::TlsConfig>,
+    /// Build absolute links from `X-Forwarded-Host`/`-Proto` (behind a proxy that sets them).
+    pub trust_forwarded_headers: bool,
 }
 
 impl Default for ServerOptions {
@@ -113,6 +119,7 @@ impl Default for ServerOptions {
             load_progress: None,
             cursor_key: None,
             tls: None,
+            trust_forwarded_headers: false,
         }
     }
 }
@@ -210,6 +217,8 @@ pub struct AppState {
     pub(crate) cursors: cursor::Cursors,
     /// Whether clients reach this server over TLS (the Web API's absolute URLs say https).
     pub(crate) tls: bool,
+    /// Links follow `X-Forwarded-Host`/`-Proto`.
+    pub(crate) trust_forwarded_headers: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -242,6 +251,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
     let state = Arc::new(AppState {
         cursors: cursor::Cursors::new(cursor_key),
         tls: options.tls.is_some(),
+        trust_forwarded_headers: options.trust_forwarded_headers,
         oidc,
         object_ids: oidc::ObjectIds::default(),
         registry: Registry::load(config.store.as_ref(), options.load_progress.as_ref())?,
@@ -351,6 +361,16 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route("/access/v1/evaluation", post(api::az_evaluation))
         .route("/access/v1/evaluations", post(api::az_evaluations))
         .route("/access/v1/search/resource", post(api::az_search_resource))
+        .route(
+            &format!("{org}/rules"),
+            get(admin_rules::list)
+                .post(admin_rules::add)
+                .delete(admin_rules::remove),
+        )
+        .route(
+            &format!("{org}/rules/violations"),
+            get(admin_rules::violations),
+        )
         .merge(webapi::routes())
         .fallback(meta::unknown_route)
         .method_not_allowed_fallback(meta::method_not_allowed)

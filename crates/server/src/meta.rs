@@ -377,7 +377,7 @@ pub fn document() -> serde_json::Value {
     add(
         format!("{org}/operations"),
         "post",
-        "Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first)",
+        "Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first). With `?dry_run=true`: authorized and applied in memory, then rolled back — nothing written, no audit, no revision; answers the changes and the access difference (users' privileges gained or lost with their sources, records gained or lost on Read per table)",
         true,
     );
     add(
@@ -413,7 +413,7 @@ pub fn document() -> serde_json::Value {
     add(
         format!("{org}/tables/{{table}}/records"),
         "get",
-        "Readable records of a table, by cursor pages",
+        "Readable records of a table, by cursor pages: filter, orderby, count, limit, cursor; select=a,b adds rows with those columns as the caller sees them",
         true,
     );
     add(
@@ -528,6 +528,30 @@ pub fn document() -> serde_json::Value {
     ] {
         add(path, method, summary, true);
     }
+    add(
+        format!("{org}/rules"),
+        "get",
+        "The role rules in force (requires, excludes, direct only) that the caller may read: Read on `role` over every role a rule names (D47)",
+        true,
+    );
+    add(
+        format!("{org}/rules"),
+        "post",
+        "Add a role rule: `role` and one of `requires` (roles), `excludes` (a role), `direct_only: true`; contradictory rules, cycles and rules on System Administrator are refused (D45–D47)",
+        true,
+    );
+    add(
+        format!("{org}/rules"),
+        "delete",
+        "Remove the role rule the body names (as for adding one)",
+        true,
+    );
+    add(
+        format!("{org}/rules/violations"),
+        "get",
+        "Users breaking a role rule (assignments that predate it, D46): user, rule, the missing or conflicting role, directly or through which teams; `?user=` for one user (D35)",
+        true,
+    );
     // The Dataverse Web API (docs/webapi.md): OData routes under every version.
     let data = "/api/data/{version}";
     for (path, method, summary) in [
@@ -629,6 +653,8 @@ pub fn document() -> serde_json::Value {
     ] {
         add(path, method, summary, true);
     }
+    crate::admin_rules::document(&mut paths, org);
+    crate::dryrun::document(&mut paths, &format!("{org}/operations"));
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Strata", "version": env!("CARGO_PKG_VERSION"), "description": "The Dataverse security model as a service" },
@@ -644,7 +670,9 @@ pub fn document() -> serde_json::Value {
                         "message": { "type": "string" },
                         "field": { "type": "string", "description": "a JSON Pointer into the body (`/0/fields/name`), or the query parameter or header at fault" }
                     }, "required": ["code", "message"] } }
-                }
+                },
+                "RoleRule": crate::admin_rules::rule_schema(),
+                "RuleViolation": crate::admin_rules::violation_schema()
             }
         }
     })

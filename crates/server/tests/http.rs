@@ -412,6 +412,36 @@ fn organisation_lifecycle_as_a_user() {
     let (as_alice, _) = all_pages(&root, &base, "user=alice&limit=50");
     assert_eq!(assert_unique(&as_alice), expected);
 
+    // `select` adds each record's columns as its reader sees them: alice may not read the
+    // secured `creditlimit` (null), bob (in the profile) may.
+    let rows = |c: &Client| {
+        let page = c
+            .get(&format!("{base}?limit=3&select=name,creditlimit"))
+            .expect(200);
+        let keys = page["records"].clone();
+        let rows = page["rows"].as_array().unwrap().clone();
+        assert_eq!(
+            rows.iter().map(|r| r["id"].clone()).collect::<Vec<_>>(),
+            keys.as_array().unwrap().clone()
+        );
+        rows
+    };
+    let alice_rows = rows(&alice);
+    assert_eq!(alice_rows.len(), 3);
+    assert!(alice_rows[0]["fields"]["name"].is_string());
+    assert_eq!(alice_rows[0]["fields"]["creditlimit"], Value::Null);
+    assert!(rows(&bob)[0]["fields"]["creditlimit"].is_number());
+    alice
+        .get(&format!("{base}?select=name,nope"))
+        .expect_error(400, "unknown_column");
+    assert!(
+        alice
+            .get(&format!("{base}?limit=2"))
+            .expect(200)
+            .get("rows")
+            .is_none()
+    );
+
     // --- apps ---
     let app = alice.get(&f.url("/apps/Sales%20Hub/access")).expect(200);
     assert_eq!(app["app"], json!("Sales Hub"));
@@ -1495,6 +1525,72 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 "POST",
                 "/api/v1/orgs/{org}/tables/{table}/columns",
                 o("/tables/account/columns"),
+            )
+        },
+        // Role rules (D45–D47): reading needs Read on `role`, writing Write on `role`, the
+        // report prvCheckAccessOfOthers. POST adds the rule that DELETE then removes.
+        Route {
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/rules"), None, "denied"),
+                foreign(&o("/rules"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("GET", "/api/v1/orgs/{org}/rules", o("/rules"))
+        },
+        Route {
+            body: Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                    "denied",
+                ),
+                foreign(
+                    &o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                ),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("POST", "/api/v1/orgs/{org}/rules", o("/rules"))
+        },
+        Route {
+            body: Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (
+                    k.alice.clone(),
+                    o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                    "denied",
+                ),
+                foreign(
+                    &o("/rules"),
+                    Some(json!({"role": "Rep", "excludes": "Support Rep"})),
+                ),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("DELETE", "/api/v1/orgs/{org}/rules", o("/rules"))
+        },
+        Route {
+            ok_key: Some(k.audrey.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/rules/violations"), None, "denied"),
+                (
+                    k.alice.clone(),
+                    o("/rules/violations?user=bob"),
+                    None,
+                    "denied",
+                ),
+                foreign(&o("/rules/violations"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route(
+                "GET",
+                "/api/v1/orgs/{org}/rules/violations",
+                o("/rules/violations"),
             )
         },
     ]

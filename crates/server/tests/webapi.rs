@@ -460,6 +460,25 @@ fn lists_page_through_absolute_next_links_built_from_the_host() {
             .starts_with("application/json")
     );
     assert_eq!(first.header("odata-version"), Some("4.0"));
+    // X-Forwarded-Host and -Proto are not trusted unless the server is told to
+    // (`--trust-forwarded-headers`): a client cannot make it hand out links to another host.
+    let forwarded = get_with(
+        &alice,
+        &api("accounts?$select=name"),
+        &[
+            ("Prefer", "odata.maxpagesize=2"),
+            ("X-Forwarded-Host", "attacker.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    )
+    .expect(200);
+    assert!(
+        forwarded["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .starts_with(&base),
+        "{forwarded}"
+    );
     assert_eq!(
         page["@odata.context"],
         json!(format!("{base}$metadata#accounts(name)"))
@@ -728,6 +747,125 @@ fn filters_in_endswith_and_the_other_functions() {
     assert_eq!(ordered("asc"), ordered("desc"));
     // A quote inside a literal is doubled.
     assert_eq!(names("name%20eq%20'O''Brien'"), set(&[]));
+}
+
+#[test]
+fn filters_on_ids_owners_units_and_lookups_by_guid() {
+    let w = Web::new();
+    let alice = w.alice();
+    let names = |query: &str| -> BTreeSet<String> {
+        let page = alice
+            .get(&api(&format!("accounts?$select=name&$filter={query}")))
+            .expect(200);
+        strings(page["value"].as_array().unwrap(), "name")
+            .into_iter()
+            .map(|n| n.trim_start_matches("Contoso ").to_owned())
+            .collect()
+    };
+    let set =
+        |keys: &[&str]| -> BTreeSet<String> { keys.iter().map(|k| (*k).to_owned()).collect() };
+    let (a001, a002, con1) = (w.guid("a001"), w.guid("a002"), w.guid("con1"));
+    // The primary id, alone, negated and in a list; a GUID of another table or of nothing
+    // matches no record.
+    assert_eq!(names(&format!("accountid%20eq%20{a001}")), set(&["a001"]));
+    assert_eq!(
+        names(&format!(
+            "Microsoft.Dynamics.CRM.In(PropertyName='accountid',PropertyValues=['{a001}','{a002}'])"
+        )),
+        set(&["a001", "a002"])
+    );
+    assert!(names(&format!("accountid%20eq%20{con1}")).is_empty());
+    assert!(names("accountid%20eq%2000000000-0000-0000-0000-000000000001").is_empty());
+    // A lookup, by the parent's GUID and by null.
+    assert_eq!(
+        names(&format!("_primarycontactid_value%20eq%20{con1}")),
+        set(&["a001"])
+    );
+    let with_contact = names("_primarycontactid_value%20ne%20null");
+    assert_eq!(with_contact, set(&["a001", "a002"]));
+    let all = names("statecode%20eq%200");
+    let without = names("_primarycontactid_value%20eq%20null");
+    assert_eq!(without.len() + 2, all.len());
+    // The owner: alice's own accounts, as her WhoAmI names her; her unit's.
+    let me = user_id(&alice);
+    let mine = names(&format!("_ownerid_value%20eq%20{me}"));
+    assert!(mine.contains("a001") && !mine.is_empty() && mine.len() < all.len());
+    assert_eq!(names(&format!("_owninguser_value%20eq%20{me}")), mine);
+    let unit = alice.get(&api("WhoAmI()")).expect(200)["BusinessUnitId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // s1 belongs to a unit below alice's: her unit's records are the others.
+    let in_unit = names(&format!("_owningbusinessunit_value%20eq%20{unit}"));
+    assert!(
+        in_unit.contains("a001") && !in_unit.contains("s1"),
+        "{in_unit:?}"
+    );
+    assert_eq!(in_unit.len() + 1, all.len());
+    assert_eq!(
+        names(&format!(
+            "_ownerid_value%20eq%20{me}%20and%20not%20_primarycontactid_value%20eq%20null"
+        )),
+        mine.intersection(&with_contact).cloned().collect()
+    );
+    // statuscode 1 is active, 2 inactive.
+    assert_eq!(names("statuscode%20eq%201"), all);
+    assert!(names("statuscode%20eq%202").is_empty());
+    // What a GUID column cannot be asked: named, with a stable code.
+    for (query, words) in [
+        ("contains(_ownerid_value,'a')", "_ownerid_value"),
+        (
+            "accountid%20gt%2000000000-0000-0000-0000-000000000001",
+            "accountid",
+        ),
+        ("_primarycontactid_value%20eq%20'x'", "not a GUID"),
+        ("_owninguser_value%20eq%20null", "_owninguser_value"),
+        ("statuscode%20gt%201", "statuscode"),
+    ] {
+        let r = alice.get(&api(&format!("accounts?$filter={query}")));
+        let body = r.text();
+        assert_eq!(r.status, 400, "{query}: {body}");
+        assert!(body.contains(words), "{query}: {body}");
+    }
+}
+
+#[test]
+fn list_items_are_the_records_as_a_retrieve_answers_them() {
+    // A list writes its page straight into the body; a retrieve builds a JSON object: the
+    // two must agree on every record, column security, lookups and annotations included.
+    let w = Web::new();
+    let annotations = ("Prefer", "odata.include-annotations=\"*\"");
+    for (c, query) in [
+        (w.alice(), "accounts?$top=40&$orderby=name"),
+        (w.bob(), "accounts?$top=40"),
+        (
+            w.alice(),
+            "accounts?$top=40&$select=name,creditlimit,_primarycontactid_value,statecode",
+        ),
+        (w.admin(), "contacts"),
+    ] {
+        for headers in [vec![], vec![annotations]] {
+            let page = get_with(&c, &api(query), &headers).expect(200);
+            let items = page["value"].as_array().unwrap();
+            assert!(!items.is_empty(), "{query}");
+            let (set, select) = match query.split_once("$select=") {
+                Some((_, s)) => (query.split('?').next().unwrap(), format!("?$select={s}")),
+                None => (query.split('?').next().unwrap(), String::new()),
+            };
+            let id = if set == "accounts" {
+                "accountid"
+            } else {
+                "contactid"
+            };
+            for item in items {
+                let guid = item[id].as_str().unwrap();
+                let mut one =
+                    get_with(&c, &api(&format!("{set}({guid}){select}")), &headers).expect(200);
+                one.as_object_mut().unwrap().remove("@odata.context");
+                assert_eq!(&one, item, "{query} {headers:?}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -179,6 +179,104 @@ pub(crate) fn owner_guid(o: &Organization, owner: Owner) -> Option<(Guid, &'stat
     }
 }
 
+/// One value of a record's JSON, borrowed where it can be.
+pub(crate) enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(&'a str),
+    Value(&'a Value),
+    Guid(Guid),
+}
+
+impl Scalar<'_> {
+    fn to_json(&self) -> Json {
+        match self {
+            Scalar::Null => Json::Null,
+            Scalar::Bool(b) => Json::Bool(*b),
+            Scalar::Int(i) => json!(i),
+            Scalar::Text(t) => Json::String((*t).to_owned()),
+            Scalar::Value(v) => strata_ops::to_json(v),
+            Scalar::Guid(g) => guid_json(*g),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing to a `Vec` cannot fail.
+        let _ = match self {
+            Scalar::Null | Scalar::Value(Value::Null) => out.write_all(b"null"),
+            Scalar::Bool(b) | Scalar::Value(Value::Bool(b)) => write!(out, "{b}"),
+            Scalar::Int(i) | Scalar::Value(Value::Int(i)) => write!(out, "{i}"),
+            Scalar::Value(Value::Float(x)) if x.is_finite() => {
+                serde_json::to_writer(&mut *out, x).map_err(std::io::Error::other)
+            }
+            Scalar::Value(Value::Float(_)) => out.write_all(b"null"),
+            Scalar::Text(t) => serde_json::to_writer(&mut *out, t).map_err(std::io::Error::other),
+            Scalar::Value(Value::Text(t)) => {
+                serde_json::to_writer(&mut *out, t).map_err(std::io::Error::other)
+            }
+            Scalar::Guid(g) => write!(out, "\"{g}\""),
+        };
+    }
+}
+
+/// Where a record's JSON goes. A name given twice keeps its first value.
+pub(crate) trait Sink {
+    fn put(&mut self, name: &str, value: Scalar<'_>);
+}
+
+impl Sink for Map<String, Json> {
+    fn put(&mut self, name: &str, value: Scalar<'_>) {
+        if !self.contains_key(name) {
+            self.insert(name.to_owned(), value.to_json());
+        }
+    }
+}
+
+/// A record's JSON object written straight into bytes (a list's page: no map, no tree).
+pub(crate) struct Writer<'b> {
+    out: &'b mut Vec<u8>,
+    /// The byte ranges of the names written so far.
+    names: Vec<(usize, usize)>,
+}
+
+impl<'b> Writer<'b> {
+    /// Opens an object.
+    pub(crate) fn open(out: &'b mut Vec<u8>) -> Writer<'b> {
+        out.push(b'{');
+        Writer {
+            out,
+            names: Vec::new(),
+        }
+    }
+
+    /// Closes the object.
+    pub(crate) fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+impl Sink for Writer<'_> {
+    fn put(&mut self, name: &str, value: Scalar<'_>) {
+        let mark = self.out.len();
+        if !self.names.is_empty() {
+            self.out.push(b',');
+        }
+        let start = self.out.len();
+        Scalar::Text(name).write(self.out);
+        let end = self.out.len();
+        let written = &self.out[start..end];
+        if self.names.iter().any(|&(s, e)| self.out[s..e] == *written) {
+            self.out.truncate(mark);
+            return;
+        }
+        self.names.push((start, end));
+        self.out.push(b':');
+        value.write(self.out);
+    }
+}
+
 /// A record as Dataverse's JSON, as `readers` see it (the caller has decided they may read
 /// it): its primary id, its columns (a secured column the readers may not all read is null,
 /// by the engine's column security), and its owner, unit, state and lookups — only what
@@ -191,6 +289,20 @@ pub(crate) fn record_json(
     select: Option<&[String]>,
     annotations: bool,
 ) -> Map<String, Json> {
+    let mut out = Map::new();
+    render_record(&mut out, o, r, readers, select, annotations);
+    out
+}
+
+/// [`record_json`] into any sink.
+pub(crate) fn render_record(
+    out: &mut impl Sink,
+    o: &Organization,
+    r: RecordId,
+    readers: (UserId, Option<UserId>),
+    select: Option<&[String]>,
+    annotations: bool,
+) {
     let rec = o.record(r);
     let table = o.table(rec.table);
     let wanted = |c: &str| select.is_none_or(|s| s.iter().any(|x| x == c));
@@ -200,80 +312,78 @@ pub(crate) fn record_json(
                 .chain(readers.1)
                 .all(|u| o.column_access(u, rec.table, c, Some(r)).read)
     };
-    let mut out = Map::new();
-    out.insert("@odata.etag".to_owned(), Json::String(etag(o, r)));
-    out.insert(primary_id(table), guid_json(o.record_guid(r)));
-    let column = |out: &mut Map<String, Json>, name: &str| {
-        if out.contains_key(name) {
-            return;
-        }
-        let value = if visible(name) {
-            strata_ops::to_json(rec.field(name))
+    out.put("@odata.etag", Scalar::Text(&etag(o, r)));
+    out.put(&primary_id(table), Scalar::Guid(o.record_guid(r)));
+    let column = |out: &mut dyn FnMut(&str, Scalar<'_>), name: &str| {
+        if visible(name) {
+            out(name, Scalar::Value(rec.field(name)));
         } else {
-            Json::Null
-        };
-        out.insert(name.to_owned(), value);
+            out(name, Scalar::Null);
+        }
     };
-    match select {
-        Some(columns) => {
-            for c in columns {
-                // A column of the record's own (declared or ever set); the state is added below.
-                if c != strata_engine::STATE_COLUMN && o.has_column(rec.table, c) {
-                    column(&mut out, c);
+    {
+        let mut put = |name: &str, value: Scalar<'_>| out.put(name, value);
+        match select {
+            Some(columns) => {
+                for c in columns {
+                    // A column of the record's own (declared or ever set); the state is added below.
+                    if c != strata_engine::STATE_COLUMN && o.has_column(rec.table, c) {
+                        column(&mut put, c);
+                    }
+                }
+            }
+            None => {
+                for c in &table.columns {
+                    column(&mut put, &c.name);
+                }
+                for (name, _) in &rec.fields {
+                    column(&mut put, name);
                 }
             }
         }
-        None => {
-            for c in &table.columns {
-                column(&mut out, &c.name);
-            }
-            for (name, _) in &rec.fields {
-                column(&mut out, name);
-            }
-        }
     }
-    let mut put = |name: &str, value: &dyn Fn() -> Json, logical: Option<&str>| {
+    let mut put = |name: &str, value: Scalar<'_>, logical: Option<&str>| {
         if wanted(name) {
             if annotations && let Some(logical) = logical {
-                out.insert(
-                    format!("{name}@Microsoft.Dynamics.CRM.lookuplogicalname"),
-                    Json::String(logical.to_owned()),
+                out.put(
+                    &format!("{name}@Microsoft.Dynamics.CRM.lookuplogicalname"),
+                    Scalar::Text(logical),
                 );
             }
-            out.insert(name.to_owned(), value());
+            out.put(name, value);
         }
     };
     let (state, status) = match rec.state {
         RecordState::Active => (0, 1),
         RecordState::Inactive => (1, 2),
     };
-    put("statecode", &|| json!(state), None);
-    put("statuscode", &|| json!(status), None);
+    put("statecode", Scalar::Int(state), None);
+    put("statuscode", Scalar::Int(status), None);
     put(
         "_owningbusinessunit_value",
-        &|| guid_json(o.unit_guid(rec.business_unit)),
+        Scalar::Guid(o.unit_guid(rec.business_unit)),
         Some("businessunit"),
     );
     if table.ownership == strata_engine::Ownership::UserOrTeam {
         let owner = owner_guid(o, rec.owner);
         put(
             "_ownerid_value",
-            &|| owner.map_or(Json::Null, |(g, _)| guid_json(g)),
+            owner.map_or(Scalar::Null, |(g, _)| Scalar::Guid(g)),
             owner.map(|(_, t)| t),
         );
         put(
             "_owninguser_value",
-            &|| match rec.owner {
-                Owner::User(u) => guid_json(o.user_guid(u)),
-                _ => Json::Null,
+            match rec.owner {
+                Owner::User(u) => Scalar::Guid(o.user_guid(u)),
+                _ => Scalar::Null,
             },
             Some("systemuser"),
         );
         put(
             "_owningteam_value",
-            &|| match rec.owner {
-                Owner::Team(t) => guid_json(o.team_guid(t)),
-                _ => Json::Null,
+            match rec.owner {
+                Owner::Team(t) => Scalar::Guid(o.team_guid(t)),
+                _ => Scalar::Null,
             },
             Some("team"),
         );
@@ -283,51 +393,39 @@ pub(crate) fn record_json(
         && o.user(u).record == r
     {
         let user = o.user(u);
-        put("domainname", &|| Json::String(user.name.clone()), None);
+        put("domainname", Scalar::Text(&user.name), None);
         if !rec.fields.iter().any(|(c, _)| c == "fullname") {
-            put("fullname", &|| Json::String(user.name.clone()), None);
+            put("fullname", Scalar::Text(&user.name), None);
         }
-        put("isdisabled", &|| Json::Bool(!user.enabled), None);
+        put("isdisabled", Scalar::Bool(!user.enabled), None);
         put(
             "_businessunitid_value",
-            &|| guid_json(o.unit_guid(user.business_unit)),
+            Scalar::Guid(o.unit_guid(user.business_unit)),
             Some("businessunit"),
         );
         put(
             "_parentsystemuserid_value",
-            &|| {
-                user.manager
-                    .map_or(Json::Null, |m| guid_json(o.user_guid(m)))
-            },
+            user.manager
+                .map_or(Scalar::Null, |m| Scalar::Guid(o.user_guid(m))),
             Some("systemuser"),
         );
     }
-    // Every lookup of the table: its parent's GUID, or null.
+    // Every lookup of the table: its parent's GUID (annotated with the parent's table), or null.
     for relationship in o.relationship_ids() {
         let rel = o.relationship(relationship);
         if rel.child != rec.table {
             continue;
         }
         let name = format!("_{}_value", rel.lookup);
-        if !wanted(&name) {
-            continue;
-        }
         match rec.lookup(relationship) {
-            Some(parent) => {
-                if annotations {
-                    out.insert(
-                        format!("{name}@Microsoft.Dynamics.CRM.lookuplogicalname"),
-                        Json::String(o.table(o.record(parent).table).name.clone()),
-                    );
-                }
-                out.insert(name, guid_json(o.record_guid(parent)));
-            }
-            None => {
-                out.insert(name, Json::Null);
-            }
+            Some(parent) => put(
+                &name,
+                Scalar::Guid(o.record_guid(parent)),
+                Some(&o.table(o.record(parent).table).name),
+            ),
+            None => put(&name, Scalar::Null, None),
         }
     }
-    out
 }
 
 /// A team as Dataverse's JSON.

@@ -40,8 +40,8 @@ pub mod limits {
     pub const MAX_BATCH_QUERIES: usize = 32;
     /// The most `$expand` items.
     pub const MAX_EXPAND: usize = 10;
-    /// The most `$select` columns.
-    pub const MAX_SELECT: usize = 500;
+    /// The most `$select` columns (as the native API's `select`).
+    pub const MAX_SELECT: usize = crate::limits::MAX_SELECT;
 }
 
 /// A Web API answer or error.
@@ -120,13 +120,18 @@ fn odata_headers(headers: &mut HeaderMap) {
 
 /// A JSON answer with Dataverse's headers.
 pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
+    json_bytes_response(status, body.to_string().into_bytes())
+}
+
+/// An answer whose JSON body is already written.
+pub(crate) fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; odata.metadata=minimal"),
         )],
-        body.to_string(),
+        body,
     )
         .into_response();
     odata_headers(response.headers_mut());
@@ -271,8 +276,9 @@ async fn answer(
     dispatch(&call).await
 }
 
-/// The scheme and host the client used (`Host`, or the first `X-Forwarded-Host`), so that
-/// `@odata.nextLink` and `OData-EntityId` begin exactly with the client's own base URL.
+/// The scheme and host the client used (`Host`; the first `X-Forwarded-Host` and
+/// `X-Forwarded-Proto` only when the server was told to trust them), so that `@odata.nextLink`
+/// and `OData-EntityId` begin exactly with the client's own base URL.
 pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
     let text = |name: &str| {
         headers
@@ -280,7 +286,14 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
     };
-    let host = text("x-forwarded-host")
+    let forwarded = |name: &str| {
+        if state.trust_forwarded_headers {
+            text(name)
+        } else {
+            None
+        }
+    };
+    let host = forwarded("x-forwarded-host")
         .or_else(|| text("host"))
         .filter(|h| {
             !h.is_empty()
@@ -288,7 +301,7 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
         })
         .unwrap_or_else(|| "localhost".to_owned());
-    let scheme = match text("x-forwarded-proto").as_deref() {
+    let scheme = match forwarded("x-forwarded-proto").as_deref() {
         Some("https") => "https",
         Some("http") => "http",
         _ if state.tls => "https",

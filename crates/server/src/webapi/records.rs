@@ -480,8 +480,7 @@ fn filter(
     aliases: &strata_odata::Aliases,
 ) -> Result<strata_engine::Filter, WebError> {
     let f = strata_odata::parse_filter(text, aliases).map_err(odata_error)?;
-    check_filter_columns(o, table, &f)?;
-    Ok(f)
+    resolve_filter(o, table, f)
 }
 
 /// An error of the OData parsers, with its code.
@@ -510,25 +509,193 @@ fn aliases(call: &Call<'_>) -> Result<strata_odata::Aliases, WebError> {
     Ok(out)
 }
 
-/// Refuses a filter on a column the engine cannot filter by (the system columns Strata adds
-/// to the JSON are not stored among the record's columns) or that the table does not know.
-fn check_filter_columns(
+/// The filter as the engine takes it: the table's own columns as they are, the record's
+/// facts the JSON shows as columns (its primary id, `_ownerid_value`, `_owninguser_value`,
+/// `_owningteam_value`, `_owningbusinessunit_value`, lookups `_x_value`) as tests of those
+/// facts by GUID, and `statuscode` as the record's state. Anything else is refused by name.
+fn resolve_filter(
     o: &Organization,
     table: TableId,
-    f: &strata_engine::Filter,
-) -> Result<(), WebError> {
-    use strata_engine::Filter as F;
+    f: strata_engine::Filter,
+) -> Result<strata_engine::Filter, WebError> {
+    use strata_engine::{CompareOp, Filter as F};
+    let fact_filter = |column: &str, op: Option<CompareOp>, values: Vec<Value>| {
+        let Some(fact) = fact_column(o, table, column) else {
+            return Ok(None);
+        };
+        let negate = match op {
+            None | Some(CompareOp::Eq) => false,
+            Some(CompareOp::Ne) => true,
+            Some(_) => return Err(fact_unsupported(column)),
+        };
+        let mut targets = Vec::with_capacity(values.len());
+        for v in values {
+            targets.extend(referent(o, fact.1, column, &v)?);
+        }
+        let f = F::Refers {
+            fact: fact.0,
+            targets,
+        };
+        Ok(Some(if negate { F::Not(Box::new(f)) } else { f }))
+    };
     match f {
-        F::Compare { column, .. }
-        | F::In { column, .. }
-        | F::Contains { column, .. }
-        | F::StartsWith { column, .. }
-        | F::EndsWith { column, .. } => filterable(o, table, column),
-        F::And(items) | F::Or(items) => items
-            .iter()
-            .try_for_each(|i| check_filter_columns(o, table, i)),
-        F::Not(inner) => check_filter_columns(o, table, inner),
+        F::Compare { column, op, value } => {
+            if let Some(f) = fact_filter(&column, Some(op), vec![value.clone()])? {
+                return Ok(f);
+            }
+            if let Some(state) = status_as_state(o, table, &column, op, &value)? {
+                return Ok(state);
+            }
+            filterable(o, table, &column)?;
+            Ok(F::Compare { column, op, value })
+        }
+        F::In { column, values } => {
+            if let Some(f) = fact_filter(&column, None, values.clone())? {
+                return Ok(f);
+            }
+            filterable(o, table, &column)?;
+            Ok(F::In { column, values })
+        }
+        F::Contains { ref column, .. }
+        | F::StartsWith { ref column, .. }
+        | F::EndsWith { ref column, .. } => {
+            if fact_column(o, table, column).is_some() {
+                return Err(fact_unsupported(column));
+            }
+            filterable(o, table, column)?;
+            Ok(f)
+        }
+        F::And(items) => Ok(F::And(
+            items
+                .into_iter()
+                .map(|i| resolve_filter(o, table, i))
+                .collect::<Result<_, _>>()?,
+        )),
+        F::Or(items) => Ok(F::Or(
+            items
+                .into_iter()
+                .map(|i| resolve_filter(o, table, i))
+                .collect::<Result<_, _>>()?,
+        )),
+        F::Not(inner) => Ok(F::Not(Box::new(resolve_filter(o, table, *inner)?))),
+        F::Refers { .. } => Ok(f),
     }
+}
+
+/// Which kinds of principal a fact column may name.
+#[derive(Clone, Copy)]
+enum Names {
+    Records,
+    Owners,
+    Users,
+    Teams,
+    Units,
+}
+
+/// The record fact a column of the JSON stands for, unless the table has a column of that name.
+fn fact_column(
+    o: &Organization,
+    table: TableId,
+    column: &str,
+) -> Option<(strata_engine::Fact, Names)> {
+    use strata_engine::Fact;
+    if o.has_column(table, column) {
+        return None;
+    }
+    let t = o.table(table);
+    let owned = t.ownership == strata_engine::Ownership::UserOrTeam;
+    if column == entity::primary_id(t) {
+        return Some((Fact::Record, Names::Records));
+    }
+    match column {
+        "_owningbusinessunit_value" => return Some((Fact::OwningUnit, Names::Units)),
+        "_ownerid_value" if owned => return Some((Fact::Owner, Names::Owners)),
+        "_owninguser_value" if owned => return Some((Fact::Owner, Names::Users)),
+        "_owningteam_value" if owned => return Some((Fact::Owner, Names::Teams)),
+        _ => {}
+    }
+    let lookup = column.strip_prefix('_')?.strip_suffix("_value")?;
+    let rel = o.relationship_by_lookup(table, lookup)?;
+    Some((Fact::Lookup(rel), Names::Records))
+}
+
+/// What a GUID (or null) in a filter on a fact column refers to: `None` when it names nothing
+/// of the right kind, so that it matches no record.
+fn referent(
+    o: &Organization,
+    names: Names,
+    column: &str,
+    value: &Value,
+) -> Result<Option<Option<strata_engine::Referent>>, WebError> {
+    use strata_engine::Referent as R;
+    let text = match value {
+        Value::Null if matches!(names, Names::Users | Names::Teams) => {
+            // `_owninguser_value eq null` holds for team-owned records: not a null owner.
+            return Err(fact_unsupported(column));
+        }
+        Value::Null => return Ok(Some(None)),
+        Value::Text(t) => t,
+        _ => {
+            return Err(bad(
+                "bad_value",
+                format!("`{column}` is compared with a GUID or null, not `{value}`"),
+            ));
+        }
+    };
+    let guid = Guid::parse_canonical(text)
+        .ok_or_else(|| bad("bad_value", format!("`{column}`: `{text}` is not a GUID")))?;
+    let found = match names {
+        Names::Records => o.record_by_guid(guid).map(R::Record),
+        Names::Units => o.unit_by_guid(guid).map(R::Unit),
+        Names::Users => o.user_by_guid(guid).map(R::User),
+        Names::Teams => o.team_by_guid(guid).map(R::Team),
+        Names::Owners => o
+            .user_by_guid(guid)
+            .map(R::User)
+            .or_else(|| o.team_by_guid(guid).map(R::Team)),
+    };
+    Ok(found.map(Some))
+}
+
+fn fact_unsupported(column: &str) -> WebError {
+    bad(
+        "odata_unsupported",
+        format!(
+            "`{column}` is compared with eq, ne or In on a GUID (or null) only (docs/webapi.md)"
+        ),
+    )
+}
+
+/// `statuscode eq N` as the record's state: Strata keeps the two default statuses, 1 (active)
+/// and 2 (inactive), one per state.
+fn status_as_state(
+    o: &Organization,
+    table: TableId,
+    column: &str,
+    op: strata_engine::CompareOp,
+    value: &Value,
+) -> Result<Option<strata_engine::Filter>, WebError> {
+    use strata_engine::CompareOp;
+    if column != "statuscode" || o.has_column(table, column) {
+        return Ok(None);
+    }
+    if !matches!(op, CompareOp::Eq | CompareOp::Ne) {
+        return Err(bad(
+            "odata_unsupported",
+            "`statuscode` is compared with eq or ne only (docs/webapi.md)",
+        ));
+    }
+    let Value::Int(code) = value else {
+        return Err(bad(
+            "bad_value",
+            format!("`statuscode` is compared with 1 (active) or 2 (inactive), not `{value}`"),
+        ));
+    };
+    Ok(Some(strata_engine::Filter::Compare {
+        column: strata_engine::STATE_COLUMN.to_owned(),
+        op,
+        value: Value::Int(code.saturating_sub(1)),
+    }))
 }
 
 fn filterable(o: &Organization, table: TableId, column: &str) -> Result<(), WebError> {
@@ -627,7 +794,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         .filter(|(k, _)| k != "$skiptoken")
         .cloned()
         .collect();
-    let body = tokio::task::spawn_blocking(move || -> Result<(Json, usize), WebError> {
+    let body = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize), WebError> {
         let loaded = handle.read_blocking();
         let o = &loaded.org;
         let select = select_text
@@ -710,44 +877,54 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
             Some(p) => (p.records, p.next, p.total),
             None => (Vec::new(), None, None),
         };
-        let mut value = Vec::with_capacity(page_records.len());
-        let mut nested = NestedSelects::new();
-        for &r in &page_records {
-            // The engine's list holds only what every reader may read.
-            let mut item = entity::record_json(o, r, readers, select.as_deref(), annotate);
-            expand_into(o, r, &expand, readers, annotate, &mut nested, &mut item)?;
-            value.push(Json::Object(item));
-        }
-        let shown = returned + value.len();
-        let mut out = Map::new();
-        out.insert(
+        // The page is written straight into the body, in Dataverse's order: context, count,
+        // the records, the next link.
+        let shown = returned + page_records.len();
+        let mut out = Vec::with_capacity(256 + page_records.len() * 256);
+        let mut head = Map::new();
+        head.insert(
             "@odata.context".into(),
             Json::String(context(&base, &set_name, select.as_deref())),
         );
         if let Some(total) = page_total {
-            out.insert("@odata.count".into(), json!(total));
+            head.insert("@odata.count".into(), json!(total));
         }
+        let head = Json::Object(head).to_string();
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+        out.extend_from_slice(b",\"value\":[");
+        let mut nested = NestedSelects::new();
+        for (i, &r) in page_records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // The engine's list holds only what every reader may read.
+            if expand.is_empty() {
+                let mut item = entity::Writer::open(&mut out);
+                entity::render_record(&mut item, o, r, readers, select.as_deref(), annotate);
+                item.close();
+            } else {
+                let mut item = entity::record_json(o, r, readers, select.as_deref(), annotate);
+                expand_into(o, r, &expand, readers, annotate, &mut nested, &mut item)?;
+                serde_json::to_writer(&mut out, &item)
+                    .map_err(|e| bad("internal", format!("writing a record: {e}")))?;
+            }
+        }
+        out.push(b']');
         let more = top.is_none_or(|t| shown < t);
         if let Some(next) = page_next.as_ref().filter(|_| more) {
             let cursor = app.cursors.encode(next, &format!("{query_id}\n{shown}"));
-            out.insert(
-                "@odata.nextLink".into(),
-                Json::String(next_link(
-                    &base,
-                    &set_name,
-                    &next_query,
-                    &skip_token(shown, &cursor),
-                )),
-            );
+            let link = next_link(&base, &set_name, &next_query, &skip_token(shown, &cursor));
+            out.extend_from_slice(b",\"@odata.nextLink\":");
+            serde_json::to_writer(&mut out, &link)
+                .map_err(|e| bad("internal", format!("writing a link: {e}")))?;
         }
-        let n = value.len();
-        out.insert("value".into(), Json::Array(value));
-        Ok((Json::Object(out), n))
+        out.push(b'}');
+        Ok((out, page_records.len()))
     })
     .await
     .map_err(|e| bad("internal", format!("list task failed: {e}")))??;
     call.state.metrics.decided(body.1);
-    let mut response = json_response(StatusCode::OK, &body.0);
+    let mut response = super::json_bytes_response(StatusCode::OK, body.0);
     if let Some(n) = call.max_page_size()?
         && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
     {
