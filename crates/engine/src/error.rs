@@ -85,7 +85,7 @@ pub enum ModelError {
     RoleDeprecated { role: String, instead: String },
     /// A role still held (by users or teams) or associated with apps cannot be deleted without
     /// a replacement.
-    #[error("role `{role}` is still {holders}: name a `replacement` role to move them to")]
+    #[error("role `{role}` is still {holders}")]
     RoleInUse { role: String, holders: String },
 }
 

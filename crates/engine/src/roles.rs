@@ -756,7 +756,10 @@ impl Setup<'_> {
                 }
                 return Err(ModelError::RoleInUse {
                     role: name,
-                    holders: parts.join(" and "),
+                    holders: format!(
+                        "{}: name a `replacement` role to move them to",
+                        parts.join(" and ")
+                    ),
                 });
             }
             None => {}
