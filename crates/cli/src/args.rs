@@ -243,6 +243,17 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::app_cmd::ColumnCommand,
     },
+    /// Roles as things to manage: show, holders, assigners, compare; copy, rename, delete,
+    /// deprecate, replace, set one cell.
+    Role {
+        #[command(subcommand)]
+        command: crate::role_cmd::RoleCommand,
+    },
+    /// Users: compare two users' effective permissions.
+    User {
+        #[command(subcommand)]
+        command: crate::role_cmd::UserCommand,
+    },
     /// Role rules: requires, excludes, direct only (list, add, remove, check for violations).
     Rules {
         #[command(subcommand)]

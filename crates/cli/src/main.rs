@@ -18,6 +18,7 @@ mod list_cmd;
 mod org_cmd;
 mod question_cmd;
 mod remote;
+mod role_cmd;
 mod rules_cmd;
 mod server_cmd;
 
@@ -226,6 +227,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Column { command } => app_cmd::column(command),
         Command::WriteLoop { db, org } => {
             org_cmd::write_loop(&db, &org)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Role { command } => {
+            role_cmd::role(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => {
+            role_cmd::user(command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { command } => rules_cmd::run(command),

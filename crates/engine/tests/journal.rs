@@ -15,7 +15,7 @@ use strata_engine::{
 };
 
 /// Kinds of change [`step`] makes: the authorized actions, then the setup operations.
-const KINDS: usize = 41;
+const KINDS: usize = 47;
 
 /// Extra model the generator does not make: positions, an app, a profile.
 fn enrich(org: &mut Organization) {
@@ -324,6 +324,23 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
                 update: true,
             },
         ),
+        41 => s.rename_role(role, &format!("renamed-{tag}")),
+        42 => s.copy_role(role, &format!("copy-{tag}")).map(|_| ()),
+        43 => s.set_role_privilege(
+            role,
+            table,
+            Privilege::ALL[rng.below(8)],
+            DEPTHS[rng.below(5)],
+        ),
+        44 => {
+            let successor = pick(rng, &roles);
+            let deprecation = rng
+                .chance(75)
+                .then(|| (format!("retired {tag}"), vec![successor]));
+            s.set_role_deprecation(role, deprecation)
+        }
+        45 => s.replace_role(role, pick(rng, &roles)).map(|_| ()),
+        46 => s.delete_role(role, rng.chance(75).then(|| pick(rng, &roles))),
         _ => {
             s.set_app_roles(app, vec![role]);
             s.set_app_needs(
@@ -511,6 +528,12 @@ kind_tests! {
     undo_setup_add_profile = 38;
     undo_setup_field_share = 39;
     undo_setup_apps = 40;
+    undo_setup_rename_role = 41;
+    undo_setup_copy_role = 42;
+    undo_setup_role_privilege = 43;
+    undo_setup_role_deprecation = 44;
+    undo_setup_replace_role = 45;
+    undo_setup_delete_role = 46;
 }
 
 /// A refused token is refused, and an organisation with no open checkpoint journals nothing.
