@@ -29,6 +29,14 @@ fn principal_name(org: &Organization, p: Principal) -> String {
 pub fn before(org: &Organization, op: &Operation) -> Option<Json> {
     match op {
         Operation::SetRolePrivileges { role, .. } => role_before(org, role),
+        Operation::SetRolePrivilege { role, .. } => role_before(org, role),
+        // The holders that move, so that the one audit entry names them.
+        Operation::ReplaceRole { role, .. } | Operation::DeleteRole { role, .. } => Some(
+            strata_ops::role_holders_json(org, org.role_id(role)?, |_| true),
+        ),
+        Operation::DeprecateRole { role, .. } | Operation::RenameRole { role, .. } => {
+            Some(strata_ops::role_json(org, org.role_id(role)?))
+        }
         Operation::SetUserFields { user, fields } => {
             let u = org.user(org.user_id(user)?);
             let record = org.record(u.record);

@@ -251,6 +251,17 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::app_cmd::ColumnCommand,
     },
+    /// Roles as things to manage: show, holders, assigners, compare; copy, rename, delete,
+    /// deprecate, replace, set one cell.
+    Role {
+        #[command(subcommand)]
+        command: crate::role_cmd::RoleCommand,
+    },
+    /// Users: compare two users' effective permissions.
+    User {
+        #[command(subcommand)]
+        command: crate::role_cmd::UserCommand,
+    },
     /// Role rules: requires, excludes, direct only (list, add, remove, check for violations).
     Rules {
         #[command(subcommand)]
@@ -399,6 +410,18 @@ pub(crate) enum BenchCommand {
     /// Dry runs (role edits, an assignment, team membership, a share, a unit move) with their
     /// access difference on a generated organisation in memory; prints a table.
     DryRun {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// The administrator's answers (smallest role set among 100 roles, the licence report,
+    /// a user's cheapest licence, who may open an app, a dry run of a role edit) on a
+    /// generated organisation in memory; prints a table.
+    Admin {
         #[arg(long, default_value_t = 100_000)]
         records: usize,
         #[arg(long, default_value_t = 1)]

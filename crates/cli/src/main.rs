@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod app_cmd;
 mod apply_cmd;
 mod args;
+mod bench_admin;
 mod bench_cmd;
 mod bench_dryrun;
 mod demo_cmd;
@@ -17,6 +18,7 @@ mod list_cmd;
 mod org_cmd;
 mod question_cmd;
 mod remote;
+mod role_cmd;
 mod rules_cmd;
 mod server_cmd;
 mod source;
@@ -205,6 +207,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_dryrun::run(records, seed, runs)?,
+                BenchCommand::Admin {
+                    records,
+                    seed,
+                    runs,
+                } => bench_admin::run(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -212,6 +219,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Column { command } => app_cmd::column(command),
         Command::WriteLoop { db, org } => {
             org_cmd::write_loop(&db, &org)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Role { command } => {
+            role_cmd::role(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => {
+            role_cmd::user(command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { command } => rules_cmd::run(command),

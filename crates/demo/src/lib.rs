@@ -115,6 +115,14 @@ pub fn tour() -> Vec<(&'static str, &'static str)> {
             "GET /api/v1/orgs/demo/records/rep_east as clerk",
         ),
         (
+            "how do rep_east's and rep_west's effective permissions differ, cell by cell, and from which role?",
+            "GET /api/v1/orgs/demo/users/rep_east/compare/rep_west",
+        ),
+        (
+            "who still holds the deprecated Work365 User role that must move to its successors?",
+            "GET /api/v1/orgs/demo/roles/Work365%20User%20(Deprecated)/holders",
+        ),
+        (
             "which roles would let stuck_user open the Customer Service Workspace and work its cases?",
             "GET /api/v1/orgs/demo/apps/Customer%20Service%20Workspace/roles-needed?user=stuck_user",
         ),

@@ -1063,7 +1063,7 @@ pub(crate) fn setup() -> Vec<Operation> {
 /// The role rules of seeds 000 and 004 (D45–D47), added after the assignments: holders who
 /// break them are reported by the violations report (D46), as on a live organisation that
 /// starts enforcing them (`stuck_user` holds Omnichannel administrator without System
-/// Administrator; the Work 365 users hold no CRM role).
+/// Administrator; the Work 365 users hold no CRM role). And the deprecated Work 365 role.
 pub(crate) fn role_rules() -> Vec<Operation> {
     let rule = |role: &str, requires: Option<&[&str]>, excludes: Option<&str>, direct: bool| {
         Operation::AddRoleRule {
@@ -1093,6 +1093,16 @@ pub(crate) fn role_rules() -> Vec<Operation> {
     for role in ["Omnichannel supervisor", "Omnichannel agent"] {
         ops.push(rule("Omnichannel API access", None, Some(role), false));
     }
+    // Seed 000's deprecated role: still held (legacy_user), no longer assignable.
+    ops.push(Operation::DeprecateRole {
+        role: "Work365 User (Deprecated)".to_owned(),
+        deprecated: true,
+        message: "Work 365 split the one user role into roles per job".to_owned(),
+        successors: vec![
+            "Work 365 CS Representative".to_owned(),
+            "Work 365 Sales".to_owned(),
+        ],
+    });
     // "To assign Work 365 roles, an individual must already have the necessary CRM role."
     for role in [
         "Work 365 Admin",

@@ -146,6 +146,18 @@ fn every_name_of_the_tour_exists() {
                     assert!(org.has_column(t, column), "{command}");
                 }
                 ["rules", "violations"] | ["licences", "report"] => {}
+                ["users", a, "compare", b] => {
+                    assert!(
+                        org.user_id(a).is_some() && org.user_id(b).is_some(),
+                        "{command}"
+                    );
+                }
+                ["roles", role, "holders"] => {
+                    assert!(
+                        org.role_id(&role.replace("%20", " ")).is_some(),
+                        "{command}"
+                    );
+                }
                 other => panic!("a tour path the test does not know: {other:?}"),
             }
         }

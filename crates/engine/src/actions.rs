@@ -1100,6 +1100,8 @@ impl Organization {
                 user: self.users[target.index()].name.clone(),
             }));
         }
+        // A deprecated role is assigned by nobody, the system included (D43).
+        self.check_not_deprecated(role).map_err(invalid)?;
         self.check_role_usable(role, applies_in).map_err(invalid)?;
         for u in user.iter().flat_map(|a| a.each()) {
             self.require_role_authority(u, principal, unit, role)?;
@@ -1160,7 +1162,7 @@ impl Organization {
         Ok(vec![Change::RoleRemoved { principal, role }])
     }
 
-    fn require_role_authority(
+    pub(crate) fn require_role_authority(
         &self,
         user: UserId,
         principal: Principal,
@@ -1195,7 +1197,7 @@ impl Organization {
 
     /// D11: for every privilege of the role, the caller holds it at least at the role's depth,
     /// with that depth covering the unit the role will apply in.
-    fn require_no_escalation(
+    pub(crate) fn require_no_escalation(
         &self,
         user: UserId,
         principal: Principal,

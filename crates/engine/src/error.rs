@@ -80,6 +80,13 @@ pub enum ModelError {
     /// Any other request that cannot be honoured whoever asks.
     #[error("{0}")]
     Other(String),
+    /// A deprecated role is not assigned any more: the message names the roles to use instead.
+    #[error("role `{role}` is deprecated and cannot be assigned: {instead}")]
+    RoleDeprecated { role: String, instead: String },
+    /// A role still held (by users or teams) or associated with apps cannot be deleted without
+    /// a replacement.
+    #[error("role `{role}` is still {holders}")]
+    RoleInUse { role: String, holders: String },
 }
 
 impl ModelError {
@@ -106,6 +113,8 @@ impl ModelError {
             ModelError::ReservedName { .. } => "bad_name",
             ModelError::UnknownColumn { .. } => "unknown_column",
             ModelError::Other(_) => "invalid",
+            ModelError::RoleDeprecated { .. } => "role_deprecated",
+            ModelError::RoleInUse { .. } => "role_in_use",
         }
     }
 

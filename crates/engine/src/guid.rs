@@ -244,7 +244,9 @@ impl Organization {
     /// The role with this GUID.
     pub fn role_by_guid(&self, guid: Guid) -> Option<RoleId> {
         match guid.decode() {
-            Some((GuidKind::Role, i)) if i < self.roles.len() => Some(RoleId::from_index(i)),
+            Some((GuidKind::Role, i)) if i < self.roles.len() && !self.roles[i].deleted => {
+                Some(RoleId::from_index(i))
+            }
             _ => None,
         }
     }

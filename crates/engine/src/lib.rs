@@ -28,6 +28,7 @@ mod model;
 mod organization;
 mod privilege;
 mod queries;
+mod roles;
 mod rules;
 mod units;
 
@@ -56,16 +57,20 @@ pub use list::{
     STATE_COLUMN, compare_values,
 };
 pub use model::{
-    App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior, FieldShare,
-    HierarchyModel, HierarchySettings, Inheritance, Ownership, Position, Profile, Record,
-    RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team, TeamType,
-    Template, User, Value,
+    App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior,
+    Deprecation, FieldShare, HierarchyModel, HierarchySettings, Inheritance, Ownership, Position,
+    Profile, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team,
+    TeamType, Template, User, Value,
 };
 pub use organization::{
     BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
+pub use roles::{
+    Assigner, CellSource, DirectHolder, Effective, MAX_DEPRECATION_MESSAGE, MiscCell, RoleCell,
+    RoleComparison, RoleHolders, UserCell, UserComparison, UserMisc,
+};
 pub use rules::{
     Holding, Holdings, RoleRule, RoleRules, RuleError, RuleGuard, Violation, ViolationKind,
 };

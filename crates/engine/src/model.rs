@@ -183,6 +183,19 @@ pub struct Role {
     pub privileges: BTreeMap<TableId, [Depth; 8]>,
     /// Miscellaneous privileges by `prv` name.
     pub misc: Vec<String>,
+    /// Set when the role is deprecated: assigning it is refused, naming the successors.
+    pub deprecation: Option<Deprecation>,
+    /// A deleted role keeps its dense id (a tombstone): no name, no holders, no apps.
+    pub deleted: bool,
+}
+
+/// Why a role is deprecated and which roles to assign instead (`deprecate_role`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deprecation {
+    /// The administrator's message.
+    pub message: String,
+    /// The roles to use instead.
+    pub successors: Vec<RoleId>,
 }
 
 impl Role {

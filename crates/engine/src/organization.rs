@@ -200,7 +200,7 @@ pub const RESERVED_NAMES: [&str; 2] = ["organization", "system"];
 /// `organization`) and shown to administrators: a name that collides with that syntax, or that
 /// hides characters (surrounding whitespace, control characters, Unicode bidi controls), is
 /// refused, so that two different principals never read the same.
-fn check_principal_name(kind: &'static str, name: &str) -> Result<(), ModelError> {
+pub(crate) fn check_principal_name(kind: &'static str, name: &str) -> Result<(), ModelError> {
     check_name(kind, name)?;
     let refuse = |problem| {
         Err(ModelError::ReservedName {
@@ -466,9 +466,13 @@ impl Organization {
     pub fn role(&self, id: RoleId) -> &Role {
         &self.roles[id.index()]
     }
-    /// Every role id.
+    /// Every role id (deleted roles left out).
     pub fn role_ids(&self) -> impl Iterator<Item = RoleId> + use<> {
-        (0..self.roles.len()).map(RoleId::from_index)
+        let live: Vec<RoleId> = (0..self.roles.len())
+            .filter(|i| !self.roles[*i].deleted)
+            .map(RoleId::from_index)
+            .collect();
+        live.into_iter()
     }
     /// Every access team template's id.
     pub fn template_ids(&self) -> impl Iterator<Item = TemplateId> + use<> {
@@ -1156,6 +1160,8 @@ impl Setup<'_> {
             system_administrator: def.system_administrator,
             privileges,
             misc: def.misc,
+            deprecation: None,
+            deleted: false,
         });
         Ok(id)
     }
@@ -1278,6 +1284,7 @@ impl Setup<'_> {
                 self.org.users[user.index()].name
             )));
         }
+        self.org.check_not_deprecated(role)?;
         self.org.check_role_usable(role, unit)?;
         let assignment = RoleAssignment {
             role,
@@ -1349,6 +1356,7 @@ impl Setup<'_> {
                 role: self.org.roles[role.index()].name.clone(),
             });
         }
+        self.org.check_not_deprecated(role)?;
         self.org.check_role_usable(role, t.business_unit)?;
         if !self.org.teams[team.index()].roles.contains(&role) {
             self.org.team_mut(team).roles.push(role);

@@ -1,5 +1,5 @@
 //! Dry runs and their access difference, against an oracle: on random organisations, random
-//! batches of actions and setup operations (the journal tests' 41 kinds of change) run as dry
+//! batches of actions and setup operations (the journal tests' kinds of change) run as dry
 //! runs leave the organisation exactly as it was, and their difference equals a before/after
 //! comparison of single `check`s (Read, for every user × record) and of the deepest grant (for
 //! every user × table × privilege).

@@ -167,6 +167,12 @@ kind_tests! {
     undo_setup_add_profile = 38;
     undo_setup_field_share = 39;
     undo_setup_apps = 40;
+    undo_setup_rename_role = 41;
+    undo_setup_copy_role = 42;
+    undo_setup_role_privilege = 43;
+    undo_setup_role_deprecation = 44;
+    undo_setup_replace_role = 45;
+    undo_setup_delete_role = 46;
 }
 
 /// A refused token is refused, and an organisation with no open checkpoint journals nothing.

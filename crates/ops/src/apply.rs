@@ -94,7 +94,7 @@ pub(crate) fn fields(f: &Fields) -> Result<Vec<(String, Value)>, OpError> {
         .collect()
 }
 
-fn privilege(name: &str) -> Result<Privilege, OpError> {
+pub(crate) fn privilege(name: &str) -> Result<Privilege, OpError> {
     Privilege::from_name(name).ok_or_else(|| {
         OpError::invalid(
             "unknown_privilege",
@@ -564,6 +564,12 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             let needs = app_needs(org, app, needs)?;
             setup.set_app_needs(a, needs)?;
         }
+        Operation::RenameRole { .. }
+        | Operation::CopyRole { .. }
+        | Operation::DeleteRole { .. }
+        | Operation::DeprecateRole { .. }
+        | Operation::ReplaceRole { .. }
+        | Operation::SetRolePrivilege { .. } => crate::roles::apply_role_setup(setup, op)?,
         Operation::AddRoleRule { .. } => {
             let rule = crate::rules::rule_of(org, op)?;
             setup.add_role_rule(rule)?;

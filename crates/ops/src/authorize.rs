@@ -7,7 +7,7 @@ use strata_engine::{BusinessUnitId, Organization, Principal, Privilege, TableId,
 
 use crate::{OpError, OpErrorKind, Operation};
 
-fn denied(message: String) -> OpError {
+pub(crate) fn denied(message: String) -> OpError {
     OpError {
         kind: OpErrorKind::Denied,
         code: "denied",
@@ -34,7 +34,7 @@ fn unit(org: &Organization, name: Option<&String>) -> Result<BusinessUnitId, OpE
 
 /// `privilege` on a record of a business-owned system table in `unit` (a new one for Create):
 /// only depth reaches such records.
-fn on_unit(
+pub(crate) fn on_unit(
     org: &Organization,
     user: UserId,
     system_table: &str,
@@ -188,6 +188,12 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
             user_record(org, user, name, Privilege::Write)?;
             administer(org, user, name, if *enabled { "enable" } else { "disable" })
         }
+        Operation::RenameRole { .. }
+        | Operation::CopyRole { .. }
+        | Operation::DeleteRole { .. }
+        | Operation::DeprecateRole { .. }
+        | Operation::ReplaceRole { .. }
+        | Operation::SetRolePrivilege { .. } => crate::roles::authorize_role_setup(org, user, op),
         // D47: a rule constrains the assignment of its roles, so it is role administration:
         // Write on `role` over the unit of every role it names.
         Operation::AddRoleRule { .. } | Operation::RemoveRoleRule { .. } => {

@@ -12,6 +12,7 @@ mod authorize;
 mod batch;
 mod filter;
 mod licences;
+mod roles;
 mod rules;
 mod value;
 
@@ -34,6 +35,9 @@ pub use filter::{
 };
 pub use licences::{
     LicenceOp, catalogue_json, exceeds_json, licence, licence_op, report_json, user_report_json,
+};
+pub use roles::{
+    assigners_json, compare_roles_json, compare_users_json, role_holders_json, role_json,
 };
 pub use rules::{apply_checked, rule_json, violation_json};
 pub use value::{decision_json, from_json, model_json, privileges_json, to_json};
@@ -491,6 +495,37 @@ pub enum Operation {
         #[serde(default)]
         needs: BTreeMap<String, BTreeMap<String, String>>,
     },
+    /// Rename a role (not the System Administrator role).
+    RenameRole { role: String, name: String },
+    /// Copy a role under a new name: same grid, miscellaneous privileges, unit, inheritance.
+    CopyRole { role: String, name: String },
+    /// Delete a role: refused while it is held or associated with apps, unless `replacement`
+    /// names the role every holder and app moves to.
+    DeleteRole {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replacement: Option<String>,
+    },
+    /// Deprecate a role (assigning it is then refused, naming the successors), or take the
+    /// deprecation back with `deprecated: false`.
+    DeprecateRole {
+        role: String,
+        #[serde(default = "yes")]
+        deprecated: bool,
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        successors: Vec<String>,
+    },
+    /// Replace role `role` by `replacement` for every user and team holding it.
+    ReplaceRole { role: String, replacement: String },
+    /// Set one cell of a role's grid: one privilege's depth on one table.
+    SetRolePrivilege {
+        role: String,
+        table: String,
+        privilege: String,
+        depth: String,
+    },
     /// Add a role rule (D45–D47): exactly one of `requires` (the role needs one of these
     /// roles), `excludes` (never with that role) and `direct_only: true` (assigned to the user
     /// directly, not through a team).
@@ -577,6 +612,12 @@ impl Operation {
                 | Operation::AddFieldShare { .. }
                 | Operation::AddApp { .. }
                 | Operation::SetAppNeeds { .. }
+                | Operation::RenameRole { .. }
+                | Operation::CopyRole { .. }
+                | Operation::DeleteRole { .. }
+                | Operation::DeprecateRole { .. }
+                | Operation::ReplaceRole { .. }
+                | Operation::SetRolePrivilege { .. }
                 | Operation::AddRoleRule { .. }
                 | Operation::RemoveRoleRule { .. }
                 | Operation::AddLicence(_)

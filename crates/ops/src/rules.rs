@@ -117,6 +117,23 @@ pub(crate) fn note(guard: &mut RuleGuard, org: &Organization, op: &Operation, i:
                 guard.note_user(org, u, i);
             }
         }
+        // Replacing a role (and deleting one with a replacement) changes the roles of every
+        // holder: each user holding it directly and each member of a team holding it.
+        Operation::ReplaceRole { role, .. }
+        | Operation::DeleteRole {
+            role,
+            replacement: Some(_),
+        } => {
+            if let Some(r) = org.role_id(role) {
+                let holders = org.role_holders(r);
+                for h in &holders.users {
+                    guard.note_user(org, h.user, i);
+                }
+                for t in &holders.teams {
+                    guard.note_team(org, *t, i);
+                }
+            }
+        }
         _ => {}
     }
 }

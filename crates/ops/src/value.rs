@@ -126,7 +126,9 @@ pub fn model_json(org: &strata_engine::Organization) -> serde_json::Value {
                 .collect();
             json!({ "name": role.name, "business_unit": units.name(role.business_unit),
                 "inheritance": if role.inheritance == strata_engine::Inheritance::TeamOnly { "team_only" } else { "user_and_team" },
-                "system_administrator": role.system_administrator, "privileges": grid, "misc": role.misc })
+                "system_administrator": role.system_administrator, "privileges": grid, "misc": role.misc,
+                "deprecation": role.deprecation.as_ref().map(|d| json!({ "message": d.message,
+                    "successors": d.successors.iter().map(|s| org.role(*s).name.as_str()).collect::<Vec<_>>() })) })
         })
         .collect();
     let users: Vec<J> = org

@@ -719,6 +719,23 @@ impl EngineTarget {
                 ),
                 None => Observed::Names(Vec::new()),
             },
+            StepKind::RoleHolders { role } => {
+                let r = org
+                    .role_id(role)
+                    .ok_or_else(|| format!("unknown role `{role}`"))?;
+                let h = org.role_holders(r);
+                let mut names: Vec<String> = h
+                    .users
+                    .iter()
+                    .map(|d| org.user(d.user).name.clone())
+                    .collect();
+                names.extend(
+                    h.teams
+                        .iter()
+                        .map(|t| format!("team:{}", org.team(*t).name)),
+                );
+                Observed::Names(names)
+            }
             StepKind::OpenApp { user, app } => {
                 let a = org
                     .app_id(app)

@@ -522,6 +522,18 @@ impl HttpTarget {
                     Err(e) => return Err(e),
                 }
             }
+            StepKind::RoleHolders { role } => {
+                let path = self.path(&format!("/roles/{}/holders", enc(role)))?;
+                let answer = self.call("GET", &path, None)?;
+                let mut names = Vec::new();
+                for u in answer["users"].as_array().into_iter().flatten() {
+                    names.push(u["user"].as_str().unwrap_or_default().to_owned());
+                }
+                for t in answer["teams"].as_array().into_iter().flatten() {
+                    names.push(format!("team:{}", t["team"].as_str().unwrap_or_default()));
+                }
+                Observed::Names(names)
+            }
             StepKind::OpenApp { user, app } => {
                 let path = self.path(&format!("/apps/{}/access?user={}", enc(app), enc(user)))?;
                 let answer = self.call("GET", &path, None)?;

@@ -292,13 +292,24 @@ fn judge(step: &Step, observed: &Observed) -> Option<(String, String, String)> {
             })
         }
         (Expect::Outcome(want), Observed::Outcome { outcome, message }) => {
-            (want != outcome).then(|| {
-                (
+            if want != outcome {
+                return Some((
                     want.name().to_owned(),
                     outcome.name().to_owned(),
                     message.clone(),
-                )
-            })
+                ));
+            }
+            // `says`: the refusal's message must name what the file expects.
+            step.says
+                .as_ref()
+                .filter(|text| !message.contains(text.as_str()))
+                .map(|text| {
+                    (
+                        format!("{} saying `{text}`", want.name()),
+                        format!("{} saying `{message}`", outcome.name()),
+                        String::new(),
+                    )
+                })
         }
         (_, other) => Some((expected_text(step), format!("{other:?}"), String::new())),
     }

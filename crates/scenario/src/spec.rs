@@ -293,6 +293,11 @@ pub enum StepKind {
         user: String,
         app: String,
     },
+    /// Who holds a role: users directly and teams as `team:NAME` (a Strata extension,
+    /// `docs/scenario-extensions.md`). The name is resolved when the step runs.
+    RoleHolders {
+        role: String,
+    },
     Create {
         actor: Option<String>,
         table: String,
@@ -485,6 +490,9 @@ pub struct Step {
     pub expect: Expect,
     /// For an allowed check: the grant kind the explanation must contain.
     pub reason: Option<GrantKind>,
+    /// For a refused action or operation: text the refusal's message must contain (a Strata
+    /// extension, docs/scenario-extensions.md).
+    pub says: Option<String>,
 }
 
 /// A whole scenario file.
@@ -1377,7 +1385,7 @@ fn app_needs(app: &str, node: &Node) -> Result<Vec<(String, Privilege, Depth, us
     Ok(needs)
 }
 
-const VERBS: [&str; 35] = [
+const VERBS: [&str; 36] = [
     "check",
     "access",
     "list",
@@ -1407,6 +1415,7 @@ const VERBS: [&str; 35] = [
     "column_check",
     "column_holders",
     "granting_roles",
+    "role_holders",
     "rule_violations",
     "batch",
     "dry_run",
@@ -1466,7 +1475,7 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             let keys: Vec<&str> = entries
                 .iter()
                 .filter_map(|(k, _)| k.scalar())
-                .filter(|k| !matches!(*k, "expect" | "reason"))
+                .filter(|k| !matches!(*k, "expect" | "reason" | "says"))
                 .collect();
             return Err(LoadError::new(
                 n.line,
@@ -1495,6 +1504,8 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             })?)
         }
     };
+    let says_node = sk.opt("says");
+    let says = opt_text(says_node, "says")?;
     sk.finish()?;
     let what = format!("step {number} ({verb})");
     let mut k = Keys::of(body, &what)?;
@@ -1545,6 +1556,9 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
         "who_has_access" => StepKind::WhoHasAccess {
             record: text(k.req("record")?, "record")?,
             privilege: privilege(k.req("privilege")?, "privilege")?,
+        },
+        "role_holders" => StepKind::RoleHolders {
+            role: text(k.req("role")?, "role")?,
         },
         "open_app" => StepKind::OpenApp {
             user: text(k.req("user")?, "user")?,
@@ -1745,6 +1759,14 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
             format!("{what}: `reason` is for `check` steps"),
         ));
     }
+    if let Some(node) = says_node
+        && !matches!(expect, Expect::Outcome(Outcome::Denied | Outcome::Invalid))
+    {
+        return Err(LoadError::new(
+            node.line,
+            format!("{what}: `says` is for actions expected `denied` or `invalid`"),
+        ));
+    }
     Ok(Step {
         number,
         line: n.line,
@@ -1752,6 +1774,7 @@ fn parse_step(n: &Node, number: usize) -> Result<Step> {
         kind,
         expect,
         reason,
+        says,
     })
 }
 
@@ -1803,7 +1826,8 @@ fn parse_expect(verb: &str, node: &Node, what: &str) -> Result<Expect> {
             Expect::Rights(list)
         }
         "licence_fit" => Expect::Names(vec![word(&["fits", "over_licensed", "under_licensed"])?]),
-        "list" | "who_has_access" | "rule_violations" | "cheapest_licence" | "licence_exceeds" => {
+        "list" | "who_has_access" | "role_holders" | "rule_violations" | "cheapest_licence"
+        | "licence_exceeds" => {
             Expect::Names(names(node, "expect")?.into_iter().map(|(n, _)| n).collect())
         }
         "read" => match node.scalar() {

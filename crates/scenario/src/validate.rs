@@ -371,6 +371,8 @@ fn validate_step<'a>(k: &mut Known<'a>, step: &'a StepKind, line: usize) -> Resu
             need(&k.tables, table, "table", line)?;
         }
         StepKind::WhoHasAccess { record, .. } => k.record(record, line)?,
+        // Roles may be created, renamed or deleted by earlier steps: resolved when the step runs.
+        StepKind::RoleHolders { .. } => {}
         StepKind::OpenApp { user, app }
         | StepKind::AppReasons { user, app }
         | StepKind::RolesNeeded { user, app } => {

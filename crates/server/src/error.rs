@@ -292,6 +292,16 @@ pub const CODES: &[(&str, u16, &str)] = &[
         422,
         "no set of the roles the user may be given opens the app and meets its needs (D51)",
     ),
+    (
+        "role_deprecated",
+        400,
+        "a deprecated role is not assigned: the message names the roles to use instead",
+    ),
+    (
+        "role_in_use",
+        409,
+        "a role still held by users or teams, or associated with apps, is deleted only with a replacement",
+    ),
 ];
 
 /// The HTTP status of an error code; a code missing from [`CODES`] is a bug, answered 500.

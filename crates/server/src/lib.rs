@@ -8,6 +8,7 @@
 
 mod admin_apps;
 mod admin_licences;
+mod admin_roles;
 mod admin_rules;
 mod api;
 pub mod auth;
@@ -348,6 +349,50 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route(
             &format!("{org}/licences/{{licence}}/exceeds"),
             get(admin_licences::exceeds),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}"),
+            get(admin_roles::describe).delete(admin_roles::delete),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/holders"),
+            get(admin_roles::holders),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/assigners"),
+            get(admin_roles::assigners),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/compare/{{other}}"),
+            get(admin_roles::compare_roles),
+        )
+        .route(
+            &format!("{org}/users/{{user}}/compare/{{other}}"),
+            get(admin_roles::compare_users),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/copy"),
+            post(admin_roles::copy),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/rename"),
+            post(admin_roles::rename),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/replace"),
+            post(admin_roles::replace),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/deprecation"),
+            post(admin_roles::deprecate).delete(admin_roles::undeprecate),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/privileges/{{table}}/{{privilege}}"),
+            axum::routing::put(admin_roles::set_cell),
+        )
+        .route(
+            &format!("{org}/tables/{{table}}/columns"),
+            post(admin_roles::add_columns),
         )
         .route("/access/v1/evaluation", post(api::az_evaluation))
         .route("/access/v1/evaluations", post(api::az_evaluations))

@@ -464,6 +464,76 @@ pub fn document() -> serde_json::Value {
     for (path, method, summary) in crate::admin_apps::DOCUMENTED {
         add(format!("{org}{path}"), method, summary, true);
     }
+    // Roles as things to manage (admin_roles.rs; D42–D44).
+    for (path, method, summary) in [
+        (
+            format!("{org}/roles/{{role}}"),
+            "get",
+            "Describe a role: unit, inheritance, deprecation, the grid with depth names, miscellaneous privileges, apps (Read on `role`, D42)",
+        ),
+        (
+            format!("{org}/roles/{{role}}"),
+            "delete",
+            "Delete a role; refused (`role_in_use`) while held or associated with apps unless `?replacement=` names the role every holder and app moves to",
+        ),
+        (
+            format!("{org}/roles/{{role}}/holders"),
+            "get",
+            "Who holds a role: users directly, teams, and the teams' members with the team (Read on `role`, D42)",
+        ),
+        (
+            format!("{org}/roles/{{role}}/assigners"),
+            "get",
+            "Who may assign a role (D20 and D11 for every user), with the units whose principals they may give it to",
+        ),
+        (
+            format!("{org}/roles/{{role}}/compare/{{other}}"),
+            "get",
+            "Two roles side by side: every table x privilege with both depths, mismatches marked, miscellaneous privileges",
+        ),
+        (
+            format!("{org}/users/{{user}}/compare/{{other}}"),
+            "get",
+            "Two users' effective permissions side by side: depth and source role (direct or via team) per cell, mismatches marked (D35 for each user)",
+        ),
+        (
+            format!("{org}/roles/{{role}}/copy"),
+            "post",
+            "Copy a role under `{name}`: same grid, miscellaneous privileges, unit and inheritance",
+        ),
+        (
+            format!("{org}/roles/{{role}}/rename"),
+            "post",
+            "Rename a role to `{name}` (not System Administrator)",
+        ),
+        (
+            format!("{org}/roles/{{role}}/replace"),
+            "post",
+            "Replace the role by `{replacement}` for every user and team holding it, in one audited change",
+        ),
+        (
+            format!("{org}/roles/{{role}}/deprecation"),
+            "post",
+            "Deprecate a role with `{message, successors}`: assigning it is then refused (`role_deprecated`) naming the successors",
+        ),
+        (
+            format!("{org}/roles/{{role}}/deprecation"),
+            "delete",
+            "Take a role's deprecation back",
+        ),
+        (
+            format!("{org}/roles/{{role}}/privileges/{{table}}/{{privilege}}"),
+            "put",
+            "Set one cell of a role's grid to `{depth}` (D11 for the resulting grid)",
+        ),
+        (
+            format!("{org}/tables/{{table}}/columns"),
+            "post",
+            "Add `{columns}` to an existing table (customization: System Administrators, D32)",
+        ),
+    ] {
+        add(path, method, summary, true);
+    }
     add(
         format!("{org}/rules"),
         "get",

@@ -2562,8 +2562,14 @@ fn lists_and_access_equal_the_native_api_on_the_demo_organization() {
     let root = server.root();
     let org = "demo";
     root.post("/api/v1/orgs", &json!({"name": org})).expect(201);
-    let ops = serde_json::to_value(strata_demo::operations(40)).unwrap();
-    root.write(org, &ops);
+    // The demo's role rules come last, in a batch of their own: added over the assignments
+    // that break them, they are reported, not refused (D46); inside the same batch they would
+    // bind its assignments (D45).
+    let (rules, ops): (Vec<_>, Vec<_>) = strata_demo::operations(40)
+        .into_iter()
+        .partition(|op| matches!(op, strata_ops::Operation::AddRoleRule { .. }));
+    root.write(org, &serde_json::to_value(ops).unwrap());
+    root.write(org, &serde_json::to_value(rules).unwrap());
     let admin_key = root.key_for(org, strata_demo::ADMIN);
     let admin = server.client(Some(&admin_key));
     let base = format!("http://{}{V}", server.addr);

@@ -1,4 +1,4 @@
-//! The random changes the journal and dry-run property tests make: 41 kinds, the authorized
+//! The random changes the journal and dry-run property tests make: 47 kinds, the authorized
 //! actions then the setup operations, on [`super::organisation`]s with a few more parts.
 
 use super::{DEPTHS, Rng, organisation};
@@ -9,7 +9,7 @@ use strata_engine::{
 };
 
 /// Kinds of change [`step`] makes: the authorized actions, then the setup operations.
-pub const KINDS: usize = 41;
+pub const KINDS: usize = 47;
 
 /// Extra model the generator does not make: positions, an app, a profile.
 fn enrich(org: &mut Organization) {
@@ -318,6 +318,23 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
                 update: true,
             },
         ),
+        41 => s.rename_role(role, &format!("renamed-{tag}")),
+        42 => s.copy_role(role, &format!("copy-{tag}")).map(|_| ()),
+        43 => s.set_role_privilege(
+            role,
+            table,
+            Privilege::ALL[rng.below(8)],
+            DEPTHS[rng.below(5)],
+        ),
+        44 => {
+            let successor = pick(rng, &roles);
+            let deprecation = rng
+                .chance(75)
+                .then(|| (format!("retired {tag}"), vec![successor]));
+            s.set_role_deprecation(role, deprecation)
+        }
+        45 => s.replace_role(role, pick(rng, &roles)).map(|_| ()),
+        46 => s.delete_role(role, rng.chance(75).then(|| pick(rng, &roles))),
         _ => {
             s.set_app_roles(app, vec![role]);
             s.set_app_needs(
