@@ -195,6 +195,20 @@ async fn known_role(request: &OrgRequest, role: &str) -> Result<(), ApiError> {
     role_id(&loaded.org, role).map(|_| ())
 }
 
+/// A change to a named role from a JSON body: the body read (bad JSON refused first), the role
+/// known, then the operation `op` makes of them written.
+async fn write_role<B: serde::de::DeserializeOwned>(
+    state: &AppState,
+    request: &OrgRequest,
+    role: String,
+    (headers, body): (&HeaderMap, &Bytes),
+    op: impl FnOnce(String, B) -> Operation,
+) -> ApiResult {
+    let b: B = crate::json::parse(headers, body)?;
+    known_role(request, &role).await?;
+    write(state, request, vec![op(role, b)]).await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NameBody {
@@ -236,12 +250,12 @@ pub(crate) async fn copy(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let b: NameBody = crate::json::parse(&headers, &body)?;
-    known_role(&request, &role).await?;
-    write(
+    write_role(
         &state,
         &request,
-        vec![Operation::CopyRole { role, name: b.name }],
+        role,
+        (&headers, &body),
+        |role, b: NameBody| Operation::CopyRole { role, name: b.name },
     )
     .await
 }
@@ -254,12 +268,12 @@ pub(crate) async fn rename(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let b: NameBody = crate::json::parse(&headers, &body)?;
-    known_role(&request, &role).await?;
-    write(
+    write_role(
         &state,
         &request,
-        vec![Operation::RenameRole { role, name: b.name }],
+        role,
+        (&headers, &body),
+        |role, b: NameBody| Operation::RenameRole { role, name: b.name },
     )
     .await
 }
@@ -272,13 +286,17 @@ pub(crate) async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let b: ReplaceBody = crate::json::parse(&headers, &body)?;
-    known_role(&request, &role).await?;
-    let op = Operation::ReplaceRole {
+    write_role(
+        &state,
+        &request,
         role,
-        replacement: b.replacement,
-    };
-    write(&state, &request, vec![op]).await
+        (&headers, &body),
+        |role, b: ReplaceBody| Operation::ReplaceRole {
+            role,
+            replacement: b.replacement,
+        },
+    )
+    .await
 }
 
 pub(crate) async fn delete(
@@ -303,15 +321,19 @@ pub(crate) async fn deprecate(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let b: DeprecateBody = crate::json::parse(&headers, &body)?;
-    known_role(&request, &role).await?;
-    let op = Operation::DeprecateRole {
+    write_role(
+        &state,
+        &request,
         role,
-        deprecated: true,
-        message: b.message,
-        successors: b.successors,
-    };
-    write(&state, &request, vec![op]).await
+        (&headers, &body),
+        |role, b: DeprecateBody| Operation::DeprecateRole {
+            role,
+            deprecated: true,
+            message: b.message,
+            successors: b.successors,
+        },
+    )
+    .await
 }
 
 pub(crate) async fn undeprecate(
@@ -338,15 +360,19 @@ pub(crate) async fn set_cell(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let b: DepthBody = crate::json::parse(&headers, &body)?;
-    known_role(&request, &role).await?;
-    let op = Operation::SetRolePrivilege {
+    write_role(
+        &state,
+        &request,
         role,
-        table,
-        privilege,
-        depth: b.depth,
-    };
-    write(&state, &request, vec![op]).await
+        (&headers, &body),
+        |role, b: DepthBody| Operation::SetRolePrivilege {
+            role,
+            table,
+            privilege,
+            depth: b.depth,
+        },
+    )
+    .await
 }
 
 pub(crate) async fn add_columns(

@@ -1500,167 +1500,122 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
         // Roles as things to manage (admin_roles.rs): reads need Read on `role` (D42), users
         // are compared under D35, writes are the role operations' authorization. The writes
         // work on a copy, in order: copy, rename, one cell, deprecate and back, replace, delete.
-        Route {
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(k.alice.clone(), o("/roles/Rep"), None, "denied")],
-            disabled: Some("user_disabled"),
-            ..route("GET", "/api/v1/orgs/{org}/roles/{role}", o("/roles/Rep"))
-        },
-        Route {
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(k.alice.clone(), o("/roles/Rep/holders"), None, "denied")],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/roles/{role}/holders",
-                o("/roles/Rep/holders"),
-            )
-        },
-        Route {
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(k.alice.clone(), o("/roles/Rep/assigners"), None, "denied")],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/roles/{role}/assigners",
-                o("/roles/Rep/assigners"),
-            )
-        },
-        Route {
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(
-                k.alice.clone(),
-                o("/roles/Rep/compare/Auditor"),
-                None,
-                "denied",
-            )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/roles/{role}/compare/{other}",
-                o("/roles/Rep/compare/Auditor"),
-            )
-        },
-        Route {
-            ok_key: Some(k.audrey.clone()),
-            refusals: vec![(
-                k.alice.clone(),
-                o("/users/alice/compare/carol"),
-                None,
-                "denied",
-            )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "GET",
-                "/api/v1/orgs/{org}/users/{user}/compare/{other}",
-                o("/users/alice/compare/carol"),
-            )
-        },
-        Route {
-            body: Some(json!({"name": "RepCopy"})),
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/roles/{role}",
+            o("/roles/Rep"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/Rep"), None)],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/roles/{role}/holders",
+            o("/roles/Rep/holders"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/Rep/holders"), None)],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/roles/{role}/assigners",
+            o("/roles/Rep/assigners"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/Rep/assigners"), None)],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/roles/{role}/compare/{other}",
+            o("/roles/Rep/compare/Auditor"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/Rep/compare/Auditor"), None)],
+        ),
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/users/{user}/compare/{other}",
+            o("/users/alice/compare/carol"),
+            None,
+            &k.audrey,
+            vec![(k.alice.clone(), o("/users/alice/compare/carol"), None)],
+        ),
+        guarded(
+            "POST",
+            "/api/v1/orgs/{org}/roles/{role}/copy",
+            o("/roles/Rep/copy"),
+            Some(json!({"name": "RepCopy"})),
+            &k.admin,
+            vec![(
                 k.alice.clone(),
                 o("/roles/Rep/copy"),
                 Some(json!({"name": "ByAlice"})),
-                "denied",
             )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "POST",
-                "/api/v1/orgs/{org}/roles/{role}/copy",
-                o("/roles/Rep/copy"),
-            )
-        },
-        Route {
-            body: Some(json!({"name": "RepTwo"})),
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(
+        ),
+        guarded(
+            "POST",
+            "/api/v1/orgs/{org}/roles/{role}/rename",
+            o("/roles/RepCopy/rename"),
+            Some(json!({"name": "RepTwo"})),
+            &k.admin,
+            vec![(
                 k.alice.clone(),
                 o("/roles/RepCopy/rename"),
                 Some(json!({"name": "ByAlice"})),
-                "denied",
             )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "POST",
-                "/api/v1/orgs/{org}/roles/{role}/rename",
-                o("/roles/RepCopy/rename"),
-            )
-        },
-        Route {
-            body: Some(json!({"depth": "none"})),
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(
+        ),
+        guarded(
+            "PUT",
+            "/api/v1/orgs/{org}/roles/{role}/privileges/{table}/{privilege}",
+            o("/roles/RepTwo/privileges/account/delete"),
+            Some(json!({"depth": "none"})),
+            &k.admin,
+            vec![(
                 k.alice.clone(),
                 o("/roles/RepTwo/privileges/account/delete"),
                 Some(json!({"depth": "none"})),
-                "denied",
             )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "PUT",
-                "/api/v1/orgs/{org}/roles/{role}/privileges/{table}/{privilege}",
-                o("/roles/RepTwo/privileges/account/delete"),
-            )
-        },
-        Route {
-            body: Some(json!({"message": "use Rep", "successors": ["Rep"]})),
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(
+        ),
+        guarded(
+            "POST",
+            "/api/v1/orgs/{org}/roles/{role}/deprecation",
+            o("/roles/RepTwo/deprecation"),
+            Some(json!({"message": "use Rep", "successors": ["Rep"]})),
+            &k.admin,
+            vec![(
                 k.alice.clone(),
                 o("/roles/RepTwo/deprecation"),
                 Some(json!({"successors": ["Rep"]})),
-                "denied",
             )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "POST",
-                "/api/v1/orgs/{org}/roles/{role}/deprecation",
-                o("/roles/RepTwo/deprecation"),
-            )
-        },
-        Route {
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(
-                k.alice.clone(),
-                o("/roles/RepTwo/deprecation"),
-                None,
-                "denied",
-            )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "DELETE",
-                "/api/v1/orgs/{org}/roles/{role}/deprecation",
-                o("/roles/RepTwo/deprecation"),
-            )
-        },
-        Route {
-            body: Some(json!({"replacement": "Rep"})),
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(
+        ),
+        guarded(
+            "DELETE",
+            "/api/v1/orgs/{org}/roles/{role}/deprecation",
+            o("/roles/RepTwo/deprecation"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/RepTwo/deprecation"), None)],
+        ),
+        guarded(
+            "POST",
+            "/api/v1/orgs/{org}/roles/{role}/replace",
+            o("/roles/RepTwo/replace"),
+            Some(json!({"replacement": "Rep"})),
+            &k.admin,
+            vec![(
                 k.alice.clone(),
                 o("/roles/Rep/replace"),
                 Some(json!({"replacement": "Support Rep"})),
-                "denied",
             )],
-            disabled: Some("user_disabled"),
-            ..route(
-                "POST",
-                "/api/v1/orgs/{org}/roles/{role}/replace",
-                o("/roles/RepTwo/replace"),
-            )
-        },
-        Route {
-            ok_key: Some(k.admin.clone()),
-            refusals: vec![(k.alice.clone(), o("/roles/RepTwo"), None, "denied")],
-            disabled: Some("user_disabled"),
-            ..route(
-                "DELETE",
-                "/api/v1/orgs/{org}/roles/{role}",
-                o("/roles/RepTwo"),
-            )
-        },
+        ),
+        guarded(
+            "DELETE",
+            "/api/v1/orgs/{org}/roles/{role}",
+            o("/roles/RepTwo"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/RepTwo"), None)],
+        ),
         Route {
             body: Some(json!({"columns": [{"name": "rating"}]})),
             ok_key: Some(k.admin.clone()),
