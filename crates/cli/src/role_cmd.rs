@@ -263,35 +263,42 @@ fn mark(differs: &J) -> String {
     }
 }
 
-fn show_role_comparison(c: &J) {
-    let (l, r) = (s(&c["left"]), s(&c["right"]));
-    let mut rows: Vec<Vec<String>> = c["cells"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|x| {
-            vec![
-                s(&x["table"]),
-                s(&x["privilege"]),
-                s(&x["left"]),
-                s(&x["right"]),
-                mark(&x["differs"]),
-            ]
-        })
-        .collect();
-    let yes = |v: &J| if *v == json!(true) { "yes" } else { "no" }.to_owned();
-    rows.extend(c["misc"].as_array().into_iter().flatten().map(|m| {
-        vec![
-            "(misc)".to_owned(),
-            s(&m["name"]),
-            yes(&m["left"]),
-            yes(&m["right"]),
-            mark(&m["differs"]),
-        ]
-    }));
-    table::print(&["table", "privilege", &l, &r, "differs"], &rows);
+/// A comparison side by side, between `l` and `r`: each grid cell (its sides as `cell` shows
+/// them), then each miscellaneous privilege (as `misc` shows them), differences marked, and
+/// their count.
+fn print_comparison(c: &J, (l, r): (&str, &str), cell: fn(&J) -> String, misc: fn(&J) -> String) {
+    let side_by_side = |list: &J, what: &str, first: fn(&J) -> String, show: fn(&J) -> String| {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                vec![
+                    first(x),
+                    s(&x[what]),
+                    show(&x["left"]),
+                    show(&x["right"]),
+                    mark(&x["differs"]),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut rows = side_by_side(&c["cells"], "privilege", |x| s(&x["table"]), cell);
+    rows.extend(side_by_side(
+        &c["misc"],
+        "name",
+        |_| "(misc)".to_owned(),
+        misc,
+    ));
+    table::print(&["table", "privilege", l, r, "differs"], &rows);
     println!();
     println!("{} difference(s)", s(&c["differences"]));
+}
+
+fn show_role_comparison(c: &J) {
+    let (l, r) = (s(&c["left"]), s(&c["right"]));
+    print_comparison(c, (&l, &r), s, |v| {
+        if *v == json!(true) { "yes" } else { "no" }.to_owned()
+    });
 }
 
 fn source_text(src: &J) -> String {
@@ -327,33 +334,6 @@ fn effective_text(e: &J) -> String {
 
 fn show_user_comparison(c: &J) {
     let (l, r) = (s(&c["left"]["name"]), s(&c["right"]["name"]));
-    let mut rows: Vec<Vec<String>> = c["cells"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|x| {
-            vec![
-                s(&x["table"]),
-                s(&x["privilege"]),
-                effective_text(&x["left"]),
-                effective_text(&x["right"]),
-                mark(&x["differs"]),
-            ]
-        })
-        .collect();
-    let held = |v: &J| {
-        let t = sources_text(v);
-        if t.is_empty() { "no".to_owned() } else { t }
-    };
-    rows.extend(c["misc"].as_array().into_iter().flatten().map(|m| {
-        vec![
-            "(misc)".to_owned(),
-            s(&m["name"]),
-            held(&m["left"]),
-            held(&m["right"]),
-            mark(&m["differs"]),
-        ]
-    }));
     for side in ["left", "right"] {
         if c[side]["enabled"] == json!(false) {
             println!(
@@ -362,9 +342,10 @@ fn show_user_comparison(c: &J) {
             );
         }
     }
-    table::print(&["table", "privilege", &l, &r, "differs"], &rows);
-    println!();
-    println!("{} difference(s)", s(&c["differences"]));
+    print_comparison(c, (&l, &r), effective_text, |v| {
+        let t = sources_text(v);
+        if t.is_empty() { "no".to_owned() } else { t }
+    });
 }
 
 // ----- changes -----
