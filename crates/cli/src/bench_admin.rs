@@ -1,5 +1,6 @@
 //! `strata bench admin`: the administrator's answers of issue 11 on the generated organisation
-//! (10,000 users): the smallest role set among 100 roles, the licence report over every user,
+//! (10,000 users): the smallest role set among 100 roles, two users compared, the licence
+//! report over every user,
 //! one user's cheapest licence, who may open an app, and a dry run of a role edit; prints a
 //! table of medians and p99.
 
@@ -11,7 +12,7 @@ use crate::bench_cmd::{build, time};
 
 /// The privileges the extra roles give, one or two each, and the depths.
 const PRIVILEGES: [&str; 6] = ["create", "read", "write", "append", "append_to", "share"];
-const DEPTHS: [&str; 4] = ["user", "business_unit", "parent_child", "organization"];
+const DEPTHS: [&str; 3] = ["business_unit", "parent_child", "organization"];
 
 /// 100 roles, an app with needs, and a licence catalogue with every user licensed.
 fn admin_model(seed: u64, users: &[String]) -> anyhow::Result<Vec<Operation>> {
@@ -28,19 +29,23 @@ fn admin_model(seed: u64, users: &[String]) -> anyhow::Result<Vec<Operation>> {
         for _ in 0..2 {
             let table = if next(2) == 0 { "account" } else { "contact" };
             let entry = grid.entry(table).or_insert_with(|| json!({}));
-            entry[PRIVILEGES[next(6)]] = json!(DEPTHS[next(4)]);
+            entry[PRIVILEGES[next(6)]] = json!(DEPTHS[next(3)]);
         }
         ops.push(
             json!({ "op": "add_role", "name": format!("Bench role {i:03}"), "privileges": grid }),
         );
     }
+    // A newcomer with no role: the smallest role set chooses among all 100.
+    ops.push(json!({ "op": "add_user", "name": "bench_newcomer", "business_unit": "U0" }));
     ops.push(json!({ "op": "add_app", "name": "Bench Workspace",
         "roles": (0..10).map(|i| format!("Bench role {i:03}")).collect::<Vec<_>>() }));
-    ops.push(
-        json!({ "op": "set_app_needs", "app": "Bench Workspace", "needs": {
-        "account": { "read": "business_unit", "write": "user", "append": "user", "share": "user" },
-        "contact": { "read": "user", "write": "user", "append_to": "user" } } }),
-    );
+    // Every privilege of the two tables at Business Unit depth: 12 needs, each role gives two.
+    let unit_grid: serde_json::Map<String, serde_json::Value> = PRIVILEGES
+        .iter()
+        .map(|p| ((*p).to_owned(), json!("business_unit")))
+        .collect();
+    ops.push(json!({ "op": "set_app_needs", "app": "Bench Workspace",
+        "needs": { "account": unit_grid, "contact": unit_grid } }));
     let every = |name: &str, price: u32| {
         json!({ "op": "add_licence", "name": name, "price": price, "default": "organization",
             "all_misc": true, "all_apps": true })
@@ -54,7 +59,8 @@ fn admin_model(seed: u64, users: &[String]) -> anyhow::Result<Vec<Operation>> {
         json!({ "op": "add_licence", "name": "Essential", "price": 1, "tables": {
         "account": { "read": "organization" }, "contact": { "read": "organization" } } }),
     );
-    for (i, user) in users.iter().enumerate() {
+    let licensed = users.iter().map(String::as_str).chain(["bench_newcomer"]);
+    for (i, user) in licensed.enumerate() {
         let licence = ["Professional", "Enterprise", "Basic"][i % 3];
         ops.push(json!({ "op": "set_user_licence", "user": user, "licences": [licence] }));
     }
@@ -70,15 +76,19 @@ pub fn run(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
     strata_ops::apply_all(&mut org, &admin_model(seed, &users)?)
         .map_err(|(i, e)| anyhow!("bench model operation {i}: {}", e.message))?;
     println!(
-        "generated organisation: {} users, {} roles, {} records in {:.1} s; 100 extra roles, an app with 7 needs, 4 licences",
+        "generated organisation: {} users, {} roles, {} records in {:.1} s; 100 extra roles, an app with 12 needs, 4 licences",
         users.len(),
         org.role_ids().count(),
         org.record_count(),
         built.as_secs_f64()
     );
     let user = org
-        .user_id("reader_user")
-        .ok_or_else(|| anyhow!("no reader_user"))?;
+        .user_id("bench_newcomer")
+        .ok_or_else(|| anyhow!("no bench_newcomer"))?;
+    let (left, right) = match (org.user_id("reader_unit"), org.user_id("reader_manager")) {
+        (Some(l), Some(r)) => (l, r),
+        _ => return Err(anyhow!("no reader_unit or reader_manager")),
+    };
     let app = org
         .app_id("Bench Workspace")
         .ok_or_else(|| anyhow!("no app"))?;
@@ -87,21 +97,33 @@ pub fn run(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("roles needed: {e:?}"))?;
     let report = org.licence_report();
     println!(
-        "smallest role set for reader_user: {} roles (exact: {}, {} candidates, {} branches); licence report: {} users",
+        "smallest role set for a user with no role: {} roles (exact: {}, {} candidates, {} branches); licence report: {} users",
         set.roles.len(),
         set.exact,
         set.candidates,
         set.searched,
         report.users.len()
     );
-    let edit: Vec<Operation> = serde_json::from_value(json!([{ "op": "set_role_privileges",
-        "role": "Bench role 000", "privileges": { "account": { "read": "organization" } } }]))?;
+    // One cell of a role many users hold (the generator's `Read Own`): Read on accounts
+    // from User to Business Unit depth.
+    let edit: Vec<Operation> = serde_json::from_value(json!([{ "op": "set_role_privilege",
+        "role": "Read Own", "table": "account", "privilege": "read", "depth": "business_unit" }]))?;
+    let holders = org
+        .role_id("Read Own")
+        .map_or(0, |r| org.role_holders(r).users.len());
+    println!("Read Own is held directly by {holders} users");
     let mut failed = None;
     let mut rows = Vec::new();
     rows.push((
-        "smallest role set (100 roles, 7 needs)",
+        "smallest role set (100 roles, 12 needs)",
         time(runs, || {
             let _ = org.roles_needed(user, app);
+        }),
+    ));
+    rows.push((
+        "compare two users (reader_unit, reader_manager)",
+        time(runs, || {
+            let _ = org.compare_users(left, right);
         }),
     ));
     rows.push((
@@ -123,7 +145,7 @@ pub fn run(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
         }),
     ));
     rows.push((
-        "dry run: one cell of a role held by few",
+        "dry run: one cell of Read Own (account read: user → business unit)",
         time(runs, || {
             if let Err(e) = org.dry_run(|o| strata_ops::apply_all(o, &edit)) {
                 failed = Some(anyhow!("dry run: {e}"));

@@ -674,21 +674,26 @@ fn form_encoded_queries_read_as_raw_ones() {
     assert_eq!(raw["value"][0]["accountid"], json!(w.guid("a001")));
 }
 
+/// The accounts a filter selects for a client, by name without "Contoso ".
+fn filtered_names(c: &Client, query: &str) -> BTreeSet<String> {
+    let page = c
+        .get(&api(&format!("accounts?$select=name&$filter={query}")))
+        .expect(200);
+    strings(page["value"].as_array().unwrap(), "name")
+        .into_iter()
+        .map(|n| n.trim_start_matches("Contoso ").to_owned())
+        .collect()
+}
+
+fn set(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| (*k).to_owned()).collect()
+}
+
 #[test]
 fn filters_in_endswith_and_the_other_functions() {
     let w = Web::new();
     let alice = w.alice();
-    let names = |query: &str| -> BTreeSet<String> {
-        let page = alice
-            .get(&api(&format!("accounts?$select=name&$filter={query}")))
-            .expect(200);
-        strings(page["value"].as_array().unwrap(), "name")
-            .into_iter()
-            .map(|n| n.trim_start_matches("Contoso ").to_owned())
-            .collect()
-    };
-    let set =
-        |keys: &[&str]| -> BTreeSet<String> { keys.iter().map(|k| (*k).to_owned()).collect() };
+    let names = |query: &str| filtered_names(&alice, query);
     // In, raw brackets and encoded ones; c001 is Support's and not alice's to read.
     let in_ = "Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['Contoso%20a001','Contoso%20a002','Contoso%20c001'])";
     assert_eq!(names(in_), set(&["a001", "a002"]));
@@ -753,17 +758,7 @@ fn filters_in_endswith_and_the_other_functions() {
 fn filters_on_ids_owners_units_and_lookups_by_guid() {
     let w = Web::new();
     let alice = w.alice();
-    let names = |query: &str| -> BTreeSet<String> {
-        let page = alice
-            .get(&api(&format!("accounts?$select=name&$filter={query}")))
-            .expect(200);
-        strings(page["value"].as_array().unwrap(), "name")
-            .into_iter()
-            .map(|n| n.trim_start_matches("Contoso ").to_owned())
-            .collect()
-    };
-    let set =
-        |keys: &[&str]| -> BTreeSet<String> { keys.iter().map(|k| (*k).to_owned()).collect() };
+    let names = |query: &str| filtered_names(&alice, query);
     let (a001, a002, con1) = (w.guid("a001"), w.guid("a002"), w.guid("con1"));
     // The primary id, alone, negated and in a list; a GUID of another table or of nothing
     // matches no record.
