@@ -32,8 +32,9 @@ pub(crate) fn read_operations(file: &Path) -> anyhow::Result<(Vec<Operation>, Ve
 /// `--as USER` (the user's actions run as that user) or as the system (`#system`); or through a
 /// running server with an API key (the key's user acts).
 pub(crate) fn run(target: &WriteTarget, file: &Path) -> anyhow::Result<()> {
+    let place = target.place()?;
     let (ops, body) = read_operations(file)?;
-    match target.place()? {
+    match place {
         Place::Local { db, user } => {
             let local = LocalOrg::open(db, &target.org, user)?;
             let ops = local.as_actor(ops);

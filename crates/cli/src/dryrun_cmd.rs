@@ -15,8 +15,9 @@ use crate::table;
 /// operator of the database sees every user's difference), or through a running server
 /// (`?dry_run=true`) as the key's user.
 pub(crate) fn run(target: &WriteTarget, file: &Path, json: bool) -> anyhow::Result<()> {
+    let place = target.place()?;
     let (ops, body) = read_operations(file)?;
-    let answer = match target.place()? {
+    let answer = match place {
         Place::Local { db, user } => {
             let local = LocalOrg::open(db, &target.org, user)?;
             let ops = local.as_actor(ops);
