@@ -2,8 +2,10 @@
 //! is bounded by both users' privileges.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use strata_engine::{
-    ActionError, Actor, Depth, Inheritance, NewRecord, Organization, Owner, Privilege, RecordState,
+    ActionError, Actor, Depth, NewRecord, Organization, Owner, Privilege, RecordState,
     RoleDefinition, Value,
 };
 
@@ -13,17 +15,14 @@ fn role(
     write: Depth,
     misc: &[&str],
 ) -> RoleDefinition {
-    RoleDefinition {
-        name: name.into(),
-        business_unit: None,
-        inheritance: Inheritance::UserAndTeam,
-        system_administrator: false,
-        privileges: vec![
+    common::role_definition(
+        name,
+        vec![
             (org_table, Privilege::Read, Depth::Organization),
             (org_table, Privilege::Write, write),
         ],
-        misc: misc.iter().map(|m| (*m).to_owned()).collect(),
-    }
+        misc,
+    )
 }
 
 #[test]

@@ -5,26 +5,12 @@
 
 mod common;
 
+use common::role_definition as role;
 use common::{DEPTHS, Rng, organisation};
 use strata_engine::{
-    Actor, CellSource, Depth, DirectHolder, Inheritance, Organization, Principal, Privilege,
-    RoleDefinition, RoleId, TeamType, Via,
+    Actor, CellSource, Depth, DirectHolder, Organization, Principal, Privilege, RoleId, TeamType,
+    Via,
 };
-
-fn role(
-    name: &str,
-    grid: Vec<(strata_engine::TableId, Privilege, Depth)>,
-    misc: &[&str],
-) -> RoleDefinition {
-    RoleDefinition {
-        name: name.into(),
-        business_unit: None,
-        inheritance: Inheritance::UserAndTeam,
-        system_administrator: false,
-        privileges: grid,
-        misc: misc.iter().map(|m| (*m).to_owned()).collect(),
-    }
-}
 
 /// Root ⊃ Sales. Rep: account read BU, write User, prvExportToExcel. Manager: account read
 /// Organization, write BU, role assign Organization, prvExportToExcel. alice holds Rep; bob

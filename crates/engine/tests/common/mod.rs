@@ -218,3 +218,20 @@ pub fn organisation(rng: &mut Rng) -> Organization {
     }
     org
 }
+
+/// A role of the root business unit, for users and teams, not System Administrator, with
+/// these grid cells and miscellaneous privileges.
+pub fn role_definition(
+    name: &str,
+    privileges: Vec<(strata_engine::TableId, Privilege, Depth)>,
+    misc: &[&str],
+) -> RoleDefinition {
+    RoleDefinition {
+        name: name.into(),
+        business_unit: None,
+        inheritance: Inheritance::UserAndTeam,
+        system_administrator: false,
+        privileges,
+        misc: misc.iter().map(|m| (*m).to_owned()).collect(),
+    }
+}
