@@ -183,7 +183,7 @@ pub(crate) async fn unbound(call: &Call<'_>) -> WebResult {
         "WhoAmI" => who_am_i(call).await,
         "RetrievePrincipalAccess" => {
             let p = params(call);
-            let principal = json_param(&p, "Principal")?;
+            let principal = json_param(p, "Principal")?;
             principal_access(call, p, Some(principal.into_owned()), None).await
         }
         "RetrieveSharedPrincipalsAndAccess" => shared_principals(call).await,
@@ -358,7 +358,7 @@ async fn user_privileges(call: &Call<'_>, this: Target) -> WebResult {
 
 async fn shared_principals(call: &Call<'_>) -> WebResult {
     let p = params(call);
-    let target = json_param(&p, "Target")?;
+    let target = json_param(p, "Target")?;
     let loaded = call.request.handle.read().await;
     let o = &loaded.org;
     let readers = readers(call, o)?;
