@@ -92,13 +92,13 @@ fn is_function(name: &str) -> bool {
     )
 }
 
-fn params(call: &Call<'_>) -> Vec<(String, Arg)> {
+fn params<'c>(call: &'c Call<'_>) -> &'c [(String, Arg)] {
     match call.path.segments.last() {
         Some(Segment::Named {
             args: Some(Args::Named(p)),
             ..
-        }) => p.clone(),
-        _ => Vec::new(),
+        }) => p,
+        _ => &[],
     }
 }
 
@@ -149,10 +149,15 @@ fn entity_ref(o: &Organization, value: &Json, what: &str) -> Result<Target, WebE
     entity::by_guid(o, set, table, guid)
 }
 
-fn json_param(params: &[(String, Arg)], name: &str) -> Result<Json, WebError> {
+fn json_param<'p>(
+    params: &'p [(String, Arg)],
+    name: &str,
+) -> Result<std::borrow::Cow<'p, Json>, WebError> {
     match param(params, name) {
-        Some(Arg::Json(v)) => Ok(v.clone()),
-        Some(Arg::Value(strata_engine::Value::Text(t))) => Ok(json!({ "@odata.id": t })),
+        Some(Arg::Json(v)) => Ok(std::borrow::Cow::Borrowed(v)),
+        Some(Arg::Value(strata_engine::Value::Text(t))) => {
+            Ok(std::borrow::Cow::Owned(json!({ "@odata.id": t })))
+        }
         _ => Err(bad(
             "invalid_body",
             format!("the function needs `{name}=@p1` with @p1 an entity reference"),
@@ -178,8 +183,8 @@ pub(crate) async fn unbound(call: &Call<'_>) -> WebResult {
         "WhoAmI" => who_am_i(call).await,
         "RetrievePrincipalAccess" => {
             let p = params(call);
-            let principal = json_param(&p, "Principal")?;
-            principal_access(call, &p, Some(principal), None).await
+            let principal = json_param(p, "Principal")?;
+            principal_access(call, p, Some(principal.into_owned()), None).await
         }
         "RetrieveSharedPrincipalsAndAccess" => shared_principals(call).await,
         "GrantAccess" | "ModifyAccess" | "RevokeAccess" => share(call, name).await,
@@ -208,7 +213,7 @@ pub(crate) async fn bound(
         resolve_key(&loaded.org, set, table, key, reader)?
     };
     match name {
-        "RetrievePrincipalAccess" => principal_access(call, &params(call), None, Some(this)).await,
+        "RetrievePrincipalAccess" => principal_access(call, params(call), None, Some(this)).await,
         "RetrieveUserPrivileges" => user_privileges(call, this).await,
         "AddMembersTeam" | "RemoveMembersTeam" => {
             members(call, this, name == "AddMembersTeam").await
@@ -353,7 +358,7 @@ async fn user_privileges(call: &Call<'_>, this: Target) -> WebResult {
 
 async fn shared_principals(call: &Call<'_>) -> WebResult {
     let p = params(call);
-    let target = json_param(&p, "Target")?;
+    let target = json_param(p, "Target")?;
     let loaded = call.request.handle.read().await;
     let o = &loaded.org;
     let readers = readers(call, o)?;

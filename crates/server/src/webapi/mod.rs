@@ -284,7 +284,7 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+            .map(|v| v.split(',').next().unwrap_or(v).trim())
     };
     let forwarded = |name: &str| {
         if state.trust_forwarded_headers {
@@ -300,8 +300,8 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
         })
-        .unwrap_or_else(|| "localhost".to_owned());
-    let scheme = match forwarded("x-forwarded-proto").as_deref() {
+        .unwrap_or("localhost");
+    let scheme = match forwarded("x-forwarded-proto") {
         Some("https") => "https",
         Some("http") => "http",
         _ if state.tls => "https",
