@@ -71,6 +71,27 @@ impl Table {
         }
     }
 
+    /// Whether this is the table's entity set name (as [`Table::entity_set`] spells it),
+    /// compared without building the name: every Web API request resolves one or two.
+    #[must_use]
+    pub fn has_entity_set(&self, name: &str) -> bool {
+        if let Some(set) = &self.entity_set {
+            return set == name;
+        }
+        if let Some((_, set)) = IRREGULAR_ENTITY_SETS
+            .iter()
+            .find(|(table, _)| *table == self.name)
+        {
+            return *set == name;
+        }
+        name.strip_suffix('s').is_some_and(|stem| {
+            self.name
+                .chars()
+                .flat_map(char::to_lowercase)
+                .eq(stem.chars())
+        })
+    }
+
     /// Whether the named column is secured.
     #[must_use]
     pub fn is_secured(&self, column: &str) -> bool {
@@ -549,5 +570,47 @@ impl Default for Settings {
             always_move_record_to_owner_business_unit: true,
             hierarchy: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, entity_set: Option<&str>) -> Table {
+        Table {
+            name: name.to_owned(),
+            ownership: Ownership::UserOrTeam,
+            columns: Vec::new(),
+            built_in: false,
+            entity_set: entity_set.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_entity_set_is_matched_as_it_is_spelt() {
+        let cases = [
+            table("account", None),
+            table("opportunity", None),
+            table("systemuserroles", None),
+            table("cr123_Project", None),
+            table("cr123_widget", Some("cr123_gadgets")),
+        ];
+        for t in &cases {
+            let set = t.entity_set();
+            assert!(t.has_entity_set(&set), "{} / {set}", t.name);
+            for other in [
+                format!("{set}x"),
+                set[..set.len() - 1].to_owned(),
+                set.to_uppercase(),
+                t.name.clone(),
+                String::new(),
+                "s".to_owned(),
+            ] {
+                assert!(!t.has_entity_set(&other), "{} / {other}", t.name);
+            }
+        }
+        assert!(!table("opportunity", None).has_entity_set("opportunitys"));
+        assert!(!table("cr123_widget", Some("cr123_gadgets")).has_entity_set("cr123_widgets"));
     }
 }

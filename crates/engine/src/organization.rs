@@ -423,7 +423,7 @@ impl Organization {
             .or_else(|| {
                 self.tables
                     .iter()
-                    .position(|t| t.entity_set.is_none() && t.entity_set() == entity_set)
+                    .position(|t| t.entity_set.is_none() && t.has_entity_set(entity_set))
             })
             .map(TableId::from_index)
     }
