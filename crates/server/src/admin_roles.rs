@@ -46,24 +46,10 @@ fn role_id(org: &Organization, name: &str) -> Result<RoleId, ApiError> {
 /// `role` system table at a depth covering the role's unit, for every acting user; the root
 /// key and System Administrators read every role.
 fn require_role_read(org: &Organization, acting: Acting, role: RoleId) -> Result<(), ApiError> {
-    let Some(table) = org.table_id("role") else {
-        return Err(AppError::internal("no `role` table").into());
-    };
-    for u in acting.each() {
-        let decision = org.explain_on_unit(u, table, Privilege::Read, org.role(role).business_unit);
-        if !decision.allowed {
-            return Err(ApiError::new(
-                "denied",
-                format!(
-                    "user `{}` may not read role `{}`: {}",
-                    org.user(u).name,
-                    org.role(role).name,
-                    org.render_decision(&decision)
-                ),
-            ));
-        }
-    }
-    Ok(())
+    let r = org.role(role);
+    acting.each().try_for_each(|u| {
+        crate::request::require_role_read(org, u, r.business_unit, &format!("role `{}`", r.name))
+    })
 }
 
 /// D42: the users a role question names are those whose `systemuser` record every acting user

@@ -46,12 +46,8 @@ pub(crate) struct ReadParams {
 
 /// Whether `user` may read a rule: Read on `role` over the unit of every role it names (D47).
 fn may_read_rule(org: &Organization, user: UserId, rule: &RoleRule) -> bool {
-    let Some(table) = org.table_id("role") else {
-        return false;
-    };
     rule.roles().into_iter().all(|r| {
-        org.explain_on_unit(user, table, Privilege::Read, org.role(r).business_unit)
-            .allowed
+        crate::request::require_role_read(org, user, org.role(r).business_unit, "roles").is_ok()
     })
 }
 

@@ -598,3 +598,30 @@ pub(crate) fn may_ask_about(
     }
     Ok(())
 }
+
+/// Whether `user` may read the definitions of roles that belong to `unit` (D42, D47, D50):
+/// Read on the `role` system table at a depth covering the unit (System Administrators
+/// always). An organisation without a `role` table refuses (never open). `what` names what is
+/// read, for the refusal.
+pub(crate) fn require_role_read(
+    org: &Organization,
+    user: UserId,
+    unit: strata_engine::BusinessUnitId,
+    what: &str,
+) -> Result<(), ApiError> {
+    let Some(table) = org.table_id("role") else {
+        return Err(AppError::internal("no `role` table").into());
+    };
+    let decision = org.explain_on_unit(user, table, Privilege::Read, unit);
+    if decision.allowed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        "denied",
+        format!(
+            "user `{}` may not read {what}: {}",
+            org.user(user).name,
+            org.render_decision(&decision)
+        ),
+    ))
+}
