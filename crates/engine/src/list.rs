@@ -243,12 +243,15 @@ fn int_float(x: i64, y: f64) -> Ordering {
 }
 
 impl Filter {
-    /// The comparisons in the filter.
+    /// The comparisons testing one record may make (each value of an `In`, each target of a
+    /// `Refers`): what the list's work budget counts.
     #[must_use]
     pub fn terms(&self) -> usize {
         match self {
             Filter::And(list) | Filter::Or(list) => list.iter().map(Filter::terms).sum(),
             Filter::Not(f) => f.terms(),
+            Filter::In { values, .. } => values.len().max(1),
+            Filter::Refers { targets, .. } => targets.len().max(1),
             _ => 1,
         }
     }
@@ -827,6 +830,18 @@ mod tests {
         on_other.columns(&mut columns);
         assert_eq!(columns, ["other"]);
         assert_eq!(on_other.terms(), 1);
+        // An `In` costs a comparison per value, a `Refers` one per target: the work budget
+        // counts what a record's test may do.
+        let many = Filter::In {
+            column: "name".into(),
+            values: (0..300).map(Value::Int).collect(),
+        };
+        assert_eq!(Filter::Not(Box::new(many)).terms(), 300);
+        let refers = Filter::Refers {
+            fact: Fact::Record,
+            targets: vec![None; 7],
+        };
+        assert_eq!(refers.terms(), 7);
     }
 
     #[test]
