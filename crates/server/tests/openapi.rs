@@ -7,6 +7,8 @@
 //!   licences, rules and a team added), and every answer — successes and errors — is validated
 //!   against the document's schema for that route and status (`jsonschema`, `$ref`s resolved
 //!   in the document's components). A route that no request reached fails the test.
+//! - Every JSON answer's bytes are its keys in sorted order, compact: what the handlers sent
+//!   when they built their answers with `json!`, before they built them from types.
 //! - The document is OpenAPI 3.1, and every `$ref` in it resolves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -256,6 +258,13 @@ impl Checker<'_> {
             assert!(op["responses"]["200"]["content"]["text/plain"].is_object());
         } else {
             let value = response.json();
+            // The answers were `json!` objects, whose keys serialize sorted and compact: typed
+            // answers keep those bytes (their fields are declared in that order).
+            assert_eq!(
+                response.text(),
+                value.to_string(),
+                "{method} {path}: the answer's bytes changed order"
+            );
             let schema = answer_schema(op, response.status).unwrap_or_else(|| {
                 panic!(
                     "{method} {template} answered {} (not in the document): {value}",
