@@ -224,13 +224,16 @@ pub(crate) struct WouldGrant {
 pub(crate) struct Decision {
     pub(crate) allowed: bool,
     /// `user_disabled`, `record_deleted`, `no_privilege`, `no_access_path`.
+    #[schema(required = true)]
     pub(crate) denial: Option<String>,
     pub(crate) explanation: String,
     pub(crate) paths: Vec<GrantPathEntry>,
     pub(crate) privilege: String,
+    #[schema(required = true)]
     pub(crate) record: Option<String>,
     pub(crate) table: String,
     pub(crate) user: String,
+    #[schema(required = true)]
     pub(crate) would_grant: Option<WouldGrant>,
 }
 
@@ -239,14 +242,17 @@ pub(crate) struct Decision {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExplainAnswer {
     pub(crate) allowed: bool,
+    #[schema(required = true)]
     pub(crate) denial: Option<String>,
     pub(crate) explanation: String,
     pub(crate) paths: Vec<GrantPathEntry>,
     pub(crate) privilege: String,
+    #[schema(required = true)]
     pub(crate) record: Option<String>,
     pub(crate) revision: u64,
     pub(crate) table: String,
     pub(crate) user: String,
+    #[schema(required = true)]
     pub(crate) would_grant: Option<WouldGrant>,
 }
 
@@ -259,6 +265,7 @@ pub(crate) struct RecordAnswer {
     pub(crate) fields: serde_json::Map<String, Value>,
     pub(crate) guid: String,
     pub(crate) id: String,
+    #[schema(required = true)]
     pub(crate) owner: Option<String>,
     pub(crate) revision: u64,
     /// `active` or `inactive`.
@@ -307,6 +314,7 @@ pub(crate) struct ListAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) count: Option<u64>,
     /// The next page's cursor, `null` on the last page.
+    #[schema(required = true)]
     pub(crate) next_cursor: Option<String>,
     pub(crate) records: Vec<String>,
     pub(crate) revision: u64,
@@ -323,6 +331,7 @@ pub(crate) struct ListAnswer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ModelUnit {
     pub(crate) name: String,
+    #[schema(required = true)]
     pub(crate) parent: Option<String>,
 }
 
@@ -364,14 +373,17 @@ pub(crate) struct Deprecation {
     pub(crate) successors: Vec<String>,
 }
 
-/// A role's grid: table → privilege → depth name (granted cells only).
-pub(crate) type Grid = BTreeMap<String, BTreeMap<String, String>>;
+/// A grid: table → privilege → depth name (a role's granted cells; a licence's ceilings).
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(transparent)]
+pub(crate) struct Grid(pub(crate) BTreeMap<String, BTreeMap<String, String>>);
 
 /// Mirror of a role in `strata_ops::model_json`.
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ModelRole {
     pub(crate) business_unit: String,
+    #[schema(required = true)]
     pub(crate) deprecation: Option<Deprecation>,
     /// `user_and_team` or `team_only`.
     pub(crate) inheritance: String,
@@ -385,6 +397,7 @@ pub(crate) struct ModelRole {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ModelAssignment {
+    #[schema(required = true)]
     pub(crate) business_unit: Option<String>,
     pub(crate) role: String,
 }
@@ -395,8 +408,10 @@ pub(crate) struct ModelAssignment {
 pub(crate) struct ModelUser {
     pub(crate) business_unit: String,
     pub(crate) enabled: bool,
+    #[schema(required = true)]
     pub(crate) manager: Option<String>,
     pub(crate) name: String,
+    #[schema(required = true)]
     pub(crate) position: Option<String>,
     pub(crate) roles: Vec<ModelAssignment>,
     pub(crate) teams: Vec<String>,
@@ -410,9 +425,11 @@ pub(crate) struct ModelTeam {
     pub(crate) members: Vec<String>,
     pub(crate) name: String,
     /// A record team's record.
+    #[schema(required = true)]
     pub(crate) record: Option<String>,
     pub(crate) roles: Vec<String>,
     /// A record team's template.
+    #[schema(required = true)]
     pub(crate) template: Option<String>,
     /// `owner`, `access`, `security_group`, `office_group`.
     #[serde(rename = "type")]
@@ -455,6 +472,7 @@ pub(crate) struct ModelHierarchy {
 pub(crate) struct ModelSettings {
     pub(crate) always_move_record_to_owner_business_unit: bool,
     pub(crate) do_not_remove_roles_on_change_business_unit: bool,
+    #[schema(required = true)]
     pub(crate) hierarchy: Option<ModelHierarchy>,
     pub(crate) ownership_across_business_units: bool,
     pub(crate) share_to_previous_owner_on_assign: bool,
@@ -504,6 +522,7 @@ pub(crate) struct PrivilegeGrant {
     pub(crate) depth: String,
     pub(crate) from_unit: String,
     pub(crate) role: String,
+    #[schema(required = true)]
     pub(crate) via: Option<TeamVia>,
 }
 
@@ -516,6 +535,7 @@ pub(crate) struct PrivilegesAnswer {
     pub(crate) misc: Vec<String>,
     pub(crate) revision: u64,
     /// The System Administrator role the user holds, if any.
+    #[schema(required = true)]
     pub(crate) system_administrator: Option<String>,
     /// Table → privilege → every grant.
     pub(crate) tables: BTreeMap<String, BTreeMap<String, Vec<PrivilegeGrant>>>,
@@ -536,14 +556,18 @@ pub(crate) struct AuditEntry {
     pub(crate) detail: Value,
     /// The chained HMAC (hex).
     pub(crate) hash: String,
+    #[schema(required = true)]
     pub(crate) impersonator: Option<String>,
+    #[schema(required = true)]
     pub(crate) record: Option<String>,
     /// Retention in force when written, in days (-1 = forever).
     pub(crate) retention_days: i64,
     pub(crate) revision: u64,
     pub(crate) seq: u64,
+    #[schema(required = true)]
     pub(crate) table: Option<String>,
     /// The acting user (`null`: the system).
+    #[schema(required = true)]
     pub(crate) user: Option<String>,
 }
 
@@ -553,6 +577,7 @@ pub(crate) struct AuditEntry {
 pub(crate) struct AuditPage {
     #[schema(value_type = Vec<AuditEntry>)]
     pub(crate) entries: Vec<Value>,
+    #[schema(required = true)]
     pub(crate) next_after: Option<u64>,
 }
 
@@ -666,7 +691,9 @@ pub(crate) struct AppsAnswer {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AppOpening {
+    #[schema(required = true)]
     pub(crate) role: Option<String>,
+    #[schema(required = true)]
     pub(crate) team: Option<String>,
     pub(crate) text: String,
     pub(crate) user: String,
@@ -708,6 +735,7 @@ pub(crate) struct AppMissing {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AppDiagnosis {
+    #[schema(required = true)]
     pub(crate) access: Option<AppOpening>,
     pub(crate) allowed: bool,
     pub(crate) app: String,
@@ -740,9 +768,12 @@ pub(crate) struct ColumnSource {
     pub(crate) create: bool,
     /// `system_administrator`, `profile`, `field_share`.
     pub(crate) kind: String,
+    #[schema(required = true)]
     pub(crate) profile: Option<String>,
     pub(crate) read: bool,
+    #[schema(required = true)]
     pub(crate) role: Option<String>,
+    #[schema(required = true)]
     pub(crate) team: Option<String>,
     pub(crate) text: String,
     pub(crate) update: bool,
@@ -764,6 +795,7 @@ pub(crate) struct ColumnHolder {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ColumnAccessAnswer {
     pub(crate) column: String,
+    #[schema(required = true)]
     pub(crate) note: Option<String>,
     pub(crate) revision: u64,
     pub(crate) secured: bool,
@@ -790,6 +822,7 @@ pub(crate) struct ColumnVerdict {
     pub(crate) column: String,
     pub(crate) column_permission: ColumnPermission,
     pub(crate) explanation: String,
+    #[schema(required = true)]
     pub(crate) record: Option<String>,
     pub(crate) record_allowed: bool,
     pub(crate) record_decision: Decision,
@@ -864,6 +897,7 @@ pub(crate) struct Uncovered {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserLicences {
+    #[schema(required = true)]
     pub(crate) cheapest: Option<CheapestLicences>,
     /// `fits`, `over_licensed`, `under_licensed`…
     pub(crate) fit: String,
@@ -878,6 +912,7 @@ pub(crate) struct UserLicences {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserLicencesAnswer {
+    #[schema(required = true)]
     pub(crate) cheapest: Option<CheapestLicences>,
     pub(crate) fit: String,
     pub(crate) held: Vec<String>,
@@ -947,6 +982,7 @@ pub(crate) struct RoleAnswer {
     pub(crate) apps: Vec<String>,
     pub(crate) business_unit: String,
     pub(crate) deprecated: bool,
+    #[schema(required = true)]
     pub(crate) deprecation: Option<Deprecation>,
     pub(crate) inheritance: String,
     pub(crate) misc: Vec<String>,
@@ -960,6 +996,7 @@ pub(crate) struct RoleAnswer {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DirectHolder {
+    #[schema(required = true)]
     pub(crate) business_unit: Option<String>,
     pub(crate) user: String,
 }
@@ -1209,6 +1246,7 @@ pub(crate) struct GrantSource {
     pub(crate) business_unit: String,
     pub(crate) depth: String,
     pub(crate) role: String,
+    #[schema(required = true)]
     pub(crate) team: Option<String>,
     pub(crate) team_only: bool,
 }

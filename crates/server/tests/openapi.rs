@@ -7,6 +7,7 @@
 //!   licences, rules and a team added), and every answer — successes and errors — is validated
 //!   against the document's schema for that route and status (`jsonschema`, `$ref`s resolved
 //!   in the document's components). A route that no request reached fails the test.
+//! - Every body a route took validates against its request schema.
 //! - Every JSON answer's bytes are its keys in sorted order, compact: what the handlers sent
 //!   when they built their answers with `json!`, before they built them from types.
 //! - The document is OpenAPI 3.1, and every `$ref` in it resolves.
@@ -249,6 +250,19 @@ impl Checker<'_> {
         );
         let template = self.template(method, path);
         let op = &self.doc["paths"][&template][method];
+        // A body the route took validates against its request schema.
+        if let Some(b) = body.as_ref().filter(|_| response.status < 300) {
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            assert!(schema.is_object(), "{method} {template}: no request schema");
+            let errors: Vec<String> = validator(&self.doc, schema)
+                .iter_errors(b)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{method} {path}: the body taken does not match {schema}: {errors:?}\n{b}"
+            );
+        }
         if response.status == 204 {
             assert!(
                 op["responses"]["204"].is_object(),
