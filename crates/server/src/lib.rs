@@ -463,7 +463,8 @@ pub(crate) fn route_table() -> routes::Table {
             get(admin_apps::roles_needed)
             .summary("The smallest set of roles that would let the user open the app and meet its needs (D51)")
             .query(&[USER])
-            .answer::<RoleSetAnswer>(),
+            .answer::<RoleSetAnswer>()
+            .errors(&[422]),
         )
         .route(
             &format!("{org}/tables/{{table}}/columns/{{column}}/access"),
@@ -541,7 +542,8 @@ pub(crate) fn route_table() -> routes::Table {
             delete(admin_roles::delete)
             .summary("Delete a role; refused (`role_in_use`) while held or associated with apps unless `?replacement=` names the role every holder and app moves to")
             .query(&[("replacement", "string", "the role every holder and app moves to")])
-            .answer::<WrittenAnswer>(),
+            .answer::<WrittenAnswer>()
+            .errors(&[409]),
         )
         .route(
             &format!("{org}/roles/{{role}}/holders"),
@@ -588,7 +590,8 @@ pub(crate) fn route_table() -> routes::Table {
             post(admin_roles::replace)
             .summary("Replace the role by `{replacement}` for every user and team holding it, in one audited change")
             .body::<admin_roles::ReplaceBody>()
-            .answer::<WrittenAnswer>(),
+            .answer::<WrittenAnswer>()
+            .errors(&[409]),
         )
         .route(
             &format!("{org}/roles/{{role}}/deprecation"),
@@ -655,7 +658,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/rules"),
             delete(admin_rules::remove)
-            .summary("Remove the role rule the body names (as for adding one)")
+            .summary("Remove the role rule the body names (as for adding one); `unknown_rule` (404) when no such rule is in force")
             .body::<admin_rules::RuleBody>()
             .answer::<RevisionAnswer>(),
         )

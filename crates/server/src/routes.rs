@@ -1,25 +1,32 @@
-//! Every route of the native API and AuthZEN, in one table ([`table`]): the router is built
-//! from it (`lib.rs`) and the OpenAPI document's paths are generated from it ([`paths`], with
-//! utoipa's builder and the `ToSchema` types of `schema.rs`), so a route cannot be served
-//! without being documented. `tests/openapi.rs` checks the document against this table and
-//! validates a real answer of every route against it.
+//! The routes of the native API and AuthZEN as one table (`route_table` in lib.rs, a [`Table`]
+//! of [`Route`]s): the router is built from it ([`Table::router`]) and the OpenAPI document's
+//! paths are generated from it ([`paths`], with utoipa's builder and the `ToSchema` types of
+//! `schema.rs`), so a route cannot be served without being documented. `tests/openapi.rs`
+//! checks the document against the table and validates a real answer of every route against
+//! it; `tests/http.rs` reads the `.route(` calls of lib.rs for its authorization matrix.
 //!
-//! **Adding a route** is one entry in [`table`]:
+//! **Adding a route** is one entry in `route_table` (lib.rs), written as the router's own
+//! `.route` calls were:
 //!
 //! ```text
-//! Route::get(format!("{ORG}/things/{{thing}}"), things::show)
-//!     .summary("What a thing is")
-//!     .query(&[USER])                 // its query parameters, beyond min_revision
-//!     .answer::<ThingAnswer>(),       // the type the handler builds its 200 answer from
+//! .route(
+//!     &format!("{org}/things/{{thing}}"),
+//!     get(things::show)
+//!         .summary("What a thing is")
+//!         .query(&[USER])          // its query parameters, beyond min_revision
+//!         .answer::<ThingAnswer>(), // the type the handler builds its 200 answer from
+//! )
 //! ```
 //!
-//! with `ThingAnswer` deriving `Serialize` and `utoipa::ToSchema` (and
-//! `#[serde(deny_unknown_fields)]`, so that the schema is closed); `.body::<ThingBody>()` when
-//! the handler reads a body (a handler whose extractors include `Bytes` or `Json` and has no
-//! body documented fails `tests/openapi.rs`), `.created::<T>()` for a 201, `.no_content()` for
-//! a 204, `.errors(&[409])` for error statuses beyond the ones every route of its kind gives.
-//! Then add a request to it in `tests/openapi.rs` (`every_route_answers_as_documented` fails
-//! on a route it did not call).
+//! with `ThingAnswer` deriving `Serialize` and `utoipa::ToSchema`, with
+//! `#[serde(deny_unknown_fields)]` (a closed schema) and its fields in alphabetical order (the
+//! bytes `json!` would send); `.body::<ThingBody>()` when the handler reads a body (a handler
+//! whose extractors include `Bytes` or `Json` and documents no body fails `tests/openapi.rs`),
+//! `.created::<T>()` for a 201, `.no_content()` for a 204, `.errors(&[409])` for error statuses
+//! beyond those every route of its kind gives ([`Route::error_statuses`]), `.public()` for a
+//! route without credentials. Then add a request to it in `tests/openapi.rs`
+//! (`every_route_answers_as_documented` fails on a route no request answered with success, and
+//! on an answer that does not match the document).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -241,14 +248,16 @@ impl Route {
         self
     }
 
-    /// The error statuses the route can answer: credentials (401), permission (403), unknown
-    /// organisation or name (404), bad query (400), `min_revision` not reached (503), the
-    /// store (500); with a body, too large (413) and not JSON (415).
+    /// The error statuses the route can answer: a URI or headers too long (414, 431); with
+    /// credentials, their absence (401), permission (403), an unknown organisation or name
+    /// (404), a bad query (400), `min_revision` not reached (503), the store (500); with a
+    /// body, too large (413) and not JSON (415).
     pub(crate) fn error_statuses(&self) -> Vec<u16> {
-        let mut statuses = match self.access {
-            Access::Public => Vec::new(),
-            Access::Key => vec![400, 401, 403, 404, 500, 503],
-        };
+        // Every route: a URI or headers over the limits, refused before routing.
+        let mut statuses = vec![414, 431];
+        if self.access == Access::Key {
+            statuses.extend([400, 401, 403, 404, 500, 503]);
+        }
         if self.body.is_some() || self.reads_body {
             statuses.extend([413, 415]);
         }

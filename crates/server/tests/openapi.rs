@@ -638,6 +638,7 @@ fn every_route_answers_as_documented() {
         Some(json!({"replacement": "Rep"})),
         200,
     );
+    c.call(admin, "delete", &o("/roles/Rep"), None, 409);
     c.call(admin, "delete", &o("/roles/Rep%20Two"), None, 200);
     c.call(
         admin,
@@ -673,6 +674,13 @@ fn every_route_answers_as_documented() {
         200,
     );
     c.call(admin, "get", &o("/rules"), None, 200);
+    c.call(
+        admin,
+        "delete",
+        &o("/rules"),
+        Some(json!({"role": "Desk Role", "direct_only": true})),
+        404,
+    );
     c.call(
         admin,
         "post",
@@ -724,6 +732,12 @@ fn every_route_answers_as_documented() {
         200,
     );
     c.call(alice, "post", "/access/v1/evaluation", Some(json!({})), 400);
+
+    // A URI over the limit, before routing.
+    let long = format!("/healthz?x={}", "a".repeat(17 * 1024));
+    c.call(None, "get", &long, None, 414);
+    let long = format!("{}?user={}", o("/revision"), "a".repeat(17 * 1024));
+    c.call(alice, "get", &long, None, 414);
 
     // Without credentials, every authenticated route answers 401 as documented.
     for (method, path, _) in strata_server::native_routes() {
