@@ -355,6 +355,7 @@ fn every_route_answers_as_documented() {
             {"op": "set_user_licence", "user": "bob", "licences": ["Basic"]},
             {"op": "set_user_licence", "user": "carol", "licences": ["Basic"]},
             {"op": "set_user_licence", "user": "audrey", "licences": ["Professional"]},
+            {"op": "assign_role", "principal": "bob", "role": "Support Rep"},
             {"op": "add_role", "name": "Old Rep", "privileges": {"account": {"read": "user"}}},
             {"op": "deprecate_role", "role": "Old Rep", "message": "use Rep", "successors": ["Rep"]},
         ])),
@@ -674,6 +675,14 @@ fn every_route_answers_as_documented() {
         200,
     );
     c.call(admin, "get", &o("/rules"), None, 200);
+    let report = c.call(audrey, "get", &o("/rules/violations"), None, 200);
+    let kinds: BTreeSet<&str> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, BTreeSet::from(["conflict", "missing"]), "{report}");
     c.call(
         admin,
         "delete",
