@@ -474,6 +474,15 @@ impl Organization {
             .collect();
         live.into_iter()
     }
+    /// Every role id, deleted roles (tombstones) included, in creation order (an export keeps
+    /// their places).
+    pub fn role_ids_with_deleted(&self) -> impl Iterator<Item = RoleId> + use<> {
+        (0..self.roles.len()).map(RoleId::from_index)
+    }
+    /// Every position id.
+    pub fn position_ids(&self) -> impl Iterator<Item = PositionId> + use<> {
+        (0..self.positions.len()).map(PositionId::from_index)
+    }
     /// Every access team template's id.
     pub fn template_ids(&self) -> impl Iterator<Item = TemplateId> + use<> {
         (0..self.templates.len()).map(TemplateId::from_index)

@@ -7,6 +7,7 @@
 
 mod dry_run;
 pub mod engine_target;
+pub mod export;
 pub mod http_client;
 pub mod http_target;
 pub mod licences;

@@ -125,6 +125,12 @@ pub struct RoleSpec {
     /// (table, privilege, depth, line)
     pub privileges: Vec<(String, Privilege, Depth, usize)>,
     pub misc: Vec<String>,
+    /// `deprecation: { message, successors }` (extension, D65): applied after the setup's
+    /// role assignments, as `deprecate_role`.
+    pub deprecation: Option<(String, Vec<(String, usize)>)>,
+    /// `deleted: true` (extension, D65): a deleted role kept as a tombstone, added and deleted
+    /// at once so that the roles after it keep their places.
+    pub deleted: bool,
     pub line: usize,
 }
 
@@ -523,6 +529,11 @@ pub struct Scenario {
     pub licences: Vec<(strata_ops::LicenceOp, usize)>,
     /// Users' licences (extension: a user's `licence:`): user, licence names, line.
     pub user_licences: Vec<(String, Vec<String>, usize)>,
+    /// Lookups set after every record's own (extension: `lookups:`, D65): record, lookup,
+    /// parent, line, in the order they are set.
+    pub lookups: Vec<(String, String, String, usize)>,
+    /// The audit switches (extension: `audit:`), a `set_audit` operation, with its line.
+    pub audit: Option<(usize, Operation)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -838,6 +849,18 @@ pub fn parse(source: &str) -> Result<Scenario> {
             s.records.push(parse_record(n)?);
         }
     }
+    if let Some(list) = keys.opt("lookups") {
+        for n in seq(list, "lookups")? {
+            let mut k = Keys::of(n, "lookup")?;
+            s.lookups.push((
+                text(k.req("record")?, "record")?,
+                text(k.req("lookup")?, "lookup")?,
+                text(k.req("parent")?, "parent")?,
+                n.line,
+            ));
+            k.finish()?;
+        }
+    }
     if let Some(list) = keys.opt("shares") {
         for n in seq(list, "shares")? {
             let mut k = Keys::of(n, "share")?;
@@ -885,6 +908,9 @@ pub fn parse(source: &str) -> Result<Scenario> {
             });
             k.finish()?;
         }
+    }
+    if let Some(a) = keys.opt("audit") {
+        s.audit = Some((a.line, parse_audit(a)?));
     }
     if let Some(list) = keys.opt("role_rules") {
         for n in seq(list, "role_rules")? {
@@ -1150,10 +1176,41 @@ fn parse_role(n: &Node) -> Result<RoleSpec> {
             .into_iter()
             .map(|(n, _)| n)
             .collect(),
+        deprecation: k.opt("deprecation").map(parse_deprecation).transpose()?,
+        deleted: opt_bool(k.opt("deleted"), "deleted", false)?,
         line: n.line,
     };
     k.finish()?;
     Ok(spec)
+}
+
+/// A role's `deprecation`: `message` (optional) and `successors` (optional).
+fn parse_deprecation(n: &Node) -> Result<(String, Vec<(String, usize)>)> {
+    let mut k = Keys::of(n, "deprecation")?;
+    let message = opt_text(k.opt("message"), "deprecation.message")?.unwrap_or_default();
+    let successors = k
+        .opt("successors")
+        .map(|s| names(s, "deprecation.successors"))
+        .transpose()?
+        .unwrap_or_default();
+    k.finish()?;
+    Ok((message, successors))
+}
+
+/// `audit:` (extension): the `set_audit` operation's fields.
+fn parse_audit(n: &Node) -> Result<Operation> {
+    let mut object = match node_json(n) {
+        serde_json::Value::Object(o) if !o.contains_key("op") => o,
+        _ => {
+            return Err(LoadError::new(
+                n.line,
+                "audit is a mapping: enabled, retention_days, user_access, tables, columns_off",
+            ));
+        }
+    };
+    object.insert("op".to_owned(), "set_audit".into());
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| LoadError::new(n.line, format!("audit: {e}")))
 }
 
 fn parse_user(n: &Node, licences: &mut Vec<(String, Vec<String>, usize)>) -> Result<UserSpec> {

@@ -159,10 +159,22 @@ pub fn validate(s: &Scenario) -> Result<()> {
         s.relationships.iter().map(|r| (r.name.as_str(), r.line)),
         "relationship",
     )?;
-    let roles = unique(s.roles.iter().map(|r| (r.name.as_str(), r.line)), "role")?;
+    // Deleted roles (tombstones, an extension) have no name others can use.
+    let roles = unique(
+        s.roles
+            .iter()
+            .filter(|r| !r.deleted)
+            .map(|r| (r.name.as_str(), r.line)),
+        "role",
+    )?;
     for r in &s.roles {
         if let Some(u) = &r.business_unit {
             need(&units, u, "business unit", r.line)?;
+        }
+        if let Some((_, successors)) = &r.deprecation {
+            for (successor, line) in successors {
+                need(&roles, successor, "role", *line)?;
+            }
         }
         for (table, privilege, depth, line) in &r.privileges {
             need(&tables, table, "table", *line)?;
@@ -285,6 +297,11 @@ pub fn validate(s: &Scenario) -> Result<()> {
             known.lookup(&r.id, lookup, r.line)?;
             known.record(parent, r.line)?;
         }
+    }
+    for (record, lookup, parent, line) in &s.lookups {
+        known.record(record, *line)?;
+        known.lookup(record, lookup, *line)?;
+        known.record(parent, *line)?;
     }
     for sh in &s.shares {
         known.record(&sh.record, sh.line)?;

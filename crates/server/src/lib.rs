@@ -7,6 +7,7 @@
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
 mod admin_apps;
+mod admin_export;
 mod admin_licences;
 mod admin_roles;
 mod admin_rules;
@@ -407,6 +408,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
             &format!("{org}/rules/violations"),
             get(admin_rules::violations),
         )
+        .route(&format!("{org}/export"), get(admin_export::export))
         .merge(webapi::routes())
         .fallback(meta::unknown_route)
         .method_not_allowed_fallback(meta::method_not_allowed)

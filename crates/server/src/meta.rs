@@ -558,6 +558,12 @@ pub fn document() -> serde_json::Value {
         "Users breaking a role rule (assignments that predate it, D46): user, rule, the missing or conflicting role, directly or through which teams; `?user=` for one user (D35)",
         true,
     );
+    add(
+        format!("{org}/export"),
+        "get",
+        "The whole model as a scenario file (application/yaml, docs/export.md); `?records=true` adds records, shares and access team members (System Administrators, D66)",
+        true,
+    );
     // The Dataverse Web API (docs/webapi.md): OData routes under every version.
     let data = "/api/data/{version}";
     for (path, method, summary) in [
