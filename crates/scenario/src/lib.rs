@@ -11,6 +11,7 @@ pub mod export;
 pub mod http_client;
 pub mod http_target;
 pub mod licences;
+pub mod pack;
 pub mod spec;
 pub mod validate;
 pub mod yaml;

@@ -774,6 +774,26 @@ fn cascade_type(node: &Node, what: &str) -> Result<strata_engine::CascadeType> {
 
 /// Parses a scenario file's text.
 pub fn parse(source: &str) -> Result<Scenario> {
+    parse_with(source, false)
+}
+
+/// Parses a role pack (`packs/`, docs/export.md): a scenario file whose `business_units`,
+/// `tables`, `roles`, `users` and `steps` may be left out (the caller refuses what a pack may
+/// not hold).
+pub fn parse_fragment(source: &str) -> Result<Scenario> {
+    parse_with(source, true)
+}
+
+/// The list under `key`: required in a scenario, optional (empty) in a fragment.
+fn part<'a>(keys: &mut Keys<'a>, key: &str, fragment: bool) -> Result<&'a [Node]> {
+    match keys.opt(key) {
+        Some(n) => seq(n, key),
+        None if fragment => Ok(&[]),
+        None => seq(keys.req(key)?, key),
+    }
+}
+
+fn parse_with(source: &str, fragment: bool) -> Result<Scenario> {
     let root = crate::yaml::parse(source)
         .map_err(|(line, message)| LoadError::new(line, format!("YAML syntax: {message}")))?;
     let mut keys = Keys::of(&root, "the file")?;
@@ -793,7 +813,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
             ..SettingsSpec::default()
         },
     };
-    for n in seq(keys.req("business_units")?, "business_units")? {
+    for n in part(&mut keys, "business_units", fragment)? {
         let mut k = Keys::of(n, "business unit")?;
         s.business_units.push(UnitSpec {
             name: text(k.req("name")?, "business unit name")?,
@@ -802,7 +822,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
         });
         k.finish()?;
     }
-    for n in seq(keys.req("tables")?, "tables")? {
+    for n in part(&mut keys, "tables", fragment)? {
         s.tables.push(parse_table(n)?);
     }
     if let Some(list) = keys.opt("relationships") {
@@ -810,7 +830,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
             s.relationships.push(parse_relationship(n)?);
         }
     }
-    for n in seq(keys.req("roles")?, "roles")? {
+    for n in part(&mut keys, "roles", fragment)? {
         s.roles.push(parse_role(n)?);
     }
     if let Some(list) = keys.opt("positions") {
@@ -824,7 +844,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
             k.finish()?;
         }
     }
-    for n in seq(keys.req("users")?, "users")? {
+    for n in part(&mut keys, "users", fragment)? {
         s.users.push(parse_user(n, &mut s.user_licences)?);
     }
     if let Some(list) = keys.opt("teams") {
@@ -923,7 +943,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
                 .push((crate::licences::parse_licence(n)?, n.line));
         }
     }
-    for (i, n) in seq(keys.req("steps")?, "steps")?.iter().enumerate() {
+    for (i, n) in part(&mut keys, "steps", fragment)?.iter().enumerate() {
         s.steps.push(parse_step(n, i + 1)?);
     }
     keys.finish()?;

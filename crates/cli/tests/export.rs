@@ -1,0 +1,178 @@
+//! `strata export` and `strata import pack` as processes: an organisation exported from one
+//! database and created in another exports to the same bytes; over HTTP only a System
+//! Administrator may export; a pack's dry run writes nothing, `--apply` writes one batch, and
+//! applying it again has nothing to do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use common::strata;
+
+fn rules_violations() -> std::path::PathBuf {
+    common::repo().join("tests/scenarios/admin/rules-violations.yaml")
+}
+
+fn revision(db: &str) -> String {
+    let (code, out, err) = strata(&["org", "list", "--db", db]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
+#[test]
+fn an_export_rebuilds_the_organisation_and_exports_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
+    let model = dir.path().join("model.yaml");
+    let model_path = model.to_string_lossy();
+    common::create_org(None, &a, "o", &rules_violations());
+    // Records too, and an operation that changes the model after the setup.
+    let (code, _, err) = strata(&[
+        "export",
+        "--db",
+        &a,
+        "--org",
+        "o",
+        "--records",
+        "--output",
+        &model_path,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let first = std::fs::read_to_string(&model).unwrap();
+    assert!(first.starts_with("format: 1\nname: o\n"), "{first}");
+    assert!(first.contains("role_rules:"), "{first}");
+    common::create_org(None, &b, "o", &model);
+    let (code, again, err) = strata(&["export", "--db", &b, "--org", "o", "--records"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(first, again);
+    // The scenario file itself exports the same model.
+    let scenario = rules_violations();
+    let (code, from_file, err) = strata(&[
+        "export",
+        "--scenario",
+        &scenario.to_string_lossy(),
+        "--records",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        from_file.lines().skip(2).collect::<Vec<_>>(),
+        first.lines().skip(2).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_pack_is_tried_then_applied_then_already_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_string_lossy();
+    common::create_org(None, &db, "o", &rules_violations());
+    let before = revision(&db);
+    let args = ["import", "pack", "omnichannel", "--db", &*db, "--org", "o"];
+    let (code, out, err) = strata(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dry run at revision"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("update") && l.contains("Omnichannel agent")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("create") && l.contains("Omnichannel Channel Secrets")),
+        "{out}"
+    );
+    assert_eq!(revision(&db), before, "a dry run writes nothing");
+    let mut apply = args.to_vec();
+    apply.push("--apply");
+    let (code, out, err) = strata(&apply);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("applied as one batch at revision"), "{out}");
+    assert_ne!(revision(&db), before);
+    let after = revision(&db);
+    let (code, out, err) = strata(&apply);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(revision(&db), after, "applying again writes nothing");
+    // A pack from a file, and an unknown one.
+    let file = common::repo().join("packs/work365.yaml");
+    let (code, out, err) = strata(&[
+        "import",
+        "pack",
+        &file.to_string_lossy(),
+        "--db",
+        &db,
+        "--org",
+        "o",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["pack"], "Work 365");
+    assert_eq!(json["applied"], false);
+    let (code, _, err) = strata(&["import", "pack", "no-such-pack", "--db", &db, "--org", "o"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("work365"), "{err}");
+}
+
+#[test]
+fn over_http_only_a_system_administrator_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let db = db.to_string_lossy();
+    common::create_org(None, &db, "o", &rules_violations());
+    let (_, local, _) = strata(&["export", "--db", &db, "--org", "o", "--records"]);
+    let key = |user: &str| {
+        let (code, key, err) = strata(&[
+            "api-key", "create", "--db", &db, "--org", "o", "--user", user,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        key.trim().to_owned()
+    };
+    let (admin, quinn) = (key("admin"), key("quinn"));
+    let (mut child, url) =
+        common::spawn_serving(Command::new(env!("CARGO_BIN_EXE_strata")).args([
+            "serve",
+            "--db",
+            &db,
+            "--listen",
+            "127.0.0.1:0",
+            "--root-key",
+            "root-key-for-export-test-0123456789",
+        ]));
+    let remote = |key: &str| {
+        strata(&[
+            "export",
+            "--server",
+            &url,
+            "--key",
+            key,
+            "--org",
+            "o",
+            "--records",
+        ])
+    };
+    let (code, out, err) = remote(&admin);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, local, "the route answers what the database gives");
+    let (code, out, err) = remote(&quinn);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("HTTP 403"), "{err}");
+    // A pack's dry run through the server (planned from its export), as the administrator.
+    let (code, out, err) = strata(&[
+        "import",
+        "pack",
+        "customer-service-workspace",
+        "--server",
+        &url,
+        "--key",
+        &admin,
+        "--org",
+        "o",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dry run at revision"), "{out}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
