@@ -176,3 +176,59 @@ fn over_http_only_a_system_administrator_exports() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Every extension the export writes, through `org create` (the application layer's loader).
+const EXTENSIONS: &str = r#"format: 1
+name: extensions
+audit: { enabled: true, retention_days: 90, user_access: true, tables: [account], columns_off: [account.name] }
+business_units: [{ name: Root }, { name: "Sales: EMEA", parent: Root }]
+tables:
+  - { name: account, columns: [{ name: name }, { name: rating }] }
+relationships:
+  - { name: parent_account, parent: account, child: account, lookup: parentaccountid, behavior: parental }
+roles:
+  - { name: Old, privileges: { account: { read: user } }, deprecation: { message: "use: New", successors: [New] } }
+  - { name: Gone, privileges: { account: { read: organization } }, deleted: true }
+  - { name: New, privileges: { account: { read: business_unit, write: user } } }
+  - { name: Gone, privileges: { account: { read: user } } }
+users:
+  - { name: ann, business_unit: "Sales: EMEA", roles: [Old, New], fields: [{ title: x }, { age: 3 }] }
+  - { name: bob, after_record: a1, enabled: false }
+records:
+  - { id: a1, table: account, owner: ann, fields: [{ rating: 1 }, { name: first }] }
+  - { id: a2, table: account, owner: bob }
+  - { id: a3, table: account, owner: ann }
+lookups:
+  - { record: a3, lookup: parentaccountid, parent: a1 }
+  - { record: a2, lookup: parentaccountid, parent: a1 }
+steps: []
+"#;
+
+#[test]
+fn every_extension_survives_org_create_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ext.yaml");
+    std::fs::write(&file, EXTENSIONS).unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
+    common::create_org(None, &a, "o", &file);
+    let (code, first, err) = strata(&["export", "--db", &a, "--org", "o", "--records"]);
+    assert_eq!(code, 0, "{err}");
+    for part in [
+        "deleted: true",
+        "deprecation: { message: \"use: New\", successors: [New] }",
+        "after_record: a1",
+        "fields: [{ title: \"x\" }, { age: 3 }]",
+        "fields: [{ rating: 1 }, { name: \"first\" }]",
+        "lookups:\n  - { record: a3, lookup: parentaccountid, parent: a1 }",
+        "columns_off: [account.name]",
+        "enabled: false",
+    ] {
+        assert!(first.contains(part), "{part}:\n{first}");
+    }
+    let exported = dir.path().join("model.yaml");
+    std::fs::write(&exported, &first).unwrap();
+    common::create_org(None, &b, "o", &exported);
+    let (_, again, _) = strata(&["export", "--db", &b, "--org", "o", "--records"]);
+    assert_eq!(first, again);
+}

@@ -199,35 +199,8 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
             },
         ));
     }
-    for u in &s.users {
-        ops.push((
-            u.line,
-            // Disabled at the end of the setup: a disabled user cannot join a record's
-            // access team.
-            Operation::AddUser {
-                name: u.name.clone(),
-                business_unit: u.business_unit.clone(),
-                enabled: true,
-            },
-        ));
-        if !u.fields.is_empty() {
-            ops.push((
-                u.line,
-                Operation::SetUserFields {
-                    user: u.name.clone(),
-                    fields: fields(&u.fields),
-                },
-            ));
-        }
-        if u.position.is_some() {
-            ops.push((
-                u.line,
-                Operation::SetPosition {
-                    user: u.name.clone(),
-                    position: u.position.clone(),
-                },
-            ));
-        }
+    for u in s.users.iter().filter(|u| u.after_record.is_none()) {
+        ops.extend(add_user(u));
     }
     for t in &s.teams {
         ops.push((
@@ -262,6 +235,23 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
                 fields: fields(&r.fields),
             },
         ));
+        for more in &r.more_fields {
+            ops.push((
+                r.line,
+                Operation::Update {
+                    actor: None,
+                    record: r.id.clone(),
+                    fields: fields(more),
+                },
+            ));
+        }
+        for u in s
+            .users
+            .iter()
+            .filter(|u| u.after_record.as_deref() == Some(r.id.as_str()))
+        {
+            ops.extend(add_user(u));
+        }
     }
     for p in &s.profiles {
         ops.push((
@@ -450,6 +440,40 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
     // Role rules last: assignments of the setup that break them are reported, not refused
     // (D46).
     ops.extend(s.role_rules.iter().cloned());
+    ops
+}
+
+/// A user's own setup: added (enabled: disabled at the end of the setup, since a disabled user
+/// cannot join a record's access team), the columns of their record, their position.
+fn add_user(u: &crate::spec::UserSpec) -> Vec<(usize, Operation)> {
+    let mut ops = vec![(
+        u.line,
+        Operation::AddUser {
+            name: u.name.clone(),
+            business_unit: u.business_unit.clone(),
+            enabled: true,
+        },
+    )];
+    for run in std::iter::once(&u.fields).chain(&u.more_fields) {
+        if !run.is_empty() {
+            ops.push((
+                u.line,
+                Operation::SetUserFields {
+                    user: u.name.clone(),
+                    fields: fields(run),
+                },
+            ));
+        }
+    }
+    if u.position.is_some() {
+        ops.push((
+            u.line,
+            Operation::SetPosition {
+                user: u.name.clone(),
+                position: u.position.clone(),
+            },
+        ));
+    }
     ops
 }
 

@@ -110,12 +110,33 @@ fn value(v: &Value) -> String {
     }
 }
 
-fn fields(list: &[(String, Value)]) -> String {
+fn mapping(list: &[(String, Value)]) -> String {
     let parts: Vec<String> = list
         .iter()
         .map(|(k, v)| format!("{}: {}", scalar(k), value(v)))
         .collect();
     format!("{{ {} }}", parts.join(", "))
+}
+
+/// A record's columns: one mapping when they are in name order (as one write leaves them),
+/// else a list of mappings, each a run in name order, set one after the other (extension), so
+/// that the rebuilt record holds them in the same order.
+fn fields(list: &[(String, Value)]) -> String {
+    let mut runs: Vec<&[(String, Value)]> = Vec::new();
+    let mut start = 0;
+    for i in 1..list.len() {
+        if list[i].0 <= list[i - 1].0 {
+            runs.push(&list[start..i]);
+            start = i;
+        }
+    }
+    runs.push(&list[start..]);
+    if runs.len() == 1 {
+        mapping(list)
+    } else {
+        let parts: Vec<String> = runs.into_iter().map(mapping).collect();
+        format!("[{}]", parts.join(", "))
+    }
 }
 
 /// A privilege grid row: the depths other than `none` (`{ read: none }` for a row that holds
@@ -375,7 +396,15 @@ pub fn export(org: &Organization, options: &ExportOptions) -> String {
         o.push('\n');
     }
 
-    // users
+    // users; with records, a user created after records is created after the same record
+    let own: HashSet<_> = org.user_ids().map(|u| org.user(u).record).collect();
+    let data: Vec<RecordId> = if options.records {
+        org.record_ids()
+            .filter(|r| org.record(*r).alive && !own.contains(r))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let _ = writeln!(o, "users:");
     for id in org.user_ids() {
         let u = org.user(id);
@@ -407,9 +436,25 @@ pub fn export(org: &Organization, options: &ExportOptions) -> String {
         if !u.enabled {
             let _ = writeln!(o, "    enabled: false");
         }
-        let own = org.record(u.record);
-        if !own.fields.is_empty() {
-            let _ = writeln!(o, "    fields: {}", fields(&own.fields));
+        let record = org.record(u.record);
+        if !record.fields.is_empty() {
+            let _ = writeln!(o, "    fields: {}", fields(&record.fields));
+        }
+        // Before the first record the user owns, whatever (a record assigned to them after
+        // they were created: the rebuilt ids then differ, docs/export.md).
+        let mut before = data.partition_point(|r| *r < u.record);
+        if let Some(first) = data[..before]
+            .iter()
+            .position(|r| org.record(*r).owner == Owner::User(id))
+        {
+            before = first;
+        }
+        if before > 0 {
+            let _ = writeln!(
+                o,
+                "    after_record: {}",
+                scalar(&org.record(data[before - 1]).key)
+            );
         }
         let licences = org.user_licences(id);
         if !licences.is_empty() {

@@ -160,6 +160,12 @@ pub struct UserSpec {
     pub position: Option<String>,
     pub enabled: bool,
     pub fields: Vec<(String, Value)>,
+    /// Columns set after the first ones, each list in turn (extension: `fields` as a list of
+    /// mappings, D65): a record's columns in the order they were set.
+    pub more_fields: Vec<Vec<(String, Value)>>,
+    /// The user is created right after this record (extension: `after_record`, D65), as a
+    /// user added to a live organisation is.
+    pub after_record: Option<String>,
     pub line: usize,
 }
 
@@ -193,6 +199,8 @@ pub struct RecordSpec {
     pub active: bool,
     pub lookups: Vec<(String, String)>,
     pub fields: Vec<(String, Value)>,
+    /// Columns set after the first ones (extension: `fields` as a list of mappings, D65).
+    pub more_fields: Vec<Vec<(String, Value)>>,
     pub line: usize,
 }
 
@@ -724,6 +732,27 @@ fn fields(node: &Node, what: &str) -> Result<Vec<(String, Value)>> {
         .into_iter()
         .map(|(k, v)| Ok((k.clone(), value(v, &format!("{what}.{k}"))?)))
         .collect()
+}
+
+/// Columns, then the later runs of columns (`fields` as a list of mappings).
+type FieldRuns = (Vec<(String, Value)>, Vec<Vec<(String, Value)>>);
+
+/// `fields`: a mapping, or (extension) a list of mappings set one after the other.
+fn field_runs(node: Option<&Node>, what: &str) -> Result<FieldRuns> {
+    match node {
+        None => Ok((Vec::new(), Vec::new())),
+        Some(n) => match &n.kind {
+            NodeKind::Seq(items) => {
+                let mut runs = items
+                    .iter()
+                    .map(|i| fields(i, what))
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter();
+                Ok((runs.next().unwrap_or_default(), runs.collect()))
+            }
+            _ => Ok((fields(n, what)?, Vec::new())),
+        },
+    }
 }
 
 fn principal(node: &Node, what: &str) -> Result<PrincipalRef> {
@@ -1268,17 +1297,16 @@ fn parse_user(n: &Node, licences: &mut Vec<(String, Vec<String>, usize)>) -> Res
         Some(m) if !m.is_null() => Some(text(m, "manager")?),
         _ => None,
     };
+    let (first, more_fields) = field_runs(k.opt("fields"), "fields")?;
     let spec = UserSpec {
         business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
         roles,
         manager,
         position: opt_text(k.opt("position"), "position")?,
         enabled: opt_bool(k.opt("enabled"), "enabled", true)?,
-        fields: k
-            .opt("fields")
-            .map(|f| fields(f, "fields"))
-            .transpose()?
-            .unwrap_or_default(),
+        fields: first,
+        more_fields,
+        after_record: opt_text(k.opt("after_record"), "after_record")?,
         line: n.line,
         name,
     };
@@ -1350,17 +1378,15 @@ fn parse_record(n: &Node) -> Result<RecordSpec> {
             .map(|(name, v)| Ok((name, text(v, "lookup value")?)))
             .collect::<Result<_>>()?,
     };
+    let (first, more_fields) = field_runs(k.opt("fields"), "fields")?;
     let spec = RecordSpec {
         table: text(k.req("table")?, "table")?,
         owner: k.opt("owner").map(|o| principal(o, "owner")).transpose()?,
         business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
         active,
         lookups,
-        fields: k
-            .opt("fields")
-            .map(|f| fields(f, "fields"))
-            .transpose()?
-            .unwrap_or_default(),
+        fields: first,
+        more_fields,
         line: n.line,
         id,
     };

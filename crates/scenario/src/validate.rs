@@ -298,6 +298,11 @@ pub fn validate(s: &Scenario) -> Result<()> {
             known.record(parent, r.line)?;
         }
     }
+    for u in &s.users {
+        if let Some(r) = &u.after_record {
+            known.record(r, u.line)?;
+        }
+    }
     for (record, lookup, parent, line) in &s.lookups {
         known.record(record, *line)?;
         known.lookup(record, lookup, *line)?;
