@@ -384,6 +384,20 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
         ));
     }
     for sh in &s.shares {
+        if let Some((template, users)) = &sh.access_team {
+            for u in users {
+                ops.push((
+                    sh.line,
+                    Operation::AddAccessTeamMember {
+                        actor: None,
+                        record: sh.record.clone(),
+                        template: template.clone(),
+                        user: u.clone(),
+                    },
+                ));
+            }
+            continue;
+        }
         let rights = sh
             .rights
             .privileges()

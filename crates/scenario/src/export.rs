@@ -14,8 +14,8 @@ use std::fmt::Write as _;
 
 use strata_engine::{
     Cascade, CascadeType, DeleteBehavior, Depth, HierarchyModel, Inheritance, Organization, Owner,
-    Ownership, Principal, Privilege, RecordId, RecordState, RoleId, RoleRule, TableId, TeamType,
-    Value,
+    Ownership, Principal, Privilege, RecordId, RecordState, RoleId, RoleRule, TableId, TeamId,
+    TeamType, Value,
 };
 
 /// What to export.
@@ -741,52 +741,147 @@ fn write_records(org: &Organization, o: &mut String) {
     };
     // Users' own records are shared too.
     let alive: Vec<_> = org.record_ids().filter(|r| org.record(*r).alive).collect();
-    let shares: Vec<String> = alive
-        .iter()
-        .flat_map(|id| {
-            let r = org.record(*id);
-            r.shares
-                .iter()
-                .filter(|s| !is_record_team(s.principal) && !s.mask.is_empty())
-                .map(|s| {
-                    format!(
-                        "  - {{ record: {}, principal: {}, rights: {} }}",
-                        scalar(&r.key),
-                        scalar(&principal(org, s.principal)),
-                        flow(s.mask.privileges().map(Privilege::name))
-                    )
-                })
-                .collect::<Vec<_>>()
+    let share_line = |r: &strata_engine::Record, s: &strata_engine::Share| {
+        format!(
+            "  - {{ record: {}, principal: {}, rights: {} }}",
+            scalar(&r.key),
+            scalar(&principal(org, s.principal)),
+            flow(s.mask.privileges().map(Privilege::name))
+        )
+    };
+    let team_line = |t: TeamId| match org.team(t).record_team {
+        Some((record, template)) => format!(
+            "  - {{ record: {}, template: {}, users: {} }}",
+            scalar(&org.record(record).key),
+            scalar(&org.template(template).name),
+            flow(org.team(t).members.iter().map(|m| &org.user(*m).name))
+        ),
+        None => String::new(),
+    };
+    // Record access teams in the order they were made (a team is made by its first member).
+    let record_teams: Vec<TeamId> = org
+        .team_ids()
+        .filter(|t| {
+            org.team(*t)
+                .record_team
+                .is_some_and(|(r, _)| org.record(r).alive)
         })
         .collect();
+    // A record access team made before another share of its record: the shares and the
+    // teams interleaved as they were made (extension).
+    let interleaved = alive.iter().any(|id| {
+        let shares = &org.record(*id).shares;
+        let first_team = shares.iter().position(|s| is_record_team(s.principal));
+        first_team.is_some_and(|f| shares[f..].iter().any(|s| !is_record_team(s.principal)))
+    });
+    let mut shares: Vec<String> = Vec::new();
+    let mut members: Vec<String> = Vec::new();
+    if interleaved {
+        let order = share_order(org, &alive, &record_teams);
+        for (record, k) in order {
+            let r = org.record(record);
+            let s = &r.shares[k];
+            match s.principal {
+                Principal::Team(t) if is_record_team(s.principal) => shares.push(team_line(t)),
+                _ => shares.push(share_line(r, s)),
+            }
+        }
+        // Teams that hold no share of their record (a template without rights).
+        for t in &record_teams {
+            if let Some((record, _)) = org.team(*t).record_team
+                && !org
+                    .record(record)
+                    .shares
+                    .iter()
+                    .any(|s| s.principal == Principal::Team(*t) && !s.mask.is_empty())
+            {
+                members.push(team_line(*t));
+            }
+        }
+    } else {
+        for id in &alive {
+            let r = org.record(*id);
+            for s in &r.shares {
+                if !is_record_team(s.principal) && !s.mask.is_empty() {
+                    shares.push(share_line(r, s));
+                }
+            }
+        }
+        members = record_teams.iter().map(|t| team_line(*t)).collect();
+    }
     if !shares.is_empty() {
         let _ = writeln!(o, "shares:");
         for s in shares {
             let _ = writeln!(o, "{s}");
         }
     }
-    // Record access teams in the order they were made (a team is made by its first member).
-    let members: Vec<String> = org
-        .team_ids()
-        .filter_map(|t| {
-            let (record, template) = org.team(t).record_team?;
-            let r = org.record(record);
-            r.alive.then(|| {
-                format!(
-                    "  - {{ record: {}, template: {}, users: {} }}",
-                    scalar(&r.key),
-                    scalar(&org.template(template).name),
-                    flow(org.team(t).members.iter().map(|m| &org.user(*m).name))
-                )
-            })
-        })
-        .collect();
     if !members.is_empty() {
         let _ = writeln!(o, "access_team_members:");
         for m in members {
             let _ = writeln!(o, "{m}");
         }
     }
+}
+
+/// The shares of the live records (by record, index; record access teams included) in an
+/// order that keeps each record's shares in order and makes the record access teams in the
+/// order of their ids.
+fn share_order(
+    org: &Organization,
+    alive: &[RecordId],
+    record_teams: &[TeamId],
+) -> Vec<(RecordId, usize)> {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, HashMap};
+    let mut items: Vec<(RecordId, usize)> = Vec::new();
+    let mut of_team: HashMap<TeamId, usize> = HashMap::new();
+    for id in alive {
+        for (k, s) in org.record(*id).shares.iter().enumerate() {
+            if s.mask.is_empty() {
+                continue;
+            }
+            if let Principal::Team(t) = s.principal
+                && org.team(t).record_team.is_some()
+            {
+                of_team.insert(t, items.len());
+            }
+            items.push((*id, k));
+        }
+    }
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+    let mut before = vec![0usize; items.len()];
+    for i in 1..items.len() {
+        if items[i - 1].0 == items[i].0 {
+            after[i - 1].push(i);
+            before[i] += 1;
+        }
+    }
+    let teams: Vec<usize> = record_teams
+        .iter()
+        .filter_map(|t| of_team.get(t).copied())
+        .collect();
+    for w in teams.windows(2) {
+        after[w[0]].push(w[1]);
+        before[w[1]] += 1;
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..items.len())
+        .filter(|i| before[*i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(items.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(items[i]);
+        for j in std::mem::take(&mut after[i]) {
+            before[j] -= 1;
+            if before[j] == 0 {
+                ready.push(Reverse(j));
+            }
+        }
+    }
+    if order.len() < items.len() {
+        return items;
+    }
+    order
 }
 
 /// An order to set the live records' lookups in that gives every record's lookups and every

@@ -210,6 +210,10 @@ pub struct ShareSpec {
     pub record: String,
     pub principal: PrincipalRef,
     pub rights: AccessMask,
+    /// Instead of a share, a record access team's members added in this place among the
+    /// shares (extension: `{ record, template, users }`, D65); `principal` and `rights` are then
+    /// unused.
+    pub access_team: Option<(String, Vec<String>)>,
     pub line: usize,
 }
 
@@ -913,12 +917,30 @@ fn parse_with(source: &str, fragment: bool) -> Result<Scenario> {
     if let Some(list) = keys.opt("shares") {
         for n in seq(list, "shares")? {
             let mut k = Keys::of(n, "share")?;
-            s.shares.push(ShareSpec {
-                record: text(k.req("record")?, "record")?,
-                principal: principal(k.req("principal")?, "principal")?,
-                rights: rights(k.req("rights")?, "rights")?,
-                line: n.line,
-            });
+            let record = text(k.req("record")?, "record")?;
+            let spec = match k.opt("template") {
+                Some(template) => ShareSpec {
+                    record,
+                    principal: PrincipalRef::Organization,
+                    rights: AccessMask::NONE,
+                    access_team: Some((
+                        text(template, "template")?,
+                        names(k.req("users")?, "users")?
+                            .into_iter()
+                            .map(|(n, _)| n)
+                            .collect(),
+                    )),
+                    line: n.line,
+                },
+                None => ShareSpec {
+                    record,
+                    principal: principal(k.req("principal")?, "principal")?,
+                    rights: rights(k.req("rights")?, "rights")?,
+                    access_team: None,
+                    line: n.line,
+                },
+            };
+            s.shares.push(spec);
             k.finish()?;
         }
     }

@@ -311,6 +311,12 @@ pub fn validate(s: &Scenario) -> Result<()> {
     for sh in &s.shares {
         known.record(&sh.record, sh.line)?;
         known.principal(&sh.principal, sh.line)?;
+        if let Some((template, users)) = &sh.access_team {
+            need(&known.templates, template, "access team template", sh.line)?;
+            for u in users {
+                need(&known.users, u, "user", sh.line)?;
+            }
+        }
     }
     for a in &s.access_team_members {
         known.record(&a.record, a.line)?;
