@@ -95,6 +95,12 @@ fn a_pack_is_tried_then_applied_then_already_there() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("nothing to do"), "{out}");
     assert_eq!(revision(&db), after, "applying again writes nothing");
+    // Through the write path as a user: refused without the privileges to change roles.
+    let (code, _, err) = strata(&[
+        "import", "pack", "work365", "--db", &db, "--org", "o", "--as", "quinn",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("denied") || err.contains("privilege"), "{err}");
     // A pack from a file, and an unknown one.
     let file = common::repo().join("packs/work365.yaml");
     let (code, out, err) = strata(&[
@@ -114,6 +120,23 @@ fn a_pack_is_tried_then_applied_then_already_there() {
     let (code, _, err) = strata(&["import", "pack", "no-such-pack", "--db", &db, "--org", "o"]);
     assert_ne!(code, 0);
     assert!(err.contains("work365"), "{err}");
+    // A malformed pack: the file and the line.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "format: 1\nname: bad\nusers: []\n").unwrap();
+    let (code, _, err) = strata(&[
+        "import",
+        "pack",
+        &bad.to_string_lossy(),
+        "--db",
+        &db,
+        "--org",
+        "o",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad.yaml:3:") && err.contains("not `users`"),
+        "{err}"
+    );
 }
 
 #[test]
