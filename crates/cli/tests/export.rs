@@ -196,6 +196,33 @@ fn over_http_only_a_system_administrator_exports() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("dry run at revision"), "{out}");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "pack",
+            "customer-service-workspace",
+            "--server",
+            &url,
+            "--key",
+            &admin,
+            "--org",
+            "o",
+        ];
+        args.extend_from_slice(extra);
+        strata(&args)
+    };
+    let (code, out, err) = import(&["--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("applied as one batch at revision"), "{out}");
+    let (code, out, err) = import(&["--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("nothing to do"), "{out}");
+    // A user who is not a System Administrator cannot read the organisation to plan.
+    let (code, _, err) = strata(&[
+        "import", "pack", "work365", "--server", &url, "--key", &quinn, "--org", "o",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("HTTP 403"), "{err}");
     let _ = child.kill();
     let _ = child.wait();
 }
