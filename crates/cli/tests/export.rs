@@ -245,6 +245,7 @@ users:
   - { name: ann, business_unit: "Sales: EMEA", roles: [Old, New], fields: [{ title: x }, { age: 3 }] }
   - { name: bob, after_record: a1, enabled: false }
 records:
+  - { id: a0, table: account, owner: ann, fields: { name: gone }, deleted: true }
   - { id: a1, table: account, owner: ann, fields: [{ rating: 1 }, { name: first }] }
   - { id: a2, table: account, owner: bob }
   - { id: a3, table: account, owner: ann }
@@ -273,6 +274,7 @@ fn every_extension_survives_org_create_and_export() {
         "lookups:\n  - { record: a3, lookup: parentaccountid, parent: a1 }",
         "columns_off: [account.name]",
         "enabled: false",
+        "deleted: true\n  - id: a1",
     ] {
         assert!(first.contains(part), "{part}:\n{first}");
     }

@@ -245,6 +245,15 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
                 },
             ));
         }
+        if r.deleted {
+            ops.push((
+                r.line,
+                Operation::Delete {
+                    actor: None,
+                    record: r.id.clone(),
+                },
+            ));
+        }
         for u in s
             .users
             .iter()

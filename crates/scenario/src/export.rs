@@ -672,12 +672,14 @@ fn write_records(org: &Organization, o: &mut String) {
         .record_ids()
         .filter(|r| org.record(*r).alive && !own.contains(r))
         .collect();
+    // Deleted records (tombstones) in their places.
+    let written: Vec<_> = org.record_ids().filter(|r| !own.contains(r)).collect();
     let order = lookup_order(org, &live);
     let record_major = order.windows(2).all(|w| w[0] <= w[1]);
-    if !live.is_empty() {
+    if !written.is_empty() {
         let _ = writeln!(o, "records:");
     }
-    for id in &live {
+    for id in &written {
         let r = org.record(*id);
         let _ = writeln!(o, "  - id: {}", scalar(&r.key));
         let _ = writeln!(o, "    table: {}", scalar(table_name(org, r.table)));
@@ -718,6 +720,9 @@ fn write_records(org: &Organization, o: &mut String) {
         }
         if !r.fields.is_empty() {
             let _ = writeln!(o, "    fields: {}", fields(&r.fields));
+        }
+        if !r.alive {
+            let _ = writeln!(o, "    deleted: true");
         }
     }
     if !record_major {

@@ -201,6 +201,9 @@ pub struct RecordSpec {
     pub fields: Vec<(String, Value)>,
     /// Columns set after the first ones (extension: `fields` as a list of mappings, D65).
     pub more_fields: Vec<Vec<(String, Value)>>,
+    /// `deleted: true` (extension, D65): a deleted record, inserted and deleted at once so that
+    /// the records after it keep their places; its id is free again.
+    pub deleted: bool,
     pub line: usize,
 }
 
@@ -1409,6 +1412,7 @@ fn parse_record(n: &Node) -> Result<RecordSpec> {
         lookups,
         fields: first,
         more_fields,
+        deleted: opt_bool(k.opt("deleted"), "deleted", false)?,
         line: n.line,
         id,
     };

@@ -263,6 +263,10 @@ pub fn validate(s: &Scenario) -> Result<()> {
         .collect();
     for r in &s.records {
         need(&tables, &r.table, "table", r.line)?;
+        // A deleted record (extension) frees its id at once: others cannot name it.
+        if r.deleted {
+            continue;
+        }
         if records.insert(r.id.as_str(), r.table.as_str()).is_some() {
             return Err(LoadError::new(
                 r.line,
@@ -292,6 +296,12 @@ pub fn validate(s: &Scenario) -> Result<()> {
         }
         if let Some(b) = &r.business_unit {
             need(&known.units, b, "business unit", r.line)?;
+        }
+        if r.deleted && !r.lookups.is_empty() {
+            return Err(LoadError::new(
+                r.line,
+                format!("record `{}`: a deleted record has no lookups", r.id),
+            ));
         }
         for (lookup, parent) in &r.lookups {
             known.lookup(&r.id, lookup, r.line)?;
