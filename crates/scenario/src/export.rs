@@ -405,6 +405,14 @@ pub fn export(org: &Organization, options: &ExportOptions) -> String {
     } else {
         Vec::new()
     };
+    // Each user's first record, as an index into `data`.
+    let mut first_owned: std::collections::HashMap<strata_engine::UserId, usize> =
+        std::collections::HashMap::new();
+    for (i, r) in data.iter().enumerate() {
+        if let Owner::User(u) = org.record(*r).owner {
+            first_owned.entry(u).or_insert(i);
+        }
+    }
     let _ = writeln!(o, "users:");
     for id in org.user_ids() {
         let u = org.user(id);
@@ -442,13 +450,9 @@ pub fn export(org: &Organization, options: &ExportOptions) -> String {
         }
         // Before the first record the user owns, whatever (a record assigned to them after
         // they were created: the rebuilt ids then differ, docs/export.md).
-        let mut before = data.partition_point(|r| *r < u.record);
-        if let Some(first) = data[..before]
-            .iter()
-            .position(|r| org.record(*r).owner == Owner::User(id))
-        {
-            before = first;
-        }
+        let before = data
+            .partition_point(|r| *r < u.record)
+            .min(first_owned.get(&id).copied().unwrap_or(usize::MAX));
         if before > 0 {
             let _ = writeln!(
                 o,
