@@ -267,6 +267,23 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::rules_cmd::RulesCommand,
     },
+    /// Write the whole model of an organisation as a scenario file (`org create --scenario`
+    /// rebuilds it; docs/export.md).
+    Export {
+        #[command(flatten)]
+        source: Source,
+        /// Records, shares, column shares and record access team members too.
+        #[arg(long)]
+        records: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Import into an organisation: `import pack` (role packs, docs/export.md).
+    Import {
+        #[command(subcommand)]
+        command: crate::pack_cmd::ImportCommand,
+    },
 }
 
 /// HTTPS: a certificate and key, or a self-signed certificate for development.

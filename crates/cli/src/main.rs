@@ -13,9 +13,11 @@ mod bench_cmd;
 mod bench_dryrun;
 mod demo_cmd;
 mod dryrun_cmd;
+mod export_cmd;
 mod licence_cmd;
 mod list_cmd;
 mod org_cmd;
+mod pack_cmd;
 mod question_cmd;
 mod remote;
 mod role_cmd;
@@ -230,6 +232,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { command } => rules_cmd::run(command),
+        Command::Export {
+            source,
+            records,
+            output,
+        } => export_cmd::run(&source, records, output.as_deref()).map(|()| ExitCode::SUCCESS),
+        Command::Import { command } => pack_cmd::run(command),
     }
 }
 

@@ -69,51 +69,7 @@ const TABLES: &[(&str, bool, &[&str])] = &[
         true,
         &["currencyname", "isocurrencycode"],
     ),
-    // seeds 001/004, Customer Service and Omnichannel
-    (
-        "incident",
-        false,
-        &["title", "ticketnumber", "prioritycode", "caseorigincode"],
-    ),
-    ("queue", false, &["name"]),
-    (
-        "msdyn_liveworkstream",
-        false,
-        &["msdyn_name", "msdyn_streamsource"],
-    ),
-    ("msdyn_presence", true, &["msdyn_name"]),
-    (
-        "msdyn_cannedmessage",
-        false,
-        &["msdyn_title", "msdyn_message"],
-    ),
-    (
-        "msdyn_ocliveworkitem",
-        false,
-        &["msdyn_title", "msdyn_channel", "statuscode"],
-    ),
-    (
-        "msdyn_authenticationsettings",
-        false,
-        &["msdyn_name", "msdyn_authenticationclientsecret*"],
-    ),
-    // seed 000, Work 365 (customer accounts are `account`)
-    (
-        "w365_billingcontract",
-        false,
-        &["name", "w365_billingfrequency"],
-    ),
-    ("w365_subscription", false, &["name", "w365_quantity"]),
-    ("w365_invoice", false, &["name", "w365_total"]),
-    (
-        "w365_timelog",
-        false,
-        &["w365_hours", "w365_status", "w365_approved*"],
-    ),
-    ("w365_pricelist", true, &["name"]),
-    ("w365_product", true, &["name", "w365_unitprice"]),
-    ("w365_providerconfig", true, &["name"]),
-    ("w365_systemsetting", true, &["name"]),
+    // The products' tables come from their packs (`packs/`, `products()`).
 ];
 
 /// Relationships: (name, parent, child, lookup, behavior).
@@ -167,48 +123,7 @@ const RELATIONSHIPS: &[(&str, &str, &str, &str, &str)] = &[
         "regardingobjectid",
         "parental",
     ),
-    (
-        "incident_customer_accounts",
-        "account",
-        "incident",
-        "customerid",
-        "referential_restrict_delete",
-    ),
-    (
-        "incident_conversations",
-        "incident",
-        "msdyn_ocliveworkitem",
-        "msdyn_issueid",
-        "referential",
-    ),
-    (
-        "account_billingcontracts",
-        "account",
-        "w365_billingcontract",
-        "w365_accountid",
-        "referential_restrict_delete",
-    ),
-    (
-        "billingcontract_subscriptions",
-        "w365_billingcontract",
-        "w365_subscription",
-        "w365_billingcontractid",
-        "parental",
-    ),
-    (
-        "billingcontract_invoices",
-        "w365_billingcontract",
-        "w365_invoice",
-        "w365_billingcontractid",
-        "referential_restrict_delete",
-    ),
-    (
-        "account_timelogs",
-        "account",
-        "w365_timelog",
-        "w365_accountid",
-        "referential",
-    ),
+    // The products' relationships come from their packs.
 ];
 
 /// The System Administrator role's name.
@@ -267,119 +182,8 @@ const ROLES: &[(&str, &str)] = &[
     ),
     ("HR Staff", "systemuser read,write=organization"),
     ("Team Administrator", "team read,write=organization"),
-    // seeds 001/004, Customer Service and Omnichannel.
-    (
-        "Basic User",
-        "account create,read,write,delete,append,append_to,share=user
-         contact create,read,write,delete,append,append_to,share=user
-         activitypointer create,read,write,delete,append,append_to=user
-         task create,read,write,delete,append,append_to=user
-         phonecall create,read,write,delete,append,append_to=user
-         email create,read,write,delete,append,append_to=user
-         transactioncurrency read=organization",
-    ),
-    (
-        "Customer Service Representative",
-        "incident create,delete,share=user read,write,append,append_to,assign=business_unit
-         account read,append_to=business_unit
-         contact read,append_to=business_unit
-         queue read=organization",
-    ),
-    ("App Profile User", ""),
-    (
-        "Omnichannel administrator",
-        "msdyn_liveworkstream create,read,write,delete=organization
-         queue create,read,write,delete=organization
-         msdyn_presence create,read,write,delete=organization
-         msdyn_cannedmessage create,read,write,delete=organization
-         msdyn_authenticationsettings create,read,write=organization",
-    ),
-    (
-        "Omnichannel supervisor",
-        "msdyn_liveworkstream read=organization
-         queue read,write=organization
-         msdyn_presence read=organization
-         msdyn_cannedmessage create,read,write,delete=organization
-         msdyn_ocliveworkitem read,write,assign=organization",
-    ),
-    (
-        "Omnichannel agent",
-        "msdyn_liveworkstream read=organization
-         queue read=organization
-         msdyn_presence read=organization
-         msdyn_cannedmessage read=organization
-         msdyn_ocliveworkitem read,write=user",
-    ),
-    // seed 004's other roles: the productivity tools, app profiles, and the API access role
-    // that is never given to agents or supervisors.
-    (
-        "Productivity tools user",
-        "msdyn_cannedmessage read=organization",
-    ),
-    (
-        "Productivity tools administrator",
-        "msdyn_cannedmessage create,read,write,delete=organization",
-    ),
-    ("App Profile Manager Administrator", ""),
-    (
-        "Omnichannel API access",
-        "msdyn_liveworkstream read=organization
-         msdyn_ocliveworkitem read,write=organization",
-    ),
-    // seed 000, Work 365.
-    (
-        "Work 365 Admin",
-        "account *=organization
-         w365_billingcontract *=organization
-         w365_subscription *=organization
-         w365_invoice *=organization
-         w365_timelog *=organization
-         w365_pricelist create,read,write,delete=organization
-         w365_product create,read,write,delete=organization
-         w365_providerconfig create,read,write,delete=organization
-         w365_systemsetting create,read,write,delete=organization",
-    ),
-    (
-        "Work 365 CS Manager",
-        "account create,read,write,append,append_to,assign,share=business_unit
-         w365_subscription create,read,write,append,append_to,assign,share=business_unit
-         w365_billingcontract create,read,write,append,append_to=business_unit
-         w365_invoice read=business_unit
-         w365_timelog read,write=business_unit
-         w365_pricelist read=organization
-         w365_product read=organization",
-    ),
-    (
-        "Work 365 CS Representative",
-        "account create,append=user read,write,append_to=business_unit
-         w365_subscription create,append=user read,write,append_to=business_unit
-         w365_billingcontract read=business_unit
-         w365_timelog create,read,write,append=user
-         w365_pricelist read=organization
-         w365_product read=organization",
-    ),
-    (
-        "Work 365 Customer Service",
-        "account read=business_unit
-         w365_subscription read=business_unit
-         w365_product read=organization",
-    ),
-    (
-        "Work 365 Sales",
-        "account create,write,append=user read,append_to=business_unit
-         w365_subscription create,append=user read,write,append_to=business_unit
-         w365_product create,read,write=organization
-         w365_pricelist read=organization
-         w365_invoice read=business_unit
-         w365_billingcontract read=business_unit",
-    ),
-    (
-        "Work 365 Service",
-        "account read=business_unit
-         w365_subscription read=business_unit
-         w365_timelog create,read,write,append=user",
-    ),
-    ("Work365 User (Deprecated)", "account read=user"),
+    // The products' roles (Customer Service Workspace, Omnichannel, Work 365) come from
+    // their packs, in that order.
 ];
 
 /// A user of the demo.
@@ -806,7 +610,8 @@ pub(crate) const ACCOUNT_TEAM: &str = "Account Team";
 /// A column permission: (table, column, read, update, create).
 type ColumnGrant = (&'static str, &'static str, bool, bool, bool);
 
-/// Field security profiles: (name, members, column permissions).
+/// Field security profiles: (name, members, column permissions). The products' profiles come
+/// from their packs, with the members of [`PACK_PROFILE_MEMBERS`].
 const PROFILES: &[(&str, &[&str], &[ColumnGrant])] = &[
     (
         "HR Salary Access",
@@ -818,10 +623,13 @@ const PROFILES: &[(&str, &[&str], &[ColumnGrant])] = &[
         &["team:Department Managers"],
         &[("systemuser", "annualincome", true, false, false)],
     ),
+];
+
+/// The members the demo gives the packs' column security profiles.
+const PACK_PROFILE_MEMBERS: &[(&str, &[&str])] = &[
     (
         "Time Log Approvers",
         &["w365_admin", "cs_manager_east", "cs_manager_west"],
-        &[("w365_timelog", "w365_approved", true, true, false)],
     ),
     (
         "Time Log Viewers",
@@ -832,38 +640,25 @@ const PROFILES: &[(&str, &[&str], &[ColumnGrant])] = &[
             "consultant",
             "consultant2",
         ],
-        &[("w365_timelog", "w365_approved", true, false, false)],
     ),
-    (
-        "Omnichannel Channel Secrets",
-        &["oc_admin"],
-        &[(
-            "msdyn_authenticationsettings",
-            "msdyn_authenticationclientsecret",
-            true,
-            true,
-            true,
-        )],
-    ),
+    ("Omnichannel Channel Secrets", &["oc_admin"]),
 ];
 
-/// The Customer Service Workspace app (seed 001).
-pub(crate) const WORKSPACE: &str = "Customer Service Workspace";
+/// The packs of the demo's products, in the order their parts are added: the Customer Service
+/// Workspace (seed 001), Omnichannel for Customer Service (seed 004), Work 365 (seed 000).
+const PRODUCTS: [&str; 3] = ["customer-service-workspace", "omnichannel", "work365"];
 
-const APPS: &[(&str, &[&str])] = &[
-    (WORKSPACE, &[CSR, "App Profile User"]),
-    (
-        "Work 365",
-        &[
-            "Work 365 Admin",
-            "Work 365 CS Manager",
-            "Work 365 CS Representative",
-            "Work 365 Customer Service",
-            "Work 365 Sales",
-            "Work 365 Service",
-        ],
-    ),
-];
+/// A built-in pack, parsed (the packs' own tests hold them to parse; an empty pack here would
+/// fail the demo's tests).
+pub(crate) fn pack(name: &str) -> strata_scenario::Scenario {
+    strata_scenario::pack::built_in(name)
+        .and_then(|text| strata_scenario::pack::parse(text).ok())
+        .unwrap_or_default()
+}
+
+fn products() -> Vec<strata_scenario::Scenario> {
+    PRODUCTS.iter().map(|name| pack(name)).collect()
+}
 
 /// Tables with hierarchy security (seed 002: Account, Contact, Opportunity, Lead, Case).
 const HIERARCHY_TABLES: &[&str] = &["account", "contact", "opportunity", "lead", "incident"];
@@ -953,6 +748,16 @@ pub(crate) fn setup() -> Vec<Operation> {
             entity_set: None,
         });
     }
+    let products = products();
+    let mut declared: Vec<&str> = TABLES.iter().map(|(name, _, _)| *name).collect();
+    for p in &products {
+        for t in &p.tables {
+            if !declared.contains(&t.name.as_str()) {
+                declared.push(&t.name);
+                ops.push(strata_scenario::pack::table_op(t));
+            }
+        }
+    }
     for (name, parent, child, lookup, behavior) in RELATIONSHIPS {
         ops.push(Operation::AddRelationship {
             name: (*name).to_owned(),
@@ -962,6 +767,13 @@ pub(crate) fn setup() -> Vec<Operation> {
             behavior: (*behavior).to_owned(),
             cascade: None,
         });
+    }
+    for p in &products {
+        ops.extend(
+            p.relationships
+                .iter()
+                .map(strata_scenario::pack::relationship_op),
+        );
     }
     ops.push(Operation::Settings(SettingsOp {
         hierarchy: Some(HierarchyOp {
@@ -996,6 +808,9 @@ pub(crate) fn setup() -> Vec<Operation> {
             privileges: grid(text),
             misc: Vec::new(),
         });
+    }
+    for p in &products {
+        ops.extend(p.roles.iter().map(strata_scenario::pack::role_op));
     }
     for u in USERS {
         ops.push(Operation::AddUser {
@@ -1040,22 +855,21 @@ pub(crate) fn setup() -> Vec<Operation> {
                 .collect(),
         });
     }
-    for (name, roles) in APPS {
-        ops.push(Operation::AddApp {
-            name: (*name).to_owned(),
-            roles: user_names(roles),
-        });
+    // Time Log approval (seed 000), then the Omnichannel secrets (seed 004).
+    for name in ["work365", "omnichannel"] {
+        for p in &pack(name).profiles {
+            let members = PACK_PROFILE_MEMBERS
+                .iter()
+                .find(|(n, _)| *n == p.name)
+                .map_or_else(Vec::new, |(_, m)| user_names(m));
+            ops.push(strata_scenario::pack::profile_op(p, members));
+        }
     }
-    // Seed 001: the workspace's work is cases — "read, write, append, and append to" (D51).
-    let case_work: std::collections::BTreeMap<String, String> =
-        ["read", "write", "append", "append_to"]
-            .into_iter()
-            .map(|p| (p.to_owned(), "user".to_owned()))
-            .collect();
-    ops.push(Operation::SetAppNeeds {
-        app: WORKSPACE.to_owned(),
-        needs: [("incident".to_owned(), case_work)].into_iter().collect(),
-    });
+    for p in &products {
+        for a in &p.apps {
+            ops.extend(strata_scenario::pack::app_ops(a));
+        }
+    }
     ops
 }
 
@@ -1065,64 +879,17 @@ pub(crate) fn setup() -> Vec<Operation> {
 /// starts enforcing them (`stuck_user` holds Omnichannel administrator without System
 /// Administrator; the Work 365 users hold no CRM role). And the deprecated Work 365 role.
 pub(crate) fn role_rules() -> Vec<Operation> {
-    let rule = |role: &str, requires: Option<&[&str]>, excludes: Option<&str>, direct: bool| {
-        Operation::AddRoleRule {
-            role: role.to_owned(),
-            requires: requires.map(|r| r.iter().map(|s| (*s).to_owned()).collect()),
-            excludes: excludes.map(str::to_owned),
-            direct_only: direct,
-        }
-    };
-    let omnichannel = [
-        "Omnichannel administrator",
-        "Omnichannel supervisor",
-        "Omnichannel agent",
-    ];
-    let mut ops = vec![rule(
-        "Omnichannel administrator",
-        Some(&["System Administrator"]),
-        None,
-        false,
-    )];
-    for role in omnichannel {
-        // "Basic User: required by all users of Omnichannel for Customer Service."
-        ops.push(rule(role, Some(&["Basic User"]), None, false));
-        // Role persona mapping needs the roles "directly and not through team memberships".
-        ops.push(rule(role, None, None, true));
-    }
-    for role in ["Omnichannel supervisor", "Omnichannel agent"] {
-        ops.push(rule("Omnichannel API access", None, Some(role), false));
-    }
+    let (omnichannel, work365) = (pack("omnichannel"), pack("work365"));
+    let mut ops = strata_scenario::pack::rule_ops(&omnichannel);
     // Seed 000's deprecated role: still held (legacy_user), no longer assignable.
-    ops.push(Operation::DeprecateRole {
-        role: "Work365 User (Deprecated)".to_owned(),
-        deprecated: true,
-        message: "Work 365 split the one user role into roles per job".to_owned(),
-        successors: vec![
-            "Work 365 CS Representative".to_owned(),
-            "Work 365 Sales".to_owned(),
-        ],
-    });
+    ops.extend(
+        work365
+            .roles
+            .iter()
+            .filter_map(strata_scenario::pack::deprecation_op),
+    );
     // "To assign Work 365 roles, an individual must already have the necessary CRM role."
-    for role in [
-        "Work 365 Admin",
-        "Work 365 CS Manager",
-        "Work 365 CS Representative",
-        "Work 365 Customer Service",
-        "Work 365 Sales",
-        "Work 365 Service",
-    ] {
-        ops.push(rule(
-            role,
-            Some(&[
-                "Sales Representative",
-                "Customer Service Representative",
-                "Basic User",
-            ]),
-            None,
-            false,
-        ));
-    }
+    ops.extend(strata_scenario::pack::rule_ops(&work365));
     ops
 }
 

@@ -48,12 +48,16 @@ fn depth_first<T>(
     let mut pending: Vec<&T> = items.iter().collect();
     while !pending.is_empty() {
         let before = pending.len();
-        let (ready, rest): (Vec<&T>, Vec<&T>) = pending
-            .into_iter()
-            .partition(|i| parent(i).is_none_or(|p| placed.contains(&p)));
-        for i in ready {
-            placed.push(name(i));
-            out.push(i);
+        // In file order, each item as soon as its parent is placed: a file written parents
+        // first keeps its order (and so its ids, which an export relies on).
+        let mut rest = Vec::new();
+        for i in pending {
+            if parent(i).is_none_or(|p| placed.contains(&p)) {
+                placed.push(name(i));
+                out.push(i);
+            } else {
+                rest.push(i);
+            }
         }
         if rest.len() == before {
             // Validation refuses cycles and unknown parents; keep going so the engine names them.
@@ -134,6 +138,9 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
         });
         ops.push((h.line, Operation::Settings(with_hierarchy)));
     }
+    if let Some((line, audit)) = &s.audit {
+        ops.push((*line, audit.clone()));
+    }
     for r in &s.relationships {
         ops.push((
             r.line,
@@ -173,6 +180,15 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
                 misc: r.misc.clone(),
             },
         ));
+        if r.deleted {
+            ops.push((
+                r.line,
+                Operation::DeleteRole {
+                    role: r.name.clone(),
+                    replacement: None,
+                },
+            ));
+        }
     }
     for p in depth_first(&s.positions, |p| &p.name, |p| p.parent.as_deref()) {
         ops.push((
@@ -183,33 +199,8 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
             },
         ));
     }
-    for u in &s.users {
-        ops.push((
-            u.line,
-            Operation::AddUser {
-                name: u.name.clone(),
-                business_unit: u.business_unit.clone(),
-                enabled: u.enabled,
-            },
-        ));
-        if !u.fields.is_empty() {
-            ops.push((
-                u.line,
-                Operation::SetUserFields {
-                    user: u.name.clone(),
-                    fields: fields(&u.fields),
-                },
-            ));
-        }
-        if u.position.is_some() {
-            ops.push((
-                u.line,
-                Operation::SetPosition {
-                    user: u.name.clone(),
-                    position: u.position.clone(),
-                },
-            ));
-        }
+    for u in s.users.iter().filter(|u| u.after_record.is_none()) {
+        ops.extend(add_user(u));
     }
     for t in &s.teams {
         ops.push((
@@ -244,6 +235,32 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
                 fields: fields(&r.fields),
             },
         ));
+        for more in &r.more_fields {
+            ops.push((
+                r.line,
+                Operation::Update {
+                    actor: None,
+                    record: r.id.clone(),
+                    fields: fields(more),
+                },
+            ));
+        }
+        if r.deleted {
+            ops.push((
+                r.line,
+                Operation::Delete {
+                    actor: None,
+                    record: r.id.clone(),
+                },
+            ));
+        }
+        for u in s
+            .users
+            .iter()
+            .filter(|u| u.after_record.as_deref() == Some(r.id.as_str()))
+        {
+            ops.extend(add_user(u));
+        }
     }
     for p in &s.profiles {
         ops.push((
@@ -364,7 +381,32 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
             ));
         }
     }
+    for (record, lookup, parent, line) in &s.lookups {
+        ops.push((
+            *line,
+            Operation::Associate {
+                actor: None,
+                record: record.clone(),
+                lookup: lookup.clone(),
+                parent: parent.clone(),
+            },
+        ));
+    }
     for sh in &s.shares {
+        if let Some((template, users)) = &sh.access_team {
+            for u in users {
+                ops.push((
+                    sh.line,
+                    Operation::AddAccessTeamMember {
+                        actor: None,
+                        record: sh.record.clone(),
+                        template: template.clone(),
+                        user: u.clone(),
+                    },
+                ));
+            }
+            continue;
+        }
         let rights = sh
             .rights
             .privileges()
@@ -393,11 +435,90 @@ pub fn setup_operations(s: &Scenario) -> Vec<(usize, Operation)> {
             ));
         }
     }
+    for u in s.users.iter().filter(|u| !u.enabled) {
+        ops.push((
+            u.line,
+            Operation::SetUserEnabled {
+                user: u.name.clone(),
+                enabled: false,
+            },
+        ));
+    }
     ops.extend(crate::licences::setup_operations(s));
+    // Deprecations after the assignments (a deprecated role can no longer be assigned), each
+    // before its successors' (a successor may not be deprecated when it is named).
+    for r in deprecation_order(s) {
+        if let Some((message, successors)) = &r.deprecation {
+            ops.push((
+                r.line,
+                Operation::DeprecateRole {
+                    role: r.name.clone(),
+                    deprecated: true,
+                    message: message.clone(),
+                    successors: successors.iter().map(|(n, _)| n.clone()).collect(),
+                },
+            ));
+        }
+    }
     // Role rules last: assignments of the setup that break them are reported, not refused
     // (D46).
     ops.extend(s.role_rules.iter().cloned());
     ops
+}
+
+/// A user's own setup: added (enabled: disabled at the end of the setup, since a disabled user
+/// cannot join a record's access team), the columns of their record, their position.
+fn add_user(u: &crate::spec::UserSpec) -> Vec<(usize, Operation)> {
+    let mut ops = vec![(
+        u.line,
+        Operation::AddUser {
+            name: u.name.clone(),
+            business_unit: u.business_unit.clone(),
+            enabled: true,
+        },
+    )];
+    for run in std::iter::once(&u.fields).chain(&u.more_fields) {
+        if !run.is_empty() {
+            ops.push((
+                u.line,
+                Operation::SetUserFields {
+                    user: u.name.clone(),
+                    fields: fields(run),
+                },
+            ));
+        }
+    }
+    if u.position.is_some() {
+        ops.push((
+            u.line,
+            Operation::SetPosition {
+                user: u.name.clone(),
+                position: u.position.clone(),
+            },
+        ));
+    }
+    ops
+}
+
+/// The deprecated roles, each before the deprecated roles it names as successors (file order
+/// otherwise).
+fn deprecation_order(s: &Scenario) -> Vec<&crate::spec::RoleSpec> {
+    let mut pending: Vec<&crate::spec::RoleSpec> =
+        s.roles.iter().filter(|r| r.deprecation.is_some()).collect();
+    let mut out = Vec::new();
+    while !pending.is_empty() {
+        let named = |r: &crate::spec::RoleSpec| {
+            pending.iter().any(|p| {
+                p.deprecation
+                    .as_ref()
+                    .is_some_and(|(_, list)| list.iter().any(|(n, _)| *n == r.name))
+                    && p.name != r.name
+            })
+        };
+        let next = pending.iter().position(|r| !named(r)).unwrap_or(0);
+        out.push(pending.remove(next));
+    }
+    out
 }
 
 fn team_type(kind: TeamType) -> &'static str {

@@ -7,9 +7,11 @@
 
 mod dry_run;
 pub mod engine_target;
+pub mod export;
 pub mod http_client;
 pub mod http_target;
 pub mod licences;
+pub mod pack;
 pub mod spec;
 pub mod validate;
 pub mod yaml;

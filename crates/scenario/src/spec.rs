@@ -125,6 +125,12 @@ pub struct RoleSpec {
     /// (table, privilege, depth, line)
     pub privileges: Vec<(String, Privilege, Depth, usize)>,
     pub misc: Vec<String>,
+    /// `deprecation: { message, successors }` (extension, D65): applied after the setup's
+    /// role assignments, as `deprecate_role`.
+    pub deprecation: Option<(String, Vec<(String, usize)>)>,
+    /// `deleted: true` (extension, D65): a deleted role kept as a tombstone, added and deleted
+    /// at once so that the roles after it keep their places.
+    pub deleted: bool,
     pub line: usize,
 }
 
@@ -154,6 +160,12 @@ pub struct UserSpec {
     pub position: Option<String>,
     pub enabled: bool,
     pub fields: Vec<(String, Value)>,
+    /// Columns set after the first ones, each list in turn (extension: `fields` as a list of
+    /// mappings, D65): a record's columns in the order they were set.
+    pub more_fields: Vec<Vec<(String, Value)>>,
+    /// The user is created right after this record (extension: `after_record`, D65), as a
+    /// user added to a live organisation is.
+    pub after_record: Option<String>,
     pub line: usize,
 }
 
@@ -187,6 +199,11 @@ pub struct RecordSpec {
     pub active: bool,
     pub lookups: Vec<(String, String)>,
     pub fields: Vec<(String, Value)>,
+    /// Columns set after the first ones (extension: `fields` as a list of mappings, D65).
+    pub more_fields: Vec<Vec<(String, Value)>>,
+    /// `deleted: true` (extension, D65): a deleted record, inserted and deleted at once so that
+    /// the records after it keep their places; its id is free again.
+    pub deleted: bool,
     pub line: usize,
 }
 
@@ -196,6 +213,10 @@ pub struct ShareSpec {
     pub record: String,
     pub principal: PrincipalRef,
     pub rights: AccessMask,
+    /// Instead of a share, a record access team's members added in this place among the
+    /// shares (extension: `{ record, template, users }`, D65); `principal` and `rights` are then
+    /// unused.
+    pub access_team: Option<(String, Vec<String>)>,
     pub line: usize,
 }
 
@@ -523,6 +544,11 @@ pub struct Scenario {
     pub licences: Vec<(strata_ops::LicenceOp, usize)>,
     /// Users' licences (extension: a user's `licence:`): user, licence names, line.
     pub user_licences: Vec<(String, Vec<String>, usize)>,
+    /// Lookups set after every record's own (extension: `lookups:`, D65): record, lookup,
+    /// parent, line, in the order they are set.
+    pub lookups: Vec<(String, String, String, usize)>,
+    /// The audit switches (extension: `audit:`), a `set_audit` operation, with its line.
+    pub audit: Option<(usize, Operation)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,6 +741,27 @@ fn fields(node: &Node, what: &str) -> Result<Vec<(String, Value)>> {
         .collect()
 }
 
+/// Columns, then the later runs of columns (`fields` as a list of mappings).
+type FieldRuns = (Vec<(String, Value)>, Vec<Vec<(String, Value)>>);
+
+/// `fields`: a mapping, or (extension) a list of mappings set one after the other.
+fn field_runs(node: Option<&Node>, what: &str) -> Result<FieldRuns> {
+    match node {
+        None => Ok((Vec::new(), Vec::new())),
+        Some(n) => match &n.kind {
+            NodeKind::Seq(items) => {
+                let mut runs = items
+                    .iter()
+                    .map(|i| fields(i, what))
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter();
+                Ok((runs.next().unwrap_or_default(), runs.collect()))
+            }
+            _ => Ok((fields(n, what)?, Vec::new())),
+        },
+    }
+}
+
 fn principal(node: &Node, what: &str) -> Result<PrincipalRef> {
     let t = text(node, what)?;
     Ok(if t == "organization" {
@@ -763,6 +810,26 @@ fn cascade_type(node: &Node, what: &str) -> Result<strata_engine::CascadeType> {
 
 /// Parses a scenario file's text.
 pub fn parse(source: &str) -> Result<Scenario> {
+    parse_with(source, false)
+}
+
+/// Parses a role pack (`packs/`, docs/export.md): a scenario file whose `business_units`,
+/// `tables`, `roles`, `users` and `steps` may be left out (the caller refuses what a pack may
+/// not hold).
+pub fn parse_fragment(source: &str) -> Result<Scenario> {
+    parse_with(source, true)
+}
+
+/// The list under `key`: required in a scenario, optional (empty) in a fragment.
+fn part<'a>(keys: &mut Keys<'a>, key: &str, fragment: bool) -> Result<&'a [Node]> {
+    match keys.opt(key) {
+        Some(n) => seq(n, key),
+        None if fragment => Ok(&[]),
+        None => seq(keys.req(key)?, key),
+    }
+}
+
+fn parse_with(source: &str, fragment: bool) -> Result<Scenario> {
     let root = crate::yaml::parse(source)
         .map_err(|(line, message)| LoadError::new(line, format!("YAML syntax: {message}")))?;
     let mut keys = Keys::of(&root, "the file")?;
@@ -782,7 +849,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
             ..SettingsSpec::default()
         },
     };
-    for n in seq(keys.req("business_units")?, "business_units")? {
+    for n in part(&mut keys, "business_units", fragment)? {
         let mut k = Keys::of(n, "business unit")?;
         s.business_units.push(UnitSpec {
             name: text(k.req("name")?, "business unit name")?,
@@ -791,7 +858,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
         });
         k.finish()?;
     }
-    for n in seq(keys.req("tables")?, "tables")? {
+    for n in part(&mut keys, "tables", fragment)? {
         s.tables.push(parse_table(n)?);
     }
     if let Some(list) = keys.opt("relationships") {
@@ -799,7 +866,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
             s.relationships.push(parse_relationship(n)?);
         }
     }
-    for n in seq(keys.req("roles")?, "roles")? {
+    for n in part(&mut keys, "roles", fragment)? {
         s.roles.push(parse_role(n)?);
     }
     if let Some(list) = keys.opt("positions") {
@@ -813,7 +880,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
             k.finish()?;
         }
     }
-    for n in seq(keys.req("users")?, "users")? {
+    for n in part(&mut keys, "users", fragment)? {
         s.users.push(parse_user(n, &mut s.user_licences)?);
     }
     if let Some(list) = keys.opt("teams") {
@@ -838,15 +905,45 @@ pub fn parse(source: &str) -> Result<Scenario> {
             s.records.push(parse_record(n)?);
         }
     }
+    if let Some(list) = keys.opt("lookups") {
+        for n in seq(list, "lookups")? {
+            let mut k = Keys::of(n, "lookup")?;
+            s.lookups.push((
+                text(k.req("record")?, "record")?,
+                text(k.req("lookup")?, "lookup")?,
+                text(k.req("parent")?, "parent")?,
+                n.line,
+            ));
+            k.finish()?;
+        }
+    }
     if let Some(list) = keys.opt("shares") {
         for n in seq(list, "shares")? {
             let mut k = Keys::of(n, "share")?;
-            s.shares.push(ShareSpec {
-                record: text(k.req("record")?, "record")?,
-                principal: principal(k.req("principal")?, "principal")?,
-                rights: rights(k.req("rights")?, "rights")?,
-                line: n.line,
-            });
+            let record = text(k.req("record")?, "record")?;
+            let spec = match k.opt("template") {
+                Some(template) => ShareSpec {
+                    record,
+                    principal: PrincipalRef::Organization,
+                    rights: AccessMask::NONE,
+                    access_team: Some((
+                        text(template, "template")?,
+                        names(k.req("users")?, "users")?
+                            .into_iter()
+                            .map(|(n, _)| n)
+                            .collect(),
+                    )),
+                    line: n.line,
+                },
+                None => ShareSpec {
+                    record,
+                    principal: principal(k.req("principal")?, "principal")?,
+                    rights: rights(k.req("rights")?, "rights")?,
+                    access_team: None,
+                    line: n.line,
+                },
+            };
+            s.shares.push(spec);
             k.finish()?;
         }
     }
@@ -886,6 +983,9 @@ pub fn parse(source: &str) -> Result<Scenario> {
             k.finish()?;
         }
     }
+    if let Some(a) = keys.opt("audit") {
+        s.audit = Some((a.line, parse_audit(a)?));
+    }
     if let Some(list) = keys.opt("role_rules") {
         for n in seq(list, "role_rules")? {
             s.role_rules.push((n.line, parse_role_rule(n)?));
@@ -897,7 +997,7 @@ pub fn parse(source: &str) -> Result<Scenario> {
                 .push((crate::licences::parse_licence(n)?, n.line));
         }
     }
-    for (i, n) in seq(keys.req("steps")?, "steps")?.iter().enumerate() {
+    for (i, n) in part(&mut keys, "steps", fragment)?.iter().enumerate() {
         s.steps.push(parse_step(n, i + 1)?);
     }
     keys.finish()?;
@@ -1150,10 +1250,41 @@ fn parse_role(n: &Node) -> Result<RoleSpec> {
             .into_iter()
             .map(|(n, _)| n)
             .collect(),
+        deprecation: k.opt("deprecation").map(parse_deprecation).transpose()?,
+        deleted: opt_bool(k.opt("deleted"), "deleted", false)?,
         line: n.line,
     };
     k.finish()?;
     Ok(spec)
+}
+
+/// A role's `deprecation`: `message` (optional) and `successors` (optional).
+fn parse_deprecation(n: &Node) -> Result<(String, Vec<(String, usize)>)> {
+    let mut k = Keys::of(n, "deprecation")?;
+    let message = opt_text(k.opt("message"), "deprecation.message")?.unwrap_or_default();
+    let successors = k
+        .opt("successors")
+        .map(|s| names(s, "deprecation.successors"))
+        .transpose()?
+        .unwrap_or_default();
+    k.finish()?;
+    Ok((message, successors))
+}
+
+/// `audit:` (extension): the `set_audit` operation's fields.
+fn parse_audit(n: &Node) -> Result<Operation> {
+    let mut object = match node_json(n) {
+        serde_json::Value::Object(o) if !o.contains_key("op") => o,
+        _ => {
+            return Err(LoadError::new(
+                n.line,
+                "audit is a mapping: enabled, retention_days, user_access, tables, columns_off",
+            ));
+        }
+    };
+    object.insert("op".to_owned(), "set_audit".into());
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| LoadError::new(n.line, format!("audit: {e}")))
 }
 
 fn parse_user(n: &Node, licences: &mut Vec<(String, Vec<String>, usize)>) -> Result<UserSpec> {
@@ -1191,17 +1322,16 @@ fn parse_user(n: &Node, licences: &mut Vec<(String, Vec<String>, usize)>) -> Res
         Some(m) if !m.is_null() => Some(text(m, "manager")?),
         _ => None,
     };
+    let (first, more_fields) = field_runs(k.opt("fields"), "fields")?;
     let spec = UserSpec {
         business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
         roles,
         manager,
         position: opt_text(k.opt("position"), "position")?,
         enabled: opt_bool(k.opt("enabled"), "enabled", true)?,
-        fields: k
-            .opt("fields")
-            .map(|f| fields(f, "fields"))
-            .transpose()?
-            .unwrap_or_default(),
+        fields: first,
+        more_fields,
+        after_record: opt_text(k.opt("after_record"), "after_record")?,
         line: n.line,
         name,
     };
@@ -1273,17 +1403,16 @@ fn parse_record(n: &Node) -> Result<RecordSpec> {
             .map(|(name, v)| Ok((name, text(v, "lookup value")?)))
             .collect::<Result<_>>()?,
     };
+    let (first, more_fields) = field_runs(k.opt("fields"), "fields")?;
     let spec = RecordSpec {
         table: text(k.req("table")?, "table")?,
         owner: k.opt("owner").map(|o| principal(o, "owner")).transpose()?,
         business_unit: opt_text(k.opt("business_unit"), "business_unit")?,
         active,
         lookups,
-        fields: k
-            .opt("fields")
-            .map(|f| fields(f, "fields"))
-            .transpose()?
-            .unwrap_or_default(),
+        fields: first,
+        more_fields,
+        deleted: opt_bool(k.opt("deleted"), "deleted", false)?,
         line: n.line,
         id,
     };

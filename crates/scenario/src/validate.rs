@@ -159,10 +159,22 @@ pub fn validate(s: &Scenario) -> Result<()> {
         s.relationships.iter().map(|r| (r.name.as_str(), r.line)),
         "relationship",
     )?;
-    let roles = unique(s.roles.iter().map(|r| (r.name.as_str(), r.line)), "role")?;
+    // Deleted roles (tombstones, an extension) have no name others can use.
+    let roles = unique(
+        s.roles
+            .iter()
+            .filter(|r| !r.deleted)
+            .map(|r| (r.name.as_str(), r.line)),
+        "role",
+    )?;
     for r in &s.roles {
         if let Some(u) = &r.business_unit {
             need(&units, u, "business unit", r.line)?;
+        }
+        if let Some((_, successors)) = &r.deprecation {
+            for (successor, line) in successors {
+                need(&roles, successor, "role", *line)?;
+            }
         }
         for (table, privilege, depth, line) in &r.privileges {
             need(&tables, table, "table", *line)?;
@@ -251,6 +263,10 @@ pub fn validate(s: &Scenario) -> Result<()> {
         .collect();
     for r in &s.records {
         need(&tables, &r.table, "table", r.line)?;
+        // A deleted record (extension) frees its id at once: others cannot name it.
+        if r.deleted {
+            continue;
+        }
         if records.insert(r.id.as_str(), r.table.as_str()).is_some() {
             return Err(LoadError::new(
                 r.line,
@@ -281,14 +297,36 @@ pub fn validate(s: &Scenario) -> Result<()> {
         if let Some(b) = &r.business_unit {
             need(&known.units, b, "business unit", r.line)?;
         }
+        if r.deleted && !r.lookups.is_empty() {
+            return Err(LoadError::new(
+                r.line,
+                format!("record `{}`: a deleted record has no lookups", r.id),
+            ));
+        }
         for (lookup, parent) in &r.lookups {
             known.lookup(&r.id, lookup, r.line)?;
             known.record(parent, r.line)?;
         }
     }
+    for u in &s.users {
+        if let Some(r) = &u.after_record {
+            known.record(r, u.line)?;
+        }
+    }
+    for (record, lookup, parent, line) in &s.lookups {
+        known.record(record, *line)?;
+        known.lookup(record, lookup, *line)?;
+        known.record(parent, *line)?;
+    }
     for sh in &s.shares {
         known.record(&sh.record, sh.line)?;
         known.principal(&sh.principal, sh.line)?;
+        if let Some((template, users)) = &sh.access_team {
+            need(&known.templates, template, "access team template", sh.line)?;
+            for u in users {
+                need(&known.users, u, "user", sh.line)?;
+            }
+        }
     }
     for a in &s.access_team_members {
         known.record(&a.record, a.line)?;

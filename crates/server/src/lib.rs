@@ -7,6 +7,7 @@
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
 mod admin_apps;
+mod admin_export;
 mod admin_licences;
 mod admin_roles;
 mod admin_rules;
@@ -668,6 +669,13 @@ pub(crate) fn route_table() -> routes::Table {
             .summary("Users breaking a role rule (assignments that predate it, D46): user, rule, the missing or conflicting role, directly or through which teams; `?user=` for one user (D35)")
             .query(&[("user", "string", "one user's violations (D35)")])
             .answer::<ViolationsAnswer>(),
+        )
+        .route(
+            &format!("{org}/export"),
+            get(admin_export::export)
+            .summary("The whole model as a scenario file (application/yaml, docs/export.md); `?records=true` adds records, shares and access team members (System Administrators, D66)")
+            .query(&[("records", "boolean", "also export records, shares and access team members")])
+            .answers(routes::Answer::File("application/yaml")),
         )
 }
 

@@ -131,6 +131,8 @@ pub(crate) enum Answer {
     Inline(u16, SchemaOf, fn() -> RefOr<Schema>),
     /// Plain text (Prometheus metrics).
     Text,
+    /// A file of this media type (an export, a review, a solution): its bytes, not JSON.
+    File(&'static str),
     /// Any JSON object (this document).
     Document,
     /// 204, no body.
@@ -355,6 +357,21 @@ impl Route {
                     ResponseBuilder::new().description("OK").content(
                         "text/plain",
                         ContentBuilder::new().schema(Some(String::schema())).build(),
+                    ),
+                );
+            }
+            Some(Answer::File(media)) => {
+                let binary = utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .content_media_type(*media)
+                    .build();
+                op = op.response(
+                    "200",
+                    ResponseBuilder::new().description("OK").content(
+                        *media,
+                        ContentBuilder::new()
+                            .schema(Some(RefOr::T(Schema::Object(binary))))
+                            .build(),
                     ),
                 );
             }

@@ -1111,6 +1111,15 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
             ..route("GET", "/api/v1/orgs/{org}/model", o("/model"))
         },
         Route {
+            ok_key: Some(k.admin.clone()),
+            refusals: vec![
+                (k.alice.clone(), o("/export"), None, "denied"),
+                foreign(&o("/export"), None),
+            ],
+            disabled: Some("user_disabled"),
+            ..route("GET", "/api/v1/orgs/{org}/export", o("/export"))
+        },
+        Route {
             ok_key: Some(k.alice.clone()),
             refusals: vec![
                 (
