@@ -459,7 +459,11 @@ mod tests {
                 table,
                 kind,
             }) => (privilege, table, kind),
-            other => (Privilege::Share, format!("{other:?}"), TableNameKind::Uncatalogued),
+            other => (
+                Privilege::Share,
+                format!("{other:?}"),
+                TableNameKind::Uncatalogued,
+            ),
         }
     }
 
@@ -471,43 +475,72 @@ mod tests {
         );
         assert_eq!(
             table("prvAppendToOpportunity"),
-            (Privilege::AppendTo, "opportunity".into(), TableNameKind::Standard)
+            (
+                Privilege::AppendTo,
+                "opportunity".into(),
+                TableNameKind::Standard
+            )
         );
         assert_eq!(
             table("prvAppendtoCategory"),
-            (Privilege::AppendTo, "category".into(), TableNameKind::Standard)
+            (
+                Privilege::AppendTo,
+                "category".into(),
+                TableNameKind::Standard
+            )
         );
         assert_eq!(
             table("prvAppendOpportunity"),
-            (Privilege::Append, "opportunity".into(), TableNameKind::Standard)
+            (
+                Privilege::Append,
+                "opportunity".into(),
+                TableNameKind::Standard
+            )
         );
         assert_eq!(
             table("prvReadUser"),
-            (Privilege::Read, "systemuser".into(), TableNameKind::Standard)
+            (
+                Privilege::Read,
+                "systemuser".into(),
+                TableNameKind::Standard
+            )
         );
-        assert_eq!(
-            table("prvReadNote").1,
-            "annotation",
-        );
+        assert_eq!(table("prvReadNote").1, "annotation",);
         assert_eq!(
             table("PRVREADINCIDENT"),
             (Privilege::Read, "incident".into(), TableNameKind::Standard)
         );
         assert_eq!(
             table("prvReadcr123_project"),
-            (Privilege::Read, "cr123_project".into(), TableNameKind::Custom)
+            (
+                Privilege::Read,
+                "cr123_project".into(),
+                TableNameKind::Custom
+            )
         );
         assert_eq!(
             table("prvWritemsdyn_PostConfig"),
-            (Privilege::Write, "msdyn_postconfig".into(), TableNameKind::Custom)
+            (
+                Privilege::Write,
+                "msdyn_postconfig".into(),
+                TableNameKind::Custom
+            )
         );
         assert_eq!(
             table("prvShareWidget"),
-            (Privilege::Share, "widget".into(), TableNameKind::Uncatalogued)
+            (
+                Privilege::Share,
+                "widget".into(),
+                TableNameKind::Uncatalogued
+            )
         );
         assert_eq!(
             table("prvAssignBusinessUnit"),
-            (Privilege::Assign, "businessunit".into(), TableNameKind::Standard)
+            (
+                Privilege::Assign,
+                "businessunit".into(),
+                TableNameKind::Standard
+            )
         );
     }
 
