@@ -267,6 +267,16 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::rules_cmd::RulesCommand,
     },
+    /// Import into an organisation: `import roles FILE…` (Dataverse solution roles).
+    Import {
+        #[command(subcommand)]
+        command: crate::solution_cmd::ImportCommand,
+    },
+    /// Export from an organisation: `export roles` (Dataverse solution XML).
+    Export {
+        #[command(subcommand)]
+        command: crate::solution_cmd::ExportCommand,
+    },
 }
 
 /// HTTPS: a certificate and key, or a self-signed certificate for development.

@@ -21,6 +21,7 @@ mod remote;
 mod role_cmd;
 mod rules_cmd;
 mod server_cmd;
+mod solution_cmd;
 mod source;
 mod table;
 
@@ -230,6 +231,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { command } => rules_cmd::run(command),
+        Command::Import { command } => {
+            solution_cmd::import(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { command } => {
+            solution_cmd::export(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

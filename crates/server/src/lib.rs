@@ -7,6 +7,7 @@
 //! path, audit and following are `strata-app`'s: the server resolves who acts and answers HTTP.
 
 mod admin_apps;
+mod admin_import;
 mod admin_licences;
 mod admin_roles;
 mod admin_rules;
@@ -393,6 +394,12 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .route(
             &format!("{org}/tables/{{table}}/columns"),
             post(admin_roles::add_columns),
+        )
+        .route(
+            &format!("{org}/roles/import"),
+            post(admin_import::import).layer(axum::extract::DefaultBodyLimit::max(
+                strata_solution::MAX_FILE_BYTES,
+            )),
         )
         .route("/access/v1/evaluation", post(api::az_evaluation))
         .route("/access/v1/evaluations", post(api::az_evaluations))

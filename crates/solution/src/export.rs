@@ -201,3 +201,33 @@ pub fn export(org: &Organization, names: &[String]) -> Result<Vec<ExportedFile>,
     });
     Ok(files)
 }
+
+/// Roles as read, written back as one `customizations.xml` (names and levels as written, ids
+/// and `isinherited` kept): several unpacked files sent to a server as one body, one batch.
+#[must_use]
+pub fn roles_as_customizations(roles: &[crate::read::SolutionRole]) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<ImportExportXml xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n  <Roles>\r\n",
+    );
+    for r in roles {
+        let _ = write!(s, "    <Role name=\"{}\"", escape(&r.name));
+        if let Some(g) = r.guid {
+            let _ = write!(s, " id=\"{{{g}}}\"");
+        }
+        if let Some(i) = r.inherited {
+            let _ = write!(s, " isinherited=\"{}\"", u8::from(i));
+        }
+        s.push_str(">\r\n      <RolePrivileges>\r\n");
+        for p in &r.privileges {
+            let _ = write!(
+                s,
+                "        <RolePrivilege name=\"{}\" level=\"{}\" />\r\n",
+                escape(&p.name),
+                p.level.name()
+            );
+        }
+        s.push_str("      </RolePrivileges>\r\n    </Role>\r\n");
+    }
+    s.push_str("  </Roles>\r\n</ImportExportXml>\r\n");
+    s
+}

@@ -21,7 +21,9 @@ mod plan;
 mod read;
 
 pub use error::SolutionError;
-pub use export::{ExportedFile, customizations_xml, export, role_file_name, role_xml};
+pub use export::{
+    ExportedFile, customizations_xml, export, role_file_name, role_xml, roles_as_customizations,
+};
 pub use plan::{ImportOptions, Plan, RoleAction, RolePlan, Skipped, plan};
 pub use read::{Level, RolePrivilegeEntry, SolutionRole, read_roles, read_roles_many};
 

@@ -71,6 +71,8 @@ pub struct RolePlan {
     pub file: String,
     /// What happens to it.
     pub action: RoleAction,
+    /// The existing role it was matched with.
+    pub existing: Option<RoleId>,
     /// Privileges in the file by level ([`Level::ALL`] order).
     pub by_level: [usize; 4],
     /// Table privileges imported.
@@ -241,7 +243,8 @@ pub fn plan(org: &Organization, roles: &[SolutionRole], options: ImportOptions) 
                 Inheritance::TeamOnly
             }
         });
-        let action = match match_role(org, role) {
+        let matched = match_role(org, role);
+        let action = match matched {
             None => {
                 role_ops.push(Operation::AddRole {
                     name: role.name.clone(),
@@ -297,6 +300,7 @@ pub fn plan(org: &Organization, roles: &[SolutionRole], options: ImportOptions) 
             name: role.name.clone(),
             file: role.file.clone(),
             action,
+            existing: matched.map(|(id, _)| id),
             by_level: role.count_by_level(),
             table_privileges,
             misc_privileges,
@@ -317,5 +321,62 @@ fn inheritance_name(i: Inheritance) -> &'static str {
     match i {
         Inheritance::UserAndTeam => "user_and_team",
         Inheritance::TeamOnly => "team_only",
+    }
+}
+
+impl Plan {
+    /// The report as JSON, shared by the CLI and the server: per role its file, action,
+    /// privileges by level (`basic`, `local`, `deep`, `global`), table and miscellaneous
+    /// privileges imported, skipped privileges and notes; the tables created and unknown; the
+    /// number of operations.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let roles: Vec<serde_json::Value> = self
+            .roles
+            .iter()
+            .map(|r| {
+                let mut v = json!({
+                    "name": r.name,
+                    "file": r.file,
+                    "action": r.action.name(),
+                    "levels": {
+                        "basic": r.by_level[0],
+                        "local": r.by_level[1],
+                        "deep": r.by_level[2],
+                        "global": r.by_level[3],
+                    },
+                    "table_privileges": r.table_privileges,
+                    "misc_privileges": r.misc_privileges,
+                    "skipped": r.skipped.iter().map(|s| json!({
+                        "privilege": s.privilege,
+                        "level": s.level.name(),
+                        "reason": s.reason,
+                    })).collect::<Vec<_>>(),
+                    "notes": r.notes,
+                });
+                match &r.action {
+                    RoleAction::Update {
+                        matched_by,
+                        renamed_from,
+                    } => {
+                        v["matched_by"] = json!(matched_by);
+                        if let Some(from) = renamed_from {
+                            v["renamed_from"] = json!(from);
+                        }
+                    }
+                    RoleAction::Unchanged { matched_by } => v["matched_by"] = json!(matched_by),
+                    RoleAction::Skip(reason) => v["reason"] = json!(reason),
+                    RoleAction::Create => {}
+                }
+                v
+            })
+            .collect();
+        json!({
+            "roles": roles,
+            "tables_created": self.tables_created,
+            "tables_unknown": self.tables_unknown,
+            "operations": self.operations.len(),
+        })
     }
 }
