@@ -60,8 +60,11 @@ pub(crate) enum ExportCommand {
     },
 }
 
+/// The files read: (name, bytes).
+type Inputs = Vec<(String, Vec<u8>)>;
+
 /// Reads the files (each whole, refused over the limit before reading) into roles.
-fn read_files(files: &[PathBuf]) -> anyhow::Result<(Vec<SolutionRole>, Vec<(String, Vec<u8>)>)> {
+fn read_files(files: &[PathBuf]) -> anyhow::Result<(Vec<SolutionRole>, Inputs)> {
     let mut inputs = Vec::new();
     for f in files {
         let size = std::fs::metadata(f)

@@ -1,6 +1,6 @@
 //! `POST /api/v1/orgs/{org}/roles/import`: Dataverse solution roles (docs/solutions.md). The
 //! body is the file's bytes — an unpacked `Roles/<name>.xml`, a packed `customizations.xml` or
-//! a solution `.zip`, told apart by content. The roles are planned against the organisation
+//! a solution `.zip`, told apart by content — or a JSON string holding the XML text. The roles are planned against the organisation
 //! (`strata_solution::plan`) and the plan's operations written as ONE batch on the one write
 //! path, authorized as role creation and editing are (D26: Create / Write on `role`; creating
 //! tables is customization, System Administrators only). `?dry_run=true` tries the batch and
@@ -47,6 +47,16 @@ pub(crate) async fn import(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let file = params.file.clone().unwrap_or_else(|| "body".to_owned());
+    // A JSON string body holds the XML text (for JSON clients); anything else is the file.
+    let body: Vec<u8> = if body.trim_ascii_start().starts_with(b"\"") {
+        serde_json::from_slice::<String>(&body)
+            .map_err(|e| {
+                ApiError::new("malformed_json", format!("a JSON body is one string: {e}"))
+            })?
+            .into_bytes()
+    } else {
+        body.to_vec()
+    };
     let roles = tokio::task::spawn_blocking(move || read_roles(&file, &body))
         .await
         .map_err(|e| AppError::internal(format!("reading the roles failed: {e}")))?
