@@ -1,0 +1,112 @@
+//! `strata import roles` and `strata export roles` on a database file: a dry run by default,
+//! `--apply` writes one batch, errors name the file and line (exit status 2, nothing written),
+//! and what is exported re-imports unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::strata;
+
+#[test]
+fn roles_are_imported_exported_and_reimported_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("roles.db");
+    let db = db.to_string_lossy().into_owned();
+    common::create_org(
+        None,
+        &db,
+        "o",
+        &common::repo().join("tests/scenarios/admin/17-replace-role.yaml"),
+    );
+    let fixtures = common::repo().join("tests/fixtures/solution");
+    let file = |f: &str| fixtures.join(f).to_string_lossy().into_owned();
+    let (sales, case, packed) = (
+        file("Roles/Sales Rep.xml"),
+        file("Roles/Case Agent.xml"),
+        file("customizations.xml"),
+    );
+    let run = |args: &[&str]| {
+        let (code, out, err) = strata(args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    let at = ["--db", db.as_str(), "--org", "o"];
+    let args = |head: &[&str]| -> Vec<String> {
+        head.iter()
+            .chain(at.iter())
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let call = |head: &[&str]| {
+        let a = args(head);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        run(&refs)
+    };
+
+    // The default is a dry run: per role the privileges by level and what would happen.
+    let out = call(&["import", "roles", &sales, &case, &packed]);
+    assert!(out.starts_with("Dry run: nothing written"), "{out}");
+    let row = out.lines().find(|l| l.starts_with("Sales Rep")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[2..8], ["3", "2", "1", "4", "2", "7"], "{row}");
+    assert!(row.ends_with("would create"), "{row}");
+    assert!(out.contains("Unknown tables"), "{out}");
+
+    // Applied with the tables created: one batch.
+    let answer: serde_json::Value = serde_json::from_str(&call(&[
+        "import",
+        "roles",
+        &sales,
+        &case,
+        &packed,
+        "--apply",
+        "--create-tables",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(answer["dry_run"], false);
+    assert_eq!(answer["tables_created"].as_array().unwrap().len(), 4);
+    let shown: serde_json::Value =
+        serde_json::from_str(&call(&["role", "show", "Sales Rep", "--json"])).unwrap();
+    assert_eq!(shown["privileges"]["opportunity"]["read"], "parent_child");
+
+    // Exported to a folder, the files re-import unchanged (matched by GUID).
+    let out_dir = dir.path().join("export");
+    let out_dir_s = out_dir.to_string_lossy().into_owned();
+    call(&["export", "roles", "--out", &out_dir_s]);
+    let exported = std::fs::read_to_string(out_dir.join("Roles/Sales Rep.xml")).unwrap();
+    assert!(
+        exported.contains("<RolePrivilege name=\"prvReadOpportunity\" level=\"Deep\" />"),
+        "{exported}"
+    );
+    let packed_out = out_dir
+        .join("customizations.xml")
+        .to_string_lossy()
+        .into_owned();
+    let again: serde_json::Value =
+        serde_json::from_str(&call(&["import", "roles", &packed_out, "--json"])).unwrap();
+    assert_eq!(again["operations"], 0, "{again}");
+    assert!(
+        again["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["action"] == "unchanged" && r["matched_by"] == "guid"),
+        "{again}"
+    );
+
+    // A bad file: exit status 2, file and line named, nothing written.
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(
+        &bad,
+        "<Role name=\"Bad\">\n<RolePrivileges>\n<RolePrivilege name=\"prvReadAccount\" level=\"Everything\"/>\n</RolePrivileges>\n</Role>\n",
+    )
+    .unwrap();
+    let bad = bad.to_string_lossy().into_owned();
+    let a = args(&["import", "roles", &bad, "--apply"]);
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (code, _, err) = strata(&refs);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("solution_unknown_level"), "{err}");
+    assert!(err.contains("bad.xml:3:1"), "{err}");
+}
