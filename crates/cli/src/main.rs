@@ -11,6 +11,7 @@ mod args;
 mod bench_admin;
 mod bench_cmd;
 mod bench_dryrun;
+mod bench_import;
 mod demo_cmd;
 mod dryrun_cmd;
 mod licence_cmd;
@@ -213,6 +214,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_admin::run(records, seed, runs)?,
+                BenchCommand::Import { runs } => bench_import::run(runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -261,6 +261,44 @@ fn too_large_entry(name: &str, size: u64) -> SolutionError {
     )
 }
 
+/// Line and column of increasing byte offsets, found by scanning each byte once (events come
+/// in file order; an offset behind the last one is found from the start).
+struct Lines<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: usize,
+    column: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Lines {
+            text,
+            offset: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        if offset < self.offset {
+            return line_column(self.text, offset);
+        }
+        for b in &self.text[self.offset..offset] {
+            if *b == b'\n' {
+                self.line += 1;
+                self.column = 1;
+            } else if b & 0xC0 != 0x80 {
+                // A character starts here (not a UTF-8 continuation byte).
+                self.column += 1;
+            }
+        }
+        self.offset = offset;
+        (self.line, self.column)
+    }
+}
+
 /// Where the reader is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -293,6 +331,7 @@ fn read_xml(file: &str, bytes: &[u8]) -> Result<Vec<SolutionRole>, SolutionError
         ));
     }
     let mut reader = Reader::from_reader(text);
+    let mut lines = Lines::new(text);
     let mut p = Parser {
         file,
         stack: Vec::new(),
@@ -312,7 +351,7 @@ fn read_xml(file: &str, bytes: &[u8]) -> Result<Vec<SolutionRole>, SolutionError
                 format!("malformed XML: {e}"),
             )
         })?;
-        let at = line_column(text, before);
+        let at = lines.at(before);
         match event {
             Event::Start(e) => {
                 p.open(&e, at)?;
