@@ -110,3 +110,68 @@ fn roles_are_imported_exported_and_reimported_from_the_command_line() {
     assert!(err.contains("solution_unknown_level"), "{err}");
     assert!(err.contains("bad.xml:3:1"), "{err}");
 }
+
+/// The same import against a running server (`POST …/roles/import`), several unpacked files
+/// sent as one body, one batch.
+#[test]
+fn import_roles_talks_to_a_server() {
+    const ROOT: &str = "root-key-for-the-import-verbs";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("served.db");
+    let db = db.to_string_lossy().into_owned();
+    common::create_org(
+        None,
+        &db,
+        "o",
+        &common::repo().join("tests/scenarios/admin/17-replace-role.yaml"),
+    );
+    let (mut child, url) = common::spawn_serving(
+        std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["serve", "--db", &db, "--listen", "127.0.0.1:0"])
+            .args(["--root-key", ROOT]),
+    );
+    let fixtures = common::repo().join("tests/fixtures/solution/Roles");
+    let (sales, lead) = (
+        fixtures
+            .join("Sales Rep.xml")
+            .to_string_lossy()
+            .into_owned(),
+        fixtures
+            .join("Project Lead.xml")
+            .to_string_lossy()
+            .into_owned(),
+    );
+    let at = |verb: &[&str]| -> (i32, String, String) {
+        let mut args: Vec<&str> = verb.to_vec();
+        args.extend(["--server", &url, "--org", "o", "--key", ROOT]);
+        strata(&args)
+    };
+    let (code, out, err) = at(&["import", "roles", &sales, &lead]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("Dry run"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Project Lead") && l.ends_with("would create")),
+        "{out}"
+    );
+    let (code, out, err) = at(&[
+        "import",
+        "roles",
+        &sales,
+        &lead,
+        "--apply",
+        "--create-tables",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["dry_run"], false, "{answer}");
+    assert_eq!(answer["roles"][1]["levels"]["deep"], 1, "{answer}");
+    let (code, out, err) = at(&["role", "show", "Project Lead", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let role: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(role["privileges"]["cr123_project"]["read"], "parent_child");
+    assert_eq!(role["inheritance"], "team_only", "{role}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
