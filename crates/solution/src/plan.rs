@@ -148,11 +148,20 @@ fn current_grid(org: &Organization, id: RoleId) -> (Grid, Vec<String>) {
 #[must_use]
 pub fn plan(org: &Organization, roles: &[SolutionRole], options: ImportOptions) -> Plan {
     // Tables named by the roles that the organisation lacks, in first-seen order.
+    // Miscellaneous privileges the organisation's roles already hold that the catalogue does
+    // not list (`prvCreateQuickCampaign`): a name that would read as an uncatalogued table is
+    // one of them when it matches (D60), so that what `export` writes comes back.
+    let known_misc: Vec<&String> = org
+        .role_ids()
+        .flat_map(|r| org.role(r).misc.iter())
+        .collect();
     let mut missing: BTreeMap<String, TableNameKind> = BTreeMap::new();
     for role in roles {
         for p in &role.privileges {
             if let PrivilegeName::Table { table, kind, .. } = &p.meaning
                 && find_table(org, table).is_none()
+                && !(*kind == TableNameKind::Uncatalogued
+                    && known_misc.iter().any(|m| m.eq_ignore_ascii_case(&p.name)))
             {
                 missing.entry(table.clone()).or_insert(*kind);
             }
@@ -205,6 +214,14 @@ pub fn plan(org: &Organization, roles: &[SolutionRole], options: ImportOptions) 
                     let name = match find_table(org, table) {
                         Some(t) => t,
                         None if created.contains(table) => table.clone(),
+                        None if *kind == TableNameKind::Uncatalogued
+                            && let Some(m) =
+                                known_misc.iter().find(|m| m.eq_ignore_ascii_case(&p.name)) =>
+                        {
+                            misc.insert((*m).clone());
+                            misc_privileges += 1;
+                            continue;
+                        }
                         None => {
                             let reason = if *kind == TableNameKind::Uncatalogued {
                                 format!(

@@ -439,3 +439,36 @@ fn a_role_renamed_in_dataverse_is_matched_by_guid() -> Result {
     assert_eq!(r.misc, ["prvExportToExcel"]);
     Ok(())
 }
+
+#[test]
+fn a_misc_privilege_outside_the_catalogue_that_the_organisation_holds_comes_back() -> Result {
+    let mut org = organisation()?;
+    let ops: Vec<Operation> = serde_json::from_str(
+        r#"[{"op":"add_role","name":"Marketing","misc":["prvCreateQuickCampaign","prvPrint"],
+            "privileges":{"account":{"read":"organization"}}}]"#,
+    )?;
+    apply_all(&mut org, &ops).map_err(|(i, e)| format!("{i}: {e}"))?;
+    let files = export(&org, &[])?;
+    let packed = files.last().ok_or("no customizations")?;
+    assert!(
+        packed
+            .text
+            .contains("name=\"prvCreateQuickCampaign\" level=\"Global\"")
+    );
+    let roles = read_roles(&packed.path, packed.text.as_bytes())?;
+    let p = plan(&org, &roles, ImportOptions::default());
+    assert!(p.operations.is_empty(), "{:?}", p.roles);
+    assert!(p.tables_unknown.is_empty());
+    // In an organisation that has never heard of it, it is an unknown table name (D60).
+    let fresh = organisation()?;
+    let p = plan(
+        &fresh,
+        &roles,
+        ImportOptions {
+            create_tables: true,
+        },
+    );
+    assert_eq!(p.roles[0].skipped.len(), 1);
+    assert_eq!(p.tables_unknown, ["quickcampaign"]);
+    Ok(())
+}
