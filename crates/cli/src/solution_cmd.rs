@@ -282,34 +282,66 @@ pub(crate) fn render(answer: &Value) -> String {
 
 pub(crate) fn export(command: ExportCommand) -> anyhow::Result<()> {
     let ExportCommand::Roles { source, roles, out } = command;
-    if source.server.is_some() {
-        bail!(
-            "export roles reads a database (--db FILE --org NAME) or a scenario (--scenario FILE)"
-        );
-    }
-    let org = organisation(&source)?;
-    let files = strata_solution::export(&org, &roles).map_err(|e| anyhow!(e))?;
-    match out {
-        None => {
-            let packed = files.last().ok_or_else(|| anyhow!("nothing exported"))?;
-            print!("{}", packed.text);
+    let files: Vec<(String, String)> = match source.server() {
+        Some(server) => {
+            let rest = match roles.as_slice() {
+                [] => "/roles/export".to_owned(),
+                [one] => format!("/roles/export?role={}", encode(one)),
+                _ => bail!("through a server, export one --role or every role"),
+            };
+            let answer = server.get(&rest)?;
+            let withheld = answer["withheld"].as_u64().unwrap_or(0);
+            if withheld > 0 {
+                eprintln!("{withheld} roles you may not read were left out");
+            }
+            answer["files"]
+                .as_array()
+                .ok_or_else(|| anyhow!("the server answered no files"))?
+                .iter()
+                .map(|f| {
+                    (
+                        f["path"].as_str().unwrap_or("").to_owned(),
+                        f["text"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
         }
+        None => {
+            let org = organisation(&source)?;
+            strata_solution::export(&org, &roles)
+                .map_err(|e| anyhow!(e))?
+                .into_iter()
+                .map(|f| (f.path, f.text))
+                .collect()
+        }
+    };
+    let packed = files
+        .iter()
+        .find(|(p, _)| p == "customizations.xml")
+        .ok_or_else(|| anyhow!("nothing exported"))?;
+    let count = files.len() - 1;
+    match out {
+        None => print!("{}", packed.1),
         Some(path)
             if path
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("xml")) =>
         {
-            let packed = files.last().ok_or_else(|| anyhow!("nothing exported"))?;
-            write(&path, &packed.text)?;
-            eprintln!("{} roles written to {}", files.len() - 1, path.display());
+            write(&path, &packed.1)?;
+            eprintln!("{count} roles written to {}", path.display());
         }
         Some(dir) => {
-            for f in &files {
-                write(&dir.join(&f.path), &f.text)?;
+            for (p, text) in &files {
+                let inside = Path::new(p)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !inside {
+                    bail!("refusing to write outside {}: {p}", dir.display());
+                }
+                write(&dir.join(p), text)?;
             }
             eprintln!(
-                "{} roles written to {} (Roles/*.xml and customizations.xml)",
-                files.len() - 1,
+                "{count} roles written to {} (Roles/*.xml and customizations.xml)",
                 dir.display()
             );
         }

@@ -172,6 +172,15 @@ fn import_roles_talks_to_a_server() {
     let role: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(role["privileges"]["cr123_project"]["read"], "parent_child");
     assert_eq!(role["inheritance"], "team_only", "{role}");
+    let out_dir = dir.path().join("from-server");
+    let out_dir_s = out_dir.to_string_lossy().into_owned();
+    let (code, out, err) = at(&["export", "roles", "--out", &out_dir_s]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lead = std::fs::read_to_string(out_dir.join("Roles/Project Lead.xml")).unwrap();
+    assert!(
+        lead.contains("<RolePrivilege name=\"prvReadcr123_project\" level=\"Deep\" />"),
+        "{lead}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

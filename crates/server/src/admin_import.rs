@@ -112,3 +112,86 @@ pub(crate) async fn import(
     }
     Ok((StatusCode::OK, Json(answer)).into_response())
 }
+
+/// The query of an export.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportParams {
+    #[serde(default)]
+    #[allow(dead_code, reason = "read by the request opening (OrgRequest)")]
+    min_revision: Option<u64>,
+    /// Only this role (default: every role the caller may read but System Administrator roles).
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// `GET …/roles/export`: the roles as solution XML (`files`: every `Roles/<name>.xml` and the
+/// `customizations.xml`), byte-stable. Only roles the caller may read (Read on `role` over the
+/// role's unit, as `GET …/roles/{role}`): a named role the caller may not read is refused, the
+/// others are left out and counted in `withheld`.
+pub(crate) async fn export(
+    request: OrgRequest,
+    Query(params): Query<ExportParams>,
+) -> Result<Response, ApiError> {
+    let handle = Arc::clone(&request.handle);
+    let acting = request.acting;
+    tokio::task::spawn_blocking(move || {
+        let loaded = handle.read_blocking();
+        let org = &loaded.org;
+        let may_read = |id: strata_engine::RoleId| {
+            let role = org.role(id);
+            acting.each().try_for_each(|u| {
+                crate::request::require_role_read(
+                    org,
+                    u,
+                    role.business_unit,
+                    &format!("role `{}`", role.name),
+                )
+            })
+        };
+        let (names, withheld) = match &params.role {
+            Some(name) => {
+                let id = org
+                    .role_id(name)
+                    .ok_or_else(|| ApiError::not_found(format!("unknown role `{name}`")))?;
+                may_read(id)?;
+                (vec![name.clone()], 0)
+            }
+            None => {
+                let mut names = Vec::new();
+                let mut withheld = 0;
+                for id in org.role_ids() {
+                    let role = org.role(id);
+                    if role.deleted || role.system_administrator {
+                        continue;
+                    }
+                    if may_read(id).is_ok() {
+                        names.push(role.name.clone());
+                    } else {
+                        withheld += 1;
+                    }
+                }
+                (names, withheld)
+            }
+        };
+        let files = if names.is_empty() {
+            vec![strata_solution::ExportedFile {
+                path: "customizations.xml".to_owned(),
+                text: strata_solution::customizations_xml(org, &[]),
+            }]
+        } else {
+            strata_solution::export(org, &names).map_err(|e| ApiError::new("invalid", e))?
+        };
+        let files: Vec<serde_json::Value> = files
+            .into_iter()
+            .map(|f| json!({ "path": f.path, "text": f.text }))
+            .collect();
+        Ok((
+            StatusCode::OK,
+            Json(json!({ "files": files, "withheld": withheld, "revision": loaded.revision })),
+        )
+            .into_response())
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("the export failed: {e}")))?
+}

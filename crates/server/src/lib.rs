@@ -395,6 +395,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
             &format!("{org}/tables/{{table}}/columns"),
             post(admin_roles::add_columns),
         )
+        .route(&format!("{org}/roles/export"), get(admin_import::export))
         .route(
             &format!("{org}/roles/import"),
             post(admin_import::import).layer(axum::extract::DefaultBodyLimit::max(

@@ -535,6 +535,12 @@ pub fn document() -> serde_json::Value {
         add(path, method, summary, true);
     }
     add(
+        format!("{org}/roles/export"),
+        "get",
+        "Export roles as Dataverse solution XML: `files` (every Roles/<name>.xml and the customizations.xml, byte-stable), the roles the caller may read but System Administrator roles, `withheld` the others; `?role=` one role (docs/solutions.md)",
+        true,
+    );
+    add(
         format!("{org}/roles/import"),
         "post",
         "Import Dataverse solution roles: the body is an unpacked Roles/*.xml, a customizations.xml or a solution zip (by content), or a JSON string of the XML; `?dry_run=true` tries the one batch and answers per role the privileges by level and what would be created, updated or skipped; `?create_tables=true` creates the standard and custom tables named; authorized as role creation and editing (docs/solutions.md)",

@@ -1632,6 +1632,15 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 o("/tables/account/columns"),
             )
         },
+        // Solution roles out: a named role needs Read on `role` (alice has none).
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/roles/export",
+            o("/roles/export?role=Rep"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/export?role=Rep"), None)],
+        ),
         // Solution roles (admin_import.rs): a dry run of creating a role, refused to a user
         // without Create on `role`. The body is the XML (here as a JSON string).
         guarded(

@@ -68,6 +68,30 @@ fn a_solution_zip_is_tried_then_imported_in_one_batch() {
         json!("parent_child")
     );
 
+    // Out again as solution XML: the role file and the customizations.xml.
+    let out = admin
+        .get(&f.url("/roles/export?role=Service%20Manager"))
+        .expect(200);
+    let files = out["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["path"], json!("Roles/Service Manager.xml"));
+    assert!(
+        files[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<RolePrivilege name=\"prvWriteIncident\" level=\"Deep\" />")
+    );
+    let everything = admin.get(&f.url("/roles/export")).expect(200);
+    assert_eq!(everything["withheld"], json!(0));
+    // alice reads no role: a named one is refused, the rest withheld.
+    let alice = f.as_(&f.keys.alice);
+    alice
+        .get(&f.url("/roles/export?role=Service%20Manager"))
+        .expect_error(403, "denied");
+    let none = alice.get(&f.url("/roles/export")).expect(200);
+    assert_eq!(none["files"].as_array().unwrap().len(), 1);
+    assert!(none["withheld"].as_u64().unwrap() >= 2);
+
     // The same file again: every role unchanged, nothing written.
     let again = admin.raw("POST", &path, &[], &zip).expect(200);
     assert_eq!(again["operations"], json!(0));
