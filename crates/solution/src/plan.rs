@@ -111,6 +111,20 @@ fn find_table(org: &Organization, name: &str) -> Option<String> {
         .cloned()
 }
 
+/// The organisation's table a table privilege names: the catalogue's logical name (`prvReadNote`
+/// → `annotation`), else the name as written (`prvReadnote` → a Strata table `note`).
+fn resolve_table(
+    org: &Organization,
+    name: &str,
+    privilege: Privilege,
+    table: &str,
+) -> Option<String> {
+    find_table(org, table).or_else(|| {
+        let written = name.get(3 + privilege.verb().len()..)?;
+        find_table(org, written)
+    })
+}
+
 /// The role an imported role updates: by GUID (Strata's derived role GUIDs, which `export`
 /// writes), then by name.
 fn match_role(org: &Organization, role: &SolutionRole) -> Option<(RoleId, &'static str)> {
@@ -158,8 +172,12 @@ pub fn plan(org: &Organization, roles: &[SolutionRole], options: ImportOptions) 
     let mut missing: BTreeMap<String, TableNameKind> = BTreeMap::new();
     for role in roles {
         for p in &role.privileges {
-            if let PrivilegeName::Table { table, kind, .. } = &p.meaning
-                && find_table(org, table).is_none()
+            if let PrivilegeName::Table {
+                privilege,
+                table,
+                kind,
+            } = &p.meaning
+                && resolve_table(org, &p.name, *privilege, table).is_none()
                 && !(*kind == TableNameKind::Uncatalogued
                     && known_misc.iter().any(|m| m.eq_ignore_ascii_case(&p.name)))
             {
@@ -211,7 +229,7 @@ pub fn plan(org: &Organization, roles: &[SolutionRole], options: ImportOptions) 
                     table,
                     kind,
                 } => {
-                    let name = match find_table(org, table) {
+                    let name = match resolve_table(org, &p.name, *privilege, table) {
                         Some(t) => t,
                         None if created.contains(table) => table.clone(),
                         None if *kind == TableNameKind::Uncatalogued

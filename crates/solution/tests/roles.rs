@@ -472,3 +472,20 @@ fn a_misc_privilege_outside_the_catalogue_that_the_organisation_holds_comes_back
     assert_eq!(p.tables_unknown, ["quickcampaign"]);
     Ok(())
 }
+
+#[test]
+fn a_strata_table_named_like_a_renamed_standard_base_comes_back() -> Result {
+    let mut org = organisation()?;
+    let ops: Vec<Operation> = serde_json::from_str(
+        r#"[{"op":"add_table","name":"note"},
+            {"op":"add_role","name":"Notes","privileges":{"note":{"read":"user"}}}]"#,
+    )?;
+    apply_all(&mut org, &ops).map_err(|(i, e)| format!("{i}: {e}"))?;
+    let files = export(&org, &[])?;
+    let packed = files.last().ok_or("no customizations")?;
+    assert!(packed.text.contains("name=\"prvReadnote\" level=\"Basic\""));
+    let roles = read_roles(&packed.path, packed.text.as_bytes())?;
+    let p = plan(&org, &roles, ImportOptions::default());
+    assert!(p.operations.is_empty(), "{:?}", p.roles);
+    Ok(())
+}
