@@ -268,8 +268,11 @@ pub(crate) enum Command {
         command: crate::rules_cmd::RulesCommand,
     },
     /// Write the whole model of an organisation as a scenario file (`org create --scenario`
-    /// rebuilds it; docs/export.md).
+    /// rebuilds it; docs/export.md); `export roles` writes Dataverse solution XML.
+    #[command(args_conflicts_with_subcommands = true)]
     Export {
+        #[command(subcommand)]
+        command: Option<crate::solution_cmd::ExportCommand>,
         #[command(flatten)]
         source: Source,
         /// Records, shares, column shares and record access team members too.
@@ -279,10 +282,11 @@ pub(crate) enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Import into an organisation: `import pack` (role packs, docs/export.md).
+    /// Import into an organisation: `import pack` (role packs, docs/export.md), `import roles
+    /// FILE…` (Dataverse solution roles, docs/solutions.md).
     Import {
         #[command(subcommand)]
-        command: crate::pack_cmd::ImportCommand,
+        command: ImportCommand,
     },
 }
 
@@ -447,6 +451,13 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Importing Dataverse solution roles: the 30 KB all-Global role and a generated 600 KB
+    /// customizations.xml, read, planned and applied in memory; prints a table.
+    Import {
+        /// Timed runs per input.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -556,4 +567,13 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         org: String,
     },
+}
+
+/// `strata import …`: packs and Dataverse solution roles.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum ImportCommand {
+    #[command(flatten)]
+    Pack(crate::pack_cmd::ImportCommand),
+    #[command(flatten)]
+    Roles(crate::solution_cmd::ImportCommand),
 }

@@ -11,6 +11,7 @@ mod args;
 mod bench_admin;
 mod bench_cmd;
 mod bench_dryrun;
+mod bench_import;
 mod demo_cmd;
 mod dryrun_cmd;
 mod export_cmd;
@@ -23,6 +24,7 @@ mod remote;
 mod role_cmd;
 mod rules_cmd;
 mod server_cmd;
+mod solution_cmd;
 mod source;
 mod table;
 
@@ -214,6 +216,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_admin::run(records, seed, runs)?,
+                BenchCommand::Import { runs } => bench_import::run(runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -233,11 +236,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Rules { command } => rules_cmd::run(command),
         Command::Export {
+            command: Some(command),
+            ..
+        } => solution_cmd::export(command).map(|()| ExitCode::SUCCESS),
+        Command::Export {
+            command: None,
             source,
             records,
             output,
         } => export_cmd::run(&source, records, output.as_deref()).map(|()| ExitCode::SUCCESS),
-        Command::Import { command } => pack_cmd::run(command),
+        Command::Import {
+            command: args::ImportCommand::Pack(command),
+        } => pack_cmd::run(command),
+        Command::Import {
+            command: args::ImportCommand::Roles(command),
+        } => solution_cmd::import(command).map(|()| ExitCode::SUCCESS),
     }
 }
 

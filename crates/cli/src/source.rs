@@ -146,6 +146,16 @@ impl LocalOrg {
         }
     }
 
+    /// An answer computed from the organisation as it is now.
+    pub(crate) fn read<T>(&self, work: impl FnOnce(&Organization) -> T) -> T {
+        work(&self.handle.read_blocking().org)
+    }
+
+    /// The organisation's revision now.
+    pub(crate) fn revision(&self) -> u64 {
+        self.handle.read_blocking().revision
+    }
+
     /// Writes the batch, atomically.
     pub(crate) fn write(self, ops: Vec<Operation>) -> anyhow::Result<Written> {
         self.runtime

@@ -27,6 +27,7 @@ mod list;
 mod model;
 mod organization;
 mod privilege;
+pub mod privilege_names;
 mod queries;
 mod roles;
 mod rules;

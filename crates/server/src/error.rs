@@ -302,6 +302,72 @@ pub const CODES: &[(&str, u16, &str)] = &[
         409,
         "a role still held by users or teams, or associated with apps, is deleted only with a replacement",
     ),
+    (
+        "solution_malformed_xml",
+        400,
+        "a solution file that is not well-formed XML (or not UTF-8): the message names the file, line and column",
+    ),
+    (
+        "solution_not_roles",
+        400,
+        "a solution file whose root is neither `<Role>` (an unpacked `Roles/*.xml`) nor `<ImportExportXml>` (`customizations.xml`)",
+    ),
+    (
+        "solution_unknown_level",
+        400,
+        "a `RolePrivilege` level other than Basic, Local, Deep or Global (file, line, value)",
+    ),
+    (
+        "solution_unknown_privilege",
+        400,
+        "a privilege name that fits no pattern (`prv` + verb + table) and is no known miscellaneous privilege; the message suggests the closest one",
+    ),
+    (
+        "solution_missing_attribute",
+        400,
+        "a `Role` without `name`, or a `RolePrivilege` without `name` or `level`",
+    ),
+    ("solution_bad_id", 400, "a `Role` id that is not a GUID"),
+    (
+        "solution_bad_inherited",
+        400,
+        "a `Role` `isinherited` other than 0 or 1",
+    ),
+    (
+        "solution_duplicate_role",
+        400,
+        "the same role (by name) in two places of one import",
+    ),
+    (
+        "solution_bad_zip",
+        400,
+        "a body or file that starts as a zip but cannot be read as one",
+    ),
+    (
+        "solution_no_customizations",
+        400,
+        "a solution zip without `customizations.xml` at its root",
+    ),
+    (
+        "solution_too_large",
+        413,
+        "a solution file, a zip's entry count or its uncompressed `customizations.xml` over the limits of docs/solutions.md",
+    ),
+    (
+        "solution_too_deep",
+        400,
+        "solution XML nested deeper than 64 elements",
+    ),
+    (
+        "solution_too_many_privileges",
+        400,
+        "a role listing more than 20,000 privileges",
+    ),
+    (
+        "solution_too_many_roles",
+        400,
+        "more than 5,000 roles in one import",
+    ),
 ];
 
 /// The HTTP status of an error code; a code missing from [`CODES`] is a bug, answered 500.

@@ -8,6 +8,7 @@
 
 mod admin_apps;
 mod admin_export;
+mod admin_import;
 mod admin_licences;
 mod admin_roles;
 mod admin_rules;
@@ -676,6 +677,27 @@ pub(crate) fn route_table() -> routes::Table {
             .summary("The whole model as a scenario file (application/yaml, docs/export.md); `?records=true` adds records, shares and access team members (System Administrators, D66)")
             .query(&[("records", "boolean", "also export records, shares and access team members")])
             .answers(routes::Answer::File("application/yaml")),
+        )
+        .route(
+            &format!("{org}/roles/export"),
+            get(admin_import::export)
+            .summary("Export roles as Dataverse solution XML: `files` (every Roles/<name>.xml and the customizations.xml, byte-stable), the roles the caller may read but System Administrator roles, `withheld` the others; `?role=` one role (docs/solutions.md)")
+            .query(&[("role", "string", "only this role")])
+            .answer::<schema::RolesExportAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/import"),
+            post(admin_import::import)
+            .summary("Import Dataverse solution roles: the body is an unpacked Roles/*.xml, a customizations.xml or a solution zip (by content), or a JSON string of the XML; `?dry_run=true` tries the one batch and answers per role the privileges by level and what would be created, updated or skipped; `?create_tables=true` creates the standard and custom tables named; authorized as role creation and editing (docs/solutions.md)")
+            .query(&[
+                ("dry_run", "boolean", "try the batch and answer what it would do, writing nothing"),
+                ("create_tables", "boolean", "create the standard and custom tables the roles name that the organisation lacks"),
+                ("file", "string", "the file's name, for errors (default `body`)"),
+            ])
+            .body::<schema::RoleFileText>()
+            .file_body(&["application/xml", "application/zip", "application/octet-stream"])
+            .body_limit(strata_solution::MAX_FILE_BYTES)
+            .answer::<schema::RolesImportAnswer>(),
         )
 }
 

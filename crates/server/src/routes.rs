@@ -159,6 +159,8 @@ pub(crate) struct Route {
     access: Access,
     query: Vec<Param>,
     body: Option<SchemaOf>,
+    /// Media types the body may also be sent as, read as a file (bytes).
+    file_body: &'static [&'static str],
     answer: Option<Answer>,
     /// Other answers of the route's own shape, by status (`/readyz`'s 503).
     also: Vec<(u16, SchemaOf)>,
@@ -198,6 +200,7 @@ impl Route {
             access: Access::Key,
             query: Vec::new(),
             body: None,
+            file_body: &[],
             answer: None,
             also: Vec::new(),
             errors: Vec::new(),
@@ -218,6 +221,18 @@ impl Route {
     }
     pub(crate) fn body<T: ToSchema>(mut self) -> Route {
         self.body = Some(SchemaOf::of::<T>());
+        self
+    }
+    /// The body may also be a file of these media types (its bytes).
+    pub(crate) fn file_body(mut self, media: &'static [&'static str]) -> Route {
+        self.file_body = media;
+        self
+    }
+    /// The largest body the route reads (instead of the server's default).
+    pub(crate) fn body_limit(mut self, bytes: usize) -> Route {
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::max(bytes));
         self
     }
     pub(crate) fn answer<T: ToSchema>(mut self) -> Route {
@@ -318,15 +333,25 @@ impl Route {
         }
         if let Some(body) = &self.body {
             (body.collect)(schemas);
-            op = op.request_body(Some(
-                RequestBodyBuilder::new()
-                    .required(Some(Required::True))
-                    .content(
-                        "application/json",
-                        ContentBuilder::new().schema(Some(body.reference())).build(),
-                    )
-                    .build(),
-            ));
+            let mut request = RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(body.reference())).build(),
+                );
+            for media in self.file_body {
+                let bytes = utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .content_media_type(*media)
+                    .build();
+                request = request.content(
+                    *media,
+                    ContentBuilder::new()
+                        .schema(Some(RefOr::T(Schema::Object(bytes))))
+                        .build(),
+                );
+            }
+            op = op.request_body(Some(request.build()));
         }
         match &self.answer {
             Some(Answer::Json(status, schema)) => {

@@ -1320,3 +1320,92 @@ pub(crate) struct OperationChanges {
     pub(crate) changes: Vec<ChangeEntry>,
     pub(crate) op: String,
 }
+
+// ----- Dataverse solution roles (admin_import.rs) -----
+
+/// Mirror of `POST …/roles/import`: `strata_solution::Plan::to_json`, with what the batch did
+/// or (a dry run) would do.
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RolesImportAnswer {
+    /// A dry run's access difference (when the batch has operations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) difference: Option<AccessDifference>,
+    pub(crate) dry_run: bool,
+    /// The operations of the one batch.
+    pub(crate) operations: usize,
+    pub(crate) revision: u64,
+    /// Per role, in file order.
+    pub(crate) roles: Vec<ImportedRole>,
+    /// Tables the batch creates (`create_tables`).
+    pub(crate) tables_created: Vec<String>,
+    /// Tables the roles name that the organisation lacks and the batch does not create.
+    pub(crate) tables_unknown: Vec<String>,
+}
+
+/// One role of an import.
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImportedRole {
+    /// `create`, `update`, `unchanged`, `skip`.
+    pub(crate) action: String,
+    pub(crate) file: String,
+    /// Privileges in the file by level.
+    pub(crate) levels: ImportLevels,
+    /// `guid` or `name` (update, unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) matched_by: Option<String>,
+    pub(crate) misc_privileges: usize,
+    pub(crate) name: String,
+    pub(crate) notes: Vec<String>,
+    /// Why the role is skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    /// The role's former name (matched by GUID under another name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) renamed_from: Option<String>,
+    pub(crate) skipped: Vec<SkippedPrivilege>,
+    pub(crate) table_privileges: usize,
+}
+
+/// Privileges of a role file by Dataverse level.
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImportLevels {
+    pub(crate) basic: usize,
+    pub(crate) deep: usize,
+    pub(crate) global: usize,
+    pub(crate) local: usize,
+}
+
+/// A privilege left out of an import, and why.
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SkippedPrivilege {
+    pub(crate) level: String,
+    pub(crate) privilege: String,
+    pub(crate) reason: String,
+}
+
+/// Mirror of `GET …/roles/export`: the solution files, byte-stable.
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RolesExportAnswer {
+    pub(crate) files: Vec<SolutionFile>,
+    pub(crate) revision: u64,
+    /// Roles the caller may not read, left out.
+    pub(crate) withheld: usize,
+}
+
+/// One file of a solution export: `Roles/<name>.xml` or `customizations.xml`.
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SolutionFile {
+    pub(crate) path: String,
+    pub(crate) text: String,
+}
+
+/// A role file's text as a JSON string (for JSON clients; the file itself may be sent as
+/// `application/xml` or `application/zip`).
+#[derive(Serialize, ToSchema, Debug)]
+pub(crate) struct RoleFileText(pub(crate) String);

@@ -1641,6 +1641,33 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 o("/tables/account/columns"),
             )
         },
+        // Solution roles out: a named role needs Read on `role` (alice has none).
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/roles/export",
+            o("/roles/export?role=Rep"),
+            None,
+            &k.admin,
+            vec![(k.alice.clone(), o("/roles/export?role=Rep"), None)],
+        ),
+        // Solution roles (admin_import.rs): a dry run of creating a role, refused to a user
+        // without Create on `role`. The body is the XML (here as a JSON string).
+        guarded(
+            "POST",
+            "/api/v1/orgs/{org}/roles/import",
+            o("/roles/import?dry_run=true"),
+            Some(json!(
+                "<Role name=\"Imported\"><RolePrivileges><RolePrivilege name=\"prvReadAccount\" level=\"Basic\"/></RolePrivileges></Role>"
+            )),
+            &k.admin,
+            vec![(
+                k.alice.clone(),
+                o("/roles/import?dry_run=true"),
+                Some(json!(
+                    "<Role name=\"Imported\"><RolePrivileges><RolePrivilege name=\"prvReadAccount\" level=\"Basic\"/></RolePrivileges></Role>"
+                )),
+            )],
+        ),
         // Role rules (D45–D47): reading needs Read on `role`, writing Write on `role`, the
         // report prvCheckAccessOfOthers. POST adds the rule that DELETE then removes.
         guarded(

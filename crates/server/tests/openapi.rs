@@ -418,6 +418,31 @@ fn every_route_answers_as_documented() {
     c.call(admin, "get", &o("/export"), None, 200);
     c.call(admin, "get", &o("/export?records=true"), None, 200);
     c.call(alice, "get", &o("/export"), None, 403);
+
+    // Dataverse solution roles: a customizations.xml sent as a JSON string, tried then imported.
+    let xml = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/solution/customizations.xml"),
+    )
+    .unwrap();
+    let tried = c.call(
+        admin,
+        "post",
+        &o("/roles/import?dry_run=true&create_tables=true"),
+        Some(json!(xml)),
+        200,
+    );
+    assert!(tried["difference"].is_object(), "{tried}");
+    c.call(
+        admin,
+        "post",
+        &o("/roles/import?create_tables=true"),
+        Some(json!(xml)),
+        200,
+    );
+    c.call(admin, "post", &o("/roles/import"), Some(json!("<Role")), 400);
+    c.call(admin, "get", &o("/roles/export"), None, 200);
+    c.call(admin, "get", &o("/roles/export?role=Service%20Manager"), None, 200);
     c.call(admin, "get", &o("/users/carol/privileges"), None, 200);
     c.call(alice, "get", &o("/users/alice/privileges"), None, 200);
     c.call(
