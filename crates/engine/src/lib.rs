@@ -28,6 +28,7 @@ mod model;
 mod organization;
 mod privilege;
 mod queries;
+mod review;
 mod roles;
 mod rules;
 mod units;
@@ -67,6 +68,10 @@ pub use organization::{
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
+pub use review::{
+    AccessReview, Cell, DEFAULT_INACTIVE_DAYS, MAX_INACTIVE_DAYS, ReviewOptions, ReviewView,
+    rfc3339,
+};
 pub use roles::{
     Assigner, CellSource, DirectHolder, Effective, MAX_DEPRECATION_MESSAGE, MiscCell, RoleCell,
     RoleComparison, RoleHolders, UserCell, UserComparison, UserMisc,
