@@ -18,6 +18,7 @@ mod list_cmd;
 mod org_cmd;
 mod question_cmd;
 mod remote;
+mod review_cmd;
 mod role_cmd;
 mod rules_cmd;
 mod server_cmd;
@@ -212,6 +213,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_admin::run(records, seed, runs)?,
+                BenchCommand::Review {
+                    records,
+                    seed,
+                    runs,
+                } => review_cmd::bench(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -230,6 +236,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { command } => rules_cmd::run(command),
+        Command::Review {
+            source,
+            format,
+            out,
+            inactive_days,
+        } => {
+            review_cmd::run(&source, format, out.as_deref(), inactive_days)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

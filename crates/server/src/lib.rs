@@ -8,6 +8,7 @@
 
 mod admin_apps;
 mod admin_licences;
+mod admin_review;
 mod admin_roles;
 mod admin_rules;
 mod api;
@@ -407,6 +408,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
             &format!("{org}/rules/violations"),
             get(admin_rules::violations),
         )
+        .route(&format!("{org}/review"), get(admin_review::review))
         .merge(webapi::routes())
         .fallback(meta::unknown_route)
         .method_not_allowed_fallback(meta::method_not_allowed)

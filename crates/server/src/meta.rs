@@ -558,6 +558,12 @@ pub fn document() -> serde_json::Value {
         "Users breaking a role rule (assignments that predate it, D46): user, rule, the missing or conflicting role, directly or through which teams; `?user=` for one user (D35)",
         true,
     );
+    add(
+        format!("{org}{}", crate::admin_review::OPENAPI.0),
+        "get",
+        crate::admin_review::OPENAPI.1,
+        true,
+    );
     // The Dataverse Web API (docs/webapi.md): OData routes under every version.
     let data = "/api/data/{version}";
     for (path, method, summary) in [
