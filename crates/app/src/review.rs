@@ -203,7 +203,7 @@ fn write_sheet(
     workbook: &mut Workbook,
     view: &ReviewView,
     header: &Format,
-    depth_formats: &[Option<Format>],
+    depth_formats: &[Format],
     time: &Format,
 ) -> Result<(), XlsxError> {
     let sheet = workbook.add_worksheet();
@@ -223,7 +223,7 @@ fn write_sheet(
                 Cell::Number(n) => {
                     sheet.write_number(at, col, *n as f64)?;
                 }
-                Cell::Depth(d) => match depth_formats.get(*d as usize).and_then(Option::as_ref) {
+                Cell::Depth(d) => match depth_formats.get(*d as usize) {
                     Some(f) => {
                         sheet.write_string_with_format(at, col, d.name(), f)?;
                     }
@@ -269,11 +269,12 @@ pub fn xlsx(review: &AccessReview) -> Result<Vec<u8>, AppError> {
         .set_bold()
         .set_background_color(Color::RGB(0x00D9_E1F2));
     let time = Format::new();
-    let depth_formats: Vec<Option<Format>> = Depth::ALL
+    // In `Depth::ALL` order, which is the order of the enum.
+    let depth_formats: Vec<Format> = Depth::ALL
         .into_iter()
         .map(|d| match depth_fill(d) {
-            Some(rgb) => Some(Format::new().set_background_color(Color::RGB(rgb))),
-            None => Some(Format::new().set_font_color(Color::RGB(0x00A6_A6A6))),
+            Some(rgb) => Format::new().set_background_color(Color::RGB(rgb)),
+            None => Format::new().set_font_color(Color::RGB(0x00A6_A6A6)),
         })
         .collect();
     let mut workbook = Workbook::new();

@@ -585,7 +585,7 @@ fn shares(c: &Context) -> ReviewView {
             }
         }
     }
-    rows.sort_by_key(|r| {
+    rows.sort_by_cached_key(|r| {
         (
             r[0].text(),
             r[2].text(),
