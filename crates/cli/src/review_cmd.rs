@@ -202,9 +202,14 @@ fn unzip(bytes: &[u8], dir: &Path) -> anyhow::Result<usize> {
 /// `strata bench review`: the review of the generated organisation, in memory: the views, then
 /// the workbook and the zipped CSV files; prints the time and size of each.
 pub(crate) fn bench(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
-    let (org, built) = crate::bench_cmd::build(records, seed)?;
+    let (mut org, built) = crate::bench_cmd::build(records, seed)?;
+    // The administrators' benchmark model on top: 100 more roles, an app, four licences and a
+    // licence for every user (so that the licence view has a line per user).
+    let users: Vec<String> = org.user_ids().map(|u| org.user(u).name.clone()).collect();
+    strata_ops::apply_all(&mut org, &crate::bench_admin::admin_model(seed, &users)?)
+        .map_err(|(i, e)| anyhow!("bench model operation {i}: {}", e.message))?;
     println!(
-        "generated organisation: {} users, {} roles, {} records in {:.1} s",
+        "generated organisation with the admin bench's roles and licences: {} users, {} roles, {} records in {:.1} s",
         org.user_ids().count(),
         org.role_ids().count(),
         org.record_count(),
