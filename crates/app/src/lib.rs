@@ -14,6 +14,7 @@ pub mod bootstrap;
 mod dryrun;
 mod error;
 mod registry;
+pub mod review;
 
 use std::sync::Arc;
 

@@ -288,6 +288,24 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// The access review (seed 002): users and roles, the role grid, effective privileges,
+    /// column profiles, shares, administrators, organisation-wide delete, users without
+    /// roles, inactive users, deprecated roles, rule violations, licences; as a workbook or
+    /// CSV files.
+    Review {
+        #[command(flatten)]
+        source: Source,
+        /// xlsx: a sheet per view; csv: a file per view (a folder, or a zip when --out ends
+        /// in .zip).
+        #[arg(long, value_enum, default_value = "xlsx")]
+        format: crate::review_cmd::FileFormat,
+        /// Where to write (default: strata-review-ORG-DATE.xlsx, or that folder for csv).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Users not seen (user-access audit) for this many days are listed as inactive.
+        #[arg(long, default_value_t = strata_engine::DEFAULT_INACTIVE_DAYS)]
+        inactive_days: u32,
+    },
 }
 
 /// HTTPS: a certificate and key, or a self-signed certificate for development.
@@ -456,6 +474,17 @@ pub(crate) enum BenchCommand {
     Import {
         /// Timed runs per input.
         #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// The access review of a generated organisation in memory: the views, the XLSX workbook
+    /// and the zipped CSV files; prints times and sizes.
+    Review {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 3)]
         runs: usize,
     },
 }

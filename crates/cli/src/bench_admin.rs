@@ -15,7 +15,7 @@ const PRIVILEGES: [&str; 6] = ["create", "read", "write", "append", "append_to",
 const DEPTHS: [&str; 3] = ["business_unit", "parent_child", "organization"];
 
 /// 100 roles, an app with needs, and a licence catalogue with every user licensed.
-fn admin_model(seed: u64, users: &[String]) -> anyhow::Result<Vec<Operation>> {
+pub(crate) fn admin_model(seed: u64, users: &[String]) -> anyhow::Result<Vec<Operation>> {
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut next = |n: usize| {
         state ^= state << 13;

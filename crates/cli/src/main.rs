@@ -21,6 +21,7 @@ mod org_cmd;
 mod pack_cmd;
 mod question_cmd;
 mod remote;
+mod review_cmd;
 mod role_cmd;
 mod rules_cmd;
 mod server_cmd;
@@ -217,6 +218,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     runs,
                 } => bench_admin::run(records, seed, runs)?,
                 BenchCommand::Import { runs } => bench_import::run(runs)?,
+                BenchCommand::Review {
+                    records,
+                    seed,
+                    runs,
+                } => review_cmd::bench(records, seed, runs)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -251,6 +257,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Import {
             command: args::ImportCommand::Roles(command),
         } => solution_cmd::import(command).map(|()| ExitCode::SUCCESS),
+        Command::Review {
+            source,
+            format,
+            out,
+            inactive_days,
+        } => {
+            review_cmd::run(&source, format, out.as_deref(), inactive_days)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

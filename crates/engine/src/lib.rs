@@ -29,6 +29,7 @@ mod organization;
 mod privilege;
 pub mod privilege_names;
 mod queries;
+mod review;
 mod roles;
 mod rules;
 mod units;
@@ -68,6 +69,10 @@ pub use organization::{
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
+pub use review::{
+    AccessReview, Cell, DEFAULT_INACTIVE_DAYS, MAX_INACTIVE_DAYS, ReviewOptions, ReviewView,
+    rfc3339,
+};
 pub use roles::{
     Assigner, CellSource, DirectHolder, Effective, MAX_DEPRECATION_MESSAGE, MiscCell, RoleCell,
     RoleComparison, RoleHolders, UserCell, UserComparison, UserMisc,

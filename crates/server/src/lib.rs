@@ -10,6 +10,7 @@ mod admin_apps;
 mod admin_export;
 mod admin_import;
 mod admin_licences;
+mod admin_review;
 mod admin_roles;
 mod admin_rules;
 mod api;
@@ -676,7 +677,7 @@ pub(crate) fn route_table() -> routes::Table {
             get(admin_export::export)
             .summary("The whole model as a scenario file (application/yaml, docs/export.md); `?records=true` adds records, shares and access team members (System Administrators, D66)")
             .query(&[("records", "boolean", "also export records, shares and access team members")])
-            .answers(routes::Answer::File("application/yaml")),
+            .answers(routes::Answer::File(&["application/yaml"])),
         )
         .route(
             &format!("{org}/roles/export"),
@@ -698,6 +699,19 @@ pub(crate) fn route_table() -> routes::Table {
             .file_body(&["application/xml", "application/zip", "application/octet-stream"])
             .body_limit(strata_solution::MAX_FILE_BYTES)
             .answer::<schema::RolesImportAnswer>(),
+        )
+        .route(
+            &format!("{org}/review"),
+            get(admin_review::review)
+            .summary("The access review (seed 002): `?format=xlsx` (default, a sheet per view) or `csv` (a zip, a file per view), `inactive_days` (default 90): users and roles, the role grid with depths, effective privileges with their source, column profiles, shares, System Administrators, organisation-wide delete, users without roles, inactive users, deprecated role holders, rule violations, licences. The root key, System Administrators, or prvCheckAccessOfOthers with prvReadAuditSummary, Read on every user, role and shared record (D70)")
+            .query(&[
+                ("format", "string", "xlsx (default) or csv (a zip of one file per view)"),
+                ("inactive_days", "integer", "users not seen for this many days are inactive (default 90)"),
+            ])
+            .answers(routes::Answer::File(&[
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/zip",
+            ])),
         )
 }
 

@@ -132,7 +132,7 @@ pub(crate) enum Answer {
     /// Plain text (Prometheus metrics).
     Text,
     /// A file of this media type (an export, a review, a solution): its bytes, not JSON.
-    File(&'static str),
+    File(&'static [&'static str]),
     /// Any JSON object (this document).
     Document,
     /// 204, no body.
@@ -386,19 +386,20 @@ impl Route {
                 );
             }
             Some(Answer::File(media)) => {
-                let binary = utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .content_media_type(*media)
-                    .build();
-                op = op.response(
-                    "200",
-                    ResponseBuilder::new().description("OK").content(
+                let mut response = ResponseBuilder::new().description("OK");
+                for media in *media {
+                    let bytes = utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .content_media_type(*media)
+                        .build();
+                    response = response.content(
                         *media,
                         ContentBuilder::new()
-                            .schema(Some(RefOr::T(Schema::Object(binary))))
+                            .schema(Some(RefOr::T(Schema::Object(bytes))))
                             .build(),
-                    ),
-                );
+                    );
+                }
+                op = op.response("200", response);
             }
             Some(Answer::Document) => {
                 op = op.response(

@@ -1705,6 +1705,19 @@ fn matrix(f: &Fixture, other_admin: &str) -> Vec<Route> {
                 (k.alice.clone(), o("/rules/violations?user=bob"), None),
             ],
         ),
+        // The access review (D70): the root key, System Administrators, or a reviewer with
+        // every right; the auditor cannot read roles.
+        guarded(
+            "GET",
+            "/api/v1/orgs/{org}/review",
+            o("/review?format=csv"),
+            None,
+            &k.admin,
+            vec![
+                (k.alice.clone(), o("/review"), None),
+                (k.audrey.clone(), o("/review?format=xlsx"), None),
+            ],
+        ),
     ]
 }
 

@@ -440,9 +440,32 @@ fn every_route_answers_as_documented() {
         Some(json!(xml)),
         200,
     );
-    c.call(admin, "post", &o("/roles/import"), Some(json!("<Role")), 400);
+    c.call(
+        admin,
+        "post",
+        &o("/roles/import"),
+        Some(json!("<Role")),
+        400,
+    );
     c.call(admin, "get", &o("/roles/export"), None, 200);
-    c.call(admin, "get", &o("/roles/export?role=Service%20Manager"), None, 200);
+    // The access review: a workbook, or a zip of CSV files.
+    c.call(admin, "get", &o("/review"), None, 200);
+    c.call(
+        admin,
+        "get",
+        &o("/review?format=csv&inactive_days=30"),
+        None,
+        200,
+    );
+    c.call(alice, "get", &o("/review"), None, 403);
+    c.call(admin, "get", &o("/review?format=pdf"), None, 400);
+    c.call(
+        admin,
+        "get",
+        &o("/roles/export?role=Service%20Manager"),
+        None,
+        200,
+    );
     c.call(admin, "get", &o("/users/carol/privileges"), None, 200);
     c.call(alice, "get", &o("/users/alice/privileges"), None, 200);
     c.call(

@@ -213,7 +213,7 @@ fn customizations_from_zip(file: &str, bytes: &[u8]) -> Result<(String, Vec<u8>)
     let index = (0..archive.len()).find(|&i| {
         archive
             .name_for_index(i)
-            .is_some_and(|n| n.eq_ignore_ascii_case("customizations.xml"))
+            .is_some_and(|n| n.is_ok_and(|n| n.eq_ignore_ascii_case("customizations.xml")))
     });
     let Some(index) = index else {
         return Err(SolutionError::new(
@@ -225,7 +225,7 @@ fn customizations_from_zip(file: &str, bytes: &[u8]) -> Result<(String, Vec<u8>)
         ));
     };
     let entry = archive.by_index(index).map_err(bad)?;
-    let name = format!("{file}!{}", entry.name());
+    let name = format!("{file}!{}", entry.name().map_err(bad)?);
     if entry.size() > MAX_UNCOMPRESSED_BYTES {
         return Err(too_large_entry(&name, entry.size()));
     }

@@ -1,0 +1,288 @@
+//! The access review as files (docs/review.md, D70–D72): the last access of each user from the
+//! user-access audit, then the engine's views ([`strata_engine::Organization::access_review`])
+//! written as an XLSX workbook (a sheet per view, frozen header row, filters, depth colours)
+//! or as CSV (RFC 4180, one file per view, in a folder or a zip; text that a spreadsheet
+//! would take for a formula is prefixed with `'`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
+use strata_engine::{AccessReview, Cell, Depth, Organization, ReviewView, UserId};
+use strata_store::{AuditQuery, Store};
+
+use crate::AppError;
+
+/// The two formats of the review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewFormat {
+    /// One workbook, a sheet per view.
+    Xlsx,
+    /// One CSV file per view (a zip over HTTP, a folder or a zip from the CLI).
+    Csv,
+}
+
+/// The content type of an XLSX workbook.
+pub const XLSX_CONTENT_TYPE: &str =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+/// The content type of the CSV views, zipped.
+pub const ZIP_CONTENT_TYPE: &str = "application/zip";
+
+/// The file name of a review: `strata-review-ORG-YYYY-MM-DD.xlsx` (or `.zip`).
+#[must_use]
+pub fn file_name(organization: &str, now_ms: i64, format: ReviewFormat) -> String {
+    let date: String = strata_engine::rfc3339(now_ms).chars().take(10).collect();
+    let safe: String = organization
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let ext = match format {
+        ReviewFormat::Xlsx => "xlsx",
+        ReviewFormat::Csv => "zip",
+    };
+    format!("strata-review-{safe}-{date}.{ext}")
+}
+
+/// Every user of the organisation with their name: what [`last_seen`] looks up (taken under
+/// the organisation's lock, so that the audit is read without it).
+#[must_use]
+pub fn user_names(org: &Organization) -> Vec<(UserId, String)> {
+    org.user_ids()
+        .map(|u| (u, org.user(u).name.clone()))
+        .collect()
+}
+
+/// Each user's latest `user_access` entry still in the audit (entries past their retention
+/// are gone), read per user through the audit's index by record.
+///
+/// # Errors
+///
+/// The store's.
+pub fn last_seen(
+    store: &dyn Store,
+    organization: &str,
+    users: &[(UserId, String)],
+) -> Result<HashMap<UserId, i64>, AppError> {
+    const PAGE: usize = 1_000;
+    let mut out = HashMap::new();
+    for (u, name) in users {
+        let u = *u;
+        let mut after = 0;
+        loop {
+            let query = AuditQuery {
+                record: Some(name.clone()),
+                after_seq: after,
+                limit: PAGE,
+                ..AuditQuery::default()
+            };
+            let entries = store.audit(organization, &query)?;
+            for e in &entries {
+                if e.record.action == "user_access"
+                    && e.record.table.as_deref() == Some("systemuser")
+                    && e.record.user.as_deref() == Some(name.as_str())
+                {
+                    let at = out.entry(u).or_insert(e.at_ms);
+                    *at = (*at).max(e.at_ms);
+                }
+            }
+            match entries.last() {
+                Some(last) if entries.len() == PAGE => after = last.seq,
+                _ => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A CSV field (RFC 4180): text that a spreadsheet would read as a formula (beginning with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`; a field holding a
+/// comma, a quote, a CR or an LF is quoted, quotes doubled.
+#[must_use]
+pub fn csv_field(cell: &Cell) -> String {
+    let mut text = cell.text();
+    if matches!(cell, Cell::Text(_)) && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        text.insert(0, '\'');
+    }
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// One view as CSV: the header, then the rows, each line ending in CRLF; UTF-8 without a byte
+/// order mark.
+#[must_use]
+pub fn csv_view(view: &ReviewView) -> String {
+    let mut out = String::new();
+    let header: Vec<String> = view
+        .columns
+        .iter()
+        .map(|c| csv_field(&Cell::Text((*c).to_owned())))
+        .collect();
+    out.push_str(&header.join(","));
+    out.push_str("\r\n");
+    for row in &view.rows {
+        let fields: Vec<String> = row.iter().map(csv_field).collect();
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The views as CSV files in a zip (`summary.csv`, `user_roles.csv`, …), deflated.
+///
+/// # Errors
+///
+/// `internal` when the zip cannot be written (memory only: never expected).
+pub fn csv_zip(review: &AccessReview) -> Result<Vec<u8>, AppError> {
+    let zip_error = |e: &dyn std::fmt::Display| AppError::internal(format!("review zip: {e}"));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for view in &review.views {
+        zip.start_file(format!("{}.csv", view.name), options)
+            .map_err(|e| zip_error(&e))?;
+        zip.write_all(csv_view(view).as_bytes())
+            .map_err(|e| zip_error(&e))?;
+    }
+    Ok(zip.finish().map_err(|e| zip_error(&e))?.into_inner())
+}
+
+/// The views as CSV files in `dir` (created if missing); the paths written.
+///
+/// # Errors
+///
+/// `internal`, naming the file, when one cannot be written.
+pub fn csv_folder(review: &AccessReview, dir: &Path) -> Result<Vec<PathBuf>, AppError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| AppError::internal(format!("cannot create `{}`: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for view in &review.views {
+        let path = dir.join(format!("{}.csv", view.name));
+        std::fs::write(&path, csv_view(view))
+            .map_err(|e| AppError::internal(format!("cannot write `{}`: {e}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The fill of a depth cell: no fill for none, then paler to stronger as the reach grows
+/// (organisation-wide is red: the cells a review looks at first).
+fn depth_fill(depth: Depth) -> Option<u32> {
+    match depth {
+        Depth::None => None,
+        Depth::User => Some(0x00FF_F2CC),
+        Depth::BusinessUnit => Some(0x00FF_E699),
+        Depth::ParentChild => Some(0x00F4_B183),
+        Depth::Organization => Some(0x00F8_696B),
+    }
+}
+
+/// Width of a column: its longest cell among the first rows, within bounds.
+fn column_width(view: &ReviewView, col: usize) -> f64 {
+    let longest = view
+        .rows
+        .iter()
+        .take(1_000)
+        .map(|r| r.get(col).map_or(0, |c| c.text().chars().count()))
+        .chain([view.columns[col].chars().count()])
+        .max()
+        .unwrap_or(8);
+    (longest.clamp(6, 60) + 2) as f64
+}
+
+fn write_sheet(
+    workbook: &mut Workbook,
+    view: &ReviewView,
+    header: &Format,
+    depth_formats: &[Format],
+    time: &Format,
+) -> Result<(), XlsxError> {
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(view.title)?;
+    for (c, name) in view.columns.iter().enumerate() {
+        let col = u16::try_from(c).unwrap_or(u16::MAX);
+        sheet.write_string_with_format(0, col, *name, header)?;
+        sheet.set_column_width(col, column_width(view, c))?;
+    }
+    for (r, row) in view.rows.iter().enumerate() {
+        let at = u32::try_from(r + 1).unwrap_or(u32::MAX);
+        for (c, cell) in row.iter().enumerate() {
+            let col = u16::try_from(c).unwrap_or(u16::MAX);
+            // Text is written as text, never as a formula: no prefix is needed here.
+            match cell {
+                Cell::Empty => {}
+                Cell::Number(n) => {
+                    sheet.write_number(at, col, *n as f64)?;
+                }
+                Cell::Depth(d) => match depth_formats.get(*d as usize) {
+                    Some(f) => {
+                        sheet.write_string_with_format(at, col, d.name(), f)?;
+                    }
+                    None => {
+                        sheet.write_string(at, col, d.name())?;
+                    }
+                },
+                Cell::Time(_) => {
+                    sheet.write_string_with_format(at, col, cell.text(), time)?;
+                }
+                Cell::Text(_) | Cell::Flag(_) => {
+                    sheet.write_string(at, col, cell.text())?;
+                }
+            }
+        }
+    }
+    let last_col = u16::try_from(view.columns.len().saturating_sub(1)).unwrap_or(u16::MAX);
+    let last_row = u32::try_from(view.rows.len()).unwrap_or(u32::MAX);
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, last_row, last_col)?;
+    Ok(())
+}
+
+/// The review as an XLSX workbook: a sheet per view named by its title, the header row bold
+/// and frozen, a filter over every column, depths coloured by reach.
+///
+/// # Errors
+///
+/// `invalid` when a view has more rows than a sheet holds (1,048,575); `internal` otherwise.
+pub fn xlsx(review: &AccessReview) -> Result<Vec<u8>, AppError> {
+    const MAX_ROWS: usize = 1_048_575;
+    if let Some(v) = review.views.iter().find(|v| v.rows.len() > MAX_ROWS) {
+        return Err(AppError::new(
+            "invalid",
+            format!(
+                "the view `{}` has {} rows, more than a sheet holds ({MAX_ROWS}): ask for format csv",
+                v.name,
+                v.rows.len()
+            ),
+        ));
+    }
+    let header = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0x00D9_E1F2));
+    let time = Format::new();
+    // In `Depth::ALL` order, which is the order of the enum.
+    let depth_formats: Vec<Format> = Depth::ALL
+        .into_iter()
+        .map(|d| match depth_fill(d) {
+            Some(rgb) => Format::new().set_background_color(Color::RGB(rgb)),
+            None => Format::new().set_font_color(Color::RGB(0x00A6_A6A6)),
+        })
+        .collect();
+    let mut workbook = Workbook::new();
+    for view in &review.views {
+        write_sheet(&mut workbook, view, &header, &depth_formats, &time)
+            .map_err(|e| AppError::internal(format!("review sheet `{}`: {e}", view.name)))?;
+    }
+    workbook
+        .save_to_buffer()
+        .map_err(|e| AppError::internal(format!("review workbook: {e}")))
+}
