@@ -33,7 +33,7 @@ pub(crate) async fn answer(
 /// Whom the caller may see in the difference (D56): the root key and the system everyone; a
 /// user the users D27 lets them ask about — with impersonation, both users must be allowed
 /// (the impersonator may always see the user it acts for).
-fn may_see(actor: &Actor) -> Arc<MaySee> {
+pub(crate) fn may_see(actor: &Actor) -> Arc<MaySee> {
     let (user, impersonator) = (
         actor.user().map(str::to_owned),
         actor.impersonator().map(str::to_owned),

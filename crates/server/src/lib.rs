@@ -12,6 +12,7 @@ mod admin_roles;
 mod admin_rules;
 mod api;
 pub mod auth;
+mod console;
 mod cursor;
 mod dryrun;
 mod error;
@@ -408,6 +409,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
             get(admin_rules::violations),
         )
         .merge(webapi::routes())
+        .merge(console::routes())
         .fallback(meta::unknown_route)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
