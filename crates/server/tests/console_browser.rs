@@ -347,6 +347,20 @@ async fn console_follows_the_api_rules_for_a_delegated_administrator() {
     )
     .await;
     assert!(r.body.contains("prvCheckAccessOfOthers"), "{}", r.body);
+    // Who has access is a question about others too.
+    let r = send(
+        &app,
+        "GET",
+        "/console/who?record=acc-0001&privilege=read",
+        &c,
+        None,
+    )
+    .await;
+    assert!(
+        r.body.contains("prvCheckAccessOfOthers") && !r.body.contains("id=\"who\""),
+        "{}",
+        r.body
+    );
     // Their own access is theirs to ask about.
     let r = send(&app, "GET", "/console/access?record=acc-0001", &c, None).await;
     assert!(r.body.contains("id=\"access\""), "{}", r.body);
@@ -624,6 +638,20 @@ fn console_in_a_real_browser() {
                 .is_err()
         );
         shot(&client, "03-role-saved").await;
+        // The saved change in the audit, by the administrator.
+        client
+            .goto(&format!("{base}/console/audit?user=admin"))
+            .await
+            .unwrap();
+        let audit = text(&client, "#audit").await;
+        assert!(audit.contains("set_role_privilege"), "{audit}");
+        assert!(
+            audit.contains("account delete none → user"),
+            "old → new: {audit}"
+        );
+        click(&client, "#verification a").await;
+        wait_text(&client, "#verification", "intact").await;
+        shot(&client, "03b-audit").await;
 
         // Check access: the path that grants, and for a denial the role that would fix it.
         client
@@ -644,6 +672,23 @@ fn console_in_a_real_browser() {
             "{write_row}"
         );
         shot(&client, "04-check-access").await;
+
+        // Who has access to the record, each with the reason.
+        client
+            .goto(&format!(
+                "{base}/console/who?record=acc-0002&privilege=write"
+            ))
+            .await
+            .unwrap();
+        let who = text(&client, "#who").await;
+        assert!(who.contains("rep_east2"), "the owner: {who}");
+        shot(&client, "04b-who-has-access").await;
+
+        // Teams, with their members and roles.
+        client.goto(&format!("{base}/console/teams")).await.unwrap();
+        let teams = text(&client, "#teams").await;
+        assert!(teams.contains("Sales EMEA Team"), "{teams}");
+        assert!(teams.contains("Sales Team Member"), "{teams}");
 
         // Compare two users: their differences.
         client

@@ -91,14 +91,14 @@ pub(crate) async fn check(c: Console, Query(p): Query<CheckParams>) -> Response 
                         @let allowed = d["allowed"].as_bool().unwrap_or(false);
                         tr.allowed[allowed].denied[!allowed] data-privilege=(str_of(d, "privilege")) {
                             th scope="row" { (str_of(d, "privilege")) }
-                            td { (if allowed { "✔ allowed" } else { "✘ denied" }) }
+                            td.verdict { (if allowed { "✔ allowed" } else { "✘ denied" }) }
                             td {
                                 @if allowed {
                                     ul.paths { @for path in d["paths"].as_array().into_iter().flatten() {
-                                        li { span.kind { (str_of(path, "kind")) } " " (str_of(path, "text")) }
+                                        li data-kind=(str_of(path, "kind")) { (str_of(path, "text")) }
                                     } }
                                 } @else {
-                                    p { (str_of(d, "explanation")) }
+                                    p.explanation { (str_of(d, "explanation")) }
                                     @if let Some(fix) = d.get("would_grant").filter(|v| !v.is_null()) {
                                         p.fix {
                                             "Would be granted by " (str_of(fix, "depth")) " depth, held through any of: "
@@ -299,5 +299,89 @@ pub(crate) async fn apps(c: Console, Query(p): Query<AppParams>) -> Response {
     match answer.and_then(|a| a) {
         Ok(a) => c.page("App access", html! { (form) (a) }),
         Err(e) => c.page("App access", html! { (form) (super::error_box(&e)) }),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct WhoParams {
+    #[serde(default)]
+    record: Option<String>,
+    #[serde(default)]
+    privilege: Option<String>,
+}
+
+/// The most users the who-has-access screen lists with their reasons.
+const WHO_SHOWN: usize = 200;
+
+/// `GET /console/who?record=R&privilege=P`: who holds a privilege on a record, each with the
+/// paths that grant it — the API's `who-has-access` rule (D27: `prvCheckAccessOfOthers`, Read
+/// on the record, only users the asker may ask about).
+pub(crate) async fn who(c: Console, Query(p): Query<WhoParams>) -> Response {
+    let record = given(p.record.as_ref());
+    let privilege = given(p.privilege.as_ref()).unwrap_or_else(|| "read".to_owned());
+    let form = html! {
+        form.question method="get" action="/console/who" {
+            (text_input("record", "Record", record.as_deref(), "its key or GUID"))
+            div.field {
+                label for="privilege" { "Privilege" }
+                select #privilege name="privilege" {
+                    @for x in Privilege::RECORD_RIGHTS { option value=(x.name()) selected[x.name() == privilege] { (x.name()) } }
+                }
+            }
+            button type="submit" { "Who has access" }
+        }
+    };
+    let Some(record) = record else {
+        return c.page("Who has access", form);
+    };
+    let answer = read(&c, move |org, request| -> Result<Markup, ApiError> {
+        let p = Privilege::from_name(&privilege).ok_or_else(|| {
+            ApiError::new("unknown_privilege", format!("unknown privilege `{privilege}`"))
+                .at("privilege")
+        })?;
+        let r = record_id(org, &record)?;
+        request.require_misc(org, crate::request::CHECK_ACCESS_OF_OTHERS)?;
+        for me in request.acting.each() {
+            if !org.check(me, Privilege::Read, r) {
+                return Err(ApiError::new(
+                    "denied",
+                    format!(
+                        "user `{}` cannot read record `{record}`, so cannot ask who else can",
+                        org.user(me).name
+                    ),
+                ));
+            }
+        }
+        let users: Vec<strata_engine::UserId> = org
+            .who_has_access(r, p)
+            .into_iter()
+            .filter(|u| {
+                request
+                    .acting
+                    .each()
+                    .all(|me| crate::request::may_ask_about(org, me, *u).is_ok())
+            })
+            .collect();
+        Ok(html! {
+            p #who-count { (users.len()) " users may " (p.name()) " " strong { (record) } " (among those you may ask about)." }
+            table.list #who {
+                thead { tr { th scope="col" { "User" } th scope="col" { "Why" } } }
+                tbody {
+                    @for u in users.iter().take(WHO_SHOWN) {
+                        @let d = org.explain(*u, p, r);
+                        tr {
+                            td { (user_link(&org.user(*u).name)) }
+                            td { ul.paths { @for path in &d.paths { li { (org.describe_path(path)) } } } }
+                        }
+                    }
+                }
+            }
+            @if users.len() > WHO_SHOWN { p.small { "The first " (WHO_SHOWN) " are shown." } }
+        })
+    })
+    .await;
+    match answer.and_then(|a| a) {
+        Ok(a) => c.page("Who has access", html! { (form) (a) }),
+        Err(e) => c.page("Who has access", html! { (form) (super::error_box(&e)) }),
     }
 }

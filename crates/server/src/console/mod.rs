@@ -11,6 +11,7 @@
 
 mod access;
 mod assets;
+mod audit;
 mod roles;
 mod session;
 mod users;
@@ -46,13 +47,16 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/users", get(users::list))
         .route("/console/users/{user}", get(users::show))
         .route("/console/users/{user}/change", post(users::change))
+        .route("/console/teams", get(users::teams))
         .route("/console/roles", get(roles::list))
         .route("/console/roles/{role}", get(roles::editor))
         .route("/console/roles/{role}/edit", post(roles::edit))
         .route("/console/roles/{role}/save", post(roles::save))
         .route("/console/access", get(access::check))
+        .route("/console/who", get(access::who))
         .route("/console/compare", get(access::compare))
         .route("/console/apps", get(access::apps))
+        .route("/console/audit", get(audit::audit))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(sessions))
 }
@@ -262,10 +266,13 @@ impl Console {
         let nav = [
             ("/console/units", "Business units"),
             ("/console/users", "Users"),
+            ("/console/teams", "Teams"),
             ("/console/roles", "Roles"),
             ("/console/access", "Check access"),
+            ("/console/who", "Who has access"),
             ("/console/compare", "Compare users"),
             ("/console/apps", "App access"),
+            ("/console/audit", "Audit"),
         ];
         let markup = html! {
             (DOCTYPE)

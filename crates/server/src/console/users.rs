@@ -328,3 +328,74 @@ pub(crate) async fn change(Path(name): Path<String>, change: Change) -> Response
     }
     redirect(&back)
 }
+
+/// D76 for teams: a team is shown to a user whose Read on `team` covers the team's unit (System
+/// Administrators every team).
+fn may_read_team(org: &Organization, me: UserId, unit: BusinessUnitId) -> bool {
+    if org.system_administrator(me).is_some() {
+        return true;
+    }
+    org.table_id("team")
+        .is_some_and(|t| org.explain_on_unit(me, t, Privilege::Read, unit).allowed)
+}
+
+/// The most members listed per team.
+const MEMBERS_SHOWN: usize = 20;
+
+/// `GET /console/teams`: the teams the signed-in user may read, with their type, unit,
+/// members (those the user may see) and roles.
+pub(crate) async fn teams(c: Console) -> Response {
+    let body = read(&c, |org, request| -> Result<Markup, ApiError> {
+        let Some(me) = request.acting.user() else {
+            return Err(ApiError::new("invalid_body", "the console reads as a user"));
+        };
+        let teams: Vec<strata_engine::TeamId> = org
+            .team_ids()
+            .filter(|t| org.team(*t).record_team.is_none())
+            .filter(|t| may_read_team(org, me, org.team(*t).business_unit))
+            .collect();
+        let kind = |k: strata_engine::TeamType| match k {
+            strata_engine::TeamType::Owner => "owner",
+            strata_engine::TeamType::Access => "access",
+            strata_engine::TeamType::SecurityGroup => "security group",
+            strata_engine::TeamType::OfficeGroup => "Office group",
+        };
+        Ok(html! {
+            p.small { (teams.len()) " teams you may read (record access teams are listed with their records)." }
+            table.list #teams {
+                thead { tr { th scope="col" { "Team" } th scope="col" { "Type" } th scope="col" { "Business unit" } th scope="col" { "Members" } th scope="col" { "Roles" } } }
+                tbody {
+                    @for t in &teams {
+                        @let team = org.team(*t);
+                        @let members: Vec<UserId> = team.members.iter().copied().filter(|u| may_see_user(org, request, *u)).collect();
+                        tr {
+                            td { (team.name) }
+                            td { (kind(team.kind)) }
+                            td { (if may_read_unit(org, me, team.business_unit) { org.units().name(team.business_unit) } else { "(not readable)" }) }
+                            td {
+                                (team.members.len())
+                                @if !members.is_empty() { ": " }
+                                @for (i, u) in members.iter().take(MEMBERS_SHOWN).enumerate() {
+                                    @if i > 0 { ", " }
+                                    (user_link(&org.user(*u).name))
+                                }
+                                @if members.len() > MEMBERS_SHOWN { ", …" }
+                            }
+                            td {
+                                @for (i, r) in team.roles.iter().enumerate() {
+                                    @if i > 0 { ", " }
+                                    (role_link(&org.role(*r).name))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    })
+    .await;
+    match body.and_then(|b| b) {
+        Ok(b) => c.page("Teams", b),
+        Err(e) => c.error("Teams", &e),
+    }
+}
