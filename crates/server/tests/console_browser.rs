@@ -361,6 +361,10 @@ async fn console_follows_the_api_rules_for_a_delegated_administrator() {
         "{}",
         r.body
     );
+    // So is the licence report.
+    let r = send(&app, "GET", "/console/licences", &c, None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("prvCheckAccessOfOthers"), "{}", r.body);
     // Their own access is theirs to ask about.
     let r = send(&app, "GET", "/console/access?record=acc-0001", &c, None).await;
     assert!(r.body.contains("id=\"access\""), "{}", r.body);
@@ -713,6 +717,19 @@ fn console_in_a_real_browser() {
         let set = text(&client, "#role-set").await;
         assert!(set.starts_with("Assign "), "{set}");
         shot(&client, "06-app-access").await;
+
+        // Licences: each user's, the cheapest that fits, the totals.
+        client
+            .goto(&format!("{base}/console/licences"))
+            .await
+            .unwrap();
+        let totals = text(&client, "#licence-totals").await;
+        assert!(totals.contains("the cheapest that fits"), "{totals}");
+        let lines = text(&client, "#licences").await;
+        assert!(
+            lines.contains("rep_east") && lines.contains("Professional"),
+            "{lines}"
+        );
 
         // Sign out: back to the sign-in page; the console is closed to this browser.
         click(&client, "form.signout button").await;

@@ -385,3 +385,74 @@ pub(crate) async fn who(c: Console, Query(p): Query<WhoParams>) -> Response {
         Err(e) => c.page("Who has access", html! { (form) (super::error_box(&e)) }),
     }
 }
+
+/// The most users the licence screen lists.
+const LICENCE_LINES_SHOWN: usize = 500;
+
+/// `GET /console/licences`: each user's licences, the cheapest set that covers what their roles
+/// give, the fit and the totals — the API's licence report and its rule (System Administrators,
+/// or `prvCheckAccessOfOthers` with only the users the asker may ask about).
+pub(crate) async fn licences(c: Console) -> Response {
+    let answer = read(&c, |org, request| -> Result<Markup, ApiError> {
+        if request
+            .acting
+            .each()
+            .any(|u| org.system_administrator(u).is_none())
+        {
+            request.require_misc(org, crate::request::CHECK_ACCESS_OF_OTHERS)?;
+        }
+        let lines: Vec<_> = org
+            .licence_report()
+            .users
+            .into_iter()
+            .filter(|l| {
+                request
+                    .acting
+                    .each()
+                    .all(|u| crate::request::may_ask_about(org, u, l.user).is_ok())
+            })
+            .collect();
+        let report = strata_ops::report_json(org, &lines);
+        let names = |v: &Value| -> String {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        let users: Vec<&Value> = report["users"].as_array().into_iter().flatten().collect();
+        Ok(html! {
+            p #licence-totals {
+                "Licensing is " (if report["enforced"].as_bool() == Some(true) { "enforced" } else { "not enforced" }) ". "
+                "Held: " strong { (report["total_held"]) } "; the cheapest that fits: " strong { (report["total_cheapest"]) }
+                " (savings " (report["savings"]) "); " (report["over_licensed"]) " over-licensed, "
+                (report["under_licensed"]) " under-licensed users."
+            }
+            table.list #licences {
+                thead { tr { th scope="col" { "User" } th scope="col" { "Holds" } th scope="col" { "Price" } th scope="col" { "Cheapest that fits" } th scope="col" { "Fit" } } }
+                tbody {
+                    @for u in users.iter().take(LICENCE_LINES_SHOWN) {
+                        tr {
+                            td { (user_link(str_of(u, "user"))) }
+                            td { (names(&u["held"])) }
+                            td { (u["held_price"]) }
+                            td {
+                                @if let Some(c) = u.get("cheapest").filter(|c| !c.is_null()) {
+                                    (names(&c["licences"])) " (" (c["price"]) ")"
+                                } @else { "none covers it" }
+                            }
+                            td { (str_of(u, "fit")) }
+                        }
+                    }
+                }
+            }
+            @if users.len() > LICENCE_LINES_SHOWN { p.small { "The first " (LICENCE_LINES_SHOWN) " users are shown; the totals count them all." } }
+        })
+    })
+    .await;
+    match answer.and_then(|a| a) {
+        Ok(a) => c.page("Licences", a),
+        Err(e) => c.error("Licences", &e),
+    }
+}

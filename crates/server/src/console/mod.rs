@@ -56,6 +56,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/who", get(access::who))
         .route("/console/compare", get(access::compare))
         .route("/console/apps", get(access::apps))
+        .route("/console/licences", get(access::licences))
         .route("/console/audit", get(audit::audit))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(sessions))
@@ -272,6 +273,7 @@ impl Console {
             ("/console/who", "Who has access"),
             ("/console/compare", "Compare users"),
             ("/console/apps", "App access"),
+            ("/console/licences", "Licences"),
             ("/console/audit", "Audit"),
         ];
         let markup = html! {
