@@ -773,3 +773,82 @@ fn console_in_a_real_browser() {
         let _ = server.await;
     });
 }
+
+#[tokio::test]
+async fn console_adds_and_moves_units_after_a_preview() {
+    let (store, admin, delegate) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    // The preview: a dry run of the move, nothing written yet.
+    let preview = "/console/units?move=Sales%20APAC&to=Service";
+    let r = send(&app, "GET", preview, &c, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("id=\"move-preview\"") && r.body.contains("id=\"dry-run\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("Confirm the move"));
+    let before = send(&app, "GET", "/console/units", &c, None).await.body;
+    let confirm = form_encode(&[
+        ("csrf", &csrf),
+        ("action", "move"),
+        ("unit", "Sales APAC"),
+        ("parent", "Service"),
+    ]);
+    let r = send(&app, "POST", "/console/units/change", &c, Some(&confirm)).await;
+    assert_eq!(r.status, 303);
+    let after = send(&app, "GET", "/console/units", &c, None).await.body;
+    assert!(
+        after.contains("Business unit `Sales APAC` moved under `Service`"),
+        "{after}"
+    );
+    // Sales APAC now sits inside Service's list: after Service and before Marketing.
+    let at = |page: &str, unit: &str| page.find(&format!("data-unit=\"{unit}\"")).unwrap();
+    assert!(at(&before, "Sales APAC") < at(&before, "Service"));
+    assert!(at(&after, "Service") < at(&after, "Sales APAC"));
+    assert!(at(&after, "Sales APAC") < at(&after, "Marketing"));
+    // Adding a unit.
+    let add = form_encode(&[
+        ("csrf", &csrf),
+        ("action", "add"),
+        ("name", "Sales LATAM"),
+        ("parent", "Sales"),
+    ]);
+    let r = send(&app, "POST", "/console/units/change", &c, Some(&add)).await;
+    assert_eq!(r.status, 303);
+    let page = send(&app, "GET", "/console/units", &c, None).await.body;
+    assert!(page.contains("data-unit=\"Sales LATAM\""), "{page}");
+
+    // A delegate without privileges on business units: the preview shows the refusal, and
+    // a confirmation posted anyway is refused by the write.
+    let (cookie, csrf) = sign_in(&app, &delegate).await;
+    let c = [("cookie", cookie.as_str())];
+    let r = send(
+        &app,
+        "GET",
+        "/console/units?move=Sales%20LATAM&to=Service",
+        &c,
+        None,
+    )
+    .await;
+    assert!(
+        r.body.contains("class=\"refusal\"") && !r.body.contains("Confirm the move"),
+        "{}",
+        r.body
+    );
+    let confirm = form_encode(&[
+        ("csrf", &csrf),
+        ("action", "move"),
+        ("unit", "Sales LATAM"),
+        ("parent", "Service"),
+    ]);
+    send(&app, "POST", "/console/units/change", &c, Some(&confirm)).await;
+    let page = send(&app, "GET", "/console/units", &c, None).await.body;
+    assert!(page.contains("Refused"), "{page}");
+}

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/sign-out", post(sign_out))
         .route("/console/assets/{file}", get(assets::serve))
         .route("/console/units", get(users::units))
+        .route("/console/units/change", post(users::change_unit))
         .route("/console/users", get(users::list))
         .route("/console/users/{user}", get(users::show))
         .route("/console/users/{user}/change", post(users::change))

@@ -536,7 +536,7 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
 }
 
 /// A dry run's access difference: who gains or loses which privilege, and how many records.
-fn dry_run_view(dry: &strata_app::DryRun) -> Markup {
+pub(crate) fn dry_run_view(dry: &strata_app::DryRun) -> Markup {
     let users = &dry.difference.users;
     html! {
         section #dry-run aria-labelledby="dry-title" {

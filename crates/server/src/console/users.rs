@@ -37,9 +37,21 @@ pub(crate) fn may_see_user(org: &Organization, request: &OrgRequest, user: UserI
     })
 }
 
-/// `GET /console/units`.
-pub(crate) async fn units(c: Console) -> Response {
-    let tree = read(&c, |org, request| {
+#[derive(Deserialize, Default)]
+pub(crate) struct UnitParams {
+    /// A move to preview: the unit …
+    #[serde(default, rename = "move")]
+    moving: Option<String>,
+    /// … and its new parent.
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// `GET /console/units`: the tree, the forms to add a unit and to move one, and a move's
+/// preview: the dry run of the `move_business_unit` the confirmation would write (D54).
+pub(crate) async fn units(c: Console, Query(p): Query<UnitParams>) -> Response {
+    let csrf = c.csrf.clone();
+    let tree = read(&c, move |org, request| {
         let me = request.acting.user();
         let units = org.units();
         let visible = |u: BusinessUnitId| me.is_none_or(|me| may_read_unit(org, me, u));
@@ -53,7 +65,7 @@ pub(crate) async fn units(c: Console) -> Response {
             html! {
                 li {
                     @if visible(unit) {
-                        span.unit { (units.name(unit)) }
+                        span.unit data-unit=(units.name(unit)) { (units.name(unit)) }
                     } @else {
                         span.unit.hidden-unit title="a unit you may not read" { "(not readable)" }
                     }
@@ -63,24 +75,115 @@ pub(crate) async fn units(c: Console) -> Response {
                 }
             }
         }
-        match units.root() {
-            Some(root) => {
-                html! { ul.tree aria-label="Business units" { (branch(org, root, &visible)) } }
+        let names: Vec<&str> = units
+            .ids()
+            .filter(|u| visible(*u))
+            .map(|u| units.name(u))
+            .collect();
+        let options = |id: &str, label: &str, name: &str| {
+            html! {
+                div.field {
+                    label for=(id) { (label) }
+                    select id=(id) name=(name) { @for n in &names { option value=(n) { (n) } } }
+                }
             }
-            None => html! { p { "This organization has no business units yet." } },
+        };
+        html! {
+            p.small { "The tree of business units; a unit you may not read (Read on business units at a depth that covers it) is shown without its name." }
+            @match units.root() {
+                Some(root) => { ul.tree #units aria-label="Business units" { (branch(org, root, &visible)) } }
+                None => { p { "This organization has no business units yet." } }
+            }
+            h2 { "Add a business unit" }
+            form.question method="post" action="/console/units/change" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value="add";
+                div.field { label for="new-unit" { "Name" } input #new-unit type="text" name="name" required; }
+                (options("new-parent", "Parent", "parent"))
+                button type="submit" { "Add" }
+            }
+            h2 { "Move a business unit" }
+            form.question method="get" action="/console/units" {
+                (options("move", "Unit", "move"))
+                (options("to", "New parent", "to"))
+                button type="submit" { "Preview the move" }
+            }
         }
     })
     .await;
-    match tree {
-        Ok(tree) => c.page(
-            "Business units",
+    let preview = match (p.moving, p.to) {
+        (Some(unit), Some(parent)) => {
+            let op = Operation::MoveBusinessUnit {
+                name: unit.clone(),
+                parent: parent.clone(),
+            };
+            let found = super::dry_run(&c, vec![op]).await;
             html! {
-                p.small { "The tree of business units; a unit you may not read (Read on business units at a depth that covers it) is shown without its name." }
-                (tree)
-            },
-        ),
+                section.pending #move-preview aria-labelledby="move-title" {
+                    h2 #move-title { "Moving " (unit) " under " (parent) }
+                    @match &found {
+                        Ok(dry) => {
+                            (super::roles::dry_run_view(dry))
+                            form.inline method="post" action="/console/units/change" {
+                                input type="hidden" name="csrf" value=(c.csrf);
+                                input type="hidden" name="action" value="move";
+                                input type="hidden" name="unit" value=(unit);
+                                input type="hidden" name="parent" value=(parent);
+                                button #confirm-move type="submit" { "Confirm the move" }
+                            }
+                            a href="/console/units" { "Cancel" }
+                        }
+                        Err(e) => { (super::error_box(e)) }
+                    }
+                }
+            }
+        }
+        _ => html! {},
+    };
+    match tree {
+        Ok(tree) => c.page("Business units", html! { (preview) (tree) }),
         Err(e) => c.error("Business units", &e),
     }
+}
+
+/// `POST /console/units/change`: `action` = `add` (`name`, `parent`) or `move` (`unit`,
+/// `parent`), written as the signed-in user.
+pub(crate) async fn change_unit(change: Change) -> Response {
+    let field = |k: &str| change.field(k).map(str::to_owned);
+    let op = match change.field("action") {
+        Ok("add") => field("name").and_then(|name| {
+            Ok(Operation::AddBusinessUnit {
+                name,
+                parent: Some(field("parent")?),
+            })
+        }),
+        Ok("move") => field("unit").and_then(|name| {
+            Ok(Operation::MoveBusinessUnit {
+                name,
+                parent: field("parent")?,
+            })
+        }),
+        _ => Err(ApiError::new("invalid_body", "unknown action").at("action")),
+    };
+    let c = &change.console;
+    let what = match &op {
+        Ok(Operation::AddBusinessUnit { name, parent }) => format!(
+            "Business unit `{name}` added under `{}`",
+            parent.as_deref().unwrap_or("")
+        ),
+        Ok(Operation::MoveBusinessUnit { name, parent }) => {
+            format!("Business unit `{name}` moved under `{parent}`")
+        }
+        _ => String::new(),
+    };
+    match op {
+        Ok(op) => match super::write(c, vec![op]).await {
+            Ok(revision) => c.flash(false, format!("{what} (revision {revision}).")),
+            Err(e) => c.flash(true, format!("Refused: {}", e.message)),
+        },
+        Err(e) => c.flash(true, format!("Refused: {}", e.message)),
+    }
+    redirect("/console/units")
 }
 
 #[derive(Deserialize, Default)]
