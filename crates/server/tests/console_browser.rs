@@ -852,3 +852,120 @@ async fn console_adds_and_moves_units_after_a_preview() {
     let page = send(&app, "GET", "/console/units", &c, None).await.body;
     assert!(page.contains("Refused"), "{page}");
 }
+
+#[tokio::test]
+async fn console_copies_compares_renames_deprecates_and_deletes_roles() {
+    let (store, admin, _) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let manage = |role: &str| format!("/console/roles/{}/manage", role.replace(' ', "%20"));
+    let post = |path: String, pairs: Vec<(&'static str, &'static str)>| {
+        let app = app.clone();
+        let cookie = cookie.clone();
+        let csrf = csrf.clone();
+        async move {
+            let mut all = vec![("csrf", csrf.as_str())];
+            all.extend(pairs);
+            send(
+                &app,
+                "POST",
+                &path,
+                &[("cookie", &cookie)],
+                Some(&form_encode(&all)),
+            )
+            .await
+        }
+    };
+    let r = post(
+        manage("Sales Representative"),
+        vec![("action", "copy"), ("name", "Sales Rep Copy")],
+    )
+    .await;
+    assert_eq!(header(&r, "location"), "/console/roles/Sales%20Rep%20Copy");
+    // The copy is the same grid; another role differs.
+    let page = send(
+        &app,
+        "GET",
+        "/console/roles/Sales%20Rep%20Copy?compare=Sales%20Representative",
+        &c,
+        None,
+    )
+    .await;
+    assert!(
+        page.body.contains("id=\"role-differences\">0 differences"),
+        "{}",
+        page.body
+    );
+    let page = send(
+        &app,
+        "GET",
+        "/console/roles/Sales%20Rep%20Copy?compare=Employee%20Base",
+        &c,
+        None,
+    )
+    .await;
+    assert!(
+        !page.body.contains("id=\"role-differences\">0 "),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("id=\"role-differences\">"),
+        "{}",
+        page.body
+    );
+    let r = post(
+        manage("Sales Rep Copy"),
+        vec![("action", "rename"), ("name", "Sales Rep Two")],
+    )
+    .await;
+    assert_eq!(header(&r, "location"), "/console/roles/Sales%20Rep%20Two");
+    post(
+        manage("Sales Rep Two"),
+        vec![
+            ("action", "deprecate"),
+            ("message", "use Sales Representative"),
+        ],
+    )
+    .await;
+    let page = send(&app, "GET", "/console/roles/Sales%20Rep%20Two", &c, None).await;
+    assert!(
+        page.body
+            .contains("<dt>Deprecated</dt><dd>use Sales Representative</dd>"),
+        "{}",
+        page.body
+    );
+    // Deleting a held role without a replacement is refused (nobody holds the copy: it goes).
+    post(
+        manage("Sales Representative"),
+        vec![("action", "delete"), ("replacement", "")],
+    )
+    .await;
+    let page = send(
+        &app,
+        "GET",
+        "/console/roles/Sales%20Representative",
+        &c,
+        None,
+    )
+    .await;
+    assert!(page.body.contains("Refused"), "{}", page.body);
+    let r = post(
+        manage("Sales Rep Two"),
+        vec![("action", "delete"), ("replacement", "")],
+    )
+    .await;
+    assert_eq!(header(&r, "location"), "/console/roles");
+    let list = send(&app, "GET", "/console/roles", &c, None).await;
+    assert!(
+        list.body.contains("Role `Sales Rep Two` deleted")
+            && !list.body.contains(">Sales Rep Two</a>"),
+        "{}",
+        list.body
+    );
+}

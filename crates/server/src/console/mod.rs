@@ -53,6 +53,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/roles/{role}", get(roles::editor))
         .route("/console/roles/{role}/edit", post(roles::edit))
         .route("/console/roles/{role}/save", post(roles::save))
+        .route("/console/roles/{role}/manage", post(roles::manage))
         .route("/console/access", get(access::check))
         .route("/console/who", get(access::who))
         .route("/console/compare", get(access::compare))

@@ -205,6 +205,9 @@ pub(crate) struct EditorParams {
     q: Option<String>,
     #[serde(default)]
     group: Option<String>,
+    /// Another role to compare this one with.
+    #[serde(default)]
+    compare: Option<String>,
 }
 
 /// The editor's query string for the same view.
@@ -532,6 +535,199 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
         }
         h2 { "Miscellaneous privileges" }
         @if role.misc.is_empty() { p { "none" } } @else { ul #misc { @for m in &role.misc { li { code { (m) } } } } }
+        (compare_view(org, id, p))
+        (manage_view(org, id, csrf))
+    }
+}
+
+/// The comparison with another role (`?compare=`): the cells and miscellaneous privileges
+/// that differ, from the API's answer.
+fn compare_view(org: &Organization, id: RoleId, p: &EditorParams) -> Markup {
+    let role = org.role(id);
+    let base = format!("/console/roles/{}", encode(&role.name));
+    let others: Vec<&str> = org
+        .role_ids()
+        .filter(|r| *r != id && !org.role(*r).deleted)
+        .map(|r| org.role(r).name.as_str())
+        .collect();
+    let other = p.compare.as_deref().filter(|o| !o.is_empty());
+    let answer = other.map(|o| match org.role_id(o) {
+        Some(r) => Ok(strata_ops::compare_roles_json(org, id, r)),
+        None => Err(ApiError::not_found(format!("unknown role `{o}`"))),
+    });
+    let s = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    html! {
+        h2 { "Compare with another role" }
+        form.inline method="get" action=(base) {
+            label for="compare" { "Role" }
+            select #compare name="compare" {
+                @for o in &others { option value=(o) selected[other == Some(*o)] { (o) } }
+            }
+            button type="submit" { "Compare" }
+        }
+        @match &answer {
+            Some(Ok(cmp)) => {
+                p #role-differences { (cmp["differences"].as_u64().unwrap_or(0)) " differences with " (role_link(other.unwrap_or(""))) "." }
+                table.list {
+                    thead { tr { th scope="col" { "Table" } th scope="col" { "Privilege" } th scope="col" { (role.name) } th scope="col" { (other.unwrap_or("")) } } }
+                    tbody {
+                        @for cell in cmp["cells"].as_array().into_iter().flatten().filter(|c| c["differs"].as_bool() == Some(true)) {
+                            @let (l, r) = (Depth::from_name(&s(cell, "left")).unwrap_or_default(), Depth::from_name(&s(cell, "right")).unwrap_or_default());
+                            tr {
+                                td { (s(cell, "table")) } td { (s(cell, "privilege")) }
+                                td { span.circle aria-hidden="true" { (circle(l)) } " " (depth_label(l)) }
+                                td { span.circle aria-hidden="true" { (circle(r)) } " " (depth_label(r)) }
+                            }
+                        }
+                        @for m in cmp["misc"].as_array().into_iter().flatten().filter(|c| c["differs"].as_bool() == Some(true)) {
+                            tr {
+                                td { "miscellaneous" } td { code { (s(m, "name")) } }
+                                td { (if m["left"].as_bool() == Some(true) { "held" } else { "—" }) }
+                                td { (if m["right"].as_bool() == Some(true) { "held" } else { "—" }) }
+                            }
+                        }
+                    }
+                }
+            }
+            Some(Err(e)) => { (super::error_box(e)) }
+            None => {}
+        }
+    }
+}
+
+/// Copy, rename, deprecate and delete: each an operation written as the signed-in user.
+fn manage_view(org: &Organization, id: RoleId, csrf: &str) -> Markup {
+    let role = org.role(id);
+    let action = format!("/console/roles/{}/manage", encode(&role.name));
+    let others: Vec<&str> = org
+        .role_ids()
+        .filter(|r| *r != id && !org.role(*r).deleted)
+        .map(|r| org.role(r).name.as_str())
+        .collect();
+    html! {
+        h2 { "Manage this role" }
+        form.inline method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="action" value="copy";
+            label for="copy-name" { "Copy as" }
+            input #copy-name type="text" name="name" required;
+            button type="submit" { "Copy" }
+        }
+        @if !role.system_administrator {
+            form.inline method="post" action=(action) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value="rename";
+                label for="rename-name" { "Rename to" }
+                input #rename-name type="text" name="name" required;
+                button type="submit" { "Rename" }
+            }
+            @if role.deprecation.is_some() {
+                form.inline method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="action" value="undeprecate";
+                    button type="submit" { "Take the deprecation back" }
+                }
+            } @else {
+                form.inline method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="action" value="deprecate";
+                    label for="deprecate-message" { "Deprecate with the message" }
+                    input #deprecate-message type="text" name="message";
+                    button type="submit" { "Deprecate" }
+                }
+            }
+            form.inline method="post" action=(action) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value="delete";
+                label for="replacement" { "Delete, moving its holders to" }
+                select #replacement name="replacement" {
+                    option value="" { "(no replacement: only when nobody holds it)" }
+                    @for o in &others { option value=(o) { (o) } }
+                }
+                button type="submit" { "Delete" }
+            }
+        }
+    }
+}
+
+/// `POST /console/roles/{role}/manage`: `action` = `copy` | `rename` (`name`), `deprecate`
+/// (`message`), `undeprecate`, `delete` (`replacement`, optional).
+pub(crate) async fn manage(Path(name): Path<String>, change: Change) -> Response {
+    let here = format!("/console/roles/{}", encode(&name));
+    let text = |k: &str| change.field(k).map(str::to_owned);
+    let op = match change.field("action") {
+        Ok("copy") => text("name").map(|n| Operation::CopyRole {
+            role: name.clone(),
+            name: n,
+        }),
+        Ok("rename") => text("name").map(|n| Operation::RenameRole {
+            role: name.clone(),
+            name: n,
+        }),
+        Ok("deprecate") => Ok(Operation::DeprecateRole {
+            role: name.clone(),
+            deprecated: true,
+            message: change.form.get("message").cloned().unwrap_or_default(),
+            successors: Vec::new(),
+        }),
+        Ok("undeprecate") => Ok(Operation::DeprecateRole {
+            role: name.clone(),
+            deprecated: false,
+            message: String::new(),
+            successors: Vec::new(),
+        }),
+        Ok("delete") => Ok(Operation::DeleteRole {
+            role: name.clone(),
+            replacement: text("replacement").ok(),
+        }),
+        _ => Err(ApiError::new("invalid_body", "unknown action").at("action")),
+    };
+    let c = &change.console;
+    let op = match op {
+        Ok(op) => op,
+        Err(e) => {
+            c.flash(true, format!("Refused: {}", e.message));
+            return redirect(&here);
+        }
+    };
+    let (what, next) = match &op {
+        Operation::CopyRole { name: n, .. } => (
+            format!("Role `{name}` copied as `{n}`"),
+            format!("/console/roles/{}", encode(n)),
+        ),
+        Operation::RenameRole { name: n, .. } => (
+            format!("Role `{name}` renamed `{n}`"),
+            format!("/console/roles/{}", encode(n)),
+        ),
+        Operation::DeprecateRole {
+            deprecated: true, ..
+        } => (format!("Role `{name}` deprecated"), here.clone()),
+        Operation::DeprecateRole { .. } => {
+            (format!("Role `{name}` no longer deprecated"), here.clone())
+        }
+        _ => (
+            format!("Role `{name}` deleted"),
+            "/console/roles".to_owned(),
+        ),
+    };
+    match super::write(c, vec![op]).await {
+        Ok(revision) => {
+            c.session(|s| {
+                s.drafts.remove(&name);
+                s.refusals.remove(&name);
+            });
+            c.flash(false, format!("{what} (revision {revision})."));
+            redirect(&next)
+        }
+        Err(e) => {
+            c.flash(true, format!("Refused: {}", e.message));
+            redirect(&here)
+        }
     }
 }
 
