@@ -969,3 +969,116 @@ async fn console_copies_compares_renames_deprecates_and_deletes_roles() {
         list.body
     );
 }
+
+#[tokio::test]
+async fn console_user_page_changes_through_the_application_layer() {
+    let (store, admin, delegate) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let list = send(&app, "GET", "/console/users", &c, None).await;
+    assert!(
+        list.body.contains("href=\"/console/users/rep_east\""),
+        "{}",
+        list.body
+    );
+    let change = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(pairs);
+        form_encode(&all)
+    };
+    let path = "/console/users/rep_east/change";
+    let page = || send(&app, "GET", "/console/users/rep_east", &c, None);
+    let before = page().await.body;
+    assert!(
+        before.contains("Sales Representative") && !before.contains(">Sales Manager</a>"),
+        "{before}"
+    );
+    send(
+        &app,
+        "POST",
+        path,
+        &c,
+        Some(&change(&[
+            ("action", "assign_role"),
+            ("role", "Sales Manager"),
+        ])),
+    )
+    .await;
+    let after = page().await.body;
+    assert!(
+        after.contains("Role `Sales Manager` assigned to `rep_east`"),
+        "{after}"
+    );
+    assert!(
+        after.contains("aria-label=\"Remove role Sales Manager\""),
+        "{after}"
+    );
+    send(
+        &app,
+        "POST",
+        path,
+        &c,
+        Some(&change(&[
+            ("action", "remove_role"),
+            ("role", "Sales Manager"),
+        ])),
+    )
+    .await;
+    let after = page().await.body;
+    assert!(
+        !after.contains("aria-label=\"Remove role Sales Manager\""),
+        "{after}"
+    );
+    send(
+        &app,
+        "POST",
+        path,
+        &c,
+        Some(&change(&[
+            ("action", "move"),
+            ("business_unit", "Sales US West"),
+        ])),
+    )
+    .await;
+    let after = page().await.body;
+    assert!(
+        after.contains("<dt>Business unit</dt><dd>Sales US West</dd>"),
+        "{after}"
+    );
+    // The administrator's use of the console is audited as user access (D12).
+    let mut seen = false;
+    for _ in 0..50 {
+        let audit = send(&app, "GET", "/console/audit?user=admin", &c, None)
+            .await
+            .body;
+        if audit.contains("user_access") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "no user_access entry for the console");
+
+    // A delegate who may read users but not assign roles: the write is refused and shown.
+    let (cookie, csrf) = sign_in(&app, &delegate).await;
+    let c = [("cookie", cookie.as_str())];
+    let body = form_encode(&[
+        ("csrf", &csrf),
+        ("action", "assign_role"),
+        ("role", "System Administrator"),
+    ]);
+    send(&app, "POST", path, &c, Some(&body)).await;
+    let page = send(&app, "GET", "/console/users/rep_east", &c, None)
+        .await
+        .body;
+    assert!(page.contains("Refused"), "{page}");
+    assert!(
+        !page.contains("aria-label=\"Remove role System Administrator\""),
+        "{page}"
+    );
+}

@@ -31,7 +31,7 @@ use strata_engine::{Depth, Organization};
 use crate::AppState;
 use crate::auth::{Caller, hash_secret};
 use crate::error::{ApiError, status_of};
-use crate::request::{OrgRequest, org_at, resolve_acting};
+use crate::request::{OrgRequest, access_to_audit, org_at, resolve_acting};
 pub(crate) use session::{Flash, Sessions};
 
 /// The console's routes (merged into the server's router by `lib.rs`).
@@ -177,8 +177,9 @@ impl FromRequestParts<Arc<AppState>> for Console {
         let acting = {
             let loaded = handle.read().await;
             resolve_acting(&loaded.org, &caller, None, &|_| None)
+                .map(|a| (a, access_to_audit(&loaded.org, a)))
         };
-        let acting = match acting {
+        let (acting, access) = match acting {
             Ok(a) => a,
             Err(_) => {
                 sessions.close(&id);
@@ -188,9 +189,14 @@ impl FromRequestParts<Arc<AppState>> for Console {
         if !reading {
             session::same_origin(&parts.headers).map_err(|e| plain_error(&e))?;
         }
+        let request = OrgRequest { handle, acting };
+        // D12: console use is user access, audited as the API's requests are.
+        if let Some((name, retention)) = access {
+            request.note_access(state, name, retention);
+        }
         Ok(Console {
             state: Arc::clone(state),
-            request: OrgRequest { handle, acting },
+            request,
             sessions,
             id,
             csrf,
@@ -297,8 +303,10 @@ impl Console {
                         }
                     }
                     main #main {
-                        @if let Some(f) = &self.flash {
-                            p.flash.error[f.error] role=(if f.error { "alert" } else { "status" }) #flash { (f.text) }
+                        div #flash-area aria-live="polite" {
+                            @if let Some(f) = &self.flash {
+                                p.flash.error[f.error] role=(if f.error { "alert" } else { "status" }) #flash { (f.text) }
+                            }
                         }
                         h1 { (title) }
                         (body)

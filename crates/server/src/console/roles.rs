@@ -447,7 +447,7 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
                         input type="hidden" name="csrf" value=(csrf);
                         button #save type="submit" disabled[refusal.is_some()] { "Save " (draft.len()) " changes" }
                     }
-                    form.inline method="post" action=(action) hx-post=(action) hx-target="#editor" hx-select="#editor" hx-swap="outerHTML" {
+                    form.inline method="post" action=(action) hx-post=(action) hx-target="#editor" hx-select="#editor" hx-swap="outerHTML" hx-select-oob="#flash-area" {
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="q" value=(q);
                         input type="hidden" name="group" value=(group);
@@ -457,7 +457,7 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
             } @else if let Some((_, message)) = refusal {
                 div.refusal role="alert" #refusal { p { strong { "Refused: " } (message) } }
             }
-            form #grid method="post" action=(action) hx-post=(action) hx-target="#editor" hx-select="#editor" hx-swap="outerHTML" {
+            form #grid method="post" action=(action) hx-post=(action) hx-target="#editor" hx-select="#editor" hx-swap="outerHTML" hx-select-oob="#flash-area" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="q" value=(q);
                 input type="hidden" name="group" value=(group);

@@ -363,6 +363,17 @@ pub(crate) async fn show(c: Console, Path(name): Path<String>) -> Response {
                 }
                 button type="submit" { "Assign" }
             }
+            form.inline method="post" action=(action) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value="move";
+                label for="unit" { "Move to the business unit" }
+                select #unit name="business_unit" required {
+                    @for b in org.units().ids().filter(|b| me.is_none_or(|me| may_read_unit(org, me, *b))) {
+                        option value=(org.units().name(b)) selected[b == user.business_unit] { (org.units().name(b)) }
+                    }
+                }
+                button type="submit" { "Move" }
+            }
             h2 { "Teams" }
             @if user.teams.is_empty() { p { "none" } }
             ul { @for t in &user.teams { li { (org.team(*t).name) } } }
@@ -383,7 +394,7 @@ pub(crate) async fn show(c: Console, Path(name): Path<String>) -> Response {
 }
 
 /// `POST /console/users/{user}/change`: `action` = `assign_role` | `remove_role` (with `role`),
-/// `disable` | `enable`, written by the signed-in user through the application layer.
+/// `move` (with `business_unit`), `disable` | `enable`, written by the signed-in user through the application layer.
 pub(crate) async fn change(Path(name): Path<String>, change: Change) -> Response {
     let back = format!("/console/users/{}", encode(&name));
     let op = match change.field("action") {
@@ -409,6 +420,17 @@ pub(crate) async fn change(Path(name): Path<String>, change: Change) -> Response
                 return redirect(&back);
             }
         },
+        Ok("move") => match change.field("business_unit") {
+            Ok(unit) => Operation::MoveUser {
+                actor: None,
+                user: name.clone(),
+                business_unit: unit.to_owned(),
+            },
+            Err(e) => {
+                change.console.flash(true, e.message.clone());
+                return redirect(&back);
+            }
+        },
         Ok("disable") | Ok("enable") => Operation::SetUserEnabled {
             user: name.clone(),
             enabled: change.form.get("action").map(String::as_str) == Some("enable"),
@@ -421,6 +443,9 @@ pub(crate) async fn change(Path(name): Path<String>, change: Change) -> Response
     let what = match &op {
         Operation::AssignRole { role, .. } => format!("Role `{role}` assigned to `{name}`"),
         Operation::RemoveRole { role, .. } => format!("Role `{role}` removed from `{name}`"),
+        Operation::MoveUser { business_unit, .. } => {
+            format!("User `{name}` moved to business unit `{business_unit}`")
+        }
         Operation::SetUserEnabled { enabled: true, .. } => format!("User `{name}` enabled"),
         _ => format!("User `{name}` disabled"),
     };
