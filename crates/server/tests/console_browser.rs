@@ -1082,3 +1082,70 @@ async fn console_user_page_changes_through_the_application_layer() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn console_lists_adds_and_removes_role_rules_with_their_violations() {
+    let (store, admin, delegate) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let page = send(&app, "GET", "/console/rules", &c, None).await.body;
+    assert!(page.contains("id=\"rules\""), "{page}");
+    // The demo's stuck_user holds Omnichannel administrator without System Administrator.
+    assert!(
+        page.contains("id=\"violations\"") && page.contains("stuck_user"),
+        "{page}"
+    );
+    let rule = [
+        ("csrf", csrf.as_str()),
+        ("role", "Sales Manager"),
+        ("kind", "excludes"),
+        ("others", "Sales Representative"),
+    ];
+    let mut add = rule.to_vec();
+    add.push(("action", "add"));
+    send(
+        &app,
+        "POST",
+        "/console/rules/change",
+        &c,
+        Some(&form_encode(&add)),
+    )
+    .await;
+    let page = send(&app, "GET", "/console/rules", &c, None).await.body;
+    assert!(page.contains("Rule added"), "{page}");
+    assert!(
+        page.contains("aria-label=\"Remove the rule: Sales Manager excludes Sales Representative"),
+        "{page}"
+    );
+    let mut remove = rule.to_vec();
+    remove.push(("action", "remove"));
+    send(
+        &app,
+        "POST",
+        "/console/rules/change",
+        &c,
+        Some(&form_encode(&remove)),
+    )
+    .await;
+    let page = send(&app, "GET", "/console/rules", &c, None).await.body;
+    assert!(page.contains("Rule removed"), "{page}");
+    assert!(
+        !page.contains("aria-label=\"Remove the rule: Sales Manager excludes Sales Representative"),
+        "{page}"
+    );
+    // A delegate reads the rules but not the violations report (D27).
+    let (cookie, _) = sign_in(&app, &delegate).await;
+    let page = send(&app, "GET", "/console/rules", &[("cookie", &cookie)], None)
+        .await
+        .body;
+    assert!(
+        page.contains("id=\"rules\"") && !page.contains("id=\"violations\""),
+        "{page}"
+    );
+    assert!(page.contains("prvCheckAccessOfOthers"), "{page}");
+}

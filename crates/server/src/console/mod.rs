@@ -13,6 +13,7 @@ mod access;
 mod assets;
 mod audit;
 mod roles;
+mod rules;
 mod session;
 mod users;
 
@@ -54,6 +55,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/roles/{role}/edit", post(roles::edit))
         .route("/console/roles/{role}/save", post(roles::save))
         .route("/console/roles/{role}/manage", post(roles::manage))
+        .route("/console/rules", get(rules::rules))
+        .route("/console/rules/change", post(rules::change))
         .route("/console/access", get(access::check))
         .route("/console/who", get(access::who))
         .route("/console/compare", get(access::compare))
@@ -277,6 +280,7 @@ impl Console {
             ("/console/users", "Users"),
             ("/console/teams", "Teams"),
             ("/console/roles", "Roles"),
+            ("/console/rules", "Rules"),
             ("/console/access", "Check access"),
             ("/console/who", "Who has access"),
             ("/console/compare", "Compare users"),
