@@ -1149,3 +1149,54 @@ async fn console_lists_adds_and_removes_role_rules_with_their_violations() {
     );
     assert!(page.contains("prvCheckAccessOfOthers"), "{page}");
 }
+
+#[tokio::test]
+async fn console_pages_users_with_the_engine_cursor() {
+    let (store, admin, _) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, _) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let users = |body: &str| -> Vec<String> {
+        body.split("<td class=\"user-name\"><a href=\"/console/users/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    let next = |body: &str| -> Option<String> {
+        let at = body.find("rel=\"next\" href=\"")? + "rel=\"next\" href=\"".len();
+        Some(body[at..].split('"').next()?.replace("&amp;", "&"))
+    };
+    let mut seen = Vec::new();
+    let mut path = "/console/users?limit=10".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = send(&app, "GET", &path, &c, None).await.body;
+        let names = users(&page);
+        assert!(names.len() <= 10, "{names:?}");
+        seen.extend(names);
+        pages += 1;
+        match next(&page) {
+            Some(p) => path = p,
+            None => break,
+        }
+        assert!(pages < 20, "the cursor does not advance");
+    }
+    let all = users(
+        &send(&app, "GET", "/console/users?limit=500", &c, None)
+            .await
+            .body,
+    );
+    assert!(
+        pages >= 4 && all.len() > 30,
+        "{pages} pages, {} users",
+        all.len()
+    );
+    assert_eq!(
+        seen, all,
+        "the pages are the whole list, in order, once each"
+    );
+}

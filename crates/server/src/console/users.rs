@@ -13,8 +13,11 @@ use super::{Change, Console, encode, read, redirect, role_link, user_link};
 use crate::error::ApiError;
 use crate::request::OrgRequest;
 
-/// Users on one page of the list.
+/// Users on one page of the list, by default.
 const PAGE: usize = 50;
+
+/// The most users on one page.
+const MAX_PAGE: usize = 500;
 
 /// D76: a unit is named to a user who may read it (Read on `businessunit` at a depth covering
 /// it, as `explain_on_unit` decides; System Administrators every unit). Units they may not read
@@ -190,6 +193,9 @@ pub(crate) async fn change_unit(change: Change) -> Response {
 pub(crate) struct ListParams {
     #[serde(default)]
     after: Option<u32>,
+    /// Users per page (1 to [`MAX_PAGE`]; [`PAGE`] by default).
+    #[serde(default)]
+    limit: Option<usize>,
     #[serde(default)]
     find: Option<String>,
 }
@@ -207,8 +213,9 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
         let table = org
             .table_id("systemuser")
             .ok_or_else(|| strata_app::AppError::internal("no `systemuser` table"))?;
+        let limit = p.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
         let query = ListQuery {
-            limit: PAGE,
+            limit,
             after: p.after.map(|record| After {
                 values: Vec::new(),
                 record,
@@ -239,7 +246,7 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
                     @for u in &users {
                         @let user = org.user(*u);
                         tr {
-                            td { (user_link(&user.name)) }
+                            td.user-name { (user_link(&user.name)) }
                             td { (if may_read_unit(org, me, user.business_unit) { units.name(user.business_unit) } else { "(not readable)" }) }
                             td { @if let Some(m) = user.manager { @if may_see_user(org, request, m) { (user_link(&org.user(m).name)) } } }
                             td { (user.roles.len()) }
@@ -251,7 +258,7 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
             }
             nav.pages aria-label="Pages" {
                 @if p.after.is_some() { a href="/console/users" { "First page" } " " }
-                @if let Some(next) = &found.next { a rel="next" href={ "/console/users?after=" (next.record) } { "Next page" } }
+                @if let Some(next) = &found.next { a rel="next" href={ "/console/users?after=" (next.record) @if limit != PAGE { "&limit=" (limit) } } { "Next page" } }
             }
         })
     })
