@@ -75,6 +75,71 @@ pub(crate) enum ColumnCommand {
         /// The column.
         column: String,
     },
+    /// May a user read (or update) a column of a record: prints allow or deny and exits 0 or 1.
+    Check {
+        #[command(flatten)]
+        column: ColumnQuestion,
+    },
+    /// Why a user may or may not read (or update) a column of a record: the record decision,
+    /// the column's profiles, teams and field shares.
+    Explain {
+        #[command(flatten)]
+        column: ColumnQuestion,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A column read or update of one record by one user.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ColumnQuestion {
+    #[command(flatten)]
+    source: Source,
+    /// The user.
+    #[arg(long)]
+    user: String,
+    /// The record id (or GUID).
+    #[arg(long)]
+    record: String,
+    /// The column.
+    #[arg(long)]
+    column: String,
+    /// Ask about updating the column, not reading it.
+    #[arg(long)]
+    update: bool,
+}
+
+impl ColumnQuestion {
+    /// The verdict as JSON (`POST …/columns/explain` on a server).
+    fn verdict(&self) -> anyhow::Result<Value> {
+        let access = if self.update { "update" } else { "read" };
+        if let Some(server) = self.source.server() {
+            let body = serde_json::json!({
+                "user": self.user, "record": self.record, "column": self.column, "access": access,
+            });
+            return server.send("POST", "/columns/explain", Some(body));
+        }
+        let org = crate::question_cmd::organisation(&self.source)?;
+        let u = user_id(&org, &self.user)?;
+        let r = org
+            .record_id(&self.record)
+            .or_else(|| self.record.parse().ok().and_then(|g| org.record_by_guid(g)))
+            .ok_or_else(|| anyhow!("not_found: record `{}` does not exist", self.record))?;
+        let v = org
+            .explain_column(u, r, &self.column, self.update)
+            .map_err(|e| anyhow!("{}: {e}", e.code()))?;
+        Ok(strata_ops::column_verdict_json(&org, &v))
+    }
+}
+
+/// Exit status 0 when allowed, 1 when denied.
+fn verdict_exit(v: &Value) -> ExitCode {
+    if v["allowed"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn app_id(org: &Organization, name: &str) -> anyhow::Result<strata_engine::AppId> {
@@ -268,8 +333,14 @@ pub(crate) fn app(command: AppCommand) -> anyhow::Result<ExitCode> {
                             " (the best found within the search limit, not proven smallest)"
                         }
                     );
-                    for r in roles {
-                        println!("  {r}");
+                    for a in v["assignments"].as_array().into_iter().flatten() {
+                        match a["business_unit"].as_str() {
+                            Some(unit) => println!(
+                                "  {} (assigned in business unit `{unit}`)",
+                                text(&a["role"])
+                            ),
+                            None => println!("  {}", text(&a["role"])),
+                        }
                     }
                 }
             }
@@ -335,6 +406,27 @@ pub(crate) fn column(command: ColumnCommand) -> anyhow::Result<ExitCode> {
                 table::print(&["USER", "READ", "UPDATE", "CREATE", "THROUGH"], &rows);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        ColumnCommand::Check { column } => {
+            let v = column.verdict()?;
+            println!(
+                "{}",
+                if v["allowed"] == true {
+                    "allow"
+                } else {
+                    "deny"
+                }
+            );
+            Ok(verdict_exit(&v))
+        }
+        ColumnCommand::Explain { column, json } => {
+            let v = column.verdict()?;
+            if json {
+                print_json(&v)?;
+            } else {
+                println!("{}", text(&v["explanation"]));
+            }
+            Ok(verdict_exit(&v))
         }
     }
 }

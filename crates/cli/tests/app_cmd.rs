@@ -111,3 +111,79 @@ fn column_who_names_the_profile_and_the_team() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
     assert_eq!(v["secured"], serde_json::json!(false));
 }
+
+#[test]
+fn column_check_and_explain_answer_with_exit_codes() {
+    let s = repo()
+        .join("tests/scenarios/columns/07-seed004-omnichannel-secret-columns.yaml")
+        .display()
+        .to_string();
+    let ask = |verb: &str, user: &str, update: bool| {
+        let mut args = vec![
+            "column",
+            verb,
+            "--scenario",
+            &s,
+            "--user",
+            user,
+            "--record",
+            "auth1",
+            "--column",
+            "msdyn_authenticationclientsecret",
+        ];
+        if update {
+            args.push("--update");
+        }
+        strata(&args)
+    };
+    // The team's profile reads the secret but does not update it.
+    assert_eq!(
+        ask("check", "channel_admin", false),
+        (0, "allow\n".into(), String::new())
+    );
+    let (code, out, _) = ask("check", "channel_admin", true);
+    assert_eq!((code, out.as_str()), (1, "deny\n"));
+    let (code, out, err) = ask("explain", "channel_admin", false);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Channel secret readers"), "{out}");
+    let (code, out, _) = ask("explain", "agent", false);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("deny"), "{out}");
+    // JSON for scripts.
+    let (code, out, _) = strata(&[
+        "column",
+        "explain",
+        "--json",
+        "--scenario",
+        &s,
+        "--user",
+        "omni_admin",
+        "--record",
+        "auth1",
+        "--column",
+        "msdyn_authenticationclientsecret",
+        "--update",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert_eq!(v["access"], "update");
+    assert_eq!(v["allowed"], true);
+    // An unknown column is an error that names it.
+    let (code, _, err) = strata(&[
+        "column",
+        "check",
+        "--scenario",
+        &s,
+        "--user",
+        "agent",
+        "--record",
+        "auth1",
+        "--column",
+        "nosuch",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown_column") && err.contains("nosuch"),
+        "{err}"
+    );
+}

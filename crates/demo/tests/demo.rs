@@ -358,8 +358,8 @@ fn stuck_user_gets_the_smallest_role_set_for_the_workspace() {
     let mut copy = org.clone();
     {
         let mut s = copy.setup();
-        for r in &set.roles {
-            s.assign_user_role(user, *r, None).unwrap();
+        for g in &set.roles {
+            s.assign_user_role(user, g.role, g.business_unit).unwrap();
         }
     }
     let after = copy.diagnose_app(user, app);

@@ -3,7 +3,7 @@
 //! open it and do its work.
 
 use crate::error::ModelError;
-use crate::ids::{AppId, RoleId, TableId, UserId};
+use crate::ids::{AppId, BusinessUnitId, RoleId, TableId, UserId};
 use crate::limits::{MAX_APP_NEEDS, MAX_ROLE_SET_SEARCH};
 use crate::organization::Organization;
 use crate::privilege::{Depth, Privilege};
@@ -70,12 +70,23 @@ pub struct AppDiagnosis {
     pub missing: Vec<MissingNeed>,
 }
 
+/// One role of a [`RoleSet`], and where to assign it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct RoleToAssign {
+    /// The role.
+    pub role: RoleId,
+    /// `None`: assigned in the user's own unit (the classic model). In the ownership-across-
+    /// units model, a role not usable in the user's unit is assigned in its own unit: it then
+    /// opens the app and meets needs only at Organization depth (D51).
+    pub business_unit: Option<BusinessUnitId>,
+}
+
 /// The smallest set of roles to give a user (D51).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct RoleSet {
     /// The roles to assign, in id order (empty when the user already opens the app and meets
     /// its needs).
-    pub roles: Vec<RoleId>,
+    pub roles: Vec<RoleToAssign>,
     /// Proven smallest; `false` when the search reached [`MAX_ROLE_SET_SEARCH`] and this is the
     /// best set found by then.
     pub exact: bool,
@@ -161,20 +172,35 @@ impl Organization {
         (0..self.apps.len()).map(AppId::from_index)
     }
 
-    /// The deepest depth at which the user holds a privilege for their own work: System
-    /// Administrator is `Organization`; grants of `team_only` team roles do not count (they act
-    /// for the team only, D4).
+    /// The deepest depth at which the user holds a privilege for their own work, measured
+    /// from the user's unit: System Administrator is `Organization`; grants of `team_only`
+    /// team roles do not count (they act for the team only, D4); a grant measured from another
+    /// unit counts as far as it reaches the user's unit ([`Organization::depth_from`]).
     #[must_use]
     pub fn personal_depth(&self, user: UserId, table: TableId, privilege: Privilege) -> Depth {
         if self.derived.admin[user.index()].is_some() {
             return Depth::Organization;
         }
+        let unit = self.users[user.index()].business_unit;
         self.grants(user, table, privilege)
             .iter()
             .filter(|g| g.is_personal())
-            .map(|g| g.depth)
+            .map(|g| self.depth_from(unit, g.depth, g.anchor))
             .max()
             .unwrap_or(Depth::None)
+    }
+
+    /// What a grant of `depth` measured from `anchor` is worth measured from `unit` (D51): the
+    /// same when the anchor is the unit; Parent:Child from a unit above it still reaches the
+    /// unit and below; Business Unit or Parent:Child that does not reach it leaves the user's
+    /// own records (User); Organization and User are the same from anywhere.
+    #[must_use]
+    pub fn depth_from(&self, unit: BusinessUnitId, depth: Depth, anchor: BusinessUnitId) -> Depth {
+        match depth {
+            Depth::BusinessUnit if anchor != unit => Depth::User,
+            Depth::ParentChild if !self.units.contains(anchor, unit) => Depth::User,
+            d => d,
+        }
     }
 
     /// Why the user can or cannot open the app, every reason, and which of its needs the user's
@@ -285,6 +311,41 @@ impl Organization {
             .collect()
     }
 
+    /// The assignments the smallest role set is chosen among (D51): every role the user may be
+    /// given in their own unit and, in the ownership-across-units model, every other role
+    /// (System Administrator aside) in its own unit, unless the user holds it there already.
+    #[must_use]
+    pub fn role_set_candidates(&self, user: UserId) -> Vec<RoleToAssign> {
+        let u = &self.users[user.index()];
+        let mut out: Vec<RoleToAssign> = self
+            .assignable_roles(user)
+            .into_iter()
+            .map(|role| RoleToAssign {
+                role,
+                business_unit: None,
+            })
+            .collect();
+        if self.settings.ownership_across_business_units {
+            out.extend(
+                self.role_ids()
+                    .filter(|r| {
+                        let role = &self.roles[r.index()];
+                        !role.system_administrator
+                            && !self.units.contains(role.business_unit, u.business_unit)
+                            && !u.roles.iter().any(|a| {
+                                a.role == *r && a.business_unit == Some(role.business_unit)
+                            })
+                    })
+                    .map(|r| RoleToAssign {
+                        role: r,
+                        business_unit: Some(self.roles[r.index()].business_unit),
+                    }),
+            );
+        }
+        out.sort_by_key(|g| g.role);
+        out
+    }
+
     /// The smallest set of roles that, assigned to the user directly, would let them open the
     /// app and meet each of its needs (D51). Exact by branch and bound; past
     /// [`MAX_ROLE_SET_SEARCH`] branches, the best set found, marked not exact.
@@ -311,18 +372,20 @@ impl Organization {
         for i in 0..unmet.len() {
             full |= 1u128 << (i + 1);
         }
-        let candidates: Vec<(RoleId, u128)> = self
-            .assignable_roles(user)
+        let unit = u.business_unit;
+        let candidates: Vec<(RoleToAssign, u128)> = self
+            .role_set_candidates(user)
             .into_iter()
-            .map(|r| {
-                let role = &self.roles[r.index()];
-                let mut cover = u128::from(a.roles.contains(&r));
+            .map(|given| {
+                let role = &self.roles[given.role.index()];
+                let anchor = given.business_unit.unwrap_or(unit);
+                let mut cover = u128::from(a.roles.contains(&given.role));
                 for (i, n) in unmet.iter().enumerate() {
-                    if role.depth(n.table, n.privilege) >= n.depth {
+                    if self.depth_from(unit, role.depth(n.table, n.privilege), anchor) >= n.depth {
                         cover |= 1u128 << (i + 1);
                     }
                 }
-                (r, cover & full)
+                (given, cover & full)
             })
             .filter(|(_, c)| *c != 0)
             .collect();
@@ -390,17 +453,17 @@ impl Organization {
 /// Exact set cover by branch and bound: the smallest subset of `candidates` whose covers union
 /// to `full`. Returns the roles (sorted), whether proven smallest, the branches explored and
 /// the number of candidates left after dominance.
-fn smallest_cover(
+fn smallest_cover<T: Copy + Ord>(
     full: u128,
-    candidates: Vec<(RoleId, u128)>,
+    candidates: Vec<(T, u128)>,
     limit: u64,
-) -> (Vec<RoleId>, bool, u64, usize) {
+) -> (Vec<T>, bool, u64, usize) {
     if full == 0 {
         return (Vec::new(), true, 0, 0);
     }
     // Dominance: a candidate whose cover another's contains (the earlier one among equals) is
     // never needed in a smallest set.
-    let kept: Vec<(RoleId, u128)> = candidates
+    let kept: Vec<(T, u128)> = candidates
         .iter()
         .enumerate()
         .filter(|(i, (_, c))| {
@@ -421,13 +484,13 @@ fn smallest_cover(
         exhausted: false,
     };
     search.branch(0);
-    let mut roles: Vec<RoleId> = search.best.iter().map(|i| kept[*i].0).collect();
+    let mut roles: Vec<T> = search.best.iter().map(|i| kept[*i].0).collect();
     roles.sort();
     (roles, !search.exhausted, search.nodes, kept.len())
 }
 
 /// The greedy cover (most new elements first): the first upper bound.
-fn greedy(full: u128, candidates: &[(RoleId, u128)]) -> Vec<usize> {
+fn greedy<T>(full: u128, candidates: &[(T, u128)]) -> Vec<usize> {
     let mut covered = 0u128;
     let mut chosen = Vec::new();
     while covered != full {

@@ -189,6 +189,7 @@ impl Organization {
     fn access_after(&self, since: &SinceCheckpoint) -> After {
         let all_tables: Vec<TableId> = self.table_ids().collect();
         let everything = since.index_rebuilt
+            || since.unit_moved
             || since
                 .hierarchy_tables
                 .as_ref()

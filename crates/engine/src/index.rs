@@ -135,6 +135,30 @@ impl RecordIndex {
         index
     }
 
+    /// A unit's subtree moved: its records leave the subtree bitmaps of the units in `from`
+    /// (ancestors it no longer has) and join those of the units in `to` (its new ancestors).
+    /// Costs a few bitmap operations per table, whatever the number of records.
+    pub(crate) fn move_subtree(
+        &mut self,
+        unit: BusinessUnitId,
+        from: &[BusinessUnitId],
+        to: &[BusinessUnitId],
+    ) {
+        for t in &mut self.tables {
+            let Some(moved) = t.by_subtree.get(&unit).filter(|b| !b.is_empty()).cloned() else {
+                continue;
+            };
+            for a in from {
+                if let Some(b) = t.by_subtree.get_mut(a) {
+                    *b -= &moved;
+                }
+            }
+            for a in to {
+                *t.by_subtree.entry(*a).or_default() |= &moved;
+            }
+        }
+    }
+
     fn table(&mut self, table: TableId) -> &mut TableBitmaps {
         if self.tables.len() <= table.index() {
             self.tables

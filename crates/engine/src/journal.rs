@@ -24,7 +24,9 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::derive::{AdminSource, Derived, Grant};
-use crate::ids::{AppId, RecordId, RelationshipId, RoleId, TableId, TeamId, UserId};
+use crate::ids::{
+    AppId, BusinessUnitId, RecordId, RelationshipId, RoleId, TableId, TeamId, UserId,
+};
 use crate::model::{App, AuditSettings, Record, Role, Settings, Table, Team, User};
 use crate::organization::Organization;
 use crate::units::UnitTree;
@@ -68,8 +70,15 @@ enum Undo {
     Derived(Box<Derived>),
     Grants(UserId, Vec<Grant>, Option<AdminSource>),
     Reports(Vec<Vec<(UserId, u8)>>),
-    /// The record index was rebuilt from scratch (units or declared columns changed).
+    /// The record index was rebuilt from scratch (declared columns changed).
     IndexRebuilt,
+    /// A unit's subtree moved in the record index (`RecordIndex::move_subtree`): undone by
+    /// the opposite move.
+    SubtreeMoved {
+        unit: BusinessUnitId,
+        from: Vec<BusinessUnitId>,
+        to: Vec<BusinessUnitId>,
+    },
     /// The role rules (`rules.rs`), whole: they are few.
     RoleRules(Box<crate::rules::RoleRules>),
     /// The licence catalogue and holders (small: logged whole, once per epoch).
@@ -364,8 +373,20 @@ impl Organization {
         }
     }
 
-    /// Rebuilds the record index from the records (after the unit tree or declared columns
-    /// changed).
+    /// Moves a unit's subtree in the record index (after the unit moved in the tree).
+    pub(crate) fn move_index_subtree(
+        &mut self,
+        unit: BusinessUnitId,
+        from: Vec<BusinessUnitId>,
+        to: Vec<BusinessUnitId>,
+    ) {
+        self.index.move_subtree(unit, &from, &to);
+        if self.journaling() {
+            self.journal.log.push(Undo::SubtreeMoved { unit, from, to });
+        }
+    }
+
+    /// Rebuilds the record index from the records (after declared columns changed).
     pub(crate) fn rebuild_index(&mut self) {
         self.index = crate::index::RecordIndex::build(self);
         if self.journaling() && !std::mem::replace(&mut self.journal.seen.index_rebuilt, true) {
@@ -475,7 +496,15 @@ impl Organization {
             }
         }
         for entry in entries.into_iter().rev() {
-            self.undo(entry);
+            match entry {
+                // The index is out of `self` meanwhile: the opposite move, on it.
+                Undo::SubtreeMoved { unit, from, to } => {
+                    if !rebuilt {
+                        index.move_subtree(unit, &to, &from);
+                    }
+                }
+                entry => self.undo(entry),
+            }
         }
         self.users.truncate(lengths.users);
         self.teams.truncate(lengths.teams);
@@ -587,7 +616,7 @@ impl Organization {
                 self.derived.admin[user.index()] = admin;
             }
             Undo::Reports(image) => self.derived.reports = image,
-            Undo::IndexRebuilt => {}
+            Undo::IndexRebuilt | Undo::SubtreeMoved { .. } => {}
             Undo::RoleRules(image) => self.role_rules = *image,
         }
     }
@@ -612,8 +641,10 @@ pub(crate) struct SinceCheckpoint {
     pub(crate) hierarchy_tables: Option<Vec<bool>>,
     /// Records changed in place.
     pub(crate) records_touched: Vec<RecordId>,
-    /// The record index was rebuilt (units or declared columns changed).
+    /// The record index was rebuilt (declared columns changed).
     pub(crate) index_rebuilt: bool,
+    /// A business unit moved: Parent:Child reach changed for anyone.
+    pub(crate) unit_moved: bool,
 }
 
 impl Organization {
@@ -664,6 +695,7 @@ impl Organization {
                         .get_or_insert_with(|| image.hierarchy_tables.clone());
                 }
                 Undo::IndexRebuilt => out.index_rebuilt = true,
+                Undo::SubtreeMoved { .. } => out.unit_moved = true,
                 _ => {}
             }
         }

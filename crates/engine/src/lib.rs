@@ -33,7 +33,7 @@ mod rules;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
-pub use apps::{AppBlock, AppDiagnosis, AppNeed, MissingNeed, RoleSet, RoleSetError};
+pub use apps::{AppBlock, AppDiagnosis, AppNeed, MissingNeed, RoleSet, RoleSetError, RoleToAssign};
 pub use check::RoleRemedy;
 pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortfall};
 pub use column_answers::{ColumnHolder, ColumnSource, ColumnVerdict};

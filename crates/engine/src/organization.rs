@@ -1022,9 +1022,24 @@ impl Setup<'_> {
         new_parent: BusinessUnitId,
     ) -> Result<(), ModelError> {
         self.stale = true;
+        let before: Vec<BusinessUnitId> = match self.org.units().parent(unit) {
+            Some(parent) => self.org.units().ancestors(parent).collect(),
+            None => Vec::new(),
+        };
         self.org.units_mut().move_unit(unit, new_parent)?;
-        // Subtree bitmaps follow the tree.
-        self.org.rebuild_index();
+        // Subtree bitmaps follow the tree: the units above it that it leaves, and those it joins.
+        let after: Vec<BusinessUnitId> = self.org.units().ancestors(new_parent).collect();
+        let from = before
+            .iter()
+            .copied()
+            .filter(|u| !after.contains(u))
+            .collect();
+        let to = after
+            .iter()
+            .copied()
+            .filter(|u| !before.contains(u))
+            .collect();
+        self.org.move_index_subtree(unit, from, to);
         Ok(())
     }
 

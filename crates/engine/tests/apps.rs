@@ -7,15 +7,25 @@ mod common;
 use common::{DEPTHS, Rng};
 use strata_engine::{
     AppBlock, AppNeed, Depth, Inheritance, Organization, Privilege, RoleDefinition, RoleId,
-    RoleSetError, TeamType, UserId,
+    RoleSetError, RoleToAssign, Settings, TeamType, UserId,
 };
 
 /// A small organisation with roles in several units, teams holding roles, and one app that
 /// needs a few privileges.
 fn app_organisation(rng: &mut Rng) -> Organization {
     let mut org = Organization::new();
+    // Ownership across units (the matrix model) in a third of them: roles of other units can
+    // then be given, in their own unit.
+    let across = rng.chance(33);
     {
         let mut s = org.setup();
+        if across {
+            s.set_settings(Settings {
+                ownership_across_business_units: true,
+                ..Settings::default()
+            })
+            .unwrap();
+        }
         let root = s.add_business_unit("Root", None).unwrap();
         let mut units = vec![root];
         for i in 0..3 {
@@ -105,20 +115,44 @@ fn satisfied(org: &Organization, user: UserId) -> bool {
     d.access.is_some() && d.missing.is_empty() && d.blocks.is_empty()
 }
 
-/// The organisation with `roles` assigned to `user` directly, or `None` when one is not usable
-/// in the user's unit.
+/// The organisation with `roles` assigned to `user` directly, or `None` when one cannot be
+/// given: in the user's unit when usable there, else (the matrix model) in the role's own unit.
 fn with_roles(org: &Organization, user: UserId, roles: &[RoleId]) -> Option<Organization> {
     let mut copy = org.clone();
+    let unit = org.user(user).business_unit;
     {
         let mut s = copy.setup();
         for r in roles {
-            if org.user(user).roles.iter().any(|a| a.role == *r) {
+            let home = org.role(*r).business_unit;
+            let assigned_in = if org.units().contains(home, unit) {
+                None
+            } else {
+                Some(home)
+            };
+            if org
+                .user(user)
+                .roles
+                .iter()
+                .any(|a| a.role == *r && a.business_unit == assigned_in)
+            {
                 continue;
             }
-            s.assign_user_role(user, *r, None).ok()?;
+            s.assign_user_role(user, *r, assigned_in).ok()?;
         }
     }
     Some(copy)
+}
+
+/// `given` assigned to `user` as the answer says.
+fn with_assignments(org: &Organization, user: UserId, given: &[RoleToAssign]) -> Organization {
+    let mut copy = org.clone();
+    {
+        let mut s = copy.setup();
+        for g in given {
+            s.assign_user_role(user, g.role, g.business_unit).unwrap();
+        }
+    }
+    copy
 }
 
 #[test]
@@ -126,6 +160,7 @@ fn smallest_role_set_matches_brute_force_over_role_subsets() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut answered = 0;
     let mut unreachable = 0;
+    let mut across = 0;
     for _ in 0..60 {
         let org = app_organisation(&mut rng);
         let app = org.app_id("App").unwrap();
@@ -169,9 +204,9 @@ fn smallest_role_set_matches_brute_force_over_role_subsets() {
                 (Ok(set), Some(b)) => {
                     assert!(set.exact);
                     assert_eq!(set.roles.len(), b, "user {}", org.user(user).name);
-                    let copy = with_roles(&org, user, &set.roles).expect("usable roles");
-                    assert!(satisfied(&copy, user));
+                    assert!(satisfied(&with_assignments(&org, user, &set.roles), user));
                     answered += 1;
+                    across += usize::from(set.roles.iter().any(|g| g.business_unit.is_some()));
                 }
                 (Err(RoleSetError::Unreachable { .. }), None) => unreachable += 1,
                 (answer, best) => panic!(
@@ -181,7 +216,10 @@ fn smallest_role_set_matches_brute_force_over_role_subsets() {
             }
         }
     }
-    assert!(answered > 50 && unreachable > 5, "{answered} {unreachable}");
+    assert!(
+        answered > 50 && unreachable > 5 && across > 3,
+        "{answered} {unreachable} {across}"
+    );
 }
 
 #[test]

@@ -164,12 +164,24 @@ pub fn role_set_json(org: &Organization, user: UserId, app: AppId, set: &RoleSet
     let roles: Vec<&str> = set
         .roles
         .iter()
-        .map(|r| org.role(*r).name.as_str())
+        .map(|g| org.role(g.role).name.as_str())
+        .collect();
+    // Where each role is assigned: `null` in the user's own unit (D51).
+    let assignments: Vec<Value> = set
+        .roles
+        .iter()
+        .map(|g| {
+            json!({
+                "role": org.role(g.role).name,
+                "business_unit": g.business_unit.map(|u| org.units().name(u)),
+            })
+        })
         .collect();
     json!({
         "app": org.app(app).name,
         "user": org.user(user).name,
         "roles": roles,
+        "assignments": assignments,
         "exact": set.exact,
         "candidates": set.candidates,
         "searched": set.searched,

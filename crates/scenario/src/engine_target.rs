@@ -765,7 +765,7 @@ impl EngineTarget {
                     Ok(set) => Observed::Names(
                         set.roles
                             .iter()
-                            .map(|r| org.role(*r).name.clone())
+                            .map(|g| org.role(g.role).name.clone())
                             .collect(),
                     ),
                     Err(e) => Observed::Outcome {

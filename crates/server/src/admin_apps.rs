@@ -150,7 +150,7 @@ pub(crate) async fn column_access(
 }
 
 /// The body of a column check or explanation.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ColumnRequest {
     #[serde(default)]
@@ -229,37 +229,3 @@ pub(crate) async fn column_explain(
     let (v, revision) = column_verdict(&state, &request, &headers, &body).await?;
     ok(v, revision)
 }
-
-/// The routes above for the OpenAPI document: (path under the organisation, method, summary).
-pub(crate) const DOCUMENTED: &[(&str, &str, &str)] = &[
-    (
-        "/apps",
-        "get",
-        "Every app with its roles and the table privileges it needs",
-    ),
-    (
-        "/apps/{app}",
-        "get",
-        "An app: its roles, its needs, and who can open it (direct, through a team, System Administrator, maker); needs prvCheckAccessOfOthers",
-    ),
-    (
-        "/apps/{app}/roles-needed",
-        "get",
-        "The smallest set of roles that would let the user open the app and meet its needs (D51)",
-    ),
-    (
-        "/tables/{table}/columns/{column}/access",
-        "get",
-        "Who can read or update a secured column, through which profile, team or System Administrator; needs prvCheckAccessOfOthers",
-    ),
-    (
-        "/columns/check",
-        "post",
-        "May the user read or update a column of a record (record access and column security)",
-    ),
-    (
-        "/columns/explain",
-        "post",
-        "A column read or update decided, with the record decision and every column permission source",
-    ),
-];

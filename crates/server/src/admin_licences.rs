@@ -136,23 +136,3 @@ pub(crate) async fn exceeds(
     out["revision"] = json!(loaded.revision);
     ok(out)
 }
-
-/// The routes' entries in the OpenAPI document.
-pub(crate) const OPENAPI: [(&str, &str); 4] = [
-    (
-        "/licences",
-        "The licence catalogue (seed 003): prices and use rights (ceilings per table and privilege, misc privileges, apps); whether licensing is enforced (D48)",
-    ),
-    (
-        "/licences/report",
-        "Licence report: each user's licences, the cheapest covering set, over- and under-licensed users, today's total against the cheapest mix (System Administrators, or prvCheckAccessOfOthers: the users one may ask about)",
-    ),
-    (
-        "/licences/users/{user}",
-        "One user's licences against what their roles give: the cheapest covering set, the fit, what is not covered (D35)",
-    ),
-    (
-        "/licences/{licence}/exceeds",
-        "Where a role (`?role=`) or every role exceeds a licence, cell by cell (Read on `role`)",
-    ),
-];

@@ -172,7 +172,14 @@ async fn write(state: &AppState, request: &OrgRequest, ops: Vec<Operation>) -> A
         .write(Arc::clone(&state.store), ops, actor)
         .await?;
     state.metrics.wrote(written.changes.len());
-    ok(json!({ "revision": written.revision, "changes": written.changes }))
+    Ok((
+        StatusCode::OK,
+        Json(crate::schema::WrittenAnswer {
+            changes: written.changes,
+            revision: written.revision,
+        }),
+    )
+        .into_response())
 }
 
 /// The role named in the path, which must exist (`not_found` otherwise).
@@ -195,19 +202,22 @@ async fn write_role<B: serde::de::DeserializeOwned>(
     write(state, request, vec![op(role, b)]).await
 }
 
-#[derive(Deserialize)]
+/// A role's new name (copy, rename).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NameBody {
     name: String,
 }
 
-#[derive(Deserialize)]
+/// The role that replaces another for every holder.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplaceBody {
     replacement: String,
 }
 
-#[derive(Deserialize)]
+/// A deprecation: the message, and the roles to use instead.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeprecateBody {
     #[serde(default)]
@@ -216,15 +226,18 @@ pub(crate) struct DeprecateBody {
     successors: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// One cell's depth: none user business_unit parent_child organization.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DepthBody {
     depth: String,
 }
 
-#[derive(Deserialize)]
+/// Columns to add to a table.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ColumnsBody {
+    #[schema(value_type = Vec<crate::schema::ColumnSpec>)]
     columns: Vec<ColumnOp>,
 }
 

@@ -22,7 +22,8 @@ type ApiResult = Result<Response, ApiError>;
 
 /// A rule as the routes take it: `role` and exactly one of `requires`, `excludes`,
 /// `direct_only: true` (the fields of `add_role_rule`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = RoleRule)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RuleBody {
     role: String,
@@ -165,7 +166,9 @@ async fn write(state: &Arc<AppState>, request: &OrgRequest, op: Operation) -> Ap
     state.metrics.wrote(written.changes.len());
     Ok((
         StatusCode::OK,
-        Json(json!({ "revision": written.revision })),
+        Json(crate::schema::RevisionAnswer {
+            revision: written.revision,
+        }),
     )
         .into_response())
 }
@@ -190,68 +193,4 @@ pub(crate) async fn remove(
 ) -> ApiResult {
     let op = operation(&headers, &body, false)?;
     write(&state, &request, op).await
-}
-
-/// The request and response schemas of the rules routes in the OpenAPI document.
-pub(crate) fn document(paths: &mut serde_json::Map<String, Value>, org: &str) {
-    let schema = |name: &str| json!({ "$ref": format!("#/components/schemas/{name}") });
-    if let Some(entry) = paths.get_mut(&format!("{org}/rules")) {
-        for method in ["post", "delete"] {
-            entry[method]["requestBody"] = json!({ "required": true,
-                "content": { "application/json": { "schema": schema("RoleRule") } } });
-            entry[method]["responses"]["200"]["content"]["application/json"]["schema"] = json!({
-                "type": "object", "properties": { "revision": { "type": "integer" } } });
-        }
-        entry["get"]["responses"]["200"]["content"]["application/json"]["schema"] = json!({
-            "type": "object", "properties": {
-                "rules": { "type": "array", "items": schema("RoleRule") },
-                "revision": { "type": "integer" } } });
-    }
-    if let Some(entry) = paths.get_mut(&format!("{org}/rules/violations")) {
-        entry["get"]["responses"]["200"]["content"]["application/json"]["schema"] = json!({
-            "type": "object", "properties": {
-                "violations": { "type": "array", "items": schema("RuleViolation") },
-                "revision": { "type": "integer" } } });
-        if let Some(params) = entry["get"]["parameters"].as_array_mut() {
-            params.push(json!({ "name": "user", "in": "query", "required": false,
-                "schema": { "type": "string" }, "description": "one user's violations (D35)" }));
-        }
-    }
-}
-
-/// A role rule (the body of `POST`/`DELETE …/rules`; `kind` and `text` are answered only).
-pub(crate) fn rule_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["role"],
-        "properties": {
-            "role": { "type": "string", "description": "the role the rule is about" },
-            "requires": { "type": "array", "items": { "type": "string" }, "description": "the role needs one of these" },
-            "excludes": { "type": "string", "description": "never with this role (symmetric)" },
-            "direct_only": { "type": "boolean", "description": "assigned to the user directly, not through a team" },
-            "kind": { "type": "string", "enum": ["requires", "excludes", "direct_only"], "readOnly": true },
-            "text": { "type": "string", "readOnly": true }
-        },
-        "description": "exactly one of requires, excludes and direct_only: true"
-    })
-}
-
-/// One user breaking one rule.
-pub(crate) fn violation_schema() -> Value {
-    let held = json!({ "type": "object", "properties": {
-        "direct": { "type": "boolean" }, "teams": { "type": "array", "items": { "type": "string" } } } });
-    json!({
-        "type": "object",
-        "properties": {
-            "user": { "type": "string" },
-            "rule": { "$ref": "#/components/schemas/RoleRule" },
-            "kind": { "type": "string", "enum": ["missing", "conflict", "not_direct"] },
-            "held": held,
-            "missing": { "type": "array", "items": { "type": "string" } },
-            "conflicting": { "type": "string" },
-            "conflicting_held": held,
-            "line": { "type": "string", "description": "`user: rule`" },
-            "message": { "type": "string", "description": "what is wrong and what would satisfy the rule" }
-        }
-    })
 }

@@ -17,6 +17,7 @@ use strata_store::AuditQuery;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::request::{OrgRequest, authenticate_request, may_ask_about, ready};
+use crate::schema;
 use crate::{AppState, blocking, limits};
 use strata_app::{AppError, now_ms, run_as};
 
@@ -25,6 +26,11 @@ type ApiResult = Result<Response, ApiError>;
 pub(crate) use crate::json::parse;
 
 fn ok(value: Json_) -> ApiResult {
+    Ok((StatusCode::OK, Json(value)).into_response())
+}
+
+/// A 200 answer built from its type (the type the OpenAPI document describes, `schema.rs`).
+fn answer<T: serde::Serialize>(value: T) -> ApiResult {
     Ok((StatusCode::OK, Json(value)).into_response())
 }
 
@@ -80,7 +86,7 @@ pub(crate) struct ReadParams {
 
 // ----- organisations -----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewOrg {
     name: String,
@@ -101,20 +107,23 @@ pub(crate) async fn create_org(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": req.name, "revision": 0 })),
+        Json(schema::OrgAnswer {
+            name: req.name,
+            revision: 0,
+        }),
     )
         .into_response())
 }
 
 pub(crate) async fn list_orgs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
     require_root(&auth(&state, &headers).await?)?;
-    let list: Vec<Json_> = state
+    let organizations = state
         .registry
         .list()
         .into_iter()
-        .map(|(n, r)| json!({ "name": n, "revision": r }))
+        .map(|(name, revision)| schema::OrgAnswer { name, revision })
         .collect();
-    ok(json!({ "organizations": list }))
+    answer(schema::OrgList { organizations })
 }
 
 pub(crate) async fn delete_org(
@@ -212,12 +221,18 @@ pub(crate) async fn operations(
         .write(Arc::clone(&state.store), ops, actor)
         .await?;
     state.metrics.wrote(written.changes.len());
-    ok(json!({ "revision": written.revision, "changes": written.changes }))
+    answer(schema::OperationsAnswer {
+        changes: schema::OperationsChanges::Counts(written.changes),
+        difference: None,
+        dry_run: None,
+        revision: written.revision,
+    })
 }
 
 // ----- questions -----
 
-#[derive(Deserialize)]
+/// A check or an explanation: `record`, or `table` (and `owner`) for a create check.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckRequest {
     #[serde(default)]
@@ -293,7 +308,10 @@ pub(crate) async fn check(
     let loaded = request.handle.read().await;
     let decision = decide(&loaded.org, &request, &req)?;
     state.metrics.decided(1);
-    ok(json!({ "allowed": decision.allowed, "revision": loaded.revision }))
+    answer(schema::AllowedAnswer {
+        allowed: decision.allowed,
+        revision: loaded.revision,
+    })
 }
 
 pub(crate) async fn explain(
@@ -335,16 +353,23 @@ pub(crate) async fn read_record(
     let rec = o.record(r);
     let fields: serde_json::Map<String, Json_> =
         fields.into_iter().map(|(k, v)| (k, to_json(&v))).collect();
-    ok(json!({
-        "id": rec.key,
-        "guid": o.record_guid(r).to_string(),
-        "table": o.table(rec.table).name,
-        "owner": match rec.owner { Owner::None => Json_::Null, owner => Json_::String(o.owner_name(owner)) },
-        "business_unit": o.units().name(rec.business_unit),
-        "state": if rec.state == strata_engine::RecordState::Active { "active" } else { "inactive" },
-        "fields": fields,
-        "revision": loaded.revision,
-    }))
+    answer(schema::RecordAnswer {
+        business_unit: o.units().name(rec.business_unit).to_owned(),
+        fields,
+        guid: o.record_guid(r).to_string(),
+        id: rec.key.clone(),
+        owner: match rec.owner {
+            Owner::None => None,
+            owner => Some(o.owner_name(owner)),
+        },
+        revision: loaded.revision,
+        state: if rec.state == strata_engine::RecordState::Active {
+            "active"
+        } else {
+            "inactive"
+        },
+        table: o.table(rec.table).name.clone(),
+    })
 }
 
 pub(crate) async fn record_access(
@@ -356,14 +381,19 @@ pub(crate) async fn record_access(
     let o = &loaded.org;
     let user = request.subject(o, params.user.as_deref())?;
     let mask = o.access(user, record_id(o, &key)?);
-    let rights: Vec<&str> = Privilege::RECORD_RIGHTS
+    let rights: Vec<&'static str> = Privilege::RECORD_RIGHTS
         .into_iter()
         .filter(|p| mask.contains(*p))
         .map(Privilege::name)
         .collect();
-    ok(
-        json!({ "user": o.user(user).name, "record": key, "rights": rights, "access_rights": mask.bits(), "AccessRights": mask.dataverse_names(), "revision": loaded.revision }),
-    )
+    answer(schema::RecordAccessAnswer {
+        dataverse_names: mask.dataverse_names(),
+        access_rights: mask.bits(),
+        record: key,
+        revision: loaded.revision,
+        rights,
+        user: o.user(user).name.clone(),
+    })
 }
 
 /// Who may do what to a record: a question about other users' access (D27) — for the root
@@ -395,10 +425,20 @@ pub(crate) async fn who_has_access(
         let users: Vec<String> = o
             .who_has_access(r, p)
             .into_iter()
-            .filter(|u| request.acting.each().all(|me| may_ask_about(o, me, *u).is_ok()))
+            .filter(|u| {
+                request
+                    .acting
+                    .each()
+                    .all(|me| may_ask_about(o, me, *u).is_ok())
+            })
             .map(|u| o.user(u).name.clone())
             .collect();
-        ok(json!({ "record": key, "privilege": p.name(), "users": users, "revision": loaded.revision }))
+        answer(schema::WhoHasAccessAnswer {
+            privilege: p.name(),
+            record: key,
+            revision: loaded.revision,
+            users,
+        })
     })
     .await
     .map_err(|e| AppError::internal(format!("who-has-access task failed: {e}")))?
@@ -508,7 +548,9 @@ pub(crate) async fn list_records(
             "{}\n{table}\n{}\n{}\n{}\n{}",
             handle.name,
             o.user(user).name,
-            impersonator.map(|i| o.user(i).name.as_str()).unwrap_or_default(),
+            impersonator
+                .map(|i| o.user(i).name.as_str())
+                .unwrap_or_default(),
             params.filter.as_deref().unwrap_or_default(),
             params.orderby.as_deref().unwrap_or_default()
         );
@@ -542,15 +584,18 @@ pub(crate) async fn list_records(
                 .at("select"));
             }
             if let Some(c) = columns.iter().find(|c| !o.has_column(t, c)) {
-                return Err(
-                    ApiError::new("unknown_column", format!("table `{table}` has no column `{c}`"))
-                        .at("select"),
-                );
+                return Err(ApiError::new(
+                    "unknown_column",
+                    format!("table `{table}` has no column `{c}`"),
+                )
+                .at("select"));
             }
         }
-        let page = o.list(user, t, &query).map_err(|e| list_error(&e, &query))?;
+        let page = o
+            .list(user, t, &query)
+            .map_err(|e| list_error(&e, &query))?;
         let rows = select.map(|columns| {
-            let rows: Vec<Json_> = page
+            let rows: Vec<schema::ListRow> = page
                 .records
                 .iter()
                 .map(|r| {
@@ -561,7 +606,10 @@ pub(crate) async fn list_records(
                             ((*c).to_owned(), to_json(v))
                         })
                         .collect();
-                    json!({ "id": o.record(*r).key, "fields": fields })
+                    schema::ListRow {
+                        fields,
+                        id: o.record(*r).key.clone(),
+                    }
                 })
                 .collect();
             rows
@@ -571,23 +619,21 @@ pub(crate) async fn list_records(
             .iter()
             .map(|r| o.record(*r).key.clone())
             .collect();
-        let next = page
-            .next
-            .as_ref()
-            .map(|a| app.cursors.encode(a, &query_id));
-        let mut out = json!({ "table": table, "records": records, "next_cursor": next, "revision": loaded.revision });
-        if let Some(total) = page.total {
-            out["count"] = json!(total);
-        }
-        if let Some(rows) = rows {
-            out["rows"] = Json_::Array(rows);
-        }
+        let next = page.next.as_ref().map(|a| app.cursors.encode(a, &query_id));
+        let out = schema::ListAnswer {
+            count: page.total.map(|t| t as u64),
+            next_cursor: next,
+            records,
+            revision: loaded.revision,
+            rows,
+            table,
+        };
         Ok::<_, ApiError>((out, page.records.len()))
     })
     .await
     .map_err(|e| AppError::internal(format!("list task failed: {e}")))??;
     state.metrics.decided(out.1);
-    ok(out.0)
+    answer(out.0)
 }
 
 /// A list's error, naming the query parameter at fault.
@@ -615,7 +661,9 @@ pub(crate) fn list_error(
 
 pub(crate) async fn revision(request: OrgRequest) -> ApiResult {
     let loaded = request.handle.read().await;
-    ok(json!({ "revision": loaded.revision }))
+    answer(schema::RevisionAnswer {
+        revision: loaded.revision,
+    })
 }
 
 // ----- the model -----
@@ -710,9 +758,13 @@ pub(crate) async fn audit(
         entries
             .into_iter()
             .filter_map(|e| strata_app::audit::as_seen_by(&loaded.org, &readers, e))
+            .map(|e| serde_json::to_value(e).unwrap_or_default())
             .collect::<Vec<_>>()
     };
-    ok(json!({ "entries": entries, "next_after": next }))
+    answer(schema::AuditPage {
+        entries,
+        next_after: next,
+    })
 }
 
 pub(crate) async fn audit_verify(
@@ -726,29 +778,39 @@ pub(crate) async fn audit_verify(
     let org = request.handle.name.clone();
     match blocking(&state.store, move |store| Ok(store.verify_audit(&org)?)).await? {
         strata_store::Verification::Intact { entries } => {
-            ok(json!({ "intact": true, "entries": entries }))
+            answer(schema::AuditVerification::Intact(schema::AuditIntact {
+                entries,
+                intact: true,
+            }))
         }
         strata_store::Verification::Tampered { seq, problem } => {
-            ok(json!({ "intact": false, "seq": seq, "problem": problem }))
+            answer(schema::AuditVerification::Tampered(schema::AuditTampered {
+                intact: false,
+                problem,
+                seq,
+            }))
         }
     }
 }
 
 // ----- AuthZEN 1.0 -----
 
-#[derive(Deserialize, Clone)]
+/// The subject: a user (`type` is `user`) by name.
+#[derive(Deserialize, Clone, utoipa::ToSchema)]
 pub(crate) struct AzSubject {
     #[serde(rename = "type", default)]
     kind: Option<String>,
     id: String,
 }
 
-#[derive(Deserialize, Clone)]
+/// The action: a privilege's name.
+#[derive(Deserialize, Clone, utoipa::ToSchema)]
 pub(crate) struct AzAction {
     name: String,
 }
 
-#[derive(Deserialize, Clone)]
+/// The resource: a record (`type` its table).
+#[derive(Deserialize, Clone, utoipa::ToSchema)]
 pub(crate) struct AzResource {
     #[serde(rename = "type", default)]
     kind: Option<String>,
@@ -756,7 +818,8 @@ pub(crate) struct AzResource {
     id: Option<String>,
 }
 
-#[derive(Deserialize, Clone)]
+/// An AuthZEN evaluation: subject = user, action = privilege, resource = record.
+#[derive(Deserialize, Clone, utoipa::ToSchema)]
 pub(crate) struct AzEvaluation {
     #[serde(default)]
     subject: Option<AzSubject>,
@@ -765,6 +828,7 @@ pub(crate) struct AzEvaluation {
     #[serde(default)]
     resource: Option<AzResource>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     #[allow(
         dead_code,
         reason = "accepted as AuthZEN defines it; Strata decides without context"
@@ -772,7 +836,8 @@ pub(crate) struct AzEvaluation {
     context: Option<Json_>,
 }
 
-#[derive(Deserialize)]
+/// A batch: each evaluation takes what it leaves out from the batch's own fields.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct AzEvaluations {
     #[serde(flatten)]
     defaults: AzEvaluation,
@@ -787,7 +852,7 @@ fn az_decide(
     request: &OrgRequest,
     e: &AzEvaluation,
     at: &str,
-) -> Result<(bool, Json_), ApiError> {
+) -> Result<(bool, schema::AzContext), ApiError> {
     let subject = e.subject.as_ref().ok_or_else(|| {
         ApiError::new("invalid_body", "missing `subject`").at(format!("{at}/subject"))
     })?;
@@ -811,7 +876,10 @@ fn az_decide(
     let Some(r) = o.record_id(id) else {
         return Ok((
             false,
-            json!({ "reason": format!("record `{id}` does not exist") }),
+            schema::AzContext {
+                grants: None,
+                reason: format!("record `{id}` does not exist"),
+            },
         ));
     };
     if let Some(kind) = &resource.kind {
@@ -819,15 +887,21 @@ fn az_decide(
         if kind != table {
             return Ok((
                 false,
-                json!({ "reason": format!("record `{id}` is a `{table}`, not a `{kind}`") }),
+                schema::AzContext {
+                    grants: None,
+                    reason: format!("record `{id}` is a `{table}`, not a `{kind}`"),
+                },
             ));
         }
     }
     let d = o.explain(user, p, r);
-    let kinds: Vec<&str> = d.paths.iter().map(|p| p.kind().name()).collect();
+    let kinds: Vec<&'static str> = d.paths.iter().map(|p| p.kind().name()).collect();
     Ok((
         d.allowed,
-        json!({ "reason": o.render_decision(&d), "grants": kinds }),
+        schema::AzContext {
+            grants: Some(kinds),
+            reason: o.render_decision(&d),
+        },
     ))
 }
 
@@ -841,7 +915,7 @@ pub(crate) async fn az_evaluation(
     let loaded = request.handle.read().await;
     let (decision, context) = az_decide(&loaded.org, &request, &e, "")?;
     state.metrics.decided(1);
-    ok(json!({ "decision": decision, "context": context }))
+    answer(schema::AzDecision { context, decision })
 }
 
 /// Batches up to this many evaluations are decided on the async worker.
@@ -852,7 +926,7 @@ fn evaluate_all(
     o: &Organization,
     request: &OrgRequest,
     req: AzEvaluations,
-) -> Result<Vec<Json_>, ApiError> {
+) -> Result<Vec<schema::AzDecision>, ApiError> {
     let AzEvaluations {
         defaults,
         evaluations,
@@ -871,7 +945,7 @@ fn evaluate_all(
             context: None,
         };
         let (decision, context) = az_decide(o, request, &merged, &format!("/evaluations/{i}"))?;
-        out.push(json!({ "decision": decision, "context": context }));
+        out.push(schema::AzDecision { context, decision });
     }
     Ok(out)
 }
@@ -905,10 +979,11 @@ pub(crate) async fn az_evaluations(
         evaluate_all(&request.handle.read().await.org, &request, req)?
     };
     state.metrics.decided(out.len());
-    ok(json!({ "evaluations": out }))
+    answer(schema::AzDecisions { evaluations: out })
 }
 
-#[derive(Deserialize)]
+/// A search: the records of `resource.type` on which the subject holds the action.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct AzSearch {
     subject: AzSubject,
     action: AzAction,
@@ -917,7 +992,8 @@ pub(crate) struct AzSearch {
     page: Option<AzPage>,
 }
 
-#[derive(Deserialize)]
+/// A search's page: the previous page's token and a size.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct AzPage {
     #[serde(default)]
     next_token: Option<String>,
@@ -964,11 +1040,19 @@ pub(crate) async fn az_search_resource(
                 .filter(|t| !t.is_empty()),
             ("/page/limit", "/page/next_token"),
         )?;
-        let results: Vec<Json_> = found
+        let results = found
             .into_iter()
-            .map(|r| json!({ "type": kind, "id": o.record(r).key }))
+            .map(|r| schema::AzFound {
+                id: o.record(r).key.clone(),
+                kind: kind.to_owned(),
+            })
             .collect();
-        ok(json!({ "results": results, "page": { "next_token": next.unwrap_or_default() } }))
+        answer(schema::AzSearchAnswer {
+            page: schema::AzNextPage {
+                next_token: next.unwrap_or_default(),
+            },
+            results,
+        })
     })
     .await
     .map_err(|e| AppError::internal(format!("search task failed: {e}")))?
@@ -976,7 +1060,7 @@ pub(crate) async fn az_search_resource(
 
 // ----- keys (used by tests and the CLI against a server) -----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewKey {
     user: String,
@@ -1010,7 +1094,11 @@ pub(crate) async fn create_key(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": record.id, "user": record.user, "key": secret })),
+        Json(schema::KeyAnswer {
+            id: record.id,
+            key: secret,
+            user: record.user,
+        }),
     )
         .into_response())
 }
@@ -1020,20 +1108,20 @@ pub(crate) async fn create_key(
 /// index equal a rebuild — two nodes with the same digest at the same revision hold the same
 /// state. The root key, or a System Administrator of the organisation.
 pub(crate) async fn digest(request: OrgRequest) -> ApiResult {
-    let answer = tokio::task::spawn_blocking(move || {
+    let digest = tokio::task::spawn_blocking(move || {
         let loaded = request.handle.read_blocking();
         request.require_system_administrator(&loaded.org, "read the digest")?;
         use sha2::Digest as _;
         let dump = loaded.org.canonical_dump();
-        Ok::<_, ApiError>(json!({
-            "revision": loaded.revision,
-            "sha256": hex::encode(sha2::Sha256::digest(dump.as_bytes())),
-            "records": loaded.org.record_ids().count(),
-            "indexes_current": loaded.org.indexes_are_current(),
-            "record_index_current": loaded.org.record_index_is_current(),
-        }))
+        Ok::<_, ApiError>(schema::DigestAnswer {
+            indexes_current: loaded.org.indexes_are_current(),
+            record_index_current: loaded.org.record_index_is_current(),
+            records: loaded.org.record_ids().count(),
+            revision: loaded.revision,
+            sha256: hex::encode(sha2::Sha256::digest(dump.as_bytes())),
+        })
     })
     .await
     .map_err(|e| AppError::internal(format!("digest task failed: {e}")))??;
-    ok(answer)
+    answer(digest)
 }

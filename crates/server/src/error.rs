@@ -381,11 +381,14 @@ impl From<strata_store::StoreError> for ApiError {
 
 /// The JSON body of an error: `{"error": {"code", "message", "field"?}}`.
 pub(crate) fn error_json(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
-    let mut error = serde_json::json!({ "code": code, "message": message });
-    if let Some(f) = field {
-        error["field"] = serde_json::Value::String(f.to_owned());
-    }
-    serde_json::json!({ "error": error })
+    let answer = crate::schema::ErrorAnswer {
+        error: crate::schema::ErrorDetail {
+            code: code.to_owned(),
+            field: field.map(str::to_owned),
+            message: message.to_owned(),
+        },
+    };
+    serde_json::to_value(answer).unwrap_or_default()
 }
 
 impl IntoResponse for ApiError {

@@ -20,6 +20,8 @@ mod json;
 mod meta;
 pub mod oidc;
 mod request;
+mod routes;
+mod schema;
 pub mod tls;
 mod webapi;
 mod wire;
@@ -27,7 +29,6 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
 use strata_store::Store;
 
 pub use error::{ApiError, CODES, status_of};
@@ -282,132 +283,10 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
                 strata_app::AppError::internal(format!("cannot start the follower: {e}"))
             })?;
     }
-    let org = "/api/v1/orgs/{org}";
-    Ok(Router::new()
-        .route("/healthz", get(meta::healthz))
-        .route("/readyz", get(meta::readyz))
-        .route("/metrics", get(meta::metrics))
-        .route("/api/v1/openapi.json", get(meta::openapi))
-        .route("/api/v1/orgs", post(api::create_org).get(api::list_orgs))
-        .route(org, axum::routing::delete(api::delete_org))
-        .route(&format!("{org}/revision"), get(api::revision))
-        .route(&format!("{org}/digest"), get(api::digest))
-        .route(&format!("{org}/model"), get(api::model))
-        .route(
-            &format!("{org}/users/{{user}}/privileges"),
-            get(api::user_privileges),
-        )
-        .route(&format!("{org}/operations"), post(api::operations))
-        .route(&format!("{org}/check"), post(api::check))
-        .route(&format!("{org}/explain"), post(api::explain))
-        .route(&format!("{org}/records/{{id}}"), get(api::read_record))
-        .route(
-            &format!("{org}/records/{{id}}/access"),
-            get(api::record_access),
-        )
-        .route(
-            &format!("{org}/records/{{id}}/who-has-access"),
-            get(api::who_has_access),
-        )
-        .route(
-            &format!("{org}/tables/{{table}}/records"),
-            get(api::list_records),
-        )
-        .route(
-            &format!("{org}/apps/{{app}}/access"),
-            get(admin_apps::app_access),
-        )
-        .route(&format!("{org}/apps"), get(admin_apps::list_apps))
-        .route(&format!("{org}/apps/{{app}}"), get(admin_apps::show_app))
-        .route(
-            &format!("{org}/apps/{{app}}/roles-needed"),
-            get(admin_apps::roles_needed),
-        )
-        .route(
-            &format!("{org}/tables/{{table}}/columns/{{column}}/access"),
-            get(admin_apps::column_access),
-        )
-        .route(
-            &format!("{org}/columns/check"),
-            post(admin_apps::column_check),
-        )
-        .route(
-            &format!("{org}/columns/explain"),
-            post(admin_apps::column_explain),
-        )
-        .route(&format!("{org}/audit"), get(api::audit))
-        .route(&format!("{org}/audit/verify"), get(api::audit_verify))
-        .route(&format!("{org}/api-keys"), post(api::create_key))
-        .route(&format!("{org}/licences"), get(admin_licences::catalogue))
-        .route(
-            &format!("{org}/licences/report"),
-            get(admin_licences::report),
-        )
-        .route(
-            &format!("{org}/licences/users/{{user}}"),
-            get(admin_licences::user),
-        )
-        .route(
-            &format!("{org}/licences/{{licence}}/exceeds"),
-            get(admin_licences::exceeds),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}"),
-            get(admin_roles::describe).delete(admin_roles::delete),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/holders"),
-            get(admin_roles::holders),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/assigners"),
-            get(admin_roles::assigners),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/compare/{{other}}"),
-            get(admin_roles::compare_roles),
-        )
-        .route(
-            &format!("{org}/users/{{user}}/compare/{{other}}"),
-            get(admin_roles::compare_users),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/copy"),
-            post(admin_roles::copy),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/rename"),
-            post(admin_roles::rename),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/replace"),
-            post(admin_roles::replace),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/deprecation"),
-            post(admin_roles::deprecate).delete(admin_roles::undeprecate),
-        )
-        .route(
-            &format!("{org}/roles/{{role}}/privileges/{{table}}/{{privilege}}"),
-            axum::routing::put(admin_roles::set_cell),
-        )
-        .route(
-            &format!("{org}/tables/{{table}}/columns"),
-            post(admin_roles::add_columns),
-        )
-        .route("/access/v1/evaluation", post(api::az_evaluation))
-        .route("/access/v1/evaluations", post(api::az_evaluations))
-        .route("/access/v1/search/resource", post(api::az_search_resource))
-        .route(
-            &format!("{org}/rules"),
-            get(admin_rules::list)
-                .post(admin_rules::add)
-                .delete(admin_rules::remove),
-        )
-        .route(
-            &format!("{org}/rules/violations"),
-            get(admin_rules::violations),
-        )
+    // Every native and AuthZEN route comes from the one table that the OpenAPI document is
+    // generated from.
+    Ok(route_table()
+        .router()
         .merge(webapi::routes())
         .merge(console::routes())
         .fallback(meta::unknown_route)
@@ -418,6 +297,399 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
             meta::observe,
         ))
         .with_state(state))
+}
+
+/// Every native and AuthZEN route with its handler and documentation: the router is built from
+/// this table and the OpenAPI document is generated from it (`routes.rs` says how to add one).
+#[allow(clippy::too_many_lines, reason = "one table, one entry per route")]
+pub(crate) fn route_table() -> routes::Table {
+    use routes::{PRIVILEGE, USER, delete, get, post, put};
+    use schema::{
+        AllowedAnswer, AppAnswer, AppDiagnosis, AppsAnswer, AssignersAnswer, AuditPage,
+        AuditVerification, AzDecision, AzDecisions, AzSearchAnswer, CatalogueAnswer,
+        ColumnAccessAnswer, ColumnVerdict, CompareRolesAnswer, CompareUsersAnswer, DigestAnswer,
+        ExceedsAnswer, ExplainAnswer, HealthAnswer, HoldersAnswer, KeyAnswer, LicenceReport,
+        ListAnswer, ModelAnswer, OperationsAnswer, OperationsBody, OrgAnswer, OrgList,
+        PrivilegesAnswer, ReadyAnswer, RecordAccessAnswer, RecordAnswer, RevisionAnswer,
+        RoleAnswer, RoleSetAnswer, RulesAnswer, UserLicencesAnswer, ViolationsAnswer,
+        WhoHasAccessAnswer, WrittenAnswer,
+    };
+    let org = "/api/v1/orgs/{org}";
+    routes::Table::default()
+        .route(
+            "/healthz",
+            get(meta::healthz)
+            .public()
+            .summary("Liveness")
+            .answer::<HealthAnswer>(),
+        )
+        .route(
+            "/readyz",
+            get(meta::readyz)
+            .public()
+            .summary("Readiness: the database answers, this node is caught up with it (within --max-lag-ms), and no organization is isolated for an operation log that failed verification")
+            .answer::<ReadyAnswer>()
+            .also::<ReadyAnswer>(503),
+        )
+        .route(
+            "/metrics",
+            get(meta::metrics)
+            .public()
+            .summary("Prometheus metrics")
+            .answers(routes::Answer::Text),
+        )
+        .route(
+            "/api/v1/openapi.json",
+            get(meta::openapi)
+            .public()
+            .summary("This document")
+            .answers(routes::Answer::Document),
+        )
+        .route(
+            "/api/v1/orgs",
+            post(api::create_org)
+            .summary("Create an organization (root key)")
+            .body::<api::NewOrg>()
+            .created::<OrgAnswer>()
+            .errors(&[409]),
+        )
+        .route(
+            "/api/v1/orgs",
+            get(api::list_orgs)
+            .summary("List organizations (root key)")
+            .answer::<OrgList>(),
+        )
+        .route(
+            org,
+            delete(api::delete_org)
+            .summary("Delete an organization (root key)")
+            .no_content(),
+        )
+        .route(
+            &format!("{org}/revision"),
+            get(api::revision)
+            .summary("The organization's revision")
+            .answer::<RevisionAnswer>(),
+        )
+        .route(
+            &format!("{org}/digest"),
+            get(api::digest)
+            .summary("SHA-256 of the canonical dump at this node's revision, and whether the indexes equal a rebuild (root key, System Administrators)")
+            .answer::<DigestAnswer>(),
+        )
+        .route(
+            &format!("{org}/model"),
+            get(api::model)
+            .summary("The configuration: units, tables, roles and grids, users, teams, profiles, settings (System Administrators)")
+            .answer::<ModelAnswer>(),
+        )
+        .route(
+            &format!("{org}/users/{{user}}/privileges"),
+            get(api::user_privileges)
+            .summary("What a user can do: privileges per table with depth and source")
+            .answer::<PrivilegesAnswer>(),
+        )
+        .route(
+            &format!("{org}/operations"),
+            post(api::operations)
+            .summary("Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first). With `?dry_run=true`: authorized and applied in memory, then rolled back — nothing written, no audit, no revision; answers the changes and the access difference (users' privileges gained or lost with their sources, records gained or lost on Read per table)")
+            .query(&[routes::DRY_RUN])
+            .body::<OperationsBody>()
+            .answer_inline::<OperationsAnswer>()
+            .errors(&[409]),
+        )
+        .route(
+            &format!("{org}/check"),
+            post(api::check)
+            .summary("Check a privilege on a record (or create against an owner)")
+            .body::<api::CheckRequest>()
+            .answer::<AllowedAnswer>(),
+        )
+        .route(
+            &format!("{org}/explain"),
+            post(api::explain)
+            .summary("Explain a decision: every grant path, or what is missing")
+            .body::<api::CheckRequest>()
+            .answer::<ExplainAnswer>(),
+        )
+        .route(
+            &format!("{org}/records/{{id}}"),
+            get(api::read_record)
+            .summary("The record as the user sees it (column security applied)")
+            .query(&[USER])
+            .answer::<RecordAnswer>(),
+        )
+        .route(
+            &format!("{org}/records/{{id}}/access"),
+            get(api::record_access)
+            .summary("Effective rights (RetrievePrincipalAccess)")
+            .query(&[USER])
+            .answer::<RecordAccessAnswer>(),
+        )
+        .route(
+            &format!("{org}/records/{{id}}/who-has-access"),
+            get(api::who_has_access)
+            .summary("Users holding a privilege on the record")
+            .query(&[PRIVILEGE])
+            .answer::<WhoHasAccessAnswer>(),
+        )
+        .route(
+            &format!("{org}/tables/{{table}}/records"),
+            get(api::list_records)
+            .summary("Readable records of a table, by cursor pages: filter, orderby, count, limit, cursor; select=a,b adds rows with those columns as the caller sees them")
+            .query(&routes::LIST)
+            .answer::<ListAnswer>()
+            .errors(&[422]),
+        )
+        .route(
+            &format!("{org}/apps/{{app}}/access"),
+            get(admin_apps::app_access)
+            .summary("Whether the user opens the app and how, or every reason not (never null), and the needs the user's roles do not meet")
+            .query(&[USER])
+            .answer::<AppDiagnosis>(),
+        )
+        .route(
+            &format!("{org}/apps"),
+            get(admin_apps::list_apps)
+            .summary("Every app with its roles and the table privileges it needs")
+            .answer::<AppsAnswer>(),
+        )
+        .route(
+            &format!("{org}/apps/{{app}}"),
+            get(admin_apps::show_app)
+            .summary("An app: its roles, its needs, and who can open it (direct, through a team, System Administrator, maker); needs prvCheckAccessOfOthers")
+            .answer::<AppAnswer>(),
+        )
+        .route(
+            &format!("{org}/apps/{{app}}/roles-needed"),
+            get(admin_apps::roles_needed)
+            .summary("The smallest set of roles that would let the user open the app and meet its needs (D51)")
+            .query(&[USER])
+            .answer::<RoleSetAnswer>()
+            .errors(&[422]),
+        )
+        .route(
+            &format!("{org}/tables/{{table}}/columns/{{column}}/access"),
+            get(admin_apps::column_access)
+        .summary("Who can read or update a secured column, through which profile, team or System Administrator; needs prvCheckAccessOfOthers")
+        .answer::<ColumnAccessAnswer>(),
+        )
+        .route(
+            &format!("{org}/columns/check"),
+            post(admin_apps::column_check)
+            .summary("May the user read or update a column of a record (record access and column security)")
+            .body::<admin_apps::ColumnRequest>()
+            .answer::<AllowedAnswer>(),
+        )
+        .route(
+            &format!("{org}/columns/explain"),
+            post(admin_apps::column_explain)
+            .summary("A column read or update decided, with the record decision and every column permission source")
+            .body::<admin_apps::ColumnRequest>()
+            .answer::<ColumnVerdict>(),
+        )
+        .route(
+            &format!("{org}/audit"),
+            get(api::audit)
+            .summary("Audit entries by record, user and time, by pages")
+            .query(&routes::AUDIT)
+            .answer::<AuditPage>(),
+        )
+        .route(
+            &format!("{org}/audit/verify"),
+            get(api::audit_verify)
+            .summary("Verify the audit hash chain")
+            .answer::<AuditVerification>(),
+        )
+        .route(
+            &format!("{org}/api-keys"),
+            post(api::create_key)
+            .summary("Create an API key for a user")
+            .body::<api::NewKey>()
+            .created::<KeyAnswer>(),
+        )
+        .route(
+            &format!("{org}/licences"),
+            get(admin_licences::catalogue)
+            .summary("The licence catalogue (seed 003): prices and use rights (ceilings per table and privilege, misc privileges, apps); whether licensing is enforced (D48)")
+            .answer::<CatalogueAnswer>(),
+        )
+        .route(
+            &format!("{org}/licences/report"),
+            get(admin_licences::report)
+            .summary("Licence report: each user's licences, the cheapest covering set, over- and under-licensed users, today's total against the cheapest mix (System Administrators, or prvCheckAccessOfOthers: the users one may ask about)")
+            .answer::<LicenceReport>(),
+        )
+        .route(
+            &format!("{org}/licences/users/{{user}}"),
+            get(admin_licences::user)
+            .summary("One user's licences against what their roles give: the cheapest covering set, the fit, what is not covered (D35)")
+            .answer::<UserLicencesAnswer>(),
+        )
+        .route(
+            &format!("{org}/licences/{{licence}}/exceeds"),
+            get(admin_licences::exceeds)
+            .summary("Where a role (`?role=`) or every role exceeds a licence, cell by cell (Read on `role`)")
+            .query(&[("role", "string", "one role (default: every role that exceeds the licence)")])
+            .answer::<ExceedsAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}"),
+            get(admin_roles::describe)
+            .summary("Describe a role: unit, inheritance, deprecation, the grid with depth names, miscellaneous privileges, apps (Read on `role`, D42)")
+            .answer::<RoleAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}"),
+            delete(admin_roles::delete)
+            .summary("Delete a role; refused (`role_in_use`) while held or associated with apps unless `?replacement=` names the role every holder and app moves to")
+            .query(&[("replacement", "string", "the role every holder and app moves to")])
+            .answer::<WrittenAnswer>()
+            .errors(&[409]),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/holders"),
+            get(admin_roles::holders)
+            .summary("Who holds a role: users directly, teams, and the teams' members with the team (Read on `role`, D42)")
+            .answer::<HoldersAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/assigners"),
+            get(admin_roles::assigners)
+            .summary("Who may assign a role (D20 and D11 for every user), with the units whose principals they may give it to")
+            .answer::<AssignersAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/compare/{{other}}"),
+            get(admin_roles::compare_roles)
+            .summary("Two roles side by side: every table x privilege with both depths, mismatches marked, miscellaneous privileges")
+            .answer::<CompareRolesAnswer>(),
+        )
+        .route(
+            &format!("{org}/users/{{user}}/compare/{{other}}"),
+            get(admin_roles::compare_users)
+            .summary("Two users' effective permissions side by side: depth and source role (direct or via team) per cell, mismatches marked (D35 for each user)")
+            .answer::<CompareUsersAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/copy"),
+            post(admin_roles::copy)
+            .summary("Copy a role under `{name}`: same grid, miscellaneous privileges, unit and inheritance")
+            .body::<admin_roles::NameBody>()
+            .answer::<WrittenAnswer>()
+            .errors(&[409]),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/rename"),
+            post(admin_roles::rename)
+            .summary("Rename a role to `{name}` (not System Administrator)")
+            .body::<admin_roles::NameBody>()
+            .answer::<WrittenAnswer>()
+            .errors(&[409]),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/replace"),
+            post(admin_roles::replace)
+            .summary("Replace the role by `{replacement}` for every user and team holding it, in one audited change")
+            .body::<admin_roles::ReplaceBody>()
+            .answer::<WrittenAnswer>()
+            .errors(&[409]),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/deprecation"),
+            post(admin_roles::deprecate)
+            .summary("Deprecate a role with `{message, successors}`: assigning it is then refused (`role_deprecated`) naming the successors")
+            .body::<admin_roles::DeprecateBody>()
+            .answer::<WrittenAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/deprecation"),
+            delete(admin_roles::undeprecate)
+            .summary("Take a role's deprecation back")
+            .answer::<WrittenAnswer>(),
+        )
+        .route(
+            &format!("{org}/roles/{{role}}/privileges/{{table}}/{{privilege}}"),
+            put(admin_roles::set_cell)
+        .summary("Set one cell of a role's grid to `{depth}` (D11 for the resulting grid)")
+        .body::<admin_roles::DepthBody>()
+        .answer::<WrittenAnswer>(),
+        )
+        .route(
+            &format!("{org}/tables/{{table}}/columns"),
+            post(admin_roles::add_columns)
+            .summary("Add `{columns}` to an existing table (customization: System Administrators, D32)")
+            .body::<admin_roles::ColumnsBody>()
+            .answer::<WrittenAnswer>()
+            .errors(&[409]),
+        )
+        .route(
+            "/access/v1/evaluation",
+            post(api::az_evaluation)
+            .summary("AuthZEN: one evaluation")
+            .body::<api::AzEvaluation>()
+            .answer::<AzDecision>(),
+        )
+        .route(
+            "/access/v1/evaluations",
+            post(api::az_evaluations)
+            .summary("AuthZEN: a batch of evaluations")
+            .body::<api::AzEvaluations>()
+            .answer::<AzDecisions>(),
+        )
+        .route(
+            "/access/v1/search/resource",
+            post(api::az_search_resource)
+            .summary("AuthZEN: resources a subject may act on")
+            .body::<api::AzSearch>()
+            .answer::<AzSearchAnswer>(),
+        )
+        .route(
+            &format!("{org}/rules"),
+            get(admin_rules::list)
+            .summary("The role rules in force (requires, excludes, direct only) that the caller may read: Read on `role` over every role a rule names (D47)")
+            .answer::<RulesAnswer>(),
+        )
+        .route(
+            &format!("{org}/rules"),
+            post(admin_rules::add)
+            .summary("Add a role rule: `role` and one of `requires` (roles), `excludes` (a role), `direct_only: true`; contradictory rules, cycles and rules on System Administrator are refused (D45–D47)")
+            .body::<admin_rules::RuleBody>()
+            .answer::<RevisionAnswer>(),
+        )
+        .route(
+            &format!("{org}/rules"),
+            delete(admin_rules::remove)
+            .summary("Remove the role rule the body names (as for adding one); `unknown_rule` (404) when no such rule is in force")
+            .body::<admin_rules::RuleBody>()
+            .answer::<RevisionAnswer>(),
+        )
+        .route(
+            &format!("{org}/rules/violations"),
+            get(admin_rules::violations)
+            .summary("Users breaking a role rule (assignments that predate it, D46): user, rule, the missing or conflicting role, directly or through which teams; `?user=` for one user (D35)")
+            .query(&[("user", "string", "one user's violations (D35)")])
+            .answer::<ViolationsAnswer>(),
+        )
+}
+
+/// The native and AuthZEN routes the router serves, from the table it is built from: (method
+/// in lower case, path, whether the handler reads a body — from its extractors' types). For
+/// `tests/openapi.rs`, which checks the OpenAPI document against them.
+#[doc(hidden)]
+#[must_use]
+pub fn native_routes() -> Vec<(String, String, bool)> {
+    route_table()
+        .routes
+        .iter()
+        .map(|r| {
+            let method = serde_json::to_value(&r.method)
+                .ok()
+                .and_then(|m| m.as_str().map(str::to_lowercase))
+                .unwrap_or_default();
+            (method, r.path.clone(), r.reads_body)
+        })
+        .collect()
 }
 
 /// Deletes expired audit entries of every organisation, once at start and then hourly.

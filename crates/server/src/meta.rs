@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::schema::ReadyAnswer;
 
 /// Counters exported at `/metrics`.
 #[derive(Debug, Default)]
@@ -142,7 +143,11 @@ async fn json_errors(response: Response) -> Response {
 }
 
 pub(crate) async fn healthz() -> Response {
-    (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(crate::schema::HealthAnswer { status: "ok" }),
+    )
+        .into_response()
 }
 
 /// Ready when the database answers and this node has been caught up with it within the
@@ -155,64 +160,76 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
     let max_lag_ms = u64::try_from(state.follow.max_lag.as_millis()).unwrap_or(u64::MAX);
     let isolated = state.registry.isolated();
-    match listed {
+    let ready = |status: &'static str| ReadyAnswer {
+        behind: None,
+        code: None,
+        error: None,
+        isolated: None,
+        lag_ms,
+        organizations: None,
+        status,
+    };
+    let (code, answer) = match listed {
         // An organisation whose log failed verification is not served: named here, with 503,
         // while the others are served.
         Ok(listed) if !isolated.is_empty() => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({
-                "status": "degraded",
-                "code": "corrupt_log",
-                "error": format!(
+            ReadyAnswer {
+                behind: Some(state.registry.behind(&listed)),
+                code: Some("corrupt_log".to_owned()),
+                error: Some(format!(
                     "{} organization(s) not served, their operation log failed verification: {}",
                     isolated.len(),
-                    isolated.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    isolated
+                        .iter()
+                        .map(|(n, _)| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                isolated: Some(
+                    isolated
+                        .iter()
+                        .map(|(n, e)| crate::schema::IsolatedOrg {
+                            code: e.code.to_owned(),
+                            error: e.message.clone(),
+                            organization: n.clone(),
+                        })
+                        .collect(),
                 ),
-                "isolated": isolated
-                    .iter()
-                    .map(|(n, e)| json!({"organization": n, "code": e.code, "error": e.message}))
-                    .collect::<Vec<_>>(),
-                "organizations": listed.len(),
-                "behind": state.registry.behind(&listed),
-                "lag_ms": lag_ms,
-            })),
-        )
-            .into_response(),
+                organizations: Some(listed.len()),
+                ..ready("degraded")
+            },
+        ),
         Ok(listed) if lag <= state.follow.max_lag => (
             StatusCode::OK,
-            axum::Json(json!({
-                "status": "ready",
-                "organizations": listed.len(),
-                "behind": state.registry.behind(&listed),
-                "lag_ms": lag_ms,
-            })),
-        )
-            .into_response(),
+            ReadyAnswer {
+                behind: Some(state.registry.behind(&listed)),
+                organizations: Some(listed.len()),
+                ..ready("ready")
+            },
+        ),
         Ok(listed) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({
-                "status": "behind",
-                "code": "behind",
-                "error": format!(
+            ReadyAnswer {
+                behind: Some(state.registry.behind(&listed)),
+                code: Some("behind".to_owned()),
+                error: Some(format!(
                     "this node has not been caught up with the database for {lag_ms} ms (at most {max_lag_ms} ms allowed){}",
                     status.error.map(|e| format!(": {e}")).unwrap_or_default()
-                ),
-                "behind": state.registry.behind(&listed),
-                "lag_ms": lag_ms,
-            })),
-        )
-            .into_response(),
+                )),
+                ..ready("behind")
+            },
+        ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({
-                "status": "unavailable",
-                "error": e.message,
-                "code": e.code,
-                "lag_ms": lag_ms,
-            })),
-        )
-            .into_response(),
-    }
+            ReadyAnswer {
+                code: Some(e.code.to_owned()),
+                error: Some(e.message.clone()),
+                ..ready("unavailable")
+            },
+        ),
+    };
+    (code, axum::Json(answer)).into_response()
 }
 
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -298,270 +315,69 @@ pub(crate) async fn openapi() -> Response {
     (StatusCode::OK, axum::Json(document())).into_response()
 }
 
-fn op(summary: &str, auth: bool) -> serde_json::Value {
-    let mut o = json!({
+/// A Web API operation (docs/webapi.md): its summary, the bearer key, and the answers (the
+/// Web API answers OData JSON and Dataverse's errors, not described here).
+fn web_op(summary: &str) -> serde_json::Value {
+    json!({
         "summary": summary,
+        "security": [{ "apiKey": [] }],
         "responses": {
             "200": { "description": "OK", "content": { "application/json": {} } },
-            "4XX": { "description": "Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+            "4XX": { "description": "Error", "content": { "application/json": {} } }
         }
-    });
-    if auth {
-        o["security"] = json!([{ "apiKey": [] }]);
-        o["parameters"] = json!([
-            { "name": "MSCRMCallerID", "in": "header", "required": false, "schema": { "type": "string" },
-              "description": "act on behalf of this user (needs prvActOnBehalfOfAnotherUser): every decision must hold for both users, and data is what both may read (D7, D27)" },
-            { "name": "min_revision", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 },
-              "description": "answer once this node has applied this revision (or fail with revision_not_reached)" }
-        ]);
-    }
-    o
+    })
 }
 
-/// The OpenAPI 3.1 document of the API.
+/// The OpenAPI 3.1 document of the API: every native and AuthZEN route generated from the
+/// route table and the types of its requests and answers (`routes.rs`, `schema.rs`), and the
+/// Web API's routes with their summaries.
 #[must_use]
 pub fn document() -> serde_json::Value {
-    let org = "/api/v1/orgs/{org}";
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+    let (native, schemas) = crate::routes::paths();
+    let components = utoipa::openapi::ComponentsBuilder::new()
+        .schemas_from_iter(schemas)
+        .security_scheme(
+            "apiKey",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        )
+        .build();
+    let api = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title("Strata")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some("The Dataverse security model as a service")),
+        )
+        .paths(native)
+        .components(Some(components))
+        .build();
+    let mut document = serde_json::to_value(&api).unwrap_or_else(|_| json!({}));
+    document["openapi"] = json!("3.1.0");
+    // The error code: one of the stable codes.
+    if let Some(code) = document
+        .pointer_mut("/components/schemas/ErrorDetail/properties/code")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        code.insert(
+            "enum".to_owned(),
+            json!(
+                crate::error::CODES
+                    .iter()
+                    .map(|(c, _, _)| *c)
+                    .collect::<Vec<_>>()
+            ),
+        );
+        code.insert(
+            "description".to_owned(),
+            json!("stable code; docs/errors.md gives each one's HTTP status and meaning"),
+        );
+    }
     let mut paths = serde_json::Map::new();
-    let mut add = |path: String, method: &str, summary: &str, auth: bool| {
+    let mut add = |path: String, method: &str, summary: &str| {
         let entry = paths.entry(path).or_insert_with(|| json!({}));
-        entry[method] = op(summary, auth);
+        entry[method] = web_op(summary);
     };
-    add("/healthz".into(), "get", "Liveness", false);
-    add(
-        "/readyz".into(),
-        "get",
-        "Readiness: the database answers, this node is caught up with it (within --max-lag-ms), and no organization is isolated for an operation log that failed verification",
-        false,
-    );
-    add("/metrics".into(), "get", "Prometheus metrics", false);
-    add("/api/v1/openapi.json".into(), "get", "This document", false);
-    add(
-        "/api/v1/orgs".into(),
-        "post",
-        "Create an organization (root key)",
-        true,
-    );
-    add(
-        "/api/v1/orgs".into(),
-        "get",
-        "List organizations (root key)",
-        true,
-    );
-    add(
-        org.into(),
-        "delete",
-        "Delete an organization (root key)",
-        true,
-    );
-    add(
-        format!("{org}/revision"),
-        "get",
-        "The organization's revision",
-        true,
-    );
-    add(
-        format!("{org}/digest"),
-        "get",
-        "SHA-256 of the canonical dump at this node's revision, and whether the indexes equal a rebuild (root key, System Administrators)",
-        true,
-    );
-    add(
-        format!("{org}/model"),
-        "get",
-        "The configuration: units, tables, roles and grids, users, teams, profiles, settings (System Administrators)",
-        true,
-    );
-    add(
-        format!("{org}/users/{{user}}/privileges"),
-        "get",
-        "What a user can do: privileges per table with depth and source",
-        true,
-    );
-    add(
-        format!("{org}/operations"),
-        "post",
-        "Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first). With `?dry_run=true`: authorized and applied in memory, then rolled back — nothing written, no audit, no revision; answers the changes and the access difference (users' privileges gained or lost with their sources, records gained or lost on Read per table)",
-        true,
-    );
-    add(
-        format!("{org}/check"),
-        "post",
-        "Check a privilege on a record (or create against an owner)",
-        true,
-    );
-    add(
-        format!("{org}/explain"),
-        "post",
-        "Explain a decision: every grant path, or what is missing",
-        true,
-    );
-    add(
-        format!("{org}/records/{{id}}"),
-        "get",
-        "The record as the user sees it (column security applied)",
-        true,
-    );
-    add(
-        format!("{org}/records/{{id}}/access"),
-        "get",
-        "Effective rights (RetrievePrincipalAccess)",
-        true,
-    );
-    add(
-        format!("{org}/records/{{id}}/who-has-access"),
-        "get",
-        "Users holding a privilege on the record",
-        true,
-    );
-    add(
-        format!("{org}/tables/{{table}}/records"),
-        "get",
-        "Readable records of a table, by cursor pages: filter, orderby, count, limit, cursor; select=a,b adds rows with those columns as the caller sees them",
-        true,
-    );
-    add(
-        format!("{org}/apps/{{app}}/access"),
-        "get",
-        "Whether the user opens the app and how, or every reason not (never null), and the needs the user's roles do not meet",
-        true,
-    );
-    add(
-        format!("{org}/audit"),
-        "get",
-        "Audit entries by record, user and time, by pages",
-        true,
-    );
-    add(
-        format!("{org}/audit/verify"),
-        "get",
-        "Verify the audit hash chain",
-        true,
-    );
-    add(
-        format!("{org}/api-keys"),
-        "post",
-        "Create an API key for a user",
-        true,
-    );
-    for (path, summary) in crate::admin_licences::OPENAPI {
-        add(format!("{org}{path}"), "get", summary, true);
-    }
-    add(
-        "/access/v1/evaluation".into(),
-        "post",
-        "AuthZEN: one evaluation",
-        true,
-    );
-    add(
-        "/access/v1/evaluations".into(),
-        "post",
-        "AuthZEN: a batch of evaluations",
-        true,
-    );
-    add(
-        "/access/v1/search/resource".into(),
-        "post",
-        "AuthZEN: resources a subject may act on",
-        true,
-    );
-    for (path, method, summary) in crate::admin_apps::DOCUMENTED {
-        add(format!("{org}{path}"), method, summary, true);
-    }
-    // Roles as things to manage (admin_roles.rs; D42–D44).
-    for (path, method, summary) in [
-        (
-            format!("{org}/roles/{{role}}"),
-            "get",
-            "Describe a role: unit, inheritance, deprecation, the grid with depth names, miscellaneous privileges, apps (Read on `role`, D42)",
-        ),
-        (
-            format!("{org}/roles/{{role}}"),
-            "delete",
-            "Delete a role; refused (`role_in_use`) while held or associated with apps unless `?replacement=` names the role every holder and app moves to",
-        ),
-        (
-            format!("{org}/roles/{{role}}/holders"),
-            "get",
-            "Who holds a role: users directly, teams, and the teams' members with the team (Read on `role`, D42)",
-        ),
-        (
-            format!("{org}/roles/{{role}}/assigners"),
-            "get",
-            "Who may assign a role (D20 and D11 for every user), with the units whose principals they may give it to",
-        ),
-        (
-            format!("{org}/roles/{{role}}/compare/{{other}}"),
-            "get",
-            "Two roles side by side: every table x privilege with both depths, mismatches marked, miscellaneous privileges",
-        ),
-        (
-            format!("{org}/users/{{user}}/compare/{{other}}"),
-            "get",
-            "Two users' effective permissions side by side: depth and source role (direct or via team) per cell, mismatches marked (D35 for each user)",
-        ),
-        (
-            format!("{org}/roles/{{role}}/copy"),
-            "post",
-            "Copy a role under `{name}`: same grid, miscellaneous privileges, unit and inheritance",
-        ),
-        (
-            format!("{org}/roles/{{role}}/rename"),
-            "post",
-            "Rename a role to `{name}` (not System Administrator)",
-        ),
-        (
-            format!("{org}/roles/{{role}}/replace"),
-            "post",
-            "Replace the role by `{replacement}` for every user and team holding it, in one audited change",
-        ),
-        (
-            format!("{org}/roles/{{role}}/deprecation"),
-            "post",
-            "Deprecate a role with `{message, successors}`: assigning it is then refused (`role_deprecated`) naming the successors",
-        ),
-        (
-            format!("{org}/roles/{{role}}/deprecation"),
-            "delete",
-            "Take a role's deprecation back",
-        ),
-        (
-            format!("{org}/roles/{{role}}/privileges/{{table}}/{{privilege}}"),
-            "put",
-            "Set one cell of a role's grid to `{depth}` (D11 for the resulting grid)",
-        ),
-        (
-            format!("{org}/tables/{{table}}/columns"),
-            "post",
-            "Add `{columns}` to an existing table (customization: System Administrators, D32)",
-        ),
-    ] {
-        add(path, method, summary, true);
-    }
-    add(
-        format!("{org}/rules"),
-        "get",
-        "The role rules in force (requires, excludes, direct only) that the caller may read: Read on `role` over every role a rule names (D47)",
-        true,
-    );
-    add(
-        format!("{org}/rules"),
-        "post",
-        "Add a role rule: `role` and one of `requires` (roles), `excludes` (a role), `direct_only: true`; contradictory rules, cycles and rules on System Administrator are refused (D45–D47)",
-        true,
-    );
-    add(
-        format!("{org}/rules"),
-        "delete",
-        "Remove the role rule the body names (as for adding one)",
-        true,
-    );
-    add(
-        format!("{org}/rules/violations"),
-        "get",
-        "Users breaking a role rule (assignments that predate it, D46): user, rule, the missing or conflicting role, directly or through which teams; `?user=` for one user (D35)",
-        true,
-    );
     // The Dataverse Web API (docs/webapi.md): OData routes under every version.
     let data = "/api/data/{version}";
     for (path, method, summary) in [
@@ -661,29 +477,13 @@ pub fn document() -> serde_json::Value {
             "Web API: multipart/mixed batch; change sets commit atomically; Content-ID references",
         ),
     ] {
-        add(path, method, summary, true);
+        add(path, method, summary);
     }
-    crate::admin_rules::document(&mut paths, org);
-    crate::dryrun::document(&mut paths, &format!("{org}/operations"));
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Strata", "version": env!("CARGO_PKG_VERSION"), "description": "The Dataverse security model as a service" },
-        "paths": paths,
-        "components": {
-            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer" } },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": { "error": { "type": "object", "properties": {
-                        "code": { "type": "string", "enum": crate::error::CODES.iter().map(|(c, _, _)| *c).collect::<Vec<_>>(),
-                            "description": "stable code; docs/errors.md gives each one's HTTP status and meaning" },
-                        "message": { "type": "string" },
-                        "field": { "type": "string", "description": "a JSON Pointer into the body (`/0/fields/name`), or the query parameter or header at fault" }
-                    }, "required": ["code", "message"] } }
-                },
-                "RoleRule": crate::admin_rules::rule_schema(),
-                "RuleViolation": crate::admin_rules::violation_schema()
-            }
-        }
-    })
+    if let Some(native) = document
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        native.extend(paths);
+    }
+    document
 }
