@@ -248,6 +248,15 @@ mod tests {
     }
 
     #[test]
+    fn the_cookie_is_secure_under_tls() {
+        let id = "ab".repeat(32);
+        let tls = set_cookie(&id, true);
+        assert!(tls.ends_with("; Secure") && tls.contains("HttpOnly; SameSite=Strict"), "{tls}");
+        assert!(!set_cookie(&id, false).contains("Secure"));
+        assert!(clear_cookie(true).contains("Max-Age=0; Secure"));
+    }
+
+    #[test]
     fn cross_site_changes_are_refused() {
         assert!(same_origin(&headers(&[("host", "a:1"), ("origin", "http://a:1")])).is_ok());
         assert!(same_origin(&headers(&[("host", "a:1"), ("origin", "http://evil")])).is_err());
