@@ -752,6 +752,8 @@ pub(crate) struct AppDiagnosis {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleSetAnswer {
     pub(crate) app: String,
+    /// Each role and the unit it is assigned in (D51).
+    pub(crate) assignments: Vec<RoleSetAssignment>,
     pub(crate) candidates: usize,
     /// Proven smallest.
     pub(crate) exact: bool,
@@ -759,6 +761,16 @@ pub(crate) struct RoleSetAnswer {
     pub(crate) roles: Vec<String>,
     pub(crate) searched: u64,
     pub(crate) user: String,
+}
+
+/// One role of a smallest role set and where to assign it.
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleSetAssignment {
+    pub(crate) role: String,
+    /// `null`: in the user's own unit; else (ownership across units) the role's own unit.
+    #[schema(required = true)]
+    pub(crate) business_unit: Option<String>,
 }
 
 /// Mirror of `strata_ops::column_source_json`: one source of a column permission.
