@@ -604,6 +604,31 @@ fn console_in_a_real_browser() {
         assert_eq!(text(&client, "#whoami").await, "admin");
         shot(&client, "01-users").await;
 
+        // The unit tree, and a user's page: a role assigned from the keyboard-reachable form.
+        client.goto(&format!("{base}/console/units")).await.unwrap();
+        assert!(text(&client, "#units").await.contains("Sales US East"));
+        shot(&client, "01b-units").await;
+        client
+            .goto(&format!("{base}/console/users/rep_east"))
+            .await
+            .unwrap();
+        client
+            .find(fantoccini::Locator::Css("#assign"))
+            .await
+            .unwrap()
+            .select_by_value("Sales Manager")
+            .await
+            .unwrap();
+        click(&client, "#assign + button").await;
+        wait_text(
+            &client,
+            "#flash",
+            "Role `Sales Manager` assigned to `rep_east`",
+        )
+        .await;
+        assert!(text(&client, "#roles").await.contains("Sales Manager"));
+        shot(&client, "01c-user").await;
+
         // The role editor: a cell clicked (htmx swaps the editor), the diff and the dry run.
         client
             .goto(&format!(
@@ -697,7 +722,7 @@ fn console_in_a_real_browser() {
         // Compare two users: their differences.
         client
             .goto(&format!(
-                "{base}/console/compare?left=rep_east&right=mgr_na"
+                "{base}/console/compare?left=rep_east2&right=mgr_na"
             ))
             .await
             .unwrap();

@@ -251,7 +251,10 @@ mod tests {
     fn the_cookie_is_secure_under_tls() {
         let id = "ab".repeat(32);
         let tls = set_cookie(&id, true);
-        assert!(tls.ends_with("; Secure") && tls.contains("HttpOnly; SameSite=Strict"), "{tls}");
+        assert!(
+            tls.ends_with("; Secure") && tls.contains("HttpOnly; SameSite=Strict"),
+            "{tls}"
+        );
         assert!(!set_cookie(&id, false).contains("Secure"));
         assert!(clear_cookie(true).contains("Max-Age=0; Secure"));
     }
