@@ -581,7 +581,8 @@ fn console_in_a_real_browser() {
         }))
         .unwrap();
         let mut client = None;
-        for _ in 0..100 {
+        // chromedriver takes a moment to listen (longer on a cold machine).
+        for _ in 0..300 {
             match fantoccini::ClientBuilder::new(
                 hyper_util::client::legacy::connect::HttpConnector::new(),
             )
