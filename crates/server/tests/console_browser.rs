@@ -325,6 +325,50 @@ async fn console_security_over_plain_http() {
     )
     .await;
     assert_eq!(r.status, 303, "a signed-out session changes nothing");
+    // htmx is sent to the sign-in page with HX-Redirect.
+    let r = send(
+        &app,
+        "POST",
+        "/console/roles/Sales%20Representative/edit",
+        &[("cookie", &cookie), ("hx-request", "true")],
+        Some(&body(&csrf)),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        header(&r, "hx-redirect").starts_with("/console/sign-in"),
+        "{:?}",
+        r.headers
+    );
+    // A made-up session id is no session.
+    let forged = format!("strata_console={}", "a".repeat(64));
+    let r = send(&app, "GET", "/console/users", &[("cookie", &forged)], None).await;
+    assert_eq!(r.status, 303);
+    // Unknown things are refused on a page, with the API's status.
+    let (cookie, _) = sign_in(&app, &admin).await;
+    let r = send(
+        &app,
+        "GET",
+        "/console/roles/No%20Such%20Role",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        header(&r, "content-type").starts_with("text/html") && r.body.contains("unknown role"),
+        "{}",
+        r.body
+    );
+    let r = send(
+        &app,
+        "GET",
+        "/console/users/nobody",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
