@@ -119,7 +119,8 @@ pub fn run(
     let records_total: usize = org.table_ids().map(|t| org.table_records(t).len()).sum();
     let mut banner = format!(
         "Strata demo: organization `{ORG}` ({}) in {}: {} business units, {} users, {} records, revision {revision}.\n\
-         Serving on {scheme}://{{addr}} — the administrator `{}` has the API key\n\n    {key}\n\nTry:\n",
+         Serving on {scheme}://{{addr}} — the administrator `{}` has the API key\n\n    {key}\n\n\
+         The admin console: {scheme}://{{addr}}/console (sign in with that key)\n\nTry:\n",
         if created {
             "just built from the seeds"
         } else {

@@ -127,7 +127,7 @@ pub(crate) const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_
 impl KeyCache {
     /// The key of this hash: from the cache, or else read from the store in a blocking task
     /// (a store call may wait on the disk or the network).
-    async fn get(
+    pub(crate) async fn get(
         &self,
         store: &Arc<dyn Store>,
         hash: &str,

@@ -15,6 +15,7 @@ mod admin_roles;
 mod admin_rules;
 mod api;
 pub mod auth;
+mod console;
 mod cursor;
 mod dryrun;
 mod error;
@@ -290,6 +291,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
     Ok(route_table()
         .router()
         .merge(webapi::routes())
+        .merge(console::routes())
         .fallback(meta::unknown_route)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY_BYTES))

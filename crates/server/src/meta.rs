@@ -91,15 +91,19 @@ fn over_limits(request: &Request) -> Option<ApiError> {
 /// Rejections made before a handler runs (body over the limit, a bad query string) come as
 /// plain text from the framework: they are answered as the same JSON errors as the rest. A
 /// `multipart/mixed` answer is a Web API `$batch` that failed at a part (it carries that part's
-/// status, as Dataverse answers): its body holds the parts' own errors and goes as it is.
+/// status, as Dataverse answers): its body holds the parts' own errors and goes as it is; so
+/// does an HTML page (the console's refusals).
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let content_type = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let written = content_type
-        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("multipart/mixed"));
+    let written = content_type.is_some_and(|v| {
+        v.starts_with("application/json")
+            || v.starts_with("multipart/mixed")
+            || v.starts_with("text/html")
+    });
     if written || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }

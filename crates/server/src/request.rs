@@ -416,7 +416,7 @@ pub(crate) async fn ready(
 
 /// The user whose access is to be audited, with the retention in force, when the organisation
 /// audits user access (D12): the caller (the impersonator when there is one).
-fn access_to_audit(org: &Organization, acting: Acting) -> Option<(String, i64)> {
+pub(crate) fn access_to_audit(org: &Organization, acting: Acting) -> Option<(String, i64)> {
     let user = acting.impersonator().or(acting.user())?;
     let settings = org.audit_settings();
     (settings.enabled && settings.user_access)
@@ -527,7 +527,7 @@ impl OrgRequest {
     }
 
     /// User access auditing (D12): the first request of a user in each interval is recorded.
-    fn note_access(&self, state: &AppState, name: String, retention: i64) {
+    pub(crate) fn note_access(&self, state: &AppState, name: String, retention: i64) {
         let key = (self.handle.name.clone(), name.clone());
         {
             let mut seen = state
