@@ -260,3 +260,56 @@ fn the_caller_is_named_and_never_falls_back_to_the_system() {
     );
     assert!(strata_ops::apply_as(&mut org, &disable, None).is_ok());
 }
+
+/// D80: renaming a business unit takes Write on `businessunit` over that unit, as a move does;
+/// the new name follows the rules of a new unit's, with stable codes.
+#[test]
+fn renaming_a_unit_needs_write_on_it_and_a_free_name() {
+    let mut org = org();
+    apply_all(
+        &mut org,
+        &ops(json!([
+            {"op": "add_role", "name": "Unit Writer", "privileges": {
+                "businessunit": {"read": "organization", "write": "business_unit"}
+            }},
+            {"op": "assign_role", "principal": "delegate", "role": "Unit Writer"}
+        ])),
+    )
+    .unwrap();
+    let rename = |name: &str, new_name: &str| -> Operation {
+        serde_json::from_value(
+            json!({"op": "rename_business_unit", "name": name, "new_name": new_name}),
+        )
+        .unwrap()
+    };
+    // The seller has no privilege on units; the delegate none over Service.
+    let err =
+        strata_ops::apply_as(&mut org, &rename("Sales", "Sales EMEA"), Some("seller")).unwrap_err();
+    assert_eq!((err.kind, err.code), (OpErrorKind::Denied, "denied"));
+    let err = strata_ops::apply_as(&mut org, &rename("Service", "Support"), Some("delegate"))
+        .unwrap_err();
+    assert_eq!((err.kind, err.code), (OpErrorKind::Denied, "denied"));
+    assert!(org.business_unit_id("Service").is_some());
+    // Over their own unit it is allowed; the unit keeps its id, users and place.
+    let sales = org.business_unit_id("Sales").unwrap();
+    strata_ops::apply_as(&mut org, &rename("Sales", "Sales EMEA"), Some("delegate")).unwrap();
+    assert_eq!(org.business_unit_id("Sales EMEA"), Some(sales));
+    assert_eq!(org.business_unit_id("Sales"), None);
+    assert_eq!(org.units().name(sales), "Sales EMEA");
+    let seller = org.user_id("seller").unwrap();
+    assert_eq!(org.user(seller).business_unit, sales);
+    // Refusals, whoever asks: a taken name, a reserved one, an empty one, an unknown unit.
+    for (op, code) in [
+        (rename("Sales EMEA", "Service"), "duplicate"),
+        (rename("Sales EMEA", "organization"), "bad_name"),
+        (rename("Sales EMEA", ""), "bad_name"),
+        (rename("Nowhere", "Somewhere"), "unknown_reference"),
+    ] {
+        let err = strata_ops::apply_as(&mut org, &op, None).unwrap_err();
+        assert_eq!((err.kind, err.code), (OpErrorKind::Invalid, code), "{op:?}");
+    }
+    assert_eq!(org.business_unit_id("Sales EMEA"), Some(sales));
+    // Its own name: nothing changes.
+    strata_ops::apply_as(&mut org, &rename("Sales EMEA", "Sales EMEA"), None).unwrap();
+    assert_eq!(org.business_unit_id("Sales EMEA"), Some(sales));
+}

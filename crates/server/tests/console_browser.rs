@@ -101,6 +101,35 @@ fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+async fn page_of(app: &axum::Router, path: &str, headers: &[(&str, &str)]) -> String {
+    let r = send(app, "GET", path, headers, None).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.body
+}
+
+/// The text after `open` up to the next tag.
+fn last_seen<'a>(page: &'a str, open: &str) -> &'a str {
+    let start = page
+        .find(open)
+        .unwrap_or_else(|| panic!("no {open} in {page}"))
+        + open.len();
+    let rest = &page[start..];
+    &rest[..rest.find('<').unwrap_or(rest.len())]
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
@@ -894,6 +923,70 @@ async fn console_adds_and_moves_units_after_a_preview() {
     assert_eq!(r.status, 303);
     let page = send(&app, "GET", "/console/units", &c, None).await.body;
     assert!(page.contains("data-unit=\"Sales LATAM\""), "{page}");
+    // Renaming a unit: in place, under its new name; a taken name is refused.
+    assert!(page.contains("Rename a business unit"), "{page}");
+    let rename = |unit: &str, name: &str| {
+        form_encode(&[
+            ("csrf", &csrf),
+            ("action", "rename"),
+            ("unit", unit),
+            ("name", name),
+        ])
+    };
+    let r = send(
+        &app,
+        "POST",
+        "/console/units/change",
+        &c,
+        Some(&rename("Sales LATAM", "Sales Latin America")),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let page = send(&app, "GET", "/console/units", &c, None).await.body;
+    assert!(
+        page.contains("Business unit `Sales LATAM` renamed `Sales Latin America`")
+            && page.contains("data-unit=\"Sales Latin America\"")
+            && !page.contains("data-unit=\"Sales LATAM\""),
+        "{page}"
+    );
+    assert!(at(&page, "Sales") < at(&page, "Sales Latin America"));
+    send(
+        &app,
+        "POST",
+        "/console/units/change",
+        &c,
+        Some(&rename("Sales Latin America", "Service")),
+    )
+    .await;
+    let page = send(&app, "GET", "/console/units", &c, None).await.body;
+    assert!(
+        page.contains("Refused") && page.contains("data-unit=\"Sales Latin America\""),
+        "{page}"
+    );
+    // Without the CSRF token nothing is renamed.
+    let bare = form_encode(&[
+        ("action", "rename"),
+        ("unit", "Sales Latin America"),
+        ("name", "Elsewhere"),
+    ]);
+    let r = send(&app, "POST", "/console/units/change", &c, Some(&bare)).await;
+    assert_ne!(r.status, 303);
+    let page = send(&app, "GET", "/console/units", &c, None).await.body;
+    assert!(!page.contains("data-unit=\"Elsewhere\""), "{page}");
+    // The audit names the old and the new name.
+    let audit = send(
+        &app,
+        "GET",
+        "/console/audit?record=Sales%20Latin%20America",
+        &c,
+        None,
+    )
+    .await
+    .body;
+    assert!(
+        audit.contains("rename_business_unit") && audit.contains("Sales LATAM"),
+        "{audit}"
+    );
 
     // A delegate without privileges on business units: the preview shows the refusal, and
     // a confirmation posted anyway is refused by the write.
@@ -921,6 +1014,19 @@ async fn console_adds_and_moves_units_after_a_preview() {
     send(&app, "POST", "/console/units/change", &c, Some(&confirm)).await;
     let page = send(&app, "GET", "/console/units", &c, None).await.body;
     assert!(page.contains("Refused"), "{page}");
+    // Nor may they rename it.
+    let rename = form_encode(&[
+        ("csrf", &csrf),
+        ("action", "rename"),
+        ("unit", "Sales Latin America"),
+        ("name", "Mine"),
+    ]);
+    send(&app, "POST", "/console/units/change", &c, Some(&rename)).await;
+    let page = send(&app, "GET", "/console/units", &c, None).await.body;
+    assert!(
+        page.contains("Refused") && !page.contains("data-unit=\"Mine\""),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -1133,10 +1239,31 @@ async fn console_user_page_changes_through_the_application_layer() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(seen, "no user_access entry for the console");
+    // D81: the last access from that audit, as RFC 3339, on the user's page and in the list;
+    // `never` for a user who has not been seen.
+    let page = send(&app, "GET", "/console/users/admin", &c, None)
+        .await
+        .body;
+    let at = last_seen(&page, "<dd id=\"last-seen\">");
+    assert!(is_rfc3339(at), "{at}: {page}");
+    let page = page_of(&app, "/console/users/rep_east", &c).await;
+    assert_eq!(last_seen(&page, "<dd id=\"last-seen\">"), "never");
+    let list = page_of(&app, "/console/users?limit=500", &c).await;
+    let row = &list[list.find("href=\"/console/users/admin\"").unwrap()..];
+    let cell = last_seen(row, "<td class=\"last-seen\">");
+    assert_eq!(cell, at, "{row}");
+    let row = &list[list.find("href=\"/console/users/rep_east\"").unwrap()..];
+    assert_eq!(last_seen(row, "<td class=\"last-seen\">"), "never");
 
     // A delegate who may read users but not assign roles: the write is refused and shown.
     let (cookie, csrf) = sign_in(&app, &delegate).await;
     let c = [("cookie", cookie.as_str())];
+    // Without prvReadAuditSummary the last access is not shown (D81).
+    let page = page_of(&app, "/console/users/admin", &c).await;
+    assert_eq!(
+        last_seen(&page, "<dd id=\"last-seen\">"),
+        "(needs prvReadAuditSummary)"
+    );
     let body = form_encode(&[
         ("csrf", &csrf),
         ("action", "assign_role"),

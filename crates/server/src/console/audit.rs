@@ -22,7 +22,7 @@ use crate::error::ApiError;
 const PAGE: usize = 50;
 
 /// The miscellaneous privilege that opens the audit (as the API's `…/audit`).
-const READ_AUDIT: &str = "prvReadAuditSummary";
+pub(crate) const READ_AUDIT: &str = "prvReadAuditSummary";
 
 #[derive(Deserialize, Default)]
 pub(crate) struct AuditParams {
