@@ -487,6 +487,122 @@ async fn console_follows_the_api_rules_for_a_delegated_administrator() {
     assert!(page.body.contains("Refused"), "{}", page.body);
 }
 
+/// D82: a miscellaneous privilege toggled into the pending change, dry-run and saved; a
+/// delegate's escalation through one is refused on that privilege.
+#[tokio::test]
+async fn console_edits_miscellaneous_privileges_through_the_pending_change() {
+    let (store, admin, delegate) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let role = "/console/roles/Sales%20Representative";
+    let edit = format!("{role}/edit");
+    let save = format!("{role}/save");
+    let held = |page: &str, m: &str| -> String {
+        let at = page
+            .find(&format!("id=\"m-{m}\""))
+            .unwrap_or_else(|| panic!("no {m}: {page}"));
+        let rest = &page[at..];
+        let v = &rest[rest.find("data-held=\"").unwrap() + 11..];
+        v[..v.find('"').unwrap()].to_owned()
+    };
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let before = page_of(&app, role, &c).await;
+    let was = held(&before, "prvExportToExcel");
+    // Every name of the engine's catalogue is offered.
+    for m in strata_engine::privilege_names::MISC_PRIVILEGES {
+        assert!(before.contains(&format!("id=\"m-{m}\"")), "{m}");
+    }
+    let toggle = |m: &'static str, csrf: String| form_encode(&[("csrf", &csrf), ("misc", m)]);
+    let r = send(
+        &app,
+        "POST",
+        &edit,
+        &c,
+        Some(&toggle("prvExportToExcel", csrf.clone())),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = page_of(&app, role, &c).await;
+    let now = if was == "true" { "false" } else { "true" };
+    assert_eq!(held(&page, "prvExportToExcel"), now);
+    assert!(
+        page.contains("id=\"diff\"")
+            && page.contains("<td>miscellaneous</td><td><code>prvExportToExcel</code></td>")
+            && page.contains("id=\"dry-run\"")
+            && !page.contains("id=\"refusal\""),
+        "{page}"
+    );
+    // Nothing is written before the save.
+    let other = sign_in(&app, &admin).await;
+    let fresh = page_of(&app, role, &[("cookie", other.0.as_str())]).await;
+    assert_eq!(held(&fresh, "prvExportToExcel"), was);
+    let r = send(
+        &app,
+        "POST",
+        &save,
+        &c,
+        Some(&form_encode(&[("csrf", &csrf)])),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let page = page_of(&app, role, &c).await;
+    assert!(page.contains("Saved 1 changes"), "{page}");
+    assert_eq!(held(&page, "prvExportToExcel"), now);
+    let fresh = page_of(&app, role, &[("cookie", other.0.as_str())]).await;
+    assert_eq!(held(&fresh, "prvExportToExcel"), now);
+    // Toggled twice, nothing is pending.
+    for _ in 0..2 {
+        send(
+            &app,
+            "POST",
+            &edit,
+            &c,
+            Some(&toggle("prvBulkDelete", csrf.clone())),
+        )
+        .await;
+    }
+    let page = page_of(&app, role, &c).await;
+    assert!(!page.contains("id=\"diff\""), "{page}");
+
+    // A delegate (Write on roles) may not give a role a privilege they do not hold.
+    let (cookie, csrf) = sign_in(&app, &delegate).await;
+    let c = [("cookie", cookie.as_str())];
+    send(
+        &app,
+        "POST",
+        &edit,
+        &c,
+        Some(&toggle("prvReadAuditSummary", csrf.clone())),
+    )
+    .await;
+    let page = page_of(&app, role, &c).await;
+    assert!(page.contains("id=\"refusal\""), "{page}");
+    let row = &page[page.find("id=\"m-prvReadAuditSummary\"").unwrap() - 200..];
+    assert!(
+        row.contains("<tr class=\"refused\">")
+            && row
+                .contains("prvReadAuditSummary: held (pending) (refused: beyond your privileges)"),
+        "{row}"
+    );
+    send(
+        &app,
+        "POST",
+        &save,
+        &c,
+        Some(&form_encode(&[("csrf", &csrf)])),
+    )
+    .await;
+    let page = page_of(&app, role, &c).await;
+    assert!(page.contains("Refused"), "{page}");
+    let (cookie, _) = sign_in(&app, &admin).await;
+    let fresh = page_of(&app, role, &[("cookie", cookie.as_str())]).await;
+    assert_eq!(held(&fresh, "prvReadAuditSummary"), "false");
+}
+
 // ----- a real browser -----
 
 /// Chromium and chromedriver, or why not.

@@ -37,8 +37,31 @@ pub(crate) struct Flash {
     pub(crate) text: String,
 }
 
-/// The pending cells of one role: (table, privilege) → the new depth.
-pub(crate) type Draft = BTreeMap<(String, Privilege), Depth>;
+/// The pending change of one role: cells, (table, privilege) → the new depth, and
+/// miscellaneous privileges → held or not (D82).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Draft {
+    pub(crate) cells: BTreeMap<(String, Privilege), Depth>,
+    pub(crate) misc: BTreeMap<String, bool>,
+}
+
+impl Draft {
+    /// The pending changes, cells and miscellaneous privileges.
+    pub(crate) fn len(&self) -> usize {
+        self.cells.len() + self.misc.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.misc.is_empty()
+    }
+}
+
+/// What a refusal is shown on: a cell of the grid or a miscellaneous privilege.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Pending {
+    Cell(String, Privilege),
+    Misc(String),
+}
 
 /// One signed-in administrator.
 #[derive(Debug)]
@@ -55,9 +78,9 @@ pub(crate) struct Session {
     seen: Instant,
     /// Pending role grid changes, per role name.
     pub(crate) drafts: HashMap<String, Draft>,
-    /// The refusal of the last save or dry run per role: (table, privilege) of the cell that
-    /// caused it, when one did, and the message.
-    pub(crate) refusals: HashMap<String, (Option<(String, Privilege)>, String)>,
+    /// The refusal of the last save or dry run per role: the cell or miscellaneous privilege
+    /// that caused it, when one did, and the message.
+    pub(crate) refusals: HashMap<String, (Option<Pending>, String)>,
     pub(crate) flash: Option<Flash>,
 }
 
