@@ -603,6 +603,98 @@ async fn console_edits_miscellaneous_privileges_through_the_pending_change() {
     assert_eq!(held(&fresh, "prvReadAuditSummary"), "false");
 }
 
+/// The licences a role exceeds, on the role editor: for each licence of the catalogue, the
+/// API's answer (`…/licences/{licence}/exceeds?role=`) cell by cell.
+#[tokio::test]
+async fn console_role_editor_shows_the_licences_a_role_exceeds() {
+    let (store, admin, _) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, _) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let bearer = format!("Bearer {admin}");
+    let api = [("authorization", bearer.as_str())];
+    let licences: serde_json::Value = serde_json::from_str(
+        &send(
+            &app,
+            "GET",
+            &format!("/api/v1/orgs/{ORG}/licences"),
+            &api,
+            None,
+        )
+        .await
+        .body,
+    )
+    .unwrap();
+    let names: Vec<String> = licences["licences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.len() > 1, "{licences}");
+    let (mut within, mut exceeds) = (0, 0);
+    for role in ["Sales Representative", "System Customizer", "Salesperson"] {
+        let path = format!("/console/roles/{}", role.replace(' ', "%20"));
+        let r = send(&app, "GET", &path, &c, None).await;
+        if r.status == 404 {
+            continue;
+        }
+        let page = r.body;
+        for l in &names {
+            let answer: serde_json::Value = serde_json::from_str(
+                &send(
+                    &app,
+                    "GET",
+                    &format!(
+                        "/api/v1/orgs/{ORG}/licences/{}/exceeds?role={}",
+                        l.replace(' ', "%20"),
+                        role.replace(' ', "%20")
+                    ),
+                    &api,
+                    None,
+                )
+                .await
+                .body,
+            )
+            .unwrap();
+            let cells = answer["roles"][0]["exceeds"].as_array().unwrap();
+            let at = page
+                .find(&format!("<tr data-licence=\"{l}\">"))
+                .unwrap_or_else(|| panic!("no row for {l}: {page}"));
+            let row = &page[at..at + page[at..].find("</tr>").unwrap()];
+            if cells.is_empty() {
+                within += 1;
+                assert!(row.contains("<td>within</td>"), "{role} {l}: {row}");
+            } else {
+                exceeds += 1;
+                assert!(row.contains("<td>exceeds</td>"), "{role} {l}: {row}");
+                assert_eq!(row.matches("<li>").count(), cells.len(), "{row}");
+                for cell in cells {
+                    let named = match cell["kind"].as_str().unwrap() {
+                        "privilege" => format!(
+                            "{} {}: ",
+                            cell["table"].as_str().unwrap(),
+                            cell["privilege"].as_str().unwrap()
+                        ),
+                        "misc" => cell["privilege"].as_str().unwrap().to_owned(),
+                        _ => cell["app"].as_str().unwrap().to_owned(),
+                    };
+                    assert!(row.contains(&named), "{named}: {row}");
+                }
+            }
+        }
+    }
+    // The test sees both answers.
+    assert!(
+        within > 0 && exceeds > 0,
+        "within {within}, exceeds {exceeds}"
+    );
+}
+
 // ----- a real browser -----
 
 /// Chromium and chromedriver, or why not.

@@ -590,6 +590,7 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
             }
             (misc_view(role, name, p, view))
         }
+        (licences_view(org, id))
         (compare_view(org, id, p))
         (manage_view(org, id, csrf))
     }
@@ -648,6 +649,75 @@ fn misc_view(role: &strata_engine::Role, name: &str, p: &EditorParams, view: &Vi
                                     span.cell-refusal { "refused: beyond your privileges" }
                                 } @else if refused {
                                     span.cell-refusal { "refused change" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each licence of the catalogue, and whether the role (as saved) gives more than it allows,
+/// cell by cell: the API's answer (`GET …/licences/{licence}/exceeds?role=`, the same Read on
+/// the role this page needs).
+fn licences_view(org: &Organization, id: RoleId) -> Markup {
+    let role = &org.role(id).name;
+    let s = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let answers: Vec<(String, Result<serde_json::Value, strata_ops::OpError>)> = org
+        .licences()
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                strata_ops::exceeds_json(org, &l.name, Some(role)),
+            )
+        })
+        .collect();
+    html! {
+        h2 #licences-title { "Licences" }
+        @if answers.is_empty() {
+            p { "The organization has no licence catalogue." }
+        } @else {
+            p.small { "Whether this role, as saved, gives more than each licence allows (a user holding only that licence is capped at its ceilings)." }
+            table.list #role-licences aria-labelledby="licences-title" {
+                thead { tr { th scope="col" { "Licence" } th scope="col" { "Fits" } th scope="col" { "Where the role exceeds it" } } }
+                tbody {
+                    @for (licence, answer) in &answers {
+                        @let found = answer.as_ref().ok().and_then(|a| a["roles"].as_array()).and_then(|r| r.first());
+                        tr data-licence=(licence) {
+                            th scope="row" { (licence) }
+                            @match found {
+                                Some(r) => {
+                                    @let exceeds = r["exceeds"].as_array().cloned().unwrap_or_default();
+                                    td { (if exceeds.is_empty() { "within" } else { "exceeds" }) }
+                                    td {
+                                        @if !exceeds.is_empty() {
+                                            ul {
+                                                @for e in &exceeds {
+                                                    li {
+                                                        @match s(e, "kind").as_str() {
+                                                            "privilege" => {
+                                                                @let (d, ceiling) = (Depth::from_name(&s(e, "role_depth")).unwrap_or_default(), Depth::from_name(&s(e, "ceiling")).unwrap_or_default());
+                                                                (s(e, "table")) " " (s(e, "privilege")) ": " (depth_label(d)) ", the licence allows " (depth_label(ceiling))
+                                                            }
+                                                            "misc" => { "miscellaneous " code { (s(e, "privilege")) } " is not in the licence" }
+                                                            _ => { "app " (s(e, "app")) " is not in the licence" }
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                                None => {
+                                    td colspan="2" { @if let Err(e) = answer { (e.message) } }
                                 }
                             }
                         }
