@@ -695,6 +695,88 @@ async fn console_role_editor_shows_the_licences_a_role_exceeds() {
     );
 }
 
+/// D83: access team templates on the teams screen (System Administrators), a template added as
+/// the signed-in user, and the record access teams on records the reader may read.
+#[tokio::test]
+async fn console_lists_and_adds_access_team_templates() {
+    let (store, admin, delegate) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let page = page_of(&app, "/console/teams", &c).await;
+    let row = &page[page
+        .find("<tr data-template=\"Account Team\">")
+        .unwrap_or_else(|| panic!("{page}"))..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>account</td>"), "{row}");
+    let count = |page: &str| {
+        let t = &page[page.find("id=\"record-teams\"").unwrap()..];
+        let t = &t[..t.find("</table>").unwrap()];
+        t.matches("<tr>").count() - 1
+    };
+    let all = count(&page);
+    assert!(all > 0, "the demo's record access teams: {page}");
+    assert!(page.contains("Account Team</td>"), "{page}");
+    // A template added as the signed-in user.
+    let add = |csrf: &str| {
+        form_encode(&[
+            ("csrf", csrf),
+            ("action", "add_template"),
+            ("name", "Contact Team"),
+            ("table", "contact"),
+            ("right:read", "1"),
+            ("right:write", "1"),
+        ])
+    };
+    let r = send(&app, "POST", "/console/teams/change", &c, Some(&add(&csrf))).await;
+    assert_eq!(r.status, 303);
+    let page = page_of(&app, "/console/teams", &c).await;
+    assert!(
+        page.contains("Access team template `Contact Team` added on `contact`"),
+        "{page}"
+    );
+    let row = &page[page.find("<tr data-template=\"Contact Team\">").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains("<td>read, write</td>")
+            && row.contains("<code>3</code>")
+            && row.contains("<td>0</td>"),
+        "{row}"
+    );
+    // Again: the name is taken.
+    send(&app, "POST", "/console/teams/change", &c, Some(&add(&csrf))).await;
+    let page = page_of(&app, "/console/teams", &c).await;
+    assert!(page.contains("Refused"), "{page}");
+
+    // A delegate: templates are customization; record teams only on records they may read.
+    let (cookie, csrf) = sign_in(&app, &delegate).await;
+    let c = [("cookie", cookie.as_str())];
+    let page = page_of(&app, "/console/teams", &c).await;
+    assert!(
+        !page.contains("id=\"templates\"")
+            && page.contains("System Administrators see and add them"),
+        "{page}"
+    );
+    assert!(count(&page) < all, "{page}");
+    let other = form_encode(&[
+        ("csrf", &csrf),
+        ("action", "add_template"),
+        ("name", "Delegate Team"),
+        ("table", "contact"),
+        ("right:read", "1"),
+    ]);
+    send(&app, "POST", "/console/teams/change", &c, Some(&other)).await;
+    let page = page_of(&app, "/console/teams", &c).await;
+    assert!(page.contains("Refused"), "{page}");
+    let (cookie, _) = sign_in(&app, &admin).await;
+    let page = page_of(&app, "/console/teams", &[("cookie", cookie.as_str())]).await;
+    assert!(!page.contains("Delegate Team"), "{page}");
+}
+
 // ----- a real browser -----
 
 /// Chromium and chromedriver, or why not.

@@ -50,6 +50,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/users/{user}", get(users::show))
         .route("/console/users/{user}/change", post(users::change))
         .route("/console/teams", get(users::teams))
+        .route("/console/teams/change", post(users::change_team))
         .route("/console/roles", get(roles::list))
         .route("/console/roles/{role}", get(roles::editor))
         .route("/console/roles/{role}/edit", post(roles::edit))

@@ -567,13 +567,154 @@ fn may_read_team(org: &Organization, me: UserId, unit: BusinessUnitId) -> bool {
         .is_some_and(|t| org.explain_on_unit(me, t, Privilege::Read, unit).allowed)
 }
 
+/// The most record access teams listed.
+const RECORD_TEAMS_SHOWN: usize = 200;
+
+/// An access mask as its privileges' names.
+fn rights_text(mask: strata_engine::AccessMask) -> String {
+    let names: Vec<&str> = mask.privileges().map(Privilege::name).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// D83: access team templates (customization: listed to System Administrators, who alone
+/// create them) and the record access teams made from them, each listed to a user who may read
+/// its record, with the members that user may see.
+fn templates_view(org: &Organization, request: &OrgRequest, me: UserId, csrf: &str) -> Markup {
+    let admin = org.system_administrator(me).is_some();
+    let record_teams: Vec<(
+        strata_engine::TeamId,
+        strata_engine::RecordId,
+        strata_engine::TemplateId,
+    )> = org
+        .team_ids()
+        .filter_map(|t| org.team(t).record_team.map(|(r, tpl)| (t, r, tpl)))
+        .filter(|(_, r, _)| {
+            request
+                .acting
+                .each()
+                .all(|u| org.check(u, Privilege::Read, *r))
+        })
+        .collect();
+    let tables: Vec<&str> = org
+        .table_ids()
+        .map(|t| org.table(t))
+        .filter(|t| t.ownership == strata_engine::Ownership::UserOrTeam)
+        .map(|t| t.name.as_str())
+        .collect();
+    html! {
+        h2 #templates-title { "Access team templates" }
+        @if admin {
+            table.list #templates aria-labelledby="templates-title" {
+                thead { tr { th scope="col" { "Template" } th scope="col" { "Table" } th scope="col" { "Access rights" } th scope="col" { "Mask" } th scope="col" { "Record teams" } } }
+                tbody {
+                    @for tpl in org.template_ids() {
+                        @let template = org.template(tpl);
+                        tr data-template=(template.name) {
+                            td { (template.name) }
+                            td { (org.table(template.table).name) }
+                            td { (rights_text(template.rights)) }
+                            td { code { (template.rights.bits()) } }
+                            td { (org.team_ids().filter(|t| org.team(*t).record_team.is_some_and(|(_, x)| x == tpl)).count()) }
+                        }
+                    }
+                }
+            }
+            h3 { "Add a template" }
+            form.question method="post" action="/console/teams/change" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value="add_template";
+                div.field { label for="template-name" { "Name" } input #template-name type="text" name="name" required; }
+                div.field {
+                    label for="template-table" { "Table" }
+                    select #template-table name="table" required { @for t in &tables { option value=(t) { (t) } } }
+                }
+                fieldset {
+                    legend { "Access rights" }
+                    @for p in Privilege::ALL {
+                        label.check { input type="checkbox" name={ "right:" (p.name()) } value="1" id={ "right-" (p.name()) }; " " (p.name()) }
+                    }
+                }
+                button type="submit" { "Add the template" }
+            }
+        } @else {
+            p.small { "Access team templates are customization: System Administrators see and add them." }
+        }
+        h2 #record-teams-title { "Record access teams" }
+        p.small { (record_teams.len()) " record access teams on records you may read." }
+        table.list #record-teams aria-labelledby="record-teams-title" {
+            thead { tr { th scope="col" { "Record" } th scope="col" { "Table" } th scope="col" { "Template" } th scope="col" { "Rights" } th scope="col" { "Members" } } }
+            tbody {
+                @for (t, r, tpl) in record_teams.iter().take(RECORD_TEAMS_SHOWN) {
+                    @let record = org.record(*r);
+                    @let template = org.template(*tpl);
+                    @let members: Vec<UserId> = org.team(*t).members.iter().copied().filter(|u| may_see_user(org, request, *u)).collect();
+                    tr {
+                        td { a href={ "/console/access?record=" (encode(&record.key)) } { (record.key) } }
+                        td { (org.table(record.table).name) }
+                        td { (template.name) }
+                        td { (rights_text(template.rights)) }
+                        td {
+                            @for (i, u) in members.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                (user_link(&org.user(*u).name))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if record_teams.len() > RECORD_TEAMS_SHOWN { p.small { "The first " (RECORD_TEAMS_SHOWN) " are shown." } }
+    }
+}
+
+/// `POST /console/teams/change`: `action` = `add_template` (`name`, `table`, `right:<privilege>`
+/// for each right), written as the signed-in user.
+pub(crate) async fn change_team(change: Change) -> Response {
+    let op = match change.field("action") {
+        Ok("add_template") => change.field("name").and_then(|name| {
+            Ok(Operation::AddTemplate {
+                name: name.to_owned(),
+                table: change.field("table")?.to_owned(),
+                rights: Privilege::ALL
+                    .into_iter()
+                    .filter(|p| change.form.contains_key(&format!("right:{}", p.name())))
+                    .map(|p| p.name().to_owned())
+                    .collect(),
+            })
+        }),
+        _ => Err(ApiError::new("invalid_body", "unknown action").at("action")),
+    };
+    let c = &change.console;
+    match op {
+        Ok(op) => {
+            let what = match &op {
+                Operation::AddTemplate { name, table, .. } => {
+                    format!("Access team template `{name}` added on `{table}`")
+                }
+                _ => String::new(),
+            };
+            match super::write(c, vec![op]).await {
+                Ok(revision) => c.flash(false, format!("{what} (revision {revision}).")),
+                Err(e) => c.flash(true, format!("Refused: {}", e.message)),
+            }
+        }
+        Err(e) => c.flash(true, format!("Refused: {}", e.message)),
+    }
+    redirect("/console/teams")
+}
+
 /// The most members listed per team.
 const MEMBERS_SHOWN: usize = 20;
 
 /// `GET /console/teams`: the teams the signed-in user may read, with their type, unit,
 /// members (those the user may see) and roles.
 pub(crate) async fn teams(c: Console) -> Response {
-    let body = read(&c, |org, request| -> Result<Markup, ApiError> {
+    let csrf = c.csrf.clone();
+    let body = read(&c, move |org, request| -> Result<Markup, ApiError> {
         let Some(me) = request.acting.user() else {
             return Err(ApiError::new("invalid_body", "the console reads as a user"));
         };
@@ -619,6 +760,7 @@ pub(crate) async fn teams(c: Console) -> Response {
                     }
                 }
             }
+            (templates_view(org, request, me, &csrf))
         })
     })
     .await;
