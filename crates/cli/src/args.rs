@@ -376,6 +376,28 @@ pub(crate) struct OidcArgs {
     /// `azureactivedirectoryobjectid` holds it.
     #[arg(long)]
     pub(crate) oidc_subject_is_user_name: bool,
+    /// Console sign-in (authorization code with PKCE): the issuer's authorization endpoint.
+    #[arg(long, requires_all = ["oidc_issuer", "oidc_token_endpoint", "oidc_client_id"], value_name = "URL")]
+    pub(crate) oidc_authorization_endpoint: Option<String>,
+    /// Console sign-in: the issuer's token endpoint.
+    #[arg(long, requires = "oidc_authorization_endpoint", value_name = "URL")]
+    pub(crate) oidc_token_endpoint: Option<String>,
+    /// Console sign-in: this server's client id at the issuer (the id token's audience).
+    #[arg(long, requires = "oidc_authorization_endpoint", value_name = "ID")]
+    pub(crate) oidc_client_id: Option<String>,
+    /// Console sign-in: the client secret of a confidential client.
+    #[arg(
+        long,
+        requires = "oidc_authorization_endpoint",
+        env = "STRATA_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub(crate) oidc_client_secret: Option<String>,
+    /// Console sign-in: the callback URL registered at the issuer (`https://HOST/console/oidc/callback`);
+    /// by default made from the request's host.
+    #[arg(long, requires = "oidc_authorization_endpoint", value_name = "URL")]
+    pub(crate) oidc_redirect_uri: Option<String>,
 }
 
 impl OidcArgs {
@@ -391,6 +413,22 @@ impl OidcArgs {
                 },
                 organization: self.oidc_organization.clone(),
                 subject_is_user_name: self.oidc_subject_is_user_name,
+                sign_in: match (
+                    &self.oidc_authorization_endpoint,
+                    &self.oidc_token_endpoint,
+                    &self.oidc_client_id,
+                ) {
+                    (Some(authorization), Some(token), Some(client)) => {
+                        Some(strata_server::oidc::OidcSignIn {
+                            authorization_endpoint: authorization.clone(),
+                            token_endpoint: token.clone(),
+                            client_id: client.clone(),
+                            client_secret: self.oidc_client_secret.clone(),
+                            redirect_uri: self.oidc_redirect_uri.clone(),
+                        })
+                    }
+                    _ => None,
+                },
             }),
             _ => None,
         };

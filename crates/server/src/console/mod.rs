@@ -12,6 +12,7 @@
 mod access;
 mod assets;
 mod audit;
+mod oidc;
 mod roles;
 mod rules;
 mod session;
@@ -33,7 +34,7 @@ use crate::AppState;
 use crate::auth::{Caller, hash_secret};
 use crate::error::{ApiError, status_of};
 use crate::request::{OrgRequest, access_to_audit, org_at, resolve_acting};
-pub(crate) use session::{Flash, Sessions};
+pub(crate) use session::{Flash, Sessions, same_secret};
 
 /// The console's routes (merged into the server's router by `lib.rs`).
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -43,6 +44,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/", get(home))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", post(sign_out))
+        .route("/console/oidc/start", get(oidc::start))
+        .route("/console/oidc/callback", get(oidc::callback))
         .route("/console/assets/{file}", get(assets::serve))
         .route("/console/units", get(users::units))
         .route("/console/units/change", post(users::change_unit))
@@ -152,11 +155,11 @@ impl FromRequestParts<Arc<AppState>> for Console {
             return Err(to_sign_in(htmx, "signed-out"));
         };
         let reading = parts.method == Method::GET || parts.method == Method::HEAD;
-        let Some((org, user, key_hash, csrf, flash)) = sessions.with(&id, |s| {
+        let Some((org, user, credential, csrf, flash)) = sessions.with(&id, |s| {
             (
                 s.org.clone(),
                 s.user.clone(),
-                s.key_hash.clone(),
+                s.credential.clone(),
                 s.csrf.clone(),
                 if reading { s.flash.take() } else { None },
             )
@@ -165,11 +168,13 @@ impl FromRequestParts<Arc<AppState>> for Console {
         };
         // The key is checked again (a revoked key ends its sessions within the key cache's
         // lifetime), then the user, as the API checks them.
-        let key = state.keys.get(&state.store, &key_hash).await;
-        let key_ok = matches!(&key, Ok(Some(k)) if k.revoked_ms.is_none() && k.organization == org && k.user == user);
-        if !key_ok {
-            sessions.close(&id);
-            return Err(to_sign_in(htmx, "revoked"));
+        if let session::Credential::Key(key_hash) = &credential {
+            let key = state.keys.get(&state.store, key_hash).await;
+            let key_ok = matches!(&key, Ok(Some(k)) if k.revoked_ms.is_none() && k.organization == org && k.user == user);
+            if !key_ok {
+                sessions.close(&id);
+                return Err(to_sign_in(htmx, "revoked"));
+            }
         }
         let caller = Caller::User {
             org: org.clone(),
@@ -178,6 +183,24 @@ impl FromRequestParts<Arc<AppState>> for Console {
         let handle = org_at(state, &caller, &org)
             .await
             .map_err(|e| plain_error(&e))?;
+        // An OIDC session: the id token's identity must still map to this user (an object id
+        // changed or cleared by an administrator ends the session), as a bearer token would.
+        if let session::Credential::Token(identity) = &credential {
+            let loaded = handle.read().await;
+            let by_object_id = |oid: &str| state.object_ids.user(&handle, &loaded.org, oid);
+            let same = crate::request::calling_user(
+                &loaded.org,
+                &Caller::Identity(identity.clone()),
+                &by_object_id,
+            )
+            .ok()
+            .flatten()
+            .is_some_and(|u| loaded.org.user(u).name == user);
+            if !same {
+                sessions.close(&id);
+                return Err(to_sign_in(htmx, "revoked"));
+            }
+        }
         let acting = {
             let loaded = handle.read().await;
             resolve_acting(&loaded.org, &caller, None, &|_| None)
@@ -389,7 +412,24 @@ struct SignInQuery {
     why: Option<String>,
 }
 
-fn sign_in_form(message: Option<(bool, &str)>) -> Markup {
+/// The sign-in page with a refusal, and no session.
+pub(crate) fn sign_in_refusal(state: &AppState, status: StatusCode, text: &str) -> Response {
+    html_response(
+        status,
+        sign_in_form(Some((true, text)), oidc_sign_in(state)),
+    )
+}
+
+/// The issuer to offer "Sign in with …" for, when OIDC sign-in is configured.
+pub(crate) fn oidc_sign_in(state: &AppState) -> Option<&str> {
+    state
+        .oidc
+        .as_ref()
+        .filter(|o| o.config().sign_in.is_some())
+        .map(|o| o.config().issuer.as_str())
+}
+
+fn sign_in_form(message: Option<(bool, &str)>, issuer: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -400,10 +440,14 @@ fn sign_in_form(message: Option<(bool, &str)>) -> Markup {
                     @if let Some((error, text)) = message {
                         p.flash.error[error] role=(if error { "alert" } else { "status" }) #flash { (text) }
                     }
+                    @if let Some(issuer) = issuer {
+                        p { a.button #oidc-sign-in href="/console/oidc/start" { "Sign in with " (issuer) } }
+                        p.small { "Or with an API key:" }
+                    }
                     form method="post" action="/console/sign-in" {
                         label for="key" { "API key" }
                         input #key type="password" name="key" autocomplete="off" required autofocus;
-                        p.small { "The key of a user of your organization (" code { "strata api-key create" } ", or the key " code { "strata demo" } " prints). Single sign-on (OIDC) is not offered here yet." }
+                        p.small { "The key of a user of your organization (" code { "strata api-key create" } ", or the key " code { "strata demo" } " prints)." }
                         button type="submit" { "Sign in" }
                     }
                 }
@@ -412,7 +456,10 @@ fn sign_in_form(message: Option<(bool, &str)>) -> Markup {
     }
 }
 
-async fn sign_in_page(axum::extract::Query(q): axum::extract::Query<SignInQuery>) -> Response {
+async fn sign_in_page(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<SignInQuery>,
+) -> Response {
     let message = match q.why.as_deref() {
         Some("expired") => Some((false, "Your session ended: sign in again.")),
         Some("signed-out") => Some((false, "Sign in to continue.")),
@@ -427,7 +474,7 @@ async fn sign_in_page(axum::extract::Query(q): axum::extract::Query<SignInQuery>
         )),
         _ => None,
     };
-    html_response(StatusCode::OK, sign_in_form(message))
+    html_response(StatusCode::OK, sign_in_form(message, oidc_sign_in(&state)))
 }
 
 /// `POST /console/sign-in`: an API key of a user → a new session (D74). The root key and
@@ -439,7 +486,10 @@ async fn sign_in(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let refuse = |status: StatusCode, text: &str| {
-        let mut r = html_response(status, sign_in_form(Some((true, text))));
+        let mut r = html_response(
+            status,
+            sign_in_form(Some((true, text)), oidc_sign_in(&state)),
+        );
         *r.status_mut() = status;
         r
     };
@@ -479,7 +529,11 @@ async fn sign_in(
     if let Some(old) = session::cookie_id(&headers) {
         sessions.close(&old);
     }
-    let id = match sessions.open(record.organization, record.user, hash) {
+    let id = match sessions.open(
+        record.organization,
+        record.user,
+        session::Credential::Key(hash),
+    ) {
         Ok(id) => id,
         Err(e) => return plain_error(&e),
     };

@@ -70,8 +70,8 @@ pub(crate) struct Session {
     pub(crate) org: String,
     /// The user the key acts as.
     pub(crate) user: String,
-    /// SHA-256 of the key (checked again on every request: a revoked key ends the session).
-    pub(crate) key_hash: String,
+    /// What signed in: checked again on every request.
+    pub(crate) credential: Credential,
     /// The token every change must carry.
     pub(crate) csrf: String,
     created: Instant,
@@ -84,10 +84,21 @@ pub(crate) struct Session {
     pub(crate) flash: Option<Flash>,
 }
 
+/// What a session was opened with.
+#[derive(Clone, Debug)]
+pub(crate) enum Credential {
+    /// SHA-256 of an API key (a revoked key ends the session).
+    Key(String),
+    /// An OIDC sign-in: who the id token named (the user must stay the one it maps to).
+    Token(crate::oidc::Identity),
+}
+
 /// Every session, by id.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     by_id: Mutex<HashMap<String, Session>>,
+    /// OIDC sign-ins under way.
+    pub(crate) logins: super::oidc::PendingLogins,
 }
 
 /// 32 random bytes, hex.
@@ -115,7 +126,7 @@ impl Sessions {
         &self,
         org: String,
         user: String,
-        key_hash: String,
+        credential: Credential,
     ) -> Result<String, ApiError> {
         let id = random_id()?;
         let csrf = random_id()?;
@@ -137,7 +148,7 @@ impl Sessions {
             Session {
                 org,
                 user,
-                key_hash,
+                credential,
                 csrf,
                 created: now,
                 seen: now,
@@ -298,7 +309,7 @@ mod tests {
     fn sessions_expire_and_close() {
         let s = Sessions::default();
         let id = s
-            .open("o".into(), "u".into(), "h".into())
+            .open("o".into(), "u".into(), Credential::Key("h".into()))
             .unwrap_or_default();
         assert_eq!(id.len(), 64);
         assert_eq!(s.with(&id, |x| x.user.clone()).as_deref(), Some("u"));
