@@ -398,7 +398,10 @@ fn url_encode(text: &str) -> String {
 struct Page {
     status: StatusCode,
     location: String,
+    /// The console's session cookie (`strata_console=…`), when set.
     cookie: Option<String>,
+    /// The sign-in's binding cookie (`strata_console_login=…`), when set to a value.
+    login: Option<String>,
     body: String,
 }
 
@@ -418,10 +421,23 @@ async fn get(app: &axum::Router, path: &str, cookie: Option<&str>) -> Page {
             .get(name)
             .map(|v| v.to_str().unwrap().to_owned())
     };
-    let (status, location, cookie) = (
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let named = |name: &str| {
+        cookies
+            .iter()
+            .find(|c| c.starts_with(name) && c.len() > name.len())
+            .cloned()
+    };
+    let (status, location, cookie, login) = (
         response.status(),
         header("location").unwrap_or_default(),
-        header("set-cookie").map(|c| c.split(';').next().unwrap().to_owned()),
+        named("strata_console="),
+        named("strata_console_login="),
     );
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
         .await
@@ -430,20 +446,23 @@ async fn get(app: &axum::Router, path: &str, cookie: Option<&str>) -> Page {
         status,
         location,
         cookie,
+        login,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
 
 /// One sign-in: the console's start, the issuer's authorize (through `tamper`), and the
-/// console's callback (through `tamper_back`); answers the callback's page.
+/// console's callback (through `tamper_back`) from the same browser (its login cookie);
+/// answers the callback's page, its path and the login cookie.
 async fn sign_in_through(
     app: &axum::Router,
     issuer: &axum::Router,
     tamper: impl Fn(&str) -> String,
     tamper_back: impl Fn(&str) -> String,
-) -> (Page, String) {
+) -> (Page, String, String) {
     let started = get(app, "/console/oidc/start", None).await;
     assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let login = started.login.expect("a login cookie");
     let to = started.location;
     assert!(
         to.contains("code_challenge_method=S256")
@@ -461,7 +480,7 @@ async fn sign_in_through(
         .unwrap()
         .to_owned();
     let back = tamper_back(&back);
-    (get(app, &back, None).await, back)
+    (get(app, &back, Some(&login)).await, back, login)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,7 +531,7 @@ async fn console_sign_in_with_authorization_code_and_pkce() {
 
     // Success: a session for alice (by her oid), through a page of this site.
     provider.behaviour.lock().unwrap().oid = "oid-alice".into();
-    let (page, callback) = sign_in_through(&app, &issuer, same, same).await;
+    let (page, callback, login) = sign_in_through(&app, &issuer, same, same).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("url=/console/users"), "{}", page.body);
     let cookie = page.cookie.expect("a session cookie");
@@ -520,20 +539,34 @@ async fn console_sign_in_with_authorization_code_and_pkce() {
     assert_eq!(users.status, StatusCode::OK, "{}", users.body);
     assert!(users.body.contains("alice"), "{}", users.body);
 
-    // The same state again (a replayed answer): refused.
-    let again = get(&app, &callback, None).await;
+    // The same state again (a replayed answer, from the same browser): refused.
+    let again = get(&app, &callback, Some(&login)).await;
     refused(&again, StatusCode::BAD_REQUEST, "no sign-in under way");
 
     // A state the console never issued: refused, even with a good code.
-    let (page, _) = sign_in_through(&app, &issuer, same, |back| {
+    let (page, _, _) = sign_in_through(&app, &issuer, same, |back| {
         let at = back.find("state=").unwrap();
         format!("{}state=forged-state", &back[..at])
     })
     .await;
-    refused(&page, StatusCode::BAD_REQUEST, "no sign-in under way");
+    refused(&page, StatusCode::BAD_REQUEST, "did not start");
+
+    // Someone else's answer (login CSRF): a good code and state, but not this browser's sign-in.
+    let started = get(&app, "/console/oidc/start", None).await;
+    let path = &started.location[started.location.find("/authorize").unwrap()..];
+    let answer = get(&issuer, path, None).await;
+    let back = answer.location.strip_prefix("http://strata.test").unwrap();
+    refused(
+        &get(&app, back, None).await,
+        StatusCode::BAD_REQUEST,
+        "did not start",
+    );
+    // Its own browser could still finish it: the refusal consumed nothing.
+    let page = get(&app, back, started.login.as_deref()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
 
     // A code bound to another challenge: the console's verifier does not match it.
-    let (page, _) = sign_in_through(
+    let (page, _, _) = sign_in_through(
         &app,
         &issuer,
         |path| {
@@ -557,7 +590,7 @@ async fn console_sign_in_with_authorization_code_and_pkce() {
 
     // A token for an oid no user holds: nobody, never a fallback to `sub` or another user.
     provider.behaviour.lock().unwrap().oid = "oid-nobody".into();
-    let (page, _) = sign_in_through(&app, &issuer, same, same).await;
+    let (page, _, _) = sign_in_through(&app, &issuer, same, same).await;
     refused(&page, StatusCode::UNAUTHORIZED, "oid-nobody");
 
     // A nonce other than the one sent.
@@ -566,7 +599,7 @@ async fn console_sign_in_with_authorization_code_and_pkce() {
         b.oid = "oid-alice".into();
         b.nonce = Some("another-nonce".into());
     }
-    let (page, _) = sign_in_through(&app, &issuer, same, same).await;
+    let (page, _, _) = sign_in_through(&app, &issuer, same, same).await;
     refused(&page, StatusCode::UNAUTHORIZED, "nonce");
 
     // The issuer's own refusal.
@@ -577,7 +610,7 @@ async fn console_sign_in_with_authorization_code_and_pkce() {
     let page = get(
         &app,
         &format!("/console/oidc/callback?error=access_denied&state={state}"),
-        None,
+        started.login.as_deref(),
     )
     .await;
     refused(&page, StatusCode::UNAUTHORIZED, "access_denied");

@@ -2,7 +2,9 @@
 //! nonce (D84). `GET /console/oidc/start` keeps a pending login server-side — keyed by a
 //! random `state`, holding the nonce, the PKCE verifier and the callback URL, for 10 minutes,
 //! at most [`MAX_PENDING`] — and sends the browser to the issuer's authorization endpoint.
-//! `GET /console/oidc/callback` takes the pending login of its `state` (once), exchanges the
+//! A `SameSite=Lax` cookie holding the `state` binds the sign-in to the browser that started it.
+//! `GET /console/oidc/callback` takes the pending login of its `state` (once, and only from
+//! that browser), exchanges the
 //! code at the token endpoint with the verifier, validates the id token with the bearer
 //! tokens' validator (issuer, the client id as audience, expiry, signature by the JWKS) and
 //! the nonce, finds the user exactly as a bearer token's (`oid`, never a fallback) and opens
@@ -34,6 +36,29 @@ pub(crate) const PENDING_FOR: Duration = Duration::from_secs(10 * 60);
 
 /// The most sign-ins under way at once; past it the oldest is dropped.
 pub(crate) const MAX_PENDING: usize = 1_000;
+
+/// The cookie that binds a sign-in to the browser that started it (login CSRF): `SameSite=Lax`,
+/// since the callback is a navigation from the issuer's site, which a `Strict` cookie misses.
+pub(crate) const LOGIN_COOKIE: &str = "strata_console_login";
+
+fn login_cookie(value: &str, max_age: u64, tls: bool) -> String {
+    format!(
+        "{LOGIN_COOKIE}={value}; Path=/console/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        if tls { "; Secure" } else { "" }
+    )
+}
+
+/// The login cookie's value, when the request carries one.
+fn login_cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LOGIN_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
 
 /// The largest token endpoint answer read.
 const MAX_TOKEN_ANSWER: u64 = 64 * 1024;
@@ -177,6 +202,7 @@ pub(crate) async fn start(
         encode(&nonce),
         encode(&challenge),
     );
+    let cookie = login_cookie(&login_state, PENDING_FOR.as_secs(), state.tls);
     sessions.logins.begin(
         login_state,
         PendingLogin {
@@ -186,7 +212,11 @@ pub(crate) async fn start(
             created: Instant::now(),
         },
     );
-    redirect(&location)
+    let mut r = redirect(&location);
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
 }
 
 #[derive(Deserialize, Default)]
@@ -245,10 +275,23 @@ fn exchange(config: &OidcSignIn, code: &str, login: &PendingLogin) -> Result<Str
 pub(crate) async fn callback(
     State(state): State<Arc<AppState>>,
     Extension(sessions): Extension<Arc<Sessions>>,
+    headers: HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
+    // Every answer clears the login cookie: a sign-in ends here, one way or the other.
+    let clear = login_cookie("", 0, state.tls);
+    let with_cleared = |mut r: Response| {
+        if let Ok(v) = HeaderValue::from_str(&clear) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        r
+    };
     let refuse = |status: StatusCode, why: &str| {
-        sign_in_refusal(&state, status, &format!("Single sign-on failed: {why}"))
+        with_cleared(sign_in_refusal(
+            &state,
+            status,
+            &format!("Single sign-on failed: {why}"),
+        ))
     };
     let Some((oidc, config)) = configured(&state) else {
         return refuse(
@@ -256,7 +299,18 @@ pub(crate) async fn callback(
             "it is not configured on this server.",
         );
     };
-    // The state first: an answer to no sign-in of ours is refused whatever else it says.
+    // The state first: an answer to no sign-in of this browser, or of ours, is refused whatever
+    // else it says (a code of someone else's sign-in must not sign this browser in).
+    let bound = match (params.state.as_deref(), login_cookie_value(&headers)) {
+        (Some(s), Some(c)) => !s.is_empty() && super::same_secret(s, &c),
+        _ => false,
+    };
+    if !bound {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "this answer is to a sign-in this browser did not start (its state is not this browser's): start again.",
+        );
+    }
     let Some(login) = params
         .state
         .as_deref()
@@ -335,7 +389,7 @@ pub(crate) async fn callback(
     if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&id, state.tls)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
-    r
+    with_cleared(r)
 }
 
 #[cfg(test)]
