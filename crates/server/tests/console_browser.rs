@@ -991,6 +991,7 @@ fn console_in_a_real_browser() {
         )
         .await;
         assert!(text(&client, "#roles").await.contains("Sales Manager"));
+        assert_eq!(text(&client, "#last-seen").await, "never");
         shot(&client, "01c-user").await;
 
         // The role editor: a cell clicked (htmx swaps the editor), the diff and the dry run.
@@ -1031,6 +1032,31 @@ fn console_in_a_real_browser() {
                 .is_err()
         );
         shot(&client, "03-role-saved").await;
+        // A miscellaneous privilege toggled (htmx swaps the editor): pending, dry-run, then
+        // discarded (D82); the licences the role exceeds are listed.
+        let held = attr(&client, "#m-prvBulkDelete", "data-held").await;
+        click(&client, "#m-prvBulkDelete").await;
+        wait_text(&client, "#diff", "prvBulkDelete").await;
+        assert_ne!(attr(&client, "#m-prvBulkDelete", "data-held").await, held);
+        assert!(text(&client, "#dry-run").await.len() > 0);
+        let licences = text(&client, "#role-licences").await;
+        assert!(
+            licences.contains("within") || licences.contains("exceeds"),
+            "{licences}"
+        );
+        shot(&client, "03a-role-misc").await;
+        click(&client, "#discard").await;
+        for _ in 0..100 {
+            if client
+                .find(fantoccini::Locator::Css("#diff"))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(attr(&client, "#m-prvBulkDelete", "data-held").await, held);
         // The saved change in the audit, by the administrator.
         client
             .goto(&format!("{base}/console/audit?user=admin"))

@@ -699,6 +699,8 @@ fn licences_view(org: &Organization, id: RoleId) -> Markup {
                                     td { (if exceeds.is_empty() { "within" } else { "exceeds" }) }
                                     td {
                                         @if !exceeds.is_empty() {
+                                            details {
+                                            summary { (exceeds.len()) " beyond it" }
                                             ul {
                                                 @for e in &exceeds {
                                                     li {
@@ -712,6 +714,7 @@ fn licences_view(org: &Organization, id: RoleId) -> Markup {
                                                         }
                                                     }
                                                 }
+                                            }
                                             }
                                         }
                                     }
