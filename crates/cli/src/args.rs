@@ -644,3 +644,87 @@ pub(crate) enum ImportCommand {
     #[command(flatten)]
     Roles(crate::solution_cmd::ImportCommand),
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<Option<strata_server::oidc::OidcConfig>, clap::Error> {
+        let mut all = vec!["strata", "serve"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Serve { oidc, .. } => Ok(oidc.options().oidc),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    /// The console's OIDC sign-in flags build its configuration; they need the bearer token
+    /// flags and each other.
+    #[test]
+    fn oidc_sign_in_flags() {
+        let base = [
+            "--oidc-issuer",
+            "https://login.example/t",
+            "--oidc-audience",
+            "api",
+            "--oidc-jwks",
+            "https://login.example/keys",
+        ];
+        let none = serve(&base).unwrap().unwrap();
+        assert!(none.sign_in.is_none());
+        let mut full = base.to_vec();
+        full.extend([
+            "--oidc-authorization-endpoint",
+            "https://login.example/authorize",
+            "--oidc-token-endpoint",
+            "https://login.example/token",
+            "--oidc-client-id",
+            "console",
+            "--oidc-client-secret",
+            "s",
+            "--oidc-redirect-uri",
+            "https://strata.example/console/oidc/callback",
+        ]);
+        let config = serve(&full).unwrap().unwrap();
+        let sign_in = config.sign_in.unwrap();
+        assert_eq!(
+            (
+                sign_in.authorization_endpoint.as_str(),
+                sign_in.token_endpoint.as_str(),
+                sign_in.client_id.as_str(),
+                sign_in.client_secret.as_deref(),
+                sign_in.redirect_uri.as_deref(),
+            ),
+            (
+                "https://login.example/authorize",
+                "https://login.example/token",
+                "console",
+                Some("s"),
+                Some("https://strata.example/console/oidc/callback"),
+            )
+        );
+        // An authorization endpoint without the token endpoint and client id, or without the
+        // issuer, is refused.
+        let mut partial = base.to_vec();
+        partial.extend([
+            "--oidc-authorization-endpoint",
+            "https://login.example/authorize",
+        ]);
+        assert!(serve(&partial).is_err());
+        assert!(
+            serve(&[
+                "--oidc-authorization-endpoint",
+                "a",
+                "--oidc-token-endpoint",
+                "b",
+                "--oidc-client-id",
+                "c"
+            ])
+            .is_err()
+        );
+    }
+}
