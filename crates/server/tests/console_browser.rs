@@ -1038,7 +1038,7 @@ fn console_in_a_real_browser() {
         click(&client, "#m-prvBulkDelete").await;
         wait_text(&client, "#diff", "prvBulkDelete").await;
         assert_ne!(attr(&client, "#m-prvBulkDelete", "data-held").await, held);
-        assert!(text(&client, "#dry-run").await.len() > 0);
+        assert!(!text(&client, "#dry-run").await.is_empty());
         let licences = text(&client, "#role-licences").await;
         assert!(
             licences.contains("within") || licences.contains("exceeds"),
