@@ -732,6 +732,14 @@ async fn console_lists_and_adds_access_team_templates() {
             ("right:write", "1"),
         ])
     };
+    // Without the session's token: refused, nothing added.
+    let r = send(&app, "POST", "/console/teams/change", &c, Some(&add("0"))).await;
+    assert_ne!(r.status, 303, "{}", r.body);
+    assert!(
+        !page_of(&app, "/console/teams", &c)
+            .await
+            .contains("Contact Team")
+    );
     let r = send(&app, "POST", "/console/teams/change", &c, Some(&add(&csrf))).await;
     assert_eq!(r.status, 303);
     let page = page_of(&app, "/console/teams", &c).await;
