@@ -179,6 +179,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     to_ms: to,
                     after_seq: after,
                     limit,
+                    ..strata_store::AuditQuery::default()
                 };
                 server_cmd::audit_query(&db, &org, query)?;
                 Ok(ExitCode::SUCCESS)

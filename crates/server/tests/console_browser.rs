@@ -1377,3 +1377,116 @@ async fn console_role_editor_handles_500_tables() {
         .body;
     assert!(!page.contains("Pending change"), "{page}");
 }
+
+// ----- the audit, the access review and the role import, over plain HTTP -----
+
+/// The `data-seq`, `data-action` and `data-table` of the audit page's rows, in order.
+fn audit_rows(body: &str) -> Vec<(u64, String, String)> {
+    body.split("<tr data-seq=\"")
+        .skip(1)
+        .map(|row| {
+            let seq = row.split('"').next().unwrap().parse().unwrap();
+            let attr = |name: &str| {
+                let at = row.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                row[at..].split('"').next().unwrap().to_owned()
+            };
+            (seq, attr("data-action"), attr("data-table"))
+        })
+        .collect()
+}
+
+/// The `href` of the link with `rel`, unescaped.
+fn rel_link(body: &str, rel: &str) -> Option<String> {
+    let marker = format!("rel=\"{rel}\" href=\"");
+    let at = body.find(&marker)? + marker.len();
+    Some(body[at..].split('"').next()?.replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn console_audit_reads_newest_first_by_table_with_access_history() {
+    let (store, admin, _) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    // Two changes by the administrator: the newest entries.
+    for action in ["disable", "enable"] {
+        let r = send(
+            &app,
+            "POST",
+            "/console/users/rep_east/change",
+            &c,
+            Some(&form_encode(&[("csrf", &csrf), ("action", action)])),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    // Newest first by default: the enable, then the disable, then older entries.
+    let page = send(&app, "GET", "/console/audit", &c, None).await.body;
+    let rows = audit_rows(&page);
+    assert_eq!(rows.len(), 50, "a full page");
+    assert!(rows.windows(2).all(|w| w[0].0 > w[1].0), "{rows:?}");
+    assert_eq!(rows[0].1, "set_user_enabled");
+    assert!(page.contains("Newest first."), "{page}");
+    assert!(rel_link(&page, "prev").is_none(), "nothing is newer");
+    // Older entries, and back.
+    let older = rel_link(&page, "next").unwrap();
+    assert!(older.contains("before="), "{older}");
+    let page2 = send(&app, "GET", &older, &c, None).await.body;
+    let rows2 = audit_rows(&page2);
+    assert!(!rows2.is_empty());
+    assert!(rows2[0].0 < rows[49].0, "older than the first page");
+    assert!(rows2.windows(2).all(|w| w[0].0 > w[1].0));
+    let newer = rel_link(&page2, "prev").unwrap();
+    assert!(newer.contains("after="), "{newer}");
+    let back = send(&app, "GET", &newer, &c, None).await.body;
+    assert_eq!(audit_rows(&back), rows, "the first page again");
+    // Oldest first: the organisation's creation first.
+    let oldest = send(&app, "GET", "/console/audit?order=oldest", &c, None)
+        .await
+        .body;
+    let rows = audit_rows(&oldest);
+    assert_eq!(rows[0].0, 1);
+    assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+    // By table: only that table's entries, newest first.
+    let page = send(&app, "GET", "/console/audit?table=systemuser", &c, None)
+        .await
+        .body;
+    let rows = audit_rows(&page);
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r.2 == "systemuser"), "{rows:?}");
+    assert_eq!(rows[0].1, "set_user_enabled");
+    let page = send(&app, "GET", "/console/audit?table=account", &c, None)
+        .await
+        .body;
+    let rows = audit_rows(&page);
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.2 == "account"));
+    // The administrator's access history: their user access entries only (written as the
+    // console is used, after the request that caused them).
+    let mut history = Vec::new();
+    for _ in 0..50 {
+        let page = send(
+            &app,
+            "GET",
+            "/console/audit?user=admin&action=user_access",
+            &c,
+            None,
+        )
+        .await
+        .body;
+        assert!(page.contains("Access history of admin"), "{page}");
+        history = audit_rows(&page);
+        if !history.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!history.is_empty(), "no access history");
+    assert!(history.iter().all(|r| r.1 == "user_access"), "{history:?}");
+    // A bad order is refused on the page.
+    let r = send(&app, "GET", "/console/audit?order=sideways", &c, None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
