@@ -1490,3 +1490,172 @@ async fn console_audit_reads_newest_first_by_table_with_access_history() {
     let r = send(&app, "GET", "/console/audit?order=sideways", &c, None).await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+/// The files in a zip.
+fn zip_names(bytes: &[u8]) -> Vec<String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned())
+        .collect()
+}
+
+/// The sheet names of an XLSX workbook (a zip holding `xl/workbook.xml`).
+fn sheet_names(bytes: &[u8]) -> Vec<String> {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut workbook = String::new();
+    zip.by_name("xl/workbook.xml")
+        .unwrap()
+        .read_to_string(&mut workbook)
+        .unwrap();
+    workbook
+        .split("<sheet name=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect()
+}
+
+/// The views the review page lists: (sheet, CSV file).
+fn listed_views(page: &str) -> Vec<(String, String)> {
+    let at = page.find("id=\"views\"").unwrap();
+    page[at..]
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| {
+            let sheet = row.split('<').next().unwrap().replace("&amp;", "&");
+            let file = row
+                .split("<code>")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap();
+            (sheet, file.to_owned())
+        })
+        .collect()
+}
+
+async fn get_bytes(
+    app: &axum::Router,
+    path: &str,
+    cookie: &str,
+) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    let request = axum::http::Request::builder()
+        .uri(path)
+        .header("host", "console.test")
+        .header("cookie", cookie)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 26)
+        .await
+        .unwrap();
+    (status, headers, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn console_downloads_the_access_review() {
+    let (store, admin, delegate) = demo_store();
+    let app = router(&ServerConfig {
+        store,
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, _) = sign_in(&app, &admin).await;
+    let page = send(
+        &app,
+        "GET",
+        "/console/review?inactive_days=30",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("href=\"/console/review/download?format=xlsx&amp;inactive_days=30\""),
+        "{}",
+        page.body
+    );
+    let views = listed_views(&page.body);
+    assert_eq!(views.len(), 14, "{views:?}");
+    // The workbook: a zip with a sheet per view listed.
+    let (status, headers, xlsx) = get_bytes(
+        &app,
+        "/console/review/download?format=xlsx&inactive_days=30",
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".xlsx\"")
+    );
+    let mut sheets = sheet_names(&xlsx);
+    let mut expected: Vec<String> = views.iter().map(|v| v.0.clone()).collect();
+    sheets.sort();
+    expected.sort();
+    assert_eq!(sheets, expected);
+    // The CSV files in a zip, one per view.
+    let (status, headers, csv) = get_bytes(
+        &app,
+        "/console/review/download?format=csv&inactive_days=30",
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/zip");
+    let mut files = zip_names(&csv);
+    let mut expected: Vec<String> = views.iter().map(|v| v.1.clone()).collect();
+    files.sort();
+    expected.sort();
+    assert_eq!(files, expected);
+    // Bad options are refused on the page.
+    let r = send(
+        &app,
+        "GET",
+        "/console/review/download?format=pdf",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = send(
+        &app,
+        "GET",
+        "/console/review?inactive_days=lots",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!r.body.contains("id=\"downloads\""));
+
+    // A delegate who may not take the review (D70): refused on the page and the download.
+    let (cookie, _) = sign_in(&app, &delegate).await;
+    let page = send(&app, "GET", "/console/review", &[("cookie", &cookie)], None).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("may not take the access review")
+            && !page.body.contains("id=\"downloads\""),
+        "{}",
+        page.body
+    );
+    let (status, headers, _) =
+        get_bytes(&app, "/console/review/download?format=xlsx", &cookie).await;
+    assert_eq!(status, 403);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+}

@@ -12,6 +12,7 @@
 mod access;
 mod assets;
 mod audit;
+mod review;
 mod roles;
 mod rules;
 mod session;
@@ -63,6 +64,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/apps", get(access::apps))
         .route("/console/licences", get(access::licences))
         .route("/console/audit", get(audit::audit))
+        .route("/console/review", get(review::page))
+        .route("/console/review/download", get(review::download))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(sessions))
 }
@@ -287,6 +290,7 @@ impl Console {
             ("/console/apps", "App access"),
             ("/console/licences", "Licences"),
             ("/console/audit", "Audit"),
+            ("/console/review", "Access review"),
         ];
         let markup = html! {
             (DOCTYPE)
