@@ -1659,3 +1659,277 @@ async fn console_downloads_the_access_review() {
             .starts_with("text/html")
     );
 }
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/solution")
+            .join(path),
+    )
+    .unwrap()
+}
+
+/// A multipart form: text fields, then the file.
+fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = "strataboundary7d1f0c";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some((name, bytes)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(
+    app: &axum::Router,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, &[u8])>,
+) -> Reply {
+    let (content_type, body) = multipart(fields, file);
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/console/import/preview")
+        .header("host", "console.test")
+        .header("cookie", cookie)
+        .header("origin", "http://console.test")
+        .header("content-type", content_type)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The hidden `preview` id of a preview page's apply form.
+fn preview_id(body: &str) -> Option<String> {
+    let at = body.find("name=\"preview\" value=\"")? + "name=\"preview\" value=\"".len();
+    Some(body[at..at + 64].to_owned())
+}
+
+#[tokio::test]
+async fn console_imports_roles_after_a_preview() {
+    let (store, admin, delegate) = demo_store();
+    let app = router(&ServerConfig {
+        store: Arc::clone(&store),
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let c = [("cookie", cookie.as_str())];
+    let page = send(&app, "GET", "/console/import", &c, None).await;
+    assert!(
+        page.body.contains("enctype=\"multipart/form-data\""),
+        "{}",
+        page.body
+    );
+    let revision = store.revision(ORG).unwrap();
+    // The preview: the role created, its privileges by level, the unknown table; a dry run.
+    let file = fixture("Roles/Project Lead.xml");
+    let r = upload(
+        &app,
+        &cookie,
+        &[("csrf", &csrf)],
+        Some(("Project Lead.xml", &file)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("<tr data-action=\"create\"><th scope=\"row\">Project Lead</th>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"tables-unknown\""), "{}", r.body);
+    assert!(r.body.contains("<code>cr123_task</code>"), "{}", r.body);
+    assert!(r.body.contains("id=\"dry-run\""), "{}", r.body);
+    assert_eq!(
+        store.revision(ORG).unwrap(),
+        revision,
+        "a preview writes nothing"
+    );
+    // Previewed again creating the unknown tables (no new upload).
+    let id = preview_id(&r.body).unwrap();
+    let r = send(
+        &app,
+        "POST",
+        "/console/import/replan",
+        &c,
+        Some(&form_encode(&[
+            ("csrf", &csrf),
+            ("preview", &id),
+            ("create_tables", "1"),
+        ])),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("id=\"tables-created\"") && !r.body.contains("id=\"tables-unknown\""),
+        "{}",
+        r.body
+    );
+    // The first preview's id is spent.
+    let stale = send(
+        &app,
+        "POST",
+        "/console/import/apply",
+        &c,
+        Some(&form_encode(&[("csrf", &csrf), ("preview", &id)])),
+    )
+    .await;
+    assert_eq!(stale.status, 404, "{}", stale.body);
+    // Applied: written as the administrator, seen in the audit and the role list.
+    let id = preview_id(&r.body).unwrap();
+    let r = send(
+        &app,
+        "POST",
+        "/console/import/apply",
+        &c,
+        Some(&form_encode(&[("csrf", &csrf), ("preview", &id)])),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(header(&r, "location"), "/console/audit");
+    assert!(store.revision(ORG).unwrap() > revision);
+    let audit = send(&app, "GET", "/console/audit", &c, None).await.body;
+    assert!(
+        audit.contains("Imported Project Lead.xml: 1 roles created"),
+        "{audit}"
+    );
+    let rows = audit_rows(&audit);
+    assert!(rows.iter().take(3).any(|r| r.1 == "add_role"), "{rows:?}");
+    let roles = send(&app, "GET", "/console/roles?q=Project", &c, None)
+        .await
+        .body;
+    assert!(roles.contains(">Project Lead</a>"), "{roles}");
+    // Imported again: unchanged, nothing to apply.
+    let r = upload(
+        &app,
+        &cookie,
+        &[("csrf", &csrf), ("create_tables", "1")],
+        Some(("Project Lead.xml", &file)),
+    )
+    .await;
+    assert!(r.body.contains("data-action=\"unchanged\""), "{}", r.body);
+    assert!(r.body.contains("id=\"import-nothing\"") && preview_id(&r.body).is_none());
+
+    // A delegate with Read and Write on roles but not Create: the preview is refused, there is
+    // nothing to apply, and an apply posted anyway finds no pending import.
+    let (dcookie, dcsrf) = sign_in(&app, &delegate).await;
+    let other = fixture("Roles/Case Agent.xml");
+    let r = upload(
+        &app,
+        &dcookie,
+        &[("csrf", &dcsrf)],
+        Some(("Case Agent.xml", &other)),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("Refused") && preview_id(&r.body).is_none(),
+        "{}",
+        r.body
+    );
+    let r = send(
+        &app,
+        "POST",
+        "/console/import/apply",
+        &[("cookie", &dcookie)],
+        Some(&form_encode(&[
+            ("csrf", &dcsrf),
+            ("preview", &"0".repeat(64)),
+        ])),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+}
+
+#[tokio::test]
+async fn console_import_refuses_oversize_malformed_and_unsigned_uploads() {
+    let (store, admin, _) = demo_store();
+    let app = router(&ServerConfig {
+        store: Arc::clone(&store),
+        root_key: None,
+    })
+    .unwrap();
+    let (cookie, csrf) = sign_in(&app, &admin).await;
+    let revision = store.revision(ORG).unwrap();
+    // Larger than the limit: a clear refusal on the page.
+    let big = vec![b'x'; 33 * 1024 * 1024];
+    let r = upload(&app, &cookie, &[("csrf", &csrf)], Some(("big.xml", &big))).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(
+        r.body.contains("the file is larger than 32 MiB"),
+        "{}",
+        r.body
+    );
+    // Malformed XML: the file, line and column.
+    let broken = b"<?xml version=\"1.0\"?>\n<Role name=\"X\">\n  <RolePrivileges>\n    <RolePrivilege name=\"prvReadAccount\" level=\"Global\">\n  </RolePrivileges>\n</Role>\n";
+    let r = upload(
+        &app,
+        &cookie,
+        &[("csrf", &csrf)],
+        Some(("Broken.xml", broken)),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("id=\"file-refused\""), "{}", r.body);
+    assert!(r.body.contains("solution_malformed_xml"), "{}", r.body);
+    assert!(
+        r.body
+            .contains(", line <strong class=\"line\">5</strong>, column <strong class=\"column\">"),
+        "{}",
+        r.body
+    );
+    // Without the CSRF token, with a wrong one, or from another origin: refused, nothing read.
+    let file = fixture("Roles/Sales Rep.xml");
+    let r = upload(&app, &cookie, &[], Some(("Sales Rep.xml", &file))).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("CSRF"), "{}", r.body);
+    let r = upload(
+        &app,
+        &cookie,
+        &[("csrf", &"0".repeat(64))],
+        Some(("Sales Rep.xml", &file)),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(preview_id(&r.body).is_none());
+    // Not a multipart form.
+    let r = send(
+        &app,
+        "POST",
+        "/console/import/preview",
+        &[("cookie", &cookie)],
+        Some(&form_encode(&[("csrf", &csrf)])),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // No file chosen.
+    let r = upload(&app, &cookie, &[("csrf", &csrf)], None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(store.revision(ORG).unwrap(), revision, "nothing written");
+}

@@ -12,6 +12,7 @@
 mod access;
 mod assets;
 mod audit;
+mod import;
 mod review;
 mod roles;
 mod rules;
@@ -66,6 +67,15 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/audit", get(audit::audit))
         .route("/console/review", get(review::page))
         .route("/console/review/download", get(review::download))
+        .route("/console/import", get(import::page))
+        .route(
+            "/console/import/preview",
+            post(import::upload).layer(axum::extract::DefaultBodyLimit::max(
+                import::MAX_UPLOAD_BODY,
+            )),
+        )
+        .route("/console/import/replan", post(import::replan))
+        .route("/console/import/apply", post(import::apply))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(sessions))
 }
@@ -291,6 +301,7 @@ impl Console {
             ("/console/licences", "Licences"),
             ("/console/audit", "Audit"),
             ("/console/review", "Access review"),
+            ("/console/import", "Import roles"),
         ];
         let markup = html! {
             (DOCTYPE)
@@ -367,7 +378,7 @@ pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// An error page without a session (a failed sign-in, a refused request).
-fn plain_error(e: &ApiError) -> Response {
+pub(crate) fn plain_error(e: &ApiError) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
