@@ -1933,3 +1933,298 @@ async fn console_import_refuses_oversize_malformed_and_unsigned_uploads() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(store.revision(ORG).unwrap(), revision, "nothing written");
 }
+
+/// Fetches `path` in the page, with the session's cookie as a download link would: the bytes.
+async fn fetch_in_browser(client: &fantoccini::Client, path: &str) -> (u16, String, Vec<u8>) {
+    let script = r#"
+        const done = arguments[arguments.length - 1];
+        fetch(arguments[0], { credentials: 'same-origin' })
+            .then(r => r.arrayBuffer().then(b => done([r.status, r.headers.get('content-type'), Array.from(new Uint8Array(b))])))
+            .catch(e => done([0, String(e), []]));
+    "#;
+    let v = client
+        .execute_async(script, vec![json!(path)])
+        .await
+        .unwrap();
+    let status = v[0].as_u64().unwrap() as u16;
+    let content_type = v[1].as_str().unwrap_or_default().to_owned();
+    let bytes = v[2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as u8)
+        .collect();
+    (status, content_type, bytes)
+}
+
+/// The audit rows' `data-seq`, `data-action` and `data-table` in the browser, in order.
+async fn browser_audit_rows(client: &fantoccini::Client) -> Vec<(u64, String, String)> {
+    text(client, "#audit").await;
+    let mut out = Vec::new();
+    for row in client
+        .find_all(fantoccini::Locator::Css("#audit tbody tr"))
+        .await
+        .unwrap()
+    {
+        let get = |name: &'static str| {
+            let row = row.clone();
+            async move { row.attr(name).await.unwrap().unwrap_or_default() }
+        };
+        out.push((
+            get("data-seq").await.parse().unwrap(),
+            get("data-action").await,
+            get("data-table").await,
+        ));
+    }
+    out
+}
+
+#[test]
+fn console_audit_review_and_import_in_a_real_browser() {
+    let (chromium, driver) = match browser_tools() {
+        Ok(t) => t,
+        Err(why) if std::env::var_os("CI").is_some() => panic!("CI needs the browser: {why}"),
+        Err(why) => {
+            eprintln!("skipping the browser test: {why}");
+            return;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let (store, admin, delegate) = demo_store();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(strata_server::serve(
+            ServerConfig {
+                store,
+                root_key: None,
+            },
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let port = free_port();
+        let _driver = Driver(
+            std::process::Command::new(&driver)
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         "--window-size=1400,1000",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        }))
+        .unwrap();
+        let mut client = None;
+        for _ in 0..300 {
+            match fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            {
+                Ok(c) => {
+                    client = Some(c);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let client = client.expect("chromedriver did not start");
+        let base = format!("http://{addr}");
+
+        sign_in_browser(&client, &base, &admin).await;
+
+        // The audit, newest first by default.
+        client.goto(&format!("{base}/console/audit")).await.unwrap();
+        let rows = browser_audit_rows(&client).await;
+        assert!(rows.len() > 10, "{rows:?}");
+        assert!(
+            rows.windows(2).all(|w| w[0].0 > w[1].0),
+            "newest first: {rows:?}"
+        );
+        shot(&client, "10-audit-newest-first").await;
+        // Oldest first through the form's order switch.
+        client
+            .find(fantoccini::Locator::Css("#order"))
+            .await
+            .unwrap()
+            .select_by_value("oldest")
+            .await
+            .unwrap();
+        click(&client, "form.question button[type=submit]").await;
+        wait_text(&client, "#audit-order", "Oldest first.").await;
+        let rows = browser_audit_rows(&client).await;
+        assert_eq!(rows[0].0, 1, "{rows:?}");
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+        // By table, newest first.
+        client
+            .find(fantoccini::Locator::Css("#table"))
+            .await
+            .unwrap()
+            .send_keys("account")
+            .await
+            .unwrap();
+        client
+            .find(fantoccini::Locator::Css("#order"))
+            .await
+            .unwrap()
+            .select_by_value("newest")
+            .await
+            .unwrap();
+        click(&client, "form.question button[type=submit]").await;
+        wait_text(&client, "#audit-order", "Newest first.").await;
+        let rows = browser_audit_rows(&client).await;
+        assert!(!rows.is_empty());
+        assert!(rows.iter().all(|r| r.2 == "account"), "{rows:?}");
+        assert!(rows.windows(2).all(|w| w[0].0 > w[1].0));
+        shot(&client, "11-audit-by-table").await;
+        // The administrator's access history, from the link beside their name.
+        client
+            .goto(&format!("{base}/console/audit?user=admin"))
+            .await
+            .unwrap();
+        click(&client, "#audit a[title='Access history of admin']").await;
+        wait_text(&client, "h1", "Access history of admin").await;
+        let rows = browser_audit_rows(&client).await;
+        assert!(!rows.is_empty());
+        assert!(
+            rows.iter()
+                .all(|r| r.1 == "user_access" && r.2 == "systemuser"),
+            "{rows:?}"
+        );
+        shot(&client, "12-access-history").await;
+
+        // The access review: both files fetched through the session and opened.
+        client
+            .goto(&format!("{base}/console/review?inactive_days=60"))
+            .await
+            .unwrap();
+        text(&client, "#downloads").await;
+        shot(&client, "13-review").await;
+        let href = attr(&client, "#download-xlsx", "href").await.unwrap();
+        let (status, content_type, xlsx) = fetch_in_browser(&client, &href).await;
+        assert_eq!(status, 200);
+        assert!(content_type.contains("spreadsheetml"), "{content_type}");
+        let sheets = sheet_names(&xlsx);
+        assert_eq!(sheets.len(), 14, "{sheets:?}");
+        assert!(sheets.contains(&"Users and roles".to_owned()), "{sheets:?}");
+        assert!(sheets.contains(&"Inactive users".to_owned()), "{sheets:?}");
+        let href = attr(&client, "#download-csv", "href").await.unwrap();
+        let (status, content_type, csv) = fetch_in_browser(&client, &href).await;
+        assert_eq!(status, 200);
+        assert_eq!(content_type, "application/zip");
+        let files = zip_names(&csv);
+        assert_eq!(files.len(), 14, "{files:?}");
+        assert!(
+            files.contains(&"summary.csv".to_owned())
+                && files.contains(&"user_roles.csv".to_owned())
+        );
+
+        // Import a role file: the preview, then apply; the role in the audit and the role list.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Project Lead.xml");
+        std::fs::write(&path, fixture("Roles/Project Lead.xml")).unwrap();
+        client
+            .goto(&format!("{base}/console/import"))
+            .await
+            .unwrap();
+        client
+            .find(fantoccini::Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(path.to_str().unwrap())
+            .await
+            .unwrap();
+        click(&client, "#create_tables").await;
+        click(&client, "#upload button[type=submit]").await;
+        let plan = text(&client, "#import-plan").await;
+        assert!(
+            plan.contains("Project Lead") && plan.contains("created"),
+            "{plan}"
+        );
+        text(&client, "#tables-created").await;
+        text(&client, "#dry-run").await;
+        shot(&client, "14-import-preview").await;
+        click(&client, "#apply button").await;
+        wait_text(
+            &client,
+            "#flash",
+            "Imported Project Lead.xml: 1 roles created",
+        )
+        .await;
+        let rows = browser_audit_rows(&client).await;
+        assert!(rows.iter().take(5).any(|r| r.1 == "add_role"), "{rows:?}");
+        shot(&client, "15-import-applied-audit").await;
+        client
+            .goto(&format!("{base}/console/roles?q=Project"))
+            .await
+            .unwrap();
+        text(&client, "a[href='/console/roles/Project%20Lead']").await;
+        shot(&client, "16-imported-role-listed").await;
+
+        // A delegated administrator without the rights: refused on the review and the import.
+        click(&client, "form.signout button").await;
+        text(&client, "#key").await;
+        sign_in_browser(&client, &base, &delegate).await;
+        client
+            .goto(&format!("{base}/console/review"))
+            .await
+            .unwrap();
+        let refusal = text(&client, ".refusal").await;
+        assert!(
+            refusal.contains("may not take the access review"),
+            "{refusal}"
+        );
+        assert!(
+            client
+                .find(fantoccini::Locator::Css("#downloads"))
+                .await
+                .is_err()
+        );
+        shot(&client, "17-delegate-review-refused").await;
+        let path = dir.path().join("Case Agent.xml");
+        std::fs::write(&path, fixture("Roles/Case Agent.xml")).unwrap();
+        client
+            .goto(&format!("{base}/console/import"))
+            .await
+            .unwrap();
+        client
+            .find(fantoccini::Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(path.to_str().unwrap())
+            .await
+            .unwrap();
+        click(&client, "#upload button[type=submit]").await;
+        let refusal = text(&client, ".refusal").await;
+        assert!(refusal.contains("denied"), "{refusal}");
+        assert!(
+            client
+                .find(fantoccini::Locator::Css("#apply"))
+                .await
+                .is_err()
+        );
+        shot(&client, "18-delegate-import-refused").await;
+
+        client.close().await.unwrap();
+        let _ = stop.send(());
+        let _ = server.await;
+    });
+}
