@@ -85,8 +85,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 /// no framing, no referrer, no sniffing; pages are never cached.
 async fn security_headers(request: Request, next: axum::middleware::Next) -> Response {
     let is_asset = request.uri().path().starts_with("/console/assets/");
+    let started = std::time::Instant::now();
     let mut response = next.run(request).await;
+    let took = started.elapsed().as_secs_f64() * 1e3;
     let h = response.headers_mut();
+    // The server's time for the page, rendering included (`strata bench console` reads it).
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={took:.3}")) {
+        h.insert("server-timing", v);
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
