@@ -1,6 +1,7 @@
 //! `strata bench console`: the admin console's pages timed as the server serves them. Builds the
 //! demo organisation (or, with `--records N`, the generated one of the other benchmarks with
-//! `bench admin`'s roles, app and licences), stores it in memory through the application layer,
+//! `bench admin`'s roles, app and licences, its accounts and contacts audited), stores it in
+//! memory through the application layer,
 //! serves it in process on a port the system picks, signs in as a System Administrator, and
 //! requests every screen N times over loopback; prints each page's server time (the console's
 //! `Server-Timing` header: the handler, rendering included) at p50 and p99, the round trip at
@@ -122,8 +123,15 @@ fn load(store: &dyn Store, records: Option<usize>, seed: u64) -> anyhow::Result<
             strata_demo::DEFAULT_RECORDS_PER_TABLE
         ));
     };
+    // Audited as an organisation that audits its data: every record's creation is an entry,
+    // so the audit page reads the newest of as many entries as there are records.
+    let mut setup = generate::setup(seed);
+    setup.push(serde_json::from_value(json!({
+        "op": "set_audit", "enabled": true, "retention_days": -1, "user_access": true,
+        "tables": ["account", "contact"]
+    }))?);
     loader
-        .append(&generate::setup(seed), &mut |_| {})
+        .append(&setup, &mut |_| {})
         .map_err(|e| anyhow!("setup operation: {e}"))?;
     let bar = indicatif::ProgressBar::new(records as u64);
     let mut from = 0;
@@ -148,7 +156,7 @@ fn load(store: &dyn Store, records: Option<usize>, seed: u64) -> anyhow::Result<
         .append(&extra, &mut |_| {})
         .map_err(|e| anyhow!("bench model operation: {e}"))?;
     Ok(format!(
-        "the generated organisation ({records} records, seed {seed}) with 100 extra roles, an app and licences"
+        "the generated organisation ({records} records, seed {seed}, audited) with 100 extra roles, an app and licences"
     ))
 }
 
