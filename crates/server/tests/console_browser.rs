@@ -1821,6 +1821,22 @@ async fn console_imports_roles_after_a_preview() {
     );
     let rows = audit_rows(&audit);
     assert!(rows.iter().take(3).any(|r| r.1 == "add_role"), "{rows:?}");
+    // Written as the signed-in administrator: the role and the two tables, by `admin`.
+    let by_admin = |action: &str| {
+        store
+            .audit(
+                ORG,
+                &strata_store::AuditQuery {
+                    user: Some("admin".into()),
+                    action: Some(action.into()),
+                    limit: 10,
+                    ..strata_store::AuditQuery::default()
+                },
+            )
+            .unwrap()
+            .len()
+    };
+    assert_eq!((by_admin("add_role"), by_admin("add_table")), (1, 2));
     let roles = send(&app, "GET", "/console/roles?q=Project", &c, None)
         .await
         .body;
@@ -1836,15 +1852,71 @@ async fn console_imports_roles_after_a_preview() {
     assert!(r.body.contains("data-action=\"unchanged\""), "{}", r.body);
     assert!(r.body.contains("id=\"import-nothing\"") && preview_id(&r.body).is_none());
 
+    // The organisation changes between the preview and the apply: nothing is written, and the
+    // new plan is shown to be applied instead (D85).
+    let case_agent = fixture("Roles/Case Agent.xml");
+    let r = upload(
+        &app,
+        &cookie,
+        &[("csrf", &csrf)],
+        Some(("Case Agent.xml", &case_agent)),
+    )
+    .await;
+    assert!(r.body.contains("data-action=\"create\""), "{}", r.body);
+    let id = preview_id(&r.body).unwrap();
+    let r = send(
+        &app,
+        "POST",
+        "/console/roles/Sales%20Representative/manage",
+        &c,
+        Some(&form_encode(&[
+            ("csrf", &csrf),
+            ("action", "copy"),
+            ("name", "Case Agent"),
+        ])),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let changed = store.revision(ORG).unwrap();
+    let r = send(
+        &app,
+        "POST",
+        "/console/import/apply",
+        &c,
+        Some(&form_encode(&[("csrf", &csrf), ("preview", &id)])),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("The organisation changed since the preview")
+            && r.body.contains("data-action=\"update\""),
+        "{}",
+        r.body
+    );
+    assert_eq!(store.revision(ORG).unwrap(), changed, "nothing written");
+    let id = preview_id(&r.body).unwrap();
+    let r = send(
+        &app,
+        "POST",
+        "/console/import/apply",
+        &c,
+        Some(&form_encode(&[("csrf", &csrf), ("preview", &id)])),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(store.revision(ORG).unwrap() > changed);
+
     // A delegate with Read and Write on roles but not Create: the preview is refused, there is
     // nothing to apply, and an apply posted anyway finds no pending import.
     let (dcookie, dcsrf) = sign_in(&app, &delegate).await;
-    let other = fixture("Roles/Case Agent.xml");
+    // A role that does not exist yet: its creation needs Create on `role`.
+    let other = fixture("Roles/Менеджер.xml");
     let r = upload(
         &app,
         &dcookie,
         &[("csrf", &dcsrf)],
-        Some(("Case Agent.xml", &other)),
+        Some(("Менеджер.xml", &other)),
     )
     .await;
     assert_eq!(r.status, 403, "{}", r.body);
