@@ -514,6 +514,19 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// The admin console's pages served in process: the demo organisation (or the generated
+    /// one with `--records`), every screen requested `--runs` times as a System Administrator;
+    /// prints each page's server time at p50 and p99.
+    Console {
+        /// Records of the generated organisation (without it, the demo organisation).
+        #[arg(long)]
+        records: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests per page.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// The access review of a generated organisation in memory: the views, the XLSX workbook
     /// and the zipped CSV files; prints times and sizes.
     Review {

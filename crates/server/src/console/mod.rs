@@ -12,7 +12,9 @@
 mod access;
 mod assets;
 mod audit;
+mod import;
 mod oidc;
+mod review;
 mod roles;
 mod rules;
 mod session;
@@ -67,6 +69,17 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/apps", get(access::apps))
         .route("/console/licences", get(access::licences))
         .route("/console/audit", get(audit::audit))
+        .route("/console/review", get(review::page))
+        .route("/console/review/download", get(review::download))
+        .route("/console/import", get(import::page))
+        .route(
+            "/console/import/preview",
+            post(import::upload).layer(axum::extract::DefaultBodyLimit::max(
+                import::MAX_UPLOAD_BODY,
+            )),
+        )
+        .route("/console/import/replan", post(import::replan))
+        .route("/console/import/apply", post(import::apply))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(sessions))
 }
@@ -76,8 +89,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 /// no framing, no referrer, no sniffing; pages are never cached.
 async fn security_headers(request: Request, next: axum::middleware::Next) -> Response {
     let is_asset = request.uri().path().starts_with("/console/assets/");
+    let started = std::time::Instant::now();
     let mut response = next.run(request).await;
+    let took = started.elapsed().as_secs_f64() * 1e3;
     let h = response.headers_mut();
+    // The server's time for the page, rendering included (`strata bench console` reads it).
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={took:.3}")) {
+        h.insert("server-timing", v);
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -311,6 +330,8 @@ impl Console {
             ("/console/apps", "App access"),
             ("/console/licences", "Licences"),
             ("/console/audit", "Audit"),
+            ("/console/review", "Access review"),
+            ("/console/import", "Import roles"),
         ];
         let markup = html! {
             (DOCTYPE)
@@ -387,7 +408,7 @@ pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// An error page without a session (a failed sign-in, a refused request).
-fn plain_error(e: &ApiError) -> Response {
+pub(crate) fn plain_error(e: &ApiError) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
