@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 use strata_engine::{AccessReview, Cell, Depth, Organization, ReviewView, UserId};
-use strata_store::{AuditQuery, Store};
+use strata_store::{AuditOrder, AuditQuery, Store};
 
 use crate::AppError;
 
@@ -59,8 +59,8 @@ pub fn user_names(org: &Organization) -> Vec<(UserId, String)> {
         .collect()
 }
 
-/// Each user's latest `user_access` entry still in the audit (entries past their retention
-/// are gone), read per user through the audit's index by record.
+/// Each user's newest `user_access` entry still in the audit (entries past their retention
+/// are gone), read per user through the audit's index by record, newest first.
 ///
 /// # Errors
 ///
@@ -70,30 +70,32 @@ pub fn last_seen(
     organization: &str,
     users: &[(UserId, String)],
 ) -> Result<HashMap<UserId, i64>, AppError> {
-    const PAGE: usize = 1_000;
+    const PAGE: usize = 16;
     let mut out = HashMap::new();
     for (u, name) in users {
-        let u = *u;
-        let mut after = 0;
+        // The newest access entries about the user, through the audit's index by record,
+        // newest first: one short read per user, not a walk through everything the audit says
+        // about them. Only the record and the action filter the read, so that the store
+        // reads by record; the rest is checked here.
+        let mut query = AuditQuery {
+            record: Some(name.clone()),
+            action: Some("user_access".to_owned()),
+            order: AuditOrder::Descending,
+            limit: PAGE,
+            ..AuditQuery::default()
+        };
         loop {
-            let query = AuditQuery {
-                record: Some(name.clone()),
-                after_seq: after,
-                limit: PAGE,
-                ..AuditQuery::default()
-            };
             let entries = store.audit(organization, &query)?;
-            for e in &entries {
-                if e.record.action == "user_access"
-                    && e.record.table.as_deref() == Some("systemuser")
+            let seen = entries.iter().find(|e| {
+                e.record.table.as_deref() == Some("systemuser")
                     && e.record.user.as_deref() == Some(name.as_str())
-                {
-                    let at = out.entry(u).or_insert(e.at_ms);
-                    *at = (*at).max(e.at_ms);
-                }
+            });
+            if let Some(entry) = seen {
+                out.insert(*u, entry.at_ms);
+                break;
             }
             match entries.last() {
-                Some(last) if entries.len() == PAGE => after = last.seq,
+                Some(last) if entries.len() == PAGE => query.before_seq = Some(last.seq),
                 _ => break,
             }
         }

@@ -34,7 +34,8 @@ pub use filter::{
     SyntaxError, parse_filter, parse_order,
 };
 pub use licences::{
-    LicenceOp, catalogue_json, exceeds_json, licence, licence_op, report_json, user_report_json,
+    LicenceOp, catalogue_json, exceeds_json, licence, licence_op, report_json, report_totals_json,
+    user_report_json,
 };
 pub use roles::{
     assigners_json, compare_roles_json, compare_users_json, role_holders_json, role_json,

@@ -200,27 +200,52 @@ pub fn user_report_json(
     })
 }
 
-/// The licence report over some users (their lines and totals).
-#[must_use]
-pub fn report_json(
+/// The licence report's totals over `lines` (what `report_json` answers without its users).
+pub fn report_totals_json(
     org: &Organization,
     lines: &[strata_engine::UserLicenceReport],
-) -> serde_json::Value {
+) -> serde_json::Map<String, serde_json::Value> {
     let total_held: u64 = lines.iter().map(|u| u.held_price).sum();
     let total_cheapest: u64 = lines
         .iter()
         .map(|u| u.cheapest.as_ref().map_or(u.held_price, |c| c.price))
         .sum();
     let count = |fit: strata_engine::LicenceFit| lines.iter().filter(|l| l.fit == fit).count();
-    serde_json::json!({
-        "enforced": org.licensing_enforced(),
-        "total_held": total_held,
-        "total_cheapest": total_cheapest,
-        "savings": total_held.saturating_sub(total_cheapest),
-        "over_licensed": count(strata_engine::LicenceFit::OverLicensed),
-        "under_licensed": count(strata_engine::LicenceFit::UnderLicensed),
-        "users": lines.iter().map(|l| user_report_json(org, l)).collect::<Vec<_>>(),
-    })
+    let mut totals = serde_json::Map::new();
+    totals.insert("enforced".into(), org.licensing_enforced().into());
+    totals.insert("total_held".into(), total_held.into());
+    totals.insert("total_cheapest".into(), total_cheapest.into());
+    totals.insert(
+        "savings".into(),
+        total_held.saturating_sub(total_cheapest).into(),
+    );
+    totals.insert(
+        "over_licensed".into(),
+        count(strata_engine::LicenceFit::OverLicensed).into(),
+    );
+    totals.insert(
+        "under_licensed".into(),
+        count(strata_engine::LicenceFit::UnderLicensed).into(),
+    );
+    totals
+}
+
+/// The licence report over some users (their lines and totals).
+#[must_use]
+pub fn report_json(
+    org: &Organization,
+    lines: &[strata_engine::UserLicenceReport],
+) -> serde_json::Value {
+    let mut report = report_totals_json(org, lines);
+    report.insert(
+        "users".into(),
+        lines
+            .iter()
+            .map(|l| user_report_json(org, l))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    serde_json::Value::Object(report)
 }
 
 /// Where roles exceed a licence, cell by cell: one role, or every role that exceeds it.

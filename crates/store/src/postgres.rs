@@ -29,7 +29,7 @@ use crate::chain::{
 };
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    Transaction, Verification, check_org_name, expired, order_sql,
+    Transaction, Verification, check_org_name, expired,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
@@ -1323,37 +1323,25 @@ impl Store for PostgresStore {
         let rows = self.run(async move {
             let client = db.client().await?;
             org_exists(&client, &org).await?;
+            let (filter, values) = crate::audit_where(&org, &q, |n| format!("${n}"));
             let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = $1 AND seq > $2
-                       AND ($3::text IS NULL OR record = $3) AND ($4::text IS NULL OR user_name = $4)
-                       AND ($5::bigint IS NULL OR at_ms >= $5) AND ($6::bigint IS NULL OR at_ms < $6)
-                       AND ($8::bigint IS NULL OR seq < $8) AND ($9::text IS NULL OR table_name = $9)
-                       AND ($10::text IS NULL OR action = $10)
-                     ORDER BY seq {} LIMIT $7",
-                    order_sql(q.order)
-                ))
+                .prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE {filter}"))
                 .await
                 .map_err(db_err)?;
-            let before = q.before_seq.map(|b| b.min(i64::MAX as u64) as i64);
-            let rows = client
-                .query(
-                    &stmt,
-                    &[
-                        &org,
-                        &(q.after_seq.min(i64::MAX as u64) as i64),
-                        &q.record,
-                        &q.user,
-                        &q.from_ms,
-                        &q.to_ms,
-                        &(q.limit.max(1) as i64),
-                        &before,
-                        &q.table,
-                        &q.action,
-                    ],
-                )
-                .await
-                .map_err(db_err)?;
+            let values: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = values
+                .into_iter()
+                .map(|v| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
+                    match v {
+                        crate::AuditParam::Text(t) => Box::new(t.to_owned()),
+                        crate::AuditParam::Int(i) => Box::new(i),
+                    }
+                })
+                .collect();
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+                .iter()
+                .map(|v| v.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            let rows = client.query(&stmt, &refs).await.map_err(db_err)?;
             rows.iter().map(read_entry).collect::<Result<Vec<_>, _>>()
         })?;
         rows.into_iter()

@@ -12,7 +12,7 @@ use crate::chain::{
 };
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    Transaction, Verification, check_org_name, expired, order_sql,
+    Transaction, Verification, check_org_name, expired,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
@@ -525,31 +525,17 @@ impl Store for SqliteStore {
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         let conn = self.lock();
         org_exists(&conn, org)?;
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = ?1 AND seq > ?2
-               AND (?3 IS NULL OR record = ?3) AND (?4 IS NULL OR user_name = ?4)
-               AND (?5 IS NULL OR at_ms >= ?5) AND (?6 IS NULL OR at_ms < ?6)
-               AND (?8 IS NULL OR seq < ?8) AND (?9 IS NULL OR table_name = ?9)
-               AND (?10 IS NULL OR action = ?10)
-             ORDER BY seq {} LIMIT ?7",
-            order_sql(q.order)
-        );
+        let (filter, values) = crate::audit_where(org, q, |n| format!("?{n}"));
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE {filter}");
+        let values: Vec<rusqlite::types::Value> = values
+            .into_iter()
+            .map(|v| match v {
+                crate::AuditParam::Text(t) => rusqlite::types::Value::Text(t.to_owned()),
+                crate::AuditParam::Int(i) => rusqlite::types::Value::Integer(i),
+            })
+            .collect();
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![
-                org,
-                q.after_seq.min(i64::MAX as u64) as i64,
-                q.record,
-                q.user,
-                q.from_ms,
-                q.to_ms,
-                q.limit.max(1) as i64,
-                q.before_seq.map(|b| b.min(i64::MAX as u64) as i64),
-                q.table,
-                q.action,
-            ],
-            read_entry,
-        )?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), read_entry)?;
         parse_entries(rows.collect::<Result<_, _>>()?)
     }
 

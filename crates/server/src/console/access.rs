@@ -412,7 +412,13 @@ pub(crate) async fn licences(c: Console) -> Response {
                     .all(|u| crate::request::may_ask_about(org, u, l.user).is_ok())
             })
             .collect();
-        let report = strata_ops::report_json(org, &lines);
+        // The totals count every line; only the lines shown are rendered as JSON.
+        let report = strata_ops::report_totals_json(org, &lines);
+        let shown: Vec<Value> = lines
+            .iter()
+            .take(LICENCE_LINES_SHOWN)
+            .map(|l| strata_ops::user_report_json(org, l))
+            .collect();
         let names = |v: &Value| -> String {
             v.as_array()
                 .into_iter()
@@ -421,7 +427,7 @@ pub(crate) async fn licences(c: Console) -> Response {
                 .collect::<Vec<_>>()
                 .join(" + ")
         };
-        let users: Vec<&Value> = report["users"].as_array().into_iter().flatten().collect();
+
         Ok(html! {
             p #licence-totals {
                 "Licensing is " (if report["enforced"].as_bool() == Some(true) { "enforced" } else { "not enforced" }) ". "
@@ -432,7 +438,7 @@ pub(crate) async fn licences(c: Console) -> Response {
             table.list #licences {
                 thead { tr { th scope="col" { "User" } th scope="col" { "Holds" } th scope="col" { "Price" } th scope="col" { "Cheapest that fits" } th scope="col" { "Fit" } } }
                 tbody {
-                    @for u in users.iter().take(LICENCE_LINES_SHOWN) {
+                    @for u in &shown {
                         tr {
                             td { (user_link(str_of(u, "user"))) }
                             td { (names(&u["held"])) }
@@ -447,7 +453,7 @@ pub(crate) async fn licences(c: Console) -> Response {
                     }
                 }
             }
-            @if users.len() > LICENCE_LINES_SHOWN { p.small { "The first " (LICENCE_LINES_SHOWN) " users are shown; the totals count them all." } }
+            @if lines.len() > LICENCE_LINES_SHOWN { p.small { "The first " (LICENCE_LINES_SHOWN) " users are shown; the totals count them all." } }
         })
     })
     .await;
