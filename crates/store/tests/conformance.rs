@@ -1829,7 +1829,10 @@ fn assert_corrupt_checkpoint(result: Result<Option<Vec<u8>>, StoreError>, case: 
 
 /// Every kind of damage to a stored checkpoint, by plain SQL (the same statements on SQLite
 /// and PostgreSQL): `read` tampers, reopens and reads the checkpoint of `o` at 9.
-fn checkpoint_tampering_is_detected(read: &dyn Fn(&str) -> Result<Option<Vec<u8>>, StoreError>) {
+/// What reading a checkpoint gives.
+type Read = Result<Option<Vec<u8>>, StoreError>;
+
+fn checkpoint_tampering_is_detected(read: &dyn Fn(&str) -> Read) {
     assert_eq!(
         read("SELECT 1").unwrap(),
         Some(pattern(BIG, 2)),
@@ -1894,9 +1897,7 @@ fn checkpoint_tampering_is_detected(read: &dyn Fn(&str) -> Result<Option<Vec<u8>
 
 /// A checkpoint copied to another organisation (whose log has a row at the same revision) or
 /// to another revision is refused there.
-fn a_moved_checkpoint_is_refused(
-    read: &dyn Fn(&str, &str, u64) -> Result<Option<Vec<u8>>, StoreError>,
-) {
+fn a_moved_checkpoint_is_refused(read: &dyn Fn(&str, &str, u64) -> Read) {
     let copy = "INSERT INTO checkpoints (org, revision, format, at_ms, length, log_mac, mac) SELECT 'p', revision, format, at_ms, length, log_mac, mac FROM checkpoints WHERE org = 'o';
                 INSERT INTO checkpoint_chunks (org, revision, seq, bytes) SELECT 'p', revision, seq, bytes FROM checkpoint_chunks WHERE org = 'o'";
     assert!(matches!(
