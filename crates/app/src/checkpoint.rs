@@ -137,7 +137,7 @@ impl OrgHandle {
             let loaded = self.read_blocking();
             if loaded.dirty {
                 return Err(AppError::new(
-                    "unavailable",
+                    "database_unreachable",
                     format!(
                         "organization `{}` is being rebuilt from the store: no checkpoint now",
                         self.name

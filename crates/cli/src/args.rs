@@ -232,6 +232,9 @@ pub(crate) enum Command {
         /// Only this organisation (default: every one).
         #[arg(long)]
         org: Option<String>,
+        /// List the stored checkpoints (newest first) instead of taking one.
+        #[arg(long)]
+        list: bool,
     },
     /// The operation logs of a database.
     Log {

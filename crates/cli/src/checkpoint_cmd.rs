@@ -12,12 +12,31 @@ use crate::server_cmd;
 
 /// Takes a checkpoint of `org` (every organisation when `None`): the organisation loaded as a
 /// server loads it, encoded, stored at its revision.
-pub fn run(db: &Path, org: Option<&str>) -> anyhow::Result<()> {
+pub fn run(db: &Path, org: Option<&str>, list: bool) -> anyhow::Result<()> {
     let store = server_cmd::open_existing_store(db)?;
     let names = match org {
         Some(org) => vec![org.to_owned()],
         None => store.organizations()?.into_iter().map(|(n, _)| n).collect(),
     };
+    if list {
+        let mut rows = Vec::new();
+        for name in &names {
+            for c in store.checkpoints(name)? {
+                rows.push(vec![
+                    name.clone(),
+                    c.revision.to_string(),
+                    c.format.to_string(),
+                    c.length.to_string(),
+                    c.at_ms.to_string(),
+                ]);
+            }
+        }
+        crate::table::print(
+            &["organization", "revision", "format", "bytes", "at (ms)"],
+            &rows,
+        );
+        return Ok(());
+    }
     for name in &names {
         let start = Instant::now();
         let (organization, revision, from) =

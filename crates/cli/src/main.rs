@@ -150,8 +150,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checkpoint { db, org } => {
-            checkpoint_cmd::run(&db, org.as_deref())?;
+        Command::Checkpoint { db, org, list } => {
+            checkpoint_cmd::run(&db, org.as_deref(), list)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Log { command } => match command {
