@@ -29,7 +29,9 @@ fn principal_name(org: &Organization, p: Principal) -> String {
 pub fn before(org: &Organization, op: &Operation) -> Option<Json> {
     match op {
         Operation::SetRolePrivileges { role, .. } => role_before(org, role),
-        Operation::SetRolePrivilege { role, .. } => role_before(org, role),
+        Operation::SetRolePrivilege { role, .. } | Operation::SetRoleMiscPrivilege { role, .. } => {
+            role_before(org, role)
+        }
         // The holders that move, so that the one audit entry names them.
         Operation::ReplaceRole { role, .. } | Operation::DeleteRole { role, .. } => Some(
             strata_ops::role_holders_json(org, org.role_id(role)?, |_| true),
@@ -129,6 +131,13 @@ fn setup_entry(
         Operation::AddUser { name, .. } => {
             user_entry(name, serde_json::to_value(op).unwrap_or(Json::Null))
         }
+        // The unit's entry under its new name, the name as old → new.
+        Operation::RenameBusinessUnit { name, new_name } if name != new_name => Some((
+            Some("businessunit".to_owned()),
+            Some(new_name.clone()),
+            json!({ "name": { "old": name, "new": new_name } }),
+        )),
+        Operation::RenameBusinessUnit { .. } => None,
         Operation::AddTeam { name, .. } => Some((
             Some("team".to_owned()),
             Some(name.clone()),

@@ -396,6 +396,28 @@ pub(crate) struct OidcArgs {
     /// `azureactivedirectoryobjectid` holds it.
     #[arg(long)]
     pub(crate) oidc_subject_is_user_name: bool,
+    /// Console sign-in (authorization code with PKCE): the issuer's authorization endpoint.
+    #[arg(long, requires_all = ["oidc_issuer", "oidc_token_endpoint", "oidc_client_id"], value_name = "URL")]
+    pub(crate) oidc_authorization_endpoint: Option<String>,
+    /// Console sign-in: the issuer's token endpoint.
+    #[arg(long, requires = "oidc_authorization_endpoint", value_name = "URL")]
+    pub(crate) oidc_token_endpoint: Option<String>,
+    /// Console sign-in: this server's client id at the issuer (the id token's audience).
+    #[arg(long, requires = "oidc_authorization_endpoint", value_name = "ID")]
+    pub(crate) oidc_client_id: Option<String>,
+    /// Console sign-in: the client secret of a confidential client.
+    #[arg(
+        long,
+        requires = "oidc_authorization_endpoint",
+        env = "STRATA_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub(crate) oidc_client_secret: Option<String>,
+    /// Console sign-in: the callback URL registered at the issuer (`https://HOST/console/oidc/callback`);
+    /// by default made from the request's host.
+    #[arg(long, requires = "oidc_authorization_endpoint", value_name = "URL")]
+    pub(crate) oidc_redirect_uri: Option<String>,
 }
 
 impl OidcArgs {
@@ -411,6 +433,22 @@ impl OidcArgs {
                 },
                 organization: self.oidc_organization.clone(),
                 subject_is_user_name: self.oidc_subject_is_user_name,
+                sign_in: match (
+                    &self.oidc_authorization_endpoint,
+                    &self.oidc_token_endpoint,
+                    &self.oidc_client_id,
+                ) {
+                    (Some(authorization), Some(token), Some(client)) => {
+                        Some(strata_server::oidc::OidcSignIn {
+                            authorization_endpoint: authorization.clone(),
+                            token_endpoint: token.clone(),
+                            client_id: client.clone(),
+                            client_secret: self.oidc_client_secret.clone(),
+                            redirect_uri: self.oidc_redirect_uri.clone(),
+                        })
+                    }
+                    _ => None,
+                },
             }),
             _ => None,
         };
@@ -508,6 +546,19 @@ pub(crate) enum BenchCommand {
     /// customizations.xml, read, planned and applied in memory; prints a table.
     Import {
         /// Timed runs per input.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// The admin console's pages served in process: the demo organisation (or the generated
+    /// one with `--records`), every screen requested `--runs` times as a System Administrator;
+    /// prints each page's server time at p50 and p99.
+    Console {
+        /// Records of the generated organisation (without it, the demo organisation).
+        #[arg(long)]
+        records: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests per page.
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
@@ -640,4 +691,88 @@ pub(crate) enum ImportCommand {
     Pack(crate::pack_cmd::ImportCommand),
     #[command(flatten)]
     Roles(crate::solution_cmd::ImportCommand),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<Option<strata_server::oidc::OidcConfig>, clap::Error> {
+        let mut all = vec!["strata", "serve"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Serve { oidc, .. } => Ok(oidc.options().oidc),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    /// The console's OIDC sign-in flags build its configuration; they need the bearer token
+    /// flags and each other.
+    #[test]
+    fn oidc_sign_in_flags() {
+        let base = [
+            "--oidc-issuer",
+            "https://login.example/t",
+            "--oidc-audience",
+            "api",
+            "--oidc-jwks",
+            "https://login.example/keys",
+        ];
+        let none = serve(&base).unwrap().unwrap();
+        assert!(none.sign_in.is_none());
+        let mut full = base.to_vec();
+        full.extend([
+            "--oidc-authorization-endpoint",
+            "https://login.example/authorize",
+            "--oidc-token-endpoint",
+            "https://login.example/token",
+            "--oidc-client-id",
+            "console",
+            "--oidc-client-secret",
+            "s",
+            "--oidc-redirect-uri",
+            "https://strata.example/console/oidc/callback",
+        ]);
+        let config = serve(&full).unwrap().unwrap();
+        let sign_in = config.sign_in.unwrap();
+        assert_eq!(
+            (
+                sign_in.authorization_endpoint.as_str(),
+                sign_in.token_endpoint.as_str(),
+                sign_in.client_id.as_str(),
+                sign_in.client_secret.as_deref(),
+                sign_in.redirect_uri.as_deref(),
+            ),
+            (
+                "https://login.example/authorize",
+                "https://login.example/token",
+                "console",
+                Some("s"),
+                Some("https://strata.example/console/oidc/callback"),
+            )
+        );
+        // An authorization endpoint without the token endpoint and client id, or without the
+        // issuer, is refused.
+        let mut partial = base.to_vec();
+        partial.extend([
+            "--oidc-authorization-endpoint",
+            "https://login.example/authorize",
+        ]);
+        assert!(serve(&partial).is_err());
+        assert!(
+            serve(&[
+                "--oidc-authorization-endpoint",
+                "a",
+                "--oidc-token-endpoint",
+                "b",
+                "--oidc-client-id",
+                "c"
+            ])
+            .is_err()
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod apply_cmd;
 mod args;
 mod bench_admin;
 mod bench_cmd;
+mod bench_console;
 mod bench_dryrun;
 mod bench_import;
 mod checkpoint_cmd;
@@ -184,6 +185,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     to_ms: to,
                     after_seq: after,
                     limit,
+                    ..strata_store::AuditQuery::default()
                 };
                 server_cmd::audit_query(&db, &org, query)?;
                 Ok(ExitCode::SUCCESS)
@@ -229,6 +231,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     runs,
                 } => bench_admin::run(records, seed, runs)?,
                 BenchCommand::Import { runs } => bench_import::run(runs)?,
+                BenchCommand::Console {
+                    records,
+                    seed,
+                    runs,
+                } => bench_console::run(records, seed, runs)?,
                 BenchCommand::Review {
                     records,
                     seed,

@@ -237,3 +237,37 @@ fn reading_verbs_do_not_create_a_missing_database() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `strata bench console`: the demo served in process, every screen answered (a refusal or
+/// another status fails the bench) and timed by the server.
+#[test]
+fn bench_console_times_every_screen_of_the_demo() {
+    let (code, out, err) = run(&["bench", "console", "--runs", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for page in [
+        "business units",
+        "users",
+        "a user",
+        "teams",
+        "roles",
+        "role editor",
+        "rules",
+        "check access",
+        "who has access",
+        "compare users",
+        "app access",
+        "licences",
+        "audit",
+        "access review",
+        "import roles",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{page}  "))),
+            "no row for {page}: {out}"
+        );
+    }
+    assert!(
+        out.contains("SERVER P50") && out.contains("SERVER P99"),
+        "{out}"
+    );
+}

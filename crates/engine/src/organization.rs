@@ -181,7 +181,7 @@ pub struct NewRecord {
     pub fields: Vec<(String, Value)>,
 }
 
-fn check_name(kind: &'static str, name: &str) -> Result<(), ModelError> {
+pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<(), ModelError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(ModelError::BadName {
             kind,
@@ -1026,6 +1026,31 @@ impl Setup<'_> {
             });
         }
         self.org.table_mut(table).entity_set = Some(entity_set.to_owned());
+        Ok(())
+    }
+
+    /// Renames a business unit. The new name follows the rules of a new unit's (a principal's
+    /// name, unique among units); renaming a unit to its own name changes nothing. Everything
+    /// refers to units by id, so nothing else moves.
+    pub fn rename_business_unit(
+        &mut self,
+        unit: BusinessUnitId,
+        name: &str,
+    ) -> Result<(), ModelError> {
+        check_principal_name("business unit", name)?;
+        let old = self.org.units().name(unit).to_owned();
+        if old == name {
+            return Ok(());
+        }
+        if self.org.names.units.contains_key(name) {
+            return Err(ModelError::Duplicate {
+                kind: "business unit",
+                name: name.to_owned(),
+            });
+        }
+        self.org.units_mut().rename(unit, name);
+        self.org.set_name(NameKind::Units, &old, None);
+        self.org.set_name(NameKind::Units, name, Some(unit.index()));
         Ok(())
     }
 

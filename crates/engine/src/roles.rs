@@ -619,6 +619,34 @@ impl Setup<'_> {
         Ok(())
     }
 
+    /// Gives a role one miscellaneous privilege (`held`) or takes it away, keeping the grid and
+    /// the other miscellaneous privileges (D82). Holding one it already holds, or removing one it
+    /// does not, changes nothing.
+    pub fn set_role_misc_privilege(
+        &mut self,
+        role: RoleId,
+        privilege: &str,
+        held: bool,
+    ) -> Result<(), ModelError> {
+        editable(self.org, role)?;
+        crate::organization::check_name("miscellaneous privilege", privilege)?;
+        let has = self.org.roles[role.index()]
+            .misc
+            .iter()
+            .any(|m| m == privilege);
+        if has == held {
+            return Ok(());
+        }
+        self.stale = true;
+        let r = self.org.role_mut(role);
+        if held {
+            r.misc.push(privilege.to_owned());
+        } else {
+            r.misc.retain(|m| m != privilege);
+        }
+        Ok(())
+    }
+
     /// Deprecates a role (`Some((message, successors))`: assigning it is refused, naming the
     /// successors) or takes the deprecation back (`None`).
     pub fn set_role_deprecation(

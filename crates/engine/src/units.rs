@@ -94,6 +94,11 @@ impl UnitTree {
         Ok(id)
     }
 
+    /// Gives `unit` another name (the organisation keeps its name index in step).
+    pub(crate) fn rename(&mut self, unit: BusinessUnitId, name: &str) {
+        name.clone_into(&mut self.nodes[unit.index()].name);
+    }
+
     /// Moves `unit` (with its subtree) under `new_parent`.
     pub(crate) fn move_unit(
         &mut self,

@@ -173,6 +173,8 @@ kind_tests! {
     undo_setup_role_deprecation = 44;
     undo_setup_replace_role = 45;
     undo_setup_delete_role = 46;
+    undo_setup_rename_business_unit = 47;
+    undo_setup_role_misc_privilege = 48;
 }
 
 /// A refused token is refused, and an organisation with no open checkpoint journals nothing.

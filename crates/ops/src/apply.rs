@@ -305,6 +305,9 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             let (u, p) = (unit(org, name)?, unit(org, parent)?);
             setup.move_business_unit(u, p)?;
         }
+        Operation::RenameBusinessUnit { name, new_name } => {
+            setup.rename_business_unit(unit(org, name)?, new_name)?;
+        }
         Operation::AddTable {
             name,
             ownership,
@@ -569,7 +572,8 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
         | Operation::DeleteRole { .. }
         | Operation::DeprecateRole { .. }
         | Operation::ReplaceRole { .. }
-        | Operation::SetRolePrivilege { .. } => crate::roles::apply_role_setup(setup, op)?,
+        | Operation::SetRolePrivilege { .. }
+        | Operation::SetRoleMiscPrivilege { .. } => crate::roles::apply_role_setup(setup, op)?,
         Operation::AddRoleRule { .. } => {
             let rule = crate::rules::rule_of(org, op)?;
             setup.add_role_rule(rule)?;

@@ -107,6 +107,13 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
                 unit(org, Some(parent))?,
             )
         }
+        Operation::RenameBusinessUnit { name, .. } => on_unit(
+            org,
+            user,
+            "businessunit",
+            Privilege::Write,
+            unit(org, Some(name))?,
+        ),
         Operation::AddUser { business_unit, .. } => on_unit(
             org,
             user,
@@ -193,7 +200,10 @@ pub fn authorize_setup(org: &Organization, user: UserId, op: &Operation) -> Resu
         | Operation::DeleteRole { .. }
         | Operation::DeprecateRole { .. }
         | Operation::ReplaceRole { .. }
-        | Operation::SetRolePrivilege { .. } => crate::roles::authorize_role_setup(org, user, op),
+        | Operation::SetRolePrivilege { .. }
+        | Operation::SetRoleMiscPrivilege { .. } => {
+            crate::roles::authorize_role_setup(org, user, op)
+        }
         // D47: a rule constrains the assignment of its roles, so it is role administration:
         // Write on `role` over the unit of every role it names.
         Operation::AddRoleRule { .. } | Operation::RemoveRoleRule { .. } => {

@@ -231,6 +231,8 @@ pub enum Operation {
     },
     /// Move a business unit and its subtree.
     MoveBusinessUnit { name: String, parent: String },
+    /// Rename a business unit (`new_name` unique among units, as for a new unit).
+    RenameBusinessUnit { name: String, new_name: String },
     /// Add a table (or declare columns of a built-in table).
     AddTable {
         name: String,
@@ -526,6 +528,14 @@ pub enum Operation {
         privilege: String,
         depth: String,
     },
+    /// Give a role one miscellaneous privilege (`held: true`) or take it away (D82), keeping the
+    /// grid and the other miscellaneous privileges.
+    SetRoleMiscPrivilege {
+        role: String,
+        privilege: String,
+        #[serde(default = "yes")]
+        held: bool,
+    },
     /// Add a role rule (D45–D47): exactly one of `requires` (the role needs one of these
     /// roles), `excludes` (never with that role) and `direct_only: true` (assigned to the user
     /// directly, not through a team).
@@ -594,6 +604,7 @@ impl Operation {
                 | Operation::SetAudit { .. }
                 | Operation::AddBusinessUnit { .. }
                 | Operation::MoveBusinessUnit { .. }
+                | Operation::RenameBusinessUnit { .. }
                 | Operation::AddTable { .. }
                 | Operation::AddColumns { .. }
                 | Operation::AddRelationship { .. }
@@ -618,6 +629,7 @@ impl Operation {
                 | Operation::DeprecateRole { .. }
                 | Operation::ReplaceRole { .. }
                 | Operation::SetRolePrivilege { .. }
+                | Operation::SetRoleMiscPrivilege { .. }
                 | Operation::AddRoleRule { .. }
                 | Operation::RemoveRoleRule { .. }
                 | Operation::AddLicence(_)

@@ -90,6 +90,14 @@ pub(crate) fn apply_role_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<
             let d = depth(r, d)?;
             setup.set_role_privilege(id, t, p, d)?;
         }
+        Operation::SetRoleMiscPrivilege {
+            role: r,
+            privilege,
+            held,
+        } => {
+            let id = role(org, r)?;
+            setup.set_role_misc_privilege(id, privilege, *held)?;
+        }
         _ => return Err(OpError::invalid("not_setup", "not a role operation")),
     }
     Ok(())
@@ -178,6 +186,35 @@ pub(crate) fn authorize_role_setup(
                 source.system_administrator,
                 grid_with(org, id, Some(cell)),
                 &source.misc,
+            )
+            .map_err(denied)
+        }
+        // D82: Write on `role`, and D11 for the miscellaneous privileges that result (taking one
+        // away hands nothing out, but the rest must still be within the editor's own).
+        Operation::SetRoleMiscPrivilege {
+            role: r,
+            privilege,
+            held,
+        } => {
+            let id = write(r)?;
+            let source = org.role(id);
+            let mut misc: Vec<String> = source
+                .misc
+                .iter()
+                .filter(|m| *m != privilege)
+                .cloned()
+                .collect();
+            if *held {
+                misc.push(privilege.clone());
+            }
+            org.check_no_escalation(
+                user,
+                Principal::Organization,
+                source.business_unit,
+                r,
+                source.system_administrator,
+                grid_with(org, id, None),
+                &misc,
             )
             .map_err(denied)
         }

@@ -260,3 +260,118 @@ fn the_caller_is_named_and_never_falls_back_to_the_system() {
     );
     assert!(strata_ops::apply_as(&mut org, &disable, None).is_ok());
 }
+
+/// D80: renaming a business unit takes Write on `businessunit` over that unit, as a move does;
+/// the new name follows the rules of a new unit's, with stable codes.
+#[test]
+fn renaming_a_unit_needs_write_on_it_and_a_free_name() {
+    let mut org = org();
+    apply_all(
+        &mut org,
+        &ops(json!([
+            {"op": "add_role", "name": "Unit Writer", "privileges": {
+                "businessunit": {"read": "organization", "write": "business_unit"}
+            }},
+            {"op": "assign_role", "principal": "delegate", "role": "Unit Writer"}
+        ])),
+    )
+    .unwrap();
+    let rename = |name: &str, new_name: &str| -> Operation {
+        serde_json::from_value(
+            json!({"op": "rename_business_unit", "name": name, "new_name": new_name}),
+        )
+        .unwrap()
+    };
+    // The seller has no privilege on units; the delegate none over Service.
+    let err =
+        strata_ops::apply_as(&mut org, &rename("Sales", "Sales EMEA"), Some("seller")).unwrap_err();
+    assert_eq!((err.kind, err.code), (OpErrorKind::Denied, "denied"));
+    let err = strata_ops::apply_as(&mut org, &rename("Service", "Support"), Some("delegate"))
+        .unwrap_err();
+    assert_eq!((err.kind, err.code), (OpErrorKind::Denied, "denied"));
+    assert!(org.business_unit_id("Service").is_some());
+    // Over their own unit it is allowed; the unit keeps its id, users and place.
+    let sales = org.business_unit_id("Sales").unwrap();
+    strata_ops::apply_as(&mut org, &rename("Sales", "Sales EMEA"), Some("delegate")).unwrap();
+    assert_eq!(org.business_unit_id("Sales EMEA"), Some(sales));
+    assert_eq!(org.business_unit_id("Sales"), None);
+    assert_eq!(org.units().name(sales), "Sales EMEA");
+    let seller = org.user_id("seller").unwrap();
+    assert_eq!(org.user(seller).business_unit, sales);
+    // Refusals, whoever asks: a taken name, a reserved one, an empty one, an unknown unit.
+    for (op, code) in [
+        (rename("Sales EMEA", "Service"), "duplicate"),
+        (rename("Sales EMEA", "organization"), "bad_name"),
+        (rename("Sales EMEA", ""), "bad_name"),
+        (rename("Nowhere", "Somewhere"), "unknown_reference"),
+    ] {
+        let err = strata_ops::apply_as(&mut org, &op, None).unwrap_err();
+        assert_eq!((err.kind, err.code), (OpErrorKind::Invalid, code), "{op:?}");
+    }
+    assert_eq!(org.business_unit_id("Sales EMEA"), Some(sales));
+    // Its own name: nothing changes.
+    strata_ops::apply_as(&mut org, &rename("Sales EMEA", "Sales EMEA"), None).unwrap();
+    assert_eq!(org.business_unit_id("Sales EMEA"), Some(sales));
+}
+
+/// D82: one miscellaneous privilege given or taken away, the grid and the others kept; Write
+/// on `role` and D11 for the privileges that result.
+#[test]
+fn a_role_misc_privilege_is_set_alone_without_escalation() {
+    let mut org = org();
+    apply_all(
+        &mut org,
+        &ops(json!([
+            {"op": "add_role", "name": "Role Writer", "privileges": {
+                "role": {"read": "organization", "write": "organization"}
+            }, "misc": ["prvExportToExcel"]},
+            {"op": "add_role", "name": "Clerk", "business_unit": "Sales", "privileges": {"account": {"read": "user"}},
+             "misc": ["prvBulkDelete"]},
+            {"op": "assign_role", "principal": "delegate", "role": "Role Writer"},
+            {"op": "assign_role", "principal": "delegate", "role": "Clerk"}
+        ])),
+    )
+    .unwrap();
+    let set = |privilege: &str, held: bool| -> Operation {
+        serde_json::from_value(json!({"op": "set_role_misc_privilege", "role": "Clerk",
+            "privilege": privilege, "held": held}))
+        .unwrap()
+    };
+    let clerk = org.role_id("Clerk").unwrap();
+    strata_ops::apply_as(&mut org, &set("prvExportToExcel", true), Some("delegate")).unwrap();
+    assert_eq!(org.role(clerk).misc, ["prvBulkDelete", "prvExportToExcel"]);
+    assert_eq!(org.role(clerk).privileges.len(), 1);
+    // A privilege the delegate does not hold: refused, nothing changed.
+    let err = strata_ops::apply_as(
+        &mut org,
+        &set("prvReadAuditSummary", true),
+        Some("delegate"),
+    )
+    .unwrap_err();
+    assert_eq!((err.kind, err.code), (OpErrorKind::Denied, "denied"));
+    assert!(
+        err.message.contains("prvReadAuditSummary"),
+        "{}",
+        err.message
+    );
+    // Without Write on `role`.
+    let err =
+        strata_ops::apply_as(&mut org, &set("prvBulkDelete", false), Some("seller")).unwrap_err();
+    assert_eq!(err.kind, OpErrorKind::Denied);
+    strata_ops::apply_as(&mut org, &set("prvBulkDelete", false), Some("delegate")).unwrap();
+    assert_eq!(org.role(clerk).misc, ["prvExportToExcel"]);
+    // Taking away one not held, or giving one held, changes nothing.
+    strata_ops::apply_as(&mut org, &set("prvBulkDelete", false), None).unwrap();
+    strata_ops::apply_as(&mut org, &set("prvExportToExcel", true), None).unwrap();
+    assert_eq!(org.role(clerk).misc, ["prvExportToExcel"]);
+    // The System Administrator role is not edited; an empty name is refused.
+    let sa: Operation = serde_json::from_value(json!({"op": "set_role_misc_privilege",
+        "role": "System Administrator", "privilege": "prvBulkDelete"}))
+    .unwrap();
+    assert_eq!(
+        strata_ops::apply_as(&mut org, &sa, None).unwrap_err().kind,
+        OpErrorKind::Invalid
+    );
+    let err = strata_ops::apply_as(&mut org, &set("", true), None).unwrap_err();
+    assert_eq!(err.code, "bad_name");
+}

@@ -31,7 +31,7 @@ use strata_scenario::{EngineTarget, HttpTarget, Observed, StepKind, Target};
 use common::{ROOT_KEY, Result, Server};
 
 /// The corpus's files (`find tests/scenarios -name '*.yaml' | wc -l`).
-const CORPUS_FILES: usize = 132;
+const CORPUS_FILES: usize = 133;
 /// Most users compared per file (and per state of its organisation).
 const MAX_USERS: usize = 12;
 /// Most record tables compared per file.

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use strata_solution::{ImportOptions, plan, read_roles};
+use strata_solution::{ImportOptions, Plan, plan, read_roles};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -40,6 +40,111 @@ pub(crate) struct ImportParams {
     file: Option<String>,
 }
 
+/// Why a role file was not read.
+pub(crate) enum ReadFailure {
+    /// The file is refused: its code, file, line, column and value.
+    File(strata_solution::SolutionError),
+    /// The reading task failed.
+    Failed(ApiError),
+}
+
+impl From<ReadFailure> for ApiError {
+    fn from(f: ReadFailure) -> Self {
+        match f {
+            ReadFailure::File(e) => ApiError::new(e.code, e.to_string()).at("body"),
+            ReadFailure::Failed(e) => e,
+        }
+    }
+}
+
+/// Reads a role file (`read_roles`: Roles/*.xml, customizations.xml or a solution zip, by
+/// content) on a blocking thread; a refusal names the file, line and column.
+pub(crate) async fn read_file(
+    file: String,
+    body: Vec<u8>,
+) -> Result<Vec<strata_solution::SolutionRole>, ReadFailure> {
+    tokio::task::spawn_blocking(move || read_roles(&file, &body))
+        .await
+        .map_err(|e| {
+            ReadFailure::Failed(AppError::internal(format!("reading the roles failed: {e}")).into())
+        })?
+        .map_err(ReadFailure::File)
+}
+
+/// The roles planned against the organisation for the caller: administration is not done on
+/// behalf of another user, and since the plan tells whether roles exist and how they differ,
+/// the caller must read every role it matches as `GET …/roles/{role}` asks it. Answers the
+/// actor the batch is written as.
+pub(crate) async fn plan_for(
+    request: &OrgRequest,
+    roles: &[strata_solution::SolutionRole],
+    options: ImportOptions,
+) -> Result<(strata_app::Actor, Plan), ApiError> {
+    let loaded = request.handle.read().await;
+    if request.acting.impersonator().is_some() {
+        return Err(ApiError::new(
+            "bad_actor",
+            "administration is not done on behalf of another user",
+        ));
+    }
+    let planned = plan(&loaded.org, roles, options);
+    for existing in planned.roles.iter().filter_map(|r| r.existing) {
+        let role = loaded.org.role(existing);
+        for user in request.acting.each() {
+            crate::request::require_role_read(
+                &loaded.org,
+                user,
+                role.business_unit,
+                &format!("role `{}`", role.name),
+            )?;
+        }
+    }
+    Ok((request.acting.actor(&loaded.org), planned))
+}
+
+/// What carrying out a plan did.
+pub(crate) enum Carried {
+    /// The plan had no operation: the revision it was read at.
+    Nothing { revision: u64 },
+    /// A dry run: tried and rolled back (D54–D56).
+    Tried(strata_app::DryRun),
+    /// Written as one batch: its revision.
+    Written { revision: u64 },
+}
+
+/// Tries (`dry_run`) or writes a plan's batch as `actor` through the application layer — one
+/// batch on the one write path, authorized as role creation and editing are (D26).
+pub(crate) async fn carry_out(
+    state: &Arc<AppState>,
+    request: &OrgRequest,
+    actor: strata_app::Actor,
+    operations: Vec<strata_ops::Operation>,
+    dry_run: bool,
+) -> Result<Carried, ApiError> {
+    if operations.is_empty() {
+        return Ok(Carried::Nothing {
+            revision: request.handle.read().await.revision,
+        });
+    }
+    if dry_run {
+        let may_see = crate::dryrun::may_see(&actor);
+        return Ok(Carried::Tried(
+            request
+                .handle
+                .dry_run(Arc::clone(&state.store), operations, actor, may_see)
+                .await?,
+        ));
+    }
+    let written = request
+        .handle
+        .write(Arc::clone(&state.store), operations, actor)
+        .await?;
+    state.metrics.wrote(written.changes.len());
+    Ok(Carried::Written {
+        revision: written.revision,
+    })
+}
+
 pub(crate) async fn import(
     State(state): State<Arc<AppState>>,
     request: OrgRequest,
@@ -57,58 +162,23 @@ pub(crate) async fn import(
     } else {
         body.to_vec()
     };
-    let roles = tokio::task::spawn_blocking(move || read_roles(&file, &body))
-        .await
-        .map_err(|e| AppError::internal(format!("reading the roles failed: {e}")))?
-        .map_err(|e| ApiError::new(e.code, e.to_string()).at("body"))?;
+    let roles = read_file(file, body).await?;
     let options = ImportOptions {
         create_tables: params.create_tables == Some(true),
     };
-    let (actor, planned) = {
-        let loaded = request.handle.read().await;
-        if request.acting.impersonator().is_some() {
-            return Err(ApiError::new(
-                "bad_actor",
-                "administration is not done on behalf of another user",
-            ));
-        }
-        let planned = plan(&loaded.org, &roles, options);
-        // The answer tells whether roles exist and how they differ: reading them is asked
-        // as `GET …/roles/{role}` asks it.
-        for existing in planned.roles.iter().filter_map(|r| r.existing) {
-            let role = loaded.org.role(existing);
-            for user in request.acting.each() {
-                crate::request::require_role_read(
-                    &loaded.org,
-                    user,
-                    role.business_unit,
-                    &format!("role `{}`", role.name),
-                )?;
-            }
-        }
-        (request.acting.actor(&loaded.org), planned)
-    };
+    let (actor, planned) = plan_for(&request, &roles, options).await?;
     let mut answer = planned.to_json();
     let dry_run = params.dry_run == Some(true);
     answer["dry_run"] = json!(dry_run);
-    if planned.operations.is_empty() {
-        answer["revision"] = json!(request.handle.read().await.revision);
-    } else if dry_run {
-        let may_see = crate::dryrun::may_see(&actor);
-        let tried = request
-            .handle
-            .dry_run(Arc::clone(&state.store), planned.operations, actor, may_see)
-            .await?
-            .to_json();
-        answer["revision"] = tried["revision"].clone();
-        answer["difference"] = tried["difference"].clone();
-    } else {
-        let written = request
-            .handle
-            .write(Arc::clone(&state.store), planned.operations, actor)
-            .await?;
-        state.metrics.wrote(written.changes.len());
-        answer["revision"] = json!(written.revision);
+    match carry_out(&state, &request, actor, planned.operations, dry_run).await? {
+        Carried::Nothing { revision } | Carried::Written { revision } => {
+            answer["revision"] = json!(revision);
+        }
+        Carried::Tried(tried) => {
+            let tried = tried.to_json();
+            answer["revision"] = tried["revision"].clone();
+            answer["difference"] = tried["difference"].clone();
+        }
     }
     Ok((StatusCode::OK, Json(answer)).into_response())
 }

@@ -100,16 +100,17 @@ pub(crate) fn may_review(request: &OrgRequest, org: &Organization) -> Result<(),
     Ok(())
 }
 
-/// `GET …/review`: the access review as an XLSX workbook (default) or a zip of CSV files.
-pub(crate) async fn review(
-    State(state): State<Arc<AppState>>,
-    request: OrgRequest,
-    Query(params): Query<ReviewParams>,
-) -> Result<Response, ApiError> {
-    let inactive_days = params
-        .inactive_days
-        .unwrap_or(strata_engine::DEFAULT_INACTIVE_DAYS);
-    if inactive_days > strata_engine::MAX_INACTIVE_DAYS {
+/// The review's file: its bytes, content type and download name.
+pub(crate) struct ReviewFile {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) content_type: &'static str,
+    pub(crate) name: String,
+}
+
+/// `inactive_days` checked against its bound (default [`strata_engine::DEFAULT_INACTIVE_DAYS`]).
+pub(crate) fn inactive_days(given: Option<u32>) -> Result<u32, ApiError> {
+    let days = given.unwrap_or(strata_engine::DEFAULT_INACTIVE_DAYS);
+    if days > strata_engine::MAX_INACTIVE_DAYS {
         return Err(ApiError::new(
             "bad_query",
             format!(
@@ -119,12 +120,18 @@ pub(crate) async fn review(
         )
         .at("inactive_days"));
     }
-    let format = match params.format {
-        Format::Xlsx => ReviewFormat::Xlsx,
-        Format::Csv => ReviewFormat::Csv,
-    };
-    // Every view, the audit read and the file: a blocking thread, never an async worker. The
-    // audit is read without the organisation's lock.
+    Ok(days)
+}
+
+/// The access review as a file, for whoever may take it (D70) — the one implementation behind
+/// `GET …/review` and the console's review screen. Every view, the audit read and the file on
+/// a blocking thread, never an async worker; the audit is read without the organisation's lock.
+pub(crate) async fn review_file(
+    state: &Arc<AppState>,
+    request: OrgRequest,
+    format: ReviewFormat,
+    inactive_days: u32,
+) -> Result<ReviewFile, ApiError> {
     let handle = Arc::clone(&request.handle);
     let store = Arc::clone(&state.store);
     tokio::task::spawn_blocking(move || {
@@ -150,22 +157,46 @@ pub(crate) async fn review(
             ReviewFormat::Xlsx => (review::xlsx(&answer)?, review::XLSX_CONTENT_TYPE),
             ReviewFormat::Csv => (review::csv_zip(&answer)?, review::ZIP_CONTENT_TYPE),
         };
-        let name = review::file_name(&handle.name, now_ms, format);
-        Ok::<Response, ApiError>(
-            (
-                StatusCode::OK,
-                [
-                    (header::CONTENT_TYPE, content_type.to_owned()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{name}\""),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response(),
-        )
+        Ok::<ReviewFile, ApiError>(ReviewFile {
+            bytes,
+            content_type,
+            name: review::file_name(&handle.name, now_ms, format),
+        })
     })
     .await
     .map_err(|e| strata_app::AppError::internal(format!("access review task failed: {e}")))?
+}
+
+impl ReviewFile {
+    /// The file as a download.
+    pub(crate) fn into_response(self) -> Response {
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, self.content_type.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", self.name),
+                ),
+            ],
+            self.bytes,
+        )
+            .into_response()
+    }
+}
+
+/// `GET …/review`: the access review as an XLSX workbook (default) or a zip of CSV files.
+pub(crate) async fn review(
+    State(state): State<Arc<AppState>>,
+    request: OrgRequest,
+    Query(params): Query<ReviewParams>,
+) -> Result<Response, ApiError> {
+    let inactive_days = inactive_days(params.inactive_days)?;
+    let format = match params.format {
+        Format::Xlsx => ReviewFormat::Xlsx,
+        Format::Csv => ReviewFormat::Csv,
+    };
+    Ok(review_file(&state, request, format, inactive_days)
+        .await?
+        .into_response())
 }

@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 use strata_engine::{Organization, Owner, Ownership, Privilege, RecordId, UserId};
 use strata_ops::{Operation, to_json};
-use strata_store::AuditQuery;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -699,10 +698,6 @@ pub(crate) async fn audit(
     request: OrgRequest,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    {
-        let loaded = request.handle.read().await;
-        request.require_misc(&loaded.org, "prvReadAuditSummary")?;
-    }
     let number = |k: &str| -> Result<Option<i64>, ApiError> {
         params
             .get(k)
@@ -717,9 +712,13 @@ pub(crate) async fn audit(
         if ![
             "record",
             "user",
+            "table",
+            "action",
             "from",
             "to",
             "after",
+            "before",
+            "order",
             "limit",
             "min_revision",
         ]
@@ -738,32 +737,39 @@ pub(crate) async fn audit(
         )
         .at("limit"));
     }
-    let query = AuditQuery {
+    let order = match params.get("order").map(String::as_str) {
+        None | Some("asc") => strata_store::AuditOrder::Ascending,
+        Some("desc") => strata_store::AuditOrder::Descending,
+        Some(other) => {
+            return Err(ApiError::new(
+                "bad_query",
+                format!("`order` must be `asc` or `desc`, not `{other}`"),
+            )
+            .at("order"));
+        }
+    };
+    let cursor = |k: &str| number(k).map(|n| n.map(|n| n.max(0) as u64));
+    let query = crate::audit_pages::PageQuery {
         record: params.get("record").cloned(),
         user: params.get("user").cloned(),
+        table: params.get("table").cloned(),
+        action: params.get("action").cloned(),
         from_ms: number("from")?,
         to_ms: number("to")?,
-        after_seq: number("after")?.unwrap_or(0).max(0) as u64,
-        limit: limit as usize + 1,
+        order,
+        after: cursor("after")?,
+        before: cursor("before")?,
+        limit: limit as usize,
     };
-    let org = request.handle.name.clone();
-    let mut entries = blocking(&state.store, move |store| Ok(store.audit(&org, &query)?)).await?;
-    let next = (entries.len() > limit as usize).then(|| {
-        entries.truncate(limit as usize);
-        entries.last().map_or(0, |e| e.seq)
-    });
-    let readers: Vec<UserId> = request.acting.each().collect();
-    let entries = {
-        let loaded = request.handle.read().await;
-        entries
-            .into_iter()
-            .filter_map(|e| strata_app::audit::as_seen_by(&loaded.org, &readers, e))
-            .map(|e| serde_json::to_value(e).unwrap_or_default())
-            .collect::<Vec<_>>()
-    };
+    let page = crate::audit_pages::read(&state, &request, query).await?;
     answer(schema::AuditPage {
-        entries,
-        next_after: next,
+        entries: page
+            .entries
+            .into_iter()
+            .map(|e| serde_json::to_value(e).unwrap_or_default())
+            .collect(),
+        next_after: page.after,
+        next_before: page.before,
     })
 }
 

@@ -14,6 +14,7 @@ mod admin_review;
 mod admin_roles;
 mod admin_rules;
 mod api;
+mod audit_pages;
 pub mod auth;
 mod console;
 mod cursor;
@@ -522,7 +523,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/audit"),
             get(api::audit)
-            .summary("Audit entries by record, user and time, by pages")
+            .summary("Audit entries by record, user, table, action and time, oldest or newest first, by pages in both directions")
             .query(&routes::AUDIT)
             .answer::<AuditPage>(),
         )

@@ -44,6 +44,25 @@ pub struct OidcConfig {
     pub organization: Option<String>,
     /// Map `sub` to the user of that name (instead of `oid` to `azureactivedirectoryobjectid`).
     pub subject_is_user_name: bool,
+    /// Console sign-in with the authorization code flow and PKCE, when set (docs/console.md).
+    pub sign_in: Option<OidcSignIn>,
+}
+
+/// The console's OIDC sign-in (authorization code with PKCE, S256): the issuer's endpoints and
+/// this server's client registration.
+#[derive(Clone, Debug)]
+pub struct OidcSignIn {
+    /// Where the browser is sent to sign in.
+    pub authorization_endpoint: String,
+    /// Where the code is exchanged for tokens.
+    pub token_endpoint: String,
+    /// The client id registered at the issuer; the id token's `aud`.
+    pub client_id: String,
+    /// The client secret, for a confidential client (sent as `client_secret_post`).
+    pub client_secret: Option<String>,
+    /// The callback URL registered at the issuer (`…/console/oidc/callback`); without it, the
+    /// URL is made from the request's host and the server's scheme.
+    pub redirect_uri: Option<String>,
 }
 
 /// The claim naming a token's organisation when the configuration binds none.
@@ -123,9 +142,35 @@ impl Oidc {
         }
     }
 
+    /// The configuration.
+    pub(crate) fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
     /// Validates a token: signature, issuer, audience, expiry.
     pub(crate) fn validate(&self, token: &str) -> Result<Identity, ApiError> {
-        let bad = |m: String| ApiError::unauthenticated(format!("invalid bearer token: {m}"));
+        self.validate_for(token, &self.config.audience, None, "bearer token")
+    }
+
+    /// Validates an id token of the console's sign-in: as a bearer token, but its audience is
+    /// the client id (OIDC Core 3.1.3.7) and its `nonce` must be the one the sign-in sent.
+    pub(crate) fn validate_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<Identity, ApiError> {
+        self.validate_for(token, client_id, Some(nonce), "id token")
+    }
+
+    fn validate_for(
+        &self,
+        token: &str,
+        audience: &str,
+        nonce: Option<&str>,
+        what: &str,
+    ) -> Result<Identity, ApiError> {
+        let bad = |m: String| ApiError::unauthenticated(format!("invalid {what}: {m}"));
         let header = decode_header(token).map_err(|e| bad(e.to_string()))?;
         let jwk = match self.key(header.kid.as_deref()) {
             Some(k) => k,
@@ -138,11 +183,19 @@ impl Oidc {
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = decode::<serde_json::Value>(token, &key, &validation)
             .map_err(|e| bad(e.to_string()))?;
         let claims = data.claims;
+        if let Some(expected) = nonce {
+            let got = claims.get("nonce").and_then(|v| v.as_str()).unwrap_or("");
+            if !crate::console::same_secret(got, expected) {
+                return Err(bad(
+                    "its `nonce` is not the one this sign-in sent".to_owned()
+                ));
+            }
+        }
         let subject = claims
             .get("sub")
             .and_then(|v| v.as_str())

@@ -79,15 +79,31 @@ pub(crate) const LIST: [Param; 7] = [
         "columns to answer with each record (comma-separated), as the caller sees them",
     ),
 ];
-pub(crate) const AUDIT: [Param; 6] = [
+pub(crate) const AUDIT: [Param; 10] = [
     ("record", "string", "entries about this record"),
     ("user", "string", "entries by this acting user"),
+    ("table", "string", "entries about a record of this table"),
+    (
+        "action",
+        "string",
+        "entries of this action (`user_access`: a user's access history with `user`)",
+    ),
     ("from", "integer", "entries at or after this time (ms)"),
     ("to", "integer", "entries before this time (ms)"),
     (
+        "order",
+        "string",
+        "`asc` (oldest first, the default) or `desc` (newest first)",
+    ),
+    (
         "after",
         "integer",
-        "entries after this sequence number (the previous page's next_after)",
+        "entries after this sequence number (a page's next_after)",
+    ),
+    (
+        "before",
+        "integer",
+        "entries before this sequence number (a page's next_before)",
     ),
     ("limit", "integer", "page size, 1 to 5000 (default 100)"),
 ];

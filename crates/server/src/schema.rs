@@ -571,7 +571,9 @@ pub(crate) struct AuditEntry {
     pub(crate) user: Option<String>,
 }
 
-/// `GET …/audit`: a page of entries; `next_after` is the `after` of the next page.
+/// `GET …/audit`: a page of entries in the order asked; `next_after` is the `after` that reads
+/// the entries following the page (the next page oldest first), `next_before` the `before`
+/// that reads those preceding it (the next page newest first); null when there are none.
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditPage {
@@ -579,6 +581,8 @@ pub(crate) struct AuditPage {
     pub(crate) entries: Vec<Value>,
     #[schema(required = true)]
     pub(crate) next_after: Option<u64>,
+    #[schema(required = true)]
+    pub(crate) next_before: Option<u64>,
 }
 
 /// `GET …/audit/verify`: the chain is intact, or the first entry that does not verify.

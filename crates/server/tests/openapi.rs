@@ -600,6 +600,13 @@ fn every_route_answers_as_documented() {
 
     // Audit.
     c.call(audrey, "get", &o("/audit?limit=3"), None, 200);
+    c.call(
+        audrey,
+        "get",
+        &o("/audit?order=desc&limit=2&before=1000&table=account&action=create"),
+        None,
+        200,
+    );
     c.call(alice, "get", &o("/audit"), None, 403);
     c.call(audrey, "get", &o("/audit?bogus=1"), None, 400);
     c.call(audrey, "get", &o("/audit/verify"), None, 200);

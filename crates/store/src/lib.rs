@@ -225,19 +225,48 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// Which audit entries to read. Results come in `seq` order, at most `limit`.
+/// The order in which audit entries are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuditOrder {
+    /// Oldest first (`seq` ascending).
+    #[default]
+    Ascending,
+    /// Newest first (`seq` descending).
+    Descending,
+}
+
+/// The SQL of an order (both databases).
+pub(crate) fn order_sql(order: AuditOrder) -> &'static str {
+    match order {
+        AuditOrder::Ascending => "ASC",
+        AuditOrder::Descending => "DESC",
+    }
+}
+
+/// Which audit entries to read. Results come in `seq` order (`order`: ascending or
+/// descending), at most `limit`: the first `limit` entries in that order that match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     /// Only entries about this record.
     pub record: Option<String>,
     /// Only entries by this acting user.
     pub user: Option<String>,
+    /// Only entries about a record of this table (its logical name, exactly).
+    pub table: Option<String>,
+    /// Only entries of this action (`user_access`, `update`, …).
+    pub action: Option<String>,
     /// Only entries at or after this time (ms).
     pub from_ms: Option<i64>,
     /// Only entries before this time (ms).
     pub to_ms: Option<i64>,
-    /// Only entries after this sequence number (the cursor of the previous page).
+    /// Only entries after this sequence number (the cursor of the previous page when reading
+    /// ascending; of the page before, when paging back through a descending read).
     pub after_seq: u64,
+    /// Only entries before this sequence number (the cursor of the previous page when reading
+    /// descending; of the page after, when paging back through an ascending read).
+    pub before_seq: Option<u64>,
+    /// Oldest or newest first.
+    pub order: AuditOrder,
     /// Page size (at least 1).
     pub limit: usize,
 }

@@ -8,8 +8,8 @@ use strata_ops::Operation;
 use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier, Seal};
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
-    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, RawLogRow, Revision, Store,
-    StoreError, Transaction, Verification, check_org_name, expired,
+    ApiKeyRecord, AuditEntry, AuditOrder, AuditQuery, AuditRecord, LogEntry, RawLogRow, Revision,
+    Store, StoreError, Transaction, Verification, check_org_name, expired,
 };
 
 /// A log's head as stored: revision, last MAC, seal.
@@ -222,6 +222,11 @@ impl Transaction for MemoryTx<'_> {
 
 pub(crate) fn matches(e: &AuditEntry, q: &AuditQuery) -> bool {
     e.seq > q.after_seq
+        && q.before_seq.is_none_or(|b| e.seq < b)
+        && q.table
+            .as_ref()
+            .is_none_or(|t| e.record.table.as_ref() == Some(t))
+        && q.action.as_ref().is_none_or(|a| &e.record.action == a)
         && q.record
             .as_ref()
             .is_none_or(|r| e.record.record.as_ref() == Some(r))
@@ -383,12 +388,19 @@ impl Store for MemoryStore {
             .orgs
             .get(org)
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
-        Ok(o.audit
-            .iter()
-            .filter(|e| matches(e, query))
-            .take(query.limit.max(1))
-            .cloned()
-            .collect())
+        let limit = query.limit.max(1);
+        let wanted = |e: &&AuditEntry| matches(e, query);
+        Ok(match query.order {
+            AuditOrder::Ascending => o.audit.iter().filter(wanted).take(limit).cloned().collect(),
+            AuditOrder::Descending => o
+                .audit
+                .iter()
+                .rev()
+                .filter(wanted)
+                .take(limit)
+                .cloned()
+                .collect(),
+        })
     }
 
     fn derived_key(&self, purpose: &str) -> [u8; 32] {

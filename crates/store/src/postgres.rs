@@ -30,7 +30,7 @@ use crate::chain::{
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    Transaction, Verification, check_org_name, expired,
+    Transaction, Verification, check_org_name, expired, order_sql,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
@@ -96,9 +96,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE organizations ADD COLUMN log_head_mac TEXT;
          ALTER TABLE organizations ADD COLUMN log_head_seal TEXT;",
     ),
-    // Checkpoints: a row per checkpoint and its bytes in chunks (crate::checkpoint).
+    // The audit read by table (newest or oldest first).
     (
         3,
+        "CREATE INDEX audit_by_table ON audit (org, table_name, seq);",
+    ),
+    // Checkpoints: a row per checkpoint and its bytes in chunks (crate::checkpoint).
+    (
+        4,
         r#"CREATE TABLE checkpoints (
         org TEXT COLLATE "C" NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
         revision BIGINT NOT NULL,
@@ -1531,21 +1536,28 @@ impl Store for PostgresStore {
                     "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = $1 AND seq > $2
                        AND ($3::text IS NULL OR record = $3) AND ($4::text IS NULL OR user_name = $4)
                        AND ($5::bigint IS NULL OR at_ms >= $5) AND ($6::bigint IS NULL OR at_ms < $6)
-                     ORDER BY seq LIMIT $7"
+                       AND ($8::bigint IS NULL OR seq < $8) AND ($9::text IS NULL OR table_name = $9)
+                       AND ($10::text IS NULL OR action = $10)
+                     ORDER BY seq {} LIMIT $7",
+                    order_sql(q.order)
                 ))
                 .await
                 .map_err(db_err)?;
+            let before = q.before_seq.map(|b| b.min(i64::MAX as u64) as i64);
             let rows = client
                 .query(
                     &stmt,
                     &[
                         &org,
-                        &(q.after_seq as i64),
+                        &(q.after_seq.min(i64::MAX as u64) as i64),
                         &q.record,
                         &q.user,
                         &q.from_ms,
                         &q.to_ms,
                         &(q.limit.max(1) as i64),
+                        &before,
+                        &q.table,
+                        &q.action,
                     ],
                 )
                 .await

@@ -13,7 +13,7 @@ use crate::chain::{
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    Transaction, Verification, check_org_name, expired,
+    Transaction, Verification, check_org_name, expired, order_sql,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
@@ -73,9 +73,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE organizations ADD COLUMN log_head_mac TEXT;
          ALTER TABLE organizations ADD COLUMN log_head_seal TEXT;",
     ),
-    // Checkpoints: a row per checkpoint and its bytes in chunks (crate::checkpoint).
+    // The audit read by table (newest or oldest first).
     (
         3,
+        "CREATE INDEX audit_by_table ON audit (org, table_name, seq);",
+    ),
+    // Checkpoints: a row per checkpoint and its bytes in chunks (crate::checkpoint).
+    (
+        4,
         "CREATE TABLE checkpoints (
         org TEXT NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
         revision INTEGER NOT NULL,
@@ -672,18 +677,24 @@ impl Store for SqliteStore {
             "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = ?1 AND seq > ?2
                AND (?3 IS NULL OR record = ?3) AND (?4 IS NULL OR user_name = ?4)
                AND (?5 IS NULL OR at_ms >= ?5) AND (?6 IS NULL OR at_ms < ?6)
-             ORDER BY seq LIMIT ?7"
+               AND (?8 IS NULL OR seq < ?8) AND (?9 IS NULL OR table_name = ?9)
+               AND (?10 IS NULL OR action = ?10)
+             ORDER BY seq {} LIMIT ?7",
+            order_sql(q.order)
         );
-        let mut stmt = conn.prepare(&sql)?;
+        let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![
                 org,
-                q.after_seq as i64,
+                q.after_seq.min(i64::MAX as u64) as i64,
                 q.record,
                 q.user,
                 q.from_ms,
                 q.to_ms,
-                q.limit.max(1) as i64
+                q.limit.max(1) as i64,
+                q.before_seq.map(|b| b.min(i64::MAX as u64) as i64),
+                q.table,
+                q.action,
             ],
             read_entry,
         )?;

@@ -14,8 +14,8 @@ use serde_json::json;
 use strata_ops::Operation;
 use strata_store::postgres_testing::{self, ScratchDatabase};
 use strata_store::{
-    ApiKeyRecord, AuditKey, AuditQuery, AuditRecord, LogDamage, MemoryStore, PostgresStore,
-    SqliteStore, Store, StoreError, Verification, load_organization,
+    ApiKeyRecord, AuditKey, AuditOrder, AuditQuery, AuditRecord, LogDamage, MemoryStore,
+    PostgresStore, SqliteStore, Store, StoreError, Verification, load_organization,
 };
 
 fn op(json: serde_json::Value) -> Operation {
@@ -337,6 +337,153 @@ fn conformance(store: &dyn Store) {
     );
 }
 
+/// The audit read newest first and oldest first, by table and by action, and paged in both
+/// directions with the `seq` cursor: every backend answers the same entries in the same order.
+fn audit_orders_and_filters(store: &dyn Store) {
+    store
+        .create_organization("northwind", 0, &mut |_| Ok(()))
+        .unwrap();
+    // 12 entries: tables account / contact / none in turn, a user_access entry every fourth.
+    let table_of = |i: u64| match i % 3 {
+        0 => Some("account".to_owned()),
+        1 => Some("contact".to_owned()),
+        _ => None,
+    };
+    let action_of = |i: u64| if i % 4 == 3 { "user_access" } else { "update" };
+    for i in 0..12u64 {
+        store
+            .write("northwind", &mut |tx| {
+                let at = 1000 * (i as i64 + 1);
+                tx.append_operation(&setup_ops()[0], at)?;
+                tx.append_audit(
+                    &AuditRecord {
+                        action: action_of(i).to_owned(),
+                        table: table_of(i),
+                        record: Some(format!("r{i}")),
+                        user: Some(if i % 2 == 0 { "alice" } else { "bob" }.to_owned()),
+                        impersonator: None,
+                        detail: json!({"i": i}),
+                    },
+                    at,
+                    -1,
+                )?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    let seqs = |q: AuditQuery| {
+        store
+            .audit("northwind", &q)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    let all = |order| AuditQuery {
+        order,
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(
+        seqs(all(AuditOrder::Ascending)),
+        (1..=12).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(all(AuditOrder::Descending)),
+        (1..=12).rev().collect::<Vec<_>>(),
+        "newest first"
+    );
+    // The limit takes the first entries in the order asked: the newest.
+    assert_eq!(
+        seqs(AuditQuery {
+            limit: 3,
+            ..all(AuditOrder::Descending)
+        }),
+        vec![12, 11, 10]
+    );
+    // By table, both orders; entries about no table never match a table.
+    assert_eq!(
+        seqs(AuditQuery {
+            table: Some("contact".into()),
+            ..all(AuditOrder::Ascending)
+        }),
+        vec![2, 5, 8, 11]
+    );
+    assert_eq!(
+        seqs(AuditQuery {
+            table: Some("account".into()),
+            ..all(AuditOrder::Descending)
+        }),
+        vec![10, 7, 4, 1]
+    );
+    assert!(
+        seqs(AuditQuery {
+            table: Some("Account".into()),
+            ..all(AuditOrder::Ascending)
+        })
+        .is_empty(),
+        "table names match exactly"
+    );
+    // A user's access history: their user_access entries, newest first.
+    assert_eq!(
+        seqs(AuditQuery {
+            user: Some("bob".into()),
+            action: Some("user_access".into()),
+            ..all(AuditOrder::Descending)
+        }),
+        vec![12, 8, 4]
+    );
+    assert!(
+        seqs(AuditQuery {
+            user: Some("alice".into()),
+            action: Some("user_access".into()),
+            ..all(AuditOrder::Descending)
+        })
+        .is_empty()
+    );
+    // Paging newest first with `before_seq`, and back with `after_seq` ascending.
+    let page = |after_seq, before_seq, order| {
+        seqs(AuditQuery {
+            after_seq,
+            before_seq,
+            order,
+            limit: 5,
+            ..AuditQuery::default()
+        })
+    };
+    assert_eq!(
+        page(0, None, AuditOrder::Descending),
+        vec![12, 11, 10, 9, 8]
+    );
+    assert_eq!(
+        page(0, Some(8), AuditOrder::Descending),
+        vec![7, 6, 5, 4, 3]
+    );
+    assert_eq!(page(0, Some(3), AuditOrder::Descending), vec![2, 1]);
+    assert_eq!(page(2, None, AuditOrder::Ascending), vec![3, 4, 5, 6, 7]);
+    assert_eq!(page(7, None, AuditOrder::Ascending), vec![8, 9, 10, 11, 12]);
+    // Both bounds, both orders; an empty window; a cursor past every entry.
+    assert_eq!(page(3, Some(7), AuditOrder::Ascending), vec![4, 5, 6]);
+    assert_eq!(page(3, Some(7), AuditOrder::Descending), vec![6, 5, 4]);
+    assert!(page(5, Some(6), AuditOrder::Descending).is_empty());
+    assert!(page(u64::MAX, None, AuditOrder::Ascending).is_empty());
+    assert_eq!(
+        page(0, Some(u64::MAX), AuditOrder::Descending),
+        vec![12, 11, 10, 9, 8]
+    );
+    // With the other filters: table and time together, newest first.
+    assert_eq!(
+        seqs(AuditQuery {
+            table: Some("contact".into()),
+            from_ms: Some(3000),
+            to_ms: Some(11_000),
+            ..all(AuditOrder::Descending)
+        }),
+        vec![8, 5]
+    );
+    store.delete_organization("northwind").unwrap();
+}
+
 #[test]
 fn memory_store_conforms() {
     conformance(&MemoryStore::new().unwrap());
@@ -346,6 +493,28 @@ fn memory_store_conforms() {
 fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     conformance(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
+}
+
+#[test]
+fn memory_store_reads_the_audit_in_both_orders() {
+    audit_orders_and_filters(&MemoryStore::new().unwrap());
+}
+
+#[test]
+fn sqlite_store_reads_the_audit_in_both_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    audit_orders_and_filters(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
+}
+
+#[test]
+fn postgres_store_reads_the_audit_in_both_orders() {
+    let Some(server) = postgres("postgres_store_reads_the_audit_in_both_orders") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = PostgresStore::open(scratch.url(), &dir.path().join("audit-key")).unwrap();
+    audit_orders_and_filters(&store);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use strata_engine::{
 };
 
 /// Kinds of change [`step`] makes: the authorized actions, then the setup operations.
-pub const KINDS: usize = 47;
+pub const KINDS: usize = 49;
 
 /// Extra model the generator does not make: positions, an app, a profile.
 fn enrich(org: &mut Organization) {
@@ -335,6 +335,20 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
         }
         45 => s.replace_role(role, pick(rng, &roles)).map(|_| ()),
         46 => s.delete_role(role, rng.chance(75).then(|| pick(rng, &roles))),
+        // A fresh name, or (refused) another unit's.
+        47 => {
+            let other = s.org().units().name(pick(rng, &units)).to_owned();
+            let name = if rng.chance(75) {
+                format!("renamed-{tag}")
+            } else {
+                other
+            };
+            s.rename_business_unit(unit, &name)
+        }
+        48 => {
+            let misc = ["prvExportToExcel", "prvReadAuditSummary", "prvBulkDelete"][rng.below(3)];
+            s.set_role_misc_privilege(role, misc, rng.chance(60))
+        }
         _ => {
             s.set_app_roles(app, vec![role]);
             s.set_app_needs(

@@ -12,6 +12,9 @@
 mod access;
 mod assets;
 mod audit;
+mod import;
+mod oidc;
+mod review;
 mod roles;
 mod rules;
 mod session;
@@ -33,7 +36,7 @@ use crate::AppState;
 use crate::auth::{Caller, hash_secret};
 use crate::error::{ApiError, status_of};
 use crate::request::{OrgRequest, access_to_audit, org_at, resolve_acting};
-pub(crate) use session::{Flash, Sessions};
+pub(crate) use session::{Flash, Sessions, same_secret};
 
 /// The console's routes (merged into the server's router by `lib.rs`).
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -43,6 +46,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/", get(home))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", post(sign_out))
+        .route("/console/oidc/start", get(oidc::start))
+        .route("/console/oidc/callback", get(oidc::callback))
         .route("/console/assets/{file}", get(assets::serve))
         .route("/console/units", get(users::units))
         .route("/console/units/change", post(users::change_unit))
@@ -50,6 +55,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/users/{user}", get(users::show))
         .route("/console/users/{user}/change", post(users::change))
         .route("/console/teams", get(users::teams))
+        .route("/console/teams/change", post(users::change_team))
         .route("/console/roles", get(roles::list))
         .route("/console/roles/{role}", get(roles::editor))
         .route("/console/roles/{role}/edit", post(roles::edit))
@@ -63,6 +69,17 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/apps", get(access::apps))
         .route("/console/licences", get(access::licences))
         .route("/console/audit", get(audit::audit))
+        .route("/console/review", get(review::page))
+        .route("/console/review/download", get(review::download))
+        .route("/console/import", get(import::page))
+        .route(
+            "/console/import/preview",
+            post(import::upload).layer(axum::extract::DefaultBodyLimit::max(
+                import::MAX_UPLOAD_BODY,
+            )),
+        )
+        .route("/console/import/replan", post(import::replan))
+        .route("/console/import/apply", post(import::apply))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(sessions))
 }
@@ -72,8 +89,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 /// no framing, no referrer, no sniffing; pages are never cached.
 async fn security_headers(request: Request, next: axum::middleware::Next) -> Response {
     let is_asset = request.uri().path().starts_with("/console/assets/");
+    let started = std::time::Instant::now();
     let mut response = next.run(request).await;
+    let took = started.elapsed().as_secs_f64() * 1e3;
     let h = response.headers_mut();
+    // The server's time for the page, rendering included (`strata bench console` reads it).
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={took:.3}")) {
+        h.insert("server-timing", v);
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -151,11 +174,11 @@ impl FromRequestParts<Arc<AppState>> for Console {
             return Err(to_sign_in(htmx, "signed-out"));
         };
         let reading = parts.method == Method::GET || parts.method == Method::HEAD;
-        let Some((org, user, key_hash, csrf, flash)) = sessions.with(&id, |s| {
+        let Some((org, user, credential, csrf, flash)) = sessions.with(&id, |s| {
             (
                 s.org.clone(),
                 s.user.clone(),
-                s.key_hash.clone(),
+                s.credential.clone(),
                 s.csrf.clone(),
                 if reading { s.flash.take() } else { None },
             )
@@ -164,11 +187,13 @@ impl FromRequestParts<Arc<AppState>> for Console {
         };
         // The key is checked again (a revoked key ends its sessions within the key cache's
         // lifetime), then the user, as the API checks them.
-        let key = state.keys.get(&state.store, &key_hash).await;
-        let key_ok = matches!(&key, Ok(Some(k)) if k.revoked_ms.is_none() && k.organization == org && k.user == user);
-        if !key_ok {
-            sessions.close(&id);
-            return Err(to_sign_in(htmx, "revoked"));
+        if let session::Credential::Key(key_hash) = &credential {
+            let key = state.keys.get(&state.store, key_hash).await;
+            let key_ok = matches!(&key, Ok(Some(k)) if k.revoked_ms.is_none() && k.organization == org && k.user == user);
+            if !key_ok {
+                sessions.close(&id);
+                return Err(to_sign_in(htmx, "revoked"));
+            }
         }
         let caller = Caller::User {
             org: org.clone(),
@@ -177,6 +202,24 @@ impl FromRequestParts<Arc<AppState>> for Console {
         let handle = org_at(state, &caller, &org)
             .await
             .map_err(|e| plain_error(&e))?;
+        // An OIDC session: the id token's identity must still map to this user (an object id
+        // changed or cleared by an administrator ends the session), as a bearer token would.
+        if let session::Credential::Token(identity) = &credential {
+            let loaded = handle.read().await;
+            let by_object_id = |oid: &str| state.object_ids.user(&handle, &loaded.org, oid);
+            let same = crate::request::calling_user(
+                &loaded.org,
+                &Caller::Identity(identity.clone()),
+                &by_object_id,
+            )
+            .ok()
+            .flatten()
+            .is_some_and(|u| loaded.org.user(u).name == user);
+            if !same {
+                sessions.close(&id);
+                return Err(to_sign_in(htmx, "revoked"));
+            }
+        }
         let acting = {
             let loaded = handle.read().await;
             resolve_acting(&loaded.org, &caller, None, &|_| None)
@@ -287,6 +330,8 @@ impl Console {
             ("/console/apps", "App access"),
             ("/console/licences", "Licences"),
             ("/console/audit", "Audit"),
+            ("/console/review", "Access review"),
+            ("/console/import", "Import roles"),
         ];
         let markup = html! {
             (DOCTYPE)
@@ -363,7 +408,7 @@ pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// An error page without a session (a failed sign-in, a refused request).
-fn plain_error(e: &ApiError) -> Response {
+pub(crate) fn plain_error(e: &ApiError) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -388,7 +433,24 @@ struct SignInQuery {
     why: Option<String>,
 }
 
-fn sign_in_form(message: Option<(bool, &str)>) -> Markup {
+/// The sign-in page with a refusal, and no session.
+pub(crate) fn sign_in_refusal(state: &AppState, status: StatusCode, text: &str) -> Response {
+    html_response(
+        status,
+        sign_in_form(Some((true, text)), oidc_sign_in(state)),
+    )
+}
+
+/// The issuer to offer "Sign in with …" for, when OIDC sign-in is configured.
+pub(crate) fn oidc_sign_in(state: &AppState) -> Option<&str> {
+    state
+        .oidc
+        .as_ref()
+        .filter(|o| o.config().sign_in.is_some())
+        .map(|o| o.config().issuer.as_str())
+}
+
+fn sign_in_form(message: Option<(bool, &str)>, issuer: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -399,10 +461,14 @@ fn sign_in_form(message: Option<(bool, &str)>) -> Markup {
                     @if let Some((error, text)) = message {
                         p.flash.error[error] role=(if error { "alert" } else { "status" }) #flash { (text) }
                     }
+                    @if let Some(issuer) = issuer {
+                        p { a.button #oidc-sign-in href="/console/oidc/start" { "Sign in with " (issuer) } }
+                        p.small { "Or with an API key:" }
+                    }
                     form method="post" action="/console/sign-in" {
                         label for="key" { "API key" }
                         input #key type="password" name="key" autocomplete="off" required autofocus;
-                        p.small { "The key of a user of your organization (" code { "strata api-key create" } ", or the key " code { "strata demo" } " prints). Single sign-on (OIDC) is not offered here yet." }
+                        p.small { "The key of a user of your organization (" code { "strata api-key create" } ", or the key " code { "strata demo" } " prints)." }
                         button type="submit" { "Sign in" }
                     }
                 }
@@ -411,7 +477,10 @@ fn sign_in_form(message: Option<(bool, &str)>) -> Markup {
     }
 }
 
-async fn sign_in_page(axum::extract::Query(q): axum::extract::Query<SignInQuery>) -> Response {
+async fn sign_in_page(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<SignInQuery>,
+) -> Response {
     let message = match q.why.as_deref() {
         Some("expired") => Some((false, "Your session ended: sign in again.")),
         Some("signed-out") => Some((false, "Sign in to continue.")),
@@ -426,7 +495,7 @@ async fn sign_in_page(axum::extract::Query(q): axum::extract::Query<SignInQuery>
         )),
         _ => None,
     };
-    html_response(StatusCode::OK, sign_in_form(message))
+    html_response(StatusCode::OK, sign_in_form(message, oidc_sign_in(&state)))
 }
 
 /// `POST /console/sign-in`: an API key of a user → a new session (D74). The root key and
@@ -438,7 +507,10 @@ async fn sign_in(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let refuse = |status: StatusCode, text: &str| {
-        let mut r = html_response(status, sign_in_form(Some((true, text))));
+        let mut r = html_response(
+            status,
+            sign_in_form(Some((true, text)), oidc_sign_in(&state)),
+        );
         *r.status_mut() = status;
         r
     };
@@ -478,7 +550,11 @@ async fn sign_in(
     if let Some(old) = session::cookie_id(&headers) {
         sessions.close(&old);
     }
-    let id = match sessions.open(record.organization, record.user, hash) {
+    let id = match sessions.open(
+        record.organization,
+        record.user,
+        session::Credential::Key(hash),
+    ) {
         Ok(id) => id,
         Err(e) => return plain_error(&e),
     };

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use strata_engine::{Depth, Organization, Ownership, Privilege, RoleId, TableId};
 use strata_ops::Operation;
 
-use super::session::{Draft, MAX_DRAFT_CELLS};
+use super::session::{Draft, MAX_DRAFT_CELLS, Pending};
 use super::{Change, Console, circle, depth_label, encode, legend, read, redirect, role_link};
 use crate::error::ApiError;
 use crate::request::OrgRequest;
@@ -226,21 +226,31 @@ fn view_query(q: &str, group: &str) -> String {
     }
 }
 
-/// The draft as operations, in the draft's order (a refusal's `/i` names the i-th cell).
+/// The draft as operations, in the draft's order: the cells, then the miscellaneous
+/// privileges (a refusal's `/i` names the i-th).
 fn draft_ops(role: &str, draft: &Draft) -> Vec<Operation> {
-    draft
+    let cells = draft
+        .cells
         .iter()
         .map(|((table, privilege), depth)| Operation::SetRolePrivilege {
             role: role.to_owned(),
             table: table.clone(),
             privilege: privilege.name().to_owned(),
             depth: depth.name().to_owned(),
-        })
-        .collect()
+        });
+    let misc = draft
+        .misc
+        .iter()
+        .map(|(privilege, held)| Operation::SetRoleMiscPrivilege {
+            role: role.to_owned(),
+            privilege: privilege.clone(),
+            held: *held,
+        });
+    cells.chain(misc).collect()
 }
 
-/// The cell a refusal names: `/i` in a batch of several, the one cell of a batch of one.
-fn refused_cell(draft: &Draft, e: &ApiError) -> Option<(String, Privilege)> {
+/// What a refusal names: `/i` in a batch of several, the one change of a batch of one.
+fn refused_cell(draft: &Draft, e: &ApiError) -> Option<Pending> {
     let index = match e.field.as_deref() {
         Some(f) => f
             .strip_prefix('/')?
@@ -251,7 +261,14 @@ fn refused_cell(draft: &Draft, e: &ApiError) -> Option<(String, Privilege)> {
         None if draft.len() == 1 => 0,
         None => return None,
     };
-    draft.keys().nth(index).cloned()
+    match index.checked_sub(draft.cells.len()) {
+        None => draft
+            .cells
+            .keys()
+            .nth(index)
+            .map(|(t, p)| Pending::Cell(t.clone(), *p)),
+        Some(i) => draft.misc.keys().nth(i).map(|m| Pending::Misc(m.clone())),
+    }
 }
 
 /// `GET /console/roles/{role}`: the editor.
@@ -313,7 +330,7 @@ fn beyond_privileges(
     me: strata_engine::UserId,
     name: &str,
     draft: &Draft,
-) -> BTreeSet<(String, Privilege)> {
+) -> BTreeSet<Pending> {
     let Some(id) = org.role_id(name) else {
         return BTreeSet::new();
     };
@@ -324,7 +341,7 @@ fn beyond_privileges(
             cells.insert((org.table(*t).name.clone(), p), (*t, depths[p.index()]));
         }
     }
-    for ((table, p), d) in draft {
+    for ((table, p), d) in &draft.cells {
         if let Some(t) = org.table_id(table) {
             cells.insert((table.clone(), *p), (t, *d));
         }
@@ -344,18 +361,50 @@ fn beyond_privileges(
             )
             .is_err()
         })
-        .map(|(cell, _)| cell)
+        .map(|((t, p), _)| Pending::Cell(t, p))
+        .chain(
+            misc_after(role, draft)
+                .into_iter()
+                .filter(|m| {
+                    org.check_no_escalation(
+                        me,
+                        strata_engine::Principal::Organization,
+                        role.business_unit,
+                        name,
+                        role.system_administrator,
+                        [],
+                        std::slice::from_ref(m),
+                    )
+                    .is_err()
+                })
+                .map(Pending::Misc),
+        )
         .collect()
+}
+
+/// The miscellaneous privileges the role holds once the pending change is saved.
+fn misc_after(role: &strata_engine::Role, draft: &Draft) -> Vec<String> {
+    let mut misc: BTreeSet<String> = role.misc.iter().cloned().collect();
+    for (m, held) in &draft.misc {
+        if *held {
+            misc.insert(m.clone());
+        } else {
+            misc.remove(m);
+        }
+    }
+    misc.into_iter().collect()
 }
 
 /// What the editor shows besides the role.
 struct View<'a> {
     draft: &'a Draft,
     dry: Option<&'a strata_app::DryRun>,
-    /// The refusal of the pending change: the cell whose operation was refused, and why.
-    refusal: Option<&'a (Option<(String, Privilege)>, String)>,
-    /// Cells the signed-in user may not hand out (shown when there is a refusal).
-    culprits: &'a BTreeSet<(String, Privilege)>,
+    /// The refusal of the pending change: the cell or miscellaneous privilege whose operation
+    /// was refused, and why.
+    refusal: Option<&'a (Option<Pending>, String)>,
+    /// Cells and miscellaneous privileges the signed-in user may not hand out (shown when
+    /// there is a refusal).
+    culprits: &'a BTreeSet<Pending>,
     csrf: &'a str,
 }
 
@@ -429,12 +478,19 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
                     table.list #diff {
                         thead { tr { th scope="col" { "Table" } th scope="col" { "Privilege" } th scope="col" { "Now" } th scope="col" { "After saving" } } }
                         tbody {
-                            @for ((table, privilege), depth) in draft {
+                            @for ((table, privilege), depth) in &draft.cells {
                                 @let now = org.table_id(table).map_or(Depth::None, |t| role.depth(t, *privilege));
                                 tr {
                                     td { (table) } td { (privilege.name()) }
                                     td { span.circle aria-hidden="true" { (circle(now)) } " " (depth_label(now)) }
                                     td { span.circle aria-hidden="true" { (circle(*depth)) } " " (depth_label(*depth)) }
+                                }
+                            }
+                            @for (m, held) in &draft.misc {
+                                tr {
+                                    td { "miscellaneous" } td { code { (m) } }
+                                    td { (if *held { "not held" } else { "held" }) }
+                                    td { (if *held { "held" } else { "not held" }) }
                                 }
                             }
                         }
@@ -496,10 +552,10 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
                                         th scope="row" { (tname) }
                                         @for p in Privilege::ALL {
                                             @let now = role.depth(*t, p);
-                                            @let pending = draft.get(&(tname.clone(), p)).copied();
+                                            @let pending = draft.cells.get(&(tname.clone(), p)).copied();
                                             @let shown_depth = pending.unwrap_or(now);
-                                            @let refused_change = refused_at.as_ref().is_some_and(|(rt, rp)| rt == tname && *rp == p);
-                                            @let beyond = culprits.contains(&(tname.clone(), p));
+                                            @let refused_change = refused_at.as_ref() == Some(&Pending::Cell(tname.clone(), p));
+                                            @let beyond = culprits.contains(&Pending::Cell(tname.clone(), p));
                                             @let refused = refused_change || beyond;
                                             td.refused[refused] {
                                                 button.cell.changed[pending.is_some()] type="submit" name="cell" value={ (tname) "|" (p.name()) }
@@ -532,11 +588,146 @@ fn render_editor(org: &Organization, name: &str, p: &EditorParams, view: &View<'
                     }
                 }
             }
+            (misc_view(role, name, p, view))
         }
-        h2 { "Miscellaneous privileges" }
-        @if role.misc.is_empty() { p { "none" } } @else { ul #misc { @for m in &role.misc { li { code { (m) } } } } }
+        (licences_view(org, id))
         (compare_view(org, id, p))
         (manage_view(org, id, csrf))
+    }
+}
+
+/// The role's miscellaneous privileges (D82): the engine's catalogue and any other the role
+/// holds, each toggled into the pending change as the grid's cells are; a refusal shown on the
+/// privilege that caused it.
+fn misc_view(role: &strata_engine::Role, name: &str, p: &EditorParams, view: &View<'_>) -> Markup {
+    let View {
+        draft,
+        refusal,
+        culprits,
+        csrf,
+        ..
+    } = *view;
+    let action = format!("/console/roles/{}/edit", encode(name));
+    let editable = !role.system_administrator;
+    let mut names: BTreeSet<&str> = strata_engine::privilege_names::MISC_PRIVILEGES
+        .iter()
+        .copied()
+        .collect();
+    names.extend(role.misc.iter().map(String::as_str));
+    names.extend(draft.misc.keys().map(String::as_str));
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_by_key(|n| n.to_lowercase());
+    let refused_at = refusal.and_then(|(at, _)| at.clone());
+    let q = p.q.clone().unwrap_or_default();
+    let group = p.group.clone().unwrap_or_default();
+    html! {
+        h2 #misc-title { "Miscellaneous privileges" }
+        p.small { (role.misc.len()) " held. Click one to give it or take it away; the change is pending until saved." }
+        form #misc method="post" action=(action) hx-post=(action) hx-target="#editor" hx-select="#editor" hx-swap="outerHTML" hx-select-oob="#flash-area" {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="q" value=(q);
+            input type="hidden" name="group" value=(group);
+            table.list aria-labelledby="misc-title" {
+                thead { tr { th scope="col" { "Privilege" } th scope="col" { "Held" } } }
+                tbody {
+                    @for m in &names {
+                        @let now = role.misc.iter().any(|x| x == m);
+                        @let pending = draft.misc.get(*m).copied();
+                        @let held = pending.unwrap_or(now);
+                        @let key = Pending::Misc((*m).to_owned());
+                        @let beyond = culprits.contains(&key);
+                        @let refused = beyond || refused_at.as_ref() == Some(&key);
+                        tr.refused[refused] {
+                            th scope="row" { code { (m) } }
+                            td {
+                                button.misc.changed[pending.is_some()] type="submit" name="misc" value=(m)
+                                    id={ "m-" (m) } disabled[!editable] data-held=(held)
+                                    aria-label={ (m) ": " (if held { "held" } else { "not held" }) @if pending.is_some() { " (pending)" } @if beyond { " (refused: beyond your privileges)" } @else if refused { " (refused change)" } } {
+                                    (if held { "● held" } else { "○ not held" })
+                                }
+                                @if beyond {
+                                    span.cell-refusal { "refused: beyond your privileges" }
+                                } @else if refused {
+                                    span.cell-refusal { "refused change" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each licence of the catalogue, and whether the role (as saved) gives more than it allows,
+/// cell by cell: the API's answer (`GET …/licences/{licence}/exceeds?role=`, the same Read on
+/// the role this page needs).
+fn licences_view(org: &Organization, id: RoleId) -> Markup {
+    let role = &org.role(id).name;
+    let s = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let answers: Vec<(String, Result<serde_json::Value, strata_ops::OpError>)> = org
+        .licences()
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                strata_ops::exceeds_json(org, &l.name, Some(role)),
+            )
+        })
+        .collect();
+    html! {
+        h2 #licences-title { "Licences" }
+        @if answers.is_empty() {
+            p { "The organization has no licence catalogue." }
+        } @else {
+            p.small { "Whether this role, as saved, gives more than each licence allows (a user holding only that licence is capped at its ceilings)." }
+            table.list #role-licences aria-labelledby="licences-title" {
+                thead { tr { th scope="col" { "Licence" } th scope="col" { "Fits" } th scope="col" { "Where the role exceeds it" } } }
+                tbody {
+                    @for (licence, answer) in &answers {
+                        @let found = answer.as_ref().ok().and_then(|a| a["roles"].as_array()).and_then(|r| r.first());
+                        tr data-licence=(licence) {
+                            th scope="row" { (licence) }
+                            @match found {
+                                Some(r) => {
+                                    @let exceeds = r["exceeds"].as_array().cloned().unwrap_or_default();
+                                    td { (if exceeds.is_empty() { "within" } else { "exceeds" }) }
+                                    td {
+                                        @if !exceeds.is_empty() {
+                                            details {
+                                            summary { (exceeds.len()) " beyond it" }
+                                            ul {
+                                                @for e in &exceeds {
+                                                    li {
+                                                        @match s(e, "kind").as_str() {
+                                                            "privilege" => {
+                                                                @let (d, ceiling) = (Depth::from_name(&s(e, "role_depth")).unwrap_or_default(), Depth::from_name(&s(e, "ceiling")).unwrap_or_default());
+                                                                (s(e, "table")) " " (s(e, "privilege")) ": " (depth_label(d)) ", the licence allows " (depth_label(ceiling))
+                                                            }
+                                                            "misc" => { "miscellaneous " code { (s(e, "privilege")) } " is not in the licence" }
+                                                            _ => { "app " (s(e, "app")) " is not in the licence" }
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                            }
+                                        }
+                                    }
+                                }
+                                None => {
+                                    td colspan="2" { @if let Err(e) = answer { (e.message) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -797,9 +988,9 @@ pub(crate) async fn edit(Path(name): Path<String>, change: Change) -> Response {
             let set = |draft: &mut Draft, table: TableId, p: Privilege, depth: Depth| {
                 let key = (org.table(table).name.clone(), p);
                 if role.depth(table, p) == depth {
-                    draft.remove(&key);
+                    draft.cells.remove(&key);
                 } else {
-                    draft.insert(key, depth);
+                    draft.cells.insert(key, depth);
                 }
             };
             let table = |n: &str| {
@@ -818,10 +1009,27 @@ pub(crate) async fn edit(Path(name): Path<String>, change: Change) -> Response {
             };
             if form.contains_key("discard") {
                 return Ok(None);
+            } else if let Some(m) = form.get("misc") {
+                let m = m.trim();
+                if m.is_empty() || m.len() > 100 {
+                    return Err(ApiError::new(
+                        "invalid_body",
+                        "a miscellaneous privilege name is 1 to 100 bytes long",
+                    )
+                    .at("misc"));
+                }
+                let now = role.misc.iter().any(|x| x == m);
+                let held = !draft.misc.get(m).copied().unwrap_or(now);
+                if held == now {
+                    draft.misc.remove(m);
+                } else {
+                    draft.misc.insert(m.to_owned(), held);
+                }
             } else if let Some(cell) = form.get("cell") {
                 let (t, p) = cell.split_once('|').unwrap_or((cell, ""));
                 let (t, p) = (table(t)?, privilege(p)?);
                 let now = draft
+                    .cells
                     .get(&(org.table(t).name.clone(), p))
                     .copied()
                     .unwrap_or_else(|| role.depth(t, p));
@@ -934,20 +1142,31 @@ mod tests {
 
     #[test]
     fn a_refusal_names_its_cell() {
-        let mut draft = Draft::new();
-        draft.insert(("account".into(), Privilege::Read), Depth::User);
-        draft.insert(("contact".into(), Privilege::Write), Depth::User);
+        let mut draft = Draft::default();
+        draft
+            .cells
+            .insert(("account".into(), Privilege::Read), Depth::User);
+        draft
+            .cells
+            .insert(("contact".into(), Privilege::Write), Depth::User);
+        draft.misc.insert("prvExportToExcel".into(), true);
         let e = ApiError::new("denied", "no").at("/1");
         assert_eq!(
             refused_cell(&draft, &e),
-            Some(("contact".to_owned(), Privilege::Write))
+            Some(Pending::Cell("contact".to_owned(), Privilege::Write))
+        );
+        // After the cells, the miscellaneous privileges.
+        let e = ApiError::new("denied", "no").at("/2");
+        assert_eq!(
+            refused_cell(&draft, &e),
+            Some(Pending::Misc("prvExportToExcel".to_owned()))
         );
         let e = ApiError::new("denied", "no");
         assert_eq!(refused_cell(&draft, &e), None);
-        draft.remove(&("contact".to_owned(), Privilege::Write));
+        draft.cells.clear();
         assert_eq!(
             refused_cell(&draft, &e),
-            Some(("account".to_owned(), Privilege::Read))
+            Some(Pending::Misc("prvExportToExcel".to_owned()))
         );
     }
 }

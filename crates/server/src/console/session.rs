@@ -37,8 +37,31 @@ pub(crate) struct Flash {
     pub(crate) text: String,
 }
 
-/// The pending cells of one role: (table, privilege) → the new depth.
-pub(crate) type Draft = BTreeMap<(String, Privilege), Depth>;
+/// The pending change of one role: cells, (table, privilege) → the new depth, and
+/// miscellaneous privileges → held or not (D82).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Draft {
+    pub(crate) cells: BTreeMap<(String, Privilege), Depth>,
+    pub(crate) misc: BTreeMap<String, bool>,
+}
+
+impl Draft {
+    /// The pending changes, cells and miscellaneous privileges.
+    pub(crate) fn len(&self) -> usize {
+        self.cells.len() + self.misc.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.misc.is_empty()
+    }
+}
+
+/// What a refusal is shown on: a cell of the grid or a miscellaneous privilege.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Pending {
+    Cell(String, Privilege),
+    Misc(String),
+}
 
 /// One signed-in administrator.
 #[derive(Debug)]
@@ -47,24 +70,35 @@ pub(crate) struct Session {
     pub(crate) org: String,
     /// The user the key acts as.
     pub(crate) user: String,
-    /// SHA-256 of the key (checked again on every request: a revoked key ends the session).
-    pub(crate) key_hash: String,
+    /// What signed in: checked again on every request.
+    pub(crate) credential: Credential,
     /// The token every change must carry.
     pub(crate) csrf: String,
     created: Instant,
     seen: Instant,
     /// Pending role grid changes, per role name.
     pub(crate) drafts: HashMap<String, Draft>,
-    /// The refusal of the last save or dry run per role: (table, privilege) of the cell that
-    /// caused it, when one did, and the message.
-    pub(crate) refusals: HashMap<String, (Option<(String, Privilege)>, String)>,
+    /// The refusal of the last save or dry run per role: the cell or miscellaneous privilege
+    /// that caused it, when one did, and the message.
+    pub(crate) refusals: HashMap<String, (Option<Pending>, String)>,
     pub(crate) flash: Option<Flash>,
+}
+
+/// What a session was opened with.
+#[derive(Clone, Debug)]
+pub(crate) enum Credential {
+    /// SHA-256 of an API key (a revoked key ends the session).
+    Key(String),
+    /// An OIDC sign-in: who the id token named (the user must stay the one it maps to).
+    Token(crate::oidc::Identity),
 }
 
 /// Every session, by id.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     by_id: Mutex<HashMap<String, Session>>,
+    /// OIDC sign-ins under way.
+    pub(crate) logins: super::oidc::PendingLogins,
 }
 
 /// 32 random bytes, hex.
@@ -92,7 +126,7 @@ impl Sessions {
         &self,
         org: String,
         user: String,
-        key_hash: String,
+        credential: Credential,
     ) -> Result<String, ApiError> {
         let id = random_id()?;
         let csrf = random_id()?;
@@ -114,7 +148,7 @@ impl Sessions {
             Session {
                 org,
                 user,
-                key_hash,
+                credential,
                 csrf,
                 created: now,
                 seen: now,
@@ -275,7 +309,7 @@ mod tests {
     fn sessions_expire_and_close() {
         let s = Sessions::default();
         let id = s
-            .open("o".into(), "u".into(), "h".into())
+            .open("o".into(), "u".into(), Credential::Key("h".into()))
             .unwrap_or_default();
         assert_eq!(id.len(), 64);
         assert_eq!(s.with(&id, |x| x.user.clone()).as_deref(), Some("u"));

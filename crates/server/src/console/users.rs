@@ -2,6 +2,8 @@
 //! user may read, from the engine's list and its cursor) and a user's page with the role
 //! assignments and the enabled switch, changed through the application layer.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -9,6 +11,7 @@ use serde::Deserialize;
 use strata_engine::{After, BusinessUnitId, ListQuery, Organization, Principal, Privilege, UserId};
 use strata_ops::Operation;
 
+use super::audit::READ_AUDIT;
 use super::{Change, Console, encode, read, redirect, role_link, user_link};
 use crate::error::ApiError;
 use crate::request::OrgRequest;
@@ -105,6 +108,14 @@ pub(crate) async fn units(c: Console, Query(p): Query<UnitParams>) -> Response {
                 (options("new-parent", "Parent", "parent"))
                 button type="submit" { "Add" }
             }
+            h2 { "Rename a business unit" }
+            form.question method="post" action="/console/units/change" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value="rename";
+                (options("rename-unit", "Unit", "unit"))
+                div.field { label for="rename-name" { "New name" } input #rename-name type="text" name="name" required; }
+                button type="submit" { "Rename" }
+            }
             h2 { "Move a business unit" }
             form.question method="get" action="/console/units" {
                 (options("move", "Unit", "move"))
@@ -149,8 +160,8 @@ pub(crate) async fn units(c: Console, Query(p): Query<UnitParams>) -> Response {
     }
 }
 
-/// `POST /console/units/change`: `action` = `add` (`name`, `parent`) or `move` (`unit`,
-/// `parent`), written as the signed-in user.
+/// `POST /console/units/change`: `action` = `add` (`name`, `parent`), `rename` (`unit`,
+/// `name`) or `move` (`unit`, `parent`), written as the signed-in user.
 pub(crate) async fn change_unit(change: Change) -> Response {
     let field = |k: &str| change.field(k).map(str::to_owned);
     let op = match change.field("action") {
@@ -158,6 +169,12 @@ pub(crate) async fn change_unit(change: Change) -> Response {
             Ok(Operation::AddBusinessUnit {
                 name,
                 parent: Some(field("parent")?),
+            })
+        }),
+        Ok("rename") => field("unit").and_then(|name| {
+            Ok(Operation::RenameBusinessUnit {
+                name,
+                new_name: field("name")?,
             })
         }),
         Ok("move") => field("unit").and_then(|name| {
@@ -176,6 +193,9 @@ pub(crate) async fn change_unit(change: Change) -> Response {
         ),
         Ok(Operation::MoveBusinessUnit { name, parent }) => {
             format!("Business unit `{name}` moved under `{parent}`")
+        }
+        Ok(Operation::RenameBusinessUnit { name, new_name }) => {
+            format!("Business unit `{name}` renamed `{new_name}`")
         }
         _ => String::new(),
     };
@@ -206,14 +226,16 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
     if let Some(name) = p.find.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         return redirect(&format!("/console/users/{}", encode(name)));
     }
-    let page = read(&c, move |org, request| -> Result<Markup, ApiError> {
+    let limit = p.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    // The page from the engine's list, then the users' last access from the audit without the
+    // organisation's lock, then the page rendered.
+    let listed = read(&c, move |org, request| -> Result<_, ApiError> {
         let Some(me) = request.acting.user() else {
             return Err(ApiError::new("invalid_body", "the console reads as a user"));
         };
         let table = org
             .table_id("systemuser")
             .ok_or_else(|| strata_app::AppError::internal("no `systemuser` table"))?;
-        let limit = p.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
         let query = ListQuery {
             limit,
             after: p.after.map(|record| After {
@@ -227,11 +249,30 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
         let found = org
             .list(me, table, &query)
             .map_err(|e| ApiError::new("bad_query", e.to_string()))?;
-        let users: Vec<UserId> = found
+        let users: Vec<(UserId, String)> = found
             .records
             .iter()
             .filter_map(|r| org.user_id(&org.record(*r).key))
+            .map(|u| (u, org.user(u).name.clone()))
             .collect();
+        Ok((users, found.next, found.total))
+    })
+    .await
+    .and_then(|r| r);
+    let (listed, next, total) = match listed {
+        Ok(l) => l,
+        Err(e) => return c.error("Users", &e),
+    };
+    let seen = match last_seen(&c, listed.clone()).await {
+        Ok(seen) => seen,
+        Err(e) => return c.error("Users", &e),
+    };
+    let after = p.after;
+    let page = read(&c, move |org, request| -> Result<Markup, ApiError> {
+        let Some(me) = request.acting.user() else {
+            return Err(ApiError::new("invalid_body", "the console reads as a user"));
+        };
+        let users: Vec<UserId> = listed.iter().map(|(u, _)| *u).collect();
         let units = org.units();
         Ok(html! {
             form.inline method="get" action="/console/users" {
@@ -239,9 +280,9 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
                 input #find type="text" name="find" required;
                 button type="submit" { "Open" }
             }
-            @if let Some(total) = found.total { p.small { (total) " users you may read." } }
-            table.list {
-                thead { tr { th scope="col" { "User" } th scope="col" { "Business unit" } th scope="col" { "Manager" } th scope="col" { "Direct roles" } th scope="col" { "Teams" } th scope="col" { "Status" } } }
+            @if let Some(total) = total { p.small { (total) " users you may read." } }
+            table.list #users {
+                thead { tr { th scope="col" { "User" } th scope="col" { "Business unit" } th scope="col" { "Manager" } th scope="col" { "Direct roles" } th scope="col" { "Teams" } th scope="col" { "Status" } th scope="col" { "Last seen" } } }
                 tbody {
                     @for u in &users {
                         @let user = org.user(*u);
@@ -252,13 +293,14 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
                             td { (user.roles.len()) }
                             td { (user.teams.len()) }
                             td { (if user.enabled { "enabled" } else { "disabled" }) }
+                            td.last-seen { (seen_text(seen.as_ref(), *u)) }
                         }
                     }
                 }
             }
             nav.pages aria-label="Pages" {
-                @if p.after.is_some() { a href="/console/users" { "First page" } " " }
-                @if let Some(next) = &found.next { a rel="next" href={ "/console/users?after=" (next.record) @if limit != PAGE { "&limit=" (limit) } } { "Next page" } }
+                @if after.is_some() { a href="/console/users" { "First page" } " " }
+                @if let Some(next) = &next { a rel="next" href={ "/console/users?after=" (next.record) @if limit != PAGE { "&limit=" (limit) } } { "Next page" } }
             }
         })
     })
@@ -269,10 +311,60 @@ pub(crate) async fn list(c: Console, Query(p): Query<ListParams>) -> Response {
     }
 }
 
+/// D81: each user's last access (the latest `user_access` entry of the audit, as the access
+/// review finds it), for readers of the audit only (`prvReadAuditSummary`, as the audit screen);
+/// `None` for the others. The users are those the page already shows (D77, D42). The audit is
+/// read without the organisation's lock.
+async fn last_seen(
+    c: &Console,
+    users: Vec<(UserId, String)>,
+) -> Result<Option<HashMap<UserId, i64>>, ApiError> {
+    let may = {
+        let loaded = c.request.handle.read().await;
+        c.request.require_misc(&loaded.org, READ_AUDIT).is_ok()
+    };
+    if !may || users.is_empty() {
+        return Ok(may.then(HashMap::new));
+    }
+    let organization = c.request.handle.name.clone();
+    crate::blocking(&c.state.store, move |store| {
+        Ok(strata_app::review::last_seen(store, &organization, &users)?)
+    })
+    .await
+    .map(Some)
+}
+
+/// A user's last access as RFC 3339, `never`, or why it is not shown.
+fn seen_text(seen: Option<&HashMap<UserId, i64>>, user: UserId) -> String {
+    match seen {
+        None => "(needs prvReadAuditSummary)".to_owned(),
+        Some(seen) => seen
+            .get(&user)
+            .map_or_else(|| "never".to_owned(), |ms| super::audit::rfc3339(*ms)),
+    }
+}
+
 /// `GET /console/users/{user}`.
 pub(crate) async fn show(c: Console, Path(name): Path<String>) -> Response {
     let csrf = c.csrf.clone();
     let title = format!("User {name}");
+    // Only a user the page may show has their last access looked up.
+    let lookup = name.clone();
+    let found = read(&c, move |org, request| {
+        org.user_id(&lookup)
+            .filter(|u| may_see_user(org, request, *u))
+            .map(|u| (u, lookup))
+    })
+    .await;
+    let seen = match found {
+        Ok(Some(user)) => last_seen(&c, vec![user]).await,
+        Ok(None) => Ok(Some(HashMap::new())),
+        Err(e) => Err(e),
+    };
+    let seen = match seen {
+        Ok(seen) => seen,
+        Err(e) => return c.error(&title, &e),
+    };
     let page = read(&c, move |org, request| -> Result<Markup, ApiError> {
         let u = org
             .user_id(&name)
@@ -333,6 +425,7 @@ pub(crate) async fn show(c: Console, Path(name): Path<String>) -> Response {
                 dt { "Manager" } dd { @match user.manager { Some(m) if may_see_user(org, request, m) => (user_link(&org.user(m).name)), Some(_) => "(not readable)", None => "none" } }
                 dt { "Position" } dd { (user.position.map_or("none".to_owned(), |p| org.position(p).name.clone())) }
                 dt { "Status" } dd #status { (if user.enabled { "enabled" } else { "disabled" }) }
+                dt { "Last seen" } dd #last-seen { (seen_text(seen.as_ref(), u)) }
                 dt { "System Administrator" } dd { (if org.system_administrator(u).is_some() { "yes" } else { "no" }) }
                 dt { "Licences" } dd { @if licences.is_empty() { "none" } @else { (licences.join(", ")) } }
                 dt { "Column security profiles" } dd { @if profiles.is_empty() { "none" } @else { (profiles.join(", ")) } }
@@ -474,13 +567,154 @@ fn may_read_team(org: &Organization, me: UserId, unit: BusinessUnitId) -> bool {
         .is_some_and(|t| org.explain_on_unit(me, t, Privilege::Read, unit).allowed)
 }
 
+/// The most record access teams listed.
+const RECORD_TEAMS_SHOWN: usize = 200;
+
+/// An access mask as its privileges' names.
+fn rights_text(mask: strata_engine::AccessMask) -> String {
+    let names: Vec<&str> = mask.privileges().map(Privilege::name).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// D83: access team templates (customization: listed to System Administrators, who alone
+/// create them) and the record access teams made from them, each listed to a user who may read
+/// its record, with the members that user may see.
+fn templates_view(org: &Organization, request: &OrgRequest, me: UserId, csrf: &str) -> Markup {
+    let admin = org.system_administrator(me).is_some();
+    let record_teams: Vec<(
+        strata_engine::TeamId,
+        strata_engine::RecordId,
+        strata_engine::TemplateId,
+    )> = org
+        .team_ids()
+        .filter_map(|t| org.team(t).record_team.map(|(r, tpl)| (t, r, tpl)))
+        .filter(|(_, r, _)| {
+            request
+                .acting
+                .each()
+                .all(|u| org.check(u, Privilege::Read, *r))
+        })
+        .collect();
+    let tables: Vec<&str> = org
+        .table_ids()
+        .map(|t| org.table(t))
+        .filter(|t| t.ownership == strata_engine::Ownership::UserOrTeam)
+        .map(|t| t.name.as_str())
+        .collect();
+    html! {
+        h2 #templates-title { "Access team templates" }
+        @if admin {
+            table.list #templates aria-labelledby="templates-title" {
+                thead { tr { th scope="col" { "Template" } th scope="col" { "Table" } th scope="col" { "Access rights" } th scope="col" { "Mask" } th scope="col" { "Record teams" } } }
+                tbody {
+                    @for tpl in org.template_ids() {
+                        @let template = org.template(tpl);
+                        tr data-template=(template.name) {
+                            td { (template.name) }
+                            td { (org.table(template.table).name) }
+                            td { (rights_text(template.rights)) }
+                            td { code { (template.rights.bits()) } }
+                            td { (org.team_ids().filter(|t| org.team(*t).record_team.is_some_and(|(_, x)| x == tpl)).count()) }
+                        }
+                    }
+                }
+            }
+            h3 { "Add a template" }
+            form.question method="post" action="/console/teams/change" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value="add_template";
+                div.field { label for="template-name" { "Name" } input #template-name type="text" name="name" required; }
+                div.field {
+                    label for="template-table" { "Table" }
+                    select #template-table name="table" required { @for t in &tables { option value=(t) { (t) } } }
+                }
+                fieldset {
+                    legend { "Access rights" }
+                    @for p in Privilege::ALL {
+                        label.check { input type="checkbox" name={ "right:" (p.name()) } value="1" id={ "right-" (p.name()) }; " " (p.name()) }
+                    }
+                }
+                button type="submit" { "Add the template" }
+            }
+        } @else {
+            p.small { "Access team templates are customization: System Administrators see and add them." }
+        }
+        h2 #record-teams-title { "Record access teams" }
+        p.small { (record_teams.len()) " record access teams on records you may read." }
+        table.list #record-teams aria-labelledby="record-teams-title" {
+            thead { tr { th scope="col" { "Record" } th scope="col" { "Table" } th scope="col" { "Template" } th scope="col" { "Rights" } th scope="col" { "Members" } } }
+            tbody {
+                @for (t, r, tpl) in record_teams.iter().take(RECORD_TEAMS_SHOWN) {
+                    @let record = org.record(*r);
+                    @let template = org.template(*tpl);
+                    @let members: Vec<UserId> = org.team(*t).members.iter().copied().filter(|u| may_see_user(org, request, *u)).collect();
+                    tr {
+                        td { a href={ "/console/access?record=" (encode(&record.key)) } { (record.key) } }
+                        td { (org.table(record.table).name) }
+                        td { (template.name) }
+                        td { (rights_text(template.rights)) }
+                        td {
+                            @for (i, u) in members.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                (user_link(&org.user(*u).name))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if record_teams.len() > RECORD_TEAMS_SHOWN { p.small { "The first " (RECORD_TEAMS_SHOWN) " are shown." } }
+    }
+}
+
+/// `POST /console/teams/change`: `action` = `add_template` (`name`, `table`, `right:<privilege>`
+/// for each right), written as the signed-in user.
+pub(crate) async fn change_team(change: Change) -> Response {
+    let op = match change.field("action") {
+        Ok("add_template") => change.field("name").and_then(|name| {
+            Ok(Operation::AddTemplate {
+                name: name.to_owned(),
+                table: change.field("table")?.to_owned(),
+                rights: Privilege::ALL
+                    .into_iter()
+                    .filter(|p| change.form.contains_key(&format!("right:{}", p.name())))
+                    .map(|p| p.name().to_owned())
+                    .collect(),
+            })
+        }),
+        _ => Err(ApiError::new("invalid_body", "unknown action").at("action")),
+    };
+    let c = &change.console;
+    match op {
+        Ok(op) => {
+            let what = match &op {
+                Operation::AddTemplate { name, table, .. } => {
+                    format!("Access team template `{name}` added on `{table}`")
+                }
+                _ => String::new(),
+            };
+            match super::write(c, vec![op]).await {
+                Ok(revision) => c.flash(false, format!("{what} (revision {revision}).")),
+                Err(e) => c.flash(true, format!("Refused: {}", e.message)),
+            }
+        }
+        Err(e) => c.flash(true, format!("Refused: {}", e.message)),
+    }
+    redirect("/console/teams")
+}
+
 /// The most members listed per team.
 const MEMBERS_SHOWN: usize = 20;
 
 /// `GET /console/teams`: the teams the signed-in user may read, with their type, unit,
 /// members (those the user may see) and roles.
 pub(crate) async fn teams(c: Console) -> Response {
-    let body = read(&c, |org, request| -> Result<Markup, ApiError> {
+    let csrf = c.csrf.clone();
+    let body = read(&c, move |org, request| -> Result<Markup, ApiError> {
         let Some(me) = request.acting.user() else {
             return Err(ApiError::new("invalid_body", "the console reads as a user"));
         };
@@ -526,6 +760,7 @@ pub(crate) async fn teams(c: Console) -> Response {
                     }
                 }
             }
+            (templates_view(org, request, me, &csrf))
         })
     })
     .await;
