@@ -11,6 +11,7 @@
 mod actor;
 pub mod audit;
 pub mod bootstrap;
+pub mod checkpoint;
 mod dryrun;
 mod error;
 mod registry;

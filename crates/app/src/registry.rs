@@ -10,7 +10,7 @@ use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use strata_engine::Organization;
 use strata_ops::Operation;
-use strata_store::{LogEntry, Revision, Store, StoreError, load_organization};
+use strata_store::{LogEntry, Revision, Store, StoreError};
 
 use crate::LoadProgress;
 use crate::actor::Actor;
@@ -46,6 +46,9 @@ pub struct OrgHandle {
     catching_up: AtomicBool,
     /// Moved each time the organisation may change ([`OrgHandle::generation`]).
     generation: AtomicU64,
+    /// The revision of the newest checkpoint known (loaded from, or taken): periodic
+    /// checkpoints count the operations after it.
+    checkpointed: AtomicU64,
 }
 
 /// Generations of every organisation in this process: each new handle, and each change of
@@ -71,7 +74,17 @@ impl OrgHandle {
             applied,
             catching_up: AtomicBool::new(false),
             generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
+            checkpointed: AtomicU64::new(0),
         }
+    }
+
+    /// The revision of the newest checkpoint this node knows of (0 = none).
+    pub fn checkpointed(&self) -> Revision {
+        self.checkpointed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_checkpointed(&self, revision: Revision) {
+        self.checkpointed.fetch_max(revision, Ordering::AcqRel);
     }
 
     /// A number that names the organisation's state in memory: read under [`OrgHandle::read`],
@@ -391,7 +404,7 @@ fn apply_entries(state: &mut Loaded, name: &str, entries: &[&LogEntry]) -> Resul
 }
 
 fn reload(store: &dyn Store, org: &str) -> Result<Loaded, AppError> {
-    let (org, revision) = load_organization(store, org)?;
+    let (org, revision, _) = crate::checkpoint::load(store, org, &mut |_, _| {})?;
     Ok(Loaded {
         org,
         revision,
@@ -661,7 +674,7 @@ fn load_logged(
     progress: Option<&LoadProgress>,
 ) -> Result<Arc<OrgHandle>, AppError> {
     let start = std::time::Instant::now();
-    let (org, revision) = strata_store::load_organization_with(store, name, &mut |done, all| {
+    let (org, revision, from) = crate::checkpoint::load(store, name, &mut |done, all| {
         if let Some(p) = progress {
             (p.0)(name, done, all);
         }
@@ -677,9 +690,15 @@ fn load_logged(
         org = %name,
         revision = loaded.revision,
         records,
+        checkpoint = from.checkpoint.unwrap_or(0),
+        replayed = from.replayed,
         seconds = format!("{secs:.2}"),
         records_per_second = format!("{:.0}", records as f64 / secs.max(1e-9)),
-        "organization rebuilt from its log, record index included"
+        "organization loaded (from its newest valid checkpoint and the log after it, or the whole log), record index included"
     );
-    Ok(Arc::new(OrgHandle::new(name, loaded)))
+    let handle = OrgHandle::new(name, loaded);
+    // Periodic checkpoints count from the one used (a newer one that failed its checks is
+    // replaced by the next).
+    handle.set_checkpointed(from.checkpoint.unwrap_or(0));
+    Ok(Arc::new(handle))
 }

@@ -212,6 +212,27 @@ impl Store for LostAfterOneWrite {
     fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
         self.once(|| self.inner.revoke_api_key(org, id, at_ms))
     }
+    fn put_checkpoint(
+        &self,
+        org: &str,
+        revision: u64,
+        format: u32,
+        bytes: &[u8],
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.once(|| {
+            self.inner
+                .put_checkpoint(org, revision, format, bytes, at_ms)
+        })
+    }
+    fn checkpoints(&self, org: &str) -> Result<Vec<strata_store::CheckpointInfo>, StoreError> {
+        self.check()?;
+        self.inner.checkpoints(org)
+    }
+    fn read_checkpoint(&self, org: &str, revision: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check()?;
+        self.inner.read_checkpoint(org, revision)
+    }
 }
 
 /// Every organisation the store holds has the audit entry of its creation first.

@@ -222,6 +222,20 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Take a checkpoint of organisations on a database now: each organisation's state at its
+    /// revision, so that a server starting loads it and replays only the log after it
+    /// (docs/storage.md, "Checkpoints"). `strata serve` also takes them every
+    /// --checkpoint-every operations.
+    Checkpoint {
+        #[arg(long, visible_alias = "database")]
+        db: PathBuf,
+        /// Only this organisation (default: every one).
+        #[arg(long)]
+        org: Option<String>,
+        /// List the stored checkpoints (newest first) instead of taking one.
+        #[arg(long)]
+        list: bool,
+    },
     /// The operation logs of a database.
     Log {
         #[command(subcommand)]
@@ -344,6 +358,11 @@ pub(crate) struct NodeArgs {
     /// client could otherwise make the server hand out links to another host.
     #[arg(long)]
     pub(crate) trust_forwarded_headers: bool,
+    /// Take a checkpoint of an organisation (its state, so that the next start loads it and
+    /// replays only the log after it) once its log has grown by this many operations since its
+    /// newest one; 0 = never.
+    #[arg(long, default_value_t = strata_app::checkpoint::DEFAULT_CHECKPOINT_EVERY, value_name = "OPERATIONS")]
+    pub(crate) checkpoint_every: u64,
 }
 
 impl NodeArgs {
@@ -353,6 +372,7 @@ impl NodeArgs {
         options.max_lag = Duration::from_millis(self.max_lag_ms);
         options.poll_interval = Duration::from_millis(self.poll_ms.max(10));
         options.trust_forwarded_headers = self.trust_forwarded_headers;
+        options.checkpoint_every = self.checkpoint_every;
     }
 }
 
@@ -472,6 +492,21 @@ pub(crate) enum BenchCommand {
         /// Timed runs per figure (the median is shown).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+    },
+    /// Start-up time: a generated organisation in a fresh SQLite file, loaded from its whole
+    /// log and from a checkpoint plus the log after it, in the same run; prints a table and
+    /// checks that both give the same organisation.
+    Startup {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Operations in the log after the checkpoint.
+        #[arg(long, default_value_t = 1_000)]
+        tail: usize,
+        /// Where to make the scratch database (default: the system's temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
     /// generated organisation in memory; prints a table.

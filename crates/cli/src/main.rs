@@ -13,6 +13,7 @@ mod bench_cmd;
 mod bench_console;
 mod bench_dryrun;
 mod bench_import;
+mod checkpoint_cmd;
 mod demo_cmd;
 mod dryrun_cmd;
 mod export_cmd;
@@ -150,6 +151,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Checkpoint { db, org, list } => {
+            checkpoint_cmd::run(&db, org.as_deref(), list)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Log { command } => match command {
             LogCommand::Verify { db, org } => Ok(if server_cmd::log_verify(&db, org.as_deref())? {
                 ExitCode::SUCCESS
@@ -206,6 +211,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     runs,
                 } => bench_cmd::list(records, seed, runs)?,
                 BenchCommand::Replay { db, org, runs } => bench_cmd::replay(&db, &org, runs)?,
+                BenchCommand::Startup {
+                    records,
+                    seed,
+                    tail,
+                    dir,
+                } => checkpoint_cmd::bench_startup(records, seed, tail, dir.as_deref())?,
                 BenchCommand::Export { records, seed, dir } => {
                     bench_cmd::export(records, seed, &dir)?
                 }

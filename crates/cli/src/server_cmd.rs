@@ -96,6 +96,26 @@ impl Store for Database {
     fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
         each!(self, s => s.revoke_api_key(org, id, at_ms))
     }
+    fn put_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+        format: u32,
+        bytes: &[u8],
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.put_checkpoint(org, revision, format, bytes, at_ms))
+    }
+    fn checkpoints(&self, org: &str) -> Result<Vec<strata_store::CheckpointInfo>, StoreError> {
+        each!(self, s => s.checkpoints(org))
+    }
+    fn read_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        each!(self, s => s.read_checkpoint(org, revision))
+    }
     fn change_seen(&self) -> u64 {
         each!(self, s => s.change_seen())
     }

@@ -6,6 +6,9 @@ use thiserror::Error;
 /// Every variant names the entity; [`ModelError::code`] gives a stable machine-readable code.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ModelError {
+    /// A stored state (a checkpoint's parts) names an entity that does not exist.
+    #[error("the stored state is inconsistent: {0}")]
+    BadState(String),
     /// A second unit without a parent.
     #[error("business unit `{unit}` has no parent, but `{root}` is already the root")]
     SecondRoot { unit: String, root: String },
@@ -94,6 +97,7 @@ impl ModelError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
+            ModelError::BadState(_) => "bad_state",
             ModelError::SecondRoot { .. } => "second_root",
             ModelError::MoveRoot { .. } => "move_root",
             ModelError::Cycle { .. } => "cycle",

@@ -32,6 +32,7 @@ mod queries;
 mod review;
 mod roles;
 mod rules;
+mod state;
 mod units;
 
 pub use actions::{ACT_ON_BEHALF, Actor, Change, CreateRecord, IDENTITY_COLUMNS, ShareMode};
@@ -80,4 +81,5 @@ pub use roles::{
 pub use rules::{
     Holding, Holdings, RoleRule, RoleRules, RuleError, RuleGuard, Violation, ViolationKind,
 };
+pub use state::{NameMap, State, StateRef, UnitNode};
 pub use units::UnitTree;

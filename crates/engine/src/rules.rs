@@ -200,6 +200,11 @@ pub struct RoleRules {
 }
 
 impl RoleRules {
+    /// The rules a checkpoint stored (`state.rs`).
+    pub(crate) fn from_rules(rules: Vec<RoleRule>) -> RoleRules {
+        RoleRules { rules }
+    }
+
     /// The rules, in the order they were added.
     #[must_use]
     pub fn rules(&self) -> &[RoleRule] {

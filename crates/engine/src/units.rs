@@ -23,6 +23,38 @@ pub struct UnitTree {
 }
 
 impl UnitTree {
+    /// Every unit as stored in a checkpoint (`state.rs`).
+    pub(crate) fn nodes(&self) -> Vec<crate::state::UnitNode> {
+        self.nodes
+            .iter()
+            .map(|n| crate::state::UnitNode {
+                name: n.name.clone(),
+                parent: n.parent,
+                children: n.children.clone(),
+                enter: n.enter,
+                exit: n.exit,
+                level: n.level,
+            })
+            .collect()
+    }
+
+    /// The tree a checkpoint stored, as it was (ids checked by the caller).
+    pub(crate) fn from_nodes(nodes: Vec<crate::state::UnitNode>) -> UnitTree {
+        UnitTree {
+            nodes: nodes
+                .into_iter()
+                .map(|n| Node {
+                    name: n.name,
+                    parent: n.parent,
+                    children: n.children,
+                    enter: n.enter,
+                    exit: n.exit,
+                    level: n.level,
+                })
+                .collect(),
+        }
+    }
+
     /// Adds the root (when `parent` is `None`) or a child unit.
     pub(crate) fn add(
         &mut self,

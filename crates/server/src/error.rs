@@ -121,6 +121,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         500,
         "the organisation's operation log failed verification: it is isolated, not served",
     ),
+    (
+        "corrupt_checkpoint",
+        500,
+        "a checkpoint failed verification: it is not used (an older one or the whole log is)",
+    ),
     ("database", 500, "the database failed"),
     (
         "corrupt_store",

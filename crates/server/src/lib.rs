@@ -115,6 +115,9 @@ pub struct ServerOptions {
     pub tls: Option<tls::TlsConfig>,
     /// Build absolute links from `X-Forwarded-Host`/`-Proto` (behind a proxy that sets them).
     pub trust_forwarded_headers: bool,
+    /// Take a checkpoint of an organisation once its log has grown by this many operations
+    /// since its newest one (0 = never; looked at every poll interval).
+    pub checkpoint_every: u64,
 }
 
 impl Default for ServerOptions {
@@ -128,6 +131,7 @@ impl Default for ServerOptions {
             cursor_key: None,
             tls: None,
             trust_forwarded_headers: false,
+            checkpoint_every: strata_app::checkpoint::DEFAULT_CHECKPOINT_EVERY,
         }
     }
 }
@@ -210,6 +214,21 @@ fn follow(state: std::sync::Weak<AppState>) {
     }
 }
 
+/// Takes periodic checkpoints until the server's state is dropped: every poll interval, each
+/// organisation whose log grew by `every` operations since its newest checkpoint gets one.
+fn checkpoints(state: std::sync::Weak<AppState>, every: u64) {
+    loop {
+        let Some(app) = state.upgrade() else {
+            return;
+        };
+        let store = Arc::clone(&app.store);
+        app.registry.checkpoint_pass(store.as_ref(), every);
+        let poll = app.follow.poll_interval;
+        drop(app);
+        std::thread::sleep(poll);
+    }
+}
+
 /// Shared state of the handlers.
 pub struct AppState {
     pub(crate) oidc: Option<oidc::Oidc>,
@@ -285,6 +304,15 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
             .spawn(move || follow(weak))
             .map_err(|e| {
                 strata_app::AppError::internal(format!("cannot start the follower: {e}"))
+            })?;
+    }
+    if options.checkpoint_every > 0 {
+        let (weak, every) = (Arc::downgrade(&state), options.checkpoint_every);
+        std::thread::Builder::new()
+            .name("strata-checkpoints".to_owned())
+            .spawn(move || checkpoints(weak, every))
+            .map_err(|e| {
+                strata_app::AppError::internal(format!("cannot start the checkpoints: {e}"))
             })?;
     }
     // Every native and AuthZEN route comes from the one table that the OpenAPI document is

@@ -294,6 +294,27 @@ impl LogKey {
         let _ = hex::encode_to_slice(mac, out);
     }
 
+    /// The MAC of a checkpoint: the organisation, its revision, the format, the time, the
+    /// length, the MAC of the log row at its revision (so that it belongs to this log and no
+    /// other, and the tail's verification goes on from that row), then the bytes.
+    pub(crate) fn checkpoint_mac(
+        &self,
+        org: &str,
+        revision: Revision,
+        format: u32,
+        at_ms: i64,
+        log_mac: &str,
+        chunks: &[&[u8]],
+    ) -> String {
+        let length: usize = chunks.iter().map(|c| c.len()).sum();
+        let header =
+            format!("checkpoint\n{org}\n{revision}\n{format}\n{at_ms}\n{length}\n{log_mac}\n");
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(chunks.len() + 1);
+        parts.push(header.as_bytes());
+        parts.extend_from_slice(chunks);
+        self.mac(&parts)
+    }
+
     /// The seal of an organisation's log head: its revision and its last row's MAC.
     pub(crate) fn head_seal(&self, org: &str, revision: Revision, mac: &str) -> String {
         self.mac(&[format!("head\n{org}\n{revision}\n{mac}").as_bytes()])

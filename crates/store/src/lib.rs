@@ -14,6 +14,7 @@
 //! (`tests/conformance.rs`).
 
 mod chain;
+mod checkpoint;
 mod memory;
 mod postgres;
 mod sqlite;
@@ -22,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use strata_ops::Operation;
 
 pub use chain::AuditKey;
+#[doc(hidden)]
+pub use checkpoint::RawCheckpoint;
+pub use checkpoint::{CheckpointInfo, KEEP_CHECKPOINTS};
 pub use memory::MemoryStore;
 #[doc(hidden)]
 pub use postgres::testing as postgres_testing;
@@ -79,6 +83,20 @@ pub enum StoreError {
         /// What is wrong, in words.
         detail: String,
     },
+    /// A checkpoint fails verification: torn (a chunk missing, a length that does not add up),
+    /// edited, moved from another organisation or revision, or not taken after the log row at
+    /// its revision. It is never used; an older one or the whole log is read instead.
+    #[error(
+        "organization `{organization}`: the checkpoint at revision {revision} is corrupt: {detail}"
+    )]
+    CorruptCheckpoint {
+        /// The organisation.
+        organization: String,
+        /// The checkpoint's revision.
+        revision: Revision,
+        /// What is wrong, in words.
+        detail: String,
+    },
 }
 
 /// What is wrong with an operation log that fails verification.
@@ -133,6 +151,7 @@ impl StoreError {
             StoreError::Unreachable(_) => "database_unreachable",
             StoreError::AuditKey(_) => "audit_key",
             StoreError::CorruptLog { .. } => "corrupt_log",
+            StoreError::CorruptCheckpoint { .. } => "corrupt_checkpoint",
         }
     }
 }
@@ -417,6 +436,28 @@ pub trait Store: Send + Sync {
     fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Revokes an API key; false when there is no such key.
     fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Stores a checkpoint: `bytes`, the state of `org` at `revision` (a revision its log
+    /// holds) in `format`, in one transaction of its own, sealed with a MAC under the log's key
+    /// that binds the organisation, the revision, the format, the time, the length and the MAC
+    /// of the log row at `revision` (read by the store, in the same transaction). Large bytes
+    /// are cut into chunks. The organisation keeps its newest [`KEEP_CHECKPOINTS`]; older ones
+    /// are removed in the same transaction. Returns false, writing nothing, when a checkpoint
+    /// at this revision exists already (another node took it). The log is left as it is.
+    fn put_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+        format: u32,
+        bytes: &[u8],
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// The organisation's checkpoints, newest first, as their rows declare them (reading one
+    /// verifies it).
+    fn checkpoints(&self, org: &str) -> Result<Vec<CheckpointInfo>, StoreError>;
+    /// The bytes of the checkpoint at `revision`, verified (see [`StoreError::CorruptCheckpoint`]);
+    /// `None` when there is none at this revision.
+    fn read_checkpoint(&self, org: &str, revision: Revision)
+    -> Result<Option<Vec<u8>>, StoreError>;
     /// A counter of the changes this store has been told about by other processes (and by its
     /// own writes): pass it to [`Store::wait_for_change`]. Read it *before* looking at the
     /// store, so that a change made in between is not missed. Stores without notifications
@@ -486,10 +527,37 @@ pub fn replay(
     entries: Vec<LogEntry>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(strata_engine::Organization, Revision), StoreError> {
-    let revision = entries.last().map_or(0, |e| e.revision);
-    // The operation at index i is revision i + 1.
+    let (organization, revision) = replay_onto(
+        org,
+        strata_engine::Organization::new(),
+        0,
+        entries,
+        progress,
+    )?;
+    Ok((organization, revision))
+}
+
+/// Applies the log entries after `base` (revisions `base + 1`, `base + 2`… with no hole, as a
+/// verified read after `base` returns them) to `organization`, the state at `base` (a
+/// checkpoint's, or an empty organisation at 0). Returns it and its revision.
+pub fn replay_onto(
+    org: &str,
+    mut organization: strata_engine::Organization,
+    base: Revision,
+    entries: Vec<LogEntry>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(strata_engine::Organization, Revision), StoreError> {
+    let revision = entries.last().map_or(base, |e| e.revision);
+    if let Some(first) = entries.first()
+        && first.revision != base + 1
+    {
+        return Err(StoreError::Corrupt(format!(
+            "organization `{org}`: the log after revision {base} starts at {}",
+            first.revision
+        )));
+    }
+    // The operation at index i is revision base + i + 1.
     let ops: Vec<Operation> = entries.into_iter().map(|e| e.operation).collect();
-    let mut organization = strata_engine::Organization::new();
     let mut from = 0;
     progress(0, ops.len());
     while from < ops.len() {
@@ -501,7 +569,7 @@ pub fn replay(
         strata_ops::apply_all(&mut organization, &ops[from..to]).map_err(|(i, e)| {
             StoreError::Corrupt(format!(
                 "organization `{org}`: logged operation {} no longer applies: {}",
-                from + i + 1,
+                base as usize + from + i + 1,
                 e.message
             ))
         })?;

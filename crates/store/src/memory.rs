@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use strata_ops::Operation;
 
 use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier, Seal};
+use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditOrder, AuditQuery, AuditRecord, LogEntry, RawLogRow, Revision,
     Store, StoreError, Transaction, Verification, check_org_name, expired,
@@ -21,6 +22,19 @@ struct OrgState {
     audit: Vec<AuditEntry>,
     head: (u64, String, String),
     anchor: (u64, String, String),
+    checkpoints: BTreeMap<Revision, RawCheckpoint>,
+}
+
+impl OrgState {
+    /// The MAC of the log row at `revision`, as stored.
+    fn row_mac(&self, revision: Revision) -> Option<&str> {
+        let at = usize::try_from(revision).ok()?.checked_sub(1)?;
+        let row = match self.log.get(at) {
+            Some(r) if r.revision == revision => Some(r),
+            _ => self.log.iter().find(|r| r.revision == revision),
+        };
+        row.and_then(|r| r.mac.as_deref())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +106,19 @@ impl MemoryStore {
     pub fn tamper_audit(&self, org: &str, f: &mut dyn FnMut(&mut Vec<AuditEntry>)) {
         if let Some(o) = self.lock().orgs.get_mut(org) {
             f(&mut o.audit);
+        }
+    }
+
+    /// Test support: lets a test change the stored checkpoints, as an attacker with write
+    /// access to the storage would (or a crash that tore one).
+    #[doc(hidden)]
+    pub fn tamper_checkpoints(
+        &self,
+        org: &str,
+        f: &mut dyn FnMut(&mut BTreeMap<Revision, RawCheckpoint>),
+    ) {
+        if let Some(o) = self.lock().orgs.get_mut(org) {
+            f(&mut o.checkpoints);
         }
     }
 
@@ -230,6 +257,7 @@ impl Store for MemoryStore {
             audit: Vec::new(),
             head: (0, GENESIS.to_owned(), head_seal),
             anchor: (0, GENESIS.to_owned(), String::new()),
+            checkpoints: BTreeMap::new(),
         });
         let written = self.write_to(name, o, f);
         if written.is_err() {
@@ -286,6 +314,72 @@ impl Store for MemoryStore {
             .get(org)
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
         read_log(&self.log_key, org, o, after, None)
+    }
+
+    fn put_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+        format: u32,
+        bytes: &[u8],
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let o = state
+            .orgs
+            .get_mut(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        if o.checkpoints.contains_key(&revision) {
+            return Ok(false);
+        }
+        let Some(log_mac) = o.row_mac(revision).map(str::to_owned) else {
+            return Err(StoreError::Aborted(format!(
+                "organization `{org}` has no log row at revision {revision} to take a checkpoint at"
+            )));
+        };
+        let raw = cp::sealed(&self.log_key, org, revision, format, at_ms, &log_mac, bytes);
+        o.checkpoints.insert(revision, raw);
+        while o.checkpoints.len() > KEEP_CHECKPOINTS {
+            o.checkpoints.pop_first();
+        }
+        Ok(true)
+    }
+
+    fn checkpoints(&self, org: &str) -> Result<Vec<CheckpointInfo>, StoreError> {
+        let state = self.lock();
+        let o = state
+            .orgs
+            .get(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        Ok(o.checkpoints
+            .values()
+            .rev()
+            .map(|c| CheckpointInfo {
+                revision: c.revision,
+                format: c.format,
+                length: c.length,
+                at_ms: c.at_ms,
+            })
+            .collect())
+    }
+
+    fn read_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let state = self.lock();
+        let o = state
+            .orgs
+            .get(org)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let Some(raw) = o.checkpoints.get(&revision) else {
+            return Ok(None);
+        };
+        let mut raw = raw.clone();
+        // The row's key is the revision it is filed under.
+        raw.revision = revision;
+        cp::verified(&self.log_key, org, raw, o.row_mac(revision)).map(Some)
     }
 
     fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

@@ -27,6 +27,7 @@ use crate::chain::{
     self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
     SEALED_AUDIT_PER_ORGANIZATION, Seal,
 };
+use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
@@ -99,6 +100,28 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         "CREATE INDEX audit_by_table ON audit (org, table_name, seq);",
+    ),
+    // Checkpoints: a row per checkpoint and its bytes in chunks (crate::checkpoint).
+    (
+        4,
+        r#"CREATE TABLE checkpoints (
+        org TEXT COLLATE "C" NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        revision BIGINT NOT NULL,
+        format BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        length BIGINT NOT NULL,
+        log_mac TEXT NOT NULL,
+        mac TEXT NOT NULL,
+        PRIMARY KEY (org, revision)
+    );
+    CREATE TABLE checkpoint_chunks (
+        org TEXT COLLATE "C" NOT NULL,
+        revision BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        bytes BYTEA NOT NULL,
+        PRIMARY KEY (org, revision, seq),
+        FOREIGN KEY (org, revision) REFERENCES checkpoints(org, revision) ON DELETE CASCADE
+    );"#,
     ),
 ];
 
@@ -248,6 +271,25 @@ fn db_err(e: tokio_postgres::Error) -> StoreError {
 
 fn sqlstate(e: &tokio_postgres::Error) -> Option<&str> {
     e.code().map(tokio_postgres::error::SqlState::code)
+}
+
+/// The MAC of the log row at `revision`, as stored.
+async fn pg_row_mac(
+    tx: &tokio_postgres::Transaction<'_>,
+    org: &str,
+    revision: Revision,
+) -> Result<Option<String>, StoreError> {
+    let row = tx
+        .query_opt(
+            "SELECT mac FROM operations WHERE org = $1 AND revision = $2",
+            &[&org, &(revision as i64)],
+        )
+        .await
+        .map_err(db_err)?;
+    match row {
+        Some(r) => col::<Option<String>>(&r, 0),
+        None => Ok(None),
+    }
 }
 
 fn col<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, i: usize) -> Result<T, StoreError> {
@@ -1268,6 +1310,172 @@ impl Store for PostgresStore {
                 None => Err(StoreError::UnknownOrganization(org)),
             }
         })
+    }
+
+    fn put_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+        format: u32,
+        bytes: &[u8],
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (db, name, key) = (self.db(), org.to_owned(), self.log_key.clone());
+        let bytes = bytes.to_vec();
+        self.run(async move {
+            let mut client = db.client().await?;
+            let tx = client.transaction().await.map_err(db_err)?;
+            if tx
+                .query_opt("SELECT 1 FROM organizations WHERE name = $1", &[&name])
+                .await
+                .map_err(db_err)?
+                .is_none()
+            {
+                return Err(StoreError::UnknownOrganization(name));
+            }
+            let Some(log_mac) = pg_row_mac(&tx, &name, revision).await? else {
+                return Err(StoreError::Aborted(format!(
+                    "organization `{name}` has no log row at revision {revision} to take a checkpoint at"
+                )));
+            };
+            let raw = cp::sealed(&key, &name, revision, format, at_ms, &log_mac, &bytes);
+            let inserted = tx
+                .execute(
+                    "INSERT INTO checkpoints (org, revision, format, at_ms, length, log_mac, mac) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                    &[
+                        &name,
+                        &(revision as i64),
+                        &i64::from(raw.format),
+                        &raw.at_ms,
+                        &(raw.length as i64),
+                        &raw.log_mac,
+                        &raw.mac,
+                    ],
+                )
+                .await
+                .map_err(db_err)?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            for (seq, chunk) in &raw.chunks {
+                tx.execute(
+                    "INSERT INTO checkpoint_chunks (org, revision, seq, bytes) VALUES ($1, $2, $3, $4)",
+                    &[&name, &(revision as i64), &i64::from(*seq), chunk],
+                )
+                .await
+                .map_err(db_err)?;
+            }
+            tx.execute(
+                "DELETE FROM checkpoints WHERE org = $1 AND revision NOT IN (SELECT revision FROM checkpoints WHERE org = $1 ORDER BY revision DESC LIMIT $2)",
+                &[&name, &(KEEP_CHECKPOINTS as i64)],
+            )
+            .await
+            .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(true)
+        })
+    }
+
+    fn checkpoints(&self, org: &str) -> Result<Vec<CheckpointInfo>, StoreError> {
+        let (db, name) = (self.db(), org.to_owned());
+        self.run(async move {
+            let client = db.client().await?;
+            if client
+                .query_opt("SELECT 1 FROM organizations WHERE name = $1", &[&name])
+                .await
+                .map_err(db_err)?
+                .is_none()
+            {
+                return Err(StoreError::UnknownOrganization(name));
+            }
+            let rows = client
+                .query(
+                    "SELECT revision, format, length, at_ms FROM checkpoints WHERE org = $1 ORDER BY revision DESC",
+                    &[&name],
+                )
+                .await
+                .map_err(db_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(CheckpointInfo {
+                        revision: col::<i64>(r, 0)? as u64,
+                        format: u32::try_from(col::<i64>(r, 1)?).unwrap_or(u32::MAX),
+                        length: col::<i64>(r, 2)? as u64,
+                        at_ms: col(r, 3)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn read_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (db, name) = (self.db(), org.to_owned());
+        let found = self.run(async move {
+            let mut client = db.client().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(db_err)?;
+            if tx
+                .query_opt("SELECT 1 FROM organizations WHERE name = $1", &[&name])
+                .await
+                .map_err(db_err)?
+                .is_none()
+            {
+                return Err(StoreError::UnknownOrganization(name));
+            }
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT format, at_ms, length, log_mac, mac FROM checkpoints WHERE org = $1 AND revision = $2",
+                    &[&name, &(revision as i64)],
+                )
+                .await
+                .map_err(db_err)?
+            else {
+                return Ok(None);
+            };
+            let chunks = tx
+                .query(
+                    "SELECT seq, bytes FROM checkpoint_chunks WHERE org = $1 AND revision = $2 ORDER BY seq",
+                    &[&name, &(revision as i64)],
+                )
+                .await
+                .map_err(db_err)?;
+            let chunks = chunks
+                .iter()
+                .map(|r| {
+                    Ok((
+                        u32::try_from(col::<i64>(r, 0)?).unwrap_or(u32::MAX),
+                        col::<Vec<u8>>(r, 1)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let raw = RawCheckpoint {
+                revision,
+                format: u32::try_from(col::<i64>(&row, 0)?).unwrap_or(u32::MAX),
+                at_ms: col(&row, 1)?,
+                length: u64::try_from(col::<i64>(&row, 2)?).unwrap_or(u64::MAX),
+                log_mac: col(&row, 3)?,
+                mac: col(&row, 4)?,
+                chunks,
+            };
+            let row_mac = pg_row_mac(&tx, &name, revision).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(Some((raw, row_mac)))
+        })?;
+        match found {
+            None => Ok(None),
+            Some((raw, row_mac)) => {
+                cp::verified(&self.log_key, org, raw, row_mac.as_deref()).map(Some)
+            }
+        }
     }
 
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {

@@ -10,6 +10,7 @@ use crate::chain::{
     self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
     SEALED_AUDIT_PER_ORGANIZATION, Seal,
 };
+use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
     Transaction, Verification, check_org_name, expired,
@@ -76,6 +77,28 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         "CREATE INDEX audit_by_table ON audit (org, table_name, seq);",
+    ),
+    // Checkpoints: a row per checkpoint and its bytes in chunks (crate::checkpoint).
+    (
+        4,
+        "CREATE TABLE checkpoints (
+        org TEXT NOT NULL REFERENCES organizations(name) ON DELETE CASCADE,
+        revision INTEGER NOT NULL,
+        format INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        length INTEGER NOT NULL,
+        log_mac TEXT NOT NULL,
+        mac TEXT NOT NULL,
+        PRIMARY KEY (org, revision)
+    ) STRICT;
+    CREATE TABLE checkpoint_chunks (
+        org TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (org, revision, seq),
+        FOREIGN KEY (org, revision) REFERENCES checkpoints(org, revision) ON DELETE CASCADE
+    ) STRICT;",
     ),
 ];
 
@@ -321,6 +344,18 @@ impl SqliteStore {
     }
 }
 
+/// The MAC of the log row at `revision`, as stored.
+fn row_mac(conn: &Connection, org: &str, revision: Revision) -> Result<Option<String>, StoreError> {
+    let mac: Option<Option<String>> = conn
+        .query_row(
+            "SELECT mac FROM operations WHERE org = ?1 AND revision = ?2",
+            params![org, revision as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(mac.flatten())
+}
+
 fn org_exists(conn: &Connection, org: &str) -> Result<(), StoreError> {
     let found: Option<i64> = conn
         .query_row("SELECT 1 FROM organizations WHERE name = ?1", [org], |r| {
@@ -520,6 +555,119 @@ impl Store for SqliteStore {
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
         let conn = self.lock();
         read_operations(&conn, &self.log_key, org, after, None)
+    }
+
+    fn put_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+        format: u32,
+        bytes: &[u8],
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        org_exists(&tx, org)?;
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM checkpoints WHERE org = ?1 AND revision = ?2",
+                params![org, revision as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let Some(log_mac) = row_mac(&tx, org, revision)? else {
+            return Err(StoreError::Aborted(format!(
+                "organization `{org}` has no log row at revision {revision} to take a checkpoint at"
+            )));
+        };
+        let raw = cp::sealed(&self.log_key, org, revision, format, at_ms, &log_mac, bytes);
+        tx.execute(
+            "INSERT INTO checkpoints (org, revision, format, at_ms, length, log_mac, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                org,
+                revision as i64,
+                i64::from(raw.format),
+                raw.at_ms,
+                raw.length as i64,
+                raw.log_mac,
+                raw.mac
+            ],
+        )?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO checkpoint_chunks (org, revision, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (seq, chunk) in &raw.chunks {
+                stmt.execute(params![org, revision as i64, i64::from(*seq), chunk])?;
+            }
+        }
+        // Keep the newest few.
+        tx.execute(
+            "DELETE FROM checkpoints WHERE org = ?1 AND revision NOT IN (SELECT revision FROM checkpoints WHERE org = ?1 ORDER BY revision DESC LIMIT ?2)",
+            params![org, KEEP_CHECKPOINTS as i64],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn checkpoints(&self, org: &str) -> Result<Vec<CheckpointInfo>, StoreError> {
+        let conn = self.lock();
+        org_exists(&conn, org)?;
+        let mut stmt = conn.prepare(
+            "SELECT revision, format, length, at_ms FROM checkpoints WHERE org = ?1 ORDER BY revision DESC",
+        )?;
+        let rows = stmt.query_map([org], |r| {
+            Ok(CheckpointInfo {
+                revision: r.get::<_, i64>(0)? as u64,
+                format: r.get::<_, i64>(1)? as u32,
+                length: r.get::<_, i64>(2)? as u64,
+                at_ms: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn read_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = self.lock();
+        org_exists(&conn, org)?;
+        let row: Option<(i64, i64, i64, String, String)> = conn
+            .query_row(
+                "SELECT format, at_ms, length, log_mac, mac FROM checkpoints WHERE org = ?1 AND revision = ?2",
+                params![org, revision as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((format, at_ms, length, log_mac, mac)) = row else {
+            return Ok(None);
+        };
+        let chunks: Vec<(u32, Vec<u8>)> = {
+            let mut stmt = conn.prepare(
+                "SELECT seq, bytes FROM checkpoint_chunks WHERE org = ?1 AND revision = ?2 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![org, revision as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            rows.map(|r| r.map(|(seq, b)| (u32::try_from(seq).unwrap_or(u32::MAX), b)))
+                .collect::<Result<_, _>>()?
+        };
+        let raw = RawCheckpoint {
+            revision,
+            format: u32::try_from(format).unwrap_or(u32::MAX),
+            at_ms,
+            length: u64::try_from(length).unwrap_or(u64::MAX),
+            log_mac,
+            mac,
+            chunks,
+        };
+        let row_mac = row_mac(&conn, org, revision)?;
+        cp::verified(&self.log_key, org, raw, row_mac.as_deref()).map(Some)
     }
 
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

@@ -1829,3 +1829,357 @@ fn postgres_audit_chains_belong_to_their_organisation() {
     let (open, sql) = postgres_at(scratch.url());
     legacy_audit_seals_are_resealed_once(&open, &sql, [7; 32]);
 }
+
+// ----- Checkpoints -----
+
+/// Bytes of `n` with no period (so that chunks moved around change them).
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            (x ^ (x >> 27)) as u8 ^ seed
+        })
+        .collect()
+}
+
+/// Nine MiB: three chunks of at most 4 MiB.
+const BIG: usize = 9 << 20;
+
+/// Checkpoints as every backend keeps them: written at a revision its log holds, read back
+/// exactly (chunked when large), one per revision, the newest `KEEP_CHECKPOINTS` kept, the log
+/// untouched (the tail after a checkpoint reads and verifies), gone with their organisation.
+fn checkpoint_conformance(store: &dyn Store) {
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
+    fill(store, "o");
+    let n = setup_ops().len() as u64;
+    assert!(store.checkpoints("o").unwrap().is_empty());
+    assert_eq!(store.read_checkpoint("o", n).unwrap(), None);
+    // Only at a revision the log holds.
+    for revision in [0, n + 1] {
+        assert!(matches!(
+            store.put_checkpoint("o", revision, 1, b"x", 5),
+            Err(StoreError::Aborted(_))
+        ));
+    }
+    assert!(matches!(
+        store.put_checkpoint("p", 1, 1, b"x", 5),
+        Err(StoreError::Aborted(_))
+    ));
+    assert!(matches!(
+        store.put_checkpoint("nope", 1, 1, b"x", 5),
+        Err(StoreError::UnknownOrganization(_))
+    ));
+    assert!(matches!(
+        store.checkpoints("nope"),
+        Err(StoreError::UnknownOrganization(_))
+    ));
+    let small = pattern(1000, 1);
+    assert!(store.put_checkpoint("o", 5, 1, &small, 100).unwrap());
+    // One per revision: the second is not written.
+    assert!(!store.put_checkpoint("o", 5, 1, b"other", 200).unwrap());
+    assert_eq!(store.read_checkpoint("o", 5).unwrap(), Some(small.clone()));
+    assert_eq!(store.read_checkpoint("o", 4).unwrap(), None);
+    let big = pattern(BIG, 2);
+    assert!(store.put_checkpoint("o", n, 1, &big, 300).unwrap());
+    assert_eq!(
+        store.checkpoints("o").unwrap(),
+        vec![
+            strata_store::CheckpointInfo {
+                revision: n,
+                format: 1,
+                length: BIG as u64,
+                at_ms: 300
+            },
+            strata_store::CheckpointInfo {
+                revision: 5,
+                format: 1,
+                length: 1000,
+                at_ms: 100
+            },
+        ]
+    );
+    assert_eq!(store.read_checkpoint("o", n).unwrap().unwrap(), big);
+    // A third: the oldest goes.
+    assert!(store.put_checkpoint("o", 7, 2, b"seven", 400).unwrap());
+    assert_eq!(strata_store::KEEP_CHECKPOINTS, 2);
+    let kept: Vec<u64> = store
+        .checkpoints("o")
+        .unwrap()
+        .iter()
+        .map(|c| c.revision)
+        .collect();
+    assert_eq!(kept, vec![n, 7]);
+    assert_eq!(store.read_checkpoint("o", 5).unwrap(), None);
+    assert_eq!(
+        store.read_checkpoint("o", 7).unwrap().as_deref(),
+        Some(&b"seven"[..])
+    );
+    // The log is untouched: it loads whole, and the tail after a checkpoint verifies.
+    assert_eq!(load_result(store, "o").unwrap(), n);
+    store
+        .write("o", &mut |tx| {
+            tx.append_operation(&setup_ops()[0], 99_000)?;
+            Ok(())
+        })
+        .unwrap();
+    let tail = store.operations("o", n).unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].revision, n + 1);
+    assert_eq!(store.read_checkpoint("o", n).unwrap().unwrap(), big);
+    // Gone with the organisation.
+    store.delete_organization("o").unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    fill(store, "o");
+    assert!(store.checkpoints("o").unwrap().is_empty());
+    assert_eq!(store.read_checkpoint("o", n).unwrap(), None);
+}
+
+#[test]
+fn memory_store_keeps_checkpoints() {
+    checkpoint_conformance(&MemoryStore::new().unwrap());
+}
+
+#[test]
+fn sqlite_store_keeps_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint_conformance(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
+}
+
+#[test]
+fn postgres_store_keeps_checkpoints() {
+    let Some(server) = postgres("postgres_store_keeps_checkpoints") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = PostgresStore::open(scratch.url(), &dir.path().join("audit-key")).unwrap();
+    checkpoint_conformance(&store);
+}
+
+/// Fills `o` and `p`, and writes checkpoints of `o` at revision 5 (small) and 9 (three chunks).
+fn checkpointed(store: &dyn Store) {
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
+    fill(store, "o");
+    fill(store, "p");
+    assert!(
+        store
+            .put_checkpoint("o", 5, 1, &pattern(1000, 1), 10)
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_checkpoint("o", 9, 1, &pattern(BIG, 2), 20)
+            .unwrap()
+    );
+}
+
+/// Asserts a typed `corrupt_checkpoint` error naming `o` and revision 9.
+#[track_caller]
+fn assert_corrupt_checkpoint(result: Result<Option<Vec<u8>>, StoreError>, case: &str) {
+    match result {
+        Err(e @ StoreError::CorruptCheckpoint { .. }) => {
+            assert_eq!(e.code(), "corrupt_checkpoint");
+            let text = e.to_string();
+            assert!(
+                text.contains("`o`") && text.contains("revision 9"),
+                "{case}: {text}"
+            );
+        }
+        Err(e) => panic!("{case}: expected corrupt_checkpoint, got {e:?}"),
+        Ok(b) => panic!(
+            "{case}: expected corrupt_checkpoint, got {:?} bytes",
+            b.map(|b| b.len())
+        ),
+    }
+}
+
+/// Every kind of damage to a stored checkpoint, by plain SQL (the same statements on SQLite
+/// and PostgreSQL): `read` tampers, reopens and reads the checkpoint of `o` at 9.
+/// What reading a checkpoint gives.
+type Read = Result<Option<Vec<u8>>, StoreError>;
+
+fn checkpoint_tampering_is_detected(read: &dyn Fn(&str) -> Read) {
+    assert_eq!(
+        read("SELECT 1").unwrap(),
+        Some(pattern(BIG, 2)),
+        "an untouched checkpoint reads"
+    );
+    let cases = [
+        (
+            "torn: a middle chunk missing",
+            "DELETE FROM checkpoint_chunks WHERE org = 'o' AND revision = 9 AND seq = 1",
+        ),
+        (
+            "torn: the last chunk missing",
+            "DELETE FROM checkpoint_chunks WHERE org = 'o' AND revision = 9 AND seq = 2",
+        ),
+        (
+            "torn: every chunk missing",
+            "DELETE FROM checkpoint_chunks WHERE org = 'o' AND revision = 9",
+        ),
+        (
+            "a length that does not add up",
+            "UPDATE checkpoints SET length = length + 1 WHERE org = 'o' AND revision = 9",
+        ),
+        (
+            "bytes replaced",
+            "UPDATE checkpoint_chunks SET bytes = (SELECT bytes FROM checkpoint_chunks WHERE org = 'o' AND revision = 5 AND seq = 0) WHERE org = 'o' AND revision = 9 AND seq = 2",
+        ),
+        (
+            "chunks reordered",
+            "UPDATE checkpoint_chunks SET seq = seq + 10 WHERE org = 'o' AND revision = 9 AND seq < 2;
+             UPDATE checkpoint_chunks SET seq = 1 WHERE org = 'o' AND revision = 9 AND seq = 10;
+             UPDATE checkpoint_chunks SET seq = 0 WHERE org = 'o' AND revision = 9 AND seq = 11",
+        ),
+        (
+            "the format edited",
+            "UPDATE checkpoints SET format = 2 WHERE org = 'o' AND revision = 9",
+        ),
+        (
+            "the time edited",
+            "UPDATE checkpoints SET at_ms = 21 WHERE org = 'o' AND revision = 9",
+        ),
+        (
+            "the MAC edited",
+            "UPDATE checkpoints SET mac = '00' WHERE org = 'o' AND revision = 9",
+        ),
+        (
+            "the log MAC it names edited",
+            "UPDATE checkpoints SET log_mac = (SELECT mac FROM operations WHERE org = 'o' AND revision = 8) WHERE org = 'o' AND revision = 9",
+        ),
+        (
+            "the log row at its revision edited",
+            "UPDATE operations SET mac = (SELECT mac FROM operations WHERE org = 'o' AND revision = 8) WHERE org = 'o' AND revision = 9",
+        ),
+        (
+            "the log row at its revision removed",
+            "DELETE FROM operations WHERE org = 'o' AND revision = 9",
+        ),
+    ];
+    for (case, sql) in cases {
+        assert_corrupt_checkpoint(read(sql), case);
+    }
+}
+
+/// A checkpoint copied to another organisation (whose log has a row at the same revision) or
+/// to another revision is refused there.
+fn a_moved_checkpoint_is_refused(read: &dyn Fn(&str, &str, u64) -> Read) {
+    let copy = "INSERT INTO checkpoints (org, revision, format, at_ms, length, log_mac, mac) SELECT 'p', revision, format, at_ms, length, log_mac, mac FROM checkpoints WHERE org = 'o';
+                INSERT INTO checkpoint_chunks (org, revision, seq, bytes) SELECT 'p', revision, seq, bytes FROM checkpoint_chunks WHERE org = 'o'";
+    assert!(matches!(
+        read(copy, "p", 9),
+        Err(StoreError::CorruptCheckpoint { .. })
+    ));
+    let moved = "INSERT INTO checkpoints (org, revision, format, at_ms, length, log_mac, mac) SELECT org, 8, format, at_ms, length, log_mac, mac FROM checkpoints WHERE org = 'o' AND revision = 9;
+                 INSERT INTO checkpoint_chunks (org, revision, seq, bytes) SELECT org, 8, seq, bytes FROM checkpoint_chunks WHERE org = 'o' AND revision = 9";
+    assert!(matches!(
+        read(moved, "o", 8),
+        Err(StoreError::CorruptCheckpoint { .. })
+    ));
+}
+
+fn tampered_checkpoint_sqlite(
+    tamper: &str,
+    org: &str,
+    revision: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let key = AuditKey::new([7; 32]);
+    checkpointed(&SqliteStore::open_with_key(&path, key.clone()).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(tamper).unwrap();
+    drop(conn);
+    SqliteStore::open_with_key(&path, key)
+        .unwrap()
+        .read_checkpoint(org, revision)
+}
+
+fn tampered_checkpoint_postgres(
+    server: &str,
+    tamper: &str,
+    org: &str,
+    revision: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let scratch = ScratchDatabase::create(server).unwrap();
+    let key = AuditKey::new([7; 32]);
+    checkpointed(&PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap());
+    postgres_testing::execute(scratch.url(), tamper).unwrap();
+    PostgresStore::open_with_key(scratch.url(), key)
+        .unwrap()
+        .read_checkpoint(org, revision)
+}
+
+#[test]
+fn sqlite_refuses_a_damaged_checkpoint() {
+    checkpoint_tampering_is_detected(&|sql| tampered_checkpoint_sqlite(sql, "o", 9));
+    a_moved_checkpoint_is_refused(&tampered_checkpoint_sqlite);
+}
+
+#[test]
+fn postgres_refuses_a_damaged_checkpoint() {
+    if let Some(server) = postgres("postgres_refuses_a_damaged_checkpoint") {
+        checkpoint_tampering_is_detected(&|sql| tampered_checkpoint_postgres(&server, sql, "o", 9));
+        a_moved_checkpoint_is_refused(&|sql, org, revision| {
+            tampered_checkpoint_postgres(&server, sql, org, revision)
+        });
+    }
+}
+
+/// A checkpoint read with another key is refused (its MAC is under the log's key).
+#[test]
+fn a_checkpoint_under_another_key_is_refused() {
+    // A database refuses to open with another key already (the key's fingerprint); the MAC is
+    // the second line, shown with two memory stores (each with a random key).
+    let store = MemoryStore::new().unwrap();
+    checkpointed(&store);
+    let other = MemoryStore::new().unwrap();
+    other.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    fill(&other, "o");
+    let mut stolen = None;
+    store.tamper_checkpoints("o", &mut |c| stolen = c.get(&9).cloned());
+    other.tamper_checkpoints("o", &mut |c| {
+        c.insert(9, stolen.clone().unwrap());
+    });
+    // The log rows differ too (another key, another chain): refused either way.
+    assert!(matches!(
+        other.read_checkpoint("o", 9),
+        Err(StoreError::CorruptCheckpoint { .. })
+    ));
+}
+
+/// The memory store's hook: a torn checkpoint and a changed byte are refused.
+#[test]
+fn memory_store_refuses_a_damaged_checkpoint() {
+    type Damage = fn(&mut strata_store::RawCheckpoint);
+    let damages: [(&str, Damage); 5] = [
+        ("torn", |c| {
+            c.chunks.remove(1);
+        }),
+        ("last chunk missing", |c| {
+            c.chunks.pop();
+        }),
+        ("a byte changed", |c| c.chunks[0].1[10] ^= 1),
+        ("length", |c| c.length -= 1),
+        ("format", |c| c.format = 9),
+    ];
+    for (case, damage) in damages {
+        let store = MemoryStore::new().unwrap();
+        checkpointed(&store);
+        assert_eq!(store.read_checkpoint("o", 9).unwrap().unwrap().len(), BIG);
+        store.tamper_checkpoints("o", &mut |c| {
+            if let Some(c) = c.get_mut(&9) {
+                damage(c);
+            }
+        });
+        assert_corrupt_checkpoint(store.read_checkpoint("o", 9), case);
+        // The other checkpoint still reads.
+        assert_eq!(
+            store.read_checkpoint("o", 5).unwrap(),
+            Some(pattern(1000, 1))
+        );
+    }
+}
