@@ -787,6 +787,90 @@ async fn console_lists_and_adds_access_team_templates() {
 
 // ----- a real browser -----
 
+/// A console served on a free port and a headless Chromium driven through chromedriver (the
+/// client is handed out beside it, and back to `close`).
+struct Browser {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn open(
+        store: Arc<dyn Store>,
+        chromium: &std::path::Path,
+        driver: &std::path::Path,
+    ) -> (Browser, fantoccini::Client) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(strata_server::serve(
+            ServerConfig {
+                store,
+                root_key: None,
+            },
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let port = free_port();
+        let driver = Driver(
+            std::process::Command::new(driver)
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         "--window-size=1400,1000",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        }))
+        .unwrap();
+        let mut client = None;
+        // chromedriver takes a moment to listen (longer on a cold machine).
+        for _ in 0..300 {
+            match fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            {
+                Ok(c) => {
+                    client = Some(c);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let browser = Browser {
+            base: format!("http://{addr}"),
+            stop,
+            server,
+            _driver: driver,
+            _profile: profile,
+        };
+        (browser, client.expect("chromedriver did not start"))
+    }
+
+    async fn close(self, client: fantoccini::Client) {
+        client.close().await.unwrap();
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
 /// Chromium and chromedriver, or why not.
 fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -917,59 +1001,8 @@ fn console_in_a_real_browser() {
         .unwrap();
     runtime.block_on(async move {
         let (store, admin, delegate) = demo_store();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(strata_server::serve(
-            ServerConfig {
-                store,
-                root_key: None,
-            },
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        let port = free_port();
-        let _driver = Driver(
-            std::process::Command::new(&driver)
-                .arg(format!("--port={port}"))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let profile = tempfile::tempdir().unwrap();
-        let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                         "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         "--window-size=1400,1000",
-                         format!("--user-data-dir={}", profile.path().display())]
-            }
-        }))
-        .unwrap();
-        let mut client = None;
-        // chromedriver takes a moment to listen (longer on a cold machine).
-        for _ in 0..300 {
-            match fantoccini::ClientBuilder::new(
-                hyper_util::client::legacy::connect::HttpConnector::new(),
-            )
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            {
-                Ok(c) => {
-                    client = Some(c);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let client = client.expect("chromedriver did not start");
-        let base = format!("http://{addr}");
+        let (browser, client) = Browser::open(store, &chromium, &driver).await;
+        let base = browser.base.clone();
 
         // Sign in as the System Administrator.
         sign_in_browser(&client, &base, &admin).await;
@@ -1191,9 +1224,7 @@ fn console_in_a_real_browser() {
         );
         shot(&client, "07-delegate-escalation-refused").await;
 
-        client.close().await.unwrap();
-        let _ = stop.send(());
-        let _ = server.await;
+        browser.close(client).await;
     });
 }
 
@@ -2519,58 +2550,8 @@ fn console_audit_review_and_import_in_a_real_browser() {
         .unwrap();
     runtime.block_on(async move {
         let (store, admin, delegate) = demo_store();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(strata_server::serve(
-            ServerConfig {
-                store,
-                root_key: None,
-            },
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        let port = free_port();
-        let _driver = Driver(
-            std::process::Command::new(&driver)
-                .arg(format!("--port={port}"))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let profile = tempfile::tempdir().unwrap();
-        let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                         "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         "--window-size=1400,1000",
-                         format!("--user-data-dir={}", profile.path().display())]
-            }
-        }))
-        .unwrap();
-        let mut client = None;
-        for _ in 0..300 {
-            match fantoccini::ClientBuilder::new(
-                hyper_util::client::legacy::connect::HttpConnector::new(),
-            )
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            {
-                Ok(c) => {
-                    client = Some(c);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let client = client.expect("chromedriver did not start");
-        let base = format!("http://{addr}");
+        let (browser, client) = Browser::open(store, &chromium, &driver).await;
+        let base = browser.base.clone();
 
         sign_in_browser(&client, &base, &admin).await;
 
@@ -2746,8 +2727,6 @@ fn console_audit_review_and_import_in_a_real_browser() {
         );
         shot(&client, "18-delegate-import-refused").await;
 
-        client.close().await.unwrap();
-        let _ = stop.send(());
-        let _ = server.await;
+        browser.close(client).await;
     });
 }
