@@ -1159,6 +1159,38 @@ fn console_in_a_real_browser() {
             .unwrap();
         let diff = text(&client, "#differences").await;
         assert!(!diff.starts_with("0 "), "{diff}");
+        // Only the mismatched cells are listed, each marked, with two different depths.
+        let rows = client
+            .find_all(fantoccini::Locator::Css("#cells tbody tr"))
+            .await
+            .unwrap();
+        let marked = client
+            .find_all(fantoccini::Locator::Css("#cells tbody tr.differs"))
+            .await
+            .unwrap();
+        assert!(!rows.is_empty() && rows.len() == marked.len(), "{diff}");
+        let counted: usize = diff.split(' ').next().unwrap().parse().unwrap();
+        assert!(
+            counted >= rows.len(),
+            "cells and miscellaneous privileges: {diff}"
+        );
+        for row in rows.iter().take(10) {
+            let cells = row.find_all(fantoccini::Locator::Css("td")).await.unwrap();
+            let depth = |i: usize| {
+                let cell = &cells[i];
+                async move {
+                    cell.text()
+                        .await
+                        .unwrap()
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                }
+            };
+            let (left, right) = (depth(2).await, depth(3).await);
+            assert_ne!(left, right, "a listed cell differs in depth");
+        }
         shot(&client, "05-compare-users").await;
 
         // App access: stuck_user cannot open the workspace; the smallest role set that would.
