@@ -79,7 +79,7 @@ pub fn run(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
             runs,
         ),
         (
-            "unit move: a level-1 unit under another (index rebuilt, every user)",
+            "unit move: a level-1 unit under another (its subtree moved in the index; every user compared)",
             ops(json!([{ "op": "move_business_unit", "name": "U1", "parent": "U2" }]))?,
             runs.min(3),
         ),
