@@ -787,6 +787,33 @@ async fn console_lists_and_adds_access_team_templates() {
 
 // ----- a real browser -----
 
+/// Runs `body` on the demo served with a headless Chromium on it (the System Administrator's
+/// and the delegate's keys handed in); without Chromium, skips — except under CI, which fails.
+fn in_browser<F, Fut>(body: F)
+where
+    F: FnOnce(Browser, fantoccini::Client, String, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (chromium, driver) = match browser_tools() {
+        Ok(t) => t,
+        Err(why) if std::env::var_os("CI").is_some() => panic!("CI needs the browser: {why}"),
+        Err(why) => {
+            eprintln!("skipping the browser test: {why}");
+            return;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let (store, admin, delegate) = demo_store();
+        let (browser, client) = Browser::open(store, &chromium, &driver).await;
+        body(browser, client, admin, delegate).await;
+    });
+}
+
 /// A console served on a free port and a headless Chromium driven through chromedriver (the
 /// client is handed out beside it, and back to `close`).
 struct Browser {
@@ -986,22 +1013,7 @@ async fn wait_text(client: &fantoccini::Client, css: &str, want: &str) -> String
 
 #[test]
 fn console_in_a_real_browser() {
-    let (chromium, driver) = match browser_tools() {
-        Ok(t) => t,
-        Err(why) if std::env::var_os("CI").is_some() => panic!("CI needs the browser: {why}"),
-        Err(why) => {
-            eprintln!("skipping the browser test: {why}");
-            return;
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let (store, admin, delegate) = demo_store();
-        let (browser, client) = Browser::open(store, &chromium, &driver).await;
+    in_browser(|browser, client, admin, delegate| async move {
         let base = browser.base.clone();
 
         // Sign in as the System Administrator.
@@ -2567,22 +2579,7 @@ async fn browser_audit_rows(client: &fantoccini::Client) -> Vec<(u64, String, St
 
 #[test]
 fn console_audit_review_and_import_in_a_real_browser() {
-    let (chromium, driver) = match browser_tools() {
-        Ok(t) => t,
-        Err(why) if std::env::var_os("CI").is_some() => panic!("CI needs the browser: {why}"),
-        Err(why) => {
-            eprintln!("skipping the browser test: {why}");
-            return;
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let (store, admin, delegate) = demo_store();
-        let (browser, client) = Browser::open(store, &chromium, &driver).await;
+    in_browser(|browser, client, admin, delegate| async move {
         let base = browser.base.clone();
 
         sign_in_browser(&client, &base, &admin).await;
