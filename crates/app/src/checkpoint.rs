@@ -134,6 +134,9 @@ impl OrgHandle {
     pub fn take_checkpoint(&self, store: &dyn Store) -> Result<Taken, AppError> {
         let start = Instant::now();
         let (bytes, revision) = {
+            // In the writer's turn, so that the committer waits for the encoding on its own
+            // mutex, not queued on the lock where readers would line up behind it.
+            let _writer = self.writer();
             let loaded = self.read_blocking();
             if loaded.dirty {
                 return Err(AppError::new(

@@ -72,6 +72,8 @@ impl OrgHandle {
         may_see: &MaySee,
     ) -> Result<DryRun, AppError> {
         let (user, impersonator) = (actor.user(), actor.impersonator());
+        // Memory changes (and is rolled back) in the writer's turn, between two groups.
+        let _writer = self.writer();
         let mut state = self.write_lock();
         if state.dirty {
             return Err(AppError::new(

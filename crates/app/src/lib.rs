@@ -23,7 +23,9 @@ pub use actor::{Actor, ROOT_ACTOR, SYSTEM_ACTOR, run_as};
 pub use bootstrap::Loader;
 pub use dryrun::{DryRun, MaySee, describe_change};
 pub use error::AppError;
-pub use registry::{Loaded, OrgHandle, Registry, Written, now_ms};
+pub use registry::{
+    DEFAULT_GROUP_OPERATIONS, Loaded, OrgHandle, Registry, Written, now_ms, set_group_operations,
+};
 
 /// Called with the organisation, the operations applied and the operations in its log.
 pub type LoadProgressFn = dyn Fn(&str, usize, usize) + Send + Sync;

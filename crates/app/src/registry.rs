@@ -3,7 +3,7 @@
 //! the follower's pass, the start-up load and the isolation of a corrupt log.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
@@ -30,9 +30,10 @@ pub struct Loaded {
 
 /// One organisation served: readers share it; one writer at a time changes it.
 ///
-/// The lock is tokio's: a writer holds it across its database commit (memory and store change
-/// together), and a reader waiting for it yields its async worker instead of blocking it, so a
-/// slow commit in one organisation never stalls requests to others. Async code reads with
+/// Writes are queued and committed in groups by one committer at a time (D95), which holds
+/// the write lock only while it applies — never across the database commit (D96) — so a
+/// reader waits microseconds at most. The lock is tokio's: a reader waiting for it yields its
+/// async worker instead of blocking it, so one organisation never stalls requests to others. Async code reads with
 /// [`OrgHandle::read`]; blocking tasks and the follower thread with
 /// [`OrgHandle::read_blocking`].
 #[derive(Debug)]
@@ -40,7 +41,10 @@ pub struct OrgHandle {
     /// The organisation's name.
     pub name: String,
     state: tokio::sync::RwLock<Loaded>,
-    writer: tokio::sync::Mutex<()>,
+    /// The writer's turn ([`OrgHandle::writer`]).
+    writer: Mutex<()>,
+    /// Writes waiting for their group's commit.
+    queue: Mutex<Queue>,
     applied: tokio::sync::watch::Sender<Revision>,
     /// A read waiting for a revision has started a catch-up that has not finished.
     catching_up: AtomicBool,
@@ -70,7 +74,8 @@ impl OrgHandle {
         OrgHandle {
             name: name.to_owned(),
             state: tokio::sync::RwLock::new(loaded),
-            writer: tokio::sync::Mutex::new(()),
+            writer: Mutex::new(()),
+            queue: Mutex::new(Queue::default()),
             applied,
             catching_up: AtomicBool::new(false),
             generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
@@ -168,6 +173,7 @@ impl OrgHandle {
     /// nodes, in order); rebuilds from the store when memory is dirty or the store's log is
     /// shorter than memory (the organisation was deleted and created again elsewhere).
     pub fn catch_up(&self, store: &dyn Store) -> Result<(), AppError> {
+        let _writer = self.writer();
         let (applied, dirty) = {
             let loaded = self.read_blocking();
             (loaded.revision, loaded.dirty)
@@ -202,7 +208,8 @@ impl OrgHandle {
         result
     }
 
-    /// Rebuilds memory from the store (marking it dirty if the store cannot be read).
+    /// Rebuilds memory from the store (marking it dirty if the store cannot be read). The
+    /// caller holds the writer's turn.
     fn rebuild(&self, store: &dyn Store) -> Result<(), AppError> {
         let mut state = self.write_lock();
         let result = reload(store, &self.name).map(|loaded| *state = loaded);
@@ -215,46 +222,110 @@ impl OrgHandle {
         result
     }
 
-    /// Applies operations and persists them with their audit entries in one transaction.
-    /// All or nothing: a refused operation, or a failed commit, leaves memory and store as they
-    /// were.
+    /// Applies operations and persists them with their audit entries, all or nothing: a
+    /// refused operation, or a failed commit, leaves memory and store as they were.
+    ///
+    /// Group commit (D95): the write joins the organisation's queue; one committer at a time
+    /// takes every queued write, authorizes and applies each against the state the ones before
+    /// it leave, and commits them together — one transaction, one fsync — then answers each.
+    /// A refused write is answered with its refusal and never holds the others back; an
+    /// accepted one is answered only once its commit is durable, with its own revision.
     pub async fn write(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
         ops: Vec<Operation>,
         actor: Actor,
     ) -> Result<Written, AppError> {
-        let _writer = self.writer.lock().await;
-        let handle = Arc::clone(self);
-        tokio::task::spawn_blocking(move || handle.write_blocking(store.as_ref(), &ops, &actor))
-            .await
-            .map_err(|e| AppError::internal(format!("write task failed: {e}")))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queue = self.queue();
+            queue.pending.push_back(Pending { ops, actor, reply });
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start {
+            let committer = Committer {
+                handle: Arc::clone(self),
+                store,
+                done: false,
+            };
+            tokio::task::spawn_blocking(move || committer.run());
+        }
+        answer.await.map_err(|_| {
+            AppError::internal("the write's commit ended without an answer: retry".to_owned())
+        })?
     }
 
-    /// The write under the organisation's lock in the store (a row lock on PostgreSQL): first
-    /// what other nodes committed since this node's revision, then the new operations, each
-    /// authorized against that state, then the append — so every node's operations apply in
-    /// the order of their revisions.
-    fn write_blocking(
-        &self,
-        store: &dyn Store,
-        ops: &[Operation],
-        actor: &Actor,
-    ) -> Result<Written, AppError> {
-        let (user, impersonator) = (actor.user(), actor.impersonator());
-        let mut state = self.write_lock();
-        if state.dirty {
-            *state = reload(store, &self.name)?;
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The writer's turn: held by the committer across a group and its commit, and by
+    /// whatever else changes memory (catch-up, rebuild, dry run) before it takes the write
+    /// lock, so that memory changes in the order of the log. Readers never take it.
+    pub(crate) fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next group of queued writes: at least one, then as many as fit in
+    /// the group limit ([`set_group_operations`]); `None` when the queue is empty (the committer then ends).
+    fn next_group(&self) -> Option<Vec<Pending>> {
+        let limit = GROUP_OPERATIONS.load(Ordering::Relaxed);
+        let mut queue = self.queue();
+        let mut group = Vec::new();
+        let mut operations = 0;
+        while let Some(next) = queue.pending.front() {
+            if !group.is_empty() && operations + next.ops.len().max(1) > limit {
+                break;
+            }
+            operations += next.ops.len().max(1);
+            group.extend(queue.pending.pop_front());
+        }
+        if group.is_empty() {
+            queue.running = false;
+            return None;
+        }
+        Some(group)
+    }
+
+    /// Commits one group under the organisation's lock in the store (a row lock on
+    /// PostgreSQL): first what other nodes committed since this node's revision, then each
+    /// write, authorized against the state the writes before it leave, then the append — so
+    /// every node's operations apply in the order of their revisions.
+    ///
+    /// Readers never wait for the database (D96): the group is applied under the write lock
+    /// (microseconds an operation), its rows taken, and memory rolled back to the committed
+    /// state before the lock is released; the transaction commits with no lock held, and the
+    /// accepted operations are then applied again, as a replay of the log would, under a
+    /// second short write lock. Memory always holds exactly the committed revision.
+    fn commit_group(&self, store: &dyn Store, group: &[Pending]) -> Vec<Result<Written, AppError>> {
+        let _writer = self.writer();
+        let mut guard = Some(self.write_lock());
+        if let Some(state) = guard.as_mut()
+            && state.dirty
+        {
+            match reload(store, &self.name) {
+                Ok(loaded) => **state = loaded,
+                Err(e) => return group.iter().map(|_| Err(e.clone())).collect(),
+            }
         }
         let now = now_ms();
-        let mut counts = Vec::with_capacity(ops.len());
-        let mut refused: Option<AppError> = None;
-        // The batch's checkpoint, open until the store has committed or failed.
-        let mut open: Option<strata_engine::Checkpoint> = None;
+        // Per write: the changes counted, or its refusal.
+        let mut outcomes: Vec<Option<Result<Vec<usize>, AppError>>> = vec![None; group.len()];
+        // The revision the group starts from, once other nodes' operations are applied.
+        let mut base = 0;
         // Memory holds exactly the revision `state.revision` of the store.
         let mut consistent = true;
         let committed = store.write(&self.name, &mut |tx| {
-            let base = tx.revision();
+            let Some(state) = guard.as_mut() else {
+                return Err(StoreError::Aborted(
+                    "the group's write lock is already released".to_owned(),
+                ));
+            };
+            base = tx.revision();
             if base < state.revision {
                 return Err(StoreError::Corrupt(format!(
                     "organization `{}`: the store is at revision {base}, behind this node's {}",
@@ -266,7 +337,7 @@ impl OrgHandle {
                 let entries = tx.operations_after(state.revision)?;
                 let entries: Vec<&LogEntry> = entries.iter().collect();
                 consistent = false;
-                apply_entries(&mut state, &self.name, &entries)
+                apply_entries(state, &self.name, &entries)
                     .map_err(|e| StoreError::Corrupt(e.message))?;
                 if state.revision != base {
                     return Err(StoreError::Corrupt(format!(
@@ -276,94 +347,218 @@ impl OrgHandle {
                 }
                 consistent = true;
             }
-            // All or nothing through the engine's undo journal: a refused operation rolls the
-            // batch back in microseconds, never by replaying the log.
-            let mut befores = Vec::with_capacity(ops.len());
-            let mut audits = Vec::with_capacity(ops.len());
-            let batch = strata_ops::apply_batch_open(
-                &mut state.org,
-                ops,
-                impersonator,
-                |org, i, op, step| match step {
-                    strata_ops::BatchStep::Before => {
-                        strata_ops::authorize_as(org, user, op)?;
-                        befores.push(crate::audit::before(org, op));
-                        Ok(())
+            let retention = state.org.audit_settings().retention_days;
+            let mut rows = Vec::with_capacity(group.len());
+            // The whole group is undone in memory before the commit (and applied again after).
+            let opened = state.org.checkpoint();
+            for (i, pending) in group.iter().enumerate() {
+                match try_batch(&mut state.org, pending) {
+                    Ok((counts, audits)) => {
+                        outcomes[i] = Some(Ok(counts));
+                        rows.push((i, audits));
                     }
-                    strata_ops::BatchStep::After(changes) => {
-                        let before = befores.get_mut(i).and_then(Option::take);
-                        audits.push(crate::audit::entries_by(org, op, before, changes, actor));
-                        Ok(())
-                    }
-                },
-            );
-            match batch {
-                Ok((checkpoint, changes)) => {
-                    counts = changes.iter().map(Vec::len).collect();
-                    open = Some(checkpoint);
-                }
-                Err((i, e)) => {
-                    let mut err = AppError::from(e);
-                    if ops.len() > 1 {
-                        err = err.at(format!("/{i}"));
-                    }
-                    refused = Some(err);
-                    return Err(StoreError::Aborted(String::new()));
+                    Err(e) => outcomes[i] = Some(Err(e)),
                 }
             }
-            let retention = state.org.audit_settings().retention_days;
-            for (op, entries) in ops.iter().zip(&audits) {
-                tx.append_operation(op, now)?;
-                for e in entries {
-                    tx.append_audit(e, now, retention)?;
+            if state.org.rollback(opened).is_err() {
+                // Memory may hold the group: rebuilt from the store after the commit.
+                consistent = false;
+            }
+            // Readers go on while the transaction is written and committed.
+            guard = None;
+            if rows.is_empty() {
+                return Err(StoreError::Aborted(String::new()));
+            }
+            for (i, audits) in &rows {
+                for (op, entries) in group[*i].ops.iter().zip(audits) {
+                    tx.append_operation(op, now)?;
+                    for e in entries {
+                        tx.append_audit(e, now, retention)?;
+                    }
                 }
             }
             Ok(())
         });
-        // The batch is kept with the commit, and undone when the store failed.
-        let undone = match open.take() {
-            Some(checkpoint) if committed.is_ok() => state.org.commit(checkpoint),
-            Some(checkpoint) => state.org.rollback(checkpoint),
-            None => Ok(()),
+        let mut state = match guard.take() {
+            Some(state) => state,
+            None => self.write_lock(),
         };
-        if undone.is_err() {
-            consistent = false;
-        }
-        let result = match committed {
-            Ok(revision) if consistent => {
-                state.revision = revision;
-                Ok(Written {
-                    revision,
-                    changes: counts,
-                })
-            }
+        let failed = match committed {
             Ok(revision) => {
-                // Memory could not close the batch's journal: rebuild it from the store, which
-                // holds the batch.
-                match reload(store, &self.name) {
-                    Ok(loaded) => *state = loaded,
-                    Err(_) => state.dirty = true,
+                let accepted = group
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(_, o)| matches!(o, Some(Ok(_))));
+                let mut redone = consistent;
+                for (pending, _) in accepted {
+                    if !redone {
+                        break;
+                    }
+                    redone = strata_ops::apply_all(&mut state.org, &pending.ops).is_ok();
                 }
-                Ok(Written {
-                    revision,
-                    changes: counts,
-                })
-            }
-            Err(e) => {
-                if !consistent {
-                    // Memory may hold what the store does not: rebuild it from the store.
+                let expected = base
+                    + group
+                        .iter()
+                        .zip(&outcomes)
+                        .filter(|(_, o)| matches!(o, Some(Ok(_))))
+                        .map(|(p, _)| p.ops.len() as Revision)
+                        .sum::<Revision>();
+                if redone && expected == revision {
+                    state.revision = revision;
+                } else {
+                    // Memory could not follow the commit: rebuilt from the store, which holds it.
                     match reload(store, &self.name) {
                         Ok(loaded) => *state = loaded,
                         Err(_) => state.dirty = true,
                     }
                 }
-                Err(refused.unwrap_or_else(|| e.into()))
+                None
+            }
+            Err(e) => {
+                if !consistent {
+                    // Memory may hold what the store does not: rebuilt from the store.
+                    match reload(store, &self.name) {
+                        Ok(loaded) => *state = loaded,
+                        Err(_) => state.dirty = true,
+                    }
+                }
+                Some(AppError::from(e))
             }
         };
         let revision = state.revision;
         drop(state);
         self.applied.send_replace(revision);
-        result
+        // Each accepted write's revision: the group's base and the operations up to its own.
+        let mut at = base;
+        group
+            .iter()
+            .zip(outcomes)
+            .map(|(pending, outcome)| match (outcome, &failed) {
+                (Some(Ok(changes)), None) => {
+                    at += pending.ops.len() as Revision;
+                    Ok(Written {
+                        revision: at,
+                        changes,
+                    })
+                }
+                (Some(Ok(_)), Some(e)) => Err(e.clone()),
+                (Some(Err(refused)), _) => Err(refused),
+                (None, Some(e)) => Err(e.clone()),
+                (None, None) => Err(AppError::internal(
+                    "the write was not tried: retry".to_owned(),
+                )),
+            })
+            .collect()
+    }
+}
+
+/// A write waiting in an organisation's queue.
+struct Pending {
+    ops: Vec<Operation>,
+    actor: Actor,
+    reply: tokio::sync::oneshot::Sender<Result<Written, AppError>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("operations", &self.ops.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An organisation's queued writes.
+#[derive(Debug, Default)]
+struct Queue {
+    pending: std::collections::VecDeque<Pending>,
+    /// A committer is draining the queue.
+    running: bool,
+}
+
+/// The default of [`set_group_operations`].
+pub const DEFAULT_GROUP_OPERATIONS: usize = 4096;
+
+/// At most this many operations in one group (a bigger write is a group of its own).
+static GROUP_OPERATIONS: AtomicUsize = AtomicUsize::new(DEFAULT_GROUP_OPERATIONS);
+
+/// Sets how many operations one group commit may hold at most, for every organisation of the
+/// process (`strata serve --group-commit-max`); 1 commits each write on its own, as before
+/// group commit (for comparison). A write bigger than the limit is a group of its own.
+pub fn set_group_operations(limit: usize) {
+    GROUP_OPERATIONS.store(limit.max(1), Ordering::Relaxed);
+}
+
+/// Drains an organisation's queue, group by group, on a blocking thread. Dropped without
+/// finishing (a panic, a runtime shutting down), it lets the next write start another and
+/// answers what it held with an error — never a write left waiting for ever.
+struct Committer {
+    handle: Arc<OrgHandle>,
+    store: Arc<dyn Store>,
+    done: bool,
+}
+
+impl Committer {
+    fn run(mut self) {
+        while let Some(group) = self.handle.next_group() {
+            let results = self.handle.commit_group(self.store.as_ref(), &group);
+            for (pending, result) in group.into_iter().zip(results) {
+                // The caller may have gone (a closed connection): the write stands.
+                let _ = pending.reply.send(result);
+            }
+        }
+        self.done = true;
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut queue = self.handle.queue();
+            queue.running = false;
+            queue.pending.clear();
+        }
+    }
+}
+
+/// One write of a group: authorized and applied as `pending.actor` against the organisation
+/// as the writes before it left it, its audit entries derived; all or nothing (a refusal
+/// rolls back its own operations only). Returns the changes counted per operation and the
+/// audit entries per operation.
+fn try_batch(
+    org: &mut Organization,
+    pending: &Pending,
+) -> Result<(Vec<usize>, Vec<Vec<strata_store::AuditRecord>>), AppError> {
+    let (ops, actor) = (&pending.ops, &pending.actor);
+    let (user, impersonator) = (actor.user(), actor.impersonator());
+    let mut befores = Vec::with_capacity(ops.len());
+    let mut audits = Vec::with_capacity(ops.len());
+    let batch =
+        strata_ops::apply_batch_open(org, ops, impersonator, |org, i, op, step| match step {
+            strata_ops::BatchStep::Before => {
+                strata_ops::authorize_as(org, user, op)?;
+                befores.push(crate::audit::before(org, op));
+                Ok(())
+            }
+            strata_ops::BatchStep::After(changes) => {
+                let before = befores.get_mut(i).and_then(Option::take);
+                audits.push(crate::audit::entries_by(org, op, before, changes, actor));
+                Ok(())
+            }
+        });
+    match batch {
+        Ok((checkpoint, changes)) => {
+            // Kept inside the group's checkpoint.
+            org.commit(checkpoint)
+                .map_err(|e| AppError::from(strata_ops::OpError::from(e)))?;
+            Ok((changes.iter().map(Vec::len).collect(), audits))
+        }
+        Err((i, e)) => {
+            let mut err = AppError::from(e);
+            if ops.len() > 1 {
+                err = err.at(format!("/{i}"));
+            }
+            Err(err)
+        }
     }
 }
 

@@ -363,6 +363,10 @@ pub(crate) struct NodeArgs {
     /// newest one; 0 = never.
     #[arg(long, default_value_t = strata_app::checkpoint::DEFAULT_CHECKPOINT_EVERY, value_name = "OPERATIONS")]
     pub(crate) checkpoint_every: u64,
+    /// Group commit: at most this many operations committed together in one transaction (one
+    /// fsync) per organisation; 1 commits each write on its own.
+    #[arg(long, default_value_t = strata_app::DEFAULT_GROUP_OPERATIONS, value_name = "OPERATIONS")]
+    pub(crate) group_commit_max: usize,
 }
 
 impl NodeArgs {
@@ -373,6 +377,7 @@ impl NodeArgs {
         options.poll_interval = Duration::from_millis(self.poll_ms.max(10));
         options.trust_forwarded_headers = self.trust_forwarded_headers;
         options.checkpoint_every = self.checkpoint_every;
+        strata_app::set_group_operations(self.group_commit_max);
     }
 }
 
@@ -548,6 +553,39 @@ pub(crate) enum BenchCommand {
         /// Timed runs per input.
         #[arg(long, default_value_t = 20)]
         runs: usize,
+    },
+    /// Writes over HTTP to `strata serve` processes: record creates and shares, one operation
+    /// a request, from 16 and 64 connections, with group commit and with each write committed
+    /// on its own, on SQLite (and PostgreSQL, one and two nodes, with `--postgres`); then bulk
+    /// loads. Prints a table.
+    Writes {
+        /// Single-operation writes per figure (a fifth of it with each write alone).
+        #[arg(long, default_value_t = 20_000)]
+        writes: usize,
+        /// Records created in batches of 1,000 for the bulk figure (0: none).
+        #[arg(long, default_value_t = 200_000)]
+        bulk: usize,
+        /// A PostgreSQL server (a scratch database is made on it and dropped).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Where to make the SQLite files (default: the system's temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Check latency over HTTP, idle and while writers keep a paced rate of writes on the same
+    /// organisation (SQLite, group commit). Prints a table.
+    Mixed {
+        /// Seconds per condition.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Writes per second while checking.
+        #[arg(long, default_value_t = 5_000)]
+        rate: usize,
+        /// Records in the organisation before the checks.
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// The admin console's pages served in process: the demo organisation (or the generated
     /// one with `--records`), every screen requested `--runs` times as a System Administrator;

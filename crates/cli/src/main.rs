@@ -13,6 +13,7 @@ mod bench_cmd;
 mod bench_console;
 mod bench_dryrun;
 mod bench_import;
+mod bench_writes;
 mod checkpoint_cmd;
 mod demo_cmd;
 mod dryrun_cmd;
@@ -236,6 +237,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_console::run(records, seed, runs)?,
+                BenchCommand::Writes {
+                    writes,
+                    bulk,
+                    postgres,
+                    dir,
+                } => bench_writes::bench_writes(writes, bulk, postgres.as_deref(), dir.as_deref())?,
+                BenchCommand::Mixed {
+                    seconds,
+                    rate,
+                    records,
+                    dir,
+                } => bench_writes::bench_mixed(seconds, rate, records, dir.as_deref())?,
                 BenchCommand::Review {
                     records,
                     seed,

@@ -108,7 +108,12 @@ pub struct SqliteStore {
     path: PathBuf,
     key: AuditKey,
     log_key: LogKey,
+    /// The writer's connection (writes, and reads inside them).
     conn: Mutex<Connection>,
+    /// A second connection for reads outside writes: WAL lets it read the last commit while
+    /// a write is being committed, so a read (an API key, the audit, the log) never waits for
+    /// an fsync.
+    reader: Mutex<Connection>,
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -261,6 +266,25 @@ fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
+/// A read transaction on the reader's connection, ended when dropped.
+struct Reading<'a> {
+    conn: MutexGuard<'a, Connection>,
+}
+
+impl std::ops::Deref for Reading<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        // A read changes nothing: ending it cannot lose anything.
+        let _ = self.conn.execute_batch("COMMIT");
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and its audit key file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -281,11 +305,14 @@ impl SqliteStore {
         let log_key = key.log_key();
         chain_legacy_logs(&mut conn, &log_key)?;
         seal_audit_per_organization(&mut conn, &key)?;
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             key,
             log_key,
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
         })
     }
 
@@ -299,6 +326,17 @@ impl SqliteStore {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The reader's connection inside a read transaction: every statement of the read sees
+    /// the same commit (the log's rows and its sealed head together).
+    fn read(&self) -> Result<Reading<'_>, StoreError> {
+        let conn = self
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        conn.execute_batch("BEGIN DEFERRED")?;
+        Ok(Reading { conn })
     }
 }
 
@@ -387,9 +425,11 @@ impl Transaction for SqliteTx<'_> {
     ) -> Result<Revision, StoreError> {
         let text = serde_json::to_string(operation).map_err(corrupt)?;
         let mac = self.log.append(self.log_key, at_ms, &text);
-        self.tx.execute(
+        // Cached: a group commit appends thousands of rows in one transaction.
+        self.tx.prepare_cached(
             "INSERT INTO operations (org, revision, at_ms, operation, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![self.org, self.log.revision as i64, at_ms, text, mac],
+        )?
+        .execute(params![self.org, self.log.revision as i64, at_ms, text, mac],
         )?;
         Ok(self.log.revision)
     }
@@ -409,10 +449,11 @@ impl Transaction for SqliteTx<'_> {
             retention_days,
             record,
         );
-        self.tx.execute(
+        self.tx.prepare_cached(
             "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
+        )?
+        .execute(params![
                 self.org,
                 seq as i64,
                 self.log.revision as i64,
@@ -519,7 +560,7 @@ impl Store for SqliteStore {
     }
 
     fn organizations(&self) -> Result<Vec<(String, Revision)>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn.prepare("SELECT name, revision FROM organizations ORDER BY name")?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -540,7 +581,7 @@ impl Store for SqliteStore {
     }
 
     fn revision(&self, org: &str) -> Result<Revision, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let r: Option<i64> = conn
             .query_row(
                 "SELECT revision FROM organizations WHERE name = ?1",
@@ -553,7 +594,7 @@ impl Store for SqliteStore {
     }
 
     fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         read_operations(&conn, &self.log_key, org, after, None)
     }
 
@@ -614,7 +655,7 @@ impl Store for SqliteStore {
     }
 
     fn checkpoints(&self, org: &str) -> Result<Vec<CheckpointInfo>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         org_exists(&conn, org)?;
         let mut stmt = conn.prepare(
             "SELECT revision, format, length, at_ms FROM checkpoints WHERE org = ?1 ORDER BY revision DESC",
@@ -635,7 +676,7 @@ impl Store for SqliteStore {
         org: &str,
         revision: Revision,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         org_exists(&conn, org)?;
         let row: Option<(i64, i64, i64, String, String)> = conn
             .query_row(
@@ -671,7 +712,7 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         org_exists(&conn, org)?;
         let (filter, values) = crate::audit_where(org, q, |n| format!("?{n}"));
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE {filter}");
@@ -692,7 +733,7 @@ impl Store for SqliteStore {
     }
 
     fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let (hs, hh, hseal, as_, ah, aseal): (i64, String, String, i64, String, String) = conn
             .query_row(
                 "SELECT audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = ?1",
@@ -786,7 +827,7 @@ impl Store for SqliteStore {
     }
 
     fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         Ok(conn
             .query_row(
                 "SELECT id, org, user_name, key_hash, created_ms, revoked_ms FROM api_keys WHERE key_hash = ?1",
@@ -797,7 +838,7 @@ impl Store for SqliteStore {
     }
 
     fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn.prepare("SELECT id, org, user_name, key_hash, created_ms, revoked_ms FROM api_keys WHERE org = ?1 ORDER BY created_ms, id")?;
         let rows = stmt.query_map([org], read_key)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -858,7 +899,7 @@ impl SqliteStore {
     /// MAC, gap or head checked), to measure what verification costs.
     #[doc(hidden)]
     pub fn operations_unverified(&self, org: &str) -> Result<Vec<LogEntry>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT revision, at_ms, operation FROM operations WHERE org = ?1 ORDER BY revision",
         )?;

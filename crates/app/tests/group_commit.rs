@@ -1,0 +1,338 @@
+//! Group commit (D95) and readers that never wait for a commit (D96): concurrent writes are
+//! committed together, each answered with its own gap-free revision, a refused write never
+//! holding the others back; memory always equals a replay of the store; a read answers while
+//! a commit is in flight.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use strata_app::{Actor, Loader, Registry};
+use strata_ops::Operation;
+use strata_store::{
+    ApiKeyRecord, AuditEntry, AuditQuery, CheckpointInfo, LogEntry, MemoryStore, Revision, Store,
+    StoreError, Transaction, Verification,
+};
+
+fn ops(value: serde_json::Value) -> Vec<Operation> {
+    serde_json::from_value(value).unwrap()
+}
+
+/// A store whose commits take `delay` and are counted: a slow disk, made visible.
+struct SlowStore {
+    inner: MemoryStore,
+    delay: Duration,
+    commits: AtomicUsize,
+    /// Set while a commit is in flight (between the writer's rows and the return).
+    committing: Arc<AtomicBool>,
+}
+
+impl Store for SlowStore {
+    fn create_organization(
+        &self,
+        name: &str,
+        at_ms: i64,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        self.inner.create_organization(name, at_ms, f)
+    }
+    fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
+        self.inner.delete_organization(name)
+    }
+    fn organizations(&self) -> Result<Vec<(String, Revision)>, StoreError> {
+        self.inner.organizations()
+    }
+    fn write(
+        &self,
+        org: &str,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        self.inner.write(org, &mut |tx| {
+            f(tx)?;
+            // The rows are written: the commit (an fsync) takes its time now.
+            self.committing.store(true, Ordering::SeqCst);
+            std::thread::sleep(self.delay);
+            self.committing.store(false, Ordering::SeqCst);
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+    fn revision(&self, org: &str) -> Result<Revision, StoreError> {
+        self.inner.revision(org)
+    }
+    fn operations(&self, org: &str, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
+        self.inner.operations(org, after)
+    }
+    fn audit(&self, org: &str, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit(org, query)
+    }
+    fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
+        self.inner.verify_audit(org)
+    }
+    fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.inner.derived_key(purpose)
+    }
+    fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
+        self.inner.expire_audit(org, now_ms)
+    }
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.inner.put_api_key(key)
+    }
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.inner.api_key_by_hash(key_hash)
+    }
+    fn api_keys(&self, org: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.api_keys(org)
+    }
+    fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        self.inner.revoke_api_key(org, id, at_ms)
+    }
+    fn put_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+        format: u32,
+        bytes: &[u8],
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .put_checkpoint(org, revision, format, bytes, at_ms)
+    }
+    fn checkpoints(&self, org: &str) -> Result<Vec<CheckpointInfo>, StoreError> {
+        self.inner.checkpoints(org)
+    }
+    fn read_checkpoint(
+        &self,
+        org: &str,
+        revision: Revision,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.read_checkpoint(org, revision)
+    }
+}
+
+/// A store with the organisation `o`: a writer who may create notes and read their own, a
+/// reader who may do nothing.
+fn slow_store(delay: Duration) -> Arc<SlowStore> {
+    let store = SlowStore {
+        inner: MemoryStore::new().unwrap(),
+        delay: Duration::ZERO,
+        commits: AtomicUsize::new(0),
+        committing: Arc::new(AtomicBool::new(false)),
+    };
+    let mut loader = Loader::new(&store, "o", Actor::System).unwrap();
+    loader
+        .append(
+            &ops(json!([
+                {"op": "add_business_unit", "name": "Root"},
+                {"op": "add_table", "name": "note"},
+                {"op": "set_audit", "enabled": true, "tables": ["note"]},
+                {"op": "add_role", "name": "Writer", "privileges": {"note": {"create": "user", "read": "user", "write": "user"}}},
+                {"op": "add_user", "name": "writer"},
+                {"op": "assign_role", "principal": "writer", "role": "Writer"},
+                {"op": "add_user", "name": "nobody"}
+            ])),
+            &mut |_| {},
+        )
+        .unwrap();
+    Arc::new(SlowStore { delay, ..store })
+}
+
+fn note(id: &str) -> Vec<Operation> {
+    ops(json!([{"op": "create", "table": "note", "id": id, "fields": {"name": id}}]))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// 96 concurrent writes — single notes, two-note batches, and refused ones (a user without the
+/// privilege, a batch whose second operation fails) — each accepted write gets its own
+/// revisions, gap-free, holding exactly its operations; refused writes leave no trace; they are
+/// committed in far fewer transactions than writes; and memory equals a replay of the store.
+#[test]
+fn concurrent_writes_commit_together_each_with_its_own_revision() {
+    let store = slow_store(Duration::from_millis(5));
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let base = handle.applied();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let rt = runtime();
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..96 {
+            let (handle, store) = (Arc::clone(&handle), Arc::clone(&dyn_store));
+            tasks.push(tokio::spawn(async move {
+                let (batch, actor) = match i % 4 {
+                    0 => (note(&format!("n{i}")), Actor::User("writer".to_owned())),
+                    1 => (
+                        ops(json!([
+                            {"op": "create", "table": "note", "id": format!("n{i}"), "fields": {}},
+                            {"op": "create", "table": "note", "id": format!("m{i}"), "fields": {}}
+                        ])),
+                        Actor::User("writer".to_owned()),
+                    ),
+                    // No privilege to create notes.
+                    2 => (note(&format!("n{i}")), Actor::User("nobody".to_owned())),
+                    // The second operation refers to a record that does not exist.
+                    _ => (
+                        ops(json!([
+                            {"op": "create", "table": "note", "id": format!("n{i}"), "fields": {}},
+                            {"op": "update", "record": "missing", "fields": {"name": "x"}}
+                        ])),
+                        Actor::User("writer".to_owned()),
+                    ),
+                };
+                let user = match &actor {
+                    Actor::User(user) => user.clone(),
+                    _ => unreachable!(),
+                };
+                let batch: Vec<Operation> = batch
+                    .into_iter()
+                    .map(|op| strata_app::run_as(op, &user))
+                    .collect();
+                let sent = batch.clone();
+                (i, sent, handle.write(store, batch, actor).await)
+            }));
+        }
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        results
+    });
+    let log = store.operations("o", base).unwrap();
+    let mut revisions = Vec::new();
+    for (i, sent, result) in &results {
+        match i % 4 {
+            0 | 1 => {
+                let written = result.as_ref().unwrap();
+                let first = written.revision + 1 - sent.len() as Revision;
+                for (k, op) in sent.iter().enumerate() {
+                    let entry = log
+                        .iter()
+                        .find(|e| e.revision == first + k as Revision)
+                        .unwrap();
+                    assert_eq!(
+                        &entry.operation, op,
+                        "write {i}: revision {}",
+                        entry.revision
+                    );
+                    revisions.push(entry.revision);
+                }
+            }
+            2 => assert_eq!(result.as_ref().unwrap_err().code, "denied", "write {i}"),
+            _ => {
+                let e = result.as_ref().unwrap_err();
+                assert_eq!(e.field.as_deref(), Some("/1"), "write {i}: {e:?}");
+            }
+        }
+    }
+    revisions.sort_unstable();
+    let expected: Vec<Revision> = (base + 1..=base + 72).collect();
+    assert_eq!(revisions, expected, "gap-free, each revision once");
+    assert_eq!(log.len(), 72, "refused writes left nothing in the log");
+    let commits = store.commits.load(Ordering::SeqCst);
+    assert!(
+        commits < 48,
+        "48 accepted writes were committed in {commits} transactions: not grouped"
+    );
+    // Memory is the store's state at its revision.
+    let loaded = handle.read_blocking();
+    assert_eq!(loaded.revision, base + 72);
+    let (replayed, revision) = strata_store::load_organization(store.as_ref(), "o").unwrap();
+    assert_eq!(revision, loaded.revision);
+    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+    assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
+    assert!(!loaded.org.checkpoint_open());
+}
+
+/// While a commit takes 300 ms, a read of the organisation answers at once, and sees the
+/// state before the write (memory holds only what is committed); once the write is answered,
+/// reads see it.
+#[test]
+fn a_read_never_waits_for_a_commit() {
+    let store = slow_store(Duration::from_millis(300));
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let rt = runtime();
+    rt.block_on(async {
+        let writing = {
+            let (handle, store) = (Arc::clone(&handle), Arc::clone(&dyn_store));
+            tokio::spawn(async move {
+                handle
+                    .write(
+                        store,
+                        note("slow")
+                            .into_iter()
+                            .map(|op| strata_app::run_as(op, "writer"))
+                            .collect(),
+                        Actor::User("writer".to_owned()),
+                    )
+                    .await
+            })
+        };
+        let started = Instant::now();
+        while !store.committing.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the commit never began"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let asked = Instant::now();
+        let seen = {
+            let loaded = handle.read().await;
+            loaded.org.record_id("slow").is_some()
+        };
+        let waited = asked.elapsed();
+        assert!(
+            store.committing.load(Ordering::SeqCst),
+            "the commit was still in flight"
+        );
+        assert!(
+            waited < Duration::from_millis(100),
+            "a read waited {waited:?} for a commit"
+        );
+        assert!(!seen, "a read saw a write before its commit");
+        let written = writing.await.unwrap().unwrap();
+        let loaded = handle.read().await;
+        assert_eq!(loaded.revision, written.revision);
+        assert!(loaded.org.record_id("slow").is_some());
+    });
+}
+
+/// A commit that fails answers every accepted write of its group with the failure and leaves
+/// memory as the store has it; the next write goes through.
+#[test]
+fn a_failed_commit_fails_its_group_and_changes_nothing() {
+    let store = MemoryStore::new().unwrap();
+    let mut loader = Loader::new(&store, "o", Actor::System).unwrap();
+    loader
+        .append(
+            &ops(json!([
+                {"op": "add_business_unit", "name": "Root"},
+                {"op": "add_table", "name": "note"}
+            ])),
+            &mut |_| {},
+        )
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let before = handle.read_blocking().org.canonical_dump();
+    let rt = runtime();
+    // Deleting the organisation in the store makes the next commit fail.
+    store.delete_organization("o").unwrap();
+    let failed = rt
+        .block_on(handle.write(Arc::clone(&store), note("a"), Actor::System))
+        .unwrap_err();
+    assert_ne!(failed.code, "internal", "{failed:?}");
+    assert_eq!(handle.read_blocking().org.canonical_dump(), before);
+}

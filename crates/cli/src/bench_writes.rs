@@ -1,0 +1,598 @@
+//! `strata bench writes` and `strata bench mixed`: writes and checks over HTTP against real
+//! `strata serve` processes (this binary, started on a port the system picks).
+//!
+//! `writes`: record creates and shares, one operation per request, from 16 and 64 keep-alive
+//! connections, on SQLite (and on PostgreSQL with one and two nodes on one organisation when
+//! `--postgres` names a server), with group commit and, in the same run, with each write
+//! committed on its own (`--group-commit-max 1`: the design before group commit); then bulk
+//! loads (batches of 1,000 creates per request). Every figure is durable: a write is counted
+//! when the server answered it, which it does after its commit.
+//!
+//! `mixed`: the check's latency over HTTP while nothing else runs, then while writers keep a
+//! paced rate of writes on the same organisation.
+//!
+//! The load generator is a small HTTP/1.1 client on one thread (tokio, keep-alive): on two
+//! cores, it leaves the server as much of the machine as it can.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+
+use crate::bench_cmd::percentile;
+
+const ROOT: &str = "bench-writes-root-key";
+const ORG: &str = "o";
+const USERS: usize = 100;
+
+/// One `strata serve` process.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(db: &str, key_file: &Path, group_max: Option<usize>) -> anyhow::Result<Server> {
+        let exe = std::env::current_exe().context("the strata binary")?;
+        let mut command = Command::new(exe);
+        command
+            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .args(["--root-key", ROOT, "--audit-key-file"])
+            .arg(key_file)
+            .args(["--checkpoint-every", "0"])
+            .env("STRATA_LOG", "warn")
+            .env_remove("STRATA_AUDIT_KEY_FILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(n) = group_max {
+            command.args(["--group-commit-max", &n.to_string()]);
+        }
+        let mut child = command.spawn().context("starting strata serve")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.kill();
+                bail!("the server stopped before serving");
+            };
+            let line = line?;
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                let addr: String = line[at + "http://".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                break addr;
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Server { child, addr })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: BufReader<TcpStream>,
+    head: String,
+    line: String,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> anyhow::Result<Conn> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream: BufReader::new(stream),
+            head: String::new(),
+            line: String::new(),
+        })
+    }
+
+    /// Sends one request with the root key; the status and the body.
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        use std::fmt::Write as _;
+        self.head.clear();
+        let _ = write!(
+            self.head,
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {ROOT}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let stream = self.stream.get_mut();
+        stream.write_all(self.head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        self.line.clear();
+        self.stream.read_line(&mut self.line).await?;
+        let status: u16 = self
+            .line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("not an HTTP answer: {:?}", self.line))?;
+        let mut length = 0;
+        loop {
+            self.line.clear();
+            if self.stream.read_line(&mut self.line).await? == 0 {
+                bail!("the server closed the connection");
+            }
+            let line = self.line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse()?;
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    bail!("chunked answers are not read by the bench client");
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await?;
+        Ok((status, body))
+    }
+
+    /// Sends operations; fails unless they were written.
+    async fn write(&mut self, ops: &Value) -> anyhow::Result<()> {
+        let path = format!("/api/v1/orgs/{ORG}/operations");
+        let (status, body) = self.call("POST", &path, ops.to_string().as_bytes()).await?;
+        if status != 200 {
+            bail!(
+                "a write was refused ({status}): {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(())
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The organisation's model: two units, an audited account table, a role that may create,
+/// write and share its own accounts, and `USERS` users holding it.
+fn model() -> Value {
+    let mut ops = vec![
+        json!({"op": "add_business_unit", "name": "Root"}),
+        json!({"op": "add_business_unit", "name": "East", "parent": "Root"}),
+        json!({"op": "add_business_unit", "name": "West", "parent": "Root"}),
+        json!({"op": "add_table", "name": "account", "columns": [{"name": "name"}, {"name": "region"}]}),
+        json!({"op": "set_audit", "enabled": true, "tables": ["account"]}),
+        json!({"op": "add_role", "name": "Rep", "privileges": {"account": {
+            "create": "user", "read": "business_unit", "write": "user", "share": "user"
+        }}}),
+    ];
+    for u in 0..USERS {
+        let unit = if u % 2 == 0 { "East" } else { "West" };
+        ops.push(json!({"op": "add_user", "name": format!("u{u}"), "business_unit": unit}));
+        ops.push(json!({"op": "assign_role", "principal": format!("u{u}"), "role": "Rep"}));
+    }
+    Value::Array(ops)
+}
+
+async fn create_org(addr: &str) -> anyhow::Result<()> {
+    let mut conn = Conn::open(addr).await?;
+    let (status, body) = conn
+        .call(
+            "POST",
+            "/api/v1/orgs",
+            json!({ "name": ORG }).to_string().as_bytes(),
+        )
+        .await?;
+    if status != 201 {
+        bail!(
+            "creating the organisation ({status}): {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    conn.write(&model()).await
+}
+
+/// The `n`th record of a figure, created by the user who owns it.
+fn create_op(figure: &str, n: usize) -> Value {
+    json!({"op": "create", "as": format!("u{}", n % USERS), "table": "account",
+        "id": format!("{figure}-{n}"), "fields": {"name": format!("bench {n}"), "region": "n"}})
+}
+
+/// Its owner shares it with the next user.
+fn share_op(figure: &str, n: usize) -> Value {
+    json!({"op": "share", "as": format!("u{}", n % USERS), "record": format!("{figure}-{n}"),
+        "principal": format!("u{}", (n + 1) % USERS), "rights": ["read", "write"]})
+}
+
+/// Writes per second: `writes` requests of `per_request` operations made by `op`, from
+/// `clients` connections spread over `addrs`.
+fn throughput(
+    addrs: &[&str],
+    clients: usize,
+    writes: usize,
+    per_request: usize,
+    op: &(dyn Fn(usize) -> Value + Sync),
+) -> anyhow::Result<f64> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut conns = Vec::with_capacity(clients);
+        for c in 0..clients {
+            conns.push(Conn::open(addrs[c % addrs.len()]).await?);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let start = Instant::now();
+        let tasks = conns.into_iter().map(|mut conn| {
+            let next = &next;
+            async move {
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= writes {
+                        return Ok::<_, anyhow::Error>(());
+                    }
+                    let body = match per_request {
+                        1 => json!([op(n)]),
+                        k => Value::Array((n * k..(n + 1) * k).map(op).collect()),
+                    };
+                    conn.write(&body).await?;
+                }
+            }
+        });
+        for done in futures_join_all(tasks).await {
+            done?;
+        }
+        Ok((writes * per_request) as f64 / start.elapsed().as_secs_f64())
+    })
+}
+
+/// Runs futures concurrently on the current thread and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in set.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// One row of the writes table.
+struct Row {
+    store: &'static str,
+    nodes: usize,
+    commit: &'static str,
+    clients: usize,
+    creates: f64,
+    shares: f64,
+}
+
+/// The creates and shares figures for one setup, records named by `figure`.
+fn figure(
+    addrs: &[&str],
+    figure_name: &str,
+    clients: usize,
+    writes: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let creates = throughput(addrs, clients, writes, 1, &|n| create_op(figure_name, n))?;
+    let shares = throughput(addrs, clients, writes, 1, &|n| share_op(figure_name, n))?;
+    Ok((creates, shares))
+}
+
+/// `strata bench writes`.
+pub(crate) fn bench_writes(
+    writes: usize,
+    bulk: usize,
+    postgres: Option<&str>,
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let scratch = match dir {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir()?,
+    };
+    let key_file = scratch.path().join("audit-key");
+    let mut rows = Vec::new();
+    let mut bulk_rows = Vec::new();
+    let baseline_writes = (writes / 5).max(100);
+    println!(
+        "{writes} single-operation writes per figure ({baseline_writes} with each write committed on its own), over HTTP keep-alive connections"
+    );
+    for (commit, group) in [("each write alone", Some(1)), ("group commit", None)] {
+        let db: PathBuf = scratch.path().join(format!("writes-{}.db", rows.len()));
+        let server = Server::start(&db.to_string_lossy(), &key_file, group)?;
+        runtime()?.block_on(create_org(&server.addr))?;
+        let n = if group.is_some() {
+            baseline_writes
+        } else {
+            writes
+        };
+        for clients in [16, 64] {
+            let name = format!("s{clients}{}", group.map_or("g", |_| "b"));
+            let (creates, shares) = figure(&[&server.addr], &name, clients, n)?;
+            eprintln!(
+                "SQLite, {commit}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s"
+            );
+            rows.push(Row {
+                store: "SQLite",
+                nodes: 1,
+                commit,
+                clients,
+                creates,
+                shares,
+            });
+        }
+        if group.is_none() && bulk > 0 {
+            let rate = throughput(&[&server.addr], 4, bulk / 1000, 1000, &|n| {
+                create_op("bulk", n)
+            })?;
+            eprintln!("SQLite bulk: {rate:.0} records/s");
+            bulk_rows.push(("SQLite", 1, rate));
+        }
+    }
+    if let Some(url) = postgres {
+        for (commit, group) in [("each write alone", Some(1)), ("group commit", None)] {
+            let db = strata_store::postgres_testing::ScratchDatabase::create(url)?;
+            let a = Server::start(db.url(), &key_file, group)?;
+            runtime()?.block_on(create_org(&a.addr))?;
+            let n = if group.is_some() {
+                baseline_writes
+            } else {
+                writes
+            };
+            for clients in [16, 64] {
+                let name = format!("p{clients}{}", group.map_or("g", |_| "b"));
+                let (creates, shares) = figure(&[&a.addr], &name, clients, n)?;
+                eprintln!(
+                    "PostgreSQL 1 node, {commit}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s"
+                );
+                rows.push(Row {
+                    store: "PostgreSQL",
+                    nodes: 1,
+                    commit,
+                    clients,
+                    creates,
+                    shares,
+                });
+            }
+            let b = Server::start(db.url(), &key_file, group)?;
+            for clients in [16, 64] {
+                let name = format!("q{clients}{}", group.map_or("g", |_| "b"));
+                let (creates, shares) = figure(&[&a.addr, &b.addr], &name, clients, n)?;
+                eprintln!(
+                    "PostgreSQL 2 nodes, {commit}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s"
+                );
+                rows.push(Row {
+                    store: "PostgreSQL",
+                    nodes: 2,
+                    commit,
+                    clients,
+                    creates,
+                    shares,
+                });
+            }
+            if group.is_none() && bulk > 0 {
+                let rate = throughput(&[&a.addr], 4, bulk / 1000, 1000, &|n| create_op("bulk", n))?;
+                eprintln!("PostgreSQL bulk: {rate:.0} records/s");
+                bulk_rows.push(("PostgreSQL", 1, rate));
+            }
+        }
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.store.to_owned(),
+                r.nodes.to_string(),
+                r.commit.to_owned(),
+                r.clients.to_string(),
+                format!("{:.0}", r.creates),
+                format!("{:.0}", r.shares),
+            ]
+        })
+        .collect();
+    crate::table::print(
+        &[
+            "STORE",
+            "NODES",
+            "COMMIT",
+            "CLIENTS",
+            "CREATES/S",
+            "SHARES/S",
+        ],
+        &table,
+    );
+    if !bulk_rows.is_empty() {
+        let table: Vec<Vec<String>> = bulk_rows
+            .iter()
+            .map(|(store, nodes, rate)| {
+                vec![(*store).to_owned(), nodes.to_string(), format!("{rate:.0}")]
+            })
+            .collect();
+        println!();
+        crate::table::print(
+            &[
+                "BULK (1,000 CREATES A REQUEST, 4 CLIENTS)",
+                "NODES",
+                "RECORDS/S",
+            ],
+            &table,
+        );
+    }
+    Ok(())
+}
+
+/// Check latencies (ms, sorted) from `checkers` connections until `stop`.
+async fn checks(
+    addr: &str,
+    checkers: usize,
+    until: Instant,
+    records: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut conns = Vec::new();
+    for _ in 0..checkers {
+        conns.push(Conn::open(addr).await?);
+    }
+    let path = format!("/api/v1/orgs/{ORG}/check");
+    let tasks = conns.into_iter().enumerate().map(|(c, mut conn)| {
+        let path = &path;
+        async move {
+            let mut times = Vec::new();
+            let mut n = c;
+            while Instant::now() < until {
+                let body = json!({"user": format!("u{}", n % USERS), "privilege": "read",
+                    "record": format!("seed-{}", n % records)});
+                let asked = Instant::now();
+                let (status, body) = conn.call("POST", path, body.to_string().as_bytes()).await?;
+                if status != 200 {
+                    bail!(
+                        "a check failed ({status}): {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                times.push(asked.elapsed().as_secs_f64() * 1000.0);
+                n += checkers;
+            }
+            Ok::<_, anyhow::Error>(times)
+        }
+    });
+    let mut all = Vec::new();
+    for times in futures_join_all(tasks).await {
+        all.extend(times?);
+    }
+    all.sort_by(f64::total_cmp);
+    Ok(all)
+}
+
+/// Paced writes: `rate` per second from `writers` connections until `until`; how many were
+/// written.
+async fn paced_writes(
+    addr: &str,
+    writers: usize,
+    rate: usize,
+    until: Instant,
+) -> anyhow::Result<usize> {
+    let mut conns = Vec::new();
+    for _ in 0..writers {
+        conns.push(Conn::open(addr).await?);
+    }
+    let period = Duration::from_secs_f64(writers as f64 / rate.max(1) as f64);
+    let tasks = conns
+        .into_iter()
+        .enumerate()
+        .map(|(w, mut conn)| async move {
+            let mut written = 0;
+            let start = Instant::now() + period.mul_f64(w as f64 / writers as f64);
+            let mut n = 0usize;
+            loop {
+                let due = start + period.mul_f64(n as f64);
+                if due >= until {
+                    return Ok::<_, anyhow::Error>(written);
+                }
+                tokio::time::sleep_until(due.into()).await;
+                conn.write(&json!([create_op(&format!("m{w}"), n)])).await?;
+                written += 1;
+                n += 1;
+            }
+        });
+    let mut total = 0;
+    for written in futures_join_all(tasks).await {
+        total += written?;
+    }
+    Ok(total)
+}
+
+/// `strata bench mixed`.
+pub(crate) fn bench_mixed(
+    seconds: u64,
+    rate: usize,
+    records: usize,
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let scratch = match dir {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir()?,
+    };
+    let key_file = scratch.path().join("audit-key");
+    let db = scratch.path().join("mixed.db");
+    let server = Server::start(&db.to_string_lossy(), &key_file, None)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        create_org(&server.addr).await?;
+        let mut conn = Conn::open(&server.addr).await?;
+        for chunk in (0..records).collect::<Vec<_>>().chunks(1000) {
+            let ops: Vec<Value> = chunk.iter().map(|&n| create_op("seed", n)).collect();
+            conn.write(&Value::Array(ops)).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let span = Duration::from_secs(seconds);
+    let idle = rt.block_on(checks(&server.addr, 4, Instant::now() + span, records))?;
+    let (busy, written) = rt.block_on(async {
+        let until = Instant::now() + span;
+        let (busy, written) = tokio::join!(
+            checks(&server.addr, 4, until, records),
+            paced_writes(&server.addr, 16, rate, until)
+        );
+        Ok::<_, anyhow::Error>((busy?, written?))
+    })?;
+    let mut table = Vec::new();
+    for (condition, times, writes) in [("idle", &idle, 0), ("while writing", &busy, written)] {
+        if times.is_empty() {
+            bail!("no check was answered");
+        }
+        table.push(vec![
+            condition.to_owned(),
+            format!("{:.0}", writes as f64 / span.as_secs_f64()),
+            times.len().to_string(),
+            format!("{:.3}", percentile(times, 0.5)),
+            format!("{:.3}", percentile(times, 0.99)),
+            format!("{:.3}", times[times.len() - 1]),
+        ]);
+    }
+    println!(
+        "checks over HTTP from 4 keep-alive connections, {seconds} s each; writes paced at {rate}/s from 16 connections (single-operation creates, SQLite, group commit); {records} records"
+    );
+    crate::table::print(
+        &[
+            "CONDITION",
+            "WRITES/S",
+            "CHECKS",
+            "CHECK P50 MS",
+            "P99 MS",
+            "MAX MS",
+        ],
+        &table,
+    );
+    Ok(())
+}
