@@ -17,6 +17,18 @@ use sha2::{Digest, Sha256};
 
 use crate::{AuditRecord, LogDamage, LogEntry, Revision, StoreError};
 
+/// An audit record's fields in the order `json!` gives them (sorted keys): the entry hash's
+/// canonical form, without building a JSON value first.
+#[derive(serde::Serialize)]
+struct CanonicalRecord<'a> {
+    action: &'a str,
+    detail: &'a serde_json::Value,
+    impersonator: &'a Option<String>,
+    record: &'a Option<String>,
+    table: &'a Option<String>,
+    user: &'a Option<String>,
+}
+
 /// The chain's starting value.
 pub(crate) const GENESIS: &str = "genesis";
 
@@ -117,9 +129,31 @@ impl AuditKey {
         retention_days: i64,
         record: &AuditRecord,
     ) -> String {
-        // Canonical form: a JSON array in fixed order (serde_json keeps struct field order).
-        let body = serde_json::json!([seq, revision, at_ms, retention_days, record]);
-        self.hmac(format!("{prev}\n{body}").as_bytes())
+        // Canonical form: `[seq, revision, at_ms, retention_days, record]` as `json!` prints it
+        // (the record an object with its keys sorted), written straight into one buffer.
+        let mut message = Vec::with_capacity(prev.len() + 256);
+        message.extend_from_slice(prev.as_bytes());
+        message.push(b'\n');
+        let canonical = (
+            seq,
+            revision,
+            at_ms,
+            retention_days,
+            CanonicalRecord {
+                action: &record.action,
+                detail: &record.detail,
+                impersonator: &record.impersonator,
+                record: &record.record,
+                table: &record.table,
+                user: &record.user,
+            },
+        );
+        if serde_json::to_writer(&mut message, &canonical).is_err() {
+            // Not reached (a Vec takes every byte): the slower form says the same.
+            let body = serde_json::json!([seq, revision, at_ms, retention_days, record]);
+            return self.hmac(format!("{prev}\n{body}").as_bytes());
+        }
+        self.hmac(&message)
     }
 
     /// A value that identifies the key without revealing it: a database can keep it to refuse
@@ -679,4 +713,39 @@ pub(crate) fn chain_legacy(
     }
     let seal = key.head_seal(org, head_revision, &head_mac);
     (macs, head_mac, seal)
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+
+    /// The hash written straight into a buffer is the hash of the `json!` form every stored
+    /// chain was made with (so old chains still verify).
+    #[test]
+    fn the_entry_hash_is_that_of_the_json_value_form() {
+        let key = AuditKey::new([7; 32]);
+        let records = [
+            AuditRecord {
+                action: "update".to_owned(),
+                table: Some("account".to_owned()),
+                record: Some("acc \"1\" \u{e9}".to_owned()),
+                user: Some("rep".to_owned()),
+                impersonator: None,
+                detail: serde_json::json!({"name": {"old": "a", "new": "b\n"}, "amount": {"old": 1.5, "new": null}, "z": [1, "2", {"b": 1, "a": 2}]}),
+            },
+            AuditRecord {
+                action: "create_organization".to_owned(),
+                table: None,
+                record: None,
+                user: None,
+                impersonator: Some("boss".to_owned()),
+                detail: serde_json::Value::Null,
+            },
+        ];
+        for record in &records {
+            let body = serde_json::json!([3u64, 9u64, -5i64, 30i64, record]);
+            let expected = key.hmac(format!("prev\n{body}").as_bytes());
+            assert_eq!(key.entry_hash("prev", 3, 9, -5, 30, record), expected);
+        }
+    }
 }
