@@ -1,0 +1,66 @@
+//! `strata bench writes` and `strata bench mixed` run against real `strata serve` processes and
+//! print their tables (small counts here; BENCHMARKS.md has the full runs). The PostgreSQL rows
+//! are measured when `STRATA_TEST_POSTGRES` names a server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::strata;
+
+#[test]
+fn bench_writes_prints_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_string_lossy();
+    let mut args = vec![
+        "bench", "writes", "--writes", "200", "--bulk", "2000", "--dir", &dir,
+    ];
+    let postgres = strata_store::postgres_testing::server_from_env().unwrap();
+    if let Some(url) = &postgres {
+        args.extend(["--postgres", url]);
+    }
+    let (code, out, err) = strata(&args);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("SQLite") || l.starts_with("PostgreSQL"))
+        .collect();
+    // Each write alone and group commit, 16 and 64 clients; the bulk row.
+    let expected = if postgres.is_some() { 4 + 8 + 2 } else { 4 + 1 };
+    assert_eq!(rows.len(), expected, "{out}");
+    for row in rows {
+        let rate: f64 = row.split_whitespace().last().unwrap().parse().unwrap();
+        assert!(rate > 0.0, "{row}");
+    }
+    assert!(out.contains("group commit"), "{out}");
+}
+
+#[test]
+fn bench_mixed_prints_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = strata(&[
+        "bench",
+        "mixed",
+        "--seconds",
+        "1",
+        "--rate",
+        "100",
+        "--records",
+        "200",
+        "--dir",
+        &dir.path().to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for condition in ["idle", "while writing"] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(condition))
+            .unwrap_or_else(|| panic!("{condition}: {out}"));
+        let checks: usize = row
+            .split_whitespace()
+            .nth(if condition == "idle" { 2 } else { 3 })
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(checks > 0, "{row}");
+    }
+}
