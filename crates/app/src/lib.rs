@@ -24,7 +24,8 @@ pub use bootstrap::Loader;
 pub use dryrun::{DryRun, MaySee, describe_change};
 pub use error::AppError;
 pub use registry::{
-    DEFAULT_GROUP_OPERATIONS, Loaded, OrgHandle, Registry, Written, now_ms, set_group_operations,
+    DEFAULT_GROUP_OPERATIONS, Loaded, MAX_QUEUED_OPERATIONS, OrgHandle, Registry, Written, now_ms,
+    set_group_operations,
 };
 
 /// Called with the organisation, the operations applied and the operations in its log.

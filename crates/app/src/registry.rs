@@ -239,6 +239,16 @@ impl OrgHandle {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let start = {
             let mut queue = self.queue();
+            if queue.operations > 0 && queue.operations + ops.len() > MAX_QUEUED_OPERATIONS {
+                return Err(AppError::new(
+                    "server_busy",
+                    format!(
+                        "organization `{}` has {} operations waiting to be committed, its limit ({MAX_QUEUED_OPERATIONS}): retry in a second",
+                        self.name, queue.operations
+                    ),
+                ));
+            }
+            queue.operations += ops.len();
             queue.pending.push_back(Pending { ops, actor, reply });
             !std::mem::replace(&mut queue.running, true)
         };
@@ -282,7 +292,10 @@ impl OrgHandle {
                 break;
             }
             operations += next.ops.len().max(1);
-            group.extend(queue.pending.pop_front());
+            if let Some(taken) = queue.pending.pop_front() {
+                queue.operations -= taken.ops.len();
+                group.push(taken);
+            }
         }
         if group.is_empty() {
             queue.running = false;
@@ -471,9 +484,16 @@ impl std::fmt::Debug for Pending {
 #[derive(Debug, Default)]
 struct Queue {
     pending: std::collections::VecDeque<Pending>,
+    /// The operations of the pending writes.
+    operations: usize,
     /// A committer is draining the queue.
     running: bool,
 }
+
+/// At most this many operations wait in an organisation's queue; a write that would add more
+/// is refused with `server_busy` (a write alone is always taken, whatever its size, when the
+/// queue is empty). Bounds the memory a flood of writes can take.
+pub const MAX_QUEUED_OPERATIONS: usize = 100_000;
 
 /// The default of [`set_group_operations`].
 pub const DEFAULT_GROUP_OPERATIONS: usize = 4096;
@@ -516,6 +536,7 @@ impl Drop for Committer {
             let mut queue = self.handle.queue();
             queue.running = false;
             queue.pending.clear();
+            queue.operations = 0;
         }
     }
 }

@@ -367,6 +367,17 @@ pub(crate) struct NodeArgs {
     /// fsync) per organisation; 1 commits each write on its own.
     #[arg(long, default_value_t = strata_app::DEFAULT_GROUP_OPERATIONS, value_name = "OPERATIONS")]
     pub(crate) group_commit_max: usize,
+    /// At most this many requests handled at once; one more is answered 503 `server_busy` with
+    /// `Retry-After` (health, readiness and metrics are never refused).
+    #[arg(long, default_value_t = 1024, value_name = "REQUESTS")]
+    pub(crate) max_in_flight: usize,
+    /// Requests a second each credential (API key, token, console session) may make on
+    /// average; over it, 429 `rate_limited` with `Retry-After`. 0 = no limit.
+    #[arg(long, default_value_t = 0.0, value_name = "PER_SECOND")]
+    pub(crate) key_rate: f64,
+    /// Requests a credential may make at once before `--key-rate` applies.
+    #[arg(long, default_value_t = 100.0, value_name = "REQUESTS")]
+    pub(crate) key_burst: f64,
 }
 
 impl NodeArgs {
@@ -378,6 +389,9 @@ impl NodeArgs {
         options.trust_forwarded_headers = self.trust_forwarded_headers;
         options.checkpoint_every = self.checkpoint_every;
         strata_app::set_group_operations(self.group_commit_max);
+        options.max_in_flight = self.max_in_flight;
+        options.key_rate = self.key_rate;
+        options.key_burst = self.key_burst;
     }
 }
 

@@ -112,6 +112,16 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "this node has not applied `min_revision` within the wait",
     ),
     (
+        "server_busy",
+        503,
+        "the server is handling as many requests as it allows, or the organisation has as many writes queued as it takes: retry after `Retry-After` seconds",
+    ),
+    (
+        "rate_limited",
+        429,
+        "the credential made more requests than its per-second limit allows (`--key-rate`): retry after `Retry-After` seconds",
+    ),
+    (
         "database_unreachable",
         503,
         "the database does not answer, or the organisation is being rebuilt after a failed write",
@@ -465,6 +475,17 @@ pub(crate) fn error_json(code: &str, message: &str, field: Option<&str>) -> serd
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = error_json(self.code, &self.message, self.field.as_deref());
-        (status_of(self.code), axum::Json(body)).into_response()
+        let mut response = (status_of(self.code), axum::Json(body)).into_response();
+        if matches!(
+            self.code,
+            "server_busy" | "rate_limited" | "database_unreachable" | "revision_not_reached"
+        ) {
+            // Passing conditions: when to come back.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

@@ -26,6 +26,7 @@ pub mod oidc;
 mod request;
 mod routes;
 mod schema;
+mod shed;
 pub mod tls;
 mod webapi;
 mod wire;
@@ -118,6 +119,14 @@ pub struct ServerOptions {
     /// Take a checkpoint of an organisation once its log has grown by this many operations
     /// since its newest one (0 = never; looked at every poll interval).
     pub checkpoint_every: u64,
+    /// At most this many requests handled at once; one more is answered `503 server_busy`
+    /// with `Retry-After` (health, readiness and metrics excepted).
+    pub max_in_flight: usize,
+    /// Requests a second allowed per credential on average (0: no limit); over it, `429
+    /// rate_limited` with `Retry-After`.
+    pub key_rate: f64,
+    /// Requests a credential may make at once before `key_rate` applies.
+    pub key_burst: f64,
 }
 
 impl Default for ServerOptions {
@@ -132,6 +141,9 @@ impl Default for ServerOptions {
             tls: None,
             trust_forwarded_headers: false,
             checkpoint_every: strata_app::checkpoint::DEFAULT_CHECKPOINT_EVERY,
+            max_in_flight: shed::DEFAULT_MAX_IN_FLIGHT,
+            key_rate: 0.0,
+            key_burst: 100.0,
         }
     }
 }
@@ -246,6 +258,8 @@ pub struct AppState {
     pub(crate) tls: bool,
     /// Links follow `X-Forwarded-Host`/`-Proto`.
     pub(crate) trust_forwarded_headers: bool,
+    /// The load limits (requests in flight, per credential).
+    pub(crate) shedding: shed::Shedding,
 }
 
 impl std::fmt::Debug for AppState {
@@ -287,6 +301,7 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         keys: auth::KeyCache::default(),
         access_seen: std::sync::Mutex::default(),
         metrics: meta::Metrics::default(),
+        shedding: shed::Shedding::new(options.max_in_flight, options.key_rate, options.key_burst),
         follow: Follow {
             min_revision_wait: options.min_revision_wait,
             max_lag: options.max_lag,

@@ -48,7 +48,10 @@ pub(crate) async fn observe(
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let response = match over_limits(&request) {
         Some(error) => error.into_response(),
-        None => json_errors(next.run(request).await).await,
+        None => match state.shedding.admit(&request) {
+            Ok(_admitted) => json_errors(next.run(request).await).await,
+            Err(refused) => refused,
+        },
     };
     let m = &state.metrics;
     m.requests.fetch_add(1, Ordering::Relaxed);

@@ -18,6 +18,8 @@ mod review;
 mod roles;
 mod rules;
 mod session;
+
+pub(crate) use session::cookie_id as session_cookie;
 mod users;
 
 use std::collections::HashMap;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use strata_server::{ServerConfig, serve};
+use strata_server::ServerConfig;
 use strata_store::SqliteStore;
 
 /// The root key every test server is started with.
@@ -24,6 +24,11 @@ pub struct Server {
 impl Server {
     /// Starts a server over the SQLite file `db`.
     pub fn start(db: &Path) -> Server {
+        Server::start_with(db, strata_server::ServerOptions::default())
+    }
+
+    /// Starts a server over the SQLite file `db` with `options`.
+    pub fn start_with(db: &Path, options: strata_server::ServerOptions) -> Server {
         let store = Arc::new(SqliteStore::open(db).unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -39,7 +44,7 @@ impl Server {
                     store,
                     root_key: Some(ROOT.to_owned()),
                 };
-                serve(config, listener, async move {
+                strata_server::serve_with(config, options, listener, async move {
                     let _ = rx.await;
                 })
                 .await
