@@ -50,7 +50,7 @@ pub(crate) async fn observe(
         Some(error) => error.into_response(),
         None => match state.shedding.admit(&request) {
             Ok(_admitted) => json_errors(next.run(request).await).await,
-            Err(refused) => refused,
+            Err(refused) => *refused,
         },
     };
     let m = &state.metrics;

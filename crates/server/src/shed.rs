@@ -66,7 +66,7 @@ impl Shedding {
     }
 
     /// Lets the request in, or answers why not (with `Retry-After`).
-    pub(crate) fn admit(&self, request: &Request) -> Result<Admitted, Response> {
+    pub(crate) fn admit(&self, request: &Request) -> Result<Admitted, Box<Response>> {
         let path = request.uri().path();
         if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             return Ok(Admitted { _permit: None });
@@ -164,6 +164,7 @@ fn refusal(error: ApiError, retry_after: u64) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
