@@ -154,13 +154,13 @@ fn credential(request: &Request) -> Option<[u8; 16]> {
 }
 
 /// An error answered with `Retry-After`.
-fn refusal(error: ApiError, retry_after: u64) -> Response {
+fn refusal(error: ApiError, retry_after: u64) -> Box<Response> {
     let mut response = error.into_response();
     response.headers_mut().insert(
         axum::http::header::RETRY_AFTER,
         HeaderValue::from(retry_after),
     );
-    response
+    Box::new(response)
 }
 
 #[cfg(test)]
