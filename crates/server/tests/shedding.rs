@@ -4,6 +4,7 @@
 //! `rate_limited` with `Retry-After` while others go on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code, reason = "each test binary uses part of the shared fixture")]
 mod common;
 
 use std::time::{Duration, Instant};
