@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use strata_ops::Operation;
 
@@ -363,6 +364,10 @@ impl SqliteStore {
             .check_seal(Seal::Head, org, (head_seq as u64, &head_hash, &head_seal))?;
         let mut state = SqliteTx {
             tx,
+            operations: Rows::new("INSERT INTO operations (org, revision, at_ms, operation, mac)"),
+            audit: Rows::new(
+                "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)",
+            ),
             key: &self.key,
             log_key: &self.log_key,
             org,
@@ -371,6 +376,7 @@ impl SqliteStore {
             head: (head_seq as u64, head_hash),
         };
         f(&mut state)?;
+        state.flush()?;
         let (log, head) = (state.log, state.head);
         let seal = self.key.seal(Seal::Head, org, head.0, &head.1);
         let revision = log.revision;
@@ -405,8 +411,52 @@ fn org_exists(conn: &Connection, org: &str) -> Result<(), StoreError> {
         .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))
 }
 
+/// Rows appended but not yet inserted: several go in one statement.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Rows of one table waiting to be inserted, their values in column order.
+struct Rows<const N: usize> {
+    /// `INSERT INTO table (columns)`.
+    insert: &'static str,
+    values: Vec<Value>,
+}
+
+impl<const N: usize> Rows<N> {
+    fn new(insert: &'static str) -> Self {
+        Rows {
+            insert,
+            values: Vec::new(),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.values.len() / N
+    }
+
+    fn push(&mut self, row: [Value; N]) {
+        self.values.extend(row);
+    }
+
+    /// Inserts the waiting rows in one statement (cached per number of rows).
+    fn flush(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+        let rows = self.rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let row = format!("({})", vec!["?"; N].join(", "));
+        let sql = format!("{} VALUES {}", self.insert, vec![row; rows].join(", "));
+        tx.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(self.values.drain(..)))?;
+        Ok(())
+    }
+}
+
 struct SqliteTx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
+    /// Log rows waiting to be inserted.
+    operations: Rows<5>,
+    /// Audit rows waiting to be inserted.
+    audit: Rows<12>,
     key: &'a AuditKey,
     log_key: &'a LogKey,
     org: &'a str,
@@ -417,6 +467,14 @@ struct SqliteTx<'a> {
     head: (u64, String),
 }
 
+impl SqliteTx<'_> {
+    /// Inserts every row appended so far.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.operations.flush(self.tx)?;
+        self.audit.flush(self.tx)
+    }
+}
+
 impl Transaction for SqliteTx<'_> {
     fn append_operation(
         &mut self,
@@ -425,12 +483,16 @@ impl Transaction for SqliteTx<'_> {
     ) -> Result<Revision, StoreError> {
         let text = serde_json::to_string(operation).map_err(corrupt)?;
         let mac = self.log.append(self.log_key, at_ms, &text);
-        // Cached: a group commit appends thousands of rows in one transaction.
-        self.tx.prepare_cached(
-            "INSERT INTO operations (org, revision, at_ms, operation, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![self.org, self.log.revision as i64, at_ms, text, mac],
-        )?;
+        self.operations.push([
+            Value::Text(self.org.to_owned()),
+            Value::Integer(self.log.revision as i64),
+            Value::Integer(at_ms),
+            Value::Text(text),
+            Value::Text(mac),
+        ]);
+        if self.operations.rows() == ROWS_PER_INSERT {
+            self.flush()?;
+        }
         Ok(self.log.revision)
     }
 
@@ -449,26 +511,25 @@ impl Transaction for SqliteTx<'_> {
             retention_days,
             record,
         );
-        self.tx.prepare_cached(
-            "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?
-        .execute(params![
-                self.org,
-                seq as i64,
-                self.log.revision as i64,
-                at_ms,
-                retention_days,
-                record.action,
-                record.table,
-                record.record,
-                record.user,
-                record.impersonator,
-                record.detail.to_string(),
-                hash
-            ],
-        )?;
+        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+        self.audit.push([
+            Value::Text(self.org.to_owned()),
+            Value::Integer(seq as i64),
+            Value::Integer(self.log.revision as i64),
+            Value::Integer(at_ms),
+            Value::Integer(retention_days),
+            Value::Text(record.action.clone()),
+            text(&record.table),
+            text(&record.record),
+            text(&record.user),
+            text(&record.impersonator),
+            Value::Text(record.detail.to_string()),
+            Value::Text(hash.clone()),
+        ]);
         self.head = (seq, hash);
+        if self.audit.rows() == ROWS_PER_INSERT {
+            self.flush()?;
+        }
         Ok(seq)
     }
 
@@ -477,7 +538,8 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
-        // Up to the committed head: rows this transaction appended are after it.
+        // Up to the committed head: rows this transaction appended are after it (whether
+        // inserted yet or still waiting).
         read_operations(self.tx, self.log_key, self.org, after, Some(self.base))
     }
 }
