@@ -310,6 +310,46 @@ fn figure(
     Ok((creates, shares))
 }
 
+/// One store and way of committing, measured at 16 and 64 clients.
+struct Setup<'a> {
+    store: &'static str,
+    commit: &'static str,
+    /// Names this setup's records apart from the others'.
+    prefix: &'a str,
+}
+
+impl Setup<'_> {
+    /// Adds the rows of this setup on the nodes at `addrs` (the clients spread over them).
+    fn measure(&self, rows: &mut Vec<Row>, addrs: &[&str], writes: usize) -> anyhow::Result<()> {
+        for clients in [16, 64] {
+            let name = format!("{}{clients}", self.prefix);
+            let (creates, shares) = figure(addrs, &name, clients, writes)?;
+            eprintln!(
+                "{}, {} node(s), {}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s",
+                self.store,
+                addrs.len(),
+                self.commit
+            );
+            rows.push(Row {
+                store: self.store,
+                nodes: addrs.len(),
+                commit: self.commit,
+                clients,
+                creates,
+                shares,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Records a second created in batches of 1,000 from 4 clients.
+fn bulk_rate(addr: &str, records: usize) -> anyhow::Result<f64> {
+    let rate = throughput(&[addr], 4, records / 1000, 1000, &|n| create_op("bulk", n))?;
+    eprintln!("bulk: {rate:.0} records/s");
+    Ok(rate)
+}
+
 /// `strata bench writes`.
 pub(crate) fn bench_writes(
     writes: usize,
@@ -328,7 +368,8 @@ pub(crate) fn bench_writes(
     println!(
         "{writes} single-operation writes per figure ({baseline_writes} with each write committed on its own), over HTTP keep-alive connections"
     );
-    for (commit, group) in [("each write alone", Some(1)), ("group commit", None)] {
+    let setups = [("each write alone", Some(1)), ("group commit", None)];
+    for (commit, group) in setups {
         let db: PathBuf = scratch.path().join(format!("writes-{}.db", rows.len()));
         let server = Server::start(&db.to_string_lossy(), &key_file, group)?;
         runtime()?.block_on(create_org(&server.addr))?;
@@ -337,31 +378,18 @@ pub(crate) fn bench_writes(
         } else {
             writes
         };
-        for clients in [16, 64] {
-            let name = format!("s{clients}{}", group.map_or("g", |_| "b"));
-            let (creates, shares) = figure(&[&server.addr], &name, clients, n)?;
-            eprintln!(
-                "SQLite, {commit}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s"
-            );
-            rows.push(Row {
-                store: "SQLite",
-                nodes: 1,
-                commit,
-                clients,
-                creates,
-                shares,
-            });
-        }
+        let setup = Setup {
+            store: "SQLite",
+            commit,
+            prefix: if group.is_some() { "sb" } else { "sg" },
+        };
+        setup.measure(&mut rows, &[&server.addr], n)?;
         if group.is_none() && bulk > 0 {
-            let rate = throughput(&[&server.addr], 4, bulk / 1000, 1000, &|n| {
-                create_op("bulk", n)
-            })?;
-            eprintln!("SQLite bulk: {rate:.0} records/s");
-            bulk_rows.push(("SQLite", 1, rate));
+            bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk)?));
         }
     }
     if let Some(url) = postgres {
-        for (commit, group) in [("each write alone", Some(1)), ("group commit", None)] {
+        for (commit, group) in setups {
             let db = strata_store::postgres_testing::ScratchDatabase::create(url)?;
             let a = Server::start(db.url(), &key_file, group)?;
             runtime()?.block_on(create_org(&a.addr))?;
@@ -370,41 +398,22 @@ pub(crate) fn bench_writes(
             } else {
                 writes
             };
-            for clients in [16, 64] {
-                let name = format!("p{clients}{}", group.map_or("g", |_| "b"));
-                let (creates, shares) = figure(&[&a.addr], &name, clients, n)?;
-                eprintln!(
-                    "PostgreSQL 1 node, {commit}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s"
-                );
-                rows.push(Row {
-                    store: "PostgreSQL",
-                    nodes: 1,
-                    commit,
-                    clients,
-                    creates,
-                    shares,
-                });
-            }
+            let tag = if group.is_some() { "b" } else { "g" };
+            let one = Setup {
+                store: "PostgreSQL",
+                commit,
+                prefix: &format!("p{tag}"),
+            };
+            one.measure(&mut rows, &[&a.addr], n)?;
             let b = Server::start(db.url(), &key_file, group)?;
-            for clients in [16, 64] {
-                let name = format!("q{clients}{}", group.map_or("g", |_| "b"));
-                let (creates, shares) = figure(&[&a.addr, &b.addr], &name, clients, n)?;
-                eprintln!(
-                    "PostgreSQL 2 nodes, {commit}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s"
-                );
-                rows.push(Row {
-                    store: "PostgreSQL",
-                    nodes: 2,
-                    commit,
-                    clients,
-                    creates,
-                    shares,
-                });
-            }
+            let two = Setup {
+                store: "PostgreSQL",
+                commit,
+                prefix: &format!("q{tag}"),
+            };
+            two.measure(&mut rows, &[&a.addr, &b.addr], n)?;
             if group.is_none() && bulk > 0 {
-                let rate = throughput(&[&a.addr], 4, bulk / 1000, 1000, &|n| create_op("bulk", n))?;
-                eprintln!("PostgreSQL bulk: {rate:.0} records/s");
-                bulk_rows.push(("PostgreSQL", 1, rate));
+                bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk)?));
             }
         }
     }
