@@ -601,6 +601,22 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A soak: checks, lists, record reads, writes, Web API calls and console pages at a fixed
+    /// rate (by default half the capacity measured first) against a `strata serve` process;
+    /// memory, open files, p50/p99 and errors sampled every 10 s, written as CSV and an SVG
+    /// plot, and the run judged (no errors, memory flat, p99 stable).
+    Soak {
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Requests a second (default: half the measured capacity).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Where to write soak.csv and soak.svg.
+        #[arg(long, default_value = "soak")]
+        out: PathBuf,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The admin console's pages served in process: the demo organisation (or the generated
     /// one with `--records`), every screen requested `--runs` times as a System Administrator;
     /// prints each page's server time at p50 and p99.

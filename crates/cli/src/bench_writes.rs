@@ -25,18 +25,22 @@ use tokio::net::TcpStream;
 
 use crate::bench_cmd::percentile;
 
-const ROOT: &str = "bench-writes-root-key";
-const ORG: &str = "o";
-const USERS: usize = 100;
+pub(crate) const ROOT: &str = "bench-writes-root-key";
+pub(crate) const ORG: &str = "o";
+pub(crate) const USERS: usize = 100;
 
 /// One `strata serve` process.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Server {
-    fn start(db: &str, key_file: &Path, group_max: Option<usize>) -> anyhow::Result<Server> {
+    pub(crate) fn start(
+        db: &str,
+        key_file: &Path,
+        group_max: Option<usize>,
+    ) -> anyhow::Result<Server> {
         let exe = std::env::current_exe().context("the strata binary")?;
         let mut command = Command::new(exe);
         command
@@ -73,6 +77,13 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The server process's id.
+    pub(crate) fn child_id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -81,14 +92,14 @@ impl Drop for Server {
 }
 
 /// One keep-alive HTTP/1.1 connection.
-struct Conn {
+pub(crate) struct Conn {
     stream: BufReader<TcpStream>,
     head: String,
     line: String,
 }
 
 impl Conn {
-    async fn open(addr: &str) -> anyhow::Result<Conn> {
+    pub(crate) async fn open(addr: &str) -> anyhow::Result<Conn> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
@@ -107,11 +118,30 @@ impl Conn {
         path: &str,
         body: &[u8],
     ) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.call_as(method, path, &format!("Authorization: Bearer {ROOT}"), body)
+            .await
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// Sends one request with `credentials` (a header line); the status, the `Set-Cookie`
+    /// value (if any) and the body.
+    pub(crate) async fn call_as(
+        &mut self,
+        method: &str,
+        path: &str,
+        credentials: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Option<String>, Vec<u8>)> {
         use std::fmt::Write as _;
         self.head.clear();
         let _ = write!(
             self.head,
-            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {ROOT}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\n{credentials}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            if path.starts_with("/console") {
+                "application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            },
             body.len()
         );
         let stream = self.stream.get_mut();
@@ -126,6 +156,7 @@ impl Conn {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| anyhow!("not an HTTP answer: {:?}", self.line))?;
         let mut length = 0;
+        let mut cookie = None;
         loop {
             self.line.clear();
             if self.stream.read_line(&mut self.line).await? == 0 {
@@ -138,6 +169,8 @@ impl Conn {
             if let Some((name, value)) = line.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse()?;
+                } else if name.eq_ignore_ascii_case("set-cookie") {
+                    cookie = value.trim().split(';').next().map(str::to_owned);
                 } else if name.eq_ignore_ascii_case("transfer-encoding") {
                     bail!("chunked answers are not read by the bench client");
                 }
@@ -145,11 +178,11 @@ impl Conn {
         }
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
-        Ok((status, body))
+        Ok((status, cookie, body))
     }
 
     /// Sends operations; fails unless they were written.
-    async fn write(&mut self, ops: &Value) -> anyhow::Result<()> {
+    pub(crate) async fn write(&mut self, ops: &Value) -> anyhow::Result<()> {
         let path = format!("/api/v1/orgs/{ORG}/operations");
         let (status, body) = self.call("POST", &path, ops.to_string().as_bytes()).await?;
         if status != 200 {
@@ -162,7 +195,7 @@ impl Conn {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
@@ -180,6 +213,9 @@ fn model() -> Value {
         json!({"op": "add_role", "name": "Rep", "privileges": {"account": {
             "create": "user", "read": "business_unit", "write": "user", "share": "user"
         }}}),
+        json!({"op": "add_role", "name": "Admin", "system_administrator": true}),
+        json!({"op": "add_user", "name": "admin", "business_unit": "Root"}),
+        json!({"op": "assign_role", "principal": "admin", "role": "Admin"}),
     ];
     for u in 0..USERS {
         let unit = if u % 2 == 0 { "East" } else { "West" };
@@ -189,7 +225,7 @@ fn model() -> Value {
     Value::Array(ops)
 }
 
-async fn create_org(addr: &str) -> anyhow::Result<()> {
+pub(crate) async fn create_org(addr: &str) -> anyhow::Result<()> {
     let mut conn = Conn::open(addr).await?;
     let (status, body) = conn
         .call(
@@ -208,7 +244,7 @@ async fn create_org(addr: &str) -> anyhow::Result<()> {
 }
 
 /// The `n`th record of a figure, created by the user who owns it.
-fn create_op(figure: &str, n: usize) -> Value {
+pub(crate) fn create_op(figure: &str, n: usize) -> Value {
     json!({"op": "create", "as": format!("u{}", n % USERS), "table": "account",
         "id": format!("{figure}-{n}"), "fields": {"name": format!("bench {n}"), "region": "n"}})
 }
@@ -260,7 +296,7 @@ fn throughput(
 }
 
 /// Runs futures concurrently on the current thread and collects their outputs in order.
-async fn futures_join_all<F: std::future::Future>(
+pub(crate) async fn futures_join_all<F: std::future::Future>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output> {
     let mut set = Vec::new();

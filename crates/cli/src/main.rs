@@ -13,6 +13,7 @@ mod bench_cmd;
 mod bench_console;
 mod bench_dryrun;
 mod bench_import;
+mod bench_soak;
 mod bench_writes;
 mod checkpoint_cmd;
 mod demo_cmd;
@@ -249,6 +250,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     records,
                     dir,
                 } => bench_writes::bench_mixed(seconds, rate, records, dir.as_deref())?,
+                BenchCommand::Soak {
+                    minutes,
+                    rate,
+                    out,
+                    dir,
+                } => bench_soak::run(minutes, rate, &out, dir.as_deref())?,
                 BenchCommand::Review {
                     records,
                     seed,

@@ -64,3 +64,30 @@ fn bench_mixed_prints_its_table() {
         assert!(checks > 0, "{row}");
     }
 }
+
+#[test]
+fn bench_soak_samples_and_judges_a_short_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, stdout, err) = strata(&[
+        "bench",
+        "soak",
+        "--minutes",
+        "0.35",
+        "--rate",
+        "100",
+        "--out",
+        &out.to_string_lossy(),
+        "--dir",
+        &dir.path().to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains(" 0 errors;"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("soak.csv")).unwrap();
+    assert!(csv.lines().count() >= 3, "{csv}");
+    let svg = std::fs::read_to_string(out.join("soak.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+}
