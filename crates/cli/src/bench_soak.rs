@@ -251,18 +251,23 @@ async fn paced(
                 let asked = Instant::now();
                 let result = one(&mut conn, who, c, n).await;
                 let ms = asked.elapsed().as_secs_f64() * 1000.0;
-                let mut i = interval_ref
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                i.ms.push(ms);
-                if let Err(e) = result {
-                    i.errors += 1;
-                    i.first_error.get_or_insert_with(|| e.to_string());
-                    drop(i);
-                    // A broken connection is opened again.
-                    if let Ok(fresh) = Conn::open(addr).await {
-                        conn = fresh;
+                let failed = {
+                    let mut i = interval_ref
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    i.ms.push(ms);
+                    match result {
+                        Err(e) => {
+                            i.errors += 1;
+                            i.first_error.get_or_insert_with(|| e.to_string());
+                            true
+                        }
+                        Ok(()) => false,
                     }
+                };
+                // A broken connection is opened again.
+                if failed && let Ok(fresh) = Conn::open(addr).await {
+                    conn = fresh;
                 }
                 n += 1;
             }
@@ -418,7 +423,7 @@ pub(crate) fn run(
     // Judged: warm-up is the first sixth; the windows are a fifth of the run, at most 5 min.
     let n = samples.len();
     let warm = (n / 6).max(1).min(n - 1);
-    let window = ((n / 5).max(1)).min(30);
+    let window = (n / 5).clamp(1, 30);
     let errors: usize = samples.iter().map(|s| s.errors).sum();
     let growth = (samples[n - 1].rss_mib / samples[warm].rss_mib.max(1e-9) - 1.0) * 100.0;
     let p99_of = |part: &[Sample]| part.iter().map(|s| s.p99).sum::<f64>() / part.len() as f64;
