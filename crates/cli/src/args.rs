@@ -617,6 +617,39 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The crash checker (RELIABILITY.md): a `strata serve` process on a fresh database takes a
+    /// mixed stream of writes from several clients and is killed with SIGKILL at a random
+    /// moment, again and again; after each restart, every acknowledged write must be in the
+    /// log at its revision, every write in flight wholly there or wholly absent, the log and
+    /// audit chains must verify and the served digest equal a fresh replay's. Prints a table;
+    /// fails when anything is lost, half-applied or does not verify.
+    Crash {
+        /// Kill and restart cycles.
+        #[arg(long, default_value_t = 100)]
+        cycles: usize,
+        /// Concurrent writing clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// The earliest kill after the clients start (ms).
+        #[arg(long, default_value_t = 50)]
+        min_ms: u64,
+        /// The latest kill after the clients start (ms).
+        #[arg(long, default_value_t = 1500)]
+        max_ms: u64,
+        /// The seed of the writes and kill moments (default: the time; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The server's `--checkpoint-every`, so that restarts load checkpoints too.
+        #[arg(long, default_value_t = 500, value_name = "OPERATIONS")]
+        checkpoint_every: u64,
+        /// A PostgreSQL server URL: the run uses a scratch database made on it (and dropped
+        /// after). Without it, a SQLite file in a temporary folder.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        /// Where to keep the SQLite file and the audit key (default: a temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The admin console's pages served in process: the demo organisation (or the generated
     /// one with `--records`), every screen requested `--runs` times as a System Administrator;
     /// prints each page's server time at p50 and p99.

@@ -11,6 +11,7 @@ mod args;
 mod bench_admin;
 mod bench_cmd;
 mod bench_console;
+mod bench_crash;
 mod bench_dryrun;
 mod bench_import;
 mod bench_soak;
@@ -233,6 +234,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     runs,
                 } => bench_admin::run(records, seed, runs)?,
                 BenchCommand::Import { runs } => bench_import::run(runs)?,
+                BenchCommand::Crash {
+                    cycles,
+                    clients,
+                    min_ms,
+                    max_ms,
+                    seed,
+                    checkpoint_every,
+                    postgres,
+                    dir,
+                } => bench_crash::run(&bench_crash::CrashOptions {
+                    cycles,
+                    clients,
+                    min_ms,
+                    max_ms,
+                    seed: seed.unwrap_or_else(bench_crash::time_seed),
+                    checkpoint_every,
+                    postgres,
+                    dir,
+                })?,
                 BenchCommand::Console {
                     records,
                     seed,

@@ -1,5 +1,7 @@
 //! `kill -9` in the middle of a stream of writes loses no acknowledged write and leaves nothing
-//! half-written: the organisation rebuilds from the log and the audit chain verifies.
+//! half-written: the organisation rebuilds from the log and the audit chain verifies. And the
+//! crash checker (`strata bench crash`, bench/crash.sh) for a few cycles on each store: a mixed
+//! write stream from several clients against `strata serve`, killed and restarted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
@@ -35,6 +37,65 @@ fn kill_9_during_writes_loses_no_acknowledged_write_on_postgres() {
         &[("STRATA_AUDIT_KEY_FILE", key_file.as_os_str())],
         &|| Box::new(PostgresStore::open(scratch.url(), &key_file).unwrap()) as Box<dyn Store>,
     );
+}
+
+/// `strata bench crash` with a few cycles: its exit status says whether anything was lost,
+/// half-applied or failed to verify; its table says how much was checked.
+fn crash_checker(extra: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["bench", "crash", "--cycles", "4", "--clients", "3"])
+        .args([
+            "--min-ms",
+            "100",
+            "--max-ms",
+            "600",
+            "--checkpoint-every",
+            "40",
+        ])
+        .args(extra)
+        .env_remove("STRATA_AUDIT_KEY_FILE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // The figures as one line of `name=value`.
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("figures: "))
+        .unwrap_or_else(|| panic!("no figures: {stdout}"));
+    let figure = |name: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(figure("cycles"), 4, "{stdout}");
+    assert!(
+        figure("acknowledged") >= 12,
+        "too few writes were checked: {stdout}"
+    );
+    assert_eq!(
+        (figure("lost"), figure("half_applied"), figure("failures")),
+        (0, 0, 0),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn the_crash_checker_finds_nothing_lost_or_half_applied() {
+    crash_checker(&[]);
+}
+
+#[test]
+fn the_crash_checker_finds_nothing_lost_or_half_applied_on_postgres() {
+    let Some(server) = postgres_testing::server_or_skip(
+        "the_crash_checker_finds_nothing_lost_or_half_applied_on_postgres",
+    ) else {
+        return;
+    };
+    crash_checker(&["--postgres", &server]);
 }
 
 /// Five rounds of `strata write-loop` killed with SIGKILL after a varying number of

@@ -138,6 +138,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     ("database", 500, "the database failed"),
     (
+        "storage_full",
+        507,
+        "the disk or the database is full: nothing was written; reads keep working and writes succeed again once space is freed",
+    ),
+    (
         "corrupt_store",
         500,
         "the store holds what cannot be applied",

@@ -50,6 +50,10 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(String),
+    /// The disk (or the database's space) is full: nothing was written; writes succeed again
+    /// once space is freed. Reads keep working.
+    #[error("storage full: {0}")]
+    Full(String),
     /// A stored value could not be read back.
     #[error("corrupt store: {0}")]
     Corrupt(String),
@@ -145,6 +149,7 @@ impl StoreError {
             StoreError::DuplicateOrganization(_) => "duplicate_organization",
             StoreError::BadName(_) => "bad_name",
             StoreError::Database(_) => "database",
+            StoreError::Full(_) => "storage_full",
             StoreError::Corrupt(_) => "corrupt_store",
             StoreError::Aborted(_) => "aborted",
             StoreError::BadUrl(_) => "bad_database_url",
@@ -158,6 +163,11 @@ impl StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        // SQLITE_FULL: the disk is full (or the file reached its size limit). The transaction
+        // is rolled back; the write can be retried when space returns.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return StoreError::Full(e.to_string());
+        }
         StoreError::Database(e.to_string())
     }
 }

@@ -264,6 +264,9 @@ fn db_err(e: tokio_postgres::Error) -> StoreError {
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
     if lost {
         StoreError::Unreachable(describe(&e))
+    } else if sqlstate(&e) == Some("53100") {
+        // disk_full: the transaction failed and was rolled back.
+        StoreError::Full(describe(&e))
     } else {
         StoreError::Database(describe(&e))
     }
