@@ -649,6 +649,9 @@ pub(crate) enum BenchCommand {
         /// Where to keep the SQLite file and the audit key (default: a temporary folder).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The checker's self-test (`lost` or `half`): a pretended fault its checks must find.
+        #[arg(long, hide = true)]
+        inject: Option<crate::bench_crash::Inject>,
     },
     /// The admin console's pages served in process: the demo organisation (or the generated
     /// one with `--records`), every screen requested `--runs` times as a System Administrator;

@@ -58,6 +58,28 @@ pub struct CrashOptions {
     pub postgres: Option<String>,
     /// Keep the scratch SQLite folder here instead of a temporary one.
     pub dir: Option<PathBuf>,
+    /// The checker's own test: pretend, after the first kill, that a write never sent was
+    /// acknowledged (`lost`) or that an acknowledged one was in flight with one more
+    /// operation (`half`), so that the checks must fail.
+    pub inject: Option<Inject>,
+}
+
+/// A fault the checker pretends to see, to show that its checks can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inject {
+    Lost,
+    Half,
+}
+
+impl std::str::FromStr for Inject {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Inject, String> {
+        match s {
+            "lost" => Ok(Inject::Lost),
+            "half" => Ok(Inject::Half),
+            _ => Err(format!("`{s}`: lost or half")),
+        }
+    }
 }
 
 /// A small deterministic generator (xorshift64*).
@@ -582,6 +604,9 @@ fn cycles(db: &Db, options: &CrashOptions) -> anyhow::Result<Figures> {
                 }
             }
         }
+        if cycle == 0 {
+            inject(options.inject, &mut sent)?;
+        }
         verify(cycle, db, &server, sent, &mut ledger, &mut figures)?;
         if (cycle + 1) % 10 == 0 || cycle + 1 == options.cycles {
             println!(
@@ -594,6 +619,39 @@ fn cycles(db: &Db, options: &CrashOptions) -> anyhow::Result<Figures> {
         }
     }
     Ok(figures)
+}
+
+/// The checker's self-test: a fault added to what the clients saw.
+fn inject(fault: Option<Inject>, sent: &mut Vec<Sent>) -> anyhow::Result<()> {
+    let never: Operation = serde_json::from_value(json!({"op": "insert_record",
+        "table": "account", "id": "never-sent", "owner": "c0k0a"}))?;
+    match fault {
+        None => {}
+        Some(Inject::Lost) => {
+            let revision = sent
+                .iter()
+                .filter_map(|s| match s.outcome {
+                    Outcome::Acknowledged(r) => Some(r),
+                    _ => None,
+                })
+                .max()
+                .ok_or_else(|| anyhow!("nothing was acknowledged"))?;
+            sent.push(Sent {
+                client: 0,
+                ops: vec![never],
+                outcome: Outcome::Acknowledged(revision),
+            });
+        }
+        Some(Inject::Half) => {
+            let s = sent
+                .iter_mut()
+                .find(|s| matches!(s.outcome, Outcome::Acknowledged(_)))
+                .ok_or_else(|| anyhow!("nothing was acknowledged"))?;
+            s.ops.push(never);
+            s.outcome = Outcome::InFlight;
+        }
+    }
+    Ok(())
 }
 
 /// The checks after a restart; what fails is added to `figures`.

@@ -243,6 +243,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     checkpoint_every,
                     postgres,
                     dir,
+                    inject,
                 } => bench_crash::run(&bench_crash::CrashOptions {
                     cycles,
                     clients,
@@ -252,6 +253,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     checkpoint_every,
                     postgres,
                     dir,
+                    inject,
                 })?,
                 BenchCommand::Console {
                     records,

@@ -88,6 +88,26 @@ fn the_crash_checker_finds_nothing_lost_or_half_applied() {
     crash_checker(&[]);
 }
 
+/// The checker's checks can fail: told to pretend that a write never sent was acknowledged, or
+/// that an acknowledged batch was in flight with one more operation, it reports it lost or
+/// half-applied and exits with an error.
+#[test]
+fn the_crash_checker_reports_a_lost_and_a_half_applied_write() {
+    for (fault, figure) in [("lost", "lost=1"), ("half", "half_applied=1")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["bench", "crash", "--cycles", "1", "--clients", "2"])
+            .args(["--min-ms", "300", "--max-ms", "300", "--inject", fault])
+            .env_remove("STRATA_AUDIT_KEY_FILE")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{fault}: {stdout}{stderr}");
+        assert!(stdout.contains(figure), "{fault}: {stdout}{stderr}");
+        assert!(stderr.contains("failure: cycle 0"), "{fault}: {stderr}");
+    }
+}
+
 #[test]
 fn the_crash_checker_finds_nothing_lost_or_half_applied_on_postgres() {
     let Some(server) = postgres_testing::server_or_skip(

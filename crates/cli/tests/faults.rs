@@ -227,8 +227,10 @@ fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
         }
     }
     let (status, body) = refused.expect("no write was refused on a full disk");
+    let after_fill = acknowledged.len() - 20;
     assert_eq!(status, 507, "{body}");
     assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    let message = body["error"]["message"].clone();
     // Refused again, the same way, and reads keep working.
     let (status, body) = node.insert("o", "refused-again", "z");
     assert_eq!(
@@ -252,7 +254,9 @@ fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
     assert_eq!(status, 200, "{body}");
     acknowledged.push("after".to_owned());
 
-    // Nothing acknowledged was lost, and the chains verify, after a kill and a restart too.
+    // Nothing acknowledged was lost, and the chains verify, after a kill and a restart too; the
+    // state served after the refusals is the log's.
+    let (_, served) = node.digest("o");
     node.kill();
     let store = SqliteStore::open(&db).unwrap();
     let (org, _) = load_organization(&store, "o").unwrap();
@@ -269,6 +273,12 @@ fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
     let (status, after) = node.digest("o");
     assert_eq!(status, 200, "{after}");
     assert_eq!(after["records"], base + acknowledged.len(), "{after}");
+    assert_eq!(after["sha256"], served["sha256"], "{after} {served}");
+    eprintln!(
+        "figures: full disk: {} writes acknowledged ({after_fill} after the filler), then 507 storage_full ({message}); all {} present after the restart",
+        acknowledged.len(),
+        acknowledged.len()
+    );
 }
 
 /// Flips one bit of every occurrence of `marker` in `file` that `pick` accepts (given the byte

@@ -738,6 +738,33 @@ async fn stored_fingerprint(db: &Db) -> Result<Option<String>, StoreError> {
     row.map(|r| col(&r, 0)).transpose()
 }
 
+/// Warns (once per process) when PostgreSQL may lose commits it has acknowledged if it
+/// crashes — `synchronous_commit` or `fsync` off —, since Strata acknowledges a write when
+/// its commit returns (D113, docs/deployment.md).
+async fn warn_if_not_durable(db: &Db) -> Result<(), StoreError> {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let client = db.client().await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('synchronous_commit'), current_setting('fsync')",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let (commit, fsync): (String, String) = (col(&row, 0)?, col(&row, 1)?);
+    if commit == "off" || fsync == "off" {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                database = %db.target,
+                synchronous_commit = %commit,
+                fsync = %fsync,
+                "PostgreSQL can lose commits it acknowledged if it crashes: writes Strata acknowledged could be lost; keep synchronous_commit and fsync on (docs/deployment.md)"
+            );
+        });
+    }
+    Ok(())
+}
+
 /// Records the key's fingerprint if the database has none yet; returns the one it keeps.
 async fn claim_fingerprint(db: &Db, fingerprint: String) -> Result<String, StoreError> {
     let client = db.client().await?;
@@ -797,6 +824,9 @@ impl PostgresStore {
                 seal_audit_per_organization(&db, &audit_key).await
             })
             .map_err(|e| engine.named(e))?;
+        let db = Arc::clone(&engine.db);
+        // Only a warning: the settings are the operator's (D113).
+        let _ = engine.run(async move { warn_if_not_durable(&db).await });
         Ok(PostgresStore {
             engine,
             key,
