@@ -283,13 +283,17 @@ impl Route {
 
     /// The error statuses the route can answer: a URI or headers too long (414, 431); with
     /// credentials, their absence (401), permission (403), an unknown organisation or name
-    /// (404), a bad query (400), `min_revision` not reached (503), the store (500); with a
-    /// body, too large (413) and not JSON (415).
+    /// (404), a bad query (400), `min_revision` not reached (503), the store (500), and when
+    /// it writes (not GET) a full disk (507, `storage_full`); with a body, too large (413) and
+    /// not JSON (415).
     pub(crate) fn error_statuses(&self) -> Vec<u16> {
         // Every route: a URI or headers over the limits, refused before routing.
         let mut statuses = vec![414, 431];
         if self.access == Access::Key {
             statuses.extend([400, 401, 403, 404, 500, 503]);
+            if self.method != HttpMethod::Get {
+                statuses.push(507);
+            }
         }
         if self.body.is_some() || self.reads_body {
             statuses.extend([413, 415]);
