@@ -84,7 +84,13 @@ pub(crate) fn dataverse_code(code: &str) -> &'static str {
         "payload_too_large" | "uri_too_long" | "query_too_expensive" | "odata_limit" => {
             "0x8004431a"
         }
-        "internal" | "database_unreachable" | "corrupt_log" | "corrupt_store" => "0x80040216",
+        // UnExpected: the server's or its database's failures, not the client's.
+        "internal"
+        | "database_unreachable"
+        | "corrupt_log"
+        | "corrupt_store"
+        | "database"
+        | "storage_full" => "0x80040216",
         // InvalidArgument: everything else a client sent wrong.
         _ => "0x80040203",
     }
