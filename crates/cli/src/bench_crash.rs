@@ -427,12 +427,21 @@ fn client_run(url: &str, cycle: usize, k: usize, seed: u64, stop: &AtomicBool) -
         let (values, apply) = pending
             .take()
             .unwrap_or_else(|| next_write(&mut state, &mut rng, n));
-        let Ok(ops) = values
+        let ops = match values
             .iter()
             .map(|v| serde_json::from_value::<Operation>(v.clone()))
             .collect::<Result<Vec<_>, _>>()
-        else {
-            continue;
+        {
+            Ok(ops) => ops,
+            // A bug of the checker's: shown as a refusal, never sent.
+            Err(e) => {
+                sent.push(Sent {
+                    client: k,
+                    ops: Vec::new(),
+                    outcome: Outcome::Refused(0, format!("the checker built a bad operation: {e}")),
+                });
+                continue;
+            }
         };
         let outcome = match call(&client, "POST", &path, Some(&Value::Array(values))) {
             Ok((200, body)) => match body["revision"].as_u64() {
