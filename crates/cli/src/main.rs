@@ -13,6 +13,7 @@ mod bench_cmd;
 mod bench_console;
 mod bench_dryrun;
 mod bench_import;
+mod bench_memory;
 mod checkpoint_cmd;
 mod demo_cmd;
 mod dryrun_cmd;
@@ -210,6 +211,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_cmd::list(records, seed, runs)?,
+                BenchCommand::Memory {
+                    records,
+                    seed,
+                    checkpoint,
+                    json,
+                } => bench_memory::run(records, seed, checkpoint, json)?,
                 BenchCommand::Replay { db, org, runs } => bench_cmd::replay(&db, &org, runs)?,
                 BenchCommand::Startup {
                     records,

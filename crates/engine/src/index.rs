@@ -114,6 +114,43 @@ fn add(map_entry: &mut RoaringBitmap, id: u32, present: bool) {
 }
 
 impl RecordIndex {
+    /// The index's heap (`memory.rs`): the security bitmaps with their maps, the inherited
+    /// memo, the column indexes.
+    pub(crate) fn heap(&self) -> (usize, usize, usize) {
+        use crate::memory::{bitmap_heap, map_heap, str_heap, vec_heap};
+        fn maps<K>(m: &HashMap<K, RoaringBitmap>) -> usize {
+            map_heap(m) + m.values().map(bitmap_heap).sum::<usize>()
+        }
+        let bitmaps = vec_heap(&self.tables)
+            + self
+                .tables
+                .iter()
+                .map(|t| {
+                    bitmap_heap(&t.live)
+                        + maps(&t.by_user)
+                        + maps(&t.by_team)
+                        + maps(&t.by_unit)
+                        + maps(&t.by_subtree)
+                        + maps(&t.shared_read)
+                        + maps(&t.inherited_read)
+                })
+                .sum::<usize>();
+        let inherited =
+            map_heap(&self.inherited_of) + self.inherited_of.values().map(vec_heap).sum::<usize>();
+        let columns = self
+            .tables
+            .iter()
+            .map(|t| {
+                map_heap(&t.columns)
+                    + t.columns
+                        .iter()
+                        .map(|(name, c)| str_heap(name) + c.heap())
+                        .sum::<usize>()
+            })
+            .sum();
+        (bitmaps, inherited, columns)
+    }
+
     /// Builds the index of an organisation from scratch.
     pub(crate) fn build(org: &Organization) -> RecordIndex {
         let mut index = RecordIndex::default();

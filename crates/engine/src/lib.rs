@@ -24,6 +24,7 @@ mod journal;
 mod licences;
 pub mod limits;
 mod list;
+mod memory;
 mod model;
 mod organization;
 mod privilege;
@@ -59,6 +60,7 @@ pub use list::{
     After, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, Order, Plan, Referent,
     STATE_COLUMN, compare_values,
 };
+pub use memory::MemoryUsage;
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior,
     Deprecation, FieldShare, HierarchyModel, HierarchySettings, Inheritance, Ownership, Position,

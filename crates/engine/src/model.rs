@@ -404,6 +404,22 @@ pub struct Record {
 }
 
 impl Record {
+    /// The key's heap (`memory.rs`).
+    pub(crate) fn key_heap(&self) -> usize {
+        crate::memory::heap(self.key.capacity())
+    }
+
+    /// The column values' heap (`memory.rs`): the list, the column names and the text.
+    pub(crate) fn fields_heap(&self) -> usize {
+        use crate::memory::{heap, value_heap, vec_heap};
+        vec_heap(&self.fields)
+            + self
+                .fields
+                .iter()
+                .map(|(c, v)| heap(c.capacity()) + value_heap(v))
+                .sum::<usize>()
+    }
+
     /// The value of a column (`Null` when unset).
     #[must_use]
     pub fn field(&self, column: &str) -> &Value {

@@ -50,6 +50,30 @@ pub(crate) struct Names {
 }
 
 impl Names {
+    /// The record names' heap (`memory.rs`): the map and its copies of the keys.
+    pub(crate) fn records_heap(&self) -> usize {
+        use crate::memory::{map_heap, str_heap};
+        map_heap(&self.records) + self.records.keys().map(|k| str_heap(k)).sum::<usize>()
+    }
+
+    /// Every other name map's heap (`memory.rs`).
+    pub(crate) fn model_heap(&self) -> usize {
+        use crate::memory::{map_heap, str_heap};
+        fn one<V>(m: &HashMap<String, V>) -> usize {
+            map_heap(m) + m.keys().map(|k| str_heap(k)).sum::<usize>()
+        }
+        one(&self.units)
+            + one(&self.users)
+            + one(&self.teams)
+            + one(&self.roles)
+            + one(&self.tables)
+            + one(&self.positions)
+            + one(&self.relationships)
+            + one(&self.templates)
+            + one(&self.profiles)
+            + one(&self.apps)
+    }
+
     /// The id a name maps to in one map, as an index.
     pub(crate) fn get(&self, kind: NameKind, name: &str) -> Option<usize> {
         match kind {
