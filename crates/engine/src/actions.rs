@@ -160,7 +160,7 @@ impl Organization {
         if r.alive {
             Ok(())
         } else {
-            Err(invalid(ModelError::unknown("record", r.key.clone())))
+            Err(invalid(ModelError::unknown("record", r.key.to_string())))
         }
     }
 
@@ -407,7 +407,7 @@ impl Organization {
                 "users are added through administration, not as records",
             )));
         }
-        if self.names.records.contains_key(&new.key) {
+        if self.names.records.contains_key(new.key.as_str()) {
             return Err(invalid(ModelError::Duplicate {
                 kind: "record",
                 name: new.key,
@@ -636,8 +636,8 @@ impl Organization {
         }
         let rec = self.record_mut(record);
         rec.alive = false;
-        rec.shares.clear();
-        rec.field_shares.clear();
+        rec.shares = Box::default();
+        rec.field_shares = Box::default();
         let (table, key) = (rec.table, rec.key.clone());
         self.set_name(NameKind::Records, &key, None);
         self.table_records_remove(table, record);

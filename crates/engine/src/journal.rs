@@ -260,6 +260,16 @@ impl Organization {
         self.names.set(kind, name, id);
     }
 
+    /// A new record's name, sharing the record's key.
+    pub(crate) fn set_record_name(&mut self, key: &std::sync::Arc<str>, id: crate::ids::RecordId) {
+        if self.journaling() {
+            self.journal
+                .log
+                .push(Undo::Name(NameKind::Records, key.to_string(), None));
+        }
+        self.names.records.insert(std::sync::Arc::clone(key), id);
+    }
+
     fn note_children(&mut self, parent: RecordId) {
         if self.journaling() && self.journal.seen.children.insert(parent) {
             let image = self.children.get(&parent).cloned();
@@ -544,8 +554,10 @@ impl Organization {
     #[doc(hidden)]
     #[must_use]
     pub fn differences(&self, other: &Organization) -> Vec<&'static str> {
-        fn sorted<I: Ord + Copy>(map: &std::collections::HashMap<String, I>) -> Vec<(&str, I)> {
-            let mut v: Vec<_> = map.iter().map(|(k, i)| (k.as_str(), *i)).collect();
+        fn sorted<K: std::borrow::Borrow<str>, I: Ord + Copy>(
+            map: &std::collections::HashMap<K, I>,
+        ) -> Vec<(&str, I)> {
+            let mut v: Vec<_> = map.iter().map(|(k, i)| (k.borrow(), *i)).collect();
             v.sort_unstable();
             v
         }

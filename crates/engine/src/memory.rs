@@ -2,9 +2,10 @@
 //! every large structure from the lengths and capacities of its vectors, maps and strings.
 //!
 //! The figures are estimates of the heap the structures hold: each allocation is counted as
-//! glibc's allocator lays it out (the bytes asked for plus an 8-byte header, rounded up to 16,
-//! at least 32); hash maps by their buckets and control bytes; roaring bitmaps by their
-//! containers. Nothing here allocates more than a few words, reads a clock or does IO.
+//! mimalloc (the `strata` binary's allocator) lays it out — no header, sizes rounded up to
+//! 8 bytes up to 64, then to one of four classes per doubling —; hash maps by their buckets
+//! and control bytes; roaring bitmaps by their containers. Nothing here allocates more than a
+//! few words, reads a clock or does IO.
 
 use std::collections::HashMap;
 use std::mem::size_of;
@@ -14,20 +15,29 @@ use roaring::RoaringBitmap;
 use crate::model::{Record, Value};
 use crate::organization::Organization;
 
-/// The bytes an allocation of `bytes` takes on the heap (glibc chunks: header, rounding, the
-/// smallest chunk); nothing for an empty allocation.
+/// The bytes an allocation of `bytes` takes on the heap (mimalloc's size classes); nothing
+/// for an empty allocation.
 #[must_use]
 pub(crate) fn heap(bytes: usize) -> usize {
     if bytes == 0 {
         0
+    } else if bytes <= 64 {
+        bytes.next_multiple_of(8)
     } else {
-        ((bytes + 8 + 15) & !15).max(32)
+        // Four classes per doubling: 80, 96, 112, 128, 160, …
+        let step = bytes.next_power_of_two() / 8;
+        bytes.next_multiple_of(step.max(8))
     }
 }
 
 /// A vector's buffer on the heap.
 pub(crate) fn vec_heap<T>(v: &Vec<T>) -> usize {
     heap(v.capacity() * size_of::<T>())
+}
+
+/// A boxed slice on the heap.
+pub(crate) fn slice_heap<T>(v: &[T]) -> usize {
+    heap(std::mem::size_of_val(v))
 }
 
 /// A string's buffer on the heap.
@@ -48,6 +58,20 @@ pub(crate) fn map_heap<K, V, S>(m: &HashMap<K, V, S>) -> usize {
         (capacity * 8 / 7).next_power_of_two()
     };
     heap(buckets * size_of::<(K, V)>() + buckets + 16)
+}
+
+/// A hash set's table.
+pub(crate) fn set_heap<K, S>(m: &std::collections::HashSet<K, S>) -> usize {
+    let capacity = m.capacity();
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        (capacity + 1).next_power_of_two()
+    } else {
+        (capacity * 8 / 7).next_power_of_two()
+    };
+    heap(buckets * size_of::<K>() + buckets + 16)
 }
 
 /// A roaring bitmap's containers: array containers by their capacity, bitset containers
@@ -140,14 +164,14 @@ impl MemoryUsage {
 }
 
 fn record_links(r: &Record) -> usize {
-    vec_heap(&r.lookups)
-        + vec_heap(&r.shares)
-        + vec_heap(&r.field_shares)
+    slice_heap(&r.lookups)
+        + slice_heap(&r.shares)
+        + slice_heap(&r.field_shares)
         + r.field_shares
             .iter()
             .map(|f| str_heap(&f.column))
             .sum::<usize>()
-        + vec_heap(&r.access_teams)
+        + slice_heap(&r.access_teams)
 }
 
 impl Organization {
@@ -234,6 +258,12 @@ impl Organization {
             + vec_heap(&self.apps)
             + self.units.heap()
             + self.names.model_heap()
+            + set_heap(&self.column_names)
+            + self
+                .column_names
+                .iter()
+                .map(|c| heap(c.len() + 16))
+                .sum::<usize>()
             + seen
     }
 }
@@ -243,12 +273,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn heap_rounds_like_glibc() {
+    fn heap_rounds_like_mimalloc() {
         assert_eq!(heap(0), 0);
-        assert_eq!(heap(1), 32);
-        assert_eq!(heap(24), 32);
-        assert_eq!(heap(25), 48);
-        assert_eq!(heap(1000), 1008);
+        assert_eq!(heap(1), 8);
+        assert_eq!(heap(24), 24);
+        assert_eq!(heap(25), 32);
+        assert_eq!(heap(65), 80);
+        assert_eq!(heap(129), 160);
+        assert_eq!(heap(1000), 1024);
     }
 
     #[test]
@@ -286,8 +318,8 @@ mod tests {
         let usage = org.memory_usage();
         assert!(usage.records >= 100 * size_of::<Record>());
         assert!(usage.record_keys >= 100 * 24);
-        assert!(usage.column_values >= 100 * 32);
-        assert!(usage.record_names >= 100 * 24);
+        assert!(usage.column_values >= 100 * 40);
+        assert!(usage.record_names >= 100 * 20);
         assert!(usage.index_bitmaps > 0);
         assert!(usage.index_columns >= 100 * 4);
         assert!(usage.total() > empty.total());

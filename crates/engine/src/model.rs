@@ -1,6 +1,7 @@
 //! The entities of an organisation's security model, exactly as configured.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::ids::{
     BusinessUnitId, PositionId, Principal, RecordId, RelationshipId, RoleId, TableId, TeamId,
@@ -377,10 +378,14 @@ pub struct FieldShare {
 }
 
 /// A record: its security facts and its column values.
+///
+/// Laid out for millions (`memory.rs`): the key is shared with the name map, lists are boxed
+/// slices of their exact length (no spare capacity), column names are shared by every record
+/// that has the column (`Organization::intern_column`).
 #[derive(Clone, Debug)]
 pub struct Record {
     /// The external key (the scenario files' record id).
-    pub key: String,
+    pub key: Arc<str>,
     /// Table.
     pub table: TableId,
     /// Owner.
@@ -389,34 +394,36 @@ pub struct Record {
     pub business_unit: BusinessUnitId,
     /// State.
     pub state: RecordState,
-    /// Parental lookups set on this record: relationship and parent record.
-    pub lookups: Vec<(RelationshipId, RecordId)>,
-    /// Column values (secured or not), in insertion order.
-    pub fields: Vec<(String, Value)>,
-    /// Explicit shares, at most one per principal (record access teams included).
-    pub shares: Vec<Share>,
-    /// Column shares.
-    pub field_shares: Vec<FieldShare>,
-    /// Record access teams, one per template.
-    pub access_teams: Vec<(TemplateId, TeamId)>,
     /// False once deleted.
     pub alive: bool,
+    /// Parental lookups set on this record: relationship and parent record.
+    pub lookups: Box<[(RelationshipId, RecordId)]>,
+    /// Column values (secured or not), in insertion order.
+    pub fields: Box<[(Arc<str>, Value)]>,
+    /// Explicit shares, at most one per principal (record access teams included).
+    pub shares: Box<[Share]>,
+    /// Column shares.
+    pub field_shares: Box<[FieldShare]>,
+    /// Record access teams, one per template.
+    pub access_teams: Box<[(TemplateId, TeamId)]>,
 }
 
 impl Record {
     /// The key's heap (`memory.rs`).
     pub(crate) fn key_heap(&self) -> usize {
-        crate::memory::heap(self.key.capacity())
+        // Counted here; the name map shares it.
+        crate::memory::heap(self.key.len() + 16)
     }
 
     /// The column values' heap (`memory.rs`): the list, the column names and the text.
     pub(crate) fn fields_heap(&self) -> usize {
-        use crate::memory::{heap, value_heap, vec_heap};
-        vec_heap(&self.fields)
+        use crate::memory::{heap, value_heap};
+        // Column names are shared (interned): counted once, in the model.
+        heap(std::mem::size_of_val::<[(Arc<str>, Value)]>(&self.fields))
             + self
                 .fields
                 .iter()
-                .map(|(c, v)| heap(c.capacity()) + value_heap(v))
+                .map(|(_, v)| value_heap(v))
                 .sum::<usize>()
     }
 
@@ -425,7 +432,7 @@ impl Record {
     pub fn field(&self, column: &str) -> &Value {
         self.fields
             .iter()
-            .find(|(c, _)| c == column)
+            .find(|(c, _)| &**c == column)
             .map_or(&Value::Null, |(_, v)| v)
     }
 

@@ -2,6 +2,7 @@
 //! system-level (unauthorized) setup used to load it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::derive::Derived;
 use crate::error::ModelError;
@@ -43,7 +44,8 @@ pub(crate) struct Names {
     pub(crate) tables: HashMap<String, TableId>,
     pub(crate) positions: HashMap<String, PositionId>,
     pub(crate) relationships: HashMap<String, RelationshipId>,
-    pub(crate) records: HashMap<String, RecordId>,
+    /// Shares each live record's key (`Record::key`).
+    pub(crate) records: HashMap<Arc<str>, RecordId>,
     pub(crate) templates: HashMap<String, TemplateId>,
     pub(crate) profiles: HashMap<String, ProfileId>,
     pub(crate) apps: HashMap<String, AppId>,
@@ -52,8 +54,9 @@ pub(crate) struct Names {
 impl Names {
     /// The record names' heap (`memory.rs`): the map and its copies of the keys.
     pub(crate) fn records_heap(&self) -> usize {
-        use crate::memory::{map_heap, str_heap};
-        map_heap(&self.records) + self.records.keys().map(|k| str_heap(k)).sum::<usize>()
+        use crate::memory::map_heap;
+        // The keys are the records' own (shared), counted with the records.
+        map_heap(&self.records)
     }
 
     /// Every other name map's heap (`memory.rs`).
@@ -94,10 +97,13 @@ impl Names {
     /// Maps a name to an id (`Some`, as an index) or removes it (`None`), in one map. Only
     /// [`Organization::set_name`] and the journal's undo call this.
     pub(crate) fn set(&mut self, kind: NameKind, name: &str, id: Option<usize>) {
-        fn put<I>(map: &mut HashMap<String, I>, name: &str, id: Option<I>) {
+        fn put<K, I>(map: &mut HashMap<K, I>, name: &str, id: Option<I>)
+        where
+            K: for<'a> From<&'a str> + std::borrow::Borrow<str> + std::hash::Hash + Eq,
+        {
             match id {
                 Some(id) => {
-                    map.insert(name.to_owned(), id);
+                    map.insert(K::from(name), id);
                 }
                 None => {
                     map.remove(name);
@@ -163,6 +169,9 @@ pub struct Organization {
     pub(crate) role_rules: crate::rules::RoleRules,
     /// The licence catalogue and the licences users hold (`licences.rs`).
     pub(crate) licensing: crate::licences::Licensing,
+    /// Every column name a record has held, once: records share these (`intern_column`).
+    /// Only grows; not part of the state (a load interns again).
+    pub(crate) column_names: std::collections::HashSet<Arc<str>>,
 }
 
 impl Default for Organization {
@@ -294,6 +303,7 @@ impl Organization {
             journal: Journal::default(),
             role_rules: crate::rules::RoleRules::default(),
             licensing: crate::licences::Licensing::default(),
+            column_names: std::collections::HashSet::new(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -715,25 +725,39 @@ impl Organization {
             ));
         }
         let id = RecordId::from_index(self.records.len());
-        self.insert_name(NameKind::Records, "record", &new.key, id.index())?;
+        check_name("record", &new.key)?;
+        if self.names.records.contains_key(new.key.as_str()) {
+            return Err(ModelError::Duplicate {
+                kind: "record",
+                name: new.key,
+            });
+        }
+        let key: Arc<str> = Arc::from(new.key);
+        self.set_record_name(&key, id);
         let business_unit = new
             .business_unit
             .unwrap_or_else(|| self.owner_unit(new.owner));
+        let fields = new
+            .fields
+            .into_iter()
+            .filter(|(_, v)| *v != Value::Null)
+            .map(|(c, v)| (self.intern_column(&c), v))
+            .collect();
+        if self.records.len() == self.records.capacity() {
+            // Grow by an eighth, not double: millions of records leave less unused.
+            self.records.reserve(self.records.len() / 8 + 16);
+        }
         self.records.push(Record {
-            key: new.key,
+            key,
             table: new.table,
             owner: new.owner,
             business_unit,
             state: new.state,
-            lookups: Vec::new(),
-            fields: new
-                .fields
-                .into_iter()
-                .filter(|(_, v)| *v != Value::Null)
-                .collect(),
-            shares: Vec::new(),
-            field_shares: Vec::new(),
-            access_teams: Vec::new(),
+            lookups: Box::default(),
+            fields,
+            shares: Box::default(),
+            field_shares: Box::default(),
+            access_teams: Box::default(),
             alive: true,
         });
         self.table_records_push(new.table, id);
@@ -763,7 +787,7 @@ impl Organization {
         }
         let parent_rec = &self.records[parent.index()];
         if !parent_rec.alive {
-            return Err(ModelError::unknown("record", parent_rec.key.clone()));
+            return Err(ModelError::unknown("record", parent_rec.key.to_string()));
         }
         if parent_rec.table != rel.parent {
             return Err(ModelError::record(
@@ -780,7 +804,7 @@ impl Organization {
         if self.is_ancestor_or_self(child, parent) {
             return Err(ModelError::Cycle {
                 what: "record",
-                name: child_rec.key.clone(),
+                name: child_rec.key.to_string(),
             });
         }
         Ok(())
@@ -801,10 +825,14 @@ impl Organization {
         {
             list.retain(|(r, c)| !(*r == relationship && *c == child));
         }
-        let lookups = &mut self.record_mut(child).lookups;
+        let rec = self.record_mut(child);
+        let mut lookups = std::mem::take(&mut rec.lookups).into_vec();
         lookups.retain(|(r, _)| *r != relationship);
         if let Some(p) = parent {
             lookups.push((relationship, p));
+        }
+        rec.lookups = lookups.into_boxed_slice();
+        if let Some(p) = parent {
             self.children_entry(p).push((relationship, child));
         }
         self.reindexing(child, |_| ());
@@ -826,6 +854,16 @@ impl Organization {
         false
     }
 
+    /// The shared copy of a column name (records hold this, not their own).
+    pub(crate) fn intern_column(&mut self, column: &str) -> Arc<str> {
+        if let Some(c) = self.column_names.get(column) {
+            return Arc::clone(c);
+        }
+        let c: Arc<str> = Arc::from(column);
+        self.column_names.insert(Arc::clone(&c));
+        c
+    }
+
     /// Remembers the column names a record has, for lists.
     pub(crate) fn note_columns(&mut self, record: RecordId) {
         let rec = &self.records[record.index()];
@@ -836,8 +874,8 @@ impl Organization {
         let new: Vec<String> = rec
             .fields
             .iter()
-            .filter(|(column, _)| !self.seen_columns[table].contains(column))
-            .map(|(column, _)| column.clone())
+            .filter(|(column, _)| !self.seen_columns[table].contains(&**column))
+            .map(|(column, _)| column.to_string())
             .collect();
         for column in new {
             self.seen_columns_insert(table, &column);
@@ -854,13 +892,19 @@ impl Organization {
     ) {
         let mut index = std::mem::take(&mut self.index);
         index.set(self, record, false);
+        let fields: Vec<(Arc<str>, Value)> = fields
+            .into_iter()
+            .map(|(c, v)| (self.intern_column(&c), v))
+            .collect();
         let rec = self.record_mut(record);
+        let mut all = std::mem::take(&mut rec.fields).into_vec();
         for (column, value) in fields {
-            rec.fields.retain(|(c, _)| *c != column);
+            all.retain(|(c, _)| *c != column);
             if value != Value::Null {
-                rec.fields.push((column, value));
+                all.push((column, value));
             }
         }
+        rec.fields = all.into_boxed_slice();
         index.set(self, record, true);
         self.index = index;
         self.note_columns(record);
@@ -868,13 +912,17 @@ impl Organization {
 
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
         self.reindexing(record, |org| {
-            let shares = &mut org.record_mut(record).shares;
+            let rec = org.record_mut(record);
             if mask.is_empty() {
+                let mut shares = std::mem::take(&mut rec.shares).into_vec();
                 shares.retain(|s| s.principal != principal);
-            } else if let Some(s) = shares.iter_mut().find(|s| s.principal == principal) {
+                rec.shares = shares.into_boxed_slice();
+            } else if let Some(s) = rec.shares.iter_mut().find(|s| s.principal == principal) {
                 s.mask = mask;
             } else {
+                let mut shares = std::mem::take(&mut rec.shares).into_vec();
                 shares.push(Share { principal, mask });
+                rec.shares = shares.into_boxed_slice();
             }
         });
     }
@@ -919,7 +967,10 @@ impl Organization {
             record_team: Some((record, template)),
         });
         let rights = tpl.rights;
-        self.record_mut(record).access_teams.push((template, id));
+        let rec = self.record_mut(record);
+        let mut teams = std::mem::take(&mut rec.access_teams).into_vec();
+        teams.push((template, id));
+        rec.access_teams = teams.into_boxed_slice();
         self.set_share(record, Principal::Team(id), rights);
         Ok(id)
     }
@@ -1586,9 +1637,10 @@ impl Setup<'_> {
             ));
         }
         let rec = self.org.record_mut(record);
-        rec.field_shares
-            .retain(|f| !(f.column == share.column && f.principal == share.principal));
-        rec.field_shares.push(share);
+        let mut shares = std::mem::take(&mut rec.field_shares).into_vec();
+        shares.retain(|f| !(f.column == share.column && f.principal == share.principal));
+        shares.push(share);
+        rec.field_shares = shares.into_boxed_slice();
         Ok(())
     }
 

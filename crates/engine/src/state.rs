@@ -288,6 +288,19 @@ impl Organization {
             }
         }
         org.names = names;
+        // Share the records' column names from here on (a decoder hands out a few shared
+        // copies: compare pointers first, strings only for a new one).
+        let mut known: Vec<std::sync::Arc<str>> = Vec::new();
+        for r in &org.records {
+            for (c, _) in &r.fields {
+                if !known.iter().any(|k| std::sync::Arc::ptr_eq(k, c)) {
+                    known.push(std::sync::Arc::clone(c));
+                    if !org.column_names.contains(&**c) {
+                        org.column_names.insert(std::sync::Arc::clone(c));
+                    }
+                }
+            }
+        }
         org.table_records = state.table_records;
         org.children = state.children.into_iter().collect();
         org.seen_columns = state.seen_columns;
