@@ -407,7 +407,7 @@ impl Organization {
                 "users are added through administration, not as records",
             )));
         }
-        if self.names.records.contains_key(new.key.as_str()) {
+        if self.record_names.get(&self.records, &new.key).is_some() {
             return Err(invalid(ModelError::Duplicate {
                 kind: "record",
                 name: new.key,

@@ -188,7 +188,7 @@ impl Organization {
             usage.column_values += r.fields_heap();
             usage.record_links += record_links(r);
         }
-        usage.record_names = self.names.records_heap();
+        usage.record_names = self.record_names.heap();
         usage.table_records =
             vec_heap(&self.table_records) + self.table_records.iter().map(vec_heap).sum::<usize>();
         usage.children =
@@ -319,7 +319,7 @@ mod tests {
         assert!(usage.records >= 100 * size_of::<Record>());
         assert!(usage.record_keys >= 100 * 24);
         assert!(usage.column_values >= 100 * 40);
-        assert!(usage.record_names >= 100 * 20);
+        assert!(usage.record_names >= 100 * 4);
         assert!(usage.index_bitmaps > 0);
         assert!(usage.index_columns >= 100 * 4);
         assert!(usage.total() > empty.total());

@@ -44,21 +44,12 @@ pub(crate) struct Names {
     pub(crate) tables: HashMap<String, TableId>,
     pub(crate) positions: HashMap<String, PositionId>,
     pub(crate) relationships: HashMap<String, RelationshipId>,
-    /// Shares each live record's key (`Record::key`).
-    pub(crate) records: HashMap<Arc<str>, RecordId>,
     pub(crate) templates: HashMap<String, TemplateId>,
     pub(crate) profiles: HashMap<String, ProfileId>,
     pub(crate) apps: HashMap<String, AppId>,
 }
 
 impl Names {
-    /// The record names' heap (`memory.rs`): the map and its copies of the keys.
-    pub(crate) fn records_heap(&self) -> usize {
-        use crate::memory::map_heap;
-        // The keys are the records' own (shared), counted with the records.
-        map_heap(&self.records)
-    }
-
     /// Every other name map's heap (`memory.rs`).
     pub(crate) fn model_heap(&self) -> usize {
         use crate::memory::{map_heap, str_heap};
@@ -87,7 +78,8 @@ impl Names {
             NameKind::Tables => self.tables.get(name).map(|i| i.index()),
             NameKind::Positions => self.positions.get(name).map(|i| i.index()),
             NameKind::Relationships => self.relationships.get(name).map(|i| i.index()),
-            NameKind::Records => self.records.get(name).map(|i| i.index()),
+            // Records' names are `Organization::record_names`, which needs the records.
+            NameKind::Records => None,
             NameKind::Templates => self.templates.get(name).map(|i| i.index()),
             NameKind::Profiles => self.profiles.get(name).map(|i| i.index()),
             NameKind::Apps => self.apps.get(name).map(|i| i.index()),
@@ -124,7 +116,7 @@ impl Names {
                 name,
                 id.map(RelationshipId::from_index),
             ),
-            NameKind::Records => put(&mut self.records, name, id.map(RecordId::from_index)),
+            NameKind::Records => {}
             NameKind::Templates => {
                 put(&mut self.templates, name, id.map(TemplateId::from_index));
             }
@@ -172,6 +164,95 @@ pub struct Organization {
     /// Every column name a record has held, once: records share these (`intern_column`).
     /// Only grows; not part of the state (a load interns again).
     pub(crate) column_names: std::collections::HashSet<Arc<str>>,
+    /// The live records by key.
+    pub(crate) record_names: RecordNames,
+}
+
+/// The live records by key: their ids in a hash table hashed by the records' own keys, so
+/// that no key is held twice (4 bytes a slot, not a string and an id). Every id in it names
+/// a record of the organisation (`Organization::records`), whose key never changes.
+#[derive(Clone, Default)]
+pub(crate) struct RecordNames {
+    table: hashbrown::HashTable<RecordId>,
+    hasher: std::hash::RandomState,
+}
+
+impl std::fmt::Debug for RecordNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordNames({} records)", self.table.len())
+    }
+}
+
+impl RecordNames {
+    fn hash_of(hasher: &std::hash::RandomState, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        hasher.hash_one(key)
+    }
+
+    fn key_of(records: &[Record], id: RecordId) -> &str {
+        records.get(id.index()).map_or("", |r| &r.key)
+    }
+
+    /// The live record of this key.
+    pub(crate) fn get(&self, records: &[Record], key: &str) -> Option<RecordId> {
+        self.table
+            .find(Self::hash_of(&self.hasher, key), |id| {
+                Self::key_of(records, *id) == key
+            })
+            .copied()
+    }
+
+    /// Names `id` by `key` (the key of `records[id]`), or forgets `key` (`None`).
+    pub(crate) fn set(&mut self, records: &[Record], key: &str, id: Option<RecordId>) {
+        let hash = Self::hash_of(&self.hasher, key);
+        let hasher = &self.hasher;
+        let entry = self.table.entry(
+            hash,
+            |i| Self::key_of(records, *i) == key,
+            |i| Self::hash_of(hasher, Self::key_of(records, *i)),
+        );
+        match (entry, id) {
+            (hashbrown::hash_table::Entry::Occupied(mut o), Some(id)) => *o.get_mut() = id,
+            (hashbrown::hash_table::Entry::Occupied(o), None) => {
+                o.remove();
+            }
+            (hashbrown::hash_table::Entry::Vacant(v), Some(id)) => {
+                v.insert(id);
+            }
+            (hashbrown::hash_table::Entry::Vacant(_), None) => {}
+        }
+    }
+
+    /// Room for `more` names.
+    pub(crate) fn reserve(&mut self, records: &[Record], more: usize) {
+        let hasher = &self.hasher;
+        self.table
+            .reserve(more, |i| Self::hash_of(hasher, Self::key_of(records, *i)));
+    }
+
+    /// Every (key, id), in no order.
+    pub(crate) fn iter<'a>(
+        &'a self,
+        records: &'a [Record],
+    ) -> impl Iterator<Item = (&'a str, RecordId)> + 'a {
+        self.table
+            .iter()
+            .map(|id| (Self::key_of(records, *id), *id))
+    }
+
+    /// The table's heap (`memory.rs`): its slots and control bytes.
+    pub(crate) fn heap(&self) -> usize {
+        let capacity = self.table.capacity();
+        if capacity == 0 {
+            return 0;
+        }
+        let buckets = if capacity < 8 {
+            (capacity + 1).next_power_of_two()
+        } else {
+            (capacity * 8 / 7).next_power_of_two()
+        };
+        crate::memory::heap(buckets * std::mem::size_of::<RecordId>() + buckets + 16)
+    }
 }
 
 impl Default for Organization {
@@ -304,6 +385,7 @@ impl Organization {
             role_rules: crate::rules::RoleRules::default(),
             licensing: crate::licences::Licensing::default(),
             column_names: std::collections::HashSet::new(),
+            record_names: RecordNames::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -424,7 +506,7 @@ impl Organization {
     /// The live record of this key.
     #[must_use]
     pub fn record_id(&self, key: &str) -> Option<RecordId> {
-        self.names.records.get(key).copied()
+        self.record_names.get(&self.records, key)
     }
     /// The access team template of this name.
     #[must_use]
@@ -726,14 +808,13 @@ impl Organization {
         }
         let id = RecordId::from_index(self.records.len());
         check_name("record", &new.key)?;
-        if self.names.records.contains_key(new.key.as_str()) {
+        if self.record_names.get(&self.records, &new.key).is_some() {
             return Err(ModelError::Duplicate {
                 kind: "record",
                 name: new.key,
             });
         }
         let key: Arc<str> = Arc::from(new.key);
-        self.set_record_name(&key, id);
         let business_unit = new
             .business_unit
             .unwrap_or_else(|| self.owner_unit(new.owner));
@@ -760,6 +841,7 @@ impl Organization {
             access_teams: Box::default(),
             alive: true,
         });
+        self.set_record_name(id);
         self.table_records_push(new.table, id);
         self.note_columns(id);
         self.reindexing(id, |_| ());

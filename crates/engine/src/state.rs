@@ -281,13 +281,15 @@ impl Organization {
         for (map, name, id) in state.names {
             names.set(map.kind(), &name, Some(id as usize));
         }
-        names.records.reserve(org.records.len());
+        org.names = names;
+        let mut record_names = crate::organization::RecordNames::default();
+        record_names.reserve(&org.records, org.records.len());
         for (i, r) in org.records.iter().enumerate() {
             if r.alive {
-                names.records.insert(r.key.clone(), RecordId::from_index(i));
+                record_names.set(&org.records, &r.key, Some(RecordId::from_index(i)));
             }
         }
-        org.names = names;
+        org.record_names = record_names;
         // Share the records' column names from here on (a decoder hands out a few shared
         // copies: compare pointers first, strings only for a new one).
         let mut known: Vec<std::sync::Arc<str>> = Vec::new();
