@@ -985,9 +985,9 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
             alive: flags & 2 == 2,
             lookups: lookups.into_boxed_slice(),
             fields: fields.into_boxed_slice(),
-            shares: shares.into_boxed_slice(),
-            field_shares: field_shares.into_boxed_slice(),
-            access_teams: access_teams.into_boxed_slice(),
+            shares: shares.into(),
+            field_shares: field_shares.into(),
+            access_teams: access_teams.into(),
         });
     }
     // Templates.

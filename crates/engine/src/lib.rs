@@ -64,8 +64,8 @@ pub use memory::MemoryUsage;
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior,
     Deprecation, FieldShare, HierarchyModel, HierarchySettings, Inheritance, Ownership, Position,
-    Profile, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team,
-    TeamType, Template, User, Value,
+    Profile, RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share,
+    Table, Team, TeamType, Template, User, Value,
 };
 pub use organization::{
     BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,

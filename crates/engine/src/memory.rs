@@ -40,6 +40,15 @@ pub(crate) fn slice_heap<T>(v: &[T]) -> usize {
     heap(std::mem::size_of_val(v))
 }
 
+/// A rare list on the heap: the box and the slice.
+pub(crate) fn rare_heap<T>(v: &crate::model::RareList<T>) -> usize {
+    if v.is_empty() {
+        0
+    } else {
+        heap(16) + slice_heap(v)
+    }
+}
+
 /// A string's buffer on the heap.
 pub(crate) fn str_heap(s: &str) -> usize {
     heap(s.len())
@@ -165,13 +174,13 @@ impl MemoryUsage {
 
 fn record_links(r: &Record) -> usize {
     slice_heap(&r.lookups)
-        + slice_heap(&r.shares)
-        + slice_heap(&r.field_shares)
+        + rare_heap(&r.shares)
+        + rare_heap(&r.field_shares)
         + r.field_shares
             .iter()
             .map(|f| str_heap(&f.column))
             .sum::<usize>()
-        + slice_heap(&r.access_teams)
+        + rare_heap(&r.access_teams)
 }
 
 impl Organization {

@@ -14,8 +14,8 @@ use crate::journal::{Journal, NameKind};
 use crate::limits::{MAX_ENTITIES, MAX_NAME_LEN, MAX_POSITION_DEPTH};
 use crate::model::{
     App, Cascade, Column, ColumnPermission, FieldShare, Inheritance, Ownership, Position, Profile,
-    Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team,
-    TeamType, Template, User, Value,
+    RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table,
+    Team, TeamType, Template, User, Value,
 };
 use crate::privilege::{AccessMask, Depth, Privilege};
 use crate::units::UnitTree;
@@ -836,9 +836,9 @@ impl Organization {
             state: new.state,
             lookups: Box::default(),
             fields,
-            shares: Box::default(),
-            field_shares: Box::default(),
-            access_teams: Box::default(),
+            shares: RareList::default(),
+            field_shares: RareList::default(),
+            access_teams: RareList::default(),
             alive: true,
         });
         self.set_record_name(id);
@@ -998,13 +998,13 @@ impl Organization {
             if mask.is_empty() {
                 let mut shares = std::mem::take(&mut rec.shares).into_vec();
                 shares.retain(|s| s.principal != principal);
-                rec.shares = shares.into_boxed_slice();
+                rec.shares = shares.into();
             } else if let Some(s) = rec.shares.iter_mut().find(|s| s.principal == principal) {
                 s.mask = mask;
             } else {
                 let mut shares = std::mem::take(&mut rec.shares).into_vec();
                 shares.push(Share { principal, mask });
-                rec.shares = shares.into_boxed_slice();
+                rec.shares = shares.into();
             }
         });
     }
@@ -1052,7 +1052,7 @@ impl Organization {
         let rec = self.record_mut(record);
         let mut teams = std::mem::take(&mut rec.access_teams).into_vec();
         teams.push((template, id));
-        rec.access_teams = teams.into_boxed_slice();
+        rec.access_teams = teams.into();
         self.set_share(record, Principal::Team(id), rights);
         Ok(id)
     }
@@ -1722,7 +1722,7 @@ impl Setup<'_> {
         let mut shares = std::mem::take(&mut rec.field_shares).into_vec();
         shares.retain(|f| !(f.column == share.column && f.principal == share.principal));
         shares.push(share);
-        rec.field_shares = shares.into_boxed_slice();
+        rec.field_shares = shares.into();
         Ok(())
     }
 
