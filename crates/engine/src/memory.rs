@@ -293,25 +293,19 @@ mod tests {
     }
 
     #[test]
-    fn an_organisation_with_records_counts_them() {
+    fn an_organisation_with_records_counts_them() -> Result<(), crate::error::ModelError> {
         let mut org = Organization::new();
         let empty = org.memory_usage();
         assert_eq!(empty.records, 0);
         {
             let mut s = org.setup();
-            let root = s
-                .add_business_unit("Root", None)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let root = s.add_business_unit("Root", None)?;
             let column = crate::model::Column {
                 name: "name".to_owned(),
                 secured: false,
             };
-            let table = s
-                .add_table("account", None, vec![column])
-                .unwrap_or_else(|e| panic!("{e}"));
-            let admin = s
-                .add_user("admin", root, true)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let table = s.add_table("account", None, vec![column])?;
+            let admin = s.add_user("admin", root, true)?;
             for i in 0..100 {
                 s.add_record(crate::organization::NewRecord {
                     key: format!("record-{i}"),
@@ -320,8 +314,7 @@ mod tests {
                     business_unit: None,
                     state: crate::model::RecordState::Active,
                     fields: vec![("name".to_owned(), Value::Text(format!("Record number {i}")))],
-                })
-                .unwrap_or_else(|e| panic!("{e}"));
+                })?;
             }
         }
         let usage = org.memory_usage();
@@ -333,5 +326,6 @@ mod tests {
         assert!(usage.index_columns >= 100 * 4);
         assert!(usage.total() > empty.total());
         assert_eq!(usage.total(), usage.rows().iter().map(|(_, b)| b).sum());
+        Ok(())
     }
 }
