@@ -826,7 +826,7 @@ impl Organization {
             .collect();
         if self.records.len() == self.records.capacity() {
             // Grow by an eighth, not double: millions of records leave less unused.
-            self.records.reserve(self.records.len() / 8 + 16);
+            self.records.reserve_exact(self.records.len() / 8 + 16);
         }
         self.records.push(Record {
             key,
