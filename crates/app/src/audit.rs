@@ -10,7 +10,7 @@ pub use crate::actor::{ROOT_ACTOR, SYSTEM_ACTOR};
 
 fn record_of(org: &Organization, r: strata_engine::RecordId) -> (String, String) {
     let rec = org.record(r);
-    (org.table(rec.table).name.clone(), rec.key.clone())
+    (org.table(rec.table).name.clone(), rec.key.to_string())
 }
 
 fn owner_name(org: &Organization, o: Owner) -> Json {
@@ -226,7 +226,7 @@ pub fn entries(
                         .fields
                         .iter()
                         .filter(|(c, _)| settings.column_on(&table, c))
-                        .map(|(c, v)| (c.clone(), to_json(v)))
+                        .map(|(c, v)| (c.to_string(), to_json(v)))
                         .collect();
                     let owner = owner_name(org, org.record(*record).owner);
                     out.push(entry(
@@ -327,8 +327,8 @@ pub fn entries(
                 let detail = json!({
                     "relationship": rel.name,
                     "lookup": rel.lookup,
-                    "old": old.map(|r| org.record(r).key.clone()),
-                    "new": new.map(|r| org.record(r).key.clone()),
+                    "old": old.map(|r| org.record(r).key.to_string()),
+                    "new": new.map(|r| org.record(r).key.to_string()),
                 });
                 let action = if new.is_some() {
                     "associate"

@@ -194,7 +194,7 @@ fn user_json(d: &UserDifference) -> Json {
 pub fn describe_change(org: &Organization, change: &Change) -> Json {
     let record = |r: strata_engine::RecordId| {
         let rec = org.record(r);
-        json!({ "table": org.table(rec.table).name, "record": rec.key })
+        json!({ "table": org.table(rec.table).name, "record": &*rec.key })
     };
     let unit = |u| org.units().name(u).to_owned();
     let user = |u: UserId| org.user(u).name.clone();
@@ -255,8 +255,8 @@ pub fn describe_change(org: &Organization, change: &Change) -> Json {
             "change": "lookup_changed",
             "record": record(*r),
             "relationship": org.relationship(*relationship).name,
-            "old": old.map(|p| org.record(p).key.clone()),
-            "new": new.map(|p| org.record(p).key.clone()),
+            "old": old.map(|p| org.record(p).key.to_string()),
+            "new": new.map(|p| org.record(p).key.to_string()),
         }),
         Change::RoleAssigned { principal, role } => json!({
             "change": "role_assigned",

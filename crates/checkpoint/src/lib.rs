@@ -339,8 +339,8 @@ pub fn encode_state(s: &StateRef<'_>) -> Vec<u8> {
     let mut words: Vec<&str> = Vec::new();
     for r in s.records {
         for (c, _) in &r.fields {
-            dictionary.entry(c.as_str()).or_insert_with(|| {
-                words.push(c.as_str());
+            dictionary.entry(&**c).or_insert_with(|| {
+                words.push(&**c);
                 words.len() - 1
             });
         }
@@ -900,11 +900,13 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
         });
     }
     // Records.
-    let words = r.strings()?;
-    let word = |r: &mut R<'_>| -> Res<String> {
+    // Every record holding a column shares one copy of its name.
+    let words: Vec<std::sync::Arc<str>> =
+        r.strings()?.into_iter().map(std::sync::Arc::from).collect();
+    let word = |r: &mut R<'_>| -> Res<std::sync::Arc<str>> {
         let i = r.usize()?;
         match words.get(i) {
-            Some(w) => Ok(w.clone()),
+            Some(w) => Ok(std::sync::Arc::clone(w)),
             None => r.bad("a column number"),
         }
     };
@@ -959,7 +961,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
         let mut field_shares = Vec::with_capacity(k);
         for _ in 0..k {
             field_shares.push(FieldShare {
-                column: word(r)?,
+                column: word(r)?.to_string(),
                 principal: r.principal()?,
                 read: r.b()?,
                 update: r.b()?,
@@ -971,7 +973,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
             access_teams.push((TemplateId::from_raw(r.id()?), TeamId::from_raw(r.id()?)));
         }
         s.records.push(Record {
-            key,
+            key: key.into(),
             table,
             owner,
             business_unit,
@@ -980,12 +982,12 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
             } else {
                 RecordState::Active
             },
-            lookups,
-            fields,
-            shares,
-            field_shares,
-            access_teams,
             alive: flags & 2 == 2,
+            lookups: lookups.into_boxed_slice(),
+            fields: fields.into_boxed_slice(),
+            shares: shares.into(),
+            field_shares: field_shares.into(),
+            access_teams: access_teams.into(),
         });
     }
     // Templates.

@@ -527,6 +527,21 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Where the generated organisation's memory goes: bytes per structure (records, strings,
+    /// column values, record index, derived grants, model), per record and as a share, beside
+    /// the resident memory and its peak; `--checkpoint` adds a load from checkpoint bytes.
+    Memory {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also encode a checkpoint, drop the organisation and measure the load from it.
+        #[arg(long)]
+        checkpoint: bool,
+        /// JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
     /// generated organisation in memory; prints a table.
     List {

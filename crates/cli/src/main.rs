@@ -14,6 +14,7 @@ mod bench_console;
 mod bench_crash;
 mod bench_dryrun;
 mod bench_import;
+mod bench_memory;
 mod bench_soak;
 mod bench_writes;
 mod checkpoint_cmd;
@@ -213,6 +214,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     seed,
                     runs,
                 } => bench_cmd::list(records, seed, runs)?,
+                BenchCommand::Memory {
+                    records,
+                    seed,
+                    checkpoint,
+                    json,
+                } => bench_memory::run(records, seed, checkpoint, json)?,
                 BenchCommand::Replay { db, org, runs } => bench_cmd::replay(&db, &org, runs)?,
                 BenchCommand::Startup {
                     records,

@@ -160,7 +160,7 @@ impl Organization {
         if r.alive {
             Ok(())
         } else {
-            Err(invalid(ModelError::unknown("record", r.key.clone())))
+            Err(invalid(ModelError::unknown("record", r.key.to_string())))
         }
     }
 
@@ -407,7 +407,7 @@ impl Organization {
                 "users are added through administration, not as records",
             )));
         }
-        if self.names.records.contains_key(&new.key) {
+        if self.record_names.get(&self.records, &new.key).is_some() {
             return Err(invalid(ModelError::Duplicate {
                 kind: "record",
                 name: new.key,
@@ -628,7 +628,7 @@ impl Organization {
             }
         }
         self.children_remove(record);
-        let access_teams = std::mem::take(&mut self.record_mut(record).access_teams);
+        let access_teams = std::mem::take(&mut self.record_mut(record).access_teams).into_vec();
         for (_, team) in access_teams {
             for member in std::mem::take(&mut self.team_mut(team).members) {
                 self.user_mut(member).teams.retain(|t| *t != team);
@@ -636,8 +636,8 @@ impl Organization {
         }
         let rec = self.record_mut(record);
         rec.alive = false;
-        rec.shares.clear();
-        rec.field_shares.clear();
+        rec.shares = crate::model::RareList::default();
+        rec.field_shares = crate::model::RareList::default();
         let (table, key) = (rec.table, rec.key.clone());
         self.set_name(NameKind::Records, &key, None);
         self.table_records_remove(table, record);

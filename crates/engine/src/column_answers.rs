@@ -292,8 +292,7 @@ impl Organization {
             self.users[d.user.index()].name,
             if v.allowed { "may" } else { "may not" },
             v.column,
-            d.record
-                .map_or("", |r| self.records[r.index()].key.as_str()),
+            d.record.map_or("", |r| &*self.records[r.index()].key),
         );
         for line in self.render_decision(d).lines() {
             out.push_str("\n  ");

@@ -423,6 +423,19 @@ impl ColumnIndex {
     }
 
     /// Bytes held (ids at their capacity, bitmaps serialized).
+    /// The index's heap (`memory.rs`).
+    pub(crate) fn heap(&self) -> usize {
+        use crate::memory::{bitmap_heap, value_heap, vec_heap};
+        vec_heap(&self.blocks)
+            + self.blocks.iter().map(vec_heap).sum::<usize>()
+            + vec_heap(&self.frequent)
+            + self
+                .frequent
+                .iter()
+                .map(|(v, b)| value_heap(v) + bitmap_heap(b))
+                .sum::<usize>()
+    }
+
     pub(crate) fn bytes(&self) -> usize {
         self.blocks
             .iter()

@@ -186,7 +186,7 @@ impl Organization {
             // A record whose key is a GUID answers to that GUID only.
             return (Guid::parse_canonical(&self.records[index].key).is_none()).then_some(id);
         }
-        self.names.records.get(&guid.to_string()).copied()
+        self.record_names.get(&self.records, &guid.to_string())
     }
 
     /// A user's GUID (`systemuserid`): the GUID of the user's `systemuser` record.

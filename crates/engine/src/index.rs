@@ -114,12 +114,65 @@ fn add(map_entry: &mut RoaringBitmap, id: u32, present: bool) {
 }
 
 impl RecordIndex {
+    /// The index's heap (`memory.rs`): the security bitmaps with their maps, the inherited
+    /// memo, the column indexes.
+    pub(crate) fn heap(&self) -> (usize, usize, usize) {
+        use crate::memory::{bitmap_heap, map_heap, str_heap, vec_heap};
+        fn maps<K>(m: &HashMap<K, RoaringBitmap>) -> usize {
+            map_heap(m) + m.values().map(bitmap_heap).sum::<usize>()
+        }
+        let bitmaps = vec_heap(&self.tables)
+            + self
+                .tables
+                .iter()
+                .map(|t| {
+                    bitmap_heap(&t.live)
+                        + maps(&t.by_user)
+                        + maps(&t.by_team)
+                        + maps(&t.by_unit)
+                        + maps(&t.by_subtree)
+                        + maps(&t.shared_read)
+                        + maps(&t.inherited_read)
+                })
+                .sum::<usize>();
+        let inherited =
+            map_heap(&self.inherited_of) + self.inherited_of.values().map(vec_heap).sum::<usize>();
+        let columns = self
+            .tables
+            .iter()
+            .map(|t| {
+                map_heap(&t.columns)
+                    + t.columns
+                        .iter()
+                        .map(|(name, c)| str_heap(name) + c.heap())
+                        .sum::<usize>()
+            })
+            .sum();
+        (bitmaps, inherited, columns)
+    }
+
     /// Builds the index of an organisation from scratch.
     pub(crate) fn build(org: &Organization) -> RecordIndex {
         let mut index = RecordIndex::default();
+        // Records in id order: every bitmap grows at its end (`push`, no search).
         for id in org.record_ids() {
-            index.set_facts(org, id, true, false);
-            index.refresh_inherited(org, id);
+            index.push_facts(org, id);
+        }
+        // A unit's subtree is the union of its units' bitmaps: a few unions per unit instead of
+        // one insertion per record and ancestor.
+        for t in &mut index.tables {
+            let mut subtree: HashMap<BusinessUnitId, RoaringBitmap> = HashMap::new();
+            for (unit, records) in &t.by_unit {
+                for a in org.units.ancestors(*unit) {
+                    *subtree.entry(a).or_default() |= records;
+                }
+            }
+            t.by_subtree = subtree;
+        }
+        for id in org.record_ids() {
+            if !org.record(id).lookups.is_empty() {
+                index.refresh_inherited(org, id);
+            }
         }
         // The column indexes in bulk: one sort per column.
         for (t, table) in org.tables.iter().enumerate() {
@@ -165,6 +218,34 @@ impl RecordIndex {
                 .resize_with(table.index() + 1, TableBitmaps::default);
         }
         &mut self.tables[table.index()]
+    }
+
+    /// Adds a record's facts (but its units' subtrees and its columns) to a fresh index, records
+    /// coming in id order.
+    fn push_facts(&mut self, org: &Organization, record: RecordId) {
+        fn push(bitmap: &mut RoaringBitmap, id: u32) {
+            if bitmap.try_push(id).is_err() {
+                bitmap.insert(id);
+            }
+        }
+        let r = org.record(record);
+        if !r.alive {
+            return;
+        }
+        let id = record.get();
+        let t = self.table(r.table);
+        push(&mut t.live, id);
+        match r.owner {
+            Owner::User(u) => push(t.by_user.entry(u).or_default(), id),
+            Owner::Team(team) => push(t.by_team.entry(team).or_default(), id),
+            Owner::None => {}
+        }
+        push(t.by_unit.entry(r.business_unit).or_default(), id);
+        for s in &r.shares {
+            if s.mask.contains(Privilege::Read) {
+                push(t.shared_read.entry(s.principal).or_default(), id);
+            }
+        }
     }
 
     /// Adds (`present`) or removes a record's current facts.

@@ -252,12 +252,34 @@ impl Organization {
     /// Sets (`Some`) or removes (`None`) a name, journaling its before-image.
     pub(crate) fn set_name(&mut self, kind: NameKind, name: &str, id: Option<usize>) {
         if self.journaling() {
-            let before = self.names.get(kind, name);
+            let before = match kind {
+                NameKind::Records => self
+                    .record_names
+                    .get(&self.records, name)
+                    .map(|i| i.index()),
+                _ => self.names.get(kind, name),
+            };
             self.journal
                 .log
                 .push(Undo::Name(kind, name.to_owned(), before));
         }
-        self.names.set(kind, name, id);
+        self.set_name_unlogged(kind, name, id);
+    }
+
+    fn set_name_unlogged(&mut self, kind: NameKind, name: &str, id: Option<usize>) {
+        match kind {
+            NameKind::Records => {
+                self.record_names
+                    .set(&self.records, name, id.map(RecordId::from_index));
+            }
+            _ => self.names.set(kind, name, id),
+        }
+    }
+
+    /// A new record's name: its own key.
+    pub(crate) fn set_record_name(&mut self, id: RecordId) {
+        let key = std::sync::Arc::clone(&self.records[id.index()].key);
+        self.set_name(NameKind::Records, &key, Some(id.index()));
     }
 
     fn note_children(&mut self, parent: RecordId) {
@@ -544,8 +566,15 @@ impl Organization {
     #[doc(hidden)]
     #[must_use]
     pub fn differences(&self, other: &Organization) -> Vec<&'static str> {
-        fn sorted<I: Ord + Copy>(map: &std::collections::HashMap<String, I>) -> Vec<(&str, I)> {
-            let mut v: Vec<_> = map.iter().map(|(k, i)| (k.as_str(), *i)).collect();
+        fn sorted<K: std::borrow::Borrow<str>, I: Ord + Copy>(
+            map: &std::collections::HashMap<K, I>,
+        ) -> Vec<(&str, I)> {
+            let mut v: Vec<_> = map.iter().map(|(k, i)| (k.borrow(), *i)).collect();
+            v.sort_unstable();
+            v
+        }
+        fn record_names(o: &Organization) -> Vec<(&str, RecordId)> {
+            let mut v: Vec<_> = o.record_names.iter(&o.records).collect();
             v.sort_unstable();
             v
         }
@@ -561,7 +590,7 @@ impl Organization {
             && sorted(&a.tables) == sorted(&b.tables)
             && sorted(&a.positions) == sorted(&b.positions)
             && sorted(&a.relationships) == sorted(&b.relationships)
-            && sorted(&a.records) == sorted(&b.records)
+            && record_names(self) == record_names(other)
             && sorted(&a.templates) == sorted(&b.templates)
             && sorted(&a.profiles) == sorted(&b.profiles)
             && sorted(&a.apps) == sorted(&b.apps);
@@ -592,7 +621,7 @@ impl Organization {
             Undo::Audit(image) => self.audit = *image,
             Undo::Licensing(image) => self.licensing = *image,
             Undo::Units(image) => self.units = *image,
-            Undo::Name(kind, name, id) => self.names.set(kind, &name, id),
+            Undo::Name(kind, name, id) => self.set_name_unlogged(kind, &name, id),
             Undo::Children(parent, image) => match image {
                 Some(list) => {
                     self.children.insert(parent, list);

@@ -24,6 +24,7 @@ mod journal;
 mod licences;
 pub mod limits;
 mod list;
+mod memory;
 mod model;
 mod organization;
 mod privilege;
@@ -59,11 +60,12 @@ pub use list::{
     After, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, Order, Plan, Referent,
     STATE_COLUMN, compare_values,
 };
+pub use memory::MemoryUsage;
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior,
     Deprecation, FieldShare, HierarchyModel, HierarchySettings, Inheritance, Ownership, Position,
-    Profile, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team,
-    TeamType, Template, User, Value,
+    Profile, RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share,
+    Table, Team, TeamType, Template, User, Value,
 };
 pub use organization::{
     BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,

@@ -1,6 +1,7 @@
 //! The entities of an organisation's security model, exactly as configured.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::ids::{
     BusinessUnitId, PositionId, Principal, RecordId, RelationshipId, RoleId, TableId, TeamId,
@@ -376,11 +377,75 @@ pub struct FieldShare {
     pub update: bool,
 }
 
+/// A list most records leave empty, in one word: nothing when empty, else a box holding the
+/// boxed slice (a record pays 8 bytes for each such list, not 16 or 24). Reads as a slice.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RareList<T>(Option<Box<Box<[T]>>>);
+
+impl<T> Default for RareList<T> {
+    fn default() -> Self {
+        RareList(None)
+    }
+}
+
+impl<T> RareList<T> {
+    /// The entries as a vector (to change them; put back with `from`).
+    #[must_use]
+    pub fn into_vec(self) -> Vec<T> {
+        self.0.map_or_else(Vec::new, |b| (*b).into_vec())
+    }
+}
+
+impl<T> From<Vec<T>> for RareList<T> {
+    fn from(v: Vec<T>) -> Self {
+        if v.is_empty() {
+            RareList(None)
+        } else {
+            RareList(Some(Box::new(v.into_boxed_slice())))
+        }
+    }
+}
+
+impl<T> std::ops::Deref for RareList<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], |b| b)
+    }
+}
+
+impl<T> std::ops::DerefMut for RareList<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self.0.as_deref_mut() {
+            Some(b) => b,
+            None => &mut [],
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a RareList<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for RareList<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// A record: its security facts and its column values.
+///
+/// Laid out for millions (`memory.rs`): the key is shared with the name map, lists are boxed
+/// slices of their exact length (no spare capacity), column names are shared by every record
+/// that has the column (`Organization::intern_column`), and lists most records leave empty
+/// take one word ([`RareList`]).
 #[derive(Clone, Debug)]
 pub struct Record {
     /// The external key (the scenario files' record id).
-    pub key: String,
+    pub key: Arc<str>,
     /// Table.
     pub table: TableId,
     /// Owner.
@@ -389,27 +454,45 @@ pub struct Record {
     pub business_unit: BusinessUnitId,
     /// State.
     pub state: RecordState,
-    /// Parental lookups set on this record: relationship and parent record.
-    pub lookups: Vec<(RelationshipId, RecordId)>,
-    /// Column values (secured or not), in insertion order.
-    pub fields: Vec<(String, Value)>,
-    /// Explicit shares, at most one per principal (record access teams included).
-    pub shares: Vec<Share>,
-    /// Column shares.
-    pub field_shares: Vec<FieldShare>,
-    /// Record access teams, one per template.
-    pub access_teams: Vec<(TemplateId, TeamId)>,
     /// False once deleted.
     pub alive: bool,
+    /// Parental lookups set on this record: relationship and parent record.
+    pub lookups: Box<[(RelationshipId, RecordId)]>,
+    /// Column values (secured or not), in insertion order.
+    pub fields: Box<[(Arc<str>, Value)]>,
+    /// Explicit shares, at most one per principal (record access teams included).
+    pub shares: RareList<Share>,
+    /// Column shares.
+    pub field_shares: RareList<FieldShare>,
+    /// Record access teams, one per template.
+    pub access_teams: RareList<(TemplateId, TeamId)>,
 }
 
 impl Record {
+    /// The key's heap (`memory.rs`).
+    pub(crate) fn key_heap(&self) -> usize {
+        // Counted here; the name map shares it.
+        crate::memory::heap(self.key.len() + 16)
+    }
+
+    /// The column values' heap (`memory.rs`): the list, the column names and the text.
+    pub(crate) fn fields_heap(&self) -> usize {
+        use crate::memory::{heap, value_heap};
+        // Column names are shared (interned): counted once, in the model.
+        heap(std::mem::size_of_val::<[(Arc<str>, Value)]>(&self.fields))
+            + self
+                .fields
+                .iter()
+                .map(|(_, v)| value_heap(v))
+                .sum::<usize>()
+    }
+
     /// The value of a column (`Null` when unset).
     #[must_use]
     pub fn field(&self, column: &str) -> &Value {
         self.fields
             .iter()
-            .find(|(c, _)| c == column)
+            .find(|(c, _)| &**c == column)
             .map_or(&Value::Null, |(_, v)| v)
     }
 

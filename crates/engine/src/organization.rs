@@ -2,6 +2,7 @@
 //! system-level (unauthorized) setup used to load it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::derive::Derived;
 use crate::error::ModelError;
@@ -13,8 +14,8 @@ use crate::journal::{Journal, NameKind};
 use crate::limits::{MAX_ENTITIES, MAX_NAME_LEN, MAX_POSITION_DEPTH};
 use crate::model::{
     App, Cascade, Column, ColumnPermission, FieldShare, Inheritance, Ownership, Position, Profile,
-    Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table, Team,
-    TeamType, Template, User, Value,
+    RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table,
+    Team, TeamType, Template, User, Value,
 };
 use crate::privilege::{AccessMask, Depth, Privilege};
 use crate::units::UnitTree;
@@ -43,13 +44,30 @@ pub(crate) struct Names {
     pub(crate) tables: HashMap<String, TableId>,
     pub(crate) positions: HashMap<String, PositionId>,
     pub(crate) relationships: HashMap<String, RelationshipId>,
-    pub(crate) records: HashMap<String, RecordId>,
     pub(crate) templates: HashMap<String, TemplateId>,
     pub(crate) profiles: HashMap<String, ProfileId>,
     pub(crate) apps: HashMap<String, AppId>,
 }
 
 impl Names {
+    /// Every other name map's heap (`memory.rs`).
+    pub(crate) fn model_heap(&self) -> usize {
+        use crate::memory::{map_heap, str_heap};
+        fn one<V>(m: &HashMap<String, V>) -> usize {
+            map_heap(m) + m.keys().map(|k| str_heap(k)).sum::<usize>()
+        }
+        one(&self.units)
+            + one(&self.users)
+            + one(&self.teams)
+            + one(&self.roles)
+            + one(&self.tables)
+            + one(&self.positions)
+            + one(&self.relationships)
+            + one(&self.templates)
+            + one(&self.profiles)
+            + one(&self.apps)
+    }
+
     /// The id a name maps to in one map, as an index.
     pub(crate) fn get(&self, kind: NameKind, name: &str) -> Option<usize> {
         match kind {
@@ -60,7 +78,8 @@ impl Names {
             NameKind::Tables => self.tables.get(name).map(|i| i.index()),
             NameKind::Positions => self.positions.get(name).map(|i| i.index()),
             NameKind::Relationships => self.relationships.get(name).map(|i| i.index()),
-            NameKind::Records => self.records.get(name).map(|i| i.index()),
+            // Records' names are `Organization::record_names`, which needs the records.
+            NameKind::Records => None,
             NameKind::Templates => self.templates.get(name).map(|i| i.index()),
             NameKind::Profiles => self.profiles.get(name).map(|i| i.index()),
             NameKind::Apps => self.apps.get(name).map(|i| i.index()),
@@ -70,10 +89,13 @@ impl Names {
     /// Maps a name to an id (`Some`, as an index) or removes it (`None`), in one map. Only
     /// [`Organization::set_name`] and the journal's undo call this.
     pub(crate) fn set(&mut self, kind: NameKind, name: &str, id: Option<usize>) {
-        fn put<I>(map: &mut HashMap<String, I>, name: &str, id: Option<I>) {
+        fn put<K, I>(map: &mut HashMap<K, I>, name: &str, id: Option<I>)
+        where
+            K: for<'a> From<&'a str> + std::borrow::Borrow<str> + std::hash::Hash + Eq,
+        {
             match id {
                 Some(id) => {
-                    map.insert(name.to_owned(), id);
+                    map.insert(K::from(name), id);
                 }
                 None => {
                     map.remove(name);
@@ -94,7 +116,7 @@ impl Names {
                 name,
                 id.map(RelationshipId::from_index),
             ),
-            NameKind::Records => put(&mut self.records, name, id.map(RecordId::from_index)),
+            NameKind::Records => {}
             NameKind::Templates => {
                 put(&mut self.templates, name, id.map(TemplateId::from_index));
             }
@@ -139,6 +161,98 @@ pub struct Organization {
     pub(crate) role_rules: crate::rules::RoleRules,
     /// The licence catalogue and the licences users hold (`licences.rs`).
     pub(crate) licensing: crate::licences::Licensing,
+    /// Every column name a record has held, once: records share these (`intern_column`).
+    /// Only grows; not part of the state (a load interns again).
+    pub(crate) column_names: std::collections::HashSet<Arc<str>>,
+    /// The live records by key.
+    pub(crate) record_names: RecordNames,
+}
+
+/// The live records by key: their ids in a hash table hashed by the records' own keys, so
+/// that no key is held twice (4 bytes a slot, not a string and an id). Every id in it names
+/// a record of the organisation (`Organization::records`), whose key never changes.
+#[derive(Clone, Default)]
+pub(crate) struct RecordNames {
+    table: hashbrown::HashTable<RecordId>,
+    hasher: std::hash::RandomState,
+}
+
+impl std::fmt::Debug for RecordNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordNames({} records)", self.table.len())
+    }
+}
+
+impl RecordNames {
+    fn hash_of(hasher: &std::hash::RandomState, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        hasher.hash_one(key)
+    }
+
+    fn key_of(records: &[Record], id: RecordId) -> &str {
+        records.get(id.index()).map_or("", |r| &r.key)
+    }
+
+    /// The live record of this key.
+    pub(crate) fn get(&self, records: &[Record], key: &str) -> Option<RecordId> {
+        self.table
+            .find(Self::hash_of(&self.hasher, key), |id| {
+                Self::key_of(records, *id) == key
+            })
+            .copied()
+    }
+
+    /// Names `id` by `key` (the key of `records[id]`), or forgets `key` (`None`).
+    pub(crate) fn set(&mut self, records: &[Record], key: &str, id: Option<RecordId>) {
+        let hash = Self::hash_of(&self.hasher, key);
+        let hasher = &self.hasher;
+        let entry = self.table.entry(
+            hash,
+            |i| Self::key_of(records, *i) == key,
+            |i| Self::hash_of(hasher, Self::key_of(records, *i)),
+        );
+        match (entry, id) {
+            (hashbrown::hash_table::Entry::Occupied(mut o), Some(id)) => *o.get_mut() = id,
+            (hashbrown::hash_table::Entry::Occupied(o), None) => {
+                o.remove();
+            }
+            (hashbrown::hash_table::Entry::Vacant(v), Some(id)) => {
+                v.insert(id);
+            }
+            (hashbrown::hash_table::Entry::Vacant(_), None) => {}
+        }
+    }
+
+    /// Room for `more` names.
+    pub(crate) fn reserve(&mut self, records: &[Record], more: usize) {
+        let hasher = &self.hasher;
+        self.table
+            .reserve(more, |i| Self::hash_of(hasher, Self::key_of(records, *i)));
+    }
+
+    /// Every (key, id), in no order.
+    pub(crate) fn iter<'a>(
+        &'a self,
+        records: &'a [Record],
+    ) -> impl Iterator<Item = (&'a str, RecordId)> + 'a {
+        self.table
+            .iter()
+            .map(|id| (Self::key_of(records, *id), *id))
+    }
+
+    /// The table's heap (`memory.rs`): its slots and control bytes.
+    pub(crate) fn heap(&self) -> usize {
+        let capacity = self.table.capacity();
+        if capacity == 0 {
+            return 0;
+        }
+        let buckets = if capacity < 8 {
+            (capacity + 1).next_power_of_two()
+        } else {
+            (capacity * 8 / 7).next_power_of_two()
+        };
+        crate::memory::heap(buckets * std::mem::size_of::<RecordId>() + buckets + 16)
+    }
 }
 
 impl Default for Organization {
@@ -270,6 +384,8 @@ impl Organization {
             journal: Journal::default(),
             role_rules: crate::rules::RoleRules::default(),
             licensing: crate::licences::Licensing::default(),
+            column_names: std::collections::HashSet::new(),
+            record_names: RecordNames::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -390,7 +506,7 @@ impl Organization {
     /// The live record of this key.
     #[must_use]
     pub fn record_id(&self, key: &str) -> Option<RecordId> {
-        self.names.records.get(key).copied()
+        self.record_names.get(&self.records, key)
     }
     /// The access team template of this name.
     #[must_use]
@@ -691,27 +807,41 @@ impl Organization {
             ));
         }
         let id = RecordId::from_index(self.records.len());
-        self.insert_name(NameKind::Records, "record", &new.key, id.index())?;
+        check_name("record", &new.key)?;
+        if self.record_names.get(&self.records, &new.key).is_some() {
+            return Err(ModelError::Duplicate {
+                kind: "record",
+                name: new.key,
+            });
+        }
+        let key: Arc<str> = Arc::from(new.key);
         let business_unit = new
             .business_unit
             .unwrap_or_else(|| self.owner_unit(new.owner));
+        let fields = new
+            .fields
+            .into_iter()
+            .filter(|(_, v)| *v != Value::Null)
+            .map(|(c, v)| (self.intern_column(&c), v))
+            .collect();
+        if self.records.len() == self.records.capacity() {
+            // Grow by an eighth, not double: millions of records leave less unused.
+            self.records.reserve_exact(self.records.len() / 8 + 16);
+        }
         self.records.push(Record {
-            key: new.key,
+            key,
             table: new.table,
             owner: new.owner,
             business_unit,
             state: new.state,
-            lookups: Vec::new(),
-            fields: new
-                .fields
-                .into_iter()
-                .filter(|(_, v)| *v != Value::Null)
-                .collect(),
-            shares: Vec::new(),
-            field_shares: Vec::new(),
-            access_teams: Vec::new(),
+            lookups: Box::default(),
+            fields,
+            shares: RareList::default(),
+            field_shares: RareList::default(),
+            access_teams: RareList::default(),
             alive: true,
         });
+        self.set_record_name(id);
         self.table_records_push(new.table, id);
         self.note_columns(id);
         self.reindexing(id, |_| ());
@@ -739,7 +869,7 @@ impl Organization {
         }
         let parent_rec = &self.records[parent.index()];
         if !parent_rec.alive {
-            return Err(ModelError::unknown("record", parent_rec.key.clone()));
+            return Err(ModelError::unknown("record", parent_rec.key.to_string()));
         }
         if parent_rec.table != rel.parent {
             return Err(ModelError::record(
@@ -756,7 +886,7 @@ impl Organization {
         if self.is_ancestor_or_self(child, parent) {
             return Err(ModelError::Cycle {
                 what: "record",
-                name: child_rec.key.clone(),
+                name: child_rec.key.to_string(),
             });
         }
         Ok(())
@@ -777,10 +907,14 @@ impl Organization {
         {
             list.retain(|(r, c)| !(*r == relationship && *c == child));
         }
-        let lookups = &mut self.record_mut(child).lookups;
+        let rec = self.record_mut(child);
+        let mut lookups = std::mem::take(&mut rec.lookups).into_vec();
         lookups.retain(|(r, _)| *r != relationship);
         if let Some(p) = parent {
             lookups.push((relationship, p));
+        }
+        rec.lookups = lookups.into_boxed_slice();
+        if let Some(p) = parent {
             self.children_entry(p).push((relationship, child));
         }
         self.reindexing(child, |_| ());
@@ -802,6 +936,16 @@ impl Organization {
         false
     }
 
+    /// The shared copy of a column name (records hold this, not their own).
+    pub(crate) fn intern_column(&mut self, column: &str) -> Arc<str> {
+        if let Some(c) = self.column_names.get(column) {
+            return Arc::clone(c);
+        }
+        let c: Arc<str> = Arc::from(column);
+        self.column_names.insert(Arc::clone(&c));
+        c
+    }
+
     /// Remembers the column names a record has, for lists.
     pub(crate) fn note_columns(&mut self, record: RecordId) {
         let rec = &self.records[record.index()];
@@ -812,8 +956,8 @@ impl Organization {
         let new: Vec<String> = rec
             .fields
             .iter()
-            .filter(|(column, _)| !self.seen_columns[table].contains(column))
-            .map(|(column, _)| column.clone())
+            .filter(|(column, _)| !self.seen_columns[table].contains(&**column))
+            .map(|(column, _)| column.to_string())
             .collect();
         for column in new {
             self.seen_columns_insert(table, &column);
@@ -830,13 +974,19 @@ impl Organization {
     ) {
         let mut index = std::mem::take(&mut self.index);
         index.set(self, record, false);
+        let fields: Vec<(Arc<str>, Value)> = fields
+            .into_iter()
+            .map(|(c, v)| (self.intern_column(&c), v))
+            .collect();
         let rec = self.record_mut(record);
+        let mut all = std::mem::take(&mut rec.fields).into_vec();
         for (column, value) in fields {
-            rec.fields.retain(|(c, _)| *c != column);
+            all.retain(|(c, _)| *c != column);
             if value != Value::Null {
-                rec.fields.push((column, value));
+                all.push((column, value));
             }
         }
+        rec.fields = all.into_boxed_slice();
         index.set(self, record, true);
         self.index = index;
         self.note_columns(record);
@@ -844,13 +994,17 @@ impl Organization {
 
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
         self.reindexing(record, |org| {
-            let shares = &mut org.record_mut(record).shares;
+            let rec = org.record_mut(record);
             if mask.is_empty() {
+                let mut shares = std::mem::take(&mut rec.shares).into_vec();
                 shares.retain(|s| s.principal != principal);
-            } else if let Some(s) = shares.iter_mut().find(|s| s.principal == principal) {
+                rec.shares = shares.into();
+            } else if let Some(s) = rec.shares.iter_mut().find(|s| s.principal == principal) {
                 s.mask = mask;
             } else {
+                let mut shares = std::mem::take(&mut rec.shares).into_vec();
                 shares.push(Share { principal, mask });
+                rec.shares = shares.into();
             }
         });
     }
@@ -895,7 +1049,10 @@ impl Organization {
             record_team: Some((record, template)),
         });
         let rights = tpl.rights;
-        self.record_mut(record).access_teams.push((template, id));
+        let rec = self.record_mut(record);
+        let mut teams = std::mem::take(&mut rec.access_teams).into_vec();
+        teams.push((template, id));
+        rec.access_teams = teams.into();
         self.set_share(record, Principal::Team(id), rights);
         Ok(id)
     }
@@ -1562,9 +1719,10 @@ impl Setup<'_> {
             ));
         }
         let rec = self.org.record_mut(record);
-        rec.field_shares
-            .retain(|f| !(f.column == share.column && f.principal == share.principal));
-        rec.field_shares.push(share);
+        let mut shares = std::mem::take(&mut rec.field_shares).into_vec();
+        shares.retain(|f| !(f.column == share.column && f.principal == share.principal));
+        shares.push(share);
+        rec.field_shares = shares.into();
         Ok(())
     }
 

@@ -115,7 +115,7 @@ impl Organization {
         let table = &self.tables[rec.table.index()];
         let mut columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
         for (name, _) in &rec.fields {
-            if !columns.contains(&name.as_str()) {
+            if !columns.contains(&&**name) {
                 columns.push(name);
             }
         }

@@ -557,7 +557,7 @@ fn shares(c: &Context) -> ReviewView {
                 };
                 vec![
                     text(&org.table(*t).name),
-                    text(&record.key),
+                    text(&*record.key),
                     name,
                     text(org.owner_name(record.owner)),
                 ]

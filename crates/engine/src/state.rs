@@ -281,13 +281,28 @@ impl Organization {
         for (map, name, id) in state.names {
             names.set(map.kind(), &name, Some(id as usize));
         }
-        names.records.reserve(org.records.len());
+        org.names = names;
+        let mut record_names = crate::organization::RecordNames::default();
+        record_names.reserve(&org.records, org.records.len());
         for (i, r) in org.records.iter().enumerate() {
             if r.alive {
-                names.records.insert(r.key.clone(), RecordId::from_index(i));
+                record_names.set(&org.records, &r.key, Some(RecordId::from_index(i)));
             }
         }
-        org.names = names;
+        org.record_names = record_names;
+        // Share the records' column names from here on (a decoder hands out a few shared
+        // copies: compare pointers first, strings only for a new one).
+        let mut known: Vec<std::sync::Arc<str>> = Vec::new();
+        for r in &org.records {
+            for (c, _) in &r.fields {
+                if !known.iter().any(|k| std::sync::Arc::ptr_eq(k, c)) {
+                    known.push(std::sync::Arc::clone(c));
+                    if !org.column_names.contains(&**c) {
+                        org.column_names.insert(std::sync::Arc::clone(c));
+                    }
+                }
+            }
+        }
         org.table_records = state.table_records;
         org.children = state.children.into_iter().collect();
         org.seen_columns = state.seen_columns;

@@ -23,6 +23,16 @@ pub struct UnitTree {
 }
 
 impl UnitTree {
+    /// The tree's heap (`memory.rs`).
+    pub(crate) fn heap(&self) -> usize {
+        crate::memory::vec_heap(&self.nodes)
+            + self
+                .nodes
+                .iter()
+                .map(|n| crate::memory::str_heap(&n.name) + crate::memory::vec_heap(&n.children))
+                .sum::<usize>()
+    }
+
     /// Every unit as stored in a checkpoint (`state.rs`).
     pub(crate) fn nodes(&self) -> Vec<crate::state::UnitNode> {
         self.nodes

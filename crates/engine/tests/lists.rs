@@ -93,7 +93,7 @@ fn pages_stay_correct(plan: Plan) {
             impersonator: None,
         };
         let page = org.list(u, t, &query).unwrap();
-        seen.extend(page.records.iter().map(|r| org.record(*r).key.clone()));
+        seen.extend(page.records.iter().map(|r| org.record(*r).key.to_string()));
         // Between pages: delete one of the changing records, rename another, add new ones.
         let victim = format!("r{:02}", (round * 5) % 40);
         if let Some(id) = org.record_id(&victim) {
@@ -205,7 +205,7 @@ fn lists_filter_and_order_by_the_record_state() {
             .unwrap()
             .records
             .iter()
-            .map(|r| org.record(*r).key.clone())
+            .map(|r| org.record(*r).key.to_string())
             .collect()
     };
     let filter = |value: i64| ListQuery {
@@ -330,7 +330,7 @@ fn filters_on_record_facts_agree_with_the_records() {
                     .filter(|r| {
                         !extra || *org.record(**r).field("name") == Value::Text("n2".into())
                     })
-                    .map(|r| org.record(*r).key.clone())
+                    .map(|r| org.record(*r).key.to_string())
                     .collect();
                 for order in [
                     Vec::new(),
@@ -355,7 +355,7 @@ fn filters_on_record_facts_agree_with_the_records() {
                     let mut got: Vec<String> = page
                         .records
                         .iter()
-                        .map(|r| org.record(*r).key.clone())
+                        .map(|r| org.record(*r).key.to_string())
                         .collect();
                     let mut want = expected.clone();
                     got.sort();

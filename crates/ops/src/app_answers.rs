@@ -263,7 +263,7 @@ pub fn column_verdict_json(org: &Organization, v: &ColumnVerdict) -> Value {
     json!({
         "allowed": v.allowed,
         "user": org.user(v.record.user).name,
-        "record": v.record.record.map(|r| org.record(r).key.clone()),
+        "record": v.record.record.map(|r| org.record(r).key.to_string()),
         "table": org.table(v.record.table).name,
         "column": v.column,
         "access": if v.update { "update" } else { "read" },

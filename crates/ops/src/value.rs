@@ -64,7 +64,7 @@ pub fn decision_json(
         "user": org.user(d.user).name,
         "privilege": d.privilege.name(),
         "table": org.table(d.table).name,
-        "record": d.record.map(|r| org.record(r).key.clone()),
+        "record": d.record.map(|r| org.record(r).key.to_string()),
         "paths": paths,
         "denial": denial,
         "would_grant": d.remedy.as_ref().map(|r| serde_json::json!({
@@ -161,7 +161,7 @@ pub fn model_json(org: &strata_engine::Organization) -> serde_json::Value {
             let roles: Vec<&str> = team.roles.iter().map(|r| org.role(*r).name.as_str()).collect();
             json!({ "name": team.name, "type": kind, "business_unit": units.name(team.business_unit),
                 "members": members, "roles": roles,
-                "record": team.record_team.map(|(r, _)| org.record(r).key.clone()),
+                "record": team.record_team.map(|(r, _)| org.record(r).key.to_string()),
                 "template": team.record_team.map(|(_, tpl)| org.template(tpl).name.clone()) })
         })
         .collect();

@@ -811,7 +811,11 @@ impl EngineTarget {
                     .table_id(table)
                     .ok_or_else(|| format!("unknown table `{table}`"))?;
                 let ids = org.list_readable(self.user(user)?, tid);
-                Observed::Names(ids.into_iter().map(|r| org.record(r).key.clone()).collect())
+                Observed::Names(
+                    ids.into_iter()
+                        .map(|r| org.record(r).key.to_string())
+                        .collect(),
+                )
             }
             StepKind::Read { user, record } => match org.record_id(record) {
                 Some(r) => {

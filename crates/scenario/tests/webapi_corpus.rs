@@ -318,7 +318,7 @@ fn compare(
             let engine: BTreeSet<String> = o
                 .list_readable(u, t)
                 .into_iter()
-                .map(|r| o.record(r).key.clone())
+                .map(|r| o.record(r).key.to_string())
                 .collect();
             if web != engine || web.len() != listed.len() {
                 let only_web: Vec<&String> = web.difference(&engine).collect();

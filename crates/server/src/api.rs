@@ -356,7 +356,7 @@ pub(crate) async fn read_record(
         business_unit: o.units().name(rec.business_unit).to_owned(),
         fields,
         guid: o.record_guid(r).to_string(),
-        id: rec.key.clone(),
+        id: rec.key.to_string(),
         owner: match rec.owner {
             Owner::None => None,
             owner => Some(o.owner_name(owner)),
@@ -607,7 +607,7 @@ pub(crate) async fn list_records(
                         .collect();
                     schema::ListRow {
                         fields,
-                        id: o.record(*r).key.clone(),
+                        id: o.record(*r).key.to_string(),
                     }
                 })
                 .collect();
@@ -616,7 +616,7 @@ pub(crate) async fn list_records(
         let records: Vec<String> = page
             .records
             .iter()
-            .map(|r| o.record(*r).key.clone())
+            .map(|r| o.record(*r).key.to_string())
             .collect();
         let next = page.next.as_ref().map(|a| app.cursors.encode(a, &query_id));
         let out = schema::ListAnswer {
@@ -1049,7 +1049,7 @@ pub(crate) async fn az_search_resource(
         let results = found
             .into_iter()
             .map(|r| schema::AzFound {
-                id: o.record(r).key.clone(),
+                id: o.record(r).key.to_string(),
                 kind: kind.to_owned(),
             })
             .collect();

@@ -394,7 +394,7 @@ pub(crate) fn render_record(
     {
         let user = o.user(u);
         put("domainname", Scalar::Text(&user.name), None);
-        if !rec.fields.iter().any(|(c, _)| c == "fullname") {
+        if !rec.fields.iter().any(|(c, _)| &**c == "fullname") {
             put("fullname", Scalar::Text(&user.name), None);
         }
         put("isdisabled", Scalar::Bool(!user.enabled), None);
@@ -507,7 +507,7 @@ pub(crate) enum Target {
 /// creates it (`None` for users, teams and the other entities).
 pub(crate) fn record_of(o: &Organization, target: Target) -> Option<(TableId, String)> {
     match target {
-        Target::Record(r) => Some((o.record(r).table, o.record(r).key.clone())),
+        Target::Record(r) => Some((o.record(r).table, o.record(r).key.to_string())),
         Target::Pending(table, g) => Some((table, g.to_string())),
         _ => None,
     }
@@ -737,9 +737,9 @@ fn bind(
                             ),
                         ));
                     }
-                    Some(o.record(r).key.clone())
+                    Some(o.record(r).key.to_string())
                 }
-                Some(Target::User(u)) => Some(o.record(o.user(u).record).key.clone()),
+                Some(Target::User(u)) => Some(o.record(o.user(u).record).key.to_string()),
                 Some(Target::Pending(t, g)) if t == o.relationship(relationship).parent => {
                     Some(g.to_string())
                 }

@@ -439,7 +439,7 @@ async fn share(call: &Call<'_>, name: &str) -> WebResult {
         let record = o
             .record(record_of(o, entity_ref(o, target, "Target")?)?)
             .key
-            .clone();
+            .to_string();
         if name == "RevokeAccess" {
             let revokee = body
                 .get("Revokee")
@@ -565,7 +565,7 @@ async fn record_team(call: &Call<'_>, this: Target, add: bool) -> WebResult {
                 )
             })?;
         let (key, template_name, user_name) = (
-            o.record(record).key.clone(),
+            o.record(record).key.to_string(),
             o.template(template).name.clone(),
             o.user(user).name.clone(),
         );

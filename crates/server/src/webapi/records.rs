@@ -1604,7 +1604,7 @@ async fn delete(call: &Call<'_>, set: Set, table: TableId, key: &Args) -> WebRes
                 }
                 Operation::Delete {
                     actor: None,
-                    record: o.record(r).key.clone(),
+                    record: o.record(r).key.to_string(),
                 }
             }
             // A record an earlier request of this change set creates (`DELETE $1`).
@@ -1823,7 +1823,7 @@ fn reference_op(
             if o.relationship_by_lookup(table, lookup).is_some() {
                 if adding {
                     let parent = match need(other)? {
-                        Target::User(u) => o.record(o.user(u).record).key.clone(),
+                        Target::User(u) => o.record(o.user(u).record).key.to_string(),
                         target => entity::record_of(o, target)
                             .map(|(_, key)| key)
                             .ok_or_else(|| {

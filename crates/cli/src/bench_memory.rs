@@ -1,0 +1,161 @@
+//! `strata bench memory`: where the generated organisation's memory goes, structure by
+//! structure (the engine's `Organization::memory_usage`), beside the process's resident memory
+//! (`VmRSS`) and its peak (`VmHWM`) after the build, and again after a load from checkpoint
+//! bytes (the start-up path: the bytes, their decoding and the organisation built from them).
+
+use std::time::Instant;
+
+use anyhow::anyhow;
+use serde_json::json;
+use strata_engine::{MemoryUsage, Organization};
+
+use crate::bench_cmd;
+
+const MIB: f64 = 1_048_576.0;
+
+/// A line of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`); `None` off Linux.
+fn status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line
+        .trim_start_matches(field)
+        .trim_start_matches(':')
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Resets the peak resident memory to the current one (Linux: `5` to `clear_refs`).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+struct Phase {
+    name: &'static str,
+    seconds: f64,
+    usage: MemoryUsage,
+    rss: Option<u64>,
+    peak: Option<u64>,
+}
+
+fn records_of(org: &Organization) -> usize {
+    org.table_ids().map(|t| org.table_records(t).len()).sum()
+}
+
+fn gib(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "-".to_owned(),
+        |b| format!("{:.2} GiB", b as f64 / MIB / 1024.0),
+    )
+}
+
+/// `strata bench memory`.
+pub fn run(records: usize, seed: u64, checkpoint: bool, as_json: bool) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let (org, _) = bench_cmd::build(records, seed)?;
+    let built = Phase {
+        name: "built from operations",
+        seconds: start.elapsed().as_secs_f64(),
+        usage: org.memory_usage(),
+        rss: status_bytes("VmRSS"),
+        peak: status_bytes("VmHWM"),
+    };
+    let total_records = records_of(&org);
+    let mut phases = vec![built];
+    if checkpoint {
+        let bytes = strata_checkpoint::encode(&org);
+        drop(org);
+        let reset = reset_peak();
+        let start = Instant::now();
+        let loaded = strata_checkpoint::decode(&bytes).map_err(|e| anyhow!("decode: {e}"))?;
+        let seconds = start.elapsed().as_secs_f64();
+        let peak = status_bytes("VmHWM").filter(|_| reset);
+        drop(bytes);
+        phases.push(Phase {
+            name: "loaded from a checkpoint",
+            seconds,
+            usage: loaded.memory_usage(),
+            rss: status_bytes("VmRSS"),
+            peak,
+        });
+    }
+    if as_json {
+        let out: Vec<_> = phases
+            .iter()
+            .map(|p| {
+                let rows: serde_json::Map<String, serde_json::Value> = p
+                    .usage
+                    .rows()
+                    .iter()
+                    .map(|(name, bytes)| ((*name).to_owned(), json!(bytes)))
+                    .collect();
+                json!({
+                    "phase": p.name,
+                    "records": total_records,
+                    "seconds": p.seconds,
+                    "structures": rows,
+                    "accounted_bytes": p.usage.total(),
+                    "rss_bytes": p.rss,
+                    "peak_rss_bytes": p.peak,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for p in &phases {
+        print_phase(p, total_records);
+    }
+    Ok(())
+}
+
+fn print_phase(p: &Phase, records: usize) {
+    let total = p.usage.total();
+    println!(
+        "{} records, {} in {:.1} s: resident {}, peak {}",
+        records,
+        p.name,
+        p.seconds,
+        gib(p.rss),
+        gib(p.peak)
+    );
+    let per = |b: usize| b as f64 / records.max(1) as f64;
+    let mut rows: Vec<Vec<String>> = p
+        .usage
+        .rows()
+        .iter()
+        .map(|(name, bytes)| {
+            vec![
+                (*name).to_owned(),
+                format!("{:.1}", *bytes as f64 / MIB),
+                format!("{:.1}", per(*bytes)),
+                format!("{:.1} %", 100.0 * *bytes as f64 / total.max(1) as f64),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "total accounted".to_owned(),
+        format!("{:.1}", total as f64 / MIB),
+        format!("{:.1}", per(total)),
+        "100.0 %".to_owned(),
+    ]);
+    if let Some(rss) = p.rss {
+        let rest = rss as f64 - total as f64;
+        rows.push(vec![
+            "resident, not accounted".to_owned(),
+            format!("{:.1}", rest / MIB),
+            format!("{:.1}", rest / records.max(1) as f64),
+            String::new(),
+        ]);
+    }
+    let index = p.usage.index_bitmaps + p.usage.index_inherited + p.usage.index_columns;
+    crate::table::print(&["STRUCTURE", "MIB", "BYTES/RECORD", "SHARE"], &rows);
+    println!(
+        "record index: {:.1} bytes per record; peak resident {:.0} bytes per record\n",
+        per(index),
+        p.peak.map_or(0.0, |b| b as f64 / records.max(1) as f64)
+    );
+}
