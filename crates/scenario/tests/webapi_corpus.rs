@@ -262,7 +262,7 @@ fn compare(
     let records = spread(&live, MAX_RECORDS);
     let key_of_guid: BTreeMap<String, &str> = o
         .record_ids()
-        .map(|r| (o.record_guid(r).to_string(), o.record(r).key.as_str()))
+        .map(|r| (o.record_guid(r).to_string(), &*o.record(r).key))
         .collect();
     let name = |guid: &str| {
         key_of_guid
