@@ -9,6 +9,7 @@
 #   bench/fuzz.sh [SECONDS_PER_TARGET]
 #   FUZZ_TARGETS="filter router" bench/fuzz.sh 600     # some targets only
 #   FUZZ_WORK=/tmp/fuzz bench/fuzz.sh 3600             # keep the grown corpora between runs
+#   FUZZ_MAX_RUNS=10000000 bench/fuzz.sh 900          # stop a target at 10 million executions
 #
 # Installs cargo-fuzz when it is missing. Builds without a sanitizer (`-s none`: the code is
 # safe Rust, so AddressSanitizer finds nothing more and halves the speed) but with debug
@@ -19,6 +20,7 @@ ROOT=$PWD
 SECONDS_PER_TARGET=${1:-60}
 TARGETS=${FUZZ_TARGETS:-"filter odata batch operations cursor scenario solution router"}
 TOOLCHAIN=${FUZZ_TOOLCHAIN:-nightly}
+MAX_RUNS=${FUZZ_MAX_RUNS:--1}
 
 # The longest input per target (libFuzzer's -max_len): past the parsers' own limits only where
 # a limit is the thing to test, and small enough that every iteration stays fast.
@@ -57,7 +59,7 @@ for t in $TARGETS; do
   echo "== $t: ${SECONDS_PER_TARGET}s, -max_len=$(max_len "$t"), log $log" >&2
   set +e
   (cd fuzz && cargo "+$TOOLCHAIN" fuzz run -s none "$t" "${inputs[@]}" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -max_len="$(max_len "$t")" -timeout=10 \
+    -max_total_time="$SECONDS_PER_TARGET" -runs="$MAX_RUNS" -max_len="$(max_len "$t")" -timeout=10 \
     -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$artifacts") >"$log" 2>&1
   status=$?
   set -e

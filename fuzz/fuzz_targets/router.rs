@@ -93,7 +93,10 @@ fn world() -> &'static World {
             let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             match json["key"].as_str() {
                 Some(k) if status < 300 => k.to_owned(),
-                _ => panic!("api key for {user}: {status} {}", String::from_utf8_lossy(&body)),
+                _ => panic!(
+                    "api key for {user}: {status} {}",
+                    String::from_utf8_lossy(&body)
+                ),
             }
         };
         let admin = key("admin");
@@ -118,6 +121,11 @@ fn request(world: &World, data: &[u8]) -> Option<Request<Body>> {
     let head = std::str::from_utf8(head).ok()?;
     let mut lines = head.lines();
     let (method, path) = lines.next()?.split_once(' ')?;
+    // The root key may delete the organisation, after which every input would meet a 404:
+    // deletions as the root key are left out (the API's own tests cover them).
+    if method.eq_ignore_ascii_case("DELETE") && head.contains("$ROOT") {
+        return None;
+    }
     let mut builder = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).ok()?)
         .uri(path);
@@ -143,8 +151,15 @@ fn request(world: &World, data: &[u8]) -> Option<Request<Body>> {
 
 /// The organisation's digest answer as the root key reads it (status and body).
 async fn digest(app: &axum::Router) -> (u16, Vec<u8>) {
-    send(app, root_request("GET", &format!("/api/v1/orgs/{ORG}/digest"), None)).await
+    send(
+        app,
+        root_request("GET", &format!("/api/v1/orgs/{ORG}/digest"), None),
+    )
+    .await
 }
+
+/// The digest after the last request that was answered 2xx or 3xx (`None`: not taken since).
+static BASELINE: std::sync::Mutex<Option<(u16, Vec<u8>)>> = std::sync::Mutex::new(None);
 
 fuzz_target!(|data: &[u8]| {
     let world = world();
@@ -153,10 +168,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
     let revision = world.store.revision(ORG).ok();
+    let mut baseline = match BASELINE.lock() {
+        Ok(b) => b,
+        Err(poisoned) => poisoned.into_inner(),
+    };
     world.runtime.block_on(async {
-        let before = if safe { None } else { Some(digest(&world.app).await) };
+        if !safe && baseline.is_none() {
+            *baseline = Some(digest(&world.app).await);
+        }
         let (status, body) = send(&world.app, request).await;
         if status < 400 {
+            // An accepted request may change the organisation: the next refused one is
+            // compared with the state after it.
+            *baseline = None;
             return;
         }
         let after = world.store.revision(ORG).ok();
@@ -166,10 +190,10 @@ fuzz_target!(|data: &[u8]| {
             "a refused request ({status}: {}) changed the stored revision",
             String::from_utf8_lossy(&body)
         );
-        if let Some(before) = before {
+        if let (false, Some(before)) = (safe, baseline.as_ref()) {
             let now = digest(&world.app).await;
             assert!(
-                before == now,
+                *before == now,
                 "a refused request ({status}: {}) changed the digest: {} → {}",
                 String::from_utf8_lossy(&body),
                 String::from_utf8_lossy(&before.1),
