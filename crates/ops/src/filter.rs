@@ -339,6 +339,164 @@ pub fn parse_filter(text: &str) -> Result<Filter, SyntaxError> {
     Ok(filter)
 }
 
+/// A filter the text form cannot express (see [`print_filter`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the filter cannot be written as text: {0}")]
+pub struct UnprintableFilter(pub String);
+
+/// Whether `word` reads back as one column name: an identifier token that is not `not`.
+fn is_column(word: &str) -> bool {
+    let mut chars = word.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_alphanumeric() || first == '_')
+        && !first.is_ascii_digit()
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '.'))
+        && !word.eq_ignore_ascii_case("not")
+}
+
+fn print_column(out: &mut String, column: &str) -> Result<(), UnprintableFilter> {
+    if !is_column(column) {
+        return Err(UnprintableFilter(format!(
+            "`{column}` is not a column name"
+        )));
+    }
+    out.push_str(column);
+    Ok(())
+}
+
+fn print_text(out: &mut String, text: &str) {
+    out.push('\'');
+    out.push_str(&text.replace('\'', "''"));
+    out.push('\'');
+}
+
+fn print_value(out: &mut String, value: &Value) -> Result<(), UnprintableFilter> {
+    use std::fmt::Write as _;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        // `{:?}` keeps a `.0` or an exponent, so the number reads back as a float, not an
+        // integer; an infinity is what `1e999` reads as.
+        Value::Float(x) if x.is_nan() => {
+            return Err(UnprintableFilter("NaN is not a number literal".to_owned()));
+        }
+        Value::Float(x) if x.is_infinite() => {
+            out.push_str(if *x > 0.0 { "1e999" } else { "-1e999" });
+        }
+        Value::Float(x) => {
+            let _ = write!(out, "{x:?}");
+        }
+        Value::Text(s) => print_text(out, s),
+    }
+    Ok(())
+}
+
+/// Writes `filter`, in parentheses when `group` says it is a list that must be one operand.
+fn print_into(out: &mut String, filter: &Filter, group: bool) -> Result<(), UnprintableFilter> {
+    match filter {
+        Filter::Compare { column, op, value } => {
+            print_column(out, column)?;
+            out.push_str(match op {
+                CompareOp::Eq => " eq ",
+                CompareOp::Ne => " ne ",
+                CompareOp::Lt => " lt ",
+                CompareOp::Le => " le ",
+                CompareOp::Gt => " gt ",
+                CompareOp::Ge => " ge ",
+            });
+            print_value(out, value)?;
+        }
+        Filter::In { column, values } => {
+            if values.is_empty() {
+                return Err(UnprintableFilter("`in` with no values".to_owned()));
+            }
+            print_column(out, column)?;
+            out.push_str(" in (");
+            for (i, value) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                print_value(out, value)?;
+            }
+            out.push(')');
+        }
+        Filter::Contains { column, text }
+        | Filter::StartsWith { column, text }
+        | Filter::EndsWith { column, text } => {
+            out.push_str(match filter {
+                Filter::Contains { .. } => "contains(",
+                Filter::StartsWith { .. } => "startswith(",
+                _ => "endswith(",
+            });
+            print_column(out, column)?;
+            out.push(',');
+            print_text(out, text);
+            out.push(')');
+        }
+        Filter::Refers { .. } => {
+            return Err(UnprintableFilter(
+                "a reference to a record's facts has no text form".to_owned(),
+            ));
+        }
+        Filter::And(list) | Filter::Or(list) => {
+            let and = matches!(filter, Filter::And(_));
+            if list.len() < 2 {
+                return Err(UnprintableFilter(format!(
+                    "`{}` of {} filters",
+                    if and { "and" } else { "or" },
+                    list.len()
+                )));
+            }
+            if group {
+                out.push('(');
+            }
+            for (i, item) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(if and { " and " } else { " or " });
+                }
+                // An `or` inside an `and`, and any list inside a list of its own kind, was
+                // written in parentheses.
+                let inner = match item {
+                    Filter::Or(_) => true,
+                    Filter::And(_) => and,
+                    _ => false,
+                };
+                print_into(out, item, inner)?;
+            }
+            if group {
+                out.push(')');
+            }
+        }
+        Filter::Not(inner) => {
+            out.push_str("not ");
+            print_into(
+                out,
+                inner,
+                matches!(**inner, Filter::And(_) | Filter::Or(_)),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a filter as text that [`parse_filter`] reads back as the same filter (parentheses only
+/// where the tree needs them; floats with a `.0` or an exponent).
+///
+/// # Errors
+///
+/// A filter no text parses to: [`Filter::Refers`], an empty `in`, an `and`/`or` of fewer than
+/// two filters, a column that is not an identifier (or is `not`), a NaN.
+pub fn print_filter(filter: &Filter) -> Result<String, UnprintableFilter> {
+    let mut out = String::new();
+    print_into(&mut out, filter, false)?;
+    Ok(out)
+}
+
 /// Parses an order: `column [asc|desc], …`.
 pub fn parse_order(text: &str) -> Result<Vec<Order>, SyntaxError> {
     let mut orders = Vec::new();
@@ -467,6 +625,60 @@ mod tests {
                     descending: false
                 }
             ])
+        );
+    }
+
+    #[test]
+    fn printed_filters_parse_back_to_the_same_tree() -> Result<(), Box<dyn std::error::Error>> {
+        for text in [
+            "city eq 'O''s' and (revenue gt 10 or not startswith(name,'A')) or x in (1, 2.5, null)",
+            "(a eq 1 or b eq 2) or c eq 3",
+            "(a eq 1 and b eq 2) and c eq 3",
+            "not (a eq 1 and b eq 2)",
+            "not not a ne -4",
+            "not (not (a eq 1 or b eq 1))",
+            "x eq 1.0 and y eq 1e300 and z eq 1e999 and w eq -1e999 and v le 1e-9",
+            "and eq true and or eq false and in in ('', 'it''s')",
+            "contains(a.b,'%') or endswith(_x, '') or StartsWith(é, 'ü')",
+            "n eq -9223372036854775808",
+        ] {
+            let tree = parse_filter(text)?;
+            let printed = print_filter(&tree)?;
+            assert_eq!(parse_filter(&printed)?, tree, "{text} → {printed}");
+        }
+        assert_eq!(
+            print_filter(&parse_filter("(a eq 1 or b eq 2) and c eq 1.0")?)?,
+            "(a eq 1 or b eq 2) and c eq 1.0"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn filters_without_a_text_form_are_errors() {
+        let compare = |column: &str, value: Value| Filter::Compare {
+            column: column.to_owned(),
+            op: CompareOp::Eq,
+            value,
+        };
+        assert!(print_filter(&compare("not", Value::Null)).is_err());
+        assert!(print_filter(&compare("1a", Value::Null)).is_err());
+        assert!(print_filter(&compare("a b", Value::Null)).is_err());
+        assert!(print_filter(&compare("", Value::Null)).is_err());
+        assert!(print_filter(&compare("a", Value::Float(f64::NAN))).is_err());
+        assert!(print_filter(&Filter::And(vec![compare("a", Value::Null)])).is_err());
+        assert!(
+            print_filter(&Filter::In {
+                column: "a".into(),
+                values: Vec::new()
+            })
+            .is_err()
+        );
+        assert!(
+            print_filter(&Filter::Refers {
+                fact: strata_engine::Fact::Record,
+                targets: Vec::new()
+            })
+            .is_err()
         );
     }
 }

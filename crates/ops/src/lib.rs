@@ -31,7 +31,7 @@ pub use authorize::authorize_setup;
 pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_as};
 pub use filter::{
     MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS,
-    SyntaxError, parse_filter, parse_order,
+    SyntaxError, UnprintableFilter, parse_filter, parse_order, print_filter,
 };
 pub use licences::{
     LicenceOp, catalogue_json, exceeds_json, licence, licence_op, report_json, report_totals_json,

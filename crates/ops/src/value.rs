@@ -253,3 +253,26 @@ pub fn privileges_json(
         "misc": misc,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/cursor): a float written as JSON must read back as
+    /// the same float — records, the operation log and cursors carry values as JSON.
+    #[test]
+    fn floats_read_back_as_themselves() -> Result<(), Box<dyn std::error::Error>> {
+        for x in [
+            7.777_777_777_777_778e189,
+            7.777_777_777_777_778e28,
+            0.1,
+            1e308,
+            -5e-324,
+        ] {
+            let text = to_json(&Value::Float(x)).to_string();
+            let back = from_json("c", &serde_json::from_str(&text)?)?;
+            assert_eq!(back, Value::Float(x), "{text}");
+        }
+        Ok(())
+    }
+}

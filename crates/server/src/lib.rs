@@ -17,7 +17,9 @@ mod api;
 mod audit_pages;
 pub mod auth;
 mod console;
-mod cursor;
+/// List cursors (public for the fuzzer and tests: `Cursors` with a key of the caller's).
+#[doc(hidden)]
+pub mod cursor;
 mod dryrun;
 mod error;
 mod json;

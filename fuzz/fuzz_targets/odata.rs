@@ -1,0 +1,26 @@
+//! The Web API's request language (`strata-odata`): whole URLs, resource paths, query
+//! strings, `$filter` and the `$batch` content type's boundary. No panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use strata_odata::{
+    Aliases, multipart_boundary, parse_filter, parse_path, parse_query, parse_request_target,
+    split_url,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_request_target(text);
+    let aliases = match parse_query(text) {
+        Ok(options) => options.aliases,
+        Err(_) => Aliases::new(),
+    };
+    let _ = parse_path(text, &aliases);
+    let _ = parse_filter(text, &aliases);
+    if let Ok(url) = split_url(text) {
+        let _ = parse_query(url.query);
+    }
+    let _ = multipart_boundary(text);
+});
