@@ -610,6 +610,10 @@ pub(crate) enum BenchCommand {
         /// Writes per second while checking.
         #[arg(long, default_value_t = 5_000)]
         rate: usize,
+        /// Checks per second in all (0: each connection as fast as it is answered, which
+        /// measures the machine's saturation rather than waiting).
+        #[arg(long, default_value_t = 2_000)]
+        check_rate: usize,
         /// Records in the organisation before the checks.
         #[arg(long, default_value_t = 10_000)]
         records: usize,

@@ -497,10 +497,12 @@ pub(crate) fn bench_writes(
     Ok(())
 }
 
-/// Check latencies (ms, sorted) from `checkers` connections until `stop`.
+/// Check latencies (ms, sorted) from `checkers` connections until `until`, paced at `rate`
+/// checks a second in all (0: each connection sends its next check when the last is answered).
 async fn checks(
     addr: &str,
     checkers: usize,
+    rate: usize,
     until: Instant,
     records: usize,
 ) -> anyhow::Result<Vec<f64>> {
@@ -514,7 +516,18 @@ async fn checks(
         async move {
             let mut times = Vec::new();
             let mut n = c;
+            let start = Instant::now();
+            let period = (rate > 0).then(|| Duration::from_secs_f64(checkers as f64 / rate as f64));
+            let mut k = 0u32;
             while Instant::now() < until {
+                if let Some(period) = period {
+                    let due = start + period.mul_f64(f64::from(k) + c as f64 / checkers as f64);
+                    if due >= until {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                    k += 1;
+                }
                 let body = json!({"user": format!("u{}", n % USERS), "privilege": "read",
                     "record": format!("seed-{}", n % records)});
                 let asked = Instant::now();
@@ -581,6 +594,7 @@ async fn paced_writes(
 pub(crate) fn bench_mixed(
     seconds: u64,
     rate: usize,
+    check_rate: usize,
     records: usize,
     dir: Option<&Path>,
 ) -> anyhow::Result<()> {
@@ -602,11 +616,17 @@ pub(crate) fn bench_mixed(
         Ok::<_, anyhow::Error>(())
     })?;
     let span = Duration::from_secs(seconds);
-    let idle = rt.block_on(checks(&server.addr, 4, Instant::now() + span, records))?;
+    let idle = rt.block_on(checks(
+        &server.addr,
+        4,
+        check_rate,
+        Instant::now() + span,
+        records,
+    ))?;
     let (busy, written) = rt.block_on(async {
         let until = Instant::now() + span;
         let (busy, written) = tokio::join!(
-            checks(&server.addr, 4, until, records),
+            checks(&server.addr, 4, check_rate, until, records),
             paced_writes(&server.addr, 16, rate, until)
         );
         Ok::<_, anyhow::Error>((busy?, written?))
@@ -626,7 +646,7 @@ pub(crate) fn bench_mixed(
         ]);
     }
     println!(
-        "checks over HTTP from 4 keep-alive connections, {seconds} s each; writes paced at {rate}/s from 16 connections (single-operation creates, SQLite, group commit); {records} records"
+        "checks over HTTP from 4 keep-alive connections paced at {check_rate}/s in all (0: as fast as answered), {seconds} s each; writes paced at {rate}/s from 16 connections (single-operation creates, SQLite, group commit); {records} records"
     );
     crate::table::print(
         &[

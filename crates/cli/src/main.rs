@@ -276,9 +276,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 BenchCommand::Mixed {
                     seconds,
                     rate,
+                    check_rate,
                     records,
                     dir,
-                } => bench_writes::bench_mixed(seconds, rate, records, dir.as_deref())?,
+                } => bench_writes::bench_mixed(seconds, rate, check_rate, records, dir.as_deref())?,
                 BenchCommand::Soak {
                     minutes,
                     rate,
