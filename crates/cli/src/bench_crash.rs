@@ -19,7 +19,6 @@
 //! holds any correct write path to these promises. It prints a table; a lost, half-applied or
 //! failed check makes it exit with an error.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -161,29 +160,7 @@ impl Server {
             command.arg("--audit-key-file").arg(key_file);
         }
         let mut child = command.spawn().context("cannot start strata serve")?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no stdout from strata serve"))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let Some(line) = lines.next() else {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("strata serve stopped before serving");
-            };
-            let line = line?;
-            if let Some(at) = line.find("http://127.0.0.1:") {
-                let url: String = line[at..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
-                break url
-                    .trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .to_owned();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
+        let url = crate::bench_writes::serving_url(&mut child)?;
         let server = Server {
             child,
             client: HttpClient::new(&url, Duration::from_secs(30)).map_err(|e| anyhow!(e))?,

@@ -56,25 +56,48 @@ impl Server {
             command.args(["--group-commit-max", &n.to_string()]);
         }
         let mut child = command.spawn().context("starting strata serve")?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-        let addr = loop {
-            let Some(line) = lines.next() else {
-                let _ = child.kill();
-                bail!("the server stopped before serving");
-            };
-            let line = line?;
-            if let Some(at) = line.find("http://127.0.0.1:") {
-                let addr: String = line[at + "http://".len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                break addr;
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
+        let url = serving_url(&mut child)?;
+        let addr = url.trim_start_matches("http://").to_owned();
         Ok(Server { child, addr })
     }
+}
+
+/// Reads a `strata serve` child's output until it names the address it serves on; returns
+/// the URL (`http://127.0.0.1:PORT`) and leaves the rest of the output drained by a thread.
+/// The child is killed when it stops before serving.
+pub(crate) fn serving_url(child: &mut Child) -> anyhow::Result<String> {
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no output from strata serve"))?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let url = loop {
+        let Some(line) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("strata serve stopped before serving");
+        };
+        let line = line?;
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            let url: String = line[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            break url
+                .trim_end_matches(|c: char| !c.is_ascii_digit())
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok(url)
+}
+
+/// A scratch folder in `dir`, or in the system's temporary folder.
+pub(crate) fn scratch_dir(dir: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
+    Ok(match dir {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir()?,
+    })
 }
 
 impl Server {
@@ -393,10 +416,7 @@ pub(crate) fn bench_writes(
     postgres: Option<&str>,
     dir: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let scratch = match dir {
-        Some(d) => tempfile::tempdir_in(d)?,
-        None => tempfile::tempdir()?,
-    };
+    let scratch = scratch_dir(dir)?;
     let key_file = scratch.path().join("audit-key");
     let mut rows = Vec::new();
     let mut bulk_rows = Vec::new();
@@ -598,10 +618,7 @@ pub(crate) fn bench_mixed(
     records: usize,
     dir: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let scratch = match dir {
-        Some(d) => tempfile::tempdir_in(d)?,
-        None => tempfile::tempdir()?,
-    };
+    let scratch = scratch_dir(dir)?;
     let key_file = scratch.path().join("audit-key");
     let db = scratch.path().join("mixed.db");
     let server = Server::start(&db.to_string_lossy(), &key_file, None)?;
