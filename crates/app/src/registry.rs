@@ -398,42 +398,30 @@ impl OrgHandle {
         };
         let failed = match committed {
             Ok(revision) => {
-                let accepted = group
+                let accepted: Vec<&Pending> = group
                     .iter()
                     .zip(&outcomes)
-                    .filter(|(_, o)| matches!(o, Some(Ok(_))));
-                let mut redone = consistent;
-                for (pending, _) in accepted {
-                    if !redone {
-                        break;
-                    }
-                    redone = strata_ops::apply_all(&mut state.org, &pending.ops).is_ok();
-                }
-                let expected = base
-                    + group
+                    .filter(|(_, o)| matches!(o, Some(Ok(_))))
+                    .map(|(p, _)| p)
+                    .collect();
+                let operations: usize = accepted.iter().map(|p| p.ops.len()).sum();
+                let redone = consistent
+                    && base + operations as Revision == revision
+                    && accepted
                         .iter()
-                        .zip(&outcomes)
-                        .filter(|(_, o)| matches!(o, Some(Ok(_))))
-                        .map(|(p, _)| p.ops.len() as Revision)
-                        .sum::<Revision>();
-                if redone && expected == revision {
+                        .all(|p| strata_ops::apply_all(&mut state.org, &p.ops).is_ok());
+                if redone {
                     state.revision = revision;
                 } else {
                     // Memory could not follow the commit: rebuilt from the store, which holds it.
-                    match reload(store, &self.name) {
-                        Ok(loaded) => *state = loaded,
-                        Err(_) => state.dirty = true,
-                    }
+                    reload_into(&mut state, store, &self.name);
                 }
                 None
             }
             Err(e) => {
                 if !consistent {
                     // Memory may hold what the store does not: rebuilt from the store.
-                    match reload(store, &self.name) {
-                        Ok(loaded) => *state = loaded,
-                        Err(_) => state.dirty = true,
-                    }
+                    reload_into(&mut state, store, &self.name);
                 }
                 Some(AppError::from(e))
             }
@@ -616,6 +604,15 @@ fn apply_entries(state: &mut Loaded, name: &str, entries: &[&LogEntry]) -> Resul
                 ),
             ))
         }
+    }
+}
+
+/// Rebuilds memory from the store in place, or marks it dirty when the store cannot be read
+/// (reads are then refused and the follower rebuilds it).
+fn reload_into(state: &mut Loaded, store: &dyn Store, org: &str) {
+    match reload(store, org) {
+        Ok(loaded) => *state = loaded,
+        Err(_) => state.dirty = true,
     }
 }
 
