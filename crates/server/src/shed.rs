@@ -45,7 +45,14 @@ pub(crate) struct Shedding {
     /// Requests a second per credential (0: no limit).
     key_rate: f64,
     key_burst: f64,
-    buckets: Mutex<HashMap<[u8; 16], Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+/// The credentials' buckets, and when the full table was last swept.
+#[derive(Debug, Default)]
+struct Buckets {
+    map: HashMap<[u8; 16], Bucket>,
+    swept: Option<Instant>,
 }
 
 /// A request let in: holds its place among those in flight until dropped.
@@ -61,7 +68,7 @@ impl Shedding {
             max_in_flight,
             key_rate: key_rate.max(0.0),
             key_burst: key_burst.max(1.0),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets::default()),
         }
     }
 
@@ -110,15 +117,27 @@ impl Shedding {
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&credential) {
-            let (rate, burst) = (self.key_rate, self.key_burst);
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
-            if buckets.len() >= MAX_BUCKETS {
-                // Every remembered credential is busy: the newest is not let in unlimited.
-                return Err(1.0 / self.key_rate);
+        if buckets.map.len() >= MAX_BUCKETS && !buckets.map.contains_key(&credential) {
+            // Full (a client spraying made-up keys): buckets that refilled are forgotten, at most
+            // once a second so that the sweep costs one request in many. Still full, the new
+            // credential goes unmetered rather than refused — a sprayer is not held back by a
+            // per-credential limit anyway, and legitimate new credentials must not pay for it;
+            // the limit of requests in flight still holds.
+            if buckets
+                .swept
+                .is_none_or(|at| now.duration_since(at).as_secs_f64() >= 1.0)
+            {
+                let (rate, burst) = (self.key_rate, self.key_burst);
+                buckets.map.retain(|_, b| {
+                    b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst
+                });
+                buckets.swept = Some(now);
+            }
+            if buckets.map.len() >= MAX_BUCKETS {
+                return Ok(());
             }
         }
-        let bucket = buckets.entry(credential).or_insert(Bucket {
+        let bucket = buckets.map.entry(credential).or_insert(Bucket {
             tokens: self.key_burst,
             at: now,
         });
@@ -184,5 +203,32 @@ mod tests {
         assert!(shed.take(key, t1).is_err());
         // Another credential has its own bucket.
         assert!(shed.take([2; 16], t1).is_ok());
+    }
+
+    /// A table filled by made-up keys neither refuses a new credential nor frees one that is
+    /// over its rate.
+    #[test]
+    fn a_full_table_meters_known_credentials_and_lets_new_ones_in() {
+        let shed = Shedding::new(10, 0.001, 1.0);
+        let t0 = Instant::now();
+        let key = |i: usize| {
+            let mut k = [0; 16];
+            k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            k
+        };
+        for i in 0..MAX_BUCKETS {
+            assert!(shed.take(key(i), t0).is_ok());
+        }
+        // Every bucket is empty and refills in 1,000 s: none is swept.
+        assert!(
+            shed.take(key(0), t0).is_err(),
+            "a known credential stays limited"
+        );
+        assert!(
+            shed.take(key(MAX_BUCKETS), t0).is_ok(),
+            "a new credential is let in"
+        );
+        assert!(shed.take(key(MAX_BUCKETS + 1), t0).is_ok());
+        assert!(shed.take(key(1), t0).is_err());
     }
 }
