@@ -54,9 +54,8 @@ pub(crate) fn str_heap(s: &str) -> usize {
     heap(s.len())
 }
 
-/// A hash map's table (buckets and control bytes), not what its keys and values point to.
-pub(crate) fn map_heap<K, V, S>(m: &HashMap<K, V, S>) -> usize {
-    let capacity = m.capacity();
+/// A hashbrown table of `capacity` entries of `entry` bytes: its buckets and control bytes.
+pub(crate) fn table_heap(capacity: usize, entry: usize) -> usize {
     if capacity == 0 {
         return 0;
     }
@@ -66,21 +65,17 @@ pub(crate) fn map_heap<K, V, S>(m: &HashMap<K, V, S>) -> usize {
     } else {
         (capacity * 8 / 7).next_power_of_two()
     };
-    heap(buckets * size_of::<(K, V)>() + buckets + 16)
+    heap(buckets * entry + buckets + 16)
+}
+
+/// A hash map's table (buckets and control bytes), not what its keys and values point to.
+pub(crate) fn map_heap<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+    table_heap(m.capacity(), size_of::<(K, V)>())
 }
 
 /// A hash set's table.
 pub(crate) fn set_heap<K, S>(m: &std::collections::HashSet<K, S>) -> usize {
-    let capacity = m.capacity();
-    if capacity == 0 {
-        return 0;
-    }
-    let buckets = if capacity < 8 {
-        (capacity + 1).next_power_of_two()
-    } else {
-        (capacity * 8 / 7).next_power_of_two()
-    };
-    heap(buckets * size_of::<K>() + buckets + 16)
+    table_heap(m.capacity(), size_of::<K>())
 }
 
 /// A roaring bitmap's containers: array containers by their capacity, bitset containers

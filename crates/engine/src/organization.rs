@@ -242,16 +242,7 @@ impl RecordNames {
 
     /// The table's heap (`memory.rs`): its slots and control bytes.
     pub(crate) fn heap(&self) -> usize {
-        let capacity = self.table.capacity();
-        if capacity == 0 {
-            return 0;
-        }
-        let buckets = if capacity < 8 {
-            (capacity + 1).next_power_of_two()
-        } else {
-            (capacity * 8 / 7).next_power_of_two()
-        };
-        crate::memory::heap(buckets * std::mem::size_of::<RecordId>() + buckets + 16)
+        crate::memory::table_heap(self.table.capacity(), std::mem::size_of::<RecordId>())
     }
 }
 
