@@ -901,6 +901,8 @@ async fn reads_as_another_user_and_costly_input_are_refused_on_every_surface() {
         case(F1, con, "app access of admin", get(format!("/console/apps?user=admin&app={}", enc("Sales Hub"))).session(&alice_console), Expect::Page(200, "denied")),
         case(F1, imp, "role import as admin (MSCRMCallerID)", as_admin(post(native(ORG, "/roles/import?dry_run=true"))).key(carol).raw("application/xml", hr_xml(&[])), Expect::Api(403, "denied")),
         case(F1, imp, "bulk import (CreateMultiple) as admin", as_admin(post(api("accounts/Microsoft.Dynamics.CRM.CreateMultiple"))).key(alice).json(&json!({"Targets": [{"name": "as admin"}]})), Expect::Web(403, DENIED, "denied")),
+        absent_of(case(F1, n, "AuthZEN search about admin in a table the asker cannot read", post("/access/v1/search/resource").key(w.k.of("audrey")).json(&json!({"subject": {"type": "user", "id": "admin"}, "action": {"name": "read"}, "resource": {"type": "secret"}})), Expect::Answered(200)), &["k1"]),
+        absent_of(case(F1, n, "AuthZEN search about admin, writable records", post("/access/v1/search/resource").key(w.k.of("audrey")).json(&json!({"subject": {"type": "user", "id": "admin"}, "action": {"name": "write"}, "resource": {"type": "secret"}})), Expect::Answered(200)), &["k1"]),
         // Secured values and unreadable records leave by no read (D9): answered, never shown.
         case(F1R, n, "record read", get(native(ORG, "/records/a001")).key(alice), Expect::Answered(200)),
         case(F1R, n, "list with the secured column", get(native(ORG, "/tables/account/records?select=name,creditlimit&limit=50")).key(alice), Expect::Answered(200)),
