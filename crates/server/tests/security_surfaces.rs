@@ -970,6 +970,19 @@ async fn reads_as_another_user_and_costly_input_are_refused_on_every_surface() {
             .is_some_and(|p| !p.is_empty())
     );
     let _ = bob_guid;
+    // A search about another user still lists what both read: every account.
+    let found = w
+        .ok(&post("/access/v1/search/resource")
+            .key(w.k.of("audrey"))
+            .json(&json!({
+            "subject": {"type": "user", "id": "admin"}, "action": {"name": "read"},
+            "resource": {"type": "account"}})))
+        .await;
+    assert_eq!(
+        found["results"].as_array().map(Vec::len),
+        Some(8),
+        "{found}"
+    );
 }
 
 /// Findings 3 to 6: identity attributes, column security on writes, team membership as role
