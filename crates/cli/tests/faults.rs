@@ -32,6 +32,11 @@ struct Node {
 
 impl Node {
     fn start(db: &Path, extra: &[&str]) -> Node {
+        Node::start_on(db.as_os_str(), extra)
+    }
+
+    /// A node on `db`: a SQLite file or a PostgreSQL URL.
+    fn start_on(db: &std::ffi::OsStr, extra: &[&str]) -> Node {
         let (child, url) = common::spawn_serving(
             Command::new(env!("CARGO_BIN_EXE_strata"))
                 .args([
@@ -130,6 +135,12 @@ struct SmallDisk {
 impl SmallDisk {
     /// tmpfs of 16 MiB, or an ext4 loop device of 32 MiB; the reason when neither mounts.
     fn mount() -> Result<SmallDisk, String> {
+        SmallDisk::mount_sized(16)
+    }
+
+    /// tmpfs of `mib` MiB, or an ext4 loop device of twice that; the reason when neither
+    /// mounts.
+    fn mount_sized(mib: u64) -> Result<SmallDisk, String> {
         let holder = tempfile::tempdir().unwrap();
         let dir = holder.path().join("disk");
         std::fs::create_dir(&dir).unwrap();
@@ -147,7 +158,8 @@ impl SmallDisk {
                 })
         };
         let target = dir.to_str().unwrap();
-        let tmpfs = run(&["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", target]);
+        let size = format!("size={mib}m");
+        let tmpfs = run(&["mount", "-t", "tmpfs", "-o", &size, "tmpfs", target]);
         let Err(tmpfs_error) = tmpfs else {
             return Ok(SmallDisk {
                 dir,
@@ -156,7 +168,8 @@ impl SmallDisk {
         };
         let image = holder.path().join("disk.img");
         let image = image.to_str().unwrap();
-        let loop_device = run(&["truncate", "-s", "32M", image])
+        let image_size = format!("{}M", 2 * mib);
+        let loop_device = run(&["truncate", "-s", &image_size, image])
             .and_then(|()| run(&["mkfs.ext4", "-q", "-F", image]))
             .and_then(|()| run(&["mount", "-o", "loop", image, target]));
         match loop_device {
@@ -398,4 +411,422 @@ fn a_flipped_byte_isolates_its_organisation_and_a_bad_checkpoint_is_not_used() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["sha256"], ck_digest, "{body}");
     assert_eq!(node.read("ck", "ckrecordmarkerqq").0, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A full disk on PostgreSQL
+// ---------------------------------------------------------------------------------------------
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `program`, run as the `postgres` user when this is root (initdb refuses to run as root).
+fn as_postgres(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Gives `path` to the `postgres` user (when this is root).
+fn chown_postgres(path: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown postgres {}", path.display());
+    }
+}
+
+/// The PostgreSQL binaries: `STRATA_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
+fn postgres_bin() -> Option<PathBuf> {
+    std::env::var_os("STRATA_TEST_PG_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .filter(|p| p.join("initdb").exists() && p.join("psql").exists())
+                .collect();
+            found.sort();
+            found.pop()
+        })
+}
+
+/// A PostgreSQL cluster of the test's own (its data directory in a temporary folder, its port
+/// free), stopped when dropped.
+struct OwnPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnPostgres {
+    /// initdb and start; `wal_dir` puts the write-ahead log elsewhere (`initdb --waldir`).
+    fn start(bin: PathBuf, wal_dir: Option<&Path>) -> OwnPostgres {
+        let dir = tempfile::tempdir().unwrap();
+        chown_postgres(dir.path());
+        let mut initdb = as_postgres(&bin.join("initdb"));
+        initdb.arg("-D").arg(dir.path().join("data")).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        if let Some(wal) = wal_dir {
+            // Small segments, so that a full disk is met at the next segment, not 16 MiB on.
+            initdb.arg("--waldir").arg(wal).arg("--wal-segsize=1");
+        }
+        let out = initdb.output().unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = OwnPostgres { bin, dir, port: 0 };
+        for _ in 0..10 {
+            pg.port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            if pg.pg_ctl_start() {
+                return pg;
+            }
+        }
+        panic!("could not start PostgreSQL: {}", pg.log())
+    }
+
+    /// Starts the server (synchronous commits: what it acknowledged is written); false when it
+    /// does not start.
+    fn pg_ctl_start(&self) -> bool {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=on",
+            self.port,
+            self.dir.path().display()
+        );
+        as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "-t", "30", "-o", &options, "start"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// Whether the postmaster is running.
+    fn running(&self) -> bool {
+        as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("status")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The server's log.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// Runs SQL with psql on the `postgres` database.
+    fn sql(&self, sql: &str) {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
+            .args(["-p", &self.port.to_string(), "-d", "postgres", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql `{sql}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Polls `f` for at most `limit`.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// The PostgreSQL full-disk test's environment, or why it is skipped: a small filesystem and
+/// the PostgreSQL binaries.
+fn postgres_on_small_disk(test: &str, mib: u64) -> Option<(SmallDisk, PathBuf)> {
+    let Some(bin) = postgres_bin() else {
+        eprintln!(
+            "note: {test}: skipped, no PostgreSQL binaries (/usr/lib/postgresql/*/bin or STRATA_TEST_PG_BIN)"
+        );
+        return None;
+    };
+    match SmallDisk::mount_sized(mib) {
+        Ok(disk) => Some((disk, bin)),
+        Err(e) => {
+            eprintln!("note: {test}: skipped, cannot mount a small filesystem ({e})");
+            None
+        }
+    }
+}
+
+/// A write refused by a full disk on PostgreSQL: 507 `storage_full` (SQLSTATE 53100), or 503
+/// with a code while the database is unavailable. Never another answer, never a crash.
+fn assert_full_disk_refusal(status: u16, body: &Value) {
+    let code = body["error"]["code"].as_str().unwrap_or("");
+    assert!(
+        (status == 507 && code == "storage_full")
+            || (status == 503 && code == "database_unreachable"),
+        "a write on a full disk: {status} {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+/// What of PostgreSQL's lives on the small filesystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnSmallDisk {
+    /// The database, in a tablespace there (the write-ahead log on the ordinary disk).
+    Tablespace,
+    /// The write-ahead log (`initdb --waldir`, 1 MiB segments): a full disk makes PostgreSQL
+    /// PANIC and restart.
+    WriteAheadLog,
+}
+
+/// PostgreSQL with its database in a tablespace on a small filesystem (the write-ahead log on
+/// the ordinary disk): the disk fills while `strata serve` writes; writes are refused with
+/// 507 `storage_full` (SQLSTATE 53100, "could not extend file"), reads, the digest and
+/// `/healthz` keep answering, the refused writes leave nothing, the next write after the
+/// filler is removed succeeds, and after a restart of the node every acknowledged write is
+/// there with the state it served.
+#[test]
+fn a_full_disk_on_postgres_refuses_writes_clearly_and_loses_nothing() {
+    full_disk_on_postgres(
+        "a_full_disk_on_postgres_refuses_writes_clearly_and_loses_nothing",
+        OnSmallDisk::Tablespace,
+    );
+}
+
+/// PostgreSQL with its write-ahead log on a small filesystem: when it fills, PostgreSQL
+/// PANICs and restarts (or stops, when its recovery finds no space either); the node refuses
+/// writes with 507 `storage_full` or 503 `database_unreachable`, never crashes, keeps serving
+/// reads, and writes again by itself once space returns (and PostgreSQL runs again); nothing
+/// acknowledged is lost.
+#[test]
+fn a_full_write_ahead_log_on_postgres_is_survived_and_loses_nothing() {
+    full_disk_on_postgres(
+        "a_full_write_ahead_log_on_postgres_is_survived_and_loses_nothing",
+        OnSmallDisk::WriteAheadLog,
+    );
+}
+
+fn full_disk_on_postgres(test: &str, placement: OnSmallDisk) {
+    let Some((disk, bin)) = postgres_on_small_disk(test, 24) else {
+        return;
+    };
+    let place = disk.dir.join("pg");
+    std::fs::create_dir(&place).unwrap();
+    chown_postgres(&place);
+    let pg = match placement {
+        OnSmallDisk::Tablespace => {
+            let pg = OwnPostgres::start(bin, None);
+            pg.sql(&format!(
+                "CREATE TABLESPACE small LOCATION '{}'",
+                place.display()
+            ));
+            pg.sql("CREATE DATABASE strata TABLESPACE small");
+            pg
+        }
+        OnSmallDisk::WriteAheadLog => {
+            let pg = OwnPostgres::start(bin, Some(&place.join("wal")));
+            // Copied file by file: the template is not written to the small write-ahead log.
+            pg.sql("CREATE DATABASE strata STRATEGY FILE_COPY");
+            pg
+        }
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("audit-key");
+    let url = pg.url("strata");
+    let args = [
+        "--checkpoint-every",
+        "0",
+        "--audit-key-file",
+        key_file.to_str().unwrap(),
+    ];
+    let mut node = Node::start_on(std::ffi::OsStr::new(&url), &args);
+    node.create_org("o", true);
+    let (_, digest) = node.digest("o");
+    let base = digest["records"].as_u64().unwrap() as usize;
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let id = format!("before{i}");
+        let (status, body) = node.insert("o", &id, &"x".repeat(200));
+        assert_eq!(status, 200, "{body}");
+        acknowledged.push(id);
+    }
+
+    // The disk fills up: writes go on until one is refused.
+    let filler = disk.dir.join("filler");
+    fill(&filler);
+    let mut refused = Vec::new();
+    let mut refusals = Vec::new();
+    for i in 0..5000 {
+        let id = format!("full{i}");
+        let (status, body) = node.insert("o", &id, &"y".repeat(2000));
+        if status == 200 {
+            acknowledged.push(id);
+        } else {
+            assert_full_disk_refusal(status, &body);
+            if status == 507 {
+                refused.push(id);
+            }
+            refusals.push(format!("{status} {}", body["error"]["code"]));
+            break;
+        }
+    }
+    assert!(!refusals.is_empty(), "no write was refused on a full disk");
+    let after_fill = acknowledged.len() - 20;
+    let first_refusal = refusals[0].clone();
+    if placement == OnSmallDisk::Tablespace {
+        assert!(first_refusal.starts_with("507"), "{first_refusal}");
+    }
+    // The next writes: refused the same way, or taken where a page still had room (a refused
+    // transaction's space is free again).
+    for i in 0..3 {
+        let id = format!("refused-again{i}");
+        let (status, body) = node.insert("o", &id, &"z".repeat(2000));
+        if status == 200 {
+            acknowledged.push(id);
+            continue;
+        }
+        assert_full_disk_refusal(status, &body);
+        refusals.push(format!("{status} {}", body["error"]["code"]));
+        // A 503 may have lost the connection after a commit: its outcome is unknown; a 507
+        // was rolled back.
+        if status == 507 {
+            refused.push(id);
+        }
+    }
+    // Reads keep working; the node lives.
+    for id in &acknowledged {
+        let (status, body) = node.read("o", id);
+        assert_eq!(status, 200, "{id}: {body}");
+    }
+    let (status, digest) = node.digest("o");
+    assert_eq!(status, 200, "{digest}");
+    assert_eq!(digest["records"], base + acknowledged.len(), "{digest}");
+    assert_eq!(node.call("GET", "/healthz", None).0, 200);
+    assert!(
+        node.child.try_wait().unwrap().is_none(),
+        "the node exited on a full disk"
+    );
+    if placement == OnSmallDisk::Tablespace {
+        assert!(pg.running(), "PostgreSQL stopped: {}", pg.log());
+    }
+    let panicked = pg.log().contains("PANIC");
+
+    // Space returns: writes resume without a restart of the node (PostgreSQL is started again
+    // if its recovery found no space and it stopped, as its operator would).
+    std::fs::remove_file(&filler).unwrap();
+    let mut restarted_postgres = false;
+    if !pg.running() {
+        assert!(pg.pg_ctl_start(), "PostgreSQL did not start: {}", pg.log());
+        restarted_postgres = true;
+    }
+    let mut resumed = None;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let (status, body) = node.insert("o", "after", "space is back");
+            resumed = Some((status, body));
+            status == 200
+        }),
+        "writes did not resume: {resumed:?}"
+    );
+    acknowledged.push("after".to_owned());
+    assert!(
+        eventually(Duration::from_secs(30), || node
+            .call("GET", "/readyz", None)
+            .0
+            == 200),
+        "the node did not become ready again"
+    );
+
+    // Nothing acknowledged was lost, nothing refused with `storage_full` is there, after a kill
+    // and a restart.
+    let (_, served) = node.digest("o");
+    let served_records = served["records"].as_u64().unwrap() as usize;
+    node.kill();
+    let node = Node::start_on(std::ffi::OsStr::new(&url), &args);
+    for id in &acknowledged {
+        let (status, body) = node.read("o", id);
+        assert_eq!(status, 200, "{id} was lost: {body}");
+    }
+    for id in &refused {
+        let (status, _) = node.read("o", id);
+        assert_eq!(status, 404, "{id} was refused but is there");
+    }
+    let (status, after) = node.digest("o");
+    assert_eq!(status, 200, "{after}");
+    // Every acknowledged write, and at most the writes answered 503 whose outcome is unknown.
+    assert!(
+        served_records >= base + acknowledged.len()
+            && served_records <= base + acknowledged.len() + refusals.len(),
+        "{served}"
+    );
+    assert_eq!(after["records"], served["records"], "{after}");
+    assert_eq!(after["sha256"], served["sha256"], "{after} {served}");
+    let (status, verified) = node.call("GET", "/api/v1/orgs/o/audit/verify", None);
+    assert_eq!(status, 200, "{verified}");
+    eprintln!(
+        "figures: {placement:?} on a full disk, PostgreSQL: {} writes acknowledged ({after_fill} after the filler), refusals {refusals:?} (first {first_refusal}); PostgreSQL PANICked: {panicked}, started again by the test: {restarted_postgres}; all present after the node's restart, the refused absent",
+        acknowledged.len(),
+    );
 }

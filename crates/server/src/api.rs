@@ -454,7 +454,7 @@ fn page_of(
     o: &Organization,
     cursors: &crate::cursor::Cursors,
     query: &str,
-    (user, privilege, table): (UserId, Privilege, strata_engine::TableId),
+    (user, privilege, table, readers): (UserId, Privilege, strata_engine::TableId, &[UserId]),
     limit: Option<usize>,
     cursor: Option<&str>,
     fields: (&str, &str),
@@ -482,8 +482,13 @@ fn page_of(
     };
     let mut page = Vec::with_capacity(limit.min(1024));
     if privilege == Privilege::Read {
-        // The record index answers reads as a set; a page is a range of it.
-        for id in o.readable_set(user, table).range(after..) {
+        // The record index answers reads as a set; a page is a range of it (intersected with
+        // what each bounding reader reads).
+        let mut set = o.readable_set(user, table);
+        for r in readers {
+            set &= o.readable_set(*r, table);
+        }
+        for id in set.range(after..) {
             if page.len() == limit {
                 return Ok((page, Some(token(id))));
             }
@@ -497,7 +502,8 @@ fn page_of(
         if page.len() == limit || checked == SEARCH_CHECKS_PER_PAGE {
             return Ok((page, Some(token(r.get()))));
         }
-        if o.check(user, privilege, *r) {
+        if o.check(user, privilege, *r) && readers.iter().all(|u| o.check(*u, Privilege::Read, *r))
+        {
             page.push(*r);
         }
     }
@@ -1030,17 +1036,22 @@ pub(crate) async fn az_search_resource(
             ApiError::not_found(format!("unknown table `{kind}`")).at("/resource/type")
         })?;
         let page = req.page.as_ref();
+        // Only records the asker may read too (D35): a search is never a way to list records
+        // the caller cannot read.
+        let readers = request.bounding_readers(user);
+        let asker: Vec<&str> = readers.iter().map(|r| o.user(*r).name.as_str()).collect();
         let query = format!(
-            "authzen\n{}\n{}\n{}\n{kind}",
+            "authzen\n{}\n{}\n{}\n{kind}\n{}",
             handle.name,
             o.user(user).name,
-            p.name()
+            p.name(),
+            asker.join("\n")
         );
         let (found, next) = page_of(
             o,
             &app.cursors,
             &query,
-            (user, p, table),
+            (user, p, table, &readers),
             page.and_then(|p| p.limit),
             page.and_then(|p| p.next_token.as_deref())
                 .filter(|t| !t.is_empty()),

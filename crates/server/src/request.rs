@@ -526,6 +526,15 @@ impl OrgRequest {
         Ok(target)
     }
 
+    /// The acting users whose own reading bounds the records a question about `subject`
+    /// answers with (D35): a search of what another user may act on lists only records each
+    /// acting user may read too, as data is always read as the caller (D34) — the acting users
+    /// other than `subject` (none for the root key; an impersonator bounds a question about the
+    /// user they impersonate, D7).
+    pub(crate) fn bounding_readers(&self, subject: UserId) -> Vec<UserId> {
+        self.acting.each().filter(|u| *u != subject).collect()
+    }
+
     /// User access auditing (D12): the first request of a user in each interval is recorded.
     pub(crate) fn note_access(&self, state: &AppState, name: String, retention: i64) {
         let key = (self.handle.name.clone(), name.clone());

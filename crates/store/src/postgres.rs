@@ -257,18 +257,62 @@ fn pool_problem(e: &deadpool_postgres::PoolError) -> String {
     }
 }
 
-/// A failed statement: a lost connection is `database_unreachable`, anything else `database`.
+/// What a failed statement means for its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The database is not there for now: `database_unreachable` (503).
+    Unavailable,
+    /// Out of disk space: `storage_full` (507).
+    Full,
+    /// Anything else: `database` (500).
+    Other,
+}
+
+/// Classifies a failure by whether the connection was lost and by its SQLSTATE: class 08
+/// (connection exception) and the operator-intervention codes 57P01 `admin_shutdown`, 57P02
+/// `crash_shutdown` (another backend crashed — a PANIC, for instance on a full write-ahead log —
+/// and the server is restarting), 57P03 `cannot_connect_now` (starting up or in recovery) are
+/// unavailability; 53100 `disk_full` is a full disk (the statement failed, its transaction was
+/// rolled back; a PANIC on a full write-ahead log is reported with it too).
+fn classify(lost: bool, sqlstate: Option<&str>) -> Failure {
+    match sqlstate {
+        _ if lost => Failure::Unavailable,
+        Some("53100") => Failure::Full,
+        Some("57P01" | "57P02" | "57P03") => Failure::Unavailable,
+        Some(code) if code.starts_with("08") => Failure::Unavailable,
+        _ => Failure::Other,
+    }
+}
+
+/// A failed statement: a lost connection or a server going away is `database_unreachable`, a
+/// full disk `storage_full`, anything else `database`.
 fn db_err(e: tokio_postgres::Error) -> StoreError {
     let lost = e.is_closed()
         || std::error::Error::source(&e)
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
-    if lost {
-        StoreError::Unreachable(describe(&e))
-    } else if sqlstate(&e) == Some("53100") {
-        // disk_full: the transaction failed and was rolled back.
-        StoreError::Full(describe(&e))
-    } else {
-        StoreError::Database(describe(&e))
+    match classify(lost, sqlstate(&e)) {
+        Failure::Unavailable => StoreError::Unreachable(describe(&e)),
+        Failure::Full => StoreError::Full(describe(&e)),
+        Failure::Other => StoreError::Database(describe(&e)),
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::{Failure, classify};
+
+    #[test]
+    fn sqlstates_map_to_the_store_errors() {
+        assert_eq!(classify(false, Some("53100")), Failure::Full);
+        assert_eq!(classify(true, Some("53100")), Failure::Unavailable);
+        for code in ["57P01", "57P02", "57P03", "08006", "08003", "08001"] {
+            assert_eq!(classify(false, Some(code)), Failure::Unavailable, "{code}");
+        }
+        for code in ["23505", "40001", "53200", "XX000"] {
+            assert_eq!(classify(false, Some(code)), Failure::Other, "{code}");
+        }
+        assert_eq!(classify(true, None), Failure::Unavailable);
+        assert_eq!(classify(false, None), Failure::Other);
     }
 }
 
