@@ -2249,7 +2249,8 @@ fn memory_store_catches_up_inside_a_write() {
     let store = MemoryStore::new().unwrap();
     catch_up_inside_a_write(&store, &store, &|| {
         store.tamper_log("c", &mut |rows, _| {
-            rows[rows.len() - 2].at_ms += 1;
+            let at = rows.len() - 2;
+            rows[at].at_ms += 1;
         });
     });
 }
