@@ -168,6 +168,13 @@ fn setup_entry(
     }
 }
 
+/// [`strata_engine::AuditSettings::column_on`] without writing `table.column` when no column
+/// is switched off (the usual case: every audited create and update asks it per column).
+fn column_on(settings: &strata_engine::AuditSettings, table: &str, column: &str) -> bool {
+    settings.table_on(table)
+        && (settings.columns_off.is_empty() || settings.column_on(table, column))
+}
+
 /// The audit entries of one operation a batch or a load applied, by `actor`.
 pub fn entries_by(
     org: &Organization,
@@ -225,7 +232,7 @@ pub fn entries(
                         .record(*record)
                         .fields
                         .iter()
-                        .filter(|(c, _)| settings.column_on(&table, c))
+                        .filter(|(c, _)| column_on(settings, &table, c))
                         .map(|(c, v)| (c.to_string(), to_json(v)))
                         .collect();
                     let owner = owner_name(org, org.record(*record).owner);
@@ -241,7 +248,7 @@ pub fn entries(
                 let (table, key) = record_of(org, *record);
                 let changed: serde_json::Map<String, Json> = columns
                     .iter()
-                    .filter(|(c, _, _)| settings.column_on(&table, c))
+                    .filter(|(c, _, _)| column_on(settings, &table, c))
                     .map(|(c, old, new)| {
                         (
                             c.clone(),

@@ -10,7 +10,7 @@ use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use strata_engine::Organization;
 use strata_ops::Operation;
-use strata_store::{LogEntry, Revision, Store, StoreError};
+use strata_store::{LogEntry, Revision, Store, StoreError, StoredOperation};
 
 use crate::LoadProgress;
 use crate::actor::Actor;
@@ -173,16 +173,19 @@ impl OrgHandle {
     /// nodes, in order); rebuilds from the store when memory is dirty or the store's log is
     /// shorter than memory (the organisation was deleted and created again elsewhere).
     pub fn catch_up(&self, store: &dyn Store) -> Result<(), AppError> {
-        let _writer = self.writer();
         let (applied, dirty) = {
             let loaded = self.read_blocking();
             (loaded.revision, loaded.dirty)
         };
         if dirty {
+            let _writer = self.writer();
             return self.rebuild(store);
         }
-        // Read outside the lock: readers go on meanwhile.
+        // Read outside the lock and the writer's turn: readers, and this node's committer, go
+        // on meanwhile (what it commits meanwhile is in these entries too, the same rows of the
+        // same log, and skipped below as already applied).
         let entries = store.operations(&self.name, applied)?;
+        let _writer = self.writer();
         if entries.is_empty() {
             if store.revision(&self.name)? < applied {
                 return self.rebuild(store);
@@ -236,6 +239,12 @@ impl OrgHandle {
         ops: Vec<Operation>,
         actor: Actor,
     ) -> Result<Written, AppError> {
+        // The log rows' text, written here on the request's own thread rather than by the
+        // committer, which every write of the organisation waits for.
+        let stored = ops
+            .iter()
+            .map(StoredOperation::new)
+            .collect::<Result<Vec<_>, _>>()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let start = {
             let mut queue = self.queue();
@@ -249,7 +258,12 @@ impl OrgHandle {
                 ));
             }
             queue.operations += ops.len();
-            queue.pending.push_back(Pending { ops, actor, reply });
+            queue.pending.push_back(Pending {
+                ops,
+                stored,
+                actor,
+                reply,
+            });
             !std::mem::replace(&mut queue.running, true)
         };
         if start {
@@ -314,8 +328,18 @@ impl OrgHandle {
     /// state before the lock is released; the transaction commits with no lock held, and the
     /// accepted operations are then applied again, as a replay of the log would, under a
     /// second short write lock. Memory always holds exactly the committed revision.
-    fn commit_group(&self, store: &dyn Store, group: &[Pending]) -> Vec<Result<Written, AppError>> {
+    fn commit_group(
+        &self,
+        store: &dyn Store,
+        group: &mut [Pending],
+    ) -> Vec<Result<Written, AppError>> {
         let _writer = self.writer();
+        // Each write's log rows, made by its request (moved into the transaction).
+        let mut stored: Vec<Vec<StoredOperation>> = group
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.stored))
+            .collect();
+        let group: &[Pending] = group;
         let mut guard = Some(self.write_lock());
         if let Some(state) = guard.as_mut()
             && state.dirty
@@ -332,7 +356,10 @@ impl OrgHandle {
         let mut base = 0;
         // Memory holds exactly the revision `state.revision` of the store.
         let mut consistent = true;
-        let committed = store.write(&self.name, &mut |tx| {
+        // The revision memory holds (the writer's turn keeps it): the store may read what
+        // other nodes wrote after it together with its lock.
+        let known = guard.as_ref().map_or(0, |state| state.revision);
+        let committed = store.write_known(&self.name, known, &mut |tx| {
             let Some(state) = guard.as_mut() else {
                 return Err(StoreError::Aborted(
                     "the group's write lock is already released".to_owned(),
@@ -383,8 +410,18 @@ impl OrgHandle {
                 return Err(StoreError::Aborted(String::new()));
             }
             for (i, audits) in &rows {
-                for (op, entries) in group[*i].ops.iter().zip(audits) {
-                    tx.append_operation(op, now)?;
+                let ops = &group[*i].ops;
+                let texts = std::mem::take(&mut stored[*i]);
+                // (Taken once: were the closure called again, the operations are written anew.)
+                let texts = if texts.len() == ops.len() {
+                    texts
+                } else {
+                    ops.iter()
+                        .map(StoredOperation::new)
+                        .collect::<Result<Vec<_>, _>>()?
+                };
+                for (text, entries) in texts.into_iter().zip(audits) {
+                    tx.append_stored(text, now)?;
                     for e in entries {
                         tx.append_audit(e, now, retention)?;
                     }
@@ -456,6 +493,8 @@ impl OrgHandle {
 /// A write waiting in an organisation's queue.
 struct Pending {
     ops: Vec<Operation>,
+    /// Each operation as its log row stores it.
+    stored: Vec<StoredOperation>,
     actor: Actor,
     reply: tokio::sync::oneshot::Sender<Result<Written, AppError>>,
 }
@@ -507,8 +546,8 @@ struct Committer {
 
 impl Committer {
     fn run(mut self) {
-        while let Some(group) = self.handle.next_group() {
-            let results = self.handle.commit_group(self.store.as_ref(), &group);
+        while let Some(mut group) = self.handle.next_group() {
+            let results = self.handle.commit_group(self.store.as_ref(), &mut group);
             for (pending, result) in group.into_iter().zip(results) {
                 // The caller may have gone (a closed connection): the write stands.
                 let _ = pending.reply.send(result);

@@ -600,6 +600,10 @@ pub(crate) enum BenchCommand {
         /// Where to make the SQLite files (default: the system's temporary folder).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The servers' `--group-commit-max` for the group-commit rows and the bulk loads
+        /// (default: the server's own default).
+        #[arg(long)]
+        group_commit_max: Option<usize>,
     },
     /// Check latency over HTTP, idle and while writers keep a paced rate of writes on the same
     /// organisation (SQLite, group commit). Prints a table.

@@ -415,6 +415,7 @@ pub(crate) fn bench_writes(
     bulk: usize,
     postgres: Option<&str>,
     dir: Option<&Path>,
+    group_max: Option<usize>,
 ) -> anyhow::Result<()> {
     let scratch = scratch_dir(dir)?;
     let key_file = scratch.path().join("audit-key");
@@ -424,37 +425,31 @@ pub(crate) fn bench_writes(
     println!(
         "{writes} single-operation writes per figure ({baseline_writes} with each write committed on its own), over HTTP keep-alive connections"
     );
-    let setups = [("each write alone", Some(1)), ("group commit", None)];
+    let setups = [("each write alone", Some(1)), ("group commit", group_max)];
     for (commit, group) in setups {
+        let alone = commit == "each write alone";
         let db: PathBuf = scratch.path().join(format!("writes-{}.db", rows.len()));
         let server = Server::start(&db.to_string_lossy(), &key_file, group)?;
         runtime()?.block_on(create_org(&server.addr))?;
-        let n = if group.is_some() {
-            baseline_writes
-        } else {
-            writes
-        };
+        let n = if alone { baseline_writes } else { writes };
         let setup = Setup {
             store: "SQLite",
             commit,
-            prefix: if group.is_some() { "sb" } else { "sg" },
+            prefix: if alone { "sb" } else { "sg" },
         };
         setup.measure(&mut rows, &[&server.addr], n)?;
-        if group.is_none() && bulk > 0 {
+        if !alone && bulk > 0 {
             bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk)?));
         }
     }
     if let Some(url) = postgres {
         for (commit, group) in setups {
+            let alone = commit == "each write alone";
             let db = strata_store::postgres_testing::ScratchDatabase::create(url)?;
             let a = Server::start(db.url(), &key_file, group)?;
             runtime()?.block_on(create_org(&a.addr))?;
-            let n = if group.is_some() {
-                baseline_writes
-            } else {
-                writes
-            };
-            let tag = if group.is_some() { "b" } else { "g" };
+            let n = if alone { baseline_writes } else { writes };
+            let tag = if alone { "b" } else { "g" };
             let one = Setup {
                 store: "PostgreSQL",
                 commit,
@@ -468,7 +463,7 @@ pub(crate) fn bench_writes(
                 prefix: &format!("q{tag}"),
             };
             two.measure(&mut rows, &[&a.addr, &b.addr], n)?;
-            if group.is_none() && bulk > 0 {
+            if !alone && bulk > 0 {
                 bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk)?));
             }
         }

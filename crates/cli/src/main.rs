@@ -275,7 +275,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     bulk,
                     postgres,
                     dir,
-                } => bench_writes::bench_writes(writes, bulk, postgres.as_deref(), dir.as_deref())?,
+                    group_commit_max,
+                } => bench_writes::bench_writes(
+                    writes,
+                    bulk,
+                    postgres.as_deref(),
+                    dir.as_deref(),
+                    group_commit_max,
+                )?,
                 BenchCommand::Mixed {
                     seconds,
                     rate,

@@ -66,6 +66,14 @@ impl Store for Database {
     ) -> Result<Revision, StoreError> {
         each!(self, s => s.write(org, f))
     }
+    fn write_known(
+        &self,
+        org: &str,
+        known: Revision,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        each!(self, s => s.write_known(org, known, f))
+    }
     fn revision(&self, org: &str) -> Result<Revision, StoreError> {
         each!(self, s => s.revision(org))
     }

@@ -17,24 +17,22 @@ use sha2::{Digest, Sha256};
 
 use crate::{AuditRecord, LogDamage, LogEntry, Revision, StoreError};
 
-/// An audit record's fields in the order `json!` gives them (sorted keys): the entry hash's
-/// canonical form, without building a JSON value first.
-#[derive(serde::Serialize)]
-struct CanonicalRecord<'a> {
-    action: &'a str,
-    detail: &'a serde_json::Value,
-    impersonator: &'a Option<String>,
-    record: &'a Option<String>,
-    table: &'a Option<String>,
-    user: &'a Option<String>,
+/// A string as JSON (quoted and escaped, as `serde_json` writes it).
+fn json_text(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(out, text)
 }
 
 /// The chain's starting value.
 pub(crate) const GENESIS: &str = "genesis";
 
-/// The secret key of the audit chain.
+/// The secret key of the audit chain, with its HMAC's inner and outer states computed once
+/// (each MAC then hashes its message and one block less on each side).
 #[derive(Clone)]
-pub struct AuditKey([u8; 32]);
+pub struct AuditKey {
+    bytes: [u8; 32],
+    inner: Sha256,
+    outer: Sha256,
+}
 
 impl std::fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,7 +44,17 @@ impl AuditKey {
     /// A key from 32 bytes.
     #[must_use]
     pub fn new(bytes: [u8; 32]) -> Self {
-        AuditKey(bytes)
+        let mut inner = Sha256::new();
+        inner.update(bytes.map(|b| b ^ 0x36));
+        inner.update([0x36u8; 32]);
+        let mut outer = Sha256::new();
+        outer.update(bytes.map(|b| b ^ 0x5c));
+        outer.update([0x5cu8; 32]);
+        AuditKey {
+            bytes,
+            inner,
+            outer,
+        }
     }
 
     /// A fresh random key, from the operating system.
@@ -56,7 +64,7 @@ impl AuditKey {
             .map_err(|e| StoreError::Database(format!("random key: {e}")))?;
         std::io::Read::read_exact(&mut f, &mut bytes)
             .map_err(|e| StoreError::Database(format!("random key: {e}")))?;
-        Ok(AuditKey(bytes))
+        Ok(AuditKey::new(bytes))
     }
 
     /// Reads the key file; `None` when there is no such file.
@@ -76,7 +84,7 @@ impl AuditKey {
         let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
             StoreError::Corrupt(format!("{}: the key must be 32 bytes", path.display()))
         })?;
-        Ok(Some(AuditKey(bytes)))
+        Ok(Some(AuditKey::new(bytes)))
     }
 
     /// Reads the key file, or creates it (mode 0600) with a random key.
@@ -85,7 +93,7 @@ impl AuditKey {
             return Ok(key);
         }
         let key = AuditKey::random()?;
-        write_private(path, &hex::encode(key.0))
+        write_private(path, &hex::encode(key.bytes))
             .map_err(|e| StoreError::Database(format!("{}: {e}", path.display())))?;
         Ok(key)
     }
@@ -95,14 +103,10 @@ impl AuditKey {
     }
 
     fn hmac_bytes(&self, message: &[u8]) -> [u8; 32] {
-        let mut inner = Sha256::new();
-        inner.update(self.0.map(|b| b ^ 0x36));
-        inner.update([0x36u8; 32]);
+        let mut inner = self.inner.clone();
         inner.update(message);
         let inner = inner.finalize();
-        let mut outer = Sha256::new();
-        outer.update(self.0.map(|b| b ^ 0x5c));
-        outer.update([0x5cu8; 32]);
+        let mut outer = self.outer.clone();
         outer.update(inner);
         outer.finalize().into()
     }
@@ -129,30 +133,68 @@ impl AuditKey {
         retention_days: i64,
         record: &AuditRecord,
     ) -> String {
+        self.entry_hash_with(prev, seq, revision, at_ms, retention_days, record, None)
+    }
+
+    /// [`AuditKey::entry_hash`] with the record's detail already written as JSON (`detail`:
+    /// `record.detail` as `to_string` writes it, the text a writer stores), so that a writer
+    /// serializes each detail once.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the fields of the canonical form, and the detail's text"
+    )]
+    pub(crate) fn entry_hash_with(
+        &self,
+        prev: &str,
+        seq: u64,
+        revision: u64,
+        at_ms: i64,
+        retention_days: i64,
+        record: &AuditRecord,
+        detail: Option<&str>,
+    ) -> String {
+        use std::io::Write as _;
         // Canonical form: `[seq, revision, at_ms, retention_days, record]` as `json!` prints it
-        // (the record an object with its keys sorted), written straight into one buffer.
-        let mut message = Vec::with_capacity(prev.len() + 256);
+        // (compact; the record an object with its keys sorted), written straight into one
+        // buffer. `the_entry_hash_is_that_of_the_json_value_form` holds it to the `json!` form.
+        let mut message = Vec::with_capacity(prev.len() + 256 + detail.map_or(0, str::len));
         message.extend_from_slice(prev.as_bytes());
-        message.push(b'\n');
-        let canonical = (
-            seq,
-            revision,
-            at_ms,
-            retention_days,
-            CanonicalRecord {
-                action: &record.action,
-                detail: &record.detail,
-                impersonator: &record.impersonator,
-                record: &record.record,
-                table: &record.table,
-                user: &record.user,
-            },
+        let _ = write!(
+            message,
+            "\n[{seq},{revision},{at_ms},{retention_days},{{\"action\":"
         );
-        if serde_json::to_writer(&mut message, &canonical).is_err() {
+        let written = json_text(&mut message, &record.action)
+            .and_then(|()| {
+                message.extend_from_slice(b",\"detail\":");
+                match detail {
+                    Some(text) => {
+                        message.extend_from_slice(text.as_bytes());
+                        Ok(())
+                    }
+                    None => serde_json::to_writer(&mut message, &record.detail),
+                }
+            })
+            .and_then(|()| {
+                for (name, value) in [
+                    (&b",\"impersonator\":"[..], &record.impersonator),
+                    (&b",\"record\":"[..], &record.record),
+                    (&b",\"table\":"[..], &record.table),
+                    (&b",\"user\":"[..], &record.user),
+                ] {
+                    message.extend_from_slice(name);
+                    match value {
+                        Some(text) => json_text(&mut message, text)?,
+                        None => message.extend_from_slice(b"null"),
+                    }
+                }
+                Ok(())
+            });
+        if written.is_err() {
             // Not reached (a Vec takes every byte): the slower form says the same.
             let body = serde_json::json!([seq, revision, at_ms, retention_days, record]);
             return self.hmac(format!("{prev}\n{body}").as_bytes());
         }
+        message.extend_from_slice(b"}]");
         self.hmac(&message)
     }
 
@@ -719,6 +761,23 @@ pub(crate) fn chain_legacy(
 mod canonical_tests {
     use super::*;
 
+    /// The HMAC with its key's states computed once is HMAC-SHA-256 (RFC 4231, test case 2: a
+    /// short key is zero-padded, as a 32-byte key with trailing zeros is).
+    #[test]
+    fn the_hmac_is_hmac_sha256() {
+        let mut bytes = [0u8; 32];
+        bytes[..4].copy_from_slice(b"Jefe");
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        let key = AuditKey::new(bytes);
+        assert_eq!(key.hmac(b"what do ya want for nothing?"), expected);
+        // Twice: the states are cloned, never consumed.
+        assert_eq!(key.hmac(b"what do ya want for nothing?"), expected);
+        assert_eq!(
+            LogKey::new(bytes).mac(&[b"what do ya ", b"want for nothing?"]),
+            expected
+        );
+    }
+
     /// The hash written straight into a buffer is the hash of the `json!` form every stored
     /// chain was made with (so old chains still verify).
     #[test]
@@ -746,6 +805,11 @@ mod canonical_tests {
             let body = serde_json::json!([3u64, 9u64, -5i64, 30i64, record]);
             let expected = key.hmac(format!("prev\n{body}").as_bytes());
             assert_eq!(key.entry_hash("prev", 3, 9, -5, 30, record), expected);
+            let detail = record.detail.to_string();
+            assert_eq!(
+                key.entry_hash_with("prev", 3, 9, -5, 30, record, Some(&detail)),
+                expected
+            );
         }
     }
 }

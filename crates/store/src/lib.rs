@@ -372,12 +372,47 @@ pub struct ApiKeyRecord {
     pub revoked_ms: Option<i64>,
 }
 
+/// An operation as its log row stores it: its JSON text, as `serde_json` writes an
+/// [`Operation`] (the bytes the row's MAC covers, parsed back when the log is read). Made
+/// only from an operation, so a row always holds one; a writer makes it before it queues the
+/// write, on its own thread, rather than in the transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredOperation(String);
+
+impl StoredOperation {
+    /// The stored text of `operation`.
+    pub fn new(operation: &Operation) -> Result<Self, StoreError> {
+        serde_json::to_string(operation)
+            .map(StoredOperation)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// The JSON text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// The writes of one transaction.
 pub trait Transaction {
     /// Appends an operation to the log; returns its revision.
     fn append_operation(
         &mut self,
         operation: &Operation,
+        at_ms: i64,
+    ) -> Result<Revision, StoreError> {
+        self.append_stored(StoredOperation::new(operation)?, at_ms)
+    }
+    /// Appends an operation already written as its row stores it (the same row as
+    /// [`Transaction::append_operation`] of that operation); returns its revision.
+    fn append_stored(
+        &mut self,
+        operation: StoredOperation,
         at_ms: i64,
     ) -> Result<Revision, StoreError>;
     /// Appends an audit entry, chained to the previous one, for the last appended operation.
@@ -421,6 +456,19 @@ pub trait Store: Send + Sync {
         org: &str,
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError>;
+    /// [`Store::write`] by a writer that holds the organisation at revision `known` (and will
+    /// ask [`Transaction::operations_after`]`(known)` when the store is ahead of it): a store
+    /// may read those rows together with its lock, saving a round trip under it. The same
+    /// result as `write`.
+    fn write_known(
+        &self,
+        org: &str,
+        known: Revision,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let _ = known;
+        self.write(org, f)
+    }
     /// The organisation's current revision.
     fn revision(&self, org: &str) -> Result<Revision, StoreError>;
     /// The log entries after `after`, in order, verified: revisions follow each other with no

@@ -3,13 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use strata_ops::Operation;
-
 use crate::chain::{self, AuditKey, GENESIS, LogHead, LogKey, LogVerifier, Seal};
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditOrder, AuditQuery, AuditRecord, LogEntry, RawLogRow, Revision,
-    Store, StoreError, Transaction, Verification, check_org_name, expired,
+    Store, StoreError, StoredOperation, Transaction, Verification, check_org_name, expired,
 };
 
 /// A log's head as stored: revision, last MAC, seal.
@@ -169,13 +167,12 @@ struct MemoryTx<'a> {
 }
 
 impl Transaction for MemoryTx<'_> {
-    fn append_operation(
+    fn append_stored(
         &mut self,
-        operation: &Operation,
+        operation: StoredOperation,
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
-        let text =
-            serde_json::to_string(operation).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let text = operation.into_string();
         let mac = self.log.append(self.log_key, at_ms, &text);
         self.org.log.push(RawLogRow {
             revision: self.log.revision,

@@ -19,9 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use strata_ops::Operation;
 use tokio_postgres::NoTls;
-use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::types::FromSql;
 
 use crate::chain::{
     self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
@@ -30,7 +29,7 @@ use crate::chain::{
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    Transaction, Verification, check_org_name, expired,
+    StoredOperation, Transaction, Verification, check_org_name, expired,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
@@ -900,13 +899,15 @@ impl PostgresStore {
 impl PostgresStore {
     /// Runs `f` on `org`, whose row `conn`'s transaction holds locked, then sends what it
     /// appended and commits (`created`: the transaction created the organisation, which the
-    /// listening nodes are told of even without operations). An error of `f` rolls back.
+    /// listening nodes are told of even without operations; `prefetched`: the log rows from a
+    /// revision on, read with the lock). An error of `f` rolls back.
     fn write_locked(
         &self,
         org: &str,
         conn: InTransaction,
         (revision, head_seq, head_hash, head_seal, log_mac, log_seal): Locked,
         created: bool,
+        prefetched: Option<(Revision, Vec<tokio_postgres::Row>)>,
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
         let opened = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)
@@ -922,29 +923,42 @@ impl PostgresStore {
                 return Err(e);
             }
         };
+        let locked_mac = log_head.mac.clone();
         let mut state = PgTx {
             store: self,
+            conn: Some(conn),
             org,
             base: revision as u64,
             key: &self.key,
             log_key: &self.log_key,
             log_head,
+            locked_mac,
+            prefetched,
             head: (head_seq as u64, head_hash),
             log: LogRows::default(),
             audit: AuditRows::default(),
         };
-        if let Err(e) = f(&mut state) {
-            // Nothing was sent: end the transaction and give the connection back.
-            let _ = self.run(rollback(conn));
-            return Err(e);
-        }
+        let result = f(&mut state);
         let PgTx {
+            conn,
             log_head,
             head,
             log,
             audit,
             ..
         } = state;
+        let Some(conn) = conn else {
+            // A read inside the transaction lost its connection (which closed it: the server
+            // rolled back).
+            return Err(result.err().unwrap_or_else(|| {
+                StoreError::Database("the transaction's connection is gone".to_owned())
+            }));
+        };
+        if let Err(e) = result {
+            // Nothing was sent: end the transaction and give the connection back.
+            let _ = self.run(rollback(conn));
+            return Err(e);
+        }
         let revision = log_head.revision;
         let pending = Pending {
             org: org.to_owned(),
@@ -1011,6 +1025,9 @@ struct LogRows {
 /// A write in progress: what the closure appended, kept until it returns.
 struct PgTx<'a> {
     store: &'a PostgresStore,
+    /// The locked transaction's connection (taken while a read inside it runs on the store's
+    /// runtime; `None` after such a read failed, which closed it).
+    conn: Option<InTransaction>,
     org: &'a str,
     /// The revision committed before this write (held by the row lock).
     base: Revision,
@@ -1018,18 +1035,23 @@ struct PgTx<'a> {
     log_key: &'a LogKey,
     /// The log's head, moved by each appended operation.
     log_head: LogHead,
+    /// The last MAC of the log as the locked row holds it (its seal was checked): what a
+    /// read of the rows up to `base` verifies against.
+    locked_mac: String,
+    /// The rows from a revision on, read together with the lock ([`Store::write_known`]).
+    prefetched: Option<(Revision, Vec<tokio_postgres::Row>)>,
     head: (u64, String),
     log: LogRows,
     audit: AuditRows,
 }
 
 impl Transaction for PgTx<'_> {
-    fn append_operation(
+    fn append_stored(
         &mut self,
-        operation: &Operation,
+        operation: StoredOperation,
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
-        let text = serde_json::to_string(operation).map_err(corrupt)?;
+        let text = operation.into_string();
         let mac = self.log_head.append(self.log_key, at_ms, &text);
         self.log.revision.push(self.log_head.revision as i64);
         self.log.at_ms.push(at_ms);
@@ -1045,13 +1067,16 @@ impl Transaction for PgTx<'_> {
         retention_days: i64,
     ) -> Result<u64, StoreError> {
         let seq = self.head.0 + 1;
-        let hash = self.key.entry_hash(
+        // Written once: stored, and hashed as it is stored.
+        let detail = record.detail.to_string();
+        let hash = self.key.entry_hash_with(
             &self.head.1,
             seq,
             self.log_head.revision,
             at_ms,
             retention_days,
             record,
+            Some(&detail),
         );
         let a = &mut self.audit;
         a.seq.push(seq as i64);
@@ -1063,7 +1088,7 @@ impl Transaction for PgTx<'_> {
         a.record.push(record.record.clone());
         a.user.push(record.user.clone());
         a.impersonator.push(record.impersonator.clone());
-        a.detail.push(record.detail.to_string());
+        a.detail.push(detail);
         a.hash.push(hash.clone());
         self.head = (seq, hash);
         Ok(seq)
@@ -1079,24 +1104,140 @@ impl Transaction for PgTx<'_> {
             // created by this transaction).
             return Ok(Vec::new());
         }
-        // Another pooled connection: every revision up to `base` was committed before the
-        // row lock was granted, so a fresh snapshot holds them, and none can be added while
-        // the lock is held.
-        let mut entries = self.store.operations(self.org, after)?;
-        entries.retain(|e| e.revision <= self.base);
-        Ok(entries)
+        // Read in the locked transaction itself (one round trip): every revision up to `base`
+        // was committed before the row lock was granted, so a statement of this read-committed
+        // transaction sees them, and none can be added while the lock is held. Verified against
+        // the head the locked row holds.
+        let rows = match self.prefetched.take() {
+            // Read with the lock, from the same revision (the row at it is the anchor).
+            Some((known, rows)) if known == after => rows,
+            _ => {
+                let conn = self.conn.take().ok_or_else(|| {
+                    StoreError::Database("the transaction's connection is gone".to_owned())
+                })?;
+                let (org, base) = (self.org.to_owned(), self.base as i64);
+                let first = after.max(1) as i64;
+                let (conn, rows) = self.store.run(async move {
+                    let rows = read_rows(&conn, &org, first, base).await?;
+                    Ok((conn, rows))
+                })?;
+                self.conn = Some(conn);
+                rows
+            }
+        };
+        let mac = self.locked_mac.clone();
+        let seal = self.log_key.head_seal(self.org, self.base, &mac);
+        let mut verifier = LogVerifier::new(
+            self.log_key,
+            self.org,
+            after,
+            self.base,
+            Some(mac),
+            Some(seal),
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let revision: i64 = col(row, 0)?;
+            if revision as u64 > self.base {
+                // Not reached: nothing commits past the locked revision while the lock is held.
+                break;
+            }
+            let text: &str = col(row, 2)?;
+            let mac: Option<&str> = col(row, 3)?;
+            if let Some(entry) = verifier.row(revision as u64, col(row, 1)?, text, mac)? {
+                out.push(entry);
+            }
+        }
+        verifier.finish()?;
+        Ok(out)
     }
+}
+
+/// The log rows of `org` from `first` to `last`, read in the open transaction `conn`.
+async fn read_rows(
+    conn: &InTransaction,
+    org: &str,
+    first: i64,
+    last: i64,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let client = conn.client()?;
+    let stmt = client.prepare_cached(READ_ROWS).await.map_err(db_err)?;
+    client
+        .query(&stmt, &[&org, &first, &last])
+        .await
+        .map_err(db_err)
 }
 
 /// What a write reads under its row lock: the revision, the audit head (seq, hash, seal), the
 /// log head's MAC and seal.
 type Locked = (i64, i64, String, String, Option<String>, Option<String>);
 
+/// The log rows of an organisation between two revisions (both included).
+const READ_ROWS: &str = "SELECT revision, at_ms, operation, mac FROM operations WHERE org = $1 AND revision >= $2 AND revision <= $3 ORDER BY revision";
+
+/// The rows a write may read with its lock: those from `known` on.
+type Prefetched = Option<Vec<tokio_postgres::Row>>;
+
 /// Opens the write transaction and locks the organisation's row: its revision, audit head and
-/// log head.
-async fn begin_write(db: &Db, org: &str) -> Result<(InTransaction, Locked), StoreError> {
-    let conn = begin(db).await?;
-    lock_row(conn, org).await
+/// log head. `BEGIN` and the locking read are sent together ([`pipelined`], in that order: one
+/// round trip), and with `known`, the read of the log rows from that revision on, which runs
+/// once the lock is held (so it sees every committed revision, and none can follow).
+async fn begin_write(
+    db: &Db,
+    org: &str,
+    known: Option<Revision>,
+) -> Result<(InTransaction, Locked, Prefetched), StoreError> {
+    let conn = InTransaction(Some(db.client().await?));
+    let client = conn.client()?;
+    let stmt = client.prepare_cached(LOCK_ROW).await.map_err(db_err)?;
+    let rows_stmt = match known {
+        Some(_) => Some(client.prepare_cached(READ_ROWS).await.map_err(db_err)?),
+        None => None,
+    };
+    let (mut row, mut rows) = (None, None);
+    {
+        let (stmt, row) = (&stmt, &mut row);
+        let mut sent: Vec<Sent<'_>> = Vec::with_capacity(3);
+        // Read committed, whatever the database's default: the locking read then sees the row
+        // as the writer it waited for left it (a stricter level would fail with a
+        // serialization error).
+        sent.push(Box::pin(
+            client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
+        ));
+        sent.push(Box::pin(async move {
+            *row = client.query_opt(stmt, &[&org]).await?;
+            Ok(())
+        }));
+        if let (Some(known), Some(rows_stmt)) = (known, rows_stmt.as_ref()) {
+            let rows = &mut rows;
+            let first = known.max(1) as i64;
+            sent.push(Box::pin(async move {
+                *rows = Some(client.query(rows_stmt, &[&org, &first, &i64::MAX]).await?);
+                Ok(())
+            }));
+        }
+        pipelined(sent).await.map_err(db_err)?;
+    }
+    let Some(row) = row else {
+        rollback(conn).await?;
+        return Err(StoreError::UnknownOrganization(org.to_owned()));
+    };
+    let locked = locked(&row)?;
+    Ok((conn, locked, rows))
+}
+
+/// The locking read of an organisation's row.
+const LOCK_ROW: &str = "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE";
+
+fn locked(row: &tokio_postgres::Row) -> Result<Locked, StoreError> {
+    Ok((
+        col(row, 0)?,
+        col(row, 1)?,
+        col(row, 2)?,
+        col(row, 3)?,
+        col(row, 4)?,
+        col(row, 5)?,
+    ))
 }
 
 /// Takes a pooled connection and opens a transaction on it.
@@ -1115,24 +1256,12 @@ async fn begin(db: &Db) -> Result<InTransaction, StoreError> {
 /// log head. An unknown organisation ends the transaction.
 async fn lock_row(conn: InTransaction, org: &str) -> Result<(InTransaction, Locked), StoreError> {
     let client = conn.client()?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = $1 FOR UPDATE",
-        )
-        .await
-        .map_err(db_err)?;
+    let stmt = client.prepare_cached(LOCK_ROW).await.map_err(db_err)?;
     let Some(row) = client.query_opt(&stmt, &[&org]).await.map_err(db_err)? else {
         rollback(conn).await?;
         return Err(StoreError::UnknownOrganization(org.to_owned()));
     };
-    let locked = (
-        col(&row, 0)?,
-        col(&row, 1)?,
-        col(&row, 2)?,
-        col(&row, 3)?,
-        col(&row, 4)?,
-        col(&row, 5)?,
-    );
+    let locked = locked(&row)?;
     Ok((conn, locked))
 }
 
@@ -1178,91 +1307,160 @@ struct Pending {
     log_seal: String,
 }
 
-/// Sends the buffered rows, moves the organisation's revision and audit head, commits.
+/// Statements of one connection sent without waiting for each other's answers.
+type Sent<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>;
+
+/// Runs statements of one connection pipelined: each is sent when it is first polled, and they
+/// are polled in order, so the server receives and runs them in that order (tokio-postgres
+/// sends a request before its first wait; every statement here is prepared, so none waits for a
+/// preparation first). Waits for every answer; the first error in order, if any. After an
+/// error the server refuses the statements after it in the transaction, and a `COMMIT` among
+/// them rolls back.
+async fn pipelined(mut sent: Vec<Sent<'_>>) -> Result<(), tokio_postgres::Error> {
+    let mut results: Vec<Option<Result<(), tokio_postgres::Error>>> =
+        sent.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, result) in sent.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => *result = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+/// Sends the buffered rows, moves the organisation's revision and audit head, and commits, in
+/// one round trip: the statements (prepared once per connection) are pipelined, the `COMMIT`
+/// last. Any statement's error fails the write, and the transaction is then rolled back
+/// (its connection closed).
 async fn finish_write(conn: InTransaction, p: Pending) -> Result<(), StoreError> {
     let client = conn.client()?;
-    let org = &p.org;
-    if !p.log.revision.is_empty() {
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO operations (org, revision, at_ms, operation, mac)
-                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[])",
-            )
-            .await
-            .map_err(db_err)?;
-        for start in (0..p.log.revision.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(p.log.revision.len());
-            let params: [&(dyn ToSql + Sync); 5] = [
-                org,
-                &&p.log.revision[start..end],
-                &&p.log.at_ms[start..end],
-                &&p.log.operation[start..end],
-                &&p.log.mac[start..end],
-            ];
-            client.execute(&stmt, &params).await.map_err(db_err)?;
-        }
-    }
-    let a = &p.audit;
-    if !a.seq.is_empty() {
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
-                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
-            )
-            .await
-            .map_err(db_err)?;
-        for start in (0..a.seq.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(a.seq.len());
-            let params: [&(dyn ToSql + Sync); 12] = [
-                org,
-                &&a.seq[start..end],
-                &&a.revision[start..end],
-                &&a.at_ms[start..end],
-                &&a.retention_days[start..end],
-                &&a.action[start..end],
-                &&a.table[start..end],
-                &&a.record[start..end],
-                &&a.user[start..end],
-                &&a.impersonator[start..end],
-                &&a.detail[start..end],
-                &&a.hash[start..end],
-            ];
-            client.execute(&stmt, &params).await.map_err(db_err)?;
-        }
-    }
-    let stmt = client
+    let org: &str = &p.org;
+    let log_stmt = client
+        .prepare_cached(
+            "INSERT INTO operations (org, revision, at_ms, operation, mac)
+             SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[])",
+        )
+        .await
+        .map_err(db_err)?;
+    let audit_stmt = client
+        .prepare_cached(
+            "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)
+             SELECT $1::text, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
+        )
+        .await
+        .map_err(db_err)?;
+    let head_stmt = client
         .prepare_cached(
             "UPDATE organizations SET revision = $2, audit_head_seq = $3, audit_head_hash = $4, audit_head_seal = $5, log_head_mac = $6, log_head_seal = $7 WHERE name = $1",
         )
         .await
         .map_err(db_err)?;
-    client
-        .execute(
-            &stmt,
-            &[
-                org,
-                &p.revision,
-                &p.head_seq,
-                &p.head_hash,
-                &p.head_seal,
-                &p.log_mac,
-                &p.log_seal,
-            ],
-        )
+    let notify_stmt = client
+        .prepare_cached("SELECT pg_notify($1, $2)")
         .await
         .map_err(db_err)?;
+    let mut sent: Vec<Sent<'_>> = Vec::new();
+    let l = &p.log;
+    for start in (0..l.revision.len()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(l.revision.len());
+        let (revision, at_ms, operation, mac) = (
+            &l.revision[start..end],
+            &l.at_ms[start..end],
+            &l.operation[start..end],
+            &l.mac[start..end],
+        );
+        let stmt = &log_stmt;
+        sent.push(Box::pin(async move {
+            client
+                .execute(stmt, &[&org, &revision, &at_ms, &operation, &mac])
+                .await
+                .map(drop)
+        }));
+    }
+    let a = &p.audit;
+    for start in (0..a.seq.len()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(a.seq.len());
+        let stmt = &audit_stmt;
+        sent.push(Box::pin(async move {
+            let (seq, revision, at_ms, retention) = (
+                &a.seq[start..end],
+                &a.revision[start..end],
+                &a.at_ms[start..end],
+                &a.retention_days[start..end],
+            );
+            let (action, table, record, user, impersonator, detail, hash) = (
+                &a.action[start..end],
+                &a.table[start..end],
+                &a.record[start..end],
+                &a.user[start..end],
+                &a.impersonator[start..end],
+                &a.detail[start..end],
+                &a.hash[start..end],
+            );
+            client
+                .execute(
+                    stmt,
+                    &[
+                        &org,
+                        &seq,
+                        &revision,
+                        &at_ms,
+                        &retention,
+                        &action,
+                        &table,
+                        &record,
+                        &user,
+                        &impersonator,
+                        &detail,
+                        &hash,
+                    ],
+                )
+                .await
+                .map(drop)
+        }));
+    }
+    let stmt = &head_stmt;
+    let heads = (
+        &p.revision,
+        &p.head_seq,
+        &p.head_hash,
+        &p.head_seal,
+        &p.log_mac,
+        &p.log_seal,
+    );
+    sent.push(Box::pin(async move {
+        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal) = heads;
+        client
+            .execute(
+                stmt,
+                &[
+                    &org, revision, head_seq, head_hash, head_seal, log_mac, log_seal,
+                ],
+            )
+            .await
+            .map(drop)
+    }));
     if p.notify || !p.log.revision.is_empty() {
         // Delivered to every listening node when the transaction commits, never before.
-        let stmt = client
-            .prepare_cached("SELECT pg_notify($1, $2)")
-            .await
-            .map_err(db_err)?;
-        client
-            .execute(&stmt, &[&CHANNEL, org])
-            .await
-            .map_err(db_err)?;
+        let stmt = &notify_stmt;
+        sent.push(Box::pin(async move {
+            client.execute(stmt, &[&CHANNEL, &org]).await.map(drop)
+        }));
     }
-    client.batch_execute("COMMIT").await.map_err(db_err)?;
+    sent.push(Box::pin(client.batch_execute("COMMIT")));
+    pipelined(sent).await.map_err(db_err)?;
     conn.release();
     Ok(())
 }
@@ -1331,7 +1529,7 @@ impl Store for PostgresStore {
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
         let (conn, locked) =
             self.run(async move { begin_create(&db, &owned, at_ms, &seal, &log_seal).await })?;
-        self.write_locked(name, conn, locked, true, f)
+        self.write_locked(name, conn, locked, true, None, f)
     }
 
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
@@ -1370,8 +1568,20 @@ impl Store for PostgresStore {
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
         let (db, name) = (self.db(), org.to_owned());
-        let (conn, locked) = self.run(async move { begin_write(&db, &name).await })?;
-        self.write_locked(org, conn, locked, false, f)
+        let (conn, locked, _) = self.run(async move { begin_write(&db, &name, None).await })?;
+        self.write_locked(org, conn, locked, false, None, f)
+    }
+
+    fn write_known(
+        &self,
+        org: &str,
+        known: Revision,
+        f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<Revision, StoreError> {
+        let (db, name) = (self.db(), org.to_owned());
+        let (conn, locked, rows) =
+            self.run(async move { begin_write(&db, &name, Some(known)).await })?;
+        self.write_locked(org, conn, locked, false, rows.map(|r| (known, r)), f)
     }
 
     fn revision(&self, org: &str) -> Result<Revision, StoreError> {
@@ -1560,32 +1770,41 @@ impl Store for PostgresStore {
         let first = after.max(1) as i64;
         // One snapshot: a write committing between reading the head and the rows would
         // otherwise look like rows added past the head.
+        // Four statements in one round trip (pipelined, prepared once per connection).
         let (head, rows): (LogHeadRow, Vec<tokio_postgres::Row>) = self.run(async move {
-            let mut client = db.client().await?;
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await
-                .map_err(db_err)?;
-            let head = tx
-                .query_opt(
+            let conn = InTransaction(Some(db.client().await?));
+            let client = conn.client()?;
+            let head_stmt = client
+                .prepare_cached(
                     "SELECT revision, log_head_mac, log_head_seal FROM organizations WHERE name = $1",
-                    &[&name],
-                )
-                .await
-                .map_err(db_err)?
-                .ok_or_else(|| StoreError::UnknownOrganization(name.clone()))?;
-            let head = (col(&head, 0)?, col(&head, 1)?, col(&head, 2)?);
-            let rows = tx
-                .query(
-                    "SELECT revision, at_ms, operation, mac FROM operations WHERE org = $1 AND revision >= $2 ORDER BY revision",
-                    &[&name, &first],
                 )
                 .await
                 .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
+            let rows_stmt = client.prepare_cached(READ_ROWS).await.map_err(db_err)?;
+            let (mut head, mut rows) = (None, Vec::new());
+            {
+                let (head, rows, name) = (&mut head, &mut rows, name.as_str());
+                let (head_stmt, rows_stmt) = (&head_stmt, &rows_stmt);
+                let mut sent: Vec<Sent<'_>> = Vec::with_capacity(4);
+                sent.push(Box::pin(client.batch_execute(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                )));
+                sent.push(Box::pin(async move {
+                    *head = client.query_opt(head_stmt, &[&name]).await?;
+                    Ok(())
+                }));
+                sent.push(Box::pin(async move {
+                    *rows = client
+                        .query(rows_stmt, &[&name, &first, &i64::MAX])
+                        .await?;
+                    Ok(())
+                }));
+                sent.push(Box::pin(client.batch_execute("COMMIT")));
+                pipelined(sent).await.map_err(db_err)?;
+            }
+            conn.release();
+            let head = head.ok_or_else(|| StoreError::UnknownOrganization(name.clone()))?;
+            let head = (col(&head, 0)?, col(&head, 1)?, col(&head, 2)?);
             Ok((head, rows))
         })?;
         let mut verifier =

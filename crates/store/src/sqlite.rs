@@ -5,7 +5,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use strata_ops::Operation;
 
 use crate::chain::{
     self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
@@ -14,7 +13,7 @@ use crate::chain::{
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
     ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    Transaction, Verification, check_org_name, expired,
+    StoredOperation, Transaction, Verification, check_org_name, expired,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
@@ -306,6 +305,9 @@ impl SqliteStore {
         let log_key = key.log_key();
         chain_legacy_logs(&mut conn, &log_key)?;
         seal_audit_per_organization(&mut conn, &key)?;
+        // Room for the write path's statements (the row inserts of each size, the heads) and
+        // the reads that share this connection.
+        conn.set_prepared_statement_cache_capacity(64);
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteStore {
@@ -352,11 +354,12 @@ impl SqliteStore {
     ) -> Result<Revision, StoreError> {
         type Head = (i64, i64, String, String, Option<String>, Option<String>);
         let (revision, head_seq, head_hash, head_seal, log_mac, log_seal): Head = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
-                [org],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-            )
+            )?
+            .query_row([org], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
         let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
@@ -380,10 +383,10 @@ impl SqliteStore {
         let (log, head) = (state.log, state.head);
         let seal = self.key.seal(Seal::Head, org, head.0, &head.1);
         let revision = log.revision;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
-            params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)],
-        )?;
+        )?
+        .execute(params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)])?;
         Ok(revision)
     }
 }
@@ -414,18 +417,25 @@ fn org_exists(conn: &Connection, org: &str) -> Result<(), StoreError> {
 /// Rows appended but not yet inserted: several go in one statement.
 const ROWS_PER_INSERT: usize = 64;
 
-/// Rows of one table waiting to be inserted, their values in column order.
+/// Rows of one table waiting to be inserted, their values in column order after the
+/// organisation (which every row shares: one parameter, `?1`).
 struct Rows<const N: usize> {
-    /// `INSERT INTO table (columns)`.
+    /// `INSERT INTO table (org, columns)`.
     insert: &'static str,
     values: Vec<Value>,
+    /// The statements inserting 1, 2, 4 … [`ROWS_PER_INSERT`] rows, written when first used:
+    /// any number of rows goes in at most 7 statements of these sizes, so that the connection's
+    /// statement cache holds every one (a statement per number of rows would not fit it, and
+    /// preparing a statement of hundreds of parameters costs more than running it).
+    sql: [Option<String>; 7],
 }
 
 impl<const N: usize> Rows<N> {
     fn new(insert: &'static str) -> Self {
         Rows {
             insert,
-            values: Vec::new(),
+            values: Vec::with_capacity(N * ROWS_PER_INSERT),
+            sql: Default::default(),
         }
     }
 
@@ -437,16 +447,27 @@ impl<const N: usize> Rows<N> {
         self.values.extend(row);
     }
 
-    /// Inserts the waiting rows in one statement (cached per number of rows).
-    fn flush(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-        let rows = self.rows();
-        if rows == 0 {
-            return Ok(());
+    /// Inserts the waiting rows, in statements of 64, 32 … 1 rows (each cached).
+    fn flush(&mut self, tx: &rusqlite::Transaction<'_>, org: &str) -> Result<(), StoreError> {
+        let mut rows = self.rows();
+        while rows > 0 {
+            // The largest power of two that fits (at most ROWS_PER_INSERT = 2^6).
+            let power = (usize::BITS - 1 - rows.leading_zeros()).min(6) as usize;
+            let batch = 1 << power;
+            let insert = self.insert;
+            let sql = self.sql[power].get_or_insert_with(|| {
+                // `VALUES (?1, ?, …), (?1, ?, …)…`: each `?` takes the number after the
+                // largest one so far.
+                let row = format!("(?1{})", ", ?".repeat(N));
+                format!("{insert} VALUES {}", vec![row; batch].join(", "))
+            });
+            let mut stmt = tx.prepare_cached(sql)?;
+            let org = Value::Text(org.to_owned());
+            stmt.execute(rusqlite::params_from_iter(
+                std::iter::once(org).chain(self.values.drain(..batch * N)),
+            ))?;
+            rows -= batch;
         }
-        let row = format!("({})", vec!["?"; N].join(", "));
-        let sql = format!("{} VALUES {}", self.insert, vec![row; rows].join(", "));
-        tx.prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(self.values.drain(..)))?;
         Ok(())
     }
 }
@@ -454,9 +475,9 @@ impl<const N: usize> Rows<N> {
 struct SqliteTx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     /// Log rows waiting to be inserted.
-    operations: Rows<5>,
+    operations: Rows<4>,
     /// Audit rows waiting to be inserted.
-    audit: Rows<12>,
+    audit: Rows<11>,
     key: &'a AuditKey,
     log_key: &'a LogKey,
     org: &'a str,
@@ -470,21 +491,20 @@ struct SqliteTx<'a> {
 impl SqliteTx<'_> {
     /// Inserts every row appended so far.
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.operations.flush(self.tx)?;
-        self.audit.flush(self.tx)
+        self.operations.flush(self.tx, self.org)?;
+        self.audit.flush(self.tx, self.org)
     }
 }
 
 impl Transaction for SqliteTx<'_> {
-    fn append_operation(
+    fn append_stored(
         &mut self,
-        operation: &Operation,
+        operation: StoredOperation,
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
-        let text = serde_json::to_string(operation).map_err(corrupt)?;
+        let text = operation.into_string();
         let mac = self.log.append(self.log_key, at_ms, &text);
         self.operations.push([
-            Value::Text(self.org.to_owned()),
             Value::Integer(self.log.revision as i64),
             Value::Integer(at_ms),
             Value::Text(text),
@@ -503,17 +523,19 @@ impl Transaction for SqliteTx<'_> {
         retention_days: i64,
     ) -> Result<u64, StoreError> {
         let seq = self.head.0 + 1;
-        let hash = self.key.entry_hash(
+        // Written once: stored, and hashed as it is stored.
+        let detail = record.detail.to_string();
+        let hash = self.key.entry_hash_with(
             &self.head.1,
             seq,
             self.log.revision,
             at_ms,
             retention_days,
             record,
+            Some(&detail),
         );
         let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
         self.audit.push([
-            Value::Text(self.org.to_owned()),
             Value::Integer(seq as i64),
             Value::Integer(self.log.revision as i64),
             Value::Integer(at_ms),
@@ -523,7 +545,7 @@ impl Transaction for SqliteTx<'_> {
             text(&record.record),
             text(&record.user),
             text(&record.impersonator),
-            Value::Text(record.detail.to_string()),
+            Value::Text(detail),
             Value::Text(hash.clone()),
         ]);
         self.head = (seq, hash);

@@ -2183,3 +2183,197 @@ fn memory_store_refuses_a_damaged_checkpoint() {
         );
     }
 }
+
+/// A writer that holds revision `known` reads, inside its write, what another writer committed
+/// after it (`write_known`: on PostgreSQL read together with the lock), verified; asked from
+/// another revision, it reads that instead. Then a row after `known` is edited (`tamper`): the
+/// read inside the write fails as `corrupt_log` and nothing is written.
+fn catch_up_inside_a_write(writer: &dyn Store, other: &dyn Store, tamper: &dyn Fn()) {
+    writer.create_organization("c", 0, &mut |_| Ok(())).unwrap();
+    fill(other, "c");
+    let n = other.revision("c").unwrap();
+    let expected = |from: u64| (from + 1..=n).collect::<Vec<u64>>();
+    for known in [0, 2, n - 1, n] {
+        let (mut seen, mut again) = (Vec::new(), Vec::new());
+        let err = writer
+            .write_known("c", known, &mut |tx| {
+                assert_eq!(tx.revision(), n);
+                seen = tx.operations_after(known)?;
+                again = tx.operations_after(1)?;
+                Err(StoreError::Aborted("nothing to write".to_owned()))
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Aborted(_)), "{err}");
+        let revisions = |entries: &[strata_store::LogEntry]| -> Vec<u64> {
+            entries.iter().map(|e| e.revision).collect()
+        };
+        assert_eq!(revisions(&seen), expected(known), "after {known}");
+        assert_eq!(revisions(&again), expected(1), "after 1, announced {known}");
+        assert_eq!(seen, other.operations("c", known).unwrap());
+    }
+    // The rows appended by a write that knew its revision are the rows `write` appends.
+    let stored = strata_store::StoredOperation::new(&setup_ops()[0]).unwrap();
+    assert_eq!(
+        stored.as_str(),
+        serde_json::to_string(&setup_ops()[0]).unwrap()
+    );
+    let revision = writer
+        .write_known("c", n, &mut |tx| {
+            tx.append_stored(stored.clone(), 77).map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(revision, n + 1);
+    let last = other.operations("c", n).unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].operation, setup_ops()[0]);
+    assert_eq!(last[0].at_ms, 77);
+    tamper();
+    let err = writer
+        .write_known("c", n - 2, &mut |tx| {
+            tx.operations_after(n - 2)?;
+            tx.append_operation(&setup_ops()[0], 1).map(|_| ())
+        })
+        .unwrap_err();
+    assert_corrupt(
+        Err(err),
+        "c",
+        n,
+        LogDamage::Edited,
+        "catch-up inside a write",
+    );
+    assert_eq!(writer.revision("c").unwrap(), n + 1);
+}
+
+#[test]
+fn memory_store_catches_up_inside_a_write() {
+    let store = MemoryStore::new().unwrap();
+    catch_up_inside_a_write(&store, &store, &|| {
+        store.tamper_log("c", &mut |rows, _| {
+            let at = rows.len() - 2;
+            rows[at].at_ms += 1;
+        });
+    });
+}
+
+#[test]
+fn sqlite_catches_up_inside_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let key = AuditKey::new([7; 32]);
+    let writer = SqliteStore::open_with_key(&path, key.clone()).unwrap();
+    let other = SqliteStore::open_with_key(&path, key).unwrap();
+    catch_up_inside_a_write(&writer, &other, &|| {
+        let n = setup_ops().len();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "UPDATE operations SET at_ms = at_ms + 1 WHERE org = 'c' AND revision = {n}"
+            ))
+            .unwrap();
+    });
+}
+
+#[test]
+fn postgres_catches_up_inside_a_write() {
+    let Some(server) = postgres("postgres_catches_up_inside_a_write") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let key = AuditKey::new([7; 32]);
+    let writer = PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap();
+    let other = PostgresStore::open_with_key(scratch.url(), key).unwrap();
+    catch_up_inside_a_write(&writer, &other, &|| {
+        let n = setup_ops().len();
+        postgres_testing::execute(
+            scratch.url(),
+            &format!("UPDATE operations SET at_ms = at_ms + 1 WHERE org = 'c' AND revision = {n}"),
+        )
+        .unwrap();
+    });
+}
+
+/// One write of many rows (more than one statement's worth on SQLite: 64, 32 … 1 rows a
+/// statement): every row is stored, in order, and both chains verify.
+fn many_rows_in_one_write(store: &dyn Store) {
+    store.create_organization("m", 0, &mut |_| Ok(())).unwrap();
+    let ops = setup_ops();
+    for n in [1usize, 63, 64, 65, 100, 127] {
+        let before = store.revision("m").unwrap();
+        let audited = store.audit(
+            "m",
+            &AuditQuery {
+                limit: 100_000,
+                ..AuditQuery::default()
+            },
+        );
+        let audited = audited.unwrap().len();
+        store
+            .write("m", &mut |tx| {
+                for i in 0..n {
+                    tx.append_operation(&ops[i % ops.len()], i as i64)?;
+                    tx.append_audit(&audit("a", &format!("r{i}"), "alice"), i as i64, -1)?;
+                    if i % 3 == 0 {
+                        tx.append_audit(&audit("b", &format!("r{i}"), "bob"), i as i64, -1)?;
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        let log = store.operations("m", before).unwrap();
+        assert_eq!(log.len(), n);
+        for (i, e) in log.iter().enumerate() {
+            assert_eq!(e.revision, before + i as u64 + 1);
+            assert_eq!(e.operation, ops[i % ops.len()]);
+            assert_eq!(e.at_ms, i as i64);
+        }
+        let entries = store
+            .audit(
+                "m",
+                &AuditQuery {
+                    limit: 100_000,
+                    ..AuditQuery::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(entries.len(), audited + n + n.div_ceil(3), "{n} rows");
+        let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=entries.len() as u64).collect::<Vec<_>>());
+    }
+    let total = store
+        .audit(
+            "m",
+            &AuditQuery {
+                limit: 100_000,
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+        .len() as u64;
+    assert_eq!(
+        store.verify_audit("m").unwrap(),
+        Verification::Intact { entries: total }
+    );
+}
+
+#[test]
+fn memory_store_takes_many_rows_in_one_write() {
+    many_rows_in_one_write(&MemoryStore::new().unwrap());
+}
+
+#[test]
+fn sqlite_takes_many_rows_in_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        SqliteStore::open_with_key(&dir.path().join("m.db"), AuditKey::new([5; 32])).unwrap();
+    many_rows_in_one_write(&store);
+}
+
+#[test]
+fn postgres_takes_many_rows_in_one_write() {
+    let Some(server) = postgres("postgres_takes_many_rows_in_one_write") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([5; 32])).unwrap();
+    many_rows_in_one_write(&store);
+}
