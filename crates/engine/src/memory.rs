@@ -195,8 +195,7 @@ impl Organization {
         usage.record_names = self.record_names.heap();
         usage.table_records =
             vec_heap(&self.table_records) + self.table_records.iter().map(vec_heap).sum::<usize>();
-        usage.children =
-            map_heap(&self.children) + self.children.values().map(vec_heap).sum::<usize>();
+        usage.children = self.children.heap();
         let (bitmaps, inherited, columns) = self.index.heap();
         usage.index_bitmaps = bitmaps;
         usage.index_inherited = inherited;
@@ -266,7 +265,7 @@ impl Organization {
             + self
                 .column_names
                 .iter()
-                .map(|c| heap(c.len() + 16))
+                .map(|c| heap(16 + 16) + heap(c.len()))
                 .sum::<usize>()
             + seen
     }
