@@ -313,7 +313,7 @@ mod tests {
         }
         let usage = org.memory_usage();
         assert!(usage.records >= 100 * size_of::<Record>());
-        assert!(usage.record_keys >= 100 * 24);
+        assert!(usage.record_keys >= 100 * 8);
         assert!(usage.column_values >= 100 * 40);
         assert!(usage.record_names >= 100 * 4);
         assert!(usage.index_bitmaps > 0);
