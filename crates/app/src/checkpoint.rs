@@ -53,10 +53,7 @@ pub fn load(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Organization, Revision, LoadedFrom), AppError> {
     let listed = store.checkpoints(org)?;
-    for info in listed
-        .iter()
-        .filter(|c| c.format == strata_checkpoint::FORMAT_VERSION)
-    {
+    for info in listed.iter().filter(|c| strata_checkpoint::reads(c.format)) {
         match from_checkpoint(store, org, info.revision, progress) {
             Ok(Some(loaded)) => return Ok(loaded),
             Ok(None) => {}
@@ -101,9 +98,9 @@ fn from_checkpoint(
     let total = usize::try_from(head).unwrap_or(usize::MAX);
     let base = usize::try_from(revision).unwrap_or(usize::MAX);
     progress(0, total);
-    let organization = strata_checkpoint::decode(&bytes)
+    // The bytes are dropped once decoded, before the organisation is built from its parts.
+    let organization = strata_checkpoint::decode_owned(bytes)
         .map_err(|e| Fallback::Next(format!("does not decode: {e} ({})", e.code())))?;
-    drop(bytes);
     progress(base, total);
     // The tail, verified from the log row the checkpoint was taken after.
     let tail = match store.operations(org, revision) {

@@ -2,7 +2,8 @@
 //! the organisation a replay of the whole log gives (state, names, derived indexes, record
 //! index), on the demo and on the generated organisation; a torn or tampered checkpoint is
 //! never used (an older one, or the whole log, is); a tampered tail is still `corrupt_log`;
-//! periodic checkpoints count operations; writes go on after a start from a checkpoint.
+//! periodic checkpoints count operations; writes go on after a start from a checkpoint; a
+//! checkpoint of the format before the record index was stored still loads (D120).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use strata_app::checkpoint::load;
@@ -93,6 +94,25 @@ fn the_demo_loads_from_a_checkpoint_and_its_tail() {
     checkpoint_at(&store, revisions[0]);
     let (org, _, from) = load(&store, "o", &mut |_, _| {}).unwrap();
     assert_eq!(from.checkpoint, Some(revisions[0]));
+    assert_same(&org, &full);
+}
+
+/// A checkpoint of format 1 (the state alone, taken by a build before D120) still loads: its
+/// record index rebuilt, the same organisation as the whole log; a newer one of format 2 (the
+/// index stored) is preferred, and gives the same organisation too.
+#[test]
+fn a_format_1_checkpoint_still_loads_with_its_index_rebuilt() {
+    let store = MemoryStore::new().unwrap();
+    let revisions = stored(&store, &generated(1_200));
+    let (full, _) = load_organization(&store, "o").unwrap();
+    let old = strata_checkpoint::encode_state(&state_at(&store, revisions[2]).state_ref());
+    assert!(store.put_checkpoint("o", revisions[2], 1, &old, 1).unwrap());
+    let (org, _, from) = load(&store, "o", &mut |_, _| {}).unwrap();
+    assert_eq!(from.checkpoint, Some(revisions[2]));
+    assert_same(&org, &full);
+    checkpoint_at(&store, revisions[3]);
+    let (org, _, from) = load(&store, "o", &mut |_, _| {}).unwrap();
+    assert_eq!(from.checkpoint, Some(revisions[3]));
     assert_same(&org, &full);
 }
 

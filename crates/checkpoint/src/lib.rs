@@ -10,25 +10,39 @@
 //! error, never a panic. Authenticity (a MAC under the log's key) is the store's business: this
 //! crate only turns a state into bytes.
 //!
-//! What is stored is the model as configured and every record; the derived indexes (grants,
-//! hierarchy reach) and the record index (bitmaps, column indexes) are rebuilt in bulk when the
-//! organisation is built from the state.
+//! What is stored is the model as configured and every record, then (format 2, D120) the
+//! record index: each table's security bitmaps in the portable roaring serialization, and each
+//! column index's records in list order with its frequent values' bitmaps — so that a load
+//! does not rebuild it. The derived indexes (grants, hierarchy reach) are rebuilt when the
+//! organisation is built from the state, and so is the record index of a format 1 checkpoint
+//! (the state alone), which this build still reads.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use roaring::RoaringBitmap;
 use strata_engine::{
     AccessMask, App, AppId, AppNeed, AuditSettings, BusinessUnitId, Cascade, CascadeType, Column,
-    ColumnPermission, DeleteBehavior, Deprecation, Depth, FieldShare, HierarchyModel,
-    HierarchySettings, Inheritance, Licence, NameMap, Organization, Owner, Ownership, Position,
-    PositionId, Principal, Privilege, Profile, Record, RecordId, RecordState, Relationship,
-    RelationshipId, Role, RoleAssignment, RoleId, RoleRule, Settings, Share, State, StateRef,
-    Table, TableId, Team, TeamId, TeamType, Template, TemplateId, UnitNode, User, UserId, Value,
+    ColumnIndexParts, ColumnName, ColumnPermission, DeleteBehavior, Deprecation, Depth, FieldShare,
+    HierarchyModel, HierarchySettings, Inheritance, Licence, NameMap, Organization, Owner,
+    Ownership, Position, PositionId, Principal, Privilege, Profile, Record, RecordId, RecordState,
+    Relationship, RelationshipId, Role, RoleAssignment, RoleId, RoleRule, Settings, Share, State,
+    StateRef, Table, TableId, TableIndexParts, TableIndexRef, Team, TeamId, TeamType, Template,
+    TemplateId, UnitNode, User, UserId, Value,
 };
 
 /// The first bytes of every checkpoint.
 pub const MAGIC: &[u8; 4] = b"SCKP";
-/// The version of the encoding this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the encoding this build writes (2: the state and the record index).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Every version this build reads: 1 (the state alone, the record index rebuilt at load) and 2.
+pub const READABLE_FORMATS: [u32; 2] = [1, 2];
+
+/// Whether this build reads checkpoints of this format.
+#[must_use]
+pub fn reads(format: u32) -> bool {
+    READABLE_FORMATS.contains(&format)
+}
 
 /// Why bytes are not a checkpoint this build can read.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +51,7 @@ pub enum DecodeError {
     #[error("not a checkpoint")]
     NotACheckpoint,
     /// Another version of the format.
-    #[error("checkpoint format {0}, this build reads {FORMAT_VERSION}")]
+    #[error("checkpoint format {0}, this build reads formats 1 and 2")]
     Version(u32),
     /// The bytes end too early, hold a bad value or go on past the end.
     #[error("malformed checkpoint at byte {at}: {what}")]
@@ -65,15 +79,28 @@ impl DecodeError {
     }
 }
 
-/// The organisation's state as checkpoint bytes.
+/// The organisation's state and record index as checkpoint bytes (format 2).
 #[must_use]
 pub fn encode(org: &Organization) -> Vec<u8> {
-    encode_state(&org.state_ref())
+    let mut w = write_state(&org.state_ref(), FORMAT_VERSION);
+    write_index(&mut w, &org.index_ref());
+    w.out
 }
 
-/// An organisation from checkpoint bytes, its indexes rebuilt.
+/// An organisation from checkpoint bytes: its record index from the bytes (format 2) or
+/// rebuilt (format 1), its derived indexes rebuilt.
 pub fn decode(bytes: &[u8]) -> Result<Organization, DecodeError> {
-    Ok(Organization::from_state(decode_state(bytes)?)?)
+    let (state, index) = decode_parts(bytes)?;
+    Ok(Organization::from_state_with_index(state, index)?)
+}
+
+/// An organisation from checkpoint bytes it takes, dropped as soon as they are decoded (before
+/// the organisation is built from its parts: the bytes and the whole organisation are never
+/// held at once).
+pub fn decode_owned(bytes: Vec<u8>) -> Result<Organization, DecodeError> {
+    let (state, index) = decode_parts(&bytes)?;
+    drop(bytes);
+    Ok(Organization::from_state_with_index(state, index)?)
 }
 
 // ----- writing -----
@@ -140,6 +167,41 @@ impl W {
             Principal::Organization => self.byte(2),
         }
     }
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.byte(0),
+            Value::Bool(b) => {
+                self.byte(1);
+                self.b(*b);
+            }
+            Value::Int(i) => {
+                self.byte(2);
+                self.i(*i);
+            }
+            Value::Float(x) => {
+                self.byte(3);
+                self.out.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+            Value::Text(t) => {
+                self.byte(4);
+                self.s(t);
+            }
+        }
+    }
+    /// A bitmap: its serialized size, then roaring's portable serialization.
+    fn bitmap(&mut self, b: &RoaringBitmap) {
+        self.n(b.serialized_size());
+        // Writing into a vector cannot fail; were it to, the size written before would not
+        // match and the checkpoint would not decode (never used, the log replayed instead).
+        let _ = b.serialize_into(&mut self.out);
+    }
+    fn keyed<K: Copy>(&mut self, list: &[(K, &RoaringBitmap)], key: impl Fn(&mut Self, K)) {
+        self.n(list.len());
+        for (k, b) in list {
+            key(self, *k);
+            self.bitmap(b);
+        }
+    }
     fn strings<'a>(&mut self, items: impl ExactSizeIterator<Item = &'a String>) {
         self.n(items.len());
         for s in items {
@@ -161,14 +223,18 @@ fn cascade_code(c: CascadeType) -> u8 {
     }
 }
 
-/// The state's parts as checkpoint bytes.
+/// The state's parts alone as checkpoint bytes of format 1 (a load rebuilds the record index).
 #[must_use]
 pub fn encode_state(s: &StateRef<'_>) -> Vec<u8> {
+    write_state(s, 1).out
+}
+
+fn write_state(s: &StateRef<'_>, version: u32) -> W {
     let mut w = W {
-        out: Vec::with_capacity(64 + s.records.len() * 48),
+        out: Vec::with_capacity(64 + s.records.len() * 88),
     };
     w.out.extend_from_slice(MAGIC);
-    w.out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    w.out.extend_from_slice(&version.to_le_bytes());
     // Settings.
     let st = s.settings;
     w.b(st.share_to_previous_owner_on_assign);
@@ -382,25 +448,7 @@ pub fn encode_state(s: &StateRef<'_>) -> Vec<u8> {
         w.n(r.fields.len());
         for (c, v) in &r.fields {
             w.n(word(c));
-            match v {
-                Value::Null => w.byte(0),
-                Value::Bool(b) => {
-                    w.byte(1);
-                    w.b(*b);
-                }
-                Value::Int(i) => {
-                    w.byte(2);
-                    w.i(*i);
-                }
-                Value::Float(x) => {
-                    w.byte(3);
-                    w.out.extend_from_slice(&x.to_bits().to_le_bytes());
-                }
-                Value::Text(t) => {
-                    w.byte(4);
-                    w.s(t);
-                }
-            }
+            w.value(v);
         }
         w.n(r.shares.len());
         for sh in &r.shares {
@@ -542,7 +590,7 @@ pub fn encode_state(s: &StateRef<'_>) -> Vec<u8> {
             w.n(*x);
         }
     }
-    w.out
+    w
 }
 
 // ----- reading -----
@@ -673,6 +721,58 @@ impl<'a> R<'a> {
             None => self.bad("an access mask"),
         }
     }
+    fn value(&mut self) -> Res<Value> {
+        Ok(match self.tag(4, "a value tag")? {
+            0 => Value::Null,
+            1 => Value::Bool(self.b()?),
+            2 => Value::Int(self.i()?),
+            3 => {
+                let mut b = [0u8; 8];
+                for x in &mut b {
+                    *x = self.byte()?;
+                }
+                Value::Float(f64::from_bits(u64::from_le_bytes(b)))
+            }
+            _ => Value::Text(self.s()?),
+        })
+    }
+    /// A bitmap as [`W::bitmap`] writes it: every byte of its size read, no more.
+    fn bitmap(&mut self) -> Res<RoaringBitmap> {
+        let n = self.n()?;
+        let mut part = &self.bytes[self.at..self.at + n];
+        match RoaringBitmap::deserialize_from(&mut part) {
+            Ok(b) if part.is_empty() => {
+                self.at += n;
+                Ok(b)
+            }
+            _ => self.bad("a bitmap"),
+        }
+    }
+    fn keyed<K>(&mut self, key: impl Fn(&mut Self) -> Res<K>) -> Res<Vec<(K, RoaringBitmap)>> {
+        let n = self.n()?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = key(self)?;
+            v.push((k, self.bitmap()?));
+        }
+        Ok(v)
+    }
+    /// Record ids as 4 little-endian bytes each, after their count.
+    fn raw_ids(&mut self) -> Res<Vec<u32>> {
+        let n = self.n()?;
+        let Some(len) = n
+            .checked_mul(4)
+            .filter(|l| *l <= self.bytes.len() - self.at)
+        else {
+            return self.bad("a count of ids no larger than the bytes left");
+        };
+        let ids = self.bytes[self.at..self.at + len]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        self.at += len;
+        Ok(ids)
+    }
     fn strings(&mut self) -> Res<Vec<String>> {
         let n = self.n()?;
         let mut v = Vec::with_capacity(n);
@@ -692,17 +792,36 @@ impl<'a> R<'a> {
 }
 
 /// Checkpoint bytes as the state's parts (ids not yet checked: [`Organization::from_state`]
-/// does).
+/// does), of either format (a format 2 checkpoint's record index read and left out).
 pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
+    decode_parts(bytes).map(|(state, _)| state)
+}
+
+/// Checkpoint bytes as the state's parts and, for format 2, the record index's parts (checked
+/// by [`Organization::from_state_with_index`]).
+pub fn decode_parts(bytes: &[u8]) -> Result<(State, Option<Vec<TableIndexParts>>), DecodeError> {
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         return Err(DecodeError::NotACheckpoint);
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    if version != FORMAT_VERSION {
+    if !reads(version) {
         return Err(DecodeError::Version(version));
     }
     let mut r = R { bytes, at: 8 };
     let r = &mut r;
+    let s = read_state(r)?;
+    let index = if version >= 2 {
+        Some(read_index(r)?)
+    } else {
+        None
+    };
+    if r.at != bytes.len() {
+        return r.bad("the end");
+    }
+    Ok((s, index))
+}
+
+fn read_state(r: &mut R<'_>) -> Res<State> {
     let mut s = State::default();
     // Settings.
     let share_to_previous_owner_on_assign = r.b()?;
@@ -901,12 +1020,11 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
     }
     // Records.
     // Every record holding a column shares one copy of its name.
-    let words: Vec<std::sync::Arc<str>> =
-        r.strings()?.into_iter().map(std::sync::Arc::from).collect();
-    let word = |r: &mut R<'_>| -> Res<std::sync::Arc<str>> {
+    let words: Vec<ColumnName> = r.strings()?.iter().map(|w| ColumnName::new(w)).collect();
+    let word = |r: &mut R<'_>| -> Res<ColumnName> {
         let i = r.usize()?;
         match words.get(i) {
-            Some(w) => Ok(std::sync::Arc::clone(w)),
+            Some(w) => Ok(w.clone()),
             None => r.bad("a column number"),
         }
     };
@@ -934,19 +1052,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
         let mut fields = Vec::with_capacity(k);
         for _ in 0..k {
             let c = word(r)?;
-            let v = match r.tag(4, "a value tag")? {
-                0 => Value::Null,
-                1 => Value::Bool(r.b()?),
-                2 => Value::Int(r.i()?),
-                3 => {
-                    let mut b = [0u8; 8];
-                    for x in &mut b {
-                        *x = r.byte()?;
-                    }
-                    Value::Float(f64::from_bits(u64::from_le_bytes(b)))
-                }
-                _ => Value::Text(r.s()?),
-            };
+            let v = r.value()?;
             fields.push((c, v));
         }
         let k = r.n()?;
@@ -1138,8 +1244,73 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
         }
         s.licence_holders.push((u, held));
     }
-    if r.at != bytes.len() {
-        return r.bad("the end");
-    }
     Ok(s)
+}
+
+/// The record index (format 2): per table, the live records, the bitmaps by owner, unit,
+/// share and inherited access (keys sorted), then the column indexes. The units' subtrees are
+/// made again at load from the units' bitmaps.
+fn write_index(w: &mut W, tables: &[TableIndexRef<'_>]) {
+    w.n(tables.len());
+    for t in tables {
+        w.bitmap(t.live);
+        w.keyed(&t.by_user, |w, k| w.id(k.get()));
+        w.keyed(&t.by_team, |w, k| w.id(k.get()));
+        w.keyed(&t.by_unit, |w, k| w.id(k.get()));
+        w.keyed(&t.shared_read, W::principal);
+        w.keyed(&t.inherited_read, W::principal);
+        w.n(t.columns.len());
+        for c in &t.columns {
+            w.s(c.column);
+            w.n(c.rare.iter().map(|b| b.len()).sum());
+            for id in c.rare.iter().flat_map(|b| b.iter()) {
+                w.out.extend_from_slice(&id.to_le_bytes());
+            }
+            w.n(c.frequent.len());
+            for (v, b) in c.frequent {
+                w.value(v);
+                w.bitmap(b);
+            }
+        }
+    }
+}
+
+fn read_index(r: &mut R<'_>) -> Res<Vec<TableIndexParts>> {
+    let n = r.n()?;
+    let mut tables = Vec::with_capacity(n);
+    for _ in 0..n {
+        let live = r.bitmap()?;
+        let by_user = r.keyed(|r| Ok(UserId::from_raw(r.id()?)))?;
+        let by_team = r.keyed(|r| Ok(TeamId::from_raw(r.id()?)))?;
+        let by_unit = r.keyed(|r| Ok(BusinessUnitId::from_raw(r.id()?)))?;
+        let shared_read = r.keyed(R::principal)?;
+        let inherited_read = r.keyed(R::principal)?;
+        let k = r.n()?;
+        let mut columns = Vec::with_capacity(k);
+        for _ in 0..k {
+            let column = r.s()?;
+            let rare = r.raw_ids()?;
+            let f = r.n()?;
+            let mut frequent = Vec::with_capacity(f);
+            for _ in 0..f {
+                let v = r.value()?;
+                frequent.push((v, r.bitmap()?));
+            }
+            columns.push(ColumnIndexParts {
+                column,
+                rare,
+                frequent,
+            });
+        }
+        tables.push(TableIndexParts {
+            live,
+            by_user,
+            by_team,
+            by_unit,
+            shared_read,
+            inherited_read,
+            columns,
+        });
+    }
+    Ok(tables)
 }

@@ -1,7 +1,9 @@
 //! A checkpoint decoded gives back the organisation it was taken from: the canonical dump, the
 //! names, the seen columns, the derived indexes and the record index (rebuilt) all equal — on
 //! random organisations after random changes of every kind, on the demo and on the generated
-//! organisation. Bad bytes are refused, never a panic.
+//! organisation. The record index a checkpoint holds (format 2, D120) equals a rebuild, a
+//! format 1 checkpoint (the state alone) still loads, and bad bytes or an index that does not
+//! fit the records are refused, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../engine/tests/common/mod.rs"]
@@ -10,13 +12,18 @@ mod common;
 use common::Rng;
 use common::steps::{KINDS, assert_same, start, step};
 use proptest::prelude::*;
-use strata_checkpoint::{DecodeError, decode, decode_state, encode};
+use strata_checkpoint::{DecodeError, decode, decode_parts, decode_state, encode, encode_state};
 use strata_engine::Organization;
 
 fn round_trip(org: &Organization, context: &str) -> Vec<u8> {
     let bytes = encode(org);
     let back = decode(&bytes).unwrap_or_else(|e| panic!("{context}: {e}"));
     assert_same(&back, org, context);
+    // The record index came from the bytes, and equals a rebuild from the records.
+    assert!(back.record_index_is_current(), "{context}: loaded index");
+    // The state alone (format 1) still loads, its index rebuilt.
+    let old = decode(&encode_state(&org.state_ref())).unwrap_or_else(|e| panic!("{context}: {e}"));
+    assert_same(&old, org, &format!("{context} (format 1)"));
     // Encoding the decoded organisation gives the same bytes.
     assert_eq!(
         encode(&back),
@@ -74,12 +81,93 @@ fn the_generated_organisation_comes_back() {
     strata_ops::apply_all(&mut org, &strata_demo::generate::setup(3)).unwrap();
     strata_ops::apply_all(&mut org, &strata_demo::generate::records(3, 0, 5_000)).unwrap();
     let before = round_trip(&org, "generated").len();
+    let state_before = encode_state(&org.state_ref()).len();
     strata_ops::apply_all(&mut org, &strata_demo::generate::records(3, 5_000, 10_000)).unwrap();
     let after = round_trip(&org, "generated, more records").len();
+    let state_after = encode_state(&org.state_ref()).len();
     // A generated record (key, owner, unit, five column values, a share now and then) takes
-    // well under 100 bytes.
-    let per_record = (after - before) / 5_000;
-    assert!(per_record < 100, "{per_record} bytes per record");
+    // well under 100 bytes; its place in the record index (bitmaps, column indexes) under 100
+    // too at this size, where most owners' bitmaps hold one record each (about 40 bytes at a
+    // million records, BENCHMARKS.md).
+    let state = (state_after - state_before) / 5_000;
+    assert!(state < 100, "{state} bytes per record");
+    let index = (after - state_after).saturating_sub(before - state_before) / 5_000;
+    assert!(index < 100, "{index} bytes of index per record");
+}
+
+/// A record index that does not fit the records it comes with is refused (the load goes on to
+/// an older checkpoint or the whole log), whatever part is wrong.
+#[test]
+fn an_index_that_does_not_fit_is_refused() {
+    let mut org = Organization::new();
+    strata_ops::apply_all(&mut org, &strata_demo::generate::setup(3)).unwrap();
+    strata_ops::apply_all(&mut org, &strata_demo::generate::records(3, 0, 3_000)).unwrap();
+    let bytes = encode(&org);
+    let refused = |change: &dyn Fn(&mut Vec<strata_engine::TableIndexParts>)| {
+        let (state, index) = decode_parts(&bytes).unwrap();
+        let mut index = index.unwrap();
+        change(&mut index);
+        let e = Organization::from_state_with_index(state, Some(index)).unwrap_err();
+        assert_eq!(e.code(), "bad_state");
+    };
+    let busy = |index: &Vec<strata_engine::TableIndexParts>| {
+        index
+            .iter()
+            .position(|t| !t.by_user.is_empty() && !t.columns.is_empty())
+            .unwrap()
+    };
+    // A record that is not live, in an owner's bitmap.
+    refused(&|index| {
+        let t = busy(index);
+        index[t].by_user[0].1.insert(org_records_end());
+    });
+    // A live record missing from the live records.
+    refused(&|index| {
+        let t = busy(index);
+        let first = index[t].live.min().unwrap();
+        index[t].live.remove(first);
+    });
+    // An owner that is not a user.
+    refused(&|index| {
+        let t = busy(index);
+        index[t].by_user[0].0 = strata_engine::UserId::from_raw(1_000_000);
+    });
+    // A declared column without its index, or with a record missing or out of range.
+    refused(&|index| {
+        let t = busy(index);
+        index[t].columns.pop();
+    });
+    refused(&|index| {
+        let t = busy(index);
+        let c = index[t]
+            .columns
+            .iter()
+            .position(|c| !c.rare.is_empty())
+            .unwrap();
+        index[t].columns[c].rare.pop();
+    });
+    refused(&|index| {
+        let t = busy(index);
+        let c = index[t]
+            .columns
+            .iter()
+            .position(|c| !c.rare.is_empty())
+            .unwrap();
+        index[t].columns[c].rare[0] = org_records_end();
+    });
+    // A table with records left out.
+    refused(&|index| {
+        index.truncate(busy(index));
+    });
+    // Untouched, it loads.
+    let (state, index) = decode_parts(&bytes).unwrap();
+    let back = Organization::from_state_with_index(state, index).unwrap();
+    assert!(back.record_index_is_current());
+}
+
+/// An id past every record of the generated organisation of `an_index_that_does_not_fit…`.
+fn org_records_end() -> u32 {
+    4_000_000
 }
 
 #[test]
@@ -102,8 +190,8 @@ fn bad_bytes_are_refused() {
     other[0] = b'X';
     assert!(matches!(decode(&other), Err(DecodeError::NotACheckpoint)));
     let mut other = bytes.clone();
-    other[4] = 2;
-    assert!(matches!(decode(&other), Err(DecodeError::Version(2))));
+    other[4] = 3;
+    assert!(matches!(decode(&other), Err(DecodeError::Version(3))));
     // Every single byte changed in turn: refused or decoded, never a panic.
     for i in 8..bytes.len() {
         for delta in [1u8, 0x80, 0xff] {

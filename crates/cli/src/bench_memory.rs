@@ -39,6 +39,7 @@ struct Phase {
     usage: MemoryUsage,
     rss: Option<u64>,
     peak: Option<u64>,
+    checkpoint_bytes: Option<usize>,
 }
 
 fn records_of(org: &Organization) -> usize {
@@ -62,25 +63,23 @@ pub fn run(records: usize, seed: u64, checkpoint: bool, as_json: bool) -> anyhow
         usage: org.memory_usage(),
         rss: status_bytes("VmRSS"),
         peak: status_bytes("VmHWM"),
+        checkpoint_bytes: None,
     };
     let total_records = records_of(&org);
     let mut phases = vec![built];
     if checkpoint {
-        let bytes = strata_checkpoint::encode(&org);
+        // The load before D120 (format 1: the state alone, the record index rebuilt), then
+        // the load now (format 2: the record index stored), each from its own bytes, the
+        // organisation before it dropped and the peak reset.
+        let bytes = strata_checkpoint::encode_state(&org.state_ref());
         drop(org);
-        let reset = reset_peak();
-        let start = Instant::now();
-        let loaded = strata_checkpoint::decode(&bytes).map_err(|e| anyhow!("decode: {e}"))?;
-        let seconds = start.elapsed().as_secs_f64();
-        let peak = status_bytes("VmHWM").filter(|_| reset);
-        drop(bytes);
-        phases.push(Phase {
-            name: "loaded from a checkpoint",
-            seconds,
-            usage: loaded.memory_usage(),
-            rss: status_bytes("VmRSS"),
-            peak,
-        });
+        let (loaded, phase) = load(bytes, "loaded from a format 1 checkpoint (index rebuilt)")?;
+        phases.push(phase);
+        let bytes = strata_checkpoint::encode(&loaded);
+        drop(loaded);
+        let (loaded, phase) = load(bytes, "loaded from a format 2 checkpoint (index stored)")?;
+        phases.push(phase);
+        drop(loaded);
     }
     if as_json {
         let out: Vec<_> = phases
@@ -100,6 +99,7 @@ pub fn run(records: usize, seed: u64, checkpoint: bool, as_json: bool) -> anyhow
                     "accounted_bytes": p.usage.total(),
                     "rss_bytes": p.rss,
                     "peak_rss_bytes": p.peak,
+                    "checkpoint_bytes": p.checkpoint_bytes,
                 })
             })
             .collect();
@@ -112,15 +112,38 @@ pub fn run(records: usize, seed: u64, checkpoint: bool, as_json: bool) -> anyhow
     Ok(())
 }
 
+/// Decodes checkpoint bytes as a server does (the bytes dropped once decoded), the peak reset
+/// before.
+fn load(bytes: Vec<u8>, name: &'static str) -> anyhow::Result<(Organization, Phase)> {
+    let size = bytes.len();
+    let reset = reset_peak();
+    let start = Instant::now();
+    let loaded = strata_checkpoint::decode_owned(bytes).map_err(|e| anyhow!("decode: {e}"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let phase = Phase {
+        name,
+        seconds,
+        usage: loaded.memory_usage(),
+        rss: status_bytes("VmRSS"),
+        peak: status_bytes("VmHWM").filter(|_| reset),
+        checkpoint_bytes: Some(size),
+    };
+    Ok((loaded, phase))
+}
+
 fn print_phase(p: &Phase, records: usize) {
     let total = p.usage.total();
     println!(
-        "{} records, {} in {:.1} s: resident {}, peak {}",
+        "{} records, {} in {:.1} s: resident {}, peak {}{}",
         records,
         p.name,
         p.seconds,
         gib(p.rss),
-        gib(p.peak)
+        gib(p.peak),
+        p.checkpoint_bytes.map_or_else(String::new, |b| format!(
+            " (checkpoint {:.1} MiB)",
+            b as f64 / MIB
+        ))
     );
     let per = |b: usize| b as f64 / records.max(1) as f64;
     let mut rows: Vec<Vec<String>> = p

@@ -623,9 +623,7 @@ impl Organization {
     fn remove_record_unindexed(&mut self, record: RecordId) {
         let lookups = std::mem::take(&mut self.record_mut(record).lookups);
         for (rel, parent) in lookups {
-            if let Some(list) = self.children_get_mut(parent) {
-                list.retain(|(r, c)| !(*r == rel && *c == record));
-            }
+            self.children_retain(parent, |(r, c)| !(*r == rel && *c == record));
         }
         self.children_remove(record);
         let access_teams = std::mem::take(&mut self.record_mut(record).access_teams).into_vec();

@@ -436,6 +436,25 @@ impl ColumnIndex {
                 .sum::<usize>()
     }
 
+    /// The rare values' records in list order, as the blocks hold them (for a checkpoint).
+    pub(crate) fn rare_blocks(&self) -> impl Iterator<Item = &[u32]> {
+        self.blocks.iter().map(Vec::as_slice)
+    }
+
+    /// The frequent values and their records (for a checkpoint).
+    pub(crate) fn frequent(&self) -> &[(Value, RoaringBitmap)] {
+        &self.frequent
+    }
+
+    /// An index from its parts (a checkpoint's): the rare values' records in list order, cut
+    /// into blocks as a build cuts them, and the frequent values in list order.
+    pub(crate) fn from_parts(rare: &[u32], frequent: Vec<(Value, RoaringBitmap)>) -> Self {
+        ColumnIndex {
+            blocks: rare.chunks(BLOCK).map(<[u32]>::to_vec).collect(),
+            frequent,
+        }
+    }
+
     pub(crate) fn bytes(&self) -> usize {
         self.blocks
             .iter()

@@ -34,8 +34,9 @@ struct TableBitmaps {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct RecordIndex {
     tables: Vec<TableBitmaps>,
-    /// The principals each record inherits read access from, as last indexed.
-    inherited_of: HashMap<RecordId, Vec<Principal>>,
+    /// The principals each record inherits read access from, as last indexed (most records
+    /// that inherit do so from one principal: inline).
+    inherited_of: crate::listmap::ListMap<RecordId, Principal>,
 }
 
 /// What a user can read of a table: nothing, every live record, or the union of some bitmaps
@@ -105,6 +106,21 @@ impl Readable<'_> {
     }
 }
 
+/// Each unit's subtree's records: the union of its units' records — a few unions per unit
+/// instead of one insertion per record and ancestor.
+fn subtrees(
+    org: &Organization,
+    by_unit: &HashMap<BusinessUnitId, RoaringBitmap>,
+) -> HashMap<BusinessUnitId, RoaringBitmap> {
+    let mut subtree: HashMap<BusinessUnitId, RoaringBitmap> = HashMap::new();
+    for (unit, records) in by_unit {
+        for a in org.units.ancestors(*unit) {
+            *subtree.entry(a).or_default() |= records;
+        }
+    }
+    subtree
+}
+
 fn add(map_entry: &mut RoaringBitmap, id: u32, present: bool) {
     if present {
         map_entry.insert(id);
@@ -135,8 +151,7 @@ impl RecordIndex {
                         + maps(&t.inherited_read)
                 })
                 .sum::<usize>();
-        let inherited =
-            map_heap(&self.inherited_of) + self.inherited_of.values().map(vec_heap).sum::<usize>();
+        let inherited = self.inherited_of.heap();
         let columns = self
             .tables
             .iter()
@@ -158,17 +173,11 @@ impl RecordIndex {
         for id in org.record_ids() {
             index.push_facts(org, id);
         }
-        // A unit's subtree is the union of its units' bitmaps: a few unions per unit instead of
-        // one insertion per record and ancestor.
         for t in &mut index.tables {
-            let mut subtree: HashMap<BusinessUnitId, RoaringBitmap> = HashMap::new();
-            for (unit, records) in &t.by_unit {
-                for a in org.units.ancestors(*unit) {
-                    *subtree.entry(a).or_default() |= records;
-                }
-            }
-            t.by_subtree = subtree;
+            t.by_subtree = subtrees(org, &t.by_unit);
         }
+        let inheriting = org.records.iter().filter(|r| !r.lookups.is_empty()).count();
+        index.inherited_of.reserve_one(inheriting);
         for id in org.record_ids() {
             if !org.record(id).lookups.is_empty() {
                 index.refresh_inherited(org, id);
@@ -501,8 +510,8 @@ impl Organization {
             + self
                 .index
                 .inherited_of
-                .values()
-                .map(|v| 16 + v.len() * std::mem::size_of::<Principal>())
+                .iter()
+                .map(|(_, v)| 16 + v.len() * std::mem::size_of::<Principal>())
                 .sum::<usize>();
         (bitmaps, self.index.tables.iter().map(columns).sum())
     }
@@ -540,5 +549,233 @@ impl RecordIndex {
             }
         }
         fresh == current
+    }
+}
+
+/// One table's record index as plain parts, borrowed (for a checkpoint, D120): every map's
+/// non-empty bitmaps sorted by key; the column indexes sorted by column, each its rare values'
+/// records in list order and its frequent values with their records. The units' subtrees are
+/// left out: they are unions of the units' bitmaps, made again at load in a few unions a unit.
+#[derive(Debug)]
+pub struct TableIndexRef<'a> {
+    /// The live records.
+    pub live: &'a RoaringBitmap,
+    /// By owning user.
+    pub by_user: Vec<(UserId, &'a RoaringBitmap)>,
+    /// By owning team.
+    pub by_team: Vec<(TeamId, &'a RoaringBitmap)>,
+    /// By owning unit.
+    pub by_unit: Vec<(BusinessUnitId, &'a RoaringBitmap)>,
+    /// Shared with Read, by principal.
+    pub shared_read: Vec<(Principal, &'a RoaringBitmap)>,
+    /// Read inherited through parental lookups, by principal.
+    pub inherited_read: Vec<(Principal, &'a RoaringBitmap)>,
+    /// The declared columns' indexes.
+    pub columns: Vec<ColumnIndexRef<'a>>,
+}
+
+/// One column's index, borrowed.
+#[derive(Debug)]
+pub struct ColumnIndexRef<'a> {
+    /// The column.
+    pub column: &'a str,
+    /// The records of values fewer than 1,024 records hold, in list order (value, then id),
+    /// as runs to be read one after the other.
+    pub rare: Vec<&'a [u32]>,
+    /// The values at least 1,024 records hold, in list order, with their records.
+    pub frequent: &'a [(crate::model::Value, RoaringBitmap)],
+}
+
+/// One table's record index as plain parts, owned (a decoded checkpoint's): what
+/// [`TableIndexRef`] lends.
+#[derive(Clone, Debug, Default)]
+pub struct TableIndexParts {
+    /// The live records.
+    pub live: RoaringBitmap,
+    /// By owning user.
+    pub by_user: Vec<(UserId, RoaringBitmap)>,
+    /// By owning team.
+    pub by_team: Vec<(TeamId, RoaringBitmap)>,
+    /// By owning unit.
+    pub by_unit: Vec<(BusinessUnitId, RoaringBitmap)>,
+    /// Shared with Read, by principal.
+    pub shared_read: Vec<(Principal, RoaringBitmap)>,
+    /// Read inherited through parental lookups, by principal.
+    pub inherited_read: Vec<(Principal, RoaringBitmap)>,
+    /// The declared columns' indexes.
+    pub columns: Vec<ColumnIndexParts>,
+}
+
+/// One column's index, owned.
+#[derive(Clone, Debug, Default)]
+pub struct ColumnIndexParts {
+    /// The column.
+    pub column: String,
+    /// The records of rare values, in list order.
+    pub rare: Vec<u32>,
+    /// The frequent values, in list order, with their records.
+    pub frequent: Vec<(crate::model::Value, RoaringBitmap)>,
+}
+
+impl RecordIndex {
+    /// The index as plain parts, borrowed, in an order that depends only on its content.
+    pub(crate) fn parts(&self) -> Vec<TableIndexRef<'_>> {
+        fn sorted<K: Ord + Copy>(m: &HashMap<K, RoaringBitmap>) -> Vec<(K, &RoaringBitmap)> {
+            let mut out: Vec<_> = m
+                .iter()
+                .filter(|(_, b)| !b.is_empty())
+                .map(|(k, b)| (*k, b))
+                .collect();
+            out.sort_unstable_by_key(|(k, _)| *k);
+            out
+        }
+        self.tables
+            .iter()
+            .map(|t| {
+                let mut columns: Vec<ColumnIndexRef<'_>> = t
+                    .columns
+                    .iter()
+                    .filter(|(_, c)| **c != ColumnIndex::default())
+                    .map(|(name, c)| ColumnIndexRef {
+                        column: name,
+                        rare: c.rare_blocks().collect(),
+                        frequent: c.frequent(),
+                    })
+                    .collect();
+                columns.sort_unstable_by(|a, b| a.column.cmp(b.column));
+                TableIndexRef {
+                    live: &t.live,
+                    by_user: sorted(&t.by_user),
+                    by_team: sorted(&t.by_team),
+                    by_unit: sorted(&t.by_unit),
+                    shared_read: sorted(&t.shared_read),
+                    inherited_read: sorted(&t.inherited_read),
+                    columns,
+                }
+            })
+            .collect()
+    }
+
+    /// The index from its parts (a checkpoint's, D120), checked against the organisation it
+    /// indexes as far as that is cheap: each table's live records are exactly its live
+    /// records, every other bitmap and every column's records are among them, every key names
+    /// an entity, every declared column of a table with records has its index holding as many
+    /// records as the table. The units' subtrees are made from the units' bitmaps, and the
+    /// inherited-access memo is the inherited bitmaps read by record.
+    pub(crate) fn from_parts(
+        org: &Organization,
+        parts: Vec<TableIndexParts>,
+    ) -> Result<RecordIndex, crate::error::ModelError> {
+        use std::hash::Hash;
+        fn bad(what: impl std::fmt::Display) -> crate::error::ModelError {
+            crate::error::ModelError::BadState(format!("record index: {what}"))
+        }
+        fn map<K: Hash + Eq + Copy>(
+            live: &RoaringBitmap,
+            list: Vec<(K, RoaringBitmap)>,
+            known: impl Fn(K) -> bool,
+            what: &str,
+        ) -> Result<HashMap<K, RoaringBitmap>, crate::error::ModelError> {
+            let mut out = HashMap::with_capacity(list.len());
+            for (k, b) in list {
+                if !known(k) || !b.is_subset(live) || out.insert(k, b).is_some() {
+                    return Err(bad(format!(
+                        "{what}: an unknown or repeated key, or records not live"
+                    )));
+                }
+            }
+            Ok(out)
+        }
+        if parts.len() > org.tables.len() {
+            return Err(bad("more tables than the organisation has"));
+        }
+        if org
+            .table_records
+            .iter()
+            .skip(parts.len())
+            .any(|l| !l.is_empty())
+        {
+            return Err(bad("a table with records is missing"));
+        }
+        let users = org.users.len();
+        let teams = org.teams.len();
+        let units = org.units.len();
+        let user = |u: UserId| u.index() < users;
+        let team = |t: TeamId| t.index() < teams;
+        let unit = |u: BusinessUnitId| u.index() < units;
+        let principal = |p: Principal| match p {
+            Principal::User(u) => user(u),
+            Principal::Team(t) => team(t),
+            Principal::Organization => true,
+        };
+        let mut index = RecordIndex::default();
+        let mut inherited: Vec<(u32, Principal)> = Vec::new();
+        for (t, p) in parts.into_iter().enumerate() {
+            let records = org.table_records.get(t).map_or(&[][..], Vec::as_slice);
+            let ids = records.iter().map(|r| r.get());
+            let listed = RoaringBitmap::from_sorted_iter(ids.clone())
+                .unwrap_or_else(|_| ids.collect::<RoaringBitmap>());
+            if p.live != listed {
+                return Err(bad(format!("table {t}: the live records differ")));
+            }
+            let live = &p.live;
+            let mut table = TableBitmaps {
+                by_user: map(live, p.by_user, user, "by user")?,
+                by_team: map(live, p.by_team, team, "by team")?,
+                by_unit: map(live, p.by_unit, unit, "by unit")?,
+                shared_read: map(live, p.shared_read, principal, "shared")?,
+                inherited_read: map(live, p.inherited_read, principal, "inherited")?,
+                ..TableBitmaps::default()
+            };
+            table.by_subtree = subtrees(org, &table.by_unit);
+            for (who, b) in &table.inherited_read {
+                inherited.extend(b.iter().map(|id| (id, *who)));
+            }
+            let declared = &org.tables[t].columns;
+            for c in p.columns {
+                let count =
+                    c.rare.len() as u64 + c.frequent.iter().map(|(_, b)| b.len()).sum::<u64>();
+                if !declared.iter().any(|d| d.name == c.column)
+                    || count != live.len()
+                    || c.rare.iter().any(|id| !live.contains(*id))
+                    || c.frequent.iter().any(|(_, b)| !b.is_subset(live))
+                    || table.columns.contains_key(&c.column)
+                {
+                    return Err(bad(format!("table {t}: column `{}`", c.column)));
+                }
+                let column = ColumnIndex::from_parts(&c.rare, c.frequent);
+                table.columns.insert(c.column, column);
+            }
+            if !live.is_empty()
+                && declared
+                    .iter()
+                    .any(|d| !table.columns.contains_key(&d.name))
+            {
+                return Err(bad(format!("table {t}: a declared column has no index")));
+            }
+            table.live = p.live;
+            index.tables.push(table);
+        }
+        // The memo: each record's principals, sorted (as `refresh_inherited` leaves them).
+        inherited.sort_unstable();
+        let same_record = |a: &(u32, Principal), b: &(u32, Principal)| a.0 == b.0;
+        let ones = inherited
+            .chunk_by(same_record)
+            .filter(|g| g.len() == 1)
+            .count();
+        index.inherited_of.reserve_one(ones);
+        for g in inherited.chunk_by(same_record) {
+            let list = g.iter().map(|(_, p)| *p).collect();
+            index.inherited_of.insert(RecordId::from_raw(g[0].0), list);
+        }
+        Ok(index)
+    }
+}
+
+impl Organization {
+    /// The record index as plain parts, borrowed (for a checkpoint, D120).
+    #[must_use]
+    pub fn index_ref(&self) -> Vec<TableIndexRef<'_>> {
+        self.index.parts()
     }
 }

@@ -278,35 +278,39 @@ impl Organization {
 
     /// A new record's name: its own key.
     pub(crate) fn set_record_name(&mut self, id: RecordId) {
-        let key = std::sync::Arc::clone(&self.records[id.index()].key);
-        self.set_name(NameKind::Records, &key, Some(id.index()));
+        let key = &self.records[id.index()].key;
+        if self.journaling() {
+            let before = self.record_names.get(&self.records, key).map(|i| i.index());
+            self.journal
+                .log
+                .push(Undo::Name(NameKind::Records, key.to_string(), before));
+        }
+        self.record_names.set(&self.records, key, Some(id));
     }
 
     fn note_children(&mut self, parent: RecordId) {
         if self.journaling() && self.journal.seen.children.insert(parent) {
-            let image = self.children.get(&parent).cloned();
+            let image = self.children.get(&parent).map(<[_]>::to_vec);
             self.journal.log.push(Undo::Children(parent, image));
         }
     }
 
-    /// The children list of a parent, created when missing.
-    pub(crate) fn children_entry(
-        &mut self,
-        parent: RecordId,
-    ) -> &mut Vec<(RelationshipId, RecordId)> {
+    /// Adds a child to a parent's list, created when missing.
+    pub(crate) fn children_push(&mut self, parent: RecordId, child: (RelationshipId, RecordId)) {
         self.note_children(parent);
-        self.children.entry(parent).or_default()
+        self.children.update(parent, |list| list.push(child));
     }
 
-    /// The children list of a parent, when it has one.
-    pub(crate) fn children_get_mut(
+    /// Keeps the children of a parent's list (when it has one) that `keep` keeps.
+    pub(crate) fn children_retain(
         &mut self,
         parent: RecordId,
-    ) -> Option<&mut Vec<(RelationshipId, RecordId)>> {
+        keep: impl FnMut(&(RelationshipId, RecordId)) -> bool,
+    ) {
         if self.children.contains_key(&parent) {
             self.note_children(parent);
+            self.children.update(parent, |list| list.retain(keep));
         }
-        self.children.get_mut(&parent)
     }
 
     /// Forgets a parent's children list.

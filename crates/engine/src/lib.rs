@@ -24,6 +24,7 @@ mod journal;
 mod licences;
 pub mod limits;
 mod list;
+mod listmap;
 mod memory;
 mod model;
 mod organization;
@@ -51,6 +52,7 @@ pub use ids::{
     AppId, BusinessUnitId, Owner, PositionId, Principal, ProfileId, RecordId, RelationshipId,
     RoleId, TableId, TeamId, TemplateId, UserId,
 };
+pub use index::{ColumnIndexParts, ColumnIndexRef, TableIndexParts, TableIndexRef};
 pub use journal::Checkpoint;
 pub use licences::{
     Cheapest, Excess, Licence, LicenceCap, LicenceFit, LicenceReport, MAX_LICENCES,
@@ -62,7 +64,7 @@ pub use list::{
 };
 pub use memory::MemoryUsage;
 pub use model::{
-    App, AuditSettings, Cascade, CascadeType, Column, ColumnPermission, DeleteBehavior,
+    App, AuditSettings, Cascade, CascadeType, Column, ColumnName, ColumnPermission, DeleteBehavior,
     Deprecation, FieldShare, HierarchyModel, HierarchySettings, Inheritance, Ownership, Position,
     Profile, RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share,
     Table, Team, TeamType, Template, User, Value,

@@ -195,8 +195,7 @@ impl Organization {
         usage.record_names = self.record_names.heap();
         usage.table_records =
             vec_heap(&self.table_records) + self.table_records.iter().map(vec_heap).sum::<usize>();
-        usage.children =
-            map_heap(&self.children) + self.children.values().map(vec_heap).sum::<usize>();
+        usage.children = self.children.heap();
         let (bitmaps, inherited, columns) = self.index.heap();
         usage.index_bitmaps = bitmaps;
         usage.index_inherited = inherited;
@@ -266,7 +265,7 @@ impl Organization {
             + self
                 .column_names
                 .iter()
-                .map(|c| heap(c.len() + 16))
+                .map(|c| heap(16 + 16) + heap(c.len()))
                 .sum::<usize>()
             + seen
     }
@@ -314,7 +313,7 @@ mod tests {
         }
         let usage = org.memory_usage();
         assert!(usage.records >= 100 * size_of::<Record>());
-        assert!(usage.record_keys >= 100 * 24);
+        assert!(usage.record_keys >= 100 * 8);
         assert!(usage.column_values >= 100 * 40);
         assert!(usage.record_names >= 100 * 4);
         assert!(usage.index_bitmaps > 0);

@@ -355,6 +355,63 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// A column name as records hold it: one shared copy per name (D102), in one word (a thin
+/// pointer), so that a record's column entry is 32 bytes, the value's 24 and this. Reads as
+/// the name (`Deref<Target = str>`); compares, hashes, orders and prints as the name.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ColumnName(Arc<Box<str>>);
+
+impl ColumnName {
+    /// A new copy of a name (records share copies through `Organization::intern_column`).
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        ColumnName(Arc::new(Box::from(name)))
+    }
+
+    /// Whether two names are the same copy.
+    #[must_use]
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl std::ops::Deref for ColumnName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ColumnName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ColumnName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ColumnName {
+    fn from(name: &str) -> Self {
+        ColumnName::new(name)
+    }
+}
+
+impl std::fmt::Debug for ColumnName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self.0, f)
+    }
+}
+
+impl std::fmt::Display for ColumnName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An explicit share (a PrincipalObjectAccess row's `accessrightsmask`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Share {
@@ -445,7 +502,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for RareList<T> {
 #[derive(Clone, Debug)]
 pub struct Record {
     /// The external key (the scenario files' record id).
-    pub key: Arc<str>,
+    pub key: Box<str>,
     /// Table.
     pub table: TableId,
     /// Owner.
@@ -459,7 +516,7 @@ pub struct Record {
     /// Parental lookups set on this record: relationship and parent record.
     pub lookups: Box<[(RelationshipId, RecordId)]>,
     /// Column values (secured or not), in insertion order.
-    pub fields: Box<[(Arc<str>, Value)]>,
+    pub fields: Box<[(ColumnName, Value)]>,
     /// Explicit shares, at most one per principal (record access teams included).
     pub shares: RareList<Share>,
     /// Column shares.
@@ -471,15 +528,15 @@ pub struct Record {
 impl Record {
     /// The key's heap (`memory.rs`).
     pub(crate) fn key_heap(&self) -> usize {
-        // Counted here; the name map shares it.
-        crate::memory::heap(self.key.len() + 16)
+        // Counted here; the name map finds it through the record's id.
+        crate::memory::heap(self.key.len())
     }
 
     /// The column values' heap (`memory.rs`): the list, the column names and the text.
     pub(crate) fn fields_heap(&self) -> usize {
         use crate::memory::{heap, value_heap};
         // Column names are shared (interned): counted once, in the model.
-        heap(std::mem::size_of_val::<[(Arc<str>, Value)]>(&self.fields))
+        heap(std::mem::size_of_val::<[(ColumnName, Value)]>(&self.fields))
             + self
                 .fields
                 .iter()

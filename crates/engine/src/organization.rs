@@ -2,7 +2,6 @@
 //! system-level (unauthorized) setup used to load it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use crate::derive::Derived;
 use crate::error::ModelError;
@@ -148,8 +147,8 @@ pub struct Organization {
     pub(crate) names: Names,
     /// Live records of each table, in creation order.
     pub(crate) table_records: Vec<Vec<RecordId>>,
-    /// Children of each parent record: (relationship, child).
-    pub(crate) children: HashMap<RecordId, Vec<(RelationshipId, RecordId)>>,
+    /// Children of each parent record: (relationship, child); a parent's one child inline.
+    pub(crate) children: crate::listmap::ListMap<RecordId, (RelationshipId, RecordId)>,
     pub(crate) derived: Derived,
     /// Bitmaps of records by owner, unit and share, kept in step with every record change.
     pub(crate) index: crate::index::RecordIndex,
@@ -163,7 +162,7 @@ pub struct Organization {
     pub(crate) licensing: crate::licences::Licensing,
     /// Every column name a record has held, once: records share these (`intern_column`).
     /// Only grows; not part of the state (a load interns again).
-    pub(crate) column_names: std::collections::HashSet<Arc<str>>,
+    pub(crate) column_names: std::collections::HashSet<crate::model::ColumnName>,
     /// The live records by key.
     pub(crate) record_names: RecordNames,
 }
@@ -368,7 +367,7 @@ impl Organization {
             apps: Vec::new(),
             names: Names::default(),
             table_records: Vec::new(),
-            children: HashMap::new(),
+            children: crate::listmap::ListMap::default(),
             derived: Derived::default(),
             index: crate::index::RecordIndex::default(),
             seen_columns: Vec::new(),
@@ -663,7 +662,7 @@ impl Organization {
     /// The children of a record: (relationship, child).
     #[must_use]
     pub fn children(&self, record: RecordId) -> &[(RelationshipId, RecordId)] {
-        self.children.get(&record).map_or(&[], Vec::as_slice)
+        self.children.get(&record).unwrap_or(&[])
     }
     /// Whether a user is a member of a team.
     #[must_use]
@@ -805,7 +804,7 @@ impl Organization {
                 name: new.key,
             });
         }
-        let key: Arc<str> = Arc::from(new.key);
+        let key = new.key.into_boxed_str();
         let business_unit = new
             .business_unit
             .unwrap_or_else(|| self.owner_unit(new.owner));
@@ -893,10 +892,8 @@ impl Organization {
         if let Some(p) = parent {
             self.validate_lookup(child, relationship, p)?;
         }
-        if let Some(old) = self.records[child.index()].lookup(relationship)
-            && let Some(list) = self.children_get_mut(old)
-        {
-            list.retain(|(r, c)| !(*r == relationship && *c == child));
+        if let Some(old) = self.records[child.index()].lookup(relationship) {
+            self.children_retain(old, |(r, c)| !(*r == relationship && *c == child));
         }
         let rec = self.record_mut(child);
         let mut lookups = std::mem::take(&mut rec.lookups).into_vec();
@@ -906,7 +903,7 @@ impl Organization {
         }
         rec.lookups = lookups.into_boxed_slice();
         if let Some(p) = parent {
-            self.children_entry(p).push((relationship, child));
+            self.children_push(p, (relationship, child));
         }
         self.reindexing(child, |_| ());
         Ok(())
@@ -928,12 +925,12 @@ impl Organization {
     }
 
     /// The shared copy of a column name (records hold this, not their own).
-    pub(crate) fn intern_column(&mut self, column: &str) -> Arc<str> {
+    pub(crate) fn intern_column(&mut self, column: &str) -> crate::model::ColumnName {
         if let Some(c) = self.column_names.get(column) {
-            return Arc::clone(c);
+            return c.clone();
         }
-        let c: Arc<str> = Arc::from(column);
-        self.column_names.insert(Arc::clone(&c));
+        let c = crate::model::ColumnName::new(column);
+        self.column_names.insert(c.clone());
         c
     }
 
@@ -965,7 +962,7 @@ impl Organization {
     ) {
         let mut index = std::mem::take(&mut self.index);
         index.set(self, record, false);
-        let fields: Vec<(Arc<str>, Value)> = fields
+        let fields: Vec<(crate::model::ColumnName, Value)> = fields
             .into_iter()
             .map(|(c, v)| (self.intern_column(&c), v))
             .collect();

@@ -223,11 +223,7 @@ impl Organization {
         push(&mut names, NameMap::Profiles, &n.profiles, |i| i.index());
         push(&mut names, NameMap::Apps, &n.apps, |i| i.index());
         names.sort_by(|a, b| (a.0 as u8, a.1).cmp(&(b.0 as u8, b.1)));
-        let mut children: Vec<_> = self
-            .children
-            .iter()
-            .map(|(p, v)| (*p, v.as_slice()))
-            .collect();
+        let mut children: Vec<_> = self.children.iter().map(|(p, v)| (*p, v)).collect();
         children.sort_by_key(|(p, _)| *p);
         StateRef {
             settings: &self.settings,
@@ -262,6 +258,17 @@ impl Organization {
     /// Every id the parts hold is checked against the entities it names
     /// ([`ModelError::BadState`] otherwise), so that no later lookup can go out of range.
     pub fn from_state(state: State) -> Result<Organization, ModelError> {
+        Self::from_state_with_index(state, None)
+    }
+
+    /// An organisation from its parts, the derived indexes rebuilt and the record index taken
+    /// from its parts when they are given (a checkpoint that holds it, D120) — checked against
+    /// the records as far as that is cheap, [`ModelError::BadState`] otherwise — or rebuilt in
+    /// bulk when not.
+    pub fn from_state_with_index(
+        state: State,
+        index: Option<Vec<crate::index::TableIndexParts>>,
+    ) -> Result<Organization, ModelError> {
         check_state(&state)?;
         let mut org = Organization::new();
         org.settings = state.settings;
@@ -292,19 +299,24 @@ impl Organization {
         org.record_names = record_names;
         // Share the records' column names from here on (a decoder hands out a few shared
         // copies: compare pointers first, strings only for a new one).
-        let mut known: Vec<std::sync::Arc<str>> = Vec::new();
+        let mut known: Vec<crate::model::ColumnName> = Vec::new();
         for r in &org.records {
             for (c, _) in &r.fields {
-                if !known.iter().any(|k| std::sync::Arc::ptr_eq(k, c)) {
-                    known.push(std::sync::Arc::clone(c));
+                if !known.iter().any(|k| crate::model::ColumnName::ptr_eq(k, c)) {
+                    known.push(c.clone());
                     if !org.column_names.contains(&**c) {
-                        org.column_names.insert(std::sync::Arc::clone(c));
+                        org.column_names.insert(c.clone());
                     }
                 }
             }
         }
         org.table_records = state.table_records;
-        org.children = state.children.into_iter().collect();
+        let mut children = crate::listmap::ListMap::default();
+        children.reserve_one(state.children.len());
+        for (parent, list) in state.children {
+            children.insert(parent, list);
+        }
+        org.children = children;
         org.seen_columns = state.seen_columns;
         org.role_rules = RoleRules::from_rules(state.role_rules);
         org.licensing = Licensing {
@@ -315,7 +327,10 @@ impl Organization {
                 .collect::<BTreeMap<_, _>>(),
         };
         org.refresh();
-        org.rebuild_index();
+        match index {
+            Some(parts) => org.index = crate::index::RecordIndex::from_parts(&org, parts)?,
+            None => org.rebuild_index(),
+        }
         Ok(org)
     }
 }

@@ -110,7 +110,7 @@ fn value(v: &Value) -> String {
     }
 }
 
-fn mapping(list: &[(std::sync::Arc<str>, Value)]) -> String {
+fn mapping(list: &[(strata_engine::ColumnName, Value)]) -> String {
     let parts: Vec<String> = list
         .iter()
         .map(|(k, v)| format!("{}: {}", scalar(k), value(v)))
@@ -121,8 +121,8 @@ fn mapping(list: &[(std::sync::Arc<str>, Value)]) -> String {
 /// A record's columns: one mapping when they are in name order (as one write leaves them),
 /// else a list of mappings, each a run in name order, set one after the other (extension), so
 /// that the rebuilt record holds them in the same order.
-fn fields(list: &[(std::sync::Arc<str>, Value)]) -> String {
-    let mut runs: Vec<&[(std::sync::Arc<str>, Value)]> = Vec::new();
+fn fields(list: &[(strata_engine::ColumnName, Value)]) -> String {
+    let mut runs: Vec<&[(strata_engine::ColumnName, Value)]> = Vec::new();
     let mut start = 0;
     for i in 1..list.len() {
         if list[i].0 <= list[i - 1].0 {
