@@ -511,7 +511,7 @@ impl Organization {
                 .index
                 .inherited_of
                 .iter()
-                .map(|(_, v)| 16 + v.len() * std::mem::size_of::<Principal>())
+                .map(|(_, v)| 16 + std::mem::size_of_val(v))
                 .sum::<usize>();
         (bitmaps, self.index.tables.iter().map(columns).sum())
     }
