@@ -328,18 +328,8 @@ impl OrgHandle {
     /// state before the lock is released; the transaction commits with no lock held, and the
     /// accepted operations are then applied again, as a replay of the log would, under a
     /// second short write lock. Memory always holds exactly the committed revision.
-    fn commit_group(
-        &self,
-        store: &dyn Store,
-        group: &mut [Pending],
-    ) -> Vec<Result<Written, AppError>> {
+    fn commit_group(&self, store: &dyn Store, group: &[Pending]) -> Vec<Result<Written, AppError>> {
         let _writer = self.writer();
-        // Each write's log rows, made by its request (moved into the transaction).
-        let mut stored: Vec<Vec<StoredOperation>> = group
-            .iter_mut()
-            .map(|p| std::mem::take(&mut p.stored))
-            .collect();
-        let group: &[Pending] = group;
         let mut guard = Some(self.write_lock());
         if let Some(state) = guard.as_mut()
             && state.dirty
@@ -410,18 +400,10 @@ impl OrgHandle {
                 return Err(StoreError::Aborted(String::new()));
             }
             for (i, audits) in &rows {
-                let ops = &group[*i].ops;
-                let texts = std::mem::take(&mut stored[*i]);
-                // (Taken once: were the closure called again, the operations are written anew.)
-                let texts = if texts.len() == ops.len() {
-                    texts
-                } else {
-                    ops.iter()
-                        .map(StoredOperation::new)
-                        .collect::<Result<Vec<_>, _>>()?
-                };
-                for (text, entries) in texts.into_iter().zip(audits) {
-                    tx.append_stored(text, now)?;
+                // The log rows' text, made by the request (copied: a store may call this
+                // closure again).
+                for (text, entries) in group[*i].stored.iter().zip(audits) {
+                    tx.append_stored(text.clone(), now)?;
                     for e in entries {
                         tx.append_audit(e, now, retention)?;
                     }
@@ -546,8 +528,8 @@ struct Committer {
 
 impl Committer {
     fn run(mut self) {
-        while let Some(mut group) = self.handle.next_group() {
-            let results = self.handle.commit_group(self.store.as_ref(), &mut group);
+        while let Some(group) = self.handle.next_group() {
+            let results = self.handle.commit_group(self.store.as_ref(), &group);
             for (pending, result) in group.into_iter().zip(results) {
                 // The caller may have gone (a closed connection): the write stands.
                 let _ = pending.reply.send(result);
