@@ -1,10 +1,9 @@
 //! `strata`: the command line. Arguments are in `args.rs`; each command is a module.
 
 /// mimalloc: lists and Web API answers allocate many small strings; the system allocator
-/// spent a quarter of a list request in `malloc` and `free` (BENCHMARKS.md). Its version 2
-/// (the `v2` feature): under the soak's steady load version 3 grew the server's heap by half
-/// (65 → 98 MiB, then 145) after about eleven minutes and gave it back over twenty, with no
-/// growth in what the server holds; version 2 stays flat (RELIABILITY.md, "Load and soak").
+/// spent a quarter of a list request in `malloc` and `free` (BENCHMARKS.md). Version 2 (the
+/// `v2` feature) was tried against the soak's memory growth and grew too (RELIABILITY.md,
+/// "Load and soak").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
