@@ -921,27 +921,7 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
         .and_then(|s| s.split('"').next())
         .expect("`let org = \"…\"` in lib.rs");
     let mut out = BTreeSet::new();
-    let mut rest = src.as_str();
-    while let Some(at) = rest.find(".route(") {
-        rest = &rest[at + ".route(".len()..];
-        // The arguments, up to the matching parenthesis.
-        let mut depth = 1;
-        let mut end = 0;
-        for (i, c) in rest.char_indices() {
-            match c {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = i;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        assert!(end > 0, "unbalanced .route( in lib.rs");
-        let args = &rest[..end];
+    for args in common::route_args(&src) {
         // The first argument, up to the first comma outside parentheses.
         let mut depth = 0;
         let mut split = args.len();
@@ -990,7 +970,6 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
             }
         }
         assert!(methods > 0, "no method found for route `{path}`");
-        rest = &rest[end..];
     }
     out
 }

@@ -651,3 +651,30 @@ pub async fn router_with_org(store: &Arc<dyn strata_store::Store>) -> axum::Rout
     assert_eq!(status, 201, "{body}");
     app
 }
+
+/// The argument text of each `.route(` call in `src`, up to its matching parenthesis: the
+/// route tests read the routers' source to check that their matrices list every route.
+pub fn route_args(src: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(i, _)| i);
+        let end = end
+            .unwrap_or_else(|| panic!("an unbalanced `.route(`: {}", &rest[..rest.len().min(80)]));
+        out.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    out
+}
