@@ -417,51 +417,6 @@ fn a_flipped_byte_isolates_its_organisation_and_a_bad_checkpoint_is_not_used() {
 // A full disk on PostgreSQL
 // ---------------------------------------------------------------------------------------------
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// `program`, run as the `postgres` user when this is root (initdb refuses to run as root).
-fn as_postgres(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-/// Gives `path` to the `postgres` user (when this is root).
-fn chown_postgres(path: &Path) {
-    if is_root() {
-        let status = Command::new("chown")
-            .arg("postgres:postgres")
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "chown postgres {}", path.display());
-    }
-}
-
-/// The PostgreSQL binaries: `STRATA_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
-fn postgres_bin() -> Option<PathBuf> {
-    std::env::var_os("STRATA_TEST_PG_BIN")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                .ok()?
-                .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-                .filter(|p| p.join("initdb").exists() && p.join("psql").exists())
-                .collect();
-            found.sort();
-            found.pop()
-        })
-}
-
 /// A PostgreSQL cluster of the test's own (its data directory in a temporary folder, its port
 /// free), stopped when dropped.
 struct OwnPostgres {
@@ -474,8 +429,8 @@ impl OwnPostgres {
     /// initdb and start; `wal_dir` puts the write-ahead log elsewhere (`initdb --waldir`).
     fn start(bin: PathBuf, wal_dir: Option<&Path>) -> OwnPostgres {
         let dir = tempfile::tempdir().unwrap();
-        chown_postgres(dir.path());
-        let mut initdb = as_postgres(&bin.join("initdb"));
+        common::chown_postgres(dir.path());
+        let mut initdb = common::as_postgres(&bin.join("initdb"));
         initdb.arg("-D").arg(dir.path().join("data")).args([
             "-A",
             "trust",
@@ -517,7 +472,7 @@ impl OwnPostgres {
             self.port,
             self.dir.path().display()
         );
-        as_postgres(&self.bin.join("pg_ctl"))
+        common::as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .arg("-l")
@@ -531,7 +486,7 @@ impl OwnPostgres {
 
     /// Whether the postmaster is running.
     fn running(&self) -> bool {
-        as_postgres(&self.bin.join("pg_ctl"))
+        common::as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .arg("status")
@@ -574,7 +529,7 @@ impl OwnPostgres {
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
-        let _ = as_postgres(&self.bin.join("pg_ctl"))
+        let _ = common::as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .args(["-m", "immediate", "stop"])
@@ -599,7 +554,7 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// The PostgreSQL full-disk test's environment, or why it is skipped: a small filesystem and
 /// the PostgreSQL binaries.
 fn postgres_on_small_disk(test: &str, mib: u64) -> Option<(SmallDisk, PathBuf)> {
-    let Some(bin) = postgres_bin() else {
+    let Some(bin) = common::postgres_bin() else {
         skip_outside_ci(&format!(
             "{test}: no PostgreSQL binaries (/usr/lib/postgresql/*/bin or STRATA_TEST_PG_BIN)"
         ));
@@ -684,7 +639,7 @@ fn full_disk_on_postgres(test: &str, placement: OnSmallDisk) {
     };
     let place = disk.dir.join("pg");
     std::fs::create_dir(&place).unwrap();
-    chown_postgres(&place);
+    common::chown_postgres(&place);
     let pg = match placement {
         OnSmallDisk::Tablespace => {
             let pg = OwnPostgres::start(bin, None);

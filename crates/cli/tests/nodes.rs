@@ -621,17 +621,7 @@ impl OwnPostgres {
     }
 
     fn start_with(durable: bool) -> Option<OwnPostgres> {
-        let bin = std::env::var_os("STRATA_TEST_PG_BIN")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                    .ok()?
-                    .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-                    .filter(|p| p.join("initdb").exists())
-                    .collect();
-                found.sort();
-                found.pop()
-            });
+        let bin = common::postgres_bin();
         let Some(bin) = bin else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -641,16 +631,9 @@ impl OwnPostgres {
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
+        common::chown_postgres(dir.path());
         let data = dir.path().join("data");
-        let out = as_postgres(&bin.join("initdb"))
+        let out = common::as_postgres(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
             .args([
@@ -698,7 +681,7 @@ impl OwnPostgres {
     /// `pg_ctl restart -m immediate`: every server process killed mid-transaction (no
     /// checkpoint, crash recovery at start), then started again with the same options.
     fn restart_immediately(&self) {
-        let status = as_postgres(&self.bin.join("pg_ctl"))
+        let status = common::as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .arg("-l")
@@ -711,7 +694,7 @@ impl OwnPostgres {
     }
 
     fn stop(&self) {
-        let status = as_postgres(&self.bin.join("pg_ctl"))
+        let status = common::as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .args(["-m", "fast", "-w", "stop"])
@@ -724,7 +707,7 @@ impl OwnPostgres {
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
-        let _ = as_postgres(&self.bin.join("pg_ctl"))
+        let _ = common::as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .args(["-m", "immediate", "stop"])
@@ -741,7 +724,7 @@ fn pg_ctl_start(bin: &Path, dir: &Path, port: u16, durable: bool) -> bool {
         dir.display(),
         if durable { "on" } else { "off" }
     );
-    as_postgres(&bin.join("pg_ctl"))
+    common::as_postgres(&bin.join("pg_ctl"))
         .arg("-D")
         .arg(dir.join("data"))
         .arg("-l")
@@ -751,24 +734,6 @@ fn pg_ctl_start(bin: &Path, dir: &Path, port: u16, durable: bool) -> bool {
         .status()
         .unwrap()
         .success()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// `program`, run as the `postgres` user when this is root (initdb refuses to run as root).
-fn as_postgres(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
 }
 
 /// PostgreSQL stops: both nodes report not ready (reads carrying a revision they have not

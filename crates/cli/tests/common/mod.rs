@@ -88,3 +88,49 @@ pub fn create_org(key_file: Option<&Path>, db: &str, org: &str, scenario: &Path)
     assert_eq!(code, 0, "strata org create: {out}{err}");
     out
 }
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `program`, run as the `postgres` user when this is root (initdb refuses to run as root).
+pub fn as_postgres(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Gives `path` to the `postgres` user (when this is root).
+pub fn chown_postgres(path: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown postgres {}", path.display());
+    }
+}
+
+/// The PostgreSQL binaries: `STRATA_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
+pub fn postgres_bin() -> Option<PathBuf> {
+    std::env::var_os("STRATA_TEST_PG_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .filter(|p| p.join("initdb").exists() && p.join("psql").exists())
+                .collect();
+            found.sort();
+            found.pop()
+        })
+}
