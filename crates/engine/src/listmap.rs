@@ -1,18 +1,19 @@
 //! `ListMap`: a map from a key to a short list, laid out for millions of keys whose list holds
 //! one entry (a parent record's one child, the one principal a record inherits read access
 //! from): those lists live inline in a table of `(key, entry)`, 12 bytes for ids, with no
-//! allocation of their own; the other lists (empty or longer) in a second table as boxed
-//! slices of their exact length. Which table holds a key is a function of its list's length,
-//! so two maps holding the same lists are equal field by field.
+//! allocation of their own; the other lists (empty or longer) in a second table as vectors,
+//! so that a list growing one entry at a time (a parent's children, as records are created)
+//! grows in place, amortized. Which table holds a key is a function of its list's length, so
+//! two maps holding the same lists are equal field by field.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// Lists by key: one-entry lists inline, the others boxed (see the module).
+/// Lists by key: one-entry lists inline, the others in vectors (see the module).
 #[derive(Clone, Debug)]
 pub(crate) struct ListMap<K, T> {
     one: HashMap<K, T>,
-    many: HashMap<K, Box<[T]>>,
+    many: HashMap<K, Vec<T>>,
 }
 
 impl<K: Hash + Eq, T: PartialEq> PartialEq for ListMap<K, T> {
@@ -37,7 +38,7 @@ impl<K: Hash + Eq + Copy, T: Clone> ListMap<K, T> {
         if let Some(t) = self.one.get(key) {
             return Some(std::slice::from_ref(t));
         }
-        self.many.get(key).map(|b| &**b)
+        self.many.get(key).map(Vec::as_slice)
     }
 
     /// Whether the key has a list (perhaps empty).
@@ -57,7 +58,7 @@ impl<K: Hash + Eq + Copy, T: Clone> ListMap<K, T> {
         {
             self.one.insert(key, t);
         } else {
-            self.many.insert(key, list.into_boxed_slice());
+            self.many.insert(key, list);
         }
     }
 
@@ -66,12 +67,22 @@ impl<K: Hash + Eq + Copy, T: Clone> ListMap<K, T> {
         if let Some(t) = self.one.remove(key) {
             return Some(vec![t]);
         }
-        self.many.remove(key).map(Vec::from)
+        self.many.remove(key)
     }
 
     /// Changes a key's list in place (a missing list is an empty one, and stays a list, even
     /// empty, afterwards).
     pub(crate) fn update(&mut self, key: K, change: impl FnOnce(&mut Vec<T>)) {
+        if let Some(list) = self.many.get_mut(&key) {
+            // In place: a long list is never copied to add or take one entry.
+            change(list);
+            if list.len() == 1
+                && let Some(list) = self.many.remove(&key)
+            {
+                self.put(key, list);
+            }
+            return;
+        }
         let mut list = self.remove(&key).unwrap_or_default();
         change(&mut list);
         self.put(key, list);
@@ -82,7 +93,7 @@ impl<K: Hash + Eq + Copy, T: Clone> ListMap<K, T> {
         self.one
             .iter()
             .map(|(k, t)| (k, std::slice::from_ref(t)))
-            .chain(self.many.iter().map(|(k, b)| (k, &**b)))
+            .chain(self.many.iter().map(|(k, b)| (k, b.as_slice())))
     }
 
     /// Room for `additional` more one-entry lists.
@@ -90,12 +101,10 @@ impl<K: Hash + Eq + Copy, T: Clone> ListMap<K, T> {
         self.one.reserve(additional);
     }
 
-    /// The heap (`memory.rs`): both tables and the boxed lists.
+    /// The heap (`memory.rs`): both tables and the longer lists.
     pub(crate) fn heap(&self) -> usize {
-        use crate::memory::{map_heap, slice_heap};
-        map_heap(&self.one)
-            + map_heap(&self.many)
-            + self.many.values().map(|b| slice_heap(b)).sum::<usize>()
+        use crate::memory::{map_heap, vec_heap};
+        map_heap(&self.one) + map_heap(&self.many) + self.many.values().map(vec_heap).sum::<usize>()
     }
 }
 
