@@ -373,6 +373,11 @@ impl ColumnName {
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         Arc::ptr_eq(&a.0, &b.0)
     }
+
+    /// The shared copy's address: equal for two handles of one copy.
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
 }
 
 impl std::ops::Deref for ColumnName {

@@ -297,13 +297,14 @@ impl Organization {
             }
         }
         org.record_names = record_names;
-        // Share the records' column names from here on (a decoder hands out a few shared
-        // copies: compare pointers first, strings only for a new one).
-        let mut known: Vec<crate::model::ColumnName> = Vec::new();
+        // Share the records' column names from here on (a decoder hands out one shared copy
+        // per name: the copies are told apart by address, the strings compared once each).
+        // (Addresses kept sorted: a few comparisons a field, for any number of names.)
+        let mut known: Vec<usize> = Vec::new();
         for r in &org.records {
             for (c, _) in &r.fields {
-                if !known.iter().any(|k| crate::model::ColumnName::ptr_eq(k, c)) {
-                    known.push(c.clone());
+                if let Err(at) = known.binary_search(&c.address()) {
+                    known.insert(at, c.address());
                     if !org.column_names.contains(&**c) {
                         org.column_names.insert(c.clone());
                     }
