@@ -155,6 +155,27 @@ fn an_index_that_does_not_fit_is_refused() {
             .unwrap();
         index[t].columns[c].rare[0] = org_records_end();
     });
+    // A live record moved to another owner's bitmap (an index that would list it to the
+    // wrong user), or to another unit's, or present twice.
+    refused(&|index| {
+        let t = busy(index);
+        assert!(index[t].by_user.len() > 1, "the test needs two owners");
+        let id = index[t].by_user[0].1.min().unwrap();
+        index[t].by_user[0].1.remove(id);
+        index[t].by_user[1].1.insert(id);
+    });
+    refused(&|index| {
+        let t = busy(index);
+        assert!(index[t].by_unit.len() > 1, "the test needs two units");
+        let id = index[t].by_unit[0].1.min().unwrap();
+        index[t].by_unit[0].1.remove(id);
+        index[t].by_unit[1].1.insert(id);
+    });
+    refused(&|index| {
+        let t = busy(index);
+        let id = index[t].by_user[0].1.min().unwrap();
+        index[t].by_user[1].1.insert(id);
+    });
     // A table with records left out.
     refused(&|index| {
         index.truncate(busy(index));

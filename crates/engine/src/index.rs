@@ -756,6 +756,64 @@ impl RecordIndex {
             table.live = p.live;
             index.tables.push(table);
         }
+        // Who owns a record, its unit and its read shares are what lists are answered from:
+        // each live record is checked to be under exactly its owner, its unit and its
+        // read-share principals (every bitmap is among the live records, and the bitmaps'
+        // sizes add up to the records placed), so an index that places a record elsewhere —
+        // a checkpoint written by a build with a maintenance defect — is refused, never
+        // trusted. One pass over the records, no sort and no walk: far cheaper than the
+        // rebuild. (The inherited bitmaps need the walk: they are taken under the MAC.)
+        let mut counted = vec![[0u64; 3]; index.tables.len()];
+        let mut principals: Vec<Principal> = Vec::new();
+        for (i, r) in org.records.iter().enumerate() {
+            if !r.alive {
+                continue;
+            }
+            let id = RecordId::from_index(i).get();
+            let t = r.table.index();
+            let (Some(table), Some(count)) = (index.tables.get(t), counted.get_mut(t)) else {
+                return Err(bad(format!("table {t}: a live record, no index")));
+            };
+            let has = |b: Option<&RoaringBitmap>| b.is_some_and(|b| b.contains(id));
+            let owner = match r.owner {
+                Owner::User(u) => has(table.by_user.get(&u)),
+                Owner::Team(team) => has(table.by_team.get(&team)),
+                Owner::None => true,
+            };
+            principals.clear();
+            principals.extend(
+                r.shares
+                    .iter()
+                    .filter(|s| s.mask.contains(Privilege::Read))
+                    .map(|s| s.principal),
+            );
+            principals.sort_unstable();
+            principals.dedup();
+            if !table.live.contains(id)
+                || !owner
+                || !has(table.by_unit.get(&r.business_unit))
+                || !principals.iter().all(|p| has(table.shared_read.get(p)))
+            {
+                return Err(bad(format!(
+                    "table {t}: record {id} is not where it belongs"
+                )));
+            }
+            count[0] += 1;
+            count[1] += u64::from(r.owner != Owner::None);
+            count[2] += principals.len() as u64;
+        }
+        fn total<K>(m: &HashMap<K, RoaringBitmap>) -> u64 {
+            m.values().map(RoaringBitmap::len).sum()
+        }
+        for (t, (table, count)) in index.tables.iter().zip(&counted).enumerate() {
+            if table.live.len() != count[0]
+                || total(&table.by_user) + total(&table.by_team) != count[1]
+                || total(&table.by_unit) != count[0]
+                || total(&table.shared_read) != count[2]
+            {
+                return Err(bad(format!("table {t}: records placed more than once")));
+            }
+        }
         // The memo: each record's principals, sorted (as `refresh_inherited` leaves them).
         inherited.sort_unstable();
         let same_record = |a: &(u32, Principal), b: &(u32, Principal)| a.0 == b.0;
