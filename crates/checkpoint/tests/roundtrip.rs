@@ -155,6 +155,16 @@ fn an_index_that_does_not_fit_is_refused() {
             .unwrap();
         index[t].columns[c].rare[0] = org_records_end();
     });
+    // A record listed twice by a column (and another left out).
+    refused(&|index| {
+        let t = busy(index);
+        let c = index[t]
+            .columns
+            .iter()
+            .position(|c| c.rare.len() > 1)
+            .unwrap();
+        index[t].columns[c].rare[1] = index[t].columns[c].rare[0];
+    });
     // A live record moved to another owner's bitmap (an index that would list it to the
     // wrong user), or to another unit's, or present twice.
     refused(&|index| {

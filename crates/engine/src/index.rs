@@ -743,6 +743,18 @@ impl RecordIndex {
                 {
                     return Err(bad(format!("table {t}: column `{}`", c.column)));
                 }
+                // Each live record exactly once (no record twice, none left out): the union
+                // is as large as the count.
+                let mut union: RoaringBitmap = c.rare.iter().copied().collect();
+                for (_, b) in &c.frequent {
+                    union |= b;
+                }
+                if union.len() != live.len() {
+                    return Err(bad(format!(
+                        "table {t}: column `{}` lists a record twice",
+                        c.column
+                    )));
+                }
                 let column = ColumnIndex::from_parts(&c.rare, c.frequent);
                 table.columns.insert(c.column, column);
             }
