@@ -99,8 +99,11 @@ fn from_checkpoint(
     let base = usize::try_from(revision).unwrap_or(usize::MAX);
     progress(0, total);
     // The bytes are dropped once decoded, before the organisation is built from its parts.
-    let organization = strata_checkpoint::decode_owned(bytes)
+    let (organization, index_problem) = strata_checkpoint::decode_owned(bytes)
         .map_err(|e| Fallback::Next(format!("does not decode: {e} ({})", e.code())))?;
+    if let Some(e) = index_problem {
+        tracing::warn!(org = %org, revision, error = %e, "the checkpoint's record index does not fit its records: rebuilt from them (D137)");
+    }
     progress(base, total);
     // The tail, verified from the log row the checkpoint was taken after.
     let tail = match store.operations(org, revision) {

@@ -96,11 +96,14 @@ pub fn decode(bytes: &[u8]) -> Result<Organization, DecodeError> {
 
 /// An organisation from checkpoint bytes it takes, dropped as soon as they are decoded (before
 /// the organisation is built from its parts: the bytes and the whole organisation are never
-/// held at once).
-pub fn decode_owned(bytes: Vec<u8>) -> Result<Organization, DecodeError> {
+/// held at once). A stored record index that does not fit the records is rebuilt from them
+/// (D137); the problem it had is returned beside the organisation, for the caller to report.
+pub fn decode_owned(
+    bytes: Vec<u8>,
+) -> Result<(Organization, Option<strata_engine::ModelError>), DecodeError> {
     let (state, index) = decode_parts(&bytes)?;
     drop(bytes);
-    Ok(Organization::from_state_with_index(state, index)?)
+    Ok(Organization::from_state_repairing_index(state, index)?)
 }
 
 // ----- writing -----

@@ -107,9 +107,20 @@ fn an_index_that_does_not_fit_is_refused() {
         let (state, index) = decode_parts(&bytes).unwrap();
         let mut index = index.unwrap();
         change(&mut index);
-        let e = Organization::from_state_with_index(state, Some(index)).unwrap_err();
+        let e = Organization::from_state_with_index(state, Some(index.clone())).unwrap_err();
         assert_eq!(e.code(), "bad_state");
+        // A load repairs it instead (D137): the index rebuilt from the records, the problem
+        // reported, the organisation the same as the one encoded.
+        let (state, _) = decode_parts(&bytes).unwrap();
+        let (repaired, problem) =
+            Organization::from_state_repairing_index(state, Some(index)).unwrap();
+        assert_eq!(problem.unwrap().code(), "bad_state");
+        assert_eq!(repaired.differences(&org), Vec::<&str>::new());
     };
+    // Untouched, nothing is repaired.
+    let (loaded, problem) = strata_checkpoint::decode_owned(bytes.clone()).unwrap();
+    assert!(problem.is_none());
+    assert!(loaded.differences(&org).is_empty());
     let busy = |index: &Vec<strata_engine::TableIndexParts>| {
         index
             .iter()

@@ -102,7 +102,7 @@ impl Rng {
 }
 
 /// Where the server's data lives, and how the checker opens it.
-enum Db {
+pub(crate) enum Db {
     Sqlite(PathBuf),
     Postgres {
         scratch: ScratchDatabase,
@@ -134,14 +134,14 @@ impl Db {
 }
 
 /// A running `strata serve`.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     client: HttpClient,
 }
 
 impl Server {
     /// Starts a server on `db`; returns it once `/readyz` answers 200, with the time that took.
-    fn start(db: &Db, checkpoint_every: u64) -> anyhow::Result<(Server, Duration)> {
+    pub(crate) fn start(db: &Db, checkpoint_every: u64) -> anyhow::Result<(Server, Duration)> {
         let started = Instant::now();
         let exe = std::env::current_exe().context("cannot find the strata executable")?;
         let mut command = Command::new(exe);
@@ -182,6 +182,11 @@ impl Server {
     }
 
     /// SIGKILL, and the process reaped.
+    /// The server process's peak resident memory so far, in bytes (Linux).
+    pub(crate) fn peak_rss(&self) -> Option<u64> {
+        crate::bench_memory::process_status_bytes(&self.child.id().to_string(), "VmHWM")
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -15,7 +15,12 @@ const MIB: f64 = 1_048_576.0;
 
 /// A line of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`); `None` off Linux.
 fn status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    process_status_bytes("self", field)
+}
+
+/// A memory figure (`VmRSS`, `VmHWM`) of a process (`self` or its id), from `/proc`.
+pub(crate) fn process_status_bytes(process: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line
         .trim_start_matches(field)
@@ -118,7 +123,11 @@ fn load(bytes: Vec<u8>, name: &'static str) -> anyhow::Result<(Organization, Pha
     let size = bytes.len();
     let reset = reset_peak();
     let start = Instant::now();
-    let loaded = strata_checkpoint::decode_owned(bytes).map_err(|e| anyhow!("decode: {e}"))?;
+    let (loaded, index_problem) =
+        strata_checkpoint::decode_owned(bytes).map_err(|e| anyhow!("decode: {e}"))?;
+    if let Some(e) = index_problem {
+        return Err(anyhow!("the checkpoint's record index was rebuilt: {e}"));
+    }
     let seconds = start.elapsed().as_secs_f64();
     let phase = Phase {
         name,

@@ -269,6 +269,38 @@ impl Organization {
         state: State,
         index: Option<Vec<crate::index::TableIndexParts>>,
     ) -> Result<Organization, ModelError> {
+        let mut org = Self::assemble(state)?;
+        match index {
+            Some(parts) => org.index = crate::index::RecordIndex::from_parts(&org, parts)?,
+            None => org.rebuild_index(),
+        }
+        Ok(org)
+    }
+
+    /// As [`Organization::from_state_with_index`], except that a record index that does not fit
+    /// the records is not a refusal: it is set aside and the index rebuilt from the records,
+    /// which were checked and are what the index is derived from. The problem is returned
+    /// beside the organisation, to be reported (D137: the state is the checkpoint's truth; a
+    /// stored index is a shortcut, and a wrong shortcut costs a rebuild, not the checkpoint).
+    pub fn from_state_repairing_index(
+        state: State,
+        index: Option<Vec<crate::index::TableIndexParts>>,
+    ) -> Result<(Organization, Option<ModelError>), ModelError> {
+        let mut org = Self::assemble(state)?;
+        let mut problem = None;
+        match index.map(|parts| crate::index::RecordIndex::from_parts(&org, parts)) {
+            Some(Ok(index)) => org.index = index,
+            Some(Err(e)) => {
+                problem = Some(e);
+                org.rebuild_index();
+            }
+            None => org.rebuild_index(),
+        }
+        Ok((org, problem))
+    }
+
+    /// The organisation of `state` with its derived indexes, its record index still empty.
+    fn assemble(state: State) -> Result<Organization, ModelError> {
         check_state(&state)?;
         let mut org = Organization::new();
         org.settings = state.settings;
@@ -328,10 +360,6 @@ impl Organization {
                 .collect::<BTreeMap<_, _>>(),
         };
         org.refresh();
-        match index {
-            Some(parts) => org.index = crate::index::RecordIndex::from_parts(&org, parts)?,
-            None => org.rebuild_index(),
-        }
         Ok(org)
     }
 }

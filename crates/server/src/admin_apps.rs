@@ -188,6 +188,9 @@ async fn column_verdict(
         .ok_or_else(|| {
             ApiError::not_found(format!("record `{}` does not exist", req.record)).at("/record")
         })?;
+    request
+        .may_ask_about_record(o, Some(user), record, &req.record)
+        .map_err(|e| e.at("/record"))?;
     let update = match req.access.as_deref() {
         None | Some("read") => false,
         Some("update") => true,

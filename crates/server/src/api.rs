@@ -261,7 +261,11 @@ fn decide(
     let p = privilege(&req.privilege, "/privilege")?;
     match (&req.record, &req.table) {
         (Some(r), None) => {
-            Ok(org.explain(user, p, record_id(org, r).map_err(|e| e.at("/record"))?))
+            let id = record_id(org, r).map_err(|e| e.at("/record"))?;
+            request
+                .may_ask_about_record(org, Some(user), id, r)
+                .map_err(|e| e.at("/record"))?;
+            Ok(org.explain(user, p, id))
         }
         (None, Some(t)) => {
             let table = org
@@ -379,7 +383,9 @@ pub(crate) async fn record_access(
     let loaded = request.handle.read().await;
     let o = &loaded.org;
     let user = request.subject(o, params.user.as_deref())?;
-    let mask = o.access(user, record_id(o, &key)?);
+    let record = record_id(o, &key)?;
+    request.may_ask_about_record(o, Some(user), record, &key)?;
+    let mask = o.access(user, record);
     let rights: Vec<&'static str> = Privilege::RECORD_RIGHTS
         .into_iter()
         .filter(|p| mask.contains(*p))
@@ -906,6 +912,9 @@ fn az_decide(
             ));
         }
     }
+    request
+        .may_ask_about_record(o, Some(user), r, id)
+        .map_err(|err| err.at(format!("{at}/resource/id")))?;
     let d = o.explain(user, p, r);
     let kinds: Vec<&'static str> = d.paths.iter().map(|p| p.kind().name()).collect();
     Ok((

@@ -535,6 +535,31 @@ impl OrgRequest {
         self.acting.each().filter(|u| *u != subject).collect()
     }
 
+    /// Refuses a question about `subject`'s access to `record` (`key` as the asker named it)
+    /// when an acting user other than `subject` cannot read the record (D35): the answer would
+    /// show the record's owner, unit, sharing and the path to it — data read as someone the
+    /// asker is not. The refusal is the one a read of the record gives (it tells no more).
+    pub(crate) fn may_ask_about_record(
+        &self,
+        org: &Organization,
+        subject: Option<UserId>,
+        record: strata_engine::RecordId,
+        key: &str,
+    ) -> Result<(), ApiError> {
+        for me in self.acting.each().filter(|u| Some(*u) != subject) {
+            if !org.check(me, Privilege::Read, record) {
+                return Err(ApiError::new(
+                    "denied",
+                    format!(
+                        "user `{}` cannot read record `{key}`, so cannot ask about another user's access to it",
+                        org.user(me).name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// User access auditing (D12): the first request of a user in each interval is recorded.
     pub(crate) fn note_access(&self, state: &AppState, name: String, retention: i64) {
         let key = (self.handle.name.clone(), name.clone());

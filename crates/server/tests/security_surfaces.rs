@@ -867,6 +867,11 @@ async fn reads_as_another_user_and_costly_input_are_refused_on_every_surface() {
     let as_admin = |r: Req| r.header("MSCRMCallerID", &admin_guid);
     let alice_console = w.sign_in(alice).await;
     let carol_console = w.sign_in(carol).await;
+    // An auditor who may ask about others (prvCheckAccessOfOthers, Read on users) but cannot
+    // read the secret table: a question about another user on its record is refused as a read.
+    let audrey = w.k.of("audrey");
+    let audrey_console = w.sign_in(audrey).await;
+    let k1 = w.guid("k1").await;
     let target = |id: &str| enc(&format!(r#"{{"@odata.id":"accounts({id})"}}"#));
     let n = Surface::Native;
     let web = Surface::WebApi;
@@ -901,11 +906,18 @@ async fn reads_as_another_user_and_costly_input_are_refused_on_every_surface() {
         case(F1, web, "RetrieveUserPrivileges of admin", get(api(&format!("systemusers({admin_guid})/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()"))).key(alice), Expect::Web(403, DENIED, "denied")),
         case(F1, web, "$batch with MSCRMCallerID", as_admin(batch(alice, &[part("GET", api(&format!("accounts({c001})")), None)], false)), Expect::Web(403, DENIED, "denied")),
         case(F1, web, "$batch part with admin's key and MSCRMCallerID (ignored)", batch(alice, &[("GET", api(&format!("accounts({c001})")), vec![("Authorization", format!("Bearer {}", w.k.of("admin"))), ("MSCRMCallerID", admin_guid.clone())], None)], false), Expect::Batch(403, "denied")),
-        case(F1, con, "check access of admin", get("/console/access?user=admin&record=c001").session(&alice_console), Expect::Page(200, "denied")),
-        case(F1, con, "who has access (no prvCheckAccessOfOthers)", get("/console/who?record=a001&privilege=read").session(&alice_console), Expect::Page(200, "denied")),
-        case(F1, con, "compare admin with audrey", get("/console/compare?left=admin&right=audrey").session(&alice_console), Expect::Page(200, "denied")),
+        case(F1, con, "check access of admin", get("/console/access?user=admin&record=c001").session(&alice_console), Expect::Page(403, "denied")),
+        absent_of(case(F1, n, "check about admin on a record the asker cannot read", post(native(ORG, "/check")).key(audrey).json(&json!({"user": "admin", "privilege": "read", "record": "k1"})), Expect::Api(403, "denied")), &["owner", "admin"]),
+        absent_of(case(F1, n, "explain about admin on a record the asker cannot read", post(native(ORG, "/explain")).key(audrey).json(&json!({"user": "admin", "privilege": "read", "record": "k1"})), Expect::Api(403, "denied")), &["owner", "admin"]),
+        case(F1, n, "effective rights of admin on a record the asker cannot read", get(native(ORG, "/records/k1/access?user=admin")).key(audrey), Expect::Api(403, "denied")),
+        case(F1, n, "column check about admin on a record the asker cannot read", post(native(ORG, "/columns/check")).key(audrey).json(&json!({"user": "admin", "record": "k1", "column": "name"})), Expect::Api(403, "denied")),
+        case(F1, n, "AuthZEN evaluation about admin on a record the asker cannot read", post("/access/v1/evaluation").key(audrey).json(&json!({"subject": {"type": "user", "id": "admin"}, "action": {"name": "read"}, "resource": {"type": "secret", "id": "k1"}})), Expect::Api(403, "denied")),
+        case(F1, web, "RetrievePrincipalAccess about admin on a record the asker cannot read", get(api(&format!("systemusers({admin_guid})/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@p1)?@p1={}", enc(&format!(r#"{{"@odata.id":"secrets({k1})"}}"#))))).key(audrey), Expect::Web(403, DENIED, "denied")),
+        absent_of(case(F1, con, "check access of admin on a record the asker cannot read", get("/console/access?user=admin&record=k1").session(&audrey_console), Expect::Page(403, "denied")), &["owned by"]),
+        case(F1, con, "who has access (no prvCheckAccessOfOthers)", get("/console/who?record=a001&privilege=read").session(&alice_console), Expect::Page(403, "denied")),
+        case(F1, con, "compare admin with audrey", get("/console/compare?left=admin&right=audrey").session(&alice_console), Expect::Page(403, "denied")),
         case(F1, con, "admin's user page", get("/console/users/admin").session(&alice_console), Expect::Page(403, "denied")),
-        case(F1, con, "app access of admin", get(format!("/console/apps?user=admin&app={}", enc("Sales Hub"))).session(&alice_console), Expect::Page(200, "denied")),
+        case(F1, con, "app access of admin", get(format!("/console/apps?user=admin&app={}", enc("Sales Hub"))).session(&alice_console), Expect::Page(403, "denied")),
         case(F1, imp, "role import as admin (MSCRMCallerID)", as_admin(post(native(ORG, "/roles/import?dry_run=true"))).key(carol).raw("application/xml", hr_xml(&[])), Expect::Api(403, "denied")),
         case(F1, imp, "bulk import (CreateMultiple) as admin", as_admin(post(api("accounts/Microsoft.Dynamics.CRM.CreateMultiple"))).key(alice).json(&json!({"Targets": [{"name": "as admin"}]})), Expect::Web(403, DENIED, "denied")),
         absent_of(case(F1, n, "AuthZEN search about admin in a table the asker cannot read", post("/access/v1/search/resource").key(w.k.of("audrey")).json(&json!({"subject": {"type": "user", "id": "admin"}, "action": {"name": "read"}, "resource": {"type": "secret"}})), Expect::Answered(200)), &["k1"]),

@@ -74,6 +74,7 @@ pub(crate) async fn check(c: Console, Query(p): Query<CheckParams>) -> Response 
     let answer = read(&c, move |org, request| -> Result<Markup, ApiError> {
         let u = subject(org, request, user.as_deref())?;
         let r = record_id(org, &record)?;
+        request.may_ask_about_record(org, Some(u), r, &record)?;
         let decisions: Vec<Value> = Privilege::ALL
             .into_iter()
             .map(|p| strata_ops::decision_json(org, &org.explain(u, p, r)))
@@ -119,7 +120,7 @@ pub(crate) async fn check(c: Console, Query(p): Query<CheckParams>) -> Response 
     .await;
     match answer.and_then(|a| a) {
         Ok(a) => c.page("Check access", html! { (form) (a) }),
-        Err(e) => c.page("Check access", html! { (form) (super::error_box(&e)) }),
+        Err(e) => c.refused("Check access", form, &e),
     }
 }
 
@@ -218,7 +219,7 @@ pub(crate) async fn compare(c: Console, Query(p): Query<CompareParams>) -> Respo
     .await;
     match answer.and_then(|a| a) {
         Ok(a) => c.page("Compare users", html! { (form) (a) }),
-        Err(e) => c.page("Compare users", html! { (form) (super::error_box(&e)) }),
+        Err(e) => c.refused("Compare users", form, &e),
     }
 }
 
@@ -298,7 +299,7 @@ pub(crate) async fn apps(c: Console, Query(p): Query<AppParams>) -> Response {
     .await;
     match answer.and_then(|a| a) {
         Ok(a) => c.page("App access", html! { (form) (a) }),
-        Err(e) => c.page("App access", html! { (form) (super::error_box(&e)) }),
+        Err(e) => c.refused("App access", form, &e),
     }
 }
 
@@ -382,7 +383,7 @@ pub(crate) async fn who(c: Console, Query(p): Query<WhoParams>) -> Response {
     .await;
     match answer.and_then(|a| a) {
         Ok(a) => c.page("Who has access", html! { (form) (a) }),
-        Err(e) => c.page("Who has access", html! { (form) (super::error_box(&e)) }),
+        Err(e) => c.refused("Who has access", form, &e),
     }
 }
 

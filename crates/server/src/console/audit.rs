@@ -273,11 +273,7 @@ pub(crate) async fn audit(c: Console, Query(p): Query<AuditParams>) -> Response 
     let answer = page(&c, &p, &filters).await;
     match answer {
         Ok(body) => c.page(&title, html! { (filters.form()) (body) }),
-        Err(e) => {
-            let mut r = c.page(&title, html! { (filters.form()) (super::error_box(&e)) });
-            *r.status_mut() = crate::error::status_of(e.code);
-            r
-        }
+        Err(e) => c.refused(&title, filters.form(), &e),
     }
 }
 

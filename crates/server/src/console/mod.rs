@@ -370,7 +370,13 @@ impl Console {
 
     /// A refusal or failure, on the page.
     pub(crate) fn error(&self, title: &str, e: &ApiError) -> Response {
-        let mut r = self.page(title, error_box(e));
+        self.refused(title, html! {}, e)
+    }
+
+    /// A screen's page with `before` (its form) and the refusal's box, answered with the
+    /// refusal's status, as the API answers it (403 for a question the caller may not ask).
+    pub(crate) fn refused(&self, title: &str, before: Markup, e: &ApiError) -> Response {
+        let mut r = self.page(title, html! { (before) (error_box(e)) });
         *r.status_mut() = status_of(e.code);
         r
     }

@@ -275,6 +275,10 @@ async fn principal_access(
         .subject(o, Some(&o.user(user).name))
         .map_err(WebError)?;
     let record = record_of(o, entity_ref(o, &target, "Target")?)?;
+    let key = o.record(record).key.to_string();
+    call.request
+        .may_ask_about_record(o, Some(subject), record, &key)
+        .map_err(WebError)?;
     let rights = o.access(subject, record);
     let body = json!({
         "@odata.context": response_context(call, "RetrievePrincipalAccess"),
