@@ -45,6 +45,9 @@ pub struct OrgHandle {
     writer: Mutex<()>,
     /// Writes waiting for their group's commit.
     queue: Mutex<Queue>,
+    /// Wakes a committer waiting, with a commit in flight, for the next write or the end of
+    /// that commit ([`Queue::waiting`]).
+    wake: std::sync::Condvar,
     applied: tokio::sync::watch::Sender<Revision>,
     /// A read waiting for a revision has started a catch-up that has not finished.
     catching_up: AtomicBool,
@@ -76,6 +79,7 @@ impl OrgHandle {
             state: tokio::sync::RwLock::new(loaded),
             writer: Mutex::new(()),
             queue: Mutex::new(Queue::default()),
+            wake: std::sync::Condvar::new(),
             applied,
             catching_up: AtomicBool::new(false),
             generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
@@ -264,6 +268,9 @@ impl OrgHandle {
                 actor,
                 reply,
             });
+            if queue.waiting {
+                self.wake.notify_all();
+            }
             !std::mem::replace(&mut queue.running, true)
         };
         if start {
@@ -299,20 +306,8 @@ impl OrgHandle {
     /// With `keep_running` (a commit of the committer's is still in flight), an empty queue
     /// leaves the committer running.
     fn next_group(&self, keep_running: bool) -> Option<Vec<Pending>> {
-        let limit = GROUP_OPERATIONS.load(Ordering::Relaxed);
         let mut queue = self.queue();
-        let mut group = Vec::new();
-        let mut operations = 0;
-        while let Some(next) = queue.pending.front() {
-            if !group.is_empty() && operations + next.ops.len().max(1) > limit {
-                break;
-            }
-            operations += next.ops.len().max(1);
-            if let Some(taken) = queue.pending.pop_front() {
-                queue.operations -= taken.ops.len();
-                group.push(taken);
-            }
-        }
+        let group = take_group(&mut queue);
         if group.is_empty() {
             if !keep_running {
                 queue.running = false;
@@ -320,6 +315,37 @@ impl OrgHandle {
             return None;
         }
         Some(group)
+    }
+
+    /// With a commit in flight: waits for the next group (returned, to be tried while the
+    /// commit runs) or for the commit to end (`done`, set by the commit's thread before it
+    /// wakes this one under the queue's lock: `None`).
+    fn next_or_landed(&self, done: &AtomicBool) -> Option<Vec<Pending>> {
+        let mut queue = self.queue();
+        loop {
+            let group = take_group(&mut queue);
+            if !group.is_empty() {
+                return Some(group);
+            }
+            if done.load(Ordering::Acquire) {
+                return None;
+            }
+            queue.waiting = true;
+            queue = self
+                .wake
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue.waiting = false;
+        }
+    }
+
+    /// Tells a committer waiting in [`OrgHandle::next_or_landed`] that its commit ended.
+    fn landed(&self, done: &AtomicBool) {
+        done.store(true, Ordering::Release);
+        let queue = self.queue();
+        if queue.waiting {
+            self.wake.notify_all();
+        }
     }
 
     /// Tries a group ahead of its commit (D130), under the write lock, against the committed
@@ -661,7 +687,11 @@ struct Job {
     base: Revision,
     now: i64,
     retention: i64,
-    rows: Vec<(usize, Vec<StoredOperation>, Vec<Vec<strata_store::AuditRecord>>)>,
+    rows: Vec<(
+        usize,
+        Vec<StoredOperation>,
+        Vec<Vec<strata_store::AuditRecord>>,
+    )>,
 }
 
 impl Job {
@@ -695,6 +725,25 @@ impl Job {
     }
 }
 
+/// The next group of queued writes: at least one (none when the queue is empty), then as
+/// many as fit in the group limit ([`set_group_operations`]).
+fn take_group(queue: &mut Queue) -> Vec<Pending> {
+    let limit = GROUP_OPERATIONS.load(Ordering::Relaxed);
+    let mut group = Vec::new();
+    let mut operations = 0;
+    while let Some(next) = queue.pending.front() {
+        if !group.is_empty() && operations + next.ops.len().max(1) > limit {
+            break;
+        }
+        operations += next.ops.len().max(1);
+        if let Some(taken) = queue.pending.pop_front() {
+            queue.operations -= taken.ops.len();
+            group.push(taken);
+        }
+    }
+    group
+}
+
 /// A write waiting in an organisation's queue.
 struct Pending {
     ops: Vec<Operation>,
@@ -720,6 +769,8 @@ struct Queue {
     operations: usize,
     /// A committer is draining the queue.
     running: bool,
+    /// The committer waits for a write or for its commit in flight ([`OrgHandle::wake`]).
+    waiting: bool,
 }
 
 /// At most this many operations wait in an organisation's queue; a write that would add more
@@ -762,6 +813,17 @@ const SERIAL_AFTER_MOVED: std::time::Duration = std::time::Duration::from_millis
 struct InFlight {
     flight: Flight,
     result: std::sync::mpsc::Receiver<(Job, Result<Revision, StoreError>)>,
+    /// Set when the commit has ended.
+    done: Arc<AtomicBool>,
+}
+
+/// Wakes the committer when dropped: the commit in flight has ended.
+struct Ended(Arc<OrgHandle>, Arc<AtomicBool>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.landed(&self.1);
+    }
 }
 
 impl Committer {
@@ -794,7 +856,11 @@ impl Committer {
                 turn = None;
                 std::thread::yield_now();
             }
-            let Some(group) = handle.next_group(flying.is_some()) else {
+            let next = match &flying {
+                Some(f) => handle.next_or_landed(&f.done),
+                None => handle.next_group(false),
+            };
+            let Some(group) = next else {
                 match flying.take() {
                     None => break,
                     Some(f) => {
@@ -853,12 +919,19 @@ impl Committer {
                 continue;
             }
             let (sender, result) = std::sync::mpsc::sync_channel(1);
-            let (store, name) = (Arc::clone(&store), handle.name.clone());
+            let done = Arc::new(AtomicBool::new(false));
+            let (store, org, ended) = (Arc::clone(&store), Arc::clone(&handle), Arc::clone(&done));
             ahead.spawn_blocking(move || {
-                let result = job.commit(store.as_ref(), &name);
+                // Tells the committer when the commit ends, even by a panic.
+                let _ended = Ended(Arc::clone(&org), ended);
+                let result = job.commit(store.as_ref(), &org.name);
                 let _ = sender.send((job, result));
             });
-            flying = Some(InFlight { flight, result });
+            flying = Some(InFlight {
+                flight,
+                result,
+                done,
+            });
         }
         drop(turn);
         self.done = true;
