@@ -809,6 +809,11 @@ const TURN_HELD_AT_MOST: std::time::Duration = std::time::Duration::from_millis(
 /// usual way (catching up under the store's lock) for this long before it tries ahead again.
 const SERIAL_AFTER_MOVED: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// A group in flight with more operations than this is landed before the next group is
+/// tried (which then needs not apply it once more): for big writes, the extra apply costs more
+/// than the overlap saves.
+const TRY_ON_TOP_AT_MOST: Revision = 256;
+
 /// A commit running on a thread of its own: its group and where its result arrives.
 struct InFlight {
     flight: Flight,
@@ -885,6 +890,17 @@ impl Committer {
                     continue;
                 }
             };
+            if flying
+                .as_ref()
+                .is_some_and(|f| f.flight.operations > TRY_ON_TOP_AT_MOST)
+            {
+                // A big group in flight: applying it once more costs more than waiting for it.
+                if let Some(moved) = flying.take().and_then(|f| self.wait(f)) {
+                    serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
+                    turn = None;
+                    self.serial(moved);
+                }
+            }
             if turn.is_none() {
                 turn = Some(handle.writer());
                 held = std::time::Instant::now();

@@ -424,3 +424,44 @@ fn the_next_group_is_tried_while_a_commit_is_in_flight() {
     assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
     assert!(!loaded.org.checkpoint_open());
 }
+
+/// A big group in flight (more than 256 operations) is landed before the next group is tried:
+/// the writes behind it are still accepted in order, each with its own revisions, and memory
+/// equals a replay of the store.
+#[test]
+fn writes_behind_a_big_group_follow_it_in_order() {
+    let store = slow_store(Duration::from_millis(50));
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let base = handle.applied();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let rt = runtime();
+    let (big, small) = rt.block_on(async {
+        let big: Vec<Operation> = (0..300)
+            .flat_map(|i| note(&format!("big{i}")))
+            .map(|op| strata_app::run_as(op, "writer"))
+            .collect();
+        let writer = Actor::User("writer".to_owned());
+        let first = {
+            let (handle, store, writer) =
+                (Arc::clone(&handle), Arc::clone(&dyn_store), writer.clone());
+            tokio::spawn(async move { handle.write(store, big, writer).await })
+        };
+        while !store.committing.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let update = ops(json!([{"op": "update", "record": "big7", "fields": {"name": "x"}}]))
+            .into_iter()
+            .map(|op| strata_app::run_as(op, "writer"))
+            .collect();
+        let second = handle.write(Arc::clone(&dyn_store), update, writer).await;
+        (first.await.unwrap().unwrap(), second.unwrap())
+    });
+    assert_eq!(big.revision, base + 300);
+    assert_eq!(small.revision, base + 301);
+    assert!(!store.overlapped.load(Ordering::SeqCst));
+    let loaded = handle.read_blocking();
+    let (replayed, revision) = strata_store::load_organization(store.as_ref(), "o").unwrap();
+    assert_eq!(revision, loaded.revision);
+    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+}
