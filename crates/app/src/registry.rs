@@ -850,12 +850,13 @@ impl Committer {
         let mut held = std::time::Instant::now();
         let mut serial_until: Option<std::time::Instant> = None;
         loop {
-            if flying.is_some() && held.elapsed() > TURN_HELD_AT_MOST {
-                if let Some(moved) = flying.take().and_then(|f| self.wait(f)) {
-                    serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
-                    turn = None;
-                    self.serial(moved);
-                }
+            if flying.is_some()
+                && held.elapsed() > TURN_HELD_AT_MOST
+                && let Some(moved) = flying.take().and_then(|f| self.wait(f))
+            {
+                serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
+                turn = None;
+                self.serial(moved);
             }
             if flying.is_none() && turn.is_some() {
                 turn = None;
@@ -878,8 +879,14 @@ impl Committer {
                     }
                 }
             };
+            // `--group-commit-max 1` keeps the design before group commit, for comparison.
+            let grouped = GROUP_OPERATIONS.load(Ordering::Relaxed) > 1;
             let ahead = match (&runtime, serial_until) {
-                (Some(rt), until) if until.is_none_or(|t| std::time::Instant::now() >= t) => rt,
+                (Some(rt), until)
+                    if grouped && until.is_none_or(|t| std::time::Instant::now() >= t) =>
+                {
+                    rt
+                }
                 _ => {
                     let moved = flying.take().and_then(|f| self.wait(f));
                     turn = None;
@@ -890,16 +897,15 @@ impl Committer {
                     continue;
                 }
             };
+            // A big group in flight: applying it once more costs more than waiting for it.
             if flying
                 .as_ref()
                 .is_some_and(|f| f.flight.operations > TRY_ON_TOP_AT_MOST)
+                && let Some(moved) = flying.take().and_then(|f| self.wait(f))
             {
-                // A big group in flight: applying it once more costs more than waiting for it.
-                if let Some(moved) = flying.take().and_then(|f| self.wait(f)) {
-                    serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
-                    turn = None;
-                    self.serial(moved);
-                }
+                serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
+                turn = None;
+                self.serial(moved);
             }
             if turn.is_none() {
                 turn = Some(handle.writer());
