@@ -784,6 +784,15 @@ pub const DEFAULT_GROUP_OPERATIONS: usize = 4096;
 /// At most this many operations in one group (a bigger write is a group of its own).
 static GROUP_OPERATIONS: AtomicUsize = AtomicUsize::new(DEFAULT_GROUP_OPERATIONS);
 
+/// Whether committers try the next group while a commit is in flight (D130, D131).
+static PIPELINED: AtomicBool = AtomicBool::new(false);
+
+/// Turns pipelined group commit (D130) on or off for every organisation of the process
+/// (`strata serve --group-commit-pipeline`; off by default, D131).
+pub fn set_pipelined(on: bool) {
+    PIPELINED.store(on, Ordering::Relaxed);
+}
+
 /// Sets how many operations one group commit may hold at most, for every organisation of the
 /// process (`strata serve --group-commit-max`); 1 commits each write on its own, as before
 /// group commit (for comparison). A write bigger than the limit is a group of its own.
@@ -879,8 +888,10 @@ impl Committer {
                     }
                 }
             };
-            // `--group-commit-max 1` keeps the design before group commit, for comparison.
-            let grouped = GROUP_OPERATIONS.load(Ordering::Relaxed) > 1;
+            // Off unless asked for (D131); `--group-commit-max 1` keeps the design before group
+            // commit, for comparison.
+            let grouped =
+                PIPELINED.load(Ordering::Relaxed) && GROUP_OPERATIONS.load(Ordering::Relaxed) > 1;
             let ahead = match (&runtime, serial_until) {
                 (Some(rt), until)
                     if grouped && until.is_none_or(|t| std::time::Instant::now() >= t) =>

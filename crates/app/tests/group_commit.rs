@@ -348,6 +348,7 @@ fn a_failed_commit_fails_its_group_and_changes_nothing() {
 /// committed, and no two commits overlap.
 #[test]
 fn the_next_group_is_tried_while_a_commit_is_in_flight() {
+    strata_app::set_pipelined(true);
     let store = slow_store(Duration::from_millis(300));
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
@@ -430,6 +431,7 @@ fn the_next_group_is_tried_while_a_commit_is_in_flight() {
 /// equals a replay of the store.
 #[test]
 fn writes_behind_a_big_group_follow_it_in_order() {
+    strata_app::set_pipelined(true);
     let store = slow_store(Duration::from_millis(50));
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
