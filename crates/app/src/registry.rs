@@ -439,6 +439,12 @@ impl OrgHandle {
             job.restore(&mut group);
             return Landed::Moved(group);
         }
+        if flight.operations == 0 && matches!(&result, Err(StoreError::Aborted(m)) if m.is_empty())
+        {
+            // Every write refused at the revision the store holds: answered with the refusals.
+            flight.answer(None);
+            return Landed::Committed;
+        }
         let mut state = self.write_lock();
         let failed = match result {
             Ok(revision) => {
@@ -711,6 +717,10 @@ impl Job {
             if tx.revision() != self.base {
                 return Err(StoreError::Aborted(MOVED.to_owned()));
             }
+            if self.rows.is_empty() {
+                // Every write refused, against the store's own revision: nothing to write.
+                return Err(StoreError::Aborted(String::new()));
+            }
             for (_, stored, audits) in &self.rows {
                 // Copied: a store may call this closure again.
                 for (text, entries) in stored.iter().zip(audits) {
@@ -946,11 +956,6 @@ impl Committer {
                     continue;
                 }
             };
-            if job.rows.is_empty() {
-                // Every write refused: nothing to commit.
-                flight.answer(None);
-                continue;
-            }
             let (sender, result) = std::sync::mpsc::sync_channel(1);
             let done = Arc::new(AtomicBool::new(false));
             let (store, org, ended) = (Arc::clone(&store), Arc::clone(&handle), Arc::clone(&done));

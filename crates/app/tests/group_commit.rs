@@ -467,3 +467,36 @@ fn writes_behind_a_big_group_follow_it_in_order() {
     assert_eq!(revision, loaded.revision);
     assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
 }
+
+/// Pipelined, a write that memory would refuse because another node wrote what it needs is
+/// not refused on the strength of a stale memory: the store's revision is checked under its
+/// lock first, and the write is tried again after catching up.
+#[test]
+fn a_write_is_not_refused_by_a_node_that_is_behind() {
+    strata_app::set_pipelined(true);
+    let store = slow_store(Duration::ZERO);
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let one = Registry::load(store.as_ref(), None).unwrap();
+    let two = Registry::load(store.as_ref(), None).unwrap();
+    let (a, b) = (one.get("o").unwrap(), two.get("o").unwrap());
+    let rt = runtime();
+    rt.block_on(async {
+        // Node one creates a note; node two has not seen it.
+        let writer = || Actor::User("writer".to_owned());
+        let mine = |batch: Vec<Operation>| -> Vec<Operation> {
+            batch
+                .into_iter()
+                .map(|op| strata_app::run_as(op, "writer"))
+                .collect()
+        };
+        a.write(Arc::clone(&dyn_store), mine(note("n1")), writer())
+            .await
+            .unwrap();
+        let update = ops(json!([{"op": "update", "record": "n1", "fields": {"name": "x"}}]));
+        let written = b
+            .write(Arc::clone(&dyn_store), mine(update), writer())
+            .await
+            .unwrap();
+        assert_eq!(written.revision, a.applied() + 1);
+    });
+}
