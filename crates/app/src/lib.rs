@@ -25,7 +25,7 @@ pub use dryrun::{DryRun, MaySee, describe_change};
 pub use error::AppError;
 pub use registry::{
     DEFAULT_GROUP_OPERATIONS, Loaded, MAX_QUEUED_OPERATIONS, OrgHandle, Registry, Written, now_ms,
-    set_group_operations,
+    set_group_operations, set_pipelined,
 };
 
 /// Called with the organisation, the operations applied and the operations in its log.

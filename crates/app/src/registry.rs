@@ -45,6 +45,9 @@ pub struct OrgHandle {
     writer: Mutex<()>,
     /// Writes waiting for their group's commit.
     queue: Mutex<Queue>,
+    /// Wakes a committer waiting, with a commit in flight, for the next write or the end of
+    /// that commit ([`Queue::waiting`]).
+    wake: std::sync::Condvar,
     applied: tokio::sync::watch::Sender<Revision>,
     /// A read waiting for a revision has started a catch-up that has not finished.
     catching_up: AtomicBool,
@@ -76,6 +79,7 @@ impl OrgHandle {
             state: tokio::sync::RwLock::new(loaded),
             writer: Mutex::new(()),
             queue: Mutex::new(Queue::default()),
+            wake: std::sync::Condvar::new(),
             applied,
             catching_up: AtomicBool::new(false),
             generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
@@ -264,6 +268,9 @@ impl OrgHandle {
                 actor,
                 reply,
             });
+            if queue.waiting {
+                self.wake.notify_all();
+            }
             !std::mem::replace(&mut queue.running, true)
         };
         if start {
@@ -296,26 +303,181 @@ impl OrgHandle {
 
     /// The next group of queued writes: at least one, then as many as fit in
     /// the group limit ([`set_group_operations`]); `None` when the queue is empty (the committer then ends).
-    fn next_group(&self) -> Option<Vec<Pending>> {
-        let limit = GROUP_OPERATIONS.load(Ordering::Relaxed);
+    /// With `keep_running` (a commit of the committer's is still in flight), an empty queue
+    /// leaves the committer running.
+    fn next_group(&self, keep_running: bool) -> Option<Vec<Pending>> {
         let mut queue = self.queue();
-        let mut group = Vec::new();
-        let mut operations = 0;
-        while let Some(next) = queue.pending.front() {
-            if !group.is_empty() && operations + next.ops.len().max(1) > limit {
-                break;
-            }
-            operations += next.ops.len().max(1);
-            if let Some(taken) = queue.pending.pop_front() {
-                queue.operations -= taken.ops.len();
-                group.push(taken);
-            }
-        }
+        let group = take_group(&mut queue);
         if group.is_empty() {
-            queue.running = false;
+            if !keep_running {
+                queue.running = false;
+            }
             return None;
         }
         Some(group)
+    }
+
+    /// With a commit in flight: waits for the next group (returned, to be tried while the
+    /// commit runs) or for the commit to end (`done`, set by the commit's thread before it
+    /// wakes this one under the queue's lock: `None`).
+    fn next_or_landed(&self, done: &AtomicBool) -> Option<Vec<Pending>> {
+        let mut queue = self.queue();
+        loop {
+            let group = take_group(&mut queue);
+            if !group.is_empty() {
+                return Some(group);
+            }
+            if done.load(Ordering::Acquire) {
+                return None;
+            }
+            queue.waiting = true;
+            queue = self
+                .wake
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue.waiting = false;
+        }
+    }
+
+    /// Tells a committer waiting in [`OrgHandle::next_or_landed`] that its commit ended.
+    fn landed(&self, done: &AtomicBool) {
+        done.store(true, Ordering::Release);
+        let queue = self.queue();
+        if queue.waiting {
+            self.wake.notify_all();
+        }
+    }
+
+    /// Tries a group ahead of its commit (D130), under the write lock, against the committed
+    /// state — and, when `prior` is given (the group whose commit is in flight), against the
+    /// state that group leaves: its accepted operations are applied first, as its landing
+    /// will apply them. Everything is rolled back before the lock is released, so readers
+    /// still see only what is committed. Returns the group's outcomes and the rows of its
+    /// accepted writes (their stored texts moved into the job); the group back when it cannot
+    /// be tried ahead (memory is dirty, or the prior group no longer applies).
+    fn try_ahead(
+        &self,
+        mut group: Vec<Pending>,
+        prior: Option<&Flight>,
+    ) -> Result<(Flight, Job), Vec<Pending>> {
+        let mut state = self.write_lock();
+        if state.dirty {
+            return Err(group);
+        }
+        let opened = state.org.checkpoint();
+        let mut base = state.revision;
+        if let Some(prior) = prior {
+            let applied = prior
+                .accepted()
+                .all(|p| strata_ops::apply_all(&mut state.org, &p.ops).is_ok());
+            if !applied {
+                if state.org.rollback(opened).is_err() {
+                    state.dirty = true;
+                }
+                return Err(group);
+            }
+            base += prior.operations;
+        }
+        let retention = state.org.audit_settings().retention_days;
+        let mut outcomes: Vec<Option<Result<Vec<usize>, AppError>>> = vec![None; group.len()];
+        let mut rows = Vec::new();
+        let mut operations = 0;
+        for (i, pending) in group.iter_mut().enumerate() {
+            match try_batch(&mut state.org, pending) {
+                Ok((counts, audits)) => {
+                    outcomes[i] = Some(Ok(counts));
+                    operations += pending.ops.len() as Revision;
+                    rows.push((i, std::mem::take(&mut pending.stored), audits));
+                }
+                Err(e) => outcomes[i] = Some(Err(e)),
+            }
+        }
+        if state.org.rollback(opened).is_err() {
+            // Memory may hold the tried writes: rebuilt from the store before it is used.
+            state.dirty = true;
+            drop(state);
+            let mut job = Job {
+                base,
+                now: 0,
+                retention,
+                rows,
+            };
+            job.restore(&mut group);
+            return Err(group);
+        }
+        drop(state);
+        Ok((
+            Flight {
+                group,
+                outcomes,
+                base,
+                operations,
+            },
+            Job {
+                base,
+                now: now_ms(),
+                retention,
+                rows,
+            },
+        ))
+    }
+
+    /// Lands a group tried ahead once its commit returned: applies its accepted operations
+    /// (as a replay of the log would) and publishes the revision, or fails its accepted writes
+    /// with the store's error; answers every write of the group. The group back, its texts
+    /// restored, when the store had moved past the revision it was tried at (another node
+    /// wrote): nothing was written, and it is to be committed the usual way.
+    fn land(
+        &self,
+        store: &dyn Store,
+        flight: Flight,
+        mut job: Job,
+        result: Result<Revision, StoreError>,
+    ) -> Landed {
+        if matches!(&result, Err(StoreError::Aborted(m)) if m == MOVED) {
+            let mut group = flight.group;
+            job.restore(&mut group);
+            return Landed::Moved(group);
+        }
+        if flight.operations == 0 && matches!(&result, Err(StoreError::Aborted(m)) if m.is_empty())
+        {
+            // Every write refused at the revision the store holds: answered with the refusals.
+            flight.answer(None);
+            return Landed::Committed;
+        }
+        let mut state = self.write_lock();
+        let failed = match result {
+            Ok(revision) => {
+                let redone = !state.dirty
+                    && state.revision == flight.base
+                    && flight.base + flight.operations == revision
+                    && flight
+                        .accepted()
+                        .all(|p| strata_ops::apply_all(&mut state.org, &p.ops).is_ok());
+                if redone {
+                    state.revision = revision;
+                } else {
+                    // Memory could not follow the commit: rebuilt from the store, which holds it.
+                    reload_into(&mut state, store, &self.name);
+                }
+                None
+            }
+            Err(e) => {
+                if state.dirty {
+                    reload_into(&mut state, store, &self.name);
+                }
+                Some(AppError::from(e))
+            }
+        };
+        let revision = state.revision;
+        drop(state);
+        self.applied.send_replace(revision);
+        let landed = match failed {
+            None => Landed::Committed,
+            Some(_) => Landed::Failed,
+        };
+        flight.answer(failed.as_ref());
+        landed
     }
 
     /// Commits one group under the organisation's lock in the store (a row lock on
@@ -448,28 +610,148 @@ impl OrgHandle {
         let revision = state.revision;
         drop(state);
         self.applied.send_replace(revision);
-        // Each accepted write's revision: the group's base and the operations up to its own.
-        let mut at = base;
-        group
-            .iter()
-            .zip(outcomes)
-            .map(|(pending, outcome)| match (outcome, &failed) {
-                (Some(Ok(changes)), None) => {
-                    at += pending.ops.len() as Revision;
-                    Ok(Written {
-                        revision: at,
-                        changes,
-                    })
-                }
-                (Some(Ok(_)), Some(e)) => Err(e.clone()),
-                (Some(Err(refused)), _) => Err(refused),
-                (None, Some(e)) => Err(e.clone()),
-                (None, None) => Err(AppError::internal(
-                    "the write was not tried: retry".to_owned(),
-                )),
-            })
-            .collect()
+        answers(group, outcomes, base, failed.as_ref())
     }
+}
+
+/// Each write's answer: an accepted write's revision is the group's base and the operations
+/// up to its own; a refused one its refusal; with `failed`, every accepted write the failure.
+fn answers(
+    group: &[Pending],
+    outcomes: Vec<Option<Result<Vec<usize>, AppError>>>,
+    base: Revision,
+    failed: Option<&AppError>,
+) -> Vec<Result<Written, AppError>> {
+    let mut at = base;
+    group
+        .iter()
+        .zip(outcomes)
+        .map(|(pending, outcome)| match (outcome, failed) {
+            (Some(Ok(changes)), None) => {
+                at += pending.ops.len() as Revision;
+                Ok(Written {
+                    revision: at,
+                    changes,
+                })
+            }
+            (Some(Ok(_)), Some(e)) => Err(e.clone()),
+            (Some(Err(refused)), _) => Err(refused),
+            (None, Some(e)) => Err(e.clone()),
+            (None, None) => Err(AppError::internal(
+                "the write was not tried: retry".to_owned(),
+            )),
+        })
+        .collect()
+}
+
+/// How a group tried ahead ended.
+enum Landed {
+    /// Committed as it was tried, and applied.
+    Committed,
+    /// Its commit failed (each accepted write was answered with the error): a group tried on
+    /// top of it is tried again.
+    Failed,
+    /// The store had moved past the revision it was tried at; nothing was written.
+    Moved(Vec<Pending>),
+}
+
+/// The abort of a group tried ahead whose store moved meanwhile (another node wrote).
+const MOVED: &str = "the organization moved on in the store since the group was tried";
+
+/// A group tried ahead (D130), whose commit is in flight: its writes, their outcomes, the
+/// revision it was tried at and the operations it adds.
+struct Flight {
+    group: Vec<Pending>,
+    outcomes: Vec<Option<Result<Vec<usize>, AppError>>>,
+    base: Revision,
+    operations: Revision,
+}
+
+impl Flight {
+    /// The accepted writes, in order.
+    fn accepted(&self) -> impl Iterator<Item = &Pending> {
+        self.group
+            .iter()
+            .zip(&self.outcomes)
+            .filter(|(_, o)| matches!(o, Some(Ok(_))))
+            .map(|(p, _)| p)
+    }
+
+    /// Answers every write (with `failed`, every accepted one gets the failure).
+    fn answer(self, failed: Option<&AppError>) {
+        let results = answers(&self.group, self.outcomes, self.base, failed);
+        for (pending, result) in self.group.into_iter().zip(results) {
+            // The caller may have gone (a closed connection): the write stands.
+            let _ = pending.reply.send(result);
+        }
+    }
+}
+
+/// What the commit of a group tried ahead writes: per accepted write (its place in the
+/// group), its operations' stored texts and audit entries, after the revision `base`.
+struct Job {
+    base: Revision,
+    now: i64,
+    retention: i64,
+    rows: Vec<(
+        usize,
+        Vec<StoredOperation>,
+        Vec<Vec<strata_store::AuditRecord>>,
+    )>,
+}
+
+impl Job {
+    /// Gives the stored texts back to the group's writes (to commit them the usual way).
+    fn restore(&mut self, group: &mut [Pending]) {
+        for (i, stored, _) in self.rows.drain(..) {
+            if let Some(pending) = group.get_mut(i) {
+                pending.stored = stored;
+            }
+        }
+    }
+
+    /// Commits the rows in one transaction, if the store is still at `base` (else
+    /// [`MOVED`], nothing written).
+    fn commit(&self, store: &dyn Store, org: &str) -> Result<Revision, StoreError> {
+        store.write_known(org, self.base, &mut |tx| {
+            if tx.revision() != self.base {
+                return Err(StoreError::Aborted(MOVED.to_owned()));
+            }
+            if self.rows.is_empty() {
+                // Every write refused, against the store's own revision: nothing to write.
+                return Err(StoreError::Aborted(String::new()));
+            }
+            for (_, stored, audits) in &self.rows {
+                // Copied: a store may call this closure again.
+                for (text, entries) in stored.iter().zip(audits) {
+                    tx.append_stored(text.clone(), self.now)?;
+                    for e in entries {
+                        tx.append_audit(e, self.now, self.retention)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The next group of queued writes: at least one (none when the queue is empty), then as
+/// many as fit in the group limit ([`set_group_operations`]).
+fn take_group(queue: &mut Queue) -> Vec<Pending> {
+    let limit = GROUP_OPERATIONS.load(Ordering::Relaxed);
+    let mut group = Vec::new();
+    let mut operations = 0;
+    while let Some(next) = queue.pending.front() {
+        if !group.is_empty() && operations + next.ops.len().max(1) > limit {
+            break;
+        }
+        operations += next.ops.len().max(1);
+        if let Some(taken) = queue.pending.pop_front() {
+            queue.operations -= taken.ops.len();
+            group.push(taken);
+        }
+    }
+    group
 }
 
 /// A write waiting in an organisation's queue.
@@ -497,6 +779,8 @@ struct Queue {
     operations: usize,
     /// A committer is draining the queue.
     running: bool,
+    /// The committer waits for a write or for its commit in flight ([`OrgHandle::wake`]).
+    waiting: bool,
 }
 
 /// At most this many operations wait in an organisation's queue; a write that would add more
@@ -509,6 +793,15 @@ pub const DEFAULT_GROUP_OPERATIONS: usize = 4096;
 
 /// At most this many operations in one group (a bigger write is a group of its own).
 static GROUP_OPERATIONS: AtomicUsize = AtomicUsize::new(DEFAULT_GROUP_OPERATIONS);
+
+/// Whether committers try the next group while a commit is in flight (D130, D131).
+static PIPELINED: AtomicBool = AtomicBool::new(false);
+
+/// Turns pipelined group commit (D130) on or off for every organisation of the process
+/// (`strata serve --group-commit-pipeline`; off by default, D131).
+pub fn set_pipelined(on: bool) {
+    PIPELINED.store(on, Ordering::Relaxed);
+}
 
 /// Sets how many operations one group commit may hold at most, for every organisation of the
 /// process (`strata serve --group-commit-max`); 1 commits each write on its own, as before
@@ -526,16 +819,198 @@ struct Committer {
     done: bool,
 }
 
+/// How long a committer keeps the writer's turn while its commits follow each other without
+/// a pause: then it lands the one in flight and lets whoever waits for the turn (a catch-up,
+/// a dry run, a checkpoint's encoding) have it.
+const TURN_HELD_AT_MOST: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// After a group tried ahead found that another node had written, the committer commits the
+/// usual way (catching up under the store's lock) for this long before it tries ahead again.
+const SERIAL_AFTER_MOVED: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A group in flight with more operations than this is landed before the next group is
+/// tried (which then needs not apply it once more): for big writes, the extra apply costs more
+/// than the overlap saves.
+const TRY_ON_TOP_AT_MOST: Revision = 256;
+
+/// A commit running on a thread of its own: its group and where its result arrives.
+struct InFlight {
+    flight: Flight,
+    result: std::sync::mpsc::Receiver<(Job, Result<Revision, StoreError>)>,
+    /// Set when the commit has ended.
+    done: Arc<AtomicBool>,
+}
+
+/// Wakes the committer when dropped: the commit in flight has ended.
+struct Ended(Arc<OrgHandle>, Arc<AtomicBool>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.landed(&self.1);
+    }
+}
+
 impl Committer {
+    /// Drains the queue (D130): each group is tried ahead under the writer's turn — against
+    /// the committed state and the group whose commit is in flight — and its commit started
+    /// on a blocking thread; the committer meanwhile takes and tries the next group, then
+    /// waits for the commit before it, lands it (applies and answers), and starts the next.
+    /// So one group's database commit runs while the next group is tried, and the revisions
+    /// still follow the order the groups were tried in. When no runtime can run the commit,
+    /// or another node wrote recently, each group is committed the usual way
+    /// ([`OrgHandle::commit_group`]).
     fn run(mut self) {
-        while let Some(group) = self.handle.next_group() {
-            let results = self.handle.commit_group(self.store.as_ref(), &group);
-            for (pending, result) in group.into_iter().zip(results) {
-                // The caller may have gone (a closed connection): the write stands.
-                let _ = pending.reply.send(result);
+        let handle = Arc::clone(&self.handle);
+        let store = Arc::clone(&self.store);
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let mut flying: Option<InFlight> = None;
+        // The writer's turn, held while a commit is in flight, and since when.
+        let mut turn: Option<std::sync::MutexGuard<'_, ()>> = None;
+        let mut held = std::time::Instant::now();
+        let mut serial_until: Option<std::time::Instant> = None;
+        loop {
+            if flying.is_some()
+                && held.elapsed() > TURN_HELD_AT_MOST
+                && let Some(moved) = flying.take().and_then(|f| self.wait(f))
+            {
+                serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
+                turn = None;
+                self.serial(moved);
+            }
+            if flying.is_none() && turn.is_some() {
+                turn = None;
+                std::thread::yield_now();
+            }
+            let next = match &flying {
+                Some(f) => handle.next_or_landed(&f.done),
+                None => handle.next_group(false),
+            };
+            let Some(group) = next else {
+                match flying.take() {
+                    None => break,
+                    Some(f) => {
+                        if let Some(moved) = self.wait(f) {
+                            serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
+                            turn = None;
+                            self.serial(moved);
+                        }
+                        continue;
+                    }
+                }
+            };
+            // Off unless asked for (D131); `--group-commit-max 1` keeps the design before group
+            // commit, for comparison.
+            let grouped =
+                PIPELINED.load(Ordering::Relaxed) && GROUP_OPERATIONS.load(Ordering::Relaxed) > 1;
+            let ahead = match (&runtime, serial_until) {
+                (Some(rt), until)
+                    if grouped && until.is_none_or(|t| std::time::Instant::now() >= t) =>
+                {
+                    rt
+                }
+                _ => {
+                    let moved = flying.take().and_then(|f| self.wait(f));
+                    turn = None;
+                    if let Some(moved) = moved {
+                        self.serial(moved);
+                    }
+                    self.serial(group);
+                    continue;
+                }
+            };
+            // A big group in flight: applying it once more costs more than waiting for it.
+            if flying
+                .as_ref()
+                .is_some_and(|f| f.flight.operations > TRY_ON_TOP_AT_MOST)
+                && let Some(moved) = flying.take().and_then(|f| self.wait(f))
+            {
+                serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
+                turn = None;
+                self.serial(moved);
+            }
+            if turn.is_none() {
+                turn = Some(handle.writer());
+                held = std::time::Instant::now();
+            }
+            let tried = handle.try_ahead(group, flying.as_ref().map(|f| &f.flight));
+            // The group before this one lands first: this one was tried on top of it.
+            let landed = flying.take().map(|f| self.wait_landed(f));
+            let (flight, job) = match (tried, landed) {
+                (Ok(tried), None | Some(Landed::Committed)) => tried,
+                (tried, landed) => {
+                    let group = match tried {
+                        Ok((flight, mut job)) => {
+                            let mut group = flight.group;
+                            job.restore(&mut group);
+                            group
+                        }
+                        Err(group) => group,
+                    };
+                    turn = None;
+                    if let Some(Landed::Moved(moved)) = landed {
+                        serial_until = Some(std::time::Instant::now() + SERIAL_AFTER_MOVED);
+                        self.serial(moved);
+                    }
+                    // Not tried, or tried on top of a group that did not commit as tried.
+                    self.serial(group);
+                    continue;
+                }
+            };
+            let (sender, result) = std::sync::mpsc::sync_channel(1);
+            let done = Arc::new(AtomicBool::new(false));
+            let (store, org, ended) = (Arc::clone(&store), Arc::clone(&handle), Arc::clone(&done));
+            ahead.spawn_blocking(move || {
+                // Tells the committer when the commit ends, even by a panic.
+                let _ended = Ended(Arc::clone(&org), ended);
+                let result = job.commit(store.as_ref(), &org.name);
+                let _ = sender.send((job, result));
+            });
+            flying = Some(InFlight {
+                flight,
+                result,
+                done,
+            });
+        }
+        drop(turn);
+        self.done = true;
+    }
+
+    /// Waits for a commit in flight and lands it; the group back when it is to be committed
+    /// the usual way.
+    fn wait(&self, f: InFlight) -> Option<Vec<Pending>> {
+        match self.wait_landed(f) {
+            Landed::Moved(group) => Some(group),
+            Landed::Committed | Landed::Failed => None,
+        }
+    }
+
+    fn wait_landed(&self, f: InFlight) -> Landed {
+        match f.result.recv() {
+            Ok((job, result)) => self.handle.land(self.store.as_ref(), f.flight, job, result),
+            Err(_) => {
+                // The commit's thread ended without a result (it panicked): whether it
+                // committed is unknown, so memory is rebuilt from the store, and the writes
+                // are told to retry.
+                let mut state = self.handle.write_lock();
+                reload_into(&mut state, self.store.as_ref(), &self.handle.name);
+                let revision = state.revision;
+                drop(state);
+                self.handle.applied.send_replace(revision);
+                f.flight.answer(Some(&AppError::internal(
+                    "the write's commit ended without an answer: retry".to_owned(),
+                )));
+                Landed::Failed
             }
         }
-        self.done = true;
+    }
+
+    /// Commits a group the usual way (the writer's turn not held by the caller) and answers it.
+    fn serial(&self, group: Vec<Pending>) {
+        let results = self.handle.commit_group(self.store.as_ref(), &group);
+        for (pending, result) in group.into_iter().zip(results) {
+            // The caller may have gone (a closed connection): the write stands.
+            let _ = pending.reply.send(result);
+        }
     }
 }
 

@@ -27,6 +27,8 @@ struct SlowStore {
     commits: AtomicUsize,
     /// Set while a commit is in flight (between the writer's rows and the return).
     committing: Arc<AtomicBool>,
+    /// Set when a commit began while another was in flight.
+    overlapped: AtomicBool,
 }
 
 impl Store for SlowStore {
@@ -52,7 +54,9 @@ impl Store for SlowStore {
         self.inner.write(org, &mut |tx| {
             f(tx)?;
             // The rows are written: the commit (an fsync) takes its time now.
-            self.committing.store(true, Ordering::SeqCst);
+            if self.committing.swap(true, Ordering::SeqCst) {
+                self.overlapped.store(true, Ordering::SeqCst);
+            }
             std::thread::sleep(self.delay);
             self.committing.store(false, Ordering::SeqCst);
             self.commits.fetch_add(1, Ordering::SeqCst);
@@ -120,6 +124,7 @@ fn slow_store(delay: Duration) -> Arc<SlowStore> {
         delay: Duration::ZERO,
         commits: AtomicUsize::new(0),
         committing: Arc::new(AtomicBool::new(false)),
+        overlapped: AtomicBool::new(false),
     };
     let mut loader = Loader::new(&store, "o", Actor::System).unwrap();
     loader
@@ -335,4 +340,163 @@ fn a_failed_commit_fails_its_group_and_changes_nothing() {
         .unwrap_err();
     assert_ne!(failed.code, "internal", "{failed:?}");
     assert_eq!(handle.read_blocking().org.canonical_dump(), before);
+}
+
+/// Pipelining (D130): while a group's commit is in flight, the next write is tried — against
+/// the state the group in flight leaves, so it may update the record that group creates —
+/// and it is committed after it, with the next revision; readers see neither until each is
+/// committed, and no two commits overlap.
+#[test]
+fn the_next_group_is_tried_while_a_commit_is_in_flight() {
+    strata_app::set_pipelined(true);
+    let store = slow_store(Duration::from_millis(300));
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let base = handle.applied();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let rt = runtime();
+    rt.block_on(async {
+        let write = |batch: Vec<Operation>| {
+            let (handle, store) = (Arc::clone(&handle), Arc::clone(&dyn_store));
+            let batch: Vec<Operation> = batch
+                .into_iter()
+                .map(|op| strata_app::run_as(op, "writer"))
+                .collect();
+            tokio::spawn(async move {
+                handle
+                    .write(store, batch, Actor::User("writer".to_owned()))
+                    .await
+            })
+        };
+        let first = write(note("a"));
+        let started = Instant::now();
+        while !store.committing.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the commit never began"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let generation = handle.generation();
+        // Updates the record the group in flight creates.
+        let second = write(ops(json!([
+            {"op": "update", "record": "a", "fields": {"name": "changed"}}
+        ])));
+        // A third write, refused: `a` exists already once the first group is applied.
+        let third = write(note("a"));
+        let asked = Instant::now();
+        while handle.generation() == generation {
+            assert!(
+                asked.elapsed() < Duration::from_millis(200),
+                "the next writes were not tried while the commit was in flight"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            store.committing.load(Ordering::SeqCst),
+            "the first commit was still in flight when the next group was tried"
+        );
+        {
+            let loaded = handle.read().await;
+            assert!(
+                loaded.org.record_id("a").is_none(),
+                "a read saw a write before its commit"
+            );
+            assert_eq!(loaded.revision, base);
+        }
+        let first = first.await.unwrap().unwrap();
+        let second = second.await.unwrap().unwrap();
+        let refused = third.await.unwrap().unwrap_err();
+        assert_eq!(first.revision, base + 1);
+        assert_eq!(second.revision, base + 2);
+        assert_ne!(refused.code, "internal", "{refused:?}");
+        assert!(
+            !store.overlapped.load(Ordering::SeqCst),
+            "two commits were in flight at once"
+        );
+    });
+    let log = store.operations("o", base).unwrap();
+    assert_eq!(log.len(), 2, "the refused write left nothing in the log");
+    let loaded = handle.read_blocking();
+    assert_eq!(loaded.revision, base + 2);
+    let (replayed, revision) = strata_store::load_organization(store.as_ref(), "o").unwrap();
+    assert_eq!(revision, loaded.revision);
+    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+    assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
+    assert!(!loaded.org.checkpoint_open());
+}
+
+/// A big group in flight (more than 256 operations) is landed before the next group is tried:
+/// the writes behind it are still accepted in order, each with its own revisions, and memory
+/// equals a replay of the store.
+#[test]
+fn writes_behind_a_big_group_follow_it_in_order() {
+    strata_app::set_pipelined(true);
+    let store = slow_store(Duration::from_millis(50));
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let base = handle.applied();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let rt = runtime();
+    let (big, small) = rt.block_on(async {
+        let big: Vec<Operation> = (0..300)
+            .flat_map(|i| note(&format!("big{i}")))
+            .map(|op| strata_app::run_as(op, "writer"))
+            .collect();
+        let writer = Actor::User("writer".to_owned());
+        let first = {
+            let (handle, store, writer) =
+                (Arc::clone(&handle), Arc::clone(&dyn_store), writer.clone());
+            tokio::spawn(async move { handle.write(store, big, writer).await })
+        };
+        while !store.committing.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let update = ops(json!([{"op": "update", "record": "big7", "fields": {"name": "x"}}]))
+            .into_iter()
+            .map(|op| strata_app::run_as(op, "writer"))
+            .collect();
+        let second = handle.write(Arc::clone(&dyn_store), update, writer).await;
+        (first.await.unwrap().unwrap(), second.unwrap())
+    });
+    assert_eq!(big.revision, base + 300);
+    assert_eq!(small.revision, base + 301);
+    assert!(!store.overlapped.load(Ordering::SeqCst));
+    let loaded = handle.read_blocking();
+    let (replayed, revision) = strata_store::load_organization(store.as_ref(), "o").unwrap();
+    assert_eq!(revision, loaded.revision);
+    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+}
+
+/// Pipelined, a write that memory would refuse because another node wrote what it needs is
+/// not refused on the strength of a stale memory: the store's revision is checked under its
+/// lock first, and the write is tried again after catching up.
+#[test]
+fn a_write_is_not_refused_by_a_node_that_is_behind() {
+    strata_app::set_pipelined(true);
+    let store = slow_store(Duration::ZERO);
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let one = Registry::load(store.as_ref(), None).unwrap();
+    let two = Registry::load(store.as_ref(), None).unwrap();
+    let (a, b) = (one.get("o").unwrap(), two.get("o").unwrap());
+    let rt = runtime();
+    rt.block_on(async {
+        // Node one creates a note; node two has not seen it.
+        let writer = || Actor::User("writer".to_owned());
+        let mine = |batch: Vec<Operation>| -> Vec<Operation> {
+            batch
+                .into_iter()
+                .map(|op| strata_app::run_as(op, "writer"))
+                .collect()
+        };
+        a.write(Arc::clone(&dyn_store), mine(note("n1")), writer())
+            .await
+            .unwrap();
+        let update = ops(json!([{"op": "update", "record": "n1", "fields": {"name": "x"}}]));
+        let written = b
+            .write(Arc::clone(&dyn_store), mine(update), writer())
+            .await
+            .unwrap();
+        assert_eq!(written.revision, a.applied() + 1);
+    });
 }

@@ -367,6 +367,10 @@ pub(crate) struct NodeArgs {
     /// fsync) per organisation; 1 commits each write on its own.
     #[arg(long, default_value_t = strata_app::DEFAULT_GROUP_OPERATIONS, value_name = "OPERATIONS")]
     pub(crate) group_commit_max: usize,
+    /// Group commit pipelined: the next group is tried while the group before it commits
+    /// (D130; off by default until measured on a quiet machine, D131).
+    #[arg(long, env = "STRATA_GROUP_COMMIT_PIPELINE")]
+    pub(crate) group_commit_pipeline: bool,
     /// At most this many requests handled at once; one more is answered 503 `server_busy` with
     /// `Retry-After` (health, readiness and metrics are never refused).
     #[arg(long, default_value_t = 1024, value_name = "REQUESTS")]
@@ -389,6 +393,7 @@ impl NodeArgs {
         options.trust_forwarded_headers = self.trust_forwarded_headers;
         options.checkpoint_every = self.checkpoint_every;
         strata_app::set_group_operations(self.group_commit_max);
+        strata_app::set_pipelined(self.group_commit_pipeline);
         options.max_in_flight = self.max_in_flight;
         options.key_rate = self.key_rate;
         options.key_burst = self.key_burst;
