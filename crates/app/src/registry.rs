@@ -448,18 +448,10 @@ impl OrgHandle {
         let mut state = self.write_lock();
         let failed = match result {
             Ok(revision) => {
-                let redone = !state.dirty
+                let ready = !state.dirty
                     && state.revision == flight.base
-                    && flight.base + flight.operations == revision
-                    && flight
-                        .accepted()
-                        .all(|p| strata_ops::apply_all(&mut state.org, &p.ops).is_ok());
-                if redone {
-                    state.revision = revision;
-                } else {
-                    // Memory could not follow the commit: rebuilt from the store, which holds it.
-                    reload_into(&mut state, store, &self.name);
-                }
+                    && flight.base + flight.operations == revision;
+                follow_commit(&mut state, store, &self.name, ready, revision, flight.accepted());
                 None
             }
             Err(e) => {
@@ -586,17 +578,8 @@ impl OrgHandle {
                     .map(|(p, _)| p)
                     .collect();
                 let operations: usize = accepted.iter().map(|p| p.ops.len()).sum();
-                let redone = consistent
-                    && base + operations as Revision == revision
-                    && accepted
-                        .iter()
-                        .all(|p| strata_ops::apply_all(&mut state.org, &p.ops).is_ok());
-                if redone {
-                    state.revision = revision;
-                } else {
-                    // Memory could not follow the commit: rebuilt from the store, which holds it.
-                    reload_into(&mut state, store, &self.name);
-                }
+                let ready = consistent && base + operations as Revision == revision;
+                follow_commit(&mut state, store, &self.name, ready, revision, accepted);
                 None
             }
             Err(e) => {
@@ -1105,6 +1088,28 @@ fn apply_entries(state: &mut Loaded, name: &str, entries: &[&LogEntry]) -> Resul
 
 /// Rebuilds memory from the store in place, or marks it dirty when the store cannot be read
 /// (reads are then refused and the follower rebuilds it).
+/// Memory after a commit that reached `revision`: the accepted writes applied again when
+/// memory is where the commit started and they lead to `revision` (`ready`), else — memory
+/// could not follow the commit — rebuilt from the store, which holds it.
+fn follow_commit<'a>(
+    state: &mut Loaded,
+    store: &dyn Store,
+    org: &str,
+    ready: bool,
+    revision: Revision,
+    accepted: impl IntoIterator<Item = &'a Pending>,
+) {
+    let redone = ready
+        && accepted
+            .into_iter()
+            .all(|p| strata_ops::apply_all(&mut state.org, &p.ops).is_ok());
+    if redone {
+        state.revision = revision;
+    } else {
+        reload_into(state, store, org);
+    }
+}
+
 fn reload_into(state: &mut Loaded, store: &dyn Store, org: &str) {
     match reload(store, org) {
         Ok(loaded) => *state = loaded,

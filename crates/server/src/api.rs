@@ -416,17 +416,7 @@ pub(crate) async fn who_has_access(
         let o = &loaded.org;
         let r = record_id(o, &key)?;
         request.require_misc(o, crate::request::CHECK_ACCESS_OF_OTHERS)?;
-        for me in request.acting.each() {
-            if !o.check(me, Privilege::Read, r) {
-                return Err(ApiError::new(
-                    "denied",
-                    format!(
-                        "user `{}` cannot read record `{key}`, so cannot ask who else can",
-                        o.user(me).name
-                    ),
-                ));
-            }
-        }
+        request.acting_may_read(o, None, r, &key, "who else can")?;
         let users: Vec<String> = o
             .who_has_access(r, p)
             .into_iter()

@@ -546,18 +546,39 @@ impl OrgRequest {
         record: strata_engine::RecordId,
         key: &str,
     ) -> Result<(), ApiError> {
-        for me in self.acting.each().filter(|u| Some(*u) != subject) {
-            if !org.check(me, Privilege::Read, record) {
-                return Err(ApiError::new(
-                    "denied",
-                    format!(
-                        "user `{}` cannot read record `{key}`, so cannot ask about another user's access to it",
-                        org.user(me).name
-                    ),
-                ));
-            }
+        self.acting_may_read(
+            org,
+            subject,
+            record,
+            key,
+            "about another user's access to it",
+        )
+    }
+
+    /// `denied` unless every acting user but `except` may read `record` ("… cannot read record
+    /// `key`, so cannot ask `question`").
+    pub(crate) fn acting_may_read(
+        &self,
+        org: &Organization,
+        except: Option<UserId>,
+        record: strata_engine::RecordId,
+        key: &str,
+        question: &str,
+    ) -> Result<(), ApiError> {
+        match self
+            .acting
+            .each()
+            .find(|u| Some(*u) != except && !org.check(*u, Privilege::Read, record))
+        {
+            Some(me) => Err(ApiError::new(
+                "denied",
+                format!(
+                    "user `{}` cannot read record `{key}`, so cannot ask {question}",
+                    org.user(me).name
+                ),
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// User access auditing (D12): the first request of a user in each interval is recorded.

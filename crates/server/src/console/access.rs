@@ -342,17 +342,7 @@ pub(crate) async fn who(c: Console, Query(p): Query<WhoParams>) -> Response {
         })?;
         let r = record_id(org, &record)?;
         request.require_misc(org, crate::request::CHECK_ACCESS_OF_OTHERS)?;
-        for me in request.acting.each() {
-            if !org.check(me, Privilege::Read, r) {
-                return Err(ApiError::new(
-                    "denied",
-                    format!(
-                        "user `{}` cannot read record `{record}`, so cannot ask who else can",
-                        org.user(me).name
-                    ),
-                ));
-            }
-        }
+        request.acting_may_read(org, None, r, &record, "who else can")?;
         let users: Vec<strata_engine::UserId> = org
             .who_has_access(r, p)
             .into_iter()
