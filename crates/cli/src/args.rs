@@ -644,6 +644,10 @@ pub(crate) enum BenchCommand {
         out: PathBuf,
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Every request of one kind instead of the mix (check, list, read, write, webapi,
+        /// console): which kind a change of memory follows.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// The crash checker (RELIABILITY.md): a `strata serve` process on a fresh database takes a
     /// mixed stream of writes from several clients and is killed with SIGKILL at a random

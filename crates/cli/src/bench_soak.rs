@@ -37,6 +37,19 @@ enum Kind {
 }
 
 impl Kind {
+    /// A kind by its name in `--only`.
+    fn named(name: &str) -> anyhow::Result<Kind> {
+        Ok(match name {
+            "check" => Kind::Check,
+            "list" => Kind::List,
+            "read" => Kind::Read,
+            "write" => Kind::Write,
+            "webapi" => Kind::WebApi,
+            "console" => Kind::Console,
+            _ => bail!("--only takes check, list, read, write, webapi or console, not `{name}`"),
+        })
+    }
+
     /// Out of 20 requests: 6 checks, 3 lists, 3 reads, 4 writes (updates), 2 Web API calls, 2 console
     /// pages.
     fn of(n: usize) -> Kind {
@@ -55,6 +68,8 @@ impl Kind {
 struct Credentials {
     admin: String,
     cookie: String,
+    /// Every request of this kind (`--only`), instead of the mix.
+    only: Option<Kind>,
 }
 
 /// The latencies and errors since the last sample.
@@ -69,6 +84,8 @@ struct Interval {
 struct Sample {
     at_s: f64,
     rss_mib: f64,
+    /// Of the resident memory, transparent huge pages (none since D134).
+    huge_mib: f64,
     open_files: usize,
     requests: usize,
     errors: usize,
@@ -82,7 +99,8 @@ async fn one(conn: &mut Conn, who: &Credentials, c: usize, n: usize) -> anyhow::
     let record = format!("seed-{}", (c * 131 + n * 17) % SEED_RECORDS);
     let root = format!("Authorization: Bearer {ROOT}");
     let admin = format!("Authorization: Bearer {}", who.admin);
-    let (method, path, credentials, body): (&str, String, &str, Vec<u8>) = match Kind::of(n) {
+    let kind = who.only.unwrap_or_else(|| Kind::of(n));
+    let (method, path, credentials, body): (&str, String, &str, Vec<u8>) = match kind {
         Kind::Check => (
             "POST",
             format!("/api/v1/orgs/{ORG}/check"),
@@ -182,6 +200,7 @@ async fn prepare(addr: &str) -> anyhow::Result<Credentials> {
     Ok(Credentials {
         admin,
         cookie: format!("Cookie: {cookie}"),
+        only: None,
     })
 }
 
@@ -211,19 +230,26 @@ async fn capacity(addr: &str, who: &Credentials, span: Duration) -> anyhow::Resu
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-/// The server's resident memory (MiB) and open files, from /proc.
-fn resources(pid: u32) -> (f64, usize) {
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+/// A field of a `/proc` file given in kB, as MiB (0 when missing).
+fn proc_mib(file: &str, field: &str) -> f64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0);
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The server's resident memory (MiB), the part of it in transparent huge pages (MiB) and its
+/// open files, from /proc.
+fn resources(pid: u32) -> (f64, f64, usize) {
+    let rss = proc_mib(&format!("/proc/{pid}/status"), "VmRSS:");
+    let huge = proc_mib(&format!("/proc/{pid}/smaps_rollup"), "AnonHugePages:");
     let files = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-    (rss, files)
+    (rss, huge, files)
 }
 
 /// The paced run: samples every [`SAMPLE_EVERY`].
@@ -291,7 +317,7 @@ async fn paced(
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             );
             taken.ms.sort_by(f64::total_cmp);
-            let (rss_mib, open_files) = resources(pid);
+            let (rss_mib, huge_mib, open_files) = resources(pid);
             let (p50, p99) = if taken.ms.is_empty() {
                 (0.0, 0.0)
             } else {
@@ -303,6 +329,7 @@ async fn paced(
             samples.push(Sample {
                 at_s: (next - start).as_secs_f64(),
                 rss_mib,
+                huge_mib,
                 open_files,
                 requests: taken.ms.len(),
                 errors: taken.errors,
@@ -363,7 +390,9 @@ pub(crate) fn run(
     rate: Option<f64>,
     out: &Path,
     dir: Option<&Path>,
+    only: Option<&str>,
 ) -> anyhow::Result<()> {
+    let only = only.map(Kind::named).transpose()?;
     let scratch = crate::bench_writes::scratch_dir(dir)?;
     let db = scratch.path().join("soak.db");
     let server = Server::start(
@@ -373,7 +402,10 @@ pub(crate) fn run(
     )?;
     let pid = server.child_id();
     let rt = runtime()?;
-    let who = rt.block_on(prepare(&server.addr))?;
+    let who = Credentials {
+        only,
+        ..rt.block_on(prepare(&server.addr))?
+    };
     let rate = match rate {
         Some(r) => r,
         None => {
@@ -393,16 +425,18 @@ pub(crate) fn run(
         bail!("the run is too short to sample: give it at least 20 s");
     }
     std::fs::create_dir_all(out)?;
-    let mut csv = String::from("seconds,rss_mib,open_files,requests,errors,p50_ms,p99_ms\n");
+    let mut csv =
+        String::from("seconds,rss_mib,huge_pages_mib,open_files,requests,errors,p50_ms,p99_ms\n");
     let mut rows = Vec::new();
     for s in &samples {
         csv.push_str(&format!(
-            "{:.0},{:.1},{},{},{},{:.3},{:.3}\n",
-            s.at_s, s.rss_mib, s.open_files, s.requests, s.errors, s.p50, s.p99
+            "{:.0},{:.1},{:.1},{},{},{},{:.3},{:.3}\n",
+            s.at_s, s.rss_mib, s.huge_mib, s.open_files, s.requests, s.errors, s.p50, s.p99
         ));
         rows.push(vec![
             format!("{:.0}", s.at_s),
             format!("{:.1}", s.rss_mib),
+            format!("{:.1}", s.huge_mib),
             s.open_files.to_string(),
             s.requests.to_string(),
             s.errors.to_string(),
@@ -416,6 +450,7 @@ pub(crate) fn run(
         &[
             "S",
             "RSS MIB",
+            "HUGE PAGES MIB",
             "OPEN FILES",
             "REQUESTS",
             "ERRORS",

@@ -1,11 +1,31 @@
 //! `strata`: the command line. Arguments are in `args.rs`; each command is a module.
 
 /// mimalloc: lists and Web API answers allocate many small strings; the system allocator
-/// spent a quarter of a list request in `malloc` and `free` (BENCHMARKS.md). Version 2 (the
-/// `v2` feature) was tried against the soak's memory growth and grew too (RELIABILITY.md,
-/// "Load and soak").
+/// spent a quarter of a list request in `malloc` and `free` (BENCHMARKS.md). Built with its
+/// `no_thp` feature and run with transparent huge pages off ([`no_huge_pages`], D134).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Keeps the process's memory out of transparent huge pages (D134): first thing in `main`,
+/// `prctl(PR_SET_THP_DISABLE)` for the whole process, and mimalloc is built not to ask for
+/// them (`no_thp`, which also covers what it maps before `main`).
+///
+/// A huge page is resident whole. mimalloc asked for huge pages on its arena
+/// (`MADV_HUGEPAGE`), so the first touch of a 2 MiB range faulted in all of it, and the
+/// kernel's khugepaged, when its round over the machine reached the process — minutes after
+/// the start, whenever the other processes let it —, collapsed each 2 MiB range holding at
+/// least one resident page into a whole huge page (`max_ptes_none` is 511 by default): the
+/// free pages mimalloc had returned were resident again. The soak's server went from
+/// 72–78 MiB to 98–145 MiB in minutes and fell back only as slowly as mimalloc purged pieces
+/// of the huge pages (RELIABILITY.md, "Load and soak"). The call also covers kernels whose
+/// huge pages are on for every mapping (`always`). A kernel that refuses it changes nothing
+/// else.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("warning: transparent huge pages stay on: {e}");
+    }
+}
 
 mod app_cmd;
 mod apply_cmd;
@@ -294,7 +314,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     rate,
                     out,
                     dir,
-                } => bench_soak::run(minutes, rate, &out, dir.as_deref())?,
+                    only,
+                } => bench_soak::run(minutes, rate, &out, dir.as_deref(), only.as_deref())?,
                 BenchCommand::Review {
                     records,
                     seed,
@@ -347,6 +368,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    no_huge_pages();
     let cli = Cli::parse();
     if let Some(file) = cli.audit_key_file {
         server_cmd::set_audit_key_file(file);

@@ -85,6 +85,11 @@ fn bench_soak_samples_and_judges_a_short_run() {
     assert!(stdout.contains(" 0 errors;"), "{stdout}");
     let csv = std::fs::read_to_string(out.join("soak.csv")).unwrap();
     assert!(csv.lines().count() >= 3, "{csv}");
+    // D134: the server's heap is never in transparent huge pages (which khugepaged fills).
+    assert!(csv.starts_with("seconds,rss_mib,huge_pages_mib,"), "{csv}");
+    for row in csv.lines().skip(1) {
+        assert_eq!(row.split(',').nth(2), Some("0.0"), "{csv}");
+    }
     let svg = std::fs::read_to_string(out.join("soak.svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("<polyline"),
