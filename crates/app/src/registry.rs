@@ -451,7 +451,14 @@ impl OrgHandle {
                 let ready = !state.dirty
                     && state.revision == flight.base
                     && flight.base + flight.operations == revision;
-                follow_commit(&mut state, store, &self.name, ready, revision, flight.accepted());
+                follow_commit(
+                    &mut state,
+                    store,
+                    &self.name,
+                    ready,
+                    revision,
+                    flight.accepted(),
+                );
                 None
             }
             Err(e) => {
