@@ -148,6 +148,24 @@ fn note(id: &str) -> Vec<Operation> {
     ops(json!([{"op": "create", "table": "note", "id": id, "fields": {"name": id}}]))
 }
 
+/// Memory holds what a replay of the store gives (at `revision`, when given), its indexes
+/// current and no journal checkpoint left open.
+fn memory_is_the_store(
+    handle: &strata_app::OrgHandle,
+    store: &dyn Store,
+    revision: Option<Revision>,
+) {
+    let loaded = handle.read_blocking();
+    if let Some(expected) = revision {
+        assert_eq!(loaded.revision, expected);
+    }
+    let (replayed, at) = strata_store::load_organization(store, "o").unwrap();
+    assert_eq!(at, loaded.revision);
+    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+    assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
+    assert!(!loaded.org.checkpoint_open());
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -248,13 +266,7 @@ fn concurrent_writes_commit_together_each_with_its_own_revision() {
         "48 accepted writes were committed in {commits} transactions: not grouped"
     );
     // Memory is the store's state at its revision.
-    let loaded = handle.read_blocking();
-    assert_eq!(loaded.revision, base + 72);
-    let (replayed, revision) = strata_store::load_organization(store.as_ref(), "o").unwrap();
-    assert_eq!(revision, loaded.revision);
-    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
-    assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
-    assert!(!loaded.org.checkpoint_open());
+    memory_is_the_store(&handle, store.as_ref(), Some(base + 72));
 }
 
 /// While a commit takes 300 ms, a read of the organisation answers at once, and sees the
@@ -417,13 +429,7 @@ fn the_next_group_is_tried_while_a_commit_is_in_flight() {
     });
     let log = store.operations("o", base).unwrap();
     assert_eq!(log.len(), 2, "the refused write left nothing in the log");
-    let loaded = handle.read_blocking();
-    assert_eq!(loaded.revision, base + 2);
-    let (replayed, revision) = strata_store::load_organization(store.as_ref(), "o").unwrap();
-    assert_eq!(revision, loaded.revision);
-    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
-    assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
-    assert!(!loaded.org.checkpoint_open());
+    memory_is_the_store(&handle, store.as_ref(), Some(base + 2));
 }
 
 /// A big group in flight (more than 256 operations) is landed before the next group is tried:
@@ -462,10 +468,7 @@ fn writes_behind_a_big_group_follow_it_in_order() {
     assert_eq!(big.revision, base + 300);
     assert_eq!(small.revision, base + 301);
     assert!(!store.overlapped.load(Ordering::SeqCst));
-    let loaded = handle.read_blocking();
-    let (replayed, revision) = strata_store::load_organization(store.as_ref(), "o").unwrap();
-    assert_eq!(revision, loaded.revision);
-    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+    memory_is_the_store(&handle, store.as_ref(), None);
 }
 
 /// Pipelined, a write that memory would refuse because another node wrote what it needs is
