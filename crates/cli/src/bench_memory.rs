@@ -20,17 +20,21 @@ fn status_bytes(field: &str) -> Option<u64> {
 
 /// A memory figure (`VmRSS`, `VmHWM`) of a process (`self` or its id), from `/proc`.
 pub(crate) fn process_status_bytes(process: &str, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line
-        .trim_start_matches(field)
+    proc_kib(&format!("/proc/{process}/status"), field).map(|kib| kib * 1024)
+}
+
+/// A field of a `/proc` file given in kB (`VmRSS:` of `status`, `AnonHugePages:` of
+/// `smaps_rollup`), in KiB; `None` when the file or the field is missing.
+pub(crate) fn proc_kib(file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.trim_start_matches(field)
         .trim_start_matches(':')
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kib * 1024)
+        .ok()
 }
 
 /// Resets the peak resident memory to the current one (Linux: `5` to `clear_refs`).

@@ -232,15 +232,7 @@ async fn capacity(addr: &str, who: &Credentials, span: Duration) -> anyhow::Resu
 
 /// A field of a `/proc` file given in kB, as MiB (0 when missing).
 fn proc_mib(file: &str, field: &str) -> f64 {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    crate::bench_memory::proc_kib(file, field).map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
 /// The server's resident memory (MiB), the part of it in transparent huge pages (MiB) and its
