@@ -166,6 +166,18 @@ fn memory_is_the_store(
     assert!(!loaded.org.checkpoint_open());
 }
 
+/// The committer's mode for one test: pipelined (D130) or serial. The mode is the process's
+/// (`set_pipelined`) and the tests of this file run on parallel threads, so each holds this
+/// lock for its whole run: a serial test never runs pipelined because another set it.
+fn committer(pipelined: bool) -> std::sync::MutexGuard<'static, ()> {
+    static MODE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = MODE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    strata_app::set_pipelined(pipelined);
+    guard
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -180,6 +192,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// committed in far fewer transactions than writes; and memory equals a replay of the store.
 #[test]
 fn concurrent_writes_commit_together_each_with_its_own_revision() {
+    let _mode = committer(false);
     let store = slow_store(Duration::from_millis(5));
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
@@ -274,6 +287,7 @@ fn concurrent_writes_commit_together_each_with_its_own_revision() {
 /// reads see it.
 #[test]
 fn a_read_never_waits_for_a_commit() {
+    let _mode = committer(false);
     let store = slow_store(Duration::from_millis(300));
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
@@ -329,6 +343,7 @@ fn a_read_never_waits_for_a_commit() {
 /// memory as the store has it; the next write goes through.
 #[test]
 fn a_failed_commit_fails_its_group_and_changes_nothing() {
+    let _mode = committer(false);
     let store = MemoryStore::new().unwrap();
     let mut loader = Loader::new(&store, "o", Actor::System).unwrap();
     loader
@@ -360,7 +375,7 @@ fn a_failed_commit_fails_its_group_and_changes_nothing() {
 /// committed, and no two commits overlap.
 #[test]
 fn the_next_group_is_tried_while_a_commit_is_in_flight() {
-    strata_app::set_pipelined(true);
+    let _mode = committer(true);
     let store = slow_store(Duration::from_millis(300));
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
@@ -437,7 +452,7 @@ fn the_next_group_is_tried_while_a_commit_is_in_flight() {
 /// equals a replay of the store.
 #[test]
 fn writes_behind_a_big_group_follow_it_in_order() {
-    strata_app::set_pipelined(true);
+    let _mode = committer(true);
     let store = slow_store(Duration::from_millis(50));
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
@@ -476,7 +491,7 @@ fn writes_behind_a_big_group_follow_it_in_order() {
 /// lock first, and the write is tried again after catching up.
 #[test]
 fn a_write_is_not_refused_by_a_node_that_is_behind() {
-    strata_app::set_pipelined(true);
+    let _mode = committer(true);
     let store = slow_store(Duration::ZERO);
     let dyn_store: Arc<dyn Store> = store.clone();
     let one = Registry::load(store.as_ref(), None).unwrap();
