@@ -424,6 +424,7 @@ pub(crate) fn route_table() -> routes::Table {
             &format!("{org}/digest"),
             get(api::digest)
             .summary("SHA-256 of the canonical dump at this node's revision, and whether the indexes equal a rebuild (root key, System Administrators)")
+            .query(&[("indexes", "boolean", "rebuild the indexes and compare them (default true; false leaves out the costly part)")])
             .answer::<DigestAnswer>(),
         )
         .route(

@@ -121,10 +121,12 @@ pub(crate) struct OrgList {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DigestAnswer {
-    /// The derived indexes equal a rebuild.
-    pub(crate) indexes_current: bool,
-    /// The record index equals a rebuild.
-    pub(crate) record_index_current: bool,
+    /// The derived indexes equal a rebuild (absent with `indexes=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) indexes_current: Option<bool>,
+    /// The record index equals a rebuild (absent with `indexes=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) record_index_current: Option<bool>,
     pub(crate) records: usize,
     pub(crate) revision: u64,
     /// SHA-256 of the canonical dump (hex).
