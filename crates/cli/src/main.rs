@@ -27,6 +27,28 @@ fn no_huge_pages() {
     }
 }
 
+/// A command that prints ends quietly when the reader of its output goes away
+/// (`strata … | head`), as `cat` does: the signal's default action. Rust programs start with
+/// SIGPIPE ignored, and every print to a closed pipe would then panic. Servers and benches
+/// keep it ignored: a closed socket is an error they answer, never the end of the process.
+#[allow(
+    unsafe_code,
+    reason = "a signal disposition has no safe interface in std or rustix's safe API"
+)]
+fn quiet_on_closed_pipe(command: &Command) {
+    #[cfg(unix)]
+    if !matches!(
+        command,
+        Command::Serve { .. } | Command::Demo { .. } | Command::Bench { .. }
+    ) {
+        // SAFETY: setting a signal's disposition to its default, before any thread starts;
+        // no handler runs.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+}
+
 mod app_cmd;
 mod apply_cmd;
 mod args;
@@ -370,6 +392,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     no_huge_pages();
     let cli = Cli::parse();
+    quiet_on_closed_pipe(&cli.command);
     if let Some(file) = cli.audit_key_file {
         server_cmd::set_audit_key_file(file);
     }

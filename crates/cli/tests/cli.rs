@@ -271,3 +271,28 @@ fn bench_console_times_every_screen_of_the_demo() {
         "{out}"
     );
 }
+
+/// A command whose reader goes away (`strata … | head`) ends as `cat` does, by SIGPIPE, and
+/// prints no panic (it panicked with "failed printing to stdout" before).
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::Stdio;
+    let scenario = repo().join("tests/scenarios/examples/seed001-app-access.yaml");
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["export", "roles", "--scenario"])
+        .arg(&scenario)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    assert!(child.is_ok(), "cannot run strata: {child:?}");
+    let Ok(mut child) = child else { return };
+    // The reader closes before the command writes its first byte.
+    drop(child.stdout.take());
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| unreachable_output(&e));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "{:?} {stderr}", out.status);
+}
