@@ -13,7 +13,9 @@
 //! memory) the server reports, are those of before the request. The digest is taken without
 //! its index rebuilds (`indexes=false`: they were half of the target's time); every
 //! `INDEX_CHECK_EVERY`th refused write asks for them too, and they must equal a rebuild (a
-//! corrupted index stays corrupted, so a sample finds it).
+//! corrupted index stays corrupted, so a sample finds it). The world (store, demo, app, keys) is
+//! made afresh after every `FRESH_EVERY` accepted writes, so that an execution's cost does not
+//! grow with everything the fuzzer created before it.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -28,7 +30,6 @@ const ROOT: &str = "root-key-for-the-fuzzer-0123456789";
 const ORG: &str = "demo";
 
 struct World {
-    runtime: tokio::runtime::Runtime,
     store: Arc<dyn Store>,
     app: axum::Router,
     admin: String,
@@ -59,9 +60,29 @@ fn root_request(method: &str, path: &str, body: Option<serde_json::Value>) -> Re
     }
 }
 
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
+/// The one runtime of the process.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => panic!("tokio runtime: {e}"),
+        }
+    })
+}
+
+/// Accepted writes after which the world is made afresh: the organisation grows with what
+/// the fuzzer creates, and each digest (a canonical dump) costs more as it does — after a
+/// few hundred thousand inputs a tenth of the executions a second of a fresh world.
+const FRESH_EVERY: u64 = 1_000;
+
+/// A fresh world: the demo in a new memory store, the app over it, two API keys.
+fn fresh_world() -> World {
+    let runtime = runtime();
+    {
         let store: Arc<dyn Store> = match MemoryStore::new() {
             Ok(s) => Arc::new(s),
             Err(e) => panic!("memory store: {e}"),
@@ -72,13 +93,6 @@ fn world() -> &'static World {
         if let Err(e) = loaded {
             panic!("the demo does not load: {e}");
         }
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => panic!("tokio runtime: {e}"),
-        };
         let app = match strata_server::router(&strata_server::ServerConfig {
             store: Arc::clone(&store),
             root_key: Some(ROOT.to_owned()),
@@ -105,14 +119,16 @@ fn world() -> &'static World {
         let admin = key("admin");
         let user = key("rep_east");
         World {
-            runtime,
             store,
             app,
             admin,
             user,
         }
-    })
+    }
 }
+
+/// The world and the writes it has accepted.
+static WORLD: std::sync::Mutex<Option<(World, u64)>> = std::sync::Mutex::new(None);
 
 /// The request an input describes, or `None` when it is not one (a method or URI that
 /// `http` itself refuses never reaches a server).
@@ -191,17 +207,29 @@ static REFUSED_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 static BASELINE: std::sync::Mutex<Option<(u16, Vec<u8>)>> = std::sync::Mutex::new(None);
 
 fuzz_target!(|data: &[u8]| {
-    let world = world();
+    let mut slot = match WORLD.lock() {
+        Ok(w) => w,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut baseline = match BASELINE.lock() {
+        Ok(b) => b,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if slot.as_ref().is_none_or(|(_, accepted)| *accepted >= FRESH_EVERY) {
+        // The old world goes first (its background threads end with it).
+        *slot = None;
+        *slot = Some((fresh_world(), 0));
+        *baseline = None;
+    }
+    let Some((world, accepted)) = slot.as_mut() else {
+        return;
+    };
     let Some(request) = request(world, data) else {
         return;
     };
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
     let revision = world.store.revision(ORG).ok();
-    let mut baseline = match BASELINE.lock() {
-        Ok(b) => b,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    world.runtime.block_on(async {
+    runtime().block_on(async {
         if !safe && baseline.is_none() {
             *baseline = Some(digest(&world.app).await);
         }
@@ -210,6 +238,9 @@ fuzz_target!(|data: &[u8]| {
             // An accepted request may change the organisation: the next refused one is
             // compared with the state after it.
             *baseline = None;
+            if !safe {
+                *accepted += 1;
+            }
             return;
         }
         let after = world.store.revision(ORG).ok();
