@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_PER_TARGET=${1:-60}
-TARGETS=${FUZZ_TARGETS:-"filter odata batch operations cursor scenario solution router"}
+TARGETS=${FUZZ_TARGETS:-"filter odata batch operations cursor scenario solution router checkpoint"}
 TOOLCHAIN=${FUZZ_TOOLCHAIN:-nightly}
 MAX_RUNS=${FUZZ_MAX_RUNS:--1}
 

@@ -15,7 +15,8 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "fuzz", "corpus")
 LIMITS = {"filter": 4096, "odata": 4096, "batch": 16384, "operations": 8192, "cursor": 1024,
-          "scenario": 16384, "solution": 65536, "router": 8192}
+          "scenario": 16384, "solution": 65536, "router": 8192,
+          "checkpoint": 4096}
 
 
 def put(target, data, name=None):
@@ -193,6 +194,13 @@ def main():
     ]
     for method, path, headers, body in reqs:
         put("router", f"{method} {path}\n{headers}\n{body}")
+
+    # Checkpoints: the demo's own (odd first byte, no edits), a byte of it changed, cut short,
+    # and raw bytes (even first byte); the target makes the real checkpoint itself.
+    put("checkpoint", b"\x01", "unedited")
+    put("checkpoint", b"\x01" + (40).to_bytes(4, "little") + b"\xff", "one-byte-changed")
+    put("checkpoint", b"\x01" + (200).to_bytes(4, "little")[:3], "cut-short")
+    put("checkpoint", b"\x00STRATA", "raw")
 
 
 if __name__ == "__main__":

@@ -215,7 +215,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(b) => b,
         Err(poisoned) => poisoned.into_inner(),
     };
-    if slot.as_ref().is_none_or(|(_, accepted)| *accepted >= FRESH_EVERY) {
+    if slot
+        .as_ref()
+        .is_none_or(|(_, accepted)| *accepted >= FRESH_EVERY)
+    {
         // The old world goes first (its background threads end with it).
         *slot = None;
         *slot = Some((fresh_world(), 0));
