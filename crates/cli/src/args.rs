@@ -593,7 +593,7 @@ pub(crate) enum BenchCommand {
     /// on its own, on SQLite (and PostgreSQL, one and two nodes, with `--postgres`); then bulk
     /// loads. Prints a table.
     Writes {
-        /// Single-operation writes per figure (a fifth of it with each write alone).
+        /// Single-operation writes per figure (a fifth of it with each write alone; 0: none, the bulk figure only).
         #[arg(long, default_value_t = 20_000)]
         writes: usize,
         /// Records created in batches of 1,000 for the bulk figure (0: none).

@@ -422,11 +422,15 @@ pub(crate) fn bench_writes(
     let mut rows = Vec::new();
     let mut bulk_rows = Vec::new();
     let baseline_writes = (writes / 5).max(100);
-    println!(
-        "{writes} single-operation writes per figure ({baseline_writes} with each write committed on its own), over HTTP keep-alive connections"
-    );
+    if writes > 0 {
+        println!(
+            "{writes} single-operation writes per figure ({baseline_writes} with each write committed on its own), over HTTP keep-alive connections"
+        );
+    }
     let setups = [("each write alone", Some(1)), ("group commit", group_max)];
-    for (commit, group) in setups {
+    // With no single-operation writes, only the group-commit servers run (for the bulk loads).
+    let setups = &setups[usize::from(writes == 0)..];
+    for &(commit, group) in setups {
         let alone = commit == "each write alone";
         let db: PathBuf = scratch.path().join(format!("writes-{}.db", rows.len()));
         let server = Server::start(&db.to_string_lossy(), &key_file, group)?;
@@ -437,13 +441,15 @@ pub(crate) fn bench_writes(
             commit,
             prefix: if alone { "sb" } else { "sg" },
         };
-        setup.measure(&mut rows, &[&server.addr], n)?;
+        if writes > 0 {
+            setup.measure(&mut rows, &[&server.addr], n)?;
+        }
         if !alone && bulk > 0 {
             bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk)?));
         }
     }
     if let Some(url) = postgres {
-        for (commit, group) in setups {
+        for &(commit, group) in setups {
             let alone = commit == "each write alone";
             let db = strata_store::postgres_testing::ScratchDatabase::create(url)?;
             let a = Server::start(db.url(), &key_file, group)?;
@@ -455,14 +461,16 @@ pub(crate) fn bench_writes(
                 commit,
                 prefix: &format!("p{tag}"),
             };
-            one.measure(&mut rows, &[&a.addr], n)?;
-            let b = Server::start(db.url(), &key_file, group)?;
-            let two = Setup {
-                store: "PostgreSQL",
-                commit,
-                prefix: &format!("q{tag}"),
-            };
-            two.measure(&mut rows, &[&a.addr, &b.addr], n)?;
+            if writes > 0 {
+                one.measure(&mut rows, &[&a.addr], n)?;
+                let b = Server::start(db.url(), &key_file, group)?;
+                let two = Setup {
+                    store: "PostgreSQL",
+                    commit,
+                    prefix: &format!("q{tag}"),
+                };
+                two.measure(&mut rows, &[&a.addr, &b.addr], n)?;
+            }
             if !alone && bulk > 0 {
                 bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk)?));
             }
@@ -481,17 +489,19 @@ pub(crate) fn bench_writes(
             ]
         })
         .collect();
-    crate::table::print(
-        &[
-            "STORE",
-            "NODES",
-            "COMMIT",
-            "CLIENTS",
-            "CREATES/S",
-            "SHARES/S",
-        ],
-        &table,
-    );
+    if !rows.is_empty() {
+        crate::table::print(
+            &[
+                "STORE",
+                "NODES",
+                "COMMIT",
+                "CLIENTS",
+                "CREATES/S",
+                "SHARES/S",
+            ],
+            &table,
+        );
+    }
     if !bulk_rows.is_empty() {
         let table: Vec<Vec<String>> = bulk_rows
             .iter()
