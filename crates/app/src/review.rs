@@ -140,7 +140,7 @@ pub fn csv_view(view: &ReviewView) -> String {
 }
 
 /// The deflate level of the review's zips, the workbook's and the CSV files' (D138).
-const ZIP_LEVEL: i64 = 2;
+const ZIP_LEVEL: u8 = 2;
 
 /// The views as CSV files in a zip (`summary.csv`, `user_roles.csv`, …), deflated.
 ///
@@ -152,7 +152,7 @@ pub fn csv_zip(review: &AccessReview) -> Result<Vec<u8>, AppError> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(ZIP_LEVEL));
+        .compression_level(Some(i64::from(ZIP_LEVEL)));
     for view in &review.views {
         zip.start_file(format!("{}.csv", view.name), options)
             .map_err(|e| zip_error(&e))?;
@@ -285,7 +285,7 @@ pub fn xlsx(review: &AccessReview) -> Result<Vec<u8>, AppError> {
         .collect();
     let mut workbook = Workbook::new();
     // Deflate level 2 (D138): two fifths less time than the default 6 for a sixth more bytes.
-    workbook.set_zip_compression_level(ZIP_LEVEL as u8);
+    workbook.set_zip_compression_level(ZIP_LEVEL);
     for view in &review.views {
         write_sheet(&mut workbook, view, &header, &depth_formats, &time)
             .map_err(|e| AppError::internal(format!("review sheet `{}`: {e}", view.name)))?;
