@@ -27,6 +27,21 @@ pub struct LoadedFrom {
     pub checkpoint: Option<Revision>,
     /// Operations replayed after it (the whole log without one).
     pub replayed: usize,
+    /// How long each part took (zero without a checkpoint).
+    pub times: LoadTimes,
+}
+
+/// How long each part of a load from a checkpoint took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadTimes {
+    /// Reading the checkpoint and verifying its MAC.
+    pub read: Duration,
+    /// Decoding its bytes into the state's parts.
+    pub decode: Duration,
+    /// Building the organisation from them (derived indexes, names, record index checked).
+    pub build: Duration,
+    /// Reading, verifying and applying the log after it.
+    pub tail: Duration,
 }
 
 /// A checkpoint taken.
@@ -71,6 +86,7 @@ pub fn load(
         LoadedFrom {
             checkpoint: None,
             replayed: usize::try_from(revision).unwrap_or(usize::MAX),
+            times: LoadTimes::default(),
         },
     ))
 }
@@ -88,6 +104,7 @@ fn from_checkpoint(
     revision: Revision,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Organization, Revision, LoadedFrom)>, Fallback> {
+    let start = Instant::now();
     let bytes = match store.read_checkpoint(org, revision) {
         Ok(Some(b)) => b,
         Ok(None) => return Ok(None),
@@ -98,14 +115,25 @@ fn from_checkpoint(
     let total = usize::try_from(head).unwrap_or(usize::MAX);
     let base = usize::try_from(revision).unwrap_or(usize::MAX);
     progress(0, total);
+    let read = start.elapsed();
     // The bytes are dropped once decoded, before the organisation is built from its parts.
-    let (organization, index_problem) = strata_checkpoint::decode_owned(bytes)
-        .map_err(|e| Fallback::Next(format!("does not decode: {e} ({})", e.code())))?;
+    let start = Instant::now();
+    let does_not_decode = |e: strata_checkpoint::DecodeError| {
+        Fallback::Next(format!("does not decode: {e} ({})", e.code()))
+    };
+    let (state, index) = strata_checkpoint::decode_parts(&bytes).map_err(does_not_decode)?;
+    drop(bytes);
+    let decode = start.elapsed();
+    let start = Instant::now();
+    let (organization, index_problem) = Organization::from_state_repairing_index(state, index)
+        .map_err(|e| does_not_decode(e.into()))?;
+    let build = start.elapsed();
     if let Some(e) = index_problem {
         tracing::warn!(org = %org, revision, error = %e, "the checkpoint's record index does not fit its records: rebuilt from them (D137)");
     }
     progress(base, total);
     // The tail, verified from the log row the checkpoint was taken after.
+    let start = Instant::now();
     let tail = match store.operations(org, revision) {
         Ok(t) => t,
         Err(e @ StoreError::CorruptLog { .. }) => return Err(Fallback::Stop(e.into())),
@@ -123,6 +151,12 @@ fn from_checkpoint(
         LoadedFrom {
             checkpoint: Some(revision),
             replayed,
+            times: LoadTimes {
+                read,
+                decode,
+                build,
+                tail: start.elapsed(),
+            },
         },
     )))
 }

@@ -1414,6 +1414,10 @@ fn load_logged(
         checkpoint = from.checkpoint.unwrap_or(0),
         replayed = from.replayed,
         seconds = format!("{secs:.2}"),
+        read_seconds = format!("{:.2}", from.times.read.as_secs_f64()),
+        decode_seconds = format!("{:.2}", from.times.decode.as_secs_f64()),
+        build_seconds = format!("{:.2}", from.times.build.as_secs_f64()),
+        tail_seconds = format!("{:.2}", from.times.tail.as_secs_f64()),
         records_per_second = format!("{:.0}", records as f64 / secs.max(1e-9)),
         "organization loaded (from its newest valid checkpoint and the log after it, or the whole log), record index included"
     );

@@ -197,6 +197,46 @@ fn an_index_that_does_not_fit_is_refused() {
         let id = index[t].by_user[0].1.min().unwrap();
         index[t].by_user[1].1.insert(id);
     });
+    // A read share left out, moved to another principal, or given to a record not shared.
+    let shared = |index: &Vec<strata_engine::TableIndexParts>| {
+        index
+            .iter()
+            .position(|t| t.shared_read.len() > 1)
+            .expect("the test needs two principals with read shares")
+    };
+    refused(&|index| {
+        let t = shared(index);
+        let id = index[t].shared_read[0].1.min().unwrap();
+        index[t].shared_read[0].1.remove(id);
+    });
+    refused(&|index| {
+        let t = shared(index);
+        let id = index[t].shared_read[0].1.min().unwrap();
+        index[t].shared_read[0].1.remove(id);
+        if !index[t].shared_read[1].1.insert(id) {
+            index[t].shared_read[1].1.remove(id);
+        }
+    });
+    refused(&|index| {
+        let t = shared(index);
+        let unshared = index[t]
+            .live
+            .iter()
+            .find(|id| !index[t].shared_read[0].1.contains(*id))
+            .unwrap();
+        index[t].shared_read[0].1.insert(unshared);
+    });
+    // A record of one table among another's live records and units.
+    refused(&|index| {
+        let t = busy(index);
+        let other = index
+            .iter()
+            .position(|o| !o.live.is_empty() && !std::ptr::eq(o, &index[t]))
+            .unwrap();
+        let id = index[other].live.min().unwrap();
+        index[t].live.insert(id);
+        index[t].by_unit[0].1.insert(id);
+    });
     // A table with records left out.
     refused(&|index| {
         index.truncate(busy(index));

@@ -52,6 +52,12 @@ impl<K: Hash + Eq + Copy, T: Clone> ListMap<K, T> {
         self.put(key, list);
     }
 
+    /// Sets the list of a key the map does not have (a bulk build from distinct keys: no
+    /// lookup for a list to replace).
+    pub(crate) fn put_new(&mut self, key: K, list: Vec<T>) {
+        self.put(key, list);
+    }
+
     fn put(&mut self, key: K, mut list: Vec<T>) {
         if list.len() == 1
             && let Some(t) = list.pop()

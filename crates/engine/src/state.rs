@@ -269,11 +269,8 @@ impl Organization {
         state: State,
         index: Option<Vec<crate::index::TableIndexParts>>,
     ) -> Result<Organization, ModelError> {
-        let mut org = Self::assemble(state)?;
-        match index {
-            Some(parts) => org.index = crate::index::RecordIndex::from_parts(&org, parts)?,
-            None => org.rebuild_index(),
-        }
+        let (mut org, index) = Self::assemble(state, index)?;
+        org.index = index?;
         Ok(org)
     }
 
@@ -286,21 +283,26 @@ impl Organization {
         state: State,
         index: Option<Vec<crate::index::TableIndexParts>>,
     ) -> Result<(Organization, Option<ModelError>), ModelError> {
-        let mut org = Self::assemble(state)?;
+        let (mut org, index) = Self::assemble(state, index)?;
         let mut problem = None;
-        match index.map(|parts| crate::index::RecordIndex::from_parts(&org, parts)) {
-            Some(Ok(index)) => org.index = index,
-            Some(Err(e)) => {
+        match index {
+            Ok(index) => org.index = index,
+            Err(e) => {
                 problem = Some(e);
                 org.rebuild_index();
             }
-            None => org.rebuild_index(),
         }
         Ok((org, problem))
     }
 
-    /// The organisation of `state` with its derived indexes, its record index still empty.
-    fn assemble(state: State) -> Result<Organization, ModelError> {
+    /// The organisation of `state` with its derived indexes, and its record index: from
+    /// `index` when given (or why not), else rebuilt. The record-name table is built on a
+    /// second core meanwhile (the two read the records only): at ten million records each
+    /// takes about a second.
+    fn assemble(
+        state: State,
+        index: Option<Vec<crate::index::TableIndexParts>>,
+    ) -> Result<(Organization, Result<crate::index::RecordIndex, ModelError>), ModelError> {
         check_state(&state)?;
         let mut org = Organization::new();
         org.settings = state.settings;
@@ -321,14 +323,6 @@ impl Organization {
             names.set(map.kind(), &name, Some(id as usize));
         }
         org.names = names;
-        let mut record_names = crate::organization::RecordNames::default();
-        record_names.reserve(&org.records, org.records.len());
-        for (i, r) in org.records.iter().enumerate() {
-            if r.alive {
-                record_names.set(&org.records, &r.key, Some(RecordId::from_index(i)));
-            }
-        }
-        org.record_names = record_names;
         // Share the records' column names from here on (a decoder hands out one shared copy
         // per name: the copies are told apart by address, the strings compared once each).
         // (Addresses kept sorted: a few comparisons a field, for any number of names.)
@@ -346,8 +340,15 @@ impl Organization {
         org.table_records = state.table_records;
         let mut children = crate::listmap::ListMap::default();
         children.reserve_one(state.children.len());
+        // A checkpoint lists the parents in order, each once: nothing to replace (an older
+        // one's order is not relied on).
+        let in_order = state.children.windows(2).all(|w| w[0].0 < w[1].0);
         for (parent, list) in state.children {
-            children.insert(parent, list);
+            if in_order {
+                children.put_new(parent, list);
+            } else {
+                children.insert(parent, list);
+            }
         }
         org.children = children;
         org.seen_columns = state.seen_columns;
@@ -360,7 +361,29 @@ impl Organization {
                 .collect::<BTreeMap<_, _>>(),
         };
         org.refresh();
-        Ok(org)
+        let (names, index) = std::thread::scope(|s| {
+            let records = &org.records;
+            let names = s.spawn(|| {
+                let mut names = crate::organization::RecordNames::default();
+                names.reserve(records, records.len());
+                for (i, r) in records.iter().enumerate() {
+                    if r.alive {
+                        names.set(records, &r.key, Some(RecordId::from_index(i)));
+                    }
+                }
+                names
+            });
+            let index = match index {
+                Some(parts) => crate::index::RecordIndex::from_parts(&org, parts),
+                None => Ok(crate::index::RecordIndex::build(&org)),
+            };
+            let names = names
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (names, index)
+        });
+        org.record_names = names;
+        Ok((org, index))
     }
 }
 
