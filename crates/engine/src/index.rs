@@ -709,9 +709,7 @@ impl RecordIndex {
             Principal::Organization => true,
         };
         let mut index = RecordIndex::default();
-        // One bit per record, reused column after column (a record listed twice is a bit set
-        // twice): an eighth of a byte per record, in cache where a bitmap lookup is not.
-        let mut seen = vec![0u64; org.records.len().div_ceil(64)];
+        let mut column_parts = Vec::with_capacity(parts.len());
         for (t, p) in parts.into_iter().enumerate() {
             let records = org.table_records.get(t).map_or(&[][..], Vec::as_slice);
             let ids = records.iter().map(|r| r.get());
@@ -730,47 +728,70 @@ impl RecordIndex {
                 ..TableBitmaps::default()
             };
             table.by_subtree = subtrees(org, &table.by_unit);
-            let declared = &org.tables[t].columns;
-            for c in p.columns {
-                if !declared.iter().any(|d| d.name == c.column)
-                    || table.columns.contains_key(&c.column)
-                    || !c.frequent.iter().all(|(_, b)| b.is_subset(live))
-                    || !each_once(&mut seen, live, &c.rare, &c.frequent)
-                {
-                    return Err(bad(format!(
-                        "table {t}: column `{}` does not list each live record once",
-                        c.column
-                    )));
-                }
-                let column = ColumnIndex::from_parts(&c.rare, c.frequent);
-                table.columns.insert(c.column, column);
-            }
-            if !live.is_empty()
-                && declared
-                    .iter()
-                    .any(|d| !table.columns.contains_key(&d.name))
-            {
-                return Err(bad(format!("table {t}: a declared column has no index")));
-            }
             table.live = p.live;
             index.tables.push(table);
+            column_parts.push(p.columns);
         }
-        drop(seen);
-        // The placement check and the inherited memo read the tables only: on two cores.
+        // The records' placement and the column indexes are checked on two cores (the first
+        // reads the tables' bitmaps, the second makes the column indexes beside them).
         let tables = &index.tables;
-        let (placed, memo) = std::thread::scope(|s| {
-            let memo = s.spawn(|| inherited_memo(tables));
-            let placed = check_placement(org, tables);
+        let (placed, columns) = std::thread::scope(|s| {
+            let placed = s.spawn(|| check_placement(org, tables));
+            let columns = column_indexes(org, tables, column_parts);
             (
-                placed,
-                memo.join()
+                placed
+                    .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                columns,
             )
         });
         placed?;
-        index.inherited_of = memo;
+        for (table, columns) in index.tables.iter_mut().zip(columns?) {
+            table.columns = columns;
+        }
+        index.inherited_of = inherited_memo(&index.tables);
         Ok(index)
     }
+}
+
+/// The column indexes of a checkpoint's tables, each checked to list each live record once and
+/// every declared column to have one.
+fn column_indexes(
+    org: &Organization,
+    tables: &[TableBitmaps],
+    parts: Vec<Vec<ColumnIndexParts>>,
+) -> Result<Vec<HashMap<String, ColumnIndex>>, crate::error::ModelError> {
+    fn bad(what: impl std::fmt::Display) -> crate::error::ModelError {
+        crate::error::ModelError::BadState(format!("record index: {what}"))
+    }
+    // One bit per record, reused column after column (a record listed twice is a bit set
+    // twice): an eighth of a byte per record, in cache where a bitmap lookup is not.
+    let mut seen = vec![0u64; org.records.len().div_ceil(64)];
+    let mut out = Vec::with_capacity(parts.len());
+    for (t, (table, parts)) in tables.iter().zip(parts).enumerate() {
+        let live = &table.live;
+        let declared = &org.tables[t].columns;
+        let mut columns = HashMap::with_capacity(parts.len());
+        for c in parts {
+            if !declared.iter().any(|d| d.name == c.column)
+                || columns.contains_key(&c.column)
+                || !c.frequent.iter().all(|(_, b)| b.is_subset(live))
+                || !each_once(&mut seen, live, &c.rare, &c.frequent)
+            {
+                return Err(bad(format!(
+                    "table {t}: column `{}` does not list each live record once",
+                    c.column
+                )));
+            }
+            let column = ColumnIndex::from_parts(&c.rare, c.frequent);
+            columns.insert(c.column, column);
+        }
+        if !live.is_empty() && declared.iter().any(|d| !columns.contains_key(&d.name)) {
+            return Err(bad(format!("table {t}: a declared column has no index")));
+        }
+        out.push(columns);
+    }
+    Ok(out)
 }
 
 /// Whether a column's index lists each live record exactly once, `rare` and `frequent` together
@@ -919,28 +940,31 @@ fn check_placement(
 }
 
 /// The inherited memo of a checkpoint's index: each record's principals, sorted (as
-/// `refresh_inherited` leaves them), from the tables' inherited bitmaps.
+/// `refresh_inherited` leaves them), from the tables' inherited bitmaps — a table at a time,
+/// so that the pairs being sorted are one table's, not every table's at once.
 fn inherited_memo(tables: &[TableBitmaps]) -> crate::listmap::ListMap<RecordId, Principal> {
+    let same_record = |a: &(u32, Principal), b: &(u32, Principal)| a.0 == b.0;
+    let mut memo = crate::listmap::ListMap::default();
+    // Room for the records that inherit, reserved once: as many as the pairs (most records
+    // inherit from one principal, and a reserve made table by table would grow the map).
+    let ones: u64 = (tables.iter())
+        .flat_map(|table| table.inherited_read.values().map(RoaringBitmap::len))
+        .sum();
+    memo.reserve_one(usize::try_from(ones).unwrap_or(usize::MAX));
     let mut inherited: Vec<(u32, Principal)> = Vec::new();
     for table in tables {
+        inherited.clear();
         for (who, b) in &table.inherited_read {
             inherited.extend(b.iter().map(|id| (id, *who)));
         }
-    }
-    inherited.sort_unstable();
-    let same_record = |a: &(u32, Principal), b: &(u32, Principal)| a.0 == b.0;
-    let ones = inherited
-        .chunk_by(same_record)
-        .filter(|g| g.len() == 1)
-        .count();
-    let mut memo = crate::listmap::ListMap::default();
-    memo.reserve_one(ones);
-    for g in inherited.chunk_by(same_record) {
-        // Keys in order, each once: no list to replace.
-        memo.put_new(
-            RecordId::from_raw(g[0].0),
-            g.iter().map(|(_, p)| *p).collect(),
-        );
+        inherited.sort_unstable();
+        for g in inherited.chunk_by(same_record) {
+            // A record is in one table: each key once, nothing to replace.
+            memo.put_new(
+                RecordId::from_raw(g[0].0),
+                g.iter().map(|(_, p)| *p).collect(),
+            );
+        }
     }
     memo
 }
