@@ -16,6 +16,7 @@ mod dryrun;
 mod error;
 mod registry;
 pub mod review;
+pub mod xlsx;
 
 use std::sync::Arc;
 

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 use strata_engine::{AccessReview, Cell, Depth, Organization, ReviewView, UserId};
 use strata_store::{AuditOrder, AuditQuery, Store};
 
@@ -205,54 +204,6 @@ fn column_width(view: &ReviewView, col: usize) -> f64 {
     (longest.clamp(6, 60) + 2) as f64
 }
 
-fn write_sheet(
-    workbook: &mut Workbook,
-    view: &ReviewView,
-    header: &Format,
-    depth_formats: &[Format],
-    time: &Format,
-) -> Result<(), XlsxError> {
-    let sheet = workbook.add_worksheet();
-    sheet.set_name(view.title)?;
-    for (c, name) in view.columns.iter().enumerate() {
-        let col = u16::try_from(c).unwrap_or(u16::MAX);
-        sheet.write_string_with_format(0, col, *name, header)?;
-        sheet.set_column_width(col, column_width(view, c))?;
-    }
-    for (r, row) in view.rows.iter().enumerate() {
-        let at = u32::try_from(r + 1).unwrap_or(u32::MAX);
-        for (c, cell) in row.iter().enumerate() {
-            let col = u16::try_from(c).unwrap_or(u16::MAX);
-            // Text is written as text, never as a formula: no prefix is needed here.
-            match cell {
-                Cell::Empty => {}
-                Cell::Number(n) => {
-                    sheet.write_number(at, col, *n as f64)?;
-                }
-                Cell::Depth(d) => match depth_formats.get(*d as usize) {
-                    Some(f) => {
-                        sheet.write_string_with_format(at, col, d.name(), f)?;
-                    }
-                    None => {
-                        sheet.write_string(at, col, d.name())?;
-                    }
-                },
-                Cell::Time(_) => {
-                    sheet.write_string_with_format(at, col, cell.text(), time)?;
-                }
-                Cell::Text(_) | Cell::Flag(_) => {
-                    sheet.write_string(at, col, cell.text())?;
-                }
-            }
-        }
-    }
-    let last_col = u16::try_from(view.columns.len().saturating_sub(1)).unwrap_or(u16::MAX);
-    let last_row = u32::try_from(view.rows.len()).unwrap_or(u32::MAX);
-    sheet.set_freeze_panes(1, 0)?;
-    sheet.autofilter(0, 0, last_row, last_col)?;
-    Ok(())
-}
-
 /// The review as an XLSX workbook: a sheet per view named by its title, the header row bold
 /// and frozen, a filter over every column, depths coloured by reach.
 ///
@@ -260,7 +211,9 @@ fn write_sheet(
 ///
 /// `invalid` when a view has more rows than a sheet holds (1,048,575); `internal` otherwise.
 pub fn xlsx(review: &AccessReview) -> Result<Vec<u8>, AppError> {
-    const MAX_ROWS: usize = 1_048_575;
+    use crate::xlsx::{Book, StyleSpec, Value};
+    use std::borrow::Cow;
+    const MAX_ROWS: usize = crate::xlsx::MAX_ROWS - 1;
     if let Some(v) = review.views.iter().find(|v| v.rows.len() > MAX_ROWS) {
         return Err(AppError::new(
             "invalid",
@@ -271,26 +224,47 @@ pub fn xlsx(review: &AccessReview) -> Result<Vec<u8>, AppError> {
             ),
         ));
     }
-    let header = Format::new()
-        .set_bold()
-        .set_background_color(Color::RGB(0x00D9_E1F2));
-    let time = Format::new();
-    // In `Depth::ALL` order, which is the order of the enum.
-    let depth_formats: Vec<Format> = Depth::ALL
-        .into_iter()
-        .map(|d| match depth_fill(d) {
-            Some(rgb) => Format::new().set_background_color(Color::RGB(rgb)),
-            None => Format::new().set_font_color(Color::RGB(0x00A6_A6A6)),
-        })
-        .collect();
-    let mut workbook = Workbook::new();
+    // Style 1: the header; 2–6: the depths in `Depth::ALL` order (the order of the enum).
+    let mut styles = vec![StyleSpec {
+        bold: true,
+        fill: Some(0x00D9_E1F2),
+        font: None,
+    }];
+    styles.extend(Depth::ALL.into_iter().map(|d| match depth_fill(d) {
+        Some(rgb) => StyleSpec {
+            fill: Some(rgb),
+            ..StyleSpec::default()
+        },
+        None => StyleSpec {
+            font: Some(0x00A6_A6A6),
+            ..StyleSpec::default()
+        },
+    }));
     // Deflate level 2 (D138): two fifths less time than the default 6 for a sixth more bytes.
-    workbook.set_zip_compression_level(ZIP_LEVEL);
+    let mut book = Book::new(&styles, ZIP_LEVEL);
     for view in &review.views {
-        write_sheet(&mut workbook, view, &header, &depth_formats, &time)
+        let widths: Vec<f64> = (0..view.columns.len())
+            .map(|c| column_width(view, c))
+            .collect();
+        let rows = view.rows.iter().map(|row| {
+            // Text is written as text, never as a formula: no prefix is needed here.
+            row.iter()
+                .map(|cell| match cell {
+                    Cell::Empty => (Value::Empty, 0),
+                    Cell::Number(n) => (Value::Number(*n), 0),
+                    Cell::Depth(d) => (Value::Text(Cow::Borrowed(d.name())), 2 + *d as u16),
+                    Cell::Text(t) => (Value::Text(Cow::Borrowed(t)), 0),
+                    Cell::Flag(yes) => (
+                        Value::Text(Cow::Borrowed(if *yes { "yes" } else { "no" })),
+                        0,
+                    ),
+                    Cell::Time(_) => (Value::Text(Cow::Owned(cell.text())), 0),
+                })
+                .collect()
+        });
+        book.sheet(view.title, view.columns, 1, &widths, rows)
             .map_err(|e| AppError::internal(format!("review sheet `{}`: {e}", view.name)))?;
     }
-    workbook
-        .save_to_buffer()
+    book.finish()
         .map_err(|e| AppError::internal(format!("review workbook: {e}")))
 }

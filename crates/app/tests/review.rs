@@ -612,3 +612,41 @@ fn extra_breaks(v: &ReviewView) -> usize {
         .map(|c| c.text().matches("\r\n").count())
         .sum()
 }
+
+/// The workbook writer keeps any text as written: XML's special characters, control
+/// characters (OOXML's `_xHHHH_`), a literal `_x0041_`, spaces at either end, and numbers.
+#[test]
+fn the_workbook_writer_keeps_text_as_written() {
+    use std::borrow::Cow;
+    use strata_app::xlsx::{Book, StyleSpec, Value};
+    let texts = [
+        "<a & b>",
+        "tab\there",
+        "bell\u{7}",
+        "_x0041_ stays",
+        "  spaced  ",
+        "ünïcödé ✓",
+    ];
+    let mut book = Book::new(
+        &[StyleSpec {
+            bold: true,
+            ..StyleSpec::default()
+        }],
+        2,
+    );
+    let rows = texts.iter().enumerate().map(|(i, t)| {
+        vec![
+            (Value::Text(Cow::Borrowed(*t)), 0),
+            (Value::Number(i as i64 - 2), 1),
+        ]
+    });
+    book.sheet("Odd 'text' & <more>", &["text", "n"], 1, &[10.0, 4.0], rows)
+        .unwrap();
+    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(book.finish().unwrap())).unwrap();
+    assert_eq!(book.sheet_names(), ["Odd 'text' & <more>"]);
+    let rows = sheet_rows(&mut book, "Odd 'text' & <more>");
+    assert_eq!(rows[0], ["text", "n"]);
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(rows[i + 1], [(*t).to_owned(), (i as i64 - 2).to_string()]);
+    }
+}
