@@ -58,6 +58,27 @@ pub struct OrgHandle {
     checkpointed: AtomicU64,
 }
 
+/// A long read of an organisation ([`OrgHandle::read_long_blocking`]): the state, read, in the
+/// writer's turn.
+pub struct LongRead<'a> {
+    // Declared first, so dropped first: the read lock goes before the turn.
+    loaded: RwLockReadGuard<'a, Loaded>,
+    _turn: std::sync::MutexGuard<'a, ()>,
+}
+
+impl std::fmt::Debug for LongRead<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LongRead(revision {})", self.loaded.revision)
+    }
+}
+
+impl std::ops::Deref for LongRead<'_> {
+    type Target = Loaded;
+    fn deref(&self) -> &Loaded {
+        &self.loaded
+    }
+}
+
 /// Generations of every organisation in this process: each new handle, and each change of
 /// one, takes the next, so that a generation names one state of one handle.
 static GENERATIONS: AtomicU64 = AtomicU64::new(1);
@@ -116,6 +137,19 @@ impl OrgHandle {
     /// (never from async code: it would block the worker).
     pub fn read_blocking(&self) -> RwLockReadGuard<'_, Loaded> {
         self.state.blocking_read()
+    }
+
+    /// Reads the organisation for a long time (an export, a review, a digest: a blocking task or
+    /// a thread, never async code), in the writer's turn. A write that arrives meanwhile waits for
+    /// the turn, not in the lock's queue: tokio's lock is fair, so a writer queued on it would
+    /// hold up every read after it — the checks — until the long read ends. Writes wait for a
+    /// long read either way; checks no longer do. Two long reads take turns.
+    pub fn read_long_blocking(&self) -> LongRead<'_> {
+        let turn = self.writer();
+        LongRead {
+            loaded: self.state.blocking_read(),
+            _turn: turn,
+        }
     }
 
     /// Writes the organisation (blocking tasks and threads only). The generation moves while

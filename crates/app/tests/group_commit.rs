@@ -518,3 +518,61 @@ fn a_write_is_not_refused_by_a_node_that_is_behind() {
         assert_eq!(written.revision, a.applied() + 1);
     });
 }
+
+/// A long read (an export, a review, a digest) holds up a write, as it must, but not the reads
+/// queued after that write: the write waits for the writer's turn, not in the lock's queue,
+/// where tokio's fair lock would line every later read up behind it.
+#[test]
+fn a_long_read_does_not_hold_up_the_reads_behind_a_waiting_write() {
+    let _mode = committer(false);
+    let store = slow_store(Duration::from_millis(1));
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let (held, holding) = std::sync::mpsc::channel();
+    let long = {
+        let handle = Arc::clone(&handle);
+        std::thread::spawn(move || {
+            let loaded = handle.read_long_blocking();
+            held.send(loaded.revision).unwrap();
+            std::thread::sleep(Duration::from_millis(800));
+        })
+    };
+    let before = holding.recv().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let long_began = Instant::now();
+        let writing = {
+            let (handle, store) = (Arc::clone(&handle), Arc::clone(&dyn_store));
+            tokio::spawn(async move {
+                handle
+                    .write(
+                        store,
+                        note("after the long read")
+                            .into_iter()
+                            .map(|op| strata_app::run_as(op, "writer"))
+                            .collect(),
+                        Actor::User("writer".to_owned()),
+                    )
+                    .await
+            })
+        };
+        // The write is waiting for the long read by now.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let asked = Instant::now();
+        let revision = handle.read().await.revision;
+        let waited = asked.elapsed();
+        assert!(
+            long_began.elapsed() < Duration::from_millis(700),
+            "the long read was still held when the read was answered"
+        );
+        assert!(
+            waited < Duration::from_millis(200),
+            "a read waited {waited:?} behind a write waiting for a long read"
+        );
+        assert_eq!(revision, before, "the write waited for the long read");
+        let written = writing.await.unwrap().unwrap();
+        assert_eq!(written.revision, before + 1);
+    });
+    long.join().unwrap();
+}

@@ -38,7 +38,8 @@ pub(crate) async fn export(
     }
     let name = handle.name.clone();
     let text = tokio::task::spawn_blocking(move || {
-        let loaded = handle.read_blocking();
+        // A long read: in the writer's turn, so that checks are not held up (read_long_blocking).
+        let loaded = handle.read_long_blocking();
         let options = ExportOptions {
             name,
             records: params.records,

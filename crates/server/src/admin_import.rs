@@ -206,7 +206,8 @@ pub(crate) async fn export(
     let handle = Arc::clone(&request.handle);
     let acting = request.acting;
     tokio::task::spawn_blocking(move || {
-        let loaded = handle.read_blocking();
+        // A long read: in the writer's turn, so that checks are not held up (read_long_blocking).
+        let loaded = handle.read_long_blocking();
         let org = &loaded.org;
         let may_read = |id: strata_engine::RoleId| {
             let role = org.role(id);

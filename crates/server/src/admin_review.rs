@@ -143,7 +143,8 @@ pub(crate) async fn review_file(
         let last_seen = review::last_seen(store.as_ref(), &handle.name, &users)?;
         let now_ms = strata_app::now_ms();
         let answer = {
-            let loaded = handle.read_blocking();
+            // A long read: in the writer's turn, so that checks are not held up.
+            let loaded = handle.read_long_blocking();
             may_review(&request, &loaded.org)?;
             loaded.org.access_review(&ReviewOptions {
                 organization: handle.name.clone(),

@@ -1139,7 +1139,8 @@ pub(crate) async fn create_key(
 pub(crate) async fn digest(request: OrgRequest, Query(params): Query<DigestParams>) -> ApiResult {
     let indexes = params.indexes.unwrap_or(true);
     let digest = tokio::task::spawn_blocking(move || {
-        let loaded = request.handle.read_blocking();
+        // A long read: in the writer's turn, so that checks are not held up (read_long_blocking).
+        let loaded = request.handle.read_long_blocking();
         request.require_system_administrator(&loaded.org, "read the digest")?;
         use sha2::Digest as _;
         let dump = loaded.org.canonical_dump();
