@@ -20,6 +20,24 @@ fn ops(value: serde_json::Value) -> Vec<Operation> {
     serde_json::from_value(value).unwrap()
 }
 
+/// A batch written by the user `writer`, on a task of its own.
+fn spawn_write(
+    handle: &Arc<strata_app::OrgHandle>,
+    store: &Arc<dyn Store>,
+    batch: Vec<Operation>,
+) -> tokio::task::JoinHandle<Result<strata_app::Written, strata_app::AppError>> {
+    let (handle, store) = (Arc::clone(handle), Arc::clone(store));
+    let batch = batch
+        .into_iter()
+        .map(|op| strata_app::run_as(op, "writer"))
+        .collect();
+    tokio::spawn(async move {
+        handle
+            .write(store, batch, Actor::User("writer".to_owned()))
+            .await
+    })
+}
+
 /// A store whose commits take `delay` and are counted: a slow disk, made visible.
 struct SlowStore {
     inner: MemoryStore,
@@ -294,21 +312,7 @@ fn a_read_never_waits_for_a_commit() {
     let dyn_store: Arc<dyn Store> = store.clone();
     let rt = runtime();
     rt.block_on(async {
-        let writing = {
-            let (handle, store) = (Arc::clone(&handle), Arc::clone(&dyn_store));
-            tokio::spawn(async move {
-                handle
-                    .write(
-                        store,
-                        note("slow")
-                            .into_iter()
-                            .map(|op| strata_app::run_as(op, "writer"))
-                            .collect(),
-                        Actor::User("writer".to_owned()),
-                    )
-                    .await
-            })
-        };
+        let writing = spawn_write(&handle, &dyn_store, note("slow"));
         let started = Instant::now();
         while !store.committing.load(Ordering::SeqCst) {
             assert!(
@@ -383,18 +387,7 @@ fn the_next_group_is_tried_while_a_commit_is_in_flight() {
     let dyn_store: Arc<dyn Store> = store.clone();
     let rt = runtime();
     rt.block_on(async {
-        let write = |batch: Vec<Operation>| {
-            let (handle, store) = (Arc::clone(&handle), Arc::clone(&dyn_store));
-            let batch: Vec<Operation> = batch
-                .into_iter()
-                .map(|op| strata_app::run_as(op, "writer"))
-                .collect();
-            tokio::spawn(async move {
-                handle
-                    .write(store, batch, Actor::User("writer".to_owned()))
-                    .await
-            })
-        };
+        let write = |batch: Vec<Operation>| spawn_write(&handle, &dyn_store, batch);
         let first = write(note("a"));
         let started = Instant::now();
         while !store.committing.load(Ordering::SeqCst) {
@@ -542,21 +535,7 @@ fn a_long_read_does_not_hold_up_the_reads_behind_a_waiting_write() {
     let rt = runtime();
     rt.block_on(async {
         let long_began = Instant::now();
-        let writing = {
-            let (handle, store) = (Arc::clone(&handle), Arc::clone(&dyn_store));
-            tokio::spawn(async move {
-                handle
-                    .write(
-                        store,
-                        note("after the long read")
-                            .into_iter()
-                            .map(|op| strata_app::run_as(op, "writer"))
-                            .collect(),
-                        Actor::User("writer".to_owned()),
-                    )
-                    .await
-            })
-        };
+        let writing = spawn_write(&handle, &dyn_store, note("after the long read"));
         // The write is waiting for the long read by now.
         tokio::time::sleep(Duration::from_millis(150)).await;
         let asked = Instant::now();
