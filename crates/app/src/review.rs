@@ -209,7 +209,8 @@ fn column_width(view: &ReviewView, col: usize) -> f64 {
 ///
 /// # Errors
 ///
-/// `invalid` when a view has more rows than a sheet holds (1,048,575); `internal` otherwise.
+/// `invalid` when a view has more rows than a sheet holds (1,048,575) or a cell more text than
+/// one holds (32,767 characters); `internal` otherwise.
 pub fn xlsx(review: &AccessReview) -> Result<Vec<u8>, AppError> {
     use crate::xlsx::{Book, StyleSpec, Value};
     use std::borrow::Cow;
@@ -263,7 +264,17 @@ pub fn xlsx(review: &AccessReview) -> Result<Vec<u8>, AppError> {
                 .collect()
         });
         book.sheet(view.title, view.columns, 1, &widths, rows)
-            .map_err(|e| AppError::internal(format!("review sheet `{}`: {e}", view.name)))?;
+            .map_err(|e| match e {
+                // A cell too long for a sheet (a user with thousands of roles, say): the CSV
+                // files have no such limit.
+                crate::xlsx::XlsxError::Limit(m) => AppError::new(
+                    "invalid",
+                    format!("the view `{}`: {m}: ask for format csv", view.name),
+                ),
+                crate::xlsx::XlsxError::Zip(m) => {
+                    AppError::internal(format!("review sheet `{}`: {m}", view.name))
+                }
+            })?;
     }
     book.finish()
         .map_err(|e| AppError::internal(format!("review workbook: {e}")))

@@ -15,7 +15,7 @@ use std::io::Write as _;
 pub const MAX_ROWS: usize = 1_048_576;
 /// The most columns a sheet holds.
 pub const MAX_COLUMNS: usize = 16_384;
-/// The most characters a cell holds.
+/// The most characters (UTF-16 units, as Excel counts them) a cell holds.
 pub const MAX_CELL_CHARS: usize = 32_767;
 
 /// A cell's style: an index into [`Book::new`]'s styles (0: none).
@@ -151,18 +151,17 @@ impl Book {
              pane=\"bottomLeft\"/></sheetView></sheetViews><sheetFormatPr defaultRowHeight=\"15\"/>"
         );
         // An empty `<cols>` is not valid: only when there are widths.
+        let widths = &widths[..widths.len().min(columns.len())];
         if !widths.is_empty() {
             out.push_str("<cols>");
-        }
-        for (c, w) in widths.iter().take(columns.len()).enumerate() {
-            let _ = write!(
-                out,
-                "<col min=\"{0}\" max=\"{0}\" width=\"{1}\" customWidth=\"1\"/>",
-                c + 1,
-                w.clamp(1.0, 255.0)
-            );
-        }
-        if !widths.is_empty() {
+            for (c, w) in widths.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "<col min=\"{0}\" max=\"{0}\" width=\"{1}\" customWidth=\"1\"/>",
+                    c + 1,
+                    w.clamp(1.0, 255.0)
+                );
+            }
             out.push_str("</cols>");
         }
         out.push_str("<sheetData>");
@@ -200,7 +199,8 @@ impl Book {
                     }
                     Value::Text(t) => {
                         let t = &*t;
-                        if t.chars().count() > MAX_CELL_CHARS {
+                        // Excel counts UTF-16 units; a text of fewer bytes cannot have more.
+                        if t.len() > MAX_CELL_CHARS && t.encode_utf16().count() > MAX_CELL_CHARS {
                             return Err(XlsxError::Limit(format!(
                                 "sheet `{name}`, cell {}{}: more than {MAX_CELL_CHARS} characters",
                                 at.0, at.1

@@ -650,3 +650,26 @@ fn the_workbook_writer_keeps_text_as_written() {
         assert_eq!(rows[i + 1], [(*t).to_owned(), (i as i64 - 2).to_string()]);
     }
 }
+
+/// A cell longer than a sheet's cell holds is refused as `invalid`, naming the view and asking
+/// for CSV — never an internal error, never a cut text.
+#[test]
+fn a_cell_too_long_for_the_workbook_asks_for_csv() {
+    let org = small();
+    let mut review = org.access_review(&options(&org));
+    let long = "r".repeat(strata_app::xlsx::MAX_CELL_CHARS + 1);
+    let view = review
+        .views
+        .iter_mut()
+        .find(|v| v.name == "user_roles")
+        .unwrap();
+    view.rows[0][0] = Cell::Text(long);
+    let e = xlsx(&review).unwrap_err();
+    assert_eq!(e.code, "invalid");
+    assert!(
+        e.to_string().contains("user_roles") && e.to_string().contains("csv"),
+        "{e}"
+    );
+    // The CSV files take it whole.
+    assert!(csv_zip(&review).is_ok());
+}

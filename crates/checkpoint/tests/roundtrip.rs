@@ -226,7 +226,8 @@ fn an_index_that_does_not_fit_is_refused() {
             .unwrap();
         index[t].shared_read[0].1.insert(unshared);
     });
-    // A record of one table among another's live records and units.
+    // A record of one table among another's live records and units (refused as live records
+    // that differ from the table's list).
     refused(&|index| {
         let t = busy(index);
         let other = index

@@ -121,6 +121,11 @@ fn subtrees(
     subtree
 }
 
+/// A stored record index that does not fit the records (a checkpoint's, D120).
+fn bad(what: impl std::fmt::Display) -> crate::error::ModelError {
+    crate::error::ModelError::BadState(format!("record index: {what}"))
+}
+
 fn add(map_entry: &mut RoaringBitmap, id: u32, present: bool) {
     if present {
         map_entry.insert(id);
@@ -667,9 +672,6 @@ impl RecordIndex {
         parts: Vec<TableIndexParts>,
     ) -> Result<RecordIndex, crate::error::ModelError> {
         use std::hash::Hash;
-        fn bad(what: impl std::fmt::Display) -> crate::error::ModelError {
-            crate::error::ModelError::BadState(format!("record index: {what}"))
-        }
         fn map<K: Hash + Eq + Copy>(
             live: &RoaringBitmap,
             list: Vec<(K, RoaringBitmap)>,
@@ -761,9 +763,6 @@ fn column_indexes(
     tables: &[TableBitmaps],
     parts: Vec<Vec<ColumnIndexParts>>,
 ) -> Result<Vec<HashMap<String, ColumnIndex>>, crate::error::ModelError> {
-    fn bad(what: impl std::fmt::Display) -> crate::error::ModelError {
-        crate::error::ModelError::BadState(format!("record index: {what}"))
-    }
     // One bit per record, reused column after column (a record listed twice is a bit set
     // twice): an eighth of a byte per record, in cache where a bitmap lookup is not.
     let mut seen = vec![0u64; org.records.len().div_ceil(64)];
@@ -836,9 +835,6 @@ fn check_placement(
     org: &Organization,
     tables: &[TableBitmaps],
 ) -> Result<(), crate::error::ModelError> {
-    fn bad(what: impl std::fmt::Display) -> crate::error::ModelError {
-        crate::error::ModelError::BadState(format!("record index: {what}"))
-    }
     const TEAM: u32 = 1 << 31;
     fn owner_slot(owner: Owner) -> u32 {
         match owner {

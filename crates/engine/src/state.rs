@@ -340,8 +340,9 @@ impl Organization {
         org.table_records = state.table_records;
         let mut children = crate::listmap::ListMap::default();
         children.reserve_one(state.children.len());
-        // A checkpoint lists the parents in order, each once: nothing to replace (an older
-        // one's order is not relied on).
+        // A checkpoint lists the parents in order, each once (`state_ref` sorts them): nothing
+        // to replace. Parents out of order or twice (bytes not from our encoder) take the
+        // replacing insert, so that a parent never has lists in both of the map's tables.
         let in_order = state.children.windows(2).all(|w| w[0].0 < w[1].0);
         for (parent, list) in state.children {
             if in_order {

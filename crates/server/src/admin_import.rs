@@ -206,8 +206,9 @@ pub(crate) async fn export(
     let handle = Arc::clone(&request.handle);
     let acting = request.acting;
     tokio::task::spawn_blocking(move || {
-        // A long read: in the writer's turn, so that checks are not held up (read_long_blocking).
-        let loaded = handle.read_long_blocking();
+        // The roles only (model-sized): a plain read. A long read's turn would make any user
+        // who may read roles able to line up with the writes (D140).
+        let loaded = handle.read_blocking();
         let org = &loaded.org;
         let may_read = |id: strata_engine::RoleId| {
             let role = org.role(id);
