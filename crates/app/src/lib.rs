@@ -25,8 +25,8 @@ pub use bootstrap::Loader;
 pub use dryrun::{DryRun, MaySee, describe_change};
 pub use error::AppError;
 pub use registry::{
-    DEFAULT_GROUP_OPERATIONS, Loaded, LongRead, MAX_QUEUED_OPERATIONS, OrgHandle, Registry,
-    Written, now_ms, set_group_operations, set_pipelined,
+    CommitStats, DEFAULT_GROUP_OPERATIONS, Loaded, LongRead, MAX_QUEUED_OPERATIONS, OrgHandle,
+    Registry, Written, commit_stats, now_ms, set_group_operations, set_pipelined,
 };
 
 /// Called with the organisation, the operations applied and the operations in its log.

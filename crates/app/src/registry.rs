@@ -544,6 +544,7 @@ impl OrgHandle {
         // The revision memory holds (the writer's turn keeps it): the store may read what
         // other nodes wrote after it together with its lock.
         let known = guard.as_ref().map_or(0, |state| state.revision);
+        let started = std::time::Instant::now();
         let committed = store.write_known(&self.name, known, &mut |tx| {
             let Some(state) = guard.as_mut() else {
                 return Err(StoreError::Aborted(
@@ -619,6 +620,7 @@ impl OrgHandle {
                     .map(|(p, _)| p)
                     .collect();
                 let operations: usize = accepted.iter().map(|p| p.ops.len()).sum();
+                COMMITS.count(accepted.len(), operations, started.elapsed());
                 let ready = consistent && base + operations as Revision == revision;
                 follow_commit(&mut state, store, &self.name, ready, revision, accepted);
                 None
@@ -737,7 +739,8 @@ impl Job {
     /// Commits the rows in one transaction, if the store is still at `base` (else
     /// [`MOVED`], nothing written).
     fn commit(&self, store: &dyn Store, org: &str) -> Result<Revision, StoreError> {
-        store.write_known(org, self.base, &mut |tx| {
+        let started = std::time::Instant::now();
+        let committed = store.write_known(org, self.base, &mut |tx| {
             if tx.revision() != self.base {
                 return Err(StoreError::Aborted(MOVED.to_owned()));
             }
@@ -755,7 +758,63 @@ impl Job {
                 }
             }
             Ok(())
-        })
+        });
+        if committed.is_ok() {
+            let operations = self.rows.iter().map(|(_, stored, _)| stored.len()).sum();
+            COMMITS.count(self.rows.len(), operations, started.elapsed());
+        }
+        committed
+    }
+}
+
+/// What the process's group commits did since it started (every organisation): for the
+/// metrics (`strata_group_commits_total` …) and the write benchmark's table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Store transactions committed.
+    pub commits: u64,
+    /// Writes (requests) they held.
+    pub writes: u64,
+    /// Operations they held.
+    pub operations: u64,
+    /// Time spent in the store's transactions, their fsync included (µs).
+    pub store_micros: u64,
+}
+
+struct CommitCounters {
+    commits: AtomicU64,
+    writes: AtomicU64,
+    operations: AtomicU64,
+    store_micros: AtomicU64,
+}
+
+impl CommitCounters {
+    fn count(&self, writes: usize, operations: usize, took: std::time::Duration) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+        self.operations
+            .fetch_add(operations as u64, Ordering::Relaxed);
+        self.store_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+static COMMITS: CommitCounters = CommitCounters {
+    commits: AtomicU64::new(0),
+    writes: AtomicU64::new(0),
+    operations: AtomicU64::new(0),
+    store_micros: AtomicU64::new(0),
+};
+
+/// The process's group-commit counters so far.
+pub fn commit_stats() -> CommitStats {
+    CommitStats {
+        commits: COMMITS.commits.load(Ordering::Relaxed),
+        writes: COMMITS.writes.load(Ordering::Relaxed),
+        operations: COMMITS.operations.load(Ordering::Relaxed),
+        store_micros: COMMITS.store_micros.load(Ordering::Relaxed),
     }
 }
 

@@ -609,6 +609,13 @@ pub(crate) enum BenchCommand {
         /// (default: the server's own default).
         #[arg(long)]
         group_commit_max: Option<usize>,
+        /// The client counts measured, each a row.
+        #[arg(long, value_delimiter = ',', default_value = "16,64")]
+        clients: Vec<usize>,
+        /// Leave out the rows with each write committed on its own (the design before group
+        /// commit), for profiles and quick comparisons.
+        #[arg(long)]
+        no_alone: bool,
     },
     /// Check latency over HTTP, idle and while writers keep a paced rate of writes on the same
     /// organisation (SQLite, group commit). Prints a table.

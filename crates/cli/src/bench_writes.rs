@@ -318,6 +318,54 @@ fn throughput(
     })
 }
 
+/// The servers' group-commit counters summed: commits, writes, µs in the store.
+fn commit_counters(addrs: &[&str]) -> anyhow::Result<[u64; 3]> {
+    runtime()?.block_on(async {
+        let mut sums = [0; 3];
+        for addr in addrs {
+            let mut conn = Conn::open(addr).await?;
+            let (status, body) = conn.call("GET", "/metrics", b"").await?;
+            if status != 200 {
+                bail!("/metrics answered {status}");
+            }
+            let text = String::from_utf8_lossy(&body);
+            for line in text.lines() {
+                let Some((name, value)) = line.split_once(' ') else {
+                    continue;
+                };
+                let slot = match name {
+                    "strata_group_commits_total" => 0,
+                    "strata_group_commit_writes_total" => 1,
+                    "strata_group_commit_store_microseconds_total" => 2,
+                    _ => continue,
+                };
+                sums[slot] += value.trim().parse::<u64>()?;
+            }
+        }
+        Ok(sums)
+    })
+}
+
+/// A throughput and what its commits were: writes per commit and the store's time per
+/// commit (ms), from the servers' counters before and after.
+struct Measured {
+    rate: f64,
+    per_commit: f64,
+    store_ms: f64,
+}
+
+fn measured(addrs: &[&str], run: impl FnOnce() -> anyhow::Result<f64>) -> anyhow::Result<Measured> {
+    let before = commit_counters(addrs)?;
+    let rate = run()?;
+    let after = commit_counters(addrs)?;
+    let commits = after[0].saturating_sub(before[0]).max(1) as f64;
+    Ok(Measured {
+        rate,
+        per_commit: after[1].saturating_sub(before[1]) as f64 / commits,
+        store_ms: after[2].saturating_sub(before[2]) as f64 / commits / 1000.0,
+    })
+}
+
 /// Runs futures concurrently on the current thread and collects their outputs in order.
 pub(crate) async fn futures_join_all<F: std::future::Future>(
     futures: impl Iterator<Item = F>,
@@ -353,8 +401,8 @@ struct Row {
     nodes: usize,
     commit: &'static str,
     clients: usize,
-    creates: f64,
-    shares: f64,
+    creates: Measured,
+    shares: Measured,
 }
 
 /// The creates and shares figures for one setup, records named by `figure`.
@@ -363,9 +411,13 @@ fn figure(
     figure_name: &str,
     clients: usize,
     writes: usize,
-) -> anyhow::Result<(f64, f64)> {
-    let creates = throughput(addrs, clients, writes, 1, &|n| create_op(figure_name, n))?;
-    let shares = throughput(addrs, clients, writes, 1, &|n| share_op(figure_name, n))?;
+) -> anyhow::Result<(Measured, Measured)> {
+    let creates = measured(addrs, || {
+        throughput(addrs, clients, writes, 1, &|n| create_op(figure_name, n))
+    })?;
+    let shares = measured(addrs, || {
+        throughput(addrs, clients, writes, 1, &|n| share_op(figure_name, n))
+    })?;
     Ok((creates, shares))
 }
 
@@ -379,15 +431,23 @@ struct Setup<'a> {
 
 impl Setup<'_> {
     /// Adds the rows of this setup on the nodes at `addrs` (the clients spread over them).
-    fn measure(&self, rows: &mut Vec<Row>, addrs: &[&str], writes: usize) -> anyhow::Result<()> {
-        for clients in [16, 64] {
+    fn measure(
+        &self,
+        rows: &mut Vec<Row>,
+        addrs: &[&str],
+        writes: usize,
+        client_counts: &[usize],
+    ) -> anyhow::Result<()> {
+        for &clients in client_counts {
             let name = format!("{}{clients}", self.prefix);
             let (creates, shares) = figure(addrs, &name, clients, writes)?;
             eprintln!(
-                "{}, {} node(s), {}, {clients} clients: {creates:.0} creates/s, {shares:.0} shares/s",
+                "{}, {} node(s), {}, {clients} clients: {:.0} creates/s, {:.0} shares/s",
                 self.store,
                 addrs.len(),
-                self.commit
+                self.commit,
+                creates.rate,
+                shares.rate,
             );
             rows.push(Row {
                 store: self.store,
@@ -409,14 +469,33 @@ fn bulk_rate(addr: &str, records: usize) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
+/// What `strata bench writes` measures.
+pub(crate) struct WritesOptions<'a> {
+    pub(crate) writes: usize,
+    pub(crate) bulk: usize,
+    pub(crate) postgres: Option<&'a str>,
+    pub(crate) dir: Option<&'a Path>,
+    pub(crate) group_max: Option<usize>,
+    /// The client counts, a row each.
+    pub(crate) clients: &'a [usize],
+    /// Whether the rows with each write committed alone are measured too.
+    pub(crate) alone: bool,
+}
+
 /// `strata bench writes`.
-pub(crate) fn bench_writes(
-    writes: usize,
-    bulk: usize,
-    postgres: Option<&str>,
-    dir: Option<&Path>,
-    group_max: Option<usize>,
-) -> anyhow::Result<()> {
+pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
+    let &WritesOptions {
+        writes,
+        bulk,
+        postgres,
+        dir,
+        group_max,
+        clients,
+        alone: with_alone,
+    } = options;
+    if clients.contains(&0) {
+        bail!("--clients: a client count must be at least 1");
+    }
     let scratch = scratch_dir(dir)?;
     let key_file = scratch.path().join("audit-key");
     let mut rows = Vec::new();
@@ -429,7 +508,7 @@ pub(crate) fn bench_writes(
     }
     let setups = [("each write alone", Some(1)), ("group commit", group_max)];
     // With no single-operation writes, only the group-commit servers run (for the bulk loads).
-    let setups = &setups[usize::from(writes == 0)..];
+    let setups = &setups[usize::from(writes == 0 || !with_alone)..];
     for &(commit, group) in setups {
         let alone = commit == "each write alone";
         let db: PathBuf = scratch.path().join(format!("writes-{}.db", rows.len()));
@@ -442,7 +521,7 @@ pub(crate) fn bench_writes(
             prefix: if alone { "sb" } else { "sg" },
         };
         if writes > 0 {
-            setup.measure(&mut rows, &[&server.addr], n)?;
+            setup.measure(&mut rows, &[&server.addr], n, clients)?;
         }
         if !alone && bulk > 0 {
             bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk)?));
@@ -462,14 +541,14 @@ pub(crate) fn bench_writes(
                 prefix: &format!("p{tag}"),
             };
             if writes > 0 {
-                one.measure(&mut rows, &[&a.addr], n)?;
+                one.measure(&mut rows, &[&a.addr], n, clients)?;
                 let b = Server::start(db.url(), &key_file, group)?;
                 let two = Setup {
                     store: "PostgreSQL",
                     commit,
                     prefix: &format!("q{tag}"),
                 };
-                two.measure(&mut rows, &[&a.addr, &b.addr], n)?;
+                two.measure(&mut rows, &[&a.addr, &b.addr], n, clients)?;
             }
             if !alone && bulk > 0 {
                 bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk)?));
@@ -484,8 +563,10 @@ pub(crate) fn bench_writes(
                 r.nodes.to_string(),
                 r.commit.to_owned(),
                 r.clients.to_string(),
-                format!("{:.0}", r.creates),
-                format!("{:.0}", r.shares),
+                format!("{:.0}", r.creates.rate),
+                format!("{:.0}", r.shares.rate),
+                format!("{:.1}", r.creates.per_commit),
+                format!("{:.2}", r.creates.store_ms),
             ]
         })
         .collect();
@@ -498,6 +579,8 @@ pub(crate) fn bench_writes(
                 "CLIENTS",
                 "CREATES/S",
                 "SHARES/S",
+                "CREATES/COMMIT",
+                "STORE MS/COMMIT",
             ],
             &table,
         );

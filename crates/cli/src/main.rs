@@ -317,13 +317,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     postgres,
                     dir,
                     group_commit_max,
-                } => bench_writes::bench_writes(
+                    clients,
+                    no_alone,
+                } => bench_writes::bench_writes(&bench_writes::WritesOptions {
                     writes,
                     bulk,
-                    postgres.as_deref(),
-                    dir.as_deref(),
-                    group_commit_max,
-                )?,
+                    postgres: postgres.as_deref(),
+                    dir: dir.as_deref(),
+                    group_max: group_commit_max,
+                    clients: &clients,
+                    alone: !no_alone,
+                })?,
                 BenchCommand::Mixed {
                     seconds,
                     rate,

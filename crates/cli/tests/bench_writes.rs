@@ -28,10 +28,54 @@ fn bench_writes_prints_its_table() {
     let expected = if postgres.is_some() { 4 + 8 + 2 } else { 4 + 1 };
     assert_eq!(rows.len(), expected, "{out}");
     for row in rows {
-        let rate: f64 = row.split_whitespace().last().unwrap().parse().unwrap();
-        assert!(rate > 0.0, "{row}");
+        let numbers: Vec<f64> = row
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert!(numbers.iter().all(|&n| n > 0.0), "{row}");
+        if row.contains("each write alone") {
+            // Creates per commit, from the server's counters: one.
+            assert_eq!(numbers[numbers.len() - 2], 1.0, "{row}");
+        }
     }
     assert!(out.contains("group commit"), "{out}");
+}
+
+#[test]
+fn bench_writes_measures_the_client_counts_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_string_lossy();
+    let (code, out, err) = strata(&[
+        "bench",
+        "writes",
+        "--writes",
+        "200",
+        "--bulk",
+        "0",
+        "--dir",
+        &dir,
+        "--clients",
+        "3,5",
+        "--no-alone",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("SQLite"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(rows.iter().all(|r| r[2] == "group"), "{out}");
+    assert_eq!((rows[0][4], rows[1][4]), ("3", "5"), "{out}");
+    // At most as many creates in one commit as there are clients.
+    for row in &rows {
+        let per_commit: f64 = row[7].parse().unwrap();
+        let clients: f64 = row[4].parse().unwrap();
+        assert!((1.0..=clients).contains(&per_commit), "{out}");
+    }
+    let (code, _, err) = strata(&["bench", "writes", "--clients", "0", "--dir", &dir]);
+    assert_ne!(code, 0);
+    assert!(err.contains("at least 1"), "{err}");
 }
 
 #[test]

@@ -279,6 +279,27 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Operations written.",
         get(&m.operations),
     );
+    let commits = strata_app::commit_stats();
+    counter(
+        "strata_group_commits_total",
+        "Store transactions that committed a group of writes.",
+        commits.commits,
+    );
+    counter(
+        "strata_group_commit_writes_total",
+        "Writes (requests) those transactions committed.",
+        commits.writes,
+    );
+    counter(
+        "strata_group_commit_operations_total",
+        "Operations those transactions committed.",
+        commits.operations,
+    );
+    counter(
+        "strata_group_commit_store_microseconds_total",
+        "Time spent in those transactions, their fsync included.",
+        commits.store_micros,
+    );
     text.push_str(&format!(
         "# HELP strata_organizations Organizations hosted.\n# TYPE strata_organizations gauge\nstrata_organizations {}\n",
         state.registry.list().len()

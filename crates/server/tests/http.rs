@@ -124,6 +124,14 @@ fn health_readiness_metrics_and_openapi_need_no_credentials() {
     );
     let text = metrics.text();
     assert!(text.contains("# TYPE strata_http_requests_total counter"));
+    for name in [
+        "strata_group_commits_total",
+        "strata_group_commit_writes_total",
+        "strata_group_commit_operations_total",
+        "strata_group_commit_store_microseconds_total",
+    ] {
+        assert!(text.contains(&format!("# TYPE {name} counter\n{name} ")), "{name}");
+    }
     let count = |text: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix("strata_http_requests_total "))

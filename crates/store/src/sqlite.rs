@@ -300,6 +300,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Statement journals (a multi-row insert's undo inside the group's transaction) in
+        // memory: on the default, SQLite created and removed a temporary file for each commit.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         let log_key = key.log_key();
