@@ -346,23 +346,70 @@ fn commit_counters(addrs: &[&str]) -> anyhow::Result<[u64; 3]> {
     })
 }
 
-/// A throughput and what its commits were: writes per commit and the store's time per
-/// commit (ms), from the servers' counters before and after.
+/// A server process's processor time (ms, user and system, every thread) and the bytes it
+/// caused to be written to storage, from `/proc` (zeros elsewhere).
+fn process_counters(pid: u32) -> [u64; 2] {
+    // `utime` and `stime` are fields 14 and 15, in ticks of 1/100 s (USER_HZ on Linux), after
+    // the command name in parentheses, which may hold spaces.
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect();
+            Some((fields.get(11)? + fields.get(12)?) * 10)
+        })
+        .unwrap_or(0);
+    let written = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0);
+    [cpu, written]
+}
+
+/// A throughput and what it cost: writes per commit and the store's time per commit (ms),
+/// from the servers' counters before and after; the servers' processor time per write (µs)
+/// and bytes written to storage per write.
 struct Measured {
     rate: f64,
     per_commit: f64,
     store_ms: f64,
+    cpu_us: f64,
+    disk_bytes: f64,
 }
 
-fn measured(addrs: &[&str], run: impl FnOnce() -> anyhow::Result<f64>) -> anyhow::Result<Measured> {
-    let before = commit_counters(addrs)?;
+fn measured(
+    servers: &[&Server],
+    writes: usize,
+    run: impl FnOnce() -> anyhow::Result<f64>,
+) -> anyhow::Result<Measured> {
+    let addrs: Vec<&str> = servers.iter().map(|s| s.addr.as_str()).collect();
+    let process = || {
+        servers.iter().fold([0, 0], |sum, s| {
+            let [cpu, disk] = process_counters(s.child_id());
+            [sum[0] + cpu, sum[1] + disk]
+        })
+    };
+    let before = commit_counters(&addrs)?;
+    let [cpu_before, disk_before] = process();
     let rate = run()?;
-    let after = commit_counters(addrs)?;
+    let [cpu_after, disk_after] = process();
+    let after = commit_counters(&addrs)?;
     let commits = after[0].saturating_sub(before[0]).max(1) as f64;
+    let writes = writes.max(1) as f64;
     Ok(Measured {
         rate,
         per_commit: after[1].saturating_sub(before[1]) as f64 / commits,
         store_ms: after[2].saturating_sub(before[2]) as f64 / commits / 1000.0,
+        cpu_us: cpu_after.saturating_sub(cpu_before) as f64 * 1000.0 / writes,
+        disk_bytes: disk_after.saturating_sub(disk_before) as f64 / writes,
     })
 }
 
@@ -407,16 +454,17 @@ struct Row {
 
 /// The creates and shares figures for one setup, records named by `figure`.
 fn figure(
-    addrs: &[&str],
+    servers: &[&Server],
     figure_name: &str,
     clients: usize,
     writes: usize,
 ) -> anyhow::Result<(Measured, Measured)> {
-    let creates = measured(addrs, || {
-        throughput(addrs, clients, writes, 1, &|n| create_op(figure_name, n))
+    let addrs: Vec<&str> = servers.iter().map(|s| s.addr.as_str()).collect();
+    let creates = measured(servers, writes, || {
+        throughput(&addrs, clients, writes, 1, &|n| create_op(figure_name, n))
     })?;
-    let shares = measured(addrs, || {
-        throughput(addrs, clients, writes, 1, &|n| share_op(figure_name, n))
+    let shares = measured(servers, writes, || {
+        throughput(&addrs, clients, writes, 1, &|n| share_op(figure_name, n))
     })?;
     Ok((creates, shares))
 }
@@ -434,24 +482,24 @@ impl Setup<'_> {
     fn measure(
         &self,
         rows: &mut Vec<Row>,
-        addrs: &[&str],
+        servers: &[&Server],
         writes: usize,
         client_counts: &[usize],
     ) -> anyhow::Result<()> {
         for &clients in client_counts {
             let name = format!("{}{clients}", self.prefix);
-            let (creates, shares) = figure(addrs, &name, clients, writes)?;
+            let (creates, shares) = figure(servers, &name, clients, writes)?;
             eprintln!(
                 "{}, {} node(s), {}, {clients} clients: {:.0} creates/s, {:.0} shares/s",
                 self.store,
-                addrs.len(),
+                servers.len(),
                 self.commit,
                 creates.rate,
                 shares.rate,
             );
             rows.push(Row {
                 store: self.store,
-                nodes: addrs.len(),
+                nodes: servers.len(),
                 commit: self.commit,
                 clients,
                 creates,
@@ -501,10 +549,12 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut bulk_rows = Vec::new();
     let baseline_writes = (writes / 5).max(100);
-    if writes > 0 {
+    if writes > 0 && with_alone {
         println!(
             "{writes} single-operation writes per figure ({baseline_writes} with each write committed on its own), over HTTP keep-alive connections"
         );
+    } else if writes > 0 {
+        println!("{writes} single-operation writes per figure, over HTTP keep-alive connections");
     }
     let setups = [("each write alone", Some(1)), ("group commit", group_max)];
     // With no single-operation writes, only the group-commit servers run (for the bulk loads).
@@ -521,7 +571,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
             prefix: if alone { "sb" } else { "sg" },
         };
         if writes > 0 {
-            setup.measure(&mut rows, &[&server.addr], n, clients)?;
+            setup.measure(&mut rows, &[&server], n, clients)?;
         }
         if !alone && bulk > 0 {
             bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk)?));
@@ -541,14 +591,14 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
                 prefix: &format!("p{tag}"),
             };
             if writes > 0 {
-                one.measure(&mut rows, &[&a.addr], n, clients)?;
+                one.measure(&mut rows, &[&a], n, clients)?;
                 let b = Server::start(db.url(), &key_file, group)?;
                 let two = Setup {
                     store: "PostgreSQL",
                     commit,
                     prefix: &format!("q{tag}"),
                 };
-                two.measure(&mut rows, &[&a.addr, &b.addr], n, clients)?;
+                two.measure(&mut rows, &[&a, &b], n, clients)?;
             }
             if !alone && bulk > 0 {
                 bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk)?));
@@ -567,6 +617,8 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
                 format!("{:.0}", r.shares.rate),
                 format!("{:.1}", r.creates.per_commit),
                 format!("{:.2}", r.creates.store_ms),
+                format!("{:.0}", r.creates.cpu_us),
+                format!("{:.0}", r.creates.disk_bytes / 1024.0),
             ]
         })
         .collect();
@@ -581,6 +633,8 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
                 "SHARES/S",
                 "CREATES/COMMIT",
                 "STORE MS/COMMIT",
+                "SERVER CPU µS/CREATE",
+                "DISK KIB/CREATE",
             ],
             &table,
         );

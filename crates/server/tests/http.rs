@@ -130,7 +130,10 @@ fn health_readiness_metrics_and_openapi_need_no_credentials() {
         "strata_group_commit_operations_total",
         "strata_group_commit_store_microseconds_total",
     ] {
-        assert!(text.contains(&format!("# TYPE {name} counter\n{name} ")), "{name}");
+        assert!(
+            text.contains(&format!("# TYPE {name} counter\n{name} ")),
+            "{name}"
+        );
     }
     let count = |text: &str| -> u64 {
         text.lines()
