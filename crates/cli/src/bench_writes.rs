@@ -383,6 +383,8 @@ struct Measured {
     store_ms: f64,
     cpu_us: f64,
     disk_bytes: f64,
+    /// The load generator's processor time per write (µs): it shares the machine.
+    client_us: f64,
 }
 
 fn measured(
@@ -399,7 +401,9 @@ fn measured(
     };
     let before = commit_counters(&addrs)?;
     let [cpu_before, disk_before] = process();
+    let [client_before, _] = process_counters(std::process::id());
     let rate = run()?;
+    let [client_after, _] = process_counters(std::process::id());
     let [cpu_after, disk_after] = process();
     let after = commit_counters(&addrs)?;
     let commits = after[0].saturating_sub(before[0]).max(1) as f64;
@@ -410,6 +414,7 @@ fn measured(
         store_ms: after[2].saturating_sub(before[2]) as f64 / commits / 1000.0,
         cpu_us: cpu_after.saturating_sub(cpu_before) as f64 * 1000.0 / writes,
         disk_bytes: disk_after.saturating_sub(disk_before) as f64 / writes,
+        client_us: client_after.saturating_sub(client_before) as f64 * 1000.0 / writes,
     })
 }
 
@@ -619,6 +624,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
                 format!("{:.2}", r.creates.store_ms),
                 format!("{:.0}", r.creates.cpu_us),
                 format!("{:.0}", r.creates.disk_bytes / 1024.0),
+                format!("{:.0}", r.creates.client_us),
             ]
         })
         .collect();
@@ -635,6 +641,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
                 "STORE MS/COMMIT",
                 "SERVER CPU µS/CREATE",
                 "DISK KIB/CREATE",
+                "CLIENT CPU µS/CREATE",
             ],
             &table,
         );
