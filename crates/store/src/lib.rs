@@ -269,6 +269,16 @@ pub(crate) fn audit_where<'a>(
     q: &'a AuditQuery,
     placeholder: fn(usize) -> String,
 ) -> (String, Vec<AuditParam<'a>>) {
+    audit_where_and(org, q, placeholder, "")
+}
+
+/// [`audit_where`] with one more condition (SQL text, no parameter; empty for none).
+pub(crate) fn audit_where_and<'a>(
+    org: &'a str,
+    q: &'a AuditQuery,
+    placeholder: fn(usize) -> String,
+    and: &str,
+) -> (String, Vec<AuditParam<'a>>) {
     let mut params = vec![AuditParam::Text(org)];
     let mut sql = format!("org = {}", placeholder(1));
     let mut add = |condition: &str, value: AuditParam<'a>| {
@@ -301,6 +311,10 @@ pub(crate) fn audit_where<'a>(
     }
     if let Some(to) = q.to_ms {
         add("at_ms <", AuditParam::Int(to));
+    }
+    if !and.is_empty() {
+        sql.push_str(" AND ");
+        sql.push_str(and);
     }
     sql.push_str(&format!(
         " ORDER BY seq {} LIMIT {}",

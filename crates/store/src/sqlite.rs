@@ -100,7 +100,29 @@ const MIGRATIONS: &[(i64, &str)] = &[
         FOREIGN KEY (org, revision) REFERENCES checkpoints(org, revision) ON DELETE CASCADE
     ) STRICT;",
     ),
+    // The audit indexed in batches (D142): a row goes in with `indexed = 0`, outside the
+    // partial indexes, and a batch of rows is indexed at once later; `audit_indexed_seq` is
+    // the organisation's last entry indexed so far — every row after it may not be.
+    (
+        5,
+        "ALTER TABLE audit ADD COLUMN indexed INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE organizations ADD COLUMN audit_indexed_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE organizations SET audit_indexed_seq = audit_head_seq;
+    DROP INDEX IF EXISTS audit_by_record;
+    DROP INDEX IF EXISTS audit_by_user;
+    DROP INDEX IF EXISTS audit_by_time;
+    DROP INDEX IF EXISTS audit_by_table;
+    CREATE INDEX audit_by_record ON audit (org, record, seq) WHERE indexed = 1;
+    CREATE INDEX audit_by_user ON audit (org, user_name, seq) WHERE indexed = 1;
+    CREATE INDEX audit_by_time ON audit (org, at_ms) WHERE indexed = 1;
+    CREATE INDEX audit_by_table ON audit (org, table_name, seq) WHERE indexed = 1;",
+    ),
 ];
+
+/// An organisation's audit rows are indexed once this many wait unindexed (D142): the
+/// indexes' leaf pages are then written once for the batch rather than once per commit, and
+/// a query reads at most this many rows outside the indexes.
+pub const AUDIT_INDEX_BATCH: u64 = 1024;
 
 /// Organisations in one SQLite file. The audit key lives beside it in `<file>.audit-key`.
 #[derive(Debug)]
@@ -110,6 +132,8 @@ pub struct SqliteStore {
     log_key: LogKey,
     /// The writer's connection (writes, and reads inside them).
     conn: Mutex<Connection>,
+    /// Audit rows indexed together ([`AUDIT_INDEX_BATCH`]; smaller in tests).
+    audit_index_batch: u64,
     /// A second connection for reads outside writes: WAL lets it read the last commit while
     /// a write is being committed, so a read (an API key, the audit, the log) never waits for
     /// an fsync.
@@ -318,8 +342,17 @@ impl SqliteStore {
             key,
             log_key,
             conn: Mutex::new(conn),
+            audit_index_batch: AUDIT_INDEX_BATCH,
             reader: Mutex::new(reader),
         })
+    }
+
+    /// Indexes the audit in batches of `rows` instead of [`AUDIT_INDEX_BATCH`] (at least 1:
+    /// every commit indexes its own rows), to test both sides of a batch.
+    #[must_use]
+    pub fn with_audit_index_batch(mut self, rows: u64) -> Self {
+        self.audit_index_batch = rows.max(1);
+        self
     }
 
     /// The database file.
@@ -355,13 +388,21 @@ impl SqliteStore {
         org: &str,
         f: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<Revision, StoreError> {
-        type Head = (i64, i64, String, String, Option<String>, Option<String>);
-        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal): Head = tx
+        type Head = (
+            i64,
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal, indexed): Head = tx
             .prepare_cached(
-                "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
+                "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal, audit_indexed_seq FROM organizations WHERE name = ?1",
             )?
             .query_row([org], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
             })
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
@@ -372,7 +413,7 @@ impl SqliteStore {
             tx,
             operations: Rows::new("INSERT INTO operations (org, revision, at_ms, operation, mac)"),
             audit: Rows::new(
-                "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash)",
+                "INSERT INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash, indexed)",
             ),
             key: &self.key,
             log_key: &self.log_key,
@@ -386,10 +427,19 @@ impl SqliteStore {
         let (log, head) = (state.log, state.head);
         let seal = self.key.seal(Seal::Head, org, head.0, &head.1);
         let revision = log.revision;
+        // The batch's rows into the indexes, all at once (D142).
+        let mut indexed = indexed.max(0) as u64;
+        if head.0.saturating_sub(indexed) >= self.audit_index_batch {
+            tx.prepare_cached(
+                "UPDATE audit SET indexed = 1 WHERE org = ?1 AND seq > ?2 AND seq <= ?3 AND indexed = 0",
+            )?
+            .execute(params![org, indexed as i64, head.0 as i64])?;
+            indexed = head.0;
+        }
         tx.prepare_cached(
-            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7 WHERE name = ?1",
+            "UPDATE organizations SET revision = ?2, audit_head_seq = ?3, audit_head_hash = ?4, audit_head_seal = ?5, log_head_mac = ?6, log_head_seal = ?7, audit_indexed_seq = ?8 WHERE name = ?1",
         )?
-        .execute(params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key)])?;
+        .execute(params![org, revision as i64, head.0 as i64, head.1, seal, log.mac, log.seal(&self.log_key), indexed as i64])?;
         Ok(revision)
     }
 }
@@ -479,8 +529,8 @@ struct SqliteTx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     /// Log rows waiting to be inserted.
     operations: Rows<4>,
-    /// Audit rows waiting to be inserted.
-    audit: Rows<11>,
+    /// Audit rows waiting to be inserted (unindexed: D142).
+    audit: Rows<12>,
     key: &'a AuditKey,
     log_key: &'a LogKey,
     org: &'a str,
@@ -550,6 +600,7 @@ impl Transaction for SqliteTx<'_> {
             text(&record.impersonator),
             Value::Text(detail),
             Value::Text(hash.clone()),
+            Value::Integer(0),
         ]);
         self.head = (seq, hash);
         if self.audit.rows() == ROWS_PER_INSERT {
@@ -600,6 +651,27 @@ fn parse_entries(rows: Vec<(AuditEntry, String)>) -> Result<Vec<AuditEntry>, Sto
             Ok(e)
         })
         .collect()
+}
+
+/// The audit rows matching `q` and the condition `and`, in `q`'s order, at most `q.limit`.
+fn audit_rows(
+    conn: &Connection,
+    org: &str,
+    q: &AuditQuery,
+    and: &str,
+) -> Result<Vec<(AuditEntry, String)>, StoreError> {
+    let (filter, values) = crate::audit_where_and(org, q, |n| format!("?{n}"), and);
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE {filter}");
+    let values: Vec<rusqlite::types::Value> = values
+        .into_iter()
+        .map(|v| match v {
+            crate::AuditParam::Text(t) => rusqlite::types::Value::Text(t.to_owned()),
+            crate::AuditParam::Int(i) => rusqlite::types::Value::Integer(i),
+        })
+        .collect();
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), read_entry)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
@@ -800,19 +872,45 @@ impl Store for SqliteStore {
 
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         let conn = self.read()?;
-        org_exists(&conn, org)?;
-        let (filter, values) = crate::audit_where(org, q, |n| format!("?{n}"));
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE {filter}");
-        let values: Vec<rusqlite::types::Value> = values
-            .into_iter()
-            .map(|v| match v {
-                crate::AuditParam::Text(t) => rusqlite::types::Value::Text(t.to_owned()),
-                crate::AuditParam::Int(i) => rusqlite::types::Value::Integer(i),
-            })
-            .collect();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), read_entry)?;
-        parse_entries(rows.collect::<Result<_, _>>()?)
+        let indexed: i64 = conn
+            .query_row(
+                "SELECT audit_indexed_seq FROM organizations WHERE name = ?1",
+                [org],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        // The indexed part through the (partial) indexes — the same plans as full indexes
+        // gave —, the tail after `audit_indexed_seq` by `seq` (D142), merged in the order
+        // asked, an entry in both once. Every row up to `audit_indexed_seq` is in the indexes,
+        // which the audit's verification checks.
+        let indexed_part = audit_rows(&conn, org, q, "indexed = 1")?;
+        let tail = audit_rows(&conn, org, q, &format!("seq > {}", indexed.max(0)))?;
+        let mut merged = Vec::with_capacity(q.limit.min(indexed_part.len() + tail.len()));
+        let (mut a, mut b) = (
+            indexed_part.into_iter().peekable(),
+            tail.into_iter().peekable(),
+        );
+        while merged.len() < q.limit.max(1) {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => match q.order {
+                    crate::AuditOrder::Ascending => x.0.seq < y.0.seq,
+                    crate::AuditOrder::Descending => x.0.seq > y.0.seq,
+                },
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_a { a.next() } else { b.next() };
+            if let Some(entry) = next
+                && merged
+                    .last()
+                    .is_none_or(|last: &(AuditEntry, String)| last.0.seq != entry.0.seq)
+            {
+                merged.push(entry);
+            }
+        }
+        parse_entries(merged)
     }
 
     fn derived_key(&self, purpose: &str) -> [u8; 32] {
@@ -847,13 +945,30 @@ impl Store for SqliteStore {
             }
             entries.push(e);
         }
-        Ok(chain::verify(
+        let verdict = chain::verify(
             &self.key,
             org,
             (as_ as u64, &ah, &aseal),
             &entries,
             (hs as u64, &hh, &hseal),
-        ))
+        );
+        if !matches!(verdict, Verification::Intact { .. }) {
+            return Ok(verdict);
+        }
+        // The `indexed` flag is outside the chain: an entry taken out of the indexes by hand
+        // would be missing from every query (D142).
+        let hidden: Option<i64> = conn.query_row(
+            "SELECT MIN(seq) FROM audit WHERE org = ?1 AND indexed IS NOT 1 AND seq <= (SELECT audit_indexed_seq FROM organizations WHERE name = ?1)",
+            [org],
+            |r| r.get(0),
+        )?;
+        Ok(match hidden {
+            Some(seq) => Verification::Tampered {
+                seq: seq as u64,
+                problem: "the entry was taken out of the audit's indexes (its `indexed` flag was edited): queries would not find it".to_owned(),
+            },
+            None => verdict,
+        })
     }
 
     fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {

@@ -495,6 +495,19 @@ fn sqlite_store_conforms() {
     conformance(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
 }
 
+/// The audit indexed in batches (D142): every query the same whether its entries are in the
+/// indexes, in the unindexed tail, or on both sides.
+#[test]
+fn sqlite_store_reads_the_audit_across_its_index_batches() {
+    for batch in [1, 2, 5, 7, 12, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("strata.db"))
+            .unwrap()
+            .with_audit_index_batch(batch);
+        audit_orders_and_filters(&store);
+    }
+}
+
 #[test]
 fn memory_store_reads_the_audit_in_both_orders() {
     audit_orders_and_filters(&MemoryStore::new().unwrap());
@@ -641,6 +654,44 @@ fn an_inserted_entry_is_detected(tampered: &dyn Fn(&str) -> Verification) {
 #[test]
 fn sqlite_detects_an_edited_entry() {
     an_edited_entry_is_detected(&tampered_sqlite);
+}
+
+/// The `indexed` flag (D142) is not in the chain; an entry taken out of the indexes by hand,
+/// which every query would then miss, is found by the verification all the same.
+#[test]
+fn sqlite_detects_an_entry_taken_out_of_the_indexes() {
+    let tampered = |tamper: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.db");
+        let key = AuditKey::new([7; 32]);
+        let open = || {
+            SqliteStore::open_with_key(&path, key.clone())
+                .unwrap()
+                .with_audit_index_batch(2)
+        };
+        {
+            let store = open();
+            store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+            fill(&store, "o");
+            assert!(matches!(
+                store.verify_audit("o").unwrap(),
+                Verification::Intact { .. }
+            ));
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(tamper).unwrap();
+        drop(conn);
+        open().verify_audit("o").unwrap()
+    };
+    let v = tampered("UPDATE audit SET indexed = 0 WHERE seq = 3");
+    assert!(matches!(v, Verification::Tampered { seq: 3, .. }), "{v:?}");
+    let v = tampered("UPDATE audit SET indexed = 2 WHERE seq = 4");
+    assert!(matches!(v, Verification::Tampered { seq: 4, .. }), "{v:?}");
+    // The tail after the last batch is read by `seq`, indexed or not: no finding.
+    let v = tampered(
+        "UPDATE audit SET indexed = 1 WHERE seq > (SELECT audit_indexed_seq FROM organizations)",
+    );
+    assert!(matches!(v, Verification::Intact { .. }), "{v:?}");
 }
 
 #[test]
