@@ -30,7 +30,7 @@ pub use memory::MemoryStore;
 #[doc(hidden)]
 pub use postgres::testing as postgres_testing;
 pub use postgres::{PostgresStore, is_postgres_url, redact_database_url};
-pub use sqlite::SqliteStore;
+pub use sqlite::{AUDIT_INDEX_BATCH, SqliteStore};
 
 /// The position of an operation in its organisation's log; 0 = empty.
 pub type Revision = u64;

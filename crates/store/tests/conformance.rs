@@ -569,11 +569,21 @@ fn sqlite_restart_gives_back_the_same_state() {
 /// Opens a fresh database with a filled organisation, lets `tamper` edit the file with plain
 /// SQL (as anyone with write access to the file could), and returns what verification says.
 fn tampered_sqlite(tamper: &str) -> Verification {
+    tampered_sqlite_batched(tamper, strata_store::AUDIT_INDEX_BATCH)
+}
+
+/// [`tampered_sqlite`] with the audit indexed in batches of `batch` rows (D142).
+fn tampered_sqlite_batched(tamper: &str, batch: u64) -> Verification {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("strata.db");
     let key = AuditKey::new([7; 32]);
+    let open = || {
+        SqliteStore::open_with_key(&path, key.clone())
+            .unwrap()
+            .with_audit_index_batch(batch)
+    };
     {
-        let store = SqliteStore::open_with_key(&path, key.clone()).unwrap();
+        let store = open();
         store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         fill(&store, "o");
         assert!(matches!(
@@ -584,10 +594,7 @@ fn tampered_sqlite(tamper: &str) -> Verification {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(tamper).unwrap();
     drop(conn);
-    SqliteStore::open_with_key(&path, key)
-        .unwrap()
-        .verify_audit("o")
-        .unwrap()
+    open().verify_audit("o").unwrap()
 }
 
 /// The same on a fresh PostgreSQL database: plain SQL as anyone with write access to the
@@ -660,29 +667,7 @@ fn sqlite_detects_an_edited_entry() {
 /// which every query would then miss, is found by the verification all the same.
 #[test]
 fn sqlite_detects_an_entry_taken_out_of_the_indexes() {
-    let tampered = |tamper: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("strata.db");
-        let key = AuditKey::new([7; 32]);
-        let open = || {
-            SqliteStore::open_with_key(&path, key.clone())
-                .unwrap()
-                .with_audit_index_batch(2)
-        };
-        {
-            let store = open();
-            store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
-            fill(&store, "o");
-            assert!(matches!(
-                store.verify_audit("o").unwrap(),
-                Verification::Intact { .. }
-            ));
-        }
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(tamper).unwrap();
-        drop(conn);
-        open().verify_audit("o").unwrap()
-    };
+    let tampered = |tamper: &str| tampered_sqlite_batched(tamper, 2);
     let v = tampered("UPDATE audit SET indexed = 0 WHERE seq = 3");
     assert!(matches!(v, Verification::Tampered { seq: 3, .. }), "{v:?}");
     let v = tampered("UPDATE audit SET indexed = 2 WHERE seq = 4");
