@@ -397,7 +397,7 @@ impl SqliteStore {
             Option<String>,
             i64,
         );
-        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal, indexed): Head = tx
+        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal, indexed_seq): Head = tx
             .prepare_cached(
                 "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal, audit_indexed_seq FROM organizations WHERE name = ?1",
             )?
@@ -421,15 +421,18 @@ impl SqliteStore {
             base: revision as u64,
             log,
             head: (head_seq as u64, head_hash),
+            // The rows from this seq on are indexed by this transaction anyway (D142): they
+            // go straight into the indexes.
+            indexed_from: (indexed_seq.max(0) as u64).saturating_add(self.audit_index_batch),
         };
         f(&mut state)?;
         state.flush()?;
-        let (log, head) = (state.log, state.head);
+        let (log, head) = (state.log, &state.head);
         let seal = self.key.seal(Seal::Head, org, head.0, &head.1);
         let revision = log.revision;
-        // The batch's rows into the indexes, all at once (D142).
-        let mut indexed = indexed.max(0) as u64;
-        if head.0.saturating_sub(indexed) >= self.audit_index_batch {
+        // The batch's rows into the indexes, all at once (D142): those inserted outside them.
+        let mut indexed = indexed_seq.max(0) as u64;
+        if head.0 >= state.indexed_from {
             tx.prepare_cached(
                 "UPDATE audit SET indexed = 1 WHERE org = ?1 AND seq > ?2 AND seq <= ?3 AND indexed = 0",
             )?
@@ -539,6 +542,9 @@ struct SqliteTx<'a> {
     /// The log's head, moved by each appended operation.
     log: LogHead,
     head: (u64, String),
+    /// Audit rows from this seq on are inserted into the indexes (this transaction indexes the
+    /// batch they complete); those before it, outside them (D142).
+    indexed_from: u64,
 }
 
 impl SqliteTx<'_> {
@@ -600,7 +606,7 @@ impl Transaction for SqliteTx<'_> {
             text(&record.impersonator),
             Value::Text(detail),
             Value::Text(hash.clone()),
-            Value::Integer(0),
+            Value::Integer(i64::from(seq >= self.indexed_from)),
         ]);
         self.head = (seq, hash);
         if self.audit.rows() == ROWS_PER_INSERT {
