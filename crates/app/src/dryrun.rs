@@ -3,23 +3,42 @@
 //! access difference taken, and rolled back — nothing written to the store, no audit entry, no
 //! revision (docs/semantics.md D54–D56).
 //!
-//! A dry run holds the organisation's write lock while it applies, takes the access after the
-//! batch and rolls back (readers and writers of that organisation wait; other organisations do
-//! not), then only a read lock while it compares with before: no store IO happens under either,
-//! and its cost is about the readable sets of the users the batch affects (D54).
+//! A dry run holds the organisation's writer's turn throughout (writers of that organisation
+//! wait; other organisations do not). It takes the access after the batch in steps: each
+//! applies the batch under the write lock, takes some users' access for about 2 ms, and rolls
+//! back, so that readers go on between steps; then it compares with before under a read lock.
+//! No store IO happens under either lock, and its cost is about the readable sets of the users
+//! the batch affects (D54).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::RwLockWriteGuard;
 
 use serde_json::{Value as Json, json};
-use strata_engine::{AccessDifference, Change, Organization, UserDifference, UserId};
+use strata_engine::{AccessDifference, Change, Organization, TakingAfter, UserDifference, UserId};
 use strata_ops::Operation;
 use strata_store::{Revision, Store};
 
 use crate::actor::Actor;
 use crate::error::AppError;
 use crate::registry::OrgHandle;
+
+/// How long a dry run holds the organisation's write lock taking access after its batch, at
+/// least (longer only when applying the batch takes longer): readers wait at most about this
+/// plus the batch's apply and rollback (D54). In nanoseconds; [`set_dry_run_slice`].
+static DRY_RUN_SLICE_NS: AtomicU64 = AtomicU64::new(2_000_000);
+
+/// Sets how long a dry run holds the write lock at a time taking the access after its batch
+/// (2 ms unless set; zero takes one user a step). For tests and benches: the default keeps
+/// readers' waits near the 2 ms goal.
+pub fn set_dry_run_slice(slice: Duration) {
+    DRY_RUN_SLICE_NS.store(
+        u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
 
 /// What a dry run found.
 #[derive(Debug, Clone)]
@@ -72,73 +91,113 @@ impl OrgHandle {
         may_see: &MaySee,
     ) -> Result<DryRun, AppError> {
         let (user, impersonator) = (actor.user(), actor.impersonator());
-        // Memory changes (and is rolled back) in the writer's turn, between two groups.
+        // Memory changes (and is rolled back) in the writer's turn, so it is the same state at
+        // every step; readers go on between the steps.
         let _writer = self.writer();
-        let mut state = self.write_lock();
-        if state.dirty {
-            return Err(AppError::new(
-                "database_unreachable",
-                format!(
-                    "organization `{}` is being rebuilt from the store: retry",
-                    self.name
-                ),
-            ));
-        }
-        let revision = state.revision;
-        let tried = state.org.dry_run_after(|org| {
-            let (checkpoint, changes) =
-                strata_ops::apply_batch_open(org, ops, impersonator, |org, _, op, step| {
-                    match step {
-                        strata_ops::BatchStep::Before => strata_ops::authorize_as(org, user, op),
-                        strata_ops::BatchStep::After(_) => Ok(()),
+        let mut taking: Option<TakingAfter> = None;
+        let mut changes = Vec::new();
+        loop {
+            let mut state = self.write_lock();
+            if state.dirty {
+                return Err(AppError::new(
+                    "database_unreachable",
+                    format!(
+                        "organization `{}` is being rebuilt from the store: retry",
+                        self.name
+                    ),
+                ));
+            }
+            let first = taking.is_none();
+            let tried = state.org.dry_run_step(taking.take(), Some(Duration::from_nanos(
+                DRY_RUN_SLICE_NS.load(Ordering::Relaxed),
+            )), |org| {
+                let (checkpoint, applied) =
+                    strata_ops::apply_batch_open(org, ops, impersonator, |org, _, op, step| {
+                        match step {
+                            strata_ops::BatchStep::Before => strata_ops::authorize_as(org, user, op),
+                            strata_ops::BatchStep::After(_) => Ok(()),
+                        }
+                    })?;
+                // Names are taken here, where what the batch creates still exists.
+                let described: Vec<Json> = if first {
+                    ops.iter()
+                        .zip(&applied)
+                        .map(|(op, changes)| {
+                            json!({
+                                "op": op.name(),
+                                "changes": changes.iter().map(|c| describe_change(org, c)).collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                org.commit(checkpoint)
+                    .map_err(|e| (ops.len().saturating_sub(1), strata_ops::OpError::from(e)))?;
+                Ok(described)
+            });
+            match tried {
+                Ok(Ok((described, step))) => {
+                    if first {
+                        changes = described;
                     }
-                })?;
-            // Names are taken here, where what the batch creates still exists.
-            let described: Vec<Json> = ops
-                .iter()
-                .zip(&changes)
-                .map(|(op, changes)| {
-                    json!({
-                        "op": op.name(),
-                        "changes": changes.iter().map(|c| describe_change(org, c)).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            org.commit(checkpoint)
-                .map_err(|e| (ops.len().saturating_sub(1), strata_ops::OpError::from(e)))?;
-            Ok(described)
-        });
-        let (changes, after) = match tried {
-            Ok(Ok(found)) => found,
-            Ok(Err((i, e))) => {
-                let mut err = AppError::from(e);
-                if ops.len() > 1 {
-                    err = err.at(format!("/{i}"));
+                    match step.finish() {
+                        Ok(after) => {
+                            let revision = state.revision;
+                            // The batch is rolled back: the comparison with before reads only,
+                            // so readers go on meanwhile (writers still wait).
+                            let state = RwLockWriteGuard::downgrade(state);
+                            return Ok(dry_run_answer(
+                                &state.org, revision, changes, after, may_see,
+                            ));
+                        }
+                        Err(step) => taking = Some(step),
+                    }
                 }
-                return Err(err);
+                // The same batch on the same state is refused only the first time.
+                Ok(Err((i, e))) if first => {
+                    let mut err = AppError::from(e);
+                    if ops.len() > 1 {
+                        err = err.at(format!("/{i}"));
+                    }
+                    return Err(err);
+                }
+                // Rolled back like the first time; memory is as it was.
+                Ok(Err((_, e))) => {
+                    return Err(AppError::internal(format!(
+                        "the dry run's batch was refused when applied again: {e}"
+                    )));
+                }
+                Err(e) => {
+                    // Memory could not be rolled back: rebuilt from the store before its next use.
+                    state.dirty = true;
+                    return Err(AppError::internal(format!(
+                        "the dry run could not be rolled back ({e}); the organisation is rebuilt from the store"
+                    )));
+                }
             }
-            Err(e) => {
-                // Memory could not be rolled back: rebuilt from the store before its next use.
-                state.dirty = true;
-                return Err(AppError::internal(format!(
-                    "the dry run could not be rolled back ({e}); the organisation is rebuilt from the store"
-                )));
-            }
-        };
-        // The batch is rolled back: the comparison with before reads only, so readers go on
-        // meanwhile (writers still wait).
-        let state = RwLockWriteGuard::downgrade(state);
-        let mut difference = state.org.access_difference(after);
-        let before = difference.users.len();
-        difference
-            .users
-            .retain(|d| d.new || may_see(&state.org, d.user));
-        Ok(DryRun {
-            revision,
-            changes,
-            withheld: before - difference.users.len(),
-            difference,
-        })
+            // The write lock is let go here: readers waiting for it go first (the lock is fair).
+        }
+    }
+}
+
+/// The difference compared with the state before (rolled back), for the users the caller may
+/// see.
+fn dry_run_answer(
+    org: &Organization,
+    revision: Revision,
+    changes: Vec<Json>,
+    after: strata_engine::AccessAfter,
+    may_see: &MaySee,
+) -> DryRun {
+    let mut difference = org.access_difference(after);
+    let before = difference.users.len();
+    difference.users.retain(|d| d.new || may_see(org, d.user));
+    DryRun {
+        revision,
+        changes,
+        withheld: before - difference.users.len(),
+        difference,
     }
 }
 

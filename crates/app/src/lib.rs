@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub use actor::{Actor, ROOT_ACTOR, SYSTEM_ACTOR, run_as};
 pub use bootstrap::Loader;
-pub use dryrun::{DryRun, MaySee, describe_change};
+pub use dryrun::{DryRun, MaySee, describe_change, set_dry_run_slice};
 pub use error::AppError;
 pub use registry::{
     CommitStats, DEFAULT_GROUP_OPERATIONS, Loaded, LongRead, MAX_QUEUED_OPERATIONS, OrgHandle,

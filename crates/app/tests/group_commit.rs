@@ -555,3 +555,87 @@ fn a_long_read_does_not_hold_up_the_reads_behind_a_waiting_write() {
     });
     long.join().unwrap();
 }
+
+/// A dry run takes the access after its batch in steps, letting the write lock go between
+/// them (D54): a unit move compares every user, and with one user a step, readers get in many
+/// times while the dry run runs (under one long hold of the write lock they could not). The
+/// difference is the one a single step gives, and memory is as before.
+#[test]
+fn readers_go_on_between_the_steps_of_a_dry_run() {
+    const USERS: usize = 2_000;
+    // Not beside this file's other tests, which would take the processors.
+    let _mode = committer(false);
+    let store = Arc::new(MemoryStore::new().unwrap());
+    let mut setup = vec![
+        json!({"op": "add_business_unit", "name": "Root"}),
+        json!({"op": "add_business_unit", "name": "A", "parent": "Root"}),
+        json!({"op": "add_business_unit", "name": "B", "parent": "Root"}),
+        json!({"op": "add_table", "name": "note"}),
+        json!({"op": "add_role", "name": "Deep", "privileges": {"note": {"create": "user", "read": "deep"}}}),
+    ];
+    for i in 0..USERS {
+        let (user, unit) = (format!("u{i}"), if i % 2 == 0 { "A" } else { "B" });
+        setup.push(json!({"op": "add_user", "name": user, "business_unit": unit}));
+        setup.push(json!({"op": "assign_role", "principal": user, "role": "Deep"}));
+        setup.push(json!({"op": "create", "table": "note", "id": format!("n{i}"), "owner": user, "fields": {}}));
+    }
+    let mut loader = Loader::new(store.as_ref(), "d", Actor::System).unwrap();
+    loader
+        .append(&ops(serde_json::Value::Array(setup)), &mut |_| {})
+        .unwrap();
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("d").unwrap();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let rt = runtime();
+    let dry_run = |slice: Duration| {
+        strata_app::set_dry_run_slice(slice);
+        let answer = rt
+            .block_on(handle.dry_run(
+                Arc::clone(&dyn_store),
+                ops(json!([{"op": "move_business_unit", "name": "A", "parent": "B"}])),
+                Actor::System,
+                Arc::new(|_, _| true),
+            ))
+            .unwrap()
+            .to_json();
+        strata_app::set_dry_run_slice(Duration::from_millis(2));
+        answer
+    };
+    let whole = dry_run(Duration::from_secs(60));
+    // B's users gain A's notes.
+    assert_eq!(
+        whole["difference"]["users"].as_array().unwrap().len(),
+        USERS / 2
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reading, started) = std::sync::mpsc::channel();
+    let reader = {
+        let (handle, stop) = (Arc::clone(&handle), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut seen = std::collections::HashSet::new();
+            reading.send(()).unwrap();
+            while !stop.load(Ordering::SeqCst) {
+                let loaded = handle.read_blocking();
+                seen.insert(handle.generation());
+                drop(loaded);
+            }
+            seen.len()
+        })
+    };
+    started.recv().unwrap();
+    let stepped = dry_run(Duration::ZERO);
+    stop.store(true, Ordering::SeqCst);
+    let generations = reader.join().unwrap();
+    assert_eq!(stepped, whole);
+    // One hold of the write lock shows a reader two states at most: before it and after it.
+    assert!(
+        generations > 2,
+        "readers saw {generations} states of the lock during a dry run of {USERS} steps"
+    );
+    let loaded = handle.read_blocking();
+    let (replayed, _) = strata_store::load_organization(store.as_ref(), "d").unwrap();
+    assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+    assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
+    assert!(!loaded.org.checkpoint_open());
+}

@@ -2,7 +2,7 @@
 //! `Organization::dry_run`) of a few kinds of change on the generated organisation, against
 //! the same batch applied and rolled back without a difference; prints a table.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use serde_json::json;
@@ -36,6 +36,34 @@ fn dry_run(org: &mut Organization, batch: &[Operation]) -> anyhow::Result<(usize
         .map(|r| r.gained + r.lost)
         .sum();
     Ok((difference.users.len(), records))
+}
+
+/// The dry run as a server runs it (D54): in steps of `slice`, each applying the batch, taking
+/// some users' access after it and rolling back, then the comparison. Returns how many steps
+/// and the longest (what a reader waits at most for the write lock).
+fn stepped(
+    org: &mut Organization,
+    batch: &[Operation],
+    slice: Duration,
+) -> anyhow::Result<(usize, Duration)> {
+    let (mut taking, mut steps, mut longest) = (None, 0, Duration::ZERO);
+    loop {
+        let start = Instant::now();
+        let (_, step) = org
+            .dry_run_step(taking.take(), Some(slice), |o| {
+                strata_ops::apply_all(o, batch)
+            })?
+            .map_err(|(i, e)| anyhow!("operation {i}: {}", e.message))?;
+        longest = longest.max(start.elapsed());
+        steps += 1;
+        match step.finish() {
+            Ok(after) => {
+                std::hint::black_box(org.access_difference(after));
+                return Ok((steps, longest));
+            }
+            Err(step) => taking = Some(step),
+        }
+    }
 }
 
 /// `strata bench dry-run`.
@@ -87,9 +115,10 @@ pub fn run(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
     println!();
     println!("dry runs, {runs} runs each (3 for the unit move); milliseconds");
     println!(
-        "| change | users named | records gained + lost | apply + rollback p50 | dry run p50 | p99 |"
+        "| change | users named | records gained + lost | apply + rollback p50 | dry run p50 | p99 \
+         | write lock held in one step p50 | stepped (2 ms): dry run p50 | steps | longest step |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, batch, runs) in cases {
         let digest = org.canonical_dump().len();
         let (users, changed) = dry_run(&mut org, &batch)?;
@@ -104,6 +133,20 @@ pub fn run(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
                 failed = Some(e);
             }
         });
+        let one_hold = time(runs, || {
+            match org.dry_run_after(|o| strata_ops::apply_all(o, &batch)) {
+                Ok(Ok(_)) => {}
+                Ok(Err((i, e))) => failed = Some(anyhow!("operation {i}: {}", e.message)),
+                Err(e) => failed = Some(e.into()),
+            }
+        });
+        let (mut steps, mut longest) = (0, Duration::ZERO);
+        let in_steps = time(runs, || {
+            match stepped(&mut org, &batch, Duration::from_millis(2)) {
+                Ok(found) => (steps, longest) = (found.0, longest.max(found.1)),
+                Err(e) => failed = Some(e),
+            }
+        });
         if let Some(e) = failed {
             return Err(e);
         }
@@ -111,8 +154,13 @@ pub fn run(records: usize, seed: u64, runs: usize) -> anyhow::Result<()> {
             return Err(anyhow!("{name}: the dry run changed the organisation"));
         }
         println!(
-            "| {name} | {users} | {changed} | {:.2} | {:.2} | {:.2} |",
-            plain.0, dry.0, dry.1
+            "| {name} | {users} | {changed} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {steps} | {:.2} |",
+            plain.0,
+            dry.0,
+            dry.1,
+            one_hold.0,
+            in_steps.0,
+            longest.as_secs_f64() * 1e3
         );
     }
     let start = Instant::now();

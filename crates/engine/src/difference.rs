@@ -118,6 +118,36 @@ struct Side {
 #[derive(Debug)]
 pub struct AccessAfter(After);
 
+/// A dry run's access after its change, being taken over one or more steps
+/// ([`Organization::dry_run_step`]).
+#[derive(Debug)]
+pub struct TakingAfter {
+    /// Users whose whole access is compared, and the others (within the touched records).
+    whole_users: Vec<UserId>,
+    within_users: Vec<UserId>,
+    /// The number of records after the change (a later step must find the same).
+    records_after: usize,
+    /// What is taken so far (boxed: a step hands it back and forth).
+    after: Box<After>,
+}
+
+impl TakingAfter {
+    /// The access taken when every user's is; otherwise this taking back, for the next step.
+    ///
+    /// # Errors
+    ///
+    /// Users whose access is not taken yet (the taking, unchanged).
+    pub fn finish(self) -> Result<AccessAfter, TakingAfter> {
+        if self.after.whole.len() == self.whole_users.len()
+            && self.after.within.len() == self.within_users.len()
+        {
+            Ok(AccessAfter(*self.after))
+        } else {
+            Err(self)
+        }
+    }
+}
+
 /// What is taken in the state after the change.
 #[derive(Debug)]
 struct After {
@@ -166,6 +196,34 @@ impl Organization {
         &mut self,
         change: impl FnOnce(&mut Organization) -> Result<T, E>,
     ) -> Result<Result<(T, AccessAfter), E>, ModelError> {
+        Ok(self.dry_run_step(None, None, change)?.map(|(out, taking)| {
+            let Ok(after) = taking.finish() else {
+                unreachable!("a step with no deadline takes every user")
+            };
+            (out, after)
+        }))
+    }
+
+    /// [`Organization::dry_run_after`] in steps, so that a caller holding a lock can let
+    /// readers in between them (D54): `change` is applied under a checkpoint, the access after
+    /// it is taken user by user for `slice` or for as long as the change took, whichever is
+    /// longer (at least one user a step; every user with no slice), and the change is rolled
+    /// back. The first step (`taking` is `None`) also finds
+    /// which users the change may affect; give each step the [`TakingAfter`] the one before
+    /// returned, with the same change applied to the same state, until [`TakingAfter::finish`]
+    /// gives the access for [`Organization::access_difference`].
+    ///
+    /// # Errors
+    ///
+    /// A rollback that could not be done, or a change that did not leave the organisation the
+    /// size it left it at the first step (either way the organisation must be rebuilt).
+    pub fn dry_run_step<T, E>(
+        &mut self,
+        taking: Option<TakingAfter>,
+        slice: Option<std::time::Duration>,
+        change: impl FnOnce(&mut Organization) -> Result<T, E>,
+    ) -> Result<Result<(T, TakingAfter), E>, ModelError> {
+        let started = std::time::Instant::now();
         let checkpoint = self.checkpoint();
         let out = match change(self) {
             Ok(out) => out,
@@ -174,20 +232,36 @@ impl Organization {
                 return Ok(Err(e));
             }
         };
-        let Some(since) = self.since_checkpoint(&checkpoint) else {
-            return Err(ModelError::Other(
-                "the dry run's checkpoint was closed by the change".to_owned(),
-            ));
+        let applying = started.elapsed();
+        let mut taking = match taking {
+            Some(taking) => taking,
+            None => {
+                let Some(since) = self.since_checkpoint(&checkpoint) else {
+                    self.rollback(checkpoint)?;
+                    return Err(ModelError::Other(
+                        "the dry run's checkpoint was closed by the change".to_owned(),
+                    ));
+                };
+                self.plan_after(&since)
+            }
         };
-        let after = self.access_after(&since);
-        drop(since);
+        let same = taking.after.user_names.len() == self.users.len()
+            && taking.records_after == self.records.len();
+        if same {
+            let deadline = slice.map(|slice| std::time::Instant::now() + slice.max(applying));
+            self.take_after(&mut taking, deadline);
+        }
         self.rollback(checkpoint)?;
-        Ok(Ok((out, AccessAfter(after))))
+        if !same {
+            return Err(ModelError::Other(
+                "the dry run's change did not apply the same way again".to_owned(),
+            ));
+        }
+        Ok(Ok((out, taking)))
     }
 
-    /// The access of the users the change may affect, in the state after it.
-    fn access_after(&self, since: &SinceCheckpoint) -> After {
-        let all_tables: Vec<TableId> = self.table_ids().collect();
+    /// Which users the change may affect, in the state after it (nothing taken yet).
+    fn plan_after(&self, since: &SinceCheckpoint) -> TakingAfter {
         let everything = since.index_rebuilt
             || since.unit_moved
             || since
@@ -252,26 +326,50 @@ impl Organization {
         }
         let mut whole: Vec<UserId> = whole.into_iter().collect();
         whole.sort_unstable();
-        let whole_sides = whole
-            .iter()
-            .map(|u| (*u, self.side(*u, &all_tables, None)))
-            .collect();
         let mut within = Vec::new();
         if !touched.is_empty() {
             let whole: HashSet<UserId> = whole.iter().copied().collect();
-            for u in self.user_ids().take(since.users) {
-                if !whole.contains(&u) {
-                    within.push((u, self.side(u, &[], Some(&touched))));
-                }
-            }
+            within.extend(
+                self.user_ids()
+                    .take(since.users)
+                    .filter(|u| !whole.contains(u)),
+            );
         }
-        After {
-            whole: whole_sides,
-            within,
-            touched,
-            user_names: self.users.iter().map(|u| u.name.clone()).collect(),
-            table_names: self.tables.iter().map(|t| t.name.clone()).collect(),
-            users_before: since.users,
+        TakingAfter {
+            whole_users: whole,
+            within_users: within,
+            records_after: self.records.len(),
+            after: Box::new(After {
+                whole: Vec::new(),
+                within: Vec::new(),
+                touched,
+                user_names: self.users.iter().map(|u| u.name.clone()).collect(),
+                table_names: self.tables.iter().map(|t| t.name.clone()).collect(),
+                users_before: since.users,
+            }),
+        }
+    }
+
+    /// Takes the access of the users `taking` has left, in the state after the change, until
+    /// `deadline` (at least one user).
+    fn take_after(&self, taking: &mut TakingAfter, deadline: Option<std::time::Instant>) {
+        let all_tables: Vec<TableId> = self.table_ids().collect();
+        let past =
+            |taken: usize| taken > 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        let mut taken = 0;
+        while taking.after.whole.len() < taking.whole_users.len() && !past(taken) {
+            let u = taking.whole_users[taking.after.whole.len()];
+            taking
+                .after
+                .whole
+                .push((u, self.side(u, &all_tables, None)));
+            taken += 1;
+        }
+        while taking.after.within.len() < taking.within_users.len() && !past(taken) {
+            let u = taking.within_users[taking.after.within.len()];
+            let side = self.side(u, &[], Some(&taking.after.touched));
+            taking.after.within.push((u, side));
+            taken += 1;
         }
     }
 

@@ -44,7 +44,8 @@ pub use check::{Decision, Denial, GrantKind, GrantPath, HierarchyThrough, Shortf
 pub use column_answers::{ColumnHolder, ColumnSource, ColumnVerdict};
 pub use derive::{AdminSource, Grant, Via};
 pub use difference::{
-    AccessAfter, AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, UserDifference,
+    AccessAfter, AccessDifference, GrantSource, PrivilegeDifference, ReadDifference, TakingAfter,
+    UserDifference,
 };
 pub use error::{ActionError, ModelError};
 pub use guid::{Guid, GuidKind};

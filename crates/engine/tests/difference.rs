@@ -140,6 +140,26 @@ fn dry_run_matches_oracle(seed: u64, kinds: &[usize]) -> usize {
         .unwrap()
         .unwrap();
     let context = format!("seed {seed}, kinds {kinds:?}");
+    // In steps of one user each (as a server lets readers in between them, D54): the same
+    // difference, the change applied again at every step.
+    let mut taking = None;
+    let stepped = loop {
+        let mut rng_c = Rng(rng.0);
+        let ((), step) = org
+            .dry_run_step(taking.take(), Some(std::time::Duration::ZERO), |o| {
+                for (i, kind) in kinds.iter().enumerate() {
+                    let _ = step(o, &mut rng_c, *kind, &format!("d{i}"));
+                }
+                Ok::<(), ()>(())
+            })
+            .unwrap()
+            .unwrap();
+        match step.finish() {
+            Ok(after) => break org.access_difference(after),
+            Err(step) => taking = Some(step),
+        }
+    };
+    assert_eq!(stepped, difference, "{context}: in steps");
     assert_same(&org, &before, &context);
     assert_eq!(org.canonical_dump(), revision_digest, "{context}");
     assert!(!org.checkpoint_open(), "{context}");
