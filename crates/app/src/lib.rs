@@ -25,8 +25,9 @@ pub use bootstrap::Loader;
 pub use dryrun::{DryRun, MaySee, describe_change, set_dry_run_slice};
 pub use error::AppError;
 pub use registry::{
-    CommitStats, DEFAULT_GROUP_OPERATIONS, Loaded, LongRead, MAX_QUEUED_OPERATIONS, OrgHandle,
-    Registry, Written, commit_stats, now_ms, set_group_operations, set_pipelined,
+    CommitStats, DEFAULT_GROUP_OPERATIONS, DEFAULT_STREAM_OPERATIONS, Loaded, LongRead,
+    MAX_QUEUED_OPERATIONS, OrgHandle, Registry, Written, commit_stats, now_ms,
+    set_group_operations, set_pipelined, set_stream_operations,
 };
 
 /// Called with the organisation, the operations applied and the operations in its log.

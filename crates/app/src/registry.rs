@@ -523,18 +523,46 @@ impl OrgHandle {
     /// state before the lock is released; the transaction commits with no lock held, and the
     /// accepted operations are then applied again, as a replay of the log would, under a
     /// second short write lock. Memory always holds exactly the committed revision.
+    ///
+    /// A group of at least [`STREAM_OPERATIONS`] operations is **streamed** (D143): a thread
+    /// of its own tries the writes under the write lock and hands each operation's audit
+    /// entries over as soon as it is applied, while this thread appends its rows to the
+    /// transaction — the try and the rows overlap on two processors. A write refused after
+    /// some of its rows were appended aborts the transaction, and the group is committed
+    /// again the serial way (nothing of the first attempt is kept: memory is rolled back and
+    /// the transaction never commits).
     fn commit_group(&self, store: &dyn Store, group: &[Pending]) -> Vec<Result<Written, AppError>> {
-        let _writer = self.writer();
+        let operations: usize = group.iter().map(|p| p.ops.len()).sum();
+        let stream = operations >= STREAM_OPERATIONS.load(Ordering::Relaxed);
+        match self.commit_group_as(store, group, stream) {
+            Some(answers) => answers,
+            None => self
+                .commit_group_as(store, group, false)
+                .unwrap_or_else(|| unreachable!("a serial group is never restarted")),
+        }
+    }
+
+    /// [`OrgHandle::commit_group`], streamed or serial; `None` when a streamed group must be
+    /// committed again the serial way.
+    fn commit_group_as(
+        &self,
+        store: &dyn Store,
+        group: &[Pending],
+        stream: bool,
+    ) -> Option<Vec<Result<Written, AppError>>> {
+        let writer = self.writer();
         let mut guard = Some(self.write_lock());
         if let Some(state) = guard.as_mut()
             && state.dirty
         {
             match reload(store, &self.name) {
                 Ok(loaded) => **state = loaded,
-                Err(e) => return group.iter().map(|_| Err(e.clone())).collect(),
+                Err(e) => return Some(group.iter().map(|_| Err(e.clone())).collect()),
             }
         }
         let now = now_ms();
+        // A streamed write was refused after some of its rows were appended.
+        let mut restart = false;
         // Per write: the changes counted, or its refusal.
         let mut outcomes: Vec<Option<Result<Vec<usize>, AppError>>> = vec![None; group.len()];
         // The revision the group starts from, once other nodes' operations are applied.
@@ -574,6 +602,26 @@ impl OrgHandle {
                 consistent = true;
             }
             let retention = state.org.audit_settings().retention_days;
+            if stream {
+                let Some(state) = guard.take() else {
+                    unreachable!("the write lock is held until here")
+                };
+                let streamed = stream_group(tx, state, group, now, retention)?;
+                if !streamed.rolled_back {
+                    consistent = false;
+                }
+                for (i, outcome) in streamed.outcomes.into_iter().enumerate() {
+                    outcomes[i] = Some(outcome);
+                }
+                if streamed.restart {
+                    restart = true;
+                    return Err(StoreError::Aborted(String::new()));
+                }
+                if !streamed.appended {
+                    return Err(StoreError::Aborted(String::new()));
+                }
+                return Ok(());
+            }
             let mut rows = Vec::with_capacity(group.len());
             // The whole group is undone in memory before the commit (and applied again after).
             let opened = state.org.checkpoint();
@@ -599,14 +647,17 @@ impl OrgHandle {
                 // The log rows' text, made by the request (copied: a store may call this
                 // closure again).
                 for (text, entries) in group[*i].stored.iter().zip(audits) {
-                    tx.append_stored(text.clone(), now)?;
-                    for e in entries {
-                        tx.append_audit(e, now, retention)?;
-                    }
+                    append_rows(tx, text, entries, now, retention)?;
                 }
             }
             Ok(())
         });
+        if restart && consistent {
+            // Nothing was committed and memory is as before: the serial way, from the start.
+            drop(guard);
+            drop(writer);
+            return None;
+        }
         let mut state = match guard.take() {
             Some(state) => state,
             None => self.write_lock(),
@@ -635,9 +686,125 @@ impl OrgHandle {
         };
         let revision = state.revision;
         drop(state);
+        drop(writer);
         self.applied.send_replace(revision);
-        answers(group, outcomes, base, failed.as_ref())
+        Some(answers(group, outcomes, base, failed.as_ref()))
     }
+}
+
+/// What a streamed group's try found ([`stream_group`]).
+struct Streamed {
+    /// Per write: the changes counted, or its refusal.
+    outcomes: Vec<Result<Vec<usize>, AppError>>,
+    /// Memory was rolled back to the committed state.
+    rolled_back: bool,
+    /// Rows were appended.
+    appended: bool,
+    /// A write was refused after some of its rows were appended: the transaction must not
+    /// commit.
+    restart: bool,
+}
+
+/// One operation's rows: its log row (the request's text, copied: a store may call the
+/// transaction's closure again) and its audit entries.
+fn append_rows(
+    tx: &mut dyn strata_store::Transaction,
+    text: &StoredOperation,
+    entries: &[strata_store::AuditRecord],
+    now: i64,
+    retention: i64,
+) -> Result<(), StoreError> {
+    tx.append_stored(text.clone(), now)?;
+    for e in entries {
+        tx.append_audit(e, now, retention)?;
+    }
+    Ok(())
+}
+
+/// Tries `group` on a thread of its own, holding `state` (the write lock, let go once the
+/// group is rolled back), and appends each applied operation's rows to `tx` on this thread
+/// as they come (D143). Appending stops at a write refused after some of its rows were
+/// appended (`restart`); the try always runs to its end and rolls back.
+fn stream_group(
+    tx: &mut dyn strata_store::Transaction,
+    mut state: RwLockWriteGuard<'_, Loaded>,
+    group: &[Pending],
+    now: i64,
+    retention: i64,
+) -> Result<Streamed, StoreError> {
+    /// Operations applied (the write, and each operation's index and audit entries), handed
+    /// over in batches so that the two threads seldom wait for each other; a write refused
+    /// after some of its operations were handed over.
+    enum Tried {
+        Applied(usize, Vec<(usize, Vec<strata_store::AuditRecord>)>),
+        Refused,
+    }
+    const HANDED: usize = 64;
+    std::thread::scope(|scope| {
+        let (send, tried) = std::sync::mpsc::channel::<Tried>();
+        let trier = scope.spawn(move || {
+            let opened = state.org.checkpoint();
+            let mut outcomes = Vec::with_capacity(group.len());
+            // The receiver lives until this thread ends: a send cannot fail.
+            for (i, pending) in group.iter().enumerate() {
+                let (mut batch, mut handed) = (Vec::with_capacity(HANDED), false);
+                let outcome = try_batch_each(&mut state.org, pending, |op, entries| {
+                    batch.push((op, entries));
+                    if batch.len() == HANDED {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(HANDED));
+                        let _ = send.send(Tried::Applied(i, full));
+                        handed = true;
+                    }
+                });
+                match (&outcome, handed) {
+                    (Ok(_), _) if !batch.is_empty() => {
+                        let _ = send.send(Tried::Applied(i, batch));
+                    }
+                    // Refused with none of its rows handed over: as if never tried.
+                    (Err(_), true) => {
+                        let _ = send.send(Tried::Refused);
+                    }
+                    _ => {}
+                }
+                outcomes.push(outcome);
+            }
+            let rolled_back = state.org.rollback(opened).is_ok();
+            // Readers go on while the rows are written and committed.
+            drop(state);
+            (outcomes, rolled_back)
+        });
+        let (mut appended, mut restart, mut failed) = (false, false, None);
+        for tried in tried {
+            if restart || failed.is_some() {
+                continue; // the try goes on to its end; nothing more is appended
+            }
+            match tried {
+                Tried::Applied(i, ops) => {
+                    appended = true;
+                    for (op, entries) in ops {
+                        let text = &group[i].stored[op];
+                        if let Err(e) = append_rows(tx, text, &entries, now, retention) {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                Tried::Refused => restart = true,
+            }
+        }
+        let (outcomes, rolled_back) = trier
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(Streamed {
+            outcomes,
+            rolled_back,
+            appended,
+            restart,
+        })
+    })
 }
 
 /// Each write's answer: an accepted write's revision is the group's base and the operations
@@ -880,6 +1047,20 @@ static GROUP_OPERATIONS: AtomicUsize = AtomicUsize::new(DEFAULT_GROUP_OPERATIONS
 /// Whether committers try the next group while a commit is in flight (D130, D131).
 static PIPELINED: AtomicBool = AtomicBool::new(false);
 
+/// The least number of operations a group holds to be streamed unless set
+/// ([`set_stream_operations`]).
+pub const DEFAULT_STREAM_OPERATIONS: usize = 256;
+
+/// Groups of at least this many operations are streamed ([`OrgHandle::commit_group`], D143).
+static STREAM_OPERATIONS: AtomicUsize = AtomicUsize::new(DEFAULT_STREAM_OPERATIONS);
+
+/// Sets the least number of operations a group must hold to be streamed, for every
+/// organisation of the process (`strata serve --group-commit-stream`; D143): 1 streams every
+/// group, `usize::MAX` none.
+pub fn set_stream_operations(least: usize) {
+    STREAM_OPERATIONS.store(least.max(1), Ordering::Relaxed);
+}
+
 /// Turns pipelined group commit (D130) on or off for every organisation of the process
 /// (`strata serve --group-commit-pipeline`; off by default, D131).
 pub fn set_pipelined(on: bool) {
@@ -1116,10 +1297,22 @@ fn try_batch(
     org: &mut Organization,
     pending: &Pending,
 ) -> Result<(Vec<usize>, Vec<Vec<strata_store::AuditRecord>>), AppError> {
+    let mut audits = Vec::with_capacity(pending.ops.len());
+    let counts = try_batch_each(org, pending, |_, entries| audits.push(entries))?;
+    Ok((counts, audits))
+}
+
+/// [`try_batch`], each operation's audit entries handed to `emit` with the operation's index
+/// as soon as it is applied (before the batch's later operations are tried, which may still
+/// refuse the batch).
+fn try_batch_each(
+    org: &mut Organization,
+    pending: &Pending,
+    mut emit: impl FnMut(usize, Vec<strata_store::AuditRecord>),
+) -> Result<Vec<usize>, AppError> {
     let (ops, actor) = (&pending.ops, &pending.actor);
     let (user, impersonator) = (actor.user(), actor.impersonator());
     let mut befores = Vec::with_capacity(ops.len());
-    let mut audits = Vec::with_capacity(ops.len());
     let batch =
         strata_ops::apply_batch_open(org, ops, impersonator, |org, i, op, step| match step {
             strata_ops::BatchStep::Before => {
@@ -1129,7 +1322,7 @@ fn try_batch(
             }
             strata_ops::BatchStep::After(changes) => {
                 let before = befores.get_mut(i).and_then(Option::take);
-                audits.push(crate::audit::entries_by(org, op, before, changes, actor));
+                emit(i, crate::audit::entries_by(org, op, before, changes, actor));
                 Ok(())
             }
         });
@@ -1138,7 +1331,7 @@ fn try_batch(
             // Kept inside the group's checkpoint.
             org.commit(checkpoint)
                 .map_err(|e| AppError::from(strata_ops::OpError::from(e)))?;
-            Ok((changes.iter().map(Vec::len).collect(), audits))
+            Ok(changes.iter().map(Vec::len).collect())
         }
         Err((i, e)) => {
             let mut err = AppError::from(e);

@@ -193,6 +193,7 @@ fn committer(pipelined: bool) -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     strata_app::set_pipelined(pipelined);
+    strata_app::set_stream_operations(strata_app::DEFAULT_STREAM_OPERATIONS);
     guard
 }
 
@@ -211,6 +212,19 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn concurrent_writes_commit_together_each_with_its_own_revision() {
     let _mode = committer(false);
+    concurrent_writes();
+}
+
+/// The same, every group streamed (D143): tried on a thread of its own while its rows are
+/// appended. The refused writes are refused before any of their rows are handed over.
+#[test]
+fn streamed_groups_commit_as_serial_ones_do() {
+    let _mode = committer(false);
+    strata_app::set_stream_operations(1);
+    concurrent_writes();
+}
+
+fn concurrent_writes() {
     let store = slow_store(Duration::from_millis(5));
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
@@ -554,6 +568,62 @@ fn a_long_read_does_not_hold_up_the_reads_behind_a_waiting_write() {
         assert_eq!(written.revision, before + 1);
     });
     long.join().unwrap();
+}
+
+/// A streamed group (D143) whose write is refused after some of its rows were handed over
+/// (its 80th operation fails, after 64 were handed over) is committed again the serial way:
+/// the writes around it get their revisions, it is refused naming its operation, and none of
+/// its rows reach the log.
+#[test]
+fn a_streamed_write_refused_after_its_rows_were_handed_over_leaves_nothing() {
+    let _mode = committer(false);
+    strata_app::set_stream_operations(1);
+    let store = slow_store(Duration::from_millis(50));
+    let registry = Registry::load(store.as_ref(), None).unwrap();
+    let handle = registry.get("o").unwrap();
+    let base = handle.applied();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let creates = |prefix: &str, n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|k| json!({"op": "create", "table": "note", "id": format!("{prefix}{k}"), "fields": {}}))
+            .collect()
+    };
+    let mut refused = creates("b", 100);
+    refused[80] = json!({"op": "update", "record": "missing", "fields": {"name": "x"}});
+    let rt = runtime();
+    let (first, a, b, c) = rt.block_on(async {
+        // The first write's commit takes 50 ms: the three behind it make one group.
+        let first = spawn_write(&handle, &dyn_store, note("first"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let a = spawn_write(
+            &handle,
+            &dyn_store,
+            ops(serde_json::Value::Array(creates("a", 100))),
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let b = spawn_write(&handle, &dyn_store, ops(serde_json::Value::Array(refused)));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let c = spawn_write(&handle, &dyn_store, note("c"));
+        (
+            first.await.unwrap(),
+            a.await.unwrap(),
+            b.await.unwrap(),
+            c.await.unwrap(),
+        )
+    });
+    assert_eq!(first.unwrap().revision, base + 1);
+    assert_eq!(a.unwrap().revision, base + 101);
+    let e = b.unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("/80"), "{e:?}");
+    assert_eq!(c.unwrap().revision, base + 102);
+    let log = store.operations("o", base).unwrap();
+    assert_eq!(log.len(), 102, "the refused write left nothing in the log");
+    assert_eq!(
+        store.commits.load(Ordering::SeqCst),
+        2,
+        "one group behind the first"
+    );
+    memory_is_the_store(&handle, store.as_ref(), Some(base + 102));
 }
 
 /// A dry run takes the access after its batch in steps, letting the write lock go between

@@ -371,6 +371,10 @@ pub(crate) struct NodeArgs {
     /// (D130; off by default until measured on a quiet machine, D131).
     #[arg(long, env = "STRATA_GROUP_COMMIT_PIPELINE")]
     pub(crate) group_commit_pipeline: bool,
+    /// Group commit streamed: a group of at least this many operations is tried on a thread of
+    /// its own while its rows are written (D143); 0 never streams.
+    #[arg(long, env = "STRATA_GROUP_COMMIT_STREAM", default_value_t = strata_app::DEFAULT_STREAM_OPERATIONS, value_name = "OPERATIONS")]
+    pub(crate) group_commit_stream: usize,
     /// At most this many requests handled at once; one more is answered 503 `server_busy` with
     /// `Retry-After` (health, readiness and metrics are never refused).
     #[arg(long, default_value_t = 1024, value_name = "REQUESTS")]
@@ -394,6 +398,10 @@ impl NodeArgs {
         options.checkpoint_every = self.checkpoint_every;
         strata_app::set_group_operations(self.group_commit_max);
         strata_app::set_pipelined(self.group_commit_pipeline);
+        strata_app::set_stream_operations(match self.group_commit_stream {
+            0 => usize::MAX,
+            least => least,
+        });
         options.max_in_flight = self.max_in_flight;
         options.key_rate = self.key_rate;
         options.key_burst = self.key_burst;
@@ -599,6 +607,9 @@ pub(crate) enum BenchCommand {
         /// Records created in batches of 1,000 for the bulk figure (0: none).
         #[arg(long, default_value_t = 200_000)]
         bulk: usize,
+        /// Clients sending the bulk batches at once.
+        #[arg(long, default_value_t = 4)]
+        bulk_clients: usize,
         /// A PostgreSQL server (a scratch database is made on it and dropped).
         #[arg(long)]
         postgres: Option<String>,

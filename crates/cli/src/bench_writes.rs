@@ -515,9 +515,11 @@ impl Setup<'_> {
     }
 }
 
-/// Records a second created in batches of 1,000 from 4 clients.
-fn bulk_rate(addr: &str, records: usize) -> anyhow::Result<f64> {
-    let rate = throughput(&[addr], 4, records / 1000, 1000, &|n| create_op("bulk", n))?;
+/// Records a second created in batches of 1,000 from `clients` clients.
+fn bulk_rate(addr: &str, records: usize, clients: usize) -> anyhow::Result<f64> {
+    let rate = throughput(&[addr], clients, records / 1000, 1000, &|n| {
+        create_op("bulk", n)
+    })?;
     eprintln!("bulk: {rate:.0} records/s");
     Ok(rate)
 }
@@ -526,6 +528,8 @@ fn bulk_rate(addr: &str, records: usize) -> anyhow::Result<f64> {
 pub(crate) struct WritesOptions<'a> {
     pub(crate) writes: usize,
     pub(crate) bulk: usize,
+    /// The clients of the bulk loads.
+    pub(crate) bulk_clients: usize,
     pub(crate) postgres: Option<&'a str>,
     pub(crate) dir: Option<&'a Path>,
     pub(crate) group_max: Option<usize>,
@@ -540,6 +544,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
     let &WritesOptions {
         writes,
         bulk,
+        bulk_clients,
         postgres,
         dir,
         group_max,
@@ -548,6 +553,9 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
     } = options;
     if clients.contains(&0) {
         bail!("--clients: a client count must be at least 1");
+    }
+    if bulk_clients == 0 {
+        bail!("--bulk-clients: at least 1");
     }
     let scratch = scratch_dir(dir)?;
     let key_file = scratch.path().join("audit-key");
@@ -579,7 +587,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
             setup.measure(&mut rows, &[&server], n, clients)?;
         }
         if !alone && bulk > 0 {
-            bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk)?));
+            bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk, bulk_clients)?));
         }
     }
     if let Some(url) = postgres {
@@ -606,7 +614,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
                 two.measure(&mut rows, &[&a, &b], n, clients)?;
             }
             if !alone && bulk > 0 {
-                bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk)?));
+                bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk, bulk_clients)?));
             }
         }
     }
@@ -654,14 +662,8 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
             })
             .collect();
         println!();
-        crate::table::print(
-            &[
-                "BULK (1,000 CREATES A REQUEST, 4 CLIENTS)",
-                "NODES",
-                "RECORDS/S",
-            ],
-            &table,
-        );
+        let heading = format!("BULK (1,000 CREATES A REQUEST, {bulk_clients} CLIENTS)");
+        crate::table::print(&[heading.as_str(), "NODES", "RECORDS/S"], &table);
     }
     Ok(())
 }

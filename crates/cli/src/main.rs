@@ -314,6 +314,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 BenchCommand::Writes {
                     writes,
                     bulk,
+                    bulk_clients,
                     postgres,
                     dir,
                     group_commit_max,
@@ -322,6 +323,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 } => bench_writes::bench_writes(&bench_writes::WritesOptions {
                     writes,
                     bulk,
+                    bulk_clients,
                     postgres: postgres.as_deref(),
                     dir: dir.as_deref(),
                     group_max: group_commit_max,
