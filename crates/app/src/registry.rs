@@ -613,11 +613,8 @@ impl OrgHandle {
                 for (i, outcome) in streamed.outcomes.into_iter().enumerate() {
                     outcomes[i] = Some(outcome);
                 }
-                if streamed.restart {
-                    restart = true;
-                    return Err(StoreError::Aborted(String::new()));
-                }
-                if !streamed.appended {
+                restart = streamed.restart;
+                if restart || !outcomes.iter().flatten().any(Result::is_ok) {
                     return Err(StoreError::Aborted(String::new()));
                 }
                 return Ok(());
@@ -652,8 +649,12 @@ impl OrgHandle {
             }
             Ok(())
         });
-        if restart && consistent {
-            // Nothing was committed and memory is as before: the serial way, from the start.
+        if restart {
+            // Nothing was committed: the serial way, from the start, on memory as committed.
+            if !consistent {
+                let mut state = guard.take().unwrap_or_else(|| self.write_lock());
+                reload_into(&mut state, store, &self.name);
+            }
             drop(guard);
             drop(writer);
             return None;
@@ -698,8 +699,6 @@ struct Streamed {
     outcomes: Vec<Result<Vec<usize>, AppError>>,
     /// Memory was rolled back to the committed state.
     rolled_back: bool,
-    /// Rows were appended.
-    appended: bool,
     /// A write was refused after some of its rows were appended: the transaction must not
     /// commit.
     restart: bool,
@@ -773,14 +772,13 @@ fn stream_group(
             drop(state);
             (outcomes, rolled_back)
         });
-        let (mut appended, mut restart, mut failed) = (false, false, None);
+        let (mut restart, mut failed) = (false, None);
         for tried in tried {
             if restart || failed.is_some() {
                 continue; // the try goes on to its end; nothing more is appended
             }
             match tried {
                 Tried::Applied(i, ops) => {
-                    appended = true;
                     for (op, entries) in ops {
                         let text = &group[i].stored[op];
                         if let Err(e) = append_rows(tx, text, &entries, now, retention) {
@@ -801,7 +799,6 @@ fn stream_group(
         Ok(Streamed {
             outcomes,
             rolled_back,
-            appended,
             restart,
         })
     })
