@@ -5,8 +5,9 @@
 //!
 //! A dry run holds the organisation's writer's turn throughout (writers of that organisation
 //! wait; other organisations do not). It takes the access after the batch in steps: each
-//! applies the batch under the write lock, takes some users' access for about 2 ms, and rolls
-//! back, so that readers go on between steps; then it compares with before under a read lock.
+//! applies the batch under the write lock, takes users' access until 2 ms have passed and a
+//! read waits, and rolls back, so that readers go on between steps; then it compares with
+//! before under a read lock.
 //! No store IO happens under either lock, and its cost is about the readable sets of the users
 //! the batch affects (D54).
 
@@ -26,8 +27,9 @@ use crate::error::AppError;
 use crate::registry::OrgHandle;
 
 /// How long a dry run holds the organisation's write lock taking access after its batch, at
-/// least (longer only when applying the batch takes longer): readers wait at most about this
-/// plus the batch's apply and rollback (D54). In nanoseconds; [`set_dry_run_slice`].
+/// least, before it lets a waiting read in (longer only when applying the batch takes
+/// longer): readers wait at most about this plus the batch's apply and rollback (D54). In
+/// nanoseconds; [`set_dry_run_slice`].
 static DRY_RUN_SLICE_NS: AtomicU64 = AtomicU64::new(2_000_000);
 
 /// Sets how long a dry run holds the write lock at a time taking the access after its batch
@@ -51,6 +53,9 @@ pub struct DryRun {
     pub difference: AccessDifference,
     /// Users whose access would change and whom the caller may not ask about (not named).
     pub withheld: usize,
+    /// How many times the write lock was taken to try the batch (D54: more than once only
+    /// when reads waited).
+    pub steps: usize,
 }
 
 /// Who the caller may see in a difference: called with the organisation as it is (before
@@ -96,7 +101,9 @@ impl OrgHandle {
         let _writer = self.writer();
         let mut taking: Option<TakingAfter> = None;
         let mut changes = Vec::new();
+        let mut steps = 0;
         loop {
+            steps += 1;
             let mut state = self.write_lock();
             if state.dirty {
                 return Err(AppError::new(
@@ -108,9 +115,9 @@ impl OrgHandle {
                 ));
             }
             let first = taking.is_none();
-            let tried = state.org.dry_run_step(taking.take(), Some(Duration::from_nanos(
-                DRY_RUN_SLICE_NS.load(Ordering::Relaxed),
-            )), |org| {
+            let slice = Duration::from_nanos(DRY_RUN_SLICE_NS.load(Ordering::Relaxed));
+            let waiting = || self.readers_waiting();
+            let tried = state.org.dry_run_step(taking.take(), Some(slice), &waiting, |org| {
                 let (checkpoint, applied) =
                     strata_ops::apply_batch_open(org, ops, impersonator, |org, _, op, step| {
                         match step {
@@ -147,9 +154,10 @@ impl OrgHandle {
                             // The batch is rolled back: the comparison with before reads only,
                             // so readers go on meanwhile (writers still wait).
                             let state = RwLockWriteGuard::downgrade(state);
-                            return Ok(dry_run_answer(
-                                &state.org, revision, changes, after, may_see,
-                            ));
+                            let mut answer =
+                                dry_run_answer(&state.org, revision, changes, after, may_see);
+                            answer.steps = steps;
+                            return Ok(answer);
                         }
                         Err(step) => taking = Some(step),
                     }
@@ -198,6 +206,7 @@ fn dry_run_answer(
         changes,
         withheld: before - difference.users.len(),
         difference,
+        steps: 1,
     }
 }
 

@@ -56,6 +56,25 @@ pub struct OrgHandle {
     /// The revision of the newest checkpoint known (loaded from, or taken): periodic
     /// checkpoints count the operations after it.
     checkpointed: AtomicU64,
+    /// Reads waiting for the lock (not those that found it free): a dry run lets the lock go
+    /// between its steps only when one waits (D54).
+    readers_waiting: AtomicUsize,
+}
+
+/// Counts a read waiting for the lock while it lives (dropped too when the waiting future is).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A long read of an organisation ([`OrgHandle::read_long_blocking`]): the state, read, in the
@@ -105,6 +124,7 @@ impl OrgHandle {
             catching_up: AtomicBool::new(false),
             generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
             checkpointed: AtomicU64::new(0),
+            readers_waiting: AtomicUsize::new(0),
         }
     }
 
@@ -130,13 +150,26 @@ impl OrgHandle {
 
     /// Reads the organisation (async code: waiting yields the worker).
     pub async fn read(&self) -> RwLockReadGuard<'_, Loaded> {
+        if let Ok(loaded) = self.state.try_read() {
+            return loaded;
+        }
+        let _waiting = Waiting::new(&self.readers_waiting);
         self.state.read().await
     }
 
     /// Reads the organisation from a blocking task or a thread outside the async runtime
     /// (never from async code: it would block the worker).
     pub fn read_blocking(&self) -> RwLockReadGuard<'_, Loaded> {
+        if let Ok(loaded) = self.state.try_read() {
+            return loaded;
+        }
+        let _waiting = Waiting::new(&self.readers_waiting);
         self.state.blocking_read()
+    }
+
+    /// Whether a read waits for the lock now.
+    pub(crate) fn readers_waiting(&self) -> bool {
+        self.readers_waiting.load(Ordering::SeqCst) > 0
     }
 
     /// Reads the organisation for a long time (an export, a review, a digest: a blocking task or

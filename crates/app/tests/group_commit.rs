@@ -627,9 +627,10 @@ fn a_streamed_write_refused_after_its_rows_were_handed_over_leaves_nothing() {
 }
 
 /// A dry run takes the access after its batch in steps, letting the write lock go between
-/// them (D54): a unit move compares every user, and with one user a step, readers get in many
-/// times while the dry run runs (under one long hold of the write lock they could not). The
-/// difference is the one a single step gives, and memory is as before.
+/// them when reads wait (D54): a unit move compares every user, and with one user a step,
+/// readers get in many times while the dry run runs (under one long hold of the write lock
+/// they could not); with no read waiting it is one step. The difference is the one a single
+/// step gives, and memory is as before.
 #[test]
 fn readers_go_on_between_the_steps_of_a_dry_run() {
     const USERS: usize = 2_000;
@@ -666,12 +667,15 @@ fn readers_go_on_between_the_steps_of_a_dry_run() {
                 Actor::System,
                 Arc::new(|_, _| true),
             ))
-            .unwrap()
-            .to_json();
+            .unwrap();
         strata_app::set_dry_run_slice(Duration::from_millis(2));
-        answer
+        (answer.to_json(), answer.steps)
     };
-    let whole = dry_run(Duration::from_secs(60));
+    let (whole, steps) = dry_run(Duration::from_secs(60));
+    assert_eq!(steps, 1);
+    // With no read waiting, the lock is never let go.
+    let (alone, steps) = dry_run(Duration::ZERO);
+    assert_eq!((&alone, steps), (&whole, 1));
     // B's users gain A's notes.
     assert_eq!(
         whole["difference"]["users"].as_array().unwrap().len(),
@@ -694,10 +698,11 @@ fn readers_go_on_between_the_steps_of_a_dry_run() {
         })
     };
     started.recv().unwrap();
-    let stepped = dry_run(Duration::ZERO);
+    let (stepped, steps) = dry_run(Duration::ZERO);
     stop.store(true, Ordering::SeqCst);
     let generations = reader.join().unwrap();
     assert_eq!(stepped, whole);
+    assert!(steps > 2, "{steps} steps with a reader waiting");
     // One hold of the write lock shows a reader two states at most: before it and after it.
     assert!(
         generations > 2,

@@ -50,7 +50,7 @@ fn stepped(
     loop {
         let start = Instant::now();
         let (_, step) = org
-            .dry_run_step(taking.take(), Some(slice), |o| {
+            .dry_run_step(taking.take(), Some(slice), &|| true, |o| {
                 strata_ops::apply_all(o, batch)
             })?
             .map_err(|(i, e)| anyhow!("operation {i}: {}", e.message))?;

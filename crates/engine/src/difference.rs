@@ -196,19 +196,21 @@ impl Organization {
         &mut self,
         change: impl FnOnce(&mut Organization) -> Result<T, E>,
     ) -> Result<Result<(T, AccessAfter), E>, ModelError> {
-        Ok(self.dry_run_step(None, None, change)?.map(|(out, taking)| {
-            let Ok(after) = taking.finish() else {
-                unreachable!("a step with no deadline takes every user")
-            };
-            (out, after)
-        }))
+        Ok(self
+            .dry_run_step(None, None, &|| false, change)?
+            .map(|(out, taking)| {
+                let Ok(after) = taking.finish() else {
+                    unreachable!("a step with no deadline takes every user")
+                };
+                (out, after)
+            }))
     }
 
     /// [`Organization::dry_run_after`] in steps, so that a caller holding a lock can let
     /// readers in between them (D54): `change` is applied under a checkpoint, the access after
-    /// it is taken user by user for `slice` or for as long as the change took, whichever is
-    /// longer (at least one user a step; every user with no slice), and the change is rolled
-    /// back. The first step (`taking` is `None`) also finds
+    /// it is taken user by user, and the change is rolled back. A step ends once `slice` has
+    /// passed (or as long as the change took, whichever is longer) and `waiting` says someone
+    /// waits for the lock; it takes at least one user, and every user with no slice. The first step (`taking` is `None`) also finds
     /// which users the change may affect; give each step the [`TakingAfter`] the one before
     /// returned, with the same change applied to the same state, until [`TakingAfter::finish`]
     /// gives the access for [`Organization::access_difference`].
@@ -221,6 +223,7 @@ impl Organization {
         &mut self,
         taking: Option<TakingAfter>,
         slice: Option<std::time::Duration>,
+        waiting: &dyn Fn() -> bool,
         change: impl FnOnce(&mut Organization) -> Result<T, E>,
     ) -> Result<Result<(T, TakingAfter), E>, ModelError> {
         let started = std::time::Instant::now();
@@ -249,7 +252,7 @@ impl Organization {
             && taking.records_after == self.records.len();
         if same {
             let deadline = slice.map(|slice| std::time::Instant::now() + slice.max(applying));
-            self.take_after(&mut taking, deadline);
+            self.take_after(&mut taking, deadline, waiting);
         }
         self.rollback(checkpoint)?;
         if !same {
@@ -351,11 +354,17 @@ impl Organization {
     }
 
     /// Takes the access of the users `taking` has left, in the state after the change, until
-    /// `deadline` (at least one user).
-    fn take_after(&self, taking: &mut TakingAfter, deadline: Option<std::time::Instant>) {
+    /// `deadline` has passed and `waiting` says someone waits (at least one user).
+    fn take_after(
+        &self,
+        taking: &mut TakingAfter,
+        deadline: Option<std::time::Instant>,
+        waiting: &dyn Fn() -> bool,
+    ) {
         let all_tables: Vec<TableId> = self.table_ids().collect();
-        let past =
-            |taken: usize| taken > 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        let past = |taken: usize| {
+            taken > 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d) && waiting()
+        };
         let mut taken = 0;
         while taking.after.whole.len() < taking.whole_users.len() && !past(taken) {
             let u = taking.whole_users[taking.after.whole.len()];

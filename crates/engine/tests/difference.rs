@@ -146,12 +146,17 @@ fn dry_run_matches_oracle(seed: u64, kinds: &[usize]) -> usize {
     let stepped = loop {
         let mut rng_c = Rng(rng.0);
         let ((), step) = org
-            .dry_run_step(taking.take(), Some(std::time::Duration::ZERO), |o| {
-                for (i, kind) in kinds.iter().enumerate() {
-                    let _ = step(o, &mut rng_c, *kind, &format!("d{i}"));
-                }
-                Ok::<(), ()>(())
-            })
+            .dry_run_step(
+                taking.take(),
+                Some(std::time::Duration::ZERO),
+                &|| true,
+                |o| {
+                    for (i, kind) in kinds.iter().enumerate() {
+                        let _ = step(o, &mut rng_c, *kind, &format!("d{i}"));
+                    }
+                    Ok::<(), ()>(())
+                },
+            )
             .unwrap()
             .unwrap();
         match step.finish() {
