@@ -375,6 +375,15 @@ pub(crate) struct NodeArgs {
     /// its own while its rows are written (D143); 0 never streams.
     #[arg(long, env = "STRATA_GROUP_COMMIT_STREAM", default_value_t = strata_app::DEFAULT_STREAM_OPERATIONS, value_name = "OPERATIONS")]
     pub(crate) group_commit_stream: usize,
+    /// A dry run holds the write lock at least this long before it lets a waiting read in
+    /// (D54); a large value holds it for the whole first half of the dry run, as before.
+    #[arg(
+        long,
+        env = "STRATA_DRY_RUN_SLICE_MS",
+        default_value_t = 2,
+        value_name = "MS"
+    )]
+    pub(crate) dry_run_slice_ms: u64,
     /// At most this many requests handled at once; one more is answered 503 `server_busy` with
     /// `Retry-After` (health, readiness and metrics are never refused).
     #[arg(long, default_value_t = 1024, value_name = "REQUESTS")]
@@ -398,6 +407,7 @@ impl NodeArgs {
         options.checkpoint_every = self.checkpoint_every;
         strata_app::set_group_operations(self.group_commit_max);
         strata_app::set_pipelined(self.group_commit_pipeline);
+        strata_app::set_dry_run_slice(Duration::from_millis(self.dry_run_slice_ms));
         strata_app::set_stream_operations(match self.group_commit_stream {
             0 => usize::MAX,
             least => least,
@@ -646,6 +656,10 @@ pub(crate) enum BenchCommand {
         records: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Also check while dry runs of a unit move (every user's access compared) repeat
+        /// back to back; adds 10,000 users holding the role first.
+        #[arg(long)]
+        dry_runs: bool,
     },
     /// A soak: checks, lists, record reads, writes, Web API calls and console pages at a fixed
     /// rate (by default half the capacity measured first) against a `strata serve` process;

@@ -701,6 +701,9 @@ async fn checks(
                 }
                 let body = json!({"user": format!("u{}", n % USERS), "privilege": "read",
                     "record": format!("seed-{}", n % records)});
+                // From when it is sent (tokio's timer wakes up to a millisecond after a due
+                // time): a check held up delays the ones behind it on its connection, which
+                // this does not count (`MAX MS` shows the longest wait).
                 let asked = Instant::now();
                 let (status, body) = conn.call("POST", path, body.to_string().as_bytes()).await?;
                 if status != 200 {
@@ -762,12 +765,38 @@ async fn paced_writes(
 }
 
 /// `strata bench mixed`.
+/// Users added for the dry runs of `bench mixed --dry-runs`.
+const DRY_RUN_USERS: usize = 10_000;
+
+/// Dry runs of a unit move (East under West: every user's access compared, D55) back to
+/// back until `until`; their times in milliseconds, sorted.
+async fn dry_runs(addr: &str, until: Instant) -> anyhow::Result<Vec<f64>> {
+    let mut conn = Conn::open(addr).await?;
+    let path = format!("/api/v1/orgs/{ORG}/operations?dry_run=true");
+    let body = json!([{"op": "move_business_unit", "name": "East", "parent": "West"}]).to_string();
+    let mut times = Vec::new();
+    while Instant::now() < until {
+        let asked = Instant::now();
+        let (status, answer) = conn.call("POST", &path, body.as_bytes()).await?;
+        if status != 200 {
+            bail!(
+                "a dry run failed ({status}): {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        times.push(asked.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
 pub(crate) fn bench_mixed(
     seconds: u64,
     rate: usize,
     check_rate: usize,
     records: usize,
     dir: Option<&Path>,
+    with_dry_runs: bool,
 ) -> anyhow::Result<()> {
     let scratch = scratch_dir(dir)?;
     let key_file = scratch.path().join("audit-key");
@@ -777,6 +806,23 @@ pub(crate) fn bench_mixed(
     rt.block_on(async {
         create_org(&server.addr).await?;
         let mut conn = Conn::open(&server.addr).await?;
+        if with_dry_runs {
+            // Users a unit move's dry run compares, as many as the generated organisation's.
+            for chunk in (0..DRY_RUN_USERS).collect::<Vec<_>>().chunks(500) {
+                let ops: Vec<Value> = chunk
+                    .iter()
+                    .flat_map(|&n| {
+                        let (user, unit) =
+                            (format!("x{n}"), if n % 2 == 0 { "East" } else { "West" });
+                        [
+                            json!({"op": "add_user", "name": user, "business_unit": unit}),
+                            json!({"op": "assign_role", "principal": user, "role": "Rep"}),
+                        ]
+                    })
+                    .collect();
+                conn.write(&Value::Array(ops)).await?;
+            }
+        }
         for chunk in (0..records).collect::<Vec<_>>().chunks(1000) {
             let ops: Vec<Value> = chunk.iter().map(|&n| create_op("seed", n)).collect();
             conn.write(&Value::Array(ops)).await?;
@@ -799,8 +845,24 @@ pub(crate) fn bench_mixed(
         );
         Ok::<_, anyhow::Error>((busy?, written?))
     })?;
+    let dry = if with_dry_runs {
+        let until = Instant::now() + span;
+        let (checked, tried) = rt.block_on(async {
+            tokio::join!(
+                checks(&server.addr, 4, check_rate, until, records),
+                dry_runs(&server.addr, until)
+            )
+        });
+        Some((checked?, tried?))
+    } else {
+        None
+    };
+    let mut conditions = vec![("idle", &idle, 0), ("while writing", &busy, written)];
+    if let Some((checked, _)) = &dry {
+        conditions.push(("while dry runs repeat", checked, 0));
+    }
     let mut table = Vec::new();
-    for (condition, times, writes) in [("idle", &idle, 0), ("while writing", &busy, written)] {
+    for (condition, times, writes) in conditions {
         if times.is_empty() {
             bail!("no check was answered");
         }
@@ -827,5 +889,16 @@ pub(crate) fn bench_mixed(
         ],
         &table,
     );
+    if let Some((_, tried)) = &dry {
+        let Some(longest) = tried.last() else {
+            bail!("no dry run was answered");
+        };
+        println!(
+            "dry runs of a unit move ({} users compared each): {} in {seconds} s, p50 {:.1} ms, max {longest:.1} ms",
+            USERS + 1 + DRY_RUN_USERS,
+            tried.len(),
+            percentile(tried, 0.5),
+        );
+    }
     Ok(())
 }

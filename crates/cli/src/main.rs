@@ -336,7 +336,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     check_rate,
                     records,
                     dir,
-                } => bench_writes::bench_mixed(seconds, rate, check_rate, records, dir.as_deref())?,
+                    dry_runs,
+                } => bench_writes::bench_mixed(
+                    seconds,
+                    rate,
+                    check_rate,
+                    records,
+                    dir.as_deref(),
+                    dry_runs,
+                )?,
                 BenchCommand::Soak {
                     minutes,
                     rate,

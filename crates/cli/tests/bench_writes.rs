@@ -98,18 +98,27 @@ fn bench_mixed_prints_its_table() {
         "100",
         "--records",
         "200",
+        "--dry-runs",
         "--dir",
         &dir.path().to_string_lossy(),
     ]);
     assert_eq!(code, 0, "{err}");
-    for condition in ["idle", "while writing"] {
+    assert!(
+        out.contains("dry runs of a unit move (10101 users compared each)"),
+        "{out}"
+    );
+    for condition in ["idle", "while writing", "while dry runs repeat"] {
         let row = out
             .lines()
             .find(|l| l.starts_with(condition))
             .unwrap_or_else(|| panic!("{condition}: {out}"));
         let checks: usize = row
             .split_whitespace()
-            .nth(if condition == "idle" { 2 } else { 3 })
+            .nth(match condition {
+                "idle" => 2,
+                "while writing" => 3,
+                _ => 5,
+            })
             .unwrap()
             .parse()
             .unwrap();
