@@ -161,10 +161,9 @@ impl OrgHandle {
                             // The batch is rolled back: the comparison with before reads only,
                             // so readers go on meanwhile (writers still wait).
                             let state = RwLockWriteGuard::downgrade(state);
-                            let mut answer =
-                                dry_run_answer(&state.org, revision, changes, after, may_see);
-                            answer.steps = steps;
-                            return Ok(answer);
+                            return Ok(dry_run_answer(
+                                &state.org, revision, changes, after, may_see, steps,
+                            ));
                         }
                         Err(step) => taking = Some(step),
                     }
@@ -185,10 +184,12 @@ impl OrgHandle {
                     )));
                 }
                 Err(e) => {
-                    // Memory could not be rolled back: rebuilt from the store before its next use.
+                    // A rollback that could not be done, or a step that found another state
+                    // after the batch than the first: memory is rebuilt from the store before
+                    // its next use.
                     state.dirty = true;
                     return Err(AppError::internal(format!(
-                        "the dry run could not be rolled back ({e}); the organisation is rebuilt from the store"
+                        "the dry run failed ({e}); the organisation is rebuilt from the store"
                     )));
                 }
             }
@@ -205,6 +206,7 @@ fn dry_run_answer(
     changes: Vec<Json>,
     after: strata_engine::AccessAfter,
     may_see: &MaySee,
+    steps: usize,
 ) -> DryRun {
     let mut difference = org.access_difference(after);
     let before = difference.users.len();
@@ -214,7 +216,7 @@ fn dry_run_answer(
         changes,
         withheld: before - difference.users.len(),
         difference,
-        steps: 1,
+        steps,
     }
 }
 
