@@ -607,10 +607,18 @@ impl OrgHandle {
         let known = guard.as_ref().map_or(0, |state| state.revision);
         let started = std::time::Instant::now();
         let committed = store.write_known(&self.name, known, &mut |tx| {
+            // Called again (D144: another node overtook the first call, of which nothing was
+            // written): memory holds what the store committed; the group is tried again.
+            if guard.is_none() {
+                if !consistent {
+                    return Err(StoreError::Aborted(
+                        "memory may still hold the group's first try".to_owned(),
+                    ));
+                }
+                guard = Some(self.write_lock());
+            }
             let Some(state) = guard.as_mut() else {
-                return Err(StoreError::Aborted(
-                    "the group's write lock is already released".to_owned(),
-                ));
+                unreachable!("the write lock was taken above")
             };
             base = tx.revision();
             if base < state.revision {

@@ -474,6 +474,12 @@ pub trait Store: Send + Sync {
     /// ask [`Transaction::operations_after`]`(known)` when the store is ahead of it): a store
     /// may read those rows together with its lock, saving a round trip under it. The same
     /// result as `write`.
+    ///
+    /// `f` may be called twice: a store may first run it from the organisation's head as it
+    /// last committed it and send the result without taking its lock first, and when another
+    /// writer had moved the organisation meanwhile, or when `f` returned an error (nothing of
+    /// that call is written), run it again under its lock (PostgreSQL, D144). Each call
+    /// starts again from nothing appended.
     fn write_known(
         &self,
         org: &str,

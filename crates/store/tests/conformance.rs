@@ -771,6 +771,24 @@ fn postgres_notifies_other_stores_of_writes() {
     let moved = follower.wait_for_change(seen, std::time::Duration::from_secs(5));
     assert!(moved > seen, "no notification");
     assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    // The writer does not wake for its own writes (D145): its memory holds them already.
+    while writer.change_seen() == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (own, seen) = (writer.change_seen(), follower.change_seen());
+    writer
+        .write("o", &mut |tx| {
+            tx.append_operation(&setup_ops()[0], 2).map(|_| ())
+        })
+        .unwrap();
+    assert!(follower.wait_for_change(seen, std::time::Duration::from_secs(5)) > seen);
+    assert_eq!(
+        writer.wait_for_change(own, std::time::Duration::from_millis(300)),
+        own,
+        "a store woke for its own write"
+    );
 }
 
 #[test]
@@ -927,6 +945,132 @@ fn postgres_concurrent_writers_get_consecutive_revisions() {
         b.verify_audit("o").unwrap(),
         Verification::Intact { entries: n }
     );
+}
+
+/// One writer's `write_known` from the revision it last wrote is sent in one round trip, its
+/// row claimed only if it is still as the store left it (D144); writers on two stores (two
+/// nodes) that overtake each other fall back to the locked write, read what the other wrote
+/// and still get consecutive revisions with an intact audit chain and log.
+#[test]
+fn postgres_writes_in_one_round_trip_from_their_own_head() {
+    let Some(server) = postgres("postgres_writes_in_one_round_trip_from_their_own_head") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let key = AuditKey::new([5; 32]);
+    let a = Arc::new(PostgresStore::open_with_key(scratch.url(), key.clone()).unwrap());
+    let b = Arc::new(PostgresStore::open_with_key(scratch.url(), key).unwrap());
+    a.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    let op = setup_ops()[0].clone();
+    // Writes from a writer's own head, alone: every one claimed, none overtaken.
+    let write = |store: &PostgresStore, known: &mut u64, i: i64| {
+        let mut calls = 0;
+        let revision = store
+            .write_known("o", *known, &mut |tx| {
+                calls += 1;
+                if tx.revision() > *known {
+                    tx.operations_after(*known)?;
+                }
+                tx.append_operation(&op, i)?;
+                tx.append_audit(&audit("create", &format!("r{i}"), "alice"), i, -1)
+                    .map(|_| ())
+            })
+            .unwrap();
+        *known = revision;
+        calls
+    };
+    let mut known = 0;
+    for i in 0..10 {
+        assert_eq!(write(&a, &mut known, i), 1);
+    }
+    assert_eq!(known, 10);
+    assert_eq!(a.claimed_writes(), (10, 0));
+    // Another node writes: the first store's next claim is overtaken (nothing of it written)
+    // and its write made again under the lock, after the other's.
+    let mut known_b = 10;
+    assert_eq!(write(&b, &mut known_b, 100), 1);
+    assert_eq!(write(&a, &mut known, 11), 2);
+    assert_eq!((known_b, known), (11, 12));
+    assert_eq!(a.claimed_writes(), (11, 1));
+    // Two nodes writing at once, each from what it last wrote.
+    let threads: Vec<_> = [Arc::clone(&a), Arc::clone(&b)]
+        .into_iter()
+        .enumerate()
+        .map(|(t, store)| {
+            std::thread::spawn(move || {
+                let op = setup_ops()[0].clone();
+                let mut known = 12;
+                let mut revisions = Vec::new();
+                for i in 0..40 {
+                    let revision = store
+                        .write_known("o", known, &mut |tx| {
+                            if tx.revision() > known {
+                                tx.operations_after(known)?;
+                            }
+                            tx.append_operation(&op, i)?;
+                            tx.append_audit(&audit("create", &format!("t{t}-{i}"), "bob"), i, -1)
+                                .map(|_| ())
+                        })
+                        .unwrap();
+                    known = revision;
+                    revisions.push(revision);
+                }
+                revisions
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (13..=92).collect::<Vec<_>>());
+    assert_eq!(b.operations("o", 0).unwrap().len(), 92);
+    assert_eq!(
+        b.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 92 }
+    );
+}
+
+/// A claim is made only on the row exactly as this store left it: a head moved back (the last
+/// rows removed) or a seal altered sends the write the locked way, which refuses the damaged
+/// head as before, and nothing is written.
+#[test]
+fn postgres_a_claim_never_passes_over_a_damaged_head() {
+    let Some(server) = postgres("postgres_a_claim_never_passes_over_a_damaged_head") else {
+        return;
+    };
+    let tampers = [
+        "DELETE FROM operations WHERE org = 'o' AND revision = 3; UPDATE organizations SET revision = 2, log_head_mac = (SELECT mac FROM operations WHERE org = 'o' AND revision = 2) WHERE name = 'o'",
+        "UPDATE organizations SET log_head_seal = 'x' WHERE name = 'o'",
+        "UPDATE organizations SET audit_head_seal = 'x' WHERE name = 'o'",
+    ];
+    for tamper in tampers {
+        let scratch = ScratchDatabase::create(&server).unwrap();
+        let store = PostgresStore::open_with_key(scratch.url(), AuditKey::new([6; 32])).unwrap();
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        let op = setup_ops()[0].clone();
+        let mut known = 0;
+        for i in 0..3 {
+            known = store
+                .write_known("o", known, &mut |tx| {
+                    tx.append_operation(&op, i).map(|_| ())
+                })
+                .unwrap();
+        }
+        postgres_testing::execute(scratch.url(), tamper).unwrap();
+        let err = store
+            .write_known("o", known, &mut |tx| {
+                tx.append_operation(&op, 9).map(|_| ())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::CorruptLog { .. } | StoreError::Corrupt(_)),
+            "{tamper}: {err:?}"
+        );
+        let (claimed, overtaken) = store.claimed_writes();
+        assert_eq!((claimed, overtaken), (4, 1), "{tamper}");
+    }
 }
 
 /// A closure that panics in the middle of a write leaves nothing behind, and the store goes on.
@@ -2230,16 +2374,19 @@ fn catch_up_inside_a_write(writer: &dyn Store, other: &dyn Store, tamper: &dyn F
     let n = other.revision("c").unwrap();
     let expected = |from: u64| (from + 1..=n).collect::<Vec<u64>>();
     for known in [0, 2, n - 1, n] {
-        let (mut seen, mut again) = (Vec::new(), Vec::new());
+        let (mut seen, mut again, mut at) = (Vec::new(), Vec::new(), 0);
         let err = writer
             .write_known("c", known, &mut |tx| {
-                assert_eq!(tx.revision(), n);
+                // The last call counts: a store may call the closure a first time from the head
+                // it last committed itself (PostgreSQL, D144).
+                at = tx.revision();
                 seen = tx.operations_after(known)?;
                 again = tx.operations_after(1)?;
                 Err(StoreError::Aborted("nothing to write".to_owned()))
             })
             .unwrap_err();
         assert!(matches!(err, StoreError::Aborted(_)), "{err}");
+        assert_eq!(at, n, "after {known}");
         let revisions = |entries: &[strata_store::LogEntry]| -> Vec<u64> {
             entries.iter().map(|e| e.revision).collect()
         };
