@@ -574,6 +574,30 @@ await step("associateSingleValued and disassociateSingleValued (contact → pare
   equal(await admin.deleteRecord({ collection: "contacts", key: contact }), true, "deleting the contact");
 });
 
+await step("deep insert: an account with its contacts, a contact with its account", async () => {
+  const account = await admin.create({
+    collection: "accounts",
+    data: { name: `Deep ${run}`, contact_customer_accounts: [{ fullname: `Deep Child A ${run}` }, { fullname: `Deep Child B ${run}` }] },
+  });
+  check(GUID.test(account ?? ""), `deep insert returned ${JSON.stringify(account)}`);
+  const children = await admin.retrieveMultiple({
+    collection: "contacts",
+    select: ["fullname"],
+    filter: `_parentcustomerid_value eq ${account}`,
+    orderBy: ["fullname"],
+  });
+  equal(children.value.map((c) => c.fullname).join(","), `Deep Child A ${run},Deep Child B ${run}`, "the account's contacts");
+  const contact = await admin.create({
+    collection: "contacts",
+    data: { fullname: `Deep Contact ${run}`, parentcustomerid_account: { name: `Deep Parent ${run}` } },
+    returnRepresentation: true,
+    select: ["fullname", "_parentcustomerid_value"],
+  });
+  const parent = await admin.retrieve({ collection: "accounts", key: contact._parentcustomerid_value, select: ["name"] });
+  equal(parent.name, `Deep Parent ${run}`, "the contact's new account");
+  return `account ${account}, contact ${contact.contactid}`;
+});
+
 await step("GrantAccess, then RetrievePrincipalAccess as the grantee", async () => {
   const principalAccess = async () =>
     rights(

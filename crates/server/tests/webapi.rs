@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::{Client, Fixture, Response, SALES_RECORDS};
 use serde_json::{Value, json};
 
-use common::web::{BAD_QUERY, DENIED, INVALID, NO_RESOURCE, NOT_FOUND, V, api};
+use common::web::{BAD_QUERY, DENIED, INVALID, LIMIT, NO_RESOURCE, NOT_FOUND, V, api};
 
 /// The fixture's organisation with what the Web API tests need besides: a `contact` table that
 /// `account.primarycontactid` looks up, contacts in Sales (`con1`, alice's, the lookup of
@@ -1135,6 +1135,149 @@ fn create_update_and_delete_answer_as_dataverse_does() {
     web_error(&alice.delete(&path), 404, NOT_FOUND, "not_found", &[&id]);
 }
 
+/// Deep insert (D146): a create's body holds related records — a lookup's record
+/// (`primarycontactid: {…}`), created first, and a one-to-many relationship's records
+/// (`account_primary_contact: [{…}]`), created after with their lookup set — all in one write as
+/// the caller, or nothing. A related record that fails is named by its place in the body; the
+/// levels and the records are bounded; an update takes no related records.
+#[test]
+fn deep_insert_creates_related_records_in_one_write() {
+    let w = Web::new();
+    let alice = w.alice();
+    let base = w.base();
+    // A lookup's record.
+    let r = alice.post(
+        &api("accounts"),
+        &json!({"name": "Deep One", "primarycontactid": {"fullname": "Deep Contact", "emailaddress1": "deep@example.com"}}),
+    );
+    no_content(&r);
+    let account = entity_id(&r, &base, "accounts");
+    let a = alice
+        .get(&api(&format!(
+            "accounts({account})?$expand=primarycontactid($select=fullname)"
+        )))
+        .expect(200);
+    assert_eq!(a["name"], json!("Deep One"));
+    assert_eq!(a["primarycontactid"]["fullname"], json!("Deep Contact"));
+    let contact = a["_primarycontactid_value"].as_str().unwrap().to_owned();
+    let c = alice.get(&api(&format!("contacts({contact})"))).expect(200);
+    assert_eq!(c["emailaddress1"], json!("deep@example.com"));
+    assert_eq!(c["_ownerid_value"], json!(user_id(&alice)));
+    // A relationship's records, and a lookup's record inside one of them (two levels).
+    let r = alice.post(
+        &api("contacts"),
+        &json!({"fullname": "Parent Contact", "account_primary_contact": [
+            {"name": "Child A"},
+            {"name": "Child B", "accountid": "3b7c1a52-9f7e-4c11-9a55-0d4c3c2b1a77"}
+        ]}),
+    );
+    no_content(&r);
+    let parent = entity_id(&r, &base, "contacts");
+    let children = alice
+        .get(&api(&format!(
+            "accounts?$select=name&$filter=_primarycontactid_value%20eq%20{parent}&$orderby=name"
+        )))
+        .expect(200);
+    assert_eq!(
+        strings(children["value"].as_array().unwrap(), "name"),
+        ["Child A", "Child B"]
+    );
+    assert_eq!(
+        children["value"][1]["accountid"],
+        json!("3b7c1a52-9f7e-4c11-9a55-0d4c3c2b1a77")
+    );
+    // Every record's creation is audited, as alice (the fixture audits accounts).
+    let audit =
+        w.f.root()
+            .get(&w.f.url("/audit?action=create&table=account&limit=10"))
+            .expect(200);
+    let created: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["user"] == json!("alice"))
+        .filter_map(|e| e["detail"]["fields"]["name"].as_str())
+        .collect();
+    for name in ["Deep One", "Child A", "Child B"] {
+        assert!(created.contains(&name), "{name}: {audit}");
+    }
+
+    // A related record that fails refuses the whole create, naming its place; nothing written.
+    let before = w.revision();
+    let r = alice.post(
+        &api("contacts"),
+        &json!({"fullname": "Nope", "account_primary_contact": [{"name": "ok"}, {"name": "bad", "nope": 1}]}),
+    );
+    let e = web_error(&r, 400, BAD_QUERY, "unknown_column", &["nope"]);
+    let body = r.json();
+    assert!(
+        body.to_string().contains("/account_primary_contact/1"),
+        "{e}: {body}"
+    );
+    // A user who may create accounts but not contacts.
+    let nobody = w.f.as_(&w.nobody);
+    let r = nobody.post(
+        &api("accounts"),
+        &json!({"name": "x", "primarycontactid": {"fullname": "y"}}),
+    );
+    assert_eq!(r.status, 403, "{}", r.brief());
+    // The same lookup bound and given as a record.
+    let con1 = w.guid("con1");
+    web_error(
+        &alice.post(
+            &api("accounts"),
+            &json!({"name": "x", "primarycontactid@odata.bind": format!("/contacts({con1})"), "primarycontactid": {"fullname": "y"}}),
+        ),
+        400,
+        INVALID,
+        "bad_value",
+        &["primarycontactid", "twice"],
+    );
+    // Limits: levels and records.
+    let mut deep = json!({"fullname": "bottom"});
+    for level in 0..12 {
+        deep = if level % 2 == 0 {
+            json!({"name": format!("a{level}"), "primarycontactid": deep})
+        } else {
+            json!({"fullname": format!("c{level}"), "account_primary_contact": [deep]})
+        };
+    }
+    web_error(
+        &alice.post(&api("contacts"), &deep),
+        400,
+        LIMIT,
+        "odata_limit",
+        &["10 levels"],
+    );
+    let many: Vec<Value> = (0..1_000)
+        .map(|i| json!({"name": format!("m{i}")}))
+        .collect();
+    web_error(
+        &alice.post(
+            &api("contacts"),
+            &json!({"fullname": "many", "account_primary_contact": many}),
+        ),
+        400,
+        LIMIT,
+        "odata_limit",
+        &["1000 records"],
+    );
+    // An update takes no related records.
+    web_error(
+        &patch(
+            &alice,
+            &api(&format!("accounts({account})")),
+            &json!({"primarycontactid": {"fullname": "z"}}),
+            &[("If-Match", "*")],
+        ),
+        400,
+        INVALID,
+        "bad_value",
+        &["primarycontactid", "deep insert"],
+    );
+    assert_eq!(w.revision(), before);
+}
+
 #[test]
 fn upsert_creates_only_without_if_match() {
     let w = Web::new();
@@ -1787,7 +1930,8 @@ fn bad_input_is_a_dataverse_error_naming_the_problem() {
         bad("@odata.bind of an unknown navigation property", api("accounts"), 400, BAD_QUERY, "unknown_column", &["nope"]).with("POST", &json!({"name": "x", "nope@odata.bind": format!("/contacts({con1})")}).to_string()),
         bad("@odata.bind to a record that does not exist", api("accounts"), 404, NOT_FOUND, "not_found", &["00000000-0000-4000-8000-000000000009"]).with("POST", &json!({"name": "x", "primarycontactid@odata.bind": "/contacts(00000000-0000-4000-8000-000000000009)"}).to_string()),
         bad("a read-only lookup value", api("accounts"), 400, INVALID, "bad_value", &["_primarycontactid_value", "@odata.bind"]).with("POST", &json!({"_primarycontactid_value": con1}).to_string()),
-        bad("a deep insert", api("accounts"), 400, INVALID, "bad_value", &["deep insert"]).with("POST", &json!({"primarycontactid": {"fullname": "x"}}).to_string()),
+        bad("an object for a column", api("accounts"), 400, INVALID, "bad_value", &["`name`", "single-valued navigation property"]).with("POST", &json!({"name": {"fullname": "x"}}).to_string()),
+        bad("an array for a column", api("accounts"), 400, INVALID, "bad_value", &["`name`", "collection-valued navigation property"]).with("POST", &json!({"name": [{"fullname": "x"}]}).to_string()),
         bad("a PATCH body that is not JSON", one.clone(), 400, INVALID, "malformed_json", &[]).with("PATCH", "nope"),
         bad("GrantAccess without a Target", api("GrantAccess"), 400, INVALID, "invalid_body", &["Target"]).with("POST", "{}"),
         bad("GrantAccess with an unknown right", api("GrantAccess"), 400, INVALID, "bad_value", &["FlyAccess"]).with("POST", &json!({"Target": {"@odata.id": format!("accounts({a001})")}, "PrincipalAccess": {"Principal": {"@odata.id": format!("systemusers({})", users["bob"])}, "AccessMask": "FlyAccess"}}).to_string()),

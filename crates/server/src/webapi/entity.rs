@@ -1,13 +1,14 @@
 //! Entity sets and entities: which table an entity set is, a record as Dataverse's JSON
 //! (`accountid`, `_ownerid_value`, `@odata.etag`…), references (`/contacts(<id>)`), and a
-//! request body read into the columns, owner and lookups it sets.
+//! request body read into the columns, owner and lookups it sets, and the related records it
+//! holds (deep insert, D146).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json, json};
 use strata_engine::{
-    BusinessUnitId, Guid, Organization, Owner, RecordId, RecordState, RoleId, Table, TableId,
-    TeamId, TemplateId, UserId, Value,
+    BusinessUnitId, Guid, Organization, Owner, RecordId, RecordState, RelationshipId, RoleId,
+    Table, TableId, TeamId, TemplateId, UserId, Value,
 };
 
 use super::path::{self, Args, Segment};
@@ -600,6 +601,64 @@ pub(crate) struct Body {
     pub(crate) business_unit: Option<String>,
     /// `parentsystemuserid@odata.bind` on a systemuser: the manager (`None` clears it).
     pub(crate) manager: Option<Option<String>>,
+    /// Related records to create with this one (deep insert, D146), in the body's order.
+    pub(crate) nested: Vec<Nested>,
+}
+
+/// Related records in a body (deep insert, D146).
+#[derive(Debug)]
+pub(crate) enum Nested {
+    /// A single-valued navigation property (`primarycontactid: {…}`): a record of the lookup's
+    /// table, created first, that the lookup then refers to.
+    Parent {
+        lookup: String,
+        table: TableId,
+        body: Json,
+    },
+    /// A collection-valued one (`contact_customer_accounts: [{…}]`): records of the child
+    /// table, created after, whose lookup refers to this record.
+    Children {
+        lookup: String,
+        table: TableId,
+        bodies: Vec<Json>,
+    },
+}
+
+impl Body {
+    /// Refuses related records, for the writes that take none (an update, an upsert, the
+    /// `…Multiple` messages): deep insert is a create's.
+    pub(crate) fn flat(self) -> Result<Self, WebError> {
+        match self.nested.first() {
+            None => Ok(self),
+            Some(Nested::Parent { lookup: key, .. } | Nested::Children { lookup: key, .. }) => {
+                Err(bad(
+                    "bad_value",
+                    format!(
+                        "`{key}`: related records are created with a record (deep insert, POST), not here"
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// The relationship of a lookup of `table` named `nav`, or `<lookup>_<parent table>` (how a
+/// polymorphic lookup is named in Dataverse): the lookup's name and the relationship.
+fn lookup_of(o: &Organization, table: TableId, nav: &str) -> Option<(String, RelationshipId)> {
+    if let Some(r) = o.relationship_by_lookup(table, nav) {
+        return Some((nav.to_owned(), r));
+    }
+    let (base, parent) = nav.rsplit_once('_')?;
+    let r = o.relationship_by_lookup(table, base)?;
+    (o.table(o.relationship(r).parent).name == parent).then(|| (base.to_owned(), r))
+}
+
+/// The one-to-many relationship named `nav` whose parent is `table`.
+fn children_of(o: &Organization, table: TableId, nav: &str) -> Option<RelationshipId> {
+    o.relationship_ids().find(|r| {
+        let rel = o.relationship(*r);
+        rel.parent == table && rel.name == nav
+    })
 }
 
 /// Reads a JSON body for a record of `table`.
@@ -663,13 +722,40 @@ pub(crate) fn read_body(o: &Organization, table: TableId, body: &Json) -> Result
                 ),
             ));
         }
-        if value.is_object() || value.is_array() {
-            return Err(bad(
-                "bad_value",
-                format!(
-                    "`{key}`: deep insert and collection values are not supported; create related records separately"
-                ),
-            ));
+        if value.is_object() {
+            let (lookup, r) = lookup_of(o, table, key).ok_or_else(|| {
+                bad(
+                    "bad_value",
+                    format!(
+                        "`{key}` is not a single-valued navigation property of `{}`: a record in a body is created with it through a lookup (deep insert)",
+                        t.name
+                    ),
+                )
+            })?;
+            out.nested.push(Nested::Parent {
+                lookup,
+                table: o.relationship(r).parent,
+                body: value.clone(),
+            });
+            continue;
+        }
+        if let Some(items) = value.as_array() {
+            let r = children_of(o, table, key).ok_or_else(|| {
+                bad(
+                    "bad_value",
+                    format!(
+                        "`{key}` is not a collection-valued navigation property of `{}`: records in a body are created with it through a one-to-many relationship (deep insert)",
+                        t.name
+                    ),
+                )
+            })?;
+            let rel = o.relationship(r);
+            out.nested.push(Nested::Children {
+                lookup: rel.lookup.clone(),
+                table: rel.child,
+                bodies: items.clone(),
+            });
+            continue;
         }
         out.fields.insert(key.clone(), value.clone());
     }
@@ -702,19 +788,13 @@ fn bind(
             out.manager = Some(None);
             Ok(())
         }
-        (lookup, target) => {
+        (nav, target) => {
             // A polymorphic lookup is bound by `<lookup>_<parent table>` (`parentcustomerid_account`).
-            let (lookup, relationship) = match o.relationship_by_lookup(table, lookup) {
-                Some(r) => (lookup, Some(r)),
-                None => lookup
-                    .rsplit_once('_')
-                    .and_then(|(base, parent)| {
-                        let r = o.relationship_by_lookup(table, base)?;
-                        (o.table(o.relationship(r).parent).name == parent)
-                            .then_some((base, Some(r)))
-                    })
-                    .unwrap_or((lookup, None)),
+            let (lookup, relationship) = match lookup_of(o, table, nav) {
+                Some((lookup, r)) => (lookup, Some(r)),
+                None => (nav.to_owned(), None),
             };
+            let lookup = lookup.as_str();
             let relationship = relationship.ok_or_else(|| {
                 // A property of the payload: a bad request (400), as Dataverse answers it.
                 bad(

@@ -651,7 +651,9 @@ pub(crate) async fn multiple(
         let mut fresh = std::collections::HashSet::new();
         for (i, target) in targets.iter().enumerate() {
             let at = |e: WebError| WebError(e.0.at(format!("/Targets/{i}")));
-            let b = entity::read_body(o, table, target).map_err(at)?;
+            let b = entity::read_body(o, table, target)
+                .and_then(entity::Body::flat)
+                .map_err(at)?;
             let existing = b.id.and_then(|g| entity::by_guid(o, set, table, g).ok());
             match (name, existing) {
                 ("CreateMultiple", Some(_)) => {

@@ -1457,20 +1457,33 @@ async fn create(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> We
         ));
     };
     let value = body_json(call)?;
-    let (op, key) = {
+    let (ops, places, key) = {
         let loaded = call.request.handle.read().await;
-        let o = &loaded.org;
-        let body = entity::read_body(o, table, &value)?;
-        let key = new_key(body.id)?;
-        if o.record_id(&key).is_some() {
-            return Err(bad(
-                "duplicate",
-                format!("A record with the id {key} already exists"),
-            ));
-        }
-        (create_op(o, table, body, key.clone())?, key)
+        let mut deep = DeepInsert {
+            o: &loaded.org,
+            ops: Vec::new(),
+            places: Vec::new(),
+            keys: std::collections::HashSet::new(),
+        };
+        let key = deep.create(table, &value, None, "", 0)?;
+        (deep.ops, deep.places, key)
     };
-    write(call, vec![op]).await?;
+    if let Err(WebError(e)) = write(call, ops).await {
+        // A refused operation is named by its record's place in the body (the created record
+        // itself: no place).
+        let place = e
+            .field
+            .as_deref()
+            .and_then(|f| f.strip_prefix('/')?.parse::<usize>().ok())
+            .and_then(|i| places.get(i));
+        return Err(WebError(match place {
+            Some(place) if place.is_empty() => {
+                crate::error::ApiError::new(e.code, e.message.clone())
+            }
+            Some(place) => crate::error::ApiError::new(e.code, e.message.clone()).at(place.clone()),
+            None => e,
+        }));
+    }
     if call.planned.is_some() {
         return planned_answer(call, set_name, &key);
     }
@@ -1483,6 +1496,127 @@ async fn create(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> We
             .ok_or_else(|| bad("internal", "the created record is not there"))?
     };
     written_answer(call, set_name, table, target, true).await
+}
+
+/// Most levels of related records in one create (deep insert, D146).
+const DEEP_INSERT_LEVELS: usize = 10;
+/// Most records one create makes, itself and the related ones (as `CreateMultiple`'s targets).
+const DEEP_INSERT_RECORDS: usize = 1_000;
+
+/// A create and the related records in its body (deep insert, D146): their operations in
+/// order — each record after the parents its lookups refer to, before its children.
+struct DeepInsert<'a> {
+    o: &'a Organization,
+    ops: Vec<Operation>,
+    /// Each operation's record's place in the body (a JSON pointer; empty for the created one).
+    places: Vec<String>,
+    /// The keys of the records planned so far.
+    keys: std::collections::HashSet<String>,
+}
+
+impl DeepInsert<'_> {
+    /// Plans the record `value` of `table` and the records it holds; `parent`: a lookup that
+    /// refers to the record holding this one (a child of a collection); `at`: where in the
+    /// body (a JSON pointer, for errors). Returns the new record's key.
+    fn create(
+        &mut self,
+        table: TableId,
+        value: &Json,
+        parent: Option<(&str, &str)>,
+        at: &str,
+        level: usize,
+    ) -> Result<String, WebError> {
+        let o = self.o;
+        let located = |e: WebError| {
+            if at.is_empty() {
+                e
+            } else {
+                WebError(e.0.at(at.to_owned()))
+            }
+        };
+        if level > DEEP_INSERT_LEVELS {
+            return Err(located(bad(
+                "odata_limit",
+                format!("a create holds related records at most {DEEP_INSERT_LEVELS} levels deep"),
+            )));
+        }
+        if self.keys.len() >= DEEP_INSERT_RECORDS {
+            return Err(located(bad(
+                "odata_limit",
+                format!(
+                    "a create makes at most {DEEP_INSERT_RECORDS} records, itself and the related ones"
+                ),
+            )));
+        }
+        let mut body = entity::read_body(o, table, value).map_err(located)?;
+        let key = new_key(body.id)?;
+        if o.record_id(&key).is_some() || !self.keys.insert(key.clone()) {
+            return Err(located(bad(
+                "duplicate",
+                format!("A record with the id {key} already exists"),
+            )));
+        }
+        let nested = std::mem::take(&mut body.nested);
+        let mut children = Vec::new();
+        let set_lookup = |body: &mut entity::Body, lookup: &str, parent_key: String| {
+            if body.lookups.contains_key(lookup) {
+                return Err(located(bad(
+                    "bad_value",
+                    format!("`{lookup}` is given twice: bound and as a related record"),
+                )));
+            }
+            body.lookups.insert(lookup.to_owned(), Some(parent_key));
+            Ok(())
+        };
+        if let Some((lookup, parent_key)) = parent {
+            set_lookup(&mut body, lookup, parent_key.to_owned())?;
+        }
+        for n in nested {
+            match n {
+                entity::Nested::Parent {
+                    lookup,
+                    table: parent_table,
+                    body: parent_body,
+                } => {
+                    let parent_key = self.create(
+                        parent_table,
+                        &parent_body,
+                        None,
+                        &format!("{at}/{lookup}"),
+                        level + 1,
+                    )?;
+                    set_lookup(&mut body, &lookup, parent_key)?;
+                }
+                later @ entity::Nested::Children { .. } => children.push(later),
+            }
+        }
+        self.ops
+            .push(create_op(o, table, body, key.clone()).map_err(located)?);
+        self.places.push(at.to_owned());
+        for n in children {
+            let entity::Nested::Children {
+                lookup,
+                table: child_table,
+                bodies,
+            } = n
+            else {
+                continue;
+            };
+            let nav = o
+                .relationship_by_lookup(child_table, &lookup)
+                .map_or_else(String::new, |r| o.relationship(r).name.clone());
+            for (i, child) in bodies.iter().enumerate() {
+                self.create(
+                    child_table,
+                    child,
+                    Some((&lookup, &key)),
+                    &format!("{at}/{nav}/{i}"),
+                    level + 1,
+                )?;
+            }
+        }
+        Ok(key)
+    }
 }
 
 fn header_text<'a>(call: &'a Call<'_>, name: &str) -> Option<&'a str> {
@@ -1500,7 +1634,7 @@ async fn patch(call: &Call<'_>, set_name: &str, set: Set, table: TableId, key: &
         let loaded = call.request.handle.read().await;
         let o = &loaded.org;
         let readers = readers(call, o).ok();
-        let body = entity::read_body(o, table, &value)?;
+        let body = entity::read_body(o, table, &value)?.flat()?;
         let found = match resolve_key(o, set, table, key, readers.map(|r| r.0)) {
             Ok(t) => Some(t),
             Err(WebError(e)) if e.code == "not_found" => None,
