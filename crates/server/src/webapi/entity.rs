@@ -611,16 +611,18 @@ pub(crate) enum Nested {
     /// A single-valued navigation property (`primarycontactid: {…}`): a record of the lookup's
     /// table, created first, that the lookup then refers to.
     Parent {
+        /// The body's property holding the record.
+        property: String,
         lookup: String,
         table: TableId,
-        body: Json,
     },
     /// A collection-valued one (`contact_customer_accounts: [{…}]`): records of the child
     /// table, created after, whose lookup refers to this record.
     Children {
+        /// The body's property holding the records.
+        property: String,
         lookup: String,
         table: TableId,
-        bodies: Vec<Json>,
     },
 }
 
@@ -630,14 +632,12 @@ impl Body {
     pub(crate) fn flat(self) -> Result<Self, WebError> {
         match self.nested.first() {
             None => Ok(self),
-            Some(Nested::Parent { lookup: key, .. } | Nested::Children { lookup: key, .. }) => {
-                Err(bad(
-                    "bad_value",
-                    format!(
-                        "`{key}`: related records are created with a record (deep insert, POST), not here"
-                    ),
-                ))
-            }
+            Some(Nested::Parent { property, .. } | Nested::Children { property, .. }) => Err(bad(
+                "bad_value",
+                format!(
+                    "`{property}`: related records are created with a record (deep insert, POST), not here"
+                ),
+            )),
         }
     }
 }
@@ -733,13 +733,13 @@ pub(crate) fn read_body(o: &Organization, table: TableId, body: &Json) -> Result
                 )
             })?;
             out.nested.push(Nested::Parent {
+                property: key.clone(),
                 lookup,
                 table: o.relationship(r).parent,
-                body: value.clone(),
             });
             continue;
         }
-        if let Some(items) = value.as_array() {
+        if value.is_array() {
             let r = children_of(o, table, key).ok_or_else(|| {
                 bad(
                     "bad_value",
@@ -751,9 +751,9 @@ pub(crate) fn read_body(o: &Organization, table: TableId, body: &Json) -> Result
             })?;
             let rel = o.relationship(r);
             out.nested.push(Nested::Children {
+                property: key.clone(),
                 lookup: rel.lookup.clone(),
                 table: rel.child,
-                bodies: items.clone(),
             });
             continue;
         }

@@ -1574,15 +1574,15 @@ impl DeepInsert<'_> {
         for n in nested {
             match n {
                 entity::Nested::Parent {
+                    property,
                     lookup,
                     table: parent_table,
-                    body: parent_body,
                 } => {
                     let parent_key = self.create(
                         parent_table,
-                        &parent_body,
+                        &value[property.as_str()],
                         None,
-                        &format!("{at}/{lookup}"),
+                        &format!("{at}/{property}"),
                         level + 1,
                     )?;
                     set_lookup(&mut body, &lookup, parent_key)?;
@@ -1595,22 +1595,22 @@ impl DeepInsert<'_> {
         self.places.push(at.to_owned());
         for n in children {
             let entity::Nested::Children {
+                property,
                 lookup,
                 table: child_table,
-                bodies,
             } = n
             else {
                 continue;
             };
-            let nav = o
-                .relationship_by_lookup(child_table, &lookup)
-                .map_or_else(String::new, |r| o.relationship(r).name.clone());
+            let bodies = value[property.as_str()]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
             for (i, child) in bodies.iter().enumerate() {
                 self.create(
                     child_table,
                     child,
                     Some((&lookup, &key)),
-                    &format!("{at}/{nav}/{i}"),
+                    &format!("{at}/{property}/{i}"),
                     level + 1,
                 )?;
             }
