@@ -574,7 +574,7 @@ await step("associateSingleValued and disassociateSingleValued (contact → pare
   equal(await admin.deleteRecord({ collection: "contacts", key: contact }), true, "deleting the contact");
 });
 
-await step("deep insert: an account with its contacts, a contact with its account", async () => {
+await step("deep insert: an account with its contacts, a contact with its account, and formatted values", async () => {
   const account = await admin.create({
     collection: "accounts",
     data: { name: `Deep ${run}`, contact_customer_accounts: [{ fullname: `Deep Child A ${run}` }, { fullname: `Deep Child B ${run}` }] },
@@ -595,6 +595,18 @@ await step("deep insert: an account with its contacts, a contact with its accoun
   });
   const parent = await admin.retrieve({ collection: "accounts", key: contact._parentcustomerid_value, select: ["name"] });
   equal(parent.name, `Deep Parent ${run}`, "the contact's new account");
+  // The lookup's formatted value: the related account's name (the client parses the annotation
+  // into `<property>@OData.Community.Display.V1.FormattedValue` and `<property>_Formatted`).
+  const annotated = await admin.retrieve({
+    collection: "contacts",
+    key: contact.contactid,
+    select: ["fullname", "_parentcustomerid_value", "statecode"],
+    includeAnnotations: "OData.Community.Display.V1.FormattedValue",
+  });
+  const shown = annotated["_parentcustomerid_value@OData.Community.Display.V1.FormattedValue"] ?? annotated._parentcustomerid_value_Formatted;
+  equal(shown, `Deep Parent ${run}`, `the lookup's formatted value in ${JSON.stringify(annotated)}`);
+  const state = annotated["statecode@OData.Community.Display.V1.FormattedValue"] ?? annotated.statecode_Formatted;
+  equal(state, "Active", "the state's formatted value");
   return `account ${account}, contact ${contact.contactid}`;
 });
 

@@ -919,6 +919,100 @@ fn expand_a_lookup_with_nested_select() {
     assert_eq!(owned["ownerid"]["domainname"], json!("alice"));
 }
 
+/// Formatted values (D147): with `Prefer: odata.include-annotations` naming them (or `*`), a
+/// lookup carries the related entity's name and the state its label — only where the reader may
+/// read the related entity; without the preference, none.
+#[test]
+fn formatted_values_name_what_the_reader_may_read() {
+    let w = Web::new();
+    let alice = w.alice();
+    const F: &str = "@OData.Community.Display.V1.FormattedValue";
+    let query = api(
+        "accounts?$select=name,_primarycontactid_value,_ownerid_value,statecode&$filter=startswith(name,'Contoso%20a00')&$orderby=name",
+    );
+    let page = get_with(&alice,
+            &query,
+            &[(
+                "Prefer",
+                "odata.maxpagesize=50,odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\"",
+            )],
+        )
+        .expect(200);
+    let items = page["value"].as_array().unwrap();
+    let a001 = &items[1];
+    assert_eq!(
+        a001[format!("_primarycontactid_value{F}")],
+        json!("Con One"),
+        "{a001}"
+    );
+    assert_eq!(
+        a001["_primarycontactid_value@Microsoft.Dynamics.CRM.lookuplogicalname"],
+        json!("contact")
+    );
+    assert_eq!(a001[format!("statecode{F}")], json!("Active"));
+    // Alice may not read users (her role reads accounts and contacts): no owner's name.
+    assert!(a001.get(format!("_ownerid_value{F}")).is_none(), "{a001}");
+    // a002's contact is Support's: alice may not read it, so no name (the GUID stays).
+    let a002 = items[2].as_object().unwrap();
+    assert!(a002["_primarycontactid_value"].is_string(), "{a002:?}");
+    assert!(
+        !a002.contains_key(&format!("_primarycontactid_value{F}")),
+        "{a002:?}"
+    );
+    // `*` asks for every annotation; none without the preference, or for another one only.
+    let all = get_with(
+        &alice,
+        &query,
+        &[("Prefer", "odata.include-annotations=\"*\"")],
+    )
+    .expect(200);
+    assert_eq!(
+        all["value"][1][format!("_primarycontactid_value{F}")],
+        json!("Con One")
+    );
+    let plain = alice.get(&query).expect(200);
+    assert!(
+        !plain["value"][1]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.contains("@OData.") || k.contains("@Microsoft.")),
+        "{plain}"
+    );
+    let logical = get_with(
+        &alice,
+        &query,
+        &[(
+            "Prefer",
+            "odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\"",
+        )],
+    )
+    .expect(200);
+    assert!(
+        !logical["value"][1]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with(F)),
+        "{logical}"
+    );
+    // The administrator reads Support's contact: its name is there.
+    let admin = get_with(
+        &w.admin(),
+        &query,
+        &[("Prefer", "odata.include-annotations=\"*\"")],
+    )
+    .expect(200);
+    assert_eq!(
+        admin["value"][2][format!("_primarycontactid_value{F}")],
+        json!("Con Two")
+    );
+    assert_eq!(
+        admin["value"][1][format!("_ownerid_value{F}")],
+        json!("alice")
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Retrieve and writes
 // ---------------------------------------------------------------------------------------------

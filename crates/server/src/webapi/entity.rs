@@ -52,6 +52,62 @@ pub(crate) fn resolve_set(o: &Organization, name: &str) -> Result<(Set, TableId)
     Ok((set, table))
 }
 
+/// The annotation of a formatted value.
+pub(crate) const FORMATTED_VALUE: &str = "OData.Community.Display.V1.FormattedValue";
+
+/// The annotations a request asks for (`Prefer: odata.include-annotations="…"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Annotations {
+    /// `@Microsoft.Dynamics.CRM.lookuplogicalname` on lookups (any `include-annotations`).
+    pub(crate) lookups: bool,
+    /// `@OData.Community.Display.V1.FormattedValue` on lookups and the state (`*`, the
+    /// annotation's name, or `OData.Community.Display.V1.*`).
+    pub(crate) formatted: bool,
+}
+
+impl Annotations {
+    /// What the `Prefer` headers' `odata.include-annotations` preferences ask for.
+    pub(crate) fn asked<'a>(prefer: impl Iterator<Item = &'a str>) -> Self {
+        let mut out = Annotations::default();
+        for value in prefer {
+            for preference in outside_quotes(value) {
+                let Some((name, list)) = preference.trim().split_once('=') else {
+                    continue;
+                };
+                if !name
+                    .trim()
+                    .eq_ignore_ascii_case("odata.include-annotations")
+                {
+                    continue;
+                }
+                out.lookups = true;
+                for term in list.trim().trim_matches('"').split(',') {
+                    let term = term.trim();
+                    if term == "*"
+                        || term == FORMATTED_VALUE
+                        || term == "OData.Community.Display.V1.*"
+                    {
+                        out.formatted = true;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A `Prefer` header's preferences: split at the commas outside double quotes (a list of
+/// annotations is quoted and holds commas).
+fn outside_quotes(value: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    value.split(move |c| {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        c == ',' && !quoted
+    })
+}
+
 /// The primary id column: `accountid`.
 pub(crate) fn primary_id(table: &Table) -> String {
     format!("{}id", table.name)
@@ -281,14 +337,14 @@ impl Sink for Writer<'_> {
 /// A record as Dataverse's JSON, as `readers` see it (the caller has decided they may read
 /// it): its primary id, its columns (a secured column the readers may not all read is null,
 /// by the engine's column security), and its owner, unit, state and lookups — only what
-/// `select` names, when given, each computed only when wanted. Lookup annotations are added
-/// with `annotations`.
+/// `select` names, when given, each computed only when wanted. Annotations are added as
+/// `annotations` asks.
 pub(crate) fn record_json(
     o: &Organization,
     r: RecordId,
     readers: (UserId, Option<UserId>),
     select: Option<&[String]>,
-    annotations: bool,
+    annotations: Annotations,
 ) -> Map<String, Json> {
     let mut out = Map::new();
     render_record(&mut out, o, r, readers, select, annotations);
@@ -302,7 +358,7 @@ pub(crate) fn render_record(
     r: RecordId,
     readers: (UserId, Option<UserId>),
     select: Option<&[String]>,
-    annotations: bool,
+    annotations: Annotations,
 ) {
     let rec = o.record(r);
     let table = o.table(rec.table);
@@ -343,13 +399,26 @@ pub(crate) fn render_record(
             }
         }
     }
-    let mut put = |name: &str, value: Scalar<'_>, logical: Option<&str>| {
+    // A lookup's formatted value (the related entity's name), only when the readers may read
+    // it (D147).
+    let formatted = |target: Option<Target>| -> Option<String> {
+        if !annotations.formatted {
+            return None;
+        }
+        super::records::name_as_seen(o, target?, readers)
+    };
+    let mut put = |name: &str, value: Scalar<'_>, logical: Option<&str>, shown: Option<String>| {
         if wanted(name) {
-            if annotations && let Some(logical) = logical {
+            if annotations.lookups
+                && let Some(logical) = logical
+            {
                 out.put(
                     &format!("{name}@Microsoft.Dynamics.CRM.lookuplogicalname"),
                     Scalar::Text(logical),
                 );
+            }
+            if let Some(shown) = shown {
+                out.put(&format!("{name}@{FORMATTED_VALUE}"), Scalar::Text(&shown));
             }
             out.put(name, value);
         }
@@ -358,19 +427,35 @@ pub(crate) fn render_record(
         RecordState::Active => (0, 1),
         RecordState::Inactive => (1, 2),
     };
-    put("statecode", Scalar::Int(state), None);
-    put("statuscode", Scalar::Int(status), None);
+    let state_name = || {
+        annotations.formatted.then(|| {
+            match rec.state {
+                RecordState::Active => "Active",
+                RecordState::Inactive => "Inactive",
+            }
+            .to_owned()
+        })
+    };
+    put("statecode", Scalar::Int(state), None, state_name());
+    put("statuscode", Scalar::Int(status), None, state_name());
     put(
         "_owningbusinessunit_value",
         Scalar::Guid(o.unit_guid(rec.business_unit)),
         Some("businessunit"),
+        formatted(Some(Target::Unit(rec.business_unit))),
     );
     if table.ownership == strata_engine::Ownership::UserOrTeam {
         let owner = owner_guid(o, rec.owner);
+        let owner_target = match rec.owner {
+            Owner::User(u) => Some(Target::User(u)),
+            Owner::Team(t) => Some(Target::Team(t)),
+            _ => None,
+        };
         put(
             "_ownerid_value",
             owner.map_or(Scalar::Null, |(g, _)| Scalar::Guid(g)),
             owner.map(|(_, t)| t),
+            formatted(owner_target),
         );
         put(
             "_owninguser_value",
@@ -379,6 +464,7 @@ pub(crate) fn render_record(
                 _ => Scalar::Null,
             },
             Some("systemuser"),
+            formatted(owner_target.filter(|t| matches!(t, Target::User(_)))),
         );
         put(
             "_owningteam_value",
@@ -387,6 +473,7 @@ pub(crate) fn render_record(
                 _ => Scalar::Null,
             },
             Some("team"),
+            formatted(owner_target.filter(|t| matches!(t, Target::Team(_)))),
         );
     }
     if table.name == "systemuser"
@@ -394,21 +481,23 @@ pub(crate) fn render_record(
         && o.user(u).record == r
     {
         let user = o.user(u);
-        put("domainname", Scalar::Text(&user.name), None);
+        put("domainname", Scalar::Text(&user.name), None, None);
         if !rec.fields.iter().any(|(c, _)| &**c == "fullname") {
-            put("fullname", Scalar::Text(&user.name), None);
+            put("fullname", Scalar::Text(&user.name), None, None);
         }
-        put("isdisabled", Scalar::Bool(!user.enabled), None);
+        put("isdisabled", Scalar::Bool(!user.enabled), None, None);
         put(
             "_businessunitid_value",
             Scalar::Guid(o.unit_guid(user.business_unit)),
             Some("businessunit"),
+            formatted(Some(Target::Unit(user.business_unit))),
         );
         put(
             "_parentsystemuserid_value",
             user.manager
                 .map_or(Scalar::Null, |m| Scalar::Guid(o.user_guid(m))),
             Some("systemuser"),
+            formatted(user.manager.map(Target::User)),
         );
     }
     // Every lookup of the table: its parent's GUID (annotated with the parent's table), or null.
@@ -423,8 +512,9 @@ pub(crate) fn render_record(
                 &name,
                 Scalar::Guid(o.record_guid(parent)),
                 Some(&o.table(o.record(parent).table).name),
+                formatted(Some(Target::Record(parent))),
             ),
-            None => put(&name, Scalar::Null, None),
+            None => put(&name, Scalar::Null, None, None),
         }
     }
 }
@@ -833,5 +923,42 @@ fn bind(
             out.lookups.insert(lookup.to_owned(), parent);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Annotations;
+
+    #[test]
+    fn annotations_are_read_from_every_preference() {
+        let asked = |v: &[&str]| Annotations::asked(v.iter().copied());
+        assert_eq!(asked(&[]), Annotations::default());
+        assert_eq!(asked(&["return=representation"]), Annotations::default());
+        let both = Annotations {
+            lookups: true,
+            formatted: true,
+        };
+        assert_eq!(asked(&["odata.include-annotations=\"*\""]), both);
+        assert_eq!(
+            asked(&[
+                "odata.maxpagesize=5, odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname,OData.Community.Display.V1.FormattedValue\""
+            ]),
+            both
+        );
+        assert_eq!(
+            asked(&[
+                "odata.maxpagesize=5",
+                "odata.include-annotations=\"OData.Community.Display.V1.*\""
+            ]),
+            both
+        );
+        assert_eq!(
+            asked(&["odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\""]),
+            Annotations {
+                lookups: true,
+                formatted: false,
+            }
+        );
     }
 }

@@ -365,7 +365,7 @@ fn expand_into(
     record: RecordId,
     expand: &[Expand],
     readers: (UserId, Option<UserId>),
-    annotations: bool,
+    annotations: entity::Annotations,
     nested: &mut NestedSelects,
     item: &mut Map<String, Json>,
 ) -> Result<(), WebError> {
@@ -402,7 +402,7 @@ fn entity_as_seen(
     target: Target,
     readers: (UserId, Option<UserId>),
     select: Option<&[String]>,
-    annotations: bool,
+    annotations: entity::Annotations,
 ) -> Option<Map<String, Json>> {
     let record = match target {
         Target::Record(r) => r,
@@ -465,11 +465,57 @@ pub(crate) fn visible_on_unit(
         .all(|u| o.explain_on_unit(u, t, Privilege::Read, unit).allowed)
 }
 
-fn annotations(call: &Call<'_>) -> bool {
-    call.headers.get_all("prefer").iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.contains("odata.include-annotations"))
-    })
+fn annotations(call: &Call<'_>) -> entity::Annotations {
+    entity::Annotations::asked(
+        call.headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// An entity's name as the readers see it: the record's primary name column (a user's full
+/// name, a team's, a unit's name), `None` when they may not read the entity or the column
+/// (D147).
+pub(crate) fn name_as_seen(
+    o: &Organization,
+    target: Target,
+    readers: (UserId, Option<UserId>),
+) -> Option<String> {
+    let record = match target {
+        Target::Record(r) => r,
+        Target::User(u) => o.user(u).record,
+        Target::Team(t) => {
+            return visible_on_unit(o, readers, "team", o.team(t).business_unit)
+                .then(|| o.team(t).name.clone());
+        }
+        Target::Unit(u) => {
+            return visible_on_unit(o, readers, "businessunit", u)
+                .then(|| o.units().name(u).to_owned());
+        }
+        Target::Role(_) | Target::Template(_) | Target::Pending(..) => return None,
+    };
+    let rec = o.record(record);
+    let table = o.table(rec.table);
+    let column = entity::primary_name(table);
+    let readable = std::iter::once(readers.0).chain(readers.1).all(|u| {
+        o.check(u, Privilege::Read, record)
+            && (!table.is_secured(&column)
+                || o.column_access(u, rec.table, &column, Some(record)).read)
+    });
+    if !readable {
+        return None;
+    }
+    match rec.field(&column) {
+        Value::Text(name) => Some(name.to_string()),
+        _ if table.name == "systemuser" => match rec.owner {
+            strata_engine::Owner::User(u) if o.user(u).record == record => {
+                Some(o.user(u).name.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The `$filter` of a list, as the engine's filter.
@@ -1006,7 +1052,7 @@ async fn system_list(call: &Call<'_>, set_name: &str, set: Set) -> WebResult {
     };
     let value: Vec<Json> = targets
         .into_iter()
-        .filter_map(|t| entity_as_seen(o, t, readers, None, false))
+        .filter_map(|t| entity_as_seen(o, t, readers, None, entity::Annotations::default()))
         .map(Json::Object)
         .collect();
     let mut out = Map::new();
