@@ -960,12 +960,9 @@ fn formatted_values_name_what_the_reader_may_read() {
         "{a002:?}"
     );
     // `*` asks for every annotation; none without the preference, or for another one only.
-    let all = get_with(
-        &alice,
-        &query,
-        &[("Prefer", "odata.include-annotations=\"*\"")],
-    )
-    .expect(200);
+    let annotated =
+        |c: &Client, prefer: &str| get_with(c, &query, &[("Prefer", prefer)]).expect(200);
+    let all = annotated(&alice, "odata.include-annotations=\"*\"");
     assert_eq!(
         all["value"][1][format!("_primarycontactid_value{F}")],
         json!("Con One")
@@ -979,15 +976,10 @@ fn formatted_values_name_what_the_reader_may_read() {
             .any(|k| k.contains("@OData.") || k.contains("@Microsoft.")),
         "{plain}"
     );
-    let logical = get_with(
+    let logical = annotated(
         &alice,
-        &query,
-        &[(
-            "Prefer",
-            "odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\"",
-        )],
-    )
-    .expect(200);
+        "odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\"",
+    );
     assert!(
         !logical["value"][1]
             .as_object()
@@ -997,12 +989,7 @@ fn formatted_values_name_what_the_reader_may_read() {
         "{logical}"
     );
     // The administrator reads Support's contact: its name is there.
-    let admin = get_with(
-        &w.admin(),
-        &query,
-        &[("Prefer", "odata.include-annotations=\"*\"")],
-    )
-    .expect(200);
+    let admin = annotated(&w.admin(), "odata.include-annotations=\"*\"");
     assert_eq!(
         admin["value"][2][format!("_primarycontactid_value{F}")],
         json!("Con Two")

@@ -931,13 +931,9 @@ fn postgres_concurrent_writers_get_consecutive_revisions() {
             })
         })
         .collect();
-    let mut all: Vec<u64> = writers
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let all = joined_revisions(writers);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
-    all.sort_unstable();
     let n = (WRITERS * WRITES) as u64;
     assert_eq!(all, (1..=n).collect::<Vec<_>>());
     assert_eq!(a.revision("o").unwrap(), n);
@@ -945,6 +941,16 @@ fn postgres_concurrent_writers_get_consecutive_revisions() {
         b.verify_audit("o").unwrap(),
         Verification::Intact { entries: n }
     );
+}
+
+/// The revisions writer threads got, in order.
+fn joined_revisions(threads: Vec<std::thread::JoinHandle<Vec<u64>>>) -> Vec<u64> {
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    all
 }
 
 /// One writer's `write_known` from the revision it last wrote is sent in one round trip, its
@@ -1019,11 +1025,7 @@ fn postgres_writes_in_one_round_trip_from_their_own_head() {
             })
         })
         .collect();
-    let mut all: Vec<u64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    all.sort_unstable();
+    let all = joined_revisions(threads);
     assert_eq!(all, (13..=92).collect::<Vec<_>>());
     assert_eq!(b.operations("o", 0).unwrap().len(), 92);
     assert_eq!(
