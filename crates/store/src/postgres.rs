@@ -11,7 +11,10 @@
 //! so writes to one organisation serialise across every process using the database and a
 //! later revision can never commit, or become visible, before an earlier one. The caller's
 //! closure runs on the caller's thread while the lock is held; its operations and audit entries
-//! are buffered and sent in bulk (`UNNEST`) before the commit.
+//! are buffered and sent in bulk (`UNNEST`) before the commit. A write from the head this store
+//! itself last committed skips the locking read: it is one statement that takes the row's lock
+//! and moves it only if the row is still exactly that head, writing nothing otherwise (then the
+//! write is made the locked way; D144), so the same order holds.
 
 use std::collections::HashMap;
 use std::future::Future;
