@@ -574,7 +574,7 @@ await step("associateSingleValued and disassociateSingleValued (contact → pare
   equal(await admin.deleteRecord({ collection: "contacts", key: contact }), true, "deleting the contact");
 });
 
-await step("deep insert: an account with its contacts, a contact with its account, and formatted values", async () => {
+await step("deep insert: an account with its contacts (read back through $expand), a contact with its account, and formatted values", async () => {
   const account = await admin.create({
     collection: "accounts",
     data: { name: `Deep ${run}`, contact_customer_accounts: [{ fullname: `Deep Child A ${run}` }, { fullname: `Deep Child B ${run}` }] },
@@ -587,6 +587,18 @@ await step("deep insert: an account with its contacts, a contact with its accoun
     orderBy: ["fullname"],
   });
   equal(children.value.map((c) => c.fullname).join(","), `Deep Child A ${run},Deep Child B ${run}`, "the account's contacts");
+  // The same contacts through a collection-valued $expand.
+  const expanded = await admin.retrieve({
+    collection: "accounts",
+    key: account,
+    select: ["name"],
+    expand: [{ property: "contact_customer_accounts", select: ["fullname"] }],
+  });
+  equal(
+    (expanded.contact_customer_accounts ?? []).map((c) => c.fullname).sort().join(","),
+    `Deep Child A ${run},Deep Child B ${run}`,
+    "the account's contacts through $expand",
+  );
   const contact = await admin.create({
     collection: "contacts",
     data: { fullname: `Deep Contact ${run}`, parentcustomerid_account: { name: `Deep Parent ${run}` } },

@@ -919,6 +919,103 @@ fn expand_a_lookup_with_nested_select() {
     assert_eq!(owned["ownerid"]["domainname"], json!("alice"));
 }
 
+/// A collection-valued `$expand` (D148): a record's related records through a one-to-many
+/// relationship, only those the reader may read, with a nested `$select` and `$top`, on a
+/// retrieve and in a list.
+#[test]
+fn expand_a_collection_of_related_records() {
+    let w = Web::new();
+    w.f.root().write(
+        &w.f.org,
+        &json!([
+            {"op": "insert_record", "id": "cx", "table": "contact", "owner": "alice", "fields": {"fullname": "Con X"}},
+            {"op": "insert_record", "id": "cy", "table": "contact", "owner": "alice", "fields": {"fullname": "Con Y"}},
+            {"op": "insert_record", "id": "ax1", "table": "account", "owner": "alice", "fields": {"name": "Ax One"}},
+            {"op": "insert_record", "id": "ax2", "table": "account", "owner": "carol", "fields": {"name": "Ax Two"}},
+            {"op": "insert_record", "id": "ax3", "table": "account", "owner": "alice", "fields": {"name": "Ax Three"}},
+            {"op": "associate", "record": "ax1", "lookup": "primarycontactid", "parent": "cx"},
+            {"op": "associate", "record": "ax2", "lookup": "primarycontactid", "parent": "cx"},
+            {"op": "associate", "record": "ax3", "lookup": "primarycontactid", "parent": "cx"}
+        ]),
+    );
+    let cx = w.guid("cx");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let path = api(&format!(
+        "contacts({cx})?$select=fullname&$expand=account_primary_contact($select=name)"
+    ));
+    // Alice reads Sales' accounts: not carol's (Support).
+    let mine = w.alice().get(&path).expect(200);
+    assert_eq!(
+        names(&mine["account_primary_contact"]),
+        ["Ax One", "Ax Three"]
+    );
+    let first = &mine["account_primary_contact"][0];
+    assert!(first["accountid"].is_string(), "{first}");
+    assert!(first.get("_ownerid_value").is_none(), "{first}");
+    let all = w.admin().get(&path).expect(200);
+    assert_eq!(
+        names(&all["account_primary_contact"]),
+        ["Ax One", "Ax Two", "Ax Three"]
+    );
+    assert!(all.get("account_primary_contact@odata.nextLink").is_none());
+    let top = w
+        .admin()
+        .get(&api(&format!(
+            "contacts({cx})?$expand=account_primary_contact($select=name;$top=2)"
+        )))
+        .expect(200);
+    assert_eq!(names(&top["account_primary_contact"]), ["Ax One", "Ax Two"]);
+    // In a list, with a single-valued item beside it.
+    let page = w
+        .alice()
+        .get(&api(
+            "contacts?$select=fullname&$filter=fullname%20eq%20'Con%20X'&$expand=account_primary_contact($select=name),ownerid",
+        ))
+        .expect(200);
+    assert_eq!(
+        names(&page["value"][0]["account_primary_contact"]),
+        ["Ax One", "Ax Three"]
+    );
+    // Support's contact: its account; a contact without related accounts: an empty array.
+    let expanded = |key: &str| {
+        w.admin()
+            .get(&api(&format!(
+                "contacts({})?$expand=account_primary_contact($select=name)",
+                w.guid(key)
+            )))
+            .expect(200)["account_primary_contact"]
+            .clone()
+    };
+    assert_eq!(names(&expanded("con2")), ["Contoso a002"]);
+    assert_eq!(expanded("cy"), json!([]));
+    // $top is a collection's, from 1 to 5,000.
+    web_error(
+        &w.admin().get(&api(&format!(
+            "accounts({})?$expand=primarycontactid($top=2)",
+            w.guid("a001")
+        ))),
+        400,
+        BAD_QUERY,
+        "odata_syntax",
+        &["primarycontactid", "$top"],
+    );
+    web_error(
+        &w.admin().get(&api(&format!(
+            "contacts({cx})?$expand=account_primary_contact($top=0)"
+        ))),
+        400,
+        LIMIT,
+        "odata_limit",
+        &["$top"],
+    );
+}
+
 /// Formatted values (D147): with `Prefer: odata.include-annotations` naming them (or `*`), a
 /// lookup carries the related entity's name and the state its label — only where the reader may
 /// read the related entity; without the preference, none.

@@ -259,12 +259,20 @@ fn parse_select(o: &Organization, table: TableId, text: &str) -> Result<Vec<Stri
     Ok(columns)
 }
 
-/// One `$expand` item: a single-valued navigation property and the columns to return.
+/// One `$expand` item: a navigation property, the columns to return, and for a
+/// collection-valued one how many related records at most (`$top`).
 #[derive(Clone, Debug)]
 struct Expand {
     nav: String,
     select: Option<String>,
+    top: Option<usize>,
 }
+
+/// Most related records one collection-valued `$expand` gives per record (more: a
+/// `<nav>@odata.nextLink` to the related list; D148).
+const EXPAND_COLLECTION: usize = 5_000;
+/// Most related records the collection-valued `$expand`s of one answer give in all (D148).
+const EXPAND_COLLECTION_BUDGET: usize = 50_000;
 
 fn parse_expand(text: &str) -> Result<Vec<Expand>, WebError> {
     let mut out = Vec::new();
@@ -302,16 +310,32 @@ fn parse_expand(text: &str) -> Result<Vec<Expand>, WebError> {
             ),
             None => (item, None),
         };
-        let mut select = None;
+        let (mut select, mut top) = (None, None);
         if let Some(options) = options {
             for option in options.split(';').map(str::trim).filter(|o| !o.is_empty()) {
                 match option.split_once('=') {
                     Some(("$select", columns)) => select = Some(columns.to_owned()),
+                    Some(("$top", n)) => {
+                        top = Some(
+                            n.trim()
+                                .parse::<usize>()
+                                .ok()
+                                .filter(|n| (1..=EXPAND_COLLECTION).contains(n))
+                                .ok_or_else(|| {
+                                    bad(
+                                        "odata_limit",
+                                        format!(
+                                            "$top inside $expand is 1 to {EXPAND_COLLECTION}, not `{n}`"
+                                        ),
+                                    )
+                                })?,
+                        );
+                    }
                     _ => {
                         return Err(bad(
                             "odata_syntax",
                             format!(
-                                "$expand supports `$select` inside parentheses, not `{option}`"
+                                "$expand supports `$select` and `$top` inside parentheses, not `{option}`"
                             ),
                         ));
                     }
@@ -321,6 +345,7 @@ fn parse_expand(text: &str) -> Result<Vec<Expand>, WebError> {
         out.push(Expand {
             nav: nav.to_owned(),
             select,
+            top,
         });
     }
     Ok(out)
@@ -354,9 +379,118 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
     Ok(target)
 }
 
-/// The nested `$select` of each `$expand` item, checked once per related table (an owner may
-/// be a user or a team), not once per record.
-type NestedSelects = std::collections::HashMap<(usize, TableId), Vec<String>>;
+/// What expanding the records of one answer shares: the nested `$select` of each `$expand`
+/// item, checked once per related table (an owner may be a user or a team), not once per
+/// record; the related records collection-valued items may still give; the service root, for
+/// links.
+struct NestedSelects<'a> {
+    selects: std::collections::HashMap<(usize, TableId), Vec<String>>,
+    budget: usize,
+    base: &'a str,
+}
+
+impl<'a> NestedSelects<'a> {
+    fn new(base: &'a str) -> Self {
+        NestedSelects {
+            selects: std::collections::HashMap::new(),
+            budget: EXPAND_COLLECTION_BUDGET,
+            base,
+        }
+    }
+
+    /// Item `i`'s nested `$select` on `table`, parsed once.
+    fn select(
+        &mut self,
+        o: &Organization,
+        i: usize,
+        table: TableId,
+        text: Option<&str>,
+    ) -> Result<Option<&[String]>, WebError> {
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let columns = match self.selects.entry((i, table)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(parse_select(o, table, text)?),
+        };
+        Ok(Some(columns.as_slice()))
+    }
+}
+
+/// The one-to-many relationship named `nav` whose parent table is `table` (a collection-valued
+/// navigation property).
+fn collection_of(
+    o: &Organization,
+    table: TableId,
+    nav: &str,
+) -> Option<strata_engine::RelationshipId> {
+    o.relationship_ids().find(|r| {
+        let rel = o.relationship(*r);
+        rel.parent == table && rel.name == nav
+    })
+}
+
+/// A collection-valued `$expand` item for one record: its related records the readers may
+/// read, in the order they were related, at most `$top` (or [`EXPAND_COLLECTION`], then a
+/// `<nav>@odata.nextLink` to the related list). `false` when the item is not a collection.
+fn expand_collection(
+    o: &Organization,
+    record: RecordId,
+    (i, e): (usize, &Expand),
+    readers: (UserId, Option<UserId>),
+    annotations: entity::Annotations,
+    nested: &mut NestedSelects<'_>,
+    item: &mut Map<String, Json>,
+) -> Result<bool, WebError> {
+    let Some(relationship) = collection_of(o, o.record(record).table, &e.nav) else {
+        return Ok(false);
+    };
+    let rel = o.relationship(relationship);
+    let child_table = rel.child;
+    let most = e.top.unwrap_or(EXPAND_COLLECTION);
+    let mut related = Vec::new();
+    let mut more = false;
+    for &(r, child) in o.children(record) {
+        if r != relationship || !o.record(child).alive {
+            continue;
+        }
+        let select = nested.select(o, i, child_table, e.select.as_deref())?;
+        let Some(entity) = entity_as_seen(o, Target::Record(child), readers, select, annotations)
+        else {
+            continue;
+        };
+        if related.len() == most {
+            more = true;
+            break;
+        }
+        if nested.budget == 0 {
+            return Err(bad(
+                "odata_limit",
+                format!(
+                    "the collection-valued $expand items of one answer give at most {EXPAND_COLLECTION_BUDGET} related records: ask for a smaller page or a $top inside $expand"
+                ),
+            ));
+        }
+        nested.budget -= 1;
+        related.push(Json::Object(entity));
+    }
+    item.insert(e.nav.clone(), Json::Array(related));
+    if more && e.top.is_none() {
+        let mut link = format!(
+            "{}{}?$filter=_{}_value%20eq%20{}",
+            nested.base,
+            o.table(child_table).entity_set(),
+            rel.lookup,
+            o.record_guid(record)
+        );
+        if let Some(select) = &e.select {
+            link.push_str("&$select=");
+            link.push_str(&encode(select));
+        }
+        item.insert(format!("{}@odata.nextLink", e.nav), Json::String(link));
+    }
+    Ok(true)
+}
 
 /// Adds a record's expanded navigation properties to its JSON: each related entity as the
 /// readers see it, or null.
@@ -366,27 +500,28 @@ fn expand_into(
     expand: &[Expand],
     readers: (UserId, Option<UserId>),
     annotations: entity::Annotations,
-    nested: &mut NestedSelects,
+    nested: &mut NestedSelects<'_>,
     item: &mut Map<String, Json>,
 ) -> Result<(), WebError> {
     for (i, e) in expand.iter().enumerate() {
+        if expand_collection(o, record, (i, e), readers, annotations, nested, item)? {
+            continue;
+        }
+        if e.top.is_some() {
+            return Err(bad(
+                "odata_syntax",
+                format!(
+                    "`{}`: $top inside $expand is for a collection-valued navigation property",
+                    e.nav
+                ),
+            ));
+        }
         let related = navigate(o, record, &e.nav)?;
         let json = match related {
             None => Json::Null,
             Some(target) => {
-                let select = match &e.select {
-                    None => None,
-                    Some(text) => {
-                        let table = target_table(o, target)?;
-                        let columns = match nested.entry((i, table)) {
-                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(e) => {
-                                e.insert(parse_select(o, table, text)?)
-                            }
-                        };
-                        Some(columns.as_slice())
-                    }
-                };
+                let table = target_table(o, target)?;
+                let select = nested.select(o, i, table, e.select.as_deref())?;
                 entity_as_seen(o, target, readers, select, annotations)
                     .map_or(Json::Null, Json::Object)
             }
@@ -840,6 +975,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         .filter(|(k, _)| k != "$skiptoken")
         .cloned()
         .collect();
+    let service_root = call.base.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize), WebError> {
         let loaded = handle.read_blocking();
         let o = &loaded.org;
@@ -868,6 +1004,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
                 e.nav.as_str(),
                 "ownerid" | "owninguser" | "owningteam" | "owningbusinessunit"
             ) && o.relationship_by_lookup(table, &e.nav).is_none()
+                && collection_of(o, table, &e.nav).is_none()
             {
                 return Err(unknown_property(o, table, &e.nav));
             }
@@ -938,7 +1075,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         let head = Json::Object(head).to_string();
         out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
         out.extend_from_slice(b",\"value\":[");
-        let mut nested = NestedSelects::new();
+        let mut nested = NestedSelects::new(&service_root);
         for (i, &r) in page_records.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -1162,7 +1299,7 @@ async fn retrieve(
             )
         })?;
     if let Some(r) = record {
-        let mut nested = NestedSelects::new();
+        let mut nested = NestedSelects::new(&call.base);
         expand_into(
             o,
             r,
