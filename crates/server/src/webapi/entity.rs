@@ -743,8 +743,9 @@ fn lookup_of(o: &Organization, table: TableId, nav: &str) -> Option<(String, Rel
     (o.table(o.relationship(r).parent).name == parent).then(|| (base.to_owned(), r))
 }
 
-/// The one-to-many relationship named `nav` whose parent is `table`.
-fn children_of(o: &Organization, table: TableId, nav: &str) -> Option<RelationshipId> {
+/// The one-to-many relationship named `nav` whose parent is `table` (a collection-valued
+/// navigation property).
+pub(crate) fn children_of(o: &Organization, table: TableId, nav: &str) -> Option<RelationshipId> {
     o.relationship_ids().find(|r| {
         let rel = o.relationship(*r);
         rel.parent == table && rel.name == nav

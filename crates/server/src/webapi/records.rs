@@ -273,6 +273,9 @@ struct Expand {
 const EXPAND_COLLECTION: usize = 5_000;
 /// Most related records the collection-valued `$expand`s of one answer give in all (D148).
 const EXPAND_COLLECTION_BUDGET: usize = 50_000;
+/// Most related records the collection-valued `$expand`s of one answer look at in all, readable
+/// or not (D148): a record with many children the reader may not read costs a bounded amount.
+const EXPAND_COLLECTION_LOOKED_AT: usize = 1_000_000;
 
 fn parse_expand(text: &str) -> Result<Vec<Expand>, WebError> {
     let mut out = Vec::new();
@@ -386,6 +389,7 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
 struct NestedSelects<'a> {
     selects: std::collections::HashMap<(usize, TableId), Vec<String>>,
     budget: usize,
+    looked_at: usize,
     base: &'a str,
 }
 
@@ -394,6 +398,7 @@ impl<'a> NestedSelects<'a> {
         NestedSelects {
             selects: std::collections::HashMap::new(),
             budget: EXPAND_COLLECTION_BUDGET,
+            looked_at: EXPAND_COLLECTION_LOOKED_AT,
             base,
         }
     }
@@ -417,19 +422,6 @@ impl<'a> NestedSelects<'a> {
     }
 }
 
-/// The one-to-many relationship named `nav` whose parent table is `table` (a collection-valued
-/// navigation property).
-fn collection_of(
-    o: &Organization,
-    table: TableId,
-    nav: &str,
-) -> Option<strata_engine::RelationshipId> {
-    o.relationship_ids().find(|r| {
-        let rel = o.relationship(*r);
-        rel.parent == table && rel.name == nav
-    })
-}
-
 /// A collection-valued `$expand` item for one record: its related records the readers may
 /// read, in the order they were related, at most `$top` (or [`EXPAND_COLLECTION`], then a
 /// `<nav>@odata.nextLink` to the related list). `false` when the item is not a collection.
@@ -442,23 +434,35 @@ fn expand_collection(
     nested: &mut NestedSelects<'_>,
     item: &mut Map<String, Json>,
 ) -> Result<bool, WebError> {
-    let Some(relationship) = collection_of(o, o.record(record).table, &e.nav) else {
+    let Some(relationship) = entity::children_of(o, o.record(record).table, &e.nav) else {
         return Ok(false);
     };
     let rel = o.relationship(relationship);
     let child_table = rel.child;
     let most = e.top.unwrap_or(EXPAND_COLLECTION);
+    let select = nested
+        .select(o, i, child_table, e.select.as_deref())?
+        .map(<[String]>::to_vec);
     let mut related = Vec::new();
     let mut more = false;
     for &(r, child) in o.children(record) {
-        if r != relationship || !o.record(child).alive {
+        if nested.looked_at == 0 {
+            return Err(bad(
+                "odata_limit",
+                format!(
+                    "the collection-valued $expand items of one answer look at most at {EXPAND_COLLECTION_LOOKED_AT} related records: ask for a smaller page"
+                ),
+            ));
+        }
+        nested.looked_at -= 1;
+        let readable = r == relationship
+            && o.record(child).alive
+            && std::iter::once(readers.0)
+                .chain(readers.1)
+                .all(|u| o.check(u, Privilege::Read, child));
+        if !readable {
             continue;
         }
-        let select = nested.select(o, i, child_table, e.select.as_deref())?;
-        let Some(entity) = entity_as_seen(o, Target::Record(child), readers, select, annotations)
-        else {
-            continue;
-        };
         if related.len() == most {
             more = true;
             break;
@@ -472,7 +476,13 @@ fn expand_collection(
             ));
         }
         nested.budget -= 1;
-        related.push(Json::Object(entity));
+        related.push(Json::Object(entity::record_json(
+            o,
+            child,
+            readers,
+            select.as_deref(),
+            annotations,
+        )));
     }
     item.insert(e.nav.clone(), Json::Array(related));
     if more && e.top.is_none() {
@@ -1004,7 +1014,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
                 e.nav.as_str(),
                 "ownerid" | "owninguser" | "owningteam" | "owningbusinessunit"
             ) && o.relationship_by_lookup(table, &e.nav).is_none()
-                && collection_of(o, table, &e.nav).is_none()
+                && entity::children_of(o, table, &e.nav).is_none()
             {
                 return Err(unknown_property(o, table, &e.nav));
             }
