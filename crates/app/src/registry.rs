@@ -431,7 +431,7 @@ impl OrgHandle {
         if state.dirty {
             return Err(group);
         }
-        let opened = state.org.checkpoint();
+        let opened = state.org.checkpoint_for_try();
         let mut base = state.revision;
         if let Some(prior) = prior {
             let applied = prior
@@ -662,7 +662,7 @@ impl OrgHandle {
             }
             let mut rows = Vec::with_capacity(group.len());
             // The whole group is undone in memory before the commit (and applied again after).
-            let opened = state.org.checkpoint();
+            let opened = state.org.checkpoint_for_try();
             for (i, pending) in group.iter().enumerate() {
                 match try_batch(&mut state.org, pending) {
                     Ok((counts, audits)) => {
@@ -783,7 +783,7 @@ fn stream_group(
     std::thread::scope(|scope| {
         let (send, tried) = std::sync::mpsc::channel::<Tried>();
         let trier = scope.spawn(move || {
-            let opened = state.org.checkpoint();
+            let opened = state.org.checkpoint_for_try();
             let mut outcomes = Vec::with_capacity(group.len());
             // The receiver lives until this thread ends: a send cannot fail.
             for (i, pending) in group.iter().enumerate() {

@@ -637,6 +637,10 @@ pub(crate) enum BenchCommand {
         /// commit), for profiles and quick comparisons.
         #[arg(long)]
         no_alone: bool,
+        /// Declared columns of the account table besides `name` and `region`, each set by every
+        /// create (a list's column index each): a wider record, as business tables have.
+        #[arg(long, default_value_t = 0, value_name = "COLUMNS")]
+        columns: usize,
     },
     /// Check latency over HTTP, idle and while writers keep a paced rate of writes on the same
     /// organisation (SQLite, group commit). Prints a table.

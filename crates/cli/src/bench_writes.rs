@@ -227,11 +227,16 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The organisation's model: two units, an audited account table, a role that may create,
 /// write and share its own accounts, and `USERS` users holding it.
 fn model() -> Value {
+    let columns: Vec<Value> = ["name".to_owned(), "region".to_owned()]
+        .into_iter()
+        .chain((1..=extra_columns()).map(|c| format!("c{c}")))
+        .map(|name| json!({ "name": name }))
+        .collect();
     let mut ops = vec![
         json!({"op": "add_business_unit", "name": "Root"}),
         json!({"op": "add_business_unit", "name": "East", "parent": "Root"}),
         json!({"op": "add_business_unit", "name": "West", "parent": "Root"}),
-        json!({"op": "add_table", "name": "account", "columns": [{"name": "name"}, {"name": "region"}]}),
+        json!({"op": "add_table", "name": "account", "columns": columns}),
         json!({"op": "set_audit", "enabled": true, "tables": ["account"]}),
         json!({"op": "add_role", "name": "Rep", "privileges": {"account": {
             "create": "user", "read": "business_unit", "write": "user", "share": "user"
@@ -266,10 +271,25 @@ pub(crate) async fn create_org(addr: &str) -> anyhow::Result<()> {
     conn.write(&model()).await
 }
 
+/// Declared columns of the account table besides `name` and `region` (`--columns`): the
+/// benchmark's setting, for every organisation it makes.
+static EXTRA_COLUMNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn extra_columns() -> usize {
+    EXTRA_COLUMNS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The `n`th record of a figure, created by the user who owns it.
 pub(crate) fn create_op(figure: &str, n: usize) -> Value {
+    let mut fields = serde_json::Map::new();
+    fields.insert("name".to_owned(), json!(format!("bench {n}")));
+    fields.insert("region".to_owned(), json!("n"));
+    for c in 1..=extra_columns() {
+        // A value per record and column, in no order: each column index takes every record.
+        fields.insert(format!("c{c}"), json!((n * 7919 + c * 104_729) % 1_000_003));
+    }
     json!({"op": "create", "as": format!("u{}", n % USERS), "table": "account",
-        "id": format!("{figure}-{n}"), "fields": {"name": format!("bench {n}"), "region": "n"}})
+        "id": format!("{figure}-{n}"), "fields": fields})
 }
 
 /// Its owner shares it with the next user.
@@ -537,6 +557,8 @@ pub(crate) struct WritesOptions<'a> {
     pub(crate) clients: &'a [usize],
     /// Whether the rows with each write committed alone are measured too.
     pub(crate) alone: bool,
+    /// Declared columns of the account table besides `name` and `region`, set by every create.
+    pub(crate) columns: usize,
 }
 
 /// `strata bench writes`.
@@ -550,7 +572,9 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
         group_max,
         clients,
         alone: with_alone,
+        columns,
     } = options;
+    EXTRA_COLUMNS.store(columns, std::sync::atomic::Ordering::Relaxed);
     if clients.contains(&0) {
         bail!("--clients: a client count must be at least 1");
     }
@@ -569,6 +593,10 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
     } else if writes > 0 {
         println!("{writes} single-operation writes per figure, over HTTP keep-alive connections");
     }
+    println!(
+        "accounts of {} declared columns, each set by every create",
+        2 + columns
+    );
     let setups = [("each write alone", Some(1)), ("group commit", group_max)];
     // With no single-operation writes, only the group-commit servers run (for the bulk loads).
     let setups = &setups[usize::from(writes == 0 || !with_alone)..];

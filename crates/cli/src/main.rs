@@ -320,6 +320,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     group_commit_max,
                     clients,
                     no_alone,
+                    columns,
                 } => bench_writes::bench_writes(&bench_writes::WritesOptions {
                     writes,
                     bulk,
@@ -329,6 +330,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     group_max: group_commit_max,
                     clients: &clients,
                     alone: !no_alone,
+                    columns,
                 })?,
                 BenchCommand::Mixed {
                     seconds,

@@ -734,7 +734,7 @@ impl Organization {
             let old = self.records[r.index()].owner;
             let old_unit = self.records[r.index()].business_unit;
             let new_unit = new_unit_of(self, old_unit);
-            self.reindexing(r, |org| {
+            self.reindexing_facts(r, |org| {
                 let rec = org.record_mut(r);
                 rec.owner = new_owner;
                 rec.business_unit = new_unit;
@@ -1389,7 +1389,7 @@ impl Organization {
                 && rec.business_unit != unit
             {
                 let old = rec.business_unit;
-                self.reindexing(RecordId::from_index(index), |org| {
+                self.reindexing_facts(RecordId::from_index(index), |org| {
                     org.record_mut(RecordId::from_index(index)).business_unit = unit;
                 });
                 changes.push(Change::RecordMoved {

@@ -263,11 +263,19 @@ impl RecordIndex {
     }
 
     /// Adds (`present`) or removes a record's current facts.
+    /// The column indexes are left as they are while a try is open
+    /// ([`Organization::checkpoint_for_try`]).
     pub(crate) fn set(&mut self, org: &Organization, record: RecordId, present: bool) {
-        self.set_facts(org, record, present, true);
+        self.set_facts(org, record, present, org.indexing_columns());
     }
 
-    fn set_facts(&mut self, org: &Organization, record: RecordId, present: bool, columns: bool) {
+    pub(crate) fn set_facts(
+        &mut self,
+        org: &Organization,
+        record: RecordId,
+        present: bool,
+        columns: bool,
+    ) {
         let r = org.record(record);
         let present = present && r.alive;
         let id = record.get();
@@ -294,8 +302,13 @@ impl RecordIndex {
             return;
         }
         for column in &org.tables[r.table.index()].columns {
-            let value_of = |id: u32| org.records[id as usize].field(&column.name);
-            let index = t.columns.entry(column.name.clone()).or_default();
+            // The records compared with this one mostly hold the column where it does.
+            let hint = r.fields.iter().position(|(c, _)| **c == *column.name);
+            let value_of = |id: u32| org.records[id as usize].field_near(&column.name, hint);
+            let index = match t.columns.get_mut(&column.name) {
+                Some(index) => index,
+                None => t.columns.entry(column.name.clone()).or_default(),
+            };
             if present {
                 index.insert(id, &value_of);
             } else {
@@ -380,10 +393,32 @@ impl Organization {
         record: RecordId,
         change: impl FnOnce(&mut Self) -> T,
     ) -> T {
+        self.reindex_with(record, true, change)
+    }
+
+    /// [`Organization::reindexing`] for a change that leaves the record's columns and its
+    /// being alive as they are (its owner, unit, shares or lookups): its places in the column
+    /// indexes stay, rather than being taken out and put back (a sorted search per declared
+    /// column each way).
+    pub(crate) fn reindexing_facts<T>(
+        &mut self,
+        record: RecordId,
+        change: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        self.reindex_with(record, false, change)
+    }
+
+    fn reindex_with<T>(
+        &mut self,
+        record: RecordId,
+        columns: bool,
+        change: impl FnOnce(&mut Self) -> T,
+    ) -> T {
         let mut index = std::mem::take(&mut self.index);
-        index.set(self, record, false);
+        let columns = columns && self.indexing_columns();
+        index.set_facts(self, record, false, columns);
         let out = change(self);
-        index.set(self, record, true);
+        index.set_facts(self, record, true, columns);
         let mut pending = vec![record];
         let mut seen = std::collections::HashSet::new();
         while let Some(r) = pending.pop() {

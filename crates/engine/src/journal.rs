@@ -136,6 +136,9 @@ pub(crate) struct Journal {
     levels: Vec<Level>,
     log: Vec<Undo>,
     seen: Seen,
+    /// The checkpoint of a try ([`Organization::checkpoint_for_try`]), while it is open: the
+    /// column indexes are then left as they are.
+    trying: Option<u64>,
 }
 
 impl Journal {
@@ -452,6 +455,38 @@ impl Organization {
         Checkpoint { generation }
     }
 
+    /// Opens a checkpoint for a try that is to be rolled back (the group commit's try of a
+    /// group, D149): until it is closed, changes leave the lists' column indexes (the records
+    /// in each declared column's order) as they are — no change reads them, and the rollback
+    /// would only take out again what the try put in. Rolled back, the organisation is exactly
+    /// as before; committed instead, the column indexes are rebuilt (correct, and slow).
+    pub fn checkpoint_for_try(&mut self) -> Checkpoint {
+        let checkpoint = self.checkpoint();
+        if self.journal.trying.is_none() {
+            self.journal.trying = Some(checkpoint.generation);
+        }
+        checkpoint
+    }
+
+    /// Whether changes keep the column indexes in step (no try is open).
+    pub(crate) fn indexing_columns(&self) -> bool {
+        self.journal.trying.is_none()
+    }
+
+    /// The try's checkpoint, if closing `checkpoint` closes it.
+    fn closes_try(&self, checkpoint: &Checkpoint) -> Option<u64> {
+        let trying = self.journal.trying?;
+        let closed = self
+            .journal
+            .levels
+            .iter()
+            .position(|l| l.generation == checkpoint.generation)?;
+        self.journal.levels[closed..]
+            .iter()
+            .any(|l| l.generation == trying)
+            .then_some(trying)
+    }
+
     /// Whether a checkpoint is open.
     #[must_use]
     pub fn checkpoint_open(&self) -> bool {
@@ -484,9 +519,15 @@ impl Organization {
     /// Keeps every change since the checkpoint and closes it (and any checkpoint opened after
     /// it). With no checkpoint left open, the journal is emptied.
     pub fn commit(&mut self, checkpoint: Checkpoint) -> Result<(), crate::ModelError> {
+        let closes_try = self.closes_try(&checkpoint).is_some();
         self.close(&checkpoint)?;
         if self.journal.levels.is_empty() {
             self.journal = Journal::default();
+        }
+        if closes_try {
+            // A try kept: its column indexes were left behind.
+            self.journal.trying = None;
+            self.index = crate::index::RecordIndex::build(self);
         }
         Ok(())
     }
@@ -495,12 +536,24 @@ impl Organization {
     /// any checkpoint opened after it). Costs about what the changes since the checkpoint
     /// cost, whatever the organisation's size.
     pub fn rollback(&mut self, checkpoint: Checkpoint) -> Result<(), crate::ModelError> {
+        let closes_try = self.closes_try(&checkpoint);
         let level = self.close(&checkpoint)?;
         let entries = self.journal.log.split_off(level.position);
         self.journal.seen = Seen::default();
         if self.journal.levels.is_empty() {
             self.journal = Journal::default();
         }
+        // The try's column indexes stay untouched through its own rollback too.
+        let trying = self.journal.trying.or(closes_try);
+        self.journal.trying = trying;
+        let result = self.roll_back(level, entries);
+        if closes_try.is_some() {
+            self.journal.trying = None;
+        }
+        result
+    }
+
+    fn roll_back(&mut self, level: Level, entries: Vec<Undo>) -> Result<(), crate::ModelError> {
         let lengths = level.lengths;
         let rebuilt = entries.iter().any(|e| matches!(e, Undo::IndexRebuilt));
         // The records whose index entries change: those changed in place, and the new ones.

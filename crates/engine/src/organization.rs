@@ -905,7 +905,7 @@ impl Organization {
         if let Some(p) = parent {
             self.children_push(p, (relationship, child));
         }
-        self.reindexing(child, |_| ());
+        self.reindexing_facts(child, |_| ());
         Ok(())
     }
 
@@ -981,7 +981,7 @@ impl Organization {
     }
 
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
-        self.reindexing(record, |org| {
+        self.reindexing_facts(record, |org| {
             let rec = org.record_mut(record);
             if mask.is_empty() {
                 let mut shares = std::mem::take(&mut rec.shares).into_vec();
