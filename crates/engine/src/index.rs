@@ -188,6 +188,10 @@ impl RecordIndex {
                 index.refresh_inherited(org, id);
             }
         }
+        if !org.indexing_columns() {
+            // A try is open: its column indexes stay as before it ([`RecordIndex::rebuilt`]).
+            return index;
+        }
         // The column indexes in bulk: one sort per column.
         for (t, table) in org.tables.iter().enumerate() {
             for column in &table.columns {
@@ -197,6 +201,21 @@ impl RecordIndex {
                     .table(TableId::from_index(t))
                     .columns
                     .insert(column.name.clone(), ColumnIndex::build(ids, &value_of));
+            }
+        }
+        index
+    }
+
+    /// The index rebuilt from the records, in place of `old`. While a try is open
+    /// ([`Organization::checkpoint_for_try`]) the column indexes are `old`'s — as they were
+    /// before the try, which they stay until it closes (D149).
+    pub(crate) fn rebuilt(org: &Organization, old: RecordIndex) -> RecordIndex {
+        let mut index = RecordIndex::build(org);
+        if !org.indexing_columns() {
+            for (t, old) in old.tables.into_iter().enumerate() {
+                if !old.columns.is_empty() {
+                    index.table(TableId::from_index(t)).columns = old.columns;
+                }
             }
         }
         index

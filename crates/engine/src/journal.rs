@@ -417,7 +417,8 @@ impl Organization {
 
     /// Rebuilds the record index from the records (after declared columns changed).
     pub(crate) fn rebuild_index(&mut self) {
-        self.index = crate::index::RecordIndex::build(self);
+        let old = std::mem::take(&mut self.index);
+        self.index = crate::index::RecordIndex::rebuilt(self, old);
         if self.journaling() && !std::mem::replace(&mut self.journal.seen.index_rebuilt, true) {
             self.journal.log.push(Undo::IndexRebuilt);
         }
@@ -598,7 +599,7 @@ impl Organization {
         self.table_records.truncate(lengths.table_records);
         self.seen_columns.truncate(lengths.seen_columns);
         if rebuilt {
-            self.index = crate::index::RecordIndex::build(self);
+            self.index = crate::index::RecordIndex::rebuilt(self, index);
             return Ok(());
         }
         touched.retain(|r| r.index() < lengths.records);

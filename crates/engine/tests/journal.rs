@@ -218,3 +218,38 @@ fn tokens_and_idle_journal() {
     org.commit(mine).unwrap();
     assert!(!org.checkpoint_open());
 }
+
+/// A try whose nested checkpoint rebuilds the record index (a column declared on an existing
+/// table) and is then rolled back, inside the try: the column indexes still end as they were
+/// before the try once the try is rolled back (D149).
+#[test]
+fn a_rebuild_rolled_back_inside_a_try_leaves_the_column_indexes_as_before() {
+    let mut rebuilt = 0;
+    for seed in 1..=40u64 {
+        let (mut org, mut rng) = start(seed);
+        let untouched = org.clone();
+        let outer = org.checkpoint_for_try();
+        for i in 0..4 {
+            let _ = step(&mut org, &mut rng, 0, &format!("o{i}"));
+            let _ = step(&mut org, &mut rng, 1, &format!("u{i}"));
+        }
+        let middle = org.clone();
+        let inner = org.checkpoint();
+        if step(&mut org, &mut rng, 21, "rebuild").is_ok() {
+            rebuilt += 1;
+        }
+        org.rollback(inner).unwrap();
+        let differences = org.differences(&middle);
+        assert!(
+            differences.is_empty(),
+            "seed {seed}: inner rollback: {differences:?} differ"
+        );
+        org.rollback(outer).unwrap();
+        assert_same(
+            &org,
+            &untouched,
+            &format!("seed {seed}: the try rolled back"),
+        );
+    }
+    assert!(rebuilt > 0, "no step rebuilt the index");
+}
