@@ -9,7 +9,7 @@ mod common;
 use common::Rng;
 use common::steps::{KINDS, assert_same, start, step};
 use proptest::prelude::*;
-use strata_engine::Organization;
+use strata_engine::{Actor, CreateRecord, Organization, Owner, RecordState, Value};
 
 /// One more change of each of a few kinds gives the same result (ids included) on both.
 fn assert_same_future(org: &mut Organization, expected: &mut Organization, seed: u64) {
@@ -233,6 +233,22 @@ fn a_rebuild_rolled_back_inside_a_try_leaves_the_column_indexes_as_before() {
             let _ = step(&mut org, &mut rng, 0, &format!("o{i}"));
             let _ = step(&mut org, &mut rng, 1, &format!("u{i}"));
         }
+        // A record of a table with declared columns, with a value in one of them.
+        let account = org.table_id("account").unwrap();
+        let owner = org.user_ids().next().unwrap();
+        org.create_record(
+            Actor::System,
+            CreateRecord {
+                key: "wide".into(),
+                table: account,
+                owner: Some(Owner::User(owner)),
+                business_unit: None,
+                state: RecordState::Active,
+                lookups: Vec::new(),
+                fields: vec![("secret".into(), Value::Int(5))],
+            },
+        )
+        .unwrap();
         let middle = org.clone();
         let inner = org.checkpoint();
         if step(&mut org, &mut rng, 21, "rebuild").is_ok() {
