@@ -474,18 +474,12 @@ impl Organization {
         self.journal.trying.is_none()
     }
 
-    /// The try's checkpoint, if closing `checkpoint` closes it.
-    fn closes_try(&self, checkpoint: &Checkpoint) -> Option<u64> {
-        let trying = self.journal.trying?;
-        let closed = self
-            .journal
-            .levels
-            .iter()
-            .position(|l| l.generation == checkpoint.generation)?;
-        self.journal.levels[closed..]
-            .iter()
-            .any(|l| l.generation == trying)
-            .then_some(trying)
+    /// Whether closing `checkpoint` (an open one) closes the try: checkpoints close with every
+    /// one opened after them, and generations grow with each checkpoint opened.
+    fn closes_try(&self, checkpoint: &Checkpoint) -> bool {
+        self.journal
+            .trying
+            .is_some_and(|trying| trying >= checkpoint.generation)
     }
 
     /// Whether a checkpoint is open.
@@ -520,7 +514,7 @@ impl Organization {
     /// Keeps every change since the checkpoint and closes it (and any checkpoint opened after
     /// it). With no checkpoint left open, the journal is emptied.
     pub fn commit(&mut self, checkpoint: Checkpoint) -> Result<(), crate::ModelError> {
-        let closes_try = self.closes_try(&checkpoint).is_some();
+        let closes_try = self.closes_try(&checkpoint);
         self.close(&checkpoint)?;
         if self.journal.levels.is_empty() {
             self.journal = Journal::default();
@@ -541,15 +535,13 @@ impl Organization {
         let level = self.close(&checkpoint)?;
         let entries = self.journal.log.split_off(level.position);
         self.journal.seen = Seen::default();
+        // The try stays open through its own rollback: its column indexes stay untouched.
+        let result = self.roll_back(level, entries);
+        if closes_try {
+            self.journal.trying = None;
+        }
         if self.journal.levels.is_empty() {
             self.journal = Journal::default();
-        }
-        // The try's column indexes stay untouched through its own rollback too.
-        let trying = self.journal.trying.or(closes_try);
-        self.journal.trying = trying;
-        let result = self.roll_back(level, entries);
-        if closes_try.is_some() {
-            self.journal.trying = None;
         }
         result
     }

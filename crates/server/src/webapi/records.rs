@@ -10,7 +10,9 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value as Json, json};
-use strata_engine::{Guid, Organization, Privilege, RecordId, TableId, UserId, Value};
+use strata_engine::{
+    Guid, Organization, Privilege, RecordId, RelationshipId, TableId, UserId, Value,
+};
 use strata_ops::Operation;
 
 use super::entity::{self, Set, Target};
@@ -388,6 +390,9 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
 /// links.
 struct NestedSelects<'a> {
     selects: std::collections::HashMap<(usize, TableId), Vec<String>>,
+    /// Whether item `i` is collection-valued on `table`: its one-to-many relationship, looked
+    /// up once per table, not once per record.
+    collections: std::collections::HashMap<(usize, TableId), Option<RelationshipId>>,
     budget: usize,
     looked_at: usize,
     base: &'a str,
@@ -397,10 +402,24 @@ impl<'a> NestedSelects<'a> {
     fn new(base: &'a str) -> Self {
         NestedSelects {
             selects: std::collections::HashMap::new(),
+            collections: std::collections::HashMap::new(),
             budget: EXPAND_COLLECTION_BUDGET,
             looked_at: EXPAND_COLLECTION_LOOKED_AT,
             base,
         }
+    }
+
+    /// Item `i`'s one-to-many relationship from `table`, if it names one.
+    fn collection(
+        &mut self,
+        o: &Organization,
+        (i, e): (usize, &Expand),
+        table: TableId,
+    ) -> Option<RelationshipId> {
+        *self
+            .collections
+            .entry((i, table))
+            .or_insert_with(|| entity::children_of(o, table, &e.nav))
     }
 
     /// Item `i`'s nested `$select` on `table`, parsed once.
@@ -434,7 +453,7 @@ fn expand_collection(
     nested: &mut NestedSelects<'_>,
     item: &mut Map<String, Json>,
 ) -> Result<bool, WebError> {
-    let Some(relationship) = entity::children_of(o, o.record(record).table, &e.nav) else {
+    let Some(relationship) = nested.collection(o, (i, e), o.record(record).table) else {
         return Ok(false);
     };
     let rel = o.relationship(relationship);
@@ -446,15 +465,11 @@ fn expand_collection(
     let mut related = Vec::new();
     let mut more = false;
     for &(r, child) in o.children(record) {
-        if nested.looked_at == 0 {
-            return Err(bad(
-                "odata_limit",
-                format!(
-                    "the collection-valued $expand items of one answer look at most at {EXPAND_COLLECTION_LOOKED_AT} related records: ask for a smaller page"
-                ),
-            ));
-        }
-        nested.looked_at -= 1;
+        spend(&mut nested.looked_at, || {
+            format!(
+                "the collection-valued $expand items of one answer look at most at {EXPAND_COLLECTION_LOOKED_AT} related records: ask for a smaller page"
+            )
+        })?;
         let readable = r == relationship
             && o.record(child).alive
             && std::iter::once(readers.0)
@@ -467,15 +482,11 @@ fn expand_collection(
             more = true;
             break;
         }
-        if nested.budget == 0 {
-            return Err(bad(
-                "odata_limit",
-                format!(
-                    "the collection-valued $expand items of one answer give at most {EXPAND_COLLECTION_BUDGET} related records: ask for a smaller page or a $top inside $expand"
-                ),
-            ));
-        }
-        nested.budget -= 1;
+        spend(&mut nested.budget, || {
+            format!(
+                "the collection-valued $expand items of one answer give at most {EXPAND_COLLECTION_BUDGET} related records: ask for a smaller page or a $top inside $expand"
+            )
+        })?;
         related.push(Json::Object(entity::record_json(
             o,
             child,
@@ -500,6 +511,15 @@ fn expand_collection(
         item.insert(format!("{}@odata.nextLink", e.nav), Json::String(link));
     }
     Ok(true)
+}
+
+/// Takes one from what an answer may still spend, or refuses with `odata_limit` (`limit`
+/// says which limit) when nothing is left.
+fn spend(left: &mut usize, limit: impl FnOnce() -> String) -> Result<(), WebError> {
+    *left = left
+        .checked_sub(1)
+        .ok_or_else(|| bad("odata_limit", limit()))?;
+    Ok(())
 }
 
 /// Adds a record's expanded navigation properties to its JSON: each related entity as the
