@@ -51,6 +51,9 @@ pub struct OrgHandle {
     applied: tokio::sync::watch::Sender<Revision>,
     /// A read waiting for a revision has started a catch-up that has not finished.
     catching_up: AtomicBool,
+    /// Writes asked of this node ([`OrgHandle::write`]): how the server sees which
+    /// organisations it writes, to take their write leases (D150).
+    writes_asked: AtomicU64,
     /// Moved each time the organisation may change ([`OrgHandle::generation`]).
     generation: AtomicU64,
     /// The revision of the newest checkpoint known (loaded from, or taken): periodic
@@ -122,10 +125,17 @@ impl OrgHandle {
             wake: std::sync::Condvar::new(),
             applied,
             catching_up: AtomicBool::new(false),
+            writes_asked: AtomicU64::new(0),
             generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
             checkpointed: AtomicU64::new(0),
             readers_waiting: AtomicUsize::new(0),
         }
+    }
+
+    /// How many writes this node has been asked to make ([`OrgHandle::write`], refused ones
+    /// included) since it loaded the organisation.
+    pub fn writes_asked(&self) -> u64 {
+        self.writes_asked.load(Ordering::Relaxed)
     }
 
     /// The revision of the newest checkpoint this node knows of (0 = none).
@@ -310,6 +320,7 @@ impl OrgHandle {
         ops: Vec<Operation>,
         actor: Actor,
     ) -> Result<Written, AppError> {
+        self.writes_asked.fetch_add(1, Ordering::Relaxed);
         // The log rows' text, written here on the request's own thread rather than by the
         // committer, which every write of the organisation waits for.
         let stored = ops

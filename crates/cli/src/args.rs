@@ -395,6 +395,22 @@ pub(crate) struct NodeArgs {
     /// Requests a credential may make at once before `--key-rate` applies.
     #[arg(long, default_value_t = 100.0, value_name = "REQUESTS")]
     pub(crate) key_burst: f64,
+    /// Where the other nodes reach this one (`http://host:port`, or `https://host:port` when it
+    /// serves TLS): this node then takes the write lease of each organisation it writes, and
+    /// the other nodes forward that organisation's writes to it (PostgreSQL; D150). Without it,
+    /// the node never leads, and forwards writes to a node that does.
+    #[arg(long, env = "STRATA_ADVERTISE_URL", value_name = "URL")]
+    pub(crate) advertise_url: Option<String>,
+    /// How long a write lease runs unless its node renews it (every third of it, while it
+    /// writes): how long the other nodes may keep forwarding to a node that stopped without
+    /// giving its leases up.
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub(crate) write_lease_ms: u64,
+    /// A PEM file of the authorities that sign the other nodes' certificates (their
+    /// `https://` advertise URLs are checked against it, this node's own --tls-cert chain and
+    /// the public roots).
+    #[arg(long, env = "STRATA_PEER_CA_FILE", value_name = "FILE")]
+    pub(crate) peer_ca_file: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -415,6 +431,9 @@ impl NodeArgs {
         options.max_in_flight = self.max_in_flight;
         options.key_rate = self.key_rate;
         options.key_burst = self.key_burst;
+        options.advertise_url.clone_from(&self.advertise_url);
+        options.write_lease = Duration::from_millis(self.write_lease_ms.max(30));
+        options.peer_ca_file.clone_from(&self.peer_ca_file);
     }
 }
 

@@ -41,10 +41,41 @@ impl Server {
         key_file: &Path,
         group_max: Option<usize>,
     ) -> anyhow::Result<Server> {
+        Server::start_with(db, key_file, group_max, false)
+    }
+
+    /// A node that advertises where it listens, so that it may take write leases and other
+    /// nodes forward writes to it (D150).
+    pub(crate) fn start_leading(
+        db: &str,
+        key_file: &Path,
+        group_max: Option<usize>,
+    ) -> anyhow::Result<Server> {
+        Server::start_with(db, key_file, group_max, true)
+    }
+
+    fn start_with(
+        db: &str,
+        key_file: &Path,
+        group_max: Option<usize>,
+        advertise: bool,
+    ) -> anyhow::Result<Server> {
         let exe = std::env::current_exe().context("the strata binary")?;
         let mut command = Command::new(exe);
+        let listen = if advertise {
+            // A port the system gives now, for the node to listen on and advertise.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            format!("127.0.0.1:{port}")
+        } else {
+            "127.0.0.1:0".to_owned()
+        };
+        command.args(["serve", "--db", db, "--listen", &listen]);
+        if advertise {
+            command.args(["--advertise-url", &format!("http://{listen}")]);
+        }
         command
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
             .args(["--root-key", ROOT, "--audit-key-file"])
             .arg(key_file)
             .args(["--checkpoint-every", "0"])
@@ -622,7 +653,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
         for &(commit, group) in setups {
             let alone = commit == "each write alone";
             let db = strata_store::postgres_testing::ScratchDatabase::create(url)?;
-            let a = Server::start(db.url(), &key_file, group)?;
+            let mut a = Server::start(db.url(), &key_file, group)?;
             runtime()?.block_on(create_org(&a.addr))?;
             let n = if alone { baseline_writes } else { writes };
             let tag = if alone { "b" } else { "g" };
@@ -640,6 +671,24 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
                     prefix: &format!("q{tag}"),
                 };
                 two.measure(&mut rows, &[&a, &b], n, clients)?;
+                if !alone {
+                    // Two nodes that advertise themselves: the one holding the organisation's
+                    // write lease takes every write, the other forwards them (D150).
+                    drop((a, b));
+                    let x = Server::start_leading(db.url(), &key_file, group)?;
+                    let y = Server::start_leading(db.url(), &key_file, group)?;
+                    // A few writes on both, then the time for the leases to be taken.
+                    throughput(&[&x.addr, &y.addr], 4, 200, 1, &|n| create_op("warm", n))?;
+                    std::thread::sleep(Duration::from_millis(2500));
+                    let led = Setup {
+                        store: "PostgreSQL",
+                        commit: "group commit, write leader",
+                        prefix: "lg",
+                    };
+                    led.measure(&mut rows, &[&x, &y], n, clients)?;
+                    drop((x, y));
+                    a = Server::start(db.url(), &key_file, group)?;
+                }
             }
             if !alone && bulk > 0 {
                 bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk, bulk_clients)?));

@@ -124,6 +124,16 @@ impl Store for Database {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         each!(self, s => s.read_checkpoint(org, revision))
     }
+    fn write_leases(
+        &self,
+        orgs: &[String],
+        claim: Option<&strata_store::LeaseClaim<'_>>,
+    ) -> Result<Vec<strata_store::WriteLease>, StoreError> {
+        each!(self, s => s.write_leases(orgs, claim))
+    }
+    fn release_write_leases(&self, node: &str) -> Result<(), StoreError> {
+        each!(self, s => s.release_write_leases(node))
+    }
     fn change_seen(&self) -> u64 {
         each!(self, s => s.change_seen())
     }

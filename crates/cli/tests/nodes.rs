@@ -38,9 +38,31 @@ struct Node {
 impl Node {
     /// Starts a node on `db` on a free port, with short waits so that the tests stay quick.
     fn start(db: &str, key_file: &Path, extra: &[&str]) -> Node {
+        Node::start_at(db, key_file, "127.0.0.1:0", extra)
+    }
+
+    /// Starts a node that advertises where it listens (a free port): it may take write leases,
+    /// and the other nodes forward writes to it (D150).
+    fn start_leading(db: &str, key_file: &Path) -> Node {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let url = format!("http://{listen}");
+        Node::start_at(
+            db,
+            key_file,
+            &listen,
+            &["--advertise-url", &url, "--write-lease-ms", "900"],
+        )
+    }
+
+    fn start_at(db: &str, key_file: &Path, listen: &str, extra: &[&str]) -> Node {
         let (child, url) = common::spawn_serving(
             Command::new(env!("CARGO_BIN_EXE_strata"))
-                .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+                .args(["serve", "--db", db, "--listen", listen])
                 .args(["--root-key", ROOT, "--audit-key-file"])
                 .arg(key_file)
                 .args(["--min-revision-timeout-ms", "3000", "--max-lag-ms", "1500"])
@@ -427,6 +449,162 @@ fn a_node_killed_during_a_write_stream_catches_up_when_restarted() {
             "acknowledged {id} is missing on the restarted node: {body}"
         );
     }
+}
+
+/// A counter of the node's `/metrics`.
+fn metric(node: &Node, name: &str) -> u64 {
+    let r = node.client.request("GET", "/metrics", &[], None).unwrap();
+    let text = String::from_utf8(r.body).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+fn forwarded(node: &Node) -> u64 {
+    metric(node, "strata_writes_forwarded_total")
+}
+
+/// Two nodes that advertise themselves (D150): one takes the organisation's write lease and
+/// every write; the other forwards its writes to it, authenticated and authorized by the
+/// leader as the caller, and answers once it holds the write itself (a read on it right after
+/// sees the write, without `min_revision`). Refusals come back as they are; a Web API write is
+/// forwarded too. When the leader is killed, the other node writes itself (the connection
+/// fails before anything is sent) and takes the lease; the state equals a fresh node's.
+#[test]
+fn writes_go_to_the_write_leader_and_fall_back_when_it_dies() {
+    let Some(server) = postgres("writes_go_to_the_write_leader_and_fall_back_when_it_dies") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit-key");
+    let a = Node::start_leading(scratch.url(), &key_file);
+    let b = Node::start_leading(scratch.url(), &key_file);
+    create_org(&a, "o");
+    let create = |id: &str, user: &str| json!({"op": "create", "as": user, "table": "account", "id": id, "fields": {"name": id}});
+    // Writes on both until one forwards to the other.
+    let mut n = 0;
+    eventually(Duration::from_secs(10), "a node forwards", || {
+        for node in [&a, &b] {
+            node.write("o", ROOT, &create(&format!("warm{n}"), "u0"))
+                .unwrap();
+            n += 1;
+        }
+        forwarded(&a) + forwarded(&b) > 0
+    });
+    let (leader, follower) = if forwarded(&b) > 0 {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let before = forwarded(follower);
+    let leader_commits = metric(leader, "strata_group_commits_total");
+
+    // Forwarded writes, read on the follower at once (no min_revision) and on the leader.
+    for i in 0..20 {
+        let id = format!("f{i}");
+        let revision = follower.write("o", ROOT, &create(&id, "u1")).unwrap();
+        let (status, body) = follower.call(
+            "GET",
+            &format!("/api/v1/orgs/o/records/{id}?user=admin"),
+            ROOT,
+            None,
+        );
+        assert_eq!(
+            status, 200,
+            "the follower does not hold its forwarded write: {body}"
+        );
+        assert!(body["revision"].as_u64().unwrap() <= revision, "{body}");
+    }
+    assert_eq!(
+        forwarded(follower),
+        before + 20,
+        "every write was forwarded"
+    );
+    assert!(metric(leader, "strata_group_commits_total") > leader_commits);
+    assert_eq!(forwarded(leader), 0, "the leader forwards nothing");
+
+    // The leader authenticates and authorizes: a bad key, an unknown user, a denied write.
+    let (status, body) = follower.call(
+        "POST",
+        "/api/v1/orgs/o/operations",
+        "not-a-key",
+        Some(&create("bad-key", "u1")),
+    );
+    assert_eq!(status, 401, "{body}");
+    let refused = follower.write(
+        "o",
+        ROOT,
+        &json!({"op": "share", "as": "u2", "record": "f0", "principal": "u3", "rights": ["read"]}),
+    );
+    assert!(matches!(refused, Err((403, _))), "{refused:?}");
+    // A caller's own `Strata-Forwarded` header only makes the node write itself.
+    let auth = format!("Bearer {ROOT}");
+    let r = follower
+        .client
+        .request(
+            "POST",
+            "/api/v1/orgs/o/operations",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/json"),
+                ("Strata-Forwarded", "me"),
+            ],
+            Some(create("self", "u1").to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+
+    // A Web API create, with a user's API key, forwarded like the others.
+    let (status, key) = follower.call(
+        "POST",
+        "/api/v1/orgs/o/api-keys",
+        ROOT,
+        Some(&json!({"user": "admin"})),
+    );
+    assert_eq!(status, 201, "{key}");
+    let key = format!("Bearer {}", key["key"].as_str().unwrap());
+    let before = forwarded(follower);
+    let r = follower
+        .client
+        .request(
+            "POST",
+            "/api/data/v9.2/accounts",
+            &[
+                ("Authorization", key.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(br#"{"name":"by the web api"}"#),
+        )
+        .unwrap();
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(forwarded(follower), before + 1);
+
+    // Both hold the same state.
+    let (_, revision) = leader.call("GET", "/api/v1/orgs/o/revision", ROOT, None);
+    let revision = revision["revision"].as_u64().unwrap();
+    assert_eq!(
+        leader.digest("o", revision)["sha256"],
+        follower.digest("o", revision)["sha256"]
+    );
+
+    // The leader dies: the follower writes itself, then takes the lease.
+    let (mut leader, follower) = if forwarded(&b) > 0 { (a, b) } else { (b, a) };
+    leader.kill();
+    let mut last = 0;
+    for i in 0..30 {
+        last = follower
+            .write("o", ROOT, &create(&format!("after{i}"), "u1"))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(metric(&follower, "strata_writes_leader_unreachable_total") >= 1);
+    let fresh = Node::start(scratch.url(), &key_file, &[]);
+    assert_eq!(
+        follower.digest("o", last)["sha256"],
+        fresh.digest("o", last)["sha256"]
+    );
 }
 
 /// A node's client for the writer threads (a `Node` cannot be shared while it is replaced).

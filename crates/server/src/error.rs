@@ -161,6 +161,21 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     ("bad_oidc", 500, "the OIDC configuration cannot be loaded"),
     (
+        "bad_advertise_url",
+        500,
+        "`--advertise-url` is not an `http://` or `https://` URL of a host",
+    ),
+    (
+        "bad_peer_ca",
+        500,
+        "`--peer-ca-file` cannot be read or holds no certificate",
+    ),
+    (
+        "write_leader_failed",
+        502,
+        "this node sent the write to its organisation's write leader (another node), which took it but did not answer: the write may or may not have been made",
+    ),
+    (
         "invalid_body",
         400,
         "the body does not have the expected shape (too deep, a duplicate key, a wrong type, an unknown or missing field)",

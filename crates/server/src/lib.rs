@@ -23,8 +23,10 @@ pub mod cursor;
 mod dryrun;
 mod error;
 mod json;
+pub mod leader;
 mod meta;
 pub mod oidc;
+mod peer;
 mod request;
 mod routes;
 mod schema;
@@ -129,6 +131,15 @@ pub struct ServerOptions {
     pub key_rate: f64,
     /// Requests a credential may make at once before `key_rate` applies.
     pub key_burst: f64,
+    /// Where other nodes reach this one (`http://host:port`): with it, this node takes the
+    /// write lease of each organisation it writes, and other nodes forward those writes to it
+    /// (D150). Without it, the node never leads, and forwards to a node that does.
+    pub advertise_url: Option<String>,
+    /// How long a write lease runs unless renewed.
+    pub write_lease: std::time::Duration,
+    /// Authorities another node's `https://` certificate may be signed by, besides this
+    /// node's own certificate chain and the public roots (a PEM file).
+    pub peer_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -146,6 +157,9 @@ impl Default for ServerOptions {
             max_in_flight: shed::DEFAULT_MAX_IN_FLIGHT,
             key_rate: 0.0,
             key_burst: 100.0,
+            advertise_url: None,
+            write_lease: leader::DEFAULT_WRITE_LEASE,
+            peer_ca_file: None,
         }
     }
 }
@@ -262,6 +276,8 @@ pub struct AppState {
     pub(crate) trust_forwarded_headers: bool,
     /// The load limits (requests in flight, per credential).
     pub(crate) shedding: shed::Shedding,
+    /// Which node takes each organisation's writes (D150).
+    pub(crate) leadership: leader::Leadership,
 }
 
 impl std::fmt::Debug for AppState {
@@ -279,6 +295,37 @@ pub fn router(config: &ServerConfig) -> Result<Router, ApiError> {
 
 /// Builds the router with optional features.
 pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Router, ApiError> {
+    Ok(build(config, options)?.0)
+}
+
+/// The router and the state its handlers share.
+fn build(
+    config: &ServerConfig,
+    options: &ServerOptions,
+) -> Result<(Router, Arc<AppState>), ApiError> {
+    let advertise_url = options
+        .advertise_url
+        .as_deref()
+        .map(leader::check_advertise_url)
+        .transpose()
+        .map_err(|e| ApiError::new("bad_advertise_url", format!("--advertise-url: {e}")))?;
+    let mut node = [0u8; 16];
+    auth::random_fill(&mut node)?;
+    // Other nodes' certificates are checked against this node's own chain, the peer
+    // authorities and the public roots.
+    let mut anchors = options
+        .tls
+        .as_ref()
+        .map(|t| t.chain.clone())
+        .unwrap_or_default();
+    if let Some(file) = &options.peer_ca_file {
+        anchors.extend(
+            tls::read_certificates(file)
+                .map_err(|e| ApiError::new("bad_peer_ca", format!("--peer-ca-file: {e}")))?,
+        );
+    }
+    let connector = peer::Connector::new(&anchors, leader::CONNECT_TIMEOUT)
+        .map_err(|e| ApiError::new("bad_peer_ca", format!("--peer-ca-file: {e}")))?;
     let oidc = match &options.oidc {
         None => None,
         Some(c) => Some(
@@ -304,6 +351,15 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         access_seen: std::sync::Mutex::default(),
         metrics: meta::Metrics::default(),
         shedding: shed::Shedding::new(options.max_in_flight, options.key_rate, options.key_burst),
+        leadership: leader::Leadership::new(
+            hex::encode(node),
+            advertise_url,
+            options
+                .write_lease
+                .max(std::time::Duration::from_millis(30)),
+            &route_table(),
+            connector,
+        ),
         follow: Follow {
             min_revision_wait: options.min_revision_wait,
             max_lag: options.max_lag,
@@ -332,9 +388,18 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
                 strata_app::AppError::internal(format!("cannot start the checkpoints: {e}"))
             })?;
     }
+    {
+        let weak = Arc::downgrade(&state);
+        std::thread::Builder::new()
+            .name("strata-leases".to_owned())
+            .spawn(move || leader::keep_leases(weak))
+            .map_err(|e| {
+                strata_app::AppError::internal(format!("cannot start the write leases: {e}"))
+            })?;
+    }
     // Every native and AuthZEN route comes from the one table that the OpenAPI document is
     // generated from.
-    Ok(route_table()
+    let router = route_table()
         .router()
         .merge(webapi::routes())
         .merge(console::routes())
@@ -343,9 +408,14 @@ pub fn router_with(config: &ServerConfig, options: &ServerOptions) -> Result<Rou
         .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
+            leader::route_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
             meta::observe,
         ))
-        .with_state(state))
+        .with_state(Arc::clone(&state));
+    Ok((router, state))
 }
 
 /// Every native and AuthZEN route with its handler and documentation: the router is built from
@@ -442,6 +512,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/operations"),
             post(api::operations)
+            .writes()
             .summary("Apply one operation or a list, atomically; returns the revision (`?min_revision=` applies that revision first). With `?dry_run=true`: authorized and applied in memory, then rolled back — nothing written, no audit, no revision; answers the changes and the access difference (users' privileges gained or lost with their sources, records gained or lost on Read per table)")
             .query(&[routes::DRY_RUN])
             .body::<OperationsBody>()
@@ -592,6 +663,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/roles/{{role}}"),
             delete(admin_roles::delete)
+            .writes()
             .summary("Delete a role; refused (`role_in_use`) while held or associated with apps unless `?replacement=` names the role every holder and app moves to")
             .query(&[("replacement", "string", "the role every holder and app moves to")])
             .answer::<WrittenAnswer>()
@@ -624,6 +696,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/roles/{{role}}/copy"),
             post(admin_roles::copy)
+            .writes()
             .summary("Copy a role under `{name}`: same grid, miscellaneous privileges, unit and inheritance")
             .body::<admin_roles::NameBody>()
             .answer::<WrittenAnswer>()
@@ -632,6 +705,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/roles/{{role}}/rename"),
             post(admin_roles::rename)
+            .writes()
             .summary("Rename a role to `{name}` (not System Administrator)")
             .body::<admin_roles::NameBody>()
             .answer::<WrittenAnswer>()
@@ -640,6 +714,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/roles/{{role}}/replace"),
             post(admin_roles::replace)
+            .writes()
             .summary("Replace the role by `{replacement}` for every user and team holding it, in one audited change")
             .body::<admin_roles::ReplaceBody>()
             .answer::<WrittenAnswer>()
@@ -648,6 +723,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/roles/{{role}}/deprecation"),
             post(admin_roles::deprecate)
+            .writes()
             .summary("Deprecate a role with `{message, successors}`: assigning it is then refused (`role_deprecated`) naming the successors")
             .body::<admin_roles::DeprecateBody>()
             .answer::<WrittenAnswer>(),
@@ -655,12 +731,14 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/roles/{{role}}/deprecation"),
             delete(admin_roles::undeprecate)
+            .writes()
             .summary("Take a role's deprecation back")
             .answer::<WrittenAnswer>(),
         )
         .route(
             &format!("{org}/roles/{{role}}/privileges/{{table}}/{{privilege}}"),
             put(admin_roles::set_cell)
+            .writes()
         .summary("Set one cell of a role's grid to `{depth}` (D11 for the resulting grid)")
         .body::<admin_roles::DepthBody>()
         .answer::<WrittenAnswer>(),
@@ -668,6 +746,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/tables/{{table}}/columns"),
             post(admin_roles::add_columns)
+            .writes()
             .summary("Add `{columns}` to an existing table (customization: System Administrators, D32)")
             .body::<admin_roles::ColumnsBody>()
             .answer::<WrittenAnswer>()
@@ -703,6 +782,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/rules"),
             post(admin_rules::add)
+            .writes()
             .summary("Add a role rule: `role` and one of `requires` (roles), `excludes` (a role), `direct_only: true`; contradictory rules, cycles and rules on System Administrator are refused (D45–D47)")
             .body::<admin_rules::RuleBody>()
             .answer::<RevisionAnswer>(),
@@ -710,6 +790,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/rules"),
             delete(admin_rules::remove)
+            .writes()
             .summary("Remove the role rule the body names (as for adding one); `unknown_rule` (404) when no such rule is in force")
             .body::<admin_rules::RuleBody>()
             .answer::<RevisionAnswer>(),
@@ -738,6 +819,7 @@ pub(crate) fn route_table() -> routes::Table {
         .route(
             &format!("{org}/roles/import"),
             post(admin_import::import)
+            .writes()
             .summary("Import Dataverse solution roles: the body is an unpacked Roles/*.xml, a customizations.xml or a solution zip (by content), or a JSON string of the XML; `?dry_run=true` tries the one batch and answers per role the privileges by level and what would be created, updated or skipped; `?create_tables=true` creates the standard and custom tables named; authorized as role creation and editing (docs/solutions.md)")
             .query(&[
                 ("dry_run", "boolean", "try the batch and answer what it would do, writing nothing"),
@@ -819,9 +901,9 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Loading replays every organisation's log from the store: a blocking task.
-    let app = {
+    let (app, state) = {
         let (config, options) = (config.clone(), options.clone());
-        tokio::task::spawn_blocking(move || router_with(&config, &options))
+        tokio::task::spawn_blocking(move || build(&config, &options))
             .await
             .map_err(std::io::Error::other)?
             .map_err(|e| std::io::Error::other(strata_app::AppError::from(e).message))?
@@ -829,7 +911,7 @@ pub async fn serve_with(
     tokio::spawn(expire_audit_hourly(Arc::clone(&config.store)));
     // TLS is only the connection layer: the same router and graceful shutdown either way; and
     // hyper's own answers (a request head over its limits) leave as JSON errors on both.
-    match &options.tls {
+    let served = match &options.tls {
         None => {
             axum::serve(wire::Listener(listener), app)
                 .with_graceful_shutdown(shutdown)
@@ -840,5 +922,8 @@ pub async fn serve_with(
                 .with_graceful_shutdown(shutdown)
                 .await
         }
-    }
+    };
+    // Stopping: another node takes this one's organisations' writes at once.
+    let _ = tokio::task::spawn_blocking(move || leader::release(&state)).await;
+    served
 }

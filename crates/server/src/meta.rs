@@ -279,6 +279,16 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Operations written.",
         get(&m.operations),
     );
+    counter(
+        "strata_writes_forwarded_total",
+        "Writes sent to their organisation's write leader, another node, and answered by it (D150).",
+        get(&state.leadership.forwarded),
+    );
+    counter(
+        "strata_writes_leader_unreachable_total",
+        "Writes made here because their organisation's write leader could not be reached.",
+        get(&state.leadership.fell_back),
+    );
     let commits = strata_app::commit_stats();
     counter(
         "strata_group_commits_total",

@@ -182,6 +182,9 @@ pub(crate) struct Route {
     also: Vec<(u16, SchemaOf)>,
     /// Error statuses beyond those of every route of its kind.
     errors: Vec<u16>,
+    /// The route changes its organisation (through the write path): on several nodes it is
+    /// forwarded to the organisation's write leader (D150).
+    pub(crate) writes: bool,
 }
 
 impl std::fmt::Debug for Route {
@@ -220,7 +223,14 @@ impl Route {
             answer: None,
             also: Vec::new(),
             errors: Vec::new(),
+            writes: false,
         }
+    }
+
+    /// Marks a route that changes its organisation (see [`Route::writes`]).
+    pub(crate) fn writes(mut self) -> Route {
+        self.writes = true;
+        self
     }
 
     pub(crate) fn summary(mut self, summary: &'static str) -> Route {

@@ -139,6 +139,9 @@ fn provider() -> Arc<CryptoProvider> {
 #[derive(Clone)]
 pub struct TlsConfig {
     server: Arc<rustls::ServerConfig>,
+    /// The certificate chain served: other nodes' certificates are checked against it too
+    /// (nodes that share a certificate or its authority, D150).
+    pub(crate) chain: Vec<CertificateDer<'static>>,
     /// How long a client may take to finish its handshake ([`HANDSHAKE_TIMEOUT`] by default).
     pub handshake_timeout: Duration,
 }
@@ -187,7 +190,7 @@ impl TlsConfig {
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Rustls(e.to_string()))?
             .with_no_client_auth()
-            .with_single_cert(chain, key_der)
+            .with_single_cert(chain.clone(), key_der)
             .map_err(|e| TlsError::BadCertificate {
                 path: cert.to_owned(),
                 reason: e.to_string(),
@@ -195,6 +198,7 @@ impl TlsConfig {
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(TlsConfig {
             server: Arc::new(server),
+            chain,
             handshake_timeout: HANDSHAKE_TIMEOUT,
         })
     }
@@ -223,6 +227,15 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
         Error::Base64Decode(e) => format!("a PEM block is not valid base64 ({e})"),
         other => other.to_string(),
     }
+}
+
+/// The certificates of a PEM file (`--peer-ca-file`: the authorities other nodes' certificates
+/// are checked against).
+///
+/// # Errors
+/// The file cannot be read, is not PEM, or holds no certificate.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    certificates(path, &read(path, "certificate")?)
 }
 
 fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {

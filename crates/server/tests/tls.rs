@@ -556,3 +556,200 @@ fn a_self_signed_certificate_is_reused_while_valid_and_made_anew_otherwise() {
     );
     server.stop_within(Duration::from_secs(10));
 }
+
+/// A node of a two-node deployment over TLS on one PostgreSQL database, advertising
+/// `https://127.0.0.1:PORT` (D150); `peer_ca` is what it trusts besides its own certificate.
+fn tls_node(db: &str, key_file: &Path, tls: TlsConfig, peer_ca: Option<PathBuf>) -> TlsServer {
+    let store: Arc<dyn Store> = Arc::new(strata_store::PostgresStore::open(db, key_file).unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || -> std::io::Result<()> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let _ = addr_tx.send(addr);
+            let config = ServerConfig {
+                store,
+                root_key: Some(ROOT.to_owned()),
+            };
+            let options = ServerOptions {
+                tls: Some(tls),
+                advertise_url: Some(format!("https://127.0.0.1:{}", addr.port())),
+                write_lease: Duration::from_millis(600),
+                peer_ca_file: peer_ca,
+                ..ServerOptions::default()
+            };
+            serve_with(config, options, listener, async move {
+                let _ = rx.await;
+            })
+            .await
+        })
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the node did not start");
+    TlsServer {
+        addr,
+        shutdown: Some(tx),
+        thread: Some(thread),
+    }
+}
+
+/// A request with the root key over HTTPS; the status and the body.
+fn call(agent: &ureq::Agent, method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let auth = format!("Bearer {ROOT}");
+    let mut response = match body {
+        Some(body) => agent
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap(),
+        None if method == "GET" => agent
+            .get(url)
+            .header("Authorization", &auth)
+            .call()
+            .unwrap(),
+        None => panic!("{method} without a body"),
+    };
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+/// A `/metrics` counter of the node at `url`.
+fn counter(agent: &ureq::Agent, url: &str, name: &str) -> u64 {
+    let (_, text) = call(agent, "GET", &format!("{url}/metrics"), None);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// Writes on both nodes until one has forwarded to the other or given up on it; the totals of
+/// (forwarded, leader unreachable) over both.
+fn write_on_both(agent: &ureq::Agent, urls: &[String; 2], prefix: &str) -> (u64, u64) {
+    let totals = || {
+        urls.iter().fold((0, 0), |(f, u), url| {
+            (
+                f + counter(agent, url, "strata_writes_forwarded_total"),
+                u + counter(agent, url, "strata_writes_leader_unreachable_total"),
+            )
+        })
+    };
+    let start = Instant::now();
+    for i in 0.. {
+        let url = &urls[i % 2];
+        let op = format!(
+            r#"{{"op":"create","as":"admin","table":"account","id":"{prefix}{i}","fields":{{"name":"x"}}}}"#
+        );
+        let (status, body) = call(
+            agent,
+            "POST",
+            &format!("{url}/api/v1/orgs/o/operations"),
+            Some(&op),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (forwarded, unreachable) = totals();
+        if forwarded + unreachable > 0 && i > 20 {
+            return (forwarded, unreachable);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no node forwarded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unreachable!()
+}
+
+/// Two nodes over TLS (D150): a node forwards writes to the write leader over HTTPS, checking
+/// its certificate — trusted when both serve the same certificate, or the other's is in
+/// `--peer-ca-file`; a leader whose certificate it does not trust is never sent the request
+/// (the handshake fails before anything is sent) and the node writes itself.
+#[test]
+fn writes_are_forwarded_over_https_only_to_a_node_whose_certificate_is_trusted() {
+    let Some(server) = strata_store::postgres_testing::server_or_skip(
+        "writes_are_forwarded_over_https_only_to_a_node_whose_certificate_is_trusted",
+    ) else {
+        return;
+    };
+    let scratch = strata_store::postgres_testing::ScratchDatabase::create(&server).unwrap();
+    let (_dir1, cert1, config1) = self_signed();
+    let (_dir2, cert2, config2) = self_signed();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("audit-key");
+    // One certificate on both nodes: each trusts the other.
+    let bundle = keys.path().join("both.pem");
+    let mut pem = std::fs::read(&cert1).unwrap();
+    pem.extend(std::fs::read(&cert2).unwrap());
+    std::fs::write(&bundle, pem).unwrap();
+    let agent = {
+        let roots = [&cert1, &cert2]
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_pem(&std::fs::read(c).unwrap()).unwrap())
+            .collect::<Vec<_>>();
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+            .build();
+        ureq::Agent::from(
+            ureq::Agent::config_builder()
+                .tls_config(tls)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build(),
+        )
+    };
+
+    let a = tls_node(scratch.url(), &key_file, config1.clone(), None);
+    let b = tls_node(scratch.url(), &key_file, config1.clone(), None);
+    let urls = [a.addr, b.addr].map(|addr| format!("https://127.0.0.1:{}", addr.port()));
+    let (status, body) = call(
+        &agent,
+        "POST",
+        &format!("{}/api/v1/orgs", urls[0]),
+        Some(r#"{"name":"o"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let model = r#"[{"op":"add_business_unit","name":"Root"},{"op":"add_table","name":"account","columns":[{"name":"name"}]},{"op":"add_role","name":"Admin","system_administrator":true},{"op":"add_user","name":"admin","business_unit":"Root"},{"op":"assign_role","principal":"admin","role":"Admin"}]"#;
+    let (status, body) = call(
+        &agent,
+        "POST",
+        &format!("{}/api/v1/orgs/o/operations", urls[0]),
+        Some(model),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (forwarded, unreachable) = write_on_both(&agent, &urls, "same");
+    assert!(
+        forwarded > 0 && unreachable == 0,
+        "{forwarded} {unreachable}"
+    );
+    a.stop_within(Duration::from_secs(10));
+    b.stop_within(Duration::from_secs(10));
+
+    // Different certificates, neither trusting the other's: every write is made where it
+    // arrives.
+    let a = tls_node(scratch.url(), &key_file, config1.clone(), None);
+    let b = tls_node(scratch.url(), &key_file, config2.clone(), None);
+    let urls = [a.addr, b.addr].map(|addr| format!("https://127.0.0.1:{}", addr.port()));
+    let (forwarded, unreachable) = write_on_both(&agent, &urls, "untrusted");
+    assert!(
+        forwarded == 0 && unreachable > 0,
+        "{forwarded} {unreachable}"
+    );
+    a.stop_within(Duration::from_secs(10));
+    b.stop_within(Duration::from_secs(10));
+
+    // The other's certificate in --peer-ca-file: forwarded again.
+    let a = tls_node(scratch.url(), &key_file, config1, Some(bundle.clone()));
+    let b = tls_node(scratch.url(), &key_file, config2, Some(bundle));
+    let urls = [a.addr, b.addr].map(|addr| format!("https://127.0.0.1:{}", addr.port()));
+    let (forwarded, unreachable) = write_on_both(&agent, &urls, "peer-ca");
+    assert!(
+        forwarded > 0 && unreachable == 0,
+        "{forwarded} {unreachable}"
+    );
+}

@@ -386,6 +386,31 @@ pub struct ApiKeyRecord {
     pub revoked_ms: Option<i64>,
 }
 
+/// An organisation's write lease: the node that takes its writes when several nodes share the
+/// store (D150). Other nodes forward their writes to it; a lease not renewed runs out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteLease {
+    /// The organisation.
+    pub organization: String,
+    /// The holding node's identifier (random, made when it starts).
+    pub node: String,
+    /// Where the holding node takes requests (its `--advertise-url`).
+    pub url: String,
+    /// How long the lease still runs, by the store's clock (ms).
+    pub remaining_ms: i64,
+}
+
+/// A node asking for write leases: who it is and where it takes requests.
+#[derive(Clone, Debug)]
+pub struct LeaseClaim<'a> {
+    /// The node's identifier.
+    pub node: &'a str,
+    /// Where the node takes requests.
+    pub url: &'a str,
+    /// How long a lease taken or renewed runs (ms).
+    pub ttl_ms: i64,
+}
+
 /// An operation as its log row stores it: its JSON text, as `serde_json` writes an
 /// [`Operation`] (the bytes the row's MAC covers, parsed back when the log is read). Made
 /// only from an operation, so a row always holds one; a writer makes it before it queues the
@@ -536,6 +561,26 @@ pub trait Store: Send + Sync {
     /// `None` when there is none at this revision.
     fn read_checkpoint(&self, org: &str, revision: Revision)
     -> Result<Option<Vec<u8>>, StoreError>;
+    /// The write leases of `orgs` that run still (D150). With `claim`, first takes each lease
+    /// that has run out or is held by no one, and renews each the claiming node holds, in one
+    /// statement; a lease another node holds that runs still is left to it. Organisations
+    /// with no lease running are left out of the answer. Stores that one process owns
+    /// (SQLite, memory) keep no leases: the default answers none, and every node writes
+    /// itself.
+    fn write_leases(
+        &self,
+        orgs: &[String],
+        claim: Option<&LeaseClaim<'_>>,
+    ) -> Result<Vec<WriteLease>, StoreError> {
+        let _ = (orgs, claim);
+        Ok(Vec::new())
+    }
+    /// Gives up every lease `node` holds (a node stopping), so that another node takes the
+    /// writes at once rather than when the leases run out.
+    fn release_write_leases(&self, node: &str) -> Result<(), StoreError> {
+        let _ = node;
+        Ok(())
+    }
     /// A counter of the changes this store has been told about by other processes (and by its
     /// own writes): pass it to [`Store::wait_for_change`]. Read it *before* looking at the
     /// store, so that a change made in between is not missed. Stores without notifications

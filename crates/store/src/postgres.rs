@@ -33,8 +33,8 @@ use crate::chain::{
 };
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
-    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LogEntry, Revision, Store, StoreError,
-    StoredOperation, Transaction, Verification, check_org_name, expired,
+    ApiKeyRecord, AuditEntry, AuditQuery, AuditRecord, LeaseClaim, LogEntry, Revision, Store,
+    StoreError, StoredOperation, Transaction, Verification, WriteLease, check_org_name, expired,
 };
 
 /// Migrations, in order. A database records the ones it has applied in `schema_migrations`.
@@ -136,7 +136,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE operations DROP CONSTRAINT IF EXISTS operations_org_fkey;
          ALTER TABLE audit DROP CONSTRAINT IF EXISTS audit_org_fkey;",
     ),
+    // Write leases (D150): the node that takes an organisation's writes, until `expires_ms`
+    // by the database's clock.
+    (
+        6,
+        r#"CREATE TABLE write_leases (
+        org TEXT COLLATE "C" PRIMARY KEY,
+        node TEXT NOT NULL,
+        url TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );"#,
+    ),
 ];
+
+/// The database's clock in milliseconds since the epoch: leases are judged by one clock,
+/// whatever the nodes' own clocks say.
+const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// Held by the migration runner so that two processes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x5354_5241_5441; // "STRATA"
@@ -1762,7 +1777,7 @@ impl Store for PostgresStore {
                 rollback(conn).await?;
                 return Err(StoreError::UnknownOrganization(name));
             }
-            for table in ["operations", "audit"] {
+            for table in ["operations", "audit", "write_leases"] {
                 client
                     .execute(&format!("DELETE FROM {table} WHERE org = $1"), &[&name])
                     .await
@@ -2291,6 +2306,81 @@ impl Store for PostgresStore {
 
     fn wait_for_change(&self, seen: u64, timeout: Duration) -> u64 {
         self.engine.changes.wait(seen, timeout)
+    }
+
+    fn write_leases(
+        &self,
+        orgs: &[String],
+        claim: Option<&LeaseClaim<'_>>,
+    ) -> Result<Vec<WriteLease>, StoreError> {
+        if orgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let db = self.db();
+        let orgs = orgs.to_vec();
+        let claim = claim.map(|c| (c.node.to_owned(), c.url.to_owned(), c.ttl_ms));
+        self.run(async move {
+            let client = db.client().await?;
+            let rows = match &claim {
+                // One statement: take or renew what may be taken, then answer every lease of
+                // `orgs` that runs still (the rows this statement changed as it changed them,
+                // the others as they were).
+                Some((node, url, ttl)) => {
+                    let sql = format!(
+                        "WITH now AS (SELECT {DB_NOW_MS} AS ms),
+                         claimed AS (
+                           INSERT INTO write_leases (org, node, url, expires_ms)
+                           SELECT o, $2, $3, (SELECT ms FROM now) + $4 FROM unnest($1::text[]) AS o
+                           ON CONFLICT (org) DO UPDATE
+                             SET node = EXCLUDED.node, url = EXCLUDED.url, expires_ms = EXCLUDED.expires_ms
+                             WHERE write_leases.expires_ms < (SELECT ms FROM now)
+                                OR write_leases.node = EXCLUDED.node
+                           RETURNING org, node, url, expires_ms)
+                         SELECT org, node, url, expires_ms - (SELECT ms FROM now) FROM claimed
+                         UNION ALL
+                         SELECT l.org, l.node, l.url, l.expires_ms - (SELECT ms FROM now)
+                           FROM write_leases l
+                          WHERE l.org = ANY($1) AND l.expires_ms > (SELECT ms FROM now)
+                            AND NOT EXISTS (SELECT 1 FROM claimed c WHERE c.org = l.org)"
+                    );
+                    let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
+                    client
+                        .query(&stmt, &[&orgs, node, url, ttl])
+                        .await
+                        .map_err(db_err)?
+                }
+                None => {
+                    let sql = format!(
+                        "SELECT org, node, url, expires_ms - {DB_NOW_MS} FROM write_leases
+                          WHERE org = ANY($1) AND expires_ms > {DB_NOW_MS}"
+                    );
+                    let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
+                    client.query(&stmt, &[&orgs]).await.map_err(db_err)?
+                }
+            };
+            rows.iter()
+                .map(|r| {
+                    Ok(WriteLease {
+                        organization: col(r, 0)?,
+                        node: col(r, 1)?,
+                        url: col(r, 2)?,
+                        remaining_ms: col(r, 3)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn release_write_leases(&self, node: &str) -> Result<(), StoreError> {
+        let (db, node) = (self.db(), node.to_owned());
+        self.run(async move {
+            let client = db.client().await?;
+            client
+                .execute("DELETE FROM write_leases WHERE node = $1", &[&node])
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     fn revoke_api_key(&self, org: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
