@@ -52,13 +52,6 @@ pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a node tries to connect to the leader before it writes itself.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The largest body a node forwards: the largest any write route takes.
-const MAX_FORWARDED_BODY: usize = if limits::MAX_BODY_BYTES > strata_solution::MAX_FILE_BYTES {
-    limits::MAX_BODY_BYTES
-} else {
-    strata_solution::MAX_FILE_BYTES
-};
-
 /// Checks an `--advertise-url`: `http://host:port` or `https://host:port` (a path prefix
 /// allowed, nothing else).
 ///
@@ -116,8 +109,9 @@ pub(crate) struct Leadership {
     known: Mutex<HashMap<String, Known>>,
     /// Some organisation is led by another node (the common one-node case skips the rest).
     elsewhere: AtomicBool,
-    /// The native routes that write: method and path segments (`{…}` matches any).
-    write_routes: Vec<(Method, Vec<String>)>,
+    /// The native routes that write: method, path segments (`{…}` matches any) and the
+    /// largest body the route reads.
+    write_routes: Vec<(Method, Vec<String>, usize)>,
     client: Client<crate::peer::Connector, Body>,
     /// Writes forwarded, and writes made here because the leader could not be reached.
     pub(crate) forwarded: AtomicU64,
@@ -151,7 +145,7 @@ impl Leadership {
                     .and_then(|m| m.as_str().and_then(|m| m.to_uppercase().parse().ok()))
                     .unwrap_or(Method::POST);
                 let segments = r.path.split('/').map(str::to_owned).collect();
-                (method, segments)
+                (method, segments, r.body_bytes)
             })
             .collect();
         let client = Client::builder(TokioExecutor::new())
@@ -176,29 +170,33 @@ impl Leadership {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether a request changes its organisation: a native write route (not a dry run), or
-    /// any Web API request but a read (a `$batch` may hold writes).
-    fn writes(&self, method: &Method, uri: &Uri) -> bool {
+    /// Whether a request changes its organisation — a native write route (not a dry run), or
+    /// any Web API request but a read (a `$batch` may hold writes) — with the largest body its
+    /// route reads.
+    fn writes(&self, method: &Method, uri: &Uri) -> Option<usize> {
         if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            return false;
+            return None;
         }
         if uri.path().starts_with("/api/data/") {
-            return true;
+            return Some(limits::MAX_BODY_BYTES);
         }
         if uri
             .query()
             .is_some_and(|q| q.split('&').any(|p| p == "dry_run=true"))
         {
-            return false;
+            return None;
         }
         let segments: Vec<&str> = uri.path().split('/').collect();
-        self.write_routes.iter().any(|(m, template)| {
-            m == method
-                && template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(t, s)| {
-                    (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
-                })
-        })
+        self.write_routes
+            .iter()
+            .find(|(m, template, _)| {
+                m == method
+                    && template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                    })
+            })
+            .map(|(_, _, body)| *body)
     }
 
     /// The node to forward a write of `org` to: one that holds a running lease and has not
@@ -276,22 +274,24 @@ pub(crate) async fn route_writes(
     next: Next,
 ) -> Response {
     let leadership = &state.leadership;
-    if !leadership.writes(request.method(), request.uri()) {
+    let Some(body_limit) = leadership.writes(request.method(), request.uri()) else {
         return next.run(request).await;
-    }
+    };
     if request.headers().contains_key(&FORWARDED) {
         return answer_forwarded(&state, request, next).await;
     }
     if !leadership.elsewhere.load(Ordering::Relaxed) {
         return next.run(request).await;
     }
+    // The caller is authenticated here first: a request without valid credentials is
+    // refused where it arrives, never sent on.
     let Ok(org) = request::organization_of(&state, request.uri().path(), request.headers()).await
     else {
         return next.run(request).await;
     };
     match leadership.leader_of(&org) {
         None => next.run(request).await,
-        Some(leader) => forward(&state, &org, &leader, request, next).await,
+        Some(leader) => forward(&state, &org, &leader, body_limit, request, next).await,
     }
 }
 
@@ -343,15 +343,17 @@ async fn forward(
     state: &Arc<AppState>,
     org: &str,
     leader: &Leader,
+    body_limit: usize,
     request: Request,
     next: Next,
 ) -> Response {
     let leadership = &state.leadership;
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_FORWARDED_BODY).await else {
+    // Read whole (bounded as the route bounds it), so that it can still be written here.
+    let Ok(body) = axum::body::to_bytes(body, body_limit).await else {
         return ApiError::new(
             "payload_too_large",
-            format!("the body is larger than {MAX_FORWARDED_BODY} bytes"),
+            format!("the body is larger than {body_limit} bytes"),
         )
         .into_response();
     };
@@ -530,7 +532,8 @@ mod tests {
             &crate::route_table(),
             crate::peer::Connector::new(&[], CONNECT_TIMEOUT).unwrap(),
         );
-        let writes = |method: Method, uri: &str| leadership.writes(&method, &uri.parse().unwrap());
+        let writes =
+            |method: Method, uri: &str| leadership.writes(&method, &uri.parse().unwrap()).is_some();
         assert!(writes(Method::POST, "/api/v1/orgs/o/operations"));
         assert!(writes(
             Method::POST,

@@ -293,18 +293,18 @@ pub(crate) async fn authenticate_request(
     Ok(caller)
 }
 
-/// The organisation a request is to: the one its path names, else the caller's own (which
-/// authenticates the request: the Web API's and AuthZEN's paths name none).
+/// The organisation an authenticated request is to: the one its path names, else the
+/// caller's own (the Web API's and AuthZEN's paths name none).
 pub(crate) async fn organization_of(
     state: &AppState,
     path: &str,
     headers: &HeaderMap,
 ) -> Result<String, ApiError> {
-    if let Some(org) = org_in_path(path) {
-        return Ok(org);
-    }
     let caller = authenticate_request(state, headers).await?;
-    organization_header(&caller, headers)
+    match org_in_path(path) {
+        Some(org) => Ok(org),
+        None => organization_header(&caller, headers),
+    }
 }
 
 /// The organisation named by `/api/v1/orgs/{org}/…`.

@@ -185,6 +185,8 @@ pub(crate) struct Route {
     /// The route changes its organisation (through the write path): on several nodes it is
     /// forwarded to the organisation's write leader (D150).
     pub(crate) writes: bool,
+    /// The largest body the route reads.
+    pub(crate) body_bytes: usize,
 }
 
 impl std::fmt::Debug for Route {
@@ -224,6 +226,7 @@ impl Route {
             also: Vec::new(),
             errors: Vec::new(),
             writes: false,
+            body_bytes: crate::limits::MAX_BODY_BYTES,
         }
     }
 
@@ -256,6 +259,7 @@ impl Route {
     }
     /// The largest body the route reads (instead of the server's default).
     pub(crate) fn body_limit(mut self, bytes: usize) -> Route {
+        self.body_bytes = bytes;
         self.handler = self
             .handler
             .layer(axum::extract::DefaultBodyLimit::max(bytes));

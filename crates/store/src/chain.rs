@@ -297,6 +297,16 @@ impl std::fmt::Debug for LogKey {
     }
 }
 
+/// Whether two byte strings are equal, in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// HMAC-SHA256 under `key` of `parts` one after another, hex.
+pub(crate) fn keyed_mac(key: [u8; 32], parts: &[&[u8]]) -> String {
+    LogKey::new(key).mac(parts)
+}
+
 impl LogKey {
     fn new(key: [u8; 32]) -> Self {
         let mut inner = Sha256::new();

@@ -137,13 +137,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE audit DROP CONSTRAINT IF EXISTS audit_org_fkey;",
     ),
     // Write leases (D150): the node that takes an organisation's writes, until `expires_ms`
-    // by the database's clock.
+    // by the database's clock; `mac` binds the organisation, the node and its URL under a key
+    // derived from the audit key, so that a row written by anyone but a node (an attacker with
+    // the database) sends no node's requests, credentials included, elsewhere.
     (
         6,
         r#"CREATE TABLE write_leases (
         org TEXT COLLATE "C" PRIMARY KEY,
         node TEXT NOT NULL,
         url TEXT NOT NULL,
+        mac TEXT NOT NULL,
         expires_ms BIGINT NOT NULL
     );"#,
     ),
@@ -2316,42 +2319,60 @@ impl Store for PostgresStore {
         if orgs.is_empty() {
             return Ok(Vec::new());
         }
+        let key = self.key.derive("write leases");
+        let mac = move |org: &str, node: &str, url: &str| {
+            chain::keyed_mac(
+                key,
+                &[
+                    org.as_bytes(),
+                    b"\n",
+                    node.as_bytes(),
+                    b"\n",
+                    url.as_bytes(),
+                ],
+            )
+        };
         let db = self.db();
         let orgs = orgs.to_vec();
-        let claim = claim.map(|c| (c.node.to_owned(), c.url.to_owned(), c.ttl_ms));
-        self.run(async move {
+        let claim = claim.map(|c| {
+            let macs: Vec<String> = orgs.iter().map(|o| mac(o, c.node, c.url)).collect();
+            (c.node.to_owned(), c.url.to_owned(), c.ttl_ms, macs)
+        });
+        let rows = self.run(async move {
             let client = db.client().await?;
             let rows = match &claim {
                 // One statement: take or renew what may be taken, then answer every lease of
                 // `orgs` that runs still (the rows this statement changed as it changed them,
                 // the others as they were).
-                Some((node, url, ttl)) => {
+                Some((node, url, ttl, macs)) => {
                     let sql = format!(
                         "WITH now AS (SELECT {DB_NOW_MS} AS ms),
                          claimed AS (
-                           INSERT INTO write_leases (org, node, url, expires_ms)
-                           SELECT o, $2, $3, (SELECT ms FROM now) + $4 FROM unnest($1::text[]) AS o
+                           INSERT INTO write_leases (org, node, url, mac, expires_ms)
+                           SELECT o, $2, $3, m, (SELECT ms FROM now) + $4
+                             FROM unnest($1::text[], $5::text[]) AS t(o, m)
                            ON CONFLICT (org) DO UPDATE
-                             SET node = EXCLUDED.node, url = EXCLUDED.url, expires_ms = EXCLUDED.expires_ms
+                             SET node = EXCLUDED.node, url = EXCLUDED.url, mac = EXCLUDED.mac,
+                                 expires_ms = EXCLUDED.expires_ms
                              WHERE write_leases.expires_ms < (SELECT ms FROM now)
                                 OR write_leases.node = EXCLUDED.node
-                           RETURNING org, node, url, expires_ms)
-                         SELECT org, node, url, expires_ms - (SELECT ms FROM now) FROM claimed
+                           RETURNING org, node, url, mac, expires_ms)
+                         SELECT org, node, url, mac, expires_ms - (SELECT ms FROM now) FROM claimed
                          UNION ALL
-                         SELECT l.org, l.node, l.url, l.expires_ms - (SELECT ms FROM now)
+                         SELECT l.org, l.node, l.url, l.mac, l.expires_ms - (SELECT ms FROM now)
                            FROM write_leases l
                           WHERE l.org = ANY($1) AND l.expires_ms > (SELECT ms FROM now)
                             AND NOT EXISTS (SELECT 1 FROM claimed c WHERE c.org = l.org)"
                     );
                     let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
                     client
-                        .query(&stmt, &[&orgs, node, url, ttl])
+                        .query(&stmt, &[&orgs, node, url, ttl, macs])
                         .await
                         .map_err(db_err)?
                 }
                 None => {
                     let sql = format!(
-                        "SELECT org, node, url, expires_ms - {DB_NOW_MS} FROM write_leases
+                        "SELECT org, node, url, mac, expires_ms - {DB_NOW_MS} FROM write_leases
                           WHERE org = ANY($1) AND expires_ms > {DB_NOW_MS}"
                     );
                     let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
@@ -2360,15 +2381,31 @@ impl Store for PostgresStore {
             };
             rows.iter()
                 .map(|r| {
-                    Ok(WriteLease {
-                        organization: col(r, 0)?,
-                        node: col(r, 1)?,
-                        url: col(r, 2)?,
-                        remaining_ms: col(r, 3)?,
-                    })
+                    Ok((
+                        WriteLease {
+                            organization: col(r, 0)?,
+                            node: col(r, 1)?,
+                            url: col(r, 2)?,
+                            remaining_ms: col(r, 4)?,
+                        },
+                        col::<String>(r, 3)?,
+                    ))
                 })
-                .collect()
-        })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        // A lease whose MAC does not hold was not written by a node: it is not followed.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(lease, stored)| {
+                let expected = mac(&lease.organization, &lease.node, &lease.url);
+                if chain::constant_time_eq(expected.as_bytes(), stored.as_bytes()) {
+                    Some(lease)
+                } else {
+                    tracing::warn!(org = %lease.organization, url = %lease.url, "a write lease that no node wrote (its MAC does not hold): ignored");
+                    None
+                }
+            })
+            .collect())
     }
 
     fn release_write_leases(&self, node: &str) -> Result<(), StoreError> {

@@ -791,6 +791,91 @@ fn postgres_notifies_other_stores_of_writes() {
     );
 }
 
+/// Write leases (D150): the first node to claim takes the lease and renews it; another node's
+/// claim is answered with the holder while the lease runs, and takes it once it ran out or was
+/// given up; a node that only reads takes nothing. A row changed in the database by hand (a
+/// URL of the attacker's) is not followed: its MAC does not hold.
+#[test]
+fn postgres_write_leases_are_taken_renewed_run_out_and_cannot_be_forged() {
+    let Some(server) =
+        postgres("postgres_write_leases_are_taken_renewed_run_out_and_cannot_be_forged")
+    else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit-key");
+    let a = PostgresStore::open(scratch.url(), &key).unwrap();
+    let b = PostgresStore::open(scratch.url(), &key).unwrap();
+    let orgs = ["o".to_owned(), "p".to_owned()];
+    let claim = |node: &'static str, ttl_ms: i64| strata_store::LeaseClaim {
+        node,
+        url: if node == "a" {
+            "http://a:1"
+        } else {
+            "http://b:1"
+        },
+        ttl_ms,
+    };
+    let holders = |leases: Vec<strata_store::WriteLease>| {
+        let mut h: Vec<(String, String)> = leases
+            .into_iter()
+            .map(|l| {
+                assert!(l.remaining_ms > 0, "{l:?}");
+                (l.organization, l.node)
+            })
+            .collect();
+        h.sort();
+        h
+    };
+    let pair = |o: &str, n: &str| (o.to_owned(), n.to_owned());
+    // Nobody holds a lease: a reader learns nothing, a claim takes both.
+    assert!(b.write_leases(&orgs, None).unwrap().is_empty());
+    assert_eq!(
+        holders(a.write_leases(&orgs, Some(&claim("a", 60_000))).unwrap()),
+        [pair("o", "a"), pair("p", "a")]
+    );
+    // B's claim is answered with A; A renews.
+    assert_eq!(
+        holders(b.write_leases(&orgs, Some(&claim("b", 60_000))).unwrap()),
+        [pair("o", "a"), pair("p", "a")]
+    );
+    assert_eq!(
+        holders(a.write_leases(&orgs[..1], Some(&claim("a", 300))).unwrap()),
+        [pair("o", "a")]
+    );
+    // A's lease of `o` runs out: B takes it; `p` is still A's.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(
+        holders(b.write_leases(&orgs, Some(&claim("b", 60_000))).unwrap()),
+        [pair("o", "b"), pair("p", "a")]
+    );
+    // A gives up its leases: B takes `p`.
+    a.release_write_leases("a").unwrap();
+    assert_eq!(
+        holders(b.write_leases(&orgs, Some(&claim("b", 60_000))).unwrap()),
+        [pair("o", "b"), pair("p", "b")]
+    );
+    // Someone with the database points `o`'s lease at a server of theirs: not followed, by a
+    // reader or a claimer; nor is a row inserted by hand.
+    postgres_testing::execute(
+        scratch.url(),
+        "UPDATE write_leases SET url = 'http://attacker:80' WHERE org = 'o';
+         INSERT INTO write_leases (org, node, url, mac, expires_ms)
+         VALUES ('q', 'x', 'http://attacker:80', 'ff', 9999999999999)",
+    )
+    .unwrap();
+    let all = ["o".to_owned(), "p".to_owned(), "q".to_owned()];
+    assert_eq!(
+        holders(a.write_leases(&all, None).unwrap()),
+        [pair("p", "b")]
+    );
+    assert_eq!(
+        holders(a.write_leases(&all, Some(&claim("a", 60_000))).unwrap()),
+        [pair("p", "b")]
+    );
+}
+
 #[test]
 fn postgres_detects_an_edited_entry() {
     if let Some(server) = postgres("postgres_detects_an_edited_entry") {
