@@ -29,6 +29,16 @@ fn postgres(test: &str) -> Option<String> {
     postgres_testing::server_or_skip(test)
 }
 
+/// A fresh database on the server of `STRATA_TEST_POSTGRES`, a folder and the audit key file
+/// in it; `None` after a note (a failure under CI).
+fn scratch(test: &str) -> Option<(ScratchDatabase, tempfile::TempDir, PathBuf)> {
+    let server = postgres(test)?;
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit-key");
+    Some((scratch, dir, key_file))
+}
+
 /// A `strata serve` process.
 struct Node {
     child: Child,
@@ -129,6 +139,16 @@ impl Node {
         body
     }
 
+    /// A record of `o` as the administrator sees it.
+    fn record(&self, id: &str) -> (u16, Value) {
+        self.call(
+            "GET",
+            &format!("/api/v1/orgs/o/records/{id}?user=admin"),
+            ROOT,
+            None,
+        )
+    }
+
     fn ready(&self) -> u16 {
         self.try_call("GET", "/readyz", ROOT, None)
             .map_or(0, |(status, _)| status)
@@ -204,12 +224,11 @@ fn create_org(node: &Node, org: &str) -> u64 {
 /// appear and go on the other.
 #[test]
 fn a_write_on_one_node_is_read_on_another_with_its_revision() {
-    let Some(server) = postgres("a_write_on_one_node_is_read_on_another_with_its_revision") else {
+    let Some((scratch, _dir, key_file)) =
+        scratch("a_write_on_one_node_is_read_on_another_with_its_revision")
+    else {
         return;
     };
-    let scratch = ScratchDatabase::create(&server).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("audit-key");
     let a = Node::start(scratch.url(), &key_file, &[]);
     let b = Node::start(scratch.url(), &key_file, &[]);
 
@@ -359,13 +378,11 @@ fn a_write_on_one_node_is_read_on_another_with_its_revision() {
 /// same state.
 #[test]
 fn a_node_killed_during_a_write_stream_catches_up_when_restarted() {
-    let Some(server) = postgres("a_node_killed_during_a_write_stream_catches_up_when_restarted")
+    let Some((scratch, _dir, key_file)) =
+        scratch("a_node_killed_during_a_write_stream_catches_up_when_restarted")
     else {
         return;
     };
-    let scratch = ScratchDatabase::create(&server).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("audit-key");
     let a = Node::start(scratch.url(), &key_file, &[]);
     let b = Arc::new(Mutex::new(Some(Node::start(scratch.url(), &key_file, &[]))));
     create_org(&a, "o");
@@ -438,12 +455,7 @@ fn a_node_killed_during_a_write_stream_catches_up_when_restarted() {
     assert_eq!(da["revision"], db["revision"]);
     assert_eq!(da["sha256"], db["sha256"], "{da} {db}");
     for id in &acknowledged {
-        let (status, body) = b.call(
-            "GET",
-            &format!("/api/v1/orgs/o/records/{id}?user=admin"),
-            ROOT,
-            None,
-        );
+        let (status, body) = b.record(id);
         assert_eq!(
             status, 200,
             "acknowledged {id} is missing on the restarted node: {body}"
@@ -473,12 +485,11 @@ fn forwarded(node: &Node) -> u64 {
 /// fails before anything is sent) and takes the lease; the state equals a fresh node's.
 #[test]
 fn writes_go_to_the_write_leader_and_fall_back_when_it_dies() {
-    let Some(server) = postgres("writes_go_to_the_write_leader_and_fall_back_when_it_dies") else {
+    let Some((scratch, _dir, key_file)) =
+        scratch("writes_go_to_the_write_leader_and_fall_back_when_it_dies")
+    else {
         return;
     };
-    let scratch = ScratchDatabase::create(&server).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("audit-key");
     let a = Node::start_leading(scratch.url(), &key_file);
     let b = Node::start_leading(scratch.url(), &key_file);
     create_org(&a, "o");
@@ -505,12 +516,7 @@ fn writes_go_to_the_write_leader_and_fall_back_when_it_dies() {
     for i in 0..20 {
         let id = format!("f{i}");
         let revision = follower.write("o", ROOT, &create(&id, "u1")).unwrap();
-        let (status, body) = follower.call(
-            "GET",
-            &format!("/api/v1/orgs/o/records/{id}?user=admin"),
-            ROOT,
-            None,
-        );
+        let (status, body) = follower.record(&id);
         assert_eq!(
             status, 200,
             "the follower does not hold its forwarded write: {body}"
@@ -636,14 +642,11 @@ impl NodeRef {
 /// and a third node started from the database, hold the same state.
 #[test]
 fn two_nodes_take_1000_concurrent_mixed_writes_and_agree_with_a_fresh_third() {
-    let Some(server) =
-        postgres("two_nodes_take_1000_concurrent_mixed_writes_and_agree_with_a_fresh_third")
+    let Some((scratch, _dir, key_file)) =
+        scratch("two_nodes_take_1000_concurrent_mixed_writes_and_agree_with_a_fresh_third")
     else {
         return;
     };
-    let scratch = ScratchDatabase::create(&server).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("audit-key");
     let a = Arc::new(Node::start(scratch.url(), &key_file, &[]));
     let b = Arc::new(Node::start(scratch.url(), &key_file, &[]));
     create_org(&a, "o");

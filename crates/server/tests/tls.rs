@@ -27,6 +27,17 @@ struct TlsServer {
 impl TlsServer {
     fn start(tls: TlsConfig) -> TlsServer {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new().unwrap());
+        TlsServer::serve(store, move |_| ServerOptions {
+            tls: Some(tls),
+            ..ServerOptions::default()
+        })
+    }
+
+    /// A server on `store`, with the options made for the address it listens on.
+    fn serve(
+        store: Arc<dyn Store>,
+        options: impl FnOnce(SocketAddr) -> ServerOptions + Send + 'static,
+    ) -> TlsServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || -> std::io::Result<()> {
@@ -36,23 +47,20 @@ impl TlsServer {
                 .build()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                let _ = addr_tx.send(listener.local_addr()?);
+                let addr = listener.local_addr()?;
+                let _ = addr_tx.send(addr);
                 let config = ServerConfig {
                     store,
                     root_key: Some(ROOT.to_owned()),
                 };
-                let options = ServerOptions {
-                    tls: Some(tls),
-                    ..ServerOptions::default()
-                };
-                serve_with(config, options, listener, async move {
+                serve_with(config, options(addr), listener, async move {
                     let _ = rx.await;
                 })
                 .await
             })
         });
         let addr = addr_rx
-            .recv_timeout(Duration::from_secs(10))
+            .recv_timeout(Duration::from_secs(30))
             .expect("the server did not start");
         TlsServer {
             addr,
@@ -561,42 +569,13 @@ fn a_self_signed_certificate_is_reused_while_valid_and_made_anew_otherwise() {
 /// `https://127.0.0.1:PORT` (D150); `peer_ca` is what it trusts besides its own certificate.
 fn tls_node(db: &str, key_file: &Path, tls: TlsConfig, peer_ca: Option<PathBuf>) -> TlsServer {
     let store: Arc<dyn Store> = Arc::new(strata_store::PostgresStore::open(db, key_file).unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || -> std::io::Result<()> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
-            let _ = addr_tx.send(addr);
-            let config = ServerConfig {
-                store,
-                root_key: Some(ROOT.to_owned()),
-            };
-            let options = ServerOptions {
-                tls: Some(tls),
-                advertise_url: Some(format!("https://127.0.0.1:{}", addr.port())),
-                write_lease: Duration::from_millis(600),
-                peer_ca_file: peer_ca,
-                ..ServerOptions::default()
-            };
-            serve_with(config, options, listener, async move {
-                let _ = rx.await;
-            })
-            .await
-        })
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the node did not start");
-    TlsServer {
-        addr,
-        shutdown: Some(tx),
-        thread: Some(thread),
-    }
+    TlsServer::serve(store, move |addr| ServerOptions {
+        tls: Some(tls),
+        advertise_url: Some(format!("https://127.0.0.1:{}", addr.port())),
+        write_lease: Duration::from_millis(600),
+        peer_ca_file: peer_ca,
+        ..ServerOptions::default()
+    })
 }
 
 /// A request with the root key over HTTPS; the status and the body.
