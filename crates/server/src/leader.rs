@@ -313,7 +313,8 @@ async fn answer_forwarded(state: &Arc<AppState>, request: Request, next: Next) -
     response
 }
 
-/// Headers that belong to one connection, not to the request or answer they travel with.
+/// Headers that belong to one connection, not to the request or answer they travel with
+/// (`Expect` was answered by this node already, which read the whole body).
 fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
@@ -326,6 +327,7 @@ fn hop_by_hop(name: &HeaderName) -> bool {
             | "trailer"
             | "transfer-encoding"
             | "upgrade"
+            | "expect"
     ) || name == FORWARDED
 }
 
