@@ -1,6 +1,8 @@
 //! The Web API driven by a real Dataverse client (issue 10): `tests/webapi-client/client.mjs`
 //! runs the npm `dynamics-web-api` client, unchanged, against `strata demo`, once over HTTP and
-//! once over HTTPS with the demo's self-signed certificate (as real Dataverse clients connect).
+//! once over HTTPS with the demo's self-signed certificate (as real Dataverse clients connect),
+//! and against the second of two nodes on PostgreSQL, which forwards its writes to the first
+//! (D150; when `STRATA_TEST_POSTGRES` names a server).
 //!
 //! The tests need Node and `npm ci` run in `tests/webapi-client`. Without them they print a
 //! note and pass, so that a developer without npm can still run the suite; under CI (`CI` set)
@@ -74,11 +76,19 @@ fn run_client(dir: &Path, tls: bool) {
     }
     let (mut server, url) = common::spawn_serving(&mut demo);
     assert_eq!(url.starts_with("https://"), tls, "{url}");
+    let cert = dir.join("strata-tls-cert.pem");
+    client_against(&url, tls.then_some(cert.as_path()));
+    server.kill().unwrap();
+    let _ = server.wait();
+}
 
+/// Runs the client against the demo organisation at `url` (trusting `cert` for HTTPS) and
+/// fails with the client's output unless every step passed.
+fn client_against(url: &str, cert: Option<&Path>) {
     let mut node = Command::new("node");
     node.arg("client.mjs")
         .current_dir(client_dir())
-        .env("STRATA_URL", &url)
+        .env("STRATA_URL", url)
         .env("STRATA_ADMIN_KEY", ADMIN_KEY)
         .env("STRATA_ROOT_KEY", ROOT_KEY)
         .env("STRATA_ORG", "demo")
@@ -91,10 +101,9 @@ fn run_client(dir: &Path, tls: bool) {
         .env_remove("STRATA_SKIP_BATCH")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if tls {
-        let cert = dir.join("strata-tls-cert.pem");
+    if let Some(cert) = cert {
         assert!(cert.exists(), "no certificate at {}", cert.display());
-        node.env("NODE_EXTRA_CA_CERTS", &cert);
+        node.env("NODE_EXTRA_CA_CERTS", cert);
     } else {
         node.env_remove("NODE_EXTRA_CA_CERTS");
     }
@@ -124,8 +133,6 @@ fn run_client(dir: &Path, tls: bool) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    server.kill().unwrap();
-    let _ = server.wait();
     let status = status
         .unwrap_or_else(|| panic!("the client did not finish in {CLIENT_TIMEOUT:?}\n{out}\n{err}"));
     assert!(
@@ -152,4 +159,113 @@ fn the_dynamics_web_api_client_passes_every_step_over_https() {
     }
     let dir = tempfile::tempdir().unwrap();
     run_client(dir.path(), true);
+}
+
+/// Two nodes on one PostgreSQL database, each advertising itself (D150): the client runs
+/// against the node that does not hold the demo organisation's write lease, which forwards
+/// every write the client makes to the one that does — and every step passes as on one node.
+#[test]
+fn the_dynamics_web_api_client_passes_every_step_on_a_node_that_forwards_its_writes() {
+    let test = "the_dynamics_web_api_client_passes_every_step_on_a_node_that_forwards_its_writes";
+    if !client_installed(test) {
+        return;
+    }
+    let Some(server) = strata_store::postgres_testing::server_or_skip(test) else {
+        return;
+    };
+    let scratch = strata_store::postgres_testing::ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit-key");
+    let strata = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        command.args(["--audit-key-file", key_file.to_str().unwrap()]);
+        command
+    };
+    // The demo organisation, built in the database; then two nodes on it.
+    let (mut demo, _) = common::spawn_serving(strata().args([
+        "demo",
+        "--db",
+        scratch.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--records",
+        RECORDS,
+        "--admin-key",
+        ADMIN_KEY,
+        "--root-key",
+        ROOT_KEY,
+    ]));
+    demo.kill().unwrap();
+    let _ = demo.wait();
+    let node = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let (child, url) = common::spawn_serving(strata().args([
+            "serve",
+            "--db",
+            scratch.url(),
+            "--root-key",
+            ROOT_KEY,
+            "--listen",
+            &listen,
+            "--advertise-url",
+            &format!("http://{listen}"),
+        ]));
+        let client =
+            strata_scenario::http_client::HttpClient::new(&url, Duration::from_secs(30)).unwrap();
+        (child, url, client)
+    };
+    let (mut a, _, a_client) = node();
+    let (mut b, b_url, b_client) = node();
+    let auth = format!("Bearer {ROOT_KEY}");
+    let write = |client: &strata_scenario::http_client::HttpClient| {
+        let r = client
+            .request(
+                "POST",
+                "/api/v1/orgs/demo/operations",
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/json"),
+                ],
+                Some(br#"{"op": "set_audit", "enabled": true}"#),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    };
+    let forwarded = || {
+        let r = b_client.request("GET", "/metrics", &[], None).unwrap();
+        String::from_utf8(r.body)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("strata_writes_forwarded_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    // A writes first and takes the lease; B writes until it forwards to A.
+    write(&a_client);
+    std::thread::sleep(Duration::from_millis(1200));
+    let start = Instant::now();
+    while forwarded() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "B never forwarded"
+        );
+        write(&a_client);
+        write(&b_client);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = forwarded();
+    client_against(&b_url, None);
+    assert!(
+        forwarded() > before,
+        "the client's writes were not forwarded"
+    );
+    for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
