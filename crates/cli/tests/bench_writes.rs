@@ -24,8 +24,13 @@ fn bench_writes_prints_its_table() {
         .lines()
         .filter(|l| l.starts_with("SQLite") || l.starts_with("PostgreSQL"))
         .collect();
-    // Each write alone and group commit, 16 and 64 clients; the bulk row.
-    let expected = if postgres.is_some() { 4 + 8 + 2 } else { 4 + 1 };
+    // Each write alone and group commit, 16 and 64 clients (PostgreSQL: one node, two, and two
+    // with a write leader); the bulk rows.
+    let expected = if postgres.is_some() {
+        4 + 10 + 2
+    } else {
+        4 + 1
+    };
     assert_eq!(rows.len(), expected, "{out}");
     for row in rows {
         let numbers: Vec<f64> = row
@@ -33,7 +38,7 @@ fn bench_writes_prints_its_table() {
             .filter_map(|w| w.parse().ok())
             .collect();
         assert!(numbers.iter().all(|&n| n >= 0.0), "{row}");
-        if row.contains(" commit ") || row.contains(" alone ") {
+        if row.contains(" commit") || row.contains(" alone ") {
             // Nodes, clients, creates/s, shares/s, creates per commit, store ms per commit,
             // server µs per create, KiB written per create, the load generator's µs per create.
             assert_eq!(numbers.len(), 9, "{row}");
@@ -47,6 +52,9 @@ fn bench_writes_prints_its_table() {
         }
     }
     assert!(out.contains("group commit"), "{out}");
+    if postgres.is_some() {
+        assert!(out.contains("group commit, write leader"), "{out}");
+    }
 }
 
 #[test]
