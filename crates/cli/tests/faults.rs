@@ -453,10 +453,7 @@ impl OwnPostgres {
         );
         let mut pg = OwnPostgres { bin, dir, port: 0 };
         for _ in 0..10 {
-            pg.port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                l.local_addr().unwrap().port()
-            };
+            pg.port = common::free_port();
             if pg.pg_ctl_start() {
                 return pg;
             }

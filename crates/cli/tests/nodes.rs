@@ -54,12 +54,7 @@ impl Node {
     /// Starts a node that advertises where it listens (a free port): it may take write leases,
     /// and the other nodes forward writes to it (D150).
     fn start_leading(db: &str, key_file: &Path) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{}", common::free_port());
         let url = format!("http://{listen}");
         Node::start_at(
             db,
@@ -835,10 +830,7 @@ impl OwnPostgres {
             String::from_utf8_lossy(&out.stderr)
         );
         for _ in 0..10 {
-            let port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                l.local_addr().unwrap().port()
-            };
+            let port = common::free_port();
             if pg_ctl_start(&bin, dir.path(), port, durable) {
                 return Some(OwnPostgres {
                     bin,

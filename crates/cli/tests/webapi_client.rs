@@ -53,15 +53,12 @@ fn client_installed(test: &str) -> bool {
     false
 }
 
-/// Starts the demo on a free port in `dir` (with TLS when asked), runs the client against it,
-/// and fails with the client's output unless every step passed.
-fn run_client(dir: &Path, tls: bool) {
-    let db = dir.join("demo.db");
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_strata"));
-    demo.args([
+/// `strata demo` on `db`, on a port the system picks, with the test's keys and records.
+fn demo_args(db: &str) -> [&str; 11] {
+    [
         "demo",
         "--db",
-        db.to_str().unwrap(),
+        db,
         "--listen",
         "127.0.0.1:0",
         "--records",
@@ -70,7 +67,15 @@ fn run_client(dir: &Path, tls: bool) {
         ADMIN_KEY,
         "--root-key",
         ROOT_KEY,
-    ]);
+    ]
+}
+
+/// Starts the demo on a free port in `dir` (with TLS when asked), runs the client against it,
+/// and fails with the client's output unless every step passed.
+fn run_client(dir: &Path, tls: bool) {
+    let db = dir.join("demo.db");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_strata"));
+    demo.args(demo_args(db.to_str().unwrap()));
     if tls {
         demo.arg("--tls-self-signed");
     }
@@ -182,28 +187,11 @@ fn the_dynamics_web_api_client_passes_every_step_on_a_node_that_forwards_its_wri
         command
     };
     // The demo organisation, built in the database; then two nodes on it.
-    let (mut demo, _) = common::spawn_serving(strata().args([
-        "demo",
-        "--db",
-        scratch.url(),
-        "--listen",
-        "127.0.0.1:0",
-        "--records",
-        RECORDS,
-        "--admin-key",
-        ADMIN_KEY,
-        "--root-key",
-        ROOT_KEY,
-    ]));
+    let (mut demo, _) = common::spawn_serving(strata().args(demo_args(scratch.url())));
     demo.kill().unwrap();
     let _ = demo.wait();
     let node = || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{}", common::free_port());
         let (child, url) = common::spawn_serving(strata().args([
             "serve",
             "--db",

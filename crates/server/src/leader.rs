@@ -274,14 +274,17 @@ pub(crate) async fn route_writes(
     next: Next,
 ) -> Response {
     let leadership = &state.leadership;
+    let forwarded = request.headers().contains_key(&FORWARDED);
+    // The common case first: no organisation is led elsewhere and nothing came forwarded, so
+    // the request is not even matched against the write routes.
+    if !forwarded && !leadership.elsewhere.load(Ordering::Relaxed) {
+        return next.run(request).await;
+    }
     let Some(body_limit) = leadership.writes(request.method(), request.uri()) else {
         return next.run(request).await;
     };
-    if request.headers().contains_key(&FORWARDED) {
+    if forwarded {
         return answer_forwarded(&state, request, next).await;
-    }
-    if !leadership.elsewhere.load(Ordering::Relaxed) {
-        return next.run(request).await;
     }
     // The caller is authenticated here first: a request without valid credentials is
     // refused where it arrives, never sent on.

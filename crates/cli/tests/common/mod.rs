@@ -37,6 +37,19 @@ pub fn strata(args: &[&str]) -> (i32, String, String) {
 /// until it prints the address it serves on; returns the child and its URL (`http://` or
 /// `https://`). The child's stdout
 /// keeps being read, so that the server never blocks on a full pipe.
+/// A loopback port free now (the system's pick), for a process to listen on.
+#[allow(
+    dead_code,
+    reason = "not every test binary starts a process on a chosen port"
+)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn spawn_serving(command: &mut Command) -> (Child, String) {
     let mut child = command
         .env_remove("STRATA_AUDIT_KEY_FILE")
