@@ -335,6 +335,24 @@ fn conformance(store: &dyn Store) {
         store.organizations().unwrap(),
         vec![("fabrikam".to_owned(), n)]
     );
+    // An organisation made again under the name starts empty: no row of the old one is left.
+    store
+        .create_organization("contoso", 0, &mut |_| Ok(()))
+        .unwrap();
+    assert_eq!(store.revision("contoso").unwrap(), 0);
+    assert!(store.operations("contoso", 0).unwrap().is_empty());
+    assert!(
+        store
+            .audit("contoso", &AuditQuery::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.api_keys("contoso").unwrap().is_empty());
+    assert!(matches!(
+        store.verify_audit("contoso").unwrap(),
+        Verification::Intact { entries: 0 }
+    ));
+    store.delete_organization("contoso").unwrap();
 }
 
 /// The audit read newest first and oldest first, by table and by action, and paged in both
@@ -493,6 +511,50 @@ fn memory_store_conforms() {
 fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     conformance(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
+}
+
+/// The WAL is copied into the database file by the store's own thread (D151), not left to
+/// grow: after a few MiB of commits the file holds them while the store is still open.
+#[test]
+fn sqlite_store_copies_its_wal_into_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    let mut entry = audit("update", "x", "alice");
+    entry.detail = json!({"note": "x".repeat(2_000)});
+    // About 8 MiB: 2,000 pages and more.
+    for _ in 0..40 {
+        store
+            .write("o", &mut |tx| {
+                for _ in 0..100 {
+                    tx.append_audit(&entry, 1, 30)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&path).unwrap().len() < 4 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was not copied into the database file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        store
+            .audit(
+                "o",
+                &AuditQuery {
+                    limit: 10_000,
+                    ..AuditQuery::default()
+                }
+            )
+            .unwrap()
+            .len(),
+        4_000
+    );
 }
 
 /// The audit indexed in batches (D142): every query the same whether its entries are in the
@@ -2211,7 +2273,19 @@ fn memory_store_keeps_checkpoints() {
 #[test]
 fn sqlite_store_keeps_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    checkpoint_conformance(&SqliteStore::open(&dir.path().join("strata.db")).unwrap());
+    let path = dir.path().join("strata.db");
+    checkpoint_conformance(&SqliteStore::open(&path).unwrap());
+    // Foreign keys are not enforced (D151): the checkpoints left out and the organisation
+    // deleted took their chunks with them.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM checkpoint_chunks c WHERE NOT EXISTS (SELECT 1 FROM checkpoints k WHERE k.org = c.org AND k.revision = c.revision)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
 }
 
 #[test]
