@@ -9,6 +9,12 @@
 //! fewer per record of a frequent one. Every change to a record's values goes through a removal
 //! (old values) and an insertion (new values), and a value moves between the blocks and the
 //! bitmaps as its count crosses [`FREQUENT`], so the index is a function of the records alone.
+//!
+//! A search (where an insertion goes, where a value's run starts) first finds the block among
+//! the blocks' **fences** — each block's last id with its value's sort prefix, in one array —
+//! and reads a record only where two prefixes tie; then it reads records within the block.
+//! Every record read is a cache miss or more on a large table, and a search over blocks read
+//! one per step: the fences take about half of a search's reads away.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -20,7 +26,7 @@ use crate::list::{compare_values, rank_of};
 use crate::model::Value;
 
 /// Ids per block after a split (blocks hold 1 to `2 × BLOCK` ids).
-const BLOCK: usize = 2048;
+const BLOCK: usize = 256;
 
 /// A value shared by at least this many records keeps a bitmap of them.
 pub(crate) const FREQUENT: usize = 1024;
@@ -32,11 +38,60 @@ pub(crate) struct Pos {
     offset: usize,
 }
 
+/// A block's last id and its value's [`sort_prefix`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fence {
+    prefix: (u8, u64, u64),
+    last: u32,
+}
+
+impl Fence {
+    /// The fence of a block, which is never empty (an emptied block is removed at once).
+    fn of<'v>(block: &[u32], value_of: &impl Fn(u32) -> &'v Value) -> Fence {
+        debug_assert!(!block.is_empty(), "a block holds at least one id");
+        let last = block.last().copied().unwrap_or_default();
+        Fence {
+            prefix: sort_prefix(value_of(last)),
+            last,
+        }
+    }
+}
+
+/// A place in list order: the ids of a value below `id` come before it, the rest after.
+struct Key<'a> {
+    value: &'a Value,
+    prefix: (u8, u64, u64),
+    /// 0: before every id of the value; `1 << 32`: after every one.
+    id: u64,
+}
+
+impl<'a> Key<'a> {
+    fn new(value: &'a Value, id: u64) -> Self {
+        Key {
+            value,
+            prefix: sort_prefix(value),
+            id,
+        }
+    }
+
+    /// Before the value's first id.
+    fn start(value: &'a Value) -> Self {
+        Key::new(value, 0)
+    }
+
+    /// After the value's last id.
+    fn end(value: &'a Value) -> Self {
+        Key::new(value, 1 << 32)
+    }
+}
+
 /// One column's records in list order.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ColumnIndex {
     /// Records of values fewer than [`FREQUENT`] records hold, by (value, id).
     blocks: Vec<Vec<u32>>,
+    /// Each block's fence, in block order.
+    fences: Vec<Fence>,
     /// Values at least [`FREQUENT`] records hold, in list order, with their records.
     frequent: Vec<(Value, RoaringBitmap)>,
 }
@@ -144,19 +199,43 @@ impl ColumnIndex {
             }
             start += len;
         }
-        let blocks = rare.chunks(BLOCK).map(<[u32]>::to_vec).collect();
-        ColumnIndex { blocks, frequent }
+        Self::cut(&rare, frequent, value_of)
     }
 
-    /// The first position in the blocks whose id is not `before` (the ids before it all are).
-    fn partition(&self, before: impl Fn(u32) -> bool) -> Pos {
+    /// The rare values' ids in list order cut into blocks, with their fences.
+    fn cut<'v>(
+        rare: &[u32],
+        frequent: Vec<(Value, RoaringBitmap)>,
+        value_of: &impl Fn(u32) -> &'v Value,
+    ) -> Self {
+        let blocks: Vec<Vec<u32>> = rare.chunks(BLOCK).map(<[u32]>::to_vec).collect();
+        let fences = blocks.iter().map(|b| Fence::of(b, value_of)).collect();
+        ColumnIndex {
+            blocks,
+            fences,
+            frequent,
+        }
+    }
+
+    /// The first position in the blocks whose (value, id) is not below `key`.
+    fn seek<'v>(&self, key: &Key<'_>, value_of: &impl Fn(u32) -> &'v Value) -> Pos {
+        let below = |x: u32| match compare_values(value_of(x), key.value) {
+            Ordering::Less => true,
+            Ordering::Equal => u64::from(x) < key.id,
+            Ordering::Greater => false,
+        };
+        // Over the fences: a record is read only where the prefixes tie.
         let block = self
-            .blocks
-            .partition_point(|b| b.last().is_some_and(|id| before(*id)));
+            .fences
+            .partition_point(|f| match f.prefix.cmp(&key.prefix) {
+                Ordering::Less => true,
+                Ordering::Greater => false,
+                Ordering::Equal => below(f.last),
+            });
         let offset = self
             .blocks
             .get(block)
-            .map_or(0, |b| b.partition_point(|id| before(*id)));
+            .map_or(0, |b| b.partition_point(|id| below(*id)));
         Pos { block, offset }
     }
 
@@ -217,12 +296,9 @@ impl ColumnIndex {
         value_of: &impl Fn(u32) -> &'v Value,
         mut visit: impl FnMut(u32) -> ControlFlow<()>,
     ) {
-        let cmp = |x: u32, v: &Value| compare_values(value_of(x), v);
         // In the blocks: the first id past (v, r), and the first of value v or above.
-        let past = |(v, r): (&Value, u32)| {
-            self.partition(|x| cmp(x, v).then(x.cmp(&r)) != Ordering::Greater)
-        };
-        let run_start = |v: &Value| self.partition(|x| cmp(x, v) == Ordering::Less);
+        let past = |(v, r): (&Value, u32)| self.seek(&Key::new(v, u64::from(r) + 1), value_of);
+        let run_start = |v: &Value| self.seek(&Key::start(v), value_of);
         // Where the walk starts: in the blocks, and among the frequent values.
         let (mut pos, mut slot) = match after {
             None if descending => (self.end(), self.frequent.len()),
@@ -247,7 +323,7 @@ impl ColumnIndex {
                     (run_start(v), if descending { k } else { k + 1 })
                 }
                 Err(k) if descending => {
-                    let run_end = self.partition(|x| cmp(x, v) != Ordering::Greater);
+                    let run_end = self.seek(&Key::end(v), value_of);
                     if self
                         .range(past((v, r)), run_end)
                         .try_for_each(&mut visit)
@@ -317,7 +393,7 @@ impl ColumnIndex {
             return Cow::Borrowed(&self.frequent[slot].1);
         }
         // Fewer than FREQUENT records: their run in the blocks.
-        let pos = self.partition(|id| compare_values(value_of(id), value) == Ordering::Less);
+        let pos = self.seek(&Key::start(value), value_of);
         Cow::Owned(
             self.from(pos)
                 .take_while(|id| compare_values(value_of(*id), value) == Ordering::Equal)
@@ -329,10 +405,14 @@ impl ColumnIndex {
     /// value now, counted up to [`FREQUENT`].
     fn insert_rare<'v>(&mut self, id: u32, value_of: &impl Fn(u32) -> &'v Value) -> usize {
         let value = value_of(id);
-        let pos = self
-            .partition(|x| compare_values(value_of(x), value).then(x.cmp(&id)) == Ordering::Less);
+        let key = Key::new(value, u64::from(id));
+        let pos = self.seek(&key, value_of);
         if self.blocks.is_empty() {
             self.blocks.push(Vec::new());
+            self.fences.push(Fence {
+                prefix: key.prefix,
+                last: id,
+            });
         }
         // Past the last block: the end of the last block.
         let block = pos.block.min(self.blocks.len() - 1);
@@ -341,6 +421,13 @@ impl ColumnIndex {
         } else {
             self.blocks[block].len()
         };
+        if offset == self.blocks[block].len() {
+            // The block's new last id.
+            self.fences[block] = Fence {
+                prefix: key.prefix,
+                last: id,
+            };
+        }
         self.blocks[block].insert(offset, id);
         // Its neighbours of equal value (usually none): the run it belongs to.
         let at = Pos { block, offset };
@@ -351,13 +438,17 @@ impl ColumnIndex {
         if b.len() > 2 * BLOCK {
             let tail = b.split_off(BLOCK);
             b.shrink_to_fit();
+            // The tail keeps the block's last id; the block ends earlier now.
+            let tail_fence = self.fences[block];
+            self.fences[block] = Fence::of(b, value_of);
             self.blocks.insert(block + 1, tail);
+            self.fences.insert(block + 1, tail_fence);
         }
         run.min(FREQUENT)
     }
 
     /// Takes the ids from `a` up to `b` out of the blocks.
-    fn take_range(&mut self, a: Pos, b: Pos) -> Vec<u32> {
+    fn take_range<'v>(&mut self, a: Pos, b: Pos, value_of: &impl Fn(u32) -> &'v Value) -> Vec<u32> {
         let out: Vec<u32> = self.range(a, b).collect();
         let last = b.block.min(self.blocks.len().saturating_sub(1));
         let count = self.blocks.len();
@@ -365,9 +456,13 @@ impl ColumnIndex {
             let block = &mut self.blocks[i];
             let from = if i == a.block { a.offset } else { 0 };
             let to = if i == b.block { b.offset } else { block.len() };
+            let ended = to == block.len();
             block.drain(from.min(to)..to);
             if block.is_empty() {
                 self.blocks.remove(i);
+                self.fences.remove(i);
+            } else if ended {
+                self.fences[i] = Fence::of(block, value_of);
             }
         }
         out
@@ -385,9 +480,9 @@ impl ColumnIndex {
         };
         // The value's run in the blocks: to a bitmap when it reaches FREQUENT records.
         if self.insert_rare(id, value_of) == FREQUENT {
-            let start = self.partition(|x| compare_values(value_of(x), value) == Ordering::Less);
-            let end = self.partition(|x| compare_values(value_of(x), value) != Ordering::Greater);
-            let ids = self.take_range(start, end);
+            let start = self.seek(&Key::start(value), value_of);
+            let end = self.seek(&Key::end(value), value_of);
+            let ids = self.take_range(start, end, value_of);
             self.frequent
                 .insert(slot, (value.clone(), ids.into_iter().collect()));
         }
@@ -408,8 +503,7 @@ impl ColumnIndex {
             }
             return;
         }
-        let pos = self
-            .partition(|x| compare_values(value_of(x), value).then(x.cmp(&id)) == Ordering::Less);
+        let pos = self.seek(&Key::new(value, u64::from(id)), value_of);
         let Some(b) = self.blocks.get_mut(pos.block) else {
             return;
         };
@@ -419,6 +513,9 @@ impl ColumnIndex {
         b.remove(pos.offset);
         if b.is_empty() {
             self.blocks.remove(pos.block);
+            self.fences.remove(pos.block);
+        } else if pos.offset == b.len() {
+            self.fences[pos.block] = Fence::of(b, value_of);
         }
     }
 
@@ -427,6 +524,7 @@ impl ColumnIndex {
     pub(crate) fn heap(&self) -> usize {
         use crate::memory::{bitmap_heap, value_heap, vec_heap};
         vec_heap(&self.blocks)
+            + vec_heap(&self.fences)
             + self.blocks.iter().map(vec_heap).sum::<usize>()
             + vec_heap(&self.frequent)
             + self
@@ -448,17 +546,18 @@ impl ColumnIndex {
 
     /// An index from its parts (a checkpoint's): the rare values' records in list order, cut
     /// into blocks as a build cuts them, and the frequent values in list order.
-    pub(crate) fn from_parts(rare: &[u32], frequent: Vec<(Value, RoaringBitmap)>) -> Self {
-        ColumnIndex {
-            blocks: rare.chunks(BLOCK).map(<[u32]>::to_vec).collect(),
-            frequent,
-        }
+    pub(crate) fn from_parts<'v>(
+        rare: &[u32],
+        frequent: Vec<(Value, RoaringBitmap)>,
+        value_of: &impl Fn(u32) -> &'v Value,
+    ) -> Self {
+        Self::cut(rare, frequent, value_of)
     }
 
     pub(crate) fn bytes(&self) -> usize {
         self.blocks
             .iter()
-            .map(|b| 24 + 4 * b.capacity())
+            .map(|b| 24 + std::mem::size_of::<Fence>() + 4 * b.capacity())
             .sum::<usize>()
             + self
                 .frequent
@@ -498,6 +597,11 @@ mod tests {
             *index,
             ColumnIndex::build(kept.iter().rev().copied(), &value_of)
         );
+        // Each block's fence is its last id and that value's prefix.
+        assert_eq!(index.fences.len(), index.blocks.len());
+        for (fence, block) in index.fences.iter().zip(&index.blocks) {
+            assert_eq!(*fence, Fence::of(block, &value_of));
+        }
         for v in [
             Value::Null,
             Value::Int(1),
@@ -558,5 +662,38 @@ mod tests {
         assert!(index.frequent.len() < frequent, "values turned rare");
         assert!(!index.frequent.is_empty());
         check(&index, &vals, &sorted(&vals, (0..n).filter(|i| i % 3 != 0)));
+    }
+
+    /// Values whose sort prefixes tie (text longer than 16 bytes with a common start) and that
+    /// differ after it, inserted and removed in a scrambled order: the fences read the records
+    /// where prefixes tie, and stay each block's last id through splits and removals.
+    #[test]
+    fn tied_prefixes_keep_their_order() {
+        let n = 20_000;
+        let vals: Vec<Value> = (0..n)
+            .map(|i| match i % 4 {
+                0 => Value::Text(format!("the same sixteen bytes {:04}", (i * 31) % 2_000)),
+                1 => Value::Text("the same sixteen".to_owned()),
+                2 => Value::Int(i64::from(i % 50)),
+                _ => Value::Text(format!("the same sixteen bytes {:04} and more", i % 97)),
+            })
+            .collect();
+        let value_of = |id: u32| &vals[id as usize];
+        let mut index = ColumnIndex::default();
+        for i in 0..n {
+            index.insert((i * 4_099) % n, &value_of);
+        }
+        check(&index, &vals, &sorted(&vals, 0..n));
+        assert!(index.blocks.len() > 2, "blocks split");
+        for i in (0..n).filter(|i| i % 5 < 2) {
+            index.remove((i * 7) % n, &value_of);
+        }
+        let removed: std::collections::HashSet<u32> =
+            (0..n).filter(|i| i % 5 < 2).map(|i| (i * 7) % n).collect();
+        check(
+            &index,
+            &vals,
+            &sorted(&vals, (0..n).filter(|i| !removed.contains(i))),
+        );
     }
 }

@@ -836,7 +836,8 @@ fn column_indexes(
                     c.column
                 )));
             }
-            let column = ColumnIndex::from_parts(&c.rare, c.frequent);
+            let value_of = |id: u32| org.records[id as usize].field(&c.column);
+            let column = ColumnIndex::from_parts(&c.rare, c.frequent, &value_of);
             columns.insert(c.column, column);
         }
         if !live.is_empty() && declared.iter().any(|d| !columns.contains_key(&d.name)) {
