@@ -857,6 +857,30 @@ fn postgres_notifies_other_stores_of_writes() {
 /// claim is answered with the holder while the lease runs, and takes it once it ran out or was
 /// given up; a node that only reads takes nothing. A row changed in the database by hand (a
 /// URL of the attacker's) is not followed: its MAC does not hold.
+/// The audit's indexed text columns compare bytes whatever the database's collation (D152),
+/// and a query by each still finds its entries.
+#[test]
+fn postgres_audit_text_columns_compare_bytes() {
+    let Some(server) = postgres("postgres_audit_text_columns_compare_bytes") else {
+        return;
+    };
+    let scratch = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = PostgresStore::open(scratch.url(), &dir.path().join("audit-key")).unwrap();
+    postgres_testing::execute(
+        scratch.url(),
+        r#"DO $$ BEGIN
+            IF (SELECT count(*) FROM information_schema.columns
+                WHERE table_name = 'audit' AND column_name IN ('table_name', 'record', 'user_name')
+                AND collation_name = 'C') <> 3 THEN
+                RAISE EXCEPTION 'the audit''s text columns are not collated "C"';
+            END IF;
+        END $$;"#,
+    )
+    .unwrap();
+    audit_orders_and_filters(&store);
+}
+
 #[test]
 fn postgres_write_leases_are_taken_renewed_run_out_and_cannot_be_forged() {
     let Some(server) =
