@@ -779,9 +779,11 @@ impl Store for SqliteStore {
     }
 
     fn delete_organization(&self, name: &str) -> Result<(), StoreError> {
-        let conn = self.lock();
-        org_exists(&conn, name)?;
-        let tx = conn.unchecked_transaction()?;
+        let mut conn = self.lock();
+        // Checked and deleted under the database's write lock: foreign keys are not enforced
+        // (D151), so nothing may be added to the organisation between the two.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        org_exists(&tx, name)?;
         for table in [
             "checkpoint_chunks",
             "checkpoints",
@@ -1099,12 +1101,18 @@ impl Store for SqliteStore {
     }
 
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let conn = self.lock();
-        org_exists(&conn, &key.organization)?;
-        conn.execute(
+        let mut conn = self.lock();
+        // The organisation checked and the key added under the database's write lock: with
+        // foreign keys not enforced (D151), a key must never outlive its organisation's
+        // deletion by another process sharing the file (it would open an organisation made
+        // again under the name).
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        org_exists(&tx, &key.organization)?;
+        tx.execute(
             "INSERT INTO api_keys (id, org, user_name, key_hash, created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![key.id, key.organization, key.user, key.key_hash, key.created_ms, key.revoked_ms],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
