@@ -664,6 +664,33 @@ mod tests {
         check(&index, &vals, &sorted(&vals, (0..n).filter(|i| i % 3 != 0)));
     }
 
+    /// Integers and floats mixed, signed zeros among them: the search over the fences (by
+    /// prefix) and within the blocks (by value) agree, and the index equals a build.
+    #[test]
+    fn numbers_of_both_kinds_keep_their_order() {
+        let n = 6_000;
+        let vals: Vec<Value> = (0..n)
+            .map(|i| match i % 6 {
+                0 => Value::Int(0),
+                1 => Value::Float(-0.0),
+                2 => Value::Float(0.0),
+                3 => Value::Int(i64::from(i % 300) - 150),
+                4 => Value::Float(f64::from(i % 301) / 2.0 - 75.0),
+                _ => Value::Float(-f64::from(i % 7)),
+            })
+            .collect();
+        let value_of = |id: u32| &vals[id as usize];
+        let mut index = ColumnIndex::default();
+        for i in 0..n {
+            index.insert((i * 2_003) % n, &value_of);
+        }
+        check(&index, &vals, &sorted(&vals, 0..n));
+        for i in (0..n).step_by(4) {
+            index.remove(i, &value_of);
+        }
+        check(&index, &vals, &sorted(&vals, (0..n).filter(|i| i % 4 != 0)));
+    }
+
     /// Values whose sort prefixes tie (text longer than 16 bytes with a common start) and that
     /// differ after it, inserted and removed in a scrambled order: the fences read the records
     /// where prefixes tie, and stay each block's last id through splits and removals.
