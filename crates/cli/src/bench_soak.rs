@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::bench_cmd::percentile;
 use crate::bench_writes::{
-    Conn, ORG, ROOT, Server, USERS, create_op, create_org, futures_join_all, runtime,
+    Conn, ORG, ROOT, Server, USERS, create_op, create_org, futures_join_all, runtime, user_key,
 };
 
 /// Connections of the load generator.
@@ -162,26 +162,7 @@ async fn prepare(addr: &str) -> anyhow::Result<Credentials> {
         let ops: Vec<Value> = chunk.iter().map(|&n| create_op("seed", n)).collect();
         conn.write(&Value::Array(ops)).await?;
     }
-    let root = format!("Authorization: Bearer {ROOT}");
-    let (status, _, body) = conn
-        .call_as(
-            "POST",
-            &format!("/api/v1/orgs/{ORG}/api-keys"),
-            &root,
-            json!({"user": "admin"}).to_string().as_bytes(),
-        )
-        .await?;
-    if status != 201 {
-        bail!(
-            "an API key for the administrator: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    let key: Value = serde_json::from_slice(&body)?;
-    let admin = key["key"]
-        .as_str()
-        .context("the API key's answer has no key")?
-        .to_owned();
+    let admin = user_key(addr, "admin").await?;
     let form = format!("key={}", crate::remote::encode(&admin));
     let (status, cookie, body) = conn
         .call_as(

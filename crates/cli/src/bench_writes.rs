@@ -338,6 +338,37 @@ fn throughput(
     per_request: usize,
     op: &(dyn Fn(usize) -> Value + Sync),
 ) -> anyhow::Result<f64> {
+    let path = format!("/api/v1/orgs/{ORG}/operations");
+    let credentials = format!("Authorization: Bearer {ROOT}");
+    let seconds = drive(addrs, clients, writes, &|n| {
+        let body = match per_request {
+            1 => json!([op(n)]),
+            k => Value::Array((n * k..(n + 1) * k).map(op).collect()),
+        };
+        Request {
+            path: &path,
+            credentials: &credentials,
+            body: body.to_string().into_bytes(),
+        }
+    })?;
+    Ok((writes * per_request) as f64 / seconds)
+}
+
+/// One request of a load: where it goes, its credentials (a header line) and its JSON body.
+struct Request<'a> {
+    path: &'a str,
+    credentials: &'a str,
+    body: Vec<u8>,
+}
+
+/// Sends `requests` POST requests made by `request` from `clients` connections spread over
+/// `addrs`, each failing the load unless it succeeds; the seconds they took.
+fn drive<'a>(
+    addrs: &[&str],
+    clients: usize,
+    requests: usize,
+    request: &(dyn Fn(usize) -> Request<'a> + Sync),
+) -> anyhow::Result<f64> {
     let rt = runtime()?;
     rt.block_on(async {
         let mut conns = Vec::with_capacity(clients);
@@ -351,21 +382,25 @@ fn throughput(
             async move {
                 loop {
                     let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if n >= writes {
+                    if n >= requests {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    let body = match per_request {
-                        1 => json!([op(n)]),
-                        k => Value::Array((n * k..(n + 1) * k).map(op).collect()),
-                    };
-                    conn.write(&body).await?;
+                    let r = request(n);
+                    let (status, _, body) =
+                        conn.call_as("POST", r.path, r.credentials, &r.body).await?;
+                    if !(200..300).contains(&status) {
+                        bail!(
+                            "a write was refused ({status}): {}",
+                            String::from_utf8_lossy(&body[..body.len().min(300)])
+                        );
+                    }
                 }
             }
         });
         for done in futures_join_all(tasks).await {
             done?;
         }
-        Ok((writes * per_request) as f64 / start.elapsed().as_secs_f64())
+        Ok(start.elapsed().as_secs_f64())
     })
 }
 
@@ -575,6 +610,62 @@ fn bulk_rate(addr: &str, records: usize, clients: usize) -> anyhow::Result<f64> 
     Ok(rate)
 }
 
+/// Records a second created through the Dataverse Web API, `CreateMultiple` of 1,000 targets a
+/// request, by an ordinary user (`u0`: a role that creates its own accounts), from `clients`
+/// clients.
+fn webapi_bulk_rate(addr: &str, records: usize, clients: usize) -> anyhow::Result<f64> {
+    let key = runtime()?.block_on(user_key(addr, "u0"))?;
+    let credentials = format!("Authorization: Bearer {key}");
+    let path = "/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple";
+    let requests = records / 1000;
+    let seconds = drive(&[addr], clients, requests, &|n| {
+        let targets: Vec<Value> = (n * 1000..(n + 1) * 1000)
+            .map(|r| {
+                let mut target = match create_op("webapi", r).get("fields") {
+                    Some(Value::Object(fields)) => fields.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                target.insert(
+                    "@odata.type".to_owned(),
+                    json!("Microsoft.Dynamics.CRM.account"),
+                );
+                Value::Object(target)
+            })
+            .collect();
+        Request {
+            path,
+            credentials: &credentials,
+            body: json!({ "Targets": targets }).to_string().into_bytes(),
+        }
+    })?;
+    let rate = (requests * 1000) as f64 / seconds;
+    eprintln!("bulk through the Web API: {rate:.0} records/s");
+    Ok(rate)
+}
+
+/// A new API key of `user`, made with the root key.
+pub(crate) async fn user_key(addr: &str, user: &str) -> anyhow::Result<String> {
+    let mut conn = Conn::open(addr).await?;
+    let (status, body) = conn
+        .call(
+            "POST",
+            &format!("/api/v1/orgs/{ORG}/api-keys"),
+            json!({ "user": user }).to_string().as_bytes(),
+        )
+        .await?;
+    if status != 201 {
+        bail!(
+            "an API key for {user}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let key: Value = serde_json::from_slice(&body)?;
+    key["key"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the API key's answer has no key")
+}
+
 /// What `strata bench writes` measures.
 pub(crate) struct WritesOptions<'a> {
     pub(crate) writes: usize,
@@ -647,6 +738,11 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
         }
         if !alone && bulk > 0 {
             bulk_rows.push(("SQLite", 1, bulk_rate(&server.addr, bulk, bulk_clients)?));
+            bulk_rows.push((
+                "SQLite, Web API CreateMultiple",
+                1,
+                webapi_bulk_rate(&server.addr, bulk, bulk_clients)?,
+            ));
         }
     }
     if let Some(url) = postgres {
@@ -692,6 +788,11 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
             }
             if !alone && bulk > 0 {
                 bulk_rows.push(("PostgreSQL", 1, bulk_rate(&a.addr, bulk, bulk_clients)?));
+                bulk_rows.push((
+                    "PostgreSQL, Web API CreateMultiple",
+                    1,
+                    webapi_bulk_rate(&a.addr, bulk, bulk_clients)?,
+                ));
             }
         }
     }

@@ -25,11 +25,11 @@ fn bench_writes_prints_its_table() {
         .filter(|l| l.starts_with("SQLite") || l.starts_with("PostgreSQL"))
         .collect();
     // Each write alone and group commit, 16 and 64 clients (PostgreSQL: one node, two, and two
-    // with a write leader); the bulk rows.
+    // with a write leader); the bulk rows, native and through the Web API.
     let expected = if postgres.is_some() {
-        4 + 10 + 2
+        4 + 10 + 4
     } else {
-        4 + 1
+        4 + 2
     };
     assert_eq!(rows.len(), expected, "{out}");
     for row in rows {
@@ -52,6 +52,7 @@ fn bench_writes_prints_its_table() {
         }
     }
     assert!(out.contains("group commit"), "{out}");
+    assert!(out.contains("SQLite, Web API CreateMultiple"), "{out}");
     if postgres.is_some() {
         assert!(out.contains("group commit, write leader"), "{out}");
     }
