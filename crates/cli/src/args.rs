@@ -633,7 +633,8 @@ pub(crate) enum BenchCommand {
         /// Single-operation writes per figure (a fifth of it with each write alone; 0: none, the bulk figure only).
         #[arg(long, default_value_t = 20_000)]
         writes: usize,
-        /// Records created in batches of 1,000 for the bulk figure (0: none).
+        /// Records created in batches of 1,000 for each bulk figure: native batches of operations, then
+        /// the Web API's `CreateMultiple` as an ordinary user (0: none).
         #[arg(long, default_value_t = 200_000)]
         bulk: usize,
         /// Clients sending the bulk batches at once.
