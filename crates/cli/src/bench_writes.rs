@@ -286,20 +286,27 @@ fn model() -> Value {
 
 pub(crate) async fn create_org(addr: &str) -> anyhow::Result<()> {
     let mut conn = Conn::open(addr).await?;
-    let (status, body) = conn
-        .call(
-            "POST",
-            "/api/v1/orgs",
-            json!({ "name": ORG }).to_string().as_bytes(),
-        )
-        .await?;
+    created(
+        &mut conn,
+        "/api/v1/orgs",
+        &json!({ "name": ORG }),
+        "the organisation",
+    )
+    .await?;
+    conn.write(&model()).await
+}
+
+/// POSTs `body` to `path` with the root key; its answer, which must be 201 (`what` was
+/// created).
+async fn created(conn: &mut Conn, path: &str, body: &Value, what: &str) -> anyhow::Result<Value> {
+    let (status, answer) = conn.call("POST", path, body.to_string().as_bytes()).await?;
     if status != 201 {
         bail!(
-            "creating the organisation ({status}): {}",
-            String::from_utf8_lossy(&body)
+            "creating {what} ({status}): {}",
+            String::from_utf8_lossy(&answer)
         );
     }
-    conn.write(&model()).await
+    Ok(serde_json::from_slice(&answer)?)
 }
 
 /// Declared columns of the account table besides `name` and `region` (`--columns`): the
@@ -312,6 +319,12 @@ fn extra_columns() -> usize {
 
 /// The `n`th record of a figure, created by the user who owns it.
 pub(crate) fn create_op(figure: &str, n: usize) -> Value {
+    json!({"op": "create", "as": format!("u{}", n % USERS), "table": "account",
+        "id": format!("{figure}-{n}"), "fields": record_fields(n)})
+}
+
+/// The columns the `n`th created record is given.
+fn record_fields(n: usize) -> serde_json::Map<String, Value> {
     let mut fields = serde_json::Map::new();
     fields.insert("name".to_owned(), json!(format!("bench {n}")));
     fields.insert("region".to_owned(), json!("n"));
@@ -319,8 +332,7 @@ pub(crate) fn create_op(figure: &str, n: usize) -> Value {
         // A value per record and column, in no order: each column index takes every record.
         fields.insert(format!("c{c}"), json!((n * 7919 + c * 104_729) % 1_000_003));
     }
-    json!({"op": "create", "as": format!("u{}", n % USERS), "table": "account",
-        "id": format!("{figure}-{n}"), "fields": fields})
+    fields
 }
 
 /// Its owner shares it with the next user.
@@ -621,10 +633,7 @@ fn webapi_bulk_rate(addr: &str, records: usize, clients: usize) -> anyhow::Resul
     let seconds = drive(&[addr], clients, requests, &|n| {
         let targets: Vec<Value> = (n * 1000..(n + 1) * 1000)
             .map(|r| {
-                let mut target = match create_op("webapi", r).get("fields") {
-                    Some(Value::Object(fields)) => fields.clone(),
-                    _ => serde_json::Map::new(),
-                };
+                let mut target = record_fields(r);
                 target.insert(
                     "@odata.type".to_owned(),
                     json!("Microsoft.Dynamics.CRM.account"),
@@ -646,20 +655,13 @@ fn webapi_bulk_rate(addr: &str, records: usize, clients: usize) -> anyhow::Resul
 /// A new API key of `user`, made with the root key.
 pub(crate) async fn user_key(addr: &str, user: &str) -> anyhow::Result<String> {
     let mut conn = Conn::open(addr).await?;
-    let (status, body) = conn
-        .call(
-            "POST",
-            &format!("/api/v1/orgs/{ORG}/api-keys"),
-            json!({ "user": user }).to_string().as_bytes(),
-        )
-        .await?;
-    if status != 201 {
-        bail!(
-            "an API key for {user}: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    let key: Value = serde_json::from_slice(&body)?;
+    let key = created(
+        &mut conn,
+        &format!("/api/v1/orgs/{ORG}/api-keys"),
+        &json!({ "user": user }),
+        &format!("an API key for {user}"),
+    )
+    .await?;
     key["key"]
         .as_str()
         .map(str::to_owned)
