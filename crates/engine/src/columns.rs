@@ -664,12 +664,32 @@ mod tests {
         check(&index, &vals, &sorted(&vals, (0..n).filter(|i| i % 3 != 0)));
     }
 
+    /// Inserts every record of `vals` in the scrambled order `i * stride mod n` and checks the
+    /// index against a build; then removes every `skip`th record (`i % skip == 0`) and checks again.
+    fn insert_scrambled_then_remove(vals: &[Value], stride: u32, skip: u32) -> ColumnIndex {
+        let n = vals.len() as u32;
+        let value_of = |id: u32| &vals[id as usize];
+        let mut index = ColumnIndex::default();
+        for i in 0..n {
+            index.insert((i * stride) % n, &value_of);
+        }
+        check(&index, vals, &sorted(vals, 0..n));
+        for i in (0..n).step_by(skip as usize) {
+            index.remove(i, &value_of);
+        }
+        check(
+            &index,
+            vals,
+            &sorted(vals, (0..n).filter(|i| i % skip != 0)),
+        );
+        index
+    }
+
     /// Integers and floats mixed, signed zeros among them: the search over the fences (by
     /// prefix) and within the blocks (by value) agree, and the index equals a build.
     #[test]
     fn numbers_of_both_kinds_keep_their_order() {
-        let n = 6_000;
-        let vals: Vec<Value> = (0..n)
+        let vals: Vec<Value> = (0..6_000)
             .map(|i| match i % 6 {
                 0 => Value::Int(0),
                 1 => Value::Float(-0.0),
@@ -679,16 +699,7 @@ mod tests {
                 _ => Value::Float(-f64::from(i % 7)),
             })
             .collect();
-        let value_of = |id: u32| &vals[id as usize];
-        let mut index = ColumnIndex::default();
-        for i in 0..n {
-            index.insert((i * 2_003) % n, &value_of);
-        }
-        check(&index, &vals, &sorted(&vals, 0..n));
-        for i in (0..n).step_by(4) {
-            index.remove(i, &value_of);
-        }
-        check(&index, &vals, &sorted(&vals, (0..n).filter(|i| i % 4 != 0)));
+        insert_scrambled_then_remove(&vals, 2_003, 4);
     }
 
     /// Values whose sort prefixes tie (text longer than 16 bytes with a common start) and that
@@ -696,8 +707,7 @@ mod tests {
     /// where prefixes tie, and stay each block's last id through splits and removals.
     #[test]
     fn tied_prefixes_keep_their_order() {
-        let n = 20_000;
-        let vals: Vec<Value> = (0..n)
+        let vals: Vec<Value> = (0..20_000)
             .map(|i| match i % 4 {
                 0 => Value::Text(format!("the same sixteen bytes {:04}", (i * 31) % 2_000)),
                 1 => Value::Text("the same sixteen".to_owned()),
@@ -705,22 +715,7 @@ mod tests {
                 _ => Value::Text(format!("the same sixteen bytes {:04} and more", i % 97)),
             })
             .collect();
-        let value_of = |id: u32| &vals[id as usize];
-        let mut index = ColumnIndex::default();
-        for i in 0..n {
-            index.insert((i * 4_099) % n, &value_of);
-        }
-        check(&index, &vals, &sorted(&vals, 0..n));
+        let index = insert_scrambled_then_remove(&vals, 4_099, 3);
         assert!(index.blocks.len() > 2, "blocks split");
-        for i in (0..n).filter(|i| i % 5 < 2) {
-            index.remove((i * 7) % n, &value_of);
-        }
-        let removed: std::collections::HashSet<u32> =
-            (0..n).filter(|i| i % 5 < 2).map(|i| (i * 7) % n).collect();
-        check(
-            &index,
-            &vals,
-            &sorted(&vals, (0..n).filter(|i| !removed.contains(i))),
-        );
     }
 }
