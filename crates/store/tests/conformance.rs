@@ -853,10 +853,6 @@ fn postgres_notifies_other_stores_of_writes() {
     );
 }
 
-/// Write leases (D150): the first node to claim takes the lease and renews it; another node's
-/// claim is answered with the holder while the lease runs, and takes it once it ran out or was
-/// given up; a node that only reads takes nothing. A row changed in the database by hand (a
-/// URL of the attacker's) is not followed: its MAC does not hold.
 /// The audit's indexed text columns compare bytes whatever the database's collation (D152),
 /// and a query by each still finds its entries.
 #[test]
@@ -881,6 +877,10 @@ fn postgres_audit_text_columns_compare_bytes() {
     audit_orders_and_filters(&store);
 }
 
+/// Write leases (D150): the first node to claim takes the lease and renews it; another node's
+/// claim is answered with the holder while the lease runs, and takes it once it ran out or was
+/// given up; a node that only reads takes nothing. A row changed in the database by hand (a
+/// URL of the attacker's) is not followed: its MAC does not hold.
 #[test]
 fn postgres_write_leases_are_taken_renewed_run_out_and_cannot_be_forged() {
     let Some(server) =
