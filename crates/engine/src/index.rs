@@ -433,20 +433,30 @@ impl Organization {
         columns: bool,
         change: impl FnOnce(&mut Self) -> T,
     ) -> T {
-        let mut index = std::mem::take(&mut self.index);
+        // Out of the organisation while it reads the organisation; the empty index swapped in
+        // is kept for the next change (a fresh one costs two hash maps' random state).
+        let mut index = std::mem::replace(&mut self.index, std::mem::take(&mut self.spare_index));
         let columns = columns && self.indexing_columns();
         index.set_facts(self, record, false, columns);
         let out = change(self);
         index.set_facts(self, record, true, columns);
-        let mut pending = vec![record];
-        let mut seen = std::collections::HashSet::new();
-        while let Some(r) = pending.pop() {
-            if seen.insert(r) {
-                index.refresh_inherited(self, r);
-                pending.extend(self.children(r).iter().map(|(_, child)| *child));
+        index.refresh_inherited(self, record);
+        // Most records have no children: no list and no set made for them.
+        if !self.children(record).is_empty() {
+            let mut pending: Vec<RecordId> = self
+                .children(record)
+                .iter()
+                .map(|(_, child)| *child)
+                .collect();
+            let mut seen = std::collections::HashSet::from([record]);
+            while let Some(r) = pending.pop() {
+                if seen.insert(r) {
+                    index.refresh_inherited(self, r);
+                    pending.extend(self.children(r).iter().map(|(_, child)| *child));
+                }
             }
         }
-        self.index = index;
+        self.spare_index = std::mem::replace(&mut self.index, index);
         out
     }
 

@@ -366,7 +366,7 @@ impl Organization {
             let records = &org.records;
             let names = s.spawn(|| {
                 let mut names = crate::organization::RecordNames::default();
-                names.reserve(records, records.len());
+                names.reserve(records.len());
                 for (i, r) in records.iter().enumerate() {
                     if r.alive {
                         names.set(records, &r.key, Some(RecordId::from_index(i)));
