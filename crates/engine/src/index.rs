@@ -435,7 +435,8 @@ impl Organization {
     ) -> T {
         // Out of the organisation while it reads the organisation; the empty index swapped in
         // is kept for the next change (a fresh one costs two hash maps' random state).
-        let mut index = std::mem::replace(&mut self.index, std::mem::take(&mut self.spare_index));
+        let spare = self.spare_index.take().unwrap_or_default();
+        let mut index = std::mem::replace(&mut self.index, spare);
         let columns = columns && self.indexing_columns();
         index.set_facts(self, record, false, columns);
         let out = change(self);
@@ -456,7 +457,12 @@ impl Organization {
                 }
             }
         }
-        self.spare_index = std::mem::replace(&mut self.index, index);
+        let placeholder = std::mem::replace(&mut self.index, index);
+        // Kept only as it was made (nothing may write to it while it stands in: if anything
+        // did, it is dropped, as before).
+        if placeholder.tables.is_empty() && placeholder.inherited_of.is_empty() {
+            self.spare_index = Some(placeholder);
+        }
         out
     }
 

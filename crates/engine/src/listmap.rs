@@ -23,6 +23,13 @@ impl<K: Hash + Eq, T: PartialEq> PartialEq for ListMap<K, T> {
     }
 }
 
+impl<K, T> ListMap<K, T> {
+    /// Whether no key holds a list.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.one.is_empty() && self.many.is_empty()
+    }
+}
+
 impl<K, T> Default for ListMap<K, T> {
     fn default() -> Self {
         ListMap {

@@ -152,8 +152,9 @@ pub struct Organization {
     pub(crate) derived: Derived,
     /// Bitmaps of records by owner, unit and share, kept in step with every record change.
     pub(crate) index: crate::index::RecordIndex,
-    /// An empty index, swapped with `index` while a change reindexes a record (always empty).
-    pub(crate) spare_index: crate::index::RecordIndex,
+    /// An empty index, put in `index`'s place while a change reindexes a record (taken, not
+    /// made anew: a new one costs two hash maps' random state).
+    pub(crate) spare_index: Option<crate::index::RecordIndex>,
     /// Per table, every column name a record has had (lists accept declared or seen columns).
     pub(crate) seen_columns: Vec<std::collections::BTreeSet<String>>,
     /// Before-images of what changed since the open checkpoints (empty when none is open).
@@ -386,7 +387,7 @@ impl Organization {
             children: crate::listmap::ListMap::default(),
             derived: Derived::default(),
             index: crate::index::RecordIndex::default(),
-            spare_index: crate::index::RecordIndex::default(),
+            spare_index: None,
             seen_columns: Vec::new(),
             journal: Journal::default(),
             role_rules: crate::rules::RoleRules::default(),
