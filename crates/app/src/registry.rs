@@ -49,8 +49,9 @@ pub struct OrgHandle {
     /// that commit ([`Queue::waiting`]).
     wake: std::sync::Condvar,
     applied: tokio::sync::watch::Sender<Revision>,
-    /// A read waiting for a revision has started a catch-up that has not finished.
-    catching_up: AtomicBool,
+    /// Catch-ups asked by reads waiting for a revision ([`OrgHandle::wait_for`]): one running,
+    /// and whether a read asked again while it ran.
+    catching_up: Mutex<CatchUps>,
     /// Writes asked of this node ([`OrgHandle::write`]): how the server sees which
     /// organisations it writes, to take their write leases (D150).
     writes_asked: AtomicU64,
@@ -124,7 +125,7 @@ impl OrgHandle {
             queue: Mutex::new(Queue::default()),
             wake: std::sync::Condvar::new(),
             applied,
-            catching_up: AtomicBool::new(false),
+            catching_up: Mutex::new(CatchUps::default()),
             writes_asked: AtomicU64::new(0),
             generation: AtomicU64::new(GENERATIONS.fetch_add(1, Ordering::Relaxed)),
             checkpointed: AtomicU64::new(0),
@@ -224,13 +225,33 @@ impl OrgHandle {
         if *rx.borrow() >= min_revision && !self.read().await.dirty {
             return Ok(());
         }
-        if !self.catching_up.swap(true, Ordering::AcqRel) {
+        if self.ask_catch_up() {
             let (handle, store) = (Arc::clone(self), Arc::clone(store));
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = handle.catch_up(store.as_ref()) {
-                    tracing::debug!(org = %handle.name, error = %e.message, "catch-up for a read");
+                /// Ends the catch-ups when one panics, so that the next read asks anew.
+                struct Over<'a>(&'a OrgHandle);
+                impl Drop for Over<'_> {
+                    fn drop(&mut self) {
+                        if !std::thread::panicking() {
+                            return;
+                        }
+                        *self
+                            .0
+                            .catching_up
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            CatchUps::default();
+                    }
                 }
-                handle.catching_up.store(false, Ordering::Release);
+                let _over = Over(&handle);
+                loop {
+                    if let Err(e) = handle.catch_up(store.as_ref()) {
+                        tracing::debug!(org = %handle.name, error = %e.message, "catch-up for a read");
+                    }
+                    if !handle.catch_up_again() {
+                        break;
+                    }
+                }
             });
         }
         let reached = tokio::time::timeout(timeout, rx.wait_for(|r| *r >= min_revision))
@@ -248,6 +269,35 @@ impl OrgHandle {
                 ),
             )),
         }
+    }
+
+    /// Asks for a catch-up: true when the caller is to run it (none was running). One that
+    /// is running may have read the log before the revision its new asker waits for was
+    /// committed, so it runs once more when it ends ([`OrgHandle::catch_up_again`]) — a
+    /// waiting read never depends on the follower's next wake-up.
+    fn ask_catch_up(&self) -> bool {
+        let mut asked = self
+            .catching_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if asked.running {
+            asked.again = true;
+            false
+        } else {
+            asked.running = true;
+            true
+        }
+    }
+
+    /// Whether the catch-up that just ended is to run again (a read asked while it ran);
+    /// otherwise it is over.
+    fn catch_up_again(&self) -> bool {
+        let mut asked = self
+            .catching_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        asked.running = std::mem::take(&mut asked.again);
+        asked.running
     }
 
     /// Applies what the store has after this node's revision (operations written by other
@@ -1121,6 +1171,13 @@ pub fn set_pipelined(on: bool) {
 /// group commit (for comparison). A write bigger than the limit is a group of its own.
 pub fn set_group_operations(limit: usize) {
     GROUP_OPERATIONS.store(limit.max(1), Ordering::Relaxed);
+}
+
+/// The catch-ups reads asked for ([`OrgHandle::ask_catch_up`]).
+#[derive(Debug, Default)]
+struct CatchUps {
+    running: bool,
+    again: bool,
 }
 
 /// Drains an organisation's queue, group by group, on a blocking thread. Dropped without
