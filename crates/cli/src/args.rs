@@ -584,6 +584,17 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The map from record keys to records (D153): GUID-like keys named one by one, as
+    /// creates name them — the time per name, the slowest single name (a growth of the
+    /// table, which a create pays holding the write lock) and the time per lookup; prints a
+    /// table.
+    Names {
+        #[arg(long, default_value_t = 7_400_000, value_parser = clap::value_parser!(u64).range(1..=50_000_000))]
+        keys: u64,
+        /// Runs (each a fresh map).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+    },
     /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
     /// generated organisation in memory; prints a table.
     List {

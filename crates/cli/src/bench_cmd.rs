@@ -345,3 +345,34 @@ pub fn export(records: usize, seed: u64, dir: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `strata bench names`: the map from record keys to records (D153), `runs` fresh maps of
+/// `keys` names each; a row per run.
+pub fn names(keys: usize, runs: usize) -> anyhow::Result<()> {
+    let micros = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e6);
+    let rows: Vec<Vec<String>> = (1..=runs)
+        .map(|run| {
+            let f = strata_engine::record_names_figures(keys);
+            vec![
+                run.to_string(),
+                f.names.to_string(),
+                micros(f.per_name),
+                format!("{:.1}", f.slowest.as_secs_f64() * 1e3),
+                f.slowest_at.to_string(),
+                micros(f.per_lookup),
+            ]
+        })
+        .collect();
+    crate::table::print(
+        &[
+            "RUN",
+            "NAMES",
+            "µS/NAME",
+            "SLOWEST NAME MS",
+            "SLOWEST AT",
+            "µS/LOOKUP",
+        ],
+        &rows,
+    );
+    Ok(())
+}

@@ -264,6 +264,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     checkpoint,
                     json,
                 } => bench_memory::run(records, seed, checkpoint, json)?,
+                BenchCommand::Names { keys, runs } => {
+                    bench_cmd::names(keys as usize, runs as usize)?
+                }
                 BenchCommand::Replay { db, org, runs } => bench_cmd::replay(&db, &org, runs)?,
                 BenchCommand::Startup {
                     records,

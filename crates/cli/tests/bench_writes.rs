@@ -1,6 +1,7 @@
 //! `strata bench writes` and `strata bench mixed` run against real `strata serve` processes and
-//! print their tables (small counts here; BENCHMARKS.md has the full runs). The PostgreSQL rows
-//! are measured when `STRATA_TEST_POSTGRES` names a server.
+//! print their tables, as `strata bench names` prints its own (small counts here; BENCHMARKS.md
+//! has the full runs). The PostgreSQL rows are measured when `STRATA_TEST_POSTGRES` names a
+//! server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -172,4 +173,27 @@ fn bench_soak_samples_and_judges_a_short_run() {
         svg.starts_with("<svg") && svg.contains("<polyline"),
         "{svg}"
     );
+}
+
+/// `strata bench names` names the keys asked for and prints a row per run; a count out of its
+/// range is refused.
+#[test]
+fn bench_names_prints_a_row_per_run() {
+    let (code, out, err) = strata(&["bench", "names", "--keys", "20000", "--runs", "2"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in &rows {
+        assert_eq!(row[1], "20000", "{out}");
+        let slowest_at: usize = row[4].parse().unwrap();
+        assert!(slowest_at < 20_000, "{out}");
+        assert!(row[2].parse::<f64>().unwrap() > 0.0, "{out}");
+    }
+    let (code, _, err) = strata(&["bench", "names", "--keys", "0"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--keys"), "{err}");
 }

@@ -443,12 +443,9 @@ impl Organization {
         index.set_facts(self, record, true, columns);
         index.refresh_inherited(self, record);
         // Most records have no children: no list and no set made for them.
-        if !self.children(record).is_empty() {
-            let mut pending: Vec<RecordId> = self
-                .children(record)
-                .iter()
-                .map(|(_, child)| *child)
-                .collect();
+        let children = self.children(record);
+        if !children.is_empty() {
+            let mut pending: Vec<RecordId> = children.iter().map(|(_, child)| *child).collect();
             let mut seen = std::collections::HashSet::from([record]);
             while let Some(r) = pending.pop() {
                 if seen.insert(r) {

@@ -71,7 +71,8 @@ pub use model::{
     Table, Team, TeamType, Template, User, Value,
 };
 pub use organization::{
-    BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,
+    BUILT_IN_TABLES, NameFigures, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,
+    record_names_figures,
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};

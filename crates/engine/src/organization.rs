@@ -262,6 +262,76 @@ impl RecordNames {
     }
 }
 
+/// A record of table 0 holding only its key (for measuring and testing [`RecordNames`]).
+fn keyed_record(key: String) -> Record {
+    Record {
+        key: key.into_boxed_str(),
+        table: TableId::from_index(0),
+        owner: Owner::None,
+        business_unit: BusinessUnitId::from_index(0),
+        state: RecordState::Active,
+        alive: true,
+        lookups: Box::new([]),
+        fields: Box::new([]),
+        shares: RareList::default(),
+        field_shares: RareList::default(),
+        access_teams: RareList::default(),
+    }
+}
+
+/// What [`record_names_figures`] measured.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct NameFigures {
+    /// Names made.
+    pub names: usize,
+    /// The time per name, on average.
+    pub per_name: std::time::Duration,
+    /// The slowest single name (a growth of the table), and which it was (from 0).
+    pub slowest: std::time::Duration,
+    pub slowest_at: usize,
+    /// The time per lookup, on average (every seventh key looked up).
+    pub per_lookup: std::time::Duration,
+}
+
+/// Benchmark support (`strata bench names`, D153): `names` GUID-like keys named one by one in
+/// the map from record keys to records, as creates name them, and looked up again.
+#[doc(hidden)]
+#[must_use]
+pub fn record_names_figures(names: usize) -> NameFigures {
+    let records: Vec<Record> = (0..names)
+        .map(|i| {
+            let spread = (i as u32).wrapping_mul(2_654_435_761);
+            keyed_record(format!("{spread:08x}-0000-4000-8000-{i:012x}"))
+        })
+        .collect();
+    let mut map = RecordNames::default();
+    let (mut slowest, mut slowest_at) = (std::time::Duration::ZERO, 0);
+    let started = std::time::Instant::now();
+    for (i, r) in records.iter().enumerate() {
+        let one = std::time::Instant::now();
+        map.set(&records, &r.key, Some(RecordId::from_index(i)));
+        if one.elapsed() > slowest {
+            (slowest, slowest_at) = (one.elapsed(), i);
+        }
+    }
+    let named = started.elapsed();
+    let started = std::time::Instant::now();
+    let looked = records
+        .iter()
+        .step_by(7)
+        .filter(|r| map.get(&records, &r.key).is_some())
+        .count();
+    let lookups = started.elapsed();
+    NameFigures {
+        names,
+        per_name: named / names.max(1) as u32,
+        slowest,
+        slowest_at,
+        per_lookup: lookups / looked.max(1) as u32,
+    }
+}
+
 impl Default for Organization {
     fn default() -> Self {
         Self::new()
@@ -1762,63 +1832,6 @@ impl Setup<'_> {
 mod tests {
     use super::*;
 
-    fn record(key: String) -> Record {
-        Record {
-            key: key.into_boxed_str(),
-            table: TableId::from_index(0),
-            owner: Owner::None,
-            business_unit: BusinessUnitId::from_index(0),
-            state: crate::model::RecordState::Active,
-            alive: true,
-            lookups: Box::new([]),
-            fields: Box::new([]),
-            shares: Default::default(),
-            field_shares: Default::default(),
-            access_teams: Default::default(),
-        }
-    }
-
-    /// The figures of D153 (BENCHMARKS.md, "Record names keep a hash fragment"): 7.4 million
-    /// GUID keys named one by one, as creates name them — the time per name, the slowest
-    /// single name (the table's growth past 7,340,032 names, which a write pays holding the
-    /// write lock) and the time per lookup. `cargo test --release -p strata-engine --lib
-    /// record_names_growth_figures -- --ignored --nocapture`
-    #[test]
-    #[ignore = "a measurement: prints figures, run by hand"]
-    fn record_names_growth_figures() {
-        let n = 7_400_000usize;
-        let records: Vec<Record> = (0..n)
-            .map(|i| {
-                let spread = (i as u32).wrapping_mul(2_654_435_761);
-                record(format!("{spread:08x}-0000-4000-8000-{i:012x}"))
-            })
-            .collect();
-        let mut names = RecordNames::default();
-        let (mut slowest, mut slowest_at) = (std::time::Duration::ZERO, 0);
-        let started = std::time::Instant::now();
-        for (i, r) in records.iter().enumerate() {
-            let one = std::time::Instant::now();
-            names.set(&records, &r.key, Some(RecordId::from_index(i)));
-            if one.elapsed() > slowest {
-                (slowest, slowest_at) = (one.elapsed(), i);
-            }
-        }
-        let named = started.elapsed();
-        let started = std::time::Instant::now();
-        let looked: Vec<_> = records
-            .iter()
-            .step_by(7)
-            .map(|r| names.get(&records, &r.key))
-            .collect();
-        let lookups = started.elapsed();
-        assert!(looked.iter().all(Option::is_some));
-        eprintln!(
-            "names: {n}; per name {:?}; slowest name {slowest:?} (the {slowest_at}th); per lookup {:?}",
-            named / n as u32,
-            lookups / looked.len() as u32
-        );
-    }
-
     /// Every key finds its record through growth after growth (the slots move by their hash
     /// fragments, no key read again), among 300,000 keys — enough that some pairs share a
     /// fragment (about ten expected), which the key comparison tells apart; a forgotten key
@@ -1826,7 +1839,7 @@ mod tests {
     #[test]
     fn record_names_find_every_key_through_growth() {
         let records: Vec<Record> = (0..300_000)
-            .map(|i| record(format!("{i:08x}-key")))
+            .map(|i| keyed_record(format!("{i:08x}-key")))
             .collect();
         let mut names = RecordNames::default();
         for (i, r) in records.iter().enumerate() {
