@@ -595,6 +595,17 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
         runs: u64,
     },
+    /// The records by id: records appended one by one, as creates append them, kept as one
+    /// vector grown by an eighth (the design before) and in chunks of 65,536 (today's), side
+    /// by side — the time per append, the slowest single append (a growth, which a create
+    /// pays holding the write lock) and the time per read by id; prints a table.
+    Records {
+        #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..=50_000_000))]
+        records: u64,
+        /// Runs (each design once per run).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+    },
     /// Lists per kind of reader (first page, 100th page, count, filtered and ordered) on a
     /// generated organisation in memory; prints a table.
     List {

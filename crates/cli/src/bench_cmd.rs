@@ -376,3 +376,41 @@ pub fn names(keys: usize, runs: usize) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `strata bench records`: the records by id kept as one vector grown by an eighth (the
+/// design before) and in chunks (today's), each `runs` times with `records` records.
+pub fn records(records: usize, runs: usize) -> anyhow::Result<()> {
+    use strata_engine::RecordsDesign;
+    let micros = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e6);
+    let mut rows = Vec::new();
+    for run in 1..=runs {
+        for (design, name) in [
+            (RecordsDesign::Vector, "vector (before)"),
+            (RecordsDesign::Chunks, "chunks"),
+        ] {
+            let f = strata_engine::record_growth_figures(records, design);
+            rows.push(vec![
+                run.to_string(),
+                name.to_owned(),
+                f.records.to_string(),
+                micros(f.per_push),
+                format!("{:.1}", f.slowest.as_secs_f64() * 1e3),
+                f.slowest_at.to_string(),
+                format!("{:.1}", f.per_read.as_secs_f64() * 1e9),
+            ]);
+        }
+    }
+    crate::table::print(
+        &[
+            "RUN",
+            "DESIGN",
+            "RECORDS",
+            "µS/APPEND",
+            "SLOWEST APPEND MS",
+            "SLOWEST AT",
+            "NS/READ",
+        ],
+        &rows,
+    );
+    Ok(())
+}

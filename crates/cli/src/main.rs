@@ -267,6 +267,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 BenchCommand::Names { keys, runs } => {
                     bench_cmd::names(keys as usize, runs as usize)?
                 }
+                BenchCommand::Records { records, runs } => {
+                    bench_cmd::records(records as usize, runs as usize)?
+                }
                 BenchCommand::Replay { db, org, runs } => bench_cmd::replay(&db, &org, runs)?,
                 BenchCommand::Startup {
                     records,

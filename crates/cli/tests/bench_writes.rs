@@ -197,3 +197,26 @@ fn bench_names_prints_a_row_per_run() {
     assert_ne!(code, 0);
     assert!(err.contains("--keys"), "{err}");
 }
+
+/// `strata bench records`: both designs, each run, with the figures of each.
+#[test]
+fn bench_records_prints_both_designs_per_run() {
+    let (code, out, err) = strata(&["bench", "records", "--records", "70000", "--runs", "2"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().skip(2).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    for (row, design) in rows.iter().zip(["vector", "chunks", "vector", "chunks"]) {
+        assert!(row.contains(design), "{out}");
+        let numbers: Vec<f64> = row
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        // run, records, µs per append, slowest ms, slowest at, ns per read
+        assert_eq!(numbers.len(), 6, "{out}");
+        assert_eq!(numbers[1], 70_000.0, "{out}");
+        assert!(numbers[4] < 70_000.0, "{out}");
+    }
+    let (code, _, err) = strata(&["bench", "records", "--records", "0"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--records"), "{err}");
+}

@@ -31,6 +31,7 @@ mod organization;
 mod privilege;
 pub mod privilege_names;
 mod queries;
+mod records;
 mod review;
 mod roles;
 mod rules;
@@ -76,6 +77,7 @@ pub use organization::{
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
+pub use records::{GrowthFigures, Records, RecordsDesign, record_growth_figures};
 pub use review::{
     AccessReview, Cell, DEFAULT_INACTIVE_DAYS, MAX_INACTIVE_DAYS, ReviewOptions, ReviewView,
     rfc3339,

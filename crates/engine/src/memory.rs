@@ -184,7 +184,7 @@ impl Organization {
     #[must_use]
     pub fn memory_usage(&self) -> MemoryUsage {
         let mut usage = MemoryUsage {
-            records: self.records.capacity() * size_of::<Record>(),
+            records: self.records.allocated_bytes(),
             ..MemoryUsage::default()
         };
         for r in &self.records {

@@ -17,6 +17,7 @@ use crate::model::{
     Team, TeamType, Template, User, Value,
 };
 use crate::privilege::{AccessMask, Depth, Privilege};
+use crate::records::Records;
 use crate::units::UnitTree;
 
 /// The built-in tables every organisation has, and their ownership.
@@ -140,7 +141,7 @@ pub struct Organization {
     pub(crate) tables: Vec<Table>,
     pub(crate) relationships: Vec<Relationship>,
     pub(crate) roles: Vec<Role>,
-    pub(crate) records: Vec<Record>,
+    pub(crate) records: Records,
     pub(crate) templates: Vec<Template>,
     pub(crate) profiles: Vec<Profile>,
     pub(crate) apps: Vec<App>,
@@ -204,12 +205,12 @@ impl RecordNames {
         (u64::from(fragment) << 32) | u64::from(fragment)
     }
 
-    fn key_of(records: &[Record], id: RecordId) -> &str {
+    fn key_of(records: &Records, id: RecordId) -> &str {
         records.get(id.index()).map_or("", |r| &r.key)
     }
 
     /// The live record of this key.
-    pub(crate) fn get(&self, records: &[Record], key: &str) -> Option<RecordId> {
+    pub(crate) fn get(&self, records: &Records, key: &str) -> Option<RecordId> {
         let fragment = Self::fragment_of(&self.hasher, key);
         self.table
             .find(Self::spread(fragment), |(id, f)| {
@@ -219,7 +220,7 @@ impl RecordNames {
     }
 
     /// Names `id` by `key` (the key of `records[id]`), or forgets `key` (`None`).
-    pub(crate) fn set(&mut self, records: &[Record], key: &str, id: Option<RecordId>) {
+    pub(crate) fn set(&mut self, records: &Records, key: &str, id: Option<RecordId>) {
         let fragment = Self::fragment_of(&self.hasher, key);
         let entry = self.table.entry(
             Self::spread(fragment),
@@ -246,7 +247,7 @@ impl RecordNames {
     /// Every (key, id), in no order.
     pub(crate) fn iter<'a>(
         &'a self,
-        records: &'a [Record],
+        records: &'a Records,
     ) -> impl Iterator<Item = (&'a str, RecordId)> + 'a {
         self.table
             .iter()
@@ -263,7 +264,7 @@ impl RecordNames {
 }
 
 /// A record of table 0 holding only its key (for measuring and testing [`RecordNames`]).
-fn keyed_record(key: String) -> Record {
+pub(crate) fn keyed_record(key: String) -> Record {
     Record {
         key: key.into_boxed_str(),
         table: TableId::from_index(0),
@@ -299,7 +300,7 @@ pub struct NameFigures {
 #[doc(hidden)]
 #[must_use]
 pub fn record_names_figures(names: usize) -> NameFigures {
-    let records: Vec<Record> = (0..names)
+    let records: Records = (0..names)
         .map(|i| {
             let spread = (i as u32).wrapping_mul(2_654_435_761);
             keyed_record(format!("{spread:08x}-0000-4000-8000-{i:012x}"))
@@ -448,7 +449,7 @@ impl Organization {
             tables: Vec::new(),
             relationships: Vec::new(),
             roles: Vec::new(),
-            records: Vec::new(),
+            records: Records::new(),
             templates: Vec::new(),
             profiles: Vec::new(),
             apps: Vec::new(),
@@ -902,10 +903,6 @@ impl Organization {
             .filter(|(_, v)| *v != Value::Null)
             .map(|(c, v)| (self.intern_column(&c), v))
             .collect();
-        if self.records.len() == self.records.capacity() {
-            // Grow by an eighth, not double: millions of records leave less unused.
-            self.records.reserve_exact(self.records.len() / 8 + 16);
-        }
         self.records.push(Record {
             key,
             table: new.table,
@@ -1838,7 +1835,7 @@ mod tests {
     /// is gone and the others stay.
     #[test]
     fn record_names_find_every_key_through_growth() {
-        let records: Vec<Record> = (0..300_000)
+        let records: Records = (0..300_000)
             .map(|i| keyed_record(format!("{i:08x}-key")))
             .collect();
         let mut names = RecordNames::default();

@@ -10,10 +10,11 @@ use crate::ids::{BusinessUnitId, Owner, Principal, RecordId, RelationshipId, Use
 use crate::journal::NameKind;
 use crate::licences::{Licence, Licensing};
 use crate::model::{
-    App, AuditSettings, Position, Profile, Record, Relationship, Role, Settings, Table, Team,
-    Template, User,
+    App, AuditSettings, Position, Profile, Relationship, Role, Settings, Table, Team, Template,
+    User,
 };
 use crate::organization::{Names, Organization};
+use crate::records::Records;
 use crate::rules::{RoleRule, RoleRules};
 use crate::units::UnitTree;
 
@@ -121,7 +122,7 @@ pub struct State {
     /// Roles, by id (deleted ones are tombstones).
     pub roles: Vec<Role>,
     /// Records, by id (deleted ones stay, not alive).
-    pub records: Vec<Record>,
+    pub records: Records,
     /// Access team templates, by id.
     pub templates: Vec<Template>,
     /// Field security profiles, by id.
@@ -166,7 +167,7 @@ pub struct StateRef<'a> {
     /// Roles.
     pub roles: &'a [Role],
     /// Records.
-    pub records: &'a [Record],
+    pub records: &'a Records,
     /// Templates.
     pub templates: &'a [Template],
     /// Profiles.
