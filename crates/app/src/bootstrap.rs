@@ -18,6 +18,7 @@ fn created_entry(name: &str, actor: &Actor) -> AuditRecord {
         user: Some(actor.user().unwrap_or(actor.system_name()).to_owned()),
         impersonator: actor.impersonator().map(str::to_owned),
         detail: serde_json::json!({ "name": name }),
+        detail_text: None,
     }
 }
 

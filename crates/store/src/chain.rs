@@ -166,7 +166,7 @@ impl AuditKey {
         let written = json_text(&mut message, &record.action)
             .and_then(|()| {
                 message.extend_from_slice(b",\"detail\":");
-                match detail {
+                match detail.or(record.detail_text.as_deref()) {
                     Some(text) => {
                         message.extend_from_slice(text.as_bytes());
                         Ok(())
@@ -801,6 +801,7 @@ mod canonical_tests {
                 user: Some("rep".to_owned()),
                 impersonator: None,
                 detail: serde_json::json!({"name": {"old": "a", "new": "b\n"}, "amount": {"old": 1.5, "new": null}, "z": [1, "2", {"b": 1, "a": 2}]}),
+                detail_text: None,
             },
             AuditRecord {
                 action: "create_organization".to_owned(),
@@ -809,6 +810,7 @@ mod canonical_tests {
                 user: None,
                 impersonator: Some("boss".to_owned()),
                 detail: serde_json::Value::Null,
+                detail_text: None,
             },
         ];
         for record in &records {

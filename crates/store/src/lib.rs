@@ -215,6 +215,33 @@ pub struct AuditRecord {
     pub impersonator: Option<String>,
     /// Details: old → new values per changed column, old and new rights, the role…
     pub detail: serde_json::Value,
+    /// The detail's text, when its maker wrote it directly (a record's create, on the bulk
+    /// path): exactly what `detail.to_string()` writes for the detail it stands for, and
+    /// `detail` is then `Null`. Stores write and hash this text as it is; an entry read back
+    /// has its `detail` and no text ([`AuditRecord::with_detail`]).
+    #[serde(skip)]
+    pub detail_text: Option<String>,
+}
+
+impl AuditRecord {
+    /// The detail as stored: its text when written directly, else `detail` written.
+    #[must_use]
+    pub fn detail_string(&self) -> String {
+        match &self.detail_text {
+            Some(text) => text.clone(),
+            None => self.detail.to_string(),
+        }
+    }
+
+    /// The same record with its detail as a value and no text (what a store reads back).
+    #[must_use]
+    pub fn with_detail(&self) -> AuditRecord {
+        let mut record = self.clone();
+        if let Some(text) = record.detail_text.take() {
+            record.detail = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        }
+        record
+    }
 }
 
 /// A stored audit entry.

@@ -200,7 +200,7 @@ impl Transaction for MemoryTx<'_> {
             revision,
             at_ms,
             retention_days,
-            record: record.clone(),
+            record: record.with_detail(),
             hash: hash.clone(),
         });
         let seal = self.key.seal(Seal::Head, self.name, seq, &hash);

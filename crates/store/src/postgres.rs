@@ -1307,7 +1307,7 @@ impl Transaction for PgTx<'_> {
     ) -> Result<u64, StoreError> {
         let seq = self.head.0 + 1;
         // Written once: stored, and hashed as it is stored.
-        let detail = record.detail.to_string();
+        let detail = record.detail_string();
         let hash = self.key.entry_hash_with(
             &self.head.1,
             seq,
@@ -1733,6 +1733,7 @@ fn read_entry(row: &tokio_postgres::Row) -> Result<(AuditEntry, String), StoreEr
                 user: col(row, 7)?,
                 impersonator: col(row, 8)?,
                 detail: serde_json::Value::Null,
+                detail_text: None,
             },
             hash: col(row, 9)?,
         },

@@ -644,7 +644,7 @@ impl Transaction for SqliteTx<'_> {
     ) -> Result<u64, StoreError> {
         let seq = self.head.0 + 1;
         // Written once: stored, and hashed as it is stored.
-        let detail = record.detail.to_string();
+        let detail = record.detail_string();
         let hash = self.key.entry_hash_with(
             &self.head.1,
             seq,
@@ -702,6 +702,7 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)>
                 user: row.get(7)?,
                 impersonator: row.get(8)?,
                 detail: serde_json::Value::Null,
+                detail_text: None,
             },
             hash: row.get(9)?,
         },

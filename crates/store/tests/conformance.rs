@@ -48,6 +48,7 @@ fn audit(action: &str, record: &str, user: &str) -> AuditRecord {
         user: Some(user.to_owned()),
         impersonator: None,
         detail: json!({"name": {"old": null, "new": "x"}}),
+        detail_text: None,
     }
 }
 
@@ -381,6 +382,7 @@ fn audit_orders_and_filters(store: &dyn Store) {
                         user: Some(if i % 2 == 0 { "alice" } else { "bob" }.to_owned()),
                         impersonator: None,
                         detail: json!({"i": i}),
+                        detail_text: None,
                     },
                     at,
                     -1,
@@ -1786,6 +1788,7 @@ fn created(name: &str) -> AuditRecord {
         user: Some("#root".to_owned()),
         impersonator: None,
         detail: json!({ "name": name }),
+        detail_text: None,
     }
 }
 
