@@ -179,7 +179,10 @@ pub(crate) async fn operations(
         Json_::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| crate::json::from_value::<Operation>(v, &format!("/{i}")))
+            .map(|(i, v)| match Operation::create_from_value(v) {
+                Some(op) => Ok(op),
+                None => crate::json::from_value::<Operation>(v, &format!("/{i}")),
+            })
             .collect::<Result<Vec<_>, _>>()?,
         one => vec![crate::json::from_value::<Operation>(&one, "")?],
     };
