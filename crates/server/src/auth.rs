@@ -38,12 +38,10 @@ fn random_hex(bytes: usize) -> Result<String, ApiError> {
     Ok(hex::encode(buf))
 }
 
-/// Fills `buf` from the operating system's random source.
+/// Fills `buf` from the operating system's random source (`getrandom(2)`: one system call,
+/// no file opened — a Web API `CreateMultiple` takes a new id per record).
 pub(crate) fn random_fill(buf: &mut [u8]) -> Result<(), ApiError> {
-    let mut f = std::fs::File::open("/dev/urandom")
-        .map_err(|e| AppError::internal(format!("random: {e}")))?;
-    std::io::Read::read_exact(&mut f, buf)
-        .map_err(|e| AppError::internal(format!("random: {e}")).into())
+    getrandom::fill(buf).map_err(|e| AppError::internal(format!("random: {e}")).into())
 }
 
 /// Creates an API key for a user; returns the stored record and the secret (shown once).
