@@ -175,26 +175,29 @@ fn column_on(settings: &strata_engine::AuditSettings, table: &str, column: &str)
         && (settings.columns_off.is_empty() || settings.column_on(table, column))
 }
 
-/// A create's detail, `{"fields":{column: value, …},"owner":name}` with the audited columns,
-/// written as `json!(…).to_string()` writes that value (keys sorted, compact) without making
-/// the value: one per record of a bulk load. `create_detail_is_the_json_value_s_text` holds
-/// it to the value's text.
-fn create_detail(
-    org: &Organization,
-    record: RecordId,
+/// A created record's audited columns, in `String` order (as `serde_json::Map`, a
+/// `BTreeMap`, keeps its keys).
+fn audited_fields<'a>(
+    rec: &'a strata_engine::Record,
     settings: &strata_engine::AuditSettings,
     table: &str,
-) -> String {
-    use std::io::Write as _;
-    let rec = org.record(record);
+) -> Vec<(&'a str, &'a strata_engine::Value)> {
     let mut fields: Vec<(&str, &strata_engine::Value)> = rec
         .fields
         .iter()
         .filter(|(c, _)| column_on(settings, table, c))
         .map(|(c, v)| (&**c, v))
         .collect();
-    // A map's keys in `String` order, as `serde_json::Map` (a `BTreeMap`) keeps them.
     fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    fields
+}
+
+/// A create's detail, `{"fields":{column: value, …},"owner":name}` with the audited columns,
+/// written as `json!(…).to_string()` writes that value (keys sorted, compact) without making
+/// the value: one per record of a bulk load. `create_detail_is_the_json_value_s_text` holds
+/// it to the value's text ([`create_detail_value`]).
+fn create_detail(fields: &[(&str, &strata_engine::Value)], owner: &Json) -> String {
+    use std::io::Write as _;
     let mut out: Vec<u8> = Vec::with_capacity(32 + fields.len() * 24);
     out.extend_from_slice(b"{\"fields\":{");
     for (i, (column, value)) in fields.iter().enumerate() {
@@ -212,28 +215,19 @@ fn create_detail(
         };
     }
     out.extend_from_slice(b"},\"owner\":");
-    let _ = serde_json::to_writer(&mut out, &owner_name(org, rec.owner));
+    let _ = serde_json::to_writer(&mut out, owner);
     out.push(b'}');
     // serde_json and the digits above write UTF-8 only; were it otherwise, the value's text.
-    String::from_utf8(out)
-        .unwrap_or_else(|_| create_detail_value(org, record, settings, table).to_string())
+    String::from_utf8(out).unwrap_or_else(|_| create_detail_value(fields, owner).to_string())
 }
 
-/// [`create_detail`] as a value (the form it stands for).
-fn create_detail_value(
-    org: &Organization,
-    record: RecordId,
-    settings: &strata_engine::AuditSettings,
-    table: &str,
-) -> Json {
-    let rec = org.record(record);
-    let fields: serde_json::Map<String, Json> = rec
-        .fields
+/// The value a create's detail stands for.
+fn create_detail_value(fields: &[(&str, &strata_engine::Value)], owner: &Json) -> Json {
+    let fields: serde_json::Map<String, Json> = fields
         .iter()
-        .filter(|(c, _)| column_on(settings, table, c))
-        .map(|(c, v)| (c.to_string(), to_json(v)))
+        .map(|(c, v)| ((*c).to_owned(), to_json(v)))
         .collect();
-    json!({ "owner": owner_name(org, rec.owner), "fields": fields })
+    json!({ "owner": owner, "fields": fields })
 }
 
 /// The audit entries of one operation a batch or a load applied, by `actor`.
@@ -291,7 +285,11 @@ pub fn entries(
                 let (table, key) = record_of(org, *record);
                 if settings.table_on(&table) {
                     // Written straight as text: a bulk load makes one of these per record.
-                    let detail = create_detail(org, *record, settings, &table);
+                    let rec = org.record(*record);
+                    let detail = create_detail(
+                        &audited_fields(rec, settings, &table),
+                        &owner_name(org, rec.owner),
+                    );
                     let mut e = entry("create", Some(table), Some(key), Json::Null);
                     e.detail_text = Some(detail);
                     out.push(e);
@@ -648,8 +646,13 @@ mod tests {
         for i in 0..400 {
             let record = org.record_id(&format!("r{i}")).unwrap();
             let table = org.table(org.record(record).table).name.clone();
-            let text = create_detail(&org, record, settings, &table);
-            let value = create_detail_value(&org, record, settings, &table);
+            let rec = org.record(record);
+            let (fields, owner) = (
+                audited_fields(rec, settings, &table),
+                owner_name(&org, rec.owner),
+            );
+            let text = create_detail(&fields, &owner);
+            let value = create_detail_value(&fields, &owner);
             assert_eq!(text, value.to_string(), "r{i}");
             assert_eq!(serde_json::from_str::<Json>(&text).unwrap(), value, "r{i}");
         }

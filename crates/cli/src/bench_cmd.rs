@@ -355,11 +355,11 @@ pub fn names(keys: usize, runs: usize) -> anyhow::Result<()> {
             let f = strata_engine::record_names_figures(keys);
             vec![
                 run.to_string(),
-                f.names.to_string(),
-                micros(f.per_name),
+                f.count.to_string(),
+                micros(f.per_write),
                 format!("{:.1}", f.slowest.as_secs_f64() * 1e3),
                 f.slowest_at.to_string(),
-                micros(f.per_lookup),
+                micros(f.per_read),
             ]
         })
         .collect();
@@ -392,8 +392,8 @@ pub fn records(records: usize, runs: usize) -> anyhow::Result<()> {
             rows.push(vec![
                 run.to_string(),
                 name.to_owned(),
-                f.records.to_string(),
-                micros(f.per_push),
+                f.count.to_string(),
+                micros(f.per_write),
                 format!("{:.1}", f.slowest.as_secs_f64() * 1e3),
                 f.slowest_at.to_string(),
                 format!("{:.1}", f.per_read.as_secs_f64() * 1e9),

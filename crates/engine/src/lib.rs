@@ -72,12 +72,12 @@ pub use model::{
     Table, Team, TeamType, Template, User, Value,
 };
 pub use organization::{
-    BUILT_IN_TABLES, NameFigures, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup,
+    BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup, WriteFigures,
     record_names_figures,
 };
 pub use privilege::{AccessMask, Depth, Privilege};
 pub use queries::{AppAccess, ColumnAccess};
-pub use records::{GrowthFigures, Records, RecordsDesign, record_growth_figures};
+pub use records::{Records, RecordsDesign, record_growth_figures};
 pub use review::{
     AccessReview, Cell, DEFAULT_INACTIVE_DAYS, MAX_INACTIVE_DAYS, ReviewOptions, ReviewView,
     rfc3339,

@@ -280,26 +280,47 @@ pub(crate) fn keyed_record(key: String) -> Record {
     }
 }
 
-/// What [`record_names_figures`] measured.
+/// What a benchmark of one structure measured ([`record_names_figures`],
+/// [`crate::record_growth_figures`]): items written one by one, then read back.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
-pub struct NameFigures {
-    /// Names made.
-    pub names: usize,
-    /// The time per name, on average.
-    pub per_name: std::time::Duration,
-    /// The slowest single name (a growth of the table), and which it was (from 0).
+pub struct WriteFigures {
+    /// Items written.
+    pub count: usize,
+    /// The time per write, on average.
+    pub per_write: std::time::Duration,
+    /// The slowest single write (a growth), and which it was (from 0).
     pub slowest: std::time::Duration,
     pub slowest_at: usize,
-    /// The time per lookup, on average (every seventh key looked up).
-    pub per_lookup: std::time::Duration,
+    /// The time per read, on average.
+    pub per_read: std::time::Duration,
+}
+
+impl WriteFigures {
+    /// The figures of `count` writes that took `written` (the slowest `slowest`, the write
+    /// numbered `slowest_at`) and `reads` reads that took `read`.
+    pub(crate) fn of(
+        count: usize,
+        written: std::time::Duration,
+        (slowest, slowest_at): (std::time::Duration, usize),
+        reads: usize,
+        read: std::time::Duration,
+    ) -> Self {
+        WriteFigures {
+            count,
+            per_write: written / count.max(1) as u32,
+            slowest,
+            slowest_at,
+            per_read: read / reads.max(1) as u32,
+        }
+    }
 }
 
 /// Benchmark support (`strata bench names`, D153): `names` GUID-like keys named one by one in
 /// the map from record keys to records, as creates name them, and looked up again.
 #[doc(hidden)]
 #[must_use]
-pub fn record_names_figures(names: usize) -> NameFigures {
+pub fn record_names_figures(names: usize) -> WriteFigures {
     let records: Records = (0..names)
         .map(|i| {
             let spread = (i as u32).wrapping_mul(2_654_435_761);
@@ -324,13 +345,7 @@ pub fn record_names_figures(names: usize) -> NameFigures {
         .filter(|r| map.get(&records, &r.key).is_some())
         .count();
     let lookups = started.elapsed();
-    NameFigures {
-        names,
-        per_name: named / names.max(1) as u32,
-        slowest,
-        slowest_at,
-        per_lookup: lookups / looked.max(1) as u32,
-    }
+    WriteFigures::of(names, named, (slowest, slowest_at), looked, lookups)
 }
 
 impl Default for Organization {

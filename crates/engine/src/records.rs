@@ -10,6 +10,7 @@
 use std::ops::{Index, IndexMut};
 
 use crate::model::Record;
+use crate::organization::WriteFigures;
 
 /// Records per chunk: 65,536 (6.8 MB of fixed parts per chunk).
 const CHUNK_BITS: u32 = 16;
@@ -161,27 +162,12 @@ pub enum RecordsDesign {
     Chunks,
 }
 
-/// What [`record_growth_figures`] measured.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug)]
-pub struct GrowthFigures {
-    /// Records appended.
-    pub records: usize,
-    /// The time per append, on average.
-    pub per_push: std::time::Duration,
-    /// The slowest single append (a growth), and which it was (from 0).
-    pub slowest: std::time::Duration,
-    pub slowest_at: usize,
-    /// The time per read of a record by id, on average (ids in a scattered order).
-    pub per_read: std::time::Duration,
-}
-
 /// Benchmark support (`strata bench records`): `records` records appended one by one, as
 /// creates append them, kept as `design` says; then read back by id in a scattered order.
 /// The records are made before the clock starts (a create's other work is not measured).
 #[doc(hidden)]
 #[must_use]
-pub fn record_growth_figures(records: usize, design: RecordsDesign) -> GrowthFigures {
+pub fn record_growth_figures(records: usize, design: RecordsDesign) -> WriteFigures {
     use std::time::{Duration, Instant};
     let made: Vec<Record> = (0..records)
         .map(|i| crate::organization::keyed_record(format!("{i:x}")))
@@ -219,13 +205,7 @@ pub fn record_growth_figures(records: usize, design: RecordsDesign) -> GrowthFig
     }
     let read = started.elapsed();
     std::hint::black_box(keys);
-    GrowthFigures {
-        records,
-        per_push: pushed / records.max(1) as u32,
-        slowest,
-        slowest_at,
-        per_read: read / records.max(1) as u32,
-    }
+    WriteFigures::of(records, pushed, (slowest, slowest_at), records, read)
 }
 
 #[cfg(test)]
