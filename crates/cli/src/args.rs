@@ -683,6 +683,10 @@ pub(crate) enum BenchCommand {
         /// create (a list's column index each): a wider record, as business tables have.
         #[arg(long, default_value_t = 0, value_name = "COLUMNS")]
         columns: usize,
+        /// The native bulk rows' records take random GUIDs as ids, as Dataverse clients give
+        /// them, instead of `bulk-0`, `bulk-1` … (ids that sort together).
+        #[arg(long)]
+        guid_ids: bool,
     },
     /// Check latency over HTTP, idle and while writers keep a paced rate of writes on the same
     /// organisation (SQLite, group commit). Prints a table.

@@ -613,13 +613,42 @@ impl Setup<'_> {
     }
 }
 
-/// Records a second created in batches of 1,000 from `clients` clients.
-fn bulk_rate(addr: &str, records: usize, clients: usize) -> anyhow::Result<f64> {
+/// Records a second created in batches of 1,000 from `clients` clients; with `guid_ids`,
+/// each record's id is a random-looking GUID (a different one for every `n`), as Dataverse
+/// clients give them.
+fn bulk_rate(addr: &str, records: usize, clients: usize, guid_ids: bool) -> anyhow::Result<f64> {
     let rate = throughput(&[addr], clients, records / 1000, 1000, &|n| {
-        create_op("bulk", n)
+        let mut op = create_op("bulk", n);
+        if guid_ids {
+            op["id"] = json!(guid_of(n));
+        }
+        op
     })?;
     eprintln!("bulk: {rate:.0} records/s");
     Ok(rate)
+}
+
+/// The `n`th bulk record's GUID: `n` mixed (splitmix64), as a version 4 GUID — scattered, never
+/// the same for two `n`, never of the form Strata derives (`53545241-…`).
+fn guid_of(n: usize) -> String {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    // The high half is a bijection of `n`; the low half keeps `n` itself, so ids never repeat.
+    let (high, low) = (mix(n as u64 ^ 0x9e37_79b9_7f4a_7c15), n as u64);
+    let first = match (high >> 32) as u32 {
+        0x5354_5241 => 0x5354_5242,
+        first => first,
+    };
+    format!(
+        "{first:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        (high >> 16) & 0xffff,
+        high & 0x0fff,
+        0x8000 | ((low >> 48) & 0x3fff),
+        low & 0xffff_ffff_ffff
+    )
 }
 
 /// Records a second created through the Dataverse Web API, `CreateMultiple` of 1,000 targets a
@@ -683,6 +712,8 @@ pub(crate) struct WritesOptions<'a> {
     pub(crate) alone: bool,
     /// Declared columns of the account table besides `name` and `region`, set by every create.
     pub(crate) columns: usize,
+    /// Whether the native bulk rows' records take random GUIDs as ids.
+    pub(crate) guid_ids: bool,
 }
 
 /// `strata bench writes`.
@@ -697,6 +728,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
         clients,
         alone: with_alone,
         columns,
+        guid_ids,
     } = options;
     EXTRA_COLUMNS.store(columns, std::sync::atomic::Ordering::Relaxed);
     if clients.contains(&0) {
@@ -741,8 +773,14 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
         if !alone && bulk > 0 {
             let on = [&server];
             bulk_rows.push((
-                "SQLite",
-                measured(&on, bulk, || bulk_rate(&server.addr, bulk, bulk_clients))?,
+                if guid_ids {
+                    "SQLite, GUID ids"
+                } else {
+                    "SQLite"
+                },
+                measured(&on, bulk, || {
+                    bulk_rate(&server.addr, bulk, bulk_clients, guid_ids)
+                })?,
             ));
             bulk_rows.push((
                 "SQLite, Web API CreateMultiple",
@@ -796,8 +834,14 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
             if !alone && bulk > 0 {
                 let on = [&a];
                 bulk_rows.push((
-                    "PostgreSQL",
-                    measured(&on, bulk, || bulk_rate(&a.addr, bulk, bulk_clients))?,
+                    if guid_ids {
+                        "PostgreSQL, GUID ids"
+                    } else {
+                        "PostgreSQL"
+                    },
+                    measured(&on, bulk, || {
+                        bulk_rate(&a.addr, bulk, bulk_clients, guid_ids)
+                    })?,
                 ));
                 bulk_rows.push((
                     "PostgreSQL, Web API CreateMultiple",

@@ -327,6 +327,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     clients,
                     no_alone,
                     columns,
+                    guid_ids,
                 } => bench_writes::bench_writes(&bench_writes::WritesOptions {
                     writes,
                     bulk,
@@ -337,6 +338,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     clients: &clients,
                     alone: !no_alone,
                     columns,
+                    guid_ids,
                 })?,
                 BenchCommand::Mixed {
                     seconds,

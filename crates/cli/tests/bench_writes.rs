@@ -198,6 +198,36 @@ fn bench_names_prints_a_row_per_run() {
     assert!(err.contains("--keys"), "{err}");
 }
 
+/// `strata bench writes --guid-ids`: the native bulk row's records take GUIDs (the row says
+/// so), and the load succeeds (every id a valid, distinct GUID the server accepts).
+#[test]
+fn bench_writes_bulk_with_guid_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_string_lossy();
+    let (code, out, err) = strata(&[
+        "bench",
+        "writes",
+        "--writes",
+        "0",
+        "--bulk",
+        "3000",
+        "--no-alone",
+        "--guid-ids",
+        "--dir",
+        &dir,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("SQLite, GUID ids"))
+        .unwrap_or_else(|| panic!("no GUID row: {out}"));
+    let numbers: Vec<f64> = row
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(numbers[1] > 0.0, "{row}");
+}
+
 /// `strata bench records`: both designs, each run, with the figures of each.
 #[test]
 fn bench_records_prints_both_designs_per_run() {
