@@ -628,6 +628,15 @@ fn bulk_rate(addr: &str, records: usize, clients: usize, guid_ids: bool) -> anyh
     Ok(rate)
 }
 
+/// The name of a store's native bulk row.
+fn native_row(store: &'static str, guid_ids: bool) -> &'static str {
+    match (store, guid_ids) {
+        ("SQLite", true) => "SQLite, GUID ids",
+        ("PostgreSQL", true) => "PostgreSQL, GUID ids",
+        (store, _) => store,
+    }
+}
+
 /// The `n`th bulk record's GUID: `n` mixed (splitmix64), as a version 4 GUID — scattered, never
 /// the same for two `n`, never of the form Strata derives (`53545241-…`).
 fn guid_of(n: usize) -> String {
@@ -773,11 +782,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
         if !alone && bulk > 0 {
             let on = [&server];
             bulk_rows.push((
-                if guid_ids {
-                    "SQLite, GUID ids"
-                } else {
-                    "SQLite"
-                },
+                native_row("SQLite", guid_ids),
                 measured(&on, bulk, || {
                     bulk_rate(&server.addr, bulk, bulk_clients, guid_ids)
                 })?,
@@ -834,11 +839,7 @@ pub(crate) fn bench_writes(options: &WritesOptions) -> anyhow::Result<()> {
             if !alone && bulk > 0 {
                 let on = [&a];
                 bulk_rows.push((
-                    if guid_ids {
-                        "PostgreSQL, GUID ids"
-                    } else {
-                        "PostgreSQL"
-                    },
+                    native_row("PostgreSQL", guid_ids),
                     measured(&on, bulk, || {
                         bulk_rate(&a.addr, bulk, bulk_clients, guid_ids)
                     })?,

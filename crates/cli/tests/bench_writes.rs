@@ -66,19 +66,22 @@ fn bench_writes_prints_its_table() {
     }
 }
 
-#[test]
-fn bench_writes_measures_the_client_counts_asked_for() {
+/// `strata bench writes` with `args`, its SQLite files in a fresh temporary folder.
+fn bench_writes(args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path().to_string_lossy();
-    let (code, out, err) = strata(&[
-        "bench",
-        "writes",
+    let mut all = vec!["bench", "writes", "--dir", &dir];
+    all.extend(args);
+    strata(&all)
+}
+
+#[test]
+fn bench_writes_measures_the_client_counts_asked_for() {
+    let (code, out, err) = bench_writes(&[
         "--writes",
         "200",
         "--bulk",
         "0",
-        "--dir",
-        &dir,
         "--clients",
         "3,5",
         "--no-alone",
@@ -98,7 +101,7 @@ fn bench_writes_measures_the_client_counts_asked_for() {
         let clients: f64 = row[4].parse().unwrap();
         assert!((1.0..=clients).contains(&per_commit), "{out}");
     }
-    let (code, _, err) = strata(&["bench", "writes", "--clients", "0", "--dir", &dir]);
+    let (code, _, err) = bench_writes(&["--clients", "0"]);
     assert_ne!(code, 0);
     assert!(err.contains("at least 1"), "{err}");
 }
@@ -202,19 +205,13 @@ fn bench_names_prints_a_row_per_run() {
 /// so), and the load succeeds (every id a valid, distinct GUID the server accepts).
 #[test]
 fn bench_writes_bulk_with_guid_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().to_string_lossy();
-    let (code, out, err) = strata(&[
-        "bench",
-        "writes",
+    let (code, out, err) = bench_writes(&[
         "--writes",
         "0",
         "--bulk",
         "3000",
         "--no-alone",
         "--guid-ids",
-        "--dir",
-        &dir,
     ]);
     assert_eq!(code, 0, "{err}");
     let row = out
