@@ -584,7 +584,8 @@ mod tests {
                 {"name": "hidden"}]},
             {"op": "add_table", "name": "place", "ownership": "organization",
              "columns": [{"name": "b"}, {"name": "a"}]},
-            {"op": "set_audit", "enabled": true, "columns_off": ["thing.hidden"]},
+            {"op": "set_audit", "enabled": true, "tables": ["thing", "place"],
+             "columns_off": ["thing.hidden"]},
             {"op": "add_user", "name": "Zoë \"q\""},
         ]))
         .unwrap();
@@ -643,6 +644,7 @@ mod tests {
         }
         strata_ops::apply_all(&mut org, &creates).unwrap();
         let settings = org.audit_settings();
+        let mut wide = 0;
         for i in 0..400 {
             let record = org.record_id(&format!("r{i}")).unwrap();
             let table = org.table(org.record(record).table).name.clone();
@@ -655,6 +657,13 @@ mod tests {
             let value = create_detail_value(&fields, &owner);
             assert_eq!(text, value.to_string(), "r{i}");
             assert_eq!(serde_json::from_str::<Json>(&text).unwrap(), value, "r{i}");
+            assert!(!text.contains("\"hidden\""), "r{i}: {text}");
+            wide += usize::from(fields.len() >= 3);
         }
+        // Not a test of empty details: most records carry several audited columns.
+        assert!(
+            wide > 200,
+            "{wide} records with three audited columns or more"
+        );
     }
 }
