@@ -6,7 +6,7 @@
 //! creation order; nothing is ever renumbered: deleted records stay as tombstones, and a
 //! rolled-back batch truncates back to the ids a node that never saw it would have). Derived
 //! GUIDs are RFC 9562 version 8 (vendor-specific) UUIDs with a fixed tag, so they can never equal
-//! a client's random (version 4) GUID:
+//! a client's GUID or one the Web API makes (version 7, [`Guid::time_ordered`]):
 //!
 //! ```text
 //! 53545241-KKKK-8000-8000-IIIIIIIIIIII      "STRA", kind, version 8, variant, index
@@ -102,15 +102,16 @@ impl Guid {
         Some(guid)
     }
 
-    /// A version 4 GUID from 16 random bytes (the caller brings the randomness: the engine has
-    /// no source of it).
-    pub fn random_v4(bytes: [u8; 16]) -> Guid {
-        let mut v = u128::from_be_bytes(bytes);
-        v &= !(0xf << 76);
-        v |= 0x4 << 76;
-        v &= !(0x3 << 62);
-        v |= 0x2 << 62;
-        Guid(v)
+    /// A version 7 GUID (RFC 9562): `ms` (milliseconds since the Unix epoch, 48 bits) first,
+    /// then `sequence` (12 bits, which orders GUIDs made in the same millisecond), then 62 bits of
+    /// `random`. Their canonical texts sort in the order they were made, so the new records'
+    /// keys land at the end of every index on them instead of on random pages (D156). The caller
+    /// brings the clock and the randomness.
+    pub fn time_ordered(ms: u64, sequence: u16, random: u64) -> Guid {
+        let ms = u128::from(ms & 0xffff_ffff_ffff);
+        let sequence = u128::from(sequence & 0x0fff);
+        let random = u128::from(random & 0x3fff_ffff_ffff_ffff);
+        Guid((ms << 80) | (0x7 << 76) | (sequence << 64) | (0x2 << 62) | random)
     }
 }
 
@@ -287,6 +288,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn time_ordered_guids_sort_as_text_in_the_order_made() {
+        let made = [
+            Guid::time_ordered(1_796_600_000_000, 0, u64::MAX),
+            Guid::time_ordered(1_796_600_000_000, 1, 0),
+            Guid::time_ordered(1_796_600_000_000, 0xfff, 7),
+            Guid::time_ordered(1_796_600_000_001, 0, 0),
+            Guid::time_ordered(0xffff_ffff_ffff, 0xfff, u64::MAX),
+        ];
+        let texts: Vec<String> = made.iter().map(Guid::to_string).collect();
+        assert!(texts.windows(2).all(|w| w[0] < w[1]), "{texts:?}");
+        for (guid, text) in made.iter().zip(&texts) {
+            // Version 7, RFC 9562 variant, never of the derived form, and it parses back.
+            assert_eq!(&text[14..15], "7", "{text}");
+            assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "{text}");
+            assert!(!guid.is_derived_form());
+            assert_eq!(Guid::parse_canonical(text), Some(*guid));
+        }
+        assert_eq!(
+            Guid::time_ordered(0x0190_0000_0001, 0x123, 0x3fff_ffff_ffff_ffff).to_string(),
+            "01900000-0001-7123-bfff-ffffffffffff"
+        );
+    }
+
+    #[test]
     fn derived_guids_round_trip_and_print_canonically() {
         let g = Guid::derived(GuidKind::Role, 42);
         assert_eq!(g.to_string(), "53545241-0003-8000-8000-00000000002a");
@@ -294,17 +319,6 @@ mod tests {
         assert_eq!(Guid::parse_canonical(&g.to_string()), Some(g));
         assert_eq!("{53545241-0003-8000-8000-00000000002A}".parse(), Ok(g));
         assert!(Guid::parse_canonical("53545241-0003-8000-8000-00000000002A").is_none());
-    }
-
-    #[test]
-    fn random_guids_are_version_4_and_never_derived() {
-        let g = Guid::random_v4([0xff; 16]);
-        let text = g.to_string();
-        assert_eq!(&text[14..15], "4");
-        assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"));
-        assert!(g.decode().is_none());
-        let g = Guid::random_v4([0; 16]);
-        assert!(!g.is_derived_form());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
@@ -1565,7 +1567,33 @@ pub(crate) fn create_op(
     })
 }
 
-/// A new record's key: the GUID the client chose, or a new random one.
+/// The last GUID this process made ([`new_guid`]): its millisecond and sequence, as
+/// `ms << 12 | sequence`.
+static LAST_GUID: AtomicU64 = AtomicU64::new(0);
+
+/// A new record GUID, time-ordered (D156): each is after every other this process made, so
+/// records created together are neighbours in every index on their keys.
+fn new_guid() -> Result<Guid, WebError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let at = |last: u64| Some((now << 12).max(last + 1));
+    // `at` always answers, so the update never fails; a burst of more than 4,096 GUIDs in one
+    // millisecond runs on into the next milliseconds' numbers, still in order.
+    let last = LAST_GUID
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, at)
+        .unwrap_or_else(|last| last);
+    let made = at(last).unwrap_or(last);
+    let mut bytes = [0u8; 8];
+    crate::auth::random_fill(&mut bytes)?;
+    Ok(Guid::time_ordered(
+        made >> 12,
+        (made & 0xfff) as u16,
+        u64::from_be_bytes(bytes),
+    ))
+}
+
+/// A new record's key: the GUID the client chose, or a new time-ordered one (D156).
 pub(crate) fn new_key(id: Option<Guid>) -> Result<String, WebError> {
     let guid = match id {
         Some(g) => {
@@ -1577,11 +1605,7 @@ pub(crate) fn new_key(id: Option<Guid>) -> Result<String, WebError> {
             }
             g
         }
-        None => {
-            let mut bytes = [0u8; 16];
-            crate::auth::random_fill(&mut bytes)?;
-            Guid::random_v4(bytes)
-        }
+        None => new_guid()?,
     };
     Ok(guid.to_string())
 }
@@ -2226,4 +2250,41 @@ fn reference_op(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// D156: the keys the server makes sort in the order they were made, even thousands in one
+    /// millisecond and from several threads, and are version 7 GUIDs that parse back.
+    #[test]
+    fn new_keys_are_time_ordered_version_7_guids() -> Result<(), String> {
+        let made = || {
+            (0..5_000)
+                .map(|_| new_key(None).map_err(|e| format!("{e:?}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let keys = made()?;
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys out of order");
+        for key in &keys {
+            let guid = Guid::parse_canonical(key).ok_or(format!("{key}: not a GUID"))?;
+            assert_eq!(&key[14..15], "7", "{key}");
+            assert!(!guid.is_derived_form());
+        }
+        // Made on several threads at once: every key is new, and each thread's are in order.
+        let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(made)).collect();
+        let mut all = std::collections::BTreeSet::from_iter(keys);
+        for thread in threads {
+            let made = thread.join().map_err(|_| "a thread panicked")??;
+            assert!(made.windows(2).all(|w| w[0] < w[1]));
+            all.extend(made);
+        }
+        assert_eq!(all.len(), 25_000);
+        // The client's own GUID is kept as it is.
+        let theirs = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+        let guid = Guid::parse_canonical(theirs).ok_or("not a GUID")?;
+        assert_eq!(new_key(Some(guid)).map_err(|e| format!("{e:?}"))?, theirs);
+        Ok(())
+    }
 }
