@@ -705,6 +705,8 @@ impl OrgHandle {
             }
             let retention = state.org.audit_settings().retention_days;
             if stream {
+                // About an entry an operation (a create's or an update's).
+                tx.expect_audit_entries(group.iter().map(|p| p.ops.len()).sum());
                 let Some(state) = guard.take() else {
                     unreachable!("the write lock is held until here")
                 };
@@ -742,6 +744,7 @@ impl OrgHandle {
             if rows.is_empty() {
                 return Err(StoreError::Aborted(String::new()));
             }
+            tx.expect_audit_entries(audit_entries(rows.iter().map(|(_, a)| a)));
             for (i, audits) in &rows {
                 // The log rows' text, made by the request (copied: a store may call this
                 // closure again).
@@ -804,6 +807,13 @@ struct Streamed {
     /// A write was refused after some of its rows were appended: the transaction must not
     /// commit.
     restart: bool,
+}
+
+/// How many audit entries these writes' operations have.
+fn audit_entries<'a>(
+    writes: impl Iterator<Item = &'a Vec<Vec<strata_store::AuditRecord>>>,
+) -> usize {
+    writes.flatten().map(Vec::len).sum()
 }
 
 /// One operation's rows: its log row (the request's text, copied: a store may call the
@@ -1014,13 +1024,10 @@ impl Job {
                 // Every write refused, against the store's own revision: nothing to write.
                 return Err(StoreError::Aborted(String::new()));
             }
+            tx.expect_audit_entries(audit_entries(self.rows.iter().map(|(_, _, a)| a)));
             for (_, stored, audits) in &self.rows {
-                // Copied: a store may call this closure again.
                 for (text, entries) in stored.iter().zip(audits) {
-                    tx.append_stored(text.clone(), self.now)?;
-                    for e in entries {
-                        tx.append_audit(e, self.now, self.retention)?;
-                    }
+                    append_rows(tx, text, entries, self.now, self.retention)?;
                 }
             }
             Ok(())

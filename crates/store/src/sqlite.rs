@@ -680,6 +680,16 @@ impl Transaction for SqliteTx<'_> {
         self.log.revision
     }
 
+    fn expect_audit_entries(&mut self, audit_entries: usize) {
+        // These rows complete the batch (D142): the commit would index every unindexed row
+        // anyway, so they go straight into the indexes instead of in and then indexed again
+        // (each an update of its row, D157). The rows before them are indexed at the commit.
+        let last = self.head.0.saturating_add(audit_entries as u64);
+        if last >= self.indexed_from {
+            self.indexed_from = self.indexed_from.min(self.head.0 + 1);
+        }
+    }
+
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError> {
         // Up to the committed head: rows this transaction appended are after it (whether
         // inserted yet or still waiting).

@@ -576,6 +576,80 @@ fn sqlite_store_reads_the_audit_across_its_index_batches() {
     }
 }
 
+/// A transaction told that its audit entries complete a batch (D157) puts them straight into
+/// the indexes, whatever it then appends: the file's rows are all indexed after it, the
+/// organisation's indexed head is its last entry, and queries read the same; a small write
+/// told of nothing waits for its batch as before.
+#[test]
+fn sqlite_store_indexes_a_batch_it_is_told_of_as_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let store = SqliteStore::open(&path).unwrap().with_audit_index_batch(8);
+    store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    let write = |told: usize, entries: usize, record: &str| {
+        store
+            .write("o", &mut |tx| {
+                if told > 0 {
+                    tx.expect_audit_entries(told);
+                }
+                for _ in 0..entries {
+                    tx.append_audit(&audit("update", record, "alice"), 1, 30)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    };
+    let rows = || {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let unindexed: i64 = conn
+            .query_row("SELECT count(*) FROM audit WHERE indexed = 0", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let head: i64 = conn
+            .query_row(
+                "SELECT audit_indexed_seq FROM organizations WHERE name = 'o'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (unindexed, head)
+    };
+    // 3 entries told of nothing: they wait for their batch.
+    write(0, 3, "a");
+    assert_eq!(rows(), (3, 0));
+    // 20 told of: the 3 waiting are indexed at the commit, the 20 go in indexed.
+    write(20, 20, "b");
+    assert_eq!(rows(), (0, 23));
+    // Told of more than it appends: what it appends is indexed all the same.
+    write(50, 2, "c");
+    assert_eq!(rows(), (0, 25));
+    // Told of fewer than a batch: waits as before.
+    write(3, 3, "d");
+    assert_eq!(rows(), (3, 25));
+    let count = |record: &str| {
+        store
+            .audit(
+                "o",
+                &AuditQuery {
+                    record: Some(record.to_owned()),
+                    limit: 100,
+                    ..AuditQuery::default()
+                },
+            )
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        (count("a"), count("b"), count("c"), count("d")),
+        (3, 20, 2, 3)
+    );
+    assert_eq!(
+        store.verify_audit("o").unwrap(),
+        Verification::Intact { entries: 28 }
+    );
+}
+
 #[test]
 fn memory_store_reads_the_audit_in_both_orders() {
     audit_orders_and_filters(&MemoryStore::new().unwrap());
