@@ -614,8 +614,8 @@ impl Setup<'_> {
 }
 
 /// Records a second created in batches of 1,000 from `clients` clients; with `guid_ids`,
-/// each record's id is a random-looking GUID (a different one for every `n`), as Dataverse
-/// clients give them.
+/// each record's id is a random-looking GUID (a different one for every `n`), as clients that
+/// choose their own ids give them (the Web API's own are time-ordered, D156).
 fn bulk_rate(addr: &str, records: usize, clients: usize, guid_ids: bool) -> anyhow::Result<f64> {
     let rate = throughput(&[addr], clients, records / 1000, 1000, &|n| {
         let mut op = create_op("bulk", n);

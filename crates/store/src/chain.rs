@@ -353,7 +353,8 @@ impl LogKey {
             operation,
             &mut hex,
         );
-        String::from_utf8_lossy(&hex).into_owned()
+        // Hex digits: always UTF-8 (checked by the plain conversion, cheaper than the lossy one).
+        std::str::from_utf8(&hex).unwrap_or_default().to_owned()
     }
 
     /// [`LogKey::entry_mac`] into `out` (hex), with `scratch` for the header: no allocation
