@@ -683,8 +683,8 @@ pub(crate) enum BenchCommand {
         /// create (a list's column index each): a wider record, as business tables have.
         #[arg(long, default_value_t = 0, value_name = "COLUMNS")]
         columns: usize,
-        /// The native bulk rows' records take random GUIDs as ids, as Dataverse clients give
-        /// them, instead of `bulk-0`, `bulk-1` … (ids that sort together).
+        /// The native bulk rows' records take random GUIDs as ids, as clients that choose their
+        /// own give them, instead of `bulk-0`, `bulk-1` … (ids that sort together).
         #[arg(long)]
         guid_ids: bool,
     },
