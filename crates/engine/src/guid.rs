@@ -303,6 +303,7 @@ mod tests {
             assert_eq!(&text[14..15], "7", "{text}");
             assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "{text}");
             assert!(!guid.is_derived_form());
+            assert_eq!(guid.decode(), None);
             assert_eq!(Guid::parse_canonical(text), Some(*guid));
         }
         assert_eq!(

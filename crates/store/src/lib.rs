@@ -496,8 +496,9 @@ pub trait Transaction {
     /// what other nodes wrote, to apply it before its own operations (issue 5).
     fn operations_after(&mut self, after: Revision) -> Result<Vec<LogEntry>, StoreError>;
     /// Tells the store that about `audit_entries` audit entries will be appended: a hint, which
-    /// changes nothing that is written or read back. SQLite puts them straight into the audit's
-    /// indexes when they complete a batch anyway (D142, D157) rather than indexing them after.
+    /// changes nothing read back, right or wrong (only when rows are indexed). SQLite puts them
+    /// straight into the audit's indexes when they complete a batch anyway (D142, D157) rather
+    /// than indexing them after.
     fn expect_audit_entries(&mut self, audit_entries: usize) {
         let _ = audit_entries;
     }

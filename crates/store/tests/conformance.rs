@@ -577,15 +577,25 @@ fn sqlite_store_reads_the_audit_across_its_index_batches() {
 }
 
 /// A transaction told that its audit entries complete a batch (D157) puts them straight into
-/// the indexes, whatever it then appends: the file's rows are all indexed after it, the
-/// organisation's indexed head is its last entry, and queries read the same; a small write
-/// told of nothing waits for its batch as before.
+/// the indexes, whatever it then appends: only the rows that waited before it are updated
+/// into them (a trigger counts the updates), the organisation's indexed head is its last
+/// entry, and queries read the same; a small write told of nothing waits for its batch as
+/// before.
 #[test]
 fn sqlite_store_indexes_a_batch_it_is_told_of_as_it_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("strata.db");
     let store = SqliteStore::open(&path).unwrap().with_audit_index_batch(8);
     store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE updated (n INTEGER NOT NULL);
+             INSERT INTO updated VALUES (0);
+             CREATE TRIGGER count_indexing AFTER UPDATE OF indexed ON audit
+             BEGIN UPDATE updated SET n = n + 1; END;",
+        )
+        .unwrap();
     let write = |told: usize, entries: usize, record: &str| {
         store
             .write("o", &mut |tx| {
@@ -613,20 +623,24 @@ fn sqlite_store_indexes_a_batch_it_is_told_of_as_it_writes() {
                 |r| r.get(0),
             )
             .unwrap();
-        (unindexed, head)
+        let updated: i64 = conn
+            .query_row("SELECT n FROM updated", [], |r| r.get(0))
+            .unwrap();
+        (unindexed, head, updated)
     };
     // 3 entries told of nothing: they wait for their batch.
     write(0, 3, "a");
-    assert_eq!(rows(), (3, 0));
-    // 20 told of: the 3 waiting are indexed at the commit, the 20 go in indexed.
+    assert_eq!(rows(), (3, 0, 0));
+    // 20 told of: the 3 waiting are updated into the indexes at the commit, the 20 go in
+    // indexed (untold, the 4 before the batch's 8th would have been updated too).
     write(20, 20, "b");
-    assert_eq!(rows(), (0, 23));
+    assert_eq!(rows(), (0, 23, 3));
     // Told of more than it appends: what it appends is indexed all the same.
     write(50, 2, "c");
-    assert_eq!(rows(), (0, 25));
+    assert_eq!(rows(), (0, 25, 3));
     // Told of fewer than a batch: waits as before.
     write(3, 3, "d");
-    assert_eq!(rows(), (3, 25));
+    assert_eq!(rows(), (3, 25, 3));
     let count = |record: &str| {
         store
             .audit(

@@ -1577,13 +1577,11 @@ fn new_guid() -> Result<Guid, WebError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let at = |last: u64| Some((now << 12).max(last + 1));
-    // `at` always answers, so the update never fails; a burst of more than 4,096 GUIDs in one
-    // millisecond runs on into the next milliseconds' numbers, still in order.
-    let last = LAST_GUID
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, at)
-        .unwrap_or_else(|last| last);
-    let made = at(last).unwrap_or(last);
+    // Never behind the clock, then one past the last GUID made: every caller gets its own
+    // number, in the order they took it. More than 4,096 GUIDs in one millisecond (or a clock
+    // set back) run on into the next milliseconds' numbers, still in order.
+    LAST_GUID.fetch_max((now << 12).saturating_sub(1), Ordering::Relaxed);
+    let made = LAST_GUID.fetch_add(1, Ordering::Relaxed) + 1;
     let mut bytes = [0u8; 8];
     crate::auth::random_fill(&mut bytes)?;
     Ok(Guid::time_ordered(
