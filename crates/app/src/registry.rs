@@ -848,29 +848,47 @@ fn stream_group(
     /// after some of its operations were handed over.
     enum Tried {
         Applied(usize, Vec<(usize, Vec<strata_store::AuditRecord>)>),
+        /// The same, already hashed by the transaction's chainer (D158).
+        Chained(strata_store::ChainedRows),
         Refused,
     }
     const HANDED: usize = 64;
+    // The trier also hashes the rows it hands over, where the store can (D158): the appending
+    // thread, which bounds a bulk load, then only stores them.
+    let mut chainer = tx.chainer();
     std::thread::scope(|scope| {
         let (send, tried) = std::sync::mpsc::channel::<Tried>();
         let trier = scope.spawn(move || {
             let opened = state.org.checkpoint_for_try();
             let mut outcomes = Vec::with_capacity(group.len());
-            // The receiver lives until this thread ends: a send cannot fail.
+            // Hashed as they are handed over: a write refused with none of its operations
+            // handed over leaves the chains as they were.
+            let mut hand = |i: usize, ops: Vec<(usize, Vec<strata_store::AuditRecord>)>| {
+                let tried = match chainer.as_mut() {
+                    Some(chainer) => Tried::Chained(
+                        chainer.chain(
+                            ops.into_iter()
+                                .map(|(op, entries)| (group[i].stored[op].clone(), entries)),
+                            now,
+                            retention,
+                        ),
+                    ),
+                    None => Tried::Applied(i, ops),
+                };
+                // The receiver lives until this thread ends: a send cannot fail.
+                let _ = send.send(tried);
+            };
             for (i, pending) in group.iter().enumerate() {
                 let (mut batch, mut handed) = (Vec::with_capacity(HANDED), false);
                 let outcome = try_batch_each(&mut state.org, pending, |op, entries| {
                     batch.push((op, entries));
                     if batch.len() == HANDED {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(HANDED));
-                        let _ = send.send(Tried::Applied(i, full));
+                        hand(i, std::mem::replace(&mut batch, Vec::with_capacity(HANDED)));
                         handed = true;
                     }
                 });
                 match (&outcome, handed) {
-                    (Ok(_), _) if !batch.is_empty() => {
-                        let _ = send.send(Tried::Applied(i, batch));
-                    }
+                    (Ok(_), _) if !batch.is_empty() => hand(i, batch),
                     // Refused with none of its rows handed over: as if never tried.
                     (Err(_), true) => {
                         let _ = send.send(Tried::Refused);
@@ -897,6 +915,11 @@ fn stream_group(
                             failed = Some(e);
                             break;
                         }
+                    }
+                }
+                Tried::Chained(rows) => {
+                    if let Err(e) = tx.append_chained(rows) {
+                        failed = Some(e);
                     }
                 }
                 Tried::Refused => restart = true,

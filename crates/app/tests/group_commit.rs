@@ -40,7 +40,9 @@ fn spawn_write(
 
 /// A store whose commits take `delay` and are counted: a slow disk, made visible.
 struct SlowStore {
-    inner: MemoryStore,
+    inner: Box<dyn Store>,
+    /// The SQLite store's directory, kept while the store is.
+    _dir: Option<tempfile::TempDir>,
     delay: Duration,
     commits: AtomicUsize,
     /// Set while a commit is in flight (between the writer's rows and the return).
@@ -137,14 +139,28 @@ impl Store for SlowStore {
 /// A store with the organisation `o`: a writer who may create notes and read their own, a
 /// reader who may do nothing.
 fn slow_store(delay: Duration) -> Arc<SlowStore> {
+    slow_store_on(delay, false)
+}
+
+/// [`slow_store`] on a SQLite file (`sqlite`), whose transactions hash streamed groups' rows
+/// ahead on the trying thread (D158), or in memory.
+fn slow_store_on(delay: Duration, sqlite: bool) -> Arc<SlowStore> {
+    let (inner, dir): (Box<dyn Store>, _) = if sqlite {
+        let dir = tempfile::tempdir().unwrap();
+        let store = strata_store::SqliteStore::open(&dir.path().join("strata.db")).unwrap();
+        (Box::new(store), Some(dir))
+    } else {
+        (Box::new(MemoryStore::new().unwrap()), None)
+    };
     let store = SlowStore {
-        inner: MemoryStore::new().unwrap(),
+        inner,
+        _dir: dir,
         delay: Duration::ZERO,
         commits: AtomicUsize::new(0),
         committing: Arc::new(AtomicBool::new(false)),
         overlapped: AtomicBool::new(false),
     };
-    let mut loader = Loader::new(&store, "o", Actor::System).unwrap();
+    let mut loader = Loader::new(store.inner.as_ref(), "o", Actor::System).unwrap();
     loader
         .append(
             &ops(json!([
@@ -167,7 +183,7 @@ fn note(id: &str) -> Vec<Operation> {
 }
 
 /// Memory holds what a replay of the store gives (at `revision`, when given), its indexes
-/// current and no journal checkpoint left open.
+/// current, no journal checkpoint left open, and the audit verifies.
 fn memory_is_the_store(
     handle: &strata_app::OrgHandle,
     store: &dyn Store,
@@ -182,6 +198,14 @@ fn memory_is_the_store(
     assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
     assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
     assert!(!loaded.org.checkpoint_open());
+    // The audit chain holds (its entries hashed by the transaction or ahead of it, D158).
+    assert!(
+        matches!(
+            store.verify_audit("o").unwrap(),
+            Verification::Intact { .. }
+        ),
+        "the audit chain verifies"
+    );
 }
 
 /// The committer's mode for one test: pipelined (D130) or serial. The mode is the process's
@@ -212,7 +236,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn concurrent_writes_commit_together_each_with_its_own_revision() {
     let _mode = committer(false);
-    concurrent_writes();
+    concurrent_writes(false);
 }
 
 /// The same, every group streamed (D143): tried on a thread of its own while its rows are
@@ -221,11 +245,20 @@ fn concurrent_writes_commit_together_each_with_its_own_revision() {
 fn streamed_groups_commit_as_serial_ones_do() {
     let _mode = committer(false);
     strata_app::set_stream_operations(1);
-    concurrent_writes();
+    concurrent_writes(false);
 }
 
-fn concurrent_writes() {
-    let store = slow_store(Duration::from_millis(5));
+/// The same on SQLite, whose transaction gives the trying thread a chainer: the rows arrive
+/// hashed (D158), and the log and the audit verify.
+#[test]
+fn streamed_groups_chained_ahead_commit_as_serial_ones_do() {
+    let _mode = committer(false);
+    strata_app::set_stream_operations(1);
+    concurrent_writes(true);
+}
+
+fn concurrent_writes(sqlite: bool) {
+    let store = slow_store_on(Duration::from_millis(5), sqlite);
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
     let base = handle.applied();
@@ -576,9 +609,20 @@ fn a_long_read_does_not_hold_up_the_reads_behind_a_waiting_write() {
 /// its rows reach the log.
 #[test]
 fn a_streamed_write_refused_after_its_rows_were_handed_over_leaves_nothing() {
+    refused_after_handed_over(false);
+}
+
+/// The same on SQLite, the rows hashed ahead (D158): the chains the aborted first attempt had
+/// hashed leave no trace either, and the log and the audit verify.
+#[test]
+fn a_write_refused_after_its_rows_were_chained_ahead_leaves_nothing() {
+    refused_after_handed_over(true);
+}
+
+fn refused_after_handed_over(sqlite: bool) {
     let _mode = committer(false);
     strata_app::set_stream_operations(1);
-    let store = slow_store(Duration::from_millis(50));
+    let store = slow_store_on(Duration::from_millis(50), sqlite);
     let registry = Registry::load(store.as_ref(), None).unwrap();
     let handle = registry.get("o").unwrap();
     let base = handle.applied();

@@ -15,7 +15,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{AuditRecord, LogDamage, LogEntry, Revision, StoreError};
+use crate::{AuditRecord, LogDamage, LogEntry, Revision, StoreError, StoredOperation};
 
 /// A string as JSON (quoted and escaped, as `serde_json` writes it).
 fn json_text(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
@@ -457,6 +457,154 @@ impl LogHead {
     pub(crate) fn seal(&self, key: &LogKey) -> String {
         key.head_seal(&self.org, self.revision, &self.mac)
     }
+}
+
+/// Chains an organisation's next log rows and audit entries ahead of the transaction that
+/// stores them, on a thread of the caller's (D158): made by [`crate::Transaction::chainer`]
+/// from the transaction's heads and keys, it hashes each operation's rows as the transaction
+/// would, and the transaction takes them ([`crate::Transaction::append_chained`]) only where
+/// they continue its heads. A writer that tries operations on one thread and appends their
+/// rows on another so moves the hashing off the appending thread.
+#[derive(Clone, Debug)]
+pub struct Chainer {
+    key: AuditKey,
+    log_key: LogKey,
+    log: LogHead,
+    /// The audit chain's head: the last entry's seq and hash.
+    audit: (u64, String),
+}
+
+impl Chainer {
+    pub(crate) fn new(
+        key: &AuditKey,
+        log_key: &LogKey,
+        log: &LogHead,
+        audit: &(u64, String),
+    ) -> Self {
+        Chainer {
+            key: key.clone(),
+            log_key: log_key.clone(),
+            log: log.clone(),
+            audit: audit.clone(),
+        }
+    }
+
+    /// Chains operations one after another, each stored as `text` with its audit entries (the
+    /// same rows as [`crate::Transaction::append_stored`] then
+    /// [`crate::Transaction::append_audit`] of each entry would append).
+    pub fn chain(
+        &mut self,
+        operations: impl IntoIterator<Item = (StoredOperation, Vec<AuditRecord>)>,
+        at_ms: i64,
+        retention_days: i64,
+    ) -> ChainedRows {
+        let after = (self.log.revision, self.log.mac.clone(), self.audit.clone());
+        let mut log = Vec::new();
+        let mut audit = Vec::new();
+        for (text, entries) in operations {
+            let text = text.into_string();
+            let mac = self.log.append(&self.log_key, at_ms, &text);
+            log.push(ChainedLog {
+                revision: self.log.revision,
+                at_ms,
+                text,
+                mac,
+            });
+            for record in entries {
+                let seq = self.audit.0 + 1;
+                let detail = record.detail_string();
+                let hash = self.key.entry_hash_with(
+                    &self.audit.1,
+                    seq,
+                    self.log.revision,
+                    at_ms,
+                    retention_days,
+                    &record,
+                    Some(&detail),
+                );
+                self.audit = (seq, hash.clone());
+                audit.push(ChainedAudit {
+                    seq,
+                    revision: self.log.revision,
+                    at_ms,
+                    retention_days,
+                    record,
+                    detail,
+                    hash,
+                });
+            }
+        }
+        ChainedRows {
+            org: self.log.org.clone(),
+            after,
+            log,
+            audit,
+        }
+    }
+}
+
+/// Rows a [`Chainer`] hashed, in order, for the transaction it was made from.
+#[derive(Debug)]
+pub struct ChainedRows {
+    pub(crate) org: String,
+    /// The heads they continue: the log's revision and last MAC, the audit's seq and hash.
+    pub(crate) after: (Revision, String, (u64, String)),
+    pub(crate) log: Vec<ChainedLog>,
+    pub(crate) audit: Vec<ChainedAudit>,
+}
+
+impl ChainedRows {
+    /// Refused unless the rows continue the heads of the transaction (`org`, its log's head,
+    /// its audit's head): rows chained from other heads would break both chains.
+    pub(crate) fn check(
+        &self,
+        org: &str,
+        log: &LogHead,
+        audit: &(u64, String),
+    ) -> Result<(), StoreError> {
+        let (revision, mac, head) = &self.after;
+        if self.org == org && *revision == log.revision && *mac == log.mac && head == audit {
+            return Ok(());
+        }
+        Err(StoreError::Aborted(format!(
+            "organization `{org}`: rows chained after revision {revision} and audit entry {} do not continue this transaction's (revision {}, audit entry {}); nothing was written",
+            head.0, log.revision, audit.0
+        )))
+    }
+
+    /// The heads after the rows (the last row's, or those they continue when empty).
+    pub(crate) fn heads(&self) -> (Revision, String, (u64, String)) {
+        let (revision, mac) = self.log.last().map_or_else(
+            || (self.after.0, self.after.1.clone()),
+            |l| (l.revision, l.mac.clone()),
+        );
+        let audit = self
+            .audit
+            .last()
+            .map_or_else(|| self.after.2.clone(), |a| (a.seq, a.hash.clone()));
+        (revision, mac, audit)
+    }
+}
+
+/// A log row a [`Chainer`] made.
+#[derive(Debug)]
+pub(crate) struct ChainedLog {
+    pub revision: Revision,
+    pub at_ms: i64,
+    pub text: String,
+    pub mac: String,
+}
+
+/// An audit entry a [`Chainer`] made: the record, its detail's text and its hash.
+#[derive(Debug)]
+pub(crate) struct ChainedAudit {
+    pub seq: u64,
+    pub revision: Revision,
+    pub at_ms: i64,
+    pub retention_days: i64,
+    pub record: AuditRecord,
+    pub detail: String,
+    pub hash: String,
 }
 
 pub(crate) fn corrupt_log(

@@ -22,7 +22,7 @@ mod sqlite;
 use serde::{Deserialize, Serialize};
 use strata_ops::Operation;
 
-pub use chain::AuditKey;
+pub use chain::{AuditKey, ChainedRows, Chainer};
 #[doc(hidden)]
 pub use checkpoint::RawCheckpoint;
 pub use checkpoint::{CheckpointInfo, KEEP_CHECKPOINTS};
@@ -501,6 +501,21 @@ pub trait Transaction {
     /// than indexing them after.
     fn expect_audit_entries(&mut self, audit_entries: usize) {
         let _ = audit_entries;
+    }
+    /// A [`Chainer`] continuing this transaction's chains from their heads as they are now, to
+    /// hash rows on another thread while this one appends others (D158); `None` when the store
+    /// hashes only as it appends (memory).
+    fn chainer(&self) -> Option<Chainer> {
+        None
+    }
+    /// Appends rows a [`Chainer`] made, as [`Transaction::append_stored`] and
+    /// [`Transaction::append_audit`] would have: refused with [`StoreError::Aborted`] (nothing
+    /// appended) unless they continue this transaction's heads.
+    fn append_chained(&mut self, rows: ChainedRows) -> Result<(), StoreError> {
+        Err(StoreError::Aborted(format!(
+            "organization `{}`: this store takes no chained rows",
+            rows.org
+        )))
     }
 }
 

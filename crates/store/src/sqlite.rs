@@ -7,8 +7,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::chain::{
-    self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
-    SEALED_AUDIT_PER_ORGANIZATION, Seal,
+    self, AuditKey, CHAINED_LEGACY_LOGS, ChainedRows, Chainer, GENESIS, LogHead, LogKey,
+    LogVerifier, SEALED_AUDIT_PER_ORGANIZATION, Seal,
 };
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
@@ -614,6 +614,58 @@ impl SqliteTx<'_> {
         self.operations.flush(self.tx, self.org)?;
         self.audit.flush(self.tx, self.org)
     }
+
+    /// Queues a log row (inserted with the next batch).
+    fn push_operation(
+        &mut self,
+        revision: Revision,
+        at_ms: i64,
+        text: String,
+        mac: String,
+    ) -> Result<(), StoreError> {
+        self.operations.push([
+            Value::Integer(revision as i64),
+            Value::Integer(at_ms),
+            Value::Text(text),
+            Value::Text(mac),
+        ]);
+        if self.operations.rows() == ROWS_PER_INSERT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Queues an audit row: its seq, revision, time and retention, then the record's action,
+    /// table, record, user and impersonator, its detail's text and its hash.
+    #[allow(clippy::too_many_arguments, reason = "the columns of an audit row")]
+    fn push_audit(
+        &mut self,
+        (seq, revision, at_ms, retention_days): (u64, Revision, i64, i64),
+        action: String,
+        [table, record, user, impersonator]: [Option<String>; 4],
+        detail: String,
+        hash: String,
+    ) -> Result<(), StoreError> {
+        let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
+        self.audit.push([
+            Value::Integer(seq as i64),
+            Value::Integer(revision as i64),
+            Value::Integer(at_ms),
+            Value::Integer(retention_days),
+            Value::Text(action),
+            text(table),
+            text(record),
+            text(user),
+            text(impersonator),
+            Value::Text(detail),
+            Value::Text(hash),
+            Value::Integer(i64::from(seq >= self.indexed_from)),
+        ]);
+        if self.audit.rows() == ROWS_PER_INSERT {
+            self.flush()?;
+        }
+        Ok(())
+    }
 }
 
 impl Transaction for SqliteTx<'_> {
@@ -624,15 +676,7 @@ impl Transaction for SqliteTx<'_> {
     ) -> Result<Revision, StoreError> {
         let text = operation.into_string();
         let mac = self.log.append(self.log_key, at_ms, &text);
-        self.operations.push([
-            Value::Integer(self.log.revision as i64),
-            Value::Integer(at_ms),
-            Value::Text(text),
-            Value::Text(mac),
-        ]);
-        if self.operations.rows() == ROWS_PER_INSERT {
-            self.flush()?;
-        }
+        self.push_operation(self.log.revision, at_ms, text, mac)?;
         Ok(self.log.revision)
     }
 
@@ -654,26 +698,44 @@ impl Transaction for SqliteTx<'_> {
             record,
             Some(&detail),
         );
-        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
-        self.audit.push([
-            Value::Integer(seq as i64),
-            Value::Integer(self.log.revision as i64),
-            Value::Integer(at_ms),
-            Value::Integer(retention_days),
-            Value::Text(record.action.clone()),
-            text(&record.table),
-            text(&record.record),
-            text(&record.user),
-            text(&record.impersonator),
-            Value::Text(detail),
-            Value::Text(hash.clone()),
-            Value::Integer(i64::from(seq >= self.indexed_from)),
-        ]);
-        self.head = (seq, hash);
-        if self.audit.rows() == ROWS_PER_INSERT {
-            self.flush()?;
-        }
+        self.head = (seq, hash.clone());
+        self.push_audit(
+            (seq, self.log.revision, at_ms, retention_days),
+            record.action.clone(),
+            [
+                record.table.clone(),
+                record.record.clone(),
+                record.user.clone(),
+                record.impersonator.clone(),
+            ],
+            detail,
+            hash,
+        )?;
         Ok(seq)
+    }
+
+    fn chainer(&self) -> Option<Chainer> {
+        Some(Chainer::new(self.key, self.log_key, &self.log, &self.head))
+    }
+
+    fn append_chained(&mut self, rows: ChainedRows) -> Result<(), StoreError> {
+        rows.check(self.org, &self.log, &self.head)?;
+        let (revision, mac, head) = rows.heads();
+        for row in rows.log {
+            self.push_operation(row.revision, row.at_ms, row.text, row.mac)?;
+        }
+        for row in rows.audit {
+            let r = row.record;
+            self.push_audit(
+                (row.seq, row.revision, row.at_ms, row.retention_days),
+                r.action,
+                [r.table, r.record, r.user, r.impersonator],
+                row.detail,
+                row.hash,
+            )?;
+        }
+        (self.log.revision, self.log.mac, self.head) = (revision, mac, head);
+        Ok(())
     }
 
     fn revision(&self) -> Revision {

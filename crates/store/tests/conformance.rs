@@ -664,6 +664,157 @@ fn sqlite_store_indexes_a_batch_it_is_told_of_as_it_writes() {
     );
 }
 
+/// Rows a transaction's chainer hashed (D158), appended in two batches, store exactly the rows
+/// that appending each operation and entry would: the same log (MACs included), the same
+/// audit (hashes included), both verified, in a store of the same key. Rows that do not
+/// continue the transaction's heads — another row appended since, or another organisation's
+/// chainer — are refused, and nothing of the write is kept.
+fn chained_rows_are_the_rows_appended(appended: &dyn Store, chained: &dyn Store) {
+    for store in [appended, chained] {
+        store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+        store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
+    }
+    let ops = setup_ops();
+    let entries = |i: usize| -> Vec<AuditRecord> {
+        let mut text = audit("create", &format!("r{i}"), "alice");
+        text.detail_text = Some(text.detail.to_string());
+        text.detail = serde_json::Value::Null;
+        // None, one, two entries in turn, one of them with its detail as text.
+        [audit("update", &format!("r{i}"), "bob"), text][..i % 3].to_vec()
+    };
+    appended
+        .write("o", &mut |tx| {
+            for (i, o) in ops.iter().enumerate() {
+                tx.append_operation(o, 5_000)?;
+                for e in entries(i) {
+                    tx.append_audit(&e, 5_000, 30)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let stored = |i: usize| strata_store::StoredOperation::new(&ops[i]).unwrap();
+    chained
+        .write("o", &mut |tx| {
+            let mut chainer = tx.chainer().expect("a database store chains ahead");
+            let first = chainer.chain((0..4).map(|i| (stored(i), entries(i))), 5_000, 30);
+            let second = chainer.chain((4..ops.len()).map(|i| (stored(i), entries(i))), 5_000, 30);
+            tx.append_chained(first)?;
+            tx.append_chained(second)?;
+            assert_eq!(tx.revision(), ops.len() as u64);
+            Ok(())
+        })
+        .unwrap();
+    let all = AuditQuery {
+        limit: 1000,
+        ..AuditQuery::default()
+    };
+    assert_eq!(
+        appended.operations("o", 0).unwrap(),
+        chained.operations("o", 0).unwrap()
+    );
+    assert_eq!(
+        appended.audit("o", &all).unwrap(),
+        chained.audit("o", &all).unwrap()
+    );
+    let entries_written = (0..ops.len()).map(|i| i % 3).sum::<usize>() as u64;
+    assert_eq!(
+        chained.verify_audit("o").unwrap(),
+        Verification::Intact {
+            entries: entries_written
+        }
+    );
+    assert_eq!(load_organization(chained, "o").unwrap().1, ops.len() as u64);
+
+    // Another row appended after the chainer was made: its rows no longer continue the heads.
+    let refused = chained.write("o", &mut |tx| {
+        let mut chainer = tx.chainer().unwrap();
+        let rows = chainer.chain([(stored(0), entries(1))], 6_000, 30);
+        tx.append_operation(&ops[1], 6_000)?;
+        tx.append_chained(rows)
+    });
+    assert!(
+        matches!(refused, Err(StoreError::Aborted(_))),
+        "{refused:?}"
+    );
+    // Another organisation's chainer, from the same revision.
+    let mut other = None;
+    chained
+        .write("p", &mut |tx| {
+            other = tx.chainer();
+            Err(StoreError::Aborted("a chainer only".into()))
+        })
+        .unwrap_err();
+    let mut other = other.unwrap();
+    let refused = chained.write("o", &mut |tx| {
+        let rows = other.chain([(stored(0), entries(1))], 6_000, 30);
+        tx.append_chained(rows)
+    });
+    assert!(
+        matches!(refused, Err(StoreError::Aborted(_))),
+        "{refused:?}"
+    );
+    assert_eq!(chained.revision("o").unwrap(), ops.len() as u64);
+    assert_eq!(chained.revision("p").unwrap(), 0);
+    assert_eq!(
+        chained.verify_audit("o").unwrap(),
+        Verification::Intact {
+            entries: entries_written
+        }
+    );
+}
+
+#[test]
+fn sqlite_store_takes_rows_chained_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = AuditKey::new([7; 32]);
+    let appended = SqliteStore::open_with_key(&dir.path().join("a.db"), key.clone()).unwrap();
+    let chained = SqliteStore::open_with_key(&dir.path().join("b.db"), key).unwrap();
+    chained_rows_are_the_rows_appended(&appended, &chained);
+}
+
+#[test]
+fn postgres_store_takes_rows_chained_ahead() {
+    let Some(server) = postgres("postgres_store_takes_rows_chained_ahead") else {
+        return;
+    };
+    let (a, b) = (
+        ScratchDatabase::create(&server).unwrap(),
+        ScratchDatabase::create(&server).unwrap(),
+    );
+    let key = AuditKey::new([7; 32]);
+    let appended = PostgresStore::open_with_key(a.url(), key.clone()).unwrap();
+    let chained = PostgresStore::open_with_key(b.url(), key).unwrap();
+    chained_rows_are_the_rows_appended(&appended, &chained);
+}
+
+/// The memory store hashes as it appends: it makes no chainer, and refuses chained rows.
+#[test]
+fn memory_store_makes_no_chainer() {
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&sqlite_dir.path().join("s.db")).unwrap();
+    sqlite.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    let mut rows = None;
+    sqlite
+        .write("o", &mut |tx| {
+            let mut chainer = tx.chainer().unwrap();
+            rows = Some(chainer.chain([], 1, 30));
+            Err(StoreError::Aborted("rows only".into()))
+        })
+        .unwrap_err();
+    let memory = MemoryStore::new().unwrap();
+    memory.create_organization("o", 0, &mut |_| Ok(())).unwrap();
+    let refused = memory.write("o", &mut |tx| {
+        assert!(tx.chainer().is_none());
+        tx.append_chained(rows.take().unwrap())
+    });
+    assert!(
+        matches!(refused, Err(StoreError::Aborted(_))),
+        "{refused:?}"
+    );
+    assert_eq!(memory.revision("o").unwrap(), 0);
+}
+
 #[test]
 fn memory_store_reads_the_audit_in_both_orders() {
     audit_orders_and_filters(&MemoryStore::new().unwrap());
