@@ -853,8 +853,8 @@ fn stream_group(
         Refused,
     }
     const HANDED: usize = 64;
-    // The trier also hashes the rows it hands over, where the store can (D158): the appending
-    // thread, which bounds a bulk load, then only stores them.
+    // The trier also hashes the rows it hands over where the store gives a chainer (SQLite,
+    // D158): the appending thread, which bounds a bulk load there, then only inserts them.
     let mut chainer = tx.chainer();
     std::thread::scope(|scope| {
         let (send, tried) = std::sync::mpsc::channel::<Tried>();

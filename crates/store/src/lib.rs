@@ -504,7 +504,8 @@ pub trait Transaction {
     }
     /// A [`Chainer`] continuing this transaction's chains from their heads as they are now, to
     /// hash rows on another thread while this one appends others (D158); `None` when the store
-    /// hashes only as it appends (memory).
+    /// hashes only as it appends (memory; PostgreSQL, whose appends only gather rows for one
+    /// statement, so that hashing as it appends overlaps the caller's other work).
     fn chainer(&self) -> Option<Chainer> {
         None
     }

@@ -28,8 +28,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::FromSql;
 
 use crate::chain::{
-    self, AuditKey, CHAINED_LEGACY_LOGS, ChainedRows, Chainer, GENESIS, LogHead, LogKey,
-    LogVerifier, SEALED_AUDIT_PER_ORGANIZATION, Seal,
+    self, AuditKey, CHAINED_LEGACY_LOGS, GENESIS, LogHead, LogKey, LogVerifier,
+    SEALED_AUDIT_PER_ORGANIZATION, Seal,
 };
 use crate::checkpoint::{self as cp, CheckpointInfo, KEEP_CHECKPOINTS, RawCheckpoint};
 use crate::{
@@ -1331,43 +1331,6 @@ impl Transaction for PgTx<'_> {
         a.hash.push(hash.clone());
         self.head = (seq, hash);
         Ok(seq)
-    }
-
-    fn chainer(&self) -> Option<Chainer> {
-        Some(Chainer::new(
-            self.key,
-            self.log_key,
-            &self.log_head,
-            &self.head,
-        ))
-    }
-
-    fn append_chained(&mut self, rows: ChainedRows) -> Result<(), StoreError> {
-        rows.check(self.org, &self.log_head, &self.head)?;
-        let (revision, mac, head) = rows.heads();
-        let l = &mut self.log;
-        for row in rows.log {
-            l.revision.push(row.revision as i64);
-            l.at_ms.push(row.at_ms);
-            l.operation.push(row.text);
-            l.mac.push(row.mac);
-        }
-        let a = &mut self.audit;
-        for row in rows.audit {
-            a.seq.push(row.seq as i64);
-            a.revision.push(row.revision as i64);
-            a.at_ms.push(row.at_ms);
-            a.retention_days.push(row.retention_days);
-            a.action.push(row.record.action);
-            a.table.push(row.record.table);
-            a.record.push(row.record.record);
-            a.user.push(row.record.user);
-            a.impersonator.push(row.record.impersonator);
-            a.detail.push(row.detail);
-            a.hash.push(row.hash);
-        }
-        (self.log_head.revision, self.log_head.mac, self.head) = (revision, mac, head);
-        Ok(())
     }
 
     fn revision(&self) -> Revision {
