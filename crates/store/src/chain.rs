@@ -136,6 +136,31 @@ impl AuditKey {
         self.entry_hash_with(prev, seq, revision, at_ms, retention_days, record, None)
     }
 
+    /// The entry after `head` (seq and hash), for `record` at `revision`: its seq, its detail as
+    /// stored (written once, and hashed as it is stored) and its hash; `head` moves to it.
+    pub(crate) fn next_entry(
+        &self,
+        head: &mut (u64, String),
+        revision: Revision,
+        at_ms: i64,
+        retention_days: i64,
+        record: &AuditRecord,
+    ) -> (u64, String, String) {
+        let seq = head.0 + 1;
+        let detail = record.detail_string();
+        let hash = self.entry_hash_with(
+            &head.1,
+            seq,
+            revision,
+            at_ms,
+            retention_days,
+            record,
+            Some(&detail),
+        );
+        *head = (seq, hash.clone());
+        (seq, detail, hash)
+    }
+
     /// [`AuditKey::entry_hash`] with the record's detail already written as JSON (`detail`:
     /// `record.detail` as `to_string` writes it, the text a writer stores), so that a writer
     /// serializes each detail once.
@@ -446,11 +471,17 @@ impl LogHead {
         })
     }
 
-    /// Chains a new row after the head; returns its MAC.
-    pub(crate) fn append(&mut self, key: &LogKey, at_ms: i64, operation: &str) -> String {
+    /// Chains a new row after the head; returns its text and MAC.
+    pub(crate) fn append(
+        &mut self,
+        key: &LogKey,
+        at_ms: i64,
+        operation: StoredOperation,
+    ) -> (String, String) {
+        let text = operation.into_string();
         self.revision += 1;
-        self.mac = key.entry_mac(&self.org, self.revision, &self.mac, at_ms, operation);
-        self.mac.clone()
+        self.mac = key.entry_mac(&self.org, self.revision, &self.mac, at_ms, &text);
+        (text, self.mac.clone())
     }
 
     /// The seal of this head.
@@ -501,9 +532,8 @@ impl Chainer {
         let after = (self.log.revision, self.log.mac.clone(), self.audit.clone());
         let mut log = Vec::new();
         let mut audit = Vec::new();
-        for (text, entries) in operations {
-            let text = text.into_string();
-            let mac = self.log.append(&self.log_key, at_ms, &text);
+        for (operation, entries) in operations {
+            let (text, mac) = self.log.append(&self.log_key, at_ms, operation);
             log.push(ChainedLog {
                 revision: self.log.revision,
                 at_ms,
@@ -511,18 +541,13 @@ impl Chainer {
                 mac,
             });
             for record in entries {
-                let seq = self.audit.0 + 1;
-                let detail = record.detail_string();
-                let hash = self.key.entry_hash_with(
-                    &self.audit.1,
-                    seq,
+                let (seq, detail, hash) = self.key.next_entry(
+                    &mut self.audit,
                     self.log.revision,
                     at_ms,
                     retention_days,
                     &record,
-                    Some(&detail),
                 );
-                self.audit = (seq, hash.clone());
                 audit.push(ChainedAudit {
                     seq,
                     revision: self.log.revision,

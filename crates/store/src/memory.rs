@@ -172,8 +172,7 @@ impl Transaction for MemoryTx<'_> {
         operation: StoredOperation,
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
-        let text = operation.into_string();
-        let mac = self.log.append(self.log_key, at_ms, &text);
+        let (text, mac) = self.log.append(self.log_key, at_ms, operation);
         self.org.log.push(RawLogRow {
             revision: self.log.revision,
             at_ms,

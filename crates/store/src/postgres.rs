@@ -1290,8 +1290,7 @@ impl Transaction for PgTx<'_> {
         operation: StoredOperation,
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
-        let text = operation.into_string();
-        let mac = self.log_head.append(self.log_key, at_ms, &text);
+        let (text, mac) = self.log_head.append(self.log_key, at_ms, operation);
         self.log.revision.push(self.log_head.revision as i64);
         self.log.at_ms.push(at_ms);
         self.log.operation.push(text);
@@ -1305,17 +1304,12 @@ impl Transaction for PgTx<'_> {
         at_ms: i64,
         retention_days: i64,
     ) -> Result<u64, StoreError> {
-        let seq = self.head.0 + 1;
-        // Written once: stored, and hashed as it is stored.
-        let detail = record.detail_string();
-        let hash = self.key.entry_hash_with(
-            &self.head.1,
-            seq,
+        let (seq, detail, hash) = self.key.next_entry(
+            &mut self.head,
             self.log_head.revision,
             at_ms,
             retention_days,
             record,
-            Some(&detail),
         );
         let a = &mut self.audit;
         a.seq.push(seq as i64);
@@ -1328,8 +1322,7 @@ impl Transaction for PgTx<'_> {
         a.user.push(record.user.clone());
         a.impersonator.push(record.impersonator.clone());
         a.detail.push(detail);
-        a.hash.push(hash.clone());
-        self.head = (seq, hash);
+        a.hash.push(hash);
         Ok(seq)
     }
 

@@ -674,8 +674,7 @@ impl Transaction for SqliteTx<'_> {
         operation: StoredOperation,
         at_ms: i64,
     ) -> Result<Revision, StoreError> {
-        let text = operation.into_string();
-        let mac = self.log.append(self.log_key, at_ms, &text);
+        let (text, mac) = self.log.append(self.log_key, at_ms, operation);
         self.push_operation(self.log.revision, at_ms, text, mac)?;
         Ok(self.log.revision)
     }
@@ -686,19 +685,13 @@ impl Transaction for SqliteTx<'_> {
         at_ms: i64,
         retention_days: i64,
     ) -> Result<u64, StoreError> {
-        let seq = self.head.0 + 1;
-        // Written once: stored, and hashed as it is stored.
-        let detail = record.detail_string();
-        let hash = self.key.entry_hash_with(
-            &self.head.1,
-            seq,
+        let (seq, detail, hash) = self.key.next_entry(
+            &mut self.head,
             self.log.revision,
             at_ms,
             retention_days,
             record,
-            Some(&detail),
         );
-        self.head = (seq, hash.clone());
         self.push_audit(
             (seq, self.log.revision, at_ms, retention_days),
             record.action.clone(),
