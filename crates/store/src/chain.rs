@@ -520,9 +520,9 @@ impl Chainer {
         }
     }
 
-    /// Chains operations one after another, each stored as `text` with its audit entries (the
-    /// same rows as [`crate::Transaction::append_stored`] then
-    /// [`crate::Transaction::append_audit`] of each entry would append).
+    /// Chains operations one after another, each its stored text and its audit entries, all at
+    /// `at_ms` (the rows [`crate::Transaction::append_stored`] of the text, then
+    /// [`crate::Transaction::append_audit`] of each entry, would append).
     pub fn chain(
         &mut self,
         operations: impl IntoIterator<Item = (StoredOperation, Vec<AuditRecord>)>,
