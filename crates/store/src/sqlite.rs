@@ -637,7 +637,6 @@ impl SqliteTx<'_> {
 
     /// Queues an audit row: its seq, revision, time and retention, then the record's action,
     /// table, record, user and impersonator, its detail's text and its hash.
-    #[allow(clippy::too_many_arguments, reason = "the columns of an audit row")]
     fn push_audit(
         &mut self,
         (seq, revision, at_ms, retention_days): (u64, Revision, i64, i64),

@@ -673,6 +673,7 @@ fn chained_rows_are_the_rows_appended(appended: &dyn Store, chained: &dyn Store)
     for store in [appended, chained] {
         store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
         store.create_organization("p", 0, &mut |_| Ok(())).unwrap();
+        store.create_organization("q", 0, &mut |_| Ok(())).unwrap();
     }
     let ops = setup_ops();
     let entries = |i: usize| -> Vec<AuditRecord> {
@@ -737,7 +738,8 @@ fn chained_rows_are_the_rows_appended(appended: &dyn Store, chained: &dyn Store)
         matches!(refused, Err(StoreError::Aborted(_))),
         "{refused:?}"
     );
-    // Another organisation's chainer, from the same revision.
+    // Another organisation's chainer, from the very same heads (two empty organisations):
+    // only the organisation tells them apart.
     let mut other = None;
     chained
         .write("p", &mut |tx| {
@@ -746,7 +748,7 @@ fn chained_rows_are_the_rows_appended(appended: &dyn Store, chained: &dyn Store)
         })
         .unwrap_err();
     let mut other = other.unwrap();
-    let refused = chained.write("o", &mut |tx| {
+    let refused = chained.write("q", &mut |tx| {
         let rows = other.chain([(stored(0), entries(1))], 6_000, 30);
         tx.append_chained(rows)
     });
@@ -756,6 +758,7 @@ fn chained_rows_are_the_rows_appended(appended: &dyn Store, chained: &dyn Store)
     );
     assert_eq!(chained.revision("o").unwrap(), ops.len() as u64);
     assert_eq!(chained.revision("p").unwrap(), 0);
+    assert_eq!(chained.revision("q").unwrap(), 0);
     assert_eq!(
         chained.verify_audit("o").unwrap(),
         Verification::Intact {
