@@ -599,6 +599,34 @@ await step("deep insert: an account with its contacts (read back through $expand
     `Deep Child A ${run},Deep Child B ${run}`,
     "the account's contacts through $expand",
   );
+  // $orderby and $filter inside the collection, and a nested $expand back to the account.
+  const ordered = await admin.retrieve({
+    collection: "accounts",
+    key: account,
+    select: ["name"],
+    expand: [{ property: "contact_customer_accounts", select: ["fullname"], orderBy: ["fullname desc"] }],
+  });
+  equal(
+    (ordered.contact_customer_accounts ?? []).map((c) => c.fullname).join(","),
+    `Deep Child B ${run},Deep Child A ${run}`,
+    "the account's contacts through $expand with $orderby",
+  );
+  const nested = await admin.retrieve({
+    collection: "accounts",
+    key: account,
+    select: ["name"],
+    expand: [
+      {
+        property: "contact_customer_accounts",
+        select: ["fullname"],
+        filter: `fullname ne 'Deep Child A ${run}'`,
+        expand: [{ property: "parentcustomerid", select: ["name"] }],
+      },
+    ],
+  });
+  const kept = nested.contact_customer_accounts ?? [];
+  equal(kept.map((c) => c.fullname).join(","), `Deep Child B ${run}`, "the account's contacts through $expand with $filter");
+  equal(kept[0]?.parentcustomerid?.name, `Deep ${run}`, `the nested $expand in ${JSON.stringify(nested)}`);
   const contact = await admin.create({
     collection: "contacts",
     data: { fullname: `Deep Contact ${run}`, parentcustomerid_account: { name: `Deep Parent ${run}` } },

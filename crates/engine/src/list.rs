@@ -596,19 +596,24 @@ impl Organization {
                 .is_some_and(|s| s.contains(column))
     }
 
-    /// A page of the records of `table` the user can read, filtered, ordered and counted.
-    pub fn list(
+    /// Whether a filter and an order fit `table`: every column known, every value of the right
+    /// kind for its comparison (what [`Organization::list`] refuses first).
+    ///
+    /// # Errors
+    ///
+    /// [`ListError::UnknownColumn`], [`ListError::BadValue`].
+    pub fn check_list(
         &self,
-        user: UserId,
         table: TableId,
-        query: &ListQuery,
-    ) -> Result<ListPage, ListError> {
+        filter: Option<&Filter>,
+        order: &[Order],
+    ) -> Result<(), ListError> {
         let mut columns = Vec::new();
-        if let Some(f) = &query.filter {
+        if let Some(f) = filter {
             f.columns(&mut columns);
             f.check_values()?;
         }
-        columns.extend(query.order.iter().map(|o| o.column.as_str()));
+        columns.extend(order.iter().map(|o| o.column.as_str()));
         for c in columns {
             if !self.has_column(table, c) {
                 return Err(ListError::UnknownColumn {
@@ -617,6 +622,62 @@ impl Organization {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Whether one record matches `filter` as `readers` (a user, and an impersonator) see it:
+    /// an unreadable secured column is null, as in [`Organization::list`]. For the few related
+    /// records of one record (the Web API's `$filter` inside a collection-valued `$expand`),
+    /// where a list of the whole table would test every readable record; the caller checks
+    /// the filter first ([`Organization::check_list`]) and bounds the records it tests.
+    #[must_use]
+    pub fn record_matches(
+        &self,
+        readers: (UserId, Option<UserId>),
+        record: RecordId,
+        filter: &Filter,
+    ) -> bool {
+        let table = self.records[record.index()].table;
+        filter.matches(
+            &|c: &str| self.list_value(readers, table, record, c),
+            &|fact| self.fact_of(record, fact),
+        )
+    }
+
+    /// Sorts records of one table by `order` as `readers` see their columns (an unreadable
+    /// secured column is null; the record id breaks ties), as [`Organization::list`] orders a
+    /// page.
+    pub fn sort_as_seen(
+        &self,
+        readers: (UserId, Option<UserId>),
+        records: &mut [RecordId],
+        order: &[Order],
+    ) {
+        let mut rows: Vec<(Vec<&Value>, RecordId)> = records
+            .iter()
+            .map(|&r| {
+                let table = self.records[r.index()].table;
+                let values = order
+                    .iter()
+                    .map(|o| self.list_value(readers, table, r, &o.column))
+                    .collect();
+                (values, r)
+            })
+            .collect();
+        rows.sort_by(|a, b| cmp_rows(order, (&a.0, a.1.get()), (&b.0, b.1.get())));
+        for (slot, (_, r)) in records.iter_mut().zip(rows) {
+            *slot = r;
+        }
+    }
+
+    /// A page of the records of `table` the user can read, filtered, ordered and counted.
+    pub fn list(
+        &self,
+        user: UserId,
+        table: TableId,
+        query: &ListQuery,
+    ) -> Result<ListPage, ListError> {
+        self.check_list(table, query.filter.as_ref(), &query.order)?;
         if query
             .after
             .as_ref()

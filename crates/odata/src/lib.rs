@@ -35,7 +35,7 @@ pub use path::{
     ApiVersion, Args, NAMESPACE, PathSegment, ResourcePath, Segment, ServiceUrl, parse_path,
     split_url,
 };
-pub use query::{Expand, QueryOptions, parse_query};
+pub use query::{Expand, QueryOptions, parse_expand_option, parse_query};
 /// The filter limits are the native list filter's (`strata_ops`), so both languages accept
 /// the same work: characters, nesting of parentheses and `not`, comparisons, values in one
 /// `In`, and order columns.

@@ -70,6 +70,8 @@ pub struct Expand {
     pub select: Option<Vec<String>>,
     /// Nested `$filter` (collection-valued navigation properties).
     pub filter: Option<Filter>,
+    /// The nested `$filter` as given, for a link to the rest of the related records.
+    pub filter_text: Option<String>,
     /// Nested `$orderby`.
     pub order_by: Vec<Order>,
     /// Nested `$top`.
@@ -151,10 +153,7 @@ pub fn parse_query(raw: &str) -> Result<QueryOptions, ODataError> {
             "$orderby" => options.order_by = parse_order_by(value, "$orderby")?,
             "$top" => options.top = Some(parse_top(value, "$top")?),
             "$count" => options.count = parse_count(value)?,
-            "$expand" => {
-                let mut budget = MAX_EXPAND_ITEMS;
-                options.expand = parse_expand(value, 1, &mut budget, &options.aliases)?;
-            }
+            "$expand" => options.expand = parse_expand_option(value, &options.aliases)?,
             "$skiptoken" => {
                 if value.is_empty() {
                     return Err(ODataError::syntax("$skiptoken", 0, "the token is empty"));
@@ -345,6 +344,17 @@ fn split_outside(chars: &[char], separator: char) -> Result<Vec<(usize, usize)>,
     Ok(out)
 }
 
+/// The value of a `$expand` option (already percent-decoded), with its parameter aliases: at
+/// most [`MAX_EXPAND_ITEMS`] navigation properties in all, [`MAX_EXPAND_DEPTH`] levels.
+///
+/// # Errors
+///
+/// What [`parse_query`] answers for the same `$expand`.
+pub fn parse_expand_option(text: &str, aliases: &Aliases) -> Result<Vec<Expand>, ODataError> {
+    let mut budget = MAX_EXPAND_ITEMS;
+    parse_expand(text, 1, &mut budget, aliases)
+}
+
 /// `$expand=nav($select=a,b;$filter=…),other`: `depth` is this list's level (1 at the top),
 /// `budget` the items still allowed in the whole `$expand`. Positions are relative to `text`.
 fn parse_expand(
@@ -438,7 +448,10 @@ fn expand_options(
         let shift = |e: ODataError| e.shifted(PART, value_at);
         match name.to_ascii_lowercase().as_str() {
             "$select" => expand.select = Some(parse_select(value, PART).map_err(shift)?),
-            "$filter" => expand.filter = Some(parse_filter(value, aliases).map_err(shift)?),
+            "$filter" => {
+                expand.filter = Some(parse_filter(value, aliases).map_err(shift)?);
+                expand.filter_text = Some(value.to_owned());
+            }
             "$orderby" => expand.order_by = parse_order_by(value, PART).map_err(shift)?,
             "$top" => expand.top = Some(parse_top(value, PART).map_err(shift)?),
             "$expand" => {
@@ -559,6 +572,10 @@ mod tests {
                 column: "fullname".into(),
                 text: "a;b)".into()
             })
+        );
+        assert_eq!(
+            second.filter_text.as_deref(),
+            Some("contains(fullname,'a;b)')")
         );
         assert_eq!(second.order_by, vec![order("fullname", true)]);
         assert_eq!(second.top, Some(5));

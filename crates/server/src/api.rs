@@ -665,13 +665,17 @@ pub(crate) fn list_error(
         }
         _ => "filter",
     };
-    let code = match e {
+    ApiError::new(list_error_code(e), e.to_string()).at(field)
+}
+
+/// The stable code of a list's refusal.
+pub(crate) fn list_error_code(e: &strata_engine::ListError) -> &'static str {
+    match e {
         strata_engine::ListError::UnknownColumn { .. } => "unknown_column",
         strata_engine::ListError::BadValue { .. } => "bad_value",
         strata_engine::ListError::BadCursor => "bad_cursor",
         strata_engine::ListError::TooExpensive { .. } => "query_too_expensive",
-    };
-    ApiError::new(code, e.to_string()).at(field)
+    }
 }
 
 pub(crate) async fn revision(request: OrgRequest) -> ApiResult {

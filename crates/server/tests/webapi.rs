@@ -1016,6 +1016,156 @@ fn expand_a_collection_of_related_records() {
     );
 }
 
+/// Nested `$expand`, and `$filter` and `$orderby` inside a collection-valued one (D159): each
+/// level read as the reader, every option checked against its table before a record is read.
+#[test]
+fn nested_expand_and_options_inside_a_collection() {
+    let w = Web::new();
+    w.f.root().write(
+        &w.f.org,
+        &json!([
+            {"op": "insert_record", "id": "cx", "table": "contact", "owner": "alice", "fields": {"fullname": "Con X"}},
+            {"op": "insert_record", "id": "ax1", "table": "account", "owner": "alice", "fields": {"name": "Ax One", "creditlimit": 5000}},
+            {"op": "insert_record", "id": "ax2", "table": "account", "owner": "carol", "fields": {"name": "Ax Two"}},
+            {"op": "insert_record", "id": "ax3", "table": "account", "owner": "alice", "fields": {"name": "Ax Three", "creditlimit": 10}},
+            {"op": "associate", "record": "ax1", "lookup": "primarycontactid", "parent": "cx"},
+            {"op": "associate", "record": "ax2", "lookup": "primarycontactid", "parent": "cx"},
+            {"op": "associate", "record": "ax3", "lookup": "primarycontactid", "parent": "cx"}
+        ]),
+    );
+    let cx = w.guid("cx");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let related = |c: &Client, options: &str| {
+        c.get(&api(&format!(
+            "contacts({cx})?$select=fullname&$expand=account_primary_contact({options})"
+        )))
+        .expect(200)["account_primary_contact"]
+            .clone()
+    };
+    // $filter inside a collection: what the reader may read and the filter keeps.
+    let filter = "$select=name;$filter=startswith(name,'Ax%20T')";
+    assert_eq!(names(&related(&w.admin(), filter)), ["Ax Two", "Ax Three"]);
+    assert_eq!(names(&related(&w.alice(), filter)), ["Ax Three"]);
+    // A secured column alice may not read is null to her: her filter on it keeps nothing.
+    let secured = "$select=name;$filter=creditlimit%20ge%20100";
+    assert_eq!(names(&related(&w.admin(), secured)), ["Ax One"]);
+    assert_eq!(names(&related(&w.alice(), secured)), Vec::<String>::new());
+    // $orderby inside a collection, with $top.
+    let ordered = "$select=name;$orderby=name%20desc";
+    assert_eq!(
+        names(&related(&w.admin(), ordered)),
+        ["Ax Two", "Ax Three", "Ax One"]
+    );
+    assert_eq!(
+        names(&related(&w.admin(), &format!("{ordered};$top=2"))),
+        ["Ax Two", "Ax Three"]
+    );
+    // A nested $expand inside a collection: each related account's contact.
+    let nested = related(
+        &w.alice(),
+        "$select=name;$orderby=name;$expand=primarycontactid($select=fullname)",
+    );
+    assert_eq!(names(&nested), ["Ax One", "Ax Three"]);
+    assert_eq!(nested[0]["primarycontactid"]["fullname"], "Con X");
+    // A nested $expand inside a lookup: the contact's owning user, as the reader sees it.
+    let account = w
+        .admin()
+        .get(&api(&format!(
+            "accounts({})?$select=name&$expand=primarycontactid($select=fullname;$expand=owninguser($select=domainname))",
+            w.guid("ax1")
+        )))
+        .expect(200);
+    let owner = &account["primarycontactid"]["owninguser"];
+    assert!(owner["domainname"].is_string(), "{account}");
+    // In a list too; the owning user is null to alice, who may not read users, and read by
+    // the administrator.
+    let list = |c: &Client| {
+        c.get(&api(
+            "contacts?$select=fullname&$filter=fullname%20eq%20'Con%20X'&$expand=account_primary_contact($select=name;$filter=name%20ne%20'Ax%20One';$expand=owninguser($select=domainname))",
+        ))
+        .expect(200)["value"][0]["account_primary_contact"]
+            .clone()
+    };
+    let accounts = list(&w.alice());
+    assert_eq!(names(&accounts), ["Ax Three"]);
+    assert!(accounts[0]["owninguser"].is_null(), "{accounts}");
+    let accounts = list(&w.admin());
+    assert_eq!(names(&accounts), ["Ax Two", "Ax Three"]);
+    assert!(
+        accounts[1]["owninguser"]["domainname"].is_string(),
+        "{accounts}"
+    );
+    // Checked before any record is read, against the table each level reaches.
+    let refused =
+        |c: &Client, path: &str, status: u16, code: &str, strata: &str, words: &[&str]| {
+            web_error(&c.get(&api(path)), status, code, strata, words);
+        };
+    let admin = w.admin();
+    refused(
+        &admin,
+        &format!("contacts({cx})?$expand=account_primary_contact($filter=nope%20eq%201)"),
+        400,
+        BAD_QUERY,
+        "unknown_column",
+        &["nope", "account"],
+    );
+    refused(
+        &admin,
+        &format!("contacts({cx})?$expand=account_primary_contact($orderby=nope)"),
+        400,
+        BAD_QUERY,
+        "unknown_column",
+        &["nope", "account"],
+    );
+    refused(
+        &admin,
+        &format!("contacts({cx})?$expand=account_primary_contact($expand=nope)"),
+        400,
+        BAD_QUERY,
+        "unknown_column",
+        &["nope", "account"],
+    );
+    refused(
+        &admin,
+        "accounts?$expand=primarycontactid($filter=fullname%20eq%20'x')",
+        400,
+        BAD_QUERY,
+        "odata_syntax",
+        &["primarycontactid", "$filter", "collection-valued"],
+    );
+    refused(
+        &admin,
+        "accounts?$expand=ownerid($expand=businessunitid)",
+        400,
+        INVALID,
+        "odata_unsupported",
+        &["ownerid", "owninguser"],
+    );
+    refused(
+        &admin,
+        "accounts?$expand=primarycontactid($expand=account_primary_contact($expand=primarycontactid))",
+        400,
+        LIMIT,
+        "odata_limit",
+        &["2 levels"],
+    );
+    // An empty page still checks its $expand.
+    refused(
+        &admin,
+        "accounts?$filter=name%20eq%20'none'&$expand=primarycontactid($expand=nope)",
+        400,
+        BAD_QUERY,
+        "unknown_column",
+        &["nope", "contact"],
+    );
+}
+
 /// Formatted values (D147): with `Prefer: odata.include-annotations` naming them (or `*`), a
 /// lookup carries the related entity's name and the state its label — only where the reader may
 /// read the related entity; without the preference, none.

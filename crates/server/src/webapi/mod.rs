@@ -8,6 +8,7 @@
 
 mod batch;
 mod entity;
+mod expand;
 mod messages;
 mod metadata;
 mod path;
@@ -38,8 +39,6 @@ pub mod limits {
     /// The most entity set queries (lists and counts) in one `$batch`: each may spend the list
     /// work budget.
     pub const MAX_BATCH_QUERIES: usize = 32;
-    /// The most `$expand` items.
-    pub const MAX_EXPAND: usize = 10;
     /// The most `$select` columns (as the native API's `select`).
     pub const MAX_SELECT: usize = crate::limits::MAX_SELECT;
 }

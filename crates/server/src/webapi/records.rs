@@ -12,9 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value as Json, json};
-use strata_engine::{
-    Guid, Organization, Privilege, RecordId, RelationshipId, TableId, UserId, Value,
-};
+use strata_engine::{Guid, Organization, Privilege, RecordId, TableId, UserId, Value};
 use strata_ops::Operation;
 
 use super::entity::{self, Set, Target};
@@ -243,328 +241,37 @@ fn select(
 }
 
 fn parse_select(o: &Organization, table: TableId, text: &str) -> Result<Vec<String>, WebError> {
-    let known = entity::known_columns(o, table);
     let columns: Vec<String> = text
         .split(',')
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty())
         .collect();
+    check_select(o, table, &columns)
+}
+
+/// `$select` columns, checked against the table's columns.
+pub(super) fn check_select(
+    o: &Organization,
+    table: TableId,
+    columns: &[String],
+) -> Result<Vec<String>, WebError> {
+    let known = entity::known_columns(o, table);
     if columns.len() > limits::MAX_SELECT {
         return Err(bad(
             "odata_limit",
             format!("$select names more than {} columns", limits::MAX_SELECT),
         ));
     }
-    for c in &columns {
+    for c in columns {
         if !known.contains(c) {
             return Err(unknown_property(o, table, c));
         }
     }
-    Ok(columns)
-}
-
-/// One `$expand` item: a navigation property, the columns to return, and for a
-/// collection-valued one how many related records at most (`$top`).
-#[derive(Clone, Debug)]
-struct Expand {
-    nav: String,
-    select: Option<String>,
-    top: Option<usize>,
-}
-
-/// Most related records one collection-valued `$expand` gives per record (more: a
-/// `<nav>@odata.nextLink` to the related list; D148).
-const EXPAND_COLLECTION: usize = 5_000;
-/// Most related records the collection-valued `$expand`s of one answer give in all (D148).
-const EXPAND_COLLECTION_BUDGET: usize = 50_000;
-/// Most related records the collection-valued `$expand`s of one answer look at in all, readable
-/// or not (D148): a record with many children the reader may not read costs a bounded amount.
-const EXPAND_COLLECTION_LOOKED_AT: usize = 1_000_000;
-
-fn parse_expand(text: &str) -> Result<Vec<Expand>, WebError> {
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0usize;
-    let mut items = Vec::new();
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                items.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(&text[start..]);
-    for item in items.into_iter().map(str::trim).filter(|i| !i.is_empty()) {
-        if out.len() == limits::MAX_EXPAND {
-            return Err(bad(
-                "odata_limit",
-                format!("$expand names more than {} properties", limits::MAX_EXPAND),
-            ));
-        }
-        let (nav, options) = match item.split_once('(') {
-            Some((nav, rest)) => (
-                nav.trim(),
-                Some(rest.strip_suffix(')').ok_or_else(|| {
-                    bad(
-                        "odata_syntax",
-                        format!("$expand item `{item}` does not end with `)`"),
-                    )
-                })?),
-            ),
-            None => (item, None),
-        };
-        let (mut select, mut top) = (None, None);
-        if let Some(options) = options {
-            for option in options.split(';').map(str::trim).filter(|o| !o.is_empty()) {
-                match option.split_once('=') {
-                    Some(("$select", columns)) => select = Some(columns.to_owned()),
-                    Some(("$top", n)) => {
-                        top = Some(
-                            n.trim()
-                                .parse::<usize>()
-                                .ok()
-                                .filter(|n| (1..=EXPAND_COLLECTION).contains(n))
-                                .ok_or_else(|| {
-                                    bad(
-                                        "odata_limit",
-                                        format!(
-                                            "$top inside $expand is 1 to {EXPAND_COLLECTION}, not `{n}`"
-                                        ),
-                                    )
-                                })?,
-                        );
-                    }
-                    _ => {
-                        return Err(bad(
-                            "odata_syntax",
-                            format!(
-                                "$expand supports `$select` and `$top` inside parentheses, not `{option}`"
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        out.push(Expand {
-            nav: nav.to_owned(),
-            select,
-            top,
-        });
-    }
-    Ok(out)
-}
-
-/// The related record (or user) an expanded navigation property names, for one record.
-fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Target>, WebError> {
-    let rec = o.record(record);
-    let target = match nav {
-        "ownerid" | "owninguser" | "owningteam" => match rec.owner {
-            strata_engine::Owner::User(u) if nav != "owningteam" => Some(Target::User(u)),
-            strata_engine::Owner::Team(t) if nav != "owninguser" => Some(Target::Team(t)),
-            _ => None,
-        },
-        "owningbusinessunit" => Some(Target::Unit(rec.business_unit)),
-        lookup => {
-            let rel = o
-                .relationship_by_lookup(rec.table, lookup)
-                .ok_or_else(|| unknown_property(o, rec.table, lookup))?;
-            rec.lookup(rel).map(|parent| match o.record(parent).owner {
-                strata_engine::Owner::User(u)
-                    if o.table(o.record(parent).table).name == "systemuser"
-                        && o.user(u).record == parent =>
-                {
-                    Target::User(u)
-                }
-                _ => Target::Record(parent),
-            })
-        }
-    };
-    Ok(target)
-}
-
-/// What expanding the records of one answer shares: the nested `$select` of each `$expand`
-/// item, checked once per related table (an owner may be a user or a team), not once per
-/// record; the related records collection-valued items may still give; the service root, for
-/// links.
-struct NestedSelects<'a> {
-    selects: std::collections::HashMap<(usize, TableId), Vec<String>>,
-    /// Whether item `i` is collection-valued on `table`: its one-to-many relationship, looked
-    /// up once per table, not once per record.
-    collections: std::collections::HashMap<(usize, TableId), Option<RelationshipId>>,
-    budget: usize,
-    looked_at: usize,
-    base: &'a str,
-}
-
-impl<'a> NestedSelects<'a> {
-    fn new(base: &'a str) -> Self {
-        NestedSelects {
-            selects: std::collections::HashMap::new(),
-            collections: std::collections::HashMap::new(),
-            budget: EXPAND_COLLECTION_BUDGET,
-            looked_at: EXPAND_COLLECTION_LOOKED_AT,
-            base,
-        }
-    }
-
-    /// Item `i`'s one-to-many relationship from `table`, if it names one.
-    fn collection(
-        &mut self,
-        o: &Organization,
-        (i, e): (usize, &Expand),
-        table: TableId,
-    ) -> Option<RelationshipId> {
-        *self
-            .collections
-            .entry((i, table))
-            .or_insert_with(|| entity::children_of(o, table, &e.nav))
-    }
-
-    /// Item `i`'s nested `$select` on `table`, parsed once.
-    fn select(
-        &mut self,
-        o: &Organization,
-        i: usize,
-        table: TableId,
-        text: Option<&str>,
-    ) -> Result<Option<&[String]>, WebError> {
-        let Some(text) = text else {
-            return Ok(None);
-        };
-        let columns = match self.selects.entry((i, table)) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(parse_select(o, table, text)?),
-        };
-        Ok(Some(columns.as_slice()))
-    }
-}
-
-/// A collection-valued `$expand` item for one record: its related records the readers may
-/// read, in the order they were related, at most `$top` (or [`EXPAND_COLLECTION`], then a
-/// `<nav>@odata.nextLink` to the related list). `false` when the item is not a collection.
-fn expand_collection(
-    o: &Organization,
-    record: RecordId,
-    (i, e): (usize, &Expand),
-    readers: (UserId, Option<UserId>),
-    annotations: entity::Annotations,
-    nested: &mut NestedSelects<'_>,
-    item: &mut Map<String, Json>,
-) -> Result<bool, WebError> {
-    let Some(relationship) = nested.collection(o, (i, e), o.record(record).table) else {
-        return Ok(false);
-    };
-    let rel = o.relationship(relationship);
-    let child_table = rel.child;
-    let most = e.top.unwrap_or(EXPAND_COLLECTION);
-    let select = nested
-        .select(o, i, child_table, e.select.as_deref())?
-        .map(<[String]>::to_vec);
-    let mut related = Vec::new();
-    let mut more = false;
-    for &(r, child) in o.children(record) {
-        spend(&mut nested.looked_at, || {
-            format!(
-                "the collection-valued $expand items of one answer look at most at {EXPAND_COLLECTION_LOOKED_AT} related records: ask for a smaller page"
-            )
-        })?;
-        let readable = r == relationship
-            && o.record(child).alive
-            && std::iter::once(readers.0)
-                .chain(readers.1)
-                .all(|u| o.check(u, Privilege::Read, child));
-        if !readable {
-            continue;
-        }
-        if related.len() == most {
-            more = true;
-            break;
-        }
-        spend(&mut nested.budget, || {
-            format!(
-                "the collection-valued $expand items of one answer give at most {EXPAND_COLLECTION_BUDGET} related records: ask for a smaller page or a $top inside $expand"
-            )
-        })?;
-        related.push(Json::Object(entity::record_json(
-            o,
-            child,
-            readers,
-            select.as_deref(),
-            annotations,
-        )));
-    }
-    item.insert(e.nav.clone(), Json::Array(related));
-    if more && e.top.is_none() {
-        let mut link = format!(
-            "{}{}?$filter=_{}_value%20eq%20{}",
-            nested.base,
-            o.table(child_table).entity_set(),
-            rel.lookup,
-            o.record_guid(record)
-        );
-        if let Some(select) = &e.select {
-            link.push_str("&$select=");
-            link.push_str(&encode(select));
-        }
-        item.insert(format!("{}@odata.nextLink", e.nav), Json::String(link));
-    }
-    Ok(true)
-}
-
-/// Takes one from what an answer may still spend, or refuses with `odata_limit` (`limit`
-/// says which limit) when nothing is left.
-fn spend(left: &mut usize, limit: impl FnOnce() -> String) -> Result<(), WebError> {
-    *left = left
-        .checked_sub(1)
-        .ok_or_else(|| bad("odata_limit", limit()))?;
-    Ok(())
-}
-
-/// Adds a record's expanded navigation properties to its JSON: each related entity as the
-/// readers see it, or null.
-fn expand_into(
-    o: &Organization,
-    record: RecordId,
-    expand: &[Expand],
-    readers: (UserId, Option<UserId>),
-    annotations: entity::Annotations,
-    nested: &mut NestedSelects<'_>,
-    item: &mut Map<String, Json>,
-) -> Result<(), WebError> {
-    for (i, e) in expand.iter().enumerate() {
-        if expand_collection(o, record, (i, e), readers, annotations, nested, item)? {
-            continue;
-        }
-        if e.top.is_some() {
-            return Err(bad(
-                "odata_syntax",
-                format!(
-                    "`{}`: $top inside $expand is for a collection-valued navigation property",
-                    e.nav
-                ),
-            ));
-        }
-        let related = navigate(o, record, &e.nav)?;
-        let json = match related {
-            None => Json::Null,
-            Some(target) => {
-                let table = target_table(o, target)?;
-                let select = nested.select(o, i, table, e.select.as_deref())?;
-                entity_as_seen(o, target, readers, select, annotations)
-                    .map_or(Json::Null, Json::Object)
-            }
-        };
-        item.insert(e.nav.clone(), json);
-    }
-    Ok(())
+    Ok(columns.to_vec())
 }
 
 /// An entity as the readers see it (`None` when they may not read it).
-fn entity_as_seen(
+pub(super) fn entity_as_seen(
     o: &Organization,
     target: Target,
     readers: (UserId, Option<UserId>),
@@ -726,7 +433,7 @@ fn aliases(call: &Call<'_>) -> Result<strata_odata::Aliases, WebError> {
 /// facts the JSON shows as columns (its primary id, `_ownerid_value`, `_owninguser_value`,
 /// `_owningteam_value`, `_owningbusinessunit_value`, lookups `_x_value`) as tests of those
 /// facts by GUID, and `statuscode` as the record's state. Anything else is refused by name.
-fn resolve_filter(
+pub(super) fn resolve_filter(
     o: &Organization,
     table: TableId,
     f: strata_engine::Filter,
@@ -911,7 +618,7 @@ fn status_as_state(
     }))
 }
 
-fn filterable(o: &Organization, table: TableId, column: &str) -> Result<(), WebError> {
+pub(super) fn filterable(o: &Organization, table: TableId, column: &str) -> Result<(), WebError> {
     // The engine's lists take the table's own columns and the record's state (`statecode`).
     if o.has_column(table, column) {
         return Ok(());
@@ -981,13 +688,10 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     let Set::Records(_) = set else {
         return system_list(call, set_name, set).await;
     };
-    let expand = call
-        .param("$expand")
-        .map(parse_expand)
-        .transpose()?
-        .unwrap_or_default();
-    let filter_text = call.param("$filter").map(str::to_owned);
     let aliases = aliases(call)?;
+    let expand = super::expand::parse(call, &aliases)?;
+    let alias_params = super::expand::alias_params(call);
+    let filter_text = call.param("$filter").map(str::to_owned);
     let order_text = call.param("$orderby").map(str::to_owned);
     let token = call.param("$skiptoken").map(str::to_owned);
     let select_text = call.param("$select").map(str::to_owned);
@@ -1030,17 +734,9 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
                 order
             }
         };
-        for e in &expand {
-            // An unknown navigation property is an error even when no record is returned.
-            if !matches!(
-                e.nav.as_str(),
-                "ownerid" | "owninguser" | "owningteam" | "owningbusinessunit"
-            ) && o.relationship_by_lookup(table, &e.nav).is_none()
-                && entity::children_of(o, table, &e.nav).is_none()
-            {
-                return Err(unknown_property(o, table, &e.nav));
-            }
-        }
+        // Checked before any record is read: an error never depends on the page.
+        let mut expansion =
+            super::expand::Expansion::new(o, table, &expand, &service_root, alias_params)?;
         let query_id = format!(
             "webapi\n{}\n{table:?}\n{}\n{}\n{}\n{}\n{}",
             handle.name,
@@ -1107,7 +803,6 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         let head = Json::Object(head).to_string();
         out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
         out.extend_from_slice(b",\"value\":[");
-        let mut nested = NestedSelects::new(&service_root);
         for (i, &r) in page_records.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -1119,7 +814,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
                 item.close();
             } else {
                 let mut item = entity::record_json(o, r, readers, select.as_deref(), annotate);
-                expand_into(o, r, &expand, readers, annotate, &mut nested, &mut item)?;
+                expansion.expand_into(o, r, &expand, readers, annotate, &mut item)?;
                 serde_json::to_writer(&mut out, &item)
                     .map_err(|e| bad("internal", format!("writing a record: {e}")))?;
             }
@@ -1148,7 +843,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     Ok(response)
 }
 
-fn target_table(o: &Organization, t: Target) -> Result<TableId, WebError> {
+pub(super) fn target_table(o: &Organization, t: Target) -> Result<TableId, WebError> {
     let name = match t {
         Target::Record(r) => return Ok(o.record(r).table),
         Target::Pending(t, _) => return Ok(t),
@@ -1183,7 +878,7 @@ fn next_link(base: &str, set: &str, query: &[(String, String)], token: &str) -> 
 }
 
 /// Percent-encodes what a query value may not hold raw (keeping `$`, `,`, `(`, `)`, `'`).
-fn encode(text: &str) -> String {
+pub(super) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~$,()'*:@/".contains(&b) {
@@ -1302,16 +997,25 @@ async fn retrieve(
     }
     let target = resolve_key(o, set, table, key, Some(readers.0))?;
     let select = select(call, o, target_table(o, target)?)?;
-    let expand = call
-        .param("$expand")
-        .map(parse_expand)
-        .transpose()?
-        .unwrap_or_default();
+    let expand = super::expand::parse(call, &aliases(call)?)?;
     let record = match target {
         Target::Record(r) => Some(r),
         Target::User(u) => Some(o.user(u).record),
         _ => None,
     };
+    if record.is_none() && !expand.is_empty() {
+        return Err(bad(
+            "odata_unsupported",
+            format!("$expand is supported on records and users, not on a {set_name} entity"),
+        ));
+    }
+    let mut expansion = super::expand::Expansion::new(
+        o,
+        target_table(o, target)?,
+        &expand,
+        &call.base,
+        super::expand::alias_params(call),
+    )?;
     if let Some(r) = record {
         for reader in std::iter::once(readers.0).chain(readers.1) {
             if !o.check(reader, Privilege::Read, r) {
@@ -1331,16 +1035,7 @@ async fn retrieve(
             )
         })?;
     if let Some(r) = record {
-        let mut nested = NestedSelects::new(&call.base);
-        expand_into(
-            o,
-            r,
-            &expand,
-            readers,
-            annotations(call),
-            &mut nested,
-            &mut item,
-        )?;
+        expansion.expand_into(o, r, &expand, readers, annotations(call), &mut item)?;
     }
     item.insert(
         "@odata.context".into(),
