@@ -1166,6 +1166,52 @@ fn nested_expand_and_options_inside_a_collection() {
     );
 }
 
+/// Past 5,000 related records, a collection-valued `$expand` with its own `$filter`,
+/// `$orderby` and nested `$expand` links to the related list with the same options (D148, D159),
+/// and that list pages to the rest of them.
+#[test]
+fn an_expanded_collection_past_its_bound_links_to_the_rest_with_its_options() {
+    let w = Web::new();
+    const MANY: usize = 5_002;
+    let mut ops = vec![
+        json!({"op": "insert_record", "id": "cz", "table": "contact", "owner": "alice", "fields": {"fullname": "Con Z"}}),
+    ];
+    for i in 0..MANY {
+        ops.push(json!({"op": "insert_record", "id": format!("bz{i}"), "table": "account", "owner": "alice", "fields": {"name": format!("Bulk {i:05}")}}));
+        ops.push(json!({"op": "associate", "record": format!("bz{i}"), "lookup": "primarycontactid", "parent": "cz"}));
+    }
+    for batch in ops.chunks(5_000) {
+        w.f.root().write(&w.f.org, &json!(batch));
+    }
+    let base = w.base();
+    let record = w
+        .admin()
+        .get(&api(&format!(
+            "contacts({})?$select=fullname&$expand=account_primary_contact($select=name;$filter=name%20ne%20@skip;$orderby=name%20desc;$expand=primarycontactid($select=fullname))&@skip='Bulk%2000000'",
+            w.guid("cz")
+        )))
+        .expect(200);
+    let first = record["account_primary_contact"].as_array().unwrap();
+    assert_eq!(first.len(), 5_000);
+    assert_eq!(first[0]["name"], "Bulk 05001");
+    assert_eq!(first[4_999]["name"], "Bulk 00002");
+    assert_eq!(first[0]["primarycontactid"]["fullname"], "Con Z");
+    let link = record["account_primary_contact@odata.nextLink"]
+        .as_str()
+        .unwrap();
+    assert!(link.starts_with(&base), "{link}");
+    let (items, _) = all_pages(&w.admin(), &base, &link[base.len() - V.len()..], &[]);
+    // The related list: the 5,001 the filter keeps, in the same order, each expanded.
+    assert_eq!(items.len(), MANY - 1, "{link}");
+    assert_eq!(items[0]["name"], "Bulk 05001");
+    assert_eq!(items[MANY - 2]["name"], "Bulk 00001");
+    assert!(
+        items
+            .iter()
+            .all(|a| a["primarycontactid"]["fullname"] == "Con Z")
+    );
+}
+
 /// Formatted values (D147): with `Prefer: odata.include-annotations` naming them (or `*`), a
 /// lookup carries the related entity's name and the state its label — only where the reader may
 /// read the related entity; without the preference, none.
