@@ -587,46 +587,34 @@ await step("deep insert: an account with its contacts (read back through $expand
     orderBy: ["fullname"],
   });
   equal(children.value.map((c) => c.fullname).join(","), `Deep Child A ${run},Deep Child B ${run}`, "the account's contacts");
-  // The same contacts through a collection-valued $expand.
-  const expanded = await admin.retrieve({
-    collection: "accounts",
-    key: account,
-    select: ["name"],
-    expand: [{ property: "contact_customer_accounts", select: ["fullname"] }],
-  });
+  // The same contacts through a collection-valued $expand, with the item's options.
+  const expandedContacts = async (options) => {
+    const expanded = await admin.retrieve({
+      collection: "accounts",
+      key: account,
+      select: ["name"],
+      expand: [{ property: "contact_customer_accounts", select: ["fullname"], ...options }],
+    });
+    return expanded.contact_customer_accounts ?? [];
+  };
+  const fullnames = (contacts) => contacts.map((c) => c.fullname).join(",");
   equal(
-    (expanded.contact_customer_accounts ?? []).map((c) => c.fullname).sort().join(","),
+    fullnames(await expandedContacts({})).split(",").sort().join(","),
     `Deep Child A ${run},Deep Child B ${run}`,
     "the account's contacts through $expand",
   );
   // $orderby and $filter inside the collection, and a nested $expand back to the account.
-  const ordered = await admin.retrieve({
-    collection: "accounts",
-    key: account,
-    select: ["name"],
-    expand: [{ property: "contact_customer_accounts", select: ["fullname"], orderBy: ["fullname desc"] }],
-  });
   equal(
-    (ordered.contact_customer_accounts ?? []).map((c) => c.fullname).join(","),
+    fullnames(await expandedContacts({ orderBy: ["fullname desc"] })),
     `Deep Child B ${run},Deep Child A ${run}`,
     "the account's contacts through $expand with $orderby",
   );
-  const nested = await admin.retrieve({
-    collection: "accounts",
-    key: account,
-    select: ["name"],
-    expand: [
-      {
-        property: "contact_customer_accounts",
-        select: ["fullname"],
-        filter: `fullname ne 'Deep Child A ${run}'`,
-        expand: [{ property: "parentcustomerid", select: ["name"] }],
-      },
-    ],
+  const kept = await expandedContacts({
+    filter: `fullname ne 'Deep Child A ${run}'`,
+    expand: [{ property: "parentcustomerid", select: ["name"] }],
   });
-  const kept = nested.contact_customer_accounts ?? [];
-  equal(kept.map((c) => c.fullname).join(","), `Deep Child B ${run}`, "the account's contacts through $expand with $filter");
-  equal(kept[0]?.parentcustomerid?.name, `Deep ${run}`, `the nested $expand in ${JSON.stringify(nested)}`);
+  equal(fullnames(kept), `Deep Child B ${run}`, "the account's contacts through $expand with $filter");
+  equal(kept[0]?.parentcustomerid?.name, `Deep ${run}`, `the nested $expand in ${JSON.stringify(kept)}`);
   const contact = await admin.create({
     collection: "contacts",
     data: { fullname: `Deep Contact ${run}`, parentcustomerid_account: { name: `Deep Parent ${run}` } },

@@ -919,33 +919,45 @@ fn expand_a_lookup_with_nested_select() {
     assert_eq!(owned["ownerid"]["domainname"], json!("alice"));
 }
 
+/// Contact `cx` ("Con X") with three related accounts through `primarycontactid`: `ax1` ("Ax
+/// One", credit limit 5,000) and `ax3` ("Ax Three", 10) alice's (Sales), `ax2` ("Ax Two")
+/// carol's (Support). The credit limit is a secured column alice may not read.
+fn contact_with_three_accounts(w: &Web) {
+    w.f.root().write(
+        &w.f.org,
+        &json!([
+            {"op": "insert_record", "id": "cx", "table": "contact", "owner": "alice", "fields": {"fullname": "Con X"}},
+            {"op": "insert_record", "id": "ax1", "table": "account", "owner": "alice", "fields": {"name": "Ax One", "creditlimit": 5000}},
+            {"op": "insert_record", "id": "ax2", "table": "account", "owner": "carol", "fields": {"name": "Ax Two"}},
+            {"op": "insert_record", "id": "ax3", "table": "account", "owner": "alice", "fields": {"name": "Ax Three", "creditlimit": 10}},
+            {"op": "associate", "record": "ax1", "lookup": "primarycontactid", "parent": "cx"},
+            {"op": "associate", "record": "ax2", "lookup": "primarycontactid", "parent": "cx"},
+            {"op": "associate", "record": "ax3", "lookup": "primarycontactid", "parent": "cx"}
+        ]),
+    );
+}
+
+/// The `name` of each record of a JSON array.
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A collection-valued `$expand` (D148): a record's related records through a one-to-many
 /// relationship, only those the reader may read, with a nested `$select` and `$top`, on a
 /// retrieve and in a list.
 #[test]
 fn expand_a_collection_of_related_records() {
     let w = Web::new();
+    contact_with_three_accounts(&w);
     w.f.root().write(
         &w.f.org,
-        &json!([
-            {"op": "insert_record", "id": "cx", "table": "contact", "owner": "alice", "fields": {"fullname": "Con X"}},
-            {"op": "insert_record", "id": "cy", "table": "contact", "owner": "alice", "fields": {"fullname": "Con Y"}},
-            {"op": "insert_record", "id": "ax1", "table": "account", "owner": "alice", "fields": {"name": "Ax One"}},
-            {"op": "insert_record", "id": "ax2", "table": "account", "owner": "carol", "fields": {"name": "Ax Two"}},
-            {"op": "insert_record", "id": "ax3", "table": "account", "owner": "alice", "fields": {"name": "Ax Three"}},
-            {"op": "associate", "record": "ax1", "lookup": "primarycontactid", "parent": "cx"},
-            {"op": "associate", "record": "ax2", "lookup": "primarycontactid", "parent": "cx"},
-            {"op": "associate", "record": "ax3", "lookup": "primarycontactid", "parent": "cx"}
-        ]),
+        &json!([{"op": "insert_record", "id": "cy", "table": "contact", "owner": "alice", "fields": {"fullname": "Con Y"}}]),
     );
     let cx = w.guid("cx");
-    let names = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let path = api(&format!(
         "contacts({cx})?$select=fullname&$expand=account_primary_contact($select=name)"
     ));
@@ -1021,26 +1033,8 @@ fn expand_a_collection_of_related_records() {
 #[test]
 fn nested_expand_and_options_inside_a_collection() {
     let w = Web::new();
-    w.f.root().write(
-        &w.f.org,
-        &json!([
-            {"op": "insert_record", "id": "cx", "table": "contact", "owner": "alice", "fields": {"fullname": "Con X"}},
-            {"op": "insert_record", "id": "ax1", "table": "account", "owner": "alice", "fields": {"name": "Ax One", "creditlimit": 5000}},
-            {"op": "insert_record", "id": "ax2", "table": "account", "owner": "carol", "fields": {"name": "Ax Two"}},
-            {"op": "insert_record", "id": "ax3", "table": "account", "owner": "alice", "fields": {"name": "Ax Three", "creditlimit": 10}},
-            {"op": "associate", "record": "ax1", "lookup": "primarycontactid", "parent": "cx"},
-            {"op": "associate", "record": "ax2", "lookup": "primarycontactid", "parent": "cx"},
-            {"op": "associate", "record": "ax3", "lookup": "primarycontactid", "parent": "cx"}
-        ]),
-    );
+    contact_with_three_accounts(&w);
     let cx = w.guid("cx");
-    let names = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let related = |c: &Client, options: &str| {
         c.get(&api(&format!(
             "contacts({cx})?$select=fullname&$expand=account_primary_contact({options})"
