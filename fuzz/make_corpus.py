@@ -182,6 +182,9 @@ def main():
         ("GET", web + "WhoAmI()", user, ""), ("GET", web + "$metadata", user, ""),
         ("GET", web + "accounts?$select=name&$orderby=name%20desc&$top=2&$count=true", user, ""),
         ("GET", web + "accounts?$filter=contains(name,'a')&$expand=owninguser($select=fullname)", user, ""),
+        ("GET", web + "accounts?$top=3&$expand=contact_customer_accounts($select=fullname;$filter=startswith(fullname,@p);"
+         "$orderby=fullname%20desc;$top=2;$expand=parentcustomerid($select=name)),primarycontactid($select=fullname;"
+         "$expand=owninguser($select=fullname))&@p='A'", user, ""),
         ("GET", web + "accounts(name='x')", user, ""), ("GET", web + "accounts/$count", user, ""),
         ("POST", web + "contacts", user, '{"firstname":"John","lastname":"Doe"}'),
         ("PATCH", web + "accounts(7e57ab1e-0000-4000-8000-000000000001)", user, '{"name":"x"}'),
