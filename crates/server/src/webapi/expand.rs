@@ -180,17 +180,13 @@ impl<'a> Expansion<'a> {
                     for x in &e.order_by {
                         filterable(o, child, &x.column)?;
                     }
+                    // The columns are known by now (`filterable`): what is left is a value of
+                    // the wrong kind for its comparison.
                     o.check_list(child, filter.as_ref(), &e.order_by)
                         .map_err(|err| {
-                            let field = if matches!(&err, strata_engine::ListError::UnknownColumn { column, .. } if e.order_by.iter().any(|x| &x.column == column))
-                            {
-                                "$orderby"
-                            } else {
-                                "$filter"
-                            };
                             bad(
                                 crate::api::list_error_code(&err),
-                                format!("`{nav}`: {field} inside $expand: {err}"),
+                                format!("`{nav}`: $filter inside $expand: {err}"),
                             )
                         })?;
                     self.check(o, child, &e.expand)?;
@@ -240,8 +236,8 @@ impl<'a> Expansion<'a> {
         item: &mut Map<String, Json>,
     ) -> Result<(), WebError> {
         for e in expand {
-            if self.collections.contains_key(&key(e)) {
-                self.expand_collection(o, record, e, readers, annotations, item)?;
+            if let Some(c) = self.collections.get(&key(e)).map(Arc::clone) {
+                self.expand_collection(o, record, (e, &c), readers, annotations, item)?;
                 continue;
             }
             let json = match navigate(o, record, &e.property)? {
@@ -284,14 +280,11 @@ impl<'a> Expansion<'a> {
         &mut self,
         o: &Organization,
         record: RecordId,
-        e: &Expand,
+        (e, c): (&Expand, &Collection),
         readers: (UserId, Option<UserId>),
         annotations: entity::Annotations,
         item: &mut Map<String, Json>,
     ) -> Result<(), WebError> {
-        let Some(c) = self.collections.get(&key(e)).map(Arc::clone) else {
-            return Ok(());
-        };
         let relationship = c.relationship;
         let most = e.top.map_or(EXPAND_COLLECTION, |t| t as usize);
         let ordered = !e.order_by.is_empty();
