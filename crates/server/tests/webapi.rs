@@ -1160,6 +1160,77 @@ fn nested_expand_and_options_inside_a_collection() {
     );
 }
 
+/// A user's business unit and manager are navigation properties of `systemusers`, and a user's
+/// `fullname` a column, as in Dataverse: `owninguser($expand=businessunitid)` answers.
+#[test]
+fn a_users_unit_and_manager_expand_as_in_dataverse() {
+    let w = Web::new();
+    w.f.root().write(
+        &w.f.org,
+        &json!([{"op": "set_manager", "user": "alice", "manager": "bob"}]),
+    );
+    let users = w.users();
+    let alice = w
+        .admin()
+        .get(&api(&format!(
+            "systemusers({})?$select=fullname&$expand=businessunitid($select=name),parentsystemuserid($select=fullname,domainname)",
+            users["alice"]
+        )))
+        .expect(200);
+    assert_eq!(alice["fullname"], "alice", "{alice}");
+    assert!(alice["businessunitid"]["name"].is_string(), "{alice}");
+    assert_eq!(alice["parentsystemuserid"]["domainname"], "bob", "{alice}");
+    // Under a record's owning user, in a list; bob has no manager: null.
+    let page = w
+        .admin()
+        .get(&api(
+            "accounts?$select=name&$filter=name%20ne%20null&$top=3&$expand=owninguser($select=fullname;$expand=businessunitid($select=name),parentsystemuserid($select=fullname))",
+        ))
+        .expect(200);
+    let first = &page["value"][0]["owninguser"];
+    assert!(first["fullname"].is_string(), "{page}");
+    assert!(first["businessunitid"]["name"].is_string(), "{page}");
+    assert!(first.get("parentsystemuserid").is_some(), "{page}");
+    // A unit, team or role is read with its `$select`, alone or in its set.
+    let units = w
+        .admin()
+        .get(&api("businessunits?$select=name"))
+        .expect(200);
+    let unit = &units["value"][0];
+    assert!(
+        unit["name"].is_string() && unit["businessunitid"].is_string(),
+        "{units}"
+    );
+    assert!(unit.get("_parentbusinessunitid_value").is_none(), "{units}");
+    let id = unit["businessunitid"].as_str().unwrap();
+    let one = w
+        .admin()
+        .get(&api(&format!("businessunits({id})?$select=name")))
+        .expect(200);
+    assert_eq!(one["name"], unit["name"], "{one}");
+    assert!(one.get("_parentbusinessunitid_value").is_none(), "{one}");
+    let teams = w.admin().get(&api("teams?$select=name")).expect(200);
+    assert!(teams["value"][0].get("teamtype").is_none(), "{teams}");
+    // The unit leads nowhere further; a user's full name is selected, not filtered on.
+    web_error(
+        &w.admin().get(&api(
+            "systemusers?$expand=businessunitid($expand=parentbusinessunitid)",
+        )),
+        400,
+        INVALID,
+        "odata_unsupported",
+        &["businessunitid"],
+    );
+    web_error(
+        &w.admin()
+            .get(&api("systemusers?$filter=fullname%20eq%20'alice'")),
+        400,
+        INVALID,
+        "odata_unsupported",
+        &["fullname"],
+    );
+}
+
 /// Past 5,000 related records, a collection-valued `$expand` with its own `$filter`,
 /// `$orderby` and nested `$expand` links to the related list with the same options (D148, D159),
 /// and that list pages to the rest of them.

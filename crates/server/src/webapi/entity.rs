@@ -142,12 +142,23 @@ pub(crate) fn system_columns(o: &Organization, table: TableId) -> Vec<String> {
         out.extend(
             [
                 "domainname",
+                "fullname",
                 "isdisabled",
                 "_businessunitid_value",
                 "_parentsystemuserid_value",
             ]
             .map(str::to_owned),
         );
+    }
+    if t.built_in {
+        // The columns of the JSON a team, unit or role is written as (`team_json`, …).
+        let written: &[&str] = match t.name.as_str() {
+            "team" => &["name", "teamtype", "_businessunitid_value", "isdefault"],
+            "businessunit" => &["name", "_parentbusinessunitid_value"],
+            "role" => &["name", "_businessunitid_value"],
+            _ => &[],
+        };
+        out.extend(written.iter().map(|c| (*c).to_owned()));
     }
     for r in o.relationship_ids() {
         let rel = o.relationship(r);

@@ -406,6 +406,13 @@ fn leads(o: &Organization, table: TableId, nav: &str) -> Result<Leads, WebError>
         "ownerid" | "owningteam" | "owningbusinessunit" => return Ok(Leads::One(None)),
         _ => {}
     }
+    if o.table(table).name == "systemuser" {
+        match nav {
+            "businessunitid" => return Ok(Leads::One(None)),
+            "parentsystemuserid" => return Ok(Leads::One(Some(table))),
+            _ => {}
+        }
+    }
     if let Some(rel) = o.relationship_by_lookup(table, nav) {
         return Ok(Leads::One(Some(o.relationship(rel).parent)));
     }
@@ -425,6 +432,17 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
             _ => None,
         },
         "owningbusinessunit" => Some(Target::Unit(rec.business_unit)),
+        "businessunitid" | "parentsystemuserid" if is_user(o, record) => {
+            let strata_engine::Owner::User(u) = rec.owner else {
+                return Ok(None);
+            };
+            let user = o.user(u);
+            if nav == "businessunitid" {
+                Some(Target::Unit(user.business_unit))
+            } else {
+                user.manager.map(Target::User)
+            }
+        }
         lookup => {
             let rel = o
                 .relationship_by_lookup(rec.table, lookup)
@@ -441,6 +459,13 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
         }
     };
     Ok(target)
+}
+
+/// Whether `record` is a user's own `systemuser` record.
+fn is_user(o: &Organization, record: RecordId) -> bool {
+    let rec = o.record(record);
+    o.table(rec.table).name == "systemuser"
+        && matches!(rec.owner, strata_engine::Owner::User(u) if o.user(u).record == record)
 }
 
 /// Takes one from what an answer may still spend, or refuses with `odata_limit` (`limit`

@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value as Json, json};
 use strata_engine::{Guid, Organization, Privilege, RecordId, TableId, UserId, Value};
+use strata_odata::Expand;
 use strata_ops::Operation;
 
 use super::entity::{self, Set, Target};
@@ -278,19 +279,27 @@ pub(super) fn entity_as_seen(
     select: Option<&[String]>,
     annotations: entity::Annotations,
 ) -> Option<Map<String, Json>> {
+    // A team, unit or role: its JSON, narrowed to `$select` and its key.
+    let selected = |id: &str, mut json: Map<String, Json>| {
+        if let Some(columns) = select {
+            json.retain(|k, _| k == id || columns.iter().any(|c| c == k));
+        }
+        json
+    };
     let record = match target {
         Target::Record(r) => r,
         Target::User(u) => o.user(u).record,
         Target::Team(t) => {
             return visible_on_unit(o, readers, "team", o.team(t).business_unit)
-                .then(|| entity::team_json(o, t));
+                .then(|| selected("teamid", entity::team_json(o, t)));
         }
         Target::Unit(u) => {
-            return visible_on_unit(o, readers, "businessunit", u).then(|| entity::unit_json(o, u));
+            return visible_on_unit(o, readers, "businessunit", u)
+                .then(|| selected("businessunitid", entity::unit_json(o, u)));
         }
         Target::Role(r) => {
             return visible_on_unit(o, readers, "role", o.role(r).business_unit)
-                .then(|| entity::role_json(o, r));
+                .then(|| selected("roleid", entity::role_json(o, r)));
         }
         Target::Template(t) => return Some(entity::template_json(o, t)),
         Target::Pending(..) => return None,
@@ -686,7 +695,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     };
     let page_size = call.max_page_size()?.unwrap_or(limits::MAX_PAGE);
     let Set::Records(_) = set else {
-        return system_list(call, set_name, set).await;
+        return system_list(call, set_name, set, table).await;
     };
     let aliases = aliases(call)?;
     let expand = super::expand::parse(call, &aliases)?;
@@ -891,7 +900,7 @@ pub(super) fn encode(text: &str) -> String {
 }
 
 /// Lists of teams, business units, roles and templates: every one the caller may read.
-async fn system_list(call: &Call<'_>, set_name: &str, set: Set) -> WebResult {
+async fn system_list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
     if call.param("$filter").is_some() || call.param("$orderby").is_some() {
         return Err(bad(
             "odata_unsupported",
@@ -903,6 +912,11 @@ async fn system_list(call: &Call<'_>, set_name: &str, set: Set) -> WebResult {
     let loaded = call.request.handle.read().await;
     let o = &loaded.org;
     let readers = readers(call, o)?;
+    // A template's JSON is not the team table's: its `$select` is not read.
+    let select = match set {
+        Set::Templates => None,
+        _ => select(call, o, table)?,
+    };
     let targets: Vec<Target> = match set {
         Set::Teams => o
             .team_ids()
@@ -916,13 +930,21 @@ async fn system_list(call: &Call<'_>, set_name: &str, set: Set) -> WebResult {
     };
     let value: Vec<Json> = targets
         .into_iter()
-        .filter_map(|t| entity_as_seen(o, t, readers, None, entity::Annotations::default()))
+        .filter_map(|t| {
+            entity_as_seen(
+                o,
+                t,
+                readers,
+                select.as_deref(),
+                entity::Annotations::default(),
+            )
+        })
         .map(Json::Object)
         .collect();
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
-        Json::String(context(&call.base, set_name, None)),
+        Json::String(context(&call.base, set_name, select.as_deref())),
     );
     if call.param("$count") == Some("true") {
         out.insert("@odata.count".into(), json!(value.len()));
@@ -989,61 +1011,30 @@ async fn retrieve(
     table: TableId,
     key: &Args,
 ) -> WebResult {
-    let loaded = call.request.handle.read().await;
-    let o = &loaded.org;
-    let readers = readers(call, o)?;
-    if let Set::Records(_) = set {
-        require_read(o, readers, table)?;
-    }
-    let target = resolve_key(o, set, table, key, Some(readers.0))?;
-    let select = select(call, o, target_table(o, target)?)?;
-    let expand = super::expand::parse(call, &aliases(call)?)?;
-    let record = match target {
-        Target::Record(r) => Some(r),
-        Target::User(u) => Some(o.user(u).record),
-        _ => None,
+    let asked = Retrieve {
+        set_name: set_name.to_owned(),
+        set,
+        table,
+        key: key.clone(),
+        select: call.param("$select").map(str::to_owned),
+        // Kept as a result: a bad `$expand` is reported after the key and `$select`, as before.
+        expand: aliases(call).and_then(|a| super::expand::parse(call, &a)),
+        alias_params: super::expand::alias_params(call),
+        annotate: annotations(call),
+        base: call.base.clone(),
     };
-    if record.is_none() && !expand.is_empty() {
-        return Err(bad(
-            "odata_unsupported",
-            format!("$expand is supported on records and users, not on a {set_name} entity"),
-        ));
-    }
-    let mut expansion = super::expand::Expansion::new(
-        o,
-        target_table(o, target)?,
-        &expand,
-        &call.base,
-        super::expand::alias_params(call),
-    )?;
-    if let Some(r) = record {
-        for reader in std::iter::once(readers.0).chain(readers.1) {
-            if !o.check(reader, Privilege::Read, r) {
-                return Err(denied(o, reader, Privilege::Read, r));
-            }
-        }
-    }
-    let mut item = entity_as_seen(o, target, readers, select.as_deref(), annotations(call))
-        .ok_or_else(|| {
-            bad(
-                "denied",
-                format!(
-                    "user `{}` may not read this {}",
-                    o.user(readers.0).name,
-                    o.table(table).name
-                ),
-            )
-        })?;
-    if let Some(r) = record {
-        expansion.expand_into(o, r, &expand, readers, annotations(call), &mut item)?;
-    }
-    item.insert(
-        "@odata.context".into(),
-        Json::String(format!(
-            "{}/$entity",
-            context(&call.base, set_name, select.as_deref())
-        )),
-    );
+    let loaded = call.request.handle.read().await;
+    let readers = readers(call, &loaded.org)?;
+    let item = if asked.expand.as_ref().is_ok_and(|e| !e.is_empty()) {
+        // An expansion may read up to D148's bounds: on a blocking thread, as a list's is.
+        drop(loaded);
+        let handle = Arc::clone(&call.request.handle);
+        tokio::task::spawn_blocking(move || asked.entity(&handle.read_blocking().org, readers))
+            .await
+            .map_err(|e| bad("internal", format!("retrieve task failed: {e}")))??
+    } else {
+        asked.entity(&loaded.org, readers)?
+    };
     let etag = item
         .get("@odata.etag")
         .and_then(Json::as_str)
@@ -1053,6 +1044,92 @@ async fn retrieve(
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
+}
+
+/// A retrieve's request, owned: it may be answered on a blocking thread.
+struct Retrieve {
+    set_name: String,
+    set: Set,
+    table: TableId,
+    key: Args,
+    select: Option<String>,
+    expand: Result<Vec<Expand>, WebError>,
+    alias_params: Vec<(String, String)>,
+    annotate: entity::Annotations,
+    base: String,
+}
+
+impl Retrieve {
+    /// The entity as the readers see it, expanded, with its `@odata.context`.
+    fn entity(
+        self,
+        o: &Organization,
+        readers: (UserId, Option<UserId>),
+    ) -> Result<Map<String, Json>, WebError> {
+        let (set, table) = (self.set, self.table);
+        if let Set::Records(_) = set {
+            require_read(o, readers, table)?;
+        }
+        let target = resolve_key(o, set, table, &self.key, Some(readers.0))?;
+        // A template's JSON is not the team table's: its `$select` is not read.
+        let select = self
+            .select
+            .as_deref()
+            .filter(|_| !matches!(target, Target::Template(_)))
+            .map(|s| parse_select(o, target_table(o, target)?, s))
+            .transpose()?;
+        let expand = self.expand?;
+        let record = match target {
+            Target::Record(r) => Some(r),
+            Target::User(u) => Some(o.user(u).record),
+            _ => None,
+        };
+        if record.is_none() && !expand.is_empty() {
+            return Err(bad(
+                "odata_unsupported",
+                format!(
+                    "$expand is supported on records and users, not on a {} entity",
+                    self.set_name
+                ),
+            ));
+        }
+        let mut expansion = super::expand::Expansion::new(
+            o,
+            target_table(o, target)?,
+            &expand,
+            &self.base,
+            self.alias_params,
+        )?;
+        if let Some(r) = record {
+            for reader in std::iter::once(readers.0).chain(readers.1) {
+                if !o.check(reader, Privilege::Read, r) {
+                    return Err(denied(o, reader, Privilege::Read, r));
+                }
+            }
+        }
+        let mut item = entity_as_seen(o, target, readers, select.as_deref(), self.annotate)
+            .ok_or_else(|| {
+                bad(
+                    "denied",
+                    format!(
+                        "user `{}` may not read this {}",
+                        o.user(readers.0).name,
+                        o.table(table).name
+                    ),
+                )
+            })?;
+        if let Some(r) = record {
+            expansion.expand_into(o, r, &expand, readers, self.annotate, &mut item)?;
+        }
+        item.insert(
+            "@odata.context".into(),
+            Json::String(format!(
+                "{}/$entity",
+                context(&self.base, &self.set_name, select.as_deref())
+            )),
+        );
+        Ok(item)
+    }
 }
 
 /// A refusal as Dataverse words it, with the engine's explanation.
