@@ -574,7 +574,7 @@ await step("associateSingleValued and disassociateSingleValued (contact → pare
   equal(await admin.deleteRecord({ collection: "contacts", key: contact }), true, "deleting the contact");
 });
 
-await step("deep insert: an account with its contacts (read back through $expand), a contact with its account, and formatted values", async () => {
+await step("deep insert: an account with its contacts (read back through $expand and the navigation property's path), a contact with its account, and formatted values", async () => {
   const account = await admin.create({
     collection: "accounts",
     data: { name: `Deep ${run}`, contact_customer_accounts: [{ fullname: `Deep Child A ${run}` }, { fullname: `Deep Child B ${run}` }] },
@@ -615,6 +615,18 @@ await step("deep insert: an account with its contacts (read back through $expand
   });
   equal(fullnames(kept), `Deep Child B ${run}`, "the account's contacts through $expand with $filter");
   equal(kept[0]?.parentcustomerid?.name, `Deep ${run}`, `the nested $expand in ${JSON.stringify(kept)}`);
+  // The same contacts through the navigation property's path (`accounts(<id>)/contact_customer_accounts`).
+  const viaPath = await admin.retrieve({
+    collection: "accounts",
+    key: account,
+    navigationProperty: "contact_customer_accounts",
+    select: ["fullname"],
+  });
+  equal(
+    fullnames(viaPath.value ?? []).split(",").sort().join(","),
+    `Deep Child A ${run},Deep Child B ${run}`,
+    `the account's contacts through the navigation property in ${JSON.stringify(viaPath)}`,
+  );
   const contact = await admin.create({
     collection: "contacts",
     data: { fullname: `Deep Contact ${run}`, parentcustomerid_account: { name: `Deep Parent ${run}` } },
@@ -623,6 +635,21 @@ await step("deep insert: an account with its contacts (read back through $expand
   });
   const parent = await admin.retrieve({ collection: "accounts", key: contact._parentcustomerid_value, select: ["name"] });
   equal(parent.name, `Deep Parent ${run}`, "the contact's new account");
+  // The polymorphic lookup by its Dataverse name, as a path and in $expand.
+  const viaLookup = await admin.retrieve({
+    collection: "contacts",
+    key: contact.contactid,
+    navigationProperty: "parentcustomerid_account",
+    select: ["name"],
+  });
+  equal(viaLookup.name, `Deep Parent ${run}`, `the contact's account through the navigation property in ${JSON.stringify(viaLookup)}`);
+  const withAccount = await admin.retrieve({
+    collection: "contacts",
+    key: contact.contactid,
+    select: ["fullname"],
+    expand: [{ property: "parentcustomerid_account", select: ["name"] }],
+  });
+  equal(withAccount.parentcustomerid_account?.name, `Deep Parent ${run}`, `the polymorphic lookup expanded in ${JSON.stringify(withAccount)}`);
   // The lookup's formatted value: the related account's name (the client parses the annotation
   // into `<property>@OData.Community.Display.V1.FormattedValue` and `<property>_Formatted`).
   const annotated = await admin.retrieve({

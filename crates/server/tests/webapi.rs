@@ -1211,6 +1211,17 @@ fn a_users_unit_and_manager_expand_as_in_dataverse() {
     assert!(one.get("_parentbusinessunitid_value").is_none(), "{one}");
     let teams = w.admin().get(&api("teams?$select=name")).expect(200);
     assert!(teams["value"][0].get("teamtype").is_none(), "{teams}");
+    // `$top` holds on them, `$count` counts them all.
+    let two = w
+        .admin()
+        .get(&api("businessunits?$top=2&$count=true"))
+        .expect(200);
+    assert_eq!(two["value"].as_array().unwrap().len(), 2, "{two}");
+    assert_eq!(
+        two["@odata.count"],
+        units["value"].as_array().unwrap().len(),
+        "{two}"
+    );
     // The unit leads nowhere further; a user's full name is selected, not filtered on.
     web_error(
         &w.admin().get(&api(
@@ -1228,6 +1239,125 @@ fn a_users_unit_and_manager_expand_as_in_dataverse() {
         INVALID,
         "odata_unsupported",
         &["fullname"],
+    );
+}
+
+/// `GET <set>(key)/<navigation property>`: the related records as a list with the request's
+/// options, the related entity (204 when none), a user's roles and a team's members — each
+/// read as the caller, from an entity the caller may read.
+#[test]
+fn navigation_properties_read_as_paths() {
+    let w = Web::new();
+    contact_with_three_accounts(&w);
+    let cx = w.guid("cx");
+    let related = |c: &Client, options: &str| {
+        c.get(&api(&format!(
+            "contacts({cx})/account_primary_contact?$select=name&$orderby=name{options}"
+        )))
+        .expect(200)
+    };
+    assert_eq!(
+        names(&related(&w.admin(), "")["value"]),
+        ["Ax One", "Ax Three", "Ax Two"]
+    );
+    assert_eq!(
+        names(&related(&w.alice(), "")["value"]),
+        ["Ax One", "Ax Three"]
+    );
+    // The request's own $filter and $top hold, and $count counts the related records.
+    let page = related(
+        &w.admin(),
+        "&$filter=startswith(name,'Ax%20T')&$top=1&$count=true",
+    );
+    assert_eq!(names(&page["value"]), ["Ax Three"], "{page}");
+    assert_eq!(page["@odata.count"], 2, "{page}");
+    // A lookup: the related record with its $select; none is 204.
+    let contact = w
+        .alice()
+        .get(&api(&format!(
+            "accounts({})/primarycontactid?$select=fullname",
+            w.guid("ax1")
+        )))
+        .expect(200);
+    assert_eq!(contact["fullname"], "Con X", "{contact}");
+    assert!(contact.get("emailaddress1").is_none(), "{contact}");
+    let none = w.alice().get(&api(&format!(
+        "accounts({})/primarycontactid",
+        w.guid("a003")
+    )));
+    assert_eq!(none.status, 204, "{}", none.brief());
+    let owner = w
+        .admin()
+        .get(&api(&format!(
+            "accounts({})/owninguser?$select=fullname",
+            w.guid("ax2")
+        )))
+        .expect(200);
+    assert_eq!(owner["fullname"], "carol", "{owner}");
+    // A user's roles and teams, a team's members.
+    let users = w.users();
+    let roles = w
+        .admin()
+        .get(&api(&format!(
+            "systemusers({})/systemuserroles_association?$select=name",
+            users["alice"]
+        )))
+        .expect(200);
+    assert_eq!(names(&roles["value"]), ["Rep"], "{roles}");
+    let teams = w
+        .admin()
+        .get(&api(&format!(
+            "systemusers({})/teammembership_association?$select=name",
+            users["audrey"]
+        )))
+        .expect(200);
+    assert_eq!(names(&teams["value"]), ["Sales Team"], "{teams}");
+    let team = teams["value"][0]["teamid"].as_str().unwrap().to_owned();
+    let members = w
+        .admin()
+        .get(&api(&format!(
+            "teams({team})/teammembership_association?$select=domainname"
+        )))
+        .expect(200);
+    assert_eq!(members["value"][0]["domainname"], "audrey", "{members}");
+    let team_roles = w
+        .admin()
+        .get(&api(&format!(
+            "teams({team})/teamroles_association?$select=name"
+        )))
+        .expect(200);
+    assert_eq!(
+        names(&team_roles["value"]),
+        ["Contact Reader"],
+        "{team_roles}"
+    );
+    // From an entity the caller may not read: refused, nothing about what it leads to told.
+    web_error(
+        &w.carol().get(&api(&format!(
+            "accounts({})/primarycontactid",
+            w.guid("a001")
+        ))),
+        403,
+        DENIED,
+        "denied",
+        &[],
+    );
+    web_error(
+        &w.carol().get(&api(&format!(
+            "accounts({})/contact_customer_accounts",
+            w.guid("a001")
+        ))),
+        403,
+        DENIED,
+        "denied",
+        &[],
+    );
+    web_error(
+        &w.admin().get(&api(&format!("contacts({cx})/nope"))),
+        404,
+        NO_RESOURCE,
+        "odata_unknown",
+        &["nope"],
     );
 }
 
@@ -2344,6 +2474,8 @@ fn bad_input_is_a_dataverse_error_naming_the_problem() {
         bad("unknown $-segment", api("accounts/$nope!"), 404, NO_RESOURCE, "odata_unknown", &["$nope!"]),
         bad("unknown $ option", api("accounts?$nope=1"), 400, BAD_QUERY, "odata_syntax", &["$nope"]),
         bad("$skip", api("accounts?$skip=10"), 400, INVALID, "odata_unsupported", &["$skip"]),
+        bad("a FetchXML query", api("accounts?fetchXml=%3Cfetch%3E%3Centity%20name%3D%22account%22%2F%3E%3C%2Ffetch%3E"), 400, INVALID, "odata_unsupported", &["fetchXml"]),
+        bad("a saved query", format!("{one}?savedQuery={a001}"), 400, INVALID, "odata_unsupported", &["savedQuery"]),
         bad("a query option twice", api("accounts?$top=1&$top=2"), 400, BAD_QUERY, "odata_syntax", &["$top"]),
         bad("$top not a number", api("accounts?$top=ten"), 400, BAD_QUERY, "odata_syntax", &["ten"]),
         bad("$top negative", api("accounts?$top=-1"), 400, BAD_QUERY, "odata_syntax", &["-1"]),

@@ -745,7 +745,11 @@ impl Body {
 
 /// The relationship of a lookup of `table` named `nav`, or `<lookup>_<parent table>` (how a
 /// polymorphic lookup is named in Dataverse): the lookup's name and the relationship.
-fn lookup_of(o: &Organization, table: TableId, nav: &str) -> Option<(String, RelationshipId)> {
+pub(crate) fn lookup_of(
+    o: &Organization,
+    table: TableId,
+    nav: &str,
+) -> Option<(String, RelationshipId)> {
     if let Some(r) = o.relationship_by_lookup(table, nav) {
         return Some((nav.to_owned(), r));
     }

@@ -58,7 +58,7 @@ pub(crate) fn alias_params(call: &Call<'_>) -> Vec<(String, String)> {
 
 /// Where an item's navigation property leads from its table.
 #[derive(Clone, Copy)]
-enum Leads {
+pub(crate) enum Leads {
     /// To one record, user, team or business unit; `Some` the table when it is always a record
     /// (a lookup, `owninguser`), which may then be expanded further.
     One(Option<TableId>),
@@ -400,7 +400,7 @@ impl<'a> Expansion<'a> {
 }
 
 /// Where navigation property `nav` leads from `table`, or the error naming an unknown one.
-fn leads(o: &Organization, table: TableId, nav: &str) -> Result<Leads, WebError> {
+pub(crate) fn leads(o: &Organization, table: TableId, nav: &str) -> Result<Leads, WebError> {
     match nav {
         "owninguser" => return Ok(Leads::One(o.table_id("systemuser"))),
         "ownerid" | "owningteam" | "owningbusinessunit" => return Ok(Leads::One(None)),
@@ -413,7 +413,7 @@ fn leads(o: &Organization, table: TableId, nav: &str) -> Result<Leads, WebError>
             _ => {}
         }
     }
-    if let Some(rel) = o.relationship_by_lookup(table, nav) {
+    if let Some((_, rel)) = entity::lookup_of(o, table, nav) {
         return Ok(Leads::One(Some(o.relationship(rel).parent)));
     }
     match entity::children_of(o, table, nav) {
@@ -423,7 +423,11 @@ fn leads(o: &Organization, table: TableId, nav: &str) -> Result<Leads, WebError>
 }
 
 /// The related record (or user) an expanded navigation property names, for one record.
-fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Target>, WebError> {
+pub(crate) fn navigate(
+    o: &Organization,
+    record: RecordId,
+    nav: &str,
+) -> Result<Option<Target>, WebError> {
     let rec = o.record(record);
     let target = match nav {
         "ownerid" | "owninguser" | "owningteam" => match rec.owner {
@@ -444,8 +448,7 @@ fn navigate(o: &Organization, record: RecordId, nav: &str) -> Result<Option<Targ
             }
         }
         lookup => {
-            let rel = o
-                .relationship_by_lookup(rec.table, lookup)
+            let (_, rel) = entity::lookup_of(o, rec.table, lookup)
                 .ok_or_else(|| unknown_property(o, rec.table, lookup))?;
             rec.lookup(rel).map(|parent| match o.record(parent).owner {
                 strata_engine::Owner::User(u)

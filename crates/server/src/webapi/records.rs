@@ -45,6 +45,11 @@ pub(crate) async fn dispatch(call: &Call<'_>) -> WebResult {
             messages::multiple(call, set_name, set, table, name).await
         }
         ([], Some(key), &Method::GET) => retrieve(call, set_name, set, table, key).await,
+        ([Segment::Named { name, args: None }], Some(key), &Method::GET)
+            if !messages::is_bound_operation(name) =>
+        {
+            navigation(call, set, table, key, name).await
+        }
         ([], Some(key), &Method::PATCH) => patch(call, set_name, set, table, key).await,
         ([], Some(key), &Method::DELETE) => delete(call, set, table, key).await,
         ([Segment::Named { name, args: None }, Segment::Ref], Some(key), method) => {
@@ -653,6 +658,16 @@ fn parse_skip_token(text: &str) -> Result<(usize, &str), WebError> {
         .ok_or_else(|| bad("bad_cursor", "the $skiptoken is not one this server gave"))
 }
 
+/// `$top`, a whole number.
+fn top(call: &Call<'_>) -> Result<Option<usize>, WebError> {
+    call.param("$top")
+        .map(|t| {
+            t.parse::<usize>()
+                .map_err(|_| bad("odata_syntax", format!("$top `{t}` is not a whole number")))
+        })
+        .transpose()
+}
+
 async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
     for (name, _) in &call.query {
         if name.starts_with('$')
@@ -676,13 +691,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
             ));
         }
     }
-    let top = call
-        .param("$top")
-        .map(|t| {
-            t.parse::<usize>()
-                .map_err(|_| bad("odata_syntax", format!("$top `{t}` is not a whole number")))
-        })
-        .transpose()?;
+    let top = top(call)?;
     let count = match call.param("$count") {
         None | Some("false") => false,
         Some("true") => true,
@@ -695,7 +704,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     };
     let page_size = call.max_page_size()?.unwrap_or(limits::MAX_PAGE);
     let Set::Records(_) = set else {
-        return system_list(call, set_name, set, table).await;
+        return system_list(call, set_name, (set, table), top).await;
     };
     let aliases = aliases(call)?;
     let expand = super::expand::parse(call, &aliases)?;
@@ -900,7 +909,12 @@ pub(super) fn encode(text: &str) -> String {
 }
 
 /// Lists of teams, business units, roles and templates: every one the caller may read.
-async fn system_list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
+async fn system_list(
+    call: &Call<'_>,
+    set_name: &str,
+    (set, table): (Set, TableId),
+    top: Option<usize>,
+) -> WebResult {
     if call.param("$filter").is_some() || call.param("$orderby").is_some() {
         return Err(bad(
             "odata_unsupported",
@@ -928,29 +942,223 @@ async fn system_list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) 
         Set::Templates => o.template_ids().map(Target::Template).collect(),
         Set::Records(_) => Vec::new(),
     };
-    let value: Vec<Json> = targets
+    Ok(entities_answer(
+        call,
+        o,
+        readers,
+        (set_name, select.as_deref()),
+        targets,
+        top,
+    ))
+}
+
+/// A small collection answered whole: the entities the readers may read, narrowed to
+/// `$select`, counted (`$count`) before `$top`.
+fn entities_answer(
+    call: &Call<'_>,
+    o: &Organization,
+    readers: (UserId, Option<UserId>),
+    (set_name, select): (&str, Option<&[String]>),
+    targets: Vec<Target>,
+    top: Option<usize>,
+) -> axum::response::Response {
+    let mut value: Vec<Json> = targets
         .into_iter()
-        .filter_map(|t| {
-            entity_as_seen(
-                o,
-                t,
-                readers,
-                select.as_deref(),
-                entity::Annotations::default(),
-            )
-        })
+        .filter_map(|t| entity_as_seen(o, t, readers, select, entity::Annotations::default()))
         .map(Json::Object)
         .collect();
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
-        Json::String(context(&call.base, set_name, select.as_deref())),
+        Json::String(context(&call.base, set_name, select)),
     );
     if call.param("$count") == Some("true") {
         out.insert("@odata.count".into(), json!(value.len()));
     }
+    value.truncate(top.unwrap_or(usize::MAX));
     out.insert("value".into(), Json::Array(value));
-    Ok(json_response(StatusCode::OK, &Json::Object(out)))
+    json_response(StatusCode::OK, &Json::Object(out))
+}
+
+/// What `<set>(key)/<navigation property>` leads to.
+enum Related {
+    /// A single-valued property: the related entity's set, table and GUID, or none.
+    One(Option<(String, Set, TableId, Guid)>),
+    /// A one-to-many relationship: the related records, a list of the child table filtered
+    /// by the lookup.
+    Many { child: TableId, filter: String },
+    /// A built-in many-to-many association (a user's roles, a team's members…): the entities.
+    Entities(Vec<Target>, TableId),
+}
+
+/// `GET <set>(key)/<navigation property>`: the related entity (or 204 when there is none), or
+/// the related entities as a list with the request's options. The entity navigated from is
+/// read as the readers first: one they may not read leads nowhere.
+async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: &str) -> WebResult {
+    let unknown = || {
+        bad(
+            "odata_unknown",
+            format!("Resource not found for the segment '{nav}'."),
+        )
+    };
+    let related = {
+        let loaded = call.request.handle.read().await;
+        let o = &loaded.org;
+        let readers = readers(call, o)?;
+        if let Set::Records(_) = set {
+            require_read(o, readers, table)?;
+        }
+        let target = resolve_key(o, set, table, key, Some(readers.0))?;
+        let record = match target {
+            Target::Record(r) => Some(r),
+            Target::User(u) => Some(o.user(u).record),
+            _ => None,
+        };
+        if let Some(r) = record {
+            for reader in std::iter::once(readers.0).chain(readers.1) {
+                if !o.check(reader, Privilege::Read, r) {
+                    return Err(denied(o, reader, Privilege::Read, r));
+                }
+            }
+        } else if entity_as_seen(
+            o,
+            target,
+            readers,
+            Some(&[]),
+            entity::Annotations::default(),
+        )
+        .is_none()
+        {
+            return Err(bad(
+                "denied",
+                format!(
+                    "user `{}` may not read this {}",
+                    o.user(readers.0).name,
+                    o.table(table).name
+                ),
+            ));
+        }
+        let built_in = |name: &str| {
+            o.table_id(name)
+                .ok_or_else(|| bad("internal", format!("no built-in table `{name}`")))
+        };
+        match (target, nav) {
+            (Target::User(u), "systemuserroles_association") => Related::Entities(
+                o.user(u)
+                    .roles
+                    .iter()
+                    .map(|a| Target::Role(a.role))
+                    .collect(),
+                built_in("role")?,
+            ),
+            (Target::User(u), "teammembership_association") => Related::Entities(
+                o.user(u)
+                    .teams
+                    .iter()
+                    .filter(|t| o.team(**t).record_team.is_none())
+                    .map(|t| Target::Team(*t))
+                    .collect(),
+                built_in("team")?,
+            ),
+            (Target::Team(t), "teammembership_association") => Related::Entities(
+                o.team(t).members.iter().map(|u| Target::User(*u)).collect(),
+                built_in("systemuser")?,
+            ),
+            (Target::Team(t), "teamroles_association") => Related::Entities(
+                o.team(t).roles.iter().map(|r| Target::Role(*r)).collect(),
+                built_in("role")?,
+            ),
+            (Target::Record(_) | Target::User(_), _) => {
+                let record = record.ok_or_else(unknown)?;
+                let from = o.record(record).table;
+                match super::expand::leads(o, from, nav).map_err(|_| unknown())? {
+                    super::expand::Leads::Many(rel) => {
+                        let rel = o.relationship(rel);
+                        Related::Many {
+                            child: rel.child,
+                            filter: format!("_{}_value eq {}", rel.lookup, o.record_guid(record)),
+                        }
+                    }
+                    super::expand::Leads::One(_) => Related::One(
+                        super::expand::navigate(o, record, nav)?
+                            .map(|t| -> Result<_, WebError> {
+                                let (guid, table) = match t {
+                                    Target::Record(r) => (o.record_guid(r), target_table(o, t)?),
+                                    Target::User(u) => (o.user_guid(u), target_table(o, t)?),
+                                    Target::Team(x) => (o.team_guid(x), target_table(o, t)?),
+                                    Target::Unit(x) => (o.unit_guid(x), target_table(o, t)?),
+                                    _ => return Err(unknown()),
+                                };
+                                let set_name = o.table(table).entity_set();
+                                let (set, table) = entity::resolve_set(o, &set_name)?;
+                                Ok((set_name, set, table, guid))
+                            })
+                            .transpose()?,
+                    ),
+                }
+            }
+            _ => return Err(unknown()),
+        }
+    };
+    match related {
+        Related::One(None) => Ok(no_content()),
+        Related::One(Some((set_name, set, table, guid))) => {
+            retrieve(call, &set_name, set, table, &Args::Id(guid)).await
+        }
+        Related::Many { child, filter } => {
+            // The related list: the child table's list with the lookup's filter (and the
+            // request's own), its next links continuing the same list.
+            let mut query: Vec<(String, String)> = call
+                .query
+                .iter()
+                .filter(|(k, _)| k != "$filter")
+                .cloned()
+                .collect();
+            let filter = match call.param("$filter") {
+                Some(theirs) => format!("{filter} and ({theirs})"),
+                None => filter,
+            };
+            query.push(("$filter".into(), filter));
+            let set_name = {
+                let loaded = call.request.handle.read().await;
+                loaded.org.table(child).entity_set()
+            };
+            let related = Call {
+                state: call.state,
+                request: call.request,
+                base: call.base.clone(),
+                method: call.method.clone(),
+                path: call.path.clone(),
+                query,
+                headers: call.headers.clone(),
+                body: call.body.clone(),
+                planned: None,
+            };
+            Box::pin(list(&related, &set_name, Set::Records(child), child)).await
+        }
+        Related::Entities(targets, table) => {
+            if call.param("$filter").is_some() || call.param("$orderby").is_some() {
+                return Err(bad(
+                    "odata_unsupported",
+                    format!("$filter and $orderby are not supported on {nav}: read it whole"),
+                ));
+            }
+            let top = top(call)?;
+            let loaded = call.request.handle.read().await;
+            let o = &loaded.org;
+            let readers = readers(call, o)?;
+            let select = select(call, o, table)?;
+            let set_name = o.table(table).entity_set();
+            Ok(entities_answer(
+                call,
+                o,
+                readers,
+                (&set_name, select.as_deref()),
+                targets,
+                top,
+            ))
+        }
+    }
 }
 
 /// `<set>/$count`: the number of records the caller may read, as text.
