@@ -1211,6 +1211,25 @@ fn a_users_unit_and_manager_expand_as_in_dataverse() {
     assert!(one.get("_parentbusinessunitid_value").is_none(), "{one}");
     let teams = w.admin().get(&api("teams?$select=name")).expect(200);
     assert!(teams["value"][0].get("teamtype").is_none(), "{teams}");
+    // In pages of `odata.maxpagesize`, the same entities in the same order; `$top` across pages.
+    let base = w.base();
+    let whole = w.admin().get(&api("roles?$select=name")).expect(200);
+    let (paged, pages) = all_pages(
+        &w.admin(),
+        &base,
+        &api("roles?$select=name"),
+        &[("Prefer", "odata.maxpagesize=2")],
+    );
+    assert_eq!(&Value::Array(paged), &whole["value"]);
+    let n = whole["value"].as_array().unwrap().len();
+    assert_eq!(pages, n.div_ceil(2), "{whole}");
+    let (three, _) = all_pages(
+        &w.admin(),
+        &base,
+        &api("roles?$select=name&$top=3"),
+        &[("Prefer", "odata.maxpagesize=2")],
+    );
+    assert_eq!(three.len(), 3.min(n));
     // `$top` holds on them, `$count` counts them all.
     let two = w
         .admin()

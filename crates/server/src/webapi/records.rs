@@ -284,6 +284,9 @@ pub(super) fn entity_as_seen(
     select: Option<&[String]>,
     annotations: entity::Annotations,
 ) -> Option<Map<String, Json>> {
+    if !seen(o, target, readers) {
+        return None;
+    }
     // A team, unit or role: its JSON, narrowed to `$select` and its key.
     let selected = |id: &str, mut json: Map<String, Json>| {
         if let Some(columns) = select {
@@ -291,28 +294,32 @@ pub(super) fn entity_as_seen(
         }
         json
     };
+    Some(match target {
+        Target::Record(r) => entity::record_json(o, r, readers, select, annotations),
+        Target::User(u) => entity::record_json(o, o.user(u).record, readers, select, annotations),
+        Target::Team(t) => selected("teamid", entity::team_json(o, t)),
+        Target::Unit(u) => selected("businessunitid", entity::unit_json(o, u)),
+        Target::Role(r) => selected("roleid", entity::role_json(o, r)),
+        Target::Template(t) => entity::template_json(o, t),
+        Target::Pending(..) => return None,
+    })
+}
+
+/// Whether the readers may read an entity: a record (or user) by the record's Read, a team,
+/// unit or role by Read on its table at a depth that covers its unit.
+fn seen(o: &Organization, target: Target, readers: (UserId, Option<UserId>)) -> bool {
     let record = match target {
         Target::Record(r) => r,
         Target::User(u) => o.user(u).record,
-        Target::Team(t) => {
-            return visible_on_unit(o, readers, "team", o.team(t).business_unit)
-                .then(|| selected("teamid", entity::team_json(o, t)));
-        }
-        Target::Unit(u) => {
-            return visible_on_unit(o, readers, "businessunit", u)
-                .then(|| selected("businessunitid", entity::unit_json(o, u)));
-        }
-        Target::Role(r) => {
-            return visible_on_unit(o, readers, "role", o.role(r).business_unit)
-                .then(|| selected("roleid", entity::role_json(o, r)));
-        }
-        Target::Template(t) => return Some(entity::template_json(o, t)),
-        Target::Pending(..) => return None,
+        Target::Team(t) => return visible_on_unit(o, readers, "team", o.team(t).business_unit),
+        Target::Unit(u) => return visible_on_unit(o, readers, "businessunit", u),
+        Target::Role(r) => return visible_on_unit(o, readers, "role", o.role(r).business_unit),
+        Target::Template(_) => return true,
+        Target::Pending(..) => return false,
     };
-    let readable = std::iter::once(readers.0)
+    std::iter::once(readers.0)
         .chain(readers.1)
-        .all(|u| o.check(u, Privilege::Read, record));
-    readable.then(|| entity::record_json(o, record, readers, select, annotations))
+        .all(|u| o.check(u, Privilege::Read, record))
 }
 
 /// Refuses a read of a table's records to readers who hold no Read privilege on it at any
@@ -853,12 +860,21 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     .map_err(|e| bad("internal", format!("list task failed: {e}")))??;
     call.state.metrics.decided(body.1);
     let mut response = super::json_bytes_response(StatusCode::OK, body.0);
+    page_size_applied(call, &mut response)?;
+    Ok(response)
+}
+
+/// Answers `Prefer: odata.maxpagesize=N` with `Preference-Applied`.
+fn page_size_applied(
+    call: &Call<'_>,
+    response: &mut axum::response::Response,
+) -> Result<(), WebError> {
     if let Some(n) = call.max_page_size()?
         && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
     {
         response.headers_mut().insert("preference-applied", v);
     }
-    Ok(response)
+    Ok(())
 }
 
 pub(super) fn target_table(o: &Organization, t: Target) -> Result<TableId, WebError> {
@@ -942,42 +958,70 @@ async fn system_list(
         Set::Templates => o.template_ids().map(Target::Template).collect(),
         Set::Records(_) => Vec::new(),
     };
-    Ok(entities_answer(
+    entities_answer(
         call,
         o,
         readers,
-        (set_name, select.as_deref()),
+        (set_name, set_name, select.as_deref()),
         targets,
         top,
-    ))
+    )
 }
 
-/// A small collection answered whole: the entities the readers may read, narrowed to
-/// `$select`, counted (`$count`) before `$top`.
+/// A collection of entities held in memory (teams, units, roles, a user's roles…): those the
+/// readers may read, narrowed to `$select`, counted (`$count`) before `$top`, in pages of
+/// `odata.maxpagesize` (5,000) whose `@odata.nextLink` carries the position (`$skiptoken`).
+/// Only a page's entities are written.
 fn entities_answer(
     call: &Call<'_>,
     o: &Organization,
     readers: (UserId, Option<UserId>),
-    (set_name, select): (&str, Option<&[String]>),
+    (set, path, select): (&str, &str, Option<&[String]>),
     targets: Vec<Target>,
     top: Option<usize>,
-) -> axum::response::Response {
-    let mut value: Vec<Json> = targets
+) -> WebResult {
+    let page = call.max_page_size()?.unwrap_or(limits::MAX_PAGE);
+    let from = match call.param("$skiptoken") {
+        None => 0,
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| bad("bad_cursor", "the $skiptoken is not one this server gave"))?,
+    };
+    let seen: Vec<Target> = targets
         .into_iter()
-        .filter_map(|t| entity_as_seen(o, t, readers, select, entity::Annotations::default()))
+        .filter(|t| seen(o, *t, readers))
+        .collect();
+    let until = top.map_or(seen.len(), |t| t.min(seen.len()));
+    let (from, to) = (from.min(until), until.min(from.saturating_add(page)));
+    let value: Vec<Json> = seen[from..to]
+        .iter()
+        .filter_map(|t| entity_as_seen(o, *t, readers, select, entity::Annotations::default()))
         .map(Json::Object)
         .collect();
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
-        Json::String(context(&call.base, set_name, select)),
+        Json::String(context(&call.base, set, select)),
     );
     if call.param("$count") == Some("true") {
-        out.insert("@odata.count".into(), json!(value.len()));
+        out.insert("@odata.count".into(), json!(seen.len()));
     }
-    value.truncate(top.unwrap_or(usize::MAX));
     out.insert("value".into(), Json::Array(value));
-    json_response(StatusCode::OK, &Json::Object(out))
+    if to < until {
+        let query: Vec<(String, String)> = call
+            .query
+            .iter()
+            .filter(|(k, _)| k != "$skiptoken")
+            .cloned()
+            .collect();
+        out.insert(
+            "@odata.nextLink".into(),
+            Json::String(next_link(&call.base, path, &query, &to.to_string())),
+        );
+    }
+    let mut response = json_response(StatusCode::OK, &Json::Object(out));
+    page_size_applied(call, &mut response)?;
+    Ok(response)
 }
 
 /// What `<set>(key)/<navigation property>` leads to.
@@ -987,8 +1031,9 @@ enum Related {
     /// A one-to-many relationship: the related records, a list of the child table filtered
     /// by the lookup.
     Many { child: TableId, filter: String },
-    /// A built-in many-to-many association (a user's roles, a team's members…): the entities.
-    Entities(Vec<Target>, TableId),
+    /// A built-in many-to-many association (a user's roles, a team's members…): the entities,
+    /// their table and the path that names them (`systemusers(<id>)/<nav>`).
+    Entities(Vec<Target>, TableId, String),
 }
 
 /// `GET <set>(key)/<navigation property>`: the related entity (or 204 when there is none), or
@@ -1042,6 +1087,7 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
             o.table_id(name)
                 .ok_or_else(|| bad("internal", format!("no built-in table `{name}`")))
         };
+        let path = |set: &str, guid: Guid| format!("{set}({guid})/{nav}");
         match (target, nav) {
             (Target::User(u), "systemuserroles_association") => Related::Entities(
                 o.user(u)
@@ -1050,6 +1096,7 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
                     .map(|a| Target::Role(a.role))
                     .collect(),
                 built_in("role")?,
+                path("systemusers", o.user_guid(u)),
             ),
             (Target::User(u), "teammembership_association") => Related::Entities(
                 o.user(u)
@@ -1059,14 +1106,17 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
                     .map(|t| Target::Team(*t))
                     .collect(),
                 built_in("team")?,
+                path("systemusers", o.user_guid(u)),
             ),
             (Target::Team(t), "teammembership_association") => Related::Entities(
                 o.team(t).members.iter().map(|u| Target::User(*u)).collect(),
                 built_in("systemuser")?,
+                path("teams", o.team_guid(t)),
             ),
             (Target::Team(t), "teamroles_association") => Related::Entities(
                 o.team(t).roles.iter().map(|r| Target::Role(*r)).collect(),
                 built_in("role")?,
+                path("teams", o.team_guid(t)),
             ),
             (Target::Record(_) | Target::User(_), _) => {
                 let record = record.ok_or_else(unknown)?;
@@ -1136,7 +1186,7 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
             };
             Box::pin(list(&related, &set_name, Set::Records(child), child)).await
         }
-        Related::Entities(targets, table) => {
+        Related::Entities(targets, table, path) => {
             if call.param("$filter").is_some() || call.param("$orderby").is_some() {
                 return Err(bad(
                     "odata_unsupported",
@@ -1149,14 +1199,14 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
             let readers = readers(call, o)?;
             let select = select(call, o, table)?;
             let set_name = o.table(table).entity_set();
-            Ok(entities_answer(
+            entities_answer(
                 call,
                 o,
                 readers,
-                (&set_name, select.as_deref()),
+                (&set_name, &path, select.as_deref()),
                 targets,
                 top,
-            ))
+            )
         }
     }
 }
