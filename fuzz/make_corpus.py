@@ -186,6 +186,14 @@ def main():
          "$orderby=fullname%20desc;$top=2;$expand=parentcustomerid($select=name)),primarycontactid($select=fullname;"
          "$expand=owninguser($select=fullname))&@p='A'", user, ""),
         ("GET", web + "accounts(name='x')", user, ""), ("GET", web + "accounts/$count", user, ""),
+        ("GET", web + "accounts(7e57ab1e-0000-4000-8000-000000000001)/contact_customer_accounts?$select=fullname"
+         "&$filter=startswith(fullname,'A')&$orderby=fullname&$top=2&$count=true", user, ""),
+        ("GET", web + "contacts(7e57ab1e-0000-4000-8000-000000000003)/parentcustomerid_account?$select=name"
+         "&$expand=owninguser($select=fullname;$expand=businessunitid($select=name))", user, ""),
+        ("GET", web + "systemusers(7e57ab1e-0000-4000-8000-000000000002)/systemuserroles_association?$select=name&$top=1",
+         auth + "Prefer: odata.maxpagesize=1\n", ""),
+        ("GET", web + "teams(name='Sales')/teammembership_association?$skiptoken=1", user, ""),
+        ("GET", web + "accounts?fetchXml=%3Cfetch%2F%3E", user, ""),
         ("POST", web + "contacts", user, '{"firstname":"John","lastname":"Doe"}'),
         ("PATCH", web + "accounts(7e57ab1e-0000-4000-8000-000000000001)", user, '{"name":"x"}'),
         ("DELETE", web + "accounts(7e57ab1e-0000-4000-8000-000000000001)", user, ""),
