@@ -209,7 +209,7 @@ await step("create with returnRepresentation and $select", async () => {
   ids.representation = created.accountid;
 });
 
-await step("retrieve by id with $select", async () => {
+await step("retrieve by id with $select, and conditionally (If-None-Match: 304)", async () => {
   const account = await admin.retrieve({
     collection: "accounts",
     key: ids.account,
@@ -219,6 +219,14 @@ await step("retrieve by id with $select", async () => {
   equal(account.name, `Client Test ${run}`, "name");
   equal(account.annualrevenue, 1234, "annualrevenue");
   check(!("accountnumber" in account), "$select returned accountnumber, not asked for");
+  // A conditional retrieve with the record's ETag: 304, no entity.
+  const unchanged = await admin.retrieve({
+    collection: "accounts",
+    key: ids.account,
+    select: ["name"],
+    ifnonematch: account["@odata.etag"],
+  });
+  check(!unchanged?.name, `If-None-Match with the current ETag answered ${JSON.stringify(unchanged)}`);
 });
 
 await step("retrieve by alternate key accountnumber='…'", async () => {

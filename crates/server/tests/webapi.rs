@@ -1261,6 +1261,32 @@ fn a_users_unit_and_manager_expand_as_in_dataverse() {
     );
 }
 
+/// A conditional retrieve: `If-None-Match` with the record's ETag is 304 and no body while
+/// the record is unchanged, 200 once it changed; a reader who may not read it is refused first.
+#[test]
+fn a_conditional_retrieve_is_304_while_unchanged() {
+    let w = Web::new();
+    let one = api(&format!("accounts({})?$select=name", w.guid("a001")));
+    let first = w.alice().get(&one).expect(200);
+    let tag = first["@odata.etag"].as_str().unwrap().to_owned();
+    let same = get_with(&w.alice(), &one, &[("If-None-Match", &tag)]);
+    assert_eq!(same.status, 304, "{}", same.brief());
+    assert!(same.body.is_empty(), "{}", same.brief());
+    let other = get_with(&w.alice(), &one, &[("If-None-Match", "W/\"1\"")]);
+    assert_eq!(other.status, 200, "{}", other.brief());
+    let refused = get_with(&w.carol(), &one, &[("If-None-Match", &tag)]);
+    assert_eq!(refused.status, 403, "{}", refused.brief());
+    no_content(&patch(
+        &w.alice(),
+        &api(&format!("accounts({})", w.guid("a001"))),
+        &json!({"name": "Changed"}),
+        &[],
+    ));
+    let changed = get_with(&w.alice(), &one, &[("If-None-Match", &tag)]);
+    assert_eq!(changed.status, 200, "{}", changed.brief());
+    assert_eq!(changed.json()["name"], "Changed");
+}
+
 /// `GET <set>(key)/<navigation property>`: the related records as a list with the request's
 /// options, the related entity (204 when none), a user's roles and a team's members — each
 /// read as the caller, from an entity the caller may read.

@@ -1297,6 +1297,17 @@ async fn retrieve(
         .get("@odata.etag")
         .and_then(Json::as_str)
         .map(str::to_owned);
+    // A conditional retrieve (`If-None-Match`): unchanged since the client's copy is 304, once
+    // the readers were allowed to read it.
+    if let (Some(tag), Some(theirs)) = (&etag, header_text(call, "if-none-match"))
+        && (theirs == "*" || theirs.split(',').any(|t| t.trim() == tag))
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(tag) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(response);
+    }
     let mut response = json_response(StatusCode::OK, &Json::Object(item));
     if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
         response.headers_mut().insert(header::ETAG, etag);
