@@ -1376,6 +1376,27 @@ fn navigation_properties_read_as_paths() {
         ["Contact Reader"],
         "{team_roles}"
     );
+    // What these lists do not take is refused, never ignored.
+    for (path, code) in [
+        (
+            format!("teams({team})/teamroles_association?$skip=1"),
+            "odata_unsupported",
+        ),
+        (
+            format!("teams({team})/teamroles_association?$expand=x"),
+            "odata_unsupported",
+        ),
+        (
+            "teams?$expand=teamroles_association".to_owned(),
+            "odata_unsupported",
+        ),
+        (
+            format!("teams({team})/teamroles_association?$filter=name%20eq%20'x'"),
+            "odata_unsupported",
+        ),
+    ] {
+        web_error(&w.admin().get(&api(&path)), 400, INVALID, code, &["$"]);
+    }
     // From an entity the caller may not read: refused, nothing about what it leads to told.
     web_error(
         &w.carol().get(&api(&format!(

@@ -675,7 +675,9 @@ fn top(call: &Call<'_>) -> Result<Option<usize>, WebError> {
         .transpose()
 }
 
-async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
+/// Refuses a query option a list does not take: 400, as Dataverse answers (a query option is
+/// part of the request, not a resource).
+fn list_options(call: &Call<'_>) -> Result<(), WebError> {
     for (name, _) in &call.query {
         if name.starts_with('$')
             && !matches!(
@@ -683,7 +685,6 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
                 "$select" | "$filter" | "$orderby" | "$top" | "$count" | "$expand" | "$skiptoken"
             )
         {
-            // A query option is part of the request, not a resource: 400, as Dataverse answers.
             let code = if matches!(
                 name.as_str(),
                 "$skip" | "$apply" | "$search" | "$format" | "$levels" | "$compute" | "$index"
@@ -698,6 +699,11 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
             ));
         }
     }
+    Ok(())
+}
+
+async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
+    list_options(call)?;
     let top = top(call)?;
     let count = match call.param("$count") {
         None | Some("false") => false,
@@ -980,6 +986,12 @@ fn entities_answer(
     targets: Vec<Target>,
     top: Option<usize>,
 ) -> WebResult {
+    if call.param("$expand").is_some() {
+        return Err(bad(
+            "odata_unsupported",
+            format!("$expand is supported on records and users, not on {set}"),
+        ));
+    }
     let page = call.max_page_size()?.unwrap_or(limits::MAX_PAGE);
     let from = match call.param("$skiptoken") {
         None => 0,
@@ -1187,6 +1199,7 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
             Box::pin(list(&related, &set_name, Set::Records(child), child)).await
         }
         Related::Entities(targets, table, path) => {
+            list_options(call)?;
             if call.param("$filter").is_some() || call.param("$orderby").is_some() {
                 return Err(bad(
                     "odata_unsupported",
