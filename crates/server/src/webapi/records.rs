@@ -736,12 +736,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         readers(call, &loaded.org).and_then(|r| require_read(&loaded.org, r, table).map(|()| r))
     };
     let readers = readers_result?;
-    let next_query: Vec<(String, String)> = call
-        .query
-        .iter()
-        .filter(|(k, _)| k != "$skiptoken")
-        .cloned()
-        .collect();
+    let next_query = query_but_token(call);
     let service_root = call.base.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize), WebError> {
         let loaded = handle.read_blocking();
@@ -904,6 +899,15 @@ pub(crate) fn context(base: &str, set: &str, select: Option<&[String]>) -> Strin
     }
 }
 
+/// The request's query without its `$skiptoken`: what a next link repeats.
+fn query_but_token(call: &Call<'_>) -> Vec<(String, String)> {
+    call.query
+        .iter()
+        .filter(|(k, _)| k != "$skiptoken")
+        .cloned()
+        .collect()
+}
+
 fn next_link(base: &str, set: &str, query: &[(String, String)], token: &str) -> String {
     let mut out = format!("{base}{set}?");
     for (k, v) in query {
@@ -1020,15 +1024,14 @@ fn entities_answer(
     }
     out.insert("value".into(), Json::Array(value));
     if to < until {
-        let query: Vec<(String, String)> = call
-            .query
-            .iter()
-            .filter(|(k, _)| k != "$skiptoken")
-            .cloned()
-            .collect();
         out.insert(
             "@odata.nextLink".into(),
-            Json::String(next_link(&call.base, path, &query, &to.to_string())),
+            Json::String(next_link(
+                &call.base,
+                path,
+                &query_but_token(call),
+                &to.to_string(),
+            )),
         );
     }
     let mut response = json_response(StatusCode::OK, &Json::Object(out));
