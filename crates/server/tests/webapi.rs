@@ -1376,6 +1376,29 @@ fn navigation_properties_read_as_paths() {
         ["Contact Reader"],
         "{team_roles}"
     );
+    // A column's value, as the reader sees it: a secured one she may not read is null (204).
+    let value = |c: &Client, key: &str, column: &str| {
+        c.get(&api(&format!("accounts({})/{column}", w.guid(key))))
+    };
+    let name = value(&w.alice(), "ax1", "name").expect(200);
+    assert_eq!(name["value"], "Ax One", "{name}");
+    assert!(
+        name["@odata.context"].as_str().unwrap().ends_with("/name"),
+        "{name}"
+    );
+    assert_eq!(
+        value(&w.admin(), "ax1", "creditlimit").expect(200)["value"],
+        5000
+    );
+    let secured = value(&w.alice(), "ax1", "creditlimit");
+    assert_eq!(secured.status, 204, "{}", secured.brief());
+    web_error(
+        &value(&w.alice(), "ax2", "name"),
+        403,
+        DENIED,
+        "denied",
+        &[],
+    );
     // What these lists do not take is refused, never ignored.
     for (path, code) in [
         (

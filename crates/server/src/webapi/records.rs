@@ -1136,7 +1136,35 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
             (Target::Record(_) | Target::User(_), _) => {
                 let record = record.ok_or_else(unknown)?;
                 let from = o.record(record).table;
-                match super::expand::leads(o, from, nav).map_err(|_| unknown())? {
+                let Ok(leads) = super::expand::leads(o, from, nav) else {
+                    // A column: its value as the readers see it (a secured one they may not
+                    // read is null).
+                    if !entity::known_columns(o, from).iter().any(|c| c == nav) {
+                        return Err(unknown());
+                    }
+                    let columns = [nav.to_owned()];
+                    let mut json = entity::record_json(
+                        o,
+                        record,
+                        readers,
+                        Some(&columns),
+                        entity::Annotations::default(),
+                    );
+                    let set = o.table(from).entity_set();
+                    let context = format!(
+                        "{}$metadata#{set}({})/{nav}",
+                        call.base,
+                        o.record_guid(record)
+                    );
+                    return Ok(match json.remove(nav).unwrap_or(Json::Null) {
+                        Json::Null => no_content(),
+                        value => json_response(
+                            StatusCode::OK,
+                            &json!({"@odata.context": context, "value": value}),
+                        ),
+                    });
+                };
+                match leads {
                     super::expand::Leads::Many(rel) => {
                         let rel = o.relationship(rel);
                         Related::Many {
