@@ -1316,6 +1316,16 @@ fn navigation_properties_read_as_paths() {
     );
     assert_eq!(names(&page["value"]), ["Ax Three"], "{page}");
     assert_eq!(page["@odata.count"], 2, "{page}");
+    // Their filter stands on its own: one that would escape the path's parentheses is refused.
+    web_error(
+        &w.admin().get(&api(&format!(
+            "contacts({cx})/account_primary_contact?$filter=name%20eq%20'x')%20or%20(name%20ne%20null"
+        ))),
+        400,
+        BAD_QUERY,
+        "odata_syntax",
+        &[],
+    );
     // A lookup: the related record with its $select; none is 204.
     let contact = w
         .alice()

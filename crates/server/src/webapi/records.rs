@@ -1207,15 +1207,20 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
                 .filter(|(k, _)| k != "$filter")
                 .cloned()
                 .collect();
+            let set_name = {
+                let loaded = call.request.handle.read().await;
+                if let Some(theirs) = call.param("$filter") {
+                    // Their filter must stand on its own: `a) or (b` would otherwise escape the
+                    // parentheses and the list the path names.
+                    self::filter(&loaded.org, child, theirs, &aliases(call)?)?;
+                }
+                loaded.org.table(child).entity_set()
+            };
             let filter = match call.param("$filter") {
                 Some(theirs) => format!("{filter} and ({theirs})"),
                 None => filter,
             };
             query.push(("$filter".into(), filter));
-            let set_name = {
-                let loaded = call.request.handle.read().await;
-                loaded.org.table(child).entity_set()
-            };
             let related = Call {
                 state: call.state,
                 request: call.request,
