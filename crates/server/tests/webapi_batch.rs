@@ -1424,6 +1424,14 @@ fn a_bad_part_is_refused_on_its_own() {
     assert_eq!(answers[2].status, 204);
     assert_eq!(w.accounts_named("Before inner"), 1);
     assert_eq!(w.accounts_named("After inner"), 1);
+    // A FetchXML query in a part is refused as the same request alone is, never answered as
+    // if it were absent.
+    let r = batch(
+        &alice,
+        &[Item::One(get(api("accounts?fetchXml=%3Cfetch%2F%3E")))],
+        &[],
+    );
+    parts(&r, 400)[0].error(400, INVALID, "odata_unsupported", &["fetchXml"]);
     // In a change set (absolute URL), the set is refused whole.
     let before = w.revision();
     let r = batch(

@@ -429,6 +429,14 @@ pub(crate) fn navigate(
     nav: &str,
 ) -> Result<Option<Target>, WebError> {
     let rec = o.record(record);
+    // A user's own record: its unit and manager.
+    if let (Some(u), "businessunitid" | "parentsystemuserid") = (user_of(o, record), nav) {
+        let user = o.user(u);
+        return Ok(match nav {
+            "businessunitid" => Some(Target::Unit(user.business_unit)),
+            _ => user.manager.map(Target::User),
+        });
+    }
     let target = match nav {
         "ownerid" | "owninguser" | "owningteam" => match rec.owner {
             strata_engine::Owner::User(u) if nav != "owningteam" => Some(Target::User(u)),
@@ -436,39 +444,27 @@ pub(crate) fn navigate(
             _ => None,
         },
         "owningbusinessunit" => Some(Target::Unit(rec.business_unit)),
-        "businessunitid" | "parentsystemuserid" if is_user(o, record) => {
-            let strata_engine::Owner::User(u) = rec.owner else {
-                return Ok(None);
-            };
-            let user = o.user(u);
-            if nav == "businessunitid" {
-                Some(Target::Unit(user.business_unit))
-            } else {
-                user.manager.map(Target::User)
-            }
-        }
         lookup => {
             let (_, rel) = entity::lookup_of(o, rec.table, lookup)
                 .ok_or_else(|| unknown_property(o, rec.table, lookup))?;
-            rec.lookup(rel).map(|parent| match o.record(parent).owner {
-                strata_engine::Owner::User(u)
-                    if o.table(o.record(parent).table).name == "systemuser"
-                        && o.user(u).record == parent =>
-                {
-                    Target::User(u)
-                }
-                _ => Target::Record(parent),
-            })
+            rec.lookup(rel)
+                .map(|parent| user_of(o, parent).map_or(Target::Record(parent), Target::User))
         }
     };
     Ok(target)
 }
 
-/// Whether `record` is a user's own `systemuser` record.
-fn is_user(o: &Organization, record: RecordId) -> bool {
+/// The user whose own `systemuser` record `record` is.
+fn user_of(o: &Organization, record: RecordId) -> Option<UserId> {
     let rec = o.record(record);
-    o.table(rec.table).name == "systemuser"
-        && matches!(rec.owner, strata_engine::Owner::User(u) if o.user(u).record == record)
+    match rec.owner {
+        strata_engine::Owner::User(u)
+            if o.table(rec.table).name == "systemuser" && o.user(u).record == record =>
+        {
+            Some(u)
+        }
+        _ => None,
+    }
 }
 
 /// Takes one from what an answer may still spend, or refuses with `odata_limit` (`limit`

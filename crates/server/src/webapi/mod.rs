@@ -266,19 +266,6 @@ async fn answer(
     let request = request?;
     let base = format!("{}/api/data/{version}/", origin(state, &headers));
     let query = path::query_pairs(uri.query().unwrap_or(""))?;
-    // A FetchXML or saved query is a query: answering without it would answer another one.
-    if let Some((name, _)) = query.iter().find(|(k, _)| {
-        ["fetchXml", "savedQuery", "userQuery"]
-            .iter()
-            .any(|q| k.eq_ignore_ascii_case(q))
-    }) {
-        return Err(bad(
-            "odata_unsupported",
-            format!(
-                "`{name}` is not supported: ask with $select, $filter, $orderby, $top and $expand (docs/webapi.md)"
-            ),
-        ));
-    }
     let path = path::parse(rest, &query)?;
     let call = Call {
         state,

@@ -102,6 +102,19 @@ pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, WebError
                 format!("the query option `{name}` is given twice"),
             ));
         }
+        // A FetchXML or saved query is a query: answering without it would answer another one
+        // (here, so that a `$batch` part is refused as a request is).
+        if ["fetchXml", "savedQuery", "userQuery"]
+            .iter()
+            .any(|q| name.eq_ignore_ascii_case(q))
+        {
+            return Err(bad(
+                "odata_unsupported",
+                format!(
+                    "`{name}` is not supported: ask with $select, $filter, $orderby, $top and $expand (docs/webapi.md)"
+                ),
+            ));
+        }
         out.push((name, value));
     }
     Ok(out)
@@ -412,6 +425,10 @@ mod tests {
         let form = query_pairs("%24select=name%2Caccountid&%24filter=name+eq+%27Contoso%27")?;
         assert_eq!(raw, form);
         assert!(query_pairs("$top=1&$top=2").is_err());
+        assert!(matches!(
+            query_pairs("fetchXml=%3Cfetch%2F%3E"),
+            Err(WebError(e)) if e.code == "odata_unsupported"
+        ));
         Ok(())
     }
 

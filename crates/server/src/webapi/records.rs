@@ -1039,21 +1039,20 @@ fn entities_answer(
     Ok(response)
 }
 
-/// What `<set>(key)/<navigation property>` leads to.
+/// Where `<set>(key)/<navigation property>` leads once the lock is let go: a retrieve of the
+/// related entity, or the child table's list.
 enum Related {
-    /// A single-valued property: the related entity's set, table and GUID, or none.
-    One(Option<(String, Set, TableId, Guid)>),
-    /// A one-to-many relationship: the related records, a list of the child table filtered
-    /// by the lookup.
-    Many { child: TableId, filter: String },
-    /// A built-in many-to-many association (a user's roles, a team's members…): the entities,
-    /// their table and the path that names them (`systemusers(<id>)/<nav>`).
-    Entities(Vec<Target>, TableId, String),
+    /// A single-valued property: the related entity's set, table and GUID.
+    One(String, Set, TableId, Guid),
+    /// A one-to-many relationship: the child table's set name, table and filter (the lookup's,
+    /// and the request's own joined with `and`).
+    Many(String, TableId, String),
 }
 
-/// `GET <set>(key)/<navigation property>`: the related entity (or 204 when there is none), or
-/// the related entities as a list with the request's options. The entity navigated from is
-/// read as the readers first: one they may not read leads nowhere.
+/// `GET <set>(key)/<navigation property or column>`: the related entity (204 when there is
+/// none), the related records as a list with the request's options, a built-in association's
+/// entities, or a column's value. The entity navigated from is read as the readers first: one
+/// they may not read leads nowhere.
 async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: &str) -> WebResult {
     let unknown = || {
         bad(
@@ -1069,157 +1068,90 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
             require_read(o, readers, table)?;
         }
         let target = resolve_key(o, set, table, key, Some(readers.0))?;
-        let record = match target {
-            Target::Record(r) => Some(r),
-            Target::User(u) => Some(o.user(u).record),
-            _ => None,
-        };
-        if let Some(r) = record {
-            for reader in std::iter::once(readers.0).chain(readers.1) {
-                if !o.check(reader, Privilege::Read, r) {
-                    return Err(denied(o, reader, Privilege::Read, r));
-                }
-            }
-        } else if entity_as_seen(
-            o,
-            target,
-            readers,
-            Some(&[]),
-            entity::Annotations::default(),
-        )
-        .is_none()
-        {
-            return Err(bad(
-                "denied",
-                format!(
-                    "user `{}` may not read this {}",
-                    o.user(readers.0).name,
-                    o.table(table).name
-                ),
-            ));
-        }
-        let built_in = |name: &str| {
-            o.table_id(name)
-                .ok_or_else(|| bad("internal", format!("no built-in table `{name}`")))
-        };
-        let path = |set: &str, guid: Guid| format!("{set}({guid})/{nav}");
-        match (target, nav) {
-            (Target::User(u), "systemuserroles_association") => Related::Entities(
+        require_seen(o, target, readers)?;
+        let association = match (target, nav) {
+            (Target::User(u), "systemuserroles_association") => Some((
                 o.user(u)
                     .roles
                     .iter()
                     .map(|a| Target::Role(a.role))
                     .collect(),
-                built_in("role")?,
-                path("systemusers", o.user_guid(u)),
-            ),
-            (Target::User(u), "teammembership_association") => Related::Entities(
+                "role",
+            )),
+            (Target::User(u), "teammembership_association") => Some((
                 o.user(u)
                     .teams
                     .iter()
                     .filter(|t| o.team(**t).record_team.is_none())
                     .map(|t| Target::Team(*t))
                     .collect(),
-                built_in("team")?,
-                path("systemusers", o.user_guid(u)),
-            ),
-            (Target::Team(t), "teammembership_association") => Related::Entities(
+                "team",
+            )),
+            (Target::Team(t), "teammembership_association") => Some((
                 o.team(t).members.iter().map(|u| Target::User(*u)).collect(),
-                built_in("systemuser")?,
-                path("teams", o.team_guid(t)),
-            ),
-            (Target::Team(t), "teamroles_association") => Related::Entities(
+                "systemuser",
+            )),
+            (Target::Team(t), "teamroles_association") => Some((
                 o.team(t).roles.iter().map(|r| Target::Role(*r)).collect(),
-                built_in("role")?,
-                path("teams", o.team_guid(t)),
-            ),
-            (Target::Record(_) | Target::User(_), _) => {
-                let record = record.ok_or_else(unknown)?;
-                let from = o.record(record).table;
-                let Ok(leads) = super::expand::leads(o, from, nav) else {
-                    // A column: its value as the readers see it (a secured one they may not
-                    // read is null).
-                    if !entity::known_columns(o, from).iter().any(|c| c == nav) {
-                        return Err(unknown());
-                    }
-                    let columns = [nav.to_owned()];
-                    let mut json = entity::record_json(
-                        o,
-                        record,
-                        readers,
-                        Some(&columns),
-                        entity::Annotations::default(),
-                    );
-                    let set = o.table(from).entity_set();
-                    let context = format!(
-                        "{}$metadata#{set}({})/{nav}",
-                        call.base,
-                        o.record_guid(record)
-                    );
-                    return Ok(match json.remove(nav).unwrap_or(Json::Null) {
-                        Json::Null => no_content(),
-                        value => json_response(
-                            StatusCode::OK,
-                            &json!({"@odata.context": context, "value": value}),
-                        ),
-                    });
-                };
-                match leads {
-                    super::expand::Leads::Many(rel) => {
-                        let rel = o.relationship(rel);
-                        Related::Many {
-                            child: rel.child,
-                            filter: format!("_{}_value eq {}", rel.lookup, o.record_guid(record)),
-                        }
-                    }
-                    super::expand::Leads::One(_) => Related::One(
-                        super::expand::navigate(o, record, nav)?
-                            .map(|t| -> Result<_, WebError> {
-                                let (guid, table) = match t {
-                                    Target::Record(r) => (o.record_guid(r), target_table(o, t)?),
-                                    Target::User(u) => (o.user_guid(u), target_table(o, t)?),
-                                    Target::Team(x) => (o.team_guid(x), target_table(o, t)?),
-                                    Target::Unit(x) => (o.unit_guid(x), target_table(o, t)?),
-                                    _ => return Err(unknown()),
-                                };
-                                let set_name = o.table(table).entity_set();
-                                let (set, table) = entity::resolve_set(o, &set_name)?;
-                                Ok((set_name, set, table, guid))
-                            })
-                            .transpose()?,
-                    ),
-                }
-            }
+                "role",
+            )),
+            _ => None,
+        };
+        if let Some((targets, of)) = association {
+            return association_answer(call, o, readers, (target, nav), targets, of);
+        }
+        let record = match target {
+            Target::Record(r) => r,
+            Target::User(u) => o.user(u).record,
             _ => return Err(unknown()),
+        };
+        let from = o.record(record).table;
+        match super::expand::leads(o, from, nav) {
+            Err(_) if entity::known_columns(o, from).iter().any(|c| c == nav) => {
+                return Ok(column_value(call, o, record, readers, nav));
+            }
+            Err(_) => return Err(unknown()),
+            Ok(super::expand::Leads::Many(rel)) => {
+                let rel = o.relationship(rel);
+                let mut filter = format!("_{}_value eq {}", rel.lookup, o.record_guid(record));
+                if let Some(theirs) = call.param("$filter") {
+                    // Their filter must stand on its own: `a) or (b` would otherwise escape the
+                    // parentheses and the list the path names.
+                    self::filter(o, rel.child, theirs, &aliases(call)?)?;
+                    filter = format!("{filter} and ({theirs})");
+                }
+                Related::Many(o.table(rel.child).entity_set(), rel.child, filter)
+            }
+            Ok(super::expand::Leads::One(_)) => {
+                let Some(t) = super::expand::navigate(o, record, nav)? else {
+                    return Ok(no_content());
+                };
+                let guid = match t {
+                    Target::Record(r) => o.record_guid(r),
+                    Target::User(u) => o.user_guid(u),
+                    Target::Team(x) => o.team_guid(x),
+                    Target::Unit(x) => o.unit_guid(x),
+                    _ => return Err(unknown()),
+                };
+                let set_name = o.table(target_table(o, t)?).entity_set();
+                let (set, table) = entity::resolve_set(o, &set_name)?;
+                Related::One(set_name, set, table, guid)
+            }
         }
     };
     match related {
-        Related::One(None) => Ok(no_content()),
-        Related::One(Some((set_name, set, table, guid))) => {
+        Related::One(set_name, set, table, guid) => {
             retrieve(call, &set_name, set, table, &Args::Id(guid)).await
         }
-        Related::Many { child, filter } => {
-            // The related list: the child table's list with the lookup's filter (and the
-            // request's own), its next links continuing the same list.
+        Related::Many(set_name, child, filter) => {
+            // The related list: the child table's list with that filter, its next links
+            // continuing the same list.
             let mut query: Vec<(String, String)> = call
                 .query
                 .iter()
                 .filter(|(k, _)| k != "$filter")
                 .cloned()
                 .collect();
-            let set_name = {
-                let loaded = call.request.handle.read().await;
-                if let Some(theirs) = call.param("$filter") {
-                    // Their filter must stand on its own: `a) or (b` would otherwise escape the
-                    // parentheses and the list the path names.
-                    self::filter(&loaded.org, child, theirs, &aliases(call)?)?;
-                }
-                loaded.org.table(child).entity_set()
-            };
-            let filter = match call.param("$filter") {
-                Some(theirs) => format!("{filter} and ({theirs})"),
-                None => filter,
-            };
             query.push(("$filter".into(), filter));
             let related = Call {
                 state: call.state,
@@ -1234,30 +1166,109 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
             };
             Box::pin(list(&related, &set_name, Set::Records(child), child)).await
         }
-        Related::Entities(targets, table, path) => {
-            list_options(call)?;
-            if call.param("$filter").is_some() || call.param("$orderby").is_some() {
-                return Err(bad(
-                    "odata_unsupported",
-                    format!("$filter and $orderby are not supported on {nav}: read it whole"),
-                ));
-            }
-            let top = top(call)?;
-            let loaded = call.request.handle.read().await;
-            let o = &loaded.org;
-            let readers = readers(call, o)?;
-            let select = select(call, o, table)?;
-            let set_name = o.table(table).entity_set();
-            entities_answer(
-                call,
-                o,
-                readers,
-                (&set_name, &path, select.as_deref()),
-                targets,
-                top,
+    }
+}
+
+/// A built-in many-to-many association of `from` (`systemusers(<id>)/systemuserroles_association`…):
+/// its entities of built-in table `of`, as a small collection.
+fn association_answer(
+    call: &Call<'_>,
+    o: &Organization,
+    readers: (UserId, Option<UserId>),
+    (from, nav): (Target, &str),
+    targets: Vec<Target>,
+    of: &str,
+) -> WebResult {
+    list_options(call)?;
+    if call.param("$filter").is_some() || call.param("$orderby").is_some() {
+        return Err(bad(
+            "odata_unsupported",
+            format!("$filter and $orderby are not supported on {nav}: read it whole"),
+        ));
+    }
+    let table = o
+        .table_id(of)
+        .ok_or_else(|| bad("internal", format!("no built-in table `{of}`")))?;
+    let path = match from {
+        Target::User(u) => format!("systemusers({})/{nav}", o.user_guid(u)),
+        Target::Team(t) => format!("teams({})/{nav}", o.team_guid(t)),
+        _ => return Err(bad("internal", format!("`{nav}` is a user's or a team's"))),
+    };
+    let select = select(call, o, table)?;
+    entities_answer(
+        call,
+        o,
+        readers,
+        (&o.table(table).entity_set(), &path, select.as_deref()),
+        targets,
+        top(call)?,
+    )
+}
+
+/// `<set>(key)/<column>`: the column's value as the readers see it (`{"value": …}`), 204 when
+/// it is null — a secured column they may not read included.
+fn column_value(
+    call: &Call<'_>,
+    o: &Organization,
+    record: RecordId,
+    readers: (UserId, Option<UserId>),
+    column: &str,
+) -> axum::response::Response {
+    let columns = [column.to_owned()];
+    let mut json = entity::record_json(
+        o,
+        record,
+        readers,
+        Some(&columns),
+        entity::Annotations::default(),
+    );
+    match json.remove(column).unwrap_or(Json::Null) {
+        Json::Null => no_content(),
+        value => {
+            let context = format!(
+                "{}$metadata#{}({})/{column}",
+                call.base,
+                o.table(o.record(record).table).entity_set(),
+                o.record_guid(record)
+            );
+            json_response(
+                StatusCode::OK,
+                &json!({"@odata.context": context, "value": value}),
             )
         }
     }
+}
+
+/// Refuses an entity the readers may not read: a record (or user) with Dataverse's words and
+/// the engine's explanation, a team, unit or role by the Read its unit needs.
+fn require_seen(
+    o: &Organization,
+    target: Target,
+    readers: (UserId, Option<UserId>),
+) -> Result<(), WebError> {
+    let record = match target {
+        Target::Record(r) => Some(r),
+        Target::User(u) => Some(o.user(u).record),
+        _ => None,
+    };
+    if let Some(r) = record {
+        for reader in std::iter::once(readers.0).chain(readers.1) {
+            if !o.check(reader, Privilege::Read, r) {
+                return Err(denied(o, reader, Privilege::Read, r));
+            }
+        }
+    }
+    if seen(o, target, readers) {
+        return Ok(());
+    }
+    Err(bad(
+        "denied",
+        format!(
+            "user `{}` may not read this {}",
+            o.user(readers.0).name,
+            target_table(o, target).map_or("entity", |t| o.table(t).name.as_str())
+        ),
+    ))
 }
 
 /// `<set>/$count`: the number of records the caller may read, as text.
@@ -1418,24 +1429,9 @@ impl Retrieve {
             &self.base,
             self.alias_params,
         )?;
-        if let Some(r) = record {
-            for reader in std::iter::once(readers.0).chain(readers.1) {
-                if !o.check(reader, Privilege::Read, r) {
-                    return Err(denied(o, reader, Privilege::Read, r));
-                }
-            }
-        }
+        require_seen(o, target, readers)?;
         let mut item = entity_as_seen(o, target, readers, select.as_deref(), self.annotate)
-            .ok_or_else(|| {
-                bad(
-                    "denied",
-                    format!(
-                        "user `{}` may not read this {}",
-                        o.user(readers.0).name,
-                        o.table(table).name
-                    ),
-                )
-            })?;
+            .ok_or_else(|| bad("not_found", "the entity is not there to read"))?;
         if let Some(r) = record {
             expansion.expand_into(o, r, &expand, readers, self.annotate, &mut item)?;
         }
