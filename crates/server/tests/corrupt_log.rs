@@ -18,16 +18,24 @@ fn a_tampered_log_isolates_its_organization_only() {
     server.stop();
 
     // Anyone with write access to the file moves a user to another unit in the log.
+    // (The organisation's log is a table of its own in the file: D161.)
     let conn = rusqlite::Connection::open(&db.path).unwrap();
+    let number: i64 = conn
+        .query_row(
+            "SELECT number FROM organizations WHERE name = 'contoso'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     let (edited, operation): (i64, String) = conn
         .query_row(
-            "SELECT revision, operation FROM operations WHERE org = 'contoso' AND operation LIKE '%add_user%\"Sales\"%' ORDER BY revision LIMIT 1",
+            &format!("SELECT revision, operation FROM log_{number} WHERE operation LIKE '%add_user%\"Sales\"%' ORDER BY revision LIMIT 1"),
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
     conn.execute(
-        "UPDATE operations SET operation = ?2 WHERE org = 'contoso' AND revision = ?1",
+        &format!("UPDATE log_{number} SET operation = ?2 WHERE revision = ?1"),
         rusqlite::params![edited, operation.replace("\"Sales\"", "\"Support\"")],
     )
     .unwrap();

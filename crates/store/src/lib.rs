@@ -296,22 +296,27 @@ pub(crate) fn audit_where<'a>(
     q: &'a AuditQuery,
     placeholder: fn(usize) -> String,
 ) -> (String, Vec<AuditParam<'a>>) {
-    audit_where_and(org, q, placeholder, "")
+    audit_where_and(Some(org), q, placeholder, "")
 }
 
-/// [`audit_where`] with one more condition (SQL text, no parameter; empty for none).
+/// [`audit_where`] with one more condition (SQL text, no parameter; empty for none), and
+/// the organisation's condition only when its rows share the table (`org`: SQLite keeps a
+/// table per organisation, D161).
 pub(crate) fn audit_where_and<'a>(
-    org: &'a str,
+    org: Option<&'a str>,
     q: &'a AuditQuery,
     placeholder: fn(usize) -> String,
     and: &str,
 ) -> (String, Vec<AuditParam<'a>>) {
-    let mut params = vec![AuditParam::Text(org)];
-    let mut sql = format!("org = {}", placeholder(1));
+    let mut params = Vec::new();
+    let mut conditions = Vec::new();
     let mut add = |condition: &str, value: AuditParam<'a>| {
         params.push(value);
-        sql.push_str(&format!(" AND {condition} {}", placeholder(params.len())));
+        conditions.push(format!("{condition} {}", placeholder(params.len())));
     };
+    if let Some(org) = org {
+        add("org =", AuditParam::Text(org));
+    }
     if q.after_seq > 0 {
         add(
             "seq >",
@@ -340,9 +345,12 @@ pub(crate) fn audit_where_and<'a>(
         add("at_ms <", AuditParam::Int(to));
     }
     if !and.is_empty() {
-        sql.push_str(" AND ");
-        sql.push_str(and);
+        conditions.push(and.to_owned());
     }
+    if conditions.is_empty() {
+        conditions.push("TRUE".to_owned());
+    }
+    let mut sql = conditions.join(" AND ");
     sql.push_str(&format!(
         " ORDER BY seq {} LIMIT {}",
         order_sql(q.order),

@@ -164,7 +164,122 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )?;
         tx.commit()?;
     }
-    Ok(())
+    tables_per_organization(conn)
+}
+
+/// The migration step that moves each organisation's log and audit rows out of the shared
+/// `operations` and `audit` tables into tables of its own (D161), in one transaction.
+const TABLES_PER_ORGANIZATION: i64 = 6;
+
+fn tables_per_organization(conn: &mut Connection) -> Result<(), StoreError> {
+    let Some(tx) = begin_step(conn, TABLES_PER_ORGANIZATION)? else {
+        return Ok(());
+    };
+    tx.execute_batch("ALTER TABLE organizations ADD COLUMN number INTEGER;")?;
+    let orgs: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT name FROM organizations ORDER BY created_ms, name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (n, org) in orgs.iter().enumerate() {
+        let tables = OrgTables(n as i64 + 1);
+        tx.execute(
+            "UPDATE organizations SET number = ?2 WHERE name = ?1",
+            params![org, tables.0],
+        )?;
+        tables.create(&tx)?;
+        let log = tx.execute(
+            &format!(
+                "INSERT INTO {} (revision, at_ms, operation, mac) SELECT revision, at_ms, operation, mac FROM operations WHERE org = ?1 ORDER BY revision",
+                tables.log()
+            ),
+            [org],
+        )?;
+        let audit = tx.execute(
+            &format!(
+                "INSERT INTO {} ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} FROM audit WHERE org = ?1 ORDER BY seq",
+                tables.audit()
+            ),
+            [org],
+        )?;
+        tracing::info!(org = %org, log, audit, "organisation's log and audit moved to tables of its own");
+    }
+    tx.execute_batch(
+        "DROP TABLE operations;
+         DROP TABLE audit;
+         CREATE UNIQUE INDEX organizations_by_number ON organizations (number);",
+    )?;
+    finish_step(tx, TABLES_PER_ORGANIZATION)
+}
+
+/// An audit row's columns, as stored.
+const AUDIT_COLUMNS: &str = "seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash, indexed";
+
+/// An organisation's own tables (D161), named by its number (`organizations.number`): its log
+/// `log_<n>`, keyed by revision, and its audit `audit_<n>`, keyed by sequence — each row's
+/// rowid, so an append fills the table's last page and no index is written beside it.
+#[derive(Clone, Copy, Debug)]
+struct OrgTables(i64);
+
+impl OrgTables {
+    /// The tables of `org`.
+    fn of(conn: &Connection, org: &str) -> Result<Self, StoreError> {
+        conn.prepare_cached("SELECT number FROM organizations WHERE name = ?1")?
+            .query_row([org], |r| r.get(0))
+            .optional()?
+            .map(OrgTables)
+            .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))
+    }
+
+    fn log(self) -> String {
+        format!("log_{}", self.0)
+    }
+
+    fn audit(self) -> String {
+        format!("audit_{}", self.0)
+    }
+
+    /// Makes the tables (and the audit's partial indexes: D142).
+    fn create(self, tx: &Connection) -> Result<(), StoreError> {
+        let (log, audit) = (self.log(), self.audit());
+        tx.execute_batch(&format!(
+            "CREATE TABLE {log} (
+                revision INTEGER PRIMARY KEY,
+                at_ms INTEGER NOT NULL,
+                operation TEXT NOT NULL,
+                mac TEXT
+            ) STRICT;
+            CREATE TABLE {audit} (
+                seq INTEGER PRIMARY KEY,
+                revision INTEGER NOT NULL,
+                at_ms INTEGER NOT NULL,
+                retention_days INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                table_name TEXT,
+                record TEXT,
+                user_name TEXT,
+                impersonator TEXT,
+                detail TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                indexed INTEGER NOT NULL DEFAULT 1
+            ) STRICT;
+            CREATE INDEX {audit}_by_record ON {audit} (record, seq) WHERE indexed = 1;
+            CREATE INDEX {audit}_by_user ON {audit} (user_name, seq) WHERE indexed = 1;
+            CREATE INDEX {audit}_by_time ON {audit} (at_ms) WHERE indexed = 1;
+            CREATE INDEX {audit}_by_table ON {audit} (table_name, seq) WHERE indexed = 1;"
+        ))?;
+        Ok(())
+    }
+
+    /// Drops the tables (their indexes with them).
+    fn drop(self, tx: &Connection) -> Result<(), StoreError> {
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+            self.log(),
+            self.audit()
+        ))?;
+        Ok(())
+    }
 }
 
 /// The keyed migration step: chains the logs written before rows carried MACs, once.
@@ -179,20 +294,20 @@ fn chain_legacy_logs(conn: &mut Connection, key: &LogKey) -> Result<(), StoreErr
         rows.collect::<Result<_, _>>()?
     };
     for (org, revision) in orgs {
+        let log = OrgTables::of(&tx, &org)?.log();
         let rows: Vec<(Revision, i64, String)> = {
-            let mut stmt = tx.prepare(
-                "SELECT revision, at_ms, operation FROM operations WHERE org = ?1 ORDER BY revision",
-            )?;
-            let rows = stmt.query_map([&org], |r| {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT revision, at_ms, operation FROM {log} ORDER BY revision"
+            ))?;
+            let rows = stmt.query_map([], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
             })?;
             rows.collect::<Result<_, _>>()?
         };
         let (macs, head_mac, seal) = chain::chain_legacy(key, &org, revision as u64, &rows);
-        let mut stmt =
-            tx.prepare("UPDATE operations SET mac = ?3 WHERE org = ?1 AND revision = ?2")?;
+        let mut stmt = tx.prepare(&format!("UPDATE {log} SET mac = ?2 WHERE revision = ?1"))?;
         for ((revision, _, _), mac) in rows.iter().zip(&macs) {
-            stmt.execute(params![org, *revision as i64, mac])?;
+            stmt.execute(params![*revision as i64, mac])?;
         }
         tx.execute(
             "UPDATE organizations SET log_head_mac = ?2, log_head_seal = ?3 WHERE name = ?1",
@@ -340,7 +455,7 @@ impl SqliteStore {
         seal_audit_per_organization(&mut conn, &key)?;
         // Room for the write path's statements (the row inserts of each size, the heads) and
         // the reads that share this connection.
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_CACHED);
         conn.wal_hook(Some(background_checkpoints(path)?))?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -403,27 +518,31 @@ impl SqliteStore {
             Option<String>,
             Option<String>,
             i64,
+            i64,
         );
-        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal, indexed_seq): Head = tx
+        let (revision, head_seq, head_hash, head_seal, log_mac, log_seal, indexed_seq, number): Head = tx
             .prepare_cached(
-                "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal, audit_indexed_seq FROM organizations WHERE name = ?1",
+                "SELECT revision, audit_head_seq, audit_head_hash, audit_head_seal, log_head_mac, log_head_seal, audit_indexed_seq, number FROM organizations WHERE name = ?1",
             )?
             .query_row([org], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
             })
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
         let log = LogHead::opened(&self.log_key, org, revision as u64, log_mac, log_seal)?;
         self.key
             .check_seal(Seal::Head, org, (head_seq as u64, &head_hash, &head_seal))?;
+        let tables = OrgTables(number);
         let mut state = SqliteTx {
             tx,
-            operations: Rows::new(
-                "INSERT OR ROLLBACK INTO operations (org, revision, at_ms, operation, mac)",
-            ),
-            audit: Rows::new(
-                "INSERT OR ROLLBACK INTO audit (org, seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash, indexed)",
-            ),
+            operations: Rows::new(format!(
+                "INSERT OR ROLLBACK INTO {} (revision, at_ms, operation, mac)",
+                tables.log()
+            )),
+            audit: Rows::new(format!(
+                "INSERT OR ROLLBACK INTO {} ({AUDIT_COLUMNS})",
+                tables.audit()
+            )),
             key: &self.key,
             log_key: &self.log_key,
             org,
@@ -442,10 +561,11 @@ impl SqliteStore {
         // The batch's rows into the indexes, all at once (D142): those inserted outside them.
         let mut indexed = indexed_seq.max(0) as u64;
         if head.0 >= state.indexed_from {
-            tx.prepare_cached(
-                "UPDATE audit SET indexed = 1 WHERE org = ?1 AND seq > ?2 AND seq <= ?3 AND indexed = 0",
-            )?
-            .execute(params![org, indexed as i64, head.0 as i64])?;
+            tx.prepare_cached(&format!(
+                "UPDATE {} SET indexed = 1 WHERE seq > ?1 AND seq <= ?2 AND indexed = 0",
+                tables.audit()
+            ))?
+            .execute(params![indexed as i64, head.0 as i64])?;
             indexed = head.0;
         }
         tx.prepare_cached(
@@ -458,10 +578,11 @@ impl SqliteStore {
 
 /// The MAC of the log row at `revision`, as stored.
 fn row_mac(conn: &Connection, org: &str, revision: Revision) -> Result<Option<String>, StoreError> {
+    let log = OrgTables::of(conn, org)?.log();
     let mac: Option<Option<String>> = conn
         .query_row(
-            "SELECT mac FROM operations WHERE org = ?1 AND revision = ?2",
-            params![org, revision as i64],
+            &format!("SELECT mac FROM {log} WHERE revision = ?1"),
+            [revision as i64],
             |r| r.get(0),
         )
         .optional()?;
@@ -526,19 +647,23 @@ fn background_checkpoints(
     )
 }
 
+/// Statements the writer's connection keeps prepared: an organisation's write uses up to 18
+/// (its log's and audit's inserts of each size, the heads, the audit's indexing: D161), and
+/// the reads that share the connection a few more.
+const STATEMENTS_CACHED: usize = 160;
+
 /// The writer connection's page cache, in KiB (SQLite's `cache_size` when negative).
 const WRITER_CACHE_KIB: i64 = -32_768;
 
 /// Rows appended but not yet inserted: several go in one statement.
 const ROWS_PER_INSERT: usize = 64;
 
-/// Rows of one table waiting to be inserted, their values in column order after the
-/// organisation (which every row shares: one parameter, `?1`). The inserts are `INSERT OR
+/// Rows of one table waiting to be inserted, their values in column order. The inserts are `INSERT OR
 /// ROLLBACK`: a row that fails ends the whole transaction (which the write path does anyway),
 /// so SQLite keeps no statement journal to undo a single statement (D151).
 struct Rows<const N: usize> {
-    /// `INSERT INTO table (org, columns)`.
-    insert: &'static str,
+    /// `INSERT INTO table (columns)`.
+    insert: String,
     values: Vec<Value>,
     /// The statements inserting 1, 2, 4 … [`ROWS_PER_INSERT`] rows, written when first used:
     /// any number of rows goes in at most 7 statements of these sizes, so that the connection's
@@ -548,7 +673,7 @@ struct Rows<const N: usize> {
 }
 
 impl<const N: usize> Rows<N> {
-    fn new(insert: &'static str) -> Self {
+    fn new(insert: String) -> Self {
         Rows {
             insert,
             values: Vec::with_capacity(N * ROWS_PER_INSERT),
@@ -565,24 +690,19 @@ impl<const N: usize> Rows<N> {
     }
 
     /// Inserts the waiting rows, in statements of 64, 32 … 1 rows (each cached).
-    fn flush(&mut self, tx: &rusqlite::Transaction<'_>, org: &str) -> Result<(), StoreError> {
+    fn flush(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
         let mut rows = self.rows();
         while rows > 0 {
             // The largest power of two that fits (at most ROWS_PER_INSERT = 2^6).
             let power = (usize::BITS - 1 - rows.leading_zeros()).min(6) as usize;
             let batch = 1 << power;
-            let insert = self.insert;
+            let insert = &self.insert;
             let sql = self.sql[power].get_or_insert_with(|| {
-                // `VALUES (?1, ?, …), (?1, ?, …)…`: each `?` takes the number after the
-                // largest one so far.
-                let row = format!("(?1{})", ", ?".repeat(N));
+                let row = format!("(?{})", ", ?".repeat(N - 1));
                 format!("{insert} VALUES {}", vec![row; batch].join(", "))
             });
             let mut stmt = tx.prepare_cached(sql)?;
-            let org = Value::Text(org.to_owned());
-            stmt.execute(rusqlite::params_from_iter(
-                std::iter::once(org).chain(self.values.drain(..batch * N)),
-            ))?;
+            stmt.execute(rusqlite::params_from_iter(self.values.drain(..batch * N)))?;
             rows -= batch;
         }
         Ok(())
@@ -611,8 +731,8 @@ struct SqliteTx<'a> {
 impl SqliteTx<'_> {
     /// Inserts every row appended so far.
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.operations.flush(self.tx, self.org)?;
-        self.audit.flush(self.tx, self.org)
+        self.operations.flush(self.tx)?;
+        self.audit.flush(self.tx)
     }
 
     /// Queues a log row (inserted with the next batch).
@@ -788,12 +908,15 @@ fn parse_entries(rows: Vec<(AuditEntry, String)>) -> Result<Vec<AuditEntry>, Sto
 /// The audit rows matching `q` and the condition `and`, in `q`'s order, at most `q.limit`.
 fn audit_rows(
     conn: &Connection,
-    org: &str,
+    tables: OrgTables,
     q: &AuditQuery,
     and: &str,
 ) -> Result<Vec<(AuditEntry, String)>, StoreError> {
-    let (filter, values) = crate::audit_where_and(org, q, |n| format!("?{n}"), and);
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE {filter}");
+    let (filter, values) = crate::audit_where_and(None, q, |n| format!("?{n}"), and);
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM {} WHERE {filter}",
+        tables.audit()
+    );
     let values: Vec<rusqlite::types::Value> = values
         .into_iter()
         .map(|v| match v {
@@ -832,10 +955,18 @@ impl Store for SqliteStore {
         }
         let seal = self.key.seal(Seal::Head, name, 0, GENESIS);
         let log_seal = self.log_key.head_seal(name, 0, GENESIS);
+        // A number never held by an organisation of the file now (D161); a deleted
+        // organisation's tables went with it.
+        let tables = OrgTables(tx.query_row(
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM organizations",
+            [],
+            |r| r.get(0),
+        )?);
         tx.execute(
-            "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal) VALUES (?1, ?2, ?3, ?4, ?3, ?3, ?5)",
-            params![name, at_ms, GENESIS, seal, log_seal],
+            "INSERT INTO organizations (name, created_ms, audit_head_hash, audit_head_seal, audit_anchor_hash, log_head_mac, log_head_seal, number) VALUES (?1, ?2, ?3, ?4, ?3, ?3, ?5, ?6)",
+            params![name, at_ms, GENESIS, seal, log_seal, tables.0],
         )?;
+        tables.create(&tx)?;
         // Dropped without a commit (an error of `f` or of an append), the transaction rolls
         // back: no organisation.
         let revision = self.write_in(&tx, name, f)?;
@@ -848,14 +979,8 @@ impl Store for SqliteStore {
         // Checked and deleted under the database's write lock: foreign keys are not enforced
         // (D151), so nothing may be added to the organisation between the two.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        org_exists(&tx, name)?;
-        for table in [
-            "checkpoint_chunks",
-            "checkpoints",
-            "api_keys",
-            "audit",
-            "operations",
-        ] {
+        OrgTables::of(&tx, name)?.drop(&tx)?;
+        for table in ["checkpoint_chunks", "checkpoints", "api_keys"] {
             tx.execute(&format!("DELETE FROM {table} WHERE org = ?1"), [name])?;
         }
         tx.execute("DELETE FROM organizations WHERE name = ?1", [name])?;
@@ -1019,20 +1144,21 @@ impl Store for SqliteStore {
 
     fn audit(&self, org: &str, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         let conn = self.read()?;
-        let indexed: i64 = conn
+        let (indexed, tables): (i64, i64) = conn
             .query_row(
-                "SELECT audit_indexed_seq FROM organizations WHERE name = ?1",
+                "SELECT audit_indexed_seq, number FROM organizations WHERE name = ?1",
                 [org],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
+        let tables = OrgTables(tables);
         // The indexed part through the (partial) indexes — the same plans as full indexes
         // gave —, the tail after `audit_indexed_seq` by `seq` (D142), merged in the order
         // asked, an entry in both once. Every row up to `audit_indexed_seq` is in the indexes,
         // which the audit's verification checks.
-        let indexed_part = audit_rows(&conn, org, q, "indexed = 1")?;
-        let tail = audit_rows(&conn, org, q, &format!("seq > {}", indexed.max(0)))?;
+        let indexed_part = audit_rows(&conn, tables, q, "indexed = 1")?;
+        let tail = audit_rows(&conn, tables, q, &format!("seq > {}", indexed.max(0)))?;
         let mut merged = Vec::with_capacity(q.limit.min(indexed_part.len() + tail.len()));
         let (mut a, mut b) = (
             indexed_part.into_iter().peekable(),
@@ -1066,18 +1192,19 @@ impl Store for SqliteStore {
 
     fn verify_audit(&self, org: &str) -> Result<Verification, StoreError> {
         let conn = self.read()?;
-        let (hs, hh, hseal, as_, ah, aseal): (i64, String, String, i64, String, String) = conn
+        type Heads = (i64, String, String, i64, String, String, i64, i64);
+        let (hs, hh, hseal, as_, ah, aseal, indexed, tables): Heads = conn
             .query_row(
-                "SELECT audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = ?1",
+                "SELECT audit_head_seq, audit_head_hash, audit_head_seal, audit_anchor_seq, audit_anchor_hash, audit_anchor_seal, audit_indexed_seq, number FROM organizations WHERE name = ?1",
                 [org],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
             )
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit WHERE org = ?1 ORDER BY seq"
-        ))?;
-        let rows = stmt.query_map([org], read_entry)?;
+        let audit = OrgTables(tables).audit();
+        let mut stmt =
+            conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM {audit} ORDER BY seq"))?;
+        let rows = stmt.query_map([], read_entry)?;
         let mut entries = Vec::new();
         for row in rows {
             let (mut e, detail) = row?;
@@ -1105,8 +1232,8 @@ impl Store for SqliteStore {
         // The `indexed` flag is outside the chain: an entry taken out of the indexes by hand
         // would be missing from every query (D142).
         let hidden: Option<i64> = conn.query_row(
-            "SELECT MIN(seq) FROM audit WHERE org = ?1 AND indexed IS NOT 1 AND seq <= (SELECT audit_indexed_seq FROM organizations WHERE name = ?1)",
-            [org],
+            &format!("SELECT MIN(seq) FROM {audit} WHERE indexed IS NOT 1 AND seq <= ?1"),
+            [indexed],
             |r| r.get(0),
         )?;
         Ok(match hidden {
@@ -1121,11 +1248,11 @@ impl Store for SqliteStore {
     fn expire_audit(&self, org: &str, now_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (anchor_seq, anchor_hash, anchor_seal): (i64, String, String) = tx
+        let (anchor_seq, anchor_hash, anchor_seal, tables): (i64, String, String, i64) = tx
             .query_row(
-                "SELECT audit_anchor_seq, audit_anchor_hash, audit_anchor_seal FROM organizations WHERE name = ?1",
+                "SELECT audit_anchor_seq, audit_anchor_hash, audit_anchor_seal, number FROM organizations WHERE name = ?1",
                 [org],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?
             .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
@@ -1134,12 +1261,13 @@ impl Store for SqliteStore {
             org,
             (anchor_seq as u64, &anchor_hash, &anchor_seal),
         )?;
+        let audit = OrgTables(tables).audit();
         let mut last: Option<(i64, String)> = None;
         {
-            let mut stmt = tx.prepare(
-                "SELECT seq, at_ms, retention_days, hash FROM audit WHERE org = ?1 ORDER BY seq",
-            )?;
-            let mut rows = stmt.query([org])?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT seq, at_ms, retention_days, hash FROM {audit} ORDER BY seq"
+            ))?;
+            let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let (seq, at, days, hash): (i64, i64, i64, String) =
                     (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
@@ -1152,10 +1280,7 @@ impl Store for SqliteStore {
         let Some((seq, hash)) = last else {
             return Ok(0);
         };
-        let n = tx.execute(
-            "DELETE FROM audit WHERE org = ?1 AND seq <= ?2",
-            params![org, seq],
-        )?;
+        let n = tx.execute(&format!("DELETE FROM {audit} WHERE seq <= ?1"), [seq])?;
         let seal = self.key.seal(Seal::Anchor, org, seq as u64, &hash);
         tx.execute(
             "UPDATE organizations SET audit_anchor_seq = ?2, audit_anchor_hash = ?3, audit_anchor_seal = ?4 WHERE name = ?1",
@@ -1219,20 +1344,19 @@ fn read_operations(
     after: Revision,
     upto: Option<Revision>,
 ) -> Result<Vec<LogEntry>, StoreError> {
-    let (revision, mac, seal): (i64, Option<String>, Option<String>) = conn
-        .query_row(
-            "SELECT revision, log_head_mac, log_head_seal FROM organizations WHERE name = ?1",
-            [org],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let (revision, mac, seal, tables): (i64, Option<String>, Option<String>, i64) = conn
+        .prepare_cached(
+            "SELECT revision, log_head_mac, log_head_seal, number FROM organizations WHERE name = ?1",
+        )?
+        .query_row([org], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?
         .ok_or_else(|| StoreError::UnknownOrganization(org.to_owned()))?;
     let mut verifier = LogVerifier::new(key, org, after, revision as u64, mac, seal)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT revision, at_ms, operation, mac FROM operations WHERE org = ?1 AND revision >= ?2 AND revision <= ?3 ORDER BY revision",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT revision, at_ms, operation, mac FROM {} WHERE revision >= ?1 AND revision <= ?2 ORDER BY revision",
+        OrgTables(tables).log()
+    ))?;
     let mut rows = stmt.query(params![
-        org,
         verifier.first() as i64,
         upto.map_or(i64::MAX, |u| u as i64)
     ])?;
@@ -1255,10 +1379,11 @@ impl SqliteStore {
     #[doc(hidden)]
     pub fn operations_unverified(&self, org: &str) -> Result<Vec<LogEntry>, StoreError> {
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT revision, at_ms, operation FROM operations WHERE org = ?1 ORDER BY revision",
-        )?;
-        let mut rows = stmt.query([org])?;
+        let log = OrgTables::of(&conn, org)?.log();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT revision, at_ms, operation FROM {log} ORDER BY revision"
+        ))?;
+        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let revision = row.get::<_, i64>(0)?;

@@ -18,6 +18,89 @@ use strata_store::{
     PostgresStore, SqliteStore, Store, StoreError, Verification, load_organization,
 };
 
+/// Runs SQL written against shared tables (as PostgreSQL keeps them: `operations` and `audit`,
+/// rows by `org`) on a SQLite file, whose log and audit are tables of each organisation
+/// (D161): in each statement, `operations` and `audit` become the tables of the organisation
+/// the statement names (`org = 'x'`; the first it names, or `o`), except the target of an
+/// `INSERT … SELECT 'x', …`, which becomes x's; the `org` conditions and columns go.
+fn sqlite_execute(path: &Path, sql: &str) {
+    use rusqlite::OptionalExtension;
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let quoted = |text: &str, after: &str| -> Option<String> {
+        let rest = text.split_once(after)?.1;
+        Some(rest.split('\'').next()?.to_owned())
+    };
+    let number = |org: &str| -> i64 {
+        conn.query_row(
+            "SELECT number FROM organizations WHERE name = ?1",
+            [org],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap()
+        .unwrap_or_else(|| panic!("no organisation `{org}`"))
+    };
+    let mut out = String::new();
+    for statement in sql.split(';') {
+        let touches = statement
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| w == "operations" || w == "audit");
+        if !touches {
+            out.push_str(statement);
+            out.push(';');
+            continue;
+        }
+        let org = quoted(statement, "org = '").unwrap_or_else(|| "o".to_owned());
+        let target = statement
+            .trim_start()
+            .starts_with("INSERT")
+            .then(|| quoted(statement, "SELECT '"))
+            .flatten();
+        let mut text = statement
+            .replace(&format!("org = '{org}' AND "), "")
+            .replace(&format!(" AND org = '{org}'"), "")
+            .replace(&format!(" WHERE org = '{org}'"), "")
+            .replace("(org, ", "(")
+            .replace("SELECT org, ", "SELECT ");
+        if let Some(target) = &target {
+            text = text.replace(&format!("SELECT '{target}', "), "SELECT ");
+        }
+        // The words `operations` and `audit`, not `audit_head_seq` or `'audit refused'`.
+        let (mut first, mut quoted) = (true, false);
+        let mut word = String::new();
+        for c in text.chars().chain(std::iter::once(' ')) {
+            if c == '\'' {
+                quoted = !quoted;
+            }
+            if !quoted && (c.is_ascii_alphanumeric() || c == '_') {
+                word.push(c);
+                continue;
+            }
+            let table = match word.as_str() {
+                "operations" => Some("log"),
+                "audit" => Some("audit"),
+                _ => None,
+            };
+            match table {
+                Some(table) => {
+                    let of = match (&target, first) {
+                        (Some(target), true) => target.as_str(),
+                        _ => org.as_str(),
+                    };
+                    first = false;
+                    out.push_str(&format!("{table}_{}", number(of)));
+                }
+                None => out.push_str(&word),
+            }
+            word.clear();
+            out.push(c);
+        }
+        out.pop();
+        out.push(';');
+    }
+    conn.execute_batch(&out).unwrap();
+}
+
 fn op(json: serde_json::Value) -> Operation {
     serde_json::from_value(json).unwrap()
 }
@@ -587,15 +670,13 @@ fn sqlite_store_indexes_a_batch_it_is_told_of_as_it_writes() {
     let path = dir.path().join("strata.db");
     let store = SqliteStore::open(&path).unwrap().with_audit_index_batch(8);
     store.create_organization("o", 0, &mut |_| Ok(())).unwrap();
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE updated (n INTEGER NOT NULL);
-             INSERT INTO updated VALUES (0);
-             CREATE TRIGGER count_indexing AFTER UPDATE OF indexed ON audit
-             BEGIN UPDATE updated SET n = n + 1; END;",
-        )
-        .unwrap();
+    sqlite_execute(
+        &path,
+        "CREATE TABLE updated (n INTEGER NOT NULL);
+         INSERT INTO updated VALUES (0);
+         CREATE TRIGGER count_indexing AFTER UPDATE OF indexed ON audit
+         BEGIN UPDATE updated SET n = n + 1; END;",
+    );
     let write = |told: usize, entries: usize, record: &str| {
         store
             .write("o", &mut |tx| {
@@ -612,7 +693,7 @@ fn sqlite_store_indexes_a_batch_it_is_told_of_as_it_writes() {
     let rows = || {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let unindexed: i64 = conn
-            .query_row("SELECT count(*) FROM audit WHERE indexed = 0", [], |r| {
+            .query_row("SELECT count(*) FROM audit_1 WHERE indexed = 0", [], |r| {
                 r.get(0)
             })
             .unwrap();
@@ -903,9 +984,7 @@ fn tampered_sqlite_batched(tamper: &str, batch: u64) -> Verification {
             Verification::Intact { .. }
         ));
     }
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(tamper).unwrap();
-    drop(conn);
+    sqlite_execute(&path, tamper);
     open().verify_audit("o").unwrap()
 }
 
@@ -1632,9 +1711,7 @@ fn tampered_log_sqlite(tamper: &str, org: &str) -> Result<u64, StoreError> {
         fill(&store, "o");
         assert_eq!(load_result(&store, "o").unwrap(), setup_ops().len() as u64);
     }
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(tamper).unwrap();
-    drop(conn);
+    sqlite_execute(&path, tamper);
     let store = SqliteStore::open_with_key(&path, key).unwrap();
     load_result(&store, org)
 }
@@ -1952,13 +2029,14 @@ fn sqlite_reads_and_writes_check_the_log() {
     let path = dir.path().join("strata.db");
     let store = SqliteStore::open_with_key(&path, AuditKey::new([7; 32])).unwrap();
     log_reads_and_writes_check_the_chain(&store, &|what| {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(match what {
-            "edit 6" => "UPDATE operations SET at_ms = at_ms + 1 WHERE revision = 6",
-            _ => "DELETE FROM operations WHERE revision = 9;
+        sqlite_execute(
+            &path,
+            match what {
+                "edit 6" => "UPDATE operations SET at_ms = at_ms + 1 WHERE revision = 6",
+                _ => "DELETE FROM operations WHERE revision = 9;
                  UPDATE organizations SET revision = 8, log_head_mac = (SELECT mac FROM operations WHERE revision = 8);",
-        })
-        .unwrap();
+            },
+        );
     });
 }
 
@@ -1998,18 +2076,151 @@ fn legacy_logs_are_chained_once(open: &dyn Fn() -> Box<dyn Store>, sql: &dyn Fn(
     );
 }
 
+/// A file written before organisations had tables of their own (D161): its shared
+/// `operations` and `audit` tables, as the schema's first migrations made them.
+const SHARED_TABLES: &str = "CREATE TABLE operations (
+        org TEXT NOT NULL, revision INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+        operation TEXT NOT NULL, mac TEXT, PRIMARY KEY (org, revision)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE audit (
+        org TEXT NOT NULL, seq INTEGER NOT NULL, revision INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL, retention_days INTEGER NOT NULL, action TEXT NOT NULL,
+        table_name TEXT, record TEXT, user_name TEXT, impersonator TEXT, detail TEXT NOT NULL,
+        hash TEXT NOT NULL, indexed INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (org, seq)
+    ) STRICT;
+    CREATE INDEX audit_by_record ON audit (org, record, seq) WHERE indexed = 1;
+    CREATE INDEX audit_by_user ON audit (org, user_name, seq) WHERE indexed = 1;
+    CREATE INDEX audit_by_time ON audit (org, at_ms) WHERE indexed = 1;
+    CREATE INDEX audit_by_table ON audit (org, table_name, seq) WHERE indexed = 1;";
+
+/// Puts a file's organisations back into the shared tables, as an earlier version left them.
+fn back_to_shared_tables(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let orgs: Vec<(String, i64)> = conn
+        .prepare("SELECT name, number FROM organizations")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut sql = SHARED_TABLES.to_owned();
+    let columns = "seq, revision, at_ms, retention_days, action, table_name, record, user_name, impersonator, detail, hash, indexed";
+    for (org, n) in &orgs {
+        sql.push_str(&format!(
+            "INSERT INTO operations (org, revision, at_ms, operation, mac) SELECT '{org}', revision, at_ms, operation, mac FROM log_{n};
+             INSERT INTO audit (org, {columns}) SELECT '{org}', {columns} FROM audit_{n};
+             DROP TABLE log_{n}; DROP TABLE audit_{n};"
+        ));
+    }
+    sql.push_str(
+        "DROP INDEX organizations_by_number;
+         ALTER TABLE organizations DROP COLUMN number;
+         DELETE FROM schema_migrations WHERE version = 6;",
+    );
+    conn.execute_batch(&sql).unwrap();
+}
+
+/// Every table of the file whose name starts with `prefix`.
+fn tables_named(path: &Path, prefix: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?1 || '%' ORDER BY name",
+    )
+    .unwrap()
+    .query_map([prefix], |r| r.get(0))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// D161: opened by this version, a file with the shared tables moves every organisation's
+/// rows into tables of its own, once, and reads exactly as before: the same log (its chain
+/// intact), the same audit (indexed and unindexed rows, its chain intact), writes going on.
+#[test]
+fn sqlite_moves_the_shared_tables_to_tables_per_organisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.db");
+    let key = AuditKey::new([7; 32]);
+    let open = || {
+        SqliteStore::open_with_key(&path, key.clone())
+            .unwrap()
+            .with_audit_index_batch(4)
+    };
+    let n = setup_ops().len() as u64;
+    let by_record = AuditQuery {
+        record: Some("r1".to_owned()),
+        limit: 1_000,
+        ..AuditQuery::default()
+    };
+    let before = {
+        let store = open();
+        for org in ["o", "p", "empty"] {
+            store.create_organization(org, 0, &mut |_| Ok(())).unwrap();
+        }
+        fill(&store, "o");
+        fill(&store, "p");
+        (
+            all_audit(&store, "o"),
+            all_audit(&store, "p"),
+            store.audit("o", &by_record).unwrap(),
+        )
+    };
+    back_to_shared_tables(&path);
+    assert!(tables_named(&path, "log_").is_empty());
+    let store = open();
+    assert_eq!(tables_named(&path, "log_"), ["log_1", "log_2", "log_3"]);
+    assert!(tables_named(&path, "operations").is_empty());
+    for org in ["o", "p"] {
+        assert_eq!(load_result(&store, org).unwrap(), n);
+        assert!(matches!(
+            store.verify_audit(org).unwrap(),
+            Verification::Intact { .. }
+        ));
+    }
+    assert_eq!(load_result(&store, "empty").unwrap(), 0);
+    assert_eq!(
+        (
+            all_audit(&store, "o"),
+            all_audit(&store, "p"),
+            store.audit("o", &by_record).unwrap()
+        ),
+        before
+    );
+    // Writes go on where the moved rows end.
+    let carol = op(json!({"op": "add_user", "name": "carol", "business_unit": "Sales"}));
+    store
+        .write("o", &mut |tx| {
+            tx.append_operation(&carol, 1)?;
+            tx.append_audit(&audit("update", "r1", "carol"), 20_000, -1)
+                .map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(load_result(&store, "o").unwrap(), n + 1);
+    assert_eq!(
+        store.audit("o", &by_record).unwrap().len(),
+        before.2.len() + 1
+    );
+    // Once: opened again, nothing moves.
+    drop(store);
+    let store = open();
+    assert_eq!(load_result(&store, "o").unwrap(), n + 1);
+    // Deleted, an organisation's tables go with it; a new one gets tables of its own.
+    store.delete_organization("p").unwrap();
+    assert_eq!(tables_named(&path, "log_"), ["log_1", "log_2"]);
+    assert_eq!(tables_named(&path, "audit_"), ["audit_1", "audit_2"]);
+    store.create_organization("q", 0, &mut |_| Ok(())).unwrap();
+    fill(&store, "q");
+    assert_eq!(load_result(&store, "q").unwrap(), n);
+    assert_eq!(load_result(&store, "o").unwrap(), n + 1);
+}
+
 #[test]
 fn sqlite_chains_legacy_logs_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("strata.db");
     legacy_logs_are_chained_once(
         &|| Box::new(SqliteStore::open_with_key(&path, AuditKey::new([7; 32])).unwrap()),
-        &|sql| {
-            rusqlite::Connection::open(&path)
-                .unwrap()
-                .execute_batch(sql)
-                .unwrap();
-        },
+        &|sql| sqlite_execute(&path, sql),
     );
 }
 
@@ -2179,14 +2390,15 @@ fn sqlite_a_refused_audit_entry_leaves_no_organisation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("strata.db");
     let store = SqliteStore::open(&path).unwrap();
+    // The audit's table is made with the organisation (D161): the database refuses the
+    // entry where the creation's transaction moves the audit's head.
     a_refused_audit_entry_leaves_no_organisation(&store, &|| {
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit
-                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
-            )
-            .unwrap();
+        sqlite_execute(
+            &path,
+            "CREATE TRIGGER refuse_audit BEFORE UPDATE OF audit_head_seq ON organizations
+             WHEN NEW.audit_head_seq > 0
+             BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+        );
     });
 }
 
@@ -2381,12 +2593,7 @@ fn sqlite_at(path: &Path) -> (impl Fn() -> Box<dyn Store> + '_, impl Fn(&str) + 
         move || -> Box<dyn Store> {
             Box::new(SqliteStore::open_with_key(path, AuditKey::new([7; 32])).unwrap())
         },
-        move |sql: &str| {
-            rusqlite::Connection::open(path)
-                .unwrap()
-                .execute_batch(sql)
-                .unwrap();
-        },
+        move |sql: &str| sqlite_execute(path, sql),
     )
 }
 
@@ -2706,9 +2913,7 @@ fn tampered_checkpoint_sqlite(
     let path = dir.path().join("strata.db");
     let key = AuditKey::new([7; 32]);
     checkpointed(&SqliteStore::open_with_key(&path, key.clone()).unwrap());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(tamper).unwrap();
-    drop(conn);
+    sqlite_execute(&path, tamper);
     SqliteStore::open_with_key(&path, key)
         .unwrap()
         .read_checkpoint(org, revision)
@@ -2883,12 +3088,10 @@ fn sqlite_catches_up_inside_a_write() {
     let other = SqliteStore::open_with_key(&path, key).unwrap();
     catch_up_inside_a_write(&writer, &other, &|| {
         let n = setup_ops().len();
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch(&format!(
-                "UPDATE operations SET at_ms = at_ms + 1 WHERE org = 'c' AND revision = {n}"
-            ))
-            .unwrap();
+        sqlite_execute(
+            &path,
+            &format!("UPDATE operations SET at_ms = at_ms + 1 WHERE org = 'c' AND revision = {n}"),
+        );
     });
 }
 
