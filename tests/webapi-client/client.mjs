@@ -404,6 +404,31 @@ await step("$top with pages of 7 stops at $top", async () => {
   equal(all.value.length, 10, "retrieveAll with $top");
 });
 
+await step("FetchXML: fetch pages by paging cookie, fetchAll walks them all as the OData list", async () => {
+  const fetchXml =
+    '<fetch count="7"><entity name="account"><attribute name="name"/><attribute name="annualrevenue"/>' +
+    '<filter><condition attribute="annualrevenue" operator="gt" value="0"/>' +
+    '<condition attribute="name" operator="not-begin-with" value="zzz"/></filter>' +
+    '<order attribute="name"/><order attribute="annualrevenue" descending="true"/></entity></fetch>';
+  const includeAnnotations = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie";
+  const listed = await admin.retrieveAll(pagedQuery);
+  const ids = (records) => JSON.stringify(records.map((a) => a.accountid));
+  const first = await admin.fetch({ collection: "accounts", fetchXml, includeAnnotations });
+  equal(ids(first.value), ids(listed.value.slice(0, 7)), "the first page");
+  check(first.PagingInfo && first.PagingInfo.nextPage === 2, `no paging cookie: ${JSON.stringify(first.PagingInfo)}`);
+  const second = await admin.fetch({
+    collection: "accounts",
+    fetchXml,
+    includeAnnotations,
+    pageNumber: first.PagingInfo.nextPage,
+    pagingCookie: first.PagingInfo.cookie,
+  });
+  equal(ids(second.value), ids(listed.value.slice(7, 14)), "the second page, by its cookie");
+  const all = await admin.fetchAll({ collection: "accounts", fetchXml, includeAnnotations });
+  equal(ids(all.value), ids(listed.value), "fetchAll against retrieveAll of the same query");
+  return `${all.value.length} records in ${Math.ceil(all.value.length / 7)} pages`;
+});
+
 await step("count: accounts/$count and $count=true with a filter", async () => {
   const all = await admin.count({ collection: "accounts" });
   const filtered = await admin.count({ collection: "accounts", filter: pagedQuery.filter });

@@ -6,6 +6,7 @@
 //!   absolute, rooted and relative URLs.
 //! - [`query`]: the query string (raw or form-encoded) into [`QueryOptions`], `$filter` into
 //!   the engine's [`strata_engine::Filter`] ([`parse_filter`]).
+//! - [`fetch`]: FetchXML (`?fetchXml=`) into a [`Fetch`]: one table's list ([`parse_fetch`]).
 //! - [`batch`]: `$batch` bodies into requests and change sets ([`parse_batch`]), and the
 //!   response body ([`write_batch_response`]).
 //!
@@ -16,6 +17,7 @@
 
 pub mod batch;
 mod error;
+pub mod fetch;
 pub mod filter;
 mod lex;
 pub mod path;
@@ -29,6 +31,7 @@ pub use batch::{
     write_batch_response,
 };
 pub use error::ODataError;
+pub use fetch::{Fetch, FetchContext, parse_fetch};
 pub use filter::parse_filter;
 pub use lex::ParamValue;
 pub use path::{

@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use strata_odata::{
-    Aliases, ParamValue, parse_batch, parse_filter, parse_path, parse_query, parse_request_target,
-    split_url,
+    Aliases, FetchContext, ParamValue, parse_batch, parse_fetch, parse_filter, parse_path,
+    parse_query, parse_request_target, split_url,
 };
 
 /// Runs every text parser on `text`.
@@ -23,6 +23,15 @@ fn every_parser(text: &str) {
     let _ = parse_request_target(text);
     let _ = ParamValue::parse(text, "@p");
     let _ = parse_batch(text, text.as_bytes());
+    let lookups = |n: &str| n == "ownerid";
+    let _ = parse_fetch(
+        text,
+        &FetchContext {
+            is_lookup: &lookups,
+            user: "u",
+            business_unit: "b",
+        },
+    );
 }
 
 /// Pieces of filters, paths, queries and batches.
@@ -109,6 +118,22 @@ const PIECES: &[&str] = &[
     "\\u00",
     "é",
     "\u{10000}",
+    "<fetch>",
+    "</fetch>",
+    "<entity name='account'>",
+    "</entity>",
+    "<filter type='or'>",
+    "</filter>",
+    "<condition attribute='name' operator='in'>",
+    "<condition attribute='ownerid' operator='eq-userid'/>",
+    "</condition>",
+    "<value>",
+    "</value>",
+    "<attribute name='name'/>",
+    "<order attribute='name' descending='true'/>",
+    "&amp;",
+    "&#x10FFFF;",
+    "<!DOCTYPE x>",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {

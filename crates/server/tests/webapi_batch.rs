@@ -1424,14 +1424,33 @@ fn a_bad_part_is_refused_on_its_own() {
     assert_eq!(answers[2].status, 204);
     assert_eq!(w.accounts_named("Before inner"), 1);
     assert_eq!(w.accounts_named("After inner"), 1);
-    // A FetchXML query in a part is refused as the same request alone is, never answered as
-    // if it were absent.
+    // A FetchXML query in a part is answered as the same request alone is (D162), and refused
+    // where it would be ignored, never answered as if it were absent.
+    let fetch = "%3Cfetch%3E%3Centity%20name%3D%22account%22%3E%3Cattribute%20name%3D%22name%22%2F%3E%3Cfilter%3E%3Ccondition%20attribute%3D%22name%22%20operator%3D%22eq%22%20value%3D%22Contoso%20a001%22%2F%3E%3C%2Ffilter%3E%3C%2Fentity%3E%3C%2Ffetch%3E";
     let r = batch(
         &alice,
-        &[Item::One(get(api("accounts?fetchXml=%3Cfetch%2F%3E")))],
+        &[
+            Item::One(get(api(&format!("accounts?fetchXml={fetch}")))),
+            Item::One(get(api(&format!(
+                "accounts({})?fetchXml={fetch}",
+                w.guid("a001")
+            )))),
+        ],
+        &[CONTINUE],
+    );
+    let answers = parts(&r, 200);
+    assert_eq!(answers[0].status, 200, "{}", r.text());
+    assert!(answers[0].text.contains("Contoso a001"), "{}", r.text());
+    answers[1].error(400, INVALID, "odata_unsupported", &["fetchXml"]);
+    // A saved query is refused whole.
+    let r = batch(
+        &alice,
+        &[Item::One(get(api(
+            "accounts?savedQuery=00000000-0000-0000-0000-000000000001",
+        )))],
         &[],
     );
-    parts(&r, 400)[0].error(400, INVALID, "odata_unsupported", &["fetchXml"]);
+    parts(&r, 400)[0].error(400, INVALID, "odata_unsupported", &["savedQuery"]);
     // In a change set (absolute URL), the set is refused whole.
     let before = w.revision();
     let r = batch(

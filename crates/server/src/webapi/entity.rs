@@ -63,6 +63,9 @@ pub(crate) struct Annotations {
     /// `@OData.Community.Display.V1.FormattedValue` on lookups and the state (`*`, the
     /// annotation's name, or `OData.Community.Display.V1.*`).
     pub(crate) formatted: bool,
+    /// A FetchXML list's `@Microsoft.Dynamics.CRM.fetchxmlpagingcookie` and
+    /// `@Microsoft.Dynamics.CRM.morerecords` (`*`, either name, or `Microsoft.Dynamics.CRM.*`).
+    pub(crate) paging: bool,
 }
 
 impl Annotations {
@@ -88,6 +91,13 @@ impl Annotations {
                         || term == "OData.Community.Display.V1.*"
                     {
                         out.formatted = true;
+                    }
+                    if term == "*"
+                        || term == "Microsoft.Dynamics.CRM.*"
+                        || term == "Microsoft.Dynamics.CRM.fetchxmlpagingcookie"
+                        || term == "Microsoft.Dynamics.CRM.morerecords"
+                    {
+                        out.paging = true;
                     }
                 }
             }
@@ -954,8 +964,15 @@ mod tests {
         let both = Annotations {
             lookups: true,
             formatted: true,
+            paging: false,
         };
-        assert_eq!(asked(&["odata.include-annotations=\"*\""]), both);
+        assert_eq!(
+            asked(&["odata.include-annotations=\"*\""]),
+            Annotations {
+                paging: true,
+                ..both
+            }
+        );
         assert_eq!(
             asked(&[
                 "odata.maxpagesize=5, odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname,OData.Community.Display.V1.FormattedValue\""
@@ -974,7 +991,17 @@ mod tests {
             Annotations {
                 lookups: true,
                 formatted: false,
+                paging: false,
             }
         );
+        // FetchXML's paging annotations, by either name or the namespace.
+        for names in [
+            "Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords",
+            "Microsoft.Dynamics.CRM.morerecords",
+            "Microsoft.Dynamics.CRM.*",
+        ] {
+            let asked = asked(&[&format!("odata.include-annotations=\"{names}\"")]);
+            assert!(asked.paging && !asked.formatted, "{names}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 mod batch;
 mod entity;
 mod expand;
+mod fetch;
 mod messages;
 mod metadata;
 mod path;
@@ -318,6 +319,18 @@ pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
 pub(crate) async fn dispatch(call: &Call<'_>) -> WebResult {
     let segments = &call.path.segments;
     let first = segments.first();
+    // FetchXML is answered on a list of records only (D162): anywhere else it would be
+    // ignored, and the request answered as another one.
+    let on_a_collection = call.method == Method::GET
+        && segments.len() == 1
+        && matches!(first, Some(Segment::Named { name, args: None })
+            if name != "EntityDefinitions" && !messages::is_unbound_operation(name));
+    if call.param("fetchXml").is_some() && !on_a_collection {
+        return Err(bad(
+            "odata_unsupported",
+            "fetchXml is answered on a collection of records: GET <entity set>?fetchXml=…",
+        ));
+    }
     match (&call.method, first) {
         (&Method::GET, None) => metadata::service_document(call).await,
         (_, None) => Err(bad(

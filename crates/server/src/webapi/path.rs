@@ -94,7 +94,11 @@ pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, WebError
             ));
         }
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = decode(name, true)?;
+        let mut name = decode(name, true)?;
+        // FetchXML is read on a list of records, which checks that the request is one (D162).
+        if name.eq_ignore_ascii_case("fetchXml") {
+            name = "fetchXml".to_owned();
+        }
         let value = decode(value, true)?;
         if out.iter().any(|(n, _)| *n == name) {
             return Err(bad(
@@ -102,16 +106,16 @@ pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, WebError
                 format!("the query option `{name}` is given twice"),
             ));
         }
-        // A FetchXML or saved query is a query: answering without it would answer another one
-        // (here, so that a `$batch` part is refused as a request is).
-        if ["fetchXml", "savedQuery", "userQuery"]
+        // A saved query is a query: answering without it would answer another one (here, so
+        // that a `$batch` part is refused as a request is).
+        if ["savedQuery", "userQuery"]
             .iter()
             .any(|q| name.eq_ignore_ascii_case(q))
         {
             return Err(bad(
                 "odata_unsupported",
                 format!(
-                    "`{name}` is not supported: ask with $select, $filter, $orderby, $top and $expand (docs/webapi.md)"
+                    "`{name}` is not supported: ask with fetchXml, or $select, $filter, $orderby, $top and $expand (docs/webapi.md)"
                 ),
             ));
         }
@@ -426,9 +430,13 @@ mod tests {
         assert_eq!(raw, form);
         assert!(query_pairs("$top=1&$top=2").is_err());
         assert!(matches!(
-            query_pairs("fetchXml=%3Cfetch%2F%3E"),
+            query_pairs("savedQuery=00000000-0000-0000-0000-000000000001"),
             Err(WebError(e)) if e.code == "odata_unsupported"
         ));
+        assert_eq!(
+            query_pairs("FETCHXML=%3Cfetch%2F%3E")?,
+            [("fetchXml".to_owned(), "<fetch/>".to_owned())]
+        );
         Ok(())
     }
 

@@ -325,7 +325,7 @@ fn seen(o: &Organization, target: Target, readers: (UserId, Option<UserId>)) -> 
 /// Refuses a read of a table's records to readers who hold no Read privilege on it at any
 /// depth: Dataverse answers "principal user is missing prvRead… privilege" rather than an empty
 /// list or a not-found.
-fn require_read(
+pub(super) fn require_read(
     o: &Organization,
     readers: (UserId, Option<UserId>),
     table: TableId,
@@ -360,7 +360,7 @@ pub(crate) fn visible_on_unit(
         .all(|u| o.explain_on_unit(u, t, Privilege::Read, unit).allowed)
 }
 
-fn annotations(call: &Call<'_>) -> entity::Annotations {
+pub(super) fn annotations(call: &Call<'_>) -> entity::Annotations {
     entity::Annotations::asked(
         call.headers
             .get_all("prefer")
@@ -703,6 +703,9 @@ fn list_options(call: &Call<'_>) -> Result<(), WebError> {
 }
 
 async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
+    if call.param("fetchXml").is_some() {
+        return super::fetch::list(call, set_name, set, table).await;
+    }
     list_options(call)?;
     let top = top(call)?;
     let count = match call.param("$count") {

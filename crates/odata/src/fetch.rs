@@ -1,0 +1,1176 @@
+//! FetchXML (`GET /<set>?fetchXml=…`), the subset one table's list answers (D162).
+//!
+//! ```xml
+//! <fetch count="50" page="2" paging-cookie="…" returntotalrecordcount="true">
+//!   <entity name="account">
+//!     <attribute name="name"/>
+//!     <attribute name="primarycontactid"/>
+//!     <filter type="and">
+//!       <condition attribute="name" operator="like" value="Contoso%"/>
+//!       <condition attribute="ownerid" operator="eq-userid"/>
+//!       <filter type="or">
+//!         <condition attribute="statecode" operator="eq" value="0"/>
+//!         <condition attribute="telephone1" operator="in"><value>555-0100</value><value>555-0101</value></condition>
+//!       </filter>
+//!     </filter>
+//!     <order attribute="name" descending="true"/>
+//!   </entity>
+//! </fetch>
+//! ```
+//!
+//! Read: `fetch` (`top`, `count`, `page`, `paging-cookie`, `returntotalrecordcount`; `version`,
+//! `mapping`, `output-format`, `no-lock`, `latematerialize`, `useraworderby`, `options` and
+//! `datasource` change nothing here), one `entity` with `attribute`, `all-attributes`,
+//! `order`, `filter` (`and`/`or`, nested) and `condition` (with `value` elements for `in`,
+//! `not-in`, `between`, `not-between`). Refused as not supported (`UnsupportedOption`, named):
+//! `link-entity`, aggregates, `distinct="true"`, attribute aliases, conditions on another
+//! entity or against another column, and the operators not listed in [`operator`]. Anything
+//! else is a syntax error naming the element or attribute and its position. No DTD is read
+//! (no entity can be declared); every limit is the `$filter`'s or `$select`'s.
+//!
+//! A lookup is named in FetchXML by its logical name (`primarycontactid`, `ownerid`): it
+//! becomes the Web API's `_<name>_value`, as `$filter` and `$select` name it, for the server
+//! to map. Values are text in FetchXML: a GUID (braces allowed) becomes lowercase text as in
+//! `$filter`; a number or `true`/`false` matches a record holding the number or boolean as
+//! well as one holding the same text (columns are not typed: D162); any other value is text.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+use strata_engine::{CompareOp, Filter, Order, Value};
+
+use crate::{
+    MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS, MAX_SELECT_COLUMNS,
+    MAX_TOP, ODataError,
+};
+
+/// The part name in errors.
+const PART: &str = "fetchXml";
+
+/// The longest FetchXML, in bytes.
+pub const MAX_FETCH_BYTES: usize = 16 * 1024;
+
+/// The most records simple paging (a `page` without the paging cookie of the page before it)
+/// reaches: `page × count`, as Dataverse limits it.
+pub const MAX_SIMPLE_PAGING_RECORDS: u64 = 50_000;
+
+/// A FetchXML query of one table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fetch {
+    /// The `entity` element's `name`: the table's logical name.
+    pub entity: String,
+    /// The `attribute` elements' names as the Web API names them (`None`: every column, for
+    /// `all-attributes` or no `attribute` at all).
+    pub attributes: Option<Vec<String>>,
+    /// The `filter` elements, as the engine's filter.
+    pub filter: Option<Filter>,
+    /// The `order` elements.
+    pub order: Vec<Order>,
+    /// `top`: at most this many records, no paging.
+    pub top: Option<u32>,
+    /// `count`: the page's size.
+    pub count: Option<u32>,
+    /// `page`: which page (from 1).
+    pub page: Option<u32>,
+    /// `paging-cookie`, as given (XML-unescaped).
+    pub paging_cookie: Option<String>,
+    /// `returntotalrecordcount="true"`.
+    pub total_record_count: bool,
+}
+
+/// What the parser needs to know of the table and the caller.
+pub struct FetchContext<'a> {
+    /// Whether an attribute is one of the table's lookups (`ownerid`, `primarycontactid`):
+    /// the Web API names it `_<name>_value`.
+    pub is_lookup: &'a dyn Fn(&str) -> bool,
+    /// The acting user's GUID (`eq-userid`, `ne-userid`).
+    pub user: &'a str,
+    /// The acting user's business unit's GUID (`eq-businessid`, `ne-businessid`).
+    pub business_unit: &'a str,
+}
+
+impl std::fmt::Debug for FetchContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchContext")
+            .field("user", &self.user)
+            .field("business_unit", &self.business_unit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An element being read, with what it has gathered.
+enum Open {
+    Fetch,
+    Entity,
+    /// A filter: `or` when `true`, and the conditions and filters inside it.
+    Filter(bool, Vec<Filter>),
+    /// A condition waiting for its `value` elements.
+    Condition(Condition),
+    /// A `value` element's text.
+    Value(String),
+    /// An element with nothing inside (`attribute`, `all-attributes`, `order`).
+    Leaf,
+}
+
+struct Condition {
+    at: usize,
+    attribute: String,
+    operator: String,
+    values: Vec<String>,
+}
+
+struct Parser<'c, 'x> {
+    cx: &'c FetchContext<'c>,
+    reader: Reader<&'x [u8]>,
+    fetch: Fetch,
+    entity_seen: bool,
+    all_attributes: bool,
+    /// Comparisons so far, against [`MAX_FILTER_TERMS`].
+    terms: usize,
+    /// Filters open, against [`MAX_FILTER_DEPTH`].
+    depth: usize,
+}
+
+/// Parses FetchXML (already percent-decoded from the query string).
+pub fn parse_fetch(xml: &str, cx: &FetchContext<'_>) -> Result<Fetch, ODataError> {
+    if xml.len() > MAX_FETCH_BYTES {
+        return Err(ODataError::limit(
+            PART,
+            MAX_FETCH_BYTES,
+            format!("the FetchXML is longer than {MAX_FETCH_BYTES} bytes"),
+        ));
+    }
+    let mut reader = Reader::from_str(xml);
+    // Text is kept whole: `a &amp; b` comes as three events (text, reference, text).
+    reader.config_mut().trim_text(false);
+    let mut p = Parser {
+        cx,
+        reader,
+        fetch: Fetch::default(),
+        entity_seen: false,
+        all_attributes: false,
+        terms: 0,
+        depth: 0,
+    };
+    p.read()?;
+    if !p.entity_seen {
+        return Err(ODataError::syntax(PART, 0, "no `entity` element"));
+    }
+    if p.all_attributes {
+        p.fetch.attributes = None;
+    }
+    Ok(p.fetch)
+}
+
+impl Parser<'_, '_> {
+    fn position(&self) -> usize {
+        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
+    }
+
+    fn read(&mut self) -> Result<(), ODataError> {
+        let mut stack: Vec<Open> = Vec::new();
+        let mut root_done = false;
+        loop {
+            let at = self.position();
+            let event = self.reader.read_event().map_err(|e| {
+                let at = usize::try_from(self.reader.error_position()).unwrap_or(at);
+                ODataError::syntax(PART, at, format!("malformed XML: {e}"))
+            })?;
+            match event {
+                Event::Start(e) | Event::Empty(e) if root_done => {
+                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        format!("`{name}` after the `fetch` element"),
+                    ));
+                }
+                Event::Start(e) => {
+                    let open = self.open(&e, stack.last(), at)?;
+                    stack.push(open);
+                }
+                Event::Empty(e) => {
+                    let open = self.open(&e, stack.last(), at)?;
+                    root_done |= self.close(open, &mut stack)?;
+                }
+                Event::End(_) => {
+                    if let Some(open) = stack.pop() {
+                        root_done |= self.close(open, &mut stack)?;
+                    }
+                }
+                Event::Text(t) => {
+                    let text = t.decode().map_err(|e| {
+                        ODataError::syntax(PART, at, format!("malformed text: {e}"))
+                    })?;
+                    self.text(&mut stack, &text, at)?;
+                }
+                Event::CData(t) => {
+                    let text = t.decode().map_err(|e| {
+                        ODataError::syntax(PART, at, format!("malformed text: {e}"))
+                    })?;
+                    self.text(&mut stack, &text, at)?;
+                }
+                Event::GeneralRef(r) => {
+                    let text = match r.resolve_char_ref() {
+                        Ok(Some(c)) => c.to_string(),
+                        Ok(None) => match r.as_ref() {
+                            b"lt" => "<".to_owned(),
+                            b"gt" => ">".to_owned(),
+                            b"amp" => "&".to_owned(),
+                            b"apos" => "'".to_owned(),
+                            b"quot" => "\"".to_owned(),
+                            other => {
+                                return Err(ODataError::syntax(
+                                    PART,
+                                    at,
+                                    format!(
+                                        "unknown entity `&{};`",
+                                        String::from_utf8_lossy(other)
+                                    ),
+                                ));
+                            }
+                        },
+                        Err(e) => {
+                            return Err(ODataError::syntax(
+                                PART,
+                                at,
+                                format!("malformed character reference: {e}"),
+                            ));
+                        }
+                    };
+                    self.text(&mut stack, &text, at)?;
+                }
+                Event::DocType(_) => {
+                    return Err(ODataError::syntax(PART, at, "a DTD is not accepted"));
+                }
+                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+                Event::Eof => break,
+            }
+        }
+        if !root_done {
+            return Err(ODataError::syntax(
+                PART,
+                self.position(),
+                "the `fetch` element is not closed (or missing)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Text inside an element: only a `value` holds any.
+    fn text(&self, stack: &mut [Open], text: &str, at: usize) -> Result<(), ODataError> {
+        match stack.last_mut() {
+            Some(Open::Value(v)) => {
+                v.push_str(text);
+                Ok(())
+            }
+            _ if text.trim().is_empty() => Ok(()),
+            None => Err(ODataError::syntax(
+                PART,
+                at,
+                "text outside the `fetch` element",
+            )),
+            _ => Err(ODataError::syntax(
+                PART,
+                at,
+                "text outside a `value` element",
+            )),
+        }
+    }
+
+    /// Reads an element's start: where it may be, and its attributes.
+    fn open(
+        &mut self,
+        e: &BytesStart<'_>,
+        parent: Option<&Open>,
+        at: usize,
+    ) -> Result<Open, ODataError> {
+        let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+        let attrs = attributes(e, at)?;
+        let get = |key: &str| {
+            attrs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let only = |allowed: &[&str], ignored: &[&str]| -> Result<(), ODataError> {
+            for (k, _) in &attrs {
+                if !allowed.contains(&k.as_str()) && !ignored.contains(&k.as_str()) {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        format!("the `{name}` element has no attribute `{k}`"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let misplaced = || {
+            ODataError::syntax(
+                PART,
+                at,
+                format!("the `{name}` element is not expected here"),
+            )
+        };
+        match (name.as_str(), parent) {
+            ("fetch", None) => {
+                only(
+                    &[
+                        "top",
+                        "count",
+                        "page",
+                        "paging-cookie",
+                        "returntotalrecordcount",
+                        "distinct",
+                        "aggregate",
+                    ],
+                    &[
+                        "version",
+                        "mapping",
+                        "output-format",
+                        "no-lock",
+                        "latematerialize",
+                        "useraworderby",
+                        "options",
+                        "datasource",
+                    ],
+                )?;
+                for feature in ["distinct", "aggregate"] {
+                    if boolean(get(feature), feature, at)? {
+                        return Err(unsupported(&format!("{feature}=\"true\"")));
+                    }
+                }
+                let number = |key: &str, max: u32| -> Result<Option<u32>, ODataError> {
+                    get(key)
+                        .map(|v| match v.trim().parse::<u32>() {
+                            Ok(n) if (1..=max).contains(&n) => Ok(n),
+                            _ => Err(ODataError::syntax(
+                                PART,
+                                at,
+                                format!("`{key}` is a whole number from 1 to {max}, not `{v}`"),
+                            )),
+                        })
+                        .transpose()
+                };
+                self.fetch.top = number("top", MAX_TOP)?;
+                self.fetch.count = number("count", MAX_TOP)?;
+                self.fetch.page = number("page", u32::MAX)?;
+                if self.fetch.top.is_some()
+                    && (self.fetch.count.is_some() || self.fetch.page.is_some())
+                {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        "`top` cannot be given with `count` or `page`: page with `count` and `page`",
+                    ));
+                }
+                self.fetch.paging_cookie = get("paging-cookie")
+                    .filter(|c| !c.trim().is_empty())
+                    .map(str::to_owned);
+                self.fetch.total_record_count =
+                    boolean(get("returntotalrecordcount"), "returntotalrecordcount", at)?;
+                Ok(Open::Fetch)
+            }
+            ("entity", Some(Open::Fetch)) => {
+                only(&["name"], &["enableprefiltering", "prefilterparametername"])?;
+                if self.entity_seen {
+                    return Err(ODataError::syntax(PART, at, "a second `entity` element"));
+                }
+                self.entity_seen = true;
+                self.fetch.entity = get("name")
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| {
+                        ODataError::syntax(PART, at, "the `entity` element has no `name`")
+                    })?
+                    .to_owned();
+                Ok(Open::Entity)
+            }
+            ("attribute", Some(Open::Entity)) => {
+                for feature in ["alias", "aggregate", "groupby", "dategrouping", "distinct"] {
+                    if get(feature).is_some() {
+                        return Err(unsupported(&format!("an attribute's `{feature}`")));
+                    }
+                }
+                only(&["name"], &["build", "addedby", "usertimezone"])?;
+                let column = self.column(required(get("name"), "attribute", "name", at)?);
+                let list = self.fetch.attributes.get_or_insert_with(Vec::new);
+                if !list.contains(&column) {
+                    if list.len() == MAX_SELECT_COLUMNS {
+                        return Err(ODataError::limit(
+                            PART,
+                            at,
+                            format!("more than {MAX_SELECT_COLUMNS} `attribute` elements"),
+                        ));
+                    }
+                    list.push(column);
+                }
+                Ok(Open::Leaf)
+            }
+            ("all-attributes", Some(Open::Entity)) => {
+                only(&[], &[])?;
+                self.all_attributes = true;
+                Ok(Open::Leaf)
+            }
+            ("order", Some(Open::Entity)) => {
+                only(&["attribute", "descending"], &[])?;
+                if self.fetch.order.len() == MAX_ORDER_COLUMNS {
+                    return Err(ODataError::limit(
+                        PART,
+                        at,
+                        format!("more than {MAX_ORDER_COLUMNS} `order` elements"),
+                    ));
+                }
+                let column = self.column(required(get("attribute"), "order", "attribute", at)?);
+                let descending = boolean(get("descending"), "descending", at)?;
+                self.fetch.order.push(Order { column, descending });
+                Ok(Open::Leaf)
+            }
+            ("filter", Some(Open::Entity | Open::Filter(..))) => {
+                only(
+                    &["type"],
+                    &[
+                        "hint",
+                        "isquickfindfields",
+                        "overridequickfindrecordlimitenabled",
+                        "overridequickfindrecordlimitdisabled",
+                        "bypassquickfind",
+                    ],
+                )?;
+                self.depth += 1;
+                if self.depth > MAX_FILTER_DEPTH {
+                    return Err(ODataError::limit(
+                        PART,
+                        at,
+                        format!("filters nested more than {MAX_FILTER_DEPTH} deep"),
+                    ));
+                }
+                let or = match get("type") {
+                    None | Some("and") => false,
+                    Some("or") => true,
+                    Some(other) => {
+                        return Err(ODataError::syntax(
+                            PART,
+                            at,
+                            format!("a filter's `type` is `and` or `or`, not `{other}`"),
+                        ));
+                    }
+                };
+                Ok(Open::Filter(or, Vec::new()))
+            }
+            ("condition", Some(Open::Filter(..))) => {
+                for feature in ["entityname", "valueof"] {
+                    if get(feature).is_some_and(|v| !v.is_empty()) {
+                        return Err(unsupported(&format!("a condition's `{feature}`")));
+                    }
+                }
+                only(
+                    &["attribute", "operator", "value"],
+                    &["uiname", "uitype", "entityname", "valueof"],
+                )?;
+                Ok(Open::Condition(Condition {
+                    at,
+                    attribute: required(get("attribute"), "condition", "attribute", at)?.to_owned(),
+                    operator: required(get("operator"), "condition", "operator", at)?.to_owned(),
+                    values: get("value").map(|v| vec![v.to_owned()]).unwrap_or_default(),
+                }))
+            }
+            ("value", Some(Open::Condition(c))) => {
+                only(&[], &[])?;
+                if c.values.len() >= MAX_IN_VALUES {
+                    return Err(ODataError::limit(
+                        PART,
+                        at,
+                        format!("more than {MAX_IN_VALUES} values in one condition"),
+                    ));
+                }
+                Ok(Open::Value(String::new()))
+            }
+            ("link-entity", _) => Err(unsupported("link-entity")),
+            _ => Err(misplaced()),
+        }
+    }
+
+    /// Ends an element, folding what it gathered into its parent; `true` when it is the root.
+    fn close(&mut self, open: Open, stack: &mut [Open]) -> Result<bool, ODataError> {
+        match open {
+            Open::Fetch => return Ok(true),
+            Open::Entity | Open::Leaf => {}
+            Open::Value(text) => {
+                if let Some(Open::Condition(c)) = stack.last_mut() {
+                    c.values.push(text);
+                }
+            }
+            Open::Condition(c) => {
+                let filter = self.condition(c)?;
+                if let Some(Open::Filter(_, list)) = stack.last_mut() {
+                    list.push(filter);
+                }
+            }
+            Open::Filter(or, mut list) => {
+                self.depth -= 1;
+                let filter = match list.len() {
+                    0 => None,
+                    1 => list.pop(),
+                    _ if or => Some(Filter::Or(list)),
+                    _ => Some(Filter::And(list)),
+                };
+                if let Some(filter) = filter {
+                    match stack.last_mut() {
+                        Some(Open::Filter(_, list)) => list.push(filter),
+                        _ => {
+                            self.fetch.filter = Some(match self.fetch.filter.take() {
+                                None => filter,
+                                Some(Filter::And(mut all)) => {
+                                    all.push(filter);
+                                    Filter::And(all)
+                                }
+                                Some(before) => Filter::And(vec![before, filter]),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// An attribute's name as the Web API names it.
+    fn column(&self, name: &str) -> String {
+        if (self.cx.is_lookup)(name) {
+            format!("_{name}_value")
+        } else {
+            name.to_owned()
+        }
+    }
+
+    fn count_terms(&mut self, n: usize, at: usize) -> Result<(), ODataError> {
+        self.terms += n;
+        if self.terms > MAX_FILTER_TERMS {
+            return Err(ODataError::limit(
+                PART,
+                at,
+                format!("more than {MAX_FILTER_TERMS} comparisons"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A condition as the engine's filter.
+    fn condition(&mut self, c: Condition) -> Result<Filter, ODataError> {
+        let at = c.at;
+        let column = self.column(&c.attribute);
+        let operator = c.operator.as_str();
+        let values = &c.values;
+        let one = |what: &str| -> Result<&str, ODataError> {
+            match values.as_slice() {
+                [v] => Ok(v.as_str()),
+                _ => Err(ODataError::syntax(
+                    PART,
+                    at,
+                    format!(
+                        "the `{what}` operator takes one value, given {}",
+                        values.len()
+                    ),
+                )),
+            }
+        };
+        let none = |what: &str| -> Result<(), ODataError> {
+            if values.is_empty() {
+                Ok(())
+            } else {
+                Err(ODataError::syntax(
+                    PART,
+                    at,
+                    format!("the `{what}` operator takes no value"),
+                ))
+            }
+        };
+        let compare = |op: CompareOp, v: &str| Filter::Compare {
+            column: column.clone(),
+            op,
+            value: typed(v).swap_remove(0),
+        };
+        let filter = match operator {
+            "eq" | "ne" | "neq" => {
+                let v = one(operator)?;
+                let forms = typed(v);
+                self.count_terms(forms.len(), at)?;
+                let op = if operator == "eq" {
+                    CompareOp::Eq
+                } else {
+                    CompareOp::Ne
+                };
+                let mut list: Vec<Filter> = forms
+                    .into_iter()
+                    .map(|value| Filter::Compare {
+                        column: column.clone(),
+                        op,
+                        value,
+                    })
+                    .collect();
+                match (list.len(), op) {
+                    (1, _) => list.swap_remove(0),
+                    (_, CompareOp::Eq) => Filter::Or(list),
+                    _ => Filter::And(list),
+                }
+            }
+            "gt" | "ge" | "lt" | "le" => {
+                let v = one(operator)?;
+                self.count_terms(1, at)?;
+                let op = match operator {
+                    "gt" => CompareOp::Gt,
+                    "ge" => CompareOp::Ge,
+                    "lt" => CompareOp::Lt,
+                    _ => CompareOp::Le,
+                };
+                compare(op, v)
+            }
+            "null" | "not-null" => {
+                none(operator)?;
+                self.count_terms(1, at)?;
+                Filter::Compare {
+                    column,
+                    op: if operator == "null" {
+                        CompareOp::Eq
+                    } else {
+                        CompareOp::Ne
+                    },
+                    value: Value::Null,
+                }
+            }
+            "like" | "not-like" => {
+                let pattern = one(operator)?;
+                self.count_terms(1, at)?;
+                let f = like(&column, pattern).ok_or_else(|| {
+                    unsupported(&format!(
+                        "the pattern `{pattern}` (`like` takes `text`, `text%`, `%text` or `%text%`)"
+                    ))
+                })?;
+                negated(operator == "not-like", f)
+            }
+            "begins-with" | "not-begin-with" | "ends-with" | "not-end-with" => {
+                let text = one(operator)?.to_owned();
+                self.count_terms(1, at)?;
+                let column = column.clone();
+                let f = if operator.contains("begin") {
+                    Filter::StartsWith { column, text }
+                } else {
+                    Filter::EndsWith { column, text }
+                };
+                negated(operator.starts_with("not-"), f)
+            }
+            "in" | "not-in" => {
+                if values.is_empty() {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        format!("the `{operator}` operator takes `value` elements"),
+                    ));
+                }
+                let list: Vec<Value> = values.iter().flat_map(|v| typed(v)).collect();
+                if list.len() > MAX_IN_VALUES {
+                    return Err(ODataError::limit(
+                        PART,
+                        at,
+                        format!("more than {MAX_IN_VALUES} values in one condition"),
+                    ));
+                }
+                self.count_terms(list.len(), at)?;
+                negated(
+                    operator == "not-in",
+                    Filter::In {
+                        column,
+                        values: list,
+                    },
+                )
+            }
+            "between" | "not-between" => {
+                let [low, high] = values.as_slice() else {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        format!("the `{operator}` operator takes two `value` elements"),
+                    ));
+                };
+                self.count_terms(2, at)?;
+                negated(
+                    operator == "not-between",
+                    Filter::And(vec![
+                        compare(CompareOp::Ge, low),
+                        compare(CompareOp::Le, high),
+                    ]),
+                )
+            }
+            "eq-userid" | "ne-userid" | "eq-businessid" | "ne-businessid" => {
+                none(operator)?;
+                self.count_terms(1, at)?;
+                let guid = if operator.ends_with("userid") {
+                    self.cx.user
+                } else {
+                    self.cx.business_unit
+                };
+                Filter::Compare {
+                    column,
+                    op: if operator.starts_with("eq") {
+                        CompareOp::Eq
+                    } else {
+                        CompareOp::Ne
+                    },
+                    value: Value::Text(guid.to_owned()),
+                }
+            }
+            other => {
+                return Err(unsupported(&format!("the condition operator `{other}`")));
+            }
+        };
+        Ok(filter)
+    }
+}
+
+/// The attributes of an element, unescaped, each once.
+fn attributes(e: &BytesStart<'_>, at: usize) -> Result<Vec<(String, String)>, ODataError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for a in e.attributes() {
+        let a =
+            a.map_err(|err| ODataError::syntax(PART, at, format!("malformed attribute: {err}")))?;
+        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+        let value = a
+            .unescape_value()
+            .map_err(|err| {
+                ODataError::syntax(PART, at, format!("malformed attribute `{key}`: {err}"))
+            })?
+            .into_owned();
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(ODataError::syntax(
+                PART,
+                at,
+                format!("the attribute `{key}` is given twice"),
+            ));
+        }
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+fn required<'v>(
+    value: Option<&'v str>,
+    element: &str,
+    key: &str,
+    at: usize,
+) -> Result<&'v str, ODataError> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| {
+        ODataError::syntax(PART, at, format!("the `{element}` element has no `{key}`"))
+    })
+}
+
+/// `true`/`false` (also `1`/`0`); absent is false.
+fn boolean(value: Option<&str>, key: &str, at: usize) -> Result<bool, ODataError> {
+    match value.map(str::trim) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(ODataError::syntax(
+            PART,
+            at,
+            format!("`{key}` is `true` or `false`, not `{other}`"),
+        )),
+    }
+}
+
+fn unsupported(what: &str) -> ODataError {
+    ODataError::UnsupportedOption {
+        name: format!("fetchXml: {what}"),
+    }
+}
+
+fn negated(not: bool, f: Filter) -> Filter {
+    if not { Filter::Not(Box::new(f)) } else { f }
+}
+
+/// A FetchXML value as the values a record may hold for it: a GUID (braces allowed) as
+/// lowercase text; a number or boolean as itself, then as the text given; anything else as
+/// text. Never empty.
+fn typed(v: &str) -> Vec<Value> {
+    let trimmed = v.trim();
+    let bare = trimmed
+        .strip_prefix('{')
+        .and_then(|g| g.strip_suffix('}'))
+        .unwrap_or(trimmed);
+    if is_guid(bare) {
+        return vec![Value::Text(bare.to_ascii_lowercase())];
+    }
+    let text = Value::Text(v.to_owned());
+    if let Ok(n) = trimmed.parse::<i64>() {
+        return vec![Value::Int(n), text];
+    }
+    if trimmed.contains(|c: char| c.is_ascii_digit())
+        && let Ok(x) = trimmed.parse::<f64>()
+        && x.is_finite()
+    {
+        return vec![Value::Float(x), text];
+    }
+    match trimmed {
+        "true" => vec![Value::Bool(true), text],
+        "false" => vec![Value::Bool(false), text],
+        _ => vec![text],
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// `like` with `%` only at the ends: equality, starts with, ends with, contains. `None` for a
+/// pattern with `%` inside, `_` or `[` (wildcards this service does not read).
+fn like(column: &str, pattern: &str) -> Option<Filter> {
+    let starts = pattern.starts_with('%');
+    let inner = pattern.strip_prefix('%').unwrap_or(pattern);
+    let ends = inner.ends_with('%') && !inner.is_empty();
+    let inner = if ends {
+        &inner[..inner.len() - 1]
+    } else {
+        inner
+    };
+    if inner.contains(['%', '_', '[']) {
+        return None;
+    }
+    let column = column.to_owned();
+    let text = inner.to_owned();
+    Some(match (starts, ends) {
+        (false, false) => Filter::Compare {
+            column,
+            op: CompareOp::Eq,
+            value: Value::Text(text),
+        },
+        (false, true) => Filter::StartsWith { column, text },
+        (true, false) => Filter::EndsWith { column, text },
+        (true, true) => Filter::Contains { column, text },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx_parse(xml: &str) -> Result<Fetch, ODataError> {
+        let lookups = |n: &str| matches!(n, "ownerid" | "primarycontactid" | "owningbusinessunit");
+        parse_fetch(
+            xml,
+            &FetchContext {
+                is_lookup: &lookups,
+                user: "00000000-0000-0000-0000-0000000000aa",
+                business_unit: "00000000-0000-0000-0000-0000000000bb",
+            },
+        )
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.to_owned())
+    }
+
+    #[test]
+    fn a_whole_query_reads() -> Result<(), ODataError> {
+        let f = cx_parse(
+            r#"<fetch version="1.0" mapping="logical" count="50" page="2" paging-cookie="&lt;cookie page=&quot;1&quot;&gt;&lt;/cookie&gt;" returntotalrecordcount="true">
+              <entity name="account">
+                <attribute name="name"/>
+                <attribute name="primarycontactid"/>
+                <attribute name="name"/>
+                <filter type="and">
+                  <condition attribute="name" operator="like" value="Contoso%"/>
+                  <condition attribute="ownerid" operator="eq-userid"/>
+                  <filter type="or">
+                    <condition attribute="statecode" operator="eq" value="0"/>
+                    <condition attribute="telephone1" operator="in"><value>555-0100</value><value>a &amp; b</value></condition>
+                  </filter>
+                </filter>
+                <order attribute="name" descending="true"/>
+                <order attribute="primarycontactid"/>
+              </entity>
+            </fetch>"#,
+        )?;
+        assert_eq!(f.entity, "account");
+        assert_eq!(
+            f.attributes,
+            Some(vec![
+                "name".to_owned(),
+                "_primarycontactid_value".to_owned()
+            ])
+        );
+        assert_eq!((f.count, f.page, f.top), (Some(50), Some(2), None));
+        assert_eq!(
+            f.paging_cookie.as_deref(),
+            Some("<cookie page=\"1\"></cookie>")
+        );
+        assert!(f.total_record_count);
+        assert_eq!(
+            f.order,
+            vec![
+                Order {
+                    column: "name".into(),
+                    descending: true
+                },
+                Order {
+                    column: "_primarycontactid_value".into(),
+                    descending: false
+                }
+            ]
+        );
+        assert_eq!(
+            f.filter,
+            Some(Filter::And(vec![
+                Filter::StartsWith {
+                    column: "name".into(),
+                    text: "Contoso".into()
+                },
+                Filter::Compare {
+                    column: "_ownerid_value".into(),
+                    op: CompareOp::Eq,
+                    value: text("00000000-0000-0000-0000-0000000000aa")
+                },
+                Filter::Or(vec![
+                    Filter::Or(vec![
+                        Filter::Compare {
+                            column: "statecode".into(),
+                            op: CompareOp::Eq,
+                            value: Value::Int(0)
+                        },
+                        Filter::Compare {
+                            column: "statecode".into(),
+                            op: CompareOp::Eq,
+                            value: text("0")
+                        },
+                    ]),
+                    Filter::In {
+                        column: "telephone1".into(),
+                        values: vec![text("555-0100"), text("a & b")]
+                    },
+                ]),
+            ]))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn operators_become_the_engines_filters() -> Result<(), ODataError> {
+        let one = |op: &str, value: &str| -> Result<Option<Filter>, ODataError> {
+            let value = if value.is_empty() {
+                String::new()
+            } else {
+                format!(" value=\"{value}\"")
+            };
+            Ok(cx_parse(&format!(
+                "<fetch><entity name='account'><filter><condition attribute='name' operator='{op}'{value}/></filter></entity></fetch>"
+            ))?
+            .filter)
+        };
+        let name = || "name".to_owned();
+        assert_eq!(
+            one("like", "%toso%")?,
+            Some(Filter::Contains {
+                column: name(),
+                text: "toso".into()
+            })
+        );
+        assert_eq!(
+            one("not-like", "%Ltd")?,
+            Some(Filter::Not(Box::new(Filter::EndsWith {
+                column: name(),
+                text: "Ltd".into()
+            })))
+        );
+        assert_eq!(
+            one("like", "Contoso")?,
+            Some(Filter::Compare {
+                column: name(),
+                op: CompareOp::Eq,
+                value: text("Contoso")
+            })
+        );
+        assert_eq!(
+            one("null", "")?,
+            Some(Filter::Compare {
+                column: name(),
+                op: CompareOp::Eq,
+                value: Value::Null
+            })
+        );
+        assert_eq!(
+            one("ge", "2.5")?,
+            Some(Filter::Compare {
+                column: name(),
+                op: CompareOp::Ge,
+                value: Value::Float(2.5)
+            })
+        );
+        assert_eq!(
+            one("eq", "{4A1E0A9B-0000-0000-0000-00000000ABCD}")?,
+            Some(Filter::Compare {
+                column: name(),
+                op: CompareOp::Eq,
+                value: text("4a1e0a9b-0000-0000-0000-00000000abcd")
+            })
+        );
+        assert_eq!(
+            one("ne", "true")?,
+            Some(Filter::And(vec![
+                Filter::Compare {
+                    column: name(),
+                    op: CompareOp::Ne,
+                    value: Value::Bool(true)
+                },
+                Filter::Compare {
+                    column: name(),
+                    op: CompareOp::Ne,
+                    value: text("true")
+                },
+            ]))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn what_is_not_answered_is_refused_by_name() {
+        for (xml, code, says) in [
+            (
+                "<fetch><entity name='account'><link-entity name='contact' from='contactid' to='primarycontactid'/></entity></fetch>",
+                "odata_unsupported_option",
+                "link-entity",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'/></fetch>",
+                "odata_unsupported_option",
+                "aggregate",
+            ),
+            (
+                "<fetch distinct='true'><entity name='account'/></fetch>",
+                "odata_unsupported_option",
+                "distinct",
+            ),
+            (
+                "<fetch><entity name='account'><filter><condition attribute='createdon' operator='last-x-days' value='3'/></filter></entity></fetch>",
+                "odata_unsupported_option",
+                "last-x-days",
+            ),
+            (
+                "<fetch><entity name='account'><filter><condition attribute='name' operator='like' value='a%b'/></filter></entity></fetch>",
+                "odata_unsupported_option",
+                "a%b",
+            ),
+            (
+                "<fetch><entity name='account'><filter><condition entityname='c' attribute='name' operator='eq' value='x'/></filter></entity></fetch>",
+                "odata_unsupported_option",
+                "entityname",
+            ),
+            (
+                "<fetch><entity name='account'><attribute name='name' alias='n'/></entity></fetch>",
+                "odata_unsupported_option",
+                "alias",
+            ),
+            (
+                "<fetch top='5' page='1'><entity name='account'/></fetch>",
+                "odata_syntax",
+                "top",
+            ),
+            (
+                "<fetch count='0'><entity name='account'/></fetch>",
+                "odata_syntax",
+                "count",
+            ),
+            (
+                "<fetch count='5001'><entity name='account'/></fetch>",
+                "odata_syntax",
+                "count",
+            ),
+            ("<fetch><entity/></fetch>", "odata_syntax", "name"),
+            ("<fetch></fetch>", "odata_syntax", "entity"),
+            (
+                "<fetch><entity name='a'/><entity name='b'/></fetch>",
+                "odata_syntax",
+                "second",
+            ),
+            ("<fetch><entity name='a'>", "odata_syntax", "closed"),
+            (
+                "<fetch><entity name='a'/></fetch><fetch/>",
+                "odata_syntax",
+                "after",
+            ),
+            (
+                "<fetch><entity name='a'><filter type='xor'/></entity></fetch>",
+                "odata_syntax",
+                "xor",
+            ),
+            (
+                "<fetch><entity name='a'><condition attribute='name' operator='eq' value='x'/></entity></fetch>",
+                "odata_syntax",
+                "condition",
+            ),
+            (
+                "<fetch><entity name='a'><filter><condition attribute='name' operator='eq'/></filter></entity></fetch>",
+                "odata_syntax",
+                "one value",
+            ),
+            (
+                "<fetch><entity name='a'><filter><condition attribute='name' operator='between'><value>1</value></condition></filter></entity></fetch>",
+                "odata_syntax",
+                "two",
+            ),
+            (
+                "<!DOCTYPE fetch [<!ENTITY x 'y'>]><fetch><entity name='a'/></fetch>",
+                "odata_syntax",
+                "DTD",
+            ),
+            (
+                "<fetch><entity name='a'>&x;</entity></fetch>",
+                "odata_syntax",
+                "entity",
+            ),
+            (
+                "<fetch><entity name='a'>text</entity></fetch>",
+                "odata_syntax",
+                "value",
+            ),
+            (
+                "<fetch><entity name='a' name='b'/></fetch>",
+                "odata_syntax",
+                "duplicated",
+            ),
+            ("not xml", "odata_syntax", "fetch"),
+        ] {
+            let result = cx_parse(xml);
+            assert!(result.is_err(), "{xml}: accepted");
+            if let Err(e) = result {
+                assert_eq!(e.code(), code, "{xml}: {e}");
+                assert!(e.to_string().contains(says), "{xml}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn limits_are_errors() {
+        let deep = format!(
+            "<fetch><entity name='a'>{}{}</entity></fetch>",
+            "<filter>".repeat(MAX_FILTER_DEPTH + 1),
+            "</filter>".repeat(MAX_FILTER_DEPTH + 1)
+        );
+        assert_eq!(cx_parse(&deep).map_err(|e| e.code()), Err("odata_limit"));
+        let conditions =
+            "<condition attribute='name' operator='eq' value='x'/>".repeat(MAX_FILTER_TERMS + 1);
+        let many =
+            format!("<fetch><entity name='a'><filter>{conditions}</filter></entity></fetch>");
+        assert_eq!(cx_parse(&many).map_err(|e| e.code()), Err("odata_limit"));
+        let huge = format!(
+            "<fetch><entity name='{}'/></fetch>",
+            "a".repeat(MAX_FETCH_BYTES)
+        );
+        assert_eq!(cx_parse(&huge).map_err(|e| e.code()), Err("odata_limit"));
+        let values = "<value>x</value>".repeat(MAX_IN_VALUES + 1);
+        let wide = format!(
+            "<fetch><entity name='a'><filter><condition attribute='name' operator='in'>{values}</condition></filter></entity></fetch>"
+        );
+        assert_eq!(cx_parse(&wide).map_err(|e| e.code()), Err("odata_limit"));
+    }
+}

@@ -1,0 +1,316 @@
+//! FetchXML lists: `GET /<set>?fetchXml=…` (D162). The query is read by `strata_odata::fetch`
+//! and answered by the engine's list as the readers see the table, as a `$filter` list is:
+//! the same filter resolution, the same checks of the columns, the same records.
+//!
+//! Paging is Dataverse's: `count` records a page, `page` numbering them from 1. With
+//! `Prefer: odata.include-annotations` naming them (or `*`), a page that has more after it
+//! carries `@Microsoft.Dynamics.CRM.morerecords` and `@Microsoft.Dynamics.CRM.fetchxmlpagingcookie`,
+//! whose cookie (URL-encoded twice, as Dataverse writes it) holds this server's signed cursor;
+//! sent back as the next page's `paging-cookie`, the page starts there. Without it (or with
+//! the cookie of another page) the page is counted from the first record ("simple paging"),
+//! up to [`MAX_SIMPLE_PAGING_RECORDS`] records, as Dataverse limits it.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value as Json, json};
+use strata_engine::{ListQuery, Organization, Plan, TableId};
+use strata_odata::fetch::{Fetch, FetchContext, MAX_SIMPLE_PAGING_RECORDS, parse_fetch};
+
+use super::entity::{self, Set};
+use super::records::{
+    annotations, check_select, context, filterable, odata_error, readers, require_read,
+    resolve_filter,
+};
+use super::{Call, WebError, WebResult, bad};
+
+/// Dataverse's page when `count` is not given.
+const DEFAULT_PAGE: u32 = 5_000;
+
+/// `GET <set>?fetchXml=…`.
+pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
+    for (name, value) in &call.query {
+        let taken = name == "fetchXml"
+            || !name.starts_with('$')
+            || (name == "$count" && matches!(value.as_str(), "true" | "false"));
+        if !taken {
+            return Err(bad(
+                "odata_syntax",
+                format!("`{name}` cannot be given with fetchXml: the FetchXML says what to read"),
+            ));
+        }
+    }
+    if !matches!(set, Set::Records(_)) {
+        return Err(bad(
+            "odata_unsupported",
+            format!("fetchXml is answered on record tables, not on `{set_name}`"),
+        ));
+    }
+    let xml = call.param("fetchXml").unwrap_or_default().to_owned();
+    let odata_count = call.param("$count") == Some("true");
+    let annotate = annotations(call);
+    let readers = {
+        let loaded = call.request.handle.read().await;
+        readers(call, &loaded.org).and_then(|r| require_read(&loaded.org, r, table).map(|()| r))?
+    };
+    let app = Arc::clone(call.state);
+    let handle = Arc::clone(&call.request.handle);
+    let base = call.base.clone();
+    let set_name = set_name.to_owned();
+    let body = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize), WebError> {
+        let loaded = handle.read_blocking();
+        let o = &loaded.org;
+        let fetch = read(o, table, readers.0, &xml)?;
+        let select = fetch
+            .attributes
+            .as_deref()
+            .map(|columns| check_select(o, table, columns))
+            .transpose()?;
+        let filter = fetch
+            .filter
+            .clone()
+            .map(|f| resolve_filter(o, table, f))
+            .transpose()?;
+        for x in &fetch.order {
+            filterable(o, table, &x.column)?;
+        }
+        // The query a cookie's cursor is signed for: everything but the page and the cookie.
+        let query_id = format!(
+            "fetchxml\n{}\n{table:?}\n{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}",
+            handle.name,
+            o.user(readers.0).name,
+            readers.1.map(|i| o.user(i).name.as_str()).unwrap_or_default(),
+            fetch.attributes,
+            fetch.filter,
+            fetch.order,
+            (fetch.top, fetch.count),
+        );
+        let page = fetch.page.unwrap_or(1);
+        let page_size = fetch.top.or(fetch.count).unwrap_or(DEFAULT_PAGE) as usize;
+        let query = |after, limit, count| ListQuery {
+            filter: filter.clone(),
+            order: fetch.order.clone(),
+            after,
+            limit,
+            count,
+            plan: Plan::Auto,
+            work_budget: Some(crate::limits::MAX_LIST_WORK),
+            impersonator: readers.1,
+        };
+        let list = |q: &ListQuery| {
+            o.list(readers.0, table, q)
+                .map_err(|e| WebError(crate::api::list_error(&e, q)))
+        };
+        // Where the page starts: after the cookie's cursor, or counted from the first record.
+        let mut after = match fetch.paging_cookie.as_deref().and_then(|c| cookie(c, page)) {
+            Some(cursor) => Some(
+                app.cursors
+                    .decode(&cursor, &format!("{query_id}\n{}", page - 1))
+                    .map_err(WebError)?,
+            ),
+            None => None,
+        };
+        if after.is_none() && page > 1 {
+            let skip = u64::from(page - 1) * page_size as u64;
+            if skip + page_size as u64 > MAX_SIMPLE_PAGING_RECORDS {
+                return Err(bad(
+                    "odata_limit",
+                    format!(
+                        "page {page} of {page_size} records passes the {MAX_SIMPLE_PAGING_RECORDS} records a page is counted to without its paging cookie: send the paging-cookie of page {}",
+                        page - 1
+                    ),
+                ));
+            }
+            let mut skipped = 0u64;
+            while skipped < skip {
+                let limit = (skip - skipped).min(u64::from(DEFAULT_PAGE)) as usize;
+                let part = list(&query(after.take(), limit, false))?;
+                skipped += part.records.len() as u64;
+                match part.next {
+                    Some(next) => after = Some(next),
+                    // Past the last record: an empty page, as Dataverse answers.
+                    None => break,
+                }
+            }
+            if after.is_none() {
+                let mut head = Map::new();
+                if annotate.paging {
+                    head.insert("@Microsoft.Dynamics.CRM.morerecords".into(), Json::Bool(false));
+                }
+                let body = page_body(o, (&base, &set_name), select.as_deref(), readers, annotate, &[], head);
+                return Ok((body, 0));
+            }
+        }
+        let result = list(&query(
+            after,
+            page_size,
+            fetch.total_record_count || odata_count,
+        ))?;
+        let more = fetch.top.is_none() && result.next.is_some();
+        let cookie = result
+            .next
+            .as_ref()
+            .filter(|_| more && annotate.paging)
+            .map(|next| {
+                let cursor = app.cursors.encode(next, &format!("{query_id}\n{page}"));
+                paging_cookie(page, &cursor)
+            });
+        let mut head = Map::new();
+        if let Some(total) = result.total {
+            if odata_count {
+                head.insert("@odata.count".into(), json!(total));
+            }
+            if fetch.total_record_count {
+                head.insert("@Microsoft.Dynamics.CRM.totalrecordcount".into(), json!(total));
+                head.insert(
+                    "@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded".into(),
+                    Json::Bool(false),
+                );
+            }
+        }
+        if annotate.paging {
+            if let Some(cookie) = cookie {
+                head.insert("@Microsoft.Dynamics.CRM.fetchxmlpagingcookie".into(), Json::String(cookie));
+            }
+            head.insert("@Microsoft.Dynamics.CRM.morerecords".into(), Json::Bool(more));
+        }
+        let body = page_body(o, (&base, &set_name), select.as_deref(), readers, annotate, &result.records, head);
+        Ok((body, result.records.len()))
+    })
+    .await
+    .map_err(|e| bad("internal", format!("fetchXml task failed: {e}")))??;
+    call.state.metrics.decided(body.1);
+    Ok(super::json_bytes_response(StatusCode::OK, body.0))
+}
+
+/// The FetchXML, read against the table and the acting user.
+fn read(
+    o: &Organization,
+    table: TableId,
+    user: strata_engine::UserId,
+    xml: &str,
+) -> Result<Fetch, WebError> {
+    let known = entity::known_columns(o, table);
+    let is_lookup = |name: &str| {
+        known
+            .iter()
+            .any(|k| k.strip_prefix('_').and_then(|k| k.strip_suffix("_value")) == Some(name))
+    };
+    let user_guid = o.user_guid(user).to_string();
+    let unit_guid = o.unit_guid(o.user(user).business_unit).to_string();
+    let fetch = parse_fetch(
+        xml,
+        &FetchContext {
+            is_lookup: &is_lookup,
+            user: &user_guid,
+            business_unit: &unit_guid,
+        },
+    )
+    .map_err(odata_error)?;
+    let name = &o.table(table).name;
+    if fetch.entity != *name {
+        return Err(bad(
+            "odata_syntax",
+            format!(
+                "the FetchXML's entity `{}` is not this entity set's table `{name}`",
+                fetch.entity
+            ),
+        ));
+    }
+    Ok(fetch)
+}
+
+/// The cursor of a paging cookie this server gave for the page before `page` (`None`: another
+/// page's cookie, or one it did not give, which Dataverse ignores too).
+fn cookie(text: &str, page: u32) -> Option<String> {
+    let rest = text.trim().strip_prefix("<cookie page=\"")?;
+    let (given, rest) = rest.split_once('"')?;
+    if given.parse::<u32>().ok()?.checked_add(1)? != page {
+        return None;
+    }
+    let (_, rest) = rest.split_once("<strata after=\"")?;
+    let (cursor, _) = rest.split_once('"')?;
+    Some(cursor.to_owned())
+}
+
+/// The `@Microsoft.Dynamics.CRM.fetchxmlpagingcookie` of `page`: the cookie's XML URL-encoded
+/// twice inside a `cookie` element, as Dataverse writes it.
+fn paging_cookie(page: u32, cursor: &str) -> String {
+    let inner = format!("<cookie page=\"{page}\"><strata after=\"{cursor}\" /></cookie>");
+    format!(
+        "<cookie pagenumber=\"{}\" pagingcookie=\"{}\" istracking=\"False\" />",
+        page + 1,
+        encode(&encode(&inner))
+    )
+}
+
+/// Percent-encodes every byte but the unreserved ones, lowercase as Dataverse writes it.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02x}"));
+        }
+    }
+    out
+}
+
+/// A page's body: the context, the annotations, the records as the readers see them.
+fn page_body(
+    o: &Organization,
+    (base, set_name): (&str, &str),
+    select: Option<&[String]>,
+    readers: (strata_engine::UserId, Option<strata_engine::UserId>),
+    annotate: entity::Annotations,
+    records: &[strata_engine::RecordId],
+    head: Map<String, Json>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + records.len() * 256);
+    let mut top = Map::new();
+    top.insert(
+        "@odata.context".into(),
+        Json::String(context(base, set_name, select)),
+    );
+    top.extend(head);
+    let top = Json::Object(top).to_string();
+    out.extend_from_slice(&top.as_bytes()[..top.len() - 1]);
+    out.extend_from_slice(b",\"value\":[");
+    for (i, &r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let mut item = entity::Writer::open(&mut out);
+        entity::render_record(&mut item, o, r, readers, select, annotate);
+        item.close();
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cookie_is_read_back_for_the_next_page_only() {
+        let given = paging_cookie(3, "ab12.cd34");
+        assert!(given.starts_with(
+            "<cookie pagenumber=\"4\" pagingcookie=\"%253ccookie%2520page%253d%25223%2522%253e"
+        ));
+        // As a client sends it back: decoded twice, XML-unescaped by the FetchXML's reader.
+        let inner = "<cookie page=\"3\"><strata after=\"ab12.cd34\" /></cookie>";
+        assert_eq!(cookie(inner, 4).as_deref(), Some("ab12.cd34"));
+        assert_eq!(cookie(inner, 5), None);
+        assert_eq!(cookie(inner, 3), None);
+        assert_eq!(
+            cookie(
+                "<cookie page=\"3\"><accountid last=\"{X}\" first=\"{Y}\" /></cookie>",
+                4
+            ),
+            None
+        );
+        assert_eq!(cookie("nonsense", 2), None);
+    }
+}
