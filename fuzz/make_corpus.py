@@ -85,6 +85,11 @@ def main():
             for s in rust_strings(text):
                 if re.match(r"^(https?://|/api/data/|[A-Za-z]+(\(|\?|/|$)|\$)", s) and len(s) > 3 and "{" not in s:
                     put("odata", s)
+    # FetchXML: every query the tests send (in the odata target, which reads its input as one).
+    for path, text in rs:
+        for s in rust_strings(text):
+            if s.lstrip().startswith("<fetch"):
+                put("odata", s)
     # $batch bodies: the tests' raw bodies (Content-Type on the first line).
     boundary = "dwa_batch_5b8d1f0e-0c41-4b7c-9f6e-2d7a41c3e9b0"
     for path, text in rs:

@@ -1,11 +1,11 @@
 //! The Web API's request language (`strata-odata`): whole URLs, resource paths, query
-//! strings, `$filter` and the `$batch` content type's boundary. No panic.
+//! strings, `$filter`, FetchXML and the `$batch` content type's boundary. No panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use strata_odata::{
-    Aliases, multipart_boundary, parse_filter, parse_path, parse_query, parse_request_target,
-    split_url,
+    Aliases, FetchContext, multipart_boundary, parse_fetch, parse_filter, parse_path, parse_query,
+    parse_request_target, split_url,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -23,4 +23,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse_query(url.query);
     }
     let _ = multipart_boundary(text);
+    let lookups = |name: &str| name == "ownerid" || name == "primarycontactid";
+    let _ = parse_fetch(
+        text,
+        &FetchContext {
+            is_lookup: &lookups,
+            user: "00000000-0000-0000-0000-000000000001",
+            business_unit: "00000000-0000-0000-0000-000000000002",
+        },
+    );
 });

@@ -1674,6 +1674,36 @@ fn navigation_properties_read_as_paths() {
         "denied",
         &[],
     );
+    // Its raw value (`$value`): text, a number as JSON writes it; null and a secured column
+    // she may not read are 204; an entity she may not read is refused.
+    let raw = value(&w.alice(), "ax1", "name/$value");
+    assert_eq!((raw.status, raw.text()), (200, "Ax One".to_owned()));
+    assert!(
+        raw.header("content-type")
+            .unwrap()
+            .starts_with("text/plain"),
+        "{}",
+        raw.brief()
+    );
+    assert_eq!(
+        value(&w.admin(), "ax1", "creditlimit/$value").text(),
+        "5000"
+    );
+    assert_eq!(value(&w.alice(), "ax1", "creditlimit/$value").status, 204);
+    web_error(
+        &value(&w.alice(), "ax2", "name/$value"),
+        403,
+        DENIED,
+        "denied",
+        &[],
+    );
+    web_error(
+        &value(&w.admin(), "ax1", "nope/$value"),
+        404,
+        NO_RESOURCE,
+        "odata_unknown",
+        &["nope"],
+    );
     // What these lists do not take is refused, never ignored.
     for (path, code) in [
         (

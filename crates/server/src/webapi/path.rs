@@ -35,6 +35,8 @@ pub(crate) enum Segment {
     Count,
     /// `$ref`.
     Ref,
+    /// `$value`: a property's raw value.
+    Value,
     /// `$1`: a Content-ID reference inside a `$batch` change set.
     ContentId(String),
     /// A name (entity set, navigation property, function or action, cast), with what was in
@@ -54,6 +56,7 @@ impl fmt::Display for Segment {
             Segment::Batch => f.write_str("$batch"),
             Segment::Count => f.write_str("$count"),
             Segment::Ref => f.write_str("$ref"),
+            Segment::Value => f.write_str("$value"),
             Segment::ContentId(id) => write!(f, "${id}"),
             Segment::Named { name, .. } => f.write_str(name),
         }
@@ -227,6 +230,7 @@ fn segment(part: &str, query: &[(String, String)]) -> Result<Segment, WebError> 
         "$batch" => return Ok(Segment::Batch),
         "$count" => return Ok(Segment::Count),
         "$ref" => return Ok(Segment::Ref),
+        "$value" => return Ok(Segment::Value),
         _ => {}
     }
     if let Some(id) = part.strip_prefix('$') {

@@ -50,6 +50,9 @@ pub(crate) async fn dispatch(call: &Call<'_>) -> WebResult {
         {
             navigation(call, set, table, key, name).await
         }
+        ([Segment::Named { name, args: None }, Segment::Value], Some(key), &Method::GET) => {
+            raw_value(call, set, table, key, name).await
+        }
         ([], Some(key), &Method::PATCH) => patch(call, set_name, set, table, key).await,
         ([], Some(key), &Method::DELETE) => delete(call, set, table, key).await,
         ([Segment::Named { name, args: None }, Segment::Ref], Some(key), method) => {
@@ -1240,6 +1243,71 @@ fn column_value(
             )
         }
     }
+}
+
+/// `<set>(key)/<column>/$value`: the column's value as the readers see it, as text
+/// (`text/plain`: a number or boolean as JSON writes it, a GUID bare), 204 when it is null — a
+/// secured column they may not read included. The record is read first, as a path's is.
+async fn raw_value(
+    call: &Call<'_>,
+    set: Set,
+    table: TableId,
+    key: &Args,
+    column: &str,
+) -> WebResult {
+    let loaded = call.request.handle.read().await;
+    let o = &loaded.org;
+    let readers = readers(call, o)?;
+    if let Set::Records(_) = set {
+        require_read(o, readers, table)?;
+    }
+    let target = resolve_key(o, set, table, key, Some(readers.0))?;
+    require_seen(o, target, readers)?;
+    let record = match target {
+        Target::Record(r) => r,
+        Target::User(u) => o.user(u).record,
+        _ => {
+            return Err(bad(
+                "odata_unsupported",
+                "$value is answered on a record's column",
+            ));
+        }
+    };
+    if !entity::known_columns(o, o.record(record).table)
+        .iter()
+        .any(|c| c == column)
+    {
+        return Err(bad(
+            "odata_unknown",
+            format!("Resource not found for the segment '{column}'."),
+        ));
+    }
+    let columns = [column.to_owned()];
+    let mut json = entity::record_json(
+        o,
+        record,
+        readers,
+        Some(&columns),
+        entity::Annotations::default(),
+    );
+    let text = match json.remove(column).unwrap_or(Json::Null) {
+        Json::Null => return Ok(no_content()),
+        Json::String(text) => text,
+        other => other.to_string(),
+    };
+    let mut response = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("odata-version", HeaderValue::from_static("4.0"));
+    Ok(response)
 }
 
 /// Refuses an entity the readers may not read: a record (or user) with Dataverse's words and
