@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse_query(url.query);
     }
     let _ = multipart_boundary(text);
-    let lookups = |name: &str| name == "ownerid" || name == "primarycontactid";
+    let lookups = |_: &str, name: &str| name == "ownerid" || name == "primarycontactid";
     let _ = parse_fetch(
         text,
         &FetchContext {

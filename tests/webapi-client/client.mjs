@@ -429,6 +429,25 @@ await step("FetchXML: fetch pages by paging cookie, fetchAll walks them all as t
   return `${all.value.length} records in ${Math.ceil(all.value.length / 7)} pages`;
 });
 
+await step("FetchXML link-entity: contacts with their account's name, read back as an alias object", async () => {
+  const fetchXml =
+    '<fetch count="50"><entity name="contact"><attribute name="fullname"/><attribute name="parentcustomerid"/>' +
+    '<link-entity name="account" from="accountid" to="parentcustomerid" alias="acct"><attribute name="name"/></link-entity>' +
+    "</entity></fetch>";
+  const page = await admin.fetch({ collection: "contacts", fetchXml });
+  check(page.value.length > 0, "no contact with an account");
+  for (const contact of page.value.slice(0, 5)) {
+    check(contact.acct && typeof contact.acct.name === "string", `no acct.name in ${JSON.stringify(contact)}`);
+    const account = await admin.retrieve({
+      collection: "accounts",
+      key: contact._parentcustomerid_value,
+      select: ["name"],
+    });
+    equal(contact.acct.name, account.name, "the linked account's name");
+  }
+  return `${page.value.length} contacts with their account`;
+});
+
 await step("count: accounts/$count and $count=true with a filter", async () => {
   const all = await admin.count({ collection: "accounts" });
   const filtered = await admin.count({ collection: "accounts", filter: pagedQuery.filter });

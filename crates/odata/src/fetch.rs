@@ -22,11 +22,13 @@
 //! `mapping`, `output-format`, `no-lock`, `latematerialize`, `useraworderby`, `options` and
 //! `datasource` change nothing here), one `entity` with `attribute`, `all-attributes`,
 //! `order`, `filter` (`and`/`or`, nested) and `condition` (with `value` elements for `in`,
-//! `not-in`, `between`, `not-between`). Refused as not supported (`UnsupportedOption`, named):
-//! `link-entity`, aggregates, `distinct="true"`, attribute aliases, conditions on another
-//! entity or against another column, and the operators not listed in [`operator`]. Anything
-//! else is a syntax error naming the element or attribute and its position. No DTD is read
-//! (no entity can be declared); every limit is the `$filter`'s or `$select`'s.
+//! `not-in`, `between`, `not-between`), and `link-entity` elements directly inside it (`inner`
+//! or `outer`, with their own `attribute`, `all-attributes` and `filter`: [`Link`]). Refused as
+//! not supported (`UnsupportedOption`, named): nested links and the other link types,
+//! aggregates, `distinct="true"`, attribute aliases, conditions on another entity or against
+//! another column, and the operators `condition` does not list. Anything else is a syntax
+//! error naming the element or attribute and its position. No DTD is read (no entity can be
+//! declared); every limit is the `$filter`'s or `$select`'s, links counted in.
 //!
 //! A lookup is named in FetchXML by its logical name (`primarycontactid`, `ownerid`): it
 //! becomes the Web API's `_<name>_value`, as `$filter` and `$select` name it, for the server
@@ -53,6 +55,32 @@ pub const MAX_FETCH_BYTES: usize = 16 * 1024;
 /// reaches: `page × count`, as Dataverse limits it.
 pub const MAX_SIMPLE_PAGING_RECORDS: u64 = 50_000;
 
+/// The most `link-entity` elements.
+pub const MAX_LINKS: usize = 4;
+
+/// A `link-entity` of the fetch's entity: the related record of a lookup (`to`, the entity's
+/// lookup; `from`, the linked table's key), for the server to check.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Link {
+    /// The linked table's logical name.
+    pub name: String,
+    /// `from`: the linked table's attribute (its primary key), as given.
+    pub from: String,
+    /// `to`: the entity's attribute (a lookup's logical name), as given.
+    pub to: String,
+    /// `link-type="outer"`: the entity's records whatever their related record (else `inner`:
+    /// only those whose related record is read and matches the link's filter).
+    pub outer: bool,
+    /// `alias`, or the linked table's name and a number (`contact1`, the first link to
+    /// `contact`): the prefix of its columns in the answer (`contact1_x002e_fullname`).
+    pub alias: String,
+    /// Its `attribute` elements, as the Web API names them (empty: none; `None`:
+    /// `all-attributes`).
+    pub attributes: Option<Vec<String>>,
+    /// Its `filter` elements.
+    pub filter: Option<Filter>,
+}
+
 /// A FetchXML query of one table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Fetch {
@@ -65,6 +93,8 @@ pub struct Fetch {
     pub filter: Option<Filter>,
     /// The `order` elements.
     pub order: Vec<Order>,
+    /// The `link-entity` elements.
+    pub links: Vec<Link>,
     /// `top`: at most this many records, no paging.
     pub top: Option<u32>,
     /// `count`: the page's size.
@@ -79,9 +109,9 @@ pub struct Fetch {
 
 /// What the parser needs to know of the table and the caller.
 pub struct FetchContext<'a> {
-    /// Whether an attribute is one of the table's lookups (`ownerid`, `primarycontactid`):
-    /// the Web API names it `_<name>_value`.
-    pub is_lookup: &'a dyn Fn(&str) -> bool,
+    /// Whether an attribute of a table (the entity's or a link's, by logical name) is one of
+    /// its lookups (`ownerid`, `primarycontactid`): the Web API names it `_<name>_value`.
+    pub is_lookup: &'a dyn Fn(&str, &str) -> bool,
     /// The acting user's GUID (`eq-userid`, `ne-userid`).
     pub user: &'a str,
     /// The acting user's business unit's GUID (`eq-businessid`, `ne-businessid`).
@@ -101,6 +131,8 @@ impl std::fmt::Debug for FetchContext<'_> {
 enum Open {
     Fetch,
     Entity,
+    /// A `link-entity`: its index in [`Fetch::links`].
+    Link(usize),
     /// A filter: `or` when `true`, and the conditions and filters inside it.
     Filter(bool, Vec<Filter>),
     /// A condition waiting for its `value` elements.
@@ -384,6 +416,97 @@ impl Parser<'_, '_> {
                     .to_owned();
                 Ok(Open::Entity)
             }
+            ("link-entity", Some(Open::Entity)) => {
+                only(
+                    &["name", "from", "to", "link-type", "alias"],
+                    &[
+                        "visible",
+                        "intersect",
+                        "enableprefiltering",
+                        "prefilterparametername",
+                    ],
+                )?;
+                let outer = match get("link-type") {
+                    None | Some("inner") => false,
+                    Some("outer") => true,
+                    Some(other) => {
+                        return Err(unsupported(&format!("the link type `{other}`")));
+                    }
+                };
+                if self.fetch.links.len() == MAX_LINKS {
+                    return Err(ODataError::limit(
+                        PART,
+                        at,
+                        format!("more than {MAX_LINKS} `link-entity` elements"),
+                    ));
+                }
+                let name = required(get("name"), "link-entity", "name", at)?.to_owned();
+                let alias = match get("alias").filter(|a| !a.is_empty()) {
+                    Some(a) if a.contains(['.', '"', '@']) || a.len() > 64 => {
+                        return Err(ODataError::syntax(
+                            PART,
+                            at,
+                            format!("the alias `{a}` is not a plain name"),
+                        ));
+                    }
+                    Some(a) => a.to_owned(),
+                    None => format!(
+                        "{name}{}",
+                        self.fetch.links.iter().filter(|l| l.name == name).count() + 1
+                    ),
+                };
+                if self.fetch.links.iter().any(|l| l.alias == alias) {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        format!("two links are named `{alias}`"),
+                    ));
+                }
+                self.fetch.links.push(Link {
+                    from: get("from").unwrap_or_default().to_owned(),
+                    to: required(get("to"), "link-entity", "to", at)?.to_owned(),
+                    outer,
+                    alias,
+                    attributes: Some(Vec::new()),
+                    filter: None,
+                    name,
+                });
+                Ok(Open::Link(self.fetch.links.len() - 1))
+            }
+            ("link-entity", Some(Open::Link(_))) => {
+                Err(unsupported("a link-entity inside another"))
+            }
+            ("order", Some(Open::Link(_))) => Err(unsupported("an order inside a link-entity")),
+            ("attribute", Some(Open::Link(i))) => {
+                let i = *i;
+                for feature in ["alias", "aggregate", "groupby", "dategrouping", "distinct"] {
+                    if get(feature).is_some() {
+                        return Err(unsupported(&format!("an attribute's `{feature}`")));
+                    }
+                }
+                only(&["name"], &["build", "addedby", "usertimezone"])?;
+                let table = self.fetch.links[i].name.clone();
+                let column =
+                    self.column_of(&table, required(get("name"), "attribute", "name", at)?);
+                if self.attribute_count() == MAX_SELECT_COLUMNS {
+                    return Err(ODataError::limit(
+                        PART,
+                        at,
+                        format!("more than {MAX_SELECT_COLUMNS} `attribute` elements"),
+                    ));
+                }
+                if let Some(list) = &mut self.fetch.links[i].attributes
+                    && !list.contains(&column)
+                {
+                    list.push(column);
+                }
+                Ok(Open::Leaf)
+            }
+            ("all-attributes", Some(Open::Link(i))) => {
+                only(&[], &[])?;
+                self.fetch.links[*i].attributes = None;
+                Ok(Open::Leaf)
+            }
             ("attribute", Some(Open::Entity)) => {
                 for feature in ["alias", "aggregate", "groupby", "dategrouping", "distinct"] {
                     if get(feature).is_some() {
@@ -392,9 +515,10 @@ impl Parser<'_, '_> {
                 }
                 only(&["name"], &["build", "addedby", "usertimezone"])?;
                 let column = self.column(required(get("name"), "attribute", "name", at)?);
+                let count = self.attribute_count();
                 let list = self.fetch.attributes.get_or_insert_with(Vec::new);
                 if !list.contains(&column) {
-                    if list.len() == MAX_SELECT_COLUMNS {
+                    if count == MAX_SELECT_COLUMNS {
                         return Err(ODataError::limit(
                             PART,
                             at,
@@ -424,7 +548,7 @@ impl Parser<'_, '_> {
                 self.fetch.order.push(Order { column, descending });
                 Ok(Open::Leaf)
             }
-            ("filter", Some(Open::Entity | Open::Filter(..))) => {
+            ("filter", Some(Open::Entity | Open::Link(_) | Open::Filter(..))) => {
                 only(
                     &["type"],
                     &[
@@ -484,7 +608,7 @@ impl Parser<'_, '_> {
                 }
                 Ok(Open::Value(String::new()))
             }
-            ("link-entity", _) => Err(unsupported("link-entity")),
+            ("link-entity", _) => Err(unsupported("a link-entity outside the entity")),
             _ => Err(misplaced()),
         }
     }
@@ -493,14 +617,15 @@ impl Parser<'_, '_> {
     fn close(&mut self, open: Open, stack: &mut [Open]) -> Result<bool, ODataError> {
         match open {
             Open::Fetch => return Ok(true),
-            Open::Entity | Open::Leaf => {}
+            Open::Entity | Open::Leaf | Open::Link(_) => {}
             Open::Value(text) => {
                 if let Some(Open::Condition(c)) = stack.last_mut() {
                     c.values.push(text);
                 }
             }
             Open::Condition(c) => {
-                let filter = self.condition(c)?;
+                let table = table_of(stack, &self.fetch);
+                let filter = self.condition(c, &table)?;
                 if let Some(Open::Filter(_, list)) = stack.last_mut() {
                     list.push(filter);
                 }
@@ -516,16 +641,11 @@ impl Parser<'_, '_> {
                 if let Some(filter) = filter {
                     match stack.last_mut() {
                         Some(Open::Filter(_, list)) => list.push(filter),
-                        _ => {
-                            self.fetch.filter = Some(match self.fetch.filter.take() {
-                                None => filter,
-                                Some(Filter::And(mut all)) => {
-                                    all.push(filter);
-                                    Filter::And(all)
-                                }
-                                Some(before) => Filter::And(vec![before, filter]),
-                            });
+                        Some(Open::Link(i)) => {
+                            let link = &mut self.fetch.links[*i];
+                            link.filter = Some(joined(link.filter.take(), filter));
                         }
+                        _ => self.fetch.filter = Some(joined(self.fetch.filter.take(), filter)),
                     }
                 }
             }
@@ -533,13 +653,29 @@ impl Parser<'_, '_> {
         Ok(false)
     }
 
-    /// An attribute's name as the Web API names it.
+    /// An attribute of the entity, as the Web API names it.
     fn column(&self, name: &str) -> String {
-        if (self.cx.is_lookup)(name) {
+        self.column_of(&self.fetch.entity, name)
+    }
+
+    /// An attribute of `table`, as the Web API names it.
+    fn column_of(&self, table: &str, name: &str) -> String {
+        if (self.cx.is_lookup)(table, name) {
             format!("_{name}_value")
         } else {
             name.to_owned()
         }
+    }
+
+    /// The `attribute` elements so far, the entity's and its links'.
+    fn attribute_count(&self) -> usize {
+        self.fetch.attributes.as_ref().map_or(0, Vec::len)
+            + self
+                .fetch
+                .links
+                .iter()
+                .map(|l| l.attributes.as_ref().map_or(0, Vec::len))
+                .sum::<usize>()
     }
 
     fn count_terms(&mut self, n: usize, at: usize) -> Result<(), ODataError> {
@@ -554,10 +690,10 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
-    /// A condition as the engine's filter.
-    fn condition(&mut self, c: Condition) -> Result<Filter, ODataError> {
+    /// A condition of `table`'s attribute as the engine's filter.
+    fn condition(&mut self, c: Condition, table: &str) -> Result<Filter, ODataError> {
         let at = c.at;
-        let column = self.column(&c.attribute);
+        let column = self.column_of(table, &c.attribute);
         let operator = c.operator.as_str();
         let values = &c.values;
         let one = |what: &str| -> Result<&str, ODataError> {
@@ -726,6 +862,30 @@ impl Parser<'_, '_> {
     }
 }
 
+/// The table a condition inside `stack` is about: the innermost link's, else the entity's.
+fn table_of(stack: &[Open], fetch: &Fetch) -> String {
+    stack
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Open::Link(i) => fetch.links.get(*i).map(|l| l.name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| fetch.entity.clone())
+}
+
+/// `before` and `filter`, both holding.
+fn joined(before: Option<Filter>, filter: Filter) -> Filter {
+    match before {
+        None => filter,
+        Some(Filter::And(mut all)) => {
+            all.push(filter);
+            Filter::And(all)
+        }
+        Some(before) => Filter::And(vec![before, filter]),
+    }
+}
+
 /// The attributes of an element, unescaped, each once.
 fn attributes(e: &BytesStart<'_>, at: usize) -> Result<Vec<(String, String)>, ODataError> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -856,7 +1016,11 @@ mod tests {
     use super::*;
 
     fn cx_parse(xml: &str) -> Result<Fetch, ODataError> {
-        let lookups = |n: &str| matches!(n, "ownerid" | "primarycontactid" | "owningbusinessunit");
+        let lookups = |table: &str, n: &str| {
+            matches!(n, "ownerid" | "owningbusinessunit")
+                || (table == "account" && n == "primarycontactid")
+                || (table == "contact" && n == "parentcustomerid")
+        };
         parse_fetch(
             xml,
             &FetchContext {
@@ -955,6 +1119,48 @@ mod tests {
     }
 
     #[test]
+    fn links_read_with_their_own_columns_and_filters() -> Result<(), ODataError> {
+        let f = cx_parse(
+            "<fetch><entity name='account'><attribute name='name'/>
+               <link-entity name='contact' from='contactid' to='primarycontactid' alias='pc'>
+                 <attribute name='fullname'/><attribute name='parentcustomerid'/>
+                 <filter><condition attribute='parentcustomerid' operator='not-null'/></filter>
+               </link-entity>
+               <link-entity name='systemuser' to='ownerid' link-type='outer'><all-attributes/></link-entity>
+             </entity></fetch>",
+        )?;
+        assert_eq!(f.filter, None);
+        assert_eq!(
+            f.links,
+            vec![
+                Link {
+                    name: "contact".into(),
+                    from: "contactid".into(),
+                    to: "primarycontactid".into(),
+                    outer: false,
+                    alias: "pc".into(),
+                    attributes: Some(vec!["fullname".into(), "_parentcustomerid_value".into()]),
+                    filter: Some(Filter::Compare {
+                        column: "_parentcustomerid_value".into(),
+                        op: CompareOp::Ne,
+                        value: Value::Null
+                    }),
+                },
+                Link {
+                    name: "systemuser".into(),
+                    from: String::new(),
+                    to: "ownerid".into(),
+                    outer: true,
+                    alias: "systemuser1".into(),
+                    attributes: None,
+                    filter: None,
+                },
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
     fn operators_become_the_engines_filters() -> Result<(), ODataError> {
         let one = |op: &str, value: &str| -> Result<Option<Filter>, ODataError> {
             let value = if value.is_empty() {
@@ -1036,9 +1242,29 @@ mod tests {
     fn what_is_not_answered_is_refused_by_name() {
         for (xml, code, says) in [
             (
-                "<fetch><entity name='account'><link-entity name='contact' from='contactid' to='primarycontactid'/></entity></fetch>",
+                "<fetch><entity name='account'><link-entity name='contact' from='contactid' to='primarycontactid'><link-entity name='a' to='b'/></link-entity></entity></fetch>",
                 "odata_unsupported_option",
-                "link-entity",
+                "inside another",
+            ),
+            (
+                "<fetch><entity name='account'><link-entity name='contact' to='primarycontactid' link-type='exists'/></entity></fetch>",
+                "odata_unsupported_option",
+                "exists",
+            ),
+            (
+                "<fetch><entity name='account'><link-entity name='contact' to='primarycontactid'><order attribute='fullname'/></link-entity></entity></fetch>",
+                "odata_unsupported_option",
+                "order",
+            ),
+            (
+                "<fetch><entity name='account'><link-entity name='contact' to='primarycontactid' alias='x'/><link-entity name='contact' to='primarycontactid' alias='x'/></entity></fetch>",
+                "odata_syntax",
+                "two links",
+            ),
+            (
+                "<fetch><entity name='account'><link-entity name='contact'/></entity></fetch>",
+                "odata_syntax",
+                "no `to`",
             ),
             (
                 "<fetch aggregate='true'><entity name='account'/></fetch>",

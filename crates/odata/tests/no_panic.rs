@@ -23,7 +23,7 @@ fn every_parser(text: &str) {
     let _ = parse_request_target(text);
     let _ = ParamValue::parse(text, "@p");
     let _ = parse_batch(text, text.as_bytes());
-    let lookups = |n: &str| n == "ownerid";
+    let lookups = |_: &str, n: &str| n == "ownerid";
     let _ = parse_fetch(
         text,
         &FetchContext {
@@ -131,6 +131,8 @@ const PIECES: &[&str] = &[
     "</value>",
     "<attribute name='name'/>",
     "<order attribute='name' descending='true'/>",
+    "<link-entity name='contact' from='contactid' to='primarycontactid' alias='pc'>",
+    "</link-entity>",
     "&amp;",
     "&#x10FFFF;",
     "<!DOCTYPE x>",

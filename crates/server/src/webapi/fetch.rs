@@ -13,9 +13,14 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use std::collections::HashSet;
+
 use serde_json::{Map, Value as Json, json};
-use strata_engine::{ListQuery, Organization, Plan, TableId};
-use strata_odata::fetch::{Fetch, FetchContext, MAX_SIMPLE_PAGING_RECORDS, parse_fetch};
+use strata_engine::{
+    Fact, Filter, ListQuery, Organization, Plan, Privilege, RecordId, Referent, RelationshipId,
+    TableId, UserId,
+};
+use strata_odata::fetch::{Fetch, FetchContext, Link, MAX_SIMPLE_PAGING_RECORDS, parse_fetch};
 
 use super::entity::{self, Set};
 use super::records::{
@@ -26,6 +31,20 @@ use super::{Call, WebError, WebResult, bad};
 
 /// Dataverse's page when `count` is not given.
 const DEFAULT_PAGE: u32 = 5_000;
+
+/// The most records of a link's table an inner link (or a link's filter) may match, as the
+/// readers see them: the entity's records are those whose lookup names one of them.
+pub(crate) const MAX_LINKED_RECORDS: usize = 5_000;
+
+/// A link's columns in each record of the answer.
+struct Joined {
+    alias: String,
+    rel: RelationshipId,
+    /// Its columns (`None`: all of them).
+    select: Option<Vec<String>>,
+    /// The related records its filter matches (`None`: no filter).
+    matching: Option<HashSet<RecordId>>,
+}
 
 /// `GET <set>?fetchXml=…`.
 pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
@@ -66,7 +85,7 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
             .as_deref()
             .map(|columns| check_select(o, table, columns))
             .transpose()?;
-        let filter = fetch
+        let mut filter = fetch
             .filter
             .clone()
             .map(|f| resolve_filter(o, table, f))
@@ -74,14 +93,54 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
         for x in &fetch.order {
             filterable(o, table, &x.column)?;
         }
+        let mut joined = Vec::new();
+        for link in &fetch.links {
+            let (rel, linked) = link_of(o, table, link)?;
+            require_read(o, readers, linked)?;
+            let select = link
+                .attributes
+                .as_deref()
+                .map(|columns| check_select(o, linked, columns))
+                .transpose()?;
+            let link_filter = link
+                .filter
+                .clone()
+                .map(|f| resolve_filter(o, linked, f))
+                .transpose()?;
+            let matching = if link.outer && link_filter.is_none() {
+                None
+            } else {
+                Some(linked_records(o, readers, (linked, &link.alias), link_filter)?)
+            };
+            if let (false, Some(parents)) = (link.outer, &matching) {
+                // An inner link: the records whose lookup names a related record it matches.
+                let refers = Filter::Refers {
+                    fact: Fact::Lookup(rel),
+                    targets: parents.iter().map(|r| Some(Referent::Record(*r))).collect(),
+                };
+                filter = Some(match filter.take() {
+                    None => refers,
+                    Some(f) => Filter::And(vec![f, refers]),
+                });
+            }
+            if select.as_ref().is_none_or(|columns| !columns.is_empty()) {
+                joined.push(Joined {
+                    alias: link.alias.clone(),
+                    rel,
+                    select,
+                    matching: matching.map(|m| m.into_iter().collect()),
+                });
+            }
+        }
         // The query a cookie's cursor is signed for: everything but the page and the cookie.
         let query_id = format!(
-            "fetchxml\n{}\n{table:?}\n{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "fetchxml\n{}\n{table:?}\n{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             handle.name,
             o.user(readers.0).name,
             readers.1.map(|i| o.user(i).name.as_str()).unwrap_or_default(),
             fetch.attributes,
             fetch.filter,
+            fetch.links,
             fetch.order,
             (fetch.top, fetch.count),
         );
@@ -137,7 +196,7 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
                 if annotate.paging {
                     head.insert("@Microsoft.Dynamics.CRM.morerecords".into(), Json::Bool(false));
                 }
-                let body = page_body(o, (&base, &set_name), select.as_deref(), readers, annotate, &[], head);
+                let body = page_body(o, (&base, &set_name), (select.as_deref(), &joined), readers, annotate, &[], head);
                 return Ok((body, 0));
             }
         }
@@ -174,7 +233,7 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
             }
             head.insert("@Microsoft.Dynamics.CRM.morerecords".into(), Json::Bool(more));
         }
-        let body = page_body(o, (&base, &set_name), select.as_deref(), readers, annotate, &result.records, head);
+        let body = page_body(o, (&base, &set_name), (select.as_deref(), &joined), readers, annotate, &result.records, head);
         Ok((body, result.records.len()))
     })
     .await
@@ -190,8 +249,15 @@ fn read(
     user: strata_engine::UserId,
     xml: &str,
 ) -> Result<Fetch, WebError> {
-    let known = entity::known_columns(o, table);
-    let is_lookup = |name: &str| {
+    let is_lookup = |of: &str, name: &str| {
+        let Some(t) = (if of == o.table(table).name {
+            Some(table)
+        } else {
+            o.table_id(of)
+        }) else {
+            return false;
+        };
+        let known = entity::known_columns(o, t);
         known
             .iter()
             .any(|k| k.strip_prefix('_').and_then(|k| k.strip_suffix("_value")) == Some(name))
@@ -218,6 +284,100 @@ fn read(
         ));
     }
     Ok(fetch)
+}
+
+/// A link's relationship and table, checked: `to` is a lookup of the entity's table to the
+/// link's table, and `from` (when given) that table's key.
+fn link_of(
+    o: &Organization,
+    table: TableId,
+    link: &Link,
+) -> Result<(RelationshipId, TableId), WebError> {
+    // The relationship of this lookup to the link's table: a polymorphic lookup
+    // (`parentcustomerid`) has one per table it may name.
+    let to_link = o.relationship_ids().find(|r| {
+        let rel = o.relationship(*r);
+        rel.child == table && rel.lookup == link.to && o.table(rel.parent).name == link.name
+    });
+    let Some(rel) = to_link.or_else(|| o.relationship_by_lookup(table, &link.to)) else {
+        let outer = o.table(table);
+        return Err(if link.to == entity::primary_id(outer) {
+            bad(
+                "odata_unsupported",
+                format!(
+                    "link `{}`: a link from the entity's key to the records that look it up is not answered: link a lookup (`to`) to its table's key",
+                    link.alias
+                ),
+            )
+        } else if entity::known_columns(o, table)
+            .iter()
+            .any(|c| *c == format!("_{}_value", link.to))
+        {
+            bad(
+                "odata_unsupported",
+                format!(
+                    "link `{}`: `{}` is not a relationship's lookup (links to owners and business units are not answered: filter on `_{}_value`)",
+                    link.alias, link.to, link.to
+                ),
+            )
+        } else {
+            super::records::unknown_property(o, table, &link.to)
+        });
+    };
+    let parent = o.relationship(rel).parent;
+    let parent_table = o.table(parent);
+    if parent_table.name != link.name {
+        return Err(bad(
+            "odata_syntax",
+            format!(
+                "link `{}`: the lookup `{}` leads to `{}`, not `{}`",
+                link.alias, link.to, parent_table.name, link.name
+            ),
+        ));
+    }
+    if !link.from.is_empty() && link.from != entity::primary_id(parent_table) {
+        return Err(bad(
+            "odata_unsupported",
+            format!(
+                "link `{}`: `from` is the key of `{}` (`{}`), not `{}`",
+                link.alias,
+                link.name,
+                entity::primary_id(parent_table),
+                link.from
+            ),
+        ));
+    }
+    Ok((rel, parent))
+}
+
+/// The records of a link's table its filter matches, as the readers read them: at most
+/// [`MAX_LINKED_RECORDS`].
+fn linked_records(
+    o: &Organization,
+    readers: (UserId, Option<UserId>),
+    (table, alias): (TableId, &str),
+    filter: Option<Filter>,
+) -> Result<Vec<RecordId>, WebError> {
+    let query = ListQuery {
+        filter,
+        limit: MAX_LINKED_RECORDS + 1,
+        work_budget: Some(crate::limits::MAX_LIST_WORK),
+        impersonator: readers.1,
+        ..Default::default()
+    };
+    let page = o
+        .list(readers.0, table, &query)
+        .map_err(|e| WebError(crate::api::list_error(&e, &query)))?;
+    if page.records.len() > MAX_LINKED_RECORDS {
+        return Err(bad(
+            "odata_limit",
+            format!(
+                "link `{alias}` matches more than {MAX_LINKED_RECORDS} records of `{}` the caller may read: narrow its filter",
+                o.table(table).name
+            ),
+        ));
+    }
+    Ok(page.records)
 }
 
 /// The cursor of a paging cookie this server gave for the page before `page` (`None`: another
@@ -257,14 +417,16 @@ fn encode(text: &str) -> String {
     out
 }
 
-/// A page's body: the context, the annotations, the records as the readers see them.
+/// A page's body: the context, the annotations, the records as the readers see them, each
+/// with its links' columns (`alias_x002e_column`, as Dataverse names them) from its related record when the readers may read
+/// it and it matches the link's filter.
 fn page_body(
     o: &Organization,
     (base, set_name): (&str, &str),
-    select: Option<&[String]>,
-    readers: (strata_engine::UserId, Option<strata_engine::UserId>),
+    (select, joined): (Option<&[String]>, &[Joined]),
+    readers: (UserId, Option<UserId>),
     annotate: entity::Annotations,
-    records: &[strata_engine::RecordId],
+    records: &[RecordId],
     head: Map<String, Json>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + records.len() * 256);
@@ -281,9 +443,32 @@ fn page_body(
         if i > 0 {
             out.push(b',');
         }
-        let mut item = entity::Writer::open(&mut out);
-        entity::render_record(&mut item, o, r, readers, select, annotate);
-        item.close();
+        if joined.is_empty() {
+            let mut item = entity::Writer::open(&mut out);
+            entity::render_record(&mut item, o, r, readers, select, annotate);
+            item.close();
+            continue;
+        }
+        let mut item = entity::record_json(o, r, readers, select, annotate);
+        for link in joined {
+            let Some(parent) = o.record(r).lookup(link.rel) else {
+                continue;
+            };
+            let seen = std::iter::once(readers.0)
+                .chain(readers.1)
+                .all(|u| o.check(u, Privilege::Read, parent));
+            if !seen || link.matching.as_ref().is_some_and(|m| !m.contains(&parent)) {
+                continue;
+            }
+            let columns = entity::record_json(o, parent, readers, link.select.as_deref(), annotate);
+            for (column, value) in columns {
+                if !column.starts_with('@') {
+                    item.insert(format!("{}_x002e_{column}", link.alias), value);
+                }
+            }
+        }
+        // A map of JSON values always serializes.
+        let _ = serde_json::to_writer(&mut out, &item);
     }
     out.extend_from_slice(b"]}");
     out
