@@ -1069,12 +1069,7 @@ async fn navigation(call: &Call<'_>, set: Set, table: TableId, key: &Args, nav: 
     let related = {
         let loaded = call.request.handle.read().await;
         let o = &loaded.org;
-        let readers = readers(call, o)?;
-        if let Set::Records(_) = set {
-            require_read(o, readers, table)?;
-        }
-        let target = resolve_key(o, set, table, key, Some(readers.0))?;
-        require_seen(o, target, readers)?;
+        let (readers, target) = path_entity(call, o, (set, table), key)?;
         let association = match (target, nav) {
             (Target::User(u), "systemuserroles_association") => Some((
                 o.user(u)
@@ -1245,6 +1240,23 @@ fn column_value(
     }
 }
 
+/// The entity a path starts from, read first as the readers (D160): their Read on its table,
+/// then on the entity itself.
+fn path_entity(
+    call: &Call<'_>,
+    o: &Organization,
+    (set, table): (Set, TableId),
+    key: &Args,
+) -> Result<((UserId, Option<UserId>), Target), WebError> {
+    let readers = readers(call, o)?;
+    if let Set::Records(_) = set {
+        require_read(o, readers, table)?;
+    }
+    let target = resolve_key(o, set, table, key, Some(readers.0))?;
+    require_seen(o, target, readers)?;
+    Ok((readers, target))
+}
+
 /// `<set>(key)/<column>/$value`: the column's value as the readers see it, as text
 /// (`text/plain`: a number or boolean as JSON writes it, a GUID bare), 204 when it is null — a
 /// secured column they may not read included. The record is read first, as a path's is.
@@ -1257,12 +1269,7 @@ async fn raw_value(
 ) -> WebResult {
     let loaded = call.request.handle.read().await;
     let o = &loaded.org;
-    let readers = readers(call, o)?;
-    if let Set::Records(_) = set {
-        require_read(o, readers, table)?;
-    }
-    let target = resolve_key(o, set, table, key, Some(readers.0))?;
-    require_seen(o, target, readers)?;
+    let (readers, target) = path_entity(call, o, (set, table), key)?;
     let record = match target {
         Target::Record(r) => r,
         Target::User(u) => o.user(u).record,
