@@ -991,6 +991,24 @@ fn fetch_xml_lists_as_the_caller_and_pages_by_cookie() {
             .collect()
     };
     let inner = "<link-entity name='contact' from='contactid' to='primarycontactid' alias='pc'><attribute name='fullname'/></link-entity>";
+    // Without a filter of the entity's own too (the link alone picks the records).
+    let alone = fetch_xml(
+        &alice,
+        "accounts",
+        &format!("<fetch><entity name='account'><attribute name='name'/>{inner}</entity></fetch>"),
+        &[],
+    )
+    .expect(200);
+    assert_eq!(
+        strings(alone["value"].as_array().unwrap(), "name"),
+        ["Contoso a001"]
+    );
+    assert_eq!(alone["value"][0]["pc_x002e_fullname"], json!("Con One"));
+    let alone = fetch_xml(&w.admin(), "accounts", &format!("<fetch><entity name='account'><attribute name='name'/><order attribute='name'/>{inner}</entity></fetch>"), &[]).expect(200);
+    assert_eq!(
+        strings(alone["value"].as_array().unwrap(), "name"),
+        ["Contoso a001", "Contoso a002"]
+    );
     let mine = linked(&alice, inner);
     assert_eq!(mine.keys().collect::<Vec<_>>(), ["a001"]);
     assert_eq!(mine["a001"]["pc_x002e_fullname"], json!("Con One"));

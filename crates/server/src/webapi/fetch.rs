@@ -114,9 +114,23 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
             };
             if let (false, Some(parents)) = (link.outer, &matching) {
                 // An inner link: the records whose lookup names a related record it matches.
-                let refers = Filter::Refers {
-                    fact: Fact::Lookup(rel),
-                    targets: parents.iter().map(|r| Some(Referent::Record(*r))).collect(),
+                // Alone, as those records themselves (the related records' children through
+                // the lookup), which the list takes from the record index instead of testing
+                // each record's lookup against every related record.
+                let refers = match filter {
+                    None => Filter::Refers {
+                        fact: Fact::Record,
+                        targets: parents
+                            .iter()
+                            .flat_map(|p| o.children(*p))
+                            .filter(|(r, _)| *r == rel)
+                            .map(|(_, child)| Some(Referent::Record(*child)))
+                            .collect(),
+                    },
+                    Some(_) => Filter::Refers {
+                        fact: Fact::Lookup(rel),
+                        targets: parents.iter().map(|r| Some(Referent::Record(*r))).collect(),
+                    },
                 };
                 filter = Some(match filter.take() {
                     None => refers,
