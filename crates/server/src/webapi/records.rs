@@ -1215,15 +1215,7 @@ fn column_value(
     readers: (UserId, Option<UserId>),
     column: &str,
 ) -> axum::response::Response {
-    let columns = [column.to_owned()];
-    let mut json = entity::record_json(
-        o,
-        record,
-        readers,
-        Some(&columns),
-        entity::Annotations::default(),
-    );
-    match json.remove(column).unwrap_or(Json::Null) {
+    match value_as_seen(o, record, readers, column) {
         Json::Null => no_content(),
         value => {
             let context = format!(
@@ -1238,6 +1230,24 @@ fn column_value(
             )
         }
     }
+}
+
+/// A record's column as the readers see it in its JSON (null when secured from them).
+fn value_as_seen(
+    o: &Organization,
+    record: RecordId,
+    readers: (UserId, Option<UserId>),
+    column: &str,
+) -> Json {
+    let columns = [column.to_owned()];
+    let mut json = entity::record_json(
+        o,
+        record,
+        readers,
+        Some(&columns),
+        entity::Annotations::default(),
+    );
+    json.remove(column).unwrap_or(Json::Null)
 }
 
 /// The entity a path starts from, read first as the readers (D160): their Read on its table,
@@ -1289,15 +1299,7 @@ async fn raw_value(
             format!("Resource not found for the segment '{column}'."),
         ));
     }
-    let columns = [column.to_owned()];
-    let mut json = entity::record_json(
-        o,
-        record,
-        readers,
-        Some(&columns),
-        entity::Annotations::default(),
-    );
-    let text = match json.remove(column).unwrap_or(Json::Null) {
+    let text = match value_as_seen(o, record, readers, column) {
         Json::Null => return Ok(no_content()),
         Json::String(text) => text,
         other => other.to_string(),
