@@ -36,6 +36,10 @@ const DEFAULT_PAGE: u32 = 5_000;
 /// readers see them: the entity's records are those whose lookup names one of them.
 pub(crate) const MAX_LINKED_RECORDS: usize = 5_000;
 
+/// The most records an inner link alone picks from the record index (its related records'
+/// children); past it, each record's lookup is tested instead, under the list's work budget.
+const MAX_INDEXED_CHILDREN: usize = 100_000;
+
 /// A link's columns in each record of the answer.
 struct Joined {
     alias: String,
@@ -117,20 +121,29 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
                 // Alone, as those records themselves (the related records' children through
                 // the lookup), which the list takes from the record index instead of testing
                 // each record's lookup against every related record.
-                let refers = match filter {
-                    None => Filter::Refers {
+                // At most MAX_INDEXED_CHILDREN of them: a request never makes the server hold
+                // every child of thousands of related records.
+                let children: Vec<Option<Referent>> = if filter.is_none() {
+                    parents
+                        .iter()
+                        .flat_map(|p| o.children(*p))
+                        .filter(|(r, _)| *r == rel)
+                        .map(|(_, child)| Some(Referent::Record(*child)))
+                        .take(MAX_INDEXED_CHILDREN + 1)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let refers = if filter.is_none() && children.len() <= MAX_INDEXED_CHILDREN {
+                    Filter::Refers {
                         fact: Fact::Record,
-                        targets: parents
-                            .iter()
-                            .flat_map(|p| o.children(*p))
-                            .filter(|(r, _)| *r == rel)
-                            .map(|(_, child)| Some(Referent::Record(*child)))
-                            .collect(),
-                    },
-                    Some(_) => Filter::Refers {
+                        targets: children,
+                    }
+                } else {
+                    Filter::Refers {
                         fact: Fact::Lookup(rel),
                         targets: parents.iter().map(|r| Some(Referent::Record(*r))).collect(),
-                    },
+                    }
                 };
                 filter = Some(match filter.take() {
                     None => refers,
