@@ -24,7 +24,7 @@ use strata_odata::fetch::{Fetch, FetchContext, Link, MAX_SIMPLE_PAGING_RECORDS, 
 
 use super::entity::{self, Set};
 use super::records::{
-    annotations, check_select, context, filterable, odata_error, readers, require_read,
+    annotations, check_select, context, filterable, odata_error, open_page, readers, require_read,
     resolve_filter,
 };
 use super::{Call, WebError, WebResult, bad};
@@ -463,9 +463,7 @@ fn page_body(
         Json::String(context(base, set_name, select)),
     );
     top.extend(head);
-    let top = Json::Object(top).to_string();
-    out.extend_from_slice(&top.as_bytes()[..top.len() - 1]);
-    out.extend_from_slice(b",\"value\":[");
+    open_page(&mut out, top);
     for (i, &r) in records.iter().enumerate() {
         if i > 0 {
             out.push(b',');

@@ -832,9 +832,7 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
         if let Some(total) = page_total {
             head.insert("@odata.count".into(), json!(total));
         }
-        let head = Json::Object(head).to_string();
-        out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-        out.extend_from_slice(b",\"value\":[");
+        open_page(&mut out, head);
         for (i, &r) in page_records.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -869,6 +867,14 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     let mut response = super::json_bytes_response(StatusCode::OK, body.0);
     page_size_applied(call, &mut response)?;
     Ok(response)
+}
+
+/// Writes a list page's opening into `out`: its context and annotations (`head`, in order),
+/// then `,"value":[`, for the records to be written straight after.
+pub(super) fn open_page(out: &mut Vec<u8>, head: Map<String, Json>) {
+    let head = Json::Object(head).to_string();
+    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    out.extend_from_slice(b",\"value\":[");
 }
 
 /// Answers `Prefer: odata.maxpagesize=N` with `Preference-Applied`.
