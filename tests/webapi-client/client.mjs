@@ -448,6 +448,44 @@ await step("FetchXML link-entity: contacts with their account's name, read back 
   return `${page.value.length} contacts with their account`;
 });
 
+await step("aggregates: $apply (retrieveMultiple's apply) and FetchXML aggregate, as each caller reads", async () => {
+  const listed = await admin.retrieveAll({ ...pagedQuery, select: ["annualrevenue", "_ownerid_value"] });
+  const total = listed.value.reduce((sum, a) => sum + a.annualrevenue, 0);
+  const applied = await admin.retrieveMultiple({
+    collection: "accounts",
+    apply: `filter(${pagedQuery.filter})/aggregate(annualrevenue with sum as total,$count as n)`,
+  });
+  equal(applied.value.length, 1, "one row without groupby");
+  equal(applied.value[0].n, listed.value.length, "$count against the list");
+  equal(applied.value[0].total, total, "the sum against the list's");
+  const owners = {};
+  for (const a of listed.value) {
+    owners[a._ownerid_value] = (owners[a._ownerid_value] ?? 0) + 1;
+  }
+  const grouped = await admin.retrieveMultiple({
+    collection: "accounts",
+    apply: `filter(${pagedQuery.filter})/groupby((_ownerid_value),aggregate($count as n))`,
+  });
+  equal(grouped.value.length, Object.keys(owners).length, "a row per owner");
+  for (const row of grouped.value) {
+    equal(row.n, owners[row._ownerid_value], `owner ${row._ownerid_value}'s accounts`);
+  }
+  const fetchXml =
+    '<fetch aggregate="true"><entity name="account">' +
+    '<attribute name="annualrevenue" aggregate="sum" alias="total"/><attribute name="accountid" aggregate="count" alias="n"/>' +
+    '<filter><condition attribute="annualrevenue" operator="gt" value="0"/>' +
+    '<condition attribute="name" operator="not-begin-with" value="zzz"/></filter></entity></fetch>';
+  const fetched = await admin.fetch({ collection: "accounts", fetchXml });
+  equal(fetched.value[0].n, listed.value.length, "FetchXML count against the list");
+  equal(fetched.value[0].total, total, "FetchXML sum against the list's");
+  // rep_west counts what rep_west reads, not what admin does.
+  const theirs = await grantee.retrieveAll({ collection: "accounts", select: ["name"] });
+  const counted = await grantee.retrieveMultiple({ collection: "accounts", apply: "aggregate($count as n)" });
+  equal(counted.value[0].n, theirs.value.length, "rep_west's $count against rep_west's list");
+  check(theirs.value.length < (await admin.count({ collection: "accounts" })), "rep_west reads fewer accounts than admin");
+  return `${listed.value.length} accounts, ${Object.keys(owners).length} owners, rep_west counts ${theirs.value.length}`;
+});
+
 await step("count: accounts/$count and $count=true with a filter", async () => {
   const all = await admin.count({ collection: "accounts" });
   const filtered = await admin.count({ collection: "accounts", filter: pagedQuery.filter });

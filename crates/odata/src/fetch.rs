@@ -40,6 +40,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use strata_engine::{CompareOp, Filter, Order, Value};
 
+use crate::apply::{Aggregation, DatePart, Function, Group, MAX_AGGREGATE_RECORDS, Measure};
 use crate::{
     MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS, MAX_SELECT_COLUMNS,
     MAX_TOP, ODataError,
@@ -105,6 +106,12 @@ pub struct Fetch {
     pub paging_cookie: Option<String>,
     /// `returntotalrecordcount="true"`.
     pub total_record_count: bool,
+    /// `aggregate="true"`: the records grouped and aggregated instead (D163); its attributes
+    /// and orders are here, not in [`Fetch::attributes`] and [`Fetch::order`].
+    pub aggregation: Option<Aggregation>,
+    /// `aggregatelimit`: the most records the aggregate reads (at most
+    /// [`MAX_AGGREGATE_RECORDS`]).
+    pub aggregate_limit: Option<u32>,
 }
 
 /// What the parser needs to know of the table and the caller.
@@ -189,6 +196,23 @@ pub fn parse_fetch(xml: &str, cx: &FetchContext<'_>) -> Result<Fetch, ODataError
     }
     if p.all_attributes {
         p.fetch.attributes = None;
+    }
+    if let Some(a) = &p.fetch.aggregation {
+        if a.groups.is_empty() && a.measures.is_empty() {
+            return Err(ODataError::syntax(
+                PART,
+                0,
+                "an aggregate names its groups or aggregates as `attribute` elements",
+            ));
+        }
+        let aliases = a.aliases();
+        if let Some((alias, _)) = a.order.iter().find(|(o, _)| !aliases.contains(&o.as_str())) {
+            return Err(ODataError::syntax(
+                PART,
+                0,
+                format!("the order's alias `{alias}` names no attribute of the aggregate"),
+            ));
+        }
     }
     Ok(p.fetch)
 }
@@ -354,6 +378,7 @@ impl Parser<'_, '_> {
                         "returntotalrecordcount",
                         "distinct",
                         "aggregate",
+                        "aggregatelimit",
                     ],
                     &[
                         "version",
@@ -366,10 +391,11 @@ impl Parser<'_, '_> {
                         "datasource",
                     ],
                 )?;
-                for feature in ["distinct", "aggregate"] {
-                    if boolean(get(feature), feature, at)? {
-                        return Err(unsupported(&format!("{feature}=\"true\"")));
-                    }
+                if boolean(get("distinct"), "distinct", at)? {
+                    return Err(unsupported("distinct=\"true\""));
+                }
+                if boolean(get("aggregate"), "aggregate", at)? {
+                    self.fetch.aggregation = Some(Aggregation::default());
                 }
                 let number = |key: &str, max: u32| -> Result<Option<u32>, ODataError> {
                     get(key)
@@ -386,6 +412,11 @@ impl Parser<'_, '_> {
                 self.fetch.top = number("top", MAX_TOP)?;
                 self.fetch.count = number("count", MAX_TOP)?;
                 self.fetch.page = number("page", u32::MAX)?;
+                let limit = u32::try_from(MAX_AGGREGATE_RECORDS).unwrap_or(u32::MAX);
+                self.fetch.aggregate_limit = number("aggregatelimit", limit)?;
+                if self.fetch.aggregation.is_some() && self.fetch.page.is_some_and(|p| p > 1) {
+                    return Err(unsupported("paging an aggregate (`page` past 1)"));
+                }
                 if self.fetch.top.is_some()
                     && (self.fetch.count.is_some() || self.fetch.page.is_some())
                 {
@@ -477,6 +508,47 @@ impl Parser<'_, '_> {
                 Err(unsupported("a link-entity inside another"))
             }
             ("order", Some(Open::Link(_))) => Err(unsupported("an order inside a link-entity")),
+            ("attribute" | "all-attributes", Some(Open::Link(_)))
+                if self.fetch.aggregation.is_some() =>
+            {
+                Err(unsupported("a linked table's column in an aggregate"))
+            }
+            ("attribute", Some(Open::Entity)) if self.fetch.aggregation.is_some() => {
+                self.aggregate_attribute(&attrs, at)?;
+                Ok(Open::Leaf)
+            }
+            ("all-attributes", Some(Open::Entity)) if self.fetch.aggregation.is_some() => {
+                Err(ODataError::syntax(
+                    PART,
+                    at,
+                    "an aggregate's attributes each group or aggregate: `all-attributes` cannot be one",
+                ))
+            }
+            ("order", Some(Open::Entity)) if self.fetch.aggregation.is_some() => {
+                only(&["alias", "descending", "attribute"], &[])?;
+                let alias = match (get("alias"), get("attribute")) {
+                    (Some(alias), None) => alias.to_owned(),
+                    _ => {
+                        return Err(ODataError::syntax(
+                            PART,
+                            at,
+                            "an aggregate is ordered by an attribute's `alias`",
+                        ));
+                    }
+                };
+                let descending = boolean(get("descending"), "descending", at)?;
+                if let Some(a) = &mut self.fetch.aggregation {
+                    if a.order.len() == MAX_ORDER_COLUMNS {
+                        return Err(ODataError::limit(
+                            PART,
+                            at,
+                            format!("more than {MAX_ORDER_COLUMNS} `order` elements"),
+                        ));
+                    }
+                    a.order.push((alias, descending));
+                }
+                Ok(Open::Leaf)
+            }
             ("attribute", Some(Open::Link(i))) => {
                 let i = *i;
                 for feature in ["alias", "aggregate", "groupby", "dategrouping", "distinct"] {
@@ -651,6 +723,147 @@ impl Parser<'_, '_> {
             }
         }
         Ok(false)
+    }
+
+    /// An `attribute` of an aggregate: a group (`groupby="true"`, with its `dategrouping`) or an
+    /// aggregate (`aggregate="count|countcolumn|sum|avg|min|max"`, `distinct` for
+    /// `countcolumn`), each with its `alias` (a group's defaults to its attribute's name).
+    fn aggregate_attribute(
+        &mut self,
+        attrs: &[(String, String)],
+        at: usize,
+    ) -> Result<(), ODataError> {
+        let get = |key: &str| {
+            attrs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        for (k, _) in attrs {
+            let known = [
+                "name",
+                "alias",
+                "aggregate",
+                "groupby",
+                "dategrouping",
+                "distinct",
+                "build",
+                "addedby",
+                "usertimezone",
+            ];
+            if !known.contains(&k.as_str()) {
+                return Err(ODataError::syntax(
+                    PART,
+                    at,
+                    format!("the `attribute` element has no attribute `{k}`"),
+                ));
+            }
+        }
+        let name = required(get("name"), "attribute", "name", at)?;
+        let column = self.column(name);
+        let groupby = boolean(get("groupby"), "groupby", at)?;
+        let distinct = boolean(get("distinct"), "distinct", at)?;
+        let Some(aggregation) = self.fetch.aggregation.as_mut() else {
+            return Ok(());
+        };
+        match (groupby, get("aggregate")) {
+            (true, None) => {
+                if distinct {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        "`distinct` is for a `countcolumn` aggregate",
+                    ));
+                }
+                let date = get("dategrouping")
+                    .map(|d| match d {
+                        "day" => Ok(DatePart::Day),
+                        "week" => Ok(DatePart::Week),
+                        "month" => Ok(DatePart::Month),
+                        "quarter" => Ok(DatePart::Quarter),
+                        "year" => Ok(DatePart::Year),
+                        "fiscal-period" | "fiscal-year" => {
+                            Err(unsupported(&format!("the date grouping `{d}`")))
+                        }
+                        other => Err(ODataError::syntax(
+                            PART,
+                            at,
+                            format!(
+                                "`{other}` is not a date grouping: day, week, month, quarter or year"
+                            ),
+                        )),
+                    })
+                    .transpose()?;
+                let alias = get("alias").unwrap_or(name).to_owned();
+                aggregation.push_group(
+                    Group {
+                        column,
+                        alias,
+                        date,
+                    },
+                    PART,
+                    at,
+                )
+            }
+            (false, Some(function)) => {
+                if get("dategrouping").is_some() {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        "`dategrouping` is for a `groupby` attribute",
+                    ));
+                }
+                let function = match (function, distinct) {
+                    ("count", false) => Function::Count,
+                    ("countcolumn", false) => Function::CountValues,
+                    ("countcolumn", true) => Function::CountDistinct,
+                    ("sum", false) => Function::Sum,
+                    ("avg", false) => Function::Average,
+                    ("min", false) => Function::Min,
+                    ("max", false) => Function::Max,
+                    (f @ ("count" | "sum" | "avg" | "min" | "max"), true) => {
+                        return Err(ODataError::syntax(
+                            PART,
+                            at,
+                            format!("`distinct` is for a `countcolumn` aggregate, not `{f}`"),
+                        ));
+                    }
+                    (other, _) => {
+                        return Err(ODataError::syntax(
+                            PART,
+                            at,
+                            format!(
+                                "`{other}` is not an aggregate: count, countcolumn, sum, avg, min or max"
+                            ),
+                        ));
+                    }
+                };
+                let alias = get("alias").ok_or_else(|| {
+                    ODataError::syntax(PART, at, "an aggregate attribute needs an `alias`")
+                })?;
+                aggregation.push_measure(
+                    Measure {
+                        function,
+                        column: (function != Function::Count).then_some(column),
+                        alias: alias.to_owned(),
+                    },
+                    PART,
+                    at,
+                )
+            }
+            (true, Some(_)) => Err(ODataError::syntax(
+                PART,
+                at,
+                "an attribute either groups (`groupby`) or aggregates (`aggregate`), not both",
+            )),
+            (false, None) => Err(ODataError::syntax(
+                PART,
+                at,
+                format!(
+                    "`{name}` neither groups nor aggregates: in an aggregate every attribute has `groupby=\"true\"` or `aggregate`"
+                ),
+            )),
+        }
     }
 
     /// An attribute of the entity, as the Web API names it.
@@ -1239,6 +1452,57 @@ mod tests {
     }
 
     #[test]
+    fn aggregates_read() -> Result<(), ODataError> {
+        let fetch = cx_parse(
+            "<fetch aggregate='true' aggregatelimit='100' top='3'><entity name='account'>
+               <attribute name='accountid' aggregate='count' alias='records'/>
+               <attribute name='revenue' aggregate='avg' alias='mean'/>
+               <attribute name='name' aggregate='countcolumn' distinct='true' alias='names'/>
+               <attribute name='telephone1' aggregate='countcolumn' alias='phones'/>
+               <attribute name='primarycontactid' groupby='true' alias='contact'/>
+               <attribute name='createdon' groupby='true' dategrouping='month' alias='month'/>
+               <attribute name='statuscode' groupby='true'/>
+               <filter><condition attribute='statecode' operator='eq' value='0'/></filter>
+               <order alias='records' descending='true'/>
+               <link-entity name='contact' to='primarycontactid' alias='c'><filter><condition attribute='fullname' operator='not-null'/></filter></link-entity>
+             </entity></fetch>",
+        )?;
+        assert!(fetch.attributes.is_none() && fetch.order.is_empty());
+        assert_eq!((fetch.top, fetch.aggregate_limit), (Some(3), Some(100)));
+        assert!(fetch.filter.is_some() && fetch.links.len() == 1);
+        let a = fetch.aggregation.unwrap_or_default();
+        let measures: Vec<(Function, Option<&str>, &str)> = a
+            .measures
+            .iter()
+            .map(|m| (m.function, m.column.as_deref(), m.alias.as_str()))
+            .collect();
+        assert_eq!(
+            measures,
+            [
+                (Function::Count, None, "records"),
+                (Function::Average, Some("revenue"), "mean"),
+                (Function::CountDistinct, Some("name"), "names"),
+                (Function::CountValues, Some("telephone1"), "phones"),
+            ]
+        );
+        let groups: Vec<(&str, &str, Option<DatePart>)> = a
+            .groups
+            .iter()
+            .map(|g| (g.column.as_str(), g.alias.as_str(), g.date))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("_primarycontactid_value", "contact", None),
+                ("createdon", "month", Some(DatePart::Month)),
+                ("statuscode", "statuscode", None),
+            ]
+        );
+        assert_eq!(a.order, [("records".to_owned(), true)]);
+        Ok(())
+    }
+
+    #[test]
     fn what_is_not_answered_is_refused_by_name() {
         for (xml, code, says) in [
             (
@@ -1268,8 +1532,78 @@ mod tests {
             ),
             (
                 "<fetch aggregate='true'><entity name='account'/></fetch>",
+                "odata_syntax",
+                "names its groups",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='name'/></entity></fetch>",
+                "odata_syntax",
+                "neither groups nor aggregates",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='sum'/></entity></fetch>",
+                "odata_syntax",
+                "alias",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='median' alias='m'/></entity></fetch>",
+                "odata_syntax",
+                "median",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='sum' distinct='true' alias='m'/></entity></fetch>",
+                "odata_syntax",
+                "distinct",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='sum' groupby='true' alias='m'/></entity></fetch>",
+                "odata_syntax",
+                "not both",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='sum' alias='m'/><attribute name='name' groupby='true' alias='m'/></entity></fetch>",
+                "odata_syntax",
+                "two columns",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='createdon' groupby='true' dategrouping='fiscal-year' alias='y'/></entity></fetch>",
                 "odata_unsupported_option",
-                "aggregate",
+                "fiscal-year",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='createdon' groupby='true' dategrouping='decade' alias='y'/></entity></fetch>",
+                "odata_syntax",
+                "decade",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='sum' alias='m'/><order attribute='revenue'/></entity></fetch>",
+                "odata_syntax",
+                "alias",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='sum' alias='m'/><order alias='n'/></entity></fetch>",
+                "odata_syntax",
+                "`n`",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><all-attributes/></entity></fetch>",
+                "odata_syntax",
+                "all-attributes",
+            ),
+            (
+                "<fetch aggregate='true'><entity name='account'><attribute name='revenue' aggregate='sum' alias='m'/><link-entity name='contact' to='primarycontactid'><attribute name='fullname' groupby='true' alias='f'/></link-entity></entity></fetch>",
+                "odata_unsupported_option",
+                "linked table",
+            ),
+            (
+                "<fetch aggregate='true' count='5' page='2'><entity name='account'><attribute name='revenue' aggregate='sum' alias='m'/></entity></fetch>",
+                "odata_unsupported_option",
+                "paging an aggregate",
+            ),
+            (
+                "<fetch aggregate='true' aggregatelimit='50001'><entity name='account'><attribute name='revenue' aggregate='sum' alias='m'/></entity></fetch>",
+                "odata_syntax",
+                "aggregatelimit",
             ),
             (
                 "<fetch distinct='true'><entity name='account'/></fetch>",

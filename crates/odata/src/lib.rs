@@ -7,6 +7,8 @@
 //! - [`query`]: the query string (raw or form-encoded) into [`QueryOptions`], `$filter` into
 //!   the engine's [`strata_engine::Filter`] ([`parse_filter`]).
 //! - [`fetch`]: FetchXML (`?fetchXml=`) into a [`Fetch`]: one table's list ([`parse_fetch`]).
+//! - [`apply`]: `$apply` into an [`Aggregation`] (FetchXML's `aggregate="true"` reads into the
+//!   same), answered over the records the readers may read ([`parse_apply`]).
 //! - [`batch`]: `$batch` bodies into requests and change sets ([`parse_batch`]), and the
 //!   response body ([`write_batch_response`]).
 //!
@@ -15,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod apply;
 pub mod batch;
 mod error;
 pub mod fetch;
@@ -25,6 +28,7 @@ pub mod query;
 
 use std::collections::BTreeMap;
 
+pub use apply::{Aggregation, Apply, parse_apply};
 pub use batch::{
     Batch, BatchError, BatchPart, BatchRequest, BoundaryToken, ChangeSet, Method, PartResponse,
     ResponsePart, WrittenBatch, multipart_boundary, parse_batch, reason_phrase,

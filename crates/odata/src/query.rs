@@ -1,12 +1,12 @@
 //! Query strings: the system query options (`$select`, `$filter`, `$orderby`, `$top`,
-//! `$count`, `$expand`, `$skiptoken`) and parameter aliases (`@p1=…`).
+//! `$count`, `$expand`, `$skiptoken`, `$apply`) and parameter aliases (`@p1=…`).
 //!
 //! A query string arrives raw (`$select=name,accountid&$filter=name%20eq%20%27Contoso%27`) or
 //! form-encoded (`%24select=name%2Caccountid&%24filter=name+eq+%27Contoso%27`); both are read
 //! the same way: split on `&`, each name and value with `+` read as a space and then
 //! percent-decoded (a literal `+` must therefore be sent as `%2B`). Option names match without
 //! regard to case. An unknown `$` option is refused, so is an OData option this service does
-//! not support (`$skip`, `$apply`, `$search`, …) and any option or alias given twice; other
+//! not support (`$skip`, `$search`, …) and any option or alias given twice; other
 //! parameters are ignored.
 
 use std::collections::BTreeSet;
@@ -23,9 +23,8 @@ use crate::{
 
 /// The system query options of OData that this service refuses as unsupported (rather than
 /// unknown).
-const UNSUPPORTED: [&str; 11] = [
+const UNSUPPORTED: [&str; 10] = [
     "$skip",
-    "$apply",
     "$search",
     "$format",
     "$levels",
@@ -55,6 +54,8 @@ pub struct QueryOptions {
     /// `$skiptoken`: where the previous page ended, as the server wrote it in
     /// `@odata.nextLink` (opaque here).
     pub skip_token: Option<String>,
+    /// `$apply`: the records grouped and aggregated (D163).
+    pub apply: Option<crate::Apply>,
     /// Parameter aliases (`@p1=…`), by name with the `@`.
     pub aliases: Aliases,
     /// Every parameter as decoded, in the order given (for writing `@odata.nextLink`).
@@ -153,6 +154,7 @@ pub fn parse_query(raw: &str) -> Result<QueryOptions, ODataError> {
             "$orderby" => options.order_by = parse_order_by(value, "$orderby")?,
             "$top" => options.top = Some(parse_top(value, "$top")?),
             "$count" => options.count = parse_count(value)?,
+            "$apply" => options.apply = Some(crate::parse_apply(value, &options.aliases)?),
             "$expand" => options.expand = parse_expand_option(value, &options.aliases)?,
             "$skiptoken" => {
                 if value.is_empty() {
@@ -605,7 +607,7 @@ mod tests {
                 "unknown query option `$frobnicate`".into()
             ))
         );
-        for option in ["$skip", "$apply", "$search"] {
+        for option in ["$skip", "$search"] {
             assert_eq!(
                 error(&format!("{option}=1")),
                 Some((

@@ -97,6 +97,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "a Web API limit: page size, $select, $expand, $batch parts, path or query length",
     ),
     (
+        "aggregate_limit",
+        400,
+        "an aggregate (`$apply`, FetchXML `aggregate=\"true\"`) would read more records than its limit (50,000, Dataverse's AggregateQueryRecordLimit)",
+    ),
+    (
         "bad_reference",
         400,
         "a Web API reference (`@odata.bind`, `@odata.id`, an entity in a message) that names the wrong kind of entity",

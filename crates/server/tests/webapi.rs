@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Client, Fixture, Response, SALES_RECORDS, alice_readable};
+use common::{Client, Fixture, Response, SALES_RECORDS, SUPPORT_RECORDS, alice_readable};
 use serde_json::{Value, json};
 
 use common::web::{BAD_QUERY, DENIED, INVALID, LIMIT, NO_RESOURCE, NOT_FOUND, V, api};
@@ -1140,6 +1140,210 @@ fn fetch_xml_lists_as_the_caller_and_pages_by_cookie() {
     web_error(&r, 403, DENIED, "denied", &["Read"]);
     let r = fetch_xml(&alice, "accounts", "<fetch><entity name='account'>", &[]);
     web_error(&r, 400, BAD_QUERY, "odata_syntax", &["fetchXml"]);
+}
+
+fn applied(c: &Client, query: &str) -> Response {
+    c.get(&api(&format!("accounts?$apply={}", uri_component(query))))
+}
+
+/// D163: `$apply` and FetchXML aggregates count, sum and group the records the caller reads,
+/// each column as the caller sees it (a secured column is null: not summed, not counted);
+/// past the record limit the answer is Dataverse's AggregateQueryRecordLimit error.
+#[test]
+fn aggregates_count_sum_and_group_as_the_caller_reads() {
+    let w = Web::new();
+    let (alice, bob) = (w.alice(), w.bob());
+    let users = w.users();
+    let count = |c: &Client, query: &str| applied(c, query).expect(200)["value"][0]["n"].clone();
+    assert_eq!(
+        count(&alice, "aggregate($count as n)"),
+        json!(alice_readable().len())
+    );
+    assert_eq!(
+        count(&w.carol(), "aggregate($count as n)"),
+        json!(SUPPORT_RECORDS + 1)
+    );
+    assert_eq!(
+        count(
+            &alice,
+            "filter(startswith(name,'Contoso a14'))/aggregate($count as n)"
+        ),
+        json!(10)
+    );
+    // Grouped by owner: the caller's readable records only, each owner's GUID.
+    let page = applied(&alice, "groupby((_ownerid_value),aggregate($count as n))").expect(200);
+    assert!(
+        page["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#accounts(_ownerid_value,n)"),
+        "{page}"
+    );
+    let by_owner: BTreeMap<String, Value> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["_ownerid_value"].as_str().unwrap().to_owned(),
+                row["n"].clone(),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, Value> = [("alice", SALES_RECORDS), ("bob", 1), ("carol", 1)]
+        .into_iter()
+        .map(|(u, n)| (users[u].clone(), json!(n)))
+        .collect();
+    assert_eq!(by_owner, expected);
+    // Ordered by the count, the first row only.
+    let top = alice
+        .get(&api(&format!(
+            "accounts?$apply={}&$orderby=n%20desc&$top=1",
+            uri_component("groupby((_ownerid_value),aggregate($count as n))")
+        )))
+        .expect(200);
+    assert_eq!(
+        top["value"],
+        json!([{"@odata.id": null, "_ownerid_value": users["alice"], "n": SALES_RECORDS}])
+    );
+    // The secured column: bob (a credit viewer) sums it, alice sees nothing to sum.
+    let measures = "aggregate(creditlimit with sum as total,creditlimit with min as least,creditlimit with max as most,creditlimit with average as mean,creditlimit with countdistinct as kinds)";
+    let sum: usize = (0..SALES_RECORDS).map(|i| 1000 + i).sum();
+    let row = applied(&bob, measures).expect(200)["value"][0].clone();
+    assert_eq!(row["total"], json!(sum));
+    assert_eq!(
+        (row["least"].clone(), row["most"].clone()),
+        (json!(1000), json!(1000 + SALES_RECORDS - 1))
+    );
+    assert_eq!(row["mean"], json!(sum as f64 / SALES_RECORDS as f64));
+    assert_eq!(row["kinds"], json!(SALES_RECORDS));
+    let row = applied(&alice, measures).expect(200)["value"][0].clone();
+    assert_eq!(
+        row,
+        json!({"@odata.id": null, "total": null, "least": null, "most": null, "mean": null, "kinds": 0})
+    );
+
+    // FetchXML: the same counts, grouped by owner and ordered by alias.
+    let page = fetch_xml(
+        &alice,
+        "accounts",
+        "<fetch aggregate='true'><entity name='account'><attribute name='accountid' aggregate='count' alias='n'/><attribute name='ownerid' groupby='true' alias='owner'/><order alias='n' descending='true'/></entity></fetch>",
+        &[],
+    )
+    .expect(200);
+    assert_eq!(
+        page["value"][0],
+        json!({"owner": users["alice"], "n": SALES_RECORDS})
+    );
+    assert_eq!(page["value"].as_array().unwrap().len(), 3);
+    let page = fetch_xml(
+        &bob,
+        "accounts",
+        "<fetch aggregate='true'><entity name='account'><attribute name='creditlimit' aggregate='countcolumn' alias='values'/><attribute name='creditlimit' aggregate='countcolumn' distinct='true' alias='kinds'/><attribute name='creditlimit' aggregate='sum' alias='total'/></entity></fetch>",
+        &[],
+    )
+    .expect(200);
+    assert_eq!(
+        page["value"],
+        json!([{"values": SALES_RECORDS, "kinds": SALES_RECORDS, "total": sum}])
+    );
+    // An inner link narrows the records aggregated, as the caller reads the related records.
+    let linked = "<fetch aggregate='true'><entity name='account'><attribute name='accountid' aggregate='count' alias='n'/><link-entity name='contact' from='contactid' to='primarycontactid'><filter><condition attribute='fullname' operator='like' value='Con%'/></filter></link-entity></entity></fetch>";
+    assert_eq!(
+        fetch_xml(&alice, "accounts", linked, &[]).expect(200)["value"],
+        json!([{"n": 1}])
+    );
+    let audrey = w.f.as_(&w.f.keys.audrey);
+    assert_eq!(
+        fetch_xml(&audrey, "accounts", linked, &[]).expect(200)["value"],
+        json!([{"n": 2}])
+    );
+    web_error(
+        &fetch_xml(&w.carol(), "accounts", linked, &[]),
+        403,
+        DENIED,
+        "denied",
+        &["contact"],
+    );
+    // Past the limit: AggregateQueryRecordLimit.
+    web_error(
+        &fetch_xml(
+            &alice,
+            "accounts",
+            "<fetch aggregate='true' aggregatelimit='100'><entity name='account'><attribute name='accountid' aggregate='count' alias='n'/></entity></fetch>",
+            &[],
+        ),
+        400,
+        "0x8004e023",
+        "aggregate_limit",
+        &["AggregateQueryRecordLimit", "100"],
+    );
+
+    // Refusals, each named; nothing is answered as another query.
+    web_error(
+        &applied(&bob, "aggregate(name with sum as total)"),
+        400,
+        INVALID,
+        "bad_value",
+        &["name", "sum takes numbers"],
+    );
+    web_error(
+        &applied(&alice, "aggregate(nothing with sum as total)"),
+        400,
+        BAD_QUERY,
+        "unknown_column",
+        &["nothing"],
+    );
+    web_error(
+        &applied(&alice, "compute(name as x)"),
+        400,
+        INVALID,
+        "odata_unsupported",
+        &["compute"],
+    );
+    web_error(
+        &applied(&alice, "groupby(name)"),
+        400,
+        BAD_QUERY,
+        "odata_syntax",
+        &["parentheses"],
+    );
+    web_error(
+        &alice.get(&api(
+            "accounts?$apply=aggregate($count%20as%20n)&$filter=name%20eq%20'x'",
+        )),
+        400,
+        INVALID,
+        "odata_unsupported",
+        &["$filter", "$apply"],
+    );
+    web_error(
+        &alice.get(&api(
+            "accounts?$apply=aggregate($count%20as%20n)&$orderby=name",
+        )),
+        400,
+        BAD_QUERY,
+        "bad_order",
+        &["name"],
+    );
+    let a001 = w.guid("a001");
+    web_error(
+        &alice.get(&api(&format!(
+            "accounts({a001})?$apply=aggregate($count%20as%20n)"
+        ))),
+        400,
+        INVALID,
+        "odata_unsupported",
+        &["$apply"],
+    );
+    web_error(
+        &w.f.as_(&w.nobody)
+            .get(&api("accounts?$apply=aggregate($count%20as%20n)")),
+        403,
+        DENIED,
+        "denied",
+        &[],
+    );
 }
 
 #[test]

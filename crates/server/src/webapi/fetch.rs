@@ -20,6 +20,7 @@ use strata_engine::{
     Fact, Filter, ListQuery, Organization, Plan, Privilege, RecordId, Referent, RelationshipId,
     TableId, UserId,
 };
+use strata_odata::apply::MAX_AGGREGATE_RECORDS;
 use strata_odata::fetch::{Fetch, FetchContext, Link, MAX_SIMPLE_PAGING_RECORDS, parse_fetch};
 
 use super::entity::{self, Set};
@@ -158,6 +159,18 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
                     matching: matching.map(|m| m.into_iter().collect()),
                 });
             }
+        }
+        if let Some(aggregation) = &fetch.aggregation {
+            let limit = fetch
+                .aggregate_limit
+                .map_or(MAX_AGGREGATE_RECORDS, |l| l as usize);
+            let top = fetch.top.or(fetch.count).map(|t| t as usize);
+            let (rows, read) =
+                super::aggregate::rows(o, table, readers, filter, aggregation, (limit, top))?;
+            let mut head = Map::new();
+            head.insert("@odata.context".into(), Json::String(context(&base, &set_name, None)));
+            let rows: Vec<Json> = rows.into_iter().map(Json::Object).collect();
+            return Ok((super::aggregate::page(head, &rows)?, read));
         }
         // The query a cookie's cursor is signed for: everything but the page and the cookie.
         let query_id = format!(

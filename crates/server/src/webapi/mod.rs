@@ -6,6 +6,7 @@
 //!
 //! The map of what is supported is `docs/webapi.md`.
 
+mod aggregate;
 mod batch;
 mod entity;
 mod expand;
@@ -78,6 +79,8 @@ pub(crate) fn dataverse_code(code: &str) -> &'static str {
         "unknown_route" | "odata_unknown" => "0x8006088a",
         // OData: an unknown property; a malformed query.
         "unknown_column" | "odata_syntax" | "bad_filter" | "bad_order" => "0x80060888",
+        // AggregateQueryRecordLimit exceeded.
+        "aggregate_limit" => "0x8004e023",
         // The If-Match / If-None-Match precondition failed (ConcurrencyVersionMismatch).
         "precondition_failed" => "0x80060882",
         "unauthenticated" => "0x80040326",
@@ -325,11 +328,16 @@ pub(crate) async fn dispatch(call: &Call<'_>) -> WebResult {
         && segments.len() == 1
         && matches!(first, Some(Segment::Named { name, args: None })
             if name != "EntityDefinitions" && !messages::is_unbound_operation(name));
-    if call.param("fetchXml").is_some() && !on_a_collection {
-        return Err(bad(
-            "odata_unsupported",
-            "fetchXml is answered on a collection of records: GET <entity set>?fetchXml=…",
-        ));
+    // So is an aggregation (D163).
+    for query in ["fetchXml", "$apply"] {
+        if call.param(query).is_some() && !on_a_collection {
+            return Err(bad(
+                "odata_unsupported",
+                format!(
+                    "{query} is answered on a collection of records: GET <entity set>?{query}=…"
+                ),
+            ));
+        }
     }
     match (&call.method, first) {
         (&Method::GET, None) => metadata::service_document(call).await,

@@ -440,7 +440,7 @@ pub(crate) fn odata_error(e: strata_odata::ODataError) -> WebError {
 }
 
 /// The query's parameter aliases (`@p1=…`).
-fn aliases(call: &Call<'_>) -> Result<strata_odata::Aliases, WebError> {
+pub(super) fn aliases(call: &Call<'_>) -> Result<strata_odata::Aliases, WebError> {
     let mut out = strata_odata::Aliases::new();
     for (k, v) in &call.query {
         if k.starts_with('@') {
@@ -690,7 +690,7 @@ fn list_options(call: &Call<'_>) -> Result<(), WebError> {
         {
             let code = if matches!(
                 name.as_str(),
-                "$skip" | "$apply" | "$search" | "$format" | "$levels" | "$compute" | "$index"
+                "$skip" | "$search" | "$format" | "$levels" | "$compute" | "$index"
             ) {
                 "odata_unsupported"
             } else {
@@ -708,6 +708,9 @@ fn list_options(call: &Call<'_>) -> Result<(), WebError> {
 async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebResult {
     if call.param("fetchXml").is_some() {
         return super::fetch::list(call, set_name, set, table).await;
+    }
+    if call.param("$apply").is_some() {
+        return super::aggregate::apply_list(call, set_name, set, table).await;
     }
     list_options(call)?;
     let top = top(call)?;
