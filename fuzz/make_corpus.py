@@ -90,6 +90,12 @@ def main():
         for s in rust_strings(text):
             if s.lstrip().startswith("<fetch"):
                 put("odata", s)
+    # $apply: every aggregation the tests parse, alone and as a query.
+    for path, text in rs:
+        for s in rust_strings(text):
+            if s.startswith(("aggregate(", "groupby((", "filter(")) and "{" not in s:
+                put("odata", s)
+                put("odata", "accounts?$apply=" + s)
     # $batch bodies: the tests' raw bodies (Content-Type on the first line).
     boundary = "dwa_batch_5b8d1f0e-0c41-4b7c-9f6e-2d7a41c3e9b0"
     for path, text in rs:

@@ -1,11 +1,11 @@
 //! The Web API's request language (`strata-odata`): whole URLs, resource paths, query
-//! strings, `$filter`, FetchXML and the `$batch` content type's boundary. No panic.
+//! strings, `$filter`, `$apply`, FetchXML and the `$batch` content type's boundary. No panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use strata_odata::{
-    Aliases, FetchContext, multipart_boundary, parse_fetch, parse_filter, parse_path, parse_query,
-    parse_request_target, split_url,
+    Aliases, FetchContext, multipart_boundary, parse_apply, parse_fetch, parse_filter, parse_path,
+    parse_query, parse_request_target, split_url,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = parse_path(text, &aliases);
     let _ = parse_filter(text, &aliases);
+    let _ = parse_apply(text, &aliases);
     if let Ok(url) = split_url(text) {
         let _ = parse_query(url.query);
     }

@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use strata_odata::{
-    Aliases, FetchContext, ParamValue, parse_batch, parse_fetch, parse_filter, parse_path,
-    parse_query, parse_request_target, split_url,
+    Aliases, FetchContext, ParamValue, parse_apply, parse_batch, parse_fetch, parse_filter,
+    parse_path, parse_query, parse_request_target, split_url,
 };
 
 /// Runs every text parser on `text`.
@@ -17,6 +17,7 @@ fn every_parser(text: &str) {
         ParamValue::Json(serde_json::json!(["a", 1, {"b": 2}])),
     );
     let _ = parse_filter(text, &aliases);
+    let _ = parse_apply(text, &aliases);
     let _ = parse_path(text, &aliases);
     let _ = parse_query(text);
     let _ = split_url(text);
@@ -136,6 +137,19 @@ const PIECES: &[&str] = &[
     "&amp;",
     "&#x10FFFF;",
     "<!DOCTYPE x>",
+    "filter(",
+    "groupby((",
+    "aggregate(",
+    "name",
+    " with sum as ",
+    " with countdistinct as ",
+    "$count as n",
+    "$apply=",
+    "<fetch aggregate='true'>",
+    "<attribute name='revenue' aggregate='sum' alias='s'/>",
+    "<attribute name='ownerid' groupby='true' dategrouping='week'/>",
+    "<attribute name='name' aggregate='countcolumn' distinct='true' alias='d'/>",
+    "<order alias='s'/>",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
