@@ -445,7 +445,22 @@ await step("FetchXML link-entity: contacts with their account's name, read back 
     });
     equal(contact.acct.name, account.name, "the linked account's name");
   }
-  return `${page.value.length} contacts with their account`;
+  // link-type="exists" from the account's key: the accounts some contact names, one row each.
+  const contacts = await admin.retrieveAll({ collection: "contacts", select: ["_parentcustomerid_value"] });
+  const named = new Set(contacts.value.map((c) => c._parentcustomerid_value).filter((id) => id));
+  const withContacts = await admin.fetchAll({
+    collection: "accounts",
+    fetchXml:
+      '<fetch count="50"><entity name="account"><attribute name="name"/>' +
+      '<link-entity name="contact" from="parentcustomerid" to="accountid" link-type="exists"/></entity></fetch>',
+  });
+  const listed = withContacts.value.map((a) => a.accountid);
+  equal(new Set(listed).size, listed.length, "one row an account");
+  const accounts = await admin.retrieveAll({ collection: "accounts", select: ["name"] });
+  const expected = accounts.value.map((a) => a.accountid).filter((id) => named.has(id));
+  check(expected.length > 0, "no account that a contact names");
+  equal(JSON.stringify([...listed].sort()), JSON.stringify(expected.sort()), "the accounts contacts name");
+  return `${page.value.length} contacts with their account; ${listed.length} accounts with a contact`;
 });
 
 await step("aggregates: $apply (retrieveMultiple's apply) and FetchXML aggregate, as each caller reads", async () => {

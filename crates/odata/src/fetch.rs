@@ -23,7 +23,8 @@
 //! `datasource` change nothing here), one `entity` with `attribute`, `all-attributes`,
 //! `order`, `filter` (`and`/`or`, nested) and `condition` (with `value` elements for `in`,
 //! `not-in`, `between`, `not-between`), and `link-entity` elements directly inside it (`inner`
-//! or `outer`, with their own `attribute`, `all-attributes` and `filter`: [`Link`]). Refused as
+//! or `outer`, with their own `attribute`, `all-attributes` and `filter`; `exists`, `in`, `any`
+//! and `not any`, which only filter: [`Link`]). Refused as
 //! not supported (`UnsupportedOption`, named): nested links and the other link types,
 //! aggregates, `distinct="true"`, attribute aliases, conditions on another entity or against
 //! another column, and the operators `condition` does not list. Anything else is a syntax
@@ -59,19 +60,34 @@ pub const MAX_SIMPLE_PAGING_RECORDS: u64 = 50_000;
 /// The most `link-entity` elements.
 pub const MAX_LINKS: usize = 4;
 
-/// A `link-entity` of the fetch's entity: the related record of a lookup (`to`, the entity's
-/// lookup; `from`, the linked table's key), for the server to check.
+/// How a link joins its records to the entity's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinkKind {
+    /// `inner`: only the records whose related record is read and matches the link's filter.
+    #[default]
+    Inner,
+    /// `outer`: the records whatever their related record.
+    Outer,
+    /// `exists`, `in`, `any`: the records that have a related record the readers read and the
+    /// link's filter matches; the link only filters (no attributes, one row a record).
+    Exists,
+    /// `not any`: the records that have none.
+    NotAny,
+}
+
+/// A `link-entity` of the fetch's entity, for the server to check: many-to-one (`to` the
+/// entity's lookup, `from` the linked table's key) or one-to-many (`to` the entity's key,
+/// `from` the linked table's lookup of it).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Link {
     /// The linked table's logical name.
     pub name: String,
-    /// `from`: the linked table's attribute (its primary key), as given.
+    /// `from`: the linked table's attribute (its key, or its lookup of the entity), as given.
     pub from: String,
-    /// `to`: the entity's attribute (a lookup's logical name), as given.
+    /// `to`: the entity's attribute (a lookup's logical name, or its key), as given.
     pub to: String,
-    /// `link-type="outer"`: the entity's records whatever their related record (else `inner`:
-    /// only those whose related record is read and matches the link's filter).
-    pub outer: bool,
+    /// `link-type`.
+    pub kind: LinkKind,
     /// `alias`, or the linked table's name and a number (`contact1`, the first link to
     /// `contact`): the prefix of its columns in the answer (`contact1_x002e_fullname`).
     pub alias: String,
@@ -457,9 +473,11 @@ impl Parser<'_, '_> {
                         "prefilterparametername",
                     ],
                 )?;
-                let outer = match get("link-type") {
-                    None | Some("inner") => false,
-                    Some("outer") => true,
+                let kind = match get("link-type") {
+                    None | Some("inner") => LinkKind::Inner,
+                    Some("outer") => LinkKind::Outer,
+                    Some("exists" | "in" | "any") => LinkKind::Exists,
+                    Some("not any") => LinkKind::NotAny,
                     Some(other) => {
                         return Err(unsupported(&format!("the link type `{other}`")));
                     }
@@ -496,7 +514,7 @@ impl Parser<'_, '_> {
                 self.fetch.links.push(Link {
                     from: get("from").unwrap_or_default().to_owned(),
                     to: required(get("to"), "link-entity", "to", at)?.to_owned(),
-                    outer,
+                    kind,
                     alias,
                     attributes: Some(Vec::new()),
                     filter: None,
@@ -548,6 +566,18 @@ impl Parser<'_, '_> {
                     a.order.push((alias, descending));
                 }
                 Ok(Open::Leaf)
+            }
+            ("attribute" | "all-attributes", Some(Open::Link(i)))
+                if matches!(
+                    self.fetch.links[*i].kind,
+                    LinkKind::Exists | LinkKind::NotAny
+                ) =>
+            {
+                Err(ODataError::syntax(
+                    PART,
+                    at,
+                    "a link of type exists, in, any or not any only filters: it has no attributes",
+                ))
             }
             ("attribute", Some(Open::Link(i))) => {
                 let i = *i;
@@ -1350,7 +1380,7 @@ mod tests {
                     name: "contact".into(),
                     from: "contactid".into(),
                     to: "primarycontactid".into(),
-                    outer: false,
+                    kind: LinkKind::Inner,
                     alias: "pc".into(),
                     attributes: Some(vec!["fullname".into(), "_parentcustomerid_value".into()]),
                     filter: Some(Filter::Compare {
@@ -1363,7 +1393,7 @@ mod tests {
                     name: "systemuser".into(),
                     from: String::new(),
                     to: "ownerid".into(),
-                    outer: true,
+                    kind: LinkKind::Outer,
                     alias: "systemuser1".into(),
                     attributes: None,
                     filter: None,
@@ -1511,9 +1541,14 @@ mod tests {
                 "inside another",
             ),
             (
-                "<fetch><entity name='account'><link-entity name='contact' to='primarycontactid' link-type='exists'/></entity></fetch>",
+                "<fetch><entity name='account'><link-entity name='contact' to='primarycontactid' link-type='all'/></entity></fetch>",
                 "odata_unsupported_option",
-                "exists",
+                "all",
+            ),
+            (
+                "<fetch><entity name='account'><link-entity name='contact' to='primarycontactid' link-type='exists'><attribute name='fullname'/></link-entity></entity></fetch>",
+                "odata_syntax",
+                "only filters",
             ),
             (
                 "<fetch><entity name='account'><link-entity name='contact' to='primarycontactid'><order attribute='fullname'/></link-entity></entity></fetch>",

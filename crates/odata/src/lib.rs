@@ -35,7 +35,7 @@ pub use batch::{
     write_batch_response,
 };
 pub use error::ODataError;
-pub use fetch::{Fetch, FetchContext, parse_fetch};
+pub use fetch::{Fetch, FetchContext, LinkKind, parse_fetch};
 pub use filter::parse_filter;
 pub use lex::ParamValue;
 pub use path::{

@@ -1046,9 +1046,9 @@ fn fetch_xml_lists_as_the_caller_and_pages_by_cookie() {
         (
             "<link-entity name='contact' from='parentcustomerid' to='accountid'/>",
             400,
-            INVALID,
-            "odata_unsupported",
-            &["entity's key"][..],
+            BAD_QUERY,
+            "odata_syntax",
+            &["`parentcustomerid` is not a lookup of `contact`"][..],
         ),
         (
             "<link-entity name='systemuser' from='systemuserid' to='ownerid'/>",
@@ -1140,6 +1140,116 @@ fn fetch_xml_lists_as_the_caller_and_pages_by_cookie() {
     web_error(&r, 403, DENIED, "denied", &["Read"]);
     let r = fetch_xml(&alice, "accounts", "<fetch><entity name='account'>", &[]);
     web_error(&r, 400, BAD_QUERY, "odata_syntax", &["fetchXml"]);
+}
+
+/// D162: links that only filter (`exists`, `in`, `any`, `not any`), many-to-one and one-to-many
+/// (`to` the entity's key, `from` the related table's lookup): a related record counts only when
+/// the caller reads it and the link's filter matches.
+#[test]
+fn fetch_xml_links_that_only_filter() {
+    let w = Web::new();
+    w.f.root().write(
+        &w.f.org,
+        &json!([
+            {"op": "insert_record", "id": "con3", "table": "contact", "owner": "alice",
+             "fields": {"fullname": "Con Three"}},
+            {"op": "insert_record", "id": "con4", "table": "contact", "owner": "alice",
+             "fields": {"fullname": "Con Four"}},
+            {"op": "associate", "record": "c001", "lookup": "primarycontactid", "parent": "con3"}
+        ]),
+    );
+    let audrey = w.f.as_(&w.f.keys.audrey);
+    let contacts = |c: &Client, link: &str| -> BTreeSet<String> {
+        let xml = format!(
+            "<fetch><entity name='contact'><attribute name='fullname'/>{link}</entity></fetch>"
+        );
+        let page = fetch_xml(c, "contacts", &xml, &[]).expect(200);
+        strings(page["value"].as_array().unwrap(), "fullname")
+            .into_iter()
+            .collect()
+    };
+    let accounts_of = |kind: &str, filter: &str| {
+        format!(
+            "<link-entity name='account' from='primarycontactid' to='contactid' link-type='{kind}'>{filter}</link-entity>"
+        )
+    };
+    // con3's only account (c001, Support) is one alice may not read: for her it has none.
+    assert_eq!(
+        contacts(&w.alice(), &accounts_of("exists", "")),
+        set(&["Con One"])
+    );
+    assert_eq!(
+        contacts(&w.alice(), &accounts_of("any", "")),
+        set(&["Con One"])
+    );
+    assert_eq!(
+        contacts(&w.alice(), &accounts_of("not any", "")),
+        set(&["Con Three", "Con Four"])
+    );
+    assert_eq!(
+        contacts(&audrey, &accounts_of("in", "")),
+        set(&["Con One", "Con Two", "Con Three"])
+    );
+    assert_eq!(
+        contacts(&audrey, &accounts_of("not any", "")),
+        set(&["Con Four"])
+    );
+    let named = "<filter><condition attribute='name' operator='eq' value='Contoso a002'/></filter>";
+    assert_eq!(
+        contacts(&audrey, &accounts_of("exists", named)),
+        set(&["Con Two"])
+    );
+    assert!(contacts(&w.alice(), &accounts_of("exists", named)).is_empty());
+    // Many-to-one: the accounts whose primary contact alice does not read (or have none).
+    let page = fetch_xml(
+        &w.alice(),
+        "accounts",
+        "<fetch><entity name='account'><attribute name='name'/><link-entity name='contact' from='contactid' to='primarycontactid' link-type='not any'/></entity></fetch>",
+        &[],
+    )
+    .expect(200);
+    let listed = strings(page["value"].as_array().unwrap(), "name");
+    assert_eq!(listed.len(), alice_readable().len() - 1);
+    assert!(!listed.contains(&"Contoso a001".to_owned()));
+    assert!(listed.contains(&"Contoso a002".to_owned()));
+    // Refused by name: a one-to-many link that would give a row per related record, columns
+    // on a link that only filters, a `from` that is not the related table's lookup.
+    web_error(
+        &fetch_xml(
+            &w.alice(),
+            "contacts",
+            "<fetch><entity name='contact'><link-entity name='account' from='primarycontactid' to='contactid'/></entity></fetch>",
+            &[],
+        ),
+        400,
+        INVALID,
+        "odata_unsupported",
+        &["exists"],
+    );
+    web_error(
+        &fetch_xml(
+            &w.alice(),
+            "contacts",
+            "<fetch><entity name='contact'><link-entity name='account' from='primarycontactid' to='contactid' link-type='exists'><attribute name='name'/></link-entity></entity></fetch>",
+            &[],
+        ),
+        400,
+        BAD_QUERY,
+        "odata_syntax",
+        &["only filters"],
+    );
+    web_error(
+        &fetch_xml(
+            &w.alice(),
+            "contacts",
+            "<fetch><entity name='contact'><link-entity name='account' from='name' to='contactid' link-type='exists'/></entity></fetch>",
+            &[],
+        ),
+        400,
+        BAD_QUERY,
+        "odata_syntax",
+        &["`name` is not a lookup"],
+    );
 }
 
 fn applied(c: &Client, query: &str) -> Response {

@@ -21,7 +21,9 @@ use strata_engine::{
     TableId, UserId,
 };
 use strata_odata::apply::MAX_AGGREGATE_RECORDS;
-use strata_odata::fetch::{Fetch, FetchContext, Link, MAX_SIMPLE_PAGING_RECORDS, parse_fetch};
+use strata_odata::fetch::{
+    Fetch, FetchContext, Link, LinkKind, MAX_SIMPLE_PAGING_RECORDS, parse_fetch,
+};
 
 use super::entity::{self, Set};
 use super::records::{
@@ -100,8 +102,45 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
         }
         let mut joined = Vec::new();
         for link in &fetch.links {
-            let (rel, linked) = link_of(o, table, link)?;
+            let (rel, linked, one_to_many) = link_of(o, table, link)?;
             require_read(o, readers, linked)?;
+            if one_to_many || link.kind == LinkKind::NotAny {
+                // A link that only filters: the records with (or, `not any`, without) a related
+                // record the readers read and the link's filter matches.
+                let link_filter = link
+                    .filter
+                    .clone()
+                    .map(|f| resolve_filter(o, linked, f))
+                    .transpose()?;
+                let related = linked_records(o, readers, (linked, &link.alias), link_filter)?;
+                let refers = if one_to_many {
+                    let mut parents: Vec<RecordId> = related
+                        .iter()
+                        .filter_map(|child| o.record(*child).lookup(rel))
+                        .collect();
+                    parents.sort_unstable();
+                    parents.dedup();
+                    Filter::Refers {
+                        fact: Fact::Record,
+                        targets: parents.into_iter().map(|p| Some(Referent::Record(p))).collect(),
+                    }
+                } else {
+                    Filter::Refers {
+                        fact: Fact::Lookup(rel),
+                        targets: related.into_iter().map(|r| Some(Referent::Record(r))).collect(),
+                    }
+                };
+                let refers = match link.kind {
+                    LinkKind::NotAny => Filter::Not(Box::new(refers)),
+                    _ => refers,
+                };
+                filter = Some(match filter.take() {
+                    None => refers,
+                    Some(f) => Filter::And(vec![f, refers]),
+                });
+                continue;
+            }
+            let outer = link.kind == LinkKind::Outer;
             let select = link
                 .attributes
                 .as_deref()
@@ -112,12 +151,12 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
                 .clone()
                 .map(|f| resolve_filter(o, linked, f))
                 .transpose()?;
-            let matching = if link.outer && link_filter.is_none() {
+            let matching = if outer && link_filter.is_none() {
                 None
             } else {
                 Some(linked_records(o, readers, (linked, &link.alias), link_filter)?)
             };
-            if let (false, Some(parents)) = (link.outer, &matching) {
+            if let (false, Some(parents)) = (outer, &matching) {
                 // An inner link: the records whose lookup names a related record it matches.
                 // Alone, as those records themselves (the related records' children through
                 // the lookup), which the list takes from the record index instead of testing
@@ -327,12 +366,39 @@ fn read(
 }
 
 /// A link's relationship and table, checked: `to` is a lookup of the entity's table to the
-/// link's table, and `from` (when given) that table's key.
+/// link's table, and `from` (when given) that table's key; or (one-to-many, `true`) `to` is the
+/// entity's key and `from` the link's table's lookup of it, for a link that only filters.
 fn link_of(
     o: &Organization,
     table: TableId,
     link: &Link,
-) -> Result<(RelationshipId, TableId), WebError> {
+) -> Result<(RelationshipId, TableId, bool), WebError> {
+    let outer = o.table(table);
+    if link.to == entity::primary_id(outer) {
+        let from_link = o.relationship_ids().find(|r| {
+            let rel = o.relationship(*r);
+            rel.parent == table && rel.lookup == link.from && o.table(rel.child).name == link.name
+        });
+        let Some(rel) = from_link else {
+            return Err(bad(
+                "odata_syntax",
+                format!(
+                    "link `{}`: `{}` is not a lookup of `{}` to `{}`: a link to the records that look the entity up names their lookup in `from`",
+                    link.alias, link.from, link.name, outer.name
+                ),
+            ));
+        };
+        if !matches!(link.kind, LinkKind::Exists | LinkKind::NotAny) {
+            return Err(bad(
+                "odata_unsupported",
+                format!(
+                    "link `{}`: a one-to-many link (`to` the entity's key) gives a row per related record; filter by them with link-type=\"exists\" (or \"any\", \"not any\")",
+                    link.alias
+                ),
+            ));
+        }
+        return Ok((rel, o.relationship(rel).child, true));
+    }
     // The relationship of this lookup to the link's table: a polymorphic lookup
     // (`parentcustomerid`) has one per table it may name.
     let to_link = o.relationship_ids().find(|r| {
@@ -340,29 +406,22 @@ fn link_of(
         rel.child == table && rel.lookup == link.to && o.table(rel.parent).name == link.name
     });
     let Some(rel) = to_link.or_else(|| o.relationship_by_lookup(table, &link.to)) else {
-        let outer = o.table(table);
-        return Err(if link.to == entity::primary_id(outer) {
-            bad(
-                "odata_unsupported",
-                format!(
-                    "link `{}`: a link from the entity's key to the records that look it up is not answered: link a lookup (`to`) to its table's key",
-                    link.alias
-                ),
-            )
-        } else if entity::known_columns(o, table)
-            .iter()
-            .any(|c| *c == format!("_{}_value", link.to))
-        {
-            bad(
-                "odata_unsupported",
-                format!(
-                    "link `{}`: `{}` is not a relationship's lookup (links to owners and business units are not answered: filter on `_{}_value`)",
-                    link.alias, link.to, link.to
-                ),
-            )
-        } else {
-            super::records::unknown_property(o, table, &link.to)
-        });
+        return Err(
+            if entity::known_columns(o, table)
+                .iter()
+                .any(|c| *c == format!("_{}_value", link.to))
+            {
+                bad(
+                    "odata_unsupported",
+                    format!(
+                        "link `{}`: `{}` is not a relationship's lookup (links to owners and business units are not answered: filter on `_{}_value`)",
+                        link.alias, link.to, link.to
+                    ),
+                )
+            } else {
+                super::records::unknown_property(o, table, &link.to)
+            },
+        );
     };
     let parent = o.relationship(rel).parent;
     let parent_table = o.table(parent);
@@ -387,7 +446,7 @@ fn link_of(
             ),
         ));
     }
-    Ok((rel, parent))
+    Ok((rel, parent, false))
 }
 
 /// The records of a link's table its filter matches, as the readers read them: at most
