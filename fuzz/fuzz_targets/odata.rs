@@ -31,6 +31,11 @@ fuzz_target!(|data: &[u8]| {
             is_lookup: &lookups,
             user: "00000000-0000-0000-0000-000000000001",
             business_unit: "00000000-0000-0000-0000-000000000002",
+            today: strata_odata::date::Date {
+                year: 2026,
+                month: 12,
+                day: 7,
+            },
         },
     );
 });

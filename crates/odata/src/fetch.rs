@@ -42,6 +42,7 @@ use quick_xml::reader::Reader;
 use strata_engine::{CompareOp, Filter, Order, Value};
 
 use crate::apply::{Aggregation, DatePart, Function, Group, MAX_AGGREGATE_RECORDS, Measure};
+use crate::date::Date;
 use crate::{
     MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS, MAX_SELECT_COLUMNS,
     MAX_TOP, ODataError,
@@ -139,6 +140,8 @@ pub struct FetchContext<'a> {
     pub user: &'a str,
     /// The acting user's business unit's GUID (`eq-businessid`, `ne-businessid`).
     pub business_unit: &'a str,
+    /// Today (the date operators: `today`, `last-x-days`, `this-month`, …; D164).
+    pub today: Date,
 }
 
 impl std::fmt::Debug for FetchContext<'_> {
@@ -146,6 +149,7 @@ impl std::fmt::Debug for FetchContext<'_> {
         f.debug_struct("FetchContext")
             .field("user", &self.user)
             .field("business_unit", &self.business_unit)
+            .field("today", &self.today)
             .finish_non_exhaustive()
     }
 }
@@ -1097,11 +1101,114 @@ impl Parser<'_, '_> {
                     value: Value::Text(guid.to_owned()),
                 }
             }
-            other => {
-                return Err(unsupported(&format!("the condition operator `{other}`")));
-            }
+            other => match self.dates(other, values, at)? {
+                Some(range) => {
+                    self.count_terms(range.terms(), at)?;
+                    range.filter(&column)
+                }
+                None => {
+                    return Err(unsupported(&format!("the condition operator `{other}`")));
+                }
+            },
         };
         Ok(filter)
+    }
+
+    /// A date operator's days (D164), or `None` when `operator` is not one answered here.
+    fn dates(
+        &self,
+        operator: &str,
+        values: &[String],
+        at: usize,
+    ) -> Result<Option<Days>, ODataError> {
+        let t = self.cx.today;
+        let fixed = |start: Date, end: Date| -> Result<Option<Days>, ODataError> {
+            if !values.is_empty() {
+                return Err(ODataError::syntax(
+                    PART,
+                    at,
+                    format!("the `{operator}` operator takes no value"),
+                ));
+            }
+            Ok(Some(Days::Within(start, end)))
+        };
+        let value = || -> Result<&str, ODataError> {
+            match values {
+                [v] => Ok(v.trim()),
+                _ => Err(ODataError::syntax(
+                    PART,
+                    at,
+                    format!("the `{operator}` operator takes one value"),
+                )),
+            }
+        };
+        let count = || -> Result<i64, ODataError> {
+            let v = value()?;
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_DATE_COUNT).contains(n))
+                .ok_or_else(|| {
+                    ODataError::syntax(
+                        PART,
+                        at,
+                        format!(
+                            "the `{operator}` operator takes a whole number from 1 to {MAX_DATE_COUNT}, not `{v}`"
+                        ),
+                    )
+                })
+        };
+        let date = || -> Result<Date, ODataError> {
+            let v = value()?;
+            Date::parse(v).ok_or_else(|| {
+                ODataError::syntax(
+                    PART,
+                    at,
+                    format!("the `{operator}` operator takes a date (`2026-12-04`), not `{v}`"),
+                )
+            })
+        };
+        let (week, month, year) = (t.week_start(), t.month_start(), t.year_start());
+        let tomorrow = t.add_days(1);
+        let within = |a: Date, b: Date| Ok(Some(Days::Within(a, b)));
+        match operator {
+            "today" => fixed(t, tomorrow),
+            "yesterday" => fixed(t.add_days(-1), t),
+            "tomorrow" => fixed(tomorrow, t.add_days(2)),
+            "last-seven-days" => fixed(t.add_days(-7), tomorrow),
+            "next-seven-days" => fixed(t, t.add_days(8)),
+            "last-week" => fixed(week.add_days(-7), week),
+            "this-week" => fixed(week, week.add_days(7)),
+            "next-week" => fixed(week.add_days(7), week.add_days(14)),
+            "last-month" => fixed(month.add_months(-1), month),
+            "this-month" => fixed(month, month.add_months(1)),
+            "next-month" => fixed(month.add_months(1), month.add_months(2)),
+            "last-year" => fixed(year.add_months(-12), year),
+            "this-year" => fixed(year, year.add_months(12)),
+            "next-year" => fixed(year.add_months(12), year.add_months(24)),
+            "last-x-days" => within(t.add_days(-count()?), tomorrow),
+            "next-x-days" => within(t, t.add_days(count()? + 1)),
+            "last-x-weeks" => within(t.add_days(-7 * count()?), tomorrow),
+            "next-x-weeks" => within(t, t.add_days(7 * count()? + 1)),
+            "last-x-months" => within(t.add_months(-count()?), tomorrow),
+            "next-x-months" => within(t, t.add_months(count()?).add_days(1)),
+            "last-x-years" => within(t.add_months(-12 * count()?), tomorrow),
+            "next-x-years" => within(t, t.add_months(12 * count()?).add_days(1)),
+            "olderthan-x-days" => Ok(Some(Days::Before(t.add_days(-count()?)))),
+            "olderthan-x-weeks" => Ok(Some(Days::Before(t.add_days(-7 * count()?)))),
+            "olderthan-x-months" => Ok(Some(Days::Before(t.add_months(-count()?)))),
+            "olderthan-x-years" => Ok(Some(Days::Before(t.add_months(-12 * count()?)))),
+            "on" => {
+                let d = date()?;
+                within(d, d.add_days(1))
+            }
+            "not-on" => {
+                let d = date()?;
+                Ok(Some(Days::Outside(d, d.add_days(1))))
+            }
+            "on-or-after" => Ok(Some(Days::From(date()?))),
+            "on-or-before" => Ok(Some(Days::Before(date()?.add_days(1)))),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -1226,6 +1333,61 @@ fn is_guid(s: &str) -> bool {
         })
 }
 
+/// The largest count a `last-x-…`, `next-x-…` or `olderthan-x-…` operator takes.
+pub const MAX_DATE_COUNT: i64 = 100_000;
+
+/// The days a date operator keeps (D164): half-open ranges of `YYYY-MM-DD` text, which ISO
+/// 8601 values (`2026-12-04T10:00:00Z`) compare against as text. Every range is bounded on
+/// both sides, by [`FIRST_DATE`] and [`PAST_DATES`] when open: a value that is not a date (text
+/// that does not start with a digit, a number) falls in none.
+enum Days {
+    /// From the first day up to (not including) the second.
+    Within(Date, Date),
+    /// Before the first day or from the second on.
+    Outside(Date, Date),
+    /// From the day on.
+    From(Date),
+    /// Before the day.
+    Before(Date),
+}
+
+/// The least text a date starts with.
+const FIRST_DATE: &str = "0";
+
+/// Text past every date (`:` follows `9`).
+const PAST_DATES: &str = ":";
+
+impl Days {
+    /// The comparisons it takes.
+    fn terms(&self) -> usize {
+        match self {
+            Days::Outside(..) => 4,
+            _ => 2,
+        }
+    }
+
+    fn filter(self, column: &str) -> Filter {
+        let between = |a: String, b: String| {
+            let at = |op: CompareOp, value: String| Filter::Compare {
+                column: column.to_owned(),
+                op,
+                value: Value::Text(value),
+            };
+            Filter::And(vec![at(CompareOp::Ge, a), at(CompareOp::Lt, b)])
+        };
+        let (first, past) = (FIRST_DATE.to_owned(), PAST_DATES.to_owned());
+        match self {
+            Days::Within(a, b) => between(a.to_string(), b.to_string()),
+            Days::Outside(a, b) => Filter::Or(vec![
+                between(first, a.to_string()),
+                between(b.to_string(), past),
+            ]),
+            Days::From(d) => between(d.to_string(), past),
+            Days::Before(d) => between(first, d.to_string()),
+        }
+    }
+}
+
 /// `like` with `%` only at the ends: equality, starts with, ends with, contains. `None` for a
 /// pattern with `%` inside, `_` or `[` (wildcards this service does not read).
 fn like(column: &str, pattern: &str) -> Option<Filter> {
@@ -1270,6 +1432,12 @@ mod tests {
                 is_lookup: &lookups,
                 user: "00000000-0000-0000-0000-0000000000aa",
                 business_unit: "00000000-0000-0000-0000-0000000000bb",
+                // A Monday.
+                today: Date {
+                    year: 2026,
+                    month: 12,
+                    day: 7,
+                },
             },
         )
     }
@@ -1482,6 +1650,89 @@ mod tests {
     }
 
     #[test]
+    fn date_operators_become_ranges_of_days() -> Result<(), ODataError> {
+        let range = |operator: &str, value: &str| -> Result<Filter, ODataError> {
+            let value = if value.is_empty() {
+                String::new()
+            } else {
+                format!(" value='{value}'")
+            };
+            let xml = format!(
+                "<fetch><entity name='account'><filter><condition attribute='closedate' operator='{operator}'{value}/></filter></entity></fetch>"
+            );
+            Ok(cx_parse(&xml)?.filter.unwrap_or(Filter::And(Vec::new())))
+        };
+        let at = |op: CompareOp, d: &str| Filter::Compare {
+            column: "closedate".into(),
+            op,
+            value: text(d),
+        };
+        let within =
+            |a: &str, b: &str| Filter::And(vec![at(CompareOp::Ge, a), at(CompareOp::Lt, b)]);
+        for (operator, value, expected) in [
+            ("today", "", within("2026-12-07", "2026-12-08")),
+            ("yesterday", "", within("2026-12-06", "2026-12-07")),
+            ("tomorrow", "", within("2026-12-08", "2026-12-09")),
+            ("last-seven-days", "", within("2026-11-30", "2026-12-08")),
+            ("next-seven-days", "", within("2026-12-07", "2026-12-15")),
+            ("this-week", "", within("2026-12-07", "2026-12-14")),
+            ("last-week", "", within("2026-11-30", "2026-12-07")),
+            ("next-week", "", within("2026-12-14", "2026-12-21")),
+            ("this-month", "", within("2026-12-01", "2027-01-01")),
+            ("last-month", "", within("2026-11-01", "2026-12-01")),
+            ("next-month", "", within("2027-01-01", "2027-02-01")),
+            ("this-year", "", within("2026-01-01", "2027-01-01")),
+            ("last-year", "", within("2025-01-01", "2026-01-01")),
+            ("next-year", "", within("2027-01-01", "2028-01-01")),
+            ("last-x-days", "3", within("2026-12-04", "2026-12-08")),
+            ("next-x-days", "3", within("2026-12-07", "2026-12-11")),
+            ("last-x-weeks", "2", within("2026-11-23", "2026-12-08")),
+            ("next-x-weeks", "1", within("2026-12-07", "2026-12-15")),
+            ("last-x-months", "1", within("2026-11-07", "2026-12-08")),
+            ("next-x-months", "2", within("2026-12-07", "2027-02-08")),
+            ("last-x-years", "1", within("2025-12-07", "2026-12-08")),
+            ("next-x-years", "1", within("2026-12-07", "2027-12-08")),
+            ("olderthan-x-days", "7", within("0", "2026-11-30")),
+            ("olderthan-x-months", "1", within("0", "2026-11-07")),
+            (
+                "on",
+                "2026-02-28T10:00:00Z",
+                within("2026-02-28", "2026-03-01"),
+            ),
+            ("on-or-after", "2026-02-28", within("2026-02-28", ":")),
+            ("on-or-before", "2026-02-28", within("0", "2026-03-01")),
+            (
+                "not-on",
+                "2026-02-28",
+                Filter::Or(vec![within("0", "2026-02-28"), within("2026-03-01", ":")]),
+            ),
+        ] {
+            assert_eq!(range(operator, value)?, expected, "{operator} {value}");
+        }
+        for (operator, value, says) in [
+            ("today", "2026-12-07", "no value"),
+            ("last-x-days", "", "one value"),
+            ("last-x-days", "0", "whole number"),
+            ("last-x-days", "100001", "whole number"),
+            ("on", "tomorrow", "a date"),
+        ] {
+            let e = range(operator, value)
+                .err()
+                .map(|e| (e.code(), e.to_string()));
+            assert!(
+                e.as_ref()
+                    .is_some_and(|(code, m)| *code == "odata_syntax" && m.contains(says)),
+                "{operator} {value}: {e:?}"
+            );
+        }
+        assert_eq!(
+            range("last-x-hours", "2").map_err(|e| e.code()),
+            Err("odata_unsupported_option")
+        );
+        Ok(())
+    }
+
+    #[test]
     fn aggregates_read() -> Result<(), ODataError> {
         let fetch = cx_parse(
             "<fetch aggregate='true' aggregatelimit='100' top='3'><entity name='account'>
@@ -1646,9 +1897,9 @@ mod tests {
                 "distinct",
             ),
             (
-                "<fetch><entity name='account'><filter><condition attribute='createdon' operator='last-x-days' value='3'/></filter></entity></fetch>",
+                "<fetch><entity name='account'><filter><condition attribute='createdon' operator='in-fiscal-year' value='3'/></filter></entity></fetch>",
                 "odata_unsupported_option",
-                "last-x-days",
+                "in-fiscal-year",
             ),
             (
                 "<fetch><entity name='account'><filter><condition attribute='name' operator='like' value='a%b'/></filter></entity></fetch>",

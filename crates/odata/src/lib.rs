@@ -19,6 +19,7 @@
 
 pub mod apply;
 pub mod batch;
+pub mod date;
 mod error;
 pub mod fetch;
 pub mod filter;

@@ -31,6 +31,11 @@ fn every_parser(text: &str) {
             is_lookup: &lookups,
             user: "u",
             business_unit: "b",
+            today: strata_odata::date::Date {
+                year: 2026,
+                month: 12,
+                day: 7,
+            },
         },
     );
 }

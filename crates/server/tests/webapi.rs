@@ -1252,6 +1252,94 @@ fn fetch_xml_links_that_only_filter() {
     );
 }
 
+/// A date `days` from today (UTC), as `YYYY-MM-DD`.
+fn day(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    strata_odata::date::Date::from_days(i64::try_from(now / 86_400).unwrap() + days).to_string()
+}
+
+/// D164: FetchXML's date operators keep the records whose ISO 8601 value falls in the days they
+/// name, counted from today (UTC); aggregates group such values by their parts.
+#[test]
+fn fetch_xml_date_operators_and_date_groupings() {
+    let w = Web::new();
+    w.f.root().write(
+        &w.f.org,
+        &json!([{"op": "add_columns", "table": "account", "columns": [{"name": "closedate"}]}]),
+    );
+    let alice = w.alice();
+    for (key, value) in [
+        ("a001", format!("{}T09:30:00Z", day(0))),
+        ("a002", format!("{}T23:59:59Z", day(-1))),
+        ("a003", day(-40)),
+        ("a004", "next spring".to_owned()),
+    ] {
+        let r = patch(
+            &alice,
+            &api(&format!("accounts({})", w.guid(key))),
+            &json!({ "closedate": value }),
+            &[],
+        );
+        assert_eq!(r.status, 204, "{}", r.brief());
+    }
+    let closing = |operator: &str, value: &str| -> BTreeSet<String> {
+        let value = if value.is_empty() {
+            String::new()
+        } else {
+            format!(" value='{value}'")
+        };
+        let xml = format!(
+            "<fetch><entity name='account'><attribute name='name'/><filter><condition attribute='closedate' operator='{operator}'{value}/></filter></entity></fetch>"
+        );
+        let page = fetch_xml(&alice, "accounts", &xml, &[]).expect(200);
+        strings(page["value"].as_array().unwrap(), "name")
+            .into_iter()
+            .map(|n| n.trim_start_matches("Contoso ").to_owned())
+            .collect()
+    };
+    assert_eq!(closing("today", ""), set(&["a001"]));
+    assert_eq!(closing("yesterday", ""), set(&["a002"]));
+    assert_eq!(closing("last-x-days", "2"), set(&["a001", "a002"]));
+    assert_eq!(closing("last-seven-days", ""), set(&["a001", "a002"]));
+    assert_eq!(closing("olderthan-x-days", "30"), set(&["a003"]));
+    assert_eq!(closing("on", &day(-40)), set(&["a003"]));
+    // A value that is no date is in no range of days.
+    assert_eq!(closing("on-or-after", &day(-1)), set(&["a001", "a002"]));
+    assert_eq!(closing("not-on", &day(0)), set(&["a002", "a003"]));
+    assert_eq!(closing("on-or-before", &day(-1)), set(&["a002", "a003"]));
+    assert!(closing("tomorrow", "").is_empty());
+    // Grouped by day: one row a day; a value that is no date is refused by name.
+    let by_day = "<fetch aggregate='true'><entity name='account'><attribute name='accountid' aggregate='count' alias='n'/><attribute name='closedate' groupby='true' dategrouping='day' alias='day'/>{filter}</entity></fetch>";
+    let page = fetch_xml(
+        &alice,
+        "accounts",
+        &by_day.replace("{filter}", "<filter><condition attribute='closedate' operator='last-x-months' value='3'/></filter>"),
+        &[],
+    )
+    .expect(200);
+    let rows = page["value"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{page}");
+    assert!(rows.iter().all(|r| r["n"] == json!(1)), "{page}");
+    web_error(
+        &fetch_xml(
+            &alice,
+            "accounts",
+            &by_day.replace(
+                "{filter}",
+                "<filter><condition attribute='closedate' operator='not-null'/></filter>",
+            ),
+            &[],
+        ),
+        400,
+        INVALID,
+        "bad_value",
+        &["closedate", &w.guid("a004"), "date"],
+    );
+}
+
 fn applied(c: &Client, query: &str) -> Response {
     c.get(&api(&format!("accounts?$apply={}", uri_component(query))))
 }
