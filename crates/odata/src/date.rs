@@ -1,6 +1,8 @@
-//! Calendar dates for FetchXML's date operators and aggregates' date groupings (D163, D164):
-//! a date is the `YYYY-MM-DD` that ISO 8601 text starts with (`2026-12-04`,
-//! `2026-12-04T10:00:00Z`), read as written (no time zone is applied).
+//! Calendar dates for the date operators of FetchXML and `$filter` and for aggregates' date
+//! groupings (D163, D164): a date is the `YYYY-MM-DD` that ISO 8601 text starts with
+//! (`2026-12-04`, `2026-12-04T10:00:00Z`), read as written (no time zone is applied).
+
+use strata_engine::{CompareOp, Filter, Value};
 
 /// A day of the proleptic Gregorian calendar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -139,6 +141,187 @@ impl Date {
             week
         };
         u32::try_from(week).unwrap_or(1)
+    }
+}
+
+impl Date {
+    /// Today in UTC, by the system clock.
+    #[must_use]
+    pub fn today() -> Date {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Date::from_days(i64::try_from(secs / 86_400).unwrap_or(0))
+    }
+}
+
+/// The largest count a `last-x-…`, `next-x-…` or `olderthan-x-…` operator takes.
+pub const MAX_DATE_COUNT: i64 = 100_000;
+
+/// The least text a date starts with.
+const FIRST_DATE: &str = "0";
+
+/// Text past every date (`:` follows `9`).
+const PAST_DATES: &str = ":";
+
+/// The days a date operator keeps (D164): half-open ranges of `YYYY-MM-DD` text, which ISO
+/// 8601 values (`2026-12-04T10:00:00Z`) compare against as text. Every range is bounded on
+/// both sides, by `"0"` and `":"` when open: a value that is not a date (text that does not
+/// start with a digit, a number) falls in none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Days {
+    /// From the first day up to (not including) the second.
+    Within(Date, Date),
+    /// Before the first day or from the second on.
+    Outside(Date, Date),
+    /// From the day on.
+    From(Date),
+    /// Before the day.
+    Before(Date),
+}
+
+impl Days {
+    /// The days of a FetchXML date operator (`today`, `last-x-days`, `on-or-after`, …) with its
+    /// value, from `today`; `Ok(None)` when `operator` is none of them; `Err` names what is
+    /// wrong with the value.
+    pub fn of(operator: &str, value: Option<&str>, today: Date) -> Result<Option<Days>, String> {
+        let t = today;
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        let fixed = |start: Date, end: Date| match value {
+            None => Ok(Some(Days::Within(start, end))),
+            Some(_) => Err(format!("the `{operator}` operator takes no value")),
+        };
+        let count = || -> Result<i64, String> {
+            let v = value.ok_or_else(|| format!("the `{operator}` operator takes one value"))?;
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_DATE_COUNT).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "the `{operator}` operator takes a whole number from 1 to {MAX_DATE_COUNT}, not `{v}`"
+                    )
+                })
+        };
+        let date = || -> Result<Date, String> {
+            let v = value.ok_or_else(|| format!("the `{operator}` operator takes one value"))?;
+            Date::parse(v).ok_or_else(|| {
+                format!("the `{operator}` operator takes a date (`2026-12-04`), not `{v}`")
+            })
+        };
+        let (week, month, year) = (t.week_start(), t.month_start(), t.year_start());
+        let tomorrow = t.add_days(1);
+        let within = |a: Date, b: Date| Ok(Some(Days::Within(a, b)));
+        match operator {
+            "today" => fixed(t, tomorrow),
+            "yesterday" => fixed(t.add_days(-1), t),
+            "tomorrow" => fixed(tomorrow, t.add_days(2)),
+            "last-seven-days" => fixed(t.add_days(-7), tomorrow),
+            "next-seven-days" => fixed(t, t.add_days(8)),
+            "last-week" => fixed(week.add_days(-7), week),
+            "this-week" => fixed(week, week.add_days(7)),
+            "next-week" => fixed(week.add_days(7), week.add_days(14)),
+            "last-month" => fixed(month.add_months(-1), month),
+            "this-month" => fixed(month, month.add_months(1)),
+            "next-month" => fixed(month.add_months(1), month.add_months(2)),
+            "last-year" => fixed(year.add_months(-12), year),
+            "this-year" => fixed(year, year.add_months(12)),
+            "next-year" => fixed(year.add_months(12), year.add_months(24)),
+            "last-x-days" => within(t.add_days(-count()?), tomorrow),
+            "next-x-days" => within(t, t.add_days(count()? + 1)),
+            "last-x-weeks" => within(t.add_days(-7 * count()?), tomorrow),
+            "next-x-weeks" => within(t, t.add_days(7 * count()? + 1)),
+            "last-x-months" => within(t.add_months(-count()?), tomorrow),
+            "next-x-months" => within(t, t.add_months(count()?).add_days(1)),
+            "last-x-years" => within(t.add_months(-12 * count()?), tomorrow),
+            "next-x-years" => within(t, t.add_months(12 * count()?).add_days(1)),
+            "olderthan-x-days" => Ok(Some(Days::Before(t.add_days(-count()?)))),
+            "olderthan-x-weeks" => Ok(Some(Days::Before(t.add_days(-7 * count()?)))),
+            "olderthan-x-months" => Ok(Some(Days::Before(t.add_months(-count()?)))),
+            "olderthan-x-years" => Ok(Some(Days::Before(t.add_months(-12 * count()?)))),
+            "on" => {
+                let d = date()?;
+                within(d, d.add_days(1))
+            }
+            "not-on" => {
+                let d = date()?;
+                Ok(Some(Days::Outside(d, d.add_days(1))))
+            }
+            "on-or-after" => Ok(Some(Days::From(date()?))),
+            "on-or-before" => Ok(Some(Days::Before(date()?.add_days(1)))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The FetchXML operator of a `$filter` query function's name
+    /// (`Microsoft.Dynamics.CRM.LastXDays` → `last-x-days`), if it is a date operator's.
+    #[must_use]
+    pub fn operator_of_function(function: &str) -> Option<&'static str> {
+        let name = function.strip_prefix("microsoft.dynamics.crm.")?;
+        Some(match name {
+            "today" => "today",
+            "yesterday" => "yesterday",
+            "tomorrow" => "tomorrow",
+            "last7days" => "last-seven-days",
+            "next7days" => "next-seven-days",
+            "lastweek" => "last-week",
+            "thisweek" => "this-week",
+            "nextweek" => "next-week",
+            "lastmonth" => "last-month",
+            "thismonth" => "this-month",
+            "nextmonth" => "next-month",
+            "lastyear" => "last-year",
+            "thisyear" => "this-year",
+            "nextyear" => "next-year",
+            "lastxdays" => "last-x-days",
+            "nextxdays" => "next-x-days",
+            "lastxweeks" => "last-x-weeks",
+            "nextxweeks" => "next-x-weeks",
+            "lastxmonths" => "last-x-months",
+            "nextxmonths" => "next-x-months",
+            "lastxyears" => "last-x-years",
+            "nextxyears" => "next-x-years",
+            "olderthanxdays" => "olderthan-x-days",
+            "olderthanxweeks" => "olderthan-x-weeks",
+            "olderthanxmonths" => "olderthan-x-months",
+            "olderthanxyears" => "olderthan-x-years",
+            "on" => "on",
+            "noton" => "not-on",
+            "onorafter" => "on-or-after",
+            "onorbefore" => "on-or-before",
+            _ => return None,
+        })
+    }
+
+    /// The comparisons it takes.
+    #[must_use]
+    pub fn terms(&self) -> usize {
+        match self {
+            Days::Outside(..) => 4,
+            _ => 2,
+        }
+    }
+
+    /// The filter of `column` it is.
+    #[must_use]
+    pub fn filter(self, column: &str) -> Filter {
+        let between = |a: String, b: String| {
+            let at = |op: CompareOp, value: String| Filter::Compare {
+                column: column.to_owned(),
+                op,
+                value: Value::Text(value),
+            };
+            Filter::And(vec![at(CompareOp::Ge, a), at(CompareOp::Lt, b)])
+        };
+        let (first, past) = (FIRST_DATE.to_owned(), PAST_DATES.to_owned());
+        match self {
+            Days::Within(a, b) => between(a.to_string(), b.to_string()),
+            Days::Outside(a, b) => Filter::Or(vec![
+                between(first, a.to_string()),
+                between(b.to_string(), past),
+            ]),
+            Days::From(d) => between(d.to_string(), past),
+            Days::Before(d) => between(first, d.to_string()),
+        }
     }
 }
 

@@ -42,7 +42,7 @@ use quick_xml::reader::Reader;
 use strata_engine::{CompareOp, Filter, Order, Value};
 
 use crate::apply::{Aggregation, DatePart, Function, Group, MAX_AGGREGATE_RECORDS, Measure};
-use crate::date::Date;
+use crate::date::{Date, Days};
 use crate::{
     MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_ORDER_COLUMNS, MAX_SELECT_COLUMNS,
     MAX_TOP, ODataError,
@@ -1101,114 +1101,32 @@ impl Parser<'_, '_> {
                     value: Value::Text(guid.to_owned()),
                 }
             }
-            other => match self.dates(other, values, at)? {
-                Some(range) => {
-                    self.count_terms(range.terms(), at)?;
-                    range.filter(&column)
+            other => {
+                let value = match values.as_slice() {
+                    [] => None,
+                    [v] => Some(v.as_str()),
+                    _ => {
+                        return Err(ODataError::syntax(
+                            PART,
+                            at,
+                            format!("the `{other}` operator takes at most one value"),
+                        ));
+                    }
+                };
+                match Days::of(other, value, self.cx.today)
+                    .map_err(|m| ODataError::syntax(PART, at, m))?
+                {
+                    Some(days) => {
+                        self.count_terms(days.terms(), at)?;
+                        days.filter(&column)
+                    }
+                    None => {
+                        return Err(unsupported(&format!("the condition operator `{other}`")));
+                    }
                 }
-                None => {
-                    return Err(unsupported(&format!("the condition operator `{other}`")));
-                }
-            },
+            }
         };
         Ok(filter)
-    }
-
-    /// A date operator's days (D164), or `None` when `operator` is not one answered here.
-    fn dates(
-        &self,
-        operator: &str,
-        values: &[String],
-        at: usize,
-    ) -> Result<Option<Days>, ODataError> {
-        let t = self.cx.today;
-        let fixed = |start: Date, end: Date| -> Result<Option<Days>, ODataError> {
-            if !values.is_empty() {
-                return Err(ODataError::syntax(
-                    PART,
-                    at,
-                    format!("the `{operator}` operator takes no value"),
-                ));
-            }
-            Ok(Some(Days::Within(start, end)))
-        };
-        let value = || -> Result<&str, ODataError> {
-            match values {
-                [v] => Ok(v.trim()),
-                _ => Err(ODataError::syntax(
-                    PART,
-                    at,
-                    format!("the `{operator}` operator takes one value"),
-                )),
-            }
-        };
-        let count = || -> Result<i64, ODataError> {
-            let v = value()?;
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_DATE_COUNT).contains(n))
-                .ok_or_else(|| {
-                    ODataError::syntax(
-                        PART,
-                        at,
-                        format!(
-                            "the `{operator}` operator takes a whole number from 1 to {MAX_DATE_COUNT}, not `{v}`"
-                        ),
-                    )
-                })
-        };
-        let date = || -> Result<Date, ODataError> {
-            let v = value()?;
-            Date::parse(v).ok_or_else(|| {
-                ODataError::syntax(
-                    PART,
-                    at,
-                    format!("the `{operator}` operator takes a date (`2026-12-04`), not `{v}`"),
-                )
-            })
-        };
-        let (week, month, year) = (t.week_start(), t.month_start(), t.year_start());
-        let tomorrow = t.add_days(1);
-        let within = |a: Date, b: Date| Ok(Some(Days::Within(a, b)));
-        match operator {
-            "today" => fixed(t, tomorrow),
-            "yesterday" => fixed(t.add_days(-1), t),
-            "tomorrow" => fixed(tomorrow, t.add_days(2)),
-            "last-seven-days" => fixed(t.add_days(-7), tomorrow),
-            "next-seven-days" => fixed(t, t.add_days(8)),
-            "last-week" => fixed(week.add_days(-7), week),
-            "this-week" => fixed(week, week.add_days(7)),
-            "next-week" => fixed(week.add_days(7), week.add_days(14)),
-            "last-month" => fixed(month.add_months(-1), month),
-            "this-month" => fixed(month, month.add_months(1)),
-            "next-month" => fixed(month.add_months(1), month.add_months(2)),
-            "last-year" => fixed(year.add_months(-12), year),
-            "this-year" => fixed(year, year.add_months(12)),
-            "next-year" => fixed(year.add_months(12), year.add_months(24)),
-            "last-x-days" => within(t.add_days(-count()?), tomorrow),
-            "next-x-days" => within(t, t.add_days(count()? + 1)),
-            "last-x-weeks" => within(t.add_days(-7 * count()?), tomorrow),
-            "next-x-weeks" => within(t, t.add_days(7 * count()? + 1)),
-            "last-x-months" => within(t.add_months(-count()?), tomorrow),
-            "next-x-months" => within(t, t.add_months(count()?).add_days(1)),
-            "last-x-years" => within(t.add_months(-12 * count()?), tomorrow),
-            "next-x-years" => within(t, t.add_months(12 * count()?).add_days(1)),
-            "olderthan-x-days" => Ok(Some(Days::Before(t.add_days(-count()?)))),
-            "olderthan-x-weeks" => Ok(Some(Days::Before(t.add_days(-7 * count()?)))),
-            "olderthan-x-months" => Ok(Some(Days::Before(t.add_months(-count()?)))),
-            "olderthan-x-years" => Ok(Some(Days::Before(t.add_months(-12 * count()?)))),
-            "on" => {
-                let d = date()?;
-                within(d, d.add_days(1))
-            }
-            "not-on" => {
-                let d = date()?;
-                Ok(Some(Days::Outside(d, d.add_days(1))))
-            }
-            "on-or-after" => Ok(Some(Days::From(date()?))),
-            "on-or-before" => Ok(Some(Days::Before(date()?.add_days(1)))),
-            _ => Ok(None),
-        }
     }
 }
 
@@ -1331,61 +1249,6 @@ fn is_guid(s: &str) -> bool {
             8 | 13 | 18 | 23 => *c == b'-',
             _ => c.is_ascii_hexdigit(),
         })
-}
-
-/// The largest count a `last-x-…`, `next-x-…` or `olderthan-x-…` operator takes.
-pub const MAX_DATE_COUNT: i64 = 100_000;
-
-/// The days a date operator keeps (D164): half-open ranges of `YYYY-MM-DD` text, which ISO
-/// 8601 values (`2026-12-04T10:00:00Z`) compare against as text. Every range is bounded on
-/// both sides, by [`FIRST_DATE`] and [`PAST_DATES`] when open: a value that is not a date (text
-/// that does not start with a digit, a number) falls in none.
-enum Days {
-    /// From the first day up to (not including) the second.
-    Within(Date, Date),
-    /// Before the first day or from the second on.
-    Outside(Date, Date),
-    /// From the day on.
-    From(Date),
-    /// Before the day.
-    Before(Date),
-}
-
-/// The least text a date starts with.
-const FIRST_DATE: &str = "0";
-
-/// Text past every date (`:` follows `9`).
-const PAST_DATES: &str = ":";
-
-impl Days {
-    /// The comparisons it takes.
-    fn terms(&self) -> usize {
-        match self {
-            Days::Outside(..) => 4,
-            _ => 2,
-        }
-    }
-
-    fn filter(self, column: &str) -> Filter {
-        let between = |a: String, b: String| {
-            let at = |op: CompareOp, value: String| Filter::Compare {
-                column: column.to_owned(),
-                op,
-                value: Value::Text(value),
-            };
-            Filter::And(vec![at(CompareOp::Ge, a), at(CompareOp::Lt, b)])
-        };
-        let (first, past) = (FIRST_DATE.to_owned(), PAST_DATES.to_owned());
-        match self {
-            Days::Within(a, b) => between(a.to_string(), b.to_string()),
-            Days::Outside(a, b) => Filter::Or(vec![
-                between(first, a.to_string()),
-                between(b.to_string(), past),
-            ]),
-            Days::From(d) => between(d.to_string(), past),
-            Days::Before(d) => between(first, d.to_string()),
-        }
-    }
 }
 
 /// `like` with `%` only at the ends: equality, starts with, ends with, contains. `None` for a

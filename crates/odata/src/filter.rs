@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Comparisons `eq ne gt ge lt le` of a column with a literal; `contains`, `startswith`,
-//! `endswith`; `Microsoft.Dynamics.CRM.In` and `Microsoft.Dynamics.CRM.NotIn`; `and`, `or`,
+//! `endswith`; `Microsoft.Dynamics.CRM.In` and `Microsoft.Dynamics.CRM.NotIn`; the date query
+//! functions (`Microsoft.Dynamics.CRM.Today(PropertyName='x')`, `…LastXDays(PropertyName='x',
+//! PropertyValue=7)`, `…OnOrAfter`, …: the days FetchXML's date operators keep, D164); `and`, `or`,
 //! `not` and parentheses. Precedence as in OData: a comparison binds tightest, then `not`,
 //! `and`, `or`. GUIDs become lowercase text and dates their text as written; lookup columns
 //! (`_parentcustomerid_value`) keep the name given, for the server to map. Parameter aliases
@@ -17,6 +19,7 @@
 use serde_json::Value as Json;
 use strata_engine::{CompareOp, Filter, Value};
 
+use crate::date::{Date, Days};
 use crate::lex::{ParamValue, Token, is_plain_name, literal_of, tokenize};
 use crate::{
     Aliases, MAX_FILTER_CHARS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_IN_VALUES, ODataError,
@@ -26,7 +29,13 @@ use crate::{
 const PART: &str = "$filter";
 
 /// Parses `$filter` text (already decoded); `aliases` holds the query's parameter aliases.
+/// The date query functions (`Microsoft.Dynamics.CRM.LastXDays`, …) count from today in UTC.
 pub fn parse_filter(text: &str, aliases: &Aliases) -> Result<Filter, ODataError> {
+    parse_filter_on(text, aliases, Date::today())
+}
+
+/// [`parse_filter`], the date query functions counting from `today`.
+pub fn parse_filter_on(text: &str, aliases: &Aliases, today: Date) -> Result<Filter, ODataError> {
     let end = text.chars().count();
     if end > MAX_FILTER_CHARS {
         return Err(ODataError::limit(
@@ -43,6 +52,7 @@ pub fn parse_filter(text: &str, aliases: &Aliases) -> Result<Filter, ODataError>
         depth: 0,
         terms: 0,
         aliases,
+        today,
     };
     if p.tokens.is_empty() {
         return Err(p.syntax("the filter is empty"));
@@ -63,6 +73,8 @@ struct Parser<'a> {
     /// Comparisons read so far.
     terms: usize,
     aliases: &'a Aliases,
+    /// Today, for the date query functions (D164).
+    today: Date,
 }
 
 impl Parser<'_> {
@@ -299,12 +311,71 @@ impl Parser<'_> {
                     filter
                 })
             }
-            _ => Err(ODataError::UnknownFunction {
-                part: PART.to_owned(),
-                position,
-                name: name.to_owned(),
-            }),
+            other => match Days::operator_of_function(other) {
+                Some(operator) => {
+                    self.at += 2;
+                    self.date_function(operator, position)
+                }
+                None => Err(ODataError::UnknownFunction {
+                    part: PART.to_owned(),
+                    position,
+                    name: name.to_owned(),
+                }),
+            },
         }
+    }
+
+    /// A date query function's `PropertyName='col'` and `PropertyValue=…` (either order) and
+    /// its `)`, as the days it keeps (D164).
+    fn date_function(&mut self, operator: &str, position: usize) -> Result<Filter, ODataError> {
+        let mut column = None;
+        let mut value = None;
+        loop {
+            let at = self.position();
+            let name = match self.peek() {
+                Some(Token::Ident(w)) => w.clone(),
+                _ => return Err(self.syntax("expected `PropertyName=` or `PropertyValue=`")),
+            };
+            self.at += 1;
+            self.expect(&Token::Equals, "`=`")?;
+            if name.eq_ignore_ascii_case("PropertyName") && column.is_none() {
+                let text = self.text()?;
+                if !is_plain_name(&text) {
+                    return Err(ODataError::syntax(
+                        PART,
+                        at,
+                        format!("`{text}` is not a column name"),
+                    ));
+                }
+                column = Some(text);
+            } else if name.eq_ignore_ascii_case("PropertyValue") && value.is_none() {
+                value = Some(match self.value()? {
+                    Value::Text(t) => t,
+                    other => other.to_string(),
+                });
+            } else {
+                return Err(ODataError::syntax(
+                    PART,
+                    at,
+                    format!("unexpected parameter `{name}` (PropertyName, PropertyValue)"),
+                ));
+            }
+            if self.peek() == Some(&Token::Comma) {
+                self.at += 1;
+                continue;
+            }
+            self.expect(&Token::Close, "`,` or `)`")?;
+            break;
+        }
+        let column =
+            column.ok_or_else(|| self.syntax("a date query function needs `PropertyName`"))?;
+        let days = Days::of(operator, value.as_deref(), self.today)
+            .map_err(|m| ODataError::syntax(PART, position, m))?
+            .ok_or_else(|| self.syntax("not a date query function"))?;
+        for _ in 0..days.terms() {
+            self.term()?;
+        }
+        Ok(days.filter(&column))
     }
 
     /// `PropertyName='col',PropertyValues=['a','b'])` (either order; the values also
@@ -506,6 +577,78 @@ mod tests {
     }
 
     #[test]
+    fn date_functions_keep_the_days_of_fetchxml_operators() -> Result<(), ODataError> {
+        // A Monday.
+        let today = Date::parse("2026-12-07").unwrap_or(Date::from_days(0));
+        let parse = |t: &str| parse_filter_on(t, &Aliases::new(), today);
+        let within = |a: &str, b: &str| {
+            let at = |op, v: &str| Filter::Compare {
+                column: "closedate".into(),
+                op,
+                value: Value::Text(v.into()),
+            };
+            Filter::And(vec![at(CompareOp::Ge, a), at(CompareOp::Lt, b)])
+        };
+        for (text, expected) in [
+            (
+                "Microsoft.Dynamics.CRM.Today(PropertyName='closedate')",
+                within("2026-12-07", "2026-12-08"),
+            ),
+            (
+                "Microsoft.Dynamics.CRM.Last7Days(PropertyName='closedate')",
+                within("2026-11-30", "2026-12-08"),
+            ),
+            (
+                "Microsoft.Dynamics.CRM.ThisMonth(PropertyName='closedate')",
+                within("2026-12-01", "2027-01-01"),
+            ),
+            (
+                "Microsoft.Dynamics.CRM.LastXDays(PropertyName='closedate',PropertyValue=3)",
+                within("2026-12-04", "2026-12-08"),
+            ),
+            (
+                "Microsoft.Dynamics.CRM.NextXMonths(PropertyValue=1,PropertyName='closedate')",
+                within("2026-12-07", "2027-01-08"),
+            ),
+            (
+                "Microsoft.Dynamics.CRM.OlderThanXYears(PropertyName='closedate',PropertyValue=1)",
+                within("0", "2025-12-07"),
+            ),
+            (
+                "Microsoft.Dynamics.CRM.On(PropertyName='closedate',PropertyValue='2026-02-28')",
+                within("2026-02-28", "2026-03-01"),
+            ),
+            (
+                "Microsoft.Dynamics.CRM.OnOrAfter(PropertyName='closedate',PropertyValue=2026-02-28)",
+                within("2026-02-28", ":"),
+            ),
+            (
+                "microsoft.dynamics.crm.onorbefore(PropertyName='closedate',PropertyValue='2026-02-28T10:00:00Z')",
+                within("0", "2026-03-01"),
+            ),
+        ] {
+            assert_eq!(parse(text)?, expected, "{text}");
+        }
+        for text in [
+            "Microsoft.Dynamics.CRM.Today(PropertyName='closedate',PropertyValue=1)",
+            "Microsoft.Dynamics.CRM.LastXDays(PropertyName='closedate')",
+            "Microsoft.Dynamics.CRM.LastXDays(PropertyName='closedate',PropertyValue=0)",
+            "Microsoft.Dynamics.CRM.On(PropertyName='closedate',PropertyValue='soon')",
+            "Microsoft.Dynamics.CRM.Today(PropertyValue=1)",
+            "Microsoft.Dynamics.CRM.Today(PropertyName='a b')",
+            "Microsoft.Dynamics.CRM.Today(Other='x')",
+            "Microsoft.Dynamics.CRM.Today(PropertyName='x'",
+        ] {
+            assert_eq!(
+                parse(text).map_err(|e| e.code()),
+                Err("odata_syntax"),
+                "{text}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn functions() -> Result<(), ODataError> {
         assert_eq!(
             parse("contains(name,'Con')")?,
@@ -659,7 +802,8 @@ mod tests {
             ))
         );
         assert_eq!(
-            at("Microsoft.Dynamics.CRM.Today(PropertyName='createdon')").map(|e| e.0),
+            at("Microsoft.Dynamics.CRM.LastXHours(PropertyName='createdon',PropertyValue=2)")
+                .map(|e| e.0),
             Some("odata_unknown_function")
         );
         assert_eq!(

@@ -37,7 +37,7 @@ pub use batch::{
 };
 pub use error::ODataError;
 pub use fetch::{Fetch, FetchContext, LinkKind, parse_fetch};
-pub use filter::parse_filter;
+pub use filter::{parse_filter, parse_filter_on};
 pub use lex::ParamValue;
 pub use path::{
     ApiVersion, Args, NAMESPACE, PathSegment, ResourcePath, Segment, ServiceUrl, parse_path,

@@ -1311,6 +1311,31 @@ fn fetch_xml_date_operators_and_date_groupings() {
     assert_eq!(closing("not-on", &day(0)), set(&["a002", "a003"]));
     assert_eq!(closing("on-or-before", &day(-1)), set(&["a002", "a003"]));
     assert!(closing("tomorrow", "").is_empty());
+    // $filter's date query functions keep the same days.
+    assert_eq!(
+        filtered_names(
+            &alice,
+            "Microsoft.Dynamics.CRM.Today(PropertyName=%27closedate%27)"
+        ),
+        set(&["a001"])
+    );
+    assert_eq!(
+        filtered_names(
+            &alice,
+            "Microsoft.Dynamics.CRM.LastXDays(PropertyName=%27closedate%27,PropertyValue=2)"
+        ),
+        closing("last-x-days", "2")
+    );
+    assert_eq!(
+        filtered_names(
+            &alice,
+            &format!(
+                "Microsoft.Dynamics.CRM.OnOrBefore(PropertyName=%27closedate%27,PropertyValue={})",
+                day(-1)
+            )
+        ),
+        set(&["a002", "a003"])
+    );
     // Grouped by day: one row a day; a value that is no date is refused by name.
     let by_day = "<fetch aggregate='true'><entity name='account'><attribute name='accountid' aggregate='count' alias='n'/><attribute name='closedate' groupby='true' dategrouping='day' alias='day'/>{filter}</entity></fetch>";
     let page = fetch_xml(

@@ -349,7 +349,7 @@ fn read(
             is_lookup: &is_lookup,
             user: &user_guid,
             business_unit: &unit_guid,
-            today: today(),
+            today: strata_odata::date::Date::today(),
         },
     )
     .map_err(odata_error)?;
@@ -364,14 +364,6 @@ fn read(
         ));
     }
     Ok(fetch)
-}
-
-/// Today's date, in UTC (the date operators, D164).
-fn today() -> strata_odata::date::Date {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    strata_odata::date::Date::from_days(i64::try_from(secs / 86_400).unwrap_or(0))
 }
 
 /// A link's relationship and table, checked: `to` is a lookup of the entity's table to the
