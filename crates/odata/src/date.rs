@@ -312,15 +312,30 @@ impl Days {
             };
             Filter::And(vec![at(CompareOp::Ge, a), at(CompareOp::Lt, b)])
         };
+        // Days past the years ISO 8601 text writes in four digits are its first or last day.
+        let text = |d: Date| {
+            let (least, most) = (
+                Date {
+                    year: 0,
+                    month: 1,
+                    day: 1,
+                },
+                Date {
+                    year: 9999,
+                    month: 12,
+                    day: 31,
+                },
+            );
+            d.clamp(least, most).to_string()
+        };
         let (first, past) = (FIRST_DATE.to_owned(), PAST_DATES.to_owned());
         match self {
-            Days::Within(a, b) => between(a.to_string(), b.to_string()),
-            Days::Outside(a, b) => Filter::Or(vec![
-                between(first, a.to_string()),
-                between(b.to_string(), past),
-            ]),
-            Days::From(d) => between(d.to_string(), past),
-            Days::Before(d) => between(first, d.to_string()),
+            Days::Within(a, b) => between(text(a), text(b)),
+            Days::Outside(a, b) => {
+                Filter::Or(vec![between(first, text(a)), between(text(b), past)])
+            }
+            Days::From(d) => between(text(d), past),
+            Days::Before(d) => between(first, text(d)),
         }
     }
 }
@@ -389,5 +404,33 @@ mod tests {
         assert_eq!(d("2027-01-01").iso_week(), 53);
         assert_eq!(d("2024-12-30").iso_week(), 1);
         assert_eq!(d("2026-12-04").iso_week(), 49);
+    }
+
+    #[test]
+    fn ranges_stay_within_the_dates_text_can_write() {
+        let today = d("2026-12-07");
+        let range = |operator: &str, value: &str| {
+            Days::of(operator, Some(value), today).map(|days| days.map(|d| d.filter("c")))
+        };
+        let within = |a: &str, b: &str| {
+            let at = |op, v: &str| Filter::Compare {
+                column: "c".into(),
+                op,
+                value: Value::Text(v.into()),
+            };
+            Some(Filter::And(vec![
+                at(CompareOp::Ge, a),
+                at(CompareOp::Lt, b),
+            ]))
+        };
+        assert_eq!(
+            range("last-x-years", &MAX_DATE_COUNT.to_string()),
+            Ok(within("0000-01-01", "2026-12-08"))
+        );
+        assert_eq!(
+            range("next-x-years", &MAX_DATE_COUNT.to_string()),
+            Ok(within("2026-12-07", "9999-12-31"))
+        );
+        assert_eq!(range("sometime", "1"), Ok(None));
     }
 }
