@@ -13,6 +13,7 @@ mod apps;
 mod check;
 mod column_answers;
 mod columns;
+pub mod date;
 mod derive;
 mod difference;
 mod error;

@@ -328,45 +328,12 @@ impl Parser<'_> {
     /// A date query function's `PropertyName='col'` and `PropertyValue=…` (either order) and
     /// its `)`, as the days it keeps (D164).
     fn date_function(&mut self, operator: &str, position: usize) -> Result<Filter, ODataError> {
-        let mut column = None;
-        let mut value = None;
-        loop {
-            let at = self.position();
-            let name = match self.peek() {
-                Some(Token::Ident(w)) => w.clone(),
-                _ => return Err(self.syntax("expected `PropertyName=` or `PropertyValue=`")),
-            };
-            self.at += 1;
-            self.expect(&Token::Equals, "`=`")?;
-            if name.eq_ignore_ascii_case("PropertyName") && column.is_none() {
-                let text = self.text()?;
-                if !is_plain_name(&text) {
-                    return Err(ODataError::syntax(
-                        PART,
-                        at,
-                        format!("`{text}` is not a column name"),
-                    ));
-                }
-                column = Some(text);
-            } else if name.eq_ignore_ascii_case("PropertyValue") && value.is_none() {
-                value = Some(match self.value()? {
-                    Value::Text(t) => t,
-                    other => other.to_string(),
-                });
-            } else {
-                return Err(ODataError::syntax(
-                    PART,
-                    at,
-                    format!("unexpected parameter `{name}` (PropertyName, PropertyValue)"),
-                ));
-            }
-            if self.peek() == Some(&Token::Comma) {
-                self.at += 1;
-                continue;
-            }
-            self.expect(&Token::Close, "`,` or `)`")?;
-            break;
-        }
+        let (column, value) = self.property_params("PropertyValue", |p| {
+            Ok(match p.value()? {
+                Value::Text(t) => t,
+                other => other.to_string(),
+            })
+        })?;
         let column =
             column.ok_or_else(|| self.syntax("a date query function needs `PropertyName`"))?;
         let days = Days::of(operator, value.as_deref(), self.today)
@@ -378,16 +345,20 @@ impl Parser<'_> {
         Ok(days.filter(&column))
     }
 
-    /// `PropertyName='col',PropertyValues=['a','b'])` (either order; the values also
-    /// double-quoted or numbers, or a parameter alias holding a JSON array).
-    fn property_values(&mut self) -> Result<Filter, ODataError> {
+    /// A query function's `PropertyName='col'` and one other named parameter, `other`, read
+    /// by `read` (either order, each at most once), and its `)`.
+    fn property_params<T>(
+        &mut self,
+        other: &str,
+        mut read: impl FnMut(&mut Self) -> Result<T, ODataError>,
+    ) -> Result<(Option<String>, Option<T>), ODataError> {
         let mut column = None;
-        let mut values = None;
+        let mut value = None;
         loop {
             let position = self.position();
             let name = match self.peek() {
                 Some(Token::Ident(w)) => w.clone(),
-                _ => return Err(self.syntax("expected `PropertyName=` or `PropertyValues=`")),
+                _ => return Err(self.syntax(format!("expected `PropertyName=` or `{other}=`"))),
             };
             self.at += 1;
             self.expect(&Token::Equals, "`=`")?;
@@ -402,13 +373,13 @@ impl Parser<'_> {
                     ));
                 }
                 column = Some(text);
-            } else if name.eq_ignore_ascii_case("PropertyValues") && values.is_none() {
-                values = Some(self.value_list()?);
+            } else if name.eq_ignore_ascii_case(other) && value.is_none() {
+                value = Some(read(self)?);
             } else {
                 return Err(ODataError::syntax(
                     PART,
                     position,
-                    format!("unexpected parameter `{name}` (PropertyName, PropertyValues)"),
+                    format!("unexpected parameter `{name}` (PropertyName, {other})"),
                 ));
             }
             if self.peek() == Some(&Token::Comma) {
@@ -416,8 +387,14 @@ impl Parser<'_> {
                 continue;
             }
             self.expect(&Token::Close, "`,` or `)`")?;
-            break;
+            return Ok((column, value));
         }
+    }
+
+    /// `PropertyName='col',PropertyValues=['a','b'])` (either order; the values also
+    /// double-quoted or numbers, or a parameter alias holding a JSON array).
+    fn property_values(&mut self) -> Result<Filter, ODataError> {
+        let (column, values) = self.property_params("PropertyValues", Self::value_list)?;
         match (column, values) {
             (Some(column), Some(values)) => Ok(Filter::In { column, values }),
             _ => Err(self.syntax("`In` needs both `PropertyName` and `PropertyValues`")),

@@ -19,7 +19,6 @@
 
 pub mod apply;
 pub mod batch;
-pub mod date;
 mod error;
 pub mod fetch;
 pub mod filter;
@@ -44,6 +43,8 @@ pub use path::{
     split_url,
 };
 pub use query::{Expand, QueryOptions, parse_expand_option, parse_query};
+/// Calendar dates of the date operators and groupings (the engine's).
+pub use strata_engine::date;
 /// The filter limits are the native list filter's (`strata_ops`), so both languages accept
 /// the same work: characters, nesting of parentheses and `not`, comparisons, values in one
 /// `In`, and order columns.

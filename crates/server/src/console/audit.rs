@@ -57,41 +57,8 @@ pub(crate) struct AuditParams {
     verify: Option<String>,
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day number.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Milliseconds since the epoch as RFC 3339 in UTC, to the second.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
+/// Times as RFC 3339 in UTC, to the second.
+pub(crate) use strata_engine::rfc3339;
 
 /// `YYYY-MM-DD` → the millisecond its day starts (UTC).
 fn day_start(text: &str, field: &str) -> Result<i64, ApiError> {
@@ -102,14 +69,10 @@ fn day_start(text: &str, field: &str) -> Result<i64, ApiError> {
         )
         .at(field)
     };
-    let mut parts = text.splitn(3, '-').map(str::parse::<i64>);
-    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
-        return Err(bad());
+    match strata_engine::date::Date::parse(text) {
+        Some(d) if text.len() == 10 && d.year >= 1970 => Ok(d.days() * 86_400_000),
+        _ => Err(bad()),
     }
-    Ok(days_from_civil(y, m, d) * 86_400_000)
 }
 
 /// An entry's detail: an update's columns as old → new; anything else as compact JSON.
@@ -391,5 +354,8 @@ mod tests {
         assert_eq!(day_start("2000-02-29", "from").ok(), Some(951_782_400_000));
         assert!(day_start("2000-13-01", "from").is_err());
         assert!(day_start("yesterday", "from").is_err());
+        for bad in ["2026-02-30", "1969-12-31", "2026-12-07T00:00", "2026-1-5"] {
+            assert!(day_start(bad, "from").is_err(), "{bad}");
+        }
     }
 }

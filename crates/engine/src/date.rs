@@ -2,7 +2,7 @@
 //! groupings (D163, D164): a date is the `YYYY-MM-DD` that ISO 8601 text starts with
 //! (`2026-12-04`, `2026-12-04T10:00:00Z`), read as written (no time zone is applied).
 
-use strata_engine::{CompareOp, Filter, Value};
+use crate::{CompareOp, Filter, Value};
 
 /// A day of the proleptic Gregorian calendar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
