@@ -17,7 +17,7 @@
 
 use strata_engine::Filter;
 
-use crate::{Aliases, MAX_FILTER_CHARS, ODataError, parse_filter};
+use crate::{Aliases, MAX_FILTER_CHARS, MAX_FILTER_TERMS, ODataError, parse_filter};
 
 /// The part name in errors.
 const PART: &str = "$apply";
@@ -48,22 +48,6 @@ pub enum Function {
     Min,
     /// The greatest value.
     Max,
-}
-
-impl Function {
-    /// The name `$apply` gives it.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::Count => "$count",
-            Function::CountValues => "countcolumn",
-            Function::CountDistinct => "countdistinct",
-            Function::Sum => "sum",
-            Function::Average => "average",
-            Function::Min => "min",
-            Function::Max => "max",
-        }
-    }
 }
 
 /// One aggregate of the answer's rows.
@@ -244,6 +228,16 @@ pub fn parse_apply(text: &str, aliases: &Aliases) -> Result<Apply, ODataError> {
         1 => filters.pop(),
         _ => Some(Filter::And(filters)),
     };
+    // Several `filter(…)`s are one filter: its comparisons are bounded as one `$filter`'s.
+    if let Some(f) = &filter
+        && f.terms() > MAX_FILTER_TERMS
+    {
+        return Err(ODataError::limit(
+            PART,
+            0,
+            format!("the filters hold more than {MAX_FILTER_TERMS} comparisons"),
+        ));
+    }
     let aggregation = aggregation.ok_or_else(|| {
         ODataError::syntax(
             PART,
@@ -610,6 +604,19 @@ mod tests {
             "x".repeat(MAX_FILTER_CHARS * 2)
         );
         assert_eq!(apply(&long).map_err(|e| e.code()), Err("odata_limit"));
+        // Each filter within the limit, together past it.
+        let half: Vec<String> = (0..MAX_FILTER_TERMS / 2 + 1)
+            .map(|i| format!("a eq {i}"))
+            .collect();
+        let half = half.join(" or ");
+        assert!(apply(&format!("filter({half})/aggregate($count as n)")).is_ok());
+        let both = apply(&format!(
+            "filter({half})/filter({half})/aggregate($count as n)"
+        ));
+        assert!(
+            matches!(&both, Err(e @ ODataError::Limit { .. }) if e.to_string().contains("comparisons")),
+            "{both:?}"
+        );
         let alias = "a".repeat(MAX_ALIAS_CHARS + 1);
         assert_eq!(
             apply(&format!("aggregate($count as {alias})")).map_err(|e| e.code()),

@@ -2,7 +2,7 @@
 //! records the readers may read — the engine's list, as a `$filter` list reads them — with
 //! each column as they see it (a secured column they may not read is null, so it groups as
 //! null and is not counted, summed or compared). At most [`MAX_AGGREGATE_RECORDS`] records
-//! (Dataverse's `AggregateQueryRecordLimit`), each list call under the list's work budget.
+//! (Dataverse's `AggregateQueryRecordLimit`), read in one list under the list's work budget.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -10,16 +10,15 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value as Json};
-use strata_engine::{Filter, ListQuery, Organization, Plan, RecordId, TableId, UserId};
+use strata_engine::{Filter, Organization, TableId, UserId};
 use strata_odata::apply::{Aggregation, DatePart, Function, MAX_AGGREGATE_RECORDS};
 use strata_odata::date::Date;
 
 use super::entity::{self, Set};
-use super::records::{check_select, odata_error, open_page, readers, require_read, resolve_filter};
+use super::records::{
+    check_select, odata_error, open_page, readable_at_most, readers, require_read, resolve_filter,
+};
 use super::{Call, WebError, WebResult, bad};
-
-/// Records read from the list at a time.
-const CHUNK: usize = 5_000;
 
 /// What one aggregate has gathered.
 enum Acc {
@@ -217,7 +216,14 @@ pub(super) fn rows(
         }
     }
     let columns = check_select(o, table, &columns)?;
-    let records = readable(o, table, readers, filter, record_limit)?;
+    let records = readable_at_most(o, readers, table, filter, record_limit)?.ok_or_else(|| {
+        bad(
+            "aggregate_limit",
+            format!(
+                "AggregateQueryRecordLimit exceeded: an aggregate reads at most {record_limit} records and more match; narrow the filter"
+            ),
+        )
+    })?;
     // The groups by their keys' fingerprints: each key is held once, in `groups`.
     let mut index: HashMap<u128, usize> = HashMap::new();
     let mut groups: Vec<(Vec<Json>, Vec<Acc>)> = Vec::new();
@@ -326,47 +332,6 @@ pub(super) fn rows(
     Ok((rows, records.len()))
 }
 
-/// The records the readers may read that the filter matches, at most `limit` (more is
-/// `aggregate_limit`, Dataverse's `AggregateQueryRecordLimit`).
-fn readable(
-    o: &Organization,
-    table: TableId,
-    readers: (UserId, Option<UserId>),
-    filter: Option<Filter>,
-    limit: usize,
-) -> Result<Vec<RecordId>, WebError> {
-    let mut records = Vec::new();
-    let mut after = None;
-    loop {
-        let query = ListQuery {
-            filter: filter.clone(),
-            order: Vec::new(),
-            after: after.take(),
-            limit: CHUNK.min(limit + 1 - records.len()).max(1),
-            count: false,
-            plan: Plan::Auto,
-            work_budget: Some(crate::limits::MAX_LIST_WORK),
-            impersonator: readers.1,
-        };
-        let page = o
-            .list(readers.0, table, &query)
-            .map_err(|e| WebError(crate::api::list_error(&e, &query)))?;
-        records.extend(page.records);
-        if records.len() > limit {
-            return Err(bad(
-                "aggregate_limit",
-                format!(
-                    "AggregateQueryRecordLimit exceeded: an aggregate reads at most {limit} records and more match; narrow the filter"
-                ),
-            ));
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(records),
-        }
-    }
-}
-
 /// `GET <set>?$apply=…`: beside it `$orderby` (the rows' columns) and `$top` only.
 pub(super) async fn apply_list(
     call: &Call<'_>,
@@ -415,13 +380,7 @@ pub(super) async fn apply_list(
             .map(|x| (x.column, x.descending))
             .collect();
     }
-    let top = call
-        .param("$top")
-        .map(|t| {
-            t.parse::<usize>()
-                .map_err(|_| bad("odata_syntax", format!("$top `{t}` is not a whole number")))
-        })
-        .transpose()?;
+    let top = super::records::top(call)?;
     let readers = {
         let loaded = call.request.handle.read().await;
         readers(call, &loaded.org).and_then(|r| require_read(&loaded.org, r, table).map(|()| r))?

@@ -27,8 +27,8 @@ use strata_odata::fetch::{
 
 use super::entity::{self, Set};
 use super::records::{
-    annotations, check_select, context, filterable, odata_error, open_page, readers, require_read,
-    resolve_filter,
+    annotations, check_select, context, filterable, odata_error, open_page, readable_at_most,
+    readers, require_read, resolve_filter,
 };
 use super::{Call, WebError, WebResult, bad};
 
@@ -104,14 +104,14 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
         for link in &fetch.links {
             let (rel, linked, one_to_many) = link_of(o, table, link)?;
             require_read(o, readers, linked)?;
+            let link_filter = link
+                .filter
+                .clone()
+                .map(|f| resolve_filter(o, linked, f))
+                .transpose()?;
             if one_to_many || link.kind == LinkKind::NotAny {
                 // A link that only filters: the records with (or, `not any`, without) a related
                 // record the readers read and the link's filter matches.
-                let link_filter = link
-                    .filter
-                    .clone()
-                    .map(|f| resolve_filter(o, linked, f))
-                    .transpose()?;
                 let related = linked_records(o, readers, (linked, &link.alias), link_filter)?;
                 let refers = if one_to_many {
                     let mut parents: Vec<RecordId> = related
@@ -145,11 +145,6 @@ pub(super) async fn list(call: &Call<'_>, set_name: &str, set: Set, table: Table
                 .attributes
                 .as_deref()
                 .map(|columns| check_select(o, linked, columns))
-                .transpose()?;
-            let link_filter = link
-                .filter
-                .clone()
-                .map(|f| resolve_filter(o, linked, f))
                 .transpose()?;
             let matching = if outer && link_filter.is_none() {
                 None
@@ -458,26 +453,15 @@ fn linked_records(
     (table, alias): (TableId, &str),
     filter: Option<Filter>,
 ) -> Result<Vec<RecordId>, WebError> {
-    let query = ListQuery {
-        filter,
-        limit: MAX_LINKED_RECORDS + 1,
-        work_budget: Some(crate::limits::MAX_LIST_WORK),
-        impersonator: readers.1,
-        ..Default::default()
-    };
-    let page = o
-        .list(readers.0, table, &query)
-        .map_err(|e| WebError(crate::api::list_error(&e, &query)))?;
-    if page.records.len() > MAX_LINKED_RECORDS {
-        return Err(bad(
+    readable_at_most(o, readers, table, filter, MAX_LINKED_RECORDS)?.ok_or_else(|| {
+        bad(
             "odata_limit",
             format!(
                 "link `{alias}` matches more than {MAX_LINKED_RECORDS} records of `{}` the caller may read: narrow its filter",
                 o.table(table).name
             ),
-        ));
-    }
-    Ok(page.records)
+        )
+    })
 }
 
 /// The cursor of a paging cookie this server gave for the page before `page` (`None`: another

@@ -669,7 +669,7 @@ fn parse_skip_token(text: &str) -> Result<(usize, &str), WebError> {
 }
 
 /// `$top`, a whole number.
-fn top(call: &Call<'_>) -> Result<Option<usize>, WebError> {
+pub(super) fn top(call: &Call<'_>) -> Result<Option<usize>, WebError> {
     call.param("$top")
         .map(|t| {
             t.parse::<usize>()
@@ -870,6 +870,28 @@ async fn list(call: &Call<'_>, set_name: &str, set: Set, table: TableId) -> WebR
     let mut response = super::json_bytes_response(StatusCode::OK, body.0);
     page_size_applied(call, &mut response)?;
     Ok(response)
+}
+
+/// The records of `table` the readers may read that `filter` matches, in one list under one
+/// work budget: `None` when more than `limit` match (the caller names its own limit).
+pub(super) fn readable_at_most(
+    o: &Organization,
+    readers: (UserId, Option<UserId>),
+    table: TableId,
+    filter: Option<strata_engine::Filter>,
+    limit: usize,
+) -> Result<Option<Vec<RecordId>>, WebError> {
+    let query = strata_engine::ListQuery {
+        filter,
+        limit: limit + 1,
+        work_budget: Some(crate::limits::MAX_LIST_WORK),
+        impersonator: readers.1,
+        ..Default::default()
+    };
+    let page = o
+        .list(readers.0, table, &query)
+        .map_err(|e| WebError(crate::api::list_error(&e, &query)))?;
+    Ok((page.records.len() <= limit).then_some(page.records))
 }
 
 /// Writes a list page's opening into `out`: its context and annotations (`head`, in order),
