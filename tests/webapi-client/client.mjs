@@ -292,6 +292,42 @@ await step("update with a stale ETag (If-Match) is 412: false, and changes nothi
   check(now["@odata.etag"] !== first["@odata.etag"], "the ETag did not change with the record");
 });
 
+await step("createdon, modifiedon, createdby, modifiedby: read, synchronised by modifiedon, ordered by createdon", async () => {
+  // The client turns ISO 8601 values into Date objects: Strata's are whole seconds, UTC.
+  const time = (value, what) => {
+    const date = value instanceof Date ? value : new Date(value);
+    check(!Number.isNaN(date.getTime()), `${what} ${JSON.stringify(value)} is not a time`);
+    check(date.getTime() % 1000 === 0, `${what} ${date.toISOString()} is not whole seconds`);
+    return date.getTime();
+  };
+  const account = await admin.retrieve({
+    collection: "accounts",
+    key: ids.account,
+    select: ["createdon", "modifiedon", "_createdby_value", "_modifiedby_value"],
+  });
+  const created = time(account.createdon, "createdon");
+  const modified = time(account.modifiedon, "modifiedon");
+  check(modified >= created, `modified ${modified} before created ${created}`);
+  const age = Date.now() - created;
+  check(age > -5000 && age < 3600000, `createdon ${new Date(created).toISOString()} is not a moment ago`);
+  equal(account._createdby_value, ids.admin, "_createdby_value");
+  equal(account._modifiedby_value, ids.admin, "_modifiedby_value");
+  // A client synchronising: what changed since the record was created, by this writer.
+  const since = new Date(created).toISOString().replace(".000Z", "Z");
+  const changed = await admin.retrieveAll({
+    collection: "accounts",
+    select: ["name", "modifiedon"],
+    filter: `modifiedon ge ${since} and _modifiedby_value eq ${ids.admin}`,
+  });
+  check(changed.value.some((a) => a.accountid === ids.account), "the record is not among those modified since it was created");
+  check(changed.value.every((a) => time(a.modifiedon, "modifiedon") >= created), "a record modified before the filter's time");
+  const newest = await admin.retrieveMultiple({ collection: "accounts", select: ["createdon"], orderBy: ["createdon desc"], top: 20 });
+  const times = newest.value.map((a) => time(a.createdon, "createdon"));
+  check(times.every((t, i) => i === 0 || t <= times[i - 1]), `not newest first: ${times.join(", ")}`);
+  check(times[0] >= created, `the newest record (${times[0]}) is older than one just created`);
+  return `created ${since}, ${changed.value.length} changed since`;
+});
+
 await step("update of a missing id is 404 and creates nothing", async () => {
   const missing = randomUUID();
   let result;

@@ -102,6 +102,9 @@ impl<'a> Loader<'a> {
         let mut befores: Vec<Option<serde_json::Value>> = Vec::new();
         let mut audits: Vec<Vec<AuditRecord>> = Vec::with_capacity(ops.len());
         let actor = &self.actor;
+        // The time the rows are written with: the records are stamped so (D165).
+        let now = now_ms();
+        self.org.set_clock(now);
         strata_ops::apply_all_observed(&mut self.org, ops, |org, _, op, step| match step {
             BatchStep::Before => befores.push(crate::audit::before(org, op)),
             BatchStep::After(changes) => {
@@ -111,7 +114,6 @@ impl<'a> Loader<'a> {
             }
         })
         .map_err(|(i, e)| AppError::from(e).at(format!("/{i}")))?;
-        let now = now_ms();
         let retention = self.org.audit_settings().retention_days;
         let created = (!self.created).then(|| {
             (

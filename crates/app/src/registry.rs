@@ -506,6 +506,9 @@ impl OrgHandle {
             }
             base += prior.operations;
         }
+        // The time its log rows will be written with (the job's), its records stamped so (D165).
+        let now = now_ms();
+        state.org.set_clock(now);
         let retention = state.org.audit_settings().retention_days;
         let mut outcomes: Vec<Option<Result<Vec<usize>, AppError>>> = vec![None; group.len()];
         let mut rows = Vec::new();
@@ -543,7 +546,7 @@ impl OrgHandle {
             },
             Job {
                 base,
-                now: now_ms(),
+                now,
                 retention,
                 rows,
             },
@@ -584,7 +587,7 @@ impl OrgHandle {
                     store,
                     &self.name,
                     ready,
-                    revision,
+                    (revision, job.now),
                     flight.accepted(),
                 );
                 None
@@ -703,6 +706,8 @@ impl OrgHandle {
                 }
                 consistent = true;
             }
+            // The group's records are stamped with the time its log rows get (D165).
+            state.org.set_clock(now);
             let retention = state.org.audit_settings().retention_days;
             if stream {
                 // About an entry an operation (a create's or an update's).
@@ -779,7 +784,14 @@ impl OrgHandle {
                 let operations: usize = accepted.iter().map(|p| p.ops.len()).sum();
                 COMMITS.count(accepted.len(), operations, started.elapsed());
                 let ready = consistent && base + operations as Revision == revision;
-                follow_commit(&mut state, store, &self.name, ready, revision, accepted);
+                follow_commit(
+                    &mut state,
+                    store,
+                    &self.name,
+                    ready,
+                    (revision, now),
+                    accepted,
+                );
                 None
             }
             Err(e) => {
@@ -1496,7 +1508,8 @@ fn apply_entries(state: &mut Loaded, name: &str, entries: &[&LogEntry]) -> Resul
         expected += 1;
     }
     let ops: Vec<Operation> = entries.iter().map(|e| e.operation.clone()).collect();
-    match strata_ops::apply_all(&mut state.org, &ops) {
+    let times: Vec<i64> = entries.iter().map(|e| e.at_ms).collect();
+    match strata_ops::apply_all_at(&mut state.org, &ops, &times) {
         Ok(_) => {
             state.revision = expected - 1;
             Ok(())
@@ -1525,9 +1538,11 @@ fn follow_commit<'a>(
     store: &dyn Store,
     org: &str,
     ready: bool,
-    revision: Revision,
+    (revision, now): (Revision, i64),
     accepted: impl IntoIterator<Item = &'a Pending>,
 ) {
+    // Stamped at the time the rows were written with, as a replay will (D165).
+    state.org.set_clock(now);
     let redone = ready
         && accepted
             .into_iter()

@@ -3,7 +3,8 @@
 //! index), on the demo and on the generated organisation; a torn or tampered checkpoint is
 //! never used (an older one, or the whole log, is); a tampered tail is still `corrupt_log`;
 //! periodic checkpoints count operations; writes go on after a start from a checkpoint; a
-//! checkpoint of the format before the record index was stored still loads (D120).
+//! checkpoint of the state alone loads (D120), one of a format before records kept their
+//! stamps is replaced by the log (D165).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use strata_app::checkpoint::load;
@@ -44,6 +45,9 @@ fn checkpoint_at(store: &dyn Store, revision: u64) {
 fn assert_same(a: &Organization, b: &Organization) {
     assert_eq!(a.differences(b), Vec::<&str>::new());
     assert_eq!(a.canonical_dump(), b.canonical_dump());
+    // The stamps (D165), which the dump leaves out, and at the log's times (never 0).
+    assert_eq!(a.stamps_dump(), b.stamps_dump());
+    assert!(a.record_ids().all(|r| a.record(r).stamps.created_at > 0));
     assert!(a.indexes_are_current() && a.record_index_is_current());
 }
 
@@ -97,16 +101,34 @@ fn the_demo_loads_from_a_checkpoint_and_its_tail() {
     assert_same(&org, &full);
 }
 
-/// A checkpoint of format 1 (the state alone, taken by a build before D120) still loads: its
-/// record index rebuilt, the same organisation as the whole log; a newer one of format 2 (the
-/// index stored) is preferred, and gives the same organisation too.
+/// A checkpoint of the state alone (format 3) loads: its record index rebuilt, the same
+/// organisation as the whole log; a newer one with the index stored (format 4) is preferred,
+/// and gives the same organisation too. A checkpoint of a format written before records kept
+/// their stamps (1 or 2, D165) is not read: the log, which has every operation's time, is.
 #[test]
-fn a_format_1_checkpoint_still_loads_with_its_index_rebuilt() {
+fn a_checkpoint_of_the_state_alone_loads_with_its_index_rebuilt() {
     let store = MemoryStore::new().unwrap();
     let revisions = stored(&store, &generated(1_200));
     let (full, _) = load_organization(&store, "o").unwrap();
-    let old = strata_checkpoint::encode_state(&state_at(&store, revisions[2]).state_ref());
-    assert!(store.put_checkpoint("o", revisions[2], 1, &old, 1).unwrap());
+    for (format, at) in [(1, revisions[0]), (2, revisions[1])] {
+        let bytes = strata_checkpoint::encode_state(&state_at(&store, at).state_ref());
+        assert!(store.put_checkpoint("o", at, format, &bytes, 1).unwrap());
+        let (org, _, from) = load(&store, "o", &mut |_, _| {}).unwrap();
+        assert_eq!(from.checkpoint, None, "format {format}");
+        assert_same(&org, &full);
+    }
+    let state = strata_checkpoint::encode_state(&state_at(&store, revisions[2]).state_ref());
+    assert!(
+        store
+            .put_checkpoint(
+                "o",
+                revisions[2],
+                strata_checkpoint::STATE_FORMAT_VERSION,
+                &state,
+                1
+            )
+            .unwrap()
+    );
     let (org, _, from) = load(&store, "o", &mut |_, _| {}).unwrap();
     assert_eq!(from.checkpoint, Some(revisions[2]));
     assert_same(&org, &full);

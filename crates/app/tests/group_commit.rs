@@ -196,6 +196,11 @@ fn memory_is_the_store(
     let (replayed, at) = strata_store::load_organization(store, "o").unwrap();
     assert_eq!(at, loaded.revision);
     assert_eq!(replayed.canonical_dump(), loaded.org.canonical_dump());
+    // Every record stamped as the replay of its log row stamps it (D165), and at a real time.
+    assert_eq!(replayed.stamps_dump(), loaded.org.stamps_dump());
+    for id in loaded.org.record_ids() {
+        assert!(loaded.org.record(id).stamps.created_at > 0);
+    }
     assert!(loaded.org.indexes_are_current() && loaded.org.record_index_is_current());
     assert!(!loaded.org.checkpoint_open());
     // The audit chain holds (its entries hashed by the transaction or ahead of it, D158).

@@ -10,12 +10,13 @@
 //! error, never a panic. Authenticity (a MAC under the log's key) is the store's business: this
 //! crate only turns a state into bytes.
 //!
-//! What is stored is the model as configured and every record, then (format 2, D120) the
-//! record index: each table's security bitmaps in the portable roaring serialization, and each
-//! column index's records in list order with its frequent values' bitmaps — so that a load
-//! does not rebuild it. The derived indexes (grants, hierarchy reach) are rebuilt when the
-//! organisation is built from the state, and so is the record index of a format 1 checkpoint
-//! (the state alone), which this build still reads.
+//! What is stored is the model as configured and every record with its stamps (D165: when
+//! and by whom it was created and last changed), then (format 4, D120) the record index: each
+//! table's security bitmaps in the portable roaring serialization, and each column index's
+//! records in list order with its frequent values' bitmaps — so that a load does not rebuild
+//! it. The derived indexes (grants, hierarchy reach) are rebuilt when the organisation is built
+//! from the state, and so is the record index of a format 3 checkpoint (the state alone).
+//! Formats 1 and 2 (the same without stamps) are no longer read: the log is replayed instead.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,18 +26,25 @@ use strata_engine::{
     ColumnIndexParts, ColumnName, ColumnPermission, DeleteBehavior, Deprecation, Depth, FieldShare,
     HierarchyModel, HierarchySettings, Inheritance, Licence, NameMap, Organization, Owner,
     Ownership, Position, PositionId, Principal, Privilege, Profile, Record, RecordId, RecordState,
-    Relationship, RelationshipId, Role, RoleAssignment, RoleId, RoleRule, Settings, Share, State,
-    StateRef, Table, TableId, TableIndexParts, TableIndexRef, Team, TeamId, TeamType, Template,
-    TemplateId, UnitNode, User, UserId, Value,
+    Relationship, RelationshipId, Role, RoleAssignment, RoleId, RoleRule, Settings, Share, Stamps,
+    State, StateRef, Table, TableId, TableIndexParts, TableIndexRef, Team, TeamId, TeamType,
+    Template, TemplateId, UnitNode, User, UserId, Value,
 };
 
 /// The first bytes of every checkpoint.
 pub const MAGIC: &[u8; 4] = b"SCKP";
-/// The version of the encoding this build writes (2: the state and the record index).
-pub const FORMAT_VERSION: u32 = 2;
+/// The version of the encoding this build writes (4: the state with each record's stamps, and
+/// the record index).
+pub const FORMAT_VERSION: u32 = 4;
 
-/// Every version this build reads: 1 (the state alone, the record index rebuilt at load) and 2.
-pub const READABLE_FORMATS: [u32; 2] = [1, 2];
+/// The version of the state alone ([`encode_state`]; the record index rebuilt at load).
+pub const STATE_FORMAT_VERSION: u32 = 3;
+
+/// Every version this build reads: 3 (the state alone) and 4 (the state and the record
+/// index). Formats 1 and 2, written before records kept when and by whom they were created
+/// and changed (D165), are not read: a start-up skips them and replays the log, which has
+/// every operation's time, and the next checkpoint is written in format 4.
+pub const READABLE_FORMATS: [u32; 2] = [STATE_FORMAT_VERSION, FORMAT_VERSION];
 
 /// Whether this build reads checkpoints of this format.
 #[must_use]
@@ -51,7 +59,7 @@ pub enum DecodeError {
     #[error("not a checkpoint")]
     NotACheckpoint,
     /// Another version of the format.
-    #[error("checkpoint format {0}, this build reads formats 1 and 2")]
+    #[error("checkpoint format {0}, this build reads formats 3 and 4")]
     Version(u32),
     /// The bytes end too early, hold a bad value or go on past the end.
     #[error("malformed checkpoint at byte {at}: {what}")]
@@ -79,7 +87,7 @@ impl DecodeError {
     }
 }
 
-/// The organisation's state and record index as checkpoint bytes (format 2).
+/// The organisation's state and record index as checkpoint bytes (format 4).
 #[must_use]
 pub fn encode(org: &Organization) -> Vec<u8> {
     let mut w = write_state(&org.state_ref(), FORMAT_VERSION);
@@ -87,8 +95,8 @@ pub fn encode(org: &Organization) -> Vec<u8> {
     w.out
 }
 
-/// An organisation from checkpoint bytes: its record index from the bytes (format 2) or
-/// rebuilt (format 1), its derived indexes rebuilt.
+/// An organisation from checkpoint bytes: its record index from the bytes (format 4) or
+/// rebuilt (format 3), its derived indexes rebuilt.
 pub fn decode(bytes: &[u8]) -> Result<Organization, DecodeError> {
     let (state, index) = decode_parts(bytes)?;
     Ok(Organization::from_state_with_index(state, index)?)
@@ -226,10 +234,10 @@ fn cascade_code(c: CascadeType) -> u8 {
     }
 }
 
-/// The state's parts alone as checkpoint bytes of format 1 (a load rebuilds the record index).
+/// The state's parts alone as checkpoint bytes of format 3 (a load rebuilds the record index).
 #[must_use]
 pub fn encode_state(s: &StateRef<'_>) -> Vec<u8> {
-    write_state(s, 1).out
+    write_state(s, STATE_FORMAT_VERSION).out
 }
 
 fn write_state(s: &StateRef<'_>, version: u32) -> W {
@@ -465,6 +473,12 @@ fn write_state(s: &StateRef<'_>, version: u32) -> W {
             w.b(f.read);
             w.b(f.update);
         }
+        // Stamps (D165): the creation time, the change as a difference from it, and the
+        // writers one up (0 = the system).
+        w.u(u64::from(r.stamps.created_at));
+        w.i(i64::from(r.stamps.modified_at) - i64::from(r.stamps.created_at));
+        w.u(u64::from(r.stamps.created_by.wrapping_add(1)));
+        w.u(u64::from(r.stamps.modified_by.wrapping_add(1)));
         w.n(r.access_teams.len());
         for (tp, t) in &r.access_teams {
             w.id(tp.get());
@@ -644,6 +658,22 @@ impl<'a> R<'a> {
             Err(_) => self.bad("an id"),
         }
     }
+    /// A record's [`Stamps`] as [`write_state`] writes them.
+    fn stamps(&mut self) -> Res<Stamps> {
+        let created_at = self.id()?;
+        let delta = self.i()?;
+        let Ok(modified_at) = u32::try_from(i64::from(created_at).saturating_add(delta)) else {
+            return self.bad("a change time");
+        };
+        let created_by = self.id()?.wrapping_sub(1);
+        let modified_by = self.id()?.wrapping_sub(1);
+        Ok(Stamps {
+            created_at,
+            modified_at,
+            created_by,
+            modified_by,
+        })
+    }
     fn usize(&mut self) -> Res<usize> {
         let v = self.u()?;
         match usize::try_from(v) {
@@ -795,12 +825,12 @@ impl<'a> R<'a> {
 }
 
 /// Checkpoint bytes as the state's parts (ids not yet checked: [`Organization::from_state`]
-/// does), of either format (a format 2 checkpoint's record index read and left out).
+/// does), of either format (a format 4 checkpoint's record index read and left out).
 pub fn decode_state(bytes: &[u8]) -> Result<State, DecodeError> {
     decode_parts(bytes).map(|(state, _)| state)
 }
 
-/// Checkpoint bytes as the state's parts and, for format 2, the record index's parts (checked
+/// Checkpoint bytes as the state's parts and, for format 4, the record index's parts (checked
 /// by [`Organization::from_state_with_index`]).
 pub fn decode_parts(bytes: &[u8]) -> Result<(State, Option<Vec<TableIndexParts>>), DecodeError> {
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
@@ -813,7 +843,7 @@ pub fn decode_parts(bytes: &[u8]) -> Result<(State, Option<Vec<TableIndexParts>>
     let mut r = R { bytes, at: 8 };
     let r = &mut r;
     let s = read_state(r)?;
-    let index = if version >= 2 {
+    let index = if version == FORMAT_VERSION {
         Some(read_index(r)?)
     } else {
         None
@@ -1076,6 +1106,7 @@ fn read_state(r: &mut R<'_>) -> Res<State> {
                 update: r.b()?,
             });
         }
+        let stamps = r.stamps()?;
         let k = r.n()?;
         let mut access_teams = Vec::with_capacity(k);
         for _ in 0..k {
@@ -1097,6 +1128,7 @@ fn read_state(r: &mut R<'_>) -> Res<State> {
             shares: shares.into(),
             field_shares: field_shares.into(),
             access_teams: access_teams.into(),
+            stamps,
         });
     }
     // Templates.
@@ -1250,7 +1282,7 @@ fn read_state(r: &mut R<'_>) -> Res<State> {
     Ok(s)
 }
 
-/// The record index (format 2): per table, the live records, the bitmaps by owner, unit,
+/// The record index (format 4): per table, the live records, the bitmaps by owner, unit,
 /// share and inherited access (keys sorted), then the column indexes. The units' subtrees are
 /// made again at load from the units' bitmaps.
 fn write_index(w: &mut W, tables: &[TableIndexRef<'_>]) {

@@ -1,8 +1,8 @@
 //! A checkpoint decoded gives back the organisation it was taken from: the canonical dump, the
 //! names, the seen columns, the derived indexes and the record index (rebuilt) all equal — on
 //! random organisations after random changes of every kind, on the demo and on the generated
-//! organisation. The record index a checkpoint holds (format 2, D120) equals a rebuild, a
-//! format 1 checkpoint (the state alone) still loads, and bad bytes or an index that does not
+//! organisation, the records' stamps (D165) too. The record index a checkpoint holds (format 4,
+//! D120) equals a rebuild, the state alone (format 3) loads, and bad bytes or an index that does not
 //! fit the records are refused, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,9 +21,9 @@ fn round_trip(org: &Organization, context: &str) -> Vec<u8> {
     assert_same(&back, org, context);
     // The record index came from the bytes, and equals a rebuild from the records.
     assert!(back.record_index_is_current(), "{context}: loaded index");
-    // The state alone (format 1) still loads, its index rebuilt.
+    // The state alone (format 3) loads, its index rebuilt.
     let old = decode(&encode_state(&org.state_ref())).unwrap_or_else(|e| panic!("{context}: {e}"));
-    assert_same(&old, org, &format!("{context} (format 1)"));
+    assert_same(&old, org, &format!("{context} (format 3)"));
     // Encoding the decoded organisation gives the same bytes.
     assert_eq!(
         encode(&back),
@@ -273,8 +273,8 @@ fn bad_bytes_are_refused() {
     other[0] = b'X';
     assert!(matches!(decode(&other), Err(DecodeError::NotACheckpoint)));
     let mut other = bytes.clone();
-    other[4] = 3;
-    assert!(matches!(decode(&other), Err(DecodeError::Version(3))));
+    other[4] = 2;
+    assert!(matches!(decode(&other), Err(DecodeError::Version(2))));
     // Every single byte changed in turn: refused or decoded, never a panic.
     for i in 8..bytes.len() {
         for delta in [1u8, 0x80, 0xff] {

@@ -77,16 +77,16 @@ pub fn run(records: usize, seed: u64, checkpoint: bool, as_json: bool) -> anyhow
     let total_records = records_of(&org);
     let mut phases = vec![built];
     if checkpoint {
-        // The load before D120 (format 1: the state alone, the record index rebuilt), then
-        // the load now (format 2: the record index stored), each from its own bytes, the
+        // The load before D120 (format 3: the state alone, the record index rebuilt), then
+        // the load now (format 4: the record index stored), each from its own bytes, the
         // organisation before it dropped and the peak reset.
         let bytes = strata_checkpoint::encode_state(&org.state_ref());
         drop(org);
-        let (loaded, phase) = load(bytes, "loaded from a format 1 checkpoint (index rebuilt)")?;
+        let (loaded, phase) = load(bytes, "loaded from a format 3 checkpoint (index rebuilt)")?;
         phases.push(phase);
         let bytes = strata_checkpoint::encode(&loaded);
         drop(loaded);
-        let (loaded, phase) = load(bytes, "loaded from a format 2 checkpoint (index stored)")?;
+        let (loaded, phase) = load(bytes, "loaded from a format 4 checkpoint (index stored)")?;
         phases.push(phase);
         drop(loaded);
     }

@@ -136,7 +136,7 @@ pub fn bench_startup(
     let built = strata_engine::Organization::from_state_with_index(state, index)?;
     let build_s = start.elapsed().as_secs_f64();
     drop(built);
-    // Before D120: the same state, its record index rebuilt (what a format 1 checkpoint does).
+    // Before D120: the same state, its record index rebuilt (what a format 3 checkpoint does).
     let state = strata_checkpoint::decode_state(&read)?;
     drop(read);
     let start = Instant::now();

@@ -164,9 +164,14 @@ impl Organization {
         }
     }
 
-    /// Refuses a disabled acting user (or impersonator) before anything else, and an
-    /// impersonator without `prvActOnBehalfOfAnotherUser`.
-    fn acting_user(&self, actor: Actor) -> Result<Option<Acting>, ActionError> {
+    /// The acting user of an action: refuses a disabled acting user (or impersonator) before
+    /// anything else, and an impersonator without `prvActOnBehalfOfAnotherUser`. Also the writer the records the action
+    /// creates or changes are stamped with (D165: the user acted for, not the impersonator).
+    fn acting_user(&mut self, actor: Actor) -> Result<Option<Acting>, ActionError> {
+        self.clock.by = match actor {
+            Actor::System => crate::model::Stamps::SYSTEM,
+            Actor::User(u) | Actor::OnBehalf { user: u, .. } => u.get(),
+        };
         let enabled = |u: UserId| {
             if self.users[u.index()].enabled {
                 Ok(())
@@ -317,11 +322,12 @@ impl Organization {
         columns: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), ActionError> {
         let t = &self.tables[table.index()];
-        if t.columns.is_empty() {
-            return Ok(());
-        }
         let seen = self.seen_columns.get(table.index());
         for column in columns {
+            crate::organization::check_not_stamp(column).map_err(invalid)?;
+            if t.columns.is_empty() {
+                continue;
+            }
             if !t.columns.iter().any(|c| c.name == column)
                 && !seen.is_some_and(|s| s.contains(column))
             {
@@ -739,6 +745,7 @@ impl Organization {
                 rec.owner = new_owner;
                 rec.business_unit = new_unit;
             });
+            self.touch(r);
             changes.push(Change::OwnerChanged {
                 record: r,
                 old,
@@ -1392,6 +1399,7 @@ impl Organization {
                 self.reindexing_facts(RecordId::from_index(index), |org| {
                     org.record_mut(RecordId::from_index(index)).business_unit = unit;
                 });
+                self.touch(RecordId::from_index(index));
                 changes.push(Change::RecordMoved {
                     record: RecordId::from_index(index),
                     old_unit: old,

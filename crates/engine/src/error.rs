@@ -74,6 +74,11 @@ pub enum ModelError {
         name: String,
         problem: &'static str,
     },
+    /// A column the system keeps for every record (D165), named by a write or a declaration.
+    #[error(
+        "column `{column}` is kept by the system for every record and cannot be set or declared"
+    )]
+    SystemColumn { column: String },
     /// A column the table does not declare (tables that declare columns are closed).
     #[error("table `{table}` has no column `{column}`")]
     UnknownColumn { table: String, column: String },
@@ -116,6 +121,7 @@ impl ModelError {
             ModelError::AssigneeDisabled { .. } => "assignee_disabled",
             ModelError::ReservedName { .. } => "bad_name",
             ModelError::UnknownColumn { .. } => "unknown_column",
+            ModelError::SystemColumn { .. } => "system_column",
             ModelError::Other(_) => "invalid",
             ModelError::RoleDeprecated { .. } => "role_deprecated",
             ModelError::RoleInUse { .. } => "role_in_use",

@@ -62,15 +62,15 @@ pub use licences::{
     MAX_USER_LICENCES, Need, NeedCell, Uncovered, UserLicenceReport, ceiling_covers,
 };
 pub use list::{
-    After, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, Order, Plan, Referent,
-    STATE_COLUMN, compare_values,
+    After, CREATED_ON, CompareOp, Fact, Filter, ListError, ListPage, ListQuery, MODIFIED_ON, Order,
+    Plan, Referent, STAMP_COLUMNS, STATE_COLUMN, compare_values, stamp_value,
 };
 pub use memory::MemoryUsage;
 pub use model::{
     App, AuditSettings, Cascade, CascadeType, Column, ColumnName, ColumnPermission, DeleteBehavior,
     Deprecation, FieldShare, HierarchyModel, HierarchySettings, Inheritance, Ownership, Position,
     Profile, RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share,
-    Table, Team, TeamType, Template, User, Value,
+    Stamps, Table, Team, TeamType, Template, User, Value,
 };
 pub use organization::{
     BUILT_IN_TABLES, NewRecord, Organization, RESERVED_NAMES, RoleDefinition, Setup, WriteFigures,

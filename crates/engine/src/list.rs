@@ -5,6 +5,7 @@
 //! filter on each of those records, then the order. Columns the user may not read (column
 //! security) count as null for the filter and the order, so a filter cannot reveal them.
 
+use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
 use std::ops::ControlFlow;
 
@@ -84,6 +85,10 @@ pub enum Fact {
     OwningUnit,
     /// The parent set through a relationship's lookup.
     Lookup(RelationshipId),
+    /// The user who created it (`createdby`; none: the system, D165).
+    CreatedBy,
+    /// The user who last changed it (`modifiedby`; none: the system, D165).
+    ModifiedBy,
 }
 
 /// What a record's fact refers to.
@@ -303,13 +308,13 @@ impl Filter {
 
     fn matches<'v>(
         &self,
-        value_of: &impl Fn(&str) -> &'v Value,
+        value_of: &impl Fn(&str) -> Cow<'v, Value>,
         fact_of: &impl Fn(Fact) -> Option<Referent>,
     ) -> bool {
         match self {
             Filter::Refers { fact, targets } => targets.contains(&fact_of(*fact)),
             Filter::Compare { column, op, value } => {
-                let v = value_of(column);
+                let v = &*value_of(column);
                 match op {
                     CompareOp::Eq => compare_values(v, value) == Ordering::Equal,
                     CompareOp::Ne => compare_values(v, value) != Ordering::Equal,
@@ -322,19 +327,19 @@ impl Filter {
                 }
             }
             Filter::In { column, values } => {
-                let v = value_of(column);
+                let v = &*value_of(column);
                 values
                     .iter()
                     .any(|x| compare_values(v, x) == Ordering::Equal)
             }
             Filter::Contains { column, text } => {
-                matches!(value_of(column), Value::Text(t) if t.contains(text.as_str()))
+                matches!(&*value_of(column), Value::Text(t) if t.contains(text.as_str()))
             }
             Filter::StartsWith { column, text } => {
-                matches!(value_of(column), Value::Text(t) if t.starts_with(text.as_str()))
+                matches!(&*value_of(column), Value::Text(t) if t.starts_with(text.as_str()))
             }
             Filter::EndsWith { column, text } => {
-                matches!(value_of(column), Value::Text(t) if t.ends_with(text.as_str()))
+                matches!(&*value_of(column), Value::Text(t) if t.ends_with(text.as_str()))
             }
             Filter::And(list) => list.iter().all(|f| f.matches(value_of, fact_of)),
             Filter::Or(list) => list.iter().any(|f| f.matches(value_of, fact_of)),
@@ -362,10 +367,35 @@ pub const STATE_COLUMN: &str = "statecode";
 static ACTIVE: Value = Value::Int(0);
 static INACTIVE: Value = Value::Int(1);
 
+/// The columns lists may filter and order by that hold when a record was created and last
+/// changed (D165): RFC 3339 text to the second (`2026-12-07T22:30:00Z`, ordered as text is
+/// ordered in time), null when unknown. Every table has them; no record holds a value of its own
+/// under these names.
+pub const CREATED_ON: &str = "createdon";
+/// See [`CREATED_ON`].
+pub const MODIFIED_ON: &str = "modifiedon";
+
+/// The columns the system keeps for every record, which no write may set (D165).
+pub const STAMP_COLUMNS: [&str; 4] = [CREATED_ON, MODIFIED_ON, "createdby", "modifiedby"];
+
+/// A stamp's time as a list value: RFC 3339 text, null when unknown (0).
+#[must_use]
+pub fn stamp_value(seconds: u32) -> Value {
+    if seconds == 0 {
+        Value::Null
+    } else {
+        Value::Text(crate::rfc3339(i64::from(seconds) * 1000))
+    }
+}
+
 /// Orders two rows (order values, record id) by a list's order.
-fn cmp_rows(order: &[Order], a: (&[&Value], u32), b: (&[&Value], u32)) -> Ordering {
+fn cmp_rows<A: Borrow<Value>, B: Borrow<Value>>(
+    order: &[Order],
+    a: (&[A], u32),
+    b: (&[B], u32),
+) -> Ordering {
     for (i, o) in order.iter().enumerate() {
-        let c = compare_values(a.0[i], b.0[i]);
+        let c = compare_values(a.0[i].borrow(), b.0[i].borrow());
         let c = if o.descending { c.reverse() } else { c };
         if c != Ordering::Equal {
             return c;
@@ -387,6 +417,8 @@ impl Organization {
             },
             Fact::OwningUnit => Some(Referent::Unit(r.business_unit)),
             Fact::Lookup(rel) => r.lookup(rel).map(Referent::Record),
+            Fact::CreatedBy => r.stamps.creator().map(Referent::User),
+            Fact::ModifiedBy => r.stamps.modifier().map(Referent::User),
         }
     }
 
@@ -399,7 +431,7 @@ impl Organization {
         fact: Fact,
         targets: &[Option<Referent>],
     ) -> Option<(RoaringBitmap, bool)> {
-        if matches!(fact, Fact::Lookup(_)) {
+        if matches!(fact, Fact::Lookup(_) | Fact::CreatedBy | Fact::ModifiedBy) {
             return None;
         }
         let mut set = RoaringBitmap::new();
@@ -433,7 +465,7 @@ impl Organization {
         impersonator: Option<UserId>,
         record: RecordId,
         column: &str,
-    ) -> &Value {
+    ) -> Cow<'_, Value> {
         let table = self.records[record.index()].table;
         self.list_value((user, impersonator), table, record, column)
     }
@@ -445,21 +477,26 @@ impl Organization {
         table: TableId,
         record: RecordId,
         column: &str,
-    ) -> &Value {
+    ) -> Cow<'_, Value> {
         if self.tables[table.index()].is_secured(column)
             && std::iter::once(readers.0)
                 .chain(readers.1)
                 .any(|u| !self.column_access(u, table, column, Some(record)).read)
         {
-            return &NULL;
+            return Cow::Borrowed(&NULL);
         }
+        let rec = &self.records[record.index()];
         if column == STATE_COLUMN && !self.has_own_column(table, column) {
-            return match self.records[record.index()].state {
+            return Cow::Borrowed(match rec.state {
                 crate::model::RecordState::Active => &ACTIVE,
                 crate::model::RecordState::Inactive => &INACTIVE,
-            };
+            });
         }
-        self.records[record.index()].field(column)
+        match column {
+            CREATED_ON => Cow::Owned(stamp_value(rec.stamps.created_at)),
+            MODIFIED_ON => Cow::Owned(stamp_value(rec.stamps.modified_at)),
+            _ => Cow::Borrowed(rec.field(column)),
+        }
     }
 
     /// The records a filter's equality tests select, taken from the column indexes without
@@ -573,7 +610,10 @@ impl Organization {
     /// [`STATE_COLUMN`].
     #[must_use]
     pub fn has_column(&self, table: TableId, column: &str) -> bool {
-        column == STATE_COLUMN || self.has_own_column(table, column)
+        column == STATE_COLUMN
+            || column == CREATED_ON
+            || column == MODIFIED_ON
+            || self.has_own_column(table, column)
     }
 
     /// Every column name a table's records have held (declared or not), sorted.
@@ -653,7 +693,7 @@ impl Organization {
         records: &mut [RecordId],
         order: &[Order],
     ) {
-        let mut rows: Vec<(Vec<&Value>, RecordId)> = records
+        let mut rows: Vec<(Vec<Cow<'_, Value>>, RecordId)> = records
             .iter()
             .map(|&r| {
                 let table = self.records[r.index()].table;
@@ -825,7 +865,7 @@ impl Organization {
         // only the page is selected and sorted.
         let k = query.order.len();
         let mut ids: Vec<u32> = Vec::new();
-        let mut keys: Vec<&Value> = Vec::new();
+        let mut keys: Vec<Cow<'_, Value>> = Vec::new();
         for id in &set {
             if matches(id) {
                 let record = RecordId::from_index(id as usize);
@@ -853,7 +893,7 @@ impl Organization {
         rows.sort_by(cmp);
         let next = if more {
             rows.last().map(|i| After {
-                values: row(*i).0.iter().map(|v| (*v).clone()).collect(),
+                values: row(*i).0.iter().map(|v| v.clone().into_owned()).collect(),
                 record: ids[*i],
             })
         } else {
@@ -877,7 +917,7 @@ mod tests {
     #[test]
     fn text_filters_match_the_start_the_end_or_anywhere() {
         let name = Value::Text("Contoso Ltd".into());
-        let value_of = |column: &str| if column == "name" { &name } else { &NULL };
+        let value_of = |column: &str| Cow::Borrowed(if column == "name" { &name } else { &NULL });
         let no_facts = |_: Fact| None;
         let text = |f: fn(String, String) -> Filter, t: &str| f("name".into(), t.into());
         let ends = |column, text| Filter::EndsWith { column, text };

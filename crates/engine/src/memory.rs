@@ -312,6 +312,8 @@ mod tests {
             }
         }
         let usage = org.memory_usage();
+        // The record row: 96 bytes, and the 16 of its stamps (D165).
+        assert_eq!(size_of::<Record>(), 112);
         assert!(usage.records >= 100 * size_of::<Record>());
         assert!(usage.record_keys >= 100 * 8);
         assert!(usage.column_values >= 100 * 40);

@@ -504,7 +504,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for RareList<T> {
 /// slices of their exact length (no spare capacity), column names are shared by every record
 /// that has the column (`Organization::intern_column`), and lists most records leave empty
 /// take one word ([`RareList`]).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Record {
     /// The external key (the scenario files' record id).
     pub key: Box<str>,
@@ -528,6 +528,92 @@ pub struct Record {
     pub field_shares: RareList<FieldShare>,
     /// Record access teams, one per template.
     pub access_teams: RareList<(TemplateId, TeamId)>,
+    /// When it was created and last changed, and by whom (D165).
+    pub stamps: Stamps,
+}
+
+/// The record as the canonical dump shows it: everything but its [`Stamps`], which an export
+/// does not carry (D165: a record created again is created at another time).
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("key", &self.key)
+            .field("table", &self.table)
+            .field("owner", &self.owner)
+            .field("business_unit", &self.business_unit)
+            .field("state", &self.state)
+            .field("alive", &self.alive)
+            .field("lookups", &self.lookups)
+            .field("fields", &self.fields)
+            .field("shares", &self.shares)
+            .field("field_shares", &self.field_shares)
+            .field("access_teams", &self.access_teams)
+            .finish()
+    }
+}
+
+/// When a record was created and last changed, and who did it (D165): Dataverse's
+/// `createdon`, `modifiedon`, `createdby` and `modifiedby`. Times are whole seconds since the
+/// Unix epoch (Dataverse's precision; 0 = unknown, as for a record made outside a store), the
+/// writers raw user ids or [`Stamps::SYSTEM`]. Set by the engine from the organisation's clock
+/// ([`crate::Organization::set_clock`], the time the log gives each operation) and the acting
+/// user, so a replay of the log stamps every record exactly as the write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamps {
+    /// Seconds since the Unix epoch when created.
+    pub created_at: u32,
+    /// Seconds since the Unix epoch when last changed (created, updated, assigned, moved, a
+    /// lookup set or cleared; sharing is not a change of the record).
+    pub modified_at: u32,
+    /// The user who created it (raw id), or [`Stamps::SYSTEM`].
+    pub created_by: u32,
+    /// The user who last changed it (raw id), or [`Stamps::SYSTEM`].
+    pub modified_by: u32,
+}
+
+impl Default for Stamps {
+    fn default() -> Self {
+        Stamps {
+            created_at: 0,
+            modified_at: 0,
+            created_by: Stamps::SYSTEM,
+            modified_by: Stamps::SYSTEM,
+        }
+    }
+}
+
+impl Stamps {
+    /// The writer of a system operation (setup, an import, `as: system`).
+    pub const SYSTEM: u32 = u32::MAX;
+
+    /// The stamps of a record created at `at` by `by`.
+    #[must_use]
+    pub fn new(at: u32, by: u32) -> Self {
+        Stamps {
+            created_at: at,
+            modified_at: at,
+            created_by: by,
+            modified_by: by,
+        }
+    }
+
+    /// The user who created the record (`None`: the system).
+    #[must_use]
+    pub fn creator(&self) -> Option<UserId> {
+        (self.created_by != Self::SYSTEM).then(|| UserId::from_raw(self.created_by))
+    }
+
+    /// The user who last changed the record (`None`: the system).
+    #[must_use]
+    pub fn modifier(&self) -> Option<UserId> {
+        (self.modified_by != Self::SYSTEM).then(|| UserId::from_raw(self.modified_by))
+    }
+
+    /// Seconds since the Unix epoch of a time in milliseconds, clamped to what a stamp holds.
+    #[must_use]
+    pub fn seconds(at_ms: i64) -> u32 {
+        u32::try_from(at_ms.div_euclid(1000).max(0)).unwrap_or(u32::MAX)
+    }
 }
 
 impl Record {

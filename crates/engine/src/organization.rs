@@ -13,8 +13,8 @@ use crate::journal::{Journal, NameKind};
 use crate::limits::{MAX_ENTITIES, MAX_NAME_LEN, MAX_POSITION_DEPTH};
 use crate::model::{
     App, Cascade, Column, ColumnPermission, FieldShare, Inheritance, Ownership, Position, Profile,
-    RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Table,
-    Team, TeamType, Template, User, Value,
+    RareList, Record, RecordState, Relationship, Role, RoleAssignment, Settings, Share, Stamps,
+    Table, Team, TeamType, Template, User, Value,
 };
 use crate::privilege::{AccessMask, Depth, Privilege};
 use crate::records::Records;
@@ -169,6 +169,26 @@ pub struct Organization {
     pub(crate) column_names: std::collections::HashSet<crate::model::ColumnName>,
     /// The live records by key.
     pub(crate) record_names: RecordNames,
+    /// The time and writer the operation being applied stamps the records it changes with
+    /// (D165): not state, set before each operation (the log's time, the acting user).
+    pub(crate) clock: Clock,
+}
+
+/// What [`Organization::clock`] holds: seconds since the Unix epoch and the writer's raw id
+/// ([`Stamps::SYSTEM`] for the system).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    pub(crate) at: u32,
+    pub(crate) by: u32,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            at: 0,
+            by: Stamps::SYSTEM,
+        }
+    }
 }
 
 /// The live records by key: their ids in a hash table hashed by the records' own keys, so
@@ -277,6 +297,7 @@ pub(crate) fn keyed_record(key: String) -> Record {
         shares: RareList::default(),
         field_shares: RareList::default(),
         access_teams: RareList::default(),
+        stamps: Stamps::default(),
     }
 }
 
@@ -440,6 +461,16 @@ pub(crate) fn check_principal_name(kind: &'static str, name: &str) -> Result<(),
     Ok(())
 }
 
+/// Refuses a column the system keeps for every record ([`crate::STAMP_COLUMNS`], D165).
+pub(crate) fn check_not_stamp(column: &str) -> Result<(), ModelError> {
+    if crate::list::STAMP_COLUMNS.contains(&column) {
+        return Err(ModelError::SystemColumn {
+            column: column.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn check_count(kind: &'static str, len: usize) -> Result<(), ModelError> {
     if len >= MAX_ENTITIES {
         return Err(ModelError::TooMany {
@@ -480,6 +511,7 @@ impl Organization {
             licensing: crate::licences::Licensing::default(),
             column_names: std::collections::HashSet::new(),
             record_names: RecordNames::default(),
+            clock: Clock::default(),
         };
         for (name, ownership) in BUILT_IN_TABLES {
             let id = TableId::from_index(org.tables.len());
@@ -495,6 +527,41 @@ impl Organization {
         }
         org.refresh();
         org
+    }
+
+    /// Sets the time the next operations are applied at (D165), in milliseconds since the Unix
+    /// epoch: the time the log gives them (the group's commit time, a log entry's `at_ms` on
+    /// replay), so that a replay stamps records as the write did. Records keep whole seconds.
+    pub fn set_clock(&mut self, at_ms: i64) {
+        self.clock.at = Stamps::seconds(at_ms);
+    }
+
+    /// The stamps of a record created now by the current writer.
+    pub(crate) fn new_stamps(&self) -> Stamps {
+        Stamps::new(self.clock.at, self.clock.by)
+    }
+
+    /// Marks a record changed now by the current writer (through the journal).
+    pub(crate) fn touch(&mut self, record: RecordId) {
+        let Clock { at, by } = self.clock;
+        let stamps = &mut self.record_mut(record).stamps;
+        stamps.modified_at = at;
+        stamps.modified_by = by;
+    }
+
+    /// Every live record's [`Stamps`] as text, in record order: what the canonical dump leaves
+    /// out (D165), for the proofs that a replay or a checkpoint gives the write's stamps.
+    #[must_use]
+    pub fn stamps_dump(&self) -> String {
+        let mut out = String::new();
+        for r in self.records.iter().filter(|r| r.alive) {
+            let s = r.stamps;
+            out.push_str(&format!(
+                "{} {} {} {} {}\n",
+                r.key, s.created_at, s.created_by, s.modified_at, s.modified_by
+            ));
+        }
+        out
     }
 
     /// The whole state as text, independent of hash-map order: two organisations with the same
@@ -540,6 +607,8 @@ impl Organization {
     /// Opens a setup session: system-level changes with no authorization check. The derived
     /// indexes are rebuilt when the returned guard is dropped.
     pub fn setup(&mut self) -> Setup<'_> {
+        // Setup is the system's work: what it creates or changes is stamped as the system's.
+        self.clock.by = Stamps::SYSTEM;
         Setup {
             org: self,
             stale: false,
@@ -902,6 +971,9 @@ impl Organization {
         }
         let id = RecordId::from_index(self.records.len());
         check_name("record", &new.key)?;
+        for (c, _) in &new.fields {
+            check_not_stamp(c)?;
+        }
         if self.record_names.get(&self.records, &new.key).is_some() {
             return Err(ModelError::Duplicate {
                 kind: "record",
@@ -918,7 +990,9 @@ impl Organization {
             .filter(|(_, v)| *v != Value::Null)
             .map(|(c, v)| (self.intern_column(&c), v))
             .collect();
+        let stamps = self.new_stamps();
         self.records.push(Record {
+            stamps,
             key,
             table: new.table,
             owner: new.owner,
@@ -1006,6 +1080,7 @@ impl Organization {
             self.children_push(p, (relationship, child));
         }
         self.reindexing_facts(child, |_| ());
+        self.touch(child);
         Ok(())
     }
 
@@ -1078,6 +1153,7 @@ impl Organization {
         index.set(self, record, true);
         self.index = index;
         self.note_columns(record);
+        self.touch(record);
     }
 
     pub(crate) fn set_share(&mut self, record: RecordId, principal: Principal, mask: AccessMask) {
@@ -1336,6 +1412,9 @@ impl Setup<'_> {
     ) -> Result<TableId, ModelError> {
         self.stale = true;
         check_name("table", name)?;
+        for c in &columns {
+            check_not_stamp(&c.name)?;
+        }
         if let Some(id) = self.org.table_id(name) {
             let table = &self.org.tables[id.index()];
             if !table.built_in {
@@ -1390,6 +1469,7 @@ impl Setup<'_> {
         let mut seen = std::collections::HashSet::new();
         for c in &columns {
             check_name("column", &c.name)?;
+            check_not_stamp(&c.name)?;
             if !seen.insert(c.name.as_str()) || t.columns.iter().any(|old| old.name == c.name) {
                 return Err(ModelError::Duplicate {
                     kind: "column",
@@ -1609,10 +1689,27 @@ impl Setup<'_> {
         self.org.user_mut(user).position = position;
     }
 
+    /// [`Organization::set_clock`] inside a setup session.
+    pub fn set_clock(&mut self, at_ms: i64) {
+        self.org.set_clock(at_ms);
+    }
+
     /// Sets columns of a user's own `systemuser` record.
-    pub fn set_user_fields(&mut self, user: UserId, fields: Vec<(String, Value)>) {
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::SystemColumn`] for a column the system keeps (D165); nothing is set.
+    pub fn set_user_fields(
+        &mut self,
+        user: UserId,
+        fields: Vec<(String, Value)>,
+    ) -> Result<(), ModelError> {
+        for (c, _) in &fields {
+            check_not_stamp(c)?;
+        }
         let record = self.org.users[user.index()].record;
         self.org.set_fields(record, fields);
+        Ok(())
     }
 
     /// Adds a team.

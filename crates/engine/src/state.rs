@@ -489,6 +489,12 @@ fn check_state(s: &State) -> Result<(), ModelError> {
             Owner::Team(t) => within("team", t.index(), teams)?,
             Owner::None => {}
         }
+        for u in [r.stamps.creator(), r.stamps.modifier()]
+            .into_iter()
+            .flatten()
+        {
+            within("user", u.index(), users)?;
+        }
         for (rel, rec) in &r.lookups {
             within("relationship", rel.index(), rels)?;
             within("record", rec.index(), records)?;

@@ -284,6 +284,8 @@ fn filters_on_record_facts_agree_with_the_records() {
             },
             Fact::OwningUnit => Some(Referent::Unit(rec.business_unit)),
             Fact::Lookup(_) => rec.lookup(rel).map(Referent::Record),
+            Fact::CreatedBy => rec.stamps.creator().map(Referent::User),
+            Fact::ModifiedBy => rec.stamps.modifier().map(Referent::User),
         }
     };
     let cases = [

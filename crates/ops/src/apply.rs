@@ -445,7 +445,7 @@ fn apply_setup(setup: &mut Setup<'_>, op: &Operation) -> Result<(), OpError> {
             fields: f,
         } => {
             let (u, f) = (user(org, name)?, fields(f)?);
-            setup.set_user_fields(u, f);
+            setup.set_user_fields(u, f)?;
         }
         Operation::SetPosition {
             user: name,
@@ -887,19 +887,52 @@ pub fn apply_all(org: &mut Organization, ops: &[Operation]) -> Result<(), (usize
 pub fn apply_all_observed(
     org: &mut Organization,
     ops: &[Operation],
+    observe: impl FnMut(&Organization, usize, &Operation, crate::BatchStep<'_>),
+) -> Result<(), (usize, OpError)> {
+    apply_run(org, ops, None, observe)
+}
+
+/// [`apply_all`] of logged operations, each at the time the log gives it (`at_ms[i]` for
+/// `ops[i]`, milliseconds since the Unix epoch): the records they create or change are stamped
+/// as the write stamped them (D165). A replay of the log, and a node catching up, apply so.
+///
+/// # Errors
+///
+/// The index and refusal of the first refused operation; operations before it stay applied.
+pub fn apply_all_at(
+    org: &mut Organization,
+    ops: &[Operation],
+    at_ms: &[i64],
+) -> Result<(), (usize, OpError)> {
+    apply_run(org, ops, Some(at_ms), |_, _, _, _| {})
+}
+
+/// [`apply_all_observed`], setting the organisation's clock to `at_ms[i]` before `ops[i]`
+/// when times are given (the clock as it is otherwise).
+fn apply_run(
+    org: &mut Organization,
+    ops: &[Operation],
+    at_ms: Option<&[i64]>,
     mut observe: impl FnMut(&Organization, usize, &Operation, crate::BatchStep<'_>),
 ) -> Result<(), (usize, OpError)> {
+    let at = |i: usize| at_ms.and_then(|t| t.get(i).copied());
     let mut i = 0;
     while i < ops.len() {
         if ops[i].is_setup() {
             let mut setup = org.setup();
             while let Some(op) = ops.get(i).filter(|op| op.is_setup()) {
+                if let Some(t) = at(i) {
+                    setup.set_clock(t);
+                }
                 observe(setup.org(), i, op, crate::BatchStep::Before);
                 apply_setup(&mut setup, op).map_err(|e| (i, e))?;
                 observe(setup.org(), i, op, crate::BatchStep::After(&[]));
                 i += 1;
             }
         } else {
+            if let Some(t) = at(i) {
+                org.set_clock(t);
+            }
             observe(org, i, &ops[i], crate::BatchStep::Before);
             let changes = apply_action(org, &ops[i], None).map_err(|e| (i, e))?;
             observe(org, i, &ops[i], crate::BatchStep::After(&changes));

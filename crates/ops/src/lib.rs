@@ -25,7 +25,8 @@ pub use app_answers::{
     column_holders_json, column_source_json, column_verdict_json, role_set_error, role_set_json,
 };
 pub use apply::{
-    apply, apply_all, apply_all_observed, apply_as, apply_on_behalf, resolve_principal,
+    apply, apply_all, apply_all_at, apply_all_observed, apply_as, apply_on_behalf,
+    resolve_principal,
 };
 pub use authorize::authorize_setup;
 pub use batch::{BatchStep, OpenBatch, apply_batch, apply_batch_open, authorize_as};

@@ -370,11 +370,17 @@ pub(crate) async fn read_record(
     let rec = o.record(r);
     let fields: serde_json::Map<String, Json_> =
         fields.into_iter().map(|(k, v)| (k, to_json(&v))).collect();
+    let time = |at: u32| (at > 0).then(|| strata_engine::rfc3339(i64::from(at) * 1000));
+    let writer = |u: Option<strata_engine::UserId>| u.map(|u| o.user(u).name.clone());
     answer(schema::RecordAnswer {
         business_unit: o.units().name(rec.business_unit).to_owned(),
+        created_on: time(rec.stamps.created_at),
+        created_by: writer(rec.stamps.creator()),
         fields,
         guid: o.record_guid(r).to_string(),
         id: rec.key.to_string(),
+        modified_on: time(rec.stamps.modified_at),
+        modified_by: writer(rec.stamps.modifier()),
         owner: match rec.owner {
             Owner::None => None,
             owner => Some(o.owner_name(owner)),
@@ -618,7 +624,7 @@ pub(crate) async fn list_records(
                         .iter()
                         .map(|c| {
                             let v = o.list_column_value(user, impersonator, *r, c);
-                            ((*c).to_owned(), to_json(v))
+                            ((*c).to_owned(), to_json(&v))
                         })
                         .collect();
                     schema::ListRow {

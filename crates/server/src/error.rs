@@ -241,6 +241,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     ("unknown_column", 400, "a column the table does not have"),
     (
+        "system_column",
+        400,
+        "a write or declaration naming createdon, modifiedon, createdby or modifiedby (D165)",
+    ),
+    (
         "unknown_depth",
         400,
         "not one of none user business_unit parent_child organization",

@@ -441,6 +441,8 @@ async fn console_follows_the_api_rules_for_a_delegated_administrator() {
     // Their own access is theirs to ask about.
     let r = send(&app, "GET", "/console/access?record=acc-0001", &c, None).await;
     assert!(r.body.contains("id=\"access\""), "{}", r.body);
+    // When and by whom the record was created and changed (D165): the demo's load, a time.
+    assert!(r.body.contains("Created 20"), "{}", r.body);
     // A cell beyond their own privileges: the dry run refuses it, on that cell, and saving
     // is refused too (D11) — nothing written.
     let edit = "/console/roles/Sales%20Representative/edit";

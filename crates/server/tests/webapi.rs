@@ -1261,6 +1261,203 @@ fn day(days: i64) -> String {
     strata_odata::date::Date::from_days(i64::try_from(now / 86_400).unwrap() + days).to_string()
 }
 
+/// Seconds since the Unix epoch of an RFC 3339 time to the second (`2026-12-07T22:30:00Z`).
+fn epoch_seconds(text: &str) -> i64 {
+    assert_eq!(text.len(), 20, "`{text}` is not to the second, in UTC");
+    let date = strata_odata::date::Date::parse(&text[..10]).unwrap();
+    let part = |at: usize| text[at..at + 2].parse::<i64>().unwrap();
+    date.days() * 86_400 + part(11) * 3_600 + part(14) * 60 + part(17)
+}
+
+/// D165: every record keeps when and by whom it was created and last changed — `createdon`,
+/// `modifiedon`, `_createdby_value`, `_modifiedby_value` — set by the server (the acting user,
+/// the one acted for when impersonating; null for the system), never by a body; and lists filter
+/// and order by them.
+#[test]
+fn records_keep_when_and_by_whom_they_were_created_and_changed() {
+    let w = Web::new();
+    let users = w.users();
+    let (alice, admin) = (w.alice(), w.admin());
+    // A second after the fixture's records, so that ours is the newest by createdon.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let started = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let created = json_request(
+        &alice,
+        "POST",
+        &api("accounts"),
+        &json!({"name": "Stamped", "createdon": "2001-01-01T00:00:00Z"}),
+        &[],
+    );
+    assert_eq!(created.status, 204, "{}", created.brief());
+    let id = entity_id(&created, &w.base(), "accounts");
+    let path = api(&format!("accounts({id})"));
+    let formatted = [("Prefer", "odata.include-annotations=\"*\"")];
+    // Formatted values name users to a reader who may read them: the administrator.
+    let first = get_with(&admin, &path, &formatted).expect(200);
+    let createdon = first["createdon"].as_str().unwrap().to_owned();
+    let at = epoch_seconds(&createdon);
+    assert!((started - 1..=started + 120).contains(&at), "{first}");
+    assert_eq!(first["modifiedon"], json!(createdon), "{first}");
+    for writer in ["_createdby_value", "_modifiedby_value"] {
+        assert_eq!(first[writer], json!(users["alice"]), "{first}");
+        assert_eq!(
+            first[format!("{writer}@Microsoft.Dynamics.CRM.lookuplogicalname")],
+            json!("systemuser")
+        );
+        assert_eq!(
+            first[format!("{writer}@OData.Community.Display.V1.FormattedValue")],
+            json!("alice")
+        );
+    }
+    // Records the system inserted (setup) have no creating user.
+    let a001 = get_with(&alice, &api(&format!("accounts({})", w.guid("a001"))), &[]).expect(200);
+    assert_eq!(a001["_createdby_value"], Value::Null, "{a001}");
+    assert!(epoch_seconds(a001["createdon"].as_str().unwrap()) <= at);
+
+    // A change a second later: modifiedon moves, the writer is the administrator acting for
+    // alice (MSCRMCallerID), createdon and createdby stay, and a body's stamps are ignored.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let as_alice = [("MSCRMCallerID", users["alice"].as_str())];
+    no_content(&patch(
+        &admin,
+        &path,
+        &json!({"name": "Stamped again", "modifiedon": "2001-01-01T00:00:00Z",
+                "_createdby_value": users["bob"]}),
+        &as_alice,
+    ));
+    let second = get_with(&alice, &path, &[]).expect(200);
+    assert_eq!(second["createdon"], json!(createdon));
+    assert!(
+        epoch_seconds(second["modifiedon"].as_str().unwrap()) > at,
+        "{second}"
+    );
+    assert_eq!(second["_createdby_value"], json!(users["alice"]));
+    assert_eq!(second["_modifiedby_value"], json!(users["alice"]));
+    // The administrator as itself; then a share, which is no change of the record.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    no_content(&patch(
+        &admin,
+        &path,
+        &json!({"name": "Stamped thrice"}),
+        &[],
+    ));
+    let third = get_with(&alice, &path, &[]).expect(200);
+    assert_eq!(third["_modifiedby_value"], json!(users["admin"]));
+    let modifiedon = third["modifiedon"].as_str().unwrap().to_owned();
+    assert!(modifiedon.as_str() > second["modifiedon"].as_str().unwrap());
+    let grant = json!({
+        "Target": {"@odata.type": "Microsoft.Dynamics.CRM.account", "accountid": id},
+        "PrincipalAccess": {"Principal": {"@odata.type": "Microsoft.Dynamics.CRM.systemuser",
+            "systemuserid": users["bob"]}, "AccessMask": "ReadAccess"}
+    });
+    no_content(&alice.post(&api("GrantAccess"), &grant));
+    w.bob().get(&path).expect(200);
+    assert_eq!(
+        get_with(&alice, &path, &[]).expect(200)["modifiedon"],
+        json!(modifiedon)
+    );
+
+    // Lists filter and order by them: synchronising by modifiedon, by writer, newest first.
+    let names = |query: &str| -> Vec<String> {
+        let query = query.replace(' ', "%20");
+        let page = alice
+            .get(&api(&format!("accounts?$select=name&{query}")))
+            .expect(200);
+        strings(page["value"].as_array().unwrap(), "name")
+    };
+    assert_eq!(
+        names(&format!("$filter=modifiedon gt {createdon}")),
+        ["Stamped thrice"]
+    );
+    assert_eq!(
+        names(&format!("$filter=_modifiedby_value eq {}", users["admin"])),
+        ["Stamped thrice"]
+    );
+    assert_eq!(
+        names(&format!("$filter=_createdby_value eq {}", users["alice"])),
+        ["Stamped thrice"]
+    );
+    assert_eq!(names("$orderby=createdon desc&$top=1"), ["Stamped thrice"]);
+    assert!(names("$filter=_createdby_value eq null").len() > 1);
+    let selected = alice
+        .get(&api(&format!(
+            "accounts({id})?$select=createdon,_modifiedby_value"
+        )))
+        .expect(200);
+    let mut keys: Vec<&str> = selected
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "@odata.context",
+            "@odata.etag",
+            "_modifiedby_value",
+            "accountid",
+            "createdon"
+        ],
+        "{selected}"
+    );
+    // The writers as navigation properties, expanded as the reader may read users.
+    let expanded = admin
+        .get(&api(&format!(
+            "accounts({id})?$select=name&$expand=createdby($select=fullname),modifiedby($select=fullname)"
+        )))
+        .expect(200);
+    assert_eq!(
+        expanded["createdby"]["systemuserid"],
+        json!(users["alice"]),
+        "{expanded}"
+    );
+    assert_eq!(
+        expanded["createdby"]["fullname"],
+        json!("alice"),
+        "{expanded}"
+    );
+    assert_eq!(
+        expanded["modifiedby"]["fullname"],
+        json!("admin"),
+        "{expanded}"
+    );
+    // FetchXML: `createdby` is the lookup, the date operators apply to `createdon`.
+    let page = fetch_xml(
+        &alice,
+        "accounts",
+        "<fetch><entity name='account'><attribute name='name'/><attribute name='createdby'/><attribute name='modifiedon'/><filter><condition attribute='createdon' operator='last-seven-days'/><condition attribute='createdby' operator='eq-userid'/></filter></entity></fetch>",
+        &[],
+    )
+    .expect(200);
+    let rows = page["value"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(rows[0]["_createdby_value"], json!(users["alice"]));
+    assert_eq!(rows[0]["modifiedon"], json!(modifiedon));
+
+    // The names are the system's: a native write naming one is refused, nothing written.
+    let before = w.revision();
+    let refused = w.f.root().post(
+        &format!("/api/v1/orgs/{}/operations", w.f.org),
+        &json!([{"op": "create", "as": "alice", "table": "account", "id": "forged",
+                 "fields": {"name": "Forged", "createdon": "2001-01-01T00:00:00Z"}}]),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.brief());
+    assert!(
+        refused.text().contains("system_column"),
+        "{}",
+        refused.brief()
+    );
+    assert_eq!(w.revision(), before);
+}
+
 /// D164: FetchXML's date operators keep the records whose ISO 8601 value falls in the days they
 /// name, counted from today (UTC); aggregates group such values by their parts.
 #[test]

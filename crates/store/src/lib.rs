@@ -737,7 +737,9 @@ pub fn replay_onto(
             first.revision
         )));
     }
-    // The operation at index i is revision base + i + 1.
+    // The operation at index i is revision base + i + 1, accepted at times[i] (its records
+    // stamped at that time, D165).
+    let times: Vec<i64> = entries.iter().map(|e| e.at_ms).collect();
     let ops: Vec<Operation> = entries.into_iter().map(|e| e.operation).collect();
     let mut from = 0;
     progress(0, ops.len());
@@ -747,13 +749,15 @@ pub fn replay_onto(
         while to < ops.len() && ops[to].is_setup() && ops[to - 1].is_setup() {
             to += 1;
         }
-        strata_ops::apply_all(&mut organization, &ops[from..to]).map_err(|(i, e)| {
-            StoreError::Corrupt(format!(
-                "organization `{org}`: logged operation {} no longer applies: {}",
-                base as usize + from + i + 1,
-                e.message
-            ))
-        })?;
+        strata_ops::apply_all_at(&mut organization, &ops[from..to], &times[from..to]).map_err(
+            |(i, e)| {
+                StoreError::Corrupt(format!(
+                    "organization `{org}`: logged operation {} no longer applies: {}",
+                    base as usize + from + i + 1,
+                    e.message
+                ))
+            },
+        )?;
         from = to;
         progress(from, ops.len());
     }

@@ -59,6 +59,8 @@ pub fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
 /// Makes one change of `kind` (it may be refused: `Ok` = applied); `tag` keeps names unique.
 #[allow(clippy::too_many_lines, reason = "one arm per kind of change")]
 pub fn step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> Result<(), String> {
+    // Each change at a time of its own, so that the records' stamps (D165) differ.
+    org.set_clock(1_700_000_000_000 + rng.below(1_000_000) as i64 * 1_000);
     let users: Vec<_> = org.user_ids().collect();
     let teams: Vec<_> = org.team_ids().collect();
     let roles: Vec<_> = org.role_ids().collect();
@@ -264,13 +266,10 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
         27 => s.add_user(&format!("user-{tag}"), unit, true).map(|_| ()),
         28 => s.assign_user_role(user, role, None),
         29 => s.set_manager(user, Some(pick(rng, &users))),
-        30 => {
-            s.set_user_fields(
-                user,
-                vec![(format!("f{}", rng.below(3)), Value::Text("v".into()))],
-            );
-            Ok(())
-        }
+        30 => s.set_user_fields(
+            user,
+            vec![(format!("f{}", rng.below(3)), Value::Text("v".into()))],
+        ),
         31 => s
             .add_team(&format!("team-{tag}"), TeamType::Owner, unit)
             .map(|t| s.add_team_member(t, user)),
@@ -370,6 +369,11 @@ fn setup_step(org: &mut Organization, rng: &mut Rng, kind: usize, tag: &str) -> 
 pub fn assert_same(org: &Organization, expected: &Organization, context: &str) {
     let differences = org.differences(expected);
     assert!(differences.is_empty(), "{context}: {differences:?} differ");
+    assert_eq!(
+        org.stamps_dump(),
+        expected.stamps_dump(),
+        "{context}: stamps differ"
+    );
     assert!(
         org.indexes_are_current(),
         "{context}: derived indexes stale"

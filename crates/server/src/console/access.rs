@@ -54,6 +54,16 @@ fn text_input(id: &str, label: &str, value: Option<&str>, hint: &str) -> Markup 
     }
 }
 
+/// When and by whom (D165): `2026-12-07T22:30:00Z by alice`, the system when no user wrote.
+fn stamp(org: &Organization, at: u32, by: Option<strata_engine::UserId>) -> String {
+    let when = match strata_engine::stamp_value(at) {
+        strata_engine::Value::Text(t) => t,
+        _ => "at an unknown time".to_owned(),
+    };
+    let who = by.map_or("the system", |u| org.user(u).name.as_str());
+    format!("{when} by {who}")
+}
+
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -84,6 +94,10 @@ pub(crate) async fn check(c: Console, Query(p): Query<CheckParams>) -> Response 
             p #subject {
                 "User " (user_link(&org.user(u).name)) " on " strong { (rec.key) }
                 " (" (org.table(rec.table).name) ", owned by " (org.owner_name(rec.owner)) ", in " (org.units().name(rec.business_unit)) ")"
+            }
+            p #stamps {
+                "Created " (stamp(org, rec.stamps.created_at, rec.stamps.creator()))
+                "; last changed " (stamp(org, rec.stamps.modified_at, rec.stamps.modifier()))
             }
             table.list #access {
                 thead { tr { th scope="col" { "Privilege" } th scope="col" { "Allowed" } th scope="col" { "How, or what is missing" } } }

@@ -144,6 +144,10 @@ pub(crate) fn system_columns(o: &Organization, table: TableId) -> Vec<String> {
         "statecode".to_owned(),
         "statuscode".to_owned(),
         "_owningbusinessunit_value".to_owned(),
+        strata_engine::CREATED_ON.to_owned(),
+        strata_engine::MODIFIED_ON.to_owned(),
+        "_createdby_value".to_owned(),
+        "_modifiedby_value".to_owned(),
     ];
     if t.ownership == strata_engine::Ownership::UserOrTeam {
         out.extend(["_ownerid_value", "_owninguser_value", "_owningteam_value"].map(str::to_owned));
@@ -404,8 +408,12 @@ pub(crate) fn render_record(
         match select {
             Some(columns) => {
                 for c in columns {
-                    // A column of the record's own (declared or ever set); the state is added below.
-                    if c != strata_engine::STATE_COLUMN && o.has_column(rec.table, c) {
+                    // A column of the record's own (declared or ever set); the state and the
+                    // stamps are added below.
+                    if c != strata_engine::STATE_COLUMN
+                        && !strata_engine::STAMP_COLUMNS.contains(&c.as_str())
+                        && o.has_column(rec.table, c)
+                    {
                         column(&mut put, c);
                     }
                 }
@@ -459,6 +467,29 @@ pub(crate) fn render_record(
     };
     put("statecode", Scalar::Int(state), None, state_name());
     put("statuscode", Scalar::Int(status), None, state_name());
+    // When and by whom the record was created and last changed (D165): seconds, UTC; a writer
+    // is a user, or null for the system.
+    let stamps = rec.stamps;
+    for (name, at) in [
+        (strata_engine::CREATED_ON, stamps.created_at),
+        (strata_engine::MODIFIED_ON, stamps.modified_at),
+    ] {
+        match strata_engine::stamp_value(at) {
+            strata_engine::Value::Text(t) => put(name, Scalar::Text(&t), None, None),
+            _ => put(name, Scalar::Null, None, None),
+        }
+    }
+    for (name, writer) in [
+        ("_createdby_value", stamps.creator()),
+        ("_modifiedby_value", stamps.modifier()),
+    ] {
+        put(
+            name,
+            writer.map_or(Scalar::Null, |u| Scalar::Guid(o.user_guid(u))),
+            Some("systemuser"),
+            formatted(writer.map(Target::User)),
+        );
+    }
     put(
         "_owningbusinessunit_value",
         Scalar::Guid(o.unit_guid(rec.business_unit)),
@@ -826,7 +857,10 @@ pub(crate) fn read_body(o: &Organization, table: TableId, body: &Json) -> Result
                 });
                 continue;
             }
-            "statuscode" => continue,
+            // Kept by the system (D165): ignored in a body, as Dataverse ignores columns that
+            // are not valid for create or update, so that a record read can be written back.
+            "statuscode" | "createdon" | "modifiedon" | "_createdby_value"
+            | "_modifiedby_value" => continue,
             _ => {}
         }
         if key.starts_with('_') && key.ends_with("_value") {

@@ -4,8 +4,8 @@
 //! error never depends on which records a page holds:
 //!
 //! - a single-valued navigation property (a lookup, `ownerid`, `owninguser`, `owningteam`,
-//!   `owningbusinessunit`) takes `$select`, and a nested `$expand` where it leads to a record
-//!   (a lookup, `owninguser`);
+//!   `owningbusinessunit`, `createdby`, `modifiedby`) takes `$select`, and a nested `$expand`
+//!   where it leads to a record (a lookup, `owninguser`, `createdby`, `modifiedby`);
 //! - a collection-valued one (a one-to-many relationship's name) takes `$select`, `$filter`,
 //!   `$orderby`, `$top` (1 to 5,000) and a nested `$expand`.
 //!
@@ -402,7 +402,9 @@ impl<'a> Expansion<'a> {
 /// Where navigation property `nav` leads from `table`, or the error naming an unknown one.
 pub(crate) fn leads(o: &Organization, table: TableId, nav: &str) -> Result<Leads, WebError> {
     match nav {
-        "owninguser" => return Ok(Leads::One(o.table_id("systemuser"))),
+        "owninguser" | "createdby" | "modifiedby" => {
+            return Ok(Leads::One(o.table_id("systemuser")));
+        }
         "ownerid" | "owningteam" | "owningbusinessunit" => return Ok(Leads::One(None)),
         _ => {}
     }
@@ -444,6 +446,9 @@ pub(crate) fn navigate(
             _ => None,
         },
         "owningbusinessunit" => Some(Target::Unit(rec.business_unit)),
+        // The writers (D165); none for the system.
+        "createdby" => rec.stamps.creator().map(Target::User),
+        "modifiedby" => rec.stamps.modifier().map(Target::User),
         lookup => {
             let (_, rel) = entity::lookup_of(o, rec.table, lookup)
                 .ok_or_else(|| unknown_property(o, rec.table, lookup))?;

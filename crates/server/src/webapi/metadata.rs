@@ -50,6 +50,11 @@ fn attributes(o: &Organization, table: TableId) -> Vec<(String, &'static str, bo
     }
     out.push(("statecode".into(), "State", false));
     out.push(("statuscode".into(), "Status", false));
+    // When and by whom the record was created and last changed (D165).
+    out.push(("createdon".into(), "DateTime", false));
+    out.push(("modifiedon".into(), "DateTime", false));
+    out.push(("createdby".into(), "Lookup", false));
+    out.push(("modifiedby".into(), "Lookup", false));
     out.push(("owningbusinessunit".into(), "Lookup", false));
     if t.ownership == Ownership::UserOrTeam {
         out.push(("ownerid".into(), "Owner", false));
@@ -83,6 +88,7 @@ pub(crate) async fn csdl(call: &Call<'_>) -> WebResult {
             let edm = match kind {
                 "Uniqueidentifier" => "Edm.Guid",
                 "State" | "Status" => "Edm.Int32",
+                "DateTime" => "Edm.DateTimeOffset",
                 "Lookup" | "Owner" => {
                     x.push_str(&format!(
                         "<Property Name=\"_{}_value\" Type=\"Edm.Guid\"/>\n",
@@ -122,7 +128,7 @@ pub(crate) async fn csdl(call: &Call<'_>) -> WebResult {
             x.push_str("<NavigationProperty Name=\"owninguser\" Type=\"mscrm.systemuser\"/>\n<NavigationProperty Name=\"owningteam\" Type=\"mscrm.team\"/>\n");
         }
         x.push_str(
-            "<NavigationProperty Name=\"owningbusinessunit\" Type=\"mscrm.businessunit\"/>\n",
+            "<NavigationProperty Name=\"owningbusinessunit\" Type=\"mscrm.businessunit\"/>\n<NavigationProperty Name=\"createdby\" Type=\"mscrm.systemuser\"/>\n<NavigationProperty Name=\"modifiedby\" Type=\"mscrm.systemuser\"/>\n",
         );
         if table.name == "systemuser" {
             x.push_str("<NavigationProperty Name=\"systemuserroles_association\" Type=\"Collection(mscrm.role)\"/>\n<NavigationProperty Name=\"teammembership_association\" Type=\"Collection(mscrm.team)\"/>\n");
@@ -217,6 +223,7 @@ fn attribute_json(
         "Lookup" | "Owner" => "LookupAttributeMetadata",
         "State" => "StateAttributeMetadata",
         "Status" => "StatusAttributeMetadata",
+        "DateTime" => "DateTimeAttributeMetadata",
         _ => "StringAttributeMetadata",
     };
     m.insert(

@@ -455,7 +455,8 @@ pub(super) fn aliases(call: &Call<'_>) -> Result<strata_odata::Aliases, WebError
 
 /// The filter as the engine takes it: the table's own columns as they are, the record's
 /// facts the JSON shows as columns (its primary id, `_ownerid_value`, `_owninguser_value`,
-/// `_owningteam_value`, `_owningbusinessunit_value`, lookups `_x_value`) as tests of those
+/// `_owningteam_value`, `_owningbusinessunit_value`, `_createdby_value`, `_modifiedby_value`,
+/// lookups `_x_value`) as tests of those
 /// facts by GUID, and `statuscode` as the record's state. Anything else is refused by name.
 pub(super) fn resolve_filter(
     o: &Organization,
@@ -534,6 +535,8 @@ enum Names {
     Users,
     Teams,
     Units,
+    /// A user, or null for the system (`_createdby_value`, `_modifiedby_value`: D165).
+    Writers,
 }
 
 /// The record fact a column of the JSON stands for, unless the table has a column of that name.
@@ -556,6 +559,8 @@ fn fact_column(
         "_ownerid_value" if owned => return Some((Fact::Owner, Names::Owners)),
         "_owninguser_value" if owned => return Some((Fact::Owner, Names::Users)),
         "_owningteam_value" if owned => return Some((Fact::Owner, Names::Teams)),
+        "_createdby_value" => return Some((Fact::CreatedBy, Names::Writers)),
+        "_modifiedby_value" => return Some((Fact::ModifiedBy, Names::Writers)),
         _ => {}
     }
     let lookup = column.strip_prefix('_')?.strip_suffix("_value")?;
@@ -591,7 +596,7 @@ fn referent(
     let found = match names {
         Names::Records => o.record_by_guid(guid).map(R::Record),
         Names::Units => o.unit_by_guid(guid).map(R::Unit),
-        Names::Users => o.user_by_guid(guid).map(R::User),
+        Names::Users | Names::Writers => o.user_by_guid(guid).map(R::User),
         Names::Teams => o.team_by_guid(guid).map(R::Team),
         Names::Owners => o
             .user_by_guid(guid)
