@@ -22,17 +22,23 @@ pub fn run(db: &Path, org: Option<&str>, list: bool) -> anyhow::Result<()> {
         let mut rows = Vec::new();
         for name in &names {
             for c in store.checkpoints(name)? {
+                // A format this build does not read is skipped at start-up (the log is replayed).
+                let format = if strata_checkpoint::reads(c.format) {
+                    c.format.to_string()
+                } else {
+                    format!("{} (not read by this build)", c.format)
+                };
                 rows.push(vec![
                     name.clone(),
                     c.revision.to_string(),
-                    c.format.to_string(),
+                    format,
                     c.length.to_string(),
-                    c.at_ms.to_string(),
+                    strata_engine::rfc3339(c.at_ms),
                 ]);
             }
         }
         crate::table::print(
-            &["organization", "revision", "format", "bytes", "at (ms)"],
+            &["organization", "revision", "format", "bytes", "taken"],
             &rows,
         );
         return Ok(());

@@ -75,6 +75,13 @@ fn a_server_started_from_a_checkpoint_holds_what_the_whole_log_gives() {
         1,
         "{out}"
     );
+    // The format this build writes, and when it was taken (RFC 3339).
+    let row = out.lines().find(|l| l.starts_with("bench ")).unwrap();
+    assert!(
+        row.contains(&format!(" {} ", strata_checkpoint::FORMAT_VERSION))
+            && row.trim_end().ends_with('Z'),
+        "{out}"
+    );
     let (code, out, err) = strata(&["checkpoint", "--db", &a]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("has a checkpoint at revision"), "{out}");

@@ -165,8 +165,9 @@ impl Organization {
     }
 
     /// The acting user of an action: refuses a disabled acting user (or impersonator) before
-    /// anything else, and an impersonator without `prvActOnBehalfOfAnotherUser`. Also the writer the records the action
-    /// creates or changes are stamped with (D165: the user acted for, not the impersonator).
+    /// anything else, and an impersonator without `prvActOnBehalfOfAnotherUser`. Also the
+    /// writer the records the action creates or changes are stamped with (D165: the user acted
+    /// for, not the impersonator).
     fn acting_user(&mut self, actor: Actor) -> Result<Option<Acting>, ActionError> {
         self.clock.by = match actor {
             Actor::System => crate::model::Stamps::SYSTEM,

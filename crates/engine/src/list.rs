@@ -5,7 +5,7 @@
 //! filter on each of those records, then the order. Columns the user may not read (column
 //! security) count as null for the filter and the order, so a filter cannot reveal them.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::ops::ControlFlow;
 
@@ -388,14 +388,67 @@ pub fn stamp_value(seconds: u32) -> Value {
     }
 }
 
-/// Orders two rows (order values, record id) by a list's order.
-fn cmp_rows<A: Borrow<Value>, B: Borrow<Value>>(
-    order: &[Order],
-    a: (&[A], u32),
-    b: (&[B], u32),
-) -> Ordering {
+/// An order value as a sort holds it: a column's value borrowed from its record, or a stamp's
+/// seconds (D165) — no text made per record, and 16 bytes a key whichever the column.
+#[derive(Clone, Copy, Debug)]
+enum SortKey<'a> {
+    Value(&'a Value),
+    /// Seconds since the Unix epoch; 0 (unknown) is null.
+    Seconds(u32),
+}
+
+impl<'a> SortKey<'a> {
+    /// The value a list shows for it.
+    fn value(self) -> Cow<'a, Value> {
+        match self {
+            SortKey::Value(v) => Cow::Borrowed(v),
+            SortKey::Seconds(s) => Cow::Owned(stamp_value(s)),
+        }
+    }
+
+    /// The key of a value a cursor carries for `column`: a stamp's text read back as seconds.
+    fn of_value(value: &'a Value, column: &str) -> SortKey<'a> {
+        if column == CREATED_ON || column == MODIFIED_ON {
+            match value {
+                Value::Null => return SortKey::Seconds(0),
+                Value::Text(t) => {
+                    if let Some(s) = stamp_seconds(t) {
+                        return SortKey::Seconds(s);
+                    }
+                }
+                _ => {}
+            }
+        }
+        SortKey::Value(value)
+    }
+
+    /// Seconds compare as numbers, which orders them as their RFC 3339 text (4-digit years)
+    /// and puts 0 (null) first, as [`compare_values`] puts null before text.
+    fn cmp(self, other: SortKey<'_>) -> Ordering {
+        match (self, other) {
+            (SortKey::Seconds(a), SortKey::Seconds(b)) => a.cmp(&b),
+            (SortKey::Value(a), SortKey::Value(b)) => compare_values(a, b),
+            (a, b) => compare_values(&a.value(), &b.value()),
+        }
+    }
+}
+
+/// The seconds of a stamp's RFC 3339 text as [`stamp_value`] writes it.
+fn stamp_seconds(text: &str) -> Option<u32> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let days = crate::date::Date::parse(date)?.days();
+    let mut parts = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() {
+        return None;
+    }
+    u32::try_from(days * 86_400 + h * 3_600 + m * 60 + s).ok()
+}
+
+/// Orders two rows (order keys, record id) by a list's order.
+fn cmp_rows(order: &[Order], a: (&[SortKey<'_>], u32), b: (&[SortKey<'_>], u32)) -> Ordering {
     for (i, o) in order.iter().enumerate() {
-        let c = compare_values(a.0[i].borrow(), b.0[i].borrow());
+        let c = a.0[i].cmp(b.0[i]);
         let c = if o.descending { c.reverse() } else { c };
         if c != Ordering::Equal {
             return c;
@@ -470,7 +523,7 @@ impl Organization {
         self.list_value((user, impersonator), table, record, column)
     }
 
-    /// A column's value in a list for `user`: null where column security hides it.
+    /// A column's value in a list for `readers` (the value of [`Organization::list_key`]).
     fn list_value(
         &self,
         readers: (UserId, Option<UserId>),
@@ -478,24 +531,37 @@ impl Organization {
         record: RecordId,
         column: &str,
     ) -> Cow<'_, Value> {
+        self.list_key(readers, table, record, column).value()
+    }
+
+    /// A column's value in a list for `readers`, as a sort key: null where column security
+    /// hides it, the state for [`STATE_COLUMN`], the stamps' seconds for [`CREATED_ON`] and
+    /// [`MODIFIED_ON`].
+    fn list_key(
+        &self,
+        readers: (UserId, Option<UserId>),
+        table: TableId,
+        record: RecordId,
+        column: &str,
+    ) -> SortKey<'_> {
         if self.tables[table.index()].is_secured(column)
             && std::iter::once(readers.0)
                 .chain(readers.1)
                 .any(|u| !self.column_access(u, table, column, Some(record)).read)
         {
-            return Cow::Borrowed(&NULL);
+            return SortKey::Value(&NULL);
         }
         let rec = &self.records[record.index()];
         if column == STATE_COLUMN && !self.has_own_column(table, column) {
-            return Cow::Borrowed(match rec.state {
+            return SortKey::Value(match rec.state {
                 crate::model::RecordState::Active => &ACTIVE,
                 crate::model::RecordState::Inactive => &INACTIVE,
             });
         }
         match column {
-            CREATED_ON => Cow::Owned(stamp_value(rec.stamps.created_at)),
-            MODIFIED_ON => Cow::Owned(stamp_value(rec.stamps.modified_at)),
-            _ => Cow::Borrowed(rec.field(column)),
+            CREATED_ON => SortKey::Seconds(rec.stamps.created_at),
+            MODIFIED_ON => SortKey::Seconds(rec.stamps.modified_at),
+            _ => SortKey::Value(rec.field(column)),
         }
     }
 
@@ -693,13 +759,13 @@ impl Organization {
         records: &mut [RecordId],
         order: &[Order],
     ) {
-        let mut rows: Vec<(Vec<Cow<'_, Value>>, RecordId)> = records
+        let mut rows: Vec<(Vec<SortKey<'_>>, RecordId)> = records
             .iter()
             .map(|&r| {
                 let table = self.records[r.index()].table;
                 let values = order
                     .iter()
-                    .map(|o| self.list_value(readers, table, r, &o.column))
+                    .map(|o| self.list_key(readers, table, r, &o.column))
                     .collect();
                 (values, r)
             })
@@ -865,11 +931,16 @@ impl Organization {
         // only the page is selected and sorted.
         let k = query.order.len();
         let mut ids: Vec<u32> = Vec::new();
-        let mut keys: Vec<Cow<'_, Value>> = Vec::new();
+        let mut keys: Vec<SortKey<'_>> = Vec::new();
         for id in &set {
             if matches(id) {
                 let record = RecordId::from_index(id as usize);
-                keys.extend(query.order.iter().map(|o| value(record, &o.column)));
+                keys.extend(
+                    query
+                        .order
+                        .iter()
+                        .map(|o| self.list_key(readers, table, record, &o.column)),
+                );
                 ids.push(id);
             } else if exhausted() {
                 return Err(too_expensive());
@@ -880,7 +951,12 @@ impl Organization {
         let cmp = |a: &usize, b: &usize| cmp_rows(&query.order, row(*a), row(*b));
         let mut rows: Vec<usize> = (0..ids.len()).collect();
         if let Some(after) = &query.after {
-            let pivot: Vec<&Value> = after.values.iter().collect();
+            let pivot: Vec<SortKey<'_>> = after
+                .values
+                .iter()
+                .zip(&query.order)
+                .map(|(v, o)| SortKey::of_value(v, &o.column))
+                .collect();
             rows.retain(|i| {
                 cmp_rows(&query.order, row(*i), (&pivot, after.record)) == Ordering::Greater
             });
@@ -893,7 +969,7 @@ impl Organization {
         rows.sort_by(cmp);
         let next = if more {
             rows.last().map(|i| After {
-                values: row(*i).0.iter().map(|v| v.clone().into_owned()).collect(),
+                values: row(*i).0.iter().map(|k| k.value().into_owned()).collect(),
                 record: ids[*i],
             })
         } else {
@@ -1036,5 +1112,54 @@ mod tests {
             compare_values(&Value::Int(0), &Value::Float(f64::NAN)),
             Ordering::Less
         );
+    }
+
+    /// A stamp's seconds and its text order alike, and the text reads back as the seconds
+    /// (D165: a cursor carries the text).
+    #[test]
+    fn stamps_order_as_their_text_and_read_back() {
+        let samples = [
+            0u32,
+            1,
+            59,
+            86_399,
+            86_400,
+            951_782_400,
+            1_800_000_000,
+            u32::MAX,
+        ];
+        for a in samples {
+            let text = stamp_value(a);
+            match &text {
+                Value::Text(t) => assert_eq!(stamp_seconds(t), Some(a)),
+                _ => assert_eq!(a, 0),
+            }
+            assert!(matches!(SortKey::of_value(&text, CREATED_ON), SortKey::Seconds(s) if s == a));
+            for b in samples {
+                assert_eq!(
+                    SortKey::Seconds(a).cmp(SortKey::Seconds(b)),
+                    compare_values(&stamp_value(a), &stamp_value(b)),
+                    "{a} {b}"
+                );
+                assert_eq!(
+                    SortKey::Seconds(a).cmp(SortKey::Value(&stamp_value(b))),
+                    compare_values(&stamp_value(a), &stamp_value(b))
+                );
+            }
+        }
+        for bad in [
+            "",
+            "2026-12-07",
+            "2026-12-07T22:30:00",
+            "2026-12-07T22:30Z",
+            "x",
+        ] {
+            assert_eq!(stamp_seconds(bad), None, "{bad}");
+        }
+        let other = Value::Text("soon".into());
+        assert!(matches!(
+            SortKey::of_value(&other, MODIFIED_ON),
+            SortKey::Value(_)
+        ));
     }
 }
