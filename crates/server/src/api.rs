@@ -374,13 +374,13 @@ pub(crate) async fn read_record(
     let writer = |u: Option<strata_engine::UserId>| u.map(|u| o.user(u).name.clone());
     answer(schema::RecordAnswer {
         business_unit: o.units().name(rec.business_unit).to_owned(),
-        created_on: time(rec.stamps.created_at),
         created_by: writer(rec.stamps.creator()),
+        created_on: time(rec.stamps.created_at),
         fields,
         guid: o.record_guid(r).to_string(),
         id: rec.key.to_string(),
-        modified_on: time(rec.stamps.modified_at),
         modified_by: writer(rec.stamps.modifier()),
+        modified_on: time(rec.stamps.modified_at),
         owner: match rec.owner {
             Owner::None => None,
             owner => Some(o.owner_name(owner)),

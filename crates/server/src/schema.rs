@@ -263,22 +263,22 @@ pub(crate) struct ExplainAnswer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RecordAnswer {
     pub(crate) business_unit: String,
-    /// When it was created (RFC 3339, UTC, to the second; null when unknown: D165).
-    #[schema(required = true)]
-    pub(crate) created_on: Option<String>,
-    /// The user who created it; null for the system.
+    /// The user who created it; null for the system (D165).
     #[schema(required = true)]
     pub(crate) created_by: Option<String>,
+    /// When it was created (RFC 3339, UTC, to the second; null when unknown).
+    #[schema(required = true)]
+    pub(crate) created_on: Option<String>,
     /// Column → value (`null` where column security hides it).
     pub(crate) fields: serde_json::Map<String, Value>,
     pub(crate) guid: String,
     pub(crate) id: String,
-    /// When it was last changed (RFC 3339, UTC, to the second; null when unknown).
-    #[schema(required = true)]
-    pub(crate) modified_on: Option<String>,
     /// The user who last changed it; null for the system.
     #[schema(required = true)]
     pub(crate) modified_by: Option<String>,
+    /// When it was last changed (RFC 3339, UTC, to the second; null when unknown).
+    #[schema(required = true)]
+    pub(crate) modified_on: Option<String>,
     #[schema(required = true)]
     pub(crate) owner: Option<String>,
     pub(crate) revision: u64,
