@@ -381,11 +381,7 @@ pub const STAMP_COLUMNS: [&str; 4] = [CREATED_ON, MODIFIED_ON, "createdby", "mod
 /// A stamp's time as a list value: RFC 3339 text, null when unknown (0).
 #[must_use]
 pub fn stamp_value(seconds: u32) -> Value {
-    if seconds == 0 {
-        Value::Null
-    } else {
-        Value::Text(crate::rfc3339(i64::from(seconds) * 1000))
-    }
+    crate::model::Stamps::text(seconds).map_or(Value::Null, Value::Text)
 }
 
 /// An order value as a sort holds it: a column's value borrowed from its record, or a stamp's

@@ -609,6 +609,13 @@ impl Stamps {
         (self.modified_by != Self::SYSTEM).then(|| UserId::from_raw(self.modified_by))
     }
 
+    /// A stamp's time as RFC 3339 text to the second (`2026-12-07T22:30:00Z`); `None` when
+    /// unknown (0). Every place that shows a stamp writes it through this.
+    #[must_use]
+    pub fn text(seconds: u32) -> Option<String> {
+        (seconds > 0).then(|| crate::rfc3339(i64::from(seconds) * 1000))
+    }
+
     /// Seconds since the Unix epoch of a time in milliseconds, clamped to what a stamp holds.
     #[must_use]
     pub fn seconds(at_ms: i64) -> u32 {

@@ -370,7 +370,7 @@ pub(crate) async fn read_record(
     let rec = o.record(r);
     let fields: serde_json::Map<String, Json_> =
         fields.into_iter().map(|(k, v)| (k, to_json(&v))).collect();
-    let time = |at: u32| (at > 0).then(|| strata_engine::rfc3339(i64::from(at) * 1000));
+    let time = strata_engine::Stamps::text;
     let writer = |u: Option<strata_engine::UserId>| u.map(|u| o.user(u).name.clone());
     answer(schema::RecordAnswer {
         business_unit: o.units().name(rec.business_unit).to_owned(),

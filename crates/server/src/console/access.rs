@@ -56,10 +56,7 @@ fn text_input(id: &str, label: &str, value: Option<&str>, hint: &str) -> Markup 
 
 /// When and by whom (D165): `2026-12-07T22:30:00Z by alice`, the system when no user wrote.
 fn stamp(org: &Organization, at: u32, by: Option<strata_engine::UserId>) -> String {
-    let when = match strata_engine::stamp_value(at) {
-        strata_engine::Value::Text(t) => t,
-        _ => "at an unknown time".to_owned(),
-    };
+    let when = strata_engine::Stamps::text(at).unwrap_or_else(|| "at an unknown time".to_owned());
     let who = by.map_or("the system", |u| org.user(u).name.as_str());
     format!("{when} by {who}")
 }

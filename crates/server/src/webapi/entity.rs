@@ -474,9 +474,9 @@ pub(crate) fn render_record(
         (strata_engine::CREATED_ON, stamps.created_at),
         (strata_engine::MODIFIED_ON, stamps.modified_at),
     ] {
-        match strata_engine::stamp_value(at) {
-            strata_engine::Value::Text(t) => put(name, Scalar::Text(&t), None, None),
-            _ => put(name, Scalar::Null, None, None),
+        match strata_engine::Stamps::text(at) {
+            Some(t) => put(name, Scalar::Text(&t), None, None),
+            None => put(name, Scalar::Null, None, None),
         }
     }
     for (name, writer) in [
